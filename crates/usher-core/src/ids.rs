@@ -1,0 +1,301 @@
+//! Validated identifiers and the ticket token.
+//!
+//! Every identifier that reaches the domain went through one of the `parse` functions here, so hostile
+//! input (huge, non-ASCII, control characters, path separators) is refused at the edge with a reason.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+
+/// Why a piece of text is not a valid identifier or token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Shorter than the minimum or longer than the maximum length.
+    #[error("{what} must be {min} to {max} characters long")]
+    Length {
+        /// What was being parsed.
+        what: &'static str,
+        /// Minimum length.
+        min: usize,
+        /// Maximum length.
+        max: usize,
+    },
+    /// Holds a character outside the allowed set.
+    #[error("{what} may only contain {allowed}")]
+    Charset {
+        /// What was being parsed.
+        what: &'static str,
+        /// The allowed characters, in words.
+        allowed: &'static str,
+    },
+}
+
+fn check(
+    s: &str,
+    what: &'static str,
+    min: usize,
+    max: usize,
+    allowed: &'static str,
+    ok: impl Fn(u8) -> bool,
+) -> Result<(), IdError> {
+    if s.len() < min || s.len() > max {
+        return Err(IdError::Length { what, min, max });
+    }
+    if !s.bytes().all(ok) {
+        return Err(IdError::Charset { what, allowed });
+    }
+    Ok(())
+}
+
+fn slug_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+}
+
+fn url_safe_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+/// `n` random bytes from the operating system's generator, base64url without padding.
+pub fn random_b64(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// `n` random bytes from the operating system's generator, lower-case hex.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                Self::parse(&s)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A show's id, chosen by the admin: 1–64 of `a-z 0-9 - _`.
+    ShowId
+);
+string_id!(
+    /// A ticket's non-secret id, made by Usher: `t_` and 24 hex digits.
+    TicketId
+);
+string_id!(
+    /// A playback session's id, made by Usher with 128 random bits: `s_` and 32 hex digits.
+    SessionId
+);
+string_id!(
+    /// A device's id from its long-lived cookie or the `X-Usher-Device` header: 8–64 of `A-Z a-z 0-9 - _`.
+    DeviceId
+);
+string_id!(
+    /// An API key's public id: `k_` and 16 hex digits.
+    ApiKeyId
+);
+
+impl ShowId {
+    /// Parses an admin-chosen show id.
+    ///
+    /// # Errors
+    /// [`IdError`] when the text is empty, too long or has other characters than `a-z 0-9 - _`.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        check(s, "show id", 1, 64, "a-z, 0-9, '-' and '_'", slug_byte)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+fn prefixed_hex(s: &str, prefix: &str, hex_len: usize, what: &'static str) -> Result<(), IdError> {
+    let len = prefix.len() + hex_len;
+    if s.len() != len {
+        return Err(IdError::Length { what, min: len, max: len });
+    }
+    let hex_ok = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if s.starts_with(prefix) && s.as_bytes()[prefix.len()..].iter().all(|&b| hex_ok(b)) {
+        Ok(())
+    } else {
+        Err(IdError::Charset { what, allowed: "its prefix and lower-case hex digits" })
+    }
+}
+
+impl TicketId {
+    /// A fresh random ticket id.
+    pub fn generate() -> Self {
+        Self(format!("t_{}", random_hex(12)))
+    }
+
+    /// Parses a ticket id.
+    ///
+    /// # Errors
+    /// [`IdError`] unless the text is `t_` and 24 lower-case hex digits.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        prefixed_hex(s, "t_", 24, "ticket id")?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl SessionId {
+    /// A fresh session id with 128 random bits.
+    pub fn generate() -> Self {
+        Self(format!("s_{}", random_hex(16)))
+    }
+
+    /// Parses a session id.
+    ///
+    /// # Errors
+    /// [`IdError`] unless the text is `s_` and 32 lower-case hex digits.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        prefixed_hex(s, "s_", 32, "session id")?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl ApiKeyId {
+    /// A fresh API key id.
+    pub fn generate() -> Self {
+        Self(format!("k_{}", random_hex(8)))
+    }
+
+    /// Parses an API key id.
+    ///
+    /// # Errors
+    /// [`IdError`] unless the text is `k_` and 16 lower-case hex digits.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        prefixed_hex(s, "k_", 16, "API key id")?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl DeviceId {
+    /// A fresh device id with 128 random bits.
+    pub fn generate() -> Self {
+        Self(random_b64(16))
+    }
+
+    /// Parses a device id from a cookie or header.
+    ///
+    /// # Errors
+    /// [`IdError`] when the text is not 8–64 characters of `A-Z a-z 0-9 - _`.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        check(s, "device id", 8, 64, "A-Z, a-z, 0-9, '-' and '_'", |b| {
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        })?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// A ticket's secret token. It has no `Display`, and `Debug` prints a placeholder, so it cannot reach a log
+/// by accident; logs name a ticket by its id or by `secret::short_hash`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TicketToken(String);
+
+impl TicketToken {
+    /// Shortest token a ticket site may choose.
+    pub const MIN_LEN: usize = 16;
+    /// Longest token a ticket site may choose.
+    pub const MAX_LEN: usize = 128;
+
+    /// A fresh token with 256 random bits (43 base64url characters).
+    pub fn generate() -> Self {
+        Self(random_b64(32))
+    }
+
+    /// Parses a token chosen by the ticket site: 16–128 URL-safe characters (`A-Z a-z 0-9 - _ . ~`), so it
+    /// travels in a watch link without escaping.
+    ///
+    /// # Errors
+    /// [`IdError`] for any other text.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        check(
+            s,
+            "token",
+            Self::MIN_LEN,
+            Self::MAX_LEN,
+            "A-Z, a-z, 0-9, '-', '_', '.' and '~'",
+            url_safe_byte,
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The secret itself; only for hashing and for the one answer that hands it to the ticket site.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TicketToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TicketToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_refused() {
+        assert!(ShowId::parse("").is_err());
+        assert!(ShowId::parse("../etc").is_err());
+        assert!(ShowId::parse(&"a".repeat(65)).is_err());
+        assert!(ShowId::parse("Show").is_err());
+        assert!(TicketToken::parse("short").is_err());
+        assert!(TicketToken::parse(&"x".repeat(129)).is_err());
+        assert!(TicketToken::parse("abcdefghijklmnop\n").is_err());
+        assert!(TicketToken::parse("abcdefghijklmnopé").is_err());
+        assert!(TicketToken::parse("abcdefgh/ijklmnop").is_err());
+        assert!(TicketId::parse("t_00112233445566778899aabX").is_err());
+        assert!(SessionId::parse("s_0011").is_err());
+    }
+
+    #[test]
+    fn generated_ids_parse() {
+        assert!(TicketId::parse(TicketId::generate().as_str()).is_ok());
+        assert!(SessionId::parse(SessionId::generate().as_str()).is_ok());
+        assert!(DeviceId::parse(DeviceId::generate().as_str()).is_ok());
+        assert!(ApiKeyId::parse(ApiKeyId::generate().as_str()).is_ok());
+        let t = TicketToken::generate();
+        assert_eq!(t.expose().len(), 43);
+        assert!(TicketToken::parse(t.expose()).is_ok());
+    }
+
+    #[test]
+    fn token_debug_hides_the_secret() {
+        let t = TicketToken::parse("secret-secret-secret").unwrap();
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}

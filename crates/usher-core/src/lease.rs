@@ -1,0 +1,380 @@
+//! The lease protocol of DESIGN.md as pure rules over one ticket's leases.
+//!
+//! A backend keeps one [`TicketLeases`] per ticket and applies these rules atomically (the embedded store
+//! under a lock, Redis in a Lua script that mirrors them). Nothing here reads a clock: every step takes
+//! `now`, so the rules are tested under any interleaving with an injected time.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixMs;
+use crate::ids::{DeviceId, SessionId};
+use crate::show::SharingPolicy;
+
+/// How many ended sessions a ticket remembers, so their players learn why they stopped.
+pub const ENDED_MEMORY: usize = 32;
+/// How many distinct devices a ticket's usage lists.
+pub const DEVICE_MEMORY: usize = 64;
+
+/// One device's claim on one of a ticket's seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The session holding the lease.
+    pub session_id: SessionId,
+    /// The device playing.
+    pub device_id: DeviceId,
+    /// A human label of the device ("Chrome on Linux").
+    pub device_label: String,
+    /// When the session was admitted.
+    pub created_at: UnixMs,
+    /// When the lease was last renewed.
+    pub renewed_at: UnixMs,
+    /// When the lease lapses without a heartbeat.
+    pub expires_at: UnixMs,
+    /// The lease's lifetime in milliseconds, applied at each renewal.
+    pub ttl_ms: i64,
+}
+
+/// Why a session no longer holds its lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum EndReason {
+    /// Another device took the seat.
+    Superseded {
+        /// The label of the device that took it.
+        by_device: String,
+        /// When.
+        at: UnixMs,
+    },
+    /// The ticket was revoked.
+    Revoked {
+        /// When.
+        at: UnixMs,
+    },
+    /// The player left (page closed).
+    Left {
+        /// When.
+        at: UnixMs,
+    },
+    /// An admin ended the session.
+    EndedByAdmin {
+        /// When.
+        at: UnixMs,
+    },
+    /// The ticket's window closed.
+    WindowEnded {
+        /// When.
+        at: UnixMs,
+    },
+    /// No heartbeat came within the lease's lifetime.
+    Expired {
+        /// When the lease lapsed.
+        at: UnixMs,
+    },
+}
+
+/// A session that ended, remembered for its player's next heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedSession {
+    /// The session.
+    pub session_id: SessionId,
+    /// Why it ended.
+    pub reason: EndReason,
+}
+
+/// A device that played on the ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSeen {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Its label at the last visit.
+    pub label: String,
+    /// First admit.
+    pub first_seen: UnixMs,
+    /// Last admit or heartbeat.
+    pub last_seen: UnixMs,
+}
+
+/// What a ticket has been used for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// First admit.
+    pub first_play_at: Option<UnixMs>,
+    /// Last admit or heartbeat.
+    pub last_seen_at: Option<UnixMs>,
+    /// Sessions created (a re-attach of the same device is not a new session).
+    pub sessions: u64,
+    /// Distinct devices, most recent last (at most [`DEVICE_MEMORY`]).
+    pub devices: Vec<DeviceSeen>,
+}
+
+/// The terms an admit runs under, from the ticket and its show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatRules {
+    /// Devices at once (k ≥ 1).
+    pub max_devices: u32,
+    /// Who wins when all seats are taken.
+    pub policy: SharingPolicy,
+    /// Lease lifetime in milliseconds.
+    pub ttl_ms: i64,
+}
+
+/// The outcome of an admit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdmitDecision {
+    /// The device holds a lease.
+    Admitted {
+        /// Its session (an existing one when the device re-attached).
+        session_id: SessionId,
+        /// When the lease lapses.
+        expires_at: UnixMs,
+        /// The device already held a lease and renewed it.
+        reattached: bool,
+        /// Sessions that lost their seat to this admit.
+        superseded: Vec<SessionId>,
+    },
+    /// All seats are taken under `oldest_wins`.
+    InUse {
+        /// Seconds until the earliest lease lapses.
+        retry_after_s: u64,
+    },
+}
+
+/// The outcome of a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeartbeatDecision {
+    /// The lease was renewed.
+    Renewed {
+        /// The new expiry.
+        expires_at: UnixMs,
+    },
+    /// The session no longer holds a lease.
+    Ended(EndReason),
+    /// The ticket does not know the session (never existed, or forgotten).
+    Unknown,
+}
+
+/// One ticket's leases, its recently ended sessions and its usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketLeases {
+    /// Live leases (some may be past expiry until the next step drops them).
+    pub leases: Vec<Lease>,
+    /// Recently ended sessions, oldest first.
+    pub ended: VecDeque<EndedSession>,
+    /// Usage record.
+    pub usage: Usage,
+}
+
+impl TicketLeases {
+    fn end(&mut self, session_id: SessionId, reason: EndReason) {
+        if self.ended.len() >= ENDED_MEMORY {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(EndedSession { session_id, reason });
+    }
+
+    /// Drops leases whose expiry is past, remembering them as expired; returns the dropped sessions.
+    pub fn drop_expired(&mut self, now: UnixMs) -> Vec<SessionId> {
+        let (gone, live): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.leases).into_iter().partition(|l| l.expires_at <= now);
+        self.leases = live;
+        gone.into_iter()
+            .map(|l| {
+                self.end(l.session_id.clone(), EndReason::Expired { at: l.expires_at });
+                l.session_id
+            })
+            .collect()
+    }
+
+    /// Leases alive at `now`.
+    pub fn live(&self, now: UnixMs) -> impl Iterator<Item = &Lease> {
+        self.leases.iter().filter(move |l| l.expires_at > now)
+    }
+
+    fn saw_device(&mut self, device: &DeviceId, label: &str, now: UnixMs) {
+        let u = &mut self.usage;
+        u.first_play_at.get_or_insert(now);
+        u.last_seen_at = Some(now);
+        if let Some(pos) = u.devices.iter().position(|d| &d.device_id == device) {
+            let mut d = u.devices.remove(pos);
+            d.last_seen = now;
+            label.clone_into(&mut d.label);
+            u.devices.push(d);
+        } else {
+            if u.devices.len() >= DEVICE_MEMORY {
+                u.devices.remove(0);
+            }
+            u.devices.push(DeviceSeen { device_id: device.clone(), label: label.to_owned(), first_seen: now, last_seen: now });
+        }
+    }
+
+    /// DESIGN.md `admit(T, device, now)`: one atomic step.
+    ///
+    /// `new_session` is the id a new lease gets; it is unused when the device re-attaches or is refused.
+    pub fn admit(&mut self, device: &DeviceId, label: &str, new_session: SessionId, rules: SeatRules, now: UnixMs) -> AdmitDecision {
+        // 1. drop leases whose expiry is past
+        self.drop_expired(now);
+        let expires_at = UnixMs(now.0.saturating_add(rules.ttl_ms));
+        // 2. this device already holds a lease: renew it, same session
+        if let Some(lease) = self.leases.iter_mut().find(|l| &l.device_id == device) {
+            lease.renewed_at = now;
+            lease.expires_at = expires_at;
+            lease.ttl_ms = rules.ttl_ms;
+            label.clone_into(&mut lease.device_label);
+            let session_id = lease.session_id.clone();
+            self.saw_device(device, label, now);
+            return AdmitDecision::Admitted { session_id, expires_at, reattached: true, superseded: Vec::new() };
+        }
+        let k = rules.max_devices.max(1) as usize;
+        let mut superseded = Vec::new();
+        if self.leases.len() >= k {
+            match rules.policy {
+                SharingPolicy::OldestWins => {
+                    let earliest = self.leases.iter().map(|l| l.expires_at).min().unwrap_or(now);
+                    return AdmitDecision::InUse { retry_after_s: now.secs_until(earliest).max(1) };
+                }
+                SharingPolicy::NewestWins => {
+                    // 4. supersede the least recently renewed leases until one seat is free
+                    while self.leases.len() >= k {
+                        let idx = self
+                            .leases
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, l)| (l.renewed_at, l.created_at))
+                            .map(|(i, _)| i)
+                            .unwrap_or(0);
+                        let old = self.leases.remove(idx);
+                        self.end(old.session_id.clone(), EndReason::Superseded { by_device: label.to_owned(), at: now });
+                        superseded.push(old.session_id);
+                    }
+                }
+            }
+        }
+        // 3. a seat is free: create the lease
+        self.leases.push(Lease {
+            session_id: new_session.clone(),
+            device_id: device.clone(),
+            device_label: label.to_owned(),
+            created_at: now,
+            renewed_at: now,
+            expires_at,
+            ttl_ms: rules.ttl_ms,
+        });
+        self.usage.sessions += 1;
+        self.saw_device(device, label, now);
+        AdmitDecision::Admitted { session_id: new_session, expires_at, reattached: false, superseded }
+    }
+
+    /// DESIGN.md `heartbeat(session, now)`: renews the lease if the session still holds it.
+    pub fn heartbeat(&mut self, session: &SessionId, now: UnixMs) -> HeartbeatDecision {
+        if let Some(idx) = self.leases.iter().position(|l| &l.session_id == session) {
+            if self.leases[idx].expires_at <= now {
+                let lease = self.leases.remove(idx);
+                self.end(lease.session_id, EndReason::Expired { at: lease.expires_at });
+            } else {
+                let lease = &mut self.leases[idx];
+                lease.renewed_at = now;
+                lease.expires_at = UnixMs(now.0.saturating_add(lease.ttl_ms));
+                let (expires_at, device, label) = (lease.expires_at, lease.device_id.clone(), lease.device_label.clone());
+                self.saw_device(&device, &label, now);
+                return HeartbeatDecision::Renewed { expires_at };
+            }
+        }
+        match self.ended.iter().rev().find(|e| &e.session_id == session) {
+            Some(e) => HeartbeatDecision::Ended(e.reason.clone()),
+            None => HeartbeatDecision::Unknown,
+        }
+    }
+
+    /// Ends one session for `reason`; returns whether it held a lease.
+    pub fn end_session(&mut self, session: &SessionId, reason: EndReason) -> bool {
+        match self.leases.iter().position(|l| &l.session_id == session) {
+            Some(idx) => {
+                let lease = self.leases.remove(idx);
+                self.end(lease.session_id, reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends every session for `reason` (revocation); returns the sessions ended.
+    pub fn end_all(&mut self, reason: EndReason) -> Vec<SessionId> {
+        let leases = std::mem::take(&mut self.leases);
+        leases
+            .into_iter()
+            .map(|l| {
+                self.end(l.session_id.clone(), reason.clone());
+                l.session_id
+            })
+            .collect()
+    }
+
+    /// Every session id this ticket still knows (live or ended), for a backend's session index.
+    pub fn known_sessions(&self) -> impl Iterator<Item = &SessionId> {
+        self.leases.iter().map(|l| &l.session_id).chain(self.ended.iter().map(|e| &e.session_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(n: u32) -> DeviceId {
+        DeviceId::parse(&format!("device-{n:04}")).unwrap()
+    }
+
+    fn rules(k: u32, policy: SharingPolicy) -> SeatRules {
+        SeatRules { max_devices: k, policy, ttl_ms: 45_000 }
+    }
+
+    fn admitted(d: AdmitDecision) -> SessionId {
+        match d {
+            AdmitDecision::Admitted { session_id, .. } => session_id,
+            other => panic!("expected admitted, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn newest_wins_supersedes_the_least_recently_renewed() {
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::NewestWins);
+        let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
+        let b = admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(1000)));
+        assert_ne!(a, b);
+        assert_eq!(
+            t.heartbeat(&a, UnixMs(2000)),
+            HeartbeatDecision::Ended(EndReason::Superseded { by_device: "B".into(), at: UnixMs(1000) })
+        );
+        assert!(matches!(t.heartbeat(&b, UnixMs(2000)), HeartbeatDecision::Renewed { .. }));
+    }
+
+    #[test]
+    fn oldest_wins_refuses_until_the_lease_lapses() {
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::OldestWins);
+        admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
+        assert_eq!(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(5000)), AdmitDecision::InUse { retry_after_s: 40 });
+        admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(45_000)));
+    }
+
+    #[test]
+    fn a_reload_reattaches_to_the_same_session() {
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::OldestWins);
+        let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
+        let again = t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(10));
+        assert!(matches!(again, AdmitDecision::Admitted { ref session_id, reattached: true, .. } if *session_id == a));
+        assert_eq!(t.usage.sessions, 1);
+        assert_eq!(t.usage.devices.len(), 1);
+    }
+
+    #[test]
+    fn an_expired_lease_is_reported_and_frees_the_seat() {
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::OldestWins);
+        let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
+        assert_eq!(t.heartbeat(&a, UnixMs(45_000)), HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(45_000) }));
+        admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(45_001)));
+    }
+}

@@ -1,0 +1,17 @@
+//! Usher's domain, free of any runtime, web framework or database.
+//!
+//! # Layout
+//! - [`ids`]: validated identifiers and secrets (`ShowId`, `TicketId`, `SessionId`, `DeviceId`, `TicketToken`).
+//! - [`clock`]: time as unix milliseconds, and the `Clock` that stores and tests inject.
+//! - [`show`] and [`ticket`]: what is sold and what admits.
+//! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases.
+//! - [`secret`]: keyed hashing of tokens and API keys, constant-time comparison.
+//! - [`store`]: the `Store` trait every backend implements, and its error type.
+
+pub mod clock;
+pub mod ids;
+pub mod lease;
+pub mod secret;
+pub mod show;
+pub mod store;
+pub mod ticket;

@@ -1,0 +1,157 @@
+//! Keyed hashing of secrets (ticket tokens, API keys) and constant-time comparison.
+//!
+//! The store only ever sees `SecretHash`es: HMAC-SHA256 under a server key from the configuration, so a
+//! stolen database does not reveal tokens, and hashes cannot be precomputed without the key.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::ids::{ApiKeyId, TicketToken, random_b64};
+
+/// HMAC-SHA256 of a secret under the server's hashing key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct SecretHash([u8; 32]);
+
+impl SecretHash {
+    /// Compares two hashes in constant time.
+    pub fn ct_eq(&self, other: &SecretHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
+    /// The hash as lower-case hex (a store key).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretHash({}…)", &self.to_hex()[..8])
+    }
+}
+
+impl From<SecretHash> for String {
+    fn from(h: SecretHash) -> String {
+        h.to_hex()
+    }
+}
+
+impl TryFrom<String> for SecretHash {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&s, &mut out).map_err(|e| format!("bad secret hash: {e}"))?;
+        Ok(Self(out))
+    }
+}
+
+/// Hashes secrets under the server key.
+#[derive(Clone)]
+pub struct SecretHasher {
+    mac: Hmac<Sha256>,
+}
+
+impl fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHasher(<key>)")
+    }
+}
+
+impl SecretHasher {
+    /// A hasher keyed with `key` (at least 32 bytes of secret material, checked by the configuration).
+    pub fn new(key: &[u8]) -> Self {
+        Self { mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length") }
+    }
+
+    fn hash(&self, domain: &[u8], secret: &[u8]) -> SecretHash {
+        let mut mac = self.mac.clone();
+        mac.update(domain);
+        mac.update(secret);
+        SecretHash(mac.finalize().into_bytes().into())
+    }
+
+    /// The stored form of a ticket token.
+    pub fn ticket_token(&self, token: &TicketToken) -> SecretHash {
+        self.hash(b"ticket\0", token.expose().as_bytes())
+    }
+
+    /// The stored form of an API key's secret part.
+    pub fn api_key_secret(&self, secret: &str) -> SecretHash {
+        self.hash(b"api-key\0", secret.as_bytes())
+    }
+
+    /// A short, non-reversible tag of a token for logs (8 hex digits of a separate keyed hash).
+    pub fn log_tag(&self, token: &TicketToken) -> String {
+        self.hash(b"log\0", token.expose().as_bytes()).to_hex()[..8].to_owned()
+    }
+}
+
+/// An API key as handed to its holder once: `usher_<key id>_<secret>`.
+#[derive(Clone)]
+pub struct ApiKeySecret {
+    /// The public id, which the store indexes.
+    pub id: ApiKeyId,
+    /// The secret part, which the store keeps only hashed.
+    pub secret: String,
+}
+
+impl fmt::Debug for ApiKeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKeySecret({}, <redacted>)", self.id)
+    }
+}
+
+impl ApiKeySecret {
+    /// A new key with 256 random bits of secret.
+    pub fn generate() -> Self {
+        Self { id: ApiKeyId::generate(), secret: random_b64(32) }
+    }
+
+    /// The full text the holder sends as `Authorization: Bearer …`.
+    pub fn to_bearer(&self) -> String {
+        format!("usher_{}_{}", self.id, self.secret)
+    }
+
+    /// Splits a bearer text into id and secret; `None` when it has not the shape of a key.
+    pub fn parse(bearer: &str) -> Option<Self> {
+        let rest = bearer.strip_prefix("usher_")?;
+        let (id, secret) = rest.split_at_checked(18)?;
+        let secret = secret.strip_prefix('_')?;
+        let id = ApiKeyId::parse(id).ok()?;
+        if secret.len() != 43 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return None;
+        }
+        Some(Self { id, secret: secret.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_round_trip_and_reject_junk() {
+        let k = ApiKeySecret::generate();
+        let parsed = ApiKeySecret::parse(&k.to_bearer()).unwrap();
+        assert_eq!(parsed.id, k.id);
+        assert_eq!(parsed.secret, k.secret);
+        assert!(ApiKeySecret::parse("usher_k_00").is_none());
+        assert!(ApiKeySecret::parse("").is_none());
+        assert!(ApiKeySecret::parse(&format!("usher_{}_{}", k.id, "é".repeat(30))).is_none());
+    }
+
+    #[test]
+    fn hashes_depend_on_key_and_domain() {
+        let a = SecretHasher::new(b"0123456789abcdef0123456789abcdef");
+        let b = SecretHasher::new(b"fedcba9876543210fedcba9876543210");
+        let t = TicketToken::parse("the-token-of-a-ticket").unwrap();
+        assert!(a.ticket_token(&t).ct_eq(&a.ticket_token(&t)));
+        assert!(!a.ticket_token(&t).ct_eq(&b.ticket_token(&t)));
+        assert_ne!(a.ticket_token(&t).to_hex(), a.api_key_secret(t.expose()).to_hex());
+    }
+}

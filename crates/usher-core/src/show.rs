@@ -1,0 +1,210 @@
+//! Shows: what a ticket admits to, with its window, stream, device limit and lease settings.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::clock::UnixMs;
+use crate::ids::ShowId;
+
+/// Live stream or video on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ShowKind {
+    /// A live stream.
+    Live,
+    /// A video on demand.
+    #[default]
+    Vod,
+}
+
+/// What happens when a ticket already plays on all the devices it allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SharingPolicy {
+    /// The new device plays; the least recently renewed session is superseded.
+    #[default]
+    NewestWins,
+    /// The new device is refused until a lease frees.
+    OldestWins,
+}
+
+/// Why a show (or ticket) description is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// The offending field, as named in the API.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// An error about `field`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+/// A show as an admin writes it (`PUT /api/v1/shows/{id}`); unknown fields are refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowSpec {
+    /// Title shown on the watch page.
+    pub title: String,
+    /// Longer text shown on the watch page.
+    #[serde(default)]
+    pub description: String,
+    /// `live` or `vod`.
+    #[serde(default)]
+    pub kind: ShowKind,
+    /// Start of the watch window.
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// End of the watch window.
+    #[serde(with = "time::serde::rfc3339")]
+    pub ends_at: OffsetDateTime,
+    /// Folder of the stream under the media root (and under each CDN's base URL), holding `master.m3u8`.
+    pub stream_path: String,
+    /// Devices one ticket may play on at once (1–100, default 1).
+    #[serde(default)]
+    pub max_devices: Option<u32>,
+    /// `newest_wins` (default) or `oldest_wins`.
+    #[serde(default)]
+    pub policy: SharingPolicy,
+    /// Seconds between heartbeats (1–300, default 15).
+    #[serde(default)]
+    pub heartbeat_interval_s: Option<u32>,
+    /// Seconds a lease lives without a heartbeat (more than the interval; default 3× the interval).
+    #[serde(default)]
+    pub lease_ttl_s: Option<u32>,
+    /// Seconds a media grant lives (more than the interval; default 120).
+    #[serde(default)]
+    pub grant_ttl_s: Option<u32>,
+}
+
+/// A stored show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Show {
+    /// The show's id.
+    pub id: ShowId,
+    /// Title shown on the watch page.
+    pub title: String,
+    /// Longer text shown on the watch page.
+    pub description: String,
+    /// `live` or `vod`.
+    pub kind: ShowKind,
+    /// Start of the watch window.
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// End of the watch window.
+    #[serde(with = "time::serde::rfc3339")]
+    pub ends_at: OffsetDateTime,
+    /// Folder of the stream, relative, `/`-separated.
+    pub stream_path: String,
+    /// Devices one ticket may play on at once, unless the ticket says otherwise.
+    pub max_devices: u32,
+    /// Sharing policy.
+    pub policy: SharingPolicy,
+    /// Seconds between heartbeats.
+    pub heartbeat_interval_s: u32,
+    /// Seconds a lease lives without a heartbeat.
+    pub lease_ttl_s: u32,
+    /// Seconds a media grant lives.
+    pub grant_ttl_s: u32,
+    /// When the show was first written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the show was last written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Checks a free-text field: length and no control characters other than newlines and tabs.
+pub fn check_text(field: &'static str, s: &str, min: usize, max: usize) -> Result<(), ValidationError> {
+    let n = s.chars().count();
+    if n < min || n > max {
+        return Err(ValidationError::new(field, format!("must be {min} to {max} characters long")));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ValidationError::new(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Checks a relative stream path: `/`-separated segments of `A-Z a-z 0-9 . _ -`, no `.` or `..` segment.
+pub fn check_stream_path(s: &str) -> Result<(), ValidationError> {
+    let bad = || ValidationError::new("stream_path", "must be a relative path of segments made of A-Z, a-z, 0-9, '.', '_' and '-', without '.' or '..'");
+    if s.is_empty() || s.len() > 256 {
+        return Err(bad());
+    }
+    for seg in s.split('/') {
+        if seg.is_empty()
+            || seg == "."
+            || seg == ".."
+            || !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+impl ShowSpec {
+    /// Validates the spec into a show named `id`, written at `now` (keeping `created_at` of a replaced show).
+    ///
+    /// # Errors
+    /// The first [`ValidationError`] found.
+    pub fn into_show(self, id: ShowId, now: UnixMs, created_at: Option<OffsetDateTime>) -> Result<Show, ValidationError> {
+        check_text("title", &self.title, 1, 200)?;
+        check_text("description", &self.description, 0, 5000)?;
+        check_stream_path(&self.stream_path)?;
+        if self.ends_at <= self.starts_at {
+            return Err(ValidationError::new("ends_at", "must be after starts_at"));
+        }
+        let max_devices = self.max_devices.unwrap_or(1);
+        if !(1..=100).contains(&max_devices) {
+            return Err(ValidationError::new("max_devices", "must be 1 to 100"));
+        }
+        let heartbeat = self.heartbeat_interval_s.unwrap_or(15);
+        if !(1..=300).contains(&heartbeat) {
+            return Err(ValidationError::new("heartbeat_interval_s", "must be 1 to 300"));
+        }
+        let lease = self.lease_ttl_s.unwrap_or(heartbeat * 3);
+        if lease <= heartbeat || lease > 3600 {
+            return Err(ValidationError::new("lease_ttl_s", "must be more than heartbeat_interval_s and at most 3600"));
+        }
+        let grant = self.grant_ttl_s.unwrap_or(120.max(heartbeat * 2 + 1));
+        if grant <= heartbeat || grant > 86_400 {
+            return Err(ValidationError::new("grant_ttl_s", "must be more than heartbeat_interval_s and at most 86400"));
+        }
+        let now = now.to_datetime();
+        Ok(Show {
+            id,
+            title: self.title,
+            description: self.description,
+            kind: self.kind,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            stream_path: self.stream_path,
+            max_devices,
+            policy: self.policy,
+            heartbeat_interval_s: heartbeat,
+            lease_ttl_s: lease,
+            grant_ttl_s: grant,
+            created_at: created_at.unwrap_or(now),
+            updated_at: now,
+        })
+    }
+}
+
+impl Show {
+    /// Start of the window in milliseconds.
+    pub fn starts_ms(&self) -> UnixMs {
+        UnixMs::from_datetime(self.starts_at)
+    }
+
+    /// End of the window in milliseconds.
+    pub fn ends_ms(&self) -> UnixMs {
+        UnixMs::from_datetime(self.ends_at)
+    }
+}

@@ -1,0 +1,215 @@
+//! The `Store` trait: everything Usher keeps, behind one contract that every backend passes.
+//!
+//! The contract suite in `usher-store` checks these rules against each backend. Time for leases comes from
+//! the store's own clock (DESIGN.md: one clock per store), which is why lease methods take no `now`.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::clock::UnixMs;
+use crate::ids::{ApiKeyId, DeviceId, SessionId, ShowId, TicketId};
+use crate::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, Usage};
+use crate::secret::SecretHash;
+use crate::show::Show;
+use crate::ticket::Ticket;
+
+/// What went wrong inside a store. Backend error types never leave the backend: they become one of these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or cannot write now; the caller may retry later (HTTP 503).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store holds data it cannot read; an operator must look (HTTP 500).
+    #[error("store data corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Whether a put created or replaced a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// There was no record with this id.
+    Created,
+    /// A record with this id was replaced.
+    Replaced,
+}
+
+/// A registration that passed validation, ready for the store.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    /// The ticket to create (with a fresh id) if its token is new.
+    pub ticket: Ticket,
+}
+
+/// The outcome of one registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// A new ticket.
+    Created(Ticket),
+    /// The token was registered before with identical terms: the existing ticket.
+    Existing(Ticket),
+    /// The token was registered before with other terms: the existing ticket's id.
+    Conflict(TicketId),
+}
+
+/// Why deleting a show was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteShowOutcome {
+    /// Deleted.
+    Deleted,
+    /// There is no such show.
+    Missing,
+    /// Tickets still admit to it; revoke or keep them.
+    HasTickets(u64),
+}
+
+/// What an admit asks of the store.
+#[derive(Debug, Clone)]
+pub struct AdmitRequest {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Its show (kept with the session for listings and the origin's checks).
+    pub show_id: ShowId,
+    /// The device asking.
+    pub device_id: DeviceId,
+    /// Its human label.
+    pub device_label: String,
+    /// k, policy and lease lifetime.
+    pub rules: SeatRules,
+}
+
+/// A session as listings and the origin see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The session.
+    pub session_id: SessionId,
+    /// Its ticket.
+    pub ticket_id: TicketId,
+    /// Its show.
+    pub show_id: ShowId,
+    /// Its device.
+    pub device_id: DeviceId,
+    /// The device's label.
+    pub device_label: String,
+    /// When it was admitted.
+    pub created_at: UnixMs,
+    /// Last renewal.
+    pub renewed_at: UnixMs,
+    /// When its lease lapses.
+    pub expires_at: UnixMs,
+}
+
+/// A heartbeat's answer with what the caller needs to go on without another store call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatAnswer {
+    /// Renewed, ended (and why) or unknown.
+    pub decision: HeartbeatDecision,
+    /// The session's ticket and show, when the store knows the session.
+    pub owner: Option<(TicketId, ShowId)>,
+}
+
+/// A ticket's usage with its live sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketActivity {
+    /// Usage record.
+    pub usage: Usage,
+    /// Sessions holding a live lease.
+    pub live: Vec<SessionInfo>,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Register, read and revoke tickets.
+    Tickets,
+    /// Everything.
+    Admin,
+}
+
+/// A stored API key (its secret only as a keyed hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Public id.
+    pub id: ApiKeyId,
+    /// A name for humans.
+    pub name: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// Keyed hash of the secret part.
+    pub secret_hash: SecretHash,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last successful use (kept loosely: not durable on every use).
+    pub last_used_at: Option<UnixMs>,
+}
+
+impl ApiKey {
+    /// Whether the key carries `scope` (`admin` carries every scope).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+    }
+}
+
+/// Everything Usher keeps. Durable methods (shows, tickets, keys) return only after the write is durable;
+/// lease methods are atomic per ticket and need not be durable per call.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The store's clock, which lease expiry is measured against.
+    fn now(&self) -> UnixMs;
+
+    /// Checks that the store can serve requests.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it cannot.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates or replaces a show.
+    async fn put_show(&self, show: Show) -> Result<PutOutcome, StoreError>;
+    /// A show, `None` when missing.
+    async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError>;
+    /// Every show, by id.
+    async fn shows(&self) -> Result<Vec<Show>, StoreError>;
+    /// Deletes a show unless tickets admit to it.
+    async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError>;
+
+    /// Registers tickets in order, atomically per item and durably as a whole before returning. A token seen
+    /// before (in the store or earlier in the same call) answers `Existing` when the terms match, `Conflict`
+    /// otherwise. The caller has checked that each show exists.
+    async fn register_tickets(&self, batch: Vec<NewTicket>) -> Result<Vec<RegisterOutcome>, StoreError>;
+    /// A ticket by id, `None` when missing.
+    async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
+    /// A ticket by the keyed hash of its token, `None` when missing.
+    async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError>;
+    /// Revokes a ticket and ends its sessions (reason `revoked`); `None` when missing. Revoking twice keeps
+    /// the first revocation time.
+    async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
+    /// A ticket's usage and live sessions (empty for a ticket never played).
+    async fn ticket_activity(&self, id: &TicketId) -> Result<TicketActivity, StoreError>;
+
+    /// DESIGN.md admit: one atomic step over the ticket's leases.
+    async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError>;
+    /// DESIGN.md heartbeat: renews the session's lease if it still holds it.
+    async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError>;
+    /// Ends a session for `reason`; returns whether it held a lease.
+    async fn end_session(&self, session: &SessionId, reason: EndReason) -> Result<bool, StoreError>;
+    /// A live session (its lease unexpired), `None` otherwise. The origin calls this on every request.
+    async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError>;
+    /// Live sessions, of one show or of all.
+    async fn sessions(&self, show: Option<&ShowId>) -> Result<Vec<SessionInfo>, StoreError>;
+
+    /// Stores a new API key.
+    async fn put_api_key(&self, key: ApiKey) -> Result<(), StoreError>;
+    /// An API key by id, `None` when missing.
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
+    /// Every API key.
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Deletes an API key; returns whether it existed.
+    async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError>;
+    /// Notes a key's use (best effort, not durable per call).
+    async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError>;
+
+    /// Makes every acknowledged lease change durable (called periodically and at shutdown).
+    async fn flush(&self) -> Result<(), StoreError>;
+}
