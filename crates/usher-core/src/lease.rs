@@ -12,8 +12,11 @@ use crate::clock::UnixMs;
 use crate::ids::{DeviceId, SessionId};
 use crate::show::SharingPolicy;
 
-/// How many ended sessions a ticket remembers, so their players learn why they stopped.
-pub const ENDED_MEMORY: usize = 32;
+/// How many ended sessions a ticket remembers, so their players learn why they stopped (enough for a
+/// storm of 200 devices racing for one seat).
+pub const ENDED_MEMORY: usize = 256;
+/// How long an ended session is remembered, in milliseconds.
+pub const ENDED_RETENTION_MS: i64 = 3_600_000;
 /// How many distinct devices a ticket's usage lists.
 pub const DEVICE_MEMORY: usize = 64;
 
@@ -72,6 +75,20 @@ pub enum EndReason {
         /// When the lease lapsed.
         at: UnixMs,
     },
+}
+
+impl EndReason {
+    /// When the session ended.
+    pub fn at(&self) -> UnixMs {
+        match self {
+            Self::Superseded { at, .. }
+            | Self::Revoked { at }
+            | Self::Left { at }
+            | Self::EndedByAdmin { at }
+            | Self::WindowEnded { at }
+            | Self::Expired { at } => *at,
+        }
+    }
 }
 
 /// A session that ended, remembered for its player's next heartbeat.
@@ -176,6 +193,10 @@ impl TicketLeases {
 
     /// Drops leases whose expiry is past, remembering them as expired; returns the dropped sessions.
     pub fn drop_expired(&mut self, now: UnixMs) -> Vec<SessionId> {
+        let horizon = UnixMs(now.0.saturating_sub(ENDED_RETENTION_MS));
+        while self.ended.front().is_some_and(|e| e.reason.at() < horizon) {
+            self.ended.pop_front();
+        }
         let (gone, live): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.leases).into_iter().partition(|l| l.expires_at <= now);
         self.leases = live;
         gone.into_iter()

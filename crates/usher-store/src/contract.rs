@@ -1,0 +1,424 @@
+//! The store contract suite: the behaviour every `Store` backend must show, run against each of them.
+//!
+//! A backend's test file provides a [`Harness`] (a fresh, empty store and a way to move its clock) and
+//! calls [`store_contract_tests!`](crate::store_contract_tests), which makes one test per case below.
+//! Cases panic with a message on the first broken rule.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use usher_core::clock::UnixMs;
+use usher_core::ids::{ApiKeyId, DeviceId, SessionId, ShowId, TicketId, TicketToken};
+use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
+use usher_core::secret::{SecretHash, SecretHasher};
+use usher_core::show::{SharingPolicy, Show, ShowKind};
+use usher_core::store::{
+    AdmitRequest, ApiKey, DeleteShowOutcome, NewTicket, PutOutcome, RegisterOutcome, Scope, Store,
+};
+use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
+
+/// A fresh store for one case, and control over the time it sees.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// The store under test (empty at the start of a case).
+    fn store(&self) -> Arc<dyn Store>;
+    /// Lets `ms` milliseconds pass on the store's clock (a manual clock moves; a server clock is waited on).
+    async fn advance_ms(&self, ms: i64);
+}
+
+/// Makes one `#[tokio::test]` per contract case; `$make` is an async expression yielding a [`Harness`].
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@cases $make;
+            shows_round_trip,
+            delete_show_with_tickets_is_refused,
+            registration_is_idempotent_on_the_token,
+            batch_registration_sees_its_own_items,
+            token_lookup_compares_the_hash,
+            revocation_ends_sessions_and_is_durable_state,
+            newest_wins_supersedes_and_tells_by_whom,
+            oldest_wins_refuses_until_a_lease_lapses,
+            a_device_reattaches_to_its_session,
+            expired_leases_free_the_seat,
+            ended_sessions_lose_the_seat_at_once,
+            sessions_are_listed_by_show,
+            usage_is_recorded,
+            api_keys_round_trip,
+            racing_admits_never_exceed_k,
+            unknown_sessions_are_unknown
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let harness = $make.await;
+                $crate::contract::$case(&harness).await;
+            }
+        )*
+    };
+}
+
+fn hasher() -> SecretHasher {
+    SecretHasher::new(b"contract-suite-key-0123456789abcdef")
+}
+
+/// A show open from an hour ago for a day, k = `k`.
+pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
+    let now = OffsetDateTime::now_utc();
+    Show {
+        id: ShowId::parse(id).expect("valid show id"),
+        title: format!("Show {id}"),
+        description: String::new(),
+        kind: ShowKind::Vod,
+        starts_at: now - time::Duration::hours(1),
+        ends_at: now + time::Duration::days(1),
+        stream_path: "demo".into(),
+        max_devices: k,
+        policy,
+        heartbeat_interval_s: 15,
+        lease_ttl_s: 45,
+        grant_ttl_s: 120,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A new ticket for `show` with `token`.
+pub fn ticket(show: &str, token: &str, external_ref: Option<&str>) -> NewTicket {
+    let token = TicketToken::parse(token).expect("valid token");
+    NewTicket {
+        ticket: Ticket {
+            id: TicketId::generate(),
+            token_hash: hasher().ticket_token(&token),
+            terms: TicketTerms {
+                show_id: ShowId::parse(show).expect("valid show id"),
+                valid_from: None,
+                valid_until: None,
+                max_devices: None,
+                external_ref: external_ref.map(str::to_owned),
+            },
+            status: TicketStatus::Active,
+            created_at: OffsetDateTime::now_utc(),
+            revoked_at: None,
+        },
+    }
+}
+
+fn token_hash(token: &str) -> SecretHash {
+    hasher().ticket_token(&TicketToken::parse(token).expect("valid token"))
+}
+
+fn device(n: usize) -> DeviceId {
+    DeviceId::parse(&format!("device-{n:06}")).expect("valid device id")
+}
+
+async fn registered(store: &dyn Store, show_id: &str, token: &str) -> Ticket {
+    match store.register_tickets(vec![ticket(show_id, token, None)]).await.expect("register").remove(0) {
+        RegisterOutcome::Created(t) => t,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+fn admit_req(t: &Ticket, dev: usize, k: u32, policy: SharingPolicy, ttl_ms: i64) -> AdmitRequest {
+    AdmitRequest {
+        ticket_id: t.id.clone(),
+        show_id: t.terms.show_id.clone(),
+        device_id: device(dev),
+        device_label: format!("Device {dev}"),
+        rules: SeatRules { max_devices: k, policy, ttl_ms },
+    }
+}
+
+fn session_of(d: &AdmitDecision) -> SessionId {
+    match d {
+        AdmitDecision::Admitted { session_id, .. } => session_id.clone(),
+        other => panic!("expected admitted, got {other:?}"),
+    }
+}
+
+/// Shows: put creates then replaces, get and list see it, delete removes it.
+pub async fn shows_round_trip(h: &impl Harness) {
+    let store = h.store();
+    let s = show("concert", 1, SharingPolicy::NewestWins);
+    assert_eq!(store.put_show(s.clone()).await.unwrap(), PutOutcome::Created);
+    let mut s2 = s.clone();
+    s2.title = "Renamed".into();
+    assert_eq!(store.put_show(s2.clone()).await.unwrap(), PutOutcome::Replaced);
+    assert_eq!(store.show(&s.id).await.unwrap(), Some(s2.clone()));
+    store.put_show(show("another", 2, SharingPolicy::OldestWins)).await.unwrap();
+    let ids: Vec<String> = store.shows().await.unwrap().into_iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(ids, ["another", "concert"]);
+    assert_eq!(store.delete_show(&s.id).await.unwrap(), DeleteShowOutcome::Deleted);
+    assert_eq!(store.delete_show(&s.id).await.unwrap(), DeleteShowOutcome::Missing);
+    assert_eq!(store.show(&s.id).await.unwrap(), None);
+}
+
+/// A show that tickets admit to is not deleted.
+pub async fn delete_show_with_tickets_is_refused(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("kept", 1, SharingPolicy::NewestWins)).await.unwrap();
+    registered(&*store, "kept", "token-for-kept-show-1").await;
+    assert_eq!(store.delete_show(&ShowId::parse("kept").unwrap()).await.unwrap(), DeleteShowOutcome::HasTickets(1));
+    assert!(store.show(&ShowId::parse("kept").unwrap()).await.unwrap().is_some());
+}
+
+/// The same token twice with the same terms is one ticket; with other terms it is a conflict.
+pub async fn registration_is_idempotent_on_the_token(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    let first = registered(&*store, "s1", "idempotent-token-0001").await;
+    let again = store.register_tickets(vec![ticket("s1", "idempotent-token-0001", None)]).await.unwrap();
+    assert_eq!(again, vec![RegisterOutcome::Existing(first.clone())]);
+    let other = store.register_tickets(vec![ticket("s1", "idempotent-token-0001", Some("order-9"))]).await.unwrap();
+    assert_eq!(other, vec![RegisterOutcome::Conflict(first.id.clone())]);
+    assert_eq!(store.ticket(&first.id).await.unwrap(), Some(first));
+}
+
+/// Within one batch, a repeated token sees the item registered before it.
+pub async fn batch_registration_sees_its_own_items(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    let batch: Vec<NewTicket> = (0..500).map(|i| ticket("s1", &format!("batch-token-{i:08}"), None)).collect();
+    let mut with_repeats = batch.clone();
+    with_repeats.push(ticket("s1", "batch-token-00000007", None));
+    with_repeats.push(ticket("s1", "batch-token-00000008", Some("different")));
+    let out = store.register_tickets(with_repeats).await.unwrap();
+    assert_eq!(out.len(), 502);
+    assert!(out[..500].iter().all(|o| matches!(o, RegisterOutcome::Created(_))));
+    assert!(matches!(&out[500], RegisterOutcome::Existing(t) if t.id == batch[7].ticket.id));
+    assert!(matches!(&out[501], RegisterOutcome::Conflict(id) if *id == batch[8].ticket.id));
+    for i in [0usize, 250, 499] {
+        let found = store.ticket_by_token(&token_hash(&format!("batch-token-{i:08}"))).await.unwrap();
+        assert_eq!(found.map(|t| t.id), Some(batch[i].ticket.id.clone()));
+    }
+}
+
+/// Lookup by token hash finds only the exact hash.
+pub async fn token_lookup_compares_the_hash(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "lookup-token-000001").await;
+    assert_eq!(store.ticket_by_token(&token_hash("lookup-token-000001")).await.unwrap(), Some(t));
+    assert_eq!(store.ticket_by_token(&token_hash("lookup-token-000002")).await.unwrap(), None);
+    assert_eq!(store.ticket(&TicketId::generate()).await.unwrap(), None);
+}
+
+/// Revoking marks the ticket, keeps the first revocation time, and ends its sessions with reason revoked.
+pub async fn revocation_ends_sessions_and_is_durable_state(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 2, SharingPolicy::NewestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "revoke-token-0000001").await;
+    let a = session_of(&store.admit(admit_req(&t, 1, 2, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+    let b = session_of(&store.admit(admit_req(&t, 2, 2, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+    let revoked = store.revoke_ticket(&t.id).await.unwrap().expect("ticket exists");
+    assert_eq!(revoked.status, TicketStatus::Revoked);
+    let at = revoked.revoked_at.expect("revocation time");
+    for s in [&a, &b] {
+        let hb = store.heartbeat(s).await.unwrap();
+        assert!(matches!(hb.decision, HeartbeatDecision::Ended(EndReason::Revoked { .. })), "{hb:?}");
+        assert!(store.live_session(s).await.unwrap().is_none());
+    }
+    let again = store.revoke_ticket(&t.id).await.unwrap().unwrap();
+    assert_eq!(again.revoked_at, Some(at));
+    assert_eq!(store.ticket(&t.id).await.unwrap().unwrap().status, TicketStatus::Revoked);
+    assert_eq!(store.revoke_ticket(&TicketId::generate()).await.unwrap(), None);
+}
+
+/// newest_wins: the new device plays, the old session learns by which device and when.
+pub async fn newest_wins_supersedes_and_tells_by_whom(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "newest-wins-token-01").await;
+    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+    h.advance_ms(10).await;
+    let second = store.admit(admit_req(&t, 2, 1, SharingPolicy::NewestWins, 45_000)).await.unwrap();
+    let AdmitDecision::Admitted { session_id: b, superseded, reattached: false, .. } = second else {
+        panic!("second device must be admitted, got {second:?}")
+    };
+    assert_eq!(superseded, vec![a.clone()]);
+    let hb = store.heartbeat(&a).await.unwrap();
+    match hb.decision {
+        HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) => {
+            assert_eq!(by_device, "Device 2");
+            assert!(at.0 > 0);
+        }
+        other => panic!("expected superseded, got {other:?}"),
+    }
+    assert!(matches!(store.heartbeat(&b).await.unwrap().decision, HeartbeatDecision::Renewed { .. }));
+    assert!(store.live_session(&a).await.unwrap().is_none());
+    assert_eq!(store.live_session(&b).await.unwrap().map(|s| s.device_id), Some(device(2)));
+}
+
+/// oldest_wins: a second device is refused with the seconds until the lease lapses.
+pub async fn oldest_wins_refuses_until_a_lease_lapses(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "oldest-wins-token-01").await;
+    session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 2_000)).await.unwrap());
+    match store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 2_000)).await.unwrap() {
+        AdmitDecision::InUse { retry_after_s } => assert!((1..=2).contains(&retry_after_s), "{retry_after_s}"),
+        other => panic!("expected in use, got {other:?}"),
+    }
+    h.advance_ms(2_100).await;
+    session_of(&store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 2_000)).await.unwrap());
+}
+
+/// A device that holds a lease re-attaches to its session (a reload is not a second device).
+pub async fn a_device_reattaches_to_its_session(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "reattach-token-00001").await;
+    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap());
+    let again = store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap();
+    assert!(matches!(&again, AdmitDecision::Admitted { session_id, reattached: true, .. } if *session_id == a), "{again:?}");
+    let activity = store.ticket_activity(&t.id).await.unwrap();
+    assert_eq!(activity.usage.sessions, 1);
+    assert_eq!(activity.usage.devices.len(), 1);
+    assert_eq!(activity.live.len(), 1);
+}
+
+/// An expired lease frees the seat and its session learns it expired.
+pub async fn expired_leases_free_the_seat(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "expiry-token-0000001").await;
+    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 1_000)).await.unwrap());
+    assert!(store.live_session(&a).await.unwrap().is_some());
+    h.advance_ms(1_100).await;
+    assert!(store.live_session(&a).await.unwrap().is_none());
+    assert!(store.sessions(None).await.unwrap().is_empty());
+    let hb = store.heartbeat(&a).await.unwrap();
+    assert!(matches!(hb.decision, HeartbeatDecision::Ended(EndReason::Expired { .. })), "{hb:?}");
+    session_of(&store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 1_000)).await.unwrap());
+}
+
+/// Leaving or an admin's end frees the seat at once.
+pub async fn ended_sessions_lose_the_seat_at_once(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "leave-token-00000001").await;
+    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap());
+    assert!(store.end_session(&a, EndReason::Left { at: UnixMs(1) }).await.unwrap());
+    assert!(!store.end_session(&a, EndReason::Left { at: UnixMs(2) }).await.unwrap());
+    let b = session_of(&store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap());
+    assert!(store.end_session(&b, EndReason::EndedByAdmin { at: UnixMs(3) }).await.unwrap());
+    let hb = store.heartbeat(&b).await.unwrap();
+    assert_eq!(hb.decision, HeartbeatDecision::Ended(EndReason::EndedByAdmin { at: UnixMs(3) }));
+    assert_eq!(hb.owner, Some((t.id.clone(), t.terms.show_id.clone())));
+    assert!(!store.end_session(&SessionId::generate(), EndReason::Left { at: UnixMs(4) }).await.unwrap());
+}
+
+/// Live sessions are listed, all or by show.
+pub async fn sessions_are_listed_by_show(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 3, SharingPolicy::NewestWins)).await.unwrap();
+    store.put_show(show("s2", 3, SharingPolicy::NewestWins)).await.unwrap();
+    let t1 = registered(&*store, "s1", "listing-token-s1-0001").await;
+    let t2 = registered(&*store, "s2", "listing-token-s2-0001").await;
+    for d in 0..3 {
+        session_of(&store.admit(admit_req(&t1, d, 3, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+    }
+    session_of(&store.admit(admit_req(&t2, 9, 3, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+    assert_eq!(store.sessions(None).await.unwrap().len(), 4);
+    let s1 = store.sessions(Some(&ShowId::parse("s1").unwrap())).await.unwrap();
+    assert_eq!(s1.len(), 3);
+    assert!(s1.iter().all(|s| s.ticket_id == t1.id));
+}
+
+/// Usage: first play, last seen, sessions and distinct devices.
+pub async fn usage_is_recorded(h: &impl Harness) {
+    let store = h.store();
+    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    let t = registered(&*store, "s1", "usage-token-00000001").await;
+    let fresh = store.ticket_activity(&t.id).await.unwrap();
+    assert_eq!(fresh.usage.sessions, 0);
+    assert!(fresh.usage.first_play_at.is_none());
+    for d in [1, 2, 1] {
+        session_of(&store.admit(admit_req(&t, d, 1, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+        h.advance_ms(5).await;
+    }
+    let a = store.ticket_activity(&t.id).await.unwrap();
+    assert_eq!(a.usage.sessions, 3);
+    assert_eq!(a.usage.devices.len(), 2);
+    assert!(a.usage.first_play_at.is_some() && a.usage.last_seen_at >= a.usage.first_play_at);
+    assert_eq!(a.live.len(), 1);
+    assert_eq!(a.live[0].device_id, device(1));
+}
+
+/// API keys: put, get, list, touch, delete.
+pub async fn api_keys_round_trip(h: &impl Harness) {
+    let store = h.store();
+    let key = ApiKey {
+        id: ApiKeyId::generate(),
+        name: "site".into(),
+        scopes: vec![Scope::Tickets],
+        secret_hash: hasher().api_key_secret("secret"),
+        created_at: OffsetDateTime::now_utc(),
+        last_used_at: None,
+    };
+    store.put_api_key(key.clone()).await.unwrap();
+    assert_eq!(store.api_key(&key.id).await.unwrap(), Some(key.clone()));
+    store.touch_api_key(&key.id).await.unwrap();
+    assert!(store.api_key(&key.id).await.unwrap().unwrap().last_used_at.is_some());
+    assert_eq!(store.api_keys().await.unwrap().len(), 1);
+    assert!(store.delete_api_key(&key.id).await.unwrap());
+    assert!(!store.delete_api_key(&key.id).await.unwrap());
+    store.flush().await.unwrap();
+    assert_eq!(store.api_key(&key.id).await.unwrap(), None);
+}
+
+/// 200 devices race for one k=1 ticket: at most one lease, and under oldest_wins exactly one winner.
+pub async fn racing_admits_never_exceed_k(h: &impl Harness) {
+    let store = h.store();
+    for (id, policy) in [("race-old", SharingPolicy::OldestWins), ("race-new", SharingPolicy::NewestWins)] {
+        store.put_show(show(id, 1, policy)).await.unwrap();
+        let t = registered(&*store, id, &format!("race-token-{id}-0001")).await;
+        let tasks: Vec<_> = (0..200)
+            .map(|d| {
+                let store = Arc::clone(&store);
+                let req = admit_req(&t, d, 1, policy, 45_000);
+                tokio::spawn(async move { store.admit(req).await.unwrap() })
+            })
+            .collect();
+        let mut admitted = Vec::new();
+        let mut in_use = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                AdmitDecision::Admitted { session_id, .. } => admitted.push(session_id),
+                AdmitDecision::InUse { .. } => in_use += 1,
+            }
+        }
+        let live = store.sessions(Some(&t.terms.show_id)).await.unwrap();
+        assert_eq!(live.len(), 1, "{id}: exactly one live lease");
+        match policy {
+            SharingPolicy::OldestWins => assert_eq!((admitted.len(), in_use), (1, 199), "{id}"),
+            SharingPolicy::NewestWins => {
+                assert_eq!(admitted.len(), 200, "{id}");
+                let mut renewed = 0;
+                for s in &admitted {
+                    match store.heartbeat(s).await.unwrap().decision {
+                        HeartbeatDecision::Renewed { .. } => renewed += 1,
+                        HeartbeatDecision::Ended(EndReason::Superseded { .. }) => {}
+                        other => panic!("{id}: unexpected {other:?}"),
+                    }
+                }
+                assert_eq!(renewed, 1, "{id}: exactly one session renews");
+            }
+        }
+    }
+}
+
+/// A session id never admitted is unknown everywhere.
+pub async fn unknown_sessions_are_unknown(h: &impl Harness) {
+    let store = h.store();
+    let s = SessionId::generate();
+    let hb = store.heartbeat(&s).await.unwrap();
+    assert_eq!(hb.decision, HeartbeatDecision::Unknown);
+    assert_eq!(hb.owner, None);
+    assert!(store.live_session(&s).await.unwrap().is_none());
+    store.ping().await.unwrap();
+}

@@ -1,0 +1,520 @@
+//! The embedded store: one Usher process, state on local disk, nothing else to install.
+//!
+//! Engine: [redb](https://docs.rs/redb), a pure-Rust, crash-safe (copy-on-write B-tree, checksummed
+//! commit slots) embedded key-value store. Durable records (shows, tickets, the token index, API keys)
+//! are written in a redb transaction committed with `Durability::Immediate` (fsync) *before* the call
+//! returns, so an acknowledged write survives `kill -9`, and a write that could not be made durable is
+//! answered with an error. A batch of tickets is one transaction: one fsync for up to 10,000 tickets.
+//!
+//! Leases change on every heartbeat, so they live in memory (the lease rules of `usher_core::lease`
+//! applied under one lock, which makes each step atomic) and are written to redb by [`Store::flush`],
+//! which the server calls every second and at shutdown. The heartbeat path therefore never waits for a
+//! disk; a crash loses at most the last second of lease renewals, which only shortens leases that the
+//! next heartbeat renews again, and a restart finds every lease that was flushed.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use async_trait::async_trait;
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+
+use usher_core::clock::{Clock, UnixMs};
+use usher_core::ids::{ApiKeyId, SessionId, ShowId, TicketId};
+use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, TicketLeases};
+use usher_core::secret::SecretHash;
+use usher_core::show::Show;
+use usher_core::store::{
+    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome, RegisterOutcome,
+    SessionInfo, Store, StoreError, TicketActivity,
+};
+use usher_core::ticket::{Ticket, TicketStatus};
+
+const SHOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shows");
+const TICKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("tickets");
+const TOKEN_INDEX: TableDefinition<&str, &str> = TableDefinition::new("token_index");
+const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
+
+/// The file name of the database inside the data directory.
+pub const DB_FILE: &str = "usher.redb";
+
+fn unavailable(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Unavailable(e.into().to_string())
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("domain records serialize")
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// One ticket's leases with the show they play, as kept in memory and flushed to disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TicketRuntime {
+    show_id: ShowId,
+    leases: TicketLeases,
+}
+
+#[derive(Default)]
+struct Runtime {
+    tickets: HashMap<TicketId, TicketRuntime>,
+    sessions: HashMap<SessionId, TicketId>,
+    dirty: HashSet<TicketId>,
+}
+
+impl Runtime {
+    fn index(&mut self, ticket: &TicketId) {
+        if let Some(rt) = self.tickets.get(ticket) {
+            for s in rt.leases.known_sessions() {
+                self.sessions.entry(s.clone()).or_insert_with(|| ticket.clone());
+            }
+        }
+    }
+
+    fn session_info(rt: &TicketRuntime, ticket_id: &TicketId, session: &SessionId, now: UnixMs) -> Option<SessionInfo> {
+        rt.leases.live(now).find(|l| &l.session_id == session).map(|l| SessionInfo {
+            session_id: l.session_id.clone(),
+            ticket_id: ticket_id.clone(),
+            show_id: rt.show_id.clone(),
+            device_id: l.device_id.clone(),
+            device_label: l.device_label.clone(),
+            created_at: l.created_at,
+            renewed_at: l.renewed_at,
+            expires_at: l.expires_at,
+        })
+    }
+}
+
+/// The embedded backend. Cheap to share: wrap it in an `Arc`.
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    clock: Arc<dyn Clock>,
+    shows: RwLock<HashMap<ShowId, Show>>,
+    api_keys: RwLock<HashMap<ApiKeyId, ApiKey>>,
+    keys_dirty: Mutex<HashSet<ApiKeyId>>,
+    runtime: Mutex<Runtime>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave half-applied lease rules (each step mutates one
+    // ticket's value in place after computing), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`, loading shows, keys and leases into memory.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the directory or database cannot be opened (for instance another
+    /// Usher process holds it), [`StoreError::Corrupt`] when a record cannot be read.
+    pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let db = Database::create(dir.join(DB_FILE)).map_err(unavailable)?;
+        let txn = db.begin_write().map_err(unavailable)?;
+        for t in [SHOWS, TICKETS, API_KEYS, LEASES] {
+            txn.open_table(t).map_err(unavailable)?;
+        }
+        txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+
+        let read = db.begin_read().map_err(unavailable)?;
+        let mut shows = HashMap::new();
+        for row in read.open_table(SHOWS).map_err(unavailable)?.iter().map_err(unavailable)? {
+            let (_, v) = row.map_err(unavailable)?;
+            let show: Show = decode("show", v.value())?;
+            shows.insert(show.id.clone(), show);
+        }
+        let mut api_keys = HashMap::new();
+        for row in read.open_table(API_KEYS).map_err(unavailable)?.iter().map_err(unavailable)? {
+            let (_, v) = row.map_err(unavailable)?;
+            let key: ApiKey = decode("api key", v.value())?;
+            api_keys.insert(key.id.clone(), key);
+        }
+        let mut runtime = Runtime::default();
+        for row in read.open_table(LEASES).map_err(unavailable)?.iter().map_err(unavailable)? {
+            let (k, v) = row.map_err(unavailable)?;
+            let id = TicketId::parse(k.value()).map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
+            let rt: TicketRuntime = decode("leases", v.value())?;
+            runtime.tickets.insert(id.clone(), rt);
+            runtime.index(&id);
+        }
+        drop(read);
+        Ok(Self {
+            db: Arc::new(db),
+            clock,
+            shows: RwLock::new(shows),
+            api_keys: RwLock::new(api_keys),
+            keys_dirty: Mutex::new(HashSet::new()),
+            runtime: Mutex::new(runtime),
+        })
+    }
+
+    /// Runs a durable write off the async runtime and waits for its commit.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let out = f(&txn)?;
+            txn.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
+    }
+
+    fn read_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(TICKETS).map_err(unavailable)?;
+        match table.get(id).map_err(unavailable)? {
+            Some(v) => decode("ticket", v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn with_ticket<T>(&self, id: &TicketId, show: Option<&ShowId>, f: impl FnOnce(&mut TicketLeases, UnixMs) -> T) -> Option<(T, ShowId)> {
+        let now = self.clock.now();
+        let mut rt = lock(&self.runtime);
+        let entry = match (rt.tickets.contains_key(id), show) {
+            (true, _) => rt.tickets.get_mut(id).expect("checked"),
+            (false, Some(show_id)) => rt
+                .tickets
+                .entry(id.clone())
+                .or_insert_with(|| TicketRuntime { show_id: show_id.clone(), leases: TicketLeases::default() }),
+            (false, None) => return None,
+        };
+        let out = f(&mut entry.leases, now);
+        let show_id = entry.show_id.clone();
+        rt.dirty.insert(id.clone());
+        rt.index(id);
+        Some((out, show_id))
+    }
+
+    /// Drops expired leases and forgets sessions no ticket remembers; returns the leases dropped.
+    /// Correctness never depends on this (every step drops expired leases itself); it bounds memory and
+    /// keeps the live-session counts honest.
+    pub fn sweep(&self) -> usize {
+        let now = self.clock.now();
+        let mut rt = lock(&self.runtime);
+        let mut dropped = 0;
+        let mut dirty = Vec::new();
+        for (id, t) in &mut rt.tickets {
+            let n = t.leases.drop_expired(now).len();
+            if n > 0 {
+                dropped += n;
+                dirty.push(id.clone());
+            }
+        }
+        rt.dirty.extend(dirty);
+        let Runtime { tickets, sessions, .. } = &mut *rt;
+        sessions.retain(|s, t| tickets.get(t).is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s)));
+        dropped
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn now(&self) -> UnixMs {
+        self.clock.now()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        read.open_table(SHOWS).map_err(unavailable)?.len().map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn put_show(&self, show: Show) -> Result<PutOutcome, StoreError> {
+        let bytes = encode(&show);
+        let key = show.id.to_string();
+        let existed = self
+            .write(move |txn| {
+                let mut t = txn.open_table(SHOWS).map_err(unavailable)?;
+                let old = t.insert(key.as_str(), bytes.as_slice()).map_err(unavailable)?;
+                Ok(old.is_some())
+            })
+            .await?;
+        self.shows.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(show.id.clone(), show);
+        Ok(if existed { PutOutcome::Replaced } else { PutOutcome::Created })
+    }
+
+    async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
+        Ok(self.shows.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned())
+    }
+
+    async fn shows(&self) -> Result<Vec<Show>, StoreError> {
+        let mut v: Vec<Show> = self.shows.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
+        let key = id.to_string();
+        let outcome = self
+            .write(move |txn| {
+                let mut shows = txn.open_table(SHOWS).map_err(unavailable)?;
+                if shows.get(key.as_str()).map_err(unavailable)?.is_none() {
+                    return Ok(DeleteShowOutcome::Missing);
+                }
+                let tickets = txn.open_table(TICKETS).map_err(unavailable)?;
+                let mut count = 0u64;
+                for row in tickets.iter().map_err(unavailable)? {
+                    let (_, v) = row.map_err(unavailable)?;
+                    let t: Ticket = decode("ticket", v.value())?;
+                    if t.terms.show_id.as_str() == key {
+                        count += 1;
+                    }
+                }
+                if count > 0 {
+                    return Ok(DeleteShowOutcome::HasTickets(count));
+                }
+                shows.remove(key.as_str()).map_err(unavailable)?;
+                Ok(DeleteShowOutcome::Deleted)
+            })
+            .await?;
+        if outcome == DeleteShowOutcome::Deleted {
+            self.shows.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
+        }
+        Ok(outcome)
+    }
+
+    async fn register_tickets(&self, batch: Vec<NewTicket>) -> Result<Vec<RegisterOutcome>, StoreError> {
+        self.write(move |txn| {
+            let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
+            let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
+            let mut out = Vec::with_capacity(batch.len());
+            for NewTicket { ticket } in batch {
+                let hash = ticket.token_hash.to_hex();
+                let existing_id = index.get(hash.as_str()).map_err(unavailable)?.map(|v| v.value().to_owned());
+                if let Some(existing_id) = existing_id {
+                    let existing: Ticket = match tickets.get(existing_id.as_str()).map_err(unavailable)? {
+                        Some(v) => decode("ticket", v.value())?,
+                        None => return Err(StoreError::Corrupt(format!("token index names missing ticket {existing_id}"))),
+                    };
+                    out.push(if existing.terms == ticket.terms {
+                        RegisterOutcome::Existing(existing)
+                    } else {
+                        RegisterOutcome::Conflict(existing.id)
+                    });
+                    continue;
+                }
+                tickets.insert(ticket.id.as_str(), encode(&ticket).as_slice()).map_err(unavailable)?;
+                index.insert(hash.as_str(), ticket.id.as_str()).map_err(unavailable)?;
+                out.push(RegisterOutcome::Created(ticket));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
+        self.read_ticket(id.as_str())
+    }
+
+    async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
+        let id = {
+            let read = self.db.begin_read().map_err(unavailable)?;
+            let index = read.open_table(TOKEN_INDEX).map_err(unavailable)?;
+            index.get(hash.to_hex().as_str()).map_err(unavailable)?.map(|v| v.value().to_owned())
+        };
+        match id {
+            Some(id) => {
+                let t = self.read_ticket(&id)?;
+                // the index is looked up by hash; compare the full hash again in constant time
+                Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
+        let key = id.to_string();
+        let now = self.clock.now();
+        let ticket = self
+            .write(move |txn| {
+                let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
+                let mut ticket: Ticket = match tickets.get(key.as_str()).map_err(unavailable)? {
+                    Some(v) => decode("ticket", v.value())?,
+                    None => return Ok(None),
+                };
+                if ticket.status != TicketStatus::Revoked {
+                    ticket.status = TicketStatus::Revoked;
+                    ticket.revoked_at = Some(now.to_datetime());
+                    tickets.insert(key.as_str(), encode(&ticket).as_slice()).map_err(unavailable)?;
+                }
+                Ok(Some(ticket))
+            })
+            .await?;
+        if ticket.is_some() {
+            self.with_ticket(id, None, |l, now| l.end_all(EndReason::Revoked { at: now }));
+        }
+        Ok(ticket)
+    }
+
+    async fn ticket_activity(&self, id: &TicketId) -> Result<TicketActivity, StoreError> {
+        let now = self.clock.now();
+        let rt = lock(&self.runtime);
+        Ok(match rt.tickets.get(id) {
+            Some(t) => TicketActivity {
+                usage: t.leases.usage.clone(),
+                live: t
+                    .leases
+                    .live(now)
+                    .filter_map(|l| Runtime::session_info(t, id, &l.session_id, now))
+                    .collect(),
+            },
+            None => TicketActivity { usage: Default::default(), live: Vec::new() },
+        })
+    }
+
+    async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
+        let rules: SeatRules = req.rules;
+        let (decision, _) = self
+            .with_ticket(&req.ticket_id, Some(&req.show_id), |l, now| {
+                l.admit(&req.device_id, &req.device_label, SessionId::generate(), rules, now)
+            })
+            .expect("admit creates the ticket's runtime");
+        Ok(decision)
+    }
+
+    async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError> {
+        let ticket = lock(&self.runtime).sessions.get(session).cloned();
+        let Some(ticket) = ticket else {
+            return Ok(HeartbeatAnswer { decision: HeartbeatDecision::Unknown, owner: None });
+        };
+        match self.with_ticket(&ticket, None, |l, now| l.heartbeat(session, now)) {
+            Some((decision, show)) => Ok(HeartbeatAnswer { decision, owner: Some((ticket, show)) }),
+            None => Ok(HeartbeatAnswer { decision: HeartbeatDecision::Unknown, owner: None }),
+        }
+    }
+
+    async fn end_session(&self, session: &SessionId, reason: EndReason) -> Result<bool, StoreError> {
+        let ticket = lock(&self.runtime).sessions.get(session).cloned();
+        let Some(ticket) = ticket else { return Ok(false) };
+        Ok(self
+            .with_ticket(&ticket, None, |l, now| {
+                l.drop_expired(now);
+                l.end_session(session, reason)
+            })
+            .is_some_and(|(ended, _)| ended))
+    }
+
+    async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {
+        let now = self.clock.now();
+        let rt = lock(&self.runtime);
+        Ok(rt
+            .sessions
+            .get(session)
+            .and_then(|tid| rt.tickets.get(tid).and_then(|t| Runtime::session_info(t, tid, session, now))))
+    }
+
+    async fn sessions(&self, show: Option<&ShowId>) -> Result<Vec<SessionInfo>, StoreError> {
+        let now = self.clock.now();
+        let rt = lock(&self.runtime);
+        let mut out: Vec<SessionInfo> = rt
+            .tickets
+            .iter()
+            .filter(|(_, t)| show.is_none_or(|s| &t.show_id == s))
+            .flat_map(|(id, t)| t.leases.live(now).filter_map(move |l| Runtime::session_info(t, id, &l.session_id, now)))
+            .collect();
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.session_id.cmp(&b.session_id)));
+        Ok(out)
+    }
+
+    async fn put_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        let bytes = encode(&key);
+        let id = key.id.to_string();
+        self.write(move |txn| {
+            let mut t = txn.open_table(API_KEYS).map_err(unavailable)?;
+            t.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
+            Ok(())
+        })
+        .await?;
+        self.api_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.id.clone(), key);
+        Ok(())
+    }
+
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.api_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned())
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let mut v: Vec<ApiKey> = self.api_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        let existed = self
+            .write(move |txn| {
+                let mut t = txn.open_table(API_KEYS).map_err(unavailable)?;
+                Ok(t.remove(key.as_str()).map_err(unavailable)?.is_some())
+            })
+            .await?;
+        self.api_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
+        Ok(existed)
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        if let Some(k) = self.api_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(id) {
+            // a second's precision is plenty for "last used"; skip the write when nothing changes
+            if k.last_used_at.is_none_or(|t| now.0 - t.0 >= 1000) {
+                k.last_used_at = Some(now);
+                lock(&self.keys_dirty).insert(id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let leases: Vec<(TicketId, Vec<u8>)> = {
+            let mut rt = lock(&self.runtime);
+            let dirty: Vec<TicketId> = rt.dirty.drain().collect();
+            dirty.into_iter().filter_map(|id| rt.tickets.get(&id).map(|t| (id.clone(), encode(t)))).collect()
+        };
+        let keys: Vec<(ApiKeyId, Vec<u8>)> = {
+            let dirty: Vec<ApiKeyId> = lock(&self.keys_dirty).drain().collect();
+            let all = self.api_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            dirty.into_iter().filter_map(|id| all.get(&id).map(|k| (id.clone(), encode(k)))).collect()
+        };
+        if leases.is_empty() && keys.is_empty() {
+            return Ok(());
+        }
+        let retry: Vec<TicketId> = leases.iter().map(|(id, _)| id.clone()).collect();
+        let result = self
+            .write(move |txn| {
+                let mut t = txn.open_table(LEASES).map_err(unavailable)?;
+                for (id, bytes) in &leases {
+                    t.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
+                }
+                let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
+                for (id, bytes) in &keys {
+                    // a key deleted meanwhile stays deleted
+                    if k.get(id.as_str()).map_err(unavailable)?.is_some() {
+                        k.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if result.is_err() {
+            lock(&self.runtime).dirty.extend(retry);
+        }
+        result
+    }
+}

@@ -1,0 +1,12 @@
+//! Usher's store backends behind `usher_core::store::Store`, and the contract suite every backend passes.
+//!
+//! # Layout
+//! - [`embedded`]: the default backend, in the process, on local disk (redb for durability, leases in
+//!   memory with periodic durable flushes).
+//! - [`contract`]: the store contract suite; each backend's tests instantiate it with
+//!   [`store_contract_tests!`].
+
+pub mod contract;
+pub mod embedded;
+
+pub use embedded::EmbeddedStore;
