@@ -142,13 +142,20 @@ impl ShowId {
 fn prefixed_hex(s: &str, prefix: &str, hex_len: usize, what: &'static str) -> Result<(), IdError> {
     let len = prefix.len() + hex_len;
     if s.len() != len {
-        return Err(IdError::Length { what, min: len, max: len });
+        return Err(IdError::Length {
+            what,
+            min: len,
+            max: len,
+        });
     }
     let hex_ok = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
     if s.starts_with(prefix) && s.as_bytes()[prefix.len()..].iter().all(|&b| hex_ok(b)) {
         Ok(())
     } else {
-        Err(IdError::Charset { what, allowed: "its prefix and lower-case hex digits" })
+        Err(IdError::Charset {
+            what,
+            allowed: "its prefix and lower-case hex digits",
+        })
     }
 }
 

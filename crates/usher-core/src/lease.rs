@@ -197,11 +197,16 @@ impl TicketLeases {
         while self.ended.front().is_some_and(|e| e.reason.at() < horizon) {
             self.ended.pop_front();
         }
-        let (gone, live): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.leases).into_iter().partition(|l| l.expires_at <= now);
+        let (gone, live): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.leases)
+            .into_iter()
+            .partition(|l| l.expires_at <= now);
         self.leases = live;
         gone.into_iter()
             .map(|l| {
-                self.end(l.session_id.clone(), EndReason::Expired { at: l.expires_at });
+                self.end(
+                    l.session_id.clone(),
+                    EndReason::Expired { at: l.expires_at },
+                );
                 l.session_id
             })
             .collect()
@@ -225,14 +230,26 @@ impl TicketLeases {
             if u.devices.len() >= DEVICE_MEMORY {
                 u.devices.remove(0);
             }
-            u.devices.push(DeviceSeen { device_id: device.clone(), label: label.to_owned(), first_seen: now, last_seen: now });
+            u.devices.push(DeviceSeen {
+                device_id: device.clone(),
+                label: label.to_owned(),
+                first_seen: now,
+                last_seen: now,
+            });
         }
     }
 
     /// DESIGN.md `admit(T, device, now)`: one atomic step.
     ///
     /// `new_session` is the id a new lease gets; it is unused when the device re-attaches or is refused.
-    pub fn admit(&mut self, device: &DeviceId, label: &str, new_session: SessionId, rules: SeatRules, now: UnixMs) -> AdmitDecision {
+    pub fn admit(
+        &mut self,
+        device: &DeviceId,
+        label: &str,
+        new_session: SessionId,
+        rules: SeatRules,
+        now: UnixMs,
+    ) -> AdmitDecision {
         // 1. drop leases whose expiry is past
         self.drop_expired(now);
         let expires_at = UnixMs(now.0.saturating_add(rules.ttl_ms));
@@ -244,15 +261,27 @@ impl TicketLeases {
             label.clone_into(&mut lease.device_label);
             let session_id = lease.session_id.clone();
             self.saw_device(device, label, now);
-            return AdmitDecision::Admitted { session_id, expires_at, reattached: true, superseded: Vec::new() };
+            return AdmitDecision::Admitted {
+                session_id,
+                expires_at,
+                reattached: true,
+                superseded: Vec::new(),
+            };
         }
         let k = rules.max_devices.max(1) as usize;
         let mut superseded = Vec::new();
         if self.leases.len() >= k {
             match rules.policy {
                 SharingPolicy::OldestWins => {
-                    let earliest = self.leases.iter().map(|l| l.expires_at).min().unwrap_or(now);
-                    return AdmitDecision::InUse { retry_after_s: now.secs_until(earliest).max(1) };
+                    let earliest = self
+                        .leases
+                        .iter()
+                        .map(|l| l.expires_at)
+                        .min()
+                        .unwrap_or(now);
+                    return AdmitDecision::InUse {
+                        retry_after_s: now.secs_until(earliest).max(1),
+                    };
                 }
                 SharingPolicy::NewestWins => {
                     // 4. supersede the least recently renewed leases until one seat is free
@@ -265,7 +294,13 @@ impl TicketLeases {
                             .map(|(i, _)| i)
                             .unwrap_or(0);
                         let old = self.leases.remove(idx);
-                        self.end(old.session_id.clone(), EndReason::Superseded { by_device: label.to_owned(), at: now });
+                        self.end(
+                            old.session_id.clone(),
+                            EndReason::Superseded {
+                                by_device: label.to_owned(),
+                                at: now,
+                            },
+                        );
                         superseded.push(old.session_id);
                     }
                 }
@@ -283,7 +318,12 @@ impl TicketLeases {
         });
         self.usage.sessions += 1;
         self.saw_device(device, label, now);
-        AdmitDecision::Admitted { session_id: new_session, expires_at, reattached: false, superseded }
+        AdmitDecision::Admitted {
+            session_id: new_session,
+            expires_at,
+            reattached: false,
+            superseded,
+        }
     }
 
     /// DESIGN.md `heartbeat(session, now)`: renews the lease if the session still holds it.
@@ -291,12 +331,21 @@ impl TicketLeases {
         if let Some(idx) = self.leases.iter().position(|l| &l.session_id == session) {
             if self.leases[idx].expires_at <= now {
                 let lease = self.leases.remove(idx);
-                self.end(lease.session_id, EndReason::Expired { at: lease.expires_at });
+                self.end(
+                    lease.session_id,
+                    EndReason::Expired {
+                        at: lease.expires_at,
+                    },
+                );
             } else {
                 let lease = &mut self.leases[idx];
                 lease.renewed_at = now;
                 lease.expires_at = UnixMs(now.0.saturating_add(lease.ttl_ms));
-                let (expires_at, device, label) = (lease.expires_at, lease.device_id.clone(), lease.device_label.clone());
+                let (expires_at, device, label) = (
+                    lease.expires_at,
+                    lease.device_id.clone(),
+                    lease.device_label.clone(),
+                );
                 self.saw_device(&device, &label, now);
                 return HeartbeatDecision::Renewed { expires_at };
             }
@@ -308,7 +357,9 @@ impl TicketLeases {
     }
 
     /// Ends one session for `reason`; returns whether it held a lease.
+    /// A lease already past its expiry at the end instant ends as expired, not for `reason`.
     pub fn end_session(&mut self, session: &SessionId, reason: EndReason) -> bool {
+        self.drop_expired(reason.at());
         match self.leases.iter().position(|l| &l.session_id == session) {
             Some(idx) => {
                 let lease = self.leases.remove(idx);
@@ -320,7 +371,9 @@ impl TicketLeases {
     }
 
     /// Ends every session for `reason` (revocation); returns the sessions ended.
+    /// Leases already past their expiry end as expired, not for `reason`.
     pub fn end_all(&mut self, reason: EndReason) -> Vec<SessionId> {
+        self.drop_expired(reason.at());
         let leases = std::mem::take(&mut self.leases);
         leases
             .into_iter()
@@ -333,7 +386,10 @@ impl TicketLeases {
 
     /// Every session id this ticket still knows (live or ended), for a backend's session index.
     pub fn known_sessions(&self) -> impl Iterator<Item = &SessionId> {
-        self.leases.iter().map(|l| &l.session_id).chain(self.ended.iter().map(|e| &e.session_id))
+        self.leases
+            .iter()
+            .map(|l| &l.session_id)
+            .chain(self.ended.iter().map(|e| &e.session_id))
     }
 }
 
@@ -346,7 +402,11 @@ mod tests {
     }
 
     fn rules(k: u32, policy: SharingPolicy) -> SeatRules {
-        SeatRules { max_devices: k, policy, ttl_ms: 45_000 }
+        SeatRules {
+            max_devices: k,
+            policy,
+            ttl_ms: 45_000,
+        }
     }
 
     fn admitted(d: AdmitDecision) -> SessionId {
@@ -365,9 +425,15 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(
             t.heartbeat(&a, UnixMs(2000)),
-            HeartbeatDecision::Ended(EndReason::Superseded { by_device: "B".into(), at: UnixMs(1000) })
+            HeartbeatDecision::Ended(EndReason::Superseded {
+                by_device: "B".into(),
+                at: UnixMs(1000)
+            })
         );
-        assert!(matches!(t.heartbeat(&b, UnixMs(2000)), HeartbeatDecision::Renewed { .. }));
+        assert!(matches!(
+            t.heartbeat(&b, UnixMs(2000)),
+            HeartbeatDecision::Renewed { .. }
+        ));
     }
 
     #[test]
@@ -375,7 +441,10 @@ mod tests {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
         admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
-        assert_eq!(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(5000)), AdmitDecision::InUse { retry_after_s: 40 });
+        assert_eq!(
+            t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(5000)),
+            AdmitDecision::InUse { retry_after_s: 40 }
+        );
         admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(45_000)));
     }
 
@@ -385,7 +454,9 @@ mod tests {
         let r = rules(1, SharingPolicy::OldestWins);
         let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
         let again = t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(10));
-        assert!(matches!(again, AdmitDecision::Admitted { ref session_id, reattached: true, .. } if *session_id == a));
+        assert!(
+            matches!(again, AdmitDecision::Admitted { ref session_id, reattached: true, .. } if *session_id == a)
+        );
         assert_eq!(t.usage.sessions, 1);
         assert_eq!(t.usage.devices.len(), 1);
     }
@@ -395,7 +466,10 @@ mod tests {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
         let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
-        assert_eq!(t.heartbeat(&a, UnixMs(45_000)), HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(45_000) }));
+        assert_eq!(
+            t.heartbeat(&a, UnixMs(45_000)),
+            HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(45_000) })
+        );
         admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(45_001)));
     }
 }

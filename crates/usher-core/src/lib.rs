@@ -3,12 +3,14 @@
 //! # Layout
 //! - [`ids`]: validated identifiers and secrets (`ShowId`, `TicketId`, `SessionId`, `DeviceId`, `TicketToken`).
 //! - [`clock`]: time as unix milliseconds, and the `Clock` that stores and tests inject.
+//! - [`grant`]: Usher's own signed, prefix-scoped media grant.
 //! - [`show`] and [`ticket`]: what is sold and what admits.
 //! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases.
 //! - [`secret`]: keyed hashing of tokens and API keys, constant-time comparison.
 //! - [`store`]: the `Store` trait every backend implements, and its error type.
 
 pub mod clock;
+pub mod grant;
 pub mod ids;
 pub mod lease;
 pub mod secret;

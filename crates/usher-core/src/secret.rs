@@ -65,7 +65,9 @@ impl fmt::Debug for SecretHasher {
 impl SecretHasher {
     /// A hasher keyed with `key` (at least 32 bytes of secret material, checked by the configuration).
     pub fn new(key: &[u8]) -> Self {
-        Self { mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length") }
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
+        }
     }
 
     fn hash(&self, domain: &[u8], secret: &[u8]) -> SecretHash {
@@ -109,7 +111,10 @@ impl fmt::Debug for ApiKeySecret {
 impl ApiKeySecret {
     /// A new key with 256 random bits of secret.
     pub fn generate() -> Self {
-        Self { id: ApiKeyId::generate(), secret: random_b64(32) }
+        Self {
+            id: ApiKeyId::generate(),
+            secret: random_b64(32),
+        }
     }
 
     /// The full text the holder sends as `Authorization: Bearer …`.
@@ -123,10 +128,17 @@ impl ApiKeySecret {
         let (id, secret) = rest.split_at_checked(18)?;
         let secret = secret.strip_prefix('_')?;
         let id = ApiKeyId::parse(id).ok()?;
-        if secret.len() != 43 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if secret.len() != 43
+            || !secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return None;
         }
-        Some(Self { id, secret: secret.to_owned() })
+        Some(Self {
+            id,
+            secret: secret.to_owned(),
+        })
     }
 }
 
@@ -152,6 +164,9 @@ mod tests {
         let t = TicketToken::parse("the-token-of-a-ticket").unwrap();
         assert!(a.ticket_token(&t).ct_eq(&a.ticket_token(&t)));
         assert!(!a.ticket_token(&t).ct_eq(&b.ticket_token(&t)));
-        assert_ne!(a.ticket_token(&t).to_hex(), a.api_key_secret(t.expose()).to_hex());
+        assert_ne!(
+            a.ticket_token(&t).to_hex(),
+            a.api_key_secret(t.expose()).to_hex()
+        );
     }
 }

@@ -41,7 +41,10 @@ pub struct ValidationError {
 impl ValidationError {
     /// An error about `field`.
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -120,20 +123,36 @@ pub struct Show {
 }
 
 /// Checks a free-text field: length and no control characters other than newlines and tabs.
-pub fn check_text(field: &'static str, s: &str, min: usize, max: usize) -> Result<(), ValidationError> {
+pub fn check_text(
+    field: &'static str,
+    s: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
     let n = s.chars().count();
     if n < min || n > max {
-        return Err(ValidationError::new(field, format!("must be {min} to {max} characters long")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be {min} to {max} characters long"),
+        ));
     }
     if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
 
 /// Checks a relative stream path: `/`-separated segments of `A-Z a-z 0-9 . _ -`, no `.` or `..` segment.
 pub fn check_stream_path(s: &str) -> Result<(), ValidationError> {
-    let bad = || ValidationError::new("stream_path", "must be a relative path of segments made of A-Z, a-z, 0-9, '.', '_' and '-', without '.' or '..'");
+    let bad = || {
+        ValidationError::new(
+            "stream_path",
+            "must be a relative path of segments made of A-Z, a-z, 0-9, '.', '_' and '-', without '.' or '..'",
+        )
+    };
     if s.is_empty() || s.len() > 256 {
         return Err(bad());
     }
@@ -141,7 +160,9 @@ pub fn check_stream_path(s: &str) -> Result<(), ValidationError> {
         if seg.is_empty()
             || seg == "."
             || seg == ".."
-            || !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            || !seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         {
             return Err(bad());
         }
@@ -154,7 +175,12 @@ impl ShowSpec {
     ///
     /// # Errors
     /// The first [`ValidationError`] found.
-    pub fn into_show(self, id: ShowId, now: UnixMs, created_at: Option<OffsetDateTime>) -> Result<Show, ValidationError> {
+    pub fn into_show(
+        self,
+        id: ShowId,
+        now: UnixMs,
+        created_at: Option<OffsetDateTime>,
+    ) -> Result<Show, ValidationError> {
         check_text("title", &self.title, 1, 200)?;
         check_text("description", &self.description, 0, 5000)?;
         check_stream_path(&self.stream_path)?;
@@ -167,15 +193,24 @@ impl ShowSpec {
         }
         let heartbeat = self.heartbeat_interval_s.unwrap_or(15);
         if !(1..=300).contains(&heartbeat) {
-            return Err(ValidationError::new("heartbeat_interval_s", "must be 1 to 300"));
+            return Err(ValidationError::new(
+                "heartbeat_interval_s",
+                "must be 1 to 300",
+            ));
         }
         let lease = self.lease_ttl_s.unwrap_or(heartbeat * 3);
         if lease <= heartbeat || lease > 3600 {
-            return Err(ValidationError::new("lease_ttl_s", "must be more than heartbeat_interval_s and at most 3600"));
+            return Err(ValidationError::new(
+                "lease_ttl_s",
+                "must be more than heartbeat_interval_s and at most 3600",
+            ));
         }
         let grant = self.grant_ttl_s.unwrap_or(120.max(heartbeat * 2 + 1));
         if grant <= heartbeat || grant > 86_400 {
-            return Err(ValidationError::new("grant_ttl_s", "must be more than heartbeat_interval_s and at most 86400"));
+            return Err(ValidationError::new(
+                "grant_ttl_s",
+                "must be more than heartbeat_interval_s and at most 86400",
+            ));
         }
         let now = now.to_datetime();
         Ok(Show {

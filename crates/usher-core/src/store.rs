@@ -148,7 +148,9 @@ pub struct ApiKey {
 impl ApiKey {
     /// Whether the key carries `scope` (`admin` carries every scope).
     pub fn allows(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || *s == Scope::Admin)
     }
 }
 
@@ -177,7 +179,10 @@ pub trait Store: Send + Sync + 'static {
     /// Registers tickets in order, atomically per item and durably as a whole before returning. A token seen
     /// before (in the store or earlier in the same call) answers `Existing` when the terms match, `Conflict`
     /// otherwise. The caller has checked that each show exists.
-    async fn register_tickets(&self, batch: Vec<NewTicket>) -> Result<Vec<RegisterOutcome>, StoreError>;
+    async fn register_tickets(
+        &self,
+        batch: Vec<NewTicket>,
+    ) -> Result<Vec<RegisterOutcome>, StoreError>;
     /// A ticket by id, `None` when missing.
     async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
     /// A ticket by the keyed hash of its token, `None` when missing.
@@ -193,7 +198,8 @@ pub trait Store: Send + Sync + 'static {
     /// DESIGN.md heartbeat: renews the session's lease if it still holds it.
     async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError>;
     /// Ends a session for `reason`; returns whether it held a lease.
-    async fn end_session(&self, session: &SessionId, reason: EndReason) -> Result<bool, StoreError>;
+    async fn end_session(&self, session: &SessionId, reason: EndReason)
+    -> Result<bool, StoreError>;
     /// A live session (its lease unexpired), `None` otherwise. The origin calls this on every request.
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError>;
     /// Live sessions, of one show or of all.

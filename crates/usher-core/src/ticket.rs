@@ -87,7 +87,10 @@ impl TicketSpec {
         if let (Some(from), Some(until)) = (self.valid_from, self.valid_until)
             && until <= from
         {
-            return Err(ValidationError::new("valid_until", "must be after valid_from"));
+            return Err(ValidationError::new(
+                "valid_until",
+                "must be after valid_from",
+            ));
         }
         if let Some(k) = self.max_devices
             && !(1..=100).contains(&k)
@@ -121,8 +124,16 @@ pub enum WindowState {
 impl Ticket {
     /// The window in which the ticket admits: its own, narrowed to the show's.
     pub fn window(&self, show: &Show) -> (UnixMs, UnixMs) {
-        let from = self.terms.valid_from.map(UnixMs::from_datetime).map_or(show.starts_ms(), |f| f.max(show.starts_ms()));
-        let until = self.terms.valid_until.map(UnixMs::from_datetime).map_or(show.ends_ms(), |u| u.min(show.ends_ms()));
+        let from = self
+            .terms
+            .valid_from
+            .map(UnixMs::from_datetime)
+            .map_or(show.starts_ms(), |f| f.max(show.starts_ms()));
+        let until = self
+            .terms
+            .valid_until
+            .map(UnixMs::from_datetime)
+            .map_or(show.ends_ms(), |u| u.min(show.ends_ms()));
         (from, until)
     }
 

@@ -117,7 +117,12 @@ fn device(n: usize) -> DeviceId {
 }
 
 async fn registered(store: &dyn Store, show_id: &str, token: &str) -> Ticket {
-    match store.register_tickets(vec![ticket(show_id, token, None)]).await.expect("register").remove(0) {
+    match store
+        .register_tickets(vec![ticket(show_id, token, None)])
+        .await
+        .expect("register")
+        .remove(0)
+    {
         RegisterOutcome::Created(t) => t,
         other => panic!("expected a new ticket, got {other:?}"),
     }
@@ -129,7 +134,11 @@ fn admit_req(t: &Ticket, dev: usize, k: u32, policy: SharingPolicy, ttl_ms: i64)
         show_id: t.terms.show_id.clone(),
         device_id: device(dev),
         device_label: format!("Device {dev}"),
-        rules: SeatRules { max_devices: k, policy, ttl_ms },
+        rules: SeatRules {
+            max_devices: k,
+            policy,
+            ttl_ms,
+        },
     }
 }
 
@@ -144,36 +153,81 @@ fn session_of(d: &AdmitDecision) -> SessionId {
 pub async fn shows_round_trip(h: &impl Harness) {
     let store = h.store();
     let s = show("concert", 1, SharingPolicy::NewestWins);
-    assert_eq!(store.put_show(s.clone()).await.unwrap(), PutOutcome::Created);
+    assert_eq!(
+        store.put_show(s.clone()).await.unwrap(),
+        PutOutcome::Created
+    );
     let mut s2 = s.clone();
     s2.title = "Renamed".into();
-    assert_eq!(store.put_show(s2.clone()).await.unwrap(), PutOutcome::Replaced);
+    assert_eq!(
+        store.put_show(s2.clone()).await.unwrap(),
+        PutOutcome::Replaced
+    );
     assert_eq!(store.show(&s.id).await.unwrap(), Some(s2.clone()));
-    store.put_show(show("another", 2, SharingPolicy::OldestWins)).await.unwrap();
-    let ids: Vec<String> = store.shows().await.unwrap().into_iter().map(|s| s.id.to_string()).collect();
+    store
+        .put_show(show("another", 2, SharingPolicy::OldestWins))
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .shows()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id.to_string())
+        .collect();
     assert_eq!(ids, ["another", "concert"]);
-    assert_eq!(store.delete_show(&s.id).await.unwrap(), DeleteShowOutcome::Deleted);
-    assert_eq!(store.delete_show(&s.id).await.unwrap(), DeleteShowOutcome::Missing);
+    assert_eq!(
+        store.delete_show(&s.id).await.unwrap(),
+        DeleteShowOutcome::Deleted
+    );
+    assert_eq!(
+        store.delete_show(&s.id).await.unwrap(),
+        DeleteShowOutcome::Missing
+    );
     assert_eq!(store.show(&s.id).await.unwrap(), None);
 }
 
 /// A show that tickets admit to is not deleted.
 pub async fn delete_show_with_tickets_is_refused(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("kept", 1, SharingPolicy::NewestWins)).await.unwrap();
+    store
+        .put_show(show("kept", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
     registered(&*store, "kept", "token-for-kept-show-1").await;
-    assert_eq!(store.delete_show(&ShowId::parse("kept").unwrap()).await.unwrap(), DeleteShowOutcome::HasTickets(1));
-    assert!(store.show(&ShowId::parse("kept").unwrap()).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .delete_show(&ShowId::parse("kept").unwrap())
+            .await
+            .unwrap(),
+        DeleteShowOutcome::HasTickets(1)
+    );
+    assert!(
+        store
+            .show(&ShowId::parse("kept").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// The same token twice with the same terms is one ticket; with other terms it is a conflict.
 pub async fn registration_is_idempotent_on_the_token(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
     let first = registered(&*store, "s1", "idempotent-token-0001").await;
-    let again = store.register_tickets(vec![ticket("s1", "idempotent-token-0001", None)]).await.unwrap();
+    let again = store
+        .register_tickets(vec![ticket("s1", "idempotent-token-0001", None)])
+        .await
+        .unwrap();
     assert_eq!(again, vec![RegisterOutcome::Existing(first.clone())]);
-    let other = store.register_tickets(vec![ticket("s1", "idempotent-token-0001", Some("order-9"))]).await.unwrap();
+    let other = store
+        .register_tickets(vec![ticket("s1", "idempotent-token-0001", Some("order-9"))])
+        .await
+        .unwrap();
     assert_eq!(other, vec![RegisterOutcome::Conflict(first.id.clone())]);
     assert_eq!(store.ticket(&first.id).await.unwrap(), Some(first));
 }
@@ -181,18 +235,30 @@ pub async fn registration_is_idempotent_on_the_token(h: &impl Harness) {
 /// Within one batch, a repeated token sees the item registered before it.
 pub async fn batch_registration_sees_its_own_items(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
-    let batch: Vec<NewTicket> = (0..500).map(|i| ticket("s1", &format!("batch-token-{i:08}"), None)).collect();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let batch: Vec<NewTicket> = (0..500)
+        .map(|i| ticket("s1", &format!("batch-token-{i:08}"), None))
+        .collect();
     let mut with_repeats = batch.clone();
     with_repeats.push(ticket("s1", "batch-token-00000007", None));
     with_repeats.push(ticket("s1", "batch-token-00000008", Some("different")));
     let out = store.register_tickets(with_repeats).await.unwrap();
     assert_eq!(out.len(), 502);
-    assert!(out[..500].iter().all(|o| matches!(o, RegisterOutcome::Created(_))));
+    assert!(
+        out[..500]
+            .iter()
+            .all(|o| matches!(o, RegisterOutcome::Created(_)))
+    );
     assert!(matches!(&out[500], RegisterOutcome::Existing(t) if t.id == batch[7].ticket.id));
     assert!(matches!(&out[501], RegisterOutcome::Conflict(id) if *id == batch[8].ticket.id));
     for i in [0usize, 250, 499] {
-        let found = store.ticket_by_token(&token_hash(&format!("batch-token-{i:08}"))).await.unwrap();
+        let found = store
+            .ticket_by_token(&token_hash(&format!("batch-token-{i:08}")))
+            .await
+            .unwrap();
         assert_eq!(found.map(|t| t.id), Some(batch[i].ticket.id.clone()));
     }
 }
@@ -200,43 +266,104 @@ pub async fn batch_registration_sees_its_own_items(h: &impl Harness) {
 /// Lookup by token hash finds only the exact hash.
 pub async fn token_lookup_compares_the_hash(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "lookup-token-000001").await;
-    assert_eq!(store.ticket_by_token(&token_hash("lookup-token-000001")).await.unwrap(), Some(t));
-    assert_eq!(store.ticket_by_token(&token_hash("lookup-token-000002")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .ticket_by_token(&token_hash("lookup-token-000001"))
+            .await
+            .unwrap(),
+        Some(t)
+    );
+    assert_eq!(
+        store
+            .ticket_by_token(&token_hash("lookup-token-000002"))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.ticket(&TicketId::generate()).await.unwrap(), None);
 }
 
 /// Revoking marks the ticket, keeps the first revocation time, and ends its sessions with reason revoked.
 pub async fn revocation_ends_sessions_and_is_durable_state(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 2, SharingPolicy::NewestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 2, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "revoke-token-0000001").await;
-    let a = session_of(&store.admit(admit_req(&t, 1, 2, SharingPolicy::NewestWins, 45_000)).await.unwrap());
-    let b = session_of(&store.admit(admit_req(&t, 2, 2, SharingPolicy::NewestWins, 45_000)).await.unwrap());
-    let revoked = store.revoke_ticket(&t.id).await.unwrap().expect("ticket exists");
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 2, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    let b = session_of(
+        &store
+            .admit(admit_req(&t, 2, 2, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    let revoked = store
+        .revoke_ticket(&t.id)
+        .await
+        .unwrap()
+        .expect("ticket exists");
     assert_eq!(revoked.status, TicketStatus::Revoked);
     let at = revoked.revoked_at.expect("revocation time");
     for s in [&a, &b] {
         let hb = store.heartbeat(s).await.unwrap();
-        assert!(matches!(hb.decision, HeartbeatDecision::Ended(EndReason::Revoked { .. })), "{hb:?}");
+        assert!(
+            matches!(
+                hb.decision,
+                HeartbeatDecision::Ended(EndReason::Revoked { .. })
+            ),
+            "{hb:?}"
+        );
         assert!(store.live_session(s).await.unwrap().is_none());
     }
     let again = store.revoke_ticket(&t.id).await.unwrap().unwrap();
     assert_eq!(again.revoked_at, Some(at));
-    assert_eq!(store.ticket(&t.id).await.unwrap().unwrap().status, TicketStatus::Revoked);
-    assert_eq!(store.revoke_ticket(&TicketId::generate()).await.unwrap(), None);
+    assert_eq!(
+        store.ticket(&t.id).await.unwrap().unwrap().status,
+        TicketStatus::Revoked
+    );
+    assert_eq!(
+        store.revoke_ticket(&TicketId::generate()).await.unwrap(),
+        None
+    );
 }
 
 /// newest_wins: the new device plays, the old session learns by which device and when.
 pub async fn newest_wins_supersedes_and_tells_by_whom(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "newest-wins-token-01").await;
-    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+    );
     h.advance_ms(10).await;
-    let second = store.admit(admit_req(&t, 2, 1, SharingPolicy::NewestWins, 45_000)).await.unwrap();
-    let AdmitDecision::Admitted { session_id: b, superseded, reattached: false, .. } = second else {
+    let second = store
+        .admit(admit_req(&t, 2, 1, SharingPolicy::NewestWins, 45_000))
+        .await
+        .unwrap();
+    let AdmitDecision::Admitted {
+        session_id: b,
+        superseded,
+        reattached: false,
+        ..
+    } = second
+    else {
         panic!("second device must be admitted, got {second:?}")
     };
     assert_eq!(superseded, vec![a.clone()]);
@@ -248,33 +375,72 @@ pub async fn newest_wins_supersedes_and_tells_by_whom(h: &impl Harness) {
         }
         other => panic!("expected superseded, got {other:?}"),
     }
-    assert!(matches!(store.heartbeat(&b).await.unwrap().decision, HeartbeatDecision::Renewed { .. }));
+    assert!(matches!(
+        store.heartbeat(&b).await.unwrap().decision,
+        HeartbeatDecision::Renewed { .. }
+    ));
     assert!(store.live_session(&a).await.unwrap().is_none());
-    assert_eq!(store.live_session(&b).await.unwrap().map(|s| s.device_id), Some(device(2)));
+    assert_eq!(
+        store.live_session(&b).await.unwrap().map(|s| s.device_id),
+        Some(device(2))
+    );
 }
 
 /// oldest_wins: a second device is refused with the seconds until the lease lapses.
 pub async fn oldest_wins_refuses_until_a_lease_lapses(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::OldestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "oldest-wins-token-01").await;
-    session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 2_000)).await.unwrap());
-    match store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 2_000)).await.unwrap() {
-        AdmitDecision::InUse { retry_after_s } => assert!((1..=2).contains(&retry_after_s), "{retry_after_s}"),
+    session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 2_000))
+            .await
+            .unwrap(),
+    );
+    match store
+        .admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 2_000))
+        .await
+        .unwrap()
+    {
+        AdmitDecision::InUse { retry_after_s } => {
+            assert!((1..=2).contains(&retry_after_s), "{retry_after_s}")
+        }
         other => panic!("expected in use, got {other:?}"),
     }
     h.advance_ms(2_100).await;
-    session_of(&store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 2_000)).await.unwrap());
+    session_of(
+        &store
+            .admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 2_000))
+            .await
+            .unwrap(),
+    );
 }
 
 /// A device that holds a lease re-attaches to its session (a reload is not a second device).
 pub async fn a_device_reattaches_to_its_session(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::OldestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "reattach-token-00001").await;
-    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap());
-    let again = store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap();
-    assert!(matches!(&again, AdmitDecision::Admitted { session_id, reattached: true, .. } if *session_id == a), "{again:?}");
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    let again = store
+        .admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again, AdmitDecision::Admitted { session_id, reattached: true, .. } if *session_id == a),
+        "{again:?}"
+    );
     let activity = store.ticket_activity(&t.id).await.unwrap();
     assert_eq!(activity.usage.sessions, 1);
     assert_eq!(activity.usage.devices.len(), 1);
@@ -284,47 +450,121 @@ pub async fn a_device_reattaches_to_its_session(h: &impl Harness) {
 /// An expired lease frees the seat and its session learns it expired.
 pub async fn expired_leases_free_the_seat(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::OldestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "expiry-token-0000001").await;
-    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 1_000)).await.unwrap());
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 1_000))
+            .await
+            .unwrap(),
+    );
     assert!(store.live_session(&a).await.unwrap().is_some());
     h.advance_ms(1_100).await;
     assert!(store.live_session(&a).await.unwrap().is_none());
     assert!(store.sessions(None).await.unwrap().is_empty());
     let hb = store.heartbeat(&a).await.unwrap();
-    assert!(matches!(hb.decision, HeartbeatDecision::Ended(EndReason::Expired { .. })), "{hb:?}");
-    session_of(&store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 1_000)).await.unwrap());
+    assert!(
+        matches!(
+            hb.decision,
+            HeartbeatDecision::Ended(EndReason::Expired { .. })
+        ),
+        "{hb:?}"
+    );
+    session_of(
+        &store
+            .admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 1_000))
+            .await
+            .unwrap(),
+    );
 }
 
 /// Leaving or an admin's end frees the seat at once.
 pub async fn ended_sessions_lose_the_seat_at_once(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::OldestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::OldestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "leave-token-00000001").await;
-    let a = session_of(&store.admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap());
-    assert!(store.end_session(&a, EndReason::Left { at: UnixMs(1) }).await.unwrap());
-    assert!(!store.end_session(&a, EndReason::Left { at: UnixMs(2) }).await.unwrap());
-    let b = session_of(&store.admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 45_000)).await.unwrap());
-    assert!(store.end_session(&b, EndReason::EndedByAdmin { at: UnixMs(3) }).await.unwrap());
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        store
+            .end_session(&a, EndReason::Left { at: UnixMs(1) })
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .end_session(&a, EndReason::Left { at: UnixMs(2) })
+            .await
+            .unwrap()
+    );
+    let b = session_of(
+        &store
+            .admit(admit_req(&t, 2, 1, SharingPolicy::OldestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        store
+            .end_session(&b, EndReason::EndedByAdmin { at: UnixMs(3) })
+            .await
+            .unwrap()
+    );
     let hb = store.heartbeat(&b).await.unwrap();
-    assert_eq!(hb.decision, HeartbeatDecision::Ended(EndReason::EndedByAdmin { at: UnixMs(3) }));
+    assert_eq!(
+        hb.decision,
+        HeartbeatDecision::Ended(EndReason::EndedByAdmin { at: UnixMs(3) })
+    );
     assert_eq!(hb.owner, Some((t.id.clone(), t.terms.show_id.clone())));
-    assert!(!store.end_session(&SessionId::generate(), EndReason::Left { at: UnixMs(4) }).await.unwrap());
+    assert!(
+        !store
+            .end_session(&SessionId::generate(), EndReason::Left { at: UnixMs(4) })
+            .await
+            .unwrap()
+    );
 }
 
 /// Live sessions are listed, all or by show.
 pub async fn sessions_are_listed_by_show(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 3, SharingPolicy::NewestWins)).await.unwrap();
-    store.put_show(show("s2", 3, SharingPolicy::NewestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 3, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    store
+        .put_show(show("s2", 3, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
     let t1 = registered(&*store, "s1", "listing-token-s1-0001").await;
     let t2 = registered(&*store, "s2", "listing-token-s2-0001").await;
     for d in 0..3 {
-        session_of(&store.admit(admit_req(&t1, d, 3, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+        session_of(
+            &store
+                .admit(admit_req(&t1, d, 3, SharingPolicy::NewestWins, 45_000))
+                .await
+                .unwrap(),
+        );
     }
-    session_of(&store.admit(admit_req(&t2, 9, 3, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+    session_of(
+        &store
+            .admit(admit_req(&t2, 9, 3, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+    );
     assert_eq!(store.sessions(None).await.unwrap().len(), 4);
-    let s1 = store.sessions(Some(&ShowId::parse("s1").unwrap())).await.unwrap();
+    let s1 = store
+        .sessions(Some(&ShowId::parse("s1").unwrap()))
+        .await
+        .unwrap();
     assert_eq!(s1.len(), 3);
     assert!(s1.iter().all(|s| s.ticket_id == t1.id));
 }
@@ -332,13 +572,21 @@ pub async fn sessions_are_listed_by_show(h: &impl Harness) {
 /// Usage: first play, last seen, sessions and distinct devices.
 pub async fn usage_is_recorded(h: &impl Harness) {
     let store = h.store();
-    store.put_show(show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
     let t = registered(&*store, "s1", "usage-token-00000001").await;
     let fresh = store.ticket_activity(&t.id).await.unwrap();
     assert_eq!(fresh.usage.sessions, 0);
     assert!(fresh.usage.first_play_at.is_none());
     for d in [1, 2, 1] {
-        session_of(&store.admit(admit_req(&t, d, 1, SharingPolicy::NewestWins, 45_000)).await.unwrap());
+        session_of(
+            &store
+                .admit(admit_req(&t, d, 1, SharingPolicy::NewestWins, 45_000))
+                .await
+                .unwrap(),
+        );
         h.advance_ms(5).await;
     }
     let a = store.ticket_activity(&t.id).await.unwrap();
@@ -363,7 +611,15 @@ pub async fn api_keys_round_trip(h: &impl Harness) {
     store.put_api_key(key.clone()).await.unwrap();
     assert_eq!(store.api_key(&key.id).await.unwrap(), Some(key.clone()));
     store.touch_api_key(&key.id).await.unwrap();
-    assert!(store.api_key(&key.id).await.unwrap().unwrap().last_used_at.is_some());
+    assert!(
+        store
+            .api_key(&key.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
     assert_eq!(store.api_keys().await.unwrap().len(), 1);
     assert!(store.delete_api_key(&key.id).await.unwrap());
     assert!(!store.delete_api_key(&key.id).await.unwrap());
@@ -374,7 +630,10 @@ pub async fn api_keys_round_trip(h: &impl Harness) {
 /// 200 devices race for one k=1 ticket: at most one lease, and under oldest_wins exactly one winner.
 pub async fn racing_admits_never_exceed_k(h: &impl Harness) {
     let store = h.store();
-    for (id, policy) in [("race-old", SharingPolicy::OldestWins), ("race-new", SharingPolicy::NewestWins)] {
+    for (id, policy) in [
+        ("race-old", SharingPolicy::OldestWins),
+        ("race-new", SharingPolicy::NewestWins),
+    ] {
         store.put_show(show(id, 1, policy)).await.unwrap();
         let t = registered(&*store, id, &format!("race-token-{id}-0001")).await;
         let tasks: Vec<_> = (0..200)

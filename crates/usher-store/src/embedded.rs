@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use async_trait::async_trait;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use usher_core::clock::{Clock, UnixMs};
 use usher_core::ids::{ApiKeyId, SessionId, ShowId, TicketId};
@@ -27,8 +27,8 @@ use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, 
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome, RegisterOutcome,
-    SessionInfo, Store, StoreError, TicketActivity,
+    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
+    RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
 
@@ -71,22 +71,32 @@ impl Runtime {
     fn index(&mut self, ticket: &TicketId) {
         if let Some(rt) = self.tickets.get(ticket) {
             for s in rt.leases.known_sessions() {
-                self.sessions.entry(s.clone()).or_insert_with(|| ticket.clone());
+                self.sessions
+                    .entry(s.clone())
+                    .or_insert_with(|| ticket.clone());
             }
         }
     }
 
-    fn session_info(rt: &TicketRuntime, ticket_id: &TicketId, session: &SessionId, now: UnixMs) -> Option<SessionInfo> {
-        rt.leases.live(now).find(|l| &l.session_id == session).map(|l| SessionInfo {
-            session_id: l.session_id.clone(),
-            ticket_id: ticket_id.clone(),
-            show_id: rt.show_id.clone(),
-            device_id: l.device_id.clone(),
-            device_label: l.device_label.clone(),
-            created_at: l.created_at,
-            renewed_at: l.renewed_at,
-            expires_at: l.expires_at,
-        })
+    fn session_info(
+        rt: &TicketRuntime,
+        ticket_id: &TicketId,
+        session: &SessionId,
+        now: UnixMs,
+    ) -> Option<SessionInfo> {
+        rt.leases
+            .live(now)
+            .find(|l| &l.session_id == session)
+            .map(|l| SessionInfo {
+                session_id: l.session_id.clone(),
+                ticket_id: ticket_id.clone(),
+                show_id: rt.show_id.clone(),
+                device_id: l.device_id.clone(),
+                device_label: l.device_label.clone(),
+                created_at: l.created_at,
+                renewed_at: l.renewed_at,
+                expires_at: l.expires_at,
+            })
     }
 }
 
@@ -119,7 +129,9 @@ impl EmbeddedStore {
     /// [`StoreError::Unavailable`] when the directory or database cannot be opened (for instance another
     /// Usher process holds it), [`StoreError::Corrupt`] when a record cannot be read.
     pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
         let db = Database::create(dir.join(DB_FILE)).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
         for t in [SHOWS, TICKETS, API_KEYS, LEASES] {
@@ -130,21 +142,37 @@ impl EmbeddedStore {
 
         let read = db.begin_read().map_err(unavailable)?;
         let mut shows = HashMap::new();
-        for row in read.open_table(SHOWS).map_err(unavailable)?.iter().map_err(unavailable)? {
+        for row in read
+            .open_table(SHOWS)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
             let (_, v) = row.map_err(unavailable)?;
             let show: Show = decode("show", v.value())?;
             shows.insert(show.id.clone(), show);
         }
         let mut api_keys = HashMap::new();
-        for row in read.open_table(API_KEYS).map_err(unavailable)?.iter().map_err(unavailable)? {
+        for row in read
+            .open_table(API_KEYS)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
             let (_, v) = row.map_err(unavailable)?;
             let key: ApiKey = decode("api key", v.value())?;
             api_keys.insert(key.id.clone(), key);
         }
         let mut runtime = Runtime::default();
-        for row in read.open_table(LEASES).map_err(unavailable)?.iter().map_err(unavailable)? {
+        for row in read
+            .open_table(LEASES)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
             let (k, v) = row.map_err(unavailable)?;
-            let id = TicketId::parse(k.value()).map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
+            let id = TicketId::parse(k.value())
+                .map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
             let rt: TicketRuntime = decode("leases", v.value())?;
             runtime.tickets.insert(id.clone(), rt);
             runtime.index(&id);
@@ -185,15 +213,24 @@ impl EmbeddedStore {
         }
     }
 
-    fn with_ticket<T>(&self, id: &TicketId, show: Option<&ShowId>, f: impl FnOnce(&mut TicketLeases, UnixMs) -> T) -> Option<(T, ShowId)> {
+    fn with_ticket<T>(
+        &self,
+        id: &TicketId,
+        show: Option<&ShowId>,
+        f: impl FnOnce(&mut TicketLeases, UnixMs) -> T,
+    ) -> Option<(T, ShowId)> {
         let now = self.clock.now();
         let mut rt = lock(&self.runtime);
         let entry = match (rt.tickets.contains_key(id), show) {
             (true, _) => rt.tickets.get_mut(id).expect("checked"),
-            (false, Some(show_id)) => rt
-                .tickets
-                .entry(id.clone())
-                .or_insert_with(|| TicketRuntime { show_id: show_id.clone(), leases: TicketLeases::default() }),
+            (false, Some(show_id)) => {
+                rt.tickets
+                    .entry(id.clone())
+                    .or_insert_with(|| TicketRuntime {
+                        show_id: show_id.clone(),
+                        leases: TicketLeases::default(),
+                    })
+            }
             (false, None) => return None,
         };
         let out = f(&mut entry.leases, now);
@@ -219,8 +256,14 @@ impl EmbeddedStore {
             }
         }
         rt.dirty.extend(dirty);
-        let Runtime { tickets, sessions, .. } = &mut *rt;
-        sessions.retain(|s, t| tickets.get(t).is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s)));
+        let Runtime {
+            tickets, sessions, ..
+        } = &mut *rt;
+        sessions.retain(|s, t| {
+            tickets
+                .get(t)
+                .is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s))
+        });
         dropped
     }
 }
@@ -233,7 +276,10 @@ impl Store for EmbeddedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let read = self.db.begin_read().map_err(unavailable)?;
-        read.open_table(SHOWS).map_err(unavailable)?.len().map_err(unavailable)?;
+        read.open_table(SHOWS)
+            .map_err(unavailable)?
+            .len()
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -243,20 +289,40 @@ impl Store for EmbeddedStore {
         let existed = self
             .write(move |txn| {
                 let mut t = txn.open_table(SHOWS).map_err(unavailable)?;
-                let old = t.insert(key.as_str(), bytes.as_slice()).map_err(unavailable)?;
+                let old = t
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(unavailable)?;
                 Ok(old.is_some())
             })
             .await?;
-        self.shows.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(show.id.clone(), show);
-        Ok(if existed { PutOutcome::Replaced } else { PutOutcome::Created })
+        self.shows
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(show.id.clone(), show);
+        Ok(if existed {
+            PutOutcome::Replaced
+        } else {
+            PutOutcome::Created
+        })
     }
 
     async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
-        Ok(self.shows.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned())
+        Ok(self
+            .shows
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned())
     }
 
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
-        let mut v: Vec<Show> = self.shows.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+        let mut v: Vec<Show> = self
+            .shows
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(v)
     }
@@ -286,24 +352,38 @@ impl Store for EmbeddedStore {
             })
             .await?;
         if outcome == DeleteShowOutcome::Deleted {
-            self.shows.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
+            self.shows
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(id);
         }
         Ok(outcome)
     }
 
-    async fn register_tickets(&self, batch: Vec<NewTicket>) -> Result<Vec<RegisterOutcome>, StoreError> {
+    async fn register_tickets(
+        &self,
+        batch: Vec<NewTicket>,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
         self.write(move |txn| {
             let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
             let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
             let mut out = Vec::with_capacity(batch.len());
             for NewTicket { ticket } in batch {
                 let hash = ticket.token_hash.to_hex();
-                let existing_id = index.get(hash.as_str()).map_err(unavailable)?.map(|v| v.value().to_owned());
+                let existing_id = index
+                    .get(hash.as_str())
+                    .map_err(unavailable)?
+                    .map(|v| v.value().to_owned());
                 if let Some(existing_id) = existing_id {
-                    let existing: Ticket = match tickets.get(existing_id.as_str()).map_err(unavailable)? {
-                        Some(v) => decode("ticket", v.value())?,
-                        None => return Err(StoreError::Corrupt(format!("token index names missing ticket {existing_id}"))),
-                    };
+                    let existing: Ticket =
+                        match tickets.get(existing_id.as_str()).map_err(unavailable)? {
+                            Some(v) => decode("ticket", v.value())?,
+                            None => {
+                                return Err(StoreError::Corrupt(format!(
+                                    "token index names missing ticket {existing_id}"
+                                )));
+                            }
+                        };
                     out.push(if existing.terms == ticket.terms {
                         RegisterOutcome::Existing(existing)
                     } else {
@@ -311,8 +391,12 @@ impl Store for EmbeddedStore {
                     });
                     continue;
                 }
-                tickets.insert(ticket.id.as_str(), encode(&ticket).as_slice()).map_err(unavailable)?;
-                index.insert(hash.as_str(), ticket.id.as_str()).map_err(unavailable)?;
+                tickets
+                    .insert(ticket.id.as_str(), encode(&ticket).as_slice())
+                    .map_err(unavailable)?;
+                index
+                    .insert(hash.as_str(), ticket.id.as_str())
+                    .map_err(unavailable)?;
                 out.push(RegisterOutcome::Created(ticket));
             }
             Ok(out)
@@ -328,7 +412,10 @@ impl Store for EmbeddedStore {
         let id = {
             let read = self.db.begin_read().map_err(unavailable)?;
             let index = read.open_table(TOKEN_INDEX).map_err(unavailable)?;
-            index.get(hash.to_hex().as_str()).map_err(unavailable)?.map(|v| v.value().to_owned())
+            index
+                .get(hash.to_hex().as_str())
+                .map_err(unavailable)?
+                .map(|v| v.value().to_owned())
         };
         match id {
             Some(id) => {
@@ -353,7 +440,9 @@ impl Store for EmbeddedStore {
                 if ticket.status != TicketStatus::Revoked {
                     ticket.status = TicketStatus::Revoked;
                     ticket.revoked_at = Some(now.to_datetime());
-                    tickets.insert(key.as_str(), encode(&ticket).as_slice()).map_err(unavailable)?;
+                    tickets
+                        .insert(key.as_str(), encode(&ticket).as_slice())
+                        .map_err(unavailable)?;
                 }
                 Ok(Some(ticket))
             })
@@ -376,7 +465,10 @@ impl Store for EmbeddedStore {
                     .filter_map(|l| Runtime::session_info(t, id, &l.session_id, now))
                     .collect(),
             },
-            None => TicketActivity { usage: Default::default(), live: Vec::new() },
+            None => TicketActivity {
+                usage: Default::default(),
+                live: Vec::new(),
+            },
         })
     }
 
@@ -384,7 +476,13 @@ impl Store for EmbeddedStore {
         let rules: SeatRules = req.rules;
         let (decision, _) = self
             .with_ticket(&req.ticket_id, Some(&req.show_id), |l, now| {
-                l.admit(&req.device_id, &req.device_label, SessionId::generate(), rules, now)
+                l.admit(
+                    &req.device_id,
+                    &req.device_label,
+                    SessionId::generate(),
+                    rules,
+                    now,
+                )
             })
             .expect("admit creates the ticket's runtime");
         Ok(decision)
@@ -393,17 +491,32 @@ impl Store for EmbeddedStore {
     async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError> {
         let ticket = lock(&self.runtime).sessions.get(session).cloned();
         let Some(ticket) = ticket else {
-            return Ok(HeartbeatAnswer { decision: HeartbeatDecision::Unknown, owner: None });
+            return Ok(HeartbeatAnswer {
+                decision: HeartbeatDecision::Unknown,
+                owner: None,
+            });
         };
         match self.with_ticket(&ticket, None, |l, now| l.heartbeat(session, now)) {
-            Some((decision, show)) => Ok(HeartbeatAnswer { decision, owner: Some((ticket, show)) }),
-            None => Ok(HeartbeatAnswer { decision: HeartbeatDecision::Unknown, owner: None }),
+            Some((decision, show)) => Ok(HeartbeatAnswer {
+                decision,
+                owner: Some((ticket, show)),
+            }),
+            None => Ok(HeartbeatAnswer {
+                decision: HeartbeatDecision::Unknown,
+                owner: None,
+            }),
         }
     }
 
-    async fn end_session(&self, session: &SessionId, reason: EndReason) -> Result<bool, StoreError> {
+    async fn end_session(
+        &self,
+        session: &SessionId,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
         let ticket = lock(&self.runtime).sessions.get(session).cloned();
-        let Some(ticket) = ticket else { return Ok(false) };
+        let Some(ticket) = ticket else {
+            return Ok(false);
+        };
         Ok(self
             .with_ticket(&ticket, None, |l, now| {
                 l.drop_expired(now);
@@ -415,10 +528,11 @@ impl Store for EmbeddedStore {
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {
         let now = self.clock.now();
         let rt = lock(&self.runtime);
-        Ok(rt
-            .sessions
-            .get(session)
-            .and_then(|tid| rt.tickets.get(tid).and_then(|t| Runtime::session_info(t, tid, session, now))))
+        Ok(rt.sessions.get(session).and_then(|tid| {
+            rt.tickets
+                .get(tid)
+                .and_then(|t| Runtime::session_info(t, tid, session, now))
+        }))
     }
 
     async fn sessions(&self, show: Option<&ShowId>) -> Result<Vec<SessionInfo>, StoreError> {
@@ -428,9 +542,17 @@ impl Store for EmbeddedStore {
             .tickets
             .iter()
             .filter(|(_, t)| show.is_none_or(|s| &t.show_id == s))
-            .flat_map(|(id, t)| t.leases.live(now).filter_map(move |l| Runtime::session_info(t, id, &l.session_id, now)))
+            .flat_map(|(id, t)| {
+                t.leases
+                    .live(now)
+                    .filter_map(move |l| Runtime::session_info(t, id, &l.session_id, now))
+            })
             .collect();
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.session_id.cmp(&b.session_id)));
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.session_id.cmp(&b.session_id))
+        });
         Ok(out)
     }
 
@@ -439,21 +561,40 @@ impl Store for EmbeddedStore {
         let id = key.id.to_string();
         self.write(move |txn| {
             let mut t = txn.open_table(API_KEYS).map_err(unavailable)?;
-            t.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
+            t.insert(id.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
             Ok(())
         })
         .await?;
-        self.api_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.id.clone(), key);
+        self.api_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.id.clone(), key);
         Ok(())
     }
 
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        Ok(self.api_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned())
+        Ok(self
+            .api_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned())
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let mut v: Vec<ApiKey> = self.api_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        let mut v: Vec<ApiKey> = self
+            .api_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         Ok(v)
     }
 
@@ -465,13 +606,21 @@ impl Store for EmbeddedStore {
                 Ok(t.remove(key.as_str()).map_err(unavailable)?.is_some())
             })
             .await?;
-        self.api_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
+        self.api_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
         Ok(existed)
     }
 
     async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
         let now = self.clock.now();
-        if let Some(k) = self.api_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(id) {
+        if let Some(k) = self
+            .api_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(id)
+        {
             // a second's precision is plenty for "last used"; skip the write when nothing changes
             if k.last_used_at.is_none_or(|t| now.0 - t.0 >= 1000) {
                 k.last_used_at = Some(now);
@@ -485,12 +634,21 @@ impl Store for EmbeddedStore {
         let leases: Vec<(TicketId, Vec<u8>)> = {
             let mut rt = lock(&self.runtime);
             let dirty: Vec<TicketId> = rt.dirty.drain().collect();
-            dirty.into_iter().filter_map(|id| rt.tickets.get(&id).map(|t| (id.clone(), encode(t)))).collect()
+            dirty
+                .into_iter()
+                .filter_map(|id| rt.tickets.get(&id).map(|t| (id.clone(), encode(t))))
+                .collect()
         };
         let keys: Vec<(ApiKeyId, Vec<u8>)> = {
             let dirty: Vec<ApiKeyId> = lock(&self.keys_dirty).drain().collect();
-            let all = self.api_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            dirty.into_iter().filter_map(|id| all.get(&id).map(|k| (id.clone(), encode(k)))).collect()
+            let all = self
+                .api_keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            dirty
+                .into_iter()
+                .filter_map(|id| all.get(&id).map(|k| (id.clone(), encode(k))))
+                .collect()
         };
         if leases.is_empty() && keys.is_empty() {
             return Ok(());
@@ -500,13 +658,15 @@ impl Store for EmbeddedStore {
             .write(move |txn| {
                 let mut t = txn.open_table(LEASES).map_err(unavailable)?;
                 for (id, bytes) in &leases {
-                    t.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
+                    t.insert(id.as_str(), bytes.as_slice())
+                        .map_err(unavailable)?;
                 }
                 let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
                 for (id, bytes) in &keys {
                     // a key deleted meanwhile stays deleted
                     if k.get(id.as_str()).map_err(unavailable)?.is_some() {
-                        k.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
+                        k.insert(id.as_str(), bytes.as_slice())
+                            .map_err(unavailable)?;
                     }
                 }
                 Ok(())

@@ -31,8 +31,13 @@ impl Harness for Embedded {
 async fn embedded() -> Embedded {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = ManualClock::new(SystemClock.now());
-    let store = Arc::new(EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).expect("open store"));
-    Embedded { _dir: dir, clock, store }
+    let store =
+        Arc::new(EmbeddedStore::open(dir.path(), Arc::new(clock.clone())).expect("open store"));
+    Embedded {
+        _dir: dir,
+        clock,
+        store,
+    }
 }
 
 usher_store::store_contract_tests!(embedded());
@@ -43,9 +48,15 @@ async fn writes_and_flushed_leases_survive_reopening() {
     let clock: Arc<SystemClock> = Arc::new(SystemClock);
     let (ticket, session) = {
         let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-        store.put_show(contract::show("s1", 1, SharingPolicy::NewestWins)).await.unwrap();
-        let RegisterOutcome::Created(t) =
-            store.register_tickets(vec![contract::ticket("s1", "survivor-token-00001", None)]).await.unwrap().remove(0)
+        store
+            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+        let RegisterOutcome::Created(t) = store
+            .register_tickets(vec![contract::ticket("s1", "survivor-token-00001", None)])
+            .await
+            .unwrap()
+            .remove(0)
         else {
             panic!("not created")
         };
@@ -55,16 +66,31 @@ async fn writes_and_flushed_leases_survive_reopening() {
                 show_id: t.terms.show_id.clone(),
                 device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
                 device_label: "A".into(),
-                rules: SeatRules { max_devices: 1, policy: SharingPolicy::NewestWins, ttl_ms: 60_000 },
+                rules: SeatRules {
+                    max_devices: 1,
+                    policy: SharingPolicy::NewestWins,
+                    ttl_ms: 60_000,
+                },
             })
             .await
             .unwrap();
-        let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else { panic!("{decision:?}") };
+        let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else {
+            panic!("{decision:?}")
+        };
         store.flush().await.unwrap();
         (t, session_id)
     };
     let store = EmbeddedStore::open(dir.path(), clock).unwrap();
     assert_eq!(store.ticket(&ticket.id).await.unwrap(), Some(ticket));
-    assert!(store.show(&usher_core::ids::ShowId::parse("s1").unwrap()).await.unwrap().is_some());
-    assert!(store.live_session(&session).await.unwrap().is_some(), "flushed lease survives");
+    assert!(
+        store
+            .show(&usher_core::ids::ShowId::parse("s1").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store.live_session(&session).await.unwrap().is_some(),
+        "flushed lease survives"
+    );
 }

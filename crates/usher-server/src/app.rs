@@ -1,0 +1,216 @@
+//! Startup and shutdown: [`Application::build`] opens the store and binds (port 0 allowed);
+//! [`Application::run_until`] serves until the caller's shutdown future resolves, then drains.
+//!
+//! Order on shutdown: not ready → (optional delay for the load balancer) → stop accepting → drain
+//! in-flight requests with a deadline → stop background tasks → flush the store → return.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use usher_core::clock::SystemClock;
+use usher_core::grant::GrantSigner;
+use usher_core::secret::SecretHasher;
+use usher_core::store::Store;
+use usher_store::EmbeddedStore;
+
+use crate::pages::{self, Pages};
+use crate::settings::{Config, StoreSettings};
+use crate::state::AppState;
+use crate::{http, telemetry};
+
+/// A built, bound, not yet serving Usher.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    embedded: Option<Arc<EmbeddedStore>>,
+}
+
+impl Application {
+    /// Opens the store, binds the listener and prepares the state.
+    ///
+    /// # Errors
+    /// When the store cannot be opened, the address cannot be bound, or the build lacks its assets.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            pages::has_asset("watch.js") && pages::has_asset("watch.css"),
+            "this build has no player assets: run scripts/build-web.sh, then build again"
+        );
+        let (store, embedded): (Arc<dyn Store>, Option<Arc<EmbeddedStore>>) = match &config.store {
+            StoreSettings::Embedded => {
+                let dir = config.data_dir.clone();
+                let s = tokio::task::spawn_blocking(move || {
+                    EmbeddedStore::open(&dir, Arc::new(SystemClock))
+                })
+                .await?
+                .with_context(|| {
+                    format!(
+                        "opening the embedded store in {}",
+                        config.data_dir.display()
+                    )
+                })?;
+                let s = Arc::new(s);
+                (s.clone(), Some(s))
+            }
+        };
+        if !config.media_dir.is_dir() {
+            tracing::warn!(media_dir = %config.media_dir.display(), "media_dir is not a directory; the origin will answer 404");
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let base_url: Arc<str> = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .into();
+        let state = AppState {
+            store,
+            hasher: Arc::new(SecretHasher::new(
+                config.token_key.expose_secret().as_bytes(),
+            )),
+            grants: Arc::new(GrantSigner::new(
+                config.grant_key.expose_secret().as_bytes(),
+            )),
+            base_url,
+            pages: Arc::new(Pages::new().context("compiling page templates")?),
+            accepting: Arc::new(AtomicBool::new(true)),
+            metrics: telemetry::metrics_handle(),
+            config: Arc::new(config),
+        };
+        Ok(Self {
+            listener,
+            state,
+            embedded,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The application state (for setup steps such as the demo's).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains and flushes.
+    ///
+    /// # Errors
+    /// When serving fails or the final flush cannot be made durable.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            embedded,
+        } = self;
+        let tasks = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        {
+            let store = state.store.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tick.tick() => if let Err(e) = store.flush().await {
+                            tracing::warn!(error = %e, "lease flush failed; will retry");
+                        },
+                    }
+                }
+            });
+        }
+        if let Some(embedded) = embedded {
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(15));
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tick.tick() => {
+                            let e = embedded.clone();
+                            let _ = tokio::task::spawn_blocking(move || e.sweep()).await;
+                        }
+                    }
+                }
+            });
+        }
+        tasks.close();
+
+        let stop = CancellationToken::new();
+        let router = http::router(state.clone());
+        let server = {
+            let stop = stop.clone();
+            tokio::spawn(
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .into_future(),
+            )
+        };
+        let http_cfg = state.config.http.clone();
+        shutdown.await;
+        state.accepting.store(false, Ordering::SeqCst);
+        tracing::info!(
+            delay_s = http_cfg.shutdown_delay_s,
+            drain_timeout_s = http_cfg.drain_timeout_s,
+            "shutting down: not ready"
+        );
+        tokio::time::sleep(Duration::from_secs(http_cfg.shutdown_delay_s)).await;
+        stop.cancel();
+        match tokio::time::timeout(Duration::from_secs(http_cfg.drain_timeout_s), server).await {
+            Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error while draining"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => tracing::warn!("drain deadline passed; closing remaining connections"),
+        }
+        cancel.cancel();
+        tasks.wait().await;
+        state
+            .store
+            .flush()
+            .await
+            .context("final flush of the store")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,357 @@
+//! One error path for the whole HTTP surface: every failure becomes an [`ApiError`], and every
+//! `ApiError` becomes an RFC 9457 `application/problem+json` answer with a stable `code`.
+//!
+//! The map from variant to status and code is one exhaustive `match` without a `_` arm, so a new variant
+//! does not compile until it is given a status. 5xx bodies are opaque: the cause rides in a response
+//! extension ([`ErrorCause`]) that only the logging middleware reads.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use usher_core::clock::UnixMs;
+use usher_core::store::StoreError;
+
+/// The internal cause of a 5xx, for the log line of the request; never sent to the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
+
+/// Everything an HTTP call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: bad JSON, wrong types, unknown fields, invalid values.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The body is larger than the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// No valid API key.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The API key lacks the scope.
+    #[error("forbidden: needs scope {0}")]
+    Forbidden(&'static str),
+    /// No such route.
+    #[error("no such route")]
+    RouteNotFound,
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No such record; the code names what (`show_unknown`, `ticket_unknown`, `api_key_unknown`).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A ticket names a show that does not exist.
+    #[error("unknown show {0}")]
+    UnknownShow(String),
+    /// The token is registered with other terms.
+    #[error("token registered with other terms")]
+    TokenConflict {
+        /// The existing ticket.
+        ticket_id: String,
+    },
+    /// The show still has tickets.
+    #[error("show has tickets")]
+    ShowHasTickets(u64),
+    /// Viewer: no ticket cookie or token.
+    #[error("no ticket")]
+    NoTicket,
+    /// Viewer: the token is not a registered ticket.
+    #[error("ticket unknown")]
+    TicketUnknown,
+    /// Viewer: the ticket was revoked.
+    #[error("ticket revoked")]
+    TicketRevoked,
+    /// Viewer: the window opens later.
+    #[error("not started")]
+    NotStarted {
+        /// When it opens.
+        starts_at: UnixMs,
+        /// Now, by the server's clock.
+        now: UnixMs,
+    },
+    /// Viewer: the window closed.
+    #[error("ended")]
+    Ended {
+        /// When it closed.
+        ended_at: UnixMs,
+    },
+    /// Viewer: every seat is taken under `oldest_wins`.
+    #[error("ticket in use")]
+    TicketInUse {
+        /// Seconds until a lease may lapse.
+        retry_after_s: u64,
+    },
+    /// Viewer: the session lost its seat to another device.
+    #[error("superseded")]
+    Superseded {
+        /// The other device's label.
+        by_device: String,
+        /// When.
+        at: UnixMs,
+    },
+    /// Viewer: the session was ended by its player or an admin.
+    #[error("session ended")]
+    SessionEnded,
+    /// Viewer: the lease lapsed; admit again.
+    #[error("session expired")]
+    SessionExpired,
+    /// Viewer: no such session.
+    #[error("session unknown")]
+    SessionUnknown,
+    /// Media: the grant is missing, malformed, tampered, expired, for another path, or its session
+    /// no longer plays.
+    #[error("grant refused: {0}")]
+    GrantRefused(&'static str),
+    /// The store cannot be reached; retry later.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// A bug or corrupt data; the detail is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => Self::StoreUnavailable(m),
+            StoreError::Corrupt(m) => Self::Internal(format!("corrupt store: {m}")),
+        }
+    }
+}
+
+struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: Option<String>,
+    extra: Map<String, Value>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        let p = |status, code, title| Problem {
+            status,
+            code,
+            title,
+            detail: None,
+            extra: Map::new(),
+            retry_after: None,
+        };
+        match self {
+            Self::InvalidRequest(m) => {
+                let mut pr = p(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The request is not valid.",
+                );
+                pr.detail = Some(m.clone());
+                pr
+            }
+            Self::PayloadTooLarge => p(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large.",
+            ),
+            Self::UnsupportedMediaType => p(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "The request body must be application/json.",
+            ),
+            Self::Unauthorized => p(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid API key is required.",
+            ),
+            Self::Forbidden(scope) => {
+                let mut pr = p(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "The API key lacks the scope this call needs.",
+                );
+                pr.detail = Some(format!("this call needs the `{scope}` scope"));
+                pr
+            }
+            Self::RouteNotFound => p(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "There is nothing at this address.",
+            ),
+            Self::MethodNotAllowed => p(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This method is not allowed here.",
+            ),
+            Self::NotFound(code) => p(StatusCode::NOT_FOUND, code, "No such record."),
+            Self::UnknownShow(id) => {
+                let mut pr = p(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "show_unknown",
+                    "The ticket names a show that does not exist.",
+                );
+                pr.detail = Some(format!("no show `{id}`"));
+                pr
+            }
+            Self::TokenConflict { ticket_id } => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "token_conflict",
+                    "This token is already registered with other terms.",
+                );
+                pr.extra.insert("ticket_id".into(), json!(ticket_id));
+                pr
+            }
+            Self::ShowHasTickets(n) => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "show_has_tickets",
+                    "Tickets still admit to this show.",
+                );
+                pr.detail = Some(format!("{n} ticket(s) admit to this show"));
+                pr
+            }
+            Self::NoTicket => p(
+                StatusCode::UNAUTHORIZED,
+                "no_ticket",
+                "Open your watch link to start watching.",
+            ),
+            Self::TicketUnknown => p(
+                StatusCode::NOT_FOUND,
+                "ticket_unknown",
+                "This ticket is not known.",
+            ),
+            Self::TicketRevoked => p(
+                StatusCode::FORBIDDEN,
+                "ticket_revoked",
+                "This ticket has been revoked.",
+            ),
+            Self::NotStarted { starts_at, now } => {
+                let mut pr = p(
+                    StatusCode::FORBIDDEN,
+                    "not_started",
+                    "The show has not started yet.",
+                );
+                pr.extra
+                    .insert("starts_at".into(), json!(starts_at.to_rfc3339()));
+                pr.retry_after = Some(now.secs_until(*starts_at).max(1));
+                pr
+            }
+            Self::Ended { ended_at } => {
+                let mut pr = p(StatusCode::GONE, "ended", "This show has ended.");
+                pr.extra
+                    .insert("ended_at".into(), json!(ended_at.to_rfc3339()));
+                pr
+            }
+            Self::TicketInUse { retry_after_s } => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "ticket_in_use",
+                    "This ticket is already playing on another device.",
+                );
+                pr.extra
+                    .insert("retry_after_s".into(), json!(retry_after_s));
+                pr.retry_after = Some(*retry_after_s);
+                pr
+            }
+            Self::Superseded { by_device, at } => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "superseded",
+                    "Playback moved to another device.",
+                );
+                pr.extra.insert("superseded_by".into(), json!(by_device));
+                pr.extra
+                    .insert("superseded_at".into(), json!(at.to_rfc3339()));
+                pr
+            }
+            Self::SessionEnded => p(
+                StatusCode::GONE,
+                "session_ended",
+                "This playback session has ended.",
+            ),
+            Self::SessionExpired => p(
+                StatusCode::GONE,
+                "session_expired",
+                "This playback session expired; start again.",
+            ),
+            Self::SessionUnknown => p(
+                StatusCode::NOT_FOUND,
+                "session_unknown",
+                "This playback session is not known.",
+            ),
+            Self::GrantRefused(why) => {
+                let mut pr = p(
+                    StatusCode::FORBIDDEN,
+                    "grant_refused",
+                    "This media grant is not valid.",
+                );
+                pr.detail = Some((*why).to_owned());
+                pr
+            }
+            Self::StoreUnavailable(_) => {
+                let mut pr = p(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "The service is briefly unavailable.",
+                );
+                pr.retry_after = Some(2);
+                pr
+            }
+            Self::Internal(_) => p(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on our side.",
+            ),
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        self.problem().code
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        self.problem().status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let pr = self.problem();
+        let mut body = Map::new();
+        body.insert(
+            "type".into(),
+            json!(format!("urn:usher:problem:{}", pr.code)),
+        );
+        body.insert("title".into(), json!(pr.title));
+        body.insert("status".into(), json!(pr.status.as_u16()));
+        body.insert("code".into(), json!(pr.code));
+        if let Some(d) = pr.detail {
+            body.insert("detail".into(), json!(d));
+        }
+        body.extend(pr.extra);
+        let mut res = (pr.status, serde_json::to_string(&body).unwrap_or_default()).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(s) = pr.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if matches!(self, Self::Unauthorized) {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if pr.status.is_server_error() {
+            res.extensions_mut().insert(ErrorCause(self.to_string()));
+        }
+        res
+    }
+}
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

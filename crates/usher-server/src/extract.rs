@@ -1,0 +1,301 @@
+//! Extractors of our own, so every rejection is our problem+json: JSON bodies, queries and path
+//! parameters; API-key authentication by scope; the viewer's device.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum_extra::extract::CookieJar;
+use serde::de::DeserializeOwned;
+use usher_core::ids::DeviceId;
+use usher_core::secret::ApiKeySecret;
+use usher_core::store::{ApiKey, Scope};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Name of the long-lived device cookie.
+pub const DEVICE_COOKIE: &str = "usher_device";
+/// Name of the ticket cookie the watch link sets.
+pub const TICKET_COOKIE: &str = "usher_ticket";
+/// Header by which apps name their device.
+pub const DEVICE_HEADER: &str = "x-usher-device";
+/// Header by which apps name their device for humans.
+pub const DEVICE_LABEL_HEADER: &str = "x-usher-device-label";
+
+/// A JSON body, deserialized with the path of the first bad field in the error.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Maps a body-reading failure to our error.
+pub fn body_error(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::InvalidRequest("the request body could not be read".into())
+    }
+}
+
+/// Parses JSON bytes into `T`, naming the path of the first bad field.
+///
+/// # Errors
+/// [`ApiError::InvalidRequest`] with the position and reason.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::InvalidRequest(format!("body: {inner}"))
+        } else {
+            ApiError::InvalidRequest(format!("{path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::InvalidRequest(format!("body: {e}")))?;
+    Ok(value)
+}
+
+/// A query string, with our error on rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::InvalidRequest(format!("query: {}", e.body_text())))
+    }
+}
+
+/// Path parameters, with our error on rejection (bad percent-encoding, for instance).
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(p)| ApiPath(p))
+            .map_err(|_| ApiError::InvalidRequest("the path is not valid".into()))
+    }
+}
+
+async fn authorize(parts: &Parts, state: &AppState, scope: Scope) -> Result<ApiKey, ApiError> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .ok_or(ApiError::Unauthorized)?;
+    let presented = ApiKeySecret::parse(bearer).ok_or(ApiError::Unauthorized)?;
+    let key = state
+        .store
+        .api_key(&presented.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !key
+        .secret_hash
+        .ct_eq(&state.hasher.api_key_secret(&presented.secret))
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    if !key.allows(scope) {
+        return Err(ApiError::Forbidden(match scope {
+            Scope::Admin => "admin",
+            Scope::Tickets => "tickets",
+        }));
+    }
+    state.store.touch_api_key(&key.id).await?;
+    Ok(key)
+}
+
+/// A caller holding an API key with the `admin` scope.
+pub struct AdminKey(pub ApiKey);
+
+/// A caller holding an API key with the `tickets` (or `admin`) scope.
+pub struct TicketsKey(pub ApiKey);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminKey
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        authorize(parts, &AppState::from_ref(state), Scope::Admin)
+            .await
+            .map(AdminKey)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TicketsKey
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        authorize(parts, &AppState::from_ref(state), Scope::Tickets)
+            .await
+            .map(TicketsKey)
+    }
+}
+
+/// The viewer's device: from the `X-Usher-Device` header (apps), else the device cookie, else new.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// The device id.
+    pub id: DeviceId,
+    /// True when the id was made for this request and must be set as a cookie.
+    pub fresh: bool,
+    /// A label for humans ("Chrome on Linux").
+    pub label: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Device {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let label = parts
+            .headers
+            .get(DEVICE_LABEL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| {
+                s.chars()
+                    .filter(|c| !c.is_control())
+                    .take(60)
+                    .collect::<String>()
+            })
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| {
+                device_label(
+                    parts
+                        .headers
+                        .get(header::USER_AGENT)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(""),
+                )
+            });
+        if let Some(h) = parts.headers.get(DEVICE_HEADER) {
+            let id = h
+                .to_str()
+                .ok()
+                .and_then(|s| DeviceId::parse(s).ok())
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest(
+                        "X-Usher-Device must be 8 to 64 of A-Z, a-z, 0-9, '-' and '_'".into(),
+                    )
+                })?;
+            return Ok(Device {
+                id,
+                fresh: false,
+                label,
+            });
+        }
+        let jar = CookieJar::from_headers(&parts.headers);
+        match jar
+            .get(DEVICE_COOKIE)
+            .and_then(|c| DeviceId::parse(c.value()).ok())
+        {
+            Some(id) => Ok(Device {
+                id,
+                fresh: false,
+                label,
+            }),
+            None => Ok(Device {
+                id: DeviceId::generate(),
+                fresh: true,
+                label,
+            }),
+        }
+    }
+}
+
+/// A short human label of a device from its User-Agent ("Firefox on Android").
+pub fn device_label(ua: &str) -> String {
+    let browser = if ua.contains("Edg/") {
+        "Edge"
+    } else if ua.contains("OPR/") {
+        "Opera"
+    } else if ua.contains("Firefox/") || ua.contains("FxiOS/") {
+        "Firefox"
+    } else if ua.contains("Chrome/") || ua.contains("CriOS/") || ua.contains("Chromium/") {
+        "Chrome"
+    } else if ua.contains("Safari/") {
+        "Safari"
+    } else if ua.contains("Lavf/") {
+        "ffmpeg"
+    } else {
+        ""
+    };
+    let os = if ua.contains("SMART-TV")
+        || ua.contains("Tizen")
+        || ua.contains("Web0S")
+        || ua.contains("AppleTV")
+    {
+        "a TV"
+    } else if ua.contains("iPhone") {
+        "iPhone"
+    } else if ua.contains("iPad") {
+        "iPad"
+    } else if ua.contains("Android") {
+        "Android"
+    } else if ua.contains("Windows") {
+        "Windows"
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
+        "macOS"
+    } else if ua.contains("CrOS") {
+        "ChromeOS"
+    } else if ua.contains("Linux") {
+        "Linux"
+    } else {
+        ""
+    };
+    match (browser, os) {
+        ("", "") => "another device".into(),
+        (b, "") => b.into(),
+        ("", o) => format!("a browser on {o}"),
+        (b, o) => format!("{b} on {o}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_label;
+
+    #[test]
+    fn labels_name_browser_and_system() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        assert_eq!(device_label(chrome), "Chrome on Linux");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(device_label(iphone), "Safari on iPhone");
+        assert_eq!(device_label(""), "another device");
+    }
+}

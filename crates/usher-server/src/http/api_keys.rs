@@ -1,0 +1,105 @@
+//! API keys (scope `admin`): list, create (the key is shown once), delete.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use usher_core::ids::ApiKeyId;
+use usher_core::secret::{ApiKeySecret, SecretHasher};
+use usher_core::show::check_text;
+use usher_core::store::{ApiKey, Scope, Store, StoreError};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AdminKey, ApiJson, ApiPath};
+use crate::state::AppState;
+
+/// Body of a key creation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    name: String,
+    scopes: Vec<Scope>,
+}
+
+fn key_view(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "scopes": k.scopes,
+        "created_at": k.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "last_used_at": k.last_used_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+/// Makes and stores a new key; returns the stored record and the secret text (shown once).
+///
+/// # Errors
+/// The store's error.
+pub async fn issue_api_key(
+    store: &dyn Store,
+    hasher: &SecretHasher,
+    name: &str,
+    scopes: Vec<Scope>,
+) -> Result<(ApiKey, String), StoreError> {
+    let secret = ApiKeySecret::generate();
+    let mut scopes = scopes;
+    scopes.sort();
+    scopes.dedup();
+    let key = ApiKey {
+        id: secret.id.clone(),
+        name: name.to_owned(),
+        scopes,
+        secret_hash: hasher.api_key_secret(&secret.secret),
+        created_at: store.now().to_datetime(),
+        last_used_at: None,
+    };
+    store.put_api_key(key.clone()).await?;
+    Ok((key, secret.to_bearer()))
+}
+
+/// `GET /api/v1/api-keys`.
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    _key: AdminKey,
+) -> ApiResult<Json<Value>> {
+    let keys = state.store.api_keys().await?;
+    Ok(Json(
+        json!({"api_keys": keys.iter().map(key_view).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /api/v1/api-keys`: 201 with the key in clear, this once.
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    ApiJson(body): ApiJson<NewKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_text("name", &body.name, 1, 100).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    if body.scopes.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "scopes: must name at least one of `tickets`, `admin`".into(),
+        ));
+    }
+    let (key, secret) =
+        issue_api_key(&*state.store, &state.hasher, &body.name, body.scopes).await?;
+    tracing::info!(api_key.id = %key.id, "API key created");
+    let mut v = key_view(&key);
+    v["key"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// `DELETE /api/v1/api-keys/{id}`.
+pub async fn delete_api_key(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
+    if state.store.delete_api_key(&id).await? {
+        tracing::info!(api_key.id = %id, "API key deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("api_key_unknown"))
+    }
+}

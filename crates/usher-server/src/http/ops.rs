@@ -1,0 +1,62 @@
+//! Operations: liveness, readiness, Prometheus metrics.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /livez`: the process answers.
+pub async fn livez() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 while the node accepts work and its store answers; 503 otherwise.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if !state.is_accepting() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "draining"})),
+        );
+    }
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ready", "store": "ok"})),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: store");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "not_ready", "store": "unavailable"})),
+            )
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format, with live sessions per show counted at scrape time.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(sessions) = state.store.sessions(None).await {
+        let mut per_show: BTreeMap<String, usize> = state
+            .store
+            .shows()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.id.to_string(), 0))
+            .collect();
+        for s in sessions {
+            *per_show.entry(s.show_id.to_string()).or_default() += 1;
+        }
+        for (show, n) in per_show {
+            metrics::gauge!("usher_active_sessions", "show" => show).set(n as f64);
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

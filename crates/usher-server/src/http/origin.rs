@@ -1,0 +1,272 @@
+//! The built-in origin: media files under a grant, and the personalized master playlist.
+//!
+//! A request to `/o/{grant}/{path}` is served only when the grant's signature and expiry hold, `path`
+//! lies under the grant's prefix, the grant's session still holds its lease (so a superseded or revoked
+//! session is cut off at once), and the file resolves — symlinks included — inside the media folder.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt as _;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeFile;
+use usher_core::grant::{Grant, GrantError};
+use usher_core::ids::SessionId;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiPath;
+use crate::state::AppState;
+use crate::viewer;
+
+/// Largest master playlist the origin rewrites.
+const MAX_PLAYLIST_BYTES: u64 = 1024 * 1024;
+
+/// CORS for the player's origins on media routes (none configured: same origin only).
+pub fn cors_layer(origins: &[String]) -> CorsLayer {
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([header::RANGE])
+        .expose_headers([
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
+}
+
+/// The content type of a media file by extension.
+pub fn content_type(path: &str) -> &'static str {
+    match path
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("ts") => "video/mp2t",
+        Some("m4s") => "video/iso.segment",
+        Some("mp4") => "video/mp4",
+        Some("m4a") => "audio/mp4",
+        Some("m4v") => "video/mp4",
+        Some("aac") => "audio/aac",
+        Some("vtt") => "text/vtt; charset=utf-8",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("mpd") => "application/dash+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Checks a relative media path segment by segment: no empty, `.`/`..`, hidden, or odd-character segment.
+fn check_path(path: &str) -> Result<(), ApiError> {
+    let ok = !path.is_empty()
+        && path.len() <= 1024
+        && path.split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("media_unknown"))
+    }
+}
+
+fn grant_error(e: GrantError) -> ApiError {
+    ApiError::GrantRefused(match e {
+        GrantError::Malformed => "malformed grant",
+        GrantError::BadSignature => "bad signature",
+        GrantError::Expired => "grant expired",
+        GrantError::WrongPath => "path outside the grant",
+    })
+}
+
+/// Resolves `rel` inside the media root, refusing anything (symlinks included) that leads outside.
+async fn resolve(root: &Path, rel: &str) -> ApiResult<PathBuf> {
+    let root = tokio::fs::canonicalize(root)
+        .await
+        .map_err(|e| ApiError::Internal(format!("media_dir: {e}")))?;
+    let full = tokio::fs::canonicalize(root.join(rel))
+        .await
+        .map_err(|_| ApiError::NotFound("media_unknown"))?;
+    if !full.starts_with(&root) {
+        return Err(ApiError::NotFound("media_unknown"));
+    }
+    let meta = tokio::fs::metadata(&full)
+        .await
+        .map_err(|_| ApiError::NotFound("media_unknown"))?;
+    if !meta.is_file() {
+        return Err(ApiError::NotFound("media_unknown"));
+    }
+    Ok(full)
+}
+
+async fn live_grant(state: &AppState, grant: &str) -> ApiResult<Grant> {
+    let grant = state
+        .grants
+        .verify(grant, state.store.now())
+        .map_err(grant_error)?;
+    if state.store.live_session(&grant.session).await?.is_none() {
+        return Err(ApiError::GrantRefused("the session no longer plays"));
+    }
+    Ok(grant)
+}
+
+/// `GET|HEAD /o/{grant}/{path}`: a media file, with ranges, content type and cache headers.
+pub async fn media(
+    State(state): State<AppState>,
+    ApiPath((grant, path)): ApiPath<(String, String)>,
+    req: Request,
+) -> ApiResult<Response> {
+    check_path(&path)?;
+    let grant = live_grant(&state, &grant).await?;
+    grant.covers(&path).map_err(grant_error)?;
+    let file = resolve(&state.config.media_dir, &path).await?;
+    let mut res = ServeFile::new(file)
+        .oneshot(req)
+        .await
+        .map_err(|e| ApiError::Internal(format!("serving file: {e}")))?
+        .map(Body::new);
+    if res.status() == axum::http::StatusCode::NOT_FOUND {
+        return Err(ApiError::NotFound("media_unknown"));
+    }
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&path)),
+    );
+    // URLs carry a per-session grant, so shared caches gain nothing; the browser may keep segments
+    let cache = if path.ends_with(".m3u8") {
+        "private, no-cache"
+    } else {
+        "private, max-age=86400"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(res)
+}
+
+/// Rewrites one URI of a playlist so that it carries the grant as a path prefix.
+fn with_grant(uri: &str, grant: &str, dir: &str) -> String {
+    if uri.contains("://") || uri.starts_with('/') {
+        uri.to_owned()
+    } else {
+        format!("/o/{grant}/{dir}/{uri}")
+    }
+}
+
+/// Rewrites every URI of a master playlist (plain lines and `URI="…"` attributes).
+pub fn personalize(master: &str, grant: &str, dir: &str) -> String {
+    let mut out = String::with_capacity(master.len() * 2);
+    for line in master.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        if !line.starts_with('#') {
+            out.push_str(&with_grant(line, grant, dir));
+        } else if let Some(start) = line.find("URI=\"") {
+            let rest = &line[start + 5..];
+            match rest.find('"') {
+                Some(end) => {
+                    out.push_str(&line[..start + 5]);
+                    out.push_str(&with_grant(&rest[..end], grant, dir));
+                    out.push_str(&rest[end..]);
+                }
+                None => out.push_str(line),
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `GET /hls/{session}/master.m3u8`: the show's master playlist with the session's grant in every URI, for
+/// players that cannot attach anything to their requests (native HLS).
+pub async fn master_playlist(
+    State(state): State<AppState>,
+    ApiPath(session): ApiPath<String>,
+) -> ApiResult<Response> {
+    let session = SessionId::parse(&session).map_err(|_| ApiError::SessionUnknown)?;
+    let info = state
+        .store
+        .live_session(&session)
+        .await?
+        .ok_or(ApiError::GrantRefused("the session no longer plays"))?;
+    let show = state
+        .store
+        .show(&info.show_id)
+        .await?
+        .ok_or(ApiError::SessionEnded)?;
+    let rel = format!("{}/master.m3u8", show.stream_path);
+    let file = resolve(&state.config.media_dir, &rel).await?;
+    let meta = tokio::fs::metadata(&file)
+        .await
+        .map_err(|_| ApiError::NotFound("media_unknown"))?;
+    if meta.len() > MAX_PLAYLIST_BYTES {
+        return Err(ApiError::Internal(format!(
+            "{rel} is larger than {MAX_PLAYLIST_BYTES} bytes"
+        )));
+    }
+    let text = tokio::fs::read_to_string(&file)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading {rel}: {e}")))?;
+    if !text.starts_with("#EXTM3U") {
+        return Err(ApiError::Internal(format!("{rel} is not an HLS playlist")));
+    }
+    let now = state.store.now();
+    let grants = viewer::grants(&state, &session, &show, now);
+    let token = grants[0]["token"].as_str().unwrap_or_default().to_owned();
+    let body = personalize(&text, &token, &show.stream_path);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_uris_carry_the_grant() {
+        let master = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"audio/index.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\nhttps://cdn.example/x.m3u8\n";
+        let out = personalize(master, "G", "demo");
+        assert!(out.contains("URI=\"/o/G/demo/audio/index.m3u8\""));
+        assert!(out.contains("\n/o/G/demo/360p/index.m3u8\n"));
+        assert!(out.contains("\nhttps://cdn.example/x.m3u8\n"));
+    }
+
+    #[test]
+    fn odd_paths_are_refused() {
+        for p in [
+            "",
+            "../etc/passwd",
+            "demo/../x",
+            "demo//x",
+            ".hidden/x",
+            "demo/%2e%2e",
+            "demo/a b",
+            "demo/\0",
+        ] {
+            assert!(check_path(p).is_err(), "{p:?}");
+        }
+        assert!(check_path("demo/360p/seg_001.ts").is_ok());
+    }
+}

@@ -1,0 +1,70 @@
+//! Who is watching (scope `admin`): list live sessions, end one.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use usher_core::ids::{SessionId, ShowId};
+use usher_core::lease::EndReason;
+use usher_core::store::SessionInfo;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AdminKey, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+/// Query of the session list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsQuery {
+    show_id: Option<String>,
+}
+
+/// The JSON view of a live session.
+pub fn session_view(s: &SessionInfo) -> Value {
+    json!({
+        "session_id": s.session_id,
+        "ticket_id": s.ticket_id,
+        "show_id": s.show_id,
+        "device_label": s.device_label,
+        "started_at": s.created_at.to_rfc3339(),
+        "last_heartbeat_at": s.renewed_at.to_rfc3339(),
+        "expires_at": s.expires_at.to_rfc3339(),
+    })
+}
+
+/// `GET /api/v1/sessions[?show_id=…]`.
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    ApiQuery(q): ApiQuery<SessionsQuery>,
+) -> ApiResult<Json<Value>> {
+    let show = q
+        .show_id
+        .map(|s| ShowId::parse(&s).map_err(|e| ApiError::InvalidRequest(format!("show_id: {e}"))))
+        .transpose()?;
+    let sessions = state.store.sessions(show.as_ref()).await?;
+    Ok(Json(
+        json!({"sessions": sessions.iter().map(session_view).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat, the origin refuses at once.
+pub async fn end_session(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = SessionId::parse(&id).map_err(|_| ApiError::SessionUnknown)?;
+    let now = state.store.now();
+    if state
+        .store
+        .end_session(&id, EndReason::EndedByAdmin { at: now })
+        .await?
+    {
+        tracing::info!(session.id = %id, "session ended by admin");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::SessionUnknown)
+    }
+}

@@ -1,0 +1,254 @@
+//! The ticket site's API: register (one or a batch), read status and usage, revoke.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use usher_core::ids::{TicketId, TicketToken};
+use usher_core::store::{NewTicket, RegisterOutcome, TicketActivity};
+use usher_core::ticket::{Ticket, TicketSpec, TicketStatus};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, TicketsKey};
+use crate::state::AppState;
+
+/// Most tickets in one batch.
+pub const MAX_BATCH: usize = 10_000;
+
+fn rfc3339(t: Option<time::OffsetDateTime>) -> Value {
+    t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .map_or(Value::Null, Value::String)
+}
+
+/// The JSON view of a ticket; `token` only in registration answers.
+pub fn ticket_view(state: &AppState, t: &Ticket, token: Option<&TicketToken>) -> Value {
+    let mut v = json!({
+        "id": t.id,
+        "show_id": t.terms.show_id,
+        "status": t.status,
+        "valid_from": rfc3339(t.terms.valid_from),
+        "valid_until": rfc3339(t.terms.valid_until),
+        "max_devices": t.terms.max_devices,
+        "external_ref": t.terms.external_ref,
+        "created_at": rfc3339(Some(t.created_at)),
+        "revoked_at": rfc3339(t.revoked_at),
+    });
+    if let Some(token) = token {
+        v["token"] = json!(token.expose());
+        v["watch_url"] = json!(format!("{}/watch/{}", state.base_url, token.expose()));
+    }
+    v
+}
+
+fn activity_view(a: &TicketActivity) -> Value {
+    let u = &a.usage;
+    json!({
+        "first_play_at": u.first_play_at.map(|t| t.to_rfc3339()),
+        "last_seen_at": u.last_seen_at.map(|t| t.to_rfc3339()),
+        "sessions": u.sessions,
+        "devices": u.devices.len(),
+        "active_sessions": a.live.len(),
+        "device_history": u.devices.iter().map(|d| json!({
+            "label": d.label,
+            "first_seen_at": d.first_seen.to_rfc3339(),
+            "last_seen_at": d.last_seen.to_rfc3339(),
+        })).collect::<Vec<_>>(),
+        "live_sessions": a.live.iter().map(|s| json!({
+            "session_id": s.session_id,
+            "device_label": s.device_label,
+            "started_at": s.created_at.to_rfc3339(),
+            "last_heartbeat_at": s.renewed_at.to_rfc3339(),
+            "expires_at": s.expires_at.to_rfc3339(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A registration checked against everything but the store's token index.
+struct Checked {
+    new: NewTicket,
+    token: TicketToken,
+}
+
+async fn check(state: &AppState, spec: TicketSpec) -> ApiResult<Checked> {
+    let terms = spec
+        .terms()
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let token = match &spec.token {
+        Some(t) => {
+            TicketToken::parse(t).map_err(|e| ApiError::InvalidRequest(format!("token: {e}")))?
+        }
+        None => TicketToken::generate(),
+    };
+    if state.store.show(&terms.show_id).await?.is_none() {
+        return Err(ApiError::UnknownShow(terms.show_id.to_string()));
+    }
+    let ticket = Ticket {
+        id: TicketId::generate(),
+        token_hash: state.hasher.ticket_token(&token),
+        terms,
+        status: TicketStatus::Active,
+        created_at: state.store.now().to_datetime(),
+        revoked_at: None,
+    };
+    Ok(Checked {
+        new: NewTicket { ticket },
+        token,
+    })
+}
+
+fn outcome_response(
+    state: &AppState,
+    outcome: RegisterOutcome,
+    token: &TicketToken,
+) -> ApiResult<(StatusCode, Value)> {
+    match outcome {
+        RegisterOutcome::Created(t) => {
+            Ok((StatusCode::CREATED, ticket_view(state, &t, Some(token))))
+        }
+        RegisterOutcome::Existing(t) => Ok((StatusCode::OK, ticket_view(state, &t, Some(token)))),
+        RegisterOutcome::Conflict(id) => Err(ApiError::TokenConflict {
+            ticket_id: id.to_string(),
+        }),
+    }
+}
+
+/// `POST /api/v1/tickets`: 201 with the new ticket, 200 when it repeats an identical registration.
+pub async fn register_ticket(
+    State(state): State<AppState>,
+    _key: TicketsKey,
+    ApiJson(spec): ApiJson<TicketSpec>,
+) -> ApiResult<Response> {
+    let checked = check(&state, spec).await?;
+    let outcome = state
+        .store
+        .register_tickets(vec![checked.new])
+        .await?
+        .into_iter()
+        .next();
+    let outcome = outcome.ok_or_else(|| ApiError::Internal("store answered no outcome".into()))?;
+    let (status, body) = outcome_response(&state, outcome, &checked.token)?;
+    metrics::counter!("usher_tickets_registered_total", "outcome" => if status == StatusCode::CREATED { "created" } else { "existing" }).increment(1);
+    Ok((status, Json(body)).into_response())
+}
+
+/// Body of a batch registration; items are checked one by one so a bad item fails alone.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    tickets: Vec<Value>,
+}
+
+fn item_error(index: usize, e: &ApiError) -> Value {
+    let res = match e {
+        ApiError::InvalidRequest(m) => json!({"code": e.code(), "detail": m}),
+        ApiError::UnknownShow(id) => json!({"code": e.code(), "detail": format!("no show `{id}`")}),
+        ApiError::TokenConflict { ticket_id } => json!({"code": e.code(), "ticket_id": ticket_id}),
+        other => json!({"code": other.code()}),
+    };
+    json!({"index": index, "status": e.status().as_u16(), "error": res})
+}
+
+/// `POST /api/v1/tickets/batch`: up to 10,000 registrations, one durable write, a result per item.
+pub async fn register_batch(
+    State(state): State<AppState>,
+    _key: TicketsKey,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> ApiResult<Json<Value>> {
+    if body.tickets.is_empty() || body.tickets.len() > MAX_BATCH {
+        return Err(ApiError::InvalidRequest(format!(
+            "tickets: must hold 1 to {MAX_BATCH} items"
+        )));
+    }
+    let mut results: Vec<Option<Value>> = vec![None; body.tickets.len()];
+    let mut pending = Vec::new();
+    for (i, item) in body.tickets.into_iter().enumerate() {
+        let spec = serde_path_to_error::deserialize::<_, TicketSpec>(item).map_err(|e| {
+            ApiError::InvalidRequest(format!("tickets[{i}].{}: {}", e.path(), e.inner()))
+        });
+        match spec {
+            Ok(spec) => match check(&state, spec).await {
+                Ok(c) => pending.push((i, c)),
+                Err(e @ (ApiError::InvalidRequest(_) | ApiError::UnknownShow(_))) => {
+                    results[i] = Some(item_error(i, &e))
+                }
+                Err(e) => return Err(e),
+            },
+            Err(e) => results[i] = Some(item_error(i, &e)),
+        }
+    }
+    let (indices, checked): (Vec<usize>, Vec<Checked>) = pending.into_iter().unzip();
+    let tokens: Vec<TicketToken> = checked.iter().map(|c| c.token.clone()).collect();
+    let outcomes = state
+        .store
+        .register_tickets(checked.into_iter().map(|c| c.new).collect())
+        .await?;
+    let (mut created, mut existing) = (0u64, 0u64);
+    for ((i, outcome), token) in indices.into_iter().zip(outcomes).zip(tokens) {
+        results[i] = Some(match outcome_response(&state, outcome, &token) {
+            Ok((status, ticket)) => {
+                if status == StatusCode::CREATED {
+                    created += 1;
+                } else {
+                    existing += 1;
+                }
+                json!({"index": i, "status": status.as_u16(), "ticket": ticket})
+            }
+            Err(e) => item_error(i, &e),
+        });
+    }
+    metrics::counter!("usher_tickets_registered_total", "outcome" => "created").increment(created);
+    metrics::counter!("usher_tickets_registered_total", "outcome" => "existing")
+        .increment(existing);
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| r.unwrap_or(Value::Null))
+        .collect();
+    let failed = results.len() as u64 - created - existing;
+    Ok(Json(
+        json!({"created": created, "existing": existing, "failed": failed, "results": results}),
+    ))
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<Ticket> {
+    let id = TicketId::parse(id).map_err(|_| ApiError::NotFound("ticket_unknown"))?;
+    state
+        .store
+        .ticket(&id)
+        .await?
+        .ok_or(ApiError::NotFound("ticket_unknown"))
+}
+
+/// `GET /api/v1/tickets/{id}`: status and usage.
+pub async fn ticket_status(
+    State(state): State<AppState>,
+    _key: TicketsKey,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let ticket = find(&state, &id).await?;
+    let activity = state.store.ticket_activity(&ticket.id).await?;
+    let mut v = ticket_view(&state, &ticket, None);
+    v["usage"] = activity_view(&activity);
+    Ok(Json(v))
+}
+
+/// `POST /api/v1/tickets/{id}/revoke`: refund or void; its sessions end at their next heartbeat (and at
+/// once on the origin).
+pub async fn revoke_ticket(
+    State(state): State<AppState>,
+    _key: TicketsKey,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let ticket = find(&state, &id).await?;
+    let revoked = state
+        .store
+        .revoke_ticket(&ticket.id)
+        .await?
+        .ok_or(ApiError::NotFound("ticket_unknown"))?;
+    tracing::info!(ticket.id = %revoked.id, "ticket revoked");
+    Ok(Json(ticket_view(&state, &revoked, None)))
+}

@@ -1,0 +1,162 @@
+//! The watch link and the watch page.
+//!
+//! `GET /watch/{token}` checks the ticket, keeps the token in an HttpOnly cookie and redirects (303) to
+//! `/watch`, so the token never stays in history, logs or `Referer`. `GET /watch` renders the page for the
+//! ticket in the cookie: ready to play, a countdown, "ended", or a refusal in plain words.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use minijinja::context;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, TICKET_COOKIE};
+use crate::state::AppState;
+use crate::viewer::{self, TicketAndShow};
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+                   media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+fn show_view(ts: &TicketAndShow) -> Value {
+    let (from, until) = ts.ticket.window(&ts.show);
+    json!({
+        "id": ts.show.id,
+        "title": ts.show.title,
+        "description": ts.show.description,
+        "kind": ts.show.kind,
+        "starts_at": from.to_rfc3339(),
+        "ends_at": until.to_rfc3339(),
+    })
+}
+
+fn refusal(e: &ApiError) -> Value {
+    let (title, detail) = match e {
+        ApiError::NoTicket => (
+            "No ticket here yet.",
+            "Open the watch link from your ticket to start watching.",
+        ),
+        ApiError::TicketUnknown => (
+            "We don't know this ticket.",
+            "Check that you opened the whole watch link from your ticket, or contact the ticket seller.",
+        ),
+        ApiError::TicketRevoked => (
+            "This ticket has been revoked.",
+            "It was refunded or cancelled and no longer admits. Contact the ticket seller if this is a mistake.",
+        ),
+        _ => (
+            "This ticket cannot be used right now.",
+            "Please try again in a moment.",
+        ),
+    };
+    json!({"code": e.code(), "title": title, "detail": detail})
+}
+
+fn page(
+    state: &AppState,
+    status: StatusCode,
+    ts: Option<&TicketAndShow>,
+    page_state: &str,
+    refused: Option<&ApiError>,
+) -> ApiResult<Response> {
+    let now = state.store.now();
+    let show = ts.map(show_view);
+    let refusal = refused.map(refusal);
+    let window = ts.map(|ts| ts.ticket.window(&ts.show));
+    let config = json!({
+        "state": page_state,
+        "show": show,
+        "starts_at_ms": window.map(|w| w.0.0),
+        "ends_at_ms": window.map(|w| w.1.0),
+        "server_now_ms": now.0,
+        "refusal": refusal,
+        "admit_url": "/api/v1/playback",
+    });
+    // safe inside <script type="application/json">: no "<" can close the element
+    let config_json = serde_json::to_string(&config)
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
+    let html = state.pages.render(
+        "watch.html",
+        context! {
+            show => show,
+            state => page_state,
+            refusal => refusal,
+            config_json => config_json,
+            assets => context! { js => "/assets/watch.js", css => "/assets/watch.css" },
+        },
+    )?;
+    let mut res = (status, axum::response::Html(html)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(res)
+}
+
+fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &ApiError) -> ApiResult<Response> {
+    page(state, e.status(), ts, "refused", Some(e))
+}
+
+/// `GET /watch/{token}`: 303 to `/watch` with the token in an HttpOnly cookie; an unknown ticket gets the
+/// refusal page at once (and no cookie).
+pub async fn open_watch_link(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ApiPath(token): ApiPath<String>,
+) -> ApiResult<Response> {
+    match viewer::find_ticket(&state, &token).await {
+        Ok(_) => {
+            let cookie = Cookie::build((TICKET_COOKIE, token))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(state.config.secure_cookies())
+                .max_age(time::Duration::days(30))
+                .build();
+            let mut res = (jar.add(cookie), Redirect::to("/watch")).into_response();
+            res.headers_mut().insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(res)
+        }
+        Err(e @ ApiError::TicketUnknown) => refused_page(&state, None, &e),
+        Err(e) => Err(e),
+    }
+}
+
+/// `GET /watch`: the player page for the ticket in the cookie.
+pub async fn watch_page(State(state): State<AppState>, jar: CookieJar) -> ApiResult<Response> {
+    let Some(token) = jar.get(TICKET_COOKIE).map(|c| c.value().to_owned()) else {
+        return refused_page(&state, None, &ApiError::NoTicket);
+    };
+    let ts = match viewer::find_ticket(&state, &token).await {
+        Ok(ts) => ts,
+        Err(e @ ApiError::TicketUnknown) => return refused_page(&state, None, &e),
+        Err(e) => return Err(e),
+    };
+    match viewer::check_admits(&ts, state.store.now()) {
+        Ok(_) => page(&state, StatusCode::OK, Some(&ts), "ready", None),
+        Err(ApiError::NotStarted { .. }) => {
+            page(&state, StatusCode::OK, Some(&ts), "not_started", None)
+        }
+        Err(ApiError::Ended { .. }) => page(&state, StatusCode::OK, Some(&ts), "ended", None),
+        Err(e @ ApiError::TicketRevoked) => refused_page(&state, Some(&ts), &e),
+        Err(e) => Err(e),
+    }
+}

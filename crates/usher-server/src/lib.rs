@@ -1,0 +1,25 @@
+//! The Usher server: configuration, the HTTP API, the watch page, the built-in origin and operations.
+//!
+//! # Layout
+//! - [`settings`]: the configuration tree and its validation.
+//! - [`app`]: startup ([`app::Application::build`]) and graceful shutdown ([`app::Application::run_until`]).
+//! - [`state`]: the one [`state::AppState`] handlers draw from.
+//! - [`http`]: the router and one module per resource (tickets, shows, sessions, API keys, playback,
+//!   watch page, origin, operations).
+//! - [`viewer`]: the viewer flow (admit, heartbeat, grants) that the playback handlers translate.
+//! - [`error`]: the one error type and its RFC 9457 rendering.
+//! - [`extract`]: extractors whose rejections are our problem+json; API-key scopes; the device.
+//! - [`pages`]: templates and embedded front-end assets.
+//! - [`telemetry`]: logs and metrics.
+//! - [`demo`]: `usher demo`.
+
+pub mod app;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod pages;
+pub mod settings;
+pub mod state;
+pub mod telemetry;
+pub mod viewer;

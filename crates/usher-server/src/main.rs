@@ -1,0 +1,186 @@
+//! The `usher` binary: `serve`, `demo`, and `api-key create`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use usher_core::store::Scope;
+use usher_server::app::{Application, shutdown_signal};
+use usher_server::demo::{self, DemoOptions};
+use usher_server::settings::{Config, Settings};
+use usher_server::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "usher",
+    version,
+    about = "Pay-per-view video: only valid tickets, one device per ticket."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server from a configuration file and USHER_* environment variables.
+    Serve {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides `listen`).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory of the embedded store (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run the server with a demo show, fresh API keys and a fresh ticket; print what to open.
+    Demo {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Data directory of the embedded store.
+        #[arg(long, default_value = "usher-demo-data")]
+        data_dir: PathBuf,
+        /// Media directory holding demo/master.m3u8.
+        #[arg(long, default_value = "media")]
+        media_dir: PathBuf,
+        /// Public URL of the server, when not http://<listen>.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Print base_url, admin_key, tickets_key, show_id, ticket_token and watch_url as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage API keys directly in the store (while the server is stopped).
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it (it is shown this once).
+    Create {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A name for humans.
+        #[arg(long)]
+        name: String,
+        /// Scopes (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<ScopeArg>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    Tickets,
+    Admin,
+}
+
+fn load(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<Config> {
+    let mut settings = Settings::load(config.as_deref())?;
+    if let Some(l) = listen {
+        settings.listen = l;
+    }
+    if let Some(d) = data_dir {
+        settings.data_dir = d;
+    }
+    Ok(settings.validate()?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => {
+            let config = load(config, listen, data_dir)?;
+            telemetry::init_logging(&config.log);
+            let app = Application::build(config).await?;
+            tracing::info!(listen = %app.local_addr(), "usher serving");
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Demo {
+            listen,
+            data_dir,
+            media_dir,
+            public_url,
+            json,
+        } => {
+            let log = usher_server::settings::LogSettings {
+                format: usher_server::settings::LogFormat::Text,
+                level: if json { "warn".into() } else { "info".into() },
+            };
+            telemetry::init_logging(&log);
+            demo::run(DemoOptions {
+                listen,
+                data_dir,
+                media_dir,
+                public_url,
+                json,
+            })
+            .await
+        }
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Create {
+                    config,
+                    data_dir,
+                    name,
+                    scopes,
+                },
+        } => {
+            let config = load(config, None, data_dir)?;
+            let store = usher_store::EmbeddedStore::open(
+                &config.data_dir,
+                std::sync::Arc::new(usher_core::clock::SystemClock),
+            )?;
+            let hasher = usher_core::secret::SecretHasher::new(
+                secrecy::ExposeSecret::expose_secret(&config.token_key).as_bytes(),
+            );
+            let scopes = scopes
+                .into_iter()
+                .map(|s| match s {
+                    ScopeArg::Tickets => Scope::Tickets,
+                    ScopeArg::Admin => Scope::Admin,
+                })
+                .collect();
+            let (key, secret) =
+                usher_server::http::api_keys::issue_api_key(&store, &hasher, &name, scopes).await?;
+            eprintln!(
+                "created API key {} ({name}); it is shown this once:",
+                key.id
+            );
+            println!("{secret}");
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("usher: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Configuration: defaults, then a TOML file, then `USHER_*` environment variables (`__` nests), checked
+//! once at start into [`Settings`]. Unknown keys, bad addresses and missing secrets are refused with a
+//! message naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Top-level keys; environment variables outside these (say `USHER_BIN` of a script) are not config.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "data_dir",
+    "media_dir",
+    "store",
+    "secrets",
+    "http",
+    "log",
+];
+
+/// Shortest secret accepted, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The whole configuration, as read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The URL viewers reach this service at, for watch links (default: `http://<listen>`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Directory of the embedded store.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Directory of the media the built-in origin serves.
+    #[serde(default = "default_media_dir")]
+    pub media_dir: PathBuf,
+    /// Which store backend.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Keys for hashing tokens and signing grants.
+    #[serde(default)]
+    pub secrets: SecretSettings,
+    /// HTTP limits and behaviour.
+    #[serde(default)]
+    pub http: HttpSettings,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// The store backend, chosen by `kind`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StoreSettings {
+    /// In the process, on local disk under `data_dir`.
+    #[default]
+    Embedded,
+}
+
+/// Secrets; both are required and at least 32 bytes long.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSettings {
+    /// Key of the keyed hash under which ticket tokens and API keys are stored. Changing it invalidates
+    /// every stored token and key.
+    pub token_key: Option<SecretString>,
+    /// Key that signs media grants for the built-in origin.
+    pub grant_key: Option<SecretString>,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Largest request body accepted, in bytes (a batch of 10,000 tickets needs about 2 MB).
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered 503, in seconds.
+    pub request_timeout_s: u64,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
+    pub drain_timeout_s: u64,
+    /// On SIGTERM, how long to answer "not ready" before closing the listener, so a load balancer stops
+    /// sending new requests first, in seconds.
+    pub shutdown_delay_s: u64,
+    /// Origins (scheme://host[:port]) whose pages may fetch media from the built-in origin.
+    pub cors_origins: Vec<String>,
+    /// Mark cookies `Secure` (default: when `public_url` is https).
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout_s: 30,
+            drain_timeout_s: 30,
+            shutdown_delay_s: 0,
+            cors_origins: Vec::new(),
+            secure_cookies: None,
+        }
+    }
+}
+
+/// Log settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `json` (default) or `text`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `usher_server=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_media_dir() -> PathBuf {
+    PathBuf::from("media")
+}
+
+/// Configuration after validation, in the types the server uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash, when configured (else derived from the bound address).
+    pub public_url: Option<String>,
+    /// Store directory.
+    pub data_dir: PathBuf,
+    /// Media directory.
+    pub media_dir: PathBuf,
+    /// Store backend.
+    pub store: StoreSettings,
+    /// Token/key hashing key.
+    pub token_key: SecretString,
+    /// Grant signing key.
+    pub grant_key: SecretString,
+    /// HTTP settings.
+    pub http: HttpSettings,
+    /// Log settings.
+    pub log: LogSettings,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be read or has unknown keys or wrong types.
+    #[error("{0}")]
+    Read(#[from] Box<figment::Error>),
+    /// A value is not acceptable.
+    #[error("config key `{key}`: {message}")]
+    Invalid {
+        /// The key, dotted.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Reads defaults, then `file` (when given; it must exist), then the `USHER_*` environment.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] for a missing file, bad TOML, unknown keys or wrong types.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(invalid(
+                    "--config",
+                    format!("{} is not a readable file", file.display()),
+                ));
+            }
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig = fig.merge(Env::prefixed("USHER_").split("__").filter(|k| {
+            TOP_LEVEL_KEYS
+                .iter()
+                .any(|top| k.as_str().split('.').next() == Some(*top))
+        }));
+        fig.extract().map_err(|e| ConfigError::Read(Box::new(e)))
+    }
+
+    /// Checks every value and turns the settings into a [`Config`].
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080 or [::]:8080",
+                    self.listen
+                ),
+            )
+        })?;
+        let public_url = match self.public_url {
+            Some(u) => {
+                let u = u.trim_end_matches('/').to_owned();
+                let rest = u
+                    .strip_prefix("https://")
+                    .or_else(|| u.strip_prefix("http://"));
+                match rest {
+                    Some(host)
+                        if !host.is_empty()
+                            && !host.contains(char::is_whitespace)
+                            && !host.contains('?')
+                            && !host.contains('#') => {}
+                    _ => {
+                        return Err(invalid(
+                            "public_url",
+                            format!("`{u}` is not an http(s) URL"),
+                        ));
+                    }
+                }
+                Some(u)
+            }
+            None => None,
+        };
+        let secret =
+            |key: &'static str, v: Option<SecretString>| -> Result<SecretString, ConfigError> {
+                let v = v.ok_or_else(|| {
+                    invalid(
+                        key,
+                        "is required (at least 32 random bytes; e.g. `openssl rand -hex 32`)",
+                    )
+                })?;
+                if v.expose_secret().len() < MIN_SECRET_LEN {
+                    return Err(invalid(
+                        key,
+                        format!("must be at least {MIN_SECRET_LEN} bytes long"),
+                    ));
+                }
+                Ok(v)
+            };
+        let token_key = secret("secrets.token_key", self.secrets.token_key)?;
+        let grant_key = secret("secrets.grant_key", self.secrets.grant_key)?;
+        if token_key.expose_secret() == grant_key.expose_secret() {
+            return Err(invalid(
+                "secrets.grant_key",
+                "must differ from secrets.token_key",
+            ));
+        }
+        let h = &self.http;
+        if !(1024..=64 * 1024 * 1024).contains(&h.max_body_bytes) {
+            return Err(invalid(
+                "http.max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        if !(1..=600).contains(&h.request_timeout_s) {
+            return Err(invalid("http.request_timeout_s", "must be 1 to 600"));
+        }
+        if h.drain_timeout_s > 3600 || h.shutdown_delay_s > 600 {
+            return Err(invalid(
+                "http.drain_timeout_s",
+                "drain_timeout_s must be at most 3600 and shutdown_delay_s at most 600",
+            ));
+        }
+        for o in &h.cors_origins {
+            let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.ends_with('/')
+                && o.matches('/').count() == 2;
+            if !ok {
+                return Err(invalid(
+                    "http.cors_origins",
+                    format!("`{o}` is not an origin like https://tickets.example.com"),
+                ));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                format!("`{}` is not a log filter such as `info`", self.log.level),
+            ));
+        }
+        Ok(Config {
+            listen,
+            public_url,
+            data_dir: self.data_dir,
+            media_dir: self.media_dir,
+            store: self.store,
+            token_key,
+            grant_key,
+            http: self.http,
+            log: self.log,
+        })
+    }
+}
+
+impl Config {
+    /// Whether cookies get the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.http.secure_cookies.unwrap_or_else(|| {
+            self.public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        })
+    }
+}

@@ -1,0 +1,92 @@
+//! Logs and metrics: JSON log lines with request ids and no secrets, Prometheus metrics by route.
+//!
+//! Request lines name the *route* (`/watch/{token}`), never the raw path, so tokens and grants in URLs
+//! never reach a log.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::error::ErrorCause;
+use crate::settings::{LogFormat, LogSettings};
+
+/// Installs the process-wide log subscriber (once; later calls are ignored).
+pub fn init_logging(log: &LogSettings) {
+    let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
+                .expect("buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // another recorder may exist in tests that build several apps; ours still renders its own
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Middleware: one log line and the request metrics per request.
+pub async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let res = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = res.status().as_u16();
+    let labels = [
+        ("route", route.clone()),
+        ("method", method.to_string()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("usher_http_requests_total", &labels).increment(1);
+    metrics::histogram!("usher_http_request_duration_seconds", "route" => route.clone(), "method" => method.to_string())
+        .record(elapsed.as_secs_f64());
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Some(ErrorCause(cause)) = res.extensions().get::<ErrorCause>() {
+        tracing::error!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, duration_ms, error.cause = %cause, "request failed");
+    } else if route.starts_with("/o/")
+        || route == "/metrics"
+        || route == "/livez"
+        || route == "/readyz"
+    {
+        tracing::debug!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, duration_ms, "request");
+    } else {
+        tracing::info!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, duration_ms, "request");
+    }
+    res
+}

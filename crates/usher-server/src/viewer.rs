@@ -1,0 +1,193 @@
+//! The viewer's flow (DESIGN.md "Viewer → Usher"): find the ticket, check status and window, claim a seat,
+//! and hand out grants; renew on heartbeat. The HTTP handlers in `http/playback.rs` only translate.
+
+use serde_json::{Value, json};
+use usher_core::clock::UnixMs;
+use usher_core::grant::Grant;
+use usher_core::ids::{SessionId, TicketToken};
+use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
+use usher_core::show::Show;
+use usher_core::store::AdmitRequest;
+use usher_core::ticket::{Ticket, TicketStatus, WindowState};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Device;
+use crate::state::AppState;
+
+/// A ticket with its show, found by token.
+pub struct TicketAndShow {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// Its show.
+    pub show: Show,
+}
+
+/// Finds a ticket by its token text (from a cookie, a watch link or an app's body).
+///
+/// # Errors
+/// `ticket_unknown` for malformed or unregistered tokens (or a ticket whose show is gone).
+pub async fn find_ticket(state: &AppState, token: &str) -> ApiResult<TicketAndShow> {
+    let token = TicketToken::parse(token).map_err(|_| ApiError::TicketUnknown)?;
+    let ticket = state
+        .store
+        .ticket_by_token(&state.hasher.ticket_token(&token))
+        .await?
+        .ok_or(ApiError::TicketUnknown)?;
+    let show = state
+        .store
+        .show(&ticket.terms.show_id)
+        .await?
+        .ok_or(ApiError::TicketUnknown)?;
+    Ok(TicketAndShow { ticket, show })
+}
+
+/// Checks that the ticket admits now: active and inside its window.
+///
+/// # Errors
+/// `ticket_revoked`, `not_started` or `ended`.
+pub fn check_admits(ts: &TicketAndShow, now: UnixMs) -> ApiResult<UnixMs> {
+    if ts.ticket.status == TicketStatus::Revoked {
+        return Err(ApiError::TicketRevoked);
+    }
+    match ts.ticket.window_state(&ts.show, now) {
+        WindowState::NotStarted(starts_at) => Err(ApiError::NotStarted { starts_at, now }),
+        WindowState::Ended(ended_at) => Err(ApiError::Ended { ended_at }),
+        WindowState::Open(until) => Ok(until),
+    }
+}
+
+/// The grants of a session, in CDN order, as the player receives them.
+pub fn grants(state: &AppState, session: &SessionId, show: &Show, now: UnixMs) -> Value {
+    let expires_at = now.plus_secs(show.grant_ttl_s);
+    let grant = Grant {
+        session: session.clone(),
+        expires_at,
+        prefix: format!("{}/", show.stream_path),
+    };
+    json!([{
+        "cdn": "origin",
+        "base_url": "/o/",
+        "token": state.grants.sign(&grant),
+        "expires_at": UnixMs(expires_at.0 - expires_at.0.rem_euclid(1000)).to_rfc3339(),
+    }])
+}
+
+/// A successful admit.
+pub struct Admission {
+    /// The session.
+    pub session_id: SessionId,
+    /// When its lease lapses.
+    pub lease_expires_at: UnixMs,
+    /// The device already held the seat.
+    pub reattached: bool,
+    /// The answer body.
+    pub body: Value,
+}
+
+/// DESIGN.md admit: valid ticket, in window, seat claimed.
+///
+/// # Errors
+/// Every refusal of the viewer API, each with its code.
+pub async fn admit(state: &AppState, token: &str, device: &Device) -> ApiResult<Admission> {
+    let ts = find_ticket(state, token).await?;
+    let now = state.store.now();
+    check_admits(&ts, now)?;
+    let show = &ts.show;
+    let decision = state
+        .store
+        .admit(AdmitRequest {
+            ticket_id: ts.ticket.id.clone(),
+            show_id: show.id.clone(),
+            device_id: device.id.clone(),
+            device_label: device.label.clone(),
+            rules: SeatRules {
+                max_devices: ts.ticket.max_devices(show),
+                policy: show.policy,
+                ttl_ms: i64::from(show.lease_ttl_s) * 1000,
+            },
+        })
+        .await?;
+    match decision {
+        AdmitDecision::InUse { retry_after_s } => Err(ApiError::TicketInUse { retry_after_s }),
+        AdmitDecision::Admitted {
+            session_id,
+            expires_at,
+            reattached,
+            superseded,
+        } => {
+            if !superseded.is_empty() {
+                tracing::info!(ticket.id = %ts.ticket.id, session.id = %session_id, superseded = superseded.len(), "seat taken over");
+            }
+            let body = json!({
+                "session_id": session_id,
+                "ticket_id": ts.ticket.id,
+                "show_id": show.id,
+                "reattached": reattached,
+                "heartbeat_interval_s": show.heartbeat_interval_s,
+                "lease_ttl_s": show.lease_ttl_s,
+                "lease_expires_at": expires_at.to_rfc3339(),
+                "playlist_url": format!("/hls/{session_id}/master.m3u8"),
+                "grants": grants(state, &session_id, show, now),
+                "cdn_order": ["origin"],
+            });
+            Ok(Admission {
+                session_id,
+                lease_expires_at: expires_at,
+                reattached,
+                body,
+            })
+        }
+    }
+}
+
+/// DESIGN.md heartbeat: renew the lease, re-check the window, hand out fresh grants.
+///
+/// # Errors
+/// `superseded`, `ticket_revoked`, `ended`, `session_ended`, `session_expired`, `session_unknown`.
+pub async fn heartbeat(state: &AppState, session: &SessionId) -> ApiResult<Value> {
+    let answer = state.store.heartbeat(session).await?;
+    let expires_at = match answer.decision {
+        HeartbeatDecision::Renewed { expires_at } => expires_at,
+        HeartbeatDecision::Unknown => return Err(ApiError::SessionUnknown),
+        HeartbeatDecision::Ended(reason) => return Err(ended_error(reason)),
+    };
+    let (ticket_id, show_id) = answer
+        .owner
+        .ok_or_else(|| ApiError::Internal("renewed lease without owner".into()))?;
+    let show = state
+        .store
+        .show(&show_id)
+        .await?
+        .ok_or(ApiError::SessionEnded)?;
+    let ticket = state
+        .store
+        .ticket(&ticket_id)
+        .await?
+        .ok_or(ApiError::SessionEnded)?;
+    let now = state.store.now();
+    if let WindowState::Ended(ended_at) = ticket.window_state(&show, now) {
+        state
+            .store
+            .end_session(session, EndReason::WindowEnded { at: now })
+            .await?;
+        return Err(ApiError::Ended { ended_at });
+    }
+    Ok(json!({
+        "status": "ok",
+        "lease_expires_at": expires_at.to_rfc3339(),
+        "heartbeat_interval_s": show.heartbeat_interval_s,
+        "grants": grants(state, session, &show, now),
+        "cdn_order": ["origin"],
+    }))
+}
+
+/// The refusal a session gets once it no longer holds its lease.
+pub fn ended_error(reason: EndReason) -> ApiError {
+    match reason {
+        EndReason::Superseded { by_device, at } => ApiError::Superseded { by_device, at },
+        EndReason::Revoked { .. } => ApiError::TicketRevoked,
+        EndReason::WindowEnded { at } => ApiError::Ended { ended_at: at },
+        EndReason::Left { .. } | EndReason::EndedByAdmin { .. } => ApiError::SessionEnded,
+        EndReason::Expired { .. } => ApiError::SessionExpired,
+    }
+}
