@@ -4,9 +4,9 @@
 //! Each case draws random [`SeatRules`] (1–4 devices, `newest_wins` or `oldest_wins`, a lease lifetime of
 //! 1–60 s) and up to 60 operations on ONE [`TicketLeases`]: admits from up to 6 devices, heartbeats of issued
 //! (or unknown) sessions, leaves, revocations, clock steps of 0–60 s, jumps to the instant a stored lease
-//! lapses or an ended session reaches [`ENDED_RETENTION_MS`], and rare pauses of 0.5–2 h. A small
-//! model kept alongside (the leases the ticket should store, and why each ended session ended) checks after
-//! every step that:
+//! lapses or an ended session reaches [`ENDED_RETENTION_MS`], and rare pauses of 0.5–2 h. A small model kept
+//! alongside (the leases the ticket should store, and why each ended session ended) checks after every step
+//! that:
 //!
 //! 1. the ticket never holds more than `k` unexpired leases, nor more than `k` leases at all after an admit;
 //! 2. a device that holds an unexpired lease is never refused: it re-attaches to the same session;
@@ -20,7 +20,8 @@
 //!    revocation ends it so (a leave of it reports no lease held, a revocation does not list it); an ended
 //!    session never holds a lease again, and answers its end reason as long as the ticket must remember it
 //!    (fewer than [`ENDED_MEMORY`] later ends, ended less than [`ENDED_RETENTION_MS`] before the last admit,
-//!    leave or revocation, the steps that forget old ends);
+//!    leave or revocation, the steps that forget old ends), and not once such a step must have forgotten it
+//!    (it, every end logged before it and the rest of its batch ended longer ago than that);
 //! 6. `usage.sessions` counts the admits that created a session, and `usage.devices` lists each admitted
 //!    device exactly once.
 //!
