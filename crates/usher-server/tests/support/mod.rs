@@ -1,0 +1,209 @@
+//! `spawn_app()`: an Usher built in-process on `127.0.0.1:0` with a fresh data directory, API keys, and
+//! typed helpers over real HTTP; `shutdown()` stops it and waits for the drain.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Client, Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use usher_core::store::Scope;
+use usher_server::app::Application;
+use usher_server::http::api_keys::issue_api_key;
+use usher_server::settings::{Config, HttpSettings, LogFormat, LogSettings, StoreSettings};
+use usher_server::state::AppState;
+
+pub struct TestApp {
+    pub base: String,
+    pub admin_key: String,
+    pub tickets_key: String,
+    pub client: Client,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn media_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../media")
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        data_dir: dir.to_owned(),
+        media_dir: media_dir(),
+        store: StoreSettings::Embedded,
+        token_key: SecretString::from("test-token-key-0123456789abcdef0123456789"),
+        grant_key: SecretString::from("test-grant-key-0123456789abcdef0123456789"),
+        http: HttpSettings {
+            max_body_bytes: 4 * 1024 * 1024,
+            drain_timeout_s: 5,
+            ..HttpSettings::default()
+        },
+        log: LogSettings {
+            format: LogFormat::Text,
+            level: "warn".into(),
+        },
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Application::build(config(dir.path()))
+        .await
+        .expect("app builds");
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (_, admin_key) = issue_api_key(&*state.store, &state.hasher, "admin", vec![Scope::Admin])
+        .await
+        .unwrap();
+    let (_, tickets_key) =
+        issue_api_key(&*state.store, &state.hasher, "site", vec![Scope::Tickets])
+            .await
+            .unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        admin_key,
+        tickets_key,
+        client,
+        state,
+        dir,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn put_show(&self, id: &str, body: Value) -> Response {
+        self.client
+            .put(self.url(&format!("/api/v1/shows/{id}")))
+            .bearer_auth(&self.admin_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A show open now, with `k` devices and `policy`, and the given heartbeat/lease seconds.
+    pub async fn open_show(&self, id: &str, k: u32, policy: &str) -> Value {
+        let now = time::OffsetDateTime::now_utc();
+        let fmt = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let res = self
+            .put_show(
+                id,
+                json!({
+                    "title": format!("Show {id}"),
+                    "starts_at": fmt(now - time::Duration::hours(1)),
+                    "ends_at": fmt(now + time::Duration::hours(2)),
+                    "stream_path": "demo",
+                    "max_devices": k,
+                    "policy": policy,
+                }),
+            )
+            .await;
+        assert!(res.status().is_success(), "put show: {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    pub async fn register(&self, body: Value) -> Response {
+        self.client
+            .post(self.url("/api/v1/tickets"))
+            .bearer_auth(&self.tickets_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers a ticket for `show` and returns (id, token).
+    pub async fn ticket(&self, show: &str) -> (String, String) {
+        let res = self.register(json!({"show_id": show})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn admit(&self, token: &str, device: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/playback"))
+            .header("x-usher-device", device)
+            .header("x-usher-device-label", format!("label of {device}"))
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn heartbeat(&self, session: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/api/v1/playback/{session}/heartbeat")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn ticket_status(&self, id: &str) -> Value {
+        let res = self
+            .client
+            .get(self.url(&format!("/api/v1/tickets/{id}")))
+            .bearer_auth(&self.tickets_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`, and returns its body.
+pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
+    let got = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "status; body {body}");
+    assert_eq!(
+        ctype, "application/problem+json",
+        "content type; body {body}"
+    );
+    assert_eq!(body["code"], code, "code; body {body}");
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
