@@ -1,0 +1,43 @@
+// Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css), which the server
+// embeds and serves at /assets/<file name>. Run from anywhere: `node web/build.mjs`.
+import * as esbuild from 'esbuild';
+import { rm, mkdir, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const dist = join(root, 'dist');
+
+// Start from an empty dist/ so no stale file ends up embedded in the server.
+await rm(dist, { recursive: true, force: true });
+await mkdir(dist, { recursive: true });
+
+const common = {
+  bundle: true,
+  minify: true,
+  logLevel: 'warning',
+  legalComments: 'eof', // keep the licence notices of bundled code (hls.js is Apache-2.0)
+  absWorkingDir: root,
+};
+
+await esbuild.build({
+  ...common,
+  entryPoints: ['src/watch.js'],
+  outfile: join(dist, 'watch.js'),
+  format: 'iife',
+  platform: 'browser',
+  // es2019-ish; esbuild cannot lower hls.js's destructuring for Safari before 14.1.
+  target: ['es2019', 'chrome80', 'firefox78', 'safari14.1', 'edge88'],
+});
+
+await esbuild.build({
+  ...common,
+  entryPoints: ['src/watch.css'],
+  outfile: join(dist, 'watch.css'),
+  target: ['chrome80', 'firefox78', 'safari14.1', 'edge88'],
+});
+
+for (const name of (await readdir(dist)).sort()) {
+  const { size } = await stat(join(dist, name));
+  console.log(`web/dist/${name} ${(size / 1024).toFixed(1)} KiB`);
+}

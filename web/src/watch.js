@@ -1,0 +1,512 @@
+// Usher's watch page: admits this browser to the show, plays it with hls.js, keeps the lease alive with
+// heartbeats, puts the current grant into every media request, and explains every refusal in plain words.
+//
+// The server renders the page with a JSON config (`#usher-config`) and the state it saw; from then on this
+// script owns `<body data-state>`: ready, playing, not_started, ended, refused, superseded, in_use, revoked.
+import Hls from 'hls.js';
+
+const $ = (id) => document.getElementById(id);
+const video = $('player');
+const statusEl = $('status');
+const hintEl = $('hint');
+const countdownEl = $('countdown');
+const continueBtn = $('continue-here');
+const retryBtn = $('retry');
+const unmuteBtn = $('unmute');
+
+const config = readConfig();
+// The server's clock decides when the window opens; remember how far ours is off.
+const clockOffsetMs = typeof config.server_now_ms === 'number' ? config.server_now_ms - Date.now() : 0;
+const serverNow = () => Date.now() + clockOffsetMs;
+const isVod = !!(config.show && config.show.kind === 'vod');
+
+let session = null; // { id, interval, grants }
+let hls = null;
+let generation = 0; // bumped by every admit and stop, so late answers for an older session are dropped
+let heartbeatTimer = 0;
+let retryTimer = 0;
+let countdownTimer = 0;
+let heartbeatInFlight = null;
+let lastGrantRefresh = 0;
+let reconnects = 0; // consecutive fatal network errors, reset once the picture moves again
+let countdownAdmits = 0;
+let resumeAt = 0; // VOD position to resume from after a stop (superseded, expired lease…)
+let leftOnHide = false;
+
+// Plain words for each stable problem `code` of the viewer API: [state, message, hint].
+const REFUSALS = {
+  ticket_unknown: ['refused', 'This ticket link is not valid.', 'Check that you opened the complete link you received with your ticket.'],
+  no_ticket: ['refused', 'No ticket was found in this browser.', 'Open the watch link you received with your ticket again.'],
+  ticket_revoked: ['revoked', 'This ticket has been revoked (cancelled) and can no longer be used to watch.', 'If you think this is a mistake, contact the seller of your ticket.'],
+  ended: ['ended', 'This show has ended.', 'Thank you for watching.'],
+  geo_blocked: ['refused', 'This show is not available in your country.', ''],
+  session_ended: ['refused', 'Playback was stopped on this device.', 'You can start watching again here.'],
+  forbidden: ['refused', 'You are not allowed to watch this show.', ''],
+};
+
+function readConfig() {
+  try {
+    return JSON.parse($('usher-config').textContent) || {};
+  } catch (err) {
+    return {};
+  }
+}
+
+// Shows `message` (and an optional hint and action button) for `state`.
+function setState(state, message, hint = '', action = null) {
+  document.body.dataset.state = state;
+  statusEl.textContent = message;
+  hintEl.textContent = hint;
+  continueBtn.hidden = action !== 'continue';
+  retryBtn.hidden = action !== 'retry';
+  if (state !== 'not_started') countdownEl.textContent = '';
+}
+
+const currentState = () => document.body.dataset.state;
+
+function clearTimers() {
+  clearTimeout(heartbeatTimer);
+  clearTimeout(retryTimer);
+  clearTimeout(countdownTimer);
+}
+
+// ---- admit ---------------------------------------------------------------------------------------------
+
+async function admit({ quiet = false, retried = false } = {}) {
+  clearTimers();
+  const gen = ++generation;
+  if (!quiet) setState('ready', 'Starting the show…');
+  let res;
+  let body;
+  try {
+    res = await postJson(config.admit_url || '/api/v1/playback');
+    body = await readBody(res);
+  } catch (err) {
+    if (gen !== generation) return;
+    stop();
+    setState('ready', 'Cannot reach the server.', 'Trying again in 5 seconds…', 'retry');
+    retryTimer = setTimeout(() => admit({ quiet: true }), 5000);
+    return;
+  }
+  if (gen !== generation) return;
+  if (res.ok && body && body.session_id) {
+    countdownAdmits = 0;
+    startSession(body, retried);
+  } else {
+    onProblem(res, body, 'admit');
+  }
+}
+
+function startSession(body, retried) {
+  if (currentState() !== 'playing') setState('ready', 'Starting the show…');
+  session = {
+    id: body.session_id,
+    interval: intervalSeconds(body.heartbeat_interval_s),
+    grants: Array.isArray(body.grants) ? body.grants : [],
+    startedAt: Date.now(),
+    retried,
+  };
+  startPlayer(body.playlist_url);
+  scheduleHeartbeat(session.interval);
+}
+
+// ---- heartbeats and fresh grants -----------------------------------------------------------------------
+
+function intervalSeconds(value) {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? Math.max(1, n) : 15;
+}
+
+function scheduleHeartbeat(seconds) {
+  clearTimeout(heartbeatTimer);
+  heartbeatTimer = setTimeout(heartbeat, seconds * 1000);
+}
+
+function heartbeat() {
+  if (!session) return Promise.resolve();
+  if (heartbeatInFlight) return heartbeatInFlight;
+  clearTimeout(heartbeatTimer);
+  const gen = generation;
+  const current = session;
+  heartbeatInFlight = (async () => {
+    let res;
+    let body;
+    try {
+      res = await postJson(`/api/v1/playback/${encodeURIComponent(current.id)}/heartbeat`);
+      body = await readBody(res);
+    } catch (err) {
+      // Network trouble: keep playing on the grant we hold and try again soon.
+      if (gen === generation) scheduleHeartbeat(Math.min(current.interval, 5));
+      return;
+    }
+    if (gen !== generation) return;
+    if (res.ok) {
+      if (body && Array.isArray(body.grants)) current.grants = body.grants;
+      if (body && body.heartbeat_interval_s) current.interval = intervalSeconds(body.heartbeat_interval_s);
+      scheduleHeartbeat(current.interval);
+    } else {
+      onProblem(res, body, 'heartbeat');
+    }
+  })().finally(() => {
+    heartbeatInFlight = null;
+  });
+  return heartbeatInFlight;
+}
+
+// A media request was refused: the grant probably expired, so ask for a fresh one at once (debounced).
+function refreshGrants() {
+  if (heartbeatInFlight) return heartbeatInFlight;
+  if (Date.now() - lastGrantRefresh < 1000) return Promise.resolve();
+  lastGrantRefresh = Date.now();
+  return heartbeat();
+}
+
+// Puts the current grant token into a media URL: `<base_url><token>/<rest>` gets the token of the
+// grant whose base_url prefixes the URL (the longest such base wins).
+function withGrant(url) {
+  if (!session || !session.grants.length) return url;
+  let target;
+  try {
+    target = new URL(url, location.href);
+  } catch (err) {
+    return url;
+  }
+  let best = null;
+  let bestPrefix = '';
+  for (const grant of session.grants) {
+    if (!grant || !grant.base_url || !grant.token) continue;
+    let base;
+    try {
+      base = new URL(grant.base_url, location.href);
+    } catch (err) {
+      continue;
+    }
+    const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
+    if (base.origin === target.origin && target.pathname.startsWith(prefix) && prefix.length > bestPrefix.length) {
+      best = grant;
+      bestPrefix = prefix;
+    }
+  }
+  if (!best) return url;
+  const rest = target.pathname.slice(bestPrefix.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return url;
+  target.pathname = bestPrefix + best.token + rest.slice(slash);
+  return target.href;
+}
+
+// ---- refusals ------------------------------------------------------------------------------------------
+
+function retryAfterSeconds(res, body, fallback) {
+  const fromBody = body && Number(body.retry_after_s);
+  if (fromBody > 0) return Math.ceil(fromBody);
+  const header = res && Number(res.headers.get('Retry-After'));
+  if (header > 0) return Math.ceil(header);
+  return fallback;
+}
+
+function onProblem(res, body, phase) {
+  let code = (body && body.code) || (res.status === 401 ? 'no_ticket' : '');
+  if (!code && (res.status >= 500 || res.status === 429)) code = 'store_unavailable';
+  switch (code) {
+    case 'session_expired':
+      // The lease lapsed (a sleeping laptop, a long network cut): just come back in.
+      return admit({ quiet: true });
+    case 'session_ended':
+      // Right after admit this is the previous page's leave beacon (a reload) overtaking us: come back in.
+      if (phase === 'heartbeat' && session && Date.now() - session.startedAt < 10000 && !session.retried) {
+        return admit({ quiet: true, retried: true });
+      }
+      break;
+    case 'store_unavailable':
+    case 'rate_limited': {
+      const wait = retryAfterSeconds(res, body, 5);
+      if (phase === 'heartbeat') {
+        scheduleHeartbeat(Math.min(wait, session ? session.interval : wait)); // keep playing
+        return undefined;
+      }
+      setState('ready', 'The service is busy right now.', `Trying again in ${wait} seconds…`, 'retry');
+      retryTimer = setTimeout(() => admit({ quiet: true }), wait * 1000);
+      return undefined;
+    }
+    case 'superseded': {
+      stop();
+      const label = body && body.superseded_by ? ` (${body.superseded_by})` : '';
+      const at = formatTime(body && body.superseded_at);
+      setState('superseded', `Playback moved to another device${label}${at ? ` at ${at}` : ''}.`,
+        'Only one device can watch with this ticket at a time.', 'continue');
+      return undefined;
+    }
+    case 'ticket_in_use': {
+      stop();
+      const wait = retryAfterSeconds(res, body, 15);
+      setState('in_use', 'This ticket is already playing on another device.',
+        `Stop it there to watch here. Trying again in ${wait} seconds…`, 'retry');
+      retryTimer = setTimeout(() => admit({ quiet: true }), wait * 1000);
+      return undefined;
+    }
+    case 'not_started': {
+      stop();
+      const startsAt = Date.parse(body && body.starts_at) || config.starts_at_ms;
+      return startCountdown(startsAt);
+    }
+    default:
+      break;
+  }
+  stop();
+  if (code === 'geo_blocked' && body && body.country) {
+    return setState('refused', REFUSALS.geo_blocked[1], `Your connection appears to come from ${body.country}.`);
+  }
+  const known = REFUSALS[code];
+  if (known) return setState(known[0], known[1], known[2], code === 'session_ended' ? 'continue' : null);
+  return setState('refused', (body && body.title) || 'This ticket cannot be used to watch right now.',
+    (body && body.detail) || 'Please try again later.', 'retry');
+}
+
+// ---- the player ----------------------------------------------------------------------------------------
+
+function loadPolicy(maxTimeToFirstByteMs, maxNumRetry) {
+  // 4xx are not retried by default; a 401/403/410 here means "fresh grant needed", which refreshGrants
+  // fetches at once, so retry those too: the retry's request then carries the new grant.
+  const shouldRetry = (retryConfig, retryCount, isTimeout, response, retry) =>
+    retry || (!!response && [401, 403, 410].includes(response.code) && retryCount < retryConfig.maxNumRetry);
+  return {
+    default: {
+      maxTimeToFirstByteMs,
+      maxLoadTimeMs: 20000,
+      timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+      errorRetry: { maxNumRetry, retryDelayMs: 500, maxRetryDelayMs: 4000, shouldRetry },
+    },
+  };
+}
+
+function startPlayer(playlistUrl) {
+  teardown();
+  if (!playlistUrl) {
+    setState('refused', 'The server did not send anything to play.', 'Please try again later.', 'retry');
+    return;
+  }
+  // hls.js first: Chromium also plays HLS natively, but that path would bypass the grant handling.
+  if (Hls.isSupported()) {
+    const instance = new Hls({
+      startPosition: resumeAt > 0 ? resumeAt : -1,
+      xhrSetup: (xhr, url) => xhr.open('GET', withGrant(url), true),
+      fetchSetup: (context, init) => new Request(withGrant(context.url), init),
+      manifestLoadPolicy: loadPolicy(10000, 2),
+      playlistLoadPolicy: loadPolicy(10000, 4),
+      fragLoadPolicy: loadPolicy(10000, 4),
+    });
+    hls = instance;
+    instance.on(Hls.Events.ERROR, (event, data) => onHlsError(instance, data));
+    instance.on(Hls.Events.MANIFEST_PARSED, () => startPlaying());
+    instance.loadSource(playlistUrl);
+    instance.attachMedia(video);
+  } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    // Native HLS (Safari, iOS): the personalized master carries the grant in its path.
+    video.src = playlistUrl;
+    video.addEventListener('loadedmetadata', () => {
+      if (resumeAt > 0) video.currentTime = resumeAt;
+      startPlaying();
+    }, { once: true });
+    video.load();
+  } else {
+    setState('refused', 'This browser cannot play the show.', 'Try a recent Chrome, Firefox, Safari or Edge.');
+  }
+}
+
+function onHlsError(instance, data) {
+  if (instance !== hls) return;
+  const status = data.response && data.response.code;
+  const refused = status === 401 || status === 403 || status === 410;
+  console.warn('usher: player error', data.type, data.details, status || '', data.fatal ? 'fatal' : '');
+  if (refused) refreshGrants();
+  if (!data.fatal) return;
+  if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+    instance.recoverMediaError();
+    return;
+  }
+  if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+    reconnect(instance, refused);
+    return;
+  }
+  stop();
+  setState('refused', 'Playback failed.', 'Check your connection and try again.', 'retry');
+}
+
+// The player gave up on the network: come back in (a fresh session, playlist and grant) with a growing pause.
+// A refusal in the heartbeat fetched on the way (superseded, revoked…) stops the player instead.
+function reconnect(instance, needGrant) {
+  const delay = reconnects === 0 ? 0 : Math.min(1000 * 2 ** reconnects, 15000);
+  reconnects += 1;
+  if (reconnects > 1) setState('ready', 'Reconnecting…', 'The connection to the video was lost; trying again.');
+  (needGrant ? refreshGrants() : Promise.resolve()).then(() => {
+    if (instance !== hls || !session) return;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => admit({ quiet: true }), delay);
+  });
+}
+
+function startPlaying() {
+  const attempt = video.play();
+  if (!attempt || !attempt.catch) return;
+  attempt.catch((err) => {
+    if (!err || err.name !== 'NotAllowedError') return;
+    // Autoplay with sound is blocked: play muted and offer to unmute.
+    video.muted = true;
+    unmuteBtn.hidden = false;
+    video.play().catch(() => {
+      if (currentState() === 'ready') setState('ready', 'Press play to start watching.');
+    });
+  });
+}
+
+// Releases the player; remembers the VOD position so a later admit resumes there.
+function teardown() {
+  if (isVod && video.currentTime > 0) resumeAt = video.currentTime;
+  if (hls) {
+    const instance = hls;
+    hls = null;
+    instance.destroy();
+  }
+  if (video.getAttribute('src')) {
+    video.pause();
+    video.removeAttribute('src');
+    video.load();
+  }
+}
+
+// Stops playback and forgets the session (the server has already ended it, or will).
+function stop() {
+  clearTimers();
+  generation += 1;
+  session = null;
+  teardown();
+  video.pause();
+  unmuteBtn.hidden = true;
+}
+
+// ---- countdown -----------------------------------------------------------------------------------------
+
+function startCountdown(startsAtMs) {
+  clearTimers();
+  if (!startsAtMs) {
+    setState('not_started', 'The show has not started yet.', 'This page will start it when it begins.');
+    countdownTimer = setTimeout(() => admit({ quiet: true }), 30000);
+    return;
+  }
+  const tick = () => {
+    const left = startsAtMs - serverNow();
+    if (left <= 0) {
+      // Admit at once; if the server still says "not started", give its clock a second each time.
+      countdownAdmits += 1;
+      countdownEl.textContent = formatDuration(0);
+      countdownTimer = setTimeout(() => admit({ quiet: true }), countdownAdmits > 1 ? 1000 : 0);
+      return;
+    }
+    if (currentState() !== 'not_started') {
+      setState('not_started', 'The show has not started yet.', `It starts at ${formatDateTime(startsAtMs)}.`);
+    }
+    countdownEl.textContent = formatDuration(left);
+    countdownTimer = setTimeout(tick, (left % 1000) + 20);
+  };
+  tick();
+}
+
+function formatDuration(ms) {
+  const total = Math.ceil(ms / 1000);
+  const days = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const two = (n) => String(n).padStart(2, '0');
+  const clock = h || days ? `${two(h)}:${two(m)}:${two(s)}` : `${two(m)}:${two(s)}`;
+  return days ? `${days} d ${clock}` : clock;
+}
+
+function formatTime(value) {
+  const date = new Date(value);
+  if (!value || Number.isNaN(date.getTime())) return '';
+  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function formatDateTime(ms) {
+  return new Date(ms).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// ---- plumbing ------------------------------------------------------------------------------------------
+
+function postJson(url) {
+  return fetch(url, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, application/problem+json' },
+    body: '{}',
+  });
+}
+
+async function readBody(res) {
+  try {
+    return await res.json();
+  } catch (err) {
+    return null;
+  }
+}
+
+// ---- wiring --------------------------------------------------------------------------------------------
+
+video.addEventListener('playing', () => {
+  reconnects = 0;
+  if (currentState() === 'ready') setState('playing', 'Playing.');
+});
+video.addEventListener('error', () => {
+  // Native HLS cannot swap grants: when it fails, come back in for a fresh playlist.
+  if (!hls && session && video.getAttribute('src')) reconnect(null, true);
+});
+video.addEventListener('volumechange', () => {
+  if (!video.muted) unmuteBtn.hidden = true;
+});
+unmuteBtn.addEventListener('click', () => {
+  video.muted = false;
+  unmuteBtn.hidden = true;
+  video.play().catch(() => {});
+});
+continueBtn.addEventListener('click', () => admit());
+retryBtn.addEventListener('click', () => admit());
+
+window.addEventListener('pagehide', () => {
+  if (!session) return;
+  // Free the lease at once; a page restored from the back/forward cache admits again.
+  navigator.sendBeacon(`/api/v1/playback/${encodeURIComponent(session.id)}/leave`);
+  stop();
+  leftOnHide = true;
+});
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted && leftOnHide) {
+    leftOnHide = false;
+    admit();
+  }
+});
+
+for (const el of document.querySelectorAll('time[datetime]')) {
+  const ms = Date.parse(el.getAttribute('datetime'));
+  if (!Number.isNaN(ms)) el.textContent = formatDateTime(ms);
+}
+
+function boot() {
+  switch (config.state) {
+    case 'ready':
+      return admit();
+    case 'not_started':
+      return startCountdown(config.starts_at_ms);
+    case 'ended':
+      return setState('ended', REFUSALS.ended[1], REFUSALS.ended[2]);
+    default: {
+      const refusal = config.refusal || {};
+      const known = REFUSALS[refusal.code];
+      if (known) return setState(known[0], known[1], refusal.detail || known[2]);
+      return setState('refused', refusal.title || 'This ticket cannot be used to watch.', refusal.detail || '');
+    }
+  }
+}
+
+boot();
