@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command of the README: installs what the tests need on a fresh machine (Debian's chromium for
+# the browser tests; npm packages from the lockfile), then runs formatting and lint checks, every Rust
+# test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
+# and the browser tests against the real usher binary. Stops at the first failure.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+step "front-end assets (npm ci + esbuild)"
+scripts/build-web.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo nextest"
+cargo nextest run --workspace --locked --no-fail-fast
+
+step "browser tests"
+cargo build -p usher-server --bin usher --locked
+scripts/browser-test.sh
+
+step "all tests passed"
