@@ -53,10 +53,15 @@ pub fn config(dir: &std::path::Path) -> Config {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// An app whose configuration `tweak` may change first.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let app = Application::build(config(dir.path()))
-        .await
-        .expect("app builds");
+    let mut cfg = config(dir.path());
+    tweak(&mut cfg);
+    let app = Application::build(cfg).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let (_, admin_key) = issue_api_key(&*state.store, &state.hasher, "admin", vec![Scope::Admin])

@@ -1,0 +1,226 @@
+//! The built-in origin over HTTP: grants admit to files under their prefix while their session holds its
+//! lease; expired, tampered, foreign-prefix, superseded and revoked grants are refused; traversal and
+//! symlinks out of the media folder are refused; ranges and content types are right.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{TestApp, assert_problem, spawn_app, spawn_app_with};
+use usher_core::clock::UnixMs;
+use usher_core::grant::Grant;
+use usher_core::ids::SessionId;
+
+struct Playing {
+    session: String,
+    token: String,
+    grant: String,
+    playlist_url: String,
+}
+
+async fn playing(app: &TestApp, device: &str) -> Playing {
+    app.open_show("gig", 1, "newest_wins").await;
+    let (_, token) = app.ticket("gig").await;
+    let res = app.admit(&token, device).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v: Value = res.json().await.unwrap();
+    Playing {
+        session: v["session_id"].as_str().unwrap().to_owned(),
+        grant: v["grants"][0]["token"].as_str().unwrap().to_owned(),
+        playlist_url: v["playlist_url"].as_str().unwrap().to_owned(),
+        token,
+    }
+}
+
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_grant_plays_the_whole_ladder_with_ranges() {
+    let app = spawn_app().await;
+    let p = playing(&app, "device-aaaa").await;
+    let res = get(&app, &p.playlist_url).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(res.headers()["cache-control"], "private, no-store");
+    let master = res.text().await.unwrap();
+    let variants: Vec<&str> = master
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert_eq!(variants.len(), 2, "{master}");
+    assert!(
+        variants
+            .iter()
+            .all(|v| v.starts_with("/o/") && v.ends_with("/index.m3u8")),
+        "{master}"
+    );
+    let res = get(&app, variants[0]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let media = res.text().await.unwrap();
+    let seg = media
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a segment");
+    let base = variants[0].rsplit_once('/').unwrap().0;
+    let seg_url = format!("{base}/{seg}");
+    let res = get(&app, &seg_url).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "video/mp2t");
+    let full = res.bytes().await.unwrap();
+    assert_eq!(full[0], 0x47, "an MPEG-TS sync byte");
+    let res = app
+        .client
+        .get(app.url(&seg_url))
+        .header("range", "bytes=100-299")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes 100-299/{}", full.len()).as_str()
+    );
+    assert_eq!(res.bytes().await.unwrap(), full.slice(100..300));
+    let res = app.client.head(app.url(&seg_url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-length"],
+        full.len().to_string().as_str()
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_grants_are_refused() {
+    let app = spawn_app().await;
+    let p = playing(&app, "device-aaaa").await;
+    let path = "demo/360p/index.m3u8";
+    assert_eq!(
+        get(&app, &format!("/o/{}/{path}", p.grant)).await.status(),
+        StatusCode::OK
+    );
+    let session = SessionId::parse(&p.session).unwrap();
+    let now = app.state.store.now();
+    let expired = app.state.grants.sign(&Grant {
+        session: session.clone(),
+        expires_at: UnixMs(now.0 - 1000),
+        prefix: "demo/".into(),
+    });
+    let foreign = app.state.grants.sign(&Grant {
+        session: session.clone(),
+        expires_at: now.plus_secs(60),
+        prefix: "other/".into(),
+    });
+    let narrow = app.state.grants.sign(&Grant {
+        session,
+        expires_at: now.plus_secs(60),
+        prefix: "dem/".into(),
+    });
+    let mut tampered = p.grant.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for (what, grant) in [
+        ("expired", expired),
+        ("foreign prefix", foreign),
+        ("sibling prefix", narrow),
+        ("tampered", tampered),
+        ("garbage", "x.y".into()),
+    ] {
+        let res = get(&app, &format!("/o/{grant}/{path}")).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}");
+        assert_problem(res, StatusCode::FORBIDDEN, "grant_refused").await;
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_or_revoked_session_is_cut_off_at_once() {
+    let app = spawn_app().await;
+    let p = playing(&app, "device-aaaa").await;
+    let url = format!("/o/{}/demo/360p/index.m3u8", p.grant);
+    assert_eq!(get(&app, &url).await.status(), StatusCode::OK);
+    let res = app.admit(&p.token, "device-bbbb").await;
+    let b: Value = res.json().await.unwrap();
+    assert_problem(
+        get(&app, &url).await,
+        StatusCode::FORBIDDEN,
+        "grant_refused",
+    )
+    .await;
+    assert_eq!(
+        get(&app, &p.playlist_url).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let b_url = format!(
+        "/o/{}/demo/360p/index.m3u8",
+        b["grants"][0]["token"].as_str().unwrap()
+    );
+    assert_eq!(get(&app, &b_url).await.status(), StatusCode::OK);
+    let id = b["ticket_id"].as_str().unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/tickets/{id}/revoke")))
+        .bearer_auth(&app.tickets_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_problem(
+        get(&app, &b_url).await,
+        StatusCode::FORBIDDEN,
+        "grant_refused",
+    )
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traversal_and_symlinks_out_of_the_media_folder_are_refused() {
+    let media = tempfile::tempdir().unwrap();
+    let demo = media.path().join("demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    std::fs::copy(
+        support::media_dir().join("demo/master.m3u8"),
+        demo.join("master.m3u8"),
+    )
+    .unwrap();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), b"SECRET-OUTSIDE-MEDIA").unwrap();
+    std::os::unix::fs::symlink(secret.path(), demo.join("evil.ts")).unwrap();
+    std::fs::write(media.path().join("outside.ts"), b"SECRET-NOT-UNDER-PREFIX").unwrap();
+    let media_path = media.path().to_owned();
+    let app = spawn_app_with(move |c| c.media_dir = media_path).await;
+    let p = playing(&app, "device-aaaa").await;
+    let g = &p.grant;
+    assert_eq!(
+        get(&app, &format!("/o/{g}/demo/master.m3u8"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for path in [
+        "demo/evil.ts",
+        "demo/%2e%2e/outside.ts",
+        "demo/..%2foutside.ts",
+        "demo/%2e%2e%2f%2e%2e%2fetc/passwd",
+        "demo/.hidden",
+        "demo//master.m3u8",
+        "demo/missing.ts",
+    ] {
+        let res = get(&app, &format!("/o/{g}/{path}")).await;
+        assert!(
+            matches!(res.status(), StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+            "{path}: {}",
+            res.status()
+        );
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("SECRET-"), "{path} leaked a file");
+    }
+    app.shutdown().await;
+}
