@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMs;
+use crate::geo::Country;
 use crate::ids::{DeviceId, SessionId};
 use crate::show::SharingPolicy;
 
@@ -19,6 +20,8 @@ pub const ENDED_MEMORY: usize = 256;
 pub const ENDED_RETENTION_MS: i64 = 3_600_000;
 /// How many distinct devices a ticket's usage lists.
 pub const DEVICE_MEMORY: usize = 64;
+/// How many distinct countries a ticket's usage lists.
+pub const COUNTRY_MEMORY: usize = 32;
 
 /// One device's claim on one of a ticket's seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +78,13 @@ pub enum EndReason {
         /// When the lease lapsed.
         at: UnixMs,
     },
+    /// A heartbeat came from where the show's Geo policy refuses.
+    GeoBlocked {
+        /// When.
+        at: UnixMs,
+        /// The country detected, when the database knew it.
+        country: Option<Country>,
+    },
 }
 
 impl EndReason {
@@ -86,7 +96,8 @@ impl EndReason {
             | Self::Left { at }
             | Self::EndedByAdmin { at }
             | Self::WindowEnded { at }
-            | Self::Expired { at } => *at,
+            | Self::Expired { at }
+            | Self::GeoBlocked { at, .. } => *at,
         }
     }
 }
@@ -124,6 +135,21 @@ pub struct Usage {
     pub sessions: u64,
     /// Distinct devices, most recent last (at most [`DEVICE_MEMORY`]).
     pub devices: Vec<DeviceSeen>,
+    /// Countries admits came from, most recent last (at most [`COUNTRY_MEMORY`]); usage recorded before
+    /// Geo existed reads as none.
+    #[serde(default)]
+    pub countries: Vec<CountrySeen>,
+}
+
+/// A country an admit came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountrySeen {
+    /// The country, as the GeoIP database named it.
+    pub country: Country,
+    /// First admit from it.
+    pub first_seen: UnixMs,
+    /// Last admit from it.
+    pub last_seen: UnixMs,
 }
 
 /// The terms an admit runs under, from the ticket and its show.
@@ -233,6 +259,25 @@ impl TicketLeases {
             u.devices.push(DeviceSeen {
                 device_id: device.clone(),
                 label: label.to_owned(),
+                first_seen: now,
+                last_seen: now,
+            });
+        }
+    }
+
+    /// Notes that an admit came from `country` (usage only; the lease rules never look at it).
+    pub fn saw_country(&mut self, country: Country, now: UnixMs) {
+        let list = &mut self.usage.countries;
+        if let Some(pos) = list.iter().position(|c| c.country == country) {
+            let mut seen = list.remove(pos);
+            seen.last_seen = now;
+            list.push(seen);
+        } else {
+            if list.len() >= COUNTRY_MEMORY {
+                list.remove(0);
+            }
+            list.push(CountrySeen {
+                country,
                 first_seen: now,
                 last_seen: now,
             });
@@ -459,6 +504,39 @@ mod tests {
         );
         assert_eq!(t.usage.sessions, 1);
         assert_eq!(t.usage.devices.len(), 1);
+    }
+
+    #[test]
+    fn countries_are_remembered_most_recent_last_and_bounded() {
+        let mut t = TicketLeases::default();
+        let de = Country::parse("DE").unwrap();
+        let fr = Country::parse("FR").unwrap();
+        t.saw_country(de, UnixMs(1));
+        t.saw_country(fr, UnixMs(2));
+        t.saw_country(de, UnixMs(3));
+        let got: Vec<(&str, i64, i64)> = t
+            .usage
+            .countries
+            .iter()
+            .map(|c| (c.country.as_str(), c.first_seen.0, c.last_seen.0))
+            .collect();
+        assert_eq!(got, [("FR", 2, 2), ("DE", 1, 3)]);
+        for (i, code) in [
+            "AT", "BE", "CH", "DK", "ES", "FI", "GB", "IE", "IT", "LU", "NL", "NO",
+        ]
+        .iter()
+        .cycle()
+        .take(40)
+        .enumerate()
+        {
+            t.saw_country(Country::parse(code).unwrap(), UnixMs(10 + i as i64));
+        }
+        assert!(t.usage.countries.len() <= COUNTRY_MEMORY);
+        let old: Usage = serde_json::from_str(
+            r#"{"first_play_at":null,"last_seen_at":null,"sessions":0,"devices":[]}"#,
+        )
+        .unwrap();
+        assert!(old.countries.is_empty());
     }
 
     #[test]

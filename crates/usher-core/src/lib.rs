@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`ids`]: validated identifiers and secrets (`ShowId`, `TicketId`, `SessionId`, `DeviceId`, `TicketToken`).
 //! - [`clock`]: time as unix milliseconds, and the `Clock` that stores and tests inject.
+//! - [`geo`]: country codes and a show's Geo policy, validated on write.
 //! - [`grant`]: Usher's own signed, prefix-scoped media grant.
 //! - [`show`] and [`ticket`]: what is sold and what admits.
 //! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases.
@@ -10,6 +11,7 @@
 //! - [`store`]: the `Store` trait every backend implements, and its error type.
 
 pub mod clock;
+pub mod geo;
 pub mod grant;
 pub mod ids;
 pub mod lease;

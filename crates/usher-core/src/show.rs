@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::clock::UnixMs;
+use crate::geo::{GeoPolicy, GeoPolicySpec};
 use crate::ids::ShowId;
 
 /// Live stream or video on demand.
@@ -83,6 +84,9 @@ pub struct ShowSpec {
     /// Seconds a media grant lives (more than the interval; default 120).
     #[serde(default)]
     pub grant_ttl_s: Option<u32>,
+    /// Who may watch from where (default: everyone).
+    #[serde(default)]
+    pub geo: GeoPolicySpec,
 }
 
 /// A stored show.
@@ -114,6 +118,9 @@ pub struct Show {
     pub lease_ttl_s: u32,
     /// Seconds a media grant lives.
     pub grant_ttl_s: u32,
+    /// Who may watch from where (shows stored before Geo existed read as "everyone").
+    #[serde(default)]
+    pub geo: GeoPolicy,
     /// When the show was first written.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -212,6 +219,7 @@ impl ShowSpec {
                 "must be more than heartbeat_interval_s and at most 86400",
             ));
         }
+        let geo = self.geo.validate()?;
         let now = now.to_datetime();
         Ok(Show {
             id,
@@ -226,6 +234,7 @@ impl ShowSpec {
             heartbeat_interval_s: heartbeat,
             lease_ttl_s: lease,
             grant_ttl_s: grant,
+            geo,
             created_at: created_at.unwrap_or(now),
             updated_at: now,
         })

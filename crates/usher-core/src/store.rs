@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::clock::UnixMs;
+use crate::geo::Country;
 use crate::ids::{ApiKeyId, DeviceId, SessionId, ShowId, TicketId};
 use crate::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, Usage};
 use crate::secret::SecretHash;
@@ -76,6 +77,9 @@ pub struct AdmitRequest {
     pub device_label: String,
     /// k, policy and lease lifetime.
     pub rules: SeatRules,
+    /// The country the admit came from, when known; an admitted device's country goes into the ticket's
+    /// usage (`Usage::countries`). The lease rules never look at it.
+    pub country: Option<Country>,
 }
 
 /// A session as listings and the origin see it.

@@ -103,6 +103,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         heartbeat_interval_s: None,
         lease_ttl_s: None,
         grant_ttl_s: None,
+        geo: Default::default(),
     };
     let show = spec.into_show(show_id.clone(), now, existing.map(|s| s.created_at))?;
     store.put_show(show).await?;

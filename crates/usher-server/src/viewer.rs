@@ -100,6 +100,7 @@ pub async fn admit(state: &AppState, token: &str, device: &Device) -> ApiResult<
             show_id: show.id.clone(),
             device_id: device.id.clone(),
             device_label: device.label.clone(),
+            country: None,
             rules: SeatRules {
                 max_devices: ts.ticket.max_devices(show),
                 policy: show.policy,
@@ -189,5 +190,7 @@ pub fn ended_error(reason: EndReason) -> ApiError {
         EndReason::WindowEnded { at } => ApiError::Ended { ended_at: at },
         EndReason::Left { .. } | EndReason::EndedByAdmin { .. } => ApiError::SessionEnded,
         EndReason::Expired { .. } => ApiError::SessionExpired,
+        // until the Geo work maps it to its own refusal
+        EndReason::GeoBlocked { .. } => ApiError::SessionEnded,
     }
 }

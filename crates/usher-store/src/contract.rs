@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use usher_core::clock::UnixMs;
+use usher_core::geo::Country;
 use usher_core::ids::{ApiKeyId, DeviceId, SessionId, ShowId, TicketId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::secret::{SecretHash, SecretHasher};
@@ -46,6 +47,7 @@ macro_rules! store_contract_tests {
             ended_sessions_lose_the_seat_at_once,
             sessions_are_listed_by_show,
             usage_is_recorded,
+            countries_and_geo_endings_are_recorded,
             api_keys_round_trip,
             racing_admits_never_exceed_k,
             unknown_sessions_are_unknown
@@ -82,6 +84,7 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         heartbeat_interval_s: 15,
         lease_ttl_s: 45,
         grant_ttl_s: 120,
+        geo: Default::default(),
         created_at: now,
         updated_at: now,
     }
@@ -139,6 +142,7 @@ fn admit_req(t: &Ticket, dev: usize, k: u32, policy: SharingPolicy, ttl_ms: i64)
             policy,
             ttl_ms,
         },
+        country: None,
     }
 }
 
@@ -595,6 +599,57 @@ pub async fn usage_is_recorded(h: &impl Harness) {
     assert!(a.usage.first_play_at.is_some() && a.usage.last_seen_at >= a.usage.first_play_at);
     assert_eq!(a.live.len(), 1);
     assert_eq!(a.live[0].device_id, device(1));
+}
+
+/// An admitted device's country goes into the ticket's usage (distinct, most recent last); a refused admit
+/// records nothing; a session ended for Geo tells its player so, with the country.
+pub async fn countries_and_geo_endings_are_recorded(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::OldestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "country-token-000001").await;
+    let de = Country::parse("DE").unwrap();
+    let fr = Country::parse("FR").unwrap();
+    let from = |dev: usize, country: Option<Country>| {
+        let mut r = admit_req(&t, dev, 1, SharingPolicy::OldestWins, 45_000);
+        r.country = country;
+        r
+    };
+    let a = session_of(&store.admit(from(1, Some(de))).await.unwrap());
+    h.advance_ms(5).await;
+    session_of(&store.admit(from(1, None)).await.unwrap());
+    h.advance_ms(5).await;
+    session_of(&store.admit(from(1, Some(fr))).await.unwrap());
+    h.advance_ms(5).await;
+    session_of(&store.admit(from(1, Some(de))).await.unwrap());
+    // device 2 is refused (oldest_wins): its country is not recorded
+    assert!(matches!(
+        store
+            .admit(from(2, Some(Country::parse("US").unwrap())))
+            .await
+            .unwrap(),
+        AdmitDecision::InUse { .. }
+    ));
+    let usage = store.ticket_activity(&t.id).await.unwrap().usage;
+    let seen: Vec<&str> = usage.countries.iter().map(|c| c.country.as_str()).collect();
+    assert_eq!(seen, ["FR", "DE"], "{usage:?}");
+    assert!(usage.countries[1].first_seen < usage.countries[1].last_seen);
+
+    let at = store.now();
+    assert!(
+        store
+            .end_session(&a, EndReason::GeoBlocked { at, country: Some(fr) })
+            .await
+            .unwrap()
+    );
+    match store.heartbeat(&a).await.unwrap().decision {
+        HeartbeatDecision::Ended(EndReason::GeoBlocked { country, .. }) => {
+            assert_eq!(country, Some(fr));
+        }
+        other => panic!("expected geo_blocked, got {other:?}"),
+    }
 }
 
 /// API keys: put, get, list, touch, delete.

@@ -476,13 +476,17 @@ impl Store for EmbeddedStore {
         let rules: SeatRules = req.rules;
         let (decision, _) = self
             .with_ticket(&req.ticket_id, Some(&req.show_id), |l, now| {
-                l.admit(
+                let decision = l.admit(
                     &req.device_id,
                     &req.device_label,
                     SessionId::generate(),
                     rules,
                     now,
-                )
+                );
+                if let (AdmitDecision::Admitted { .. }, Some(country)) = (&decision, req.country) {
+                    l.saw_country(country, now);
+                }
+                decision
             })
             .expect("admit creates the ticket's runtime");
         Ok(decision)

@@ -71,6 +71,7 @@ async fn writes_and_flushed_leases_survive_reopening() {
                     policy: SharingPolicy::NewestWins,
                     ttl_ms: 60_000,
                 },
+                country: None,
             })
             .await
             .unwrap();
