@@ -1,0 +1,308 @@
+//! Usher's HTTP API as the load tool uses it: create a show, register tickets in batches, and the viewer
+//! calls (admit, heartbeat, leave, playlists, segments).
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use hyper::Method;
+use hyper::header::{HeaderName, HeaderValue};
+use rand::Rng as _;
+use rand::distributions::Alphanumeric;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::{Call, Failure, Lanes, Reply};
+use crate::stats::{Op, Recorder, http_kind};
+
+/// Most tickets in one batch request (the server's limit).
+pub const BATCH: usize = 10_000;
+
+/// Header by which apps name their device.
+pub const DEVICE_HEADER: HeaderName = HeaderName::from_static("x-usher-device");
+
+/// The outcome of one viewer call.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// The expected success.
+    Ok(T, Duration),
+    /// Another HTTP answer.
+    Http(Reply),
+    /// No answer.
+    Failed(Failure),
+}
+
+/// The show a run creates.
+#[derive(Debug, Clone)]
+pub struct ShowSetup {
+    /// Its id.
+    pub id: String,
+    /// Heartbeat interval (the server's default when `None`).
+    pub heartbeat_s: Option<u32>,
+    /// Devices per ticket.
+    pub max_devices: u32,
+    /// Media folder of the stream.
+    pub stream_path: String,
+}
+
+/// Creates (or replaces) the show with `PUT /api/v1/shows/{id}`: open from an hour ago for a day.
+///
+/// # Errors
+/// When the server refuses.
+pub async fn put_show(lanes: &Lanes, admin_key: &str, show: &ShowSetup) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339 formats any UTC time")
+    };
+    let mut body = json!({
+        "title": format!("usher-load {}", show.id),
+        "kind": "vod",
+        "starts_at": fmt(now - time::Duration::hours(1)),
+        "ends_at": fmt(now + time::Duration::days(1)),
+        "stream_path": show.stream_path,
+        "max_devices": show.max_devices,
+        "policy": "newest_wins",
+    });
+    if let Some(h) = show.heartbeat_s {
+        body["heartbeat_interval_s"] = json!(h);
+    }
+    let path = format!("/api/v1/shows/{}", show.id);
+    let reply = lanes
+        .send(
+            0,
+            Call::json(Method::PUT, &path, serde_json::to_vec(&body)?).bearer(admin_key),
+        )
+        .await
+        .with_context(|| format!("PUT {path}"))?;
+    if !reply.status.is_success() {
+        bail!(
+            "PUT {path} answered {}: {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    Ok(())
+}
+
+/// `n` fresh ticket tokens (32 alphanumeric characters, about 190 random bits).
+pub fn make_tokens(n: usize) -> Vec<String> {
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| {
+            let s: String = (&mut rng)
+                .sample_iter(&Alphanumeric)
+                .take(30)
+                .map(char::from)
+                .collect();
+            format!("lt{s}")
+        })
+        .collect()
+}
+
+/// A fresh device id (24 alphanumeric characters).
+pub fn make_device() -> String {
+    let s: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect();
+    format!("ld{s}")
+}
+
+#[derive(Deserialize)]
+struct BatchAnswer {
+    created: u64,
+    existing: u64,
+    failed: u64,
+}
+
+/// What registration did.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Registered {
+    /// New tickets.
+    pub created: u64,
+    /// Tokens already registered identically.
+    pub existing: u64,
+    /// Items refused.
+    pub failed: u64,
+}
+
+/// Registers every token for `show_id` through `POST /api/v1/tickets/batch`, in chunks of [`BATCH`], one
+/// request at a time; each request is timed under [`Op::Register`].
+///
+/// # Errors
+/// When a batch request fails as a whole.
+pub async fn register(
+    lanes: &Lanes,
+    rec: &Recorder,
+    tickets_key: &str,
+    show_id: &str,
+    tokens: &[String],
+) -> anyhow::Result<Registered> {
+    let mut total = Registered::default();
+    for chunk in tokens.chunks(BATCH) {
+        let body = json!({
+            "tickets": chunk.iter().map(|t| json!({"show_id": show_id, "token": t})).collect::<Vec<_>>(),
+        });
+        let call = Call::json(
+            Method::POST,
+            "/api/v1/tickets/batch",
+            serde_json::to_vec(&body)?,
+        )
+        .bearer(tickets_key);
+        let reply = match lanes.send(0, call).await {
+            Ok(r) => r,
+            Err(f) => {
+                rec.failure(Op::Register, &f);
+                bail!("registering tickets: {f}");
+            }
+        };
+        if !reply.status.is_success() {
+            rec.http_error(Op::Register, &reply);
+            bail!(
+                "registering tickets: {} {}",
+                http_kind(&reply),
+                String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
+            );
+        }
+        let a: BatchAnswer =
+            serde_json::from_slice(&reply.body).context("batch answer is not JSON")?;
+        rec.ok(Op::Register, reply.latency, chunk.len() as u64);
+        total.created += a.created;
+        total.existing += a.existing;
+        total.failed += a.failed;
+    }
+    Ok(total)
+}
+
+/// An admitted session as the tool keeps it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The session id.
+    pub id: String,
+    /// Heartbeat interval the server asks for.
+    pub heartbeat_s: u32,
+    /// Its master playlist.
+    pub playlist_url: String,
+    /// The current origin grant.
+    pub grant: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GrantView {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct AdmitView {
+    session_id: String,
+    heartbeat_interval_s: u32,
+    playlist_url: String,
+    #[serde(default)]
+    grants: Vec<GrantView>,
+}
+
+#[derive(Deserialize)]
+struct HeartbeatView {
+    #[serde(default)]
+    grants: Vec<GrantView>,
+}
+
+/// `POST /api/v1/playback` with `{"token"}` and `X-Usher-Device`; success is 201.
+pub async fn admit(lanes: &Lanes, lane: usize, token: &str, device: &str) -> Outcome<Session> {
+    let body = serde_json::to_vec(&json!({ "token": token })).expect("JSON of a string");
+    let device = HeaderValue::from_str(device).expect("device ids are header-safe");
+    let call =
+        Call::json(Method::POST, "/api/v1/playback", body).header(DEVICE_HEADER.clone(), device);
+    match lanes.send(lane, call).await {
+        Ok(r) if r.status.as_u16() == 201 => match serde_json::from_slice::<AdmitView>(&r.body) {
+            Ok(v) => Outcome::Ok(
+                Session {
+                    id: v.session_id,
+                    heartbeat_s: v.heartbeat_interval_s,
+                    playlist_url: v.playlist_url,
+                    grant: v.grants.into_iter().next().map(|g| g.token),
+                },
+                r.latency,
+            ),
+            Err(_) => Outcome::Http(r),
+        },
+        Ok(r) => Outcome::Http(r),
+        Err(f) => Outcome::Failed(f),
+    }
+}
+
+/// `POST /api/v1/playback/{id}/heartbeat`; success is 200 with fresh grants (the first one returned).
+pub async fn heartbeat(lanes: &Lanes, lane: usize, session: &str) -> Outcome<Option<String>> {
+    let path = format!("/api/v1/playback/{session}/heartbeat");
+    match lanes
+        .send(lane, Call::json(Method::POST, &path, Vec::new()))
+        .await
+    {
+        Ok(r) if r.status.as_u16() == 200 => {
+            let grant = serde_json::from_slice::<HeartbeatView>(&r.body)
+                .ok()
+                .and_then(|v| v.grants.into_iter().next())
+                .map(|g| g.token);
+            Outcome::Ok(grant, r.latency)
+        }
+        Ok(r) => Outcome::Http(r),
+        Err(f) => Outcome::Failed(f),
+    }
+}
+
+/// `DELETE /api/v1/playback/{id}`; success is 204.
+pub async fn leave(lanes: &Lanes, lane: usize, session: &str) -> Outcome<()> {
+    let path = format!("/api/v1/playback/{session}");
+    let call = Call {
+        method: Method::DELETE,
+        ..Call::get(&path)
+    };
+    match lanes.send(lane, call).await {
+        Ok(r) if r.status.as_u16() == 204 => Outcome::Ok((), r.latency),
+        Ok(r) => Outcome::Http(r),
+        Err(f) => Outcome::Failed(f),
+    }
+}
+
+/// A `GET` whose success is 200 (or 206); returns the body.
+pub async fn fetch(lanes: &Lanes, lane: usize, path: &str) -> Outcome<bytes::Bytes> {
+    match lanes.send(lane, Call::get(path)).await {
+        Ok(r) if matches!(r.status.as_u16(), 200 | 206) => Outcome::Ok(r.body, r.latency),
+        Ok(r) => Outcome::Http(r),
+        Err(f) => Outcome::Failed(f),
+    }
+}
+
+/// Records an outcome under `op` (`items` for a success) and returns the value of a success.
+pub fn record<T>(
+    rec: &Recorder,
+    op: Op,
+    outcome: Outcome<T>,
+    items: impl FnOnce(&T) -> u64,
+) -> Option<T> {
+    match outcome {
+        Outcome::Ok(v, latency) => {
+            rec.ok(op, latency, items(&v));
+            Some(v)
+        }
+        Outcome::Http(r) => {
+            rec.http_error(op, &r);
+            None
+        }
+        Outcome::Failed(f) => {
+            rec.failure(op, &f);
+            None
+        }
+    }
+}
+
+/// The first URI of a playlist (the first variant of a master, or the first segment of a media playlist),
+/// and every URI.
+pub fn playlist_uris(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,336 @@
+//! The `usher-load` binary: the viewer scenario (default), `saturate` (closed-loop Usher throughput) and
+//! `get` (closed-loop GETs of any URL, for the ceilings).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use usher_load::saturate::{self, Load, SaturateConfig, SaturateReport};
+use usher_load::setup::Server;
+use usher_load::stats::table;
+use usher_load::viewers::{self, Arrival, ViewersConfig, ViewersReport};
+
+#[derive(Parser)]
+#[command(
+    name = "usher-load",
+    version,
+    about = "Load generator for Usher: simulated viewers, sharing attacks and closed-loop throughput runs, over HTTP.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    viewers: ViewerArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Closed loop on one Usher operation: each of C connections sends the next request as soon as the
+    /// last one is answered.
+    Saturate(SaturateArgs),
+    /// Closed loop of plain GETs (the HTTP and file ceilings: nginx `return 200`, nginx `sendfile`).
+    Get(GetArgs),
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// Usher's base URL.
+    #[arg(
+        long,
+        env = "USHER_LOAD_BASE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    base_url: String,
+    /// API key with the `tickets` scope (registers the run's tickets).
+    #[arg(long, env = "USHER_LOAD_TICKETS_KEY")]
+    tickets_key: Option<String>,
+    /// API key with the `admin` scope: the run creates its own show.
+    #[arg(long, env = "USHER_LOAD_ADMIN_KEY")]
+    admin_key: Option<String>,
+    /// Show id (created with --admin-key; must exist without it). Default: a fresh `load-…` id.
+    #[arg(long)]
+    show_id: Option<String>,
+    /// Heartbeat interval of the created show, seconds (the server's default when absent).
+    #[arg(long)]
+    heartbeat_s: Option<u32>,
+    /// Stream folder of the created show, under the server's media directory.
+    #[arg(long, default_value = "demo")]
+    stream_path: String,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout_s: f64,
+    /// Server process id: report its CPU (cores) and RSS from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+impl ServerArgs {
+    fn server(&self) -> anyhow::Result<Server> {
+        Ok(Server {
+            base_url: self.base_url.clone(),
+            tickets_key: self
+                .tickets_key
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--tickets-key is required"))?,
+            admin_key: self.admin_key.clone(),
+            show_id: self.show_id.clone(),
+            heartbeat_s: self.heartbeat_s,
+            stream_path: self.stream_path.clone(),
+            timeout: Duration::from_secs_f64(self.timeout_s),
+        })
+    }
+}
+
+#[derive(Args, Clone)]
+struct Output {
+    /// Write the report as JSON to this file (`-`: stdout, and the table goes to stderr).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Exit with status 1 when there was any error, false refusal or over-admission.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Args)]
+struct ViewerArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Simulated viewers (devices).
+    #[arg(long, default_value_t = 100)]
+    viewers: usize,
+    /// Viewers arrive evenly spaced over this many seconds.
+    #[arg(long, conflicts_with = "doors_open_s")]
+    ramp_s: Option<f64>,
+    /// "Doors open": viewers arrive at random instants within this many seconds.
+    #[arg(long)]
+    doors_open_s: Option<f64>,
+    /// Seconds everyone keeps watching after the last arrival.
+    #[arg(long, default_value_t = 30.0)]
+    duration_s: f64,
+    /// Segments each viewer fetches from the origin per heartbeat interval (0: none).
+    #[arg(long, default_value_t = 0)]
+    segments: u32,
+    /// Sharing attack: this many devices (2–5) share each ticket.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=5))]
+    share_devices: Option<u8>,
+    /// Devices each ticket allows at once (k) on the created show.
+    #[arg(long, default_value_t = 1)]
+    max_devices: u32,
+    /// Connections to hold (0: one per viewer, like browsers; the open-files limit must allow it).
+    #[arg(long, default_value_t = 0)]
+    connections: usize,
+    /// Relative heartbeat jitter (0.05: ±5 %).
+    #[arg(long, default_value_t = 0.05)]
+    jitter: f64,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, default_value_t = 5.0)]
+    progress_s: f64,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SatOp {
+    Heartbeat,
+    Admit,
+    Segment,
+}
+
+#[derive(Args)]
+struct SaturateArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Operation to saturate.
+    #[arg(long, value_enum)]
+    op: SatOp,
+    /// Connections (one worker each).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_s: f64,
+    /// Tickets in the admit pool (each admit uses the next ticket with a fresh device).
+    #[arg(long, default_value_t = 20_000)]
+    tickets: usize,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Args)]
+struct GetArgs {
+    /// URL to GET (repeat to cycle through several on the same host).
+    #[arg(long, required = true)]
+    url: Vec<String>,
+    /// Connections (one worker each).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_s: f64,
+    /// Server process id: report its CPU from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[command(flatten)]
+    output: Output,
+}
+
+fn emit<T: Serialize>(report: &T, text: &str, output: &Output) -> anyhow::Result<()> {
+    match &output.json {
+        Some(p) if p.as_os_str() == "-" => {
+            eprint!("{text}");
+            println!("{}", serde_json::to_string_pretty(report)?);
+        }
+        Some(p) => {
+            print!("{text}");
+            std::fs::write(p, serde_json::to_vec_pretty(report)?)?;
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn viewers_text(r: &ViewersReport) -> String {
+    let mut s = format!(
+        "\nusher-load: {} viewers ({}), show `{}`, heartbeat {} s, {} connections (open-files limit {}/{})\n\n",
+        r.config.viewers,
+        match r.config.arrival {
+            Arrival::Ramp(x) => format!("ramp over {x} s"),
+            Arrival::DoorsOpen(x) => format!("doors open within {x} s"),
+        },
+        r.show_id,
+        r.heartbeat_s.map_or("?".into(), |h| h.to_string()),
+        r.connections,
+        r.fd_limit.soft,
+        r.fd_limit.hard,
+    );
+    s.push_str(&table(&r.ops));
+    let c = &r.checks;
+    s.push_str(&format!(
+        "\npeak live sessions {}   errors {}   false refusals {}   over-admissions {} ({} devices over, {} rounds checked)   expected refusals {}\n",
+        r.peak_live_sessions,
+        r.errors,
+        c.false_refusals,
+        c.over_admissions,
+        c.over_admitted_devices,
+        c.rounds_checked,
+        c.expected_refusals
+    ));
+    if let Some(srv) = &r.server {
+        s.push_str(&format!("server pid {}:", srv.pid));
+        for p in &srv.phases {
+            s.push_str(&format!(
+                "  {} {:.1} s {:.2} cores {:.0} MiB;",
+                p.phase, p.seconds, p.cores, p.rss_mib
+            ));
+        }
+        s.push_str(&format!(
+            "\n  RSS before admits {:.0} MiB, at the end of the steady phase {:.0} MiB, peak {:.0} MiB: {:.0} bytes per session\n",
+            srv.rss_before_mib, srv.rss_steady_mib, srv.rss_peak_mib, srv.bytes_per_session
+        ));
+    }
+    s.push_str("load tool:");
+    for p in &r.tool {
+        s.push_str(&format!("  {} {:.2} cores;", p.phase, p.cores));
+    }
+    s.push_str(&format!(
+        "\n{}\n",
+        if r.passed { "PASSED" } else { "FAILED" }
+    ));
+    s
+}
+
+fn saturate_text(r: &SaturateReport) -> String {
+    let mut s = format!(
+        "\nusher-load closed loop on {}: {} connections, {} s measured after {} s warm-up\n\n",
+        r.base_url, r.config.concurrency, r.config.duration_s, r.config.warmup_s
+    );
+    s.push_str(&table(&r.ops));
+    if let Some(p) = &r.server {
+        s.push_str(&format!(
+            "server: {:.2} cores, RSS {:.0} MiB\n",
+            p.cores, p.rss_mib
+        ));
+    }
+    if let Some(p) = &r.tool {
+        s.push_str(&format!("load tool: {:.2} cores\n", p.cores));
+    }
+    s
+}
+
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        None => {
+            let a = cli.viewers;
+            let arrival = match (a.ramp_s, a.doors_open_s) {
+                (_, Some(s)) => Arrival::DoorsOpen(s),
+                (Some(s), None) => Arrival::Ramp(s),
+                (None, None) => Arrival::Ramp(10.0),
+            };
+            let cfg = ViewersConfig {
+                viewers: a.viewers,
+                devices_per_ticket: a.share_devices.map_or(1, usize::from),
+                max_devices: a.max_devices,
+                arrival,
+                duration_s: a.duration_s,
+                segments: a.segments,
+                jitter: a.jitter.clamp(0.0, 0.5),
+                connections: a.connections,
+                progress_s: a.progress_s,
+            };
+            let report = viewers::run(&a.server.server()?, cfg, a.server.server_pid).await?;
+            emit(&report, &viewers_text(&report), &a.output)?;
+            Ok(!a.output.check || report.passed)
+        }
+        Some(Command::Saturate(a)) => {
+            let cfg = SaturateConfig {
+                load: match a.op {
+                    SatOp::Heartbeat => Load::Heartbeat,
+                    SatOp::Admit => Load::Admit { tickets: a.tickets },
+                    SatOp::Segment => Load::Segment,
+                },
+                concurrency: a.concurrency,
+                duration_s: a.duration_s,
+                warmup_s: a.warmup_s,
+            };
+            let report = saturate::run(Some(&a.server.server()?), cfg, a.server.server_pid).await?;
+            emit(&report, &saturate_text(&report), &a.output)?;
+            Ok(!a.output.check || report.errors == 0)
+        }
+        Some(Command::Get(a)) => {
+            let cfg = SaturateConfig {
+                load: Load::Get(a.url),
+                concurrency: a.concurrency,
+                duration_s: a.duration_s,
+                warmup_s: a.warmup_s,
+            };
+            let report = saturate::run(None, cfg, a.server_pid).await?;
+            emit(&report, &saturate_text(&report), &a.output)?;
+            Ok(!a.output.check || report.errors == 0)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("usher-load: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,536 @@
+//! The viewer scenario: N viewers admit (a ramp or a "doors open" storm), heartbeat at the server's
+//! interval with jitter, optionally fetch playlists and segments from the origin, and leave at the end.
+//!
+//! In sharing-attack mode each ticket is shared by D devices that heartbeat in rounds: every device with a
+//! session heartbeats, the 200s are counted (more than k is an over-admission, fewer than min(k, D) a false
+//! refusal), then every device that was superseded admits again, as a viewer pressing "continue watching
+//! here" would.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use rand::Rng as _;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::api::{self, Outcome, Registered, Session};
+use crate::client::Lanes;
+use crate::setup::{self, Server};
+use crate::stats::{Checks, Op, OpReport, Recorder, problem_code};
+use crate::system::{FdLimit, PhaseClock, PhaseUsage, ProcWatch};
+
+/// How viewers arrive.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "seconds")]
+pub enum Arrival {
+    /// Evenly spaced over the seconds.
+    Ramp(f64),
+    /// At uniformly random instants within the seconds.
+    DoorsOpen(f64),
+}
+
+impl Arrival {
+    fn seconds(self) -> f64 {
+        match self {
+            Arrival::Ramp(s) | Arrival::DoorsOpen(s) => s,
+        }
+    }
+}
+
+/// A viewer run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewersConfig {
+    /// Viewers (devices) in all.
+    pub viewers: usize,
+    /// Devices sharing each ticket (1: every viewer has its own ticket).
+    pub devices_per_ticket: usize,
+    /// Devices each ticket allows at once (k).
+    pub max_devices: u32,
+    /// How they arrive.
+    pub arrival: Arrival,
+    /// Seconds everyone keeps watching after the last arrival.
+    pub duration_s: f64,
+    /// Segments each viewer fetches per heartbeat interval (0: none).
+    pub segments: u32,
+    /// Relative jitter of the heartbeat interval (0.05: ±5 %).
+    pub jitter: f64,
+    /// Connections (0: one per viewer).
+    pub connections: usize,
+    /// Seconds between progress lines on stderr (0: none).
+    pub progress_s: f64,
+}
+
+/// What a viewer run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewersReport {
+    /// The run's settings.
+    pub config: ViewersConfig,
+    /// Base URL.
+    pub base_url: String,
+    /// Show used.
+    pub show_id: String,
+    /// Heartbeat interval the server asked for.
+    pub heartbeat_s: Option<u32>,
+    /// Tickets registered.
+    pub registered: Registered,
+    /// Connections used and the open-files limit.
+    pub connections: usize,
+    /// The limit.
+    pub fd_limit: FdLimit,
+    /// TCP connections opened (reconnects included).
+    pub connects: u64,
+    /// Most sessions alive at once.
+    pub peak_live_sessions: i64,
+    /// Per operation.
+    pub ops: Vec<OpReport>,
+    /// Lease protocol checks.
+    pub checks: Checks,
+    /// Server CPU and memory per phase, with `--server-pid`.
+    pub server: Option<ServerUsage>,
+    /// The load tool's own CPU per phase.
+    pub tool: Vec<PhaseUsage>,
+    /// Errors of every operation together.
+    pub errors: u64,
+    /// Whether the run passed: no error, no false refusal, no over-admission.
+    pub passed: bool,
+}
+
+/// Server usage over a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerUsage {
+    /// Process id.
+    pub pid: u32,
+    /// Per phase (`registered`, `arrival`, `steady`, `leave`).
+    pub phases: Vec<PhaseUsage>,
+    /// RSS before the first admit, MiB.
+    pub rss_before_mib: f64,
+    /// RSS at the end of the steady phase, MiB.
+    pub rss_steady_mib: f64,
+    /// Peak RSS (VmHWM), MiB.
+    pub rss_peak_mib: f64,
+    /// (RSS at the end of the steady phase − RSS before the first admit) / peak live sessions.
+    pub bytes_per_session: f64,
+}
+
+struct Shared {
+    lanes: Arc<Lanes>,
+    rec: Arc<Recorder>,
+    live: AtomicI64,
+    peak: AtomicI64,
+    end: Instant,
+    jitter: f64,
+    segments: u32,
+    max_devices: u32,
+    heartbeat_s: std::sync::atomic::AtomicU32,
+}
+
+impl Shared {
+    fn joined(&self) {
+        let now = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn left(&self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn next_beat(&self, from: Instant, heartbeat_s: u32) -> Instant {
+        let f = if self.jitter > 0.0 {
+            rand::thread_rng().gen_range(1.0 - self.jitter..1.0 + self.jitter)
+        } else {
+            1.0
+        };
+        from + Duration::from_secs_f64(f64::from(heartbeat_s) * f)
+    }
+}
+
+/// Runs the viewer scenario against `server`; `server_pid` adds the server's CPU and memory.
+///
+/// # Errors
+/// When setup fails (limits, show, tickets); errors during the run are counted, not returned.
+pub async fn run(
+    server: &Server,
+    cfg: ViewersConfig,
+    server_pid: Option<u32>,
+) -> anyhow::Result<ViewersReport> {
+    let d = cfg.devices_per_ticket.max(1);
+    let want = if cfg.connections == 0 {
+        cfg.viewers
+    } else {
+        cfg.connections.min(cfg.viewers.max(1))
+    };
+    let (connections, fd_limit) = setup::connection_budget(want + 1, cfg.connections != 0)?;
+    let connections = connections.saturating_sub(1).max(1);
+    let rec = Arc::new(Recorder::new());
+    let admin = setup::lanes(server, 1).await?;
+    let show_id = setup::prepare_show(&admin, server, cfg.max_devices).await?;
+    let n_tickets = cfg.viewers.div_ceil(d);
+    let started = std::time::Instant::now();
+    let (tokens, registered) =
+        setup::prepare_tickets(&admin, &rec, server, &show_id, n_tickets).await?;
+    eprintln!(
+        "usher-load: registered {n_tickets} tickets for show `{show_id}` in {:.1} s; {} viewers over {connections} connections",
+        started.elapsed().as_secs_f64(),
+        cfg.viewers
+    );
+    let lanes = setup::lanes(server, connections).await?;
+    let server_watch = server_pid.map(ProcWatch::new).transpose()?;
+    let mut server_clock = server_watch.map(PhaseClock::start).transpose()?;
+    let mut tool_clock = PhaseClock::start(ProcWatch::new(std::process::id())?)?;
+
+    let t0 = Instant::now() + Duration::from_millis(200);
+    let arrival_end = t0 + Duration::from_secs_f64(cfg.arrival.seconds());
+    let end = arrival_end + Duration::from_secs_f64(cfg.duration_s);
+    let shared = Arc::new(Shared {
+        lanes,
+        rec: rec.clone(),
+        live: AtomicI64::new(0),
+        peak: AtomicI64::new(0),
+        end,
+        jitter: cfg.jitter,
+        segments: cfg.segments,
+        max_devices: cfg.max_devices,
+        heartbeat_s: std::sync::atomic::AtomicU32::new(0),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut rng = rand::thread_rng();
+    for t in 0..n_tickets {
+        let devices = d.min(cfg.viewers - t * d);
+        let at = t0
+            + match cfg.arrival {
+                Arrival::Ramp(s) => Duration::from_secs_f64(s * t as f64 / n_tickets as f64),
+                Arrival::DoorsOpen(s) => Duration::from_secs_f64(rng.gen_range(0.0..s.max(1e-9))),
+            };
+        let shared = shared.clone();
+        let tokens = tokens.clone();
+        if d == 1 {
+            tasks.spawn(async move { viewer(&shared, t, &tokens[t], at).await });
+        } else {
+            tasks.spawn(async move { sharing_ticket(&shared, t, devices, &tokens[t], at).await });
+        }
+    }
+
+    let progress = (cfg.progress_s > 0.0).then(|| {
+        let shared = shared.clone();
+        let every = Duration::from_secs_f64(cfg.progress_s);
+        let watch = server_clock.as_ref().map(|c| c.watch().clone());
+        tokio::spawn(progress_lines(shared, t0, every, watch))
+    });
+
+    tokio::time::sleep_until(t0).await;
+    if let Some(c) = server_clock.as_mut() {
+        c.mark("registered");
+    }
+    tool_clock.mark("registered");
+    let rss_before = server_clock.as_ref().map(|c| c.last().rss_kib);
+    tokio::time::sleep_until(arrival_end).await;
+    if let Some(c) = server_clock.as_mut() {
+        c.mark("arrival");
+    }
+    tool_clock.mark("arrival");
+    tokio::time::sleep_until(end).await;
+    if let Some(c) = server_clock.as_mut() {
+        c.mark("steady");
+    }
+    tool_clock.mark("steady");
+    let rss_steady = server_clock.as_ref().map(|c| c.last().rss_kib);
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            eprintln!("usher-load: a viewer task failed: {e}");
+        }
+    }
+    if let Some(c) = server_clock.as_mut() {
+        c.mark("leave");
+    }
+    tool_clock.mark("leave");
+    if let Some(p) = progress {
+        p.abort();
+    }
+
+    let peak = shared.peak.load(Ordering::Relaxed);
+    let server_usage = server_clock.map(|c| {
+        let last = c.watch().sample().ok();
+        let before = rss_before.unwrap_or(0) as f64;
+        let steady = rss_steady.unwrap_or(0) as f64;
+        ServerUsage {
+            pid: c.watch().pid(),
+            rss_before_mib: before / 1024.0,
+            rss_steady_mib: steady / 1024.0,
+            rss_peak_mib: last.map_or(0.0, |s| s.hwm_kib as f64 / 1024.0),
+            bytes_per_session: if peak > 0 {
+                (steady - before) * 1024.0 / peak as f64
+            } else {
+                0.0
+            },
+            phases: c.phases,
+        }
+    });
+    let ops = rec.report(None);
+    let checks = rec.checks();
+    let errors: u64 = ops.iter().map(|o| o.errors).sum();
+    let hb = shared.heartbeat_s.load(Ordering::Relaxed);
+    Ok(ViewersReport {
+        base_url: server.base_url.clone(),
+        show_id,
+        heartbeat_s: (hb > 0).then_some(hb),
+        registered,
+        connections,
+        fd_limit,
+        connects: shared.lanes.connects(),
+        peak_live_sessions: peak,
+        passed: errors == 0 && checks.false_refusals == 0 && checks.over_admissions == 0,
+        errors,
+        ops,
+        checks,
+        server: server_usage,
+        tool: tool_clock.phases,
+        config: cfg,
+    })
+}
+
+/// A refusal of a viewer's own, unshared ticket: the server refused someone it should have let in.
+fn false_refusal(shared: &Shared, outcome: &Outcome<impl Sized>) {
+    if let Outcome::Http(r) = outcome
+        && r.status.is_client_error()
+    {
+        shared.rec.check(|c| c.false_refusals += 1);
+    }
+}
+
+/// One viewer with its own ticket.
+async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
+    tokio::time::sleep_until(at).await;
+    let lanes = &shared.lanes;
+    let rec = &shared.rec;
+    let device = api::make_device();
+    let outcome = api::admit(lanes, i, token, &device).await;
+    false_refusal(shared, &outcome);
+    let Some(mut session) = api::record(rec, Op::Admit, outcome, |_| 1) else {
+        return;
+    };
+    shared.joined();
+    shared
+        .heartbeat_s
+        .store(session.heartbeat_s, Ordering::Relaxed);
+    let mut media = if shared.segments > 0 {
+        Media::open(shared, i, &session).await
+    } else {
+        None
+    };
+    let mut next = shared.next_beat(at, session.heartbeat_s);
+    loop {
+        tokio::time::sleep_until(next).await;
+        if next >= shared.end {
+            let out = api::leave(lanes, i, &session.id).await;
+            api::record(rec, Op::Leave, out, |()| 1);
+            shared.left();
+            return;
+        }
+        let outcome = api::heartbeat(lanes, i, &session.id).await;
+        let refused = matches!(&outcome, Outcome::Http(r) if r.status.is_client_error());
+        false_refusal(shared, &outcome);
+        if let Some(grant) = api::record(rec, Op::Heartbeat, outcome, |_| 1) {
+            if grant.is_some() {
+                session.grant = grant;
+            }
+            if let Some(m) = media.as_mut() {
+                m.fetch(shared, i, &session, shared.segments).await;
+            }
+        } else if refused {
+            shared.left();
+            return;
+        }
+        next = shared.next_beat(next, session.heartbeat_s);
+    }
+}
+
+/// A viewer's place in the stream: the media playlist's directory and segments.
+struct Media {
+    dir: String,
+    segments: Vec<String>,
+    next: usize,
+}
+
+impl Media {
+    /// Fetches the session's master playlist and its first variant's media playlist.
+    async fn open(shared: &Shared, lane: usize, session: &Session) -> Option<Self> {
+        let (lanes, rec) = (&shared.lanes, &shared.rec);
+        let master = api::fetch(lanes, lane, &session.playlist_url).await;
+        let master = api::record(rec, Op::Playlist, master, |b| b.len() as u64)?;
+        let variant = api::playlist_uris(&String::from_utf8_lossy(&master))
+            .into_iter()
+            .next()?;
+        let text = api::fetch(lanes, lane, &variant).await;
+        let text = api::record(rec, Op::Playlist, text, |b| b.len() as u64)?;
+        // "/o/{grant}/{dir}/index.m3u8" → "{dir}"
+        let rel = variant.strip_prefix("/o/")?.split_once('/')?.1;
+        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
+        let segments = api::playlist_uris(&String::from_utf8_lossy(&text));
+        (!segments.is_empty()).then_some(Self {
+            dir,
+            segments,
+            next: 0,
+        })
+    }
+
+    /// Fetches the next `n` segments with the session's current grant.
+    async fn fetch(&mut self, shared: &Shared, lane: usize, session: &Session, n: u32) {
+        let Some(grant) = &session.grant else { return };
+        for _ in 0..n {
+            let seg = &self.segments[self.next % self.segments.len()];
+            self.next += 1;
+            let path = format!("/o/{grant}/{}/{seg}", self.dir);
+            let out = api::fetch(&shared.lanes, lane, &path).await;
+            api::record(&shared.rec, Op::Segment, out, |b| b.len() as u64);
+        }
+    }
+}
+
+/// One ticket shared by `devices` devices, heartbeating in rounds.
+async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, at: Instant) {
+    tokio::time::sleep_until(at).await;
+    let (lanes, rec) = (&shared.lanes, &shared.rec);
+    let ids: Vec<String> = (0..devices).map(|_| api::make_device()).collect();
+    let lane = |d: usize| t * devices + d;
+    let admit_one = |d: usize| {
+        let device = ids[d].clone();
+        async move {
+            let out = api::admit(lanes, lane(d), token, &device).await;
+            // newest_wins always admits: any refusal is a false one
+            false_refusal(shared, &out);
+            api::record(rec, Op::Admit, out, |_| 1)
+        }
+    };
+    let mut sessions: Vec<Option<Session>> = join_all((0..devices).map(admit_one)).await;
+    let Some(h) = sessions.iter().flatten().map(|s| s.heartbeat_s).next() else {
+        return;
+    };
+    shared.heartbeat_s.store(h, Ordering::Relaxed);
+    let k = shared.max_devices as usize;
+    let seats = k.min(devices);
+    (0..seats).for_each(|_| shared.joined());
+    let mut next = shared.next_beat(at, h);
+    loop {
+        tokio::time::sleep_until(next).await;
+        if next >= shared.end {
+            let leaves = sessions.iter().enumerate().filter_map(|(d, s)| {
+                let s = s.as_ref()?;
+                Some(async move {
+                    let out = api::leave(lanes, lane(d), &s.id).await;
+                    // a device superseded since its last heartbeat has nothing to leave
+                    match out {
+                        Outcome::Http(r) if problem_code(&r.body).is_some() => {
+                            rec.refused(Op::Leave, r.latency)
+                        }
+                        other => {
+                            api::record(rec, Op::Leave, other, |()| 1);
+                        }
+                    }
+                })
+            });
+            join_all(leaves).await;
+            (0..seats).for_each(|_| shared.left());
+            return;
+        }
+        // phase 1: every device with a session heartbeats; count the 200s
+        let beats = sessions.iter().enumerate().map(|(d, s)| async move {
+            match s {
+                Some(s) => Some(api::heartbeat(lanes, lane(d), &s.id).await),
+                None => None,
+            }
+        });
+        let results = join_all(beats).await;
+        let (mut playing, mut failed) = (0usize, false);
+        for (d, r) in results.into_iter().enumerate() {
+            match r {
+                None => {}
+                Some(Outcome::Ok(_, latency)) => {
+                    rec.ok(Op::Heartbeat, latency, 1);
+                    playing += 1;
+                }
+                Some(Outcome::Http(r))
+                    if problem_code(&r.body).as_deref() == Some("superseded") =>
+                {
+                    rec.refused(Op::Heartbeat, r.latency);
+                    sessions[d] = None;
+                }
+                Some(other) => {
+                    failed = true;
+                    if matches!(&other, Outcome::Http(r) if r.status.is_client_error()) {
+                        sessions[d] = None;
+                    }
+                    api::record(rec, Op::Heartbeat, other, |_| 1);
+                }
+            }
+        }
+        rec.check(|c| {
+            c.rounds_checked += 1;
+            if playing > k {
+                c.over_admissions += 1;
+                c.over_admitted_devices += (playing - k) as u64;
+            }
+            if playing < k.min(devices) && !failed {
+                c.false_refusals += 1;
+            }
+        });
+        // phase 2: the devices that lost their seat take it back
+        let idle: Vec<usize> = (0..devices).filter(|&d| sessions[d].is_none()).collect();
+        let again = join_all(idle.iter().map(|&d| admit_one(d))).await;
+        for (d, s) in idle.into_iter().zip(again) {
+            sessions[d] = s;
+        }
+        next = shared.next_beat(next, h);
+    }
+}
+
+/// One line on stderr every `every`: operations per second since the last line, errors, live sessions,
+/// checks and the server's CPU and memory.
+async fn progress_lines(
+    shared: Arc<Shared>,
+    t0: Instant,
+    every: Duration,
+    watch: Option<ProcWatch>,
+) {
+    let mut last = shared.rec.counts();
+    let mut last_at = Instant::now();
+    let mut last_sample = watch.as_ref().and_then(|w| w.sample().ok());
+    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let counts = shared.rec.counts();
+        let dt = (now - last_at).as_secs_f64().max(1e-9);
+        let mut line = format!(
+            "[{:>7.1}s] live {:>6}",
+            now.saturating_duration_since(t0).as_secs_f64(),
+            shared.live.load(Ordering::Relaxed)
+        );
+        let mut errors = 0;
+        for ((op, ok, err), (_, ok0, _)) in counts.iter().zip(&last) {
+            errors += err;
+            if ok > ok0 {
+                line.push_str(&format!(" {} {:.0}/s", op.name(), (ok - ok0) as f64 / dt));
+            }
+        }
+        let c = shared.rec.checks();
+        line.push_str(&format!(
+            " | errors {errors} false-refusals {} over-admissions {}",
+            c.false_refusals, c.over_admissions
+        ));
+        if let (Some(w), Some(prev)) = (&watch, last_sample)
+            && let Ok(s) = w.sample()
+        {
+            line.push_str(&format!(
+                " | server {:.2} cores {:.0} MiB",
+                w.cores(&prev, &s),
+                s.rss_kib as f64 / 1024.0
+            ));
+            last_sample = Some(s);
+        }
+        eprintln!("{line}");
+        last = counts;
+        last_at = now;
+    }
+}

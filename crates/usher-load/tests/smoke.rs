@@ -1,0 +1,177 @@
+//! The CI smoke run: a real Usher on `127.0.0.1:0` (in this process, embedded store, the repository's demo
+//! media), driven over HTTP by `usher-load` for a few seconds with small N. Any error, false refusal or
+//! over-admission fails it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use usher_core::store::Scope;
+use usher_load::saturate::{self, Load, SaturateConfig};
+use usher_load::setup::Server;
+use usher_load::viewers::{self, Arrival, ViewersConfig};
+use usher_server::app::Application;
+use usher_server::http::api_keys::issue_api_key;
+use usher_server::settings::Settings;
+
+struct Running {
+    server: Server,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), &mut self.done)
+            .await
+            .expect("server stops within 30 s")
+            .expect("server task")
+            .expect("server exits cleanly");
+    }
+}
+
+async fn start_usher() -> Running {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../media");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nmedia_dir = {:?}\n\n[secrets]\ntoken_key = \"{}\"\ngrant_key = \"{}\"\n\n[log]\nlevel = \"warn\"\n",
+        dir.path().join("data"),
+        media,
+        "t".repeat(40),
+        "g".repeat(40),
+    );
+    let file = dir.path().join("usher.toml");
+    std::fs::write(&file, toml).expect("config written");
+    let config = Settings::load(Some(&file))
+        .expect("config loads")
+        .validate()
+        .expect("config is valid");
+    let app = Application::build(config).await.expect("server starts");
+    let state = app.state().clone();
+    let (_, admin) = issue_api_key(
+        &*state.store,
+        &state.hasher,
+        "load admin",
+        vec![Scope::Admin],
+    )
+    .await
+    .expect("admin key");
+    let (_, tickets) = issue_api_key(
+        &*state.store,
+        &state.hasher,
+        "load site",
+        vec![Scope::Tickets],
+    )
+    .await
+    .expect("tickets key");
+    let base_url = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        server: Server {
+            base_url,
+            tickets_key: tickets,
+            admin_key: Some(admin),
+            show_id: None,
+            heartbeat_s: Some(1),
+            stream_path: "demo".into(),
+            timeout: Duration::from_secs(10),
+        },
+        stop: Some(stop),
+        done,
+        _dir: dir,
+    }
+}
+
+fn config(viewers: usize, devices: usize) -> ViewersConfig {
+    ViewersConfig {
+        viewers,
+        devices_per_ticket: devices,
+        max_devices: 1,
+        arrival: Arrival::DoorsOpen(0.5),
+        duration_s: 2.5,
+        segments: 0,
+        jitter: 0.05,
+        connections: 0,
+        progress_s: 0.0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_admit_heartbeat_fetch_and_leave_without_error() {
+    let usher = start_usher().await;
+    let cfg = ViewersConfig {
+        segments: 1,
+        ..config(40, 1)
+    };
+    let report = viewers::run(&usher.server, cfg, Some(std::process::id()))
+        .await
+        .expect("run");
+    let count = |name: &str| {
+        report
+            .ops
+            .iter()
+            .find(|o| o.op.name() == name)
+            .map_or(0, |o| o.ok)
+    };
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.errors, 0);
+    assert_eq!(count("admit"), 40);
+    assert_eq!(count("leave"), 40);
+    assert!(count("heartbeat") >= 40, "{report:#?}");
+    assert!(count("segment") >= 40, "{report:#?}");
+    assert_eq!(report.peak_live_sessions, 40);
+    assert!(report.server.is_some());
+    usher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharing_attack_never_plays_on_more_devices_than_allowed() {
+    let usher = start_usher().await;
+    let report = viewers::run(&usher.server, config(60, 3), None)
+        .await
+        .expect("run");
+    let c = &report.checks;
+    assert_eq!(c.over_admissions, 0, "{report:#?}");
+    assert_eq!(c.false_refusals, 0, "{report:#?}");
+    assert_eq!(report.errors, 0, "{report:#?}");
+    assert!(c.rounds_checked >= 20, "{report:#?}");
+    assert!(
+        c.expected_refusals >= 20,
+        "superseded devices were told: {report:#?}"
+    );
+    usher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loops_measure_heartbeats_admits_segments_and_plain_gets() {
+    let usher = start_usher().await;
+    for load in [Load::Heartbeat, Load::Admit { tickets: 50 }, Load::Segment] {
+        let cfg = SaturateConfig {
+            load: load.clone(),
+            concurrency: 4,
+            duration_s: 0.5,
+            warmup_s: 0.2,
+        };
+        let r = saturate::run(Some(&usher.server), cfg, None)
+            .await
+            .expect("run");
+        assert_eq!(r.errors, 0, "{load:?}: {r:#?}");
+        assert!(r.rate() > 0.0, "{load:?}: {r:#?}");
+    }
+    let cfg = SaturateConfig {
+        load: Load::Get(vec![format!("{}/livez", usher.server.base_url)]),
+        concurrency: 4,
+        duration_s: 0.5,
+        warmup_s: 0.2,
+    };
+    let r = saturate::run(None, cfg, None).await.expect("run");
+    assert_eq!(r.errors, 0, "{r:#?}");
+    assert!(r.rate() > 0.0);
+    usher.shutdown().await;
+}
