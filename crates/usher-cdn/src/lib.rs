@@ -1,0 +1,30 @@
+//! Signing of media URLs, cookies and headers for the CDNs Usher delivers through, one module per vendor
+//! scheme, each byte-exact to the vendor's published algorithm.
+//!
+//! Every function here is pure: it takes key material, a path or URL and times, and returns what a viewer
+//! gets. Nothing reads a clock, the network or a file; the caller decides "now".
+//!
+//! - [`scheme::Scheme`]: the one configuration enum (serde, tagged by `scheme`) naming a vendor scheme with
+//!   its parameters and key material; [`scheme::Scheme::signer`] validates and parses the key once into a
+//!   [`scheme::Signer`] that signs many [`request::SignRequest`]s.
+//! - [`request`]: what to sign ([`request::SignRequest`]) and what a viewer gets ([`request::Signed`]: a URL,
+//!   cookies and headers).
+//! - [`akamai`], [`cloudfront`], [`google`], [`bunny`], [`nginx`], [`usher`]: the vendor schemes.
+//! - [`error`]: why signing was refused.
+//!
+//! Key material lives in [`secrecy`] types and is never printed by `Debug`.
+
+pub mod akamai;
+pub mod bunny;
+pub mod cloudfront;
+pub mod error;
+pub mod google;
+pub mod nginx;
+pub mod request;
+pub mod scheme;
+mod uri;
+pub mod usher;
+
+pub use error::SignError;
+pub use request::{Cookie, Header, Resource, SignRequest, Signed};
+pub use scheme::{Capabilities, Scheme, Signer};

@@ -1,0 +1,502 @@
+//! nginx `secure_link` links in the `secure_link_md5` expression form (the module's second mode, with
+//! expiry).
+//!
+//! Followed: the nginx documentation of `ngx_http_secure_link_module`
+//! (<https://nginx.org/en/docs/http/ngx_http_secure_link_module.html>), whose example supplies the known
+//! answer, and the module's source (`src/http/modules/ngx_http_secure_link_module.c`).
+//!
+//! The hash is `base64url(MD5(expression))` without padding, where the expression is the
+//! `secure_link_md5` string with its variables substituted. Operators copy that string from their nginx
+//! configuration and write `$secret` where the literal secret stands, so the secret is kept as key material
+//! rather than in configuration text. Variables understood:
+//! - `$secure_link_expires`: the expiry (Unix seconds), also sent in the link;
+//! - `$uri` (or the variable named by `path_variable`, for a location regex that captures the path): the
+//!   *percent-decoded* path, as nginx's `$uri` is decoded;
+//! - `$remote_addr`: the client's address (the TCP peer nginx sees);
+//! - the variables named by `session_variable` (for example `$cookie_usher_session`) and `prefix_variable`
+//!   (a regex capture holding the folder a link covers).
+//!
+//! Delivery: `?md5=<hash>&expires=<t>` (argument names configurable, to match `secure_link $arg_md5,$arg_expires`)
+//! or, in path form, `/<hash>,<t>/path` for a location such as
+//! `location ~ ^/(?<secure>[\w-]+,\d+)(?<file>/.+)$ { secure_link $secure; secure_link_md5 "$secure_link_expires$file $secret"; … }`
+//! (with `path_variable = "file"`); relative playlist URIs inherit the path form.
+//! nginx answers a bad hash with 403 and an expired link with 410 (when configured as in its documentation).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use md5::{Digest, Md5};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::error::SignError;
+use crate::request::{SignRequest, Signed};
+use crate::uri::{Target, append_query, decode, prefix_path};
+
+const SCHEME: &str = "nginx secure_link";
+
+/// Where the hash and expiry go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// Query arguments (the default).
+    #[default]
+    Query,
+    /// A leading path segment `/<hash>,<expires>`.
+    Path,
+}
+
+/// One piece of a parsed expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Var(String),
+}
+
+/// The values the expression's variables take for one link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Values<'a> {
+    /// `$secure_link_expires`.
+    pub expires: i64,
+    /// The decoded path (`$uri` or the configured path variable).
+    pub path: Option<&'a str>,
+    /// `$remote_addr`.
+    pub remote_addr: Option<&'a str>,
+    /// The session variable's value.
+    pub session: Option<&'a str>,
+    /// The prefix variable's value.
+    pub prefix: Option<&'a str>,
+}
+
+/// A parsed `secure_link_md5` expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expression {
+    parts: Vec<Part>,
+    path_variable: String,
+    session_variable: Option<String>,
+    prefix_variable: Option<String>,
+}
+
+impl Expression {
+    /// Parses `text` (nginx variable syntax: `$name` or `${name}`).
+    ///
+    /// # Errors
+    /// [`SignError::BadExpression`] for an unknown variable, a missing `$secret` or bad syntax.
+    pub fn parse(
+        text: &str,
+        path_variable: &str,
+        session_variable: Option<&str>,
+        prefix_variable: Option<&str>,
+    ) -> Result<Self, SignError> {
+        let bad = |m: &str| SignError::BadExpression(m.to_owned());
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('$') {
+            literal.push_str(&rest[..i]);
+            rest = &rest[i + 1..];
+            let (name, after) = if let Some(r) = rest.strip_prefix('{') {
+                let end = r.find('}').ok_or_else(|| bad("unclosed '${'"))?;
+                (&r[..end], &r[end + 1..])
+            } else {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            };
+            if name.is_empty() {
+                return Err(bad("'$' without a variable name"));
+            }
+            let known = matches!(name, "secure_link_expires" | "remote_addr" | "secret")
+                || name == path_variable
+                || Some(name) == session_variable
+                || Some(name) == prefix_variable;
+            if !known {
+                return Err(SignError::BadExpression(format!(
+                    "unknown variable ${name} (known: $secure_link_expires, ${path_variable}, $remote_addr, $secret{}{})",
+                    session_variable
+                        .map(|s| format!(", ${s}"))
+                        .unwrap_or_default(),
+                    prefix_variable
+                        .map(|s| format!(", ${s}"))
+                        .unwrap_or_default(),
+                )));
+            }
+            if !literal.is_empty() {
+                parts.push(Part::Literal(std::mem::take(&mut literal)));
+            }
+            parts.push(Part::Var(name.to_owned()));
+            rest = after;
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        if !parts.iter().any(|p| *p == Part::Var("secret".into())) {
+            return Err(bad(
+                "the expression must contain $secret where the secret stands",
+            ));
+        }
+        Ok(Self {
+            parts,
+            path_variable: path_variable.to_owned(),
+            session_variable: session_variable.map(str::to_owned),
+            prefix_variable: prefix_variable.map(str::to_owned),
+        })
+    }
+
+    fn uses(&self, name: Option<&str>) -> bool {
+        name.is_some_and(|n| {
+            self.parts
+                .iter()
+                .any(|p| matches!(p, Part::Var(v) if v == n))
+        })
+    }
+
+    /// The link hash: `base64url(MD5(expression))` without padding.
+    ///
+    /// # Errors
+    /// [`SignError::Missing`] when the expression uses a variable `values` lacks.
+    pub fn hash(&self, secret: &str, values: &Values<'_>) -> Result<String, SignError> {
+        let expires = values.expires.to_string();
+        let mut md5 = Md5::new();
+        for part in &self.parts {
+            let value = match part {
+                Part::Literal(l) => l.as_str(),
+                Part::Var(v) if v == "secret" => secret,
+                Part::Var(v) if v == "secure_link_expires" => &expires,
+                Part::Var(v) if v == "remote_addr" => {
+                    values.remote_addr.ok_or(SignError::Missing {
+                        scheme: SCHEME,
+                        what: "a client address ($remote_addr)",
+                    })?
+                }
+                Part::Var(v) if *v == self.path_variable => {
+                    values.path.ok_or(SignError::Missing {
+                        scheme: SCHEME,
+                        what: "a path",
+                    })?
+                }
+                Part::Var(v) if Some(v) == self.session_variable.as_ref() => {
+                    values.session.ok_or(SignError::Missing {
+                        scheme: SCHEME,
+                        what: "a session",
+                    })?
+                }
+                Part::Var(_) => values.prefix.ok_or(SignError::Missing {
+                    scheme: SCHEME,
+                    what: "a prefix",
+                })?,
+            };
+            md5.update(value.as_bytes());
+        }
+        Ok(URL_SAFE_NO_PAD.encode(md5.finalize()))
+    }
+}
+
+/// An nginx `secure_link` configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NginxParams {
+    /// The secret written in nginx's `secure_link_md5` expression.
+    pub secret: SecretString,
+    /// The `secure_link_md5` expression with `$secret` for the secret.
+    #[serde(default = "default_expression")]
+    pub expression: String,
+    /// Query or path form.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// The query argument carrying the hash (`secure_link $arg_md5,…`).
+    #[serde(default = "default_hash_arg")]
+    pub hash_arg: String,
+    /// The query argument carrying the expiry.
+    #[serde(default = "default_expires_arg")]
+    pub expires_arg: String,
+    /// The variable holding the decoded path (`uri`, or a regex capture in path form).
+    #[serde(default = "default_path_variable")]
+    pub path_variable: String,
+    /// The variable holding the session (for example `cookie_usher_session`).
+    #[serde(default)]
+    pub session_variable: Option<String>,
+    /// The variable holding the covered folder (a regex capture).
+    #[serde(default)]
+    pub prefix_variable: Option<String>,
+}
+
+/// The default expression: expiry, path and secret (the documentation's example adds `$remote_addr`).
+pub fn default_expression() -> String {
+    "$secure_link_expires$uri $secret".to_owned()
+}
+
+fn default_hash_arg() -> String {
+    "md5".to_owned()
+}
+
+fn default_expires_arg() -> String {
+    "expires".to_owned()
+}
+
+fn default_path_variable() -> String {
+    "uri".to_owned()
+}
+
+/// [`NginxParams`] with the expression parsed, ready to sign many requests.
+#[derive(Debug)]
+pub struct NginxSigner {
+    secret: SecretString,
+    expression: Expression,
+    delivery: Delivery,
+    hash_arg: String,
+    expires_arg: String,
+}
+
+impl NginxSigner {
+    /// Parses the expression and checks the argument names.
+    ///
+    /// # Errors
+    /// [`SignError::BadExpression`], [`SignError::BadKey`] or [`SignError::BadField`].
+    pub fn new(params: NginxParams) -> Result<Self, SignError> {
+        if params.secret.expose_secret().is_empty() {
+            return Err(SignError::BadKey("empty"));
+        }
+        for (field, name) in [
+            ("hash_arg", &params.hash_arg),
+            ("expires_arg", &params.expires_arg),
+        ] {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(SignError::BadField {
+                    field,
+                    reason: "letters, digits and '_'",
+                });
+            }
+        }
+        let expression = Expression::parse(
+            &params.expression,
+            &params.path_variable,
+            params.session_variable.as_deref(),
+            params.prefix_variable.as_deref(),
+        )?;
+        Ok(Self {
+            secret: params.secret,
+            expression,
+            delivery: params.delivery,
+            hash_arg: params.hash_arg,
+            expires_arg: params.expires_arg,
+        })
+    }
+
+    /// The bindings the expression can carry.
+    pub fn capabilities(&self) -> crate::Capabilities {
+        let e = &self.expression;
+        crate::Capabilities {
+            session: e.uses(e.session_variable.as_deref()),
+            client_ip: e.uses(Some("remote_addr")),
+            starts_at: false,
+            prefix: e.uses(e.prefix_variable.as_deref()),
+        }
+    }
+
+    /// Signs one request.
+    ///
+    /// # Errors
+    /// [`SignError::Unsupported`] for a start time or a binding the expression lacks;
+    /// [`SignError::Missing`] for a variable the request lacks; [`SignError::BadPath`] for paths nginx would
+    /// normalise (`//`, `.` or `..` segments) and so never match.
+    pub fn sign(&self, req: &SignRequest) -> Result<Signed, SignError> {
+        if req.starts_at.is_some() {
+            return Err(SignError::Unsupported {
+                scheme: SCHEME,
+                what: "a start time",
+            });
+        }
+        if req.expires_at <= 0 {
+            return Err(SignError::BadTimes("expiry must be after 1970"));
+        }
+        let e = &self.expression;
+        for (given, var, what) in [
+            (
+                req.client_ip.is_some(),
+                Some("remote_addr"),
+                "a client address (no $remote_addr)",
+            ),
+            (
+                req.session_id.is_some(),
+                e.session_variable.as_deref(),
+                "a session (no session variable)",
+            ),
+            (
+                req.prefix.is_some(),
+                e.prefix_variable.as_deref(),
+                "a prefix (no prefix variable)",
+            ),
+        ] {
+            if given && !e.uses(var) {
+                return Err(SignError::Unsupported {
+                    scheme: SCHEME,
+                    what,
+                });
+            }
+        }
+        let t = Target::parse(&req.resource)?;
+        let path = decode(&t.path)?;
+        if path.contains("//") || path.split('/').any(|s| s == "." || s == "..") {
+            return Err(SignError::BadPath(
+                "nginx normalises '//', '.' and '..' in $uri",
+            ));
+        }
+        let prefix = req.prefix.as_deref().map(prefix_path).transpose()?;
+        let prefix = prefix.as_deref().map(decode).transpose()?;
+        let ip = req.client_ip.map(|ip| ip.to_string());
+        let hash = e.hash(
+            self.secret.expose_secret(),
+            &Values {
+                expires: req.expires_at,
+                path: Some(&path),
+                remote_addr: ip.as_deref(),
+                session: req.session_id.as_deref(),
+                prefix: prefix.as_deref(),
+            },
+        )?;
+        let exp = req.expires_at;
+        Ok(Signed::url(match self.delivery {
+            Delivery::Query => append_query(
+                &t.url(),
+                &format!("{}={hash}&{}={exp}", self.hash_arg, self.expires_arg),
+            ),
+            Delivery::Path => {
+                let mut u = format!("{}/{hash},{exp}{}", t.origin, t.path);
+                if let Some(q) = &t.query {
+                    u.push('?');
+                    u.push_str(q);
+                }
+                u
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(expression: &str) -> NginxParams {
+        NginxParams {
+            secret: "secret".into(),
+            expression: expression.into(),
+            delivery: Delivery::Query,
+            hash_arg: default_hash_arg(),
+            expires_arg: default_expires_arg(),
+            path_variable: default_path_variable(),
+            session_variable: None,
+            prefix_variable: None,
+        }
+    }
+
+    #[test]
+    fn documentation_example() {
+        // nginx.org, ngx_http_secure_link_module: with `secure_link_md5 "$secure_link_expires$uri$remote_addr
+        // secret";` the link "/s/link?md5=_e4Nc3iduzkWRm01TBBNYw&expires=2147483647" restricts "/s/link" to
+        // 127.0.0.1 until 2038-01-19 (`echo -n '2147483647/s/link127.0.0.1 secret' | openssl md5 -binary |
+        // openssl base64 | tr +/ -_ | tr -d =`).
+        let s = NginxSigner::new(params("$secure_link_expires$uri$remote_addr $secret")).unwrap();
+        let signed = s
+            .sign(
+                &SignRequest::path("/s/link", 2_147_483_647)
+                    .for_client("127.0.0.1".parse().unwrap()),
+            )
+            .unwrap();
+        assert_eq!(
+            signed.url,
+            "/s/link?md5=_e4Nc3iduzkWRm01TBBNYw&expires=2147483647"
+        );
+    }
+
+    // Verified against nginx 1.22.1 from Debian (bookworm) started on 127.0.0.1: with
+    // `secure_link $arg_md5,$arg_expires; secure_link_md5 "$secure_link_expires$uri secret";` the query link
+    // below answered 200, the same link with `expires=2000000001` 403, and a link signed for 1000000000
+    // (past) 410; with `location ~ ^/(?<secure>[\w-]+,\d+)(?<file>/.+)$`, `secure_link $secure;` and
+    // `secure_link_md5 "$secure_link_expires$file secret";` the path-form link answered 200 and the same hash
+    // on another file 403. The documentation's example link above answered 200 from 127.0.0.1 too.
+    #[test]
+    fn decoded_uri_and_path_form() {
+        let s = NginxSigner::new(params("$secure_link_expires$uri $secret")).unwrap();
+        let q = s
+            .sign(&SignRequest::url(
+                "http://127.0.0.1:8080/demo/a%20b.ts",
+                2_000_000_000,
+            ))
+            .unwrap();
+        // MD5("2000000000/demo/a b.ts secret"): the decoded path is signed, the encoded one is sent.
+        assert_eq!(
+            q.url,
+            "http://127.0.0.1:8080/demo/a%20b.ts?md5=SvhcxgxzKe5IqxUMN1wjAg&expires=2000000000"
+        );
+        let p = NginxSigner::new(NginxParams {
+            delivery: Delivery::Path,
+            path_variable: "file".into(),
+            ..params("$secure_link_expires$file $secret")
+        })
+        .unwrap();
+        let signed = p
+            .sign(&SignRequest::url(
+                "http://127.0.0.1:8080/demo/a%20b.ts",
+                2_000_000_000,
+            ))
+            .unwrap();
+        assert_eq!(
+            signed.url,
+            "http://127.0.0.1:8080/SvhcxgxzKe5IqxUMN1wjAg,2000000000/demo/a%20b.ts"
+        );
+    }
+
+    #[test]
+    fn session_and_prefix_variables() {
+        let s = NginxSigner::new(NginxParams {
+            session_variable: Some("cookie_usher_session".into()),
+            prefix_variable: Some("prefix".into()),
+            ..params("${secure_link_expires}${prefix}${cookie_usher_session} $secret")
+        })
+        .unwrap();
+        let req = SignRequest::path("/demo/360p/seg_001.ts", 2_000_000_000)
+            .with_prefix("/demo/")
+            .for_session("s_1");
+        let signed = s.sign(&req).unwrap();
+        let want = URL_SAFE_NO_PAD.encode(Md5::digest(b"2000000000/demo/s_1 secret"));
+        assert_eq!(
+            signed.url,
+            format!("/demo/360p/seg_001.ts?md5={want}&expires=2000000000")
+        );
+        assert!(matches!(
+            s.sign(&SignRequest::path("/demo/x.ts", 2_000_000_000).with_prefix("/demo/")),
+            Err(SignError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(NginxSigner::new(params("$secure_link_expires$uri secret")).is_err());
+        assert!(NginxSigner::new(params("$secure_link_expires$host $secret")).is_err());
+        assert!(NginxSigner::new(params("${uri $secret")).is_err());
+        assert!(NginxSigner::new(params("$ $secret")).is_err());
+        let s = NginxSigner::new(NginxParams {
+            secret: "hunter2-nginx".into(),
+            ..params("$secure_link_expires$uri $secret")
+        })
+        .unwrap();
+        assert!(
+            s.sign(&SignRequest::path("/a", 10).for_client("127.0.0.1".parse().unwrap()))
+                .is_err()
+        );
+        assert!(
+            s.sign(&SignRequest::path("/a", 10).for_session("x"))
+                .is_err()
+        );
+        assert!(
+            s.sign(&SignRequest::path("/a", 10).with_prefix("/"))
+                .is_err()
+        );
+        assert!(s.sign(&SignRequest::path("/a", 10).starting_at(1)).is_err());
+        assert!(s.sign(&SignRequest::path("/a/../b", 10)).is_err());
+        assert!(s.sign(&SignRequest::path("/a//b", 10)).is_err());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

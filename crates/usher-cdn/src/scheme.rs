@@ -1,0 +1,235 @@
+//! The one configuration enum over every vendor scheme, and its prepared form.
+//!
+//! [`Scheme`] is what a CDN's configuration holds (deserialized from JSON or TOML, tagged by `scheme`); its
+//! key material stays in `secrecy` types and never shows in `Debug`. [`Scheme::signer`] checks it and parses
+//! keys once; the resulting [`Signer`] signs any number of [`SignRequest`]s.
+//!
+//! `Scheme` deserializes but does not serialize: keys are write-only, and whatever stores them chooses how.
+
+use serde::Deserialize;
+
+use crate::akamai::{AkamaiParams, AkamaiSigner, TokenKind};
+use crate::bunny::{BunnyParams, BunnySigner};
+use crate::cloudfront::{CloudFrontParams, CloudFrontSigner};
+use crate::error::SignError;
+use crate::google::{GoogleParams, GoogleSigner};
+use crate::nginx::{NginxParams, NginxSigner};
+use crate::request::{SignRequest, Signed};
+use crate::usher::{UsherParams, UsherSigner};
+
+/// A vendor scheme with its parameters and key material.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case")]
+pub enum Scheme {
+    /// Akamai EdgeAuth 2.0 tokens.
+    Akamai(AkamaiParams),
+    /// Amazon CloudFront signed URLs and cookies.
+    Cloudfront(CloudFrontParams),
+    /// Google Cloud CDN signed URLs and cookies.
+    Google(GoogleParams),
+    /// Bunny CDN token authentication.
+    Bunny(BunnyParams),
+    /// nginx `secure_link`.
+    Nginx(NginxParams),
+    /// Usher's own origin grant.
+    Usher(UsherParams),
+}
+
+impl Scheme {
+    /// The scheme's tag (`akamai`, `cloudfront`, `google`, `bunny`, `nginx`, `usher`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Akamai(_) => "akamai",
+            Self::Cloudfront(_) => "cloudfront",
+            Self::Google(_) => "google",
+            Self::Bunny(_) => "bunny",
+            Self::Nginx(_) => "nginx",
+            Self::Usher(_) => "usher",
+        }
+    }
+
+    /// Checks the configuration and parses its keys.
+    ///
+    /// # Errors
+    /// [`SignError`] naming the bad key or parameter.
+    pub fn signer(self) -> Result<Signer, SignError> {
+        Ok(match self {
+            Self::Akamai(p) => Signer::Akamai(AkamaiSigner::new(p)?),
+            Self::Cloudfront(p) => Signer::Cloudfront(Box::new(CloudFrontSigner::new(p)?)),
+            Self::Google(p) => Signer::Google(GoogleSigner::new(p)?),
+            Self::Bunny(p) => Signer::Bunny(BunnySigner::new(p)?),
+            Self::Nginx(p) => Signer::Nginx(NginxSigner::new(p)?),
+            Self::Usher(p) => Signer::Usher(UsherSigner::new(&p)?),
+        })
+    }
+
+    /// Signs one request (parsing the keys for this one call; prefer [`Scheme::signer`] for many).
+    ///
+    /// # Errors
+    /// As [`Scheme::signer`] and [`Signer::sign`].
+    pub fn sign(&self, req: &SignRequest) -> Result<Signed, SignError> {
+        self.clone().signer()?.sign(req)
+    }
+}
+
+/// Which bindings a configured scheme can carry, so a caller can leave out what it cannot (each scheme
+/// refuses a request carrying a binding it cannot express rather than silently dropping it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// [`SignRequest::session_id`].
+    pub session: bool,
+    /// [`SignRequest::client_ip`].
+    pub client_ip: bool,
+    /// [`SignRequest::starts_at`].
+    pub starts_at: bool,
+    /// [`SignRequest::prefix`].
+    pub prefix: bool,
+}
+
+/// A checked [`Scheme`] with its keys parsed.
+#[derive(Debug)]
+pub enum Signer {
+    /// Akamai EdgeAuth 2.0.
+    Akamai(AkamaiSigner),
+    /// Amazon CloudFront (boxed: its two RSA signing keys dwarf the others).
+    Cloudfront(Box<CloudFrontSigner>),
+    /// Google Cloud CDN.
+    Google(GoogleSigner),
+    /// Bunny CDN.
+    Bunny(BunnySigner),
+    /// nginx `secure_link`.
+    Nginx(NginxSigner),
+    /// Usher's grant.
+    Usher(UsherSigner),
+}
+
+impl Signer {
+    /// Signs one request: what a viewer gets.
+    ///
+    /// # Errors
+    /// [`SignError`] saying why the request cannot be signed by this scheme.
+    pub fn sign(&self, req: &SignRequest) -> Result<Signed, SignError> {
+        match self {
+            Self::Akamai(s) => s.sign(req),
+            Self::Cloudfront(s) => s.sign(req),
+            Self::Google(s) => s.sign(req),
+            Self::Bunny(s) => s.sign(req),
+            Self::Nginx(s) => s.sign(req),
+            Self::Usher(s) => s.sign(req),
+        }
+    }
+
+    /// The bindings this configuration can carry.
+    pub fn capabilities(&self) -> Capabilities {
+        match self {
+            Self::Akamai(s) => Capabilities {
+                session: true,
+                client_ip: true,
+                starts_at: true,
+                prefix: s.token_kind() == TokenKind::Acl,
+            },
+            Self::Cloudfront(_) => Capabilities {
+                session: false,
+                client_ip: true,
+                starts_at: true,
+                prefix: true,
+            },
+            Self::Google(_) => Capabilities {
+                session: false,
+                client_ip: false,
+                starts_at: false,
+                prefix: true,
+            },
+            Self::Bunny(_) => Capabilities {
+                session: false,
+                client_ip: true,
+                starts_at: false,
+                prefix: true,
+            },
+            Self::Nginx(s) => s.capabilities(),
+            Self::Usher(_) => Capabilities {
+                session: true,
+                client_ip: false,
+                starts_at: false,
+                prefix: true,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scheme_from_json_through_one_enum() {
+        let pem = include_str!("../testdata/aws-sdk-js-v3-test-key.pem");
+        let configs = [
+            serde_json::json!({"scheme": "akamai", "key": "aabbccddeeff00112233445566778899", "salt": "pepper"}),
+            serde_json::json!({"scheme": "cloudfront", "key_pair_id": "APKAEIBAERJR2EXAMPLE", "private_key_pem": pem, "delivery": "cookies"}),
+            serde_json::json!({"scheme": "google", "key_name": "my-key", "key": "nZtRohdNF9m3cKM24IcK4w=="}),
+            serde_json::json!({"scheme": "bunny", "key": "SecurityKey", "delivery": "path"}),
+            serde_json::json!({"scheme": "nginx", "secret": "secret", "expression": "$secure_link_expires$uri$remote_addr $secret"}),
+            serde_json::json!({"scheme": "usher", "key": "usher-test-grant-key-0123456789abcdef"}),
+        ];
+        for config in configs {
+            let scheme: Scheme = serde_json::from_value(config.clone()).unwrap();
+            let name = scheme.name();
+            assert_eq!(config["scheme"], name);
+            // No key material in Debug, for any scheme.
+            let debug = format!("{scheme:?}");
+            for secret in [
+                "aabbccddeeff",
+                "MIIEow",
+                "nZtRoh",
+                "SecurityKey",
+                "usher-test-grant",
+            ] {
+                assert!(!debug.contains(secret), "{name}: {debug}");
+            }
+            let signer = scheme.signer().unwrap();
+            assert!(!format!("{signer:?}").contains("MIIEow"));
+            let caps = signer.capabilities();
+            let mut req = SignRequest::url("https://cdn.example/demo/master.m3u8", 2_000_000_000)
+                .with_prefix("/demo/");
+            if caps.session {
+                req = req.for_session("s_0123456789abcdef0123456789abcdef");
+            }
+            if caps.client_ip {
+                req = req.for_client("192.0.2.1".parse().unwrap());
+            }
+            if !caps.prefix {
+                req.prefix = None;
+            }
+            let signed = signer.sign(&req).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                signed.url.starts_with("https://cdn.example/"),
+                "{name}: {}",
+                signed.url
+            );
+            // Deterministic for given times.
+            assert_eq!(signer.sign(&req).unwrap(), signed);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_schemes_are_refused() {
+        assert!(
+            serde_json::from_value::<Scheme>(serde_json::json!({"scheme": "fastly", "key": "x"}))
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<Scheme>(
+                serde_json::json!({"scheme": "bunny", "key": "x", "kee": "y"})
+            )
+            .is_err()
+        );
+        let bad =
+            serde_json::from_value::<Scheme>(serde_json::json!({"scheme": "akamai", "key": "zz"}))
+                .unwrap();
+        assert_eq!(
+            bad.signer().err(),
+            Some(SignError::BadKey("Akamai keys are hex"))
+        );
+    }
+}
