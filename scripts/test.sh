@@ -22,6 +22,9 @@ fi
 step "front-end assets (npm ci + esbuild)"
 scripts/build-web.sh
 
+step "test data (npm ci: a public GeoIP country database for usher-geo's tests)"
+npm ci --no-audit --no-fund --prefix crates/usher-geo/testdata
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
