@@ -1,0 +1,137 @@
+//! Hot paths of the domain, measured without I/O: the keyed hash of a ticket token (every admit and watch
+//! link), the lease step (every admit and heartbeat, inside the store's atomic section), and Usher's own
+//! grant (signed on every admit, heartbeat and master playlist; verified on every origin request).
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use usher_core::clock::UnixMs;
+use usher_core::grant::{Grant, GrantSigner};
+use usher_core::ids::{DeviceId, SessionId, TicketToken};
+use usher_core::lease::{SeatRules, TicketLeases};
+use usher_core::secret::SecretHasher;
+use usher_core::show::SharingPolicy;
+
+const NOW: UnixMs = UnixMs(1_800_000_000_000);
+
+fn rules(k: u32) -> SeatRules {
+    SeatRules {
+        max_devices: k,
+        policy: SharingPolicy::NewestWins,
+        ttl_ms: 45_000,
+    }
+}
+
+fn token_hashing(c: &mut Criterion) {
+    let hasher = SecretHasher::new(&[7u8; 32]);
+    let token = TicketToken::generate();
+    c.bench_function("secret/ticket_token_hmac", |b| {
+        b.iter(|| hasher.ticket_token(black_box(&token)))
+    });
+    let text = token.expose().to_owned();
+    c.bench_function("secret/parse_and_hash_token", |b| {
+        b.iter(|| hasher.ticket_token(&TicketToken::parse(black_box(&text)).expect("valid token")))
+    });
+}
+
+fn lease_step(c: &mut Criterion) {
+    let device = DeviceId::generate();
+    c.bench_function("lease/admit_first_device", |b| {
+        b.iter_batched(
+            || (TicketLeases::default(), SessionId::generate()),
+            |(mut t, s)| t.admit(&device, "Firefox on Linux", s, rules(1), NOW),
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("lease/admit_reattach_same_device", |b| {
+        let mut t = TicketLeases::default();
+        t.admit(
+            &device,
+            "Firefox on Linux",
+            SessionId::generate(),
+            rules(1),
+            NOW,
+        );
+        let mut now = NOW;
+        b.iter_batched(
+            SessionId::generate,
+            |s| {
+                now = UnixMs(now.0 + 1);
+                t.admit(&device, "Firefox on Linux", s, rules(1), now)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("lease/admit_supersede_k1_steady_state", |b| {
+        // a ticket that has seen many devices: its usage and ended lists are full
+        let mut t = TicketLeases::default();
+        let devices: Vec<DeviceId> = (0..100).map(|_| DeviceId::generate()).collect();
+        let mut now = NOW;
+        for d in &devices {
+            now = UnixMs(now.0 + 1);
+            t.admit(d, "Chrome on Android", SessionId::generate(), rules(1), now);
+        }
+        let mut i = 0;
+        b.iter_batched(
+            SessionId::generate,
+            |s| {
+                i += 1;
+                now = UnixMs(now.0 + 1);
+                t.admit(
+                    &devices[i % devices.len()],
+                    "Chrome on Android",
+                    s,
+                    rules(1),
+                    now,
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("lease/heartbeat", |b| {
+        let mut t = TicketLeases::default();
+        let session = SessionId::generate();
+        t.admit(&device, "Safari on iOS", session.clone(), rules(1), NOW);
+        let mut now = NOW;
+        b.iter(|| {
+            now = UnixMs(now.0 + 1);
+            t.heartbeat(black_box(&session), now)
+        })
+    });
+    c.bench_function("lease/serde_json_roundtrip_full_ticket", |b| {
+        // the embedded and Redis stores keep a ticket's leases serialized: this is their per-step codec cost
+        let mut t = TicketLeases::default();
+        let mut now = NOW;
+        for _ in 0..100 {
+            now = UnixMs(now.0 + 1);
+            t.admit(
+                &DeviceId::generate(),
+                "Chrome on Android",
+                SessionId::generate(),
+                rules(1),
+                now,
+            );
+        }
+        b.iter(|| {
+            let bytes = serde_json::to_vec(black_box(&t)).expect("serializes");
+            serde_json::from_slice::<TicketLeases>(&bytes).expect("parses")
+        })
+    });
+}
+
+fn grants(c: &mut Criterion) {
+    let signer = GrantSigner::new(&[9u8; 32]);
+    let grant = Grant {
+        session: SessionId::generate(),
+        expires_at: UnixMs(NOW.0 + 120_000),
+        prefix: "demo/".into(),
+    };
+    c.bench_function("grant/sign", |b| b.iter(|| signer.sign(black_box(&grant))));
+    let text = signer.sign(&grant);
+    c.bench_function("grant/verify", |b| {
+        b.iter(|| signer.verify(black_box(&text), NOW).expect("valid grant"))
+    });
+}
+
+criterion_group!(benches, token_hashing, lease_step, grants);
+criterion_main!(benches);

@@ -1,0 +1,154 @@
+//! The embedded store's hot paths, one call at a time on a store holding 10,000 tickets: the token lookup
+//! every admit starts with, the admit step (newest wins, k = 1), the heartbeat step, and the ticket read
+//! every heartbeat answer makes.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use usher_core::clock::SystemClock;
+use usher_core::ids::{DeviceId, ShowId, TicketId, TicketToken};
+use usher_core::lease::SeatRules;
+use usher_core::secret::{SecretHash, SecretHasher};
+use usher_core::show::{SharingPolicy, ShowSpec};
+use usher_core::store::{AdmitRequest, NewTicket, Store};
+use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
+use usher_store::EmbeddedStore;
+
+const TICKETS: usize = 10_000;
+
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    store: EmbeddedStore,
+    show: ShowId,
+    tickets: Vec<(TicketId, SecretHash)>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path(), Arc::new(SystemClock)).expect("store opens");
+    let now = store.now();
+    let show = ShowId::parse("bench").expect("valid id");
+    let spec: ShowSpec = serde_json::from_value(serde_json::json!({
+        "title": "bench",
+        "starts_at": "2020-01-01T00:00:00Z",
+        "ends_at": "2100-01-01T00:00:00Z",
+        "stream_path": "demo",
+    }))
+    .expect("valid show");
+    let hasher = SecretHasher::new(&[5u8; 32]);
+    let mut tickets = Vec::with_capacity(TICKETS);
+    let new: Vec<NewTicket> = (0..TICKETS)
+        .map(|_| {
+            let id = TicketId::generate();
+            let hash = hasher.ticket_token(&TicketToken::generate());
+            tickets.push((id.clone(), hash));
+            NewTicket {
+                ticket: Ticket {
+                    id,
+                    token_hash: hash,
+                    terms: TicketTerms {
+                        show_id: show.clone(),
+                        valid_from: None,
+                        valid_until: None,
+                        max_devices: None,
+                        external_ref: None,
+                    },
+                    status: TicketStatus::Active,
+                    created_at: now.to_datetime(),
+                    revoked_at: None,
+                },
+            }
+        })
+        .collect();
+    rt.block_on(async {
+        store
+            .put_show(spec.into_show(show.clone(), now, None).expect("show"))
+            .await
+            .expect("put show");
+        store.register_tickets(new).await.expect("register");
+    });
+    Fixture {
+        rt,
+        store,
+        show,
+        tickets,
+        _dir: dir,
+    }
+}
+
+fn admit_request(f: &Fixture, i: usize, device: DeviceId) -> AdmitRequest {
+    AdmitRequest {
+        ticket_id: f.tickets[i % TICKETS].0.clone(),
+        show_id: f.show.clone(),
+        device_id: device,
+        device_label: "Firefox on Linux".into(),
+        rules: SeatRules {
+            max_devices: 1,
+            policy: SharingPolicy::NewestWins,
+            ttl_ms: 45_000,
+        },
+        country: None,
+    }
+}
+
+fn embedded(c: &mut Criterion) {
+    let f = fixture();
+    let mut i = 0;
+    c.bench_function("embedded/ticket_by_token", |b| {
+        b.iter(|| {
+            i += 1;
+            let hash = &f.tickets[i % TICKETS].1;
+            f.rt.block_on(f.store.ticket_by_token(black_box(hash)))
+                .expect("lookup")
+                .expect("found")
+        })
+    });
+    c.bench_function("embedded/ticket_by_id", |b| {
+        b.iter(|| {
+            i += 1;
+            let id = &f.tickets[i % TICKETS].0;
+            f.rt.block_on(f.store.ticket(black_box(id)))
+                .expect("read")
+                .expect("found")
+        })
+    });
+    c.bench_function("embedded/admit_new_device_newest_wins", |b| {
+        b.iter(|| {
+            i += 1;
+            let req = admit_request(&f, i, DeviceId::generate());
+            f.rt.block_on(f.store.admit(req)).expect("admit")
+        })
+    });
+    let sessions: Vec<_> = (0..TICKETS)
+        .map(|t| {
+            let req = admit_request(&f, t, DeviceId::generate());
+            match f.rt.block_on(f.store.admit(req)).expect("admit") {
+                usher_core::lease::AdmitDecision::Admitted { session_id, .. } => session_id,
+                other => panic!("not admitted: {other:?}"),
+            }
+        })
+        .collect();
+    c.bench_function("embedded/heartbeat", |b| {
+        b.iter(|| {
+            i += 1;
+            f.rt.block_on(f.store.heartbeat(black_box(&sessions[i % TICKETS])))
+                .expect("heartbeat")
+        })
+    });
+    c.bench_function("embedded/live_session", |b| {
+        b.iter(|| {
+            i += 1;
+            f.rt.block_on(f.store.live_session(black_box(&sessions[i % TICKETS])))
+                .expect("live session")
+        })
+    });
+}
+
+criterion_group!(benches, embedded);
+criterion_main!(benches);
