@@ -3,10 +3,12 @@
 //! # Layout
 //! - [`embedded`]: the default backend, in the process, on local disk (redb for durability, leases in
 //!   memory with periodic durable flushes).
+//! - [`redis`]: many nodes share one Redis; atomic steps are Lua scripts with Redis's clock.
 //! - [`contract`]: the store contract suite; each backend's tests instantiate it with
 //!   [`store_contract_tests!`].
 
 pub mod contract;
 pub mod embedded;
+pub mod redis;
 
 pub use embedded::EmbeddedStore;

@@ -151,3 +151,203 @@ impl UsherProcess {
         Ok(status.code())
     }
 }
+
+/// A throw-away `redis-server` on a unix socket (no TCP port, no persistence), killed on drop.
+pub struct RedisServer {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` and waits (at most 10 s) until it answers.
+    ///
+    /// # Errors
+    /// When `redis-server` is not installed (the message says how to install it) or does not come up.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let sock = dir.path().join("redis.sock");
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+            .arg(&sock)
+            .args(["--unixsocketperm", "700", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("redis-server is required for these tests and could not be started: install it (apt-get install -y redis-server)")?;
+        let server = Self { child, dir };
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&sock) {
+                use std::io::{Read as _, Write as _};
+                let mut buf = [0u8; 16];
+                if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                    return Ok(server);
+                }
+            }
+            anyhow::ensure!(std::time::Instant::now() < end, "redis-server did not answer PING within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The URL to reach it.
+    pub fn url(&self) -> String {
+        format!("redis+unix://{}", self.dir.path().join("redis.sock").display())
+    }
+
+    /// Starts `redis-server` on a free loopback TCP port (persistence off) and returns it with the port.
+    ///
+    /// # Errors
+    /// As [`RedisServer::start`].
+    pub fn start_tcp() -> anyhow::Result<(Self, u16)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = tempfile::tempdir()?;
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"])
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("redis-server is required for these tests and could not be started: install it (apt-get install -y redis-server)")?;
+        let server = Self { child, dir };
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read as _, Write as _};
+                let mut buf = [0u8; 16];
+                if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                    return Ok((server, port));
+                }
+            }
+            anyhow::ensure!(std::time::Instant::now() < end, "redis-server did not answer PING within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `usher serve` process, killed on drop.
+pub struct ServeProcess {
+    child: Option<Child>,
+    /// Base URL (`http://<bound address>`).
+    pub base_url: String,
+}
+
+impl ServeProcess {
+    /// Starts `bin serve --config config` (the config must log as JSON and listen on a port, 0 allowed)
+    /// and waits (at most 30 s) for its "usher serving" log line to learn the bound address.
+    ///
+    /// # Errors
+    /// When it cannot start or does not serve in time (its last log lines are in the message).
+    pub async fn start(bin: &Path, config: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let mut seen = Vec::new();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "usher serving"
+                    && let Some(a) = v["listen"].as_str()
+                {
+                    return Some(a.to_owned());
+                }
+                seen.push(line);
+            }
+            None
+        })
+        .await;
+        let addr = match addr {
+            Ok(Some(a)) => a,
+            _ => bail!("usher serve did not start; it said:\n{}", seen.join("\n")),
+        };
+        // keep draining stderr; USHER_TEST_LOG=1 shows it (the request logs of a failing test)
+        let show = std::env::var_os("USHER_TEST_LOG").is_some();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if show {
+                    eprintln!("[usher] {line}");
+                }
+            }
+        });
+        Ok(Self { child: Some(child), base_url: format!("http://{addr}") })
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+    }
+}
+
+/// A TCP proxy in front of a server that a test can cut (close every connection and refuse new ones)
+/// and restore, to simulate the loss of a store.
+pub struct ChaosProxy {
+    /// The proxy's address.
+    pub addr: std::net::SocketAddr,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChaosProxy {
+    /// Starts a proxy on `127.0.0.1:0` forwarding to `upstream`.
+    ///
+    /// # Errors
+    /// When it cannot bind.
+    pub async fn start(upstream: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if *rx.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let mut rx = rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = rx.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, cut: std::sync::Arc::new(tx), task })
+    }
+
+    /// Closes every connection and refuses new ones until [`ChaosProxy::restore`].
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        let _ = self.cut.send(false);
+    }
+}
+
+impl Drop for ChaosProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

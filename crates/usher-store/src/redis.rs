@@ -1,0 +1,578 @@
+//! The Redis backend: many stateless Usher nodes share one Redis.
+//!
+//! Every step that must be atomic is one Lua script (`redis/*.lua`, each prefixed with the lease rules of
+//! `redis/seats.lua`), run with EVALSHA and reloaded on NOSCRIPT by `redis::Script`. Lease time comes from
+//! Redis's `TIME` inside the script, so the clocks of the nodes do not matter. Admit and heartbeat are
+//! one round trip each.
+//!
+//! # Keys (all under the configured prefix, default `usher:`)
+//! | key | type | what |
+//! | --- | --- | --- |
+//! | `show:{id}` | string | show JSON |
+//! | `shows` | set | show ids |
+//! | `show_tickets:{id}` | string (int) | tickets registered for the show |
+//! | `ticket:{id}` | string | ticket JSON (token only as keyed hash) |
+//! | `token:{hash}` | string | ticket id by token hash |
+//! | `seats:{ticket id}` | string | the ticket's leases, ended sessions and usage (JSON) |
+//! | `session:{id}` | string, TTL lease + 1 h | ticket id of a session |
+//! | `live:{show id}` | sorted set | live session ids scored by lease expiry (ms) |
+//! | `ended:{session id}` | string, TTL 1 h | why a session ended (JSON), for its next heartbeat |
+//! | `apikey:{id}` | string | API key JSON (secret only as keyed hash) |
+//! | `apikeys` | set | API key ids |
+//! | `apikey_used:{id}` | string | last use (ms), best effort |
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands as _, Script, Value as RedisValue};
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+
+use usher_core::clock::{Clock, SystemClock, UnixMs};
+use usher_core::ids::{ApiKeyId, SessionId, ShowId, TicketId};
+use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, TicketLeases};
+use usher_core::secret::SecretHash;
+use usher_core::show::Show;
+use usher_core::store::{
+    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome, RegisterOutcome,
+    SessionInfo, Store, StoreError, TicketActivity,
+};
+use usher_core::ticket::{Ticket, TicketStatus};
+
+/// How to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/db`, `rediss://…` for TLS, or `redis+unix:///path`.
+    pub url: String,
+    /// Prefix of every key (namespaces several deployments in one Redis).
+    pub key_prefix: String,
+    /// Longest wait for a connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for an answer; past it the call fails with `Unavailable` (no hung requests).
+    pub response_timeout: Duration,
+    /// Replicas that must acknowledge a durable write (tickets, shows, keys) before it is answered
+    /// (`WAIT`); 0 answers once the master has it.
+    pub wait_replicas: u32,
+    /// Longest `WAIT` for those replicas.
+    pub wait_timeout: Duration,
+}
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{}\n{}", include_str!("redis/seats.lua"), body))
+}
+
+struct Scripts {
+    admit: Script,
+    heartbeat: Script,
+    end_session: Script,
+    end_all: Script,
+    register: Script,
+    revoke: Script,
+    delete_show: Script,
+}
+
+/// The Redis backend.
+pub struct RedisStore {
+    con: ConnectionManager,
+    prefix: String,
+    scripts: Scripts,
+    wait_replicas: u32,
+    wait_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn decode<T: DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("domain records serialize")
+}
+
+/// A ticket's seats document as the scripts keep it.
+#[derive(Deserialize)]
+struct Seats {
+    show_id: ShowId,
+    #[serde(flatten)]
+    leases: TicketLeases,
+}
+
+fn session_info(seats: &Seats, ticket_id: &TicketId, session: &SessionId, now: UnixMs) -> Option<SessionInfo> {
+    seats.leases.live(now).find(|l| &l.session_id == session).map(|l| SessionInfo {
+        session_id: l.session_id.clone(),
+        ticket_id: ticket_id.clone(),
+        show_id: seats.show_id.clone(),
+        device_id: l.device_id.clone(),
+        device_label: l.device_label.clone(),
+        created_at: l.created_at,
+        renewed_at: l.renewed_at,
+        expires_at: l.expires_at,
+    })
+}
+
+fn as_string(v: &RedisValue) -> Option<String> {
+    match v {
+        RedisValue::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        RedisValue::SimpleString(s) => Some(s.clone()),
+        RedisValue::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn as_i64(v: &RedisValue) -> Option<i64> {
+    match v {
+        RedisValue::Int(i) => Some(*i),
+        other => as_string(other).and_then(|s| s.parse().ok()),
+    }
+}
+
+impl RedisStore {
+    /// Connects (failing fast when Redis does not answer) and warns when Redis may evict data.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the URL is invalid or Redis does not answer in time.
+    pub async fn connect(cfg: RedisConfig) -> Result<Self, StoreError> {
+        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
+        let mgr_cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(cfg.connect_timeout))
+            .set_response_timeout(Some(cfg.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let con = tokio::time::timeout(cfg.connect_timeout + cfg.response_timeout, client.get_connection_manager_with_config(mgr_cfg))
+            .await
+            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)?;
+        let store = Self {
+            con,
+            prefix: cfg.key_prefix,
+            scripts: Scripts {
+                admit: script(include_str!("redis/admit.lua")),
+                heartbeat: script(include_str!("redis/heartbeat.lua")),
+                end_session: script(include_str!("redis/end_session.lua")),
+                end_all: script(include_str!("redis/end_all.lua")),
+                register: script(include_str!("redis/register.lua")),
+                revoke: script(include_str!("redis/revoke.lua")),
+                delete_show: script(include_str!("redis/delete_show.lua")),
+            },
+            wait_replicas: cfg.wait_replicas,
+            wait_timeout: cfg.wait_timeout,
+        };
+        store.check_eviction_policy().await;
+        Ok(store)
+    }
+
+    async fn check_eviction_policy(&self) {
+        let mut con = self.con.clone();
+        let policy: Result<Vec<String>, _> = redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(&mut con).await;
+        match policy {
+            Ok(v) => {
+                if let Some(p) = v.get(1)
+                    && p != "noeviction"
+                {
+                    tracing::error!(redis.maxmemory_policy = %p, "Redis may EVICT keys under memory pressure and silently drop tickets: set `maxmemory-policy noeviction`");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read Redis maxmemory-policy (CONFIG may be disabled); make sure it is noeviction"),
+        }
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.prefix.clone();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                k.push(':');
+            }
+            k.push_str(p);
+        }
+        k
+    }
+
+    fn con(&self) -> ConnectionManager {
+        self.con.clone()
+    }
+
+    /// Waits for the configured number of replicas to acknowledge the writes so far.
+    async fn replicate(&self) -> Result<(), StoreError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let mut con = self.con();
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(self.wait_timeout.as_millis() as u64)
+            .query_async(&mut con)
+            .await
+            .map_err(unavailable)?;
+        if acked < i64::from(self.wait_replicas) {
+            return Err(StoreError::Unavailable(format!("only {acked} of {} replicas acknowledged the write", self.wait_replicas)));
+        }
+        Ok(())
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, what: &str, key: String) -> Result<Option<T>, StoreError> {
+        let raw: Option<String> = self.con().get(key).await.map_err(unavailable)?;
+        raw.map(|s| decode(what, &s)).transpose()
+    }
+
+    async fn seats(&self, ticket: &TicketId) -> Result<Option<Seats>, StoreError> {
+        self.get_json("seats", self.key(&["seats", ticket.as_str()])).await
+    }
+
+    async fn ticket_of_session(&self, session: &SessionId) -> Result<Option<TicketId>, StoreError> {
+        let raw: Option<String> = self.con().get(self.key(&["session", session.as_str()])).await.map_err(unavailable)?;
+        raw.map(|s| TicketId::parse(&s).map_err(|e| StoreError::Corrupt(format!("session index: {e}")))).transpose()
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn now(&self) -> UnixMs {
+        SystemClock.now()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut con = self.con();
+        let _: String = redis::cmd("PING").query_async(&mut con).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn put_show(&self, show: Show) -> Result<PutOutcome, StoreError> {
+        let mut con = self.con();
+        let (old, _): (Option<String>, i64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&["show", show.id.as_str()]))
+            .arg(encode(&show))
+            .arg("GET")
+            .cmd("SADD")
+            .arg(self.key(&["shows"]))
+            .arg(show.id.as_str())
+            .query_async(&mut con)
+            .await
+            .map_err(unavailable)?;
+        self.replicate().await?;
+        Ok(if old.is_some() { PutOutcome::Replaced } else { PutOutcome::Created })
+    }
+
+    async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
+        self.get_json("show", self.key(&["show", id.as_str()])).await
+    }
+
+    async fn shows(&self) -> Result<Vec<Show>, StoreError> {
+        let mut con = self.con();
+        let mut ids: Vec<String> = con.smembers(self.key(&["shows"])).await.map_err(unavailable)?;
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(&["show", id])).collect();
+        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(unavailable)?;
+        raw.into_iter().flatten().map(|s| decode("show", &s)).collect()
+    }
+
+    async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
+        let n: i64 = self
+            .scripts
+            .delete_show
+            .key(self.key(&["show", id.as_str()]))
+            .key(self.key(&["shows"]))
+            .key(self.key(&["show_tickets", id.as_str()]))
+            .arg(id.as_str())
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(match n {
+            -1 => DeleteShowOutcome::Missing,
+            0 => {
+                self.replicate().await?;
+                DeleteShowOutcome::Deleted
+            }
+            n => DeleteShowOutcome::HasTickets(n as u64),
+        })
+    }
+
+    async fn register_tickets(&self, batch: Vec<NewTicket>) -> Result<Vec<RegisterOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(batch.len());
+        let ticket_prefix = self.key(&["ticket", ""]);
+        for chunk in batch.chunks(1000) {
+            let mut pipe = redis::pipe();
+            for NewTicket { ticket } in chunk {
+                let mut inv = self.scripts.register.prepare_invoke();
+                inv.key(self.key(&["token", &ticket.token_hash.to_hex()]))
+                    .key(self.key(&["ticket", ticket.id.as_str()]))
+                    .key(self.key(&["show_tickets", ticket.terms.show_id.as_str()]))
+                    .arg(ticket.id.as_str())
+                    .arg(encode(ticket))
+                    .arg(&ticket_prefix);
+                pipe.invoke_script(&inv);
+            }
+            let mut con = self.con();
+            // the pipeline sends EVALSHA; loading first (idempotent) avoids a NOSCRIPT after a restart
+            self.scripts.register.load_async(&mut con).await.map_err(unavailable)?;
+            let answers: Vec<Vec<String>> = pipe.query_async(&mut con).await.map_err(unavailable)?;
+            for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
+                out.push(match answer.first().map(String::as_str) {
+                    Some("created") => RegisterOutcome::Created(ticket.clone()),
+                    Some("existing") => {
+                        let existing: Ticket = decode("ticket", answer.get(1).map_or("", String::as_str))?;
+                        if existing.terms == ticket.terms {
+                            RegisterOutcome::Existing(existing)
+                        } else {
+                            RegisterOutcome::Conflict(existing.id)
+                        }
+                    }
+                    other => return Err(StoreError::Corrupt(format!("register answered {other:?}"))),
+                });
+            }
+        }
+        self.replicate().await?;
+        Ok(out)
+    }
+
+    async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
+        self.get_json("ticket", self.key(&["ticket", id.as_str()])).await
+    }
+
+    async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
+        let id: Option<String> = self.con().get(self.key(&["token", &hash.to_hex()])).await.map_err(unavailable)?;
+        let Some(id) = id else { return Ok(None) };
+        let t: Option<Ticket> = self.get_json("ticket", self.key(&["ticket", &id])).await?;
+        Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
+    }
+
+    async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
+        let Some(mut ticket) = self.ticket(id).await? else { return Ok(None) };
+        let now = self.now();
+        if ticket.status != TicketStatus::Revoked {
+            ticket.status = TicketStatus::Revoked;
+            ticket.revoked_at = Some(now.to_datetime());
+        }
+        let stored: Option<String> = self
+            .scripts
+            .revoke
+            .key(self.key(&["ticket", id.as_str()]))
+            .arg(encode(&ticket))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let Some(stored) = stored else { return Ok(None) };
+        let _: Vec<String> = self
+            .scripts
+            .end_all
+            .key(self.key(&["seats", id.as_str()]))
+            .arg(&self.prefix)
+            .arg(encode(&EndReason::Revoked { at: now }))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        self.replicate().await?;
+        decode("ticket", &stored).map(Some)
+    }
+
+    async fn ticket_activity(&self, id: &TicketId) -> Result<TicketActivity, StoreError> {
+        let now = self.now();
+        Ok(match self.seats(id).await? {
+            Some(s) => TicketActivity {
+                usage: s.leases.usage.clone(),
+                live: s.leases.live(now).filter_map(|l| session_info(&s, id, &l.session_id, now)).collect(),
+            },
+            None => TicketActivity { usage: Default::default(), live: Vec::new() },
+        })
+    }
+
+    async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
+        let policy = match req.rules.policy {
+            usher_core::show::SharingPolicy::NewestWins => "newest_wins",
+            usher_core::show::SharingPolicy::OldestWins => "oldest_wins",
+        };
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .admit
+            .key(self.key(&["seats", req.ticket_id.as_str()]))
+            .arg(&self.prefix)
+            .arg(req.ticket_id.as_str())
+            .arg(req.show_id.as_str())
+            .arg(req.device_id.as_str())
+            .arg(&req.device_label)
+            .arg(SessionId::generate().as_str())
+            .arg(req.rules.max_devices.max(1))
+            .arg(policy)
+            .arg(req.rules.ttl_ms)
+            .arg(req.country.as_ref().map_or("", |c| c.as_str()))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
+        match answer.first().and_then(as_string).as_deref() {
+            Some("in_use") => Ok(AdmitDecision::InUse { retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64 }),
+            Some("admitted") => {
+                let sid = answer.get(1).and_then(as_string).and_then(|s| SessionId::parse(&s).ok()).ok_or_else(bad)?;
+                let expires_at = UnixMs(answer.get(2).and_then(as_i64).ok_or_else(bad)?);
+                let reattached = answer.get(3).and_then(as_i64) == Some(1);
+                let superseded = answer[4..].iter().filter_map(as_string).filter_map(|s| SessionId::parse(&s).ok()).collect();
+                Ok(AdmitDecision::Admitted { session_id: sid, expires_at, reattached, superseded })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError> {
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .heartbeat
+            .key(self.key(&["session", session.as_str()]))
+            .arg(&self.prefix)
+            .arg(session.as_str())
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let bad = || StoreError::Corrupt(format!("heartbeat answered {answer:?}"));
+        let owner = || -> Result<(TicketId, ShowId), StoreError> {
+            let t = answer.get(2).and_then(as_string).and_then(|s| TicketId::parse(&s).ok()).ok_or_else(bad)?;
+            let s = answer.get(3).and_then(as_string).and_then(|s| ShowId::parse(&s).ok()).ok_or_else(bad)?;
+            Ok((t, s))
+        };
+        match answer.first().and_then(as_string).as_deref() {
+            Some("unknown") => Ok(HeartbeatAnswer { decision: HeartbeatDecision::Unknown, owner: None }),
+            Some("renewed") => Ok(HeartbeatAnswer {
+                decision: HeartbeatDecision::Renewed { expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?) },
+                owner: Some(owner()?),
+            }),
+            Some("ended") => {
+                let reason: EndReason = decode("end reason", &answer.get(1).and_then(as_string).ok_or_else(bad)?)?;
+                Ok(HeartbeatAnswer { decision: HeartbeatDecision::Ended(reason), owner: Some(owner()?) })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    async fn end_session(&self, session: &SessionId, reason: EndReason) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .scripts
+            .end_session
+            .key(self.key(&["session", session.as_str()]))
+            .arg(&self.prefix)
+            .arg(session.as_str())
+            .arg(encode(&reason))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(n == 1)
+    }
+
+    async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {
+        let Some(ticket) = self.ticket_of_session(session).await? else { return Ok(None) };
+        let now = self.now();
+        Ok(self.seats(&ticket).await?.and_then(|s| session_info(&s, &ticket, session, now)))
+    }
+
+    async fn sessions(&self, show: Option<&ShowId>) -> Result<Vec<SessionInfo>, StoreError> {
+        let shows: Vec<ShowId> = match show {
+            Some(s) => vec![s.clone()],
+            None => self.shows().await?.into_iter().map(|s| s.id).collect(),
+        };
+        let now = self.now();
+        let mut con = self.con();
+        let mut out = Vec::new();
+        for show in shows {
+            let sids: Vec<String> = con
+                .zrangebyscore(self.key(&["live", show.as_str()]), format!("({}", now.0), "+inf")
+                .await
+                .map_err(unavailable)?;
+            let mut cache: std::collections::HashMap<TicketId, Option<Seats>> = std::collections::HashMap::new();
+            for sid in sids {
+                let Ok(sid) = SessionId::parse(&sid) else { continue };
+                let Some(ticket) = self.ticket_of_session(&sid).await? else { continue };
+                if !cache.contains_key(&ticket) {
+                    let seats = self.seats(&ticket).await?;
+                    cache.insert(ticket.clone(), seats);
+                }
+                if let Some(Some(seats)) = cache.get(&ticket)
+                    && let Some(info) = session_info(seats, &ticket, &sid, now)
+                {
+                    out.push(info);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.session_id.cmp(&b.session_id)));
+        Ok(out)
+    }
+
+    async fn put_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        let mut con = self.con();
+        let _: () = redis::pipe()
+            .atomic()
+            .set(self.key(&["apikey", key.id.as_str()]), encode(&key))
+            .ignore()
+            .sadd(self.key(&["apikeys"]), key.id.as_str())
+            .ignore()
+            .query_async(&mut con)
+            .await
+            .map_err(unavailable)?;
+        self.replicate().await
+    }
+
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        let mut con = self.con();
+        let (raw, used): (Option<String>, Option<i64>) = redis::pipe()
+            .get(self.key(&["apikey", id.as_str()]))
+            .get(self.key(&["apikey_used", id.as_str()]))
+            .query_async(&mut con)
+            .await
+            .map_err(unavailable)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let mut key: ApiKey = decode("api key", &raw)?;
+        if let Some(u) = used {
+            key.last_used_at = Some(UnixMs(u));
+        }
+        Ok(Some(key))
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let ids: Vec<String> = self.con().smembers(self.key(&["apikeys"])).await.map_err(unavailable)?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Ok(id) = ApiKeyId::parse(&id)
+                && let Some(k) = self.api_key(&id).await?
+            {
+                out.push(k);
+            }
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
+        let mut con = self.con();
+        let (n, _, _): (i64, i64, i64) = redis::pipe()
+            .atomic()
+            .del(self.key(&["apikey", id.as_str()]))
+            .srem(self.key(&["apikeys"]), id.as_str())
+            .del(self.key(&["apikey_used", id.as_str()]))
+            .query_async(&mut con)
+            .await
+            .map_err(unavailable)?;
+        self.replicate().await?;
+        Ok(n == 1)
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
+        let _: () = self.con().set(self.key(&["apikey_used", id.as_str()]), self.now().0).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        // Redis persists by itself (AOF/RDB); nothing is held back in this process.
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+-- KEYS[1] seats key; ARGV: prefix, ticket_id, show_id, device, label, new_session, k, policy, ttl_ms, country
+local prefix, ticket_id, show_id, device, label, new_sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local k, policy, ttl, country = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local now = now_ms()
+local st = load_seats(KEYS[1], show_id)
+drop_expired(prefix, st, now)
+local expires = now + ttl
+for _, l in ipairs(st.leases) do
+  if l.device_id == device then
+    l.renewed_at = now
+    l.expires_at = expires
+    l.ttl_ms = ttl
+    l.device_label = label
+    saw_device(st, device, label, now)
+    saw_country(st, country, now)
+    redis.call('ZADD', live_key(prefix, st), expires, l.session_id)
+    index_session(prefix, st, l.session_id, ticket_id, ttl)
+    save_seats(KEYS[1], st)
+    return { 'admitted', l.session_id, expires, 1 }
+  end
+end
+local superseded = {}
+if #st.leases >= k then
+  if policy == 'oldest_wins' then
+    local earliest = nil
+    for _, l in ipairs(st.leases) do
+      if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
+    end
+    save_seats(KEYS[1], st)
+    return { 'in_use', math.max(1, math.ceil((earliest - now) / 1000)) }
+  end
+  while #st.leases >= k do
+    local idx, best = 1, nil
+    for i, l in ipairs(st.leases) do
+      if best == nil or l.renewed_at < best.renewed_at
+        or (l.renewed_at == best.renewed_at and l.created_at < best.created_at) then
+        idx, best = i, l
+      end
+    end
+    superseded[#superseded + 1] = end_lease(prefix, st, idx, { reason = 'superseded', by_device = label, at = now })
+  end
+end
+st.leases[#st.leases + 1] = {
+  session_id = new_sid, device_id = device, device_label = label,
+  created_at = now, renewed_at = now, expires_at = expires, ttl_ms = ttl,
+}
+st.usage.sessions = st.usage.sessions + 1
+saw_device(st, device, label, now)
+saw_country(st, country, now)
+redis.call('ZADD', live_key(prefix, st), expires, new_sid)
+index_session(prefix, st, new_sid, ticket_id, ttl)
+save_seats(KEYS[1], st)
+local out = { 'admitted', new_sid, expires, 0 }
+for _, s in ipairs(superseded) do out[#out + 1] = s end
+return out
