@@ -21,13 +21,18 @@
 //! | `apikeys` | set | API key ids |
 //! | `apikey_used:{id}` | string | last use (ms), best effort |
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands as _, Script, Value as RedisValue};
-use serde::{Deserialize, Serialize};
+use redis::sentinel::{SentinelClient, SentinelServerType};
+use redis::{
+    AsyncCommands as _, ErrorKind, RedisError, Script, ServerErrorKind, Value as RedisValue,
+};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use usher_core::clock::{Clock, SystemClock, UnixMs};
 use usher_core::ids::{ApiKeyId, SessionId, ShowId, TicketId};
@@ -35,8 +40,8 @@ use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, TicketLease
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome, RegisterOutcome,
-    SessionInfo, Store, StoreError, TicketActivity,
+    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
+    RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
 
@@ -56,6 +61,38 @@ pub struct RedisConfig {
     pub wait_replicas: u32,
     /// Longest `WAIT` for those replicas.
     pub wait_timeout: Duration,
+    /// Find the master through Redis Sentinel instead of `url` (whose credentials and database still
+    /// apply to the data nodes).
+    pub sentinel: Option<SentinelConfig>,
+}
+
+/// Redis Sentinel discovery: a fail-over needs no configuration change and no restart.
+#[derive(Debug, Clone)]
+pub struct SentinelConfig {
+    /// The name the sentinels monitor the master under.
+    pub master_name: String,
+    /// Sentinel addresses, `host:port`.
+    pub addresses: Vec<String>,
+}
+
+/// A connection manager to the configured URL, or to the master Sentinel names.
+async fn manager(
+    url: &str,
+    sentinel: Option<&mut SentinelClient>,
+    cfg: ConnectionManagerConfig,
+) -> Result<ConnectionManager, StoreError> {
+    let client = match sentinel {
+        Some(s) => s
+            .async_get_client()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sentinel: {e}")))?,
+        None => redis::Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?,
+    };
+    client
+        .get_connection_manager_with_config(cfg)
+        .await
+        .map_err(unavailable)
 }
 
 fn script(body: &str) -> Script {
@@ -72,18 +109,36 @@ struct Scripts {
     delete_show: Script,
 }
 
+/// The current connection, replaced when Sentinel names a new master.
+struct Link {
+    con: RwLock<ConnectionManager>,
+    /// Wakes the re-discovery task after a connection-level failure.
+    lost: Notify,
+}
+
 /// The Redis backend.
 pub struct RedisStore {
-    con: ConnectionManager,
+    link: Arc<Link>,
+    discovery: Option<tokio::task::JoinHandle<()>>,
     prefix: String,
     scripts: Scripts,
     wait_replicas: u32,
     wait_timeout: Duration,
 }
 
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        if let Some(d) = &self.discovery {
+            d.abort();
+        }
+    }
+}
+
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,17 +162,26 @@ struct Seats {
     leases: TicketLeases,
 }
 
-fn session_info(seats: &Seats, ticket_id: &TicketId, session: &SessionId, now: UnixMs) -> Option<SessionInfo> {
-    seats.leases.live(now).find(|l| &l.session_id == session).map(|l| SessionInfo {
-        session_id: l.session_id.clone(),
-        ticket_id: ticket_id.clone(),
-        show_id: seats.show_id.clone(),
-        device_id: l.device_id.clone(),
-        device_label: l.device_label.clone(),
-        created_at: l.created_at,
-        renewed_at: l.renewed_at,
-        expires_at: l.expires_at,
-    })
+fn session_info(
+    seats: &Seats,
+    ticket_id: &TicketId,
+    session: &SessionId,
+    now: UnixMs,
+) -> Option<SessionInfo> {
+    seats
+        .leases
+        .live(now)
+        .find(|l| &l.session_id == session)
+        .map(|l| SessionInfo {
+            session_id: l.session_id.clone(),
+            ticket_id: ticket_id.clone(),
+            show_id: seats.show_id.clone(),
+            device_id: l.device_id.clone(),
+            device_label: l.device_label.clone(),
+            created_at: l.created_at,
+            renewed_at: l.renewed_at,
+            expires_at: l.expires_at,
+        })
 }
 
 fn as_string(v: &RedisValue) -> Option<String> {
@@ -142,18 +206,74 @@ impl RedisStore {
     /// # Errors
     /// [`StoreError::Unavailable`] when the URL is invalid or Redis does not answer in time.
     pub async fn connect(cfg: RedisConfig) -> Result<Self, StoreError> {
-        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?;
         let mgr_cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(cfg.connect_timeout))
             .set_response_timeout(Some(cfg.response_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let con = tokio::time::timeout(cfg.connect_timeout + cfg.response_timeout, client.get_connection_manager_with_config(mgr_cfg))
-            .await
-            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)?;
+        let deadline = cfg.connect_timeout + cfg.response_timeout;
+        let mut sentinel = match &cfg.sentinel {
+            Some(s) => {
+                let addrs: Vec<String> =
+                    s.addresses.iter().map(|a| format!("redis://{a}")).collect();
+                Some(
+                    SentinelClient::build(
+                        addrs,
+                        s.master_name.clone(),
+                        None,
+                        SentinelServerType::Master,
+                    )
+                    .map_err(|e| StoreError::Unavailable(format!("sentinel: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let con = tokio::time::timeout(
+            deadline,
+            manager(&cfg.url, sentinel.as_mut(), mgr_cfg.clone()),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))??;
+        let link = Arc::new(Link {
+            con: RwLock::new(con),
+            lost: Notify::new(),
+        });
+        let discovery = sentinel.map(|mut sentinel| {
+            let link = Arc::clone(&link);
+            let url = cfg.url.clone();
+            tokio::spawn(async move {
+                loop {
+                    link.lost.notified().await;
+                    // follow the master Sentinel names now; retry until one answers
+                    loop {
+                        match tokio::time::timeout(
+                            deadline,
+                            manager(&url, Some(&mut sentinel), mgr_cfg.clone()),
+                        )
+                        .await
+                        {
+                            Ok(Ok(con)) => {
+                                *link
+                                    .con
+                                    .write()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner) = con;
+                                tracing::warn!("Redis connection re-established through Sentinel");
+                                break;
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "Sentinel has no reachable master yet")
+                            }
+                            Err(_) => tracing::warn!("Sentinel discovery timed out"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            })
+        });
         let store = Self {
-            con,
+            link,
+            discovery,
             prefix: cfg.key_prefix,
             scripts: Scripts {
                 admit: script(include_str!("redis/admit.lua")),
@@ -171,9 +291,27 @@ impl RedisStore {
         Ok(store)
     }
 
+    /// Maps a Redis error to ours, and after a connection-level failure (refused, dropped, timed out, or a
+    /// demoted master answering READONLY) wakes Sentinel discovery.
+    fn fail(&self, e: RedisError) -> StoreError {
+        let connection_lost = e.is_io_error()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly);
+        if connection_lost && self.discovery.is_some() {
+            self.link.lost.notify_one();
+        }
+        unavailable(e)
+    }
+
     async fn check_eviction_policy(&self) {
-        let mut con = self.con.clone();
-        let policy: Result<Vec<String>, _> = redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(&mut con).await;
+        let mut con = self.con();
+        let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut con)
+            .await;
         match policy {
             Ok(v) => {
                 if let Some(p) = v.get(1)
@@ -182,7 +320,9 @@ impl RedisStore {
                     tracing::error!(redis.maxmemory_policy = %p, "Redis may EVICT keys under memory pressure and silently drop tickets: set `maxmemory-policy noeviction`");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read Redis maxmemory-policy (CONFIG may be disabled); make sure it is noeviction"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read Redis maxmemory-policy (CONFIG may be disabled); make sure it is noeviction")
+            }
         }
     }
 
@@ -198,7 +338,11 @@ impl RedisStore {
     }
 
     fn con(&self) -> ConnectionManager {
-        self.con.clone()
+        self.link
+            .con
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Waits for the configured number of replicas to acknowledge the writes so far.
@@ -212,25 +356,40 @@ impl RedisStore {
             .arg(self.wait_timeout.as_millis() as u64)
             .query_async(&mut con)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         if acked < i64::from(self.wait_replicas) {
-            return Err(StoreError::Unavailable(format!("only {acked} of {} replicas acknowledged the write", self.wait_replicas)));
+            return Err(StoreError::Unavailable(format!(
+                "only {acked} of {} replicas acknowledged the write",
+                self.wait_replicas
+            )));
         }
         Ok(())
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, what: &str, key: String) -> Result<Option<T>, StoreError> {
-        let raw: Option<String> = self.con().get(key).await.map_err(unavailable)?;
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        key: String,
+    ) -> Result<Option<T>, StoreError> {
+        let raw: Option<String> = self.con().get(key).await.map_err(|e| self.fail(e))?;
         raw.map(|s| decode(what, &s)).transpose()
     }
 
     async fn seats(&self, ticket: &TicketId) -> Result<Option<Seats>, StoreError> {
-        self.get_json("seats", self.key(&["seats", ticket.as_str()])).await
+        self.get_json("seats", self.key(&["seats", ticket.as_str()]))
+            .await
     }
 
     async fn ticket_of_session(&self, session: &SessionId) -> Result<Option<TicketId>, StoreError> {
-        let raw: Option<String> = self.con().get(self.key(&["session", session.as_str()])).await.map_err(unavailable)?;
-        raw.map(|s| TicketId::parse(&s).map_err(|e| StoreError::Corrupt(format!("session index: {e}")))).transpose()
+        let raw: Option<String> = self
+            .con()
+            .get(self.key(&["session", session.as_str()]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        raw.map(|s| {
+            TicketId::parse(&s).map_err(|e| StoreError::Corrupt(format!("session index: {e}")))
+        })
+        .transpose()
     }
 }
 
@@ -242,7 +401,10 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut con = self.con();
-        let _: String = redis::cmd("PING").query_async(&mut con).await.map_err(unavailable)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut con)
+            .await
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -259,25 +421,36 @@ impl Store for RedisStore {
             .arg(show.id.as_str())
             .query_async(&mut con)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         self.replicate().await?;
-        Ok(if old.is_some() { PutOutcome::Replaced } else { PutOutcome::Created })
+        Ok(if old.is_some() {
+            PutOutcome::Replaced
+        } else {
+            PutOutcome::Created
+        })
     }
 
     async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
-        self.get_json("show", self.key(&["show", id.as_str()])).await
+        self.get_json("show", self.key(&["show", id.as_str()]))
+            .await
     }
 
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
         let mut con = self.con();
-        let mut ids: Vec<String> = con.smembers(self.key(&["shows"])).await.map_err(unavailable)?;
+        let mut ids: Vec<String> = con
+            .smembers(self.key(&["shows"]))
+            .await
+            .map_err(|e| self.fail(e))?;
         ids.sort();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|id| self.key(&["show", id])).collect();
-        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(unavailable)?;
-        raw.into_iter().flatten().map(|s| decode("show", &s)).collect()
+        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(|e| self.fail(e))?;
+        raw.into_iter()
+            .flatten()
+            .map(|s| decode("show", &s))
+            .collect()
     }
 
     async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
@@ -290,7 +463,7 @@ impl Store for RedisStore {
             .arg(id.as_str())
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         Ok(match n {
             -1 => DeleteShowOutcome::Missing,
             0 => {
@@ -301,7 +474,10 @@ impl Store for RedisStore {
         })
     }
 
-    async fn register_tickets(&self, batch: Vec<NewTicket>) -> Result<Vec<RegisterOutcome>, StoreError> {
+    async fn register_tickets(
+        &self,
+        batch: Vec<NewTicket>,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let mut out = Vec::with_capacity(batch.len());
         let ticket_prefix = self.key(&["ticket", ""]);
         for chunk in batch.chunks(1000) {
@@ -318,20 +494,28 @@ impl Store for RedisStore {
             }
             let mut con = self.con();
             // the pipeline sends EVALSHA; loading first (idempotent) avoids a NOSCRIPT after a restart
-            self.scripts.register.load_async(&mut con).await.map_err(unavailable)?;
-            let answers: Vec<Vec<String>> = pipe.query_async(&mut con).await.map_err(unavailable)?;
+            self.scripts
+                .register
+                .load_async(&mut con)
+                .await
+                .map_err(|e| self.fail(e))?;
+            let answers: Vec<Vec<String>> =
+                pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?;
             for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
                 out.push(match answer.first().map(String::as_str) {
                     Some("created") => RegisterOutcome::Created(ticket.clone()),
                     Some("existing") => {
-                        let existing: Ticket = decode("ticket", answer.get(1).map_or("", String::as_str))?;
+                        let existing: Ticket =
+                            decode("ticket", answer.get(1).map_or("", String::as_str))?;
                         if existing.terms == ticket.terms {
                             RegisterOutcome::Existing(existing)
                         } else {
                             RegisterOutcome::Conflict(existing.id)
                         }
                     }
-                    other => return Err(StoreError::Corrupt(format!("register answered {other:?}"))),
+                    other => {
+                        return Err(StoreError::Corrupt(format!("register answered {other:?}")));
+                    }
                 });
             }
         }
@@ -340,18 +524,25 @@ impl Store for RedisStore {
     }
 
     async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
-        self.get_json("ticket", self.key(&["ticket", id.as_str()])).await
+        self.get_json("ticket", self.key(&["ticket", id.as_str()]))
+            .await
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
-        let id: Option<String> = self.con().get(self.key(&["token", &hash.to_hex()])).await.map_err(unavailable)?;
+        let id: Option<String> = self
+            .con()
+            .get(self.key(&["token", &hash.to_hex()]))
+            .await
+            .map_err(|e| self.fail(e))?;
         let Some(id) = id else { return Ok(None) };
         let t: Option<Ticket> = self.get_json("ticket", self.key(&["ticket", &id])).await?;
         Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
     }
 
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
-        let Some(mut ticket) = self.ticket(id).await? else { return Ok(None) };
+        let Some(mut ticket) = self.ticket(id).await? else {
+            return Ok(None);
+        };
         let now = self.now();
         if ticket.status != TicketStatus::Revoked {
             ticket.status = TicketStatus::Revoked;
@@ -364,8 +555,10 @@ impl Store for RedisStore {
             .arg(encode(&ticket))
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)?;
-        let Some(stored) = stored else { return Ok(None) };
+            .map_err(|e| self.fail(e))?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
         let _: Vec<String> = self
             .scripts
             .end_all
@@ -374,7 +567,7 @@ impl Store for RedisStore {
             .arg(encode(&EndReason::Revoked { at: now }))
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         self.replicate().await?;
         decode("ticket", &stored).map(Some)
     }
@@ -384,9 +577,16 @@ impl Store for RedisStore {
         Ok(match self.seats(id).await? {
             Some(s) => TicketActivity {
                 usage: s.leases.usage.clone(),
-                live: s.leases.live(now).filter_map(|l| session_info(&s, id, &l.session_id, now)).collect(),
+                live: s
+                    .leases
+                    .live(now)
+                    .filter_map(|l| session_info(&s, id, &l.session_id, now))
+                    .collect(),
             },
-            None => TicketActivity { usage: Default::default(), live: Vec::new() },
+            None => TicketActivity {
+                usage: Default::default(),
+                live: Vec::new(),
+            },
         })
     }
 
@@ -411,16 +611,31 @@ impl Store for RedisStore {
             .arg(req.country.as_ref().map_or("", |c| c.as_str()))
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
         match answer.first().and_then(as_string).as_deref() {
-            Some("in_use") => Ok(AdmitDecision::InUse { retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64 }),
+            Some("in_use") => Ok(AdmitDecision::InUse {
+                retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
+            }),
             Some("admitted") => {
-                let sid = answer.get(1).and_then(as_string).and_then(|s| SessionId::parse(&s).ok()).ok_or_else(bad)?;
+                let sid = answer
+                    .get(1)
+                    .and_then(as_string)
+                    .and_then(|s| SessionId::parse(&s).ok())
+                    .ok_or_else(bad)?;
                 let expires_at = UnixMs(answer.get(2).and_then(as_i64).ok_or_else(bad)?);
                 let reattached = answer.get(3).and_then(as_i64) == Some(1);
-                let superseded = answer[4..].iter().filter_map(as_string).filter_map(|s| SessionId::parse(&s).ok()).collect();
-                Ok(AdmitDecision::Admitted { session_id: sid, expires_at, reattached, superseded })
+                let superseded = answer[4..]
+                    .iter()
+                    .filter_map(as_string)
+                    .filter_map(|s| SessionId::parse(&s).ok())
+                    .collect();
+                Ok(AdmitDecision::Admitted {
+                    session_id: sid,
+                    expires_at,
+                    reattached,
+                    superseded,
+                })
             }
             _ => Err(bad()),
         }
@@ -435,28 +650,51 @@ impl Store for RedisStore {
             .arg(session.as_str())
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("heartbeat answered {answer:?}"));
         let owner = || -> Result<(TicketId, ShowId), StoreError> {
-            let t = answer.get(2).and_then(as_string).and_then(|s| TicketId::parse(&s).ok()).ok_or_else(bad)?;
-            let s = answer.get(3).and_then(as_string).and_then(|s| ShowId::parse(&s).ok()).ok_or_else(bad)?;
+            let t = answer
+                .get(2)
+                .and_then(as_string)
+                .and_then(|s| TicketId::parse(&s).ok())
+                .ok_or_else(bad)?;
+            let s = answer
+                .get(3)
+                .and_then(as_string)
+                .and_then(|s| ShowId::parse(&s).ok())
+                .ok_or_else(bad)?;
             Ok((t, s))
         };
         match answer.first().and_then(as_string).as_deref() {
-            Some("unknown") => Ok(HeartbeatAnswer { decision: HeartbeatDecision::Unknown, owner: None }),
+            Some("unknown") => Ok(HeartbeatAnswer {
+                decision: HeartbeatDecision::Unknown,
+                owner: None,
+            }),
             Some("renewed") => Ok(HeartbeatAnswer {
-                decision: HeartbeatDecision::Renewed { expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?) },
+                decision: HeartbeatDecision::Renewed {
+                    expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
+                },
                 owner: Some(owner()?),
             }),
             Some("ended") => {
-                let reason: EndReason = decode("end reason", &answer.get(1).and_then(as_string).ok_or_else(bad)?)?;
-                Ok(HeartbeatAnswer { decision: HeartbeatDecision::Ended(reason), owner: Some(owner()?) })
+                let reason: EndReason = decode(
+                    "end reason",
+                    &answer.get(1).and_then(as_string).ok_or_else(bad)?,
+                )?;
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Ended(reason),
+                    owner: Some(owner()?),
+                })
             }
             _ => Err(bad()),
         }
     }
 
-    async fn end_session(&self, session: &SessionId, reason: EndReason) -> Result<bool, StoreError> {
+    async fn end_session(
+        &self,
+        session: &SessionId,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
         let n: i64 = self
             .scripts
             .end_session
@@ -466,14 +704,19 @@ impl Store for RedisStore {
             .arg(encode(&reason))
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         Ok(n == 1)
     }
 
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {
-        let Some(ticket) = self.ticket_of_session(session).await? else { return Ok(None) };
+        let Some(ticket) = self.ticket_of_session(session).await? else {
+            return Ok(None);
+        };
         let now = self.now();
-        Ok(self.seats(&ticket).await?.and_then(|s| session_info(&s, &ticket, session, now)))
+        Ok(self
+            .seats(&ticket)
+            .await?
+            .and_then(|s| session_info(&s, &ticket, session, now)))
     }
 
     async fn sessions(&self, show: Option<&ShowId>) -> Result<Vec<SessionInfo>, StoreError> {
@@ -486,13 +729,22 @@ impl Store for RedisStore {
         let mut out = Vec::new();
         for show in shows {
             let sids: Vec<String> = con
-                .zrangebyscore(self.key(&["live", show.as_str()]), format!("({}", now.0), "+inf")
+                .zrangebyscore(
+                    self.key(&["live", show.as_str()]),
+                    format!("({}", now.0),
+                    "+inf",
+                )
                 .await
-                .map_err(unavailable)?;
-            let mut cache: std::collections::HashMap<TicketId, Option<Seats>> = std::collections::HashMap::new();
+                .map_err(|e| self.fail(e))?;
+            let mut cache: std::collections::HashMap<TicketId, Option<Seats>> =
+                std::collections::HashMap::new();
             for sid in sids {
-                let Ok(sid) = SessionId::parse(&sid) else { continue };
-                let Some(ticket) = self.ticket_of_session(&sid).await? else { continue };
+                let Ok(sid) = SessionId::parse(&sid) else {
+                    continue;
+                };
+                let Some(ticket) = self.ticket_of_session(&sid).await? else {
+                    continue;
+                };
                 if !cache.contains_key(&ticket) {
                     let seats = self.seats(&ticket).await?;
                     cache.insert(ticket.clone(), seats);
@@ -504,7 +756,11 @@ impl Store for RedisStore {
                 }
             }
         }
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.session_id.cmp(&b.session_id)));
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.session_id.cmp(&b.session_id))
+        });
         Ok(out)
     }
 
@@ -518,7 +774,7 @@ impl Store for RedisStore {
             .ignore()
             .query_async(&mut con)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         self.replicate().await
     }
 
@@ -529,7 +785,7 @@ impl Store for RedisStore {
             .get(self.key(&["apikey_used", id.as_str()]))
             .query_async(&mut con)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let Some(raw) = raw else { return Ok(None) };
         let mut key: ApiKey = decode("api key", &raw)?;
         if let Some(u) = used {
@@ -539,7 +795,11 @@ impl Store for RedisStore {
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let ids: Vec<String> = self.con().smembers(self.key(&["apikeys"])).await.map_err(unavailable)?;
+        let ids: Vec<String> = self
+            .con()
+            .smembers(self.key(&["apikeys"]))
+            .await
+            .map_err(|e| self.fail(e))?;
         let mut out = Vec::new();
         for id in ids {
             if let Ok(id) = ApiKeyId::parse(&id)
@@ -548,7 +808,11 @@ impl Store for RedisStore {
                 out.push(k);
             }
         }
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         Ok(out)
     }
 
@@ -561,13 +825,17 @@ impl Store for RedisStore {
             .del(self.key(&["apikey_used", id.as_str()]))
             .query_async(&mut con)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         self.replicate().await?;
         Ok(n == 1)
     }
 
     async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
-        let _: () = self.con().set(self.key(&["apikey_used", id.as_str()]), self.now().0).await.map_err(unavailable)?;
+        let _: () = self
+            .con()
+            .set(self.key(&["apikey_used", id.as_str()]), self.now().0)
+            .await
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 

@@ -36,10 +36,14 @@ async fn redis() -> Redis {
         response_timeout: Duration::from_secs(2),
         wait_replicas: 0,
         wait_timeout: Duration::from_millis(100),
+        sentinel: None,
     })
     .await
     .expect("connect to redis");
-    Redis { _server: server, store: Arc::new(store) }
+    Redis {
+        _server: server,
+        store: Arc::new(store),
+    }
 }
 
 usher_store::store_contract_tests!(redis());

@@ -1,0 +1,181 @@
+//! Fail-over under Redis Sentinel, all on loopback: one master, one replica, three sentinels. The master is
+//! killed; the store follows the new master without a restart, admits resume within a bounded time (printed),
+//! and every ticket acknowledged with `wait_replicas = 1` before the kill is still there.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use usher_core::lease::{AdmitDecision, SeatRules};
+use usher_core::show::SharingPolicy;
+use usher_core::store::{AdmitRequest, RegisterOutcome, Store};
+use usher_store::contract;
+use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(program: &str, args: &[String]) -> Proc {
+    Proc(
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} is required for this test (apt-get install -y redis-server redis-sentinel): {e}")),
+    )
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for(what: &str, deadline: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_follows_a_sentinel_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pm, pr) = (free_port(), free_port());
+    let base = |port: u16| {
+        vec![
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.path().display().to_string(),
+        ]
+    };
+    let mut master = Some(spawn("redis-server", &base(pm)));
+    let mut replica_args = base(pr);
+    replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
+    let _replica = spawn("redis-server", &replica_args);
+    wait_for("the replica to sync", Duration::from_secs(15), || {
+        cli(pm, &["INFO", "replication"]).contains("state=online")
+    });
+    let mut sentinels = Vec::new();
+    let mut addresses = Vec::new();
+    for i in 0..3 {
+        let port = free_port();
+        let conf = dir.path().join(format!("sentinel-{i}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor usher-master 127.0.0.1 {pm} 2\n\
+                 sentinel down-after-milliseconds usher-master 1000\nsentinel failover-timeout usher-master 5000\n\
+                 sentinel parallel-syncs usher-master 1\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        sentinels.push(spawn("redis-sentinel", &[conf.display().to_string()]));
+        addresses.push(format!("127.0.0.1:{port}"));
+    }
+    let first_sentinel: u16 = addresses[0].rsplit(':').next().unwrap().parse().unwrap();
+    wait_for(
+        "the sentinels to see the replica",
+        Duration::from_secs(15),
+        || cli(first_sentinel, &["SENTINEL", "replicas", "usher-master"]).contains(&pr.to_string()),
+    );
+
+    let store = RedisStore::connect(RedisConfig {
+        url: "redis://127.0.0.1".into(),
+        key_prefix: "failover:".into(),
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(1500),
+        wait_replicas: 1,
+        wait_timeout: Duration::from_millis(1000),
+        sentinel: Some(SentinelConfig {
+            master_name: "usher-master".into(),
+            addresses,
+        }),
+    })
+    .await
+    .expect("connect through sentinel");
+    store
+        .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let batch: Vec<_> = (0..200)
+        .map(|i| contract::ticket("s1", &format!("failover-token-{i:06}"), None))
+        .collect();
+    let acknowledged: Vec<_> = store
+        .register_tickets(batch)
+        .await
+        .expect("registration acknowledged by the replica")
+        .into_iter()
+        .map(|o| match o {
+            RegisterOutcome::Created(t) => t,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+
+    drop(master.take()); // SIGKILL the master
+    let killed = Instant::now();
+    let req = |dev: &str| AdmitRequest {
+        ticket_id: acknowledged[0].id.clone(),
+        show_id: acknowledged[0].terms.show_id.clone(),
+        device_id: usher_core::ids::DeviceId::parse(dev).unwrap(),
+        device_label: dev.into(),
+        country: None,
+        rules: SeatRules {
+            max_devices: 1,
+            policy: SharingPolicy::NewestWins,
+            ttl_ms: 45_000,
+        },
+    };
+    let mut failures = 0;
+    loop {
+        match store.admit(req("device-after-failover")).await {
+            Ok(AdmitDecision::Admitted { .. }) => break,
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => failures += 1,
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "admits did not resume within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let window = killed.elapsed();
+    eprintln!(
+        "fail-over: admits resumed {window:?} after the master was killed ({failures} refused meanwhile)"
+    );
+    for t in &acknowledged {
+        assert_eq!(
+            store.ticket(&t.id).await.unwrap().as_ref(),
+            Some(t),
+            "an acknowledged ticket was lost"
+        );
+    }
+    drop(sentinels);
+}
