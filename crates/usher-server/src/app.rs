@@ -19,6 +19,9 @@ use usher_core::clock::SystemClock;
 use usher_core::grant::GrantSigner;
 use usher_core::secret::SecretHasher;
 use usher_core::store::Store;
+use usher_geo::live::GeoIp;
+use usher_geo::proxy::TrustedProxies;
+use usher_geo::update::GeoUpdater;
 use usher_store::EmbeddedStore;
 
 use crate::pages::{self, Pages};
@@ -72,6 +75,18 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"))
             .into();
+        // the recorder first, so the GeoIP load below is counted
+        let metrics = telemetry::metrics_handle();
+        let geoip = Arc::new(GeoIp::new());
+        let geo_updates = Arc::new(
+            GeoUpdater::new(geoip.clone(), config.geoip.update_settings())
+                .context("preparing GeoIP updates")?,
+        );
+        geo_updates.load_at_start().await;
+        let proxies = Arc::new(TrustedProxies::new(
+            config.trusted_proxies.clone(),
+            config.trusted_proxy_header,
+        ));
         let state = AppState {
             store,
             hasher: Arc::new(SecretHasher::new(
@@ -83,8 +98,11 @@ impl Application {
             base_url,
             pages: Arc::new(Pages::new().context("compiling page templates")?),
             accepting: Arc::new(AtomicBool::new(true)),
-            metrics: telemetry::metrics_handle(),
+            metrics,
             config: Arc::new(config),
+            geoip,
+            geo_updates,
+            proxies,
         };
         Ok(Self {
             listener,
@@ -150,6 +168,7 @@ impl Application {
                 }
             });
         }
+        tasks.spawn(state.geo_updates.clone().run(cancel.clone()));
         tasks.close();
 
         let stop = CancellationToken::new();

@@ -84,6 +84,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             format: LogFormat::Text,
             level: "info".into(),
         },
+        trusted_proxies: Vec::new(),
+        trusted_proxy_header: Default::default(),
+        geoip: Default::default(),
     };
     let app = Application::build(config).await?;
     let state = app.state().clone();

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use usher_core::clock::UnixMs;
+use usher_core::geo::Country;
 use usher_core::store::StoreError;
 
 /// The internal cause of a 5xx, for the log line of the request; never sent to the client.
@@ -100,6 +101,18 @@ pub enum ApiError {
     /// Viewer: no such session.
     #[error("session unknown")]
     SessionUnknown,
+    /// Viewer: the show's Geo policy refuses where the request comes from.
+    #[error("geo blocked")]
+    GeoBlocked {
+        /// The country detected, when the database knows it.
+        country: Option<Country>,
+    },
+    /// Viewer: the show has Geo rules and no GeoIP database is loaded yet; retry later.
+    #[error("no GeoIP database loaded")]
+    GeoUnavailable,
+    /// Admin: a GeoIP database was refused (the one serving stays).
+    #[error("GeoIP database refused: {0}")]
+    GeoIpRefused(String),
     /// Media: the grant is missing, malformed, tampered, expired, for another path, or its session
     /// no longer plays.
     #[error("grant refused: {0}")]
@@ -281,6 +294,40 @@ impl ApiError {
                 "session_unknown",
                 "This playback session is not known.",
             ),
+            Self::GeoBlocked { country } => {
+                let mut pr = p(
+                    StatusCode::FORBIDDEN,
+                    "geo_blocked",
+                    "This show is not available where you are.",
+                );
+                pr.detail = Some(match country {
+                    Some(c) => format!("viewing from {c} is not allowed for this show"),
+                    None => {
+                        "viewing from an address of unknown location is not allowed for this show"
+                            .into()
+                    }
+                });
+                pr.extra.insert("country".into(), json!(country));
+                pr
+            }
+            Self::GeoUnavailable => {
+                let mut pr = p(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "geo_unavailable",
+                    "Your location cannot be checked right now.",
+                );
+                pr.retry_after = Some(30);
+                pr
+            }
+            Self::GeoIpRefused(why) => {
+                let mut pr = p(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "geoip_refused",
+                    "The GeoIP database was refused; the one serving stays.",
+                );
+                pr.detail = Some(why.clone());
+                pr
+            }
             Self::GrantRefused(why) => {
                 let mut pr = p(
                     StatusCode::FORBIDDEN,

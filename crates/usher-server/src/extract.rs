@@ -168,6 +168,38 @@ where
     }
 }
 
+/// The client's address: the socket peer, or what trusted proxies in front of it say
+/// (`trusted_proxies`, `trusted_proxy_header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| ApiError::Internal("no peer address on the connection".into()))?;
+        let state = AppState::from_ref(state);
+        let name = match state.proxies.header() {
+            usher_geo::proxy::ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            usher_geo::proxy::ForwardedHeader::Forwarded => "forwarded",
+        };
+        // header values that are not text cannot name an address; they end the walk like garbage would
+        let values = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"));
+        Ok(ClientIp(state.proxies.client(peer, values)))
+    }
+}
+
 /// The viewer's device: from the `X-Usher-Device` header (apps), else the device cookie, else new.
 #[derive(Debug, Clone)]
 pub struct Device {

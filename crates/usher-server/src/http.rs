@@ -1,6 +1,7 @@
 //! The HTTP surface: one file per resource under `http/`, assembled by [`router`].
 
 pub mod api_keys;
+pub mod geoip;
 pub mod ops;
 pub mod origin;
 pub mod playback;
@@ -59,6 +60,15 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/api-keys/{key_id}",
             delete(api_keys::delete_api_key),
         )
+        .route(
+            "/api/v1/geoip",
+            get(geoip::geoip_status)
+                .put(geoip::upload_geoip)
+                .layer(DefaultBodyLimit::max(
+                    usize::try_from(state.config.geoip.max_bytes).unwrap_or(usize::MAX),
+                )),
+        )
+        .route("/api/v1/geoip/reload", post(geoip::reload_geoip))
         .route("/api/v1/playback", post(playback::admit_viewer))
         .route(
             "/api/v1/playback/{session_id}/heartbeat",

@@ -9,6 +9,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use usher_geo::proxy::ForwardedHeader;
+
+mod geoip;
+pub use geoip::GeoIpSettings;
 
 /// Top-level keys; environment variables outside these (say `USHER_BIN` of a script) are not config.
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -20,6 +24,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "secrets",
     "http",
     "log",
+    "trusted_proxies",
+    "trusted_proxy_header",
+    "geoip",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -53,6 +60,16 @@ pub struct Settings {
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
+    /// Proxies (CIDR ranges or addresses) whose forwarding header names the client; empty: the socket
+    /// peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// The header trusted proxies write: `x-forwarded-for` (default) or `forwarded` (RFC 7239).
+    #[serde(default)]
+    pub trusted_proxy_header: ForwardedHeader,
+    /// The GeoIP database and how it is kept up to date.
+    #[serde(default)]
+    pub geoip: GeoIpSettings,
 }
 
 /// The store backend, chosen by `kind`.
@@ -169,6 +186,12 @@ pub struct Config {
     pub http: HttpSettings,
     /// Log settings.
     pub log: LogSettings,
+    /// Trusted proxy ranges.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header trusted proxies write.
+    pub trusted_proxy_header: ForwardedHeader,
+    /// GeoIP settings (checked).
+    pub geoip: GeoIpSettings,
 }
 
 /// Why the configuration was refused.
@@ -312,6 +335,8 @@ impl Settings {
                 format!("`{}` is not a log filter such as `info`", self.log.level),
             ));
         }
+        let trusted_proxies = geoip::trusted_proxies(&self.trusted_proxies)?;
+        self.geoip.check()?;
         Ok(Config {
             listen,
             public_url,
@@ -322,6 +347,9 @@ impl Settings {
             grant_key,
             http: self.http,
             log: self.log,
+            trusted_proxies,
+            trusted_proxy_header: self.trusted_proxy_header,
+            geoip: self.geoip,
         })
     }
 }

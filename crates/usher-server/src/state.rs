@@ -7,6 +7,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use usher_core::grant::GrantSigner;
 use usher_core::secret::SecretHasher;
 use usher_core::store::Store;
+use usher_geo::live::GeoIp;
+use usher_geo::proxy::TrustedProxies;
+use usher_geo::update::GeoUpdater;
 
 use crate::pages::Pages;
 use crate::settings::Config;
@@ -30,6 +33,12 @@ pub struct AppState {
     pub accepting: Arc<AtomicBool>,
     /// Renders Prometheus metrics.
     pub metrics: PrometheusHandle,
+    /// The GeoIP database in service.
+    pub geoip: Arc<GeoIp>,
+    /// Keeps it up to date (file, upload, download).
+    pub geo_updates: Arc<GeoUpdater>,
+    /// Whose forwarding headers name the client.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {

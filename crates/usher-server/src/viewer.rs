@@ -1,14 +1,22 @@
-//! The viewer's flow (DESIGN.md "Viewer → Usher"): find the ticket, check status and window, claim a seat,
-//! and hand out grants; renew on heartbeat. The HTTP handlers in `http/playback.rs` only translate.
+//! The viewer's flow (DESIGN.md "Viewer → Usher"): find the ticket, check status, window and Geo, claim a
+//! seat, and hand out grants; renew on heartbeat. The HTTP handlers in `http/playback.rs` only translate.
+//!
+//! Geo is checked on every heartbeat, not only when the client's address changed: a lookup and the policy
+//! take well under a microsecond (see `usher-geo`'s benchmark), and checking each time also applies a
+//! newly loaded database or an admin's change of the show's policy to sessions already playing.
+
+use std::net::IpAddr;
 
 use serde_json::{Value, json};
 use usher_core::clock::UnixMs;
+use usher_core::geo::Country;
 use usher_core::grant::Grant;
 use usher_core::ids::{SessionId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::show::Show;
 use usher_core::store::AdmitRequest;
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
+use usher_geo::policy::{Refusal, Verdict, decide};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Device;
@@ -56,6 +64,31 @@ pub fn check_admits(ts: &TicketAndShow, now: UnixMs) -> ApiResult<UnixMs> {
     }
 }
 
+/// Applies the show's Geo policy to the client's address; returns the country detected (for usage).
+///
+/// # Errors
+/// `geo_blocked` naming the country; `geo_unavailable` when the policy names countries and no database
+/// is loaded yet.
+pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> ApiResult<Option<Country>> {
+    let lookup = state.geoip.lookup(client);
+    let country = lookup.country();
+    match decide(&show.geo, client, lookup) {
+        Verdict::Allowed => Ok(country),
+        Verdict::Refused(why) => {
+            let label = country.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+            metrics::counter!("usher_geo_refusals_total", "country" => label.clone()).increment(1);
+            let rule = match why {
+                Refusal::DeniedRange(_) => "denied_range",
+                Refusal::Country(_) => "country",
+                Refusal::Unknown => "unknown_address",
+            };
+            tracing::info!(show.id = %show.id, geo.country = %label, geo.rule = rule, "Geo refused");
+            Err(ApiError::GeoBlocked { country })
+        }
+        Verdict::Undecided => Err(ApiError::GeoUnavailable),
+    }
+}
+
 /// The grants of a session, in CDN order, as the player receives them.
 pub fn grants(state: &AppState, session: &SessionId, show: &Show, now: UnixMs) -> Value {
     let expires_at = now.plus_secs(show.grant_ttl_s);
@@ -84,15 +117,21 @@ pub struct Admission {
     pub body: Value,
 }
 
-/// DESIGN.md admit: valid ticket, in window, seat claimed.
+/// DESIGN.md admit: valid ticket, in window, Geo allowed, seat claimed.
 ///
 /// # Errors
 /// Every refusal of the viewer API, each with its code.
-pub async fn admit(state: &AppState, token: &str, device: &Device) -> ApiResult<Admission> {
+pub async fn admit(
+    state: &AppState,
+    token: &str,
+    device: &Device,
+    client: IpAddr,
+) -> ApiResult<Admission> {
     let ts = find_ticket(state, token).await?;
     let now = state.store.now();
     check_admits(&ts, now)?;
     let show = &ts.show;
+    let country = check_geo(state, show, client)?;
     let decision = state
         .store
         .admit(AdmitRequest {
@@ -100,7 +139,7 @@ pub async fn admit(state: &AppState, token: &str, device: &Device) -> ApiResult<
             show_id: show.id.clone(),
             device_id: device.id.clone(),
             device_label: device.label.clone(),
-            country: None,
+            country,
             rules: SeatRules {
                 max_devices: ts.ticket.max_devices(show),
                 policy: show.policy,
@@ -141,11 +180,12 @@ pub async fn admit(state: &AppState, token: &str, device: &Device) -> ApiResult<
     }
 }
 
-/// DESIGN.md heartbeat: renew the lease, re-check the window, hand out fresh grants.
+/// DESIGN.md heartbeat: renew the lease, re-check the window and Geo, hand out fresh grants.
 ///
 /// # Errors
-/// `superseded`, `ticket_revoked`, `ended`, `session_ended`, `session_expired`, `session_unknown`.
-pub async fn heartbeat(state: &AppState, session: &SessionId) -> ApiResult<Value> {
+/// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
+/// `session_unknown`.
+pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) -> ApiResult<Value> {
     let answer = state.store.heartbeat(session).await?;
     let expires_at = match answer.decision {
         HeartbeatDecision::Renewed { expires_at } => expires_at,
@@ -173,6 +213,20 @@ pub async fn heartbeat(state: &AppState, session: &SessionId) -> ApiResult<Value
             .await?;
         return Err(ApiError::Ended { ended_at });
     }
+    match check_geo(state, &show, client) {
+        Ok(_) => {}
+        Err(ApiError::GeoBlocked { country }) => {
+            state
+                .store
+                .end_session(session, EndReason::GeoBlocked { at: now, country })
+                .await?;
+            return Err(ApiError::GeoBlocked { country });
+        }
+        // a database is never unloaded once loaded, so this is a session admitted by ranges alone
+        // before any database arrived: it keeps playing rather than being cut for our lack of data
+        Err(ApiError::GeoUnavailable) => {}
+        Err(e) => return Err(e),
+    }
     Ok(json!({
         "status": "ok",
         "lease_expires_at": expires_at.to_rfc3339(),
@@ -190,7 +244,6 @@ pub fn ended_error(reason: EndReason) -> ApiError {
         EndReason::WindowEnded { at } => ApiError::Ended { ended_at: at },
         EndReason::Left { .. } | EndReason::EndedByAdmin { .. } => ApiError::SessionEnded,
         EndReason::Expired { .. } => ApiError::SessionExpired,
-        // until the Geo work maps it to its own refusal
-        EndReason::GeoBlocked { .. } => ApiError::SessionEnded,
+        EndReason::GeoBlocked { country, .. } => ApiError::GeoBlocked { country },
     }
 }

@@ -14,7 +14,8 @@ pub async fn livez() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 while the node accepts work and its store answers; 503 otherwise.
+/// `GET /readyz`: 200 while the node accepts work and its store answers, and a GeoIP database is loaded
+/// if any show has Geo rules that need one; 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !state.is_accepting() {
         return (
@@ -23,9 +24,29 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         );
     }
     match state.store.ping().await {
+        Ok(()) if !state.geoip.is_loaded() => match state.store.shows().await {
+            Ok(shows) if shows.iter().any(|s| s.geo.needs_database()) => {
+                tracing::warn!("not ready: shows have Geo rules and no GeoIP database is loaded");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(json!({"status": "not_ready", "store": "ok", "geoip": "missing"})),
+                )
+            }
+            Ok(_) => (
+                StatusCode::OK,
+                axum::Json(json!({"status": "ready", "store": "ok", "geoip": "not_needed"})),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "not ready: store");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(json!({"status": "not_ready", "store": "unavailable"})),
+                )
+            }
+        },
         Ok(()) => (
             StatusCode::OK,
-            axum::Json(json!({"status": "ready", "store": "ok"})),
+            axum::Json(json!({"status": "ready", "store": "ok", "geoip": "loaded"})),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: store");

@@ -13,7 +13,7 @@ use usher_core::ids::SessionId;
 use usher_core::lease::EndReason;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, DEVICE_COOKIE, Device, TICKET_COOKIE, parse_json};
+use crate::extract::{ApiPath, ClientIp, DEVICE_COOKIE, Device, TICKET_COOKIE, parse_json};
 use crate::state::AppState;
 use crate::viewer;
 
@@ -38,6 +38,7 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Cookie<'static> {
 /// `POST /api/v1/playback`: 201 with the session, its heartbeat interval, grants and playlist URL.
 pub async fn admit_viewer(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     device: Device,
     jar: CookieJar,
     body: Bytes,
@@ -54,7 +55,7 @@ pub async fn admit_viewer(
             .map(|c| c.value().to_owned())
             .ok_or(ApiError::NoTicket)?,
     };
-    let result = viewer::admit(&state, &token, &device).await;
+    let result = viewer::admit(&state, &token, &device, client).await;
     let outcome = match &result {
         Ok(a) if a.reattached => "reattached",
         Ok(_) => "admitted",
@@ -78,9 +79,10 @@ fn session_id(id: &str) -> ApiResult<SessionId> {
 /// `POST /api/v1/playback/{id}/heartbeat`: renews the lease and returns fresh grants.
 pub async fn heartbeat(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let result = viewer::heartbeat(&state, &session_id(&id)?).await;
+    let result = viewer::heartbeat(&state, &session_id(&id)?, client).await;
     let outcome = match &result {
         Ok(_) => "renewed",
         Err(e) => e.code(),

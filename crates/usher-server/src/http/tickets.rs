@@ -58,6 +58,11 @@ fn activity_view(a: &TicketActivity) -> Value {
             "first_seen_at": d.first_seen.to_rfc3339(),
             "last_seen_at": d.last_seen.to_rfc3339(),
         })).collect::<Vec<_>>(),
+        "countries": u.countries.iter().map(|c| json!({
+            "country": c.country,
+            "first_seen_at": c.first_seen.to_rfc3339(),
+            "last_seen_at": c.last_seen.to_rfc3339(),
+        })).collect::<Vec<_>>(),
         "live_sessions": a.live.iter().map(|s| json!({
             "session_id": s.session_id,
             "device_label": s.device_label,

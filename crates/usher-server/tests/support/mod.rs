@@ -49,6 +49,9 @@ pub fn config(dir: &std::path::Path) -> Config {
             format: LogFormat::Text,
             level: "warn".into(),
         },
+        trusted_proxies: Vec::new(),
+        trusted_proxy_header: Default::default(),
+        geoip: Default::default(),
     }
 }
 

@@ -1,0 +1,96 @@
+//! The GeoIP database API (scope `admin`): status, upload, reload.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use usher_geo::db::LoadError;
+use usher_geo::live::Reloaded;
+use usher_geo::update::redact_url;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AdminKey, ApiQuery, body_error};
+use crate::state::AppState;
+
+fn status_view(state: &AppState) -> Value {
+    let mut v = json!(state.geoip.status());
+    let s = state.geo_updates.settings();
+    v["config"] = json!({
+        "path": s.path.as_ref().map(|p| p.display().to_string()),
+        "reload_interval_s": s.poll_interval.map(|d| d.as_secs()),
+        "download_url": s.download.as_ref().map(|d| redact_url(&d.url)),
+        "download_interval_s": s.download.as_ref().map(|d| d.interval.as_secs()),
+        "download_sha256_check": s.download.as_ref().map(|d| {
+            if d.sha256.is_some() { "pinned" } else if d.sha256_url.is_some() { "published" } else { "none" }
+        }),
+    });
+    v
+}
+
+fn answer(state: &AppState, outcome: Result<Reloaded, LoadError>) -> ApiResult<Json<Value>> {
+    match outcome {
+        Ok(r) => {
+            let mut v = status_view(state);
+            v["outcome"] = json!(r);
+            Ok(Json(v))
+        }
+        Err(LoadError::Invalid(m)) => Err(ApiError::GeoIpRefused(m)),
+        Err(e @ LoadError::Unconfigured(_)) => Err(ApiError::InvalidRequest(e.to_string())),
+        // a file that cannot be read, or a download that failed: the detail names a path or a host of
+        // our own configuration, which an admin may see
+        Err(LoadError::Io(m)) => Err(ApiError::GeoIpRefused(m)),
+    }
+}
+
+/// `GET /api/v1/geoip`: the database serving (type, build date, networks, source, load time), the last
+/// reload and the last error, and the update configuration.
+pub async fn geoip_status(State(state): State<AppState>, _key: AdminKey) -> Json<Value> {
+    Json(status_view(&state))
+}
+
+/// `PUT /api/v1/geoip`: a MaxMind DB file as the raw body (any content type). 200 with the status when it
+/// serves (`outcome`: `swapped`, or `unchanged` for the database already serving); 422 `geoip_refused`
+/// when it is not a usable country database, and the database serving stays.
+pub async fn upload_geoip(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let body = body.map_err(body_error)?;
+    if body.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "the body must be a MaxMind DB (.mmdb) file".into(),
+        ));
+    }
+    let outcome = state.geo_updates.upload(body.to_vec()).await;
+    answer(&state, outcome)
+}
+
+/// Query of `POST /api/v1/geoip/reload`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadQuery {
+    /// `file` (default): read `geoip.path` again; `download`: download from `geoip.download_url` now.
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// `POST /api/v1/geoip/reload[?source=file|download]`: reload now.
+pub async fn reload_geoip(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    ApiQuery(q): ApiQuery<ReloadQuery>,
+) -> ApiResult<Json<Value>> {
+    let outcome = match q.source.as_deref().unwrap_or("file") {
+        "file" => state.geo_updates.reload_file().await,
+        "download" => state.geo_updates.download().await,
+        other => {
+            return Err(ApiError::InvalidRequest(format!(
+                "source: `{other}` is neither `file` nor `download`"
+            )));
+        }
+    };
+    answer(&state, outcome)
+}
