@@ -12,6 +12,7 @@
 //! - [`pages`]: templates and embedded front-end assets.
 //! - [`telemetry`]: logs and metrics.
 //! - [`demo`]: `usher demo`.
+//! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
 
 pub mod app;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod extract;
 pub mod http;
 pub mod pages;
 pub mod settings;
+pub mod sign_url;
 pub mod state;
 pub mod telemetry;
 pub mod viewer;

@@ -1,4 +1,4 @@
-//! The `usher` binary: `serve`, `demo`, and `api-key create`.
+//! The `usher` binary: `serve`, `demo`, `api-key create` and `sign-url`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Print what a viewer gets from a CDN signing scheme (URL, cookies or header) for given times.
+    SignUrl(Box<usher_server::sign_url::SignUrlArgs>),
 }
 
 #[derive(Subcommand)]
@@ -134,6 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::SignUrl(args) => usher_server::sign_url::run(*args),
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {

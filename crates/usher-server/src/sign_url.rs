@@ -1,0 +1,302 @@
+//! `usher sign-url`: prints exactly what a viewer would get from one CDN signing scheme (the URL, the cookies
+//! to set, the headers to send) for a given key, URL or path and times, so an operator can check a CDN's
+//! configuration against Usher's signing or against the vendor's own tools.
+//!
+//! Output is deterministic: the times are arguments (Unix seconds or RFC 3339), never the clock. The
+//! arguments are turned into the same tagged [`usher_cdn::Scheme`] configuration the server reads, so this
+//! command signs exactly as the delivery code does.
+//!
+//! Not yet offered: picking a CDN (and its keys) from the CDN pool by id, because the pool does not exist
+//! yet; the scheme and keys are given on the command line.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use usher_cdn::{Scheme, SignRequest, Signed};
+
+/// The vendor scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemeArg {
+    /// Akamai EdgeAuth 2.0 token (`--key` is the hex token key).
+    Akamai,
+    /// Amazon CloudFront signed URL or cookies (`--key-file` is the RSA private key PEM, `--key-pair-id`).
+    Cloudfront,
+    /// Google Cloud CDN signed URL or cookie (`--key` is the base64url key, `--key-name`).
+    Google,
+    /// Bunny CDN token (`--key` is the pull zone's token authentication key).
+    Bunny,
+    /// nginx `secure_link` (`--key` is the secret in `secure_link_md5`).
+    Nginx,
+    /// Usher's own origin grant (`--key` is `secrets.grant_key`; needs `--session`).
+    Usher,
+}
+
+/// Arguments of `usher sign-url`.
+#[derive(Debug, Args)]
+pub struct SignUrlArgs {
+    /// The signing scheme.
+    #[arg(long, value_enum)]
+    pub scheme: SchemeArg,
+    /// Key material as text (prefer `--key-file` or `USHER_SIGN_KEY`, which stay out of `ps`).
+    #[arg(
+        long,
+        env = "USHER_SIGN_KEY",
+        hide_env_values = true,
+        conflicts_with = "key_file"
+    )]
+    pub key: Option<String>,
+    /// A file holding the key material (a PEM file for CloudFront).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// CloudFront: the public key id (`K…`) or key pair id (`APKA…`).
+    #[arg(long)]
+    pub key_pair_id: Option<String>,
+    /// Google: the key's name on the backend.
+    #[arg(long)]
+    pub key_name: Option<String>,
+    /// The URL to sign (absolute, percent-encoded).
+    #[arg(long, required_unless_present = "path", conflicts_with = "path")]
+    pub url: Option<String>,
+    /// The path to sign (absolute, percent-encoded), for schemes that sign paths.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// A path (or URL) prefix to cover instead of the one object, e.g. `/demo/` for a whole stream.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Expiry: Unix seconds or RFC 3339 (`2030-01-01T00:00:00Z`).
+    #[arg(long)]
+    pub expires: String,
+    /// Start of validity: Unix seconds or RFC 3339 (Akamai, CloudFront).
+    #[arg(long)]
+    pub starts: Option<String>,
+    /// The viewer's IP address to bind (Akamai, CloudFront, Bunny, nginx with `$remote_addr`).
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// The viewer's session to bind (Akamai `id=`, nginx session variable, Usher).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// How the viewer presents it: akamai `query|cookie|header`, cloudfront `url|cookies`, google
+    /// `url|cookie`, bunny `query|path`, nginx `query|path`.
+    #[arg(long)]
+    pub delivery: Option<String>,
+    /// Hash: akamai `sha256|sha1|md5`, cloudfront `sha1|sha256`.
+    #[arg(long)]
+    pub algorithm: Option<String>,
+    /// Akamai: `acl` (default) or `url` token.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Akamai: the query, cookie or header name (default `__token__`).
+    #[arg(long)]
+    pub token_name: Option<String>,
+    /// Akamai: more ACL patterns, joined with `!` after the derived one (repeat for several).
+    #[arg(long = "acl")]
+    pub acls: Vec<String>,
+    /// Akamai: the salt.
+    #[arg(long)]
+    pub salt: Option<String>,
+    /// Akamai: the `data=` payload.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Bunny: `hmac` (current, default) or `sha256` (earlier) token form.
+    #[arg(long)]
+    pub form: Option<String>,
+    /// nginx: the `secure_link_md5` expression with `$secret` where the secret stands.
+    #[arg(long)]
+    pub expression: Option<String>,
+    /// nginx: the variable holding the decoded path (default `uri`).
+    #[arg(long)]
+    pub path_variable: Option<String>,
+    /// nginx: the variable holding the session (e.g. `cookie_usher_session`).
+    #[arg(long)]
+    pub session_variable: Option<String>,
+    /// nginx: the variable holding the covered prefix.
+    #[arg(long)]
+    pub prefix_variable: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `--expires`/`--starts`: Unix seconds or RFC 3339.
+fn parse_time(what: &str, text: &str) -> anyhow::Result<i64> {
+    if let Ok(secs) = text.parse::<i64>() {
+        return Ok(secs);
+    }
+    let t = OffsetDateTime::parse(text, &Rfc3339)
+        .with_context(|| format!("{what} must be Unix seconds or RFC 3339, not {text:?}"))?;
+    Ok(t.unix_timestamp())
+}
+
+fn key_material(args: &SignUrlArgs) -> anyhow::Result<String> {
+    match (&args.key, &args.key_file) {
+        (Some(k), None) => Ok(k.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the key file {}", path.display()))?;
+            // A PEM keeps its line breaks; other keys are one line.
+            Ok(if text.contains("-----BEGIN") {
+                text
+            } else {
+                text.trim().to_owned()
+            })
+        }
+        (None, None) => bail!("give the key with --key-file, USHER_SIGN_KEY or --key"),
+        (Some(_), Some(_)) => bail!("give either --key or --key-file"),
+    }
+}
+
+/// The scheme configuration these arguments describe, as the server's configuration would hold it.
+fn scheme_config(args: &SignUrlArgs, key: String) -> Value {
+    let mut c = Map::new();
+    let mut set = |name: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            c.insert(name.to_owned(), v);
+        }
+    };
+    let s = |v: &Option<String>| v.clone().map(Value::String);
+    let name = match args.scheme {
+        SchemeArg::Akamai => {
+            set("key", Some(key.into()));
+            set("algorithm", s(&args.algorithm));
+            set("token", s(&args.token));
+            set("delivery", s(&args.delivery));
+            set("token_name", s(&args.token_name));
+            set("salt", s(&args.salt));
+            set("data", s(&args.data));
+            if !args.acls.is_empty() {
+                set("extra_acls", Some(json!(args.acls)));
+            }
+            "akamai"
+        }
+        SchemeArg::Cloudfront => {
+            set("private_key_pem", Some(key.into()));
+            set("key_pair_id", s(&args.key_pair_id));
+            set("hash_algorithm", s(&args.algorithm));
+            set("delivery", s(&args.delivery));
+            "cloudfront"
+        }
+        SchemeArg::Google => {
+            set("key", Some(key.into()));
+            set("key_name", s(&args.key_name));
+            set("delivery", s(&args.delivery));
+            "google"
+        }
+        SchemeArg::Bunny => {
+            set("key", Some(key.into()));
+            set("form", s(&args.form));
+            set("delivery", s(&args.delivery));
+            "bunny"
+        }
+        SchemeArg::Nginx => {
+            set("secret", Some(key.into()));
+            set("expression", s(&args.expression));
+            set("delivery", s(&args.delivery));
+            set("path_variable", s(&args.path_variable));
+            set("session_variable", s(&args.session_variable));
+            set("prefix_variable", s(&args.prefix_variable));
+            "nginx"
+        }
+        SchemeArg::Usher => {
+            set("key", Some(key.into()));
+            "usher"
+        }
+    };
+    c.insert("scheme".to_owned(), name.into());
+    Value::Object(c)
+}
+
+/// The request these arguments describe.
+fn request(args: &SignUrlArgs) -> anyhow::Result<SignRequest> {
+    let expires = parse_time("--expires", &args.expires)?;
+    let mut req = match (&args.url, &args.path) {
+        (Some(u), _) => SignRequest::url(u.clone(), expires),
+        (None, Some(p)) => SignRequest::path(p.clone(), expires),
+        (None, None) => bail!("give --url or --path"),
+    };
+    req.prefix = args.prefix.clone();
+    req.starts_at = args
+        .starts
+        .as_deref()
+        .map(|s| parse_time("--starts", s))
+        .transpose()?;
+    req.client_ip = args.ip;
+    req.session_id = args.session.clone();
+    Ok(req)
+}
+
+/// Signs as the arguments say; the printable result.
+///
+/// # Errors
+/// A bad argument, an unreadable key file, or the scheme's refusal, with the reason.
+pub fn sign(args: &SignUrlArgs) -> anyhow::Result<Signed> {
+    let key = key_material(args)?;
+    let config = scheme_config(args, key);
+    // The key is never echoed: serde's messages name the field, not its value.
+    let scheme: Scheme = serde_json::from_value(config).context("scheme options")?;
+    let signer = scheme.signer().context("scheme configuration")?;
+    let req = request(args)?;
+    signer.sign(&req).context("signing")
+}
+
+/// The text form: the URL, then one `Set-Cookie:` line per cookie and one line per header.
+pub fn render_text(signed: &Signed) -> String {
+    let mut out = format!("URL: {}\n", signed.url);
+    for c in &signed.cookies {
+        out.push_str(&format!("Set-Cookie: {}\n", c.set_cookie()));
+    }
+    for h in &signed.headers {
+        out.push_str(&format!("Header: {}: {}\n", h.name, h.value));
+    }
+    out
+}
+
+/// The JSON form: `{"url", "cookies": [{…, "set_cookie"}], "headers": [{"name", "value"}]}`.
+pub fn render_json(signed: &Signed) -> Value {
+    json!({
+        "url": signed.url,
+        "cookies": signed.cookies.iter().map(|c| {
+            let mut v = json!(c);
+            v["set_cookie"] = c.set_cookie().into();
+            v
+        }).collect::<Vec<_>>(),
+        "headers": signed.headers,
+    })
+}
+
+/// Runs `usher sign-url`.
+///
+/// # Errors
+/// As [`sign`].
+pub fn run(args: SignUrlArgs) -> anyhow::Result<()> {
+    let signed = sign(&args)?;
+    if args.json {
+        println!("{}", render_json(&signed));
+    } else {
+        print!("{}", render_text(&signed));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_both_forms() {
+        assert_eq!(parse_time("t", "1549751401").unwrap(), 1_549_751_401);
+        assert_eq!(
+            parse_time("t", "2019-02-09T22:30:01Z").unwrap(),
+            1_549_751_401
+        );
+        assert_eq!(
+            parse_time("t", "2019-02-10T00:30:01+02:00").unwrap(),
+            1_549_751_401
+        );
+        assert!(parse_time("t", "tomorrow").is_err());
+    }
+}
