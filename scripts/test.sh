@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README: installs what the tests need on a fresh machine (Debian's chromium for
-# the browser tests; npm packages from the lockfile), then runs formatting and lint checks, every Rust
+# the browser tests, redis-server and redis-sentinel for the Redis backend's tests; npm packages from the
+# lockfile), then runs formatting and lint checks, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
 # and the browser tests against the real usher binary. Stops at the first failure.
 set -euo pipefail
@@ -13,6 +14,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   as_root apt-get update -qq

@@ -23,6 +23,7 @@ use usher_geo::live::GeoIp;
 use usher_geo::proxy::TrustedProxies;
 use usher_geo::update::GeoUpdater;
 use usher_store::EmbeddedStore;
+use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
 use crate::pages::{self, Pages};
 use crate::settings::{Config, StoreSettings};
@@ -46,23 +47,7 @@ impl Application {
             pages::has_asset("watch.js") && pages::has_asset("watch.css"),
             "this build has no player assets: run scripts/build-web.sh, then build again"
         );
-        let (store, embedded): (Arc<dyn Store>, Option<Arc<EmbeddedStore>>) = match &config.store {
-            StoreSettings::Embedded => {
-                let dir = config.data_dir.clone();
-                let s = tokio::task::spawn_blocking(move || {
-                    EmbeddedStore::open(&dir, Arc::new(SystemClock))
-                })
-                .await?
-                .with_context(|| {
-                    format!(
-                        "opening the embedded store in {}",
-                        config.data_dir.display()
-                    )
-                })?;
-                let s = Arc::new(s);
-                (s.clone(), Some(s))
-            }
-        };
+        let (store, embedded) = open_store(&config).await?;
         if !config.media_dir.is_dir() {
             tracing::warn!(media_dir = %config.media_dir.display(), "media_dir is not a directory; the origin will answer 404");
         }
@@ -209,6 +194,49 @@ impl Application {
             .context("final flush of the store")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Opens the configured store; the embedded one is also returned typed, for its sweeper.
+///
+/// # Errors
+/// When the store cannot be opened or reached.
+pub async fn open_store(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<EmbeddedStore>>)> {
+    match &config.store {
+        StoreSettings::Embedded => {
+            let dir = config.data_dir.clone();
+            let s = tokio::task::spawn_blocking(move || {
+                EmbeddedStore::open(&dir, Arc::new(SystemClock))
+            })
+            .await?
+            .with_context(|| {
+                format!(
+                    "opening the embedded store in {}",
+                    config.data_dir.display()
+                )
+            })?;
+            let s = Arc::new(s);
+            Ok((s.clone(), Some(s)))
+        }
+        StoreSettings::Redis(r) => {
+            let s = RedisStore::connect(RedisConfig {
+                url: r.url.expose_secret().to_owned(),
+                key_prefix: r.key_prefix.clone(),
+                connect_timeout: Duration::from_millis(r.connect_timeout_ms),
+                response_timeout: Duration::from_millis(r.response_timeout_ms),
+                wait_replicas: r.wait_replicas,
+                wait_timeout: Duration::from_millis(r.wait_timeout_ms),
+                sentinel: r.sentinel.as_ref().map(|s| SentinelConfig {
+                    master_name: s.master_name.clone(),
+                    addresses: s.addresses.clone(),
+                }),
+            })
+            .await
+            .context("connecting to Redis")?;
+            Ok((Arc::new(s), None))
+        }
     }
 }
 

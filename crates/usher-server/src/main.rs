@@ -147,10 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let config = load(config, None, data_dir)?;
-            let store = usher_store::EmbeddedStore::open(
-                &config.data_dir,
-                std::sync::Arc::new(usher_core::clock::SystemClock),
-            )?;
+            let (store, _) = usher_server::app::open_store(&config).await?;
             let hasher = usher_core::secret::SecretHasher::new(
                 secrecy::ExposeSecret::expose_secret(&config.token_key).as_bytes(),
             );
@@ -162,7 +159,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .collect();
             let (key, secret) =
-                usher_server::http::api_keys::issue_api_key(&store, &hasher, &name, scopes).await?;
+                usher_server::http::api_keys::issue_api_key(&*store, &hasher, &name, scopes)
+                    .await?;
             eprintln!(
                 "created API key {} ({name}); it is shown this once:",
                 key.id

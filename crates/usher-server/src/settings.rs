@@ -79,6 +79,60 @@ pub enum StoreSettings {
     /// In the process, on local disk under `data_dir`.
     #[default]
     Embedded,
+    /// A Redis shared by several nodes.
+    Redis(RedisSettings),
+}
+
+/// How to reach Redis (`store.kind = "redis"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://[user:password@]host:port/db`, `rediss://…` (TLS) or `redis+unix:///path/redis.sock`.
+    pub url: SecretString,
+    /// Prefix of every key, to share one Redis between deployments.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Longest wait for a connection, in milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Longest wait for an answer, in milliseconds; past it the request answers 503 `store_unavailable`.
+    #[serde(default = "default_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    /// Replicas that must acknowledge a ticket, show or key write before it is answered (`WAIT`).
+    #[serde(default)]
+    pub wait_replicas: u32,
+    /// Longest `WAIT`, in milliseconds (less than `response_timeout_ms`).
+    #[serde(default = "default_wait_timeout_ms")]
+    pub wait_timeout_ms: u64,
+    /// Find the master through Redis Sentinel (then `url` is not used).
+    #[serde(default)]
+    pub sentinel: Option<SentinelSettings>,
+}
+
+/// Redis Sentinel discovery (`[store.sentinel]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelSettings {
+    /// The name the sentinels monitor the master under.
+    pub master_name: String,
+    /// Sentinel addresses, `host:port`.
+    pub addresses: Vec<String>,
+}
+
+fn default_key_prefix() -> String {
+    "usher:".into()
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_response_timeout_ms() -> u64 {
+    1000
+}
+
+fn default_wait_timeout_ms() -> u64 {
+    1000
 }
 
 /// Secrets; both are required and at least 32 bytes long.
@@ -198,8 +252,8 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file or environment could not be read or has unknown keys or wrong types.
-    #[error("{0}")]
-    Read(#[from] Box<figment::Error>),
+    #[error(transparent)]
+    Read(Box<figment::Error>),
     /// A value is not acceptable.
     #[error("config key `{key}`: {message}")]
     Invalid {
@@ -234,9 +288,12 @@ impl Settings {
             fig = fig.merge(Toml::file_exact(file));
         }
         fig = fig.merge(Env::prefixed("USHER_").split("__").filter(|k| {
-            TOP_LEVEL_KEYS
-                .iter()
-                .any(|top| k.as_str().split('.').next() == Some(*top))
+            TOP_LEVEL_KEYS.iter().any(|top| {
+                k.as_str()
+                    .split('.')
+                    .next()
+                    .is_some_and(|first| first.eq_ignore_ascii_case(top))
+            })
         }));
         fig.extract().map_err(|e| ConfigError::Read(Box::new(e)))
     }
@@ -301,6 +358,60 @@ impl Settings {
                 "secrets.grant_key",
                 "must differ from secrets.token_key",
             ));
+        }
+        if let StoreSettings::Redis(r) = &self.store {
+            let url = r.url.expose_secret();
+            if !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+            {
+                return Err(invalid(
+                    "store.url",
+                    "must start with redis://, rediss:// or redis+unix://",
+                ));
+            }
+            if r.key_prefix.is_empty()
+                || r.key_prefix.len() > 64
+                || r.key_prefix.contains(char::is_whitespace)
+            {
+                return Err(invalid(
+                    "store.key_prefix",
+                    "must be 1 to 64 characters without spaces",
+                ));
+            }
+            if !(10..=60_000).contains(&r.connect_timeout_ms)
+                || !(10..=60_000).contains(&r.response_timeout_ms)
+            {
+                return Err(invalid(
+                    "store.response_timeout_ms",
+                    "timeouts must be 10 to 60000 ms",
+                ));
+            }
+            if r.wait_replicas > 0 && r.wait_timeout_ms >= r.response_timeout_ms {
+                return Err(invalid(
+                    "store.wait_timeout_ms",
+                    "must be less than store.response_timeout_ms",
+                ));
+            }
+            if let Some(sen) = &r.sentinel
+                && (sen.master_name.is_empty()
+                    || sen.addresses.is_empty()
+                    || sen
+                        .addresses
+                        .iter()
+                        .any(|a| a.parse::<SocketAddr>().is_err() && !a.contains(':')))
+            {
+                return Err(invalid(
+                    "store.sentinel",
+                    "needs master_name and addresses like [\"10.0.0.5:26379\"]",
+                ));
+            }
+            if r.wait_replicas > 16 || r.wait_timeout_ms > 60_000 {
+                return Err(invalid(
+                    "store.wait_replicas",
+                    "at most 16 replicas and 60000 ms",
+                ));
+            }
         }
         let h = &self.http;
         if !(1024..=64 * 1024 * 1024).contains(&h.max_body_bytes) {

@@ -153,10 +153,12 @@ async fn a_superseded_or_revoked_session_is_cut_off_at_once() {
         "grant_refused",
     )
     .await;
-    assert_eq!(
-        get(&app, &p.playlist_url).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_problem(
+        get(&app, &p.playlist_url).await,
+        StatusCode::NOT_FOUND,
+        "session_unknown",
+    )
+    .await;
     let b_url = format!(
         "/o/{}/demo/360p/index.m3u8",
         b["grants"][0]["token"].as_str().unwrap()

@@ -640,7 +640,13 @@ pub async fn countries_and_geo_endings_are_recorded(h: &impl Harness) {
     let at = store.now();
     assert!(
         store
-            .end_session(&a, EndReason::GeoBlocked { at, country: Some(fr) })
+            .end_session(
+                &a,
+                EndReason::GeoBlocked {
+                    at,
+                    country: Some(fr)
+                }
+            )
             .await
             .unwrap()
     );

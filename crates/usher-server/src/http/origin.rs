@@ -204,7 +204,7 @@ pub async fn master_playlist(
         .store
         .live_session(&session)
         .await?
-        .ok_or(ApiError::GrantRefused("the session no longer plays"))?;
+        .ok_or(ApiError::SessionUnknown)?;
     let show = state
         .store
         .show(&info.show_id)

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -13,7 +14,9 @@ use usher_core::ids::SessionId;
 use usher_core::lease::EndReason;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ClientIp, DEVICE_COOKIE, Device, TICKET_COOKIE, parse_json};
+use crate::extract::{
+    ApiPath, ClientIp, DEVICE_COOKIE, Device, TICKET_COOKIE, body_error, parse_json,
+};
 use crate::state::AppState;
 use crate::viewer;
 
@@ -41,8 +44,9 @@ pub async fn admit_viewer(
     ClientIp(client): ClientIp,
     device: Device,
     jar: CookieJar,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let body = body.map_err(body_error)?;
     let body: AdmitBody = if body.iter().all(u8::is_ascii_whitespace) {
         AdmitBody::default()
     } else {

@@ -115,8 +115,12 @@ fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &ApiError) -> A
 pub async fn open_watch_link(
     State(state): State<AppState>,
     jar: CookieJar,
-    ApiPath(token): ApiPath<String>,
+    token: Result<ApiPath<String>, ApiError>,
 ) -> ApiResult<Response> {
+    // a token that is not even UTF-8 is just an unknown ticket to the viewer
+    let Ok(ApiPath(token)) = token else {
+        return refused_page(&state, None, &ApiError::TicketUnknown);
+    };
     match viewer::find_ticket(&state, &token).await {
         Ok(_) => {
             let cookie = Cookie::build((TICKET_COOKIE, token))

@@ -1,0 +1,278 @@
+//! Several real `usher serve` processes sharing one real `redis-server`: a session admitted on one node
+//! heartbeats on another, and racing admits spread over the nodes never leave more than k leases nor tell a
+//! session `superseded` without a successor holding the lease.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use usher_testkit::{RedisServer, ServeProcess, repo_root};
+
+const BIN: &str = env!("CARGO_BIN_EXE_usher");
+
+fn write_config(dir: &Path, redis_url: &str) -> PathBuf {
+    let path = dir.join("usher.toml");
+    let media = repo_root().join("media");
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen = "127.0.0.1:0"
+data_dir = "{data}"
+media_dir = "{media}"
+
+[store]
+kind = "redis"
+url = "{redis_url}"
+key_prefix = "multi:"
+response_timeout_ms = 15000
+
+[secrets]
+token_key = "multinode-token-key-0123456789abcdef0123"
+grant_key = "multinode-grant-key-0123456789abcdef0123"
+
+[log]
+format = "json"
+level = "warn,usher=info"
+"#,
+            data = dir.join("data").display(),
+            media = media.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn api_key(config: &Path, scope: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .args([
+            "api-key", "create", "--name", scope, "--scope", scope, "--config",
+        ])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "api-key create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Cluster {
+    _redis: RedisServer,
+    _dir: tempfile::TempDir,
+    nodes: Vec<ServeProcess>,
+    admin: String,
+    tickets: String,
+    client: Client,
+}
+
+async fn cluster(n: usize) -> Cluster {
+    let redis = RedisServer::start().expect("redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &redis.url());
+    let admin = api_key(&config, "admin");
+    let tickets = api_key(&config, "tickets");
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(
+            ServeProcess::start(Path::new(BIN), &config)
+                .await
+                .expect("node starts"),
+        );
+    }
+    let client = Client::builder()
+        .pool_max_idle_per_host(600)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    Cluster {
+        _redis: redis,
+        _dir: dir,
+        nodes,
+        admin,
+        tickets,
+        client,
+    }
+}
+
+impl Cluster {
+    fn url(&self, node: usize, path: &str) -> String {
+        format!("{}{}", self.nodes[node % self.nodes.len()].base_url, path)
+    }
+
+    async fn show(&self, id: &str, k: u32, policy: &str) {
+        let now = time::OffsetDateTime::now_utc();
+        let fmt = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let body = json!({"title": id, "starts_at": fmt(now - time::Duration::hours(1)), "ends_at": fmt(now + time::Duration::hours(1)),
+                          "stream_path": "demo", "max_devices": k, "policy": policy});
+        let res = self
+            .client
+            .put(self.url(0, &format!("/api/v1/shows/{id}")))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+
+    async fn ticket(&self, node: usize, show: &str) -> String {
+        let res = self
+            .client
+            .post(self.url(node, "/api/v1/tickets"))
+            .bearer_auth(&self.tickets)
+            .json(&json!({"show_id": show}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn admit(&self, node: usize, token: &str, device: &str) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(self.url(node, "/api/v1/playback"))
+            .header("x-usher-device", device)
+            .header("x-usher-device-label", device)
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    }
+
+    async fn heartbeat(&self, node: usize, session: &str) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(self.url(node, &format!("/api/v1/playback/{session}/heartbeat")))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_moves_between_nodes() {
+    let c = cluster(3).await;
+    c.show("gig", 1, "newest_wins").await;
+    let token = c.ticket(1, "gig").await;
+    let (status, admitted) = c.admit(0, &token, "device-aaaa").await;
+    assert_eq!(status, StatusCode::CREATED, "{admitted}");
+    let sid = admitted["session_id"].as_str().unwrap();
+    for node in [1, 2, 0] {
+        let (status, hb) = c.heartbeat(node, sid).await;
+        assert_eq!(status, StatusCode::OK, "node {node}: {hb}");
+    }
+    // the grant made on node 0 opens media on node 2 (same grant key, lease checked in the shared store)
+    let grant = admitted["grants"][0]["token"].as_str().unwrap();
+    let res = c
+        .client
+        .get(c.url(2, &format!("/o/{grant}/demo/360p/index.m3u8")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // another node takes the seat over; the first session learns it on a third node
+    let (status, _) = c.admit(1, &token, "device-bbbb").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, hb) = c.heartbeat(2, sid).await;
+    assert_eq!(
+        (status, hb["code"].as_str()),
+        (StatusCode::CONFLICT, Some("superseded")),
+        "{hb}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_admits_over_three_nodes_never_exceed_k() {
+    let c = Arc::new(cluster(3).await);
+    c.show("race-new", 1, "newest_wins").await;
+    c.show("race-old", 1, "oldest_wins").await;
+    let rounds: usize = std::env::var("USHER_RACE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let started = Instant::now();
+    for round in 0..rounds {
+        let (show, policy) = if round % 2 == 0 {
+            ("race-new", "newest_wins")
+        } else {
+            ("race-old", "oldest_wins")
+        };
+        let token = c.ticket(round, show).await;
+        let tasks: Vec<_> = (0..500)
+            .map(|i| {
+                let c = Arc::clone(&c);
+                let token = token.clone();
+                tokio::spawn(async move {
+                    c.admit(i, &token, &format!("r{round:03}-device-{i:04}"))
+                        .await
+                })
+            })
+            .collect();
+        let mut sessions = Vec::new();
+        let mut in_use = 0;
+        for t in tasks {
+            let (status, v) = t.await.unwrap();
+            match status {
+                StatusCode::CREATED => sessions.push(v["session_id"].as_str().unwrap().to_owned()),
+                StatusCode::CONFLICT if v["code"] == "ticket_in_use" => in_use += 1,
+                other => panic!("round {round}: unexpected admit {other}: {v}"),
+            }
+        }
+        let beats: Vec<_> = sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let c = Arc::clone(&c);
+                let s = s.clone();
+                tokio::spawn(async move { (s.clone(), c.heartbeat(i + 1, &s).await) })
+            })
+            .collect();
+        let mut holders = Vec::new();
+        let mut superseded_by = Vec::new();
+        for beat in beats {
+            let (s, (status, v)) = beat.await.unwrap();
+            match status {
+                StatusCode::OK => holders.push(s.clone()),
+                StatusCode::CONFLICT if v["code"] == "superseded" => {
+                    superseded_by.push(v["superseded_by"].as_str().unwrap().to_owned())
+                }
+                other => panic!("round {round}: unexpected heartbeat {other}: {v}"),
+            }
+        }
+        assert_eq!(
+            holders.len(),
+            1,
+            "round {round} ({policy}): exactly one lease holder, got {}",
+            holders.len()
+        );
+        if policy == "oldest_wins" {
+            assert_eq!((sessions.len(), in_use), (1, 499), "round {round}");
+        } else {
+            assert_eq!(sessions.len(), 500, "round {round}");
+            // every `superseded` names a device that was admitted in this round (a real successor)
+            assert!(
+                superseded_by
+                    .iter()
+                    .all(|d| d.starts_with(&format!("r{round:03}-device-"))),
+                "round {round}"
+            );
+        }
+    }
+    eprintln!(
+        "{rounds} rounds of 500 racing admits over 3 nodes in {:?}",
+        started.elapsed()
+    );
+}
