@@ -88,6 +88,7 @@ impl Application {
             geoip,
             geo_updates,
             proxies,
+            outage: Arc::default(),
         };
         Ok(Self {
             listener,

@@ -159,6 +159,9 @@ pub struct HttpSettings {
     /// On SIGTERM, how long to answer "not ready" before closing the listener, so a load balancer stops
     /// sending new requests first, in seconds.
     pub shutdown_delay_s: u64,
+    /// While the store is unreachable, how long sessions already playing keep playing (their grants are
+    /// honoured by the origin without the lease check, heartbeats answer "degraded"), in seconds.
+    pub store_outage_grace_s: u64,
     /// Origins (scheme://host[:port]) whose pages may fetch media from the built-in origin.
     pub cors_origins: Vec<String>,
     /// Mark cookies `Secure` (default: when `public_url` is https).
@@ -172,6 +175,7 @@ impl Default for HttpSettings {
             request_timeout_s: 30,
             drain_timeout_s: 30,
             shutdown_delay_s: 0,
+            store_outage_grace_s: 120,
             cors_origins: Vec::new(),
             secure_cookies: None,
         }

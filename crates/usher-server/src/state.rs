@@ -1,7 +1,7 @@
 //! The one application state every handler draws from.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use usher_core::grant::GrantSigner;
@@ -39,6 +39,37 @@ pub struct AppState {
     pub geo_updates: Arc<GeoUpdater>,
     /// Whose forwarding headers name the client.
     pub proxies: Arc<TrustedProxies>,
+    /// Since when the store has been unreachable, if it is.
+    pub outage: Arc<Outage>,
+}
+
+/// Tracks a store outage so sessions already playing can ride it out for a bounded grace.
+#[derive(Debug, Default)]
+pub struct Outage {
+    /// Unix milliseconds of the first failure of the current outage; 0 while the store answers.
+    since_ms: AtomicI64,
+}
+
+impl Outage {
+    /// Notes that the store failed at `now_ms` (keeps the start of an outage already under way).
+    pub fn failed(&self, now_ms: i64) {
+        let _ =
+            self.since_ms
+                .compare_exchange(0, now_ms.max(1), Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Notes that the store answered.
+    pub fn recovered(&self) {
+        if self.since_ms.swap(0, Ordering::SeqCst) != 0 {
+            tracing::warn!("store reachable again");
+        }
+    }
+
+    /// Whether an outage is under way and began less than `grace_s` seconds before `now_ms`.
+    pub fn within_grace(&self, now_ms: i64, grace_s: u64) -> bool {
+        let since = self.since_ms.load(Ordering::SeqCst);
+        since != 0 && now_ms.saturating_sub(since) < (grace_s as i64).saturating_mul(1000)
+    }
 }
 
 impl AppState {

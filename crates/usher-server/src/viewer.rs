@@ -14,7 +14,7 @@ use usher_core::grant::Grant;
 use usher_core::ids::{SessionId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::show::Show;
-use usher_core::store::AdmitRequest;
+use usher_core::store::{AdmitRequest, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
 use usher_geo::policy::{Refusal, Verdict, decide};
 
@@ -186,7 +186,28 @@ pub async fn admit(
 /// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
 /// `session_unknown`.
 pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) -> ApiResult<Value> {
-    let answer = state.store.heartbeat(session).await?;
+    let now_ms = state.store.now().0;
+    let answer = match state.store.heartbeat(session).await {
+        Ok(a) => {
+            state.outage.recovered();
+            a
+        }
+        Err(StoreError::Unavailable(cause)) => {
+            // DESIGN.md: sessions already playing keep their grants for a bounded grace and are not
+            // ended; the player keeps its current grant and retries soon.
+            state.outage.failed(now_ms);
+            if state
+                .outage
+                .within_grace(now_ms, state.config.http.store_outage_grace_s)
+            {
+                tracing::warn!(session.id = %session, error.cause = %cause, "heartbeat degraded: store unreachable");
+                metrics::counter!("usher_heartbeats_degraded_total").increment(1);
+                return Ok(json!({"status": "degraded", "heartbeat_interval_s": 5}));
+            }
+            return Err(ApiError::StoreUnavailable(cause));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let expires_at = match answer.decision {
         HeartbeatDecision::Renewed { expires_at } => expires_at,
         HeartbeatDecision::Unknown => return Err(ApiError::SessionUnknown),

@@ -15,6 +15,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeFile;
 use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
+use usher_core::store::StoreError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
@@ -112,14 +113,28 @@ async fn resolve(root: &Path, rel: &str) -> ApiResult<PathBuf> {
 }
 
 async fn live_grant(state: &AppState, grant: &str) -> ApiResult<Grant> {
-    let grant = state
-        .grants
-        .verify(grant, state.store.now())
-        .map_err(grant_error)?;
-    if state.store.live_session(&grant.session).await?.is_none() {
-        return Err(ApiError::GrantRefused("the session no longer plays"));
+    let now = state.store.now();
+    let grant = state.grants.verify(grant, now).map_err(grant_error)?;
+    match state.store.live_session(&grant.session).await {
+        Ok(Some(_)) => {
+            state.outage.recovered();
+            Ok(grant)
+        }
+        Ok(None) => Err(ApiError::GrantRefused("the session no longer plays")),
+        // while the store is unreachable, a valid grant keeps playing for the configured grace
+        Err(StoreError::Unavailable(cause)) => {
+            state.outage.failed(now.0);
+            if state
+                .outage
+                .within_grace(now.0, state.config.http.store_outage_grace_s)
+            {
+                Ok(grant)
+            } else {
+                Err(ApiError::StoreUnavailable(cause))
+            }
+        }
+        Err(e) => Err(e.into()),
     }
-    Ok(grant)
 }
 
 /// `GET|HEAD /o/{grant}/{path}`: a media file, with ranges, content type and cache headers.

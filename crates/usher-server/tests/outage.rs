@@ -1,0 +1,105 @@
+//! A Redis outage behind a TCP proxy that cuts and restores the connection: new admits fail fast with 503
+//! `store_unavailable` and `Retry-After`; sessions already playing keep playing (heartbeats answer
+//! "degraded", their grants still open media); `/readyz` is not ready; after the restore everything
+//! resumes and nothing is lost.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::Value;
+use support::{assert_problem, spawn_app_with};
+use usher_server::settings::{RedisSettings, StoreSettings};
+use usher_testkit::{ChaosProxy, RedisServer, wait_until};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_outage_fails_new_admits_fast_and_keeps_viewers_playing() {
+    let (_redis, port) = RedisServer::start_tcp().expect("redis-server");
+    let proxy = ChaosProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let url = format!("redis://{}", proxy.addr);
+    let app = spawn_app_with(move |c| {
+        c.store = StoreSettings::Redis(RedisSettings {
+            url: SecretString::from(url),
+            key_prefix: "outage:".into(),
+            connect_timeout_ms: 300,
+            response_timeout_ms: 500,
+            wait_replicas: 0,
+            wait_timeout_ms: 100,
+            sentinel: None,
+        });
+        c.http.store_outage_grace_s = 60;
+    })
+    .await;
+    app.open_show("gig", 1, "newest_wins").await;
+    let (ticket_id, token) = app.ticket("gig").await;
+    let (_, other_token) = app.ticket("gig").await;
+    let res = app.admit(&token, "device-aaaa").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let playing: Value = res.json().await.unwrap();
+    let session = playing["session_id"].as_str().unwrap().to_owned();
+    let media = format!(
+        "/o/{}/demo/360p/index.m3u8",
+        playing["grants"][0]["token"].as_str().unwrap()
+    );
+
+    proxy.cut();
+    let started = Instant::now();
+    let res = app.admit(&other_token, "device-bbbb").await;
+    let took = started.elapsed();
+    assert!(
+        res.headers().get("retry-after").is_some(),
+        "Retry-After on 503"
+    );
+    assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    assert!(
+        took < Duration::from_secs(3),
+        "the refusal took {took:?}: requests must not hang"
+    );
+    let hb = app.heartbeat(&session).await;
+    assert_eq!(hb.status(), StatusCode::OK);
+    let hb: Value = hb.json().await.unwrap();
+    assert_eq!(hb["status"], "degraded", "{hb}");
+    assert_eq!(
+        app.client
+            .get(app.url(&media))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "the grant still plays"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    eprintln!("admit refused {took:?} into the outage");
+
+    proxy.restore();
+    wait_until(
+        Duration::from_secs(20),
+        "readiness after the restore",
+        || async {
+            let r = app.client.get(app.url("/readyz")).send().await.ok()?;
+            (r.status() == StatusCode::OK).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let hb = app.heartbeat(&session).await;
+    assert_eq!(hb.status(), StatusCode::OK);
+    assert_eq!(hb.json::<Value>().await.unwrap()["status"], "ok");
+    let res = app.admit(&other_token, "device-bbbb").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(app.ticket_status(&ticket_id).await["status"], "active");
+    app.shutdown().await;
+}
