@@ -181,18 +181,27 @@ impl RedisServer {
             if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&sock) {
                 use std::io::{Read as _, Write as _};
                 let mut buf = [0u8; 16];
-                if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read(&mut buf)
+                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                {
                     return Ok(server);
                 }
             }
-            anyhow::ensure!(std::time::Instant::now() < end, "redis-server did not answer PING within 10 s");
+            anyhow::ensure!(
+                std::time::Instant::now() < end,
+                "redis-server did not answer PING within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     /// The URL to reach it.
     pub fn url(&self) -> String {
-        format!("redis+unix://{}", self.dir.path().join("redis.sock").display())
+        format!(
+            "redis+unix://{}",
+            self.dir.path().join("redis.sock").display()
+        )
     }
 
     /// Starts `redis-server` on a free loopback TCP port (persistence off) and returns it with the port.
@@ -200,7 +209,9 @@ impl RedisServer {
     /// # Errors
     /// As [`RedisServer::start`].
     pub fn start_tcp() -> anyhow::Result<(Self, u16)> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let dir = tempfile::tempdir()?;
         let child = std::process::Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"])
@@ -217,11 +228,17 @@ impl RedisServer {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::{Read as _, Write as _};
                 let mut buf = [0u8; 16];
-                if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read(&mut buf)
+                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                {
                     return Ok((server, port));
                 }
             }
-            anyhow::ensure!(std::time::Instant::now() < end, "redis-server did not answer PING within 10 s");
+            anyhow::ensure!(
+                std::time::Instant::now() < end,
+                "redis-server did not answer PING within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -286,7 +303,10 @@ impl ServeProcess {
                 }
             }
         });
-        Ok(Self { child: Some(child), base_url: format!("http://{addr}") })
+        Ok(Self {
+            child: Some(child),
+            base_url: format!("http://{addr}"),
+        })
     }
 
     /// Sends SIGKILL and reaps the process.
@@ -317,14 +337,18 @@ impl ChaosProxy {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
                 if *rx.borrow() {
                     drop(inbound);
                     continue;
                 }
                 let mut rx = rx.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = rx.wait_for(|cut| *cut) => {}
@@ -332,7 +356,11 @@ impl ChaosProxy {
                 });
             }
         });
-        Ok(Self { addr, cut: std::sync::Arc::new(tx), task })
+        Ok(Self {
+            addr,
+            cut: std::sync::Arc::new(tx),
+            task,
+        })
     }
 
     /// Closes every connection and refuses new ones until [`ChaosProxy::restore`].
