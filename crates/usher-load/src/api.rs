@@ -306,3 +306,27 @@ pub fn playlist_uris(text: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playlist_uris_skip_tags_and_blank_lines() {
+        let text = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n/o/G/demo/360p/index.m3u8\n\n#EXTINF:2,\nseg_000.ts\n";
+        assert_eq!(
+            playlist_uris(text),
+            ["/o/G/demo/360p/index.m3u8", "seg_000.ts"]
+        );
+    }
+
+    #[test]
+    fn tokens_and_devices_fit_the_server_rules() {
+        for t in make_tokens(100) {
+            assert!((16..=128).contains(&t.len()));
+            assert!(t.bytes().all(|b| b.is_ascii_alphanumeric()));
+        }
+        let d = make_device();
+        assert!((8..=64).contains(&d.len()));
+    }
+}

@@ -378,3 +378,47 @@ pub fn table(reports: &[OpReport]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_rates_and_error_kinds() {
+        let rec = Recorder::new();
+        for ms in 1..=100 {
+            rec.ok(Op::Heartbeat, Duration::from_millis(ms), 1);
+        }
+        rec.error(Op::Heartbeat, "503 store_unavailable".into());
+        rec.error(Op::Heartbeat, "timeout".into());
+        let r = rec.report(Some(Duration::from_secs(10)));
+        assert_eq!(r.len(), 1);
+        let hb = &r[0];
+        assert_eq!((hb.ok, hb.errors, hb.requests), (100, 2, 102));
+        assert!((hb.rate_per_s - 10.0).abs() < 1e-9);
+        assert!(
+            (hb.latency_ms.p50 - 50.0).abs() < 0.1,
+            "{:?}",
+            hb.latency_ms
+        );
+        assert!(
+            (hb.latency_ms.p99 - 99.0).abs() < 0.1,
+            "{:?}",
+            hb.latency_ms
+        );
+        assert!((hb.latency_ms.max - 100.0).abs() < 0.1);
+        assert_eq!(hb.error_kinds["timeout"], 1);
+        assert!(table(&r).contains("error 503 store_unavailable: 1"));
+        rec.reset();
+        assert!(rec.report(None).is_empty());
+    }
+
+    #[test]
+    fn problem_codes_are_read_from_problem_json() {
+        assert_eq!(
+            problem_code(br#"{"type":"about:blank","code":"superseded"}"#).as_deref(),
+            Some("superseded")
+        );
+        assert_eq!(problem_code(b"not json"), None);
+    }
+}
