@@ -127,6 +127,31 @@ string_id!(
     /// An API key's public id: `k_` and 16 hex digits.
     ApiKeyId
 );
+string_id!(
+    /// A CDN's id in the pool, chosen by the admin: 1–64 of `a-z 0-9 - _` (`origin` is Usher's own).
+    CdnId
+);
+
+impl CdnId {
+    /// Parses an admin-chosen CDN id.
+    ///
+    /// # Errors
+    /// [`IdError`] when the text is empty, too long or has other characters than `a-z 0-9 - _`.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        check(s, "CDN id", 1, 64, "a-z, 0-9, '-' and '_'", slug_byte)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Usher's own origin, always a member of the pool.
+    pub fn origin() -> Self {
+        Self("origin".to_owned())
+    }
+
+    /// Whether this is Usher's own origin.
+    pub fn is_origin(&self) -> bool {
+        self.0 == "origin"
+    }
+}
 
 impl ShowId {
     /// Parses an admin-chosen show id.

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::cdn::Cdn;
 use crate::clock::UnixMs;
 use crate::geo::Country;
-use crate::ids::{ApiKeyId, DeviceId, SessionId, ShowId, TicketId};
+use crate::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId};
 use crate::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, Usage};
 use crate::secret::SecretHash;
 use crate::show::Show;
@@ -219,6 +220,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError>;
     /// Notes a key's use (best effort, not durable per call).
     async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError>;
+
+    /// Creates or replaces a member of the CDN pool (durable, keys included).
+    async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError>;
+    /// A CDN, `None` when missing.
+    async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError>;
+    /// Every CDN in the pool, by id.
+    async fn cdns(&self) -> Result<Vec<Cdn>, StoreError>;
+    /// Deletes a CDN; returns whether it existed.
+    async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError>;
 
     /// Makes every acknowledged lease change durable (called periodically and at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use usher_core::cdn::{Cdn, CdnHealth, HealthState, SigningConfig};
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
-use usher_core::ids::{ApiKeyId, DeviceId, SessionId, ShowId, TicketId, TicketToken};
+use usher_core::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
@@ -49,6 +50,7 @@ macro_rules! store_contract_tests {
             usage_is_recorded,
             countries_and_geo_endings_are_recorded,
             api_keys_round_trip,
+            cdns_round_trip,
             racing_admits_never_exceed_k,
             unknown_sessions_are_unknown
         );
@@ -686,6 +688,64 @@ pub async fn api_keys_round_trip(h: &impl Harness) {
     assert!(!store.delete_api_key(&key.id).await.unwrap());
     store.flush().await.unwrap();
     assert_eq!(store.api_key(&key.id).await.unwrap(), None);
+}
+
+/// A CDN pool member with its signing keys.
+pub fn cdn(id: &str, priority: u32) -> Cdn {
+    Cdn {
+        id: CdnId::parse(id).expect("valid CDN id"),
+        name: format!("CDN {id}"),
+        base_url: format!("https://{id}.cdn.example"),
+        signing: SigningConfig(serde_json::json!({"scheme": "nginx", "secret": "contract-secret"})),
+        priority,
+        weight: 1,
+        enabled: true,
+        health: CdnHealth::default(),
+        created_at: UnixMs(1_700_000_000_000),
+        updated_at: UnixMs(1_700_000_000_000),
+    }
+}
+
+/// CDNs are created, replaced (keys and health kept as given), listed by id and deleted, durably.
+pub async fn cdns_round_trip(h: &impl Harness) {
+    let store = h.store();
+    assert!(store.cdns().await.unwrap().is_empty());
+    let b = cdn("b-cdn", 20);
+    let a = cdn("a-cdn", 10);
+    assert_eq!(store.put_cdn(b.clone()).await.unwrap(), PutOutcome::Created);
+    assert_eq!(store.put_cdn(a.clone()).await.unwrap(), PutOutcome::Created);
+    assert_eq!(store.cdn(&a.id).await.unwrap(), Some(a.clone()));
+    let mut a2 = a.clone();
+    a2.enabled = false;
+    a2.weight = 7;
+    a2.health = CdnHealth {
+        state: HealthState::Unhealthy,
+        last_error: Some("timeout".into()),
+        checked_at: Some(UnixMs(1_700_000_001_000)),
+    };
+    assert_eq!(
+        store.put_cdn(a2.clone()).await.unwrap(),
+        PutOutcome::Replaced
+    );
+    store.flush().await.unwrap();
+    let all = store.cdns().await.unwrap();
+    assert_eq!(
+        all,
+        vec![a2.clone(), b.clone()],
+        "listed by id, replaced in place"
+    );
+    assert_eq!(
+        all[0].signing.0["secret"], "contract-secret",
+        "keys are kept as given"
+    );
+    assert!(store.delete_cdn(&a.id).await.unwrap());
+    assert!(!store.delete_cdn(&a.id).await.unwrap());
+    assert_eq!(store.cdn(&a.id).await.unwrap(), None);
+    assert_eq!(store.cdns().await.unwrap(), vec![b]);
+    assert_eq!(
+        store.cdn(&CdnId::parse("never").unwrap()).await.unwrap(),
+        None
+    );
 }
 
 /// 200 devices race for one k=1 ticket: at most one lease, and under oldest_wins exactly one winner.

@@ -21,8 +21,9 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use usher_core::cdn::Cdn;
 use usher_core::clock::{Clock, UnixMs};
-use usher_core::ids::{ApiKeyId, SessionId, ShowId, TicketId};
+use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, TicketLeases};
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
@@ -36,6 +37,7 @@ const SHOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shows");
 const TICKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("tickets");
 const TOKEN_INDEX: TableDefinition<&str, &str> = TableDefinition::new("token_index");
 const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 
 /// The file name of the database inside the data directory.
@@ -106,6 +108,7 @@ pub struct EmbeddedStore {
     clock: Arc<dyn Clock>,
     shows: RwLock<HashMap<ShowId, Show>>,
     api_keys: RwLock<HashMap<ApiKeyId, ApiKey>>,
+    cdns: RwLock<HashMap<CdnId, Cdn>>,
     keys_dirty: Mutex<HashSet<ApiKeyId>>,
     runtime: Mutex<Runtime>,
 }
@@ -134,7 +137,7 @@ impl EmbeddedStore {
         })?;
         let db = Database::create(dir.join(DB_FILE)).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
-        for t in [SHOWS, TICKETS, API_KEYS, LEASES] {
+        for t in [SHOWS, TICKETS, API_KEYS, CDNS, LEASES] {
             txn.open_table(t).map_err(unavailable)?;
         }
         txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
@@ -163,6 +166,17 @@ impl EmbeddedStore {
             let key: ApiKey = decode("api key", v.value())?;
             api_keys.insert(key.id.clone(), key);
         }
+        let mut cdns = HashMap::new();
+        for row in read
+            .open_table(CDNS)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
+            let (_, v) = row.map_err(unavailable)?;
+            let cdn: Cdn = decode("cdn", v.value())?;
+            cdns.insert(cdn.id.clone(), cdn);
+        }
         let mut runtime = Runtime::default();
         for row in read
             .open_table(LEASES)
@@ -183,6 +197,7 @@ impl EmbeddedStore {
             clock,
             shows: RwLock::new(shows),
             api_keys: RwLock::new(api_keys),
+            cdns: RwLock::new(cdns),
             keys_dirty: Mutex::new(HashSet::new()),
             runtime: Mutex::new(runtime),
         })
@@ -632,6 +647,65 @@ impl Store for EmbeddedStore {
             }
         }
         Ok(())
+    }
+
+    async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
+        let bytes = encode(&cdn);
+        let key = cdn.id.to_string();
+        let existed = self
+            .write(move |txn| {
+                let mut t = txn.open_table(CDNS).map_err(unavailable)?;
+                let old = t
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(unavailable)?;
+                Ok(old.is_some())
+            })
+            .await?;
+        self.cdns
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cdn.id.clone(), cdn);
+        Ok(if existed {
+            PutOutcome::Replaced
+        } else {
+            PutOutcome::Created
+        })
+    }
+
+    async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
+        Ok(self
+            .cdns
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned())
+    }
+
+    async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
+        let mut v: Vec<Cdn> = self
+            .cdns
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        let existed = self
+            .write(move |txn| {
+                let mut t = txn.open_table(CDNS).map_err(unavailable)?;
+                Ok(t.remove(key.as_str()).map_err(unavailable)?.is_some())
+            })
+            .await?;
+        self.cdns
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+        Ok(existed)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

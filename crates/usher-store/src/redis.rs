@@ -20,6 +20,8 @@
 //! | `apikey:{id}` | string | API key JSON (secret only as keyed hash) |
 //! | `apikeys` | set | API key ids |
 //! | `apikey_used:{id}` | string | last use (ms), best effort |
+//! | `cdn:{id}` | string | CDN pool member JSON (signing keys included: protect Redis like the secrets) |
+//! | `cdns` | set | CDN ids |
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -34,8 +36,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use usher_core::cdn::Cdn;
 use usher_core::clock::{Clock, SystemClock, UnixMs};
-use usher_core::ids::{ApiKeyId, SessionId, ShowId, TicketId};
+use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, TicketLeases};
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
@@ -837,6 +840,63 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
+    }
+
+    async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
+        let mut con = self.con();
+        let (old, _): (Option<String>, i64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&["cdn", cdn.id.as_str()]))
+            .arg(encode(&cdn))
+            .arg("GET")
+            .cmd("SADD")
+            .arg(self.key(&["cdns"]))
+            .arg(cdn.id.as_str())
+            .query_async(&mut con)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(if old.is_some() {
+            PutOutcome::Replaced
+        } else {
+            PutOutcome::Created
+        })
+    }
+
+    async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
+        self.get_json("cdn", self.key(&["cdn", id.as_str()])).await
+    }
+
+    async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
+        let mut con = self.con();
+        let mut ids: Vec<String> = con
+            .smembers(self.key(&["cdns"]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(&["cdn", id])).collect();
+        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(|e| self.fail(e))?;
+        raw.into_iter()
+            .flatten()
+            .map(|s| decode("cdn", &s))
+            .collect()
+    }
+
+    async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
+        let mut con = self.con();
+        let (n, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .del(self.key(&["cdn", id.as_str()]))
+            .srem(self.key(&["cdns"]), id.as_str())
+            .query_async(&mut con)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(n == 1)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
