@@ -44,6 +44,15 @@ const REFUSALS = {
   forbidden: ['refused', 'You are not allowed to watch this show.', ''],
 };
 
+// "DE" → "Germany" in the browser's language; the code itself where the browser cannot name it.
+function countryName(code) {
+  try {
+    return new Intl.DisplayNames([navigator.language || 'en'], { type: 'region' }).of(code) || code;
+  } catch (err) {
+    return code;
+  }
+}
+
 function readConfig() {
   try {
     return JSON.parse($('usher-config').textContent) || {};
@@ -254,8 +263,10 @@ function onProblem(res, body, phase) {
       break;
   }
   stop();
-  if (code === 'geo_blocked' && body && body.country) {
-    return setState('refused', REFUSALS.geo_blocked[1], `Your connection appears to come from ${body.country}.`);
+  if (code === 'geo_blocked') {
+    return setState('refused', REFUSALS.geo_blocked[1], body && body.country
+      ? `Your connection appears to come from ${countryName(body.country)}, where this show is not offered.`
+      : 'The location of your connection could not be determined, and this show is only offered in some countries.');
   }
   const known = REFUSALS[code];
   if (known) return setState(known[0], known[1], known[2], code === 'session_ended' ? 'continue' : null);
