@@ -87,40 +87,21 @@ impl ProcWatch {
         self.pid
     }
 
-    /// Reads the counters now.
+    /// Reads the counters now: the process and its direct children (nginx's workers under its master),
+    /// summed.
     ///
     /// # Errors
     /// When the process is gone.
     pub fn sample(&self) -> anyhow::Result<ProcSample> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        // fields after the command name (which may hold spaces) start at field 3 (state)
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .context("odd /proc/<pid>/stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| -> anyhow::Result<u64> {
-            Ok(fields
-                .get(n - 3)
-                .context("short /proc/<pid>/stat")?
-                .parse()?)
-        };
-        let ticks = field(14)? + field(15)?;
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        let kib = |key: &str| -> u64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok(ProcSample {
-            at: Instant::now(),
-            ticks,
-            rss_kib: kib("VmRSS:"),
-            hwm_kib: kib("VmHWM:"),
-        })
+        let mut total = read_proc(self.pid)?;
+        for child in children(self.pid) {
+            if let Ok(c) = read_proc(child) {
+                total.ticks += c.ticks;
+                total.rss_kib += c.rss_kib;
+                total.hwm_kib += c.hwm_kib;
+            }
+        }
+        Ok(total)
     }
 
     /// Cores used on average between two samples.
@@ -131,6 +112,57 @@ impl ProcWatch {
         }
         to.ticks.saturating_sub(from.ticks) as f64 / self.ticks_per_s / secs
     }
+}
+
+/// Processes whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = s.rsplit_once(')')?.1.to_owned();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// One process's counters.
+fn read_proc(pid: u32) -> anyhow::Result<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // fields after the command name (which may hold spaces) start at field 3 (state)
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("odd /proc/<pid>/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> anyhow::Result<u64> {
+        Ok(fields
+            .get(n - 3)
+            .context("short /proc/<pid>/stat")?
+            .parse()?)
+    };
+    let ticks = field(14)? + field(15)?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(ProcSample {
+        at: Instant::now(),
+        ticks,
+        rss_kib: kib("VmRSS:"),
+        hwm_kib: kib("VmHWM:"),
+    })
 }
 
 /// CPU and memory of a process over one phase of a run.
