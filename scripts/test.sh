@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command of the README: installs what the tests need on a fresh machine (Debian's chromium for
-# the browser tests, redis-server and redis-sentinel for the Redis backend's tests; npm packages from the
+# the browser tests, redis-server and redis-sentinel for the Redis backend's tests, nginx as a CDN edge (secure_link) for the CDN interop test; npm packages from the
 # lockfile), then runs formatting and lint checks, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
 # and the browser tests against the real usher binary. Stops at the first failure.
@@ -16,6 +16,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   as_root apt-get update -qq

@@ -92,6 +92,20 @@ pub enum ApiError {
         /// When.
         at: UnixMs,
     },
+    /// Steering: the session lost its seat; 410 so a player stops reloading the steering manifest.
+    #[error("superseded (steering)")]
+    SteeringSuperseded {
+        /// The other device's label.
+        by_device: String,
+        /// When.
+        at: UnixMs,
+    },
+    /// Admin: the change is not possible for Usher's built-in origin (`origin`).
+    #[error("built-in CDN: {0}")]
+    CdnBuiltIn(&'static str),
+    /// Admin: the change would leave no enabled CDN in the pool.
+    #[error("no enabled CDN would remain")]
+    CdnPoolEmpty,
     /// Viewer: the session was ended by its player or an admin.
     #[error("session ended")]
     SessionEnded,
@@ -279,6 +293,31 @@ impl ApiError {
                     .insert("superseded_at".into(), json!(at.to_rfc3339()));
                 pr
             }
+            Self::SteeringSuperseded { by_device, at } => {
+                let mut pr = p(
+                    StatusCode::GONE,
+                    "superseded",
+                    "Playback moved to another device.",
+                );
+                pr.extra.insert("superseded_by".into(), json!(by_device));
+                pr.extra
+                    .insert("superseded_at".into(), json!(at.to_rfc3339()));
+                pr
+            }
+            Self::CdnBuiltIn(why) => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "cdn_builtin",
+                    "Usher's own origin is always in the pool.",
+                );
+                pr.detail = Some((*why).to_owned());
+                pr
+            }
+            Self::CdnPoolEmpty => p(
+                StatusCode::CONFLICT,
+                "cdn_pool_empty",
+                "The change would leave no enabled CDN; enable another one first.",
+            ),
             Self::SessionEnded => p(
                 StatusCode::GONE,
                 "session_ended",

@@ -1,6 +1,7 @@
 //! The HTTP surface: one file per resource under `http/`, assembled by [`router`].
 
 pub mod api_keys;
+pub mod cdns;
 pub mod geoip;
 pub mod ops;
 pub mod origin;
@@ -30,6 +31,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = http.max_body_bytes;
     let media = Router::new()
         .route("/hls/{session}/master.m3u8", get(origin::master_playlist))
+        .route(
+            "/hls/{session}/steering.json",
+            get(origin::steering_manifest),
+        )
         .route("/o/{grant}/{*path}", get(origin::media))
         .layer(origin::cors_layer(&state.config.http.cors_origins));
     Router::new()
@@ -59,6 +64,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/api-keys/{key_id}",
             delete(api_keys::delete_api_key),
+        )
+        .route("/api/v1/cdns", get(cdns::list_cdns))
+        .route(
+            "/api/v1/cdns/{cdn_id}",
+            put(cdns::put_cdn)
+                .patch(cdns::patch_cdn)
+                .get(cdns::read_cdn)
+                .delete(cdns::delete_cdn),
         )
         .route(
             "/api/v1/geoip",

@@ -11,10 +11,12 @@
 //! - [`extract`]: extractors whose rejections are our problem+json; API-key scopes; the device.
 //! - [`pages`]: templates and embedded front-end assets.
 //! - [`telemetry`]: logs and metrics.
+//! - [`delivery`]: the CDN pool, a session's grants per CDN and the content-steering master playlist.
 //! - [`demo`]: `usher demo`.
 //! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
 
 pub mod app;
+pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod extract;

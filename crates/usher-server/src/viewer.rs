@@ -18,6 +18,7 @@ use usher_core::store::{AdmitRequest, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
 use usher_geo::policy::{Refusal, Verdict, decide};
 
+use crate::delivery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Device;
 use crate::state::AppState;
@@ -89,7 +90,8 @@ pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> ApiResult<Opt
     }
 }
 
-/// The grants of a session, in CDN order, as the player receives them.
+/// The origin's grant alone, as the player receives grants (the full list per CDN is
+/// [`delivery::delivery`], which reads the CDN pool from the store).
 pub fn grants(state: &AppState, session: &SessionId, show: &Show, now: UnixMs) -> Value {
     let expires_at = now.plus_secs(show.grant_ttl_s);
     let grant = Grant {
@@ -158,6 +160,7 @@ pub async fn admit(
             if !superseded.is_empty() {
                 tracing::info!(ticket.id = %ts.ticket.id, session.id = %session_id, superseded = superseded.len(), "seat taken over");
             }
+            let delivery = delivery::delivery(state, &session_id, show, now).await?;
             let body = json!({
                 "session_id": session_id,
                 "ticket_id": ts.ticket.id,
@@ -167,8 +170,8 @@ pub async fn admit(
                 "lease_ttl_s": show.lease_ttl_s,
                 "lease_expires_at": expires_at.to_rfc3339(),
                 "playlist_url": format!("/hls/{session_id}/master.m3u8"),
-                "grants": grants(state, &session_id, show, now),
-                "cdn_order": ["origin"],
+                "grants": delivery.grants,
+                "cdn_order": delivery.cdn_order,
             });
             Ok(Admission {
                 session_id,
@@ -248,12 +251,13 @@ pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) ->
         Err(ApiError::GeoUnavailable) => {}
         Err(e) => return Err(e),
     }
+    let delivery = delivery::delivery(state, session, &show, now).await?;
     Ok(json!({
         "status": "ok",
         "lease_expires_at": expires_at.to_rfc3339(),
         "heartbeat_interval_s": show.heartbeat_interval_s,
-        "grants": grants(state, session, &show, now),
-        "cdn_order": ["origin"],
+        "grants": delivery.grants,
+        "cdn_order": delivery.cdn_order,
     }))
 }
 

@@ -15,12 +15,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeFile;
 use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
+use usher_core::lease::{EndReason, HeartbeatDecision};
 use usher_core::store::StoreError;
+use usher_core::ticket::WindowState;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::state::AppState;
-use crate::viewer;
+use crate::{delivery, viewer};
 
 /// Largest master playlist the origin rewrites.
 const MAX_PLAYLIST_BYTES: u64 = 1024 * 1024;
@@ -242,15 +244,80 @@ pub async fn master_playlist(
         return Err(ApiError::Internal(format!("{rel} is not an HLS playlist")));
     }
     let now = state.store.now();
-    let grants = viewer::grants(&state, &session, &show, now);
-    let token = grants[0]["token"].as_str().unwrap_or_default().to_owned();
-    let body = personalize(&text, &token, &show.stream_path);
+    let delivery = delivery::delivery(&state, &session, &show, now).await?;
+    let first = delivery
+        .cdn_order
+        .first()
+        .ok_or_else(|| ApiError::Internal("no CDN can deliver".into()))?;
+    let body = delivery::personalize_pathways(
+        &text,
+        &show.stream_path,
+        &delivery.pathways,
+        first,
+        &format!("/hls/{session}/steering.json"),
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
             (header::CACHE_CONTROL, "private, no-store"),
         ],
         body,
+    )
+        .into_response())
+}
+
+/// `GET /hls/{session}/steering.json`: the session's HLS content-steering manifest. Each reload is also a
+/// heartbeat (native players keep their lease by it and lose it when they stop); a session that no longer
+/// plays gets a problem (410 for superseded, ended or expired sessions, 403 revoked), and a player stops
+/// reloading on 410.
+pub async fn steering_manifest(
+    State(state): State<AppState>,
+    ApiPath(session): ApiPath<String>,
+) -> ApiResult<Response> {
+    let session = SessionId::parse(&session).map_err(|_| ApiError::SessionUnknown)?;
+    let answer = state.store.heartbeat(&session).await?;
+    match answer.decision {
+        HeartbeatDecision::Renewed { .. } => {}
+        HeartbeatDecision::Unknown => return Err(ApiError::SessionUnknown),
+        HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) => {
+            return Err(ApiError::SteeringSuperseded { by_device, at });
+        }
+        HeartbeatDecision::Ended(reason) => return Err(viewer::ended_error(reason)),
+    }
+    let (ticket_id, show_id) = answer
+        .owner
+        .ok_or_else(|| ApiError::Internal("renewed lease without owner".into()))?;
+    let show = state
+        .store
+        .show(&show_id)
+        .await?
+        .ok_or(ApiError::SessionEnded)?;
+    let ticket = state
+        .store
+        .ticket(&ticket_id)
+        .await?
+        .ok_or(ApiError::SessionEnded)?;
+    let now = state.store.now();
+    if let WindowState::Ended(ended_at) = ticket.window_state(&show, now) {
+        state
+            .store
+            .end_session(&session, EndReason::WindowEnded { at: now })
+            .await?;
+        return Err(ApiError::Ended { ended_at });
+    }
+    let delivery = delivery::delivery(&state, &session, &show, now).await?;
+    let body = serde_json::json!({
+        "VERSION": 1,
+        "TTL": show.heartbeat_interval_s,
+        "RELOAD-URI": format!("/hls/{session}/steering.json"),
+        "PATHWAY-PRIORITY": delivery.cdn_order,
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        body.to_string(),
     )
         .into_response())
 }

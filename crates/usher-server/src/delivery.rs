@@ -1,0 +1,431 @@
+//! Multi-CDN delivery: the pool as the server sees it (the stored CDNs plus Usher's own origin), a
+//! session's grants (one per enabled CDN, signed with that CDN's scheme), the CDN order, and the URI of a
+//! rendition on each pathway.
+//!
+//! The pool is read from the store on every call, so disabling a CDN takes effect at once for new
+//! playlists, steering manifests and heartbeats. Signing keys never leave this module except inside the
+//! signed URLs, cookies and headers a viewer needs; failures are logged with the CDN's id only.
+
+use serde_json::{Value, json};
+use usher_cdn::{Capabilities, Scheme, SignRequest, Signer};
+use usher_core::cdn::{Cdn, CdnHealth, SigningConfig, delivery_order};
+use usher_core::clock::UnixMs;
+use usher_core::grant::Grant;
+use usher_core::ids::{CdnId, SessionId};
+use usher_core::show::Show;
+
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// The default priority of a CDN (and of the origin until an admin changes it); lower comes first.
+pub const DEFAULT_PRIORITY: u32 = 100;
+
+/// Usher's own origin as a pool member, before an admin has changed it.
+pub fn default_origin() -> Cdn {
+    Cdn {
+        id: CdnId::origin(),
+        name: "Usher origin".to_owned(),
+        base_url: "/o".to_owned(),
+        signing: SigningConfig(json!({"scheme": "usher"})),
+        priority: DEFAULT_PRIORITY,
+        weight: 1,
+        enabled: true,
+        health: CdnHealth::default(),
+        created_at: UnixMs(0),
+        updated_at: UnixMs(0),
+    }
+}
+
+/// Every member of the pool by id, the origin included (its stored record, or the default).
+///
+/// # Errors
+/// Store failures.
+pub async fn pool(state: &AppState) -> ApiResult<Vec<Cdn>> {
+    let mut cdns = state.store.cdns().await?;
+    if !cdns.iter().any(|c| c.id.is_origin()) {
+        cdns.push(default_origin());
+        cdns.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    Ok(cdns)
+}
+
+/// The path part of a base URL (`https://h/x` → `/x`, `https://h` → ``, `/o` → `/o`).
+fn base_path(base_url: &str) -> &str {
+    match base_url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => base_url,
+    }
+}
+
+enum PathwaySigner {
+    /// Usher's origin: the grant token goes in the path.
+    Origin { token: String },
+    /// A CDN: each URI is signed with its scheme.
+    Cdn {
+        signer: Box<Signer>,
+        caps: Capabilities,
+        base_url: String,
+    },
+}
+
+/// One CDN pathway of a session.
+pub struct Pathway {
+    /// The CDN (also the `PATHWAY-ID`).
+    pub id: CdnId,
+    /// Whether the CDN is enabled and not unhealthy.
+    pub in_service: bool,
+    signer: PathwaySigner,
+    prefix: String,
+    expires_s: i64,
+    session: SessionId,
+}
+
+impl Pathway {
+    fn request(&self, url: String) -> SignRequest {
+        let mut req = SignRequest::url(url, self.expires_s);
+        if let PathwaySigner::Cdn { caps, .. } = &self.signer {
+            if caps.prefix {
+                req = req.with_prefix(self.prefix.clone());
+            }
+            if caps.session {
+                req = req.for_session(self.session.as_str());
+            }
+        }
+        req
+    }
+
+    /// The URI of `rel` (a playlist's relative URI) in the stream folder `dir` on this pathway, or `None`
+    /// when the CDN's scheme refuses to sign it.
+    pub fn uri(&self, dir: &str, rel: &str) -> Option<String> {
+        match &self.signer {
+            PathwaySigner::Origin { token } => Some(format!("/o/{token}/{dir}/{rel}")),
+            PathwaySigner::Cdn {
+                signer, base_url, ..
+            } => match signer.sign(&self.request(format!("{base_url}/{dir}/{rel}"))) {
+                Ok(s) => Some(s.url),
+                Err(e) => {
+                    tracing::warn!(cdn.id = %self.id, error = %e, "signing a rendition URI failed");
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// A session's delivery: its pathways best first, grants and CDN order.
+pub struct Delivery {
+    /// Enabled CDNs that could sign, best first (healthy before unhealthy).
+    pub pathways: Vec<Pathway>,
+    /// The grants as the player receives them, in the same order.
+    pub grants: Value,
+    /// The CDN ids to use, best first: enabled and healthy ones (all enabled ones when none is healthy).
+    pub cdn_order: Vec<String>,
+}
+
+/// Builds the delivery of `session` for `show` at `now` from the current pool.
+///
+/// # Errors
+/// Store failures.
+pub async fn delivery(
+    state: &AppState,
+    session: &SessionId,
+    show: &Show,
+    now: UnixMs,
+) -> ApiResult<Delivery> {
+    let pool = pool(state).await?;
+    let expires_at = now.plus_secs(show.grant_ttl_s);
+    let expires_s = expires_at.0.div_euclid(1000);
+    let expires_rfc = UnixMs(expires_s * 1000).to_rfc3339();
+    let mut pathways = Vec::new();
+    let mut grants = Vec::new();
+    for cdn in delivery_order(&pool) {
+        let prefix_rel = format!("{}/", show.stream_path);
+        if cdn.id.is_origin() {
+            let token = state.grants.sign(&Grant {
+                session: session.clone(),
+                expires_at,
+                prefix: prefix_rel,
+            });
+            grants.push(json!({
+                "cdn": cdn.id,
+                "base_url": "/o/",
+                "token": token,
+                "expires_at": UnixMs(expires_at.0 - expires_at.0.rem_euclid(1000)).to_rfc3339(),
+            }));
+            pathways.push(Pathway {
+                id: cdn.id.clone(),
+                in_service: cdn.in_service(),
+                signer: PathwaySigner::Origin { token },
+                prefix: String::new(),
+                expires_s,
+                session: session.clone(),
+            });
+            continue;
+        }
+        let signer = serde_json::from_value::<Scheme>(cdn.signing.0.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.signer().map_err(|e| e.to_string()));
+        let signer = match signer {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(cdn.id = %cdn.id, error = %e, "CDN signing configuration unusable");
+                continue;
+            }
+        };
+        let pathway = Pathway {
+            id: cdn.id.clone(),
+            in_service: cdn.in_service(),
+            prefix: format!("{}/{prefix_rel}", base_path(&cdn.base_url)),
+            signer: PathwaySigner::Cdn {
+                caps: signer.capabilities(),
+                signer: Box::new(signer),
+                base_url: cdn.base_url.clone(),
+            },
+            expires_s,
+            session: session.clone(),
+        };
+        let PathwaySigner::Cdn {
+            signer, base_url, ..
+        } = &pathway.signer
+        else {
+            continue;
+        };
+        let master = format!("{base_url}/{}/master.m3u8", show.stream_path);
+        match signer.sign(&pathway.request(master)) {
+            Ok(signed) => {
+                grants.push(json!({
+                    "cdn": cdn.id,
+                    "base_url": format!("{base_url}/"),
+                    "scheme": cdn.signing.scheme(),
+                    "url": signed.url,
+                    "cookies": signed.cookies.iter().map(|c| json!({
+                        "name": c.name,
+                        "value": c.value,
+                        "set_cookie": c.set_cookie(),
+                    })).collect::<Vec<_>>(),
+                    "headers": signed.headers,
+                    "expires_at": expires_rfc,
+                }));
+                pathways.push(pathway);
+            }
+            Err(e) => {
+                tracing::warn!(cdn.id = %cdn.id, error = %e, "signing a grant failed");
+            }
+        }
+    }
+    let mut cdn_order: Vec<String> = pathways
+        .iter()
+        .filter(|p| p.in_service)
+        .map(|p| p.id.to_string())
+        .collect();
+    if cdn_order.is_empty() {
+        cdn_order = pathways.iter().map(|p| p.id.to_string()).collect();
+    }
+    Ok(Delivery {
+        pathways,
+        grants: Value::Array(grants),
+        cdn_order,
+    })
+}
+
+/// The value of an attribute in an HLS tag line (`NAME="v"` or `NAME=v`).
+fn attribute<'a>(line: &'a str, name: &str) -> Option<(usize, usize, &'a str)> {
+    let mut from = 0;
+    while let Some(i) = line[from..].find(name) {
+        let start = from + i;
+        let before = line[..start].chars().last();
+        let after = &line[start + name.len()..];
+        if matches!(before, Some(':' | ',')) && after.starts_with('=') {
+            let vstart = start + name.len() + 1;
+            let rest = &line[vstart..];
+            let vend = if let Some(q) = rest.strip_prefix('"') {
+                vstart + 1 + q.find('"')? + 1
+            } else {
+                vstart + rest.find(',').unwrap_or(rest.len())
+            };
+            return Some((vstart, vend, &line[vstart..vend]));
+        }
+        from = start + name.len();
+    }
+    None
+}
+
+/// Replaces the value of `name` in `line`, if present.
+fn replace_attribute(line: &str, name: &str, f: impl Fn(&str) -> Option<String>) -> String {
+    match attribute(line, name) {
+        Some((s, e, v)) => match f(v) {
+            Some(new) => format!("{}{}{}", &line[..s], new, &line[e..]),
+            None => line.to_owned(),
+        },
+        None => line.to_owned(),
+    }
+}
+
+fn quoted(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+/// Rewrites a master playlist for `pathways` (best first): each variant stream once per pathway with its
+/// `PATHWAY-ID`, rendition groups duplicated per pathway (`GROUP-ID` suffixed `-<pathway>`), every relative
+/// URI signed for its pathway, and `#EXT-X-CONTENT-STEERING` naming `steering_uri` and the first pathway.
+pub fn personalize_pathways(
+    master: &str,
+    dir: &str,
+    pathways: &[Pathway],
+    first: &str,
+    steering_uri: &str,
+) -> String {
+    let lines: Vec<&str> = master.lines().map(str::trim_end).collect();
+    let is_global = |l: &str| {
+        l.starts_with("#EXTM3U")
+            || l.starts_with("#EXT-X-VERSION")
+            || l.starts_with("#EXT-X-INDEPENDENT-SEGMENTS")
+            || l.starts_with("#EXT-X-START")
+            || l.starts_with("#EXT-X-DEFINE")
+            || l.starts_with("#EXT-X-SESSION-")
+    };
+    let mut out = String::with_capacity(master.len() * (pathways.len() + 1));
+    for l in lines.iter().filter(|l| is_global(l)) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "#EXT-X-CONTENT-STEERING:SERVER-URI=\"{steering_uri}\",PATHWAY-ID=\"{first}\"\n"
+    ));
+    let sign = |p: &Pathway, uri: &str| -> Option<String> {
+        if uri.contains("://") || uri.starts_with('/') {
+            Some(uri.to_owned())
+        } else {
+            p.uri(dir, uri)
+        }
+    };
+    for p in pathways {
+        let group = |v: &str| Some(format!("\"{}-{}\"", quoted(v), p.id));
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i];
+            i += 1;
+            if line.is_empty() || is_global(line) || line.starts_with("#EXT-X-CONTENT-STEERING") {
+                continue;
+            }
+            if line.starts_with("#EXT-X-MEDIA:") {
+                let mut l = replace_attribute(line, "GROUP-ID", group);
+                if let Some((_, _, v)) = attribute(&l, "URI") {
+                    let Some(u) = sign(p, quoted(v)) else {
+                        continue;
+                    };
+                    l = replace_attribute(&l, "URI", |_| Some(format!("\"{u}\"")));
+                }
+                out.push_str(&l);
+                out.push('\n');
+            } else if line.starts_with("#EXT-X-STREAM-INF:") {
+                let uri = lines.get(i).copied().unwrap_or_default();
+                i += 1;
+                let Some(u) = sign(p, uri) else { continue };
+                let mut l = line.to_owned();
+                for g in ["AUDIO", "VIDEO", "SUBTITLES"] {
+                    l = replace_attribute(&l, g, group);
+                }
+                out.push_str(&l);
+                out.push_str(&format!(",PATHWAY-ID=\"{}\"\n{u}\n", p.id));
+            } else if line.starts_with("#EXT-X-I-FRAME-STREAM-INF:") {
+                let Some((_, _, v)) = attribute(line, "URI") else {
+                    continue;
+                };
+                let Some(u) = sign(p, quoted(v)) else {
+                    continue;
+                };
+                let l = replace_attribute(line, "URI", |_| Some(format!("\"{u}\"")));
+                let l = replace_attribute(&l, "VIDEO", group);
+                out.push_str(&l);
+                out.push_str(&format!(",PATHWAY-ID=\"{}\"\n", p.id));
+            } else if line.starts_with('#') && !line.starts_with("#EXT") {
+                // a comment: once is enough
+            } else if line.starts_with('#') {
+                // another tag that applies to the next variant (none in practice): keep per pathway
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(token: &str) -> Pathway {
+        Pathway {
+            id: CdnId::origin(),
+            in_service: true,
+            signer: PathwaySigner::Origin {
+                token: token.into(),
+            },
+            prefix: String::new(),
+            expires_s: 2_000_000_000,
+            session: SessionId::generate(),
+        }
+    }
+
+    fn nginx(id: &str) -> Pathway {
+        let scheme: Scheme = serde_json::from_value(json!({
+            "scheme": "nginx", "secret": "s3cret", "delivery": "path", "prefix_variable": "prefix",
+            "expression": "$secure_link_expires$prefix $secret"
+        }))
+        .unwrap();
+        let signer = scheme.signer().unwrap();
+        Pathway {
+            id: CdnId::parse(id).unwrap(),
+            in_service: true,
+            signer: PathwaySigner::Cdn {
+                caps: signer.capabilities(),
+                signer: Box::new(signer),
+                base_url: "http://a.example".into(),
+            },
+            prefix: "/demo/".into(),
+            expires_s: 2_000_000_000,
+            session: SessionId::generate(),
+        }
+    }
+
+    #[test]
+    fn every_variant_once_per_pathway_best_first() {
+        let master = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"en\",URI=\"audio/index.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"aud\",CODECS=\"avc1.4d401e,mp4a.40.2\"\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\nhttps://x.example/abs.m3u8\n";
+        let out = personalize_pathways(
+            master,
+            "demo",
+            &[nginx("cdn-a"), origin("G")],
+            "cdn-a",
+            "/hls/s/steering.json",
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            &lines[..3],
+            ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+        );
+        assert_eq!(
+            lines[3],
+            "#EXT-X-CONTENT-STEERING:SERVER-URI=\"/hls/s/steering.json\",PATHWAY-ID=\"cdn-a\""
+        );
+        assert!(out.contains("GROUP-ID=\"aud-cdn-a\""));
+        assert!(out.contains("GROUP-ID=\"aud-origin\""));
+        assert!(out.contains("AUDIO=\"aud-origin\",CODECS=\"avc1.4d401e,mp4a.40.2\",PATHWAY-ID=\"origin\"\n/o/G/demo/360p/index.m3u8\n"));
+        assert!(out.contains("URI=\"/o/G/demo/audio/index.m3u8\""));
+        let a = out.find("PATHWAY-ID=\"cdn-a\"\nhttp://a.example/").unwrap();
+        let o = out.find("PATHWAY-ID=\"origin\"").unwrap();
+        assert!(a < o, "best first:\n{out}");
+        assert_eq!(out.matches("PATHWAY-ID=\"cdn-a\"").count(), 3);
+        assert_eq!(out.matches("\nhttps://x.example/abs.m3u8\n").count(), 2);
+        assert!(!out.contains("s3cret"));
+    }
+
+    #[test]
+    fn base_paths() {
+        assert_eq!(base_path("https://h.example"), "");
+        assert_eq!(base_path("https://h.example/x/y"), "/x/y");
+        assert_eq!(base_path("/o"), "/o");
+    }
+}

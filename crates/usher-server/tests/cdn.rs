@@ -1,0 +1,481 @@
+//! The CDN pool: the admin API (write-only keys, the built-in origin), multi-CDN delivery (grants per CDN,
+//! content steering, the steering manifest as a heartbeat), and interop with a real edge: nginx from
+//! Debian with `secure_link` in front of the demo media as CDN "a", Usher's origin as the second pathway.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{TestApp, assert_problem, media_dir, spawn_app};
+
+const NGINX_SECRET: &str = "nginx-edge-secret-7f3a9c2e5b";
+
+struct Nginx {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
+}
+
+/// Starts nginx on a free loopback port with `secure_link` over the demo media: links are
+/// `/<hash>,<expires>/<folder>/<file>`, the hash covering the expiry and the folder (`secure_link_md5
+/// "$secure_link_expires$prefix <secret>"`); a bad hash answers 403, an expired link 410.
+async fn start_nginx() -> Nginx {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let media = std::fs::canonicalize(media_dir()).unwrap();
+    let d = dir.path().display();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let conf = format!(
+        r#"{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location ~ ^/(?<secure>[\w-]+,\d+)(?<prefix>/[^/]+/)(?<file>.*)$ {{
+      secure_link $secure;
+      secure_link_md5 "$secure_link_expires$prefix {NGINX_SECRET}";
+      if ($secure_link = "") {{ return 403; }}
+      if ($secure_link = "0") {{ return 410; }}
+      alias {media}$prefix$file;
+    }}
+    location / {{ return 403; }}
+  }}
+}}
+"#,
+        user = if root { "user root;" } else { "" },
+        media = media.display(),
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new(nginx_binary())
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nginx must be installed (scripts/test.sh installs Debian's nginx)");
+    let nginx = Nginx {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nginx did not start: {}",
+            std::fs::read_to_string(nginx._dir.path().join("error.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    nginx
+}
+
+fn nginx_signing() -> Value {
+    json!({
+        "scheme": "nginx",
+        "secret": NGINX_SECRET,
+        "delivery": "path",
+        "prefix_variable": "prefix",
+        "expression": "$secure_link_expires$prefix $secret",
+    })
+}
+
+async fn admin(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(&app.admin_key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+async fn get_text(app: &TestApp, url: &str) -> (StatusCode, String) {
+    let res = app.client.get(url).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+/// The URI after the first `#EXT-X-STREAM-INF` of `pathway`.
+fn variant_uri(master: &str, pathway: &str) -> Option<String> {
+    let lines: Vec<&str> = master.lines().collect();
+    let tag = format!("PATHWAY-ID=\"{pathway}\"");
+    lines
+        .iter()
+        .position(|l| l.starts_with("#EXT-X-STREAM-INF") && l.contains(&tag))
+        .map(|i| lines[i + 1].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_keeps_keys_write_only_and_the_origin_built_in() {
+    let app = spawn_app().await;
+    let secret = "write-only-secret-d41d8cd98f";
+    let signing = json!({"scheme": "nginx", "secret": secret});
+    let spec = json!({"name": "CDN A", "base_url": "https://a.cdn.example/", "signing": signing, "priority": 10});
+
+    let res = admin(&app, reqwest::Method::GET, "/api/v1/cdns", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["cdns"][0]["id"], "origin");
+    assert_eq!(v["cdns"][0]["builtin"], true);
+
+    let mut bodies = Vec::new();
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/a",
+        Some(spec.clone()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    bodies.push(res.text().await.unwrap());
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/a",
+        Some(spec.clone()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    bodies.push(res.text().await.unwrap());
+    for path in ["/api/v1/cdns", "/api/v1/cdns/a"] {
+        let res = admin(&app, reqwest::Method::GET, path, None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        bodies.push(res.text().await.unwrap());
+    }
+    let one: Value = serde_json::from_str(&bodies[3]).unwrap();
+    assert_eq!(one["key_set"], true);
+    assert_eq!(one["scheme"], "nginx");
+    assert_eq!(one["base_url"], "https://a.cdn.example");
+    assert_eq!(one["priority"], 10);
+    assert_eq!(one["health"]["state"], "unknown");
+    assert!(one.get("signing").is_none());
+
+    // A malformed configuration is refused without echoing what was sent.
+    let bad = json!({"name": "x", "base_url": "https://x.example", "signing": {"scheme": "akamai", "key": "zz-not-hex-secret-value"}});
+    let res = admin(&app, reqwest::Method::PUT, "/api/v1/cdns/x", Some(bad)).await;
+    bodies.push(
+        assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request")
+            .await
+            .to_string(),
+    );
+    let unknown = json!({"name": "x", "base_url": "https://x.example", "signing": {"scheme": "nginx", "secret": secret, "secrett": "y"}});
+    let res = admin(&app, reqwest::Method::PUT, "/api/v1/cdns/x", Some(unknown)).await;
+    bodies.push(
+        assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request")
+            .await
+            .to_string(),
+    );
+    for body in &bodies {
+        assert!(!body.contains(secret), "a key leaked: {body}");
+        assert!(!body.contains("zz-not-hex"), "a key leaked: {body}");
+    }
+
+    // The origin: not replaceable, not deletable, disabled only while another CDN is enabled.
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/origin",
+        Some(spec.clone()),
+    )
+    .await;
+    assert_problem(res, StatusCode::CONFLICT, "cdn_builtin").await;
+    let res = admin(&app, reqwest::Method::DELETE, "/api/v1/cdns/origin", None).await;
+    assert_problem(res, StatusCode::CONFLICT, "cdn_builtin").await;
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/origin",
+        Some(json!({"enabled": false, "weight": 3})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        (v["enabled"].clone(), v["weight"].clone()),
+        (json!(false), json!(3))
+    );
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/a",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_problem(res, StatusCode::CONFLICT, "cdn_pool_empty").await;
+    let res = admin(&app, reqwest::Method::DELETE, "/api/v1/cdns/a", None).await;
+    assert_problem(res, StatusCode::CONFLICT, "cdn_pool_empty").await;
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/origin",
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/a",
+        Some(json!({"priority": 5, "nope": 1})),
+    )
+    .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let res = admin(&app, reqwest::Method::DELETE, "/api/v1/cdns/a", None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = admin(&app, reqwest::Method::GET, "/api/v1/cdns/a", None).await;
+    assert_problem(res, StatusCode::NOT_FOUND, "cdn_unknown").await;
+
+    // Scope admin only.
+    let res = app
+        .client
+        .get(app.url("/api/v1/cdns"))
+        .bearer_auth(&app.tickets_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .client
+        .get(app.url("/api/v1/cdns"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
+    let nginx = start_nginx().await;
+    let app = spawn_app().await;
+    let edge = format!("http://127.0.0.1:{}", nginx.port);
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/a",
+        Some(json!({"name": "CDN A (nginx)", "base_url": edge, "signing": nginx_signing(), "priority": 10})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let listing = admin(&app, reqwest::Method::GET, "/api/v1/cdns", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!listing.contains(NGINX_SECRET));
+
+    app.open_show("cdn-show", 1, "newest_wins").await;
+    let (ticket_id, token) = app.ticket("cdn-show").await;
+    let res = app.admit(&token, "device-cdn-0001").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    let session = body["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(body["cdn_order"], json!(["a", "origin"]));
+    assert_eq!(body["grants"][0]["cdn"], "a");
+    assert_eq!(body["grants"][1]["cdn"], "origin");
+    assert!(!body.to_string().contains(NGINX_SECRET));
+
+    // The grant's URL for A plays from nginx: the master, a variant playlist and a segment.
+    let master_a = body["grants"][0]["url"].as_str().unwrap().to_owned();
+    assert!(master_a.starts_with(&format!("{edge}/")), "{master_a}");
+    let (status, text) = get_text(&app, &master_a).await;
+    assert_eq!(status, StatusCode::OK, "{master_a}");
+    assert!(text.starts_with("#EXTM3U"));
+
+    // Usher's personalized master: each rendition once per pathway, A first, with content steering.
+    let (status, master) = get_text(&app, &app.url(&format!("/hls/{session}/master.m3u8"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(master.contains(&format!(
+        "#EXT-X-CONTENT-STEERING:SERVER-URI=\"/hls/{session}/steering.json\",PATHWAY-ID=\"a\""
+    )));
+    assert_eq!(master.matches("PATHWAY-ID=\"a\"").count(), 3, "{master}");
+    assert_eq!(
+        master.matches("PATHWAY-ID=\"origin\"").count(),
+        2,
+        "{master}"
+    );
+    assert!(
+        master.find("PATHWAY-ID=\"a\"\n").unwrap() < master.find("PATHWAY-ID=\"origin\"").unwrap()
+    );
+    let variant_a = variant_uri(&master, "a").unwrap();
+    let (status, playlist) = get_text(&app, &variant_a).await;
+    assert_eq!(status, StatusCode::OK, "{variant_a}");
+    let segment = playlist
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap();
+    let segment_url = format!("{}/{segment}", variant_a.rsplit_once('/').unwrap().0);
+    let res = app.client.get(&segment_url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{segment_url}");
+    assert!(!res.bytes().await.unwrap().is_empty());
+    let variant_o = variant_uri(&master, "origin").unwrap();
+    let (status, _) = get_text(&app, &app.url(&variant_o)).await;
+    assert_eq!(status, StatusCode::OK, "{variant_o}");
+
+    // What nginx refuses: tampered hash (403), another expiry (403), another folder (403), expired (410).
+    let (scheme_host, rest) = variant_a.split_at(edge.len());
+    let (hash_exp, path) = rest[1..].split_once('/').unwrap();
+    let (hash, exp) = hash_exp.split_once(',').unwrap();
+    let flip = |h: &str| {
+        let mut c: Vec<char> = h.chars().collect();
+        c[0] = if c[0] == 'A' { 'B' } else { 'A' };
+        c.into_iter().collect::<String>()
+    };
+    let exp_n: i64 = exp.parse().unwrap();
+    for (url, want) in [
+        (
+            format!("{scheme_host}/{},{exp}/{path}", flip(hash)),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("{scheme_host}/{hash},{}/{path}", exp_n + 1),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("{scheme_host}/{hash},{exp}/media-other/360p/index.m3u8"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("{scheme_host}/demo/360p/index.m3u8"),
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let res = app.client.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), want, "{url}");
+    }
+    let scheme: usher_cdn::Scheme = serde_json::from_value(nginx_signing()).unwrap();
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 60;
+    let expired = scheme
+        .sign(
+            &usher_cdn::SignRequest::url(format!("{edge}/demo/master.m3u8"), past)
+                .with_prefix("/demo/"),
+        )
+        .unwrap();
+    let res = app.client.get(&expired.url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GONE, "{}", expired.url);
+
+    // The steering manifest: pathways from the pool, and each reload renews the lease.
+    let steering = app.url(&format!("/hls/{session}/steering.json"));
+    let before = admin(&app, reqwest::Method::GET, "/api/v1/sessions", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = app.client.get(&steering).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let m: Value = res.json().await.unwrap();
+    assert_eq!(
+        m,
+        json!({"VERSION": 1, "TTL": 15, "RELOAD-URI": format!("/hls/{session}/steering.json"), "PATHWAY-PRIORITY": ["a", "origin"]})
+    );
+    let after = admin(&app, reqwest::Method::GET, "/api/v1/sessions", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let expiry = |v: &Value| v["sessions"][0]["expires_at"].as_str().unwrap().to_owned();
+    assert!(expiry(&after) > expiry(&before), "{before} {after}");
+
+    // Disabling A takes effect at once: steering, playlist and heartbeat.
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/a",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let m: Value = app
+        .client
+        .get(&steering)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["PATHWAY-PRIORITY"], json!(["origin"]));
+    let (_, master) = get_text(&app, &app.url(&format!("/hls/{session}/master.m3u8"))).await;
+    assert!(!master.contains("PATHWAY-ID=\"a\""), "{master}");
+    assert!(master.contains("PATHWAY-ID=\"origin\""));
+    let hb: Value = app.heartbeat(&session).await.json().await.unwrap();
+    assert_eq!(hb["cdn_order"], json!(["origin"]));
+    assert_eq!(hb["grants"].as_array().unwrap().len(), 1);
+
+    // A superseded session's steering answers 410; a revoked one's 403.
+    let res = app.admit(&token, "device-cdn-0002").await;
+    let second: Value = res.json().await.unwrap();
+    let res = app.client.get(&steering).send().await.unwrap();
+    assert_problem(res, StatusCode::GONE, "superseded").await;
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/tickets/{ticket_id}/revoke")))
+        .bearer_auth(&app.tickets_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/hls/{}/steering.json",
+            second["session_id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "ticket_revoked").await;
+    app.shutdown().await;
+    drop(nginx);
+}
