@@ -479,3 +479,154 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     app.shutdown().await;
     drop(nginx);
 }
+
+/// The real binary, logging JSON at debug level to a file: a CDN's signing key never appears in a log line
+/// (nor in an answer) while the pool is written, listed, refused and used for delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "log-probe-secret-a9f1c3e7d5b2";
+    let config = dir.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{}'\nmedia_dir = '{}'\n[log]\nformat = \"json\"\nlevel = \"debug\"\n[secrets]\ntoken_key = \"cdn-log-test-token-key-0123456789abcdefgh\"\ngrant_key = \"cdn-log-test-grant-key-0123456789abcdefgh\"\n",
+            dir.path().join("data").display(),
+            media_dir().display()
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_usher");
+    let made = Command::new(bin)
+        .args(["api-key", "create", "--config"])
+        .arg(&config)
+        .args(["--name", "ops", "--scope", "admin"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let key = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.path().join("usher.log");
+    let mut child = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "usher did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut answers = Vec::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let good = json!({"name": "A", "base_url": "https://a.example", "priority": 1, "signing": {
+        "scheme": "nginx", "secret": secret, "delivery": "path", "prefix_variable": "prefix",
+        "expression": "$secure_link_expires$prefix $secret"}});
+    let bad = json!({"name": "B", "base_url": "https://b.example", "signing": {"scheme": "nginx", "secret": secret, "expression": "$uri no secret here"}});
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let show = json!({"title": "S", "starts_at": fmt(now - time::Duration::hours(1)),
+        "ends_at": fmt(now + time::Duration::hours(1)), "stream_path": "demo"});
+    for (m, p, b) in [
+        (reqwest::Method::PUT, "/api/v1/cdns/a", Some(good.clone())),
+        (reqwest::Method::PUT, "/api/v1/cdns/a", Some(good)),
+        (reqwest::Method::PUT, "/api/v1/cdns/b", Some(bad)),
+        (reqwest::Method::GET, "/api/v1/cdns", None),
+        (reqwest::Method::GET, "/api/v1/cdns/a", None),
+        (
+            reqwest::Method::PATCH,
+            "/api/v1/cdns/a",
+            Some(json!({"weight": 2})),
+        ),
+        (reqwest::Method::PUT, "/api/v1/shows/s", Some(show)),
+    ] {
+        let res = call(m, p, b).await.unwrap();
+        answers.push(format!(
+            "{p} {} {}",
+            res.status(),
+            res.text().await.unwrap()
+        ));
+    }
+    let res = call(
+        reqwest::Method::POST,
+        "/api/v1/tickets",
+        Some(json!({"show_id": "s"})),
+    )
+    .await
+    .unwrap();
+    let ticket: Value = res.json().await.unwrap();
+    let res = client
+        .post(format!("{base}/api/v1/playback"))
+        .header("x-usher-device", "device-log-0001")
+        .json(&json!({"token": ticket["token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let admitted: Value = res.json().await.unwrap();
+    let session = admitted["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(admitted["cdn_order"], json!(["a", "origin"]));
+    answers.push(admitted.to_string());
+    for path in [
+        format!("/hls/{session}/master.m3u8"),
+        format!("/hls/{session}/steering.json"),
+    ] {
+        let res = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        answers.push(res.text().await.unwrap());
+    }
+    let res = client
+        .post(format!("{base}/api/v1/playback/{session}/heartbeat"))
+        .send()
+        .await
+        .unwrap();
+    answers.push(res.text().await.unwrap());
+    assert!(
+        answers[0].starts_with("/api/v1/cdns/a 201"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        answers[2].starts_with("/api/v1/cdns/b 400"),
+        "{}",
+        answers[2]
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("CDN written"), "the log is captured: {log}");
+    for a in &answers {
+        assert!(!a.contains(secret), "a key in an answer: {a}");
+    }
+    for line in log.lines() {
+        assert!(!line.contains(secret), "a key in the log: {line}");
+    }
+}
