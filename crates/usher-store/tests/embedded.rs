@@ -78,6 +78,7 @@ async fn writes_and_flushed_leases_survive_reopening() {
         let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else {
             panic!("{decision:?}")
         };
+        store.put_cdn(contract::cdn("edge-a", 10)).await.unwrap();
         store.flush().await.unwrap();
         (t, session_id)
     };
@@ -93,5 +94,10 @@ async fn writes_and_flushed_leases_survive_reopening() {
     assert!(
         store.live_session(&session).await.unwrap().is_some(),
         "flushed lease survives"
+    );
+    assert_eq!(
+        store.cdns().await.unwrap(),
+        vec![contract::cdn("edge-a", 10)],
+        "the CDN pool survives"
     );
 }
