@@ -38,7 +38,8 @@ fn nginx_binary() -> &'static str {
 
 /// Starts nginx on a free loopback port with `secure_link` over the demo media: links are
 /// `/<hash>,<expires>/<folder>/<file>`, the hash covering the expiry and the folder (`secure_link_md5
-/// "$secure_link_expires$prefix <secret>"`); a bad hash answers 403, an expired link 410.
+/// "$secure_link_expires$prefix <secret>"`); a bad hash answers 403, an expired link 410. Under `/ip/` the
+/// hash also covers the client's address (`$remote_addr`).
 async fn start_nginx() -> Nginx {
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
@@ -69,6 +70,13 @@ http {{
   types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
   server {{
     listen 127.0.0.1:{port};
+    location ~ ^/(?<secure>[\w-]+,\d+)(?<prefix>/ip(?<folder>/[^/]+/))(?<file>.*)$ {{
+      secure_link $secure;
+      secure_link_md5 "$secure_link_expires$prefix$remote_addr {NGINX_SECRET}";
+      if ($secure_link = "") {{ return 403; }}
+      if ($secure_link = "0") {{ return 410; }}
+      alias {media}$folder$file;
+    }}
     location ~ ^/(?<secure>[\w-]+,\d+)(?<prefix>/[^/]+/)(?<file>.*)$ {{
       secure_link $secure;
       secure_link_md5 "$secure_link_expires$prefix {NGINX_SECRET}";
@@ -403,6 +411,28 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
         .unwrap();
     let res = app.client.get(&expired.url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::GONE, "{}", expired.url);
+    // Address-bound links (`$remote_addr` in the expression, under /ip/): the viewer's address passes, another
+    // address's link is refused.
+    let ip_scheme: usher_cdn::Scheme = serde_json::from_value(json!({
+        "scheme": "nginx", "secret": NGINX_SECRET, "delivery": "path", "prefix_variable": "prefix",
+        "expression": "$secure_link_expires$prefix$remote_addr $secret",
+    }))
+    .unwrap();
+    let soon = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+    for (ip, want) in [
+        ("127.0.0.1", StatusCode::OK),
+        ("127.0.0.2", StatusCode::FORBIDDEN),
+    ] {
+        let signed = ip_scheme
+            .sign(
+                &usher_cdn::SignRequest::url(format!("{edge}/ip/demo/360p/index.m3u8"), soon)
+                    .with_prefix("/ip/demo/")
+                    .for_client(ip.parse().unwrap()),
+            )
+            .unwrap();
+        let res = app.client.get(&signed.url).send().await.unwrap();
+        assert_eq!(res.status(), want, "signed for {ip}: {}", signed.url);
+    }
 
     // The steering manifest: pathways from the pool, and each reload renews the lease.
     let steering = app.url(&format!("/hls/{session}/steering.json"));
