@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
-use usher_core::grant::Grant;
 use usher_core::ids::{SessionId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::show::Show;
@@ -88,23 +87,6 @@ pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> ApiResult<Opt
         }
         Verdict::Undecided => Err(ApiError::GeoUnavailable),
     }
-}
-
-/// The origin's grant alone, as the player receives grants (the full list per CDN is
-/// [`delivery::delivery`], which reads the CDN pool from the store).
-pub fn grants(state: &AppState, session: &SessionId, show: &Show, now: UnixMs) -> Value {
-    let expires_at = now.plus_secs(show.grant_ttl_s);
-    let grant = Grant {
-        session: session.clone(),
-        expires_at,
-        prefix: format!("{}/", show.stream_path),
-    };
-    json!([{
-        "cdn": "origin",
-        "base_url": "/o/",
-        "token": state.grants.sign(&grant),
-        "expires_at": UnixMs(expires_at.0 - expires_at.0.rem_euclid(1000)).to_rfc3339(),
-    }])
 }
 
 /// A successful admit.
