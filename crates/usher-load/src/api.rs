@@ -205,6 +205,8 @@ struct AdmitView {
 #[derive(Deserialize)]
 struct HeartbeatView {
     #[serde(default)]
+    status: String,
+    #[serde(default)]
     grants: Vec<GrantView>,
 }
 
@@ -232,7 +234,9 @@ pub async fn admit(lanes: &Lanes, lane: usize, token: &str, device: &str) -> Out
     }
 }
 
-/// `POST /api/v1/playback/{id}/heartbeat`; success is 200 with fresh grants (the first one returned).
+/// `POST /api/v1/playback/{id}/heartbeat`; success is 200 with fresh grants (the first one returned). A
+/// 200 whose `status` is `degraded` (the store is unreachable and the server keeps the player going on its
+/// grace) is not a success: it comes back as [`Outcome::Http`] and counts as an error labelled `200`.
 pub async fn heartbeat(lanes: &Lanes, lane: usize, session: &str) -> Outcome<Option<String>> {
     let path = format!("/api/v1/playback/{session}/heartbeat");
     match lanes
@@ -240,8 +244,11 @@ pub async fn heartbeat(lanes: &Lanes, lane: usize, session: &str) -> Outcome<Opt
         .await
     {
         Ok(r) if r.status.as_u16() == 200 => {
-            let grant = serde_json::from_slice::<HeartbeatView>(&r.body)
-                .ok()
+            let view = serde_json::from_slice::<HeartbeatView>(&r.body).ok();
+            if view.as_ref().is_some_and(|v| v.status == "degraded") {
+                return Outcome::Http(r);
+            }
+            let grant = view
                 .and_then(|v| v.grants.into_iter().next())
                 .map(|g| g.token);
             Outcome::Ok(grant, r.latency)
