@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,14 @@ impl Application {
             "this build has no player assets: run scripts/build-web.sh, then build again"
         );
         let (store, embedded) = open_store(&config).await?;
+        let mut config = config;
+        // resolve the media folder once: the origin checks every file against it
+        match std::fs::canonicalize(&config.media_dir) {
+            Ok(dir) => config.media_dir = dir,
+            Err(e) => {
+                tracing::warn!(media_dir = %config.media_dir.display(), error = %e, "cannot resolve media_dir")
+            }
+        }
         if !config.media_dir.is_dir() {
             tracing::warn!(media_dir = %config.media_dir.display(), "media_dir is not a directory; the origin will answer 404");
         }
@@ -163,7 +172,10 @@ impl Application {
             let stop = stop.clone();
             tokio::spawn(
                 axum::serve(
-                    listener,
+                    // small answers (heartbeats, playlists) must not wait for Nagle's algorithm
+                    listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    }),
                     router.into_make_service_with_connect_info::<SocketAddr>(),
                 )
                 .with_graceful_shutdown(async move { stop.cancelled().await })

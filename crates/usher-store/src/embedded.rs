@@ -709,12 +709,14 @@ impl Store for EmbeddedStore {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        let leases: Vec<(TicketId, Vec<u8>)> = {
+        // copy the changed tickets out under the lock; encode them off the lock and off the runtime,
+        // so admits and heartbeats never wait for a flush's JSON work
+        let leases: Vec<(TicketId, TicketRuntime)> = {
             let mut rt = lock(&self.runtime);
             let dirty: Vec<TicketId> = rt.dirty.drain().collect();
             dirty
                 .into_iter()
-                .filter_map(|id| rt.tickets.get(&id).map(|t| (id.clone(), encode(t))))
+                .filter_map(|id| rt.tickets.get(&id).map(|t| (id.clone(), t.clone())))
                 .collect()
         };
         let keys: Vec<(ApiKeyId, Vec<u8>)> = {
@@ -735,8 +737,8 @@ impl Store for EmbeddedStore {
         let result = self
             .write(move |txn| {
                 let mut t = txn.open_table(LEASES).map_err(unavailable)?;
-                for (id, bytes) in &leases {
-                    t.insert(id.as_str(), bytes.as_slice())
+                for (id, runtime) in &leases {
+                    t.insert(id.as_str(), encode(runtime).as_slice())
                         .map_err(unavailable)?;
                 }
                 let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;

@@ -95,14 +95,12 @@ fn grant_error(e: GrantError) -> ApiError {
 }
 
 /// Resolves `rel` inside the media root, refusing anything (symlinks included) that leads outside.
+/// `root` is the media folder as canonicalized once at start (`Application::build`).
 async fn resolve(root: &Path, rel: &str) -> ApiResult<PathBuf> {
-    let root = tokio::fs::canonicalize(root)
-        .await
-        .map_err(|e| ApiError::Internal(format!("media_dir: {e}")))?;
     let full = tokio::fs::canonicalize(root.join(rel))
         .await
         .map_err(|_| ApiError::NotFound("media_unknown"))?;
-    if !full.starts_with(&root) {
+    if !full.starts_with(root) {
         return Err(ApiError::NotFound("media_unknown"));
     }
     let meta = tokio::fs::metadata(&full)
