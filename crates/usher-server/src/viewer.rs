@@ -13,7 +13,7 @@ use usher_core::geo::Country;
 use usher_core::ids::{SessionId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::show::Show;
-use usher_core::store::{AdmitRequest, StoreError};
+use usher_core::store::{AdmitRequest, HeartbeatAnswer, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
 use usher_geo::policy::{Refusal, Verdict, decide};
 
@@ -193,6 +193,44 @@ pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) ->
         }
         Err(e) => return Err(e.into()),
     };
+    let Renewed {
+        show,
+        expires_at,
+        now,
+    } = renew(state, session, answer, client).await?;
+    let delivery = delivery::delivery(state, session, &show, now).await?;
+    Ok(json!({
+        "status": "ok",
+        "lease_expires_at": expires_at.to_rfc3339(),
+        "heartbeat_interval_s": show.heartbeat_interval_s,
+        "grants": delivery.grants,
+        "cdn_order": delivery.cdn_order,
+    }))
+}
+
+/// A lease renewed by a heartbeat, with what its answer needs.
+pub struct Renewed {
+    /// The session's show.
+    pub show: Show,
+    /// The lease's new expiry.
+    pub expires_at: UnixMs,
+    /// The instant of the check.
+    pub now: UnixMs,
+}
+
+/// What every heartbeat does after the store step (the API's heartbeat and the steering reload of native
+/// players alike): refuse an ended session with its reason, re-check the window and Geo, and end the session
+/// when either closed.
+///
+/// # Errors
+/// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
+/// `session_unknown`.
+pub async fn renew(
+    state: &AppState,
+    session: &SessionId,
+    answer: HeartbeatAnswer,
+    client: IpAddr,
+) -> ApiResult<Renewed> {
     let expires_at = match answer.decision {
         HeartbeatDecision::Renewed { expires_at } => expires_at,
         HeartbeatDecision::Unknown => return Err(ApiError::SessionUnknown),
@@ -233,14 +271,11 @@ pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) ->
         Err(ApiError::GeoUnavailable) => {}
         Err(e) => return Err(e),
     }
-    let delivery = delivery::delivery(state, session, &show, now).await?;
-    Ok(json!({
-        "status": "ok",
-        "lease_expires_at": expires_at.to_rfc3339(),
-        "heartbeat_interval_s": show.heartbeat_interval_s,
-        "grants": delivery.grants,
-        "cdn_order": delivery.cdn_order,
-    }))
+    Ok(Renewed {
+        show,
+        expires_at,
+        now,
+    })
 }
 
 /// The refusal a session gets once it no longer holds its lease.

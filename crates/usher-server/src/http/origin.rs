@@ -17,10 +17,9 @@ use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
 use usher_core::lease::{EndReason, HeartbeatDecision};
 use usher_core::store::StoreError;
-use usher_core::ticket::WindowState;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiPath;
+use crate::extract::{ApiPath, ClientIp};
 use crate::state::AppState;
 use crate::{delivery, viewer};
 
@@ -270,39 +269,16 @@ pub async fn master_playlist(
 /// reloading on 410.
 pub async fn steering_manifest(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
 ) -> ApiResult<Response> {
     let session = SessionId::parse(&session).map_err(|_| ApiError::SessionUnknown)?;
     let answer = state.store.heartbeat(&session).await?;
-    match answer.decision {
-        HeartbeatDecision::Renewed { .. } => {}
-        HeartbeatDecision::Unknown => return Err(ApiError::SessionUnknown),
-        HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) => {
-            return Err(ApiError::SteeringSuperseded { by_device, at });
-        }
-        HeartbeatDecision::Ended(reason) => return Err(viewer::ended_error(reason)),
+    // a player stops reloading on 410, not on the API heartbeat's 409
+    if let HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) = answer.decision {
+        return Err(ApiError::SteeringSuperseded { by_device, at });
     }
-    let (ticket_id, show_id) = answer
-        .owner
-        .ok_or_else(|| ApiError::Internal("renewed lease without owner".into()))?;
-    let show = state
-        .store
-        .show(&show_id)
-        .await?
-        .ok_or(ApiError::SessionEnded)?;
-    let ticket = state
-        .store
-        .ticket(&ticket_id)
-        .await?
-        .ok_or(ApiError::SessionEnded)?;
-    let now = state.store.now();
-    if let WindowState::Ended(ended_at) = ticket.window_state(&show, now) {
-        state
-            .store
-            .end_session(&session, EndReason::WindowEnded { at: now })
-            .await?;
-        return Err(ApiError::Ended { ended_at });
-    }
+    let viewer::Renewed { show, now, .. } = viewer::renew(&state, &session, answer, client).await?;
     let delivery = delivery::delivery(&state, &session, &show, now).await?;
     let body = serde_json::json!({
         "VERSION": 1,
