@@ -119,6 +119,16 @@ impl std::fmt::Debug for EmbeddedStore {
     }
 }
 
+/// A mirror's records, sorted by key.
+fn sorted_values<K: Ord, V: Clone>(mirror: &RwLock<HashMap<K, V>>) -> Vec<V> {
+    let map = mirror
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.into_iter().map(|(_, v)| v.clone()).collect()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave half-applied lease rules (each step mutates one
     // ticket's value in place after computing), so a poisoned lock is still usable.
@@ -200,6 +210,36 @@ impl EmbeddedStore {
             cdns: RwLock::new(cdns),
             keys_dirty: Mutex::new(HashSet::new()),
             runtime: Mutex::new(runtime),
+        })
+    }
+
+    /// Writes `value` durably under `key` in `table` and then into its in-memory mirror.
+    async fn put_mirrored<K: std::hash::Hash + Eq, V: Serialize>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        mirror: &RwLock<HashMap<K, V>>,
+        key: String,
+        id: K,
+        value: V,
+    ) -> Result<PutOutcome, StoreError> {
+        let bytes = encode(&value);
+        let existed = self
+            .write(move |txn| {
+                let mut t = txn.open_table(table).map_err(unavailable)?;
+                let old = t
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(unavailable)?;
+                Ok(old.is_some())
+            })
+            .await?;
+        mirror
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, value);
+        Ok(if existed {
+            PutOutcome::Replaced
+        } else {
+            PutOutcome::Created
         })
     }
 
@@ -299,26 +339,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_show(&self, show: Show) -> Result<PutOutcome, StoreError> {
-        let bytes = encode(&show);
         let key = show.id.to_string();
-        let existed = self
-            .write(move |txn| {
-                let mut t = txn.open_table(SHOWS).map_err(unavailable)?;
-                let old = t
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(unavailable)?;
-                Ok(old.is_some())
-            })
-            .await?;
-        self.shows
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(show.id.clone(), show);
-        Ok(if existed {
-            PutOutcome::Replaced
-        } else {
-            PutOutcome::Created
-        })
+        self.put_mirrored(SHOWS, &self.shows, key, show.id.clone(), show)
+            .await
     }
 
     async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
@@ -331,15 +354,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
-        let mut v: Vec<Show> = self
-            .shows
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(v)
+        Ok(sorted_values(&self.shows))
     }
 
     async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
@@ -650,26 +665,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
-        let bytes = encode(&cdn);
         let key = cdn.id.to_string();
-        let existed = self
-            .write(move |txn| {
-                let mut t = txn.open_table(CDNS).map_err(unavailable)?;
-                let old = t
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(unavailable)?;
-                Ok(old.is_some())
-            })
-            .await?;
-        self.cdns
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(cdn.id.clone(), cdn);
-        Ok(if existed {
-            PutOutcome::Replaced
-        } else {
-            PutOutcome::Created
-        })
+        self.put_mirrored(CDNS, &self.cdns, key, cdn.id.clone(), cdn)
+            .await
     }
 
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
@@ -682,15 +680,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
-        let mut v: Vec<Cdn> = self
-            .cdns
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(v)
+        Ok(sorted_values(&self.cdns))
     }
 
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {

@@ -369,6 +369,58 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Writes `value` at `{kind}:{id}` and adds `id` to the set `{set}` (shows, CDNs), atomically.
+    async fn put_member<T: Serialize>(
+        &self,
+        kind: &str,
+        set: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<PutOutcome, StoreError> {
+        let mut con = self.con();
+        let (old, _): (Option<String>, i64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&[kind, id]))
+            .arg(encode(value))
+            .arg("GET")
+            .cmd("SADD")
+            .arg(self.key(&[set]))
+            .arg(id)
+            .query_async(&mut con)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(if old.is_some() {
+            PutOutcome::Replaced
+        } else {
+            PutOutcome::Created
+        })
+    }
+
+    /// Every record of the set `{set}`, by id.
+    async fn members<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        set: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut con = self.con();
+        let mut ids: Vec<String> = con
+            .smembers(self.key(&[set]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(&[kind, id])).collect();
+        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(|e| self.fail(e))?;
+        raw.into_iter()
+            .flatten()
+            .map(|s| decode(kind, &s))
+            .collect()
+    }
+
     async fn get_json<T: DeserializeOwned>(
         &self,
         what: &str,
@@ -412,25 +464,8 @@ impl Store for RedisStore {
     }
 
     async fn put_show(&self, show: Show) -> Result<PutOutcome, StoreError> {
-        let mut con = self.con();
-        let (old, _): (Option<String>, i64) = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(self.key(&["show", show.id.as_str()]))
-            .arg(encode(&show))
-            .arg("GET")
-            .cmd("SADD")
-            .arg(self.key(&["shows"]))
-            .arg(show.id.as_str())
-            .query_async(&mut con)
+        self.put_member("show", "shows", show.id.as_str(), &show)
             .await
-            .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
-        Ok(if old.is_some() {
-            PutOutcome::Replaced
-        } else {
-            PutOutcome::Created
-        })
     }
 
     async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
@@ -439,21 +474,7 @@ impl Store for RedisStore {
     }
 
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
-        let mut con = self.con();
-        let mut ids: Vec<String> = con
-            .smembers(self.key(&["shows"]))
-            .await
-            .map_err(|e| self.fail(e))?;
-        ids.sort();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = ids.iter().map(|id| self.key(&["show", id])).collect();
-        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(|e| self.fail(e))?;
-        raw.into_iter()
-            .flatten()
-            .map(|s| decode("show", &s))
-            .collect()
+        self.members("show", "shows").await
     }
 
     async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
@@ -843,25 +864,7 @@ impl Store for RedisStore {
     }
 
     async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
-        let mut con = self.con();
-        let (old, _): (Option<String>, i64) = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(self.key(&["cdn", cdn.id.as_str()]))
-            .arg(encode(&cdn))
-            .arg("GET")
-            .cmd("SADD")
-            .arg(self.key(&["cdns"]))
-            .arg(cdn.id.as_str())
-            .query_async(&mut con)
-            .await
-            .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
-        Ok(if old.is_some() {
-            PutOutcome::Replaced
-        } else {
-            PutOutcome::Created
-        })
+        self.put_member("cdn", "cdns", cdn.id.as_str(), &cdn).await
     }
 
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
@@ -869,21 +872,7 @@ impl Store for RedisStore {
     }
 
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
-        let mut con = self.con();
-        let mut ids: Vec<String> = con
-            .smembers(self.key(&["cdns"]))
-            .await
-            .map_err(|e| self.fail(e))?;
-        ids.sort();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = ids.iter().map(|id| self.key(&["cdn", id])).collect();
-        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(|e| self.fail(e))?;
-        raw.into_iter()
-            .flatten()
-            .map(|s| decode("cdn", &s))
-            .collect()
+        self.members("cdn", "cdns").await
     }
 
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
