@@ -100,59 +100,25 @@ async fn shows_are_written_read_listed_and_deleted() {
     assert_eq!(created["max_devices"], 2);
     assert_eq!(created["heartbeat_interval_s"], 15);
     assert_eq!(created["lease_ttl_s"], 45);
-    let res = app
-        .client
-        .get(app.url("/api/v1/shows/gig"))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with("/api/v1/shows/gig", &app.admin_key).await;
     assert_eq!(res.status(), StatusCode::OK);
     let list: Value = app
-        .client
-        .get(app.url("/api/v1/shows"))
-        .bearer_auth(&app.admin_key)
-        .send()
+        .get_with("/api/v1/shows", &app.admin_key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(list["shows"].as_array().unwrap().len(), 1);
     // the tickets key cannot manage shows
-    let res = app
-        .client
-        .get(app.url("/api/v1/shows"))
-        .bearer_auth(&app.tickets_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with("/api/v1/shows", &app.tickets_key).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
     app.ticket("gig").await;
-    let res = app
-        .client
-        .delete(app.url("/api/v1/shows/gig"))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_with("/api/v1/shows/gig", &app.admin_key).await;
     assert_problem(res, StatusCode::CONFLICT, "show_has_tickets").await;
     app.open_show("empty", 1, "newest_wins").await;
-    let res = app
-        .client
-        .delete(app.url("/api/v1/shows/empty"))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_with("/api/v1/shows/empty", &app.admin_key).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = app
-        .client
-        .get(app.url("/api/v1/shows/empty"))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with("/api/v1/shows/empty", &app.admin_key).await;
     assert_problem(res, StatusCode::NOT_FOUND, "show_unknown").await;
     app.shutdown().await;
 }
@@ -172,12 +138,8 @@ async fn api_keys_are_shown_once_and_can_be_revoked() {
     let key: Value = res.json().await.unwrap();
     let secret = key["key"].as_str().unwrap().to_owned();
     let list: Value = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&app.admin_key)
-        .send()
+        .get_with("/api/v1/api-keys", &app.admin_key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -200,12 +162,11 @@ async fn api_keys_are_shown_once_and_can_be_revoked() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/api-keys/{}", key["id"].as_str().unwrap())))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .delete_with(
+            &format!("/api/v1/api-keys/{}", key["id"].as_str().unwrap()),
+            &app.admin_key,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app
         .client
@@ -295,12 +256,8 @@ async fn revocation_and_admin_end_stop_sessions() {
     let a = session_of(app.admit(&token, "device-aaaa").await).await;
     let b = session_of(app.admit(&token, "device-bbbb").await).await;
     let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/sessions/{b}")))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .delete_with(&format!("/api/v1/sessions/{b}"), &app.admin_key)
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_problem(app.heartbeat(&b).await, StatusCode::GONE, "session_ended").await;
     let res = app
@@ -412,12 +369,8 @@ async fn race(policy: &str) {
         }
     }
     let live: Value = app
-        .client
-        .get(app.url("/api/v1/sessions?show_id=race"))
-        .bearer_auth(&app.admin_key)
-        .send()
+        .get_with("/api/v1/sessions?show_id=race", &app.admin_key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

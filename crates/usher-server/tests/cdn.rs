@@ -284,13 +284,7 @@ async fn admin_api_keeps_keys_write_only_and_the_origin_built_in() {
     assert_problem(res, StatusCode::NOT_FOUND, "cdn_unknown").await;
 
     // Scope admin only.
-    let res = app
-        .client
-        .get(app.url("/api/v1/cdns"))
-        .bearer_auth(&app.tickets_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with("/api/v1/cdns", &app.tickets_key).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = app
         .client

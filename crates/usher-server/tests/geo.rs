@@ -303,13 +303,7 @@ async fn geo_policies_are_validated_on_write() {
 async fn the_geoip_api_shows_uploads_and_reloads_the_database() {
     let app = geo_app(true).await;
     // scopes
-    let res = app
-        .client
-        .get(app.url("/api/v1/geoip"))
-        .bearer_auth(&app.tickets_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with("/api/v1/geoip", &app.tickets_key).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 
     let status: Value = admin(&app, reqwest::Method::GET, "/api/v1/geoip")

@@ -109,6 +109,26 @@ impl TestApp {
         }
     }
 
+    /// `GET path` with `key` as the bearer.
+    pub async fn get_with(&self, path: &str, key: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `DELETE path` with `key` as the bearer.
+    pub async fn delete_with(&self, path: &str, key: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn put_show(&self, id: &str, body: Value) -> Response {
         self.client
             .put(self.url(&format!("/api/v1/shows/{id}")))
