@@ -94,16 +94,16 @@ impl SignRequest {
 }
 
 /// What a viewer gets: the URL to fetch, plus any cookies to hold and headers to send with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signed {
     /// The URL to fetch (signed itself when the scheme delivers in the URL; plain when cookies or headers
     /// carry the signature).
     pub url: String,
     /// Cookies the viewer must hold (one `Set-Cookie` each).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cookies: Vec<Cookie>,
     /// Headers the viewer must send.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<Header>,
 }
 
@@ -118,17 +118,17 @@ impl Signed {
 }
 
 /// A cookie and the attributes to set it with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cookie {
     /// Its name.
     pub name: String,
     /// Its value, exactly as the CDN expects it (not further encoded).
     pub value: String,
     /// `Domain=`, when the CDN's host is known.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
     /// `Path=`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// `Secure` (set for `https` URLs).
     pub secure: bool,
@@ -174,7 +174,7 @@ impl Cookie {
 }
 
 /// A request header the viewer must send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// Its name.
     pub name: String,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMs;
 use crate::ids::CdnId;
+use crate::secret::SecretHash;
 
 /// A CDN's signing configuration as given, keys included. `Debug` prints only the scheme's name.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -54,6 +55,12 @@ pub struct CdnHealth {
     /// When it was last checked.
     #[serde(default)]
     pub checked_at: Option<UnixMs>,
+    /// How long the last successful check took, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<u32>,
+    /// Since when the state holds.
+    #[serde(default)]
+    pub since: Option<UnixMs>,
 }
 
 /// A member of the CDN pool.
@@ -76,6 +83,13 @@ pub struct Cdn {
     /// What the health checks last found.
     #[serde(default)]
     pub health: CdnHealth,
+    /// The canary object the health prober fetches through this CDN (relative to `base_url`, signed
+    /// with its scheme); `None`: not probed.
+    #[serde(default)]
+    pub canary: Option<String>,
+    /// Keyed hash of the secret this CDN sends when it pulls from Usher's origin; `None`: no access.
+    #[serde(default)]
+    pub origin_secret_hash: Option<SecretHash>,
     /// When it was added.
     pub created_at: UnixMs,
     /// When it was last changed.
@@ -120,6 +134,8 @@ mod tests {
                 state,
                 ..CdnHealth::default()
             },
+            canary: None,
+            origin_secret_hash: None,
             created_at: UnixMs(0),
             updated_at: UnixMs(0),
         }

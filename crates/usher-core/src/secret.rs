@@ -87,6 +87,11 @@ impl SecretHasher {
         self.hash(b"api-key\0", secret.as_bytes())
     }
 
+    /// The stored form of a CDN's origin-pull secret.
+    pub fn origin_pull_secret(&self, secret: &str) -> SecretHash {
+        self.hash(b"origin-pull\0", secret.as_bytes())
+    }
+
     /// A short, non-reversible tag of a token for logs (8 hex digits of a separate keyed hash).
     pub fn log_tag(&self, token: &TicketToken) -> String {
         self.hash(b"log\0", token.expose().as_bytes()).to_hex()[..8].to_owned()

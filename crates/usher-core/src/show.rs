@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::clock::UnixMs;
 use crate::geo::{GeoPolicy, GeoPolicySpec};
-use crate::ids::ShowId;
+use crate::ids::{CdnId, ShowId};
 
 /// Live stream or video on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -87,6 +87,9 @@ pub struct ShowSpec {
     /// Who may watch from where (default: everyone).
     #[serde(default)]
     pub geo: GeoPolicySpec,
+    /// The CDNs that deliver this show (default, or empty: every enabled CDN of the pool).
+    #[serde(default)]
+    pub cdns: Vec<CdnId>,
 }
 
 /// A stored show.
@@ -121,6 +124,9 @@ pub struct Show {
     /// Who may watch from where (shows stored before Geo existed read as "everyone").
     #[serde(default)]
     pub geo: GeoPolicy,
+    /// The CDNs that deliver this show; empty: every enabled CDN of the pool.
+    #[serde(default)]
+    pub cdns: Vec<CdnId>,
     /// When the show was first written.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -128,6 +134,9 @@ pub struct Show {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
+
+/// Most CDNs a show may name.
+pub const MAX_SHOW_CDNS: usize = 32;
 
 /// Checks a free-text field: length and no control characters other than newlines and tabs.
 pub fn check_text(
@@ -220,6 +229,15 @@ impl ShowSpec {
             ));
         }
         let geo = self.geo.validate()?;
+        let mut cdns = self.cdns;
+        cdns.sort();
+        cdns.dedup();
+        if cdns.len() > MAX_SHOW_CDNS {
+            return Err(ValidationError::new(
+                "cdns",
+                format!("at most {MAX_SHOW_CDNS} CDNs"),
+            ));
+        }
         let now = now.to_datetime();
         Ok(Show {
             id,
@@ -235,6 +253,7 @@ impl ShowSpec {
             lease_ttl_s: lease,
             grant_ttl_s: grant,
             geo,
+            cdns,
             created_at: created_at.unwrap_or(now),
             updated_at: now,
         })

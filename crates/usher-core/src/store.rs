@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::cdn::Cdn;
+use crate::cdn::{Cdn, CdnHealth};
 use crate::clock::UnixMs;
 use crate::geo::Country;
 use crate::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId};
@@ -221,7 +221,9 @@ pub trait Store: Send + Sync + 'static {
     /// Notes a key's use (best effort, not durable per call).
     async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError>;
 
-    /// Creates or replaces a member of the CDN pool (durable, keys included).
+    /// Creates or replaces a member of the CDN pool (durable, keys included). Its health is taken as
+    /// given only when the CDN is new: afterwards only [`Store::set_cdn_health`] changes it, so an admin's
+    /// change and a probe's result never undo each other.
     async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError>;
     /// A CDN, `None` when missing.
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError>;
@@ -229,6 +231,9 @@ pub trait Store: Send + Sync + 'static {
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError>;
     /// Deletes a CDN; returns whether it existed.
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError>;
+    /// Replaces only the health record of a CDN (the prober's write, which must not undo an admin's
+    /// concurrent change of the rest); returns whether the CDN exists.
+    async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError>;
 
     /// Makes every acknowledged lease change durable (called periodically and at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

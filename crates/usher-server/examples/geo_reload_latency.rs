@@ -129,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             path: Some(dir.path().join("geo.mmdb")),
             ..GeoIpSettings::default()
         },
+        cdn_probe: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

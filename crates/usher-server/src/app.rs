@@ -164,6 +164,7 @@ impl Application {
             });
         }
         tasks.spawn(state.geo_updates.clone().run(cancel.clone()));
+        tasks.spawn(crate::cdn_probe::run(state.clone(), cancel.clone()));
         tasks.close();
 
         let stop = CancellationToken::new();

@@ -31,6 +31,8 @@ pub fn default_origin() -> Cdn {
         weight: 1,
         enabled: true,
         health: CdnHealth::default(),
+        canary: None,
+        origin_secret_hash: None,
         created_at: UnixMs(0),
         updated_at: UnixMs(0),
     }
@@ -47,6 +49,50 @@ pub async fn pool(state: &AppState) -> ApiResult<Vec<Cdn>> {
         cdns.sort_by(|a, b| a.id.cmp(&b.id));
     }
     Ok(cdns)
+}
+
+/// Who a signature is for, besides the object and its expiry (each scheme takes what it can bind).
+#[derive(Debug, Default, Clone)]
+pub struct Binding {
+    /// Start of validity, Unix seconds.
+    pub starts_at: Option<i64>,
+    /// The viewer's address.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The session.
+    pub session_id: Option<String>,
+}
+
+/// Signs the object `path` (relative to `cdn`'s base URL) with `cdn`'s scheme, covering the folder
+/// `folder` (relative, `demo/`; empty: the base) when the scheme signs prefixes, until `expires_s`.
+/// The same signer delivery uses: for the health prober and the admin's "test a signed URL".
+///
+/// # Errors
+/// An unusable signing configuration (named without its values), or the scheme's refusal.
+pub fn sign_object(
+    cdn: &Cdn,
+    path: &str,
+    folder: &str,
+    expires_s: i64,
+    binding: &Binding,
+) -> Result<usher_cdn::Signed, String> {
+    let scheme: Scheme =
+        serde_json::from_value(cdn.signing.0.clone()).map_err(|e| format!("signing: {e}"))?;
+    let signer = scheme.signer().map_err(|e| format!("signing: {e}"))?;
+    let caps = signer.capabilities();
+    let mut req = SignRequest::url(format!("{}/{path}", cdn.base_url), expires_s);
+    if caps.prefix {
+        req = req.with_prefix(format!("{}/{folder}", base_path(&cdn.base_url)));
+    }
+    if let (Some(t), true) = (binding.starts_at, caps.starts_at) {
+        req = req.starting_at(t);
+    }
+    if let (Some(ip), true) = (binding.client_ip, caps.client_ip) {
+        req = req.for_client(ip);
+    }
+    if let (Some(s), true) = (&binding.session_id, caps.session) {
+        req = req.for_session(s.clone());
+    }
+    signer.sign(&req).map_err(|e| format!("signing: {e}"))
 }
 
 /// The path part of a base URL (`https://h/x` → `/x`, `https://h` → ``, `/o` → `/o`).
@@ -81,6 +127,14 @@ pub struct Pathway {
 }
 
 impl Pathway {
+    /// Whether one signature covers the whole stream folder (so a player may reuse it for every URI).
+    fn covers_prefix(&self) -> bool {
+        match &self.signer {
+            PathwaySigner::Origin { .. } => true,
+            PathwaySigner::Cdn { caps, .. } => caps.prefix,
+        }
+    }
+
     fn request(&self, url: String) -> SignRequest {
         let mut req = SignRequest::url(url, self.expires_s);
         if let PathwaySigner::Cdn { caps, .. } = &self.signer {
@@ -133,12 +187,13 @@ pub async fn delivery(
     now: UnixMs,
 ) -> ApiResult<Delivery> {
     let pool = pool(state).await?;
+    let members = serving(&pool, show, state.config.cdn_probe.exclude_unhealthy);
     let expires_at = now.plus_secs(show.grant_ttl_s);
     let expires_s = expires_at.0.div_euclid(1000);
     let expires_rfc = UnixMs(expires_s * 1000).to_rfc3339();
     let mut pathways = Vec::new();
     let mut grants = Vec::new();
-    for cdn in delivery_order(&pool) {
+    for cdn in members {
         let prefix_rel = format!("{}/", show.stream_path);
         if cdn.id.is_origin() {
             let token = state.grants.sign(&Grant {
@@ -191,8 +246,13 @@ pub async fn delivery(
             continue;
         };
         let master = format!("{base_url}/{}/master.m3u8", show.stream_path);
-        match signer.sign(&pathway.request(master)) {
+        match signer.sign(&pathway.request(master.clone())) {
             Ok(signed) => {
+                let (token, query) = if pathway.covers_prefix() {
+                    grant_parts(&master, base_url, &signed.url)
+                } else {
+                    (None, None)
+                };
                 grants.push(json!({
                     "cdn": cdn.id,
                     "base_url": format!("{base_url}/"),
@@ -204,6 +264,8 @@ pub async fn delivery(
                         "set_cookie": c.set_cookie(),
                     })).collect::<Vec<_>>(),
                     "headers": signed.headers,
+                    "token": token,
+                    "query": query,
                     "expires_at": expires_rfc,
                 }));
                 pathways.push(pathway);
@@ -226,6 +288,39 @@ pub async fn delivery(
         grants: Value::Array(grants),
         cdn_order,
     })
+}
+
+/// The CDNs that deliver `show`, best first: the enabled members of its CDN set (every enabled CDN when
+/// the set is empty, or when none of its members is enabled, so a show is never left without delivery),
+/// without unhealthy ones when `exclude_unhealthy` (unless that leaves none).
+pub fn serving<'a>(pool: &'a [Cdn], show: &Show, exclude_unhealthy: bool) -> Vec<&'a Cdn> {
+    let mut order = delivery_order(pool);
+    if !show.cdns.is_empty() && order.iter().any(|c| show.cdns.contains(&c.id)) {
+        order.retain(|c| show.cdns.contains(&c.id));
+    }
+    if exclude_unhealthy && order.iter().any(|c| c.in_service()) {
+        order.retain(|c| c.in_service());
+    }
+    order
+}
+
+/// How a folder-wide signature rides in a signed URL, found by comparing it with the plain one: a
+/// path segment right after the base URL (`token`, as Usher's origin carries its grant), or a query
+/// string (`query`). Players put it into every URI under `base_url`.
+fn grant_parts(plain: &str, base_url: &str, signed: &str) -> (Option<String>, Option<String>) {
+    if let Some(query) = signed.strip_prefix(plain).and_then(|q| q.strip_prefix('?')) {
+        return (None, Some(query.to_owned()));
+    }
+    let rest = &plain[base_url.len()..];
+    if let Some(token) = signed
+        .strip_prefix(base_url)
+        .and_then(|s| s.strip_prefix('/'))
+        .and_then(|s| s.strip_suffix(rest))
+        .filter(|t| !t.is_empty() && !t.contains('/'))
+    {
+        return (Some(token.to_owned()), None);
+    }
+    (None, None)
 }
 
 /// The value of an attribute in an HLS tag line (`NAME="v"` or `NAME=v`).
@@ -420,6 +515,39 @@ mod tests {
         assert_eq!(out.matches("PATHWAY-ID=\"cdn-a\"").count(), 3);
         assert_eq!(out.matches("\nhttps://x.example/abs.m3u8\n").count(), 2);
         assert!(!out.contains("s3cret"));
+    }
+
+    #[test]
+    fn grant_parts_by_form() {
+        let plain = "http://a.example/x/demo/master.m3u8";
+        assert_eq!(
+            grant_parts(
+                plain,
+                "http://a.example/x",
+                "http://a.example/x/h4sh,99/demo/master.m3u8"
+            ),
+            (Some("h4sh,99".into()), None)
+        );
+        assert_eq!(
+            grant_parts(
+                plain,
+                "http://a.example/x",
+                &format!("{plain}?hdnts=exp=1~hmac=ab")
+            ),
+            (None, Some("hdnts=exp=1~hmac=ab".into()))
+        );
+        assert_eq!(
+            grant_parts(plain, "http://a.example/x", plain),
+            (None, None)
+        );
+        assert_eq!(
+            grant_parts(
+                plain,
+                "http://a.example/x",
+                "http://a.example/x/a/b/demo/master.m3u8"
+            ),
+            (None, None)
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 
 use crate::app::{Application, shutdown_signal};
 use crate::http::api_keys::issue_api_key;
-use crate::settings::{Config, HttpSettings, LogFormat, LogSettings, StoreSettings};
+use crate::settings::{
+    CdnProbeSettings, Config, HttpSettings, LogFormat, LogSettings, StoreSettings,
+};
 
 /// Options of `usher demo`.
 #[derive(Debug, Clone)]
@@ -87,6 +89,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         trusted_proxies: Vec::new(),
         trusted_proxy_header: Default::default(),
         geoip: Default::default(),
+        // a demo's CDNs are on this machine: probe every second, so a stopped one is seen at once
+        cdn_probe: CdnProbeSettings {
+            interval_ms: 1000,
+            timeout_ms: 500,
+            fail_after: 2,
+            ..CdnProbeSettings::default()
+        },
     };
     let app = Application::build(config).await?;
     let state = app.state().clone();
@@ -107,6 +116,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         lease_ttl_s: None,
         grant_ttl_s: None,
         geo: Default::default(),
+        cdns: Vec::new(),
     };
     let show = spec.into_show(show_id.clone(), now, existing.map(|s| s.created_at))?;
     store.put_show(show).await?;

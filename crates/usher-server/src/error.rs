@@ -131,6 +131,9 @@ pub enum ApiError {
     /// no longer plays.
     #[error("grant refused: {0}")]
     GrantRefused(&'static str),
+    /// Origin pull: no CDN of the pool holds the secret the request carries.
+    #[error("origin pull refused")]
+    OriginPullRefused,
     /// The store cannot be reached; retry later.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
@@ -376,6 +379,11 @@ impl ApiError {
                 pr.detail = Some((*why).to_owned());
                 pr
             }
+            Self::OriginPullRefused => p(
+                StatusCode::FORBIDDEN,
+                "origin_pull_refused",
+                "Pulling from the origin needs a CDN's origin-pull secret in X-Usher-Origin-Secret.",
+            ),
             Self::StoreUnavailable(_) => {
                 let mut pr = p(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             get(origin::steering_manifest),
         )
         .route("/o/{grant}/{*path}", get(origin::media))
+        .route("/pull/{*path}", get(origin::pull))
         .layer(origin::cors_layer(&state.config.http.cors_origins));
     Router::new()
         .route("/api/v1/tickets", post(tickets::register_ticket))
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
                 .get(cdns::read_cdn)
                 .delete(cdns::delete_cdn),
         )
+        .route("/api/v1/cdns/{cdn_id}/sign", post(cdns::sign_cdn_url))
         .route(
             "/api/v1/geoip",
             get(geoip::geoip_status)

@@ -12,10 +12,12 @@
 //! - [`pages`]: templates and embedded front-end assets.
 //! - [`telemetry`]: logs and metrics.
 //! - [`delivery`]: the CDN pool, a session's grants per CDN and the content-steering master playlist.
+//! - [`cdn_probe`]: health probes of the CDN pool.
 //! - [`demo`]: `usher demo`.
 //! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
 
 pub mod app;
+pub mod cdn_probe;
 pub mod delivery;
 pub mod demo;
 pub mod error;

@@ -136,7 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::SignUrl(args) => usher_server::sign_url::run(*args),
+        Command::SignUrl(args) => usher_server::sign_url::run(*args).await,
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {

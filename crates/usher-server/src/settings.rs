@@ -27,6 +27,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "trusted_proxies",
     "trusted_proxy_header",
     "geoip",
+    "cdn_probe",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -70,6 +71,37 @@ pub struct Settings {
     /// The GeoIP database and how it is kept up to date.
     #[serde(default)]
     pub geoip: GeoIpSettings,
+    /// Health probes of the CDN pool.
+    #[serde(default)]
+    pub cdn_probe: CdnProbeSettings,
+}
+
+/// How the CDNs of the pool are probed (each CDN with a `canary` object).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdnProbeSettings {
+    /// Milliseconds between two probes of a CDN; 0: no probes.
+    pub interval_ms: u64,
+    /// Longest a probe may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Failures in a row that make a CDN unhealthy.
+    pub fail_after: u32,
+    /// Successes in a row that make an unhealthy CDN healthy again.
+    pub recover_after: u32,
+    /// Whether an unhealthy CDN leaves playlists and steering altogether (instead of going last).
+    pub exclude_unhealthy: bool,
+}
+
+impl Default for CdnProbeSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 10_000,
+            timeout_ms: 2_000,
+            fail_after: 3,
+            recover_after: 2,
+            exclude_unhealthy: false,
+        }
+    }
 }
 
 /// The store backend, chosen by `kind`.
@@ -250,6 +282,8 @@ pub struct Config {
     pub trusted_proxy_header: ForwardedHeader,
     /// GeoIP settings (checked).
     pub geoip: GeoIpSettings,
+    /// CDN probe settings (checked).
+    pub cdn_probe: CdnProbeSettings,
 }
 
 /// Why the configuration was refused.
@@ -452,6 +486,22 @@ impl Settings {
         }
         let trusted_proxies = geoip::trusted_proxies(&self.trusted_proxies)?;
         self.geoip.check()?;
+        let probe = &self.cdn_probe;
+        if probe.interval_ms != 0 && !(200..=3_600_000).contains(&probe.interval_ms) {
+            return Err(invalid(
+                "cdn_probe.interval_ms",
+                "must be 0 (off) or 200 to 3600000",
+            ));
+        }
+        if !(100..=60_000).contains(&probe.timeout_ms) {
+            return Err(invalid("cdn_probe.timeout_ms", "must be 100 to 60000"));
+        }
+        if !(1..=100).contains(&probe.fail_after) {
+            return Err(invalid("cdn_probe.fail_after", "must be 1 to 100"));
+        }
+        if !(1..=100).contains(&probe.recover_after) {
+            return Err(invalid("cdn_probe.recover_after", "must be 1 to 100"));
+        }
         Ok(Config {
             listen,
             public_url,
@@ -465,6 +515,7 @@ impl Settings {
             trusted_proxies,
             trusted_proxy_header: self.trusted_proxy_header,
             geoip: self.geoip,
+            cdn_probe: self.cdn_probe,
         })
     }
 }

@@ -6,8 +6,8 @@
 //! arguments are turned into the same tagged [`usher_cdn::Scheme`] configuration the server reads, so this
 //! command signs exactly as the delivery code does.
 //!
-//! Not yet offered: picking a CDN (and its keys) from the CDN pool by id, because the pool does not exist
-//! yet; the scheme and keys are given on the command line.
+//! With `--cdn <id>` the CDN (scheme and keys) is taken from a running server's pool instead: the server
+//! signs with `POST /api/v1/cdns/{id}/sign` (an admin key in `USHER_API_KEY`), so the keys never leave it.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -40,8 +40,18 @@ pub enum SchemeArg {
 #[derive(Debug, Args)]
 pub struct SignUrlArgs {
     /// The signing scheme.
-    #[arg(long, value_enum)]
-    pub scheme: SchemeArg,
+    #[arg(long, value_enum, required_unless_present = "cdn")]
+    pub scheme: Option<SchemeArg>,
+    /// Sign with this CDN of a running server's pool (its scheme and keys) instead; `--path` is then
+    /// relative to the CDN's base URL (`demo/master.m3u8`) and `--prefix` a relative folder (`demo/`).
+    #[arg(long, conflicts_with_all = ["scheme", "key", "key_file", "url"])]
+    pub cdn: Option<String>,
+    /// The server holding the pool (with `--cdn`).
+    #[arg(long, env = "USHER_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// An admin API key of that server (with `--cdn`).
+    #[arg(long, env = "USHER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Key material as text (prefer `--key-file` or `USHER_SIGN_KEY`, which stay out of `ps`).
     #[arg(
         long,
@@ -159,7 +169,7 @@ fn scheme_config(args: &SignUrlArgs, key: String) -> Value {
         }
     };
     let s = |v: &Option<String>| v.clone().map(Value::String);
-    let name = match args.scheme {
+    let name = match args.scheme.unwrap_or(SchemeArg::Usher) {
         SchemeArg::Akamai => {
             set("key", Some(key.into()));
             set("algorithm", s(&args.algorithm));
@@ -268,12 +278,69 @@ pub fn render_json(signed: &Signed) -> Value {
     })
 }
 
+/// Asks a running server to sign with a CDN of its pool (`--cdn`).
+async fn sign_remote(args: &SignUrlArgs, cdn: &str) -> anyhow::Result<Signed> {
+    let key = args
+        .api_key
+        .as_deref()
+        .context("--cdn needs an admin API key in USHER_API_KEY (or --api-key)")?;
+    let path = args
+        .path
+        .as_deref()
+        .context("--cdn needs --path, relative to the CDN's base URL (demo/master.m3u8)")?;
+    let mut body = json!({
+        "path": path.trim_start_matches('/'),
+        "expires_at": parse_time("--expires", &args.expires)?,
+    });
+    if let Some(p) = &args.prefix {
+        body["prefix"] = p.trim_start_matches('/').into();
+    }
+    if let Some(s) = &args.starts {
+        body["starts_at"] = parse_time("--starts", s)?.into();
+    }
+    if let Some(ip) = args.ip {
+        body["client_ip"] = ip.to_string().into();
+    }
+    if let Some(s) = &args.session {
+        body["session_id"] = s.clone().into();
+    }
+    let url = format!(
+        "{}/api/v1/cdns/{cdn}/sign",
+        args.server.trim_end_matches('/')
+    );
+    let res = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("asking {} to sign", args.server))?;
+    let status = res.status();
+    let answer: Value = res
+        .json()
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
+    if !status.is_success() {
+        bail!(
+            "{url} answered {status}: {}",
+            answer["detail"]
+                .as_str()
+                .or(answer["title"].as_str())
+                .unwrap_or("no detail")
+        );
+    }
+    serde_json::from_value(answer).context("the server's answer is not a signed URL")
+}
+
 /// Runs `usher sign-url`.
 ///
 /// # Errors
-/// As [`sign`].
-pub fn run(args: SignUrlArgs) -> anyhow::Result<()> {
-    let signed = sign(&args)?;
+/// As [`sign`], or the server's refusal with `--cdn`.
+pub async fn run(args: SignUrlArgs) -> anyhow::Result<()> {
+    let signed = match &args.cdn {
+        Some(cdn) => sign_remote(&args, cdn).await?,
+        None => sign(&args)?,
+    };
     if args.json {
         println!("{}", render_json(&signed));
     } else {

@@ -22,8 +22,15 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, so the master stops its worker too (SIGKILL would leave the worker serving).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -653,4 +660,431 @@ async fn signing_keys_never_reach_the_logs() {
     for line in log.lines() {
         assert!(!line.contains(secret), "a key in the log: {line}");
     }
+}
+
+/// The health of CDN `id` as the admin API shows it.
+async fn health(app: &TestApp, id: &str) -> Value {
+    let v: Value = admin(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/v1/cdns/{id}"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    v["health"].clone()
+}
+
+async fn wait_health(app: &TestApp, id: &str, state: &str) -> Value {
+    usher_testkit::wait_until(
+        Duration::from_secs(15),
+        &format!("CDN {id} {state}"),
+        || async {
+            let h = health(app, id).await;
+            (h["state"] == state).then_some(h)
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn steering(app: &TestApp, session: &str) -> Value {
+    let (status, text) = get_text(app, &app.url(&format!("/hls/{session}/steering.json"))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_demote_a_failing_cdn_and_bring_it_back() {
+    let nginx = start_nginx().await;
+    let app = support::spawn_app_with(|c| {
+        c.cdn_probe.interval_ms = 200;
+        c.cdn_probe.timeout_ms = 1000;
+        c.cdn_probe.fail_after = 2;
+        c.cdn_probe.recover_after = 3;
+    })
+    .await;
+    let spec = |port: u16| {
+        json!({"name": "CDN A", "base_url": format!("http://127.0.0.1:{port}"), "signing": nginx_signing(),
+               "priority": 10, "canary": "demo/master.m3u8"})
+    };
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/a",
+        Some(spec(nginx.port)),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let view: Value = res.json().await.unwrap();
+    assert_eq!(view["canary"], "demo/master.m3u8");
+    assert_eq!(view["health"]["state"], "unknown");
+
+    // the canary, signed as viewers' URLs are, passes nginx's secure_link: healthy, with a latency
+    let h = wait_health(&app, "a", "healthy").await;
+    assert!(h["latency_ms"].is_u64(), "{h}");
+    assert!(h["checked_at"].is_string() && h["since"].is_string(), "{h}");
+
+    app.open_show("probe-show", 1, "newest_wins").await;
+    let (_, token) = app.ticket("probe-show").await;
+    let admitted: Value = app
+        .admit(&token, "device-probe-01")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let session = admitted["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(admitted["cdn_order"], json!(["a", "origin"]));
+
+    // the edge dies: after two failed probes A is unhealthy and leaves the steering order
+    drop(nginx);
+    let h = wait_health(&app, "a", "unhealthy").await;
+    assert!(
+        h["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.contains("127.0.0.1") && !e.contains(',')),
+        "the error names no signed URL: {h}"
+    );
+    assert_eq!(
+        steering(&app, &session).await["PATHWAY-PRIORITY"],
+        json!(["origin"])
+    );
+    let hb: Value = app.heartbeat(&session).await.json().await.unwrap();
+    assert_eq!(hb["cdn_order"], json!(["origin"]));
+    // a new playlist still lists A, last, for players that can only fail over by themselves
+    let (_, master) = get_text(&app, &app.url(&format!("/hls/{session}/master.m3u8"))).await;
+    assert!(master.contains("PATHWAY-ID=\"origin\"\n"), "{master}");
+    assert!(
+        master.find("PATHWAY-ID=\"origin\"") < master.find("PATHWAY-ID=\"a\""),
+        "{master}"
+    );
+    let metrics = get_text(&app, &app.url("/metrics")).await.1;
+    assert!(
+        metrics.contains("usher_cdn_healthy{cdn=\"a\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("usher_cdn_probes_total{cdn=\"a\",outcome=\"failed\"}"),
+        "{metrics}"
+    );
+
+    // the admin points A at a new edge: the write keeps the probe's verdict until three probes pass
+    let nginx = start_nginx().await;
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/a",
+        Some(spec(nginx.port)),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let view: Value = res.json().await.unwrap();
+    assert_eq!(view["health"]["state"], "unhealthy", "{view}");
+    wait_health(&app, "a", "healthy").await;
+    assert_eq!(
+        steering(&app, &session).await["PATHWAY-PRIORITY"],
+        json!(["a", "origin"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_pull_needs_the_cdns_own_secret() {
+    let app = spawn_app().await;
+    let secret_a = "pull-secret-of-cdn-a-0123456789";
+    let secret_b = "pull-secret-of-cdn-b-9876543210";
+    for (id, secret) in [("a", secret_a), ("b", secret_b)] {
+        let res = admin(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/cdns/{id}"),
+            Some(json!({"name": id, "base_url": format!("https://{id}.cdn.example"), "signing": nginx_signing(),
+                        "origin_secret": secret})),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let text = res.text().await.unwrap();
+        assert!(
+            text.contains("\"origin_secret_set\":true") && !text.contains(secret),
+            "{text}"
+        );
+    }
+    let pull = |secret: Option<&'static str>, path: &'static str| {
+        let mut req = app.client.get(app.url(&format!("/pull/{path}")));
+        if let Some(s) = secret {
+            req = req.header("x-usher-origin-secret", s);
+        }
+        req.send()
+    };
+    let res = pull(None, "demo/master.m3u8").await.unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "origin_pull_refused").await;
+    let res = pull(Some("pull-secret-of-cdn-a-0123456788"), "demo/master.m3u8")
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "origin_pull_refused").await;
+    let res = pull(Some(secret_a), "demo/master.m3u8").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "public, max-age=1");
+    assert!(res.text().await.unwrap().starts_with("#EXTM3U"));
+    let res = pull(Some(secret_b), "../Cargo.toml").await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // cut A at the origin: B keeps pulling
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/a",
+        Some(json!({"origin_secret": null})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["origin_secret_set"],
+        false
+    );
+    let res = pull(Some(secret_a), "demo/master.m3u8").await.unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "origin_pull_refused").await;
+    let res = pull(Some(secret_b), "demo/master.m3u8").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // a PUT without the field keeps B's secret; a short one is refused
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/b",
+        Some(
+            json!({"name": "b2", "base_url": "https://b.cdn.example", "signing": nginx_signing()}),
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        pull(Some(secret_b), "demo/master.m3u8")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/b",
+        Some(json!({"origin_secret": "short"})),
+    )
+    .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/origin",
+        Some(json!({"origin_secret": secret_a})),
+    )
+    .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pools_signer_answers_the_admin_and_usher_sign_url() {
+    let nginx = start_nginx().await;
+    let app = spawn_app().await;
+    let edge = format!("http://127.0.0.1:{}", nginx.port);
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/a",
+        Some(json!({"name": "A", "base_url": edge, "signing": nginx_signing()})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 120;
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/a/sign",
+        Some(json!({"path": "demo/360p/index.m3u8", "prefix": "demo/", "expires_at": expires})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let signed: Value = res.json().await.unwrap();
+    assert!(!signed.to_string().contains(NGINX_SECRET));
+    assert_eq!(signed["cdn"], "a");
+    let url = signed["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{edge}/"))
+            && url.ends_with(&format!(",{expires}/demo/360p/index.m3u8")),
+        "{url}"
+    );
+    let (status, body) = get_text(&app, url).await;
+    assert_eq!(status, StatusCode::OK, "nginx accepts it: {body}");
+    // the folder signature covers the folder's other objects
+    let seg = url.replace("360p/index.m3u8", "180p/index.m3u8");
+    assert_eq!(get_text(&app, &seg).await.0, StatusCode::OK);
+
+    // the CLI asks the server and prints the same
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args([
+            "sign-url",
+            "--cdn",
+            "a",
+            "--server",
+            &app.base,
+            "--path",
+            "demo/360p/index.m3u8",
+        ])
+        .args([
+            "--prefix",
+            "demo/",
+            "--expires",
+            &expires.to_string(),
+            "--json",
+        ])
+        .env("USHER_API_KEY", &app.admin_key)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["url"], signed["url"]);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args([
+            "sign-url",
+            "--cdn",
+            "nope",
+            "--server",
+            &app.base,
+            "--path",
+            "demo/x.ts",
+            "--expires",
+            "1",
+        ])
+        .env("USHER_API_KEY", &app.admin_key)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // refusals
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/origin/sign",
+        Some(json!({"path": "demo/master.m3u8"})),
+    )
+    .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/a/sign",
+        Some(json!({"path": "../etc/passwd"})),
+    )
+    .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/a/sign",
+        Some(json!({"path": "demo/x.ts", "prefix": "other/"})),
+    )
+    .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/zz/sign",
+        Some(json!({"path": "demo/x.ts"})),
+    )
+    .await;
+    assert_problem(res, StatusCode::NOT_FOUND, "cdn_unknown").await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/cdns/a/sign"))
+        .bearer_auth(&app.tickets_key)
+        .json(&json!({"path": "demo/x.ts"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shows_cdn_set_limits_its_delivery() {
+    let app = spawn_app().await;
+    for id in ["a", "b"] {
+        let res = admin(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/cdns/{id}"),
+            Some(json!({"name": id, "base_url": format!("https://{id}.cdn.example"), "signing": nginx_signing(), "priority": 10})),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let show = |cdns: Value| {
+        json!({"title": "Set", "starts_at": fmt(now - time::Duration::hours(1)),
+               "ends_at": fmt(now + time::Duration::hours(1)), "stream_path": "demo", "cdns": cdns})
+    };
+    let res = app
+        .put_show("set-show", show(json!(["b", "origin", "b"])))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["cdns"],
+        json!(["b", "origin"])
+    );
+    let (_, token) = app.ticket("set-show").await;
+    let admitted: Value = app
+        .admit(&token, "device-set-0001")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        admitted["cdn_order"],
+        json!(["b", "origin"]),
+        "A is not in the show's set"
+    );
+    let session = admitted["session_id"].as_str().unwrap();
+    let (_, master) = get_text(&app, &app.url(&format!("/hls/{session}/master.m3u8"))).await;
+    assert!(!master.contains("PATHWAY-ID=\"a\""), "{master}");
+
+    // when the whole set is disabled the show falls back to the pool rather than to nothing
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/b",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/cdns/origin",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let hb: Value = app.heartbeat(session).await.json().await.unwrap();
+    assert_eq!(hb["cdn_order"], json!(["a"]));
+
+    let res = app.put_show("set-show", show(json!(["nope"]))).await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let res = app.put_show("set-show", show(json!(["Not An Id"]))).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }

@@ -87,6 +87,7 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         lease_ttl_s: 45,
         grant_ttl_s: 120,
         geo: Default::default(),
+        cdns: Vec::new(),
         created_at: now,
         updated_at: now,
     }
@@ -701,12 +702,14 @@ pub fn cdn(id: &str, priority: u32) -> Cdn {
         weight: 1,
         enabled: true,
         health: CdnHealth::default(),
+        canary: Some("canary/ok.txt".into()),
+        origin_secret_hash: None,
         created_at: UnixMs(1_700_000_000_000),
         updated_at: UnixMs(1_700_000_000_000),
     }
 }
 
-/// CDNs are created, replaced (keys and health kept as given), listed by id and deleted, durably.
+/// CDNs are created, replaced (keys as given, health only by the prober), listed by id and deleted, durably.
 pub async fn cdns_round_trip(h: &impl Harness) {
     let store = h.store();
     assert!(store.cdns().await.unwrap().is_empty());
@@ -722,11 +725,15 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         state: HealthState::Unhealthy,
         last_error: Some("timeout".into()),
         checked_at: Some(UnixMs(1_700_000_001_000)),
+        latency_ms: None,
+        since: Some(UnixMs(1_700_000_000_500)),
     };
     assert_eq!(
         store.put_cdn(a2.clone()).await.unwrap(),
         PutOutcome::Replaced
     );
+    // a replacement keeps the stored health: only the prober's write changes it
+    a2.health = a.health.clone();
     store.flush().await.unwrap();
     let all = store.cdns().await.unwrap();
     assert_eq!(
@@ -738,9 +745,49 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         all[0].signing.0["secret"], "contract-secret",
         "keys are kept as given"
     );
+    // the prober's write changes the health and nothing else
+    let healthy = CdnHealth {
+        state: HealthState::Healthy,
+        last_error: None,
+        checked_at: Some(UnixMs(1_700_000_002_000)),
+        latency_ms: Some(12),
+        since: Some(UnixMs(1_700_000_002_000)),
+    };
+    assert!(store.set_cdn_health(&a.id, healthy.clone()).await.unwrap());
+    let mut a3 = a2.clone();
+    a3.health = healthy.clone();
+    assert_eq!(store.cdn(&a.id).await.unwrap(), Some(a3.clone()));
+    assert_eq!(store.cdns().await.unwrap(), vec![a3.clone(), b.clone()]);
+    let mut a5 = a3.clone();
+    a5.weight = 9;
+    a5.health = CdnHealth::default();
+    store.put_cdn(a5.clone()).await.unwrap();
+    a5.health = a3.health.clone();
+    assert_eq!(
+        store.cdn(&a.id).await.unwrap(),
+        Some(a5),
+        "an admin's write keeps the probe's health"
+    );
+    assert!(
+        !store
+            .set_cdn_health(&CdnId::parse("never").unwrap(), healthy)
+            .await
+            .unwrap(),
+        "no health for a CDN that does not exist"
+    );
+    assert_eq!(
+        store.cdn(&CdnId::parse("never").unwrap()).await.unwrap(),
+        None
+    );
     assert!(store.delete_cdn(&a.id).await.unwrap());
     assert!(!store.delete_cdn(&a.id).await.unwrap());
     assert_eq!(store.cdn(&a.id).await.unwrap(), None);
+    assert_eq!(store.cdns().await.unwrap(), vec![b.clone()]);
+    // a CDN made again under a deleted id starts with the health it is given
+    let a4 = cdn("a-cdn", 10);
+    store.put_cdn(a4.clone()).await.unwrap();
+    assert_eq!(store.cdn(&a.id).await.unwrap(), Some(a4));
+    assert!(store.delete_cdn(&a.id).await.unwrap());
     assert_eq!(store.cdns().await.unwrap(), vec![b]);
     assert_eq!(
         store.cdn(&CdnId::parse("never").unwrap()).await.unwrap(),

@@ -21,7 +21,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use usher_core::cdn::Cdn;
+use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, UnixMs};
 use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, TicketLeases};
@@ -109,6 +109,8 @@ pub struct EmbeddedStore {
     shows: RwLock<HashMap<ShowId, Show>>,
     api_keys: RwLock<HashMap<ApiKeyId, ApiKey>>,
     cdns: RwLock<HashMap<CdnId, Cdn>>,
+    /// Serializes the writes of the CDN table so that its mirror ends as the last commit left it.
+    cdn_writes: tokio::sync::Mutex<()>,
     keys_dirty: Mutex<HashSet<ApiKeyId>>,
     runtime: Mutex<Runtime>,
 }
@@ -208,6 +210,7 @@ impl EmbeddedStore {
             shows: RwLock::new(shows),
             api_keys: RwLock::new(api_keys),
             cdns: RwLock::new(cdns),
+            cdn_writes: tokio::sync::Mutex::new(()),
             keys_dirty: Mutex::new(HashSet::new()),
             runtime: Mutex::new(runtime),
         })
@@ -664,7 +667,17 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
-    async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
+    async fn put_cdn(&self, mut cdn: Cdn) -> Result<PutOutcome, StoreError> {
+        let _serial = self.cdn_writes.lock().await;
+        // the health belongs to the prober (`set_cdn_health`); the mirror is current under the lock
+        if let Some(old) = self
+            .cdns
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&cdn.id)
+        {
+            cdn.health = old.health.clone();
+        }
         let key = cdn.id.to_string();
         self.put_mirrored(CDNS, &self.cdns, key, cdn.id.clone(), cdn)
             .await
@@ -683,7 +696,38 @@ impl Store for EmbeddedStore {
         Ok(sorted_values(&self.cdns))
     }
 
+    async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError> {
+        let _serial = self.cdn_writes.lock().await;
+        let key = id.to_string();
+        let updated = self
+            .write(move |txn| {
+                let mut t = txn.open_table(CDNS).map_err(unavailable)?;
+                let old = t
+                    .get(key.as_str())
+                    .map_err(unavailable)?
+                    .map(|v| decode::<Cdn>("cdn", v.value()));
+                let Some(cdn) = old else {
+                    return Ok(None);
+                };
+                let mut cdn = cdn?;
+                cdn.health = health;
+                t.insert(key.as_str(), encode(&cdn).as_slice())
+                    .map_err(unavailable)?;
+                Ok(Some(cdn))
+            })
+            .await?;
+        let Some(cdn) = updated else {
+            return Ok(false);
+        };
+        self.cdns
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cdn.id.clone(), cdn);
+        Ok(true)
+    }
+
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
+        let _serial = self.cdn_writes.lock().await;
         let key = id.to_string();
         let existed = self
             .write(move |txn| {

@@ -22,6 +22,7 @@
 //! | `apikey_used:{id}` | string | last use (ms), best effort |
 //! | `cdn:{id}` | string | CDN pool member JSON (signing keys included: protect Redis like the secrets) |
 //! | `cdns` | set | CDN ids |
+//! | `cdn_health:{id}` | string | the CDN's health record (JSON), written by the prober apart from the rest |
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -36,7 +37,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use usher_core::cdn::Cdn;
+use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, SystemClock, UnixMs};
 use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, TicketLeases};
@@ -864,15 +865,64 @@ impl Store for RedisStore {
     }
 
     async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
-        self.put_member("cdn", "cdns", cdn.id.as_str(), &cdn).await
+        let outcome = self
+            .put_member("cdn", "cdns", cdn.id.as_str(), &cdn)
+            .await?;
+        // the health belongs to the prober (`set_cdn_health`): a new CDN starts with the one given
+        let _: Option<String> = redis::cmd("SET")
+            .arg(self.key(&["cdn_health", cdn.id.as_str()]))
+            .arg(encode(&cdn.health))
+            .arg("NX")
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(outcome)
     }
 
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
-        self.get_json("cdn", self.key(&["cdn", id.as_str()])).await
+        let (cdn, health): (Option<String>, Option<String>) = redis::pipe()
+            .get(self.key(&["cdn", id.as_str()]))
+            .get(self.key(&["cdn_health", id.as_str()]))
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(cdn) = cdn else { return Ok(None) };
+        let mut cdn: Cdn = decode("cdn", &cdn)?;
+        if let Some(h) = health {
+            cdn.health = decode("cdn health", &h)?;
+        }
+        Ok(Some(cdn))
     }
 
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
-        self.members("cdn", "cdns").await
+        let mut cdns: Vec<Cdn> = self.members("cdn", "cdns").await?;
+        if cdns.is_empty() {
+            return Ok(cdns);
+        }
+        let keys: Vec<String> = cdns
+            .iter()
+            .map(|c| self.key(&["cdn_health", c.id.as_str()]))
+            .collect();
+        let health: Vec<Option<String>> = self.con().mget(keys).await.map_err(|e| self.fail(e))?;
+        for (cdn, h) in cdns.iter_mut().zip(health) {
+            if let Some(h) = h {
+                cdn.health = decode("cdn health", &h)?;
+            }
+        }
+        Ok(cdns)
+    }
+
+    async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError> {
+        let set: i64 = Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[2], ARGV[1]) return 1 end return 0",
+        )
+        .key(self.key(&["cdn", id.as_str()]))
+        .key(self.key(&["cdn_health", id.as_str()]))
+        .arg(encode(&health))
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(set == 1)
     }
 
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
@@ -880,6 +930,8 @@ impl Store for RedisStore {
         let (n, _): (i64, i64) = redis::pipe()
             .atomic()
             .del(self.key(&["cdn", id.as_str()]))
+            .del(self.key(&["cdn_health", id.as_str()]))
+            .ignore()
             .srem(self.key(&["cdns"]), id.as_str())
             .query_async(&mut con)
             .await

@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use usher_cdn::Scheme;
 use usher_core::cdn::{Cdn, CdnHealth, SigningConfig};
 use usher_core::ids::CdnId;
+use usher_core::secret::SecretHash;
 use usher_core::store::PutOutcome;
 
-use crate::delivery::{DEFAULT_PRIORITY, pool};
+use crate::delivery::{Binding, DEFAULT_PRIORITY, pool, sign_object};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminKey, ApiJson, ApiPath};
 use crate::state::AppState;
@@ -36,6 +37,14 @@ pub struct CdnSpec {
     weight: u32,
     #[serde(default = "default_enabled")]
     enabled: bool,
+    /// The object the health prober fetches through this CDN, relative to `base_url` (e.g.
+    /// `demo/master.m3u8`); absent: not probed.
+    #[serde(default)]
+    canary: Option<String>,
+    /// The secret this CDN sends in `X-Usher-Origin-Secret` when it pulls from `/pull/`: absent keeps the
+    /// stored one, `null` removes it (the CDN loses origin access), a text sets it. Write-only.
+    #[serde(default, deserialize_with = "present")]
+    origin_secret: Option<Option<String>>,
 }
 
 fn default_priority() -> u32 {
@@ -58,6 +67,60 @@ pub struct CdnPatch {
     priority: Option<u32>,
     #[serde(default)]
     weight: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    canary: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    origin_secret: Option<Option<String>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`, by `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Shortest origin-pull secret accepted, in characters.
+const MIN_ORIGIN_SECRET: usize = 24;
+
+/// Checks a canary path: relative, segments of `A-Z a-z 0-9 . _ -`, no `.`/`..`.
+fn check_canary(canary: &str) -> ApiResult<String> {
+    usher_core::show::check_stream_path(canary)
+        .map_err(|_| ApiError::InvalidRequest("canary: a relative path like demo/master.m3u8 (segments of A-Z, a-z, 0-9, '.', '_' and '-')".into()))?;
+    Ok(canary.to_owned())
+}
+
+/// Checks an origin-pull secret and returns its keyed hash (the secret itself is never stored).
+fn origin_secret_hash(state: &AppState, secret: &str) -> ApiResult<SecretHash> {
+    if secret.chars().count() < MIN_ORIGIN_SECRET
+        || secret.len() > 512
+        || !secret.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "origin_secret: {MIN_ORIGIN_SECRET} to 512 visible ASCII characters"
+        )));
+    }
+    Ok(state.hasher.origin_pull_secret(secret))
+}
+
+/// Applies an `origin_secret` field to `cdn` (the origin itself pulls from nowhere).
+fn apply_origin_secret(
+    state: &AppState,
+    cdn: &mut Cdn,
+    field: Option<Option<String>>,
+) -> ApiResult<()> {
+    match field {
+        None => Ok(()),
+        Some(_) if cdn.id.is_origin() => Err(ApiError::InvalidRequest(
+            "origin_secret: the origin does not pull from itself".into(),
+        )),
+        Some(None) => {
+            cdn.origin_secret_hash = None;
+            Ok(())
+        }
+        Some(Some(secret)) => {
+            cdn.origin_secret_hash = Some(origin_secret_hash(state, &secret)?);
+            Ok(())
+        }
+    }
 }
 
 /// A CDN as the API shows it: never its keys.
@@ -77,10 +140,14 @@ pub fn cdn_view(c: &Cdn) -> Value {
         "weight": c.weight,
         "enabled": c.enabled,
         "builtin": c.id.is_origin(),
+        "canary": c.canary,
+        "origin_secret_set": c.origin_secret_hash.is_some(),
         "health": {
             "state": c.health.state,
             "last_error": c.health.last_error,
             "checked_at": c.health.checked_at.map(|t| t.to_rfc3339()),
+            "latency_ms": c.health.latency_ms,
+            "since": c.health.since.map(|t| t.to_rfc3339()),
         },
         "created_at": c.created_at.to_rfc3339(),
         "updated_at": c.updated_at.to_rfc3339(),
@@ -194,7 +261,8 @@ pub async fn put_cdn(
     let now = state.store.now();
     let mut pool = pool(&state).await?;
     let existing = pool.iter().find(|c| c.id == id).cloned();
-    let cdn = Cdn {
+    let canary = spec.canary.as_deref().map(check_canary).transpose()?;
+    let mut cdn = Cdn {
         id: id.clone(),
         name,
         base_url,
@@ -205,9 +273,12 @@ pub async fn put_cdn(
         health: existing
             .as_ref()
             .map_or_else(CdnHealth::default, |c| c.health.clone()),
+        canary,
+        origin_secret_hash: existing.as_ref().and_then(|c| c.origin_secret_hash),
         created_at: existing.as_ref().map_or(now, |c| c.created_at),
         updated_at: now,
     };
+    apply_origin_secret(&state, &mut cdn, spec.origin_secret)?;
     pool.retain(|c| c.id != id);
     pool.push(cdn.clone());
     check_not_empty(&pool)?;
@@ -221,7 +292,7 @@ pub async fn put_cdn(
     Ok((status, Json(cdn_view(&cdn))))
 }
 
-/// `PATCH /api/v1/cdns/{id}`: `enabled`, `priority`, `weight`.
+/// `PATCH /api/v1/cdns/{id}`: `enabled`, `priority`, `weight`, `canary`, `origin_secret`.
 pub async fn patch_cdn(
     State(state): State<AppState>,
     _key: AdminKey,
@@ -245,6 +316,16 @@ pub async fn patch_cdn(
     if let Some(e) = patch.enabled {
         cdn.enabled = e;
     }
+    match patch.canary {
+        Some(_) if cdn.id.is_origin() => {
+            return Err(ApiError::InvalidRequest(
+                "canary: the origin is not probed".into(),
+            ));
+        }
+        Some(c) => cdn.canary = c.as_deref().map(check_canary).transpose()?,
+        None => {}
+    }
+    apply_origin_secret(&state, cdn, patch.origin_secret)?;
     cdn.updated_at = state.store.now();
     if cdn.id.is_origin() && cdn.created_at.0 == 0 {
         cdn.created_at = cdn.updated_at;
@@ -280,6 +361,137 @@ pub async fn delete_cdn(
     } else {
         Err(ApiError::NotFound("cdn_unknown"))
     }
+}
+
+/// A time as Unix seconds or RFC 3339 text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum TimeArg {
+    /// Unix seconds.
+    Unix(i64),
+    /// RFC 3339.
+    Text(String),
+}
+
+impl TimeArg {
+    fn seconds(&self, field: &str) -> ApiResult<i64> {
+        match self {
+            Self::Unix(s) => Ok(*s),
+            Self::Text(t) => {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map(time::OffsetDateTime::unix_timestamp)
+                    .map_err(|_| {
+                        ApiError::InvalidRequest(format!("{field}: Unix seconds or RFC 3339"))
+                    })
+            }
+        }
+    }
+}
+
+/// Body of `POST /api/v1/cdns/{id}/sign`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignBody {
+    /// The object, relative to the CDN's base URL (`demo/master.m3u8`).
+    path: String,
+    /// The folder to cover, relative (`demo/`); default: the object's folder.
+    #[serde(default)]
+    prefix: Option<String>,
+    /// Expiry; default: now plus 300 seconds.
+    #[serde(default)]
+    expires_at: Option<TimeArg>,
+    /// Start of validity (schemes that take one).
+    #[serde(default)]
+    starts_at: Option<TimeArg>,
+    /// The viewer's address to bind (schemes that take one).
+    #[serde(default)]
+    client_ip: Option<std::net::IpAddr>,
+    /// The session to bind (schemes that take one; required for the origin).
+    #[serde(default)]
+    session_id: Option<String>,
+}
+
+/// `POST /api/v1/cdns/{id}/sign`: what a viewer would get from this CDN for one object — the signed
+/// URL, cookies and headers — made by the same signer as delivery (and `usher sign-url`), to test a
+/// CDN's configuration. The keys themselves never appear.
+pub async fn sign_cdn_url(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SignBody>,
+) -> ApiResult<Json<Value>> {
+    let id = lookup_id(&id)?;
+    let cdn = pool(&state)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(ApiError::NotFound("cdn_unknown"))?;
+    let path = check_canary(&body.path).map_err(|_| {
+        ApiError::InvalidRequest("path: a relative object path like demo/master.m3u8".into())
+    })?;
+    let folder = match &body.prefix {
+        Some(p) => {
+            let trimmed = p.trim_end_matches('/');
+            check_canary(trimmed).map_err(|_| {
+                ApiError::InvalidRequest("prefix: a relative folder like demo/".into())
+            })?;
+            if !path.starts_with(&format!("{trimmed}/")) {
+                return Err(ApiError::InvalidRequest("prefix: must contain path".into()));
+            }
+            format!("{trimmed}/")
+        }
+        None => path
+            .rsplit_once('/')
+            .map_or_else(String::new, |(d, _)| format!("{d}/")),
+    };
+    let now_s = state.store.now().0.div_euclid(1000);
+    let expires = match &body.expires_at {
+        Some(t) => t.seconds("expires_at")?,
+        None => now_s + 300,
+    };
+    let starts = body
+        .starts_at
+        .as_ref()
+        .map(|t| t.seconds("starts_at"))
+        .transpose()?;
+    let signed = if cdn.id.is_origin() {
+        let session = body
+            .session_id
+            .as_deref()
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(
+                    "session_id: the origin's grants name a session (and work only while it plays)"
+                        .into(),
+                )
+            })
+            .and_then(|s| {
+                usher_core::ids::SessionId::parse(s)
+                    .map_err(|e| ApiError::InvalidRequest(format!("session_id: {e}")))
+            })?;
+        let token = state.grants.sign(&usher_core::grant::Grant {
+            session,
+            expires_at: usher_core::clock::UnixMs(expires.saturating_mul(1000)),
+            prefix: folder.clone(),
+        });
+        usher_cdn::Signed {
+            url: format!("{}/o/{token}/{path}", state.base_url.trim_end_matches('/')),
+            cookies: Vec::new(),
+            headers: Vec::new(),
+        }
+    } else {
+        let binding = Binding {
+            starts_at: starts,
+            client_ip: body.client_ip,
+            session_id: body.session_id.clone(),
+        };
+        sign_object(&cdn, &path, &folder, expires, &binding)
+            .map_err(|e| ApiError::InvalidRequest(format!("signing refused: {e}")))?
+    };
+    let mut out = crate::sign_url::render_json(&signed);
+    out["cdn"] = json!(cdn.id);
+    out["scheme"] = json!(cdn.signing.scheme());
+    out["expires_at"] = json!(usher_core::clock::UnixMs(expires.saturating_mul(1000)).to_rfc3339());
+    Ok(Json(out))
 }
 
 #[cfg(test)]

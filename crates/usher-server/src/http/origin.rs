@@ -145,7 +145,57 @@ pub async fn media(
     check_path(&path)?;
     let grant = live_grant(&state, &grant).await?;
     grant.covers(&path).map_err(grant_error)?;
-    let file = resolve(&state.config.media_dir, &path).await?;
+    // URLs carry a per-session grant, so shared caches gain nothing; the browser may keep segments
+    let cache = if path.ends_with(".m3u8") {
+        "private, no-cache"
+    } else {
+        "private, max-age=86400"
+    };
+    serve_file(&state, &path, req, cache).await
+}
+
+/// The header in which a CDN pulling from the origin sends its origin-pull secret.
+pub const ORIGIN_SECRET_HEADER: &str = "x-usher-origin-secret";
+
+/// `GET|HEAD /pull/{path}`: a media file for a CDN pulling from the origin, which proves itself with its
+/// own secret (`X-Usher-Origin-Secret`), so one CDN's access can be cut without touching the others. The
+/// CDN checks its viewers' signed URLs at the edge; here no grant or lease is asked for.
+pub async fn pull(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    check_path(&path)?;
+    let presented = req
+        .headers()
+        .get(ORIGIN_SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 512)
+        .ok_or(ApiError::OriginPullRefused)?;
+    let hash = state.hasher.origin_pull_secret(presented);
+    let pool = state.store.cdns().await?;
+    let cdn = pool
+        .iter()
+        .find(|c| c.origin_secret_hash.is_some_and(|h| h.ct_eq(&hash)))
+        .ok_or(ApiError::OriginPullRefused)?;
+    metrics::counter!("usher_origin_pulls_total", "cdn" => cdn.id.to_string()).increment(1);
+    // what the CDN caches: playlists briefly (live ones change), segments for a day
+    let cache = if path.ends_with(".m3u8") {
+        "public, max-age=1"
+    } else {
+        "public, max-age=86400"
+    };
+    serve_file(&state, &path, req, cache).await
+}
+
+/// Serves `path` (checked) from the media folder for `req`: ranges, HEAD, content type, `cache`.
+async fn serve_file(
+    state: &AppState,
+    path: &str,
+    req: Request,
+    cache: &'static str,
+) -> ApiResult<Response> {
+    let file = resolve(&state.config.media_dir, path).await?;
     let mut res = ServeFile::new(file)
         .oneshot(req)
         .await
@@ -157,14 +207,8 @@ pub async fn media(
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(&path)),
+        HeaderValue::from_static(content_type(path)),
     );
-    // URLs carry a per-session grant, so shared caches gain nothing; the browser may keep segments
-    let cache = if path.ends_with(".m3u8") {
-        "private, no-cache"
-    } else {
-        "private, max-age=86400"
-    };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     Ok(res)
 }

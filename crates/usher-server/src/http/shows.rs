@@ -28,6 +28,18 @@ pub async fn put_show(
     let show = spec
         .into_show(id, state.store.now(), existing.map(|s| s.created_at))
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    if !show.cdns.is_empty() {
+        let pool = crate::delivery::pool(&state).await?;
+        if let Some(unknown) = show
+            .cdns
+            .iter()
+            .find(|id| !pool.iter().any(|c| &c.id == *id))
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "cdns: no CDN `{unknown}` in the pool"
+            )));
+        }
+    }
     let outcome = state.store.put_show(show.clone()).await?;
     tracing::info!(show.id = %show.id, ?outcome, "show written");
     let status = if outcome == PutOutcome::Created {

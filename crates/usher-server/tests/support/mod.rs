@@ -52,6 +52,7 @@ pub fn config(dir: &std::path::Path) -> Config {
         trusted_proxies: Vec::new(),
         trusted_proxy_header: Default::default(),
         geoip: Default::default(),
+        cdn_probe: Default::default(),
     }
 }
 
