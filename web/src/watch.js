@@ -112,6 +112,7 @@ function startSession(body, retried) {
     id: body.session_id,
     interval: intervalSeconds(body.heartbeat_interval_s),
     grants: Array.isArray(body.grants) ? body.grants : [],
+    cdnOrder: body.cdn_order,
     startedAt: Date.now(),
     retried,
   };
@@ -151,6 +152,10 @@ function heartbeat() {
     if (gen !== generation) return;
     if (res.ok) {
       if (body && Array.isArray(body.grants)) current.grants = body.grants;
+      if (body) {
+        current.cdnOrder = body.cdn_order;
+        applyCdnOrder(body.cdn_order);
+      }
       if (body && body.heartbeat_interval_s) current.interval = intervalSeconds(body.heartbeat_interval_s);
       scheduleHeartbeat(current.interval);
     } else {
@@ -170,8 +175,9 @@ function refreshGrants() {
   return heartbeat();
 }
 
-// Puts the current grant token into a media URL: `<base_url><token>/<rest>` gets the token of the
-// grant whose base_url prefixes the URL (the longest such base wins).
+// Puts the current grant into a media URL. Each grant covers the folder under its `base_url`, as a path
+// segment right after it (`token`: Usher's origin, nginx or Bunny path forms) or as a query string
+// (`query`); the grant whose base_url prefixes the URL (the longest) gives its freshest value.
 function withGrant(url) {
   if (!session || !session.grants.length) return url;
   let target;
@@ -183,7 +189,7 @@ function withGrant(url) {
   let best = null;
   let bestPrefix = '';
   for (const grant of session.grants) {
-    if (!grant || !grant.base_url || !grant.token) continue;
+    if (!grant || !grant.base_url || !(grant.token || grant.query)) continue;
     let base;
     try {
       base = new URL(grant.base_url, location.href);
@@ -197,11 +203,40 @@ function withGrant(url) {
     }
   }
   if (!best) return url;
-  const rest = target.pathname.slice(bestPrefix.length);
-  const slash = rest.indexOf('/');
-  if (slash <= 0) return url;
-  target.pathname = bestPrefix + best.token + rest.slice(slash);
+  if (best.token) {
+    const rest = target.pathname.slice(bestPrefix.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) return url;
+    target.pathname = bestPrefix + best.token + rest.slice(slash);
+  } else {
+    // keep the URL's other parameters, replace the grant's (raw: signatures must not be re-encoded)
+    const names = best.query.split('&').map((p) => p.split('=')[0]);
+    const kept = target.search.slice(1).split('&').filter((p) => p && !names.includes(p.split('=')[0]));
+    target.search = [...kept, best.query].join('&');
+  }
   return target.href;
+}
+
+// The server's CDN order (enabled, healthy CDNs, best first) from admit and every heartbeat: hls.js
+// switches pathway at once instead of waiting for its next steering reload.
+function applyCdnOrder(order) {
+  if (!hls || !Array.isArray(order) || !order.length) return;
+  let known;
+  try {
+    known = hls.pathways || [];
+  } catch (err) {
+    return;
+  }
+  const wanted = order.filter((id) => known.includes(id));
+  if (!wanted.length) return;
+  const current = hls.pathwayPriority || [];
+  if (wanted.length === current.length && wanted.every((id, i) => current[i] === id)) return;
+  try {
+    hls.pathwayPriority = wanted;
+    console.info('usher: CDN order', wanted.join(' > '));
+  } catch (err) {
+    console.warn('usher: could not apply the CDN order', err);
+  }
 }
 
 // ---- refusals ------------------------------------------------------------------------------------------
@@ -301,6 +336,10 @@ function startPlayer(playlistUrl) {
   if (Hls.isSupported()) {
     const instance = new Hls({
       startPosition: resumeAt > 0 ? resumeAt : -1,
+      // Buffer ~30 s ahead, not hls.js's default of up to 600 s for low bitrates: a viewer who leaves
+      // early does not cost minutes of CDN traffic, and a CDN change applies within seconds.
+      maxBufferLength: 20,
+      maxMaxBufferLength: 30,
       xhrSetup: (xhr, url) => xhr.open('GET', withGrant(url), true),
       fetchSetup: (context, init) => new Request(withGrant(context.url), init),
       manifestLoadPolicy: loadPolicy(10000, 2),
@@ -309,7 +348,10 @@ function startPlayer(playlistUrl) {
     });
     hls = instance;
     instance.on(Hls.Events.ERROR, (event, data) => onHlsError(instance, data));
-    instance.on(Hls.Events.MANIFEST_PARSED, () => startPlaying());
+    instance.on(Hls.Events.MANIFEST_PARSED, () => {
+      if (session) applyCdnOrder(session.cdnOrder);
+      startPlaying();
+    });
     instance.loadSource(playlistUrl);
     instance.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {

@@ -17,8 +17,41 @@ use crate::extract::{ApiPath, TICKET_COOKIE};
 use crate::state::AppState;
 use crate::viewer::{self, TicketAndShow};
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                   media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// The watch page's Content Security Policy; the player may fetch media from Usher and from the origins
+/// (`scheme://host[:port]`) of the CDNs in the pool (a CDN added later needs a page reload).
+fn csp(cdn_origins: &[String]) -> String {
+    let mut media = String::from("'self'");
+    for o in cdn_origins {
+        media.push(' ');
+        media.push_str(o);
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         media-src {media} blob:; connect-src {media}; worker-src 'self' blob:; frame-ancestors 'none'; \
+         base-uri 'none'; form-action 'none'"
+    )
+}
+
+/// The origins of the pool's CDNs, as `scheme://host[:port]` (checked URLs, so no CSP syntax inside).
+async fn cdn_origins(state: &AppState) -> Vec<String> {
+    let pool = state.store.cdns().await.unwrap_or_default();
+    let mut origins: Vec<String> = pool
+        .iter()
+        .filter(|c| c.enabled)
+        .filter_map(|c| {
+            let (scheme, rest) = c.base_url.split_once("://")?;
+            let host = rest.split('/').next()?;
+            let ok = !host.is_empty()
+                && host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                });
+            ok.then(|| format!("{scheme}://{host}"))
+        })
+        .collect();
+    origins.sort();
+    origins.dedup();
+    origins
+}
 
 fn show_view(ts: &TicketAndShow) -> Value {
     let (from, until) = ts.ticket.window(&ts.show);
@@ -54,7 +87,7 @@ fn refusal(e: &ApiError) -> Value {
     json!({"code": e.code(), "title": title, "detail": detail})
 }
 
-fn page(
+async fn page(
     state: &AppState,
     status: StatusCode,
     ts: Option<&TicketAndShow>,
@@ -97,7 +130,8 @@ fn page(
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_str(&csp(&cdn_origins(state).await))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -106,8 +140,12 @@ fn page(
     Ok(res)
 }
 
-fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &ApiError) -> ApiResult<Response> {
-    page(state, e.status(), ts, "refused", Some(e))
+async fn refused_page(
+    state: &AppState,
+    ts: Option<&TicketAndShow>,
+    e: &ApiError,
+) -> ApiResult<Response> {
+    page(state, e.status(), ts, "refused", Some(e)).await
 }
 
 /// `GET /watch/{token}`: 303 to `/watch` with the token in an HttpOnly cookie; an unknown ticket gets the
@@ -119,7 +157,7 @@ pub async fn open_watch_link(
 ) -> ApiResult<Response> {
     // a token that is not even UTF-8 is just an unknown ticket to the viewer
     let Ok(ApiPath(token)) = token else {
-        return refused_page(&state, None, &ApiError::TicketUnknown);
+        return refused_page(&state, None, &ApiError::TicketUnknown).await;
     };
     match viewer::find_ticket(&state, &token).await {
         Ok(_) => {
@@ -139,7 +177,7 @@ pub async fn open_watch_link(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(res)
         }
-        Err(e @ ApiError::TicketUnknown) => refused_page(&state, None, &e),
+        Err(e @ ApiError::TicketUnknown) => refused_page(&state, None, &e).await,
         Err(e) => Err(e),
     }
 }
@@ -147,20 +185,20 @@ pub async fn open_watch_link(
 /// `GET /watch`: the player page for the ticket in the cookie.
 pub async fn watch_page(State(state): State<AppState>, jar: CookieJar) -> ApiResult<Response> {
     let Some(token) = jar.get(TICKET_COOKIE).map(|c| c.value().to_owned()) else {
-        return refused_page(&state, None, &ApiError::NoTicket);
+        return refused_page(&state, None, &ApiError::NoTicket).await;
     };
     let ts = match viewer::find_ticket(&state, &token).await {
         Ok(ts) => ts,
-        Err(e @ ApiError::TicketUnknown) => return refused_page(&state, None, &e),
+        Err(e @ ApiError::TicketUnknown) => return refused_page(&state, None, &e).await,
         Err(e) => return Err(e),
     };
     match viewer::check_admits(&ts, state.store.now()) {
-        Ok(_) => page(&state, StatusCode::OK, Some(&ts), "ready", None),
+        Ok(_) => page(&state, StatusCode::OK, Some(&ts), "ready", None).await,
         Err(ApiError::NotStarted { .. }) => {
-            page(&state, StatusCode::OK, Some(&ts), "not_started", None)
+            page(&state, StatusCode::OK, Some(&ts), "not_started", None).await
         }
-        Err(ApiError::Ended { .. }) => page(&state, StatusCode::OK, Some(&ts), "ended", None),
-        Err(e @ ApiError::TicketRevoked) => refused_page(&state, Some(&ts), &e),
+        Err(ApiError::Ended { .. }) => page(&state, StatusCode::OK, Some(&ts), "ended", None).await,
+        Err(e @ ApiError::TicketRevoked) => refused_page(&state, Some(&ts), &e).await,
         Err(e) => Err(e),
     }
 }
