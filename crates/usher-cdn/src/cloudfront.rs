@@ -21,7 +21,7 @@ use rsa::RsaPrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer as _};
+use rsa::signature::{RandomizedSigner as _, SignatureEncoding};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha1::Sha1;
@@ -174,14 +174,16 @@ pub fn sign_policy(
     hash: HashAlgorithm,
     policy: &[u8],
 ) -> Result<String, SignError> {
-    // PKCS#1 v1.5 signing is deterministic: no random numbers are drawn.
+    // PKCS#1 v1.5 signatures are deterministic; the random numbers only blind the private-key operation
+    // against timing attacks (RUSTSEC-2023-0071), so the result is the same as unblinded.
+    let mut rng = rand::rngs::OsRng;
     let sig = match hash {
         HashAlgorithm::Sha1 => SigningKey::<Sha1>::new(key.clone())
-            .try_sign(policy)
+            .try_sign_with_rng(&mut rng, policy)
             .map_err(|_| SignError::Rsa)?
             .to_vec(),
         HashAlgorithm::Sha256 => SigningKey::<Sha256>::new(key.clone())
-            .try_sign(policy)
+            .try_sign_with_rng(&mut rng, policy)
             .map_err(|_| SignError::Rsa)?
             .to_vec(),
     };
@@ -251,15 +253,17 @@ impl CloudFrontSigner {
     }
 
     fn signature(&self, policy: &[u8]) -> Result<String, SignError> {
+        // blinded, as in `sign_policy`
+        let mut rng = rand::rngs::OsRng;
         let sig = match self.hash {
             HashAlgorithm::Sha1 => self
                 .sha1
-                .try_sign(policy)
+                .try_sign_with_rng(&mut rng, policy)
                 .map_err(|_| SignError::Rsa)?
                 .to_vec(),
             HashAlgorithm::Sha256 => self
                 .sha256
-                .try_sign(policy)
+                .try_sign_with_rng(&mut rng, policy)
                 .map_err(|_| SignError::Rsa)?
                 .to_vec(),
         };
