@@ -98,6 +98,7 @@ impl Application {
             geo_updates,
             proxies,
             outage: Arc::default(),
+            embedded: embedded.clone(),
         };
         Ok(Self {
             listener,

@@ -131,6 +131,9 @@ pub enum ApiError {
     /// no longer plays.
     #[error("grant refused: {0}")]
     GrantRefused(&'static str),
+    /// Backups through the API exist for the embedded store only.
+    #[error("backup unsupported")]
+    BackupUnsupported,
     /// Origin pull: no CDN of the pool holds the secret the request carries.
     #[error("origin pull refused")]
     OriginPullRefused,
@@ -379,6 +382,11 @@ impl ApiError {
                 pr.detail = Some((*why).to_owned());
                 pr
             }
+            Self::BackupUnsupported => p(
+                StatusCode::CONFLICT,
+                "backup_unsupported",
+                "This server keeps its data in Redis: back it up from a replica with redis-cli --rdb (docs/redis.md).",
+            ),
             Self::OriginPullRefused => p(
                 StatusCode::FORBIDDEN,
                 "origin_pull_refused",

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
                 )),
         )
         .route("/api/v1/geoip/reload", post(geoip::reload_geoip))
+        .route("/api/v1/backup", post(crate::backup::backup_store))
         .route("/api/v1/playback", post(playback::admit_viewer))
         .route(
             "/api/v1/playback/{session_id}/heartbeat",

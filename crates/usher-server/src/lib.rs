@@ -13,10 +13,12 @@
 //! - [`telemetry`]: logs and metrics.
 //! - [`delivery`]: the CDN pool, a session's grants per CDN and the content-steering master playlist.
 //! - [`cdn_probe`]: health probes of the CDN pool.
+//! - [`backup`]: snapshots of the embedded store (`POST /api/v1/backup`, `usher backup`, `usher restore`).
 //! - [`demo`]: `usher demo`.
 //! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
 
 pub mod app;
+pub mod backup;
 pub mod cdn_probe;
 pub mod delivery;
 pub mod demo;

@@ -1,4 +1,4 @@
-//! The `usher` binary: `serve`, `demo`, `api-key create` and `sign-url`.
+//! The `usher` binary: `serve`, `demo`, `api-key create`, `sign-url`, `backup` and `restore`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +60,10 @@ enum Command {
     },
     /// Print what a viewer gets from a CDN signing scheme (URL, cookies or header) for given times.
     SignUrl(Box<usher_server::sign_url::SignUrlArgs>),
+    /// Save a consistent snapshot of the embedded store (from a running server with --server).
+    Backup(usher_server::backup::BackupArgs),
+    /// Put a backup in place as the embedded store (while Usher is stopped).
+    Restore(usher_server::backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -137,6 +141,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::SignUrl(args) => usher_server::sign_url::run(*args).await,
+        Command::Backup(args) => {
+            usher_server::backup::run_backup(args, |config, data_dir| load(config, None, data_dir))
+                .await
+        }
+        Command::Restore(args) => usher_server::backup::run_restore(&args),
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {

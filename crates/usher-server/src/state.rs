@@ -41,6 +41,8 @@ pub struct AppState {
     pub proxies: Arc<TrustedProxies>,
     /// Since when the store has been unreachable, if it is.
     pub outage: Arc<Outage>,
+    /// The embedded store, typed, for snapshots (`None` on Redis).
+    pub embedded: Option<Arc<usher_store::EmbeddedStore>>,
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

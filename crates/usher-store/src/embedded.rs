@@ -40,6 +40,13 @@ const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 
+/// Every table keyed by text with byte values, for backups (keep in step with the definitions above).
+pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] =
+    &[SHOWS, TICKETS, API_KEYS, CDNS, LEASES];
+/// The token index, the one table with text values.
+pub(crate) const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
+    &[TOKEN_INDEX];
+
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "usher.redb";
 
@@ -138,6 +145,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl EmbeddedStore {
+    /// The database (for backups).
+    pub(crate) fn database(&self) -> Arc<Database> {
+        Arc::clone(&self.db)
+    }
+
     /// Opens (or creates) the store in `dir`, loading shows, keys and leases into memory.
     ///
     /// # Errors
@@ -149,10 +161,12 @@ impl EmbeddedStore {
         })?;
         let db = Database::create(dir.join(DB_FILE)).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
-        for t in [SHOWS, TICKETS, API_KEYS, CDNS, LEASES] {
-            txn.open_table(t).map_err(unavailable)?;
+        for t in BYTE_TABLES {
+            txn.open_table(*t).map_err(unavailable)?;
         }
-        txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
+        for t in TEXT_TABLES {
+            txn.open_table(*t).map_err(unavailable)?;
+        }
         txn.commit().map_err(unavailable)?;
 
         let read = db.begin_read().map_err(unavailable)?;

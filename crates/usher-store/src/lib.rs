@@ -7,6 +7,7 @@
 //! - [`contract`]: the store contract suite; each backend's tests instantiate it with
 //!   [`store_contract_tests!`].
 
+pub mod backup;
 pub mod contract;
 pub mod embedded;
 pub mod redis;
