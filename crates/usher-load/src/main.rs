@@ -113,6 +113,9 @@ struct ViewerArgs {
     /// Segments each viewer fetches from the origin per heartbeat interval (0: none).
     #[arg(long, default_value_t = 0)]
     segments: u32,
+    /// Seconds between each viewer's content-steering reloads (`/hls/{session}/steering.json`; 0: none).
+    #[arg(long, default_value_t = 0.0)]
+    steering_s: f64,
     /// Sharing attack: this many devices (2–5) share each ticket.
     #[arg(long, value_parser = clap::value_parser!(u8).range(2..=5))]
     share_devices: Option<u8>,
@@ -282,6 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 arrival,
                 duration_s: a.duration_s,
                 segments: a.segments,
+                steering_s: a.steering_s,
                 jitter: a.jitter.clamp(0.0, 0.5),
                 connections: a.connections,
                 progress_s: a.progress_s,

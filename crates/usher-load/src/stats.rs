@@ -29,14 +29,17 @@ pub enum Op {
     Leave,
     /// A plain `GET` (ceiling runs).
     Get,
+    /// `GET /hls/{id}/steering.json`, the content-steering reload (also a heartbeat).
+    Steering,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 7] = [
+    pub const ALL: [Op; 8] = [
         Op::Register,
         Op::Admit,
         Op::Heartbeat,
+        Op::Steering,
         Op::Playlist,
         Op::Segment,
         Op::Leave,
@@ -53,6 +56,7 @@ impl Op {
             Op::Segment => "segment",
             Op::Leave => "leave",
             Op::Get => "get",
+            Op::Steering => "steering",
         }
     }
 

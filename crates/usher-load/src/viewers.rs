@@ -54,6 +54,9 @@ pub struct ViewersConfig {
     pub duration_s: f64,
     /// Segments each viewer fetches per heartbeat interval (0: none).
     pub segments: u32,
+    /// Seconds between a viewer's content-steering reloads (0: none), as players with content steering
+    /// do besides the page's heartbeats.
+    pub steering_s: f64,
     /// Relative jitter of the heartbeat interval (0.05: ±5 %).
     pub jitter: f64,
     /// Connections (0: one per viewer).
@@ -122,6 +125,7 @@ struct Shared {
     end: Instant,
     jitter: f64,
     segments: u32,
+    steering_s: f64,
     max_devices: u32,
     heartbeat_s: std::sync::atomic::AtomicU32,
 }
@@ -191,6 +195,7 @@ pub async fn run(
         end,
         jitter: cfg.jitter,
         segments: cfg.segments,
+        steering_s: cfg.steering_s,
         max_devices: cfg.max_devices,
         heartbeat_s: std::sync::atomic::AtomicU32::new(0),
     });
@@ -299,6 +304,12 @@ fn false_refusal(shared: &Shared, outcome: &Outcome<impl Sized>) {
     }
 }
 
+/// A number in [0, 1) spread over viewers, so their steering reloads do not come in step.
+fn fastrand_unit(i: usize) -> f64 {
+    // the golden-ratio sequence: evenly spread, no state
+    (i as f64 * 0.618_033_988_749_895).fract()
+}
+
 /// One viewer with its own ticket.
 async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
     tokio::time::sleep_until(at).await;
@@ -320,7 +331,18 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
         None
     };
     let mut next = shared.next_beat(at, session.heartbeat_s);
+    let steering = (shared.steering_s > 0.0).then(|| Duration::from_secs_f64(shared.steering_s));
+    let steering_path = format!("/hls/{}/steering.json", session.id);
+    let mut next_steer = steering.map(|every| at + every.mul_f64(0.5 + fastrand_unit(i)));
     loop {
+        if let Some(when) = next_steer.filter(|w| *w < next) {
+            tokio::time::sleep_until(when).await;
+            let outcome = api::fetch(lanes, i, &steering_path).await;
+            false_refusal(shared, &outcome);
+            api::record(rec, Op::Steering, outcome, |_| 1);
+            next_steer = steering.map(|every| when + every);
+            continue;
+        }
         tokio::time::sleep_until(next).await;
         if next >= shared.end {
             let out = api::leave(lanes, i, &session.id).await;

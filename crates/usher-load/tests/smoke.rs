@@ -96,6 +96,7 @@ fn config(viewers: usize, devices: usize) -> ViewersConfig {
         arrival: Arrival::DoorsOpen(0.5),
         duration_s: 2.5,
         segments: 0,
+        steering_s: 0.0,
         jitter: 0.05,
         connections: 0,
         progress_s: 0.0,
@@ -107,6 +108,7 @@ async fn viewers_admit_heartbeat_fetch_and_leave_without_error() {
     let usher = start_usher().await;
     let cfg = ViewersConfig {
         segments: 1,
+        steering_s: 0.5,
         ..config(40, 1)
     };
     let report = viewers::run(&usher.server, cfg, Some(std::process::id()))
@@ -125,6 +127,7 @@ async fn viewers_admit_heartbeat_fetch_and_leave_without_error() {
     assert_eq!(count("leave"), 40);
     assert!(count("heartbeat") >= 40, "{report:#?}");
     assert!(count("segment") >= 40, "{report:#?}");
+    assert!(count("steering") >= 80, "{report:#?}");
     assert_eq!(report.peak_live_sessions, 40);
     assert!(report.server.is_some());
     usher.shutdown().await;
