@@ -117,6 +117,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         grant_ttl_s: None,
         geo: Default::default(),
         cdns: Vec::new(),
+        published: None,
     };
     let show = spec.into_show(show_id.clone(), now, existing.map(|s| s.created_at))?;
     store.put_show(show).await?;
