@@ -1,4 +1,5 @@
-// Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css), which the server
+// Builds the viewer's assets (watch.js with hls.js bundled, watch.css) and the admin console's (admin.js,
+// admin.css) into web/dist/, which the server
 // embeds and serves at /assets/<file name>. Run from anywhere: `node web/build.mjs`.
 import * as esbuild from 'esbuild';
 import { rm, mkdir, readdir, stat } from 'node:fs/promises';
@@ -35,6 +36,23 @@ await esbuild.build({
   entryPoints: ['src/watch.css'],
   outfile: join(dist, 'watch.css'),
   target: ['chrome80', 'firefox78', 'safari14.1', 'edge88'],
+});
+
+// The admin console's small script and styles (no dependencies).
+await esbuild.build({
+  ...common,
+  entryPoints: ['src/admin.js'],
+  outfile: join(dist, 'admin.js'),
+  format: 'iife',
+  platform: 'browser',
+  target: ['es2020', 'chrome90', 'firefox88', 'safari14.1', 'edge90'],
+});
+
+await esbuild.build({
+  ...common,
+  entryPoints: ['src/admin.css'],
+  outfile: join(dist, 'admin.css'),
+  target: ['chrome90', 'firefox88', 'safari14.1', 'edge90'],
 });
 
 for (const name of (await readdir(dist)).sort()) {

@@ -50,9 +50,24 @@ impl Role {
             Role::Admin => true,
             Role::Support => matches!(
                 perm,
-                Permission::Read | Permission::RevokeTickets | Permission::EndSessions
+                Permission::Read
+                    | Permission::ReadTickets
+                    | Permission::RevokeTickets
+                    | Permission::EndSessions
             ),
-            Role::Observer => perm == Permission::Read,
+            Role::Observer => matches!(perm, Permission::Read | Permission::ReadTickets),
+        }
+    }
+}
+
+impl Permission {
+    /// The API-key scope that grants this permission (`admin` grants every one).
+    pub fn scope_name(self) -> &'static str {
+        match self {
+            Permission::ReadTickets | Permission::RegisterTickets | Permission::RevokeTickets => {
+                "tickets"
+            }
+            Permission::Read | Permission::EndSessions | Permission::Manage => "admin",
         }
     }
 }
@@ -67,9 +82,13 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
-    /// Read shows, tickets, sessions, the CDN pool, GeoIP, keys, users and the audit log.
+    /// Read shows, sessions, the CDN pool, GeoIP, keys, users, the dashboard and the audit log.
     Read,
-    /// Revoke tickets.
+    /// Read and search tickets and their usage (also an API key with the `tickets` scope).
+    ReadTickets,
+    /// Register tickets (an API key with the `tickets` scope, or an admin).
+    RegisterTickets,
+    /// Revoke tickets (also an API key with the `tickets` scope).
     RevokeTickets,
     /// End playback sessions.
     EndSessions,
@@ -282,11 +301,18 @@ mod tests {
     #[test]
     fn roles_grant_what_the_issue_says() {
         use Permission::*;
-        for p in [Read, RevokeTickets, EndSessions, Manage] {
+        for p in [
+            Read,
+            ReadTickets,
+            RegisterTickets,
+            RevokeTickets,
+            EndSessions,
+            Manage,
+        ] {
             assert!(Role::Admin.allows(p));
         }
         assert!(Role::Support.allows(RevokeTickets) && Role::Support.allows(EndSessions));
-        assert!(!Role::Support.allows(Manage));
+        assert!(!Role::Support.allows(Manage) && !Role::Support.allows(RegisterTickets));
         assert!(Role::Observer.allows(Read));
         assert!(!Role::Observer.allows(RevokeTickets) && !Role::Observer.allows(EndSessions));
     }

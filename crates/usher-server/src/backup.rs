@@ -13,14 +13,17 @@ use axum::response::{IntoResponse, Response};
 use clap::Args;
 use usher_core::clock::SystemClock;
 
+use crate::auth::{Authorized, Manage};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::AdminKey;
 use crate::settings::{Config, StoreSettings};
 use crate::state::AppState;
 
 /// `POST /api/v1/backup`: a consistent snapshot of the embedded store as a redb file (the leases made
 /// durable first). 409 `backup_unsupported` on Redis.
-pub async fn backup_store(State(state): State<AppState>, key: AdminKey) -> ApiResult<Response> {
+pub async fn backup_store(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<Manage>,
+) -> ApiResult<Response> {
     let store = state.embedded.clone().ok_or(ApiError::BackupUnsupported)?;
     let now = state.store.now();
     let path = state
@@ -34,7 +37,20 @@ pub async fn backup_store(State(state): State<AppState>, key: AdminKey) -> ApiRe
     // the open handle keeps the data readable; the name goes at once
     let _ = tokio::fs::remove_file(&path).await;
     let file = file?;
-    tracing::info!(api_key.id = %key.0.id, records = info.records, bytes = info.bytes, "backup taken");
+    tracing::info!(
+        actor = caller.actor().id(),
+        records = info.records,
+        bytes = info.bytes,
+        "backup taken"
+    );
+    crate::audit::record(
+        &state,
+        &caller,
+        "store.backup",
+        "store",
+        &format!("records={} bytes={}", info.records, info.bytes),
+    )
+    .await;
     let stamp = now.to_rfc3339().replace(':', "");
     let mut res = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
     let h = res.headers_mut();

@@ -1,7 +1,10 @@
 //! The HTTP surface: one file per resource under `http/`, assembled by [`router`].
 
+pub mod admin_users;
 pub mod api_keys;
+pub mod audit;
 pub mod cdns;
+pub mod dashboard;
 pub mod geoip;
 pub mod ops;
 pub mod origin;
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -39,7 +42,10 @@ pub fn router(state: AppState) -> Router {
         .route("/pull/{*path}", get(origin::pull))
         .layer(origin::cors_layer(&state.config.http.cors_origins));
     Router::new()
-        .route("/api/v1/tickets", post(tickets::register_ticket))
+        .route(
+            "/api/v1/tickets",
+            post(tickets::register_ticket).get(tickets::search_tickets),
+        )
         .route("/api/v1/tickets/batch", post(tickets::register_batch))
         .route("/api/v1/tickets/{ticket_id}", get(tickets::ticket_status))
         .route(
@@ -52,6 +58,14 @@ pub fn router(state: AppState) -> Router {
             put(shows::put_show)
                 .get(shows::read_show)
                 .delete(shows::delete_show),
+        )
+        .route(
+            "/api/v1/shows/{show_id}/published",
+            put(shows::put_published),
+        )
+        .route(
+            "/api/v1/shows/{show_id}/poster",
+            put(shows::put_poster).get(shows::read_poster),
         )
         .route("/api/v1/sessions", get(sessions::list_sessions))
         .route(
@@ -66,6 +80,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/api-keys/{key_id}",
             delete(api_keys::delete_api_key),
         )
+        .route(
+            "/api/v1/admin-users",
+            get(admin_users::list_users).post(admin_users::create_user),
+        )
+        .route(
+            "/api/v1/admin-users/{name}",
+            patch(admin_users::patch_user).delete(admin_users::delete_user),
+        )
+        .route("/api/v1/audit", get(audit::list_audit))
+        .route("/api/v1/dashboard", get(dashboard::read_dashboard))
         .route("/api/v1/cdns", get(cdns::list_cdns))
         .route(
             "/api/v1/cdns/{cdn_id}",
@@ -99,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(media)
+        .merge(crate::console::router(&state))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))

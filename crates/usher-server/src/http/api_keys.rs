@@ -10,19 +10,26 @@ use usher_core::secret::{ApiKeySecret, SecretHasher};
 use usher_core::show::check_text;
 use usher_core::store::{ApiKey, Scope, Store, StoreError};
 
+use usher_core::admin::Permission;
+
+use crate::audit;
+use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminKey, ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// Body of a key creation.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    name: String,
-    scopes: Vec<Scope>,
+    /// A name for humans.
+    pub name: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
 }
 
-fn key_view(k: &ApiKey) -> Value {
+/// The JSON view of a key (never its secret).
+pub fn key_view(k: &ApiKey) -> Value {
     json!({
         "id": k.id,
         "name": k.name,
@@ -61,7 +68,7 @@ pub async fn issue_api_key(
 /// `GET /api/v1/api-keys`.
 pub async fn list_api_keys(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _caller: Authorized<Read>,
 ) -> ApiResult<Json<Value>> {
     let keys = state.store.api_keys().await?;
     Ok(Json(
@@ -72,9 +79,25 @@ pub async fn list_api_keys(
 /// `POST /api/v1/api-keys`: 201 with the key in clear, this once.
 pub async fn create_api_key(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiJson(body): ApiJson<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (key, secret) = create_key(&state, &caller, body).await?;
+    let mut v = key_view(&key);
+    v["key"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Makes a key; returns it with its secret text (shown once).
+///
+/// # Errors
+/// `invalid_request`; `forbidden`.
+pub async fn create_key(
+    state: &AppState,
+    caller: &Caller,
+    body: NewKey,
+) -> ApiResult<(ApiKey, String)> {
+    caller.require(Permission::Manage)?;
     check_text("name", &body.name, 1, 100).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     if body.scopes.is_empty() {
         return Err(ApiError::InvalidRequest(
@@ -84,22 +107,54 @@ pub async fn create_api_key(
     let (key, secret) =
         issue_api_key(&*state.store, &state.hasher, &body.name, body.scopes).await?;
     tracing::info!(api_key.id = %key.id, "API key created");
-    let mut v = key_view(&key);
-    v["key"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(v)))
+    let scopes: Vec<&str> = key
+        .scopes
+        .iter()
+        .map(|s| match s {
+            Scope::Admin => "admin",
+            Scope::Tickets => "tickets",
+        })
+        .collect();
+    audit::record(
+        state,
+        caller,
+        "api_key.create",
+        &format!("api_key:{}", key.id),
+        &format!("scopes={}", scopes.join("+")),
+    )
+    .await;
+    Ok((key, secret))
+}
+
+/// Revokes (deletes) a key.
+///
+/// # Errors
+/// `api_key_unknown`; `forbidden`.
+pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    caller.require(Permission::Manage)?;
+    let id = ApiKeyId::parse(id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
+    if state.store.delete_api_key(&id).await? {
+        tracing::info!(api_key.id = %id, "API key deleted");
+        audit::record(
+            state,
+            caller,
+            "api_key.delete",
+            &format!("api_key:{id}"),
+            "",
+        )
+        .await;
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("api_key_unknown"))
+    }
 }
 
 /// `DELETE /api/v1/api-keys/{id}`.
 pub async fn delete_api_key(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
-    if state.store.delete_api_key(&id).await? {
-        tracing::info!(api_key.id = %id, "API key deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("api_key_unknown"))
-    }
+    revoke_key(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

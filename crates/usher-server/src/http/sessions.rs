@@ -9,8 +9,12 @@ use usher_core::ids::{SessionId, ShowId};
 use usher_core::lease::EndReason;
 use usher_core::store::SessionInfo;
 
+use usher_core::admin::Permission;
+
+use crate::audit;
+use crate::auth::{Authorized, Caller, EndSessions, Read};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminKey, ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Query of the session list.
@@ -36,7 +40,7 @@ pub fn session_view(s: &SessionInfo) -> Value {
 /// `GET /api/v1/sessions[?show_id=…]`.
 pub async fn list_sessions(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _caller: Authorized<Read>,
     ApiQuery(q): ApiQuery<SessionsQuery>,
 ) -> ApiResult<Json<Value>> {
     let show = q
@@ -49,13 +53,13 @@ pub async fn list_sessions(
     ))
 }
 
-/// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat, the origin refuses at once.
-pub async fn end_session(
-    State(state): State<AppState>,
-    _key: AdminKey,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    let id = SessionId::parse(&id).map_err(|_| ApiError::SessionUnknown)?;
+/// Ends a live session: the player stops at its next heartbeat, the origin refuses at once.
+///
+/// # Errors
+/// `session_unknown`; `forbidden`.
+pub async fn stop_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    caller.require(Permission::EndSessions)?;
+    let id = SessionId::parse(id).map_err(|_| ApiError::SessionUnknown)?;
     let now = state.store.now();
     if state
         .store
@@ -63,8 +67,19 @@ pub async fn end_session(
         .await?
     {
         tracing::info!(session.id = %id, "session ended by admin");
-        Ok(StatusCode::NO_CONTENT)
+        audit::record(state, caller, "session.end", &format!("session:{id}"), "").await;
+        Ok(())
     } else {
         Err(ApiError::SessionUnknown)
     }
+}
+
+/// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat, the origin refuses at once.
+pub async fn end_session(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<EndSessions>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    stop_session(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
