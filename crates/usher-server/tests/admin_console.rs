@@ -155,7 +155,7 @@ fn api_routes() -> Vec<(Method, &'static str, Permission)> {
         (Method::PATCH, "/api/v1/cdns/edge", Manage),
         (Method::GET, "/api/v1/cdns/edge", Read),
         (Method::DELETE, "/api/v1/cdns/edge", Manage),
-        (Method::POST, "/api/v1/cdns/edge/test-sign", Manage),
+        (Method::POST, "/api/v1/cdns/edge/sign", Manage),
         (Method::GET, "/api/v1/geoip", Read),
         (Method::PUT, "/api/v1/geoip", Manage),
         (Method::POST, "/api/v1/geoip/reload", Manage),

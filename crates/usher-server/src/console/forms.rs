@@ -475,6 +475,7 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, ApiError> {
         "stream_path": fields.get("stream_path").unwrap_or(""),
         "policy": fields.get("policy").unwrap_or("newest_wins"),
         "published": fields.get("published") == Some("true"),
+        "cdns": fields.all("cdns"),
         "geo": {
             "allow_countries": fields.all("allow_countries"),
             "deny_countries": fields.all("deny_countries"),

@@ -186,19 +186,24 @@ fn local_input(t: time::OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-fn show_form(
+async fn show_form(
     state: &AppState,
     caller: &Caller,
     show: Option<Value>,
     is_new: bool,
 ) -> ApiResult<Response> {
     let countries: Vec<&str> = COUNTRIES.split(' ').collect();
+    let pool: Vec<Value> = crate::delivery::pool(state)
+        .await?
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name, "enabled": c.enabled}))
+        .collect();
     render(
         state,
         caller,
         "show.html",
         "shows",
-        context! { show => show, is_new => is_new, countries => countries },
+        context! { show => show, is_new => is_new, countries => countries, pool => pool },
     )
 }
 
@@ -215,9 +220,10 @@ pub async fn new_show(
         "max_devices": 1,
         "policy": "newest_wins",
         "published": true,
+        "cdns": [],
         "geo": {"allow_countries": [], "deny_countries": [], "allow_ranges": [], "deny_ranges": [], "unknown": "allow"},
     });
-    page(&state, show_form(&state, &caller, Some(draft), true))
+    page(&state, show_form(&state, &caller, Some(draft), true).await)
 }
 
 /// `GET /admin/shows/{id}`: the show's form (read-only without the manage permission).
@@ -234,7 +240,7 @@ pub async fn show(
         v["ends_at_input"] = json!(local_input(s.ends_at));
         let viewers = state.store.sessions(Some(&s.id)).await?.len();
         v["viewers"] = json!(viewers);
-        show_form(&state, &caller, Some(v), false)
+        show_form(&state, &caller, Some(v), false).await
     }
     .await;
     page(&state, r)
