@@ -52,7 +52,7 @@ pub fn secure(mut res: Response) -> Response {
 /// A console failure, answered as an HTML page with the problem's status (or a redirect to log in).
 pub struct ConsoleError {
     error: ApiError,
-    state: Option<AppState>,
+    state: Option<Box<AppState>>,
     redirect: bool,
 }
 
@@ -68,7 +68,7 @@ impl ConsoleError {
     fn page(state: &AppState, error: ApiError) -> Self {
         Self {
             error,
-            state: Some(state.clone()),
+            state: Some(Box::new(state.clone())),
             redirect: false,
         }
     }
@@ -155,7 +155,7 @@ where
             .map(ConsolePage)
             .map_err(|error| ConsoleError {
                 error,
-                state: Some(state),
+                state: Some(Box::new(state)),
                 redirect: true,
             })
     }
@@ -279,7 +279,7 @@ pub async fn guard(
         Ok(()) => next.run(Request::from_parts(parts, body)).await,
         Err(error) => ConsoleError {
             error,
-            state: Some(state),
+            state: Some(Box::new(state)),
             redirect: is_page,
         }
         .into_response(),
