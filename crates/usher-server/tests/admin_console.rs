@@ -159,6 +159,7 @@ fn api_routes() -> Vec<(Method, &'static str, Permission)> {
         (Method::GET, "/api/v1/geoip", Read),
         (Method::PUT, "/api/v1/geoip", Manage),
         (Method::POST, "/api/v1/geoip/reload", Manage),
+        (Method::POST, "/api/v1/backup", Manage),
     ]
 }
 
