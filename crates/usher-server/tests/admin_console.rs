@@ -109,8 +109,6 @@ async fn login(app: &TestApp, name: &str) -> Session {
 /// One admin API route: method, example path, permission.
 fn api_routes() -> Vec<(Method, &'static str, Permission)> {
     use Permission::*;
-    let t = "t_000000000000000000000000";
-    let _ = t;
     vec![
         (Method::GET, "/api/v1/tickets?q=order-1", ReadTickets),
         (Method::POST, "/api/v1/tickets", RegisterTickets),
