@@ -972,8 +972,21 @@ impl Store for EmbeddedStore {
         let key = session.id.to_hex();
         let bytes = encode(&session);
         let now = self.clock.now();
+        // lapsed sessions go when a new one comes (a login), rows and memory together
+        let lapsed: Vec<SecretHash> = self
+            .console_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|s| s.expires_at <= now)
+            .map(|s| s.id)
+            .collect();
+        let lapsed_keys: Vec<String> = lapsed.iter().map(SecretHash::to_hex).collect();
         self.write(move |txn| {
             let mut t = txn.open_table(CONSOLE_SESSIONS).map_err(unavailable)?;
+            for k in &lapsed_keys {
+                t.remove(k.as_str()).map_err(unavailable)?;
+            }
             t.insert(key.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
             Ok(())
@@ -983,8 +996,9 @@ impl Store for EmbeddedStore {
             .console_sessions
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // lapsed sessions go when new ones come; their rows are cleaned at the next login's write
-        all.retain(|_, s| s.expires_at > now);
+        for id in &lapsed {
+            all.remove(id);
+        }
         all.insert(session.id, session);
         Ok(())
     }
