@@ -121,15 +121,21 @@ pub async fn create_api_key(
     responses(
         (status = 204, description = "Deleted: the key stops working at once."),
         (status = 404, description = "`api_key_unknown`: no such key."),
+        (status = 409, description = "`api_key_in_use`: this is the key making the request; delete it with another admin key."),
     ),
     security(("bearer" = ["admin"])),
 )]
 pub async fn delete_api_key(
     State(state): State<AppState>,
-    _key: AdminKey,
+    AdminKey(caller): AdminKey,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
+    // a key deleting itself may be the last admin key: the API would be locked until someone runs
+    // `usher api-key create` on the stopped server
+    if id == caller.id {
+        return Err(ApiError::ApiKeyInUse);
+    }
     if state.store.delete_api_key(&id).await? {
         tracing::info!(api_key.id = %id, "API key deleted");
         Ok(StatusCode::NO_CONTENT)
