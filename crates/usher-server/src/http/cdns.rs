@@ -206,6 +206,11 @@ fn check_base_url(url: &str) -> ApiResult<String> {
 
 /// Checks the signing configuration through `usher-cdn` (parsing its keys) without echoing any value.
 fn check_signing(signing: &Value) -> ApiResult<()> {
+    if !signing.is_object() {
+        return Err(ApiError::InvalidRequest(
+            "signing: must be an object naming its `scheme`".into(),
+        ));
+    }
     let scheme: Scheme = serde_json::from_value(signing.clone()).map_err(|e| {
         // serde names fields and variants, never the value of a string it accepted
         ApiError::InvalidRequest(format!("signing: {e}"))

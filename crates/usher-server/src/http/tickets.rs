@@ -160,8 +160,9 @@ pub async fn register_ticket(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    /// 1 to 10,000 registrations, each as `POST /api/v1/tickets` takes it; a bad item fails alone.
-    #[schema(value_type = Vec<TicketSpec>, min_items = 1, max_items = 10000)]
+    /// 1 to 10,000 registrations, each an object as `POST /api/v1/tickets` takes it (`TicketSpec`); an item
+    /// that is not a valid registration fails alone, in its result.
+    #[schema(value_type = Vec<Value>, min_items = 1, max_items = 10000)]
     tickets: Vec<Value>,
 }
 
@@ -200,9 +201,16 @@ pub async fn register_batch(
     let mut results: Vec<Option<Value>> = vec![None; body.tickets.len()];
     let mut pending = Vec::new();
     for (i, item) in body.tickets.into_iter().enumerate() {
-        let spec = serde_path_to_error::deserialize::<_, TicketSpec>(item).map_err(|e| {
-            ApiError::InvalidRequest(format!("tickets[{i}].{}: {}", e.path(), e.inner()))
-        });
+        // serde would also fill a registration from an array of its fields in order
+        let spec = if item.is_object() {
+            serde_path_to_error::deserialize::<_, TicketSpec>(item).map_err(|e| {
+                ApiError::InvalidRequest(format!("tickets[{i}].{}: {}", e.path(), e.inner()))
+            })
+        } else {
+            Err(ApiError::InvalidRequest(format!(
+                "tickets[{i}]: must be an object"
+            )))
+        };
         match spec {
             Ok(spec) => match check(&state, spec).await {
                 Ok(c) => pending.push((i, c)),
