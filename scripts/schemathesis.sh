@@ -80,6 +80,8 @@ seed_args=()
 #   well-formed requests are rightly refused with 4xx;
 # - missing_required_header: it drops `Authorization`, which the document declares as a security
 #   requirement, not a header parameter, and expects 406; the 401 answers are checked by ignored_auth.
+# one worker: with two, hypothesis's lambda descriptions (ast.parse in threads) sometimes fail inside
+# CPython 3.11 with "AST constructor recursion depth mismatch", an error of the tool, not of the API
 set +e
 "$st" run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $key" \
@@ -87,7 +89,7 @@ set +e
   --exclude-checks positive_data_acceptance,missing_required_header \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-40}" \
   "${seed_args[@]}" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 10 \
   --generation-database none \
   --report junit --report-dir "$root/target/schemathesis" \
