@@ -1,5 +1,5 @@
-// Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css), which the server
-// embeds and serves at /assets/<file name>. Run from anywhere: `node web/build.mjs`.
+// Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css; docs.css for the API
+// reference page), which the server embeds and serves at /assets/<file name>. Run from anywhere: `node web/build.mjs`.
 import * as esbuild from 'esbuild';
 import { rm, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -30,12 +30,14 @@ await esbuild.build({
   target: ['es2019', 'chrome80', 'firefox78', 'safari14.1', 'edge88'],
 });
 
-await esbuild.build({
-  ...common,
-  entryPoints: ['src/watch.css'],
-  outfile: join(dist, 'watch.css'),
-  target: ['chrome80', 'firefox78', 'safari14.1', 'edge88'],
-});
+for (const name of ['watch.css', 'docs.css']) {
+  await esbuild.build({
+    ...common,
+    entryPoints: [`src/${name}`],
+    outfile: join(dist, name),
+    target: ['chrome80', 'firefox78', 'safari14.1', 'edge88'],
+  });
+}
 
 for (const name of (await readdir(dist)).sort()) {
   const { size } = await stat(join(dist, name));

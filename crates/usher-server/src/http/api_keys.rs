@@ -12,13 +12,18 @@ use usher_core::store::{ApiKey, Scope, Store, StoreError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminKey, ApiJson, ApiPath};
+use crate::openapi::schemas::{ApiKeyList, ApiKeyView};
 use crate::state::AppState;
 
 /// Body of a key creation.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
+    /// A name for humans (1–100 characters, no control characters but newlines and tabs).
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// What it may do: `tickets`, `admin` (everything), or both.
+    #[schema(min_items = 1)]
     scopes: Vec<Scope>,
 }
 
@@ -59,6 +64,13 @@ pub async fn issue_api_key(
 }
 
 /// `GET /api/v1/api-keys`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    responses((status = 200, description = "Every key, without secrets.", body = ApiKeyList)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     _key: AdminKey,
@@ -70,6 +82,17 @@ pub async fn list_api_keys(
 }
 
 /// `POST /api/v1/api-keys`: 201 with the key in clear, this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "Created: `key` holds the key, shown this once.", body = ApiKeyView),
+        (status = 400, description = "`invalid_request`: `name` or `scopes` is not valid."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn create_api_key(
     State(state): State<AppState>,
     _key: AdminKey,
@@ -90,12 +113,29 @@ pub async fn create_api_key(
 }
 
 /// `DELETE /api/v1/api-keys/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{key_id}",
+    tag = "api-keys",
+    params(("key_id" = ApiKeyId, Path, description = "The key's public id.")),
+    responses(
+        (status = 204, description = "Deleted: the key stops working at once."),
+        (status = 404, description = "`api_key_unknown`: no such key."),
+        (status = 409, description = "`api_key_in_use`: this is the key making the request; delete it with another admin key."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete_api_key(
     State(state): State<AppState>,
-    _key: AdminKey,
+    AdminKey(caller): AdminKey,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
+    // a key deleting itself may be the last admin key: the API would be locked until someone runs
+    // `usher api-key create` on the stopped server
+    if id == caller.id {
+        return Err(ApiError::ApiKeyInUse);
+    }
     if state.store.delete_api_key(&id).await? {
         tracing::info!(api_key.id = %id, "API key deleted");
         Ok(StatusCode::NO_CONTENT)

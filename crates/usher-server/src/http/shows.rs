@@ -5,11 +5,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use usher_core::ids::ShowId;
-use usher_core::show::ShowSpec;
+use usher_core::show::{Show, ShowSpec};
 use usher_core::store::{DeleteShowOutcome, PutOutcome};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminKey, ApiJson, ApiPath};
+use crate::openapi::schemas::ShowList;
 use crate::state::AppState;
 
 fn lookup_id(id: &str) -> ApiResult<ShowId> {
@@ -17,6 +18,19 @@ fn lookup_id(id: &str) -> ApiResult<ShowId> {
 }
 
 /// `PUT /api/v1/shows/{id}`: 201 when created, 200 when replaced.
+#[utoipa::path(
+    put,
+    path = "/api/v1/shows/{show_id}",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    request_body = ShowSpec,
+    responses(
+        (status = 201, description = "Created.", body = Show),
+        (status = 200, description = "Replaced.", body = Show),
+        (status = 400, description = "`invalid_request`: the id or a field is not valid (the detail names it)."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn put_show(
     State(state): State<AppState>,
     _key: AdminKey,
@@ -51,6 +65,17 @@ pub async fn put_show(
 }
 
 /// `GET /api/v1/shows/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/shows/{show_id}",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    responses(
+        (status = 200, description = "The show.", body = Show),
+        (status = 404, description = "`show_unknown`: no such show."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn read_show(
     State(state): State<AppState>,
     _key: AdminKey,
@@ -65,11 +90,30 @@ pub async fn read_show(
 }
 
 /// `GET /api/v1/shows`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/shows",
+    tag = "shows",
+    responses((status = 200, description = "Every show, by id.", body = ShowList)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_shows(State(state): State<AppState>, _key: AdminKey) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"shows": state.store.shows().await?})))
 }
 
 /// `DELETE /api/v1/shows/{id}`: 204; 409 while tickets admit to it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/shows/{show_id}",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`show_unknown`: no such show."),
+        (status = 409, description = "`show_has_tickets`: tickets still admit to it."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete_show(
     State(state): State<AppState>,
     _key: AdminKey,
