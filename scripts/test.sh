@@ -3,7 +3,8 @@
 # the browser tests, redis-server and redis-sentinel for the Redis backend's tests, nginx as a CDN edge (secure_link) for the CDN interop test; npm packages from the
 # lockfile), then runs formatting and lint checks, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
-# and the browser tests against the real usher binary. Stops at the first failure.
+# the browser tests against the real usher binary, and schemathesis against the served OpenAPI document
+# (installed into a venv under /var/tmp). Stops at the first failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -41,5 +42,8 @@ cargo nextest run --workspace --locked --no-fail-fast
 step "browser tests"
 cargo build -p usher-server --bin usher --locked
 scripts/browser-test.sh
+
+step "API tests against the OpenAPI document (schemathesis)"
+scripts/schemathesis.sh
 
 step "all tests passed"

@@ -1,6 +1,6 @@
-// Builds the viewer's assets (watch.js with hls.js bundled, watch.css) and the admin console's (admin.js,
-// admin.css) into web/dist/, which the server
-// embeds and serves at /assets/<file name>. Run from anywhere: `node web/build.mjs`.
+// Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css; docs.css for the API
+// reference page; admin.js and admin.css for the admin console), which the server embeds and serves at
+// /assets/<file name>. Run from anywhere: `node web/build.mjs`.
 import * as esbuild from 'esbuild';
 import { rm, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -31,12 +31,14 @@ await esbuild.build({
   target: ['es2019', 'chrome80', 'firefox78', 'safari14.1', 'edge88'],
 });
 
-await esbuild.build({
-  ...common,
-  entryPoints: ['src/watch.css'],
-  outfile: join(dist, 'watch.css'),
-  target: ['chrome80', 'firefox78', 'safari14.1', 'edge88'],
-});
+for (const name of ['watch.css', 'docs.css']) {
+  await esbuild.build({
+    ...common,
+    entryPoints: [`src/${name}`],
+    outfile: join(dist, name),
+    target: ['chrome80', 'firefox78', 'safari14.1', 'edge88'],
+  });
+}
 
 // The admin console's small script and styles (no dependencies).
 await esbuild.build({

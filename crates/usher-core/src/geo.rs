@@ -7,6 +7,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
 
 use crate::show::ValidationError;
 
@@ -90,6 +91,18 @@ impl fmt::Debug for Country {
     }
 }
 
+impl utoipa::PartialSchema for Country {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Z]{2}$"))
+            .description(Some("An ISO 3166-1 alpha-2 country code (`DE`, `US`)."))
+            .into()
+    }
+}
+
+impl ToSchema for Country {}
+
 impl Serialize for Country {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -105,7 +118,7 @@ impl<'de> Deserialize<'de> for Country {
 }
 
 /// What addresses without a known country get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownAddresses {
     /// They are admitted (default).
@@ -116,20 +129,25 @@ pub enum UnknownAddresses {
 }
 
 /// A show's Geo policy as an admin writes it (the `geo` member of a show); unknown fields are refused.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GeoPolicySpec {
-    /// When not empty, only these countries are admitted.
+    /// When not empty, only these countries are admitted (assigned ISO 3166-1 alpha-2 codes, either case).
     #[serde(default)]
+    #[schema(max_items = 300)]
     pub allow_countries: Vec<String>,
     /// These countries are refused.
     #[serde(default)]
+    #[schema(max_items = 300)]
     pub deny_countries: Vec<String>,
-    /// Addresses in these ranges (CIDR, or one address) are admitted whatever their country.
+    /// Addresses in these ranges (CIDR with zero host bits, or one address) are admitted whatever their
+    /// country.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub allow_ranges: Vec<String>,
     /// Addresses in these ranges are refused whatever their country.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub deny_ranges: Vec<String>,
     /// `allow` (default) or `deny` addresses whose country the database does not know.
     #[serde(default)]
@@ -142,7 +160,7 @@ pub struct GeoPolicySpec {
 /// between an allow and a deny range of the same length, deny); then the country: denied countries are
 /// refused, and when `allow_countries` is not empty every other country is refused; an address without a
 /// country gets `unknown`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct GeoPolicy {
     /// When not empty, only these countries are admitted.
@@ -150,8 +168,10 @@ pub struct GeoPolicy {
     /// These countries are refused.
     pub deny_countries: Vec<Country>,
     /// Ranges admitted whatever their country.
+    #[schema(value_type = Vec<String>)]
     pub allow_ranges: Vec<IpNet>,
     /// Ranges refused whatever their country.
+    #[schema(value_type = Vec<String>)]
     pub deny_ranges: Vec<IpNet>,
     /// What addresses without a known country get.
     pub unknown: UnknownAddresses,

@@ -73,7 +73,7 @@ pub fn random_hex(n: usize) -> String {
 }
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $pattern:literal, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -104,32 +104,57 @@ macro_rules! string_id {
                 Self::parse(&s)
             }
         }
+
+        // the API document names the id's form, so a client can check it before asking
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some($pattern))
+                    .description(Some($what))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
 string_id!(
     /// A show's id, chosen by the admin: 1–64 of `a-z 0-9 - _`.
-    ShowId
+    ShowId,
+    "^[a-z0-9_-]{1,64}$",
+    "A show's id, chosen by the admin."
 );
 string_id!(
     /// A ticket's non-secret id, made by Usher: `t_` and 24 hex digits.
-    TicketId
+    TicketId,
+    "^t_[0-9a-f]{24}$",
+    "A ticket's non-secret id, made by Usher."
 );
 string_id!(
     /// A playback session's id, made by Usher with 128 random bits: `s_` and 32 hex digits.
-    SessionId
+    SessionId,
+    "^s_[0-9a-f]{32}$",
+    "A playback session's id, made by Usher."
 );
 string_id!(
     /// A device's id from its long-lived cookie or the `X-Usher-Device` header: 8–64 of `A-Z a-z 0-9 - _`.
-    DeviceId
+    DeviceId,
+    "^[A-Za-z0-9_-]{8,64}$",
+    "A device's id (cookie `usher_device` or header `X-Usher-Device`)."
 );
 string_id!(
     /// An API key's public id: `k_` and 16 hex digits.
-    ApiKeyId
+    ApiKeyId,
+    "^k_[0-9a-f]{16}$",
+    "An API key's public id."
 );
 string_id!(
     /// A CDN's id in the pool, chosen by the admin: 1–64 of `a-z 0-9 - _` (`origin` is Usher's own).
-    CdnId
+    CdnId,
+    "^[a-z0-9_-]{1,64}$",
+    "A CDN's id in the pool (`origin` is Usher's own)."
 );
 
 impl CdnId {

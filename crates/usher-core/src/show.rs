@@ -2,13 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::clock::UnixMs;
 use crate::geo::{GeoPolicy, GeoPolicySpec};
 use crate::ids::{CdnId, ShowId};
 
 /// Live stream or video on demand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShowKind {
     /// A live stream.
@@ -19,7 +20,7 @@ pub enum ShowKind {
 }
 
 /// What happens when a ticket already plays on all the devices it allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SharingPolicy {
     /// The new device plays; the least recently renewed session is superseded.
@@ -50,13 +51,15 @@ impl ValidationError {
 }
 
 /// A show as an admin writes it (`PUT /api/v1/shows/{id}`); unknown fields are refused.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShowSpec {
-    /// Title shown on the watch page.
+    /// Title shown on the watch page (1–200 characters, no control characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
-    /// Longer text shown on the watch page.
+    /// Longer text shown on the watch page (at most 5000 characters; newlines and tabs allowed).
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
     /// `live` or `vod`.
     #[serde(default)]
@@ -68,21 +71,26 @@ pub struct ShowSpec {
     #[serde(with = "time::serde::rfc3339")]
     pub ends_at: OffsetDateTime,
     /// Folder of the stream under the media root (and under each CDN's base URL), holding `master.m3u8`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", max_length = 256)]
     pub stream_path: String,
     /// Devices one ticket may play on at once (1–100, default 1).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_devices: Option<u32>,
     /// `newest_wins` (default) or `oldest_wins`.
     #[serde(default)]
     pub policy: SharingPolicy,
     /// Seconds between heartbeats (1–300, default 15).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 300)]
     pub heartbeat_interval_s: Option<u32>,
     /// Seconds a lease lives without a heartbeat (more than the interval; default 3× the interval).
     #[serde(default)]
+    #[schema(minimum = 2, maximum = 3600)]
     pub lease_ttl_s: Option<u32>,
     /// Seconds a media grant lives (more than the interval; default 120).
     #[serde(default)]
+    #[schema(minimum = 2, maximum = 86400)]
     pub grant_ttl_s: Option<u32>,
     /// Who may watch from where (default: everyone).
     #[serde(default)]
@@ -97,7 +105,7 @@ pub struct ShowSpec {
 }
 
 /// A stored show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Show {
     /// The show's id.
     pub id: ShowId,

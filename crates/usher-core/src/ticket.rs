@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::clock::UnixMs;
 use crate::ids::{ShowId, TicketId};
@@ -9,13 +10,15 @@ use crate::secret::SecretHash;
 use crate::show::{Show, ValidationError, check_text};
 
 /// A registration as the ticket site sends it; unknown fields are refused.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketSpec {
     /// The show it admits to.
     pub show_id: ShowId,
-    /// The site's own token; Usher makes one when absent.
+    /// The site's own token (16–128 of `A-Z a-z 0-9 - _ . ~`); Usher makes one with 256 random bits when
+    /// absent.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9._~-]{16,128}$")]
     pub token: Option<String>,
     /// Start of the ticket's own window (default: the show's).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -25,14 +28,16 @@ pub struct TicketSpec {
     pub valid_until: Option<OffsetDateTime>,
     /// Devices at once (default: the show's).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_devices: Option<u32>,
-    /// The site's order or ticket reference.
+    /// The site's order or ticket reference (1–200 characters, no control characters but newlines and tabs).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub external_ref: Option<String>,
 }
 
 /// Active or revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     /// Admits its holder.

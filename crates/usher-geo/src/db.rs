@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use usher_core::geo::Country;
 
 /// Where a database came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// Read from a file on disk.
@@ -44,7 +44,7 @@ impl Source {
 }
 
 /// What is known about a loaded database.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DbInfo {
     /// The metadata's `database_type` (`GeoLite2-Country`, `GeoIP2-City`, `DBIP-Country-Lite`, …).
     pub database_type: String,

@@ -16,7 +16,7 @@ use crate::db::{DbInfo, GeoDb, LoadError, Source};
 use crate::policy::Lookup;
 
 /// What a successful reload did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reloaded {
     /// The new database now serves.
@@ -26,7 +26,7 @@ pub enum Reloaded {
 }
 
 /// One reload attempt, for the status page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadEvent {
     /// When it finished.
     #[serde(with = "time::serde::rfc3339")]
@@ -34,6 +34,7 @@ pub struct ReloadEvent {
     /// Where the database came from.
     pub source: Source,
     /// `swapped`, `unchanged`, `invalid` (the file was refused) or `failed` (it could not be had).
+    #[schema(value_type = String, pattern = "^(swapped|unchanged|invalid|failed)$")]
     pub outcome: &'static str,
     /// Why it was refused or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,7 +42,7 @@ pub struct ReloadEvent {
 }
 
 /// The status of GeoIP, as `GET /api/v1/geoip` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GeoStatus {
     /// Whether a database serves lookups.
     pub loaded: bool,

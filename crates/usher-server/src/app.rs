@@ -45,7 +45,9 @@ impl Application {
     /// When the store cannot be opened, the address cannot be bound, or the build lacks its assets.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            pages::has_asset("watch.js") && pages::has_asset("watch.css"),
+            pages::has_asset("watch.js")
+                && pages::has_asset("watch.css")
+                && pages::has_asset("docs.css"),
             "this build has no player assets: run scripts/build-web.sh, then build again"
         );
         let (store, embedded) = open_store(&config).await?;

@@ -20,6 +20,16 @@ use crate::state::AppState;
 
 /// `POST /api/v1/backup`: a consistent snapshot of the embedded store as a redb file (the leases made
 /// durable first). 409 `backup_unsupported` on Redis.
+#[utoipa::path(
+    post,
+    path = "/api/v1/backup",
+    tag = "ops",
+    responses(
+        (status = 200, description = "A consistent snapshot of the embedded store (a redb database file; `usher restore` puts it in place). Headers: `Content-Disposition` with a file name, `X-Usher-Backup-Records`.", body = String, content_type = "application/octet-stream"),
+        (status = 409, description = "`backup_unsupported`: the server keeps its data in Redis."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn backup_store(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,

@@ -164,10 +164,63 @@ pub enum ApiError {
     /// The store cannot be reached; retry later.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// Admin: an API key cannot delete itself (it may be the last admin key).
+    #[error("an API key cannot delete itself")]
+    ApiKeyInUse,
+    /// The request took longer than `http.request_timeout_s`.
+    #[error("request timed out")]
+    Timeout,
     /// A bug or corrupt data; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Every `code` an error answer can carry (the API document lists them; a test checks the list).
+pub const CODES: &[&str] = &[
+    "invalid_request",
+    "payload_too_large",
+    "unsupported_media_type",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "show_unknown",
+    "ticket_unknown",
+    "api_key_unknown",
+    "cdn_unknown",
+    "media_unknown",
+    "token_conflict",
+    "show_has_tickets",
+    "api_key_in_use",
+    "no_ticket",
+    "ticket_revoked",
+    "not_started",
+    "ended",
+    "ticket_in_use",
+    "superseded",
+    "cdn_builtin",
+    "cdn_pool_empty",
+    "session_ended",
+    "session_expired",
+    "session_unknown",
+    "geo_blocked",
+    "geo_unavailable",
+    "geoip_refused",
+    "grant_refused",
+    "origin_pull_refused",
+    "store_unavailable",
+    "timeout",
+    "internal",
+    "csrf_invalid",
+    "password_change_required",
+    "login_failed",
+    "rate_limited",
+    "user_exists",
+    "user_unknown",
+    "last_admin",
+    "show_unpublished",
+    "poster_unknown",
+];
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -473,6 +526,20 @@ impl ApiError {
                 pr.retry_after = Some(2);
                 pr
             }
+            Self::ApiKeyInUse => p(
+                StatusCode::CONFLICT,
+                "api_key_in_use",
+                "This API key makes the request; delete it with another admin key.",
+            ),
+            Self::Timeout => {
+                let mut pr = p(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    "The request took too long.",
+                );
+                pr.retry_after = Some(2);
+                pr
+            }
             Self::Internal(_) => p(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -529,3 +596,82 @@ impl IntoResponse for ApiError {
 
 /// The result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed() {
+        let at = UnixMs(0);
+        let all = [
+            ApiError::InvalidRequest(String::new()),
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::Unauthorized,
+            ApiError::Forbidden("admin"),
+            ApiError::RouteNotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::NotFound("show_unknown"),
+            ApiError::NotFound("ticket_unknown"),
+            ApiError::NotFound("api_key_unknown"),
+            ApiError::NotFound("cdn_unknown"),
+            ApiError::NotFound("media_unknown"),
+            ApiError::UnknownShow(String::new()),
+            ApiError::TokenConflict {
+                ticket_id: String::new(),
+            },
+            ApiError::ShowHasTickets(1),
+            ApiError::NoTicket,
+            ApiError::TicketUnknown,
+            ApiError::TicketRevoked,
+            ApiError::NotStarted {
+                starts_at: at,
+                now: at,
+            },
+            ApiError::Ended { ended_at: at },
+            ApiError::TicketInUse { retry_after_s: 1 },
+            ApiError::Superseded {
+                by_device: String::new(),
+                at,
+            },
+            ApiError::SteeringSuperseded {
+                by_device: String::new(),
+                at,
+            },
+            ApiError::CdnBuiltIn(""),
+            ApiError::CdnPoolEmpty,
+            ApiError::SessionEnded,
+            ApiError::SessionExpired,
+            ApiError::SessionUnknown,
+            ApiError::GeoBlocked { country: None },
+            ApiError::GeoUnavailable,
+            ApiError::GeoIpRefused(String::new()),
+            ApiError::GrantRefused(""),
+            ApiError::OriginPullRefused,
+            ApiError::StoreUnavailable(String::new()),
+            ApiError::ApiKeyInUse,
+            ApiError::Timeout,
+            ApiError::Internal(String::new()),
+            ApiError::RoleForbidden("observer"),
+            ApiError::CsrfInvalid,
+            ApiError::PasswordChangeRequired,
+            ApiError::LoginFailed,
+            ApiError::LoginThrottled,
+            ApiError::UserExists,
+            ApiError::NotFound("user_unknown"),
+            ApiError::LastAdmin,
+            ApiError::ShowUnpublished,
+            ApiError::NotFound("poster_unknown"),
+        ];
+        for e in &all {
+            assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());
+        }
+        for code in CODES {
+            assert!(
+                all.iter().any(|e| e.code() == *code),
+                "{code} is listed but no error has it"
+            );
+        }
+    }
+}

@@ -55,11 +55,18 @@ pub fn body_error(e: BytesRejection) -> ApiError {
     }
 }
 
-/// Parses JSON bytes into `T`, naming the path of the first bad field.
+/// Parses JSON bytes into `T`, naming the path of the first bad field. Every body of this API is a JSON
+/// object: serde would also fill a struct from an array of its fields in order (`[null, null]`), which no
+/// client means, so anything but an object is refused.
 ///
 /// # Errors
 /// [`ApiError::InvalidRequest`] with the position and reason.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidRequest(
+            "body: must be a JSON object".into(),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -1,10 +1,15 @@
 //! The HTTP surface: one file per resource under `http/`, assembled by [`router`].
+//!
+//! Routes are registered in [`routes`] only, and only through `utoipa_axum::routes!`, which reads each
+//! handler's path and method from its `#[utoipa::path]` attribute: the router and the API document
+//! ([`crate::openapi`]) come from the same list, and `tests/openapi.rs` fails when they differ.
 
 pub mod admin_users;
 pub mod api_keys;
 pub mod audit;
 pub mod cdns;
 pub mod dashboard;
+pub mod docs;
 pub mod geoip;
 pub mod ops;
 pub mod origin;
@@ -17,127 +22,110 @@ pub mod watch;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post, put};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use crate::settings::HttpSettings;
 use crate::state::AppState;
 use crate::{pages, telemetry};
+
+/// Every route with its documentation, and the layers that belong to single routes (CORS on media, the
+/// GeoIP upload's body limit). `http` and `geoip_max_bytes` only size those layers.
+pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppState> {
+    use utoipa::OpenApi as _;
+    let media = OpenApiRouter::new()
+        .routes(routes!(origin::master_playlist))
+        .routes(routes!(origin::steering_manifest))
+        .routes(routes!(origin::media))
+        .routes(routes!(origin::pull))
+        .layer(origin::cors_layer(&http.cors_origins));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tickets::register_ticket, tickets::search_tickets))
+        .routes(routes!(tickets::register_batch))
+        .routes(routes!(tickets::ticket_status))
+        .routes(routes!(tickets::revoke_ticket))
+        .routes(routes!(shows::list_shows))
+        .routes(routes!(
+            shows::put_show,
+            shows::read_show,
+            shows::delete_show
+        ))
+        .routes(routes!(shows::put_published))
+        .routes(routes!(shows::put_poster, shows::read_poster))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::end_session))
+        .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
+        .routes(routes!(api_keys::delete_api_key))
+        .routes(routes!(admin_users::list_users, admin_users::create_user))
+        .routes(routes!(admin_users::patch_user, admin_users::delete_user))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(dashboard::read_dashboard))
+        .routes(routes!(cdns::list_cdns))
+        .routes(routes!(
+            cdns::put_cdn,
+            cdns::patch_cdn,
+            cdns::read_cdn,
+            cdns::delete_cdn
+        ))
+        .routes(
+            routes!(geoip::geoip_status, geoip::upload_geoip).layer(DefaultBodyLimit::max(
+                usize::try_from(geoip_max_bytes).unwrap_or(usize::MAX),
+            )),
+        )
+        .routes(routes!(cdns::sign_cdn_url))
+        .routes(routes!(geoip::reload_geoip))
+        .routes(routes!(crate::backup::backup_store))
+        .routes(routes!(playback::admit_viewer))
+        .routes(routes!(playback::heartbeat))
+        .routes(routes!(playback::leave))
+        .routes(routes!(playback::leave_beacon))
+        .routes(routes!(watch::open_watch_link))
+        .routes(routes!(watch::watch_page))
+        .routes(routes!(pages::asset))
+        .routes(routes!(docs::openapi_document))
+        .routes(routes!(docs::reference_page))
+        .routes(routes!(ops::livez))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .merge(media)
+}
 
 /// Every route of the service, with its middleware. A free function so tests can build it directly.
 pub fn router(state: AppState) -> Router {
     let http = &state.config.http;
     let timeout = Duration::from_secs(http.request_timeout_s);
     let body_limit = http.max_body_bytes;
-    let media = Router::new()
-        .route("/hls/{session}/master.m3u8", get(origin::master_playlist))
-        .route(
-            "/hls/{session}/steering.json",
-            get(origin::steering_manifest),
-        )
-        .route("/o/{grant}/{*path}", get(origin::media))
-        .route("/pull/{*path}", get(origin::pull))
-        .layer(origin::cors_layer(&state.config.http.cors_origins));
-    Router::new()
-        .route(
-            "/api/v1/tickets",
-            post(tickets::register_ticket).get(tickets::search_tickets),
-        )
-        .route("/api/v1/tickets/batch", post(tickets::register_batch))
-        .route("/api/v1/tickets/{ticket_id}", get(tickets::ticket_status))
-        .route(
-            "/api/v1/tickets/{ticket_id}/revoke",
-            post(tickets::revoke_ticket),
-        )
-        .route("/api/v1/shows", get(shows::list_shows))
-        .route(
-            "/api/v1/shows/{show_id}",
-            put(shows::put_show)
-                .get(shows::read_show)
-                .delete(shows::delete_show),
-        )
-        .route(
-            "/api/v1/shows/{show_id}/published",
-            put(shows::put_published),
-        )
-        .route(
-            "/api/v1/shows/{show_id}/poster",
-            put(shows::put_poster).get(shows::read_poster),
-        )
-        .route("/api/v1/sessions", get(sessions::list_sessions))
-        .route(
-            "/api/v1/sessions/{session_id}",
-            delete(sessions::end_session),
-        )
-        .route(
-            "/api/v1/api-keys",
-            get(api_keys::list_api_keys).post(api_keys::create_api_key),
-        )
-        .route(
-            "/api/v1/api-keys/{key_id}",
-            delete(api_keys::delete_api_key),
-        )
-        .route(
-            "/api/v1/admin-users",
-            get(admin_users::list_users).post(admin_users::create_user),
-        )
-        .route(
-            "/api/v1/admin-users/{name}",
-            patch(admin_users::patch_user).delete(admin_users::delete_user),
-        )
-        .route("/api/v1/audit", get(audit::list_audit))
-        .route("/api/v1/dashboard", get(dashboard::read_dashboard))
-        .route("/api/v1/cdns", get(cdns::list_cdns))
-        .route(
-            "/api/v1/cdns/{cdn_id}",
-            put(cdns::put_cdn)
-                .patch(cdns::patch_cdn)
-                .get(cdns::read_cdn)
-                .delete(cdns::delete_cdn),
-        )
-        .route("/api/v1/cdns/{cdn_id}/sign", post(cdns::sign_cdn_url))
-        .route(
-            "/api/v1/geoip",
-            get(geoip::geoip_status)
-                .put(geoip::upload_geoip)
-                .layer(DefaultBodyLimit::max(
-                    usize::try_from(state.config.geoip.max_bytes).unwrap_or(usize::MAX),
-                )),
-        )
-        .route("/api/v1/geoip/reload", post(geoip::reload_geoip))
-        .route("/api/v1/backup", post(crate::backup::backup_store))
-        .route("/api/v1/playback", post(playback::admit_viewer))
-        .route(
-            "/api/v1/playback/{session_id}/heartbeat",
-            post(playback::heartbeat),
-        )
-        .route("/api/v1/playback/{session_id}", delete(playback::leave))
-        .route("/api/v1/playback/{session_id}/leave", post(playback::leave))
-        .route("/watch/{token}", get(watch::open_watch_link))
-        .route("/watch", get(watch::watch_page))
-        .route("/assets/{file}", get(pages::asset))
-        .route("/livez", get(ops::livez))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .merge(media)
+    let (router, _) = routes(http, state.config.geoip.max_bytes).split_for_parts();
+    // the console's HTML pages are not API operations: they stay out of the API document (their routes
+    // are in `console::route_table`, which the authorization tests walk)
+    router
         .merge(crate::console::router(&state))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| time_limit(timeout, req, next),
         ))
         .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::Internal(
-                "handler panicked".into(),
-            ))
+            ApiError::Internal("handler panicked".into()).into_response()
         }))
         .layer(axum::middleware::from_fn(telemetry::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Answers 503 `timeout` (a problem, like every error) when a request runs longer than `limit`.
+async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
 }

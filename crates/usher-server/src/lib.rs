@@ -12,6 +12,7 @@
 //! - [`http`]: the router and one module per resource (tickets, shows, sessions, API keys, playback,
 //!   watch page, origin, operations).
 //! - [`viewer`]: the viewer flow (admit, heartbeat, grants) that the playback handlers translate.
+//! - [`openapi`]: the API document generated from the handlers, and its reference page.
 //! - [`error`]: the one error type and its RFC 9457 rendering.
 //! - [`extract`]: extractors whose rejections are our problem+json; API-key scopes; the device.
 //! - [`pages`]: templates and embedded front-end assets.
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod openapi;
 pub mod outcomes;
 pub mod pages;
 pub mod settings;

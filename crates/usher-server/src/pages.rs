@@ -57,6 +57,7 @@ impl Pages {
             "users.html",
             "audit.html"
         );
+        env.add_template("docs.html", include_str!("../templates/docs.html"))?;
         Ok(Self { env })
     }
 
@@ -78,6 +79,19 @@ pub fn has_asset(name: &str) -> bool {
 }
 
 /// `GET /assets/{file}`: an embedded front-end asset, cached by the browser.
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "watch",
+    params(("file" = String, Path, description = "The asset's file name (`watch.js`, `watch.css`, `docs.css`).")),
+    responses(
+        (status = 200, description = "The asset.", content(
+            (String = "text/javascript"), (String = "text/css"), (String = "application/json"),
+            (String = "image/svg+xml"), (String = "application/octet-stream"),
+        )),
+        (status = 404, description = "`not_found`: no such asset."),
+    ),
+)]
 pub async fn asset(
     State(_state): State<AppState>,
     ApiPath(file): ApiPath<String>,

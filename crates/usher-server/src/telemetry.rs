@@ -51,6 +51,18 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Routes every playing viewer calls on a timer (heartbeats, steering reloads, playlists): their
+/// successes are logged at debug, or 40,000 viewers would write thousands of lines a second that say
+/// nothing (admits, refusals and errors stay at info).
+fn is_periodic(route: &str) -> bool {
+    matches!(
+        route,
+        "/api/v1/playback/{session_id}/heartbeat"
+            | "/hls/{session}/steering.json"
+            | "/hls/{session}/master.m3u8"
+    )
+}
+
 /// Middleware: one log line and the request metrics per request.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -83,10 +95,24 @@ pub async fn observe(req: Request, next: Next) -> Response {
         || route == "/metrics"
         || route == "/livez"
         || route == "/readyz"
+        || (status < 300 && is_periodic(&route))
     {
         tracing::debug!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, duration_ms, "request");
     } else {
         tracing::info!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, duration_ms, "request");
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_timer_routes_are_periodic() {
+        assert!(is_periodic("/api/v1/playback/{session_id}/heartbeat"));
+        assert!(is_periodic("/hls/{session}/steering.json"));
+        assert!(!is_periodic("/api/v1/playback"));
+        assert!(!is_periodic("/api/v1/tickets"));
+    }
 }

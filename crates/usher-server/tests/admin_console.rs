@@ -428,27 +428,40 @@ async fn every_admin_route_refuses_missing_session_wrong_role_and_missing_csrf()
 
 #[tokio::test]
 async fn no_admin_api_route_is_missing_from_the_table() {
-    let src = include_str!("../src/http.rs");
-    let table: Vec<String> = api_routes()
+    // every operation of the API document (which the router is built from) that needs a key
+    let doc = usher_server::openapi::document();
+    let table: Vec<(String, String)> = api_routes()
         .iter()
-        .map(|(_, p, _)| p.split('?').next().unwrap().to_owned())
+        .map(|(m, p, _)| (m.to_string(), p.split('?').next().unwrap().to_owned()))
         .collect();
-    let known = |route: &str| {
-        PUBLIC_API.contains(&route)
-            || route == "/api/v1/shows/{show_id}/poster" // GET is public (the watch page's image); PUT is in the table
-            || table.iter().any(|p| {
-                let a: Vec<&str> = p.split('/').collect();
-                let b: Vec<&str> = route.split('/').collect();
-                a.len() == b.len()
-                    && a.iter().zip(&b).all(|(x, y)| x == y || y.starts_with('{'))
-            })
+    let matches = |method: &str, route: &str| {
+        table.iter().any(|(m, p)| {
+            let a: Vec<&str> = p.split('/').collect();
+            let b: Vec<&str> = route.split('/').collect();
+            m == method
+                && a.len() == b.len()
+                && a.iter().zip(&b).all(|(x, y)| x == y || y.starts_with('{'))
+        })
     };
     let mut missing = Vec::new();
-    for part in src.split('"').skip(1).step_by(2) {
-        if part.starts_with("/api/v1/") && !known(part) {
-            missing.push(part.to_owned());
+    let mut keyed = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in usher_server::openapi::METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let needs_key = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            if !needs_key || PUBLIC_API.contains(&path.as_str()) {
+                continue;
+            }
+            keyed += 1;
+            let method = method.to_ascii_uppercase();
+            if !matches(&method, path) {
+                missing.push(format!("{method} {path}"));
+            }
         }
     }
+    assert!(keyed >= 30, "found the keyed operations ({keyed})");
     assert!(
         missing.is_empty(),
         "admin routes missing from the authorization table: {missing:?}"

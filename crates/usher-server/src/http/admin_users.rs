@@ -26,24 +26,28 @@ pub fn user_view(u: &AdminUser) -> Value {
 }
 
 /// Body of `POST /api/v1/admin-users`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub name: String,
     /// `admin`, `support` or `observer`.
+    #[schema(value_type = String, pattern = "^(admin|support|observer)$")]
     pub role: Role,
     /// The password; without one Usher makes one (answered once) that must be changed at first login.
     #[serde(default)]
+    #[schema(min_length = 12, max_length = 256)]
     pub password: Option<String>,
 }
 
 /// Body of `PATCH /api/v1/admin-users/{name}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// A new role.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(admin|support|observer)$")]
     pub role: Option<Role>,
     /// Reset the password: Usher makes one (answered once) that must be changed at the next login.
     #[serde(default)]
@@ -171,6 +175,13 @@ pub async fn remove_user(state: &AppState, caller: &Caller, name: &str) -> ApiRe
 }
 
 /// `GET /api/v1/admin-users`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin-users",
+    tag = "admin-users",
+    responses((status = 200, description = "`{admin_users: [{name, role, must_change_password, created_at, updated_at}]}`.", body = Object)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
@@ -182,6 +193,17 @@ pub async fn list_users(
 }
 
 /// `POST /api/v1/admin-users`: 201; `password` in the answer only when Usher made it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin-users",
+    tag = "admin-users",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user; `password` only when Usher made it.", body = Object),
+        (status = 409, description = "`user_exists`: a user of that name exists."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -196,6 +218,19 @@ pub async fn create_user(
 }
 
 /// `PATCH /api/v1/admin-users/{name}`: `role`, `reset_password`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin-users/{name}",
+    tag = "admin-users",
+    params(("name" = String, Path, description = "The user's name.")),
+    request_body = UserPatch,
+    responses(
+        (status = 200, description = "The user; `password` when it was reset.", body = Object),
+        (status = 404, description = "`user_unknown`: no such user."),
+        (status = 409, description = "`last_admin`: the last admin keeps the admin role."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn patch_user(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -211,6 +246,18 @@ pub async fn patch_user(
 }
 
 /// `DELETE /api/v1/admin-users/{name}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin-users/{name}",
+    tag = "admin-users",
+    params(("name" = String, Path, description = "The user's name.")),
+    responses(
+        (status = 204, description = "Deleted; the user's console sessions ended."),
+        (status = 404, description = "`user_unknown`: no such user."),
+        (status = 409, description = "`last_admin`: the last admin cannot be deleted."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete_user(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,

@@ -16,15 +16,18 @@ use crate::audit;
 use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::schemas::{ApiKeyList, ApiKeyView};
 use crate::state::AppState;
 
 /// Body of a key creation.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    /// A name for humans.
+    /// A name for humans (1–100 characters, no control characters but newlines and tabs).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    /// What it may do.
+    /// What it may do: `tickets`, `admin` (everything), or both.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 
@@ -66,6 +69,13 @@ pub async fn issue_api_key(
 }
 
 /// `GET /api/v1/api-keys`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    responses((status = 200, description = "Every key, without secrets.", body = ApiKeyList)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
@@ -77,6 +87,17 @@ pub async fn list_api_keys(
 }
 
 /// `POST /api/v1/api-keys`: 201 with the key in clear, this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "Created: `key` holds the key, shown this once.", body = ApiKeyView),
+        (status = 400, description = "`invalid_request`: `name` or `scopes` is not valid."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn create_api_key(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -133,6 +154,11 @@ pub async fn create_key(
 pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     caller.require(Permission::Manage)?;
     let id = ApiKeyId::parse(id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
+    // a key deleting itself may be the last admin key: the API would be locked until someone runs
+    // `usher api-key create` on the stopped server (console users can always make a new one)
+    if matches!(&caller.principal, crate::auth::Principal::Key(k) if k.id == id) {
+        return Err(ApiError::ApiKeyInUse);
+    }
     if state.store.delete_api_key(&id).await? {
         tracing::info!(api_key.id = %id, "API key deleted");
         audit::record(
@@ -150,6 +176,18 @@ pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> ApiResul
 }
 
 /// `DELETE /api/v1/api-keys/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{key_id}",
+    tag = "api-keys",
+    params(("key_id" = ApiKeyId, Path, description = "The key's public id.")),
+    responses(
+        (status = 204, description = "Deleted: the key stops working at once."),
+        (status = 404, description = "`api_key_unknown`: no such key."),
+        (status = 409, description = "`api_key_in_use`: this is the key making the request; delete it with another admin key."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete_api_key(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,

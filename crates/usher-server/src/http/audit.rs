@@ -20,8 +20,9 @@ use crate::state::AppState;
 pub const MAX_LIMIT: usize = 10_000;
 
 /// Query of the audit log.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// An API key id or a user name.
     #[serde(default)]
@@ -40,9 +41,11 @@ pub struct AuditQuery {
     pub until: Option<String>,
     /// At most this many (default 200, at most 10,000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// `json` (default) or `csv`.
     #[serde(default)]
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
@@ -123,6 +126,16 @@ pub fn csv_response(entries: &[AuditEntry]) -> Response {
 }
 
 /// `GET /api/v1/audit`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "`{entries: [{at, actor: {kind, id}, action, target, address, detail}]}`, newest first; CSV with `format=csv` or `Accept: text/csv`.", body = Object),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_audit(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Read>,

@@ -22,23 +22,32 @@ use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::delivery::{Binding, DEFAULT_PRIORITY, pool, sign_object};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::schemas::{CdnList, CdnView, SignedObject};
 use crate::state::AppState;
 
 /// Largest priority or weight accepted.
 const MAX_RANK: u32 = 1_000_000;
 
 /// A CDN as an admin writes it (`PUT /api/v1/cdns/{id}`); unknown fields are refused.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CdnSpec {
+    /// A name for humans (1–200 characters, no control characters).
     pub name: String,
+    /// `http(s)://host[:port][/path]`, no query, fragment or credentials.
     pub base_url: String,
     /// The scheme's configuration with its keys (`{"scheme": "nginx", "secret": …}`), as `usher-cdn` reads it.
+    #[schema(value_type = Object)]
     pub signing: Value,
+    /// Lower comes first (default 100, at most 1,000,000).
     #[serde(default = "default_priority")]
+    #[schema(maximum = 1_000_000)]
     pub priority: u32,
+    /// Higher comes first among equal priorities (default 1, at most 1,000,000).
     #[serde(default = "default_weight")]
+    #[schema(maximum = 1_000_000)]
     pub weight: u32,
+    /// Whether it delivers (default true).
     #[serde(default = "default_enabled")]
     pub enabled: bool,
     /// The object the health prober fetches through this CDN, relative to `base_url` (e.g.
@@ -63,17 +72,24 @@ fn default_enabled() -> bool {
 }
 
 /// What `PATCH /api/v1/cdns/{id}` may change.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CdnPatch {
+    /// Whether it delivers.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Lower comes first (at most 1,000,000).
     #[serde(default)]
+    #[schema(maximum = 1_000_000)]
     pub priority: Option<u32>,
+    /// Higher comes first among equal priorities (at most 1,000,000).
     #[serde(default)]
+    #[schema(maximum = 1_000_000)]
     pub weight: Option<u32>,
+    /// The object the health prober fetches (`null`: not probed).
     #[serde(default, deserialize_with = "present")]
     pub canary: Option<Option<String>>,
+    /// The origin-pull secret (`null` removes it). Write-only.
     #[serde(default, deserialize_with = "present")]
     pub origin_secret: Option<Option<String>>,
 }
@@ -195,6 +211,11 @@ fn check_base_url(url: &str) -> ApiResult<String> {
 
 /// Checks the signing configuration through `usher-cdn` (parsing its keys) without echoing any value.
 fn check_signing(signing: &Value) -> ApiResult<()> {
+    if !signing.is_object() {
+        return Err(ApiError::InvalidRequest(
+            "signing: must be an object naming its `scheme`".into(),
+        ));
+    }
     let scheme: Scheme = serde_json::from_value(signing.clone()).map_err(|e| {
         // serde names fields and variants, never the value of a string it accepted
         ApiError::InvalidRequest(format!("signing: {e}"))
@@ -220,6 +241,13 @@ fn check_not_empty(pool: &[Cdn]) -> ApiResult<()> {
 }
 
 /// `GET /api/v1/cdns`: the pool by id, the origin included.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cdns",
+    tag = "cdns",
+    responses((status = 200, description = "The pool by id, the origin included.", body = CdnList)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_cdns(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
@@ -229,6 +257,17 @@ pub async fn list_cdns(
 }
 
 /// `GET /api/v1/cdns/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cdns/{cdn_id}",
+    tag = "cdns",
+    params(("cdn_id" = CdnId, Path, description = "The CDN's id (`origin` is Usher's own).")),
+    responses(
+        (status = 200, description = "The CDN.", body = CdnView),
+        (status = 404, description = "`cdn_unknown`: no such CDN."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn read_cdn(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
@@ -244,6 +283,20 @@ pub async fn read_cdn(
 }
 
 /// `PUT /api/v1/cdns/{id}`: 201 when created, 200 when replaced; the origin cannot be replaced.
+#[utoipa::path(
+    put,
+    path = "/api/v1/cdns/{cdn_id}",
+    tag = "cdns",
+    params(("cdn_id" = CdnId, Path, description = "The CDN's id (`origin` is Usher's own).")),
+    request_body = CdnSpec,
+    responses(
+        (status = 201, description = "Added.", body = CdnView),
+        (status = 200, description = "Replaced.", body = CdnView),
+        (status = 400, description = "`invalid_request`: the id or a field is not valid (the detail names it, never a key)."),
+        (status = 409, description = "`cdn_builtin`: `origin` cannot be replaced; `cdn_pool_empty`: no enabled CDN would remain."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn put_cdn(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -328,6 +381,20 @@ pub async fn write_cdn(
 }
 
 /// `PATCH /api/v1/cdns/{id}`: `enabled`, `priority`, `weight`, `canary`, `origin_secret`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/cdns/{cdn_id}",
+    tag = "cdns",
+    params(("cdn_id" = CdnId, Path, description = "The CDN's id (`origin` is Usher's own).")),
+    request_body = CdnPatch,
+    responses(
+        (status = 200, description = "Changed: the CDN.", body = CdnView),
+        (status = 400, description = "`invalid_request`: a field is not valid."),
+        (status = 404, description = "`cdn_unknown`: no such CDN."),
+        (status = 409, description = "`cdn_pool_empty`: no enabled CDN would remain."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn patch_cdn(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -400,6 +467,18 @@ pub async fn change_cdn(
 }
 
 /// `DELETE /api/v1/cdns/{id}`: 204; the origin cannot be deleted, nor the last enabled CDN.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/cdns/{cdn_id}",
+    tag = "cdns",
+    params(("cdn_id" = CdnId, Path, description = "The CDN's id (`origin` is Usher's own).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`cdn_unknown`: no such CDN."),
+        (status = 409, description = "`cdn_builtin`: `origin` cannot be deleted; `cdn_pool_empty`: no enabled CDN would remain."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete_cdn(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -462,7 +541,7 @@ impl TimeArg {
 }
 
 /// Body of `POST /api/v1/cdns/{id}/sign`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
     /// The object, relative to the CDN's base URL (`demo/master.m3u8`).
@@ -472,12 +551,15 @@ pub struct SignBody {
     pub prefix: Option<String>,
     /// Expiry; default: now plus 300 seconds.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub expires_at: Option<TimeArg>,
     /// Start of validity (schemes that take one).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub starts_at: Option<TimeArg>,
     /// The viewer's address to bind (schemes that take one).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub client_ip: Option<std::net::IpAddr>,
     /// The session to bind (schemes that take one; required for the origin).
     #[serde(default)]
@@ -487,6 +569,19 @@ pub struct SignBody {
 /// `POST /api/v1/cdns/{id}/sign`: what a viewer would get from this CDN for one object — the signed
 /// URL, cookies and headers — made by the same signer as delivery (and `usher sign-url`), to test a
 /// CDN's configuration. The keys themselves never appear.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cdns/{cdn_id}/sign",
+    tag = "cdns",
+    params(("cdn_id" = CdnId, Path, description = "The CDN's id (`origin` is Usher's own).")),
+    request_body = SignBody,
+    responses(
+        (status = 200, description = "What a viewer would get: the signed URL, cookies and headers.", body = SignedObject),
+        (status = 400, description = "`invalid_request`: a field is not valid, or the scheme refuses the request."),
+        (status = 404, description = "`cdn_unknown`: no such CDN."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn sign_cdn_url(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,

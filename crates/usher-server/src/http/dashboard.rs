@@ -83,6 +83,13 @@ pub async fn dashboard(state: &AppState) -> ApiResult<Value> {
 }
 
 /// `GET /api/v1/dashboard`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard",
+    tag = "ops",
+    responses((status = 200, description = "`{live_viewers, shows, last_hour, cdns, geoip}`.", body = Object)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn read_dashboard(
     State(state): State<AppState>,
     _caller: Authorized<Read>,

@@ -16,6 +16,7 @@ use crate::audit;
 use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, body_error};
+use crate::openapi::schemas::GeoIpStatus;
 use crate::state::AppState;
 
 /// The GeoIP status as the API shows it.
@@ -51,6 +52,13 @@ fn answer(state: &AppState, outcome: Result<Reloaded, LoadError>) -> ApiResult<J
 
 /// `GET /api/v1/geoip`: the database serving (type, build date, networks, source, load time), the last
 /// reload and the last error, and the update configuration.
+#[utoipa::path(
+    get,
+    path = "/api/v1/geoip",
+    tag = "geoip",
+    responses((status = 200, description = "The GeoIP status.", body = GeoIpStatus)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn geoip_status(State(state): State<AppState>, _caller: Authorized<Read>) -> Json<Value> {
     Json(status_view(&state))
 }
@@ -58,6 +66,19 @@ pub async fn geoip_status(State(state): State<AppState>, _caller: Authorized<Rea
 /// `PUT /api/v1/geoip`: a MaxMind DB file as the raw body (any content type). 200 with the status when it
 /// serves (`outcome`: `swapped`, or `unchanged` for the database already serving); 422 `geoip_refused`
 /// when it is not a usable country database, and the database serving stays.
+#[utoipa::path(
+    put,
+    path = "/api/v1/geoip",
+    tag = "geoip",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A MaxMind DB (`.mmdb`) file, at most `geoip.max_bytes`."),
+    responses(
+        (status = 200, description = "The database serves (`outcome`: `swapped`, or `unchanged` when it was serving already): the status.", body = GeoIpStatus),
+        (status = 413, description = "`payload_too_large`: larger than `geoip.max_bytes`."),
+        (status = 400, description = "`invalid_request`: the body is empty or cannot be read, or `geoip.path` is not configured."),
+        (status = 422, description = "`geoip_refused`: not a usable country database, or it could not be had; the one serving stays."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn upload_geoip(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -89,15 +110,29 @@ pub async fn upload(state: &AppState, caller: &Caller, body: Vec<u8>) -> ApiResu
 }
 
 /// Query of `POST /api/v1/geoip/reload`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReloadQuery {
     /// `file` (default): read `geoip.path` again; `download`: download from `geoip.download_url` now.
     #[serde(default)]
+    #[param(pattern = "^(file|download)$")]
     source: Option<String>,
 }
 
 /// `POST /api/v1/geoip/reload[?source=file|download]`: reload now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/geoip/reload",
+    tag = "geoip",
+    params(ReloadQuery),
+    responses(
+        (status = 200, description = "The database serves (`outcome`: `swapped`, or `unchanged` when it was serving already): the status.", body = GeoIpStatus),
+        (status = 400, description = "`invalid_request`: `source` is neither `file` nor `download`, or the setting it needs (`geoip.path`, `geoip.download_url`) is not configured."),
+        (status = 422, description = "`geoip_refused`: not a usable country database, or it could not be had; the one serving stays."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn reload_geoip(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,

@@ -7,15 +7,31 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
+use crate::openapi::schemas::{Liveness, Readiness};
 use crate::state::AppState;
 
 /// `GET /livez`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "ops",
+    responses((status = 200, description = "The process answers.", body = Liveness)),
+)]
 pub async fn livez() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: 200 while the node accepts work and its store answers, and a GeoIP database is loaded
 /// if any show has Geo rules that need one; 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Ready: the store answers and a GeoIP database is loaded if one is needed.", body = Readiness),
+        (status = 503, description = "Not ready (`not_ready`: the store or a needed GeoIP database is missing) or draining.", body = Readiness, content_type = "application/json"),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !state.is_accepting() {
         return (
@@ -59,6 +75,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format, with live sessions per show counted at scrape time.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain")),
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(sessions) = state.store.sessions(None).await {
         let mut per_show: BTreeMap<String, usize> = state

@@ -20,6 +20,7 @@ use usher_core::store::StoreError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ClientIp};
+use crate::openapi::schemas::SteeringManifest;
 use crate::state::AppState;
 use crate::{delivery, viewer};
 
@@ -137,6 +138,35 @@ async fn live_grant(state: &AppState, grant: &str) -> ApiResult<Grant> {
 }
 
 /// `GET|HEAD /o/{grant}/{path}`: a media file, with ranges, content type and cache headers.
+#[utoipa::path(
+    get,
+    path = "/o/{grant}/{*path}",
+    tag = "media",
+    params(
+        ("grant" = String, Path, description = "The origin grant (`token` of the origin's grant)."),
+        ("path" = String, Path, description = "The file under the media folder, e.g. `demo/360p/seg_001.ts` (segments of `A-Z a-z 0-9 . _ -`, `/`-separated)."),
+        ("Range" = Option<String>, Header, description = "A byte range (`bytes=0-1023`)."),
+    ),
+    responses(
+        (status = 200, description = "The file.", content(
+            (String = "application/vnd.apple.mpegurl"), (String = "video/mp2t"), (String = "video/iso.segment"),
+            (String = "video/mp4"), (String = "audio/mp4"), (String = "audio/aac"), (String = "text/vtt"),
+            (String = "image/jpeg"), (String = "image/png"), (String = "application/dash+xml"),
+            (String = "application/octet-stream"),
+        )),
+        (status = 206, description = "The requested range of the file.", content(
+            (String = "application/vnd.apple.mpegurl"), (String = "video/mp2t"), (String = "video/iso.segment"),
+            (String = "video/mp4"), (String = "audio/mp4"), (String = "audio/aac"), (String = "text/vtt"),
+            (String = "image/jpeg"), (String = "image/png"), (String = "application/dash+xml"),
+            (String = "application/octet-stream"),
+        )),
+        (status = 304, description = "Not modified since `If-Modified-Since`."),
+        (status = 416, description = "The range lies outside the file."),
+        (status = 403, description = "`grant_refused`: the grant is malformed, tampered, expired, for another path, or its session no longer plays."),
+        (status = 404, description = "`media_unknown`: no such file."),
+        (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn media(
     State(state): State<AppState>,
     ApiPath((grant, path)): ApiPath<(String, String)>,
@@ -160,6 +190,35 @@ pub const ORIGIN_SECRET_HEADER: &str = "x-usher-origin-secret";
 /// `GET|HEAD /pull/{path}`: a media file for a CDN pulling from the origin, which proves itself with its
 /// own secret (`X-Usher-Origin-Secret`), so one CDN's access can be cut without touching the others. The
 /// CDN checks its viewers' signed URLs at the edge; here no grant or lease is asked for.
+#[utoipa::path(
+    get,
+    path = "/pull/{*path}",
+    tag = "media",
+    params(
+        ("path" = String, Path, description = "The file under the media folder, e.g. `demo/360p/seg_001.ts`."),
+        ("X-Usher-Origin-Secret" = String, Header, description = "The pulling CDN's origin-pull secret."),
+        ("Range" = Option<String>, Header, description = "A byte range (`bytes=0-1023`)."),
+    ),
+    responses(
+        (status = 200, description = "The file.", content(
+            (String = "application/vnd.apple.mpegurl"), (String = "video/mp2t"), (String = "video/iso.segment"),
+            (String = "video/mp4"), (String = "audio/mp4"), (String = "audio/aac"), (String = "text/vtt"),
+            (String = "image/jpeg"), (String = "image/png"), (String = "application/dash+xml"),
+            (String = "application/octet-stream"),
+        )),
+        (status = 206, description = "The requested range of the file.", content(
+            (String = "application/vnd.apple.mpegurl"), (String = "video/mp2t"), (String = "video/iso.segment"),
+            (String = "video/mp4"), (String = "audio/mp4"), (String = "audio/aac"), (String = "text/vtt"),
+            (String = "image/jpeg"), (String = "image/png"), (String = "application/dash+xml"),
+            (String = "application/octet-stream"),
+        )),
+        (status = 304, description = "Not modified since `If-Modified-Since`."),
+        (status = 416, description = "The range lies outside the file."),
+        (status = 403, description = "`origin_pull_refused`: no CDN has this origin-pull secret."),
+        (status = 404, description = "`media_unknown`: no such file."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn pull(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<String>,
@@ -253,6 +312,18 @@ pub fn personalize(master: &str, grant: &str, dir: &str) -> String {
 
 /// `GET /hls/{session}/master.m3u8`: the show's master playlist with the session's grant in every URI, for
 /// players that cannot attach anything to their requests (native HLS).
+#[utoipa::path(
+    get,
+    path = "/hls/{session}/master.m3u8",
+    tag = "media",
+    params(("session" = SessionId, Path, description = "The session's id.")),
+    responses(
+        (status = 200, description = "The master playlist: each rendition once per CDN pathway, every URI signed, with `#EXT-X-CONTENT-STEERING`.", body = String, content_type = "application/vnd.apple.mpegurl"),
+        (status = 404, description = "`session_unknown`: no such session holds a seat; `media_unknown`: the show's stream has no `master.m3u8`."),
+        (status = 410, description = "`session_ended`: the show is gone."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn master_playlist(
     State(state): State<AppState>,
     ApiPath(session): ApiPath<String>,
@@ -311,6 +382,19 @@ pub async fn master_playlist(
 /// heartbeat (native players keep their lease by it and lose it when they stop); a session that no longer
 /// plays gets a problem (410 for superseded, ended or expired sessions, 403 revoked), and a player stops
 /// reloading on 410.
+#[utoipa::path(
+    get,
+    path = "/hls/{session}/steering.json",
+    tag = "media",
+    params(("session" = SessionId, Path, description = "The session's id.")),
+    responses(
+        (status = 200, description = "The steering manifest; the reload renewed the session's seat.", body = SteeringManifest, content_type = "application/json"),
+        (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused."),
+        (status = 404, description = "`session_unknown`: no such session."),
+        (status = 410, description = "`superseded`: playback moved to another device; `ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: the seat lapsed."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn steering_manifest(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,

@@ -10,20 +10,22 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use serde_json::Value;
-use usher_core::ids::SessionId;
+use usher_core::ids::{DeviceId, SessionId};
 use usher_core::lease::EndReason;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{
     ApiPath, ClientIp, DEVICE_COOKIE, Device, TICKET_COOKIE, body_error, parse_json,
 };
+use crate::openapi::schemas::{Admission, HeartbeatAnswer};
 use crate::state::AppState;
 use crate::viewer;
 
 /// Body of an admit: empty for the watch page (the ticket is in the cookie), a token for apps.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdmitBody {
+    /// The ticket's token (apps); without it, the `usher_ticket` cookie that the watch link set.
     token: Option<String>,
 }
 
@@ -39,6 +41,26 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Cookie<'static> {
 }
 
 /// `POST /api/v1/playback`: 201 with the session, its heartbeat interval, grants and playlist URL.
+#[utoipa::path(
+    post,
+    path = "/api/v1/playback",
+    tag = "playback",
+    request_body(content = Option<AdmitBody>, description = "Empty for the watch page (the ticket is in the `usher_ticket` cookie), or `{\"token\": …}` for apps."),
+    params(
+        ("X-Usher-Device" = Option<DeviceId>, Header, description = "The app's device id; browsers use the `usher_device` cookie, made on the first admit."),
+        ("X-Usher-Device-Label" = Option<String>, Header, description = "A label for humans (\"Living room TV\"); else one is made from `User-Agent`."),
+    ),
+    responses(
+        (status = 201, description = "Admitted: the session, its grants and playlist URL. A new device also gets the `usher_device` cookie.", body = Admission),
+        (status = 400, description = "`invalid_request`: the body is not empty nor `{\"token\": …}`, or `X-Usher-Device` is not a device id."),
+        (status = 401, description = "`no_ticket`: no token and no ticket cookie."),
+        (status = 403, description = "`ticket_revoked`: refunded or voided; `not_started`: the window opens at `starts_at` (see `Retry-After`); `geo_blocked`: not available where the viewer is (`country`)."),
+        (status = 404, description = "`ticket_unknown`: no such ticket."),
+        (status = 409, description = "`ticket_in_use`: every seat is taken under `oldest_wins`; retry after `retry_after_s`."),
+        (status = 410, description = "`ended`: the window closed at `ended_at`."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds; `geo_unavailable`: the show has Geo rules and no GeoIP database is loaded yet."),
+    ),
+)]
 pub async fn admit_viewer(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -82,6 +104,20 @@ fn session_id(id: &str) -> ApiResult<SessionId> {
 }
 
 /// `POST /api/v1/playback/{id}/heartbeat`: renews the lease and returns fresh grants.
+#[utoipa::path(
+    post,
+    path = "/api/v1/playback/{session_id}/heartbeat",
+    tag = "playback",
+    params(("session_id" = SessionId, Path, description = "The session's id.")),
+    responses(
+        (status = 200, description = "Renewed (`ok`) with fresh grants, or `degraded` while the store is unreachable.", body = HeartbeatAnswer),
+        (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused (the session ends)."),
+        (status = 404, description = "`session_unknown`: no such session."),
+        (status = 409, description = "`superseded`: playback moved to another device (`superseded_by`, `superseded_at`)."),
+        (status = 410, description = "`ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: no heartbeat in time, admit again."),
+        (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn heartbeat(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -96,8 +132,18 @@ pub async fn heartbeat(
     result.map(Json)
 }
 
-/// `DELETE /api/v1/playback/{id}` and `POST /api/v1/playback/{id}/leave` (for `sendBeacon`): frees the
-/// seat at once.
+/// `DELETE /api/v1/playback/{id}`: frees the seat at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/playback/{session_id}",
+    tag = "playback",
+    params(("session_id" = SessionId, Path, description = "The session's id.")),
+    responses(
+        (status = 204, description = "Left: the seat is free."),
+        (status = 404, description = "`session_unknown`: no such session holds a seat."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn leave(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -113,4 +159,20 @@ pub async fn leave(
     } else {
         Err(ApiError::SessionUnknown)
     }
+}
+
+/// `POST /api/v1/playback/{id}/leave`: the same as `DELETE`, for `navigator.sendBeacon`, which can only POST.
+#[utoipa::path(
+    post,
+    path = "/api/v1/playback/{session_id}/leave",
+    tag = "playback",
+    params(("session_id" = SessionId, Path, description = "The session's id.")),
+    responses(
+        (status = 204, description = "Left: the seat is free."),
+        (status = 404, description = "`session_unknown`: no such session holds a seat."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+    ),
+)]
+pub async fn leave_beacon(state: State<AppState>, id: ApiPath<String>) -> ApiResult<StatusCode> {
+    leave(state, id).await
 }

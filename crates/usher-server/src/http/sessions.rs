@@ -15,12 +15,16 @@ use crate::audit;
 use crate::auth::{Authorized, Caller, EndSessions, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::openapi::schemas::SessionList;
 use crate::state::AppState;
 
 /// Query of the session list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SessionsQuery {
+    /// Only the sessions of this show.
+    #[param(value_type = Option<ShowId>)]
     show_id: Option<String>,
 }
 
@@ -38,6 +42,17 @@ pub fn session_view(s: &SessionInfo) -> Value {
 }
 
 /// `GET /api/v1/sessions[?show_id=…]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions",
+    tag = "sessions",
+    params(SessionsQuery),
+    responses(
+        (status = 200, description = "The sessions holding a seat.", body = SessionList),
+        (status = 400, description = "`invalid_request`: `show_id` is not a show id, or the query has other members."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
@@ -75,6 +90,17 @@ pub async fn stop_session(state: &AppState, caller: &Caller, id: &str) -> ApiRes
 }
 
 /// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat, the origin refuses at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sessions/{session_id}",
+    tag = "sessions",
+    params(("session_id" = SessionId, Path, description = "The session's id.")),
+    responses(
+        (status = 204, description = "Ended."),
+        (status = 404, description = "`session_unknown`: no such session holds a seat."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn end_session(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<EndSessions>,

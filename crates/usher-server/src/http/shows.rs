@@ -19,6 +19,7 @@ use crate::audit;
 use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, body_error};
+use crate::openapi::schemas::ShowList;
 use crate::state::AppState;
 
 /// Largest poster image accepted.
@@ -195,6 +196,19 @@ pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// `PUT /api/v1/shows/{id}`: 201 when created, 200 when replaced.
+#[utoipa::path(
+    put,
+    path = "/api/v1/shows/{show_id}",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    request_body = ShowSpec,
+    responses(
+        (status = 201, description = "Created.", body = Show),
+        (status = 200, description = "Replaced.", body = Show),
+        (status = 400, description = "`invalid_request`: the id or a field is not valid (the detail names it)."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn put_show(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -211,6 +225,17 @@ pub async fn put_show(
 }
 
 /// `GET /api/v1/shows/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/shows/{show_id}",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    responses(
+        (status = 200, description = "The show.", body = Show),
+        (status = 404, description = "`show_unknown`: no such show."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn read_show(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
@@ -220,6 +245,13 @@ pub async fn read_show(
 }
 
 /// `GET /api/v1/shows`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/shows",
+    tag = "shows",
+    responses((status = 200, description = "Every show, by id.", body = ShowList)),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_shows(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
@@ -228,6 +260,18 @@ pub async fn list_shows(
 }
 
 /// `DELETE /api/v1/shows/{id}`: 204; 409 while tickets admit to it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/shows/{show_id}",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`show_unknown`: no such show."),
+        (status = 409, description = "`show_has_tickets`: tickets still admit to it."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete_show(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -238,13 +282,26 @@ pub async fn delete_show(
 }
 
 /// Body of `PUT /api/v1/shows/{id}/published`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
+    /// `false` takes the show off; `true` puts it back.
     published: bool,
 }
 
 /// `PUT /api/v1/shows/{id}/published`: `{"published": true|false}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/shows/{show_id}/published",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "The show.", body = Show),
+        (status = 404, description = "`show_unknown`: no such show."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn put_published(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -257,6 +314,19 @@ pub async fn put_published(
 }
 
 /// `PUT /api/v1/shows/{id}/poster`: the image as the raw body.
+#[utoipa::path(
+    put,
+    path = "/api/v1/shows/{show_id}/poster",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    request_body(content = Vec<u8>, content_type = "image/png", description = "A PNG, JPEG, WebP or GIF image of up to 2 MB."),
+    responses(
+        (status = 200, description = "The show, its `poster` the new version tag.", body = Show),
+        (status = 400, description = "`invalid_request`: the body is not such an image."),
+        (status = 404, description = "`show_unknown`: no such show."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn put_poster(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
@@ -270,6 +340,17 @@ pub async fn put_poster(
 }
 
 /// `GET /api/v1/shows/{id}/poster`: the image (public, like the watch page that shows it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/shows/{show_id}/poster",
+    tag = "shows",
+    params(("show_id" = ShowId, Path, description = "The show's id.")),
+    responses(
+        (status = 200, description = "The image.", content_type = "image/png", body = Vec<u8>),
+        (status = 304, description = "Not modified (`If-None-Match`)."),
+        (status = 404, description = "`poster_unknown`, `show_unknown`: no poster."),
+    ),
+)]
 pub async fn read_poster(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

@@ -16,6 +16,7 @@ use crate::audit;
 use crate::auth::{Authorized, Caller, ReadTickets, RegisterTickets, RevokeTickets};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::schemas::{BatchAnswer, TicketView};
 use crate::state::AppState;
 
 /// Most tickets in one batch.
@@ -128,6 +129,20 @@ fn outcome_response(
 }
 
 /// `POST /api/v1/tickets`: 201 with the new ticket, 200 when it repeats an identical registration.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets",
+    tag = "tickets",
+    request_body = TicketSpec,
+    responses(
+        (status = 201, description = "Registered: the ticket with its `token` and `watch_url`.", body = TicketView),
+        (status = 200, description = "An identical registration of this token was made before: that ticket.", body = TicketView),
+        (status = 400, description = "`invalid_request`: a field is not valid (the detail names it)."),
+        (status = 409, description = "`token_conflict`: the token is registered with other terms (`ticket_id` names that ticket)."),
+        (status = 422, description = "`show_unknown`: no such show."),
+    ),
+    security(("bearer" = ["tickets"])),
+)]
 pub async fn register_ticket(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<RegisterTickets>,
@@ -151,9 +166,12 @@ pub async fn register_ticket(
 }
 
 /// Body of a batch registration; items are checked one by one so a bad item fails alone.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
+    /// 1 to 10,000 registrations, each an object as `POST /api/v1/tickets` takes it (`TicketSpec`); an item
+    /// that is not a valid registration fails alone, in its result.
+    #[schema(value_type = Vec<Value>, min_items = 1, max_items = 10000)]
     tickets: Vec<Value>,
 }
 
@@ -168,6 +186,17 @@ fn item_error(index: usize, e: &ApiError) -> Value {
 }
 
 /// `POST /api/v1/tickets/batch`: up to 10,000 registrations, one durable write, a result per item.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets/batch",
+    tag = "tickets",
+    request_body = BatchBody,
+    responses(
+        (status = 200, description = "A result per item, in order: a ticket (201 created, 200 repeated) or an error.", body = BatchAnswer),
+        (status = 400, description = "`invalid_request`: the body is not `{\"tickets\": [...]}` with 1 to 10,000 items."),
+    ),
+    security(("bearer" = ["tickets"])),
+)]
 pub async fn register_batch(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<RegisterTickets>,
@@ -181,9 +210,16 @@ pub async fn register_batch(
     let mut results: Vec<Option<Value>> = vec![None; body.tickets.len()];
     let mut pending = Vec::new();
     for (i, item) in body.tickets.into_iter().enumerate() {
-        let spec = serde_path_to_error::deserialize::<_, TicketSpec>(item).map_err(|e| {
-            ApiError::InvalidRequest(format!("tickets[{i}].{}: {}", e.path(), e.inner()))
-        });
+        // serde would also fill a registration from an array of its fields in order
+        let spec = if item.is_object() {
+            serde_path_to_error::deserialize::<_, TicketSpec>(item).map_err(|e| {
+                ApiError::InvalidRequest(format!("tickets[{i}].{}: {}", e.path(), e.inner()))
+            })
+        } else {
+            Err(ApiError::InvalidRequest(format!(
+                "tickets[{i}]: must be an object"
+            )))
+        };
         match spec {
             Ok(spec) => match check(&state, spec).await {
                 Ok(c) => pending.push((i, c)),
@@ -252,6 +288,17 @@ pub async fn find(state: &AppState, id: &str) -> ApiResult<Ticket> {
 }
 
 /// `GET /api/v1/tickets/{id}`: status and usage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tickets/{ticket_id}",
+    tag = "tickets",
+    params(("ticket_id" = TicketId, Path, description = "The ticket's id.")),
+    responses(
+        (status = 200, description = "The ticket with its `usage`.", body = TicketView),
+        (status = 404, description = "`ticket_unknown`: no such ticket."),
+    ),
+    security(("bearer" = ["tickets"])),
+)]
 pub async fn ticket_status(
     State(state): State<AppState>,
     _caller: Authorized<ReadTickets>,
@@ -306,6 +353,17 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Ti
 
 /// `POST /api/v1/tickets/{id}/revoke`: refund or void; its sessions end at their next heartbeat (and at
 /// once on the origin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets/{ticket_id}/revoke",
+    tag = "tickets",
+    params(("ticket_id" = TicketId, Path, description = "The ticket's id.")),
+    responses(
+        (status = 200, description = "Revoked (or already revoked): the ticket.", body = TicketView),
+        (status = 404, description = "`ticket_unknown`: no such ticket."),
+    ),
+    security(("bearer" = ["tickets"])),
+)]
 pub async fn revoke_ticket(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<RevokeTickets>,
@@ -316,10 +374,12 @@ pub async fn revoke_ticket(
 }
 
 /// Query of the ticket search.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// A ticket id (`t_…`) or an external reference.
+    #[param(min_length = 1, max_length = 200)]
     q: String,
 }
 
@@ -344,6 +404,16 @@ pub async fn search(state: &AppState, caller: &Caller, q: &str) -> ApiResult<Vec
 }
 
 /// `GET /api/v1/tickets?q=…`: search by id or external reference (at most 100).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tickets",
+    tag = "tickets",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "`{tickets: [...]}`: the ticket of that id, else those with that external reference (at most 100).", body = Object),
+    ),
+    security(("bearer" = ["tickets"])),
+)]
 pub async fn search_tickets(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<ReadTickets>,

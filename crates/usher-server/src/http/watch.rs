@@ -154,6 +154,20 @@ async fn refused_page(
 
 /// `GET /watch/{token}`: 303 to `/watch` with the token in an HttpOnly cookie; an unknown ticket gets the
 /// refusal page at once (and no cookie).
+#[utoipa::path(
+    get,
+    path = "/watch/{token}",
+    tag = "watch",
+    params(("token" = String, Path, description = "The ticket's secret token, from its watch link.")),
+    responses(
+        (status = 303, description = "To `/watch`, with the token in the HttpOnly `usher_ticket` cookie.", headers(
+            ("Location" = String, description = "`/watch`."),
+            ("Set-Cookie" = String, description = "The `usher_ticket` cookie."),
+        )),
+        (status = 404, description = "`ticket_unknown`: the refusal page.", body = String, content_type = "text/html"),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn open_watch_link(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -187,6 +201,18 @@ pub async fn open_watch_link(
 }
 
 /// `GET /watch`: the player page for the ticket in the cookie.
+#[utoipa::path(
+    get,
+    path = "/watch",
+    tag = "watch",
+    responses(
+        (status = 200, description = "The player page: ready to play, a countdown, or \"ended\".", body = String, content_type = "text/html"),
+        (status = 401, description = "`no_ticket`: the page says to open the watch link.", body = String, content_type = "text/html"),
+        (status = 403, description = "`ticket_revoked`: the page says the ticket was revoked.", body = String, content_type = "text/html"),
+        (status = 404, description = "`ticket_unknown`: the page says the ticket is not known.", body = String, content_type = "text/html"),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+    ),
+)]
 pub async fn watch_page(State(state): State<AppState>, jar: CookieJar) -> ApiResult<Response> {
     let Some(token) = jar.get(TICKET_COOKIE).map(|c| c.value().to_owned()) else {
         return refused_page(&state, None, &ApiError::NoTicket).await;

@@ -1,0 +1,343 @@
+//! The API document: an OpenAPI 3.1 description of every route, generated from the code.
+//!
+//! Each handler carries a `#[utoipa::path]` attribute, and [`crate::http::routes`] registers handlers
+//! only through `utoipa_axum::routes!`, which takes the path and method from that attribute: a route exists
+//! only if it is documented. [`document`] then adds what is the same for every route instead of repeating it
+//! on each handler: the bearer scheme, the answers every extractor can give (400 for a bad body, path or
+//! query, 401/403 for a missing key or scope, 413, 415, 500, 503) and the RFC 9457 problem schema of every
+//! error answer, narrowed to the `code` values that the answer's description names.
+//!
+//! Served as JSON at `GET /api/v1/openapi.json`; [`reference`] renders it as the page at `GET /api/v1/docs`.
+
+pub mod reference;
+pub mod schemas;
+
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+
+use crate::error::CODES;
+
+/// The document's fixed parts; paths and their schemas come from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Usher API",
+        description = "Usher's pay-per-view API: the ticket site registers and revokes tickets, admins manage \
+shows, sessions, the CDN pool, the GeoIP database and API keys, and the viewer's player is admitted, \
+heartbeats and leaves. JSON over HTTP; errors are RFC 9457 `application/problem+json` with a stable `code`. \
+The ticket site and admins send `Authorization: Bearer <api key>`; keys carry the scopes `tickets` and \
+`admin` (which allows everything).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "tickets", description = "The ticket site: register, read and revoke tickets (scope `tickets`)."),
+        (name = "shows", description = "Content and schedule (scope `admin`)."),
+        (name = "sessions", description = "Who is watching (scope `admin`)."),
+        (name = "api-keys", description = "API keys (scope `admin`); a new key is shown once."),
+        (name = "cdns", description = "The CDN pool (scope `admin`); signing keys are write-only."),
+        (name = "geoip", description = "The GeoIP database (scope `admin`)."),
+        (name = "admin-users", description = "Console users and their roles (scope `admin`); a password Usher makes is shown once."),
+        (name = "audit", description = "The audit log of every change (scope `admin`), as JSON or CSV."),
+        (name = "playback", description = "The viewer's player: admit, heartbeat, leave."),
+        (name = "watch", description = "The watch link and the player page."),
+        (name = "media", description = "Playlists, steering manifests and media files of a session."),
+        (name = "ops", description = "Operations: liveness, readiness, metrics, backups."),
+        (name = "docs", description = "This document and its reference page."),
+    ),
+    components(schemas(schemas::Grant, usher_core::ids::DeviceId))
+)]
+pub struct ApiDoc;
+
+/// The finished document, built once.
+static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+    let api = crate::http::routes(&crate::settings::HttpSettings::default(), 0).into_openapi();
+    finish(serde_json::to_value(api).unwrap_or_default())
+});
+
+/// The finished document as JSON.
+pub fn document() -> &'static Value {
+    &DOCUMENT
+}
+
+/// The HTTP methods an OpenAPI path item may hold.
+pub const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Answers every operation of a kind can give, by status: the codes and a description.
+struct Generic {
+    status: &'static str,
+    codes: &'static [&'static str],
+    text: &'static str,
+}
+
+const BODY_ANSWERS: &[Generic] = &[
+    Generic {
+        status: "400",
+        codes: &["invalid_request"],
+        text: "`invalid_request`: the body is not valid (the detail names the first bad field).",
+    },
+    Generic {
+        status: "413",
+        codes: &["payload_too_large"],
+        text: "`payload_too_large`: the body is larger than `http.max_body_bytes`.",
+    },
+    Generic {
+        status: "415",
+        codes: &["unsupported_media_type"],
+        text: "`unsupported_media_type`: the body must be `application/json`.",
+    },
+];
+
+const PATH_ANSWERS: &[Generic] = &[Generic {
+    status: "400",
+    codes: &["invalid_request"],
+    text: "`invalid_request`: the path is not valid (bad percent-encoding).",
+}];
+
+const QUERY_ANSWERS: &[Generic] = &[Generic {
+    status: "400",
+    codes: &["invalid_request"],
+    text: "`invalid_request`: the query string is not valid.",
+}];
+
+const KEY_ANSWERS: &[Generic] = &[
+    Generic {
+        status: "401",
+        codes: &["unauthorized"],
+        text: "`unauthorized`: no valid API key.",
+    },
+    Generic {
+        status: "403",
+        codes: &["forbidden"],
+        text: "`forbidden`: the API key lacks the scope.",
+    },
+    Generic {
+        status: "503",
+        codes: &["store_unavailable"],
+        text: "`store_unavailable`: the store cannot be reached; retry after `Retry-After` seconds.",
+    },
+];
+
+const ANY_ANSWERS: &[Generic] = &[
+    Generic {
+        status: "500",
+        codes: &["internal"],
+        text: "`internal`: a bug on our side; the body carries no detail.",
+    },
+    Generic {
+        status: "503",
+        codes: &["timeout"],
+        text: "`timeout`: the request took longer than `http.request_timeout_s`.",
+    },
+];
+
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "An RFC 9457 problem: every error answer, as `application/problem+json`. `code` is the \
+    stable reason to act on; some codes add members (`ticket_id`, `starts_at`, `ended_at`, `retry_after_s`, \
+    `superseded_by`, `superseded_at`, `country`). 5xx answers carry no internal detail.",
+        "required": ["type", "title", "status", "code"],
+        "properties": {
+            "type": {"type": "string", "description": "`urn:usher:problem:<code>`.", "pattern": "^urn:usher:problem:[a-z_]+$"},
+            "title": {"type": "string", "description": "What happened, for humans."},
+            "status": {"type": "integer", "description": "The HTTP status.", "minimum": 400, "maximum": 599},
+            "code": {"type": "string", "enum": CODES, "description": "The stable reason."},
+            "detail": {"type": "string", "description": "Which field or value is wrong, when known."},
+            "ticket_id": {"type": "string", "description": "`token_conflict`: the ticket registered with this token."},
+            "starts_at": {"type": "string", "format": "date-time", "description": "`not_started`: when the window opens."},
+            "ended_at": {"type": "string", "format": "date-time", "description": "`ended`: when the window closed."},
+            "retry_after_s": {"type": "integer", "minimum": 0, "description": "`ticket_in_use`: seconds until a seat may free."},
+            "superseded_by": {"type": "string", "description": "`superseded`: the device that took the seat."},
+            "superseded_at": {"type": "string", "format": "date-time", "description": "`superseded`: when."},
+            "country": {"type": ["string", "null"], "description": "`geo_blocked`: the country detected, if known."},
+        },
+    })
+}
+
+/// The codes named (in backquotes) by a description, in order, without repeats.
+fn codes_in(text: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1
+            && let Some(code) = CODES.iter().find(|c| **c == part)
+            && !out.contains(code)
+        {
+            out.push(*code);
+        }
+    }
+    out
+}
+
+fn header(description: &str, schema: Value) -> Value {
+    json!({"description": description, "schema": schema})
+}
+
+/// Adds a generic answer to `responses`, or merges its codes into the answer already there.
+fn add_answer(responses: &mut Map<String, Value>, g: &Generic) {
+    let entry = responses
+        .entry(g.status)
+        .or_insert_with(|| json!({"description": ""}));
+    let desc = entry["description"].as_str().unwrap_or_default().to_owned();
+    let have = codes_in(&desc);
+    if g.codes.iter().all(|c| have.contains(c)) {
+        return;
+    }
+    let desc = if desc.is_empty() {
+        g.text.to_owned()
+    } else {
+        format!("{desc}\n\n{}", g.text)
+    };
+    entry["description"] = Value::String(desc);
+}
+
+/// Gives every error answer its problem schema (narrowed to the codes its description names) and the
+/// headers it carries.
+fn describe_errors(responses: &mut Map<String, Value>) {
+    for (status, answer) in responses.iter_mut() {
+        let Ok(code) = status.parse::<u16>() else {
+            continue;
+        };
+        let desc = answer["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let codes = codes_in(&desc);
+        if code >= 400 && answer.get("content").is_none() {
+            let mut narrowed = json!({
+                "properties": {"status": {"const": code}},
+            });
+            if !codes.is_empty() {
+                narrowed["properties"]["code"] = json!({"enum": codes});
+            }
+            answer["content"] = json!({
+                "application/problem+json": {
+                    "schema": {"allOf": [{"$ref": "#/components/schemas/Problem"}, narrowed]}
+                }
+            });
+        }
+        let headers = answer
+            .as_object_mut()
+            .map(|a| a.entry("headers").or_insert_with(|| json!({})));
+        let Some(headers) = headers.and_then(Value::as_object_mut) else {
+            continue;
+        };
+        if codes.iter().any(|c| {
+            matches!(
+                *c,
+                "store_unavailable"
+                    | "geo_unavailable"
+                    | "ticket_in_use"
+                    | "not_started"
+                    | "timeout"
+            )
+        }) {
+            headers.insert(
+                "Retry-After".into(),
+                header(
+                    "Seconds to wait before trying again (`store_unavailable`, `timeout`, `geo_unavailable`, `ticket_in_use`, `not_started`).",
+                    json!({"type": "integer", "minimum": 0}),
+                ),
+            );
+        }
+        if codes.contains(&"unauthorized") {
+            headers.insert(
+                "WWW-Authenticate".into(),
+                json!({"description": "`Bearer`.", "required": true, "schema": {"type": "string", "const": "Bearer"}}),
+            );
+        }
+        if headers.is_empty()
+            && let Some(a) = answer.as_object_mut()
+        {
+            a.remove("headers");
+        }
+    }
+}
+
+/// Completes the generated document (see the module's documentation).
+fn finish(mut doc: Value) -> Value {
+    doc["openapi"] = json!("3.1.0");
+    doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    let components = doc["components"].as_object_mut().map(std::mem::take);
+    let mut components = components.unwrap_or_default();
+    components
+        .entry("schemas")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .map(|s| s.insert("Problem".into(), problem_schema()));
+    components.insert(
+        "securitySchemes".into(),
+        json!({"bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key (`usher api-key create`, or `POST /api/v1/api-keys`). The scopes an operation \
+names are the key scopes it needs: `tickets` (register, read, revoke tickets) or `admin` (everything; it also \
+passes where `tickets` is named).",
+        }}),
+    );
+    doc["components"] = Value::Object(components);
+    let paths = doc["paths"].as_object_mut().map(std::mem::take);
+    let mut fixed = Map::new();
+    for (path, mut item) in paths.unwrap_or_default() {
+        // axum writes a wildcard as `{*name}`; OpenAPI knows only `{name}`
+        let path = path.replace("{*", "{");
+        for method in METHODS {
+            if let Some(op) = item.get_mut(method) {
+                complete_operation(op);
+            }
+        }
+        fixed.insert(path, item);
+    }
+    doc["paths"] = Value::Object(fixed);
+    doc
+}
+
+fn complete_operation(op: &mut Value) {
+    let params = op["parameters"].as_array().cloned().unwrap_or_default();
+    let in_path = params.iter().any(|p| p["in"] == "path");
+    let in_query = params.iter().any(|p| p["in"] == "query");
+    let json_body = op["requestBody"]["content"]
+        .as_object()
+        .is_some_and(|c| c.contains_key("application/json"));
+    let keyed = op["security"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+    let mut responses = op["responses"].as_object().cloned().unwrap_or_default();
+    let mut generic: Vec<&Generic> = Vec::new();
+    if json_body {
+        generic.extend(BODY_ANSWERS);
+    }
+    if in_path {
+        generic.extend(PATH_ANSWERS);
+    }
+    if in_query {
+        generic.extend(QUERY_ANSWERS);
+    }
+    if keyed {
+        generic.extend(KEY_ANSWERS);
+    }
+    generic.extend(ANY_ANSWERS);
+    for g in generic {
+        add_answer(&mut responses, g);
+    }
+    describe_errors(&mut responses);
+    op["responses"] = Value::Object(responses);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_found_in_descriptions() {
+        assert_eq!(
+            codes_in(
+                "`show_unknown`: no show; `x` is not a code; `show_unknown` again, `forbidden`"
+            ),
+            vec!["show_unknown", "forbidden"]
+        );
+    }
+}
