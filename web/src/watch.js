@@ -217,6 +217,15 @@ function withGrant(url) {
   return target.href;
 }
 
+// Every request hls.js makes: media URLs get the freshest grant; steering reloads say that this player
+// swaps grants itself (so the server sends no grant clones, which only native players need).
+function forUsher(url) {
+  if (/\/hls\/[^/]+\/steering\.json(\?|$)/.test(url) && !/[?&]usher_player=/.test(url)) {
+    return `${url}${url.includes('?') ? '&' : '?'}usher_player=web`;
+  }
+  return withGrant(url);
+}
+
 // The server's CDN order (enabled, healthy CDNs, best first) from admit and every heartbeat: hls.js
 // switches pathway at once instead of waiting for its next steering reload.
 function applyCdnOrder(order) {
@@ -340,8 +349,8 @@ function startPlayer(playlistUrl) {
       // early does not cost minutes of CDN traffic, and a CDN change applies within seconds.
       maxBufferLength: 20,
       maxMaxBufferLength: 30,
-      xhrSetup: (xhr, url) => xhr.open('GET', withGrant(url), true),
-      fetchSetup: (context, init) => new Request(withGrant(context.url), init),
+      xhrSetup: (xhr, url) => xhr.open('GET', forUsher(url), true),
+      fetchSetup: (context, init) => new Request(forUsher(context.url), init),
       manifestLoadPolicy: loadPolicy(10000, 2),
       playlistLoadPolicy: loadPolicy(10000, 4),
       fragLoadPolicy: loadPolicy(10000, 4),

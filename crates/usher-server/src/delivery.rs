@@ -17,6 +17,10 @@ use usher_core::show::Show;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
+/// The query parameter in which Usher's origin also takes a grant (it wins over the one in the path), so
+/// a steering clone can hand players a fresh grant for URIs they already hold.
+pub const ORIGIN_GRANT_PARAM: &str = "usher_grant";
+
 /// The default priority of a CDN (and of the origin until an admin changes it); lower comes first.
 pub const DEFAULT_PRIORITY: u32 = 100;
 
@@ -118,6 +122,10 @@ enum PathwaySigner {
 pub struct Pathway {
     /// The CDN (also the `PATHWAY-ID`).
     pub id: CdnId,
+    /// The query parameters that carry this pathway's fresh grant, when its grant can ride in the query
+    /// (Usher's origin, CDN schemes that sign a folder into a query string): content steering hands them
+    /// to players as a `PATHWAY-CLONES` entry.
+    pub grant_params: Vec<(String, String)>,
     /// Whether the CDN is enabled and not unhealthy.
     pub in_service: bool,
     signer: PathwaySigner,
@@ -209,6 +217,7 @@ pub async fn delivery(
             }));
             pathways.push(Pathway {
                 id: cdn.id.clone(),
+                grant_params: vec![(ORIGIN_GRANT_PARAM.to_owned(), token.clone())],
                 in_service: cdn.in_service(),
                 signer: PathwaySigner::Origin { token },
                 prefix: String::new(),
@@ -227,8 +236,9 @@ pub async fn delivery(
                 continue;
             }
         };
-        let pathway = Pathway {
+        let mut pathway = Pathway {
             id: cdn.id.clone(),
+            grant_params: Vec::new(),
             in_service: cdn.in_service(),
             prefix: format!("{}/{prefix_rel}", base_path(&cdn.base_url)),
             signer: PathwaySigner::Cdn {
@@ -253,6 +263,13 @@ pub async fn delivery(
                 } else {
                     (None, None)
                 };
+                let params: Vec<(String, String)> = query
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
                 grants.push(json!({
                     "cdn": cdn.id,
                     "base_url": format!("{base_url}/"),
@@ -268,6 +285,7 @@ pub async fn delivery(
                     "query": query,
                     "expires_at": expires_rfc,
                 }));
+                pathway.grant_params = params;
                 pathways.push(pathway);
             }
             Err(e) => {
@@ -455,6 +473,7 @@ mod tests {
     fn origin(token: &str) -> Pathway {
         Pathway {
             id: CdnId::origin(),
+            grant_params: Vec::new(),
             in_service: true,
             signer: PathwaySigner::Origin {
                 token: token.into(),
@@ -474,6 +493,7 @@ mod tests {
         let signer = scheme.signer().unwrap();
         Pathway {
             id: CdnId::parse(id).unwrap(),
+            grant_params: Vec::new(),
             in_service: true,
             signer: PathwaySigner::Cdn {
                 caps: signer.capabilities(),

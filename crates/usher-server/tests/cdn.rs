@@ -446,6 +446,48 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     let res = app.client.get(&steering).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let m: Value = res.json().await.unwrap();
+    // a player that cannot swap grants gets a clone of the origin pathway carrying a fresh grant in the
+    // query (nginx's grant rides in the path, so A has none), listed before its base
+    let clones = m["PATHWAY-CLONES"].as_array().expect("clones").clone();
+    assert_eq!(clones.len(), 1, "{m}");
+    assert_eq!(clones[0]["BASE-ID"], "origin");
+    let clone_id = clones[0]["ID"].as_str().unwrap().to_owned();
+    assert!(clone_id.starts_with("origin.g"), "{clone_id}");
+    assert_eq!(
+        m["PATHWAY-PRIORITY"],
+        json!(["a", clone_id.clone(), "origin"])
+    );
+    let fresh = clones[0]["URI-REPLACEMENT"]["PARAMS"]["usher_grant"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // the query grant wins over a stale one in the path
+    let url = app.url(&format!(
+        "/o/stale-grant/demo/360p/index.m3u8?usher_grant={fresh}"
+    ));
+    assert_eq!(get_text(&app, &url).await.0, StatusCode::OK);
+    let url = app.url("/o/stale-grant/demo/360p/index.m3u8?usher_grant=forged.grant");
+    assert_eq!(get_text(&app, &url).await.0, StatusCode::FORBIDDEN);
+    // the same clone id until half the grant's lifetime passed: players ignore known ids
+    let again: Value = app
+        .client
+        .get(&steering)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["PATHWAY-CLONES"][0]["ID"], clone_id);
+    // the watch page's player swaps grants itself: no clones for it
+    let res = app
+        .client
+        .get(format!("{steering}?_HLS_pathway=a&usher_player=web"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let m: Value = res.json().await.unwrap();
     assert_eq!(
         m,
         json!({"VERSION": 1, "TTL": 15, "RELOAD-URI": format!("/hls/{session}/steering.json"), "PATHWAY-PRIORITY": ["a", "origin"]})
@@ -469,7 +511,7 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     assert_eq!(res.status(), StatusCode::OK);
     let m: Value = app
         .client
-        .get(&steering)
+        .get(format!("{steering}?usher_player=web"))
         .send()
         .await
         .unwrap()
@@ -691,7 +733,11 @@ async fn wait_health(app: &TestApp, id: &str, state: &str) -> Value {
 }
 
 async fn steering(app: &TestApp, session: &str) -> Value {
-    let (status, text) = get_text(app, &app.url(&format!("/hls/{session}/steering.json"))).await;
+    let (status, text) = get_text(
+        app,
+        &app.url(&format!("/hls/{session}/steering.json?usher_player=web")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     serde_json::from_str(&text).unwrap()
 }

@@ -217,6 +217,9 @@ async function failOver(breakEdge, what) {
     const steering = await steeringOf(page);
     assert.ok(!steering['PATHWAY-PRIORITY'].includes('a'), `steering without a: ${JSON.stringify(steering)}`);
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'playing');
+    const reloads = page.responses.filter((r) => r.includes('/steering.json'));
+    assert.ok(reloads.length > 0 && reloads.every((r) => r.startsWith('200 ') && r.includes('usher_player=web')),
+      `hls.js reloads steering as the web player (no grant clones): ${reloads.join(' | ')}`);
     console.log(`${what}: switched to the origin ${switchedAt - brokeAt} ms after, longest stall ${Math.round(stall)} ms`);
   } finally {
     await context?.close();

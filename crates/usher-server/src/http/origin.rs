@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use tower::ServiceExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeFile;
@@ -173,7 +174,14 @@ pub async fn media(
     req: Request,
 ) -> ApiResult<Response> {
     check_path(&path)?;
-    let grant = live_grant(&state, &grant).await?;
+    // a grant in the query (from a steering clone) is fresher than the one in the path
+    let from_query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == delivery::ORIGIN_GRANT_PARAM)
+            .map(|(_, v)| v.to_owned())
+    });
+    let grant = live_grant(&state, from_query.as_deref().unwrap_or(&grant)).await?;
     grant.covers(&path).map_err(grant_error)?;
     // URLs carry a per-session grant, so shared caches gain nothing; the browser may keep segments
     let cache = if path.ends_with(".m3u8") {
@@ -399,6 +407,7 @@ pub async fn steering_manifest(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let session = SessionId::parse(&session).map_err(|_| ApiError::SessionUnknown)?;
     let answer = state.store.heartbeat(&session).await?;
@@ -408,12 +417,24 @@ pub async fn steering_manifest(
     }
     let viewer::Renewed { show, now, .. } = viewer::renew(&state, &session, answer, client).await?;
     let delivery = delivery::delivery(&state, &session, &show, now).await?;
-    let body = serde_json::json!({
+    // the watch page's player swaps grants itself and says so; other players get clones
+    let web_player = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "usher_player=web"));
+    let (clones, priority) = if web_player {
+        (Vec::new(), delivery.cdn_order.clone())
+    } else {
+        grant_clones(&delivery, now, show.grant_ttl_s)
+    };
+    let mut body = serde_json::json!({
         "VERSION": 1,
         "TTL": show.heartbeat_interval_s,
         "RELOAD-URI": format!("/hls/{session}/steering.json"),
-        "PATHWAY-PRIORITY": delivery.cdn_order,
+        "PATHWAY-PRIORITY": priority,
     });
+    if !clones.is_empty() {
+        body["PATHWAY-CLONES"] = Value::Array(clones);
+    }
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -422,6 +443,41 @@ pub async fn steering_manifest(
         body.to_string(),
     )
         .into_response())
+}
+
+/// Fresh grants for players that cannot swap them (native HLS): for each pathway whose grant can ride in
+/// the query, a `PATHWAY-CLONES` entry of it whose `URI-REPLACEMENT` `PARAMS` carry the grant, listed
+/// before its base pathway. A player ignores a clone whose id it knows, so the id changes with each
+/// half grant lifetime (a new clone, with a grant that outlives the next change, at most every
+/// `grant_ttl_s / 2` seconds), not with each reload.
+fn grant_clones(
+    delivery: &delivery::Delivery,
+    now: usher_core::clock::UnixMs,
+    grant_ttl_s: u32,
+) -> (Vec<Value>, Vec<String>) {
+    let epoch = now.0.div_euclid(1000) / i64::from((grant_ttl_s / 2).max(1));
+    let mut clones = Vec::new();
+    let mut priority = Vec::new();
+    for id in &delivery.cdn_order {
+        let pathway = delivery.pathways.iter().find(|p| p.id.as_str() == id);
+        if let Some(p) = pathway.filter(|p| !p.grant_params.is_empty()) {
+            // `.` never appears in a CDN id, so a clone id cannot collide with a pool member
+            let clone_id = format!("{id}.g{epoch}");
+            let params: serde_json::Map<String, Value> = p
+                .grant_params
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            clones.push(serde_json::json!({
+                "BASE-ID": id,
+                "ID": clone_id,
+                "URI-REPLACEMENT": {"PARAMS": params},
+            }));
+            priority.push(clone_id);
+        }
+        priority.push(id.clone());
+    }
+    (clones, priority)
 }
 
 #[cfg(test)]

@@ -436,9 +436,28 @@ pub struct SteeringManifest {
     /// Where to reload it.
     #[schema(rename = "RELOAD-URI")]
     pub reload_uri: String,
-    /// The CDN ids (pathways), best first.
+    /// The pathways, best first: CDN ids, each preceded by its grant clone (`<id>.g<n>`) when it has one.
     #[schema(rename = "PATHWAY-PRIORITY")]
-    pub pathway_priority: Vec<CdnId>,
+    pub pathway_priority: Vec<String>,
+    /// For players that cannot swap grants (absent for the watch page's player, which says
+    /// `usher_player=web`): a clone of each pathway whose grant can ride in the query, with the fresh grant
+    /// in `URI-REPLACEMENT.PARAMS`.
+    #[schema(rename = "PATHWAY-CLONES")]
+    pub pathway_clones: Option<Vec<PathwayClone>>,
+}
+
+/// A content-steering pathway clone that carries a fresh grant.
+#[derive(ToSchema)]
+pub struct PathwayClone {
+    /// The pathway it copies.
+    #[schema(rename = "BASE-ID")]
+    pub base_id: CdnId,
+    /// Its own id, `<base>.g<n>`.
+    #[schema(rename = "ID")]
+    pub id: String,
+    /// `{"PARAMS": {name: value}}`: query parameters added to every URI of the base pathway.
+    #[schema(rename = "URI-REPLACEMENT")]
+    pub uri_replacement: serde_json::Value,
 }
 
 /// The process answers.
