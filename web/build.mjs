@@ -1,5 +1,6 @@
 // Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css; docs.css for the API
-// reference page), which the server embeds and serves at /assets/<file name>. Run from anywhere: `node web/build.mjs`.
+// reference page; admin.js and admin.css for the admin console), which the server embeds and serves at
+// /assets/<file name>. Run from anywhere: `node web/build.mjs`.
 import * as esbuild from 'esbuild';
 import { rm, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -38,6 +39,23 @@ for (const name of ['watch.css', 'docs.css']) {
     target: ['chrome80', 'firefox78', 'safari14.1', 'edge88'],
   });
 }
+
+// The admin console's small script and styles (no dependencies).
+await esbuild.build({
+  ...common,
+  entryPoints: ['src/admin.js'],
+  outfile: join(dist, 'admin.js'),
+  format: 'iife',
+  platform: 'browser',
+  target: ['es2020', 'chrome90', 'firefox88', 'safari14.1', 'edge90'],
+});
+
+await esbuild.build({
+  ...common,
+  entryPoints: ['src/admin.css'],
+  outfile: join(dist, 'admin.css'),
+  target: ['chrome90', 'firefox88', 'safari14.1', 'edge90'],
+});
 
 for (const name of (await readdir(dist)).sort()) {
   const { size } = await stat(join(dist, name));

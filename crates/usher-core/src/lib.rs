@@ -1,6 +1,7 @@
 //! Usher's domain, free of any runtime, web framework or database.
 //!
 //! # Layout
+//! - [`admin`]: console users and roles, console sessions, the audit log, admit outcome counts.
 //! - [`cdn`]: a member of the CDN pool (base URL, signing configuration, priority, health).
 //! - [`ids`]: validated identifiers and secrets (`ShowId`, `TicketId`, `SessionId`, `DeviceId`, `TicketToken`).
 //! - [`clock`]: time as unix milliseconds, and the `Clock` that stores and tests inject.
@@ -11,6 +12,7 @@
 //! - [`secret`]: keyed hashing of tokens and API keys, constant-time comparison.
 //! - [`store`]: the `Store` trait every backend implements, and its error type.
 
+pub mod admin;
 pub mod cdn;
 pub mod clock;
 pub mod geo;

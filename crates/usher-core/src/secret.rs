@@ -92,6 +92,25 @@ impl SecretHasher {
         self.hash(b"origin-pull\0", secret.as_bytes())
     }
 
+    /// The stored form of a console session's cookie secret.
+    pub fn console_session(&self, secret: &str) -> SecretHash {
+        self.hash(b"console-session\0", secret.as_bytes())
+    }
+
+    /// The CSRF token of a console session (synchronizer token): derived from the session's cookie
+    /// secret, so it is tied to that session, needs no storage, and cannot be forged without the server
+    /// key. Compare with [`SecretHasher::check_csrf`].
+    pub fn csrf_token(&self, session_secret: &str) -> String {
+        self.hash(b"csrf\0", session_secret.as_bytes()).to_hex()
+    }
+
+    /// Whether `presented` is the CSRF token of the session, compared in constant time.
+    pub fn check_csrf(&self, session_secret: &str, presented: &str) -> bool {
+        let expected = self.csrf_token(session_secret);
+        expected.len() == presented.len()
+            && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+    }
+
     /// A short, non-reversible tag of a token for logs (8 hex digits of a separate keyed hash).
     pub fn log_tag(&self, token: &TicketToken) -> String {
         self.hash(b"log\0", token.expose().as_bytes()).to_hex()[..8].to_owned()

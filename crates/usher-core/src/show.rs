@@ -98,6 +98,10 @@ pub struct ShowSpec {
     /// The CDNs that deliver this show (default, or empty: every enabled CDN of the pool).
     #[serde(default)]
     pub cdns: Vec<CdnId>,
+    /// Whether viewers may watch (default true); an unpublished show refuses admits with
+    /// `show_unpublished` while its admins prepare it.
+    #[serde(default)]
+    pub published: Option<bool>,
 }
 
 /// A stored show.
@@ -135,6 +139,12 @@ pub struct Show {
     /// The CDNs that deliver this show; empty: every enabled CDN of the pool.
     #[serde(default)]
     pub cdns: Vec<CdnId>,
+    /// Whether viewers may watch (shows stored before this existed are published).
+    #[serde(default = "published_default")]
+    pub published: bool,
+    /// A version tag of the show's poster image (`GET /api/v1/shows/{id}/poster`), `None` without one.
+    #[serde(default)]
+    pub poster: Option<String>,
     /// When the show was first written.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -145,6 +155,9 @@ pub struct Show {
 
 /// Most CDNs a show may name.
 pub const MAX_SHOW_CDNS: usize = 32;
+fn published_default() -> bool {
+    true
+}
 
 /// Checks a free-text field: length and no control characters other than newlines and tabs.
 pub fn check_text(
@@ -195,7 +208,8 @@ pub fn check_stream_path(s: &str) -> Result<(), ValidationError> {
 }
 
 impl ShowSpec {
-    /// Validates the spec into a show named `id`, written at `now` (keeping `created_at` of a replaced show).
+    /// Validates the spec into a show named `id`, written at `now` (keeping `created_at` of a replaced show;
+    /// the poster, which is uploaded on its own, is set by the caller).
     ///
     /// # Errors
     /// The first [`ValidationError`] found.
@@ -262,6 +276,8 @@ impl ShowSpec {
             grant_ttl_s: grant,
             geo,
             cdns,
+            published: self.published.unwrap_or(true),
+            poster: None,
             created_at: created_at.unwrap_or(now),
             updated_at: now,
         })

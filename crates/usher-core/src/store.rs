@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::admin::{AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName};
 use crate::cdn::{Cdn, CdnHealth};
 use crate::clock::UnixMs;
 use crate::geo::Country;
@@ -246,6 +247,64 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces only the health record of a CDN (the prober's write, which must not undo an admin's
     /// concurrent change of the rest); returns whether the CDN exists.
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError>;
+
+    /// Tickets whose external reference is exactly `external_ref`, oldest first, at most `limit`.
+    async fn tickets_by_external_ref(
+        &self,
+        external_ref: &str,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, StoreError>;
+
+    /// A show's poster image (content type, bytes), `None` when it has none.
+    async fn poster(&self, show: &ShowId) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+    /// Stores (or with `None` removes) a show's poster image, durably.
+    async fn put_poster(
+        &self,
+        show: &ShowId,
+        poster: Option<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError>;
+
+    /// Adds an admin user unless one of that name exists; returns whether it was added.
+    async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError>;
+    /// Replaces an existing admin user (role, password); returns whether it existed.
+    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError>;
+    /// An admin user, `None` when missing.
+    async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError>;
+    /// Every admin user, by name.
+    async fn admin_users(&self) -> Result<Vec<AdminUser>, StoreError>;
+    /// Deletes an admin user and ends their console sessions; returns whether it existed.
+    async fn delete_admin_user(&self, name: &UserName) -> Result<bool, StoreError>;
+
+    /// Stores a new console session (it lapses at its `expires_at` unless touched).
+    async fn put_console_session(&self, session: ConsoleSession) -> Result<(), StoreError>;
+    /// A console session by the hash of its cookie, `None` when missing or lapsed.
+    async fn console_session(&self, id: &SecretHash) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Notes a request on a session: `last_seen` becomes now and it lapses at `expires_at` (best effort).
+    async fn touch_console_session(
+        &self,
+        id: &SecretHash,
+        expires_at: UnixMs,
+    ) -> Result<(), StoreError>;
+    /// Ends a console session (logout); returns whether it existed.
+    async fn delete_console_session(&self, id: &SecretHash) -> Result<bool, StoreError>;
+
+    /// Counts a failed login under `key` (`user:…`, `addr:…`); returns the failures within the window
+    /// of `window_ms` that began at the first of them.
+    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError>;
+    /// The failures counted under `key` in its current window (0 once it passed).
+    async fn login_failures(&self, key: &str) -> Result<u32, StoreError>;
+    /// Forgets the failures under `key` (after a successful login).
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Appends an entry to the audit log, durably.
+    async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+    /// Audit entries passing `filter`, newest first, at most `filter.limit`.
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Adds per-minute admit outcome counts (kept at least two hours; not durable).
+    async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError>;
+    /// Outcome counts of the minutes starting at or after `since`, summed over every node.
+    async fn outcome_counts(&self, since: UnixMs) -> Result<Vec<OutcomeCount>, StoreError>;
 
     /// Makes every acknowledged lease change durable (called periodically and at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

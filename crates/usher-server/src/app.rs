@@ -101,6 +101,7 @@ impl Application {
             proxies,
             outage: Arc::default(),
             embedded: embedded.clone(),
+            outcomes: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -114,6 +115,15 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// First run: adds the console user `admin` with a one-time password when there is no console user,
+    /// and returns that password (show it once, never log it).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn bootstrap_admin(&self) -> anyhow::Result<Option<String>> {
+        crate::auth::bootstrap_admin(&*self.state.store).await
     }
 
     /// The application state (for setup steps such as the demo's).
@@ -138,14 +148,20 @@ impl Application {
         let cancel = CancellationToken::new();
         {
             let store = state.store.clone();
+            let outcomes = state.outcomes.clone();
             let cancel = cancel.clone();
             tasks.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => break,
-                        _ = tick.tick() => if let Err(e) = store.flush().await {
-                            tracing::warn!(error = %e, "lease flush failed; will retry");
+                        _ = tick.tick() => {
+                            if let Err(e) = store.flush().await {
+                                tracing::warn!(error = %e, "lease flush failed; will retry");
+                            }
+                            if let Err(e) = outcomes.flush(&*store).await {
+                                tracing::debug!(error = %e, "outcome counts not added; will retry");
+                            }
                         },
                     }
                 }

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use clap::Args;
 use usher_core::clock::SystemClock;
 
+use crate::auth::{Authorized, Manage};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::AdminKey;
 use crate::settings::{Config, StoreSettings};
 use crate::state::AppState;
 
@@ -30,7 +30,10 @@ use crate::state::AppState;
     ),
     security(("bearer" = ["admin"])),
 )]
-pub async fn backup_store(State(state): State<AppState>, key: AdminKey) -> ApiResult<Response> {
+pub async fn backup_store(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<Manage>,
+) -> ApiResult<Response> {
     let store = state.embedded.clone().ok_or(ApiError::BackupUnsupported)?;
     let now = state.store.now();
     let path = state
@@ -44,7 +47,20 @@ pub async fn backup_store(State(state): State<AppState>, key: AdminKey) -> ApiRe
     // the open handle keeps the data readable; the name goes at once
     let _ = tokio::fs::remove_file(&path).await;
     let file = file?;
-    tracing::info!(api_key.id = %key.0.id, records = info.records, bytes = info.bytes, "backup taken");
+    tracing::info!(
+        actor = caller.actor().id(),
+        records = info.records,
+        bytes = info.bytes,
+        "backup taken"
+    );
+    crate::audit::record(
+        &state,
+        &caller,
+        "store.backup",
+        "store",
+        &format!("records={} bytes={}", info.records, info.bytes),
+    )
+    .await;
     let stamp = now.to_rfc3339().replace(':', "");
     let mut res = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
     let h = res.headers_mut();

@@ -98,6 +98,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         },
     };
     let app = Application::build(config).await?;
+    let admin_password = app.bootstrap_admin().await?;
     let state = app.state().clone();
     let store = &*state.store;
     let now = store.now();
@@ -117,6 +118,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         grant_ttl_s: None,
         geo: Default::default(),
         cdns: Vec::new(),
+        published: None,
     };
     let show = spec.into_show(show_id.clone(), now, existing.map(|s| s.created_at))?;
     store.put_show(show).await?;
@@ -162,9 +164,17 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             "show_id": show_id,
             "ticket_token": token.expose(),
             "watch_url": watch_url,
+            "console_url": format!("{base_url}/admin"),
+            "admin_user": admin_password.as_ref().map(|_| "admin"),
+            "admin_password": admin_password,
         });
         println!("{out}");
     } else {
+        if let Some(p) = &admin_password {
+            println!(
+                "\nAdmin console: {base_url}/admin  (user `admin`, one-time password {p}; you will choose a new one)"
+            );
+        }
         println!(
             "\nUsher demo is running at {base_url}\n\n  Open this watch link in a browser:\n    {watch_url}\n\n  \
              Open it in a second browser (or a private window) too: the first one stops, because one ticket\n  \

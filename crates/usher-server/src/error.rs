@@ -34,6 +34,30 @@ pub enum ApiError {
     /// The API key lacks the scope.
     #[error("forbidden: needs scope {0}")]
     Forbidden(&'static str),
+    /// The console user's role does not allow the call.
+    #[error("forbidden for role {0}")]
+    RoleForbidden(&'static str),
+    /// A console call without the session's CSRF token (or with another one).
+    #[error("CSRF token missing or wrong")]
+    CsrfInvalid,
+    /// The console user must change the password Usher made before anything else.
+    #[error("password change required")]
+    PasswordChangeRequired,
+    /// Console login: wrong name or password.
+    #[error("login failed")]
+    LoginFailed,
+    /// Console login: too many failures for this user or address.
+    #[error("too many failed logins")]
+    LoginThrottled,
+    /// Admin: a console user of that name exists.
+    #[error("user exists")]
+    UserExists,
+    /// Admin: the change would leave no console user with the admin role.
+    #[error("last admin")]
+    LastAdmin,
+    /// Viewer: the show is not published.
+    #[error("show unpublished")]
+    ShowUnpublished,
     /// No such route.
     #[error("no such route")]
     RouteNotFound,
@@ -187,6 +211,15 @@ pub const CODES: &[&str] = &[
     "store_unavailable",
     "timeout",
     "internal",
+    "csrf_invalid",
+    "password_change_required",
+    "login_failed",
+    "rate_limited",
+    "user_exists",
+    "user_unknown",
+    "last_admin",
+    "show_unpublished",
+    "poster_unknown",
 ];
 
 impl From<StoreError> for ApiError {
@@ -251,6 +284,54 @@ impl ApiError {
                 pr.detail = Some(format!("this call needs the `{scope}` scope"));
                 pr
             }
+            Self::RoleForbidden(role) => {
+                let mut pr = p(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "Your role does not allow this.",
+                );
+                pr.detail = Some(format!("the `{role}` role does not allow this call"));
+                pr
+            }
+            Self::CsrfInvalid => p(
+                StatusCode::FORBIDDEN,
+                "csrf_invalid",
+                "The request lacks this session's CSRF token; reload the page and try again.",
+            ),
+            Self::PasswordChangeRequired => p(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "Change your password first (/admin/password).",
+            ),
+            Self::LoginFailed => p(
+                StatusCode::UNAUTHORIZED,
+                "login_failed",
+                "Wrong user name or password.",
+            ),
+            Self::LoginThrottled => {
+                let mut pr = p(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many failed logins; try again later.",
+                );
+                pr.retry_after = Some(900);
+                pr
+            }
+            Self::UserExists => p(
+                StatusCode::CONFLICT,
+                "user_exists",
+                "A user of that name exists.",
+            ),
+            Self::LastAdmin => p(
+                StatusCode::CONFLICT,
+                "last_admin",
+                "At least one user must keep the admin role.",
+            ),
+            Self::ShowUnpublished => p(
+                StatusCode::FORBIDDEN,
+                "show_unpublished",
+                "This show is not available yet.",
+            ),
             Self::RouteNotFound => p(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -572,6 +653,16 @@ mod tests {
             ApiError::ApiKeyInUse,
             ApiError::Timeout,
             ApiError::Internal(String::new()),
+            ApiError::RoleForbidden("observer"),
+            ApiError::CsrfInvalid,
+            ApiError::PasswordChangeRequired,
+            ApiError::LoginFailed,
+            ApiError::LoginThrottled,
+            ApiError::UserExists,
+            ApiError::NotFound("user_unknown"),
+            ApiError::LastAdmin,
+            ApiError::ShowUnpublished,
+            ApiError::NotFound("poster_unknown"),
         ];
         for e in &all {
             assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());

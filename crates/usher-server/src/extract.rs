@@ -1,5 +1,5 @@
 //! Extractors of our own, so every rejection is our problem+json: JSON bodies, queries and path
-//! parameters; API-key authentication by scope; the viewer's device.
+//! parameters; the client's address; the viewer's device. (Who is calling: [`crate::auth`].)
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -9,8 +9,6 @@ use axum::http::{StatusCode, header};
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 use usher_core::ids::DeviceId;
-use usher_core::secret::ApiKeySecret;
-use usher_core::store::{ApiKey, Scope};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -109,69 +107,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|axum::extract::Path(p)| ApiPath(p))
             .map_err(|_| ApiError::InvalidRequest("the path is not valid".into()))
-    }
-}
-
-async fn authorize(parts: &Parts, state: &AppState, scope: Scope) -> Result<ApiKey, ApiError> {
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim())
-        .ok_or(ApiError::Unauthorized)?;
-    let presented = ApiKeySecret::parse(bearer).ok_or(ApiError::Unauthorized)?;
-    let key = state
-        .store
-        .api_key(&presented.id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if !key
-        .secret_hash
-        .ct_eq(&state.hasher.api_key_secret(&presented.secret))
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    if !key.allows(scope) {
-        return Err(ApiError::Forbidden(match scope {
-            Scope::Admin => "admin",
-            Scope::Tickets => "tickets",
-        }));
-    }
-    state.store.touch_api_key(&key.id).await?;
-    Ok(key)
-}
-
-/// A caller holding an API key with the `admin` scope.
-pub struct AdminKey(pub ApiKey);
-
-/// A caller holding an API key with the `tickets` (or `admin`) scope.
-pub struct TicketsKey(pub ApiKey);
-
-impl<S: Send + Sync> FromRequestParts<S> for AdminKey
-where
-    AppState: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &AppState::from_ref(state), Scope::Admin)
-            .await
-            .map(AdminKey)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for TicketsKey
-where
-    AppState: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &AppState::from_ref(state), Scope::Tickets)
-            .await
-            .map(TicketsKey)
     }
 }
 

@@ -4,8 +4,11 @@
 //! handler's path and method from its `#[utoipa::path]` attribute: the router and the API document
 //! ([`crate::openapi`]) come from the same list, and `tests/openapi.rs` fails when they differ.
 
+pub mod admin_users;
 pub mod api_keys;
+pub mod audit;
 pub mod cdns;
+pub mod dashboard;
 pub mod docs;
 pub mod geoip;
 pub mod ops;
@@ -44,7 +47,7 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(origin::pull))
         .layer(origin::cors_layer(&http.cors_origins));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(tickets::register_ticket))
+        .routes(routes!(tickets::register_ticket, tickets::search_tickets))
         .routes(routes!(tickets::register_batch))
         .routes(routes!(tickets::ticket_status))
         .routes(routes!(tickets::revoke_ticket))
@@ -54,10 +57,16 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
             shows::read_show,
             shows::delete_show
         ))
+        .routes(routes!(shows::put_published))
+        .routes(routes!(shows::put_poster, shows::read_poster))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::end_session))
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
         .routes(routes!(api_keys::delete_api_key))
+        .routes(routes!(admin_users::list_users, admin_users::create_user))
+        .routes(routes!(admin_users::patch_user, admin_users::delete_user))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(dashboard::read_dashboard))
         .routes(routes!(cdns::list_cdns))
         .routes(routes!(
             cdns::put_cdn,
@@ -94,7 +103,10 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(http.request_timeout_s);
     let body_limit = http.max_body_bytes;
     let (router, _) = routes(http, state.config.geoip.max_bytes).split_for_parts();
+    // the console's HTML pages are not API operations: they stay out of the API document (their routes
+    // are in `console::route_table`, which the authorization tests walk)
     router
+        .merge(crate::console::router(&state))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))

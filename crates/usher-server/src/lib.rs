@@ -1,6 +1,11 @@
 //! The Usher server: configuration, the HTTP API, the watch page, the built-in origin and operations.
 //!
 //! # Layout
+//! - [`auth`]: API keys and console users as one [`auth::Caller`]; passwords, console sessions, CSRF,
+//!   login throttling, roles.
+//! - [`audit`]: the audit log of every change, as JSON and CSV.
+//! - [`console`]: the admin console's pages and forms, over the same actions as the API.
+//! - [`outcomes`]: admit outcomes per minute for the dashboard.
 //! - [`settings`]: the configuration tree and its validation.
 //! - [`app`]: startup ([`app::Application::build`]) and graceful shutdown ([`app::Application::run_until`]).
 //! - [`state`]: the one [`state::AppState`] handlers draw from.
@@ -19,14 +24,18 @@
 //! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod backup;
 pub mod cdn_probe;
+pub mod console;
 pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod http;
 pub mod openapi;
+pub mod outcomes;
 pub mod pages;
 pub mod settings;
 pub mod sign_url;

@@ -1,9 +1,11 @@
-//! The `usher` binary: `serve`, `demo`, `api-key create`, `sign-url`, `backup` and `restore`.
+//! The `usher` binary: `serve`, `demo`, `api-key create`, `admin add-user`, `sign-url`, `backup` and
+//! `restore`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use usher_core::admin::Role;
 use usher_core::store::Scope;
 use usher_server::app::{Application, shutdown_signal};
 use usher_server::demo::{self, DemoOptions};
@@ -58,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Manage console users directly in the store (while the server is stopped).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print what a viewer gets from a CDN signing scheme (URL, cookies or header) for given times.
     SignUrl(Box<usher_server::sign_url::SignUrlArgs>),
     /// Save a consistent snapshot of the embedded store (from a running server with --server).
@@ -83,6 +90,39 @@ enum ApiKeyCommand {
         #[arg(long = "scope", required = true)]
         scopes: Vec<ScopeArg>,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add a console user. Without --password-stdin a password is made and printed (shown this once),
+    /// and the user must change it at the first login.
+    AddUser {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Login name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// What the user may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password from the first line of standard input instead of making one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// Everything.
+    Admin,
+    /// Read, revoke tickets, end sessions.
+    Support,
+    /// Read only.
+    Observer,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,6 +156,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(config, listen, data_dir)?;
             telemetry::init_logging(&config.log);
             let app = Application::build(config).await?;
+            if let Some(password) = app.bootstrap_admin().await? {
+                // straight to the console, never through the logger: log pipelines keep what they get
+                eprintln!(
+                    "usher: first run: created the console user `admin` with the one-time password\n\n    {password}\n\n\
+                     Log in at {}/admin/login; you will be asked to choose a new password. This is shown once.",
+                    app.state().base_url
+                );
+            }
             tracing::info!(listen = %app.local_addr(), "usher serving");
             app.run_until(shutdown_signal()).await
         }
@@ -146,6 +194,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
         }
         Command::Restore(args) => usher_server::backup::run_restore(&args),
+        Command::Admin {
+            command:
+                AdminCommand::AddUser {
+                    config,
+                    data_dir,
+                    name,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let config = load(config, None, data_dir)?;
+            let name = usher_core::admin::UserName::parse(&name)
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Support => Role::Support,
+                RoleArg::Observer => Role::Observer,
+            };
+            let (password, made) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let p = line.trim_end_matches(['\r', '\n']).to_owned();
+                usher_server::auth::check_password(&p).map_err(|e| anyhow::anyhow!("{e}"))?;
+                (p, false)
+            } else {
+                (usher_server::auth::generate_password(), true)
+            };
+            let (store, _) = usher_server::app::open_store(&config).await?;
+            let user =
+                usher_server::auth::new_user(&*store, name.clone(), role, password.clone(), made)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::ensure!(
+                store.create_admin_user(user).await?,
+                "a console user named `{name}` exists"
+            );
+            store
+                .append_audit(usher_core::admin::AuditEntry {
+                    at: store.now(),
+                    actor: usher_core::admin::Actor::System("cli".into()),
+                    action: "user.create".into(),
+                    target: format!("user:{name}"),
+                    address: None,
+                    detail: format!("role={role}"),
+                })
+                .await?;
+            store.flush().await?;
+            if made {
+                eprintln!(
+                    "created console user {name} ({role}); the password is shown this once and must be changed at the first login:"
+                );
+                println!("{password}");
+            } else {
+                eprintln!("created console user {name} ({role})");
+            }
+            Ok(())
+        }
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {

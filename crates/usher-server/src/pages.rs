@@ -34,6 +34,29 @@ impl Pages {
     pub fn new() -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
         env.add_template("watch.html", include_str!("../templates/watch.html"))?;
+        macro_rules! admin {
+            ($($name:literal),*) => {
+                $(env.add_template(concat!("admin/", $name), include_str!(concat!("../templates/admin/", $name)))?;)*
+            };
+        }
+        admin!(
+            "layout.html",
+            "error.html",
+            "login.html",
+            "password.html",
+            "dashboard.html",
+            "shows.html",
+            "show.html",
+            "tickets.html",
+            "ticket.html",
+            "sessions.html",
+            "cdns.html",
+            "cdn.html",
+            "geoip.html",
+            "api_keys.html",
+            "users.html",
+            "audit.html"
+        );
         env.add_template("docs.html", include_str!("../templates/docs.html"))?;
         Ok(Self { env })
     }
@@ -79,6 +102,7 @@ pub async fn asset(
         Some("css") => "text/css; charset=utf-8",
         Some("map") => "application/json",
         Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
         _ => "application/octet-stream",
     };
     let etag = format!("\"{}\"", hex_prefix(&asset.metadata.sha256_hash()));

@@ -43,6 +43,8 @@ pub struct AppState {
     pub outage: Arc<Outage>,
     /// The embedded store, typed, for snapshots (`None` on Redis).
     pub embedded: Option<Arc<usher_store::EmbeddedStore>>,
+    /// Admit outcomes not yet added to the store's per-minute counts.
+    pub outcomes: Arc<crate::outcomes::OutcomeTally>,
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

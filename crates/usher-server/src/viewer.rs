@@ -52,10 +52,13 @@ pub async fn find_ticket(state: &AppState, token: &str) -> ApiResult<TicketAndSh
 /// Checks that the ticket admits now: active and inside its window.
 ///
 /// # Errors
-/// `ticket_revoked`, `not_started` or `ended`.
+/// `ticket_revoked`, `show_unpublished`, `not_started` or `ended`.
 pub fn check_admits(ts: &TicketAndShow, now: UnixMs) -> ApiResult<UnixMs> {
     if ts.ticket.status == TicketStatus::Revoked {
         return Err(ApiError::TicketRevoked);
+    }
+    if !ts.show.published {
+        return Err(ApiError::ShowUnpublished);
     }
     match ts.ticket.window_state(&ts.show, now) {
         WindowState::NotStarted(starts_at) => Err(ApiError::NotStarted { starts_at, now }),

@@ -1298,7 +1298,6 @@ fn route_rows(c: &Ctx, rows: &mut Vec<Row>) {
     );
     let s0 = format!("s_{}", "0".repeat(32));
     let wrong: Vec<(&'static str, String)> = vec![
-        ("GET", "/api/v1/tickets".into()),
         ("PUT", "/api/v1/tickets".into()),
         ("DELETE", "/api/v1/tickets".into()),
         ("PATCH", "/api/v1/tickets".into()),

@@ -9,6 +9,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use usher_core::admin::{
+    Actor, AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, Role, UserName,
+    minute_of,
+};
 use usher_core::cdn::{Cdn, CdnHealth, HealthState, SigningConfig};
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
@@ -52,7 +56,14 @@ macro_rules! store_contract_tests {
             api_keys_round_trip,
             cdns_round_trip,
             racing_admits_never_exceed_k,
-            unknown_sessions_are_unknown
+            unknown_sessions_are_unknown,
+            tickets_are_found_by_external_ref,
+            posters_round_trip,
+            admin_users_round_trip,
+            console_sessions_lapse_and_end,
+            login_failures_count_within_a_window,
+            audit_is_newest_first_and_filtered,
+            outcome_counts_add_up
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -88,6 +99,8 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         grant_ttl_s: 120,
         geo: Default::default(),
         cdns: Vec::new(),
+        published: true,
+        poster: None,
         created_at: now,
         updated_at: now,
     }
@@ -848,4 +861,313 @@ pub async fn unknown_sessions_are_unknown(h: &impl Harness) {
     assert_eq!(hb.owner, None);
     assert!(store.live_session(&s).await.unwrap().is_none());
     store.ping().await.unwrap();
+}
+
+/// Tickets are found by their exact external reference, oldest first, within the limit.
+pub async fn tickets_are_found_by_external_ref(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    store
+        .register_tickets(vec![
+            ticket("s1", "extref-token-000001", Some("order-7")),
+            ticket("s1", "extref-token-000002", Some("order-7")),
+            ticket("s1", "extref-token-000003", Some("order-70")),
+            ticket("s1", "extref-token-000004", None),
+        ])
+        .await
+        .unwrap();
+    let found = store.tickets_by_external_ref("order-7", 10).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|t| t.terms.external_ref.as_deref() == Some("order-7"))
+    );
+    assert_eq!(
+        store
+            .tickets_by_external_ref("order-7", 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .tickets_by_external_ref("order", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A show's poster is stored with its content type, replaced and removed.
+pub async fn posters_round_trip(h: &impl Harness) {
+    let store = h.store();
+    let id = ShowId::parse("s1").unwrap();
+    assert_eq!(store.poster(&id).await.unwrap(), None);
+    let png = (
+        String::from("image/png"),
+        vec![0x89, b'P', b'N', b'G', 0, 1, 2],
+    );
+    store.put_poster(&id, Some(png.clone())).await.unwrap();
+    assert_eq!(store.poster(&id).await.unwrap(), Some(png));
+    store.put_poster(&id, None).await.unwrap();
+    assert_eq!(store.poster(&id).await.unwrap(), None);
+}
+
+fn admin_user(name: &str, role: Role) -> AdminUser {
+    AdminUser {
+        name: UserName::parse(name).unwrap(),
+        role,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        must_change_password: true,
+        created_at: UnixMs(1_700_000_000_000),
+        updated_at: UnixMs(1_700_000_000_000),
+    }
+}
+
+/// Admin users: created once (a second create of the name is refused), updated, listed by name, and
+/// deleted together with their console sessions.
+pub async fn admin_users_round_trip(h: &impl Harness) {
+    let store = h.store();
+    assert!(store.admin_users().await.unwrap().is_empty());
+    let zed = admin_user("zed", Role::Observer);
+    let ann = admin_user("ann", Role::Admin);
+    assert!(store.create_admin_user(zed.clone()).await.unwrap());
+    assert!(store.create_admin_user(ann.clone()).await.unwrap());
+    let mut other = ann.clone();
+    other.role = Role::Observer;
+    assert!(
+        !store.create_admin_user(other).await.unwrap(),
+        "names are unique"
+    );
+    assert_eq!(
+        store.admin_user(&ann.name).await.unwrap(),
+        Some(ann.clone())
+    );
+    let mut ann2 = ann.clone();
+    ann2.role = Role::Support;
+    ann2.must_change_password = false;
+    assert!(store.update_admin_user(ann2.clone()).await.unwrap());
+    assert!(
+        !store
+            .update_admin_user(admin_user("nobody", Role::Admin))
+            .await
+            .unwrap()
+    );
+    let names: Vec<String> = store
+        .admin_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name.to_string())
+        .collect();
+    assert_eq!(names, ["ann", "zed"]);
+    assert_eq!(store.admin_user(&ann.name).await.unwrap(), Some(ann2));
+
+    let now = store.now();
+    let sid = hasher().console_session("a-console-session-secret");
+    store
+        .put_console_session(ConsoleSession {
+            id: sid,
+            user: ann.name.clone(),
+            created_at: now,
+            last_seen: now,
+            expires_at: UnixMs(now.0 + 60_000),
+        })
+        .await
+        .unwrap();
+    assert!(store.console_session(&sid).await.unwrap().is_some());
+    assert!(store.delete_admin_user(&ann.name).await.unwrap());
+    assert!(!store.delete_admin_user(&ann.name).await.unwrap());
+    assert_eq!(store.admin_user(&ann.name).await.unwrap(), None);
+    assert_eq!(
+        store.console_session(&sid).await.unwrap(),
+        None,
+        "a deleted user's sessions end"
+    );
+    assert!(store.admin_user(&zed.name).await.unwrap().is_some());
+}
+
+/// Console sessions: found by hash, touched forward, lapsed after their expiry, ended by logout.
+pub async fn console_sessions_lapse_and_end(h: &impl Harness) {
+    let store = h.store();
+    let now = store.now();
+    let user = UserName::parse("ann").unwrap();
+    let a = hasher().console_session("session-secret-a");
+    let b = hasher().console_session("session-secret-b");
+    for id in [a, b] {
+        store
+            .put_console_session(ConsoleSession {
+                id,
+                user: user.clone(),
+                created_at: now,
+                last_seen: now,
+                expires_at: UnixMs(now.0 + 600),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.console_session(&a).await.unwrap().unwrap().user, user);
+    assert_eq!(
+        store
+            .console_session(&hasher().console_session("other"))
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .touch_console_session(&a, UnixMs(store.now().0 + 60_000))
+        .await
+        .unwrap();
+    h.advance_ms(900).await;
+    assert!(
+        store.console_session(&a).await.unwrap().is_some(),
+        "a touched session lives on"
+    );
+    assert_eq!(
+        store.console_session(&b).await.unwrap(),
+        None,
+        "an idle session lapses"
+    );
+    assert!(store.delete_console_session(&a).await.unwrap());
+    assert_eq!(store.console_session(&a).await.unwrap(), None);
+}
+
+/// Failed logins count per key within a window that starts at the first failure, and clear.
+pub async fn login_failures_count_within_a_window(h: &impl Harness) {
+    let store = h.store();
+    assert_eq!(store.login_failures("user:ann").await.unwrap(), 0);
+    assert_eq!(store.note_login_failure("user:ann", 500).await.unwrap(), 1);
+    assert_eq!(store.note_login_failure("user:ann", 500).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .note_login_failure("addr:192.0.2.1", 500)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.login_failures("user:ann").await.unwrap(), 2);
+    store.clear_login_failures("user:ann").await.unwrap();
+    assert_eq!(store.login_failures("user:ann").await.unwrap(), 0);
+    h.advance_ms(700).await;
+    assert_eq!(
+        store.login_failures("addr:192.0.2.1").await.unwrap(),
+        0,
+        "the window passed"
+    );
+    assert_eq!(
+        store
+            .note_login_failure("addr:192.0.2.1", 500)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// The audit log reads newest first, filtered by actor, action prefix, target and time, within a limit.
+pub async fn audit_is_newest_first_and_filtered(h: &impl Harness) {
+    let store = h.store();
+    let base = store.now().0;
+    let entry = |i: i64, actor: Actor, action: &str, target: &str| AuditEntry {
+        at: UnixMs(base + i),
+        actor,
+        action: action.into(),
+        target: target.into(),
+        address: Some("192.0.2.7".into()),
+        detail: format!("n={i}"),
+    };
+    let entries = [
+        entry(1, Actor::User("ann".into()), "show.put", "show:a"),
+        entry(
+            2,
+            Actor::ApiKey("k_0011223344556677".into()),
+            "ticket.revoke",
+            "ticket:t_1",
+        ),
+        entry(3, Actor::User("ann".into()), "show.delete", "show:b"),
+        entry(4, Actor::User("bob".into()), "cdn.patch", "cdn:x"),
+    ];
+    for e in &entries {
+        store.append_audit(e.clone()).await.unwrap();
+    }
+    let all = store
+        .audit(&AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0], entries[3], "newest first");
+    assert_eq!(all[3], entries[0]);
+    let ann_shows = store
+        .audit(&AuditFilter {
+            actor: Some("ann".into()),
+            action: Some("show.".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ann_shows, vec![entries[2].clone(), entries[0].clone()]);
+    let by_target = store
+        .audit(&AuditFilter {
+            target: Some("t_1".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_target, vec![entries[1].clone()]);
+    let window = store
+        .audit(&AuditFilter {
+            since: Some(UnixMs(base + 2)),
+            until: Some(UnixMs(base + 4)),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(window, vec![entries[2].clone(), entries[1].clone()]);
+    let limited = store
+        .audit(&AuditFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited, vec![entries[3].clone()]);
+}
+
+/// Outcome counts of one minute add up across calls (and nodes), by outcome.
+pub async fn outcome_counts_add_up(h: &impl Harness) {
+    let store = h.store();
+    let minute = minute_of(store.now());
+    let count = |outcome: &str, n: u64| OutcomeCount {
+        minute,
+        outcome: outcome.into(),
+        count: n,
+    };
+    store
+        .add_outcome_counts(vec![count("admitted", 2), count("geo_blocked", 1)])
+        .await
+        .unwrap();
+    store
+        .add_outcome_counts(vec![count("admitted", 3)])
+        .await
+        .unwrap();
+    let mut got = store.outcome_counts(minute).await.unwrap();
+    got.sort_by(|a, b| a.outcome.cmp(&b.outcome));
+    assert_eq!(got, vec![count("admitted", 5), count("geo_blocked", 1)]);
+    assert!(
+        store
+            .outcome_counts(UnixMs(minute.0 + 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

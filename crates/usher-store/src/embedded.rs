@@ -12,8 +12,9 @@
 //! disk; a crash loses at most the last second of lease renewals, which only shortens leases that the
 //! next heartbeat renews again, and a restart finds every lease that was flushed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use async_trait::async_trait;
@@ -21,6 +22,9 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use usher_core::admin::{
+    AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName,
+};
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, UnixMs};
 use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
@@ -39,10 +43,27 @@ const TOKEN_INDEX: TableDefinition<&str, &str> = TableDefinition::new("token_ind
 const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
+const POSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("posters");
+const ADMIN_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("admin_users");
+const CONSOLE_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("console_sessions");
+/// Audit entries keyed `{at ms, 16 hex}-{sequence, 16 hex}`, so key order is time order.
+const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
+
+/// How long per-minute outcome counts are kept.
+const OUTCOMES_KEPT_MS: i64 = 2 * 3600 * 1000;
 
 /// Every table keyed by text with byte values, for backups (keep in step with the definitions above).
-pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] =
-    &[SHOWS, TICKETS, API_KEYS, CDNS, LEASES];
+pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
+    SHOWS,
+    TICKETS,
+    API_KEYS,
+    CDNS,
+    LEASES,
+    POSTERS,
+    ADMIN_USERS,
+    CONSOLE_SESSIONS,
+    AUDIT,
+];
 /// The token index, the one table with text values.
 pub(crate) const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
     &[TOKEN_INDEX];
@@ -120,6 +141,14 @@ pub struct EmbeddedStore {
     cdn_writes: tokio::sync::Mutex<()>,
     keys_dirty: Mutex<HashSet<ApiKeyId>>,
     runtime: Mutex<Runtime>,
+    admin_users: RwLock<HashMap<UserName, AdminUser>>,
+    /// Console sessions; creation and deletion are durable, touches live in memory (a restart measures
+    /// idleness from the last durable write, which can only end a session early).
+    console_sessions: RwLock<HashMap<SecretHash, ConsoleSession>>,
+    /// Failed logins per key: (count, end of the window). In memory: the embedded store is one node.
+    login_failures: Mutex<HashMap<String, (u32, UnixMs)>>,
+    outcomes: Mutex<BTreeMap<(i64, String), u64>>,
+    audit_seq: AtomicU64,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -203,6 +232,28 @@ impl EmbeddedStore {
             let cdn: Cdn = decode("cdn", v.value())?;
             cdns.insert(cdn.id.clone(), cdn);
         }
+        let mut admin_users = HashMap::new();
+        for row in read
+            .open_table(ADMIN_USERS)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
+            let (_, v) = row.map_err(unavailable)?;
+            let user: AdminUser = decode("admin user", v.value())?;
+            admin_users.insert(user.name.clone(), user);
+        }
+        let mut console_sessions = HashMap::new();
+        for row in read
+            .open_table(CONSOLE_SESSIONS)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
+            let (_, v) = row.map_err(unavailable)?;
+            let session: ConsoleSession = decode("console session", v.value())?;
+            console_sessions.insert(session.id, session);
+        }
         let mut runtime = Runtime::default();
         for row in read
             .open_table(LEASES)
@@ -227,6 +278,11 @@ impl EmbeddedStore {
             cdn_writes: tokio::sync::Mutex::new(()),
             keys_dirty: Mutex::new(HashSet::new()),
             runtime: Mutex::new(runtime),
+            admin_users: RwLock::new(admin_users),
+            console_sessions: RwLock::new(console_sessions),
+            login_failures: Mutex::new(HashMap::new()),
+            outcomes: Mutex::new(BTreeMap::new()),
+            audit_seq: AtomicU64::new(0),
         })
     }
 
@@ -754,6 +810,326 @@ impl Store for EmbeddedStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id);
         Ok(existed)
+    }
+
+    async fn tickets_by_external_ref(
+        &self,
+        external_ref: &str,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        // a scan: an admin's search, not a hot path, and no index to keep in step with registrations
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(TICKETS).map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(unavailable)? {
+            let (_, v) = row.map_err(unavailable)?;
+            let t: Ticket = decode("ticket", v.value())?;
+            if t.terms.external_ref.as_deref() == Some(external_ref) {
+                out.push(t);
+            }
+        }
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn poster(&self, show: &ShowId) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(POSTERS).map_err(unavailable)?;
+        let Some(v) = table.get(show.as_str()).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let bytes = v.value();
+        let split = bytes
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| StoreError::Corrupt("poster without a content type".into()))?;
+        let ctype = String::from_utf8(bytes[..split].to_vec())
+            .map_err(|e| StoreError::Corrupt(format!("poster content type: {e}")))?;
+        Ok(Some((ctype, bytes[split + 1..].to_vec())))
+    }
+
+    async fn put_poster(
+        &self,
+        show: &ShowId,
+        poster: Option<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let key = show.to_string();
+        self.write(move |txn| {
+            let mut t = txn.open_table(POSTERS).map_err(unavailable)?;
+            match poster {
+                Some((ctype, bytes)) => {
+                    let mut v = ctype.into_bytes();
+                    v.push(0);
+                    v.extend_from_slice(&bytes);
+                    t.insert(key.as_str(), v.as_slice()).map_err(unavailable)?;
+                }
+                None => {
+                    t.remove(key.as_str()).map_err(unavailable)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
+        let key = user.name.to_string();
+        let bytes = encode(&user);
+        let created = self
+            .write(move |txn| {
+                let mut t = txn.open_table(ADMIN_USERS).map_err(unavailable)?;
+                if t.get(key.as_str()).map_err(unavailable)?.is_some() {
+                    return Ok(false);
+                }
+                t.insert(key.as_str(), bytes.as_slice())
+                    .map_err(unavailable)?;
+                Ok(true)
+            })
+            .await?;
+        if created {
+            self.admin_users
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(user.name.clone(), user);
+        }
+        Ok(created)
+    }
+
+    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
+        let key = user.name.to_string();
+        let bytes = encode(&user);
+        let existed = self
+            .write(move |txn| {
+                let mut t = txn.open_table(ADMIN_USERS).map_err(unavailable)?;
+                if t.get(key.as_str()).map_err(unavailable)?.is_none() {
+                    return Ok(false);
+                }
+                t.insert(key.as_str(), bytes.as_slice())
+                    .map_err(unavailable)?;
+                Ok(true)
+            })
+            .await?;
+        if existed {
+            self.admin_users
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(user.name.clone(), user);
+        }
+        Ok(existed)
+    }
+
+    async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError> {
+        Ok(self
+            .admin_users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned())
+    }
+
+    async fn admin_users(&self) -> Result<Vec<AdminUser>, StoreError> {
+        Ok(sorted_values(&self.admin_users))
+    }
+
+    async fn delete_admin_user(&self, name: &UserName) -> Result<bool, StoreError> {
+        let key = name.to_string();
+        let sessions: Vec<String> = self
+            .console_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|s| &s.user == name)
+            .map(|s| s.id.to_hex())
+            .collect();
+        let existed = self
+            .write(move |txn| {
+                let mut t = txn.open_table(ADMIN_USERS).map_err(unavailable)?;
+                let existed = t.remove(key.as_str()).map_err(unavailable)?.is_some();
+                let mut cs = txn.open_table(CONSOLE_SESSIONS).map_err(unavailable)?;
+                for s in &sessions {
+                    cs.remove(s.as_str()).map_err(unavailable)?;
+                }
+                Ok(existed)
+            })
+            .await?;
+        self.admin_users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        self.console_sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, s| &s.user != name);
+        Ok(existed)
+    }
+
+    async fn put_console_session(&self, session: ConsoleSession) -> Result<(), StoreError> {
+        let key = session.id.to_hex();
+        let bytes = encode(&session);
+        let now = self.clock.now();
+        // lapsed sessions go when a new one comes (a login), rows and memory together
+        let lapsed: Vec<SecretHash> = self
+            .console_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|s| s.expires_at <= now)
+            .map(|s| s.id)
+            .collect();
+        let lapsed_keys: Vec<String> = lapsed.iter().map(SecretHash::to_hex).collect();
+        self.write(move |txn| {
+            let mut t = txn.open_table(CONSOLE_SESSIONS).map_err(unavailable)?;
+            for k in &lapsed_keys {
+                t.remove(k.as_str()).map_err(unavailable)?;
+            }
+            t.insert(key.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await?;
+        let mut all = self
+            .console_sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in &lapsed {
+            all.remove(id);
+        }
+        all.insert(session.id, session);
+        Ok(())
+    }
+
+    async fn console_session(&self, id: &SecretHash) -> Result<Option<ConsoleSession>, StoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .console_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .filter(|s| s.expires_at > now && s.id.ct_eq(id))
+            .cloned())
+    }
+
+    async fn touch_console_session(
+        &self,
+        id: &SecretHash,
+        expires_at: UnixMs,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        if let Some(s) = self
+            .console_sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(id)
+        {
+            s.last_seen = now;
+            s.expires_at = expires_at;
+        }
+        Ok(())
+    }
+
+    async fn delete_console_session(&self, id: &SecretHash) -> Result<bool, StoreError> {
+        let key = id.to_hex();
+        self.write(move |txn| {
+            let mut t = txn.open_table(CONSOLE_SESSIONS).map_err(unavailable)?;
+            t.remove(key.as_str()).map_err(unavailable)?;
+            Ok(())
+        })
+        .await?;
+        Ok(self
+            .console_sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id)
+            .is_some())
+    }
+
+    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError> {
+        let now = self.clock.now();
+        let mut all = lock(&self.login_failures);
+        all.retain(|_, (_, until)| *until > now);
+        let entry = all
+            .entry(key.to_owned())
+            .or_insert((0, UnixMs(now.0 + window_ms)));
+        entry.0 += 1;
+        Ok(entry.0)
+    }
+
+    async fn login_failures(&self, key: &str) -> Result<u32, StoreError> {
+        let now = self.clock.now();
+        Ok(lock(&self.login_failures)
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map_or(0, |(n, _)| *n))
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.login_failures).remove(key);
+        Ok(())
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let seq = self.audit_seq.fetch_add(1, Ordering::Relaxed);
+        // the sequence after the time keeps entries of one millisecond apart; a restart resets it, and
+        // the random tail keeps a restart within the same millisecond from overwriting an entry
+        let key = format!(
+            "{:016x}-{seq:08x}{}",
+            entry.at.0.max(0),
+            usher_core::ids::random_hex(4)
+        );
+        let bytes = encode(&entry);
+        self.write(move |txn| {
+            let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
+            t.insert(key.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(AUDIT).map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(unavailable)?.rev() {
+            if out.len() >= filter.limit {
+                break;
+            }
+            let (_, v) = row.map_err(unavailable)?;
+            let e: AuditEntry = decode("audit entry", v.value())?;
+            if filter.since.is_some_and(|s| e.at < s) {
+                break;
+            }
+            if filter.matches(&e) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {
+        let horizon = self.clock.now().0 - OUTCOMES_KEPT_MS;
+        let mut all = lock(&self.outcomes);
+        for c in counts {
+            *all.entry((c.minute.0, c.outcome)).or_default() += c.count;
+        }
+        all.retain(|(minute, _), _| *minute >= horizon);
+        Ok(())
+    }
+
+    async fn outcome_counts(&self, since: UnixMs) -> Result<Vec<OutcomeCount>, StoreError> {
+        Ok(lock(&self.outcomes)
+            .range((since.0, String::new())..)
+            .map(|((minute, outcome), count)| OutcomeCount {
+                minute: UnixMs(*minute),
+                outcome: outcome.clone(),
+                count: *count,
+            })
+            .collect())
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -23,6 +23,15 @@
 //! | `cdn:{id}` | string | CDN pool member JSON (signing keys included: protect Redis like the secrets) |
 //! | `cdns` | set | CDN ids |
 //! | `cdn_health:{id}` | string | the CDN's health record (JSON), written by the prober apart from the rest |
+//! | `extref:{external ref}` | set | ids of the tickets registered with that external reference |
+//! | `poster:{show id}` | string | the show's poster: content type, a NUL byte, the image |
+//! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
+//! | `admin_users` | set | console user names |
+//! | `console:{hash}` | string, TTL idle timeout | console session JSON, by the keyed hash of its cookie |
+//! | `user_sessions:{name}` | set | a user's console session hashes (ended when the user is deleted) |
+//! | `login_fail:{user:…/addr:…}` | string (int), TTL window | failed logins in the current window |
+//! | `audit` | list | audit entries (JSON), newest first, trimmed to the last 1,000,000 |
+//! | `outcomes:{minute ms}` | hash, TTL 2 h | admit outcomes counted in that minute, by outcome |
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -37,6 +46,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use usher_core::admin::{
+    AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName,
+};
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, SystemClock, UnixMs};
 use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
@@ -512,9 +524,15 @@ impl Store for RedisStore {
                 inv.key(self.key(&["token", &ticket.token_hash.to_hex()]))
                     .key(self.key(&["ticket", ticket.id.as_str()]))
                     .key(self.key(&["show_tickets", ticket.terms.show_id.as_str()]))
+                    .key(self.key(&["extref", ticket.terms.external_ref.as_deref().unwrap_or("")]))
                     .arg(ticket.id.as_str())
                     .arg(encode(ticket))
-                    .arg(&ticket_prefix);
+                    .arg(&ticket_prefix)
+                    .arg(if ticket.terms.external_ref.is_some() {
+                        "1"
+                    } else {
+                        "0"
+                    });
                 pipe.invoke_script(&inv);
             }
             let mut con = self.con();
@@ -938,6 +956,319 @@ impl Store for RedisStore {
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
         Ok(n == 1)
+    }
+
+    async fn tickets_by_external_ref(
+        &self,
+        external_ref: &str,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let mut con = self.con();
+        let ids: Vec<String> = con
+            .smembers(self.key(&["extref", external_ref]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(&["ticket", id])).collect();
+        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(|e| self.fail(e))?;
+        let mut out: Vec<Ticket> = raw
+            .into_iter()
+            .flatten()
+            .map(|s| decode("ticket", &s))
+            .collect::<Result<_, _>>()?;
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn poster(&self, show: &ShowId) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let raw: Option<Vec<u8>> = self
+            .con()
+            .get(self.key(&["poster", show.as_str()]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(bytes) = raw else { return Ok(None) };
+        let split = bytes
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| StoreError::Corrupt("poster without a content type".into()))?;
+        let ctype = String::from_utf8(bytes[..split].to_vec())
+            .map_err(|e| StoreError::Corrupt(format!("poster content type: {e}")))?;
+        Ok(Some((ctype, bytes[split + 1..].to_vec())))
+    }
+
+    async fn put_poster(
+        &self,
+        show: &ShowId,
+        poster: Option<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let key = self.key(&["poster", show.as_str()]);
+        let mut con = self.con();
+        match poster {
+            Some((ctype, bytes)) => {
+                let mut v = ctype.into_bytes();
+                v.push(0);
+                v.extend_from_slice(&bytes);
+                let _: () = con.set(key, v).await.map_err(|e| self.fail(e))?;
+            }
+            None => {
+                let _: () = con.del(key).await.map_err(|e| self.fail(e))?;
+            }
+        }
+        self.replicate().await
+    }
+
+    async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
+        let created: i64 = Script::new(
+            "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SADD', KEYS[2], ARGV[2]) return 1 end return 0",
+        )
+        .key(self.key(&["admin_user", user.name.as_str()]))
+        .key(self.key(&["admin_users"]))
+        .arg(encode(&user))
+        .arg(user.name.as_str())
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(created == 1)
+    }
+
+    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(&["admin_user", user.name.as_str()]))
+            .arg(encode(&user))
+            .arg("XX")
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(set.is_some())
+    }
+
+    async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError> {
+        self.get_json("admin user", self.key(&["admin_user", name.as_str()]))
+            .await
+    }
+
+    async fn admin_users(&self) -> Result<Vec<AdminUser>, StoreError> {
+        self.members("admin_user", "admin_users").await
+    }
+
+    async fn delete_admin_user(&self, name: &UserName) -> Result<bool, StoreError> {
+        let n: i64 = Script::new(
+            "local n = redis.call('DEL', KEYS[1]) redis.call('SREM', KEYS[2], ARGV[1]) \
+             for _, h in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', ARGV[2] .. h) end \
+             redis.call('DEL', KEYS[3]) return n",
+        )
+        .key(self.key(&["admin_user", name.as_str()]))
+        .key(self.key(&["admin_users"]))
+        .key(self.key(&["user_sessions", name.as_str()]))
+        .arg(name.as_str())
+        .arg(self.key(&["console", ""]))
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(n == 1)
+    }
+
+    async fn put_console_session(&self, session: ConsoleSession) -> Result<(), StoreError> {
+        let ttl = (session.expires_at.0 - self.now().0).max(1);
+        let hash = session.id.to_hex();
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&["console", &hash]))
+            .arg(encode(&session))
+            .arg("PX")
+            .arg(ttl)
+            .ignore()
+            .sadd(self.key(&["user_sessions", session.user.as_str()]), &hash)
+            .ignore()
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn console_session(&self, id: &SecretHash) -> Result<Option<ConsoleSession>, StoreError> {
+        let now = self.now();
+        let s: Option<ConsoleSession> = self
+            .get_json("console session", self.key(&["console", &id.to_hex()]))
+            .await?;
+        Ok(s.filter(|s| s.expires_at > now && s.id.ct_eq(id)))
+    }
+
+    async fn touch_console_session(
+        &self,
+        id: &SecretHash,
+        expires_at: UnixMs,
+    ) -> Result<(), StoreError> {
+        let Some(mut s) = self.console_session(id).await? else {
+            return Ok(());
+        };
+        let now = self.now();
+        s.last_seen = now;
+        s.expires_at = expires_at;
+        let _: () = redis::cmd("SET")
+            .arg(self.key(&["console", &id.to_hex()]))
+            .arg(encode(&s))
+            .arg("PX")
+            .arg((expires_at.0 - now.0).max(1))
+            .arg("XX")
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn delete_console_session(&self, id: &SecretHash) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .con()
+            .del(self.key(&["console", &id.to_hex()]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(n == 1)
+    }
+
+    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError> {
+        let k = self.key(&["login_fail", key]);
+        let (n, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .incr(&k, 1)
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(window_ms)
+            .arg("NX")
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn login_failures(&self, key: &str) -> Result<u32, StoreError> {
+        let n: Option<i64> = self
+            .con()
+            .get(self.key(&["login_fail", key]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        let _: () = self
+            .con()
+            .del(self.key(&["login_fail", key]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let k = self.key(&["audit"]);
+        let _: () = redis::pipe()
+            .atomic()
+            .lpush(&k, encode(&entry))
+            .ignore()
+            .ltrim(&k, 0, 999_999)
+            .ignore()
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        const PAGE: isize = 1000;
+        const MAX_SCANNED: isize = 100_000;
+        let k = self.key(&["audit"]);
+        let mut con = self.con();
+        let mut out = Vec::new();
+        let mut start = 0isize;
+        while out.len() < filter.limit && start < MAX_SCANNED {
+            let page: Vec<String> = con
+                .lrange(&k, start, start + PAGE - 1)
+                .await
+                .map_err(|e| self.fail(e))?;
+            if page.is_empty() {
+                break;
+            }
+            for raw in &page {
+                let e: AuditEntry = decode("audit entry", raw)?;
+                if filter.since.is_some_and(|s| e.at < s) {
+                    return Ok(out);
+                }
+                if filter.matches(&e) {
+                    out.push(e);
+                    if out.len() >= filter.limit {
+                        break;
+                    }
+                }
+            }
+            start += PAGE;
+        }
+        Ok(out)
+    }
+
+    async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for c in &counts {
+            let k = self.key(&["outcomes", &c.minute.0.to_string()]);
+            pipe.hincr(&k, &c.outcome, c.count).ignore();
+            pipe.expire(&k, 2 * 3600 + 120).ignore();
+        }
+        let _: () = pipe
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn outcome_counts(&self, since: UnixMs) -> Result<Vec<OutcomeCount>, StoreError> {
+        let now = self.now();
+        let first = usher_core::admin::minute_of(since)
+            .0
+            .max(now.0 - 2 * 3600 * 1000);
+        let first = if first < since.0 {
+            first + 60_000
+        } else {
+            first
+        };
+        let minutes: Vec<i64> = (0..)
+            .map(|i| first + i * 60_000)
+            .take_while(|m| *m <= now.0)
+            .collect();
+        if minutes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for m in &minutes {
+            pipe.hgetall(self.key(&["outcomes", &m.to_string()]));
+        }
+        let maps: Vec<std::collections::BTreeMap<String, u64>> = pipe
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(minutes
+            .into_iter()
+            .zip(maps)
+            .flat_map(|(m, map)| {
+                map.into_iter().map(move |(outcome, count)| OutcomeCount {
+                    minute: UnixMs(m),
+                    outcome,
+                    count,
+                })
+            })
+            .collect())
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

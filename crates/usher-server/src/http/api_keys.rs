@@ -10,8 +10,12 @@ use usher_core::secret::{ApiKeySecret, SecretHasher};
 use usher_core::show::check_text;
 use usher_core::store::{ApiKey, Scope, Store, StoreError};
 
+use usher_core::admin::Permission;
+
+use crate::audit;
+use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminKey, ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::schemas::{ApiKeyList, ApiKeyView};
 use crate::state::AppState;
 
@@ -21,13 +25,14 @@ use crate::state::AppState;
 pub struct NewKey {
     /// A name for humans (1–100 characters, no control characters but newlines and tabs).
     #[schema(min_length = 1, max_length = 100)]
-    name: String,
+    pub name: String,
     /// What it may do: `tickets`, `admin` (everything), or both.
     #[schema(min_items = 1)]
-    scopes: Vec<Scope>,
+    pub scopes: Vec<Scope>,
 }
 
-fn key_view(k: &ApiKey) -> Value {
+/// The JSON view of a key (never its secret).
+pub fn key_view(k: &ApiKey) -> Value {
     json!({
         "id": k.id,
         "name": k.name,
@@ -73,7 +78,7 @@ pub async fn issue_api_key(
 )]
 pub async fn list_api_keys(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _caller: Authorized<Read>,
 ) -> ApiResult<Json<Value>> {
     let keys = state.store.api_keys().await?;
     Ok(Json(
@@ -95,9 +100,25 @@ pub async fn list_api_keys(
 )]
 pub async fn create_api_key(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiJson(body): ApiJson<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (key, secret) = create_key(&state, &caller, body).await?;
+    let mut v = key_view(&key);
+    v["key"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Makes a key; returns it with its secret text (shown once).
+///
+/// # Errors
+/// `invalid_request`; `forbidden`.
+pub async fn create_key(
+    state: &AppState,
+    caller: &Caller,
+    body: NewKey,
+) -> ApiResult<(ApiKey, String)> {
+    caller.require(Permission::Manage)?;
     check_text("name", &body.name, 1, 100).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     if body.scopes.is_empty() {
         return Err(ApiError::InvalidRequest(
@@ -107,9 +128,51 @@ pub async fn create_api_key(
     let (key, secret) =
         issue_api_key(&*state.store, &state.hasher, &body.name, body.scopes).await?;
     tracing::info!(api_key.id = %key.id, "API key created");
-    let mut v = key_view(&key);
-    v["key"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(v)))
+    let scopes: Vec<&str> = key
+        .scopes
+        .iter()
+        .map(|s| match s {
+            Scope::Admin => "admin",
+            Scope::Tickets => "tickets",
+        })
+        .collect();
+    audit::record(
+        state,
+        caller,
+        "api_key.create",
+        &format!("api_key:{}", key.id),
+        &format!("scopes={}", scopes.join("+")),
+    )
+    .await;
+    Ok((key, secret))
+}
+
+/// Revokes (deletes) a key.
+///
+/// # Errors
+/// `api_key_unknown`; `forbidden`.
+pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    caller.require(Permission::Manage)?;
+    let id = ApiKeyId::parse(id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
+    // a key deleting itself may be the last admin key: the API would be locked until someone runs
+    // `usher api-key create` on the stopped server (console users can always make a new one)
+    if matches!(&caller.principal, crate::auth::Principal::Key(k) if k.id == id) {
+        return Err(ApiError::ApiKeyInUse);
+    }
+    if state.store.delete_api_key(&id).await? {
+        tracing::info!(api_key.id = %id, "API key deleted");
+        audit::record(
+            state,
+            caller,
+            "api_key.delete",
+            &format!("api_key:{id}"),
+            "",
+        )
+        .await;
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("api_key_unknown"))
+    }
 }
 
 /// `DELETE /api/v1/api-keys/{id}`.
@@ -127,19 +190,9 @@ pub async fn create_api_key(
 )]
 pub async fn delete_api_key(
     State(state): State<AppState>,
-    AdminKey(caller): AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
-    // a key deleting itself may be the last admin key: the API would be locked until someone runs
-    // `usher api-key create` on the stopped server
-    if id == caller.id {
-        return Err(ApiError::ApiKeyInUse);
-    }
-    if state.store.delete_api_key(&id).await? {
-        tracing::info!(api_key.id = %id, "API key deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("api_key_unknown"))
-    }
+    revoke_key(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -15,9 +15,13 @@ use usher_core::ids::CdnId;
 use usher_core::secret::SecretHash;
 use usher_core::store::PutOutcome;
 
+use usher_core::admin::Permission;
+
+use crate::audit;
+use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::delivery::{Binding, DEFAULT_PRIORITY, pool, sign_object};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminKey, ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::schemas::{CdnList, CdnView, SignedObject};
 use crate::state::AppState;
 
@@ -29,34 +33,35 @@ const MAX_RANK: u32 = 1_000_000;
 #[serde(deny_unknown_fields)]
 pub struct CdnSpec {
     /// A name for humans (1–200 characters, no control characters).
-    name: String,
+    pub name: String,
     /// `http(s)://host[:port][/path]`, no query, fragment or credentials.
-    base_url: String,
+    pub base_url: String,
     /// The scheme's configuration with its keys (`{"scheme": "nginx", "secret": …}`), as `usher-cdn` reads it.
     #[schema(value_type = Object)]
-    signing: Value,
+    pub signing: Value,
     /// Lower comes first (default 100, at most 1,000,000).
     #[serde(default = "default_priority")]
     #[schema(maximum = 1_000_000)]
-    priority: u32,
+    pub priority: u32,
     /// Higher comes first among equal priorities (default 1, at most 1,000,000).
     #[serde(default = "default_weight")]
     #[schema(maximum = 1_000_000)]
-    weight: u32,
+    pub weight: u32,
     /// Whether it delivers (default true).
     #[serde(default = "default_enabled")]
-    enabled: bool,
+    pub enabled: bool,
     /// The object the health prober fetches through this CDN, relative to `base_url` (e.g.
     /// `demo/master.m3u8`); absent: not probed.
     #[serde(default)]
-    canary: Option<String>,
+    pub canary: Option<String>,
     /// The secret this CDN sends in `X-Usher-Origin-Secret` when it pulls from `/pull/`: absent keeps the
     /// stored one, `null` removes it (the CDN loses origin access), a text sets it. Write-only.
     #[serde(default, deserialize_with = "present")]
-    origin_secret: Option<Option<String>>,
+    pub origin_secret: Option<Option<String>>,
 }
 
-fn default_priority() -> u32 {
+/// The priority of a CDN added without one.
+pub fn default_priority() -> u32 {
     DEFAULT_PRIORITY
 }
 fn default_weight() -> u32 {
@@ -72,21 +77,21 @@ fn default_enabled() -> bool {
 pub struct CdnPatch {
     /// Whether it delivers.
     #[serde(default)]
-    enabled: Option<bool>,
+    pub enabled: Option<bool>,
     /// Lower comes first (at most 1,000,000).
     #[serde(default)]
     #[schema(maximum = 1_000_000)]
-    priority: Option<u32>,
+    pub priority: Option<u32>,
     /// Higher comes first among equal priorities (at most 1,000,000).
     #[serde(default)]
     #[schema(maximum = 1_000_000)]
-    weight: Option<u32>,
+    pub weight: Option<u32>,
     /// The object the health prober fetches (`null`: not probed).
     #[serde(default, deserialize_with = "present")]
-    canary: Option<Option<String>>,
+    pub canary: Option<Option<String>>,
     /// The origin-pull secret (`null` removes it). Write-only.
     #[serde(default, deserialize_with = "present")]
-    origin_secret: Option<Option<String>>,
+    pub origin_secret: Option<Option<String>>,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from an absent one (`None`, by `#[serde(default)]`).
@@ -243,7 +248,10 @@ fn check_not_empty(pool: &[Cdn]) -> ApiResult<()> {
     responses((status = 200, description = "The pool by id, the origin included.", body = CdnList)),
     security(("bearer" = ["admin"])),
 )]
-pub async fn list_cdns(State(state): State<AppState>, _key: AdminKey) -> ApiResult<Json<Value>> {
+pub async fn list_cdns(
+    State(state): State<AppState>,
+    _caller: Authorized<Read>,
+) -> ApiResult<Json<Value>> {
     let cdns: Vec<Value> = pool(&state).await?.iter().map(cdn_view).collect();
     Ok(Json(json!({"cdns": cdns})))
 }
@@ -262,7 +270,7 @@ pub async fn list_cdns(State(state): State<AppState>, _key: AdminKey) -> ApiResu
 )]
 pub async fn read_cdn(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _caller: Authorized<Read>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = lookup_id(&id)?;
@@ -291,11 +299,31 @@ pub async fn read_cdn(
 )]
 pub async fn put_cdn(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(spec): ApiJson<CdnSpec>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = CdnId::parse(&id).map_err(|e| ApiError::InvalidRequest(format!("CDN id: {e}")))?;
+    let (outcome, cdn) = write_cdn(&state, &caller, &id, spec).await?;
+    let status = if outcome == PutOutcome::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(cdn_view(&cdn))))
+}
+
+/// Creates or replaces a CDN (keys as given; the origin cannot be replaced).
+///
+/// # Errors
+/// `invalid_request`, `cdn_builtin`, `cdn_pool_empty`; `forbidden`.
+pub async fn write_cdn(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    spec: CdnSpec,
+) -> ApiResult<(PutOutcome, Cdn)> {
+    caller.require(Permission::Manage)?;
+    let id = CdnId::parse(id).map_err(|e| ApiError::InvalidRequest(format!("CDN id: {e}")))?;
     if id.is_origin() {
         return Err(ApiError::CdnBuiltIn(
             "the origin cannot be replaced; PATCH its enabled, priority or weight",
@@ -312,7 +340,7 @@ pub async fn put_cdn(
     check_rank("weight", spec.weight)?;
     check_signing(&spec.signing)?;
     let now = state.store.now();
-    let mut pool = pool(&state).await?;
+    let mut pool = pool(state).await?;
     let existing = pool.iter().find(|c| c.id == id).cloned();
     let canary = spec.canary.as_deref().map(check_canary).transpose()?;
     let mut cdn = Cdn {
@@ -331,18 +359,25 @@ pub async fn put_cdn(
         created_at: existing.as_ref().map_or(now, |c| c.created_at),
         updated_at: now,
     };
-    apply_origin_secret(&state, &mut cdn, spec.origin_secret)?;
+    apply_origin_secret(state, &mut cdn, spec.origin_secret)?;
     pool.retain(|c| c.id != id);
     pool.push(cdn.clone());
     check_not_empty(&pool)?;
     let outcome = state.store.put_cdn(cdn.clone()).await?;
     tracing::info!(cdn.id = %cdn.id, scheme = cdn.signing.scheme(), enabled = cdn.enabled, ?outcome, "CDN written");
-    let status = if outcome == PutOutcome::Created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(cdn_view(&cdn))))
+    audit::record(
+        state,
+        caller,
+        "cdn.put",
+        &format!("cdn:{}", cdn.id),
+        &format!(
+            "scheme={} enabled={}",
+            cdn.signing.scheme().unwrap_or("-"),
+            cdn.enabled
+        ),
+    )
+    .await;
+    Ok((outcome, cdn))
 }
 
 /// `PATCH /api/v1/cdns/{id}`: `enabled`, `priority`, `weight`, `canary`, `origin_secret`.
@@ -362,12 +397,28 @@ pub async fn put_cdn(
 )]
 pub async fn patch_cdn(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<CdnPatch>,
 ) -> ApiResult<Json<Value>> {
-    let id = lookup_id(&id)?;
-    let mut pool = pool(&state).await?;
+    Ok(Json(cdn_view(
+        &change_cdn(&state, &caller, &id, patch).await?,
+    )))
+}
+
+/// Changes a CDN's `enabled`, `priority`, `weight`, `canary` or `origin_secret`.
+///
+/// # Errors
+/// `cdn_unknown`, `invalid_request`, `cdn_pool_empty`; `forbidden`.
+pub async fn change_cdn(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    patch: CdnPatch,
+) -> ApiResult<Cdn> {
+    caller.require(Permission::Manage)?;
+    let id = lookup_id(id)?;
+    let mut pool = pool(state).await?;
     let cdn = pool
         .iter_mut()
         .find(|c| c.id == id)
@@ -392,7 +443,7 @@ pub async fn patch_cdn(
         Some(c) => cdn.canary = c.as_deref().map(check_canary).transpose()?,
         None => {}
     }
-    apply_origin_secret(&state, cdn, patch.origin_secret)?;
+    apply_origin_secret(state, cdn, patch.origin_secret)?;
     cdn.updated_at = state.store.now();
     if cdn.id.is_origin() && cdn.created_at.0 == 0 {
         cdn.created_at = cdn.updated_at;
@@ -401,7 +452,18 @@ pub async fn patch_cdn(
     check_not_empty(&pool)?;
     state.store.put_cdn(cdn.clone()).await?;
     tracing::info!(cdn.id = %cdn.id, enabled = cdn.enabled, priority = cdn.priority, weight = cdn.weight, "CDN changed");
-    Ok(Json(cdn_view(&cdn)))
+    audit::record(
+        state,
+        caller,
+        "cdn.patch",
+        &format!("cdn:{}", cdn.id),
+        &format!(
+            "enabled={} priority={} weight={}",
+            cdn.enabled, cdn.priority, cdn.weight
+        ),
+    )
+    .await;
+    Ok(cdn)
 }
 
 /// `DELETE /api/v1/cdns/{id}`: 204; the origin cannot be deleted, nor the last enabled CDN.
@@ -419,16 +481,26 @@ pub async fn patch_cdn(
 )]
 pub async fn delete_cdn(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let id = lookup_id(&id)?;
+    remove_cdn(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a CDN (not the origin, nor the last enabled one).
+///
+/// # Errors
+/// `cdn_unknown`, `cdn_builtin`, `cdn_pool_empty`; `forbidden`.
+pub async fn remove_cdn(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    caller.require(Permission::Manage)?;
+    let id = lookup_id(id)?;
     if id.is_origin() {
         return Err(ApiError::CdnBuiltIn(
             "the origin cannot be deleted; PATCH it to disabled while another CDN is enabled",
         ));
     }
-    let mut pool = pool(&state).await?;
+    let mut pool = pool(state).await?;
     if !pool.iter().any(|c| c.id == id) {
         return Err(ApiError::NotFound("cdn_unknown"));
     }
@@ -436,7 +508,8 @@ pub async fn delete_cdn(
     check_not_empty(&pool)?;
     if state.store.delete_cdn(&id).await? {
         tracing::info!(cdn.id = %id, "CDN deleted");
-        Ok(StatusCode::NO_CONTENT)
+        audit::record(state, caller, "cdn.delete", &format!("cdn:{id}"), "").await;
+        Ok(())
     } else {
         Err(ApiError::NotFound("cdn_unknown"))
     }
@@ -472,25 +545,25 @@ impl TimeArg {
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
     /// The object, relative to the CDN's base URL (`demo/master.m3u8`).
-    path: String,
+    pub path: String,
     /// The folder to cover, relative (`demo/`); default: the object's folder.
     #[serde(default)]
-    prefix: Option<String>,
+    pub prefix: Option<String>,
     /// Expiry; default: now plus 300 seconds.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    expires_at: Option<TimeArg>,
+    pub expires_at: Option<TimeArg>,
     /// Start of validity (schemes that take one).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    starts_at: Option<TimeArg>,
+    pub starts_at: Option<TimeArg>,
     /// The viewer's address to bind (schemes that take one).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    client_ip: Option<std::net::IpAddr>,
+    pub client_ip: Option<std::net::IpAddr>,
     /// The session to bind (schemes that take one; required for the origin).
     #[serde(default)]
-    session_id: Option<String>,
+    pub session_id: Option<String>,
 }
 
 /// `POST /api/v1/cdns/{id}/sign`: what a viewer would get from this CDN for one object — the signed
@@ -511,12 +584,27 @@ pub struct SignBody {
 )]
 pub async fn sign_cdn_url(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SignBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = lookup_id(&id)?;
-    let cdn = pool(&state)
+    Ok(Json(sign_test(&state, &caller, &id, body).await?))
+}
+
+/// Signs one object as a viewer would get it from this CDN (the console's "test a signed URL"). It
+/// hands out a working URL, so it needs the manage permission and is audited.
+///
+/// # Errors
+/// `cdn_unknown`, `invalid_request`; `forbidden`.
+pub async fn sign_test(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: SignBody,
+) -> ApiResult<Value> {
+    caller.require(Permission::Manage)?;
+    let id = lookup_id(id)?;
+    let cdn = pool(state)
         .await?
         .into_iter()
         .find(|c| c.id == id)
@@ -586,7 +674,15 @@ pub async fn sign_cdn_url(
     out["cdn"] = json!(cdn.id);
     out["scheme"] = json!(cdn.signing.scheme());
     out["expires_at"] = json!(usher_core::clock::UnixMs(expires.saturating_mul(1000)).to_rfc3339());
-    Ok(Json(out))
+    audit::record(
+        state,
+        caller,
+        "cdn.sign",
+        &format!("cdn:{}", cdn.id),
+        &format!("path={path}"),
+    )
+    .await;
+    Ok(out)
 }
 
 #[cfg(test)]

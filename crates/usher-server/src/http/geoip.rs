@@ -10,12 +10,17 @@ use usher_geo::db::LoadError;
 use usher_geo::live::Reloaded;
 use usher_geo::update::redact_url;
 
+use usher_core::admin::Permission;
+
+use crate::audit;
+use crate::auth::{Authorized, Caller, Manage, Read};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminKey, ApiQuery, body_error};
+use crate::extract::{ApiQuery, body_error};
 use crate::openapi::schemas::GeoIpStatus;
 use crate::state::AppState;
 
-fn status_view(state: &AppState) -> Value {
+/// The GeoIP status as the API shows it.
+pub fn status_view(state: &AppState) -> Value {
     let mut v = json!(state.geoip.status());
     let s = state.geo_updates.settings();
     v["config"] = json!({
@@ -54,7 +59,7 @@ fn answer(state: &AppState, outcome: Result<Reloaded, LoadError>) -> ApiResult<J
     responses((status = 200, description = "The GeoIP status.", body = GeoIpStatus)),
     security(("bearer" = ["admin"])),
 )]
-pub async fn geoip_status(State(state): State<AppState>, _key: AdminKey) -> Json<Value> {
+pub async fn geoip_status(State(state): State<AppState>, _caller: Authorized<Read>) -> Json<Value> {
     Json(status_view(&state))
 }
 
@@ -76,17 +81,32 @@ pub async fn geoip_status(State(state): State<AppState>, _key: AdminKey) -> Json
 )]
 pub async fn upload_geoip(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let body = body.map_err(body_error)?;
+    upload(&state, &caller, body.to_vec()).await
+}
+
+/// Puts an uploaded database in service (the one serving stays when it is refused).
+///
+/// # Errors
+/// `invalid_request` for an empty body, `geoip_refused`; `forbidden`.
+pub async fn upload(state: &AppState, caller: &Caller, body: Vec<u8>) -> ApiResult<Json<Value>> {
+    caller.require(Permission::Manage)?;
     if body.is_empty() {
         return Err(ApiError::InvalidRequest(
             "the body must be a MaxMind DB (.mmdb) file".into(),
         ));
     }
-    let outcome = state.geo_updates.upload(body.to_vec()).await;
-    answer(&state, outcome)
+    let size = body.len();
+    let outcome = state.geo_updates.upload(body).await;
+    let detail = match &outcome {
+        Ok(r) => format!("bytes={size} outcome={}", json!(r)),
+        Err(_) => format!("bytes={size} refused"),
+    };
+    audit::record(state, caller, "geoip.upload", "geoip", &detail).await;
+    answer(state, outcome)
 }
 
 /// Query of `POST /api/v1/geoip/reload`.
@@ -115,9 +135,10 @@ pub struct ReloadQuery {
 )]
 pub async fn reload_geoip(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<Manage>,
     ApiQuery(q): ApiQuery<ReloadQuery>,
 ) -> ApiResult<Json<Value>> {
+    let source = q.source.clone().unwrap_or_else(|| "file".into());
     let outcome = match q.source.as_deref().unwrap_or("file") {
         "file" => state.geo_updates.reload_file().await,
         "download" => state.geo_updates.download().await,
@@ -127,5 +148,13 @@ pub async fn reload_geoip(
             )));
         }
     };
+    audit::record(
+        &state,
+        &caller,
+        "geoip.reload",
+        "geoip",
+        &format!("source={source} ok={}", outcome.is_ok()),
+    )
+    .await;
     answer(&state, outcome)
 }

@@ -88,6 +88,7 @@ pub async fn admit_viewer(
         Err(e) => e.code(),
     };
     metrics::counter!("usher_admits_total", "outcome" => outcome).increment(1);
+    state.outcomes.note(state.store.now(), outcome);
     let admission = result?;
     tracing::info!(session.id = %admission.session_id, device.fresh = device.fresh, lease_expires_at = %admission.lease_expires_at.to_rfc3339(), "admitted");
     let jar = if device.fresh {

@@ -9,8 +9,12 @@ use usher_core::ids::{SessionId, ShowId};
 use usher_core::lease::EndReason;
 use usher_core::store::SessionInfo;
 
+use usher_core::admin::Permission;
+
+use crate::audit;
+use crate::auth::{Authorized, Caller, EndSessions, Read};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminKey, ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::openapi::schemas::SessionList;
 use crate::state::AppState;
 
@@ -51,7 +55,7 @@ pub fn session_view(s: &SessionInfo) -> Value {
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _caller: Authorized<Read>,
     ApiQuery(q): ApiQuery<SessionsQuery>,
 ) -> ApiResult<Json<Value>> {
     let show = q
@@ -62,6 +66,27 @@ pub async fn list_sessions(
     Ok(Json(
         json!({"sessions": sessions.iter().map(session_view).collect::<Vec<_>>()}),
     ))
+}
+
+/// Ends a live session: the player stops at its next heartbeat, the origin refuses at once.
+///
+/// # Errors
+/// `session_unknown`; `forbidden`.
+pub async fn stop_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    caller.require(Permission::EndSessions)?;
+    let id = SessionId::parse(id).map_err(|_| ApiError::SessionUnknown)?;
+    let now = state.store.now();
+    if state
+        .store
+        .end_session(&id, EndReason::EndedByAdmin { at: now })
+        .await?
+    {
+        tracing::info!(session.id = %id, "session ended by admin");
+        audit::record(state, caller, "session.end", &format!("session:{id}"), "").await;
+        Ok(())
+    } else {
+        Err(ApiError::SessionUnknown)
+    }
 }
 
 /// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat, the origin refuses at once.
@@ -78,19 +103,9 @@ pub async fn list_sessions(
 )]
 pub async fn end_session(
     State(state): State<AppState>,
-    _key: AdminKey,
+    Authorized(caller, _): Authorized<EndSessions>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let id = SessionId::parse(&id).map_err(|_| ApiError::SessionUnknown)?;
-    let now = state.store.now();
-    if state
-        .store
-        .end_session(&id, EndReason::EndedByAdmin { at: now })
-        .await?
-    {
-        tracing::info!(session.id = %id, "session ended by admin");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::SessionUnknown)
-    }
+    stop_session(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

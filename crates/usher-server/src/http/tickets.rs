@@ -10,8 +10,12 @@ use usher_core::ids::{TicketId, TicketToken};
 use usher_core::store::{NewTicket, RegisterOutcome, TicketActivity};
 use usher_core::ticket::{Ticket, TicketSpec, TicketStatus};
 
+use usher_core::admin::Permission;
+
+use crate::audit;
+use crate::auth::{Authorized, Caller, ReadTickets, RegisterTickets, RevokeTickets};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, TicketsKey};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::schemas::{BatchAnswer, TicketView};
 use crate::state::AppState;
 
@@ -46,7 +50,8 @@ pub fn ticket_view(state: &AppState, t: &Ticket, token: Option<&TicketToken>) ->
     v
 }
 
-fn activity_view(a: &TicketActivity) -> Value {
+/// The JSON view of a ticket's usage.
+pub fn activity_view(a: &TicketActivity) -> Value {
     let u = &a.usage;
     json!({
         "first_play_at": u.first_play_at.map(|t| t.to_rfc3339()),
@@ -140,7 +145,7 @@ fn outcome_response(
 )]
 pub async fn register_ticket(
     State(state): State<AppState>,
-    _key: TicketsKey,
+    Authorized(caller, _): Authorized<RegisterTickets>,
     ApiJson(spec): ApiJson<TicketSpec>,
 ) -> ApiResult<Response> {
     let checked = check(&state, spec).await?;
@@ -153,6 +158,10 @@ pub async fn register_ticket(
     let outcome = outcome.ok_or_else(|| ApiError::Internal("store answered no outcome".into()))?;
     let (status, body) = outcome_response(&state, outcome, &checked.token)?;
     metrics::counter!("usher_tickets_registered_total", "outcome" => if status == StatusCode::CREATED { "created" } else { "existing" }).increment(1);
+    if status == StatusCode::CREATED {
+        let target = format!("ticket:{}", body["id"].as_str().unwrap_or_default());
+        audit::record(&state, &caller, "ticket.register", &target, "").await;
+    }
     Ok((status, Json(body)).into_response())
 }
 
@@ -190,7 +199,7 @@ fn item_error(index: usize, e: &ApiError) -> Value {
 )]
 pub async fn register_batch(
     State(state): State<AppState>,
-    _key: TicketsKey,
+    Authorized(caller, _): Authorized<RegisterTickets>,
     ApiJson(body): ApiJson<BatchBody>,
 ) -> ApiResult<Json<Value>> {
     if body.tickets.is_empty() || body.tickets.len() > MAX_BATCH {
@@ -250,12 +259,26 @@ pub async fn register_batch(
         .map(|r| r.unwrap_or(Value::Null))
         .collect();
     let failed = results.len() as u64 - created - existing;
+    if created > 0 {
+        audit::record(
+            &state,
+            &caller,
+            "ticket.register_batch",
+            "",
+            &format!("created={created} existing={existing} failed={failed}"),
+        )
+        .await;
+    }
     Ok(Json(
         json!({"created": created, "existing": existing, "failed": failed, "results": results}),
     ))
 }
 
-async fn find(state: &AppState, id: &str) -> ApiResult<Ticket> {
+/// Finds a ticket by id.
+///
+/// # Errors
+/// `ticket_unknown`.
+pub async fn find(state: &AppState, id: &str) -> ApiResult<Ticket> {
     let id = TicketId::parse(id).map_err(|_| ApiError::NotFound("ticket_unknown"))?;
     state
         .store
@@ -278,14 +301,54 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Ticket> {
 )]
 pub async fn ticket_status(
     State(state): State<AppState>,
-    _key: TicketsKey,
+    _caller: Authorized<ReadTickets>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let ticket = find(&state, &id).await?;
     let activity = state.store.ticket_activity(&ticket.id).await?;
     let mut v = ticket_view(&state, &ticket, None);
     v["usage"] = activity_view(&activity);
+    v["sharing"] = sharing_signal(&activity);
     Ok(Json(v))
+}
+
+/// How many devices and countries took turns on a ticket, and whether that looks like sharing: more
+/// devices than the ticket allows at once, or more than one country.
+pub fn sharing_signal(a: &TicketActivity) -> Value {
+    let devices = a.usage.devices.len();
+    let countries = a.usage.countries.len();
+    let level = if devices > 3 || countries > 1 {
+        "high"
+    } else if devices > 1 {
+        "some"
+    } else {
+        "none"
+    };
+    json!({"devices": devices, "countries": countries, "sessions": a.usage.sessions, "level": level})
+}
+
+/// Revokes a ticket; its sessions end at their next heartbeat (and at once on the origin).
+///
+/// # Errors
+/// `ticket_unknown`; `forbidden`.
+pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Ticket> {
+    caller.require(Permission::RevokeTickets)?;
+    let ticket = find(state, id).await?;
+    let revoked = state
+        .store
+        .revoke_ticket(&ticket.id)
+        .await?
+        .ok_or(ApiError::NotFound("ticket_unknown"))?;
+    tracing::info!(ticket.id = %revoked.id, "ticket revoked");
+    audit::record(
+        state,
+        caller,
+        "ticket.revoke",
+        &format!("ticket:{}", revoked.id),
+        "",
+    )
+    .await;
+    Ok(revoked)
 }
 
 /// `POST /api/v1/tickets/{id}/revoke`: refund or void; its sessions end at their next heartbeat (and at
@@ -303,15 +366,61 @@ pub async fn ticket_status(
 )]
 pub async fn revoke_ticket(
     State(state): State<AppState>,
-    _key: TicketsKey,
+    Authorized(caller, _): Authorized<RevokeTickets>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let ticket = find(&state, &id).await?;
-    let revoked = state
-        .store
-        .revoke_ticket(&ticket.id)
-        .await?
-        .ok_or(ApiError::NotFound("ticket_unknown"))?;
-    tracing::info!(ticket.id = %revoked.id, "ticket revoked");
+    let revoked = revoke(&state, &caller, &id).await?;
     Ok(Json(ticket_view(&state, &revoked, None)))
+}
+
+/// Query of the ticket search.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// A ticket id (`t_…`) or an external reference.
+    #[param(min_length = 1, max_length = 200)]
+    q: String,
+}
+
+/// Tickets matching `q`: the ticket of that id, else those with that exact external reference.
+///
+/// # Errors
+/// `invalid_request` for an empty or overlong query; `forbidden`.
+pub async fn search(state: &AppState, caller: &Caller, q: &str) -> ApiResult<Vec<Ticket>> {
+    caller.require(Permission::ReadTickets)?;
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(ApiError::InvalidRequest(
+            "q: a ticket id or an external reference of 1 to 200 characters".into(),
+        ));
+    }
+    if let Ok(id) = TicketId::parse(q)
+        && let Some(t) = state.store.ticket(&id).await?
+    {
+        return Ok(vec![t]);
+    }
+    Ok(state.store.tickets_by_external_ref(q, 100).await?)
+}
+
+/// `GET /api/v1/tickets?q=…`: search by id or external reference (at most 100).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tickets",
+    tag = "tickets",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "`{tickets: [...]}`: the ticket of that id, else those with that external reference (at most 100).", body = Object),
+    ),
+    security(("bearer" = ["tickets"])),
+)]
+pub async fn search_tickets(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<ReadTickets>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<Value>> {
+    let found = search(&state, &caller, &q.q).await?;
+    Ok(Json(json!({
+        "tickets": found.iter().map(|t| ticket_view(&state, t, None)).collect::<Vec<_>>()
+    })))
 }

@@ -79,6 +79,10 @@ fn refusal(e: &ApiError) -> Value {
             "This ticket has been revoked.",
             "It was refunded or cancelled and no longer admits. Contact the ticket seller if this is a mistake.",
         ),
+        ApiError::ShowUnpublished => (
+            "This show is not available yet.",
+            "The organiser has not published it. Keep your watch link and come back later.",
+        ),
         _ => (
             "This ticket cannot be used right now.",
             "Please try again in a moment.",
@@ -224,7 +228,9 @@ pub async fn watch_page(State(state): State<AppState>, jar: CookieJar) -> ApiRes
             page(&state, StatusCode::OK, Some(&ts), "not_started", None).await
         }
         Err(ApiError::Ended { .. }) => page(&state, StatusCode::OK, Some(&ts), "ended", None).await,
-        Err(e @ ApiError::TicketRevoked) => refused_page(&state, Some(&ts), &e).await,
+        Err(e @ (ApiError::TicketRevoked | ApiError::ShowUnpublished)) => {
+            refused_page(&state, Some(&ts), &e).await
+        }
         Err(e) => Err(e),
     }
 }
