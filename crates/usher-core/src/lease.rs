@@ -22,6 +22,8 @@ pub const ENDED_RETENTION_MS: i64 = 3_600_000;
 pub const DEVICE_MEMORY: usize = 64;
 /// How many distinct countries a ticket's usage lists.
 pub const COUNTRY_MEMORY: usize = 32;
+/// How many distinct client addresses a ticket's usage lists.
+pub const ADDRESS_MEMORY: usize = 32;
 
 /// One device's claim on one of a ticket's seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +141,21 @@ pub struct Usage {
     /// Geo existed reads as none.
     #[serde(default)]
     pub countries: Vec<CountrySeen>,
+    /// Client addresses admits came from, most recent last (at most [`ADDRESS_MEMORY`]); usage recorded
+    /// before addresses were kept reads as none.
+    #[serde(default)]
+    pub addresses: Vec<AddressSeen>,
+}
+
+/// A client address an admit came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressSeen {
+    /// The address, as the server saw the client (after trusted proxies).
+    pub address: std::net::IpAddr,
+    /// First admit from it.
+    pub first_seen: UnixMs,
+    /// Last admit from it.
+    pub last_seen: UnixMs,
 }
 
 /// A country an admit came from.
@@ -278,6 +295,25 @@ impl TicketLeases {
             }
             list.push(CountrySeen {
                 country,
+                first_seen: now,
+                last_seen: now,
+            });
+        }
+    }
+
+    /// Notes that an admit came from `address` (usage only, for disputes; the lease rules never look at it).
+    pub fn saw_address(&mut self, address: std::net::IpAddr, now: UnixMs) {
+        let list = &mut self.usage.addresses;
+        if let Some(pos) = list.iter().position(|a| a.address == address) {
+            let mut seen = list.remove(pos);
+            seen.last_seen = now;
+            list.push(seen);
+        } else {
+            if list.len() >= ADDRESS_MEMORY {
+                list.remove(0);
+            }
+            list.push(AddressSeen {
+                address,
                 first_seen: now,
                 last_seen: now,
             });

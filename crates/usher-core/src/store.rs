@@ -82,6 +82,9 @@ pub struct AdmitRequest {
     /// The country the admit came from, when known; an admitted device's country goes into the ticket's
     /// usage (`Usage::countries`). The lease rules never look at it.
     pub country: Option<Country>,
+    /// The client's address, when known; an admitted device's address goes into the ticket's usage
+    /// (`Usage::addresses`).
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// A session as listings and the origin see it.

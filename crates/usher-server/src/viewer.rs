@@ -127,6 +127,7 @@ pub async fn admit(
             device_id: device.id.clone(),
             device_label: device.label.clone(),
             country,
+            address: Some(client),
             rules: SeatRules {
                 max_devices: ts.ticket.max_devices(show),
                 policy: show.policy,

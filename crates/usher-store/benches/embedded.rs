@@ -94,6 +94,7 @@ fn admit_request(f: &Fixture, i: usize, device: DeviceId) -> AdmitRequest {
             ttl_ms: 45_000,
         },
         country: None,
+        address: None,
     }
 }
 

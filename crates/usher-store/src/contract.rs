@@ -159,6 +159,7 @@ fn admit_req(t: &Ticket, dev: usize, k: u32, policy: SharingPolicy, ttl_ms: i64)
             ttl_ms,
         },
         country: None,
+        address: None,
     }
 }
 
@@ -631,6 +632,11 @@ pub async fn countries_and_geo_endings_are_recorded(h: &impl Harness) {
     let from = |dev: usize, country: Option<Country>| {
         let mut r = admit_req(&t, dev, 1, SharingPolicy::OldestWins, 45_000);
         r.country = country;
+        // the address follows the country in this case: 192.0.2.<dev> for DE/none, 2001:db8::<dev> for FR
+        r.address = Some(match country.map(|c| c.as_str().to_owned()).as_deref() {
+            Some("FR") => format!("2001:db8::{dev}").parse().unwrap(),
+            _ => format!("192.0.2.{dev}").parse().unwrap(),
+        });
         r
     };
     let a = session_of(&store.admit(from(1, Some(de))).await.unwrap());
@@ -652,6 +658,14 @@ pub async fn countries_and_geo_endings_are_recorded(h: &impl Harness) {
     let seen: Vec<&str> = usage.countries.iter().map(|c| c.country.as_str()).collect();
     assert_eq!(seen, ["FR", "DE"], "{usage:?}");
     assert!(usage.countries[1].first_seen < usage.countries[1].last_seen);
+    // addresses likewise: most recent last, the refused device's not recorded
+    let addrs: Vec<String> = usage
+        .addresses
+        .iter()
+        .map(|a| a.address.to_string())
+        .collect();
+    assert_eq!(addrs, ["2001:db8::1", "192.0.2.1"], "{usage:?}");
+    assert!(usage.addresses[1].first_seen < usage.addresses[1].last_seen);
 
     let at = store.now();
     assert!(

@@ -586,8 +586,13 @@ impl Store for EmbeddedStore {
                     rules,
                     now,
                 );
-                if let (AdmitDecision::Admitted { .. }, Some(country)) = (&decision, req.country) {
-                    l.saw_country(country, now);
+                if let AdmitDecision::Admitted { .. } = &decision {
+                    if let Some(country) = req.country {
+                        l.saw_country(country, now);
+                    }
+                    if let Some(address) = req.address {
+                        l.saw_address(address, now);
+                    }
                 }
                 decision
             })

@@ -652,6 +652,7 @@ impl Store for RedisStore {
             .arg(policy)
             .arg(req.rules.ttl_ms)
             .arg(req.country.as_ref().map_or("", |c| c.as_str()))
+            .arg(req.address.map_or_else(String::new, |a| a.to_string()))
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;

@@ -72,6 +72,7 @@ async fn writes_and_flushed_leases_survive_reopening() {
                     ttl_ms: 60_000,
                 },
                 country: None,
+                address: None,
             })
             .await
             .unwrap();

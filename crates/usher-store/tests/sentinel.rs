@@ -147,6 +147,7 @@ async fn the_store_follows_a_sentinel_failover() {
         device_id: usher_core::ids::DeviceId::parse(dev).unwrap(),
         device_label: dev.into(),
         country: None,
+        address: None,
         rules: SeatRules {
             max_devices: 1,
             policy: SharingPolicy::NewestWins,

@@ -309,7 +309,7 @@ pub async fn ticket(
         let mut v = tickets::ticket_view(&state, &t, None);
         v["usage"] = tickets::activity_view(&activity);
         v["sharing"] = tickets::sharing_signal(&activity);
-        // one timeline: devices and countries as first and last seen, newest first
+        // one timeline: devices, countries and addresses as first (and devices last) seen, newest first
         let mut timeline: Vec<Value> = Vec::new();
         for d in &activity.usage.devices {
             timeline.push(json!({"at": d.first_seen.to_rfc3339(), "what": "device first seen", "who": d.label}));
@@ -319,6 +319,9 @@ pub async fn ticket(
         }
         for c in &activity.usage.countries {
             timeline.push(json!({"at": c.first_seen.to_rfc3339(), "what": "country first seen", "who": c.country}));
+        }
+        for a in &activity.usage.addresses {
+            timeline.push(json!({"at": a.first_seen.to_rfc3339(), "what": "address first seen", "who": a.address}));
         }
         for s in &activity.live {
             timeline.push(json!({"at": s.created_at.to_rfc3339(), "what": "live session started", "who": s.device_label}));

@@ -69,6 +69,11 @@ pub fn activity_view(a: &TicketActivity) -> Value {
             "first_seen_at": c.first_seen.to_rfc3339(),
             "last_seen_at": c.last_seen.to_rfc3339(),
         })).collect::<Vec<_>>(),
+        "addresses": u.addresses.iter().map(|a| json!({
+            "address": a.address,
+            "first_seen_at": a.first_seen.to_rfc3339(),
+            "last_seen_at": a.last_seen.to_rfc3339(),
+        })).collect::<Vec<_>>(),
         "live_sessions": a.live.iter().map(|s| json!({
             "session_id": s.session_id,
             "device_label": s.device_label,

@@ -66,6 +66,8 @@ pub struct TicketUsage {
     pub device_history: Vec<DeviceUsage>,
     /// Each country seen.
     pub countries: Vec<CountryUsage>,
+    /// Each client address admits came from (most recent last, at most 32).
+    pub addresses: Vec<AddressUsage>,
     /// The sessions holding a seat now.
     pub live_sessions: Vec<LiveSession>,
 }
@@ -88,6 +90,19 @@ pub struct DeviceUsage {
 pub struct CountryUsage {
     /// ISO 3166-1 alpha-2 code.
     pub country: String,
+    /// First seen.
+    #[schema(format = DateTime)]
+    pub first_seen_at: String,
+    /// Last seen.
+    #[schema(format = DateTime)]
+    pub last_seen_at: String,
+}
+
+/// One client address a ticket played from.
+#[derive(ToSchema)]
+pub struct AddressUsage {
+    /// IPv4 or IPv6 address, as the server saw the client (after trusted proxies).
+    pub address: String,
     /// First seen.
     #[schema(format = DateTime)]
     pub first_seen_at: String,

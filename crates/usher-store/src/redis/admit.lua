@@ -1,6 +1,8 @@
--- KEYS[1] seats key; ARGV: prefix, ticket_id, show_id, device, label, new_session, k, policy, ttl_ms, country
+-- KEYS[1] seats key; ARGV: prefix, ticket_id, show_id, device, label, new_session, k, policy, ttl_ms, country,
+-- address
 local prefix, ticket_id, show_id, device, label, new_sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local k, policy, ttl, country = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local address = ARGV[11]
 local now = now_ms()
 local st = load_seats(KEYS[1], show_id)
 drop_expired(prefix, st, now)
@@ -13,6 +15,7 @@ for _, l in ipairs(st.leases) do
     l.device_label = label
     saw_device(st, device, label, now)
     saw_country(st, country, now)
+    saw_address(st, address, now)
     redis.call('ZADD', live_key(prefix, st), expires, l.session_id)
     index_session(prefix, st, l.session_id, ticket_id, ttl)
     save_seats(KEYS[1], st)
@@ -47,6 +50,7 @@ st.leases[#st.leases + 1] = {
 st.usage.sessions = st.usage.sessions + 1
 saw_device(st, device, label, now)
 saw_country(st, country, now)
+saw_address(st, address, now)
 redis.call('ZADD', live_key(prefix, st), expires, new_sid)
 index_session(prefix, st, new_sid, ticket_id, ttl)
 save_seats(KEYS[1], st)

@@ -11,7 +11,8 @@
 local ENDED_RETENTION_MS = 3600000
 local DEVICE_MEMORY = 64
 local COUNTRY_MEMORY = 32
-local ARRAY_KEYS = { leases = true, ended = true, devices = true, countries = true }
+local ADDRESS_MEMORY = 32
+local ARRAY_KEYS = { leases = true, ended = true, devices = true, countries = true, addresses = true }
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -112,6 +113,25 @@ local function saw_country(st, country, now)
   else
     if #u.countries >= COUNTRY_MEMORY then table.remove(u.countries, 1) end
     u.countries[#u.countries + 1] = { country = country, first_seen = now, last_seen = now }
+  end
+end
+
+-- usher-core TicketLeases::saw_address: most recent last, at most ADDRESS_MEMORY
+local function saw_address(st, address, now)
+  if not address or address == '' then return end
+  local u = st.usage
+  u.addresses = u.addresses or {}
+  local found = nil
+  for i, a in ipairs(u.addresses) do
+    if a.address == address then found = i end
+  end
+  if found then
+    local a = table.remove(u.addresses, found)
+    a.last_seen = now
+    u.addresses[#u.addresses + 1] = a
+  else
+    if #u.addresses >= ADDRESS_MEMORY then table.remove(u.addresses, 1) end
+    u.addresses[#u.addresses + 1] = { address = address, first_seen = now, last_seen = now }
   end
 end
 
