@@ -25,6 +25,28 @@ pub const COUNTRY_MEMORY: usize = 32;
 /// How many distinct client addresses a ticket's usage lists.
 pub const ADDRESS_MEMORY: usize = 32;
 
+/// Keeps `list` as "distinct entries, most recent last, at most `memory`": an entry that `is_it` finds is
+/// updated by `touch` and moved to the end; otherwise `make`'s goes at the end, dropping the oldest when
+/// the list is full. (The Lua `remember` in usher-store's seats.lua is the same rule.)
+fn remember<S>(
+    list: &mut Vec<S>,
+    memory: usize,
+    is_it: impl Fn(&S) -> bool,
+    touch: impl FnOnce(&mut S),
+    make: impl FnOnce() -> S,
+) {
+    if let Some(pos) = list.iter().position(is_it) {
+        let mut seen = list.remove(pos);
+        touch(&mut seen);
+        list.push(seen);
+    } else {
+        if list.len() >= memory {
+            list.remove(0);
+        }
+        list.push(make());
+    }
+}
+
 /// One device's claim on one of a ticket's seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -264,60 +286,51 @@ impl TicketLeases {
         let u = &mut self.usage;
         u.first_play_at.get_or_insert(now);
         u.last_seen_at = Some(now);
-        if let Some(pos) = u.devices.iter().position(|d| &d.device_id == device) {
-            let mut d = u.devices.remove(pos);
-            d.last_seen = now;
-            label.clone_into(&mut d.label);
-            u.devices.push(d);
-        } else {
-            if u.devices.len() >= DEVICE_MEMORY {
-                u.devices.remove(0);
-            }
-            u.devices.push(DeviceSeen {
+        remember(
+            &mut u.devices,
+            DEVICE_MEMORY,
+            |d| &d.device_id == device,
+            |d| {
+                d.last_seen = now;
+                label.clone_into(&mut d.label);
+            },
+            || DeviceSeen {
                 device_id: device.clone(),
                 label: label.to_owned(),
                 first_seen: now,
                 last_seen: now,
-            });
-        }
+            },
+        );
     }
 
     /// Notes that an admit came from `country` (usage only; the lease rules never look at it).
     pub fn saw_country(&mut self, country: Country, now: UnixMs) {
-        let list = &mut self.usage.countries;
-        if let Some(pos) = list.iter().position(|c| c.country == country) {
-            let mut seen = list.remove(pos);
-            seen.last_seen = now;
-            list.push(seen);
-        } else {
-            if list.len() >= COUNTRY_MEMORY {
-                list.remove(0);
-            }
-            list.push(CountrySeen {
+        remember(
+            &mut self.usage.countries,
+            COUNTRY_MEMORY,
+            |c| c.country == country,
+            |c| c.last_seen = now,
+            || CountrySeen {
                 country,
                 first_seen: now,
                 last_seen: now,
-            });
-        }
+            },
+        );
     }
 
     /// Notes that an admit came from `address` (usage only, for disputes; the lease rules never look at it).
     pub fn saw_address(&mut self, address: std::net::IpAddr, now: UnixMs) {
-        let list = &mut self.usage.addresses;
-        if let Some(pos) = list.iter().position(|a| a.address == address) {
-            let mut seen = list.remove(pos);
-            seen.last_seen = now;
-            list.push(seen);
-        } else {
-            if list.len() >= ADDRESS_MEMORY {
-                list.remove(0);
-            }
-            list.push(AddressSeen {
+        remember(
+            &mut self.usage.addresses,
+            ADDRESS_MEMORY,
+            |a| a.address == address,
+            |a| a.last_seen = now,
+            || AddressSeen {
                 address,
                 first_seen: now,
                 last_seen: now,
-            });
-        }
+            },
+        );
     }
 
     /// DESIGN.md `admit(T, device, now)`: one atomic step.

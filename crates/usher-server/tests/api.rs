@@ -262,7 +262,11 @@ async fn newest_wins_moves_playback_and_tells_the_old_device() {
     );
     assert!(usage["first_play_at"].is_string() && usage["last_seen_at"].is_string());
     // both admits came from the loopback test client: one address, seen twice
-    assert_eq!(usage["addresses"].as_array().map(Vec::len), Some(1), "{usage}");
+    assert_eq!(
+        usage["addresses"].as_array().map(Vec::len),
+        Some(1),
+        "{usage}"
+    );
     assert_eq!(usage["addresses"][0]["address"], "127.0.0.1");
     app.shutdown().await;
 }

@@ -912,22 +912,12 @@ async fn origin_pull_needs_the_cdns_own_secret() {
             .status(),
         StatusCode::OK
     );
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/b",
-        Some(json!({"origin_secret": "short"})),
-    )
-    .await;
-    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/origin",
-        Some(json!({"origin_secret": secret_a})),
-    )
-    .await;
-    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    for (cdn, secret) in [("b", "short"), ("origin", secret_a)] {
+        let path = format!("/api/v1/cdns/{cdn}");
+        let body = json!({ "origin_secret": secret });
+        let res = admin(&app, reqwest::Method::PATCH, &path, Some(body)).await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1020,38 +1010,36 @@ async fn the_pools_signer_answers_the_admin_and_usher_sign_url() {
     );
 
     // refusals
-    let res = admin(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/cdns/origin/sign",
-        Some(json!({"path": "demo/master.m3u8"})),
-    )
-    .await;
-    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
-    let res = admin(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/cdns/a/sign",
-        Some(json!({"path": "../etc/passwd"})),
-    )
-    .await;
-    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
-    let res = admin(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/cdns/a/sign",
-        Some(json!({"path": "demo/x.ts", "prefix": "other/"})),
-    )
-    .await;
-    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
-    let res = admin(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/cdns/zz/sign",
-        Some(json!({"path": "demo/x.ts"})),
-    )
-    .await;
-    assert_problem(res, StatusCode::NOT_FOUND, "cdn_unknown").await;
+    for (cdn, body, status, code) in [
+        (
+            "origin",
+            json!({"path": "demo/master.m3u8"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "a",
+            json!({"path": "../etc/passwd"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "a",
+            json!({"path": "demo/x.ts", "prefix": "other/"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "zz",
+            json!({"path": "demo/x.ts"}),
+            StatusCode::NOT_FOUND,
+            "cdn_unknown",
+        ),
+    ] {
+        let path = format!("/api/v1/cdns/{cdn}/sign");
+        let res = admin(&app, reqwest::Method::POST, &path, Some(body)).await;
+        assert_problem(res, status, code).await;
+    }
     let res = app
         .client
         .post(app.url("/api/v1/cdns/a/sign"))

@@ -78,61 +78,44 @@ local function drop_expired(prefix, st, now)
   st.leases = live
 end
 
+-- usher-core lease.rs `remember`: distinct entries (by `field` = `value`), most recent last, at most
+-- `memory`; a known entry gets last_seen (and `extra`) and moves to the end
+local function remember(list, memory, field, value, now, extra)
+  local found = nil
+  for i, e in ipairs(list) do
+    if e[field] == value then found = i end
+  end
+  local e
+  if found then
+    e = table.remove(list, found)
+    e.last_seen = now
+  else
+    if #list >= memory then table.remove(list, 1) end
+    e = { first_seen = now, last_seen = now }
+    e[field] = value
+  end
+  for k, v in pairs(extra or {}) do e[k] = v end
+  list[#list + 1] = e
+end
+
 local function saw_device(st, device, label, now)
   local u = st.usage
   if u.first_play_at == nil or u.first_play_at == cjson.null then u.first_play_at = now end
   u.last_seen_at = now
-  local found = nil
-  for i, d in ipairs(u.devices) do
-    if d.device_id == device then found = i end
-  end
-  if found then
-    local d = table.remove(u.devices, found)
-    d.last_seen = now
-    d.label = label
-    u.devices[#u.devices + 1] = d
-  else
-    if #u.devices >= DEVICE_MEMORY then table.remove(u.devices, 1) end
-    u.devices[#u.devices + 1] = { device_id = device, label = label, first_seen = now, last_seen = now }
-  end
+  remember(u.devices, DEVICE_MEMORY, 'device_id', device, now, { label = label })
 end
 
--- usher-core TicketLeases::saw_country: most recent last, at most COUNTRY_MEMORY
+-- usher-core TicketLeases::saw_country and saw_address
 local function saw_country(st, country, now)
   if not country or country == '' then return end
-  local u = st.usage
-  u.countries = u.countries or {}
-  local found = nil
-  for i, c in ipairs(u.countries) do
-    if c.country == country then found = i end
-  end
-  if found then
-    local c = table.remove(u.countries, found)
-    c.last_seen = now
-    u.countries[#u.countries + 1] = c
-  else
-    if #u.countries >= COUNTRY_MEMORY then table.remove(u.countries, 1) end
-    u.countries[#u.countries + 1] = { country = country, first_seen = now, last_seen = now }
-  end
+  st.usage.countries = st.usage.countries or {}
+  remember(st.usage.countries, COUNTRY_MEMORY, 'country', country, now)
 end
 
--- usher-core TicketLeases::saw_address: most recent last, at most ADDRESS_MEMORY
 local function saw_address(st, address, now)
   if not address or address == '' then return end
-  local u = st.usage
-  u.addresses = u.addresses or {}
-  local found = nil
-  for i, a in ipairs(u.addresses) do
-    if a.address == address then found = i end
-  end
-  if found then
-    local a = table.remove(u.addresses, found)
-    a.last_seen = now
-    u.addresses[#u.addresses + 1] = a
-  else
-    if #u.addresses >= ADDRESS_MEMORY then table.remove(u.addresses, 1) end
-    u.addresses[#u.addresses + 1] = { address = address, first_seen = now, last_seen = now }
-  end
+  st.usage.addresses = st.usage.addresses or {}
+  remember(st.usage.addresses, ADDRESS_MEMORY, 'address', address, now)
 end
 
 local function end_lease(prefix, st, idx, reason)
