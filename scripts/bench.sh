@@ -134,12 +134,12 @@ wrk -t1 -c"$concurrency" -d"${duration}s" http://127.0.0.1:18081/ok >"$out/wrk-n
 wrk -t1 -c"$concurrency" -d"${duration}s" "$BASE/livez" >"$out/wrk-usher-livez.txt" 2>&1 || true
 stop_pid "$DEMO_PID"
 
-step "viewers: $viewers viewers, heartbeat 15 s, ramp 20 s, 60 s steady, over $connections connections"
+step "viewers: $viewers viewers, heartbeat 15 s, steering reload 30 s, ramp 20 s, 60 s steady, over $connections connections"
 start_demo "$work/data-viewers"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
 steady=60; [ "$quick" = 1 ] && steady=10
-"$LOAD" "${U[@]}" --viewers "$viewers" --heartbeat-s 15 --ramp-s 20 --duration-s "$steady" \
-  --connections "$connections" --json "$out/viewers-steady.json" >&2 || true
+"$LOAD" "${U[@]}" --viewers "$viewers" --heartbeat-s 15 --steering-s 30 --ramp-s 20 \
+  --duration-s "$steady" --connections "$connections" --json "$out/viewers-steady.json" >&2 || true
 stop_pid "$DEMO_PID"
 
 step "doors open: $viewers admits within 10 s"
