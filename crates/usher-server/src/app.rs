@@ -28,7 +28,7 @@ use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
 use crate::pages::{self, Pages};
 use crate::settings::{Config, StoreSettings};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::{http, telemetry};
 
 /// A built, bound, not yet serving Usher.
@@ -83,7 +83,7 @@ impl Application {
             config.trusted_proxies.clone(),
             config.trusted_proxy_header,
         ));
-        let state = AppState {
+        let state = AppState::new(Shared {
             store,
             hasher: Arc::new(SecretHasher::new(
                 config.token_key.expose_secret().as_bytes(),
@@ -102,7 +102,7 @@ impl Application {
             outage: Arc::default(),
             embedded: embedded.clone(),
             outcomes: Arc::default(),
-        };
+        });
         Ok(Self {
             listener,
             state,
