@@ -155,6 +155,11 @@ async fn admin(
     req.send().await.unwrap()
 }
 
+/// `PATCH` with the admin key.
+async fn patch(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    admin(app, reqwest::Method::PATCH, path, Some(body)).await
+}
+
 async fn get_text(app: &TestApp, url: &str) -> (StatusCode, String) {
     let res = app.client.get(url).send().await.unwrap();
     (res.status(), res.text().await.unwrap())
@@ -246,11 +251,10 @@ async fn admin_api_keeps_keys_write_only_and_the_origin_built_in() {
     assert_problem(res, StatusCode::CONFLICT, "cdn_builtin").await;
     let res = admin(&app, reqwest::Method::DELETE, "/api/v1/cdns/origin", None).await;
     assert_problem(res, StatusCode::CONFLICT, "cdn_builtin").await;
-    let res = admin(
+    let res = patch(
         &app,
-        reqwest::Method::PATCH,
         "/api/v1/cdns/origin",
-        Some(json!({"enabled": false, "weight": 3})),
+        json!({"enabled": false, "weight": 3}),
     )
     .await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -259,31 +263,13 @@ async fn admin_api_keeps_keys_write_only_and_the_origin_built_in() {
         (v["enabled"].clone(), v["weight"].clone()),
         (json!(false), json!(3))
     );
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/a",
-        Some(json!({"enabled": false})),
-    )
-    .await;
+    let res = patch(&app, "/api/v1/cdns/a", json!({"enabled": false})).await;
     assert_problem(res, StatusCode::CONFLICT, "cdn_pool_empty").await;
     let res = admin(&app, reqwest::Method::DELETE, "/api/v1/cdns/a", None).await;
     assert_problem(res, StatusCode::CONFLICT, "cdn_pool_empty").await;
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/origin",
-        Some(json!({"enabled": true})),
-    )
-    .await;
+    let res = patch(&app, "/api/v1/cdns/origin", json!({"enabled": true})).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/a",
-        Some(json!({"priority": 5, "nope": 1})),
-    )
-    .await;
+    let res = patch(&app, "/api/v1/cdns/a", json!({"priority": 5, "nope": 1})).await;
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     let res = admin(&app, reqwest::Method::DELETE, "/api/v1/cdns/a", None).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
@@ -501,13 +487,7 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     assert!(expiry(&after) > expiry(&before), "{before} {after}");
 
     // Disabling A takes effect at once: steering, playlist and heartbeat.
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/a",
-        Some(json!({"enabled": false})),
-    )
-    .await;
+    let res = patch(&app, "/api/v1/cdns/a", json!({"enabled": false})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let m: Value = app
         .client
@@ -877,13 +857,7 @@ async fn origin_pull_needs_the_cdns_own_secret() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     // cut A at the origin: B keeps pulling
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/a",
-        Some(json!({"origin_secret": null})),
-    )
-    .await;
+    let res = patch(&app, "/api/v1/cdns/a", json!({"origin_secret": null})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap()["origin_secret_set"],
@@ -1098,21 +1072,9 @@ async fn a_shows_cdn_set_limits_its_delivery() {
     assert!(!master.contains("PATHWAY-ID=\"a\""), "{master}");
 
     // when the whole set is disabled the show falls back to the pool rather than to nothing
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/b",
-        Some(json!({"enabled": false})),
-    )
-    .await;
+    let res = patch(&app, "/api/v1/cdns/b", json!({"enabled": false})).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = admin(
-        &app,
-        reqwest::Method::PATCH,
-        "/api/v1/cdns/origin",
-        Some(json!({"enabled": false})),
-    )
-    .await;
+    let res = patch(&app, "/api/v1/cdns/origin", json!({"enabled": false})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let hb: Value = app.heartbeat(session).await.json().await.unwrap();
     assert_eq!(hb["cdn_order"], json!(["a"]));
