@@ -115,6 +115,10 @@ pub struct HeartbeatAnswer {
     pub decision: HeartbeatDecision,
     /// The session's ticket and show, when the store knows the session.
     pub owner: Option<(TicketId, ShowId)>,
+    /// The owner's ticket record, when the store had it at hand in the same step (the embedded store keeps
+    /// it beside the leases; Redis reads it inside the heartbeat script), so a heartbeat costs one store
+    /// call. `None`: the caller reads it with [`Store::ticket`].
+    pub ticket: Option<Ticket>,
 }
 
 /// A ticket's usage with its live sessions.

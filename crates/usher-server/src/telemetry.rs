@@ -3,10 +3,12 @@
 //! Request lines name the *route* (`/watch/{token}`), never the raw path, so tokens and grants in URLs
 //! never reach a log.
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -63,39 +65,76 @@ fn is_periodic(route: &str) -> bool {
     )
 }
 
+/// The label of a route, method or status: the same `&'static str` for the same text, so the metrics on
+/// every request allocate nothing. The texts come from finite sets (the router's routes, the standard
+/// methods, three-digit statuses), so the table stays small.
+fn interned(text: &str) -> &'static str {
+    static TABLE: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let table = TABLE.get_or_init(Default::default);
+    if let Some(s) = table
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(text)
+    {
+        return s;
+    }
+    let mut w = table
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(s) = w.get(text) {
+        return s;
+    }
+    let leaked: &'static str = Box::leak(text.to_owned().into_boxed_str());
+    w.insert(leaked);
+    leaked
+}
+
+/// A method's label: the standard ones by name, any other as `other` (a client can send any token as a
+/// method, and each new label value would be a new time series).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Middleware: one log line and the request metrics per request.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+        .map_or("unmatched", |m| interned(m.as_str()));
+    let request_id = req.headers().get("x-request-id").cloned();
     let res = next.run(req).await;
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
-    let labels = [
-        ("route", route.clone()),
-        ("method", method.to_string()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("usher_http_requests_total", &labels).increment(1);
-    metrics::histogram!("usher_http_request_duration_seconds", "route" => route.clone(), "method" => method.to_string())
+    let status_label = interned(res.status().as_str());
+    metrics::counter!("usher_http_requests_total", "route" => route, "method" => method, "status" => status_label)
+        .increment(1);
+    metrics::histogram!("usher_http_request_duration_seconds", "route" => route, "method" => method)
         .record(elapsed.as_secs_f64());
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let request_id = request_id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if let Some(ErrorCause(cause)) = res.extensions().get::<ErrorCause>() {
         tracing::error!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, duration_ms, error.cause = %cause, "request failed");
     } else if route.starts_with("/o/")
         || route == "/metrics"
         || route == "/livez"
         || route == "/readyz"
-        || (status < 300 && is_periodic(&route))
+        || (status < 300 && is_periodic(route))
     {
         tracing::debug!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, duration_ms, "request");
     } else {
@@ -114,5 +153,14 @@ mod tests {
         assert!(is_periodic("/hls/{session}/steering.json"));
         assert!(!is_periodic("/api/v1/playback"));
         assert!(!is_periodic("/api/v1/tickets"));
+    }
+
+    #[test]
+    fn labels_are_interned_and_bounded() {
+        let a = interned(&String::from("/api/v1/playback"));
+        let b = interned(&String::from("/api/v1/playback"));
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(method_label(&Method::POST), "POST");
     }
 }

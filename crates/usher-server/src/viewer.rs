@@ -248,11 +248,14 @@ pub async fn renew(
         .show(&show_id)
         .await?
         .ok_or(ApiError::SessionEnded)?;
-    let ticket = state
-        .store
-        .ticket(&ticket_id)
-        .await?
-        .ok_or(ApiError::SessionEnded)?;
+    let ticket = match answer.ticket {
+        Some(t) => t,
+        None => state
+            .store
+            .ticket(&ticket_id)
+            .await?
+            .ok_or(ApiError::SessionEnded)?,
+    };
     let now = state.store.now();
     if let WindowState::Ended(ended_at) = ticket.window_state(&show, now) {
         state

@@ -606,16 +606,19 @@ impl Store for EmbeddedStore {
             return Ok(HeartbeatAnswer {
                 decision: HeartbeatDecision::Unknown,
                 owner: None,
+                ticket: None,
             });
         };
         match self.with_ticket(&ticket, None, |l, now| l.heartbeat(session, now)) {
             Some((decision, show)) => Ok(HeartbeatAnswer {
                 decision,
                 owner: Some((ticket, show)),
+                ticket: None,
             }),
             None => Ok(HeartbeatAnswer {
                 decision: HeartbeatDecision::Unknown,
                 owner: None,
+                ticket: None,
             }),
         }
     }

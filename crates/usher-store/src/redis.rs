@@ -713,12 +713,14 @@ impl Store for RedisStore {
             Some("unknown") => Ok(HeartbeatAnswer {
                 decision: HeartbeatDecision::Unknown,
                 owner: None,
+                ticket: None,
             }),
             Some("renewed") => Ok(HeartbeatAnswer {
                 decision: HeartbeatDecision::Renewed {
                     expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
                 },
                 owner: Some(owner()?),
+                ticket: None,
             }),
             Some("ended") => {
                 let reason: EndReason = decode(
@@ -728,6 +730,7 @@ impl Store for RedisStore {
                 Ok(HeartbeatAnswer {
                     decision: HeartbeatDecision::Ended(reason),
                     owner: Some(owner()?),
+                    ticket: None,
                 })
             }
             _ => Err(bad()),
