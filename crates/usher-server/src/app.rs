@@ -26,6 +26,7 @@ use usher_geo::update::GeoUpdater;
 use usher_store::EmbeddedStore;
 use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
+use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
 use crate::settings::{Config, StoreSettings};
 use crate::state::{AppState, Shared};
@@ -95,6 +96,10 @@ impl Application {
             pages: Arc::new(Pages::new().context("compiling page templates")?),
             accepting: Arc::new(AtomicBool::new(true)),
             metrics,
+            media: Arc::new(MediaCache::new(
+                config.media_dir.clone(),
+                &config.media_cache,
+            )),
             config: Arc::new(config),
             geoip,
             geo_updates,

@@ -96,6 +96,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             fail_after: 2,
             ..CdnProbeSettings::default()
         },
+        media_cache: Default::default(),
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;

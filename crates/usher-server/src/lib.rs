@@ -19,6 +19,7 @@
 //! - [`telemetry`]: logs and metrics.
 //! - [`delivery`]: the CDN pool, a session's grants per CDN and the content-steering master playlist.
 //! - [`cdn_probe`]: health probes of the CDN pool.
+//! - [`media_cache`]: the origin's media files in memory.
 //! - [`backup`]: snapshots of the embedded store (`POST /api/v1/backup`, `usher backup`, `usher restore`).
 //! - [`demo`]: `usher demo`.
 //! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
@@ -34,6 +35,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod media_cache;
 pub mod openapi;
 pub mod outcomes;
 pub mod pages;

@@ -14,6 +14,8 @@ use usher_geo::proxy::ForwardedHeader;
 mod geoip;
 pub use geoip::GeoIpSettings;
 
+pub use crate::media_cache::MediaCacheSettings;
+
 /// Top-level keys; environment variables outside these (say `USHER_BIN` of a script) are not config.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
@@ -28,6 +30,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "trusted_proxy_header",
     "geoip",
     "cdn_probe",
+    "media_cache",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -74,6 +77,9 @@ pub struct Settings {
     /// Health probes of the CDN pool.
     #[serde(default)]
     pub cdn_probe: CdnProbeSettings,
+    /// The origin's in-memory copy of media files.
+    #[serde(default)]
+    pub media_cache: MediaCacheSettings,
 }
 
 /// How the CDNs of the pool are probed (each CDN with a `canary` object).
@@ -284,6 +290,8 @@ pub struct Config {
     pub geoip: GeoIpSettings,
     /// CDN probe settings (checked).
     pub cdn_probe: CdnProbeSettings,
+    /// Media cache settings (checked).
+    pub media_cache: MediaCacheSettings,
 }
 
 /// Why the configuration was refused.
@@ -502,6 +510,22 @@ impl Settings {
         if !(1..=100).contains(&probe.recover_after) {
             return Err(invalid("cdn_probe.recover_after", "must be 1 to 100"));
         }
+        let cache = &self.media_cache;
+        if cache.max_mb > 1 << 20 {
+            return Err(invalid(
+                "media_cache.max_mb",
+                "must be at most 1048576 (1 TiB)",
+            ));
+        }
+        if cache.max_file_mb > 4096 {
+            return Err(invalid("media_cache.max_file_mb", "must be at most 4096"));
+        }
+        if !(100..=3_600_000).contains(&cache.revalidate_ms) {
+            return Err(invalid(
+                "media_cache.revalidate_ms",
+                "must be 100 to 3600000",
+            ));
+        }
         Ok(Config {
             listen,
             public_url,
@@ -516,6 +540,7 @@ impl Settings {
             trusted_proxy_header: self.trusted_proxy_header,
             geoip: self.geoip,
             cdn_probe: self.cdn_probe,
+            media_cache: self.media_cache,
         })
     }
 }

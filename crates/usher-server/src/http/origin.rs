@@ -21,6 +21,7 @@ use usher_core::store::StoreError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ClientIp};
+use crate::media_cache::Lookup;
 use crate::openapi::schemas::SteeringManifest;
 use crate::state::AppState;
 use crate::{delivery, viewer};
@@ -262,6 +263,19 @@ async fn serve_file(
     req: Request,
     cache: &'static str,
 ) -> ApiResult<Response> {
+    match state.media.lookup(path, req.method(), req.headers()).await {
+        Lookup::Hit(mut res) => {
+            let headers = res.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(path)),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            return Ok(res);
+        }
+        Lookup::Missing => return Err(ApiError::NotFound("media_unknown")),
+        Lookup::Bypass => {}
+    }
     let file = resolve(&state.config.media_dir, path).await?;
     let mut res = ServeFile::new(file)
         .oneshot(req)

@@ -53,6 +53,7 @@ pub fn config(dir: &std::path::Path) -> Config {
         trusted_proxy_header: Default::default(),
         geoip: Default::default(),
         cdn_probe: Default::default(),
+        media_cache: Default::default(),
     }
 }
 
