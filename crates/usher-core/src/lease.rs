@@ -43,6 +43,9 @@ fn remember<S>(
         if list.len() >= memory {
             list.remove(0);
         }
+        // grow one at a time: most tickets see one device, one country, one address, and `push`'s
+        // doubling would reserve four of each (~400 bytes per live ticket in the memory benchmark)
+        list.reserve_exact(1);
         list.push(make());
     }
 }
@@ -253,6 +256,7 @@ impl TicketLeases {
         if self.ended.len() >= ENDED_MEMORY {
             self.ended.pop_front();
         }
+        self.ended.reserve_exact(1);
         self.ended.push_back(EndedSession { session_id, reason });
     }
 
@@ -400,7 +404,8 @@ impl TicketLeases {
                 }
             }
         }
-        // 3. a seat is free: create the lease
+        // 3. a seat is free: create the lease (one slot at a time, as in `remember`)
+        self.leases.reserve_exact(1);
         self.leases.push(Lease {
             session_id: new_session.clone(),
             device_id: device.clone(),

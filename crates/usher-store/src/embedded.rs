@@ -68,6 +68,11 @@ pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static 
 pub(crate) const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
     &[TOKEN_INDEX];
 
+/// Memory redb may use for its page cache. redb's default (1 GiB) let the cache grow with every ticket
+/// registered and every lease flushed (2.2 KB of RSS per registered ticket in BENCHMARKS.md's memory run):
+/// records past this size are read from the kernel's page cache instead.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "usher.redb";
 
@@ -88,6 +93,10 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
 struct TicketRuntime {
     show_id: ShowId,
     leases: TicketLeases,
+    /// The ticket's record, read once for the heartbeats that need its window (records change only by
+    /// revocation, which replaces it here too).
+    #[serde(skip)]
+    ticket: Option<Arc<Ticket>>,
 }
 
 #[derive(Default)]
@@ -188,7 +197,10 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
         })?;
-        let db = Database::create(dir.join(DB_FILE)).map_err(unavailable)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join(DB_FILE))
+            .map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
         for t in BYTE_TABLES {
             txn.open_table(*t).map_err(unavailable)?;
@@ -357,15 +369,30 @@ impl EmbeddedStore {
                     .or_insert_with(|| TicketRuntime {
                         show_id: show_id.clone(),
                         leases: TicketLeases::default(),
+                        ticket: None,
                     })
             }
             (false, None) => return None,
         };
+        let sessions_before = entry.leases.leases.len();
         let out = f(&mut entry.leases, now);
         let show_id = entry.show_id.clone();
-        rt.dirty.insert(id.clone());
-        rt.index(id);
+        let new_lease = entry.leases.leases.len() > sessions_before;
+        // a heartbeat makes no new session and its ticket is usually dirty already: no clones then
+        if !rt.dirty.contains(id) {
+            rt.dirty.insert(id.clone());
+        }
+        if new_lease || show.is_some() {
+            rt.index(id);
+        }
         Some((out, show_id))
+    }
+
+    fn cached_ticket(&self, id: &TicketId) -> Option<Arc<Ticket>> {
+        lock(&self.runtime)
+            .tickets
+            .get(id)
+            .and_then(|rt| rt.ticket.clone())
     }
 
     /// Drops expired leases and forgets sessions no ticket remembers; returns the leases dropped.
@@ -550,8 +577,11 @@ impl Store for EmbeddedStore {
                 Ok(Some(ticket))
             })
             .await?;
-        if ticket.is_some() {
+        if let Some(t) = &ticket {
             self.with_ticket(id, None, |l, now| l.end_all(EndReason::Revoked { at: now }));
+            if let Some(rt) = lock(&self.runtime).tickets.get_mut(id) {
+                rt.ticket = Some(Arc::new(t.clone()));
+            }
         }
         Ok(ticket)
     }
@@ -610,11 +640,23 @@ impl Store for EmbeddedStore {
             });
         };
         match self.with_ticket(&ticket, None, |l, now| l.heartbeat(session, now)) {
-            Some((decision, show)) => Ok(HeartbeatAnswer {
-                decision,
-                owner: Some((ticket, show)),
-                ticket: None,
-            }),
+            Some((decision, show)) => {
+                let record = match self.cached_ticket(&ticket) {
+                    Some(t) => Some(t),
+                    None => self.read_ticket(ticket.as_str())?.map(|t| {
+                        let t = Arc::new(t);
+                        if let Some(rt) = lock(&self.runtime).tickets.get_mut(&ticket) {
+                            rt.ticket.get_or_insert_with(|| Arc::clone(&t));
+                        }
+                        t
+                    }),
+                };
+                Ok(HeartbeatAnswer {
+                    decision,
+                    owner: Some((ticket, show)),
+                    ticket: record.map(|t| (*t).clone()),
+                })
+            }
             None => Ok(HeartbeatAnswer {
                 decision: HeartbeatDecision::Unknown,
                 owner: None,
