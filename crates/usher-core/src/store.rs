@@ -249,6 +249,12 @@ pub trait Store: Send + Sync + 'static {
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError>;
     /// Every CDN in the pool, by id.
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError>;
+    /// A number that changes whenever a CDN record or its health changes, when the backend knows it
+    /// without a round trip (the embedded store); callers may keep what they derived from [`Store::cdns`]
+    /// while it holds. Read it *before* `cdns`. `None`: no such number, read `cdns` each time.
+    fn cdns_generation(&self) -> Option<u64> {
+        None
+    }
     /// Deletes a CDN; returns whether it existed.
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError>;
     /// Replaces only the health record of a CDN (the prober's write, which must not undo an admin's

@@ -130,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
             ..GeoIpSettings::default()
         },
         cdn_probe: Default::default(),
+        media_cache: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

@@ -96,6 +96,7 @@ impl Application {
             pages: Arc::new(Pages::new().context("compiling page templates")?),
             accepting: Arc::new(AtomicBool::new(true)),
             metrics,
+            pool_cache: Default::default(),
             media: Arc::new(MediaCache::new(
                 config.media_dir.clone(),
                 &config.media_cache,

@@ -6,7 +6,12 @@
 //! playlists, steering manifests and heartbeats. Signing keys never leave this module except inside the
 //! signed URLs, cookies and headers a viewer needs; failures are logged with the CDN's id only.
 
-use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+use serde_json::json;
 use usher_cdn::{Capabilities, Scheme, SignRequest, Signer};
 use usher_core::cdn::{Cdn, CdnHealth, SigningConfig, delivery_order};
 use usher_core::clock::UnixMs;
@@ -112,7 +117,7 @@ enum PathwaySigner {
     Origin { token: String },
     /// A CDN: each URI is signed with its scheme.
     Cdn {
-        signer: Box<Signer>,
+        signer: Arc<Signer>,
         caps: Capabilities,
         base_url: String,
     },
@@ -174,14 +179,118 @@ impl Pathway {
     }
 }
 
+/// A grant as the player receives it (in admit and heartbeat answers).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum GrantView {
+    /// Usher's origin: the grant token goes in the path after `base_url`.
+    Origin {
+        /// `origin`.
+        cdn: CdnId,
+        /// `/o/`.
+        base_url: &'static str,
+        /// The grant.
+        token: String,
+        /// Its expiry, whole seconds.
+        expires_at: String,
+    },
+    /// A CDN, signed with its own scheme.
+    Cdn {
+        /// The CDN.
+        cdn: CdnId,
+        /// Its base URL with a trailing `/`.
+        base_url: String,
+        /// Its signing scheme.
+        scheme: Option<String>,
+        /// The signed master playlist URL.
+        url: String,
+        /// Cookies the viewer must hold.
+        cookies: Vec<CookieView>,
+        /// Headers the viewer must send.
+        headers: Vec<usher_cdn::Header>,
+        /// A folder-wide signature riding in the path (`None` otherwise).
+        token: Option<String>,
+        /// A folder-wide signature riding in the query (`None` otherwise).
+        query: Option<String>,
+        /// Expiry.
+        expires_at: String,
+    },
+}
+
+/// A cookie of a CDN grant.
+#[derive(Debug, Serialize)]
+pub struct CookieView {
+    name: String,
+    value: String,
+    set_cookie: String,
+}
+
 /// A session's delivery: its pathways best first, grants and CDN order.
 pub struct Delivery {
     /// Enabled CDNs that could sign, best first (healthy before unhealthy).
     pub pathways: Vec<Pathway>,
     /// The grants as the player receives them, in the same order.
-    pub grants: Value,
+    pub grants: Vec<GrantView>,
     /// The CDN ids to use, best first: enabled and healthy ones (all enabled ones when none is healthy).
     pub cdn_order: Vec<String>,
+}
+
+/// The pool as delivery uses it: every member (the origin included) and each CDN's signer, parsed once
+/// (for CloudFront an RSA key) rather than on every admit, heartbeat and playlist.
+pub struct PreparedPool {
+    generation: Option<u64>,
+    cdns: Vec<Cdn>,
+    signers: HashMap<CdnId, Result<(Arc<Signer>, Capabilities), String>>,
+}
+
+/// The last [`PreparedPool`], kept while the store's [`usher_core::store::Store::cdns_generation`]
+/// says the pool is unchanged (on a store without one, the pool is read each time and only the signers of
+/// unchanged signing configurations are kept).
+#[derive(Default)]
+pub struct PoolCache(ArcSwapOption<PreparedPool>);
+
+fn parse_signer(cdn: &Cdn) -> Result<(Arc<Signer>, Capabilities), String> {
+    serde_json::from_value::<Scheme>(cdn.signing.0.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.signer().map_err(|e| e.to_string()))
+        .map(|s| {
+            let caps = s.capabilities();
+            (Arc::new(s), caps)
+        })
+}
+
+/// The current pool, prepared.
+///
+/// # Errors
+/// Store failures.
+pub async fn prepared_pool(state: &AppState) -> ApiResult<Arc<PreparedPool>> {
+    // the generation is read before the pool: a change in between makes the next call read again
+    let generation = state.store.cdns_generation();
+    let last = state.pool_cache.0.load_full();
+    if let (Some(g), Some(last)) = (generation, &last) {
+        if last.generation == Some(g) {
+            return Ok(Arc::clone(last));
+        }
+    }
+    let cdns = pool(state).await?;
+    let mut signers = HashMap::new();
+    for cdn in cdns.iter().filter(|c| !c.id.is_origin()) {
+        let kept = last.as_ref().and_then(|l| {
+            l.cdns
+                .iter()
+                .any(|c| c.id == cdn.id && c.signing == cdn.signing)
+                .then(|| l.signers.get(&cdn.id).cloned())
+                .flatten()
+        });
+        signers.insert(cdn.id.clone(), kept.unwrap_or_else(|| parse_signer(cdn)));
+    }
+    let prepared = Arc::new(PreparedPool {
+        generation,
+        cdns,
+        signers,
+    });
+    state.pool_cache.0.store(Some(Arc::clone(&prepared)));
+    Ok(prepared)
 }
 
 /// Builds the delivery of `session` for `show` at `now` from the current pool.
@@ -194,27 +303,27 @@ pub async fn delivery(
     show: &Show,
     now: UnixMs,
 ) -> ApiResult<Delivery> {
-    let pool = pool(state).await?;
-    let members = serving(&pool, show, state.config.cdn_probe.exclude_unhealthy);
+    let pool = prepared_pool(state).await?;
+    let members = serving(&pool.cdns, show, state.config.cdn_probe.exclude_unhealthy);
     let expires_at = now.plus_secs(show.grant_ttl_s);
     let expires_s = expires_at.0.div_euclid(1000);
     let expires_rfc = UnixMs(expires_s * 1000).to_rfc3339();
-    let mut pathways = Vec::new();
-    let mut grants = Vec::new();
+    let mut pathways = Vec::with_capacity(members.len());
+    let mut grants = Vec::with_capacity(members.len());
+    let prefix_rel = format!("{}/", show.stream_path);
     for cdn in members {
-        let prefix_rel = format!("{}/", show.stream_path);
         if cdn.id.is_origin() {
             let token = state.grants.sign(&Grant {
                 session: session.clone(),
                 expires_at,
-                prefix: prefix_rel,
+                prefix: prefix_rel.clone(),
             });
-            grants.push(json!({
-                "cdn": cdn.id,
-                "base_url": "/o/",
-                "token": token,
-                "expires_at": UnixMs(expires_at.0 - expires_at.0.rem_euclid(1000)).to_rfc3339(),
-            }));
+            grants.push(GrantView::Origin {
+                cdn: cdn.id.clone(),
+                base_url: "/o/",
+                token: token.clone(),
+                expires_at: expires_rfc.clone(),
+            });
             pathways.push(Pathway {
                 id: cdn.id.clone(),
                 grant_params: vec![(ORIGIN_GRANT_PARAM.to_owned(), token.clone())],
@@ -226,15 +335,13 @@ pub async fn delivery(
             });
             continue;
         }
-        let signer = serde_json::from_value::<Scheme>(cdn.signing.0.clone())
-            .map_err(|e| e.to_string())
-            .and_then(|s| s.signer().map_err(|e| e.to_string()));
-        let signer = match signer {
-            Ok(s) => s,
-            Err(e) => {
+        let (signer, caps) = match pool.signers.get(&cdn.id) {
+            Some(Ok((signer, caps))) => (Arc::clone(signer), *caps),
+            Some(Err(e)) => {
                 tracing::warn!(cdn.id = %cdn.id, error = %e, "CDN signing configuration unusable");
                 continue;
             }
+            None => continue,
         };
         let mut pathway = Pathway {
             id: cdn.id.clone(),
@@ -242,8 +349,8 @@ pub async fn delivery(
             in_service: cdn.in_service(),
             prefix: format!("{}/{prefix_rel}", base_path(&cdn.base_url)),
             signer: PathwaySigner::Cdn {
-                caps: signer.capabilities(),
-                signer: Box::new(signer),
+                caps,
+                signer,
                 base_url: cdn.base_url.clone(),
             },
             expires_s,
@@ -270,21 +377,25 @@ pub async fn delivery(
                     .filter_map(|kv| kv.split_once('='))
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
-                grants.push(json!({
-                    "cdn": cdn.id,
-                    "base_url": format!("{base_url}/"),
-                    "scheme": cdn.signing.scheme(),
-                    "url": signed.url,
-                    "cookies": signed.cookies.iter().map(|c| json!({
-                        "name": c.name,
-                        "value": c.value,
-                        "set_cookie": c.set_cookie(),
-                    })).collect::<Vec<_>>(),
-                    "headers": signed.headers,
-                    "token": token,
-                    "query": query,
-                    "expires_at": expires_rfc,
-                }));
+                grants.push(GrantView::Cdn {
+                    cdn: cdn.id.clone(),
+                    base_url: format!("{base_url}/"),
+                    scheme: cdn.signing.scheme().map(str::to_owned),
+                    cookies: signed
+                        .cookies
+                        .iter()
+                        .map(|c| CookieView {
+                            name: c.name.clone(),
+                            value: c.value.clone(),
+                            set_cookie: c.set_cookie(),
+                        })
+                        .collect(),
+                    url: signed.url,
+                    headers: signed.headers,
+                    token,
+                    query,
+                    expires_at: expires_rfc.clone(),
+                });
                 pathway.grant_params = params;
                 pathways.push(pathway);
             }
@@ -303,7 +414,7 @@ pub async fn delivery(
     }
     Ok(Delivery {
         pathways,
-        grants: Value::Array(grants),
+        grants,
         cdn_order,
     })
 }
@@ -497,7 +608,7 @@ mod tests {
             in_service: true,
             signer: PathwaySigner::Cdn {
                 caps: signer.capabilities(),
-                signer: Box::new(signer),
+                signer: Arc::new(signer),
                 base_url: "http://a.example".into(),
             },
             prefix: "/demo/".into(),

@@ -7,17 +7,17 @@
 
 use std::net::IpAddr;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
-use usher_core::ids::{SessionId, TicketToken};
+use usher_core::ids::{SessionId, ShowId, TicketId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::show::Show;
 use usher_core::store::{AdmitRequest, HeartbeatAnswer, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
 use usher_geo::policy::{Refusal, Verdict, decide};
 
-use crate::delivery;
+use crate::delivery::{self, GrantView};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Device;
 use crate::state::AppState;
@@ -101,7 +101,7 @@ pub struct Admission {
     /// The device already held the seat.
     pub reattached: bool,
     /// The answer body.
-    pub body: Value,
+    pub body: AdmitBody,
 }
 
 /// DESIGN.md admit: valid ticket, in window, Geo allowed, seat claimed.
@@ -147,18 +147,18 @@ pub async fn admit(
                 tracing::info!(ticket.id = %ts.ticket.id, session.id = %session_id, superseded = superseded.len(), "seat taken over");
             }
             let delivery = delivery::delivery(state, &session_id, show, now).await?;
-            let body = json!({
-                "session_id": session_id,
-                "ticket_id": ts.ticket.id,
-                "show_id": show.id,
-                "reattached": reattached,
-                "heartbeat_interval_s": show.heartbeat_interval_s,
-                "lease_ttl_s": show.lease_ttl_s,
-                "lease_expires_at": expires_at.to_rfc3339(),
-                "playlist_url": format!("/hls/{session_id}/master.m3u8"),
-                "grants": delivery.grants,
-                "cdn_order": delivery.cdn_order,
-            });
+            let body = AdmitBody {
+                session_id: session_id.clone(),
+                ticket_id: ts.ticket.id.clone(),
+                show_id: show.id.clone(),
+                reattached,
+                heartbeat_interval_s: show.heartbeat_interval_s,
+                lease_ttl_s: show.lease_ttl_s,
+                lease_expires_at: expires_at.to_rfc3339(),
+                playlist_url: format!("/hls/{session_id}/master.m3u8"),
+                grants: delivery.grants,
+                cdn_order: delivery.cdn_order,
+            };
             Ok(Admission {
                 session_id,
                 lease_expires_at: expires_at,
@@ -169,12 +169,44 @@ pub async fn admit(
     }
 }
 
+/// A heartbeat's answer: `ok` with fresh grants, or `degraded` while the store is unreachable.
+#[derive(Debug, Serialize)]
+pub struct HeartbeatBody {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_expires_at: Option<String>,
+    heartbeat_interval_s: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grants: Option<Vec<GrantView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cdn_order: Option<Vec<String>>,
+}
+
+/// The body of a successful admit.
+#[derive(Debug, Serialize)]
+pub struct AdmitBody {
+    session_id: SessionId,
+    ticket_id: TicketId,
+    show_id: ShowId,
+    reattached: bool,
+    heartbeat_interval_s: u32,
+    lease_ttl_s: u32,
+    lease_expires_at: String,
+    playlist_url: String,
+    grants: Vec<GrantView>,
+    cdn_order: Vec<String>,
+}
+
 /// DESIGN.md heartbeat: renew the lease, re-check the window and Geo, hand out fresh grants.
 ///
 /// # Errors
 /// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
 /// `session_unknown`.
-pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) -> ApiResult<Value> {
+pub async fn heartbeat(
+    state: &AppState,
+    session: &SessionId,
+    client: IpAddr,
+) -> ApiResult<HeartbeatBody> {
     let now_ms = state.store.now().0;
     let answer = match state.store.heartbeat(session).await {
         Ok(a) => {
@@ -191,7 +223,13 @@ pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) ->
             {
                 tracing::warn!(session.id = %session, error.cause = %cause, "heartbeat degraded: store unreachable");
                 metrics::counter!("usher_heartbeats_degraded_total").increment(1);
-                return Ok(json!({"status": "degraded", "heartbeat_interval_s": 5}));
+                return Ok(HeartbeatBody {
+                    status: "degraded",
+                    lease_expires_at: None,
+                    heartbeat_interval_s: 5,
+                    grants: None,
+                    cdn_order: None,
+                });
             }
             return Err(ApiError::StoreUnavailable(cause));
         }
@@ -203,13 +241,13 @@ pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) ->
         now,
     } = renew(state, session, answer, client).await?;
     let delivery = delivery::delivery(state, session, &show, now).await?;
-    Ok(json!({
-        "status": "ok",
-        "lease_expires_at": expires_at.to_rfc3339(),
-        "heartbeat_interval_s": show.heartbeat_interval_s,
-        "grants": delivery.grants,
-        "cdn_order": delivery.cdn_order,
-    }))
+    Ok(HeartbeatBody {
+        status: "ok",
+        lease_expires_at: Some(expires_at.to_rfc3339()),
+        heartbeat_interval_s: show.heartbeat_interval_s,
+        grants: Some(delivery.grants),
+        cdn_order: Some(delivery.cdn_order),
+    })
 }
 
 /// A lease renewed by a heartbeat, with what its answer needs.

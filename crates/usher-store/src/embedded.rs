@@ -148,6 +148,8 @@ pub struct EmbeddedStore {
     cdns: RwLock<HashMap<CdnId, Cdn>>,
     /// Serializes the writes of the CDN table so that its mirror ends as the last commit left it.
     cdn_writes: tokio::sync::Mutex<()>,
+    /// Bumped after every change of the CDN mirror (`Store::cdns_generation`).
+    cdn_generation: AtomicU64,
     keys_dirty: Mutex<HashSet<ApiKeyId>>,
     runtime: Mutex<Runtime>,
     admin_users: RwLock<HashMap<UserName, AdminUser>>,
@@ -288,6 +290,7 @@ impl EmbeddedStore {
             api_keys: RwLock::new(api_keys),
             cdns: RwLock::new(cdns),
             cdn_writes: tokio::sync::Mutex::new(()),
+            cdn_generation: AtomicU64::new(0),
             keys_dirty: Mutex::new(HashSet::new()),
             runtime: Mutex::new(runtime),
             admin_users: RwLock::new(admin_users),
@@ -767,6 +770,7 @@ impl Store for EmbeddedStore {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id);
+        self.cdn_generation.fetch_add(1, Ordering::SeqCst);
         Ok(existed)
     }
 
@@ -799,8 +803,11 @@ impl Store for EmbeddedStore {
             cdn.health = old.health.clone();
         }
         let key = cdn.id.to_string();
-        self.put_mirrored(CDNS, &self.cdns, key, cdn.id.clone(), cdn)
-            .await
+        let outcome = self
+            .put_mirrored(CDNS, &self.cdns, key, cdn.id.clone(), cdn)
+            .await;
+        self.cdn_generation.fetch_add(1, Ordering::SeqCst);
+        outcome
     }
 
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
@@ -814,6 +821,10 @@ impl Store for EmbeddedStore {
 
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
         Ok(sorted_values(&self.cdns))
+    }
+
+    fn cdns_generation(&self) -> Option<u64> {
+        Some(self.cdn_generation.load(Ordering::SeqCst))
     }
 
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError> {
@@ -843,6 +854,7 @@ impl Store for EmbeddedStore {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(cdn.id.clone(), cdn);
+        self.cdn_generation.fetch_add(1, Ordering::SeqCst);
         Ok(true)
     }
 
@@ -859,6 +871,7 @@ impl Store for EmbeddedStore {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id);
+        self.cdn_generation.fetch_add(1, Ordering::SeqCst);
         Ok(existed)
     }
 

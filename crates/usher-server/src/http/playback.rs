@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
-use serde_json::Value;
 use usher_core::ids::{DeviceId, SessionId};
 use usher_core::lease::EndReason;
 
@@ -122,7 +121,7 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<viewer::HeartbeatBody>> {
     let result = viewer::heartbeat(&state, &session_id(&id)?, client).await;
     let outcome = match &result {
         Ok(_) => "renewed",
