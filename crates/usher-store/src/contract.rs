@@ -466,6 +466,16 @@ pub async fn a_device_reattaches_to_its_session(h: &impl Harness) {
     assert_eq!(activity.usage.sessions, 1);
     assert_eq!(activity.usage.devices.len(), 1);
     assert_eq!(activity.live.len(), 1);
+    // a renewal names the session's owner, and carries the ticket as stored when the store has it at hand
+    let hb = store.heartbeat(&a).await.unwrap();
+    assert!(
+        matches!(hb.decision, HeartbeatDecision::Renewed { .. }),
+        "{hb:?}"
+    );
+    assert_eq!(hb.owner, Some((t.id.clone(), t.terms.show_id.clone())));
+    if let Some(ticket) = hb.ticket {
+        assert_eq!(Some(ticket), store.ticket(&t.id).await.unwrap());
+    }
 }
 
 /// An expired lease frees the seat and its session learns it expired.

@@ -123,6 +123,7 @@ struct Scripts {
     register: Script,
     revoke: Script,
     delete_show: Script,
+    ticket_by_token: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -206,6 +207,19 @@ fn as_string(v: &RedisValue) -> Option<String> {
         RedisValue::SimpleString(s) => Some(s.clone()),
         RedisValue::Int(i) => Some(i.to_string()),
         _ => None,
+    }
+}
+
+/// A JSON record in a script's answer, decoded in place; `None` for a nil (Lua `false`).
+fn decode_bulk<T: DeserializeOwned>(what: &str, v: &RedisValue) -> Result<Option<T>, StoreError> {
+    match v {
+        RedisValue::Nil => Ok(None),
+        RedisValue::BulkString(b) => serde_json::from_slice(b)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "{what}: not a string: {other:?}"
+        ))),
     }
 }
 
@@ -299,6 +313,7 @@ impl RedisStore {
                 register: script(include_str!("redis/register.lua")),
                 revoke: script(include_str!("redis/revoke.lua")),
                 delete_show: script(include_str!("redis/delete_show.lua")),
+                ticket_by_token: Script::new(include_str!("redis/ticket_by_token.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
@@ -572,13 +587,16 @@ impl Store for RedisStore {
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
-        let id: Option<String> = self
-            .con()
-            .get(self.key(&["token", &hash.to_hex()]))
+        // one round trip for the token index and the ticket
+        let answer: RedisValue = self
+            .scripts
+            .ticket_by_token
+            .key(self.key(&["token", &hash.to_hex()]))
+            .arg(self.key(&["ticket", ""]))
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        let Some(id) = id else { return Ok(None) };
-        let t: Option<Ticket> = self.get_json("ticket", self.key(&["ticket", &id])).await?;
+        let t: Option<Ticket> = decode_bulk("ticket", &answer)?;
         Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
     }
 
@@ -720,7 +738,7 @@ impl Store for RedisStore {
                     expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
                 },
                 owner: Some(owner()?),
-                ticket: None,
+                ticket: decode_bulk("ticket", answer.get(4).ok_or_else(bad)?)?,
             }),
             Some("ended") => {
                 let reason: EndReason = decode(

@@ -1,5 +1,7 @@
 -- KEYS[1] session key; ARGV: prefix, session id
--- -> {'renewed', expires, ticket_id, show_id} | {'ended', reason json, ticket_id, show_id} | {'unknown'}
+-- -> {'renewed', expires, ticket_id, show_id, ticket json or false} | {'ended', reason json, ticket_id, show_id}
+--  | {'unknown'}
+-- The ticket comes along so that the caller needs no second round trip.
 local prefix, sid = ARGV[1], ARGV[2]
 local ticket_id = redis.call('GET', KEYS[1])
 if not ticket_id then return { 'unknown' } end
@@ -18,7 +20,8 @@ for i, l in ipairs(st.leases) do
       redis.call('ZADD', live_key(prefix, st), l.expires_at, sid)
       index_session(prefix, st, sid, ticket_id, l.ttl_ms)
       save_seats(key, st)
-      return { 'renewed', l.expires_at, ticket_id, st.show_id }
+      local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
+      return { 'renewed', l.expires_at, ticket_id, st.show_id, ticket }
     end
     break
   end
