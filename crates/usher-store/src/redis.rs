@@ -1,9 +1,13 @@
 //! The Redis backend: many stateless Usher nodes share one Redis.
 //!
-//! Every step that must be atomic is one Lua script (`redis/*.lua`, each prefixed with the lease rules of
-//! `redis/seats.lua`), run with EVALSHA and reloaded on NOSCRIPT by `redis::Script`. Lease time comes from
-//! Redis's `TIME` inside the script, so the clocks of the nodes do not matter. Admit and heartbeat are
-//! one round trip each.
+//! Every step that must be atomic is one Lua script (`redis/*.lua`, those that touch leases prefixed with
+//! the lease rules of `redis/seats.lua`), run with EVALSHA and reloaded on NOSCRIPT by `redis::Script`.
+//! Lease time comes from Redis's `TIME` inside the script, so the clocks of the nodes do not matter.
+//!
+//! Each node keeps the shows and the CDN pool it read (`redis/cache.rs`), current through the generation
+//! counter `config_gen` that every write of them increments and that the heartbeat, admit and token-lookup
+//! scripts return. So the viewer's hot paths cost one round trip for a heartbeat (the script also returns
+//! the ticket) and two for an admit (token lookup, admit step); the show and the pool come from memory.
 //!
 //! # Keys (all under the configured prefix, default `usher:`)
 //! | key | type | what |
@@ -23,6 +27,7 @@
 //! | `cdn:{id}` | string | CDN pool member JSON (signing keys included: protect Redis like the secrets) |
 //! | `cdns` | set | CDN ids |
 //! | `cdn_health:{id}` | string | the CDN's health record (JSON), written by the prober apart from the rest |
+//! | `config_gen` | string (int) | incremented with every write of a show, a CDN or its health (node caches) |
 //! | `extref:{external ref}` | set | ids of the tickets registered with that external reference |
 //! | `poster:{show id}` | string | the show's poster: content type, a NUL byte, the image |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
@@ -34,7 +39,7 @@
 //! | `outcomes:{minute ms}` | hash, TTL 2 h | admit outcomes counted in that minute, by outcome |
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -60,6 +65,10 @@ use usher_core::store::{
     RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
+
+use cache::{ConfigCache, Lookup};
+
+mod cache;
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -111,6 +120,9 @@ async fn manager(
         .map_err(unavailable)
 }
 
+/// The key of the configuration generation (`redis/cache.rs`).
+const CONFIG_GEN: &str = "config_gen";
+
 fn script(body: &str) -> Script {
     Script::new(&format!("{}\n{}", include_str!("redis/seats.lua"), body))
 }
@@ -124,6 +136,9 @@ struct Scripts {
     revoke: Script,
     delete_show: Script,
     ticket_by_token: Script,
+    show: Script,
+    pool: Script,
+    set_cdn_health: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -141,6 +156,8 @@ pub struct RedisStore {
     scripts: Scripts,
     wait_replicas: u32,
     wait_timeout: Duration,
+    /// Shows and the CDN pool as last read, kept current by the generation counter (`redis/cache.rs`).
+    config: ConfigCache,
 }
 
 impl Drop for RedisStore {
@@ -314,12 +331,26 @@ impl RedisStore {
                 revoke: script(include_str!("redis/revoke.lua")),
                 delete_show: script(include_str!("redis/delete_show.lua")),
                 ticket_by_token: Script::new(include_str!("redis/ticket_by_token.lua")),
+                show: Script::new(include_str!("redis/show.lua")),
+                pool: Script::new(include_str!("redis/pool.lua")),
+                set_cdn_health: Script::new(include_str!("redis/set_cdn_health.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
+            config: ConfigCache::new(cache::FRESHNESS),
         };
         store.check_eviction_policy().await;
         Ok(store)
+    }
+
+    /// Sets how long this node serves the shows and CDN pool it holds without a heartbeat, admit or token
+    /// lookup confirming them ([`cache::FRESHNESS`] unless set; `Duration::ZERO` asks Redis on every read).
+    /// For tests and measurements: a change made on another node is seen by the next heartbeat or admit
+    /// whatever this is.
+    #[must_use]
+    pub fn with_config_freshness(mut self, freshness: Duration) -> Self {
+        self.config = ConfigCache::new(freshness);
+        self
     }
 
     /// Maps a Redis error to ours, and after a connection-level failure (refused, dropped, timed out, or a
@@ -397,17 +428,19 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Writes `value` at `{kind}:{id}` and adds `id` to the set `{set}` (shows, CDNs), atomically.
-    async fn put_member<T: Serialize>(
+    /// Writes `value` at `{kind}:{id}`, adds `id` to the set `{set}` (shows, CDNs) and, when given, sets
+    /// `health` = (key, record) unless it exists, incrementing the configuration generation in the same
+    /// atomic step.
+    async fn put_config<T: Serialize>(
         &self,
         kind: &str,
         set: &str,
         id: &str,
         value: &T,
+        health: Option<(String, String)>,
     ) -> Result<PutOutcome, StoreError> {
-        let mut con = self.con();
-        let (old, _): (Option<String>, i64) = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("SET")
             .arg(self.key(&[kind, id]))
             .arg(encode(value))
@@ -415,9 +448,17 @@ impl RedisStore {
             .cmd("SADD")
             .arg(self.key(&[set]))
             .arg(id)
-            .query_async(&mut con)
+            .ignore();
+        if let Some((key, record)) = health {
+            pipe.cmd("SET").arg(key).arg(record).arg("NX").ignore();
+        }
+        pipe.incr(self.key(&[CONFIG_GEN]), 1);
+        let asked = Instant::now();
+        let (old, generation): (Option<String>, i64) = pipe
+            .query_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
+        self.config.observe(generation, asked);
         self.replicate().await?;
         Ok(if old.is_some() {
             PutOutcome::Replaced
@@ -463,6 +504,44 @@ impl RedisStore {
             .await
     }
 
+    /// The CDN pool (health included) as stored, and the generation it was read at; `None` when the
+    /// caller's copy, read at `known`, is still current.
+    async fn load_pool(&self, known: Option<i64>) -> Result<Option<Vec<Cdn>>, StoreError> {
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .pool
+            .key(self.key(&[CONFIG_GEN]))
+            .key(self.key(&["cdns"]))
+            .arg(&self.prefix)
+            .arg(known.map_or_else(String::new, |g| g.to_string()))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let bad = || StoreError::Corrupt(format!("pool answered {answer:?}"));
+        let generation = answer.first().and_then(as_i64).ok_or_else(bad)?;
+        self.config.observe(generation, asked);
+        match answer.get(1).and_then(as_string).as_deref() {
+            Some("current") => return Ok(None),
+            Some("pool") => {}
+            _ => return Err(bad()),
+        }
+        let mut cdns = Vec::with_capacity(answer.len() / 2);
+        for pair in answer[2..].chunks(2) {
+            let [cdn, health] = pair else {
+                return Err(bad());
+            };
+            let mut cdn: Cdn = decode_bulk("cdn", cdn)?.ok_or_else(bad)?;
+            if let Some(h) = decode_bulk("cdn health", health)? {
+                cdn.health = h;
+            }
+            cdns.push(cdn);
+        }
+        cdns.sort_by(|a, b| a.id.cmp(&b.id));
+        self.config.keep_pool(generation, &cdns);
+        Ok(Some(cdns))
+    }
+
     async fn ticket_of_session(&self, session: &SessionId) -> Result<Option<TicketId>, StoreError> {
         let raw: Option<String> = self
             .con()
@@ -492,13 +571,46 @@ impl Store for RedisStore {
     }
 
     async fn put_show(&self, show: Show) -> Result<PutOutcome, StoreError> {
-        self.put_member("show", "shows", show.id.as_str(), &show)
+        self.put_config("show", "shows", show.id.as_str(), &show, None)
             .await
     }
 
     async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
-        self.get_json("show", self.key(&["show", id.as_str()]))
+        let cached = match self.config.show(id) {
+            Lookup::Hit(show) => return Ok(Some(show)),
+            Lookup::Check(cached) => cached,
+        };
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .show
+            .key(self.key(&[CONFIG_GEN]))
+            .key(self.key(&["show", id.as_str()]))
+            .arg(
+                cached
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.generation.to_string()),
+            )
+            .invoke_async(&mut self.con())
             .await
+            .map_err(|e| self.fail(e))?;
+        let bad = || StoreError::Corrupt(format!("show answered {answer:?}"));
+        let generation = answer.first().and_then(as_i64).ok_or_else(bad)?;
+        self.config.observe(generation, asked);
+        let Some(raw) = answer.get(1) else {
+            // the copy is current
+            return cached.map(|c| Some(c.value)).ok_or_else(bad);
+        };
+        match decode_bulk::<Show>("show", raw)? {
+            Some(show) => {
+                self.config.keep_show(generation, &show);
+                Ok(Some(show))
+            }
+            None => {
+                self.config.forget_show(generation, id);
+                Ok(None)
+            }
+        }
     }
 
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
@@ -506,23 +618,31 @@ impl Store for RedisStore {
     }
 
     async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
-        let n: i64 = self
+        let asked = Instant::now();
+        let answer: Vec<i64> = self
             .scripts
             .delete_show
             .key(self.key(&["show", id.as_str()]))
             .key(self.key(&["shows"]))
             .key(self.key(&["show_tickets", id.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        Ok(match n {
-            -1 => DeleteShowOutcome::Missing,
-            0 => {
+        Ok(match answer[..] {
+            [-1] => DeleteShowOutcome::Missing,
+            [0, generation] => {
+                self.config.observe(generation, asked);
                 self.replicate().await?;
                 DeleteShowOutcome::Deleted
             }
-            n => DeleteShowOutcome::HasTickets(n as u64),
+            [n] if n > 0 => DeleteShowOutcome::HasTickets(n as u64),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "delete show answered {answer:?}"
+                )));
+            }
         })
     }
 
@@ -587,16 +707,22 @@ impl Store for RedisStore {
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
-        // one round trip for the token index and the ticket
-        let answer: RedisValue = self
+        // one round trip for the token index and the ticket; the generation it brings tells the admit that
+        // follows whether this node's copy of the show is current
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
             .scripts
             .ticket_by_token
             .key(self.key(&["token", &hash.to_hex()]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(self.key(&["ticket", ""]))
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        let t: Option<Ticket> = decode_bulk("ticket", &answer)?;
+        let bad = || StoreError::Corrupt(format!("ticket by token answered {answer:?}"));
+        self.config
+            .observe(answer.first().and_then(as_i64).ok_or_else(bad)?, asked);
+        let t: Option<Ticket> = decode_bulk("ticket", answer.get(1).ok_or_else(bad)?)?;
         Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
     }
 
@@ -656,10 +782,12 @@ impl Store for RedisStore {
             usher_core::show::SharingPolicy::NewestWins => "newest_wins",
             usher_core::show::SharingPolicy::OldestWins => "oldest_wins",
         };
+        let asked = Instant::now();
         let answer: Vec<RedisValue> = self
             .scripts
             .admit
             .key(self.key(&["seats", req.ticket_id.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(&self.prefix)
             .arg(req.ticket_id.as_str())
             .arg(req.show_id.as_str())
@@ -676,9 +804,13 @@ impl Store for RedisStore {
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
         match answer.first().and_then(as_string).as_deref() {
-            Some("in_use") => Ok(AdmitDecision::InUse {
-                retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
-            }),
+            Some("in_use") => {
+                let generation = answer.get(2).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                Ok(AdmitDecision::InUse {
+                    retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
+                })
+            }
             Some("admitted") => {
                 let sid = answer
                     .get(1)
@@ -687,7 +819,9 @@ impl Store for RedisStore {
                     .ok_or_else(bad)?;
                 let expires_at = UnixMs(answer.get(2).and_then(as_i64).ok_or_else(bad)?);
                 let reattached = answer.get(3).and_then(as_i64) == Some(1);
-                let superseded = answer[4..]
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                let superseded = answer[5..]
                     .iter()
                     .filter_map(as_string)
                     .filter_map(|s| SessionId::parse(&s).ok())
@@ -704,10 +838,12 @@ impl Store for RedisStore {
     }
 
     async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError> {
+        let asked = Instant::now();
         let answer: Vec<RedisValue> = self
             .scripts
             .heartbeat
             .key(self.key(&["session", session.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(&self.prefix)
             .arg(session.as_str())
             .invoke_async(&mut self.con())
@@ -728,19 +864,30 @@ impl Store for RedisStore {
             Ok((t, s))
         };
         match answer.first().and_then(as_string).as_deref() {
-            Some("unknown") => Ok(HeartbeatAnswer {
-                decision: HeartbeatDecision::Unknown,
-                owner: None,
-                ticket: None,
-            }),
-            Some("renewed") => Ok(HeartbeatAnswer {
-                decision: HeartbeatDecision::Renewed {
-                    expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
-                },
-                owner: Some(owner()?),
-                ticket: decode_bulk("ticket", answer.get(4).ok_or_else(bad)?)?,
-            }),
+            Some("unknown") => {
+                let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Unknown,
+                    owner: None,
+                    ticket: None,
+                })
+            }
+            Some("renewed") => {
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                let ticket = decode_bulk("ticket", answer.get(5).ok_or_else(bad)?)?;
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Renewed {
+                        expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
+                    },
+                    owner: Some(owner()?),
+                    ticket,
+                })
+            }
             Some("ended") => {
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
                 let reason: EndReason = decode(
                     "end reason",
                     &answer.get(1).and_then(as_string).ok_or_else(bad)?,
@@ -905,18 +1052,13 @@ impl Store for RedisStore {
     }
 
     async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
-        let outcome = self
-            .put_member("cdn", "cdns", cdn.id.as_str(), &cdn)
-            .await?;
         // the health belongs to the prober (`set_cdn_health`): a new CDN starts with the one given
-        let _: Option<String> = redis::cmd("SET")
-            .arg(self.key(&["cdn_health", cdn.id.as_str()]))
-            .arg(encode(&cdn.health))
-            .arg("NX")
-            .query_async(&mut self.con())
+        let health = (
+            self.key(&["cdn_health", cdn.id.as_str()]),
+            encode(&cdn.health),
+        );
+        self.put_config("cdn", "cdns", cdn.id.as_str(), &cdn, Some(health))
             .await
-            .map_err(|e| self.fail(e))?;
-        Ok(outcome)
     }
 
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
@@ -935,47 +1077,53 @@ impl Store for RedisStore {
     }
 
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
-        let mut cdns: Vec<Cdn> = self.members("cdn", "cdns").await?;
-        if cdns.is_empty() {
-            return Ok(cdns);
+        let cached = match self.config.pool() {
+            Lookup::Hit(cdns) => return Ok(cdns),
+            Lookup::Check(cached) => cached,
+        };
+        let known = cached.as_ref().map(|c| c.generation);
+        match (self.load_pool(known).await?, cached) {
+            (Some(cdns), _) => Ok(cdns),
+            (None, Some(cached)) => Ok(cached.value),
+            (None, None) => Err(StoreError::Corrupt(
+                "pool answered current without a copy".into(),
+            )),
         }
-        let keys: Vec<String> = cdns
-            .iter()
-            .map(|c| self.key(&["cdn_health", c.id.as_str()]))
-            .collect();
-        let health: Vec<Option<String>> = self.con().mget(keys).await.map_err(|e| self.fail(e))?;
-        for (cdn, h) in cdns.iter_mut().zip(health) {
-            if let Some(h) = h {
-                cdn.health = decode("cdn health", &h)?;
-            }
-        }
-        Ok(cdns)
     }
 
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError> {
-        let set: i64 = Script::new(
-            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[2], ARGV[1]) return 1 end return 0",
-        )
-        .key(self.key(&["cdn", id.as_str()]))
-        .key(self.key(&["cdn_health", id.as_str()]))
-        .arg(encode(&health))
-        .invoke_async(&mut self.con())
-        .await
-        .map_err(|e| self.fail(e))?;
-        Ok(set == 1)
+        let asked = Instant::now();
+        let generation: i64 = self
+            .scripts
+            .set_cdn_health
+            .key(self.key(&["cdn", id.as_str()]))
+            .key(self.key(&["cdn_health", id.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
+            .arg(encode(&health))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        if generation == 0 {
+            return Ok(false);
+        }
+        self.config.observe(generation, asked);
+        Ok(true)
     }
 
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
-        let mut con = self.con();
-        let (n, _): (i64, i64) = redis::pipe()
+        let asked = Instant::now();
+        let (n, generation): (i64, i64) = redis::pipe()
             .atomic()
             .del(self.key(&["cdn", id.as_str()]))
             .del(self.key(&["cdn_health", id.as_str()]))
             .ignore()
             .srem(self.key(&["cdns"]), id.as_str())
-            .query_async(&mut con)
+            .ignore()
+            .incr(self.key(&[CONFIG_GEN]), 1)
+            .query_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
+        self.config.observe(generation, asked);
         self.replicate().await?;
         Ok(n == 1)
     }
