@@ -626,6 +626,18 @@ pub async fn usage_is_recorded(h: &impl Harness) {
     assert!(a.usage.first_play_at.is_some() && a.usage.last_seen_at >= a.usage.first_play_at);
     assert_eq!(a.live.len(), 1);
     assert_eq!(a.live[0].device_id, device(1));
+    // a device label is kept as given, even one that looks like the record it is stored in
+    let label = r#"x"ended":{},"countries":{}"#;
+    let mut req = admit_req(&t, 3, 1, SharingPolicy::NewestWins, 45_000);
+    req.device_label = label.into();
+    let s = session_of(&store.admit(req).await.unwrap());
+    store.heartbeat(&s).await.unwrap();
+    let a = store.ticket_activity(&t.id).await.unwrap();
+    assert_eq!(a.live[0].device_label, label);
+    assert_eq!(
+        a.usage.devices.last().map(|d| d.label.as_str()),
+        Some(label)
+    );
 }
 
 /// An admitted device's country goes into the ticket's usage (distinct, most recent last); a refused admit
