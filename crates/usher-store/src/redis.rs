@@ -5,7 +5,7 @@
 //! Lease time comes from Redis's `TIME` inside the script, so the clocks of the nodes do not matter.
 //!
 //! Each node keeps the shows and the CDN pool it read (`redis/cache.rs`), current through the generation
-//! counter `config_gen` that every write of them increments and that the heartbeat, admit and token-lookup
+//! `config_gen` that every write of them moves forward and that the heartbeat, admit and token-lookup
 //! scripts return. So the viewer's hot paths cost one round trip for a heartbeat (the script also returns
 //! the ticket) and two for an admit (token lookup, admit step); the show and the pool come from memory.
 //!
@@ -27,7 +27,7 @@
 //! | `cdn:{id}` | string | CDN pool member JSON (signing keys included: protect Redis like the secrets) |
 //! | `cdns` | set | CDN ids |
 //! | `cdn_health:{id}` | string | the CDN's health record (JSON), written by the prober apart from the rest |
-//! | `config_gen` | string (int) | incremented with every write of a show, a CDN or its health (node caches) |
+//! | `config_gen` | string (int) | moved forward by every write of a show, a CDN or its health (node caches) |
 //! | `extref:{external ref}` | set | ids of the tickets registered with that external reference |
 //! | `poster:{show id}` | string | the show's poster: content type, a NUL byte, the image |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
@@ -123,8 +123,23 @@ async fn manager(
 /// The key of the configuration generation (`redis/cache.rs`).
 const CONFIG_GEN: &str = "config_gen";
 
+/// A script that works on leases: the lease rules and the configuration generation, then `body`.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{}\n{}", include_str!("redis/seats.lua"), body))
+    Script::new(&format!(
+        "{}\n{}\n{}",
+        include_str!("redis/seats.lua"),
+        include_str!("redis/generation.lua"),
+        body
+    ))
+}
+
+/// A script that reads or writes shows or the CDN pool: the configuration generation, then `body`.
+fn config_script(body: &str) -> Script {
+    Script::new(&format!(
+        "{}\n{}",
+        include_str!("redis/generation.lua"),
+        body
+    ))
 }
 
 struct Scripts {
@@ -139,6 +154,8 @@ struct Scripts {
     show: Script,
     pool: Script,
     set_cdn_health: Script,
+    put_config: Script,
+    delete_cdn: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -330,10 +347,12 @@ impl RedisStore {
                 register: script(include_str!("redis/register.lua")),
                 revoke: script(include_str!("redis/revoke.lua")),
                 delete_show: script(include_str!("redis/delete_show.lua")),
-                ticket_by_token: Script::new(include_str!("redis/ticket_by_token.lua")),
-                show: Script::new(include_str!("redis/show.lua")),
-                pool: Script::new(include_str!("redis/pool.lua")),
-                set_cdn_health: Script::new(include_str!("redis/set_cdn_health.lua")),
+                ticket_by_token: config_script(include_str!("redis/ticket_by_token.lua")),
+                show: config_script(include_str!("redis/show.lua")),
+                pool: config_script(include_str!("redis/pool.lua")),
+                set_cdn_health: config_script(include_str!("redis/set_cdn_health.lua")),
+                put_config: config_script(include_str!("redis/put_config.lua")),
+                delete_cdn: config_script(include_str!("redis/delete_cdn.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
@@ -429,8 +448,8 @@ impl RedisStore {
     }
 
     /// Writes `value` at `{kind}:{id}`, adds `id` to the set `{set}` (shows, CDNs) and, when given, sets
-    /// `health` = (key, record) unless it exists, incrementing the configuration generation in the same
-    /// atomic step.
+    /// `health` = (key, record) unless it exists, moving the configuration generation in the same atomic
+    /// step.
     async fn put_config<T: Serialize>(
         &self,
         kind: &str,
@@ -439,28 +458,32 @@ impl RedisStore {
         value: &T,
         health: Option<(String, String)>,
     ) -> Result<PutOutcome, StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key(&[kind, id]))
+        let mut invocation = self.scripts.put_config.prepare_invoke();
+        invocation
+            .key(self.key(&[kind, id]))
+            .key(self.key(&[set]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(encode(value))
-            .arg("GET")
-            .cmd("SADD")
-            .arg(self.key(&[set]))
-            .arg(id)
-            .ignore();
+            .arg(id);
         if let Some((key, record)) = health {
-            pipe.cmd("SET").arg(key).arg(record).arg("NX").ignore();
+            invocation.key(key).arg(record);
         }
-        pipe.incr(self.key(&[CONFIG_GEN]), 1);
         let asked = Instant::now();
-        let (old, generation): (Option<String>, i64) = pipe
-            .query_async(&mut self.con())
+        let answer: Vec<RedisValue> = invocation
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
+        let (Some(replaced), Some(generation)) = (
+            answer.first().and_then(as_i64),
+            answer.get(1).and_then(as_i64),
+        ) else {
+            return Err(StoreError::Corrupt(format!(
+                "put {kind} answered {answer:?}"
+            )));
+        };
         self.config.observe(generation, asked);
         self.replicate().await?;
-        Ok(if old.is_some() {
+        Ok(if replaced == 1 {
             PutOutcome::Replaced
         } else {
             PutOutcome::Created
@@ -619,7 +642,7 @@ impl Store for RedisStore {
 
     async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
         let asked = Instant::now();
-        let answer: Vec<i64> = self
+        let answer: Vec<RedisValue> = self
             .scripts
             .delete_show
             .key(self.key(&["show", id.as_str()]))
@@ -630,6 +653,7 @@ impl Store for RedisStore {
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
+        let answer: Vec<i64> = answer.iter().filter_map(as_i64).collect();
         Ok(match answer[..] {
             [-1] => DeleteShowOutcome::Missing,
             [0, generation] => {
@@ -1093,7 +1117,7 @@ impl Store for RedisStore {
 
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError> {
         let asked = Instant::now();
-        let generation: i64 = self
+        let answer: RedisValue = self
             .scripts
             .set_cdn_health
             .key(self.key(&["cdn", id.as_str()]))
@@ -1103,26 +1127,36 @@ impl Store for RedisStore {
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        if generation == 0 {
+        if answer == RedisValue::Nil {
             return Ok(false);
         }
+        let generation = as_i64(&answer)
+            .ok_or_else(|| StoreError::Corrupt(format!("set CDN health answered {answer:?}")))?;
         self.config.observe(generation, asked);
         Ok(true)
     }
 
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
         let asked = Instant::now();
-        let (n, generation): (i64, i64) = redis::pipe()
-            .atomic()
-            .del(self.key(&["cdn", id.as_str()]))
-            .del(self.key(&["cdn_health", id.as_str()]))
-            .ignore()
-            .srem(self.key(&["cdns"]), id.as_str())
-            .ignore()
-            .incr(self.key(&[CONFIG_GEN]), 1)
-            .query_async(&mut self.con())
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .delete_cdn
+            .key(self.key(&["cdn", id.as_str()]))
+            .key(self.key(&["cdn_health", id.as_str()]))
+            .key(self.key(&["cdns"]))
+            .key(self.key(&[CONFIG_GEN]))
+            .arg(id.as_str())
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
+        let (Some(n), Some(generation)) = (
+            answer.first().and_then(as_i64),
+            answer.get(1).and_then(as_i64),
+        ) else {
+            return Err(StoreError::Corrupt(format!(
+                "delete CDN answered {answer:?}"
+            )));
+        };
         self.config.observe(generation, asked);
         self.replicate().await?;
         Ok(n == 1)

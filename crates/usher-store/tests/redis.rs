@@ -211,6 +211,49 @@ async fn a_change_on_one_node_reaches_another_on_its_next_admit() {
     assert!(!viewer.cdns().await.unwrap()[0].enabled);
 }
 
+/// A fail-over that loses the last writes (or a restored backup) moves the generation back; the next write
+/// must still move it past every value a node has seen, or a node would take its copy of the lost write
+/// for the new contents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_generation_lost_with_its_write_is_not_handed_out_again() {
+    let server = RedisServer::start().expect("redis-server");
+    let (admin, viewer) = (lazy_node(&server).await, lazy_node(&server).await);
+    let s1 = ShowId::parse("s1").unwrap();
+    let titled = |title: &str| {
+        let mut s = show("s1", 1, SharingPolicy::NewestWins);
+        s.title = title.into();
+        s
+    };
+    admin.put_show(titled("one")).await.unwrap();
+    let t = ticket("s1", "rollback-token-00001", None);
+    admin.register_tickets(vec![t.clone()]).await.unwrap();
+    let session = admitted(&viewer, admit_request(&t, "device-1")).await;
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (show_one, gen_one): (String, String) = redis::pipe()
+        .get("usher-test:show:s1")
+        .get("usher-test:config_gen")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    admin.put_show(titled("two")).await.unwrap();
+    renewed(&viewer, &session).await;
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().title, "two");
+    // the write of "two" is lost: Redis is back to the state before it
+    let _: () = redis::pipe()
+        .set("usher-test:show:s1", show_one)
+        .set("usher-test:config_gen", gen_one)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    admin.put_show(titled("three")).await.unwrap();
+    renewed(&viewer, &session).await;
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().title, "three");
+}
+
 /// Without a recent heartbeat or admit to vouch for its copies, a node asks Redis on the next read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unconfirmed_copy_is_checked_with_redis() {

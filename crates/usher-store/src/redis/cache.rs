@@ -1,17 +1,20 @@
 //! This node's copy of the shows and of the CDN pool (health included), so that a heartbeat or an admit
 //! reads them without a round trip to Redis.
 //!
-//! Coherence between nodes rests on one counter in Redis, `config_gen`, which every write of a show or of
-//! the pool (a CDN, its health, a deletion) increments in the same atomic step as the write. The heartbeat,
+//! Coherence between nodes rests on one generation in Redis, `config_gen`, which every write of a show or
+//! of the pool (a CDN, its health, a deletion) moves forward in the same atomic step as the write. The heartbeat,
 //! admit and token-lookup scripts return it, so a node learns of a change on its very next viewer request
 //! at no extra cost. A copy is served only when it was read at the newest generation this node has seen
 //! and that generation was seen less than `freshness` ago; otherwise the reader asks Redis again in one
 //! round trip, which also brings the new value when the generation moved. Hence a change made on any node
 //! is seen by every other node's next heartbeat or admit, and by any other read within `freshness`.
 //!
-//! Generations only grow while Usher runs (restoring a backup or flushing Redis under a running Usher
-//! would break that: docs/redis.md says to restart it), so the largest one seen is the newest: an answer
-//! that arrives after a newer one cannot roll the node back.
+//! A write sets the generation past both its last value and Redis's clock in microseconds
+//! (`redis/generation.lua`), so a value is never handed out twice for different contents, even when a
+//! fail-over lost the last writes or a backup was restored. The largest generation seen is thus the newest:
+//! an answer that arrives after a newer one cannot roll the node back. (After such a loss, until the next
+//! write, a node may keep serving what it read of the lost write for up to `freshness`, then asks Redis on
+//! every read, correctly but without the cache.)
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError, RwLock};

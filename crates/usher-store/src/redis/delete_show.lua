@@ -5,4 +5,4 @@ local n = tonumber(redis.call('GET', KEYS[3]) or '0')
 if n > 0 then return { n } end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-return { 0, redis.call('INCR', KEYS[4]) }
+return { 0, bump_generation(KEYS[4]) }

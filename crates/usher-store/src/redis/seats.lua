@@ -43,11 +43,6 @@ local function enc(v)
   return table.concat(parts)
 end
 
--- The counter every write of a show or of the CDN pool increments (redis/cache.rs); 0 before the first.
-local function config_generation(key)
-  return tonumber(redis.call('GET', key) or '0')
-end
-
 local function load_seats(key, show_id)
   local raw = redis.call('GET', key)
   if raw then
