@@ -758,6 +758,14 @@ pub fn cdn(id: &str, priority: u32) -> Cdn {
     }
 }
 
+/// A store that gives [`Store::cdns_generation`] before and after a CDN write gives two different numbers
+/// (callers keep what they derived from the pool while it holds).
+fn generation_moved(before: Option<u64>, after: Option<u64>, what: &str) {
+    if let (Some(b), Some(a)) = (before, after) {
+        assert_ne!(b, a, "{what}: the CDN generation did not move");
+    }
+}
+
 /// CDNs are created, replaced (keys as given, health only by the prober), listed by id and deleted, durably.
 pub async fn cdns_round_trip(h: &impl Harness) {
     let store = h.store();
@@ -777,10 +785,12 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         latency_ms: None,
         since: Some(UnixMs(1_700_000_000_500)),
     };
+    let before = store.cdns_generation();
     assert_eq!(
         store.put_cdn(a2.clone()).await.unwrap(),
         PutOutcome::Replaced
     );
+    generation_moved(before, store.cdns_generation(), "a CDN replaced");
     // a replacement keeps the stored health: only the prober's write changes it
     a2.health = a.health.clone();
     store.flush().await.unwrap();
@@ -802,7 +812,9 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         latency_ms: Some(12),
         since: Some(UnixMs(1_700_000_002_000)),
     };
+    let before = store.cdns_generation();
     assert!(store.set_cdn_health(&a.id, healthy.clone()).await.unwrap());
+    generation_moved(before, store.cdns_generation(), "a CDN's health set");
     let mut a3 = a2.clone();
     a3.health = healthy.clone();
     assert_eq!(store.cdn(&a.id).await.unwrap(), Some(a3.clone()));
@@ -828,7 +840,9 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         store.cdn(&CdnId::parse("never").unwrap()).await.unwrap(),
         None
     );
+    let before = store.cdns_generation();
     assert!(store.delete_cdn(&a.id).await.unwrap());
+    generation_moved(before, store.cdns_generation(), "a CDN deleted");
     assert!(!store.delete_cdn(&a.id).await.unwrap());
     assert_eq!(store.cdn(&a.id).await.unwrap(), None);
     assert_eq!(store.cdns().await.unwrap(), vec![b.clone()]);

@@ -1115,6 +1115,14 @@ impl Store for RedisStore {
         }
     }
 
+    fn cdns_generation(&self) -> Option<u64> {
+        // the generation covers the pool (and the shows); while this node trusts it, what a caller derived
+        // from `cdns` at that generation is current
+        self.config
+            .trusted_now()
+            .and_then(|g| u64::try_from(g).ok())
+    }
+
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError> {
         let asked = Instant::now();
         let answer: RedisValue = self

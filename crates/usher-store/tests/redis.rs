@@ -170,8 +170,13 @@ async fn a_change_on_one_node_reaches_another_on_its_next_heartbeat() {
     );
     assert_eq!(viewer.show(&s2).await.unwrap(), None);
 
+    // what the server derives from the pool (parsed signers) it keeps while `cdns_generation` holds
+    let kept = viewer.cdns_generation();
+    assert!(kept.is_some(), "a heartbeat just confirmed the generation");
     assert!(admin.delete_cdn(&cdn("cdn-a", 10).id).await.unwrap());
+    assert_eq!(viewer.cdns_generation(), kept, "not told yet");
     renewed(&viewer, &session).await;
+    assert_ne!(viewer.cdns_generation(), kept);
     assert!(viewer.cdns().await.unwrap().is_empty());
 }
 
@@ -276,6 +281,11 @@ async fn an_unconfirmed_copy_is_checked_with_redis() {
     admin.put_cdn(disabled).await.unwrap();
     assert_eq!(other.show(&s1).await.unwrap().unwrap().title, "Renamed");
     assert!(!other.cdns().await.unwrap()[0].enabled);
+    assert_eq!(
+        other.cdns_generation(),
+        None,
+        "nothing it derived from the pool may be kept either"
+    );
 }
 
 /// The viewer's hot paths as the server drives the store (`usher-server/src/viewer.rs`): a heartbeat is

@@ -86,6 +86,11 @@ impl ConfigCache {
         // an older generation is an answer overtaken by a newer one: it tells nothing new
     }
 
+    /// The generation this node trusts now (seen within the freshness window), if any.
+    pub(super) fn trusted_now(&self) -> Option<i64> {
+        self.trusted(Instant::now())
+    }
+
     /// The generation a copy must have to be served now, if one was seen recently enough.
     fn trusted(&self, now: Instant) -> Option<i64> {
         let seen = *self.seen.lock().unwrap_or_else(PoisonError::into_inner);
