@@ -466,6 +466,16 @@ pub async fn a_device_reattaches_to_its_session(h: &impl Harness) {
     assert_eq!(activity.usage.sessions, 1);
     assert_eq!(activity.usage.devices.len(), 1);
     assert_eq!(activity.live.len(), 1);
+    // a renewal names the session's owner, and carries the ticket as stored when the store has it at hand
+    let hb = store.heartbeat(&a).await.unwrap();
+    assert!(
+        matches!(hb.decision, HeartbeatDecision::Renewed { .. }),
+        "{hb:?}"
+    );
+    assert_eq!(hb.owner, Some((t.id.clone(), t.terms.show_id.clone())));
+    if let Some(ticket) = hb.ticket {
+        assert_eq!(Some(ticket), store.ticket(&t.id).await.unwrap());
+    }
 }
 
 /// An expired lease frees the seat and its session learns it expired.
@@ -616,6 +626,18 @@ pub async fn usage_is_recorded(h: &impl Harness) {
     assert!(a.usage.first_play_at.is_some() && a.usage.last_seen_at >= a.usage.first_play_at);
     assert_eq!(a.live.len(), 1);
     assert_eq!(a.live[0].device_id, device(1));
+    // a device label is kept as given, even one that looks like the record it is stored in
+    let label = r#"x"ended":{},"countries":{}"#;
+    let mut req = admit_req(&t, 3, 1, SharingPolicy::NewestWins, 45_000);
+    req.device_label = label.into();
+    let s = session_of(&store.admit(req).await.unwrap());
+    store.heartbeat(&s).await.unwrap();
+    let a = store.ticket_activity(&t.id).await.unwrap();
+    assert_eq!(a.live[0].device_label, label);
+    assert_eq!(
+        a.usage.devices.last().map(|d| d.label.as_str()),
+        Some(label)
+    );
 }
 
 /// An admitted device's country goes into the ticket's usage (distinct, most recent last); a refused admit
@@ -736,6 +758,14 @@ pub fn cdn(id: &str, priority: u32) -> Cdn {
     }
 }
 
+/// A store that gives [`Store::cdns_generation`] before and after a CDN write gives two different numbers
+/// (callers keep what they derived from the pool while it holds).
+fn generation_moved(before: Option<u64>, after: Option<u64>, what: &str) {
+    if let (Some(b), Some(a)) = (before, after) {
+        assert_ne!(b, a, "{what}: the CDN generation did not move");
+    }
+}
+
 /// CDNs are created, replaced (keys as given, health only by the prober), listed by id and deleted, durably.
 pub async fn cdns_round_trip(h: &impl Harness) {
     let store = h.store();
@@ -755,10 +785,12 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         latency_ms: None,
         since: Some(UnixMs(1_700_000_000_500)),
     };
+    let before = store.cdns_generation();
     assert_eq!(
         store.put_cdn(a2.clone()).await.unwrap(),
         PutOutcome::Replaced
     );
+    generation_moved(before, store.cdns_generation(), "a CDN replaced");
     // a replacement keeps the stored health: only the prober's write changes it
     a2.health = a.health.clone();
     store.flush().await.unwrap();
@@ -780,7 +812,9 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         latency_ms: Some(12),
         since: Some(UnixMs(1_700_000_002_000)),
     };
+    let before = store.cdns_generation();
     assert!(store.set_cdn_health(&a.id, healthy.clone()).await.unwrap());
+    generation_moved(before, store.cdns_generation(), "a CDN's health set");
     let mut a3 = a2.clone();
     a3.health = healthy.clone();
     assert_eq!(store.cdn(&a.id).await.unwrap(), Some(a3.clone()));
@@ -806,7 +840,9 @@ pub async fn cdns_round_trip(h: &impl Harness) {
         store.cdn(&CdnId::parse("never").unwrap()).await.unwrap(),
         None
     );
+    let before = store.cdns_generation();
     assert!(store.delete_cdn(&a.id).await.unwrap());
+    generation_moved(before, store.cdns_generation(), "a CDN deleted");
     assert!(!store.delete_cdn(&a.id).await.unwrap());
     assert_eq!(store.cdn(&a.id).await.unwrap(), None);
     assert_eq!(store.cdns().await.unwrap(), vec![b.clone()]);

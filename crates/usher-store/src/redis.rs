@@ -1,9 +1,13 @@
 //! The Redis backend: many stateless Usher nodes share one Redis.
 //!
-//! Every step that must be atomic is one Lua script (`redis/*.lua`, each prefixed with the lease rules of
-//! `redis/seats.lua`), run with EVALSHA and reloaded on NOSCRIPT by `redis::Script`. Lease time comes from
-//! Redis's `TIME` inside the script, so the clocks of the nodes do not matter. Admit and heartbeat are
-//! one round trip each.
+//! Every step that must be atomic is one Lua script (`redis/*.lua`, those that touch leases prefixed with
+//! the lease rules of `redis/seats.lua`), run with EVALSHA and reloaded on NOSCRIPT by `redis::Script`.
+//! Lease time comes from Redis's `TIME` inside the script, so the clocks of the nodes do not matter.
+//!
+//! Each node keeps the shows and the CDN pool it read (`redis/cache.rs`), current through the generation
+//! `config_gen` that every write of them moves forward and that the heartbeat, admit and token-lookup
+//! scripts return. So the viewer's hot paths cost one round trip for a heartbeat (the script also returns
+//! the ticket) and two for an admit (token lookup, admit step); the show and the pool come from memory.
 //!
 //! # Keys (all under the configured prefix, default `usher:`)
 //! | key | type | what |
@@ -23,6 +27,7 @@
 //! | `cdn:{id}` | string | CDN pool member JSON (signing keys included: protect Redis like the secrets) |
 //! | `cdns` | set | CDN ids |
 //! | `cdn_health:{id}` | string | the CDN's health record (JSON), written by the prober apart from the rest |
+//! | `config_gen` | string (int) | moved forward by every write of a show, a CDN or its health (node caches) |
 //! | `extref:{external ref}` | set | ids of the tickets registered with that external reference |
 //! | `poster:{show id}` | string | the show's poster: content type, a NUL byte, the image |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
@@ -34,7 +39,7 @@
 //! | `outcomes:{minute ms}` | hash, TTL 2 h | admit outcomes counted in that minute, by outcome |
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -60,6 +65,10 @@ use usher_core::store::{
     RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
+
+use cache::{ConfigCache, Lookup};
+
+mod cache;
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -111,8 +120,26 @@ async fn manager(
         .map_err(unavailable)
 }
 
+/// The key of the configuration generation (`redis/cache.rs`).
+const CONFIG_GEN: &str = "config_gen";
+
+/// A script that works on leases: the lease rules and the configuration generation, then `body`.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{}\n{}", include_str!("redis/seats.lua"), body))
+    Script::new(&format!(
+        "{}\n{}\n{}",
+        include_str!("redis/seats.lua"),
+        include_str!("redis/generation.lua"),
+        body
+    ))
+}
+
+/// A script that reads or writes shows or the CDN pool: the configuration generation, then `body`.
+fn config_script(body: &str) -> Script {
+    Script::new(&format!(
+        "{}\n{}",
+        include_str!("redis/generation.lua"),
+        body
+    ))
 }
 
 struct Scripts {
@@ -123,6 +150,12 @@ struct Scripts {
     register: Script,
     revoke: Script,
     delete_show: Script,
+    ticket_by_token: Script,
+    show: Script,
+    pool: Script,
+    set_cdn_health: Script,
+    put_config: Script,
+    delete_cdn: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -140,6 +173,8 @@ pub struct RedisStore {
     scripts: Scripts,
     wait_replicas: u32,
     wait_timeout: Duration,
+    /// Shows and the CDN pool as last read, kept current by the generation counter (`redis/cache.rs`).
+    config: ConfigCache,
 }
 
 impl Drop for RedisStore {
@@ -206,6 +241,19 @@ fn as_string(v: &RedisValue) -> Option<String> {
         RedisValue::SimpleString(s) => Some(s.clone()),
         RedisValue::Int(i) => Some(i.to_string()),
         _ => None,
+    }
+}
+
+/// A JSON record in a script's answer, decoded in place; `None` for a nil (Lua `false`).
+fn decode_bulk<T: DeserializeOwned>(what: &str, v: &RedisValue) -> Result<Option<T>, StoreError> {
+    match v {
+        RedisValue::Nil => Ok(None),
+        RedisValue::BulkString(b) => serde_json::from_slice(b)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "{what}: not a string: {other:?}"
+        ))),
     }
 }
 
@@ -299,12 +347,29 @@ impl RedisStore {
                 register: script(include_str!("redis/register.lua")),
                 revoke: script(include_str!("redis/revoke.lua")),
                 delete_show: script(include_str!("redis/delete_show.lua")),
+                ticket_by_token: config_script(include_str!("redis/ticket_by_token.lua")),
+                show: config_script(include_str!("redis/show.lua")),
+                pool: config_script(include_str!("redis/pool.lua")),
+                set_cdn_health: config_script(include_str!("redis/set_cdn_health.lua")),
+                put_config: config_script(include_str!("redis/put_config.lua")),
+                delete_cdn: config_script(include_str!("redis/delete_cdn.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
+            config: ConfigCache::new(cache::FRESHNESS),
         };
         store.check_eviction_policy().await;
         Ok(store)
+    }
+
+    /// Sets how long this node serves the shows and CDN pool it holds without a heartbeat, admit or token
+    /// lookup confirming them ([`cache::FRESHNESS`] unless set; `Duration::ZERO` asks Redis on every read).
+    /// For tests and measurements: a change made on another node is seen by the next heartbeat or admit
+    /// whatever this is.
+    #[must_use]
+    pub fn with_config_freshness(mut self, freshness: Duration) -> Self {
+        self.config = ConfigCache::new(freshness);
+        self
     }
 
     /// Maps a Redis error to ours, and after a connection-level failure (refused, dropped, timed out, or a
@@ -382,29 +447,43 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Writes `value` at `{kind}:{id}` and adds `id` to the set `{set}` (shows, CDNs), atomically.
-    async fn put_member<T: Serialize>(
+    /// Writes `value` at `{kind}:{id}`, adds `id` to the set `{set}` (shows, CDNs) and, when given, sets
+    /// `health` = (key, record) unless it exists, moving the configuration generation in the same atomic
+    /// step.
+    async fn put_config<T: Serialize>(
         &self,
         kind: &str,
         set: &str,
         id: &str,
         value: &T,
+        health: Option<(String, String)>,
     ) -> Result<PutOutcome, StoreError> {
-        let mut con = self.con();
-        let (old, _): (Option<String>, i64) = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(self.key(&[kind, id]))
+        let mut invocation = self.scripts.put_config.prepare_invoke();
+        invocation
+            .key(self.key(&[kind, id]))
+            .key(self.key(&[set]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(encode(value))
-            .arg("GET")
-            .cmd("SADD")
-            .arg(self.key(&[set]))
-            .arg(id)
-            .query_async(&mut con)
+            .arg(id);
+        if let Some((key, record)) = health {
+            invocation.key(key).arg(record);
+        }
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = invocation
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
+        let (Some(replaced), Some(generation)) = (
+            answer.first().and_then(as_i64),
+            answer.get(1).and_then(as_i64),
+        ) else {
+            return Err(StoreError::Corrupt(format!(
+                "put {kind} answered {answer:?}"
+            )));
+        };
+        self.config.observe(generation, asked);
         self.replicate().await?;
-        Ok(if old.is_some() {
+        Ok(if replaced == 1 {
             PutOutcome::Replaced
         } else {
             PutOutcome::Created
@@ -448,6 +527,44 @@ impl RedisStore {
             .await
     }
 
+    /// The CDN pool (health included) as stored, and the generation it was read at; `None` when the
+    /// caller's copy, read at `known`, is still current.
+    async fn load_pool(&self, known: Option<i64>) -> Result<Option<Vec<Cdn>>, StoreError> {
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .pool
+            .key(self.key(&[CONFIG_GEN]))
+            .key(self.key(&["cdns"]))
+            .arg(&self.prefix)
+            .arg(known.map_or_else(String::new, |g| g.to_string()))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let bad = || StoreError::Corrupt(format!("pool answered {answer:?}"));
+        let generation = answer.first().and_then(as_i64).ok_or_else(bad)?;
+        self.config.observe(generation, asked);
+        match answer.get(1).and_then(as_string).as_deref() {
+            Some("current") => return Ok(None),
+            Some("pool") => {}
+            _ => return Err(bad()),
+        }
+        let mut cdns = Vec::with_capacity(answer.len() / 2);
+        for pair in answer[2..].chunks(2) {
+            let [cdn, health] = pair else {
+                return Err(bad());
+            };
+            let mut cdn: Cdn = decode_bulk("cdn", cdn)?.ok_or_else(bad)?;
+            if let Some(h) = decode_bulk("cdn health", health)? {
+                cdn.health = h;
+            }
+            cdns.push(cdn);
+        }
+        cdns.sort_by(|a, b| a.id.cmp(&b.id));
+        self.config.keep_pool(generation, &cdns);
+        Ok(Some(cdns))
+    }
+
     async fn ticket_of_session(&self, session: &SessionId) -> Result<Option<TicketId>, StoreError> {
         let raw: Option<String> = self
             .con()
@@ -477,13 +594,46 @@ impl Store for RedisStore {
     }
 
     async fn put_show(&self, show: Show) -> Result<PutOutcome, StoreError> {
-        self.put_member("show", "shows", show.id.as_str(), &show)
+        self.put_config("show", "shows", show.id.as_str(), &show, None)
             .await
     }
 
     async fn show(&self, id: &ShowId) -> Result<Option<Show>, StoreError> {
-        self.get_json("show", self.key(&["show", id.as_str()]))
+        let cached = match self.config.show(id) {
+            Lookup::Hit(show) => return Ok(Some(show)),
+            Lookup::Check(cached) => cached,
+        };
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .show
+            .key(self.key(&[CONFIG_GEN]))
+            .key(self.key(&["show", id.as_str()]))
+            .arg(
+                cached
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.generation.to_string()),
+            )
+            .invoke_async(&mut self.con())
             .await
+            .map_err(|e| self.fail(e))?;
+        let bad = || StoreError::Corrupt(format!("show answered {answer:?}"));
+        let generation = answer.first().and_then(as_i64).ok_or_else(bad)?;
+        self.config.observe(generation, asked);
+        let Some(raw) = answer.get(1) else {
+            // the copy is current
+            return cached.map(|c| Some(c.value)).ok_or_else(bad);
+        };
+        match decode_bulk::<Show>("show", raw)? {
+            Some(show) => {
+                self.config.keep_show(generation, &show);
+                Ok(Some(show))
+            }
+            None => {
+                self.config.forget_show(generation, id);
+                Ok(None)
+            }
+        }
     }
 
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
@@ -491,23 +641,32 @@ impl Store for RedisStore {
     }
 
     async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
-        let n: i64 = self
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
             .scripts
             .delete_show
             .key(self.key(&["show", id.as_str()]))
             .key(self.key(&["shows"]))
             .key(self.key(&["show_tickets", id.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        Ok(match n {
-            -1 => DeleteShowOutcome::Missing,
-            0 => {
+        let answer: Vec<i64> = answer.iter().filter_map(as_i64).collect();
+        Ok(match answer[..] {
+            [-1] => DeleteShowOutcome::Missing,
+            [0, generation] => {
+                self.config.observe(generation, asked);
                 self.replicate().await?;
                 DeleteShowOutcome::Deleted
             }
-            n => DeleteShowOutcome::HasTickets(n as u64),
+            [n] if n > 0 => DeleteShowOutcome::HasTickets(n as u64),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "delete show answered {answer:?}"
+                )));
+            }
         })
     }
 
@@ -572,13 +731,22 @@ impl Store for RedisStore {
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
-        let id: Option<String> = self
-            .con()
-            .get(self.key(&["token", &hash.to_hex()]))
+        // one round trip for the token index and the ticket; the generation it brings tells the admit that
+        // follows whether this node's copy of the show is current
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .ticket_by_token
+            .key(self.key(&["token", &hash.to_hex()]))
+            .key(self.key(&[CONFIG_GEN]))
+            .arg(self.key(&["ticket", ""]))
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        let Some(id) = id else { return Ok(None) };
-        let t: Option<Ticket> = self.get_json("ticket", self.key(&["ticket", &id])).await?;
+        let bad = || StoreError::Corrupt(format!("ticket by token answered {answer:?}"));
+        self.config
+            .observe(answer.first().and_then(as_i64).ok_or_else(bad)?, asked);
+        let t: Option<Ticket> = decode_bulk("ticket", answer.get(1).ok_or_else(bad)?)?;
         Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
     }
 
@@ -638,10 +806,12 @@ impl Store for RedisStore {
             usher_core::show::SharingPolicy::NewestWins => "newest_wins",
             usher_core::show::SharingPolicy::OldestWins => "oldest_wins",
         };
+        let asked = Instant::now();
         let answer: Vec<RedisValue> = self
             .scripts
             .admit
             .key(self.key(&["seats", req.ticket_id.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(&self.prefix)
             .arg(req.ticket_id.as_str())
             .arg(req.show_id.as_str())
@@ -658,9 +828,13 @@ impl Store for RedisStore {
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
         match answer.first().and_then(as_string).as_deref() {
-            Some("in_use") => Ok(AdmitDecision::InUse {
-                retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
-            }),
+            Some("in_use") => {
+                let generation = answer.get(2).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                Ok(AdmitDecision::InUse {
+                    retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
+                })
+            }
             Some("admitted") => {
                 let sid = answer
                     .get(1)
@@ -669,7 +843,9 @@ impl Store for RedisStore {
                     .ok_or_else(bad)?;
                 let expires_at = UnixMs(answer.get(2).and_then(as_i64).ok_or_else(bad)?);
                 let reattached = answer.get(3).and_then(as_i64) == Some(1);
-                let superseded = answer[4..]
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                let superseded = answer[5..]
                     .iter()
                     .filter_map(as_string)
                     .filter_map(|s| SessionId::parse(&s).ok())
@@ -686,10 +862,12 @@ impl Store for RedisStore {
     }
 
     async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError> {
+        let asked = Instant::now();
         let answer: Vec<RedisValue> = self
             .scripts
             .heartbeat
             .key(self.key(&["session", session.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
             .arg(&self.prefix)
             .arg(session.as_str())
             .invoke_async(&mut self.con())
@@ -710,19 +888,30 @@ impl Store for RedisStore {
             Ok((t, s))
         };
         match answer.first().and_then(as_string).as_deref() {
-            Some("unknown") => Ok(HeartbeatAnswer {
-                decision: HeartbeatDecision::Unknown,
-                owner: None,
-                ticket: None,
-            }),
-            Some("renewed") => Ok(HeartbeatAnswer {
-                decision: HeartbeatDecision::Renewed {
-                    expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
-                },
-                owner: Some(owner()?),
-                ticket: None,
-            }),
+            Some("unknown") => {
+                let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Unknown,
+                    owner: None,
+                    ticket: None,
+                })
+            }
+            Some("renewed") => {
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                let ticket = decode_bulk("ticket", answer.get(5).ok_or_else(bad)?)?;
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Renewed {
+                        expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
+                    },
+                    owner: Some(owner()?),
+                    ticket,
+                })
+            }
             Some("ended") => {
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
                 let reason: EndReason = decode(
                     "end reason",
                     &answer.get(1).and_then(as_string).ok_or_else(bad)?,
@@ -887,18 +1076,13 @@ impl Store for RedisStore {
     }
 
     async fn put_cdn(&self, cdn: Cdn) -> Result<PutOutcome, StoreError> {
-        let outcome = self
-            .put_member("cdn", "cdns", cdn.id.as_str(), &cdn)
-            .await?;
         // the health belongs to the prober (`set_cdn_health`): a new CDN starts with the one given
-        let _: Option<String> = redis::cmd("SET")
-            .arg(self.key(&["cdn_health", cdn.id.as_str()]))
-            .arg(encode(&cdn.health))
-            .arg("NX")
-            .query_async(&mut self.con())
+        let health = (
+            self.key(&["cdn_health", cdn.id.as_str()]),
+            encode(&cdn.health),
+        );
+        self.put_config("cdn", "cdns", cdn.id.as_str(), &cdn, Some(health))
             .await
-            .map_err(|e| self.fail(e))?;
-        Ok(outcome)
     }
 
     async fn cdn(&self, id: &CdnId) -> Result<Option<Cdn>, StoreError> {
@@ -917,47 +1101,71 @@ impl Store for RedisStore {
     }
 
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError> {
-        let mut cdns: Vec<Cdn> = self.members("cdn", "cdns").await?;
-        if cdns.is_empty() {
-            return Ok(cdns);
+        let cached = match self.config.pool() {
+            Lookup::Hit(cdns) => return Ok(cdns),
+            Lookup::Check(cached) => cached,
+        };
+        let known = cached.as_ref().map(|c| c.generation);
+        match (self.load_pool(known).await?, cached) {
+            (Some(cdns), _) => Ok(cdns),
+            (None, Some(cached)) => Ok(cached.value),
+            (None, None) => Err(StoreError::Corrupt(
+                "pool answered current without a copy".into(),
+            )),
         }
-        let keys: Vec<String> = cdns
-            .iter()
-            .map(|c| self.key(&["cdn_health", c.id.as_str()]))
-            .collect();
-        let health: Vec<Option<String>> = self.con().mget(keys).await.map_err(|e| self.fail(e))?;
-        for (cdn, h) in cdns.iter_mut().zip(health) {
-            if let Some(h) = h {
-                cdn.health = decode("cdn health", &h)?;
-            }
-        }
-        Ok(cdns)
+    }
+
+    fn cdns_generation(&self) -> Option<u64> {
+        // the generation covers the pool (and the shows); while this node trusts it, what a caller derived
+        // from `cdns` at that generation is current
+        self.config
+            .trusted_now()
+            .and_then(|g| u64::try_from(g).ok())
     }
 
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError> {
-        let set: i64 = Script::new(
-            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[2], ARGV[1]) return 1 end return 0",
-        )
-        .key(self.key(&["cdn", id.as_str()]))
-        .key(self.key(&["cdn_health", id.as_str()]))
-        .arg(encode(&health))
-        .invoke_async(&mut self.con())
-        .await
-        .map_err(|e| self.fail(e))?;
-        Ok(set == 1)
+        let asked = Instant::now();
+        let answer: RedisValue = self
+            .scripts
+            .set_cdn_health
+            .key(self.key(&["cdn", id.as_str()]))
+            .key(self.key(&["cdn_health", id.as_str()]))
+            .key(self.key(&[CONFIG_GEN]))
+            .arg(encode(&health))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        if answer == RedisValue::Nil {
+            return Ok(false);
+        }
+        let generation = as_i64(&answer)
+            .ok_or_else(|| StoreError::Corrupt(format!("set CDN health answered {answer:?}")))?;
+        self.config.observe(generation, asked);
+        Ok(true)
     }
 
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
-        let mut con = self.con();
-        let (n, _): (i64, i64) = redis::pipe()
-            .atomic()
-            .del(self.key(&["cdn", id.as_str()]))
-            .del(self.key(&["cdn_health", id.as_str()]))
-            .ignore()
-            .srem(self.key(&["cdns"]), id.as_str())
-            .query_async(&mut con)
+        let asked = Instant::now();
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .delete_cdn
+            .key(self.key(&["cdn", id.as_str()]))
+            .key(self.key(&["cdn_health", id.as_str()]))
+            .key(self.key(&["cdns"]))
+            .key(self.key(&[CONFIG_GEN]))
+            .arg(id.as_str())
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
+        let (Some(n), Some(generation)) = (
+            answer.first().and_then(as_i64),
+            answer.get(1).and_then(as_i64),
+        ) else {
+            return Err(StoreError::Corrupt(format!(
+                "delete CDN answered {answer:?}"
+            )));
+        };
+        self.config.observe(generation, asked);
         self.replicate().await?;
         Ok(n == 1)
     }

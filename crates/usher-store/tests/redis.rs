@@ -1,14 +1,23 @@
 //! The store contract suite against a real `redis-server` (started per test on a unix socket, persistence
-//! off). A missing `redis-server` fails these tests with a clear message; they never skip.
+//! off), then what only Redis has: several nodes sharing one Redis, each with its own copy of the shows and
+//! the CDN pool, and the round trips the viewer's hot paths cost. A missing `redis-server` fails these
+//! tests with a clear message; they never skip.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use usher_core::store::Store;
-use usher_store::contract::Harness;
+use usher_core::cdn::{CdnHealth, HealthState};
+use usher_core::ids::{DeviceId, SessionId, ShowId};
+use usher_core::lease::{AdmitDecision, HeartbeatDecision, SeatRules};
+use usher_core::show::SharingPolicy;
+use usher_core::store::{AdmitRequest, DeleteShowOutcome, NewTicket, Store};
+use usher_store::contract::{Harness, cdn, show, ticket};
 use usher_store::redis::{RedisConfig, RedisStore};
 use usher_testkit::RedisServer;
+
+#[path = "support/monitor.rs"]
+mod monitor;
 
 struct Redis {
     _server: RedisServer,
@@ -27,9 +36,9 @@ impl Harness for Redis {
     }
 }
 
-async fn redis() -> Redis {
-    let server = RedisServer::start().expect("redis-server");
-    let store = RedisStore::connect(RedisConfig {
+/// A node of an Usher deployment on `server`.
+async fn node(server: &RedisServer) -> RedisStore {
+    RedisStore::connect(RedisConfig {
         url: server.url(),
         key_prefix: "usher-test:".into(),
         connect_timeout: Duration::from_secs(2),
@@ -39,7 +48,12 @@ async fn redis() -> Redis {
         sentinel: None,
     })
     .await
-    .expect("connect to redis");
+    .expect("connect to redis")
+}
+
+async fn redis() -> Redis {
+    let server = RedisServer::start().expect("redis-server");
+    let store = node(&server).await;
     Redis {
         _server: server,
         store: Arc::new(store),
@@ -47,3 +61,297 @@ async fn redis() -> Redis {
 }
 
 usher_store::store_contract_tests!(redis());
+
+/// A node that trusts its copies for an hour unless a heartbeat, admit or token lookup tells it of a
+/// change: what it sees below is what those steps alone bring.
+async fn lazy_node(server: &RedisServer) -> RedisStore {
+    node(server)
+        .await
+        .with_config_freshness(Duration::from_secs(3600))
+}
+
+fn admit_request(t: &NewTicket, device: &str) -> AdmitRequest {
+    AdmitRequest {
+        ticket_id: t.ticket.id.clone(),
+        show_id: t.ticket.terms.show_id.clone(),
+        device_id: DeviceId::parse(device).unwrap(),
+        device_label: device.into(),
+        rules: SeatRules {
+            max_devices: 1,
+            policy: SharingPolicy::NewestWins,
+            ttl_ms: 45_000,
+        },
+        country: None,
+        address: None,
+    }
+}
+
+async fn admitted(store: &RedisStore, req: AdmitRequest) -> SessionId {
+    match store.admit(req).await.unwrap() {
+        AdmitDecision::Admitted { session_id, .. } => session_id,
+        other => panic!("not admitted: {other:?}"),
+    }
+}
+
+async fn renewed(store: &RedisStore, session: &SessionId) {
+    let answer = store.heartbeat(session).await.unwrap();
+    assert!(
+        matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+        "{answer:?}"
+    );
+}
+
+/// An admin's change on one node (a show edited, unpublished or deleted; a CDN disabled, its health
+/// changed by the prober, deleted) reaches another node on that node's next heartbeat, at no extra cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_on_one_node_reaches_another_on_its_next_heartbeat() {
+    let server = RedisServer::start().expect("redis-server");
+    let (admin, viewer) = (lazy_node(&server).await, lazy_node(&server).await);
+    let s1 = ShowId::parse("s1").unwrap();
+    let s2 = ShowId::parse("s2").unwrap();
+    admin
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    admin
+        .put_show(show("s2", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    admin.put_cdn(cdn("cdn-a", 10)).await.unwrap();
+    let t = ticket("s1", "multinode-token-0001", None);
+    admin.register_tickets(vec![t.clone()]).await.unwrap();
+    let session = admitted(&viewer, admit_request(&t, "device-1")).await;
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().title, "Show s1");
+    assert!(viewer.show(&s2).await.unwrap().is_some());
+    assert!(viewer.cdns().await.unwrap()[0].enabled);
+
+    let mut edited = show("s1", 1, SharingPolicy::NewestWins);
+    edited.title = "Renamed".into();
+    edited.published = false;
+    admin.put_show(edited).await.unwrap();
+    let mut disabled = cdn("cdn-a", 10);
+    disabled.enabled = false;
+    admin.put_cdn(disabled).await.unwrap();
+    // the writer reads its own writes at once
+    assert_eq!(admin.show(&s1).await.unwrap().unwrap().title, "Renamed");
+    assert!(!admin.cdns().await.unwrap()[0].enabled);
+    // nothing has told the viewer's node yet: it still serves its copies (what saves the round trips)
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().title, "Show s1");
+    assert!(viewer.cdns().await.unwrap()[0].enabled);
+
+    let answer = viewer.heartbeat(&session).await.unwrap();
+    assert_eq!(
+        answer.ticket.map(|t| t.id),
+        Some(t.ticket.id.clone()),
+        "the heartbeat brings the ticket"
+    );
+    let s = viewer.show(&s1).await.unwrap().unwrap();
+    assert_eq!((s.title.as_str(), s.published), ("Renamed", false));
+    assert!(!viewer.cdns().await.unwrap()[0].enabled);
+
+    let unhealthy = CdnHealth {
+        state: HealthState::Unhealthy,
+        ..CdnHealth::default()
+    };
+    assert!(
+        admin
+            .set_cdn_health(&cdn("cdn-a", 10).id, unhealthy)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        admin.delete_show(&s2).await.unwrap(),
+        DeleteShowOutcome::Deleted
+    );
+    renewed(&viewer, &session).await;
+    assert_eq!(
+        viewer.cdns().await.unwrap()[0].health.state,
+        HealthState::Unhealthy
+    );
+    assert_eq!(viewer.show(&s2).await.unwrap(), None);
+
+    // what the server derives from the pool (parsed signers) it keeps while `cdns_generation` holds
+    let kept = viewer.cdns_generation();
+    assert!(kept.is_some(), "a heartbeat just confirmed the generation");
+    assert!(admin.delete_cdn(&cdn("cdn-a", 10).id).await.unwrap());
+    assert_eq!(viewer.cdns_generation(), kept, "not told yet");
+    renewed(&viewer, &session).await;
+    assert_ne!(viewer.cdns_generation(), kept);
+    assert!(viewer.cdns().await.unwrap().is_empty());
+}
+
+/// An admit learns of a change as a heartbeat does: the token lookup it starts with, before it reads the
+/// show, and the admit step, before it reads the pool, each bring the generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_on_one_node_reaches_another_on_its_next_admit() {
+    let server = RedisServer::start().expect("redis-server");
+    let (admin, viewer) = (lazy_node(&server).await, lazy_node(&server).await);
+    let s1 = ShowId::parse("s1").unwrap();
+    admin
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    admin.put_cdn(cdn("cdn-a", 10)).await.unwrap();
+    let t = ticket("s1", "multinode-token-0002", None);
+    admin.register_tickets(vec![t.clone()]).await.unwrap();
+    admitted(&viewer, admit_request(&t, "device-1")).await;
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().lease_ttl_s, 45);
+    assert!(viewer.cdns().await.unwrap()[0].enabled);
+
+    let mut edited = show("s1", 1, SharingPolicy::NewestWins);
+    edited.lease_ttl_s = 90;
+    admin.put_show(edited).await.unwrap();
+    let found = viewer
+        .ticket_by_token(&t.ticket.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, t.ticket.id);
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().lease_ttl_s, 90);
+
+    let mut disabled = cdn("cdn-a", 10);
+    disabled.enabled = false;
+    admin.put_cdn(disabled).await.unwrap();
+    admitted(&viewer, admit_request(&t, "device-2")).await;
+    assert!(!viewer.cdns().await.unwrap()[0].enabled);
+}
+
+/// A fail-over that loses the last writes (or a restored backup) moves the generation back; the next write
+/// must still move it past every value a node has seen, or a node would take its copy of the lost write
+/// for the new contents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_generation_lost_with_its_write_is_not_handed_out_again() {
+    let server = RedisServer::start().expect("redis-server");
+    let (admin, viewer) = (lazy_node(&server).await, lazy_node(&server).await);
+    let s1 = ShowId::parse("s1").unwrap();
+    let titled = |title: &str| {
+        let mut s = show("s1", 1, SharingPolicy::NewestWins);
+        s.title = title.into();
+        s
+    };
+    admin.put_show(titled("one")).await.unwrap();
+    let t = ticket("s1", "rollback-token-00001", None);
+    admin.register_tickets(vec![t.clone()]).await.unwrap();
+    let session = admitted(&viewer, admit_request(&t, "device-1")).await;
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (show_one, gen_one): (String, String) = redis::pipe()
+        .get("usher-test:show:s1")
+        .get("usher-test:config_gen")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    admin.put_show(titled("two")).await.unwrap();
+    renewed(&viewer, &session).await;
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().title, "two");
+    // the write of "two" is lost: Redis is back to the state before it
+    let _: () = redis::pipe()
+        .set("usher-test:show:s1", show_one)
+        .set("usher-test:config_gen", gen_one)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    admin.put_show(titled("three")).await.unwrap();
+    renewed(&viewer, &session).await;
+    assert_eq!(viewer.show(&s1).await.unwrap().unwrap().title, "three");
+}
+
+/// Without a recent heartbeat or admit to vouch for its copies, a node asks Redis on the next read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unconfirmed_copy_is_checked_with_redis() {
+    let server = RedisServer::start().expect("redis-server");
+    let admin = node(&server).await;
+    let other = node(&server).await.with_config_freshness(Duration::ZERO);
+    let s1 = ShowId::parse("s1").unwrap();
+    admin
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    admin.put_cdn(cdn("cdn-a", 10)).await.unwrap();
+    assert_eq!(other.show(&s1).await.unwrap().unwrap().title, "Show s1");
+    assert!(other.cdns().await.unwrap()[0].enabled);
+    let mut edited = show("s1", 1, SharingPolicy::NewestWins);
+    edited.title = "Renamed".into();
+    admin.put_show(edited).await.unwrap();
+    let mut disabled = cdn("cdn-a", 10);
+    disabled.enabled = false;
+    admin.put_cdn(disabled).await.unwrap();
+    assert_eq!(other.show(&s1).await.unwrap().unwrap().title, "Renamed");
+    assert!(!other.cdns().await.unwrap()[0].enabled);
+    assert_eq!(
+        other.cdns_generation(),
+        None,
+        "nothing it derived from the pool may be kept either"
+    );
+}
+
+/// The viewer's hot paths as the server drives the store (`usher-server/src/viewer.rs`): a heartbeat is
+/// one round trip (the step, which brings the ticket; show and pool from this node's copies) and an admit
+/// two (token lookup, admit step).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
+    const FLOWS: usize = 50;
+    let server = RedisServer::start().expect("redis-server");
+    let store = node(&server).await;
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    store.put_cdn(cdn("cdn-a", 10)).await.unwrap();
+    store.put_cdn(cdn("cdn-b", 20)).await.unwrap();
+    let t = ticket("s1", "round-trip-token-0001", None);
+    store.register_tickets(vec![t.clone()]).await.unwrap();
+    let session = admitted(&store, admit_request(&t, "device-1")).await;
+    let heartbeat = async || {
+        let answer = store.heartbeat(&session).await.unwrap();
+        let (ticket_id, show_id) = answer.owner.unwrap();
+        store.show(&show_id).await.unwrap().unwrap();
+        if answer.ticket.is_none() {
+            store.ticket(&ticket_id).await.unwrap().unwrap();
+        }
+        store.cdns().await.unwrap();
+    };
+    let admit = async || {
+        let found = store
+            .ticket_by_token(&t.ticket.token_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        store.show(&found.terms.show_id).await.unwrap().unwrap();
+        admitted(&store, admit_request(&t, "device-1")).await;
+        store.cdns().await.unwrap();
+    };
+    // scripts loaded, copies read
+    heartbeat().await;
+    admit().await;
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let ((), seen) = monitor
+        .count(async {
+            for _ in 0..FLOWS {
+                heartbeat().await;
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (seen.top_level(), seen.top.get("EVALSHA").copied()),
+        (FLOWS, Some(FLOWS)),
+        "{seen:?}"
+    );
+    let ((), seen) = monitor
+        .count(async {
+            for _ in 0..FLOWS {
+                admit().await;
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (seen.top_level(), seen.top.get("EVALSHA").copied()),
+        (2 * FLOWS, Some(2 * FLOWS)),
+        "{seen:?}"
+    );
+}

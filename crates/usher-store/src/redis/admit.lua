@@ -1,8 +1,12 @@
--- KEYS[1] seats key; ARGV: prefix, ticket_id, show_id, device, label, new_session, k, policy, ttl_ms, country,
--- address
+-- KEYS[1] seats key, KEYS[2] config generation; ARGV: prefix, ticket_id, show_id, device, label, new_session, k,
+-- policy, ttl_ms, country, address
+-- -> {'admitted', session id, expires, 1 if re-attached else 0, generation, superseded session ids...}
+--  | {'in_use', retry after (s), generation}
+-- The generation tells the caller whether its cached shows and pool are current (redis/cache.rs).
 local prefix, ticket_id, show_id, device, label, new_sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local k, policy, ttl, country = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
 local address = ARGV[11]
+local gen = config_generation(KEYS[2])
 local now = now_ms()
 local st = load_seats(KEYS[1], show_id)
 drop_expired(prefix, st, now)
@@ -19,7 +23,7 @@ for _, l in ipairs(st.leases) do
     redis.call('ZADD', live_key(prefix, st), expires, l.session_id)
     index_session(prefix, st, l.session_id, ticket_id, ttl)
     save_seats(KEYS[1], st)
-    return { 'admitted', l.session_id, expires, 1 }
+    return { 'admitted', l.session_id, expires, 1, gen }
   end
 end
 local superseded = {}
@@ -30,7 +34,7 @@ if #st.leases >= k then
       if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
     end
     save_seats(KEYS[1], st)
-    return { 'in_use', math.max(1, math.ceil((earliest - now) / 1000)) }
+    return { 'in_use', math.max(1, math.ceil((earliest - now) / 1000)), gen }
   end
   while #st.leases >= k do
     local idx, best = 1, nil
@@ -54,6 +58,6 @@ saw_address(st, address, now)
 redis.call('ZADD', live_key(prefix, st), expires, new_sid)
 index_session(prefix, st, new_sid, ticket_id, ttl)
 save_seats(KEYS[1], st)
-local out = { 'admitted', new_sid, expires, 0 }
+local out = { 'admitted', new_sid, expires, 0, gen }
 for _, s in ipairs(superseded) do out[#out + 1] = s end
 return out

@@ -1,11 +1,15 @@
--- KEYS[1] session key; ARGV: prefix, session id
--- -> {'renewed', expires, ticket_id, show_id} | {'ended', reason json, ticket_id, show_id} | {'unknown'}
+-- KEYS[1] session key, KEYS[2] config generation; ARGV: prefix, session id
+-- -> {'renewed', expires, ticket_id, show_id, generation, ticket json or false}
+--  | {'ended', reason json, ticket_id, show_id, generation} | {'unknown', generation}
+-- The ticket comes along so that the caller needs no second round trip, and the generation so that its
+-- cached shows and pool are known to be current (redis/cache.rs).
 local prefix, sid = ARGV[1], ARGV[2]
+local gen = config_generation(KEYS[2])
 local ticket_id = redis.call('GET', KEYS[1])
-if not ticket_id then return { 'unknown' } end
+if not ticket_id then return { 'unknown', gen } end
 local key = prefix .. 'seats:' .. ticket_id
 local st = load_seats(key, nil)
-if not st then return { 'unknown' } end
+if not st then return { 'unknown', gen } end
 local now = now_ms()
 for i, l in ipairs(st.leases) do
   if l.session_id == sid then
@@ -18,7 +22,8 @@ for i, l in ipairs(st.leases) do
       redis.call('ZADD', live_key(prefix, st), l.expires_at, sid)
       index_session(prefix, st, sid, ticket_id, l.ttl_ms)
       save_seats(key, st)
-      return { 'renewed', l.expires_at, ticket_id, st.show_id }
+      local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
+      return { 'renewed', l.expires_at, ticket_id, st.show_id, gen, ticket }
     end
     break
   end
@@ -26,6 +31,6 @@ end
 save_seats(key, st)
 local reason = redis.call('GET', prefix .. 'ended:' .. sid)
 if reason then
-  return { 'ended', reason, ticket_id, st.show_id }
+  return { 'ended', reason, ticket_id, st.show_id, gen }
 end
-return { 'unknown' }
+return { 'unknown', gen }

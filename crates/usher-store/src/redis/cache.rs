@@ -1,0 +1,230 @@
+//! This node's copy of the shows and of the CDN pool (health included), so that a heartbeat or an admit
+//! reads them without a round trip to Redis.
+//!
+//! Coherence between nodes rests on one generation in Redis, `config_gen`, which every write of a show or
+//! of the pool (a CDN, its health, a deletion) moves forward in the same atomic step as the write. The heartbeat,
+//! admit and token-lookup scripts return it, so a node learns of a change on its very next viewer request
+//! at no extra cost. A copy is served only when it was read at the newest generation this node has seen
+//! and that generation was seen less than `freshness` ago; otherwise the reader asks Redis again in one
+//! round trip, which also brings the new value when the generation moved. Hence a change made on any node
+//! is seen by every other node's next heartbeat or admit, and by any other read within `freshness`.
+//!
+//! A write sets the generation past both its last value and Redis's clock in microseconds
+//! (`redis/generation.lua`), so a value is never handed out twice for different contents, even when a
+//! fail-over lost the last writes or a backup was restored. The largest generation seen is thus the newest:
+//! an answer that arrives after a newer one cannot roll the node back. (After such a loss, until the next
+//! write, a node may keep serving what it read of the lost write for up to `freshness`, then asks Redis on
+//! every read, correctly but without the cache.)
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use usher_core::cdn::Cdn;
+use usher_core::ids::ShowId;
+use usher_core::show::Show;
+
+/// How long a generation seen stays trusted without a heartbeat or admit confirming it.
+pub(super) const FRESHNESS: Duration = Duration::from_secs(1);
+
+/// A value with the generation it was read at.
+#[derive(Debug, Clone)]
+pub(super) struct Cached<T> {
+    pub(super) generation: i64,
+    pub(super) value: T,
+}
+
+/// What the cache can tell a reader.
+#[derive(Debug)]
+pub(super) enum Lookup<T> {
+    /// The copy is current: serve it.
+    Hit(T),
+    /// Ask Redis whether this copy (if any) is still current.
+    Check(Option<Cached<T>>),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    generation: i64,
+    /// When the question that brought it was sent (so it was current at some instant after this).
+    at: Option<Instant>,
+}
+
+/// Shows and the pool as last read, and the newest generation seen.
+#[derive(Debug)]
+pub(super) struct ConfigCache {
+    freshness: Duration,
+    seen: Mutex<Seen>,
+    shows: RwLock<HashMap<ShowId, Cached<Show>>>,
+    pool: RwLock<Option<Cached<Vec<Cdn>>>>,
+}
+
+impl ConfigCache {
+    pub(super) fn new(freshness: Duration) -> Self {
+        Self {
+            freshness,
+            seen: Mutex::new(Seen {
+                generation: -1,
+                at: None,
+            }),
+            shows: RwLock::new(HashMap::new()),
+            pool: RwLock::new(None),
+        }
+    }
+
+    /// Notes that Redis's generation was `generation` at some instant after `asked_at`.
+    pub(super) fn observe(&self, generation: i64, asked_at: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if generation > seen.generation || seen.at.is_none() {
+            *seen = Seen {
+                generation,
+                at: Some(asked_at),
+            };
+        } else if generation == seen.generation && seen.at.is_none_or(|at| at < asked_at) {
+            seen.at = Some(asked_at);
+        }
+        // an older generation is an answer overtaken by a newer one: it tells nothing new
+    }
+
+    /// The generation this node trusts now (seen within the freshness window), if any.
+    pub(super) fn trusted_now(&self) -> Option<i64> {
+        self.trusted(Instant::now())
+    }
+
+    /// The generation a copy must have to be served now, if one was seen recently enough.
+    fn trusted(&self, now: Instant) -> Option<i64> {
+        let seen = *self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = seen.at?;
+        (now.saturating_duration_since(at) < self.freshness).then_some(seen.generation)
+    }
+
+    pub(super) fn show(&self, id: &ShowId) -> Lookup<Show> {
+        let trusted = self.trusted(Instant::now());
+        let shows = self.shows.read().unwrap_or_else(PoisonError::into_inner);
+        lookup(shows.get(id), trusted)
+    }
+
+    pub(super) fn pool(&self) -> Lookup<Vec<Cdn>> {
+        let trusted = self.trusted(Instant::now());
+        let pool = self.pool.read().unwrap_or_else(PoisonError::into_inner);
+        lookup(pool.as_ref(), trusted)
+    }
+
+    /// Keeps `show` as read at `generation` (unless a copy read later is already there).
+    pub(super) fn keep_show(&self, generation: i64, show: &Show) {
+        let mut shows = self.shows.write().unwrap_or_else(PoisonError::into_inner);
+        if shows
+            .get(&show.id)
+            .is_none_or(|c| c.generation <= generation)
+        {
+            shows.insert(
+                show.id.clone(),
+                Cached {
+                    generation,
+                    value: show.clone(),
+                },
+            );
+        }
+    }
+
+    /// Forgets the show `id`, missing at `generation` (unless a copy read later is there).
+    pub(super) fn forget_show(&self, generation: i64, id: &ShowId) {
+        let mut shows = self.shows.write().unwrap_or_else(PoisonError::into_inner);
+        if shows.get(id).is_some_and(|c| c.generation <= generation) {
+            shows.remove(id);
+        }
+    }
+
+    /// Keeps the pool as read at `generation` (unless a copy read later is already there).
+    pub(super) fn keep_pool(&self, generation: i64, cdns: &[Cdn]) {
+        let mut pool = self.pool.write().unwrap_or_else(PoisonError::into_inner);
+        if pool.as_ref().is_none_or(|c| c.generation <= generation) {
+            *pool = Some(Cached {
+                generation,
+                value: cdns.to_vec(),
+            });
+        }
+    }
+}
+
+fn lookup<T: Clone>(cached: Option<&Cached<T>>, trusted: Option<i64>) -> Lookup<T> {
+    match (cached, trusted) {
+        (Some(c), Some(g)) if c.generation == g => Lookup::Hit(c.value.clone()),
+        (c, _) => Lookup::Check(c.cloned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(id: &str, title: &str) -> Show {
+        let mut s = crate::contract::show(id, 1, usher_core::show::SharingPolicy::NewestWins);
+        s.title = title.into();
+        s
+    }
+
+    fn hit(l: Lookup<Show>) -> Option<String> {
+        match l {
+            Lookup::Hit(s) => Some(s.title),
+            Lookup::Check(_) => None,
+        }
+    }
+
+    #[test]
+    fn a_copy_is_served_only_at_the_newest_generation_seen_recently() {
+        let cache = ConfigCache::new(Duration::from_secs(3600));
+        let id = ShowId::parse("s1").unwrap();
+        assert!(hit(cache.show(&id)).is_none(), "nothing seen yet");
+        cache.observe(5, Instant::now());
+        cache.keep_show(5, &show("s1", "five"));
+        assert_eq!(hit(cache.show(&id)).as_deref(), Some("five"));
+        cache.observe(6, Instant::now());
+        match cache.show(&id) {
+            Lookup::Check(Some(c)) => assert_eq!(c.generation, 5, "offered for checking"),
+            other => panic!("a copy older than the generation seen was served: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_overtaken_answer_does_not_roll_back() {
+        let cache = ConfigCache::new(Duration::from_secs(3600));
+        let id = ShowId::parse("s1").unwrap();
+        cache.observe(7, Instant::now());
+        cache.keep_show(7, &show("s1", "seven"));
+        cache.observe(6, Instant::now());
+        cache.keep_show(6, &show("s1", "six"));
+        assert_eq!(hit(cache.show(&id)).as_deref(), Some("seven"));
+        cache.forget_show(6, &id);
+        assert_eq!(hit(cache.show(&id)).as_deref(), Some("seven"));
+        cache.forget_show(7, &id);
+        assert!(hit(cache.show(&id)).is_none());
+    }
+
+    #[test]
+    fn a_generation_seen_too_long_ago_is_checked_again() {
+        let cache = ConfigCache::new(Duration::from_millis(500));
+        let id = ShowId::parse("s1").unwrap();
+        cache.observe(1, Instant::now() - Duration::from_millis(600));
+        cache.keep_show(1, &show("s1", "one"));
+        assert!(hit(cache.show(&id)).is_none(), "stale observation");
+        cache.observe(1, Instant::now());
+        assert_eq!(hit(cache.show(&id)).as_deref(), Some("one"));
+        let off = ConfigCache::new(Duration::ZERO);
+        off.observe(1, Instant::now());
+        off.keep_show(1, &show("s1", "one"));
+        assert!(hit(off.show(&id)).is_none(), "freshness 0 never serves");
+    }
+
+    #[test]
+    fn the_pool_follows_the_same_rule() {
+        let cache = ConfigCache::new(Duration::from_secs(3600));
+        cache.observe(3, Instant::now());
+        cache.keep_pool(3, &[crate::contract::cdn("a-cdn", 1)]);
+        assert!(matches!(cache.pool(), Lookup::Hit(p) if p.len() == 1));
+        cache.keep_pool(2, &[]);
+        assert!(matches!(cache.pool(), Lookup::Hit(p) if p.len() == 1));
+        cache.observe(4, Instant::now());
+        assert!(matches!(cache.pool(), Lookup::Check(Some(c)) if c.generation == 3));
+    }
+}
