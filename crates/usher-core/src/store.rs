@@ -250,7 +250,7 @@ pub trait Store: Send + Sync + 'static {
     /// Every CDN in the pool, by id.
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError>;
     /// A number that changes whenever a CDN record or its health changes, when the backend knows it
-    /// without a round trip (the embedded store); callers may keep what they derived from [`Store::cdns`]
+    /// without a round trip (the embedded store; Redis while its last `config_gen` is under a second old); callers may keep what they derived from [`Store::cdns`]
     /// while it holds. Read it *before* `cdns`. `None`: no such number, read `cdns` each time.
     fn cdns_generation(&self) -> Option<u64> {
         None
