@@ -101,7 +101,9 @@ struct TicketRuntime {
 
 #[derive(Default)]
 struct Runtime {
-    tickets: HashMap<TicketId, TicketRuntime>,
+    /// Boxed: a hash table's empty slots cost the value's full size, and at a million tickets the table
+    /// has a million empty slots (~200 bytes each unboxed).
+    tickets: HashMap<TicketId, Box<TicketRuntime>>,
     sessions: HashMap<SessionId, TicketId>,
     dirty: HashSet<TicketId>,
 }
@@ -279,7 +281,7 @@ impl EmbeddedStore {
             let id = TicketId::parse(k.value())
                 .map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
             let rt: TicketRuntime = decode("leases", v.value())?;
-            runtime.tickets.insert(id.clone(), rt);
+            runtime.tickets.insert(id.clone(), Box::new(rt));
             runtime.index(&id);
         }
         drop(read);
@@ -366,15 +368,13 @@ impl EmbeddedStore {
         let mut rt = lock(&self.runtime);
         let entry = match (rt.tickets.contains_key(id), show) {
             (true, _) => rt.tickets.get_mut(id).expect("checked"),
-            (false, Some(show_id)) => {
-                rt.tickets
-                    .entry(id.clone())
-                    .or_insert_with(|| TicketRuntime {
-                        show_id: show_id.clone(),
-                        leases: TicketLeases::default(),
-                        ticket: None,
-                    })
-            }
+            (false, Some(show_id)) => rt.tickets.entry(id.clone()).or_insert_with(|| {
+                Box::new(TicketRuntime {
+                    show_id: show_id.clone(),
+                    leases: TicketLeases::default(),
+                    ticket: None,
+                })
+            }),
             (false, None) => return None,
         };
         let sessions_before = entry.leases.leases.len();
@@ -1203,7 +1203,11 @@ impl Store for EmbeddedStore {
             let dirty: Vec<TicketId> = rt.dirty.drain().collect();
             dirty
                 .into_iter()
-                .filter_map(|id| rt.tickets.get(&id).map(|t| (id.clone(), t.clone())))
+                .filter_map(|id| {
+                    rt.tickets
+                        .get(&id)
+                        .map(|t| (id.clone(), TicketRuntime::clone(t)))
+                })
                 .collect()
         };
         let keys: Vec<(ApiKeyId, Vec<u8>)> = {
