@@ -15,7 +15,7 @@ use crate::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId};
 use crate::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, Usage};
 use crate::secret::SecretHash;
 use crate::show::Show;
-use crate::ticket::Ticket;
+use crate::ticket::{Ticket, TicketBounds};
 
 /// What went wrong inside a store. Backend error types never leave the backend: they become one of these.
 #[derive(Debug, thiserror::Error)]
@@ -115,10 +115,10 @@ pub struct HeartbeatAnswer {
     pub decision: HeartbeatDecision,
     /// The session's ticket and show, when the store knows the session.
     pub owner: Option<(TicketId, ShowId)>,
-    /// The owner's ticket record, when the store had it at hand in the same step (the embedded store keeps
-    /// it beside the leases; Redis reads it inside the heartbeat script), so a heartbeat costs one store
-    /// call. `None`: the caller reads it with [`Store::ticket`].
-    pub ticket: Option<Ticket>,
+    /// The owner ticket's bounds, when the store had them at hand in the same step (the embedded store
+    /// keeps them beside the leases; Redis reads the ticket inside the heartbeat script), so a heartbeat
+    /// costs one store call. `None`: the caller reads the ticket with [`Store::ticket`].
+    pub ticket: Option<TicketBounds>,
 }
 
 /// A ticket's usage with its live sessions.

@@ -126,20 +126,53 @@ pub enum WindowState {
     Ended(UnixMs),
 }
 
-impl Ticket {
+/// A ticket's own bounds on its show's window: all a heartbeat needs of the ticket (16 bytes a live
+/// ticket can keep in memory, where the whole record is a few hundred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketBounds {
+    /// Not before (Unix ms).
+    pub valid_from: Option<UnixMs>,
+    /// Not after (Unix ms).
+    pub valid_until: Option<UnixMs>,
+}
+
+impl TicketBounds {
     /// The window in which the ticket admits: its own, narrowed to the show's.
     pub fn window(&self, show: &Show) -> (UnixMs, UnixMs) {
         let from = self
-            .terms
             .valid_from
-            .map(UnixMs::from_datetime)
             .map_or(show.starts_ms(), |f| f.max(show.starts_ms()));
         let until = self
-            .terms
             .valid_until
-            .map(UnixMs::from_datetime)
             .map_or(show.ends_ms(), |u| u.min(show.ends_ms()));
         (from, until)
+    }
+
+    /// Where `now` stands against the ticket's window for `show`.
+    pub fn window_state(&self, show: &Show, now: UnixMs) -> WindowState {
+        let (from, until) = self.window(show);
+        if now < from {
+            WindowState::NotStarted(from)
+        } else if now >= until {
+            WindowState::Ended(until)
+        } else {
+            WindowState::Open(until)
+        }
+    }
+}
+
+impl Ticket {
+    /// The ticket's own bounds.
+    pub fn bounds(&self) -> TicketBounds {
+        TicketBounds {
+            valid_from: self.terms.valid_from.map(UnixMs::from_datetime),
+            valid_until: self.terms.valid_until.map(UnixMs::from_datetime),
+        }
+    }
+
+    /// The window in which the ticket admits: its own, narrowed to the show's.
+    pub fn window(&self, show: &Show) -> (UnixMs, UnixMs) {
+        self.bounds().window(show)
     }
 
     /// Where `now` stands against the ticket's window for `show`.

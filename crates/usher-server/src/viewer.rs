@@ -286,16 +286,17 @@ pub async fn renew(
         .show(&show_id)
         .await?
         .ok_or(ApiError::SessionEnded)?;
-    let ticket = match answer.ticket {
-        Some(t) => t,
+    let bounds = match answer.ticket {
+        Some(b) => b,
         None => state
             .store
             .ticket(&ticket_id)
             .await?
-            .ok_or(ApiError::SessionEnded)?,
+            .ok_or(ApiError::SessionEnded)?
+            .bounds(),
     };
     let now = state.store.now();
-    if let WindowState::Ended(ended_at) = ticket.window_state(&show, now) {
+    if let WindowState::Ended(ended_at) = bounds.window_state(&show, now) {
         state
             .store
             .end_session(session, EndReason::WindowEnded { at: now })

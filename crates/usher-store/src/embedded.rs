@@ -35,7 +35,7 @@ use usher_core::store::{
     AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
     RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
-use usher_core::ticket::{Ticket, TicketStatus};
+use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 
 const SHOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shows");
 const TICKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("tickets");
@@ -93,10 +93,10 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
 struct TicketRuntime {
     show_id: ShowId,
     leases: TicketLeases,
-    /// The ticket's record, read once for the heartbeats that need its window (records change only by
-    /// revocation, which replaces it here too).
+    /// The ticket's own bounds, read once for the heartbeats that re-check its window (the terms never
+    /// change after registration).
     #[serde(skip)]
-    ticket: Option<Arc<Ticket>>,
+    bounds: Option<TicketBounds>,
 }
 
 #[derive(Default)]
@@ -372,7 +372,7 @@ impl EmbeddedStore {
                 Box::new(TicketRuntime {
                     show_id: show_id.clone(),
                     leases: TicketLeases::default(),
-                    ticket: None,
+                    bounds: None,
                 })
             }),
             (false, None) => return None,
@@ -391,11 +391,8 @@ impl EmbeddedStore {
         Some((out, show_id))
     }
 
-    fn cached_ticket(&self, id: &TicketId) -> Option<Arc<Ticket>> {
-        lock(&self.runtime)
-            .tickets
-            .get(id)
-            .and_then(|rt| rt.ticket.clone())
+    fn cached_bounds(&self, id: &TicketId) -> Option<TicketBounds> {
+        lock(&self.runtime).tickets.get(id).and_then(|rt| rt.bounds)
     }
 
     /// Drops expired leases and forgets sessions no ticket remembers; returns the leases dropped.
@@ -580,11 +577,8 @@ impl Store for EmbeddedStore {
                 Ok(Some(ticket))
             })
             .await?;
-        if let Some(t) = &ticket {
+        if ticket.is_some() {
             self.with_ticket(id, None, |l, now| l.end_all(EndReason::Revoked { at: now }));
-            if let Some(rt) = lock(&self.runtime).tickets.get_mut(id) {
-                rt.ticket = Some(Arc::new(t.clone()));
-            }
         }
         Ok(ticket)
     }
@@ -644,20 +638,20 @@ impl Store for EmbeddedStore {
         };
         match self.with_ticket(&ticket, None, |l, now| l.heartbeat(session, now)) {
             Some((decision, show)) => {
-                let record = match self.cached_ticket(&ticket) {
-                    Some(t) => Some(t),
+                let bounds = match self.cached_bounds(&ticket) {
+                    Some(b) => Some(b),
                     None => self.read_ticket(ticket.as_str())?.map(|t| {
-                        let t = Arc::new(t);
+                        let b = t.bounds();
                         if let Some(rt) = lock(&self.runtime).tickets.get_mut(&ticket) {
-                            rt.ticket.get_or_insert_with(|| Arc::clone(&t));
+                            rt.bounds = Some(b);
                         }
-                        t
+                        b
                     }),
                 };
                 Ok(HeartbeatAnswer {
                     decision,
                     owner: Some((ticket, show)),
-                    ticket: record.map(|t| (*t).clone()),
+                    ticket: bounds,
                 })
             }
             None => Ok(HeartbeatAnswer {

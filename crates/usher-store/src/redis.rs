@@ -900,13 +900,13 @@ impl Store for RedisStore {
             Some("renewed") => {
                 let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
                 self.config.observe(generation, asked);
-                let ticket = decode_bulk("ticket", answer.get(5).ok_or_else(bad)?)?;
+                let ticket: Option<Ticket> = decode_bulk("ticket", answer.get(5).ok_or_else(bad)?)?;
                 Ok(HeartbeatAnswer {
                     decision: HeartbeatDecision::Renewed {
                         expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
                     },
                     owner: Some(owner()?),
-                    ticket,
+                    ticket: ticket.map(|t| t.bounds()),
                 })
             }
             Some("ended") => {

@@ -141,9 +141,9 @@ async fn a_change_on_one_node_reaches_another_on_its_next_heartbeat() {
 
     let answer = viewer.heartbeat(&session).await.unwrap();
     assert_eq!(
-        answer.ticket.map(|t| t.id),
-        Some(t.ticket.id.clone()),
-        "the heartbeat brings the ticket"
+        answer.ticket,
+        Some(t.ticket.bounds()),
+        "the heartbeat brings the ticket's bounds"
     );
     let s = viewer.show(&s1).await.unwrap().unwrap();
     assert_eq!((s.title.as_str(), s.published), ("Renamed", false));
