@@ -125,6 +125,9 @@ for r in $(seq "$rounds"); do
   "$LOAD" get --url "$BASE/livez" "${tp[@]}" --server-pid "$DEMO_PID" --json "$out/tp-usher-livez-$r.json" >&2
   "$LOAD" saturate --op heartbeat "${U[@]}" "${tp[@]}" --json "$out/tp-usher-heartbeat-$r.json" >&2
   "$LOAD" saturate --op admit "${U[@]}" "${tp[@]}" --tickets 20000 --json "$out/tp-usher-admit-$r.json" >&2
+  # the same loop on tickets that are each admitted once (a first admit, as at doors open; above, every
+  # admit of the 20,000 tickets after the first round takes a seat over)
+  "$LOAD" saturate --op admit "${U[@]}" "${tp[@]}" --tickets $((viewers * 15 / 2)) --json "$out/tp-usher-firstadmit-$r.json" >&2
   "$LOAD" get "${segs[@]}" "${tp[@]}" --server-pid "$NGINX_PID" --json "$out/tp-nginx-sendfile-$r.json" >&2
   "$LOAD" saturate --op segment "${U[@]}" "${tp[@]}" --json "$out/tp-usher-segment-$r.json" >&2
 done
@@ -147,6 +150,14 @@ start_demo "$work/data-doors"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
 "$LOAD" "${U[@]}" --viewers "$viewers" --heartbeat-s 15 --doors-open-s 10 --duration-s 20 \
   --connections "$connections" --json "$out/viewers-doors.json" >&2 || true
+stop_pid "$DEMO_PID"
+
+mem_viewers=$((viewers * 5 / 2))
+step "memory: $mem_viewers sessions over 200 connections (heartbeat 60 s), so the connections' buffers weigh little"
+start_demo "$work/data-memory"
+U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
+"$LOAD" "${U[@]}" --viewers "$mem_viewers" --heartbeat-s 60 --doors-open-s 20 --duration-s 10 \
+  --connections 200 --json "$out/viewers-memory.json" >&2 || true
 stop_pid "$DEMO_PID"
 
 step "sharing attack: 3 devices per ticket, k = 1"
@@ -250,7 +261,8 @@ ng = fig("nginx-200")
 show("nginx `return 200` (HTTP ceiling)", ng)
 show("Usher `/livez`", fig("usher-livez"), ng)
 show("Usher heartbeat, embedded", fig("usher-heartbeat"), ng)
-show("Usher admit, embedded", fig("usher-admit"), ng)
+show("Usher admit, embedded (takeovers of 20,000 tickets)", fig("usher-admit"), ng)
+show("Usher admit, embedded (first admit of each ticket)", fig("usher-firstadmit"), ng)
 sf = fig("nginx-sendfile")
 show("nginx sendfile of the segments (file ceiling)", sf, unit="mbps")
 show("Usher origin `/o/{grant}/...` segments", fig("usher-segment"), sf, unit="mbps")
@@ -259,7 +271,7 @@ show("nginx `return 200` (during the Redis rounds)", rng)
 show("Usher heartbeat, Redis", fig("redis-heartbeat"), rng)
 show("Usher admit, Redis", fig("redis-admit"), rng)
 print("\n## Viewer scenarios\n")
-for name in ["steady", "doors", "share"]:
+for name in ["steady", "doors", "memory", "share"]:
     r = load(os.path.join(out, f"viewers-{name}.json"))
     if not r:
         print(f"- {name}: no report")
