@@ -267,10 +267,10 @@ pub async fn prepared_pool(state: &AppState) -> ApiResult<Arc<PreparedPool>> {
     // the generation is read before the pool: a change in between makes the next call read again
     let generation = state.store.cdns_generation();
     let last = state.pool_cache.0.load_full();
-    if let (Some(g), Some(last)) = (generation, &last) {
-        if last.generation == Some(g) {
-            return Ok(Arc::clone(last));
-        }
+    if let (Some(g), Some(last)) = (generation, &last)
+        && last.generation == Some(g)
+    {
+        return Ok(Arc::clone(last));
     }
     let cdns = pool(state).await?;
     let mut signers = HashMap::new();
