@@ -120,7 +120,11 @@ impl MediaCache {
         Self {
             root,
             max_bytes: settings.max_mb.saturating_mul(1 << 20),
-            max_file_bytes: settings.max_file_mb.saturating_mul(1 << 20),
+            // a file that could never be kept must not be read whole for one answer either
+            max_file_bytes: settings
+                .max_file_mb
+                .min(settings.max_mb)
+                .saturating_mul(1 << 20),
             revalidate_ms: i64::try_from(settings.revalidate_ms).unwrap_or(i64::MAX),
             epoch: Instant::now(),
             entries: RwLock::new(HashMap::new()),
@@ -150,7 +154,7 @@ impl MediaCache {
             .get(rel)
             .cloned();
         let entry = match kept {
-            Some(e) if now - e.checked_ms.load(Ordering::Relaxed) < self.revalidate_ms => e,
+            Some(e) if !self.claim_check(&e, now) => e,
             kept => match self.load(rel, kept, now).await {
                 Ok(Some(e)) => e,
                 Ok(None) => return Lookup::Bypass,
@@ -158,6 +162,17 @@ impl MediaCache {
             },
         };
         Lookup::Hit(respond(&entry, method, headers))
+    }
+
+    /// Whether this request re-checks `entry` against the disk: it is due, and no other request took the
+    /// check (the others serve the kept copy meanwhile rather than all reading the file at once).
+    fn claim_check(&self, entry: &Entry, now: i64) -> bool {
+        let seen = entry.checked_ms.load(Ordering::Relaxed);
+        now - seen >= self.revalidate_ms
+            && entry
+                .checked_ms
+                .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Resolves and checks `rel` on disk; keeps (or re-reads) it when it fits. `Ok(None)`: too large.
@@ -201,8 +216,13 @@ impl MediaCache {
                     .and_then(|m| HeaderValue::from_str(&httpdate::fmt_http_date(m)).ok()),
                 last_modified: modified,
                 body,
+                // a file that changed while it was read is checked again by the next request
+                checked_ms: AtomicI64::new(if stamp.len == u64::MAX {
+                    now.saturating_sub(self.revalidate_ms)
+                } else {
+                    now
+                }),
                 stamp,
-                checked_ms: AtomicI64::new(now),
             }),
         };
         self.insert(rel, Arc::clone(&fresh));
@@ -418,6 +438,10 @@ enum RangeAnswer {
 /// One byte range of a `len`-byte file, parsed and checked by `http-range-header` (the parser
 /// `tower-http`'s `ServeFile` uses); several ranges are answered with the whole file.
 fn single_range(value: &str, len: u64) -> RangeAnswer {
+    if len == 0 {
+        // no byte of an empty file can be asked for (and the parser would make `0-0` of `bytes=0-`)
+        return RangeAnswer::Unsatisfiable;
+    }
     let Ok(parsed) = http_range_header::parse_range_header(value) else {
         // not a bytes range we understand: RFC 9110 says ignore the header
         return RangeAnswer::Whole;
@@ -515,6 +539,21 @@ mod tests {
             Lookup::Missing
         ));
         assert_eq!(c.used_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_empty_file_answers_ranges_with_416() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty.ts"), b"").unwrap();
+        let c = cache(dir.path(), 1);
+        for range in ["bytes=0-", "bytes=0-10", "bytes=-5"] {
+            let r = get(&c, "empty.ts", &[("range", range)]).await.unwrap();
+            assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+            assert_eq!(r.headers()[header::CONTENT_RANGE], "bytes */0");
+        }
+        let r = get(&c, "empty.ts", &[]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], "0");
     }
 
     #[tokio::test]

@@ -520,6 +520,12 @@ impl Settings {
         if cache.max_file_mb > 4096 {
             return Err(invalid("media_cache.max_file_mb", "must be at most 4096"));
         }
+        if cache.max_mb > 0 && cache.max_file_mb > cache.max_mb {
+            return Err(invalid(
+                "media_cache.max_file_mb",
+                "must not be larger than media_cache.max_mb",
+            ));
+        }
         if !(100..=3_600_000).contains(&cache.revalidate_ms) {
             return Err(invalid(
                 "media_cache.revalidate_ms",

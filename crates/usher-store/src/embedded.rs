@@ -764,7 +764,6 @@ impl Store for EmbeddedStore {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id);
-        self.cdn_generation.fetch_add(1, Ordering::SeqCst);
         Ok(existed)
     }
 
