@@ -539,22 +539,19 @@ impl Store for EmbeddedStore {
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
-        let id = {
-            let read = self.db.begin_read().map_err(unavailable)?;
-            let index = read.open_table(TOKEN_INDEX).map_err(unavailable)?;
-            index
-                .get(hash.to_hex().as_str())
-                .map_err(unavailable)?
-                .map(|v| v.value().to_owned())
+        // one read transaction for the index and the record (each costs a snapshot of the tree roots)
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let index = read.open_table(TOKEN_INDEX).map_err(unavailable)?;
+        let Some(id) = index.get(hash.to_hex().as_str()).map_err(unavailable)? else {
+            return Ok(None);
         };
-        match id {
-            Some(id) => {
-                let t = self.read_ticket(&id)?;
-                // the index is looked up by hash; compare the full hash again in constant time
-                Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
-            }
-            None => Ok(None),
-        }
+        let tickets = read.open_table(TICKETS).map_err(unavailable)?;
+        let ticket: Option<Ticket> = match tickets.get(id.value()).map_err(unavailable)? {
+            Some(v) => Some(decode("ticket", v.value())?),
+            None => None,
+        };
+        // the index is looked up by hash; compare the full hash again in constant time
+        Ok(ticket.filter(|t| t.token_hash.ct_eq(hash)))
     }
 
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
