@@ -279,6 +279,17 @@ enum Read {
     },
 }
 
+/// The origin's one confinement rule: `path` resolved (symlinks included) must be a regular file inside
+/// `root` (the media folder, canonicalized once at start). `None`: missing, outside, or not a file.
+pub fn confined(root: &Path, path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+    let full = std::fs::canonicalize(path).ok()?;
+    if !full.starts_with(root) {
+        return None;
+    }
+    let meta = std::fs::metadata(&full).ok()?;
+    meta.is_file().then_some((full, meta))
+}
+
 /// Resolves `path` (symlinks included) inside `root`, and reads it unless it is a regular file with the
 /// `previous` stamp or larger than `max_file`. `Err`: missing, outside the root, or not a regular file.
 fn read_checked(
@@ -287,14 +298,7 @@ fn read_checked(
     previous: Option<Stamp>,
     max_file: u64,
 ) -> Result<Read, ()> {
-    let full = std::fs::canonicalize(path).map_err(|_| ())?;
-    if !full.starts_with(root) {
-        return Err(());
-    }
-    let meta = std::fs::metadata(&full).map_err(|_| ())?;
-    if !meta.is_file() {
-        return Err(());
-    }
+    let (full, meta) = confined(root, path).ok_or(())?;
     let stamp = Stamp::of(&meta);
     if previous == Some(stamp) {
         return Ok(Read::Unchanged);

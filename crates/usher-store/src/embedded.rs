@@ -363,7 +363,7 @@ impl EmbeddedStore {
         id: &TicketId,
         show: Option<&ShowId>,
         f: impl FnOnce(&mut TicketLeases, UnixMs) -> T,
-    ) -> Option<(T, ShowId)> {
+    ) -> Option<(T, ShowId, Option<TicketBounds>)> {
         let now = self.clock.now();
         let mut rt = lock(&self.runtime);
         let entry = match (rt.tickets.contains_key(id), show) {
@@ -380,6 +380,7 @@ impl EmbeddedStore {
         let sessions_before = entry.leases.leases.len();
         let out = f(&mut entry.leases, now);
         let show_id = entry.show_id.clone();
+        let bounds = entry.bounds;
         let new_lease = entry.leases.leases.len() > sessions_before;
         // a heartbeat makes no new session and its ticket is usually dirty already: no clones then
         if !rt.dirty.contains(id) {
@@ -388,11 +389,7 @@ impl EmbeddedStore {
         if new_lease || show.is_some() {
             rt.index(id);
         }
-        Some((out, show_id))
-    }
-
-    fn cached_bounds(&self, id: &TicketId) -> Option<TicketBounds> {
-        lock(&self.runtime).tickets.get(id).and_then(|rt| rt.bounds)
+        Some((out, show_id, bounds))
     }
 
     /// Drops expired leases and forgets sessions no ticket remembers; returns the leases dropped.
@@ -601,7 +598,7 @@ impl Store for EmbeddedStore {
 
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
         let rules: SeatRules = req.rules;
-        let (decision, _) = self
+        let (decision, ..) = self
             .with_ticket(&req.ticket_id, Some(&req.show_id), |l, now| {
                 let decision = l.admit(
                     &req.device_id,
@@ -634,8 +631,8 @@ impl Store for EmbeddedStore {
             });
         };
         match self.with_ticket(&ticket, None, |l, now| l.heartbeat(session, now)) {
-            Some((decision, show)) => {
-                let bounds = match self.cached_bounds(&ticket) {
+            Some((decision, show, cached)) => {
+                let bounds = match cached {
                     Some(b) => Some(b),
                     None => self.read_ticket(ticket.as_str())?.map(|t| {
                         let b = t.bounds();
@@ -673,7 +670,7 @@ impl Store for EmbeddedStore {
                 l.drop_expired(now);
                 l.end_session(session, reason)
             })
-            .is_some_and(|(ended, _)| ended))
+            .is_some_and(|(ended, ..)| ended))
     }
 
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {

@@ -21,7 +21,7 @@ use usher_core::store::StoreError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ClientIp};
-use crate::media_cache::Lookup;
+use crate::media_cache::{self, Lookup};
 use crate::openapi::schemas::SteeringManifest;
 use crate::state::AppState;
 use crate::{delivery, viewer};
@@ -96,22 +96,16 @@ fn grant_error(e: GrantError) -> ApiError {
     })
 }
 
-/// Resolves `rel` inside the media root, refusing anything (symlinks included) that leads outside.
+/// Resolves `rel` inside the media root with the cache's confinement rule ([`media_cache::confined`]).
 /// `root` is the media folder as canonicalized once at start (`Application::build`).
 async fn resolve(root: &Path, rel: &str) -> ApiResult<PathBuf> {
-    let full = tokio::fs::canonicalize(root.join(rel))
+    let (root, path) = (root.to_owned(), root.join(rel));
+    tokio::task::spawn_blocking(move || media_cache::confined(&root, &path))
         .await
-        .map_err(|_| ApiError::NotFound("media_unknown"))?;
-    if !full.starts_with(root) {
-        return Err(ApiError::NotFound("media_unknown"));
-    }
-    let meta = tokio::fs::metadata(&full)
-        .await
-        .map_err(|_| ApiError::NotFound("media_unknown"))?;
-    if !meta.is_file() {
-        return Err(ApiError::NotFound("media_unknown"));
-    }
-    Ok(full)
+        .ok()
+        .flatten()
+        .map(|(full, _)| full)
+        .ok_or(ApiError::NotFound("media_unknown"))
 }
 
 async fn live_grant(state: &AppState, grant: &str) -> ApiResult<Grant> {
@@ -263,28 +257,22 @@ async fn serve_file(
     req: Request,
     cache: &'static str,
 ) -> ApiResult<Response> {
-    match state.media.lookup(path, req.method(), req.headers()).await {
-        Lookup::Hit(mut res) => {
-            let headers = res.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type(path)),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-            return Ok(res);
-        }
+    let mut res = match state.media.lookup(path, req.method(), req.headers()).await {
+        Lookup::Hit(res) => res,
         Lookup::Missing => return Err(ApiError::NotFound("media_unknown")),
-        Lookup::Bypass => {}
-    }
-    let file = resolve(&state.config.media_dir, path).await?;
-    let mut res = ServeFile::new(file)
-        .oneshot(req)
-        .await
-        .map_err(|e| ApiError::Internal(format!("serving file: {e}")))?
-        .map(Body::new);
-    if res.status() == axum::http::StatusCode::NOT_FOUND {
-        return Err(ApiError::NotFound("media_unknown"));
-    }
+        Lookup::Bypass => {
+            let file = resolve(&state.config.media_dir, path).await?;
+            let res = ServeFile::new(file)
+                .oneshot(req)
+                .await
+                .map_err(|e| ApiError::Internal(format!("serving file: {e}")))?
+                .map(Body::new);
+            if res.status() == axum::http::StatusCode::NOT_FOUND {
+                return Err(ApiError::NotFound("media_unknown"));
+            }
+            res
+        }
+    };
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
