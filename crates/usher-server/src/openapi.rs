@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 
-use crate::http::error::CODES;
+use crate::http::error::{CODES, retry_after_codes};
 
 /// The document's fixed parts; paths and their schemas come from the handlers.
 #[derive(OpenApi)]
@@ -225,20 +225,16 @@ fn describe_errors(responses: &mut Map<String, Value>) {
         let Some(headers) = headers.and_then(Value::as_object_mut) else {
             continue;
         };
-        if codes.iter().any(|c| {
-            matches!(
-                *c,
-                "store_unavailable"
-                    | "geo_unavailable"
-                    | "ticket_in_use"
-                    | "not_started"
-                    | "timeout"
-            )
-        }) {
+        let retry = retry_after_codes();
+        if codes.iter().any(|c| retry.iter().any(|r| r.as_str() == *c)) {
+            let named: Vec<String> = retry.iter().map(|c| format!("`{c}`")).collect();
             headers.insert(
                 "Retry-After".into(),
                 header(
-                    "Seconds to wait before trying again (`store_unavailable`, `timeout`, `geo_unavailable`, `ticket_in_use`, `not_started`).",
+                    &format!(
+                        "Seconds to wait before trying again ({}).",
+                        named.join(", ")
+                    ),
                     json!({"type": "integer", "minimum": 0}),
                 ),
             );

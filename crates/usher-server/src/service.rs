@@ -16,4 +16,4 @@ pub mod error;
 pub mod viewer;
 
 pub use caller::{Caller, Principal};
-pub use error::{Error, Result};
+pub use error::{Code, Error, Record, Result};

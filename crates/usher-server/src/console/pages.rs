@@ -432,12 +432,13 @@ pub async fn cdn_page(
     id: &str,
     test: Option<Value>,
 ) -> Result<Response> {
-    let cid = usher_core::ids::CdnId::parse(id).map_err(|_| Error::NotFound("cdn_unknown"))?;
+    let cid = usher_core::ids::CdnId::parse(id)
+        .map_err(|_| Error::NotFound(crate::service::Record::Cdn))?;
     let c = crate::service::delivery::pool(state)
         .await?
         .into_iter()
         .find(|c| c.id == cid)
-        .ok_or(Error::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::Cdn))?;
     let mut v = cdns::cdn_view(&c);
     let opts = public_options(&c.signing.0);
     v["options"] = json!(if opts.as_object().is_some_and(|o| o.is_empty()) {

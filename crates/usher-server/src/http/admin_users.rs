@@ -113,12 +113,12 @@ pub async fn change_user(
     patch: UserPatch,
 ) -> Result<(AdminUser, Option<String>)> {
     caller.require(Permission::Manage)?;
-    let name = UserName::parse(name).map_err(|_| Error::NotFound("user_unknown"))?;
+    let name = UserName::parse(name).map_err(|_| Error::NotFound(crate::service::Record::User))?;
     let mut user = state
         .store
         .admin_user(&name)
         .await?
-        .ok_or(Error::NotFound("user_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::User))?;
     let mut detail = Vec::new();
     if let Some(role) = patch.role {
         if user.role == Role::Admin
@@ -140,7 +140,7 @@ pub async fn change_user(
     }
     user.updated_at = state.store.now();
     if !state.store.update_admin_user(user.clone()).await? {
-        return Err(Error::NotFound("user_unknown"));
+        return Err(Error::NotFound(crate::service::Record::User));
     }
     audit::record(
         state,
@@ -159,17 +159,17 @@ pub async fn change_user(
 /// `user_unknown`, `last_admin`; `forbidden`.
 pub async fn remove_user(state: &AppState, caller: &Caller, name: &str) -> Result<()> {
     caller.require(Permission::Manage)?;
-    let name = UserName::parse(name).map_err(|_| Error::NotFound("user_unknown"))?;
+    let name = UserName::parse(name).map_err(|_| Error::NotFound(crate::service::Record::User))?;
     let user = state
         .store
         .admin_user(&name)
         .await?
-        .ok_or(Error::NotFound("user_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::User))?;
     if user.role == Role::Admin && admins_besides(state, &name).await? == 0 {
         return Err(Error::LastAdmin);
     }
     if !state.store.delete_admin_user(&name).await? {
-        return Err(Error::NotFound("user_unknown"));
+        return Err(Error::NotFound(crate::service::Record::User));
     }
     audit::record(state, caller, "user.delete", &format!("user:{name}"), "").await;
     Ok(())

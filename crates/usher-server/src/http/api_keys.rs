@@ -154,7 +154,7 @@ pub async fn create_key(
 /// `api_key_unknown`; `forbidden`.
 pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
     caller.require(Permission::Manage)?;
-    let id = ApiKeyId::parse(id).map_err(|_| Error::NotFound("api_key_unknown"))?;
+    let id = ApiKeyId::parse(id).map_err(|_| Error::NotFound(crate::service::Record::ApiKey))?;
     // a key deleting itself may be the last admin key: the API would be locked until someone runs
     // `usher api-key create` on the stopped server (console users can always make a new one)
     if matches!(&caller.principal, crate::service::auth::Principal::Key(k) if k.id == id) {
@@ -172,7 +172,7 @@ pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> Result<(
         .await;
         Ok(())
     } else {
-        Err(Error::NotFound("api_key_unknown"))
+        Err(Error::NotFound(crate::service::Record::ApiKey))
     }
 }
 

@@ -177,7 +177,7 @@ pub fn cdn_view(c: &Cdn) -> Value {
 }
 
 fn lookup_id(id: &str) -> Result<CdnId> {
-    CdnId::parse(id).map_err(|_| Error::NotFound("cdn_unknown"))
+    CdnId::parse(id).map_err(|_| Error::NotFound(crate::service::Record::Cdn))
 }
 
 fn check_rank(field: &str, v: u32) -> Result<()> {
@@ -279,7 +279,7 @@ pub async fn read_cdn(
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or(Error::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::Cdn))?;
     Ok(Json(cdn_view(&cdn)))
 }
 
@@ -423,7 +423,7 @@ pub async fn change_cdn(
     let cdn = pool
         .iter_mut()
         .find(|c| c.id == id)
-        .ok_or(Error::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::Cdn))?;
     if let Some(p) = patch.priority {
         check_rank("priority", p)?;
         cdn.priority = p;
@@ -503,7 +503,7 @@ pub async fn remove_cdn(state: &AppState, caller: &Caller, id: &str) -> Result<(
     }
     let mut pool = pool(state).await?;
     if !pool.iter().any(|c| c.id == id) {
-        return Err(Error::NotFound("cdn_unknown"));
+        return Err(Error::NotFound(crate::service::Record::Cdn));
     }
     pool.retain(|c| c.id != id);
     check_not_empty(&pool)?;
@@ -512,7 +512,7 @@ pub async fn remove_cdn(state: &AppState, caller: &Caller, id: &str) -> Result<(
         audit::record(state, caller, "cdn.delete", &format!("cdn:{id}"), "").await;
         Ok(())
     } else {
-        Err(Error::NotFound("cdn_unknown"))
+        Err(Error::NotFound(crate::service::Record::Cdn))
     }
 }
 
@@ -609,7 +609,7 @@ pub async fn sign_test(
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or(Error::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::Cdn))?;
     let path = check_canary(&body.path).map_err(|_| {
         Error::InvalidRequest("path: a relative object path like demo/master.m3u8".into())
     })?;

@@ -9,62 +9,27 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::service::Error;
+use crate::service::{Code, Error};
 
 /// The internal cause of a 5xx, for the log line of the request; never sent to the client.
 #[derive(Debug, Clone)]
 pub struct ErrorCause(pub String);
 
-/// Every `code` an error answer can carry (the API document lists them; a test checks the list).
-pub const CODES: &[&str] = &[
-    "invalid_request",
-    "payload_too_large",
-    "unsupported_media_type",
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "method_not_allowed",
-    "show_unknown",
-    "ticket_unknown",
-    "api_key_unknown",
-    "cdn_unknown",
-    "media_unknown",
-    "token_conflict",
-    "show_has_tickets",
-    "api_key_in_use",
-    "no_ticket",
-    "ticket_revoked",
-    "not_started",
-    "ended",
-    "ticket_in_use",
-    "superseded",
-    "cdn_builtin",
-    "cdn_pool_empty",
-    "session_ended",
-    "session_expired",
-    "session_unknown",
-    "geo_blocked",
-    "geo_unavailable",
-    "geoip_refused",
-    "grant_refused",
-    "origin_pull_refused",
-    "store_unavailable",
-    "timeout",
-    "internal",
-    "csrf_invalid",
-    "password_change_required",
-    "login_failed",
-    "rate_limited",
-    "user_exists",
-    "user_unknown",
-    "last_admin",
-    "show_unpublished",
-    "poster_unknown",
-];
+/// Every `code` an error answer can carry, from [`Code`] (the API document lists them).
+pub const CODES: &[&str] = Code::NAMES;
+
+/// The codes whose answers carry `Retry-After`, read from the mapping below (through one example error
+/// of each code), for the API document.
+pub fn retry_after_codes() -> Vec<Code> {
+    Code::ALL
+        .iter()
+        .copied()
+        .filter(|c| Error::example(*c).problem().retry_after.is_some())
+        .collect()
+}
 
 struct Problem {
     status: StatusCode,
-    code: &'static str,
     title: &'static str,
     detail: Option<String>,
     extra: Map<String, Value>,
@@ -73,9 +38,8 @@ struct Problem {
 
 impl Error {
     fn problem(&self) -> Problem {
-        let p = |status, code, title| Problem {
+        let p = |status, title| Problem {
             status,
-            code,
             title,
             detail: None,
             extra: Map::new(),
@@ -83,101 +47,64 @@ impl Error {
         };
         match self {
             Self::InvalidRequest(m) => {
-                let mut pr = p(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "The request is not valid.",
-                );
+                let mut pr = p(StatusCode::BAD_REQUEST, "The request is not valid.");
                 pr.detail = Some(m.clone());
                 pr
             }
             Self::PayloadTooLarge => p(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
                 "The request body is too large.",
             ),
             Self::UnsupportedMediaType => p(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
                 "The request body must be application/json.",
             ),
-            Self::Unauthorized => p(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "A valid API key is required.",
-            ),
+            Self::Unauthorized => p(StatusCode::UNAUTHORIZED, "A valid API key is required."),
             Self::Forbidden(scope) => {
                 let mut pr = p(
                     StatusCode::FORBIDDEN,
-                    "forbidden",
                     "The API key lacks the scope this call needs.",
                 );
                 pr.detail = Some(format!("this call needs the `{scope}` scope"));
                 pr
             }
             Self::RoleForbidden(role) => {
-                let mut pr = p(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    "Your role does not allow this.",
-                );
+                let mut pr = p(StatusCode::FORBIDDEN, "Your role does not allow this.");
                 pr.detail = Some(format!("the `{role}` role does not allow this call"));
                 pr
             }
             Self::CsrfInvalid => p(
                 StatusCode::FORBIDDEN,
-                "csrf_invalid",
                 "The request lacks this session's CSRF token; reload the page and try again.",
             ),
             Self::PasswordChangeRequired => p(
                 StatusCode::FORBIDDEN,
-                "password_change_required",
                 "Change your password first (/admin/password).",
             ),
-            Self::LoginFailed => p(
-                StatusCode::UNAUTHORIZED,
-                "login_failed",
-                "Wrong user name or password.",
-            ),
+            Self::LoginFailed => p(StatusCode::UNAUTHORIZED, "Wrong user name or password."),
             Self::LoginThrottled => {
                 let mut pr = p(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
                     "Too many failed logins; try again later.",
                 );
                 pr.retry_after = Some(900);
                 pr
             }
-            Self::UserExists => p(
-                StatusCode::CONFLICT,
-                "user_exists",
-                "A user of that name exists.",
-            ),
+            Self::UserExists => p(StatusCode::CONFLICT, "A user of that name exists."),
             Self::LastAdmin => p(
                 StatusCode::CONFLICT,
-                "last_admin",
                 "At least one user must keep the admin role.",
             ),
-            Self::ShowUnpublished => p(
-                StatusCode::FORBIDDEN,
-                "show_unpublished",
-                "This show is not available yet.",
-            ),
-            Self::RouteNotFound => p(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "There is nothing at this address.",
-            ),
+            Self::ShowUnpublished => p(StatusCode::FORBIDDEN, "This show is not available yet."),
+            Self::RouteNotFound => p(StatusCode::NOT_FOUND, "There is nothing at this address."),
             Self::MethodNotAllowed => p(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
                 "This method is not allowed here.",
             ),
-            Self::NotFound(code) => p(StatusCode::NOT_FOUND, code, "No such record."),
+            Self::NotFound(_) => p(StatusCode::NOT_FOUND, "No such record."),
             Self::UnknownShow(id) => {
                 let mut pr = p(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "show_unknown",
                     "The ticket names a show that does not exist.",
                 );
                 pr.detail = Some(format!("no show `{id}`"));
@@ -186,49 +113,31 @@ impl Error {
             Self::TokenConflict { ticket_id } => {
                 let mut pr = p(
                     StatusCode::CONFLICT,
-                    "token_conflict",
                     "This token is already registered with other terms.",
                 );
                 pr.extra.insert("ticket_id".into(), json!(ticket_id));
                 pr
             }
             Self::ShowHasTickets(n) => {
-                let mut pr = p(
-                    StatusCode::CONFLICT,
-                    "show_has_tickets",
-                    "Tickets still admit to this show.",
-                );
+                let mut pr = p(StatusCode::CONFLICT, "Tickets still admit to this show.");
                 pr.detail = Some(format!("{n} ticket(s) admit to this show"));
                 pr
             }
             Self::NoTicket => p(
                 StatusCode::UNAUTHORIZED,
-                "no_ticket",
                 "Open your watch link to start watching.",
             ),
-            Self::TicketUnknown => p(
-                StatusCode::NOT_FOUND,
-                "ticket_unknown",
-                "This ticket is not known.",
-            ),
-            Self::TicketRevoked => p(
-                StatusCode::FORBIDDEN,
-                "ticket_revoked",
-                "This ticket has been revoked.",
-            ),
+            Self::TicketUnknown => p(StatusCode::NOT_FOUND, "This ticket is not known."),
+            Self::TicketRevoked => p(StatusCode::FORBIDDEN, "This ticket has been revoked."),
             Self::NotStarted { starts_at, now } => {
-                let mut pr = p(
-                    StatusCode::FORBIDDEN,
-                    "not_started",
-                    "The show has not started yet.",
-                );
+                let mut pr = p(StatusCode::FORBIDDEN, "The show has not started yet.");
                 pr.extra
                     .insert("starts_at".into(), json!(starts_at.to_rfc3339()));
                 pr.retry_after = Some(now.secs_until(*starts_at).max(1));
                 pr
             }
             Self::Ended { ended_at } => {
-                let mut pr = p(StatusCode::GONE, "ended", "This show has ended.");
+                let mut pr = p(StatusCode::GONE, "This show has ended.");
                 pr.extra
                     .insert("ended_at".into(), json!(ended_at.to_rfc3339()));
                 pr
@@ -236,7 +145,6 @@ impl Error {
             Self::TicketInUse { retry_after_s } => {
                 let mut pr = p(
                     StatusCode::CONFLICT,
-                    "ticket_in_use",
                     "This ticket is already playing on another device.",
                 );
                 pr.extra
@@ -245,22 +153,14 @@ impl Error {
                 pr
             }
             Self::Superseded { by_device, at } => {
-                let mut pr = p(
-                    StatusCode::CONFLICT,
-                    "superseded",
-                    "Playback moved to another device.",
-                );
+                let mut pr = p(StatusCode::CONFLICT, "Playback moved to another device.");
                 pr.extra.insert("superseded_by".into(), json!(by_device));
                 pr.extra
                     .insert("superseded_at".into(), json!(at.to_rfc3339()));
                 pr
             }
             Self::SteeringSuperseded { by_device, at } => {
-                let mut pr = p(
-                    StatusCode::GONE,
-                    "superseded",
-                    "Playback moved to another device.",
-                );
+                let mut pr = p(StatusCode::GONE, "Playback moved to another device.");
                 pr.extra.insert("superseded_by".into(), json!(by_device));
                 pr.extra
                     .insert("superseded_at".into(), json!(at.to_rfc3339()));
@@ -269,7 +169,6 @@ impl Error {
             Self::CdnBuiltIn(why) => {
                 let mut pr = p(
                     StatusCode::CONFLICT,
-                    "cdn_builtin",
                     "Usher's own origin is always in the pool.",
                 );
                 pr.detail = Some((*why).to_owned());
@@ -277,28 +176,17 @@ impl Error {
             }
             Self::CdnPoolEmpty => p(
                 StatusCode::CONFLICT,
-                "cdn_pool_empty",
                 "The change would leave no enabled CDN; enable another one first.",
             ),
-            Self::SessionEnded => p(
-                StatusCode::GONE,
-                "session_ended",
-                "This playback session has ended.",
-            ),
+            Self::SessionEnded => p(StatusCode::GONE, "This playback session has ended."),
             Self::SessionExpired => p(
                 StatusCode::GONE,
-                "session_expired",
                 "This playback session expired; start again.",
             ),
-            Self::SessionUnknown => p(
-                StatusCode::NOT_FOUND,
-                "session_unknown",
-                "This playback session is not known.",
-            ),
+            Self::SessionUnknown => p(StatusCode::NOT_FOUND, "This playback session is not known."),
             Self::GeoBlocked { country } => {
                 let mut pr = p(
                     StatusCode::FORBIDDEN,
-                    "geo_blocked",
                     "This show is not available where you are.",
                 );
                 pr.detail = Some(match country {
@@ -314,7 +202,6 @@ impl Error {
             Self::GeoUnavailable => {
                 let mut pr = p(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "geo_unavailable",
                     "Your location cannot be checked right now.",
                 );
                 pr.retry_after = Some(30);
@@ -323,35 +210,27 @@ impl Error {
             Self::GeoIpRefused(why) => {
                 let mut pr = p(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "geoip_refused",
                     "The GeoIP database was refused; the one serving stays.",
                 );
                 pr.detail = Some(why.clone());
                 pr
             }
             Self::GrantRefused(why) => {
-                let mut pr = p(
-                    StatusCode::FORBIDDEN,
-                    "grant_refused",
-                    "This media grant is not valid.",
-                );
+                let mut pr = p(StatusCode::FORBIDDEN, "This media grant is not valid.");
                 pr.detail = Some((*why).to_owned());
                 pr
             }
             Self::BackupUnsupported => p(
                 StatusCode::CONFLICT,
-                "backup_unsupported",
                 "This server keeps its data in Redis: back it up from a replica with redis-cli --rdb (docs/redis.md).",
             ),
             Self::OriginPullRefused => p(
                 StatusCode::FORBIDDEN,
-                "origin_pull_refused",
                 "Pulling from the origin needs a CDN's origin-pull secret in X-Usher-Origin-Secret.",
             ),
             Self::StoreUnavailable(_) => {
                 let mut pr = p(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
                     "The service is briefly unavailable.",
                 );
                 pr.retry_after = Some(2);
@@ -359,13 +238,11 @@ impl Error {
             }
             Self::ApiKeyInUse => p(
                 StatusCode::CONFLICT,
-                "api_key_in_use",
                 "This API key makes the request; delete it with another admin key.",
             ),
             Self::Timeout => {
                 let mut pr = p(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "timeout",
                     "The request took too long.",
                 );
                 pr.retry_after = Some(2);
@@ -373,15 +250,9 @@ impl Error {
             }
             Self::Internal(_) => p(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
                 "Something went wrong on our side.",
             ),
         }
-    }
-
-    /// The stable code of this error.
-    pub fn code(&self) -> &'static str {
-        self.problem().code
     }
 
     /// The HTTP status of this error.
@@ -393,14 +264,12 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let pr = self.problem();
+        let code = self.code().as_str();
         let mut body = Map::new();
-        body.insert(
-            "type".into(),
-            json!(format!("urn:usher:problem:{}", pr.code)),
-        );
+        body.insert("type".into(), json!(format!("urn:usher:problem:{code}")));
         body.insert("title".into(), json!(pr.title));
         body.insert("status".into(), json!(pr.status.as_u16()));
-        body.insert("code".into(), json!(pr.code));
+        body.insert("code".into(), json!(code));
         if let Some(d) = pr.detail {
             body.insert("detail".into(), json!(d));
         }
@@ -428,79 +297,29 @@ impl IntoResponse for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use usher_core::clock::UnixMs;
 
     #[test]
-    fn every_code_is_listed() {
-        let at = UnixMs(0);
-        let all = [
-            Error::InvalidRequest(String::new()),
-            Error::PayloadTooLarge,
-            Error::UnsupportedMediaType,
-            Error::Unauthorized,
-            Error::Forbidden("admin"),
-            Error::RouteNotFound,
-            Error::MethodNotAllowed,
-            Error::NotFound("show_unknown"),
-            Error::NotFound("ticket_unknown"),
-            Error::NotFound("api_key_unknown"),
-            Error::NotFound("cdn_unknown"),
-            Error::NotFound("media_unknown"),
-            Error::UnknownShow(String::new()),
-            Error::TokenConflict {
-                ticket_id: String::new(),
-            },
-            Error::ShowHasTickets(1),
-            Error::NoTicket,
-            Error::TicketUnknown,
-            Error::TicketRevoked,
-            Error::NotStarted {
-                starts_at: at,
-                now: at,
-            },
-            Error::Ended { ended_at: at },
-            Error::TicketInUse { retry_after_s: 1 },
-            Error::Superseded {
-                by_device: String::new(),
-                at,
-            },
-            Error::SteeringSuperseded {
-                by_device: String::new(),
-                at,
-            },
-            Error::CdnBuiltIn(""),
-            Error::CdnPoolEmpty,
-            Error::SessionEnded,
-            Error::SessionExpired,
-            Error::SessionUnknown,
-            Error::GeoBlocked { country: None },
-            Error::GeoUnavailable,
-            Error::GeoIpRefused(String::new()),
-            Error::GrantRefused(""),
-            Error::OriginPullRefused,
-            Error::StoreUnavailable(String::new()),
-            Error::ApiKeyInUse,
-            Error::Timeout,
-            Error::Internal(String::new()),
-            Error::RoleForbidden("observer"),
-            Error::CsrfInvalid,
-            Error::PasswordChangeRequired,
-            Error::LoginFailed,
-            Error::LoginThrottled,
-            Error::UserExists,
-            Error::NotFound("user_unknown"),
-            Error::LastAdmin,
-            Error::ShowUnpublished,
-            Error::NotFound("poster_unknown"),
-        ];
-        for e in &all {
-            assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());
+    fn every_code_is_listed_and_every_listed_code_answers() {
+        for (code, name) in Code::ALL.iter().zip(CODES) {
+            let e = Error::example(*code);
+            assert_eq!(e.code().as_str(), *name);
+            assert!(e.status().as_u16() >= 400, "{name}");
         }
-        for code in CODES {
-            assert!(
-                all.iter().any(|e| e.code() == *code),
-                "{code} is listed but no error has it"
-            );
-        }
+    }
+
+    #[test]
+    fn retry_after_comes_from_the_mapping() {
+        let codes: Vec<&str> = retry_after_codes().iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "not_started",
+                "ticket_in_use",
+                "geo_unavailable",
+                "store_unavailable",
+                "timeout",
+                "rate_limited"
+            ]
+        );
     }
 }

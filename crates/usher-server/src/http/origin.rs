@@ -22,7 +22,7 @@ use usher_core::store::StoreError;
 use crate::http::extract::{ApiPath, ClientIp};
 use crate::media_cache::{self, Lookup};
 use crate::openapi::schemas::SteeringManifest;
-use crate::service::{Error, Result};
+use crate::service::{Error, Record, Result};
 use crate::service::{delivery, viewer};
 use crate::state::AppState;
 
@@ -83,7 +83,7 @@ fn check_path(path: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Error::NotFound("media_unknown"))
+        Err(Error::NotFound(Record::Media))
     }
 }
 
@@ -105,7 +105,7 @@ async fn resolve(root: &Path, rel: &str) -> Result<PathBuf> {
         .ok()
         .flatten()
         .map(|(full, _)| full)
-        .ok_or(Error::NotFound("media_unknown"))
+        .ok_or(Error::NotFound(Record::Media))
 }
 
 async fn live_grant(state: &AppState, grant: &str) -> Result<Grant> {
@@ -259,7 +259,7 @@ async fn serve_file(
 ) -> Result<Response> {
     let mut res = match state.media.lookup(path, req.method(), req.headers()).await {
         Lookup::Hit(res) => res,
-        Lookup::Missing => return Err(Error::NotFound("media_unknown")),
+        Lookup::Missing => return Err(Error::NotFound(Record::Media)),
         Lookup::Bypass => {
             let file = resolve(&state.config.media_dir, path).await?;
             let res = ServeFile::new(file)
@@ -268,7 +268,7 @@ async fn serve_file(
                 .map_err(|e| Error::Internal(format!("serving file: {e}")))?
                 .map(Body::new);
             if res.status() == axum::http::StatusCode::NOT_FOUND {
-                return Err(Error::NotFound("media_unknown"));
+                return Err(Error::NotFound(Record::Media));
             }
             res
         }
@@ -353,7 +353,7 @@ pub async fn master_playlist(
     let file = resolve(&state.config.media_dir, &rel).await?;
     let meta = tokio::fs::metadata(&file)
         .await
-        .map_err(|_| Error::NotFound("media_unknown"))?;
+        .map_err(|_| Error::NotFound(Record::Media))?;
     if meta.len() > MAX_PLAYLIST_BYTES {
         return Err(Error::Internal(format!(
             "{rel} is larger than {MAX_PLAYLIST_BYTES} bytes"

@@ -85,7 +85,7 @@ pub async fn admit_viewer(
     let outcome = match &result {
         Ok(a) if a.reattached => "reattached",
         Ok(_) => "admitted",
-        Err(e) => e.code(),
+        Err(e) => e.code().as_str(),
     };
     metrics::counter!("usher_admits_total", "outcome" => outcome).increment(1);
     state.outcomes.note(state.store.now(), outcome);
@@ -126,7 +126,7 @@ pub async fn heartbeat(
     let result = viewer::heartbeat(&state, &session_id(&id)?, client).await;
     let outcome = match &result {
         Ok(_) => "renewed",
-        Err(e) => e.code(),
+        Err(e) => e.code().as_str(),
     };
     metrics::counter!("usher_heartbeats_total", "outcome" => outcome).increment(1);
     result.map(Json)

@@ -27,7 +27,7 @@ use crate::state::AppState;
 pub const MAX_POSTER_BYTES: usize = 2 * 1024 * 1024;
 
 fn lookup_id(id: &str) -> Result<ShowId> {
-    ShowId::parse(id).map_err(|_| Error::NotFound("show_unknown"))
+    ShowId::parse(id).map_err(|_| Error::NotFound(crate::service::Record::Show))
 }
 
 /// Finds a show.
@@ -39,7 +39,7 @@ pub async fn find_show(state: &AppState, id: &str) -> Result<Show> {
         .store
         .show(&lookup_id(id)?)
         .await?
-        .ok_or(Error::NotFound("show_unknown"))
+        .ok_or(Error::NotFound(crate::service::Record::Show))
 }
 
 /// Creates or replaces a show (keeping its poster).
@@ -131,7 +131,7 @@ pub async fn remove_show(state: &AppState, caller: &Caller, id: &str) -> Result<
             audit::record(state, caller, "show.delete", &format!("show:{id}"), "").await;
             Ok(())
         }
-        DeleteShowOutcome::Missing => Err(Error::NotFound("show_unknown")),
+        DeleteShowOutcome::Missing => Err(Error::NotFound(crate::service::Record::Show)),
         DeleteShowOutcome::HasTickets(n) => Err(Error::ShowHasTickets(n)),
     }
 }
@@ -362,7 +362,7 @@ pub async fn read_poster(
         .store
         .poster(&id)
         .await?
-        .ok_or(Error::NotFound("poster_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::Poster))?;
     let etag = format!("\"{}\"", hex_tag(&bytes));
     if headers
         .get(header::IF_NONE_MATCH)

@@ -285,12 +285,12 @@ pub async fn register_batch(
 /// # Errors
 /// `ticket_unknown`.
 pub async fn find(state: &AppState, id: &str) -> Result<Ticket> {
-    let id = TicketId::parse(id).map_err(|_| Error::NotFound("ticket_unknown"))?;
+    let id = TicketId::parse(id).map_err(|_| Error::NotFound(crate::service::Record::Ticket))?;
     state
         .store
         .ticket(&id)
         .await?
-        .ok_or(Error::NotFound("ticket_unknown"))
+        .ok_or(Error::NotFound(crate::service::Record::Ticket))
 }
 
 /// `GET /api/v1/tickets/{id}`: status and usage.
@@ -344,7 +344,7 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<Ticke
         .store
         .revoke_ticket(&ticket.id)
         .await?
-        .ok_or(Error::NotFound("ticket_unknown"))?;
+        .ok_or(Error::NotFound(crate::service::Record::Ticket))?;
     tracing::info!(ticket.id = %revoked.id, "ticket revoked");
     audit::record(
         state,

@@ -2,9 +2,168 @@
 //! adapter (`crate::http::error`) maps every variant to a status and an RFC 9457 problem with one
 //! exhaustive `match`; the console renders the same mapping as a page.
 
+use serde::Serialize;
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
 use usher_core::store::StoreError;
+use utoipa::ToSchema;
+
+/// Declares [`Code`] from one list: the variants, their text (what serde writes and the API document
+/// lists) and [`Code::ALL`], so the three cannot differ.
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $text:literal,)+) => {
+        /// The stable reason of an error answer (`code` in every problem), one variant per code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+        pub enum Code {
+            $($(#[doc = $doc])+ #[serde(rename = $text)] $variant,)+
+        }
+
+        impl Code {
+            /// Every code, in the order of its declaration.
+            pub const ALL: &[Code] = &[$(Code::$variant),+];
+            /// Every code's text, in the same order.
+            pub const NAMES: &[&str] = &[$($text),+];
+
+            /// The code's text (`show_unknown`).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The request is malformed.
+    InvalidRequest = "invalid_request",
+    /// The body is too large.
+    PayloadTooLarge = "payload_too_large",
+    /// The body is not JSON.
+    UnsupportedMediaType = "unsupported_media_type",
+    /// No valid API key.
+    Unauthorized = "unauthorized",
+    /// The key's scope or the user's role falls short.
+    Forbidden = "forbidden",
+    /// No such route.
+    RouteNotFound = "not_found",
+    /// The route does not take this method.
+    MethodNotAllowed = "method_not_allowed",
+    /// No such show (or a ticket names a show that does not exist).
+    ShowUnknown = "show_unknown",
+    /// No such ticket.
+    TicketUnknown = "ticket_unknown",
+    /// No such API key.
+    ApiKeyUnknown = "api_key_unknown",
+    /// No such CDN.
+    CdnUnknown = "cdn_unknown",
+    /// No such media file.
+    MediaUnknown = "media_unknown",
+    /// The token is registered with other terms.
+    TokenConflict = "token_conflict",
+    /// Tickets still admit to the show.
+    ShowHasTickets = "show_has_tickets",
+    /// The API key would delete itself.
+    ApiKeyInUse = "api_key_in_use",
+    /// No ticket cookie or token.
+    NoTicket = "no_ticket",
+    /// The ticket was revoked.
+    TicketRevoked = "ticket_revoked",
+    /// The window opens later.
+    NotStarted = "not_started",
+    /// The window closed.
+    Ended = "ended",
+    /// Every seat is taken under `oldest_wins`.
+    TicketInUse = "ticket_in_use",
+    /// Playback moved to another device.
+    Superseded = "superseded",
+    /// Usher's own origin cannot be replaced or deleted.
+    CdnBuiltin = "cdn_builtin",
+    /// No enabled CDN would remain.
+    CdnPoolEmpty = "cdn_pool_empty",
+    /// The session was ended.
+    SessionEnded = "session_ended",
+    /// The session's lease lapsed.
+    SessionExpired = "session_expired",
+    /// No such session.
+    SessionUnknown = "session_unknown",
+    /// The show's Geo policy refuses the viewer's place.
+    GeoBlocked = "geo_blocked",
+    /// No GeoIP database is loaded yet.
+    GeoUnavailable = "geo_unavailable",
+    /// A GeoIP database was refused.
+    GeoipRefused = "geoip_refused",
+    /// The media grant is not valid.
+    GrantRefused = "grant_refused",
+    /// No CDN holds the origin-pull secret sent.
+    OriginPullRefused = "origin_pull_refused",
+    /// The store cannot be reached.
+    StoreUnavailable = "store_unavailable",
+    /// The request took too long.
+    Timeout = "timeout",
+    /// A bug on our side.
+    Internal = "internal",
+    /// The console session's CSRF token is missing or wrong.
+    CsrfInvalid = "csrf_invalid",
+    /// The console user must change the password first.
+    PasswordChangeRequired = "password_change_required",
+    /// Wrong user name or password.
+    LoginFailed = "login_failed",
+    /// Too many failed logins.
+    RateLimited = "rate_limited",
+    /// A console user of that name exists.
+    UserExists = "user_exists",
+    /// No such console user.
+    UserUnknown = "user_unknown",
+    /// The last admin keeps the admin role.
+    LastAdmin = "last_admin",
+    /// The show is not published.
+    ShowUnpublished = "show_unpublished",
+    /// The show has no poster.
+    PosterUnknown = "poster_unknown",
+    /// Backups through the API exist for the embedded store only.
+    BackupUnsupported = "backup_unsupported",
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind of record that may be missing (each has its own `…_unknown` code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// A show.
+    Show,
+    /// A ticket (found by id, not by token: see [`Error::TicketUnknown`]).
+    Ticket,
+    /// An API key.
+    ApiKey,
+    /// A CDN of the pool.
+    Cdn,
+    /// A media file.
+    Media,
+    /// A console user.
+    User,
+    /// A show's poster image.
+    Poster,
+}
+
+impl Record {
+    /// The code of its absence.
+    pub const fn code(self) -> Code {
+        match self {
+            Self::Show => Code::ShowUnknown,
+            Self::Ticket => Code::TicketUnknown,
+            Self::ApiKey => Code::ApiKeyUnknown,
+            Self::Cdn => Code::CdnUnknown,
+            Self::Media => Code::MediaUnknown,
+            Self::User => Code::UserUnknown,
+            Self::Poster => Code::PosterUnknown,
+        }
+    }
+}
 
 /// Everything a service (and so any request) can fail with. Each variant names what failed in the
 /// domain's words; `http::error` gives each one its status and problem document.
@@ -55,9 +214,9 @@ pub enum Error {
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// No such record; the code names what (`show_unknown`, `ticket_unknown`, `api_key_unknown`).
-    #[error("{0} not found")]
-    NotFound(&'static str),
+    /// No such record; its code names what (`show_unknown`, `ticket_unknown`, `api_key_unknown`).
+    #[error("{} not found", .0.code())]
+    NotFound(Record),
     /// A ticket names a show that does not exist.
     #[error("unknown show {0}")]
     UnknownShow(String),
@@ -166,6 +325,115 @@ pub enum Error {
     Internal(String),
 }
 
+impl Error {
+    /// The stable code of this error. Several variants may share one (`forbidden` for a key's scope and
+    /// a user's role); `http::error` maps each variant to its status.
+    pub const fn code(&self) -> Code {
+        match self {
+            Self::InvalidRequest(_) => Code::InvalidRequest,
+            Self::PayloadTooLarge => Code::PayloadTooLarge,
+            Self::UnsupportedMediaType => Code::UnsupportedMediaType,
+            Self::Unauthorized => Code::Unauthorized,
+            Self::Forbidden(_) | Self::RoleForbidden(_) => Code::Forbidden,
+            Self::CsrfInvalid => Code::CsrfInvalid,
+            Self::PasswordChangeRequired => Code::PasswordChangeRequired,
+            Self::LoginFailed => Code::LoginFailed,
+            Self::LoginThrottled => Code::RateLimited,
+            Self::UserExists => Code::UserExists,
+            Self::LastAdmin => Code::LastAdmin,
+            Self::ShowUnpublished => Code::ShowUnpublished,
+            Self::RouteNotFound => Code::RouteNotFound,
+            Self::MethodNotAllowed => Code::MethodNotAllowed,
+            Self::NotFound(record) => record.code(),
+            Self::UnknownShow(_) => Code::ShowUnknown,
+            Self::TokenConflict { .. } => Code::TokenConflict,
+            Self::ShowHasTickets(_) => Code::ShowHasTickets,
+            Self::NoTicket => Code::NoTicket,
+            Self::TicketUnknown => Code::TicketUnknown,
+            Self::TicketRevoked => Code::TicketRevoked,
+            Self::NotStarted { .. } => Code::NotStarted,
+            Self::Ended { .. } => Code::Ended,
+            Self::TicketInUse { .. } => Code::TicketInUse,
+            Self::Superseded { .. } | Self::SteeringSuperseded { .. } => Code::Superseded,
+            Self::CdnBuiltIn(_) => Code::CdnBuiltin,
+            Self::CdnPoolEmpty => Code::CdnPoolEmpty,
+            Self::SessionEnded => Code::SessionEnded,
+            Self::SessionExpired => Code::SessionExpired,
+            Self::SessionUnknown => Code::SessionUnknown,
+            Self::GeoBlocked { .. } => Code::GeoBlocked,
+            Self::GeoUnavailable => Code::GeoUnavailable,
+            Self::GeoIpRefused(_) => Code::GeoipRefused,
+            Self::GrantRefused(_) => Code::GrantRefused,
+            Self::BackupUnsupported => Code::BackupUnsupported,
+            Self::OriginPullRefused => Code::OriginPullRefused,
+            Self::StoreUnavailable(_) => Code::StoreUnavailable,
+            Self::ApiKeyInUse => Code::ApiKeyInUse,
+            Self::Timeout => Code::Timeout,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// One error of each code, for documents and tests that go through every code; the `match` has no
+    /// `_` arm, so a new code does not compile until it has an example.
+    pub fn example(code: Code) -> Self {
+        let at = UnixMs(0);
+        match code {
+            Code::InvalidRequest => Self::InvalidRequest(String::new()),
+            Code::PayloadTooLarge => Self::PayloadTooLarge,
+            Code::UnsupportedMediaType => Self::UnsupportedMediaType,
+            Code::Unauthorized => Self::Unauthorized,
+            Code::Forbidden => Self::Forbidden("admin"),
+            Code::RouteNotFound => Self::RouteNotFound,
+            Code::MethodNotAllowed => Self::MethodNotAllowed,
+            Code::ShowUnknown => Self::NotFound(Record::Show),
+            Code::TicketUnknown => Self::NotFound(Record::Ticket),
+            Code::ApiKeyUnknown => Self::NotFound(Record::ApiKey),
+            Code::CdnUnknown => Self::NotFound(Record::Cdn),
+            Code::MediaUnknown => Self::NotFound(Record::Media),
+            Code::TokenConflict => Self::TokenConflict {
+                ticket_id: String::new(),
+            },
+            Code::ShowHasTickets => Self::ShowHasTickets(1),
+            Code::ApiKeyInUse => Self::ApiKeyInUse,
+            Code::NoTicket => Self::NoTicket,
+            Code::TicketRevoked => Self::TicketRevoked,
+            Code::NotStarted => Self::NotStarted {
+                starts_at: at,
+                now: at,
+            },
+            Code::Ended => Self::Ended { ended_at: at },
+            Code::TicketInUse => Self::TicketInUse { retry_after_s: 1 },
+            Code::Superseded => Self::Superseded {
+                by_device: String::new(),
+                at,
+            },
+            Code::CdnBuiltin => Self::CdnBuiltIn(""),
+            Code::CdnPoolEmpty => Self::CdnPoolEmpty,
+            Code::SessionEnded => Self::SessionEnded,
+            Code::SessionExpired => Self::SessionExpired,
+            Code::SessionUnknown => Self::SessionUnknown,
+            Code::GeoBlocked => Self::GeoBlocked { country: None },
+            Code::GeoUnavailable => Self::GeoUnavailable,
+            Code::GeoipRefused => Self::GeoIpRefused(String::new()),
+            Code::GrantRefused => Self::GrantRefused(""),
+            Code::OriginPullRefused => Self::OriginPullRefused,
+            Code::StoreUnavailable => Self::StoreUnavailable(String::new()),
+            Code::Timeout => Self::Timeout,
+            Code::Internal => Self::Internal(String::new()),
+            Code::CsrfInvalid => Self::CsrfInvalid,
+            Code::PasswordChangeRequired => Self::PasswordChangeRequired,
+            Code::LoginFailed => Self::LoginFailed,
+            Code::RateLimited => Self::LoginThrottled,
+            Code::UserExists => Self::UserExists,
+            Code::UserUnknown => Self::NotFound(Record::User),
+            Code::LastAdmin => Self::LastAdmin,
+            Code::ShowUnpublished => Self::ShowUnpublished,
+            Code::PosterUnknown => Self::NotFound(Record::Poster),
+            Code::BackupUnsupported => Self::BackupUnsupported,
+        }
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
@@ -177,3 +445,18 @@ impl From<StoreError> for Error {
 
 /// The result of a service call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_text_and_each_has_an_example() {
+        assert_eq!(Code::ALL.len(), Code::NAMES.len());
+        for (code, name) in Code::ALL.iter().zip(Code::NAMES) {
+            assert_eq!(code.as_str(), *name);
+            assert_eq!(serde_json::to_value(code).unwrap(), *name);
+            assert_eq!(Error::example(*code).code(), *code, "{name}");
+        }
+    }
+}
