@@ -19,7 +19,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use usher_core::store::Scope;
 use usher_server::app::Application;
-use usher_server::http::api_keys::issue_api_key;
+use usher_server::service::admin::api_keys::issue_api_key;
 use usher_server::settings::{
     Config, GeoIpSettings, HttpSettings, LogFormat, LogSettings, StoreSettings,
 };

@@ -13,7 +13,7 @@ use usher_core::store::{NewTicket, RegisterOutcome, Scope};
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 
 use crate::app::{Application, shutdown_signal};
-use crate::http::api_keys::issue_api_key;
+use crate::service::admin::api_keys::issue_api_key;
 use crate::settings::{
     CdnProbeSettings, Config, HttpSettings, LogFormat, LogSettings, StoreSettings,
 };

@@ -20,6 +20,7 @@ pub mod playback;
 pub mod sessions;
 pub mod shows;
 pub mod tickets;
+pub mod views;
 pub mod watch;
 
 use std::time::Duration;

@@ -283,9 +283,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ScopeArg::Admin => Scope::Admin,
                 })
                 .collect();
-            let (key, secret) =
-                usher_server::http::api_keys::issue_api_key(&*store, &hasher, &name, scopes)
-                    .await?;
+            let (key, secret) = usher_server::service::admin::api_keys::issue_api_key(
+                &*store, &hasher, &name, scopes,
+            )
+            .await?;
             eprintln!(
                 "created API key {} ({name}); it is shown this once:",
                 key.id

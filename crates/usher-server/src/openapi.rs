@@ -10,7 +10,6 @@
 //! Served as JSON at `GET /api/v1/openapi.json`; [`reference`] renders it as the page at `GET /api/v1/docs`.
 
 pub mod reference;
-pub mod schemas;
 
 use std::sync::LazyLock;
 
@@ -46,7 +45,7 @@ The ticket site and admins send `Authorization: Bearer <api key>`; keys carry th
         (name = "ops", description = "Operations: liveness, readiness, metrics, backups."),
         (name = "docs", description = "This document and its reference page."),
     ),
-    components(schemas(schemas::Grant, usher_core::ids::DeviceId))
+    components(schemas(crate::http::views::playback::Grant, usher_core::ids::DeviceId))
 )]
 pub struct ApiDoc;
 

@@ -7,7 +7,10 @@
 //! - [`auth`]: API keys and console users as one [`auth::Caller`]; passwords, console sessions, CSRF,
 //!   login throttling, roles.
 //! - [`audit`]: the audit log every change writes to.
+//! - [`admin`]: the admin actions (shows, tickets, CDNs, API keys, users, sessions, GeoIP, audit log,
+//!   dashboard), shared by the API, the console and the CLI.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod caller;
@@ -17,3 +20,58 @@ pub mod viewer;
 
 pub use caller::{Caller, Principal};
 pub use error::{Code, Error, Record, Result};
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The services know nothing of HTTP: no axum type, no status, no JSON answer, no import of the
+    /// HTTP adapter (comments may name them).
+    #[test]
+    fn no_http_in_the_services() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![root.join("service.rs")];
+        sources(&root.join("service"), &mut files);
+        assert!(files.len() > 10, "{files:?}");
+        let forbidden = [
+            "axum",
+            "StatusCode",
+            "IntoResponse",
+            "Json<",
+            "Json(",
+            "crate::http",
+        ];
+        let mut found = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                let line = line.trim_start();
+                if line.starts_with("//") {
+                    continue;
+                }
+                for word in forbidden {
+                    if line.contains(word) {
+                        found.push(format!("{}:{}: {word}", file.display(), n + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "HTTP in the services:\n{}",
+            found.join("\n")
+        );
+    }
+}

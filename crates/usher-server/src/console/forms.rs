@@ -20,8 +20,8 @@ use usher_core::store::Scope;
 use super::Access;
 use crate::http::auth::{CsrfCheck, LOGIN_CSRF_COOKIE};
 use crate::http::extract::{ApiPath, ClientIp};
-use crate::http::{admin_users, api_keys, cdns, sessions, shows, tickets};
 use crate::service::Error;
+use crate::service::admin::{api_keys, cdns, geoip, sessions, shows, tickets, users};
 use crate::service::auth::{self, Caller, LoginRefused};
 use crate::state::AppState;
 
@@ -415,14 +415,8 @@ pub async fn change_password(
         )
         .map_err(|e| ConsoleError::page(&state, e));
     }
-    match admin_users::change_own_password(
-        &state,
-        &user,
-        fields.raw("current_password"),
-        new,
-        address,
-    )
-    .await
+    match users::change_own_password(&state, &user, fields.raw("current_password"), new, address)
+        .await
     {
         Ok(()) => see_other("/admin"),
         Err(Error::LoginFailed) => super::pages::password_form(
@@ -550,40 +544,10 @@ pub async fn preview_show(
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
-    let show = at(&state, shows::find_show(&state, &id).await)?;
-    let who = form.caller.actor().id().to_owned();
-    let token = usher_core::ids::TicketToken::generate();
-    let ticket = usher_core::ticket::Ticket {
-        id: usher_core::ids::TicketId::generate(),
-        token_hash: state.hasher.ticket_token(&token),
-        terms: usher_core::ticket::TicketTerms {
-            show_id: show.id.clone(),
-            valid_from: None,
-            valid_until: None,
-            max_devices: Some(1),
-            external_ref: Some(format!("preview:{who}")),
-        },
-        status: usher_core::ticket::TicketStatus::Active,
-        created_at: state.store.now().to_datetime(),
-        revoked_at: None,
-    };
-    let id = ticket.id.clone();
-    at(
+    let token = at(
         &state,
-        state
-            .store
-            .register_tickets(vec![usher_core::store::NewTicket { ticket }])
-            .await
-            .map_err(Error::from),
+        tickets::register_preview(&state, &form.caller, &id).await,
     )?;
-    crate::service::audit::record(
-        &state,
-        &form.caller,
-        "ticket.register",
-        &format!("ticket:{id}"),
-        "admin preview",
-    )
-    .await;
     see_other(&format!("/watch/{}", token.expose()))
 }
 
@@ -607,7 +571,7 @@ pub async fn end_session(
     let id = path_text(&state, id)?;
     at(
         &state,
-        sessions::stop_session(&state, &form.caller, &id).await,
+        sessions::end_session(&state, &form.caller, &id).await,
     )?;
     match form.fields.get("back").filter(|b| b.starts_with("/admin")) {
         Some(b) => see_other(b),
@@ -746,6 +710,7 @@ pub async fn test_cdn(
         &state,
         cdns::sign_test(&state, &form.caller, &id, body).await,
     )?;
+    let result = crate::http::views::cdns::SignedObject::from(&result);
     super::pages::cdn_page(&state, &form.caller, &id, Some(result))
         .await
         .map_err(|e| ConsoleError::page(&state, e))
@@ -753,24 +718,11 @@ pub async fn test_cdn(
 
 /// `POST /admin/geoip/reload`: read `geoip.path` again.
 pub async fn reload_geoip(State(state): State<AppState>, form: ConsoleForm) -> FormResult {
-    use usher_core::admin::Permission;
-    at(&state, form.caller.require(Permission::Manage))?;
-    let outcome = state.geo_updates.reload_file().await;
-    crate::service::audit::record(
+    at(
         &state,
-        &form.caller,
-        "geoip.reload",
-        "geoip",
-        &format!("source=file ok={}", outcome.is_ok()),
-    )
-    .await;
-    match outcome {
-        Ok(_) => see_other("/admin/geoip"),
-        Err(e) => Err(ConsoleError::page(
-            &state,
-            Error::GeoIpRefused(e.to_string()),
-        )),
-    }
+        geoip::reload(&state, &form.caller, geoip::ReloadSource::File).await,
+    )?;
+    see_other("/admin/geoip")
 }
 
 /// `POST /admin/api-keys`: the page with the new key, shown this once.
@@ -821,15 +773,12 @@ fn role_field(fields: &Fields) -> Result<Role, Error> {
 
 /// `POST /admin/users`: the page with the made password, shown this once.
 pub async fn add_user(State(state): State<AppState>, form: ConsoleForm) -> FormResult {
-    let body = admin_users::NewUser {
+    let body = users::NewUser {
         name: form.fields.get("name").unwrap_or("").to_owned(),
         role: at(&state, role_field(&form.fields))?,
         password: None,
     };
-    let (user, password) = at(
-        &state,
-        admin_users::add_user(&state, &form.caller, body).await,
-    )?;
+    let (user, password) = at(&state, users::add_user(&state, &form.caller, body).await)?;
     super::pages::users_page(
         &state,
         &form.caller,
@@ -846,13 +795,13 @@ pub async fn set_role(
     form: ConsoleForm,
 ) -> FormResult {
     let name = path_text(&state, name)?;
-    let patch = admin_users::UserPatch {
+    let patch = users::UserPatch {
         role: Some(at(&state, role_field(&form.fields))?),
         reset_password: false,
     };
     at(
         &state,
-        admin_users::change_user(&state, &form.caller, &name, patch).await,
+        users::change_user(&state, &form.caller, &name, patch).await,
     )?;
     see_other("/admin/users")
 }
@@ -864,13 +813,13 @@ pub async fn reset_password(
     form: ConsoleForm,
 ) -> FormResult {
     let name = path_text(&state, name)?;
-    let patch = admin_users::UserPatch {
+    let patch = users::UserPatch {
         role: None,
         reset_password: true,
     };
     let (user, password) = at(
         &state,
-        admin_users::change_user(&state, &form.caller, &name, patch).await,
+        users::change_user(&state, &form.caller, &name, patch).await,
     )?;
     super::pages::users_page(
         &state,
@@ -890,7 +839,7 @@ pub async fn delete_user(
     let name = path_text(&state, name)?;
     at(
         &state,
-        admin_users::remove_user(&state, &form.caller, &name).await,
+        users::remove_user(&state, &form.caller, &name).await,
     )?;
     see_other("/admin/users")
 }

@@ -12,10 +12,12 @@ use usher_core::admin::{AdminUser, Permission};
 use usher_core::ids::{ShowId, random_b64};
 
 use super::forms::{ConsoleError, ConsolePage, login_csrf_cookie, secure};
-use crate::http::audit::{AuditQuery, csv_response, read_audit};
+use crate::http::audit::csv_response;
 use crate::http::extract::{ApiPath, ApiQuery};
-use crate::http::{
-    admin_users, api_keys, cdns, dashboard as dash, geoip, sessions, shows, tickets,
+use crate::http::views;
+use crate::service::admin::audit::{AuditQuery, MAX_LIMIT, read_audit};
+use crate::service::admin::{
+    api_keys, cdns, dashboard as dash, geoip, sessions, shows, tickets, users,
 };
 use crate::service::auth::{self, Caller};
 use crate::service::{Error, Result};
@@ -131,7 +133,7 @@ pub async fn dashboard(
     ConsolePage(caller): ConsolePage,
 ) -> PageResult {
     let r = async {
-        let d = dash::dashboard(&state).await?;
+        let d = views::dashboard::Dashboard::from(&dash::dashboard(&state, &caller).await?);
         render(
             &state,
             &caller,
@@ -147,8 +149,8 @@ pub async fn dashboard(
 /// `GET /admin/shows`.
 pub async fn shows(State(state): State<AppState>, ConsolePage(caller): ConsolePage) -> PageResult {
     let r = async {
-        let list = state.store.shows().await?;
-        let live = state.store.sessions(None).await?;
+        let list = shows::list_shows(&state, &caller).await?;
+        let live = sessions::list_sessions(&state, &caller, None).await?;
         let rows: Vec<Value> = list
             .iter()
             .map(|s| {
@@ -234,7 +236,7 @@ pub async fn show(
 ) -> PageResult {
     let r = async {
         let ApiPath(id) = id?;
-        let s = shows::find_show(&state, &id).await?;
+        let s = shows::find_show(&state, &caller, &id).await?;
         let mut v = json!(s);
         v["starts_at_input"] = json!(local_input(s.starts_at));
         v["ends_at_input"] = json!(local_input(s.ends_at));
@@ -274,7 +276,7 @@ pub async fn tickets(
                 Ok(found) => (
                     found
                         .iter()
-                        .map(|t| tickets::ticket_view(&state, t, None))
+                        .map(views::tickets::TicketView::new)
                         .collect::<Vec<_>>(),
                     None,
                 ),
@@ -303,12 +305,9 @@ pub async fn ticket(
 ) -> PageResult {
     let r = async {
         let ApiPath(id) = id?;
-        caller.require(Permission::ReadTickets)?;
-        let t = tickets::find(&state, &id).await?;
-        let activity = state.store.ticket_activity(&t.id).await?;
-        let mut v = tickets::ticket_view(&state, &t, None);
-        v["usage"] = tickets::activity_view(&activity);
-        v["sharing"] = tickets::sharing_signal(&activity);
+        let report = tickets::status(&state, &caller, &id).await?;
+        let v = views::tickets::TicketView::report(&report);
+        let (t, activity) = (&report.ticket, &report.activity);
         // one timeline: devices, countries and addresses as first (and devices last) seen, newest first
         let mut timeline: Vec<Value> = Vec::new();
         for d in &activity.usage.devices {
@@ -362,13 +361,13 @@ pub async fn sessions(
             .map(|s| ShowId::parse(s).map_err(|e| Error::InvalidRequest(format!("show: {e}"))))
             .transpose()?;
         let all_shows = state.store.shows().await?;
-        let list = state.store.sessions(show.as_ref()).await?;
+        let list = sessions::list_sessions(&state, &caller, show.as_ref()).await?;
         let mut groups: Vec<Value> = Vec::new();
         for s in &all_shows {
-            let rows: Vec<Value> = list
+            let rows: Vec<views::sessions::SessionView> = list
                 .iter()
                 .filter(|l| l.show_id == s.id)
-                .map(sessions::session_view)
+                .map(views::sessions::SessionView::from)
                 .collect();
             if !rows.is_empty() || show.as_ref() == Some(&s.id) {
                 groups.push(json!({"id": s.id, "title": s.title, "sessions": rows}));
@@ -394,10 +393,10 @@ pub async fn sessions(
 /// `GET /admin/cdns`: the pool with health.
 pub async fn cdns(State(state): State<AppState>, ConsolePage(caller): ConsolePage) -> PageResult {
     let r = async {
-        let pool: Vec<Value> = crate::service::delivery::pool(&state)
+        let pool: Vec<views::cdns::CdnView> = cdns::list_cdns(&state, &caller)
             .await?
             .iter()
-            .map(cdns::cdn_view)
+            .map(views::cdns::CdnView::from)
             .collect();
         render(
             &state,
@@ -430,16 +429,10 @@ pub async fn cdn_page(
     state: &AppState,
     caller: &Caller,
     id: &str,
-    test: Option<Value>,
+    test: Option<views::cdns::SignedObject>,
 ) -> Result<Response> {
-    let cid = usher_core::ids::CdnId::parse(id)
-        .map_err(|_| Error::NotFound(crate::service::Record::Cdn))?;
-    let c = crate::service::delivery::pool(state)
-        .await?
-        .into_iter()
-        .find(|c| c.id == cid)
-        .ok_or(Error::NotFound(crate::service::Record::Cdn))?;
-    let mut v = cdns::cdn_view(&c);
+    let c = cdns::find_cdn(state, caller, id).await?;
+    let mut v = json!(views::cdns::CdnView::from(&c));
     let opts = public_options(&c.signing.0);
     v["options"] = json!(if opts.as_object().is_some_and(|o| o.is_empty()) {
         String::new()
@@ -490,20 +483,22 @@ pub async fn cdn(
 
 /// `GET /admin/geoip`: status and upload.
 pub async fn geoip(State(state): State<AppState>, ConsolePage(caller): ConsolePage) -> PageResult {
-    let status = geoip::status_view(&state);
-    let age_days = status["database"]["build_epoch"]
-        .as_i64()
-        .map(|b| ((state.store.now().0 / 1000) - b).max(0) / 86_400);
-    page(
-        &state,
+    let r = geoip::status(&state, &caller).and_then(|status| {
+        let age_days = status
+            .status
+            .database
+            .as_ref()
+            .and_then(|d| i64::try_from(d.build_epoch).ok())
+            .map(|b| ((state.store.now().0 / 1000) - b).max(0) / 86_400);
         render(
             &state,
             &caller,
             "geoip.html",
             "geoip",
-            context! { g => status, age_days => age_days },
-        ),
-    )
+            context! { g => views::geoip::GeoIpStatus::from(&status), age_days => age_days },
+        )
+    });
+    page(&state, r)
 }
 
 /// The API keys page, with a new key shown once when one was just made.
@@ -512,12 +507,10 @@ pub async fn api_keys_page(
     caller: &Caller,
     created: Option<(String, String)>,
 ) -> Result<Response> {
-    let keys: Vec<Value> = state
-        .store
-        .api_keys()
+    let keys: Vec<views::api_keys::ApiKeyView> = api_keys::list_keys(state, caller)
         .await?
         .iter()
-        .map(api_keys::key_view)
+        .map(views::api_keys::ApiKeyView::from)
         .collect();
     render(
         state,
@@ -543,12 +536,10 @@ pub async fn users_page(
     caller: &Caller,
     made: Option<(String, String)>,
 ) -> Result<Response> {
-    let users: Vec<Value> = state
-        .store
-        .admin_users()
+    let users: Vec<views::users::UserView> = users::list_users(state, caller)
         .await?
         .iter()
-        .map(admin_users::user_view)
+        .map(views::users::UserView::from)
         .collect();
     render(
         state,
@@ -574,7 +565,8 @@ pub async fn audit(
     let r = async {
         let ApiQuery(q) = q?;
         let entries = read_audit(&state, &caller, &q).await?;
-        let rows: Vec<Value> = entries.iter().map(crate::service::audit::entry_view).collect();
+        let rows: Vec<views::audit::AuditEntryView> =
+            entries.iter().map(views::audit::AuditEntryView::from).collect();
         let query = serde_urlencoded_query(&q);
         render(
             &state,
@@ -616,7 +608,7 @@ pub async fn audit_csv(
 ) -> PageResult {
     let r = async {
         let ApiQuery(mut q) = q?;
-        q.limit = Some(q.limit.unwrap_or(crate::http::audit::MAX_LIMIT));
+        q.limit = Some(q.limit.unwrap_or(MAX_LIMIT));
         let entries = read_audit(&state, &caller, &q).await?;
         Ok(csv_response(&entries))
     }

@@ -1,115 +1,19 @@
 //! The audit log API (`GET /api/v1/audit`): filtered entries, newest first, as JSON, or as CSV with
-//! `?format=csv` or `Accept: text/csv`.
+//! `?format=csv` or `Accept: text/csv`; read through [`crate::service::admin::audit`].
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
-use usher_core::admin::{AuditEntry, AuditFilter, Permission};
-use usher_core::clock::UnixMs;
+use usher_core::admin::AuditEntry;
 
 use crate::http::auth::{Authorized, Read};
 use crate::http::extract::ApiQuery;
-use crate::service::audit::{entry_view, to_csv};
-use crate::service::auth::Caller;
+use crate::http::views::audit::{AuditEntryView, AuditList};
+use crate::service::admin::audit::{AuditQuery, read_audit};
+use crate::service::audit::to_csv;
 use crate::service::{Error, Result};
 use crate::state::AppState;
-
-/// Most entries one call answers.
-pub const MAX_LIMIT: usize = 10_000;
-
-/// Query of the audit log.
-#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// An API key id or a user name.
-    #[serde(default)]
-    pub actor: Option<String>,
-    /// An action or its prefix (`show.`, `ticket.revoke`).
-    #[serde(default)]
-    pub action: Option<String>,
-    /// Text the target contains (`show:demo`, a ticket id).
-    #[serde(default)]
-    pub target: Option<String>,
-    /// RFC 3339: entries at or after.
-    #[serde(default)]
-    pub since: Option<String>,
-    /// RFC 3339: entries before.
-    #[serde(default)]
-    pub until: Option<String>,
-    /// At most this many (default 200, at most 10,000).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 10000)]
-    pub limit: Option<usize>,
-    /// `json` (default) or `csv`.
-    #[serde(default)]
-    #[param(pattern = "^(json|csv)$")]
-    pub format: Option<String>,
-}
-
-fn time_param(name: &str, v: Option<&str>) -> Result<Option<UnixMs>> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map(UnixMs::from_datetime)
-                .map_err(|_| Error::InvalidRequest(format!("{name}: must be an RFC 3339 time")))
-        })
-        .transpose()
-}
-
-fn text_param(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
-impl AuditQuery {
-    /// The store filter.
-    ///
-    /// # Errors
-    /// `invalid_request` for bad times or limits.
-    pub fn filter(&self) -> Result<AuditFilter> {
-        let limit = self.limit.unwrap_or(200);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Error::InvalidRequest(format!(
-                "limit: must be 1 to {MAX_LIMIT}"
-            )));
-        }
-        for (name, v) in [
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("target", &self.target),
-        ] {
-            if v.as_ref().is_some_and(|s| s.chars().count() > 200) {
-                return Err(Error::InvalidRequest(format!(
-                    "{name}: at most 200 characters"
-                )));
-            }
-        }
-        Ok(AuditFilter {
-            actor: text_param(self.actor.clone()),
-            action: text_param(self.action.clone()),
-            target: text_param(self.target.clone()),
-            since: time_param("since", self.since.as_deref())?,
-            until: time_param("until", self.until.as_deref())?,
-            limit,
-        })
-    }
-}
-
-/// Reads the audit log.
-///
-/// # Errors
-/// `invalid_request`; `forbidden`.
-pub async fn read_audit(
-    state: &AppState,
-    caller: &Caller,
-    q: &AuditQuery,
-) -> Result<Vec<AuditEntry>> {
-    caller.require(Permission::Read)?;
-    Ok(state.store.audit(&q.filter()?).await?)
-}
 
 /// The CSV download answer.
 pub fn csv_response(entries: &[AuditEntry]) -> Response {
@@ -133,7 +37,10 @@ pub fn csv_response(entries: &[AuditEntry]) -> Response {
     tag = "audit",
     params(AuditQuery),
     responses(
-        (status = 200, description = "`{entries: [{at, actor: {kind, id}, action, target, address, detail}]}`, newest first; CSV with `format=csv` or `Accept: text/csv`.", body = Object),
+        (status = 200, description = "The entries, newest first; CSV with `format=csv` or `Accept: text/csv`.", content(
+            (AuditList = "application/json"),
+            (String = "text/csv"),
+        )),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -160,9 +67,9 @@ pub async fn list_audit(
     if csv {
         Ok(csv_response(&entries))
     } else {
-        Ok(
-            Json(json!({"entries": entries.iter().map(entry_view).collect::<Vec<_>>()}))
-                .into_response(),
-        )
+        Ok(Json(AuditList {
+            entries: entries.iter().map(AuditEntryView::from).collect(),
+        })
+        .into_response())
     }
 }

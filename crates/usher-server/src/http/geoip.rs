@@ -1,55 +1,18 @@
-//! The GeoIP database API (scope `admin`): status, upload, reload.
+//! The GeoIP database API (scope `admin`): status, upload, reload; each handler calls one action of
+//! [`crate::service::admin::geoip`].
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use usher_geo::db::LoadError;
-use usher_geo::live::Reloaded;
-use usher_geo::update::redact_url;
-
-use usher_core::admin::Permission;
 
 use crate::http::auth::{Authorized, Manage, Read};
 use crate::http::extract::{ApiQuery, body_error};
-use crate::openapi::schemas::GeoIpStatus;
-use crate::service::audit;
-use crate::service::auth::Caller;
-use crate::service::{Error, Result};
+use crate::http::views::geoip::GeoIpStatus;
+use crate::service::Result;
+use crate::service::admin::geoip::{self, ReloadSource};
 use crate::state::AppState;
-
-/// The GeoIP status as the API shows it.
-pub fn status_view(state: &AppState) -> Value {
-    let mut v = json!(state.geoip.status());
-    let s = state.geo_updates.settings();
-    v["config"] = json!({
-        "path": s.path.as_ref().map(|p| p.display().to_string()),
-        "reload_interval_s": s.poll_interval.map(|d| d.as_secs()),
-        "download_url": s.download.as_ref().map(|d| redact_url(&d.url)),
-        "download_interval_s": s.download.as_ref().map(|d| d.interval.as_secs()),
-        "download_sha256_check": s.download.as_ref().map(|d| {
-            if d.sha256.is_some() { "pinned" } else if d.sha256_url.is_some() { "published" } else { "none" }
-        }),
-    });
-    v
-}
-
-fn answer(state: &AppState, outcome: Result<Reloaded, LoadError>) -> Result<Json<Value>> {
-    match outcome {
-        Ok(r) => {
-            let mut v = status_view(state);
-            v["outcome"] = json!(r);
-            Ok(Json(v))
-        }
-        Err(LoadError::Invalid(m)) => Err(Error::GeoIpRefused(m)),
-        Err(e @ LoadError::Unconfigured(_)) => Err(Error::InvalidRequest(e.to_string())),
-        // a file that cannot be read, or a download that failed: the detail names a path or a host of
-        // our own configuration, which an admin may see
-        Err(LoadError::Io(m)) => Err(Error::GeoIpRefused(m)),
-    }
-}
 
 /// `GET /api/v1/geoip`: the database serving (type, build date, networks, source, load time), the last
 /// reload and the last error, and the update configuration.
@@ -60,8 +23,12 @@ fn answer(state: &AppState, outcome: Result<Reloaded, LoadError>) -> Result<Json
     responses((status = 200, description = "The GeoIP status.", body = GeoIpStatus)),
     security(("bearer" = ["admin"])),
 )]
-pub async fn geoip_status(State(state): State<AppState>, _caller: Authorized<Read>) -> Json<Value> {
-    Json(status_view(&state))
+pub async fn geoip_status(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<Read>,
+) -> Result<Json<GeoIpStatus>> {
+    let status = geoip::status(&state, &caller)?;
+    Ok(Json(GeoIpStatus::from(&status)))
 }
 
 /// `PUT /api/v1/geoip`: a MaxMind DB file as the raw body (any content type). 200 with the status when it
@@ -84,30 +51,10 @@ pub async fn upload_geoip(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<GeoIpStatus>> {
     let body = body.map_err(body_error)?;
-    upload(&state, &caller, body.to_vec()).await
-}
-
-/// Puts an uploaded database in service (the one serving stays when it is refused).
-///
-/// # Errors
-/// `invalid_request` for an empty body, `geoip_refused`; `forbidden`.
-pub async fn upload(state: &AppState, caller: &Caller, body: Vec<u8>) -> Result<Json<Value>> {
-    caller.require(Permission::Manage)?;
-    if body.is_empty() {
-        return Err(Error::InvalidRequest(
-            "the body must be a MaxMind DB (.mmdb) file".into(),
-        ));
-    }
-    let size = body.len();
-    let outcome = state.geo_updates.upload(body).await;
-    let detail = match &outcome {
-        Ok(r) => format!("bytes={size} outcome={}", json!(r)),
-        Err(_) => format!("bytes={size} refused"),
-    };
-    audit::record(state, caller, "geoip.upload", "geoip", &detail).await;
-    answer(state, outcome)
+    let change = geoip::upload(&state, &caller, body.to_vec()).await?;
+    Ok(Json(GeoIpStatus::from(&change)))
 }
 
 /// Query of `POST /api/v1/geoip/reload`.
@@ -138,24 +85,8 @@ pub async fn reload_geoip(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiQuery(q): ApiQuery<ReloadQuery>,
-) -> Result<Json<Value>> {
-    let source = q.source.clone().unwrap_or_else(|| "file".into());
-    let outcome = match q.source.as_deref().unwrap_or("file") {
-        "file" => state.geo_updates.reload_file().await,
-        "download" => state.geo_updates.download().await,
-        other => {
-            return Err(Error::InvalidRequest(format!(
-                "source: `{other}` is neither `file` nor `download`"
-            )));
-        }
-    };
-    audit::record(
-        &state,
-        &caller,
-        "geoip.reload",
-        "geoip",
-        &format!("source={source} ok={}", outcome.is_ok()),
-    )
-    .await;
-    answer(&state, outcome)
+) -> Result<Json<GeoIpStatus>> {
+    let source = ReloadSource::parse(q.source.as_deref().unwrap_or("file"))?;
+    let change = geoip::reload(&state, &caller, source).await?;
+    Ok(Json(GeoIpStatus::from(&change)))
 }

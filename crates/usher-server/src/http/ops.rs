@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::json;
 
-use crate::openapi::schemas::{Liveness, Readiness};
+use crate::http::views::ops::{Liveness, Readiness};
 use crate::state::AppState;
 
 /// `GET /livez`: the process answers.
@@ -18,7 +17,7 @@ use crate::state::AppState;
     responses((status = 200, description = "The process answers.", body = Liveness)),
 )]
 pub async fn livez() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
+    axum::Json(Liveness { status: "ok" })
 }
 
 /// `GET /readyz`: 200 while the node accepts work and its store answers, and a GeoIP database is loaded
@@ -36,7 +35,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !state.is_accepting() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "draining"})),
+            axum::Json(Readiness {
+                status: "draining",
+                store: None,
+                geoip: None,
+            }),
         );
     }
     match state.store.ping().await {
@@ -45,30 +48,50 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 tracing::warn!("not ready: shows have Geo rules and no GeoIP database is loaded");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(json!({"status": "not_ready", "store": "ok", "geoip": "missing"})),
+                    axum::Json(Readiness {
+                        status: "not_ready",
+                        store: Some("ok"),
+                        geoip: Some("missing"),
+                    }),
                 )
             }
             Ok(_) => (
                 StatusCode::OK,
-                axum::Json(json!({"status": "ready", "store": "ok", "geoip": "not_needed"})),
+                axum::Json(Readiness {
+                    status: "ready",
+                    store: Some("ok"),
+                    geoip: Some("not_needed"),
+                }),
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "not ready: store");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(json!({"status": "not_ready", "store": "unavailable"})),
+                    axum::Json(Readiness {
+                        status: "not_ready",
+                        store: Some("unavailable"),
+                        geoip: None,
+                    }),
                 )
             }
         },
         Ok(()) => (
             StatusCode::OK,
-            axum::Json(json!({"status": "ready", "store": "ok", "geoip": "loaded"})),
+            axum::Json(Readiness {
+                status: "ready",
+                store: Some("ok"),
+                geoip: Some("loaded"),
+            }),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: store");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "not_ready", "store": "unavailable"})),
+                axum::Json(Readiness {
+                    status: "not_ready",
+                    store: Some("unavailable"),
+                    geoip: None,
+                }),
             )
         }
     }

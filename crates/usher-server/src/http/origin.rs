@@ -10,7 +10,6 @@ use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use tower::ServiceExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeFile;
@@ -20,8 +19,8 @@ use usher_core::lease::{EndReason, HeartbeatDecision};
 use usher_core::store::StoreError;
 
 use crate::http::extract::{ApiPath, ClientIp};
+use crate::http::views::steering::{PathwayClone, SteeringManifest, UriReplacement};
 use crate::media_cache::{self, Lookup};
-use crate::openapi::schemas::SteeringManifest;
 use crate::service::{Error, Record, Result};
 use crate::service::{delivery, viewer};
 use crate::state::AppState;
@@ -428,21 +427,16 @@ pub async fn steering_manifest(
     } else {
         grant_clones(&delivery, now, show.grant_ttl_s)
     };
-    let mut body = serde_json::json!({
-        "VERSION": 1,
-        "TTL": show.heartbeat_interval_s,
-        "RELOAD-URI": format!("/hls/{session}/steering.json"),
-        "PATHWAY-PRIORITY": priority,
-    });
-    if !clones.is_empty() {
-        body["PATHWAY-CLONES"] = Value::Array(clones);
-    }
+    let body = SteeringManifest {
+        version: 1,
+        ttl: show.heartbeat_interval_s,
+        reload_uri: format!("/hls/{session}/steering.json"),
+        pathway_priority: priority,
+        pathway_clones: clones,
+    };
     Ok((
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "private, no-store"),
-        ],
-        body.to_string(),
+        [(header::CACHE_CONTROL, "private, no-store")],
+        axum::Json(body),
     )
         .into_response())
 }
@@ -456,7 +450,7 @@ fn grant_clones(
     delivery: &delivery::Delivery,
     now: usher_core::clock::UnixMs,
     grant_ttl_s: u32,
-) -> (Vec<Value>, Vec<String>) {
+) -> (Vec<PathwayClone>, Vec<String>) {
     let epoch = now.0.div_euclid(1000) / i64::from((grant_ttl_s / 2).max(1));
     let mut clones = Vec::new();
     let mut priority = Vec::new();
@@ -465,16 +459,13 @@ fn grant_clones(
         if let Some(p) = pathway.filter(|p| !p.grant_params.is_empty()) {
             // `.` never appears in a CDN id, so a clone id cannot collide with a pool member
             let clone_id = format!("{id}.g{epoch}");
-            let params: serde_json::Map<String, Value> = p
-                .grant_params
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            clones.push(serde_json::json!({
-                "BASE-ID": id,
-                "ID": clone_id,
-                "URI-REPLACEMENT": {"PARAMS": params},
-            }));
+            clones.push(PathwayClone {
+                base_id: id.clone(),
+                id: clone_id.clone(),
+                uri_replacement: UriReplacement {
+                    params: p.grant_params.iter().cloned().collect(),
+                },
+            });
             priority.push(clone_id);
         }
         priority.push(id.clone());

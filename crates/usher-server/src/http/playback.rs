@@ -15,7 +15,7 @@ use usher_core::lease::EndReason;
 use crate::http::extract::{
     ApiPath, ClientIp, DEVICE_COOKIE, TICKET_COOKIE, body_error, parse_json,
 };
-use crate::openapi::schemas::{Admission, HeartbeatAnswer};
+use crate::http::views::playback::{Admission, HeartbeatAnswer};
 use crate::service::viewer;
 use crate::service::viewer::Device;
 use crate::service::{Error, Result};
@@ -96,7 +96,7 @@ pub async fn admit_viewer(
     } else {
         jar
     };
-    Ok((StatusCode::CREATED, jar, Json(admission.body)).into_response())
+    Ok((StatusCode::CREATED, jar, Json(Admission::from(&admission))).into_response())
 }
 
 fn session_id(id: &str) -> Result<SessionId> {
@@ -122,14 +122,14 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<viewer::HeartbeatBody>> {
+) -> Result<Json<HeartbeatAnswer>> {
     let result = viewer::heartbeat(&state, &session_id(&id)?, client).await;
     let outcome = match &result {
         Ok(_) => "renewed",
         Err(e) => e.code().as_str(),
     };
     metrics::counter!("usher_heartbeats_total", "outcome" => outcome).increment(1);
-    result.map(Json)
+    result.map(|h| Json(HeartbeatAnswer::from(&h)))
 }
 
 /// `DELETE /api/v1/playback/{id}`: frees the seat at once.

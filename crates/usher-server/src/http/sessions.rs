@@ -1,21 +1,16 @@
-//! Who is watching (scope `admin`): list live sessions, end one.
+//! Who is watching (scope `admin`): list live sessions, end one; each handler calls one action of
+//! [`crate::service::admin::sessions`].
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use usher_core::ids::{SessionId, ShowId};
-use usher_core::lease::EndReason;
-use usher_core::store::SessionInfo;
-
-use usher_core::admin::Permission;
 
 use crate::http::auth::{Authorized, EndSessions, Read};
 use crate::http::extract::{ApiPath, ApiQuery};
-use crate::openapi::schemas::SessionList;
-use crate::service::audit;
-use crate::service::auth::Caller;
+use crate::http::views::sessions::{SessionList, SessionView};
+use crate::service::admin::sessions;
 use crate::service::{Error, Result};
 use crate::state::AppState;
 
@@ -27,19 +22,6 @@ pub struct SessionsQuery {
     /// Only the sessions of this show.
     #[param(value_type = Option<ShowId>)]
     show_id: Option<String>,
-}
-
-/// The JSON view of a live session.
-pub fn session_view(s: &SessionInfo) -> Value {
-    json!({
-        "session_id": s.session_id,
-        "ticket_id": s.ticket_id,
-        "show_id": s.show_id,
-        "device_label": s.device_label,
-        "started_at": s.created_at.to_rfc3339(),
-        "last_heartbeat_at": s.renewed_at.to_rfc3339(),
-        "expires_at": s.expires_at.to_rfc3339(),
-    })
 }
 
 /// `GET /api/v1/sessions[?show_id=…]`.
@@ -56,38 +38,17 @@ pub fn session_view(s: &SessionInfo) -> Value {
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    _caller: Authorized<Read>,
+    Authorized(caller, _): Authorized<Read>,
     ApiQuery(q): ApiQuery<SessionsQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Json<SessionList>> {
     let show = q
         .show_id
         .map(|s| ShowId::parse(&s).map_err(|e| Error::InvalidRequest(format!("show_id: {e}"))))
         .transpose()?;
-    let sessions = state.store.sessions(show.as_ref()).await?;
-    Ok(Json(
-        json!({"sessions": sessions.iter().map(session_view).collect::<Vec<_>>()}),
-    ))
-}
-
-/// Ends a live session: the player stops at its next heartbeat, the origin refuses at once.
-///
-/// # Errors
-/// `session_unknown`; `forbidden`.
-pub async fn stop_session(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
-    caller.require(Permission::EndSessions)?;
-    let id = SessionId::parse(id).map_err(|_| Error::SessionUnknown)?;
-    let now = state.store.now();
-    if state
-        .store
-        .end_session(&id, EndReason::EndedByAdmin { at: now })
-        .await?
-    {
-        tracing::info!(session.id = %id, "session ended by admin");
-        audit::record(state, caller, "session.end", &format!("session:{id}"), "").await;
-        Ok(())
-    } else {
-        Err(Error::SessionUnknown)
-    }
+    let list = sessions::list_sessions(&state, &caller, show.as_ref()).await?;
+    Ok(Json(SessionList {
+        sessions: list.iter().map(SessionView::from).collect(),
+    }))
 }
 
 /// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat, the origin refuses at once.
@@ -107,6 +68,6 @@ pub async fn end_session(
     Authorized(caller, _): Authorized<EndSessions>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode> {
-    stop_session(&state, &caller, &id).await?;
+    sessions::end_session(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use serde_json::{Value, json};
 use usher_core::admin::{Actor, AuditEntry};
 
 use crate::service::auth::Caller;
@@ -43,18 +42,6 @@ pub async fn record_system(
     if let Err(e) = state.store.append_audit(entry).await {
         tracing::error!(error = %e, audit.action = action, audit.target = target, "audit entry not written");
     }
-}
-
-/// The JSON view of an entry.
-pub fn entry_view(e: &AuditEntry) -> Value {
-    json!({
-        "at": e.at.to_rfc3339(),
-        "actor": {"kind": e.actor.kind(), "id": e.actor.id()},
-        "action": e.action,
-        "target": e.target,
-        "address": e.address,
-        "detail": e.detail,
-    })
 }
 
 fn csv_field(s: &str) -> String {

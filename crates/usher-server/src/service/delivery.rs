@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use serde::Serialize;
 use serde_json::json;
 use usher_cdn::{Capabilities, Scheme, SignRequest, Signer};
 use usher_core::cdn::{Cdn, CdnHealth, SigningConfig, delivery_order};
@@ -179,58 +178,44 @@ impl Pathway {
     }
 }
 
-/// A grant as the player receives it (in admit and heartbeat answers).
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum GrantView {
-    /// Usher's origin: the grant token goes in the path after `base_url`.
+/// A session's permission to fetch its show's media from one CDN (the admit and heartbeat answers
+/// carry one per pathway).
+#[derive(Debug, Clone)]
+pub enum PathwayGrant {
+    /// Usher's origin: the grant token goes in the path after `/o/`.
     Origin {
         /// `origin`.
         cdn: CdnId,
-        /// `/o/`.
-        base_url: &'static str,
         /// The grant.
         token: String,
         /// Its expiry, whole seconds.
-        expires_at: String,
+        expires_at: UnixMs,
     },
     /// A CDN, signed with its own scheme.
     Cdn {
         /// The CDN.
         cdn: CdnId,
-        /// Its base URL with a trailing `/`.
+        /// Its base URL, without a trailing `/`.
         base_url: String,
         /// Its signing scheme.
         scheme: Option<String>,
-        /// The signed master playlist URL.
-        url: String,
-        /// Cookies the viewer must hold.
-        cookies: Vec<CookieView>,
-        /// Headers the viewer must send.
-        headers: Vec<usher_cdn::Header>,
+        /// The signed master playlist URL, with the cookies and headers the viewer needs.
+        signed: usher_cdn::Signed,
         /// A folder-wide signature riding in the path (`None` otherwise).
         token: Option<String>,
         /// A folder-wide signature riding in the query (`None` otherwise).
         query: Option<String>,
-        /// Expiry.
-        expires_at: String,
+        /// Its expiry, whole seconds.
+        expires_at: UnixMs,
     },
-}
-
-/// A cookie of a CDN grant.
-#[derive(Debug, Serialize)]
-pub struct CookieView {
-    name: String,
-    value: String,
-    set_cookie: String,
 }
 
 /// A session's delivery: its pathways best first, grants and CDN order.
 pub struct Delivery {
     /// Enabled CDNs that could sign, best first (healthy before unhealthy).
     pub pathways: Vec<Pathway>,
-    /// The grants as the player receives them, in the same order.
-    pub grants: Vec<GrantView>,
+    /// The grants of those pathways, in the same order.
+    pub grants: Vec<PathwayGrant>,
     /// The CDN ids to use, best first: enabled and healthy ones (all enabled ones when none is healthy).
     pub cdn_order: Vec<String>,
 }
@@ -307,7 +292,7 @@ pub async fn delivery(
     let members = serving(&pool.cdns, show, state.config.cdn_probe.exclude_unhealthy);
     let expires_at = now.plus_secs(show.grant_ttl_s);
     let expires_s = expires_at.0.div_euclid(1000);
-    let expires_rfc = UnixMs(expires_s * 1000).to_rfc3339();
+    let expires_whole = UnixMs(expires_s * 1000);
     let mut pathways = Vec::with_capacity(members.len());
     let mut grants = Vec::with_capacity(members.len());
     let prefix_rel = format!("{}/", show.stream_path);
@@ -318,11 +303,10 @@ pub async fn delivery(
                 expires_at,
                 prefix: prefix_rel.clone(),
             });
-            grants.push(GrantView::Origin {
+            grants.push(PathwayGrant::Origin {
                 cdn: cdn.id.clone(),
-                base_url: "/o/",
                 token: token.clone(),
-                expires_at: expires_rfc.clone(),
+                expires_at: expires_whole,
             });
             pathways.push(Pathway {
                 id: cdn.id.clone(),
@@ -377,24 +361,14 @@ pub async fn delivery(
                     .filter_map(|kv| kv.split_once('='))
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
-                grants.push(GrantView::Cdn {
+                grants.push(PathwayGrant::Cdn {
                     cdn: cdn.id.clone(),
-                    base_url: format!("{base_url}/"),
+                    base_url: base_url.clone(),
                     scheme: cdn.signing.scheme().map(str::to_owned),
-                    cookies: signed
-                        .cookies
-                        .iter()
-                        .map(|c| CookieView {
-                            name: c.name.clone(),
-                            value: c.value.clone(),
-                            set_cookie: c.set_cookie(),
-                        })
-                        .collect(),
-                    url: signed.url,
-                    headers: signed.headers,
+                    signed,
                     token,
                     query,
-                    expires_at: expires_rfc.clone(),
+                    expires_at: expires_whole,
                 });
                 pathway.grant_params = params;
                 pathways.push(pathway);

@@ -7,7 +7,6 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
 use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId, TicketToken};
@@ -17,7 +16,7 @@ use usher_core::store::{AdmitRequest, HeartbeatAnswer, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
 use usher_geo::policy::{Refusal, Verdict, decide};
 
-use crate::service::delivery::{self, GrantView};
+use crate::service::delivery::{self, PathwayGrant};
 use crate::service::{Error, Result};
 use crate::state::AppState;
 
@@ -102,16 +101,27 @@ pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> Result<Option
     }
 }
 
-/// A successful admit.
+/// A successful admit: the session, its lease and its grants.
+#[derive(Debug)]
 pub struct Admission {
     /// The session.
     pub session_id: SessionId,
-    /// When its lease lapses.
-    pub lease_expires_at: UnixMs,
-    /// The device already held the seat.
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The show.
+    pub show_id: ShowId,
+    /// The device already held the seat (a reload).
     pub reattached: bool,
-    /// The answer body.
-    pub body: AdmitBody,
+    /// Seconds between heartbeats.
+    pub heartbeat_interval_s: u32,
+    /// Seconds the seat is kept without a heartbeat.
+    pub lease_ttl_s: u32,
+    /// When the lease lapses without a heartbeat.
+    pub lease_expires_at: UnixMs,
+    /// One grant per pathway, best first.
+    pub grants: Vec<PathwayGrant>,
+    /// The CDN ids to use, best first.
+    pub cdn_order: Vec<String>,
 }
 
 /// DESIGN.md admit: valid ticket, in window, Geo allowed, seat claimed.
@@ -157,54 +167,41 @@ pub async fn admit(
                 tracing::info!(ticket.id = %ts.ticket.id, session.id = %session_id, superseded = superseded.len(), "seat taken over");
             }
             let delivery = delivery::delivery(state, &session_id, show, now).await?;
-            let body = AdmitBody {
-                session_id: session_id.clone(),
+            Ok(Admission {
+                session_id,
                 ticket_id: ts.ticket.id.clone(),
                 show_id: show.id.clone(),
                 reattached,
                 heartbeat_interval_s: show.heartbeat_interval_s,
                 lease_ttl_s: show.lease_ttl_s,
-                lease_expires_at: expires_at.to_rfc3339(),
-                playlist_url: format!("/hls/{session_id}/master.m3u8"),
+                lease_expires_at: expires_at,
                 grants: delivery.grants,
                 cdn_order: delivery.cdn_order,
-            };
-            Ok(Admission {
-                session_id,
-                lease_expires_at: expires_at,
-                reattached,
-                body,
             })
         }
     }
 }
 
-/// A heartbeat's answer: `ok` with fresh grants, or `degraded` while the store is unreachable.
-#[derive(Debug, Serialize)]
-pub struct HeartbeatBody {
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lease_expires_at: Option<String>,
-    heartbeat_interval_s: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grants: Option<Vec<GrantView>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cdn_order: Option<Vec<String>>,
-}
-
-/// The body of a successful admit.
-#[derive(Debug, Serialize)]
-pub struct AdmitBody {
-    session_id: SessionId,
-    ticket_id: TicketId,
-    show_id: ShowId,
-    reattached: bool,
-    heartbeat_interval_s: u32,
-    lease_ttl_s: u32,
-    lease_expires_at: String,
-    playlist_url: String,
-    grants: Vec<GrantView>,
-    cdn_order: Vec<String>,
+/// What a heartbeat did: the seat renewed with fresh grants, or nothing while the store is unreachable.
+#[derive(Debug)]
+pub enum Heartbeat {
+    /// The lease is renewed.
+    Renewed {
+        /// Its new expiry.
+        lease_expires_at: UnixMs,
+        /// Seconds until the next heartbeat.
+        heartbeat_interval_s: u32,
+        /// Fresh grants, one per pathway, best first.
+        grants: Vec<PathwayGrant>,
+        /// The CDN ids to use, best first.
+        cdn_order: Vec<String>,
+    },
+    /// The store is unreachable and the outage grace holds: keep playing with the grants held and
+    /// heartbeat again after `heartbeat_interval_s`.
+    Degraded {
+        /// Seconds until the next heartbeat.
+        heartbeat_interval_s: u32,
+    },
 }
 
 /// DESIGN.md heartbeat: renew the lease, re-check the window and Geo, hand out fresh grants.
@@ -212,11 +209,7 @@ pub struct AdmitBody {
 /// # Errors
 /// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
 /// `session_unknown`.
-pub async fn heartbeat(
-    state: &AppState,
-    session: &SessionId,
-    client: IpAddr,
-) -> Result<HeartbeatBody> {
+pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) -> Result<Heartbeat> {
     let now_ms = state.store.now().0;
     let answer = match state.store.heartbeat(session).await {
         Ok(a) => {
@@ -233,12 +226,8 @@ pub async fn heartbeat(
             {
                 tracing::warn!(session.id = %session, error.cause = %cause, "heartbeat degraded: store unreachable");
                 metrics::counter!("usher_heartbeats_degraded_total").increment(1);
-                return Ok(HeartbeatBody {
-                    status: "degraded",
-                    lease_expires_at: None,
+                return Ok(Heartbeat::Degraded {
                     heartbeat_interval_s: 5,
-                    grants: None,
-                    cdn_order: None,
                 });
             }
             return Err(Error::StoreUnavailable(cause));
@@ -251,12 +240,11 @@ pub async fn heartbeat(
         now,
     } = renew(state, session, answer, client).await?;
     let delivery = delivery::delivery(state, session, &show, now).await?;
-    Ok(HeartbeatBody {
-        status: "ok",
-        lease_expires_at: Some(expires_at.to_rfc3339()),
+    Ok(Heartbeat::Renewed {
+        lease_expires_at: expires_at,
         heartbeat_interval_s: show.heartbeat_interval_s,
-        grants: Some(delivery.grants),
-        cdn_order: Some(delivery.cdn_order),
+        grants: delivery.grants,
+        cdn_order: delivery.cdn_order,
     })
 }
 

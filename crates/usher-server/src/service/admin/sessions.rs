@@ -1,0 +1,44 @@
+//! Who is watching: the sessions holding a seat, and ending one.
+
+use usher_core::admin::Permission;
+use usher_core::ids::{SessionId, ShowId};
+use usher_core::lease::EndReason;
+use usher_core::store::SessionInfo;
+
+use crate::service::audit;
+use crate::service::{Caller, Error, Result};
+use crate::state::AppState;
+
+/// The sessions holding a seat, of one show or of all.
+///
+/// # Errors
+/// `forbidden`; the store's error.
+pub async fn list_sessions(
+    state: &AppState,
+    caller: &Caller,
+    show: Option<&ShowId>,
+) -> Result<Vec<SessionInfo>> {
+    caller.require(Permission::Read)?;
+    Ok(state.store.sessions(show).await?)
+}
+
+/// Ends a live session: the player stops at its next heartbeat, the origin refuses at once.
+///
+/// # Errors
+/// `session_unknown`; `forbidden`.
+pub async fn end_session(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
+    caller.require(Permission::EndSessions)?;
+    let id = SessionId::parse(id).map_err(|_| Error::SessionUnknown)?;
+    let now = state.store.now();
+    if state
+        .store
+        .end_session(&id, EndReason::EndedByAdmin { at: now })
+        .await?
+    {
+        tracing::info!(session.id = %id, "session ended by admin");
+        audit::record(state, caller, "session.end", &format!("session:{id}"), "").await;
+        Ok(())
+    } else {
+        Err(Error::SessionUnknown)
+    }
+}
