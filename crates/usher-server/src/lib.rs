@@ -24,11 +24,10 @@
 //! - [`demo`]: `usher demo`.
 //! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
 
-pub mod app;
 pub mod backup;
 pub mod cdn_probe;
+pub mod cli;
 pub mod console;
-pub mod demo;
 pub mod http;
 pub mod media_cache;
 pub mod openapi;
@@ -36,6 +35,7 @@ pub mod outcomes;
 pub mod pages;
 pub mod service;
 pub mod settings;
-pub mod sign_url;
+pub mod startup;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;

@@ -671,7 +671,7 @@ pub async fn sign_test(
         sign_object(&cdn, &path, &folder, expires, &binding)
             .map_err(|e| Error::InvalidRequest(format!("signing refused: {e}")))?
     };
-    let mut out = crate::sign_url::render_json(&signed);
+    let mut out = crate::cli::sign_url::render_json(&signed);
     out["cdn"] = json!(cdn.id);
     out["scheme"] = json!(cdn.signing.scheme());
     out["expires_at"] = json!(usher_core::clock::UnixMs(expires.saturating_mul(1000)).to_rfc3339());
