@@ -219,6 +219,21 @@ pub struct Delivery {
     pub cdn_order: Vec<String>,
 }
 
+/// The pathways of the last prepared pool in delivery order (in service first), without reading the store:
+/// what a steering reload can still name while the store is unreachable.
+pub fn last_known_order(state: &AppState) -> Vec<String> {
+    state
+        .pool_cache
+        .last()
+        .map(|pool| {
+            delivery_order(&pool.cdns)
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![CdnId::origin().to_string()])
+}
+
 /// Builds the delivery of `session` for `show` at `now` from the current pool.
 ///
 /// # Errors

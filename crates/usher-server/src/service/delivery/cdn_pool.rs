@@ -75,6 +75,11 @@ fn parse_signer(cdn: &Cdn) -> Result<(Arc<Signer>, Capabilities), String> {
 }
 
 impl PoolCache {
+    /// The pool prepared last, if any (it may be stale).
+    pub fn last(&self) -> Option<Arc<PreparedPool>> {
+        self.0.load_full()
+    }
+
     /// The current pool, prepared.
     ///
     /// # Errors
