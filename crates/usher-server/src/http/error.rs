@@ -28,18 +28,31 @@ pub fn retry_after_codes() -> Vec<Code> {
         .collect()
 }
 
-struct Problem {
-    status: StatusCode,
-    title: &'static str,
-    detail: Option<String>,
-    extra: Map<String, Value>,
-    retry_after: Option<u64>,
+/// What an error answers: its status, stable code, title and detail for humans, extra members and the
+/// seconds a client should wait before it retries.
+#[derive(Debug)]
+pub struct Problem {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable reason (`code` member), [`Error::code`].
+    pub code: Code,
+    /// A sentence for humans.
+    pub title: &'static str,
+    /// What exactly, when there is more to say (never for a 5xx).
+    pub detail: Option<String>,
+    /// Members beyond RFC 9457's (`starts_at`, `retry_after_s`, …).
+    pub extra: Map<String, Value>,
+    /// The `Retry-After` seconds, if the client should retry.
+    pub retry_after: Option<u64>,
 }
 
 impl Error {
-    fn problem(&self) -> Problem {
+    /// How this error answers.
+    pub fn problem(&self) -> Problem {
+        let code = self.code();
         let p = |status, title| Problem {
             status,
+            code,
             title,
             detail: None,
             extra: Map::new(),
@@ -264,7 +277,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let pr = self.problem();
-        let code = self.code().as_str();
+        let code = pr.code.as_str();
         let mut body = Map::new();
         body.insert("type".into(), json!(format!("urn:usher:problem:{code}")));
         body.insert("title".into(), json!(pr.title));

@@ -1,4 +1,4 @@
-//! Startup and shutdown: [`Application::build`] opens the store and binds (port 0 allowed);
+//! Startup and shutdown (the background tasks are [`crate::tasks`]'s): [`Application::build`] opens the store and binds (port 0 allowed);
 //! [`Application::run_until`] serves until the caller's shutdown future resolves, then drains.
 //!
 //! Order on shutdown: not ready → (optional delay for the load balancer) → stop accepting → drain
@@ -152,44 +152,7 @@ impl Application {
         } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
-        {
-            let store = state.store.clone();
-            let outcomes = state.outcomes.clone();
-            let cancel = cancel.clone();
-            tasks.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        _ = tick.tick() => {
-                            if let Err(e) = store.flush().await {
-                                tracing::warn!(error = %e, "lease flush failed; will retry");
-                            }
-                            if let Err(e) = outcomes.flush(&*store).await {
-                                tracing::debug!(error = %e, "outcome counts not added; will retry");
-                            }
-                        },
-                    }
-                }
-            });
-        }
-        if let Some(embedded) = embedded {
-            let cancel = cancel.clone();
-            tasks.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(15));
-                loop {
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        _ = tick.tick() => {
-                            let e = embedded.clone();
-                            let _ = tokio::task::spawn_blocking(move || e.sweep()).await;
-                        }
-                    }
-                }
-            });
-        }
-        tasks.spawn(state.geo_updates.clone().run(cancel.clone()));
-        tasks.spawn(crate::cdn_probe::run(state.clone(), cancel.clone()));
+        crate::tasks::spawn(&tasks, &state, embedded, &cancel);
         tasks.close();
 
         let stop = CancellationToken::new();
