@@ -219,24 +219,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 RoleArg::Support => Role::Support,
                 RoleArg::Observer => Role::Observer,
             };
-            let (password, made) = if password_stdin {
+            let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
-                let p = line.trim_end_matches(['\r', '\n']).to_owned();
-                crate::service::auth::check_password(&p).map_err(|e| anyhow::anyhow!("{e}"))?;
-                (p, false)
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
             } else {
-                (crate::service::auth::generate_password(), true)
+                None
             };
             let (store, _) = crate::startup::open_store(&config).await?;
-            let user =
-                crate::service::auth::new_user(&*store, name.clone(), role, password.clone(), made)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            anyhow::ensure!(
-                store.create_admin_user(user).await?,
-                "a console user named `{name}` exists"
-            );
+            let made = match crate::service::admin::users::create_user(
+                &*store,
+                name.clone(),
+                role,
+                password,
+            )
+            .await
+            {
+                Ok((_, made)) => made,
+                Err(crate::service::Error::UserExists) => {
+                    anyhow::bail!("a console user named `{name}` exists")
+                }
+                Err(e) => return Err(anyhow::anyhow!("{e}")),
+            };
             audit::append(
                 &*store,
                 Actor::System("cli".into()),
@@ -247,7 +251,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             store.flush().await?;
-            if made {
+            if let Some(password) = made {
                 eprintln!(
                     "created console user {name} ({role}); the password is shown this once and must be changed at the first login:"
                 );

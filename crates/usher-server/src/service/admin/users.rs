@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 use usher_core::admin::{AdminUser, Permission, Role, UserName};
+use usher_core::store::Store;
 
 use crate::service::audit;
 use crate::service::auth;
@@ -63,17 +64,7 @@ pub async fn add_user(
 ) -> Result<(AdminUser, Option<String>)> {
     caller.require(Permission::Manage)?;
     let name = parse_name(&body.name)?;
-    let (password, made) = match body.password {
-        Some(p) => {
-            auth::check_password(&p)?;
-            (p, false)
-        }
-        None => (auth::generate_password(), true),
-    };
-    let user = auth::new_user(&*state.store, name, body.role, password.clone(), made).await?;
-    if !state.store.create_admin_user(user.clone()).await? {
-        return Err(Error::UserExists);
-    }
+    let (user, password) = create_user(&*state.store, name, body.role, body.password).await?;
     audit::record(
         state,
         caller,
@@ -82,6 +73,32 @@ pub async fn add_user(
         &format!("role={}", user.role),
     )
     .await;
+    Ok((user, password))
+}
+
+/// Stores a new console user with `password` (checked), or with one Usher makes (returned, to be shown
+/// once, and to be changed at the first login). No caller and no audit entry: [`add_user`] adds both, and
+/// `usher admin add-user` runs it on a stopped server and audits it as the CLI.
+///
+/// # Errors
+/// `invalid_request` for a weak password, `user_exists`; the store's error.
+pub async fn create_user(
+    store: &dyn Store,
+    name: UserName,
+    role: Role,
+    password: Option<String>,
+) -> Result<(AdminUser, Option<String>)> {
+    let (password, made) = match password {
+        Some(p) => {
+            auth::check_password(&p)?;
+            (p, false)
+        }
+        None => (auth::generate_password(), true),
+    };
+    let user = auth::new_user(store, name, role, password.clone(), made).await?;
+    if !store.create_admin_user(user.clone()).await? {
+        return Err(Error::UserExists);
+    }
     Ok((user, made.then_some(password)))
 }
 
