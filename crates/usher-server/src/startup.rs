@@ -28,6 +28,7 @@ use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
 use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
+use crate::service::delivery::PoolCache;
 use crate::settings::{Config, StoreSettings};
 use crate::state::{AppState, Shared};
 use crate::{http, telemetry};
@@ -96,7 +97,7 @@ impl Application {
             pages: Arc::new(Pages::new().context("compiling page templates")?),
             accepting: Arc::new(AtomicBool::new(true)),
             metrics,
-            pool_cache: Default::default(),
+            pool_cache: PoolCache::new(config.grant_key.clone()).context("the grant key")?,
             media: Arc::new(MediaCache::new(
                 config.media_dir.clone(),
                 &config.media_cache,

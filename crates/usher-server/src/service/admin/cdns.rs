@@ -521,7 +521,8 @@ pub async fn sign_test(
             client_ip: body.client_ip,
             session_id: body.session_id.clone(),
         };
-        sign_object(&cdn, &path, &folder, expires, &binding)
+        sign_object(state, &cdn, &path, &folder, expires, &binding)
+            .await
             .map_err(|e| Error::InvalidRequest(format!("signing refused: {e}")))?
     };
     audit::record(
