@@ -1,4 +1,6 @@
-//! The HTTP surface: one file per resource under `http/`, assembled by [`router`].
+//! The HTTP surface: one file per resource under `http/`, assembled by [`router`]. Each handler parses its
+//! request, calls one service function and answers with a type of [`views`], which its `#[utoipa::path]`
+//! names too.
 //!
 //! Routes are registered in [`routes`] only, and only through `utoipa_axum::routes!`, which reads each
 //! handler's path and method from its `#[utoipa::path]` attribute: the router and the API document
