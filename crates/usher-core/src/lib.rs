@@ -8,7 +8,8 @@
 //! - [`geo`]: country codes and a show's Geo policy, validated on write.
 //! - [`grant`]: Usher's own signed, prefix-scoped media grant.
 //! - [`show`] and [`ticket`]: what is sold and what admits.
-//! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases.
+//! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases, and the rule that
+//!   ends a renewed session ([`lease::after_renewal`]).
 //! - [`media_path`]: `MediaPath`, the one rule for paths under the media root (shows, origin, signers).
 //! - [`secret`]: keyed hashing of tokens and API keys, constant-time comparison.
 //! - [`store`]: the `Store` trait every backend implements, and its error type.
