@@ -1,6 +1,6 @@
 //! Backups of the embedded store: a consistent snapshot while Usher runs, and a checked restore.
 //!
-//! [`snapshot`] makes the leases durable, then copies every table as one read transaction sees it into a
+//! [`snapshot`] (the embedded store's `Store::backup`) makes the leases durable, then copies every table as one read transaction sees it into a
 //! new database file (written beside its final name, synced, then renamed), so the copy is a state the
 //! store really had, whatever writes go on meanwhile. [`restore`] checks a backup by opening it as a store
 //! (every show, key and CDN decoded) before it replaces a data directory's database, and refuses while
@@ -11,21 +11,12 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableTable as _};
 use usher_core::clock::SystemClock;
-use usher_core::store::{Store as _, StoreError};
+use usher_core::store::{BackupInfo, Store as _, StoreError};
 
 use crate::embedded::{BYTE_TABLES, DB_FILE, EmbeddedStore, TEXT_TABLES};
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("{what}: {e}"))
-}
-
-/// What a snapshot wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SnapshotInfo {
-    /// Records copied, all tables together.
-    pub records: u64,
-    /// Size of the backup file in bytes.
-    pub bytes: u64,
 }
 
 /// Copies every row of `$table` from the read transaction to the write transaction; the row count.
@@ -54,12 +45,13 @@ fn sync_file(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| unavailable("syncing the backup", e))
 }
 
-/// Writes a consistent snapshot of `store` to `dest` (a new file: an existing one is refused).
+/// Writes a consistent snapshot of `store` to `dest` (a new file: an existing one is refused); what the
+/// embedded store's [`Store::backup`](usher_core::store::Store::backup) does.
 ///
 /// # Errors
 /// [`StoreError::Unavailable`] when the destination exists or cannot be written, or the store cannot be
 /// read.
-pub async fn snapshot(store: &EmbeddedStore, dest: &Path) -> Result<SnapshotInfo, StoreError> {
+pub async fn snapshot(store: &EmbeddedStore, dest: &Path) -> Result<BackupInfo, StoreError> {
     if dest.exists() {
         return Err(StoreError::Unavailable(format!(
             "{} exists: a backup never overwrites a file",
@@ -96,7 +88,7 @@ pub async fn snapshot(store: &EmbeddedStore, dest: &Path) -> Result<SnapshotInfo
             let bytes = std::fs::metadata(&dest)
                 .map_err(|e| unavailable("reading the backup", e))?
                 .len();
-            Ok(SnapshotInfo { records, bytes })
+            Ok(BackupInfo { records, bytes })
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
