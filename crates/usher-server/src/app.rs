@@ -129,7 +129,7 @@ impl Application {
     /// # Errors
     /// The store's error.
     pub async fn bootstrap_admin(&self) -> anyhow::Result<Option<String>> {
-        crate::auth::bootstrap_admin(&*self.state.store).await
+        crate::service::auth::bootstrap_admin(&*self.state.store).await
     }
 
     /// The application state (for setup steps such as the demo's).

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use clap::Args;
 use usher_core::clock::SystemClock;
 
-use crate::auth::{Authorized, Manage};
-use crate::error::{ApiError, ApiResult};
+use crate::http::auth::{Authorized, Manage};
+use crate::service::{Error, Result};
 use crate::settings::{Config, StoreSettings};
 use crate::state::AppState;
 
@@ -33,8 +33,8 @@ use crate::state::AppState;
 pub async fn backup_store(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
-) -> ApiResult<Response> {
-    let store = state.embedded.clone().ok_or(ApiError::BackupUnsupported)?;
+) -> Result<Response> {
+    let store = state.embedded.clone().ok_or(Error::BackupUnsupported)?;
     let now = state.store.now();
     let path = state
         .config
@@ -43,7 +43,7 @@ pub async fn backup_store(
     let info = usher_store::backup::snapshot(&store, &path).await?;
     let file = tokio::fs::File::open(&path)
         .await
-        .map_err(|e| ApiError::Internal(format!("opening the snapshot: {e}")));
+        .map_err(|e| Error::Internal(format!("opening the snapshot: {e}")));
     // the open handle keeps the data readable; the name goes at once
     let _ = tokio::fs::remove_file(&path).await;
     let file = file?;
@@ -53,7 +53,7 @@ pub async fn backup_store(
         bytes = info.bytes,
         "backup taken"
     );
-    crate::audit::record(
+    crate::service::audit::record(
         &state,
         &caller,
         "store.backup",

@@ -15,7 +15,7 @@ use usher_core::cdn::{Cdn, CdnHealth, HealthState};
 use usher_core::clock::UnixMs;
 use usher_core::ids::CdnId;
 
-use crate::delivery::{Binding, sign_object};
+use crate::service::delivery::{Binding, sign_object};
 use crate::settings::CdnProbeSettings;
 use crate::state::AppState;
 

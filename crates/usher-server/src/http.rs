@@ -7,9 +7,12 @@
 pub mod admin_users;
 pub mod api_keys;
 pub mod audit;
+pub mod auth;
 pub mod cdns;
 pub mod dashboard;
 pub mod docs;
+pub mod error;
+pub mod extract;
 pub mod geoip;
 pub mod ops;
 pub mod origin;
@@ -30,8 +33,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
 use utoipa_axum::routes;
 
-use crate::error::ApiError;
 use crate::openapi::ApiDoc;
+use crate::service::Error;
 use crate::settings::HttpSettings;
 use crate::state::AppState;
 use crate::{pages, telemetry};
@@ -107,14 +110,14 @@ pub fn router(state: AppState) -> Router {
     // are in `console::route_table`, which the authorization tests walk)
     router
         .merge(crate::console::router(&state))
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { Error::RouteNotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| time_limit(timeout, req, next),
         ))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response()
+            Error::Internal("handler panicked".into()).into_response()
         }))
         .layer(axum::middleware::from_fn(telemetry::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -126,6 +129,6 @@ pub fn router(state: AppState) -> Router {
 async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
-        Err(_) => ApiError::Timeout.into_response(),
+        Err(_) => Error::Timeout.into_response(),
     }
 }

@@ -25,22 +25,17 @@
 //! - [`sign_url`]: `usher sign-url`, what a viewer gets from a CDN signing scheme.
 
 pub mod app;
-pub mod audit;
-pub mod auth;
 pub mod backup;
 pub mod cdn_probe;
 pub mod console;
-pub mod delivery;
 pub mod demo;
-pub mod error;
-pub mod extract;
 pub mod http;
 pub mod media_cache;
 pub mod openapi;
 pub mod outcomes;
 pub mod pages;
+pub mod service;
 pub mod settings;
 pub mod sign_url;
 pub mod state;
 pub mod telemetry;
-pub mod viewer;

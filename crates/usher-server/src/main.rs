@@ -221,16 +221,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
                 let p = line.trim_end_matches(['\r', '\n']).to_owned();
-                usher_server::auth::check_password(&p).map_err(|e| anyhow::anyhow!("{e}"))?;
+                usher_server::service::auth::check_password(&p)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 (p, false)
             } else {
-                (usher_server::auth::generate_password(), true)
+                (usher_server::service::auth::generate_password(), true)
             };
             let (store, _) = usher_server::app::open_store(&config).await?;
-            let user =
-                usher_server::auth::new_user(&*store, name.clone(), role, password.clone(), made)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = usher_server::service::auth::new_user(
+                &*store,
+                name.clone(),
+                role,
+                password.clone(),
+                made,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(
                 store.create_admin_user(user).await?,
                 "a console user named `{name}` exists"

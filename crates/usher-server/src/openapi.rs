@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 
-use crate::error::CODES;
+use crate::http::error::CODES;
 
 /// The document's fixed parts; paths and their schemas come from the handlers.
 #[derive(OpenApi)]

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use rust_embed::RustEmbed;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiPath;
+use crate::http::extract::ApiPath;
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 #[derive(RustEmbed)]
@@ -65,11 +65,11 @@ impl Pages {
     ///
     /// # Errors
     /// `internal` when rendering fails.
-    pub fn render(&self, name: &str, ctx: minijinja::Value) -> ApiResult<String> {
+    pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String> {
         self.env
             .get_template(name)
             .and_then(|t| t.render(ctx))
-            .map_err(|e| ApiError::Internal(format!("rendering {name}: {e}")))
+            .map_err(|e| Error::Internal(format!("rendering {name}: {e}")))
     }
 }
 
@@ -95,8 +95,8 @@ pub fn has_asset(name: &str) -> bool {
 pub async fn asset(
     State(_state): State<AppState>,
     ApiPath(file): ApiPath<String>,
-) -> ApiResult<Response> {
-    let asset = Assets::get(&file).ok_or(ApiError::RouteNotFound)?;
+) -> Result<Response> {
+    let asset = Assets::get(&file).ok_or(Error::RouteNotFound)?;
     let ctype = match file.rsplit_once('.').map(|(_, e)| e) {
         Some("js") => "text/javascript; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",

@@ -64,7 +64,7 @@ pub struct Shared {
     /// The embedded store, typed, for snapshots (`None` on Redis).
     pub embedded: Option<Arc<usher_store::EmbeddedStore>>,
     /// The CDN pool with its signers parsed, while unchanged.
-    pub pool_cache: crate::delivery::PoolCache,
+    pub pool_cache: crate::service::delivery::PoolCache,
     /// The origin's media files in memory.
     pub media: Arc<crate::media_cache::MediaCache>,
     /// Admit outcomes not yet added to the store's per-minute counts.

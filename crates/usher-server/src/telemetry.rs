@@ -14,7 +14,7 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-use crate::error::ErrorCause;
+use crate::http::error::ErrorCause;
 use crate::settings::{LogFormat, LogSettings};
 
 /// Installs the process-wide log subscriber (once; later calls are ignored).

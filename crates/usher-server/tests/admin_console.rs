@@ -42,7 +42,7 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 async fn add_user(app: &TestApp, name: &str, role: Role) {
     let store = &*app.state.store;
-    let user = usher_server::auth::new_user(
+    let user = usher_server::service::auth::new_user(
         store,
         UserName::parse(name).unwrap(),
         role,
@@ -472,7 +472,7 @@ async fn no_admin_api_route_is_missing_from_the_table() {
 async fn failed_logins_lock_the_user_out_for_a_while() {
     let app = spawn_app().await;
     add_user(&app, "ada", Role::Admin).await;
-    for _ in 0..usher_server::auth::MAX_USER_FAILURES {
+    for _ in 0..usher_server::service::auth::MAX_USER_FAILURES {
         let res = login_attempt(&app, "ada", "wrong password, again").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert!(cookie_value(&res, "usher_console").is_none());
@@ -494,7 +494,7 @@ async fn failed_logins_lock_the_user_out_for_a_while() {
         .unwrap();
     assert_eq!(
         entries.len(),
-        usher_server::auth::MAX_USER_FAILURES as usize
+        usher_server::service::auth::MAX_USER_FAILURES as usize
     );
     assert!(!format!("{entries:?}").contains("wrong password"));
     app.shutdown().await;
@@ -503,12 +503,12 @@ async fn failed_logins_lock_the_user_out_for_a_while() {
 #[tokio::test]
 async fn bootstrap_admin_must_change_the_one_time_password() {
     let app = spawn_app().await;
-    let password = usher_server::auth::bootstrap_admin(&*app.state.store)
+    let password = usher_server::service::auth::bootstrap_admin(&*app.state.store)
         .await
         .unwrap()
         .expect("a first-run password");
     assert!(
-        usher_server::auth::bootstrap_admin(&*app.state.store)
+        usher_server::service::auth::bootstrap_admin(&*app.state.store)
             .await
             .unwrap()
             .is_none(),

@@ -191,7 +191,7 @@ async fn every_error_answer_is_a_problem_with_its_codes() {
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(codes, usher_server::error::CODES.len());
+    assert_eq!(codes, usher_server::http::error::CODES.len());
     app.shutdown().await;
 }
 

@@ -18,10 +18,11 @@ use usher_core::show::ShowSpec;
 use usher_core::store::Scope;
 
 use super::Access;
-use crate::auth::{self, Caller, CsrfCheck, LOGIN_CSRF_COOKIE, LoginRefused};
-use crate::error::ApiError;
-use crate::extract::{ApiPath, ClientIp};
+use crate::http::auth::{CsrfCheck, LOGIN_CSRF_COOKIE};
+use crate::http::extract::{ApiPath, ClientIp};
 use crate::http::{admin_users, api_keys, cdns, sessions, shows, tickets};
+use crate::service::Error;
+use crate::service::auth::{self, Caller, LoginRefused};
 use crate::state::AppState;
 
 /// The console's Content-Security-Policy: nothing inline, nothing from elsewhere.
@@ -51,7 +52,7 @@ pub fn secure(mut res: Response) -> Response {
 
 /// A console failure, answered as an HTML page with the problem's status (or a redirect to log in).
 pub struct ConsoleError {
-    error: ApiError,
+    error: Error,
     state: Option<Box<AppState>>,
     redirect: bool,
 }
@@ -65,7 +66,7 @@ impl std::fmt::Debug for ConsoleError {
 }
 
 impl ConsoleError {
-    fn page(state: &AppState, error: ApiError) -> Self {
+    fn page(state: &AppState, error: Error) -> Self {
         Self {
             error,
             state: Some(Box::new(state.clone())),
@@ -78,10 +79,10 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         if self.redirect {
             match self.error {
-                ApiError::Unauthorized => {
+                Error::Unauthorized => {
                     return secure(Redirect::to("/admin/login").into_response());
                 }
-                ApiError::PasswordChangeRequired => {
+                Error::PasswordChangeRequired => {
                     return secure(Redirect::to("/admin/password").into_response());
                 }
                 _ => {}
@@ -113,7 +114,7 @@ impl IntoResponse for ConsoleError {
                 res.headers_mut().insert(k, v.clone());
             }
         }
-        if let Some(cause) = parts.extensions.get::<crate::error::ErrorCause>() {
+        if let Some(cause) = parts.extensions.get::<crate::http::error::ErrorCause>() {
             res.extensions_mut().insert(cause.clone());
         }
         secure(res)
@@ -121,7 +122,7 @@ impl IntoResponse for ConsoleError {
 }
 
 /// An error page for `error`.
-pub fn error_page(state: &AppState, error: ApiError) -> ConsoleError {
+pub fn error_page(state: &AppState, error: Error) -> ConsoleError {
     ConsoleError::page(state, error)
 }
 
@@ -150,7 +151,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ConsoleError> {
         let state = AppState::from_ref(state);
-        auth::authenticate(parts, &state, CsrfCheck::Deferred)
+        crate::http::auth::authenticate(parts, &state, CsrfCheck::Deferred)
             .await
             .map(ConsolePage)
             .map_err(|error| ConsoleError {
@@ -208,7 +209,7 @@ impl Fields {
     }
 }
 
-async fn read_form(req: Request, state: &AppState) -> Result<(Parts, Fields), ApiError> {
+async fn read_form(req: Request, state: &AppState) -> Result<(Parts, Fields), Error> {
     let (parts, body) = req.into_parts();
     let is_form = parts
         .headers
@@ -217,9 +218,9 @@ async fn read_form(req: Request, state: &AppState) -> Result<(Parts, Fields), Ap
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let bytes = axum::body::to_bytes(body, state.config.http.max_body_bytes)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+        .map_err(|_| Error::PayloadTooLarge)?;
     if !is_form && !bytes.is_empty() {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "a console form is application/x-www-form-urlencoded".into(),
         ));
     }
@@ -232,7 +233,7 @@ impl FromRequest<AppState> for ConsoleForm {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ConsoleError> {
         let fail = |e| ConsoleError::page(state, e);
         let (mut parts, body) = req.into_parts();
-        let caller = auth::authenticate(&mut parts, state, CsrfCheck::Deferred)
+        let caller = crate::http::auth::authenticate(&mut parts, state, CsrfCheck::Deferred)
             .await
             .map_err(fail)?;
         let (parts, fields) = read_form(Request::from_parts(parts, body), state)
@@ -243,7 +244,7 @@ impl FromRequest<AppState> for ConsoleForm {
             let sent = if sent.is_empty() {
                 parts
                     .headers
-                    .get(auth::CSRF_HEADER)
+                    .get(crate::http::auth::CSRF_HEADER)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_owned()
@@ -253,7 +254,7 @@ impl FromRequest<AppState> for ConsoleForm {
             let ok = sent.len() == expected.len()
                 && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()));
             if !ok {
-                return Err(fail(ApiError::CsrfInvalid));
+                return Err(fail(Error::CsrfInvalid));
             }
         }
         Ok(ConsoleForm { caller, fields })
@@ -271,10 +272,11 @@ pub async fn guard(
     };
     let is_page = req.method() == axum::http::Method::GET;
     let (mut parts, body) = req.into_parts();
-    let checked = match auth::authenticate(&mut parts, &state, CsrfCheck::Deferred).await {
-        Ok(caller) => caller.require(perm),
-        Err(e) => Err(e),
-    };
+    let checked =
+        match crate::http::auth::authenticate(&mut parts, &state, CsrfCheck::Deferred).await {
+            Ok(caller) => caller.require(perm),
+            Err(e) => Err(e),
+        };
     match checked {
         Ok(()) => next.run(Request::from_parts(parts, body)).await,
         Err(error) => ConsoleError {
@@ -292,14 +294,11 @@ fn see_other(to: &str) -> FormResult {
     Ok(secure(Redirect::to(to).into_response()))
 }
 
-fn at<T>(state: &AppState, r: Result<T, ApiError>) -> Result<T, ConsoleError> {
+fn at<T>(state: &AppState, r: Result<T, Error>) -> Result<T, ConsoleError> {
     r.map_err(|e| ConsoleError::page(state, e))
 }
 
-fn path_text(
-    state: &AppState,
-    p: Result<ApiPath<String>, ApiError>,
-) -> Result<String, ConsoleError> {
+fn path_text(state: &AppState, p: Result<ApiPath<String>, Error>) -> Result<String, ConsoleError> {
     at(state, p.map(|ApiPath(s)| s))
 }
 
@@ -317,7 +316,7 @@ pub async fn login(
         !c.is_empty() && c.len() == sent.len() && bool::from(c.as_bytes().ct_eq(sent.as_bytes()))
     });
     if !csrf_ok {
-        return Err(ConsoleError::page(&state, ApiError::CsrfInvalid));
+        return Err(ConsoleError::page(&state, Error::CsrfInvalid));
     }
     let name = fields.get("name").unwrap_or("");
     match auth::login(&state, name, fields.raw("password"), address).await {
@@ -328,7 +327,11 @@ pub async fn login(
                 "/admin"
             };
             let jar = jar
-                .add(auth::session_cookie(&state, logged.secret, false))
+                .add(crate::http::auth::session_cookie(
+                    &state,
+                    logged.secret,
+                    false,
+                ))
                 .remove(Cookie::from(LOGIN_CSRF_COOKIE));
             Ok(secure((jar, Redirect::to(to)).into_response()))
         }
@@ -371,11 +374,15 @@ pub async fn logout(
                 .store
                 .delete_console_session(&id)
                 .await
-                .map_err(ApiError::from),
+                .map_err(Error::from),
         )?;
-        crate::audit::record(&state, &form.caller, "logout", "", "").await;
+        crate::service::audit::record(&state, &form.caller, "logout", "", "").await;
     }
-    let jar = jar.add(auth::session_cookie(&state, String::new(), true));
+    let jar = jar.add(crate::http::auth::session_cookie(
+        &state,
+        String::new(),
+        true,
+    ));
     Ok(secure((jar, Redirect::to("/admin/login")).into_response()))
 }
 
@@ -387,7 +394,7 @@ pub async fn change_password(
     req: Request,
 ) -> FormResult {
     let secret = jar
-        .get(auth::SESSION_COOKIE)
+        .get(crate::http::auth::SESSION_COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
     let (user, _) = match auth::console_user(&state, &secret).await {
@@ -396,7 +403,7 @@ pub async fn change_password(
     };
     let (_, fields) = at(&state, read_form(req, &state).await)?;
     if !state.hasher.check_csrf(&secret, fields.raw("_csrf")) {
-        return Err(ConsoleError::page(&state, ApiError::CsrfInvalid));
+        return Err(ConsoleError::page(&state, Error::CsrfInvalid));
     }
     let new = fields.raw("new_password");
     if new != fields.raw("confirm_password") {
@@ -418,14 +425,14 @@ pub async fn change_password(
     .await
     {
         Ok(()) => see_other("/admin"),
-        Err(ApiError::LoginFailed) => super::pages::password_form(
+        Err(Error::LoginFailed) => super::pages::password_form(
             &state,
             &user,
             &secret,
             Some("The current password is wrong."),
         )
         .map_err(|e| ConsoleError::page(&state, e)),
-        Err(ApiError::InvalidRequest(m)) => {
+        Err(Error::InvalidRequest(m)) => {
             super::pages::password_form(&state, &user, &secret, Some(&m))
                 .map_err(|e| ConsoleError::page(&state, e))
         }
@@ -443,12 +450,12 @@ fn form_time(v: Option<&str>) -> Value {
     }
 }
 
-fn form_number(fields: &Fields, name: &str) -> Result<Option<u32>, ApiError> {
+fn form_number(fields: &Fields, name: &str) -> Result<Option<u32>, Error> {
     fields
         .get(name)
         .map(|v| {
             v.parse::<u32>()
-                .map_err(|_| ApiError::InvalidRequest(format!("{name}: must be a whole number")))
+                .map_err(|_| Error::InvalidRequest(format!("{name}: must be a whole number")))
         })
         .transpose()
 }
@@ -465,7 +472,7 @@ fn lines(fields: &Fields, name: &str) -> Vec<String> {
 }
 
 /// The show form as a [`ShowSpec`], through the API's own deserializer and validation.
-fn show_spec(fields: &Fields) -> Result<ShowSpec, ApiError> {
+fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
     let mut v = json!({
         "title": fields.get("title").unwrap_or(""),
         "description": fields.get("description").unwrap_or(""),
@@ -495,7 +502,7 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, ApiError> {
         }
     }
     serde_path_to_error::deserialize(v)
-        .map_err(|e| ApiError::InvalidRequest(format!("{}: {}", e.path(), e.inner())))
+        .map_err(|e| Error::InvalidRequest(format!("{}: {}", e.path(), e.inner())))
 }
 
 /// `POST /admin/shows`: create or replace the show named by the `id` field.
@@ -512,7 +519,7 @@ pub async fn save_show(State(state): State<AppState>, form: ConsoleForm) -> Form
 /// `POST /admin/shows/{id}/publish`: `published=true|false`.
 pub async fn publish_show(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -527,7 +534,7 @@ pub async fn publish_show(
 /// `POST /admin/shows/{id}/delete`.
 pub async fn delete_show(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -539,7 +546,7 @@ pub async fn delete_show(
 /// `preview:<user>`, audited like any registration) and opens its watch link.
 pub async fn preview_show(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -567,9 +574,9 @@ pub async fn preview_show(
             .store
             .register_tickets(vec![usher_core::store::NewTicket { ticket }])
             .await
-            .map_err(ApiError::from),
+            .map_err(Error::from),
     )?;
-    crate::audit::record(
+    crate::service::audit::record(
         &state,
         &form.caller,
         "ticket.register",
@@ -583,7 +590,7 @@ pub async fn preview_show(
 /// `POST /admin/tickets/{id}/revoke`.
 pub async fn revoke_ticket(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -594,7 +601,7 @@ pub async fn revoke_ticket(
 /// `POST /admin/sessions/{id}/end`.
 pub async fn end_session(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -610,18 +617,18 @@ pub async fn end_session(
 
 /// The signing configuration from the CDN form: the scheme and its fields; secrets kept from the stored
 /// configuration when their fields are left empty (they are write-only and never shown).
-fn signing_from(fields: &Fields, existing: Option<&Value>) -> Result<Value, ApiError> {
+fn signing_from(fields: &Fields, existing: Option<&Value>) -> Result<Value, Error> {
     let scheme = fields
         .get("scheme")
-        .ok_or_else(|| ApiError::InvalidRequest("signing: choose a scheme".into()))?;
+        .ok_or_else(|| Error::InvalidRequest("signing: choose a scheme".into()))?;
     let mut v = match fields.get("signing_json") {
         Some(text) => serde_json::from_str::<Value>(text).map_err(|_| {
-            ApiError::InvalidRequest("signing: the options are not a JSON object".into())
+            Error::InvalidRequest("signing: the options are not a JSON object".into())
         })?,
         None => json!({}),
     };
     let obj = v.as_object_mut().ok_or_else(|| {
-        ApiError::InvalidRequest("signing: the options are not a JSON object".into())
+        Error::InvalidRequest("signing: the options are not a JSON object".into())
     })?;
     obj.insert("scheme".into(), json!(scheme));
     if let Some(secret) = fields.get("secret") {
@@ -647,7 +654,7 @@ pub async fn save_cdn(State(state): State<AppState>, form: ConsoleForm) -> FormR
     let f = &form.fields;
     let id = f.get("id").unwrap_or("").to_owned();
     let existing = match usher_core::ids::CdnId::parse(&id) {
-        Ok(cid) => at(&state, state.store.cdn(&cid).await.map_err(ApiError::from))?,
+        Ok(cid) => at(&state, state.store.cdn(&cid).await.map_err(Error::from))?,
         Err(_) => None,
     };
     let spec = cdns::CdnSpec {
@@ -674,7 +681,7 @@ pub async fn save_cdn(State(state): State<AppState>, form: ConsoleForm) -> FormR
 /// `POST /admin/cdns/{id}/enabled`: `enabled=true|false`.
 pub async fn enable_cdn(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -695,7 +702,7 @@ pub async fn enable_cdn(
 /// `POST /admin/cdns/{id}/delete`.
 pub async fn delete_cdn(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -706,7 +713,7 @@ pub async fn delete_cdn(
 /// `POST /admin/cdns/{id}/test`: the CDN page with what a viewer would get for the path.
 pub async fn test_cdn(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -715,7 +722,7 @@ pub async fn test_cdn(
         Some(ip) => Some(at(
             &state,
             ip.parse::<IpAddr>()
-                .map_err(|_| ApiError::InvalidRequest("client_ip: not an IP address".into())),
+                .map_err(|_| Error::InvalidRequest("client_ip: not an IP address".into())),
         )?),
         None => None,
     };
@@ -749,7 +756,7 @@ pub async fn reload_geoip(State(state): State<AppState>, form: ConsoleForm) -> F
     use usher_core::admin::Permission;
     at(&state, form.caller.require(Permission::Manage))?;
     let outcome = state.geo_updates.reload_file().await;
-    crate::audit::record(
+    crate::service::audit::record(
         &state,
         &form.caller,
         "geoip.reload",
@@ -761,7 +768,7 @@ pub async fn reload_geoip(State(state): State<AppState>, form: ConsoleForm) -> F
         Ok(_) => see_other("/admin/geoip"),
         Err(e) => Err(ConsoleError::page(
             &state,
-            ApiError::GeoIpRefused(e.to_string()),
+            Error::GeoIpRefused(e.to_string()),
         )),
     }
 }
@@ -794,7 +801,7 @@ pub async fn create_api_key(State(state): State<AppState>, form: ConsoleForm) ->
 /// `POST /admin/api-keys/{id}/delete`.
 pub async fn delete_api_key(
     State(state): State<AppState>,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let id = path_text(&state, id)?;
@@ -805,11 +812,11 @@ pub async fn delete_api_key(
     see_other("/admin/api-keys")
 }
 
-fn role_field(fields: &Fields) -> Result<Role, ApiError> {
+fn role_field(fields: &Fields) -> Result<Role, Error> {
     fields
         .get("role")
         .and_then(Role::parse)
-        .ok_or_else(|| ApiError::InvalidRequest("role: admin, support or observer".into()))
+        .ok_or_else(|| Error::InvalidRequest("role: admin, support or observer".into()))
 }
 
 /// `POST /admin/users`: the page with the made password, shown this once.
@@ -835,7 +842,7 @@ pub async fn add_user(State(state): State<AppState>, form: ConsoleForm) -> FormR
 /// `POST /admin/users/{name}/role`.
 pub async fn set_role(
     State(state): State<AppState>,
-    name: Result<ApiPath<String>, ApiError>,
+    name: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let name = path_text(&state, name)?;
@@ -853,7 +860,7 @@ pub async fn set_role(
 /// `POST /admin/users/{name}/reset`: a new one-time password, shown once.
 pub async fn reset_password(
     State(state): State<AppState>,
-    name: Result<ApiPath<String>, ApiError>,
+    name: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let name = path_text(&state, name)?;
@@ -877,7 +884,7 @@ pub async fn reset_password(
 /// `POST /admin/users/{name}/delete`.
 pub async fn delete_user(
     State(state): State<AppState>,
-    name: Result<ApiPath<String>, ApiError>,
+    name: Result<ApiPath<String>, Error>,
     form: ConsoleForm,
 ) -> FormResult {
     let name = path_text(&state, name)?;

@@ -12,13 +12,13 @@ use usher_core::admin::{AdminUser, Permission};
 use usher_core::ids::{ShowId, random_b64};
 
 use super::forms::{ConsoleError, ConsolePage, login_csrf_cookie, secure};
-use crate::auth::{self, Caller};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
 use crate::http::audit::{AuditQuery, csv_response, read_audit};
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::{
     admin_users, api_keys, cdns, dashboard as dash, geoip, sessions, shows, tickets,
 };
+use crate::service::auth::{self, Caller};
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 type PageResult = Result<Response, ConsoleError>;
@@ -33,7 +33,7 @@ pub fn render(
     name: &str,
     nav: &str,
     page: Tpl,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let user = caller
         .user()
         .map(|u| json!({"name": u.name, "role": u.role}));
@@ -53,13 +53,13 @@ pub fn render(
     Ok(secure(Html(html).into_response()))
 }
 
-fn page(state: &AppState, r: ApiResult<Response>) -> PageResult {
+fn page(state: &AppState, r: Result<Response>) -> PageResult {
     r.map_err(|error| ConsoleError::from_api(state, error))
 }
 
 impl ConsoleError {
     /// An error page for `error`.
-    pub fn from_api(state: &AppState, error: ApiError) -> Self {
+    pub fn from_api(state: &AppState, error: Error) -> Self {
         super::forms::error_page(state, error)
     }
 }
@@ -71,7 +71,7 @@ pub fn login_form(
     status: StatusCode,
     message: Option<&str>,
     name: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let token = random_b64(32);
     let html = state.pages.render(
         "admin/login.html",
@@ -92,7 +92,7 @@ pub fn password_form(
     user: &AdminUser,
     secret: &str,
     message: Option<&str>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let html = state.pages.render(
         "admin/password.html",
         context! {
@@ -114,7 +114,7 @@ pub fn password_form(
 /// `GET /admin/password`: change one's password (required first when Usher made it).
 pub async fn password_page(State(state): State<AppState>, jar: CookieJar) -> PageResult {
     let secret = jar
-        .get(auth::SESSION_COOKIE)
+        .get(crate::http::auth::SESSION_COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
     match auth::console_user(&state, &secret).await {
@@ -191,9 +191,9 @@ async fn show_form(
     caller: &Caller,
     show: Option<Value>,
     is_new: bool,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let countries: Vec<&str> = COUNTRIES.split(' ').collect();
-    let pool: Vec<Value> = crate::delivery::pool(state)
+    let pool: Vec<Value> = crate::service::delivery::pool(state)
         .await?
         .iter()
         .map(|c| json!({"id": c.id, "name": c.name, "enabled": c.enabled}))
@@ -230,7 +230,7 @@ pub async fn new_show(
 pub async fn show(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
 ) -> PageResult {
     let r = async {
         let ApiPath(id) = id?;
@@ -258,7 +258,7 @@ pub struct TicketSearch {
 pub async fn tickets(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
-    q: Result<ApiQuery<TicketSearch>, ApiError>,
+    q: Result<ApiQuery<TicketSearch>, Error>,
 ) -> PageResult {
     let r = async {
         let ApiQuery(q) = q?;
@@ -278,7 +278,7 @@ pub async fn tickets(
                         .collect::<Vec<_>>(),
                     None,
                 ),
-                Err(ApiError::InvalidRequest(m)) => (Vec::new(), Some(m)),
+                Err(Error::InvalidRequest(m)) => (Vec::new(), Some(m)),
                 Err(e) => return Err(e),
             },
             None => (Vec::new(), None),
@@ -299,7 +299,7 @@ pub async fn tickets(
 pub async fn ticket(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
 ) -> PageResult {
     let r = async {
         let ApiPath(id) = id?;
@@ -352,14 +352,14 @@ pub struct SessionsFilter {
 pub async fn sessions(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
-    q: Result<ApiQuery<SessionsFilter>, ApiError>,
+    q: Result<ApiQuery<SessionsFilter>, Error>,
 ) -> PageResult {
     let r = async {
         let ApiQuery(q) = q?;
         let filter = q.show.filter(|s| !s.is_empty());
         let show = filter
             .as_deref()
-            .map(|s| ShowId::parse(s).map_err(|e| ApiError::InvalidRequest(format!("show: {e}"))))
+            .map(|s| ShowId::parse(s).map_err(|e| Error::InvalidRequest(format!("show: {e}"))))
             .transpose()?;
         let all_shows = state.store.shows().await?;
         let list = state.store.sessions(show.as_ref()).await?;
@@ -394,7 +394,7 @@ pub async fn sessions(
 /// `GET /admin/cdns`: the pool with health.
 pub async fn cdns(State(state): State<AppState>, ConsolePage(caller): ConsolePage) -> PageResult {
     let r = async {
-        let pool: Vec<Value> = crate::delivery::pool(&state)
+        let pool: Vec<Value> = crate::service::delivery::pool(&state)
             .await?
             .iter()
             .map(cdns::cdn_view)
@@ -431,13 +431,13 @@ pub async fn cdn_page(
     caller: &Caller,
     id: &str,
     test: Option<Value>,
-) -> ApiResult<Response> {
-    let cid = usher_core::ids::CdnId::parse(id).map_err(|_| ApiError::NotFound("cdn_unknown"))?;
-    let c = crate::delivery::pool(state)
+) -> Result<Response> {
+    let cid = usher_core::ids::CdnId::parse(id).map_err(|_| Error::NotFound("cdn_unknown"))?;
+    let c = crate::service::delivery::pool(state)
         .await?
         .into_iter()
         .find(|c| c.id == cid)
-        .ok_or(ApiError::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound("cdn_unknown"))?;
     let mut v = cdns::cdn_view(&c);
     let opts = public_options(&c.signing.0);
     v["options"] = json!(if opts.as_object().is_some_and(|o| o.is_empty()) {
@@ -477,7 +477,7 @@ pub async fn new_cdn(
 pub async fn cdn(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<ApiPath<String>, Error>,
 ) -> PageResult {
     let r = async {
         let ApiPath(id) = id?;
@@ -510,7 +510,7 @@ pub async fn api_keys_page(
     state: &AppState,
     caller: &Caller,
     created: Option<(String, String)>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let keys: Vec<Value> = state
         .store
         .api_keys()
@@ -541,7 +541,7 @@ pub async fn users_page(
     state: &AppState,
     caller: &Caller,
     made: Option<(String, String)>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let users: Vec<Value> = state
         .store
         .admin_users()
@@ -568,12 +568,12 @@ pub async fn users(State(state): State<AppState>, ConsolePage(caller): ConsolePa
 pub async fn audit(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
-    q: Result<ApiQuery<AuditQuery>, ApiError>,
+    q: Result<ApiQuery<AuditQuery>, Error>,
 ) -> PageResult {
     let r = async {
         let ApiQuery(q) = q?;
         let entries = read_audit(&state, &caller, &q).await?;
-        let rows: Vec<Value> = entries.iter().map(crate::audit::entry_view).collect();
+        let rows: Vec<Value> = entries.iter().map(crate::service::audit::entry_view).collect();
         let query = serde_urlencoded_query(&q);
         render(
             &state,
@@ -611,7 +611,7 @@ fn serde_urlencoded_query(q: &AuditQuery) -> String {
 pub async fn audit_csv(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
-    q: Result<ApiQuery<AuditQuery>, ApiError>,
+    q: Result<ApiQuery<AuditQuery>, Error>,
 ) -> PageResult {
     let r = async {
         let ApiQuery(mut q) = q?;

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_core::admin::{AdminUser, Permission, Role, UserName};
 
-use crate::audit;
-use crate::auth::{self, Authorized, Caller, Manage, Principal, Read};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath};
+use crate::http::auth::{Authorized, Manage, Read};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::service::audit;
+use crate::service::auth::{self, Caller, Principal};
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// The JSON view of a user (never the password hash).
@@ -54,8 +55,8 @@ pub struct UserPatch {
     pub reset_password: bool,
 }
 
-fn parse_name(name: &str) -> ApiResult<UserName> {
-    UserName::parse(name).map_err(|e| ApiError::InvalidRequest(format!("name: {e}")))
+fn parse_name(name: &str) -> Result<UserName> {
+    UserName::parse(name).map_err(|e| Error::InvalidRequest(format!("name: {e}")))
 }
 
 /// Adds a user; returns it and, when Usher made the password, that password (shown once).
@@ -66,7 +67,7 @@ pub async fn add_user(
     state: &AppState,
     caller: &Caller,
     body: NewUser,
-) -> ApiResult<(AdminUser, Option<String>)> {
+) -> Result<(AdminUser, Option<String>)> {
     caller.require(Permission::Manage)?;
     let name = parse_name(&body.name)?;
     let (password, made) = match body.password {
@@ -78,7 +79,7 @@ pub async fn add_user(
     };
     let user = auth::new_user(&*state.store, name, body.role, password.clone(), made).await?;
     if !state.store.create_admin_user(user.clone()).await? {
-        return Err(ApiError::UserExists);
+        return Err(Error::UserExists);
     }
     audit::record(
         state,
@@ -91,7 +92,7 @@ pub async fn add_user(
     Ok((user, made.then_some(password)))
 }
 
-async fn admins_besides(state: &AppState, name: &UserName) -> ApiResult<usize> {
+async fn admins_besides(state: &AppState, name: &UserName) -> Result<usize> {
     Ok(state
         .store
         .admin_users()
@@ -110,21 +111,21 @@ pub async fn change_user(
     caller: &Caller,
     name: &str,
     patch: UserPatch,
-) -> ApiResult<(AdminUser, Option<String>)> {
+) -> Result<(AdminUser, Option<String>)> {
     caller.require(Permission::Manage)?;
-    let name = UserName::parse(name).map_err(|_| ApiError::NotFound("user_unknown"))?;
+    let name = UserName::parse(name).map_err(|_| Error::NotFound("user_unknown"))?;
     let mut user = state
         .store
         .admin_user(&name)
         .await?
-        .ok_or(ApiError::NotFound("user_unknown"))?;
+        .ok_or(Error::NotFound("user_unknown"))?;
     let mut detail = Vec::new();
     if let Some(role) = patch.role {
         if user.role == Role::Admin
             && role != Role::Admin
             && admins_besides(state, &name).await? == 0
         {
-            return Err(ApiError::LastAdmin);
+            return Err(Error::LastAdmin);
         }
         user.role = role;
         detail.push(format!("role={role}"));
@@ -139,7 +140,7 @@ pub async fn change_user(
     }
     user.updated_at = state.store.now();
     if !state.store.update_admin_user(user.clone()).await? {
-        return Err(ApiError::NotFound("user_unknown"));
+        return Err(Error::NotFound("user_unknown"));
     }
     audit::record(
         state,
@@ -156,19 +157,19 @@ pub async fn change_user(
 ///
 /// # Errors
 /// `user_unknown`, `last_admin`; `forbidden`.
-pub async fn remove_user(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
+pub async fn remove_user(state: &AppState, caller: &Caller, name: &str) -> Result<()> {
     caller.require(Permission::Manage)?;
-    let name = UserName::parse(name).map_err(|_| ApiError::NotFound("user_unknown"))?;
+    let name = UserName::parse(name).map_err(|_| Error::NotFound("user_unknown"))?;
     let user = state
         .store
         .admin_user(&name)
         .await?
-        .ok_or(ApiError::NotFound("user_unknown"))?;
+        .ok_or(Error::NotFound("user_unknown"))?;
     if user.role == Role::Admin && admins_besides(state, &name).await? == 0 {
-        return Err(ApiError::LastAdmin);
+        return Err(Error::LastAdmin);
     }
     if !state.store.delete_admin_user(&name).await? {
-        return Err(ApiError::NotFound("user_unknown"));
+        return Err(Error::NotFound("user_unknown"));
     }
     audit::record(state, caller, "user.delete", &format!("user:{name}"), "").await;
     Ok(())
@@ -185,7 +186,7 @@ pub async fn remove_user(state: &AppState, caller: &Caller, name: &str) -> ApiRe
 pub async fn list_users(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let users = state.store.admin_users().await?;
     Ok(Json(
         json!({"admin_users": users.iter().map(user_view).collect::<Vec<_>>()}),
@@ -208,7 +209,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiJson(body): ApiJson<NewUser>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let (user, password) = add_user(&state, &caller, body).await?;
     let mut v = user_view(&user);
     if let Some(p) = password {
@@ -236,7 +237,7 @@ pub async fn patch_user(
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(name): ApiPath<String>,
     ApiJson(patch): ApiJson<UserPatch>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let (user, password) = change_user(&state, &caller, &name, patch).await?;
     let mut v = user_view(&user);
     if let Some(p) = password {
@@ -262,7 +263,7 @@ pub async fn delete_user(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(name): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     remove_user(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -277,13 +278,13 @@ pub async fn change_own_password(
     current: &str,
     new: &str,
     address: std::net::IpAddr,
-) -> ApiResult<()> {
+) -> Result<()> {
     if !auth::verify_password(current.to_owned(), user.password_hash.clone()).await {
-        return Err(ApiError::LoginFailed);
+        return Err(Error::LoginFailed);
     }
     auth::check_password(new)?;
     if new == current {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "password: the new password must differ from the current one".into(),
         ));
     }

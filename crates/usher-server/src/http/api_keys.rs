@@ -12,11 +12,12 @@ use usher_core::store::{ApiKey, Scope, Store, StoreError};
 
 use usher_core::admin::Permission;
 
-use crate::audit;
-use crate::auth::{Authorized, Caller, Manage, Read};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath};
+use crate::http::auth::{Authorized, Manage, Read};
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::openapi::schemas::{ApiKeyList, ApiKeyView};
+use crate::service::audit;
+use crate::service::auth::Caller;
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// Body of a key creation.
@@ -79,7 +80,7 @@ pub async fn issue_api_key(
 pub async fn list_api_keys(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let keys = state.store.api_keys().await?;
     Ok(Json(
         json!({"api_keys": keys.iter().map(key_view).collect::<Vec<_>>()}),
@@ -102,7 +103,7 @@ pub async fn create_api_key(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiJson(body): ApiJson<NewKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let (key, secret) = create_key(&state, &caller, body).await?;
     let mut v = key_view(&key);
     v["key"] = json!(secret);
@@ -117,11 +118,11 @@ pub async fn create_key(
     state: &AppState,
     caller: &Caller,
     body: NewKey,
-) -> ApiResult<(ApiKey, String)> {
+) -> Result<(ApiKey, String)> {
     caller.require(Permission::Manage)?;
-    check_text("name", &body.name, 1, 100).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    check_text("name", &body.name, 1, 100).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     if body.scopes.is_empty() {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "scopes: must name at least one of `tickets`, `admin`".into(),
         ));
     }
@@ -151,13 +152,13 @@ pub async fn create_key(
 ///
 /// # Errors
 /// `api_key_unknown`; `forbidden`.
-pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
     caller.require(Permission::Manage)?;
-    let id = ApiKeyId::parse(id).map_err(|_| ApiError::NotFound("api_key_unknown"))?;
+    let id = ApiKeyId::parse(id).map_err(|_| Error::NotFound("api_key_unknown"))?;
     // a key deleting itself may be the last admin key: the API would be locked until someone runs
     // `usher api-key create` on the stopped server (console users can always make a new one)
-    if matches!(&caller.principal, crate::auth::Principal::Key(k) if k.id == id) {
-        return Err(ApiError::ApiKeyInUse);
+    if matches!(&caller.principal, crate::service::auth::Principal::Key(k) if k.id == id) {
+        return Err(Error::ApiKeyInUse);
     }
     if state.store.delete_api_key(&id).await? {
         tracing::info!(api_key.id = %id, "API key deleted");
@@ -171,7 +172,7 @@ pub async fn revoke_key(state: &AppState, caller: &Caller, id: &str) -> ApiResul
         .await;
         Ok(())
     } else {
-        Err(ApiError::NotFound("api_key_unknown"))
+        Err(Error::NotFound("api_key_unknown"))
     }
 }
 
@@ -192,7 +193,7 @@ pub async fn delete_api_key(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     revoke_key(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,10 +10,11 @@ use serde_json::json;
 use usher_core::admin::{AuditEntry, AuditFilter, Permission};
 use usher_core::clock::UnixMs;
 
-use crate::audit::{entry_view, to_csv};
-use crate::auth::{Authorized, Caller, Read};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiQuery;
+use crate::http::auth::{Authorized, Read};
+use crate::http::extract::ApiQuery;
+use crate::service::audit::{entry_view, to_csv};
+use crate::service::auth::Caller;
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// Most entries one call answers.
@@ -49,12 +50,12 @@ pub struct AuditQuery {
     pub format: Option<String>,
 }
 
-fn time_param(name: &str, v: Option<&str>) -> ApiResult<Option<UnixMs>> {
+fn time_param(name: &str, v: Option<&str>) -> Result<Option<UnixMs>> {
     v.filter(|s| !s.is_empty())
         .map(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                 .map(UnixMs::from_datetime)
-                .map_err(|_| ApiError::InvalidRequest(format!("{name}: must be an RFC 3339 time")))
+                .map_err(|_| Error::InvalidRequest(format!("{name}: must be an RFC 3339 time")))
         })
         .transpose()
 }
@@ -68,10 +69,10 @@ impl AuditQuery {
     ///
     /// # Errors
     /// `invalid_request` for bad times or limits.
-    pub fn filter(&self) -> ApiResult<AuditFilter> {
+    pub fn filter(&self) -> Result<AuditFilter> {
         let limit = self.limit.unwrap_or(200);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(Error::InvalidRequest(format!(
                 "limit: must be 1 to {MAX_LIMIT}"
             )));
         }
@@ -81,7 +82,7 @@ impl AuditQuery {
             ("target", &self.target),
         ] {
             if v.as_ref().is_some_and(|s| s.chars().count() > 200) {
-                return Err(ApiError::InvalidRequest(format!(
+                return Err(Error::InvalidRequest(format!(
                     "{name}: at most 200 characters"
                 )));
             }
@@ -105,7 +106,7 @@ pub async fn read_audit(
     state: &AppState,
     caller: &Caller,
     q: &AuditQuery,
-) -> ApiResult<Vec<AuditEntry>> {
+) -> Result<Vec<AuditEntry>> {
     caller.require(Permission::Read)?;
     Ok(state.store.audit(&q.filter()?).await?)
 }
@@ -141,12 +142,12 @@ pub async fn list_audit(
     Authorized(caller, _): Authorized<Read>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let csv = match q.format.as_deref() {
         Some("csv") => true,
         Some("json") => false,
         Some(other) => {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(Error::InvalidRequest(format!(
                 "format: `{other}` is neither `json` nor `csv`"
             )));
         }

@@ -17,12 +17,13 @@ use usher_core::store::PutOutcome;
 
 use usher_core::admin::Permission;
 
-use crate::audit;
-use crate::auth::{Authorized, Caller, Manage, Read};
-use crate::delivery::{Binding, DEFAULT_PRIORITY, pool, sign_object};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath};
+use crate::http::auth::{Authorized, Manage, Read};
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::openapi::schemas::{CdnList, CdnView, SignedObject};
+use crate::service::audit;
+use crate::service::auth::Caller;
+use crate::service::delivery::{Binding, DEFAULT_PRIORITY, pool, sign_object};
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// Largest priority or weight accepted.
@@ -103,19 +104,19 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 const MIN_ORIGIN_SECRET: usize = 24;
 
 /// Checks a canary path: relative, segments of `A-Z a-z 0-9 . _ -`, no `.`/`..`.
-fn check_canary(canary: &str) -> ApiResult<String> {
+fn check_canary(canary: &str) -> Result<String> {
     usher_core::show::check_stream_path(canary)
-        .map_err(|_| ApiError::InvalidRequest("canary: a relative path like demo/master.m3u8 (segments of A-Z, a-z, 0-9, '.', '_' and '-')".into()))?;
+        .map_err(|_| Error::InvalidRequest("canary: a relative path like demo/master.m3u8 (segments of A-Z, a-z, 0-9, '.', '_' and '-')".into()))?;
     Ok(canary.to_owned())
 }
 
 /// Checks an origin-pull secret and returns its keyed hash (the secret itself is never stored).
-fn origin_secret_hash(state: &AppState, secret: &str) -> ApiResult<SecretHash> {
+fn origin_secret_hash(state: &AppState, secret: &str) -> Result<SecretHash> {
     if secret.chars().count() < MIN_ORIGIN_SECRET
         || secret.len() > 512
         || !secret.bytes().all(|b| b.is_ascii_graphic())
     {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(Error::InvalidRequest(format!(
             "origin_secret: {MIN_ORIGIN_SECRET} to 512 visible ASCII characters"
         )));
     }
@@ -127,10 +128,10 @@ fn apply_origin_secret(
     state: &AppState,
     cdn: &mut Cdn,
     field: Option<Option<String>>,
-) -> ApiResult<()> {
+) -> Result<()> {
     match field {
         None => Ok(()),
-        Some(_) if cdn.id.is_origin() => Err(ApiError::InvalidRequest(
+        Some(_) if cdn.id.is_origin() => Err(Error::InvalidRequest(
             "origin_secret: the origin does not pull from itself".into(),
         )),
         Some(None) => {
@@ -175,13 +176,13 @@ pub fn cdn_view(c: &Cdn) -> Value {
     })
 }
 
-fn lookup_id(id: &str) -> ApiResult<CdnId> {
-    CdnId::parse(id).map_err(|_| ApiError::NotFound("cdn_unknown"))
+fn lookup_id(id: &str) -> Result<CdnId> {
+    CdnId::parse(id).map_err(|_| Error::NotFound("cdn_unknown"))
 }
 
-fn check_rank(field: &str, v: u32) -> ApiResult<()> {
+fn check_rank(field: &str, v: u32) -> Result<()> {
     if v > MAX_RANK {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(Error::InvalidRequest(format!(
             "{field}: at most {MAX_RANK}"
         )));
     }
@@ -189,8 +190,8 @@ fn check_rank(field: &str, v: u32) -> ApiResult<()> {
 }
 
 /// Checks a base URL: `http(s)://host[:port][/path]`, no query, fragment or credentials; drops a final `/`.
-fn check_base_url(url: &str) -> ApiResult<String> {
-    let bad = |m: &str| ApiError::InvalidRequest(format!("base_url: {m}"));
+fn check_base_url(url: &str) -> Result<String> {
+    let bad = |m: &str| Error::InvalidRequest(format!("base_url: {m}"));
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
@@ -210,33 +211,33 @@ fn check_base_url(url: &str) -> ApiResult<String> {
 }
 
 /// Checks the signing configuration through `usher-cdn` (parsing its keys) without echoing any value.
-fn check_signing(signing: &Value) -> ApiResult<()> {
+fn check_signing(signing: &Value) -> Result<()> {
     if !signing.is_object() {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "signing: must be an object naming its `scheme`".into(),
         ));
     }
     let scheme: Scheme = serde_json::from_value(signing.clone()).map_err(|e| {
         // serde names fields and variants, never the value of a string it accepted
-        ApiError::InvalidRequest(format!("signing: {e}"))
+        Error::InvalidRequest(format!("signing: {e}"))
     })?;
     if matches!(scheme, Scheme::Usher(_)) {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "signing: the usher scheme is Usher's own origin (`origin`), which is built in".into(),
         ));
     }
     scheme
         .signer()
-        .map_err(|e| ApiError::InvalidRequest(format!("signing: {e}")))?;
+        .map_err(|e| Error::InvalidRequest(format!("signing: {e}")))?;
     Ok(())
 }
 
 /// At least one CDN must stay enabled.
-fn check_not_empty(pool: &[Cdn]) -> ApiResult<()> {
+fn check_not_empty(pool: &[Cdn]) -> Result<()> {
     if pool.iter().any(|c| c.enabled) {
         Ok(())
     } else {
-        Err(ApiError::CdnPoolEmpty)
+        Err(Error::CdnPoolEmpty)
     }
 }
 
@@ -251,7 +252,7 @@ fn check_not_empty(pool: &[Cdn]) -> ApiResult<()> {
 pub async fn list_cdns(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let cdns: Vec<Value> = pool(&state).await?.iter().map(cdn_view).collect();
     Ok(Json(json!({"cdns": cdns})))
 }
@@ -272,13 +273,13 @@ pub async fn read_cdn(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let id = lookup_id(&id)?;
     let cdn = pool(&state)
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or(ApiError::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound("cdn_unknown"))?;
     Ok(Json(cdn_view(&cdn)))
 }
 
@@ -302,7 +303,7 @@ pub async fn put_cdn(
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(spec): ApiJson<CdnSpec>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let (outcome, cdn) = write_cdn(&state, &caller, &id, spec).await?;
     let status = if outcome == PutOutcome::Created {
         StatusCode::CREATED
@@ -321,17 +322,17 @@ pub async fn write_cdn(
     caller: &Caller,
     id: &str,
     spec: CdnSpec,
-) -> ApiResult<(PutOutcome, Cdn)> {
+) -> Result<(PutOutcome, Cdn)> {
     caller.require(Permission::Manage)?;
-    let id = CdnId::parse(id).map_err(|e| ApiError::InvalidRequest(format!("CDN id: {e}")))?;
+    let id = CdnId::parse(id).map_err(|e| Error::InvalidRequest(format!("CDN id: {e}")))?;
     if id.is_origin() {
-        return Err(ApiError::CdnBuiltIn(
+        return Err(Error::CdnBuiltIn(
             "the origin cannot be replaced; PATCH its enabled, priority or weight",
         ));
     }
     let name = spec.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "name: 1 to 200 characters, no control characters".into(),
         ));
     }
@@ -400,7 +401,7 @@ pub async fn patch_cdn(
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<CdnPatch>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     Ok(Json(cdn_view(
         &change_cdn(&state, &caller, &id, patch).await?,
     )))
@@ -415,14 +416,14 @@ pub async fn change_cdn(
     caller: &Caller,
     id: &str,
     patch: CdnPatch,
-) -> ApiResult<Cdn> {
+) -> Result<Cdn> {
     caller.require(Permission::Manage)?;
     let id = lookup_id(id)?;
     let mut pool = pool(state).await?;
     let cdn = pool
         .iter_mut()
         .find(|c| c.id == id)
-        .ok_or(ApiError::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound("cdn_unknown"))?;
     if let Some(p) = patch.priority {
         check_rank("priority", p)?;
         cdn.priority = p;
@@ -436,7 +437,7 @@ pub async fn change_cdn(
     }
     match patch.canary {
         Some(_) if cdn.id.is_origin() => {
-            return Err(ApiError::InvalidRequest(
+            return Err(Error::InvalidRequest(
                 "canary: the origin is not probed".into(),
             ));
         }
@@ -483,7 +484,7 @@ pub async fn delete_cdn(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     remove_cdn(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -492,17 +493,17 @@ pub async fn delete_cdn(
 ///
 /// # Errors
 /// `cdn_unknown`, `cdn_builtin`, `cdn_pool_empty`; `forbidden`.
-pub async fn remove_cdn(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+pub async fn remove_cdn(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
     caller.require(Permission::Manage)?;
     let id = lookup_id(id)?;
     if id.is_origin() {
-        return Err(ApiError::CdnBuiltIn(
+        return Err(Error::CdnBuiltIn(
             "the origin cannot be deleted; PATCH it to disabled while another CDN is enabled",
         ));
     }
     let mut pool = pool(state).await?;
     if !pool.iter().any(|c| c.id == id) {
-        return Err(ApiError::NotFound("cdn_unknown"));
+        return Err(Error::NotFound("cdn_unknown"));
     }
     pool.retain(|c| c.id != id);
     check_not_empty(&pool)?;
@@ -511,7 +512,7 @@ pub async fn remove_cdn(state: &AppState, caller: &Caller, id: &str) -> ApiResul
         audit::record(state, caller, "cdn.delete", &format!("cdn:{id}"), "").await;
         Ok(())
     } else {
-        Err(ApiError::NotFound("cdn_unknown"))
+        Err(Error::NotFound("cdn_unknown"))
     }
 }
 
@@ -526,14 +527,14 @@ pub enum TimeArg {
 }
 
 impl TimeArg {
-    fn seconds(&self, field: &str) -> ApiResult<i64> {
+    fn seconds(&self, field: &str) -> Result<i64> {
         match self {
             Self::Unix(s) => Ok(*s),
             Self::Text(t) => {
                 time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                     .map(time::OffsetDateTime::unix_timestamp)
                     .map_err(|_| {
-                        ApiError::InvalidRequest(format!("{field}: Unix seconds or RFC 3339"))
+                        Error::InvalidRequest(format!("{field}: Unix seconds or RFC 3339"))
                     })
             }
         }
@@ -587,7 +588,7 @@ pub async fn sign_cdn_url(
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SignBody>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     Ok(Json(sign_test(&state, &caller, &id, body).await?))
 }
 
@@ -601,25 +602,25 @@ pub async fn sign_test(
     caller: &Caller,
     id: &str,
     body: SignBody,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     caller.require(Permission::Manage)?;
     let id = lookup_id(id)?;
     let cdn = pool(state)
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or(ApiError::NotFound("cdn_unknown"))?;
+        .ok_or(Error::NotFound("cdn_unknown"))?;
     let path = check_canary(&body.path).map_err(|_| {
-        ApiError::InvalidRequest("path: a relative object path like demo/master.m3u8".into())
+        Error::InvalidRequest("path: a relative object path like demo/master.m3u8".into())
     })?;
     let folder = match &body.prefix {
         Some(p) => {
             let trimmed = p.trim_end_matches('/');
             check_canary(trimmed).map_err(|_| {
-                ApiError::InvalidRequest("prefix: a relative folder like demo/".into())
+                Error::InvalidRequest("prefix: a relative folder like demo/".into())
             })?;
             if !path.starts_with(&format!("{trimmed}/")) {
-                return Err(ApiError::InvalidRequest("prefix: must contain path".into()));
+                return Err(Error::InvalidRequest("prefix: must contain path".into()));
             }
             format!("{trimmed}/")
         }
@@ -642,14 +643,14 @@ pub async fn sign_test(
             .session_id
             .as_deref()
             .ok_or_else(|| {
-                ApiError::InvalidRequest(
+                Error::InvalidRequest(
                     "session_id: the origin's grants name a session (and work only while it plays)"
                         .into(),
                 )
             })
             .and_then(|s| {
                 usher_core::ids::SessionId::parse(s)
-                    .map_err(|e| ApiError::InvalidRequest(format!("session_id: {e}")))
+                    .map_err(|e| Error::InvalidRequest(format!("session_id: {e}")))
             })?;
         let token = state.grants.sign(&usher_core::grant::Grant {
             session,
@@ -668,7 +669,7 @@ pub async fn sign_test(
             session_id: body.session_id.clone(),
         };
         sign_object(&cdn, &path, &folder, expires, &binding)
-            .map_err(|e| ApiError::InvalidRequest(format!("signing refused: {e}")))?
+            .map_err(|e| Error::InvalidRequest(format!("signing refused: {e}")))?
     };
     let mut out = crate::sign_url::render_json(&signed);
     out["cdn"] = json!(cdn.id);
@@ -688,7 +689,7 @@ pub async fn sign_test(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::default_origin;
+    use crate::service::delivery::default_origin;
 
     #[test]
     fn base_urls() {

@@ -8,10 +8,10 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use usher_core::clock::UnixMs;
 
-use crate::auth::{Authorized, Read};
-use crate::delivery::pool;
-use crate::error::ApiResult;
+use crate::http::auth::{Authorized, Read};
 use crate::http::cdns::cdn_view;
+use crate::service::Result;
+use crate::service::delivery::pool;
 use crate::state::AppState;
 
 /// Outcomes that let a viewer in.
@@ -21,7 +21,7 @@ const ADMITTED: &[&str] = &["admitted", "reattached"];
 ///
 /// # Errors
 /// The store's error.
-pub async fn dashboard(state: &AppState) -> ApiResult<Value> {
+pub async fn dashboard(state: &AppState) -> Result<Value> {
     let now = state.store.now();
     let shows = state.store.shows().await?;
     let sessions = state.store.sessions(None).await?;
@@ -93,6 +93,6 @@ pub async fn dashboard(state: &AppState) -> ApiResult<Value> {
 pub async fn read_dashboard(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     Ok(Json(dashboard(&state).await?))
 }

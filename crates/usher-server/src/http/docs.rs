@@ -3,8 +3,8 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiResult;
 use crate::openapi::{document, reference};
+use crate::service::Result;
 use crate::state::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; \
@@ -35,7 +35,7 @@ pub async fn openapi_document() -> Response {
 )]
 pub async fn reference_page(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let html = reference::render(&state.pages, document())?;
     let mut res = axum::response::Html(html).into_response();
     let h = res.headers_mut();

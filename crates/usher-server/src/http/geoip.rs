@@ -12,11 +12,12 @@ use usher_geo::update::redact_url;
 
 use usher_core::admin::Permission;
 
-use crate::audit;
-use crate::auth::{Authorized, Caller, Manage, Read};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiQuery, body_error};
+use crate::http::auth::{Authorized, Manage, Read};
+use crate::http::extract::{ApiQuery, body_error};
 use crate::openapi::schemas::GeoIpStatus;
+use crate::service::audit;
+use crate::service::auth::Caller;
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// The GeoIP status as the API shows it.
@@ -35,18 +36,18 @@ pub fn status_view(state: &AppState) -> Value {
     v
 }
 
-fn answer(state: &AppState, outcome: Result<Reloaded, LoadError>) -> ApiResult<Json<Value>> {
+fn answer(state: &AppState, outcome: Result<Reloaded, LoadError>) -> Result<Json<Value>> {
     match outcome {
         Ok(r) => {
             let mut v = status_view(state);
             v["outcome"] = json!(r);
             Ok(Json(v))
         }
-        Err(LoadError::Invalid(m)) => Err(ApiError::GeoIpRefused(m)),
-        Err(e @ LoadError::Unconfigured(_)) => Err(ApiError::InvalidRequest(e.to_string())),
+        Err(LoadError::Invalid(m)) => Err(Error::GeoIpRefused(m)),
+        Err(e @ LoadError::Unconfigured(_)) => Err(Error::InvalidRequest(e.to_string())),
         // a file that cannot be read, or a download that failed: the detail names a path or a host of
         // our own configuration, which an admin may see
-        Err(LoadError::Io(m)) => Err(ApiError::GeoIpRefused(m)),
+        Err(LoadError::Io(m)) => Err(Error::GeoIpRefused(m)),
     }
 }
 
@@ -83,7 +84,7 @@ pub async fn upload_geoip(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let body = body.map_err(body_error)?;
     upload(&state, &caller, body.to_vec()).await
 }
@@ -92,10 +93,10 @@ pub async fn upload_geoip(
 ///
 /// # Errors
 /// `invalid_request` for an empty body, `geoip_refused`; `forbidden`.
-pub async fn upload(state: &AppState, caller: &Caller, body: Vec<u8>) -> ApiResult<Json<Value>> {
+pub async fn upload(state: &AppState, caller: &Caller, body: Vec<u8>) -> Result<Json<Value>> {
     caller.require(Permission::Manage)?;
     if body.is_empty() {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "the body must be a MaxMind DB (.mmdb) file".into(),
         ));
     }
@@ -137,13 +138,13 @@ pub async fn reload_geoip(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiQuery(q): ApiQuery<ReloadQuery>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let source = q.source.clone().unwrap_or_else(|| "file".into());
     let outcome = match q.source.as_deref().unwrap_or("file") {
         "file" => state.geo_updates.reload_file().await,
         "download" => state.geo_updates.download().await,
         other => {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(Error::InvalidRequest(format!(
                 "source: `{other}` is neither `file` nor `download`"
             )));
         }

@@ -19,12 +19,12 @@ use usher_core::ids::SessionId;
 use usher_core::lease::{EndReason, HeartbeatDecision};
 use usher_core::store::StoreError;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ClientIp};
+use crate::http::extract::{ApiPath, ClientIp};
 use crate::media_cache::{self, Lookup};
 use crate::openapi::schemas::SteeringManifest;
+use crate::service::{Error, Result};
+use crate::service::{delivery, viewer};
 use crate::state::AppState;
-use crate::{delivery, viewer};
 
 /// Largest master playlist the origin rewrites.
 const MAX_PLAYLIST_BYTES: u64 = 1024 * 1024;
@@ -70,7 +70,7 @@ pub fn content_type(path: &str) -> &'static str {
 }
 
 /// Checks a relative media path segment by segment: no empty, `.`/`..`, hidden, or odd-character segment.
-fn check_path(path: &str) -> Result<(), ApiError> {
+fn check_path(path: &str) -> Result<(), Error> {
     let ok = !path.is_empty()
         && path.len() <= 1024
         && path.split('/').all(|seg| {
@@ -83,12 +83,12 @@ fn check_path(path: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::NotFound("media_unknown"))
+        Err(Error::NotFound("media_unknown"))
     }
 }
 
-fn grant_error(e: GrantError) -> ApiError {
-    ApiError::GrantRefused(match e {
+fn grant_error(e: GrantError) -> Error {
+    Error::GrantRefused(match e {
         GrantError::Malformed => "malformed grant",
         GrantError::BadSignature => "bad signature",
         GrantError::Expired => "grant expired",
@@ -98,17 +98,17 @@ fn grant_error(e: GrantError) -> ApiError {
 
 /// Resolves `rel` inside the media root with the cache's confinement rule ([`media_cache::confined`]).
 /// `root` is the media folder as canonicalized once at start (`Application::build`).
-async fn resolve(root: &Path, rel: &str) -> ApiResult<PathBuf> {
+async fn resolve(root: &Path, rel: &str) -> Result<PathBuf> {
     let (root, path) = (root.to_owned(), root.join(rel));
     tokio::task::spawn_blocking(move || media_cache::confined(&root, &path))
         .await
         .ok()
         .flatten()
         .map(|(full, _)| full)
-        .ok_or(ApiError::NotFound("media_unknown"))
+        .ok_or(Error::NotFound("media_unknown"))
 }
 
-async fn live_grant(state: &AppState, grant: &str) -> ApiResult<Grant> {
+async fn live_grant(state: &AppState, grant: &str) -> Result<Grant> {
     let now = state.store.now();
     let grant = state.grants.verify(grant, now).map_err(grant_error)?;
     match state.store.live_session(&grant.session).await {
@@ -116,7 +116,7 @@ async fn live_grant(state: &AppState, grant: &str) -> ApiResult<Grant> {
             state.outage.recovered();
             Ok(grant)
         }
-        Ok(None) => Err(ApiError::GrantRefused("the session no longer plays")),
+        Ok(None) => Err(Error::GrantRefused("the session no longer plays")),
         // while the store is unreachable, a valid grant keeps playing for the configured grace
         Err(StoreError::Unavailable(cause)) => {
             state.outage.failed(now.0);
@@ -126,7 +126,7 @@ async fn live_grant(state: &AppState, grant: &str) -> ApiResult<Grant> {
             {
                 Ok(grant)
             } else {
-                Err(ApiError::StoreUnavailable(cause))
+                Err(Error::StoreUnavailable(cause))
             }
         }
         Err(e) => Err(e.into()),
@@ -167,7 +167,7 @@ pub async fn media(
     State(state): State<AppState>,
     ApiPath((grant, path)): ApiPath<(String, String)>,
     req: Request,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     check_path(&path)?;
     // a grant in the query (from a steering clone) is fresher than the one in the path
     let from_query = req.uri().query().and_then(|q| {
@@ -226,20 +226,20 @@ pub async fn pull(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     check_path(&path)?;
     let presented = req
         .headers()
         .get(ORIGIN_SECRET_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 512)
-        .ok_or(ApiError::OriginPullRefused)?;
+        .ok_or(Error::OriginPullRefused)?;
     let hash = state.hasher.origin_pull_secret(presented);
     let pool = state.store.cdns().await?;
     let cdn = pool
         .iter()
         .find(|c| c.origin_secret_hash.is_some_and(|h| h.ct_eq(&hash)))
-        .ok_or(ApiError::OriginPullRefused)?;
+        .ok_or(Error::OriginPullRefused)?;
     metrics::counter!("usher_origin_pulls_total", "cdn" => cdn.id.to_string()).increment(1);
     // what the CDN caches: playlists briefly (live ones change), segments for a day
     let cache = if path.ends_with(".m3u8") {
@@ -256,19 +256,19 @@ async fn serve_file(
     path: &str,
     req: Request,
     cache: &'static str,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let mut res = match state.media.lookup(path, req.method(), req.headers()).await {
         Lookup::Hit(res) => res,
-        Lookup::Missing => return Err(ApiError::NotFound("media_unknown")),
+        Lookup::Missing => return Err(Error::NotFound("media_unknown")),
         Lookup::Bypass => {
             let file = resolve(&state.config.media_dir, path).await?;
             let res = ServeFile::new(file)
                 .oneshot(req)
                 .await
-                .map_err(|e| ApiError::Internal(format!("serving file: {e}")))?
+                .map_err(|e| Error::Internal(format!("serving file: {e}")))?
                 .map(Body::new);
             if res.status() == axum::http::StatusCode::NOT_FOUND {
-                return Err(ApiError::NotFound("media_unknown"));
+                return Err(Error::NotFound("media_unknown"));
             }
             res
         }
@@ -337,40 +337,40 @@ pub fn personalize(master: &str, grant: &str, dir: &str) -> String {
 pub async fn master_playlist(
     State(state): State<AppState>,
     ApiPath(session): ApiPath<String>,
-) -> ApiResult<Response> {
-    let session = SessionId::parse(&session).map_err(|_| ApiError::SessionUnknown)?;
+) -> Result<Response> {
+    let session = SessionId::parse(&session).map_err(|_| Error::SessionUnknown)?;
     let info = state
         .store
         .live_session(&session)
         .await?
-        .ok_or(ApiError::SessionUnknown)?;
+        .ok_or(Error::SessionUnknown)?;
     let show = state
         .store
         .show(&info.show_id)
         .await?
-        .ok_or(ApiError::SessionEnded)?;
+        .ok_or(Error::SessionEnded)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
     let file = resolve(&state.config.media_dir, &rel).await?;
     let meta = tokio::fs::metadata(&file)
         .await
-        .map_err(|_| ApiError::NotFound("media_unknown"))?;
+        .map_err(|_| Error::NotFound("media_unknown"))?;
     if meta.len() > MAX_PLAYLIST_BYTES {
-        return Err(ApiError::Internal(format!(
+        return Err(Error::Internal(format!(
             "{rel} is larger than {MAX_PLAYLIST_BYTES} bytes"
         )));
     }
     let text = tokio::fs::read_to_string(&file)
         .await
-        .map_err(|e| ApiError::Internal(format!("reading {rel}: {e}")))?;
+        .map_err(|e| Error::Internal(format!("reading {rel}: {e}")))?;
     if !text.starts_with("#EXTM3U") {
-        return Err(ApiError::Internal(format!("{rel} is not an HLS playlist")));
+        return Err(Error::Internal(format!("{rel} is not an HLS playlist")));
     }
     let now = state.store.now();
     let delivery = delivery::delivery(&state, &session, &show, now).await?;
     let first = delivery
         .cdn_order
         .first()
-        .ok_or_else(|| ApiError::Internal("no CDN can deliver".into()))?;
+        .ok_or_else(|| Error::Internal("no CDN can deliver".into()))?;
     let body = delivery::personalize_pathways(
         &text,
         &show.stream_path,
@@ -410,12 +410,12 @@ pub async fn steering_manifest(
     ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    let session = SessionId::parse(&session).map_err(|_| ApiError::SessionUnknown)?;
+) -> Result<Response> {
+    let session = SessionId::parse(&session).map_err(|_| Error::SessionUnknown)?;
     let answer = state.store.heartbeat(&session).await?;
     // a player stops reloading on 410, not on the API heartbeat's 409
     if let HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) = answer.decision {
-        return Err(ApiError::SteeringSuperseded { by_device, at });
+        return Err(Error::SteeringSuperseded { by_device, at });
     }
     let viewer::Renewed { show, now, .. } = viewer::renew(&state, &session, answer, client).await?;
     let delivery = delivery::delivery(&state, &session, &show, now).await?;

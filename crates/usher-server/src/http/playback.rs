@@ -12,13 +12,14 @@ use serde::Deserialize;
 use usher_core::ids::{DeviceId, SessionId};
 use usher_core::lease::EndReason;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{
-    ApiPath, ClientIp, DEVICE_COOKIE, Device, TICKET_COOKIE, body_error, parse_json,
+use crate::http::extract::{
+    ApiPath, ClientIp, DEVICE_COOKIE, TICKET_COOKIE, body_error, parse_json,
 };
 use crate::openapi::schemas::{Admission, HeartbeatAnswer};
+use crate::service::viewer;
+use crate::service::viewer::Device;
+use crate::service::{Error, Result};
 use crate::state::AppState;
-use crate::viewer;
 
 /// Body of an admit: empty for the watch page (the ticket is in the cookie), a token for apps.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -66,7 +67,7 @@ pub async fn admit_viewer(
     device: Device,
     jar: CookieJar,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let body = body.map_err(body_error)?;
     let body: AdmitBody = if body.iter().all(u8::is_ascii_whitespace) {
         AdmitBody::default()
@@ -78,7 +79,7 @@ pub async fn admit_viewer(
         None => jar
             .get(TICKET_COOKIE)
             .map(|c| c.value().to_owned())
-            .ok_or(ApiError::NoTicket)?,
+            .ok_or(Error::NoTicket)?,
     };
     let result = viewer::admit(&state, &token, &device, client).await;
     let outcome = match &result {
@@ -98,8 +99,8 @@ pub async fn admit_viewer(
     Ok((StatusCode::CREATED, jar, Json(admission.body)).into_response())
 }
 
-fn session_id(id: &str) -> ApiResult<SessionId> {
-    SessionId::parse(id).map_err(|_| ApiError::SessionUnknown)
+fn session_id(id: &str) -> Result<SessionId> {
+    SessionId::parse(id).map_err(|_| Error::SessionUnknown)
 }
 
 /// `POST /api/v1/playback/{id}/heartbeat`: renews the lease and returns fresh grants.
@@ -121,7 +122,7 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<viewer::HeartbeatBody>> {
+) -> Result<Json<viewer::HeartbeatBody>> {
     let result = viewer::heartbeat(&state, &session_id(&id)?, client).await;
     let outcome = match &result {
         Ok(_) => "renewed",
@@ -146,7 +147,7 @@ pub async fn heartbeat(
 pub async fn leave(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     let id = session_id(&id)?;
     let now = state.store.now();
     if state
@@ -156,7 +157,7 @@ pub async fn leave(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::SessionUnknown)
+        Err(Error::SessionUnknown)
     }
 }
 
@@ -172,6 +173,6 @@ pub async fn leave(
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
-pub async fn leave_beacon(state: State<AppState>, id: ApiPath<String>) -> ApiResult<StatusCode> {
+pub async fn leave_beacon(state: State<AppState>, id: ApiPath<String>) -> Result<StatusCode> {
     leave(state, id).await
 }

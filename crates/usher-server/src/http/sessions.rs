@@ -11,11 +11,12 @@ use usher_core::store::SessionInfo;
 
 use usher_core::admin::Permission;
 
-use crate::audit;
-use crate::auth::{Authorized, Caller, EndSessions, Read};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::http::auth::{Authorized, EndSessions, Read};
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::openapi::schemas::SessionList;
+use crate::service::audit;
+use crate::service::auth::Caller;
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// Query of the session list.
@@ -57,10 +58,10 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
     ApiQuery(q): ApiQuery<SessionsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let show = q
         .show_id
-        .map(|s| ShowId::parse(&s).map_err(|e| ApiError::InvalidRequest(format!("show_id: {e}"))))
+        .map(|s| ShowId::parse(&s).map_err(|e| Error::InvalidRequest(format!("show_id: {e}"))))
         .transpose()?;
     let sessions = state.store.sessions(show.as_ref()).await?;
     Ok(Json(
@@ -72,9 +73,9 @@ pub async fn list_sessions(
 ///
 /// # Errors
 /// `session_unknown`; `forbidden`.
-pub async fn stop_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+pub async fn stop_session(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
     caller.require(Permission::EndSessions)?;
-    let id = SessionId::parse(id).map_err(|_| ApiError::SessionUnknown)?;
+    let id = SessionId::parse(id).map_err(|_| Error::SessionUnknown)?;
     let now = state.store.now();
     if state
         .store
@@ -85,7 +86,7 @@ pub async fn stop_session(state: &AppState, caller: &Caller, id: &str) -> ApiRes
         audit::record(state, caller, "session.end", &format!("session:{id}"), "").await;
         Ok(())
     } else {
-        Err(ApiError::SessionUnknown)
+        Err(Error::SessionUnknown)
     }
 }
 
@@ -105,7 +106,7 @@ pub async fn end_session(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<EndSessions>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     stop_session(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

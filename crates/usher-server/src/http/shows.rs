@@ -15,30 +15,31 @@ use usher_core::ids::ShowId;
 use usher_core::show::{Show, ShowSpec};
 use usher_core::store::{DeleteShowOutcome, PutOutcome};
 
-use crate::audit;
-use crate::auth::{Authorized, Caller, Manage, Read};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, body_error};
+use crate::http::auth::{Authorized, Manage, Read};
+use crate::http::extract::{ApiJson, ApiPath, body_error};
 use crate::openapi::schemas::ShowList;
+use crate::service::audit;
+use crate::service::auth::Caller;
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// Largest poster image accepted.
 pub const MAX_POSTER_BYTES: usize = 2 * 1024 * 1024;
 
-fn lookup_id(id: &str) -> ApiResult<ShowId> {
-    ShowId::parse(id).map_err(|_| ApiError::NotFound("show_unknown"))
+fn lookup_id(id: &str) -> Result<ShowId> {
+    ShowId::parse(id).map_err(|_| Error::NotFound("show_unknown"))
 }
 
 /// Finds a show.
 ///
 /// # Errors
 /// `show_unknown`.
-pub async fn find_show(state: &AppState, id: &str) -> ApiResult<Show> {
+pub async fn find_show(state: &AppState, id: &str) -> Result<Show> {
     state
         .store
         .show(&lookup_id(id)?)
         .await?
-        .ok_or(ApiError::NotFound("show_unknown"))
+        .ok_or(Error::NotFound("show_unknown"))
 }
 
 /// Creates or replaces a show (keeping its poster).
@@ -50,9 +51,9 @@ pub async fn write_show(
     caller: &Caller,
     id: &str,
     spec: ShowSpec,
-) -> ApiResult<(PutOutcome, Show)> {
+) -> Result<(PutOutcome, Show)> {
     caller.require(Permission::Manage)?;
-    let id = ShowId::parse(id).map_err(|e| ApiError::InvalidRequest(format!("show id: {e}")))?;
+    let id = ShowId::parse(id).map_err(|e| Error::InvalidRequest(format!("show id: {e}")))?;
     let existing = state.store.show(&id).await?;
     let mut show = spec
         .into_show(
@@ -60,16 +61,16 @@ pub async fn write_show(
             state.store.now(),
             existing.as_ref().map(|s| s.created_at),
         )
-        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     show.poster = existing.and_then(|s| s.poster);
     if !show.cdns.is_empty() {
-        let pool = crate::delivery::pool(state).await?;
+        let pool = crate::service::delivery::pool(state).await?;
         if let Some(unknown) = show
             .cdns
             .iter()
             .find(|id| !pool.iter().any(|c| &c.id == *id))
         {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(Error::InvalidRequest(format!(
                 "cdns: no CDN `{unknown}` in the pool"
             )));
         }
@@ -96,7 +97,7 @@ pub async fn publish_show(
     caller: &Caller,
     id: &str,
     published: bool,
-) -> ApiResult<Show> {
+) -> Result<Show> {
     caller.require(Permission::Manage)?;
     let mut show = find_show(state, id).await?;
     show.published = published;
@@ -121,7 +122,7 @@ pub async fn publish_show(
 ///
 /// # Errors
 /// `show_unknown`, `show_has_tickets`; `forbidden`.
-pub async fn remove_show(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+pub async fn remove_show(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
     caller.require(Permission::Manage)?;
     let id = lookup_id(id)?;
     match state.store.delete_show(&id).await? {
@@ -130,8 +131,8 @@ pub async fn remove_show(state: &AppState, caller: &Caller, id: &str) -> ApiResu
             audit::record(state, caller, "show.delete", &format!("show:{id}"), "").await;
             Ok(())
         }
-        DeleteShowOutcome::Missing => Err(ApiError::NotFound("show_unknown")),
-        DeleteShowOutcome::HasTickets(n) => Err(ApiError::ShowHasTickets(n)),
+        DeleteShowOutcome::Missing => Err(Error::NotFound("show_unknown")),
+        DeleteShowOutcome::HasTickets(n) => Err(Error::ShowHasTickets(n)),
     }
 }
 
@@ -144,14 +145,14 @@ pub async fn set_poster(
     caller: &Caller,
     id: &str,
     bytes: Vec<u8>,
-) -> ApiResult<Show> {
+) -> Result<Show> {
     caller.require(Permission::Manage)?;
     let mut show = find_show(state, id).await?;
     if bytes.len() > MAX_POSTER_BYTES {
-        return Err(ApiError::PayloadTooLarge);
+        return Err(Error::PayloadTooLarge);
     }
     let ctype = image_type(&bytes).ok_or_else(|| {
-        ApiError::InvalidRequest("the body must be a PNG, JPEG, WebP or GIF image".into())
+        Error::InvalidRequest("the body must be a PNG, JPEG, WebP or GIF image".into())
     })?;
     let tag = hex_tag(&bytes);
     state
@@ -214,7 +215,7 @@ pub async fn put_show(
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(spec): ApiJson<ShowSpec>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let (outcome, show) = write_show(&state, &caller, &id, spec).await?;
     let status = if outcome == PutOutcome::Created {
         StatusCode::CREATED
@@ -240,7 +241,7 @@ pub async fn read_show(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     Ok(Json(json!(find_show(&state, &id).await?)))
 }
 
@@ -255,7 +256,7 @@ pub async fn read_show(
 pub async fn list_shows(
     State(state): State<AppState>,
     _caller: Authorized<Read>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     Ok(Json(json!({"shows": state.store.shows().await?})))
 }
 
@@ -276,7 +277,7 @@ pub async fn delete_show(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     remove_show(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -307,7 +308,7 @@ pub async fn put_published(
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PublishBody>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     Ok(Json(json!(
         publish_show(&state, &caller, &id, body.published).await?
     )))
@@ -332,7 +333,7 @@ pub async fn put_poster(
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let body = body.map_err(body_error)?;
     Ok(Json(json!(
         set_poster(&state, &caller, &id, body.to_vec()).await?
@@ -355,13 +356,13 @@ pub async fn read_poster(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let id = lookup_id(&id)?;
     let (ctype, bytes) = state
         .store
         .poster(&id)
         .await?
-        .ok_or(ApiError::NotFound("poster_unknown"))?;
+        .ok_or(Error::NotFound("poster_unknown"))?;
     let etag = format!("\"{}\"", hex_tag(&bytes));
     if headers
         .get(header::IF_NONE_MATCH)

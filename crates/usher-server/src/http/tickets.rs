@@ -12,11 +12,12 @@ use usher_core::ticket::{Ticket, TicketSpec, TicketStatus};
 
 use usher_core::admin::Permission;
 
-use crate::audit;
-use crate::auth::{Authorized, Caller, ReadTickets, RegisterTickets, RevokeTickets};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::auth::{Authorized, ReadTickets, RegisterTickets, RevokeTickets};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::schemas::{BatchAnswer, TicketView};
+use crate::service::audit;
+use crate::service::auth::Caller;
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// Most tickets in one batch.
@@ -90,18 +91,18 @@ struct Checked {
     token: TicketToken,
 }
 
-async fn check(state: &AppState, spec: TicketSpec) -> ApiResult<Checked> {
+async fn check(state: &AppState, spec: TicketSpec) -> Result<Checked> {
     let terms = spec
         .terms()
-        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let token = match &spec.token {
         Some(t) => {
-            TicketToken::parse(t).map_err(|e| ApiError::InvalidRequest(format!("token: {e}")))?
+            TicketToken::parse(t).map_err(|e| Error::InvalidRequest(format!("token: {e}")))?
         }
         None => TicketToken::generate(),
     };
     if state.store.show(&terms.show_id).await?.is_none() {
-        return Err(ApiError::UnknownShow(terms.show_id.to_string()));
+        return Err(Error::UnknownShow(terms.show_id.to_string()));
     }
     let ticket = Ticket {
         id: TicketId::generate(),
@@ -121,13 +122,13 @@ fn outcome_response(
     state: &AppState,
     outcome: RegisterOutcome,
     token: &TicketToken,
-) -> ApiResult<(StatusCode, Value)> {
+) -> Result<(StatusCode, Value)> {
     match outcome {
         RegisterOutcome::Created(t) => {
             Ok((StatusCode::CREATED, ticket_view(state, &t, Some(token))))
         }
         RegisterOutcome::Existing(t) => Ok((StatusCode::OK, ticket_view(state, &t, Some(token)))),
-        RegisterOutcome::Conflict(id) => Err(ApiError::TokenConflict {
+        RegisterOutcome::Conflict(id) => Err(Error::TokenConflict {
             ticket_id: id.to_string(),
         }),
     }
@@ -152,7 +153,7 @@ pub async fn register_ticket(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<RegisterTickets>,
     ApiJson(spec): ApiJson<TicketSpec>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let checked = check(&state, spec).await?;
     let outcome = state
         .store
@@ -160,7 +161,7 @@ pub async fn register_ticket(
         .await?
         .into_iter()
         .next();
-    let outcome = outcome.ok_or_else(|| ApiError::Internal("store answered no outcome".into()))?;
+    let outcome = outcome.ok_or_else(|| Error::Internal("store answered no outcome".into()))?;
     let (status, body) = outcome_response(&state, outcome, &checked.token)?;
     metrics::counter!("usher_tickets_registered_total", "outcome" => if status == StatusCode::CREATED { "created" } else { "existing" }).increment(1);
     if status == StatusCode::CREATED {
@@ -180,11 +181,11 @@ pub struct BatchBody {
     tickets: Vec<Value>,
 }
 
-fn item_error(index: usize, e: &ApiError) -> Value {
+fn item_error(index: usize, e: &Error) -> Value {
     let res = match e {
-        ApiError::InvalidRequest(m) => json!({"code": e.code(), "detail": m}),
-        ApiError::UnknownShow(id) => json!({"code": e.code(), "detail": format!("no show `{id}`")}),
-        ApiError::TokenConflict { ticket_id } => json!({"code": e.code(), "ticket_id": ticket_id}),
+        Error::InvalidRequest(m) => json!({"code": e.code(), "detail": m}),
+        Error::UnknownShow(id) => json!({"code": e.code(), "detail": format!("no show `{id}`")}),
+        Error::TokenConflict { ticket_id } => json!({"code": e.code(), "ticket_id": ticket_id}),
         other => json!({"code": other.code()}),
     };
     json!({"index": index, "status": e.status().as_u16(), "error": res})
@@ -206,9 +207,9 @@ pub async fn register_batch(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<RegisterTickets>,
     ApiJson(body): ApiJson<BatchBody>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     if body.tickets.is_empty() || body.tickets.len() > MAX_BATCH {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(Error::InvalidRequest(format!(
             "tickets: must hold 1 to {MAX_BATCH} items"
         )));
     }
@@ -218,17 +219,17 @@ pub async fn register_batch(
         // serde would also fill a registration from an array of its fields in order
         let spec = if item.is_object() {
             serde_path_to_error::deserialize::<_, TicketSpec>(item).map_err(|e| {
-                ApiError::InvalidRequest(format!("tickets[{i}].{}: {}", e.path(), e.inner()))
+                Error::InvalidRequest(format!("tickets[{i}].{}: {}", e.path(), e.inner()))
             })
         } else {
-            Err(ApiError::InvalidRequest(format!(
+            Err(Error::InvalidRequest(format!(
                 "tickets[{i}]: must be an object"
             )))
         };
         match spec {
             Ok(spec) => match check(&state, spec).await {
                 Ok(c) => pending.push((i, c)),
-                Err(e @ (ApiError::InvalidRequest(_) | ApiError::UnknownShow(_))) => {
+                Err(e @ (Error::InvalidRequest(_) | Error::UnknownShow(_))) => {
                     results[i] = Some(item_error(i, &e))
                 }
                 Err(e) => return Err(e),
@@ -283,13 +284,13 @@ pub async fn register_batch(
 ///
 /// # Errors
 /// `ticket_unknown`.
-pub async fn find(state: &AppState, id: &str) -> ApiResult<Ticket> {
-    let id = TicketId::parse(id).map_err(|_| ApiError::NotFound("ticket_unknown"))?;
+pub async fn find(state: &AppState, id: &str) -> Result<Ticket> {
+    let id = TicketId::parse(id).map_err(|_| Error::NotFound("ticket_unknown"))?;
     state
         .store
         .ticket(&id)
         .await?
-        .ok_or(ApiError::NotFound("ticket_unknown"))
+        .ok_or(Error::NotFound("ticket_unknown"))
 }
 
 /// `GET /api/v1/tickets/{id}`: status and usage.
@@ -308,7 +309,7 @@ pub async fn ticket_status(
     State(state): State<AppState>,
     _caller: Authorized<ReadTickets>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let ticket = find(&state, &id).await?;
     let activity = state.store.ticket_activity(&ticket.id).await?;
     let mut v = ticket_view(&state, &ticket, None);
@@ -336,14 +337,14 @@ pub fn sharing_signal(a: &TicketActivity) -> Value {
 ///
 /// # Errors
 /// `ticket_unknown`; `forbidden`.
-pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Ticket> {
+pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<Ticket> {
     caller.require(Permission::RevokeTickets)?;
     let ticket = find(state, id).await?;
     let revoked = state
         .store
         .revoke_ticket(&ticket.id)
         .await?
-        .ok_or(ApiError::NotFound("ticket_unknown"))?;
+        .ok_or(Error::NotFound("ticket_unknown"))?;
     tracing::info!(ticket.id = %revoked.id, "ticket revoked");
     audit::record(
         state,
@@ -373,7 +374,7 @@ pub async fn revoke_ticket(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<RevokeTickets>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let revoked = revoke(&state, &caller, &id).await?;
     Ok(Json(ticket_view(&state, &revoked, None)))
 }
@@ -392,11 +393,11 @@ pub struct SearchQuery {
 ///
 /// # Errors
 /// `invalid_request` for an empty or overlong query; `forbidden`.
-pub async fn search(state: &AppState, caller: &Caller, q: &str) -> ApiResult<Vec<Ticket>> {
+pub async fn search(state: &AppState, caller: &Caller, q: &str) -> Result<Vec<Ticket>> {
     caller.require(Permission::ReadTickets)?;
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 200 {
-        return Err(ApiError::InvalidRequest(
+        return Err(Error::InvalidRequest(
             "q: a ticket id or an external reference of 1 to 200 characters".into(),
         ));
     }
@@ -423,7 +424,7 @@ pub async fn search_tickets(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<ReadTickets>,
     ApiQuery(q): ApiQuery<SearchQuery>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let found = search(&state, &caller, &q.q).await?;
     Ok(Json(json!({
         "tickets": found.iter().map(|t| ticket_view(&state, t, None)).collect::<Vec<_>>()

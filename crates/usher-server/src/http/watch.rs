@@ -12,10 +12,10 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use minijinja::context;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, TICKET_COOKIE};
+use crate::http::extract::{ApiPath, TICKET_COOKIE};
+use crate::service::viewer::{self, TicketAndShow};
+use crate::service::{Error, Result};
 use crate::state::AppState;
-use crate::viewer::{self, TicketAndShow};
 
 /// The watch page's Content Security Policy; the player may fetch media from Usher and from the origins
 /// (`scheme://host[:port]`) of the CDNs in the pool (a CDN added later needs a page reload).
@@ -65,21 +65,21 @@ fn show_view(ts: &TicketAndShow) -> Value {
     })
 }
 
-fn refusal(e: &ApiError) -> Value {
+fn refusal(e: &Error) -> Value {
     let (title, detail) = match e {
-        ApiError::NoTicket => (
+        Error::NoTicket => (
             "No ticket here yet.",
             "Open the watch link from your ticket to start watching.",
         ),
-        ApiError::TicketUnknown => (
+        Error::TicketUnknown => (
             "We don't know this ticket.",
             "Check that you opened the whole watch link from your ticket, or contact the ticket seller.",
         ),
-        ApiError::TicketRevoked => (
+        Error::TicketRevoked => (
             "This ticket has been revoked.",
             "It was refunded or cancelled and no longer admits. Contact the ticket seller if this is a mistake.",
         ),
-        ApiError::ShowUnpublished => (
+        Error::ShowUnpublished => (
             "This show is not available yet.",
             "The organiser has not published it. Keep your watch link and come back later.",
         ),
@@ -96,8 +96,8 @@ async fn page(
     status: StatusCode,
     ts: Option<&TicketAndShow>,
     page_state: &str,
-    refused: Option<&ApiError>,
-) -> ApiResult<Response> {
+    refused: Option<&Error>,
+) -> Result<Response> {
     let now = state.store.now();
     let show = ts.map(show_view);
     let refusal = refused.map(refusal);
@@ -144,11 +144,7 @@ async fn page(
     Ok(res)
 }
 
-async fn refused_page(
-    state: &AppState,
-    ts: Option<&TicketAndShow>,
-    e: &ApiError,
-) -> ApiResult<Response> {
+async fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &Error) -> Result<Response> {
     page(state, e.status(), ts, "refused", Some(e)).await
 }
 
@@ -171,11 +167,11 @@ async fn refused_page(
 pub async fn open_watch_link(
     State(state): State<AppState>,
     jar: CookieJar,
-    token: Result<ApiPath<String>, ApiError>,
-) -> ApiResult<Response> {
+    token: Result<ApiPath<String>, Error>,
+) -> Result<Response> {
     // a token that is not even UTF-8 is just an unknown ticket to the viewer
     let Ok(ApiPath(token)) = token else {
-        return refused_page(&state, None, &ApiError::TicketUnknown).await;
+        return refused_page(&state, None, &Error::TicketUnknown).await;
     };
     match viewer::find_ticket(&state, &token).await {
         Ok(_) => {
@@ -195,7 +191,7 @@ pub async fn open_watch_link(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(res)
         }
-        Err(e @ ApiError::TicketUnknown) => refused_page(&state, None, &e).await,
+        Err(e @ Error::TicketUnknown) => refused_page(&state, None, &e).await,
         Err(e) => Err(e),
     }
 }
@@ -213,22 +209,22 @@ pub async fn open_watch_link(
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
-pub async fn watch_page(State(state): State<AppState>, jar: CookieJar) -> ApiResult<Response> {
+pub async fn watch_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
     let Some(token) = jar.get(TICKET_COOKIE).map(|c| c.value().to_owned()) else {
-        return refused_page(&state, None, &ApiError::NoTicket).await;
+        return refused_page(&state, None, &Error::NoTicket).await;
     };
     let ts = match viewer::find_ticket(&state, &token).await {
         Ok(ts) => ts,
-        Err(e @ ApiError::TicketUnknown) => return refused_page(&state, None, &e).await,
+        Err(e @ Error::TicketUnknown) => return refused_page(&state, None, &e).await,
         Err(e) => return Err(e),
     };
     match viewer::check_admits(&ts, state.store.now()) {
         Ok(_) => page(&state, StatusCode::OK, Some(&ts), "ready", None).await,
-        Err(ApiError::NotStarted { .. }) => {
+        Err(Error::NotStarted { .. }) => {
             page(&state, StatusCode::OK, Some(&ts), "not_started", None).await
         }
-        Err(ApiError::Ended { .. }) => page(&state, StatusCode::OK, Some(&ts), "ended", None).await,
-        Err(e @ (ApiError::TicketRevoked | ApiError::ShowUnpublished)) => {
+        Err(Error::Ended { .. }) => page(&state, StatusCode::OK, Some(&ts), "ended", None).await,
+        Err(e @ (Error::TicketRevoked | Error::ShowUnpublished)) => {
             refused_page(&state, Some(&ts), &e).await
         }
         Err(e) => Err(e),

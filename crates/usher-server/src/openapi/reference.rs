@@ -6,9 +6,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiResult;
 use crate::openapi::METHODS;
 use crate::pages::Pages;
+use crate::service::Result;
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -227,7 +227,7 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value) -> Value {
 ///
 /// # Errors
 /// `internal` when the template fails.
-pub fn render(pages: &Pages, doc: &Value) -> ApiResult<String> {
+pub fn render(pages: &Pages, doc: &Value) -> Result<String> {
     let mut by_tag: Map<String, Value> = Map::new();
     let tags: Vec<Value> = doc["tags"].as_array().cloned().unwrap_or_default();
     for t in &tags {

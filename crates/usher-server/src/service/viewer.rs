@@ -10,17 +10,27 @@ use std::net::IpAddr;
 use serde::Serialize;
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
-use usher_core::ids::{SessionId, ShowId, TicketId, TicketToken};
+use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId, TicketToken};
 use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
 use usher_core::show::Show;
 use usher_core::store::{AdmitRequest, HeartbeatAnswer, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
 use usher_geo::policy::{Refusal, Verdict, decide};
 
-use crate::delivery::{self, GrantView};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Device;
+use crate::service::delivery::{self, GrantView};
+use crate::service::{Error, Result};
 use crate::state::AppState;
+
+/// The viewer's device, as the player names it (HTTP reads it from a header or a cookie).
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// The device id.
+    pub id: DeviceId,
+    /// True when the id was made for this request and must be set as a cookie.
+    pub fresh: bool,
+    /// A label for humans ("Chrome on Linux").
+    pub label: String,
+}
 
 /// A ticket with its show, found by token.
 pub struct TicketAndShow {
@@ -34,18 +44,18 @@ pub struct TicketAndShow {
 ///
 /// # Errors
 /// `ticket_unknown` for malformed or unregistered tokens (or a ticket whose show is gone).
-pub async fn find_ticket(state: &AppState, token: &str) -> ApiResult<TicketAndShow> {
-    let token = TicketToken::parse(token).map_err(|_| ApiError::TicketUnknown)?;
+pub async fn find_ticket(state: &AppState, token: &str) -> Result<TicketAndShow> {
+    let token = TicketToken::parse(token).map_err(|_| Error::TicketUnknown)?;
     let ticket = state
         .store
         .ticket_by_token(&state.hasher.ticket_token(&token))
         .await?
-        .ok_or(ApiError::TicketUnknown)?;
+        .ok_or(Error::TicketUnknown)?;
     let show = state
         .store
         .show(&ticket.terms.show_id)
         .await?
-        .ok_or(ApiError::TicketUnknown)?;
+        .ok_or(Error::TicketUnknown)?;
     Ok(TicketAndShow { ticket, show })
 }
 
@@ -53,16 +63,16 @@ pub async fn find_ticket(state: &AppState, token: &str) -> ApiResult<TicketAndSh
 ///
 /// # Errors
 /// `ticket_revoked`, `show_unpublished`, `not_started` or `ended`.
-pub fn check_admits(ts: &TicketAndShow, now: UnixMs) -> ApiResult<UnixMs> {
+pub fn check_admits(ts: &TicketAndShow, now: UnixMs) -> Result<UnixMs> {
     if ts.ticket.status == TicketStatus::Revoked {
-        return Err(ApiError::TicketRevoked);
+        return Err(Error::TicketRevoked);
     }
     if !ts.show.published {
-        return Err(ApiError::ShowUnpublished);
+        return Err(Error::ShowUnpublished);
     }
     match ts.ticket.window_state(&ts.show, now) {
-        WindowState::NotStarted(starts_at) => Err(ApiError::NotStarted { starts_at, now }),
-        WindowState::Ended(ended_at) => Err(ApiError::Ended { ended_at }),
+        WindowState::NotStarted(starts_at) => Err(Error::NotStarted { starts_at, now }),
+        WindowState::Ended(ended_at) => Err(Error::Ended { ended_at }),
         WindowState::Open(until) => Ok(until),
     }
 }
@@ -72,7 +82,7 @@ pub fn check_admits(ts: &TicketAndShow, now: UnixMs) -> ApiResult<UnixMs> {
 /// # Errors
 /// `geo_blocked` naming the country; `geo_unavailable` when the policy names countries and no database
 /// is loaded yet.
-pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> ApiResult<Option<Country>> {
+pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> Result<Option<Country>> {
     let lookup = state.geoip.lookup(client);
     let country = lookup.country();
     match decide(&show.geo, client, lookup) {
@@ -86,9 +96,9 @@ pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> ApiResult<Opt
                 Refusal::Unknown => "unknown_address",
             };
             tracing::info!(show.id = %show.id, geo.country = %label, geo.rule = rule, "Geo refused");
-            Err(ApiError::GeoBlocked { country })
+            Err(Error::GeoBlocked { country })
         }
-        Verdict::Undecided => Err(ApiError::GeoUnavailable),
+        Verdict::Undecided => Err(Error::GeoUnavailable),
     }
 }
 
@@ -113,7 +123,7 @@ pub async fn admit(
     token: &str,
     device: &Device,
     client: IpAddr,
-) -> ApiResult<Admission> {
+) -> Result<Admission> {
     let ts = find_ticket(state, token).await?;
     let now = state.store.now();
     check_admits(&ts, now)?;
@@ -136,7 +146,7 @@ pub async fn admit(
         })
         .await?;
     match decision {
-        AdmitDecision::InUse { retry_after_s } => Err(ApiError::TicketInUse { retry_after_s }),
+        AdmitDecision::InUse { retry_after_s } => Err(Error::TicketInUse { retry_after_s }),
         AdmitDecision::Admitted {
             session_id,
             expires_at,
@@ -206,7 +216,7 @@ pub async fn heartbeat(
     state: &AppState,
     session: &SessionId,
     client: IpAddr,
-) -> ApiResult<HeartbeatBody> {
+) -> Result<HeartbeatBody> {
     let now_ms = state.store.now().0;
     let answer = match state.store.heartbeat(session).await {
         Ok(a) => {
@@ -231,7 +241,7 @@ pub async fn heartbeat(
                     cdn_order: None,
                 });
             }
-            return Err(ApiError::StoreUnavailable(cause));
+            return Err(Error::StoreUnavailable(cause));
         }
         Err(e) => return Err(e.into()),
     };
@@ -272,27 +282,27 @@ pub async fn renew(
     session: &SessionId,
     answer: HeartbeatAnswer,
     client: IpAddr,
-) -> ApiResult<Renewed> {
+) -> Result<Renewed> {
     let expires_at = match answer.decision {
         HeartbeatDecision::Renewed { expires_at } => expires_at,
-        HeartbeatDecision::Unknown => return Err(ApiError::SessionUnknown),
+        HeartbeatDecision::Unknown => return Err(Error::SessionUnknown),
         HeartbeatDecision::Ended(reason) => return Err(ended_error(reason)),
     };
     let (ticket_id, show_id) = answer
         .owner
-        .ok_or_else(|| ApiError::Internal("renewed lease without owner".into()))?;
+        .ok_or_else(|| Error::Internal("renewed lease without owner".into()))?;
     let show = state
         .store
         .show(&show_id)
         .await?
-        .ok_or(ApiError::SessionEnded)?;
+        .ok_or(Error::SessionEnded)?;
     let bounds = match answer.ticket {
         Some(b) => b,
         None => state
             .store
             .ticket(&ticket_id)
             .await?
-            .ok_or(ApiError::SessionEnded)?
+            .ok_or(Error::SessionEnded)?
             .bounds(),
     };
     let now = state.store.now();
@@ -301,20 +311,20 @@ pub async fn renew(
             .store
             .end_session(session, EndReason::WindowEnded { at: now })
             .await?;
-        return Err(ApiError::Ended { ended_at });
+        return Err(Error::Ended { ended_at });
     }
     match check_geo(state, &show, client) {
         Ok(_) => {}
-        Err(ApiError::GeoBlocked { country }) => {
+        Err(Error::GeoBlocked { country }) => {
             state
                 .store
                 .end_session(session, EndReason::GeoBlocked { at: now, country })
                 .await?;
-            return Err(ApiError::GeoBlocked { country });
+            return Err(Error::GeoBlocked { country });
         }
         // a database is never unloaded once loaded, so this is a session admitted by ranges alone
         // before any database arrived: it keeps playing rather than being cut for our lack of data
-        Err(ApiError::GeoUnavailable) => {}
+        Err(Error::GeoUnavailable) => {}
         Err(e) => return Err(e),
     }
     Ok(Renewed {
@@ -325,13 +335,13 @@ pub async fn renew(
 }
 
 /// The refusal a session gets once it no longer holds its lease.
-pub fn ended_error(reason: EndReason) -> ApiError {
+pub fn ended_error(reason: EndReason) -> Error {
     match reason {
-        EndReason::Superseded { by_device, at } => ApiError::Superseded { by_device, at },
-        EndReason::Revoked { .. } => ApiError::TicketRevoked,
-        EndReason::WindowEnded { at } => ApiError::Ended { ended_at: at },
-        EndReason::Left { .. } | EndReason::EndedByAdmin { .. } => ApiError::SessionEnded,
-        EndReason::Expired { .. } => ApiError::SessionExpired,
-        EndReason::GeoBlocked { country, .. } => ApiError::GeoBlocked { country },
+        EndReason::Superseded { by_device, at } => Error::Superseded { by_device, at },
+        EndReason::Revoked { .. } => Error::TicketRevoked,
+        EndReason::WindowEnded { at } => Error::Ended { ended_at: at },
+        EndReason::Left { .. } | EndReason::EndedByAdmin { .. } => Error::SessionEnded,
+        EndReason::Expired { .. } => Error::SessionExpired,
+        EndReason::GeoBlocked { country, .. } => Error::GeoBlocked { country },
     }
 }

@@ -13,32 +13,20 @@
 //! - A user whose password Usher made (the first-run `admin`, `add-user` without a password) must change
 //!   it before anything else.
 
-use std::marker::PhantomData;
 use std::net::IpAddr;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{Method, header};
-use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
-use usher_core::admin::{Actor, AdminUser, ConsoleSession, Permission, Role, UserName};
+use usher_core::admin::{Actor, AdminUser, ConsoleSession, Role, UserName};
 use usher_core::clock::UnixMs;
 use usher_core::ids::random_b64;
 use usher_core::secret::{ApiKeySecret, SecretHash};
 use usher_core::store::{ApiKey, Store, StoreError};
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientIp;
+pub use super::caller::{Caller, Principal};
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
-/// Name of the console session cookie.
-pub const SESSION_COOKIE: &str = "usher_console";
-/// Name of the cookie holding the login form's CSRF token (double submit, before a session exists).
-pub const LOGIN_CSRF_COOKIE: &str = "usher_login_csrf";
-/// Header by which scripts send the CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
 /// A console session ends after this long without a request.
 pub const IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 /// A console session ends this long after login, whatever its activity.
@@ -54,76 +42,11 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// How often (at most) a session's idle timer is pushed back in the store.
 const TOUCH_EVERY_MS: i64 = 15_000;
 
-/// Who is calling.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// An API key.
-    Key(ApiKey),
-    /// A console user, logged in with a session.
-    User(AdminUser),
-}
-
-/// An authenticated caller and where the request came from.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Who.
-    pub principal: Principal,
-    /// The client address.
-    pub address: IpAddr,
-    /// The console session's CSRF token (for pages to embed), `None` for API keys.
-    pub csrf: Option<String>,
-    /// The console session's hash, `None` for API keys.
-    pub session: Option<SecretHash>,
-}
-
-impl Caller {
-    /// Whether the caller may do `perm`.
-    pub fn allows(&self, perm: Permission) -> bool {
-        match &self.principal {
-            Principal::Key(k) => k.scopes.iter().any(|s| {
-                *s == usher_core::store::Scope::Admin
-                    || (*s == usher_core::store::Scope::Tickets && perm.scope_name() == "tickets")
-            }),
-            Principal::User(u) => u.role.allows(perm),
-        }
-    }
-
-    /// Refuses unless the caller may do `perm`.
-    ///
-    /// # Errors
-    /// `forbidden`, naming the scope (API keys) or the role (users) that falls short.
-    pub fn require(&self, perm: Permission) -> ApiResult<()> {
-        if self.allows(perm) {
-            return Ok(());
-        }
-        Err(match &self.principal {
-            Principal::Key(_) => ApiError::Forbidden(perm.scope_name()),
-            Principal::User(u) => ApiError::RoleForbidden(u.role.as_str()),
-        })
-    }
-
-    /// The caller as the audit log names it.
-    pub fn actor(&self) -> Actor {
-        match &self.principal {
-            Principal::Key(k) => Actor::ApiKey(k.id.to_string()),
-            Principal::User(u) => Actor::User(u.name.to_string()),
-        }
-    }
-
-    /// The console user, `None` for an API key.
-    pub fn user(&self) -> Option<&AdminUser> {
-        match &self.principal {
-            Principal::User(u) => Some(u),
-            Principal::Key(_) => None,
-        }
-    }
-}
-
 /// Hashes a password with argon2id and a fresh salt, off the async runtime.
 ///
 /// # Errors
 /// `internal` if hashing fails (it does not for valid parameters).
-pub async fn hash_password(password: String) -> ApiResult<String> {
+pub async fn hash_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand_bytes(&mut salt);
@@ -134,8 +57,8 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
             .map_err(|e| e.to_string())
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
-    .map_err(|e| ApiError::Internal(format!("hashing a password: {e}")))
+    .map_err(|e| Error::Internal(format!("hashing task: {e}")))?
+    .map_err(|e| Error::Internal(format!("hashing a password: {e}")))
 }
 
 fn rand_bytes(buf: &mut [u8]) {
@@ -165,10 +88,10 @@ pub async fn verify_password(password: String, phc: String) -> bool {
 ///
 /// # Errors
 /// `invalid_request` naming the rule.
-pub fn check_password(password: &str) -> ApiResult<()> {
+pub fn check_password(password: &str) -> Result<()> {
     let n = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=256).contains(&n) || password.chars().any(char::is_control) {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(Error::InvalidRequest(format!(
             "password: must be {MIN_PASSWORD_CHARS} to 256 characters, without control characters"
         )));
     }
@@ -190,7 +113,7 @@ pub async fn new_user(
     role: Role,
     password: String,
     must_change_password: bool,
-) -> ApiResult<AdminUser> {
+) -> Result<AdminUser> {
     let now = store.now();
     Ok(AdminUser {
         name,
@@ -249,7 +172,7 @@ pub enum LoginRefused {
     /// The store failed.
     Store(StoreError),
     /// Something else failed.
-    Internal(ApiError),
+    Internal(Error),
 }
 
 impl From<StoreError> for LoginRefused {
@@ -308,7 +231,7 @@ pub async fn login(
             store.note_login_failure(k, FAILURE_WINDOW_MS).await?;
         }
         let known = name.is_some() && user_key.is_some();
-        crate::audit::record_system(
+        crate::service::audit::record_system(
             state,
             if known {
                 Actor::User(name.map(|n| n.to_string()).unwrap_or_default())
@@ -337,7 +260,7 @@ pub async fn login(
             expires_at: UnixMs(now.0 + IDLE_TIMEOUT_MS),
         })
         .await?;
-    crate::audit::record_system(
+    crate::service::audit::record_system(
         state,
         Actor::User(user.name.to_string()),
         "login",
@@ -349,56 +272,22 @@ pub async fn login(
     Ok(LoggedIn { secret, user })
 }
 
-/// The session cookie for `secret` (an empty secret and zero age clears it).
-pub fn session_cookie(state: &AppState, secret: String, clear: bool) -> Cookie<'static> {
-    let mut c = Cookie::build((SESSION_COOKIE, secret))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.config.secure_cookies())
-        .build();
-    if clear {
-        c.make_removal();
-    }
-    c
-}
-
-/// What a request carries to authenticate with.
-enum Presented {
-    Bearer(String),
-    Session(String),
-    Nothing,
-}
-
-fn presented(parts: &Parts) -> Presented {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
-        return Presented::Bearer(
-            v.to_str()
-                .ok()
-                .and_then(|v| v.split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, key)| key.trim().to_owned())
-                .unwrap_or_default(),
-        );
-    }
-    match CookieJar::from_headers(&parts.headers).get(SESSION_COOKIE) {
-        Some(c) if !c.value().is_empty() => Presented::Session(c.value().to_owned()),
-        _ => Presented::Nothing,
-    }
-}
-
-async fn api_key(state: &AppState, bearer: &str) -> ApiResult<ApiKey> {
-    let presented = ApiKeySecret::parse(bearer).ok_or(ApiError::Unauthorized)?;
+/// The API key a bearer credential names, checked in constant time, its last use noted.
+///
+/// # Errors
+/// `unauthorized` for a malformed, unknown or wrong key.
+pub async fn api_key(state: &AppState, bearer: &str) -> Result<ApiKey> {
+    let presented = ApiKeySecret::parse(bearer).ok_or(Error::Unauthorized)?;
     let key = state
         .store
         .api_key(&presented.id)
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(Error::Unauthorized)?;
     if !key
         .secret_hash
         .ct_eq(&state.hasher.api_key_secret(&presented.secret))
     {
-        return Err(ApiError::Unauthorized);
+        return Err(Error::Unauthorized);
     }
     state.store.touch_api_key(&key.id).await?;
     Ok(key)
@@ -408,23 +297,23 @@ async fn api_key(state: &AppState, bearer: &str) -> ApiResult<ApiKey> {
 ///
 /// # Errors
 /// `unauthorized` when the session is unknown, lapsed or past its lifetime, or its user is gone.
-pub async fn console_user(state: &AppState, secret: &str) -> ApiResult<(AdminUser, SecretHash)> {
+pub async fn console_user(state: &AppState, secret: &str) -> Result<(AdminUser, SecretHash)> {
     let id = state.hasher.console_session(secret);
     let session = state
         .store
         .console_session(&id)
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(Error::Unauthorized)?;
     let now = state.store.now();
     if now.0 - session.created_at.0 > MAX_SESSION_MS {
         state.store.delete_console_session(&id).await?;
-        return Err(ApiError::Unauthorized);
+        return Err(Error::Unauthorized);
     }
     let user = state
         .store
         .admin_user(&session.user)
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(Error::Unauthorized)?;
     if now.0 - session.last_seen.0 >= TOUCH_EVERY_MS {
         state
             .store
@@ -432,120 +321,4 @@ pub async fn console_user(state: &AppState, secret: &str) -> ApiResult<(AdminUse
             .await?;
     }
     Ok((user, id))
-}
-
-/// How a console request proves it was made by Usher's own pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CsrfCheck {
-    /// Only the `X-CSRF-Token` header counts (JSON API).
-    Header,
-    /// The caller checks the form's `_csrf` field itself (console forms).
-    Deferred,
-}
-
-/// Authenticates a request: an API key, else a console session (with CSRF for unsafe methods).
-///
-/// # Errors
-/// `unauthorized` (nothing valid presented), `csrf_invalid`, `password_change_required`.
-pub async fn authenticate(
-    parts: &mut Parts,
-    state: &AppState,
-    csrf: CsrfCheck,
-) -> ApiResult<Caller> {
-    let ClientIp(address) = ClientIp::from_request_parts(parts, state).await?;
-    match presented(parts) {
-        Presented::Bearer(b) => Ok(Caller {
-            principal: Principal::Key(api_key(state, &b).await?),
-            address,
-            csrf: None,
-            session: None,
-        }),
-        Presented::Session(secret) => {
-            let (user, id) = console_user(state, &secret).await?;
-            let unsafe_method =
-                !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-            if unsafe_method && csrf == CsrfCheck::Header {
-                let sent = parts
-                    .headers
-                    .get(CSRF_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if !state.hasher.check_csrf(&secret, sent) {
-                    return Err(ApiError::CsrfInvalid);
-                }
-            }
-            if user.must_change_password {
-                return Err(ApiError::PasswordChangeRequired);
-            }
-            Ok(Caller {
-                principal: Principal::User(user),
-                address,
-                csrf: Some(state.hasher.csrf_token(&secret)),
-                session: Some(id),
-            })
-        }
-        Presented::Nothing => Err(ApiError::Unauthorized),
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller
-where
-    AppState: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authenticate(parts, &AppState::from_ref(state), CsrfCheck::Header).await
-    }
-}
-
-/// A permission as a type, for [`Authorized`].
-pub trait Needs: Send + Sync + 'static {
-    /// The permission.
-    const PERMISSION: Permission;
-}
-
-macro_rules! needs {
-    ($($(#[$doc:meta])* $name:ident => $perm:ident;)*) => {
-        $(
-            $(#[$doc])*
-            #[derive(Debug)]
-            pub struct $name;
-            impl Needs for $name {
-                const PERMISSION: Permission = Permission::$perm;
-            }
-        )*
-    };
-}
-
-needs! {
-    /// Read the admin records.
-    Read => Read;
-    /// Read tickets.
-    ReadTickets => ReadTickets;
-    /// Register tickets.
-    RegisterTickets => RegisterTickets;
-    /// Revoke tickets.
-    RevokeTickets => RevokeTickets;
-    /// End sessions.
-    EndSessions => EndSessions;
-    /// Change anything.
-    Manage => Manage;
-}
-
-/// A caller holding permission `P`, checked before the body is read.
-#[derive(Debug)]
-pub struct Authorized<P: Needs>(pub Caller, pub PhantomData<P>);
-
-impl<P: Needs, S: Send + Sync> FromRequestParts<S> for Authorized<P>
-where
-    AppState: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        caller.require(P::PERMISSION)?;
-        Ok(Authorized(caller, PhantomData))
-    }
 }

@@ -1,5 +1,5 @@
 //! Extractors of our own, so every rejection is our problem+json: JSON bodies, queries and path
-//! parameters; the client's address; the viewer's device. (Who is calling: [`crate::auth`].)
+//! parameters; the client's address; the viewer's device. (Who is calling: [`crate::service::auth`].)
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -10,7 +10,8 @@ use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 use usher_core::ids::DeviceId;
 
-use crate::error::ApiError;
+use crate::service::Error;
+use crate::service::viewer::Device;
 use crate::state::AppState;
 
 /// Name of the long-lived device cookie.
@@ -26,9 +27,9 @@ pub const DEVICE_LABEL_HEADER: &str = "x-usher-device-label";
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -39,7 +40,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
             });
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(Error::UnsupportedMediaType);
         }
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse_json(&bytes).map(ApiJson)
@@ -47,11 +48,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 /// Maps a body-reading failure to our error.
-pub fn body_error(e: BytesRejection) -> ApiError {
+pub fn body_error(e: BytesRejection) -> Error {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
+        Error::PayloadTooLarge
     } else {
-        ApiError::InvalidRequest("the request body could not be read".into())
+        Error::InvalidRequest("the request body could not be read".into())
     }
 }
 
@@ -60,25 +61,23 @@ pub fn body_error(e: BytesRejection) -> ApiError {
 /// client means, so anything but an object is refused.
 ///
 /// # Errors
-/// [`ApiError::InvalidRequest`] with the position and reason.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// [`Error::InvalidRequest`] with the position and reason.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::InvalidRequest(
-            "body: must be a JSON object".into(),
-        ));
+        return Err(Error::InvalidRequest("body: must be a JSON object".into()));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
-            ApiError::InvalidRequest(format!("body: {inner}"))
+            Error::InvalidRequest(format!("body: {inner}"))
         } else {
-            ApiError::InvalidRequest(format!("{path}: {inner}"))
+            Error::InvalidRequest(format!("{path}: {inner}"))
         }
     })?;
     de.end()
-        .map_err(|e| ApiError::InvalidRequest(format!("body: {e}")))?;
+        .map_err(|e| Error::InvalidRequest(format!("body: {e}")))?;
     Ok(value)
 }
 
@@ -86,13 +85,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| ApiError::InvalidRequest(format!("query: {}", e.body_text())))
+            .map_err(|e| Error::InvalidRequest(format!("query: {}", e.body_text())))
     }
 }
 
@@ -100,13 +99,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 pub struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(p)| ApiPath(p))
-            .map_err(|_| ApiError::InvalidRequest("the path is not valid".into()))
+            .map_err(|_| Error::InvalidRequest("the path is not valid".into()))
     }
 }
 
@@ -119,14 +118,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp
 where
     AppState: FromRef<S>,
 {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
-            .ok_or_else(|| ApiError::Internal("no peer address on the connection".into()))?;
+            .ok_or_else(|| Error::Internal("no peer address on the connection".into()))?;
         let state = AppState::from_ref(state);
         let name = match state.proxies.header() {
             usher_geo::proxy::ForwardedHeader::XForwardedFor => "x-forwarded-for",
@@ -143,20 +142,10 @@ where
 }
 
 /// The viewer's device: from the `X-Usher-Device` header (apps), else the device cookie, else new.
-#[derive(Debug, Clone)]
-pub struct Device {
-    /// The device id.
-    pub id: DeviceId,
-    /// True when the id was made for this request and must be set as a cookie.
-    pub fresh: bool,
-    /// A label for humans ("Chrome on Linux").
-    pub label: String,
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Device {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
         let label = parts
             .headers
             .get(DEVICE_LABEL_HEADER)
@@ -183,7 +172,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Device {
                 .ok()
                 .and_then(|s| DeviceId::parse(s).ok())
                 .ok_or_else(|| {
-                    ApiError::InvalidRequest(
+                    Error::InvalidRequest(
                         "X-Usher-Device must be 8 to 64 of A-Z, a-z, 0-9, '-' and '_'".into(),
                     )
                 })?;

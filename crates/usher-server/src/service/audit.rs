@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 use usher_core::admin::{Actor, AuditEntry};
 
-use crate::auth::Caller;
+use crate::service::auth::Caller;
 use crate::state::AppState;
 
 /// Records a change made by `caller`. A failure to write is logged (the change itself already happened

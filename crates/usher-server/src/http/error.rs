@@ -1,5 +1,5 @@
-//! One error path for the whole HTTP surface: every failure becomes an [`ApiError`], and every
-//! `ApiError` becomes an RFC 9457 `application/problem+json` answer with a stable `code`.
+//! How a service [`Error`] answers over HTTP: every variant becomes an RFC 9457
+//! `application/problem+json` answer with a status and a stable `code`.
 //!
 //! The map from variant to status and code is one exhaustive `match` without a `_` arm, so a new variant
 //! does not compile until it is given a status. 5xx bodies are opaque: the cause rides in a response
@@ -8,172 +8,12 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use usher_core::clock::UnixMs;
-use usher_core::geo::Country;
-use usher_core::store::StoreError;
+
+use crate::service::Error;
 
 /// The internal cause of a 5xx, for the log line of the request; never sent to the client.
 #[derive(Debug, Clone)]
 pub struct ErrorCause(pub String);
-
-/// Everything an HTTP call can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request is malformed: bad JSON, wrong types, unknown fields, invalid values.
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// The body is larger than the configured limit.
-    #[error("payload too large")]
-    PayloadTooLarge,
-    /// The body is not `application/json`.
-    #[error("unsupported media type")]
-    UnsupportedMediaType,
-    /// No valid API key.
-    #[error("unauthorized")]
-    Unauthorized,
-    /// The API key lacks the scope.
-    #[error("forbidden: needs scope {0}")]
-    Forbidden(&'static str),
-    /// The console user's role does not allow the call.
-    #[error("forbidden for role {0}")]
-    RoleForbidden(&'static str),
-    /// A console call without the session's CSRF token (or with another one).
-    #[error("CSRF token missing or wrong")]
-    CsrfInvalid,
-    /// The console user must change the password Usher made before anything else.
-    #[error("password change required")]
-    PasswordChangeRequired,
-    /// Console login: wrong name or password.
-    #[error("login failed")]
-    LoginFailed,
-    /// Console login: too many failures for this user or address.
-    #[error("too many failed logins")]
-    LoginThrottled,
-    /// Admin: a console user of that name exists.
-    #[error("user exists")]
-    UserExists,
-    /// Admin: the change would leave no console user with the admin role.
-    #[error("last admin")]
-    LastAdmin,
-    /// Viewer: the show is not published.
-    #[error("show unpublished")]
-    ShowUnpublished,
-    /// No such route.
-    #[error("no such route")]
-    RouteNotFound,
-    /// The route exists but not for this method.
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    /// No such record; the code names what (`show_unknown`, `ticket_unknown`, `api_key_unknown`).
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// A ticket names a show that does not exist.
-    #[error("unknown show {0}")]
-    UnknownShow(String),
-    /// The token is registered with other terms.
-    #[error("token registered with other terms")]
-    TokenConflict {
-        /// The existing ticket.
-        ticket_id: String,
-    },
-    /// The show still has tickets.
-    #[error("show has tickets")]
-    ShowHasTickets(u64),
-    /// Viewer: no ticket cookie or token.
-    #[error("no ticket")]
-    NoTicket,
-    /// Viewer: the token is not a registered ticket.
-    #[error("ticket unknown")]
-    TicketUnknown,
-    /// Viewer: the ticket was revoked.
-    #[error("ticket revoked")]
-    TicketRevoked,
-    /// Viewer: the window opens later.
-    #[error("not started")]
-    NotStarted {
-        /// When it opens.
-        starts_at: UnixMs,
-        /// Now, by the server's clock.
-        now: UnixMs,
-    },
-    /// Viewer: the window closed.
-    #[error("ended")]
-    Ended {
-        /// When it closed.
-        ended_at: UnixMs,
-    },
-    /// Viewer: every seat is taken under `oldest_wins`.
-    #[error("ticket in use")]
-    TicketInUse {
-        /// Seconds until a lease may lapse.
-        retry_after_s: u64,
-    },
-    /// Viewer: the session lost its seat to another device.
-    #[error("superseded")]
-    Superseded {
-        /// The other device's label.
-        by_device: String,
-        /// When.
-        at: UnixMs,
-    },
-    /// Steering: the session lost its seat; 410 so a player stops reloading the steering manifest.
-    #[error("superseded (steering)")]
-    SteeringSuperseded {
-        /// The other device's label.
-        by_device: String,
-        /// When.
-        at: UnixMs,
-    },
-    /// Admin: the change is not possible for Usher's built-in origin (`origin`).
-    #[error("built-in CDN: {0}")]
-    CdnBuiltIn(&'static str),
-    /// Admin: the change would leave no enabled CDN in the pool.
-    #[error("no enabled CDN would remain")]
-    CdnPoolEmpty,
-    /// Viewer: the session was ended by its player or an admin.
-    #[error("session ended")]
-    SessionEnded,
-    /// Viewer: the lease lapsed; admit again.
-    #[error("session expired")]
-    SessionExpired,
-    /// Viewer: no such session.
-    #[error("session unknown")]
-    SessionUnknown,
-    /// Viewer: the show's Geo policy refuses where the request comes from.
-    #[error("geo blocked")]
-    GeoBlocked {
-        /// The country detected, when the database knows it.
-        country: Option<Country>,
-    },
-    /// Viewer: the show has Geo rules and no GeoIP database is loaded yet; retry later.
-    #[error("no GeoIP database loaded")]
-    GeoUnavailable,
-    /// Admin: a GeoIP database was refused (the one serving stays).
-    #[error("GeoIP database refused: {0}")]
-    GeoIpRefused(String),
-    /// Media: the grant is missing, malformed, tampered, expired, for another path, or its session
-    /// no longer plays.
-    #[error("grant refused: {0}")]
-    GrantRefused(&'static str),
-    /// Backups through the API exist for the embedded store only.
-    #[error("backup unsupported")]
-    BackupUnsupported,
-    /// Origin pull: no CDN of the pool holds the secret the request carries.
-    #[error("origin pull refused")]
-    OriginPullRefused,
-    /// The store cannot be reached; retry later.
-    #[error("store unavailable: {0}")]
-    StoreUnavailable(String),
-    /// Admin: an API key cannot delete itself (it may be the last admin key).
-    #[error("an API key cannot delete itself")]
-    ApiKeyInUse,
-    /// The request took longer than `http.request_timeout_s`.
-    #[error("request timed out")]
-    Timeout,
-    /// A bug or corrupt data; the detail is logged, not sent.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
 
 /// Every `code` an error answer can carry (the API document lists them; a test checks the list).
 pub const CODES: &[&str] = &[
@@ -222,15 +62,6 @@ pub const CODES: &[&str] = &[
     "poster_unknown",
 ];
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(m) => Self::StoreUnavailable(m),
-            StoreError::Corrupt(m) => Self::Internal(format!("corrupt store: {m}")),
-        }
-    }
-}
-
 struct Problem {
     status: StatusCode,
     code: &'static str,
@@ -240,7 +71,7 @@ struct Problem {
     retry_after: Option<u64>,
 }
 
-impl ApiError {
+impl Error {
     fn problem(&self) -> Problem {
         let p = |status, code, title| Problem {
             status,
@@ -559,7 +390,7 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let pr = self.problem();
         let mut body = Map::new();
@@ -594,75 +425,73 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The result of a handler.
-pub type ApiResult<T> = Result<T, ApiError>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use usher_core::clock::UnixMs;
 
     #[test]
     fn every_code_is_listed() {
         let at = UnixMs(0);
         let all = [
-            ApiError::InvalidRequest(String::new()),
-            ApiError::PayloadTooLarge,
-            ApiError::UnsupportedMediaType,
-            ApiError::Unauthorized,
-            ApiError::Forbidden("admin"),
-            ApiError::RouteNotFound,
-            ApiError::MethodNotAllowed,
-            ApiError::NotFound("show_unknown"),
-            ApiError::NotFound("ticket_unknown"),
-            ApiError::NotFound("api_key_unknown"),
-            ApiError::NotFound("cdn_unknown"),
-            ApiError::NotFound("media_unknown"),
-            ApiError::UnknownShow(String::new()),
-            ApiError::TokenConflict {
+            Error::InvalidRequest(String::new()),
+            Error::PayloadTooLarge,
+            Error::UnsupportedMediaType,
+            Error::Unauthorized,
+            Error::Forbidden("admin"),
+            Error::RouteNotFound,
+            Error::MethodNotAllowed,
+            Error::NotFound("show_unknown"),
+            Error::NotFound("ticket_unknown"),
+            Error::NotFound("api_key_unknown"),
+            Error::NotFound("cdn_unknown"),
+            Error::NotFound("media_unknown"),
+            Error::UnknownShow(String::new()),
+            Error::TokenConflict {
                 ticket_id: String::new(),
             },
-            ApiError::ShowHasTickets(1),
-            ApiError::NoTicket,
-            ApiError::TicketUnknown,
-            ApiError::TicketRevoked,
-            ApiError::NotStarted {
+            Error::ShowHasTickets(1),
+            Error::NoTicket,
+            Error::TicketUnknown,
+            Error::TicketRevoked,
+            Error::NotStarted {
                 starts_at: at,
                 now: at,
             },
-            ApiError::Ended { ended_at: at },
-            ApiError::TicketInUse { retry_after_s: 1 },
-            ApiError::Superseded {
+            Error::Ended { ended_at: at },
+            Error::TicketInUse { retry_after_s: 1 },
+            Error::Superseded {
                 by_device: String::new(),
                 at,
             },
-            ApiError::SteeringSuperseded {
+            Error::SteeringSuperseded {
                 by_device: String::new(),
                 at,
             },
-            ApiError::CdnBuiltIn(""),
-            ApiError::CdnPoolEmpty,
-            ApiError::SessionEnded,
-            ApiError::SessionExpired,
-            ApiError::SessionUnknown,
-            ApiError::GeoBlocked { country: None },
-            ApiError::GeoUnavailable,
-            ApiError::GeoIpRefused(String::new()),
-            ApiError::GrantRefused(""),
-            ApiError::OriginPullRefused,
-            ApiError::StoreUnavailable(String::new()),
-            ApiError::ApiKeyInUse,
-            ApiError::Timeout,
-            ApiError::Internal(String::new()),
-            ApiError::RoleForbidden("observer"),
-            ApiError::CsrfInvalid,
-            ApiError::PasswordChangeRequired,
-            ApiError::LoginFailed,
-            ApiError::LoginThrottled,
-            ApiError::UserExists,
-            ApiError::NotFound("user_unknown"),
-            ApiError::LastAdmin,
-            ApiError::ShowUnpublished,
-            ApiError::NotFound("poster_unknown"),
+            Error::CdnBuiltIn(""),
+            Error::CdnPoolEmpty,
+            Error::SessionEnded,
+            Error::SessionExpired,
+            Error::SessionUnknown,
+            Error::GeoBlocked { country: None },
+            Error::GeoUnavailable,
+            Error::GeoIpRefused(String::new()),
+            Error::GrantRefused(""),
+            Error::OriginPullRefused,
+            Error::StoreUnavailable(String::new()),
+            Error::ApiKeyInUse,
+            Error::Timeout,
+            Error::Internal(String::new()),
+            Error::RoleForbidden("observer"),
+            Error::CsrfInvalid,
+            Error::PasswordChangeRequired,
+            Error::LoginFailed,
+            Error::LoginThrottled,
+            Error::UserExists,
+            Error::NotFound("user_unknown"),
+            Error::LastAdmin,
+            Error::ShowUnpublished,
+            Error::NotFound("poster_unknown"),
         ];
         for e in &all {
             assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());

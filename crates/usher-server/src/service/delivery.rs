@@ -19,7 +19,7 @@ use usher_core::grant::Grant;
 use usher_core::ids::{CdnId, SessionId};
 use usher_core::show::Show;
 
-use crate::error::ApiResult;
+use crate::service::Result;
 use crate::state::AppState;
 
 /// The query parameter in which Usher's origin also takes a grant (it wins over the one in the path), so
@@ -51,7 +51,7 @@ pub fn default_origin() -> Cdn {
 ///
 /// # Errors
 /// Store failures.
-pub async fn pool(state: &AppState) -> ApiResult<Vec<Cdn>> {
+pub async fn pool(state: &AppState) -> Result<Vec<Cdn>> {
     let mut cdns = state.store.cdns().await?;
     if !cdns.iter().any(|c| c.id.is_origin()) {
         cdns.push(default_origin());
@@ -263,7 +263,7 @@ fn parse_signer(cdn: &Cdn) -> Result<(Arc<Signer>, Capabilities), String> {
 ///
 /// # Errors
 /// Store failures.
-pub async fn prepared_pool(state: &AppState) -> ApiResult<Arc<PreparedPool>> {
+pub async fn prepared_pool(state: &AppState) -> Result<Arc<PreparedPool>> {
     // the generation is read before the pool: a change in between makes the next call read again
     let generation = state.store.cdns_generation();
     let last = state.pool_cache.0.load_full();
@@ -302,7 +302,7 @@ pub async fn delivery(
     session: &SessionId,
     show: &Show,
     now: UnixMs,
-) -> ApiResult<Delivery> {
+) -> Result<Delivery> {
     let pool = prepared_pool(state).await?;
     let members = serving(&pool.cdns, show, state.config.cdn_probe.exclude_unhealthy);
     let expires_at = now.plus_secs(show.grant_ttl_s);
