@@ -8,8 +8,7 @@ use crate::clock::UnixMs;
 use crate::geo::{GeoPolicy, GeoPolicySpec};
 use crate::ids::{CdnId, ShowId};
 use crate::media_path::MediaPath;
-// kept here for callers that name them through `show` (usher-server), until they import `validation`
-pub use crate::validation::{ValidationError, check_text};
+use crate::validation::{ValidationError, check_text};
 
 /// Live stream or video on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]

@@ -17,6 +17,7 @@ use tower_http::services::ServeFile;
 use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
 use usher_core::lease::{EndReason, HeartbeatDecision};
+use usher_core::media_path::MediaPath;
 use usher_core::store::StoreError;
 
 use crate::http::extract::{ApiPath, ClientIp};
@@ -69,22 +70,12 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Checks a relative media path segment by segment: no empty, `.`/`..`, hidden, or odd-character segment.
+/// Checks a requested media path with the one media-path rule (`usher_core::media_path`); anything else
+/// is a `media_unknown`, as a missing file is.
 fn check_path(path: &str) -> Result<(), Error> {
-    let ok = !path.is_empty()
-        && path.len() <= 1024
-        && path.split('/').all(|seg| {
-            !seg.is_empty()
-                && !seg.starts_with('.')
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::NotFound("media_unknown"))
-    }
+    MediaPath::parse(path)
+        .map(drop)
+        .map_err(|_| Error::NotFound("media_unknown"))
 }
 
 fn grant_error(e: GrantError) -> Error {
