@@ -273,44 +273,6 @@ async fn serve_file(
     Ok(res)
 }
 
-/// Rewrites one URI of a playlist so that it carries the grant as a path prefix.
-fn with_grant(uri: &str, grant: &str, dir: &str) -> String {
-    if uri.contains("://") || uri.starts_with('/') {
-        uri.to_owned()
-    } else {
-        format!("/o/{grant}/{dir}/{uri}")
-    }
-}
-
-/// Rewrites every URI of a master playlist (plain lines and `URI="…"` attributes).
-pub fn personalize(master: &str, grant: &str, dir: &str) -> String {
-    let mut out = String::with_capacity(master.len() * 2);
-    for line in master.lines() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            out.push('\n');
-            continue;
-        }
-        if !line.starts_with('#') {
-            out.push_str(&with_grant(line, grant, dir));
-        } else if let Some(start) = line.find("URI=\"") {
-            let rest = &line[start + 5..];
-            match rest.find('"') {
-                Some(end) => {
-                    out.push_str(&line[..start + 5]);
-                    out.push_str(&with_grant(&rest[..end], grant, dir));
-                    out.push_str(&rest[end..]);
-                }
-                None => out.push_str(line),
-            }
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
-}
-
 /// `GET /hls/{session}/master.m3u8`: the show's master playlist with the session's grant in every URI, for
 /// players that cannot attach anything to their requests (native HLS).
 #[utoipa::path(
@@ -476,15 +438,6 @@ fn grant_clones(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn master_uris_carry_the_grant() {
-        let master = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"audio/index.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\nhttps://cdn.example/x.m3u8\n";
-        let out = personalize(master, "G", "demo");
-        assert!(out.contains("URI=\"/o/G/demo/audio/index.m3u8\""));
-        assert!(out.contains("\n/o/G/demo/360p/index.m3u8\n"));
-        assert!(out.contains("\nhttps://cdn.example/x.m3u8\n"));
-    }
 
     #[test]
     fn odd_paths_are_refused() {
