@@ -36,7 +36,6 @@ use crate::{http, telemetry};
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    embedded: Option<Arc<EmbeddedStore>>,
 }
 
 impl Application {
@@ -51,7 +50,7 @@ impl Application {
                 && pages::has_asset("docs.css"),
             "this build has no player assets: run scripts/build-web.sh, then build again"
         );
-        let (store, embedded) = open_store(&config).await?;
+        let store = open_store(&config).await?;
         let mut config = config;
         // resolve the media folder once: the origin checks every file against it
         match std::fs::canonicalize(&config.media_dir) {
@@ -106,14 +105,9 @@ impl Application {
             geo_updates,
             proxies,
             outage: Arc::default(),
-            embedded: embedded.clone(),
             outcomes: Arc::default(),
         });
-        Ok(Self {
-            listener,
-            state,
-            embedded,
-        })
+        Ok(Self { listener, state })
     }
 
     /// The bound address.
@@ -145,11 +139,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            state,
-            embedded,
-        } = self;
+        let Self { listener, state } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
         {
@@ -173,7 +163,9 @@ impl Application {
                 }
             });
         }
-        if let Some(embedded) = embedded {
+        {
+            // the store's lease sweep (`Store::sweep`: Redis has nothing to sweep)
+            let store = state.store.clone();
             let cancel = cancel.clone();
             tasks.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(15));
@@ -181,8 +173,9 @@ impl Application {
                     tokio::select! {
                         _ = cancel.cancelled() => break,
                         _ = tick.tick() => {
-                            let e = embedded.clone();
-                            let _ = tokio::task::spawn_blocking(move || e.sweep()).await;
+                            if let Err(e) = store.sweep().await {
+                                tracing::warn!(error = %e, "lease sweep failed; will retry");
+                            }
                         }
                     }
                 }
@@ -236,13 +229,11 @@ impl Application {
     }
 }
 
-/// Opens the configured store; the embedded one is also returned typed, for its sweeper.
+/// Opens the configured store.
 ///
 /// # Errors
 /// When the store cannot be opened or reached.
-pub async fn open_store(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<EmbeddedStore>>)> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match &config.store {
         StoreSettings::Embedded => {
             let dir = config.data_dir.clone();
@@ -256,8 +247,7 @@ pub async fn open_store(
                     config.data_dir.display()
                 )
             })?;
-            let s = Arc::new(s);
-            Ok((s.clone(), Some(s)))
+            Ok(Arc::new(s))
         }
         StoreSettings::Redis(r) => {
             let s = RedisStore::connect(RedisConfig {
@@ -274,7 +264,7 @@ pub async fn open_store(
             })
             .await
             .context("connecting to Redis")?;
-            Ok((Arc::new(s), None))
+            Ok(Arc::new(s))
         }
     }
 }

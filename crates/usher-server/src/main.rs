@@ -227,7 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 (usher_server::service::auth::generate_password(), true)
             };
-            let (store, _) = usher_server::app::open_store(&config).await?;
+            let store = usher_server::app::open_store(&config).await?;
             let user = usher_server::service::auth::new_user(
                 &*store,
                 name.clone(),
@@ -272,7 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let config = load(config, None, data_dir)?;
-            let (store, _) = usher_server::app::open_store(&config).await?;
+            let store = usher_server::app::open_store(&config).await?;
             let hasher = usher_core::secret::SecretHasher::new(
                 secrecy::ExposeSecret::expose_secret(&config.token_key).as_bytes(),
             );
