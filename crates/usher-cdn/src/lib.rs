@@ -28,5 +28,5 @@ mod uri;
 pub mod usher;
 
 pub use error::SignError;
-pub use request::{Cookie, Header, Resource, SignRequest, Signed};
-pub use scheme::{Capabilities, Scheme, Signer};
+pub use request::{Capabilities, Cookie, Header, Resource, SignRequest, Signed};
+pub use scheme::{Scheme, Signer};

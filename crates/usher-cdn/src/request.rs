@@ -181,3 +181,17 @@ pub struct Header {
     /// Its value.
     pub value: String,
 }
+
+/// Which bindings a configured scheme can carry, so a caller can leave out what it cannot (each scheme
+/// refuses a request carrying a binding it cannot express rather than silently dropping it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// [`SignRequest::session_id`].
+    pub session: bool,
+    /// [`SignRequest::client_ip`].
+    pub client_ip: bool,
+    /// [`SignRequest::starts_at`].
+    pub starts_at: bool,
+    /// [`SignRequest::prefix`].
+    pub prefix: bool,
+}

@@ -14,6 +14,7 @@ use crate::cloudfront::{CloudFrontParams, CloudFrontSigner};
 use crate::error::SignError;
 use crate::google::{GoogleParams, GoogleSigner};
 use crate::nginx::{NginxParams, NginxSigner};
+pub use crate::request::Capabilities;
 use crate::request::{SignRequest, Signed};
 use crate::usher::{UsherParams, UsherSigner};
 
@@ -70,20 +71,6 @@ impl Scheme {
     pub fn sign(&self, req: &SignRequest) -> Result<Signed, SignError> {
         self.clone().signer()?.sign(req)
     }
-}
-
-/// Which bindings a configured scheme can carry, so a caller can leave out what it cannot (each scheme
-/// refuses a request carrying a binding it cannot express rather than silently dropping it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capabilities {
-    /// [`SignRequest::session_id`].
-    pub session: bool,
-    /// [`SignRequest::client_ip`].
-    pub client_ip: bool,
-    /// [`SignRequest::starts_at`].
-    pub starts_at: bool,
-    /// [`SignRequest::prefix`].
-    pub prefix: bool,
 }
 
 /// A checked [`Scheme`] with its keys parsed.

@@ -8,6 +8,7 @@
 //! authorization tests walk: a route cannot be added without its permission.
 
 pub mod forms;
+pub mod frame;
 pub mod pages;
 
 use axum::Router;
@@ -17,18 +18,7 @@ use usher_core::admin::Permission;
 
 use crate::state::AppState;
 
-pub use forms::{ConsoleError, ConsoleForm, ConsolePage};
-
-/// Who may use a console route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone (the login page).
-    Public,
-    /// A logged-in user, whatever the role (logout, own password).
-    AnyUser,
-    /// A user whose role grants the permission.
-    Needs(Permission),
-}
+pub use frame::{Access, ConsoleError, ConsoleForm, ConsolePage};
 
 /// One console route: method, path, an example path for tests, and who may use it.
 #[derive(Debug, Clone)]
@@ -345,7 +335,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     for route in table() {
         let guarded = route.handler.layer(axum::middleware::from_fn_with_state(
             (state.clone(), route.info.access),
-            forms::guard,
+            frame::guard,
         ));
         router = router.route(route.info.path, guarded);
     }

@@ -2,10 +2,11 @@
 //!
 //! Routes are registered in [`routes`] only, and only through `utoipa_axum::routes!`, which reads each
 //! handler's path and method from its `#[utoipa::path]` attribute: the router and the API document
-//! ([`crate::openapi`]) come from the same list, and `tests/openapi.rs` fails when they differ.
+//! (finished by [`crate::openapi::finish`]) come from the same list, and `tests/openapi.rs` fails when they differ.
 
 pub mod admin_users;
 pub mod api_keys;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod cdns;
@@ -24,20 +25,20 @@ pub mod watch;
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
 use utoipa_axum::routes;
 
-use crate::openapi::ApiDoc;
+use crate::openapi::{self, ApiDoc};
 use crate::service::Error;
 use crate::settings::HttpSettings;
 use crate::state::AppState;
-use crate::{pages, telemetry};
+use crate::telemetry;
 
 /// Every route with its documentation, and the layers that belong to single routes (CORS on media, the
 /// GeoIP upload's body limit). `http` and `geoip_max_bytes` only size those layers.
@@ -91,7 +92,7 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(playback::leave_beacon))
         .routes(routes!(watch::open_watch_link))
         .routes(routes!(watch::watch_page))
-        .routes(routes!(pages::asset))
+        .routes(routes!(assets::asset))
         .routes(routes!(docs::openapi_document))
         .routes(routes!(docs::reference_page))
         .routes(routes!(ops::livez))
@@ -100,18 +101,25 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .merge(media)
 }
 
+/// The finished API document of [`routes`], as `GET /api/v1/openapi.json` serves it.
+pub fn api_document() -> openapi::Document {
+    openapi::finish(routes(&HttpSettings::default(), 0).into_openapi())
+}
+
 /// Every route of the service, with its middleware. A free function so tests can build it directly.
 pub fn router(state: AppState) -> Router {
     let http = &state.config.http;
     let timeout = Duration::from_secs(http.request_timeout_s);
     let body_limit = http.max_body_bytes;
-    let (router, _) = routes(http, state.config.geoip.max_bytes).split_for_parts();
+    let (router, api) = routes(http, state.config.geoip.max_bytes).split_for_parts();
+    let document = openapi::finish(api);
     // the console's HTML pages are not API operations: they stay out of the API document (their routes
     // are in `console::route_table`, which the authorization tests walk)
     router
         .merge(crate::console::router(&state))
         .fallback(|| async { Error::RouteNotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(Extension(document))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| time_limit(timeout, req, next),

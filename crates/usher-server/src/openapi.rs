@@ -1,8 +1,8 @@
 //! The API document: an OpenAPI 3.1 description of every route, generated from the code.
 //!
-//! Each handler carries a `#[utoipa::path]` attribute, and [`crate::http::routes`] registers handlers
-//! only through `utoipa_axum::routes!`, which takes the path and method from that attribute: a route exists
-//! only if it is documented. [`document`] then adds what is the same for every route instead of repeating it
+//! Each handler carries a `#[utoipa::path]` attribute, and the HTTP router registers handlers only through
+//! `utoipa_axum::routes!`, which takes the path and method from that attribute: a route exists only if it
+//! is documented. The router hands the generated document to [`finish`], which adds what is the same for every route instead of repeating it
 //! on each handler: the bearer scheme, the answers every extractor can give (400 for a bad body, path or
 //! query, 401/403 for a missing key or scope, 413, 415, 500, 503) and the RFC 9457 problem schema of every
 //! error answer, narrowed to the `code` values that the answer's description names.
@@ -12,7 +12,7 @@
 pub mod reference;
 pub mod schemas;
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -50,16 +50,9 @@ The ticket site and admins send `Authorization: Bearer <api key>`; keys carry th
 )]
 pub struct ApiDoc;
 
-/// The finished document, built once.
-static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
-    let api = crate::http::routes(&crate::settings::HttpSettings::default(), 0).into_openapi();
-    finish(serde_json::to_value(api).unwrap_or_default())
-});
-
-/// The finished document as JSON.
-pub fn document() -> &'static Value {
-    &DOCUMENT
-}
+/// The finished document, as the router serves it (an extension of every request).
+#[derive(Debug, Clone)]
+pub struct Document(pub Arc<Value>);
 
 /// The HTTP methods an OpenAPI path item may hold.
 pub const METHODS: [&str; 8] = [
@@ -257,8 +250,14 @@ fn describe_errors(responses: &mut Map<String, Value>) {
     }
 }
 
-/// Completes the generated document (see the module's documentation).
-fn finish(mut doc: Value) -> Value {
+/// Completes the document the router's routes generated (see the module's documentation).
+pub fn finish(api: utoipa::openapi::OpenApi) -> Document {
+    Document(Arc::new(complete(
+        serde_json::to_value(api).unwrap_or_default(),
+    )))
+}
+
+fn complete(mut doc: Value) -> Value {
     doc["openapi"] = json!("3.1.0");
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     let components = doc["components"].as_object_mut().map(std::mem::take);

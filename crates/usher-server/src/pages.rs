@@ -1,15 +1,10 @@
 //! Server-rendered pages (minijinja templates compiled into the binary) and the front-end assets built
 //! from `web/` by `scripts/build-web.sh`, embedded so the binary needs nothing at run time.
 
-use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use rust_embed::RustEmbed;
 
-use crate::http::extract::ApiPath;
 use crate::service::{Error, Result};
-use crate::state::AppState;
 
 #[derive(RustEmbed)]
 #[folder = "../../web/dist"]
@@ -78,45 +73,11 @@ pub fn has_asset(name: &str) -> bool {
     Assets::get(name).is_some()
 }
 
-/// `GET /assets/{file}`: an embedded front-end asset, cached by the browser.
-#[utoipa::path(
-    get,
-    path = "/assets/{file}",
-    tag = "watch",
-    params(("file" = String, Path, description = "The asset's file name (`watch.js`, `watch.css`, `docs.css`).")),
-    responses(
-        (status = 200, description = "The asset.", content(
-            (String = "text/javascript"), (String = "text/css"), (String = "application/json"),
-            (String = "image/svg+xml"), (String = "application/octet-stream"),
-        )),
-        (status = 404, description = "`not_found`: no such asset."),
-    ),
-)]
-pub async fn asset(
-    State(_state): State<AppState>,
-    ApiPath(file): ApiPath<String>,
-) -> Result<Response> {
-    let asset = Assets::get(&file).ok_or(Error::RouteNotFound)?;
-    let ctype = match file.rsplit_once('.').map(|(_, e)| e) {
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("map") => "application/json",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        _ => "application/octet-stream",
-    };
+/// An embedded asset: its bytes and an entity tag from its hash.
+pub fn asset(name: &str) -> Option<(Vec<u8>, String)> {
+    let asset = Assets::get(name)?;
     let etag = format!("\"{}\"", hex_prefix(&asset.metadata.sha256_hash()));
-    let mut res = asset.data.into_owned().into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    Ok(res)
+    Some((asset.data.into_owned(), etag))
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {

@@ -11,8 +11,20 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use usher_geo::proxy::ForwardedHeader;
 
+mod cdn_probe;
+mod error;
 mod geoip;
+mod http;
+mod log;
+mod store;
+
+pub use cdn_probe::CdnProbeSettings;
+pub use error::ConfigError;
+use error::invalid;
 pub use geoip::GeoIpSettings;
+pub use http::HttpSettings;
+pub use log::{LogFormat, LogSettings};
+pub use store::{RedisSettings, SentinelSettings, StoreSettings};
 
 pub use crate::media_cache::MediaCacheSettings;
 
@@ -82,97 +94,6 @@ pub struct Settings {
     pub media_cache: MediaCacheSettings,
 }
 
-/// How the CDNs of the pool are probed (each CDN with a `canary` object).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CdnProbeSettings {
-    /// Milliseconds between two probes of a CDN; 0: no probes.
-    pub interval_ms: u64,
-    /// Longest a probe may take, in milliseconds.
-    pub timeout_ms: u64,
-    /// Failures in a row that make a CDN unhealthy.
-    pub fail_after: u32,
-    /// Successes in a row that make an unhealthy CDN healthy again.
-    pub recover_after: u32,
-    /// Whether an unhealthy CDN leaves playlists and steering altogether (instead of going last).
-    pub exclude_unhealthy: bool,
-}
-
-impl Default for CdnProbeSettings {
-    fn default() -> Self {
-        Self {
-            interval_ms: 10_000,
-            timeout_ms: 2_000,
-            fail_after: 3,
-            recover_after: 2,
-            exclude_unhealthy: false,
-        }
-    }
-}
-
-/// The store backend, chosen by `kind`.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum StoreSettings {
-    /// In the process, on local disk under `data_dir`.
-    #[default]
-    Embedded,
-    /// A Redis shared by several nodes.
-    Redis(RedisSettings),
-}
-
-/// How to reach Redis (`store.kind = "redis"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisSettings {
-    /// `redis://[user:password@]host:port/db`, `rediss://…` (TLS) or `redis+unix:///path/redis.sock`.
-    pub url: SecretString,
-    /// Prefix of every key, to share one Redis between deployments.
-    #[serde(default = "default_key_prefix")]
-    pub key_prefix: String,
-    /// Longest wait for a connection, in milliseconds.
-    #[serde(default = "default_connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// Longest wait for an answer, in milliseconds; past it the request answers 503 `store_unavailable`.
-    #[serde(default = "default_response_timeout_ms")]
-    pub response_timeout_ms: u64,
-    /// Replicas that must acknowledge a ticket, show or key write before it is answered (`WAIT`).
-    #[serde(default)]
-    pub wait_replicas: u32,
-    /// Longest `WAIT`, in milliseconds (less than `response_timeout_ms`).
-    #[serde(default = "default_wait_timeout_ms")]
-    pub wait_timeout_ms: u64,
-    /// Find the master through Redis Sentinel (then `url` is not used).
-    #[serde(default)]
-    pub sentinel: Option<SentinelSettings>,
-}
-
-/// Redis Sentinel discovery (`[store.sentinel]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SentinelSettings {
-    /// The name the sentinels monitor the master under.
-    pub master_name: String,
-    /// Sentinel addresses, `host:port`.
-    pub addresses: Vec<String>,
-}
-
-fn default_key_prefix() -> String {
-    "usher:".into()
-}
-
-fn default_connect_timeout_ms() -> u64 {
-    2000
-}
-
-fn default_response_timeout_ms() -> u64 {
-    1000
-}
-
-fn default_wait_timeout_ms() -> u64 {
-    1000
-}
-
 /// Secrets; both are required and at least 32 bytes long.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -182,71 +103,6 @@ pub struct SecretSettings {
     pub token_key: Option<SecretString>,
     /// Key that signs media grants for the built-in origin.
     pub grant_key: Option<SecretString>,
-}
-
-/// HTTP settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpSettings {
-    /// Largest request body accepted, in bytes (a batch of 10,000 tickets needs about 2 MB).
-    pub max_body_bytes: usize,
-    /// Longest a request may take before it is answered 503, in seconds.
-    pub request_timeout_s: u64,
-    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
-    pub drain_timeout_s: u64,
-    /// On SIGTERM, how long to answer "not ready" before closing the listener, so a load balancer stops
-    /// sending new requests first, in seconds.
-    pub shutdown_delay_s: u64,
-    /// While the store is unreachable, how long sessions already playing keep playing (their grants are
-    /// honoured by the origin without the lease check, heartbeats answer "degraded"), in seconds.
-    pub store_outage_grace_s: u64,
-    /// Origins (scheme://host[:port]) whose pages may fetch media from the built-in origin.
-    pub cors_origins: Vec<String>,
-    /// Mark cookies `Secure` (default: when `public_url` is https).
-    pub secure_cookies: Option<bool>,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 4 * 1024 * 1024,
-            request_timeout_s: 30,
-            drain_timeout_s: 30,
-            shutdown_delay_s: 0,
-            store_outage_grace_s: 120,
-            cors_origins: Vec::new(),
-            secure_cookies: None,
-        }
-    }
-}
-
-/// Log settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSettings {
-    /// `json` (default) or `text`.
-    pub format: LogFormat,
-    /// A `tracing` filter such as `info` or `usher_server=debug,info`.
-    pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Json,
-            level: "info".into(),
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// Human-readable lines.
-    Text,
 }
 
 fn default_listen() -> String {
@@ -292,29 +148,6 @@ pub struct Config {
     pub cdn_probe: CdnProbeSettings,
     /// Media cache settings (checked).
     pub media_cache: MediaCacheSettings,
-}
-
-/// Why the configuration was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or environment could not be read or has unknown keys or wrong types.
-    #[error(transparent)]
-    Read(Box<figment::Error>),
-    /// A value is not acceptable.
-    #[error("config key `{key}`: {message}")]
-    Invalid {
-        /// The key, dotted.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        message: message.into(),
-    }
 }
 
 impl Settings {

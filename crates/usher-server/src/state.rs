@@ -62,7 +62,7 @@ pub struct Shared {
     /// Since when the store has been unreachable, if it is.
     pub outage: Arc<Outage>,
     /// The CDN pool with its signers parsed, while unchanged.
-    pub pool_cache: crate::service::delivery::PoolCache,
+    pub pool_cache: crate::service::delivery::cdn_pool::PoolCache,
     /// The origin's media files in memory.
     pub media: Arc<crate::media_cache::MediaCache>,
     /// Admit outcomes not yet added to the store's per-minute counts.

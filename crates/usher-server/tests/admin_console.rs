@@ -429,7 +429,8 @@ async fn every_admin_route_refuses_missing_session_wrong_role_and_missing_csrf()
 #[tokio::test]
 async fn no_admin_api_route_is_missing_from_the_table() {
     // every operation of the API document (which the router is built from) that needs a key
-    let doc = usher_server::openapi::document();
+    let doc = usher_server::http::api_document();
+    let doc = &*doc.0;
     let table: Vec<(String, String)> = api_routes()
         .iter()
         .map(|(m, p, _)| (m.to_string(), p.split('?').next().unwrap().to_owned()))

@@ -3,290 +3,25 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
-use minijinja::context;
-use serde_json::{Map, Value, json};
+use axum_extra::extract::cookie::Cookie;
+use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 use usher_core::admin::Role;
 use usher_core::show::ShowSpec;
 use usher_core::store::Scope;
 
-use super::Access;
-use crate::http::auth::{CsrfCheck, LOGIN_CSRF_COOKIE};
+use super::frame::{ConsoleError, ConsoleForm, Fields, error_page, read_form, secure};
+use super::pages;
+use crate::http::auth::LOGIN_CSRF_COOKIE;
 use crate::http::extract::{ApiPath, ClientIp};
 use crate::http::{admin_users, api_keys, cdns, sessions, shows, tickets};
 use crate::service::Error;
-use crate::service::auth::{self, Caller, LoginRefused};
+use crate::service::auth::{self, LoginRefused};
 use crate::state::AppState;
-
-/// The console's Content-Security-Policy: nothing inline, nothing from elsewhere.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                       media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; \
-                       base-uri 'none'; form-action 'self'";
-
-/// Adds the console's security headers to an answer.
-pub fn secure(mut res: Response) -> Response {
-    let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    res
-}
-
-/// A console failure, answered as an HTML page with the problem's status (or a redirect to log in).
-pub struct ConsoleError {
-    error: Error,
-    state: Option<Box<AppState>>,
-    redirect: bool,
-}
-
-impl std::fmt::Debug for ConsoleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleError")
-            .field("error", &self.error)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ConsoleError {
-    fn page(state: &AppState, error: Error) -> Self {
-        Self {
-            error,
-            state: Some(Box::new(state.clone())),
-            redirect: false,
-        }
-    }
-}
-
-impl IntoResponse for ConsoleError {
-    fn into_response(self) -> Response {
-        if self.redirect {
-            match self.error {
-                Error::Unauthorized => {
-                    return secure(Redirect::to("/admin/login").into_response());
-                }
-                Error::PasswordChangeRequired => {
-                    return secure(Redirect::to("/admin/password").into_response());
-                }
-                _ => {}
-            }
-        }
-        let status = self.error.status();
-        let api = self.error.into_response();
-        let Some(state) = self.state else { return api };
-        // the problem's own title and detail, rendered; 5xx keep their opaque body
-        let (parts, body) = api.into_parts();
-        let problem = futures_body(body);
-        let html = state.pages.render(
-            "admin/error.html",
-            context! {
-                status => status.as_u16(),
-                title => problem.get("title").cloned().unwrap_or(Value::Null),
-                detail => problem.get("detail").cloned().unwrap_or(Value::Null),
-                code => problem.get("code").cloned().unwrap_or(Value::Null),
-                logged_out => status == StatusCode::UNAUTHORIZED,
-            },
-        );
-        let mut res = match html {
-            Ok(h) => (status, Html(h)).into_response(),
-            Err(e) => return e.into_response(),
-        };
-        // keep what the problem carried for the logging middleware and clients (Retry-After)
-        for (k, v) in &parts.headers {
-            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
-                res.headers_mut().insert(k, v.clone());
-            }
-        }
-        if let Some(cause) = parts.extensions.get::<crate::http::error::ErrorCause>() {
-            res.extensions_mut().insert(cause.clone());
-        }
-        secure(res)
-    }
-}
-
-/// An error page for `error`.
-pub fn error_page(state: &AppState, error: Error) -> ConsoleError {
-    ConsoleError::page(state, error)
-}
-
-/// The JSON object of a problem body already in memory.
-fn futures_body(body: axum::body::Body) -> Map<String, Value> {
-    use http_body_util::BodyExt as _;
-    // problem bodies are one in-memory chunk: poll it once without a runtime
-    let fut = body.collect();
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let mut fut = std::pin::pin!(fut);
-    match fut.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(Ok(c)) => serde_json::from_slice(&c.to_bytes()).unwrap_or_default(),
-        _ => Map::new(),
-    }
-}
-
-/// The caller of a console page; without a session the answer is a redirect to the login page.
-pub struct ConsolePage(pub Caller);
-
-impl<S: Send + Sync> FromRequestParts<S> for ConsolePage
-where
-    AppState: FromRef<S>,
-{
-    type Rejection = ConsoleError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ConsoleError> {
-        let state = AppState::from_ref(state);
-        crate::http::auth::authenticate(parts, &state, CsrfCheck::Deferred)
-            .await
-            .map(ConsolePage)
-            .map_err(|error| ConsoleError {
-                error,
-                state: Some(Box::new(state)),
-                redirect: true,
-            })
-    }
-}
-
-/// A posted console form (`application/x-www-form-urlencoded`) from a logged-in caller, its `_csrf`
-/// field (or `X-CSRF-Token` header) checked against the session in constant time.
-pub struct ConsoleForm {
-    /// Who posts.
-    pub caller: Caller,
-    /// The fields in order.
-    pub fields: Fields,
-}
-
-/// Form fields, repeated names kept (multi-selects).
-#[derive(Debug, Default)]
-pub struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    /// Parses an urlencoded body.
-    pub fn parse(bytes: &[u8]) -> Self {
-        Self(form_urlencoded::parse(bytes).into_owned().collect())
-    }
-
-    /// The first value of `name`, trimmed; `None` when absent or empty.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// The first value of `name` as given (passwords), `""` when absent.
-    pub fn raw(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// Every non-empty value of `name`.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-            .collect()
-    }
-}
-
-async fn read_form(req: Request, state: &AppState) -> Result<(Parts, Fields), Error> {
-    let (parts, body) = req.into_parts();
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let bytes = axum::body::to_bytes(body, state.config.http.max_body_bytes)
-        .await
-        .map_err(|_| Error::PayloadTooLarge)?;
-    if !is_form && !bytes.is_empty() {
-        return Err(Error::InvalidRequest(
-            "a console form is application/x-www-form-urlencoded".into(),
-        ));
-    }
-    Ok((parts, Fields::parse(&bytes)))
-}
-
-impl FromRequest<AppState> for ConsoleForm {
-    type Rejection = ConsoleError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ConsoleError> {
-        let fail = |e| ConsoleError::page(state, e);
-        let (mut parts, body) = req.into_parts();
-        let caller = crate::http::auth::authenticate(&mut parts, state, CsrfCheck::Deferred)
-            .await
-            .map_err(fail)?;
-        let (parts, fields) = read_form(Request::from_parts(parts, body), state)
-            .await
-            .map_err(fail)?;
-        if let Some(expected) = &caller.csrf {
-            let sent = fields.raw("_csrf").to_owned();
-            let sent = if sent.is_empty() {
-                parts
-                    .headers
-                    .get(crate::http::auth::CSRF_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned()
-            } else {
-                sent
-            };
-            let ok = sent.len() == expected.len()
-                && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()));
-            if !ok {
-                return Err(fail(Error::CsrfInvalid));
-            }
-        }
-        Ok(ConsoleForm { caller, fields })
-    }
-}
-
-/// Checks a console route's access rule before its handler runs (the rule comes from the route table).
-pub async fn guard(
-    State((state, access)): State<(AppState, Access)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Access::Needs(perm) = access else {
-        return next.run(req).await;
-    };
-    let is_page = req.method() == axum::http::Method::GET;
-    let (mut parts, body) = req.into_parts();
-    let checked =
-        match crate::http::auth::authenticate(&mut parts, &state, CsrfCheck::Deferred).await {
-            Ok(caller) => caller.require(perm),
-            Err(e) => Err(e),
-        };
-    match checked {
-        Ok(()) => next.run(Request::from_parts(parts, body)).await,
-        Err(error) => ConsoleError {
-            error,
-            state: Some(Box::new(state)),
-            redirect: is_page,
-        }
-        .into_response(),
-    }
-}
 
 type FormResult = Result<Response, ConsoleError>;
 
@@ -295,7 +30,7 @@ fn see_other(to: &str) -> FormResult {
 }
 
 fn at<T>(state: &AppState, r: Result<T, Error>) -> Result<T, ConsoleError> {
-    r.map_err(|e| ConsoleError::page(state, e))
+    r.map_err(|e| error_page(state, e))
 }
 
 fn path_text(state: &AppState, p: Result<ApiPath<String>, Error>) -> Result<String, ConsoleError> {
@@ -316,7 +51,7 @@ pub async fn login(
         !c.is_empty() && c.len() == sent.len() && bool::from(c.as_bytes().ct_eq(sent.as_bytes()))
     });
     if !csrf_ok {
-        return Err(ConsoleError::page(&state, Error::CsrfInvalid));
+        return Err(error_page(&state, Error::CsrfInvalid));
     }
     let name = fields.get("name").unwrap_or("");
     match auth::login(&state, name, fields.raw("password"), address).await {
@@ -342,23 +77,13 @@ pub async fn login(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many failed logins. Wait 15 minutes, or ask an admin.",
                 ),
-                LoginRefused::Store(e) => return Err(ConsoleError::page(&state, e.into())),
-                LoginRefused::Internal(e) => return Err(ConsoleError::page(&state, e)),
+                LoginRefused::Store(e) => return Err(error_page(&state, e.into())),
+                LoginRefused::Internal(e) => return Err(error_page(&state, e)),
             };
-            super::pages::login_form(&state, jar, status, Some(message), name)
-                .map_err(|e| ConsoleError::page(&state, e))
+            pages::login_form(&state, jar, status, Some(message), name)
+                .map_err(|e| error_page(&state, e))
         }
     }
-}
-
-/// The login form's CSRF cookie.
-pub fn login_csrf_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    Cookie::build((LOGIN_CSRF_COOKIE, value))
-        .path("/admin")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.config.secure_cookies())
-        .build()
 }
 
 /// `POST /admin/logout`: ends the session in the store and clears the cookie.
@@ -403,17 +128,17 @@ pub async fn change_password(
     };
     let (_, fields) = at(&state, read_form(req, &state).await)?;
     if !state.hasher.check_csrf(&secret, fields.raw("_csrf")) {
-        return Err(ConsoleError::page(&state, Error::CsrfInvalid));
+        return Err(error_page(&state, Error::CsrfInvalid));
     }
     let new = fields.raw("new_password");
     if new != fields.raw("confirm_password") {
-        return super::pages::password_form(
+        return pages::password_form(
             &state,
             &user,
             &secret,
             Some("The two new passwords differ."),
         )
-        .map_err(|e| ConsoleError::page(&state, e));
+        .map_err(|e| error_page(&state, e));
     }
     match admin_users::change_own_password(
         &state,
@@ -425,18 +150,16 @@ pub async fn change_password(
     .await
     {
         Ok(()) => see_other("/admin"),
-        Err(Error::LoginFailed) => super::pages::password_form(
+        Err(Error::LoginFailed) => pages::password_form(
             &state,
             &user,
             &secret,
             Some("The current password is wrong."),
         )
-        .map_err(|e| ConsoleError::page(&state, e)),
-        Err(Error::InvalidRequest(m)) => {
-            super::pages::password_form(&state, &user, &secret, Some(&m))
-                .map_err(|e| ConsoleError::page(&state, e))
-        }
-        Err(e) => Err(ConsoleError::page(&state, e)),
+        .map_err(|e| error_page(&state, e)),
+        Err(Error::InvalidRequest(m)) => pages::password_form(&state, &user, &secret, Some(&m))
+            .map_err(|e| error_page(&state, e)),
+        Err(e) => Err(error_page(&state, e)),
     }
 }
 
@@ -746,9 +469,9 @@ pub async fn test_cdn(
         &state,
         cdns::sign_test(&state, &form.caller, &id, body).await,
     )?;
-    super::pages::cdn_page(&state, &form.caller, &id, Some(result))
+    pages::cdn_page(&state, &form.caller, &id, Some(result))
         .await
-        .map_err(|e| ConsoleError::page(&state, e))
+        .map_err(|e| error_page(&state, e))
 }
 
 /// `POST /admin/geoip/reload`: read `geoip.path` again.
@@ -767,7 +490,7 @@ pub async fn reload_geoip(State(state): State<AppState>, form: ConsoleForm) -> F
     match outcome {
         Ok(_) => see_other("/admin/geoip"),
         Err(e) => Err(ConsoleError::page(
-            &state,
+            &state.pages,
             Error::GeoIpRefused(e.to_string()),
         )),
     }
@@ -793,9 +516,9 @@ pub async fn create_api_key(State(state): State<AppState>, form: ConsoleForm) ->
         &state,
         api_keys::create_key(&state, &form.caller, body).await,
     )?;
-    super::pages::api_keys_page(&state, &form.caller, Some((key.id.to_string(), secret)))
+    pages::api_keys_page(&state, &form.caller, Some((key.id.to_string(), secret)))
         .await
-        .map_err(|e| ConsoleError::page(&state, e))
+        .map_err(|e| error_page(&state, e))
 }
 
 /// `POST /admin/api-keys/{id}/delete`.
@@ -830,13 +553,13 @@ pub async fn add_user(State(state): State<AppState>, form: ConsoleForm) -> FormR
         &state,
         admin_users::add_user(&state, &form.caller, body).await,
     )?;
-    super::pages::users_page(
+    pages::users_page(
         &state,
         &form.caller,
         password.map(|p| (user.name.to_string(), p)),
     )
     .await
-    .map_err(|e| ConsoleError::page(&state, e))
+    .map_err(|e| error_page(&state, e))
 }
 
 /// `POST /admin/users/{name}/role`.
@@ -872,13 +595,13 @@ pub async fn reset_password(
         &state,
         admin_users::change_user(&state, &form.caller, &name, patch).await,
     )?;
-    super::pages::users_page(
+    pages::users_page(
         &state,
         &form.caller,
         password.map(|p| (user.name.to_string(), p)),
     )
     .await
-    .map_err(|e| ConsoleError::page(&state, e))
+    .map_err(|e| error_page(&state, e))
 }
 
 /// `POST /admin/users/{name}/delete`.

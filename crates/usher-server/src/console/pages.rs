@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use usher_core::admin::{AdminUser, Permission};
 use usher_core::ids::{ShowId, random_b64};
 
-use super::forms::{ConsoleError, ConsolePage, login_csrf_cookie, secure};
+use super::frame::{ConsoleError, ConsolePage, error_page, login_csrf_cookie, secure};
 use crate::http::audit::{AuditQuery, csv_response, read_audit};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::{
@@ -54,14 +54,7 @@ pub fn render(
 }
 
 fn page(state: &AppState, r: Result<Response>) -> PageResult {
-    r.map_err(|error| ConsoleError::from_api(state, error))
-}
-
-impl ConsoleError {
-    /// An error page for `error`.
-    pub fn from_api(state: &AppState, error: Error) -> Self {
-        super::forms::error_page(state, error)
-    }
+    r.map_err(|error| error_page(state, error))
 }
 
 /// The login form, with a fresh double-submit CSRF cookie.

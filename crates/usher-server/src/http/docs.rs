@@ -3,7 +3,9 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::openapi::{document, reference};
+use axum::Extension;
+
+use crate::openapi::{Document, reference};
 use crate::service::Result;
 use crate::state::AppState;
 
@@ -17,8 +19,8 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-a
     tag = "docs",
     responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json")),
 )]
-pub async fn openapi_document() -> Response {
-    let mut res = axum::Json(document()).into_response();
+pub async fn openapi_document(Extension(doc): Extension<Document>) -> Response {
+    let mut res = axum::Json(&*doc.0).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
@@ -35,8 +37,9 @@ pub async fn openapi_document() -> Response {
 )]
 pub async fn reference_page(
     axum::extract::State(state): axum::extract::State<AppState>,
+    Extension(doc): Extension<Document>,
 ) -> Result<Response> {
-    let html = reference::render(&state.pages, document())?;
+    let html = reference::render(&state.pages, &doc.0)?;
     let mut res = axum::response::Html(html).into_response();
     let h = res.headers_mut();
     h.insert(

@@ -62,17 +62,27 @@ pub const CODES: &[&str] = &[
     "poster_unknown",
 ];
 
-struct Problem {
-    status: StatusCode,
-    code: &'static str,
-    title: &'static str,
-    detail: Option<String>,
-    extra: Map<String, Value>,
-    retry_after: Option<u64>,
+/// What an error answers: its status, stable code, title and detail for humans, extra members and the
+/// seconds a client should wait before it retries.
+#[derive(Debug)]
+pub struct Problem {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable reason (`code` member).
+    pub code: &'static str,
+    /// A sentence for humans.
+    pub title: &'static str,
+    /// What exactly, when there is more to say (never for a 5xx).
+    pub detail: Option<String>,
+    /// Members beyond RFC 9457's (`starts_at`, `retry_after_s`, …).
+    pub extra: Map<String, Value>,
+    /// The `Retry-After` seconds, if the client should retry.
+    pub retry_after: Option<u64>,
 }
 
 impl Error {
-    fn problem(&self) -> Problem {
+    /// How this error answers.
+    pub fn problem(&self) -> Problem {
         let p = |status, code, title| Problem {
             status,
             code,

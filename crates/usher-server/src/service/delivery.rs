@@ -2,63 +2,47 @@
 //! session's grants (one per enabled CDN, signed with that CDN's scheme), the CDN order, and the URI of a
 //! rendition on each pathway.
 //!
-//! The pool is read from the store on every call, so disabling a CDN takes effect at once for new
-//! playlists, steering manifests and heartbeats. Signing keys never leave this module except inside the
+//! The pool is prepared once per change of the store's CDN generation ([`cdn_pool`]), and every write to a
+//! CDN moves that generation, so disabling a CDN takes effect at once for new playlists, steering manifests
+//! and heartbeats. Signing keys never leave this module except inside the
 //! signed URLs, cookies and headers a viewer needs; failures are logged with the CDN's id only.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
 use serde::Serialize;
-use serde_json::json;
 use usher_cdn::{Capabilities, Scheme, SignRequest, Signer};
-use usher_core::cdn::{Cdn, CdnHealth, SigningConfig, delivery_order};
+use usher_core::cdn::{Cdn, delivery_order};
 use usher_core::clock::UnixMs;
 use usher_core::grant::Grant;
 use usher_core::ids::{CdnId, SessionId};
 use usher_core::show::Show;
 
+pub use cdn_pool::{DEFAULT_PRIORITY, PoolCache, PreparedPool, default_origin};
+
 use crate::service::Result;
 use crate::state::AppState;
 
-/// The query parameter in which Usher's origin also takes a grant (it wins over the one in the path), so
-/// a steering clone can hand players a fresh grant for URIs they already hold.
-pub const ORIGIN_GRANT_PARAM: &str = "usher_grant";
-
-/// The default priority of a CDN (and of the origin until an admin changes it); lower comes first.
-pub const DEFAULT_PRIORITY: u32 = 100;
-
-/// Usher's own origin as a pool member, before an admin has changed it.
-pub fn default_origin() -> Cdn {
-    Cdn {
-        id: CdnId::origin(),
-        name: "Usher origin".to_owned(),
-        base_url: "/o".to_owned(),
-        signing: SigningConfig(json!({"scheme": "usher"})),
-        priority: DEFAULT_PRIORITY,
-        weight: 1,
-        enabled: true,
-        health: CdnHealth::default(),
-        canary: None,
-        origin_secret_hash: None,
-        created_at: UnixMs(0),
-        updated_at: UnixMs(0),
-    }
-}
+pub mod cdn_pool;
 
 /// Every member of the pool by id, the origin included (its stored record, or the default).
 ///
 /// # Errors
 /// Store failures.
 pub async fn pool(state: &AppState) -> Result<Vec<Cdn>> {
-    let mut cdns = state.store.cdns().await?;
-    if !cdns.iter().any(|c| c.id.is_origin()) {
-        cdns.push(default_origin());
-        cdns.sort_by(|a, b| a.id.cmp(&b.id));
-    }
-    Ok(cdns)
+    cdn_pool::members(&*state.store).await
 }
+
+/// The current pool, prepared (kept in the state's [`PoolCache`] while unchanged).
+///
+/// # Errors
+/// Store failures.
+pub async fn prepared_pool(state: &AppState) -> Result<Arc<PreparedPool>> {
+    state.pool_cache.prepared(&*state.store).await
+}
+
+/// The query parameter in which Usher's origin also takes a grant (it wins over the one in the path), so
+/// a steering clone can hand players a fresh grant for URIs they already hold.
+pub const ORIGIN_GRANT_PARAM: &str = "usher_grant";
 
 /// Who a signature is for, besides the object and its expiry (each scheme takes what it can bind).
 #[derive(Debug, Default, Clone)]
@@ -233,64 +217,6 @@ pub struct Delivery {
     pub grants: Vec<GrantView>,
     /// The CDN ids to use, best first: enabled and healthy ones (all enabled ones when none is healthy).
     pub cdn_order: Vec<String>,
-}
-
-/// The pool as delivery uses it: every member (the origin included) and each CDN's signer, parsed once
-/// (for CloudFront an RSA key) rather than on every admit, heartbeat and playlist.
-pub struct PreparedPool {
-    generation: Option<u64>,
-    cdns: Vec<Cdn>,
-    signers: HashMap<CdnId, Result<(Arc<Signer>, Capabilities), String>>,
-}
-
-/// The last [`PreparedPool`], kept while the store's [`usher_core::store::Store::cdns_generation`]
-/// says the pool is unchanged (on a store without one, the pool is read each time and only the signers of
-/// unchanged signing configurations are kept).
-#[derive(Default)]
-pub struct PoolCache(ArcSwapOption<PreparedPool>);
-
-fn parse_signer(cdn: &Cdn) -> Result<(Arc<Signer>, Capabilities), String> {
-    serde_json::from_value::<Scheme>(cdn.signing.0.clone())
-        .map_err(|e| e.to_string())
-        .and_then(|s| s.signer().map_err(|e| e.to_string()))
-        .map(|s| {
-            let caps = s.capabilities();
-            (Arc::new(s), caps)
-        })
-}
-
-/// The current pool, prepared.
-///
-/// # Errors
-/// Store failures.
-pub async fn prepared_pool(state: &AppState) -> Result<Arc<PreparedPool>> {
-    // the generation is read before the pool: a change in between makes the next call read again
-    let generation = state.store.cdns_generation();
-    let last = state.pool_cache.0.load_full();
-    if let (Some(g), Some(last)) = (generation, &last)
-        && last.generation == Some(g)
-    {
-        return Ok(Arc::clone(last));
-    }
-    let cdns = pool(state).await?;
-    let mut signers = HashMap::new();
-    for cdn in cdns.iter().filter(|c| !c.id.is_origin()) {
-        let kept = last.as_ref().and_then(|l| {
-            l.cdns
-                .iter()
-                .any(|c| c.id == cdn.id && c.signing == cdn.signing)
-                .then(|| l.signers.get(&cdn.id).cloned())
-                .flatten()
-        });
-        signers.insert(cdn.id.clone(), kept.unwrap_or_else(|| parse_signer(cdn)));
-    }
-    let prepared = Arc::new(PreparedPool {
-        generation,
-        cdns,
-        signers,
-    });
-    state.pool_cache.0.store(Some(Arc::clone(&prepared)));
-    Ok(prepared)
 }
 
 /// Builds the delivery of `session` for `show` at `now` from the current pool.
@@ -488,6 +414,7 @@ pub fn personalize_pathways(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn origin(token: &str) -> Pathway {
         Pathway {

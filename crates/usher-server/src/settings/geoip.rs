@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use usher_geo::update::{DownloadSettings, UpdateSettings};
 
-use super::{ConfigError, invalid};
+use super::error::{ConfigError, invalid};
 
 /// `[geoip]`: the database file, the file watch and the download schedule. All optional: without a
 /// database, shows without Geo rules play as before and shows with them keep `/readyz` at 503.

@@ -1,0 +1,39 @@
+//! `[http]`: limits, timeouts, CORS and the shutdown drain of the HTTP server.
+
+use serde::Deserialize;
+
+/// HTTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Largest request body accepted, in bytes (a batch of 10,000 tickets needs about 2 MB).
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered 503, in seconds.
+    pub request_timeout_s: u64,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
+    pub drain_timeout_s: u64,
+    /// On SIGTERM, how long to answer "not ready" before closing the listener, so a load balancer stops
+    /// sending new requests first, in seconds.
+    pub shutdown_delay_s: u64,
+    /// While the store is unreachable, how long sessions already playing keep playing (their grants are
+    /// honoured by the origin without the lease check, heartbeats answer "degraded"), in seconds.
+    pub store_outage_grace_s: u64,
+    /// Origins (scheme://host[:port]) whose pages may fetch media from the built-in origin.
+    pub cors_origins: Vec<String>,
+    /// Mark cookies `Secure` (default: when `public_url` is https).
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout_s: 30,
+            drain_timeout_s: 30,
+            shutdown_delay_s: 0,
+            store_outage_grace_s: 120,
+            cors_origins: Vec::new(),
+            secure_cookies: None,
+        }
+    }
+}
