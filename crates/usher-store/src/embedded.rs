@@ -53,7 +53,7 @@ const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
 const OUTCOMES_KEPT_MS: i64 = 2 * 3600 * 1000;
 
 /// Every table keyed by text with byte values, for backups (keep in step with the definitions above).
-pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
+const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     SHOWS,
     TICKETS,
     API_KEYS,
@@ -65,8 +65,7 @@ pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static 
     AUDIT,
 ];
 /// The token index, the one table with text values.
-pub(crate) const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
-    &[TOKEN_INDEX];
+const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] = &[TOKEN_INDEX];
 
 /// Memory redb may use for its page cache. redb's default (1 GiB) let the cache grow with every ticket
 /// registered and every lease flushed (2.2 KB of RSS per registered ticket in BENCHMARKS.md's memory run):
@@ -213,7 +212,7 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
 
 impl EmbeddedStore {
     /// The database (for backups).
-    pub(crate) fn database(&self) -> Arc<Database> {
+    fn database(&self) -> Arc<Database> {
         Arc::clone(&self.db)
     }
 
@@ -1252,6 +1251,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn backup(&self, dest: &Path) -> Result<BackupInfo, StoreError> {
-        crate::backup::snapshot(self, dest).await
+        // the leases live in memory and are flushed every second: make the latest ones part of the copy
+        self.flush().await?;
+        crate::snapshot::write(self.database(), BYTE_TABLES, TEXT_TABLES, dest).await
     }
 }
