@@ -228,7 +228,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 (crate::service::auth::generate_password(), true)
             };
-            let (store, _) = crate::startup::open_store(&config).await?;
+            let store = crate::startup::open_store(&config).await?;
             let user =
                 crate::service::auth::new_user(&*store, name.clone(), role, password.clone(), made)
                     .await
@@ -267,7 +267,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let config = load(config, None, data_dir)?;
-            let (store, _) = crate::startup::open_store(&config).await?;
+            let store = crate::startup::open_store(&config).await?;
             let hasher = usher_core::secret::SecretHasher::new(
                 secrecy::ExposeSecret::expose_secret(&config.token_key).as_bytes(),
             );

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_core::ids::ApiKeyId;
 use usher_core::secret::{ApiKeySecret, SecretHasher};
-use usher_core::show::check_text;
 use usher_core::store::{ApiKey, Scope, Store, StoreError};
+use usher_core::validation::check_text;
 
 use usher_core::admin::Permission;
 
