@@ -1,8 +1,8 @@
 //! Signing of media URLs, cookies and headers for the CDNs Usher delivers through, one module per vendor
 //! scheme, each byte-exact to the vendor's published algorithm.
 //!
-//! Every function here is pure: it takes key material, a path or URL and times, and returns what a viewer
-//! gets. Nothing reads a clock, the network or a file; the caller decides "now".
+//! Every function here is pure: it takes key material, a path or URL and times (or a playlist and its
+//! pathways), and returns what a viewer gets. Nothing reads a clock, the network or a file; the caller decides "now".
 //!
 //! - [`scheme::Scheme`]: the one configuration enum (serde, tagged by `scheme`) naming a vendor scheme with
 //!   its parameters and key material; [`scheme::Scheme::signer`] validates and parses the key once into a
@@ -11,6 +11,7 @@
 //!   cookies and headers).
 //! - [`akamai`], [`cloudfront`], [`google`], [`bunny`], [`nginx`], [`usher`]: the vendor schemes.
 //! - [`error`]: why signing was refused.
+//! - [`playlist`]: the HLS master playlist rewritten per session, every URI signed for each CDN pathway.
 //!
 //! Key material lives in [`secrecy`] types and is never printed by `Debug`.
 
@@ -20,6 +21,7 @@ pub mod cloudfront;
 pub mod error;
 pub mod google;
 pub mod nginx;
+pub mod playlist;
 pub mod request;
 pub mod scheme;
 mod uri;

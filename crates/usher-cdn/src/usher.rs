@@ -10,12 +10,15 @@ use serde::Deserialize;
 use usher_core::clock::UnixMs;
 use usher_core::grant::{Grant, GrantSigner};
 use usher_core::ids::SessionId;
+use usher_core::media_path::MediaPath;
 
 use crate::error::SignError;
 use crate::request::{SignRequest, Signed};
 use crate::uri::{Target, prefix_path};
 
 const SCHEME: &str = "Usher's grant";
+/// Why a path is refused: what the origin serves.
+const MEDIA_PATH: &str = "the origin serves media paths: relative, '/'-separated segments of A-Z, a-z, 0-9, '.', '_' and '-', none empty or starting with '.'";
 
 /// Usher's origin: the grant key (the server's `secrets.grant_key`).
 #[derive(Debug, Clone, Deserialize)]
@@ -51,7 +54,8 @@ impl UsherSigner {
     ///
     /// # Errors
     /// [`SignError::Missing`] without a session; [`SignError::Unsupported`] for an address or a start time;
-    /// [`SignError::BadPath`] when the resource is not under the prefix.
+    /// [`SignError::BadPath`] when the resource is not under the prefix, or it or the prefix is not a
+    /// media path (`usher_core::media_path::MediaPath`) that the origin would serve.
     pub fn sign(&self, req: &SignRequest) -> Result<Signed, SignError> {
         if req.client_ip.is_some() {
             return Err(SignError::Unsupported {
@@ -80,7 +84,12 @@ impl UsherSigner {
         if t.query.is_some() {
             return Err(SignError::BadPath("the origin serves files: no query"));
         }
-        let path = t.path.trim_start_matches('/');
+        // the origin serves only media paths (`usher_core::media_path`): a grant for anything else would
+        // never be honoured
+        let path = t.path.strip_prefix('/').unwrap_or(&t.path);
+        if MediaPath::parse(path).is_err() {
+            return Err(SignError::BadPath(MEDIA_PATH));
+        }
         let prefix = match &req.prefix {
             Some(p) => prefix_path(p)?.trim_start_matches('/').to_owned(),
             None => match path.rfind('/') {
@@ -92,6 +101,12 @@ impl UsherSigner {
             return Err(SignError::BadPath(
                 "the resource must lie under the prefix, which ends with '/'",
             ));
+        }
+        if prefix
+            .strip_suffix('/')
+            .is_none_or(|folder| MediaPath::parse(folder).is_err())
+        {
+            return Err(SignError::BadPath(MEDIA_PATH));
         }
         let grant = self.signer.sign(&Grant {
             session,
@@ -161,5 +176,36 @@ mod tests {
             .is_err()
         );
         assert!(UsherSigner::new(&UsherParams { key: "".into() }).is_err());
+        // only what the origin serves: media paths, under a media-path folder
+        for path in [
+            "/demo/../etc/passwd",
+            "/demo/.hidden",
+            "//demo/a.ts",
+            "/demo//a.ts",
+            "/demo/a%20b.ts",
+            "/demo\\a.ts",
+        ] {
+            assert!(
+                s.sign(&SignRequest::path(path, 10).for_session(SESSION))
+                    .is_err(),
+                "{path}"
+            );
+        }
+        assert!(
+            s.sign(
+                &SignRequest::path("/demo/.x/a.ts", 10)
+                    .for_session(SESSION)
+                    .with_prefix("/demo/.x/")
+            )
+            .is_err()
+        );
+        assert!(
+            s.sign(
+                &SignRequest::path("/demo/360p/a.ts", 10)
+                    .for_session(SESSION)
+                    .with_prefix("/demo/")
+            )
+            .is_ok()
+        );
     }
 }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::show::ValidationError;
+use crate::validation::ValidationError;
 
 /// ISO 3166-1 alpha-2 codes officially assigned (from Debian's iso-codes), plus `XK` (Kosovo), which
 /// GeoIP databases use.

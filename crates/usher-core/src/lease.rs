@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixMs;
 use crate::geo::Country;
 use crate::ids::{DeviceId, SessionId};
-use crate::show::SharingPolicy;
+use crate::show::{SharingPolicy, Show};
+use crate::ticket::TicketBounds;
 
 /// How many ended sessions a ticket remembers, so their players learn why they stopped (enough for a
 /// storm of 200 devices racing for one seat).
@@ -238,6 +239,64 @@ pub enum HeartbeatDecision {
     Ended(EndReason),
     /// The ticket does not know the session (never existed, or forgotten).
     Unknown,
+}
+
+/// What the show's Geo policy says of the client's address at a renewal, as the caller found it (the
+/// domain keeps no GeoIP database: `usher-geo` decides and the server maps its verdict into this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeoCheck {
+    /// The policy admits the address.
+    Allowed,
+    /// The policy refuses the address; `country` is the one detected, when the database knew it.
+    Refused {
+        /// The country detected.
+        country: Option<Country>,
+    },
+    /// The policy names countries but no GeoIP database is loaded, so nothing can be decided.
+    Undecided,
+}
+
+/// What becomes of a session whose lease a heartbeat (or a steering reload) has just renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterRenewal {
+    /// It keeps playing.
+    Continue,
+    /// It must end for this reason (the caller ends it in the store and answers with the reason).
+    End(EndReason),
+}
+
+/// DESIGN.md heartbeat, after the store renewed the lease: the one rule that decides whether a renewed
+/// session must end.
+///
+/// - The ticket's window (its own bounds narrowed to the show's) closed at or before `now`: it ends with
+///   [`EndReason::WindowEnded`] at `now`, whatever Geo says.
+/// - Otherwise, Geo refuses the address: it ends with [`EndReason::GeoBlocked`] at `now`, naming the
+///   country detected.
+/// - Otherwise it continues, including when Geo is [`GeoCheck::Undecided`]: a database is never unloaded
+///   once loaded, so that is a session admitted by ranges alone before any database arrived, and it keeps
+///   playing rather than being cut for our lack of data.
+///
+/// A window that has not opened yet (a show moved later after the admit) does not end a session; nor
+/// does revocation, which the store decides atomically with the lease step (the renewal then never
+/// happens: the heartbeat answers [`EndReason::Revoked`]).
+pub fn after_renewal(
+    bounds: &TicketBounds,
+    show: &Show,
+    geo: GeoCheck,
+    now: UnixMs,
+) -> AfterRenewal {
+    // the end alone decides, not `window_state`: a window an admin's edit turned inside out (opening
+    // after it closes) must still end a session past its end
+    let (_, until) = bounds.window(show);
+    if now >= until {
+        return AfterRenewal::End(EndReason::WindowEnded { at: now });
+    }
+    match geo {
+        GeoCheck::Refused { country } => {
+            AfterRenewal::End(EndReason::GeoBlocked { at: now, country })
+        }
+        GeoCheck::Allowed | GeoCheck::Undecided => AfterRenewal::Continue,
+    }
 }
 
 /// One ticket's leases, its recently ended sessions and its usage.
@@ -615,5 +674,99 @@ mod tests {
             HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(45_000) })
         );
         admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(45_001)));
+    }
+
+    fn show_between(starts: i64, ends: i64) -> Show {
+        Show {
+            id: crate::ids::ShowId::parse("s1").unwrap(),
+            title: "S".into(),
+            description: String::new(),
+            kind: crate::show::ShowKind::Vod,
+            starts_at: UnixMs(starts).to_datetime(),
+            ends_at: UnixMs(ends).to_datetime(),
+            stream_path: "demo".into(),
+            max_devices: 1,
+            policy: SharingPolicy::NewestWins,
+            heartbeat_interval_s: 15,
+            lease_ttl_s: 45,
+            grant_ttl_s: 120,
+            geo: Default::default(),
+            cdns: Vec::new(),
+            published: true,
+            poster: None,
+            created_at: UnixMs(0).to_datetime(),
+            updated_at: UnixMs(0).to_datetime(),
+        }
+    }
+
+    #[test]
+    fn a_renewed_session_in_its_window_continues_unless_geo_refuses() {
+        let show = show_between(1_000, 100_000);
+        let open = TicketBounds {
+            valid_from: None,
+            valid_until: None,
+        };
+        let now = UnixMs(50_000);
+        assert_eq!(
+            after_renewal(&open, &show, GeoCheck::Allowed, now),
+            AfterRenewal::Continue
+        );
+        assert_eq!(
+            after_renewal(&open, &show, GeoCheck::Undecided, now),
+            AfterRenewal::Continue
+        );
+        let de = Country::parse("DE").unwrap();
+        assert_eq!(
+            after_renewal(&open, &show, GeoCheck::Refused { country: Some(de) }, now),
+            AfterRenewal::End(EndReason::GeoBlocked {
+                at: now,
+                country: Some(de)
+            })
+        );
+        assert_eq!(
+            after_renewal(&open, &show, GeoCheck::Refused { country: None }, now),
+            AfterRenewal::End(EndReason::GeoBlocked {
+                at: now,
+                country: None
+            })
+        );
+    }
+
+    #[test]
+    fn the_window_closes_first_and_at_its_end_instant() {
+        let show = show_between(1_000, 100_000);
+        // the ticket's own end comes before the show's
+        let bounds = TicketBounds {
+            valid_from: None,
+            valid_until: Some(UnixMs(60_000)),
+        };
+        assert_eq!(
+            after_renewal(&bounds, &show, GeoCheck::Allowed, UnixMs(59_999)),
+            AfterRenewal::Continue
+        );
+        for now in [60_000, 60_001, 200_000] {
+            let now = UnixMs(now);
+            assert_eq!(
+                after_renewal(&bounds, &show, GeoCheck::Refused { country: None }, now),
+                AfterRenewal::End(EndReason::WindowEnded { at: now }),
+                "the window decides before Geo"
+            );
+        }
+        // the show's end when the ticket has none
+        let open = TicketBounds {
+            valid_from: None,
+            valid_until: None,
+        };
+        assert_eq!(
+            after_renewal(&open, &show, GeoCheck::Undecided, UnixMs(100_000)),
+            AfterRenewal::End(EndReason::WindowEnded {
+                at: UnixMs(100_000)
+            })
+        );
+        // a window not open yet (the show was moved later) does not end a session
+        assert_eq!(
+            after_renewal(&open, &show, GeoCheck::Allowed, UnixMs(500)),
+            AfterRenewal::Continue
+        );
     }
 }

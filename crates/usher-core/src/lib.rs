@@ -8,9 +8,15 @@
 //! - [`geo`]: country codes and a show's Geo policy, validated on write.
 //! - [`grant`]: Usher's own signed, prefix-scoped media grant.
 //! - [`show`] and [`ticket`]: what is sold and what admits.
-//! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases.
+//! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases, and the rule that
+//!   ends a renewed session ([`lease::after_renewal`]).
+//! - [`media_path`]: `MediaPath`, the one rule for paths under the media root (shows, origin, signers).
 //! - [`secret`]: keyed hashing of tokens and API keys, constant-time comparison.
 //! - [`store`]: the `Store` trait every backend implements, and its error type.
+//! - [`validation`]: the `ValidationError` every validated value reports, and the free-text rule.
+//!
+//! Imports inside the crate run one way: `store` → `lease` → `ticket` → `show` → `geo` →
+//! `validation`, `media_path`, `ids`, `clock`.
 
 pub mod admin;
 pub mod cdn;
@@ -19,7 +25,9 @@ pub mod geo;
 pub mod grant;
 pub mod ids;
 pub mod lease;
+pub mod media_path;
 pub mod secret;
 pub mod show;
 pub mod store;
 pub mod ticket;
+pub mod validation;

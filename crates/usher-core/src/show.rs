@@ -7,6 +7,8 @@ use utoipa::ToSchema;
 use crate::clock::UnixMs;
 use crate::geo::{GeoPolicy, GeoPolicySpec};
 use crate::ids::{CdnId, ShowId};
+use crate::media_path::MediaPath;
+use crate::validation::{ValidationError, check_text};
 
 /// Live stream or video on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
@@ -30,26 +32,6 @@ pub enum SharingPolicy {
     OldestWins,
 }
 
-/// Why a show (or ticket) description is not acceptable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ValidationError {
-    /// The offending field, as named in the API.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl ValidationError {
-    /// An error about `field`.
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
 /// A show as an admin writes it (`PUT /api/v1/shows/{id}`); unknown fields are refused.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +53,10 @@ pub struct ShowSpec {
     #[serde(with = "time::serde::rfc3339")]
     pub ends_at: OffsetDateTime,
     /// Folder of the stream under the media root (and under each CDN's base URL), holding `master.m3u8`.
-    #[schema(pattern = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", max_length = 256)]
+    #[schema(
+        pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$",
+        max_length = 256
+    )]
     pub stream_path: String,
     /// Devices one ticket may play on at once (1–100, default 1).
     #[serde(default)]
@@ -159,52 +144,23 @@ fn published_default() -> bool {
     true
 }
 
-/// Checks a free-text field: length and no control characters other than newlines and tabs.
-pub fn check_text(
-    field: &'static str,
-    s: &str,
-    min: usize,
-    max: usize,
-) -> Result<(), ValidationError> {
-    let n = s.chars().count();
-    if n < min || n > max {
-        return Err(ValidationError::new(
-            field,
-            format!("must be {min} to {max} characters long"),
-        ));
-    }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ValidationError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
-}
+/// Most bytes of a show's `stream_path`: a stream folder leaves room within [`MediaPath::MAX_LEN`] for
+/// the objects under it (renditions, segments).
+pub const MAX_STREAM_PATH_LEN: usize = 256;
 
-/// Checks a relative stream path: `/`-separated segments of `A-Z a-z 0-9 . _ -`, no `.` or `..` segment.
-pub fn check_stream_path(s: &str) -> Result<(), ValidationError> {
-    let bad = || {
+/// Checks a show's stream folder: a [`MediaPath`] of at most [`MAX_STREAM_PATH_LEN`] bytes.
+///
+/// # Errors
+/// A [`ValidationError`] about `stream_path` saying what the rule is.
+pub fn check_stream_path(s: &str) -> Result<MediaPath, ValidationError> {
+    MediaPath::parse_within(s, MAX_STREAM_PATH_LEN).map_err(|e| {
         ValidationError::new(
             "stream_path",
-            "must be a relative path of segments made of A-Z, a-z, 0-9, '.', '_' and '-', without '.' or '..'",
+            format!(
+                "must be a relative path of at most {MAX_STREAM_PATH_LEN} bytes: segments made of A-Z, a-z, 0-9, '.', '_' and '-', none starting with '.' ({e})"
+            ),
         )
-    };
-    if s.is_empty() || s.len() > 256 {
-        return Err(bad());
-    }
-    for seg in s.split('/') {
-        if seg.is_empty()
-            || seg == "."
-            || seg == ".."
-            || !seg
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
-            return Err(bad());
-        }
-    }
-    Ok(())
+    })
 }
 
 impl ShowSpec {
@@ -293,5 +249,28 @@ impl Show {
     /// End of the window in milliseconds.
     pub fn ends_ms(&self) -> UnixMs {
         UnixMs::from_datetime(self.ends_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_path_is_a_media_path_of_at_most_256_bytes() {
+        assert_eq!(check_stream_path("demo/hd").unwrap().as_str(), "demo/hd");
+        assert!(check_stream_path(&"a".repeat(MAX_STREAM_PATH_LEN)).is_ok());
+        for bad in [
+            &"a".repeat(MAX_STREAM_PATH_LEN + 1),
+            "",
+            "../etc",
+            "/demo",
+            "demo/",
+            "demo/.hidden",
+            "demo\\x",
+        ] {
+            let e = check_stream_path(bad).unwrap_err();
+            assert_eq!(e.field, "stream_path", "{bad:?}");
+        }
     }
 }

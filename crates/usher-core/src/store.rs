@@ -26,6 +26,22 @@ pub enum StoreError {
     /// The store holds data it cannot read; an operator must look (HTTP 500).
     #[error("store data corrupt: {0}")]
     Corrupt(String),
+    /// This backend does not offer the operation at all (Redis has no [`Store::backup`]: Redis is
+    /// backed up by its own means); retrying cannot help.
+    #[error("the store cannot {operation}")]
+    Unsupported {
+        /// What was asked, as a verb phrase ("take a backup").
+        operation: &'static str,
+    },
+}
+
+/// What [`Store::backup`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupInfo {
+    /// Records copied, all tables together.
+    pub records: u64,
+    /// Size of the backup file in bytes.
+    pub bytes: u64,
 }
 
 /// Whether a put created or replaced a record.
@@ -321,4 +337,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every acknowledged lease change durable (called periodically and at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Drops leases past their expiry (each remembered as `expired`, as a lease step would) and forgets
+    /// what no ticket remembers any more; returns the leases dropped. The server calls it every 15
+    /// seconds. Correctness never depends on it: every lease step drops lapsed leases itself, so a
+    /// session's answers are the same with or without a sweep; it only bounds what a backend keeps in
+    /// memory for tickets nobody plays any more. A backend whose data expires by itself (Redis: key
+    /// lifetimes, and the scripts drop lapsed leases) does nothing and returns 0.
+    async fn sweep(&self) -> Result<u64, StoreError>;
+
+    /// Writes a consistent snapshot of everything the store keeps to `dest`, a new file (an existing one
+    /// is never overwritten), with the leases made durable first; the snapshot is a state the store
+    /// really had, whatever writes go on meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] from a backend that cannot (Redis: back Redis itself up), without
+    /// touching `dest`; [`StoreError::Unavailable`] when `dest` exists or cannot be written, or the store
+    /// cannot be read.
+    async fn backup(&self, dest: &std::path::Path) -> Result<BackupInfo, StoreError>;
 }

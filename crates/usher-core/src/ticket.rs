@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use crate::clock::UnixMs;
 use crate::ids::{ShowId, TicketId};
 use crate::secret::SecretHash;
-use crate::show::{Show, ValidationError, check_text};
+use crate::show::Show;
+use crate::validation::{ValidationError, check_text};
 
 /// A registration as the ticket site sends it; unknown fields are refused.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -26,6 +26,16 @@
 //!    device exactly once.
 //!
 //! The model also checks that the stored and the live leases are exactly the ones it expects.
+//!
+//! A second property draws a show's window, a ticket's own bounds, a Geo answer and an instant around the
+//! window's end, and checks the rule that ends a renewed session ([`after_renewal`]):
+//!
+//! 7. it never answers `Continue` at or past the end of the ticket's window (its bounds narrowed to the
+//!    show's): that ends with `WindowEnded` at `now`, whatever Geo says; inside the window a Geo refusal
+//!    always ends with `GeoBlocked` at `now` naming the country detected, and `Allowed` or `Undecided`
+//!    (no database loaded) always continue, so `Undecided` never ends a session that `Allowed` keeps;
+//! 8. the answer depends on nothing else: not on the rest of the show (title, policy, Geo policy, CDNs…),
+//!    not on how the bounds spell the same window, and not on being asked twice.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -33,12 +43,15 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError};
 use usher_core::clock::UnixMs;
+use usher_core::geo::{Country, GeoPolicy, UnknownAddresses};
+use usher_core::ids::{CdnId, ShowId};
 use usher_core::ids::{DeviceId, SessionId};
 use usher_core::lease::{
-    AdmitDecision, ENDED_MEMORY, ENDED_RETENTION_MS, EndReason, HeartbeatDecision, SeatRules,
-    TicketLeases,
+    AdmitDecision, AfterRenewal, ENDED_MEMORY, ENDED_RETENTION_MS, EndReason, GeoCheck,
+    HeartbeatDecision, SeatRules, TicketLeases, after_renewal,
 };
-use usher_core::show::SharingPolicy;
+use usher_core::show::{SharingPolicy, Show, ShowKind};
+use usher_core::ticket::TicketBounds;
 
 /// Devices that take turns on the ticket.
 const DEVICES: usize = 6;
@@ -749,5 +762,154 @@ proptest! {
     #[test]
     fn lease_rules_hold_under_any_interleaving(rules in rules(), ops in prop::collection::vec(op(), 1..=60)) {
         run(rules, &ops)?;
+    }
+}
+
+/// A show open from `starts` to `ends`; `variant` changes everything else about it.
+fn show(starts: i64, ends: i64, variant: bool) -> Show {
+    let t = |ms| UnixMs(ms).to_datetime();
+    Show {
+        id: ShowId::parse(if variant { "other-show" } else { "s1" }).expect("a valid show id"),
+        title: if variant { "Another" } else { "Show" }.into(),
+        description: if variant { "text" } else { "" }.into(),
+        kind: if variant {
+            ShowKind::Live
+        } else {
+            ShowKind::Vod
+        },
+        starts_at: t(starts),
+        ends_at: t(ends),
+        stream_path: if variant { "other/x" } else { "demo" }.into(),
+        max_devices: if variant { 7 } else { 1 },
+        policy: if variant {
+            SharingPolicy::OldestWins
+        } else {
+            SharingPolicy::NewestWins
+        },
+        heartbeat_interval_s: if variant { 5 } else { 15 },
+        lease_ttl_s: if variant { 11 } else { 45 },
+        grant_ttl_s: 120,
+        geo: if variant {
+            GeoPolicy {
+                deny_countries: vec![Country::parse("FR").expect("a country")],
+                unknown: UnknownAddresses::Deny,
+                ..GeoPolicy::default()
+            }
+        } else {
+            GeoPolicy::default()
+        },
+        cdns: if variant {
+            vec![CdnId::parse("cdn-a").expect("a CDN id")]
+        } else {
+            Vec::new()
+        },
+        published: !variant,
+        poster: variant.then(|| "v1".into()),
+        created_at: t(START - 86_400_000),
+        updated_at: t(if variant { START } else { START - 86_400_000 }),
+    }
+}
+
+fn geo_check() -> impl Strategy<Value = GeoCheck> {
+    let country = prop_oneof![
+        Just(None),
+        prop::sample::select(vec!["DE", "FR", "US", "XK"])
+            .prop_map(|c| Some(Country::parse(c).expect("a country"))),
+    ];
+    prop_oneof![
+        Just(GeoCheck::Allowed),
+        Just(GeoCheck::Undecided),
+        country.prop_map(|country| GeoCheck::Refused { country }),
+    ]
+}
+
+/// Milliseconds around [`START`], whole seconds half the time (as the API's RFC 3339 instants are).
+fn instant(range: std::ops::RangeInclusive<i64>) -> impl Strategy<Value = i64> {
+    let (lo, hi) = (*range.start(), *range.end());
+    prop_oneof![
+        range.prop_map(|d| START + d),
+        (lo / 1000..=hi / 1000).prop_map(|s| START + s * 1000),
+    ]
+}
+
+/// A renewal: the show's window, the ticket's own bounds, Geo's answer, and an instant that lands
+/// anywhere, or within a few milliseconds of the ticket's window end.
+fn renewal() -> impl Strategy<Value = (i64, i64, TicketBounds, GeoCheck, i64, i64)> {
+    let hour = 3_600_000;
+    (
+        instant(-2 * hour..=2 * hour),
+        1_000..=4 * hour,
+        prop::option::of(instant(-3 * hour..=3 * hour)),
+        prop::option::of(instant(-3 * hour..=6 * hour)),
+        geo_check(),
+        prop_oneof![Just(None), (-3i64..=3).prop_map(Some)],
+        instant(-3 * hour..=6 * hour),
+    )
+        .prop_map(|(starts, len, from, until, geo, near_end, anywhere)| {
+            let bounds = TicketBounds {
+                valid_from: from.map(UnixMs),
+                valid_until: until.map(UnixMs),
+            };
+            let ends = starts + len;
+            let until = bounds.window(&show(starts, ends, false)).1.0;
+            let now = near_end.map_or(anywhere, |d| until + d);
+            (starts, ends, bounds, geo, now, until)
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_renewed_session_ends_only_by_its_window_or_a_geo_refusal(
+        (starts, ends, bounds, geo, now, until) in renewal()
+    ) {
+        let s = show(starts, ends, false);
+        let got = after_renewal(&bounds, &s, geo, UnixMs(now));
+        // 7.
+        if now >= until {
+            prop_assert_eq!(
+                &got,
+                &AfterRenewal::End(EndReason::WindowEnded { at: UnixMs(now) }),
+                "P7: renewed at {} ms after the window closed", now - until
+            );
+        } else {
+            match geo {
+                GeoCheck::Refused { country } => prop_assert_eq!(
+                    &got,
+                    &AfterRenewal::End(EndReason::GeoBlocked { at: UnixMs(now), country }),
+                    "P7: a Geo refusal inside the window"
+                ),
+                GeoCheck::Allowed | GeoCheck::Undecided => prop_assert_eq!(
+                    &got,
+                    &AfterRenewal::Continue,
+                    "P7: {:?} inside the window", geo
+                ),
+            }
+        }
+        if let AfterRenewal::End(reason) = &got {
+            prop_assert_eq!(reason.at(), UnixMs(now), "P7: a session ends at the renewal's instant");
+        }
+        if geo == GeoCheck::Undecided {
+            prop_assert_eq!(
+                &got,
+                &after_renewal(&bounds, &s, GeoCheck::Allowed, UnixMs(now)),
+                "P7: Undecided answered otherwise than Allowed"
+            );
+        }
+        // 8.
+        prop_assert_eq!(&got, &after_renewal(&bounds, &s, geo, UnixMs(now)), "P8: asked twice");
+        prop_assert_eq!(
+            &got,
+            &after_renewal(&bounds, &show(starts, ends, true), geo, UnixMs(now)),
+            "P8: the rest of the show changed the answer"
+        );
+        let (from, until) = bounds.window(&s);
+        let spelled_out = TicketBounds { valid_from: Some(from), valid_until: Some(until) };
+        prop_assert_eq!(
+            &got,
+            &after_renewal(&spelled_out, &s, geo, UnixMs(now)),
+            "P8: the same window spelled as the ticket's own bounds"
+        );
     }
 }

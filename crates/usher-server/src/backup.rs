@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 use usher_core::clock::SystemClock;
+use usher_core::store::{Store as _, StoreError};
 
 use crate::http::auth::{Authorized, Manage};
 use crate::service::{Error, Result};
@@ -34,13 +35,16 @@ pub async fn backup_store(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
 ) -> Result<Response> {
-    let store = state.embedded.clone().ok_or(Error::BackupUnsupported)?;
     let now = state.store.now();
     let path = state
         .config
         .data_dir
         .join(format!(".backup-{}-{}.redb", now.0, std::process::id()));
-    let info = usher_store::backup::snapshot(&store, &path).await?;
+    let info = match state.store.backup(&path).await {
+        Ok(info) => info,
+        Err(StoreError::Unsupported { .. }) => return Err(Error::BackupUnsupported),
+        Err(e) => return Err(e.into()),
+    };
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| Error::Internal(format!("opening the snapshot: {e}")));
@@ -178,7 +182,7 @@ pub async fn run_backup(
                     config.data_dir.display()
                 )
             })?;
-            let info = usher_store::backup::snapshot(&store, &args.out).await?;
+            let info = store.backup(&args.out).await?;
             eprintln!(
                 "backup of {}: {} records, {} bytes in {}",
                 config.data_dir.display(),

@@ -226,7 +226,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let (store, _) = crate::startup::open_store(&config).await?;
+            let store = crate::startup::open_store(&config).await?;
             let made = match crate::service::admin::users::create_user(
                 &*store,
                 name.clone(),
@@ -271,7 +271,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let config = load(config, None, data_dir)?;
-            let (store, _) = crate::startup::open_store(&config).await?;
+            let store = crate::startup::open_store(&config).await?;
             let hasher = usher_core::secret::SecretHasher::new(
                 secrecy::ExposeSecret::expose_secret(&config.token_key).as_bytes(),
             );

@@ -37,7 +37,6 @@ use crate::{http, telemetry};
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    embedded: Option<Arc<EmbeddedStore>>,
 }
 
 impl Application {
@@ -52,7 +51,7 @@ impl Application {
                 && pages::has_asset("docs.css"),
             "this build has no player assets: run scripts/build-web.sh, then build again"
         );
-        let (store, embedded) = open_store(&config).await?;
+        let store = open_store(&config).await?;
         let mut config = config;
         // resolve the media folder once: the origin checks every file against it
         match std::fs::canonicalize(&config.media_dir) {
@@ -107,14 +106,9 @@ impl Application {
             geo_updates,
             proxies,
             outage: Arc::default(),
-            embedded: embedded.clone(),
             outcomes: Arc::default(),
         });
-        Ok(Self {
-            listener,
-            state,
-            embedded,
-        })
+        Ok(Self { listener, state })
     }
 
     /// The bound address.
@@ -146,14 +140,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            state,
-            embedded,
-        } = self;
+        let Self { listener, state } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
-        crate::tasks::spawn(&tasks, &state, embedded, &cancel);
+        crate::tasks::spawn(&tasks, &state, &cancel);
         tasks.close();
 
         let stop = CancellationToken::new();
@@ -200,13 +190,11 @@ impl Application {
     }
 }
 
-/// Opens the configured store; the embedded one is also returned typed, for its sweeper.
+/// Opens the configured store.
 ///
 /// # Errors
 /// When the store cannot be opened or reached.
-pub async fn open_store(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<EmbeddedStore>>)> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match &config.store {
         StoreSettings::Embedded => {
             let dir = config.data_dir.clone();
@@ -220,8 +208,7 @@ pub async fn open_store(
                     config.data_dir.display()
                 )
             })?;
-            let s = Arc::new(s);
-            Ok((s.clone(), Some(s)))
+            Ok(Arc::new(s))
         }
         StoreSettings::Redis(r) => {
             let s = RedisStore::connect(RedisConfig {
@@ -238,7 +225,7 @@ pub async fn open_store(
             })
             .await
             .context("connecting to Redis")?;
-            Ok((Arc::new(s), None))
+            Ok(Arc::new(s))
         }
     }
 }

@@ -61,8 +61,6 @@ pub struct Shared {
     pub proxies: Arc<TrustedProxies>,
     /// Since when the store has been unreachable, if it is.
     pub outage: Arc<Outage>,
-    /// The embedded store, typed, for snapshots (`None` on Redis).
-    pub embedded: Option<Arc<usher_store::EmbeddedStore>>,
     /// The CDN pool with its signers parsed, while unchanged.
     pub pool_cache: crate::service::delivery::cdn_pool::PoolCache,
     /// The origin's media files in memory.

@@ -1,23 +1,16 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
-//! dashboard's outcome counts (every second), the embedded store's lease sweep (every 15 s), GeoIP
+//! dashboard's outcome counts (every second), the store's lease sweep (every 15 s), GeoIP
 //! updates, and the CDN health probes.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use usher_store::EmbeddedStore;
 
 use crate::state::AppState;
 
 /// Spawns every background task of a serving node on `tasks`.
-pub fn spawn(
-    tasks: &TaskTracker,
-    state: &AppState,
-    embedded: Option<Arc<EmbeddedStore>>,
-    cancel: &CancellationToken,
-) {
+pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) {
     {
         let store = state.store.clone();
         let outcomes = state.outcomes.clone();
@@ -39,7 +32,9 @@ pub fn spawn(
             }
         });
     }
-    if let Some(embedded) = embedded {
+    {
+        // the store's lease sweep (`Store::sweep`: Redis has nothing to sweep)
+        let store = state.store.clone();
         let cancel = cancel.clone();
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(15));
@@ -47,8 +42,9 @@ pub fn spawn(
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tick.tick() => {
-                        let e = embedded.clone();
-                        let _ = tokio::task::spawn_blocking(move || e.sweep()).await;
+                        if let Err(e) = store.sweep().await {
+                            tracing::warn!(error = %e, "lease sweep failed; will retry");
+                        }
                     }
                 }
             }

@@ -22,6 +22,7 @@ use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
 use usher_core::store::{
     AdmitRequest, ApiKey, DeleteShowOutcome, NewTicket, PutOutcome, RegisterOutcome, Scope, Store,
+    StoreError,
 };
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 
@@ -32,6 +33,11 @@ pub trait Harness: Send + Sync {
     fn store(&self) -> Arc<dyn Store>;
     /// Lets `ms` milliseconds pass on the store's clock (a manual clock moves; a server clock is waited on).
     async fn advance_ms(&self, ms: i64);
+    /// Whether the backend takes backups ([`Store::backup`]); one that does not must say
+    /// [`StoreError::Unsupported`].
+    fn backs_up(&self) -> bool;
+    /// Whether [`Store::sweep`] drops lapsed leases itself; one that does not must return 0.
+    fn sweeps(&self) -> bool;
 }
 
 /// Makes one `#[tokio::test]` per contract case; `$make` is an async expression yielding a [`Harness`].
@@ -63,7 +69,9 @@ macro_rules! store_contract_tests {
             console_sessions_lapse_and_end,
             login_failures_count_within_a_window,
             audit_is_newest_first_and_filtered,
-            outcome_counts_add_up
+            outcome_counts_add_up,
+            sweeps_drop_only_lapsed_leases,
+            backups_are_written_once_or_unsupported
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1221,4 +1229,116 @@ pub async fn outcome_counts_add_up(h: &impl Harness) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The sweep drops only lapsed leases: a live session stays live and listed, a lapsed one answers
+/// `expired` after the sweep as it would without it, and a backend that sweeps counts what it dropped
+/// (one that does not returns 0).
+pub async fn sweeps_drop_only_lapsed_leases(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 2, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "sweep-token-00000001").await;
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 2, SharingPolicy::NewestWins, 1_000))
+            .await
+            .unwrap(),
+    );
+    h.advance_ms(600).await;
+    let b = session_of(
+        &store
+            .admit(admit_req(&t, 2, 2, SharingPolicy::NewestWins, 1_000))
+            .await
+            .unwrap(),
+    );
+    h.advance_ms(600).await;
+    let dropped = store.sweep().await.expect("sweep");
+    assert_eq!(
+        dropped,
+        u64::from(h.sweeps()),
+        "leases dropped by the sweep (one lapsed, one live)"
+    );
+    assert!(
+        store.live_session(&b).await.unwrap().is_some(),
+        "the sweep ended a live lease"
+    );
+    let live: Vec<SessionId> = store
+        .sessions(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(live, std::slice::from_ref(&b));
+    let hb = store.heartbeat(&a).await.unwrap();
+    assert!(
+        matches!(
+            hb.decision,
+            HeartbeatDecision::Ended(EndReason::Expired { .. })
+        ),
+        "a swept session answers expired: {hb:?}"
+    );
+    assert!(matches!(
+        store.heartbeat(&b).await.unwrap().decision,
+        HeartbeatDecision::Renewed { .. }
+    ));
+    assert_eq!(
+        store.sweep().await.expect("sweep"),
+        0,
+        "nothing lapsed since"
+    );
+}
+
+/// Backups: a backend that backs up writes a new file holding what it keeps, and never over an existing
+/// file; one that cannot says [`StoreError::Unsupported`] and writes nothing.
+pub async fn backups_are_written_once_or_unsupported(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    store.put_cdn(cdn("a-cdn", 10)).await.unwrap();
+    let t = registered(&*store, "s1", "backup-token-0000001").await;
+    session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 60_000))
+            .await
+            .unwrap(),
+    );
+    /// Removes the scratch directory however the case ends.
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Scratch(std::env::temp_dir().join(format!(
+        "usher-contract-backup-{}-{}",
+        std::process::id(),
+        SessionId::generate()
+    )));
+    std::fs::create_dir_all(&dir.0).expect("scratch directory");
+    let dest = dir.0.join("backup");
+    match store.backup(&dest).await {
+        Ok(info) => {
+            assert!(h.backs_up(), "a backend without backups wrote one");
+            let bytes = std::fs::metadata(&dest).expect("the backup file").len();
+            assert_eq!(info.bytes, bytes, "the size reported");
+            // the show, the ticket, the CDN and the lease at least
+            assert!(info.records >= 4, "{info:?}");
+            assert!(
+                matches!(store.backup(&dest).await, Err(StoreError::Unavailable(_))),
+                "a backup overwrote a file"
+            );
+            assert_eq!(std::fs::metadata(&dest).unwrap().len(), bytes);
+        }
+        Err(StoreError::Unsupported { .. }) => {
+            assert!(!h.backs_up(), "a backend with backups said unsupported");
+            assert!(!dest.exists(), "an unsupported backup wrote a file");
+        }
+        Err(e) => panic!("backup failed: {e}"),
+    }
 }

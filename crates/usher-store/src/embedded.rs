@@ -32,7 +32,7 @@ use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, 
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
+    AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
     RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
@@ -53,7 +53,7 @@ const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
 const OUTCOMES_KEPT_MS: i64 = 2 * 3600 * 1000;
 
 /// Every table keyed by text with byte values, for backups (keep in step with the definitions above).
-pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
+const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     SHOWS,
     TICKETS,
     API_KEYS,
@@ -65,8 +65,7 @@ pub(crate) const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static 
     AUDIT,
 ];
 /// The token index, the one table with text values.
-pub(crate) const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
-    &[TOKEN_INDEX];
+const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] = &[TOKEN_INDEX];
 
 /// Memory redb may use for its page cache. redb's default (1 GiB) let the cache grow with every ticket
 /// registered and every lease flushed (2.2 KB of RSS per registered ticket in BENCHMARKS.md's memory run):
@@ -153,7 +152,8 @@ pub struct EmbeddedStore {
     /// Bumped after every change of the CDN mirror (`Store::cdns_generation`).
     cdn_generation: AtomicU64,
     keys_dirty: Mutex<HashSet<ApiKeyId>>,
-    runtime: Mutex<Runtime>,
+    /// Shared with the sweep, which runs off the async runtime.
+    runtime: Arc<Mutex<Runtime>>,
     admin_users: RwLock<HashMap<UserName, AdminUser>>,
     /// Console sessions; creation and deletion are durable, touches live in memory (a restart measures
     /// idleness from the last durable write, which can only end a session early).
@@ -186,9 +186,33 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// [`EmbeddedStore::sweep`] over `runtime` at `now`.
+fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
+    let mut rt = lock(runtime);
+    let mut dropped = 0;
+    let mut dirty = Vec::new();
+    for (id, t) in &mut rt.tickets {
+        let n = t.leases.drop_expired(now).len();
+        if n > 0 {
+            dropped += n;
+            dirty.push(id.clone());
+        }
+    }
+    rt.dirty.extend(dirty);
+    let Runtime {
+        tickets, sessions, ..
+    } = &mut *rt;
+    sessions.retain(|s, t| {
+        tickets
+            .get(t)
+            .is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s))
+    });
+    dropped
+}
+
 impl EmbeddedStore {
     /// The database (for backups).
-    pub(crate) fn database(&self) -> Arc<Database> {
+    fn database(&self) -> Arc<Database> {
         Arc::clone(&self.db)
     }
 
@@ -294,7 +318,7 @@ impl EmbeddedStore {
             cdn_writes: tokio::sync::Mutex::new(()),
             cdn_generation: AtomicU64::new(0),
             keys_dirty: Mutex::new(HashSet::new()),
-            runtime: Mutex::new(runtime),
+            runtime: Arc::new(Mutex::new(runtime)),
             admin_users: RwLock::new(admin_users),
             console_sessions: RwLock::new(console_sessions),
             login_failures: Mutex::new(HashMap::new()),
@@ -394,29 +418,10 @@ impl EmbeddedStore {
 
     /// Drops expired leases and forgets sessions no ticket remembers; returns the leases dropped.
     /// Correctness never depends on this (every step drops expired leases itself); it bounds memory and
-    /// keeps the live-session counts honest.
+    /// keeps the live-session counts honest. Blocking (one pass over every ticket under the store's lock):
+    /// [`Store::sweep`] runs it off the async runtime.
     pub fn sweep(&self) -> usize {
-        let now = self.clock.now();
-        let mut rt = lock(&self.runtime);
-        let mut dropped = 0;
-        let mut dirty = Vec::new();
-        for (id, t) in &mut rt.tickets {
-            let n = t.leases.drop_expired(now).len();
-            if n > 0 {
-                dropped += n;
-                dirty.push(id.clone());
-            }
-        }
-        rt.dirty.extend(dirty);
-        let Runtime {
-            tickets, sessions, ..
-        } = &mut *rt;
-        sessions.retain(|s, t| {
-            tickets
-                .get(t)
-                .is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s))
-        });
-        dropped
+        sweep(&self.runtime, self.clock.now())
     }
 }
 
@@ -1234,5 +1239,20 @@ impl Store for EmbeddedStore {
             lock(&self.runtime).dirty.extend(retry);
         }
         result
+    }
+
+    async fn sweep(&self) -> Result<u64, StoreError> {
+        // one pass over every ticket under the lock (a million sessions take a while): not on the runtime
+        let (runtime, now) = (Arc::clone(&self.runtime), self.clock.now());
+        let dropped = tokio::task::spawn_blocking(move || sweep(&runtime, now))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sweep task failed: {e}")))?;
+        Ok(dropped as u64)
+    }
+
+    async fn backup(&self, dest: &Path) -> Result<BackupInfo, StoreError> {
+        // the leases live in memory and are flushed every second: make the latest ones part of the copy
+        self.flush().await?;
+        crate::snapshot::write(self.database(), BYTE_TABLES, TEXT_TABLES, dest).await
     }
 }

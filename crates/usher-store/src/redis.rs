@@ -61,7 +61,7 @@ use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, TicketLease
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
+    AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
     RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
@@ -1486,5 +1486,18 @@ impl Store for RedisStore {
     async fn flush(&self) -> Result<(), StoreError> {
         // Redis persists by itself (AOF/RDB); nothing is held back in this process.
         Ok(())
+    }
+
+    async fn sweep(&self) -> Result<u64, StoreError> {
+        // every script drops the lapsed leases of the ticket it touches, and session and ended-session
+        // keys carry their own lifetimes (docs/redis.md): nothing to sweep from a node
+        Ok(0)
+    }
+
+    async fn backup(&self, _dest: &std::path::Path) -> Result<BackupInfo, StoreError> {
+        // a node holds none of the data: Redis is backed up by its own means (docs/redis.md)
+        Err(StoreError::Unsupported {
+            operation: "take a backup (back Redis itself up)",
+        })
     }
 }

@@ -26,6 +26,14 @@ impl Harness for Embedded {
     async fn advance_ms(&self, ms: i64) {
         self.clock.advance_ms(ms);
     }
+
+    fn backs_up(&self) -> bool {
+        true
+    }
+
+    fn sweeps(&self) -> bool {
+        true
+    }
 }
 
 async fn embedded() -> Embedded {

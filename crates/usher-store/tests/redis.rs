@@ -34,6 +34,16 @@ impl Harness for Redis {
         // Redis's own clock decides lease expiry; it cannot be moved, so wait.
         tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)).await;
     }
+
+    fn backs_up(&self) -> bool {
+        // Redis is backed up by its own means (docs/redis.md)
+        false
+    }
+
+    fn sweeps(&self) -> bool {
+        // the scripts drop lapsed leases and keys carry lifetimes: nothing for a node to sweep
+        false
+    }
 }
 
 /// A node of an Usher deployment on `server`.

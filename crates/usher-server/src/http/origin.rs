@@ -15,6 +15,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeFile;
 use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
+use usher_core::media_path::MediaPath;
 
 use crate::http::extract::{ApiPath, ClientIp};
 use crate::http::views::steering::{PathwayClone, SteeringManifest, UriReplacement};
@@ -66,22 +67,12 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Checks a relative media path segment by segment: no empty, `.`/`..`, hidden, or odd-character segment.
+/// Checks a requested media path with the one media-path rule (`usher_core::media_path`); anything else
+/// is a `media_unknown`, as a missing file is.
 fn check_path(path: &str) -> Result<(), Error> {
-    let ok = !path.is_empty()
-        && path.len() <= 1024
-        && path.split('/').all(|seg| {
-            !seg.is_empty()
-                && !seg.starts_with('.')
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::NotFound(Record::Media))
-    }
+    MediaPath::parse(path)
+        .map(drop)
+        .map_err(|_| Error::NotFound(Record::Media))
 }
 
 fn grant_error(e: GrantError) -> Error {
@@ -264,44 +255,6 @@ async fn serve_file(
     Ok(res)
 }
 
-/// Rewrites one URI of a playlist so that it carries the grant as a path prefix.
-fn with_grant(uri: &str, grant: &str, dir: &str) -> String {
-    if uri.contains("://") || uri.starts_with('/') {
-        uri.to_owned()
-    } else {
-        format!("/o/{grant}/{dir}/{uri}")
-    }
-}
-
-/// Rewrites every URI of a master playlist (plain lines and `URI="…"` attributes).
-pub fn personalize(master: &str, grant: &str, dir: &str) -> String {
-    let mut out = String::with_capacity(master.len() * 2);
-    for line in master.lines() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            out.push('\n');
-            continue;
-        }
-        if !line.starts_with('#') {
-            out.push_str(&with_grant(line, grant, dir));
-        } else if let Some(start) = line.find("URI=\"") {
-            let rest = &line[start + 5..];
-            match rest.find('"') {
-                Some(end) => {
-                    out.push_str(&line[..start + 5]);
-                    out.push_str(&with_grant(&rest[..end], grant, dir));
-                    out.push_str(&rest[end..]);
-                }
-                None => out.push_str(line),
-            }
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
-}
-
 /// `GET /hls/{session}/master.m3u8`: the show's master playlist with the session's grant in every URI, for
 /// players that cannot attach anything to their requests (native HLS).
 #[utoipa::path(
@@ -470,15 +423,6 @@ fn grant_clones(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn master_uris_carry_the_grant() {
-        let master = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"audio/index.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\nhttps://cdn.example/x.m3u8\n";
-        let out = personalize(master, "G", "demo");
-        assert!(out.contains("URI=\"/o/G/demo/audio/index.m3u8\""));
-        assert!(out.contains("\n/o/G/demo/360p/index.m3u8\n"));
-        assert!(out.contains("\nhttps://cdn.example/x.m3u8\n"));
-    }
 
     #[test]
     fn odd_paths_are_refused() {

@@ -377,48 +377,25 @@ fn grant_parts(plain: &str, base_url: &str, signed: &str) -> (Option<String>, Op
     (None, None)
 }
 
-/// The value of an attribute in an HLS tag line (`NAME="v"` or `NAME=v`).
-fn attribute<'a>(line: &'a str, name: &str) -> Option<(usize, usize, &'a str)> {
-    let mut from = 0;
-    while let Some(i) = line[from..].find(name) {
-        let start = from + i;
-        let before = line[..start].chars().last();
-        let after = &line[start + name.len()..];
-        if matches!(before, Some(':' | ',')) && after.starts_with('=') {
-            let vstart = start + name.len() + 1;
-            let rest = &line[vstart..];
-            let vend = if let Some(q) = rest.strip_prefix('"') {
-                vstart + 1 + q.find('"')? + 1
-            } else {
-                vstart + rest.find(',').unwrap_or(rest.len())
-            };
-            return Some((vstart, vend, &line[vstart..vend]));
-        }
-        from = start + name.len();
-    }
-    None
+/// One of a session's pathways lent to the playlist rewriter, for the stream folder `dir`.
+struct InStream<'a> {
+    pathway: &'a Pathway,
+    dir: &'a str,
 }
 
-/// Replaces the value of `name` in `line`, if present.
-fn replace_attribute(line: &str, name: &str, f: impl Fn(&str) -> Option<String>) -> String {
-    match attribute(line, name) {
-        Some((s, e, v)) => match f(v) {
-            Some(new) => format!("{}{}{}", &line[..s], new, &line[e..]),
-            None => line.to_owned(),
-        },
-        None => line.to_owned(),
+impl usher_cdn::playlist::Pathway for InStream<'_> {
+    fn id(&self) -> &str {
+        self.pathway.id.as_str()
+    }
+
+    fn sign(&self, uri: &str) -> Option<String> {
+        self.pathway.uri(self.dir, uri)
     }
 }
 
-fn quoted(v: &str) -> &str {
-    v.strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(v)
-}
-
-/// Rewrites a master playlist for `pathways` (best first): each variant stream once per pathway with its
-/// `PATHWAY-ID`, rendition groups duplicated per pathway (`GROUP-ID` suffixed `-<pathway>`), every relative
-/// URI signed for its pathway, and `#EXT-X-CONTENT-STEERING` naming `steering_uri` and the first pathway.
+/// Rewrites a master playlist for `pathways` (best first) with [`usher_cdn::playlist::personalize`]:
+/// each variant stream once per pathway, every relative URI signed for its pathway in the stream folder
+/// `dir`, and `#EXT-X-CONTENT-STEERING` naming `steering_uri` and the first pathway.
 pub fn personalize_pathways(
     master: &str,
     dir: &str,
@@ -426,80 +403,11 @@ pub fn personalize_pathways(
     first: &str,
     steering_uri: &str,
 ) -> String {
-    let lines: Vec<&str> = master.lines().map(str::trim_end).collect();
-    let is_global = |l: &str| {
-        l.starts_with("#EXTM3U")
-            || l.starts_with("#EXT-X-VERSION")
-            || l.starts_with("#EXT-X-INDEPENDENT-SEGMENTS")
-            || l.starts_with("#EXT-X-START")
-            || l.starts_with("#EXT-X-DEFINE")
-            || l.starts_with("#EXT-X-SESSION-")
-    };
-    let mut out = String::with_capacity(master.len() * (pathways.len() + 1));
-    for l in lines.iter().filter(|l| is_global(l)) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "#EXT-X-CONTENT-STEERING:SERVER-URI=\"{steering_uri}\",PATHWAY-ID=\"{first}\"\n"
-    ));
-    let sign = |p: &Pathway, uri: &str| -> Option<String> {
-        if uri.contains("://") || uri.starts_with('/') {
-            Some(uri.to_owned())
-        } else {
-            p.uri(dir, uri)
-        }
-    };
-    for p in pathways {
-        let group = |v: &str| Some(format!("\"{}-{}\"", quoted(v), p.id));
-        let mut i = 0;
-        while i < lines.len() {
-            let line = lines[i];
-            i += 1;
-            if line.is_empty() || is_global(line) || line.starts_with("#EXT-X-CONTENT-STEERING") {
-                continue;
-            }
-            if line.starts_with("#EXT-X-MEDIA:") {
-                let mut l = replace_attribute(line, "GROUP-ID", group);
-                if let Some((_, _, v)) = attribute(&l, "URI") {
-                    let Some(u) = sign(p, quoted(v)) else {
-                        continue;
-                    };
-                    l = replace_attribute(&l, "URI", |_| Some(format!("\"{u}\"")));
-                }
-                out.push_str(&l);
-                out.push('\n');
-            } else if line.starts_with("#EXT-X-STREAM-INF:") {
-                let uri = lines.get(i).copied().unwrap_or_default();
-                i += 1;
-                let Some(u) = sign(p, uri) else { continue };
-                let mut l = line.to_owned();
-                for g in ["AUDIO", "VIDEO", "SUBTITLES"] {
-                    l = replace_attribute(&l, g, group);
-                }
-                out.push_str(&l);
-                out.push_str(&format!(",PATHWAY-ID=\"{}\"\n{u}\n", p.id));
-            } else if line.starts_with("#EXT-X-I-FRAME-STREAM-INF:") {
-                let Some((_, _, v)) = attribute(line, "URI") else {
-                    continue;
-                };
-                let Some(u) = sign(p, quoted(v)) else {
-                    continue;
-                };
-                let l = replace_attribute(line, "URI", |_| Some(format!("\"{u}\"")));
-                let l = replace_attribute(&l, "VIDEO", group);
-                out.push_str(&l);
-                out.push_str(&format!(",PATHWAY-ID=\"{}\"\n", p.id));
-            } else if line.starts_with('#') && !line.starts_with("#EXT") {
-                // a comment: once is enough
-            } else if line.starts_with('#') {
-                // another tag that applies to the next variant (none in practice): keep per pathway
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
+    let lent: Vec<InStream<'_>> = pathways
+        .iter()
+        .map(|pathway| InStream { pathway, dir })
+        .collect();
+    usher_cdn::playlist::personalize(master, &lent, first, steering_uri)
 }
 
 #[cfg(test)]
@@ -544,9 +452,11 @@ mod tests {
         }
     }
 
+    /// The rewriter's own cases are in `usher_cdn::playlist`; here, that each pathway signs in the
+    /// stream folder, by its own scheme.
     #[test]
-    fn every_variant_once_per_pathway_best_first() {
-        let master = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"en\",URI=\"audio/index.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"aud\",CODECS=\"avc1.4d401e,mp4a.40.2\"\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\nhttps://x.example/abs.m3u8\n";
+    fn each_pathway_signs_in_the_stream_folder() {
+        let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n";
         let out = personalize_pathways(
             master,
             "demo",
@@ -554,24 +464,10 @@ mod tests {
             "cdn-a",
             "/hls/s/steering.json",
         );
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(
-            &lines[..3],
-            ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-        );
-        assert_eq!(
-            lines[3],
-            "#EXT-X-CONTENT-STEERING:SERVER-URI=\"/hls/s/steering.json\",PATHWAY-ID=\"cdn-a\""
-        );
-        assert!(out.contains("GROUP-ID=\"aud-cdn-a\""));
-        assert!(out.contains("GROUP-ID=\"aud-origin\""));
-        assert!(out.contains("AUDIO=\"aud-origin\",CODECS=\"avc1.4d401e,mp4a.40.2\",PATHWAY-ID=\"origin\"\n/o/G/demo/360p/index.m3u8\n"));
-        assert!(out.contains("URI=\"/o/G/demo/audio/index.m3u8\""));
+        assert!(out.contains("PATHWAY-ID=\"origin\"\n/o/G/demo/360p/index.m3u8\n"));
         let a = out.find("PATHWAY-ID=\"cdn-a\"\nhttp://a.example/").unwrap();
-        let o = out.find("PATHWAY-ID=\"origin\"").unwrap();
-        assert!(a < o, "best first:\n{out}");
-        assert_eq!(out.matches("PATHWAY-ID=\"cdn-a\"").count(), 3);
-        assert_eq!(out.matches("\nhttps://x.example/abs.m3u8\n").count(), 2);
+        let line = out[a..].lines().nth(1).unwrap();
+        assert!(line.ends_with("/demo/360p/index.m3u8"), "{line}");
         assert!(!out.contains("s3cret"));
     }
 

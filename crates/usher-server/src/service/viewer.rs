@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
 use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId, TicketToken};
-use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
+use usher_core::lease::{
+    AdmitDecision, AfterRenewal, EndReason, GeoCheck, HeartbeatDecision, SeatRules, after_renewal,
+};
 use usher_core::show::Show;
 use usher_core::store::{AdmitRequest, HeartbeatAnswer, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
@@ -82,23 +84,34 @@ pub fn check_admits(ts: &TicketAndShow, now: UnixMs) -> Result<UnixMs> {
 /// `geo_blocked` naming the country; `geo_unavailable` when the policy names countries and no database
 /// is loaded yet.
 pub fn check_geo(state: &AppState, show: &Show, client: IpAddr) -> Result<Option<Country>> {
-    let lookup = state.geoip.lookup(client);
-    let country = lookup.country();
-    match decide(&show.geo, client, lookup) {
+    let (verdict, country) = geo_verdict(state, show, client);
+    match verdict {
         Verdict::Allowed => Ok(country),
         Verdict::Refused(why) => {
-            let label = country.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
-            metrics::counter!("usher_geo_refusals_total", "country" => label.clone()).increment(1);
-            let rule = match why {
-                Refusal::DeniedRange(_) => "denied_range",
-                Refusal::Country(_) => "country",
-                Refusal::Unknown => "unknown_address",
-            };
-            tracing::info!(show.id = %show.id, geo.country = %label, geo.rule = rule, "Geo refused");
+            note_geo_refusal(show, country, &why);
             Err(Error::GeoBlocked { country })
         }
         Verdict::Undecided => Err(Error::GeoUnavailable),
     }
+}
+
+/// What the show's Geo policy says of `client`, and the country detected (no side effect).
+fn geo_verdict(state: &AppState, show: &Show, client: IpAddr) -> (Verdict, Option<Country>) {
+    let lookup = state.geoip.lookup(client);
+    let country = lookup.country();
+    (decide(&show.geo, client, lookup), country)
+}
+
+/// Counts and logs a Geo refusal, once, where it is decided.
+fn note_geo_refusal(show: &Show, country: Option<Country>, why: &Refusal) {
+    let label = country.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+    metrics::counter!("usher_geo_refusals_total", "country" => label.clone()).increment(1);
+    let rule = match why {
+        Refusal::DeniedRange(_) => "denied_range",
+        Refusal::Country(_) => "country",
+        Refusal::Unknown => "unknown_address",
+    };
+    tracing::info!(show.id = %show.id, geo.country = %label, geo.rule = rule, "Geo refused");
 }
 
 /// A successful admit: the session, its lease and its grants.
@@ -304,7 +317,7 @@ pub struct Renewed {
 
 /// What every heartbeat does after the store step (the API's heartbeat and the steering reload of native
 /// players alike): refuse an ended session with its reason, re-check the window and Geo, and end the session
-/// when either closed.
+/// when [`after_renewal`] says so.
 ///
 /// # Errors
 /// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
@@ -338,26 +351,24 @@ pub async fn renew(
             .bounds(),
     };
     let now = state.store.now();
-    if let WindowState::Ended(ended_at) = bounds.window_state(&show, now) {
-        state
-            .store
-            .end_session(session, EndReason::WindowEnded { at: now })
-            .await?;
-        return Err(Error::Ended { ended_at });
-    }
-    match check_geo(state, &show, client) {
-        Ok(_) => {}
-        Err(Error::GeoBlocked { country }) => {
-            state
-                .store
-                .end_session(session, EndReason::GeoBlocked { at: now, country })
-                .await?;
-            return Err(Error::GeoBlocked { country });
+    let (verdict, country) = geo_verdict(state, &show, client);
+    let geo = match &verdict {
+        Verdict::Allowed => GeoCheck::Allowed,
+        Verdict::Refused(_) => GeoCheck::Refused { country },
+        Verdict::Undecided => GeoCheck::Undecided,
+    };
+    if let AfterRenewal::End(reason) = after_renewal(&bounds, &show, geo, now) {
+        if let (EndReason::GeoBlocked { .. }, Verdict::Refused(why)) = (&reason, &verdict) {
+            note_geo_refusal(&show, country, why);
         }
-        // a database is never unloaded once loaded, so this is a session admitted by ranges alone
-        // before any database arrived: it keeps playing rather than being cut for our lack of data
-        Err(Error::GeoUnavailable) => {}
-        Err(e) => return Err(e),
+        state.store.end_session(session, reason.clone()).await?;
+        return Err(match reason {
+            // this answer names when the window closed; the stored reason, when the session ended
+            EndReason::WindowEnded { .. } => Error::Ended {
+                ended_at: bounds.window(&show).1,
+            },
+            other => ended_error(other),
+        });
     }
     Ok(Renewed {
         show,

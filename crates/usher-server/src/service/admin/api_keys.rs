@@ -4,8 +4,8 @@ use serde::Deserialize;
 use usher_core::admin::Permission;
 use usher_core::ids::ApiKeyId;
 use usher_core::secret::{ApiKeySecret, SecretHasher};
-use usher_core::show::check_text;
 use usher_core::store::{ApiKey, Scope, Store, StoreError};
+use usher_core::validation::check_text;
 
 use crate::service::audit;
 use crate::service::{Caller, Error, Principal, Record, Result};

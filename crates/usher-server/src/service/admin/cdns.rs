@@ -96,10 +96,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 /// Shortest origin-pull secret accepted, in characters.
 const MIN_ORIGIN_SECRET: usize = 24;
 
-/// Checks a canary path: relative, segments of `A-Z a-z 0-9 . _ -`, no `.`/`..`.
+/// Checks a canary (or any object path under a CDN's base URL) with the one media-path rule
+/// (`usher_core::media_path`): relative, segments of `A-Z a-z 0-9 . _ -`, none empty or starting with `.`.
 fn check_canary(canary: &str) -> Result<String> {
-    usher_core::show::check_stream_path(canary)
-        .map_err(|_| Error::InvalidRequest("canary: a relative path like demo/master.m3u8 (segments of A-Z, a-z, 0-9, '.', '_' and '-')".into()))?;
+    usher_core::media_path::MediaPath::parse(canary)
+        .map_err(|_| Error::InvalidRequest("canary: a relative path like demo/master.m3u8 (segments of A-Z, a-z, 0-9, '.', '_' and '-', none starting with '.')".into()))?;
     Ok(canary.to_owned())
 }
 
