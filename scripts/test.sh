@@ -33,6 +33,9 @@ npm ci --no-audit --no-fund --prefix crates/usher-geo/testdata
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "layers (no import circles; services import no HTTP)"
+python3 scripts/check-layers.py
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

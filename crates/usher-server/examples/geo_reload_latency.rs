@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use usher_core::store::Scope;
-use usher_server::app::Application;
 use usher_server::http::api_keys::issue_api_key;
 use usher_server::settings::{
     Config, GeoIpSettings, HttpSettings, LogFormat, LogSettings, StoreSettings,
 };
+use usher_server::startup::Application;
 
 const WORKERS: usize = 4;
 

@@ -33,7 +33,13 @@ struct Streak {
 }
 
 /// Fetches the canary of `cdn` once.
-async fn probe(client: &reqwest::Client, cdn: &Cdn, canary: &str, now: UnixMs) -> Outcome {
+async fn probe(
+    state: &AppState,
+    client: &reqwest::Client,
+    cdn: &Cdn,
+    canary: &str,
+    now: UnixMs,
+) -> Outcome {
     let folder = canary
         .rsplit_once('/')
         .map_or_else(String::new, |(dir, _)| format!("{dir}/"));
@@ -42,7 +48,7 @@ async fn probe(client: &reqwest::Client, cdn: &Cdn, canary: &str, now: UnixMs) -
         ..Binding::default()
     };
     let expires = now.0.div_euclid(1000) + PROBE_SIGNATURE_S;
-    let signed = sign_object(cdn, canary, &folder, expires, &binding)?;
+    let signed = sign_object(state, cdn, canary, &folder, expires, &binding).await?;
     let mut req = client.get(&signed.url);
     if !signed.cookies.is_empty() {
         let cookies: Vec<String> = signed
@@ -139,9 +145,10 @@ async fn probe_pool(
     let mut probes = tokio::task::JoinSet::new();
     for cdn in pool.into_iter().filter(|c| c.canary.is_some()) {
         let client = client.clone();
+        let state = state.clone();
         probes.spawn(async move {
             let canary = cdn.canary.clone().unwrap_or_default();
-            let outcome = probe(&client, &cdn, &canary, now).await;
+            let outcome = probe(&state, &client, &cdn, &canary, now).await;
             (cdn, outcome)
         });
     }

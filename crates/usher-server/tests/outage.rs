@@ -63,6 +63,22 @@ async fn a_store_outage_fails_new_admits_fast_and_keeps_viewers_playing() {
     assert_eq!(hb.status(), StatusCode::OK);
     let hb: Value = hb.json().await.unwrap();
     assert_eq!(hb["status"], "degraded", "{hb}");
+    // a native player's steering reload is a heartbeat too: the same grace, not a 503
+    let steering = app
+        .client
+        .get(app.url(&format!("/hls/{session}/steering.json")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(steering.status(), StatusCode::OK);
+    let steering: Value = steering.json().await.unwrap();
+    assert_eq!(steering["TTL"], 5, "{steering}");
+    assert!(
+        steering["PATHWAY-PRIORITY"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|id| id == "origin")),
+        "{steering}"
+    );
     assert_eq!(
         app.client
             .get(app.url(&media))

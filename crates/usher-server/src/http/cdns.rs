@@ -669,10 +669,11 @@ pub async fn sign_test(
             client_ip: body.client_ip,
             session_id: body.session_id.clone(),
         };
-        sign_object(&cdn, &path, &folder, expires, &binding)
+        sign_object(state, &cdn, &path, &folder, expires, &binding)
+            .await
             .map_err(|e| Error::InvalidRequest(format!("signing refused: {e}")))?
     };
-    let mut out = crate::sign_url::render_json(&signed);
+    let mut out = crate::cli::sign_url::render_json(&signed);
     out["cdn"] = json!(cdn.id);
     out["scheme"] = json!(cdn.signing.scheme());
     out["expires_at"] = json!(usher_core::clock::UnixMs(expires.saturating_mul(1000)).to_rfc3339());

@@ -16,9 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeFile;
 use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
-use usher_core::lease::{EndReason, HeartbeatDecision};
 use usher_core::media_path::MediaPath;
-use usher_core::store::StoreError;
 
 use crate::http::extract::{ApiPath, ClientIp};
 use crate::media_cache::{self, Lookup};
@@ -102,25 +100,10 @@ async fn resolve(root: &Path, rel: &str) -> Result<PathBuf> {
 async fn live_grant(state: &AppState, grant: &str) -> Result<Grant> {
     let now = state.store.now();
     let grant = state.grants.verify(grant, now).map_err(grant_error)?;
-    match state.store.live_session(&grant.session).await {
-        Ok(Some(_)) => {
-            state.outage.recovered();
-            Ok(grant)
-        }
-        Ok(None) => Err(Error::GrantRefused("the session no longer plays")),
-        // while the store is unreachable, a valid grant keeps playing for the configured grace
-        Err(StoreError::Unavailable(cause)) => {
-            state.outage.failed(now.0);
-            if state
-                .outage
-                .within_grace(now.0, state.config.http.store_outage_grace_s)
-            {
-                Ok(grant)
-            } else {
-                Err(Error::StoreUnavailable(cause))
-            }
-        }
-        Err(e) => Err(e.into()),
+    // while the store is unreachable, a valid grant keeps playing for the outage grace
+    match viewer::ride_outage(state, now.0, state.store.live_session(&grant.session).await)? {
+        Some(None) => Err(Error::GrantRefused("the session no longer plays")),
+        Some(Some(_)) | None => Ok(grant),
     }
 }
 
@@ -351,7 +334,7 @@ pub async fn master_playlist(
     tag = "media",
     params(("session" = SessionId, Path, description = "The session's id.")),
     responses(
-        (status = 200, description = "The steering manifest; the reload renewed the session's seat.", body = SteeringManifest, content_type = "application/json"),
+        (status = 200, description = "The steering manifest; the reload renewed the session's seat (while the store is unreachable, within the outage grace: `TTL` 5 and the last known pathway order, no renewal).", body = SteeringManifest, content_type = "application/json"),
         (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused."),
         (status = 404, description = "`session_unknown`: no such session."),
         (status = 410, description = "`superseded`: playback moved to another device; `ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: the seat lapsed."),
@@ -365,12 +348,20 @@ pub async fn steering_manifest(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let session = SessionId::parse(&session).map_err(|_| Error::SessionUnknown)?;
-    let answer = state.store.heartbeat(&session).await?;
-    // a player stops reloading on 410, not on the API heartbeat's 409
-    if let HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) = answer.decision {
-        return Err(Error::SteeringSuperseded { by_device, at });
-    }
-    let viewer::Renewed { show, now, .. } = viewer::renew(&state, &session, answer, client).await?;
+    let reload = format!("/hls/{session}/steering.json");
+    let Some(viewer::Renewed { show, now, .. }) =
+        viewer::renew_by_steering(&state, &session, client).await?
+    else {
+        // the store is unreachable within the outage grace: keep the pathways the player knows, in the
+        // last known order, and come back soon
+        let body = serde_json::json!({
+            "VERSION": 1,
+            "TTL": viewer::DEGRADED_INTERVAL_S,
+            "RELOAD-URI": reload,
+            "PATHWAY-PRIORITY": delivery::last_known_order(&state),
+        });
+        return Ok(steering_answer(body));
+    };
     let delivery = delivery::delivery(&state, &session, &show, now).await?;
     // the watch page's player swaps grants itself and says so; other players get clones
     let web_player = query
@@ -384,20 +375,24 @@ pub async fn steering_manifest(
     let mut body = serde_json::json!({
         "VERSION": 1,
         "TTL": show.heartbeat_interval_s,
-        "RELOAD-URI": format!("/hls/{session}/steering.json"),
+        "RELOAD-URI": reload,
         "PATHWAY-PRIORITY": priority,
     });
     if !clones.is_empty() {
         body["PATHWAY-CLONES"] = Value::Array(clones);
     }
-    Ok((
+    Ok(steering_answer(body))
+}
+
+fn steering_answer(body: Value) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "private, no-store"),
         ],
         body.to_string(),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Fresh grants for players that cannot swap them (native HLS): for each pathway whose grant can ride in

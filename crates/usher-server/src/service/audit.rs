@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 use usher_core::admin::{Actor, AuditEntry};
+use usher_core::store::{Store, StoreError};
 
 use crate::service::auth::Caller;
 use crate::state::AppState;
@@ -32,17 +33,34 @@ pub async fn record_system(
     address: Option<IpAddr>,
     detail: &str,
 ) {
-    let entry = AuditEntry {
-        at: state.store.now(),
-        actor,
-        action: action.to_owned(),
-        target: target.to_owned(),
-        address: address.map(|a| a.to_string()),
-        detail: detail.to_owned(),
-    };
-    if let Err(e) = state.store.append_audit(entry).await {
+    if let Err(e) = append(&*state.store, actor, action, target, address, detail).await {
         tracing::error!(error = %e, audit.action = action, audit.target = target, "audit entry not written");
     }
+}
+
+/// Appends an entry to the store's audit log, timed by the store's clock (for the CLI, which has a store
+/// and no server state).
+///
+/// # Errors
+/// The store's error.
+pub async fn append(
+    store: &dyn Store,
+    actor: Actor,
+    action: &str,
+    target: &str,
+    address: Option<IpAddr>,
+    detail: &str,
+) -> Result<(), StoreError> {
+    store
+        .append_audit(AuditEntry {
+            at: store.now(),
+            actor,
+            action: action.to_owned(),
+            target: target.to_owned(),
+            address: address.map(|a| a.to_string()),
+            detail: detail.to_owned(),
+        })
+        .await
 }
 
 /// The JSON view of an entry.

@@ -146,16 +146,15 @@ pub async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<Option<String>
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     if store.create_admin_user(user).await? {
-        store
-            .append_audit(usher_core::admin::AuditEntry {
-                at: store.now(),
-                actor: Actor::System("bootstrap".into()),
-                action: "user.create".into(),
-                target: "user:admin".into(),
-                address: None,
-                detail: "role=admin, first run".into(),
-            })
-            .await?;
+        crate::service::audit::append(
+            store,
+            Actor::System("bootstrap".into()),
+            "user.create",
+            "user:admin",
+            None,
+            "role=admin, first run",
+        )
+        .await?;
         Ok(Some(password))
     } else {
         Ok(None)

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use usher_cdn::{Capabilities, Scheme, SignRequest, Signer};
+use usher_cdn::{Capabilities, SignRequest, Signer};
 use usher_core::cdn::{Cdn, delivery_order};
 use usher_core::clock::UnixMs;
 use usher_core::grant::Grant;
@@ -55,26 +55,36 @@ pub struct Binding {
     pub session_id: Option<String>,
 }
 
-/// Signs the object `path` (relative to `cdn`'s base URL) with `cdn`'s scheme, covering the folder
-/// `folder` (relative, `demo/`; empty: the base) when the scheme signs prefixes, until `expires_s`.
-/// The same signer delivery uses: for the health prober and the admin's "test a signed URL".
+/// Signs the object `path` (relative to `cdn`'s base URL; for Usher's origin, the server's public URL)
+/// with `cdn`'s scheme, covering the folder `folder` (relative, `demo/`; empty: the base) when the scheme
+/// signs prefixes, until `expires_s`, binding what the scheme can bind of `binding`. The signer is the
+/// pool's own, parsed once per change of the pool ([`cdn_pool`]), so what the health prober and the
+/// admin's "test a signed URL" get is signed exactly as a viewer's grant.
 ///
 /// # Errors
 /// An unusable signing configuration (named without its values), or the scheme's refusal.
-pub fn sign_object(
+pub async fn sign_object(
+    state: &AppState,
     cdn: &Cdn,
     path: &str,
     folder: &str,
     expires_s: i64,
     binding: &Binding,
-) -> Result<usher_cdn::Signed, String> {
-    let scheme: Scheme =
-        serde_json::from_value(cdn.signing.0.clone()).map_err(|e| format!("signing: {e}"))?;
-    let signer = scheme.signer().map_err(|e| format!("signing: {e}"))?;
-    let caps = signer.capabilities();
-    let mut req = SignRequest::url(format!("{}/{path}", cdn.base_url), expires_s);
+) -> std::result::Result<usher_cdn::Signed, String> {
+    let pool = prepared_pool(state).await.map_err(|e| e.to_string())?;
+    let (signer, caps) = match pool.signers.get(&cdn.id) {
+        Some(Ok((signer, caps))) => (Arc::clone(signer), *caps),
+        Some(Err(e)) => return Err(format!("signing: {e}")),
+        None => return Err("signing: not a member of the pool".to_owned()),
+    };
+    let base = if cdn.id.is_origin() {
+        state.base_url.trim_end_matches('/')
+    } else {
+        cdn.base_url.as_str()
+    };
+    let mut req = SignRequest::url(format!("{base}/{path}"), expires_s);
     if caps.prefix {
-        req = req.with_prefix(format!("{}/{folder}", base_path(&cdn.base_url)));
+        req = req.with_prefix(format!("{}/{folder}", base_path(base)));
     }
     if let (Some(t), true) = (binding.starts_at, caps.starts_at) {
         req = req.starting_at(t);
@@ -217,6 +227,21 @@ pub struct Delivery {
     pub grants: Vec<GrantView>,
     /// The CDN ids to use, best first: enabled and healthy ones (all enabled ones when none is healthy).
     pub cdn_order: Vec<String>,
+}
+
+/// The pathways of the last prepared pool in delivery order (in service first), without reading the store:
+/// what a steering reload can still name while the store is unreachable.
+pub fn last_known_order(state: &AppState) -> Vec<String> {
+    state
+        .pool_cache
+        .last()
+        .map(|pool| {
+            delivery_order(&pool.cdns)
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![CdnId::origin().to_string()])
 }
 
 /// Builds the delivery of `session` for `show` at `now` from the current pool.
@@ -415,6 +440,7 @@ pub fn personalize_pathways(
 mod tests {
     use super::*;
     use serde_json::json;
+    use usher_cdn::Scheme;
 
     fn origin(token: &str) -> Pathway {
         Pathway {

@@ -231,32 +231,17 @@ pub async fn heartbeat(
     client: IpAddr,
 ) -> Result<HeartbeatBody> {
     let now_ms = state.store.now().0;
-    let answer = match state.store.heartbeat(session).await {
-        Ok(a) => {
-            state.outage.recovered();
-            a
-        }
-        Err(StoreError::Unavailable(cause)) => {
-            // DESIGN.md: sessions already playing keep their grants for a bounded grace and are not
-            // ended; the player keeps its current grant and retries soon.
-            state.outage.failed(now_ms);
-            if state
-                .outage
-                .within_grace(now_ms, state.config.http.store_outage_grace_s)
-            {
-                tracing::warn!(session.id = %session, error.cause = %cause, "heartbeat degraded: store unreachable");
-                metrics::counter!("usher_heartbeats_degraded_total").increment(1);
-                return Ok(HeartbeatBody {
-                    status: "degraded",
-                    lease_expires_at: None,
-                    heartbeat_interval_s: 5,
-                    grants: None,
-                    cdn_order: None,
-                });
-            }
-            return Err(Error::StoreUnavailable(cause));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(answer) = ride_outage(state, now_ms, state.store.heartbeat(session).await)? else {
+        // the player keeps its current grant and retries soon
+        tracing::warn!(session.id = %session, "heartbeat degraded: store unreachable");
+        metrics::counter!("usher_heartbeats_degraded_total").increment(1);
+        return Ok(HeartbeatBody {
+            status: "degraded",
+            lease_expires_at: None,
+            heartbeat_interval_s: DEGRADED_INTERVAL_S,
+            grants: None,
+            cdn_order: None,
+        });
     };
     let Renewed {
         show,
@@ -271,6 +256,65 @@ pub async fn heartbeat(
         grants: Some(delivery.grants),
         cdn_order: Some(delivery.cdn_order),
     })
+}
+
+/// Seconds between heartbeats (and steering reloads) while the store is unreachable.
+pub const DEGRADED_INTERVAL_S: u32 = 5;
+
+/// The store-outage grace, decided here once for heartbeats, steering reloads and the origin's media
+/// (DESIGN.md "Store contract"): a store answer passes through (and ends an outage under way); an
+/// unreachable store starts or continues the outage and, while it began less than
+/// `http.store_outage_grace_s` ago, yields `None` — the caller keeps the session playing on what it
+/// already holds — and past that `store_unavailable`.
+///
+/// # Errors
+/// `store_unavailable` past the grace; any other store failure as it is.
+pub fn ride_outage<T>(
+    state: &AppState,
+    now_ms: i64,
+    answer: std::result::Result<T, StoreError>,
+) -> Result<Option<T>> {
+    match answer {
+        Ok(a) => {
+            state.outage.recovered();
+            Ok(Some(a))
+        }
+        Err(StoreError::Unavailable(cause)) => {
+            state.outage.failed(now_ms);
+            if state
+                .outage
+                .within_grace(now_ms, state.config.http.store_outage_grace_s)
+            {
+                tracing::debug!(error.cause = %cause, "store unreachable: within the outage grace");
+                Ok(None)
+            } else {
+                Err(Error::StoreUnavailable(cause))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A steering reload as a heartbeat (native players keep their seat by reloading the steering
+/// manifest): the store's renewal with the outage grace, then what every renewal checks. `None`: the store
+/// is unreachable within the grace, and the player keeps what it has.
+///
+/// # Errors
+/// As [`renew`]; a superseded session gets `SteeringSuperseded` (a player stops reloading on 410).
+pub async fn renew_by_steering(
+    state: &AppState,
+    session: &SessionId,
+    client: IpAddr,
+) -> Result<Option<Renewed>> {
+    let now_ms = state.store.now().0;
+    let Some(answer) = ride_outage(state, now_ms, state.store.heartbeat(session).await)? else {
+        metrics::counter!("usher_heartbeats_degraded_total").increment(1);
+        return Ok(None);
+    };
+    if let HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) = answer.decision {
+        return Err(Error::SteeringSuperseded { by_device, at });
+    }
+    renew(state, session, answer, client).await.map(Some)
 }
 
 /// A lease renewed by a heartbeat, with what its answer needs.

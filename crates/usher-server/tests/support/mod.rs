@@ -11,9 +11,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use usher_core::store::Scope;
-use usher_server::app::Application;
 use usher_server::http::api_keys::issue_api_key;
 use usher_server::settings::{Config, HttpSettings, LogFormat, LogSettings, StoreSettings};
+use usher_server::startup::Application;
 use usher_server::state::AppState;
 
 pub struct TestApp {

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use secrecy::SecretString;
 use serde_json::json;
-use usher_cdn::{Capabilities, Scheme, Signer};
+use usher_cdn::usher::{UsherParams, UsherSigner};
+use usher_cdn::{Capabilities, Scheme, SignError, Signer};
 use usher_core::cdn::{Cdn, CdnHealth, SigningConfig};
 use usher_core::clock::UnixMs;
 use usher_core::ids::CdnId;
@@ -54,15 +56,19 @@ pub struct PreparedPool {
     generation: Option<u64>,
     /// Every member, the origin included.
     pub cdns: Vec<Cdn>,
-    /// Each CDN's signer and what its scheme can bind, or why its signing configuration is unusable.
+    /// Each member's signer (the origin's: Usher's grant) and what its scheme can bind, or why its
+    /// signing configuration is unusable.
     pub signers: HashMap<CdnId, Result<(Arc<Signer>, Capabilities), String>>,
 }
 
 /// The last [`PreparedPool`], kept while the store's [`usher_core::store::Store::cdns_generation`]
 /// says the pool is unchanged (on a store without one, the pool is read each time and only the signers of
 /// unchanged signing configurations are kept).
-#[derive(Default)]
-pub struct PoolCache(ArcSwapOption<PreparedPool>);
+pub struct PoolCache {
+    last: ArcSwapOption<PreparedPool>,
+    /// Usher's own origin as a signing scheme, keyed with the server's grant key.
+    origin: Arc<Signer>,
+}
 
 fn parse_signer(cdn: &Cdn) -> Result<(Arc<Signer>, Capabilities), String> {
     serde_json::from_value::<Scheme>(cdn.signing.0.clone())
@@ -75,6 +81,23 @@ fn parse_signer(cdn: &Cdn) -> Result<(Arc<Signer>, Capabilities), String> {
 }
 
 impl PoolCache {
+    /// An empty cache whose origin signs with `grant_key` (the server's `secrets.grant_key`).
+    ///
+    /// # Errors
+    /// An empty key.
+    pub fn new(grant_key: SecretString) -> std::result::Result<Self, SignError> {
+        let origin = UsherSigner::new(&UsherParams { key: grant_key })?;
+        Ok(Self {
+            last: ArcSwapOption::empty(),
+            origin: Arc::new(Signer::Usher(origin)),
+        })
+    }
+
+    /// The pool prepared last, if any (it may be stale).
+    pub fn last(&self) -> Option<Arc<PreparedPool>> {
+        self.last.load_full()
+    }
+
     /// The current pool, prepared.
     ///
     /// # Errors
@@ -82,7 +105,7 @@ impl PoolCache {
     pub async fn prepared(&self, store: &dyn Store) -> Result<Arc<PreparedPool>> {
         // the generation is read before the pool: a change in between makes the next call read again
         let generation = store.cdns_generation();
-        let last = self.0.load_full();
+        let last = self.last.load_full();
         if let (Some(g), Some(last)) = (generation, &last)
             && last.generation == Some(g)
         {
@@ -90,6 +113,10 @@ impl PoolCache {
         }
         let cdns = members(store).await?;
         let mut signers = HashMap::new();
+        signers.insert(
+            CdnId::origin(),
+            Ok((Arc::clone(&self.origin), self.origin.capabilities())),
+        );
         for cdn in cdns.iter().filter(|c| !c.id.is_origin()) {
             let kept = last.as_ref().and_then(|l| {
                 l.cdns
@@ -105,7 +132,7 @@ impl PoolCache {
             cdns,
             signers,
         });
-        self.0.store(Some(Arc::clone(&prepared)));
+        self.last.store(Some(Arc::clone(&prepared)));
         Ok(prepared)
     }
 }

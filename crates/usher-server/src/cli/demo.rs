@@ -12,11 +12,11 @@ use usher_core::show::{SharingPolicy, ShowKind, ShowSpec};
 use usher_core::store::{NewTicket, RegisterOutcome, Scope};
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 
-use crate::app::{Application, shutdown_signal};
 use crate::http::api_keys::issue_api_key;
 use crate::settings::{
     CdnProbeSettings, Config, HttpSettings, LogFormat, LogSettings, StoreSettings,
 };
+use crate::startup::{Application, shutdown_signal};
 
 /// Options of `usher demo`.
 #[derive(Debug, Clone)]

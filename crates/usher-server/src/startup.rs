@@ -1,4 +1,4 @@
-//! Startup and shutdown: [`Application::build`] opens the store and binds (port 0 allowed);
+//! Startup and shutdown (the background tasks are [`crate::tasks`]'s): [`Application::build`] opens the store and binds (port 0 allowed);
 //! [`Application::run_until`] serves until the caller's shutdown future resolves, then drains.
 //!
 //! Order on shutdown: not ready → (optional delay for the load balancer) → stop accepting → drain
@@ -28,6 +28,7 @@ use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
 use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
+use crate::service::delivery::PoolCache;
 use crate::settings::{Config, StoreSettings};
 use crate::state::{AppState, Shared};
 use crate::{http, telemetry};
@@ -95,7 +96,7 @@ impl Application {
             pages: Arc::new(Pages::new().context("compiling page templates")?),
             accepting: Arc::new(AtomicBool::new(true)),
             metrics,
-            pool_cache: Default::default(),
+            pool_cache: PoolCache::new(config.grant_key.clone()).context("the grant key")?,
             media: Arc::new(MediaCache::new(
                 config.media_dir.clone(),
                 &config.media_cache,
@@ -142,47 +143,7 @@ impl Application {
         let Self { listener, state } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
-        {
-            let store = state.store.clone();
-            let outcomes = state.outcomes.clone();
-            let cancel = cancel.clone();
-            tasks.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        _ = tick.tick() => {
-                            if let Err(e) = store.flush().await {
-                                tracing::warn!(error = %e, "lease flush failed; will retry");
-                            }
-                            if let Err(e) = outcomes.flush(&*store).await {
-                                tracing::debug!(error = %e, "outcome counts not added; will retry");
-                            }
-                        },
-                    }
-                }
-            });
-        }
-        {
-            // the store's lease sweep (`Store::sweep`: Redis has nothing to sweep)
-            let store = state.store.clone();
-            let cancel = cancel.clone();
-            tasks.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(15));
-                loop {
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        _ = tick.tick() => {
-                            if let Err(e) = store.sweep().await {
-                                tracing::warn!(error = %e, "lease sweep failed; will retry");
-                            }
-                        }
-                    }
-                }
-            });
-        }
-        tasks.spawn(state.geo_updates.clone().run(cancel.clone()));
-        tasks.spawn(crate::cdn_probe::run(state.clone(), cancel.clone()));
+        crate::tasks::spawn(&tasks, &state, &cancel);
         tasks.close();
 
         let stop = CancellationToken::new();
