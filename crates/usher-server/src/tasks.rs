@@ -1,6 +1,6 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
-//! dashboard's outcome counts (every second), the store's lease sweep (every 15 s; `Store::sweep`,
-//! nothing to do on Redis), GeoIP updates, and the CDN health probes.
+//! dashboard's outcome counts (every second), the store's lease sweep (every 15 s), GeoIP
+//! updates, and the CDN health probes.
 
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
         });
     }
     {
+        // the store's lease sweep (`Store::sweep`: Redis has nothing to sweep)
         let store = state.store.clone();
         let cancel = cancel.clone();
         tasks.spawn(async move {
