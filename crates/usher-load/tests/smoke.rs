@@ -9,7 +9,7 @@ use usher_core::store::Scope;
 use usher_load::saturate::{self, Load, SaturateConfig};
 use usher_load::setup::Server;
 use usher_load::viewers::{self, Arrival, ViewersConfig};
-use usher_server::http::api_keys::issue_api_key;
+use usher_server::service::admin::api_keys::issue_api_key;
 use usher_server::settings::Settings;
 use usher_server::startup::Application;
 
