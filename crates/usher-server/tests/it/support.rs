@@ -1,8 +1,6 @@
 //! `spawn_app()`: an Usher built in-process on `127.0.0.1:0` with a fresh data directory, API keys, and
 //! typed helpers over real HTTP; `shutdown()` stops it and waits for the drain.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,22 +14,23 @@ use usher_server::http::api_keys::issue_api_key;
 use usher_server::settings::{Config, HttpSettings, LogFormat, LogSettings, StoreSettings};
 use usher_server::state::AppState;
 
-pub struct TestApp {
-    pub base: String,
-    pub admin_key: String,
-    pub tickets_key: String,
-    pub client: Client,
-    pub state: AppState,
-    pub dir: tempfile::TempDir,
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) admin_key: String,
+    pub(crate) tickets_key: String,
+    pub(crate) client: Client,
+    pub(crate) state: AppState,
+    /// The data directory, removed when the app is dropped.
+    _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-pub fn media_dir() -> PathBuf {
+pub(crate) fn media_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../media")
 }
 
-pub fn config(dir: &std::path::Path) -> Config {
+pub(crate) fn config(dir: &std::path::Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
@@ -57,12 +56,12 @@ pub fn config(dir: &std::path::Path) -> Config {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// An app whose configuration `tweak` may change first.
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     tweak(&mut cfg);
@@ -91,18 +90,18 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         tickets_key,
         client,
         state,
-        dir,
+        _dir: dir,
         stop: Some(tx),
         task: Some(task),
     }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -112,7 +111,7 @@ impl TestApp {
     }
 
     /// `GET path` with `key` as the bearer.
-    pub async fn get_with(&self, path: &str, key: &str) -> Response {
+    pub(crate) async fn get_with(&self, path: &str, key: &str) -> Response {
         self.client
             .get(self.url(path))
             .bearer_auth(key)
@@ -122,7 +121,7 @@ impl TestApp {
     }
 
     /// `DELETE path` with `key` as the bearer.
-    pub async fn delete_with(&self, path: &str, key: &str) -> Response {
+    pub(crate) async fn delete_with(&self, path: &str, key: &str) -> Response {
         self.client
             .delete(self.url(path))
             .bearer_auth(key)
@@ -131,7 +130,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn put_show(&self, id: &str, body: Value) -> Response {
+    pub(crate) async fn put_show(&self, id: &str, body: Value) -> Response {
         self.client
             .put(self.url(&format!("/api/v1/shows/{id}")))
             .bearer_auth(&self.admin_key)
@@ -142,7 +141,7 @@ impl TestApp {
     }
 
     /// A show open now, with `k` devices and `policy`, and the given heartbeat/lease seconds.
-    pub async fn open_show(&self, id: &str, k: u32, policy: &str) -> Value {
+    pub(crate) async fn open_show(&self, id: &str, k: u32, policy: &str) -> Value {
         let now = time::OffsetDateTime::now_utc();
         let fmt = |t: time::OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339)
@@ -165,7 +164,7 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
-    pub async fn register(&self, body: Value) -> Response {
+    pub(crate) async fn register(&self, body: Value) -> Response {
         self.client
             .post(self.url("/api/v1/tickets"))
             .bearer_auth(&self.tickets_key)
@@ -176,7 +175,7 @@ impl TestApp {
     }
 
     /// Registers a ticket for `show` and returns (id, token).
-    pub async fn ticket(&self, show: &str) -> (String, String) {
+    pub(crate) async fn ticket(&self, show: &str) -> (String, String) {
         let res = self.register(json!({"show_id": show})).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let v: Value = res.json().await.unwrap();
@@ -186,7 +185,7 @@ impl TestApp {
         )
     }
 
-    pub async fn admit(&self, token: &str, device: &str) -> Response {
+    pub(crate) async fn admit(&self, token: &str, device: &str) -> Response {
         self.client
             .post(self.url("/api/v1/playback"))
             .header("x-usher-device", device)
@@ -197,7 +196,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn heartbeat(&self, session: &str) -> Response {
+    pub(crate) async fn heartbeat(&self, session: &str) -> Response {
         self.client
             .post(self.url(&format!("/api/v1/playback/{session}/heartbeat")))
             .send()
@@ -205,7 +204,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn ticket_status(&self, id: &str) -> Value {
+    pub(crate) async fn ticket_status(&self, id: &str) -> Value {
         let res = self
             .client
             .get(self.url(&format!("/api/v1/tickets/{id}")))
@@ -219,7 +218,7 @@ impl TestApp {
 }
 
 /// Asserts a problem+json answer with `status` and `code`, and returns its body.
-pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
+pub(crate) async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
     let got = res.status();
     let ctype = res
         .headers()

@@ -1,13 +1,11 @@
 //! The HTTP API over real HTTP against an in-process server on port 0: tickets, shows, keys, the viewer
 //! flow and the lease protocol (including a 200-device race), and operations endpoints.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{assert_problem, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{assert_problem, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_is_idempotent_on_the_token() {

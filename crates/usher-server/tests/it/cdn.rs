@@ -2,16 +2,14 @@
 //! content steering, the steering manifest as a heartbeat), and interop with a real edge: nginx from
 //! Debian with `secure_link` in front of the demo media as CDN "a", Usher's origin as the second pathway.
 
-mod support;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{TestApp, assert_problem, media_dir, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, assert_problem, media_dir, spawn_app};
 
 const NGINX_SECRET: &str = "nginx-edge-secret-7f3a9c2e5b";
 
@@ -725,7 +723,7 @@ async fn steering(app: &TestApp, session: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_demote_a_failing_cdn_and_bring_it_back() {
     let nginx = start_nginx().await;
-    let app = support::spawn_app_with(|c| {
+    let app = crate::support::spawn_app_with(|c| {
         c.cdn_probe.interval_ms = 200;
         c.cdn_probe.timeout_ms = 1000;
         c.cdn_probe.fail_after = 2;
