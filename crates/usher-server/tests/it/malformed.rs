@@ -1753,11 +1753,20 @@ async fn hostile_requests_get_exact_4xx_problems_and_change_nothing() {
     );
 
     let rows = catalogue(&ctx);
-    let addr = app.base.trim_start_matches("http://").to_owned();
+    // raw bytes go to the app itself (the answer-checking proxy would refuse or normalize them); their
+    // answers are checked against the API document all the same
+    let addr = app.addr.to_string();
     let mut failures = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         match send(&addr, row).await {
             Ok(reply) => {
+                app.check_answer(
+                    row.method,
+                    &row.target,
+                    reply.status,
+                    reply.header("content-type"),
+                    &reply.body,
+                );
                 if let Err(e) = check(row, &reply) {
                     failures.push(format!("{}: {e}", describe(i, row)));
                 }

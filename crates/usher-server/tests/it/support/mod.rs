@@ -1,7 +1,17 @@
 //! `spawn_app()`: an Usher built in-process on `127.0.0.1:0` with a fresh data directory, API keys, and
 //! typed helpers over real HTTP; `shutdown()` stops it and waits for the drain.
+//!
+//! Tests reach the app through a recording proxy ([`proxy`]) that checks every answer against the API
+//! document the app serves ([`api_doc`]): an answer that does not match fails the test at `shutdown()`,
+//! or when the `TestApp` is dropped.
 
+mod api_doc;
+mod proxy;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Client, Response, StatusCode};
@@ -15,7 +25,10 @@ use usher_server::settings::{Config, HttpSettings, LogFormat, LogSettings, Store
 use usher_server::state::AppState;
 
 pub(crate) struct TestApp {
+    /// `http://` and the address of the answer-checking proxy in front of the app.
     pub(crate) base: String,
+    /// The app's own address, for what the proxy cannot carry (raw, malformed requests).
+    pub(crate) addr: SocketAddr,
     pub(crate) admin_key: String,
     pub(crate) tickets_key: String,
     pub(crate) client: Client,
@@ -24,6 +37,8 @@ pub(crate) struct TestApp {
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    record: Arc<proxy::Record>,
+    _proxy: proxy::Proxy,
 }
 
 pub(crate) fn media_dir() -> PathBuf {
@@ -66,7 +81,7 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut cfg = config(dir.path());
     tweak(&mut cfg);
     let app = Application::build(cfg).await.expect("app builds");
-    let base = format!("http://{}", app.local_addr());
+    let addr = app.local_addr();
     let state = app.state().clone();
     let (_, admin_key) = issue_api_key(&*state.store, &state.hasher, "admin", vec![Scope::Admin])
         .await
@@ -84,8 +99,21 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let doc: Value = client
+        .get(format!("http://{addr}/api/v1/openapi.json"))
+        .send()
+        .await
+        .and_then(Response::error_for_status)
+        .expect("the app serves its API document")
+        .json()
+        .await
+        .expect("the API document is JSON");
+    let doc = api_doc::ApiDoc::new(&doc, &catch_all_paths(&state));
+    let record = Arc::new(proxy::Record::new(doc));
+    let proxy = proxy::Proxy::start(addr, record.clone()).await;
     TestApp {
-        base,
+        base: format!("http://{}", proxy.addr),
+        addr,
         admin_key,
         tickets_key,
         client,
@@ -93,7 +121,25 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         _dir: dir,
         stop: Some(tx),
         task: Some(task),
+        record,
+        _proxy: proxy,
     }
+}
+
+/// The paths (as the API document writes them) whose last parameter takes the rest of the path, read from
+/// the router's `Debug` output like `tests/it/openapi.rs` does (`"/o/{grant}/{*path}"`).
+fn catch_all_paths(state: &AppState) -> BTreeSet<String> {
+    let text = format!("{:?}", usher_server::http::router(state.clone()));
+    let paths: BTreeSet<String> = text
+        .split('"')
+        .filter(|p| p.starts_with('/') && p.contains("{*"))
+        .map(|p| p.replace("{*", "{"))
+        .collect();
+    assert!(
+        paths.contains("/o/{grant}/{path}"),
+        "could not read the catch-all routes from the router's Debug output (did axum change it?): {paths:?}"
+    );
+    paths
 }
 
 impl TestApp {
@@ -101,6 +147,7 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// Stops the app, waits for the drain, and fails if any answer did not match the API document.
     pub(crate) async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -108,6 +155,26 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+        self.record.assert_all_matched();
+    }
+
+    /// Checks an answer received without the proxy (a raw request on [`TestApp::addr`]) against the API
+    /// document, like the proxy checks the others.
+    pub(crate) fn check_answer(
+        &self,
+        method: &str,
+        target: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) {
+        self.record.check(&api_doc::Answer {
+            method,
+            target,
+            status,
+            content_type,
+            body,
+        });
     }
 
     /// `GET path` with `key` as the bearer.
@@ -214,6 +281,16 @@ impl TestApp {
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         res.json().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    /// A test that does not call `shutdown()` still fails on an answer that did not match (unless it is
+    /// failing already).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.record.assert_all_matched();
+        }
     }
 }
 
