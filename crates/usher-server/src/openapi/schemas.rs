@@ -362,8 +362,12 @@ pub struct Grant {
     pub base_url: String,
     /// The CDN's signing scheme (CDN grants).
     pub scheme: Option<String>,
-    /// The origin grant (origin grants).
+    /// The origin grant (origin grants); for a CDN grant, a folder-wide signature riding in the path right
+    /// after `base_url` (`null` when the scheme signs otherwise).
     pub token: Option<String>,
+    /// A folder-wide signature riding in the query string (CDN grants; `null` when the scheme signs
+    /// otherwise): players add it to every URI under `base_url`.
+    pub query: Option<String>,
     /// The signed master playlist URL (CDN grants).
     pub url: Option<String>,
     /// Cookies to hold (CDN grants).
