@@ -12,7 +12,8 @@ use usher_geo::db::DbInfo;
 use usher_geo::live::{ReloadEvent, Reloaded};
 use utoipa::ToSchema;
 
-/// A ticket: `token` and `watch_url` only in registration answers, `usage` only in `GET /api/v1/tickets/{ticket_id}`.
+/// A ticket: `token` and `watch_url` only in registration answers, `usage` and `sharing` only in
+/// `GET /api/v1/tickets/{ticket_id}`.
 #[derive(ToSchema)]
 pub struct TicketView {
     /// The ticket's non-secret id.
@@ -45,6 +46,23 @@ pub struct TicketView {
     pub watch_url: Option<String>,
     /// How the ticket was used (`GET /api/v1/tickets/{ticket_id}` only).
     pub usage: Option<TicketUsage>,
+    /// Whether the ticket looks shared (`GET /api/v1/tickets/{ticket_id}` only).
+    pub sharing: Option<SharingSignal>,
+}
+
+/// How many devices and countries took turns on a ticket, and whether that looks like sharing.
+#[derive(ToSchema)]
+pub struct SharingSignal {
+    /// Distinct devices seen.
+    pub devices: u64,
+    /// Distinct countries seen.
+    pub countries: u64,
+    /// Sessions started.
+    pub sessions: u64,
+    /// `none`, `some` (more than one device) or `high` (more than three devices, or more than one
+    /// country).
+    #[schema(pattern = "^(none|some|high)$")]
+    pub level: String,
 }
 
 /// How a ticket was used, to settle disputes.
