@@ -179,7 +179,7 @@ pub async fn remove_user(state: &AppState, caller: &Caller, name: &str) -> ApiRe
     get,
     path = "/api/v1/admin-users",
     tag = "admin-users",
-    responses((status = 200, description = "`{admin_users: [{name, role, must_change_password, created_at, updated_at}]}`.", body = Object)),
+    responses((status = 200, description = "`{admin_users: [{name, role, must_change_password, created_at, updated_at}]}`.", body = crate::openapi::schemas::AdminUserList)),
     security(("bearer" = ["admin"])),
 )]
 pub async fn list_users(
@@ -199,7 +199,7 @@ pub async fn list_users(
     tag = "admin-users",
     request_body = NewUser,
     responses(
-        (status = 201, description = "The user; `password` only when Usher made it.", body = Object),
+        (status = 201, description = "The user; `password` only when Usher made it.", body = crate::openapi::schemas::AdminUserView),
         (status = 409, description = "`user_exists`: a user of that name exists."),
     ),
     security(("bearer" = ["admin"])),
@@ -225,7 +225,7 @@ pub async fn create_user(
     params(("name" = String, Path, description = "The user's name.")),
     request_body = UserPatch,
     responses(
-        (status = 200, description = "The user; `password` when it was reset.", body = Object),
+        (status = 200, description = "The user; `password` when it was reset.", body = crate::openapi::schemas::AdminUserView),
         (status = 404, description = "`user_unknown`: no such user."),
         (status = 409, description = "`last_admin`: the last admin keeps the admin role."),
     ),

@@ -515,3 +515,30 @@ pub struct Readiness {
     /// `loaded`, `not_needed` or `missing`.
     pub geoip: Option<String>,
 }
+
+/// A console user (`password` only in the answer that made or reset it).
+#[derive(ToSchema)]
+pub struct AdminUserView {
+    /// The login name.
+    pub name: String,
+    /// `admin`, `support` or `observer`.
+    #[schema(pattern = "^(admin|support|observer)$")]
+    pub role: String,
+    /// Whether the next login must choose a new password first.
+    pub must_change_password: bool,
+    /// When the user was made.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When the user was last changed.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// The one-time password Usher made: in the answer that made or reset it only, never again.
+    pub password: Option<String>,
+}
+
+/// Every console user.
+#[derive(ToSchema)]
+pub struct AdminUserList {
+    /// The users.
+    pub admin_users: Vec<AdminUserView>,
+}
