@@ -132,7 +132,9 @@ pub fn csv_response(entries: &[AuditEntry]) -> Response {
     tag = "audit",
     params(AuditQuery),
     responses(
-        (status = 200, description = "`{entries: [{at, actor: {kind, id}, action, target, address, detail}]}`, newest first; CSV with `format=csv` or `Accept: text/csv`.", body = Object),
+        (status = 200, description = "`{entries: [{at, actor: {kind, id}, action, target, address, detail}]}`, newest first; CSV with `format=csv` or `Accept: text/csv`.", content(
+            (crate::openapi::schemas::AuditPage = "application/json"), (String = "text/csv"),
+        )),
     ),
     security(("bearer" = ["admin"])),
 )]

@@ -542,3 +542,39 @@ pub struct AdminUserList {
     /// The users.
     pub admin_users: Vec<AdminUserView>,
 }
+
+/// Audit log entries, newest first.
+#[derive(ToSchema)]
+pub struct AuditPage {
+    /// The entries.
+    pub entries: Vec<AuditEntryView>,
+}
+
+/// One change in the audit log.
+#[derive(ToSchema)]
+pub struct AuditEntryView {
+    /// When.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// Who.
+    pub actor: AuditActor,
+    /// What, dotted (`show.put`, `ticket.revoke`, `cdn.patch`, `login.failed`).
+    pub action: String,
+    /// The record changed (`show:demo`, `ticket:t_…`), empty when none.
+    pub target: String,
+    /// The client address the request came from.
+    #[schema(required = true)]
+    pub address: Option<String>,
+    /// A short, secret-free note (`enabled=false`).
+    pub detail: String,
+}
+
+/// Who made a change.
+#[derive(ToSchema)]
+pub struct AuditActor {
+    /// `api_key`, `user` or `system`.
+    #[schema(pattern = "^(api_key|user|system)$")]
+    pub kind: String,
+    /// The key id, user name or system component.
+    pub id: String,
+}
