@@ -87,7 +87,7 @@ pub async fn dashboard(state: &AppState) -> ApiResult<Value> {
     get,
     path = "/api/v1/dashboard",
     tag = "ops",
-    responses((status = 200, description = "`{live_viewers, shows, last_hour, cdns, geoip}`.", body = Object)),
+    responses((status = 200, description = "`{live_viewers, shows, last_hour, cdns, geoip}`.", body = crate::openapi::schemas::Dashboard)),
     security(("bearer" = ["admin"])),
 )]
 pub async fn read_dashboard(

@@ -4,6 +4,8 @@
 //! Nothing serializes these types; `schemathesis` in CI checks every answer against them, so a handler that
 //! drifts from its schema fails there.
 
+use std::collections::BTreeMap;
+
 use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
 use usher_core::show::Show;
 use usher_core::store::Scope;
@@ -577,4 +579,73 @@ pub struct AuditActor {
     pub kind: String,
     /// The key id, user name or system component.
     pub id: String,
+}
+
+/// The dashboard's figures.
+#[derive(ToSchema)]
+pub struct Dashboard {
+    /// When they were taken.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// Sessions holding a seat now.
+    pub live_viewers: u64,
+    /// Live viewers per show.
+    pub shows: Vec<DashboardShow>,
+    /// Admits and refusals in the last hour.
+    pub last_hour: DashboardHour,
+    /// The CDN pool with its health.
+    pub cdns: Vec<CdnView>,
+    /// The GeoIP database's age.
+    pub geoip: DashboardGeoIp,
+}
+
+/// Live viewers of one show.
+#[derive(ToSchema)]
+pub struct DashboardShow {
+    /// The show.
+    pub show_id: String,
+    /// Its title (empty for a show deleted while watched).
+    pub title: String,
+    /// Whether it is published.
+    pub published: bool,
+    /// Sessions holding a seat on it.
+    pub viewers: u64,
+}
+
+/// Admit outcomes in the last hour.
+#[derive(ToSchema)]
+pub struct DashboardHour {
+    /// Viewers let in (`admitted`, `reattached`).
+    pub admits: u64,
+    /// Viewers refused, all reasons.
+    pub refusals_total: u64,
+    /// Viewers refused, by reason.
+    pub refusals: Vec<DashboardRefusal>,
+    /// Every outcome with its count.
+    pub by_outcome: BTreeMap<String, u64>,
+}
+
+/// Refusals for one reason.
+#[derive(ToSchema)]
+pub struct DashboardRefusal {
+    /// The outcome (`ticket_in_use`, `geo_blocked`, …).
+    pub reason: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// The GeoIP database as the dashboard shows it.
+#[derive(ToSchema)]
+pub struct DashboardGeoIp {
+    /// Whether a database serves lookups.
+    pub loaded: bool,
+    /// Its type (`GeoLite2-Country`, …).
+    #[schema(required = true)]
+    pub database_type: Option<String>,
+    /// When it was built, in seconds since 1970.
+    #[schema(required = true)]
+    pub build_epoch: Option<u64>,
+    /// Its age in days.
+    #[schema(required = true)]
+    pub age_days: Option<i64>,
 }
