@@ -15,7 +15,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-a
     get,
     path = "/api/v1/openapi.json",
     tag = "docs",
-    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json")),
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = crate::openapi::schemas::OpenApiDocument, content_type = "application/json")),
 )]
 pub async fn openapi_document() -> Response {
     let mut res = axum::Json(document()).into_response();

@@ -649,3 +649,19 @@ pub struct DashboardGeoIp {
     #[schema(required = true)]
     pub age_days: Option<i64>,
 }
+
+/// This document, OpenAPI 3.1: its members are those the OpenAPI Specification defines
+/// (<https://spec.openapis.org/oas/v3.1.0>), not described again here.
+#[derive(ToSchema)]
+pub struct OpenApiDocument {
+    /// `3.1.0`.
+    pub openapi: String,
+    /// Title, description, licence and version.
+    pub info: BTreeMap<String, serde_json::Value>,
+    /// The operations, by path.
+    pub paths: BTreeMap<String, serde_json::Value>,
+    /// Schemas and security schemes.
+    pub components: BTreeMap<String, serde_json::Value>,
+    /// The operations' groups.
+    pub tags: Vec<BTreeMap<String, serde_json::Value>>,
+}
