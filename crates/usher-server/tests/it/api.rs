@@ -91,6 +91,50 @@ async fn batch_registration_answers_per_item() {
     app.shutdown().await;
 }
 
+/// `GET /api/v1/tickets?q=`: the ticket of an id, else every ticket of an external reference; never a
+/// token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_found_by_id_or_external_reference() {
+    let app = spawn_app().await;
+    app.open_show("gig", 1, "newest_wins").await;
+    let mut ids = Vec::new();
+    for external_ref in ["order-7", "order-7", "order-8"] {
+        let res = app
+            .register(json!({"show_id": "gig", "external_ref": external_ref}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let found = |q: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .get_with(&format!("/api/v1/tickets?q={q}"), &app.tickets_key)
+                .await;
+            assert_eq!(res.status(), StatusCode::OK, "q={q}");
+            let v: Value = res.json().await.unwrap();
+            let tickets = v["tickets"].as_array().expect("tickets").clone();
+            for t in &tickets {
+                assert!(t.get("token").is_none(), "no token in a search answer: {t}");
+            }
+            let mut ids: Vec<String> = tickets
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![ids[0].clone(), ids[1].clone()];
+    both.sort();
+    assert_eq!(found("order-7".into()).await, both);
+    assert_eq!(found("order-8".into()).await, vec![ids[2].clone()]);
+    assert_eq!(found(ids[1].clone()).await, vec![ids[1].clone()]);
+    assert!(found("order-9".into()).await.is_empty());
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shows_are_written_read_listed_and_deleted() {
     let app = spawn_app().await;
