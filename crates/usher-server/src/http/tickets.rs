@@ -415,7 +415,7 @@ pub async fn search(state: &AppState, caller: &Caller, q: &str) -> ApiResult<Vec
     tag = "tickets",
     params(SearchQuery),
     responses(
-        (status = 200, description = "`{tickets: [...]}`: the ticket of that id, else those with that external reference (at most 100).", body = Object),
+        (status = 200, description = "`{tickets: [...]}`: the ticket of that id, else those with that external reference (at most 100).", body = crate::openapi::schemas::TicketList),
     ),
     security(("bearer" = ["tickets"])),
 )]

@@ -52,6 +52,13 @@ pub struct TicketView {
     pub sharing: Option<SharingSignal>,
 }
 
+/// Tickets found by `GET /api/v1/tickets?q=`.
+#[derive(ToSchema)]
+pub struct TicketList {
+    /// The ticket of that id, else those with that external reference (at most 100); never their tokens.
+    pub tickets: Vec<TicketView>,
+}
+
 /// How many devices and countries took turns on a ticket, and whether that looks like sharing.
 #[derive(ToSchema)]
 pub struct SharingSignal {
