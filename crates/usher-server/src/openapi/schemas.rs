@@ -322,14 +322,32 @@ pub struct SignedObject {
     pub scheme: Option<String>,
     /// The URL to fetch (signed itself when the scheme signs URLs).
     pub url: String,
-    /// Cookies to hold (`name`, `value`, `set_cookie`, …).
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub cookies: Option<Vec<serde_json::Value>>,
+    /// Cookies to hold.
+    pub cookies: Option<Vec<SignedCookie>>,
     /// Headers to send (`name`, `value`).
     pub headers: Option<Vec<GrantHeader>>,
     /// When the signature lapses.
     #[schema(format = DateTime)]
     pub expires_at: String,
+}
+
+/// A cookie a CDN needs, with the attributes to set it with.
+#[derive(ToSchema)]
+pub struct SignedCookie {
+    /// Its name.
+    pub name: String,
+    /// Its value, exactly as the CDN expects it.
+    pub value: String,
+    /// `Domain=`, when the CDN's host is known.
+    pub domain: Option<String>,
+    /// `Path=`.
+    pub path: Option<String>,
+    /// `Secure` (set for `https` URLs).
+    pub secure: bool,
+    /// `HttpOnly`.
+    pub http_only: bool,
+    /// The `Set-Cookie` header value that sets it.
+    pub set_cookie: String,
 }
 
 /// The CDN pool.
