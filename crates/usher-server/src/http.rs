@@ -4,7 +4,7 @@
 //!
 //! Routes are registered in [`routes`] only, and only through `utoipa_axum::routes!`, which reads each
 //! handler's path and method from its `#[utoipa::path]` attribute: the router and the API document
-//! (finished by [`crate::openapi::finish`]) come from the same list, and `tests/openapi.rs` fails when they differ.
+//! (finished by [`crate::openapi::finish`]) come from the same list, and `tests/it/openapi.rs` fails when they differ.
 
 pub mod admin_users;
 pub mod api_keys;

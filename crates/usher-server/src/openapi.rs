@@ -103,8 +103,9 @@ const KEY_ANSWERS: &[Generic] = &[
     },
     Generic {
         status: "403",
-        codes: &["forbidden"],
-        text: "`forbidden`: the API key lacks the scope.",
+        codes: &["forbidden", "password_change_required"],
+        text: "`forbidden`: the API key lacks the scope. `password_change_required`: a console session whose \
+user must change the one-time password first.",
     },
     Generic {
         status: "503",
@@ -112,6 +113,13 @@ const KEY_ANSWERS: &[Generic] = &[
         text: "`store_unavailable`: the store cannot be reached; retry after `Retry-After` seconds.",
     },
 ];
+
+/// What a console session gets on a method that changes something (the JSON API checks `X-CSRF-Token`).
+const UNSAFE_KEY_ANSWERS: &[Generic] = &[Generic {
+    status: "403",
+    codes: &["csrf_invalid"],
+    text: "`csrf_invalid`: a console session's request without that session's `X-CSRF-Token`.",
+}];
 
 const ANY_ANSWERS: &[Generic] = &[
     Generic {
@@ -280,7 +288,7 @@ passes where `tickets` is named).",
         let path = path.replace("{*", "{");
         for method in METHODS {
             if let Some(op) = item.get_mut(method) {
-                complete_operation(op);
+                complete_operation(op, method);
             }
         }
         fixed.insert(path, item);
@@ -289,7 +297,7 @@ passes where `tickets` is named).",
     doc
 }
 
-fn complete_operation(op: &mut Value) {
+fn complete_operation(op: &mut Value, method: &str) {
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     let in_path = params.iter().any(|p| p["in"] == "path");
     let in_query = params.iter().any(|p| p["in"] == "query");
@@ -312,6 +320,9 @@ fn complete_operation(op: &mut Value) {
     }
     if keyed {
         generic.extend(KEY_ANSWERS);
+        if !matches!(method, "get" | "head" | "options") {
+            generic.extend(UNSAFE_KEY_ANSWERS);
+        }
     }
     generic.extend(ANY_ANSWERS);
     for g in generic {

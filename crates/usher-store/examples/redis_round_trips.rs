@@ -25,7 +25,7 @@ use usher_store::contract::{cdn, show, ticket};
 use usher_store::redis::{RedisConfig, RedisStore};
 use usher_testkit::RedisServer;
 
-#[path = "../tests/support/monitor.rs"]
+#[path = "../tests/it/support/monitor.rs"]
 mod monitor;
 
 use monitor::{Commands, Monitor};

@@ -17,7 +17,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-a
     get,
     path = "/api/v1/openapi.json",
     tag = "docs",
-    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json")),
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = crate::http::views::ops::OpenApiDocument, content_type = "application/json")),
 )]
 pub async fn openapi_document(Extension(doc): Extension<Document>) -> Response {
     let mut res = axum::Json(&*doc.0).into_response();

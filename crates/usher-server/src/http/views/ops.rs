@@ -23,3 +23,21 @@ pub struct Readiness {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geoip: Option<&'static str>,
 }
+
+/// This document, OpenAPI 3.1: its members are those the OpenAPI Specification defines
+/// (<https://spec.openapis.org/oas/v3.1.0>), not described again here. Documentation only: the handler
+/// serves the finished document itself.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the served document; never built")]
+pub struct OpenApiDocument {
+    /// `3.1.0`.
+    openapi: String,
+    /// Title, description, licence and version.
+    info: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The operations, by path.
+    paths: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Schemas and security schemes.
+    components: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The operations' groups.
+    tags: Vec<std::collections::BTreeMap<String, serde_json::Value>>,
+}

@@ -3,13 +3,11 @@
 //! from a copy: the routes from the router itself (its `Debug` output names every registered path), the
 //! methods by asking the server (a method a path does not take answers 405 `method_not_allowed`).
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::spawn_app;
 use reqwest::Method;
 use serde_json::Value;
-use support::spawn_app;
 
 /// The paths registered in an axum router, from its `Debug` output (`RouteId(3): "/livez"`).
 fn routed_paths(router: &axum::Router) -> BTreeSet<String> {

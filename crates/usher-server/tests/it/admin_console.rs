@@ -5,11 +5,9 @@
 //! throttling, the first-run bootstrap, the audit log as CSV, and that no admin API route is missing from
 //! the table.
 
-mod support;
-
+use crate::support::{TestApp, assert_problem, spawn_app};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use support::{TestApp, assert_problem, spawn_app};
 use usher_core::admin::{AuditFilter, Permission, Role, UserName};
 use usher_server::console::{Access, route_table};
 

@@ -1,9 +1,17 @@
 //! `spawn_app()`: an Usher built in-process on `127.0.0.1:0` with a fresh data directory, API keys, and
 //! typed helpers over real HTTP; `shutdown()` stops it and waits for the drain.
+//!
+//! Tests reach the app through a recording proxy ([`proxy`]) that checks every answer against the API
+//! document the app serves ([`api_doc`]): an answer that does not match fails the test at `shutdown()`,
+//! or when the `TestApp` is dropped.
 
-#![allow(dead_code, unreachable_pub)]
+mod api_doc;
+mod proxy;
 
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Client, Response, StatusCode};
@@ -16,22 +24,28 @@ use usher_server::settings::{Config, HttpSettings, LogFormat, LogSettings, Store
 use usher_server::startup::Application;
 use usher_server::state::AppState;
 
-pub struct TestApp {
-    pub base: String,
-    pub admin_key: String,
-    pub tickets_key: String,
-    pub client: Client,
-    pub state: AppState,
-    pub dir: tempfile::TempDir,
+pub(crate) struct TestApp {
+    /// `http://` and the address of the answer-checking proxy in front of the app.
+    pub(crate) base: String,
+    /// The app's own address, for what the proxy cannot carry (raw, malformed requests).
+    pub(crate) addr: SocketAddr,
+    pub(crate) admin_key: String,
+    pub(crate) tickets_key: String,
+    pub(crate) client: Client,
+    pub(crate) state: AppState,
+    /// The data directory, removed when the app is dropped.
+    _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    record: Arc<proxy::Record>,
+    _proxy: proxy::Proxy,
 }
 
-pub fn media_dir() -> PathBuf {
+pub(crate) fn media_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../media")
 }
 
-pub fn config(dir: &std::path::Path) -> Config {
+pub(crate) fn config(dir: &std::path::Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
@@ -57,17 +71,17 @@ pub fn config(dir: &std::path::Path) -> Config {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// An app whose configuration `tweak` may change first.
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     tweak(&mut cfg);
     let app = Application::build(cfg).await.expect("app builds");
-    let base = format!("http://{}", app.local_addr());
+    let addr = app.local_addr();
     let state = app.state().clone();
     let (_, admin_key) = issue_api_key(&*state.store, &state.hasher, "admin", vec![Scope::Admin])
         .await
@@ -85,34 +99,86 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let doc: Value = client
+        .get(format!("http://{addr}/api/v1/openapi.json"))
+        .send()
+        .await
+        .and_then(Response::error_for_status)
+        .expect("the app serves its API document")
+        .json()
+        .await
+        .expect("the API document is JSON");
+    let doc = api_doc::ApiDoc::new(&doc, &catch_all_paths(&state));
+    let record = Arc::new(proxy::Record::new(doc));
+    let proxy = proxy::Proxy::start(addr, record.clone()).await;
     TestApp {
-        base,
+        base: format!("http://{}", proxy.addr),
+        addr,
         admin_key,
         tickets_key,
         client,
         state,
-        dir,
+        _dir: dir,
         stop: Some(tx),
         task: Some(task),
+        record,
+        _proxy: proxy,
     }
 }
 
+/// The paths (as the API document writes them) whose last parameter takes the rest of the path, read from
+/// the router's `Debug` output like `tests/it/openapi.rs` does (`"/o/{grant}/{*path}"`).
+fn catch_all_paths(state: &AppState) -> BTreeSet<String> {
+    let text = format!("{:?}", usher_server::http::router(state.clone()));
+    let paths: BTreeSet<String> = text
+        .split('"')
+        .filter(|p| p.starts_with('/') && p.contains("{*"))
+        .map(|p| p.replace("{*", "{"))
+        .collect();
+    assert!(
+        paths.contains("/o/{grant}/{path}"),
+        "could not read the catch-all routes from the router's Debug output (did axum change it?): {paths:?}"
+    );
+    paths
+}
+
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn shutdown(mut self) {
+    /// Stops the app, waits for the drain, and fails if any answer did not match the API document.
+    pub(crate) async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+        self.record.assert_all_matched();
+    }
+
+    /// Checks an answer received without the proxy (a raw request on [`TestApp::addr`]) against the API
+    /// document, like the proxy checks the others.
+    pub(crate) fn check_answer(
+        &self,
+        method: &str,
+        target: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) {
+        self.record.check(&api_doc::Answer {
+            method,
+            target,
+            status,
+            content_type,
+            body,
+        });
     }
 
     /// `GET path` with `key` as the bearer.
-    pub async fn get_with(&self, path: &str, key: &str) -> Response {
+    pub(crate) async fn get_with(&self, path: &str, key: &str) -> Response {
         self.client
             .get(self.url(path))
             .bearer_auth(key)
@@ -122,7 +188,7 @@ impl TestApp {
     }
 
     /// `DELETE path` with `key` as the bearer.
-    pub async fn delete_with(&self, path: &str, key: &str) -> Response {
+    pub(crate) async fn delete_with(&self, path: &str, key: &str) -> Response {
         self.client
             .delete(self.url(path))
             .bearer_auth(key)
@@ -131,7 +197,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn put_show(&self, id: &str, body: Value) -> Response {
+    pub(crate) async fn put_show(&self, id: &str, body: Value) -> Response {
         self.client
             .put(self.url(&format!("/api/v1/shows/{id}")))
             .bearer_auth(&self.admin_key)
@@ -142,7 +208,7 @@ impl TestApp {
     }
 
     /// A show open now, with `k` devices and `policy`, and the given heartbeat/lease seconds.
-    pub async fn open_show(&self, id: &str, k: u32, policy: &str) -> Value {
+    pub(crate) async fn open_show(&self, id: &str, k: u32, policy: &str) -> Value {
         let now = time::OffsetDateTime::now_utc();
         let fmt = |t: time::OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339)
@@ -165,7 +231,7 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
-    pub async fn register(&self, body: Value) -> Response {
+    pub(crate) async fn register(&self, body: Value) -> Response {
         self.client
             .post(self.url("/api/v1/tickets"))
             .bearer_auth(&self.tickets_key)
@@ -176,7 +242,7 @@ impl TestApp {
     }
 
     /// Registers a ticket for `show` and returns (id, token).
-    pub async fn ticket(&self, show: &str) -> (String, String) {
+    pub(crate) async fn ticket(&self, show: &str) -> (String, String) {
         let res = self.register(json!({"show_id": show})).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let v: Value = res.json().await.unwrap();
@@ -186,7 +252,7 @@ impl TestApp {
         )
     }
 
-    pub async fn admit(&self, token: &str, device: &str) -> Response {
+    pub(crate) async fn admit(&self, token: &str, device: &str) -> Response {
         self.client
             .post(self.url("/api/v1/playback"))
             .header("x-usher-device", device)
@@ -197,7 +263,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn heartbeat(&self, session: &str) -> Response {
+    pub(crate) async fn heartbeat(&self, session: &str) -> Response {
         self.client
             .post(self.url(&format!("/api/v1/playback/{session}/heartbeat")))
             .send()
@@ -205,7 +271,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn ticket_status(&self, id: &str) -> Value {
+    pub(crate) async fn ticket_status(&self, id: &str) -> Value {
         let res = self
             .client
             .get(self.url(&format!("/api/v1/tickets/{id}")))
@@ -218,8 +284,18 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// A test that does not call `shutdown()` still fails on an answer that did not match (unless it is
+    /// failing already).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.record.assert_all_matched();
+        }
+    }
+}
+
 /// Asserts a problem+json answer with `status` and `code`, and returns its body.
-pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
+pub(crate) async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
     let got = res.status();
     let ctype = res
         .headers()

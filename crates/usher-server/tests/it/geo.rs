@@ -5,13 +5,11 @@
 //! The database is the usher-geo fixture written by a real MaxMind DB writer: 192.0.2.0/24 is in Germany
 //! (in Austria in v2), 198.51.100.0/24 in France, 203.0.113.0/24 in the United States.
 
-mod support;
-
 use std::path::PathBuf;
 
+use crate::support::{TestApp, assert_problem, spawn_app_with};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use support::{TestApp, assert_problem, spawn_app_with};
 
 const DE: &str = "192.0.2.10";
 const FR: &str = "198.51.100.10";

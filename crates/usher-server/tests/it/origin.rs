@@ -2,11 +2,9 @@
 //! lease; expired, tampered, foreign-prefix, superseded and revoked grants are refused; traversal and
 //! symlinks out of the media folder are refused; ranges and content types are right.
 
-mod support;
-
+use crate::support::{TestApp, assert_problem, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{TestApp, assert_problem, spawn_app, spawn_app_with};
 use usher_core::clock::UnixMs;
 use usher_core::grant::Grant;
 use usher_core::ids::SessionId;
@@ -188,7 +186,7 @@ async fn traversal_and_symlinks_out_of_the_media_folder_are_refused() {
     let demo = media.path().join("demo");
     std::fs::create_dir_all(&demo).unwrap();
     std::fs::copy(
-        support::media_dir().join("demo/master.m3u8"),
+        crate::support::media_dir().join("demo/master.m3u8"),
         demo.join("master.m3u8"),
     )
     .unwrap();

@@ -3,14 +3,12 @@
 //! "degraded", their grants still open media); `/readyz` is not ready; after the restore everything
 //! resumes and nothing is lost.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{assert_problem, spawn_app_with};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::Value;
-use support::{assert_problem, spawn_app_with};
 use usher_server::settings::{RedisSettings, StoreSettings};
 use usher_testkit::{ChaosProxy, RedisServer, wait_until};
 

@@ -16,8 +16,7 @@ use usher_store::contract::{Harness, cdn, show, ticket};
 use usher_store::redis::{RedisConfig, RedisStore};
 use usher_testkit::RedisServer;
 
-#[path = "support/monitor.rs"]
-mod monitor;
+use crate::support::monitor;
 
 struct Redis {
     _server: RedisServer,

@@ -2,16 +2,14 @@
 //! content steering, the steering manifest as a heartbeat), and interop with a real edge: nginx from
 //! Debian with `secure_link` in front of the demo media as CDN "a", Usher's origin as the second pathway.
 
-mod support;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{TestApp, assert_problem, media_dir, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, assert_problem, media_dir, spawn_app};
 
 const NGINX_SECRET: &str = "nginx-edge-secret-7f3a9c2e5b";
 
@@ -725,7 +723,7 @@ async fn steering(app: &TestApp, session: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_demote_a_failing_cdn_and_bring_it_back() {
     let nginx = start_nginx().await;
-    let app = support::spawn_app_with(|c| {
+    let app = crate::support::spawn_app_with(|c| {
         c.cdn_probe.interval_ms = 200;
         c.cdn_probe.timeout_ms = 1000;
         c.cdn_probe.fail_after = 2;
@@ -1023,6 +1021,63 @@ async fn the_pools_signer_answers_the_admin_and_usher_sign_url() {
         .await
         .unwrap();
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+/// A scheme that signs with a cookie (Cloud CDN's `Cloud-CDN-Cookie`): the sign answer and the admit's
+/// grant both hand the viewer the cookie with its `Set-Cookie` line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_scheme_hands_out_its_cookie() {
+    let app = spawn_app().await;
+    let signing = json!({"scheme": "google", "key_name": "my-key", "key": "nZtRohdNF9m3cKM24IcK4w==", "delivery": "cookie"});
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/g",
+        Some(json!({"name": "G", "base_url": "https://g.cdn.example", "signing": signing})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 120;
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/g/sign",
+        Some(json!({"path": "demo/master.m3u8", "prefix": "demo/", "expires_at": expires})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let signed: Value = res.json().await.unwrap();
+    let cookie = &signed["cookies"][0];
+    assert_eq!(cookie["name"], "Cloud-CDN-Cookie", "{signed}");
+    let value = cookie["value"].as_str().unwrap();
+    assert!(value.contains("KeyName=my-key"), "{signed}");
+    assert!(
+        cookie["set_cookie"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Cloud-CDN-Cookie={value}")),
+        "{signed}"
+    );
+
+    app.open_show("gig", 1, "newest_wins").await;
+    let (_, token) = app.ticket("gig").await;
+    let res = app.admit(&token, "device-cookie").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let admitted: Value = res.json().await.unwrap();
+    let grants = admitted["grants"].as_array().unwrap();
+    let g = grants
+        .iter()
+        .find(|g| g["cdn"] == "g")
+        .expect("a grant of g");
+    assert_eq!(g["cookies"][0]["name"], "Cloud-CDN-Cookie", "{g}");
+    assert!(
+        g["cookies"][0]["set_cookie"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cloud-CDN-Cookie="),
+        "{g}"
+    );
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,13 +1,11 @@
 //! The HTTP API over real HTTP against an in-process server on port 0: tickets, shows, keys, the viewer
 //! flow and the lease protocol (including a 200-device race), and operations endpoints.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{assert_problem, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{assert_problem, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_is_idempotent_on_the_token() {
@@ -90,6 +88,50 @@ async fn batch_registration_answers_per_item() {
     assert_eq!(results[2002]["status"], 400);
     let id = results[1234]["ticket"]["id"].as_str().unwrap();
     assert_eq!(app.ticket_status(id).await["status"], "active");
+    app.shutdown().await;
+}
+
+/// `GET /api/v1/tickets?q=`: the ticket of an id, else every ticket of an external reference; never a
+/// token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_found_by_id_or_external_reference() {
+    let app = spawn_app().await;
+    app.open_show("gig", 1, "newest_wins").await;
+    let mut ids = Vec::new();
+    for external_ref in ["order-7", "order-7", "order-8"] {
+        let res = app
+            .register(json!({"show_id": "gig", "external_ref": external_ref}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let found = |q: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .get_with(&format!("/api/v1/tickets?q={q}"), &app.tickets_key)
+                .await;
+            assert_eq!(res.status(), StatusCode::OK, "q={q}");
+            let v: Value = res.json().await.unwrap();
+            let tickets = v["tickets"].as_array().expect("tickets").clone();
+            for t in &tickets {
+                assert!(t.get("token").is_none(), "no token in a search answer: {t}");
+            }
+            let mut ids: Vec<String> = tickets
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![ids[0].clone(), ids[1].clone()];
+    both.sort();
+    assert_eq!(found("order-7".into()).await, both);
+    assert_eq!(found("order-8".into()).await, vec![ids[2].clone()]);
+    assert_eq!(found(ids[1].clone()).await, vec![ids[1].clone()]);
+    assert!(found("order-9".into()).await.is_empty());
     app.shutdown().await;
 }
 

@@ -1,0 +1,18 @@
+//! usher-server's integration tests, one binary: each module is one area, and `support` (the in-process
+//! `spawn_app`) compiles once for all of them. Tests that start several real processes (`backup`, `geo`,
+//! `multinode`, `process`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
+
+mod support;
+
+mod admin_console;
+mod api;
+mod backup;
+mod cdn;
+mod geo;
+mod malformed;
+mod multinode;
+mod openapi;
+mod origin;
+mod outage;
+mod process;
+mod sign_url;
