@@ -76,12 +76,17 @@ pub async fn sign_object(
         Some(Err(e)) => return Err(format!("signing: {e}")),
         None => return Err("signing: not a member of the pool".to_owned()),
     };
-    let base = if cdn.id.is_origin() {
-        state.base_url.trim_end_matches('/')
+    // the origin's grant signs the path (`/o/{grant}/{path}`), served at the server's public URL
+    let (base, served_at) = if cdn.id.is_origin() {
+        ("", Some(state.base_url.trim_end_matches('/')))
     } else {
-        cdn.base_url.as_str()
+        (cdn.base_url.as_str(), None)
     };
-    let mut req = SignRequest::url(format!("{base}/{path}"), expires_s);
+    let mut req = if served_at.is_some() {
+        SignRequest::path(format!("/{path}"), expires_s)
+    } else {
+        SignRequest::url(format!("{base}/{path}"), expires_s)
+    };
     if caps.prefix {
         req = req.with_prefix(format!("{}/{folder}", base_path(base)));
     }
@@ -94,7 +99,11 @@ pub async fn sign_object(
     if let (Some(s), true) = (&binding.session_id, caps.session) {
         req = req.for_session(s.clone());
     }
-    signer.sign(&req).map_err(|e| format!("signing: {e}"))
+    let mut signed = signer.sign(&req).map_err(|e| format!("signing: {e}"))?;
+    if let Some(at) = served_at {
+        signed.url = format!("{at}{}", signed.url);
+    }
+    Ok(signed)
 }
 
 /// The path part of a base URL (`https://h/x` → `/x`, `https://h` → ``, `/o` → `/o`).

@@ -1139,3 +1139,47 @@ async fn a_shows_cdn_set_limits_its_delivery() {
     let res = app.put_show("set-show", show(json!(["Not An Id"]))).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_signs_through_the_pools_signer_for_a_playing_session() {
+    let app = spawn_app().await;
+    app.open_show("gig", 1, "newest_wins").await;
+    let (_, token) = app.ticket("gig").await;
+    let res = app.admit(&token, "device-sign1").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let session = res.json::<Value>().await.unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/origin/sign",
+        Some(json!({"path": "demo/360p/index.m3u8", "session_id": session})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let signed: Value = res.json().await.unwrap();
+    let url = signed["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("http://{}/o/", app.addr))
+            && url.ends_with("/demo/360p/index.m3u8"),
+        "{signed}"
+    );
+    // the grant covers the folder and works while the session plays
+    let sibling = url.replace("index.m3u8", "seg_001.ts");
+    for u in [url.to_owned(), sibling] {
+        let res = app.client.get(&u).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{u}");
+    }
+    // the origin's grants name a session
+    let res = admin(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/cdns/origin/sign",
+        Some(json!({"path": "demo/360p/index.m3u8"})),
+    )
+    .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    app.shutdown().await;
+}

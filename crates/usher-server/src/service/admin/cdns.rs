@@ -492,40 +492,15 @@ pub async fn sign_test(
         .as_ref()
         .map(|t| t.seconds("starts_at"))
         .transpose()?;
-    let signed = if cdn.id.is_origin() {
-        let session = body
-            .session_id
-            .as_deref()
-            .ok_or_else(|| {
-                Error::InvalidRequest(
-                    "session_id: the origin's grants name a session (and work only while it plays)"
-                        .into(),
-                )
-            })
-            .and_then(|s| {
-                usher_core::ids::SessionId::parse(s)
-                    .map_err(|e| Error::InvalidRequest(format!("session_id: {e}")))
-            })?;
-        let token = state.grants.sign(&usher_core::grant::Grant {
-            session,
-            expires_at: usher_core::clock::UnixMs(expires.saturating_mul(1000)),
-            prefix: folder.clone(),
-        });
-        usher_cdn::Signed {
-            url: format!("{}/o/{token}/{path}", state.base_url.trim_end_matches('/')),
-            cookies: Vec::new(),
-            headers: Vec::new(),
-        }
-    } else {
-        let binding = Binding {
-            starts_at: starts,
-            client_ip: body.client_ip,
-            session_id: body.session_id.clone(),
-        };
-        sign_object(state, &cdn, &path, &folder, expires, &binding)
-            .await
-            .map_err(|e| Error::InvalidRequest(format!("signing refused: {e}")))?
+    // one signer for every member of the pool, Usher's origin included (its grant scheme needs a session)
+    let binding = Binding {
+        starts_at: starts,
+        client_ip: body.client_ip,
+        session_id: body.session_id.clone(),
     };
+    let signed = sign_object(state, &cdn, &path, &folder, expires, &binding)
+        .await
+        .map_err(|e| Error::InvalidRequest(format!("refused: {e}")))?;
     audit::record(
         state,
         caller,
