@@ -96,7 +96,7 @@ pub async fn admit_viewer(
     } else {
         jar
     };
-    Ok((StatusCode::CREATED, jar, Json(Admission::from(&admission))).into_response())
+    Ok((StatusCode::CREATED, jar, Json(Admission::from(admission))).into_response())
 }
 
 fn session_id(id: &str) -> Result<SessionId> {
@@ -129,7 +129,7 @@ pub async fn heartbeat(
         Err(e) => e.code().as_str(),
     };
     metrics::counter!("usher_heartbeats_total", "outcome" => outcome).increment(1);
-    result.map(|h| Json(HeartbeatAnswer::from(&h)))
+    result.map(|h| Json(HeartbeatAnswer::from(h)))
 }
 
 /// `DELETE /api/v1/playback/{id}`: frees the seat at once.

@@ -81,17 +81,17 @@ pub struct GrantHeader {
     pub value: String,
 }
 
-impl From<&PathwayGrant> for Grant {
-    fn from(g: &PathwayGrant) -> Self {
+impl From<PathwayGrant> for Grant {
+    fn from(g: PathwayGrant) -> Self {
         match g {
             PathwayGrant::Origin {
                 cdn,
                 token,
                 expires_at,
             } => Self::Origin(OriginGrant {
-                cdn: cdn.clone(),
+                cdn,
                 base_url: "/o/",
-                token: token.clone(),
+                token,
                 expires_at: expires_at.to_rfc3339(),
             }),
             PathwayGrant::Cdn {
@@ -103,37 +103,37 @@ impl From<&PathwayGrant> for Grant {
                 query,
                 expires_at,
             } => Self::Cdn(CdnGrant {
-                cdn: cdn.clone(),
+                cdn,
                 base_url: format!("{base_url}/"),
-                scheme: scheme.clone(),
-                url: signed.url.clone(),
+                scheme,
                 cookies: signed
                     .cookies
-                    .iter()
+                    .into_iter()
                     .map(|c| GrantCookie {
-                        name: c.name.clone(),
-                        value: c.value.clone(),
                         set_cookie: c.set_cookie(),
+                        name: c.name,
+                        value: c.value,
                     })
                     .collect(),
                 headers: signed
                     .headers
-                    .iter()
+                    .into_iter()
                     .map(|h| GrantHeader {
-                        name: h.name.clone(),
-                        value: h.value.clone(),
+                        name: h.name,
+                        value: h.value,
                     })
                     .collect(),
-                token: token.clone(),
-                query: query.clone(),
+                url: signed.url,
+                token,
+                query,
                 expires_at: expires_at.to_rfc3339(),
             }),
         }
     }
 }
 
-fn grants(g: &[PathwayGrant]) -> Vec<Grant> {
-    g.iter().map(Grant::from).collect()
+fn grants(g: Vec<PathwayGrant>) -> Vec<Grant> {
+    g.into_iter().map(Grant::from).collect()
 }
 
 /// An admitted viewer's session.
@@ -163,19 +163,19 @@ pub struct Admission {
     pub cdn_order: Vec<String>,
 }
 
-impl From<&viewer::Admission> for Admission {
-    fn from(a: &viewer::Admission) -> Self {
+impl From<viewer::Admission> for Admission {
+    fn from(a: viewer::Admission) -> Self {
         Self {
-            session_id: a.session_id.clone(),
-            ticket_id: a.ticket_id.clone(),
-            show_id: a.show_id.clone(),
+            playlist_url: format!("/hls/{}/master.m3u8", a.session_id),
+            session_id: a.session_id,
+            ticket_id: a.ticket_id,
+            show_id: a.show_id,
             reattached: a.reattached,
             heartbeat_interval_s: a.heartbeat_interval_s,
             lease_ttl_s: a.lease_ttl_s,
             lease_expires_at: a.lease_expires_at.to_rfc3339(),
-            playlist_url: format!("/hls/{}/master.m3u8", a.session_id),
-            grants: grants(&a.grants),
-            cdn_order: a.cdn_order.clone(),
+            grants: grants(a.grants),
+            cdn_order: a.cdn_order,
         }
     }
 }
@@ -202,8 +202,8 @@ pub struct HeartbeatAnswer {
     pub cdn_order: Option<Vec<String>>,
 }
 
-impl From<&viewer::Heartbeat> for HeartbeatAnswer {
-    fn from(h: &viewer::Heartbeat) -> Self {
+impl From<viewer::Heartbeat> for HeartbeatAnswer {
+    fn from(h: viewer::Heartbeat) -> Self {
         match h {
             viewer::Heartbeat::Renewed {
                 lease_expires_at,
@@ -213,16 +213,16 @@ impl From<&viewer::Heartbeat> for HeartbeatAnswer {
             } => Self {
                 status: "ok",
                 lease_expires_at: Some(lease_expires_at.to_rfc3339()),
-                heartbeat_interval_s: *heartbeat_interval_s,
+                heartbeat_interval_s,
                 grants: Some(grants(g)),
-                cdn_order: Some(cdn_order.clone()),
+                cdn_order: Some(cdn_order),
             },
             viewer::Heartbeat::Degraded {
                 heartbeat_interval_s,
             } => Self {
                 status: "degraded",
                 lease_expires_at: None,
-                heartbeat_interval_s: *heartbeat_interval_s,
+                heartbeat_interval_s,
                 grants: None,
                 cdn_order: None,
             },
