@@ -263,6 +263,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An app's admit presenting the secret of the session it held (a restart of the app re-attaches).
+    pub(crate) async fn readmit(&self, token: &str, device: &str, secret: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/playback"))
+            .header("x-usher-device", device)
+            .header("x-usher-device-label", format!("label of {device}"))
+            .header("x-usher-session-secret", secret)
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn heartbeat(&self, session: &str) -> Response {
         self.client
             .post(self.url(&format!("/api/v1/playback/{session}/heartbeat")))
