@@ -15,4 +15,5 @@ mod openapi;
 mod origin;
 mod outage;
 mod process;
+mod session_integrity;
 mod sign_url;
