@@ -176,9 +176,13 @@ async function steeringOf(page) {
   const session = await page.evaluate(() => performance.getEntriesByType('resource')
     .map((e) => e.name).find((n) => n.includes('/steering.json') || n.includes('/master.m3u8')));
   const id = new URL(session).pathname.split('/')[2];
-  const res = await api(server, 'GET', `/hls/${id}/steering.json`);
+  // as the page's player asks: the session's secret rides in the page's HttpOnly cookie
+  const res = await page.evaluate(async (sid) => {
+    const r = await fetch(`/hls/${sid}/steering.json?usher_player=web`);
+    return { status: r.status, text: await r.text() };
+  }, id);
   assert.equal(res.status, 200, res.text);
-  return res.body;
+  return JSON.parse(res.text);
 }
 
 async function failOver(breakEdge, what) {
