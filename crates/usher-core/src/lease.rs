@@ -709,6 +709,26 @@ mod tests {
         }
     }
 
+    /// An admit of device `d` presenting no secret (a new claim on a seat), handing out `secret`.
+    fn claim(
+        t: &mut TicketLeases,
+        d: u32,
+        label: &str,
+        secret: &str,
+        r: SeatRules,
+        now: i64,
+    ) -> AdmitDecision {
+        t.admit(
+            &dev(d),
+            label,
+            None,
+            h(secret),
+            SessionId::generate(),
+            r,
+            UnixMs(now),
+        )
+    }
+
     fn admitted(d: AdmitDecision) -> SessionId {
         match d {
             AdmitDecision::Admitted { session_id, .. } => session_id,
@@ -720,24 +740,8 @@ mod tests {
     fn newest_wins_supersedes_the_least_recently_renewed() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::NewestWins);
-        let a = admitted(t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("A0"),
-            SessionId::generate(),
-            r,
-            UnixMs(0),
-        ));
-        let b = admitted(t.admit(
-            &dev(2),
-            "B",
-            None,
-            h("B1000"),
-            SessionId::generate(),
-            r,
-            UnixMs(1000),
-        ));
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
+        let b = admitted(claim(&mut t, 2, "B", "B1000", r, 1000));
         assert_ne!(a, b);
         assert_eq!(
             t.heartbeat(&a, renewal("A0", "A2000"), UnixMs(2000)),
@@ -756,51 +760,19 @@ mod tests {
     fn oldest_wins_refuses_until_the_lease_lapses() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
-        admitted(t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("A0"),
-            SessionId::generate(),
-            r,
-            UnixMs(0),
-        ));
+        admitted(claim(&mut t, 1, "A", "A0", r, 0));
         assert_eq!(
-            t.admit(
-                &dev(2),
-                "B",
-                None,
-                h("B5000"),
-                SessionId::generate(),
-                r,
-                UnixMs(5000)
-            ),
+            claim(&mut t, 2, "B", "B5000", r, 5000),
             AdmitDecision::InUse { retry_after_s: 40 }
         );
-        admitted(t.admit(
-            &dev(2),
-            "B",
-            None,
-            h("B45_000"),
-            SessionId::generate(),
-            r,
-            UnixMs(45_000),
-        ));
+        admitted(claim(&mut t, 2, "B", "B45_000", r, 45_000));
     }
 
     #[test]
     fn a_reload_reattaches_to_the_same_session() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
-        let a = admitted(t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("A0"),
-            SessionId::generate(),
-            r,
-            UnixMs(0),
-        ));
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
         let again = t.admit(
             &dev(1),
             "A",
@@ -837,24 +809,8 @@ mod tests {
         // newest wins: the second player with the same device id and no secret takes the seat
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::NewestWins);
-        let a = admitted(t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("A0"),
-            SessionId::generate(),
-            r,
-            UnixMs(0),
-        ));
-        let b = t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("B1"),
-            SessionId::generate(),
-            r,
-            UnixMs(1),
-        );
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
+        let b = claim(&mut t, 1, "A", "B1", r, 1);
         assert!(
             matches!(b, AdmitDecision::Admitted { reattached: false, ref superseded, .. } if superseded == std::slice::from_ref(&a))
         );
@@ -882,25 +838,9 @@ mod tests {
         // oldest wins: the copy is refused while the first plays
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
-        admitted(t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("A0"),
-            SessionId::generate(),
-            r,
-            UnixMs(0),
-        ));
+        admitted(claim(&mut t, 1, "A", "A0", r, 0));
         assert!(matches!(
-            t.admit(
-                &dev(1),
-                "A",
-                None,
-                h("B1"),
-                SessionId::generate(),
-                r,
-                UnixMs(1)
-            ),
+            claim(&mut t, 1, "A", "B1", r, 1),
             AdmitDecision::InUse { .. }
         ));
     }
@@ -909,15 +849,7 @@ mod tests {
     fn a_check_neither_renews_nor_moves_the_secret_and_leave_needs_the_secret() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::NewestWins);
-        let a = admitted(t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("A0"),
-            SessionId::generate(),
-            r,
-            UnixMs(0),
-        ));
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
         let check = Presented {
             secret: &h("A0"),
             fresh: None,
@@ -986,28 +918,12 @@ mod tests {
     fn an_expired_lease_is_reported_and_frees_the_seat() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
-        let a = admitted(t.admit(
-            &dev(1),
-            "A",
-            None,
-            h("A0"),
-            SessionId::generate(),
-            r,
-            UnixMs(0),
-        ));
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
         assert_eq!(
             t.heartbeat(&a, renewal("A0", "A45000"), UnixMs(45_000)),
             HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(45_000) })
         );
-        admitted(t.admit(
-            &dev(2),
-            "B",
-            None,
-            h("B45_001"),
-            SessionId::generate(),
-            r,
-            UnixMs(45_001),
-        ));
+        admitted(claim(&mut t, 2, "B", "B45_001", r, 45_001));
     }
 
     fn show_between(starts: i64, ends: i64) -> Show {
