@@ -112,6 +112,7 @@ impl UsherSigner {
             session,
             expires_at: UnixMs(req.expires_at.saturating_mul(1000)),
             prefix,
+            client: None,
         });
         Ok(Signed::url(format!("{}/o/{grant}/{path}", t.origin)))
     }

@@ -262,6 +262,7 @@ pub async fn delivery(
                 session: session.clone(),
                 expires_at,
                 prefix: prefix_rel.clone(),
+                client: None,
             });
             grants.push(PathwayGrant::Origin {
                 cdn: cdn.id.clone(),

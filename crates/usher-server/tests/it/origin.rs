@@ -108,16 +108,19 @@ async fn bad_grants_are_refused() {
         session: session.clone(),
         expires_at: UnixMs(now.0 - 1000),
         prefix: "demo/".into(),
+        client: None,
     });
     let foreign = app.state.grants.sign(&Grant {
         session: session.clone(),
         expires_at: now.plus_secs(60),
         prefix: "other/".into(),
+        client: None,
     });
     let narrow = app.state.grants.sign(&Grant {
         session,
         expires_at: now.plus_secs(60),
         prefix: "dem/".into(),
+        client: None,
     });
     let mut tampered = p.grant.clone().into_bytes();
     let last = tampered.len() - 2;
