@@ -1,9 +1,12 @@
 //! The built-in origin: media files under a grant, and the personalized master playlist.
 //!
-//! A request to `/o/{grant}/{path}` is served only when the grant's signature and expiry hold, `path`
-//! lies under the grant's prefix, the grant's session still holds its lease (so a superseded or revoked
-//! session is cut off at once), and the file resolves — symlinks included — inside the media folder.
+//! A request to `/o/{grant}/{path}` is served only when the grant's signature and expiry hold, the
+//! request's address lies in the grant's network, `path` lies under the grant's prefix, the grant's
+//! session still holds its lease (so a superseded or revoked session is cut off at once), the show's Geo
+//! policy allows the request's address when it is not the one the grant was issued to, and the file
+//! resolves — symlinks included — inside the media folder.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -96,14 +99,32 @@ async fn resolve(root: &Path, rel: &str) -> Result<PathBuf> {
         .ok_or(Error::NotFound(Record::Media))
 }
 
-async fn live_grant(state: &AppState, grant: &str) -> Result<Grant> {
+/// The grant `grant` if a request from `client` may use it: signature and expiry, `client` inside the
+/// grant's network, its session still holding its seat, and — when `client` is not the address the grant
+/// was issued to — the show's Geo policy for `client` (one more store read, only then).
+async fn live_grant(state: &AppState, grant: &str, client: IpAddr) -> Result<Grant> {
     let now = state.store.now();
     let grant = state.grants.verify(grant, now).map_err(grant_error)?;
-    // while the store is unreachable, a valid grant keeps playing for the outage grace
-    match viewer::ride_outage(state, now.0, state.store.live_session(&grant.session).await)? {
-        Some(None) => Err(Error::GrantRefused("the session no longer plays")),
-        Some(Some(_)) | None => Ok(grant),
+    if !grant.admits_address(client) {
+        return Err(Error::GrantRefused("address outside the grant's network"));
     }
+    // while the store is unreachable, a valid grant keeps playing for the outage grace (without the Geo
+    // re-check, which needs the show from the store; the grant's network still holds)
+    let info =
+        match viewer::ride_outage(state, now.0, state.store.live_session(&grant.session).await)? {
+            Some(None) => return Err(Error::GrantRefused("the session no longer plays")),
+            Some(Some(info)) => Some(info),
+            None => None,
+        };
+    if let Some(info) = info.filter(|_| grant.issued_elsewhere(client)) {
+        let show = state
+            .store
+            .show(&info.show_id)
+            .await?
+            .ok_or(Error::GrantRefused("the session no longer plays"))?;
+        viewer::check_geo(state, &show, client)?;
+    }
+    Ok(grant)
 }
 
 /// `GET|HEAD /o/{grant}/{path}`: a media file, with ranges, content type and cache headers.
@@ -131,13 +152,14 @@ async fn live_grant(state: &AppState, grant: &str) -> Result<Grant> {
         )),
         (status = 304, description = "Not modified since `If-Modified-Since`."),
         (status = 416, description = "The range lies outside the file."),
-        (status = 403, description = "`grant_refused`: the grant is malformed, tampered, expired, for another path, or its session no longer plays."),
+        (status = 403, description = "`grant_refused`: the grant is malformed, tampered, expired, for another path, for another network than the request's address (`http.grant_address_prefix_v4`/`_v6`), or its session no longer plays; `geo_blocked`: the request comes from another address than the grant was issued to, and the show's Geo policy refuses it."),
         (status = 404, description = "`media_unknown`: no such file."),
-        (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
+        (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds. `geo_unavailable`: the request comes from another address than the grant was issued to, the show's Geo policy names countries and no GeoIP database is loaded yet."),
     ),
 )]
 pub async fn media(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath((grant, path)): ApiPath<(String, String)>,
     req: Request,
 ) -> Result<Response> {
@@ -149,7 +171,7 @@ pub async fn media(
             .find(|(k, _)| *k == delivery::ORIGIN_GRANT_PARAM)
             .map(|(_, v)| v.to_owned())
     });
-    let grant = live_grant(&state, from_query.as_deref().unwrap_or(&grant)).await?;
+    let grant = live_grant(&state, from_query.as_deref().unwrap_or(&grant), client).await?;
     grant.covers(&path).map_err(grant_error)?;
     // URLs carry a per-session grant, so shared caches gain nothing; the browser may keep segments
     let cache = if path.ends_with(".m3u8") {
@@ -271,6 +293,7 @@ async fn serve_file(
 )]
 pub async fn master_playlist(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
 ) -> Result<Response> {
     let session = SessionId::parse(&session).map_err(|_| Error::SessionUnknown)?;
@@ -301,7 +324,7 @@ pub async fn master_playlist(
         return Err(Error::Internal(format!("{rel} is not an HLS playlist")));
     }
     let now = state.store.now();
-    let delivery = delivery::delivery(&state, &session, &show, now).await?;
+    let delivery = delivery::delivery(&state, &session, &show, now, client).await?;
     let first = delivery
         .cdn_order
         .first()
@@ -361,7 +384,7 @@ pub async fn steering_manifest(
             pathway_clones: Vec::new(),
         }));
     };
-    let delivery = delivery::delivery(&state, &session, &show, now).await?;
+    let delivery = delivery::delivery(&state, &session, &show, now, client).await?;
     // the watch page's player swaps grants itself and says so; other players get clones
     let web_player = query
         .as_deref()

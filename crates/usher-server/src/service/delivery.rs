@@ -7,12 +7,13 @@
 //! and heartbeats. Signing keys never leave this module except inside the
 //! signed URLs, cookies and headers a viewer needs; failures are logged with the CDN's id only.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use usher_cdn::{Capabilities, SignRequest, Signer};
 use usher_core::cdn::{Cdn, delivery_order};
 use usher_core::clock::UnixMs;
-use usher_core::grant::Grant;
+use usher_core::grant::{ClientNetwork, Grant};
 use usher_core::ids::{CdnId, SessionId};
 use usher_core::show::Show;
 
@@ -238,7 +239,9 @@ pub fn last_known_order(state: &AppState) -> Vec<String> {
         .unwrap_or_else(|| vec![CdnId::origin().to_string()])
 }
 
-/// Builds the delivery of `session` for `show` at `now` from the current pool.
+/// Builds the delivery of `session` for `show` at `now` from the current pool, for the viewer at
+/// `client`: the origin's grant is bound to the network `http.grant_address_prefix_v4`/`_v6` around it
+/// (DESIGN.md "Session integrity").
 ///
 /// # Errors
 /// Store failures.
@@ -247,7 +250,11 @@ pub async fn delivery(
     session: &SessionId,
     show: &Show,
     now: UnixMs,
+    client: IpAddr,
 ) -> Result<Delivery> {
+    let bits = state.config.http.grant_address_prefix(client);
+    // 0: the grant carries no address (format 1), as before address binding existed
+    let origin_client = (bits > 0).then(|| ClientNetwork::new(client, bits));
     let pool = prepared_pool(state).await?;
     let members = serving(&pool.cdns, show, state.config.cdn_probe.exclude_unhealthy);
     let expires_at = now.plus_secs(show.grant_ttl_s);
@@ -262,7 +269,7 @@ pub async fn delivery(
                 session: session.clone(),
                 expires_at,
                 prefix: prefix_rel.clone(),
-                client: None,
+                client: origin_client,
             });
             grants.push(PathwayGrant::Origin {
                 cdn: cdn.id.clone(),

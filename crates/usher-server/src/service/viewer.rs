@@ -179,7 +179,7 @@ pub async fn admit(
             if !superseded.is_empty() {
                 tracing::info!(ticket.id = %ts.ticket.id, session.id = %session_id, superseded = superseded.len(), "seat taken over");
             }
-            let delivery = delivery::delivery(state, &session_id, show, now).await?;
+            let delivery = delivery::delivery(state, &session_id, show, now, client).await?;
             Ok(Admission {
                 session_id,
                 ticket_id: ts.ticket.id.clone(),
@@ -237,7 +237,7 @@ pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) ->
         expires_at,
         now,
     } = renew(state, session, answer, client).await?;
-    let delivery = delivery::delivery(state, session, &show, now).await?;
+    let delivery = delivery::delivery(state, session, &show, now, client).await?;
     Ok(Heartbeat::Renewed {
         lease_expires_at: expires_at,
         heartbeat_interval_s: show.heartbeat_interval_s,
