@@ -286,9 +286,10 @@ async fn serve_file(
     params(("session" = SessionId, Path, description = "The session's id.")),
     responses(
         (status = 200, description = "The master playlist: each rendition once per CDN pathway, every URI signed, with `#EXT-X-CONTENT-STEERING`.", body = String, content_type = "application/vnd.apple.mpegurl"),
+        (status = 403, description = "`geo_blocked`: the show's Geo policy refuses the request's address."),
         (status = 404, description = "`session_unknown`: no such session holds a seat; `media_unknown`: the show's stream has no `master.m3u8`."),
         (status = 410, description = "`session_ended`: the show is gone."),
-        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds; `geo_unavailable`: the show's Geo policy names countries and no GeoIP database is loaded yet."),
     ),
 )]
 pub async fn master_playlist(
@@ -307,6 +308,7 @@ pub async fn master_playlist(
         .show(&info.show_id)
         .await?
         .ok_or(Error::SessionEnded)?;
+    viewer::check_geo(&state, &show, client)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
     let file = resolve(&state.config.media_dir, &rel).await?;
     let meta = tokio::fs::metadata(&file)

@@ -1,6 +1,7 @@
 //! Media bound to where its session plays (issue 14), over real HTTP on the embedded store and on Redis:
 //! an origin grant opens media only from its viewer's network (`http.grant_address_prefix_v4`/`_v6`),
-//! another address inside that network must pass the show's Geo policy, and `0` turns the binding off.
+//! another address inside that network must pass the show's Geo policy, `0` turns the binding off, and the
+//! session's master playlist answers only where the show's Geo policy allows.
 //!
 //! Client addresses come through `X-Forwarded-For` from the trusted proxy 127.0.0.1 (the answer-checking
 //! proxy in front of the app). The GeoIP database is the usher-geo fixture: 192.0.2.0/24 and
@@ -226,4 +227,40 @@ async fn prefix_lengths_of_0_bind_no_address() {
         assert_eq!(res.status(), StatusCode::OK, "from {from:?}");
     }
     app.shutdown().await;
+}
+
+async fn the_master_playlist_checks_the_shows_geo_policy(backend: Backend) {
+    let (app, _redis) = app_on(backend, |_| {}).await;
+    geo_show(&app, "de-only", json!({"allow_countries": ["DE"]})).await;
+    let admitted = admit_from(&app, "de-only", "device-bind-02", DE).await;
+    let playlist = admitted["playlist_url"].as_str().unwrap();
+    let from = |addr: &'static str| {
+        app.client
+            .get(app.url(playlist))
+            .header("x-forwarded-for", addr)
+            .send()
+    };
+    let res = from(DE).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{backend:?}");
+    assert!(res.text().await.unwrap().starts_with("#EXTM3U"));
+    let body = assert_problem(
+        from(FR).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "geo_blocked",
+    )
+    .await;
+    assert_eq!(body["country"], "FR", "{backend:?}");
+    // a refused address is not a reason to end the session: its player may still be where it was
+    assert_eq!(from(DE).await.unwrap().status(), StatusCode::OK);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_playlist_checks_the_shows_geo_policy_embedded() {
+    the_master_playlist_checks_the_shows_geo_policy(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_playlist_checks_the_shows_geo_policy_redis() {
+    the_master_playlist_checks_the_shows_geo_policy(Backend::Redis).await;
 }
