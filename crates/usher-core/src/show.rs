@@ -163,6 +163,19 @@ pub fn check_stream_path(s: &str) -> Result<MediaPath, ValidationError> {
     })
 }
 
+/// Whether two shows' stream folders nest: one is a strict ancestor folder of the other (`demo` and
+/// `demo/180p`), so a grant for the outer folder would open the inner show's media. Equal folders are one
+/// folder (shows may share a stream), and folders are compared by whole segments: `demo` and `demoX` are
+/// siblings.
+pub fn stream_folders_nest(a: &str, b: &str) -> bool {
+    fn holds(outer: &str, inner: &str) -> bool {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+    holds(a, b) || holds(b, a)
+}
+
 impl ShowSpec {
     /// Validates the spec into a show named `id`, written at `now` (keeping `created_at` of a replaced show;
     /// the poster, which is uploaded on its own, is set by the caller).
@@ -255,6 +268,27 @@ impl Show {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_folders_nest_by_whole_segments() {
+        for (a, b) in [
+            ("demo", "demo/180p"),
+            ("demo/180p", "demo"),
+            ("a", "a/b/c"),
+            ("a/b", "a/b/c"),
+        ] {
+            assert!(stream_folders_nest(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("demo", "demo"),
+            ("demo", "demoX"),
+            ("demoX/180p", "demo"),
+            ("demo/180p", "demo/360p"),
+            ("a/b", "a/bc/d"),
+        ] {
+            assert!(!stream_folders_nest(a, b), "{a} {b}");
+        }
+    }
 
     #[test]
     fn a_stream_path_is_a_media_path_of_at_most_256_bytes() {

@@ -1,7 +1,8 @@
 //! Media bound to where its session plays (issue 14), over real HTTP on the embedded store and on Redis:
 //! an origin grant opens media only from its viewer's network (`http.grant_address_prefix_v4`/`_v6`),
 //! another address inside that network must pass the show's Geo policy, `0` turns the binding off, and the
-//! session's master playlist answers only where the show's Geo policy allows.
+//! session's master playlist answers only where the show's Geo policy allows; and a show's stream folder
+//! may not nest with another show's, whose grants would then open it.
 //!
 //! Client addresses come through `X-Forwarded-For` from the trusted proxy 127.0.0.1 (the answer-checking
 //! proxy in front of the app). The GeoIP database is the usher-geo fixture: 192.0.2.0/24 and
@@ -263,4 +264,98 @@ async fn the_master_playlist_checks_the_shows_geo_policy_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_playlist_checks_the_shows_geo_policy_redis() {
     the_master_playlist_checks_the_shows_geo_policy(Backend::Redis).await;
+}
+
+/// `PUT /api/v1/shows/{id}` of an open show on the stream folder `stream_path`.
+async fn put_show_at(app: &TestApp, id: &str, stream_path: &str) -> Response {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    app.put_show(
+        id,
+        json!({
+            "title": format!("Show {id}"),
+            "starts_at": fmt(now - time::Duration::hours(1)),
+            "ends_at": fmt(now + time::Duration::hours(2)),
+            "stream_path": stream_path,
+        }),
+    )
+    .await
+}
+
+async fn nested_stream_folders_are_refused(backend: Backend) {
+    let (app, _redis) = app_on(backend, |_| {}).await;
+    assert_eq!(
+        put_show_at(&app, "full", "demo").await.status(),
+        StatusCode::CREATED
+    );
+    // inside another show's folder
+    let body = assert_problem(
+        put_show_at(&app, "low", "demo/180p").await,
+        StatusCode::CONFLICT,
+        "stream_path_nested",
+    )
+    .await;
+    assert_eq!(
+        body["detail"], "stream_path lies inside show `full`'s folder `demo`",
+        "{backend:?}"
+    );
+    // around another show's folder
+    assert_eq!(
+        put_show_at(&app, "deep", "feeds/a/hd").await.status(),
+        StatusCode::CREATED
+    );
+    let body = assert_problem(
+        put_show_at(&app, "feeds", "feeds").await,
+        StatusCode::CONFLICT,
+        "stream_path_nested",
+    )
+    .await;
+    assert_eq!(
+        body["detail"],
+        "stream_path holds show `deep`'s folder `feeds/a/hd`"
+    );
+    // the same folder, a sibling whose name starts the same, and a show rewritten in place are fine
+    for (id, path) in [
+        ("mirror", "demo"),
+        ("other", "demoX"),
+        ("full", "demo"),
+        ("sub", "feeds/ab"),
+    ] {
+        let res = put_show_at(&app, id, path).await;
+        assert!(
+            res.status().is_success(),
+            "{id} at {path}: {}",
+            res.status()
+        );
+    }
+    // an update that moves a show into another's folder is refused, and changes nothing
+    assert_problem(
+        put_show_at(&app, "other", "demo/360p").await,
+        StatusCode::CONFLICT,
+        "stream_path_nested",
+    )
+    .await;
+    let res = app
+        .get_with("/api/v1/shows/other", &app.admin_key)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(res["stream_path"], "demoX", "{backend:?}");
+    let res = app.get_with("/api/v1/shows/low", &app.admin_key).await;
+    assert_problem(res, StatusCode::NOT_FOUND, "show_unknown").await;
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_stream_folders_are_refused_embedded() {
+    nested_stream_folders_are_refused(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_stream_folders_are_refused_redis() {
+    nested_stream_folders_are_refused(Backend::Redis).await;
 }
