@@ -290,6 +290,19 @@ function onProblem(res, body, phase) {
         'Only one device can watch with this ticket at a time.', 'continue');
       return undefined;
     }
+    case 'session_cloned':
+      // Someone copied this browser's session (its cookies) and their player renewed first.
+      stop();
+      setState('superseded', 'This ticket is playing in another player that copied this one.',
+        'Only one player can watch with this ticket. Choose “Watch here” to take it back.', 'continue');
+      return undefined;
+    case 'session_secret_required':
+    case 'session_secret_invalid':
+      // The session's cookie is gone (cleared, or a session begun before an upgrade): come back in once.
+      if (phase === 'heartbeat' && session && !session.retried) {
+        return admit({ quiet: true, retried: true });
+      }
+      break;
     case 'ticket_in_use': {
       stop();
       const wait = retryAfterSeconds(res, body, 15);

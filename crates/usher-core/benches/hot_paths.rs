@@ -8,8 +8,8 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use usher_core::clock::UnixMs;
 use usher_core::grant::{ClientNetwork, Grant, GrantSigner};
 use usher_core::ids::{DeviceId, SessionId, TicketToken};
-use usher_core::lease::{SeatRules, TicketLeases};
-use usher_core::secret::SecretHasher;
+use usher_core::lease::{Presented, SeatRules, TicketLeases};
+use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::SharingPolicy;
 
 const NOW: UnixMs = UnixMs(1_800_000_000_000);
@@ -20,6 +20,12 @@ fn rules(k: u32) -> SeatRules {
         policy: SharingPolicy::NewestWins,
         ttl_ms: 45_000,
     }
+}
+
+/// Two session secrets (keyed hashes) that a player alternates: each renewal moves the chain.
+fn secrets() -> (SecretHash, SecretHash) {
+    let h = SecretHasher::new(&[7u8; 32]);
+    (h.session_secret("secret-a"), h.session_secret("secret-b"))
 }
 
 fn token_hashing(c: &mut Criterion) {
@@ -36,10 +42,11 @@ fn token_hashing(c: &mut Criterion) {
 
 fn lease_step(c: &mut Criterion) {
     let device = DeviceId::generate();
+    let (a, a2) = secrets();
     c.bench_function("lease/admit_first_device", |b| {
         b.iter_batched(
             || (TicketLeases::default(), SessionId::generate()),
-            |(mut t, s)| t.admit(&device, "Firefox on Linux", s, rules(1), NOW),
+            |(mut t, s)| t.admit(&device, "Firefox on Linux", None, a, s, rules(1), NOW),
             BatchSize::SmallInput,
         )
     });
@@ -48,16 +55,28 @@ fn lease_step(c: &mut Criterion) {
         t.admit(
             &device,
             "Firefox on Linux",
+            None,
+            a,
             SessionId::generate(),
             rules(1),
             NOW,
         );
         let mut now = NOW;
+        let mut held = (a, a2);
         b.iter_batched(
             SessionId::generate,
             |s| {
                 now = UnixMs(now.0 + 1);
-                t.admit(&device, "Firefox on Linux", s, rules(1), now)
+                held = (held.1, held.0);
+                t.admit(
+                    &device,
+                    "Firefox on Linux",
+                    Some(&held.1),
+                    held.0,
+                    s,
+                    rules(1),
+                    now,
+                )
             },
             BatchSize::SmallInput,
         )
@@ -69,7 +88,15 @@ fn lease_step(c: &mut Criterion) {
         let mut now = NOW;
         for d in &devices {
             now = UnixMs(now.0 + 1);
-            t.admit(d, "Chrome on Android", SessionId::generate(), rules(1), now);
+            t.admit(
+                d,
+                "Chrome on Android",
+                None,
+                a,
+                SessionId::generate(),
+                rules(1),
+                now,
+            );
         }
         let mut i = 0;
         b.iter_batched(
@@ -80,6 +107,8 @@ fn lease_step(c: &mut Criterion) {
                 t.admit(
                     &devices[i % devices.len()],
                     "Chrome on Android",
+                    None,
+                    a,
                     s,
                     rules(1),
                     now,
@@ -91,11 +120,26 @@ fn lease_step(c: &mut Criterion) {
     c.bench_function("lease/heartbeat", |b| {
         let mut t = TicketLeases::default();
         let session = SessionId::generate();
-        t.admit(&device, "Safari on iOS", session.clone(), rules(1), NOW);
+        t.admit(
+            &device,
+            "Safari on iOS",
+            None,
+            a,
+            session.clone(),
+            rules(1),
+            NOW,
+        );
         let mut now = NOW;
+        let mut held = (a, a2);
         b.iter(|| {
             now = UnixMs(now.0 + 1);
-            t.heartbeat(black_box(&session), now)
+            let renewal = Presented {
+                secret: &held.0,
+                fresh: Some(held.1),
+            };
+            let d = t.heartbeat(black_box(&session), renewal, now);
+            held = (held.1, held.0);
+            d
         })
     });
     c.bench_function("lease/serde_json_roundtrip_full_ticket", |b| {
@@ -107,6 +151,8 @@ fn lease_step(c: &mut Criterion) {
             t.admit(
                 &DeviceId::generate(),
                 "Chrome on Android",
+                None,
+                a,
                 SessionId::generate(),
                 rules(1),
                 now,

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixMs;
 use crate::geo::Country;
 use crate::ids::{DeviceId, SessionId};
+use crate::secret::SecretHash;
+use crate::session_secret::{Check, SecretChain};
 use crate::show::{SharingPolicy, Show};
 use crate::ticket::TicketBounds;
 
@@ -68,6 +70,10 @@ pub struct Lease {
     pub expires_at: UnixMs,
     /// The lease's lifetime in milliseconds, applied at each renewal.
     pub ttl_ms: i64,
+    /// The session's secrets (keyed hashes): only their holder controls the session. A lease stored
+    /// before sessions had secrets has none, and no presented secret matches it: its player admits again.
+    #[serde(default)]
+    pub secret: SecretChain,
 }
 
 /// Why a session no longer holds its lease.
@@ -171,6 +177,13 @@ pub struct Usage {
     /// before addresses were kept reads as none.
     #[serde(default)]
     pub addresses: Vec<AddressSeen>,
+    /// Times a session's superseded credentials were presented again (a copied cookie jar, session
+    /// secret or player URL): each is a second player on one seat, stopped with `session_cloned`.
+    #[serde(default)]
+    pub clones: u64,
+    /// The last such time.
+    #[serde(default)]
+    pub last_clone_at: Option<UnixMs>,
 }
 
 /// A client address an admit came from.
@@ -225,6 +238,8 @@ pub enum AdmitDecision {
         /// Seconds until the earliest lease lapses.
         retry_after_s: u64,
     },
+    /// The ticket was revoked (the store reads its status inside the same atomic step).
+    Revoked,
 }
 
 /// The outcome of a heartbeat.
@@ -239,6 +254,36 @@ pub enum HeartbeatDecision {
     Ended(EndReason),
     /// The ticket does not know the session (never existed, or forgotten).
     Unknown,
+    /// The secret presented was the session's once and has been superseded: a second player holds a
+    /// copy of the session's credentials. It is refused; the session plays on for the player holding
+    /// the current secret.
+    Cloned,
+    /// The secret presented was never the session's (or none was).
+    WrongSecret,
+}
+
+/// What a renewal presents: the secret the player holds and, when the step renews, the fresh secret it
+/// hands out (its keyed hash). Without `fresh` the step only checks (a master playlist, a web player's
+/// steering reload): it neither renews the lease nor moves the secret.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// The secret presented.
+    pub secret: &'a SecretHash,
+    /// The secret handed out when the step renews.
+    pub fresh: Option<SecretHash>,
+}
+
+/// The outcome of a player's leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveDecision {
+    /// The seat is free.
+    Left,
+    /// The session holds no lease (ended, expired or unknown).
+    NotLive,
+    /// A superseded secret: a second player may not end the first one's session.
+    Cloned,
+    /// Not the session's secret.
+    WrongSecret,
 }
 
 /// What the show's Geo policy says of the client's address at a renewal, as the caller found it (the
@@ -411,10 +456,15 @@ impl TicketLeases {
     /// DESIGN.md `admit(T, device, now)`: one atomic step.
     ///
     /// `new_session` is the id a new lease gets; it is unused when the device re-attaches or is refused.
+    /// `presented` is the session secret the player holds, if any (a reload keeps it); `fresh` is the
+    /// keyed hash of the secret this admit hands out, whether to a new session or a re-attached one.
+    #[allow(clippy::too_many_arguments)]
     pub fn admit(
         &mut self,
         device: &DeviceId,
         label: &str,
+        presented: Option<&SecretHash>,
+        fresh: SecretHash,
         new_session: SessionId,
         rules: SeatRules,
         now: UnixMs,
@@ -422,8 +472,19 @@ impl TicketLeases {
         // 1. drop leases whose expiry is past
         self.drop_expired(now);
         let expires_at = UnixMs(now.0.saturating_add(rules.ttl_ms));
-        // 2. this device already holds a lease: renew it, same session
-        if let Some(lease) = self.leases.iter_mut().find(|l| &l.device_id == device) {
+        // 2. this device already holds a lease and presents its session's secret: renew it, same
+        // session, and move the secret. A device id alone (copied, or sent by two apps) never
+        // re-attaches: without the secret the admit claims a seat like any new device.
+        let mine = self.leases.iter().position(|l| &l.device_id == device);
+        let check = match (mine, presented) {
+            (Some(i), Some(secret)) => self.leases[i].secret.renew(secret, fresh),
+            _ => Check::Wrong,
+        };
+        if check == Check::Cloned {
+            self.saw_clone(now);
+        }
+        if let (Some(i), true) = (mine, check.is_valid()) {
+            let lease = &mut self.leases[i];
             lease.renewed_at = now;
             lease.expires_at = expires_at;
             lease.ttl_ms = rules.ttl_ms;
@@ -485,6 +546,7 @@ impl TicketLeases {
             renewed_at: now,
             expires_at,
             ttl_ms: rules.ttl_ms,
+            secret: SecretChain::new(fresh),
         });
         self.usage.sessions += 1;
         self.saw_device(device, label, now);
@@ -496,8 +558,16 @@ impl TicketLeases {
         }
     }
 
-    /// DESIGN.md `heartbeat(session, now)`: renews the lease if the session still holds it.
-    pub fn heartbeat(&mut self, session: &SessionId, now: UnixMs) -> HeartbeatDecision {
+    /// DESIGN.md `heartbeat(session, now)`: renews the lease if the session still holds it and the
+    /// player presents its secret, moving the secret (see [`crate::session_secret`]). Without
+    /// `presented.fresh` it only checks: the lease and the secret stay as they are, and `Renewed` names
+    /// the lease's current expiry.
+    pub fn heartbeat(
+        &mut self,
+        session: &SessionId,
+        presented: Presented<'_>,
+        now: UnixMs,
+    ) -> HeartbeatDecision {
         if let Some(idx) = self.leases.iter().position(|l| &l.session_id == session) {
             if self.leases[idx].expires_at <= now {
                 let lease = self.leases.remove(idx);
@@ -509,6 +579,23 @@ impl TicketLeases {
                 );
             } else {
                 let lease = &mut self.leases[idx];
+                let check = match presented.fresh {
+                    Some(fresh) => lease.secret.renew(presented.secret, fresh),
+                    None => lease.secret.check(presented.secret),
+                };
+                match check {
+                    Check::Cloned => {
+                        self.saw_clone(now);
+                        return HeartbeatDecision::Cloned;
+                    }
+                    Check::Wrong => return HeartbeatDecision::WrongSecret,
+                    Check::Current | Check::Previous => {}
+                }
+                if presented.fresh.is_none() {
+                    return HeartbeatDecision::Renewed {
+                        expires_at: lease.expires_at,
+                    };
+                }
                 lease.renewed_at = now;
                 lease.expires_at = UnixMs(now.0.saturating_add(lease.ttl_ms));
                 let (expires_at, device, label) = (
@@ -554,6 +641,36 @@ impl TicketLeases {
             .collect()
     }
 
+    fn saw_clone(&mut self, now: UnixMs) {
+        self.usage.clones += 1;
+        self.usage.last_clone_at = Some(now);
+    }
+
+    /// A player's leave, presenting `secret`: ends the session (reason `left`) when the secret is valid.
+    pub fn leave(
+        &mut self,
+        session: &SessionId,
+        secret: &SecretHash,
+        now: UnixMs,
+    ) -> LeaveDecision {
+        self.drop_expired(now);
+        let Some(idx) = self.leases.iter().position(|l| &l.session_id == session) else {
+            return LeaveDecision::NotLive;
+        };
+        match self.leases[idx].secret.check(secret) {
+            Check::Current | Check::Previous => {
+                let lease = self.leases.remove(idx);
+                self.end(lease.session_id, EndReason::Left { at: now });
+                LeaveDecision::Left
+            }
+            Check::Cloned => {
+                self.saw_clone(now);
+                LeaveDecision::Cloned
+            }
+            Check::Wrong => LeaveDecision::WrongSecret,
+        }
+    }
+
     /// Every session id this ticket still knows (live or ended), for a backend's session index.
     pub fn known_sessions(&self) -> impl Iterator<Item = &SessionId> {
         self.leases
@@ -579,6 +696,19 @@ mod tests {
         }
     }
 
+    /// The keyed hash of a test secret.
+    fn h(secret: &str) -> SecretHash {
+        crate::secret::SecretHasher::new(&[9u8; 32]).session_secret(secret)
+    }
+
+    /// A renewal presenting `held` and handing out `fresh`.
+    fn renewal(held: &str, fresh: &str) -> Presented<'static> {
+        Presented {
+            secret: Box::leak(Box::new(h(held))),
+            fresh: Some(h(fresh)),
+        }
+    }
+
     fn admitted(d: AdmitDecision) -> SessionId {
         match d {
             AdmitDecision::Admitted { session_id, .. } => session_id,
@@ -590,18 +720,34 @@ mod tests {
     fn newest_wins_supersedes_the_least_recently_renewed() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::NewestWins);
-        let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
-        let b = admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(1000)));
+        let a = admitted(t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("A0"),
+            SessionId::generate(),
+            r,
+            UnixMs(0),
+        ));
+        let b = admitted(t.admit(
+            &dev(2),
+            "B",
+            None,
+            h("B1000"),
+            SessionId::generate(),
+            r,
+            UnixMs(1000),
+        ));
         assert_ne!(a, b);
         assert_eq!(
-            t.heartbeat(&a, UnixMs(2000)),
+            t.heartbeat(&a, renewal("A0", "A2000"), UnixMs(2000)),
             HeartbeatDecision::Ended(EndReason::Superseded {
                 by_device: "B".into(),
                 at: UnixMs(1000)
             })
         );
         assert!(matches!(
-            t.heartbeat(&b, UnixMs(2000)),
+            t.heartbeat(&b, renewal("B1000", "B2000"), UnixMs(2000)),
             HeartbeatDecision::Renewed { .. }
         ));
     }
@@ -610,25 +756,197 @@ mod tests {
     fn oldest_wins_refuses_until_the_lease_lapses() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
-        admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
+        admitted(t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("A0"),
+            SessionId::generate(),
+            r,
+            UnixMs(0),
+        ));
         assert_eq!(
-            t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(5000)),
+            t.admit(
+                &dev(2),
+                "B",
+                None,
+                h("B5000"),
+                SessionId::generate(),
+                r,
+                UnixMs(5000)
+            ),
             AdmitDecision::InUse { retry_after_s: 40 }
         );
-        admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(45_000)));
+        admitted(t.admit(
+            &dev(2),
+            "B",
+            None,
+            h("B45_000"),
+            SessionId::generate(),
+            r,
+            UnixMs(45_000),
+        ));
     }
 
     #[test]
     fn a_reload_reattaches_to_the_same_session() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
-        let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
-        let again = t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(10));
+        let a = admitted(t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("A0"),
+            SessionId::generate(),
+            r,
+            UnixMs(0),
+        ));
+        let again = t.admit(
+            &dev(1),
+            "A",
+            Some(&h("A0")),
+            h("A10"),
+            SessionId::generate(),
+            r,
+            UnixMs(10),
+        );
         assert!(
             matches!(again, AdmitDecision::Admitted { ref session_id, reattached: true, .. } if *session_id == a)
         );
         assert_eq!(t.usage.sessions, 1);
         assert_eq!(t.usage.devices.len(), 1);
+        // the secret moved: the reloaded page holds A10, and whoever still presents A0 holds a copy
+        assert!(matches!(
+            t.heartbeat(&a, renewal("A10", "A20"), UnixMs(20)),
+            HeartbeatDecision::Renewed { .. }
+        ));
+        assert_eq!(
+            t.heartbeat(&a, renewal("A0", "A30"), UnixMs(30)),
+            HeartbeatDecision::Cloned
+        );
+        assert_eq!(t.usage.clones, 1);
+        assert_eq!(
+            t.heartbeat(&a, renewal("guess", "A40"), UnixMs(40)),
+            HeartbeatDecision::WrongSecret
+        );
+        assert_eq!(t.usage.clones, 1, "a wrong guess is not a clone");
+    }
+
+    #[test]
+    fn a_device_id_alone_never_reattaches() {
+        // newest wins: the second player with the same device id and no secret takes the seat
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::NewestWins);
+        let a = admitted(t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("A0"),
+            SessionId::generate(),
+            r,
+            UnixMs(0),
+        ));
+        let b = t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("B1"),
+            SessionId::generate(),
+            r,
+            UnixMs(1),
+        );
+        assert!(
+            matches!(b, AdmitDecision::Admitted { reattached: false, ref superseded, .. } if superseded == std::slice::from_ref(&a))
+        );
+        assert!(matches!(
+            t.heartbeat(&a, renewal("A0", "A2"), UnixMs(2)),
+            HeartbeatDecision::Ended(EndReason::Superseded { .. })
+        ));
+        // a wrong secret is no better than none
+        let c = t.admit(
+            &dev(1),
+            "A",
+            Some(&h("guess")),
+            h("C3"),
+            SessionId::generate(),
+            r,
+            UnixMs(3),
+        );
+        assert!(matches!(
+            c,
+            AdmitDecision::Admitted {
+                reattached: false,
+                ..
+            }
+        ));
+        // oldest wins: the copy is refused while the first plays
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::OldestWins);
+        admitted(t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("A0"),
+            SessionId::generate(),
+            r,
+            UnixMs(0),
+        ));
+        assert!(matches!(
+            t.admit(
+                &dev(1),
+                "A",
+                None,
+                h("B1"),
+                SessionId::generate(),
+                r,
+                UnixMs(1)
+            ),
+            AdmitDecision::InUse { .. }
+        ));
+    }
+
+    #[test]
+    fn a_check_neither_renews_nor_moves_the_secret_and_leave_needs_the_secret() {
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::NewestWins);
+        let a = admitted(t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("A0"),
+            SessionId::generate(),
+            r,
+            UnixMs(0),
+        ));
+        let check = Presented {
+            secret: &h("A0"),
+            fresh: None,
+        };
+        assert_eq!(
+            t.heartbeat(&a, check, UnixMs(10_000)),
+            HeartbeatDecision::Renewed {
+                expires_at: UnixMs(45_000)
+            }
+        );
+        assert_eq!(
+            t.heartbeat(&a, check, UnixMs(11_000)),
+            HeartbeatDecision::Renewed {
+                expires_at: UnixMs(45_000)
+            }
+        );
+        assert_eq!(
+            t.leave(&a, &h("guess"), UnixMs(12_000)),
+            LeaveDecision::WrongSecret
+        );
+        assert_eq!(t.leave(&a, &h("A0"), UnixMs(12_000)), LeaveDecision::Left);
+        assert_eq!(
+            t.leave(&a, &h("A0"), UnixMs(13_000)),
+            LeaveDecision::NotLive
+        );
+        assert_eq!(
+            t.heartbeat(&a, check, UnixMs(14_000)),
+            HeartbeatDecision::Ended(EndReason::Left { at: UnixMs(12_000) })
+        );
     }
 
     #[test]
@@ -668,12 +986,28 @@ mod tests {
     fn an_expired_lease_is_reported_and_frees_the_seat() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::OldestWins);
-        let a = admitted(t.admit(&dev(1), "A", SessionId::generate(), r, UnixMs(0)));
+        let a = admitted(t.admit(
+            &dev(1),
+            "A",
+            None,
+            h("A0"),
+            SessionId::generate(),
+            r,
+            UnixMs(0),
+        ));
         assert_eq!(
-            t.heartbeat(&a, UnixMs(45_000)),
+            t.heartbeat(&a, renewal("A0", "A45000"), UnixMs(45_000)),
             HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(45_000) })
         );
-        admitted(t.admit(&dev(2), "B", SessionId::generate(), r, UnixMs(45_001)));
+        admitted(t.admit(
+            &dev(2),
+            "B",
+            None,
+            h("B45_001"),
+            SessionId::generate(),
+            r,
+            UnixMs(45_001),
+        ));
     }
 
     fn show_between(starts: i64, ends: i64) -> Show {

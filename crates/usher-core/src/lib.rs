@@ -12,6 +12,8 @@
 //!   ends a renewed session ([`lease::after_renewal`]).
 //! - [`media_path`]: `MediaPath`, the one rule for paths under the media root (shows, origin, signers).
 //! - [`secret`]: keyed hashing of tokens and API keys, constant-time comparison.
+//! - [`session_secret`]: the rotating secret that controls a session, and the rule that tells a retry
+//!   from a clone.
 //! - [`store`]: the `Store` trait every backend implements, and its error type.
 //! - [`validation`]: the `ValidationError` every validated value reports, and the free-text rule.
 //!
@@ -27,6 +29,7 @@ pub mod ids;
 pub mod lease;
 pub mod media_path;
 pub mod secret;
+pub mod session_secret;
 pub mod show;
 pub mod store;
 pub mod ticket;

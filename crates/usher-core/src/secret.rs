@@ -97,6 +97,17 @@ impl SecretHasher {
         self.hash(b"console-session\0", secret.as_bytes())
     }
 
+    /// The stored form of a session secret (`session_secret`).
+    pub fn session_secret(&self, secret: &str) -> SecretHash {
+        self.hash(b"session\0", secret.as_bytes())
+    }
+
+    /// A short, non-reversible tag of a session id for logs (8 hex digits): logs can follow one session
+    /// without carrying its id, which admins see in listings.
+    pub fn session_tag(&self, session_id: &str) -> String {
+        self.hash(b"session-log\0", session_id.as_bytes()).to_hex()[..8].to_owned()
+    }
+
     /// The CSRF token of a console session (synchronizer token): derived from the session's cookie
     /// secret, so it is tied to that session, needs no storage, and cannot be forged without the server
     /// key. Compare with [`SecretHasher::check_csrf`].

@@ -12,7 +12,9 @@ use crate::cdn::{Cdn, CdnHealth};
 use crate::clock::UnixMs;
 use crate::geo::Country;
 use crate::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId};
-use crate::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, Usage};
+use crate::lease::{
+    AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, Usage,
+};
 use crate::secret::SecretHash;
 use crate::show::Show;
 use crate::ticket::{Ticket, TicketBounds};
@@ -101,6 +103,11 @@ pub struct AdmitRequest {
     /// The client's address, when known; an admitted device's address goes into the ticket's usage
     /// (`Usage::addresses`).
     pub address: Option<std::net::IpAddr>,
+    /// The session secret the player holds, if any (a reload keeps it): with the device's lease it
+    /// re-attaches to that session.
+    pub presented: Option<SecretHash>,
+    /// The keyed hash of the secret this admit hands out.
+    pub fresh: SecretHash,
 }
 
 /// A session as listings and the origin see it.
@@ -229,15 +236,29 @@ pub trait Store: Send + Sync + 'static {
     /// A ticket by the keyed hash of its token, `None` when missing.
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError>;
     /// Revokes a ticket and ends its sessions (reason `revoked`); `None` when missing. Revoking twice keeps
-    /// the first revocation time.
+    /// the first revocation time. Once it has answered, no admit or renewal of the ticket succeeds: those
+    /// steps read the ticket's status atomically with its leases.
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
     /// A ticket's usage and live sessions (empty for a ticket never played).
     async fn ticket_activity(&self, id: &TicketId) -> Result<TicketActivity, StoreError>;
 
-    /// DESIGN.md admit: one atomic step over the ticket's leases.
+    /// DESIGN.md admit: one atomic step over the ticket's leases and its status (a revoked ticket
+    /// answers [`AdmitDecision::Revoked`]).
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError>;
-    /// DESIGN.md heartbeat: renews the session's lease if it still holds it.
-    async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError>;
+    /// DESIGN.md heartbeat: renews the session's lease if it still holds it and `presented` is its
+    /// secret, moving the secret ([`crate::session_secret`]); without `presented.fresh`, only checks. A
+    /// revoked ticket's session ends (reason `revoked`) in the same step.
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        presented: Presented<'_>,
+    ) -> Result<HeartbeatAnswer, StoreError>;
+    /// A player's leave: ends the session (reason `left`) when `secret` is its current secret.
+    async fn leave(
+        &self,
+        session: &SessionId,
+        secret: &SecretHash,
+    ) -> Result<LeaveDecision, StoreError>;
     /// Ends a session for `reason`; returns whether it held a lease.
     async fn end_session(&self, session: &SessionId, reason: EndReason)
     -> Result<bool, StoreError>;

@@ -25,6 +25,16 @@
 //! 6. `usage.sessions` counts the admits that created a session, and `usage.devices` lists each admitted
 //!    device exactly once.
 //!
+//! Every admit and heartbeat presents the session secret its player holds (the newest one the ticket
+//! handed out for that session; a device re-attaching presents its session's) and hands out a fresh one
+//! (DESIGN.md "Session integrity"); two more operations present other secrets:
+//!
+//! 9. a heartbeat presenting a secret the session never had is refused (`WrongSecret`) and changes
+//!    nothing: the lease keeps its expiry, the usage counts no clone;
+//! 10. a heartbeat presenting the secret the player held two renewals ago (a copy taken then) is refused
+//!     as `Cloned` and changes nothing but `usage.clones`, which counts exactly those refusals; the player
+//!     holding the current secret renews as before.
+//!
 //! The model also checks that the stored and the live leases are exactly the ones it expects.
 //!
 //! A second property draws a show's window, a ticket's own bounds, a Geo answer and an instant around the
@@ -48,8 +58,9 @@ use usher_core::ids::{CdnId, ShowId};
 use usher_core::ids::{DeviceId, SessionId};
 use usher_core::lease::{
     AdmitDecision, AfterRenewal, ENDED_MEMORY, ENDED_RETENTION_MS, EndReason, GeoCheck,
-    HeartbeatDecision, SeatRules, TicketLeases, after_renewal,
+    HeartbeatDecision, Presented, SeatRules, TicketLeases, after_renewal,
 };
+use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
 use usher_core::ticket::TicketBounds;
 
@@ -71,8 +82,12 @@ enum Target {
 enum Op {
     /// `admit` from device `device`, labelled with one of two labels per device.
     Admit { device: usize, variant: u8 },
-    /// `heartbeat`.
+    /// `heartbeat` with the secret the session's player holds.
     Heartbeat(Target),
+    /// `heartbeat` with a secret the session never had.
+    WrongSecret(Target),
+    /// `heartbeat` with the secret the session's player held two renewals ago (a copy).
+    Copy(Target),
     /// `end_session` with `EndReason::Left`.
     Leave(Target),
     /// `end_all` with `EndReason::Revoked`.
@@ -92,6 +107,10 @@ fn device(i: usize) -> DeviceId {
 
 fn label(i: usize, variant: u8) -> String {
     format!("Device {i} ({variant})")
+}
+
+fn hash(secret: &str) -> SecretHash {
+    SecretHasher::new(&[3u8; 32]).session_secret(secret)
 }
 
 fn session(n: u64) -> SessionId {
@@ -141,6 +160,10 @@ struct Model {
     /// Devices admitted at least once.
     devices_seen: BTreeSet<usize>,
     next_id: u64,
+    /// Each session's secrets as its player received them, oldest first (the last one it holds).
+    secrets: HashMap<SessionId, Vec<String>>,
+    /// Heartbeats refused as clones.
+    clones: u64,
 }
 
 impl Model {
@@ -159,7 +182,23 @@ impl Model {
             new_sessions: 0,
             devices_seen: BTreeSet::new(),
             next_id: 1,
+            secrets: HashMap::new(),
+            clones: 0,
         }
+    }
+
+    /// A secret never handed out before.
+    fn fresh_secret(&mut self) -> String {
+        self.next_id += 1;
+        format!("secret-{}", self.next_id)
+    }
+
+    /// The secret the player of `s` holds (one no session ever had, for a session never issued).
+    fn held_secret(&self, s: &SessionId) -> String {
+        self.secrets
+            .get(s)
+            .and_then(|h| h.last().cloned())
+            .unwrap_or_else(|| "never-issued".to_owned())
     }
 
     fn fresh_session(&mut self) -> SessionId {
@@ -267,6 +306,20 @@ impl Model {
                 let s = self.pick(target);
                 self.heartbeat(t, &s)?;
             }
+            Op::WrongSecret(target) => {
+                let s = self.pick(target);
+                self.refused(t, &s, "a-guess", HeartbeatDecision::WrongSecret)?;
+            }
+            Op::Copy(target) => {
+                let s = self.pick(target);
+                let copy = self
+                    .secrets
+                    .get(&s)
+                    .and_then(|h| h.len().checked_sub(3).map(|i| h[i].clone()));
+                if let Some(copy) = copy {
+                    self.refused(t, &s, &copy, HeartbeatDecision::Cloned)?;
+                }
+            }
             Op::Leave(target) => {
                 let s = self.pick(target);
                 self.leave(t, &s)?;
@@ -306,9 +359,26 @@ impl Model {
             .find(|l| l.device == dev)
             .map(|l| l.session.clone());
 
+        // The player presents the secret of the session its device holds (a reload keeps it).
+        let presented = held.as_ref().map(|s| hash(&self.held_secret(s)));
+        let secret = self.fresh_secret();
         // Step 1 of the admit drops the lapsed leases.
         self.drop_lapsed();
-        let decision = t.admit(&device(dev), &label, fresh.clone(), self.rules, UnixMs(now));
+        let decision = t.admit(
+            &device(dev),
+            &label,
+            presented.as_ref(),
+            hash(&secret),
+            fresh.clone(),
+            self.rules,
+            UnixMs(now),
+        );
+        if let AdmitDecision::Admitted { session_id, .. } = &decision {
+            self.secrets
+                .entry(session_id.clone())
+                .or_default()
+                .push(secret.clone());
+        }
 
         // 1. at most k leases at all right after an admit, and at most k live ones.
         prop_assert!(
@@ -440,8 +510,13 @@ impl Model {
                                 self.end_batch(vec![(s.clone(), reason.clone())]);
                                 // Asking is read-only for a session without a lease: check at once, while the
                                 // successor holds its live lease.
+                                let held = hash(&self.held_secret(s));
+                                let check = Presented {
+                                    secret: &held,
+                                    fresh: None,
+                                };
                                 prop_assert_eq!(
-                                    t.heartbeat(s, UnixMs(now)),
+                                    t.heartbeat(s, check, UnixMs(now)),
                                     HeartbeatDecision::Ended(reason),
                                     "P4: superseded session"
                                 );
@@ -460,6 +535,8 @@ impl Model {
                 }
                 self.devices_seen.insert(dev);
             }
+            // the ticket's status is the store's to read: these rules never refuse as revoked
+            AdmitDecision::Revoked => prop_assert!(false, "the rules answered Revoked"),
             AdmitDecision::InUse { retry_after_s } => {
                 prop_assert!(
                     held.is_none(),
@@ -497,9 +574,68 @@ impl Model {
         Ok(())
     }
 
-    fn heartbeat(&mut self, t: &mut TicketLeases, s: &SessionId) -> Result<(), TestCaseError> {
+    /// 9 and 10: a heartbeat with `secret`, which is not the one the player holds: a live lease answers
+    /// `expect` and stays as it is; otherwise it answers as any heartbeat would.
+    fn refused(
+        &mut self,
+        t: &mut TicketLeases,
+        s: &SessionId,
+        secret: &str,
+        expect: HeartbeatDecision,
+    ) -> Result<(), TestCaseError> {
         let now = self.now;
-        let got = t.heartbeat(s, UnixMs(now));
+        let live = self
+            .leases
+            .iter()
+            .any(|l| &l.session == s && l.expires_at > now);
+        if !live {
+            return self.heartbeat_with(t, s, secret);
+        }
+        let before = t.leases.clone();
+        let presented = hash(secret);
+        let fresh = hash(&self.fresh_secret());
+        let got = t.heartbeat(
+            s,
+            Presented {
+                secret: &presented,
+                fresh: Some(fresh),
+            },
+            UnixMs(now),
+        );
+        prop_assert_eq!(&got, &expect, "P9/P10: heartbeat with another secret");
+        prop_assert_eq!(
+            &t.leases,
+            &before,
+            "P9/P10: a refused heartbeat changed the leases"
+        );
+        if expect == HeartbeatDecision::Cloned {
+            self.clones += 1;
+        }
+        Ok(())
+    }
+
+    fn heartbeat(&mut self, t: &mut TicketLeases, s: &SessionId) -> Result<(), TestCaseError> {
+        let secret = self.held_secret(s);
+        self.heartbeat_with(t, s, &secret)
+    }
+
+    fn heartbeat_with(
+        &mut self,
+        t: &mut TicketLeases,
+        s: &SessionId,
+        secret: &str,
+    ) -> Result<(), TestCaseError> {
+        let now = self.now;
+        let presented = hash(secret);
+        let next = self.fresh_secret();
+        let got = t.heartbeat(
+            s,
+            Presented {
+                secret: &presented,
+                fresh: Some(hash(&next)),
+            },
+            UnixMs(now),
+        );
         if let Some(pos) = self.leases.iter().position(|l| &l.session == s) {
             if self.leases[pos].expires_at > now {
                 // 5. a live lease is renewed to now + ttl.
@@ -514,6 +650,7 @@ impl Model {
                 let lease = &mut self.leases[pos];
                 lease.renewed_at = now;
                 lease.expires_at = expires_at;
+                self.secrets.entry(s.clone()).or_default().push(next);
             } else {
                 // 5. a lapsed lease answers Expired at its lapse instant.
                 let lease = self.leases.remove(pos);
@@ -601,6 +738,8 @@ impl Model {
     /// Checks after every step.
     fn check_always(&self, t: &TicketLeases) -> Result<(), TestCaseError> {
         let now = UnixMs(self.now);
+        // 10.
+        prop_assert_eq!(t.usage.clones, self.clones, "P10: usage.clones");
         // 1.
         prop_assert!(
             t.live(now).count() <= self.k,
@@ -737,6 +876,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         10 => (0..DEVICES, 0u8..2).prop_map(|(device, variant)| Op::Admit { device, variant }),
         6 => target.clone().prop_map(Op::Heartbeat),
+        1 => target.clone().prop_map(Op::WrongSecret),
+        2 => target.clone().prop_map(Op::Copy),
         2 => target.prop_map(Op::Leave),
         2 => Just(Op::RevokeAll),
         6 => prop_oneof![0i64..60_000, (0i64..120).prop_map(|n| n * 500)].prop_map(Op::Advance),

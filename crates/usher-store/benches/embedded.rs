@@ -95,6 +95,8 @@ fn admit_request(f: &Fixture, i: usize, device: DeviceId) -> AdmitRequest {
         },
         country: None,
         address: None,
+        presented: None,
+        fresh: usher_store::contract::seat_secret(),
     }
 }
 
@@ -138,8 +140,11 @@ fn embedded(c: &mut Criterion) {
     c.bench_function("embedded/heartbeat", |b| {
         b.iter(|| {
             i += 1;
-            f.rt.block_on(f.store.heartbeat(black_box(&sessions[i % TICKETS])))
-                .expect("heartbeat")
+            f.rt.block_on(f.store.heartbeat(
+                black_box(&sessions[i % TICKETS]),
+                usher_store::contract::renewal(),
+            ))
+            .expect("heartbeat")
         })
     });
     c.bench_function("embedded/live_session", |b| {

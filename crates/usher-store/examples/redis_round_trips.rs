@@ -55,12 +55,16 @@ fn admit_request(show_id: &ShowId, v: &Viewer) -> AdmitRequest {
         },
         country: None,
         address: Some([192, 0, 2, 7].into()),
+        presented: None,
+        fresh: usher_store::contract::seat_secret(),
     }
 }
 
 /// The server's heartbeat: the step, the show, the ticket (unless the answer has it), the pool.
 async fn heartbeat_flow(store: &RedisStore, show_id: &ShowId, v: &Viewer) -> anyhow::Result<()> {
-    let answer = store.heartbeat(&v.session).await?;
+    let answer = store
+        .heartbeat(&v.session, usher_store::contract::renewal())
+        .await?;
     let (ticket_id, owner_show) = answer.owner.context("renewed session has an owner")?;
     anyhow::ensure!(&owner_show == show_id, "session of another show");
     store.show(&owner_show).await?.context("show")?;

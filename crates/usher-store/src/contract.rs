@@ -17,7 +17,9 @@ use usher_core::cdn::{Cdn, CdnHealth, HealthState, SigningConfig};
 use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
 use usher_core::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId, TicketToken};
-use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules};
+use usher_core::lease::{
+    AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules,
+};
 use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
 use usher_core::store::{
@@ -71,7 +73,11 @@ macro_rules! store_contract_tests {
             audit_is_newest_first_and_filtered,
             outcome_counts_add_up,
             sweeps_drop_only_lapsed_leases,
-            backups_are_written_once_or_unsupported
+            backups_are_written_once_or_unsupported,
+            a_revoked_ticket_neither_admits_nor_renews,
+            revokes_racing_admits_leave_nothing_playing,
+            the_session_secret_controls_the_session,
+            a_copied_secret_is_told_from_a_retry
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -168,6 +174,23 @@ fn admit_req(t: &Ticket, dev: usize, k: u32, policy: SharingPolicy, ttl_ms: i64)
         },
         country: None,
         address: None,
+        presented: None,
+        fresh: seat_secret(),
+    }
+}
+
+/// The secret every admit of the suite hands out (one for all, so a test can renew any session).
+pub fn seat_secret() -> SecretHash {
+    hasher().session_secret("contract-seat-secret")
+}
+
+/// A renewal presenting the suite's secret: valid for every session not yet renewed with a later one
+/// (the suite never presents the fresh secrets, so it stays the previous one and keeps renewing).
+pub fn renewal() -> Presented<'static> {
+    static SEAT: std::sync::OnceLock<SecretHash> = std::sync::OnceLock::new();
+    Presented {
+        secret: SEAT.get_or_init(seat_secret),
+        fresh: Some(hasher().session_secret(&SessionId::generate().to_string())),
     }
 }
 
@@ -345,7 +368,7 @@ pub async fn revocation_ends_sessions_and_is_durable_state(h: &impl Harness) {
     assert_eq!(revoked.status, TicketStatus::Revoked);
     let at = revoked.revoked_at.expect("revocation time");
     for s in [&a, &b] {
-        let hb = store.heartbeat(s).await.unwrap();
+        let hb = store.heartbeat(s, renewal()).await.unwrap();
         assert!(
             matches!(
                 hb.decision,
@@ -396,7 +419,7 @@ pub async fn newest_wins_supersedes_and_tells_by_whom(h: &impl Harness) {
         panic!("second device must be admitted, got {second:?}")
     };
     assert_eq!(superseded, vec![a.clone()]);
-    let hb = store.heartbeat(&a).await.unwrap();
+    let hb = store.heartbeat(&a, renewal()).await.unwrap();
     match hb.decision {
         HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) => {
             assert_eq!(by_device, "Device 2");
@@ -405,7 +428,7 @@ pub async fn newest_wins_supersedes_and_tells_by_whom(h: &impl Harness) {
         other => panic!("expected superseded, got {other:?}"),
     }
     assert!(matches!(
-        store.heartbeat(&b).await.unwrap().decision,
+        store.heartbeat(&b, renewal()).await.unwrap().decision,
         HeartbeatDecision::Renewed { .. }
     ));
     assert!(store.live_session(&a).await.unwrap().is_none());
@@ -462,10 +485,9 @@ pub async fn a_device_reattaches_to_its_session(h: &impl Harness) {
             .await
             .unwrap(),
     );
-    let again = store
-        .admit(admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000))
-        .await
-        .unwrap();
+    let mut reload = admit_req(&t, 1, 1, SharingPolicy::OldestWins, 45_000);
+    reload.presented = Some(seat_secret());
+    let again = store.admit(reload).await.unwrap();
     assert!(
         matches!(&again, AdmitDecision::Admitted { session_id, reattached: true, .. } if *session_id == a),
         "{again:?}"
@@ -475,7 +497,7 @@ pub async fn a_device_reattaches_to_its_session(h: &impl Harness) {
     assert_eq!(activity.usage.devices.len(), 1);
     assert_eq!(activity.live.len(), 1);
     // a renewal names the session's owner, and carries the ticket as stored when the store has it at hand
-    let hb = store.heartbeat(&a).await.unwrap();
+    let hb = store.heartbeat(&a, renewal()).await.unwrap();
     assert!(
         matches!(hb.decision, HeartbeatDecision::Renewed { .. }),
         "{hb:?}"
@@ -505,7 +527,7 @@ pub async fn expired_leases_free_the_seat(h: &impl Harness) {
     h.advance_ms(1_100).await;
     assert!(store.live_session(&a).await.unwrap().is_none());
     assert!(store.sessions(None).await.unwrap().is_empty());
-    let hb = store.heartbeat(&a).await.unwrap();
+    let hb = store.heartbeat(&a, renewal()).await.unwrap();
     assert!(
         matches!(
             hb.decision,
@@ -559,7 +581,7 @@ pub async fn ended_sessions_lose_the_seat_at_once(h: &impl Harness) {
             .await
             .unwrap()
     );
-    let hb = store.heartbeat(&b).await.unwrap();
+    let hb = store.heartbeat(&b, renewal()).await.unwrap();
     assert_eq!(
         hb.decision,
         HeartbeatDecision::Ended(EndReason::EndedByAdmin { at: UnixMs(3) })
@@ -640,7 +662,7 @@ pub async fn usage_is_recorded(h: &impl Harness) {
     let mut req = admit_req(&t, 3, 1, SharingPolicy::NewestWins, 45_000);
     req.device_label = label.into();
     let s = session_of(&store.admit(req).await.unwrap());
-    store.heartbeat(&s).await.unwrap();
+    store.heartbeat(&s, renewal()).await.unwrap();
     let a = store.ticket_activity(&t.id).await.unwrap();
     assert_eq!(a.live[0].device_label, label);
     assert_eq!(
@@ -663,6 +685,8 @@ pub async fn countries_and_geo_endings_are_recorded(h: &impl Harness) {
     let from = |dev: usize, country: Option<Country>| {
         let mut r = admit_req(&t, dev, 1, SharingPolicy::OldestWins, 45_000);
         r.country = country;
+        // the same device comes back with its session's secret (a reload)
+        r.presented = Some(seat_secret());
         // the address follows the country in this case: 192.0.2.<dev> for DE/none, 2001:db8::<dev> for FR
         r.address = Some(match country.map(|c| c.as_str().to_owned()).as_deref() {
             Some("FR") => format!("2001:db8::{dev}").parse().unwrap(),
@@ -711,7 +735,7 @@ pub async fn countries_and_geo_endings_are_recorded(h: &impl Harness) {
             .await
             .unwrap()
     );
-    match store.heartbeat(&a).await.unwrap().decision {
+    match store.heartbeat(&a, renewal()).await.unwrap().decision {
         HeartbeatDecision::Ended(EndReason::GeoBlocked { country, .. }) => {
             assert_eq!(country, Some(fr));
         }
@@ -889,6 +913,7 @@ pub async fn racing_admits_never_exceed_k(h: &impl Harness) {
             match task.await.unwrap() {
                 AdmitDecision::Admitted { session_id, .. } => admitted.push(session_id),
                 AdmitDecision::InUse { .. } => in_use += 1,
+                AdmitDecision::Revoked => panic!("{id}: the ticket is not revoked"),
             }
         }
         let live = store.sessions(Some(&t.terms.show_id)).await.unwrap();
@@ -899,7 +924,7 @@ pub async fn racing_admits_never_exceed_k(h: &impl Harness) {
                 assert_eq!(admitted.len(), 200, "{id}");
                 let mut renewed = 0;
                 for s in &admitted {
-                    match store.heartbeat(s).await.unwrap().decision {
+                    match store.heartbeat(s, renewal()).await.unwrap().decision {
                         HeartbeatDecision::Renewed { .. } => renewed += 1,
                         HeartbeatDecision::Ended(EndReason::Superseded { .. }) => {}
                         other => panic!("{id}: unexpected {other:?}"),
@@ -915,7 +940,7 @@ pub async fn racing_admits_never_exceed_k(h: &impl Harness) {
 pub async fn unknown_sessions_are_unknown(h: &impl Harness) {
     let store = h.store();
     let s = SessionId::generate();
-    let hb = store.heartbeat(&s).await.unwrap();
+    let hb = store.heartbeat(&s, renewal()).await.unwrap();
     assert_eq!(hb.decision, HeartbeatDecision::Unknown);
     assert_eq!(hb.owner, None);
     assert!(store.live_session(&s).await.unwrap().is_none());
@@ -1273,7 +1298,7 @@ pub async fn sweeps_drop_only_lapsed_leases(h: &impl Harness) {
         .map(|s| s.session_id)
         .collect();
     assert_eq!(live, std::slice::from_ref(&b));
-    let hb = store.heartbeat(&a).await.unwrap();
+    let hb = store.heartbeat(&a, renewal()).await.unwrap();
     assert!(
         matches!(
             hb.decision,
@@ -1282,7 +1307,7 @@ pub async fn sweeps_drop_only_lapsed_leases(h: &impl Harness) {
         "a swept session answers expired: {hb:?}"
     );
     assert!(matches!(
-        store.heartbeat(&b).await.unwrap().decision,
+        store.heartbeat(&b, renewal()).await.unwrap().decision,
         HeartbeatDecision::Renewed { .. }
     ));
     assert_eq!(
@@ -1341,4 +1366,209 @@ pub async fn backups_are_written_once_or_unsupported(h: &impl Harness) {
         }
         Err(e) => panic!("backup failed: {e}"),
     }
+}
+
+/// The ticket's status is read inside the lease step: after a revoke answered, an admit is refused and a
+/// renewal ends the session as revoked, whatever the caller read of the ticket before.
+pub async fn a_revoked_ticket_neither_admits_nor_renews(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "revoked-in-step-0001").await;
+    store.revoke_ticket(&t.id).await.unwrap().expect("exists");
+    assert_eq!(
+        store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+        AdmitDecision::Revoked
+    );
+    assert!(store.sessions(None).await.unwrap().is_empty());
+}
+
+/// Revokes racing admits and heartbeats of their tickets: once `revoke_ticket` has answered, no session
+/// of the ticket is live, none renews and none is admitted (200 trials).
+pub async fn revokes_racing_admits_leave_nothing_playing(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 3, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    for trial in 0..200 {
+        let t = registered(&*store, "s1", &format!("revoke-race-{trial:08}")).await;
+        let first = session_of(
+            &store
+                .admit(admit_req(&t, 0, 3, SharingPolicy::NewestWins, 45_000))
+                .await
+                .unwrap(),
+        );
+        let racers: Vec<_> = (1..=6)
+            .map(|d| {
+                let (store, t, first) = (Arc::clone(&store), t.clone(), first.clone());
+                tokio::spawn(async move {
+                    for _ in 0..3 {
+                        let _ = store
+                            .admit(admit_req(&t, d, 3, SharingPolicy::NewestWins, 45_000))
+                            .await
+                            .unwrap();
+                        let _ = store.heartbeat(&first, renewal()).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        store.revoke_ticket(&t.id).await.unwrap().expect("exists");
+        // what is live now, and what the racers still manage after the answer
+        let live_at_answer = store.ticket_activity(&t.id).await.unwrap().live.len();
+        for r in racers {
+            r.await.unwrap();
+        }
+        let activity = store.ticket_activity(&t.id).await.unwrap();
+        assert_eq!(
+            (live_at_answer, activity.live.len()),
+            (0, 0),
+            "trial {trial}: sessions live after the revoke answered"
+        );
+        let last = store.heartbeat(&first, renewal()).await.unwrap().decision;
+        assert!(
+            matches!(
+                last,
+                HeartbeatDecision::Ended(EndReason::Revoked { .. } | EndReason::Superseded { .. })
+            ),
+            "trial {trial}: {last:?}"
+        );
+    }
+}
+
+/// Heartbeat, check and leave need the session's secret; a guess is refused and changes nothing.
+pub async fn the_session_secret_controls_the_session(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "secret-controls-0001").await;
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    let guess = hasher().session_secret("a-guess");
+    let wrong = Presented {
+        secret: &guess,
+        fresh: Some(hasher().session_secret("fresh-1")),
+    };
+    assert_eq!(
+        store.heartbeat(&a, wrong).await.unwrap().decision,
+        HeartbeatDecision::WrongSecret
+    );
+    assert_eq!(
+        store.leave(&a, &guess).await.unwrap(),
+        LeaveDecision::WrongSecret
+    );
+    // a check does not renew: the expiry stays
+    let seat = seat_secret();
+    let check = Presented {
+        secret: &seat,
+        fresh: None,
+    };
+    let HeartbeatDecision::Renewed { expires_at } =
+        store.heartbeat(&a, check).await.unwrap().decision
+    else {
+        panic!("a check with the secret passes")
+    };
+    h.advance_ms(20).await;
+    assert_eq!(
+        store.heartbeat(&a, check).await.unwrap().decision,
+        HeartbeatDecision::Renewed { expires_at }
+    );
+    assert!(store.live_session(&a).await.unwrap().is_some());
+    assert_eq!(store.leave(&a, &seat).await.unwrap(), LeaveDecision::Left);
+    assert!(store.live_session(&a).await.unwrap().is_none());
+    assert_eq!(
+        store.leave(&a, &seat).await.unwrap(),
+        LeaveDecision::NotLive
+    );
+    assert!(matches!(
+        store.heartbeat(&a, renewal()).await.unwrap().decision,
+        HeartbeatDecision::Ended(EndReason::Left { .. })
+    ));
+}
+
+/// Two players renewing with one copied secret fall out of step: the second renewal of the first
+/// retires the second's secret, which is then refused as cloned (and counted in the usage), while the
+/// first plays on. A retry of the previous secret is not a clone.
+pub async fn a_copied_secret_is_told_from_a_retry(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "copied-secret-000001").await;
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    let s = |n: &str| hasher().session_secret(n);
+    let renew = |held: SecretHash, fresh: SecretHash| {
+        let store = Arc::clone(&store);
+        let a = a.clone();
+        async move {
+            store
+                .heartbeat(
+                    &a,
+                    Presented {
+                        secret: &held,
+                        fresh: Some(fresh),
+                    },
+                )
+                .await
+                .unwrap()
+                .decision
+        }
+    };
+    let renewed = |d: &HeartbeatDecision| matches!(d, HeartbeatDecision::Renewed { .. });
+    // player 1 renews: the seat secret moves to p1
+    assert!(renewed(&renew(seat_secret(), s("p1")).await));
+    // player 2 holds a copy of the seat secret: it looks like a retry, and gets p2
+    assert!(renewed(&renew(seat_secret(), s("p2")).await));
+    // a real retry of player 1 would be the same: still fine
+    assert!(renewed(&renew(seat_secret(), s("p1-retry")).await));
+    // player 1 renews with p1: the chain moves, p2 retires
+    assert!(renewed(&renew(s("p1"), s("p1b")).await));
+    assert_eq!(
+        renew(s("p2"), s("p2b")).await,
+        HeartbeatDecision::Cloned,
+        "the copy is refused"
+    );
+    assert!(
+        renewed(&renew(s("p1b"), s("p1c")).await),
+        "the first player plays on"
+    );
+    let usage = store.ticket_activity(&t.id).await.unwrap().usage;
+    assert_eq!(usage.clones, 1);
+    assert!(usage.last_clone_at.is_some());
+    // a copy presented to leave is refused too, and does not end the first player's session
+    assert_eq!(
+        store.leave(&a, &s("p2")).await.unwrap(),
+        LeaveDecision::Cloned
+    );
+    assert!(store.live_session(&a).await.unwrap().is_some());
+    // a device id without the secret does not re-attach: it takes the seat as a new session
+    let mut copy = admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000);
+    copy.fresh = s("copy");
+    let AdmitDecision::Admitted {
+        session_id,
+        reattached,
+        ..
+    } = store.admit(copy).await.unwrap()
+    else {
+        panic!("newest wins admits")
+    };
+    assert!(!reattached && session_id != a);
 }

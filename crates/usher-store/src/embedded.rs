@@ -28,7 +28,9 @@ use usher_core::admin::{
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, UnixMs};
 use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
-use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, SeatRules, TicketLeases};
+use usher_core::lease::{
+    AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, TicketLeases,
+};
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
@@ -96,6 +98,10 @@ struct TicketRuntime {
     /// change after registration).
     #[serde(skip)]
     bounds: Option<TicketBounds>,
+    /// The ticket was revoked: set under the lock by `revoke_ticket` (after the durable write), read by
+    /// every admit and renewal under the same lock, so none succeeds once a revoke has answered.
+    #[serde(default)]
+    revoked: bool,
 }
 
 #[derive(Default)]
@@ -388,6 +394,16 @@ impl EmbeddedStore {
         show: Option<&ShowId>,
         f: impl FnOnce(&mut TicketLeases, UnixMs) -> T,
     ) -> Option<(T, ShowId, Option<TicketBounds>)> {
+        self.with_runtime(id, show, |rt, now| f(&mut rt.leases, now))
+    }
+
+    /// [`EmbeddedStore::with_ticket`] with the whole runtime record (its revocation flag).
+    fn with_runtime<T>(
+        &self,
+        id: &TicketId,
+        show: Option<&ShowId>,
+        f: impl FnOnce(&mut TicketRuntime, UnixMs) -> T,
+    ) -> Option<(T, ShowId, Option<TicketBounds>)> {
         let now = self.clock.now();
         let mut rt = lock(&self.runtime);
         let entry = match (rt.tickets.contains_key(id), show) {
@@ -397,12 +413,13 @@ impl EmbeddedStore {
                     show_id: show_id.clone(),
                     leases: TicketLeases::default(),
                     bounds: None,
+                    revoked: false,
                 })
             }),
             (false, None) => return None,
         };
         let sessions_before = entry.leases.leases.len();
-        let out = f(&mut entry.leases, now);
+        let out = f(entry, now);
         let show_id = entry.show_id.clone();
         let bounds = entry.bounds;
         let new_lease = entry.leases.leases.len() > sessions_before;
@@ -576,8 +593,14 @@ impl Store for EmbeddedStore {
                 Ok(Some(ticket))
             })
             .await?;
-        if ticket.is_some() {
-            self.with_ticket(id, None, |l, now| l.end_all(EndReason::Revoked { at: now }));
+        if let Some(t) = &ticket {
+            // after the durable write, under the lock every admit and renewal takes: from here on none
+            // of them succeeds, and the sessions alive now end (a ticket never played gets a record,
+            // so an admit that read the ticket before the revoke cannot seat it after)
+            self.with_runtime(id, Some(&t.terms.show_id), |rt, now| {
+                rt.revoked = true;
+                rt.leases.end_all(EndReason::Revoked { at: now })
+            });
         }
         Ok(ticket)
     }
@@ -604,10 +627,16 @@ impl Store for EmbeddedStore {
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
         let rules: SeatRules = req.rules;
         let (decision, ..) = self
-            .with_ticket(&req.ticket_id, Some(&req.show_id), |l, now| {
+            .with_runtime(&req.ticket_id, Some(&req.show_id), |rt, now| {
+                if rt.revoked {
+                    return AdmitDecision::Revoked;
+                }
+                let l = &mut rt.leases;
                 let decision = l.admit(
                     &req.device_id,
                     &req.device_label,
+                    req.presented.as_ref(),
+                    req.fresh,
                     SessionId::generate(),
                     rules,
                     now,
@@ -626,7 +655,11 @@ impl Store for EmbeddedStore {
         Ok(decision)
     }
 
-    async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError> {
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        presented: Presented<'_>,
+    ) -> Result<HeartbeatAnswer, StoreError> {
         let ticket = lock(&self.runtime).sessions.get(session).cloned();
         let Some(ticket) = ticket else {
             return Ok(HeartbeatAnswer {
@@ -635,30 +668,38 @@ impl Store for EmbeddedStore {
                 ticket: None,
             });
         };
-        match self.with_ticket(&ticket, None, |l, now| l.heartbeat(session, now)) {
-            Some((decision, show, cached)) => {
-                let bounds = match cached {
-                    Some(b) => Some(b),
-                    None => self.read_ticket(ticket.as_str())?.map(|t| {
-                        let b = t.bounds();
-                        if let Some(rt) = lock(&self.runtime).tickets.get_mut(&ticket) {
-                            rt.bounds = Some(b);
-                        }
-                        b
-                    }),
-                };
-                Ok(HeartbeatAnswer {
-                    decision,
-                    owner: Some((ticket, show)),
-                    ticket: bounds,
-                })
+        // the ticket's bounds and status are read once per process (the terms never change; a revoke
+        // sets the flag itself): before the step, so a lease restored from a flush older than the
+        // ticket's revocation never renews
+        let known = lock(&self.runtime)
+            .tickets
+            .get(&ticket)
+            .and_then(|rt| rt.bounds);
+        if known.is_none()
+            && let Some(t) = self.read_ticket(ticket.as_str())?
+            && let Some(rt) = lock(&self.runtime).tickets.get_mut(&ticket)
+        {
+            rt.bounds = Some(t.bounds());
+            rt.revoked |= t.status == TicketStatus::Revoked;
+        }
+        let step = self.with_runtime(&ticket, None, |rt, now| {
+            if rt.revoked {
+                rt.leases.end_all(EndReason::Revoked { at: now });
             }
-            None => Ok(HeartbeatAnswer {
+            rt.leases.heartbeat(session, presented, now)
+        });
+        Ok(match step {
+            Some((decision, show, bounds)) => HeartbeatAnswer {
+                decision,
+                owner: Some((ticket, show)),
+                ticket: bounds,
+            },
+            None => HeartbeatAnswer {
                 decision: HeartbeatDecision::Unknown,
                 owner: None,
                 ticket: None,
-            }),
-        }
+            },
+        })
     }
 
     async fn end_session(
@@ -676,6 +717,20 @@ impl Store for EmbeddedStore {
                 l.end_session(session, reason)
             })
             .is_some_and(|(ended, ..)| ended))
+    }
+
+    async fn leave(
+        &self,
+        session: &SessionId,
+        secret: &SecretHash,
+    ) -> Result<LeaveDecision, StoreError> {
+        let ticket = lock(&self.runtime).sessions.get(session).cloned();
+        let Some(ticket) = ticket else {
+            return Ok(LeaveDecision::NotLive);
+        };
+        Ok(self
+            .with_ticket(&ticket, None, |l, now| l.leave(session, secret, now))
+            .map_or(LeaveDecision::NotLive, |(d, ..)| d))
     }
 
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {

@@ -57,7 +57,9 @@ use usher_core::admin::{
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, SystemClock, UnixMs};
 use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
-use usher_core::lease::{AdmitDecision, EndReason, HeartbeatDecision, TicketLeases};
+use usher_core::lease::{
+    AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, TicketLeases,
+};
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
@@ -146,7 +148,7 @@ struct Scripts {
     admit: Script,
     heartbeat: Script,
     end_session: Script,
-    end_all: Script,
+    leave: Script,
     register: Script,
     revoke: Script,
     delete_show: Script,
@@ -343,7 +345,7 @@ impl RedisStore {
                 admit: script(include_str!("redis/admit.lua")),
                 heartbeat: script(include_str!("redis/heartbeat.lua")),
                 end_session: script(include_str!("redis/end_session.lua")),
-                end_all: script(include_str!("redis/end_all.lua")),
+                leave: script(include_str!("redis/leave.lua")),
                 register: script(include_str!("redis/register.lua")),
                 revoke: script(include_str!("redis/revoke.lua")),
                 delete_show: script(include_str!("redis/delete_show.lua")),
@@ -763,22 +765,15 @@ impl Store for RedisStore {
             .scripts
             .revoke
             .key(self.key(&["ticket", id.as_str()]))
+            .key(self.key(&["seats", id.as_str()]))
             .arg(encode(&ticket))
+            .arg(&self.prefix)
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let _: Vec<String> = self
-            .scripts
-            .end_all
-            .key(self.key(&["seats", id.as_str()]))
-            .arg(&self.prefix)
-            .arg(encode(&EndReason::Revoked { at: now }))
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(|e| self.fail(e))?;
         self.replicate().await?;
         decode("ticket", &stored).map(Some)
     }
@@ -812,6 +807,7 @@ impl Store for RedisStore {
             .admit
             .key(self.key(&["seats", req.ticket_id.as_str()]))
             .key(self.key(&[CONFIG_GEN]))
+            .key(self.key(&["ticket", req.ticket_id.as_str()]))
             .arg(&self.prefix)
             .arg(req.ticket_id.as_str())
             .arg(req.show_id.as_str())
@@ -823,11 +819,18 @@ impl Store for RedisStore {
             .arg(req.rules.ttl_ms)
             .arg(req.country.as_ref().map_or("", |c| c.as_str()))
             .arg(req.address.map_or_else(String::new, |a| a.to_string()))
+            .arg(req.presented.map_or_else(String::new, |h| h.to_hex()))
+            .arg(req.fresh.to_hex())
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
         match answer.first().and_then(as_string).as_deref() {
+            Some("revoked") => {
+                let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
+                self.config.observe(generation, asked);
+                Ok(AdmitDecision::Revoked)
+            }
             Some("in_use") => {
                 let generation = answer.get(2).and_then(as_i64).ok_or_else(bad)?;
                 self.config.observe(generation, asked);
@@ -861,7 +864,11 @@ impl Store for RedisStore {
         }
     }
 
-    async fn heartbeat(&self, session: &SessionId) -> Result<HeartbeatAnswer, StoreError> {
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        presented: Presented<'_>,
+    ) -> Result<HeartbeatAnswer, StoreError> {
         let asked = Instant::now();
         let answer: Vec<RedisValue> = self
             .scripts
@@ -870,6 +877,8 @@ impl Store for RedisStore {
             .key(self.key(&[CONFIG_GEN]))
             .arg(&self.prefix)
             .arg(session.as_str())
+            .arg(presented.secret.to_hex())
+            .arg(presented.fresh.map_or_else(String::new, |h| h.to_hex()))
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
@@ -888,11 +897,15 @@ impl Store for RedisStore {
             Ok((t, s))
         };
         match answer.first().and_then(as_string).as_deref() {
-            Some("unknown") => {
+            Some(word @ ("unknown" | "cloned" | "wrong")) => {
                 let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
                 self.config.observe(generation, asked);
                 Ok(HeartbeatAnswer {
-                    decision: HeartbeatDecision::Unknown,
+                    decision: match word {
+                        "cloned" => HeartbeatDecision::Cloned,
+                        "wrong" => HeartbeatDecision::WrongSecret,
+                        _ => HeartbeatDecision::Unknown,
+                    },
                     owner: None,
                     ticket: None,
                 })
@@ -942,6 +955,30 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         Ok(n == 1)
+    }
+
+    async fn leave(
+        &self,
+        session: &SessionId,
+        secret: &SecretHash,
+    ) -> Result<LeaveDecision, StoreError> {
+        let answer: String = self
+            .scripts
+            .leave
+            .key(self.key(&["session", session.as_str()]))
+            .arg(&self.prefix)
+            .arg(session.as_str())
+            .arg(secret.to_hex())
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        match answer.as_str() {
+            "left" => Ok(LeaveDecision::Left),
+            "not_live" => Ok(LeaveDecision::NotLive),
+            "cloned" => Ok(LeaveDecision::Cloned),
+            "wrong" => Ok(LeaveDecision::WrongSecret),
+            other => Err(StoreError::Corrupt(format!("leave answered {other:?}"))),
+        }
     }
 
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {

@@ -213,6 +213,17 @@ impl Error {
                 "This playback session expired; start again.",
             ),
             Self::SessionUnknown => p(StatusCode::NOT_FOUND, "This playback session is not known."),
+            Self::SessionCloned => p(
+                StatusCode::CONFLICT,
+                "This ticket's session is playing in another player that copied its credentials; only one of them can play.",
+            ),
+            Self::SessionSecretRequired => p(
+                StatusCode::UNAUTHORIZED,
+                "This call needs the session's secret (the usher_seat cookie, the X-Usher-Session-Secret header, or the secret in the player URL).",
+            ),
+            Self::SessionSecretInvalid => {
+                p(StatusCode::FORBIDDEN, "This is not the session's secret.")
+            }
             Self::GeoBlocked { country } => {
                 let mut pr = p(
                     StatusCode::FORBIDDEN,

@@ -8,7 +8,8 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
-use usher_core::ids::DeviceId;
+use usher_core::ids::{DeviceId, SessionId};
+use usher_core::session_secret::SessionSecret;
 
 use crate::service::Error;
 use crate::service::viewer::Device;
@@ -261,4 +262,110 @@ mod tests {
         assert_eq!(device_label(iphone), "Safari on iPhone");
         assert_eq!(device_label(""), "another device");
     }
+}
+
+/// The watch page's session cookie: `{session id}.{secret}`, HttpOnly, rewritten by every renewal.
+pub const SEAT_COOKIE: &str = "usher_seat";
+/// The header in which apps send their session's secret.
+pub const SESSION_SECRET_HEADER: &str = "x-usher-session-secret";
+/// The query parameter that carries the session's secret in a native player's master playlist and
+/// steering URLs (players cannot send headers).
+pub const SESSION_SECRET_PARAM: &str = "secret";
+
+/// Where a request carried its session secret (and so where its answer hands out the next one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretVia {
+    /// `X-Usher-Session-Secret` (apps): the next one goes in the JSON answer.
+    Header,
+    /// The player URL's `secret` parameter (native players): the next one goes in the next URL.
+    Url,
+    /// The `usher_seat` cookie (the watch page): the next one goes in the cookie.
+    Cookie,
+}
+
+/// A session's secret as a request presents it.
+#[derive(Debug, Clone)]
+pub struct SeatSecret {
+    /// The secret.
+    pub secret: SessionSecret,
+    /// Where it came from.
+    pub via: SecretVia,
+}
+
+/// The secret a request presents for `session` (the path's session, or at admit the cookie's,
+/// `None`), looked for in the header, then the URL's query, then the seat cookie (whose session must be
+/// `session`). `Ok(None)`: none presented.
+///
+/// # Errors
+/// `session_secret_invalid` for a header or URL secret that cannot be a secret.
+pub fn seat_secret(
+    headers: &axum::http::HeaderMap,
+    query: Option<&str>,
+    jar: &CookieJar,
+    session: Option<&SessionId>,
+) -> Result<Option<SeatSecret>, Error> {
+    let parse = |text: &str, via| {
+        SessionSecret::parse(text)
+            .map(|secret| SeatSecret { secret, via })
+            .ok_or(Error::SessionSecretInvalid)
+    };
+    if let Some(v) = headers.get(SESSION_SECRET_HEADER) {
+        let text = v.to_str().map_err(|_| Error::SessionSecretInvalid)?;
+        return parse(text, SecretVia::Header).map(Some);
+    }
+    let in_url = query.and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == SESSION_SECRET_PARAM)
+            .map(|(_, v)| v)
+    });
+    if let Some(text) = in_url {
+        return parse(text, SecretVia::Url).map(Some);
+    }
+    // a cookie of another session (an older one of this browser) is no credential for this one
+    Ok(jar
+        .get(SEAT_COOKIE)
+        .and_then(|c| c.value().split_once('.'))
+        .filter(|(sid, _)| session.is_none_or(|s| s.as_str() == *sid))
+        .and_then(|(_, text)| SessionSecret::parse(text))
+        .map(|secret| SeatSecret {
+            secret,
+            via: SecretVia::Cookie,
+        }))
+}
+
+/// The session named by the path's `id` and the secret the request presents for it. The secret is
+/// asked for first, so a caller without one learns nothing of the session (not even whether its id is
+/// well-formed).
+///
+/// # Errors
+/// `session_secret_required`, `session_secret_invalid`, then `session_unknown` for an id that cannot be
+/// a session's.
+pub fn session_and_secret(
+    id: &str,
+    headers: &axum::http::HeaderMap,
+    query: Option<&str>,
+    jar: &CookieJar,
+) -> Result<(SessionId, SeatSecret), Error> {
+    let session = SessionId::parse(id).ok();
+    let presented =
+        seat_secret(headers, query, jar, session.as_ref())?.ok_or(Error::SessionSecretRequired)?;
+    Ok((session.ok_or(Error::SessionUnknown)?, presented))
+}
+
+/// The seat cookie handing the watch page `secret` for `session`.
+pub fn seat_cookie(
+    state: &AppState,
+    session: &SessionId,
+    secret: &SessionSecret,
+) -> axum_extra::extract::cookie::Cookie<'static> {
+    axum_extra::extract::cookie::Cookie::build((
+        SEAT_COOKIE,
+        format!("{session}.{}", secret.expose()),
+    ))
+    .path("/")
+    .http_only(true)
+    .same_site(axum_extra::extract::cookie::SameSite::Strict)
+    .secure(state.config.secure_cookies())
+    .build()
 }

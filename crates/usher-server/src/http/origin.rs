@@ -20,7 +20,12 @@ use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
 use usher_core::media_path::MediaPath;
 
-use crate::http::extract::{ApiPath, ClientIp};
+use axum::http::HeaderMap;
+use axum_extra::extract::CookieJar;
+
+use crate::http::extract::{
+    ApiPath, ClientIp, SESSION_SECRET_PARAM, SecretVia, session_and_secret,
+};
 use crate::http::views::steering::{PathwayClone, SteeringManifest, UriReplacement};
 use crate::media_cache::{self, Lookup};
 use crate::service::{Error, Record, Result};
@@ -283,12 +288,17 @@ async fn serve_file(
     get,
     path = "/hls/{session}/master.m3u8",
     tag = "media",
-    params(("session" = SessionId, Path, description = "The session's id.")),
+    params(
+        ("session" = SessionId, Path, description = "The session's id."),
+        ("secret" = Option<String>, Query, description = "The session's secret, for native players (in the `playlist_url` an app's admit answers); the watch page's requests carry the `usher_seat` cookie instead."),
+    ),
     responses(
-        (status = 200, description = "The master playlist: each rendition once per CDN pathway, every URI signed, with `#EXT-X-CONTENT-STEERING`.", body = String, content_type = "application/vnd.apple.mpegurl"),
-        (status = 403, description = "`geo_blocked`: the show's Geo policy refuses the request's address."),
+        (status = 200, description = "The master playlist: each rendition once per CDN pathway, every URI signed, with `#EXT-X-CONTENT-STEERING` (its `SERVER-URI` carries the secret when the request's URL did).", body = String, content_type = "application/vnd.apple.mpegurl"),
+        (status = 401, description = "`session_secret_required`: no session secret (URL, cookie or header)."),
+        (status = 403, description = "`session_secret_invalid`: not the session's secret; `ticket_revoked`; `geo_blocked`: the show's Geo policy refuses the request's address."),
         (status = 404, description = "`session_unknown`: no such session holds a seat; `media_unknown`: the show's stream has no `master.m3u8`."),
-        (status = 410, description = "`session_ended`: the show is gone."),
+        (status = 409, description = "`session_cloned`: a superseded secret (a copy of another player's credentials); `superseded`."),
+        (status = 410, description = "`session_ended`: the session ended or the show is gone; `session_expired`."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds; `geo_unavailable`: the show's Geo policy names countries and no GeoIP database is loaded yet."),
     ),
 )]
@@ -296,18 +306,12 @@ pub async fn master_playlist(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
 ) -> Result<Response> {
-    let session = SessionId::parse(&session).map_err(|_| Error::SessionUnknown)?;
-    let info = state
-        .store
-        .live_session(&session)
-        .await?
-        .ok_or(Error::SessionUnknown)?;
-    let show = state
-        .store
-        .show(&info.show_id)
-        .await?
-        .ok_or(Error::SessionEnded)?;
+    let (session, presented) = session_and_secret(&session, &headers, query.as_deref(), &jar)?;
+    let show = viewer::check_session(&state, &session, &presented.secret).await?;
     viewer::check_geo(&state, &show, client)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
     let file = resolve(&state.config.media_dir, &rel).await?;
@@ -331,12 +335,21 @@ pub async fn master_playlist(
         .cdn_order
         .first()
         .ok_or_else(|| Error::Internal("no CDN can deliver".into()))?;
+    // a native player's steering reloads renew with the secret in their URL; the watch page's carry
+    // its cookie
+    let steering = match presented.via {
+        SecretVia::Url => format!(
+            "/hls/{session}/steering.json?{SESSION_SECRET_PARAM}={}",
+            presented.secret.expose()
+        ),
+        SecretVia::Header | SecretVia::Cookie => format!("/hls/{session}/steering.json"),
+    };
     let body = delivery::personalize_pathways(
         &text,
         &show.stream_path,
         &delivery.pathways,
         first,
-        &format!("/hls/{session}/steering.json"),
+        &steering,
     );
     Ok((
         [
@@ -348,18 +361,25 @@ pub async fn master_playlist(
         .into_response())
 }
 
-/// `GET /hls/{session}/steering.json`: the session's HLS content-steering manifest. Each reload is also a
-/// heartbeat (native players keep their lease by it and lose it when they stop); a session that no longer
-/// plays gets a problem (410 for superseded, ended or expired sessions, 403 revoked), and a player stops
-/// reloading on 410.
+/// `GET /hls/{session}/steering.json`: the session's HLS content-steering manifest. A reload with the
+/// session's secret in its URL (native players) is also a heartbeat: it renews the seat, moves the
+/// secret, and its `RELOAD-URI` carries the next one (native players keep their lease by it and lose it
+/// when they stop). A reload with the watch page's cookie only checks (the page heartbeats). A session
+/// that no longer plays gets a problem (410 for superseded, ended or expired sessions, 403 revoked), and
+/// a player stops reloading on 410.
 #[utoipa::path(
     get,
     path = "/hls/{session}/steering.json",
     tag = "media",
-    params(("session" = SessionId, Path, description = "The session's id.")),
+    params(
+        ("session" = SessionId, Path, description = "The session's id."),
+        ("secret" = Option<String>, Query, description = "The session's secret (native players: from the master playlist's `SERVER-URI`, then each `RELOAD-URI`); the watch page's reloads carry the `usher_seat` cookie instead."),
+    ),
     responses(
-        (status = 200, description = "The steering manifest; the reload renewed the session's seat (while the store is unreachable, within the outage grace: `TTL` 5 and the last known pathway order, no renewal).", body = SteeringManifest, content_type = "application/json"),
-        (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused."),
+        (status = 200, description = "The steering manifest; a reload with the secret in its URL renewed the session's seat and its `RELOAD-URI` carries the next secret (while the store is unreachable, within the outage grace: `TTL` 5, the last known pathway order, no renewal, the same secret).", body = SteeringManifest, content_type = "application/json"),
+        (status = 401, description = "`session_secret_required`: no session secret (URL, cookie or header)."),
+        (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused; `session_secret_invalid`: not the session's secret."),
+        (status = 409, description = "`session_cloned`: a superseded secret (a copy of another player's credentials)."),
         (status = 404, description = "`session_unknown`: no such session."),
         (status = 410, description = "`superseded`: playback moved to another device; `ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: the seat lapsed."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
@@ -370,11 +390,27 @@ pub async fn steering_manifest(
     ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
 ) -> Result<Response> {
-    let session = SessionId::parse(&session).map_err(|_| Error::SessionUnknown)?;
-    let reload = format!("/hls/{session}/steering.json");
-    let Some(viewer::Renewed { show, now, .. }) =
-        viewer::renew_by_steering(&state, &session, client).await?
+    let (session, presented) = session_and_secret(&session, &headers, query.as_deref(), &jar)?;
+    let by_url = presented.via == SecretVia::Url;
+    let reload_with = |secret: &usher_core::session_secret::SessionSecret| {
+        if by_url {
+            format!(
+                "/hls/{session}/steering.json?{SESSION_SECRET_PARAM}={}",
+                secret.expose()
+            )
+        } else {
+            format!("/hls/{session}/steering.json")
+        }
+    };
+    let reload = reload_with(&presented.secret);
+    let renewed =
+        viewer::renew_by_steering(&state, &session, &presented.secret, by_url, client).await?;
+    let Some(viewer::Renewed {
+        show, now, secret, ..
+    }) = renewed
     else {
         // the store is unreachable within the outage grace: keep the pathways the player knows, in the
         // last known order, and come back soon
@@ -396,6 +432,7 @@ pub async fn steering_manifest(
     } else {
         grant_clones(&delivery, now, show.grant_ttl_s)
     };
+    let reload = secret.as_ref().map_or(reload, reload_with);
     Ok(steering_answer(SteeringManifest {
         version: 1,
         ttl: show.heartbeat_interval_s,

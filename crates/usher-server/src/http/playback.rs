@@ -10,10 +10,12 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use usher_core::ids::{DeviceId, SessionId};
-use usher_core::lease::EndReason;
+
+use axum::http::HeaderMap;
 
 use crate::http::extract::{
-    ApiPath, ClientIp, DEVICE_COOKIE, TICKET_COOKIE, body_error, parse_json,
+    ApiPath, ClientIp, DEVICE_COOKIE, SecretVia, TICKET_COOKIE, body_error, parse_json,
+    seat_cookie, seat_secret, session_and_secret,
 };
 use crate::http::views::playback::{Admission, HeartbeatAnswer};
 use crate::service::viewer;
@@ -49,10 +51,12 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Cookie<'static> {
     params(
         ("X-Usher-Device" = Option<DeviceId>, Header, description = "The app's device id; browsers use the `usher_device` cookie, made on the first admit."),
         ("X-Usher-Device-Label" = Option<String>, Header, description = "A label for humans (\"Living room TV\"); else one is made from `User-Agent`."),
+        ("X-Usher-Session-Secret" = Option<String>, Header, description = "An app's current session secret: with the same device id, the admit re-attaches to that session instead of taking a seat (the watch page's `usher_seat` cookie does the same for a reload)."),
     ),
     responses(
-        (status = 201, description = "Admitted: the session, its grants and playlist URL. A new device also gets the `usher_device` cookie.", body = Admission),
+        (status = 201, description = "Admitted: the session, its secret, grants and playlist URL. The watch page (ticket from the cookie) gets the secret in the HttpOnly `usher_seat` cookie; an app (`{\"token\": …}`) in `session_secret` and inside `playlist_url` (for a native player, which then renews by its steering reloads). A new device also gets the `usher_device` cookie.", body = Admission),
         (status = 400, description = "`invalid_request`: the body is not empty nor `{\"token\": …}`, or `X-Usher-Device` is not a device id."),
+        (status = 403, description = "`session_secret_invalid`: `X-Usher-Session-Secret` cannot be a session secret."),
         (status = 401, description = "`no_ticket`: no token and no ticket cookie."),
         (status = 403, description = "`ticket_revoked`: refunded or voided; `not_started`: the window opens at `starts_at` (see `Retry-After`); `geo_blocked`: not available where the viewer is (`country`)."),
         (status = 404, description = "`ticket_unknown`: no such ticket."),
@@ -65,6 +69,7 @@ pub async fn admit_viewer(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     device: Device,
+    headers: HeaderMap,
     jar: CookieJar,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
@@ -74,6 +79,7 @@ pub async fn admit_viewer(
     } else {
         parse_json(&body)?
     };
+    let app = body.token.is_some();
     let token = match body.token {
         Some(t) => t,
         None => jar
@@ -81,7 +87,15 @@ pub async fn admit_viewer(
             .map(|c| c.value().to_owned())
             .ok_or(Error::NoTicket)?,
     };
-    let result = viewer::admit(&state, &token, &device, client).await;
+    let presented = seat_secret(&headers, None, &jar, None)?;
+    let result = viewer::admit(
+        &state,
+        &token,
+        &device,
+        presented.as_ref().map(|p| &p.secret),
+        client,
+    )
+    .await;
     let outcome = match &result {
         Ok(a) if a.reattached => "reattached",
         Ok(_) => "admitted",
@@ -90,17 +104,22 @@ pub async fn admit_viewer(
     metrics::counter!("usher_admits_total", "outcome" => outcome).increment(1);
     state.outcomes.note(state.store.now(), outcome);
     let admission = result?;
-    tracing::info!(session.id = %admission.session_id, device.fresh = device.fresh, lease_expires_at = %admission.lease_expires_at.to_rfc3339(), "admitted");
-    let jar = if device.fresh {
+    tracing::info!(session.tag = %state.hasher.session_tag(admission.session_id.as_str()), device.fresh = device.fresh, lease_expires_at = %admission.lease_expires_at.to_rfc3339(), "admitted");
+    let mut jar = if device.fresh {
         jar.add(device_cookie(&state, &device))
     } else {
         jar
     };
-    Ok((StatusCode::CREATED, jar, Json(Admission::from(admission))).into_response())
-}
-
-fn session_id(id: &str) -> Result<SessionId> {
-    SessionId::parse(id).map_err(|_| Error::SessionUnknown)
+    let cookie = (!app).then(|| seat_cookie(&state, &admission.session_id, &admission.secret));
+    let mut view = Admission::from(admission);
+    if let Some(cookie) = cookie {
+        // the watch page: the secret only in the HttpOnly cookie, which the page's requests (and a
+        // native player's on the same site) carry
+        jar = jar.add(cookie);
+        view.session_secret = None;
+        view.playlist_url = format!("/hls/{}/master.m3u8", view.session_id);
+    }
+    Ok((StatusCode::CREATED, jar, Json(view)).into_response())
 }
 
 /// `POST /api/v1/playback/{id}/heartbeat`: renews the lease and returns fresh grants.
@@ -108,12 +127,16 @@ fn session_id(id: &str) -> Result<SessionId> {
     post,
     path = "/api/v1/playback/{session_id}/heartbeat",
     tag = "playback",
-    params(("session_id" = SessionId, Path, description = "The session's id.")),
+    params(
+        ("session_id" = SessionId, Path, description = "The session's id."),
+        ("X-Usher-Session-Secret" = Option<String>, Header, description = "The session's current secret (apps; the watch page sends its `usher_seat` cookie)."),
+    ),
     responses(
-        (status = 200, description = "Renewed (`ok`) with fresh grants, or `degraded` while the store is unreachable.", body = HeartbeatAnswer),
-        (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused (the session ends)."),
+        (status = 200, description = "Renewed (`ok`) with fresh grants and the session's next secret (in `session_secret`, or in the `usher_seat` cookie when the cookie brought it), or `degraded` while the store is unreachable (keep the secret).", body = HeartbeatAnswer),
+        (status = 401, description = "`session_secret_required`: no session secret was sent."),
+        (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused (the session ends); `session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session."),
-        (status = 409, description = "`superseded`: playback moved to another device (`superseded_by`, `superseded_at`)."),
+        (status = 409, description = "`superseded`: playback moved to another device (`superseded_by`, `superseded_at`); `session_cloned`: another player holds a copy of this session's credentials and renewed first (this one must stop)."),
         (status = 410, description = "`ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: no heartbeat in time, admit again."),
         (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
     ),
@@ -122,14 +145,35 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<HeartbeatAnswer>> {
-    let result = viewer::heartbeat(&state, &session_id(&id)?, client).await;
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response> {
+    let (id, result) = match session_and_secret(&id, &headers, None, &jar) {
+        Ok((id, presented)) => {
+            let result = viewer::heartbeat(&state, &id, &presented.secret, client)
+                .await
+                .map(|h| (h, presented.via));
+            (Some(id), result)
+        }
+        Err(e) => (None, Err(e)),
+    };
     let outcome = match &result {
         Ok(_) => "renewed",
         Err(e) => e.code().as_str(),
     };
     metrics::counter!("usher_heartbeats_total", "outcome" => outcome).increment(1);
-    result.map(|h| Json(HeartbeatAnswer::from(h)))
+    let (h, via) = result?;
+    let mut answer = HeartbeatAnswer::from(h);
+    if via == SecretVia::Cookie
+        && let Some(id) = id
+        && let Some(next) = answer.session_secret.take()
+    {
+        let next = usher_core::session_secret::SessionSecret::parse(&next)
+            .ok_or_else(|| Error::Internal("a fresh secret that is no secret".into()))?;
+        let jar = jar.add(seat_cookie(&state, &id, &next));
+        return Ok((jar, Json(answer)).into_response());
+    }
+    Ok(Json(answer).into_response())
 }
 
 /// `DELETE /api/v1/playback/{id}`: frees the seat at once.
@@ -137,28 +181,28 @@ pub async fn heartbeat(
     delete,
     path = "/api/v1/playback/{session_id}",
     tag = "playback",
-    params(("session_id" = SessionId, Path, description = "The session's id.")),
+    params(
+        ("session_id" = SessionId, Path, description = "The session's id."),
+        ("X-Usher-Session-Secret" = Option<String>, Header, description = "The session's current secret (apps; the watch page sends its `usher_seat` cookie)."),
+    ),
     responses(
         (status = 204, description = "Left: the seat is free."),
+        (status = 401, description = "`session_secret_required`: no session secret was sent."),
+        (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
+        (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
 pub async fn leave(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    jar: CookieJar,
 ) -> Result<StatusCode> {
-    let id = session_id(&id)?;
-    let now = state.store.now();
-    if state
-        .store
-        .end_session(&id, EndReason::Left { at: now })
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::SessionUnknown)
-    }
+    let (id, presented) = session_and_secret(&id, &headers, None, &jar)?;
+    viewer::leave(&state, &id, &presented.secret).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/playback/{id}/leave`: the same as `DELETE`, for `navigator.sendBeacon`, which can only POST.
@@ -169,10 +213,18 @@ pub async fn leave(
     params(("session_id" = SessionId, Path, description = "The session's id.")),
     responses(
         (status = 204, description = "Left: the seat is free."),
+        (status = 401, description = "`session_secret_required`: no session secret was sent (the beacon carries the `usher_seat` cookie)."),
+        (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
+        (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
-pub async fn leave_beacon(state: State<AppState>, id: ApiPath<String>) -> Result<StatusCode> {
-    leave(state, id).await
+pub async fn leave_beacon(
+    state: State<AppState>,
+    id: ApiPath<String>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<StatusCode> {
+    leave(state, id, headers, jar).await
 }

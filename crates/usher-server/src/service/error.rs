@@ -89,6 +89,12 @@ codes! {
     SessionExpired = "session_expired",
     /// No such session.
     SessionUnknown = "session_unknown",
+    /// The session's credentials were copied: another player holds the current secret.
+    SessionCloned = "session_cloned",
+    /// The call controls a session and carried no session secret.
+    SessionSecretRequired = "session_secret_required",
+    /// The session secret presented was never this session's.
+    SessionSecretInvalid = "session_secret_invalid",
     /// The show's Geo policy refuses the viewer's place.
     GeoBlocked = "geo_blocked",
     /// No GeoIP database is loaded yet.
@@ -302,6 +308,16 @@ pub enum Error {
     /// Viewer: no such session.
     #[error("session unknown")]
     SessionUnknown,
+    /// Viewer: a superseded session secret was presented (a copy of another player's credentials); the
+    /// player holding the current secret plays on.
+    #[error("session cloned")]
+    SessionCloned,
+    /// Viewer: a call that controls a session without its secret.
+    #[error("session secret required")]
+    SessionSecretRequired,
+    /// Viewer: a session secret that was never the session's.
+    #[error("session secret invalid")]
+    SessionSecretInvalid,
     /// Viewer: the show's Geo policy refuses where the request comes from.
     #[error("geo blocked")]
     GeoBlocked {
@@ -374,6 +390,9 @@ impl Error {
             Self::SessionEnded => Code::SessionEnded,
             Self::SessionExpired => Code::SessionExpired,
             Self::SessionUnknown => Code::SessionUnknown,
+            Self::SessionCloned => Code::SessionCloned,
+            Self::SessionSecretRequired => Code::SessionSecretRequired,
+            Self::SessionSecretInvalid => Code::SessionSecretInvalid,
             Self::GeoBlocked { .. } => Code::GeoBlocked,
             Self::GeoUnavailable => Code::GeoUnavailable,
             Self::GeoIpRefused(_) => Code::GeoipRefused,
@@ -431,6 +450,9 @@ impl Error {
             Code::SessionEnded => Self::SessionEnded,
             Code::SessionExpired => Self::SessionExpired,
             Code::SessionUnknown => Self::SessionUnknown,
+            Code::SessionCloned => Self::SessionCloned,
+            Code::SessionSecretRequired => Self::SessionSecretRequired,
+            Code::SessionSecretInvalid => Self::SessionSecretInvalid,
             Code::GeoBlocked => Self::GeoBlocked { country: None },
             Code::GeoUnavailable => Self::GeoUnavailable,
             Code::GeoipRefused => Self::GeoIpRefused(String::new()),

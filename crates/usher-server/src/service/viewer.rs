@@ -11,8 +11,10 @@ use usher_core::clock::UnixMs;
 use usher_core::geo::Country;
 use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId, TicketToken};
 use usher_core::lease::{
-    AdmitDecision, AfterRenewal, EndReason, GeoCheck, HeartbeatDecision, SeatRules, after_renewal,
+    AdmitDecision, AfterRenewal, EndReason, GeoCheck, HeartbeatDecision, LeaveDecision, Presented,
+    SeatRules, after_renewal,
 };
+use usher_core::session_secret::SessionSecret;
 use usher_core::show::Show;
 use usher_core::store::{AdmitRequest, HeartbeatAnswer, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
@@ -123,8 +125,10 @@ pub struct Admission {
     pub ticket_id: TicketId,
     /// The show.
     pub show_id: ShowId,
-    /// The device already held the seat (a reload).
+    /// The device already held the seat and presented its secret (a reload).
     pub reattached: bool,
+    /// The session's secret, handed to this player only (it rotates on every renewal).
+    pub secret: SessionSecret,
     /// Seconds between heartbeats.
     pub heartbeat_interval_s: u32,
     /// Seconds the seat is kept without a heartbeat.
@@ -145,6 +149,7 @@ pub async fn admit(
     state: &AppState,
     token: &str,
     device: &Device,
+    presented: Option<&SessionSecret>,
     client: IpAddr,
 ) -> Result<Admission> {
     let ts = find_ticket(state, token).await?;
@@ -152,6 +157,7 @@ pub async fn admit(
     check_admits(&ts, now)?;
     let show = &ts.show;
     let country = check_geo(state, show, client)?;
+    let secret = SessionSecret::generate();
     let decision = state
         .store
         .admit(AdmitRequest {
@@ -161,6 +167,8 @@ pub async fn admit(
             device_label: device.label.clone(),
             country,
             address: Some(client),
+            presented: presented.map(|p| state.hasher.session_secret(p.expose())),
+            fresh: state.hasher.session_secret(secret.expose()),
             rules: SeatRules {
                 max_devices: ts.ticket.max_devices(show),
                 policy: show.policy,
@@ -170,6 +178,7 @@ pub async fn admit(
         .await?;
     match decision {
         AdmitDecision::InUse { retry_after_s } => Err(Error::TicketInUse { retry_after_s }),
+        AdmitDecision::Revoked => Err(Error::TicketRevoked),
         AdmitDecision::Admitted {
             session_id,
             expires_at,
@@ -177,7 +186,7 @@ pub async fn admit(
             superseded,
         } => {
             if !superseded.is_empty() {
-                tracing::info!(ticket.id = %ts.ticket.id, session.id = %session_id, superseded = superseded.len(), "seat taken over");
+                tracing::info!(ticket.id = %ts.ticket.id, session.tag = %state.hasher.session_tag(session_id.as_str()), superseded = superseded.len(), "seat taken over");
             }
             let delivery = delivery::delivery(state, &session_id, show, now, client).await?;
             Ok(Admission {
@@ -185,6 +194,7 @@ pub async fn admit(
                 ticket_id: ts.ticket.id.clone(),
                 show_id: show.id.clone(),
                 reattached,
+                secret,
                 heartbeat_interval_s: show.heartbeat_interval_s,
                 lease_ttl_s: show.lease_ttl_s,
                 lease_expires_at: expires_at,
@@ -200,6 +210,8 @@ pub async fn admit(
 pub enum Heartbeat {
     /// The lease is renewed.
     Renewed {
+        /// The session's next secret (the one presented is now the previous one).
+        secret: SessionSecret,
         /// Its new expiry.
         lease_expires_at: UnixMs,
         /// Seconds until the next heartbeat.
@@ -217,16 +229,50 @@ pub enum Heartbeat {
     },
 }
 
-/// DESIGN.md heartbeat: renew the lease, re-check the window and Geo, hand out fresh grants.
+/// A store step presenting `presented`: with a fresh secret (returned) when the step renews.
+async fn step(
+    state: &AppState,
+    session: &SessionId,
+    presented: &SessionSecret,
+    renew: bool,
+) -> (
+    std::result::Result<usher_core::store::HeartbeatAnswer, StoreError>,
+    Option<SessionSecret>,
+) {
+    let held = state.hasher.session_secret(presented.expose());
+    let fresh = renew.then(SessionSecret::generate);
+    let answer = state
+        .store
+        .heartbeat(
+            session,
+            Presented {
+                secret: &held,
+                fresh: fresh
+                    .as_ref()
+                    .map(|f| state.hasher.session_secret(f.expose())),
+            },
+        )
+        .await;
+    (answer, fresh)
+}
+
+/// DESIGN.md heartbeat: renew the lease with the session's secret (handing out the next one), re-check
+/// the window and Geo, hand out fresh grants.
 ///
 /// # Errors
 /// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
-/// `session_unknown`.
-pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) -> Result<Heartbeat> {
+/// `session_unknown`, `session_cloned`, `session_secret_invalid`.
+pub async fn heartbeat(
+    state: &AppState,
+    session: &SessionId,
+    presented: &SessionSecret,
+    client: IpAddr,
+) -> Result<Heartbeat> {
     let now_ms = state.store.now().0;
-    let Some(answer) = ride_outage(state, now_ms, state.store.heartbeat(session).await)? else {
-        // the player keeps its current grant and retries soon
-        tracing::warn!(session.id = %session, "heartbeat degraded: store unreachable");
+    let (answer, fresh) = step(state, session, presented, true).await;
+    let Some(answer) = ride_outage(state, now_ms, answer)? else {
+        // the player keeps its current grant and secret, and retries soon
+        tracing::warn!(session.tag = %state.hasher.session_tag(session.as_str()), "heartbeat degraded: store unreachable");
         metrics::counter!("usher_heartbeats_degraded_total").increment(1);
         return Ok(Heartbeat::Degraded {
             heartbeat_interval_s: DEGRADED_INTERVAL_S,
@@ -236,9 +282,11 @@ pub async fn heartbeat(state: &AppState, session: &SessionId, client: IpAddr) ->
         show,
         expires_at,
         now,
+        ..
     } = renew(state, session, answer, client).await?;
     let delivery = delivery::delivery(state, session, &show, now, client).await?;
     Ok(Heartbeat::Renewed {
+        secret: fresh.ok_or_else(|| Error::Internal("renewal without a fresh secret".into()))?,
         lease_expires_at: expires_at,
         heartbeat_interval_s: show.heartbeat_interval_s,
         grants: delivery.grants,
@@ -283,8 +331,10 @@ pub fn ride_outage<T>(
     }
 }
 
-/// A steering reload as a heartbeat (native players keep their seat by reloading the steering
-/// manifest): the store's renewal with the outage grace, then what every renewal checks. `None`: the store
+/// A steering reload or a master playlist: with `renew` (a native player's steering reload, the secret
+/// in its URL) it is the player's heartbeat — the store's renewal with the outage grace, the secret
+/// moved, then what every renewal checks; without (the watch page's player, whose page heartbeats; a
+/// master playlist) it only checks the secret and the lease, and the window and Geo. `None`: the store
 /// is unreachable within the grace, and the player keeps what it has.
 ///
 /// # Errors
@@ -292,17 +342,39 @@ pub fn ride_outage<T>(
 pub async fn renew_by_steering(
     state: &AppState,
     session: &SessionId,
+    presented: &SessionSecret,
+    renew_lease: bool,
     client: IpAddr,
 ) -> Result<Option<Renewed>> {
     let now_ms = state.store.now().0;
-    let Some(answer) = ride_outage(state, now_ms, state.store.heartbeat(session).await)? else {
+    let (answer, fresh) = step(state, session, presented, renew_lease).await;
+    let Some(answer) = ride_outage(state, now_ms, answer)? else {
         metrics::counter!("usher_heartbeats_degraded_total").increment(1);
         return Ok(None);
     };
     if let HeartbeatDecision::Ended(EndReason::Superseded { by_device, at }) = answer.decision {
         return Err(Error::SteeringSuperseded { by_device, at });
     }
-    renew(state, session, answer, client).await.map(Some)
+    let mut renewed = renew(state, session, answer, client).await?;
+    renewed.secret = fresh;
+    Ok(Some(renewed))
+}
+
+/// A player's leave: frees the seat at once when `presented` is the session's secret.
+///
+/// # Errors
+/// `session_unknown` when no such session holds a seat; `session_cloned`, `session_secret_invalid`.
+pub async fn leave(state: &AppState, session: &SessionId, presented: &SessionSecret) -> Result<()> {
+    let held = state.hasher.session_secret(presented.expose());
+    match state.store.leave(session, &held).await? {
+        LeaveDecision::Left => Ok(()),
+        LeaveDecision::NotLive => Err(Error::SessionUnknown),
+        LeaveDecision::Cloned => {
+            metrics::counter!("usher_sessions_cloned_total").increment(1);
+            Err(Error::SessionCloned)
+        }
+        LeaveDecision::WrongSecret => Err(Error::SessionSecretInvalid),
+    }
 }
 
 /// A lease renewed by a heartbeat, with what its answer needs.
@@ -313,6 +385,8 @@ pub struct Renewed {
     pub expires_at: UnixMs,
     /// The instant of the check.
     pub now: UnixMs,
+    /// The session's next secret when the step renewed (a steering reload with the secret in its URL).
+    pub secret: Option<SessionSecret>,
 }
 
 /// What every heartbeat does after the store step (the API's heartbeat and the steering reload of native
@@ -321,18 +395,14 @@ pub struct Renewed {
 ///
 /// # Errors
 /// `superseded`, `ticket_revoked`, `ended`, `geo_blocked`, `session_ended`, `session_expired`,
-/// `session_unknown`.
+/// `session_unknown`, `session_cloned`, `session_secret_invalid`.
 pub async fn renew(
     state: &AppState,
     session: &SessionId,
     answer: HeartbeatAnswer,
     client: IpAddr,
 ) -> Result<Renewed> {
-    let expires_at = match answer.decision {
-        HeartbeatDecision::Renewed { expires_at } => expires_at,
-        HeartbeatDecision::Unknown => return Err(Error::SessionUnknown),
-        HeartbeatDecision::Ended(reason) => return Err(ended_error(reason)),
-    };
+    let expires_at = still_plays(state, session, answer.decision)?;
     let (ticket_id, show_id) = answer
         .owner
         .ok_or_else(|| Error::Internal("renewed lease without owner".into()))?;
@@ -374,7 +444,48 @@ pub async fn renew(
         show,
         expires_at,
         now,
+        secret: None,
     })
+}
+
+/// The lease's expiry when the store's step found the session playing and the secret valid; else the
+/// refusal, in the viewer's words.
+fn still_plays(
+    state: &AppState,
+    session: &SessionId,
+    decision: HeartbeatDecision,
+) -> Result<UnixMs> {
+    match decision {
+        HeartbeatDecision::Renewed { expires_at } => Ok(expires_at),
+        HeartbeatDecision::Unknown => Err(Error::SessionUnknown),
+        HeartbeatDecision::Ended(reason) => Err(ended_error(reason)),
+        HeartbeatDecision::Cloned => {
+            metrics::counter!("usher_sessions_cloned_total").increment(1);
+            tracing::info!(session.tag = %state.hasher.session_tag(session.as_str()), "a copy of the session's credentials was refused");
+            Err(Error::SessionCloned)
+        }
+        HeartbeatDecision::WrongSecret => Err(Error::SessionSecretInvalid),
+    }
+}
+
+/// Checks, without renewing anything, that `presented` controls a session that still plays, and
+/// returns its show (the master playlist: a player fetches it once, and its steering reloads or its
+/// page's heartbeats renew).
+///
+/// # Errors
+/// As [`renew`], but nothing ends here.
+pub async fn check_session(
+    state: &AppState,
+    session: &SessionId,
+    presented: &SessionSecret,
+) -> Result<Show> {
+    let (answer, _) = step(state, session, presented, false).await;
+    let answer = answer?;
+    still_plays(state, session, answer.decision)?;
+    let (_, show_id) = answer
+        .owner
+        .ok_or_else(|| Error::Internal("live session without owner".into()))?;
+    state.store.show(&show_id).await?.ok_or(Error::SessionEnded)
 }
 
 /// The refusal a session gets once it no longer holds its lease.

@@ -323,13 +323,19 @@ async fn newest_wins_moves_playback_and_tells_the_old_device() {
     let app = spawn_app().await;
     app.open_show("gig", 1, "newest_wins").await;
     let (id, token) = app.ticket("gig").await;
-    let a = session_of(app.admit(&token, "device-aaaa").await).await;
-    // a reload of the same device re-attaches to its session
-    let res = app.admit(&token, "device-aaaa").await;
+    let first: Value = app.admit(&token, "device-aaaa").await.json().await.unwrap();
+    let a = first["session_id"].as_str().unwrap().to_owned();
+    // a reload of the same device, with its session's secret, re-attaches to its session
+    let secret = first["session_secret"].as_str().unwrap();
+    let res = app.readmit(&token, "device-aaaa", secret).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["session_id"], a.as_str());
     assert_eq!(v["reattached"], true);
+    assert_ne!(
+        v["session_secret"], first["session_secret"],
+        "the secret moved"
+    );
     let b = session_of(app.admit(&token, "device-bbbb").await).await;
     assert_ne!(a, b);
     let p = assert_problem(app.heartbeat(&a).await, StatusCode::CONFLICT, "superseded").await;

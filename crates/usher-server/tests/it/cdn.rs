@@ -313,6 +313,7 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     let session = body["session_id"].as_str().unwrap().to_owned();
+    let secret = body["session_secret"].as_str().unwrap().to_owned();
     assert_eq!(body["cdn_order"], json!(["a", "origin"]));
     assert_eq!(body["grants"][0]["cdn"], "a");
     assert_eq!(body["grants"][1]["cdn"], "origin");
@@ -419,8 +420,9 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
         assert_eq!(res.status(), want, "signed for {ip}: {}", signed.url);
     }
 
-    // The steering manifest: pathways from the pool, and each reload renews the lease.
-    let steering = app.url(&format!("/hls/{session}/steering.json"));
+    // The steering manifest: pathways from the pool, and each reload of a native player (the secret in
+    // its URL, from the master's SERVER-URI) renews the lease and hands the next secret in RELOAD-URI.
+    let steering = app.url(&format!("/hls/{session}/steering.json?secret={secret}"));
     let before = admin(&app, reqwest::Method::GET, "/api/v1/sessions", None)
         .await
         .json::<Value>()
@@ -430,6 +432,12 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     let res = app.client.get(&steering).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let m: Value = res.json().await.unwrap();
+    let reload = m["RELOAD-URI"].as_str().unwrap();
+    assert!(
+        reload.starts_with(&format!("/hls/{session}/steering.json?secret="))
+            && !reload.ends_with(&secret),
+        "the next reload carries the next secret: {reload}"
+    );
     // a player that cannot swap grants gets a clone of the origin pathway carrying a fresh grant in the
     // query (nginx's grant rides in the path, so A has none), listed before its base
     let clones = m["PATHWAY-CLONES"].as_array().expect("clones").clone();
@@ -466,7 +474,9 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     // the watch page's player swaps grants itself: no clones for it
     let res = app
         .client
-        .get(format!("{steering}?_HLS_pathway=a&usher_player=web"))
+        .get(app.url(&format!(
+            "/hls/{session}/steering.json?_HLS_pathway=a&usher_player=web"
+        )))
         .send()
         .await
         .unwrap();
@@ -489,7 +499,7 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
     assert_eq!(res.status(), StatusCode::OK);
     let m: Value = app
         .client
-        .get(format!("{steering}?usher_player=web"))
+        .get(format!("{steering}&usher_player=web"))
         .send()
         .await
         .unwrap()
@@ -644,11 +654,12 @@ async fn signing_keys_never_reach_the_logs() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let admitted: Value = res.json().await.unwrap();
     let session = admitted["session_id"].as_str().unwrap().to_owned();
+    let session_secret = admitted["session_secret"].as_str().unwrap().to_owned();
     assert_eq!(admitted["cdn_order"], json!(["a", "origin"]));
     answers.push(admitted.to_string());
     for path in [
-        format!("/hls/{session}/master.m3u8"),
-        format!("/hls/{session}/steering.json"),
+        admitted["playlist_url"].as_str().unwrap().to_owned(),
+        format!("/hls/{session}/steering.json?secret={session_secret}"),
     ] {
         let res = client.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
@@ -656,9 +667,11 @@ async fn signing_keys_never_reach_the_logs() {
     }
     let res = client
         .post(format!("{base}/api/v1/playback/{session}/heartbeat"))
+        .header("x-usher-session-secret", &session_secret)
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     answers.push(res.text().await.unwrap());
     assert!(
         answers[0].starts_with("/api/v1/cdns/a 201"),
@@ -679,7 +692,14 @@ async fn signing_keys_never_reach_the_logs() {
     }
     for line in log.lines() {
         assert!(!line.contains(secret), "a key in the log: {line}");
+        // a session's id is a handle for admins, and its secret controls it: logs carry a keyed tag
+        assert!(!line.contains(&session), "a session id in the log: {line}");
+        assert!(
+            !line.contains(&session_secret),
+            "a session secret in the log: {line}"
+        );
     }
+    assert!(log.contains("session.tag"), "admits are logged with a tag");
 }
 
 /// The health of CDN `id` as the admin API shows it.

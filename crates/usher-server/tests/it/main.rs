@@ -16,4 +16,5 @@ mod openapi;
 mod origin;
 mod outage;
 mod process;
+mod session_integrity;
 mod sign_url;

@@ -38,6 +38,8 @@ const MEDIA_TYPE: Expect = Expect::Problem(415, "unsupported_media_type");
 const TICKET_UNKNOWN: Expect = Expect::Problem(404, "ticket_unknown");
 const SHOW_UNKNOWN: Expect = Expect::Problem(404, "show_unknown");
 const SESSION_UNKNOWN: Expect = Expect::Problem(404, "session_unknown");
+/// A call that controls a session, without its secret: refused before anything is looked up.
+const SECRET_REQUIRED: Expect = Expect::Problem(401, "session_secret_required");
 const API_KEY_UNKNOWN: Expect = Expect::Problem(404, "api_key_unknown");
 const GRANT_REFUSED: Expect = Expect::Problem(403, "grant_refused");
 const MEDIA_UNKNOWN: Expect = Expect::Problem(404, "media_unknown");
@@ -611,30 +613,30 @@ fn id_rows(c: &Ctx, rows: &mut Vec<Row>) {
             "/api/v1/playback/{}/heartbeat",
             None,
             unknown_session.clone(),
-            SESSION_UNKNOWN,
+            SECRET_REQUIRED,
         ),
         (
             "DELETE",
             "/api/v1/playback/{}",
             None,
             unknown_session.clone(),
-            SESSION_UNKNOWN,
+            SECRET_REQUIRED,
         ),
         (
             "POST",
             "/api/v1/playback/{}/leave",
             None,
             unknown_session.clone(),
-            SESSION_UNKNOWN,
+            SECRET_REQUIRED,
         ),
-        // any session that does not hold a lease (never existed, superseded, ended) is unknown to the
-        // personalized playlist, without telling which
+        // the calls that control a session ask for its secret before anything else, so a caller without
+        // one learns nothing of the session (whether it exists, ended, or why)
         (
             "GET",
             "/hls/{}/master.m3u8",
             None,
             unknown_session,
-            SESSION_UNKNOWN,
+            SECRET_REQUIRED,
         ),
         (
             "GET",
@@ -1405,12 +1407,12 @@ fn media_rows(rows: &mut Vec<Row>) {
         (
             "garbage session on HLS",
             "/hls/garbage/master.m3u8",
-            SESSION_UNKNOWN,
+            SECRET_REQUIRED,
         ),
         (
             "upper-case session on HLS",
             "/hls/S_00000000000000000000000000000000/master.m3u8",
-            SESSION_UNKNOWN,
+            SECRET_REQUIRED,
         ),
     ];
     for (name, target, expect) in media {

@@ -67,6 +67,8 @@ struct Cluster {
     admin: String,
     tickets: String,
     client: Client,
+    /// Each session's latest secret, kept as an app keeps it (admit and heartbeat answers).
+    secrets: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 async fn cluster(n: usize) -> Cluster {
@@ -95,6 +97,7 @@ async fn cluster(n: usize) -> Cluster {
         admin,
         tickets,
         client,
+        secrets: Default::default(),
     }
 }
 
@@ -148,17 +151,34 @@ impl Cluster {
             .send()
             .await
             .unwrap();
-        (res.status(), res.json().await.unwrap())
+        let (status, v): (StatusCode, Value) = (res.status(), res.json().await.unwrap());
+        if let (Some(sid), Some(secret)) = (v["session_id"].as_str(), v["session_secret"].as_str())
+        {
+            self.secrets
+                .lock()
+                .unwrap()
+                .insert(sid.to_owned(), secret.to_owned());
+        }
+        (status, v)
     }
 
     async fn heartbeat(&self, node: usize, session: &str) -> (StatusCode, Value) {
+        let secret = self.secrets.lock().unwrap().get(session).cloned();
         let res = self
             .client
             .post(self.url(node, &format!("/api/v1/playback/{session}/heartbeat")))
+            .header("x-usher-session-secret", secret.unwrap_or_default())
             .send()
             .await
             .unwrap();
-        (res.status(), res.json().await.unwrap())
+        let (status, v): (StatusCode, Value) = (res.status(), res.json().await.unwrap());
+        if let Some(secret) = v["session_secret"].as_str() {
+            self.secrets
+                .lock()
+                .unwrap()
+                .insert(session.to_owned(), secret.to_owned());
+        }
+        (status, v)
     }
 }
 

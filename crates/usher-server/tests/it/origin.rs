@@ -155,10 +155,11 @@ async fn a_superseded_or_revoked_session_is_cut_off_at_once() {
         "grant_refused",
     )
     .await;
+    // the superseded player still holds its secret (in its playlist URL): it learns why
     assert_problem(
         get(&app, &p.playlist_url).await,
-        StatusCode::NOT_FOUND,
-        "session_unknown",
+        StatusCode::CONFLICT,
+        "superseded",
     )
     .await;
     let b_url = format!(

@@ -1,29 +1,37 @@
--- KEYS[1] seats key, KEYS[2] config generation; ARGV: prefix, ticket_id, show_id, device, label, new_session, k,
--- policy, ttl_ms, country, address
+-- KEYS[1] seats key, KEYS[2] config generation, KEYS[3] ticket key; ARGV: prefix, ticket_id, show_id,
+-- device, label, new_session, k, policy, ttl_ms, country, address, presented secret hash ('' for none),
+-- fresh secret hash
 -- -> {'admitted', session id, expires, 1 if re-attached else 0, generation, superseded session ids...}
---  | {'in_use', retry after (s), generation}
+--  | {'in_use', retry after (s), generation} | {'revoked', generation}
 -- The generation tells the caller whether its cached shows and pool are current (redis/cache.rs).
 local prefix, ticket_id, show_id, device, label, new_sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local k, policy, ttl, country = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
-local address = ARGV[11]
+local address, presented, fresh = ARGV[11], ARGV[12], ARGV[13]
 local gen = config_generation(KEYS[2])
+if is_revoked(redis.call('GET', KEYS[3])) then return { 'revoked', gen } end
 local now = now_ms()
 local st = load_seats(KEYS[1], show_id)
 drop_expired(prefix, st, now)
 local expires = now + ttl
+-- a device re-attaches only presenting its session's secret (lease.rs `admit` step 2)
 for _, l in ipairs(st.leases) do
-  if l.device_id == device then
-    l.renewed_at = now
-    l.expires_at = expires
-    l.ttl_ms = ttl
-    l.device_label = label
-    saw_device(st, device, label, now)
-    saw_country(st, country, now)
-    saw_address(st, address, now)
-    redis.call('ZADD', live_key(prefix, st), expires, l.session_id)
-    index_session(prefix, st, l.session_id, ticket_id, ttl)
-    save_seats(KEYS[1], st)
-    return { 'admitted', l.session_id, expires, 1, gen }
+  if l.device_id == device and presented ~= '' then
+    local check = secret_renew(l, presented, fresh)
+    if check == 'cloned' then saw_clone(st, now) end
+    if check == 'current' or check == 'previous' then
+      l.renewed_at = now
+      l.expires_at = expires
+      l.ttl_ms = ttl
+      l.device_label = label
+      saw_device(st, device, label, now)
+      saw_country(st, country, now)
+      saw_address(st, address, now)
+      redis.call('ZADD', live_key(prefix, st), expires, l.session_id)
+      index_session(prefix, st, l.session_id, ticket_id, ttl)
+      save_seats(KEYS[1], st)
+      return { 'admitted', l.session_id, expires, 1, gen }
+    end
+    break
   end
 end
 local superseded = {}
@@ -50,6 +58,7 @@ end
 st.leases[#st.leases + 1] = {
   session_id = new_sid, device_id = device, device_label = label,
   created_at = now, renewed_at = now, expires_at = expires, ttl_ms = ttl,
+  secret = { issued = { fresh } },
 }
 st.usage.sessions = st.usage.sessions + 1
 saw_device(st, device, label, now)

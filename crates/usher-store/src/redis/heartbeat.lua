@@ -1,9 +1,12 @@
--- KEYS[1] session key, KEYS[2] config generation; ARGV: prefix, session id
+-- KEYS[1] session key, KEYS[2] config generation; ARGV: prefix, session id, presented secret hash, fresh
+-- secret hash ('' to check without renewing)
 -- -> {'renewed', expires, ticket_id, show_id, generation, ticket json or false}
 --  | {'ended', reason json, ticket_id, show_id, generation} | {'unknown', generation}
+--  | {'cloned', generation} | {'wrong', generation}
 -- The ticket comes along so that the caller needs no second round trip, and the generation so that its
--- cached shows and pool are known to be current (redis/cache.rs).
-local prefix, sid = ARGV[1], ARGV[2]
+-- cached shows and pool are known to be current (redis/cache.rs). The ticket's status is read in the
+-- same step: a revoked ticket's leases end here, so no session renews once a revoke has answered.
+local prefix, sid, presented, fresh = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local gen = config_generation(KEYS[2])
 local ticket_id = redis.call('GET', KEYS[1])
 if not ticket_id then return { 'unknown', gen } end
@@ -11,21 +14,34 @@ local key = prefix .. 'seats:' .. ticket_id
 local st = load_seats(key, nil)
 if not st then return { 'unknown', gen } end
 local now = now_ms()
+local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
+if is_revoked(ticket) and #st.leases > 0 then
+  end_all_revoked(prefix, st, now)
+  save_seats(key, st)
+end
 for i, l in ipairs(st.leases) do
   if l.session_id == sid then
     if l.expires_at <= now then
       end_lease(prefix, st, i, { reason = 'expired', at = l.expires_at })
-    else
+      break
+    end
+    local check
+    if fresh == '' then check = secret_check(l, presented) else check = secret_renew(l, presented, fresh) end
+    if check == 'cloned' then
+      saw_clone(st, now)
+      save_seats(key, st)
+      return { 'cloned', gen }
+    end
+    if check == 'wrong' then return { 'wrong', gen } end
+    if fresh ~= '' then
       l.renewed_at = now
       l.expires_at = now + l.ttl_ms
       saw_device(st, l.device_id, l.device_label, now)
       redis.call('ZADD', live_key(prefix, st), l.expires_at, sid)
       index_session(prefix, st, sid, ticket_id, l.ttl_ms)
       save_seats(key, st)
-      local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
-      return { 'renewed', l.expires_at, ticket_id, st.show_id, gen, ticket }
     end
-    break
+    return { 'renewed', l.expires_at, ticket_id, st.show_id, gen, ticket }
   end
 end
 save_seats(key, st)

@@ -12,6 +12,9 @@ local ENDED_RETENTION_MS = 3600000
 local DEVICE_MEMORY = 64
 local COUNTRY_MEMORY = 32
 local ADDRESS_MEMORY = 32
+-- usher-core session_secret.rs: ISSUED_MEMORY and RETIRED_MEMORY
+local ISSUED_MEMORY = 8
+local RETIRED_MEMORY = 6
 local ARRAY_KEYS = { leases = true, ended = true, devices = true, countries = true, addresses = true }
 
 local function now_ms()
@@ -134,4 +137,70 @@ end
 
 local function index_session(prefix, st, sid, ticket_id, ttl_ms)
   redis.call('SET', session_key(prefix, sid), ticket_id, 'PX', ttl_ms + ENDED_RETENTION_MS)
+end
+
+-- usher-core session_secret.rs `SecretChain`: a lease's `secret` is {previous, issued = [...], retired = [...]},
+-- keyed hashes as hex. `issued` is never empty and `retired` exists only once something retired, so no
+-- empty table is ever encoded. A lease from before session secrets has none: nothing matches it.
+-- (Plain comparison: the hashes are keyed, so timing tells a guesser nothing about the secret.)
+local function has(list, h)
+  if not list then return false end
+  for _, e in ipairs(list) do
+    if e == h then return true end
+  end
+  return false
+end
+
+local function secret_check(l, h)
+  local c = l.secret
+  if not c or h == '' then return 'wrong' end
+  if has(c.issued, h) then return 'current' end
+  if c.previous == h then return 'previous' end
+  if has(c.retired, h) then return 'cloned' end
+  return 'wrong'
+end
+
+local function retire(c, h)
+  c.retired = c.retired or {}
+  if #c.retired >= RETIRED_MEMORY then table.remove(c.retired, 1) end
+  c.retired[#c.retired + 1] = h
+end
+
+-- SecretChain::renew: a current secret moves the chain, the previous one issues one more beside the
+-- current ones, anything else changes nothing
+local function secret_renew(l, h, fresh)
+  local check = secret_check(l, h)
+  local c = l.secret
+  if check == 'current' then
+    if c.previous then retire(c, c.previous) end
+    for _, e in ipairs(c.issued) do
+      if e ~= h then retire(c, e) end
+    end
+    c.previous = h
+    c.issued = { fresh }
+  elseif check == 'previous' then
+    if #c.issued >= ISSUED_MEMORY then retire(c, table.remove(c.issued, 1)) end
+    c.issued[#c.issued + 1] = fresh
+  end
+  return check
+end
+
+local function saw_clone(st, now)
+  st.usage.clones = (st.usage.clones or 0) + 1
+  st.usage.last_clone_at = now
+end
+
+-- the ticket's status, read inside the lease step (a revoke that answered is seen by every later step)
+local function is_revoked(ticket_json)
+  return ticket_json and string.find(ticket_json, '"status":"revoked"', 1, true) ~= nil
+end
+
+-- ends every lease of the ticket as revoked (the revoke script, and any step that finds the ticket revoked)
+local function end_all_revoked(prefix, st, now)
+  local ended = {}
+  drop_expired(prefix, st, now)
+  while #st.leases > 0 do
+    ended[#ended + 1] = end_lease(prefix, st, 1, { reason = 'revoked', at = now })
+  end
+  return ended
 end

@@ -81,6 +81,8 @@ async fn writes_and_flushed_leases_survive_reopening() {
                 },
                 country: None,
                 address: None,
+                presented: None,
+                fresh: usher_store::contract::seat_secret(),
             })
             .await
             .unwrap();

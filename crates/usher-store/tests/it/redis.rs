@@ -92,6 +92,8 @@ fn admit_request(t: &NewTicket, device: &str) -> AdmitRequest {
         },
         country: None,
         address: None,
+        presented: Some(usher_store::contract::seat_secret()),
+        fresh: usher_store::contract::seat_secret(),
     }
 }
 
@@ -103,7 +105,10 @@ async fn admitted(store: &RedisStore, req: AdmitRequest) -> SessionId {
 }
 
 async fn renewed(store: &RedisStore, session: &SessionId) {
-    let answer = store.heartbeat(session).await.unwrap();
+    let answer = store
+        .heartbeat(session, usher_store::contract::renewal())
+        .await
+        .unwrap();
     assert!(
         matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
         "{answer:?}"
@@ -148,7 +153,10 @@ async fn a_change_on_one_node_reaches_another_on_its_next_heartbeat() {
     assert_eq!(viewer.show(&s1).await.unwrap().unwrap().title, "Show s1");
     assert!(viewer.cdns().await.unwrap()[0].enabled);
 
-    let answer = viewer.heartbeat(&session).await.unwrap();
+    let answer = viewer
+        .heartbeat(&session, usher_store::contract::renewal())
+        .await
+        .unwrap();
     assert_eq!(
         answer.ticket,
         Some(t.ticket.bounds()),
@@ -315,7 +323,10 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
     store.register_tickets(vec![t.clone()]).await.unwrap();
     let session = admitted(&store, admit_request(&t, "device-1")).await;
     let heartbeat = async || {
-        let answer = store.heartbeat(&session).await.unwrap();
+        let answer = store
+            .heartbeat(&session, usher_store::contract::renewal())
+            .await
+            .unwrap();
         let (ticket_id, show_id) = answer.owner.unwrap();
         store.show(&show_id).await.unwrap().unwrap();
         if answer.ticket.is_none() {

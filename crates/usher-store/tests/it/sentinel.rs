@@ -148,6 +148,8 @@ async fn the_store_follows_a_sentinel_failover() {
         device_label: dev.into(),
         country: None,
         address: None,
+        presented: None,
+        fresh: usher_store::contract::seat_secret(),
         rules: SeatRules {
             max_devices: 1,
             policy: SharingPolicy::NewestWins,

@@ -154,8 +154,16 @@ pub struct Admission {
     /// When the seat lapses without a heartbeat.
     #[schema(format = DateTime)]
     pub lease_expires_at: String,
-    /// The session's master playlist (`/hls/{session_id}/master.m3u8`).
+    /// The session's master playlist: `/hls/{session_id}/master.m3u8`, with `?secret=…` for apps (a native
+    /// player given this URL renews the seat by its steering reloads, so an app that does so does not
+    /// heartbeat as well).
     pub playlist_url: String,
+    /// The session's secret, for apps (admitted with `{"token": …}`): send it in
+    /// `X-Usher-Session-Secret` with the next heartbeat or leave; each heartbeat answers the next one.
+    /// The watch page gets it in the HttpOnly `usher_seat` cookie instead, and `playlist_url` then
+    /// carries none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_secret: Option<String>,
     /// One grant per CDN that delivers the show, best first (the order of `cdn_order`, then unhealthy ones).
     pub grants: Vec<Grant>,
     /// The enabled, healthy CDN ids, best first.
@@ -166,7 +174,13 @@ pub struct Admission {
 impl From<viewer::Admission> for Admission {
     fn from(a: viewer::Admission) -> Self {
         Self {
-            playlist_url: format!("/hls/{}/master.m3u8", a.session_id),
+            playlist_url: format!(
+                "/hls/{}/master.m3u8?{}={}",
+                a.session_id,
+                crate::http::extract::SESSION_SECRET_PARAM,
+                a.secret.expose()
+            ),
+            session_secret: Some(a.secret.expose().to_owned()),
             session_id: a.session_id,
             ticket_id: a.ticket_id,
             show_id: a.show_id,
@@ -193,6 +207,11 @@ pub struct HeartbeatAnswer {
     pub lease_expires_at: Option<String>,
     /// Seconds until the next heartbeat.
     pub heartbeat_interval_s: u32,
+    /// The session's next secret (`ok`, for a heartbeat that sent `X-Usher-Session-Secret`; the watch
+    /// page's comes in its `usher_seat` cookie): the one sent is now the previous one, taken once more
+    /// only if this answer was lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_secret: Option<String>,
     /// Fresh grants (`ok`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grants: Option<Vec<Grant>>,
@@ -206,6 +225,7 @@ impl From<viewer::Heartbeat> for HeartbeatAnswer {
     fn from(h: viewer::Heartbeat) -> Self {
         match h {
             viewer::Heartbeat::Renewed {
+                secret,
                 lease_expires_at,
                 heartbeat_interval_s,
                 grants: g,
@@ -214,6 +234,7 @@ impl From<viewer::Heartbeat> for HeartbeatAnswer {
                 status: "ok",
                 lease_expires_at: Some(lease_expires_at.to_rfc3339()),
                 heartbeat_interval_s,
+                session_secret: Some(secret.expose().to_owned()),
                 grants: Some(grants(g)),
                 cdn_order: Some(cdn_order),
             },
@@ -223,6 +244,7 @@ impl From<viewer::Heartbeat> for HeartbeatAnswer {
                 status: "degraded",
                 lease_expires_at: None,
                 heartbeat_interval_s,
+                session_secret: None,
                 grants: None,
                 cdn_order: None,
             },

@@ -109,6 +109,11 @@ pub struct TicketUsage {
     pub devices: usize,
     /// Sessions holding a seat now.
     pub active_sessions: usize,
+    /// Times a copy of a session's credentials was refused (`session_cloned`).
+    pub clones: u64,
+    /// The last such time.
+    #[schema(format = DateTime, required = true)]
+    pub last_clone_at: Option<String>,
     /// Each device seen.
     pub device_history: Vec<DeviceUsage>,
     /// Each country seen.
@@ -129,6 +134,8 @@ impl TicketUsage {
             sessions: u.sessions,
             devices: u.devices.len(),
             active_sessions: a.live.len(),
+            clones: u.clones,
+            last_clone_at: u.last_clone_at.map(|t| t.to_rfc3339()),
             device_history: u
                 .devices
                 .iter()
@@ -229,7 +236,7 @@ pub struct LiveSession {
 }
 
 /// How many devices and countries took turns on a ticket, and whether that looks like sharing: more
-/// than three devices or more than one country is `high`, more than one device `some`.
+/// than three devices, more than one country or a copied session is `high`, more than one device `some`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SharingSignal {
     /// Distinct devices seen.
@@ -238,6 +245,9 @@ pub struct SharingSignal {
     pub countries: usize,
     /// Sessions started.
     pub sessions: u64,
+    /// Times a copy of a session's credentials (cookies, secret, player URL) was refused with
+    /// `session_cloned`: a second player on one seat.
+    pub clones: u64,
     /// `none`, `some` or `high`.
     #[schema(pattern = "^(none|some|high)$")]
     pub level: &'static str,
@@ -250,6 +260,7 @@ impl SharingSignal {
             devices: s.devices,
             countries: s.countries,
             sessions: s.sessions,
+            clones: s.clones,
             level: s.level.as_str(),
         }
     }

@@ -35,7 +35,7 @@ pub async fn end_session(state: &AppState, caller: &Caller, id: &str) -> Result<
         .end_session(&id, EndReason::EndedByAdmin { at: now })
         .await?
     {
-        tracing::info!(session.id = %id, "session ended by admin");
+        tracing::info!(session.tag = %state.hasher.session_tag(id.as_str()), "session ended by admin");
         audit::record(state, caller, "session.end", &format!("session:{id}"), "").await;
         Ok(())
     } else {

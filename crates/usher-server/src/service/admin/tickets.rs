@@ -217,6 +217,8 @@ pub struct Sharing {
     pub countries: usize,
     /// Sessions started.
     pub sessions: u64,
+    /// Times a copy of a session's credentials was refused (`session_cloned`).
+    pub clones: u64,
     /// The verdict.
     pub level: SharingLevel,
 }
@@ -228,7 +230,7 @@ pub enum SharingLevel {
     None,
     /// A few devices in one country.
     Some,
-    /// More than three devices, or more than one country.
+    /// More than three devices, more than one country, or a session's credentials copied.
     High,
 }
 
@@ -248,7 +250,8 @@ impl Sharing {
     pub fn of(a: &TicketActivity) -> Self {
         let devices = a.usage.devices.len();
         let countries = a.usage.countries.len();
-        let level = if devices > 3 || countries > 1 {
+        let clones = a.usage.clones;
+        let level = if devices > 3 || countries > 1 || clones > 0 {
             SharingLevel::High
         } else if devices > 1 {
             SharingLevel::Some
@@ -259,6 +262,7 @@ impl Sharing {
             devices,
             countries,
             sessions: a.usage.sessions,
+            clones,
             level,
         }
     }

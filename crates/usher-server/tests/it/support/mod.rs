@@ -39,6 +39,8 @@ pub(crate) struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     record: Arc<proxy::Record>,
     _proxy: proxy::Proxy,
+    /// The Redis the app stores in, when it does ([`spawn_app_on`]).
+    _redis: Option<usher_testkit::RedisServer>,
 }
 
 pub(crate) fn media_dir() -> PathBuf {
@@ -68,6 +70,39 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         geoip: Default::default(),
         cdn_probe: Default::default(),
         media_cache: Default::default(),
+    }
+}
+
+/// The store a test's app keeps its data in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Backend {
+    /// The embedded store (the default).
+    Embedded,
+    /// A redis-server of its own, started for the test.
+    Redis,
+}
+
+/// An app on `backend`.
+pub(crate) async fn spawn_app_on(backend: Backend) -> TestApp {
+    match backend {
+        Backend::Embedded => spawn_app().await,
+        Backend::Redis => {
+            let (redis, port) = usher_testkit::RedisServer::start_tcp().expect("redis-server");
+            let mut app = spawn_app_with(move |c| {
+                c.store = StoreSettings::Redis(usher_server::settings::RedisSettings {
+                    url: SecretString::from(format!("redis://127.0.0.1:{port}")),
+                    key_prefix: "it:".into(),
+                    connect_timeout_ms: 2_000,
+                    response_timeout_ms: 5_000,
+                    wait_replicas: 0,
+                    wait_timeout_ms: 100,
+                    sentinel: None,
+                });
+            })
+            .await;
+            app._redis = Some(redis);
+            app
+        }
     }
 }
 
@@ -123,6 +158,7 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         task: Some(task),
         record,
         _proxy: proxy,
+        _redis: None,
     }
 }
 
@@ -257,6 +293,19 @@ impl TestApp {
             .post(self.url("/api/v1/playback"))
             .header("x-usher-device", device)
             .header("x-usher-device-label", format!("label of {device}"))
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An app's admit presenting the secret of the session it held (a restart of the app re-attaches).
+    pub(crate) async fn readmit(&self, token: &str, device: &str, secret: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/playback"))
+            .header("x-usher-device", device)
+            .header("x-usher-device-label", format!("label of {device}"))
+            .header("x-usher-session-secret", secret)
             .json(&json!({"token": token}))
             .send()
             .await

@@ -2,6 +2,12 @@
 //! headers with cookies, body) and gives back the app's answer unchanged (status, headers, body), after
 //! checking the answer against the API document ([`super::api_doc`]). What does not match is kept in a
 //! [`Record`], which `TestApp` turns into a test failure; so is anything the proxy itself could not do.
+//!
+//! It also keeps each session's secret as a well-behaved app does ([`Secrets`]): it notes the secret an
+//! admit or heartbeat answers, and adds it as `X-Usher-Session-Secret` to a later request about that
+//! session that carries no secret of its own (no header, no `secret=` in the URL, no `usher_seat`
+//! cookie), so tests about other things need not handle secrets. Tests of the secrets themselves talk to
+//! the app directly (`TestApp::direct`).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -105,6 +111,67 @@ struct Forward {
     upstream: SocketAddr,
     client: reqwest::Client,
     record: Arc<Record>,
+    secrets: Secrets,
+}
+
+/// The latest secret of each session the proxy saw answered.
+#[derive(Default)]
+struct Secrets(Mutex<std::collections::HashMap<String, String>>);
+
+impl Secrets {
+    /// The session a request is about: `/api/v1/playback/{id}…` or `/hls/{id}/…`.
+    fn session_of(path: &str) -> Option<&str> {
+        let rest = path
+            .strip_prefix("/api/v1/playback/")
+            .or_else(|| path.strip_prefix("/hls/"))?;
+        Some(rest.split(['/', '?']).next().unwrap_or(rest)).filter(|s| !s.is_empty())
+    }
+
+    fn carries_secret(target: &str, headers: &HeaderMap) -> bool {
+        headers.contains_key("x-usher-session-secret")
+            || target
+                .split_once('?')
+                .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("secret=")))
+            || headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.contains("usher_seat="))
+    }
+
+    fn add_to(&self, target: &str, headers: &mut HeaderMap) {
+        if Self::carries_secret(target, headers) {
+            return;
+        }
+        let Some(sid) = Self::session_of(target) else {
+            return;
+        };
+        if let Some(secret) = self.0.lock().unwrap().get(sid)
+            && let Ok(v) = secret.parse()
+        {
+            headers.insert("x-usher-session-secret", v);
+        }
+    }
+
+    fn note(&self, target: &str, body: &[u8]) {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return;
+        };
+        let Some(secret) = v["session_secret"].as_str() else {
+            return;
+        };
+        let sid = match v["session_id"].as_str() {
+            Some(sid) => sid,
+            None => match Self::session_of(target) {
+                Some(sid) => sid,
+                None => return,
+            },
+        };
+        self.0
+            .lock()
+            .unwrap()
+            .insert(sid.to_owned(), secret.to_owned());
+    }
 }
 
 impl Proxy {
@@ -123,6 +190,7 @@ impl Proxy {
             upstream,
             client,
             record,
+            secrets: Secrets::default(),
         });
         let router = Router::new().fallback(forward_one).with_state(forward);
         let task = tokio::spawn(async move {
@@ -185,6 +253,7 @@ async fn forward_one(State(fw): State<Arc<Forward>>, req: Request) -> Response {
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::CONTENT_LENGTH);
+    fw.secrets.add_to(&target, &mut headers);
     let mut upstream = fw
         .client
         .request(
@@ -214,6 +283,9 @@ async fn forward_one(State(fw): State<Arc<Forward>>, req: Request) -> Response {
             .and_then(|v| v.to_str().ok()),
         body: &body,
     });
+    if status.is_success() {
+        fw.secrets.note(&target, &body);
+    }
     strip_hop_by_hop(&mut headers);
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = status;
