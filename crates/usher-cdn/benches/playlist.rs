@@ -69,6 +69,7 @@ fn playlist(c: &mut Criterion) {
         session: SessionId::generate(),
         expires_at: UnixMs(1_800_000_120_000),
         prefix: "demo/".into(),
+        client: None,
     };
     let origin = [Origin {
         token: signer.sign(&grant),

@@ -129,6 +129,25 @@ fn cidr(ip: &str) -> Result<String, SignError> {
     Ok(format!("{addr}/{len}"))
 }
 
+/// The first address of the network of `bits` leading bits around `ip`, as CIDR names a network
+/// (`203.0.113.77`, 24 → `203.0.113.0`); an IPv4-mapped IPv6 address counts as IPv4.
+fn network_address(ip: IpAddr, bits: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(bits.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(bits.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
 /// CloudFront's URL-safe base64: standard base64 with `+`→`-`, `=`→`_`, `/`→`~`.
 pub fn cloudfront_base64(bytes: &[u8]) -> String {
     STANDARD
@@ -292,7 +311,10 @@ impl CloudFrontSigner {
             Some(p) => format!("{}*", target.absolute_prefix(p)?),
             None => url.clone(),
         };
-        let ip = req.client_ip.map(|ip| ip.to_string());
+        let ip = req.client_ip.map(|ip| match req.client_network_bits {
+            Some(bits) => format!("{}/{bits}", network_address(ip, bits)),
+            None => ip.to_string(),
+        });
         let policy = Policy {
             resource: &resource,
             expires_at: req.expires_at,
@@ -461,6 +483,46 @@ mod tests {
                 format!("CloudFront-Signature={CUSTOM_SHA1_SIG}; Domain=d111111abcdef8.cloudfront.net; Path=/; Secure; HttpOnly"),
                 "CloudFront-Key-Pair-Id=APKAEIBAERJR2EXAMPLE; Domain=d111111abcdef8.cloudfront.net; Path=/; Secure; HttpOnly".to_owned(),
             ]
+        );
+    }
+
+    #[test]
+    fn a_client_network_is_signed_as_its_cidr() {
+        let req = SignRequest::url(
+            "https://d111111abcdef8.cloudfront.net/demo/master.m3u8",
+            EXPIRES,
+        )
+        .with_prefix("/demo/")
+        .for_client_network("203.0.113.77".parse().unwrap(), 24);
+        let s = signer(HashAlgorithm::Sha1, Delivery::Url)
+            .sign(&req)
+            .unwrap();
+        let policy = s
+            .url
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("Policy="))
+            .unwrap();
+        let policy: String = policy
+            .chars()
+            .map(|c| match c {
+                '-' => '+',
+                '_' => '=',
+                '~' => '/',
+                c => c,
+            })
+            .collect();
+        let json = String::from_utf8(STANDARD.decode(policy).unwrap()).unwrap();
+        assert!(
+            json.contains(r#""IpAddress":{"AWS:SourceIp":"203.0.113.0/24"}"#),
+            "{json}"
+        );
+        assert_eq!(
+            network_address("::ffff:203.0.113.77".parse().unwrap(), 16),
+            "203.0.0.0".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            network_address("2001:db8:85a3:1::7".parse().unwrap(), 48),
+            "2001:db8:85a3::".parse::<IpAddr>().unwrap()
         );
     }
 

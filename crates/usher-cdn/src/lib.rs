@@ -28,5 +28,5 @@ mod uri;
 pub mod usher;
 
 pub use error::SignError;
-pub use request::{Capabilities, Cookie, Header, Resource, SignRequest, Signed};
+pub use request::{AddressBinding, Capabilities, Cookie, Header, Resource, SignRequest, Signed};
 pub use scheme::{Scheme, Signer};

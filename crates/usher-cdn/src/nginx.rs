@@ -29,7 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::SignError;
-use crate::request::{SignRequest, Signed};
+use crate::request::{AddressBinding, SignRequest, Signed};
 use crate::uri::{Target, append_query, decode, prefix_path};
 
 const SCHEME: &str = "nginx secure_link";
@@ -287,9 +287,18 @@ impl NginxSigner {
     /// The bindings the expression can carry.
     pub fn capabilities(&self) -> crate::Capabilities {
         let e = &self.expression;
+        let remote_addr = e.uses(Some("remote_addr"));
+        let (client_v4, client_v6) = if remote_addr {
+            // `$remote_addr` is the peer's address as text: only the exact address matches
+            (AddressBinding::Fixed(32), AddressBinding::Fixed(128))
+        } else {
+            (AddressBinding::None, AddressBinding::None)
+        };
         crate::Capabilities {
             session: e.uses(e.session_variable.as_deref()),
-            client_ip: e.uses(Some("remote_addr")),
+            client_v4,
+            client_v6,
+            client_ip_required: remote_addr,
             starts_at: false,
             prefix: e.uses(e.prefix_variable.as_deref()),
         }

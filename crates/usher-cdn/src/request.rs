@@ -37,6 +37,11 @@ pub struct SignRequest {
     /// The viewer's address, for schemes that bind one.
     #[serde(default)]
     pub client_ip: Option<IpAddr>,
+    /// Bind the network of this many leading bits around [`SignRequest::client_ip`] rather than what the
+    /// scheme binds of an address by itself (see [`AddressBinding`]); a scheme that cannot express that
+    /// network refuses the request.
+    #[serde(default)]
+    pub client_network_bits: Option<u8>,
     /// The viewer's session, for schemes that bind one.
     #[serde(default)]
     pub session_id: Option<String>,
@@ -60,6 +65,7 @@ impl SignRequest {
             starts_at: None,
             expires_at,
             client_ip: None,
+            client_network_bits: None,
             session_id: None,
         }
     }
@@ -82,6 +88,14 @@ impl SignRequest {
     #[must_use]
     pub fn for_client(mut self, ip: IpAddr) -> Self {
         self.client_ip = Some(ip);
+        self
+    }
+
+    /// Bound to the network of `bits` leading bits around the viewer's address `ip`.
+    #[must_use]
+    pub fn for_client_network(mut self, ip: IpAddr, bits: u8) -> Self {
+        self.client_ip = Some(ip);
+        self.client_network_bits = Some(bits);
         self
     }
 
@@ -188,10 +202,45 @@ pub struct Header {
 pub struct Capabilities {
     /// [`SignRequest::session_id`].
     pub session: bool,
-    /// [`SignRequest::client_ip`].
-    pub client_ip: bool,
+    /// What it binds of an IPv4 viewer's address ([`SignRequest::client_ip`]).
+    pub client_v4: AddressBinding,
+    /// What it binds of an IPv6 viewer's address.
+    pub client_v6: AddressBinding,
+    /// The configuration cannot sign without the viewer's address (an nginx expression with
+    /// `$remote_addr`).
+    pub client_ip_required: bool,
     /// [`SignRequest::starts_at`].
     pub starts_at: bool,
     /// [`SignRequest::prefix`].
     pub prefix: bool,
+}
+
+impl Capabilities {
+    /// Whether it can bind an address at all ([`SignRequest::client_ip`]).
+    pub fn client_ip(&self) -> bool {
+        self.client_v4 != AddressBinding::None || self.client_v6 != AddressBinding::None
+    }
+
+    /// What it binds of `ip` (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn address_binding(&self, ip: IpAddr) -> AddressBinding {
+        if ip.to_canonical().is_ipv4() {
+            self.client_v4
+        } else {
+            self.client_v6
+        }
+    }
+}
+
+/// What a scheme binds of a viewer's address of one family: what an edge then lets through is a network
+/// around the address the URL was signed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressBinding {
+    /// Nothing: the scheme carries no address of this family (or the vendor advises against it).
+    None,
+    /// The network of this fixed prefix length around the address: the exact address (32, 128), or
+    /// Bunny's IPv6 /64.
+    Fixed(u8),
+    /// A network of any prefix length ([`SignRequest::for_client_network`]), e.g. CloudFront's IPv4
+    /// `AWS:SourceIp` CIDR.
+    Network,
 }

@@ -14,7 +14,7 @@ use crate::cloudfront::{CloudFrontParams, CloudFrontSigner};
 use crate::error::SignError;
 use crate::google::{GoogleParams, GoogleSigner};
 use crate::nginx::{NginxParams, NginxSigner};
-pub use crate::request::Capabilities;
+pub use crate::request::{AddressBinding, Capabilities};
 use crate::request::{SignRequest, Signed};
 use crate::usher::{UsherParams, UsherSigner};
 
@@ -96,6 +96,26 @@ impl Signer {
     /// # Errors
     /// [`SignError`] saying why the request cannot be signed by this scheme.
     pub fn sign(&self, req: &SignRequest) -> Result<Signed, SignError> {
+        if let (Some(ip), Some(bits)) = (req.client_ip, req.client_network_bits) {
+            let max = if ip.to_canonical().is_ipv4() { 32 } else { 128 };
+            if bits > max {
+                return Err(SignError::BadField {
+                    field: "client_network_bits",
+                    reason: "at most 32 for an IPv4 address, 128 for an IPv6 one",
+                });
+            }
+            let carried = match self.capabilities().address_binding(ip) {
+                AddressBinding::Network => true,
+                AddressBinding::Fixed(fixed) => fixed == bits,
+                AddressBinding::None => false,
+            };
+            if !carried {
+                return Err(SignError::Unsupported {
+                    scheme: self.name(),
+                    what: "a client network of that prefix length",
+                });
+            }
+        }
         match self {
             Self::Akamai(s) => s.sign(req),
             Self::Cloudfront(s) => s.sign(req),
@@ -106,37 +126,64 @@ impl Signer {
         }
     }
 
+    /// The scheme's tag, as [`Scheme::name`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Akamai(_) => "akamai",
+            Self::Cloudfront(_) => "cloudfront",
+            Self::Google(_) => "google",
+            Self::Bunny(_) => "bunny",
+            Self::Nginx(_) => "nginx",
+            Self::Usher(_) => "usher",
+        }
+    }
+
     /// The bindings this configuration can carry.
+    ///
+    /// Addresses: Akamai's `ip=` is compared exactly; CloudFront's custom policy takes an IPv4 CIDR
+    /// network in `AWS:SourceIp` (AWS advises against `IpAddress` on IPv6-enabled distributions, so no IPv6
+    /// binding); Bunny signs an IPv4 address exactly and an IPv6 one as its /64; nginx compares the
+    /// `$remote_addr` text exactly; Google signs none; Usher's grant takes any network.
     pub fn capabilities(&self) -> Capabilities {
         match self {
             Self::Akamai(s) => Capabilities {
                 session: true,
-                client_ip: true,
+                client_v4: AddressBinding::Fixed(32),
+                client_v6: AddressBinding::Fixed(128),
+                client_ip_required: false,
                 starts_at: true,
                 prefix: s.token_kind() == TokenKind::Acl,
             },
             Self::Cloudfront(_) => Capabilities {
                 session: false,
-                client_ip: true,
+                client_v4: AddressBinding::Network,
+                client_v6: AddressBinding::None,
+                client_ip_required: false,
                 starts_at: true,
                 prefix: true,
             },
             Self::Google(_) => Capabilities {
                 session: false,
-                client_ip: false,
+                client_v4: AddressBinding::None,
+                client_v6: AddressBinding::None,
+                client_ip_required: false,
                 starts_at: false,
                 prefix: true,
             },
             Self::Bunny(_) => Capabilities {
                 session: false,
-                client_ip: true,
+                client_v4: AddressBinding::Fixed(32),
+                client_v6: AddressBinding::Fixed(64),
+                client_ip_required: false,
                 starts_at: false,
                 prefix: true,
             },
             Self::Nginx(s) => s.capabilities(),
             Self::Usher(_) => Capabilities {
                 session: true,
-                client_ip: false,
+                client_v4: AddressBinding::Network,
+                client_v6: AddressBinding::Network,
+                client_ip_required: false,
                 starts_at: false,
                 prefix: true,
             },
@@ -182,7 +229,7 @@ mod tests {
             if caps.session {
                 req = req.for_session("s_0123456789abcdef0123456789abcdef");
             }
-            if caps.client_ip {
+            if caps.client_ip() {
                 req = req.for_client("192.0.2.1".parse().unwrap());
             }
             if !caps.prefix {
@@ -197,6 +244,63 @@ mod tests {
             // Deterministic for given times.
             assert_eq!(signer.sign(&req).unwrap(), signed);
         }
+    }
+
+    #[test]
+    fn a_client_network_is_signed_only_where_the_scheme_can_express_it() {
+        let pem = include_str!("../testdata/aws-sdk-js-v3-test-key.pem");
+        let signer = |config: serde_json::Value| {
+            serde_json::from_value::<Scheme>(config)
+                .unwrap()
+                .signer()
+                .unwrap()
+        };
+        let akamai = signer(
+            serde_json::json!({"scheme": "akamai", "key": "aabbccddeeff00112233445566778899"}),
+        );
+        let cloudfront = signer(
+            serde_json::json!({"scheme": "cloudfront", "key_pair_id": "APKAEIBAERJR2EXAMPLE", "private_key_pem": pem}),
+        );
+        let bunny = signer(
+            serde_json::json!({"scheme": "bunny", "key": "SecurityKey", "delivery": "path"}),
+        );
+        let google = signer(
+            serde_json::json!({"scheme": "google", "key_name": "my-key", "key": "nZtRohdNF9m3cKM24IcK4w=="}),
+        );
+        let usher = signer(
+            serde_json::json!({"scheme": "usher", "key": "usher-test-grant-key-0123456789abcdef"}),
+        );
+        let v4: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let v6: std::net::IpAddr = "2001:db8:85a3:1::7".parse().unwrap();
+        let req = |ip, bits| {
+            SignRequest::url("https://cdn.example/demo/master.m3u8", 2_000_000_000)
+                .with_prefix("/demo/")
+                .for_client_network(ip, bits)
+        };
+        let with_session = |r: SignRequest| r.for_session("s_0123456789abcdef0123456789abcdef");
+        let cases: [(&str, &Signer, SignRequest, bool); 14] = [
+            ("akamai /32", &akamai, req(v4, 32), true),
+            ("akamai /24", &akamai, req(v4, 24), false),
+            ("akamai /128", &akamai, req(v6, 128), true),
+            ("akamai /64", &akamai, req(v6, 64), false),
+            ("cloudfront /24", &cloudfront, req(v4, 24), true),
+            ("cloudfront /8", &cloudfront, req(v4, 8), true),
+            ("cloudfront v6", &cloudfront, req(v6, 64), false),
+            ("bunny /32", &bunny, req(v4, 32), true),
+            ("bunny /24", &bunny, req(v4, 24), false),
+            ("bunny v6 /64", &bunny, req(v6, 64), true),
+            ("bunny v6 /128", &bunny, req(v6, 128), false),
+            ("google", &google, req(v4, 32), false),
+            ("usher /24", &usher, with_session(req(v4, 24)), true),
+            ("usher /33", &usher, with_session(req(v4, 33)), false),
+        ];
+        for (what, signer, req, ok) in cases {
+            assert_eq!(signer.sign(&req).is_ok(), ok, "{what}");
+        }
+        assert!(matches!(
+            usher.sign(&with_session(req(v4, 33))),
+            Err(SignError::BadField { .. })
+        ));
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //!
 //! Followed: Usher's grant format (`usher_core::grant`): one path segment
 //! `base64url(payload) "." base64url(HMAC-SHA256(key, base64url(payload)))` with
-//! `payload = "1|" session "|" expiry "|" prefix`; the origin serves `/o/{grant}/{path}`.
+//! `payload = "1|" session "|" expiry "|" prefix`, or with a client network
+//! `payload = "2|" session "|" expiry "|" prefix "|" address "|" bits`; the origin serves `/o/{grant}/{path}`.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use usher_core::clock::UnixMs;
-use usher_core::grant::{Grant, GrantSigner};
+use usher_core::grant::{ClientNetwork, Grant, GrantSigner};
 use usher_core::ids::SessionId;
 use usher_core::media_path::MediaPath;
 
@@ -50,19 +51,14 @@ impl UsherSigner {
     }
 
     /// Signs one request: a grant for the request's session over its prefix (by default the resource's
-    /// folder), in the URL `/o/{grant}/{path}`.
+    /// folder), in the URL `/o/{grant}/{path}`, bound to the client's network when the request names an
+    /// address (its exact address, or [`SignRequest::client_network_bits`] around it).
     ///
     /// # Errors
-    /// [`SignError::Missing`] without a session; [`SignError::Unsupported`] for an address or a start time;
+    /// [`SignError::Missing`] without a session; [`SignError::Unsupported`] for a start time;
     /// [`SignError::BadPath`] when the resource is not under the prefix, or it or the prefix is not a
     /// media path (`usher_core::media_path::MediaPath`) that the origin would serve.
     pub fn sign(&self, req: &SignRequest) -> Result<Signed, SignError> {
-        if req.client_ip.is_some() {
-            return Err(SignError::Unsupported {
-                scheme: SCHEME,
-                what: "a client address",
-            });
-        }
         if req.starts_at.is_some() {
             return Err(SignError::Unsupported {
                 scheme: SCHEME,
@@ -112,6 +108,10 @@ impl UsherSigner {
             session,
             expires_at: UnixMs(req.expires_at.saturating_mul(1000)),
             prefix,
+            // without network bits, the exact address (ClientNetwork::new caps the bits at the family's)
+            client: req
+                .client_ip
+                .map(|ip| ClientNetwork::new(ip, req.client_network_bits.unwrap_or(128))),
         });
         Ok(Signed::url(format!("{}/o/{grant}/{path}", t.origin)))
     }
@@ -148,6 +148,25 @@ mod tests {
     }
 
     #[test]
+    fn an_address_binds_the_grant_to_it_or_its_network() {
+        let s = UsherSigner::new(&UsherParams { key: KEY.into() }).unwrap();
+        let verifier = GrantSigner::new(KEY.as_bytes());
+        let grant_of = |req: SignRequest| {
+            let url = s.sign(&req.for_session(SESSION)).unwrap().url;
+            let token = url.split('/').nth(2).unwrap().to_owned();
+            verifier.verify(&token, UnixMs(0)).unwrap()
+        };
+        let ip = "203.0.113.7".parse().unwrap();
+        let exact = grant_of(SignRequest::path("/demo/a.ts", 10).for_client(ip));
+        assert_eq!(exact.client, Some(ClientNetwork::new(ip, 32)));
+        let net = grant_of(SignRequest::path("/demo/a.ts", 10).for_client_network(ip, 24));
+        assert_eq!(net.client, Some(ClientNetwork::new(ip, 24)));
+        assert!(net.admits_address("203.0.113.200".parse().unwrap()));
+        assert!(!exact.admits_address("203.0.113.200".parse().unwrap()));
+        assert_eq!(grant_of(SignRequest::path("/demo/a.ts", 10)).client, None);
+    }
+
+    #[test]
     fn refusals() {
         let s = UsherSigner::new(&UsherParams { key: KEY.into() }).unwrap();
         assert!(s.sign(&SignRequest::path("/demo/a.ts", 10)).is_err());
@@ -164,14 +183,6 @@ mod tests {
                 &SignRequest::path("/demo/a.ts", 10)
                     .for_session(SESSION)
                     .with_prefix("/other/")
-            )
-            .is_err()
-        );
-        assert!(
-            s.sign(
-                &SignRequest::path("/demo/a.ts", 10)
-                    .for_session(SESSION)
-                    .for_client("127.0.0.1".parse().unwrap())
             )
             .is_err()
         );

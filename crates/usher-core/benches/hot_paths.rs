@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use usher_core::clock::UnixMs;
-use usher_core::grant::{Grant, GrantSigner};
+use usher_core::grant::{ClientNetwork, Grant, GrantSigner};
 use usher_core::ids::{DeviceId, SessionId, TicketToken};
 use usher_core::lease::{Presented, SeatRules, TicketLeases};
 use usher_core::secret::{SecretHash, SecretHasher};
@@ -171,6 +171,8 @@ fn grants(c: &mut Criterion) {
         session: SessionId::generate(),
         expires_at: UnixMs(NOW.0 + 120_000),
         prefix: "demo/".into(),
+        // what the origin sees by default: a grant bound to the viewer's /24
+        client: Some(ClientNetwork::new([203, 0, 113, 7].into(), 24)),
     };
     c.bench_function("grant/sign", |b| b.iter(|| signer.sign(black_box(&grant))));
     let text = signer.sign(&grant);

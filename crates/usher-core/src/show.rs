@@ -73,7 +73,8 @@ pub struct ShowSpec {
     #[serde(default)]
     #[schema(minimum = 2, maximum = 3600)]
     pub lease_ttl_s: Option<u32>,
-    /// Seconds a media grant lives (more than the interval; default 120).
+    /// Seconds a media grant lives (more than the interval; default twice the interval): how long a CDN
+    /// keeps serving a viewer whose session was superseded, revoked or ended.
     #[serde(default)]
     #[schema(minimum = 2, maximum = 86400)]
     pub grant_ttl_s: Option<u32>,
@@ -163,6 +164,19 @@ pub fn check_stream_path(s: &str) -> Result<MediaPath, ValidationError> {
     })
 }
 
+/// Whether two shows' stream folders nest: one is a strict ancestor folder of the other (`demo` and
+/// `demo/180p`), so a grant for the outer folder would open the inner show's media. Equal folders are one
+/// folder (shows may share a stream), and folders are compared by whole segments: `demo` and `demoX` are
+/// siblings.
+pub fn stream_folders_nest(a: &str, b: &str) -> bool {
+    fn holds(outer: &str, inner: &str) -> bool {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+    holds(a, b) || holds(b, a)
+}
+
 impl ShowSpec {
     /// Validates the spec into a show named `id`, written at `now` (keeping `created_at` of a replaced show;
     /// the poster, which is uploaded on its own, is set by the caller).
@@ -199,7 +213,9 @@ impl ShowSpec {
                 "must be more than heartbeat_interval_s and at most 3600",
             ));
         }
-        let grant = self.grant_ttl_s.unwrap_or(120.max(heartbeat * 2 + 1));
+        // a grant outlives one missed heartbeat and no more: a CDN honours it to its expiry whatever
+        // happened to the session since (the origin checks the lease on every request)
+        let grant = self.grant_ttl_s.unwrap_or(heartbeat * 2);
         if grant <= heartbeat || grant > 86_400 {
             return Err(ValidationError::new(
                 "grant_ttl_s",
@@ -255,6 +271,69 @@ impl Show {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(heartbeat: Option<u32>, grant: Option<u32>) -> ShowSpec {
+        ShowSpec {
+            title: "t".into(),
+            description: String::new(),
+            kind: ShowKind::default(),
+            starts_at: OffsetDateTime::UNIX_EPOCH,
+            ends_at: OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1),
+            stream_path: "demo".into(),
+            max_devices: None,
+            policy: SharingPolicy::default(),
+            heartbeat_interval_s: heartbeat,
+            lease_ttl_s: None,
+            grant_ttl_s: grant,
+            geo: GeoPolicySpec::default(),
+            cdns: Vec::new(),
+            published: None,
+        }
+    }
+
+    #[test]
+    fn a_grant_lives_two_heartbeats_by_default() {
+        let id = ShowId::parse("s").unwrap();
+        for (heartbeat, want) in [(None, 30), (Some(1), 2), (Some(10), 20), (Some(300), 600)] {
+            let show = spec(heartbeat, None)
+                .into_show(id.clone(), UnixMs(0), None)
+                .unwrap();
+            assert_eq!(show.grant_ttl_s, want, "{heartbeat:?}");
+            assert!(show.grant_ttl_s <= 2 * show.heartbeat_interval_s);
+            assert!(show.grant_ttl_s > show.heartbeat_interval_s);
+        }
+        // a lifetime given is kept, if it outlives a heartbeat
+        let show = spec(Some(15), Some(120))
+            .into_show(id.clone(), UnixMs(0), None)
+            .unwrap();
+        assert_eq!(show.grant_ttl_s, 120);
+        assert!(
+            spec(Some(15), Some(15))
+                .into_show(id, UnixMs(0), None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn stream_folders_nest_by_whole_segments() {
+        for (a, b) in [
+            ("demo", "demo/180p"),
+            ("demo/180p", "demo"),
+            ("a", "a/b/c"),
+            ("a/b", "a/b/c"),
+        ] {
+            assert!(stream_folders_nest(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("demo", "demo"),
+            ("demo", "demoX"),
+            ("demoX/180p", "demo"),
+            ("demo/180p", "demo/360p"),
+            ("a/b", "a/bc/d"),
+        ] {
+            assert!(!stream_folders_nest(a, b), "{a} {b}");
+        }
+    }
 
     #[test]
     fn a_stream_path_is_a_media_path_of_at_most_256_bytes() {

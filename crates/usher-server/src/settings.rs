@@ -308,6 +308,18 @@ impl Settings {
                 "drain_timeout_s must be at most 3600 and shutdown_delay_s at most 600",
             ));
         }
+        if h.grant_address_prefix_v4 > 32 {
+            return Err(invalid(
+                "http.grant_address_prefix_v4",
+                "must be 0 (grants not bound to an address) to 32 (the exact address)",
+            ));
+        }
+        if h.grant_address_prefix_v6 > 128 {
+            return Err(invalid(
+                "http.grant_address_prefix_v6",
+                "must be 0 (grants not bound to an address) to 128 (the exact address)",
+            ));
+        }
         for o in &h.cors_origins {
             let ok = (o.starts_with("http://") || o.starts_with("https://"))
                 && !o.ends_with('/')

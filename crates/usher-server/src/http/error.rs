@@ -136,6 +136,22 @@ impl Error {
                 pr.detail = Some(format!("{n} ticket(s) admit to this show"));
                 pr
             }
+            Self::StreamPathNested {
+                other_show,
+                other_path,
+                inside,
+            } => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "The stream folder nests with another show's: one show's grants would open the other's media.",
+                );
+                pr.detail = Some(if *inside {
+                    format!("stream_path lies inside show `{other_show}`'s folder `{other_path}`")
+                } else {
+                    format!("stream_path holds show `{other_show}`'s folder `{other_path}`")
+                });
+                pr
+            }
             Self::NoTicket => p(
                 StatusCode::UNAUTHORIZED,
                 "Open your watch link to start watching.",

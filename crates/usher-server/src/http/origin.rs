@@ -1,9 +1,12 @@
 //! The built-in origin: media files under a grant, and the personalized master playlist.
 //!
-//! A request to `/o/{grant}/{path}` is served only when the grant's signature and expiry hold, `path`
-//! lies under the grant's prefix, the grant's session still holds its lease (so a superseded or revoked
-//! session is cut off at once), and the file resolves — symlinks included — inside the media folder.
+//! A request to `/o/{grant}/{path}` is served only when the grant's signature and expiry hold, the
+//! request's address lies in the grant's network, `path` lies under the grant's prefix, the grant's
+//! session still holds its lease (so a superseded or revoked session is cut off at once), the show's Geo
+//! policy allows the request's address when it is not the one the grant was issued to, and the file
+//! resolves — symlinks included — inside the media folder.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -101,14 +104,32 @@ async fn resolve(root: &Path, rel: &str) -> Result<PathBuf> {
         .ok_or(Error::NotFound(Record::Media))
 }
 
-async fn live_grant(state: &AppState, grant: &str) -> Result<Grant> {
+/// The grant `grant` if a request from `client` may use it: signature and expiry, `client` inside the
+/// grant's network, its session still holding its seat, and — when `client` is not the address the grant
+/// was issued to — the show's Geo policy for `client` (one more store read, only then).
+async fn live_grant(state: &AppState, grant: &str, client: IpAddr) -> Result<Grant> {
     let now = state.store.now();
     let grant = state.grants.verify(grant, now).map_err(grant_error)?;
-    // while the store is unreachable, a valid grant keeps playing for the outage grace
-    match viewer::ride_outage(state, now.0, state.store.live_session(&grant.session).await)? {
-        Some(None) => Err(Error::GrantRefused("the session no longer plays")),
-        Some(Some(_)) | None => Ok(grant),
+    if !grant.admits_address(client) {
+        return Err(Error::GrantRefused("address outside the grant's network"));
     }
+    // while the store is unreachable, a valid grant keeps playing for the outage grace (without the Geo
+    // re-check, which needs the show from the store; the grant's network still holds)
+    let info =
+        match viewer::ride_outage(state, now.0, state.store.live_session(&grant.session).await)? {
+            Some(None) => return Err(Error::GrantRefused("the session no longer plays")),
+            Some(Some(info)) => Some(info),
+            None => None,
+        };
+    if let Some(info) = info.filter(|_| grant.issued_elsewhere(client)) {
+        let show = state
+            .store
+            .show(&info.show_id)
+            .await?
+            .ok_or(Error::GrantRefused("the session no longer plays"))?;
+        viewer::check_geo(state, &show, client)?;
+    }
+    Ok(grant)
 }
 
 /// `GET|HEAD /o/{grant}/{path}`: a media file, with ranges, content type and cache headers.
@@ -136,13 +157,14 @@ async fn live_grant(state: &AppState, grant: &str) -> Result<Grant> {
         )),
         (status = 304, description = "Not modified since `If-Modified-Since`."),
         (status = 416, description = "The range lies outside the file."),
-        (status = 403, description = "`grant_refused`: the grant is malformed, tampered, expired, for another path, or its session no longer plays."),
+        (status = 403, description = "`grant_refused`: the grant is malformed, tampered, expired, for another path, for another network than the request's address (`http.grant_address_prefix_v4`/`_v6`), or its session no longer plays; `geo_blocked`: the request comes from another address than the grant was issued to, and the show's Geo policy refuses it."),
         (status = 404, description = "`media_unknown`: no such file."),
-        (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
+        (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds. `geo_unavailable`: the request comes from another address than the grant was issued to, the show's Geo policy names countries and no GeoIP database is loaded yet."),
     ),
 )]
 pub async fn media(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath((grant, path)): ApiPath<(String, String)>,
     req: Request,
 ) -> Result<Response> {
@@ -154,7 +176,7 @@ pub async fn media(
             .find(|(k, _)| *k == delivery::ORIGIN_GRANT_PARAM)
             .map(|(_, v)| v.to_owned())
     });
-    let grant = live_grant(&state, from_query.as_deref().unwrap_or(&grant)).await?;
+    let grant = live_grant(&state, from_query.as_deref().unwrap_or(&grant), client).await?;
     grant.covers(&path).map_err(grant_error)?;
     // URLs carry a per-session grant, so shared caches gain nothing; the browser may keep segments
     let cache = if path.ends_with(".m3u8") {
@@ -273,15 +295,16 @@ async fn serve_file(
     responses(
         (status = 200, description = "The master playlist: each rendition once per CDN pathway, every URI signed, with `#EXT-X-CONTENT-STEERING` (its `SERVER-URI` carries the secret when the request's URL did).", body = String, content_type = "application/vnd.apple.mpegurl"),
         (status = 401, description = "`session_secret_required`: no session secret (URL, cookie or header)."),
-        (status = 403, description = "`session_secret_invalid`: not the session's secret; `ticket_revoked`."),
+        (status = 403, description = "`session_secret_invalid`: not the session's secret; `ticket_revoked`; `geo_blocked`: the show's Geo policy refuses the request's address."),
         (status = 404, description = "`session_unknown`: no such session holds a seat; `media_unknown`: the show's stream has no `master.m3u8`."),
         (status = 409, description = "`session_cloned`: a superseded secret (a copy of another player's credentials); `superseded`."),
         (status = 410, description = "`session_ended`: the session ended or the show is gone; `session_expired`."),
-        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
+        (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds; `geo_unavailable`: the show's Geo policy names countries and no GeoIP database is loaded yet."),
     ),
 )]
 pub async fn master_playlist(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -289,6 +312,7 @@ pub async fn master_playlist(
 ) -> Result<Response> {
     let (session, presented) = session_and_secret(&session, &headers, query.as_deref(), &jar)?;
     let show = viewer::check_session(&state, &session, &presented.secret).await?;
+    viewer::check_geo(&state, &show, client)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
     let file = resolve(&state.config.media_dir, &rel).await?;
     let meta = tokio::fs::metadata(&file)
@@ -306,7 +330,7 @@ pub async fn master_playlist(
         return Err(Error::Internal(format!("{rel} is not an HLS playlist")));
     }
     let now = state.store.now();
-    let delivery = delivery::delivery(&state, &session, &show, now).await?;
+    let delivery = delivery::delivery(&state, &session, &show, now, client).await?;
     let first = delivery
         .cdn_order
         .first()
@@ -398,7 +422,7 @@ pub async fn steering_manifest(
             pathway_clones: Vec::new(),
         }));
     };
-    let delivery = delivery::delivery(&state, &session, &show, now).await?;
+    let delivery = delivery::delivery(&state, &session, &show, now, client).await?;
     // the watch page's player swaps grants itself and says so; other players get clones
     let web_player = query
         .as_deref()

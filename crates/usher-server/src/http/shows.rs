@@ -30,6 +30,7 @@ use crate::state::AppState;
         (status = 201, description = "Created.", body = Show),
         (status = 200, description = "Replaced.", body = Show),
         (status = 400, description = "`invalid_request`: the id or a field is not valid (the detail names it)."),
+        (status = 409, description = "`stream_path_nested`: `stream_path` lies inside another show's stream folder or holds one (`demo` and `demo/180p`; the detail names the other show), so one show's grants would open the other's media. Equal folders are allowed."),
     ),
     security(("bearer" = ["admin"])),
 )]

@@ -7,12 +7,13 @@
 //! and heartbeats. Signing keys never leave this module except inside the
 //! signed URLs, cookies and headers a viewer needs; failures are logged with the CDN's id only.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use usher_cdn::{Capabilities, SignRequest, Signer};
+use usher_cdn::{AddressBinding, Capabilities, SignRequest, Signer};
 use usher_core::cdn::{Cdn, delivery_order};
 use usher_core::clock::UnixMs;
-use usher_core::grant::Grant;
+use usher_core::grant::{ClientNetwork, Grant};
 use usher_core::ids::{CdnId, SessionId};
 use usher_core::show::Show;
 
@@ -93,7 +94,7 @@ pub async fn sign_object(
     if let (Some(t), true) = (binding.starts_at, caps.starts_at) {
         req = req.starting_at(t);
     }
-    if let (Some(ip), true) = (binding.client_ip, caps.client_ip) {
+    if let (Some(ip), true) = (binding.client_ip, caps.client_ip()) {
         req = req.for_client(ip);
     }
     if let (Some(s), true) = (&binding.session_id, caps.session) {
@@ -139,6 +140,48 @@ pub struct Pathway {
     prefix: String,
     expires_s: i64,
     session: SessionId,
+    /// What the CDN's signatures bind of the viewer's address ([`cdn_client_binding`]).
+    client: Option<ClientBinding>,
+}
+
+/// What a CDN's signature binds of the viewer's address: the address, and the prefix length of the
+/// network around it for schemes that take any network (`None`: what the scheme binds by itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClientBinding {
+    address: IpAddr,
+    network_bits: Option<u8>,
+}
+
+/// What a CDN whose scheme can do `caps` should bind of the viewer at `client`, when grants are bound to
+/// the network of `bits` leading bits around the viewer's address (`http.grant_address_prefix_v4`/`_v6`;
+/// 0: none). A scheme that takes any network binds exactly that one (CloudFront's IPv4 CIDR); a scheme that
+/// binds a fixed network binds it only when it is no narrower than the setting's, so a viewer moving inside
+/// the setting's network is never cut off by the CDN while the origin would serve it (Akamai, nginx and
+/// Bunny's IPv4 bind the exact address: only at /32 or /128; Bunny's IPv6 /64: at /64 or longer). A CDN
+/// whose own configuration demands the address (nginx with `$remote_addr`) always gets it exactly:
+/// without it that CDN could not sign at all.
+fn cdn_client_binding(caps: &Capabilities, client: IpAddr, bits: u8) -> Option<ClientBinding> {
+    let address = client.to_canonical();
+    if caps.client_ip_required {
+        return Some(ClientBinding {
+            address,
+            network_bits: None,
+        });
+    }
+    if bits == 0 {
+        return None;
+    }
+    match caps.address_binding(address) {
+        AddressBinding::None => None,
+        AddressBinding::Network => Some(ClientBinding {
+            address,
+            network_bits: Some(bits),
+        }),
+        AddressBinding::Fixed(fixed) => (fixed <= bits).then_some(ClientBinding {
+            address,
+            network_bits: None,
+        }),
+    }
 }
 
 impl Pathway {
@@ -159,6 +202,17 @@ impl Pathway {
             if caps.session {
                 req = req.for_session(self.session.as_str());
             }
+            req = match self.client {
+                Some(ClientBinding {
+                    address,
+                    network_bits: Some(bits),
+                }) => req.for_client_network(address, bits),
+                Some(ClientBinding {
+                    address,
+                    network_bits: None,
+                }) => req.for_client(address),
+                None => req,
+            };
         }
         req
     }
@@ -238,7 +292,10 @@ pub fn last_known_order(state: &AppState) -> Vec<String> {
         .unwrap_or_else(|| vec![CdnId::origin().to_string()])
 }
 
-/// Builds the delivery of `session` for `show` at `now` from the current pool.
+/// Builds the delivery of `session` for `show` at `now` from the current pool, for the viewer at
+/// `client`: the origin's grant is bound to the network `http.grant_address_prefix_v4`/`_v6` around it,
+/// and each CDN's signatures to what its scheme can express of that network ([`cdn_client_binding`];
+/// DESIGN.md "Session integrity").
 ///
 /// # Errors
 /// Store failures.
@@ -247,7 +304,11 @@ pub async fn delivery(
     session: &SessionId,
     show: &Show,
     now: UnixMs,
+    client: IpAddr,
 ) -> Result<Delivery> {
+    let bits = state.config.http.grant_address_prefix(client);
+    // 0: the grant carries no address (format 1), as before address binding existed
+    let origin_client = (bits > 0).then(|| ClientNetwork::new(client, bits));
     let pool = prepared_pool(state).await?;
     let members = serving(&pool.cdns, show, state.config.cdn_probe.exclude_unhealthy);
     let expires_at = now.plus_secs(show.grant_ttl_s);
@@ -262,6 +323,7 @@ pub async fn delivery(
                 session: session.clone(),
                 expires_at,
                 prefix: prefix_rel.clone(),
+                client: origin_client,
             });
             grants.push(PathwayGrant::Origin {
                 cdn: cdn.id.clone(),
@@ -276,6 +338,7 @@ pub async fn delivery(
                 prefix: String::new(),
                 expires_s,
                 session: session.clone(),
+                client: None,
             });
             continue;
         }
@@ -299,6 +362,7 @@ pub async fn delivery(
             },
             expires_s,
             session: session.clone(),
+            client: cdn_client_binding(&caps, client, bits),
         };
         let PathwaySigner::Cdn {
             signer, base_url, ..
@@ -436,6 +500,7 @@ mod tests {
             prefix: String::new(),
             expires_s: 2_000_000_000,
             session: SessionId::generate(),
+            client: None,
         }
     }
 
@@ -458,6 +523,7 @@ mod tests {
             prefix: "/demo/".into(),
             expires_s: 2_000_000_000,
             session: SessionId::generate(),
+            client: None,
         }
     }
 
@@ -478,6 +544,89 @@ mod tests {
         let line = out[a..].lines().nth(1).unwrap();
         assert!(line.ends_with("/demo/360p/index.m3u8"), "{line}");
         assert!(!out.contains("s3cret"));
+    }
+
+    fn caps_of(config: serde_json::Value) -> Capabilities {
+        serde_json::from_value::<Scheme>(config)
+            .unwrap()
+            .signer()
+            .unwrap()
+            .capabilities()
+    }
+
+    #[test]
+    fn cdns_bind_the_viewers_network_only_as_far_as_their_scheme_can() {
+        let pem = include_str!("../../../usher-cdn/testdata/aws-sdk-js-v3-test-key.pem");
+        let akamai =
+            caps_of(json!({"scheme": "akamai", "key": "aabbccddeeff00112233445566778899"}));
+        let cloudfront = caps_of(
+            json!({"scheme": "cloudfront", "key_pair_id": "APKAEIBAERJR2EXAMPLE", "private_key_pem": pem}),
+        );
+        let bunny = caps_of(json!({"scheme": "bunny", "key": "SecurityKey", "delivery": "path"}));
+        let google = caps_of(
+            json!({"scheme": "google", "key_name": "k", "key": "nZtRohdNF9m3cKM24IcK4w=="}),
+        );
+        let nginx_ip = caps_of(
+            json!({"scheme": "nginx", "secret": "s", "expression": "$secure_link_expires$uri$remote_addr $secret"}),
+        );
+        let nginx = caps_of(
+            json!({"scheme": "nginx", "secret": "s", "expression": "$secure_link_expires$uri $secret"}),
+        );
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8:85a3:1::7".parse().unwrap();
+        let exact = |address| {
+            Some(ClientBinding {
+                address,
+                network_bits: None,
+            })
+        };
+        let network = |address, bits| {
+            Some(ClientBinding {
+                address,
+                network_bits: Some(bits),
+            })
+        };
+        for (what, caps, client, bits, want) in [
+            ("akamai at /24", akamai, v4, 24, None),
+            ("akamai at /32", akamai, v4, 32, exact(v4)),
+            ("akamai at /64", akamai, v6, 64, None),
+            ("akamai at /128", akamai, v6, 128, exact(v6)),
+            ("cloudfront at /24", cloudfront, v4, 24, network(v4, 24)),
+            ("cloudfront at /32", cloudfront, v4, 32, network(v4, 32)),
+            ("cloudfront for IPv6", cloudfront, v6, 64, None),
+            ("bunny at /24", bunny, v4, 24, None),
+            ("bunny at /32", bunny, v4, 32, exact(v4)),
+            ("bunny at /48", bunny, v6, 48, None),
+            ("bunny at /64", bunny, v6, 64, exact(v6)),
+            ("bunny at /128", bunny, v6, 128, exact(v6)),
+            ("google", google, v4, 32, None),
+            ("nginx without $remote_addr", nginx, v4, 32, None),
+            (
+                "nginx with $remote_addr at /24",
+                nginx_ip,
+                v4,
+                24,
+                exact(v4),
+            ),
+            (
+                "nginx with $remote_addr, binding off",
+                nginx_ip,
+                v4,
+                0,
+                exact(v4),
+            ),
+            ("cloudfront, binding off", cloudfront, v4, 0, None),
+            ("akamai, binding off", akamai, v4, 0, None),
+            (
+                "an IPv4-mapped address counts as IPv4",
+                cloudfront,
+                "::ffff:203.0.113.7".parse().unwrap(),
+                24,
+                network(v4, 24),
+            ),
+        ] {
+            assert_eq!(cdn_client_binding(&caps, client, bits), want, "{what}");
+        }
     }
 
     #[test]

@@ -63,6 +63,8 @@ codes! {
     TokenConflict = "token_conflict",
     /// Tickets still admit to the show.
     ShowHasTickets = "show_has_tickets",
+    /// The show's stream folder lies inside another show's, or holds one.
+    StreamPathNested = "stream_path_nested",
     /// The API key would delete itself.
     ApiKeyInUse = "api_key_in_use",
     /// No ticket cookie or token.
@@ -235,6 +237,17 @@ pub enum Error {
     /// The show still has tickets.
     #[error("show has tickets")]
     ShowHasTickets(u64),
+    /// Admin: the show's stream folder lies inside another show's folder or holds it (`demo` and
+    /// `demo/180p`), so one show's grants would open the other's media.
+    #[error("stream folder nested with show {other_show}'s")]
+    StreamPathNested {
+        /// The other show.
+        other_show: String,
+        /// Its stream folder.
+        other_path: String,
+        /// Whether this show's folder lies inside the other's (else it holds it).
+        inside: bool,
+    },
     /// Viewer: no ticket cookie or token.
     #[error("no ticket")]
     NoTicket,
@@ -364,6 +377,7 @@ impl Error {
             Self::UnknownShow(_) => Code::ShowUnknown,
             Self::TokenConflict { .. } => Code::TokenConflict,
             Self::ShowHasTickets(_) => Code::ShowHasTickets,
+            Self::StreamPathNested { .. } => Code::StreamPathNested,
             Self::NoTicket => Code::NoTicket,
             Self::TicketUnknown => Code::TicketUnknown,
             Self::TicketRevoked => Code::TicketRevoked,
@@ -413,6 +427,11 @@ impl Error {
                 ticket_id: String::new(),
             },
             Code::ShowHasTickets => Self::ShowHasTickets(1),
+            Code::StreamPathNested => Self::StreamPathNested {
+                other_show: String::new(),
+                other_path: String::new(),
+                inside: true,
+            },
             Code::ApiKeyInUse => Self::ApiKeyInUse,
             Code::NoTicket => Self::NoTicket,
             Code::TicketRevoked => Self::TicketRevoked,

@@ -188,7 +188,7 @@ pub async fn admit(
             if !superseded.is_empty() {
                 tracing::info!(ticket.id = %ts.ticket.id, session.tag = %state.hasher.session_tag(session_id.as_str()), superseded = superseded.len(), "seat taken over");
             }
-            let delivery = delivery::delivery(state, &session_id, show, now).await?;
+            let delivery = delivery::delivery(state, &session_id, show, now, client).await?;
             Ok(Admission {
                 session_id,
                 ticket_id: ts.ticket.id.clone(),
@@ -284,7 +284,7 @@ pub async fn heartbeat(
         now,
         ..
     } = renew(state, session, answer, client).await?;
-    let delivery = delivery::delivery(state, session, &show, now).await?;
+    let delivery = delivery::delivery(state, session, &show, now, client).await?;
     Ok(Heartbeat::Renewed {
         secret: fresh.ok_or_else(|| Error::Internal("renewal without a fresh secret".into()))?,
         lease_expires_at: expires_at,

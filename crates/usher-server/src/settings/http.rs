@@ -1,4 +1,5 @@
-//! `[http]`: limits, timeouts, CORS and the shutdown drain of the HTTP server.
+//! `[http]`: limits, timeouts, CORS and the shutdown drain of the HTTP server, and how closely media grants
+//! are bound to the viewer's address.
 
 use serde::Deserialize;
 
@@ -22,6 +23,11 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Mark cookies `Secure` (default: when `public_url` is https).
     pub secure_cookies: Option<bool>,
+    /// The prefix length of the network around an IPv4 viewer's address that media grants are bound to
+    /// (24: the viewer's /24); 0 binds nothing. At most 32.
+    pub grant_address_prefix_v4: u8,
+    /// The same for IPv6 viewers (64: the viewer's /64); 0 binds nothing. At most 128.
+    pub grant_address_prefix_v6: u8,
 }
 
 impl Default for HttpSettings {
@@ -34,6 +40,20 @@ impl Default for HttpSettings {
             store_outage_grace_s: 120,
             cors_origins: Vec::new(),
             secure_cookies: None,
+            grant_address_prefix_v4: 24,
+            grant_address_prefix_v6: 64,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The prefix length grants bind around `client` (by its family; IPv4-mapped IPv6 addresses count as
+    /// IPv4); 0: none.
+    pub fn grant_address_prefix(&self, client: std::net::IpAddr) -> u8 {
+        if client.to_canonical().is_ipv4() {
+            self.grant_address_prefix_v4
+        } else {
+            self.grant_address_prefix_v6
         }
     }
 }

@@ -166,6 +166,53 @@ async fn shows_are_written_read_listed_and_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_lives_at_most_two_heartbeats_by_default() {
+    let app = spawn_app().await;
+    // the default heartbeat (15 s), and one given (10 s), without a grant lifetime
+    let created = app.open_show("gig", 1, "newest_wins").await;
+    assert_eq!(created["heartbeat_interval_s"], 15);
+    assert_eq!(created["grant_ttl_s"], 30);
+    let mut spec = created.clone();
+    for key in [
+        "id",
+        "poster",
+        "created_at",
+        "updated_at",
+        "grant_ttl_s",
+        "lease_ttl_s",
+    ] {
+        spec.as_object_mut().unwrap().remove(key);
+    }
+    spec["heartbeat_interval_s"] = json!(10);
+    let res = app.put_show("fast", spec).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let fast: Value = res.json().await.unwrap();
+    assert_eq!(fast["grant_ttl_s"], 20);
+    // what a viewer gets expires within two heartbeats
+    for (show, heartbeat_s) in [("gig", 15), ("fast", 10)] {
+        let (_, token) = app.ticket(show).await;
+        let before = time::OffsetDateTime::now_utc();
+        let res = app.admit(&token, &format!("device-ttl-{show}")).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        for grant in body["grants"].as_array().unwrap() {
+            let expires = time::OffsetDateTime::parse(
+                grant["expires_at"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap();
+            let lifetime = expires - before;
+            assert!(
+                lifetime <= time::Duration::seconds(2 * heartbeat_s + 1)
+                    && lifetime > time::Duration::seconds(heartbeat_s),
+                "{show}: {grant} lives {lifetime}"
+            );
+        }
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_are_shown_once_and_can_be_revoked() {
     let app = spawn_app().await;
     let res = app

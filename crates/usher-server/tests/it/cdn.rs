@@ -1203,3 +1203,144 @@ async fn the_origin_signs_through_the_pools_signer_for_a_playing_session() {
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     app.shutdown().await;
 }
+
+/// The URL query parameter `name` of `url`.
+fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The policy JSON of a CloudFront custom-policy URL (CloudFront's base64: `-`→`+`, `_`→`=`, `~`→`/`).
+fn cloudfront_policy(url: &str) -> String {
+    use base64::Engine as _;
+    let b64: String = query_param(url, "Policy")
+        .unwrap_or_else(|| panic!("a custom policy: {url}"))
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '=',
+            '~' => '/',
+            c => c,
+        })
+        .collect();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Admits a viewer (from 127.0.0.1) with Akamai, CloudFront and Usher's origin in the pool under the given
+/// prefix length for IPv4; returns the grants by CDN id.
+async fn grants_at_prefix(bits: u8) -> std::collections::BTreeMap<String, Value> {
+    let app = crate::support::spawn_app_with(move |c| c.http.grant_address_prefix_v4 = bits).await;
+    let pem = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../usher-cdn/testdata/aws-sdk-js-v3-test-key.pem"),
+    )
+    .unwrap();
+    for (id, signing) in [
+        (
+            "akamai",
+            json!({"scheme": "akamai", "key": "aabbccddeeff00112233445566778899"}),
+        ),
+        (
+            "cloudfront",
+            json!({"scheme": "cloudfront", "key_pair_id": "APKAEIBAERJR2EXAMPLE", "private_key_pem": pem}),
+        ),
+    ] {
+        let res = admin(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/cdns/{id}"),
+            Some(json!({"name": id, "base_url": format!("https://{id}.cdn.example"), "signing": signing})),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{id}");
+    }
+    app.open_show("bound", 1, "newest_wins").await;
+    let (_, token) = app.ticket("bound").await;
+    let res = app.admit(&token, "device-bound-1").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    app.shutdown().await;
+    body["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["cdn"].as_str().unwrap().to_owned(), g.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdn_grants_bind_the_viewers_network_where_the_scheme_can_say_it() {
+    // a /24: CloudFront's policy names the viewer's /24; Akamai's `ip=` is exact, so it binds nothing
+    let g = grants_at_prefix(24).await;
+    let akamai = g["akamai"]["url"].as_str().unwrap();
+    let token = query_param(akamai, "__token__").expect("an Akamai token");
+    assert!(!token.contains("ip="), "{token}");
+    let policy = cloudfront_policy(g["cloudfront"]["url"].as_str().unwrap());
+    assert!(
+        policy.contains(r#""AWS:SourceIp":"127.0.0.0/24""#),
+        "{policy}"
+    );
+    // a /32: both bind the exact address
+    let g = grants_at_prefix(32).await;
+    let token = query_param(g["akamai"]["url"].as_str().unwrap(), "__token__").unwrap();
+    assert!(token.starts_with("ip=127.0.0.1~"), "{token}");
+    let policy = cloudfront_policy(g["cloudfront"]["url"].as_str().unwrap());
+    assert!(
+        policy.contains(r#""AWS:SourceIp":"127.0.0.1/32""#),
+        "{policy}"
+    );
+    // off: neither
+    let g = grants_at_prefix(0).await;
+    let token = query_param(g["akamai"]["url"].as_str().unwrap(), "__token__").unwrap();
+    assert!(!token.contains("ip="), "{token}");
+    let url = g["cloudfront"]["url"].as_str().unwrap();
+    assert!(
+        query_param(url, "Policy").is_none_or(|_| !cloudfront_policy(url).contains("IpAddress")),
+        "{url}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nginx_edge_checking_remote_addr_serves_the_viewers_address_only() {
+    let nginx = start_nginx().await;
+    let app = spawn_app().await;
+    // under /ip/ the edge's hash covers `$remote_addr`: the CDN's configuration demands the address
+    let edge = format!("http://127.0.0.1:{}/ip", nginx.port);
+    let signing = json!({
+        "scheme": "nginx", "secret": NGINX_SECRET, "delivery": "path", "prefix_variable": "prefix",
+        "expression": "$secure_link_expires$prefix$remote_addr $secret",
+    });
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/ip",
+        Some(json!({"name": "nginx, address-bound", "base_url": edge, "signing": signing, "priority": 10})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    app.open_show("ip-show", 1, "newest_wins").await;
+    let (_, token) = app.ticket("ip-show").await;
+    let res = app.admit(&token, "device-ip-0001").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["grants"][0]["cdn"], "ip", "{body}");
+    let master = body["grants"][0]["url"].as_str().unwrap().to_owned();
+    // the viewer's address (127.0.0.1, as Usher saw it) plays; another one does not
+    let (status, text) = get_text(&app, &master).await;
+    assert_eq!(status, StatusCode::OK, "{master}");
+    assert!(text.starts_with("#EXTM3U"));
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let res = elsewhere.get(&master).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{master}");
+    app.shutdown().await;
+}

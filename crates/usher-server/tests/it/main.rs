@@ -7,6 +7,7 @@ mod support;
 mod admin_console;
 mod api;
 mod backup;
+mod binding;
 mod cdn;
 mod geo;
 mod malformed;

@@ -1,6 +1,7 @@
 //! The built-in origin over HTTP: grants admit to files under their prefix while their session holds its
-//! lease; expired, tampered, foreign-prefix, superseded and revoked grants are refused; traversal and
-//! symlinks out of the media folder are refused; ranges and content types are right.
+//! lease; expired, tampered, foreign-prefix, superseded and revoked grants are refused, and a grant never
+//! opens a sibling show's folder; traversal and symlinks out of the media folder are refused; ranges and
+//! content types are right.
 
 use crate::support::{TestApp, assert_problem, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
@@ -108,16 +109,19 @@ async fn bad_grants_are_refused() {
         session: session.clone(),
         expires_at: UnixMs(now.0 - 1000),
         prefix: "demo/".into(),
+        client: None,
     });
     let foreign = app.state.grants.sign(&Grant {
         session: session.clone(),
         expires_at: now.plus_secs(60),
         prefix: "other/".into(),
+        client: None,
     });
     let narrow = app.state.grants.sign(&Grant {
         session,
         expires_at: now.plus_secs(60),
         prefix: "dem/".into(),
+        client: None,
     });
     let mut tampered = p.grant.clone().into_bytes();
     let last = tampered.len() - 2;
@@ -222,6 +226,69 @@ async fn traversal_and_symlinks_out_of_the_media_folder_are_refused() {
         );
         let body = res.text().await.unwrap();
         assert!(!body.contains("SECRET-"), "{path} leaked a file");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_never_opens_a_sibling_folder_whose_name_starts_the_same() {
+    // `demo` and `demoX` are two shows' folders: a grant for `demo/` covers the first only
+    let media = tempfile::tempdir().unwrap();
+    for folder in ["demo", "demoX"] {
+        let dir = media.path().join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            crate::support::media_dir().join("demo/master.m3u8"),
+            dir.join("master.m3u8"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("seg.ts"), format!("SEGMENT-OF-{folder}")).unwrap();
+    }
+    let media_path = media.path().to_owned();
+    let app = spawn_app_with(move |c| c.media_dir = media_path).await;
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let mut grants = Vec::new();
+    for (id, folder) in [("main", "demo"), ("extra", "demoX")] {
+        let res = app
+            .put_show(
+                id,
+                serde_json::json!({
+                    "title": id,
+                    "starts_at": fmt(now - time::Duration::hours(1)),
+                    "ends_at": fmt(now + time::Duration::hours(2)),
+                    "stream_path": folder,
+                }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{id}");
+        let (_, token) = app.ticket(id).await;
+        let res = app.admit(&token, &format!("device-{id}")).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        grants.push(v["grants"][0]["token"].as_str().unwrap().to_owned());
+    }
+    let (main, extra) = (&grants[0], &grants[1]);
+    for (grant, path, want) in [
+        (main, "demo/seg.ts", Some("SEGMENT-OF-demo")),
+        (main, "demoX/seg.ts", None),
+        (main, "demoX/master.m3u8", None),
+        (extra, "demoX/seg.ts", Some("SEGMENT-OF-demoX")),
+        (extra, "demo/seg.ts", None),
+    ] {
+        let res = get(&app, &format!("/o/{grant}/{path}")).await;
+        match want {
+            Some(body) => {
+                assert_eq!(res.status(), StatusCode::OK, "{path}");
+                assert_eq!(res.text().await.unwrap(), body);
+            }
+            None => {
+                assert_problem(res, StatusCode::FORBIDDEN, "grant_refused").await;
+            }
+        }
     }
     app.shutdown().await;
 }

@@ -558,6 +558,19 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["secrets.token_key", "32"],
         ),
         case(
+            "a grant address prefix longer than an IPv4 address",
+            write(
+                "prefix-v4.toml",
+                config_text(
+                    "127.0.0.1:0",
+                    keys,
+                    &data,
+                    "[http]\ngrant_address_prefix_v4 = 33",
+                ),
+            ),
+            &["http.grant_address_prefix_v4", "32"],
+        ),
+        case(
             "missing config file",
             missing_file.clone(),
             &[missing_file.to_str().unwrap()],
@@ -573,6 +586,14 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
                 "USHER_LISTEN=nonsense over a valid file",
                 valid.clone(),
                 &["`listen`", "nonsense"],
+            )
+        },
+        Case {
+            env: vec![("USHER_HTTP__GRANT_ADDRESS_PREFIX_V6", "129")],
+            ..case(
+                "USHER_HTTP__GRANT_ADDRESS_PREFIX_V6=129 over a valid file",
+                valid.clone(),
+                &["http.grant_address_prefix_v6", "128"],
             )
         },
         Case {

@@ -3,7 +3,7 @@
 use sha2::Digest as _;
 use usher_core::admin::Permission;
 use usher_core::ids::ShowId;
-use usher_core::show::{Show, ShowSpec};
+use usher_core::show::{Show, ShowSpec, stream_folders_nest};
 use usher_core::store::{DeleteShowOutcome, PutOutcome};
 
 use crate::service::audit;
@@ -42,7 +42,8 @@ pub async fn list_shows(state: &AppState, caller: &Caller) -> Result<Vec<Show>> 
 /// Creates or replaces a show (keeping its poster).
 ///
 /// # Errors
-/// `invalid_request` for a bad id or spec; `forbidden`.
+/// `invalid_request` for a bad id or spec; `stream_path_nested` when its stream folder lies inside
+/// another show's or holds one (equal folders are allowed); `forbidden`.
 pub async fn write_show(
     state: &AppState,
     caller: &Caller,
@@ -71,6 +72,21 @@ pub async fn write_show(
                 "cdns: no CDN `{unknown}` in the pool"
             )));
         }
+    }
+    // a grant covers its show's whole folder: a show inside another's folder (or around it) would be
+    // opened by the other's tickets
+    if let Some(other) = state
+        .store
+        .shows()
+        .await?
+        .into_iter()
+        .find(|o| o.id != show.id && stream_folders_nest(&o.stream_path, &show.stream_path))
+    {
+        return Err(Error::StreamPathNested {
+            inside: show.stream_path.len() > other.stream_path.len(),
+            other_show: other.id.to_string(),
+            other_path: other.stream_path,
+        });
     }
     let outcome = state.store.put_show(show.clone()).await?;
     tracing::info!(show.id = %show.id, ?outcome, "show written");
