@@ -93,8 +93,14 @@ impl Outage {
 
     /// Whether an outage is under way and began less than `grace_s` seconds before `now_ms`.
     pub fn within_grace(&self, now_ms: i64, grace_s: u64) -> bool {
+        self.grace_began(now_ms, grace_s).is_some()
+    }
+
+    /// When the outage under way began (Unix milliseconds), while it is within its grace.
+    pub fn grace_began(&self, now_ms: i64, grace_s: u64) -> Option<i64> {
         let since = self.since_ms.load(Ordering::SeqCst);
-        since != 0 && now_ms.saturating_sub(since) < (grace_s as i64).saturating_mul(1000)
+        (since != 0 && now_ms.saturating_sub(since) < (grace_s as i64).saturating_mul(1000))
+            .then_some(since)
     }
 }
 

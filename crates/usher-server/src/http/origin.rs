@@ -109,7 +109,13 @@ async fn resolve(root: &Path, rel: &str) -> Result<PathBuf> {
 /// was issued to — the show's Geo policy for `client` (one more store read, only then).
 async fn live_grant(state: &AppState, grant: &str, client: IpAddr) -> Result<Grant> {
     let now = state.store.now();
-    let grant = state.grants.verify(grant, now).map_err(grant_error)?;
+    // while the store is unreachable within the outage grace, no heartbeat can hand out fresh grants:
+    // a grant valid when the outage began keeps serving until the grace ends
+    let valid_at = state
+        .outage
+        .grace_began(now.0, state.config.http.store_outage_grace_s)
+        .map_or(now, usher_core::clock::UnixMs);
+    let grant = state.grants.verify(grant, valid_at).map_err(grant_error)?;
     if !grant.admits_address(client) {
         return Err(Error::GrantRefused("address outside the grant's network"));
     }

@@ -117,3 +117,77 @@ async fn a_store_outage_fails_new_admits_fast_and_keeps_viewers_playing() {
     assert_eq!(app.ticket_status(&ticket_id).await["status"], "active");
     app.shutdown().await;
 }
+
+/// Grants live twice the heartbeat interval, and no heartbeat can hand out fresh ones while the store is
+/// unreachable: a grant that was valid when the outage began keeps serving on the origin for the grace,
+/// and no longer once the store answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_grant_lapsing_during_an_outage_plays_on_for_the_grace() {
+    let (_redis, port) = RedisServer::start_tcp().expect("redis-server");
+    let proxy = ChaosProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let url = format!("redis://{}", proxy.addr);
+    let app = spawn_app_with(move |c| {
+        c.store = StoreSettings::Redis(RedisSettings {
+            url: SecretString::from(url),
+            key_prefix: "outage-grant:".into(),
+            connect_timeout_ms: 300,
+            response_timeout_ms: 500,
+            wait_replicas: 0,
+            wait_timeout_ms: 100,
+            sentinel: None,
+        });
+        c.http.store_outage_grace_s = 60;
+    })
+    .await;
+    let now = time::OffsetDateTime::now_utc();
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let res = app
+        .put_show(
+            "quick",
+            serde_json::json!({
+                "title": "Quick", "stream_path": "demo",
+                "starts_at": rfc(now - time::Duration::hours(1)),
+                "ends_at": rfc(now + time::Duration::hours(1)),
+                "heartbeat_interval_s": 1, "lease_ttl_s": 3,
+            }),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let (_, token) = app.ticket("quick").await;
+    let playing: Value = app.admit(&token, "device-aaaa").await.json().await.unwrap();
+    let media = format!(
+        "/o/{}/demo/360p/index.m3u8",
+        playing["grants"][0]["token"].as_str().unwrap()
+    );
+    let get = || async {
+        app.client
+            .get(app.url(&media))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    proxy.cut();
+    // the origin learns of the outage at its first store call
+    assert_eq!(get().await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    assert_eq!(
+        get().await,
+        StatusCode::OK,
+        "a grant lapsed during the outage plays on"
+    );
+    proxy.restore();
+    wait_until(
+        Duration::from_secs(20),
+        "the store answers again",
+        || async { (get().await == StatusCode::FORBIDDEN).then_some(()) },
+    )
+    .await
+    .expect("once the store answers, a lapsed grant is refused");
+    app.shutdown().await;
+}
