@@ -17,6 +17,11 @@ use usher_load::viewers::{self, Arrival, ViewersConfig, ViewersReport};
     name = "usher-load",
     version,
     about = "Load generator for Usher: simulated viewers, sharing attacks and closed-loop throughput runs, over HTTP.",
+    long_about = "Load generator for Usher: simulated viewers, sharing attacks and closed-loop throughput runs, over HTTP.\n\n\
+        Every simulated viewer is an app that keeps its session's secret: the admit's `session_secret` goes in \
+        `X-Usher-Session-Secret` with each heartbeat, leave, master playlist and steering reload, and each \
+        heartbeat's answer hands the next one, which it adopts. Steering reloads only check (the watch page's \
+        way); the heartbeats renew. The `saturate --op heartbeat` workers do the same, each on its own session.",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -114,6 +119,10 @@ struct ViewerArgs {
     #[arg(long, default_value_t = 0)]
     segments: u32,
     /// Seconds between each viewer's content-steering reloads (`/hls/{session}/steering.json`; 0: none).
+    ///
+    /// The viewers play as the watch page does: the reloads send the session's secret in a header and only
+    /// check the seat, and the heartbeats renew it (a native player would renew by its reloads' `?secret=`
+    /// URL chain instead of heartbeating; not modelled).
     #[arg(long, default_value_t = 0.0)]
     steering_s: f64,
     /// Sharing attack: this many devices (2–5) share each ticket.

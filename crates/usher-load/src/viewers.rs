@@ -1,5 +1,13 @@
 //! The viewer scenario: N viewers admit (a ramp or a "doors open" storm), heartbeat at the server's
-//! interval with jitter, optionally fetch playlists and segments from the origin, and leave at the end.
+//! interval with jitter, optionally fetch playlists and segments from the origin and reload the
+//! content-steering manifest, and leave at the end.
+//!
+//! Each viewer is an app playing as the watch page does: it keeps its session's secret from the admit,
+//! sends the current one with every heartbeat, leave, master playlist and steering reload, and adopts the
+//! next one from each heartbeat's answer. Its steering reloads send the secret in the header, so they
+//! only check the seat (the heartbeats renew), as the watch page's player does with its cookie; the tool
+//! does not model a native player, which renews by its steering reloads' `?secret=` URL chain instead of
+//! heartbeating.
 //!
 //! In sharing-attack mode each ticket is shared by D devices that heartbeat in rounds: every device with a
 //! session heartbeats, the 200s are counted (more than k is an over-admission, fewer than min(k, D) a false
@@ -316,7 +324,7 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
     let lanes = &shared.lanes;
     let rec = &shared.rec;
     let device = api::make_device();
-    let outcome = api::admit(lanes, i, token, &device).await;
+    let outcome = api::admit(lanes, i, token, &device, None).await;
     false_refusal(shared, &outcome);
     let Some(mut session) = api::record(rec, Op::Admit, outcome, |_| 1) else {
         return;
@@ -332,12 +340,12 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
     };
     let mut next = shared.next_beat(at, session.heartbeat_s);
     let steering = (shared.steering_s > 0.0).then(|| Duration::from_secs_f64(shared.steering_s));
-    let steering_path = format!("/hls/{}/steering.json", session.id);
     let mut next_steer = steering.map(|every| at + every.mul_f64(0.5 + fastrand_unit(i)));
     loop {
         if let Some(when) = next_steer.filter(|w| *w < next) {
             tokio::time::sleep_until(when).await;
-            let outcome = api::fetch(lanes, i, &steering_path).await;
+            // checks the seat with the current secret; the heartbeats renew it
+            let outcome = api::steering(lanes, i, &session).await;
             false_refusal(shared, &outcome);
             api::record(rec, Op::Steering, outcome, |_| 1);
             next_steer = steering.map(|every| when + every);
@@ -345,18 +353,17 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
         }
         tokio::time::sleep_until(next).await;
         if next >= shared.end {
-            let out = api::leave(lanes, i, &session.id).await;
+            let out = api::leave(lanes, i, &session).await;
             api::record(rec, Op::Leave, out, |()| 1);
             shared.left();
             return;
         }
-        let outcome = api::heartbeat(lanes, i, &session.id).await;
+        let outcome = api::heartbeat(lanes, i, &session).await;
         let refused = matches!(&outcome, Outcome::Http(r) if r.status.is_client_error());
         false_refusal(shared, &outcome);
-        if let Some(grant) = api::record(rec, Op::Heartbeat, outcome, |_| 1) {
-            if grant.is_some() {
-                session.grant = grant;
-            }
+        // a heartbeat without an answer keeps the secret: sending it again is a retry to the server
+        if let Some(renewal) = api::record(rec, Op::Heartbeat, outcome, |_| 1) {
+            session.adopt(renewal);
             if let Some(m) = media.as_mut() {
                 m.fetch(shared, i, &session, shared.segments).await;
             }
@@ -379,7 +386,7 @@ impl Media {
     /// Fetches the session's master playlist and its first variant's media playlist.
     async fn open(shared: &Shared, lane: usize, session: &Session) -> Option<Self> {
         let (lanes, rec) = (&shared.lanes, &shared.rec);
-        let master = api::fetch(lanes, lane, &session.playlist_url).await;
+        let master = api::master(lanes, lane, session).await;
         let master = api::record(rec, Op::Playlist, master, |b| b.len() as u64)?;
         let variant = api::playlist_uris(&String::from_utf8_lossy(&master))
             .into_iter()
@@ -419,7 +426,7 @@ async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, 
     let admit_one = |d: usize| {
         let device = ids[d].clone();
         async move {
-            let out = api::admit(lanes, lane(d), token, &device).await;
+            let out = api::admit(lanes, lane(d), token, &device, None).await;
             // newest_wins always admits: any refusal is a false one
             false_refusal(shared, &out);
             api::record(rec, Op::Admit, out, |_| 1)
@@ -440,7 +447,7 @@ async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, 
             let leaves = sessions.iter().enumerate().filter_map(|(d, s)| {
                 let s = s.as_ref()?;
                 Some(async move {
-                    let out = api::leave(lanes, lane(d), &s.id).await;
+                    let out = api::leave(lanes, lane(d), s).await;
                     // a device superseded since its last heartbeat has nothing to leave
                     match out {
                         Outcome::Http(r) if problem_code(&r.body).is_some() => {
@@ -459,7 +466,7 @@ async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, 
         // phase 1: every device with a session heartbeats; count the 200s
         let beats = sessions.iter().enumerate().map(|(d, s)| async move {
             match s {
-                Some(s) => Some(api::heartbeat(lanes, lane(d), &s.id).await),
+                Some(s) => Some(api::heartbeat(lanes, lane(d), s).await),
                 None => None,
             }
         });
@@ -468,8 +475,11 @@ async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, 
         for (d, r) in results.into_iter().enumerate() {
             match r {
                 None => {}
-                Some(Outcome::Ok(_, latency)) => {
+                Some(Outcome::Ok(renewal, latency)) => {
                     rec.ok(Op::Heartbeat, latency, 1);
+                    if let Some(s) = sessions[d].as_mut() {
+                        s.adopt(renewal);
+                    }
                     playing += 1;
                 }
                 Some(Outcome::Http(r))
