@@ -95,6 +95,8 @@ struct Output {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Exit with status 1 when there was any error, false refusal or over-admission.
+    ///
+    /// In the sharing attack, also when a copied session still played on two devices after two heartbeats.
     #[arg(long)]
     check: bool,
 }
@@ -126,6 +128,11 @@ struct ViewerArgs {
     #[arg(long, default_value_t = 0.0)]
     steering_s: f64,
     /// Sharing attack: this many devices (2–5) share each ticket.
+    ///
+    /// The first admits; the others start with a copy of its credentials (session id, secret, device id),
+    /// which the server must refuse with `session_cloned` for all but one of them by their second
+    /// heartbeat; a refused device then takes a seat with the ticket itself (newest wins), and the devices
+    /// take seats from each other.
     #[arg(long, value_parser = clap::value_parser!(u8).range(2..=5))]
     share_devices: Option<u8>,
     /// Devices each ticket allows at once (k) on the created show.
@@ -236,6 +243,12 @@ fn viewers_text(r: &ViewersReport) -> String {
         c.rounds_checked,
         c.expected_refusals
     ));
+    if c.clones_made > 0 {
+        s.push_str(&format!(
+            "copied credentials: {} copies, {} refused as session_cloned, {} devices still playing a copied session after two heartbeats\n",
+            c.clones_made, c.clones_refused, c.clones_unstopped
+        ));
+    }
     if let Some(srv) = &r.server {
         s.push_str(&format!("server pid {}:", srv.pid));
         for p in &srv.phases {
