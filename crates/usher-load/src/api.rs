@@ -1,11 +1,17 @@
 //! Usher's HTTP API as the load tool uses it: create a show, register tickets in batches, and the viewer
-//! calls (admit, heartbeat, leave, playlists, segments).
+//! calls (admit, heartbeat, leave, playlists, steering reloads, segments).
+//!
+//! The viewer calls behave as a well-behaved app does with its session's secret: the admit's
+//! `session_secret` is kept in the [`Session`], every call about the session (heartbeat, leave, master
+//! playlist, steering reload) sends the current one in `X-Usher-Session-Secret`, and the caller adopts the
+//! next one from each heartbeat's answer ([`Session::adopt`]). A server older than session secrets answers
+//! none and asks for none; the calls then send none.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use hyper::Method;
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::{HeaderName, HeaderValue, InvalidHeaderValue};
 use rand::Rng as _;
 use rand::distributions::Alphanumeric;
 use serde::Deserialize;
@@ -19,6 +25,9 @@ pub const BATCH: usize = 10_000;
 
 /// Header by which apps name their device.
 pub const DEVICE_HEADER: HeaderName = HeaderName::from_static("x-usher-device");
+
+/// Header by which apps send their session's current secret.
+pub const SECRET_HEADER: HeaderName = HeaderName::from_static("x-usher-session-secret");
 
 /// The outcome of one viewer call.
 #[derive(Debug)]
@@ -182,10 +191,51 @@ pub struct Session {
     pub id: String,
     /// Heartbeat interval the server asks for.
     pub heartbeat_s: u32,
-    /// Its master playlist.
+    /// Its master playlist as the admit answered it (for an app, with `?secret=` for a native player).
     pub playlist_url: String,
     /// The current origin grant.
     pub grant: Option<String>,
+    /// The session's current secret, sent with every call about the session (`None`: the server
+    /// handed out none, being older than session secrets).
+    pub secret: Option<HeaderValue>,
+    /// The admit re-attached to a session the device already held.
+    pub reattached: bool,
+}
+
+impl Session {
+    /// Takes what a renewal answered: its grant, and its secret as the current one (the one sent becomes
+    /// the server's "previous", good only for resending after a lost answer).
+    pub fn adopt(&mut self, renewal: Renewal) {
+        if renewal.grant.is_some() {
+            self.grant = renewal.grant;
+        }
+        if renewal.secret.is_some() {
+            self.secret = renewal.secret;
+        }
+    }
+
+    /// The master playlist's path without the URL's secret: the tool sends the secret in the header, as
+    /// the watch page's player sends its cookie, so the playlist's steering URI carries none and steering
+    /// reloads only check (see [`steering`]).
+    pub fn master_path(&self) -> &str {
+        self.playlist_url
+            .split_once('?')
+            .map_or(self.playlist_url.as_str(), |(path, _)| path)
+    }
+
+    /// The content-steering manifest's path.
+    pub fn steering_path(&self) -> String {
+        format!("/hls/{}/steering.json", self.id)
+    }
+}
+
+/// What a successful heartbeat hands back.
+#[derive(Debug, Clone, Default)]
+pub struct Renewal {
+    /// The first fresh grant.
+    pub grant: Option<String>,
+    /// The session's next secret.
+    pub secret: Option<HeaderValue>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +249,10 @@ struct AdmitView {
     heartbeat_interval_s: u32,
     playlist_url: String,
     #[serde(default)]
+    session_secret: Option<String>,
+    #[serde(default)]
+    reattached: bool,
+    #[serde(default)]
     grants: Vec<GrantView>,
 }
 
@@ -207,74 +261,134 @@ struct HeartbeatView {
     #[serde(default)]
     status: String,
     #[serde(default)]
+    session_secret: Option<String>,
+    #[serde(default)]
     grants: Vec<GrantView>,
 }
 
-/// `POST /api/v1/playback` with `{"token"}` and `X-Usher-Device`; success is 201.
-pub async fn admit(lanes: &Lanes, lane: usize, token: &str, device: &str) -> Outcome<Session> {
+/// A secret as an answer hands it out; `Err` when it cannot ride in a header (a malformed answer).
+fn secret_value(text: Option<String>) -> Result<Option<HeaderValue>, InvalidHeaderValue> {
+    text.map(HeaderValue::try_from).transpose()
+}
+
+/// Adds `X-Usher-Session-Secret` when there is a secret.
+fn with_secret<'a>(call: Call<'a>, secret: Option<&HeaderValue>) -> Call<'a> {
+    match secret {
+        Some(s) => call.header(SECRET_HEADER.clone(), s.clone()),
+        None => call,
+    }
+}
+
+/// Reads an admit's answer.
+fn admission(body: &[u8]) -> Option<Session> {
+    let v = serde_json::from_slice::<AdmitView>(body).ok()?;
+    Some(Session {
+        id: v.session_id,
+        heartbeat_s: v.heartbeat_interval_s,
+        playlist_url: v.playlist_url,
+        grant: v.grants.into_iter().next().map(|g| g.token),
+        secret: secret_value(v.session_secret).ok()?,
+        reattached: v.reattached,
+    })
+}
+
+/// `POST /api/v1/playback` with `{"token"}` and `X-Usher-Device`; success is 201. A device admitting
+/// again (after its session was superseded, or to take the seat back) presents the secret it holds,
+/// `presented`, as an app does: the server re-attaches it only if that secret still controls the device's
+/// session.
+pub async fn admit(
+    lanes: &Lanes,
+    lane: usize,
+    token: &str,
+    device: &str,
+    presented: Option<&HeaderValue>,
+) -> Outcome<Session> {
     let body = serde_json::to_vec(&json!({ "token": token })).expect("JSON of a string");
     let device = HeaderValue::from_str(device).expect("device ids are header-safe");
     let call =
         Call::json(Method::POST, "/api/v1/playback", body).header(DEVICE_HEADER.clone(), device);
-    match lanes.send(lane, call).await {
-        Ok(r) if r.status.as_u16() == 201 => match serde_json::from_slice::<AdmitView>(&r.body) {
-            Ok(v) => Outcome::Ok(
-                Session {
-                    id: v.session_id,
-                    heartbeat_s: v.heartbeat_interval_s,
-                    playlist_url: v.playlist_url,
-                    grant: v.grants.into_iter().next().map(|g| g.token),
-                },
-                r.latency,
-            ),
-            Err(_) => Outcome::Http(r),
+    match lanes.send(lane, with_secret(call, presented)).await {
+        Ok(r) if r.status.as_u16() == 201 => match admission(&r.body) {
+            Some(session) => Outcome::Ok(session, r.latency),
+            None => Outcome::Http(r),
         },
         Ok(r) => Outcome::Http(r),
         Err(f) => Outcome::Failed(f),
     }
 }
 
-/// `POST /api/v1/playback/{id}/heartbeat`; success is 200 with fresh grants (the first one returned). A
-/// 200 whose `status` is `degraded` (the store is unreachable and the server keeps the player going on its
-/// grace) is not a success: it comes back as [`Outcome::Http`] and counts as an error labelled `200`.
-pub async fn heartbeat(lanes: &Lanes, lane: usize, session: &str) -> Outcome<Option<String>> {
-    let path = format!("/api/v1/playback/{session}/heartbeat");
-    match lanes
-        .send(lane, Call::json(Method::POST, &path, Vec::new()))
-        .await
-    {
+/// `POST /api/v1/playback/{id}/heartbeat` with the session's current secret; success is 200 with fresh
+/// grants (the first one returned) and the next secret, which the caller adopts ([`Session::adopt`]).
+/// A 200 whose `status` is `degraded` (the store is unreachable and the server keeps the player going on
+/// its grace; the secret stays) is not a success: it comes back as [`Outcome::Http`] and counts as an
+/// error labelled `200`.
+pub async fn heartbeat(lanes: &Lanes, lane: usize, session: &Session) -> Outcome<Renewal> {
+    let path = format!("/api/v1/playback/{}/heartbeat", session.id);
+    let call = with_secret(
+        Call::json(Method::POST, &path, Vec::new()),
+        session.secret.as_ref(),
+    );
+    match lanes.send(lane, call).await {
         Ok(r) if r.status.as_u16() == 200 => {
-            let view = serde_json::from_slice::<HeartbeatView>(&r.body).ok();
-            if view.as_ref().is_some_and(|v| v.status == "degraded") {
+            let Ok(view) = serde_json::from_slice::<HeartbeatView>(&r.body) else {
+                return Outcome::Http(r);
+            };
+            if view.status == "degraded" {
                 return Outcome::Http(r);
             }
-            let grant = view
-                .and_then(|v| v.grants.into_iter().next())
-                .map(|g| g.token);
-            Outcome::Ok(grant, r.latency)
+            let Ok(secret) = secret_value(view.session_secret) else {
+                return Outcome::Http(r);
+            };
+            let grant = view.grants.into_iter().next().map(|g| g.token);
+            Outcome::Ok(Renewal { grant, secret }, r.latency)
         }
         Ok(r) => Outcome::Http(r),
         Err(f) => Outcome::Failed(f),
     }
 }
 
-/// `DELETE /api/v1/playback/{id}`; success is 204.
-pub async fn leave(lanes: &Lanes, lane: usize, session: &str) -> Outcome<()> {
-    let path = format!("/api/v1/playback/{session}");
+/// `DELETE /api/v1/playback/{id}` with the session's current secret; success is 204.
+pub async fn leave(lanes: &Lanes, lane: usize, session: &Session) -> Outcome<()> {
+    let path = format!("/api/v1/playback/{}", session.id);
     let call = Call {
         method: Method::DELETE,
         ..Call::get(&path)
     };
-    match lanes.send(lane, call).await {
+    match lanes
+        .send(lane, with_secret(call, session.secret.as_ref()))
+        .await
+    {
         Ok(r) if r.status.as_u16() == 204 => Outcome::Ok((), r.latency),
         Ok(r) => Outcome::Http(r),
         Err(f) => Outcome::Failed(f),
     }
 }
 
+/// The session's master playlist ([`Session::master_path`]) with its current secret in the header: the
+/// server only checks it.
+pub async fn master(lanes: &Lanes, lane: usize, session: &Session) -> Outcome<bytes::Bytes> {
+    let call = with_secret(Call::get(session.master_path()), session.secret.as_ref());
+    get(lanes, lane, call).await
+}
+
+/// A content-steering reload as the watch page's player makes it: `GET /hls/{id}/steering.json` with the
+/// session's current secret in the header (the page's cookie, for an app). The server only checks the
+/// secret and the seat, and hands out no new secret: the viewer's heartbeats renew. (A native player
+/// instead reloads the URL chain that starts in the admit's `playlist_url`, `?secret=…`, and renews by it
+/// without heartbeating; the tool does not model that player.)
+pub async fn steering(lanes: &Lanes, lane: usize, session: &Session) -> Outcome<bytes::Bytes> {
+    let path = session.steering_path();
+    let call = with_secret(Call::get(&path), session.secret.as_ref());
+    get(lanes, lane, call).await
+}
+
 /// A `GET` whose success is 200 (or 206); returns the body.
 pub async fn fetch(lanes: &Lanes, lane: usize, path: &str) -> Outcome<bytes::Bytes> {
-    match lanes.send(lane, Call::get(path)).await {
+    get(lanes, lane, Call::get(path)).await
+}
+
+async fn get(lanes: &Lanes, lane: usize, call: Call<'_>) -> Outcome<bytes::Bytes> {
+    match lanes.send(lane, call).await {
         Ok(r) if matches!(r.status.as_u16(), 200 | 206) => Outcome::Ok(r.body, r.latency),
         Ok(r) => Outcome::Http(r),
         Err(f) => Outcome::Failed(f),
@@ -335,5 +449,39 @@ mod tests {
         }
         let d = make_device();
         assert!((8..=64).contains(&d.len()));
+    }
+
+    #[test]
+    fn an_admission_keeps_its_secret_and_a_renewal_replaces_it() {
+        let body = br#"{"session_id":"s1","heartbeat_interval_s":15,"playlist_url":"/hls/s1/master.m3u8?secret=AAAAAAAAAAAAAAAAAAAAAA","session_secret":"AAAAAAAAAAAAAAAAAAAAAA","reattached":false,"grants":[{"token":"g0"}]}"#;
+        let mut s = admission(body).expect("an admission");
+        assert_eq!(s.secret.as_ref().unwrap(), "AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(s.master_path(), "/hls/s1/master.m3u8");
+        assert_eq!(s.steering_path(), "/hls/s1/steering.json");
+        s.adopt(Renewal {
+            grant: Some("g1".into()),
+            secret: Some(HeaderValue::from_static("BBBBBBBBBBBBBBBBBBBBBB")),
+        });
+        assert_eq!(s.secret.as_ref().unwrap(), "BBBBBBBBBBBBBBBBBBBBBB");
+        assert_eq!(s.grant.as_deref(), Some("g1"));
+        // a degraded or older answer without a secret keeps the one held
+        s.adopt(Renewal::default());
+        assert_eq!(s.secret.as_ref().unwrap(), "BBBBBBBBBBBBBBBBBBBBBB");
+        assert_eq!(s.grant.as_deref(), Some("g1"));
+    }
+
+    #[test]
+    fn a_server_without_session_secrets_is_still_spoken_to() {
+        // the answer of a server older than session secrets (the base of a before/after benchmark)
+        let body = br#"{"session_id":"s1","heartbeat_interval_s":15,"playlist_url":"/hls/s1/master.m3u8","grants":[]}"#;
+        let s = admission(body).expect("an admission");
+        assert!(s.secret.is_none());
+        let call = with_secret(Call::get("/x"), s.secret.as_ref());
+        assert!(call.headers.iter().all(|(n, _)| n != SECRET_HEADER));
+        let call = with_secret(
+            Call::get("/x"),
+            Some(&HeaderValue::from_static("AAAAAAAAAAAAAAAAAAAAAA")),
+        );
+        assert!(call.headers.iter().any(|(n, _)| n == SECRET_HEADER));
     }
 }

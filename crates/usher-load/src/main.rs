@@ -17,6 +17,11 @@ use usher_load::viewers::{self, Arrival, ViewersConfig, ViewersReport};
     name = "usher-load",
     version,
     about = "Load generator for Usher: simulated viewers, sharing attacks and closed-loop throughput runs, over HTTP.",
+    long_about = "Load generator for Usher: simulated viewers, sharing attacks and closed-loop throughput runs, over HTTP.\n\n\
+        Every simulated viewer is an app that keeps its session's secret: the admit's `session_secret` goes in \
+        `X-Usher-Session-Secret` with each heartbeat, leave, master playlist and steering reload, and each \
+        heartbeat's answer hands the next one, which it adopts. Steering reloads only check (the watch page's \
+        way); the heartbeats renew. The `saturate --op heartbeat` workers do the same, each on its own session.",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -90,6 +95,8 @@ struct Output {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Exit with status 1 when there was any error, false refusal or over-admission.
+    ///
+    /// In the sharing attack, also when a copied session still played on two devices after two heartbeats.
     #[arg(long)]
     check: bool,
 }
@@ -114,9 +121,18 @@ struct ViewerArgs {
     #[arg(long, default_value_t = 0)]
     segments: u32,
     /// Seconds between each viewer's content-steering reloads (`/hls/{session}/steering.json`; 0: none).
+    ///
+    /// The viewers play as the watch page does: the reloads send the session's secret in a header and only
+    /// check the seat, and the heartbeats renew it (a native player would renew by its reloads' `?secret=`
+    /// URL chain instead of heartbeating; not modelled).
     #[arg(long, default_value_t = 0.0)]
     steering_s: f64,
     /// Sharing attack: this many devices (2–5) share each ticket.
+    ///
+    /// The first admits; the others start with a copy of its credentials (session id, secret, device id),
+    /// which the server must refuse with `session_cloned` for all but one of them by their second
+    /// heartbeat; a refused device then takes a seat with the ticket itself (newest wins), and the devices
+    /// take seats from each other.
     #[arg(long, value_parser = clap::value_parser!(u8).range(2..=5))]
     share_devices: Option<u8>,
     /// Devices each ticket allows at once (k) on the created show.
@@ -227,6 +243,12 @@ fn viewers_text(r: &ViewersReport) -> String {
         c.rounds_checked,
         c.expected_refusals
     ));
+    if c.clones_made > 0 {
+        s.push_str(&format!(
+            "copied credentials: {} copies, {} refused as session_cloned, {} devices still playing a copied session after two heartbeats\n",
+            c.clones_made, c.clones_refused, c.clones_unstopped
+        ));
+    }
     if let Some(srv) = &r.server {
         s.push_str(&format!("server pid {}:", srv.pid));
         for p in &srv.phases {

@@ -23,7 +23,7 @@ use crate::system::{PhaseClock, PhaseUsage, ProcWatch};
 pub enum Load {
     /// `GET` of these URLs in turn (same host).
     Get(Vec<String>),
-    /// Heartbeats, each worker on its own session.
+    /// Heartbeats, each worker on its own session, with the session's secret moving at each one.
     Heartbeat,
     /// Admits of fresh devices on a pool of tickets (newest wins: each admit takes the seat).
     Admit {
@@ -72,11 +72,49 @@ impl SaturateReport {
     }
 }
 
-enum Work {
-    Get(Vec<String>),
-    Heartbeat(Vec<Session>),
-    Admit(Vec<String>),
-    Segment(Vec<(String, Vec<String>)>),
+/// What one worker sends, with what it keeps from one request to the next.
+enum Job {
+    /// `GET` of these paths, in turn.
+    Get(Arc<Vec<String>>),
+    /// Heartbeats of the worker's own session, whose secret each answer moves.
+    Heartbeat(Session),
+    /// Admits of fresh devices on the pool's tickets, taken in turn by all workers.
+    Admit(Arc<Vec<String>>, Arc<AtomicUsize>),
+    /// The segments of the worker's own session, under its grant.
+    Segment {
+        /// `/o/{grant}/{folder}`.
+        base: String,
+        /// The media playlist's segments.
+        segments: Vec<String>,
+    },
+}
+
+impl Job {
+    /// Sends the worker's `n`-th request on lane `w` (`i = w + n × workers`).
+    async fn step(&mut self, lanes: &Lanes, rec: &Recorder, w: usize, i: usize, n: usize) {
+        match self {
+            Job::Get(paths) => {
+                let out = api::fetch(lanes, w, &paths[i % paths.len()]).await;
+                api::record(rec, Op::Get, out, |b| b.len() as u64);
+            }
+            Job::Heartbeat(session) => {
+                let out = api::heartbeat(lanes, w, session).await;
+                if let Some(renewal) = api::record(rec, Op::Heartbeat, out, |_| 1) {
+                    session.adopt(renewal);
+                }
+            }
+            Job::Admit(tokens, next) => {
+                let t = &tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()];
+                let out = api::admit(lanes, w, t, &api::make_device(), None).await;
+                api::record(rec, Op::Admit, out, |_| 1);
+            }
+            Job::Segment { base, segments } => {
+                let path = format!("{base}/{}", segments[n % segments.len()]);
+                let out = api::fetch(lanes, w, &path).await;
+                api::record(rec, Op::Segment, out, |b| b.len() as u64);
+            }
+        }
+    }
 }
 
 /// Runs a closed loop. `server` is needed for Usher loads (not for `Get`).
@@ -91,7 +129,7 @@ pub async fn run(
     let c = cfg.concurrency.max(1);
     setup::connection_budget(c + 1, true)?;
     let rec = Arc::new(Recorder::new());
-    let (lanes, work, op) = match &cfg.load {
+    let (lanes, jobs, op) = match &cfg.load {
         Load::Get(urls) => {
             let first = urls.first().context("give at least one --url")?;
             let target = Target::resolve(first).await?;
@@ -104,7 +142,9 @@ pub async fn run(
                 );
             }
             let lanes = Arc::new(Lanes::new(target, c, Duration::from_secs(30)));
-            (lanes, Work::Get(paths), Op::Get)
+            let paths = Arc::new(paths);
+            let jobs = (0..c).map(|_| Job::Get(paths.clone())).collect();
+            (lanes, jobs, Op::Get)
         }
         load => {
             let server = server.context("this load needs --base-url and keys")?;
@@ -116,12 +156,25 @@ pub async fn run(
             };
             let (tokens, _) = setup::prepare_tickets(&admin, &rec, server, &show, n).await?;
             let lanes = setup::lanes(server, c).await?;
-            let work = match load {
-                Load::Admit { .. } => Work::Admit(tokens.to_vec()),
-                Load::Heartbeat => Work::Heartbeat(admit_all(&lanes, &tokens[..c]).await?),
+            let jobs: Vec<Job> = match load {
+                Load::Admit { .. } => {
+                    let next = Arc::new(AtomicUsize::new(0));
+                    (0..c)
+                        .map(|_| Job::Admit(tokens.clone(), next.clone()))
+                        .collect()
+                }
+                Load::Heartbeat => admit_all(&lanes, &tokens[..c])
+                    .await?
+                    .into_iter()
+                    .map(Job::Heartbeat)
+                    .collect(),
                 _ => {
                     let sessions = admit_all(&lanes, &tokens[..c]).await?;
-                    Work::Segment(segment_paths(&lanes, sessions).await?)
+                    segment_paths(&lanes, sessions)
+                        .await?
+                        .into_iter()
+                        .map(|(base, segments)| Job::Segment { base, segments })
+                        .collect()
                 }
             };
             let op = match load {
@@ -129,27 +182,19 @@ pub async fn run(
                 Load::Heartbeat => Op::Heartbeat,
                 _ => Op::Segment,
             };
-            (lanes, work, op)
+            (lanes, jobs, op)
         }
     };
     rec.reset();
-    let work = Arc::new(work);
     let stop = Arc::new(AtomicBool::new(false));
-    let counter = Arc::new(AtomicUsize::new(0));
     let mut workers = tokio::task::JoinSet::new();
-    for w in 0..c {
-        let (lanes, work, rec, stop, counter) = (
-            lanes.clone(),
-            work.clone(),
-            rec.clone(),
-            stop.clone(),
-            counter.clone(),
-        );
+    for (w, mut job) in jobs.into_iter().enumerate() {
+        let (lanes, rec, stop) = (lanes.clone(), rec.clone(), stop.clone());
         workers.spawn(async move {
-            let mut i = w;
+            let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                step(&lanes, &work, &rec, w, i, &counter).await;
-                i += c;
+                job.step(&lanes, &rec, w, w + n * c, n).await;
+                n += 1;
             }
         });
     }
@@ -177,36 +222,12 @@ pub async fn run(
     })
 }
 
-async fn step(lanes: &Lanes, work: &Work, rec: &Recorder, w: usize, i: usize, n: &AtomicUsize) {
-    match work {
-        Work::Get(paths) => {
-            let out = api::fetch(lanes, w, &paths[i % paths.len()]).await;
-            api::record(rec, Op::Get, out, |b| b.len() as u64);
-        }
-        Work::Heartbeat(sessions) => {
-            let out = api::heartbeat(lanes, w, &sessions[w].id).await;
-            api::record(rec, Op::Heartbeat, out, |_| 1);
-        }
-        Work::Admit(tokens) => {
-            let t = &tokens[n.fetch_add(1, Ordering::Relaxed) % tokens.len()];
-            let out = api::admit(lanes, w, t, &api::make_device()).await;
-            api::record(rec, Op::Admit, out, |_| 1);
-        }
-        Work::Segment(paths) => {
-            let (base, segs) = &paths[w];
-            let path = format!("{base}/{}", segs[i / paths.len() % segs.len()]);
-            let out = api::fetch(lanes, w, &path).await;
-            api::record(rec, Op::Segment, out, |b| b.len() as u64);
-        }
-    }
-}
-
 /// Admits one device per token, each on its own lane.
 async fn admit_all(lanes: &Lanes, tokens: &[String]) -> anyhow::Result<Vec<Session>> {
     let admits = tokens
         .iter()
         .enumerate()
-        .map(|(i, t)| async move { (i, api::admit(lanes, i, t, &api::make_device()).await) });
+        .map(|(i, t)| async move { (i, api::admit(lanes, i, t, &api::make_device(), None).await) });
     let mut sessions = Vec::with_capacity(tokens.len());
     for (i, out) in futures_util::future::join_all(admits).await {
         match out {
@@ -229,19 +250,17 @@ async fn segment_paths(
 ) -> anyhow::Result<Vec<(String, Vec<String>)>> {
     let mut out = Vec::with_capacity(sessions.len());
     for (i, s) in sessions.iter().enumerate() {
-        let get = |path: String| async move {
-            match api::fetch(lanes, i, &path).await {
-                Outcome::Ok(b, _) => Ok(String::from_utf8_lossy(&b).into_owned()),
-                Outcome::Http(r) => anyhow::bail!("GET {path}: {}", r.status),
-                Outcome::Failed(f) => anyhow::bail!("GET {path}: {f}"),
-            }
+        let text = |path: &str, out: Outcome<bytes::Bytes>| match out {
+            Outcome::Ok(b, _) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            Outcome::Http(r) => anyhow::bail!("GET {path}: {}", r.status),
+            Outcome::Failed(f) => anyhow::bail!("GET {path}: {f}"),
         };
-        let master = get(s.playlist_url.clone()).await?;
+        let master = text(s.master_path(), api::master(lanes, i, s).await)?;
         let variant = api::playlist_uris(&master)
             .into_iter()
             .next()
             .context("master playlist without variants")?;
-        let media = get(variant.clone()).await?;
+        let media = text(&variant, api::fetch(lanes, i, &variant).await)?;
         let base = variant
             .rsplit_once('/')
             .map(|(d, _)| d.to_owned())

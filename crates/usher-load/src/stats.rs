@@ -107,17 +107,28 @@ impl OpStats {
 /// The lease protocol's checks.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Checks {
-    /// A viewer with its own ticket was refused (admit or heartbeat) although nobody else used it, or a
-    /// shared ticket had fewer devices playing in a heartbeat round than it allows.
+    /// A viewer with its own ticket was refused (admit, heartbeat or steering reload) although nobody
+    /// else used it, or a shared ticket had fewer sessions playing in a heartbeat round than it allows
+    /// (of those its devices held).
     pub false_refusals: u64,
-    /// Heartbeat rounds in which more devices of one ticket got 200 than the ticket allows.
+    /// Heartbeat rounds in which more sessions of one ticket got 200 than the ticket allows devices.
     pub over_admissions: u64,
-    /// Devices above the limit, summed over those rounds.
+    /// Sessions above the limit, summed over those rounds.
     pub over_admitted_devices: u64,
     /// Heartbeat rounds checked in sharing mode (one per ticket per round).
     pub rounds_checked: u64,
-    /// Refusals the protocol owes (a superseded device in sharing mode); not errors.
+    /// Refusals the protocol owes (a superseded device in sharing mode, a copy refused with
+    /// `session_cloned`); not errors.
     pub expected_refusals: u64,
+    /// Sharing attack: devices that started with a copy of another device's credentials (its session id,
+    /// secret and device id).
+    pub clones_made: u64,
+    /// Heartbeats of a copied session's holders refused with `session_cloned` (owed: counted in
+    /// `expected_refusals` as well).
+    pub clones_refused: u64,
+    /// Devices beyond one still playing on one session from its second heartbeat round on: copies the
+    /// server failed to tell apart within two heartbeat intervals (fails the run).
+    pub clones_unstopped: u64,
 }
 
 struct Inner {

@@ -1,16 +1,32 @@
 //! The viewer scenario: N viewers admit (a ramp or a "doors open" storm), heartbeat at the server's
-//! interval with jitter, optionally fetch playlists and segments from the origin, and leave at the end.
+//! interval with jitter, optionally fetch playlists and segments from the origin and reload the
+//! content-steering manifest, and leave at the end.
 //!
-//! In sharing-attack mode each ticket is shared by D devices that heartbeat in rounds: every device with a
-//! session heartbeats, the 200s are counted (more than k is an over-admission, fewer than min(k, D) a false
-//! refusal), then every device that was superseded admits again, as a viewer pressing "continue watching
-//! here" would.
+//! Each viewer is an app playing as the watch page does: it keeps its session's secret from the admit,
+//! sends the current one with every heartbeat, leave, master playlist and steering reload, and adopts the
+//! next one from each heartbeat's answer. Its steering reloads send the secret in the header, so they
+//! only check the seat (the heartbeats renew), as the watch page's player does with its cookie; the tool
+//! does not model a native player, which renews by its steering reloads' `?secret=` URL chain instead of
+//! heartbeating.
+//!
+//! In sharing-attack mode each ticket is shared by D devices, the two ways a ticket can be shared:
+//! - **Copied credentials.** Device 0 admits; the other D − 1 start with a copy of its credentials (session
+//!   id, secret and device id: a copied cookie jar or app state) and heartbeat on their own. They share one
+//!   seat only until the secret moves: by the second heartbeat round every holder but one must be refused
+//!   with `session_cloned` (a session still played by two devices after that is a `clones_unstopped`).
+//! - **A shared ticket.** A refused device takes a seat with the ticket itself, presenting the secret it
+//!   holds, as the page's "Watch here" does; from then on the devices take seats from each other (newest
+//!   wins) and heartbeat in rounds: every device with a session heartbeats, the sessions with a 200 are
+//!   counted (more than k is an over-admission, fewer than min(k, sessions held) a false refusal), then
+//!   every device that was refused admits again.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use hyper::header::HeaderValue;
 use rand::Rng as _;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -96,7 +112,8 @@ pub struct ViewersReport {
     pub tool: Vec<PhaseUsage>,
     /// Errors of every operation together.
     pub errors: u64,
-    /// Whether the run passed: no error, no false refusal, no over-admission.
+    /// Whether the run passed: no error, no false refusal, no over-admission, no copied session played
+    /// by two devices past its second heartbeat.
     pub passed: bool,
 }
 
@@ -285,7 +302,10 @@ pub async fn run(
         fd_limit,
         connects: shared.lanes.connects(),
         peak_live_sessions: peak,
-        passed: errors == 0 && checks.false_refusals == 0 && checks.over_admissions == 0,
+        passed: errors == 0
+            && checks.false_refusals == 0
+            && checks.over_admissions == 0
+            && checks.clones_unstopped == 0,
         errors,
         ops,
         checks,
@@ -316,7 +336,7 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
     let lanes = &shared.lanes;
     let rec = &shared.rec;
     let device = api::make_device();
-    let outcome = api::admit(lanes, i, token, &device).await;
+    let outcome = api::admit(lanes, i, token, &device, None).await;
     false_refusal(shared, &outcome);
     let Some(mut session) = api::record(rec, Op::Admit, outcome, |_| 1) else {
         return;
@@ -332,12 +352,12 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
     };
     let mut next = shared.next_beat(at, session.heartbeat_s);
     let steering = (shared.steering_s > 0.0).then(|| Duration::from_secs_f64(shared.steering_s));
-    let steering_path = format!("/hls/{}/steering.json", session.id);
     let mut next_steer = steering.map(|every| at + every.mul_f64(0.5 + fastrand_unit(i)));
     loop {
         if let Some(when) = next_steer.filter(|w| *w < next) {
             tokio::time::sleep_until(when).await;
-            let outcome = api::fetch(lanes, i, &steering_path).await;
+            // checks the seat with the current secret; the heartbeats renew it
+            let outcome = api::steering(lanes, i, &session).await;
             false_refusal(shared, &outcome);
             api::record(rec, Op::Steering, outcome, |_| 1);
             next_steer = steering.map(|every| when + every);
@@ -345,18 +365,17 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
         }
         tokio::time::sleep_until(next).await;
         if next >= shared.end {
-            let out = api::leave(lanes, i, &session.id).await;
+            let out = api::leave(lanes, i, &session).await;
             api::record(rec, Op::Leave, out, |()| 1);
             shared.left();
             return;
         }
-        let outcome = api::heartbeat(lanes, i, &session.id).await;
+        let outcome = api::heartbeat(lanes, i, &session).await;
         let refused = matches!(&outcome, Outcome::Http(r) if r.status.is_client_error());
         false_refusal(shared, &outcome);
-        if let Some(grant) = api::record(rec, Op::Heartbeat, outcome, |_| 1) {
-            if grant.is_some() {
-                session.grant = grant;
-            }
+        // a heartbeat without an answer keeps the secret: sending it again is a retry to the server
+        if let Some(renewal) = api::record(rec, Op::Heartbeat, outcome, |_| 1) {
+            session.adopt(renewal);
             if let Some(m) = media.as_mut() {
                 m.fetch(shared, i, &session, shared.segments).await;
             }
@@ -379,7 +398,7 @@ impl Media {
     /// Fetches the session's master playlist and its first variant's media playlist.
     async fn open(shared: &Shared, lane: usize, session: &Session) -> Option<Self> {
         let (lanes, rec) = (&shared.lanes, &shared.rec);
-        let master = api::fetch(lanes, lane, &session.playlist_url).await;
+        let master = api::master(lanes, lane, session).await;
         let master = api::record(rec, Op::Playlist, master, |b| b.len() as u64)?;
         let variant = api::playlist_uris(&String::from_utf8_lossy(&master))
             .into_iter()
@@ -410,38 +429,67 @@ impl Media {
     }
 }
 
-/// One ticket shared by `devices` devices, heartbeating in rounds.
+/// One device of a shared ticket.
+struct Holder {
+    /// Its device id (the copies carry device 0's: it is in the copied credentials).
+    device: String,
+    /// The session it plays, if any.
+    session: Option<Session>,
+    /// The secret of its last session, presented when it admits again (as the page's cookie would be).
+    held: Option<HeaderValue>,
+}
+
+impl Holder {
+    /// Its session was refused: it keeps the secret to present at its next admit.
+    fn drop_session(&mut self) {
+        if let Some(s) = self.session.take() {
+            self.held = s.secret;
+        }
+    }
+}
+
+/// One ticket shared by `devices` devices: copies of the first one's credentials, then the ticket itself,
+/// heartbeating in rounds (see the module documentation).
 async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, at: Instant) {
     tokio::time::sleep_until(at).await;
     let (lanes, rec) = (&shared.lanes, &shared.rec);
-    let ids: Vec<String> = (0..devices).map(|_| api::make_device()).collect();
     let lane = |d: usize| t * devices + d;
-    let admit_one = |d: usize| {
-        let device = ids[d].clone();
-        async move {
-            let out = api::admit(lanes, lane(d), token, &device).await;
-            // newest_wins always admits: any refusal is a false one
-            false_refusal(shared, &out);
-            api::record(rec, Op::Admit, out, |_| 1)
-        }
+    let admit_one = |d: usize, device: String, presented: Option<HeaderValue>| async move {
+        let out = api::admit(lanes, lane(d), token, &device, presented.as_ref()).await;
+        // newest_wins always admits: any refusal is a false one
+        false_refusal(shared, &out);
+        api::record(rec, Op::Admit, out, |_| 1)
     };
-    let mut sessions: Vec<Option<Session>> = join_all((0..devices).map(admit_one)).await;
-    let Some(h) = sessions.iter().flatten().map(|s| s.heartbeat_s).next() else {
+    let first = api::make_device();
+    let Some(original) = admit_one(0, first.clone(), None).await else {
         return;
     };
+    let h = original.heartbeat_s;
     shared.heartbeat_s.store(h, Ordering::Relaxed);
+    // devices 1.. copy device 0's credentials: its session, secret and device id
+    let copies = devices - 1;
+    rec.check(|c| c.clones_made += copies as u64);
+    let mut holders: Vec<Holder> = (0..devices)
+        .map(|_| Holder {
+            device: first.clone(),
+            session: Some(original.clone()),
+            held: None,
+        })
+        .collect();
     let k = shared.max_devices as usize;
     let seats = k.min(devices);
     (0..seats).for_each(|_| shared.joined());
     let mut next = shared.next_beat(at, h);
+    let mut round = 0usize;
     loop {
         tokio::time::sleep_until(next).await;
         if next >= shared.end {
-            let leaves = sessions.iter().enumerate().filter_map(|(d, s)| {
-                let s = s.as_ref()?;
+            let leaves = holders.iter().enumerate().filter_map(|(d, holder)| {
+                let s = holder.session.as_ref()?;
                 Some(async move {
-                    let out = api::leave(lanes, lane(d), &s.id).await;
-                    // a device superseded since its last heartbeat has nothing to leave
+                    let out = api::leave(lanes, lane(d), s).await;
+                    // a device superseded since its last heartbeat (or a copy whose twin left first)
+                    // has nothing to leave
                     match out {
                         Outcome::Http(r) if problem_code(&r.body).is_some() => {
                             rec.refused(Op::Leave, r.latency)
@@ -456,53 +504,93 @@ async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, 
             (0..seats).for_each(|_| shared.left());
             return;
         }
-        // phase 1: every device with a session heartbeats; count the 200s
-        let beats = sessions.iter().enumerate().map(|(d, s)| async move {
-            match s {
-                Some(s) => Some(api::heartbeat(lanes, lane(d), &s.id).await),
+        // phase 1: every device with a session heartbeats with the secret it holds
+        let beats = holders.iter().enumerate().map(|(d, holder)| async move {
+            match &holder.session {
+                Some(s) => Some(api::heartbeat(lanes, lane(d), s).await),
                 None => None,
             }
         });
         let results = join_all(beats).await;
-        let (mut playing, mut failed) = (0usize, false);
+        let held: HashSet<&str> = holders
+            .iter()
+            .filter_map(|x| x.session.as_ref().map(|s| s.id.as_str()))
+            .collect();
+        let held = held.len();
+        // the devices that got a 200, by session
+        let mut playing: HashMap<String, usize> = HashMap::new();
+        let mut failed = false;
         for (d, r) in results.into_iter().enumerate() {
+            let holder = &mut holders[d];
             match r {
                 None => {}
-                Some(Outcome::Ok(_, latency)) => {
+                Some(Outcome::Ok(renewal, latency)) => {
                     rec.ok(Op::Heartbeat, latency, 1);
-                    playing += 1;
+                    let s = holder
+                        .session
+                        .as_mut()
+                        .expect("a device with a session beat");
+                    s.adopt(renewal);
+                    *playing.entry(s.id.clone()).or_default() += 1;
                 }
-                Some(Outcome::Http(r))
-                    if problem_code(&r.body).as_deref() == Some("superseded") =>
-                {
-                    rec.refused(Op::Heartbeat, r.latency);
-                    sessions[d] = None;
-                }
-                Some(other) => {
-                    failed = true;
-                    if matches!(&other, Outcome::Http(r) if r.status.is_client_error()) {
-                        sessions[d] = None;
+                Some(Outcome::Http(r)) => match problem_code(&r.body).as_deref() {
+                    Some("superseded") => {
+                        rec.refused(Op::Heartbeat, r.latency);
+                        holder.drop_session();
                     }
-                    api::record(rec, Op::Heartbeat, other, |_| 1);
+                    Some("session_cloned") => {
+                        rec.refused(Op::Heartbeat, r.latency);
+                        rec.check(|c| c.clones_refused += 1);
+                        holder.drop_session();
+                    }
+                    _ => {
+                        failed = true;
+                        if r.status.is_client_error() {
+                            holder.drop_session();
+                        }
+                        rec.http_error(Op::Heartbeat, &r);
+                    }
+                },
+                Some(Outcome::Failed(f)) => {
+                    // no answer: the device keeps its secret and sends it again next round
+                    failed = true;
+                    rec.failure(Op::Heartbeat, &f);
                 }
             }
         }
+        // the copied session plays on all its holders in the first round (each presents the admit's
+        // secret: one moves it, the others look like retries); from the second round on the server must
+        // have told them apart, and a session playing on two devices is a copy it missed
+        let unstopped: usize = if round == 0 {
+            0
+        } else {
+            playing.values().map(|n| n - 1).sum()
+        };
+        let sessions_playing = playing.len();
         rec.check(|c| {
             c.rounds_checked += 1;
-            if playing > k {
+            c.clones_unstopped += unstopped as u64;
+            if sessions_playing > k {
                 c.over_admissions += 1;
-                c.over_admitted_devices += (playing - k) as u64;
+                c.over_admitted_devices += (sessions_playing - k) as u64;
             }
-            if playing < k.min(devices) && !failed {
+            if sessions_playing < k.min(held) && !failed {
                 c.false_refusals += 1;
             }
         });
-        // phase 2: the devices that lost their seat take it back
-        let idle: Vec<usize> = (0..devices).filter(|&d| sessions[d].is_none()).collect();
-        let again = join_all(idle.iter().map(|&d| admit_one(d))).await;
+        // phase 2: the devices that lost their seat take one with the ticket, presenting what they hold
+        let idle: Vec<usize> = (0..devices)
+            .filter(|&d| holders[d].session.is_none())
+            .collect();
+        let again = join_all(
+            idle.iter()
+                .map(|&d| admit_one(d, holders[d].device.clone(), holders[d].held.clone())),
+        )
+        .await;
         for (d, s) in idle.into_iter().zip(again) {
-            sessions[d] = s;
+            holders[d].session = s;
         }
+        round += 1;
         next = shared.next_beat(next, h);
     }
 }
