@@ -241,3 +241,38 @@ async fn the_reference_page_lists_every_operation_without_script() {
     assert_eq!(css.status(), 200);
     app.shutdown().await;
 }
+
+/// A `#[utoipa::path]` that lists one status twice keeps only one of them in the document, silently
+/// (the responses are a map): the codes of the other are then undocumented and every client that
+/// validates answers refuses them. So no handler may list a status twice.
+#[test]
+fn no_operation_lists_a_status_twice() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![src];
+    let mut twice = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for block in text.split("#[utoipa::path(").skip(1) {
+            let block = block.split("\n)]").next().unwrap_or(block);
+            let Some(responses) = block.split("responses(").nth(1) else {
+                continue;
+            };
+            let mut seen = std::collections::BTreeSet::new();
+            for part in responses.split("(status = ").skip(1) {
+                let status: String = part.chars().take_while(char::is_ascii_digit).collect();
+                if !seen.insert(status.clone()) {
+                    let op = block.lines().nth(2).unwrap_or("").trim().to_owned();
+                    twice.push(format!("{}: {op} lists {status} twice", path.display()));
+                }
+            }
+        }
+    }
+    assert!(twice.is_empty(), "{twice:#?}");
+}
