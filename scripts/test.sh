@@ -40,6 +40,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo nextest"
+# the fuzz targets (crates/usher-fuzz) replay their corpus, then draw random inputs this long each
+export USHER_FUZZ_SECONDS="${USHER_FUZZ_SECONDS:-10}"
 cargo nextest run --workspace --locked --no-fail-fast
 
 step "browser tests"
