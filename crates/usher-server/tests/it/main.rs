@@ -9,6 +9,7 @@ mod api;
 mod backup;
 mod binding;
 mod cdn;
+mod edge;
 mod geo;
 mod malformed;
 mod multinode;
