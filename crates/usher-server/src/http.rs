@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cdns;
 pub mod dashboard;
 pub mod docs;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod geoip;
@@ -133,6 +134,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(telemetry::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(edge::nosniff())
+        .layer(edge::frame_options())
+        .layer(edge::hsts(&state.config))
         .with_state(state)
 }
 
