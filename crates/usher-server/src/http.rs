@@ -125,6 +125,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::guard,
+        ))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| time_limit(timeout, req, next),
         ))

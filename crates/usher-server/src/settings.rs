@@ -320,6 +320,7 @@ impl Settings {
                 "must be 0 (grants not bound to an address) to 128 (the exact address)",
             ));
         }
+        h.check_limits()?;
         for o in &h.cors_origins {
             let ok = (o.starts_with("http://") || o.starts_with("https://"))
                 && !o.ends_with('/')

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::error::{ConfigError, invalid};
+
 /// HTTP settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -28,6 +30,8 @@ pub struct HttpSettings {
     pub grant_address_prefix_v4: u8,
     /// The same for IPv6 viewers (64: the viewer's /64); 0 binds nothing. At most 128.
     pub grant_address_prefix_v6: u8,
+    /// Largest body of the routes anyone may call (admit, heartbeat, leave, the console login), in bytes.
+    pub max_public_body_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -42,6 +46,7 @@ impl Default for HttpSettings {
             secure_cookies: None,
             grant_address_prefix_v4: 24,
             grant_address_prefix_v6: 64,
+            max_public_body_bytes: 4096,
         }
     }
 }
@@ -55,5 +60,21 @@ impl HttpSettings {
         } else {
             self.grant_address_prefix_v6
         }
+    }
+}
+
+impl HttpSettings {
+    /// Checks the limit of public bodies.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub(super) fn check_limits(&self) -> Result<(), ConfigError> {
+        if !(256..=self.max_body_bytes.min(1024 * 1024)).contains(&self.max_public_body_bytes) {
+            return Err(invalid(
+                "http.max_public_body_bytes",
+                "must be 256 to 1048576 and at most http.max_body_bytes",
+            ));
+        }
+        Ok(())
     }
 }

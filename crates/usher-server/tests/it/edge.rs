@@ -1,11 +1,16 @@
-//! The edge of the server (issue 15): security headers on every kind of answer, and the audit CSV's
-//! formula guard.
+//! The edge of the server (issue 15): security headers on every kind of answer, the public routes' small
+//! JSON-only bodies, and the audit CSV's formula guard. (Connections, timeouts and descriptor limits on the
+//! real binary: `tests/it/connections.rs`.)
+
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 use usher_core::admin::{Actor, AuditEntry};
 
-use crate::support::spawn_app_with;
+use crate::support::{TestApp, assert_problem, spawn_app_with};
 
 // ---------------------------------------------------------------------------------------------------------
 // Security headers
@@ -145,6 +150,241 @@ async fn every_answer_carries_the_security_headers() {
     let res = app.client.get(app.url("/livez")).send().await.unwrap();
     assert!(res.headers().get("strict-transport-security").is_none());
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    app.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Body limits and content types
+// ---------------------------------------------------------------------------------------------------------
+
+/// An answer read off a raw connection: status, headers (lower-case names) and body.
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn code(&self) -> String {
+        serde_json::from_slice::<Value>(&self.body).unwrap_or(Value::Null)["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+/// Sends `head` (and `body`) on a new connection to the app itself and reads one answer, within `limit`.
+async fn raw(app: &TestApp, head: &str, body: &[u8], limit: Duration) -> Raw {
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    if !body.is_empty() {
+        // the server may answer and close before taking all of it
+        let _ = tcp.write_all(body).await;
+    }
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = tcp.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {limit:?} to {head:?}"));
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer head");
+    let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = text.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Raw {
+        status,
+        headers,
+        body: buf[end + 4..].to_vec(),
+    }
+}
+
+/// The public routes take a few KiB of JSON: a 4 MiB `text/plain` admit is refused from its head alone
+/// (the test sends no body at all and still gets its answer), and so is any larger body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_routes_take_small_json_bodies_only() {
+    let app = spawn_app_with(|_| {}).await;
+    app.open_show("gig", 1, "newest_wins").await;
+    let (_, token) = app.ticket("gig").await;
+    let quick = Duration::from_secs(2);
+
+    // 4 MiB of text/plain, declared and never sent: the answer cannot depend on reading it
+    let res = raw(
+        &app,
+        "POST /api/v1/playback HTTP/1.1\r\nHost: usher\r\nContent-Type: text/plain\r\nContent-Length: 4194304\r\n\r\n",
+        b"",
+        quick,
+    )
+    .await;
+    assert!(
+        matches!(res.status, 413 | 415),
+        "status {} {:?}",
+        res.status,
+        String::from_utf8_lossy(&res.body)
+    );
+    assert_eq!(res.header("content-type"), Some("application/problem+json"));
+    assert!(matches!(
+        res.code().as_str(),
+        "payload_too_large" | "unsupported_media_type"
+    ));
+    app.check_answer(
+        "POST",
+        "/api/v1/playback",
+        res.status,
+        res.header("content-type"),
+        &res.body,
+    );
+
+    // the same as JSON, with the real token at its start: still refused unread
+    let res = raw(
+        &app,
+        "POST /api/v1/playback HTTP/1.1\r\nHost: usher\r\nContent-Type: application/json\r\nContent-Length: 4194304\r\n\r\n",
+        format!("{{\"token\": \"{token}\", \"pad\": \"").as_bytes(),
+        quick,
+    )
+    .await;
+    assert_eq!(
+        (res.status, res.code().as_str()),
+        (413, "payload_too_large")
+    );
+
+    // a body without a length is cut at the limit as it is read
+    let big = format!("{{\"token\": \"{}\"}}", "a".repeat(8 * 1024));
+    let chunked = format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len());
+    let res = raw(
+        &app,
+        "POST /api/v1/playback HTTP/1.1\r\nHost: usher\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        chunked.as_bytes(),
+        quick,
+    )
+    .await;
+    assert_eq!(
+        (res.status, res.code().as_str()),
+        (413, "payload_too_large")
+    );
+
+    // a small body that is not JSON: 415, before it is parsed
+    let text = format!("{{\"token\": \"{token}\"}}");
+    let res = app
+        .client
+        .post(app.url("/api/v1/playback"))
+        .header("content-type", "text/plain")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        res,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    // a heartbeat or a leave with a large body
+    for (method, path) in [
+        (
+            "POST",
+            "/api/v1/playback/s_00000000000000000000000000000000/heartbeat",
+        ),
+        (
+            "DELETE",
+            "/api/v1/playback/s_00000000000000000000000000000000",
+        ),
+        (
+            "POST",
+            "/api/v1/playback/s_00000000000000000000000000000000/leave",
+        ),
+    ] {
+        let res = raw(
+            &app,
+            &format!("{method} {path} HTTP/1.1\r\nHost: usher\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"),
+            b"",
+            quick,
+        )
+        .await;
+        assert_eq!(
+            (res.status, res.code().as_str()),
+            (413, "payload_too_large"),
+            "{method} {path}"
+        );
+        app.check_answer(
+            method,
+            path,
+            res.status,
+            res.header("content-type"),
+            &res.body,
+        );
+    }
+
+    // what a viewer sends still plays: the page's `{}` with its cookie, an app's token, an empty body
+    let res = app
+        .client
+        .post(app.url("/api/v1/playback"))
+        .header("cookie", format!("usher_ticket={token}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app.admit(&token, "device-bbbb0002").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .client
+        .post(app.url("/api/v1/playback"))
+        .header("cookie", format!("usher_ticket={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // routes behind a key keep their larger limit (a batch of 2,000 tickets is about 100 KB)
+    let batch =
+        json!({"tickets": (0..2000).map(|_| json!({"show_id": "gig"})).collect::<Vec<_>>()});
+    let res = app
+        .client
+        .post(app.url("/api/v1/tickets/batch"))
+        .bearer_auth(&app.tickets_key)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     app.shutdown().await;
 }
 
