@@ -571,6 +571,19 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["http.grant_address_prefix_v4", "32"],
         ),
         case(
+            "a header timeout of 0",
+            write(
+                "header-timeout.toml",
+                config_text(
+                    "127.0.0.1:0",
+                    keys,
+                    &data,
+                    "[http]\nheader_read_timeout_s = 0",
+                ),
+            ),
+            &["http.header_read_timeout_s", "1 to 300"],
+        ),
+        case(
             "missing config file",
             missing_file.clone(),
             &[missing_file.to_str().unwrap()],
