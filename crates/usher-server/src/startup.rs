@@ -26,6 +26,7 @@ use usher_geo::update::GeoUpdater;
 use usher_store::EmbeddedStore;
 use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
+use crate::limits::Limits;
 use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
 use crate::server::{self, Serving};
@@ -105,12 +106,13 @@ impl Application {
                 config.media_dir.clone(),
                 &config.media_cache,
             )),
-            config: Arc::new(config),
             geoip,
             geo_updates,
             proxies,
             outage: Arc::default(),
             outcomes: Arc::default(),
+            limits: Arc::new(Limits::new(&config.rate_limits)),
+            config: Arc::new(config),
         });
         Ok(Self {
             listener,

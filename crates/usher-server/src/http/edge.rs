@@ -6,15 +6,17 @@
 //! - per-route body limits: the routes anyone may call take a few KiB (`http.max_public_body_bytes`: a
 //!   declared `Content-Length` over it is answered 413 before anything is read, and a body without one
 //!   is cut there); the others check their caller first and then take `http.max_body_bytes` (the GeoIP
-//!   upload `geoip.max_bytes`) through `DefaultBodyLimit`.
+//!   upload `geoip.max_bytes`) through `DefaultBodyLimit`;
+//! - the console login's rate limit per client address (`rate_limits.logins`), answered as a console page.
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts as _, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::http::extract::ClientIp;
 use crate::service::Error;
 use crate::settings::Config;
 use crate::state::AppState;
@@ -76,14 +78,23 @@ fn is_public_body_route(method: &Method, route: Option<&str>) -> bool {
     })
 }
 
-/// Middleware: the route's body limit.
+/// Middleware: the console login's rate limit, then the route's body limit.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let method = req.method().clone();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    if method == Method::POST && route.as_deref() == Some("/admin/login") {
+        let limited = match ClientIp::from_request_parts(&mut parts, &state).await {
+            Ok(ClientIp(ip)) => state.limits.login(ip).err(),
+            Err(e) => return e.into_response(),
+        };
+        if let Some(l) = limited {
+            return crate::console::frame::error_page(&state, l.into()).into_response();
+        }
+    }
     if !is_public_body_route(&method, route.as_deref()) {
         // the route checks its caller first, then its extractors apply `DefaultBodyLimit`
         return next.run(Request::from_parts(parts, body)).await;

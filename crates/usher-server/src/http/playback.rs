@@ -60,6 +60,7 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Cookie<'static> {
         (status = 409, description = "`ticket_in_use`: every seat is taken under `oldest_wins`; retry after `retry_after_s`."),
         (status = 410, description = "`ended`: the window closed at `ended_at`."),
         (status = 413, description = "`payload_too_large`: the body is larger than `http.max_public_body_bytes`."),
+        (status = 429, description = "`rate_limited`: this address looked up too many unknown tickets, or this ticket was admitted too often; retry after `Retry-After` seconds (`retry_after_s`)."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds; `geo_unavailable`: the show has Geo rules and no GeoIP database is loaded yet."),
     ),
 )]
@@ -132,6 +133,7 @@ pub async fn admit_viewer(
         (status = 404, description = "`session_unknown`: no such session."),
         (status = 409, description = "`superseded`: playback moved to another device (`superseded_by`, `superseded_at`); `session_cloned`: another player holds a copy of this session's credentials and renewed first (this one must stop)."),
         (status = 410, description = "`ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: no heartbeat in time, admit again."),
+        (status = 429, description = "`rate_limited`: this address failed too many session checks (an unknown session or a wrong secret); retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
     ),
 )]
@@ -186,17 +188,19 @@ pub async fn heartbeat(
         (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
         (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
+        (status = 429, description = "`rate_limited`: this address failed too many session checks (an unknown session or a wrong secret); retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
 pub async fn leave(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<StatusCode> {
     let (id, presented) = session_and_secret(&id, &headers, None, &jar)?;
-    viewer::leave(&state, &id, &presented.secret).await?;
+    viewer::leave(&state, &id, &presented.secret, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,14 +217,16 @@ pub async fn leave(
         (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
         (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
+        (status = 429, description = "`rate_limited`: this address failed too many session checks (an unknown session or a wrong secret); retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
 pub async fn leave_beacon(
     state: State<AppState>,
+    client: ClientIp,
     id: ApiPath<String>,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<StatusCode> {
-    leave(state, id, headers, jar).await
+    leave(state, client, id, headers, jar).await
 }

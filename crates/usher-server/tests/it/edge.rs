@@ -1,16 +1,62 @@
 //! The edge of the server (issue 15): security headers on every kind of answer, the public routes' small
-//! JSON-only bodies, and the audit CSV's formula guard. (Connections, timeouts and descriptor limits on the
-//! real binary: `tests/it/connections.rs`.)
+//! JSON-only bodies, the rate limits that make guessing useless without bothering viewers, and the audit
+//! CSV's formula guard. (Connections, timeouts and descriptor limits on the real binary:
+//! `tests/it/connections.rs`.)
+//!
+//! Client addresses other than the proxy's are sent as `X-Forwarded-For` from the recording proxy, which
+//! the apps here trust (`trusted_proxies = ["127.0.0.1"]`), as a load balancer in front of Usher would.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use usher_core::admin::{Actor, AuditEntry};
+use usher_core::session_secret::SessionSecret;
+use usher_server::settings::{Config, Limit};
 
 use crate::support::{TestApp, assert_problem, spawn_app_with};
+
+const VIEWER: &str = "198.51.100.9";
+const GUESSER: &str = "203.0.113.7";
+
+fn trust_the_proxy(c: &mut Config) {
+    c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+/// A random token of the form tickets have, that no ticket has.
+fn guess() -> String {
+    SessionSecret::generate().expose().to_owned()
+}
+
+async fn admit_from(app: &TestApp, from: &str, token: &str, device: &str) -> Response {
+    app.client
+        .post(app.url("/api/v1/playback"))
+        .header("x-forwarded-for", from)
+        .header("x-usher-device", device)
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn watch_link_from(app: &TestApp, from: &str, token: &str) -> Response {
+    app.client
+        .get(app.url(&format!("/watch/{token}")))
+        .header("x-forwarded-for", from)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn retry_after(res: &Response) -> u64 {
+    res.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After on {}", res.status()))
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Security headers
@@ -385,6 +431,283 @@ async fn public_routes_take_small_json_bodies_only() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    app.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rate limits
+// ---------------------------------------------------------------------------------------------------------
+
+/// A guessing loop on the watch link and on admit gets 429 with `Retry-After` once its address spent its
+/// failed lookups; a viewer at another address (IPv6: another /64) is not affected, and lookups that find
+/// their ticket never spend anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_tokens_is_cut_off_per_address_and_viewers_elsewhere_play() {
+    const BURST: u32 = 5;
+    let app = spawn_app_with(|c| {
+        trust_the_proxy(c);
+        c.rate_limits.ticket_lookup_failures = Limit::new(BURST, 1);
+    })
+    .await;
+    app.open_show("gig", 1, "newest_wins").await;
+    let (_, token) = app.ticket("gig").await;
+
+    // found tickets cost nothing: far more lookups than the budget, from the guesser's address too
+    for i in 0..(4 * BURST) {
+        let res = admit_from(&app, GUESSER, &token, &format!("device-{i:08}")).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "admit {i}");
+    }
+
+    // the guessing loop: the budget's worth of refusal pages, then 429
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    for _ in 0..(BURST + 3) {
+        answers.push(watch_link_from(&app, GUESSER, &guess()).await);
+    }
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    let expected: Vec<u16> = (0..BURST + 3)
+        .map(|i| if i < BURST { 404 } else { 429 })
+        .collect();
+    assert_eq!(statuses, expected, "guesses on the watch link");
+    let last = answers.pop().unwrap();
+    let wait = retry_after(&last);
+    assert!(
+        (1..=60).contains(&wait),
+        "Retry-After {wait} (one guess a minute)"
+    );
+    assert!(
+        last.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "the watch link answers with its page"
+    );
+    assert!(
+        last.headers().get("set-cookie").is_none(),
+        "no ticket cookie for a refused guess"
+    );
+
+    // admit shares the budget: unknown and even the real token get 429 without a lookup
+    let res = admit_from(&app, GUESSER, &guess(), "device-guess001").await;
+    let wait = retry_after(&res);
+    let body = assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(body["retry_after_s"], wait);
+    let res = admit_from(&app, GUESSER, &token, "device-guess002").await;
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    // a viewer elsewhere: their link, their page, their admit, even their own typo
+    let res = watch_link_from(&app, VIEWER, &token).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = admit_from(&app, VIEWER, &token, "device-viewer01").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = watch_link_from(&app, VIEWER, &guess()).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // IPv6 addresses count by their /64
+    for i in 0..BURST {
+        let res = watch_link_from(&app, &format!("2001:db8:1:2::{:x}", i + 1), &guess()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "guess {i} in the /64");
+    }
+    let res = watch_link_from(&app, "2001:db8:1:2:ffff::1", &guess()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "same /64");
+    let res = watch_link_from(&app, "2001:db8:1:3::1", &token).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "another /64");
+
+    // the refusals are counted per route
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for route in ["/watch/{token}", "/api/v1/playback"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("usher_rate_limited_total")
+                    && l.contains(&format!("route=\"{route}\""))),
+            "usher_rate_limited_total for {route}"
+        );
+    }
+    println!(
+        "guessing: {BURST} guesses then 429 (Retry-After {wait} s) in {:?}",
+        started.elapsed()
+    );
+    app.shutdown().await;
+}
+
+/// Guesses sent all at once cannot run more lookups than the budget: each lookup holds one failure while
+/// it runs, so the answers never tell more than `burst` guesses apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_never_exceed_the_budget() {
+    const BURST: u32 = 10;
+    const GUESSES: usize = 200;
+    let app = std::sync::Arc::new(
+        spawn_app_with(|c| {
+            trust_the_proxy(c);
+            c.rate_limits.ticket_lookup_failures = Limit::new(BURST, 1);
+        })
+        .await,
+    );
+    let tasks: Vec<_> = (0..GUESSES)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                admit_from(&app, GUESSER, &guess(), &format!("device-{i:08}"))
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    let (mut unknown, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::NOT_FOUND => unknown += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    println!("{GUESSES} guesses at once: {unknown} looked up, {limited} refused");
+    assert!(unknown <= BURST as usize + 1, "{unknown} guesses looked up");
+    assert_eq!(unknown + limited, GUESSES);
+    std::sync::Arc::into_inner(app).unwrap().shutdown().await;
+}
+
+/// Wrong session secrets spend their address's budget (then 429, even for that address's own session),
+/// while a viewer elsewhere heartbeats on; and a ticket admits only so often, from anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_session_secrets_and_admit_storms_are_limited() {
+    const BURST: u32 = 3;
+    let app = spawn_app_with(|c| {
+        trust_the_proxy(c);
+        c.rate_limits.session_failures = Limit::new(BURST, 1);
+        c.rate_limits.admits_per_ticket = Limit::new(BURST, 1);
+    })
+    .await;
+    app.open_show("gig", 2, "newest_wins").await;
+    let (_, viewer_token) = app.ticket("gig").await;
+    let (_, guesser_token) = app.ticket("gig").await;
+    let session_of = |v: Value| {
+        (
+            v["session_id"].as_str().unwrap().to_owned(),
+            v["session_secret"].as_str().unwrap().to_owned(),
+        )
+    };
+    let res = admit_from(&app, VIEWER, &viewer_token, "device-viewer01").await;
+    let (viewer_session, viewer_secret) = session_of(res.json().await.unwrap());
+    let res = admit_from(&app, GUESSER, &guesser_token, "device-guess001").await;
+    let (own_session, own_secret) = session_of(res.json().await.unwrap());
+    let beat = |from: &'static str, session: String, secret: String| {
+        let req = app
+            .client
+            .post(app.url(&format!("/api/v1/playback/{session}/heartbeat")))
+            .header("x-forwarded-for", from)
+            .header("x-usher-session-secret", secret);
+        async move { req.send().await.unwrap() }
+    };
+    for _ in 0..BURST {
+        let res = beat(GUESSER, viewer_session.clone(), guess()).await;
+        assert_problem(res, StatusCode::FORBIDDEN, "session_secret_invalid").await;
+    }
+    let res = beat(GUESSER, viewer_session.clone(), guess()).await;
+    assert!(retry_after(&res) >= 1);
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // its own session too, and a leave: the store is not asked while the address is over its budget
+    let res = beat(GUESSER, own_session.clone(), own_secret.clone()).await;
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/playback/{viewer_session}")))
+        .header("x-forwarded-for", GUESSER)
+        .header("x-usher-session-secret", guess())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // the viewer plays on
+    let res = beat(VIEWER, viewer_session.clone(), viewer_secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // admits per ticket, wherever they come from: the viewer's ticket was admitted once
+    for (i, from) in ["192.0.2.1", "192.0.2.2"].into_iter().enumerate() {
+        let res = admit_from(&app, from, &viewer_token, &format!("device-storm{i:03}")).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "admit {i}");
+    }
+    let res = admit_from(&app, "192.0.2.3", &viewer_token, "device-storm999").await;
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let (_, other) = app.ticket("gig").await;
+    let res = admit_from(&app, "192.0.2.3", &other, "device-other001").await;
+    assert_eq!(res.status(), StatusCode::CREATED, "another ticket admits");
+    app.shutdown().await;
+}
+
+/// An API key, a searcher and a console login from one address each get their own budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_searches_and_logins_are_limited() {
+    let app = spawn_app_with(|c| {
+        trust_the_proxy(c);
+        c.rate_limits.api_key_requests = Limit::new(5, 1);
+        c.rate_limits.searches = Limit::new(2, 1);
+        c.rate_limits.logins = Limit::new(2, 1);
+    })
+    .await;
+    // the tickets key: five requests, then 429; the admin key is not affected
+    let unknown = "/api/v1/tickets/t_000000000000000000000000";
+    for i in 0..5 {
+        let res = app.get_with(unknown, &app.tickets_key).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::NOT_FOUND,
+            "tickets key request {i}"
+        );
+    }
+    let res = app.get_with(unknown, &app.tickets_key).await;
+    assert!(retry_after(&res) >= 1);
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // searches by the admin key: two, then 429 (its other requests go on)
+    for _ in 0..2 {
+        let res = app
+            .get_with("/api/v1/tickets?q=nothing-like-this", &app.admin_key)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = app
+        .get_with("/api/v1/tickets?q=nothing-like-this", &app.admin_key)
+        .await;
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let res = app.get_with("/api/v1/shows", &app.admin_key).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // console logins from one address: two attempts, then the console's 429 page
+    let login = |from: &'static str| {
+        app.client
+            .post(app.url("/admin/login"))
+            .header("x-forwarded-for", from)
+            .header("cookie", "usher_login_csrf=abcdefghijklmnop")
+            .form(&[
+                ("_csrf", "abcdefghijklmnop"),
+                ("name", "admin"),
+                ("password", "not the password at all"),
+            ])
+            .send()
+    };
+    for _ in 0..2 {
+        let res = login(GUESSER).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login(GUESSER).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&res) >= 1);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let res = login(VIEWER).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "another address");
     app.shutdown().await;
 }
 
