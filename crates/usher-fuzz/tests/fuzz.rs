@@ -53,20 +53,20 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn ids() {
     fuzz("ids", 4096, |bytes: &[u8]| {
-            let s = text(bytes);
-            if let Ok(t) = TicketToken::parse(&s) {
-                assert_eq!(t.expose(), s);
-            }
-            if let Ok(d) = DeviceId::parse(&s) {
-                assert_eq!(d.to_string(), s);
-            }
-            if let Ok(id) = SessionId::parse(&s) {
-                assert_eq!(id.to_string(), s);
-            }
-            if let Some(secret) = SessionSecret::parse(&s) {
-                assert_eq!(secret.expose(), s);
-            }
-        });
+        let s = text(bytes);
+        if let Ok(t) = TicketToken::parse(&s) {
+            assert_eq!(t.expose(), s);
+        }
+        if let Ok(d) = DeviceId::parse(&s) {
+            assert_eq!(d.to_string(), s);
+        }
+        if let Ok(id) = SessionId::parse(&s) {
+            assert_eq!(id.to_string(), s);
+        }
+        if let Some(secret) = SessionSecret::parse(&s) {
+            assert_eq!(secret.expose(), s);
+        }
+    });
 }
 
 /// Grant texts from anywhere: refused or verified, never a panic; and a grant signed from any fields
@@ -75,42 +75,42 @@ fn ids() {
 fn grants() {
     let signer = GrantSigner::new(b"fuzz-grant-key-0123456789abcdef!");
     fuzz("grants", 4096, |bytes: &[u8]| {
-            let s = text(bytes);
-            let _ = signer.verify(&s, UnixMs(0));
-            if let Ok(g) = signer.verify(&s, UnixMs(0)) {
-                let _ = g.covers("demo/360p/seg_001.ts");
-            }
-            // the prefix as the sign side would take it: a relative folder
-            if let (Ok(path), Some(first)) = (MediaPath::parse(&s), s.split('/').next()) {
-                let _ = path;
-                let grant = Grant {
-                    session: SessionId::generate(),
-                    expires_at: UnixMs(4_000_000_000_000),
-                    prefix: format!("{first}/"),
-                    client: None,
-                };
-                let again = signer
-                    .verify(&signer.sign(&grant), UnixMs(0))
-                    .expect("a signed grant verifies");
-                assert_eq!(again, grant);
-            }
-        });
+        let s = text(bytes);
+        let _ = signer.verify(&s, UnixMs(0));
+        if let Ok(g) = signer.verify(&s, UnixMs(0)) {
+            let _ = g.covers("demo/360p/seg_001.ts");
+        }
+        // the prefix as the sign side would take it: a relative folder
+        if let (Ok(path), Some(first)) = (MediaPath::parse(&s), s.split('/').next()) {
+            let _ = path;
+            let grant = Grant {
+                session: SessionId::generate(),
+                expires_at: UnixMs(4_000_000_000_000),
+                prefix: format!("{first}/"),
+                client: None,
+            };
+            let again = signer
+                .verify(&signer.sign(&grant), UnixMs(0))
+                .expect("a signed grant verifies");
+            assert_eq!(again, grant);
+        }
+    });
 }
 
 /// Media paths: what is accepted stays inside the media folder.
 #[test]
 fn media_paths() {
     fuzz("media_paths", 4096, |bytes: &[u8]| {
-            let s = text(bytes);
-            if MediaPath::parse(&s).is_ok() {
-                assert!(!s.starts_with('/') && !s.contains('\\'), "{s:?}");
-                assert!(
-                    s.split('/')
-                        .all(|seg| !seg.is_empty() && seg != "." && seg != ".."),
-                    "{s:?}"
-                );
-            }
-        });
+        let s = text(bytes);
+        if MediaPath::parse(&s).is_ok() {
+            assert!(!s.starts_with('/') && !s.contains('\\'), "{s:?}");
+            assert!(
+                s.split('/')
+                    .all(|seg| !seg.is_empty() && seg != "." && seg != ".."),
+                "{s:?}"
+            );
+        }
+    });
 }
 
 /// `Forwarded` and `X-Forwarded-For` chains from a trusted proxy: any header yields an address without a
@@ -132,13 +132,13 @@ fn forwarded_chains() {
     );
     let peer: IpAddr = "127.0.0.1".parse().unwrap();
     fuzz("forwarded_chains", 4096, |bytes: &[u8]| {
-            let s = text(bytes);
-            let values: Vec<&str> = s.split('\n').collect();
-            for p in [&fwd, &xff] {
-                let _ = p.client(peer, values.iter().copied());
-                assert_eq!(p.client(peer, std::iter::empty()), peer);
-            }
-        });
+        let s = text(bytes);
+        let values: Vec<&str> = s.split('\n').collect();
+        for p in [&fwd, &xff] {
+            let _ = p.client(peer, values.iter().copied());
+            assert_eq!(p.client(peer, std::iter::empty()), peer);
+        }
+    });
 }
 
 struct Edge;
@@ -157,12 +157,12 @@ impl Pathway for Edge {
 #[test]
 fn playlists() {
     fuzz("playlists", 64 * 1024, |bytes: &[u8]| {
-            let master = text(bytes);
-            let out = personalize(&master, &[Edge, Edge], "a", "/hls/s/steering.json");
-            if master.starts_with("#EXTM3U") {
-                assert!(out.starts_with("#EXTM3U"), "{out:?}");
-            }
-        });
+        let master = text(bytes);
+        let out = personalize(&master, &[Edge, Edge], "a", "/hls/s/steering.json");
+        if master.starts_with("#EXTM3U") {
+            assert!(out.starts_with("#EXTM3U"), "{out:?}");
+        }
+    });
 }
 
 /// Configuration files of any content: read and checked into a clear error or a configuration, never a
@@ -172,9 +172,9 @@ fn config_files() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("usher.toml");
     fuzz("config_files", 4096, |bytes: &[u8]| {
-            std::fs::write(&file, bytes).unwrap();
-            if let Ok(settings) = usher_server::settings::Settings::load(Some(&file)) {
-                let _ = settings.validate();
-            }
-        });
+        std::fs::write(&file, bytes).unwrap();
+        if let Ok(settings) = usher_server::settings::Settings::load(Some(&file)) {
+            let _ = settings.validate();
+        }
+    });
 }
