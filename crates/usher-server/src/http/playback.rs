@@ -133,7 +133,7 @@ pub async fn admit_viewer(
         (status = 404, description = "`session_unknown`: no such session."),
         (status = 409, description = "`superseded`: playback moved to another device (`superseded_by`, `superseded_at`); `session_cloned`: another player holds a copy of this session's credentials and renewed first (this one must stop)."),
         (status = 410, description = "`ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: no heartbeat in time, admit again."),
-        (status = 429, description = "`rate_limited`: this address failed too many session checks (an unknown session or a wrong secret); retry after `Retry-After` seconds."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
     ),
 )]
@@ -188,7 +188,7 @@ pub async fn heartbeat(
         (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
         (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
-        (status = 429, description = "`rate_limited`: this address failed too many session checks (an unknown session or a wrong secret); retry after `Retry-After` seconds."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
@@ -217,7 +217,7 @@ pub async fn leave(
         (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
         (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
-        (status = 429, description = "`rate_limited`: this address failed too many session checks (an unknown session or a wrong secret); retry after `Retry-After` seconds."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]

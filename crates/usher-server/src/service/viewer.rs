@@ -249,9 +249,8 @@ type Step = (
 );
 
 /// A store step presenting `presented` for `client`: with a fresh secret (returned) when the step
-/// renews; under the client's budget of failed session checks (`rate_limits.session_failures`: an
-/// unknown session or a secret that was never the session's spends one; while none is left, the store
-/// is not asked).
+/// renews; under the client's budget of failed session checks (`rate_limits.session_failures`: a
+/// secret that was never the session's spends one; while none is left, the store is not asked).
 ///
 /// # Errors
 /// `rate_limited` when the client has no failed check left (the store is not asked).
@@ -277,8 +276,10 @@ async fn step(
             },
         )
         .await;
+    // a guess at a live session's secret; an unknown session (a player back from a long sleep) and a
+    // copy of the secrets (`Cloned`) are no guess
     if let Ok(HeartbeatAnswer {
-        decision: HeartbeatDecision::Unknown | HeartbeatDecision::WrongSecret,
+        decision: HeartbeatDecision::WrongSecret,
         ..
     }) = &answer
     {
@@ -406,10 +407,8 @@ pub async fn leave(
     state.limits.session_check(client)?;
     let held = state.hasher.session_secret(presented.expose());
     let decision = state.store.leave(session, &held).await?;
-    if matches!(
-        decision,
-        LeaveDecision::NotLive | LeaveDecision::WrongSecret
-    ) {
+    // a superseded or ended session's player leaving (a closed tab's beacon) is no guess
+    if matches!(decision, LeaveDecision::WrongSecret) {
         state.limits.session_failed(client);
     }
     match decision {

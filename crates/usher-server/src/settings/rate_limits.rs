@@ -53,8 +53,8 @@ pub struct RateLimitSettings {
     /// Failed ticket lookups (`ticket_unknown` on the watch link, the watch page and admit) per client
     /// address (IPv6: its /64).
     pub ticket_lookup_failures: LimitSetting,
-    /// Failed session-secret checks (`session_secret_invalid`, `session_unknown` on heartbeat, leave,
-    /// steering and the master playlist) per client address.
+    /// Failed session-secret checks (`session_secret_invalid`: a secret that was never the session's, on
+    /// heartbeat, leave, steering and the master playlist) per client address.
     pub session_failures: LimitSetting,
     /// Admits per ticket.
     pub admits_per_ticket: LimitSetting,

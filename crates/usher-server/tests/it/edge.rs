@@ -577,7 +577,8 @@ async fn parallel_guesses_never_exceed_the_budget() {
 }
 
 /// Wrong session secrets spend their address's budget (then 429, even for that address's own session),
-/// while a viewer elsewhere heartbeats on; and a ticket admits only so often, from anywhere.
+/// while unknown sessions spend nothing and a viewer elsewhere heartbeats on; and a ticket admits only so
+/// often, from anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_session_secrets_and_admit_storms_are_limited() {
     const BURST: u32 = 3;
@@ -608,6 +609,16 @@ async fn wrong_session_secrets_and_admit_storms_are_limited() {
             .header("x-usher-session-secret", secret);
         async move { req.send().await.unwrap() }
     };
+    // sessions that are gone spend nothing (a player back from a long sleep, a superseded tab's leave)
+    for _ in 0..(2 * BURST) {
+        let res = beat(
+            GUESSER,
+            "s_00000000000000000000000000000000".into(),
+            guess(),
+        )
+        .await;
+        assert_problem(res, StatusCode::NOT_FOUND, "session_unknown").await;
+    }
     for _ in 0..BURST {
         let res = beat(GUESSER, viewer_session.clone(), guess()).await;
         assert_problem(res, StatusCode::FORBIDDEN, "session_secret_invalid").await;
