@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cdns;
 pub mod dashboard;
 pub mod docs;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod geoip;
@@ -124,6 +125,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::guard,
+        ))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| time_limit(timeout, req, next),
         ))
@@ -133,6 +138,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(telemetry::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(edge::nosniff())
+        .layer(edge::frame_options())
+        .layer(edge::hsts(&state.config))
         .with_state(state)
 }
 

@@ -9,7 +9,8 @@
 //! - services: [`service`] (viewer, delivery, auth, audit, the admin actions in [`service::admin`]) — no
 //!   HTTP types, one domain error;
 //! - the node's parts: [`state`] (what services draw from), [`settings`] (the configuration tree and its
-//!   validation), [`startup`] (build, serve, drain), [`tasks`] (background loops), [`cdn_probe`],
+//!   validation), [`startup`] (build, serve, drain), [`server`] (connections: caps, deadlines, HTTP/1 and
+//!   HTTP/2 limits), [`limits`] (rate limits), [`tasks`] (background loops), [`cdn_probe`],
 //!   [`media_cache`], [`outcomes`], [`pages`] (templates and embedded assets), [`telemetry`], [`backup`];
 //!   below them the crates usher-core, usher-store, usher-cdn and usher-geo.
 
@@ -18,10 +19,12 @@ pub mod cdn_probe;
 pub mod cli;
 pub mod console;
 pub mod http;
+pub mod limits;
 pub mod media_cache;
 pub mod openapi;
 pub mod outcomes;
 pub mod pages;
+pub mod server;
 pub mod service;
 pub mod settings;
 pub mod startup;

@@ -108,6 +108,12 @@ const KEY_ANSWERS: &[Generic] = &[
 user must change the one-time password first.",
     },
     Generic {
+        status: "429",
+        codes: &["rate_limited"],
+        text: "`rate_limited`: this API key made more requests than `rate_limits.api_key_requests` allows; retry \
+after `Retry-After` seconds.",
+    },
+    Generic {
         status: "503",
         codes: &["store_unavailable"],
         text: "`store_unavailable`: the store cannot be reached; retry after `Retry-After` seconds.",
@@ -150,7 +156,7 @@ fn problem_schema() -> Value {
             "ticket_id": {"type": "string", "description": "`token_conflict`: the ticket registered with this token."},
             "starts_at": {"type": "string", "format": "date-time", "description": "`not_started`: when the window opens."},
             "ended_at": {"type": "string", "format": "date-time", "description": "`ended`: when the window closed."},
-            "retry_after_s": {"type": "integer", "minimum": 0, "description": "`ticket_in_use`: seconds until a seat may free."},
+            "retry_after_s": {"type": "integer", "minimum": 0, "description": "`ticket_in_use`: seconds until a seat may free; `rate_limited`: seconds until the next attempt is allowed."},
             "superseded_by": {"type": "string", "description": "`superseded`: the device that took the seat."},
             "superseded_at": {"type": "string", "format": "date-time", "description": "`superseded`: when."},
             "country": {"type": ["string", "null"], "description": "`geo_blocked`: the country detected, if known."},

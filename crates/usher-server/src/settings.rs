@@ -16,6 +16,7 @@ mod error;
 mod geoip;
 mod http;
 mod log;
+mod rate_limits;
 mod store;
 
 pub use cdn_probe::CdnProbeSettings;
@@ -24,6 +25,7 @@ use error::invalid;
 pub use geoip::GeoIpSettings;
 pub use http::HttpSettings;
 pub use log::{LogFormat, LogSettings};
+pub use rate_limits::{Limit, LimitSetting, RateLimitSettings, RateLimits};
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
 
 pub use crate::media_cache::MediaCacheSettings;
@@ -43,6 +45,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "geoip",
     "cdn_probe",
     "media_cache",
+    "rate_limits",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -92,6 +95,9 @@ pub struct Settings {
     /// The origin's in-memory copy of media files.
     #[serde(default)]
     pub media_cache: MediaCacheSettings,
+    /// How many attempts of each kind are taken before 429 `rate_limited`.
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
 }
 
 /// Secrets; both are required and at least 32 bytes long.
@@ -148,6 +154,8 @@ pub struct Config {
     pub cdn_probe: CdnProbeSettings,
     /// Media cache settings (checked).
     pub media_cache: MediaCacheSettings,
+    /// Rate limits (checked, defaults filled in).
+    pub rate_limits: RateLimits,
 }
 
 impl Settings {
@@ -320,6 +328,7 @@ impl Settings {
                 "must be 0 (grants not bound to an address) to 128 (the exact address)",
             ));
         }
+        h.check_limits()?;
         for o in &h.cors_origins {
             let ok = (o.starts_with("http://") || o.starts_with("https://"))
                 && !o.ends_with('/')
@@ -338,6 +347,7 @@ impl Settings {
             ));
         }
         let trusted_proxies = geoip::trusted_proxies(&self.trusted_proxies)?;
+        let rate_limits = self.rate_limits.check()?;
         self.geoip.check()?;
         let probe = &self.cdn_probe;
         if probe.interval_ms != 0 && !(200..=3_600_000).contains(&probe.interval_ms) {
@@ -392,6 +402,7 @@ impl Settings {
             geoip: self.geoip,
             cdn_probe: self.cdn_probe,
             media_cache: self.media_cache,
+            rate_limits,
         })
     }
 }

@@ -2,7 +2,8 @@
 //! [`Application::run_until`] serves until the caller's shutdown future resolves, then drains.
 //!
 //! Order on shutdown: not ready → (optional delay for the load balancer) → stop accepting → drain
-//! in-flight requests with a deadline → stop background tasks → flush the store → return.
+//! in-flight requests with a deadline ([`crate::server`]) → stop background tasks → flush the store →
+//! return.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +26,10 @@ use usher_geo::update::GeoUpdater;
 use usher_store::EmbeddedStore;
 use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
+use crate::limits::Limits;
 use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
+use crate::server::{self, Serving};
 use crate::service::delivery::PoolCache;
 use crate::settings::{Config, StoreSettings};
 use crate::state::{AppState, Shared};
@@ -37,6 +39,7 @@ use crate::{http, telemetry};
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    serving: Serving,
 }
 
 impl Application {
@@ -63,6 +66,8 @@ impl Application {
         if !config.media_dir.is_dir() {
             tracing::warn!(media_dir = %config.media_dir.display(), "media_dir is not a directory; the origin will answer 404");
         }
+        let open_files = server::raise_open_files_limit();
+        let serving = Serving::new(&config, open_files);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -101,14 +106,19 @@ impl Application {
                 config.media_dir.clone(),
                 &config.media_cache,
             )),
-            config: Arc::new(config),
             geoip,
             geo_updates,
             proxies,
             outage: Arc::default(),
             outcomes: Arc::default(),
+            limits: Arc::new(Limits::new(&config.rate_limits)),
+            config: Arc::new(config),
         });
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            serving,
+        })
     }
 
     /// The bound address.
@@ -140,7 +150,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, state } = self;
+        let Self {
+            listener,
+            state,
+            serving,
+        } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
         crate::tasks::spawn(&tasks, &state, &cancel);
@@ -148,20 +162,7 @@ impl Application {
 
         let stop = CancellationToken::new();
         let router = http::router(state.clone());
-        let server = {
-            let stop = stop.clone();
-            tokio::spawn(
-                axum::serve(
-                    // small answers (heartbeats, playlists) must not wait for Nagle's algorithm
-                    listener.tap_io(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    }),
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .into_future(),
-            )
-        };
+        let server = tokio::spawn(server::serve(listener, router, serving, stop.clone()));
         let http_cfg = state.config.http.clone();
         shutdown.await;
         state.accepting.store(false, Ordering::SeqCst);
@@ -172,11 +173,10 @@ impl Application {
         );
         tokio::time::sleep(Duration::from_secs(http_cfg.shutdown_delay_s)).await;
         stop.cancel();
-        match tokio::time::timeout(Duration::from_secs(http_cfg.drain_timeout_s), server).await {
-            Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
-            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error while draining"),
-            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-            Err(_) => tracing::warn!("drain deadline passed; closing remaining connections"),
+        match server.await {
+            Ok(true) => tracing::info!("in-flight requests finished"),
+            Ok(false) => tracing::warn!("drain deadline passed; closed the remaining connections"),
+            Err(e) => tracing::error!(error = %e, "server task failed"),
         }
         cancel.cancel();
         tasks.wait().await;

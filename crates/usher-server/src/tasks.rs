@@ -1,6 +1,6 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
-//! dashboard's outcome counts (every second), the store's lease sweep (every 15 s), GeoIP
-//! updates, and the CDN health probes.
+//! dashboard's outcome counts (every second), the store's lease sweep (every 15 s), the rate limits'
+//! pruning (every 10 s), GeoIP updates, and the CDN health probes.
 
 use std::time::Duration;
 
@@ -46,6 +46,20 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
                             tracing::warn!(error = %e, "lease sweep failed; will retry");
                         }
                     }
+                }
+            }
+        });
+    }
+    {
+        // the rate limits forget keys whose bucket is full again, so their maps hold recent attempts only
+        let limits = state.limits.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => limits.prune(),
                 }
             }
         });

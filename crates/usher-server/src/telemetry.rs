@@ -123,6 +123,10 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .increment(1);
     metrics::histogram!("usher_http_request_duration_seconds", "route" => route, "method" => method)
         .record(elapsed.as_secs_f64());
+    if status == 429 {
+        // every 429 is a rate limit (`rate_limited`): which route's callers run into them
+        metrics::counter!("usher_rate_limited_total", "route" => route).increment(1);
+    }
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let request_id = request_id
         .as_ref()

@@ -265,10 +265,33 @@ impl ServeProcess {
     /// # Errors
     /// When it cannot start or does not serve in time (its last log lines are in the message).
     pub async fn start(bin: &Path, config: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve").arg("--config").arg(config);
+        Self::spawn(cmd, bin).await
+    }
+
+    /// Starts `usher serve` as [`ServeProcess::start`] does, with its open-files limit (soft and hard)
+    /// lowered to `open_files` first (by `sh`'s `ulimit -n`).
+    ///
+    /// # Errors
+    /// As [`ServeProcess::start`].
+    pub async fn start_with_open_files(
+        bin: &Path,
+        config: &Path,
+        open_files: u64,
+    ) -> anyhow::Result<Self> {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit -n {open_files} && exec \"$0\" serve --config \"$1\""
+            ))
+            .arg(bin)
+            .arg(config);
+        Self::spawn(cmd, bin).await
+    }
+
+    async fn spawn(mut cmd: Command, bin: &Path) -> anyhow::Result<Self> {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -307,6 +330,11 @@ impl ServeProcess {
             child: Some(child),
             base_url: format!("http://{addr}"),
         })
+    }
+
+    /// The process id (for `/proc/<pid>/status` and signals); `None` once killed.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// Sends SIGKILL and reaps the process.

@@ -70,19 +70,24 @@ pub enum CsrfCheck {
     Deferred,
 }
 
-/// Authenticates a request: an API key, else a console session (with CSRF for unsafe methods).
+/// Authenticates a request: an API key (within its rate limit, `rate_limits.api_key_requests`), else a
+/// console session (with CSRF for unsafe methods).
 ///
 /// # Errors
-/// `unauthorized` (nothing valid presented), `csrf_invalid`, `password_change_required`.
+/// `unauthorized` (nothing valid presented), `rate_limited`, `csrf_invalid`, `password_change_required`.
 pub async fn authenticate(parts: &mut Parts, state: &AppState, csrf: CsrfCheck) -> Result<Caller> {
     let ClientIp(address) = ClientIp::from_request_parts(parts, state).await?;
     match presented(parts) {
-        Presented::Bearer(b) => Ok(Caller {
-            principal: Principal::Key(api_key(state, &b).await?),
-            address,
-            csrf: None,
-            session: None,
-        }),
+        Presented::Bearer(b) => {
+            let key = api_key(state, &b).await?;
+            state.limits.api_key(key.id.as_str())?;
+            Ok(Caller {
+                principal: Principal::Key(key),
+                address,
+                csrf: None,
+                session: None,
+            })
+        }
         Presented::Session(secret) => {
             let (user, id) = console_user(state, &secret).await?;
             let unsafe_method =

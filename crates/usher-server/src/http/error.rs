@@ -103,6 +103,16 @@ impl Error {
                 pr.retry_after = Some(900);
                 pr
             }
+            Self::RateLimited { retry_after_s } => {
+                let mut pr = p(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts; try again in a moment.",
+                );
+                pr.extra
+                    .insert("retry_after_s".into(), json!(retry_after_s));
+                pr.retry_after = Some(*retry_after_s);
+                pr
+            }
             Self::UserExists => p(StatusCode::CONFLICT, "A user of that name exists."),
             Self::LastAdmin => p(
                 StatusCode::CONFLICT,

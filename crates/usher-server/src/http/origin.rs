@@ -305,6 +305,7 @@ async fn serve_file(
         (status = 404, description = "`session_unknown`: no such session holds a seat; `media_unknown`: the show's stream has no `master.m3u8`."),
         (status = 409, description = "`session_cloned`: a superseded secret (a copy of another player's credentials); `superseded`."),
         (status = 410, description = "`session_ended`: the session ended or the show is gone; `session_expired`."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds; `geo_unavailable`: the show's Geo policy names countries and no GeoIP database is loaded yet."),
     ),
 )]
@@ -317,7 +318,7 @@ pub async fn master_playlist(
     jar: CookieJar,
 ) -> Result<Response> {
     let (session, presented) = session_and_secret(&session, &headers, query.as_deref(), &jar)?;
-    let show = viewer::check_session(&state, &session, &presented.secret).await?;
+    let show = viewer::check_session(&state, &session, &presented.secret, client).await?;
     viewer::check_geo(&state, &show, client)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
     let file = resolve(&state.config.media_dir, &rel).await?;
@@ -388,6 +389,7 @@ pub async fn master_playlist(
         (status = 409, description = "`session_cloned`: a superseded secret (a copy of another player's credentials)."),
         (status = 404, description = "`session_unknown`: no such session."),
         (status = 410, description = "`superseded`: playback moved to another device; `ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: the seat lapsed."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]

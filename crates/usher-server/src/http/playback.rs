@@ -1,9 +1,7 @@
 //! The viewer API: admit, heartbeat, leave.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -14,8 +12,8 @@ use usher_core::ids::{DeviceId, SessionId};
 use axum::http::HeaderMap;
 
 use crate::http::extract::{
-    ApiPath, ClientIp, DEVICE_COOKIE, SecretVia, TICKET_COOKIE, body_error, parse_json,
-    seat_cookie, seat_secret, session_and_secret,
+    ApiPath, ClientIp, DEVICE_COOKIE, OptionalJson, SecretVia, TICKET_COOKIE, seat_cookie,
+    seat_secret, session_and_secret,
 };
 use crate::http::views::playback::{Admission, HeartbeatAnswer};
 use crate::service::viewer;
@@ -61,6 +59,8 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Cookie<'static> {
         (status = 404, description = "`ticket_unknown`: no such ticket."),
         (status = 409, description = "`ticket_in_use`: every seat is taken under `oldest_wins`; retry after `retry_after_s`."),
         (status = 410, description = "`ended`: the window closed at `ended_at`."),
+        (status = 413, description = "`payload_too_large`: the body is larger than `http.max_public_body_bytes`."),
+        (status = 429, description = "`rate_limited`: this address looked up too many unknown tickets, or this ticket was admitted too often; retry after `Retry-After` seconds (`retry_after_s`)."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds; `geo_unavailable`: the show has Geo rules and no GeoIP database is loaded yet."),
     ),
 )]
@@ -70,14 +70,9 @@ pub async fn admit_viewer(
     device: Device,
     headers: HeaderMap,
     jar: CookieJar,
-    body: Result<Bytes, BytesRejection>,
+    OptionalJson(body): OptionalJson<AdmitBody>,
 ) -> Result<Response> {
-    let body = body.map_err(body_error)?;
-    let body: AdmitBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AdmitBody::default()
-    } else {
-        parse_json(&body)?
-    };
+    let body = body.unwrap_or_default();
     let app = body.token.is_some();
     let token = match body.token {
         Some(t) => t,
@@ -133,10 +128,12 @@ pub async fn admit_viewer(
     responses(
         (status = 200, description = "Renewed (`ok`) with fresh grants and the session's next secret (in `session_secret`, or in the `usher_seat` cookie when the cookie brought it), or `degraded` while the store is unreachable (keep the secret).", body = HeartbeatAnswer),
         (status = 401, description = "`session_secret_required`: no session secret was sent."),
+        (status = 413, description = "`payload_too_large`: the body is larger than `http.max_public_body_bytes` (this call reads none)."),
         (status = 403, description = "`ticket_revoked`: the ticket was revoked; `geo_blocked`: the viewer is now somewhere refused (the session ends); `session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session."),
         (status = 409, description = "`superseded`: playback moved to another device (`superseded_by`, `superseded_at`); `session_cloned`: another player holds a copy of this session's credentials and renewed first (this one must stop)."),
         (status = 410, description = "`ended`: the window closed; `session_ended`: left or ended by an admin; `session_expired`: no heartbeat in time, admit again."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: past the outage grace; retry after `Retry-After` seconds."),
     ),
 )]
@@ -187,20 +184,23 @@ pub async fn heartbeat(
     responses(
         (status = 204, description = "Left: the seat is free."),
         (status = 401, description = "`session_secret_required`: no session secret was sent."),
+        (status = 413, description = "`payload_too_large`: the body is larger than `http.max_public_body_bytes` (this call reads none)."),
         (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
         (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
 pub async fn leave(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<StatusCode> {
     let (id, presented) = session_and_secret(&id, &headers, None, &jar)?;
-    viewer::leave(&state, &id, &presented.secret).await?;
+    viewer::leave(&state, &id, &presented.secret, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,17 +213,20 @@ pub async fn leave(
     responses(
         (status = 204, description = "Left: the seat is free."),
         (status = 401, description = "`session_secret_required`: no session secret was sent (the beacon carries the `usher_seat` cookie)."),
+        (status = 413, description = "`payload_too_large`: the body is larger than `http.max_public_body_bytes` (this call reads none)."),
         (status = 403, description = "`session_secret_invalid`: not the session's secret."),
         (status = 404, description = "`session_unknown`: no such session holds a seat."),
         (status = 409, description = "`session_cloned`: a superseded secret; the session plays on for the player holding the current one."),
+        (status = 429, description = "`rate_limited`: this address presented too many secrets that were never their session's; retry after `Retry-After` seconds."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
 pub async fn leave_beacon(
     state: State<AppState>,
+    client: ClientIp,
     id: ApiPath<String>,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<StatusCode> {
-    leave(state, id, headers, jar).await
+    leave(state, client, id, headers, jar).await
 }

@@ -137,6 +137,7 @@ pub struct SearchQuery {
     params(SearchQuery),
     responses(
         (status = 200, description = "The ticket of that id, else those with that external reference (at most 100).", body = TicketList),
+        (status = 429, description = "`rate_limited`: this caller searched more often than `rate_limits.searches` allows, or its API key made more requests than `rate_limits.api_key_requests` allows; retry after `Retry-After` seconds."),
     ),
     security(("bearer" = ["tickets"])),
 )]

@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use minijinja::context;
 use serde_json::{Value, json};
 
-use crate::http::extract::{ApiPath, TICKET_COOKIE};
+use crate::http::extract::{ApiPath, ClientIp, TICKET_COOKIE};
 use crate::service::viewer::{self, TicketAndShow};
 use crate::service::{Error, Result};
 use crate::state::AppState;
@@ -83,6 +83,10 @@ fn refusal(e: &Error) -> Value {
             "This show is not available yet.",
             "The organiser has not published it. Keep your watch link and come back later.",
         ),
+        Error::RateLimited { .. } => (
+            "Too many attempts from your connection.",
+            "Too many unknown tickets were tried from your network. Wait a moment, then open your watch link again.",
+        ),
         _ => (
             "This ticket cannot be used right now.",
             "Please try again in a moment.",
@@ -145,7 +149,12 @@ async fn page(
 }
 
 async fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &Error) -> Result<Response> {
-    page(state, e.status(), ts, "refused", Some(e)).await
+    let mut res = page(state, e.status(), ts, "refused", Some(e)).await?;
+    if let Some(s) = e.problem().retry_after {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    Ok(res)
 }
 
 /// `GET /watch/{token}`: 303 to `/watch` with the token in an HttpOnly cookie; an unknown ticket gets the
@@ -161,11 +170,15 @@ async fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &Error) -
             ("Set-Cookie" = String, description = "The `usher_ticket` cookie."),
         )),
         (status = 404, description = "`ticket_unknown`: the refusal page.", body = String, content_type = "text/html"),
+        (status = 429, description = "`rate_limited`: this address looked up too many unknown tickets; the refusal page, with `Retry-After`.", body = String, content_type = "text/html", headers(
+            ("Retry-After" = u64, description = "Seconds until this address may try again."),
+        )),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
 pub async fn open_watch_link(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     jar: CookieJar,
     token: Result<ApiPath<String>, Error>,
 ) -> Result<Response> {
@@ -173,7 +186,7 @@ pub async fn open_watch_link(
     let Ok(ApiPath(token)) = token else {
         return refused_page(&state, None, &Error::TicketUnknown).await;
     };
-    match viewer::find_ticket(&state, &token).await {
+    match viewer::find_ticket(&state, &token, client).await {
         Ok(_) => {
             let cookie = Cookie::build((TICKET_COOKIE, token))
                 .path("/")
@@ -191,7 +204,9 @@ pub async fn open_watch_link(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(res)
         }
-        Err(e @ Error::TicketUnknown) => refused_page(&state, None, &e).await,
+        Err(e @ (Error::TicketUnknown | Error::RateLimited { .. })) => {
+            refused_page(&state, None, &e).await
+        }
         Err(e) => Err(e),
     }
 }
@@ -206,16 +221,25 @@ pub async fn open_watch_link(
         (status = 401, description = "`no_ticket`: the page says to open the watch link.", body = String, content_type = "text/html"),
         (status = 403, description = "`ticket_revoked`: the page says the ticket was revoked.", body = String, content_type = "text/html"),
         (status = 404, description = "`ticket_unknown`: the page says the ticket is not known.", body = String, content_type = "text/html"),
+        (status = 429, description = "`rate_limited`: this address looked up too many unknown tickets; the page says to wait, with `Retry-After`.", body = String, content_type = "text/html", headers(
+            ("Retry-After" = u64, description = "Seconds until this address may try again."),
+        )),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
 )]
-pub async fn watch_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
+pub async fn watch_page(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    jar: CookieJar,
+) -> Result<Response> {
     let Some(token) = jar.get(TICKET_COOKIE).map(|c| c.value().to_owned()) else {
         return refused_page(&state, None, &Error::NoTicket).await;
     };
-    let ts = match viewer::find_ticket(&state, &token).await {
+    let ts = match viewer::find_ticket(&state, &token, client).await {
         Ok(ts) => ts,
-        Err(e @ Error::TicketUnknown) => return refused_page(&state, None, &e).await,
+        Err(e @ (Error::TicketUnknown | Error::RateLimited { .. })) => {
+            return refused_page(&state, None, &e).await;
+        }
         Err(e) => return Err(e),
     };
     match viewer::check_admits(&ts, state.store.now()) {

@@ -62,9 +62,13 @@ pub async fn append(
         .await
 }
 
+/// What a spreadsheet may read as the start of a formula (OWASP, "CSV Injection"): `=`, `+`, `-`, `@`,
+/// a tab and a carriage return.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
 fn csv_field(s: &str) -> String {
-    // a leading =, +, - or @ would be a formula in a spreadsheet: quote it behind an apostrophe
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    // a field that a spreadsheet would run as a formula is kept as text behind an apostrophe
+    let s = if s.starts_with(FORMULA_STARTS) {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -122,5 +126,16 @@ mod tests {
             lines[1]
         );
         assert!(lines[2].ends_with(",\"'=HYPERLINK(1)\""), "{}", lines[2]);
+    }
+
+    #[test]
+    fn every_formula_start_of_owasp_is_defused() {
+        for start in ['=', '+', '-', '@', '\t', '\r'] {
+            let field = format!("{start}cmd|' /C calc'!A0");
+            let out = csv_field(&field);
+            assert!(out.starts_with("\"'"), "{field:?} → {out:?}");
+        }
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a=b"), "a=b");
     }
 }

@@ -207,6 +207,12 @@ pub enum Error {
     /// Console login: too many failures for this user or address.
     #[error("too many failed logins")]
     LoginThrottled,
+    /// A rate limit (`[rate_limits]`) refused the attempt; retry after `retry_after_s`.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until the next attempt is allowed.
+        retry_after_s: u64,
+    },
     /// Admin: a console user of that name exists.
     #[error("user exists")]
     UserExists,
@@ -367,7 +373,7 @@ impl Error {
             Self::CsrfInvalid => Code::CsrfInvalid,
             Self::PasswordChangeRequired => Code::PasswordChangeRequired,
             Self::LoginFailed => Code::LoginFailed,
-            Self::LoginThrottled => Code::RateLimited,
+            Self::LoginThrottled | Self::RateLimited { .. } => Code::RateLimited,
             Self::UserExists => Code::UserExists,
             Self::LastAdmin => Code::LastAdmin,
             Self::ShowUnpublished => Code::ShowUnpublished,
@@ -471,6 +477,14 @@ impl Error {
             Code::ShowUnpublished => Self::ShowUnpublished,
             Code::PosterUnknown => Self::NotFound(Record::Poster),
             Code::BackupUnsupported => Self::BackupUnsupported,
+        }
+    }
+}
+
+impl From<crate::limits::Limited> for Error {
+    fn from(l: crate::limits::Limited) -> Self {
+        Self::RateLimited {
+            retry_after_s: l.retry_after_s(),
         }
     }
 }

@@ -43,11 +43,23 @@ pub struct TicketAndShow {
     pub show: Show,
 }
 
-/// Finds a ticket by its token text (from a cookie, a watch link or an app's body).
+/// Finds a ticket by its token text (from a cookie, a watch link or an app's body) for `client`, under
+/// the client's budget of failed lookups (`rate_limits.ticket_lookup_failures`: a lookup reserves a
+/// failure while it runs; one that finds its ticket gives it back).
 ///
 /// # Errors
-/// `ticket_unknown` for malformed or unregistered tokens (or a ticket whose show is gone).
-pub async fn find_ticket(state: &AppState, token: &str) -> Result<TicketAndShow> {
+/// `rate_limited` when the client has no failed lookup left (nothing is looked up); `ticket_unknown`
+/// for malformed or unregistered tokens (or a ticket whose show is gone).
+pub async fn find_ticket(state: &AppState, token: &str, client: IpAddr) -> Result<TicketAndShow> {
+    let held = state.limits.ticket_lookup(client)?;
+    let found = lookup_ticket(state, token).await;
+    if let (Err(Error::TicketUnknown), Some(held)) = (&found, held) {
+        held.failed();
+    }
+    found
+}
+
+async fn lookup_ticket(state: &AppState, token: &str) -> Result<TicketAndShow> {
     let token = TicketToken::parse(token).map_err(|_| Error::TicketUnknown)?;
     let ticket = state
         .store
@@ -152,7 +164,8 @@ pub async fn admit(
     presented: Option<&SessionSecret>,
     client: IpAddr,
 ) -> Result<Admission> {
-    let ts = find_ticket(state, token).await?;
+    let ts = find_ticket(state, token, client).await?;
+    state.limits.admit(ts.ticket.id.as_str())?;
     let now = state.store.now();
     check_admits(&ts, now)?;
     let show = &ts.show;
@@ -229,16 +242,26 @@ pub enum Heartbeat {
     },
 }
 
-/// A store step presenting `presented`: with a fresh secret (returned) when the step renews.
+/// The store's answer to a step, and the fresh secret it was offered.
+type Step = (
+    std::result::Result<usher_core::store::HeartbeatAnswer, StoreError>,
+    Option<SessionSecret>,
+);
+
+/// A store step presenting `presented` for `client`: with a fresh secret (returned) when the step
+/// renews; under the client's budget of failed session checks (`rate_limits.session_failures`: a
+/// secret that was never the session's spends one; while none is left, the store is not asked).
+///
+/// # Errors
+/// `rate_limited` when the client has no failed check left (the store is not asked).
 async fn step(
     state: &AppState,
     session: &SessionId,
     presented: &SessionSecret,
     renew: bool,
-) -> (
-    std::result::Result<usher_core::store::HeartbeatAnswer, StoreError>,
-    Option<SessionSecret>,
-) {
+    client: IpAddr,
+) -> Result<Step> {
+    state.limits.session_check(client)?;
     let held = state.hasher.session_secret(presented.expose());
     let fresh = renew.then(SessionSecret::generate);
     let answer = state
@@ -253,7 +276,16 @@ async fn step(
             },
         )
         .await;
-    (answer, fresh)
+    // a guess at a live session's secret; an unknown session (a player back from a long sleep) and a
+    // copy of the secrets (`Cloned`) are no guess
+    if let Ok(HeartbeatAnswer {
+        decision: HeartbeatDecision::WrongSecret,
+        ..
+    }) = &answer
+    {
+        state.limits.session_failed(client);
+    }
+    Ok((answer, fresh))
 }
 
 /// DESIGN.md heartbeat: renew the lease with the session's secret (handing out the next one), re-check
@@ -269,7 +301,7 @@ pub async fn heartbeat(
     client: IpAddr,
 ) -> Result<Heartbeat> {
     let now_ms = state.store.now().0;
-    let (answer, fresh) = step(state, session, presented, true).await;
+    let (answer, fresh) = step(state, session, presented, true, client).await?;
     let Some(answer) = ride_outage(state, now_ms, answer)? else {
         // the player keeps its current grant and secret, and retries soon
         tracing::warn!(session.tag = %state.hasher.session_tag(session.as_str()), "heartbeat degraded: store unreachable");
@@ -347,7 +379,7 @@ pub async fn renew_by_steering(
     client: IpAddr,
 ) -> Result<Option<Renewed>> {
     let now_ms = state.store.now().0;
-    let (answer, fresh) = step(state, session, presented, renew_lease).await;
+    let (answer, fresh) = step(state, session, presented, renew_lease, client).await?;
     let Some(answer) = ride_outage(state, now_ms, answer)? else {
         metrics::counter!("usher_heartbeats_degraded_total").increment(1);
         return Ok(None);
@@ -360,13 +392,26 @@ pub async fn renew_by_steering(
     Ok(Some(renewed))
 }
 
-/// A player's leave: frees the seat at once when `presented` is the session's secret.
+/// A player's leave: frees the seat at once when `presented` is the session's secret; under `client`'s
+/// budget of failed session checks, like a heartbeat.
 ///
 /// # Errors
-/// `session_unknown` when no such session holds a seat; `session_cloned`, `session_secret_invalid`.
-pub async fn leave(state: &AppState, session: &SessionId, presented: &SessionSecret) -> Result<()> {
+/// `rate_limited`; `session_unknown` when no such session holds a seat; `session_cloned`,
+/// `session_secret_invalid`.
+pub async fn leave(
+    state: &AppState,
+    session: &SessionId,
+    presented: &SessionSecret,
+    client: IpAddr,
+) -> Result<()> {
+    state.limits.session_check(client)?;
     let held = state.hasher.session_secret(presented.expose());
-    match state.store.leave(session, &held).await? {
+    let decision = state.store.leave(session, &held).await?;
+    // a superseded or ended session's player leaving (a closed tab's beacon) is no guess
+    if matches!(decision, LeaveDecision::WrongSecret) {
+        state.limits.session_failed(client);
+    }
+    match decision {
         LeaveDecision::Left => Ok(()),
         LeaveDecision::NotLive => Err(Error::SessionUnknown),
         LeaveDecision::Cloned => {
@@ -478,8 +523,9 @@ pub async fn check_session(
     state: &AppState,
     session: &SessionId,
     presented: &SessionSecret,
+    client: IpAddr,
 ) -> Result<Show> {
-    let (answer, _) = step(state, session, presented, false).await;
+    let (answer, _) = step(state, session, presented, false, client).await?;
     let answer = answer?;
     still_plays(state, session, answer.decision)?;
     let (_, show_id) = answer

@@ -58,6 +58,11 @@ fn is_http_url(u: &str) -> bool {
 
 /// Parses `trusted_proxies`: CIDR ranges (`10.0.0.0/8`) or single addresses.
 pub(super) fn trusted_proxies(list: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    networks("trusted_proxies", list)
+}
+
+/// Parses a list of CIDR ranges or single addresses (the setting `key`).
+pub(super) fn networks(key: &'static str, list: &[String]) -> Result<Vec<IpNet>, ConfigError> {
     list.iter()
         .map(|s| {
             let s = s.trim();
@@ -66,7 +71,7 @@ pub(super) fn trusted_proxies(list: &[String]) -> Result<Vec<IpNet>, ConfigError
                 .or_else(|_| s.parse::<IpNet>().map(|n| n.trunc()))
                 .map_err(|_| {
                     invalid(
-                        "trusted_proxies",
+                        key,
                         format!("`{s}` is not a CIDR range such as 10.0.0.0/8 or an address"),
                     )
                 })

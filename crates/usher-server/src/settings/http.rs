@@ -1,7 +1,10 @@
 //! `[http]`: limits, timeouts, CORS and the shutdown drain of the HTTP server, and how closely media grants
 //! are bound to the viewer's address.
 
+use ipnet::IpNet;
 use serde::Deserialize;
+
+use super::error::{ConfigError, invalid};
 
 /// HTTP settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +31,25 @@ pub struct HttpSettings {
     pub grant_address_prefix_v4: u8,
     /// The same for IPv6 viewers (64: the viewer's /64); 0 binds nothing. At most 128.
     pub grant_address_prefix_v6: u8,
+    /// Largest body of the routes anyone may call (admit, heartbeat, leave, the console login), in bytes.
+    pub max_public_body_bytes: usize,
+    /// Longest a client may take to send a request's line and headers, counted from its first byte, in
+    /// seconds; then the connection is closed.
+    pub header_read_timeout_s: u64,
+    /// Longest a connection may stay open with no request under way, in seconds.
+    pub idle_timeout_s: u64,
+    /// Most connections open at once (at most what the open-files limit leaves room for); more wait in
+    /// the listen queue.
+    pub max_connections: usize,
+    /// Most connections one client address (IPv6: its /64) may hold; more are closed at once. 0: no cap.
+    pub max_connections_per_address: usize,
+    /// Peers (CIDR ranges or addresses) whose connections are not capped per address, besides
+    /// `trusted_proxies`: by default loopback (a TLS proxy or a load generator on this machine).
+    pub uncapped_peers: Vec<String>,
+    /// Largest request head: the request line and headers (HTTP/1), the header list (HTTP/2), in bytes.
+    pub max_header_bytes: usize,
+    /// Most requests under way at once on one HTTP/2 connection.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for HttpSettings {
@@ -42,6 +64,14 @@ impl Default for HttpSettings {
             secure_cookies: None,
             grant_address_prefix_v4: 24,
             grant_address_prefix_v6: 64,
+            max_public_body_bytes: 4096,
+            header_read_timeout_s: 10,
+            idle_timeout_s: 60,
+            max_connections: 50_000,
+            max_connections_per_address: 1_000,
+            uncapped_peers: vec!["127.0.0.0/8".into(), "::1".into()],
+            max_header_bytes: 32 * 1024,
+            max_concurrent_streams: 100,
         }
     }
 }
@@ -55,5 +85,49 @@ impl HttpSettings {
         } else {
             self.grant_address_prefix_v6
         }
+    }
+}
+
+impl HttpSettings {
+    /// Checks the limits of connections and bodies.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub(super) fn check_limits(&self) -> Result<(), ConfigError> {
+        if !(256..=self.max_body_bytes.min(1024 * 1024)).contains(&self.max_public_body_bytes) {
+            return Err(invalid(
+                "http.max_public_body_bytes",
+                "must be 256 to 1048576 and at most http.max_body_bytes",
+            ));
+        }
+        if !(1..=300).contains(&self.header_read_timeout_s) {
+            return Err(invalid("http.header_read_timeout_s", "must be 1 to 300"));
+        }
+        if !(1..=3600).contains(&self.idle_timeout_s) {
+            return Err(invalid("http.idle_timeout_s", "must be 1 to 3600"));
+        }
+        if !(1..=10_000_000).contains(&self.max_connections) {
+            return Err(invalid("http.max_connections", "must be 1 to 10000000"));
+        }
+        if self.max_connections_per_address > self.max_connections {
+            return Err(invalid(
+                "http.max_connections_per_address",
+                "must be 0 (no cap) to http.max_connections",
+            ));
+        }
+        super::geoip::networks("http.uncapped_peers", &self.uncapped_peers)?;
+        // hyper reads a request head into one buffer of at least 8 KiB
+        if !(8192..=1024 * 1024).contains(&self.max_header_bytes) {
+            return Err(invalid("http.max_header_bytes", "must be 8192 to 1048576"));
+        }
+        if !(1..=10_000).contains(&self.max_concurrent_streams) {
+            return Err(invalid("http.max_concurrent_streams", "must be 1 to 10000"));
+        }
+        Ok(())
+    }
+
+    /// The peers not capped per address (checked at start).
+    pub fn uncapped_peers(&self) -> Vec<IpNet> {
+        super::geoip::networks("http.uncapped_peers", &self.uncapped_peers).unwrap_or_default()
     }
 }

@@ -1,6 +1,6 @@
 //! usher-server's integration tests, one binary: each module is one area, and `support` (the in-process
-//! `spawn_app`) compiles once for all of them. Tests that start several real processes (`backup`, `geo`,
-//! `multinode`, `process`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
+//! `spawn_app`) compiles once for all of them. Tests that start several real processes (`backup`,
+//! `connections`, `geo`, `multinode`, `process`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
 
 mod support;
 
@@ -9,6 +9,8 @@ mod api;
 mod backup;
 mod binding;
 mod cdn;
+mod connections;
+mod edge;
 mod geo;
 mod malformed;
 mod multinode;

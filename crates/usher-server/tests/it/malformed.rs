@@ -15,6 +15,8 @@ use tokio::net::TcpStream;
 
 /// The server's body limit in the test configuration (support::config): 4 MiB.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// The body limit of the routes anyone may call (`http.max_public_body_bytes`, by default 4 KiB).
+const PUBLIC_BODY_LIMIT: usize = 4096;
 
 /// What a row must get back.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -501,8 +503,15 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             )
             .key(r.key.as_deref())
         };
+        let limit = if r.admit {
+            PUBLIC_BODY_LIMIT
+        } else {
+            BODY_LIMIT
+        };
         for (name, body) in broken {
-            rows.push(base(name).json(body).expect(BAD));
+            // a public route refuses a body over its few KiB before reading it
+            let expect = if body.len() > limit { TOO_LARGE } else { BAD };
+            rows.push(base(name).json(body).expect(expect));
         }
         rows.push(base("oversized body").json(oversized).expect(TOO_LARGE));
         let empty = if r.admit { NO_TICKET } else { BAD };
@@ -518,9 +527,8 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
                 .body(Vec::new())
                 .expect(empty_untyped),
         );
-        if !r.admit {
-            // the admit call reads JSON whatever its content type (it is the page's own fetch); with
-            // the real token these rows would admit, so they run only where 415 is the contract
+        {
+            // with the real token a body wrongly read would admit: admit takes only JSON bodies too
             let typed: Vec<(&str, Vec<u8>)> = vec![
                 ("text/plain", b"text/plain".to_vec()),
                 (
@@ -721,10 +729,17 @@ fn token_rows(c: &Ctx, rows: &mut Vec<Row>) {
                 .json(bytes(&json!({"show_id": c.show, "token": token})))
                 .expect(BAD),
         );
+        let body = bytes(&json!({"token": token}));
+        // a public route refuses a body over its few KiB before reading it
+        let expect = if body.len() > PUBLIC_BODY_LIMIT {
+            TOO_LARGE
+        } else {
+            TICKET_UNKNOWN
+        };
         rows.push(
             Row::new(format!("admit {name}"), "POST", "/api/v1/playback")
-                .json(bytes(&json!({"token": token})))
-                .expect(TICKET_UNKNOWN),
+                .json(body)
+                .expect(expect),
         );
         if !token.is_empty() {
             rows.push(
@@ -755,6 +770,16 @@ fn token_rows(c: &Ctx, rows: &mut Vec<Row>) {
                 .expect(BAD),
         );
     }
+    rows.push(
+        Row::new(
+            "admit with a 4 MiB text/plain body",
+            "POST",
+            "/api/v1/playback",
+        )
+        .header("content-type", "text/plain")
+        .body(vec![b'a'; BODY_LIMIT])
+        .expect(TOO_LARGE),
+    );
     rows.push(
         Row::new(
             "admit a well-formed unknown token",

@@ -571,6 +571,32 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["http.grant_address_prefix_v4", "32"],
         ),
         case(
+            "a header timeout of 0",
+            write(
+                "header-timeout.toml",
+                config_text(
+                    "127.0.0.1:0",
+                    keys,
+                    &data,
+                    "[http]\nheader_read_timeout_s = 0",
+                ),
+            ),
+            &["http.header_read_timeout_s", "1 to 300"],
+        ),
+        case(
+            "a rate limit without a burst",
+            write(
+                "burst.toml",
+                config_text(
+                    "127.0.0.1:0",
+                    keys,
+                    &data,
+                    "[rate_limits.logins]\nburst = 0",
+                ),
+            ),
+            &["rate_limits.logins", "burst"],
+        ),
+        case(
             "missing config file",
             missing_file.clone(),
             &[missing_file.to_str().unwrap()],
@@ -594,6 +620,14 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
                 "USHER_HTTP__GRANT_ADDRESS_PREFIX_V6=129 over a valid file",
                 valid.clone(),
                 &["http.grant_address_prefix_v6", "128"],
+            )
+        },
+        Case {
+            env: vec![("USHER_RATE_LIMITS__ADMITS_PER_TICKET__PER_MINUTE", "many")],
+            ..case(
+                "USHER_RATE_LIMITS__ADMITS_PER_TICKET__PER_MINUTE=many over a valid file",
+                valid.clone(),
+                &["RATE_LIMITS.ADMITS_PER_TICKET.PER_MINUTE", "u32"],
             )
         },
         Case {

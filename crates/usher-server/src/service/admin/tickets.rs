@@ -319,12 +319,13 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<Ticke
 }
 
 /// Tickets matching `q`: the ticket of that id, else those with that exact external reference (at most
-/// 100).
+/// 100); each caller within `rate_limits.searches`.
 ///
 /// # Errors
-/// `invalid_request` for an empty or overlong query; `forbidden`.
+/// `invalid_request` for an empty or overlong query; `forbidden`; `rate_limited`.
 pub async fn search(state: &AppState, caller: &Caller, q: &str) -> Result<Vec<Ticket>> {
     caller.require(Permission::ReadTickets)?;
+    state.limits.search(caller.actor().id())?;
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 200 {
         return Err(Error::InvalidRequest(
