@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::admin::{AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName};
+use crate::admin::{
+    AdminUser, AuditEntry, AuditFilter, Backoff, ConsoleSession, LoginGate, OutcomeCount,
+    UserChange, UserName,
+};
 use crate::cdn::{Cdn, CdnHealth};
 use crate::clock::UnixMs;
 use crate::geo::Country;
@@ -316,8 +319,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Adds an admin user unless one of that name exists; returns whether it was added.
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError>;
-    /// Replaces an existing admin user (role, password); returns whether it existed.
-    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError>;
+    /// Applies `change` to the admin user `name` as the store holds it, in one atomic step (a concurrent
+    /// change of another field survives); returns the user as changed, `None` when missing.
+    async fn change_admin_user(
+        &self,
+        name: &UserName,
+        change: UserChange,
+    ) -> Result<Option<AdminUser>, StoreError>;
     /// An admin user, `None` when missing.
     async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError>;
     /// Every admin user, by name.
@@ -337,13 +345,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Ends a console session (logout); returns whether it existed.
     async fn delete_console_session(&self, id: &SecretHash) -> Result<bool, StoreError>;
+    /// Ends every console session of `user` but `keep` (a password change ends the others); returns how
+    /// many ended.
+    async fn end_console_sessions(
+        &self,
+        user: &UserName,
+        keep: Option<&SecretHash>,
+    ) -> Result<u64, StoreError>;
 
-    /// Counts a failed login under `key` (`user:…`, `addr:…`); returns the failures within the window
-    /// of `window_ms` that began at the first of them.
-    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError>;
-    /// The failures counted under `key` in its current window (0 once it passed).
-    async fn login_failures(&self, key: &str) -> Result<u32, StoreError>;
-    /// Forgets the failures under `key` (after a successful login).
+    /// Counts a login attempt under `key` (`user:…`, `addr:…`) *before* its password is checked, in one
+    /// atomic step with the check of the key's wait: while a wait runs the attempt is refused
+    /// ([`LoginGate::Wait`]) and not counted; otherwise it is counted and allowed, and the wait after it
+    /// ([`Backoff::wait_after`] of the new count) starts now, so attempts racing it are refused. The
+    /// count is forgotten `rule.keep_ms(wait)` after the last counted attempt.
+    async fn login_attempt(&self, key: &str, rule: &Backoff) -> Result<LoginGate, StoreError>;
+    /// Takes back one attempt under `key` (it succeeded, so it was no guess): the count drops by one, and
+    /// a wait it started ends when the count falls below `rule.free`.
+    async fn undo_login_attempt(&self, key: &str, rule: &Backoff) -> Result<(), StoreError>;
+    /// Forgets the attempts under `key` and any wait (a successful login of the user; an admin's unlock).
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
 
     /// Appends an entry to the audit log, durably.

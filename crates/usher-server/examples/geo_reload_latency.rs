@@ -131,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         },
         cdn_probe: Default::default(),
         media_cache: Default::default(),
+        login: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

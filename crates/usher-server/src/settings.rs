@@ -16,6 +16,7 @@ mod error;
 mod geoip;
 mod http;
 mod log;
+mod login;
 mod store;
 
 pub use cdn_probe::CdnProbeSettings;
@@ -24,6 +25,7 @@ use error::invalid;
 pub use geoip::GeoIpSettings;
 pub use http::HttpSettings;
 pub use log::{LogFormat, LogSettings};
+pub use login::LoginSettings;
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
 
 pub use crate::media_cache::MediaCacheSettings;
@@ -43,6 +45,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "geoip",
     "cdn_probe",
     "media_cache",
+    "login",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -92,6 +95,9 @@ pub struct Settings {
     /// The origin's in-memory copy of media files.
     #[serde(default)]
     pub media_cache: MediaCacheSettings,
+    /// Console logins: backoff and concurrent password checks.
+    #[serde(default)]
+    pub login: LoginSettings,
 }
 
 /// Secrets; both are required and at least 32 bytes long.
@@ -148,6 +154,8 @@ pub struct Config {
     pub cdn_probe: CdnProbeSettings,
     /// Media cache settings (checked).
     pub media_cache: MediaCacheSettings,
+    /// Login settings (checked).
+    pub login: LoginSettings,
 }
 
 impl Settings {
@@ -377,6 +385,7 @@ impl Settings {
                 "must be 100 to 3600000",
             ));
         }
+        self.login.check()?;
         Ok(Config {
             listen,
             public_url,
@@ -392,6 +401,7 @@ impl Settings {
             geoip: self.geoip,
             cdn_probe: self.cdn_probe,
             media_cache: self.media_cache,
+            login: self.login,
         })
     }
 }

@@ -29,6 +29,7 @@ use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
 use crate::service::delivery::PoolCache;
+use crate::service::passwords::PasswordChecks;
 use crate::settings::{Config, StoreSettings};
 use crate::state::{AppState, Shared};
 use crate::{http, telemetry};
@@ -84,6 +85,7 @@ impl Application {
             config.trusted_proxies.clone(),
             config.trusted_proxy_header,
         ));
+        let config_login = config.login.clone();
         let state = AppState::new(Shared {
             store,
             hasher: Arc::new(SecretHasher::new(
@@ -107,6 +109,10 @@ impl Application {
             proxies,
             outage: Arc::default(),
             outcomes: Arc::default(),
+            passwords: Arc::new(PasswordChecks::new(
+                config_login.checks(),
+                config_login.check_wait(),
+            )),
         });
         Ok(Self { listener, state })
     }

@@ -67,6 +67,8 @@ pub struct Shared {
     pub media: Arc<crate::media_cache::MediaCache>,
     /// Admit outcomes not yet added to the store's per-minute counts.
     pub outcomes: Arc<crate::outcomes::OutcomeTally>,
+    /// The argon2 runs that may go on at once (`[login]`).
+    pub passwords: Arc<crate::service::passwords::PasswordChecks>,
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

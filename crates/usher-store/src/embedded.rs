@@ -23,7 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use usher_core::admin::{
-    AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName,
+    AdminUser, AuditEntry, AuditFilter, Backoff, ConsoleSession, LoginGate, OutcomeCount,
+    UserChange, UserName,
 };
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, UnixMs};
@@ -50,6 +51,11 @@ const ADMIN_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("admin_us
 const CONSOLE_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("console_sessions");
 /// Audit entries keyed `{at ms, 16 hex}-{sequence, 16 hex}`, so key order is time order.
 const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
+
+/// Most keys the failed-login map holds: random user names or addresses cannot grow it without bound.
+/// Past it, keys whose record lapsed go first, then those with the fewest attempts (a user under attack
+/// keeps the most, so flooding the map with fresh keys does not lift their wait).
+const MAX_LOGIN_KEYS: usize = 100_000;
 
 /// How long per-minute outcome counts are kept.
 const OUTCOMES_KEPT_MS: i64 = 2 * 3600 * 1000;
@@ -146,6 +152,38 @@ impl Runtime {
     }
 }
 
+/// The login attempts counted under one key ([`Store::login_attempt`]).
+#[derive(Debug, Clone, Copy)]
+struct Attempts {
+    count: u32,
+    /// No attempt is allowed before this.
+    wait_until: UnixMs,
+    /// The record is forgotten at this instant.
+    forget_at: UnixMs,
+}
+
+/// Makes room in a full failed-login map (see [`MAX_LOGIN_KEYS`]): drops lapsed records, then the tenth
+/// with the fewest attempts.
+fn make_room(all: &mut HashMap<String, Attempts>, now: UnixMs) {
+    all.retain(|_, a| a.forget_at > now);
+    if all.len() < MAX_LOGIN_KEYS {
+        return;
+    }
+    let mut counts: Vec<u32> = all.values().map(|a| a.count).collect();
+    let cut = MAX_LOGIN_KEYS / 10;
+    let (_, nth, _) = counts.select_nth_unstable(cut);
+    let threshold = *nth;
+    let mut dropped = 0;
+    all.retain(|_, a| {
+        if dropped < cut && a.count <= threshold {
+            dropped += 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
 /// The embedded backend. Cheap to share: wrap it in an `Arc`.
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -164,8 +202,10 @@ pub struct EmbeddedStore {
     /// Console sessions; creation and deletion are durable, touches live in memory (a restart measures
     /// idleness from the last durable write, which can only end a session early).
     console_sessions: RwLock<HashMap<SecretHash, ConsoleSession>>,
-    /// Failed logins per key: (count, end of the window). In memory: the embedded store is one node.
-    login_failures: Mutex<HashMap<String, (u32, UnixMs)>>,
+    /// Login attempts per key. In memory: the embedded store is one node. At most [`MAX_LOGIN_KEYS`].
+    login_failures: Mutex<HashMap<String, Attempts>>,
+    /// Serializes the writes of admin users so that their mirror ends as the last commit left it.
+    user_writes: tokio::sync::Mutex<()>,
     outcomes: Mutex<BTreeMap<(i64, String), u64>>,
     audit_seq: AtomicU64,
 }
@@ -328,6 +368,7 @@ impl EmbeddedStore {
             admin_users: RwLock::new(admin_users),
             console_sessions: RwLock::new(console_sessions),
             login_failures: Mutex::new(HashMap::new()),
+            user_writes: tokio::sync::Mutex::new(()),
             outcomes: Mutex::new(BTreeMap::new()),
             audit_seq: AtomicU64::new(0),
         })
@@ -431,6 +472,11 @@ impl EmbeddedStore {
             rt.index(id);
         }
         Some((out, show_id, bounds))
+    }
+
+    /// How many keys the failed-login map holds (at most [`MAX_LOGIN_KEYS`]; for tests and metrics).
+    pub fn login_keys(&self) -> usize {
+        lock(&self.login_failures).len()
     }
 
     /// Drops expired leases and forgets sessions no ticket remembers; returns the leases dropped.
@@ -988,6 +1034,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
+        let _serial = self.user_writes.lock().await;
         let key = user.name.to_string();
         let bytes = encode(&user);
         let created = self
@@ -1010,27 +1057,33 @@ impl Store for EmbeddedStore {
         Ok(created)
     }
 
-    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
-        let key = user.name.to_string();
-        let bytes = encode(&user);
-        let existed = self
+    async fn change_admin_user(
+        &self,
+        name: &UserName,
+        change: UserChange,
+    ) -> Result<Option<AdminUser>, StoreError> {
+        let _serial = self.user_writes.lock().await;
+        let key = name.to_string();
+        let changed = self
             .write(move |txn| {
                 let mut t = txn.open_table(ADMIN_USERS).map_err(unavailable)?;
-                if t.get(key.as_str()).map_err(unavailable)?.is_none() {
-                    return Ok(false);
-                }
-                t.insert(key.as_str(), bytes.as_slice())
+                let mut user: AdminUser = match t.get(key.as_str()).map_err(unavailable)? {
+                    Some(v) => decode("admin user", v.value())?,
+                    None => return Ok(None),
+                };
+                change.apply(&mut user);
+                t.insert(key.as_str(), encode(&user).as_slice())
                     .map_err(unavailable)?;
-                Ok(true)
+                Ok(Some(user))
             })
             .await?;
-        if existed {
+        if let Some(user) = &changed {
             self.admin_users
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(user.name.clone(), user);
+                .insert(user.name.clone(), user.clone());
         }
-        Ok(existed)
+        Ok(changed)
     }
 
     async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError> {
@@ -1047,6 +1100,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete_admin_user(&self, name: &UserName) -> Result<bool, StoreError> {
+        let _serial = self.user_writes.lock().await;
         let key = name.to_string();
         let sessions: Vec<String> = self
             .console_sessions
@@ -1158,23 +1212,79 @@ impl Store for EmbeddedStore {
             .is_some())
     }
 
-    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError> {
-        let now = self.clock.now();
-        let mut all = lock(&self.login_failures);
-        all.retain(|_, (_, until)| *until > now);
-        let entry = all
-            .entry(key.to_owned())
-            .or_insert((0, UnixMs(now.0 + window_ms)));
-        entry.0 += 1;
-        Ok(entry.0)
+    async fn end_console_sessions(
+        &self,
+        user: &UserName,
+        keep: Option<&SecretHash>,
+    ) -> Result<u64, StoreError> {
+        let ending: Vec<SecretHash> = self
+            .console_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|s| &s.user == user && keep.is_none_or(|k| !s.id.ct_eq(k)))
+            .map(|s| s.id)
+            .collect();
+        if ending.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = ending.iter().map(SecretHash::to_hex).collect();
+        self.write(move |txn| {
+            let mut t = txn.open_table(CONSOLE_SESSIONS).map_err(unavailable)?;
+            for k in &keys {
+                t.remove(k.as_str()).map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await?;
+        let mut all = self
+            .console_sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in &ending {
+            all.remove(id);
+        }
+        Ok(ending.len() as u64)
     }
 
-    async fn login_failures(&self, key: &str) -> Result<u32, StoreError> {
+    async fn login_attempt(&self, key: &str, rule: &Backoff) -> Result<LoginGate, StoreError> {
         let now = self.clock.now();
-        Ok(lock(&self.login_failures)
-            .get(key)
-            .filter(|(_, until)| *until > now)
-            .map_or(0, |(n, _)| *n))
+        let mut all = lock(&self.login_failures);
+        if all.len() >= MAX_LOGIN_KEYS && !all.contains_key(key) {
+            make_room(&mut all, now);
+        }
+        let a = all.entry(key.to_owned()).or_insert(Attempts {
+            count: 0,
+            wait_until: now,
+            forget_at: now,
+        });
+        if a.forget_at <= now {
+            *a = Attempts {
+                count: 0,
+                wait_until: now,
+                forget_at: now,
+            };
+        }
+        if a.wait_until > now {
+            return Ok(LoginGate::Wait {
+                retry_after_ms: a.wait_until.0 - now.0,
+            });
+        }
+        a.count = a.count.saturating_add(1);
+        let wait = rule.wait_after(a.count);
+        a.wait_until = UnixMs(now.0 + wait);
+        a.forget_at = UnixMs(now.0 + rule.keep_ms(wait));
+        Ok(LoginGate::Allowed { attempts: a.count })
+    }
+
+    async fn undo_login_attempt(&self, key: &str, rule: &Backoff) -> Result<(), StoreError> {
+        if let Some(a) = lock(&self.login_failures).get_mut(key) {
+            a.count = a.count.saturating_sub(1);
+            if a.count < rule.free {
+                a.wait_until = UnixMs(0);
+            }
+        }
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {

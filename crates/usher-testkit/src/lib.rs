@@ -309,6 +309,11 @@ impl ServeProcess {
         })
     }
 
+    /// The process id (for `/proc/<pid>/status` and signals); `None` once killed.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub async fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -97,6 +97,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             ..CdnProbeSettings::default()
         },
         media_cache: Default::default(),
+        login: Default::default(),
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;

@@ -117,7 +117,7 @@ codes! {
     PasswordChangeRequired = "password_change_required",
     /// Wrong user name or password.
     LoginFailed = "login_failed",
-    /// Too many failed logins.
+    /// Too many failed logins, or too many requests of one kind at once; retry after `Retry-After`.
     RateLimited = "rate_limited",
     /// A console user of that name exists.
     UserExists = "user_exists",
@@ -204,9 +204,19 @@ pub enum Error {
     /// Console login: wrong name or password.
     #[error("login failed")]
     LoginFailed,
-    /// Console login: too many failures for this user or address.
+    /// Console login or password change: too many attempts for this user or client network; the next
+    /// is allowed after the wait.
     #[error("too many failed logins")]
-    LoginThrottled,
+    LoginThrottled {
+        /// Seconds until the next attempt is allowed.
+        retry_after_s: u64,
+    },
+    /// Too many requests of one costly kind (password checks, audit scans) are waiting already.
+    #[error("busy")]
+    Busy {
+        /// Seconds after which a retry is likely to find room.
+        retry_after_s: u64,
+    },
     /// Admin: a console user of that name exists.
     #[error("user exists")]
     UserExists,
@@ -367,7 +377,7 @@ impl Error {
             Self::CsrfInvalid => Code::CsrfInvalid,
             Self::PasswordChangeRequired => Code::PasswordChangeRequired,
             Self::LoginFailed => Code::LoginFailed,
-            Self::LoginThrottled => Code::RateLimited,
+            Self::LoginThrottled { .. } | Self::Busy { .. } => Code::RateLimited,
             Self::UserExists => Code::UserExists,
             Self::LastAdmin => Code::LastAdmin,
             Self::ShowUnpublished => Code::ShowUnpublished,
@@ -464,7 +474,7 @@ impl Error {
             Code::CsrfInvalid => Self::CsrfInvalid,
             Code::PasswordChangeRequired => Self::PasswordChangeRequired,
             Code::LoginFailed => Self::LoginFailed,
-            Code::RateLimited => Self::LoginThrottled,
+            Code::RateLimited => Self::LoginThrottled { retry_after_s: 1 },
             Code::UserExists => Self::UserExists,
             Code::UserUnknown => Self::NotFound(Record::User),
             Code::LastAdmin => Self::LastAdmin,

@@ -1,6 +1,6 @@
 //! usher-server's integration tests, one binary: each module is one area, and `support` (the in-process
 //! `spawn_app`) compiles once for all of them. Tests that start several real processes (`backup`, `geo`,
-//! `multinode`, `process`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
+//! `login_flood`, `multinode`, `process`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
 
 mod support;
 
@@ -10,6 +10,8 @@ mod backup;
 mod binding;
 mod cdn;
 mod geo;
+mod login;
+mod login_flood;
 mod malformed;
 mod multinode;
 mod openapi;

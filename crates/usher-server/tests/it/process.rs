@@ -571,6 +571,19 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["http.grant_address_prefix_v4", "32"],
         ),
         case(
+            "a login backoff cap shorter than its first wait",
+            write(
+                "login.toml",
+                config_text(
+                    "127.0.0.1:0",
+                    keys,
+                    &data,
+                    "[login]\nbackoff_initial_ms = 5000\nuser_backoff_max_s = 2",
+                ),
+            ),
+            &["login.user_backoff_max_s", "backoff_initial_ms"],
+        ),
+        case(
             "missing config file",
             missing_file.clone(),
             &[missing_file.to_str().unwrap()],

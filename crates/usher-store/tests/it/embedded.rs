@@ -112,3 +112,37 @@ async fn writes_and_flushed_leases_survive_reopening() {
         "the CDN pool survives"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_fresh_login_keys_neither_grows_the_map_nor_lifts_a_wait() {
+    use usher_core::admin::{Backoff, LoginGate};
+    let h = embedded().await;
+    let rule = Backoff {
+        free: 5,
+        initial_ms: 60_000,
+        max_ms: 60_000,
+        window_ms: 900_000,
+    };
+    for _ in 0..5 {
+        h.store.login_attempt("user:admin", &rule).await.unwrap();
+    }
+    // random user names and addresses: one attempt each, far more than the map keeps
+    for i in 0..150_000u32 {
+        h.store
+            .login_attempt(&format!("addr:2001:db8:{i:x}::"), &rule)
+            .await
+            .unwrap();
+    }
+    assert!(
+        h.store.login_keys() <= 100_000,
+        "the map holds {} keys",
+        h.store.login_keys()
+    );
+    assert!(
+        matches!(
+            h.store.login_attempt("user:admin", &rule).await.unwrap(),
+            LoginGate::Wait { .. }
+        ),
+        "the user under attack still waits"
+    );
+}

@@ -70,6 +70,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         geoip: Default::default(),
         cdn_probe: Default::default(),
         media_cache: Default::default(),
+        login: Default::default(),
     }
 }
 
