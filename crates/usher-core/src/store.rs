@@ -40,6 +40,9 @@ pub enum StoreError {
     },
 }
 
+/// The most audit entries one [`Store::audit`] query looks at (newest first).
+pub const AUDIT_SCAN_LIMIT: usize = 100_000;
+
 /// What [`Store::backup`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackupInfo {
@@ -301,7 +304,8 @@ pub trait Store: Send + Sync + 'static {
     /// concurrent change of the rest); returns whether the CDN exists.
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError>;
 
-    /// Tickets whose external reference is exactly `external_ref`, oldest first, at most `limit`.
+    /// Tickets whose external reference is exactly `external_ref`, oldest first, at most `limit`, found
+    /// through an index of references (never a scan of every ticket: a search must not stall the node).
     async fn tickets_by_external_ref(
         &self,
         external_ref: &str,
@@ -367,7 +371,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends an entry to the audit log, durably.
     async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
-    /// Audit entries passing `filter`, newest first, at most `filter.limit`.
+    /// Audit entries passing `filter`, newest first, at most `filter.limit`. The newest
+    /// [`AUDIT_SCAN_LIMIT`] entries (before `filter.until`) are looked at, no more, so a query's cost is
+    /// bounded whatever the log holds; the embedded store reads them off the async runtime.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Adds per-minute admit outcome counts (kept at least two hours; not durable).

@@ -34,6 +34,9 @@ use crate::settings::{Config, StoreSettings};
 use crate::state::{AppState, Shared};
 use crate::{http, telemetry};
 
+/// Audit-log reads that may scan at once (each looks at up to `AUDIT_SCAN_LIMIT` entries).
+const AUDIT_READS: usize = 2;
+
 /// A built, bound, not yet serving Usher.
 pub struct Application {
     listener: TcpListener,
@@ -113,6 +116,7 @@ impl Application {
                 config_login.checks(),
                 config_login.check_wait(),
             )),
+            audit_reads: Arc::new(tokio::sync::Semaphore::new(AUDIT_READS)),
         });
         Ok(Self { listener, state })
     }

@@ -69,6 +69,8 @@ pub struct Shared {
     pub outcomes: Arc<crate::outcomes::OutcomeTally>,
     /// The argon2 runs that may go on at once (`[login]`).
     pub passwords: Arc<crate::service::passwords::PasswordChecks>,
+    /// The audit-log reads that may go on at once (each may scan many entries).
+    pub audit_reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

@@ -35,8 +35,8 @@ use usher_core::lease::{
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
-    RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
+    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
+    NewTicket, PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 
@@ -51,6 +51,12 @@ const ADMIN_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("admin_us
 const CONSOLE_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("console_sessions");
 /// Audit entries keyed `{at ms, 16 hex}-{sequence, 16 hex}`, so key order is time order.
 const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
+/// The ticket search's index: `{external ref}\0{created at ms, 16 hex}\0{ticket id}` → ticket id, so the
+/// tickets of one reference are one key range, oldest first (references hold no control characters).
+const EXTREF_INDEX: TableDefinition<&str, &str> = TableDefinition::new("extref_index");
+/// Facts about the database itself: `extref_index` = `1` once the index covers every ticket (a store
+/// made before the index existed gets it built at its next open).
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// Most keys the failed-login map holds: random user names or addresses cannot grow it without bound.
 /// Past it, keys whose record lapsed go first, then those with the fewest attempts (a user under attack
@@ -72,8 +78,9 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     CONSOLE_SESSIONS,
     AUDIT,
 ];
-/// The token index, the one table with text values.
-const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] = &[TOKEN_INDEX];
+/// The tables with text values: the token and external-reference indexes, and the database's facts.
+const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
+    &[TOKEN_INDEX, EXTREF_INDEX, META];
 
 /// Memory redb may use for its page cache. redb's default (1 GiB) let the cache grow with every ticket
 /// registered and every lease flushed (2.2 KB of RSS per registered ticket in BENCHMARKS.md's memory run):
@@ -256,6 +263,34 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
     dropped
 }
 
+/// The key of `ticket` in [`EXTREF_INDEX`], when it has an external reference.
+fn extref_key(ticket: &Ticket) -> Option<String> {
+    let r = ticket.terms.external_ref.as_deref()?;
+    let created = UnixMs::from_datetime(ticket.created_at).0.max(0);
+    Some(format!("{r}\0{created:016x}\0{}", ticket.id))
+}
+
+/// Builds the external-reference index of a store made before it existed (once: `META` remembers).
+fn index_external_refs(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META).map_err(unavailable)?;
+    if meta.get("extref_index").map_err(unavailable)?.is_some() {
+        return Ok(());
+    }
+    let tickets = txn.open_table(TICKETS).map_err(unavailable)?;
+    let mut index = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
+    for row in tickets.iter().map_err(unavailable)? {
+        let (_, v) = row.map_err(unavailable)?;
+        let t: Ticket = decode("ticket", v.value())?;
+        if let Some(key) = extref_key(&t) {
+            index
+                .insert(key.as_str(), t.id.as_str())
+                .map_err(unavailable)?;
+        }
+    }
+    meta.insert("extref_index", "1").map_err(unavailable)?;
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// The database (for backups).
     fn database(&self) -> Arc<Database> {
@@ -282,6 +317,7 @@ impl EmbeddedStore {
         for t in TEXT_TABLES {
             txn.open_table(*t).map_err(unavailable)?;
         }
+        index_external_refs(&txn)?;
         txn.commit().map_err(unavailable)?;
 
         let read = db.begin_read().map_err(unavailable)?;
@@ -562,6 +598,7 @@ impl Store for EmbeddedStore {
         self.write(move |txn| {
             let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
             let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
+            let mut refs = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
             let mut out = Vec::with_capacity(batch.len());
             for NewTicket { ticket } in batch {
                 let hash = ticket.token_hash.to_hex();
@@ -592,6 +629,10 @@ impl Store for EmbeddedStore {
                 index
                     .insert(hash.as_str(), ticket.id.as_str())
                     .map_err(unavailable)?;
+                if let Some(key) = extref_key(&ticket) {
+                    refs.insert(key.as_str(), ticket.id.as_str())
+                        .map_err(unavailable)?;
+                }
                 out.push(RegisterOutcome::Created(ticket));
             }
             Ok(out)
@@ -973,23 +1014,30 @@ impl Store for EmbeddedStore {
         external_ref: &str,
         limit: usize,
     ) -> Result<Vec<Ticket>, StoreError> {
-        // a scan: an admin's search, not a hot path, and no index to keep in step with registrations
+        // one key range of the index, oldest first, and at most `limit` ticket reads
         let read = self.db.begin_read().map_err(unavailable)?;
-        let table = read.open_table(TICKETS).map_err(unavailable)?;
+        let index = read.open_table(EXTREF_INDEX).map_err(unavailable)?;
+        let tickets = read.open_table(TICKETS).map_err(unavailable)?;
+        let prefix = format!("{external_ref}\0");
         let mut out = Vec::new();
-        for row in table.iter().map_err(unavailable)? {
-            let (_, v) = row.map_err(unavailable)?;
-            let t: Ticket = decode("ticket", v.value())?;
-            if t.terms.external_ref.as_deref() == Some(external_ref) {
-                out.push(t);
+        for row in index.range(prefix.as_str()..).map_err(unavailable)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, id) = row.map_err(unavailable)?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            match tickets.get(id.value()).map_err(unavailable)? {
+                Some(v) => out.push(decode::<Ticket>("ticket", v.value())?),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "external reference index names missing ticket {}",
+                        id.value()
+                    )));
+                }
             }
         }
-        out.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        out.truncate(limit);
         Ok(out)
     }
 
@@ -1312,23 +1360,35 @@ impl Store for EmbeddedStore {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        let read = self.db.begin_read().map_err(unavailable)?;
-        let table = read.open_table(AUDIT).map_err(unavailable)?;
-        let mut out = Vec::new();
-        for row in table.iter().map_err(unavailable)?.rev() {
-            if out.len() >= filter.limit {
-                break;
+        // a scan of up to AUDIT_SCAN_LIMIT rows: off the async runtime, so heartbeats never wait for it
+        let (db, filter) = (Arc::clone(&self.db), filter.clone());
+        tokio::task::spawn_blocking(move || {
+            let read = db.begin_read().map_err(unavailable)?;
+            let table = read.open_table(AUDIT).map_err(unavailable)?;
+            let mut out = Vec::new();
+            let until = filter.until.map(|u| format!("{:016x}", u.0.max(0)));
+            let rows = match &until {
+                // entries before `until` only: start the newest-first walk there
+                Some(u) => table.range(..u.as_str()).map_err(unavailable)?,
+                None => table.iter().map_err(unavailable)?,
+            };
+            for row in rows.rev().take(AUDIT_SCAN_LIMIT) {
+                if out.len() >= filter.limit {
+                    break;
+                }
+                let (_, v) = row.map_err(unavailable)?;
+                let e: AuditEntry = decode("audit entry", v.value())?;
+                if filter.since.is_some_and(|s| e.at < s) {
+                    break;
+                }
+                if filter.matches(&e) {
+                    out.push(e);
+                }
             }
-            let (_, v) = row.map_err(unavailable)?;
-            let e: AuditEntry = decode("audit entry", v.value())?;
-            if filter.since.is_some_and(|s| e.at < s) {
-                break;
-            }
-            if filter.matches(&e) {
-                out.push(e);
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("audit read task failed: {e}")))?
     }
 
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {

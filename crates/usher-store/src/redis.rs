@@ -64,8 +64,8 @@ use usher_core::lease::{
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
-    RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
+    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
+    NewTicket, PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
 
@@ -1482,7 +1482,7 @@ impl Store for RedisStore {
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         const PAGE: isize = 1000;
-        const MAX_SCANNED: isize = 100_000;
+        const MAX_SCANNED: isize = AUDIT_SCAN_LIMIT as isize;
         let k = self.key(&["audit"]);
         let mut con = self.con();
         let mut out = Vec::new();

@@ -1,6 +1,6 @@
 //! usher-server's integration tests, one binary: each module is one area, and `support` (the in-process
 //! `spawn_app`) compiles once for all of them. Tests that start several real processes (`backup`, `geo`,
-//! `login_flood`, `multinode`, `process`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
+//! `login_flood`, `multinode`, `process`, `search`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
 
 mod support;
 
@@ -18,5 +18,6 @@ mod openapi;
 mod origin;
 mod outage;
 mod process;
+mod search;
 mod session_integrity;
 mod sign_url;
