@@ -103,7 +103,7 @@ codes! {
     GeoipRefused = "geoip_refused",
     /// The media grant is not valid.
     GrantRefused = "grant_refused",
-    /// No CDN holds the origin-pull secret sent.
+    /// No enabled CDN holds the origin-pull secret sent.
     OriginPullRefused = "origin_pull_refused",
     /// The store cannot be reached.
     StoreUnavailable = "store_unavailable",
@@ -347,7 +347,7 @@ pub enum Error {
     /// Backups through the API exist for the embedded store only.
     #[error("backup unsupported")]
     BackupUnsupported,
-    /// Origin pull: no CDN of the pool holds the secret the request carries.
+    /// Origin pull: no enabled CDN of the pool holds the secret the request carries.
     #[error("origin pull refused")]
     OriginPullRefused,
     /// The store cannot be reached; retry later.

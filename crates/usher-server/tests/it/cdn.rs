@@ -886,6 +886,16 @@ async fn origin_pull_needs_the_cdns_own_secret() {
     let res = pull(Some(secret_b), "demo/master.m3u8").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 
+    // a disabled CDN pulls nothing, whatever secret it holds; enabled again, it pulls again
+    let res = patch(&app, "/api/v1/cdns/b", json!({"enabled": false})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = pull(Some(secret_b), "demo/master.m3u8").await.unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "origin_pull_refused").await;
+    let res = patch(&app, "/api/v1/cdns/b", json!({"enabled": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = pull(Some(secret_b), "demo/master.m3u8").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
     // a PUT without the field keeps B's secret; a short one is refused
     let res = admin(
         &app,
