@@ -375,6 +375,9 @@ pub trait Store: Send + Sync + 'static {
     /// [`AUDIT_SCAN_LIMIT`] entries (before `filter.until`) are looked at, no more, so a query's cost is
     /// bounded whatever the log holds; the embedded store reads them off the async runtime.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Drops audit entries older than `before` and, past that, the oldest entries beyond `max_rows`, at
+    /// most 100,000 in one call (call again while it drops any); returns how many were dropped.
+    async fn prune_audit(&self, before: UnixMs, max_rows: u64) -> Result<u64, StoreError>;
 
     /// Adds per-minute admit outcome counts (kept at least two hours; not durable).
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError>;

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use usher_geo::proxy::ForwardedHeader;
 
+mod audit;
 mod cdn_probe;
 mod error;
 mod geoip;
@@ -19,6 +20,7 @@ mod log;
 mod login;
 mod store;
 
+pub use audit::AuditSettings;
 pub use cdn_probe::CdnProbeSettings;
 pub use error::ConfigError;
 use error::invalid;
@@ -46,6 +48,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "cdn_probe",
     "media_cache",
     "login",
+    "audit",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -98,6 +101,9 @@ pub struct Settings {
     /// Console logins: backoff and concurrent password checks.
     #[serde(default)]
     pub login: LoginSettings,
+    /// Audit log retention.
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 /// Secrets; both are required and at least 32 bytes long.
@@ -156,6 +162,8 @@ pub struct Config {
     pub media_cache: MediaCacheSettings,
     /// Login settings (checked).
     pub login: LoginSettings,
+    /// Audit retention (checked).
+    pub audit: AuditSettings,
 }
 
 impl Settings {
@@ -386,6 +394,7 @@ impl Settings {
             ));
         }
         self.login.check()?;
+        self.audit.check()?;
         Ok(Config {
             listen,
             public_url,
@@ -402,6 +411,7 @@ impl Settings {
             cdn_probe: self.cdn_probe,
             media_cache: self.media_cache,
             login: self.login,
+            audit: self.audit,
         })
     }
 }

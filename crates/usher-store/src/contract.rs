@@ -74,6 +74,7 @@ macro_rules! store_contract_tests {
             user_changes_apply_to_the_stored_record,
             a_users_other_console_sessions_end,
             audit_is_newest_first_and_filtered,
+            audit_is_pruned_by_age_and_count,
             outcome_counts_add_up,
             sweeps_drop_only_lapsed_leases,
             backups_are_written_once_or_unsupported,
@@ -1425,6 +1426,44 @@ pub async fn audit_is_newest_first_and_filtered(h: &impl Harness) {
         .await
         .unwrap();
     assert_eq!(limited, vec![entries[3].clone()]);
+}
+
+/// Pruning drops entries older than the cut-off, then the oldest beyond the cap, and keeps the rest in
+/// order.
+pub async fn audit_is_pruned_by_age_and_count(h: &impl Harness) {
+    let store = h.store();
+    let base = store.now().0;
+    let entry = |i: i64| AuditEntry {
+        at: UnixMs(base - 10_000 + i * 1000),
+        actor: Actor::System("test".into()),
+        action: "login.failed".into(),
+        target: format!("n:{i}"),
+        address: None,
+        detail: String::new(),
+    };
+    for i in 0..10 {
+        store.append_audit(entry(i)).await.unwrap();
+    }
+    let targets = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.target).collect::<Vec<_>>();
+    let all = AuditFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    // entries 0..=2 are older than the cut-off
+    assert_eq!(
+        store.prune_audit(UnixMs(base - 7_000), 100).await.unwrap(),
+        3
+    );
+    assert_eq!(store.audit(&all).await.unwrap().len(), 7);
+    // then the cap keeps the newest 4
+    assert_eq!(store.prune_audit(UnixMs(base - 7_000), 4).await.unwrap(), 3);
+    assert_eq!(
+        targets(store.audit(&all).await.unwrap()),
+        ["n:9", "n:8", "n:7", "n:6"]
+    );
+    assert_eq!(store.prune_audit(UnixMs(base - 7_000), 4).await.unwrap(), 0);
+    store.append_audit(entry(10)).await.unwrap();
+    assert_eq!(store.audit(&all).await.unwrap()[0].target, "n:10");
 }
 
 /// Outcome counts of one minute add up across calls (and nodes), by outcome.

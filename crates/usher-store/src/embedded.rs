@@ -58,6 +58,9 @@ const EXTREF_INDEX: TableDefinition<&str, &str> = TableDefinition::new("extref_i
 /// made before the index existed gets it built at its next open).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
+/// Most audit entries one [`Store::prune_audit`] drops (one write transaction); the next call goes on.
+const PRUNE_BATCH: u64 = 100_000;
+
 /// Most keys the failed-login map holds: random user names or addresses cannot grow it without bound.
 /// Past it, keys whose record lapsed go first, then those with the fewest attempts (a user under attack
 /// keeps the most, so flooding the map with fresh keys does not lift their wait).
@@ -1389,6 +1392,28 @@ impl Store for EmbeddedStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("audit read task failed: {e}")))?
+    }
+
+    async fn prune_audit(&self, before: UnixMs, max_rows: u64) -> Result<u64, StoreError> {
+        let cutoff = format!("{:016x}", before.0.max(0));
+        self.write(move |txn| {
+            let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
+            let mut dropped = 0;
+            while dropped < PRUNE_BATCH {
+                let beyond_cap = t.len().map_err(unavailable)? > max_rows;
+                let prune = match t.first().map_err(unavailable)? {
+                    Some((k, _)) => beyond_cap || k.value() < cutoff.as_str(),
+                    None => false,
+                };
+                if !prune {
+                    break;
+                }
+                t.pop_first().map_err(unavailable)?;
+                dropped += 1;
+            }
+            Ok(dropped)
+        })
+        .await
     }
 
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {

@@ -35,7 +35,7 @@
 //! | `console:{hash}` | string, TTL idle timeout | console session JSON, by the keyed hash of its cookie |
 //! | `user_sessions:{name}` | set | a user's console session hashes (ended when the user is deleted) |
 //! | `login_attempts:{user:…/addr:…}` | hash (`n`, `until`), TTL window | login attempts counted and the end of the wait they set |
-//! | `audit` | list | audit entries (JSON), newest first, trimmed to the last 1,000,000 |
+//! | `audit` | list | audit entries (JSON), newest first, trimmed to the last 1,000,000, pruned by age and count (`prune_audit.lua`) |
 //! | `outcomes:{minute ms}` | hash, TTL 2 h | admit outcomes counted in that minute, by outcome |
 
 use std::sync::{Arc, RwLock};
@@ -163,6 +163,7 @@ struct Scripts {
     undo_login_attempt: Script,
     change_admin_user: Script,
     end_console_sessions: Script,
+    prune_audit: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -364,6 +365,7 @@ impl RedisStore {
                 undo_login_attempt: Script::new(include_str!("redis/undo_login_attempt.lua")),
                 change_admin_user: Script::new(include_str!("redis/change_admin_user.lua")),
                 end_console_sessions: Script::new(include_str!("redis/end_console_sessions.lua")),
+                prune_audit: Script::new(include_str!("redis/prune_audit.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
@@ -1510,6 +1512,20 @@ impl Store for RedisStore {
             start += PAGE;
         }
         Ok(out)
+    }
+
+    async fn prune_audit(&self, before: UnixMs, max_rows: u64) -> Result<u64, StoreError> {
+        let dropped: i64 = self
+            .scripts
+            .prune_audit
+            .key(self.key(&["audit"]))
+            .arg(before.0)
+            .arg(max_rows)
+            .arg(100_000)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(u64::try_from(dropped).unwrap_or(0))
     }
 
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {

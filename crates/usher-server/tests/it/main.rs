@@ -1,11 +1,13 @@
 //! usher-server's integration tests, one binary: each module is one area, and `support` (the in-process
-//! `spawn_app`) compiles once for all of them. Tests that start several real processes (`backup`, `geo`,
-//! `login_flood`, `multinode`, `process`, `search`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
+//! `spawn_app`) compiles once for all of them. Tests that start real processes (`audit_retention`,
+//! `backup`, `geo`, `login_flood`, `multinode`, `process`, `search`) run one at a time: see the
+//! `processes` test group in `.config/nextest.toml`.
 
 mod support;
 
 mod admin_console;
 mod api;
+mod audit_retention;
 mod backup;
 mod binding;
 mod cdn;

@@ -584,6 +584,14 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["login.user_backoff_max_s", "backoff_initial_ms"],
         ),
         case(
+            "an audit row cap past what Redis keeps",
+            write(
+                "audit.toml",
+                config_text("127.0.0.1:0", keys, &data, "[audit]\nmax_rows = 2000000"),
+            ),
+            &["audit.max_rows", "1000000"],
+        ),
+        case(
             "missing config file",
             missing_file.clone(),
             &[missing_file.to_str().unwrap()],

@@ -71,6 +71,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         cdn_probe: Default::default(),
         media_cache: Default::default(),
         login: Default::default(),
+        audit: Default::default(),
     }
 }
 
