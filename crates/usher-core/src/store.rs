@@ -379,6 +379,11 @@ pub trait Store: Send + Sync + 'static {
     /// most 100,000 in one call (call again while it drops any); returns how many were dropped.
     async fn prune_audit(&self, before: UnixMs, max_rows: u64) -> Result<u64, StoreError>;
 
+    /// Sessions holding a lease, per show (shows without one may be missing). Cheap, so a metrics task
+    /// may call it every second: the embedded store keeps the counts as leases change (a lapsed lease
+    /// leaves at the next [`Store::sweep`]); Redis counts each show's `live` set.
+    async fn live_session_counts(&self) -> Result<Vec<(ShowId, u64)>, StoreError>;
+
     /// Adds per-minute admit outcome counts (kept at least two hours; not durable).
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError>;
     /// Outcome counts of the minutes starting at or after `since`, summed over every node.

@@ -133,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         media_cache: Default::default(),
         login: Default::default(),
         audit: Default::default(),
+        metrics: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

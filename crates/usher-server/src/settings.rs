@@ -18,6 +18,7 @@ mod geoip;
 mod http;
 mod log;
 mod login;
+mod metrics;
 mod store;
 
 pub use audit::AuditSettings;
@@ -28,6 +29,7 @@ pub use geoip::GeoIpSettings;
 pub use http::HttpSettings;
 pub use log::{LogFormat, LogSettings};
 pub use login::LoginSettings;
+pub use metrics::MetricsSettings;
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
 
 pub use crate::media_cache::MediaCacheSettings;
@@ -49,6 +51,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "media_cache",
     "login",
     "audit",
+    "metrics",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -104,6 +107,9 @@ pub struct Settings {
     /// Audit log retention.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 /// Secrets; both are required and at least 32 bytes long.
@@ -164,6 +170,8 @@ pub struct Config {
     pub login: LoginSettings,
     /// Audit retention (checked).
     pub audit: AuditSettings,
+    /// `/metrics` access (checked; `listen` parses as an address).
+    pub metrics: MetricsSettings,
 }
 
 impl Settings {
@@ -395,6 +403,7 @@ impl Settings {
         }
         self.login.check()?;
         self.audit.check()?;
+        self.metrics.check()?;
         Ok(Config {
             listen,
             public_url,
@@ -412,11 +421,17 @@ impl Settings {
             media_cache: self.media_cache,
             login: self.login,
             audit: self.audit,
+            metrics: self.metrics,
         })
     }
 }
 
 impl Config {
+    /// The separate address of `/metrics`, when `metrics.listen` names one.
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics.listen.as_deref().and_then(|l| l.parse().ok())
+    }
+
     /// Whether cookies get the `Secure` attribute.
     pub fn secure_cookies(&self) -> bool {
         self.http.secure_cookies.unwrap_or_else(|| {

@@ -40,6 +40,8 @@ const AUDIT_READS: usize = 2;
 /// A built, bound, not yet serving Usher.
 pub struct Application {
     listener: TcpListener,
+    /// The separate `/metrics` address (`metrics.listen`), when set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -71,6 +73,14 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen() {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding metrics.listen {at}"))?,
+            ),
+            None => None,
+        };
         let base_url: Arc<str> = config
             .public_url
             .clone()
@@ -117,8 +127,13 @@ impl Application {
                 config_login.check_wait(),
             )),
             audit_reads: Arc::new(tokio::sync::Semaphore::new(AUDIT_READS)),
+            session_gauge: Arc::default(),
         });
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     /// The bound address.
@@ -126,6 +141,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The bound address of the separate `/metrics` listener, when `metrics.listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// First run: adds the console user `admin` with a one-time password when there is no console user,
@@ -150,7 +172,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, state } = self;
+        let Self {
+            listener,
+            metrics_listener,
+            state,
+        } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
         crate::tasks::spawn(&tasks, &state, &cancel);
@@ -172,6 +198,15 @@ impl Application {
                 .into_future(),
             )
         };
+        // scrapers stop with the listener: the separate address follows the main one
+        let metrics_server = metrics_listener.map(|l| {
+            let stop = stop.clone();
+            tokio::spawn(
+                axum::serve(l, http::ops::metrics_router(state.clone()))
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .into_future(),
+            )
+        });
         let http_cfg = state.config.http.clone();
         shutdown.await;
         state.accepting.store(false, Ordering::SeqCst);
@@ -187,6 +222,9 @@ impl Application {
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error while draining"),
             Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
             Err(_) => tracing::warn!("drain deadline passed; closing remaining connections"),
+        }
+        if let Some(m) = metrics_server {
+            let _ = m.await;
         }
         cancel.cancel();
         tasks.wait().await;

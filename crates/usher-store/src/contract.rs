@@ -75,6 +75,7 @@ macro_rules! store_contract_tests {
             a_users_other_console_sessions_end,
             audit_is_newest_first_and_filtered,
             audit_is_pruned_by_age_and_count,
+            live_session_counts_follow_the_leases,
             outcome_counts_add_up,
             sweeps_drop_only_lapsed_leases,
             backups_are_written_once_or_unsupported,
@@ -1464,6 +1465,61 @@ pub async fn audit_is_pruned_by_age_and_count(h: &impl Harness) {
     assert_eq!(store.prune_audit(UnixMs(base - 7_000), 4).await.unwrap(), 0);
     store.append_audit(entry(10)).await.unwrap();
     assert_eq!(store.audit(&all).await.unwrap()[0].target, "n:10");
+}
+
+/// The per-show count of sessions holding a lease follows admits and endings, and drops a lapsed lease
+/// by the next sweep.
+pub async fn live_session_counts_follow_the_leases(h: &impl Harness) {
+    let store = h.store();
+    for id in ["s1", "s2"] {
+        store
+            .put_show(show(id, 2, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+    }
+    let counts = |v: Vec<(ShowId, u64)>| {
+        let mut v: Vec<(String, u64)> = v
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (s.to_string(), n))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(counts(store.live_session_counts().await.unwrap()), []);
+    let t1 = registered(&*store, "s1", "count-token-00000001").await;
+    let t2 = registered(&*store, "s2", "count-token-00000002").await;
+    let a = session_of(
+        &store
+            .admit(admit_req(&t1, 1, 2, SharingPolicy::NewestWins, 60_000))
+            .await
+            .unwrap(),
+    );
+    store
+        .admit(admit_req(&t1, 2, 2, SharingPolicy::NewestWins, 60_000))
+        .await
+        .unwrap();
+    store
+        .admit(admit_req(&t2, 3, 2, SharingPolicy::NewestWins, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(store.live_session_counts().await.unwrap()),
+        [("s1".to_owned(), 2), ("s2".to_owned(), 1)]
+    );
+    assert!(
+        store
+            .end_session(&a, EndReason::EndedByAdmin { at: store.now() })
+            .await
+            .unwrap()
+    );
+    h.advance_ms(1_200).await;
+    store.sweep().await.unwrap();
+    assert_eq!(
+        counts(store.live_session_counts().await.unwrap()),
+        [("s1".to_owned(), 1)],
+        "an ended and a lapsed lease are not counted"
+    );
 }
 
 /// Outcome counts of one minute add up across calls (and nodes), by outcome.

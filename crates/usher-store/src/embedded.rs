@@ -127,9 +127,24 @@ struct Runtime {
     tickets: HashMap<TicketId, Box<TicketRuntime>>,
     sessions: HashMap<SessionId, TicketId>,
     dirty: HashSet<TicketId>,
+    /// Leases held per show, kept by every step and the sweep (`Store::live_session_counts`), so counting
+    /// sessions never walks every ticket.
+    held: HashMap<ShowId, u64>,
 }
 
 impl Runtime {
+    /// Moves the count of leases `show` holds by `before` → `after`.
+    fn count_held(&mut self, show: &ShowId, before: usize, after: usize) {
+        if before == after {
+            return;
+        }
+        let n = self.held.entry(show.clone()).or_default();
+        *n = (*n + after as u64).saturating_sub(before as u64);
+        if *n == 0 {
+            self.held.remove(show);
+        }
+    }
+
     fn index(&mut self, ticket: &TicketId) {
         if let Some(rt) = self.tickets.get(ticket) {
             for s in rt.leases.known_sessions() {
@@ -251,10 +266,13 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
         let n = t.leases.drop_expired(now).len();
         if n > 0 {
             dropped += n;
-            dirty.push(id.clone());
+            dirty.push((id.clone(), t.show_id.clone(), n));
         }
     }
-    rt.dirty.extend(dirty);
+    for (id, show, n) in dirty {
+        rt.count_held(&show, n, 0);
+        rt.dirty.insert(id);
+    }
     let Runtime {
         tickets, sessions, ..
     } = &mut *rt;
@@ -390,6 +408,7 @@ impl EmbeddedStore {
             let id = TicketId::parse(k.value())
                 .map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
             let rt: TicketRuntime = decode("leases", v.value())?;
+            runtime.count_held(&rt.show_id.clone(), 0, rt.leases.leases.len());
             runtime.tickets.insert(id.clone(), Box::new(rt));
             runtime.index(&id);
         }
@@ -502,7 +521,9 @@ impl EmbeddedStore {
         let out = f(entry, now);
         let show_id = entry.show_id.clone();
         let bounds = entry.bounds;
-        let new_lease = entry.leases.leases.len() > sessions_before;
+        let sessions_after = entry.leases.leases.len();
+        let new_lease = sessions_after > sessions_before;
+        rt.count_held(&show_id, sessions_before, sessions_after);
         // a heartbeat makes no new session and its ticket is usually dirty already: no clones then
         if !rt.dirty.contains(id) {
             rt.dirty.insert(id.clone());
@@ -1414,6 +1435,12 @@ impl Store for EmbeddedStore {
             Ok(dropped)
         })
         .await
+    }
+
+    async fn live_session_counts(&self) -> Result<Vec<(ShowId, u64)>, StoreError> {
+        // the counts are kept as leases change: a copy of one small map, no walk over the tickets
+        let rt = lock(&self.runtime);
+        Ok(rt.held.iter().map(|(s, n)| (s.clone(), *n)).collect())
     }
 
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {

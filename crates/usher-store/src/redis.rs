@@ -164,6 +164,7 @@ struct Scripts {
     change_admin_user: Script,
     end_console_sessions: Script,
     prune_audit: Script,
+    live_counts: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -366,6 +367,7 @@ impl RedisStore {
                 change_admin_user: Script::new(include_str!("redis/change_admin_user.lua")),
                 end_console_sessions: Script::new(include_str!("redis/end_console_sessions.lua")),
                 prune_audit: Script::new(include_str!("redis/prune_audit.lua")),
+                live_counts: Script::new(include_str!("redis/live_counts.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
@@ -1526,6 +1528,32 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         Ok(u64::try_from(dropped).unwrap_or(0))
+    }
+
+    async fn live_session_counts(&self) -> Result<Vec<(ShowId, u64)>, StoreError> {
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .live_counts
+            .key(self.key(&["shows"]))
+            .arg(&self.prefix)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        answer
+            .chunks(2)
+            .map(|pair| match pair {
+                [id, n] => {
+                    let id = as_string(id)
+                        .and_then(|s| ShowId::parse(&s).ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("live counts: {id:?}")))?;
+                    let n = as_i64(n)
+                        .and_then(|n| u64::try_from(n).ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("live counts: {n:?}")))?;
+                    Ok((id, n))
+                }
+                _ => Err(StoreError::Corrupt("live counts: odd answer".into())),
+            })
+            .collect()
     }
 
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {

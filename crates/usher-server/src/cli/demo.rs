@@ -99,6 +99,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         media_cache: Default::default(),
         login: Default::default(),
         audit: Default::default(),
+        metrics: Default::default(),
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;

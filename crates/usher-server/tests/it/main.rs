@@ -15,6 +15,7 @@ mod geo;
 mod login;
 mod login_flood;
 mod malformed;
+mod metrics;
 mod multinode;
 mod openapi;
 mod origin;

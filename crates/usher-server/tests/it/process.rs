@@ -592,6 +592,14 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["audit.max_rows", "1000000"],
         ),
         case(
+            "a short metrics token",
+            write(
+                "metrics.toml",
+                config_text("127.0.0.1:0", keys, &data, "[metrics]\ntoken = \"short\""),
+            ),
+            &["metrics.token", "16"],
+        ),
+        case(
             "missing config file",
             missing_file.clone(),
             &[missing_file.to_str().unwrap()],
