@@ -278,6 +278,102 @@ impl AuditFilter {
     }
 }
 
+/// How failed logins under one key (a user, or a client network) slow further attempts down: the first
+/// [`Backoff::free`] attempts within the window pass at once; from then on each attempt must wait for the
+/// one before it, twice as long as the last wait, from [`Backoff::initial_ms`] up to [`Backoff::max_ms`].
+/// Nothing locks for longer than `max_ms`, so no one can lock a user out for long; an admin can lift the
+/// wait at once (`unlock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Attempts that pass without waiting.
+    pub free: u32,
+    /// The first wait, in milliseconds.
+    pub initial_ms: i64,
+    /// The longest wait, in milliseconds.
+    pub max_ms: i64,
+    /// How long the attempts of a key are remembered after its last one, in milliseconds.
+    pub window_ms: i64,
+}
+
+impl Backoff {
+    /// The wait after the `attempts`-th attempt within the window (0 while attempts stay under `free`).
+    pub fn wait_after(&self, attempts: u32) -> i64 {
+        if attempts < self.free {
+            return 0;
+        }
+        let doublings = (attempts - self.free).min(40);
+        self.initial_ms
+            .saturating_mul(1i64 << doublings)
+            .min(self.max_ms)
+    }
+
+    /// How long a key's record is kept after an attempt that set a wait of `wait_ms`.
+    pub fn keep_ms(&self, wait_ms: i64) -> i64 {
+        self.window_ms.max(wait_ms)
+    }
+}
+
+/// The store's verdict on a login attempt, counted before its password is checked
+/// ([`crate::store::Store::login_attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginGate {
+    /// Check the password: this is attempt number `attempts` of the window.
+    Allowed {
+        /// Attempts counted in the window, this one included.
+        attempts: u32,
+    },
+    /// Refused without checking (and without counting): the key's wait ends in `retry_after_ms`.
+    Wait {
+        /// Milliseconds until the next attempt is allowed.
+        retry_after_ms: i64,
+    },
+}
+
+/// A change of an admin user's record, applied by the store to the record it holds (so two changes made
+/// at the same time both take effect: a role change never undoes a password change, or the reverse).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserChange {
+    /// A new role.
+    pub role: Option<Role>,
+    /// A new password (argon2 PHC string) and whether it must be changed at the next login.
+    pub password: Option<(String, bool)>,
+    /// When the change was made.
+    pub at: UnixMs,
+}
+
+impl UserChange {
+    /// A change made at `at` that changes nothing yet.
+    pub fn at(at: UnixMs) -> Self {
+        Self {
+            role: None,
+            password: None,
+            at,
+        }
+    }
+
+    /// Applies the change to `user`.
+    pub fn apply(&self, user: &mut AdminUser) {
+        if let Some(role) = self.role {
+            user.role = role;
+        }
+        if let Some((hash, must_change)) = &self.password {
+            user.password_hash.clone_from(hash);
+            user.must_change_password = *must_change;
+        }
+        user.updated_at = self.at;
+    }
+}
+
+impl fmt::Debug for UserChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserChange")
+            .field("role", &self.role)
+            .field("password", &self.password.as_ref().map(|(_, m)| m))
+            .field("at", &self.at)
+            .finish()
+    }
+}
+
 /// How many admits ended with `outcome` in the minute starting at `minute`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeCount {
@@ -337,6 +433,58 @@ mod tests {
             updated_at: UnixMs(0),
         };
         assert!(!format!("{u:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let b = Backoff {
+            free: 3,
+            initial_ms: 1000,
+            max_ms: 60_000,
+            window_ms: 900_000,
+        };
+        let waits: Vec<i64> = (1..=11).map(|n| b.wait_after(n)).collect();
+        assert_eq!(
+            waits,
+            [
+                0, 0, 1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000
+            ]
+        );
+        assert_eq!(b.wait_after(u32::MAX), 60_000);
+        assert_eq!(b.keep_ms(60_000), 900_000);
+    }
+
+    #[test]
+    fn a_user_change_touches_only_what_it_names() {
+        let mut u = AdminUser {
+            name: UserName::parse("a").unwrap(),
+            role: Role::Admin,
+            password_hash: "old".into(),
+            must_change_password: true,
+            created_at: UnixMs(0),
+            updated_at: UnixMs(0),
+        };
+        UserChange {
+            password: Some(("new".into(), false)),
+            ..UserChange::at(UnixMs(5))
+        }
+        .apply(&mut u);
+        assert_eq!(
+            (u.role, u.password_hash.as_str(), u.must_change_password),
+            (Role::Admin, "new", false)
+        );
+        UserChange {
+            role: Some(Role::Observer),
+            ..UserChange::at(UnixMs(6))
+        }
+        .apply(&mut u);
+        assert_eq!((u.role, u.password_hash.as_str()), (Role::Observer, "new"));
+        assert_eq!(u.updated_at, UnixMs(6));
+        let change = UserChange {
+            password: Some(("$argon2id$x".into(), true)),
+            ..UserChange::at(UnixMs(7))
+        };
+        assert!(!format!("{change:?}").contains("argon2"));
     }
 
     #[test]

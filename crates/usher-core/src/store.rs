@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::admin::{AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName};
+use crate::admin::{
+    AdminUser, AuditEntry, AuditFilter, Backoff, ConsoleSession, LoginGate, OutcomeCount,
+    UserChange, UserName,
+};
 use crate::cdn::{Cdn, CdnHealth};
 use crate::clock::UnixMs;
 use crate::geo::Country;
@@ -36,6 +39,9 @@ pub enum StoreError {
         operation: &'static str,
     },
 }
+
+/// The most audit entries one [`Store::audit`] query looks at (newest first).
+pub const AUDIT_SCAN_LIMIT: usize = 100_000;
 
 /// What [`Store::backup`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,7 +304,8 @@ pub trait Store: Send + Sync + 'static {
     /// concurrent change of the rest); returns whether the CDN exists.
     async fn set_cdn_health(&self, id: &CdnId, health: CdnHealth) -> Result<bool, StoreError>;
 
-    /// Tickets whose external reference is exactly `external_ref`, oldest first, at most `limit`.
+    /// Tickets whose external reference is exactly `external_ref`, oldest first, at most `limit`, found
+    /// through an index of references (never a scan of every ticket: a search must not stall the node).
     async fn tickets_by_external_ref(
         &self,
         external_ref: &str,
@@ -316,8 +323,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Adds an admin user unless one of that name exists; returns whether it was added.
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError>;
-    /// Replaces an existing admin user (role, password); returns whether it existed.
-    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError>;
+    /// Applies `change` to the admin user `name` as the store holds it, in one atomic step (a concurrent
+    /// change of another field survives); returns the user as changed, `None` when missing.
+    async fn change_admin_user(
+        &self,
+        name: &UserName,
+        change: UserChange,
+    ) -> Result<Option<AdminUser>, StoreError>;
     /// An admin user, `None` when missing.
     async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError>;
     /// Every admin user, by name.
@@ -337,19 +349,40 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Ends a console session (logout); returns whether it existed.
     async fn delete_console_session(&self, id: &SecretHash) -> Result<bool, StoreError>;
+    /// Ends every console session of `user` but `keep` (a password change ends the others); returns how
+    /// many ended.
+    async fn end_console_sessions(
+        &self,
+        user: &UserName,
+        keep: Option<&SecretHash>,
+    ) -> Result<u64, StoreError>;
 
-    /// Counts a failed login under `key` (`user:…`, `addr:…`); returns the failures within the window
-    /// of `window_ms` that began at the first of them.
-    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError>;
-    /// The failures counted under `key` in its current window (0 once it passed).
-    async fn login_failures(&self, key: &str) -> Result<u32, StoreError>;
-    /// Forgets the failures under `key` (after a successful login).
+    /// Counts a login attempt under `key` (`user:…`, `addr:…`) *before* its password is checked, in one
+    /// atomic step with the check of the key's wait: while a wait runs the attempt is refused
+    /// ([`LoginGate::Wait`]) and not counted; otherwise it is counted and allowed, and the wait after it
+    /// ([`Backoff::wait_after`] of the new count) starts now, so attempts racing it are refused. The
+    /// count is forgotten `rule.keep_ms(wait)` after the last counted attempt.
+    async fn login_attempt(&self, key: &str, rule: &Backoff) -> Result<LoginGate, StoreError>;
+    /// Takes back one attempt under `key` (it succeeded, so it was no guess): the count drops by one, and
+    /// a wait it started ends when the count falls below `rule.free`.
+    async fn undo_login_attempt(&self, key: &str, rule: &Backoff) -> Result<(), StoreError>;
+    /// Forgets the attempts under `key` and any wait (a successful login of the user; an admin's unlock).
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
 
     /// Appends an entry to the audit log, durably.
     async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
-    /// Audit entries passing `filter`, newest first, at most `filter.limit`.
+    /// Audit entries passing `filter`, newest first, at most `filter.limit`. The newest
+    /// [`AUDIT_SCAN_LIMIT`] entries (before `filter.until`) are looked at, no more, so a query's cost is
+    /// bounded whatever the log holds; the embedded store reads them off the async runtime.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Drops audit entries older than `before` and, past that, the oldest entries beyond `max_rows`, at
+    /// most 100,000 in one call (call again while it drops any); returns how many were dropped.
+    async fn prune_audit(&self, before: UnixMs, max_rows: u64) -> Result<u64, StoreError>;
+
+    /// Sessions holding a lease, per show (shows without one may be missing). Cheap, so a metrics task
+    /// may call it every second: the embedded store keeps the counts as leases change (a lapsed lease
+    /// leaves at the next [`Store::sweep`]); Redis counts each show's `live` set.
+    async fn live_session_counts(&self) -> Result<Vec<(ShowId, u64)>, StoreError>;
 
     /// Adds per-minute admit outcome counts (kept at least two hours; not durable).
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError>;

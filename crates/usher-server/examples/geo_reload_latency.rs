@@ -132,6 +132,9 @@ async fn main() -> anyhow::Result<()> {
         cdn_probe: Default::default(),
         media_cache: Default::default(),
         rate_limits: Default::default(),
+        login: Default::default(),
+        audit: Default::default(),
+        metrics: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

@@ -7,10 +7,20 @@
 //!
 //! Every node probes; the counts in a row are per node, the state is shared. Errors are recorded
 //! without the URL, which carries a signature.
+//!
+//! A probe is a request the server makes on an admin's word, and its result is readable by observers, so
+//! it is kept from becoming a way into the server's network: it goes only to the CDN's own `base_url`
+//! (scheme, host and port; [`under_base`]), only to public addresses unless
+//! `cdn_probe.allow_private_targets` is set ([`is_public`], checked on the literal host and on every
+//! address a name resolves to, at connection time, so a rebinding name gains nothing), never through a
+//! proxy or a redirect, and it reads at most [`PROBE_BODY_CAP`] bytes of the answer.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use usher_core::cdn::{Cdn, CdnHealth, HealthState};
 use usher_core::clock::UnixMs;
 use usher_core::ids::CdnId;
@@ -21,6 +31,84 @@ use crate::state::AppState;
 
 /// Seconds a probe's signature stays valid.
 const PROBE_SIGNATURE_S: i64 = 60;
+/// The most of an answer's body a probe reads (a canary is a playlist or a segment; its first MiB shows
+/// the CDN delivers), so a CDN that answers forever costs a bounded read.
+pub const PROBE_BODY_CAP: usize = 1 << 20;
+
+/// Networks that are not the public internet (IANA's special-purpose registries): loopback, private,
+/// shared (CGNAT), link-local, unique-local, documentation, benchmarking, multicast and reserved ranges.
+const NOT_PUBLIC: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "2001::/23",
+    "2001:db8::/32",
+    "2002::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+];
+
+/// Whether `ip` is an address of the public internet (IPv4-mapped IPv6 addresses count as IPv4).
+pub fn is_public(ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    !NOT_PUBLIC.iter().any(|n| {
+        n.parse::<IpNet>()
+            .expect("the table holds networks")
+            .contains(&ip)
+    })
+}
+
+/// Whether `url` (what a probe fetches) lies under `base_url` (the CDN's): the same scheme, host and port,
+/// and a path ending with the base's path and the canary (a scheme may put a token before them).
+pub fn under_base(url: &reqwest::Url, base_url: &str, canary: &str) -> bool {
+    let Ok(base) = reqwest::Url::parse(base_url) else {
+        return false;
+    };
+    let tail = format!("{}/{canary}", base.path().trim_end_matches('/'));
+    url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default()
+        && url.path().ends_with(&tail)
+}
+
+/// Resolves names as the system does, keeping only public addresses: a probe never connects anywhere
+/// else, whatever a name resolves to at that moment.
+#[derive(Debug)]
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = all.into_iter().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no public address (cdn_probe.allow_private_targets is off)"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
 
 /// One probe's result: latency on success, the reason on failure.
 type Outcome = Result<Duration, String>;
@@ -49,7 +137,21 @@ async fn probe(
     };
     let expires = now.0.div_euclid(1000) + PROBE_SIGNATURE_S;
     let signed = sign_object(state, cdn, canary, &folder, expires, &binding).await?;
-    let mut req = client.get(&signed.url);
+    let url =
+        reqwest::Url::parse(&signed.url).map_err(|_| "the signed URL does not parse".to_owned())?;
+    if !under_base(&url, &cdn.base_url, canary) {
+        return Err("refused: the signed canary URL is not under the CDN's base_url".into());
+    }
+    if let Some(ip) = literal_ip(&url)
+        && !state.config.cdn_probe.allow_private_targets
+        && !is_public(ip)
+    {
+        return Err(
+            "refused: base_url is not a public address (cdn_probe.allow_private_targets is off)"
+                .into(),
+        );
+    }
+    let mut req = client.get(url);
     if !signed.cookies.is_empty() {
         let cookies: Vec<String> = signed
             .cookies
@@ -62,20 +164,42 @@ async fn probe(
         req = req.header(h.name.as_str(), h.value.as_str());
     }
     let started = Instant::now();
-    let res = req
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {}", e.without_url()))?;
+    let mut res = req.send().await.map_err(|e| {
+        // the resolver's refusal is the cause that says why
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            if c.to_string().contains("allow_private_targets") {
+                return format!("refused: {c}");
+            }
+            cause = c.source();
+        }
+        format!("request failed: {}", e.without_url())
+    })?;
     let status = res.status();
-    // read the body: a CDN that answers headers and then stalls is not healthy
-    res.bytes()
-        .await
-        .map_err(|e| format!("reading the answer: {}", e.without_url()))?;
+    // read the body (a CDN that answers headers and then stalls is not healthy), up to the cap
+    let mut read = 0;
+    while read < PROBE_BODY_CAP {
+        match res.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(None) => break,
+            Err(e) => return Err(format!("reading the answer: {}", e.without_url())),
+        }
+    }
+    drop(res);
     if status.is_success() {
         Ok(started.elapsed())
     } else {
         Err(format!("HTTP {}", status.as_u16()))
     }
+}
+
+/// The host of `url` when it is an IP address (names go through [`PublicOnly`]).
+fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
+    url.host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 /// The health after `outcome`, given the stored one and this node's streak.
@@ -197,12 +321,15 @@ pub async fn run(state: AppState, cancel: tokio_util::sync::CancellationToken) {
     if settings.interval_ms == 0 {
         return;
     }
-    let client = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_millis(settings.timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("usher-cdn-probe/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+        .no_proxy()
+        .user_agent(concat!("usher-cdn-probe/", env!("CARGO_PKG_VERSION")));
+    if !settings.allow_private_targets {
+        builder = builder.dns_resolver(Arc::new(PublicOnly));
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "CDN probes disabled: no HTTP client");
@@ -229,6 +356,60 @@ mod tests {
             fail_after: 3,
             recover_after: 2,
             ..CdnProbeSettings::default()
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "151.101.1.1", "2a04:4e42::1", "::ffff:8.8.8.8"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn a_probe_url_must_lie_under_the_base_url() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let canary = "demo/master.m3u8";
+        for ok in [
+            "https://cdn.example/demo/master.m3u8?token=x",
+            "https://cdn.example:443/tok,123/demo/master.m3u8",
+        ] {
+            assert!(under_base(&url(ok), "https://cdn.example", canary), "{ok}");
+        }
+        assert!(under_base(
+            &url("https://cdn.example/bcdn_token=x/media/demo/master.m3u8"),
+            "https://cdn.example/media",
+            canary
+        ));
+        for bad in [
+            "http://cdn.example/demo/master.m3u8",
+            "https://cdn.example:8443/demo/master.m3u8",
+            "https://evil.example/demo/master.m3u8",
+            "https://cdn.example/other.m3u8",
+            "https://169.254.169.254/demo/master.m3u8",
+        ] {
+            assert!(
+                !under_base(&url(bad), "https://cdn.example", canary),
+                "{bad}"
+            );
         }
     }
 

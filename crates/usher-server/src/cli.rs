@@ -5,6 +5,7 @@ pub mod demo;
 pub mod sign_url;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use usher_core::admin::{Actor, Role};
@@ -227,8 +228,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             let store = crate::startup::open_store(&config).await?;
+            // one check, waited for as long as it takes: nothing else runs in this command
+            let passwords = crate::service::auth::PasswordChecks::new(1, Duration::from_secs(3600));
             let made = match crate::service::admin::users::create_user(
                 &*store,
+                &passwords,
                 name.clone(),
                 role,
                 password,

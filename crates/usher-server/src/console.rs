@@ -302,6 +302,13 @@ fn table() -> Vec<Route> {
         ),
         r(
             p.clone(),
+            "/admin/users/{name}/unlock",
+            "/admin/users/someone/unlock",
+            Needs(Manage),
+            post(forms::unlock_user),
+        ),
+        r(
+            p.clone(),
             "/admin/users/{name}/delete",
             "/admin/users/someone/delete",
             Needs(Manage),

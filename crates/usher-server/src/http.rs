@@ -73,6 +73,7 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(api_keys::delete_api_key))
         .routes(routes!(admin_users::list_users, admin_users::create_user))
         .routes(routes!(admin_users::patch_user, admin_users::delete_user))
+        .routes(routes!(admin_users::unlock_user))
         .routes(routes!(audit::list_audit))
         .routes(routes!(dashboard::read_dashboard))
         .routes(routes!(cdns::list_cdns))

@@ -6,6 +6,7 @@
 //! - [`delivery`]: the CDN pool, a session's pathways and grants, the one signing entry point.
 //! - [`auth`]: API keys and console users as one [`auth::Caller`]; passwords, console sessions, CSRF,
 //!   login throttling, roles.
+//! - [`passwords`]: argon2 hashing and checking, a bounded number at once.
 //! - [`audit`]: the audit log every change writes to.
 //! - [`admin`]: the admin actions (shows, tickets, CDNs, API keys, users, sessions, GeoIP, audit log,
 //!   dashboard), shared by the API, the console and the CLI.
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod caller;
 pub mod delivery;
 pub mod error;
+pub mod passwords;
 pub mod viewer;
 
 pub use caller::{Caller, Principal};

@@ -11,20 +11,26 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use usher_geo::proxy::ForwardedHeader;
 
+mod audit;
 mod cdn_probe;
 mod error;
 mod geoip;
 mod http;
 mod log;
+mod login;
+mod metrics;
 mod rate_limits;
 mod store;
 
+pub use audit::AuditSettings;
 pub use cdn_probe::CdnProbeSettings;
 pub use error::ConfigError;
 use error::invalid;
 pub use geoip::GeoIpSettings;
 pub use http::HttpSettings;
 pub use log::{LogFormat, LogSettings};
+pub use login::LoginSettings;
+pub use metrics::MetricsSettings;
 pub use rate_limits::{Limit, LimitSetting, RateLimitSettings, RateLimits};
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
 
@@ -46,6 +52,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "cdn_probe",
     "media_cache",
     "rate_limits",
+    "login",
+    "audit",
+    "metrics",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -98,6 +107,15 @@ pub struct Settings {
     /// How many attempts of each kind are taken before 429 `rate_limited`.
     #[serde(default)]
     pub rate_limits: RateLimitSettings,
+    /// Console logins: backoff and concurrent password checks.
+    #[serde(default)]
+    pub login: LoginSettings,
+    /// Audit log retention.
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 /// Secrets; both are required and at least 32 bytes long.
@@ -156,6 +174,12 @@ pub struct Config {
     pub media_cache: MediaCacheSettings,
     /// Rate limits (checked, defaults filled in).
     pub rate_limits: RateLimits,
+    /// Login settings (checked).
+    pub login: LoginSettings,
+    /// Audit retention (checked).
+    pub audit: AuditSettings,
+    /// `/metrics` access (checked; `listen` parses as an address).
+    pub metrics: MetricsSettings,
 }
 
 impl Settings {
@@ -387,6 +411,9 @@ impl Settings {
                 "must be 100 to 3600000",
             ));
         }
+        self.login.check()?;
+        self.audit.check()?;
+        self.metrics.check()?;
         Ok(Config {
             listen,
             public_url,
@@ -403,11 +430,19 @@ impl Settings {
             cdn_probe: self.cdn_probe,
             media_cache: self.media_cache,
             rate_limits,
+            login: self.login,
+            audit: self.audit,
+            metrics: self.metrics,
         })
     }
 }
 
 impl Config {
+    /// The separate address of `/metrics`, when `metrics.listen` names one.
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics.listen.as_deref().and_then(|l| l.parse().ok())
+    }
+
     /// Whether cookies get the `Secure` attribute.
     pub fn secure_cookies(&self) -> bool {
         self.http.secure_cookies.unwrap_or_else(|| {

@@ -31,13 +31,19 @@ use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
 use crate::server::{self, Serving};
 use crate::service::delivery::PoolCache;
+use crate::service::passwords::PasswordChecks;
 use crate::settings::{Config, StoreSettings};
 use crate::state::{AppState, Shared};
 use crate::{http, telemetry};
 
+/// Audit-log reads that may scan at once (each looks at up to `AUDIT_SCAN_LIMIT` entries).
+const AUDIT_READS: usize = 2;
+
 /// A built, bound, not yet serving Usher.
 pub struct Application {
     listener: TcpListener,
+    /// The separate `/metrics` address (`metrics.listen`), when set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     serving: Serving,
 }
@@ -72,6 +78,14 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen() {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding metrics.listen {at}"))?,
+            ),
+            None => None,
+        };
         let base_url: Arc<str> = config
             .public_url
             .clone()
@@ -89,6 +103,7 @@ impl Application {
             config.trusted_proxies.clone(),
             config.trusted_proxy_header,
         ));
+        let config_login = config.login.clone();
         let state = AppState::new(Shared {
             store,
             hasher: Arc::new(SecretHasher::new(
@@ -112,10 +127,17 @@ impl Application {
             outage: Arc::default(),
             outcomes: Arc::default(),
             limits: Arc::new(Limits::new(&config.rate_limits)),
+            passwords: Arc::new(PasswordChecks::new(
+                config_login.checks(),
+                config_login.check_wait(),
+            )),
+            audit_reads: Arc::new(tokio::sync::Semaphore::new(AUDIT_READS)),
+            session_gauge: Arc::default(),
             config: Arc::new(config),
         });
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             serving,
         })
@@ -126,6 +148,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The bound address of the separate `/metrics` listener, when `metrics.listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// First run: adds the console user `admin` with a one-time password when there is no console user,
@@ -152,6 +181,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             state,
             serving,
         } = self;
@@ -163,6 +193,15 @@ impl Application {
         let stop = CancellationToken::new();
         let router = http::router(state.clone());
         let server = tokio::spawn(server::serve(listener, router, serving, stop.clone()));
+        // scrapers stop with the listener: the separate address follows the main one
+        let metrics_server = metrics_listener.map(|l| {
+            let stop = stop.clone();
+            tokio::spawn(
+                axum::serve(l, http::ops::metrics_router(state.clone()))
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .into_future(),
+            )
+        });
         let http_cfg = state.config.http.clone();
         shutdown.await;
         state.accepting.store(false, Ordering::SeqCst);
@@ -177,6 +216,9 @@ impl Application {
             Ok(true) => tracing::info!("in-flight requests finished"),
             Ok(false) => tracing::warn!("drain deadline passed; closed the remaining connections"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
+        }
+        if let Some(m) = metrics_server {
+            let _ = m.await;
         }
         cancel.cancel();
         tasks.wait().await;

@@ -69,6 +69,12 @@ pub struct Shared {
     pub outcomes: Arc<crate::outcomes::OutcomeTally>,
     /// The rate limits' buckets.
     pub limits: Arc<crate::limits::Limits>,
+    /// The argon2 runs that may go on at once (`[login]`).
+    pub passwords: Arc<crate::service::passwords::PasswordChecks>,
+    /// The audit-log reads that may go on at once (each may scan many entries).
+    pub audit_reads: Arc<tokio::sync::Semaphore>,
+    /// Sessions holding a lease per published show, as the metrics task last read them.
+    pub session_gauge: Arc<crate::telemetry::SessionGauge>,
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

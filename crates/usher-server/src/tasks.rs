@@ -1,7 +1,9 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
-//! dashboard's outcome counts (every second), the store's lease sweep (every 15 s), the rate limits'
-//! pruning (every 10 s), GeoIP updates, and the CDN health probes.
+//! dashboard's outcome counts (every second), the active-sessions gauge (every second), the store's lease
+//! sweep (every 15 s), the rate limits' pruning (every 10 s), the audit log's retention (at start and
+//! every minute), GeoIP updates, and the CDN health probes.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -64,6 +66,84 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
             }
         });
     }
+    {
+        let state = state.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => read_session_gauge(&state).await,
+                }
+            }
+        });
+    }
+    {
+        let state = state.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => prune_audit(&state).await,
+                }
+            }
+        });
+    }
     tasks.spawn(state.geo_updates.clone().run(cancel.clone()));
     tasks.spawn(crate::cdn_probe::run(state.clone(), cancel.clone()));
+}
+
+/// Reads the sessions per show (counts the store keeps as leases change) into the metrics gauge, for the
+/// published shows only.
+async fn read_session_gauge(state: &AppState) {
+    let (counts, shows) = match (
+        state.store.live_session_counts().await,
+        state.store.shows().await,
+    ) {
+        (Ok(c), Ok(s)) => (c, s),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::debug!(error = %e, "active sessions not read; will retry");
+            return;
+        }
+    };
+    let counts: HashMap<_, _> = counts.into_iter().collect();
+    state.session_gauge.set(
+        shows
+            .into_iter()
+            .filter(|s| s.published)
+            .map(|s| {
+                let n = counts.get(&s.id).copied().unwrap_or(0);
+                (s.id.to_string(), n)
+            })
+            .collect(),
+    );
+}
+
+/// Drops audit entries past `audit.retention_days` and beyond `audit.max_rows`, as many batches as it
+/// takes.
+async fn prune_audit(state: &AppState) {
+    let settings = &state.config.audit;
+    let before = usher_core::clock::UnixMs(
+        state.store.now().0 - i64::from(settings.retention_days) * 86_400_000,
+    );
+    loop {
+        match state.store.prune_audit(before, settings.max_rows).await {
+            Ok(0) => break,
+            Ok(n) => {
+                tracing::info!(
+                    audit.dropped = n,
+                    "audit entries past their retention dropped"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit retention not applied; will retry");
+                break;
+            }
+        }
+    }
 }

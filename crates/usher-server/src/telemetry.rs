@@ -53,6 +53,39 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// `usher_active_sessions{show}`: the sessions holding a lease per published show, as the background task
+/// last read them from the store (every second, from counts the store keeps as leases change). A scrape
+/// only renders them: no store call, no walk over sessions, and no label for a show that is not published
+/// (its id may not be public yet).
+#[derive(Debug, Default)]
+pub struct SessionGauge(RwLock<Vec<(String, u64)>>);
+
+impl SessionGauge {
+    /// Replaces the counts (one per published show, 0 included).
+    pub fn set(&self, counts: Vec<(String, u64)>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = counts;
+    }
+
+    /// The gauge in Prometheus text format.
+    pub fn render(&self) -> String {
+        let counts = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = String::from(
+            "# HELP usher_active_sessions Sessions holding a lease, per published show.\n# TYPE usher_active_sessions gauge\n",
+        );
+        for (show, n) in counts.iter() {
+            let show = show.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str(&format!("usher_active_sessions{{show=\"{show}\"}} {n}\n"));
+        }
+        out
+    }
+}
+
 /// Routes every playing viewer calls on a timer (heartbeats, steering reloads, playlists): their
 /// successes are logged at debug, or 40,000 viewers would write thousands of lines a second that say
 /// nothing (admits, refusals and errors stay at info).

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use usher_core::admin::{
-    Actor, AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, Role, UserName,
-    minute_of,
+    Actor, AdminUser, AuditEntry, AuditFilter, Backoff, ConsoleSession, LoginGate, OutcomeCount,
+    Role, UserChange, UserName, minute_of,
 };
 use usher_core::cdn::{Cdn, CdnHealth, HealthState, SigningConfig};
 use usher_core::clock::UnixMs;
@@ -69,8 +69,13 @@ macro_rules! store_contract_tests {
             posters_round_trip,
             admin_users_round_trip,
             console_sessions_lapse_and_end,
-            login_failures_count_within_a_window,
+            login_attempts_are_counted_before_the_check_and_back_off,
+            racing_login_attempts_pass_only_the_free_ones,
+            user_changes_apply_to_the_stored_record,
+            a_users_other_console_sessions_end,
             audit_is_newest_first_and_filtered,
+            audit_is_pruned_by_age_and_count,
+            live_session_counts_follow_the_leases,
             outcome_counts_add_up,
             sweeps_drop_only_lapsed_leases,
             backups_are_written_once_or_unsupported,
@@ -1035,12 +1040,34 @@ pub async fn admin_users_round_trip(h: &impl Harness) {
     let mut ann2 = ann.clone();
     ann2.role = Role::Support;
     ann2.must_change_password = false;
-    assert!(store.update_admin_user(ann2.clone()).await.unwrap());
-    assert!(
-        !store
-            .update_admin_user(admin_user("nobody", Role::Admin))
+    ann2.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into();
+    ann2.updated_at = UnixMs(1_700_000_000_123);
+    assert_eq!(
+        store
+            .change_admin_user(
+                &ann.name,
+                UserChange {
+                    role: Some(Role::Support),
+                    password: Some((ann2.password_hash.clone(), false)),
+                    ..UserChange::at(ann2.updated_at)
+                }
+            )
             .await
-            .unwrap()
+            .unwrap(),
+        Some(ann2.clone())
+    );
+    assert_eq!(
+        store
+            .change_admin_user(
+                &UserName::parse("nobody").unwrap(),
+                UserChange {
+                    role: Some(Role::Admin),
+                    ..UserChange::at(UnixMs(1))
+                }
+            )
+            .await
+            .unwrap(),
+        None
     );
     let names: Vec<String> = store
         .admin_users()
@@ -1121,35 +1148,210 @@ pub async fn console_sessions_lapse_and_end(h: &impl Harness) {
     assert_eq!(store.console_session(&a).await.unwrap(), None);
 }
 
-/// Failed logins count per key within a window that starts at the first failure, and clear.
-pub async fn login_failures_count_within_a_window(h: &impl Harness) {
+fn gate_allows(g: LoginGate) -> u32 {
+    match g {
+        LoginGate::Allowed { attempts } => attempts,
+        other => panic!("expected an allowed attempt, got {other:?}"),
+    }
+}
+
+fn gate_waits(g: LoginGate, at_most_ms: i64) -> i64 {
+    match g {
+        LoginGate::Wait { retry_after_ms } => {
+            assert!(
+                retry_after_ms > 0 && retry_after_ms <= at_most_ms,
+                "a wait of {retry_after_ms} ms, expected at most {at_most_ms}"
+            );
+            retry_after_ms
+        }
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+/// Login attempts are counted per key before the password is checked: the free ones pass, then each
+/// one waits twice as long as the last, up to the cap; a wait refuses without counting; taking an
+/// attempt back below the free ones ends the wait; clearing forgets the key; the window forgets it too.
+pub async fn login_attempts_are_counted_before_the_check_and_back_off(h: &impl Harness) {
     let store = h.store();
-    assert_eq!(store.login_failures("user:ann").await.unwrap(), 0);
-    assert_eq!(store.note_login_failure("user:ann", 500).await.unwrap(), 1);
-    assert_eq!(store.note_login_failure("user:ann", 500).await.unwrap(), 2);
+    let rule = Backoff {
+        free: 2,
+        initial_ms: 400,
+        max_ms: 800,
+        window_ms: 3_000,
+    };
     assert_eq!(
-        store
-            .note_login_failure("addr:192.0.2.1", 500)
-            .await
-            .unwrap(),
+        gate_allows(store.login_attempt("user:ann", &rule).await.unwrap()),
         1
     );
-    assert_eq!(store.login_failures("user:ann").await.unwrap(), 2);
-    store.clear_login_failures("user:ann").await.unwrap();
-    assert_eq!(store.login_failures("user:ann").await.unwrap(), 0);
-    h.advance_ms(700).await;
     assert_eq!(
-        store.login_failures("addr:192.0.2.1").await.unwrap(),
-        0,
+        gate_allows(store.login_attempt("user:ann", &rule).await.unwrap()),
+        2
+    );
+    gate_waits(store.login_attempt("user:ann", &rule).await.unwrap(), 400);
+    gate_waits(store.login_attempt("user:ann", &rule).await.unwrap(), 400);
+    assert_eq!(
+        gate_allows(store.login_attempt("addr:192.0.2.1", &rule).await.unwrap()),
+        1,
+        "keys count apart"
+    );
+    h.advance_ms(450).await;
+    assert_eq!(
+        gate_allows(store.login_attempt("user:ann", &rule).await.unwrap()),
+        3,
+        "refused attempts were not counted"
+    );
+    gate_waits(store.login_attempt("user:ann", &rule).await.unwrap(), 800);
+    h.advance_ms(850).await;
+    assert_eq!(
+        gate_allows(store.login_attempt("user:ann", &rule).await.unwrap()),
+        4
+    );
+    gate_waits(store.login_attempt("user:ann", &rule).await.unwrap(), 800);
+
+    // an attempt that succeeded is taken back; below the free attempts the wait ends
+    assert_eq!(
+        gate_allows(store.login_attempt("addr:192.0.2.1", &rule).await.unwrap()),
+        2
+    );
+    gate_waits(
+        store.login_attempt("addr:192.0.2.1", &rule).await.unwrap(),
+        400,
+    );
+    store
+        .undo_login_attempt("addr:192.0.2.1", &rule)
+        .await
+        .unwrap();
+    assert_eq!(
+        gate_allows(store.login_attempt("addr:192.0.2.1", &rule).await.unwrap()),
+        2
+    );
+    store
+        .undo_login_attempt("addr:192.0.2.9", &rule)
+        .await
+        .unwrap();
+
+    // an unlock forgets the key and its wait
+    store.clear_login_failures("user:ann").await.unwrap();
+    assert_eq!(
+        gate_allows(store.login_attempt("user:ann", &rule).await.unwrap()),
+        1
+    );
+    // the window forgets a key whose last attempt is old enough
+    h.advance_ms(3_200).await;
+    assert_eq!(
+        gate_allows(store.login_attempt("addr:192.0.2.1", &rule).await.unwrap()),
+        1,
         "the window passed"
     );
+}
+
+/// Attempts racing each other on one key: exactly the free ones are allowed, the rest wait.
+pub async fn racing_login_attempts_pass_only_the_free_ones(h: &impl Harness) {
+    let store = h.store();
+    let rule = Backoff {
+        free: 5,
+        initial_ms: 10_000,
+        max_ms: 60_000,
+        window_ms: 60_000,
+    };
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.login_attempt("user:raced", &rule).await.unwrap() })
+        })
+        .collect();
+    let mut allowed = Vec::new();
+    for t in tasks {
+        if let LoginGate::Allowed { attempts } = t.await.unwrap() {
+            allowed.push(attempts);
+        }
+    }
+    allowed.sort_unstable();
+    assert_eq!(allowed, [1, 2, 3, 4, 5], "only the free attempts pass");
+}
+
+/// Changes of a user apply to the record as stored: a role change and a password change made at the
+/// same time both survive.
+pub async fn user_changes_apply_to_the_stored_record(h: &impl Harness) {
+    let store = h.store();
+    let ann = admin_user("ann", Role::Admin);
+    assert!(store.create_admin_user(ann.clone()).await.unwrap());
+    let password = UserChange {
+        password: Some(("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$cGFzcw".into(), false)),
+        ..UserChange::at(UnixMs(1_700_000_000_500))
+    };
+    let role = UserChange {
+        role: Some(Role::Observer),
+        ..UserChange::at(UnixMs(1_700_000_000_600))
+    };
+    let (a, b) = tokio::join!(
+        store.change_admin_user(&ann.name, password.clone()),
+        store.change_admin_user(&ann.name, role.clone()),
+    );
+    assert!(a.unwrap().is_some() && b.unwrap().is_some());
+    let now = store.admin_user(&ann.name).await.unwrap().unwrap();
+    assert_eq!(now.role, Role::Observer, "the role change survived");
+    assert_eq!(
+        now.password_hash,
+        password.password.as_ref().unwrap().0,
+        "the password change survived"
+    );
+    assert!(!now.must_change_password);
+    assert_eq!(now.created_at, ann.created_at);
+    assert_eq!(
+        store.admin_users().await.unwrap(),
+        vec![now],
+        "the list sees the change"
+    );
+}
+
+/// Ending a user's console sessions keeps the one named and leaves other users' alone.
+pub async fn a_users_other_console_sessions_end(h: &impl Harness) {
+    let store = h.store();
+    let now = store.now();
+    let ann = UserName::parse("ann").unwrap();
+    let bob = UserName::parse("bob").unwrap();
+    let ids: Vec<SecretHash> = (0..4)
+        .map(|i| hasher().console_session(&format!("console-secret-{i}")))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        store
+            .put_console_session(ConsoleSession {
+                id: *id,
+                user: if i < 3 { ann.clone() } else { bob.clone() },
+                created_at: now,
+                last_seen: now,
+                expires_at: UnixMs(now.0 + 60_000),
+            })
+            .await
+            .unwrap();
+    }
     assert_eq!(
         store
-            .note_login_failure("addr:192.0.2.1", 500)
+            .end_console_sessions(&ann, Some(&ids[0]))
             .await
             .unwrap(),
-        1
+        2
     );
+    assert!(
+        store.console_session(&ids[0]).await.unwrap().is_some(),
+        "kept"
+    );
+    assert!(store.console_session(&ids[1]).await.unwrap().is_none());
+    assert!(store.console_session(&ids[2]).await.unwrap().is_none());
+    assert!(
+        store.console_session(&ids[3]).await.unwrap().is_some(),
+        "another user's"
+    );
+    assert_eq!(
+        store
+            .end_console_sessions(&ann, Some(&ids[0]))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.end_console_sessions(&ann, None).await.unwrap(), 1);
+    assert!(store.console_session(&ids[0]).await.unwrap().is_none());
 }
 
 /// The audit log reads newest first, filtered by actor, action prefix, target and time, within a limit.
@@ -1225,6 +1427,99 @@ pub async fn audit_is_newest_first_and_filtered(h: &impl Harness) {
         .await
         .unwrap();
     assert_eq!(limited, vec![entries[3].clone()]);
+}
+
+/// Pruning drops entries older than the cut-off, then the oldest beyond the cap, and keeps the rest in
+/// order.
+pub async fn audit_is_pruned_by_age_and_count(h: &impl Harness) {
+    let store = h.store();
+    let base = store.now().0;
+    let entry = |i: i64| AuditEntry {
+        at: UnixMs(base - 10_000 + i * 1000),
+        actor: Actor::System("test".into()),
+        action: "login.failed".into(),
+        target: format!("n:{i}"),
+        address: None,
+        detail: String::new(),
+    };
+    for i in 0..10 {
+        store.append_audit(entry(i)).await.unwrap();
+    }
+    let targets = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.target).collect::<Vec<_>>();
+    let all = AuditFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    // entries 0..=2 are older than the cut-off
+    assert_eq!(
+        store.prune_audit(UnixMs(base - 7_000), 100).await.unwrap(),
+        3
+    );
+    assert_eq!(store.audit(&all).await.unwrap().len(), 7);
+    // then the cap keeps the newest 4
+    assert_eq!(store.prune_audit(UnixMs(base - 7_000), 4).await.unwrap(), 3);
+    assert_eq!(
+        targets(store.audit(&all).await.unwrap()),
+        ["n:9", "n:8", "n:7", "n:6"]
+    );
+    assert_eq!(store.prune_audit(UnixMs(base - 7_000), 4).await.unwrap(), 0);
+    store.append_audit(entry(10)).await.unwrap();
+    assert_eq!(store.audit(&all).await.unwrap()[0].target, "n:10");
+}
+
+/// The per-show count of sessions holding a lease follows admits and endings, and drops a lapsed lease
+/// by the next sweep.
+pub async fn live_session_counts_follow_the_leases(h: &impl Harness) {
+    let store = h.store();
+    for id in ["s1", "s2"] {
+        store
+            .put_show(show(id, 2, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+    }
+    let counts = |v: Vec<(ShowId, u64)>| {
+        let mut v: Vec<(String, u64)> = v
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (s.to_string(), n))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(counts(store.live_session_counts().await.unwrap()), []);
+    let t1 = registered(&*store, "s1", "count-token-00000001").await;
+    let t2 = registered(&*store, "s2", "count-token-00000002").await;
+    let a = session_of(
+        &store
+            .admit(admit_req(&t1, 1, 2, SharingPolicy::NewestWins, 60_000))
+            .await
+            .unwrap(),
+    );
+    store
+        .admit(admit_req(&t1, 2, 2, SharingPolicy::NewestWins, 60_000))
+        .await
+        .unwrap();
+    store
+        .admit(admit_req(&t2, 3, 2, SharingPolicy::NewestWins, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(store.live_session_counts().await.unwrap()),
+        [("s1".to_owned(), 2), ("s2".to_owned(), 1)]
+    );
+    assert!(
+        store
+            .end_session(&a, EndReason::EndedByAdmin { at: store.now() })
+            .await
+            .unwrap()
+    );
+    h.advance_ms(1_200).await;
+    store.sweep().await.unwrap();
+    assert_eq!(
+        counts(store.live_session_counts().await.unwrap()),
+        [("s1".to_owned(), 1)],
+        "an ended and a lapsed lease are not counted"
+    );
 }
 
 /// Outcome counts of one minute add up across calls (and nodes), by outcome.

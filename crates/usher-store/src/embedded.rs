@@ -23,7 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use usher_core::admin::{
-    AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName,
+    AdminUser, AuditEntry, AuditFilter, Backoff, ConsoleSession, LoginGate, OutcomeCount,
+    UserChange, UserName,
 };
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, UnixMs};
@@ -34,8 +35,8 @@ use usher_core::lease::{
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
-    RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
+    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
+    NewTicket, PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 
@@ -50,6 +51,20 @@ const ADMIN_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("admin_us
 const CONSOLE_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("console_sessions");
 /// Audit entries keyed `{at ms, 16 hex}-{sequence, 16 hex}`, so key order is time order.
 const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
+/// The ticket search's index: `{external ref}\0{created at ms, 16 hex}\0{ticket id}` → ticket id, so the
+/// tickets of one reference are one key range, oldest first (references hold no control characters).
+const EXTREF_INDEX: TableDefinition<&str, &str> = TableDefinition::new("extref_index");
+/// Facts about the database itself: `extref_index` = `1` once the index covers every ticket (a store
+/// made before the index existed gets it built at its next open).
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// Most audit entries one [`Store::prune_audit`] drops (one write transaction); the next call goes on.
+const PRUNE_BATCH: u64 = 100_000;
+
+/// Most keys the failed-login map holds: random user names or addresses cannot grow it without bound.
+/// Past it, keys whose record lapsed go first, then those with the fewest attempts (a user under attack
+/// keeps the most, so flooding the map with fresh keys does not lift their wait).
+const MAX_LOGIN_KEYS: usize = 100_000;
 
 /// How long per-minute outcome counts are kept.
 const OUTCOMES_KEPT_MS: i64 = 2 * 3600 * 1000;
@@ -66,8 +81,9 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     CONSOLE_SESSIONS,
     AUDIT,
 ];
-/// The token index, the one table with text values.
-const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] = &[TOKEN_INDEX];
+/// The tables with text values: the token and external-reference indexes, and the database's facts.
+const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
+    &[TOKEN_INDEX, EXTREF_INDEX, META];
 
 /// Memory redb may use for its page cache. redb's default (1 GiB) let the cache grow with every ticket
 /// registered and every lease flushed (2.2 KB of RSS per registered ticket in BENCHMARKS.md's memory run):
@@ -111,9 +127,24 @@ struct Runtime {
     tickets: HashMap<TicketId, Box<TicketRuntime>>,
     sessions: HashMap<SessionId, TicketId>,
     dirty: HashSet<TicketId>,
+    /// Leases held per show, kept by every step and the sweep (`Store::live_session_counts`), so counting
+    /// sessions never walks every ticket.
+    held: HashMap<ShowId, u64>,
 }
 
 impl Runtime {
+    /// Moves the count of leases `show` holds by `before` → `after`.
+    fn count_held(&mut self, show: &ShowId, before: usize, after: usize) {
+        if before == after {
+            return;
+        }
+        let n = self.held.entry(show.clone()).or_default();
+        *n = (*n + after as u64).saturating_sub(before as u64);
+        if *n == 0 {
+            self.held.remove(show);
+        }
+    }
+
     fn index(&mut self, ticket: &TicketId) {
         if let Some(rt) = self.tickets.get(ticket) {
             for s in rt.leases.known_sessions() {
@@ -146,6 +177,38 @@ impl Runtime {
     }
 }
 
+/// The login attempts counted under one key ([`Store::login_attempt`]).
+#[derive(Debug, Clone, Copy)]
+struct Attempts {
+    count: u32,
+    /// No attempt is allowed before this.
+    wait_until: UnixMs,
+    /// The record is forgotten at this instant.
+    forget_at: UnixMs,
+}
+
+/// Makes room in a full failed-login map (see [`MAX_LOGIN_KEYS`]): drops lapsed records, then the tenth
+/// with the fewest attempts.
+fn make_room(all: &mut HashMap<String, Attempts>, now: UnixMs) {
+    all.retain(|_, a| a.forget_at > now);
+    if all.len() < MAX_LOGIN_KEYS {
+        return;
+    }
+    let mut counts: Vec<u32> = all.values().map(|a| a.count).collect();
+    let cut = MAX_LOGIN_KEYS / 10;
+    let (_, nth, _) = counts.select_nth_unstable(cut);
+    let threshold = *nth;
+    let mut dropped = 0;
+    all.retain(|_, a| {
+        if dropped < cut && a.count <= threshold {
+            dropped += 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
 /// The embedded backend. Cheap to share: wrap it in an `Arc`.
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -164,8 +227,10 @@ pub struct EmbeddedStore {
     /// Console sessions; creation and deletion are durable, touches live in memory (a restart measures
     /// idleness from the last durable write, which can only end a session early).
     console_sessions: RwLock<HashMap<SecretHash, ConsoleSession>>,
-    /// Failed logins per key: (count, end of the window). In memory: the embedded store is one node.
-    login_failures: Mutex<HashMap<String, (u32, UnixMs)>>,
+    /// Login attempts per key. In memory: the embedded store is one node. At most [`MAX_LOGIN_KEYS`].
+    login_failures: Mutex<HashMap<String, Attempts>>,
+    /// Serializes the writes of admin users so that their mirror ends as the last commit left it.
+    user_writes: tokio::sync::Mutex<()>,
     outcomes: Mutex<BTreeMap<(i64, String), u64>>,
     audit_seq: AtomicU64,
 }
@@ -201,10 +266,13 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
         let n = t.leases.drop_expired(now).len();
         if n > 0 {
             dropped += n;
-            dirty.push(id.clone());
+            dirty.push((id.clone(), t.show_id.clone(), n));
         }
     }
-    rt.dirty.extend(dirty);
+    for (id, show, n) in dirty {
+        rt.count_held(&show, n, 0);
+        rt.dirty.insert(id);
+    }
     let Runtime {
         tickets, sessions, ..
     } = &mut *rt;
@@ -214,6 +282,34 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
             .is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s))
     });
     dropped
+}
+
+/// The key of `ticket` in [`EXTREF_INDEX`], when it has an external reference.
+fn extref_key(ticket: &Ticket) -> Option<String> {
+    let r = ticket.terms.external_ref.as_deref()?;
+    let created = UnixMs::from_datetime(ticket.created_at).0.max(0);
+    Some(format!("{r}\0{created:016x}\0{}", ticket.id))
+}
+
+/// Builds the external-reference index of a store made before it existed (once: `META` remembers).
+fn index_external_refs(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META).map_err(unavailable)?;
+    if meta.get("extref_index").map_err(unavailable)?.is_some() {
+        return Ok(());
+    }
+    let tickets = txn.open_table(TICKETS).map_err(unavailable)?;
+    let mut index = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
+    for row in tickets.iter().map_err(unavailable)? {
+        let (_, v) = row.map_err(unavailable)?;
+        let t: Ticket = decode("ticket", v.value())?;
+        if let Some(key) = extref_key(&t) {
+            index
+                .insert(key.as_str(), t.id.as_str())
+                .map_err(unavailable)?;
+        }
+    }
+    meta.insert("extref_index", "1").map_err(unavailable)?;
+    Ok(())
 }
 
 impl EmbeddedStore {
@@ -242,6 +338,7 @@ impl EmbeddedStore {
         for t in TEXT_TABLES {
             txn.open_table(*t).map_err(unavailable)?;
         }
+        index_external_refs(&txn)?;
         txn.commit().map_err(unavailable)?;
 
         let read = db.begin_read().map_err(unavailable)?;
@@ -311,6 +408,7 @@ impl EmbeddedStore {
             let id = TicketId::parse(k.value())
                 .map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
             let rt: TicketRuntime = decode("leases", v.value())?;
+            runtime.count_held(&rt.show_id.clone(), 0, rt.leases.leases.len());
             runtime.tickets.insert(id.clone(), Box::new(rt));
             runtime.index(&id);
         }
@@ -328,6 +426,7 @@ impl EmbeddedStore {
             admin_users: RwLock::new(admin_users),
             console_sessions: RwLock::new(console_sessions),
             login_failures: Mutex::new(HashMap::new()),
+            user_writes: tokio::sync::Mutex::new(()),
             outcomes: Mutex::new(BTreeMap::new()),
             audit_seq: AtomicU64::new(0),
         })
@@ -422,7 +521,9 @@ impl EmbeddedStore {
         let out = f(entry, now);
         let show_id = entry.show_id.clone();
         let bounds = entry.bounds;
-        let new_lease = entry.leases.leases.len() > sessions_before;
+        let sessions_after = entry.leases.leases.len();
+        let new_lease = sessions_after > sessions_before;
+        rt.count_held(&show_id, sessions_before, sessions_after);
         // a heartbeat makes no new session and its ticket is usually dirty already: no clones then
         if !rt.dirty.contains(id) {
             rt.dirty.insert(id.clone());
@@ -431,6 +532,11 @@ impl EmbeddedStore {
             rt.index(id);
         }
         Some((out, show_id, bounds))
+    }
+
+    /// How many keys the failed-login map holds (at most [`MAX_LOGIN_KEYS`]; for tests and metrics).
+    pub fn login_keys(&self) -> usize {
+        lock(&self.login_failures).len()
     }
 
     /// Drops expired leases and forgets sessions no ticket remembers; returns the leases dropped.
@@ -516,6 +622,7 @@ impl Store for EmbeddedStore {
         self.write(move |txn| {
             let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
             let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
+            let mut refs = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
             let mut out = Vec::with_capacity(batch.len());
             for NewTicket { ticket } in batch {
                 let hash = ticket.token_hash.to_hex();
@@ -546,6 +653,10 @@ impl Store for EmbeddedStore {
                 index
                     .insert(hash.as_str(), ticket.id.as_str())
                     .map_err(unavailable)?;
+                if let Some(key) = extref_key(&ticket) {
+                    refs.insert(key.as_str(), ticket.id.as_str())
+                        .map_err(unavailable)?;
+                }
                 out.push(RegisterOutcome::Created(ticket));
             }
             Ok(out)
@@ -927,23 +1038,30 @@ impl Store for EmbeddedStore {
         external_ref: &str,
         limit: usize,
     ) -> Result<Vec<Ticket>, StoreError> {
-        // a scan: an admin's search, not a hot path, and no index to keep in step with registrations
+        // one key range of the index, oldest first, and at most `limit` ticket reads
         let read = self.db.begin_read().map_err(unavailable)?;
-        let table = read.open_table(TICKETS).map_err(unavailable)?;
+        let index = read.open_table(EXTREF_INDEX).map_err(unavailable)?;
+        let tickets = read.open_table(TICKETS).map_err(unavailable)?;
+        let prefix = format!("{external_ref}\0");
         let mut out = Vec::new();
-        for row in table.iter().map_err(unavailable)? {
-            let (_, v) = row.map_err(unavailable)?;
-            let t: Ticket = decode("ticket", v.value())?;
-            if t.terms.external_ref.as_deref() == Some(external_ref) {
-                out.push(t);
+        for row in index.range(prefix.as_str()..).map_err(unavailable)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, id) = row.map_err(unavailable)?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            match tickets.get(id.value()).map_err(unavailable)? {
+                Some(v) => out.push(decode::<Ticket>("ticket", v.value())?),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "external reference index names missing ticket {}",
+                        id.value()
+                    )));
+                }
             }
         }
-        out.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        out.truncate(limit);
         Ok(out)
     }
 
@@ -988,6 +1106,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
+        let _serial = self.user_writes.lock().await;
         let key = user.name.to_string();
         let bytes = encode(&user);
         let created = self
@@ -1010,27 +1129,33 @@ impl Store for EmbeddedStore {
         Ok(created)
     }
 
-    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
-        let key = user.name.to_string();
-        let bytes = encode(&user);
-        let existed = self
+    async fn change_admin_user(
+        &self,
+        name: &UserName,
+        change: UserChange,
+    ) -> Result<Option<AdminUser>, StoreError> {
+        let _serial = self.user_writes.lock().await;
+        let key = name.to_string();
+        let changed = self
             .write(move |txn| {
                 let mut t = txn.open_table(ADMIN_USERS).map_err(unavailable)?;
-                if t.get(key.as_str()).map_err(unavailable)?.is_none() {
-                    return Ok(false);
-                }
-                t.insert(key.as_str(), bytes.as_slice())
+                let mut user: AdminUser = match t.get(key.as_str()).map_err(unavailable)? {
+                    Some(v) => decode("admin user", v.value())?,
+                    None => return Ok(None),
+                };
+                change.apply(&mut user);
+                t.insert(key.as_str(), encode(&user).as_slice())
                     .map_err(unavailable)?;
-                Ok(true)
+                Ok(Some(user))
             })
             .await?;
-        if existed {
+        if let Some(user) = &changed {
             self.admin_users
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(user.name.clone(), user);
+                .insert(user.name.clone(), user.clone());
         }
-        Ok(existed)
+        Ok(changed)
     }
 
     async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError> {
@@ -1047,6 +1172,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete_admin_user(&self, name: &UserName) -> Result<bool, StoreError> {
+        let _serial = self.user_writes.lock().await;
         let key = name.to_string();
         let sessions: Vec<String> = self
             .console_sessions
@@ -1158,23 +1284,79 @@ impl Store for EmbeddedStore {
             .is_some())
     }
 
-    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError> {
-        let now = self.clock.now();
-        let mut all = lock(&self.login_failures);
-        all.retain(|_, (_, until)| *until > now);
-        let entry = all
-            .entry(key.to_owned())
-            .or_insert((0, UnixMs(now.0 + window_ms)));
-        entry.0 += 1;
-        Ok(entry.0)
+    async fn end_console_sessions(
+        &self,
+        user: &UserName,
+        keep: Option<&SecretHash>,
+    ) -> Result<u64, StoreError> {
+        let ending: Vec<SecretHash> = self
+            .console_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|s| &s.user == user && keep.is_none_or(|k| !s.id.ct_eq(k)))
+            .map(|s| s.id)
+            .collect();
+        if ending.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = ending.iter().map(SecretHash::to_hex).collect();
+        self.write(move |txn| {
+            let mut t = txn.open_table(CONSOLE_SESSIONS).map_err(unavailable)?;
+            for k in &keys {
+                t.remove(k.as_str()).map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await?;
+        let mut all = self
+            .console_sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in &ending {
+            all.remove(id);
+        }
+        Ok(ending.len() as u64)
     }
 
-    async fn login_failures(&self, key: &str) -> Result<u32, StoreError> {
+    async fn login_attempt(&self, key: &str, rule: &Backoff) -> Result<LoginGate, StoreError> {
         let now = self.clock.now();
-        Ok(lock(&self.login_failures)
-            .get(key)
-            .filter(|(_, until)| *until > now)
-            .map_or(0, |(n, _)| *n))
+        let mut all = lock(&self.login_failures);
+        if all.len() >= MAX_LOGIN_KEYS && !all.contains_key(key) {
+            make_room(&mut all, now);
+        }
+        let a = all.entry(key.to_owned()).or_insert(Attempts {
+            count: 0,
+            wait_until: now,
+            forget_at: now,
+        });
+        if a.forget_at <= now {
+            *a = Attempts {
+                count: 0,
+                wait_until: now,
+                forget_at: now,
+            };
+        }
+        if a.wait_until > now {
+            return Ok(LoginGate::Wait {
+                retry_after_ms: a.wait_until.0 - now.0,
+            });
+        }
+        a.count = a.count.saturating_add(1);
+        let wait = rule.wait_after(a.count);
+        a.wait_until = UnixMs(now.0 + wait);
+        a.forget_at = UnixMs(now.0 + rule.keep_ms(wait));
+        Ok(LoginGate::Allowed { attempts: a.count })
+    }
+
+    async fn undo_login_attempt(&self, key: &str, rule: &Backoff) -> Result<(), StoreError> {
+        if let Some(a) = lock(&self.login_failures).get_mut(key) {
+            a.count = a.count.saturating_sub(1);
+            if a.count < rule.free {
+                a.wait_until = UnixMs(0);
+            }
+        }
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
@@ -1202,23 +1384,63 @@ impl Store for EmbeddedStore {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        let read = self.db.begin_read().map_err(unavailable)?;
-        let table = read.open_table(AUDIT).map_err(unavailable)?;
-        let mut out = Vec::new();
-        for row in table.iter().map_err(unavailable)?.rev() {
-            if out.len() >= filter.limit {
-                break;
+        // a scan of up to AUDIT_SCAN_LIMIT rows: off the async runtime, so heartbeats never wait for it
+        let (db, filter) = (Arc::clone(&self.db), filter.clone());
+        tokio::task::spawn_blocking(move || {
+            let read = db.begin_read().map_err(unavailable)?;
+            let table = read.open_table(AUDIT).map_err(unavailable)?;
+            let mut out = Vec::new();
+            let until = filter.until.map(|u| format!("{:016x}", u.0.max(0)));
+            let rows = match &until {
+                // entries before `until` only: start the newest-first walk there
+                Some(u) => table.range(..u.as_str()).map_err(unavailable)?,
+                None => table.iter().map_err(unavailable)?,
+            };
+            for row in rows.rev().take(AUDIT_SCAN_LIMIT) {
+                if out.len() >= filter.limit {
+                    break;
+                }
+                let (_, v) = row.map_err(unavailable)?;
+                let e: AuditEntry = decode("audit entry", v.value())?;
+                if filter.since.is_some_and(|s| e.at < s) {
+                    break;
+                }
+                if filter.matches(&e) {
+                    out.push(e);
+                }
             }
-            let (_, v) = row.map_err(unavailable)?;
-            let e: AuditEntry = decode("audit entry", v.value())?;
-            if filter.since.is_some_and(|s| e.at < s) {
-                break;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("audit read task failed: {e}")))?
+    }
+
+    async fn prune_audit(&self, before: UnixMs, max_rows: u64) -> Result<u64, StoreError> {
+        let cutoff = format!("{:016x}", before.0.max(0));
+        self.write(move |txn| {
+            let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
+            let mut dropped = 0;
+            while dropped < PRUNE_BATCH {
+                let beyond_cap = t.len().map_err(unavailable)? > max_rows;
+                let prune = match t.first().map_err(unavailable)? {
+                    Some((k, _)) => beyond_cap || k.value() < cutoff.as_str(),
+                    None => false,
+                };
+                if !prune {
+                    break;
+                }
+                t.pop_first().map_err(unavailable)?;
+                dropped += 1;
             }
-            if filter.matches(&e) {
-                out.push(e);
-            }
-        }
-        Ok(out)
+            Ok(dropped)
+        })
+        .await
+    }
+
+    async fn live_session_counts(&self) -> Result<Vec<(ShowId, u64)>, StoreError> {
+        // the counts are kept as leases change: a copy of one small map, no walk over the tickets
+        let rt = lock(&self.runtime);
+        Ok(rt.held.iter().map(|(s, n)| (s.clone(), *n)).collect())
     }
 
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {

@@ -34,8 +34,8 @@
 //! | `admin_users` | set | console user names |
 //! | `console:{hash}` | string, TTL idle timeout | console session JSON, by the keyed hash of its cookie |
 //! | `user_sessions:{name}` | set | a user's console session hashes (ended when the user is deleted) |
-//! | `login_fail:{user:…/addr:…}` | string (int), TTL window | failed logins in the current window |
-//! | `audit` | list | audit entries (JSON), newest first, trimmed to the last 1,000,000 |
+//! | `login_attempts:{user:…/addr:…}` | hash (`n`, `until`), TTL window | login attempts counted and the end of the wait they set |
+//! | `audit` | list | audit entries (JSON), newest first, trimmed to the last 1,000,000, pruned by age and count (`prune_audit.lua`) |
 //! | `outcomes:{minute ms}` | hash, TTL 2 h | admit outcomes counted in that minute, by outcome |
 
 use std::sync::{Arc, RwLock};
@@ -52,7 +52,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use usher_core::admin::{
-    AdminUser, AuditEntry, AuditFilter, ConsoleSession, OutcomeCount, UserName,
+    AdminUser, AuditEntry, AuditFilter, Backoff, ConsoleSession, LoginGate, OutcomeCount,
+    UserChange, UserName,
 };
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, SystemClock, UnixMs};
@@ -63,8 +64,8 @@ use usher_core::lease::{
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer, NewTicket, PutOutcome,
-    RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
+    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
+    NewTicket, PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
 
@@ -158,6 +159,12 @@ struct Scripts {
     set_cdn_health: Script,
     put_config: Script,
     delete_cdn: Script,
+    login_attempt: Script,
+    undo_login_attempt: Script,
+    change_admin_user: Script,
+    end_console_sessions: Script,
+    prune_audit: Script,
+    live_counts: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -355,6 +362,12 @@ impl RedisStore {
                 set_cdn_health: config_script(include_str!("redis/set_cdn_health.lua")),
                 put_config: config_script(include_str!("redis/put_config.lua")),
                 delete_cdn: config_script(include_str!("redis/delete_cdn.lua")),
+                login_attempt: Script::new(include_str!("redis/login_attempt.lua")),
+                undo_login_attempt: Script::new(include_str!("redis/undo_login_attempt.lua")),
+                change_admin_user: Script::new(include_str!("redis/change_admin_user.lua")),
+                end_console_sessions: Script::new(include_str!("redis/end_console_sessions.lua")),
+                prune_audit: Script::new(include_str!("redis/prune_audit.lua")),
+                live_counts: Script::new(include_str!("redis/live_counts.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
@@ -1288,16 +1301,28 @@ impl Store for RedisStore {
         Ok(created == 1)
     }
 
-    async fn update_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.key(&["admin_user", user.name.as_str()]))
-            .arg(encode(&user))
-            .arg("XX")
-            .query_async(&mut self.con())
+    async fn change_admin_user(
+        &self,
+        name: &UserName,
+        change: UserChange,
+    ) -> Result<Option<AdminUser>, StoreError> {
+        let (hash, must_change) = change
+            .password
+            .as_ref()
+            .map_or(("", ""), |(h, m)| (h.as_str(), if *m { "1" } else { "0" }));
+        let raw: Option<String> = self
+            .scripts
+            .change_admin_user
+            .key(self.key(&["admin_user", name.as_str()]))
+            .arg(change.role.map_or("", |r| r.as_str()))
+            .arg(hash)
+            .arg(must_change)
+            .arg(change.at.0)
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
-        Ok(set.is_some())
+        raw.map(|s| decode("admin user", &s)).transpose()
     }
 
     async fn admin_user(&self, name: &UserName) -> Result<Option<AdminUser>, StoreError> {
@@ -1386,34 +1411,60 @@ impl Store for RedisStore {
         Ok(n == 1)
     }
 
-    async fn note_login_failure(&self, key: &str, window_ms: i64) -> Result<u32, StoreError> {
-        let k = self.key(&["login_fail", key]);
-        let (n, _): (i64, i64) = redis::pipe()
-            .atomic()
-            .incr(&k, 1)
-            .cmd("PEXPIRE")
-            .arg(&k)
-            .arg(window_ms)
-            .arg("NX")
-            .query_async(&mut self.con())
+    async fn end_console_sessions(
+        &self,
+        user: &UserName,
+        keep: Option<&SecretHash>,
+    ) -> Result<u64, StoreError> {
+        let ended: i64 = self
+            .scripts
+            .end_console_sessions
+            .key(self.key(&["user_sessions", user.as_str()]))
+            .arg(self.key(&["console", ""]))
+            .arg(keep.map(SecretHash::to_hex).unwrap_or_default())
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        Ok(u64::try_from(ended).unwrap_or(0))
     }
 
-    async fn login_failures(&self, key: &str) -> Result<u32, StoreError> {
-        let n: Option<i64> = self
-            .con()
-            .get(self.key(&["login_fail", key]))
+    async fn login_attempt(&self, key: &str, rule: &Backoff) -> Result<LoginGate, StoreError> {
+        let (allowed, n): (i64, i64) = self
+            .scripts
+            .login_attempt
+            .key(self.key(&["login_attempts", key]))
+            .arg(rule.free)
+            .arg(rule.initial_ms)
+            .arg(rule.max_ms)
+            .arg(rule.window_ms)
+            .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;
-        Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+        Ok(if allowed == 1 {
+            LoginGate::Allowed {
+                attempts: u32::try_from(n).unwrap_or(u32::MAX),
+            }
+        } else {
+            LoginGate::Wait { retry_after_ms: n }
+        })
+    }
+
+    async fn undo_login_attempt(&self, key: &str, rule: &Backoff) -> Result<(), StoreError> {
+        let _: i64 = self
+            .scripts
+            .undo_login_attempt
+            .key(self.key(&["login_attempts", key]))
+            .arg(rule.free)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         let _: () = self
             .con()
-            .del(self.key(&["login_fail", key]))
+            .del(self.key(&["login_attempts", key]))
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1435,7 +1486,7 @@ impl Store for RedisStore {
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         const PAGE: isize = 1000;
-        const MAX_SCANNED: isize = 100_000;
+        const MAX_SCANNED: isize = AUDIT_SCAN_LIMIT as isize;
         let k = self.key(&["audit"]);
         let mut con = self.con();
         let mut out = Vec::new();
@@ -1463,6 +1514,46 @@ impl Store for RedisStore {
             start += PAGE;
         }
         Ok(out)
+    }
+
+    async fn prune_audit(&self, before: UnixMs, max_rows: u64) -> Result<u64, StoreError> {
+        let dropped: i64 = self
+            .scripts
+            .prune_audit
+            .key(self.key(&["audit"]))
+            .arg(before.0)
+            .arg(max_rows)
+            .arg(100_000)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(u64::try_from(dropped).unwrap_or(0))
+    }
+
+    async fn live_session_counts(&self) -> Result<Vec<(ShowId, u64)>, StoreError> {
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .live_counts
+            .key(self.key(&["shows"]))
+            .arg(&self.prefix)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        answer
+            .chunks(2)
+            .map(|pair| match pair {
+                [id, n] => {
+                    let id = as_string(id)
+                        .and_then(|s| ShowId::parse(&s).ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("live counts: {id:?}")))?;
+                    let n = as_i64(n)
+                        .and_then(|n| u64::try_from(n).ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("live counts: {n:?}")))?;
+                    Ok((id, n))
+                }
+                _ => Err(StoreError::Corrupt("live counts: odd answer".into())),
+            })
+            .collect()
     }
 
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError> {

@@ -89,15 +89,20 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         trusted_proxies: Vec::new(),
         trusted_proxy_header: Default::default(),
         geoip: Default::default(),
-        // a demo's CDNs are on this machine: probe every second, so a stopped one is seen at once
+        // a demo's CDNs are on this machine: probe every second, so a stopped one is seen at once, and
+        // let the probes reach loopback
         cdn_probe: CdnProbeSettings {
             interval_ms: 1000,
             timeout_ms: 500,
             fail_after: 2,
+            allow_private_targets: true,
             ..CdnProbeSettings::default()
         },
         media_cache: Default::default(),
         rate_limits: Default::default(),
+        login: Default::default(),
+        audit: Default::default(),
+        metrics: Default::default(),
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;

@@ -20,7 +20,7 @@ use crate::http::auth::LOGIN_CSRF_COOKIE;
 use crate::http::extract::{ApiPath, ClientIp};
 use crate::service::Error;
 use crate::service::admin::{api_keys, cdns, geoip, sessions, shows, tickets, users};
-use crate::service::auth::{self, LoginRefused};
+use crate::service::auth;
 use crate::state::AppState;
 
 type FormResult = Result<Response, ConsoleError>;
@@ -70,19 +70,49 @@ pub async fn login(
                 .remove(Cookie::from(LOGIN_CSRF_COOKIE));
             Ok(secure((jar, Redirect::to(to)).into_response()))
         }
-        Err(refused) => {
-            let (status, message) = match refused {
-                LoginRefused::Wrong => (StatusCode::UNAUTHORIZED, "Wrong user name or password."),
-                LoginRefused::Throttled => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed logins. Wait 15 minutes, or ask an admin.",
-                ),
-                LoginRefused::Store(e) => return Err(error_page(&state, e.into())),
-                LoginRefused::Internal(e) => return Err(error_page(&state, e)),
+        Err(e) => {
+            let Some((status, message, retry_after)) = refused_attempt(&e) else {
+                return Err(error_page(&state, e));
             };
-            pages::login_form(&state, jar, status, Some(message), name)
-                .map_err(|e| error_page(&state, e))
+            let mut res = pages::login_form(&state, jar, status, Some(&message), name)
+                .map_err(|e| error_page(&state, e))?;
+            with_retry_after(&mut res, retry_after);
+            Ok(res)
         }
+    }
+}
+
+/// How the console tells a refused login or password change: status, message and `Retry-After`; `None`
+/// for any other error.
+fn refused_attempt(e: &Error) -> Option<(StatusCode, String, Option<u64>)> {
+    match e {
+        Error::LoginFailed => Some((
+            StatusCode::UNAUTHORIZED,
+            "Wrong user name or password.".into(),
+            None,
+        )),
+        Error::LoginThrottled { retry_after_s } => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed attempts. Try again in {retry_after_s} s, or ask an admin to unlock the user."
+            ),
+            Some(*retry_after_s),
+        )),
+        Error::Busy { retry_after_s } => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many logins at once. Try again in {retry_after_s} s."),
+            Some(*retry_after_s),
+        )),
+        _ => None,
+    }
+}
+
+fn with_retry_after(res: &mut Response, seconds: Option<u64>) {
+    if let Some(s) = seconds {
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(s),
+        );
     }
 }
 
@@ -122,7 +152,7 @@ pub async fn change_password(
         .get(crate::http::auth::SESSION_COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
-    let (user, _) = match auth::console_user(&state, &secret).await {
+    let (user, session) = match auth::console_user(&state, &secret).await {
         Ok(u) => u,
         Err(_) => return see_other("/admin/login"),
     };
@@ -140,20 +170,34 @@ pub async fn change_password(
         )
         .map_err(|e| error_page(&state, e));
     }
-    match users::change_own_password(&state, &user, fields.raw("current_password"), new, address)
-        .await
+    match users::change_own_password(
+        &state,
+        &user,
+        &session,
+        fields.raw("current_password"),
+        new,
+        address,
+    )
+    .await
     {
         Ok(()) => see_other("/admin"),
-        Err(Error::LoginFailed) => pages::password_form(
-            &state,
-            &user,
-            &secret,
-            Some("The current password is wrong."),
-        )
-        .map_err(|e| error_page(&state, e)),
         Err(Error::InvalidRequest(m)) => pages::password_form(&state, &user, &secret, Some(&m))
             .map_err(|e| error_page(&state, e)),
-        Err(e) => Err(error_page(&state, e)),
+        Err(e) => {
+            let Some((status, message, retry_after)) = refused_attempt(&e) else {
+                return Err(error_page(&state, e));
+            };
+            let message = if matches!(e, Error::LoginFailed) {
+                "The current password is wrong.".to_owned()
+            } else {
+                message
+            };
+            let mut res = pages::password_form(&state, &user, &secret, Some(&message))
+                .map_err(|e| error_page(&state, e))?;
+            *res.status_mut() = status;
+            with_retry_after(&mut res, retry_after);
+            Ok(res)
+        }
     }
 }
 
@@ -551,6 +595,20 @@ pub async fn reset_password(
     )
     .await
     .map_err(|e| error_page(&state, e))
+}
+
+/// `POST /admin/users/{name}/unlock`: lifts the user's login wait.
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    name: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let name = path_text(&state, name)?;
+    at(
+        &state,
+        users::unlock_user(&state, &form.caller, &name).await,
+    )?;
+    see_other("/admin/users")
 }
 
 /// `POST /admin/users/{name}/delete`.

@@ -1,5 +1,5 @@
 //! Console users (`/api/v1/admin-users`): list, add (a password made by Usher is shown once and must be
-//! changed at the first login), change role or password, delete; each handler calls one action of
+//! changed at the first login), change role or password, lift a login wait, delete; each handler calls one action of
 //! [`crate::service::admin::users`].
 
 use axum::Json;
@@ -99,4 +99,25 @@ pub async fn delete_user(
 ) -> Result<StatusCode> {
     users::remove_user(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/admin-users/{name}/unlock`: lifts the wait that failed logins put on the user (audited).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin-users/{name}/unlock",
+    tag = "admin-users",
+    params(("name" = String, Path, description = "The user's name.")),
+    responses(
+        (status = 200, description = "The user; their next login is checked at once.", body = UserView),
+        (status = 404, description = "`user_unknown`: no such user."),
+    ),
+    security(("bearer" = ["admin"])),
+)]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<Manage>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<UserView>> {
+    let user = users::unlock_user(&state, &caller, &name).await?;
+    Ok(Json(UserView::from(&user)))
 }

@@ -41,6 +41,7 @@ pub fn csv_response(entries: &[AuditEntry]) -> Response {
             (AuditList = "application/json"),
             (String = "text/csv"),
         )),
+        (status = 429, description = "`rate_limited`: two audit reads are under way on this node; retry after `Retry-After`."),
     ),
     security(("bearer" = ["admin"])),
 )]

@@ -95,12 +95,20 @@ impl Error {
                 "Change your password first (/admin/password).",
             ),
             Self::LoginFailed => p(StatusCode::UNAUTHORIZED, "Wrong user name or password."),
-            Self::LoginThrottled => {
+            Self::LoginThrottled { retry_after_s } => {
                 let mut pr = p(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many failed logins; try again later.",
                 );
-                pr.retry_after = Some(900);
+                pr.retry_after = Some(*retry_after_s);
+                pr
+            }
+            Self::Busy { retry_after_s } => {
+                let mut pr = p(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests of this kind are under way; try again shortly.",
+                );
+                pr.retry_after = Some(*retry_after_s);
                 pr
             }
             Self::RateLimited { retry_after_s } => {

@@ -1,12 +1,15 @@
-//! Operations: liveness, readiness, Prometheus metrics.
-
-use std::collections::BTreeMap;
+//! Operations: liveness, readiness, Prometheus metrics (behind `metrics.token`, and on `metrics.listen`
+//! alone when it is set: [`metrics_router`]).
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use secrecy::ExposeSecret as _;
+use subtle::ConstantTimeEq as _;
 
 use crate::http::views::ops::{Liveness, Readiness};
+use crate::service::{Error, Result};
 use crate::state::AppState;
 
 /// `GET /livez`: the process answers.
@@ -97,32 +100,52 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus text format, with live sessions per show counted at scrape time.
+/// Marks a request that came through the separate metrics address (`metrics.listen`).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsListener;
+
+/// The router of the separate metrics address: `/metrics` alone.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .fallback(|| async { Error::RouteNotFound })
+        .layer(Extension(MetricsListener))
+        .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format. With `metrics.token` set it asks for that bearer token; with
+/// `metrics.listen` set it is served there only.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "ops",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain")),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain"),
+        (status = 401, description = "`unauthorized`: `metrics.token` is set and the request does not carry it as a bearer token."),
+        (status = 404, description = "`not_found`: `metrics.listen` is set, so metrics are served on that address only."),
+    ),
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    if let Ok(sessions) = state.store.sessions(None).await {
-        let mut per_show: BTreeMap<String, usize> = state
-            .store
-            .shows()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| (s.id.to_string(), 0))
-            .collect();
-        for s in sessions {
-            *per_show.entry(s.show_id.to_string()).or_default() += 1;
-        }
-        for (show, n) in per_show {
-            metrics::gauge!("usher_active_sessions", "show" => show).set(n as f64);
+pub async fn metrics(
+    State(state): State<AppState>,
+    listener: Option<Extension<MetricsListener>>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let settings = &state.config.metrics;
+    if settings.listen.is_some() && listener.is_none() {
+        return Err(Error::RouteNotFound);
+    }
+    if let Some(token) = &settings.token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let expected = token.expose_secret().as_bytes();
+        if !bool::from(presented.as_bytes().ct_eq(expected)) {
+            return Err(Error::Unauthorized);
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    text.push_str(&state.session_gauge.render());
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -223,7 +223,7 @@ pub const ORIGIN_SECRET_HEADER: &str = "x-usher-origin-secret";
         )),
         (status = 304, description = "Not modified since `If-Modified-Since`."),
         (status = 416, description = "The range lies outside the file."),
-        (status = 403, description = "`origin_pull_refused`: no CDN has this origin-pull secret."),
+        (status = 403, description = "`origin_pull_refused`: no enabled CDN has this origin-pull secret."),
         (status = 404, description = "`media_unknown`: no such file."),
         (status = 503, description = "`store_unavailable`: retry after `Retry-After` seconds."),
     ),
@@ -242,9 +242,10 @@ pub async fn pull(
         .ok_or(Error::OriginPullRefused)?;
     let hash = state.hasher.origin_pull_secret(presented);
     let pool = state.store.cdns().await?;
+    // a disabled CDN is cut at the origin too, not only left out of playlists and steering
     let cdn = pool
         .iter()
-        .find(|c| c.origin_secret_hash.is_some_and(|h| h.ct_eq(&hash)))
+        .find(|c| c.enabled && c.origin_secret_hash.is_some_and(|h| h.ct_eq(&hash)))
         .ok_or(Error::OriginPullRefused)?;
     metrics::counter!("usher_origin_pulls_total", "cdn" => cdn.id.to_string()).increment(1);
     // what the CDN caches: playlists briefly (live ones change), segments for a day

@@ -1,29 +1,32 @@
 //! Who is calling and what they may do: API keys (`Authorization: Bearer`) and console users (a session
 //! cookie plus a CSRF token), one [`Caller`] for both, so the JSON API and the console share every action.
 //!
-//! - Passwords are argon2id PHC strings, hashed and checked off the async runtime.
+//! - Passwords are argon2id PHC strings, hashed and checked off the async runtime, at most
+//!   `login.concurrent_checks` at once ([`PasswordChecks`], in `service::passwords`).
 //! - A console session is a random secret in an HttpOnly, `SameSite=Strict` cookie (`Secure` when the
 //!   public URL is https); the store keeps only its keyed hash, with an idle timeout
 //!   ([`IDLE_TIMEOUT_MS`]) and an absolute lifetime ([`MAX_SESSION_MS`]).
 //! - CSRF: the synchronizer token is an HMAC of the session's secret under the server key
 //!   ([`usher_core::secret::SecretHasher::csrf_token`]), sent by forms as `_csrf` and by scripts as
 //!   `X-CSRF-Token`, and compared in constant time. API keys need none (no ambient credential).
-//! - Failed logins count per user and per address in the store; past [`MAX_USER_FAILURES`] (or
-//!   [`MAX_ADDRESS_FAILURES`]) within [`FAILURE_WINDOW_MS`] logins are refused until the window passes.
+//! - Login attempts (and password changes) are counted per user name and per client network (an IPv4
+//!   address, an IPv6 /64) in the store *before* the password is checked, in one atomic step
+//!   ([`Store::login_attempt`]), so parallel guesses cannot all pass a check made before any of them
+//!   failed. Past the free attempts each one waits twice as long as the last ([`Backoff`], `[login]`),
+//!   up to a cap; an admin can lift a user's wait (`service::admin::users::unlock_user`).
 //! - A user whose password Usher made (the first-run `admin`, `add-user` without a password) must change
 //!   it before anything else.
 
 use std::net::IpAddr;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use usher_core::admin::{Actor, AdminUser, ConsoleSession, Role, UserName};
+use usher_core::admin::{Actor, AdminUser, Backoff, ConsoleSession, LoginGate, Role, UserName};
 use usher_core::clock::UnixMs;
 use usher_core::ids::random_b64;
 use usher_core::secret::{ApiKeySecret, SecretHash};
-use usher_core::store::{ApiKey, Store, StoreError};
+use usher_core::store::{ApiKey, Store};
 
 pub use super::caller::{Caller, Principal};
+pub use super::passwords::{PasswordChecks, hash_password};
 use crate::service::{Error, Result};
 use crate::state::AppState;
 
@@ -31,58 +34,10 @@ use crate::state::AppState;
 pub const IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 /// A console session ends this long after login, whatever its activity.
 pub const MAX_SESSION_MS: i64 = 12 * 3600 * 1000;
-/// Failed logins of one user within the window before its logins are refused.
-pub const MAX_USER_FAILURES: u32 = 5;
-/// Failed logins from one address within the window before its logins are refused.
-pub const MAX_ADDRESS_FAILURES: u32 = 20;
-/// The window failed logins are counted in, from the first of them.
-pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// How often (at most) a session's idle timer is pushed back in the store.
 const TOUCH_EVERY_MS: i64 = 15_000;
-
-/// Hashes a password with argon2id and a fresh salt, off the async runtime.
-///
-/// # Errors
-/// `internal` if hashing fails (it does not for valid parameters).
-pub async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        rand_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("hashing task: {e}")))?
-    .map_err(|e| Error::Internal(format!("hashing a password: {e}")))
-}
-
-fn rand_bytes(buf: &mut [u8]) {
-    use base64::Engine as _;
-    // random_b64 draws from the OS generator; decode it back into bytes
-    let text = random_b64(buf.len());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .unwrap_or_default();
-    buf.copy_from_slice(&bytes[..buf.len()]);
-}
-
-/// Checks a password against a PHC string, off the async runtime.
-pub async fn verify_password(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
-}
 
 /// Checks a new password's length.
 ///
@@ -161,25 +116,6 @@ pub async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<Option<String>
     }
 }
 
-/// Why a login failed.
-#[derive(Debug)]
-pub enum LoginRefused {
-    /// Wrong name or password.
-    Wrong,
-    /// Too many failures for this user or address; retry after the window.
-    Throttled,
-    /// The store failed.
-    Store(StoreError),
-    /// Something else failed.
-    Internal(Error),
-}
-
-impl From<StoreError> for LoginRefused {
-    fn from(e: StoreError) -> Self {
-        LoginRefused::Store(e)
-    }
-}
-
 /// A new console session: the cookie's secret (to set) and the user.
 pub struct LoggedIn {
     /// The cookie's secret.
@@ -188,54 +124,162 @@ pub struct LoggedIn {
     pub user: AdminUser,
 }
 
-/// Checks a name and password, counting failures per user and per address.
+/// The key of a client's network for login attempts: the IPv4 address, or the IPv6 /64 (one subscriber
+/// holds a whole /64, so counting single IPv6 addresses would count nothing).
+pub fn client_network(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 64)
+            .map(|n| n.trunc().to_string())
+            .unwrap_or_else(|_| v6.to_string()),
+    }
+}
+
+/// The store key of a user's login attempts (the admin's unlock clears it).
+pub fn user_attempts_key(name: &UserName) -> String {
+    format!("user:{name}")
+}
+
+/// A login attempt (or a password change) counted under the client's network and, when the name is
+/// valid, the user, before the password is checked.
+pub(crate) struct Attempt<'a> {
+    store: &'a dyn Store,
+    address: (String, Backoff),
+    user: Option<(String, Backoff)>,
+}
+
+fn wait_s(retry_after_ms: i64) -> u64 {
+    u64::try_from(retry_after_ms.saturating_add(999) / 1000)
+        .unwrap_or(1)
+        .max(1)
+}
+
+impl<'a> Attempt<'a> {
+    /// Counts the attempt; [`Error::LoginThrottled`] (nothing counted) while the network or the user
+    /// must wait.
+    ///
+    /// # Errors
+    /// [`Error::LoginThrottled`]; the store's error.
+    pub(crate) async fn begin(
+        state: &'a AppState,
+        user: Option<&UserName>,
+        address: IpAddr,
+    ) -> Result<Attempt<'a>> {
+        let store = &*state.store;
+        let login = &state.config.login;
+        let attempt = Attempt {
+            store,
+            address: (
+                format!("addr:{}", client_network(address)),
+                login.address_rule(),
+            ),
+            user: user.map(|u| (user_attempts_key(u), login.user_rule())),
+        };
+        if let LoginGate::Wait { retry_after_ms } = store
+            .login_attempt(&attempt.address.0, &attempt.address.1)
+            .await?
+        {
+            metrics::counter!("usher_logins_total", "outcome" => "throttled").increment(1);
+            return Err(Error::LoginThrottled {
+                retry_after_s: wait_s(retry_after_ms),
+            });
+        }
+        if let Some((key, rule)) = &attempt.user
+            && let LoginGate::Wait { retry_after_ms } = store.login_attempt(key, rule).await?
+        {
+            // not evaluated, so not counted against the network either
+            store
+                .undo_login_attempt(&attempt.address.0, &attempt.address.1)
+                .await?;
+            metrics::counter!("usher_logins_total", "outcome" => "throttled").increment(1);
+            return Err(Error::LoginThrottled {
+                retry_after_s: wait_s(retry_after_ms),
+            });
+        }
+        Ok(attempt)
+    }
+
+    /// The password was right: the user's attempts are forgotten, and the network's attempt is taken
+    /// back (a busy office's logins are no guesses).
+    pub(crate) async fn succeeded(self) -> Result<()> {
+        metrics::counter!("usher_logins_total", "outcome" => "ok").increment(1);
+        self.store
+            .undo_login_attempt(&self.address.0, &self.address.1)
+            .await?;
+        if let Some((key, _)) = &self.user {
+            self.store.clear_login_failures(key).await?;
+        }
+        Ok(())
+    }
+
+    /// The password was wrong: the attempt stays counted.
+    pub(crate) fn failed(self) {
+        metrics::counter!("usher_logins_total", "outcome" => "wrong").increment(1);
+    }
+
+    /// The password was never checked (no free slot): the attempt is taken back, and `e` returned.
+    pub(crate) async fn abandoned(self, e: Error) -> Error {
+        metrics::counter!("usher_logins_total", "outcome" => "busy").increment(1);
+        let undo = async {
+            self.store
+                .undo_login_attempt(&self.address.0, &self.address.1)
+                .await?;
+            if let Some((key, rule)) = &self.user {
+                self.store.undo_login_attempt(key, rule).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        match undo.await {
+            Ok(()) => e,
+            Err(undo) => undo,
+        }
+    }
+}
+
+/// Checks a name and password, the attempt counted first per user and per client network.
 ///
 /// # Errors
-/// [`LoginRefused`].
+/// `login_failed` for a wrong name or password; `rate_limited` while the user or network waits
+/// ([`Error::LoginThrottled`]) or when no password check frees up in time ([`Error::Busy`]); the store's
+/// error.
 pub async fn login(
     state: &AppState,
     name: &str,
     password: &str,
     address: IpAddr,
-) -> Result<LoggedIn, LoginRefused> {
+) -> Result<LoggedIn> {
     let store = &*state.store;
-    let addr_key = format!("addr:{address}");
     let name = UserName::parse(name.trim()).ok();
-    let user_key = name.as_ref().map(|n| format!("user:{n}"));
-    if store.login_failures(&addr_key).await? >= MAX_ADDRESS_FAILURES {
-        return Err(LoginRefused::Throttled);
-    }
-    if let Some(k) = &user_key
-        && store.login_failures(k).await? >= MAX_USER_FAILURES
-    {
-        return Err(LoginRefused::Throttled);
-    }
+    let attempt = Attempt::begin(state, name.as_ref(), address).await?;
     let user = match &name {
         Some(n) => store.admin_user(n).await?,
         None => None,
     };
-    let ok = match &user {
-        Some(u) => verify_password(password.to_owned(), u.password_hash.clone()).await,
-        None => {
-            // an unknown name costs one argon2 run too, so timing does not tell names apart
-            let _ = hash_password(password.to_owned()).await;
-            false
+    let checked = match &user {
+        Some(u) => {
+            state
+                .passwords
+                .verify(password.to_owned(), u.password_hash.clone())
+                .await
         }
+        // an unknown name costs one argon2 run too, so timing does not tell names apart
+        None => state
+            .passwords
+            .hash(password.to_owned())
+            .await
+            .map(|_| false),
+    };
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(e) => return Err(attempt.abandoned(e).await),
     };
     let Some(user) = user.filter(|_| ok) else {
-        store
-            .note_login_failure(&addr_key, FAILURE_WINDOW_MS)
-            .await?;
-        if let Some(k) = &user_key {
-            store.note_login_failure(k, FAILURE_WINDOW_MS).await?;
-        }
-        let known = name.is_some() && user_key.is_some();
+        attempt.failed();
         crate::service::audit::record_system(
             state,
-            if known {
-                Actor::User(name.map(|n| n.to_string()).unwrap_or_default())
-            } else {
-                Actor::System("login".into())
+            match &name {
+                Some(n) => Actor::User(n.to_string()),
+                None => Actor::System("login".into()),
             },
             "login.failed",
             "",
@@ -243,11 +287,9 @@ pub async fn login(
             "",
         )
         .await;
-        return Err(LoginRefused::Wrong);
+        return Err(Error::LoginFailed);
     };
-    if let Some(k) = &user_key {
-        store.clear_login_failures(k).await?;
-    }
+    attempt.succeeded().await?;
     let secret = random_b64(32);
     let now = store.now();
     store

@@ -103,7 +103,7 @@ codes! {
     GeoipRefused = "geoip_refused",
     /// The media grant is not valid.
     GrantRefused = "grant_refused",
-    /// No CDN holds the origin-pull secret sent.
+    /// No enabled CDN holds the origin-pull secret sent.
     OriginPullRefused = "origin_pull_refused",
     /// The store cannot be reached.
     StoreUnavailable = "store_unavailable",
@@ -117,7 +117,7 @@ codes! {
     PasswordChangeRequired = "password_change_required",
     /// Wrong user name or password.
     LoginFailed = "login_failed",
-    /// Too many failed logins.
+    /// Too many failed logins, or too many requests of one kind at once; retry after `Retry-After`.
     RateLimited = "rate_limited",
     /// A console user of that name exists.
     UserExists = "user_exists",
@@ -204,13 +204,23 @@ pub enum Error {
     /// Console login: wrong name or password.
     #[error("login failed")]
     LoginFailed,
-    /// Console login: too many failures for this user or address.
+    /// Console login or password change: too many attempts for this user or client network; the next
+    /// is allowed after the wait.
     #[error("too many failed logins")]
-    LoginThrottled,
+    LoginThrottled {
+        /// Seconds until the next attempt is allowed.
+        retry_after_s: u64,
+    },
     /// A rate limit (`[rate_limits]`) refused the attempt; retry after `retry_after_s`.
     #[error("rate limited")]
     RateLimited {
         /// Seconds until the next attempt is allowed.
+        retry_after_s: u64,
+    },
+    /// Too many requests of one costly kind (password checks, audit scans) are waiting already.
+    #[error("busy")]
+    Busy {
+        /// Seconds after which a retry is likely to find room.
         retry_after_s: u64,
     },
     /// Admin: a console user of that name exists.
@@ -343,7 +353,7 @@ pub enum Error {
     /// Backups through the API exist for the embedded store only.
     #[error("backup unsupported")]
     BackupUnsupported,
-    /// Origin pull: no CDN of the pool holds the secret the request carries.
+    /// Origin pull: no enabled CDN of the pool holds the secret the request carries.
     #[error("origin pull refused")]
     OriginPullRefused,
     /// The store cannot be reached; retry later.
@@ -373,7 +383,9 @@ impl Error {
             Self::CsrfInvalid => Code::CsrfInvalid,
             Self::PasswordChangeRequired => Code::PasswordChangeRequired,
             Self::LoginFailed => Code::LoginFailed,
-            Self::LoginThrottled | Self::RateLimited { .. } => Code::RateLimited,
+            Self::LoginThrottled { .. } | Self::RateLimited { .. } | Self::Busy { .. } => {
+                Code::RateLimited
+            }
             Self::UserExists => Code::UserExists,
             Self::LastAdmin => Code::LastAdmin,
             Self::ShowUnpublished => Code::ShowUnpublished,
@@ -470,7 +482,7 @@ impl Error {
             Code::CsrfInvalid => Self::CsrfInvalid,
             Code::PasswordChangeRequired => Self::PasswordChangeRequired,
             Code::LoginFailed => Self::LoginFailed,
-            Code::RateLimited => Self::LoginThrottled,
+            Code::RateLimited => Self::LoginThrottled { retry_after_s: 1 },
             Code::UserExists => Self::UserExists,
             Code::UserUnknown => Self::NotFound(Record::User),
             Code::LastAdmin => Self::LastAdmin,

@@ -16,6 +16,9 @@ pub struct CdnProbeSettings {
     pub recover_after: u32,
     /// Whether an unhealthy CDN leaves playlists and steering altogether (instead of going last).
     pub exclude_unhealthy: bool,
+    /// Whether probes may reach loopback, private, link-local and other non-public addresses (a CDN
+    /// edge on the local network, the tests' nginx); off, such a canary fails without a request.
+    pub allow_private_targets: bool,
 }
 
 impl Default for CdnProbeSettings {
@@ -26,6 +29,7 @@ impl Default for CdnProbeSettings {
             fail_after: 3,
             recover_after: 2,
             exclude_unhealthy: false,
+            allow_private_targets: false,
         }
     }
 }

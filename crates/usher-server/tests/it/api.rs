@@ -589,8 +589,19 @@ async fn operations_endpoints_answer() {
     app.open_show("gig", 1, "newest_wins").await;
     let (_, token) = app.ticket("gig").await;
     session_of(app.admit(&token, "device-aaaa").await).await;
-    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
-    let text = res.text().await.unwrap();
+    // the sessions gauge is read from the store every second
+    let text = usher_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "the sessions gauge",
+        || async {
+            let res = app.client.get(app.url("/metrics")).send().await.ok()?;
+            let text = res.text().await.ok()?;
+            text.contains("usher_active_sessions{show=\"gig\"} 1")
+                .then_some(text)
+        },
+    )
+    .await
+    .unwrap();
     for needle in [
         "usher_http_requests_total",
         "usher_http_request_duration_seconds_bucket",

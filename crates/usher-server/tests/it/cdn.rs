@@ -1,6 +1,8 @@
 //! The CDN pool: the admin API (write-only keys, the built-in origin), multi-CDN delivery (grants per CDN,
 //! content steering, the steering manifest as a heartbeat), and interop with a real edge: nginx from
 //! Debian with `secure_link` in front of the demo media as CDN "a", Usher's origin as the second pathway.
+//! Health probes: they demote and restore a CDN, reach no private address unless allowed, and read a
+//! bounded part of an answer.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -748,6 +750,8 @@ async fn probes_demote_a_failing_cdn_and_bring_it_back() {
         c.cdn_probe.timeout_ms = 1000;
         c.cdn_probe.fail_after = 2;
         c.cdn_probe.recover_after = 3;
+        // the edge is on loopback
+        c.cdn_probe.allow_private_targets = true;
     })
     .await;
     let spec = |port: u16| {
@@ -833,6 +837,130 @@ async fn probes_demote_a_failing_cdn_and_bring_it_back() {
     );
 }
 
+/// A local server that accepts connections and counts them (it answers nothing).
+async fn counting_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_reach_no_private_address_unless_allowed() {
+    let app = crate::support::spawn_app_with(|c| {
+        c.cdn_probe.interval_ms = 200;
+        c.cdn_probe.timeout_ms = 1000;
+        c.cdn_probe.fail_after = 1;
+    })
+    .await;
+    let (port, accepted) = counting_listener().await;
+    for (id, host) in [("inside", "127.0.0.1"), ("named", "localhost")] {
+        let res = admin(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/cdns/{id}"),
+            Some(
+                json!({"name": id, "base_url": format!("http://{host}:{port}"),
+                        "signing": nginx_signing(), "canary": "demo/master.m3u8"}),
+            ),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let h = wait_health(&app, "inside", "unhealthy").await;
+    assert!(
+        h["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a public address")),
+        "{h}"
+    );
+    let h = wait_health(&app, "named", "unhealthy").await;
+    assert!(
+        h["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("resolves to no public address")),
+        "{h}"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a probe connected to a loopback address"
+    );
+    // a canary is a path under the base URL, never a URL of its own
+    for canary in [
+        "http://169.254.169.254/latest/meta-data/",
+        "../../etc/passwd",
+        "/demo/master.m3u8",
+    ] {
+        let res = patch(&app, "/api/v1/cdns/inside", json!({ "canary": canary })).await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_reads_a_bounded_part_of_an_endless_answer() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // an edge that answers 200 and then sends zeros for as long as the reader reads
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let record = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nContent-Length: 1073741824\r\n\r\n";
+                let mut n = 0u64;
+                if socket.write_all(head.as_bytes()).await.is_ok() {
+                    let zeros = vec![0u8; 64 * 1024];
+                    while n < 1 << 30 && socket.write_all(&zeros).await.is_ok() {
+                        n += zeros.len() as u64;
+                    }
+                }
+                record.lock().unwrap().push(n);
+            });
+        }
+    });
+    let app = crate::support::spawn_app_with(|c| {
+        c.cdn_probe.interval_ms = 300;
+        c.cdn_probe.timeout_ms = 2000;
+        c.cdn_probe.allow_private_targets = true;
+    })
+    .await;
+    let res = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/cdns/endless",
+        Some(
+            json!({"name": "endless", "base_url": format!("http://127.0.0.1:{port}"),
+                    "signing": nginx_signing(), "canary": "demo/seg.ts"}),
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // the first MiB shows the edge delivers: healthy, without reading a gigabyte until the timeout
+    wait_health(&app, "endless", "healthy").await;
+    let most = usher_testkit::wait_until(Duration::from_secs(10), "a finished probe", || async {
+        sent.lock().unwrap().iter().max().copied()
+    })
+    .await
+    .unwrap();
+    println!("the probe let the edge send {} KiB", most / 1024);
+    // the cap and what the sockets' buffers held when the probe closed
+    assert!(most < 16 << 20, "the edge sent {most} bytes to one probe");
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_pull_needs_the_cdns_own_secret() {
     let app = spawn_app().await;
@@ -883,6 +1011,16 @@ async fn origin_pull_needs_the_cdns_own_secret() {
     );
     let res = pull(Some(secret_a), "demo/master.m3u8").await.unwrap();
     assert_problem(res, StatusCode::FORBIDDEN, "origin_pull_refused").await;
+    let res = pull(Some(secret_b), "demo/master.m3u8").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // a disabled CDN pulls nothing, whatever secret it holds; enabled again, it pulls again
+    let res = patch(&app, "/api/v1/cdns/b", json!({"enabled": false})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = pull(Some(secret_b), "demo/master.m3u8").await.unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "origin_pull_refused").await;
+    let res = patch(&app, "/api/v1/cdns/b", json!({"enabled": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
     let res = pull(Some(secret_b), "demo/master.m3u8").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 

@@ -1,22 +1,28 @@
 //! usher-server's integration tests, one binary: each module is one area, and `support` (the in-process
-//! `spawn_app`) compiles once for all of them. Tests that start several real processes (`backup`,
-//! `connections`, `geo`, `multinode`, `process`) run one at a time: see the `processes` test group in `.config/nextest.toml`.
+//! `spawn_app`) compiles once for all of them. Tests that start real processes (`audit_retention`,
+//! `backup`, `connections`, `geo`, `login_flood`, `multinode`, `process`, `search`) run one at a time: see
+//! the `processes` test group in `.config/nextest.toml`.
 
 mod support;
 
 mod admin_console;
 mod api;
+mod audit_retention;
 mod backup;
 mod binding;
 mod cdn;
 mod connections;
 mod edge;
 mod geo;
+mod login;
+mod login_flood;
 mod malformed;
+mod metrics;
 mod multinode;
 mod openapi;
 mod origin;
 mod outage;
 mod process;
+mod search;
 mod session_integrity;
 mod sign_url;

@@ -597,6 +597,35 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["rate_limits.logins", "burst"],
         ),
         case(
+            "a login backoff cap shorter than its first wait",
+            write(
+                "login.toml",
+                config_text(
+                    "127.0.0.1:0",
+                    keys,
+                    &data,
+                    "[login]\nbackoff_initial_ms = 5000\nuser_backoff_max_s = 2",
+                ),
+            ),
+            &["login.user_backoff_max_s", "backoff_initial_ms"],
+        ),
+        case(
+            "an audit row cap past what Redis keeps",
+            write(
+                "audit.toml",
+                config_text("127.0.0.1:0", keys, &data, "[audit]\nmax_rows = 2000000"),
+            ),
+            &["audit.max_rows", "1000000"],
+        ),
+        case(
+            "a short metrics token",
+            write(
+                "metrics.toml",
+                config_text("127.0.0.1:0", keys, &data, "[metrics]\ntoken = \"short\""),
+            ),
+            &["metrics.token", "16"],
+        ),
+        case(
             "missing config file",
             missing_file.clone(),
             &[missing_file.to_str().unwrap()],

@@ -112,3 +112,71 @@ async fn writes_and_flushed_leases_survive_reopening() {
         "the CDN pool survives"
     );
 }
+
+#[tokio::test]
+async fn a_store_made_before_the_reference_index_gets_it_at_its_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        store
+            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+        store
+            .register_tickets(vec![
+                contract::ticket("s1", "old-store-token-0001", Some("order-1")),
+                contract::ticket("s1", "old-store-token-0002", Some("order-1")),
+                contract::ticket("s1", "old-store-token-0003", None),
+            ])
+            .await
+            .unwrap();
+    }
+    // make the file look like one written before the index: no index rows, no marker
+    {
+        let db = redb::Database::open(dir.path().join(usher_store::embedded::DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(redb::TableDefinition::<&str, &str>::new("extref_index"))
+            .unwrap();
+        txn.delete_table(redb::TableDefinition::<&str, &str>::new("meta"))
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+    let found = store.tickets_by_external_ref("order-1", 10).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+}
+
+#[tokio::test]
+async fn a_flood_of_fresh_login_keys_neither_grows_the_map_nor_lifts_a_wait() {
+    use usher_core::admin::{Backoff, LoginGate};
+    let h = embedded().await;
+    let rule = Backoff {
+        free: 5,
+        initial_ms: 60_000,
+        max_ms: 60_000,
+        window_ms: 900_000,
+    };
+    for _ in 0..5 {
+        h.store.login_attempt("user:admin", &rule).await.unwrap();
+    }
+    // random user names and addresses: one attempt each, far more than the map keeps
+    for i in 0..150_000u32 {
+        h.store
+            .login_attempt(&format!("addr:2001:db8:{i:x}::"), &rule)
+            .await
+            .unwrap();
+    }
+    assert!(
+        h.store.login_keys() <= 100_000,
+        "the map holds {} keys",
+        h.store.login_keys()
+    );
+    assert!(
+        matches!(
+            h.store.login_attempt("user:admin", &rule).await.unwrap(),
+            LoginGate::Wait { .. }
+        ),
+        "the user under attack still waits"
+    );
+}

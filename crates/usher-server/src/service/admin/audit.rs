@@ -1,4 +1,6 @@
-//! Reading the audit log: entries filtered by actor, action, target and time, newest first.
+//! Reading the audit log: entries filtered by actor, action, target and time, newest first. A read scans
+//! (at most `AUDIT_SCAN_LIMIT` entries, off the async runtime), so at most two run at once on a node; a
+//! third waits [`READ_WAIT`] at most, then is refused 429 `rate_limited`.
 
 use serde::Deserialize;
 use usher_core::admin::{AuditEntry, AuditFilter, Permission};
@@ -9,6 +11,8 @@ use crate::state::AppState;
 
 /// Most entries one call answers.
 pub const MAX_LIMIT: usize = 10_000;
+/// How long a read waits for one of the node's audit-read slots.
+pub const READ_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Query of the audit log.
 #[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
@@ -98,5 +102,10 @@ pub async fn read_audit(
     q: &AuditQuery,
 ) -> Result<Vec<AuditEntry>> {
     caller.require(Permission::Read)?;
-    Ok(state.store.audit(&q.filter()?).await?)
+    let filter = q.filter()?;
+    let _slot = tokio::time::timeout(READ_WAIT, state.audit_reads.acquire())
+        .await
+        .map_err(|_| Error::Busy { retry_after_s: 2 })?
+        .map_err(|_| Error::Internal("audit read slots closed".into()))?;
+    Ok(state.store.audit(&filter).await?)
 }

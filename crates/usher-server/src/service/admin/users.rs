@@ -1,9 +1,11 @@
 //! Console users: list, add (a password made by Usher is shown once and must be changed at the first
-//! login), change role or reset the password, delete; and a user's own password change. The last user
-//! with the admin role keeps it.
+//! login), change role or reset the password, lift a user's login wait, delete; and a user's own password
+//! change. The last user with the admin role keeps it. Changes are applied by the store to the record it
+//! holds ([`UserChange`]), so a role change and a password change made at the same time both stay.
 
 use serde::Deserialize;
-use usher_core::admin::{AdminUser, Permission, Role, UserName};
+use usher_core::admin::{Actor, AdminUser, Permission, Role, UserChange, UserName};
+use usher_core::secret::SecretHash;
 use usher_core::store::Store;
 
 use crate::service::audit;
@@ -64,7 +66,14 @@ pub async fn add_user(
 ) -> Result<(AdminUser, Option<String>)> {
     caller.require(Permission::Manage)?;
     let name = parse_name(&body.name)?;
-    let (user, password) = create_user(&*state.store, name, body.role, body.password).await?;
+    let (user, password) = create_user(
+        &*state.store,
+        &state.passwords,
+        name,
+        body.role,
+        body.password,
+    )
+    .await?;
     audit::record(
         state,
         caller,
@@ -84,6 +93,7 @@ pub async fn add_user(
 /// `invalid_request` for a weak password, `user_exists`; the store's error.
 pub async fn create_user(
     store: &dyn Store,
+    passwords: &auth::PasswordChecks,
     name: UserName,
     role: Role,
     password: Option<String>,
@@ -95,7 +105,15 @@ pub async fn create_user(
         }
         None => (auth::generate_password(), true),
     };
-    let user = auth::new_user(store, name, role, password.clone(), made).await?;
+    let now = store.now();
+    let user = AdminUser {
+        name,
+        role,
+        password_hash: passwords.hash(password.clone()).await?,
+        must_change_password: made,
+        created_at: now,
+        updated_at: now,
+    };
     if !store.create_admin_user(user.clone()).await? {
         return Err(Error::UserExists);
     }
@@ -112,7 +130,8 @@ async fn admins_besides(state: &AppState, name: &UserName) -> Result<usize> {
         .count())
 }
 
-/// Changes a user's role or resets the password; returns the user and a new password when reset.
+/// Changes a user's role or resets the password (which ends the user's console sessions); returns the
+/// user and a new password when reset. Only the fields named change in the store's record.
 ///
 /// # Errors
 /// `user_unknown`, `last_admin`; `forbidden`.
@@ -124,11 +143,12 @@ pub async fn change_user(
 ) -> Result<(AdminUser, Option<String>)> {
     caller.require(Permission::Manage)?;
     let name = UserName::parse(name).map_err(|_| Error::NotFound(Record::User))?;
-    let mut user = state
+    let user = state
         .store
         .admin_user(&name)
         .await?
         .ok_or(Error::NotFound(Record::User))?;
+    let mut change = UserChange::at(state.store.now());
     let mut detail = Vec::new();
     if let Some(role) = patch.role {
         if user.role == Role::Admin
@@ -137,20 +157,24 @@ pub async fn change_user(
         {
             return Err(Error::LastAdmin);
         }
-        user.role = role;
+        change.role = Some(role);
         detail.push(format!("role={role}"));
     }
     let mut password = None;
     if patch.reset_password {
         let p = auth::generate_password();
-        user.password_hash = auth::hash_password(p.clone()).await?;
-        user.must_change_password = true;
+        change.password = Some((state.passwords.hash(p.clone()).await?, true));
         password = Some(p);
         detail.push("password reset".into());
     }
-    user.updated_at = state.store.now();
-    if !state.store.update_admin_user(user.clone()).await? {
-        return Err(Error::NotFound(Record::User));
+    let user = state
+        .store
+        .change_admin_user(&name, change)
+        .await?
+        .ok_or(Error::NotFound(Record::User))?;
+    if password.is_some() {
+        let ended = state.store.end_console_sessions(&name, None).await?;
+        detail.push(format!("sessions ended={ended}"));
     }
     audit::record(
         state,
@@ -161,6 +185,27 @@ pub async fn change_user(
     )
     .await;
     Ok((user, password))
+}
+
+/// Lifts a user's login wait at once (failed attempts by anyone, from anywhere, made it); the user's
+/// next login is checked as a first one. Attempts counted per client network stay.
+///
+/// # Errors
+/// `user_unknown`; `forbidden`.
+pub async fn unlock_user(state: &AppState, caller: &Caller, name: &str) -> Result<AdminUser> {
+    caller.require(Permission::Manage)?;
+    let name = UserName::parse(name).map_err(|_| Error::NotFound(Record::User))?;
+    let user = state
+        .store
+        .admin_user(&name)
+        .await?
+        .ok_or(Error::NotFound(Record::User))?;
+    state
+        .store
+        .clear_login_failures(&auth::user_attempts_key(&name))
+        .await?;
+    audit::record(state, caller, "user.unlock", &format!("user:{name}"), "").await;
+    Ok(user)
 }
 
 /// Deletes a user and ends their console sessions (not the last admin).
@@ -185,38 +230,79 @@ pub async fn remove_user(state: &AppState, caller: &Caller, name: &str) -> Resul
     Ok(())
 }
 
-/// A console user's own password change (the current password proves it is them).
+/// A console user's own password change (the current password proves it is them), throttled and audited
+/// like a login: the attempt is counted per user and client network before the current password is
+/// checked, and a wrong one is a `login.failed` entry. On success only the password is written (a role
+/// change made meanwhile stays) and the user's other console sessions end; `session` (the one making the
+/// change) stays.
 ///
 /// # Errors
-/// `login_failed` for a wrong current password, `invalid_request` for a weak new one.
+/// `login_failed` for a wrong current password, `invalid_request` for a weak new one, `rate_limited`
+/// while the user or network waits or no password check is free.
 pub async fn change_own_password(
     state: &AppState,
     user: &AdminUser,
+    session: &SecretHash,
     current: &str,
     new: &str,
     address: std::net::IpAddr,
 ) -> Result<()> {
-    if !auth::verify_password(current.to_owned(), user.password_hash.clone()).await {
-        return Err(Error::LoginFailed);
-    }
     auth::check_password(new)?;
     if new == current {
         return Err(Error::InvalidRequest(
             "password: the new password must differ from the current one".into(),
         ));
     }
-    let mut u = user.clone();
-    u.password_hash = auth::hash_password(new.to_owned()).await?;
-    u.must_change_password = false;
-    u.updated_at = state.store.now();
-    state.store.update_admin_user(u).await?;
+    let attempt = auth::Attempt::begin(state, Some(&user.name), address).await?;
+    let checked = state
+        .passwords
+        .verify(current.to_owned(), user.password_hash.clone())
+        .await;
+    match checked {
+        Ok(true) => {}
+        Ok(false) => {
+            attempt.failed();
+            audit::record_system(
+                state,
+                Actor::User(user.name.to_string()),
+                "login.failed",
+                &format!("user:{}", user.name),
+                Some(address),
+                "password change",
+            )
+            .await;
+            return Err(Error::LoginFailed);
+        }
+        Err(e) => return Err(attempt.abandoned(e).await),
+    }
+    let hash = match state.passwords.hash(new.to_owned()).await {
+        Ok(hash) => hash,
+        Err(e) => return Err(attempt.abandoned(e).await),
+    };
+    attempt.succeeded().await?;
+    let change = UserChange {
+        password: Some((hash, false)),
+        ..UserChange::at(state.store.now())
+    };
+    if state
+        .store
+        .change_admin_user(&user.name, change)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound(Record::User));
+    }
+    let ended = state
+        .store
+        .end_console_sessions(&user.name, Some(session))
+        .await?;
     audit::record_system(
         state,
-        usher_core::admin::Actor::User(user.name.to_string()),
+        Actor::User(user.name.to_string()),
         "user.password",
         &format!("user:{}", user.name),
         Some(address),
-        "",
+        &format!("other sessions ended={ended}"),
     )
     .await;
     Ok(())

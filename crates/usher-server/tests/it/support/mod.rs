@@ -29,6 +29,8 @@ pub(crate) struct TestApp {
     pub(crate) base: String,
     /// The app's own address, for what the proxy cannot carry (raw, malformed requests).
     pub(crate) addr: SocketAddr,
+    /// The separate `/metrics` address, when `metrics.listen` is set.
+    pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) admin_key: String,
     pub(crate) tickets_key: String,
     pub(crate) client: Client,
@@ -71,6 +73,9 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         cdn_probe: Default::default(),
         media_cache: Default::default(),
         rate_limits: Default::default(),
+        login: Default::default(),
+        audit: Default::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -118,6 +123,7 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     tweak(&mut cfg);
     let app = Application::build(cfg).await.expect("app builds");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let state = app.state().clone();
     let (_, admin_key) = issue_api_key(&*state.store, &state.hasher, "admin", vec![Scope::Admin])
         .await
@@ -150,6 +156,7 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         base: format!("http://{}", proxy.addr),
         addr,
+        metrics_addr,
         admin_key,
         tickets_key,
         client,
