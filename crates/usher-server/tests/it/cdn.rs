@@ -309,7 +309,14 @@ async fn nginx_edge_accepts_what_usher_signs_and_steering_follows_the_pool() {
         .unwrap();
     assert!(!listing.contains(NGINX_SECRET));
 
-    app.open_show("cdn-show", 1, "newest_wins").await;
+    // a grant of an hour: a clone's id changes each half lifetime, and the check below that a reload
+    // keeps the id must not straddle such a change (with the default 30 s it did, now and then)
+    let mut spec = app.open_show("cdn-show", 1, "newest_wins").await;
+    for key in ["id", "poster", "created_at", "updated_at", "lease_ttl_s"] {
+        spec.as_object_mut().unwrap().remove(key);
+    }
+    spec["grant_ttl_s"] = json!(3600);
+    assert!(app.put_show("cdn-show", spec).await.status().is_success());
     let (ticket_id, token) = app.ticket("cdn-show").await;
     let res = app.admit(&token, "device-cdn-0001").await;
     assert_eq!(res.status(), StatusCode::CREATED);
