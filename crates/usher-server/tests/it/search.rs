@@ -33,6 +33,11 @@ grant_key = "search-load-grant-key-0123456789abcdef01"
 [log]
 format = "json"
 level = "warn,usher=info"
+
+# the per-caller search bucket ([rate_limits.searches]) is off: this test measures what searches at full
+# speed do to the node, not how soon they are refused
+[rate_limits.searches]
+per_minute = 0
 "#,
             data = dir.join("data").display(),
             media = repo_root().join("media").display(),
@@ -244,14 +249,15 @@ async fn searches_over_100000_tickets_do_not_stall_heartbeats() {
         ms(&busy),
         searches.load(Ordering::Relaxed)
     );
-    // the median round of each kind, against a floor of 2 ms for a quiet p99 (scheduler noise on a busy
-    // 2-core machine is of that order)
+    // the median round of each kind, against a floor of 5 ms for a quiet p99 and three times it as the
+    // bound: on a 2-core machine running other tests a quiet round's p99 alone ranges 4–13 ms, while
+    // searches that stall the node (a full scan per search, as before the index) put it at seconds
     let median = |mut v: Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
     };
     let (quiet, busy) = (median(quiet), median(busy));
-    let bound = quiet.max(Duration::from_millis(2)) * 2;
+    let bound = quiet.max(Duration::from_millis(5)) * 3;
     assert!(
         busy <= bound,
         "heartbeat p99 {busy:?} with searches, {quiet:?} without (bound {bound:?})"
