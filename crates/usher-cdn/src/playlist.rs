@@ -1,5 +1,6 @@
 //! The HLS master playlist as one session gets it: every rendition once per CDN pathway, each relative URI
-//! signed for its pathway, with `#EXT-X-CONTENT-STEERING` naming the steering manifest.
+//! signed for its pathway, with `#EXT-X-CONTENT-STEERING` naming the steering manifest; and the
+//! `EXT-X-KEY` URIs of any playlist pointed at Usher's key endpoint ([`point_keys_at`]).
 //!
 //! The rewriter knows nothing of sessions, grants or the CDN pool: it takes the pathways through the
 //! small [`Pathway`] trait (an id, and "sign this relative URI"), so whatever holds the signers (the
@@ -153,6 +154,49 @@ pub fn personalize<P: Pathway>(
     out
 }
 
+/// The path under which Usher answers content keys: a key URI is `{base}/keys/{key id}`.
+pub const KEY_PATH: &str = "/keys/";
+
+/// The content key id an `EXT-X-KEY` URI names, when it is one of Usher's (`…/keys/ck_…`, whatever its
+/// host, query or fragment).
+fn usher_key_id(uri: &str) -> Option<&str> {
+    let at = uri.rfind(KEY_PATH)?;
+    let rest = &uri[at + KEY_PATH.len()..];
+    let id = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    usher_core::ids::ContentKeyId::parse(id).ok().map(|_| id)
+}
+
+/// Points every `#EXT-X-KEY` and `#EXT-X-SESSION-KEY` URI that names one of Usher's content keys at
+/// `{key_base}/keys/{id}` (with `?{query}` when given), whatever host the packager wrote: key requests
+/// always go to Usher, never to a CDN. Other key URIs (another key server, `METHOD=NONE`) and every other
+/// line are kept as they are; `None` when nothing changed.
+pub fn point_keys_at(playlist: &str, key_base: &str, query: Option<&str>) -> Option<String> {
+    if !playlist.contains("#EXT-X-KEY:") && !playlist.contains("#EXT-X-SESSION-KEY:") {
+        return None;
+    }
+    let mut out = String::with_capacity(playlist.len() + 256);
+    let mut changed = false;
+    for line in playlist.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let end = &line[body.len()..];
+        if body.starts_with("#EXT-X-KEY:") || body.starts_with("#EXT-X-SESSION-KEY:") {
+            let new = replace_attribute(body, "URI", |v| {
+                let id = usher_key_id(quoted(v))?;
+                Some(match query {
+                    Some(q) => format!("\"{key_base}{KEY_PATH}{id}?{q}\""),
+                    None => format!("\"{key_base}{KEY_PATH}{id}\""),
+                })
+            });
+            changed |= new != body;
+            out.push_str(&new);
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(end);
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +299,34 @@ mod tests {
         assert_eq!(
             replace_attribute(line, "CODECS", |v| Some(format!("{v}y"))),
             "#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=2,AUDIO=\"a,b\",CODECS=xy"
+        );
+    }
+
+    #[test]
+    fn key_uris_point_at_usher_whatever_host_the_packager_wrote() {
+        let id = "ck_0123456789abcdef0123456789abcdef";
+        let media = format!(
+            "#EXTM3U\r\n#EXT-X-TARGETDURATION:2\r\n#EXT-X-KEY:METHOD=AES-128,URI=\"https://cdn.example/keys/{id}\",IV=0x01\r\n#EXTINF:2,\r\nseg_000.ts\r\n#EXT-X-KEY:METHOD=AES-128,URI=\"https://other.example/key.bin\"\r\n#EXTINF:2,\r\nseg_001.ts\r\n#EXT-X-KEY:METHOD=NONE\r\n"
+        );
+        let out = point_keys_at(&media, "https://watch.example", Some("usher_grant=G")).unwrap();
+        assert!(out.contains(&format!(
+            "#EXT-X-KEY:METHOD=AES-128,URI=\"https://watch.example/keys/{id}?usher_grant=G\",IV=0x01\r\n"
+        )), "{out}");
+        // another key server's URI, the rest of the playlist and its line ends stay
+        assert!(out.contains("URI=\"https://other.example/key.bin\"\r\n"));
+        assert_eq!(out.lines().count(), media.lines().count());
+        assert!(out.ends_with("#EXT-X-KEY:METHOD=NONE\r\n"));
+        let plain = point_keys_at(&media, "http://u", None).unwrap();
+        assert!(plain.contains(&format!("URI=\"http://u/keys/{id}\"")));
+        // nothing to do
+        assert_eq!(point_keys_at("#EXTM3U\nseg.ts\n", "http://u", None), None);
+        assert_eq!(
+            point_keys_at(
+                "#EXT-X-KEY:METHOD=AES-128,URI=\"/keys/ck_short\"\n",
+                "http://u",
+                None
+            ),
+            None
         );
     }
 }

@@ -157,6 +157,30 @@ string_id!(
     "A CDN's id in the pool (`origin` is Usher's own)."
 );
 
+string_id!(
+    /// A content key's id, made by the packager with 128 random bits: `ck_` and 32 hex digits. It names the
+    /// key in `EXT-X-KEY` URIs (`/keys/{id}`), which media playlists on every CDN carry, so it is public.
+    ContentKeyId,
+    "^ck_[0-9a-f]{32}$",
+    "A content key's id (public: media playlists name it)."
+);
+
+impl ContentKeyId {
+    /// A fresh content key id with 128 random bits.
+    pub fn generate() -> Self {
+        Self(format!("ck_{}", random_hex(16)))
+    }
+
+    /// Parses a content key id.
+    ///
+    /// # Errors
+    /// [`IdError`] unless the text is `ck_` and 32 lower-case hex digits.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        prefixed_hex(s, "ck_", 32, "content key id")?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
 impl CdnId {
     /// Parses an admin-chosen CDN id.
     ///

@@ -943,6 +943,7 @@ mod tests {
             geo: Default::default(),
             cdns: Vec::new(),
             published: true,
+            encryption: Default::default(),
             poster: None,
             created_at: UnixMs(0).to_datetime(),
             updated_at: UnixMs(0).to_datetime(),

@@ -4,6 +4,8 @@
 //! - [`admin`]: console users and roles, console sessions, the audit log, admit outcome counts.
 //! - [`cdn`]: a member of the CDN pool (base URL, signing configuration, priority, health).
 //! - [`ids`]: validated identifiers and secrets (`ShowId`, `TicketId`, `SessionId`, `DeviceId`, `TicketToken`).
+//! - [`content_key`]: the AES-128 keys that encrypt a stream's segments, and the wrapped record the store
+//!   keeps of each.
 //! - [`clock`]: time as unix milliseconds, and the `Clock` that stores and tests inject.
 //! - [`geo`]: country codes and a show's Geo policy, validated on write.
 //! - [`grant`]: Usher's own signed, prefix-scoped media grant.
@@ -18,11 +20,12 @@
 //! - [`validation`]: the `ValidationError` every validated value reports, and the free-text rule.
 //!
 //! Imports inside the crate run one way: `store` → `lease` → `ticket` → `show` → `geo` →
-//! `validation`, `media_path`, `ids`, `clock`.
+//! `validation`, `media_path`, `ids`, `clock`; `store` → `content_key` → `clock`.
 
 pub mod admin;
 pub mod cdn;
 pub mod clock;
+pub mod content_key;
 pub mod geo;
 pub mod grant;
 pub mod ids;

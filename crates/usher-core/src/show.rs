@@ -32,6 +32,20 @@ pub enum SharingPolicy {
     OldestWins,
 }
 
+/// How a show's segments are encrypted (DESIGN.md "Encryption and keys").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+pub enum Encryption {
+    /// Plain segments: a CDN URL with a valid grant plays until the grant expires.
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// HLS AES-128 (`METHOD=AES-128`, CBC over whole segments, as `usher package` makes them): the
+    /// segments are useless without a content key, which Usher's key endpoint hands only to a session
+    /// holding its seat.
+    #[serde(rename = "aes-128")]
+    Aes128,
+}
+
 /// A show as an admin writes it (`PUT /api/v1/shows/{id}`); unknown fields are refused.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +102,10 @@ pub struct ShowSpec {
     /// `show_unpublished` while its admins prepare it.
     #[serde(default)]
     pub published: Option<bool>,
+    /// `none` (default) or `aes-128`: the key endpoint answers only sessions of `aes-128` shows, and
+    /// `usher package` encrypts only for them.
+    #[serde(default)]
+    pub encryption: Encryption,
 }
 
 /// A stored show.
@@ -128,6 +146,9 @@ pub struct Show {
     /// Whether viewers may watch (shows stored before this existed are published).
     #[serde(default = "published_default")]
     pub published: bool,
+    /// How its segments are encrypted (shows stored before encryption existed read as `none`).
+    #[serde(default)]
+    pub encryption: Encryption,
     /// A version tag of the show's poster image (`GET /api/v1/shows/{id}/poster`), `None` without one.
     #[serde(default)]
     pub poster: Option<String>,
@@ -249,6 +270,7 @@ impl ShowSpec {
             geo,
             cdns,
             published: self.published.unwrap_or(true),
+            encryption: self.encryption,
             poster: None,
             created_at: created_at.unwrap_or(now),
             updated_at: now,
@@ -288,6 +310,7 @@ mod tests {
             geo: GeoPolicySpec::default(),
             cdns: Vec::new(),
             published: None,
+            encryption: Encryption::None,
         }
     }
 

@@ -13,8 +13,9 @@ use crate::admin::{
 };
 use crate::cdn::{Cdn, CdnHealth};
 use crate::clock::UnixMs;
+use crate::content_key::ContentKeyRecord;
 use crate::geo::Country;
-use crate::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId};
+use crate::ids::{ApiKeyId, CdnId, ContentKeyId, DeviceId, SessionId, ShowId, TicketId};
 use crate::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, Usage,
 };
@@ -320,6 +321,17 @@ pub trait Store: Send + Sync + 'static {
         show: &ShowId,
         poster: Option<(String, Vec<u8>)>,
     ) -> Result<(), StoreError>;
+
+    /// Stores a content key's record under `id` unless one exists, durably (like a show); returns whether
+    /// it was stored. An existing record is kept as it is: the caller compares (two wrappings of one key
+    /// differ, as each has its own nonce).
+    async fn put_content_key(
+        &self,
+        id: &ContentKeyId,
+        record: ContentKeyRecord,
+    ) -> Result<bool, StoreError>;
+    /// A content key's record, `None` when missing.
+    async fn content_key(&self, id: &ContentKeyId) -> Result<Option<ContentKeyRecord>, StoreError>;
 
     /// Adds an admin user unless one of that name exists; returns whether it was added.
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError>;

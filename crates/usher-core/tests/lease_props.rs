@@ -945,6 +945,11 @@ fn show(starts: i64, ends: i64, variant: bool) -> Show {
             Vec::new()
         },
         published: !variant,
+        encryption: if variant {
+            usher_core::show::Encryption::Aes128
+        } else {
+            usher_core::show::Encryption::None
+        },
         poster: variant.then(|| "v1".into()),
         created_at: t(START - 86_400_000),
         updated_at: t(if variant { START } else { START - 86_400_000 }),

@@ -1,7 +1,8 @@
 //! The `usher` binary's commands (clap): `serve`, `demo`, `api-key create`, `admin add-user`, `sign-url`,
-//! `backup` and `restore`. Each parses its arguments, calls a service or the startup code, and prints.
+//! `package`, `backup` and `restore`. Each parses its arguments, calls a service or the startup code, and prints.
 
 pub mod demo;
+pub mod package;
 pub mod sign_url;
 
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ enum Command {
     },
     /// Print what a viewer gets from a CDN signing scheme (URL, cookies or header) for given times.
     SignUrl(Box<sign_url::SignUrlArgs>),
+    /// Encrypt an MP4 or an unencrypted HLS ladder (HLS AES-128, a new content key every N segments) for
+    /// an `aes-128` show of a running Usher, which keeps the keys (admin key in USHER_API_KEY).
+    Package(Box<package::PackageArgs>),
     /// Save a consistent snapshot of the embedded store (from a running server with --server).
     Backup(crate::backup::BackupArgs),
     /// Put a backup in place as the embedded store (while Usher is stopped).
@@ -198,6 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::SignUrl(args) => sign_url::run(*args).await,
+        Command::Package(args) => package::run(*args).await,
         Command::Backup(args) => {
             crate::backup::run_backup(args, |config, data_dir| load(config, None, data_dir)).await
         }

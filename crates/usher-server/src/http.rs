@@ -18,6 +18,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod geoip;
+pub mod keys;
 pub mod ops;
 pub mod origin;
 pub mod playback;
@@ -53,6 +54,7 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(origin::steering_manifest))
         .routes(routes!(origin::media))
         .routes(routes!(origin::pull))
+        .routes(routes!(keys::content_key))
         .layer(origin::cors_layer(&http.cors_origins));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tickets::register_ticket, tickets::search_tickets))
@@ -67,6 +69,7 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         ))
         .routes(routes!(shows::put_published))
         .routes(routes!(shows::put_poster, shows::read_poster))
+        .routes(routes!(keys::register_content_key))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::end_session))
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))

@@ -3,6 +3,8 @@
 //! the domain's [`Error`].
 //!
 //! - [`viewer`]: admit, heartbeat (through the API or a steering reload), the store-outage grace.
+//! - [`content_keys`]: content keys wrapped under the key-encryption key; registering one, and handing it
+//!   to a player whose session holds its seat now.
 //! - [`delivery`]: the CDN pool, a session's pathways and grants, the one signing entry point.
 //! - [`auth`]: API keys and console users as one [`auth::Caller`]; passwords, console sessions, CSRF,
 //!   login throttling, roles.
@@ -15,6 +17,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod caller;
+pub mod content_keys;
 pub mod delivery;
 pub mod error;
 pub mod passwords;

@@ -118,7 +118,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
 }
 
-/// Secrets; both are required and at least 32 bytes long.
+/// Secrets; the token and grant keys are required, and every secret is at least 32 bytes long.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSettings {
@@ -127,6 +127,11 @@ pub struct SecretSettings {
     pub token_key: Option<SecretString>,
     /// Key that signs media grants for the built-in origin.
     pub grant_key: Option<SecretString>,
+    /// Key under which content keys are stored wrapped (AES-256-GCM, the key derived with HKDF-SHA256).
+    /// When absent, the wrapping key is derived from `token_key` (another HKDF label), so encrypted
+    /// shows need no new secret; set it to keep content keys readable across a change of `token_key`.
+    #[serde(default)]
+    pub key_encryption_key: Option<SecretString>,
 }
 
 fn default_listen() -> String {
@@ -158,6 +163,8 @@ pub struct Config {
     pub token_key: SecretString,
     /// Grant signing key.
     pub grant_key: SecretString,
+    /// The key-encryption key of content keys, when set apart from `token_key`.
+    pub key_encryption_key: Option<SecretString>,
     /// HTTP settings.
     pub http: HttpSettings,
     /// Log settings.
@@ -270,6 +277,21 @@ impl Settings {
                 "must differ from secrets.token_key",
             ));
         }
+        let key_encryption_key = match self.secrets.key_encryption_key {
+            Some(k) => {
+                let k = secret("secrets.key_encryption_key", Some(k))?;
+                if k.expose_secret() == token_key.expose_secret()
+                    || k.expose_secret() == grant_key.expose_secret()
+                {
+                    return Err(invalid(
+                        "secrets.key_encryption_key",
+                        "must differ from secrets.token_key and secrets.grant_key",
+                    ));
+                }
+                Some(k)
+            }
+            None => None,
+        };
         if let StoreSettings::Redis(r) = &self.store {
             let url = r.url.expose_secret();
             if !["redis://", "rediss://", "redis+unix://", "unix://"]
@@ -422,6 +444,7 @@ impl Settings {
             store: self.store,
             token_key,
             grant_key,
+            key_encryption_key,
             http: self.http,
             log: self.log,
             trusted_proxies,

@@ -30,6 +30,7 @@ use crate::limits::Limits;
 use crate::media_cache::MediaCache;
 use crate::pages::{self, Pages};
 use crate::server::{self, Serving};
+use crate::service::content_keys::wrap::ContentKeys;
 use crate::service::delivery::PoolCache;
 use crate::service::passwords::PasswordChecks;
 use crate::settings::{Config, StoreSettings};
@@ -111,6 +112,13 @@ impl Application {
             )),
             grants: Arc::new(GrantSigner::new(
                 config.grant_key.expose_secret().as_bytes(),
+            )),
+            content_keys: Arc::new(ContentKeys::new(
+                config
+                    .key_encryption_key
+                    .as_ref()
+                    .map(|k| k.expose_secret().as_bytes()),
+                config.token_key.expose_secret().as_bytes(),
             )),
             base_url,
             pages: Arc::new(Pages::new().context("compiling page templates")?),

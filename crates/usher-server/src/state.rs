@@ -43,6 +43,8 @@ pub struct Shared {
     pub hasher: Arc<SecretHasher>,
     /// Signs and checks origin grants.
     pub grants: Arc<GrantSigner>,
+    /// Wraps and unwraps content keys (the key-encryption key), with the keys this node unwrapped.
+    pub content_keys: Arc<crate::service::content_keys::wrap::ContentKeys>,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The public base URL (configured, or derived from the bound address).

@@ -15,8 +15,11 @@ use usher_core::admin::{
 };
 use usher_core::cdn::{Cdn, CdnHealth, HealthState, SigningConfig};
 use usher_core::clock::UnixMs;
+use usher_core::content_key::ContentKeyRecord;
 use usher_core::geo::Country;
-use usher_core::ids::{ApiKeyId, CdnId, DeviceId, SessionId, ShowId, TicketId, TicketToken};
+use usher_core::ids::{
+    ApiKeyId, CdnId, ContentKeyId, DeviceId, SessionId, ShowId, TicketId, TicketToken,
+};
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules,
 };
@@ -67,6 +70,7 @@ macro_rules! store_contract_tests {
             unknown_sessions_are_unknown,
             tickets_are_found_by_external_ref,
             posters_round_trip,
+            content_keys_are_written_once,
             admin_users_round_trip,
             console_sessions_lapse_and_end,
             login_attempts_are_counted_before_the_check_and_back_off,
@@ -119,6 +123,7 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         geo: Default::default(),
         cdns: Vec::new(),
         published: true,
+        encryption: Default::default(),
         poster: None,
         created_at: now,
         updated_at: now,
@@ -1005,6 +1010,29 @@ pub async fn posters_round_trip(h: &impl Harness) {
     assert_eq!(store.poster(&id).await.unwrap(), Some(png));
     store.put_poster(&id, None).await.unwrap();
     assert_eq!(store.poster(&id).await.unwrap(), None);
+}
+
+/// A content key's record is stored once: a second write under the same id keeps the first.
+pub async fn content_keys_are_written_once(h: &impl Harness) {
+    let store = h.store();
+    let id = ContentKeyId::generate();
+    assert_eq!(store.content_key(&id).await.unwrap(), None);
+    let first = ContentKeyRecord {
+        stream_path: "demo-aes".into(),
+        wrapped: vec![1, 0, 255, 7],
+        created_at: UnixMs(1_700_000_000_000),
+    };
+    assert!(store.put_content_key(&id, first.clone()).await.unwrap());
+    let other = ContentKeyRecord {
+        wrapped: vec![9, 9],
+        ..first.clone()
+    };
+    assert!(!store.put_content_key(&id, other).await.unwrap());
+    assert_eq!(store.content_key(&id).await.unwrap(), Some(first));
+    assert_eq!(
+        store.content_key(&ContentKeyId::generate()).await.unwrap(),
+        None
+    );
 }
 
 fn admin_user(name: &str, role: Role) -> AdminUser {

@@ -28,7 +28,8 @@ use usher_core::admin::{
 };
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, UnixMs};
-use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
+use usher_core::content_key::ContentKeyRecord;
+use usher_core::ids::{ApiKeyId, CdnId, ContentKeyId, SessionId, ShowId, TicketId};
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, TicketLeases,
 };
@@ -47,6 +48,8 @@ const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 const POSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("posters");
+/// Content keys by id: JSON records holding the key wrapped, never in clear.
+const CONTENT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("content_keys");
 const ADMIN_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("admin_users");
 const CONSOLE_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("console_sessions");
 /// Audit entries keyed `{at ms, 16 hex}-{sequence, 16 hex}`, so key order is time order.
@@ -77,6 +80,7 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     CDNS,
     LEASES,
     POSTERS,
+    CONTENT_KEYS,
     ADMIN_USERS,
     CONSOLE_SESSIONS,
     AUDIT,
@@ -1103,6 +1107,34 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+
+    async fn put_content_key(
+        &self,
+        id: &ContentKeyId,
+        record: ContentKeyRecord,
+    ) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        let bytes = encode(&record);
+        self.write(move |txn| {
+            let mut t = txn.open_table(CONTENT_KEYS).map_err(unavailable)?;
+            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
+                return Ok(false);
+            }
+            t.insert(key.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn content_key(&self, id: &ContentKeyId) -> Result<Option<ContentKeyRecord>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(CONTENT_KEYS).map_err(unavailable)?;
+        match table.get(id.as_str()).map_err(unavailable)? {
+            Some(v) => decode("content key", v.value()).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {

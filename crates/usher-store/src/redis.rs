@@ -30,6 +30,7 @@
 //! | `config_gen` | string (int) | moved forward by every write of a show, a CDN or its health (node caches) |
 //! | `extref:{external ref}` | set | ids of the tickets registered with that external reference |
 //! | `poster:{show id}` | string | the show's poster: content type, a NUL byte, the image |
+//! | `content_key:{id}` | string | a content key's record (JSON: stream folder, the key wrapped under the key-encryption key) |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
 //! | `admin_users` | set | console user names |
 //! | `console:{hash}` | string, TTL idle timeout | console session JSON, by the keyed hash of its cookie |
@@ -57,7 +58,8 @@ use usher_core::admin::{
 };
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, SystemClock, UnixMs};
-use usher_core::ids::{ApiKeyId, CdnId, SessionId, ShowId, TicketId};
+use usher_core::content_key::ContentKeyRecord;
+use usher_core::ids::{ApiKeyId, CdnId, ContentKeyId, SessionId, ShowId, TicketId};
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, TicketLeases,
 };
@@ -1284,6 +1286,32 @@ impl Store for RedisStore {
             }
         }
         self.replicate().await
+    }
+
+    async fn put_content_key(
+        &self,
+        id: &ContentKeyId,
+        record: ContentKeyRecord,
+    ) -> Result<bool, StoreError> {
+        let stored: bool = redis::cmd("SET")
+            .arg(self.key(&["content_key", id.as_str()]))
+            .arg(encode(&record))
+            .arg("NX")
+            .query_async::<Option<String>>(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?
+            .is_some();
+        self.replicate().await?;
+        Ok(stored)
+    }
+
+    async fn content_key(&self, id: &ContentKeyId) -> Result<Option<ContentKeyRecord>, StoreError> {
+        let raw: Option<String> = self
+            .con()
+            .get(self.key(&["content_key", id.as_str()]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        raw.map(|b| decode("content key", &b)).transpose()
     }
 
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {

@@ -1,5 +1,11 @@
 //! `usher demo`: the same server with a demo show, fresh API keys and a fresh ticket, and a printout of
 //! what a newcomer needs (or one JSON object for scripts).
+//!
+//! The demo serves a copy of the committed stream from `{data dir}/media`, beside its encrypted variant
+//! `demo-aes` (HLS AES-128, a new content key every 8 segments), which it packages there with ffmpeg at
+//! its first start on a data directory (about a second; without ffmpeg the demo plays unencrypted only).
+//! Packaging into the data directory keeps the repository's media folder untouched, and demos on other
+//! data directories from racing over one folder.
 
 use std::path::{Path, PathBuf};
 
@@ -7,16 +13,21 @@ use anyhow::Context as _;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use usher_core::ids::{ShowId, TicketId, TicketToken, random_b64};
-use usher_core::show::{SharingPolicy, ShowKind, ShowSpec};
+use usher_core::content_key::ContentKey;
+use usher_core::ids::{ContentKeyId, ShowId, TicketId, TicketToken, random_b64};
+use usher_core::show::{Encryption, SharingPolicy, ShowKind, ShowSpec};
 use usher_core::store::{NewTicket, RegisterOutcome, Scope};
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 
+use crate::packager::{KeyRegistry, VodJob, package_vod};
 use crate::service::admin::api_keys::issue_api_key;
+use crate::service::content_keys::register_key;
+use crate::service::{Caller, Principal};
 use crate::settings::{
     CdnProbeSettings, Config, HttpSettings, LogFormat, LogSettings, StoreSettings,
 };
 use crate::startup::{Application, shutdown_signal};
+use crate::state::AppState;
 
 /// Options of `usher demo`.
 #[derive(Debug, Clone)]
@@ -67,6 +78,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         master.display()
     );
     let secrets = demo_secrets(&opts.data_dir)?;
+    let media_dir = opts.data_dir.join("media");
+    copy_dir(&opts.media_dir.join("demo"), &media_dir.join("demo"))?;
     let listen = opts.listen.parse().with_context(|| {
         format!(
             "--listen `{}` is not an address like 127.0.0.1:8080",
@@ -77,10 +90,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         listen,
         public_url: opts.public_url.clone(),
         data_dir: opts.data_dir.clone(),
-        media_dir: opts.media_dir.clone(),
+        media_dir: media_dir.clone(),
         store: StoreSettings::Embedded,
         token_key: SecretString::from(secrets.token_key),
         grant_key: SecretString::from(secrets.grant_key),
+        key_encryption_key: None,
         http: HttpSettings::default(),
         log: LogSettings {
             format: LogFormat::Text,
@@ -126,10 +140,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         geo: Default::default(),
         cdns: Vec::new(),
         published: None,
+        encryption: Encryption::None,
     };
-    let show = spec.into_show(show_id.clone(), now, existing.map(|s| s.created_at))?;
+    let show = spec
+        .clone()
+        .into_show(show_id.clone(), now, existing.map(|s| s.created_at))?;
     store.put_show(show).await?;
-    let (_, admin_key) =
+    let (admin_record, admin_key) =
         issue_api_key(store, &state.hasher, "demo admin", vec![Scope::Admin]).await?;
     let (_, tickets_key) = issue_api_key(
         store,
@@ -138,31 +155,28 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         vec![Scope::Tickets],
     )
     .await?;
-    let token = TicketToken::generate();
-    let ticket = Ticket {
-        id: TicketId::generate(),
-        token_hash: state.hasher.ticket_token(&token),
-        terms: TicketTerms {
-            show_id: show_id.clone(),
-            valid_from: None,
-            valid_until: None,
-            max_devices: None,
-            external_ref: Some("demo".into()),
-        },
-        status: TicketStatus::Active,
-        created_at: now.to_datetime(),
-        revoked_at: None,
-    };
-    match store
-        .register_tickets(vec![NewTicket { ticket }])
-        .await?
-        .pop()
-    {
-        Some(RegisterOutcome::Created(_)) => {}
-        other => anyhow::bail!("registering the demo ticket: {other:?}"),
-    }
+    let token = demo_ticket(&state, &show_id).await?;
     let base_url = state.base_url.to_string();
     let watch_url = format!("{base_url}/watch/{}", token.expose());
+    let caller = Caller {
+        principal: Principal::Key(admin_record),
+        address: std::net::IpAddr::from([127, 0, 0, 1]),
+        csrf: None,
+        session: None,
+    };
+    let encrypted = match encrypted_variant(&state, &caller, &media_dir, &spec).await {
+        Ok(id) => {
+            let token = demo_ticket(&state, &id).await?;
+            Some((id, format!("{base_url}/watch/{}", token.expose())))
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "the demo plays without its encrypted variant"
+            );
+            None
+        }
+    };
     if opts.json {
         let out = json!({
             "base_url": base_url,
@@ -172,6 +186,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             "ticket_token": token.expose(),
             "watch_url": watch_url,
             "console_url": format!("{base_url}/admin"),
+            "encrypted_show_id": encrypted.as_ref().map(|(id, _)| id),
+            "encrypted_watch_url": encrypted.as_ref().map(|(_, url)| url),
             "admin_user": admin_password.as_ref().map(|_| "admin"),
             "admin_password": admin_password,
         });
@@ -186,9 +202,129 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             "\nUsher demo is running at {base_url}\n\n  Open this watch link in a browser:\n    {watch_url}\n\n  \
              Open it in a second browser (or a private window) too: the first one stops, because one ticket\n  \
              plays on one device at a time.\n\n  show id      {show_id}\n  admin key    {admin_key}\n  tickets key  {tickets_key}\n\n  \
-             Register another ticket:\n    curl -s -X POST {base_url}/api/v1/tickets -H 'Authorization: Bearer {tickets_key}' \\\n      \
-             -H 'Content-Type: application/json' -d '{{\"show_id\":\"demo\"}}'\n\n  Stop with Ctrl-C.\n"
+             {}Register another ticket:\n    curl -s -X POST {base_url}/api/v1/tickets -H 'Authorization: Bearer {tickets_key}' \\\n      \
+             -H 'Content-Type: application/json' -d '{{\"show_id\":\"demo\"}}'\n\n  Stop with Ctrl-C.\n",
+            encrypted.as_ref().map_or_else(String::new, |(_, url)| format!(
+                "The same stream encrypted (HLS AES-128; keys only for the device holding the seat):\n    {url}\n\n  "
+            ))
         );
     }
     app.run_until(shutdown_signal()).await
+}
+
+/// Registers a fresh ticket for `show` in the store; returns its token.
+async fn demo_ticket(state: &AppState, show: &ShowId) -> anyhow::Result<TicketToken> {
+    let now = state.store.now();
+    let token = TicketToken::generate();
+    let ticket = Ticket {
+        id: TicketId::generate(),
+        token_hash: state.hasher.ticket_token(&token),
+        terms: TicketTerms {
+            show_id: show.clone(),
+            valid_from: None,
+            valid_until: None,
+            max_devices: None,
+            external_ref: Some("demo".into()),
+        },
+        status: TicketStatus::Active,
+        created_at: now.to_datetime(),
+        revoked_at: None,
+    };
+    match state
+        .store
+        .register_tickets(vec![NewTicket { ticket }])
+        .await?
+        .pop()
+    {
+        Some(RegisterOutcome::Created(_)) => Ok(token),
+        other => anyhow::bail!("registering a demo ticket: {other:?}"),
+    }
+}
+
+/// Copies the folder `from` to `to` (files only, one level of subfolders and more), unless `to` exists.
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if to.exists() {
+        return Ok(());
+    }
+    let staging = to.with_extension("copying");
+    let _ = std::fs::remove_dir_all(&staging);
+    fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+        for entry in
+            std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?
+        {
+            let entry = entry?;
+            let target = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy(&entry.path(), &target)?;
+            } else {
+                std::fs::copy(entry.path(), &target)
+                    .with_context(|| format!("copying {}", entry.path().display()))?;
+            }
+        }
+        Ok(())
+    }
+    copy(from, &staging)?;
+    std::fs::rename(&staging, to).with_context(|| format!("moving the copy to {}", to.display()))
+}
+
+/// Registers keys in this process's store, as the demo's admin.
+struct InProcess<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+}
+
+impl KeyRegistry for InProcess<'_> {
+    async fn register(
+        &self,
+        id: &ContentKeyId,
+        stream_path: &str,
+        key: &ContentKey,
+    ) -> anyhow::Result<()> {
+        register_key(
+            self.state,
+            self.caller,
+            id.as_str(),
+            stream_path,
+            &hex::encode(key.expose()),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// The show `demo-aes`: the demo stream encrypted, packaged into `media_dir/demo-aes` unless it is there.
+async fn encrypted_variant(
+    state: &AppState,
+    caller: &Caller,
+    media_dir: &Path,
+    plain: &ShowSpec,
+) -> anyhow::Result<ShowId> {
+    let id = ShowId::parse("demo-aes").expect("valid id");
+    let folder = "demo-aes";
+    if !media_dir.join(folder).join("master.m3u8").is_file() {
+        let job = VodJob {
+            input: media_dir.join("demo").join("master.m3u8"),
+            media_dir: media_dir.to_owned(),
+            stream_path: folder.into(),
+            key_base: state.base_url.to_string(),
+            segments_per_key: 8,
+            ladder: Vec::new(),
+            replace: true,
+        };
+        package_vod(&job, &InProcess { state, caller }).await?;
+    }
+    let now = state.store.now();
+    let existing = state.store.show(&id).await?;
+    let spec = ShowSpec {
+        title: "Usher demo: test pattern, encrypted".into(),
+        description: "The same test pattern, its segments encrypted with HLS AES-128 and a new key every 16 seconds: the key server hands keys only to the device holding the seat, so a device that loses it stops at the next key, whatever a CDN has cached.".into(),
+        stream_path: folder.into(),
+        encryption: Encryption::Aes128,
+        ..plain.clone()
+    };
+    let show = spec.into_show(id.clone(), now, existing.map(|s| s.created_at))?;
+    state.store.put_show(show).await?;
+    Ok(id)
 }

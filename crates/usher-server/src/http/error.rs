@@ -278,6 +278,14 @@ impl Error {
                 pr.detail = Some((*why).to_owned());
                 pr
             }
+            Self::KeyRefused(_) => p(
+                StatusCode::FORBIDDEN,
+                "This player may not decrypt the show now: its session does not hold its seat (the code says why).",
+            ),
+            Self::KeyConflict => p(
+                StatusCode::CONFLICT,
+                "A content key of this id is registered with another key or stream folder.",
+            ),
             Self::BackupUnsupported => p(
                 StatusCode::CONFLICT,
                 "This server keeps its data in Redis: back it up from a replica with redis-cli --rdb (docs/redis.md).",

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -24,7 +24,7 @@ use axum::http::HeaderMap;
 use axum_extra::extract::CookieJar;
 
 use crate::http::extract::{
-    ApiPath, ClientIp, SESSION_SECRET_PARAM, SecretVia, session_and_secret,
+    ApiPath, ClientIp, SESSION_SECRET_HEADER, SESSION_SECRET_PARAM, SecretVia, session_and_secret,
 };
 use crate::http::views::steering::{PathwayClone, SteeringManifest, UriReplacement};
 use crate::media_cache::{self, Lookup};
@@ -44,7 +44,11 @@ pub fn cors_layer(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
         .allow_methods([Method::GET, Method::HEAD])
-        .allow_headers([header::RANGE])
+        .allow_headers([
+            header::RANGE,
+            HeaderName::from_static(SESSION_SECRET_HEADER),
+            HeaderName::from_static(crate::http::keys::SESSION_HEADER),
+        ])
         .expose_headers([
             header::CONTENT_LENGTH,
             header::CONTENT_RANGE,
@@ -182,8 +186,22 @@ pub async fn media(
             .find(|(k, _)| *k == delivery::ORIGIN_GRANT_PARAM)
             .map(|(_, v)| v.to_owned())
     });
-    let grant = live_grant(&state, from_query.as_deref().unwrap_or(&grant), client).await?;
+    let grant_text = from_query.unwrap_or(grant);
+    let grant = live_grant(&state, &grant_text, client).await?;
     grant.covers(&path).map_err(grant_error)?;
+    // a media playlist's key URIs go to Usher's key endpoint, with this grant for players that can
+    // send no session credential (native HLS)
+    if let Some(res) = playlist_with_keys(
+        &state,
+        &path,
+        req.method(),
+        Some(&format!("{}={grant_text}", delivery::ORIGIN_GRANT_PARAM)),
+        "private, no-cache",
+    )
+    .await?
+    {
+        return Ok(res);
+    }
     // URLs carry a per-session grant, so shared caches gain nothing; the browser may keep segments
     let cache = if path.ends_with(".m3u8") {
         "private, no-cache"
@@ -248,6 +266,12 @@ pub async fn pull(
         .find(|c| c.enabled && c.origin_secret_hash.is_some_and(|h| h.ct_eq(&hash)))
         .ok_or(Error::OriginPullRefused)?;
     metrics::counter!("usher_origin_pulls_total", "cdn" => cdn.id.to_string()).increment(1);
+    // what a CDN caches is shared by every viewer: key URIs point at Usher with no credential in them
+    if let Some(res) =
+        playlist_with_keys(&state, &path, req.method(), None, "public, max-age=1").await?
+    {
+        return Ok(res);
+    }
     // what the CDN caches: playlists briefly (live ones change), segments for a day
     let cache = if path.ends_with(".m3u8") {
         "public, max-age=1"
@@ -255,6 +279,44 @@ pub async fn pull(
         "public, max-age=86400"
     };
     serve_file(&state, &path, req, cache).await
+}
+
+/// A `GET` of a playlist that names content keys, answered whole with every Usher key URI pointed at this
+/// node's key endpoint (`base_url`, whatever host the packager wrote) and `query` added; `None` for
+/// anything else (other files, `HEAD`, playlists without keys), which [`serve_file`] serves as it is.
+async fn playlist_with_keys(
+    state: &AppState,
+    path: &str,
+    method: &Method,
+    query: Option<&str>,
+    cache: &'static str,
+) -> Result<Option<Response>> {
+    if !path.ends_with(".m3u8") || method != Method::GET {
+        return Ok(None);
+    }
+    let file = resolve(&state.config.media_dir, path).await?;
+    let Ok(meta) = tokio::fs::metadata(&file).await else {
+        return Err(Error::NotFound(Record::Media));
+    };
+    if meta.len() > MAX_PLAYLIST_BYTES {
+        return Ok(None);
+    }
+    let text = tokio::fs::read_to_string(&file)
+        .await
+        .map_err(|_| Error::NotFound(Record::Media))?;
+    let Some(body) = usher_cdn::playlist::point_keys_at(&text, &state.base_url, query) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        (
+            [
+                (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                (header::CACHE_CONTROL, cache),
+            ],
+            body,
+        )
+            .into_response(),
+    ))
 }
 
 /// Serves `path` (checked) from the media folder for `req`: ranges, HEAD, content type, `cache`.

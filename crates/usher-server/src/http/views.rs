@@ -9,6 +9,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod cdns;
+pub mod content_keys;
 pub mod dashboard;
 pub mod geoip;
 pub mod ops;

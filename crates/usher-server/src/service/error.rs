@@ -131,6 +131,10 @@ codes! {
     PosterUnknown = "poster_unknown",
     /// Backups through the API exist for the embedded store only.
     BackupUnsupported = "backup_unsupported",
+    /// No such content key (or none for the session's stream).
+    KeyUnknown = "key_unknown",
+    /// A content key of that id is registered with another key or stream.
+    KeyConflict = "key_conflict",
 }
 
 impl std::fmt::Display for Code {
@@ -156,6 +160,8 @@ pub enum Record {
     User,
     /// A show's poster image.
     Poster,
+    /// A content key.
+    ContentKey,
 }
 
 impl Record {
@@ -169,6 +175,7 @@ impl Record {
             Self::Media => Code::MediaUnknown,
             Self::User => Code::UserUnknown,
             Self::Poster => Code::PosterUnknown,
+            Self::ContentKey => Code::KeyUnknown,
         }
     }
 }
@@ -353,6 +360,15 @@ pub enum Error {
     /// Backups through the API exist for the embedded store only.
     #[error("backup unsupported")]
     BackupUnsupported,
+    /// Keys: the key endpoint refuses this request, for the reason `0` (the session's refusal:
+    /// `superseded`, `session_cloned`, `ticket_revoked`, `geo_blocked`, a missing or wrong secret or
+    /// grant…). Every such refusal is a 403, so a player treats them alike and its page learns the
+    /// story from its next heartbeat.
+    #[error("key refused: {0}")]
+    KeyRefused(Code),
+    /// Admin: a content key of this id is registered with another key or stream folder.
+    #[error("content key registered with another key or stream")]
+    KeyConflict,
     /// Origin pull: no enabled CDN of the pool holds the secret the request carries.
     #[error("origin pull refused")]
     OriginPullRefused,
@@ -416,6 +432,8 @@ impl Error {
             Self::GeoIpRefused(_) => Code::GeoipRefused,
             Self::GrantRefused(_) => Code::GrantRefused,
             Self::BackupUnsupported => Code::BackupUnsupported,
+            Self::KeyRefused(code) => *code,
+            Self::KeyConflict => Code::KeyConflict,
             Self::OriginPullRefused => Code::OriginPullRefused,
             Self::StoreUnavailable(_) => Code::StoreUnavailable,
             Self::ApiKeyInUse => Code::ApiKeyInUse,
@@ -489,6 +507,8 @@ impl Error {
             Code::ShowUnpublished => Self::ShowUnpublished,
             Code::PosterUnknown => Self::NotFound(Record::Poster),
             Code::BackupUnsupported => Self::BackupUnsupported,
+            Code::KeyUnknown => Self::NotFound(Record::ContentKey),
+            Code::KeyConflict => Self::KeyConflict,
         }
     }
 }
