@@ -127,6 +127,11 @@ fn api_routes() -> Vec<(Method, &'static str, Permission)> {
         (Method::DELETE, "/api/v1/shows/demo", Manage),
         (Method::PUT, "/api/v1/shows/demo/published", Manage),
         (Method::PUT, "/api/v1/shows/demo/poster", Manage),
+        (
+            Method::PUT,
+            "/api/v1/content-keys/ck_00000000000000000000000000000000",
+            Manage,
+        ),
         (Method::GET, "/api/v1/sessions", Read),
         (
             Method::DELETE,

@@ -14,6 +14,7 @@ mod cdn;
 mod connections;
 mod edge;
 mod geo;
+mod keys;
 mod login;
 mod login_flood;
 mod malformed;
