@@ -106,10 +106,11 @@ function expectStatus(res, allowed, what) {
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
- * Creates a VOD show on the demo stream with a short heartbeat so the tests run fast.
+ * Creates a VOD show on the demo stream (or `streamPath`: the demo's encrypted copy is `demo-aes`, with
+ * `encryption: 'aes-128'`) with a short heartbeat so the tests run fast.
  * `startsInMs`/`endsInMs` place the watch window relative to now.
  */
-export async function createShow(server, { policy = 'newest_wins', startsInMs = -3600_000, endsInMs = 3 * 3600_000, title } = {}) {
+export async function createShow(server, { policy = 'newest_wins', startsInMs = -3600_000, endsInMs = 3 * 3600_000, title, streamPath = 'demo', encryption = 'none' } = {}) {
   const id = `browser-${randomBytes(5).toString('hex')}`;
   const now = Date.now();
   const show = {
@@ -118,7 +119,8 @@ export async function createShow(server, { policy = 'newest_wins', startsInMs = 
     kind: 'vod',
     starts_at: iso(now + startsInMs),
     ends_at: iso(now + endsInMs),
-    stream_path: 'demo',
+    stream_path: streamPath,
+    encryption,
     max_devices: 1,
     policy,
     heartbeat_interval_s: 2,
