@@ -51,6 +51,8 @@ pub struct ShowSetup {
     pub max_devices: u32,
     /// Media folder of the stream.
     pub stream_path: String,
+    /// `none` or `aes-128` (the folder must be packaged so, e.g. the demo's `demo-aes`).
+    pub encryption: String,
 }
 
 /// Creates (or replaces) the show with `PUT /api/v1/shows/{id}`: open from an hour ago for a day.
@@ -71,6 +73,7 @@ pub async fn put_show(lanes: &Lanes, admin_key: &str, show: &ShowSetup) -> anyho
         "stream_path": show.stream_path,
         "max_devices": show.max_devices,
         "policy": "newest_wins",
+        "encryption": show.encryption,
     });
     if let Some(h) = show.heartbeat_s {
         body["heartbeat_interval_s"] = json!(h);
@@ -393,6 +396,32 @@ async fn get(lanes: &Lanes, lane: usize, call: Call<'_>) -> Outcome<bytes::Bytes
         Ok(r) => Outcome::Http(r),
         Err(f) => Outcome::Failed(f),
     }
+}
+
+/// The header naming the session whose secret a key request carries.
+pub const SESSION_HEADER: HeaderName = HeaderName::from_static("x-usher-session");
+
+/// `GET /keys/{id}` (`path`) as an app asks for a content key: the session's id and current secret in
+/// headers. Nothing is renewed, so the secret stays.
+pub async fn key(
+    lanes: &Lanes,
+    lane: usize,
+    path: &str,
+    session: &Session,
+) -> Outcome<bytes::Bytes> {
+    // a session id is `s_` and hex; the server refuses anything else
+    let id =
+        HeaderValue::try_from(session.id.as_str()).unwrap_or(HeaderValue::from_static("invalid"));
+    let call = with_secret(Call::get(path), session.secret.as_ref()).header(SESSION_HEADER, id);
+    get(lanes, lane, call).await
+}
+
+/// The path (`/keys/ck_…`) of the first Usher content key a media playlist names, if any.
+pub fn first_key_path(playlist: &str) -> Option<String> {
+    let at = playlist.find("/keys/ck_")?;
+    let rest = &playlist[at..];
+    let end = rest.find(['?', '"', '\n']).unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
 }
 
 /// Records an outcome under `op` (`items` for a success) and returns the value of a success.

@@ -64,6 +64,10 @@ struct ServerArgs {
     /// Stream folder of the created show, under the server's media directory.
     #[arg(long, default_value = "demo")]
     stream_path: String,
+    /// Encryption of the created show: `none`, or `aes-128` for a packaged folder (`usher demo` makes
+    /// `demo-aes`); `saturate --op key` needs it.
+    #[arg(long, default_value = "none")]
+    encryption: String,
     /// Per-request timeout, seconds.
     #[arg(long, default_value_t = 30.0)]
     timeout_s: f64,
@@ -84,6 +88,7 @@ impl ServerArgs {
             show_id: self.show_id.clone(),
             heartbeat_s: self.heartbeat_s,
             stream_path: self.stream_path.clone(),
+            encryption: self.encryption.clone(),
             timeout: Duration::from_secs_f64(self.timeout_s),
         })
     }
@@ -156,6 +161,8 @@ enum SatOp {
     Heartbeat,
     Admit,
     Segment,
+    /// Content keys (`GET /keys/{id}` with the session's headers) of an `aes-128` show.
+    Key,
 }
 
 #[derive(Args)]
@@ -322,6 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     SatOp::Heartbeat => Load::Heartbeat,
                     SatOp::Admit => Load::Admit { tickets: a.tickets },
                     SatOp::Segment => Load::Segment,
+                    SatOp::Key => Load::Key,
                 },
                 concurrency: a.concurrency,
                 duration_s: a.duration_s,

@@ -33,6 +33,9 @@ pub enum Load {
     /// Origin segments (`/o/{grant}/…`), each worker with its own session, cycling through the first
     /// variant's segments.
     Segment,
+    /// Content keys (`GET /keys/{id}`), each worker with its own session's headers, the first key its
+    /// first variant names (the show must be `aes-128` on a packaged folder).
+    Key,
 }
 
 /// A closed-loop run.
@@ -80,6 +83,13 @@ enum Job {
     Heartbeat(Session),
     /// Admits of fresh devices on the pool's tickets, taken in turn by all workers.
     Admit(Arc<Vec<String>>, Arc<AtomicUsize>),
+    /// A content key, with the worker's own session.
+    Key {
+        /// `/keys/{id}`.
+        path: String,
+        /// The session whose headers it sends.
+        session: Session,
+    },
     /// The segments of the worker's own session, under its grant.
     Segment {
         /// `/o/{grant}/{folder}`.
@@ -107,6 +117,10 @@ impl Job {
                 let t = &tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()];
                 let out = api::admit(lanes, w, t, &api::make_device(), None).await;
                 api::record(rec, Op::Admit, out, |_| 1);
+            }
+            Job::Key { path, session } => {
+                let out = api::key(lanes, w, path, session).await;
+                api::record(rec, Op::Key, out, |b| b.len() as u64);
             }
             Job::Segment { base, segments } => {
                 let path = format!("{base}/{}", segments[n % segments.len()]);
@@ -168,6 +182,18 @@ pub async fn run(
                     .into_iter()
                     .map(Job::Heartbeat)
                     .collect(),
+                Load::Key => {
+                    let sessions = admit_all(&lanes, &tokens[..c]).await?;
+                    let paths = media_playlists(&lanes, &sessions).await?;
+                    let mut jobs = Vec::with_capacity(c);
+                    for (session, (_, media)) in sessions.into_iter().zip(paths) {
+                        let path = api::first_key_path(&media).context(
+                            "the media playlist names no content key: use --stream-path of a packaged folder (demo-aes) and --encryption aes-128",
+                        )?;
+                        jobs.push(Job::Key { path, session });
+                    }
+                    jobs
+                }
                 _ => {
                     let sessions = admit_all(&lanes, &tokens[..c]).await?;
                     segment_paths(&lanes, sessions)
@@ -180,6 +206,7 @@ pub async fn run(
             let op = match load {
                 Load::Admit { .. } => Op::Admit,
                 Load::Heartbeat => Op::Heartbeat,
+                Load::Key => Op::Key,
                 _ => Op::Segment,
             };
             (lanes, jobs, op)
@@ -243,11 +270,11 @@ async fn admit_all(lanes: &Lanes, tokens: &[String]) -> anyhow::Result<Vec<Sessi
     Ok(sessions)
 }
 
-/// For each session: the origin path of its first variant's folder (with its grant) and the segments.
-async fn segment_paths(
+/// For each session: its first variant's origin URI (with its grant) and that media playlist's text.
+async fn media_playlists(
     lanes: &Lanes,
-    sessions: Vec<Session>,
-) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    sessions: &[Session],
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::with_capacity(sessions.len());
     for (i, s) in sessions.iter().enumerate() {
         let text = |path: &str, out: Outcome<bytes::Bytes>| match out {
@@ -261,6 +288,18 @@ async fn segment_paths(
             .next()
             .context("master playlist without variants")?;
         let media = text(&variant, api::fetch(lanes, i, &variant).await)?;
+        out.push((variant, media));
+    }
+    Ok(out)
+}
+
+/// For each session: the origin path of its first variant's folder (with its grant) and the segments.
+async fn segment_paths(
+    lanes: &Lanes,
+    sessions: Vec<Session>,
+) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::with_capacity(sessions.len());
+    for (variant, media) in media_playlists(lanes, &sessions).await? {
         let base = variant
             .rsplit_once('/')
             .map(|(d, _)| d.to_owned())

@@ -26,6 +26,8 @@ pub struct Server {
     pub heartbeat_s: Option<u32>,
     /// Stream folder of the created show.
     pub stream_path: String,
+    /// Encryption of the created show (`none`, `aes-128`).
+    pub encryption: String,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -81,6 +83,7 @@ pub async fn prepare_show(
                     heartbeat_s: server.heartbeat_s,
                     max_devices,
                     stream_path: server.stream_path.clone(),
+                    encryption: server.encryption.clone(),
                 },
             )
             .await?;

@@ -31,11 +31,13 @@ pub enum Op {
     Get,
     /// `GET /hls/{id}/steering.json`, the content-steering reload (also a heartbeat).
     Steering,
+    /// `GET /keys/{id}`, a content key with the session's credentials (checked, not renewed).
+    Key,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 9] = [
         Op::Register,
         Op::Admit,
         Op::Heartbeat,
@@ -44,6 +46,7 @@ impl Op {
         Op::Segment,
         Op::Leave,
         Op::Get,
+        Op::Key,
     ];
 
     /// Its name in tables and JSON.
@@ -57,6 +60,7 @@ impl Op {
             Op::Leave => "leave",
             Op::Get => "get",
             Op::Steering => "steering",
+            Op::Key => "key",
         }
     }
 

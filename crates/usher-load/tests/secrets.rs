@@ -161,6 +161,7 @@ impl Strict {
                 show_id: None,
                 heartbeat_s: Some(1),
                 stream_path: "demo".into(),
+                encryption: "none".into(),
                 timeout: Duration::from_secs(10),
             },
             task,

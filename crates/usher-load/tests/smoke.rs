@@ -80,6 +80,7 @@ async fn start_usher() -> Running {
             show_id: None,
             heartbeat_s: Some(1),
             stream_path: "demo".into(),
+            encryption: "none".into(),
             timeout: Duration::from_secs(10),
         },
         stop: Some(stop),

@@ -243,6 +243,7 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
         "stream_path": fields.get("stream_path").unwrap_or(""),
         "policy": fields.get("policy").unwrap_or("newest_wins"),
         "published": fields.get("published") == Some("true"),
+        "encryption": fields.get("encryption").unwrap_or("none"),
         "cdns": fields.all("cdns"),
         "geo": {
             "allow_countries": fields.all("allow_countries"),
