@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README: installs what the tests need on a fresh machine (Debian's chromium for
-# the browser tests, redis-server and redis-sentinel for the Redis backend's tests, nginx as a CDN edge (secure_link) for the CDN interop test; npm packages from the
+# the browser tests, redis-server and redis-sentinel for the Redis backend's tests, nginx as a CDN edge (secure_link) for the CDN interop test, ffmpeg and openssl for the encrypted-HLS
+# tests and the demo's encrypted variant; npm packages from the
 # lockfile), then runs formatting and lint checks, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
 # the browser tests against the real usher binary, and schemathesis against the served OpenAPI document
@@ -18,6 +19,8 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   as_root apt-get update -qq
