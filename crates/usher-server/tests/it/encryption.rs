@@ -2,7 +2,9 @@
 //! stream into an AES-128 ladder for an `aes-128` show, a viewer's segment decrypted by `openssl
 //! aes-128-cbc` with the key its live seat fetched into MPEG-TS that `ffprobe` reads, the superseded
 //! viewer's key requests refused while the new seat's succeed, and no content key in clear in the logs
-//! (at `debug`), the answers or the data directory.
+//! (at `debug`), the answers or the data directory. A caching nginx edge (`proxy_cache` over Usher's
+//! `/pull/`, `secure_link` for viewers) stands in for a CDN: it keeps serving the superseded viewer
+//! segments from its cache, which decrypt only with a key of a live seat.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -67,6 +69,112 @@ fn tool(name: &str) {
         ok,
         "{name} must be installed for this test (apt-get install -y ffmpeg openssl)"
     );
+}
+
+/// A caching nginx edge in front of Usher's origin pull, killed (SIGTERM to its master) on drop.
+struct Edge {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+const EDGE_SECRET: &str = "edge-secure-link-secret-4b1d";
+const PULL_SECRET: &str = "edge-origin-pull-secret-0123456789";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// nginx on `port`: links `/<hash>,<expires>/<folder>/<file>` checked by `secure_link` (as Usher signs
+/// them), pulled from `usher` (`/pull/…` with the origin-pull secret) and cached for an hour
+/// (`X-Cache-Status` says whether an answer came from the cache).
+async fn start_edge(port: u16, usher: &str) -> Edge {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let upstream = usher.trim_start_matches("http://");
+    let conf = format!(
+        r#"{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  proxy_cache_path {d}/cache levels=1:2 keys_zone=edge:1m max_size=64m inactive=1h use_temp_path=off;
+  server {{
+    listen 127.0.0.1:{port};
+    location ~ ^/(?<secure>[\w-]+,\d+)(?<prefix>/[^/]+/)(?<file>.*)$ {{
+      secure_link $secure;
+      secure_link_md5 "$secure_link_expires$prefix {EDGE_SECRET}";
+      if ($secure_link = "") {{ return 403; }}
+      if ($secure_link = "0") {{ return 410; }}
+      proxy_pass http://{upstream}/pull$prefix$file;
+      proxy_set_header X-Usher-Origin-Secret "{PULL_SECRET}";
+      proxy_cache edge;
+      proxy_cache_key $prefix$file;
+      proxy_cache_valid 200 1h;
+      add_header X-Cache-Status $upstream_cache_status;
+    }}
+    location / {{ return 403; }}
+  }}
+}}
+"#,
+        user = if root { "user root;" } else { "" },
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let nginx = if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    };
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx must be installed (scripts/test.sh installs Debian's nginx)");
+    let edge = Edge { child, port, dir };
+    wait_until(Duration::from_secs(10), "nginx listening", || async {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "nginx did not start: {}",
+            std::fs::read_to_string(edge.dir.path().join("error.log")).unwrap_or_default()
+        )
+    });
+    edge
 }
 
 /// The playlist's first `EXT-X-KEY` URI and IV, and the segment after it.
@@ -256,6 +364,24 @@ level = "debug"
     );
     assert!(on_disk.contains(&format!("URI=\"{base}/keys/ck_")));
 
+    // the caching edge joins the pool, pulling from Usher with its own secret
+    let edge_port = free_port();
+    let edge_base = format!("http://127.0.0.1:{edge_port}");
+    let res = client
+        .put(format!("{base}/api/v1/cdns/edge"))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "name": "caching nginx edge", "base_url": edge_base, "priority": 10,
+            "origin_secret": PULL_SECRET,
+            "signing": {"scheme": "nginx", "secret": EDGE_SECRET, "delivery": "path",
+                "prefix_variable": "prefix", "expression": "$secure_link_expires$prefix $secret"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    let edge = start_edge(edge_port, &base).await;
+
     let ticket: Value = client
         .post(format!("{base}/api/v1/tickets"))
         .bearer_auth(&admin)
@@ -279,11 +405,22 @@ level = "debug"
                 .unwrap();
             assert_eq!(res.status(), StatusCode::CREATED);
             let v: Value = res.json().await.unwrap();
-            let grant = v["grants"][0]["token"].as_str().unwrap().to_owned();
+            let grant = |cdn: &str, field: &str| {
+                v["grants"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|g| g["cdn"] == cdn)
+                    .unwrap()[field]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            };
             (
                 v["session_id"].as_str().unwrap().to_owned(),
                 v["session_secret"].as_str().unwrap().to_owned(),
-                grant,
+                grant("origin", "token"),
+                grant("edge", "url"),
             )
         }
     };
@@ -301,7 +438,7 @@ level = "debug"
         }
     };
 
-    let (a, a_secret, a_grant) = admit("device-aaaa").await;
+    let (a, a_secret, a_grant, a_edge_master) = admit("device-aaaa").await;
     // the playlist through Usher's origin: key URIs at Usher, with the grant for native players
     let playlist = client
         .get(format!("{base}/o/{a_grant}/enc/360p/index.m3u8"))
@@ -405,7 +542,35 @@ level = "debug"
 
     // a second device takes the seat: the first one's key requests are refused at once, by secret and by
     // grant, while the new seat's succeed
-    let (b, b_secret, _) = admit("device-bbbb").await;
+    // the same segment from the caching edge, under A's edge grant: pulled once, then from the cache
+    let a_edge_segment = a_edge_master.replace("master.m3u8", &format!("360p/{segment}"));
+    let edge_get = |url: String| {
+        let client = client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            let cache = res
+                .headers()
+                .get("x-cache-status")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (res.status(), cache, res.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, cache, from_edge) = edge_get(a_edge_segment.clone()).await;
+    assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("MISS")));
+    assert_eq!(from_edge, std::fs::read(&encrypted).unwrap());
+    // the edge's copy of the media playlist names Usher's key endpoint, with no credential in it
+    let (status, _, edge_playlist) =
+        edge_get(a_edge_master.replace("master.m3u8", "360p/index.m3u8")).await;
+    assert_eq!(status, StatusCode::OK);
+    let edge_playlist = String::from_utf8(edge_playlist).unwrap();
+    let (edge_key_uri, _, _) = first_key(&edge_playlist);
+    assert_eq!(edge_key_uri, bare_key_uri);
+
+    let (b, b_secret, _, _) = admit("device-bbbb").await;
+    // the edge still serves the superseded viewer from its cache (its grant lives on)...
+    let (status, cache, cached) = edge_get(a_edge_segment).await;
+    assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("HIT")));
+    assert_eq!(cached, from_edge);
     let (status, body) = fetch_key(bare_key_uri.clone(), Some((a.clone(), a_secret.clone()))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let problem: Value = serde_json::from_slice(&body).unwrap();
@@ -420,6 +585,21 @@ level = "debug"
     let (status, b_key) = fetch_key(bare_key_uri, Some((b, b_secret))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(b_key, key);
+    // ...and the edge's cached segment decrypts with the live seat's key
+    let edge_file = dir.path().join("edge.ts");
+    std::fs::write(&edge_file, &cached).unwrap();
+    let edge_clear = dir.path().join("edge-clear.ts");
+    let openssl = Command::new("openssl")
+        .args(["aes-128-cbc", "-d", "-K", &hex::encode(&b_key), "-iv", &iv, "-in"])
+        .arg(&edge_file)
+        .arg("-out")
+        .arg(&edge_clear)
+        .output()
+        .unwrap();
+    assert!(openssl.status.success());
+    assert_eq!(h264_packets(&edge_clear), packets);
+    answers.extend_from_slice(edge_playlist.as_bytes());
+    drop(edge);
 
     // every other answer this test saw, and the show as the API reads it
     for path in ["/api/v1/shows/enc", "/metrics"] {
