@@ -74,7 +74,6 @@ fn tool(name: &str) {
 /// A caching nginx edge in front of Usher's origin pull, killed (SIGTERM to its master) on drop.
 struct Edge {
     child: std::process::Child,
-    port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -163,7 +162,7 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx must be installed (scripts/test.sh installs Debian's nginx)");
-    let edge = Edge { child, port, dir };
+    let edge = Edge { child, dir };
     wait_until(Duration::from_secs(10), "nginx listening", || async {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     })
@@ -379,7 +378,12 @@ level = "debug"
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
     let edge = start_edge(edge_port, &base).await;
 
     let ticket: Value = client
@@ -590,7 +594,15 @@ level = "debug"
     std::fs::write(&edge_file, &cached).unwrap();
     let edge_clear = dir.path().join("edge-clear.ts");
     let openssl = Command::new("openssl")
-        .args(["aes-128-cbc", "-d", "-K", &hex::encode(&b_key), "-iv", &iv, "-in"])
+        .args([
+            "aes-128-cbc",
+            "-d",
+            "-K",
+            &hex::encode(&b_key),
+            "-iv",
+            &iv,
+            "-in",
+        ])
         .arg(&edge_file)
         .arg("-out")
         .arg(&edge_clear)
