@@ -6,13 +6,16 @@
 # Writes every report as JSON under the output folder and a summary (medians, ratios) to summary.md.
 #
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
+#                    [--only viewers]
 #
 # --quick: 1 round of 3 s, 2,000 viewers; a check that the script works, not a measurement.
+# --only viewers: the viewer scenarios alone (40,000 viewers, doors open, memory, sharing attack), without
+#   the throughput rounds and the Redis rows; each scenario's summary counts its 429 answers.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0
+rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -22,9 +25,11 @@ while [ $# -gt 0 ]; do
     --connections) connections="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
+    --only) only="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+case "$only" in "" | viewers) ;; *) echo "--only takes: viewers" >&2; exit 2 ;; esac
 if [ "$quick" = 1 ]; then rounds=1 duration=3 warmup=1 viewers=2000 connections=500; fi
 out="${out:-$root/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
@@ -114,6 +119,7 @@ segs=()
 for f in "$root"/media/demo/360p/*.ts; do segs+=(--url "http://127.0.0.1:18081/media/demo/360p/$(basename "$f")"); done
 tp=(--concurrency "$concurrency" --duration-s "$duration" --warmup-s "$warmup")
 
+if [ "$only" != viewers ]; then
 step "usher (embedded store)"
 start_demo "$work/data-embedded"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
@@ -136,6 +142,7 @@ step "wrk cross-check of the HTTP ceiling (a second load tool)"
 wrk -t1 -c"$concurrency" -d"${duration}s" http://127.0.0.1:18081/ok >"$out/wrk-nginx-200.txt" 2>&1 || true
 wrk -t1 -c"$concurrency" -d"${duration}s" "$BASE/livez" >"$out/wrk-usher-livez.txt" 2>&1 || true
 stop_pid "$DEMO_PID"
+fi
 
 step "viewers: $viewers viewers, heartbeat 15 s, steering reload 30 s, ramp 20 s, 60 s steady, over $connections connections"
 start_demo "$work/data-viewers"
@@ -167,6 +174,7 @@ U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid
   --duration-s 20 --connections "$connections" --json "$out/viewers-share.json" >&2 || true
 stop_pid "$DEMO_PID"
 
+if [ "$only" != viewers ]; then
 step "Redis: redis-benchmark ceiling, then Usher on Redis"
 mkdir -p "$work/redis"
 redis-server --port 0 --unixsocket "$work/redis/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
@@ -210,6 +218,7 @@ else
   echo "Usher on Redis could not start (see redis-usher.err): Redis rows not measured" | tee "$out/redis-not-measured.txt" >&2
 fi
 stop_pid "$REDIS_PID"
+fi
 
 step "summary"
 python3 - "$out" <<'PY' | tee "$out/summary.md"
@@ -284,7 +293,9 @@ for name in ["steady", "doors", "memory", "share"]:
         l = o["latency_ms"]
         print(f"| {o['op']} | {o['requests']} | {o['errors']} {o['error_kinds'] or ''} | {o['rate_per_s']:.0f} | {l['p50']:.2f} | {l['p99']:.2f} | {l['p999']:.2f} | {l['max']:.2f} |")
     ch = r["checks"]
-    print(f"\npeak live sessions {r['peak_live_sessions']}, false refusals {ch['false_refusals']}, over-admissions {ch['over_admissions']} in {ch['rounds_checked']} rounds, expected refusals {ch['expected_refusals']}")
+    limited = sum(n for o in r["ops"] for k, n in (o["error_kinds"] or {}).items() if "rate_limited" in k or "429" in k)
+    print(f"\nrefused by rate limits (429): {limited}")
+    print(f"peak live sessions {r['peak_live_sessions']}, false refusals {ch['false_refusals']}, over-admissions {ch['over_admissions']} in {ch['rounds_checked']} rounds, expected refusals {ch['expected_refusals']}")
     s = r.get("server")
     if s:
         print("server: " + "; ".join(f"{p['phase']} {p['seconds']:.0f} s {p['cores']:.2f} cores {p['rss_mib']:.0f} MiB" for p in s["phases"]))
