@@ -6,13 +6,16 @@
 # Writes every report as JSON under the output folder and a summary (medians, ratios) to summary.md.
 #
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
+#                    [--only viewers]
 #
 # --quick: 1 round of 3 s, 2,000 viewers; a check that the script works, not a measurement.
+# --only viewers: the viewer scenarios alone (40,000 viewers, doors open, memory, sharing attack), without
+#   the throughput rounds and the Redis rows; each scenario's summary counts its 429 answers.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0
+rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -22,9 +25,11 @@ while [ $# -gt 0 ]; do
     --connections) connections="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
+    --only) only="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+case "$only" in "" | viewers) ;; *) echo "--only takes: viewers" >&2; exit 2 ;; esac
 if [ "$quick" = 1 ]; then rounds=1 duration=3 warmup=1 viewers=2000 connections=500; fi
 out="${out:-$root/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
@@ -109,11 +114,20 @@ start_demo() { # $1: data dir → sets DEMO_PID, BASE, ADMIN, TICKETS
   TICKETS="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tickets_key"])' "$work/demo.json")"
 }
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# A measured step: usher-load with --check exits non-zero on any error (throughput runs) or a failed check
+# (viewer scenarios); the run goes on so every figure is written, then ends with status 1 naming the steps
+# that failed, so a run with errors never passes for a measurement.
+failed=()
+measure() { # $1: step name; the rest: usher-load's arguments
+  local name="$1"; shift
+  "$LOAD" "$@" --check >&2 || failed+=("$name")
+}
 
 segs=()
 for f in "$root"/media/demo/360p/*.ts; do segs+=(--url "http://127.0.0.1:18081/media/demo/360p/$(basename "$f")"); done
 tp=(--concurrency "$concurrency" --duration-s "$duration" --warmup-s "$warmup")
 
+if [ "$only" != viewers ]; then
 step "usher (embedded store)"
 start_demo "$work/data-embedded"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
@@ -121,52 +135,50 @@ echo "usher pid $DEMO_PID at $BASE" >&2
 
 for r in $(seq "$rounds"); do
   step "round $r/$rounds: ceilings and Usher, same tool, same connections"
-  "$LOAD" get --url http://127.0.0.1:18081/ok "${tp[@]}" --server-pid "$NGINX_PID" --json "$out/tp-nginx-200-$r.json" >&2
-  "$LOAD" get --url "$BASE/livez" "${tp[@]}" --server-pid "$DEMO_PID" --json "$out/tp-usher-livez-$r.json" >&2
-  "$LOAD" saturate --op heartbeat "${U[@]}" "${tp[@]}" --json "$out/tp-usher-heartbeat-$r.json" >&2
-  "$LOAD" saturate --op admit "${U[@]}" "${tp[@]}" --tickets 20000 --json "$out/tp-usher-admit-$r.json" >&2
+  measure "tp-nginx-200-$r" get --url http://127.0.0.1:18081/ok "${tp[@]}" --server-pid "$NGINX_PID" --json "$out/tp-nginx-200-$r.json"
+  measure "tp-usher-livez-$r" get --url "$BASE/livez" "${tp[@]}" --server-pid "$DEMO_PID" --json "$out/tp-usher-livez-$r.json"
+  measure "tp-usher-heartbeat-$r" saturate --op heartbeat "${U[@]}" "${tp[@]}" --json "$out/tp-usher-heartbeat-$r.json"
+  measure "tp-usher-admit-$r" saturate --op admit "${U[@]}" "${tp[@]}" --tickets 20000 --json "$out/tp-usher-admit-$r.json"
   # the same loop on tickets that are each admitted once (a first admit, as at doors open; above, every
   # admit of the 20,000 tickets after the first round takes a seat over)
-  "$LOAD" saturate --op admit "${U[@]}" "${tp[@]}" --tickets $((viewers * 15 / 2)) --json "$out/tp-usher-firstadmit-$r.json" >&2
-  "$LOAD" get "${segs[@]}" "${tp[@]}" --server-pid "$NGINX_PID" --json "$out/tp-nginx-sendfile-$r.json" >&2
-  "$LOAD" saturate --op segment "${U[@]}" "${tp[@]}" --json "$out/tp-usher-segment-$r.json" >&2
+  measure "tp-usher-firstadmit-$r" saturate --op admit "${U[@]}" "${tp[@]}" --tickets $((viewers * 15 / 2)) --json "$out/tp-usher-firstadmit-$r.json"
+  measure "tp-nginx-sendfile-$r" get "${segs[@]}" "${tp[@]}" --server-pid "$NGINX_PID" --json "$out/tp-nginx-sendfile-$r.json"
+  measure "tp-usher-segment-$r" saturate --op segment "${U[@]}" "${tp[@]}" --json "$out/tp-usher-segment-$r.json"
 done
 
 step "wrk cross-check of the HTTP ceiling (a second load tool)"
 wrk -t1 -c"$concurrency" -d"${duration}s" http://127.0.0.1:18081/ok >"$out/wrk-nginx-200.txt" 2>&1 || true
 wrk -t1 -c"$concurrency" -d"${duration}s" "$BASE/livez" >"$out/wrk-usher-livez.txt" 2>&1 || true
 stop_pid "$DEMO_PID"
+fi
 
 step "viewers: $viewers viewers, heartbeat 15 s, steering reload 30 s, ramp 20 s, 60 s steady, over $connections connections"
 start_demo "$work/data-viewers"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
 steady=60; [ "$quick" = 1 ] && steady=10
-"$LOAD" "${U[@]}" --viewers "$viewers" --heartbeat-s 15 --steering-s 30 --ramp-s 20 \
-  --duration-s "$steady" --connections "$connections" --json "$out/viewers-steady.json" >&2 || true
+measure "viewers-steady" "${U[@]}" --viewers "$viewers" --heartbeat-s 15 --steering-s 30 --ramp-s 20 --duration-s "$steady" --connections "$connections" --json "$out/viewers-steady.json"
 stop_pid "$DEMO_PID"
 
 step "doors open: $viewers admits within 10 s"
 start_demo "$work/data-doors"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
-"$LOAD" "${U[@]}" --viewers "$viewers" --heartbeat-s 15 --doors-open-s 10 --duration-s 20 \
-  --connections "$connections" --json "$out/viewers-doors.json" >&2 || true
+measure "viewers-doors" "${U[@]}" --viewers "$viewers" --heartbeat-s 15 --doors-open-s 10 --duration-s 20 --connections "$connections" --json "$out/viewers-doors.json"
 stop_pid "$DEMO_PID"
 
 mem_viewers=$((viewers * 5 / 2))
 step "memory: $mem_viewers sessions over 200 connections (heartbeat 60 s), so the connections' buffers weigh little"
 start_demo "$work/data-memory"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
-"$LOAD" "${U[@]}" --viewers "$mem_viewers" --heartbeat-s 60 --doors-open-s 20 --duration-s 10 \
-  --connections 200 --json "$out/viewers-memory.json" >&2 || true
+measure "viewers-memory" "${U[@]}" --viewers "$mem_viewers" --heartbeat-s 60 --doors-open-s 20 --duration-s 10 --connections 200 --json "$out/viewers-memory.json"
 stop_pid "$DEMO_PID"
 
 step "sharing attack: 3 devices per ticket, k = 1"
 start_demo "$work/data-share"
 U=(--base-url "$BASE" --tickets-key "$TICKETS" --admin-key "$ADMIN" --server-pid "$DEMO_PID")
-"$LOAD" "${U[@]}" --viewers $((viewers / 4)) --share-devices 3 --heartbeat-s 5 --doors-open-s 5 \
-  --duration-s 20 --connections "$connections" --json "$out/viewers-share.json" >&2 || true
+measure "viewers-share" "${U[@]}" --viewers $((viewers / 4)) --share-devices 3 --heartbeat-s 5 --doors-open-s 5 --duration-s 20 --connections "$connections" --json "$out/viewers-share.json"
 stop_pid "$DEMO_PID"
 
+if [ "$only" != viewers ]; then
 step "Redis: redis-benchmark ceiling, then Usher on Redis"
 mkdir -p "$work/redis"
 redis-server --port 0 --unixsocket "$work/redis/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
@@ -201,15 +213,17 @@ if RADMIN="$("$USHER" api-key create --config "$work/redis/usher.toml" --name be
   R=(--base-url http://127.0.0.1:18090 --tickets-key "$RTICKETS" --admin-key "$RADMIN" --server-pid "$RUSHER_PID")
   for r in $(seq "$rounds"); do
     step "Redis round $r/$rounds"
-    "$LOAD" get --url http://127.0.0.1:18081/ok "${tp[@]}" --server-pid "$NGINX_PID" --json "$out/tp-redis-nginx-200-$r.json" >&2
-    "$LOAD" saturate --op heartbeat "${R[@]}" "${tp[@]}" --json "$out/tp-redis-heartbeat-$r.json" >&2 || true
-    "$LOAD" saturate --op admit "${R[@]}" "${tp[@]}" --tickets 20000 --json "$out/tp-redis-admit-$r.json" >&2 || true
+    measure "tp-redis-nginx-200-$r" get --url http://127.0.0.1:18081/ok "${tp[@]}" --server-pid "$NGINX_PID" --json "$out/tp-redis-nginx-200-$r.json"
+    measure "tp-redis-heartbeat-$r" saturate --op heartbeat "${R[@]}" "${tp[@]}" --json "$out/tp-redis-heartbeat-$r.json"
+    measure "tp-redis-admit-$r" saturate --op admit "${R[@]}" "${tp[@]}" --tickets 20000 --json "$out/tp-redis-admit-$r.json"
   done
   stop_pid "$RUSHER_PID"
 else
   echo "Usher on Redis could not start (see redis-usher.err): Redis rows not measured" | tee "$out/redis-not-measured.txt" >&2
+  failed+=("usher-on-redis")
 fi
 stop_pid "$REDIS_PID"
+fi
 
 step "summary"
 python3 - "$out" <<'PY' | tee "$out/summary.md"
@@ -284,7 +298,9 @@ for name in ["steady", "doors", "memory", "share"]:
         l = o["latency_ms"]
         print(f"| {o['op']} | {o['requests']} | {o['errors']} {o['error_kinds'] or ''} | {o['rate_per_s']:.0f} | {l['p50']:.2f} | {l['p99']:.2f} | {l['p999']:.2f} | {l['max']:.2f} |")
     ch = r["checks"]
-    print(f"\npeak live sessions {r['peak_live_sessions']}, false refusals {ch['false_refusals']}, over-admissions {ch['over_admissions']} in {ch['rounds_checked']} rounds, expected refusals {ch['expected_refusals']}")
+    limited = sum(n for o in r["ops"] for k, n in (o["error_kinds"] or {}).items() if "rate_limited" in k or "429" in k)
+    print(f"\nrefused by rate limits (429): {limited}")
+    print(f"peak live sessions {r['peak_live_sessions']}, false refusals {ch['false_refusals']}, over-admissions {ch['over_admissions']} in {ch['rounds_checked']} rounds, expected refusals {ch['expected_refusals']}")
     s = r.get("server")
     if s:
         print("server: " + "; ".join(f"{p['phase']} {p['seconds']:.0f} s {p['cores']:.2f} cores {p['rss_mib']:.0f} MiB" for p in s["phases"]))
@@ -304,3 +320,7 @@ for f in ["wrk-nginx-200.txt", "wrk-usher-livez.txt"]:
         pass
 PY
 echo "reports in $out" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s (errors or failed checks: see their reports and summary.md)\n' "${failed[*]}" | tee -a "$out/summary.md" >&2
+  exit 1
+fi

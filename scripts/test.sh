@@ -45,7 +45,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo nextest"
 # the fuzz targets (crates/usher-fuzz) replay their corpus, then draw random inputs this long each
 export USHER_FUZZ_SECONDS="${USHER_FUZZ_SECONDS:-10}"
-cargo nextest run --workspace --locked --no-fail-fast
+# every answer the integration tests get is logged (scripts/check-api-codes.py reads it below)
+answers="$(mktemp -d /var/tmp/usher-answers.XXXXXX)/answers.tsv"
+USHER_TEST_ANSWER_LOG="$answers" cargo nextest run --workspace --locked --no-fail-fast
+
+step "every error code the API document promises is answered by a test (or listed as not yet)"
+python3 scripts/check-api-codes.py "$answers"
+rm -rf "$(dirname "$answers")"
 
 step "browser tests"
 cargo build -p usher-server --bin usher --locked

@@ -13,7 +13,7 @@ use crate::validation::ValidationError;
 
 /// ISO 3166-1 alpha-2 codes officially assigned (from Debian's iso-codes), plus `XK` (Kosovo), which
 /// GeoIP databases use.
-const ASSIGNED: &[&str] = &[
+pub(crate) const ASSIGNED: &[&str] = &[
     "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
     "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
     "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",

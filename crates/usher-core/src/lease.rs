@@ -881,6 +881,99 @@ mod tests {
         );
     }
 
+    /// Every memory of a ticket filled past its cap: the oldest entries go, the newest stay in order, and a
+    /// renewed entry moves last (the property cases are too short to get there).
+    #[test]
+    fn each_memory_fills_to_its_cap_and_forgets_the_oldest() {
+        let mut t = TicketLeases::default();
+        let r = rules(1, SharingPolicy::NewestWins);
+        // 300 devices take the seat in turn: 299 sessions end superseded
+        let sessions: Vec<SessionId> = (1..=300)
+            .map(|d| {
+                admitted(claim(
+                    &mut t,
+                    d,
+                    "A",
+                    &format!("S{d}"),
+                    r,
+                    i64::from(d) * 10,
+                ))
+            })
+            .collect();
+        assert_eq!(t.usage.sessions, 300);
+        assert_eq!(t.usage.devices.len(), DEVICE_MEMORY);
+        let kept: Vec<DeviceId> = t
+            .usage
+            .devices
+            .iter()
+            .map(|d| d.device_id.clone())
+            .collect();
+        let newest: Vec<DeviceId> = (300 - DEVICE_MEMORY as u32 + 1..=300).map(dev).collect();
+        assert_eq!(kept, newest, "the newest devices, most recent last");
+        assert_eq!(t.ended.len(), ENDED_MEMORY);
+        let ended: Vec<&SessionId> = t.ended.iter().map(|e| &e.session_id).collect();
+        let newest_ended: Vec<&SessionId> = sessions[299 - ENDED_MEMORY..299].iter().collect();
+        assert_eq!(
+            ended, newest_ended,
+            "the newest ended sessions, oldest first"
+        );
+        // a forgotten session is unknown, a remembered one still says why it ended
+        assert_eq!(
+            t.heartbeat(&sessions[0], renewal("S1", "x"), UnixMs(3_100)),
+            HeartbeatDecision::Unknown
+        );
+        assert!(matches!(
+            t.heartbeat(&sessions[298], renewal("S299", "y"), UnixMs(3_100)),
+            HeartbeatDecision::Ended(EndReason::Superseded { .. })
+        ));
+        // a device seen again moves last; the oldest kept one goes when a new one comes
+        admitted(claim(&mut t, 250, "A", "again", r, 3_200));
+        admitted(claim(&mut t, 301, "A", "new", r, 3_300));
+        let kept: Vec<DeviceId> = t
+            .usage
+            .devices
+            .iter()
+            .map(|d| d.device_id.clone())
+            .collect();
+        assert_eq!(kept.len(), DEVICE_MEMORY);
+        assert!(!kept.contains(&dev(237)), "the oldest device went");
+        assert_eq!(kept[DEVICE_MEMORY - 2..], [dev(250), dev(301)]);
+
+        // countries and addresses: 40 distinct, then the second-oldest kept seen again
+        let countries: Vec<Country> = crate::geo::ASSIGNED
+            .iter()
+            .take(40)
+            .map(|c| Country::parse(c).unwrap())
+            .collect();
+        for (i, c) in countries.iter().enumerate() {
+            t.saw_country(*c, UnixMs(10_000 + i as i64));
+            t.saw_address(
+                std::net::IpAddr::from([192, 0, 2, u8::try_from(i).unwrap()]),
+                UnixMs(10_000 + i as i64),
+            );
+        }
+        t.saw_country(countries[9], UnixMs(20_000));
+        t.saw_address(std::net::IpAddr::from([192, 0, 2, 9]), UnixMs(20_000));
+        let kept: Vec<Country> = t.usage.countries.iter().map(|c| c.country).collect();
+        let mut expect: Vec<Country> = countries[40 - COUNTRY_MEMORY..].to_vec();
+        expect.retain(|c| *c != countries[9]);
+        expect.push(countries[9]);
+        assert_eq!(kept, expect);
+        let kept: Vec<u8> = t
+            .usage
+            .addresses
+            .iter()
+            .map(|a| match a.address {
+                std::net::IpAddr::V4(v4) => v4.octets()[3],
+                std::net::IpAddr::V6(_) => unreachable!(),
+            })
+            .collect();
+        let mut expect: Vec<u8> = (u8::try_from(40 - ADDRESS_MEMORY).unwrap()..40).collect();
+        expect.retain(|a| *a != 9);
+        expect.push(9);
+        assert_eq!(kept, expect);
+    }
+
     #[test]
     fn countries_are_remembered_most_recent_last_and_bounded() {
         let mut t = TicketLeases::default();

@@ -241,9 +241,10 @@ fn viewers_text(r: &ViewersReport) -> String {
     s.push_str(&table(&r.ops));
     let c = &r.checks;
     s.push_str(&format!(
-        "\npeak live sessions {}   errors {}   false refusals {}   over-admissions {} ({} devices over, {} rounds checked)   expected refusals {}\n",
+        "\npeak live sessions {}   errors {}   failed viewer tasks {}   false refusals {}   over-admissions {} ({} devices over, {} rounds checked)   expected refusals {}\n",
         r.peak_live_sessions,
         r.errors,
+        r.task_failures,
         c.false_refusals,
         c.over_admissions,
         c.over_admitted_devices,

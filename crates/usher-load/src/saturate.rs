@@ -64,7 +64,7 @@ pub struct SaturateReport {
     pub server: Option<PhaseUsage>,
     /// The tool's own CPU over the measured window.
     pub tool: Option<PhaseUsage>,
-    /// Errors.
+    /// Errors: error answers of the measured operation, and workers that panicked.
     pub errors: u64,
 }
 
@@ -237,11 +237,18 @@ pub async fn run(
     let server_usage = server_clock.as_mut().and_then(|c| c.mark("measured"));
     let tool_usage = tool_clock.as_mut().and_then(|c| c.mark("measured"));
     stop.store(true, Ordering::Relaxed);
-    while workers.join_next().await.is_some() {}
+    // a worker that panicked made requests nobody counted: it is an error of the run
+    let mut failed_workers = 0u64;
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            eprintln!("usher-load: a worker failed: {e}");
+            failed_workers += 1;
+        }
+    }
     let ops: Vec<OpReport> = ops.into_iter().filter(|o| o.op == op).collect();
     Ok(SaturateReport {
         base_url: lanes.target().base_url.clone(),
-        errors: ops.iter().map(|o| o.errors).sum(),
+        errors: ops.iter().map(|o| o.errors).sum::<u64>() + failed_workers,
         ops,
         server: server_usage,
         tool: tool_usage,

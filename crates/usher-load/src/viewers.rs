@@ -112,8 +112,10 @@ pub struct ViewersReport {
     pub tool: Vec<PhaseUsage>,
     /// Errors of every operation together.
     pub errors: u64,
-    /// Whether the run passed: no error, no false refusal, no over-admission, no copied session played
-    /// by two devices past its second heartbeat.
+    /// Viewer tasks that panicked or were cancelled: each is a viewer whose outcome nobody counted.
+    pub task_failures: u64,
+    /// Whether the run passed: no error, no failed viewer task, no false refusal, no over-admission, no
+    /// copied session played by two devices past its second heartbeat.
     pub passed: bool,
 }
 
@@ -258,9 +260,11 @@ pub async fn run(
     }
     tool_clock.mark("steady");
     let rss_steady = server_clock.as_ref().map(|c| c.last().rss_kib);
+    let mut task_failures = 0u64;
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {
             eprintln!("usher-load: a viewer task failed: {e}");
+            task_failures += 1;
         }
     }
     if let Some(c) = server_clock.as_mut() {
@@ -303,10 +307,12 @@ pub async fn run(
         connects: shared.lanes.connects(),
         peak_live_sessions: peak,
         passed: errors == 0
+            && task_failures == 0
             && checks.false_refusals == 0
             && checks.over_admissions == 0
             && checks.clones_unstopped == 0,
         errors,
+        task_failures,
         ops,
         checks,
         server: server_usage,
@@ -488,10 +494,11 @@ async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, 
                 let s = holder.session.as_ref()?;
                 Some(async move {
                     let out = api::leave(lanes, lane(d), s).await;
-                    // a device superseded since its last heartbeat (or a copy whose twin left first)
-                    // has nothing to leave
+                    // a device superseded since its last heartbeat, or a copy whose twin left first,
+                    // has nothing to leave (404 session_unknown); a copy whose twin renewed past its
+                    // secret is told so (409 session_cloned). Any other answer is an error.
                     match out {
-                        Outcome::Http(r) if problem_code(&r.body).is_some() => {
+                        Outcome::Http(r) if expected_leave_refusal(&r) => {
                             rec.refused(Op::Leave, r.latency)
                         }
                         other => {
@@ -643,4 +650,14 @@ async fn progress_lines(
         last = counts;
         last_at = now;
     }
+}
+
+/// Whether a leave's refusal is one a device of a shared ticket may expect at the end of a run: its
+/// session ended or was taken over (404 `session_unknown`), or its copy of the secret was retired by a
+/// twin's renewal (409 `session_cloned`). Server errors, bad requests and every other code are not.
+fn expected_leave_refusal(reply: &crate::client::Reply) -> bool {
+    matches!(
+        (reply.status.as_u16(), problem_code(&reply.body).as_deref()),
+        (404, Some("session_unknown")) | (409, Some("session_cloned"))
+    )
 }

@@ -27,6 +27,8 @@ struct Seen {
     checked: BTreeMap<&'static str, u64>,
     /// Requests about a session that did not.
     refused: Vec<String>,
+    /// Answer every leave 500 with a problem body, as a failing server would.
+    fail_leaves: bool,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -108,6 +110,13 @@ async fn heartbeat(
 
 async fn leave(State(seen): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let mut seen = seen.lock().unwrap();
+    if seen.fail_leaves {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"type": "about:blank", "code": "internal"})),
+        )
+            .into_response();
+    }
     if !seen.check("leave", &id, &headers) {
         return cloned();
     }
@@ -136,7 +145,11 @@ struct Strict {
 
 impl Strict {
     async fn start() -> Self {
-        let seen = Shared::default();
+        Self::start_with(Seen::default()).await
+    }
+
+    async fn start_with(seen: Seen) -> Self {
+        let seen = Shared::new(Mutex::new(seen));
         let app = Router::new()
             .route("/api/v1/shows/{id}", put(put_show))
             .route("/api/v1/tickets/batch", post(register))
@@ -230,4 +243,41 @@ async fn viewers_send_the_newest_secret_with_heartbeats_steering_reloads_and_lea
     assert!(strict.checked("heartbeat") >= 20, "{report:#?}");
     assert!(strict.checked("steering") >= 20, "{report:#?}");
     assert_eq!(strict.checked("leave"), 10, "{report:#?}");
+}
+
+/// A server error answering the leaves of a shared ticket's devices is an error of the run, not one of
+/// the refusals such devices may expect (`session_unknown`, `session_cloned`): before, any problem body
+/// counted as an expected refusal, so a run could pass with every leave failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_leave_of_a_shared_ticket_fails_the_run() {
+    let strict = Strict::start_with(Seen {
+        fail_leaves: true,
+        ..Seen::default()
+    })
+    .await;
+    let cfg = ViewersConfig {
+        viewers: 4,
+        devices_per_ticket: 2,
+        max_devices: 2,
+        arrival: Arrival::DoorsOpen(0.2),
+        duration_s: 1.5,
+        segments: 0,
+        steering_s: 0.0,
+        jitter: 0.05,
+        connections: 0,
+        progress_s: 0.0,
+    };
+    let report = viewers::run(&strict.server, cfg, None).await.expect("run");
+    assert!(!report.passed, "{report:#?}");
+    let leave = report
+        .ops
+        .iter()
+        .find(|o| o.op == usher_load::stats::Op::Leave)
+        .expect("leaves were made");
+    // 4 viewers are 4 devices (2 tickets of 2): each leave failed, and each counts
+    assert_eq!(
+        leave.error_kinds.get("500 internal"),
+        Some(&4),
+        "{report:#?}"
+    );
 }

@@ -21,6 +21,7 @@
 //! | `session:{id}` | string, TTL lease + 1 h | ticket id of a session |
 //! | `live:{show id}` | sorted set | live session ids scored by lease expiry (ms) |
 //! | `ended:{session id}` | string, TTL 1 h | why a session ended (JSON), for its next heartbeat |
+//! | `seats:{ticket id}:ended` | list, TTL 1 h | the ticket's ended session ids, oldest first: at most 256 are remembered, as in the embedded store |
 //! | `apikey:{id}` | string | API key JSON (secret only as keyed hash) |
 //! | `apikeys` | set | API key ids |
 //! | `apikey_used:{id}` | string | last use (ms), best effort |
@@ -128,11 +129,27 @@ async fn manager(
 /// The key of the configuration generation (`redis/cache.rs`).
 const CONFIG_GEN: &str = "config_gen";
 
+/// The lease rules' clock in `redis/seats.lua`: Redis's `TIME`.
+const SERVER_NOW: &str = "local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end";
+
 /// A script that works on leases: the lease rules and the configuration generation, then `body`.
 fn script(body: &str) -> Script {
+    script_timed(body, SERVER_NOW)
+}
+
+/// [`script`] with the lease rules' `now_ms` replaced by `now_fn`.
+fn script_timed(body: &str, now_fn: &str) -> Script {
+    let seats = include_str!("redis/seats.lua");
+    assert!(
+        seats.contains(SERVER_NOW),
+        "seats.lua defines now_ms as SERVER_NOW"
+    );
     Script::new(&format!(
         "{}\n{}\n{}",
-        include_str!("redis/seats.lua"),
+        seats.replace(SERVER_NOW, now_fn),
         include_str!("redis/generation.lua"),
         body
     ))
@@ -186,6 +203,9 @@ pub struct RedisStore {
     wait_timeout: Duration,
     /// Shows and the CDN pool as last read, kept current by the generation counter (`redis/cache.rs`).
     config: ConfigCache,
+    /// The node's clock (the system's; a test's with [`RedisStore::with_test_clock`]); lease time is
+    /// Redis's own.
+    clock: Arc<dyn Clock>,
 }
 
 impl Drop for RedisStore {
@@ -374,6 +394,7 @@ impl RedisStore {
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
             config: ConfigCache::new(cache::FRESHNESS),
+            clock: Arc::new(SystemClock),
         };
         store.check_eviction_policy().await;
         Ok(store)
@@ -386,6 +407,28 @@ impl RedisStore {
     #[must_use]
     pub fn with_config_freshness(mut self, freshness: Duration) -> Self {
         self.config = ConfigCache::new(freshness);
+        self
+    }
+
+    /// For tests only: the lease rules take their time from the Redis key `clock_key` (milliseconds since
+    /// the epoch, which the test keeps equal to `clock`) instead of Redis's `TIME`, and the node's own
+    /// reads from `clock`, so a test moves time for this store and an embedded one at once (the
+    /// differential test of the Lua lease rules against the Rust ones). Never used by `usher serve`.
+    #[must_use]
+    pub fn with_test_clock(mut self, clock: Arc<dyn Clock>, clock_key: &str) -> Self {
+        let now_fn = format!(
+            "local function now_ms()\n  return tonumber(redis.call('GET', '{clock_key}'))\nend"
+        );
+        let t = |body| script_timed(body, &now_fn);
+        let scripts = &mut self.scripts;
+        scripts.admit = t(include_str!("redis/admit.lua"));
+        scripts.heartbeat = t(include_str!("redis/heartbeat.lua"));
+        scripts.end_session = t(include_str!("redis/end_session.lua"));
+        scripts.leave = t(include_str!("redis/leave.lua"));
+        scripts.register = t(include_str!("redis/register.lua"));
+        scripts.revoke = t(include_str!("redis/revoke.lua"));
+        scripts.delete_show = t(include_str!("redis/delete_show.lua"));
+        self.clock = clock;
         self
     }
 
@@ -598,7 +641,7 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     fn now(&self) -> UnixMs {
-        SystemClock.now()
+        self.clock.now()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -915,13 +958,15 @@ impl Store for RedisStore {
             Some(word @ ("unknown" | "cloned" | "wrong")) => {
                 let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
                 self.config.observe(generation, asked);
+                // a refused secret still names the session's owner, as the embedded store does
+                let (decision, owner) = match word {
+                    "cloned" => (HeartbeatDecision::Cloned, Some(owner()?)),
+                    "wrong" => (HeartbeatDecision::WrongSecret, Some(owner()?)),
+                    _ => (HeartbeatDecision::Unknown, None),
+                };
                 Ok(HeartbeatAnswer {
-                    decision: match word {
-                        "cloned" => HeartbeatDecision::Cloned,
-                        "wrong" => HeartbeatDecision::WrongSecret,
-                        _ => HeartbeatDecision::Unknown,
-                    },
-                    owner: None,
+                    decision,
+                    owner,
                     ticket: None,
                 })
             }

@@ -389,36 +389,64 @@ fn lookups_never_fail_or_wait_while_databases_swap() {
     let geo = Arc::new(GeoIp::new());
     geo.load(v1(), usher_geo::db::Source::Upload).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // the readers and the swapper start together, so the lookups overlap the swaps
+    let start = Arc::new(std::sync::Barrier::new(3));
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let geo = geo.clone();
             let stop = stop.clone();
+            let start = start.clone();
             std::thread::spawn(move || {
                 let ip: IpAddr = PROBE.parse().unwrap();
-                let mut n = 0u64;
+                let (mut n, mut slow) = (0u64, 0u64);
                 let mut worst = Duration::ZERO;
+                let mut seen = std::collections::BTreeSet::new();
+                start.wait();
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     let got = geo.lookup(ip);
-                    worst = worst.max(t.elapsed());
+                    let took = t.elapsed();
+                    worst = worst.max(took);
+                    slow += u64::from(took > Duration::from_millis(1));
                     match got {
-                        Lookup::Country(c) => assert!(["DE", "AT"].contains(&c.as_str()), "{c}"),
+                        Lookup::Country(c) => {
+                            assert!(["DE", "AT"].contains(&c.as_str()), "{c}");
+                            seen.insert(c.to_string());
+                        }
                         other => panic!("a lookup during a swap answered {other:?}"),
                     }
                     n += 1;
                 }
-                (n, worst)
+                (n, slow, worst, seen)
             })
         })
         .collect();
+    start.wait();
+    let swaps = Instant::now();
     for i in 0..50 {
         let bytes = if i % 2 == 0 { v2() } else { v1() };
         geo.load(bytes, usher_geo::db::Source::Upload).unwrap();
+        // room for lookups on each database between the swaps
+        std::thread::sleep(Duration::from_millis(2));
     }
+    let swaps = swaps.elapsed();
     stop.store(true, Ordering::Relaxed);
     for r in readers {
-        let (n, worst) = r.join().unwrap();
-        assert!(n > 0);
-        eprintln!("{n} lookups during 50 swaps, slowest {worst:?}");
+        let (n, slow, worst, seen) = r.join().unwrap();
+        eprintln!(
+            "{n} lookups during 50 swaps ({swaps:?}), {slow} over 1 ms, slowest {worst:?}, saw {seen:?}"
+        );
+        // both databases answered this reader: its lookups ran before and after swaps, not only
+        // before the first or after the last
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        // a lookup never waits for a load: lookups that wait behind a lock make up every lookup made
+        // while a load runs, not a stray preempted one in a hundred (the bound leaves room for a
+        // loaded 2-core machine's scheduler, which alone can hold a thread for some milliseconds)
+        assert!(n >= 1_000, "{n} lookups in {swaps:?}");
+        assert!(slow * 100 < n, "{slow} of {n} lookups took over 1 ms");
+        assert!(
+            worst < Duration::from_millis(100),
+            "slowest lookup {worst:?}"
+        );
     }
 }

@@ -55,7 +55,7 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Cookie<'static> {
         (status = 201, description = "Admitted: the session, its secret, grants and playlist URL. The watch page (ticket from the cookie) gets the secret in the HttpOnly `usher_seat` cookie; an app (`{\"token\": …}`) in `session_secret` and inside `playlist_url` (for a native player, which then renews by its steering reloads). A new device also gets the `usher_device` cookie.", body = Admission),
         (status = 400, description = "`invalid_request`: the body is not empty nor `{\"token\": …}`, or `X-Usher-Device` is not a device id."),
         (status = 401, description = "`no_ticket`: no token and no ticket cookie."),
-        (status = 403, description = "`session_secret_invalid`: `X-Usher-Session-Secret` cannot be a session secret; `ticket_revoked`: refunded or voided; `not_started`: the window opens at `starts_at` (see `Retry-After`); `geo_blocked`: not available where the viewer is (`country`)."),
+        (status = 403, description = "`session_secret_invalid`: `X-Usher-Session-Secret` cannot be a session secret; `ticket_revoked`: refunded or voided; `show_unpublished`: the show is taken off (`PUT /api/v1/shows/{id}/published`); `not_started`: the window opens at `starts_at` (see `Retry-After`); `geo_blocked`: not available where the viewer is (`country`)."),
         (status = 404, description = "`ticket_unknown`: no such ticket."),
         (status = 409, description = "`ticket_in_use`: every seat is taken under `oldest_wins`; retry after `retry_after_s`."),
         (status = 410, description = "`ended`: the window closed at `ended_at`."),

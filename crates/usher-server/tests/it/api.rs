@@ -615,3 +615,32 @@ async fn operations_endpoints_answer() {
     assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
     app.shutdown().await;
 }
+
+/// A show taken off refuses admits with its own code (the API document lists it, and the answer-checking
+/// proxy holds the answer to that), and admits again once put back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpublished_show_refuses_admits_until_it_is_published_again() {
+    let app = spawn_app().await;
+    app.open_show("gig", 1, "newest_wins").await;
+    let (_, token) = app.ticket("gig").await;
+    let publish = |published: bool| {
+        app.client
+            .put(app.url("/api/v1/shows/gig/published"))
+            .bearer_auth(&app.admin_key)
+            .json(&json!({ "published": published }))
+            .send()
+    };
+    assert!(publish(false).await.unwrap().status().is_success());
+    assert_problem(
+        app.admit(&token, "device-unpub-01").await,
+        StatusCode::FORBIDDEN,
+        "show_unpublished",
+    )
+    .await;
+    assert!(publish(true).await.unwrap().status().is_success());
+    assert_eq!(
+        app.admit(&token, "device-unpub-01").await.status(),
+        StatusCode::CREATED
+    );
+    app.shutdown().await;
+}

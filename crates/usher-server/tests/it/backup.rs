@@ -116,6 +116,30 @@ async fn a_backup_taken_while_serving_restores_what_it_held() {
         res.text().await.unwrap()
     );
 
+    // what the backup must bring back of a ticket in use: its record, its usage and the seat it holds
+    let ticket_status = |base: String, key: String, id: String| {
+        let http = http.clone();
+        async move {
+            let res = http
+                .get(format!("{base}/api/v1/tickets/{id}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let in_use = before[1]["id"].as_str().unwrap().to_owned();
+    let held = ticket_status(
+        info.base_url.clone(),
+        info.tickets_key.clone(),
+        in_use.clone(),
+    )
+    .await;
+    assert_eq!(held["usage"]["active_sessions"], 1, "{held}");
+    assert_eq!(held["usage"]["devices"], 1, "{held}");
+
     // only admins take backups
     let res = http
         .post(format!("{}/api/v1/backup", info.base_url))
@@ -205,6 +229,12 @@ async fn a_backup_taken_while_serving_restores_what_it_held() {
         .await
         .unwrap();
     let info2 = demo.info.clone();
+    // the ticket in use is back as it was at the backup: usage, device history and its live seat
+    let back = ticket_status(info2.base_url.clone(), info2.tickets_key.clone(), in_use).await;
+    assert_eq!(
+        back, held,
+        "the restored ticket differs from the backed-up one"
+    );
     for t in &before {
         let res = http
             .get(format!(

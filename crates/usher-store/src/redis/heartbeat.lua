@@ -2,7 +2,7 @@
 -- secret hash ('' to check without renewing)
 -- -> {'renewed', expires, ticket_id, show_id, generation, ticket json or false}
 --  | {'ended', reason json, ticket_id, show_id, generation} | {'unknown', generation}
---  | {'cloned', generation} | {'wrong', generation}
+--  | {'cloned', generation, ticket_id, show_id} | {'wrong', generation, ticket_id, show_id}
 -- The ticket comes along so that the caller needs no second round trip, and the generation so that its
 -- cached shows and pool are known to be current (redis/cache.rs). The ticket's status is read in the
 -- same step: a revoked ticket's leases end here, so no session renews once a revoke has answered.
@@ -30,9 +30,9 @@ for i, l in ipairs(st.leases) do
     if check == 'cloned' then
       saw_clone(st, now)
       save_seats(key, st)
-      return { 'cloned', gen }
+      return { 'cloned', gen, ticket_id, st.show_id }
     end
-    if check == 'wrong' then return { 'wrong', gen } end
+    if check == 'wrong' then return { 'wrong', gen, ticket_id, st.show_id } end
     if fresh ~= '' then
       l.renewed_at = now
       l.expires_at = now + l.ttl_ms

@@ -5,10 +5,13 @@
 -- A ticket's seats live in one JSON document at <prefix>seats:<ticket id>:
 --   {"show_id", "leases": [...], "ended": [], "usage": {...}}  (the serde form of TicketLeases)
 -- Ended sessions are not kept in the document (a storm of 500 devices would make every step rewrite
--- hundreds of them) but each in <prefix>ended:<session id>, expiring after ENDED_RETENTION_MS.
+-- hundreds of them) but each in <prefix>ended:<session id>, expiring after ENDED_RETENTION_MS; the ticket's
+-- list <prefix>seats:<ticket id>:ended holds their ids, oldest first, so that at most ENDED_MEMORY are kept
+-- per ticket, as the embedded store keeps them (usher-core lease.rs: an hour, at most the newest 256).
 -- Time comes from Redis's TIME, so node clock skew cannot break the at-most-k invariant.
 
 local ENDED_RETENTION_MS = 3600000
+local ENDED_MEMORY = 256
 local DEVICE_MEMORY = 64
 local COUNTRY_MEMORY = 32
 local ADDRESS_MEMORY = 32
@@ -46,7 +49,11 @@ local function enc(v)
   return table.concat(parts)
 end
 
+-- the seats key of the ticket this script works on (each script works on one ticket's seats)
+local seats_key = nil
+
 local function load_seats(key, show_id)
+  seats_key = key
   local raw = redis.call('GET', key)
   if raw then
     local st = cjson.decode(raw)
@@ -73,6 +80,11 @@ local function session_key(prefix, sid) return prefix .. 'session:' .. sid end
 
 local function remember_end(prefix, sid, reason)
   redis.call('SET', prefix .. 'ended:' .. sid, cjson.encode(reason), 'PX', ENDED_RETENTION_MS)
+  local list = seats_key .. ':ended'
+  if redis.call('RPUSH', list, sid) > ENDED_MEMORY then
+    redis.call('DEL', prefix .. 'ended:' .. redis.call('LPOP', list))
+  end
+  redis.call('PEXPIRE', list, ENDED_RETENTION_MS)
 end
 
 local function drop_expired(prefix, st, now)

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 /// The served document, closed, with a validator per schema, compiled when first needed.
 pub(crate) struct ApiDoc {
+    /// The document as served.
+    served: Value,
+    /// The copy answers are checked against (object schemas closed).
     doc: Value,
     templates: Vec<Template>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
@@ -47,6 +50,7 @@ impl ApiDoc {
     /// `doc` as served; `wildcards`: the templates (as the document writes them) whose last parameter is a
     /// catch-all in the router.
     pub(crate) fn new(doc: &Value, wildcards: &BTreeSet<String>) -> Self {
+        let served = doc.clone();
         let mut doc = doc.clone();
         assert_eq!(doc["openapi"], "3.1.0", "the served API document");
         let mut templates = Vec::new();
@@ -98,10 +102,16 @@ impl ApiDoc {
         // validated as JSON Schema 2020-12 (OpenAPI 3.1's dialect), `$ref`s resolved in the document
         doc["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
         Self {
+            served,
             doc,
             templates,
             validators: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The document as served.
+    pub(crate) fn served(&self) -> &Value {
+        &self.served
     }
 
     /// The template a request path falls under: the one matching segment for segment with the most

@@ -48,8 +48,23 @@ impl Record {
     pub(crate) fn check(&self, answer: &Answer<'_>) {
         let checked = self.doc.check(answer);
         if let Some(path) = std::env::var_os("USHER_TEST_ANSWER_LOG") {
+            // the document beside the log, once, for scripts/check-api-codes.py
+            let doc_path =
+                std::path::PathBuf::from(format!("{}.openapi.json", path.to_string_lossy()));
+            if !doc_path.exists() {
+                let tmp = doc_path.with_extension(format!("{}.tmp", std::process::id()));
+                std::fs::write(&tmp, self.doc.served().to_string())
+                    .expect("the document beside USHER_TEST_ANSWER_LOG writes");
+                std::fs::rename(&tmp, &doc_path).expect("the document moves into place");
+            }
+            let code = answer
+                .content_type
+                .filter(|c| c.starts_with("application/problem+json"))
+                .and_then(|_| serde_json::from_slice::<serde_json::Value>(answer.body).ok())
+                .and_then(|v| v["code"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "-".into());
             let line = format!(
-                "{}\t{}\t{}\t{}\n",
+                "{}\t{}\t{}\t{}\t{code}\n",
                 checked.operation,
                 answer.status,
                 answer.content_type.unwrap_or("-"),
