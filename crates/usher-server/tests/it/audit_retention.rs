@@ -12,9 +12,10 @@ use usher_core::admin::{Actor, AuditEntry};
 use usher_core::clock::{Clock as _, SystemClock, UnixMs};
 use usher_core::store::Store as _;
 use usher_store::EmbeddedStore;
-use usher_testkit::{ServeProcess, repo_root, wait_until};
+use usher_testkit::{ServeProcess, wait_until};
 
-const BIN: &str = env!("CARGO_BIN_EXE_usher");
+use crate::support::process::{BIN, api_key, serve_config};
+
 const DAY_MS: i64 = 86_400_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,44 +45,8 @@ async fn a_grown_audit_log_is_cut_back_to_its_retention() {
                 .unwrap();
         }
     }
-    let config = dir.path().join("usher.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-media_dir = "{media}"
-
-[secrets]
-token_key = "audit-retention-token-key-0123456789abcd"
-grant_key = "audit-retention-grant-key-0123456789abcd"
-
-[log]
-format = "json"
-level = "warn,usher=info"
-
-[audit]
-retention_days = 400
-max_rows = 1000
-"#,
-            data = data.display(),
-            media = repo_root().join("media").display(),
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(BIN)
-        .args([
-            "api-key", "create", "--name", "ops", "--scope", "admin", "--config",
-        ])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let config = serve_config(dir.path(), "[audit]\nretention_days = 400\nmax_rows = 1000");
+    let key = api_key(&config, "admin");
     let node = ServeProcess::start(Path::new(BIN), &config).await.unwrap();
     let http = Client::new();
     let entries = wait_until(

@@ -19,27 +19,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 use usher_testkit::{ServeProcess, repo_root, wait_until};
 
-const TOKEN_KEY: &str = "connections-test-token-key-0123456789abcdef";
-const GRANT_KEY: &str = "connections-test-grant-key-0123456789abcdef";
+use crate::support::process::{BIN, api_key, serve_config};
 
-fn usher_bin() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_BIN_EXE_usher"))
-}
-
-/// A configuration file for `usher serve` on `127.0.0.1:0` logging JSON, with `extra` appended.
-fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let path = dir.join("usher.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = '{}'\nmedia_dir = '{}'\n\n[secrets]\ntoken_key = \"{TOKEN_KEY}\"\n\
-             grant_key = \"{GRANT_KEY}\"\n\n[log]\nformat = \"json\"\nlevel = \"info\"\n\n{extra}\n",
-            dir.join("data").display(),
-            repo_root().join("media").display()
-        ),
-    )
-    .unwrap();
-    path
+fn usher_bin() -> &'static Path {
+    Path::new(BIN)
 }
 
 fn addr_of(base_url: &str) -> SocketAddr {
@@ -123,14 +106,14 @@ async fn half_sent_requests_are_closed_and_never_starve_the_others() {
     const PER_ADDRESS: usize = 100;
     const SLOW: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
     let dir = tempfile::tempdir().unwrap();
-    let file = config(
+    let file = serve_config(
         dir.path(),
         &format!(
             "[http]\nheader_read_timeout_s = {HEADER_S}\nidle_timeout_s = {IDLE_S}\n\
              max_connections_per_address = {PER_ADDRESS}\nuncapped_peers = []\n"
         ),
     );
-    let usher = ServeProcess::start(&usher_bin(), &file)
+    let usher = ServeProcess::start(usher_bin(), &file)
         .await
         .expect("usher serve starts");
     let base = usher.base_url.clone();
@@ -293,25 +276,12 @@ async fn a_connection_flood_leaves_the_server_its_descriptors() {
     const FLOOD: usize = 400;
     let dir = tempfile::tempdir().unwrap();
     // every media request reads the disk; the flood's connections are not closed by a timeout meanwhile
-    let file = config(
+    let file = serve_config(
         dir.path(),
         "[media_cache]\nmax_mb = 0\n\n[http]\nheader_read_timeout_s = 60\nidle_timeout_s = 120\n",
     );
-    let key = {
-        let out = std::process::Command::new(usher_bin())
-            .args(["api-key", "create", "--config"])
-            .arg(&file)
-            .args(["--name", "t", "--scope", "admin"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let usher = ServeProcess::start_with_open_files(&usher_bin(), &file, OPEN_FILES)
+    let key = api_key(&file, "admin");
+    let usher = ServeProcess::start_with_open_files(usher_bin(), &file, OPEN_FILES)
         .await
         .expect("usher serve starts");
     let base = usher.base_url.clone();

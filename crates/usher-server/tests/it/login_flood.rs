@@ -4,48 +4,16 @@
 //! with `--nocapture` to see the figures.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
-use usher_testkit::{ServeProcess, repo_root};
+use usher_testkit::ServeProcess;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usher");
+use crate::support::process::{BIN, serve_config};
+
 const PASSWORD: &str = "correct horse battery staple";
-
-fn write_config(dir: &Path, login: &str) -> PathBuf {
-    let path = dir.join("usher.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-media_dir = "{media}"
-
-[secrets]
-token_key = "login-flood-token-key-0123456789abcdef01"
-grant_key = "login-flood-grant-key-0123456789abcdef01"
-
-[log]
-format = "json"
-level = "warn,usher=info"
-
-# the per-address login bucket ([rate_limits.logins], 20 at once) is off: these tests measure what the
-# login's own throttle and the bounded password checks do with every attempt that reaches them
-[rate_limits.logins]
-per_minute = 0
-
-[login]
-{login}
-"#,
-            data = dir.join("data").display(),
-            media = repo_root().join("media").display(),
-        ),
-    )
-    .unwrap();
-    path
-}
 
 /// Adds the console user `ops` (role admin, password [`PASSWORD`]) with the CLI, before the server runs.
 fn add_user(config: &Path) {
@@ -69,7 +37,12 @@ fn add_user(config: &Path) {
 
 async fn serve(login: &str) -> (tempfile::TempDir, ServeProcess) {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), login);
+    // the per-address login bucket ([rate_limits.logins], 20 at once) is off: these tests measure what the
+    // login's own throttle and the bounded password checks do with every attempt that reaches them
+    let config = serve_config(
+        dir.path(),
+        &format!("[rate_limits.logins]\nper_minute = 0\n\n[login]\n{login}"),
+    );
     add_user(&config);
     let node = ServeProcess::start(Path::new(BIN), &config)
         .await

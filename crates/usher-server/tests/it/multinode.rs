@@ -10,7 +10,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use usher_testkit::{RedisServer, ServeProcess, repo_root};
 
-const BIN: &str = env!("CARGO_BIN_EXE_usher");
+use crate::support::process::{BIN, api_key};
 
 fn write_config(dir: &Path, redis_url: &str) -> PathBuf {
     let path = dir.join("usher.toml");
@@ -49,22 +49,6 @@ ticket_lookup_failures = {{ per_minute = 0 }}
     )
     .unwrap();
     path
-}
-
-fn api_key(config: &Path, scope: &str) -> String {
-    let out = std::process::Command::new(BIN)
-        .args([
-            "api-key", "create", "--name", scope, "--scope", scope, "--config",
-        ])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "api-key create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 struct Cluster {

@@ -3,65 +3,20 @@
 //! not move the heartbeat p99 of the real `usher serve` by more than 2×. Run with `--nocapture` to see the
 //! figures.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use usher_testkit::{ServeProcess, repo_root};
+use usher_testkit::ServeProcess;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usher");
+use crate::support::process::{BIN, api_key, serve_config};
+
 const TICKETS: usize = 100_000;
 /// Tickets per external reference (an order of four seats).
 const PER_ORDER: usize = 4;
-
-fn write_config(dir: &Path) -> PathBuf {
-    let path = dir.join("usher.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-media_dir = "{media}"
-
-[secrets]
-token_key = "search-load-token-key-0123456789abcdef01"
-grant_key = "search-load-grant-key-0123456789abcdef01"
-
-[log]
-format = "json"
-level = "warn,usher=info"
-
-# the per-caller search bucket ([rate_limits.searches]) is off: this test measures what searches at full
-# speed do to the node, not how soon they are refused
-[rate_limits.searches]
-per_minute = 0
-"#,
-            data = dir.join("data").display(),
-            media = repo_root().join("media").display(),
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn api_key(config: &Path, scope: &str) -> String {
-    let out = std::process::Command::new(BIN)
-        .args([
-            "api-key", "create", "--name", scope, "--scope", scope, "--config",
-        ])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "api-key create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 /// One viewer's session, heartbeating as an app does (the secret of each answer goes with the next).
 struct Viewer {
@@ -104,7 +59,12 @@ async fn heartbeats(viewer: &mut Viewer, http: &Client, base: &str, n: usize) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn searches_over_100000_tickets_do_not_stall_heartbeats() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let config = serve_config(
+        dir.path(),
+        // the per-caller search bucket ([rate_limits.searches]) is off: this test measures what searches
+        // at full speed do to the node, not how soon they are refused
+        "[rate_limits.searches]\nper_minute = 0",
+    );
     let admin = api_key(&config, "admin");
     let site = api_key(&config, "tickets");
     let node = ServeProcess::start(Path::new(BIN), &config)

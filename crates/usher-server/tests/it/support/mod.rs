@@ -6,6 +6,7 @@
 //! or when the `TestApp` is dropped.
 
 mod api_doc;
+pub(crate) mod process;
 mod proxy;
 
 use std::collections::BTreeSet;
