@@ -36,8 +36,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The venv is kept between runs (a run is then a few seconds) and rebuilt when the pinned set changes.
-if ! cmp -s "$dir/requirements.txt" "$venv/requirements.txt" 2>/dev/null; then
+# The venv is kept between runs (a run is then about a second) and rebuilt when the pinned set changes or
+# it no longer imports.
+if ! cmp -s "$dir/requirements.txt" "$venv/requirements.txt" 2>/dev/null \
+  || ! "$venv/bin/python" -c 'import akamai.edgeauth, botocore.signers, rsa' 2>/dev/null; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$dir/requirements.txt"
