@@ -165,7 +165,9 @@ def cloudfront_vectors(work):
         sys.exit(f"{CF_PUBLIC.name} is not the public half of {CF_PRIVATE.name}")
 
     private = rsa.PrivateKey.load_pkcs1(CF_PRIVATE.read_bytes())
-    utc = lambda t: datetime.fromtimestamp(t, tz=timezone.utc)  # noqa: E731
+
+    def utc(t):
+        return datetime.fromtimestamp(t, tz=timezone.utc)
 
     # (name, hash, URL signed, custom policy arguments or None for a canned policy)
     cases = [
