@@ -2,7 +2,9 @@
 # The test command of the README: installs what the tests need on a fresh machine (Debian's chromium for
 # the browser tests, redis-server and redis-sentinel for the Redis backend's tests, nginx as a CDN edge (secure_link) for the CDN interop test, ffmpeg and openssl for the encrypted-HLS
 # tests and the demo's encrypted variant; npm packages from the
-# lockfile), then runs formatting and lint checks, every Rust
+# lockfile), then runs formatting and lint checks, regenerates usher-cdn's vendor known-answer vectors with
+# the vendors' own code (scripts/vendor-vectors.sh --check: pinned PyPI packages in a venv under /var/tmp,
+# openssl, a real nginx) and fails if they differ from the committed ones, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
 # the browser tests against the real usher binary, and schemathesis against the served OpenAPI document
 # (installed into a venv under /var/tmp). Stops at the first failure.
@@ -38,6 +40,9 @@ cargo fmt --all -- --check
 
 step "layers (no import circles; services import no HTTP)"
 python3 scripts/check-layers.py
+
+step "vendor vectors (regenerated with the vendors' own code, compared with crates/usher-cdn/testdata/vectors.json)"
+scripts/vendor-vectors.sh --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -358,21 +358,59 @@ impl CloudFrontSigner {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
+    use crate::vectors;
 
     /// The RSA test key of the AWS SDK for JavaScript v3 (`packages/cloudfront-signer/src/sign.spec.ts`),
     /// with its key pair id and URL. The SDK's test computes its expected signatures at run time, so the
-    /// signatures below were computed with AWS's botocore 1.44.8 `CloudFrontSigner` (Python `rsa` 4.9.1 as
-    /// the RSA signer, `'SHA-1'` or `'SHA-256'`), given this key and these inputs, and copied here.
+    /// expected values come from AWS's botocore `CloudFrontSigner` with Python's `rsa` as the RSA signer,
+    /// run by scripts/vendor-vectors.sh (versions pinned in vectors/requirements.txt), which also verifies
+    /// every signature with `openssl dgst -verify` against `aws-sdk-js-v3-test-key.pub.pem`.
     const PEM: &str = include_str!("../testdata/aws-sdk-js-v3-test-key.pem");
     const PEM_PKCS8: &str = include_str!("../testdata/aws-sdk-js-v3-test-key.pkcs8.pem");
     const KEY_PAIR_ID: &str = "APKAEIBAERJR2EXAMPLE";
     const URL: &str = "https://d111111abcdef8.cloudfront.net/private-content/private.jpeg";
-    // 2020-01-01 and 2019-12-01, as in the SDK's test.
+    // 2020-01-01, as in the SDK's test.
     const EXPIRES: i64 = 1_577_836_800;
-    const STARTS: i64 = 1_575_158_400;
 
-    const CANNED_SHA1_SIG: &str = "NOai~fCNG523XBDM03BnCCZFJ0527Mdd31dfH5rqm1ewjuTt2uo8Eq9FCxFdKQhe2x-b2WXsaAuSa5lTQUtQrRAWmqTVxY-T9I8O0A26QI8agkU5TCA4EBwCaI6C8kvL5kpgQselQxP0j51842oCHXMCg2zSscihgPdi5Ml5QU0RTFPpSphxZRlLkhQSjcjAPSJwlvvuceogycsXHYMlqvfn1hv7DzPjF-53Xg1NSodBrs~IgG0zNsokIrv91xIdpNTOEIuovKLtsgPTE1UYMT880TqNrZFx56oPDmEwgBAf9jHJ2zyJvnj3f7XPsb46ofOp9eniUKAAh-zdOrCRbw__";
+    /// One vector: botocore's policy (`build_policy`), its signature and the URL `generate_presigned_url`
+    /// gives, with `&Hash-Algorithm=SHA256` added for SHA-256 as the Developer Guide shows.
+    #[derive(Deserialize)]
+    struct Vector {
+        id: String,
+        inputs: Inputs,
+        policy: String,
+        policy_base64: String,
+        signature: String,
+        value: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inputs {
+        key_pair_id: String,
+        /// `rsa.sign`'s hash name: `SHA-1` or `SHA-256`.
+        hash: String,
+        /// The URL signed.
+        url: String,
+        expires: i64,
+        /// A custom policy's resource (`…/*`); none for a canned policy.
+        resource: Option<String>,
+        starts: Option<i64>,
+        ip_address: Option<IpAddr>,
+    }
+
+    impl Inputs {
+        fn hash(&self) -> HashAlgorithm {
+            match self.hash.as_str() {
+                "SHA-1" => HashAlgorithm::Sha1,
+                "SHA-256" => HashAlgorithm::Sha256,
+                other => panic!("hash {other}"),
+            }
+        }
+    }
 
     fn signer(hash: HashAlgorithm, delivery: Delivery) -> CloudFrontSigner {
         CloudFrontSigner::new(CloudFrontParams {
@@ -384,103 +422,88 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn canned_policy_json_is_botocores() {
-        // botocore CloudFrontSigner.build_policy(URL, 2020-01-01)
-        let p = Policy {
-            resource: URL,
-            expires_at: EXPIRES,
-            starts_at: None,
-            source_ip: None,
-        };
-        assert!(p.is_canned());
-        assert_eq!(
-            p.to_json().unwrap(),
-            r#"{"Statement":[{"Resource":"https://d111111abcdef8.cloudfront.net/private-content/private.jpeg","Condition":{"DateLessThan":{"AWS:EpochTime":1577836800}}}]}"#
-        );
-    }
-
-    #[test]
-    fn canned_url_sha1() {
-        // botocore: CloudFrontSigner(KEY_PAIR_ID, rsa SHA-1).generate_presigned_url(URL, date_less_than=2020-01-01)
-        let s = signer(HashAlgorithm::Sha1, Delivery::Url)
-            .sign(&SignRequest::url(URL, EXPIRES))
-            .unwrap();
-        assert_eq!(
-            s.url,
-            format!(
-                "{URL}?Expires=1577836800&Signature={CANNED_SHA1_SIG}&Key-Pair-Id=APKAEIBAERJR2EXAMPLE"
-            )
-        );
-        // The same with the PKCS#8 form of the key.
-        let k = parse_private_key(PEM_PKCS8).unwrap();
-        let json = Policy {
-            resource: URL,
-            expires_at: EXPIRES,
-            starts_at: None,
-            source_ip: None,
+    /// The request Usher signs for a vector: a custom policy's wildcard resource is the request's prefix.
+    fn request(i: &Inputs) -> SignRequest {
+        let mut req = SignRequest::url(&i.url, i.expires);
+        if let Some(resource) = &i.resource {
+            let prefix = resource.strip_suffix('*').expect("a wildcard resource");
+            req = req.with_prefix(prefix);
         }
-        .to_json()
-        .unwrap();
+        if let Some(st) = i.starts {
+            req = req.starting_at(st);
+        }
+        if let Some(ip) = i.ip_address {
+            req = req.for_client(ip);
+        }
+        req
+    }
+
+    #[test]
+    fn policies_signatures_and_urls_are_botocores() {
+        let key = parse_private_key(PEM).unwrap();
+        for v in vectors::of::<Vector>("cloudfront") {
+            let i = &v.inputs;
+            assert_eq!(i.key_pair_id, KEY_PAIR_ID, "{}", v.id);
+            let ip = i.ip_address.map(|ip| ip.to_string());
+            let policy = Policy {
+                resource: i.resource.as_deref().unwrap_or(&i.url),
+                expires_at: i.expires,
+                starts_at: i.starts,
+                source_ip: ip.as_deref(),
+            };
+            assert_eq!(policy.is_canned(), i.resource.is_none(), "{}", v.id);
+            let json = policy.to_json().unwrap();
+            assert_eq!(json, v.policy, "{}", v.id);
+            assert_eq!(
+                cloudfront_base64(json.as_bytes()),
+                v.policy_base64,
+                "{}",
+                v.id
+            );
+            assert_eq!(
+                sign_policy(&key, i.hash(), json.as_bytes()).unwrap(),
+                v.signature,
+                "{}",
+                v.id
+            );
+            let signed = signer(i.hash(), Delivery::Url).sign(&request(i)).unwrap();
+            assert_eq!(signed.url, v.value, "{}", v.id);
+        }
+    }
+
+    #[test]
+    fn a_pkcs8_key_signs_the_same() {
+        let v: Vector = vectors::one("cloudfront/canned_sha1");
+        let k = parse_private_key(PEM_PKCS8).unwrap();
         assert_eq!(
-            sign_policy(&k, HashAlgorithm::Sha1, json.as_bytes()).unwrap(),
-            CANNED_SHA1_SIG
+            sign_policy(&k, HashAlgorithm::Sha1, v.policy.as_bytes()).unwrap(),
+            v.signature
         );
     }
 
     #[test]
-    fn canned_url_sha256() {
-        // botocore with rsa.sign(…, 'SHA-256'), plus `&Hash-Algorithm=SHA256` as the Developer Guide shows.
-        let s = signer(HashAlgorithm::Sha256, Delivery::Url)
-            .sign(&SignRequest::url(URL, EXPIRES))
+    fn custom_policy_cookies_carry_the_url_values() {
+        // Signed cookies carry the same three values as the URL (the Developer Guide's "Set signed cookies
+        // using a custom policy").
+        let v: Vector = vectors::one("cloudfront/custom_wildcard_start_ip_sha1");
+        let c = signer(v.inputs.hash(), Delivery::Cookies)
+            .sign(&request(&v.inputs))
             .unwrap();
-        assert_eq!(
-            s.url,
-            format!(
-                "{URL}?Expires=1577836800&Signature=s8wfd5pn6qSmt8zgS4V5C5Vua~p~DjRB0uXXYB4r~oHEAJTPZQJ5fBNMpnqnTGvWQnQ9oddcxfBkl0bGG40~qU1F2WdwVYiZ3bLgH~sJ5JEhTOuLhL52victpEhcVI0NE84SdHFhXDGsvz7T2yxjHQOLzcHHbS8wmHwazYfboZiryaGFtAY-FhhmBcg2MHTxztL63WFrotXPiFl9Xlf5OSUPz--wUoL3R3NFf5tmuFmNwFAS4Mwv~p1M~MGFTdEPDNO-EVC83h792zNIq2bMDBvvDXTIFHIiOw7BRPiwMmOIInO9dMsmUGNYiTOwfa-lt19gb2i1MRg4AK-UIfbJfg__&Key-Pair-Id=APKAEIBAERJR2EXAMPLE&Hash-Algorithm=SHA256"
-            )
-        );
-    }
-
-    const CUSTOM_POLICY_B64: &str = "eyJTdGF0ZW1lbnQiOlt7IlJlc291cmNlIjoiaHR0cHM6Ly9kMTExMTExYWJjZGVmOC5jbG91ZGZyb250Lm5ldC9kZW1vLyoiLCJDb25kaXRpb24iOnsiRGF0ZUxlc3NUaGFuIjp7IkFXUzpFcG9jaFRpbWUiOjE1Nzc4MzY4MDB9LCJJcEFkZHJlc3MiOnsiQVdTOlNvdXJjZUlwIjoiMTAuMC4wLjAvMzIifSwiRGF0ZUdyZWF0ZXJUaGFuIjp7IkFXUzpFcG9jaFRpbWUiOjE1NzUxNTg0MDB9fX1dfQ__";
-    const CUSTOM_SHA1_SIG: &str = "ZTMkZPlIYKAplFKgOtKhGPsMqd4P7lF-l~w34uL-0CpzxkSxYzv63h95qoZx0ccQd9WR41nkYfo0soEEPSOliYb4N57Du9zgkzhaQLBPIYdIARlOjGIjs-3VanlAgnh9RqBLoa1tX~hyix7kvzP2ZQ8iMyXHadYLXm0CQlvxqBG2qcgbSfvy7izkNIwBIZcEEyZ7Ao26~AVy9X7~jyO5MB0Q~htHlbMWkuMMKiKAGDMD2bJH~FMtkpqy9W7-q4Isbn0AlTNQgwTVotBUR44lkgqqM7Z5u2-99sRPbXyzD2g81BUgIgx81Vr9cvzh3UNar1DEqy39xBh2Qwj6dLpMUg__";
-
-    #[test]
-    fn custom_policy_wildcard_with_start_and_ip() {
-        // botocore: policy = build_policy("https://d111111abcdef8.cloudfront.net/demo/*", 2020-01-01,
-        //   date_greater_than=2019-12-01, ip_address="10.0.0.0");
-        //   generate_presigned_url("https://d111111abcdef8.cloudfront.net/demo/master.m3u8", policy=policy)
-        let req = SignRequest::url(
-            "https://d111111abcdef8.cloudfront.net/demo/master.m3u8",
-            EXPIRES,
-        )
-        .with_prefix("/demo/")
-        .starting_at(STARTS)
-        .for_client("10.0.0.0".parse().unwrap());
-        let s = signer(HashAlgorithm::Sha1, Delivery::Url)
-            .sign(&req)
-            .unwrap();
-        assert_eq!(
-            s.url,
-            format!(
-                "https://d111111abcdef8.cloudfront.net/demo/master.m3u8?Policy={CUSTOM_POLICY_B64}&Signature={CUSTOM_SHA1_SIG}&Key-Pair-Id=APKAEIBAERJR2EXAMPLE"
-            )
-        );
-        // Signed cookies carry the same three values (the Developer Guide's "Set signed cookies using a custom
-        // policy").
-        let c = signer(HashAlgorithm::Sha1, Delivery::Cookies)
-            .sign(&req)
-            .unwrap();
-        assert_eq!(
-            c.url,
-            "https://d111111abcdef8.cloudfront.net/demo/master.m3u8"
+        assert_eq!(c.url, v.inputs.url);
+        assert!(
+            v.value.contains(&format!(
+                "?Policy={}&Signature={}&",
+                v.policy_base64, v.signature
+            )),
+            "{}",
+            v.value
         );
         let cookies: Vec<String> = c.cookies.iter().map(Cookie::set_cookie).collect();
         assert_eq!(
             cookies,
             [
-                format!("CloudFront-Policy={CUSTOM_POLICY_B64}; Domain=d111111abcdef8.cloudfront.net; Path=/; Secure; HttpOnly"),
-                format!("CloudFront-Signature={CUSTOM_SHA1_SIG}; Domain=d111111abcdef8.cloudfront.net; Path=/; Secure; HttpOnly"),
+                format!("CloudFront-Policy={}; Domain=d111111abcdef8.cloudfront.net; Path=/; Secure; HttpOnly", v.policy_base64),
+                format!("CloudFront-Signature={}; Domain=d111111abcdef8.cloudfront.net; Path=/; Secure; HttpOnly", v.signature),
                 "CloudFront-Key-Pair-Id=APKAEIBAERJR2EXAMPLE; Domain=d111111abcdef8.cloudfront.net; Path=/; Secure; HttpOnly".to_owned(),
             ]
         );
@@ -523,24 +546,6 @@ mod tests {
         assert_eq!(
             network_address("2001:db8:85a3:1::7".parse().unwrap(), 48),
             "2001:db8:85a3::".parse::<IpAddr>().unwrap()
-        );
-    }
-
-    #[test]
-    fn custom_policy_wildcard_sha256() {
-        // botocore with rsa SHA-256: build_policy("https://d111111abcdef8.cloudfront.net/demo/*", 2020-01-01),
-        // generate_presigned_url(".../demo/master.m3u8", policy=…) + "&Hash-Algorithm=SHA256"
-        let req = SignRequest::url(
-            "https://d111111abcdef8.cloudfront.net/demo/master.m3u8",
-            EXPIRES,
-        )
-        .with_prefix("https://d111111abcdef8.cloudfront.net/demo/");
-        let s = signer(HashAlgorithm::Sha256, Delivery::Url)
-            .sign(&req)
-            .unwrap();
-        assert_eq!(
-            s.url,
-            "https://d111111abcdef8.cloudfront.net/demo/master.m3u8?Policy=eyJTdGF0ZW1lbnQiOlt7IlJlc291cmNlIjoiaHR0cHM6Ly9kMTExMTExYWJjZGVmOC5jbG91ZGZyb250Lm5ldC9kZW1vLyoiLCJDb25kaXRpb24iOnsiRGF0ZUxlc3NUaGFuIjp7IkFXUzpFcG9jaFRpbWUiOjE1Nzc4MzY4MDB9fX1dfQ__&Signature=TSrr2owZkhMYSBlskM3OIYtu17yzF~LBCX218mPFq90MAYWLTM~zzzHbhDCSJfbaqwWuwVUSq4V-gMK4jq6uYJUf13QdeTtw66A1~pLHgr0vaRtyhLegqNztUZRlNe84uh9xiR4R4I4ZRSqqSPPEoDiQuD7i3EOcmIotO-8m8HynCbCArYP2RH-LrXA0Ia7aaYKzwiUkje3P573UiVEfsStT5XEsD7W8Lnv8kxHHIoOr7rnc9ysCsFyuS0Ooml0X1TGEwq8J0jFkczg6DsjYLflbhINCNtn-dNCUUS1bMxOw58gSgE9AeKAKP3HnSXr-5UKtL32v3v~-lnuF9ic8rQ__&Key-Pair-Id=APKAEIBAERJR2EXAMPLE&Hash-Algorithm=SHA256"
         );
     }
 

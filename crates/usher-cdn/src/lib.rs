@@ -26,6 +26,8 @@ pub mod request;
 pub mod scheme;
 mod uri;
 pub mod usher;
+#[cfg(test)]
+mod vectors;
 
 pub use error::SignError;
 pub use request::{AddressBinding, Capabilities, Cookie, Header, Resource, SignRequest, Signed};

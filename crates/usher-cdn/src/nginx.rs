@@ -385,7 +385,10 @@ impl NginxSigner {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
+    use crate::vectors;
 
     fn params(expression: &str) -> NginxParams {
         NginxParams {
@@ -400,84 +403,118 @@ mod tests {
         }
     }
 
+    /// One vector: the signer's settings and request, and the link a real nginx with that `secure_link_md5`
+    /// (the `$secret` replaced by the secret) accepted with 200 and refused with 403 once its hash was
+    /// changed: scripts/vendor-vectors.sh starts Debian's nginx for each run and writes only links it
+    /// accepted (the nginx `location` is in the vector's `source`).
+    #[derive(Deserialize)]
+    struct Vector {
+        id: String,
+        inputs: Inputs,
+        value: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inputs {
+        secret: String,
+        expression: String,
+        delivery: Delivery,
+        path_variable: Option<String>,
+        session_variable: Option<String>,
+        prefix_variable: Option<String>,
+        path: String,
+        expires: i64,
+        client_ip: Option<std::net::IpAddr>,
+        session: Option<String>,
+        prefix: Option<String>,
+    }
+
+    fn sign(i: &Inputs) -> Result<Signed, SignError> {
+        let signer = NginxSigner::new(NginxParams {
+            secret: i.secret.as_str().into(),
+            delivery: i.delivery,
+            path_variable: i
+                .path_variable
+                .clone()
+                .unwrap_or_else(default_path_variable),
+            session_variable: i.session_variable.clone(),
+            prefix_variable: i.prefix_variable.clone(),
+            ..params(&i.expression)
+        })?;
+        let mut req = SignRequest::path(&i.path, i.expires);
+        if let Some(ip) = i.client_ip {
+            req = req.for_client(ip);
+        }
+        if let Some(session) = &i.session {
+            req = req.for_session(session);
+        }
+        if let Some(prefix) = &i.prefix {
+            req = req.with_prefix(prefix);
+        }
+        signer.sign(&req)
+    }
+
+    #[test]
+    fn links_are_what_nginx_accepts() {
+        for v in vectors::of::<Vector>("nginx") {
+            assert_eq!(sign(&v.inputs).map(|s| s.url), Ok(v.value), "{}", v.id);
+        }
+    }
+
     #[test]
     fn documentation_example() {
         // nginx.org, ngx_http_secure_link_module: with `secure_link_md5 "$secure_link_expires$uri$remote_addr
         // secret";` the link "/s/link?md5=_e4Nc3iduzkWRm01TBBNYw&expires=2147483647" restricts "/s/link" to
-        // 127.0.0.1 until 2038-01-19 (`echo -n '2147483647/s/link127.0.0.1 secret' | openssl md5 -binary |
-        // openssl base64 | tr +/ -_ | tr -d =`).
-        let s = NginxSigner::new(params("$secure_link_expires$uri$remote_addr $secret")).unwrap();
-        let signed = s
-            .sign(
-                &SignRequest::path("/s/link", 2_147_483_647)
-                    .for_client("127.0.0.1".parse().unwrap()),
-            )
-            .unwrap();
+        // 127.0.0.1 until 2038-01-19. The documentation's value, and nginx accepted it too.
+        let v: Vector = vectors::one("nginx/documentation_example");
         assert_eq!(
-            signed.url,
+            v.value,
             "/s/link?md5=_e4Nc3iduzkWRm01TBBNYw&expires=2147483647"
         );
+        assert_eq!(
+            v.inputs.expression,
+            "$secure_link_expires$uri$remote_addr $secret"
+        );
+        assert_eq!(sign(&v.inputs).unwrap().url, v.value);
     }
 
-    // Verified against nginx 1.22.1 from Debian (bookworm) started on 127.0.0.1: with
-    // `secure_link $arg_md5,$arg_expires; secure_link_md5 "$secure_link_expires$uri secret";` the query link
-    // below answered 200, the same link with `expires=2000000001` 403, and a link signed for 1000000000
-    // (past) 410; with `location ~ ^/(?<secure>[\w-]+,\d+)(?<file>/.+)$`, `secure_link $secure;` and
-    // `secure_link_md5 "$secure_link_expires$file secret";` the path-form link answered 200 and the same hash
-    // on another file 403. The documentation's example link above answered 200 from 127.0.0.1 too.
     #[test]
-    fn decoded_uri_and_path_form() {
-        let s = NginxSigner::new(params("$secure_link_expires$uri $secret")).unwrap();
-        let q = s
-            .sign(&SignRequest::url(
-                "http://127.0.0.1:8080/demo/a%20b.ts",
-                2_000_000_000,
-            ))
+    fn the_decoded_uri_is_signed_and_the_encoded_one_sent() {
+        // MD5("2000000000/demo/a b.ts secret") for "/demo/a%20b.ts", in query and path form alike.
+        let query: Vector = vectors::one("nginx/decoded_uri_query");
+        let path: Vector = vectors::one("nginx/path_form");
+        assert_eq!(query.inputs.path, "/demo/a%20b.ts");
+        let hash = query
+            .value
+            .strip_prefix("/demo/a%20b.ts?md5=")
+            .and_then(|rest| rest.strip_suffix("&expires=2000000000"))
             .unwrap();
-        // MD5("2000000000/demo/a b.ts secret"): the decoded path is signed, the encoded one is sent.
-        assert_eq!(
-            q.url,
-            "http://127.0.0.1:8080/demo/a%20b.ts?md5=SvhcxgxzKe5IqxUMN1wjAg&expires=2000000000"
-        );
+        assert_eq!(path.value, format!("/{hash},2000000000/demo/a%20b.ts"));
+        // Before the origin as well.
         let p = NginxSigner::new(NginxParams {
             delivery: Delivery::Path,
             path_variable: "file".into(),
-            ..params("$secure_link_expires$file $secret")
+            ..params(&path.inputs.expression)
         })
         .unwrap();
         let signed = p
             .sign(&SignRequest::url(
-                "http://127.0.0.1:8080/demo/a%20b.ts",
-                2_000_000_000,
+                format!("http://127.0.0.1:8080{}", path.inputs.path),
+                path.inputs.expires,
             ))
             .unwrap();
-        assert_eq!(
-            signed.url,
-            "http://127.0.0.1:8080/SvhcxgxzKe5IqxUMN1wjAg,2000000000/demo/a%20b.ts"
-        );
+        assert_eq!(signed.url, format!("http://127.0.0.1:8080{}", path.value));
     }
 
     #[test]
-    fn session_and_prefix_variables() {
-        let s = NginxSigner::new(NginxParams {
-            session_variable: Some("cookie_usher_session".into()),
-            prefix_variable: Some("prefix".into()),
-            ..params("${secure_link_expires}${prefix}${cookie_usher_session} $secret")
-        })
-        .unwrap();
-        let req = SignRequest::path("/demo/360p/seg_001.ts", 2_000_000_000)
-            .with_prefix("/demo/")
-            .for_session("s_1");
-        let signed = s.sign(&req).unwrap();
-        let want = URL_SAFE_NO_PAD.encode(Md5::digest(b"2000000000/demo/s_1 secret"));
-        assert_eq!(
-            signed.url,
-            format!("/demo/360p/seg_001.ts?md5={want}&expires=2000000000")
-        );
-        assert!(matches!(
-            s.sign(&SignRequest::path("/demo/x.ts", 2_000_000_000).with_prefix("/demo/")),
-            Err(SignError::Missing { .. })
-        ));
+    fn a_prefix_link_needs_its_session() {
+        let v: Vector = vectors::one("nginx/session_and_prefix");
+        let no_session = Inputs {
+            session: None,
+            ..v.inputs
+        };
+        assert!(matches!(sign(&no_session), Err(SignError::Missing { .. })));
     }
 
     #[test]
