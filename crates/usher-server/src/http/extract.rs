@@ -314,6 +314,16 @@ pub enum SecretVia {
     Cookie,
 }
 
+/// The value of the query parameter `name` in `query` (the first one), as sent: the parameters Usher reads
+/// from queries (session secrets, grants) are URL-safe and need no decoding.
+pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// A session's secret as a request presents it.
 #[derive(Debug, Clone)]
 pub struct SeatSecret {
@@ -344,13 +354,7 @@ pub fn seat_secret(
         let text = v.to_str().map_err(|_| Error::SessionSecretInvalid)?;
         return parse(text, SecretVia::Header).map(Some);
     }
-    let in_url = query.and_then(|q| {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == SESSION_SECRET_PARAM)
-            .map(|(_, v)| v)
-    });
-    if let Some(text) = in_url {
+    if let Some(text) = query_param(query, SESSION_SECRET_PARAM) {
         return parse(text, SecretVia::Url).map(Some);
     }
     // a cookie of another session (an older one of this browser) is no credential for this one

@@ -11,7 +11,9 @@ use usher_core::ids::{ContentKeyId, SessionId};
 use usher_core::session_secret::SessionSecret;
 
 use crate::http::auth::{Authorized, Manage};
-use crate::http::extract::{ApiJson, ApiPath, ClientIp, SEAT_COOKIE, SESSION_SECRET_HEADER};
+use crate::http::extract::{
+    ApiJson, ApiPath, ClientIp, SEAT_COOKIE, SESSION_SECRET_HEADER, query_param,
+};
 use crate::http::views::content_keys::{ContentKeySpec, ContentKeyView};
 use crate::service::Result;
 use crate::service::content_keys::{self, KeyCredential};
@@ -40,13 +42,9 @@ fn credential(headers: &HeaderMap, query: Option<&str>, jar: &CookieJar) -> KeyC
     if let Some((sid, secret)) = jar.get(SEAT_COOKIE).and_then(|c| c.value().split_once('.')) {
         return seat(sid, secret);
     }
-    let grant = query.and_then(|q| {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == ORIGIN_GRANT_PARAM)
-            .map(|(_, v)| v.to_owned())
-    });
-    grant.map_or(KeyCredential::Missing, KeyCredential::Grant)
+    query_param(query, ORIGIN_GRANT_PARAM).map_or(KeyCredential::Missing, |g| {
+        KeyCredential::Grant(g.to_owned())
+    })
 }
 
 /// `GET /keys/{key_id}`: a content key, for a session that holds its seat now.

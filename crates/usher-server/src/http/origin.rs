@@ -24,7 +24,8 @@ use axum::http::HeaderMap;
 use axum_extra::extract::CookieJar;
 
 use crate::http::extract::{
-    ApiPath, ClientIp, SESSION_SECRET_HEADER, SESSION_SECRET_PARAM, SecretVia, session_and_secret,
+    ApiPath, ClientIp, SESSION_SECRET_HEADER, SESSION_SECRET_PARAM, SecretVia, query_param,
+    session_and_secret,
 };
 use crate::http::views::steering::{PathwayClone, SteeringManifest, UriReplacement};
 use crate::media_cache::{self, Lookup};
@@ -180,13 +181,8 @@ pub async fn media(
 ) -> Result<Response> {
     check_path(&path)?;
     // a grant in the query (from a steering clone) is fresher than the one in the path
-    let from_query = req.uri().query().and_then(|q| {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == delivery::ORIGIN_GRANT_PARAM)
-            .map(|(_, v)| v.to_owned())
-    });
-    let grant_text = from_query.unwrap_or(grant);
+    let from_query = query_param(req.uri().query(), delivery::ORIGIN_GRANT_PARAM);
+    let grant_text = from_query.map_or(grant, str::to_owned);
     let grant = live_grant(&state, &grant_text, client).await?;
     grant.covers(&path).map_err(grant_error)?;
     // a media playlist's key URIs go to Usher's key endpoint, with this grant for players that can
@@ -495,9 +491,7 @@ pub async fn steering_manifest(
     };
     let delivery = delivery::delivery(&state, &session, &show, now, client).await?;
     // the watch page's player swaps grants itself and says so; other players get clones
-    let web_player = query
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "usher_player=web"));
+    let web_player = query_param(query.as_deref(), "usher_player") == Some("web");
     let (clones, priority) = if web_player {
         (Vec::new(), delivery.cdn_order.clone())
     } else {

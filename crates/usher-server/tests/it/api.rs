@@ -435,10 +435,7 @@ async fn revocation_and_admin_end_stop_sessions() {
 async fn the_window_is_enforced() {
     let app = spawn_app().await;
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     for (id, from, until) in [
         (
             "later",

@@ -73,10 +73,7 @@ async fn app_on(
 /// A show open now on the stream folder `demo` with the Geo policy `geo`.
 async fn geo_show(app: &TestApp, id: &str, geo: Value) {
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let res = app
         .put_show(
             id,
@@ -269,10 +266,7 @@ async fn the_master_playlist_checks_the_shows_geo_policy_redis() {
 /// `PUT /api/v1/shows/{id}` of an open show on the stream folder `stream_path`.
 async fn put_show_at(app: &TestApp, id: &str, stream_path: &str) -> Response {
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     app.put_show(
         id,
         json!({

@@ -619,10 +619,7 @@ async fn signing_keys_never_reach_the_logs() {
         "expression": "$secure_link_expires$prefix $secret"}});
     let bad = json!({"name": "B", "base_url": "https://b.example", "signing": {"scheme": "nginx", "secret": secret, "expression": "$uri no secret here"}});
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let show = json!({"title": "S", "starts_at": fmt(now - time::Duration::hours(1)),
         "ends_at": fmt(now + time::Duration::hours(1)), "stream_path": "demo"});
     for (m, p, b) in [
@@ -1259,10 +1256,7 @@ async fn a_shows_cdn_set_limits_its_delivery() {
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let show = |cdns: Value| {
         json!({"title": "Set", "starts_at": fmt(now - time::Duration::hours(1)),
                "ends_at": fmt(now + time::Duration::hours(1)), "stream_path": "demo", "cdns": cdns})

@@ -293,10 +293,7 @@ async fn a_connection_flood_leaves_the_server_its_descriptors() {
 
     // a viewer playing before the flood, on a keep-alive connection
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let res = http
         .put(format!("{base}/api/v1/shows/gig"))
         .bearer_auth(&key)

@@ -313,10 +313,7 @@ level = "debug"
     let mut answers: Vec<u8> = Vec::new();
 
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let res = client
         .put(format!("{base}/api/v1/shows/enc"))
         .bearer_auth(&admin)

@@ -37,10 +37,7 @@ async fn geo_app(trusted: bool) -> TestApp {
 
 async fn geo_show(app: &TestApp, id: &str, geo: Value) {
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let res = app
         .put_show(
             id,
@@ -250,10 +247,7 @@ async fn ranges_win_over_countries() {
 async fn geo_policies_are_validated_on_write() {
     let app = geo_app(true).await;
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     for (geo, needle) in [
         (json!({"allow_countries": ["XX"]}), "geo.allow_countries"),
         (json!({"deny_countries": ["Germany"]}), "geo.deny_countries"),

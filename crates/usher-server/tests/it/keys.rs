@@ -53,10 +53,7 @@ async fn put_key(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
 /// A show on `folder` with `encryption`, open now, one device, newest wins.
 async fn show(app: &TestApp, id: &str, folder: &str, encryption: &str) {
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let res = app
         .put_show(
             id,

@@ -99,10 +99,7 @@ impl Cluster {
 
     async fn show(&self, id: &str, k: u32, policy: &str) {
         let now = time::OffsetDateTime::now_utc();
-        let fmt = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap()
-        };
+        let fmt = crate::support::rfc3339;
         let body = json!({"title": id, "starts_at": fmt(now - time::Duration::hours(1)), "ends_at": fmt(now + time::Duration::hours(1)),
                           "stream_path": "demo", "max_devices": k, "policy": policy});
         let res = self

@@ -275,10 +275,7 @@ async fn a_grant_never_opens_a_sibling_folder_whose_name_starts_the_same() {
     let media_path = media.path().to_owned();
     let app = spawn_app_with(move |c| c.media_dir = media_path).await;
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let mut grants = Vec::new();
     for (id, folder) in [("main", "demo"), ("extra", "demoX")] {
         let res = app

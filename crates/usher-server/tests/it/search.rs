@@ -77,10 +77,7 @@ async fn searches_over_100000_tickets_do_not_stall_heartbeats() {
         .unwrap();
 
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let fmt = crate::support::rfc3339;
     let res = http
         .put(format!("{base}/api/v1/shows/big"))
         .bearer_auth(&admin)

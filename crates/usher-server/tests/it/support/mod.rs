@@ -46,6 +46,12 @@ pub(crate) struct TestApp {
     _redis: Option<usher_testkit::RedisServer>,
 }
 
+/// `t` in RFC 3339, as the API writes times.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 pub(crate) fn media_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../media")
 }
@@ -256,10 +262,7 @@ impl TestApp {
     /// A show open now, with `k` devices and `policy`, and the given heartbeat/lease seconds.
     pub(crate) async fn open_show(&self, id: &str, k: u32, policy: &str) -> Value {
         let now = time::OffsetDateTime::now_utc();
-        let fmt = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap()
-        };
+        let fmt = crate::support::rfc3339;
         let res = self
             .put_show(
                 id,
