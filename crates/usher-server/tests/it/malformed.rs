@@ -381,6 +381,169 @@ struct JsonRoute {
     admit: bool,
 }
 
+/// The `{id}` routes of console users, CDNs, posters, publication, content keys, steering, the key
+/// endpoint, the origin pull and the assets: a well-formed unknown id, ids that are not UTF-8 (400 from
+/// the path extractor) and the other hostile ids, each with its exact answer.
+fn more_id_rows(c: &Ctx, rows: &mut Vec<Row>) {
+    let admin = Some(c.admin.as_str());
+    let unknown_session = format!("s_{}", "0".repeat(32));
+    let user_unknown = Expect::Problem(404, "user_unknown");
+    let cdn_unknown = Expect::Problem(404, "cdn_unknown");
+    // (method, target with `{}`, key, a well-formed unknown id and its answer, the answer for the other
+    // hostile ids)
+    let routes: Vec<(&'static str, &str, Option<&str>, String, Expect, Expect)> = vec![
+        (
+            "DELETE",
+            "/api/v1/admin-users/{}",
+            admin,
+            "no-such-user".into(),
+            user_unknown,
+            user_unknown,
+        ),
+        (
+            "POST",
+            "/api/v1/admin-users/{}/unlock",
+            admin,
+            "no-such-user".into(),
+            user_unknown,
+            user_unknown,
+        ),
+        (
+            "GET",
+            "/api/v1/cdns/{}",
+            admin,
+            "no-such-cdn".into(),
+            cdn_unknown,
+            cdn_unknown,
+        ),
+        (
+            "DELETE",
+            "/api/v1/cdns/{}",
+            admin,
+            "no-such-cdn".into(),
+            cdn_unknown,
+            cdn_unknown,
+        ),
+        (
+            "GET",
+            "/api/v1/shows/{}/poster",
+            admin,
+            "no-such-show".into(),
+            Expect::Problem(404, "poster_unknown"),
+            SHOW_UNKNOWN,
+        ),
+        (
+            "GET",
+            "/hls/{}/steering.json",
+            None,
+            unknown_session,
+            SECRET_REQUIRED,
+            SECRET_REQUIRED,
+        ),
+        (
+            "GET",
+            "/keys/{}",
+            None,
+            "no-such-key".into(),
+            Expect::Problem(403, "session_secret_required"),
+            Expect::Problem(403, "session_secret_required"),
+        ),
+        (
+            "GET",
+            "/pull/demo/{}",
+            None,
+            "master.m3u8".into(),
+            Expect::Problem(403, "origin_pull_refused"),
+            MEDIA_UNKNOWN,
+        ),
+        (
+            "GET",
+            "/assets/{}",
+            None,
+            "no-such-asset.js".into(),
+            NOT_FOUND,
+            NOT_FOUND,
+        ),
+    ];
+    for (method, template, key, unknown, unknown_expect, hostile_expect) in routes {
+        rows.push(
+            Row::new(
+                "well-formed unknown id",
+                method,
+                template.replace("{}", &unknown),
+            )
+            .key(key)
+            .expect(unknown_expect),
+        );
+        for (name, id, bad_utf8) in hostile_ids() {
+            // "nope" is a well-formed id too
+            let expect = match (bad_utf8, name) {
+                (true, _) => BAD,
+                (false, "garbage id") => unknown_expect,
+                (false, _) => hostile_expect,
+            };
+            rows.push(
+                Row::new(name, method, template.replace("{}", &id))
+                    .key(key)
+                    .expect(expect),
+            );
+        }
+    }
+    // the routes that read a body, with an id that is not UTF-8 and a body they would accept
+    let bodies: Vec<(&'static str, &str, &'static str, Vec<u8>)> = vec![
+        (
+            "PUT",
+            "/api/v1/shows/%FF/published",
+            "application/json",
+            bytes(&json!({"published": false})),
+        ),
+        (
+            "PUT",
+            "/api/v1/shows/%FF/poster",
+            "image/png",
+            b"\x89PNG\r\n\x1a\n".to_vec(),
+        ),
+        (
+            "PATCH",
+            "/api/v1/admin-users/%FF",
+            "application/json",
+            bytes(&json!({"role": "observer"})),
+        ),
+    ];
+    for (method, target, ctype, body) in bodies {
+        rows.push(
+            Row::new("id that is not UTF-8", method, target)
+                .key(admin)
+                .header("content-type", ctype)
+                .body(body)
+                .expect(BAD),
+        );
+    }
+    // well-formed unknown ids with bodies they would accept
+    rows.push(
+        Row::new(
+            "unknown show",
+            "PUT",
+            "/api/v1/shows/no-such-show/published",
+        )
+        .key(admin)
+        .json(bytes(&json!({"published": false})))
+        .expect(SHOW_UNKNOWN),
+    );
+    rows.push(
+        Row::new("unknown user", "PATCH", "/api/v1/admin-users/no-such-user")
+            .key(admin)
+            .json(bytes(&json!({"role": "observer"})))
+            .expect(user_unknown),
+    );
+    rows.push(
+        Row::new("unknown CDN", "PATCH", "/api/v1/cdns/no-such-cdn")
+            .key(admin)
+            .json(bytes(&json!({"weight": 2})))
+            .expect(cdn_unknown),
+    );
+}
+
 /// Broken JSON bodies on every route that reads one.
 fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
     let routes = vec![
@@ -414,6 +577,66 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             key: Some(c.admin.clone()),
             valid: json!({"name": "intruder", "scopes": ["admin"]}),
             wrong_type: json!({"name": 7, "scopes": ["admin"]}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "PUT",
+            target: format!("/api/v1/shows/{GHOST}/published"),
+            key: Some(c.admin.clone()),
+            valid: json!({"published": false}),
+            wrong_type: json!({"published": "no"}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "POST",
+            target: "/api/v1/admin-users".into(),
+            key: Some(c.admin.clone()),
+            valid: json!({"name": "intruder", "role": "admin", "password": "a-long-enough-password"}),
+            wrong_type: json!({"name": "intruder", "role": 1}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "PATCH",
+            target: format!("/api/v1/admin-users/{GHOST}"),
+            key: Some(c.admin.clone()),
+            valid: json!({"role": "observer"}),
+            wrong_type: json!({"reset_password": "yes"}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "PUT",
+            target: format!("/api/v1/cdns/{GHOST}"),
+            key: Some(c.admin.clone()),
+            valid: json!({
+                "name": "Ghost CDN",
+                "base_url": "https://ghost.example",
+                "signing": {"scheme": "nginx", "secret": "a-secret-of-some-length"},
+            }),
+            wrong_type: json!({"name": "Ghost CDN", "base_url": 7, "signing": {}}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "PATCH",
+            target: format!("/api/v1/cdns/{GHOST}"),
+            key: Some(c.admin.clone()),
+            valid: json!({"weight": 2}),
+            wrong_type: json!({"weight": "heavy"}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "POST",
+            target: "/api/v1/cdns/origin/sign".into(),
+            key: Some(c.admin.clone()),
+            valid: json!({"path": "demo/master.m3u8"}),
+            wrong_type: json!({"path": ["demo"]}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "PUT",
+            target: format!("/api/v1/content-keys/{GHOST}"),
+            key: Some(c.admin.clone()),
+            valid: json!({"stream_path": "demo", "key": "00112233445566778899aabbccddeeff"}),
+            wrong_type: json!({"stream_path": "demo", "key": 16}),
             admit: false,
         },
         JsonRoute {
@@ -1474,6 +1697,7 @@ fn catalogue(c: &Ctx) -> Vec<Row> {
     auth_rows(c, &mut rows);
     body_rows(c, &mut rows);
     id_rows(c, &mut rows);
+    more_id_rows(c, &mut rows);
     token_rows(c, &mut rows);
     show_rows(c, &mut rows);
     ticket_rows(c, &mut rows);
@@ -1736,6 +1960,11 @@ async fn snapshot(app: &crate::support::TestApp, ticket: &str) -> Vec<(&'static 
             "sessions",
             get_json(app, "/api/v1/sessions", &app.admin_key).await,
         ),
+        (
+            "console users",
+            get_json(app, "/api/v1/admin-users", &app.admin_key).await,
+        ),
+        ("cdns", get_json(app, "/api/v1/cdns", &app.admin_key).await),
     ]
 }
 
