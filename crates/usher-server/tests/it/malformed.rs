@@ -391,7 +391,15 @@ fn more_id_rows(c: &Ctx, rows: &mut Vec<Row>) {
     let cdn_unknown = Expect::Problem(404, "cdn_unknown");
     // (method, target with `{}`, key, a well-formed unknown id and its answer, the answer for the other
     // hostile ids)
-    let routes: Vec<(&'static str, &str, Option<&str>, String, Expect, Expect)> = vec![
+    type IdRoute<'a> = (
+        &'static str,
+        &'a str,
+        Option<&'a str>,
+        String,
+        Expect,
+        Expect,
+    );
+    let routes: Vec<IdRoute> = vec![
         (
             "DELETE",
             "/api/v1/admin-users/{}",
