@@ -25,6 +25,7 @@ mod openapi;
 mod origin;
 mod outage;
 mod process;
+mod refusals;
 mod search;
 mod session_integrity;
 mod sign_url;
