@@ -293,6 +293,20 @@ async fn every_admin_route_refuses_missing_session_wrong_role_and_missing_csrf()
     // what the routes' examples name exists, so a refused call has something it could have changed
     add_user(&app, "someone", Role::Support).await;
     app.open_show("demo", 1, "newest_wins").await;
+    let res = app
+        .client
+        .put(app.url("/api/v1/cdns/edge"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({
+            "name": "Edge",
+            "base_url": "https://edge.example",
+            "signing": {"scheme": "nginx", "secret": "a-secret-of-some-length"},
+            "enabled": false,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
     let (ticket, token) = app.ticket("demo").await;
     assert_eq!(
         app.admit(&token, "device-console-01").await.status(),
@@ -487,7 +501,7 @@ async fn every_admin_route_refuses_missing_session_wrong_role_and_missing_csrf()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let seeded = ["ticket.register", "show.put"];
+    let seeded = ["ticket.register", "show.put", "cdn.put"];
     let new: Vec<String> = changes(&app)
         .await
         .into_iter()
