@@ -62,6 +62,29 @@ pub enum PutOutcome {
     Replaced,
 }
 
+/// A POST remembered under its `Idempotency-Key`: what the request was, and its answer once it has one.
+/// The key it is stored under is a keyed hash of the caller's credential and the key, never either.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentRequest {
+    /// SHA-256 of the request (method, target, content type and body), hex.
+    pub fingerprint: String,
+    /// The answer, sealed by the server (it may carry a ticket token); `None` while the first request
+    /// runs. Base64 in stored JSON.
+    #[serde(with = "crate::content_key::b64::option")]
+    pub answer: Option<Vec<u8>>,
+    /// When the record lapses (a claim whose request never finished lapses soon, an answer after 24 h).
+    pub expires_at: UnixMs,
+}
+
+/// What [`Store::claim_idempotency`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// No record held the key: this caller runs the request and records its answer.
+    Claimed,
+    /// A record that has not lapsed holds it (running, or answered).
+    Held(IdempotentRequest),
+}
+
 /// A registration that passed validation, ready for the store.
 #[derive(Debug, Clone)]
 pub struct NewTicket {
@@ -400,6 +423,23 @@ pub trait Store: Send + Sync + 'static {
     async fn add_outcome_counts(&self, counts: Vec<OutcomeCount>) -> Result<(), StoreError>;
     /// Outcome counts of the minutes starting at or after `since`, summed over every node.
     async fn outcome_counts(&self, since: UnixMs) -> Result<Vec<OutcomeCount>, StoreError>;
+
+    /// Claims `key` for a request with `fingerprint` (an in-progress record lapsing at `until`), unless a
+    /// record that has not lapsed by the store's clock holds it; one of any number of racing claims wins.
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        until: UnixMs,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    /// Records the answer of the request that claimed `key` (replacing its claim).
+    async fn finish_idempotency(
+        &self,
+        key: &str,
+        record: IdempotentRequest,
+    ) -> Result<(), StoreError>;
+    /// Forgets `key`: its request failed in a way a retry may cure, so the retry runs it anew.
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
 
     /// Makes every acknowledged lease change durable (called periodically and at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

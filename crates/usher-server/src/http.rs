@@ -18,6 +18,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod geoip;
+pub mod idempotency;
 pub mod keys;
 pub mod ops;
 pub mod origin;
@@ -129,6 +130,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::remember,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             edge::guard,

@@ -127,6 +127,42 @@ const UNSAFE_KEY_ANSWERS: &[Generic] = &[Generic {
     text: "`csrf_invalid`: a console session's request without that session's `X-CSRF-Token`.",
 }];
 
+/// What the `Idempotency-Key` of a POST of the ticket or admin API adds (`http/idempotency.rs`).
+const IDEMPOTENT_ANSWERS: &[Generic] = &[
+    Generic {
+        status: "400",
+        codes: &["invalid_request"],
+        text: "`invalid_request`: `Idempotency-Key` is not 1 to 255 visible ASCII characters.",
+    },
+    Generic {
+        status: "409",
+        codes: &["idempotency_in_progress"],
+        text: "`idempotency_in_progress`: the first request with this `Idempotency-Key` has not answered \
+within 10 seconds; retry after `Retry-After` seconds.",
+    },
+    Generic {
+        status: "422",
+        codes: &["idempotency_key_reused"],
+        text: "`idempotency_key_reused`: this `Idempotency-Key` was used by this caller for another request \
+(method, path, query, content type or body).",
+    },
+];
+
+/// The optional `Idempotency-Key` header of a POST of the ticket or admin API.
+fn idempotency_key_parameter() -> Value {
+    json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Makes the POST safe to retry: the first request with this key runs, and for 24 hours a \
+    request of the same caller with the same key and the same method, path, query, content type and body gets \
+    its answer again (with `Idempotent-Replayed: true`) instead of running twice; twins sent while it runs wait \
+    for its answer. Answers a retry may cure (5xx, 401, 403, 429) are not kept. 1 to 255 visible ASCII \
+    characters; a UUID per logical operation is a good choice.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    })
+}
+
 const ANY_ANSWERS: &[Generic] = &[
     Generic {
         status: "500",
@@ -328,6 +364,12 @@ fn complete_operation(op: &mut Value, method: &str) {
         generic.extend(KEY_ANSWERS);
         if !matches!(method, "get" | "head" | "options") {
             generic.extend(UNSAFE_KEY_ANSWERS);
+        }
+        if method == "post" {
+            generic.extend(IDEMPOTENT_ANSWERS);
+            let mut params = params;
+            params.push(idempotency_key_parameter());
+            op["parameters"] = Value::Array(params);
         }
     }
     generic.extend(ANY_ANSWERS);

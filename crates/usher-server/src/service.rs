@@ -8,6 +8,7 @@
 //! - [`delivery`]: the CDN pool, a session's pathways and grants, the one signing entry point.
 //! - [`auth`]: API keys and console users as one [`auth::Caller`]; passwords, console sessions, CSRF,
 //!   login throttling, roles.
+//! - [`idempotency`]: safe retries of POSTs sent with an `Idempotency-Key` (a claim, the sealed answer).
 //! - [`passwords`]: argon2 hashing and checking, a bounded number at once.
 //! - [`audit`]: the audit log every change writes to.
 //! - [`admin`]: the admin actions (shows, tickets, CDNs, API keys, users, sessions, GeoIP, audit log,
@@ -20,6 +21,7 @@ pub mod caller;
 pub mod content_keys;
 pub mod delivery;
 pub mod error;
+pub mod idempotency;
 pub mod passwords;
 pub mod viewer;
 

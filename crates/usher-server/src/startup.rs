@@ -120,6 +120,9 @@ impl Application {
                     .map(|k| k.expose_secret().as_bytes()),
                 config.token_key.expose_secret().as_bytes(),
             )),
+            idempotency: Arc::new(crate::service::idempotency::seal::Sealer::new(
+                config.token_key.expose_secret().as_bytes(),
+            )),
             base_url,
             pages: Arc::new(Pages::new().context("compiling page templates")?),
             accepting: Arc::new(AtomicBool::new(true)),

@@ -45,6 +45,8 @@ pub struct Shared {
     pub grants: Arc<GrantSigner>,
     /// Wraps and unwraps content keys (the key-encryption key), with the keys this node unwrapped.
     pub content_keys: Arc<crate::service::content_keys::wrap::ContentKeys>,
+    /// Seals the answers remembered under an `Idempotency-Key`.
+    pub idempotency: Arc<crate::service::idempotency::seal::Sealer>,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The public base URL (configured, or derived from the bound address).

@@ -26,8 +26,8 @@ use usher_core::lease::{
 use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
 use usher_core::store::{
-    AdmitRequest, ApiKey, DeleteShowOutcome, NewTicket, PutOutcome, RegisterOutcome, Scope, Store,
-    StoreError,
+    AdmitRequest, ApiKey, DeleteShowOutcome, IdempotencyClaim, IdempotentRequest, NewTicket,
+    PutOutcome, RegisterOutcome, Scope, Store, StoreError,
 };
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 
@@ -71,6 +71,7 @@ macro_rules! store_contract_tests {
             tickets_are_found_by_external_ref,
             posters_round_trip,
             content_keys_are_written_once,
+            idempotency_claims_are_won_once_and_lapse,
             admin_users_round_trip,
             console_sessions_lapse_and_end,
             login_attempts_are_counted_before_the_check_and_back_off,
@@ -1033,6 +1034,84 @@ pub async fn content_keys_are_written_once(h: &impl Harness) {
         store.content_key(&ContentKeyId::generate()).await.unwrap(),
         None
     );
+}
+
+/// `Idempotency-Key` records: of racing claims exactly one wins and the others see its record; a
+/// finished record answers with its answer until it lapses; a released key and a lapsed claim are
+/// claimed anew.
+pub async fn idempotency_claims_are_won_once_and_lapse(h: &impl Harness) {
+    let store = h.store();
+    let key = format!("idem-{}", ContentKeyId::generate());
+    let until = UnixMs(store.now().0 + 60_000);
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, key) = (Arc::clone(&store), key.clone());
+            tokio::spawn(async move {
+                store
+                    .claim_idempotency(&key, &format!("fingerprint-{i}"), until)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    let mut held = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            IdempotencyClaim::Claimed => won.push(format!("fingerprint-{i}")),
+            IdempotencyClaim::Held(r) => held.push(r),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one claim wins");
+    assert_eq!(held.len(), 31);
+    for r in &held {
+        assert_eq!((&r.fingerprint, &r.answer), (&won[0], &None), "{r:?}");
+    }
+    let answered = IdempotentRequest {
+        fingerprint: won[0].clone(),
+        answer: Some(vec![0, 1, 2, 255]),
+        expires_at: UnixMs(store.now().0 + 86_400_000),
+    };
+    store
+        .finish_idempotency(&key, answered.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_idempotency(&key, "other", until).await.unwrap(),
+        IdempotencyClaim::Held(answered)
+    );
+    store.release_idempotency(&key).await.unwrap();
+    assert_eq!(
+        store.claim_idempotency(&key, "again", until).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    // a claim whose request never finished lapses at its time, by the store's clock
+    let lapsing = format!("idem-{}", ContentKeyId::generate());
+    let soon = UnixMs(store.now().0 + 1_000);
+    assert_eq!(
+        store
+            .claim_idempotency(&lapsing, "first", soon)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    assert!(matches!(
+        store
+            .claim_idempotency(&lapsing, "second", soon)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Held(_)
+    ));
+    h.advance_ms(1_500).await;
+    let later = UnixMs(store.now().0 + 60_000);
+    assert_eq!(
+        store
+            .claim_idempotency(&lapsing, "second", later)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    store.sweep().await.unwrap();
 }
 
 fn admin_user(name: &str, role: Role) -> AdminUser {

@@ -37,7 +37,8 @@ use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
     AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
-    NewTicket, PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
+    IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
+    Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 
@@ -57,6 +58,12 @@ const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
 /// The ticket search's index: `{external ref}\0{created at ms, 16 hex}\0{ticket id}` → ticket id, so the
 /// tickets of one reference are one key range, oldest first (references hold no control characters).
 const EXTREF_INDEX: TableDefinition<&str, &str> = TableDefinition::new("extref_index");
+/// POSTs remembered under their `Idempotency-Key` (keyed hash → JSON record); lapsed records are
+/// dropped by the sweep and overwritten by the next claim. Not part of backups: a restored store would
+/// replay answers of another time.
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// Most lapsed idempotency records one sweep drops (one write transaction); the next sweep goes on.
+const IDEMPOTENCY_SWEEP_BATCH: usize = 10_000;
 /// Facts about the database itself: `extref_index` = `1` once the index covers every ticket (a store
 /// made before the index existed gets it built at its next open).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
@@ -1556,7 +1563,80 @@ impl Store for EmbeddedStore {
         let dropped = tokio::task::spawn_blocking(move || sweep(&runtime, now))
             .await
             .map_err(|e| StoreError::Unavailable(format!("sweep task failed: {e}")))?;
+        self.write(move |txn| {
+            let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
+            let mut lapsed = Vec::new();
+            for row in t.iter().map_err(unavailable)? {
+                let (k, v) = row.map_err(unavailable)?;
+                let lapses = decode::<IdempotentRequest>("idempotency record", v.value())
+                    .map_or(true, |r| r.expires_at <= now);
+                if lapses {
+                    lapsed.push(k.value().to_owned());
+                    if lapsed.len() >= IDEMPOTENCY_SWEEP_BATCH {
+                        break;
+                    }
+                }
+            }
+            for k in lapsed {
+                t.remove(k.as_str()).map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(dropped as u64)
+    }
+
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        until: UnixMs,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (key, now) = (key.to_owned(), self.clock.now());
+        let claim = encode(&IdempotentRequest {
+            fingerprint: fingerprint.to_owned(),
+            answer: None,
+            expires_at: until,
+        });
+        // redb has one writer at a time: the read and the insert are one step
+        self.write(move |txn| {
+            let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
+            if let Some(v) = t.get(key.as_str()).map_err(unavailable)? {
+                let held: IdempotentRequest = decode("idempotency record", v.value())?;
+                if held.expires_at > now {
+                    return Ok(IdempotencyClaim::Held(held));
+                }
+            }
+            t.insert(key.as_str(), claim.as_slice())
+                .map_err(unavailable)?;
+            Ok(IdempotencyClaim::Claimed)
+        })
+        .await
+    }
+
+    async fn finish_idempotency(
+        &self,
+        key: &str,
+        record: IdempotentRequest,
+    ) -> Result<(), StoreError> {
+        let (key, bytes) = (key.to_owned(), encode(&record));
+        self.write(move |txn| {
+            let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
+            t.insert(key.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
+            t.remove(key.as_str()).map_err(unavailable)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn backup(&self, dest: &Path) -> Result<BackupInfo, StoreError> {

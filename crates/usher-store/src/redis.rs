@@ -31,6 +31,7 @@
 //! | `config_gen` | string (int) | moved forward by every write of a show, a CDN or its health (node caches) |
 //! | `extref:{external ref}` | set | ids of the tickets registered with that external reference |
 //! | `poster:{show id}` | string | the show's poster: content type, a NUL byte, the image |
+//! | `idem:{keyed hash}` | string, TTL its lapse | a POST remembered under its `Idempotency-Key` (JSON: request fingerprint, the sealed answer) |
 //! | `content_key:{id}` | string | a content key's record (JSON: stream folder, the key wrapped under the key-encryption key) |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
 //! | `admin_users` | set | console user names |
@@ -68,7 +69,8 @@ use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
     AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
-    NewTicket, PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TicketActivity,
+    IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
+    Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
 
@@ -1687,6 +1689,65 @@ impl Store for RedisStore {
     async fn flush(&self) -> Result<(), StoreError> {
         // Redis persists by itself (AOF/RDB); nothing is held back in this process.
         Ok(())
+    }
+
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        until: UnixMs,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        // one script: a record that has not lapsed by the store's clock is answered, else the claim is
+        // written; its key lives until the lapse (at least a millisecond)
+        let now = self.now();
+        let claim = encode(&IdempotentRequest {
+            fingerprint: fingerprint.to_owned(),
+            answer: None,
+            expires_at: until,
+        });
+        let held: Option<String> = Script::new(
+            "local v = redis.call('GET', KEYS[1]) \
+             if v and tonumber(cjson.decode(v).expires_at) > tonumber(ARGV[2]) then return v end \
+             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return false",
+        )
+        .key(self.key(&["idem", key]))
+        .arg(claim)
+        .arg(now.0)
+        .arg((until.0 - now.0).max(1))
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        match held {
+            Some(v) => Ok(IdempotencyClaim::Held(decode("idempotency record", &v)?)),
+            None => Ok(IdempotencyClaim::Claimed),
+        }
+    }
+
+    async fn finish_idempotency(
+        &self,
+        key: &str,
+        record: IdempotentRequest,
+    ) -> Result<(), StoreError> {
+        let ttl = (record.expires_at.0 - self.now().0).max(1);
+        let _: () = redis::cmd("SET")
+            .arg(self.key(&["idem", key]))
+            .arg(encode(&record))
+            .arg("PX")
+            .arg(ttl)
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        let _: () = self
+            .con()
+            .del(self.key(&["idem", key]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {

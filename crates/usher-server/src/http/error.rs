@@ -286,6 +286,18 @@ impl Error {
                 StatusCode::CONFLICT,
                 "A content key of this id is registered with another key or stream folder.",
             ),
+            Self::IdempotencyKeyReused => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "This Idempotency-Key was used for another request (method, path or body); use a new key for a new request.",
+            ),
+            Self::IdempotencyInProgress => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "The first request with this Idempotency-Key has not answered yet; retry after Retry-After seconds.",
+                );
+                pr.retry_after = Some(1);
+                pr
+            }
             Self::BackupUnsupported => p(
                 StatusCode::CONFLICT,
                 "This server keeps its data in Redis: back it up from a replica with redis-cli --rdb (docs/redis.md).",

@@ -135,6 +135,10 @@ codes! {
     KeyUnknown = "key_unknown",
     /// A content key of that id is registered with another key or stream.
     KeyConflict = "key_conflict",
+    /// This `Idempotency-Key` was used for another request.
+    IdempotencyKeyReused = "idempotency_key_reused",
+    /// The first request with this `Idempotency-Key` is still running.
+    IdempotencyInProgress = "idempotency_in_progress",
 }
 
 impl std::fmt::Display for Code {
@@ -372,6 +376,13 @@ pub enum Error {
     /// Origin pull: no enabled CDN of the pool holds the secret the request carries.
     #[error("origin pull refused")]
     OriginPullRefused,
+    /// Safe retries: the `Idempotency-Key` was first used for a request with another method, target or
+    /// body.
+    #[error("idempotency key reused for another request")]
+    IdempotencyKeyReused,
+    /// Safe retries: the first request with this `Idempotency-Key` has not answered yet.
+    #[error("idempotency key in use by a running request")]
+    IdempotencyInProgress,
     /// The store cannot be reached; retry later.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
@@ -434,6 +445,8 @@ impl Error {
             Self::BackupUnsupported => Code::BackupUnsupported,
             Self::KeyRefused(code) => *code,
             Self::KeyConflict => Code::KeyConflict,
+            Self::IdempotencyKeyReused => Code::IdempotencyKeyReused,
+            Self::IdempotencyInProgress => Code::IdempotencyInProgress,
             Self::OriginPullRefused => Code::OriginPullRefused,
             Self::StoreUnavailable(_) => Code::StoreUnavailable,
             Self::ApiKeyInUse => Code::ApiKeyInUse,
@@ -509,6 +522,8 @@ impl Error {
             Code::BackupUnsupported => Self::BackupUnsupported,
             Code::KeyUnknown => Self::NotFound(Record::ContentKey),
             Code::KeyConflict => Self::KeyConflict,
+            Code::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            Code::IdempotencyInProgress => Self::IdempotencyInProgress,
         }
     }
 }

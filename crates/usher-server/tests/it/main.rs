@@ -15,6 +15,7 @@ mod connections;
 mod edge;
 mod encryption;
 mod geo;
+mod idempotency;
 mod keys;
 mod login;
 mod login_flood;
