@@ -181,6 +181,52 @@ impl ContentKeyId {
     }
 }
 
+string_id!(
+    /// A webhook endpoint's id, made by Usher: `wh_` and 16 hex digits.
+    WebhookId,
+    "^wh_[0-9a-f]{16}$",
+    "A webhook endpoint's id."
+);
+
+impl WebhookId {
+    /// A fresh webhook endpoint id.
+    pub fn generate() -> Self {
+        Self(format!("wh_{}", random_hex(8)))
+    }
+
+    /// Parses a webhook endpoint id.
+    ///
+    /// # Errors
+    /// [`IdError`] unless the text is `wh_` and 16 lower-case hex digits.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        prefixed_hex(s, "wh_", 16, "webhook id")?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_id!(
+    /// One delivery of one event to one endpoint, made by Usher: `dl_` and 24 hex digits.
+    DeliveryId,
+    "^dl_[0-9a-f]{24}$",
+    "A webhook delivery's id."
+);
+
+impl DeliveryId {
+    /// A fresh delivery id.
+    pub fn generate() -> Self {
+        Self(format!("dl_{}", random_hex(12)))
+    }
+
+    /// Parses a delivery id.
+    ///
+    /// # Errors
+    /// [`IdError`] unless the text is `dl_` and 24 lower-case hex digits.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        prefixed_hex(s, "dl_", 24, "delivery id")?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
 impl CdnId {
     /// Parses an admin-chosen CDN id.
     ///

@@ -17,6 +17,7 @@
 //! - [`session_secret`]: the rotating secret that controls a session, and the rule that tells a retry
 //!   from a clone.
 //! - [`store`]: the `Store` trait every backend implements, and its error type.
+//! - [`webhook`]: webhook endpoints, event types, deliveries as the outbox keeps them, the signature.
 //! - [`validation`]: the `ValidationError` every validated value reports, and the free-text rule.
 //!
 //! Imports inside the crate run one way: `store` → `lease` → `ticket` → `show` → `geo` →
@@ -37,3 +38,4 @@ pub mod show;
 pub mod store;
 pub mod ticket;
 pub mod validation;
+pub mod webhook;

@@ -15,13 +15,16 @@ use crate::cdn::{Cdn, CdnHealth};
 use crate::clock::UnixMs;
 use crate::content_key::ContentKeyRecord;
 use crate::geo::Country;
-use crate::ids::{ApiKeyId, CdnId, ContentKeyId, DeviceId, SessionId, ShowId, TicketId};
+use crate::ids::{
+    ApiKeyId, CdnId, ContentKeyId, DeliveryId, DeviceId, SessionId, ShowId, TicketId, WebhookId,
+};
 use crate::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, Usage,
 };
 use crate::secret::SecretHash;
 use crate::show::Show;
 use crate::ticket::{Ticket, TicketBounds};
+use crate::webhook::{Delivery, WebhookEndpoint};
 
 /// What went wrong inside a store. Backend error types never leave the backend: they become one of these.
 #[derive(Debug, thiserror::Error)]
@@ -440,6 +443,36 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Forgets `key`: its request failed in a way a retry may cure, so the retry runs it anew.
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Adds or replaces a webhook endpoint.
+    async fn put_webhook(&self, endpoint: WebhookEndpoint) -> Result<PutOutcome, StoreError>;
+    /// One webhook endpoint.
+    async fn webhook(&self, id: &WebhookId) -> Result<Option<WebhookEndpoint>, StoreError>;
+    /// Every webhook endpoint, by id.
+    async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    /// Deletes an endpoint (its pending deliveries are given up when next claimed).
+    async fn delete_webhook(&self, id: &WebhookId) -> Result<bool, StoreError>;
+    /// Queues deliveries durably (the outbox): once this returns, a crash loses none.
+    async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError>;
+    /// Claims up to `limit` pending deliveries due by the store's clock, oldest due first, until
+    /// `until`: no other claim gets them before then (the claimer records the attempt with
+    /// [`Store::save_delivery`]; a claimer that never does leaves them due again at `until`).
+    async fn claim_deliveries(
+        &self,
+        until: UnixMs,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Records a delivery as it now stands: a pending one is due at its `next_attempt_at`, a delivered
+    /// or failed one no longer.
+    async fn save_delivery(&self, delivery: Delivery) -> Result<(), StoreError>;
+    /// One delivery.
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
+    /// An endpoint's deliveries, newest first, at most `limit` (the last 1,000 are kept per endpoint).
+    async fn deliveries(
+        &self,
+        endpoint: &WebhookId,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
 
     /// Makes every acknowledged lease change durable (called periodically and at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

@@ -4,6 +4,7 @@
 //! calls [`store_contract_tests!`](crate::store_contract_tests), which makes one test per case below.
 //! Cases panic with a message on the first broken rule.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,7 +19,8 @@ use usher_core::clock::UnixMs;
 use usher_core::content_key::ContentKeyRecord;
 use usher_core::geo::Country;
 use usher_core::ids::{
-    ApiKeyId, CdnId, ContentKeyId, DeviceId, SessionId, ShowId, TicketId, TicketToken,
+    ApiKeyId, CdnId, ContentKeyId, DeliveryId, DeviceId, SessionId, ShowId, TicketId, TicketToken,
+    WebhookId,
 };
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules,
@@ -30,6 +32,7 @@ use usher_core::store::{
     PutOutcome, RegisterOutcome, Scope, Store, StoreError,
 };
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
+use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
 /// A fresh store for one case, and control over the time it sees.
 #[async_trait]
@@ -72,6 +75,7 @@ macro_rules! store_contract_tests {
             posters_round_trip,
             content_keys_are_written_once,
             idempotency_claims_are_won_once_and_lapse,
+            webhooks_round_trip_and_deliveries_are_claimed_once,
             admin_users_round_trip,
             console_sessions_lapse_and_end,
             login_attempts_are_counted_before_the_check_and_back_off,
@@ -1111,6 +1115,124 @@ pub async fn idempotency_claims_are_won_once_and_lapse(h: &impl Harness) {
             .unwrap(),
         IdempotencyClaim::Claimed
     );
+    store.sweep().await.unwrap();
+}
+
+fn delivery(endpoint: &WebhookId, n: u32, due: UnixMs) -> Delivery {
+    Delivery {
+        id: DeliveryId::generate(),
+        endpoint: endpoint.clone(),
+        event_id: format!("evt_{n:04}"),
+        event_type: "ticket.revoked".into(),
+        payload: format!(r#"{{"id":"evt_{n:04}"}}"#),
+        created_at: UnixMs(due.0 + i64::from(n)),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_at: due,
+        last_status: None,
+        last_error: None,
+        delivered_at: None,
+    }
+}
+
+/// Webhook endpoints round-trip; queued deliveries are claimed by one of any number of racing claimers,
+/// come due again when a claim lapses unrecorded, leave the queue once delivered, and are listed per
+/// endpoint newest first.
+pub async fn webhooks_round_trip_and_deliveries_are_claimed_once(h: &impl Harness) {
+    let store = h.store();
+    let now = store.now();
+    let endpoint = WebhookEndpoint {
+        id: WebhookId::generate(),
+        url: "https://tickets.example/hooks".into(),
+        events: vec!["ticket.revoked".into()],
+        enabled: true,
+        description: "refunds".into(),
+        secret: "whsec_contract".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    assert_eq!(
+        store.put_webhook(endpoint.clone()).await.unwrap(),
+        PutOutcome::Created
+    );
+    let mut changed = endpoint.clone();
+    changed.enabled = false;
+    assert_eq!(
+        store.put_webhook(changed.clone()).await.unwrap(),
+        PutOutcome::Replaced
+    );
+    assert_eq!(
+        store.webhook(&endpoint.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    assert!(store.webhooks().await.unwrap().contains(&changed));
+
+    // 40 due deliveries, 8 claimers racing for 10 each: every delivery claimed exactly once
+    let queued: Vec<Delivery> = (0..40).map(|n| delivery(&endpoint.id, n, now)).collect();
+    store.enqueue_deliveries(queued.clone()).await.unwrap();
+    let later = delivery(&endpoint.id, 99, UnixMs(now.0 + 3_600_000));
+    store.enqueue_deliveries(vec![later.clone()]).await.unwrap();
+    let until = UnixMs(now.0 + 2_000);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.claim_deliveries(until, 10).await.unwrap() })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for t in tasks {
+        claimed.extend(t.await.unwrap());
+    }
+    let mut ids: Vec<_> = claimed.iter().map(|d| d.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), claimed.len(), "no delivery claimed twice");
+    assert_eq!(
+        claimed.len(),
+        40,
+        "every due delivery claimed, the later one not"
+    );
+    assert!(claimed.iter().all(|d| d.next_attempt_at == until));
+    assert!(store.claim_deliveries(until, 100).await.unwrap().is_empty());
+
+    // one delivered, one failed for now (due again later), the rest never recorded: due at the claim's end
+    let mut done = claimed[0].clone();
+    done.state = DeliveryState::Delivered;
+    done.attempts = 1;
+    done.last_status = Some(204);
+    done.delivered_at = Some(now);
+    store.save_delivery(done.clone()).await.unwrap();
+    let mut retry = claimed[1].clone();
+    retry.attempts = 1;
+    retry.last_error = Some("connection refused".into());
+    retry.next_attempt_at = UnixMs(now.0 + 1_000_000);
+    store.save_delivery(retry.clone()).await.unwrap();
+    assert_eq!(store.delivery(&done.id).await.unwrap(), Some(done.clone()));
+    h.advance_ms(2_500).await;
+    let again = store
+        .claim_deliveries(UnixMs(store.now().0 + 60_000), 100)
+        .await
+        .unwrap();
+    let again: BTreeSet<_> = again.into_iter().map(|d| d.id).collect();
+    assert_eq!(again.len(), 38, "the unrecorded claims came due again");
+    assert!(!again.contains(&done.id) && !again.contains(&retry.id) && !again.contains(&later.id));
+
+    // the endpoint's log, newest first
+    let log = store.deliveries(&endpoint.id, 5).await.unwrap();
+    assert_eq!(log.len(), 5);
+    assert_eq!(log[0].id, later.id);
+    assert!(log.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+    assert!(
+        store
+            .deliveries(&WebhookId::generate(), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(store.delete_webhook(&endpoint.id).await.unwrap());
+    assert!(!store.delete_webhook(&endpoint.id).await.unwrap());
+    assert_eq!(store.webhook(&endpoint.id).await.unwrap(), None);
     store.sweep().await.unwrap();
 }
 

@@ -29,7 +29,9 @@ use usher_core::admin::{
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, UnixMs};
 use usher_core::content_key::ContentKeyRecord;
-use usher_core::ids::{ApiKeyId, CdnId, ContentKeyId, SessionId, ShowId, TicketId};
+use usher_core::ids::{
+    ApiKeyId, CdnId, ContentKeyId, DeliveryId, SessionId, ShowId, TicketId, WebhookId,
+};
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, TicketLeases,
 };
@@ -41,6 +43,7 @@ use usher_core::store::{
     Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
+use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
 const SHOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shows");
 const TICKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("tickets");
@@ -62,8 +65,19 @@ const EXTREF_INDEX: TableDefinition<&str, &str> = TableDefinition::new("extref_i
 /// dropped by the sweep and overwritten by the next claim. Not part of backups: a restored store would
 /// replay answers of another time.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
-/// Most lapsed idempotency records one sweep drops (one write transaction); the next sweep goes on.
+/// Most lapsed idempotency records (and old deliveries) one sweep drops (one write transaction); the
+/// next sweep goes on.
 const IDEMPOTENCY_SWEEP_BATCH: usize = 10_000;
+/// Webhook endpoints by id (JSON).
+const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
+/// Deliveries by id (JSON): the outbox.
+const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
+/// Pending deliveries by when they are due: `{due ms, 16 hex}\0{id}` → id, so the due ones are one range.
+const DELIVERY_DUE: TableDefinition<&str, &str> = TableDefinition::new("delivery_due");
+/// An endpoint's deliveries: `{endpoint}\0{created ms, 16 hex}\0{id}` → id, so its log is one range.
+const DELIVERY_LOG: TableDefinition<&str, &str> = TableDefinition::new("delivery_log");
+/// How long a delivered or given-up delivery is kept (the sweep drops older ones, a batch at a time).
+const FINISHED_DELIVERY_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Facts about the database itself: `extref_index` = `1` once the index covers every ticket (a store
 /// made before the index existed gets it built at its next open).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
@@ -88,13 +102,15 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     LEASES,
     POSTERS,
     CONTENT_KEYS,
+    WEBHOOKS,
+    DELIVERIES,
     ADMIN_USERS,
     CONSOLE_SESSIONS,
     AUDIT,
 ];
 /// The tables with text values: the token and external-reference indexes, and the database's facts.
 const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
-    &[TOKEN_INDEX, EXTREF_INDEX, META];
+    &[TOKEN_INDEX, EXTREF_INDEX, DELIVERY_DUE, DELIVERY_LOG, META];
 
 /// Memory redb may use for its page cache. redb's default (1 GiB) let the cache grow with every ticket
 /// registered and every lease flushed (2.2 KB of RSS per registered ticket in BENCHMARKS.md's memory run):
@@ -106,6 +122,16 @@ pub const DB_FILE: &str = "usher.redb";
 
 fn unavailable(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Unavailable(e.into().to_string())
+}
+
+/// A pending delivery's key in `delivery_due`.
+fn due_key(d: &Delivery) -> String {
+    format!("{:016x}\0{}", d.next_attempt_at.0.max(0), d.id)
+}
+
+/// A delivery's key in `delivery_log`.
+fn log_key(d: &Delivery) -> String {
+    format!("{}\0{:016x}\0{}", d.endpoint, d.created_at.0.max(0), d.id)
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -1580,10 +1606,204 @@ impl Store for EmbeddedStore {
             for k in lapsed {
                 t.remove(k.as_str()).map_err(unavailable)?;
             }
+            // finished deliveries past their week
+            let mut records = txn.open_table(DELIVERIES).map_err(unavailable)?;
+            let mut log = txn.open_table(DELIVERY_LOG).map_err(unavailable)?;
+            let mut old = Vec::new();
+            for row in log.iter().map_err(unavailable)? {
+                let (k, id) = row.map_err(unavailable)?;
+                let Some(v) = records.get(id.value()).map_err(unavailable)? else {
+                    old.push((k.value().to_owned(), None));
+                    continue;
+                };
+                let d: Delivery = decode("delivery", v.value())?;
+                if d.state != DeliveryState::Pending
+                    && d.created_at.0 + FINISHED_DELIVERY_KEPT_MS <= now.0
+                {
+                    old.push((k.value().to_owned(), Some(d.id.to_string())));
+                }
+                if old.len() >= IDEMPOTENCY_SWEEP_BATCH {
+                    break;
+                }
+            }
+            for (k, id) in old {
+                log.remove(k.as_str()).map_err(unavailable)?;
+                if let Some(id) = id {
+                    records.remove(id.as_str()).map_err(unavailable)?;
+                }
+            }
             Ok(())
         })
         .await?;
         Ok(dropped as u64)
+    }
+
+    async fn put_webhook(&self, endpoint: WebhookEndpoint) -> Result<PutOutcome, StoreError> {
+        let (key, bytes) = (endpoint.id.to_string(), encode(&endpoint));
+        self.write(move |txn| {
+            let mut t = txn.open_table(WEBHOOKS).map_err(unavailable)?;
+            let old = t
+                .insert(key.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
+            Ok(if old.is_some() {
+                PutOutcome::Replaced
+            } else {
+                PutOutcome::Created
+            })
+        })
+        .await
+    }
+
+    async fn webhook(&self, id: &WebhookId) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(WEBHOOKS).map_err(unavailable)?;
+        match table.get(id.as_str()).map_err(unavailable)? {
+            Some(v) => decode("webhook", v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(WEBHOOKS).map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(unavailable)? {
+            let (_, v) = row.map_err(unavailable)?;
+            out.push(decode("webhook", v.value())?);
+        }
+        Ok(out)
+    }
+
+    async fn delete_webhook(&self, id: &WebhookId) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        self.write(move |txn| {
+            let mut t = txn.open_table(WEBHOOKS).map_err(unavailable)?;
+            let gone = t.remove(key.as_str()).map_err(unavailable)?.is_some();
+            Ok(gone)
+        })
+        .await
+    }
+
+    async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError> {
+        self.write(move |txn| {
+            let mut records = txn.open_table(DELIVERIES).map_err(unavailable)?;
+            let mut due = txn.open_table(DELIVERY_DUE).map_err(unavailable)?;
+            let mut log = txn.open_table(DELIVERY_LOG).map_err(unavailable)?;
+            for d in &deliveries {
+                records
+                    .insert(d.id.as_str(), encode(d).as_slice())
+                    .map_err(unavailable)?;
+                if d.state == DeliveryState::Pending {
+                    due.insert(due_key(d).as_str(), d.id.as_str())
+                        .map_err(unavailable)?;
+                }
+                log.insert(log_key(d).as_str(), d.id.as_str())
+                    .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        until: UnixMs,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let now = self.clock.now();
+        self.write(move |txn| {
+            let mut records = txn.open_table(DELIVERIES).map_err(unavailable)?;
+            let mut due = txn.open_table(DELIVERY_DUE).map_err(unavailable)?;
+            let end = format!("{:016x}\u{1}", now.0.max(0));
+            let mut keys = Vec::new();
+            for row in due.range::<&str>(..end.as_str()).map_err(unavailable)? {
+                let (k, v) = row.map_err(unavailable)?;
+                keys.push((k.value().to_owned(), v.value().to_owned()));
+                if keys.len() >= limit {
+                    break;
+                }
+            }
+            let mut out = Vec::new();
+            for (key, id) in keys {
+                due.remove(key.as_str()).map_err(unavailable)?;
+                let Some(bytes) = records
+                    .get(id.as_str())
+                    .map_err(unavailable)?
+                    .map(|v| v.value().to_vec())
+                else {
+                    continue;
+                };
+                let mut d: Delivery = decode("delivery", &bytes)?;
+                d.next_attempt_at = until;
+                due.insert(due_key(&d).as_str(), id.as_str())
+                    .map_err(unavailable)?;
+                records
+                    .insert(id.as_str(), encode(&d).as_slice())
+                    .map_err(unavailable)?;
+                out.push(d);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn save_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
+        self.write(move |txn| {
+            let mut records = txn.open_table(DELIVERIES).map_err(unavailable)?;
+            let mut due = txn.open_table(DELIVERY_DUE).map_err(unavailable)?;
+            let old = records
+                .get(delivery.id.as_str())
+                .map_err(unavailable)?
+                .map(|v| v.value().to_vec());
+            if let Some(old) = old {
+                let old: Delivery = decode("delivery", &old)?;
+                due.remove(due_key(&old).as_str()).map_err(unavailable)?;
+            }
+            if delivery.state == DeliveryState::Pending {
+                due.insert(due_key(&delivery).as_str(), delivery.id.as_str())
+                    .map_err(unavailable)?;
+            }
+            records
+                .insert(delivery.id.as_str(), encode(&delivery).as_slice())
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(DELIVERIES).map_err(unavailable)?;
+        match table.get(id.as_str()).map_err(unavailable)? {
+            Some(v) => decode("delivery", v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn deliveries(
+        &self,
+        endpoint: &WebhookId,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let log = read.open_table(DELIVERY_LOG).map_err(unavailable)?;
+        let records = read.open_table(DELIVERIES).map_err(unavailable)?;
+        let (start, end) = (format!("{endpoint}\0"), format!("{endpoint}\u{1}"));
+        let mut out = Vec::new();
+        for row in log
+            .range::<&str>(start.as_str()..end.as_str())
+            .map_err(unavailable)?
+            .rev()
+        {
+            let (_, id) = row.map_err(unavailable)?;
+            if let Some(v) = records.get(id.value()).map_err(unavailable)? {
+                out.push(decode("delivery", v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn claim_idempotency(

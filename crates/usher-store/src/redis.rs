@@ -31,6 +31,11 @@
 //! | `config_gen` | string (int) | moved forward by every write of a show, a CDN or its health (node caches) |
 //! | `extref:{external ref}` | set | ids of the tickets registered with that external reference |
 //! | `poster:{show id}` | string | the show's poster: content type, a NUL byte, the image |
+//! | `webhook:{id}` | string | a webhook endpoint (JSON, its signing secret included: protect Redis like the secrets) |
+//! | `webhooks` | set | webhook endpoint ids |
+//! | `delivery:{id}` | string, TTL 7 days once finished | one event for one endpoint (JSON): the outbox |
+//! | `deliveries:due` | sorted set | pending delivery ids scored by when they are due (ms); a claim moves the score to its end |
+//! | `deliveries:of:{endpoint}` | list | an endpoint's delivery ids, newest first, the last 1,000 |
 //! | `idem:{keyed hash}` | string, TTL its lapse | a POST remembered under its `Idempotency-Key` (JSON: request fingerprint, the sealed answer) |
 //! | `content_key:{id}` | string | a content key's record (JSON: stream folder, the key wrapped under the key-encryption key) |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
@@ -61,7 +66,9 @@ use usher_core::admin::{
 use usher_core::cdn::{Cdn, CdnHealth};
 use usher_core::clock::{Clock, SystemClock, UnixMs};
 use usher_core::content_key::ContentKeyRecord;
-use usher_core::ids::{ApiKeyId, CdnId, ContentKeyId, SessionId, ShowId, TicketId};
+use usher_core::ids::{
+    ApiKeyId, CdnId, ContentKeyId, DeliveryId, SessionId, ShowId, TicketId, WebhookId,
+};
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, TicketLeases,
 };
@@ -73,6 +80,7 @@ use usher_core::store::{
     Store, StoreError, TicketActivity,
 };
 use usher_core::ticket::{Ticket, TicketStatus};
+use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
 use cache::{ConfigCache, Lookup};
 
@@ -229,6 +237,11 @@ impl std::fmt::Debug for RedisStore {
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
+
+/// Deliveries kept per endpoint in its log.
+const DELIVERIES_KEPT: isize = 1_000;
+/// How long a delivered or given-up delivery is kept.
+const FINISHED_DELIVERY_TTL_S: u64 = 7 * 24 * 3600;
 
 fn decode<T: DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
@@ -1689,6 +1702,184 @@ impl Store for RedisStore {
     async fn flush(&self) -> Result<(), StoreError> {
         // Redis persists by itself (AOF/RDB); nothing is held back in this process.
         Ok(())
+    }
+
+    async fn put_webhook(&self, endpoint: WebhookEndpoint) -> Result<PutOutcome, StoreError> {
+        let (old, _): (Option<String>, i64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&["webhook", endpoint.id.as_str()]))
+            .arg(encode(&endpoint))
+            .arg("GET")
+            .sadd(self.key(&["webhooks"]), endpoint.id.as_str())
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(if old.is_some() {
+            PutOutcome::Replaced
+        } else {
+            PutOutcome::Created
+        })
+    }
+
+    async fn webhook(&self, id: &WebhookId) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let raw: Option<String> = self
+            .con()
+            .get(self.key(&["webhook", id.as_str()]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        raw.map(|v| decode("webhook", &v)).transpose()
+    }
+
+    async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let mut ids: Vec<String> = self
+            .con()
+            .smembers(self.key(&["webhooks"]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Ok(id) = WebhookId::parse(&id)
+                && let Some(w) = self.webhook(&id).await?
+            {
+                out.push(w);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_webhook(&self, id: &WebhookId) -> Result<bool, StoreError> {
+        let (n, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .del(self.key(&["webhook", id.as_str()]))
+            .srem(self.key(&["webhooks"]), id.as_str())
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(n == 1)
+    }
+
+    async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for d in &deliveries {
+            pipe.set(self.key(&["delivery", d.id.as_str()]), encode(d))
+                .ignore();
+            if d.state == DeliveryState::Pending {
+                pipe.zadd(
+                    self.key(&["deliveries", "due"]),
+                    d.id.as_str(),
+                    d.next_attempt_at.0,
+                )
+                .ignore();
+            }
+            let log = self.key(&["deliveries", "of", d.endpoint.as_str()]);
+            pipe.lpush(&log, d.id.as_str()).ignore();
+            pipe.ltrim(&log, 0, DELIVERIES_KEPT - 1).ignore();
+        }
+        let _: () = pipe
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        until: UnixMs,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // one script: the due ids move to `until` (claimed), so racing nodes never get the same one
+        let raw: Vec<String> = Script::new(
+            "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3]) \
+             local out = {} \
+             for _, id in ipairs(ids) do \
+               local v = redis.call('GET', ARGV[4] .. id) \
+               if v then redis.call('ZADD', KEYS[1], ARGV[2], id) table.insert(out, v) \
+               else redis.call('ZREM', KEYS[1], id) end \
+             end \
+             return out",
+        )
+        .key(self.key(&["deliveries", "due"]))
+        .arg(self.now().0)
+        .arg(until.0)
+        .arg(limit)
+        .arg(self.key(&["delivery", ""]))
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        raw.iter()
+            .map(|v| {
+                let mut d: Delivery = decode("delivery", v)?;
+                d.next_attempt_at = until;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    async fn save_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
+        let key = self.key(&["delivery", delivery.id.as_str()]);
+        let due = self.key(&["deliveries", "due"]);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if delivery.state == DeliveryState::Pending {
+            pipe.set(&key, encode(&delivery)).ignore();
+            pipe.zadd(&due, delivery.id.as_str(), delivery.next_attempt_at.0)
+                .ignore();
+        } else {
+            pipe.set_ex(&key, encode(&delivery), FINISHED_DELIVERY_TTL_S)
+                .ignore();
+            pipe.zrem(&due, delivery.id.as_str()).ignore();
+        }
+        let _: () = pipe
+            .query_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        let raw: Option<String> = self
+            .con()
+            .get(self.key(&["delivery", id.as_str()]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        raw.map(|v| decode("delivery", &v)).transpose()
+    }
+
+    async fn deliveries(
+        &self,
+        endpoint: &WebhookId,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let ids: Vec<String> = self
+            .con()
+            .lrange(
+                self.key(&["deliveries", "of", endpoint.as_str()]),
+                0,
+                DELIVERIES_KEPT - 1,
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        let mut out = Vec::new();
+        for id in ids {
+            if out.len() >= limit {
+                break;
+            }
+            if let Ok(id) = DeliveryId::parse(&id)
+                && let Some(d) = self.delivery(&id).await?
+            {
+                out.push(d);
+            }
+        }
+        Ok(out)
     }
 
     async fn claim_idempotency(

@@ -37,9 +37,14 @@ where
     }
 }
 
-/// The repository's root (two levels above this crate).
+/// The repository's root: two levels above the package under test, as cargo and nextest tell the test
+/// process at run time (`CARGO_MANIFEST_DIR`), else above this crate as it was compiled. The run-time
+/// answer matters: cargo shares a build of this crate between clones that use one target directory, so
+/// the compiled-in path may name another clone, or one that is gone.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    Path::new(&package)
         .join("../..")
         .canonicalize()
         .expect("repository root")

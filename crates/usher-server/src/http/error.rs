@@ -396,7 +396,8 @@ mod tests {
                 "geo_unavailable",
                 "store_unavailable",
                 "timeout",
-                "rate_limited"
+                "rate_limited",
+                "idempotency_in_progress"
             ]
         );
     }

@@ -98,7 +98,8 @@ async fn flood(base: &str, n: usize, name: impl Fn(usize) -> String) -> Vec<Stat
         );
         tasks.spawn(async move {
             barrier.wait().await;
-            http.post(url)
+            let res = http
+                .post(url)
                 .header("cookie", format!("usher_login_csrf={cookie}"))
                 .form(&[
                     ("_csrf", csrf.as_str()),
@@ -107,8 +108,15 @@ async fn flood(base: &str, n: usize, name: impl Fn(usize) -> String) -> Vec<Stat
                 ])
                 .send()
                 .await
-                .unwrap()
-                .status()
+                .unwrap();
+            let status = res.status();
+            if status != StatusCode::UNAUTHORIZED {
+                // what refused it (a 429 names its cause: throttled, busy or a rate limit)
+                let retry = res.headers().get("retry-after").cloned();
+                let body = res.text().await.unwrap_or_default();
+                eprintln!("{name}: {status} (Retry-After {retry:?}): {body:.300}");
+            }
+            status
         });
     }
     let mut out = Vec::new();
