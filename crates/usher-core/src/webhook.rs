@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn the_signature_is_hmac_sha256_of_time_dot_body() {
-        // the signed text is "<t>.<body>"; scripts/webhook-receiver.py checks the same with Python's hmac
+        // the signed text is "<t>.<body>" (the README gives a receiver's check in Python and JavaScript)
         let sig = signature("whsec_test", 1_700_000_000, br#"{"id":"evt_1"}"#);
         let mut mac = Hmac::<Sha256>::new_from_slice(b"whsec_test").unwrap();
         mac.update(br#"1700000000.{"id":"evt_1"}"#);

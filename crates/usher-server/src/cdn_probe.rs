@@ -91,7 +91,7 @@ pub fn under_base(url: &reqwest::Url, base_url: &str, canary: &str) -> bool {
 /// Resolves names as the system does, keeping only public addresses: a probe never connects anywhere
 /// else, whatever a name resolves to at that moment.
 #[derive(Debug)]
-struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
@@ -308,6 +308,23 @@ async fn probe_pool(
                 error = health.last_error.as_deref().unwrap_or(""),
                 "CDN health changed"
             );
+            let event = match (cdn.health.state, health.state) {
+                (_, HealthState::Unhealthy) => Some("cdn.unhealthy"),
+                (HealthState::Unhealthy, HealthState::Healthy) => Some("cdn.recovered"),
+                _ => None,
+            };
+            if let Some(event) = event {
+                crate::service::webhooks::emit(
+                    state,
+                    event,
+                    serde_json::json!({
+                        "cdn_id": cdn.id,
+                        "name": cdn.name,
+                        "error": health.last_error,
+                    }),
+                )
+                .await;
+            }
         }
         if let Err(e) = state.store.set_cdn_health(&cdn.id, health).await {
             tracing::warn!(cdn.id = %cdn.id, error = %e, "CDN health not recorded");

@@ -28,6 +28,7 @@ pub mod shows;
 pub mod tickets;
 pub mod views;
 pub mod watch;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -95,6 +96,15 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(cdns::sign_cdn_url))
         .routes(routes!(geoip::reload_geoip))
         .routes(routes!(crate::backup::backup_store))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::read_webhook,
+            webhooks::patch_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::resend_delivery))
         .routes(routes!(playback::admit_viewer))
         .routes(routes!(playback::heartbeat))
         .routes(routes!(playback::leave))

@@ -39,6 +39,7 @@ The ticket site and admins send `Authorization: Bearer <api key>`; keys carry th
         (name = "geoip", description = "The GeoIP database (scope `admin`)."),
         (name = "admin-users", description = "Console users and their roles (scope `admin`); a password Usher makes is shown once."),
         (name = "audit", description = "The audit log of every change (scope `admin`), as JSON or CSV."),
+        (name = "webhooks", description = "Endpoints the ticket site receives signed events at, and their delivery log (scope `admin`); a signing secret is shown once."),
         (name = "playback", description = "The viewer's player: admit, heartbeat, leave."),
         (name = "watch", description = "The watch link and the player page."),
         (name = "media", description = "Playlists, steering manifests and media files of a session."),

@@ -11,6 +11,8 @@
 //! - [`idempotency`]: safe retries of POSTs sent with an `Idempotency-Key` (a claim, the sealed answer).
 //! - [`passwords`]: argon2 hashing and checking, a bounded number at once.
 //! - [`audit`]: the audit log every change writes to.
+//! - [`webhooks`]: webhook endpoints, the events the services emit into the store's outbox, the
+//!   delivery log and re-send.
 //! - [`admin`]: the admin actions (shows, tickets, CDNs, API keys, users, sessions, GeoIP, audit log,
 //!   dashboard), shared by the API, the console and the CLI.
 
@@ -24,6 +26,7 @@ pub mod error;
 pub mod idempotency;
 pub mod passwords;
 pub mod viewer;
+pub mod webhooks;
 
 pub use caller::{Caller, Principal};
 pub use error::{Code, Error, Record, Result};

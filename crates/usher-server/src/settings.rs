@@ -21,6 +21,7 @@ mod login;
 mod metrics;
 mod rate_limits;
 mod store;
+mod webhooks;
 
 pub use audit::AuditSettings;
 pub use cdn_probe::CdnProbeSettings;
@@ -33,6 +34,7 @@ pub use login::LoginSettings;
 pub use metrics::MetricsSettings;
 pub use rate_limits::{Limit, LimitSetting, RateLimitSettings, RateLimits};
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
+pub use webhooks::WebhookSettings;
 
 pub use crate::media_cache::MediaCacheSettings;
 
@@ -55,6 +57,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "login",
     "audit",
     "metrics",
+    "webhooks",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -101,6 +104,9 @@ pub struct Settings {
     /// Health probes of the CDN pool.
     #[serde(default)]
     pub cdn_probe: CdnProbeSettings,
+    /// Webhook deliveries.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     /// The origin's in-memory copy of media files.
     #[serde(default)]
     pub media_cache: MediaCacheSettings,
@@ -177,6 +183,8 @@ pub struct Config {
     pub geoip: GeoIpSettings,
     /// CDN probe settings (checked).
     pub cdn_probe: CdnProbeSettings,
+    /// Webhook delivery settings (checked).
+    pub webhooks: WebhookSettings,
     /// Media cache settings (checked).
     pub media_cache: MediaCacheSettings,
     /// Rate limits (checked, defaults filled in).
@@ -395,6 +403,7 @@ impl Settings {
         let trusted_proxies = geoip::trusted_proxies(&self.trusted_proxies)?;
         let rate_limits = self.rate_limits.check()?;
         self.geoip.check()?;
+        self.webhooks.check()?;
         let probe = &self.cdn_probe;
         if probe.interval_ms != 0 && !(200..=3_600_000).contains(&probe.interval_ms) {
             return Err(invalid(
@@ -451,6 +460,7 @@ impl Settings {
             trusted_proxy_header: self.trusted_proxy_header,
             geoip: self.geoip,
             cdn_probe: self.cdn_probe,
+            webhooks: self.webhooks,
             media_cache: self.media_cache,
             rate_limits,
             login: self.login,

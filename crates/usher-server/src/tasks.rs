@@ -96,6 +96,7 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
     }
     tasks.spawn(state.geo_updates.clone().run(cancel.clone()));
     tasks.spawn(crate::cdn_probe::run(state.clone(), cancel.clone()));
+    tasks.spawn(crate::webhook_sender::run(state.clone(), cancel.clone()));
 }
 
 /// Reads the sessions per show (counts the store keeps as leases change) into the metrics gauge, for the

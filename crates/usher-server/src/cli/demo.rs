@@ -117,6 +117,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         login: Default::default(),
         audit: Default::default(),
         metrics: Default::default(),
+        // a demo's receivers are on this machine too
+        webhooks: crate::settings::WebhookSettings {
+            allow_private_targets: true,
+            ..Default::default()
+        },
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;

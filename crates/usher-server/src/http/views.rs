@@ -19,6 +19,7 @@ pub mod shows;
 pub mod steering;
 pub mod tickets;
 pub mod users;
+pub mod webhooks;
 
 /// A time of the `time` crate as RFC 3339 (`None` when it cannot be written).
 fn rfc3339(t: time::OffsetDateTime) -> Option<String> {

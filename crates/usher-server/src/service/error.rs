@@ -139,6 +139,10 @@ codes! {
     IdempotencyKeyReused = "idempotency_key_reused",
     /// The first request with this `Idempotency-Key` is still running.
     IdempotencyInProgress = "idempotency_in_progress",
+    /// No such webhook endpoint.
+    WebhookUnknown = "webhook_unknown",
+    /// No such delivery of that endpoint.
+    DeliveryUnknown = "delivery_unknown",
 }
 
 impl std::fmt::Display for Code {
@@ -166,6 +170,10 @@ pub enum Record {
     Poster,
     /// A content key.
     ContentKey,
+    /// A webhook endpoint.
+    Webhook,
+    /// A webhook delivery.
+    Delivery,
 }
 
 impl Record {
@@ -180,6 +188,8 @@ impl Record {
             Self::User => Code::UserUnknown,
             Self::Poster => Code::PosterUnknown,
             Self::ContentKey => Code::KeyUnknown,
+            Self::Webhook => Code::WebhookUnknown,
+            Self::Delivery => Code::DeliveryUnknown,
         }
     }
 }
@@ -524,6 +534,8 @@ impl Error {
             Code::KeyConflict => Self::KeyConflict,
             Code::IdempotencyKeyReused => Self::IdempotencyKeyReused,
             Code::IdempotencyInProgress => Self::IdempotencyInProgress,
+            Code::WebhookUnknown => Self::NotFound(Record::Webhook),
+            Code::DeliveryUnknown => Self::NotFound(Record::Delivery),
         }
     }
 }

@@ -447,6 +447,9 @@ pub async fn renew(
     answer: HeartbeatAnswer,
     client: IpAddr,
 ) -> Result<Renewed> {
+    if let (HeartbeatDecision::Cloned, Some((ticket, show))) = (&answer.decision, &answer.owner) {
+        crate::service::webhooks::sharing_suspected(state, ticket, show, "session_cloned").await;
+    }
     let expires_at = still_plays(state, session, answer.decision)?;
     let (ticket_id, show_id) = answer
         .owner

@@ -162,6 +162,34 @@ fn api_routes() -> Vec<(Method, &'static str, Permission)> {
         (Method::PUT, "/api/v1/geoip", Manage),
         (Method::POST, "/api/v1/geoip/reload", Manage),
         (Method::POST, "/api/v1/backup", Manage),
+        (Method::GET, "/api/v1/webhooks", Read),
+        (Method::POST, "/api/v1/webhooks", Manage),
+        (Method::GET, "/api/v1/webhooks/wh_0000000000000000", Read),
+        (
+            Method::PATCH,
+            "/api/v1/webhooks/wh_0000000000000000",
+            Manage,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/webhooks/wh_0000000000000000",
+            Manage,
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks/wh_0000000000000000/secret",
+            Manage,
+        ),
+        (
+            Method::GET,
+            "/api/v1/webhooks/wh_0000000000000000/deliveries",
+            Read,
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks/wh_0000000000000000/deliveries/dl_000000000000000000000000/resend",
+            Manage,
+        ),
     ]
 }
 

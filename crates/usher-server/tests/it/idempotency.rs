@@ -242,7 +242,9 @@ async fn every_keyed_post_checks_its_idempotency_key() {
             let target = path
                 .replace("{ticket_id}", "t_000000000000000000000000")
                 .replace("{name}", "nobody")
-                .replace("{cdn_id}", "no-such-cdn");
+                .replace("{cdn_id}", "no-such-cdn")
+                .replace("{webhook_id}", "wh_0000000000000000")
+                .replace("{delivery_id}", "dl_000000000000000000000000");
             assert!(!target.contains('{'), "{target}: fill its parameter");
             posts.push(target);
         }

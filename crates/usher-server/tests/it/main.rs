@@ -30,3 +30,4 @@ mod refusals;
 mod search;
 mod session_integrity;
 mod sign_url;
+mod webhooks;

@@ -389,6 +389,7 @@ fn more_id_rows(c: &Ctx, rows: &mut Vec<Row>) {
     let unknown_session = format!("s_{}", "0".repeat(32));
     let user_unknown = Expect::Problem(404, "user_unknown");
     let cdn_unknown = Expect::Problem(404, "cdn_unknown");
+    let webhook_unknown = Expect::Problem(404, "webhook_unknown");
     // (method, target with `{}`, key, a well-formed unknown id and its answer, the answer for the other
     // hostile ids)
     type IdRoute<'a> = (
@@ -431,6 +432,46 @@ fn more_id_rows(c: &Ctx, rows: &mut Vec<Row>) {
             "no-such-cdn".into(),
             cdn_unknown,
             cdn_unknown,
+        ),
+        (
+            "GET",
+            "/api/v1/webhooks/{}",
+            admin,
+            "wh_0000000000000000".into(),
+            webhook_unknown,
+            webhook_unknown,
+        ),
+        (
+            "DELETE",
+            "/api/v1/webhooks/{}",
+            admin,
+            "wh_0000000000000000".into(),
+            webhook_unknown,
+            webhook_unknown,
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks/{}/secret",
+            admin,
+            "wh_0000000000000000".into(),
+            webhook_unknown,
+            webhook_unknown,
+        ),
+        (
+            "GET",
+            "/api/v1/webhooks/{}/deliveries",
+            admin,
+            "wh_0000000000000000".into(),
+            webhook_unknown,
+            webhook_unknown,
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks/wh_0000000000000000/deliveries/{}/resend",
+            admin,
+            "dl_000000000000000000000000".into(),
+            webhook_unknown,
+            webhook_unknown,
         ),
         (
             "GET",
@@ -545,6 +586,16 @@ fn more_id_rows(c: &Ctx, rows: &mut Vec<Row>) {
             .expect(user_unknown),
     );
     rows.push(
+        Row::new(
+            "unknown webhook",
+            "PATCH",
+            "/api/v1/webhooks/wh_0000000000000000",
+        )
+        .key(admin)
+        .json(bytes(&json!({"enabled": false})))
+        .expect(Expect::Problem(404, "webhook_unknown")),
+    );
+    rows.push(
         Row::new("unknown CDN", "PATCH", "/api/v1/cdns/no-such-cdn")
             .key(admin)
             .json(bytes(&json!({"weight": 2})))
@@ -645,6 +696,22 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             key: Some(c.admin.clone()),
             valid: json!({"stream_path": "demo", "key": "00112233445566778899aabbccddeeff"}),
             wrong_type: json!({"stream_path": "demo", "key": 16}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "POST",
+            target: "/api/v1/webhooks".into(),
+            key: Some(c.admin.clone()),
+            valid: json!({"url": "https://tickets.example/hooks", "events": ["ticket.revoked"]}),
+            wrong_type: json!({"url": 7}),
+            admit: false,
+        },
+        JsonRoute {
+            method: "PATCH",
+            target: "/api/v1/webhooks/wh_0000000000000000".into(),
+            key: Some(c.admin.clone()),
+            valid: json!({"enabled": false}),
+            wrong_type: json!({"enabled": "no"}),
             admit: false,
         },
         JsonRoute {
@@ -1973,6 +2040,10 @@ async fn snapshot(app: &crate::support::TestApp, ticket: &str) -> Vec<(&'static 
             get_json(app, "/api/v1/admin-users", &app.admin_key).await,
         ),
         ("cdns", get_json(app, "/api/v1/cdns", &app.admin_key).await),
+        (
+            "webhooks",
+            get_json(app, "/api/v1/webhooks", &app.admin_key).await,
+        ),
     ]
 }
 

@@ -315,6 +315,19 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<Ticke
         "",
     )
     .await;
+    // a repeated revoke is no new event
+    if ticket.status != TicketStatus::Revoked {
+        crate::service::webhooks::emit(
+            state,
+            "ticket.revoked",
+            serde_json::json!({
+                "ticket_id": revoked.id,
+                "show_id": revoked.terms.show_id,
+                "external_ref": revoked.terms.external_ref,
+            }),
+        )
+        .await;
+    }
     Ok(revoked)
 }
 
