@@ -230,6 +230,8 @@ pub enum AdmitDecision {
         expires_at: UnixMs,
         /// The device already held a lease and renewed it.
         reattached: bool,
+        /// This admit is the ticket's first play (its first session; `ticket.first_play`).
+        first_play: bool,
         /// Sessions that lost their seat to this admit.
         superseded: Vec<SessionId>,
     },
@@ -495,6 +497,7 @@ impl TicketLeases {
                 session_id,
                 expires_at,
                 reattached: true,
+                first_play: false,
                 superseded: Vec::new(),
             };
         }
@@ -549,11 +552,13 @@ impl TicketLeases {
             secret: SecretChain::new(fresh),
         });
         self.usage.sessions += 1;
+        let first_play = self.usage.first_play_at.is_none();
         self.saw_device(device, label, now);
         AdmitDecision::Admitted {
             session_id: new_session,
             expires_at,
             reattached: false,
+            first_play,
             superseded,
         }
     }

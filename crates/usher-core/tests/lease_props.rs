@@ -398,8 +398,15 @@ impl Model {
                 session_id,
                 expires_at,
                 reattached,
+                first_play,
                 superseded,
             } => {
+                // 7. the ticket's first play is its first session, and only that one
+                prop_assert_eq!(
+                    first_play,
+                    !reattached && self.new_sessions == 0,
+                    "P7: first_play"
+                );
                 prop_assert_eq!(
                     expires_at,
                     UnixMs(now + self.rules.ttl_ms),

@@ -921,7 +921,8 @@ impl Store for RedisStore {
                 let reattached = answer.get(3).and_then(as_i64) == Some(1);
                 let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
                 self.config.observe(generation, asked);
-                let superseded = answer[5..]
+                let first_play = answer.get(5).and_then(as_i64).ok_or_else(bad)? == 1;
+                let superseded = answer[6..]
                     .iter()
                     .filter_map(as_string)
                     .filter_map(|s| SessionId::parse(&s).ok())
@@ -930,6 +931,7 @@ impl Store for RedisStore {
                     session_id: sid,
                     expires_at,
                     reattached,
+                    first_play,
                     superseded,
                 })
             }

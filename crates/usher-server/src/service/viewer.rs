@@ -196,8 +196,23 @@ pub async fn admit(
             session_id,
             expires_at,
             reattached,
+            first_play,
             superseded,
         } => {
+            if first_play {
+                crate::service::webhooks::emit(
+                    state,
+                    "ticket.first_play",
+                    serde_json::json!({
+                        "ticket_id": ts.ticket.id,
+                        "show_id": show.id,
+                        "external_ref": ts.ticket.terms.external_ref,
+                        "device_label": device.label,
+                        "country": country,
+                    }),
+                )
+                .await;
+            }
             if !superseded.is_empty() {
                 tracing::info!(ticket.id = %ts.ticket.id, session.tag = %state.hasher.session_tag(session_id.as_str()), superseded = superseded.len(), "seat taken over");
             }

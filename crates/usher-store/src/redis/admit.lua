@@ -1,7 +1,8 @@
 -- KEYS[1] seats key, KEYS[2] config generation, KEYS[3] ticket key; ARGV: prefix, ticket_id, show_id,
 -- device, label, new_session, k, policy, ttl_ms, country, address, presented secret hash ('' for none),
 -- fresh secret hash
--- -> {'admitted', session id, expires, 1 if re-attached else 0, generation, superseded session ids...}
+-- -> {'admitted', session id, expires, 1 if re-attached else 0, generation, 1 if the ticket's first play
+--     else 0, superseded session ids...}
 --  | {'in_use', retry after (s), generation} | {'revoked', generation}
 -- The generation tells the caller whether its cached shows and pool are current (redis/cache.rs).
 local prefix, ticket_id, show_id, device, label, new_sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -29,7 +30,7 @@ for _, l in ipairs(st.leases) do
       redis.call('ZADD', live_key(prefix, st), expires, l.session_id)
       index_session(prefix, st, l.session_id, ticket_id, ttl)
       save_seats(KEYS[1], st)
-      return { 'admitted', l.session_id, expires, 1, gen }
+      return { 'admitted', l.session_id, expires, 1, gen, 0 }
     end
     break
   end
@@ -61,12 +62,14 @@ st.leases[#st.leases + 1] = {
   secret = { issued = { fresh } },
 }
 st.usage.sessions = st.usage.sessions + 1
+local first_play = 0
+if st.usage.first_play_at == nil or st.usage.first_play_at == cjson.null then first_play = 1 end
 saw_device(st, device, label, now)
 saw_country(st, country, now)
 saw_address(st, address, now)
 redis.call('ZADD', live_key(prefix, st), expires, new_sid)
 index_session(prefix, st, new_sid, ticket_id, ttl)
 save_seats(KEYS[1], st)
-local out = { 'admitted', new_sid, expires, 0, gen }
+local out = { 'admitted', new_sid, expires, 0, gen, first_play }
 for _, s in ipairs(superseded) do out[#out + 1] = s end
 return out

@@ -145,12 +145,13 @@ fn normal_admit(d: &AdmitDecision, names: &mut Names) -> String {
             session_id,
             expires_at,
             reattached,
+            first_play,
             superseded,
         } => {
             let mut sup: Vec<usize> = superseded.iter().map(|s| names.name(s)).collect();
             sup.sort_unstable();
             format!(
-                "admitted #{} until {} reattached {reattached} superseding {sup:?}",
+                "admitted #{} until {} reattached {reattached} first play {first_play} superseding {sup:?}",
                 names.name(session_id),
                 expires_at.0
             )
