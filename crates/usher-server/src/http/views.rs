@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod shows;
 pub mod steering;
 pub mod tickets;
+pub mod uploads;
 pub mod users;
 
 /// A time of the `time` crate as RFC 3339 (`None` when it cannot be written).

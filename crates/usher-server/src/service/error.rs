@@ -135,6 +135,16 @@ codes! {
     KeyUnknown = "key_unknown",
     /// A content key of that id is registered with another key or stream.
     KeyConflict = "key_conflict",
+    /// No such upload (or it expired).
+    UploadUnknown = "upload_unknown",
+    /// Uploads are not enabled on this node (`uploads.enabled`).
+    UploadsDisabled = "uploads_disabled",
+    /// A `PATCH` did not start at the upload's offset.
+    UploadOffsetMismatch = "upload_offset_mismatch",
+    /// Another request is writing the upload, or its packaging job is running.
+    UploadBusy = "upload_busy",
+    /// The request names a tus protocol version other than 1.0.0.
+    TusVersionUnsupported = "tus_version_unsupported",
 }
 
 impl std::fmt::Display for Code {
@@ -162,6 +172,8 @@ pub enum Record {
     Poster,
     /// A content key.
     ContentKey,
+    /// An upload.
+    Upload,
 }
 
 impl Record {
@@ -176,6 +188,7 @@ impl Record {
             Self::User => Code::UserUnknown,
             Self::Poster => Code::PosterUnknown,
             Self::ContentKey => Code::KeyUnknown,
+            Self::Upload => Code::UploadUnknown,
         }
     }
 }
@@ -381,6 +394,24 @@ pub enum Error {
     /// The request took longer than `http.request_timeout_s`.
     #[error("request timed out")]
     Timeout,
+    /// Uploads: `uploads.enabled` is off on this node.
+    #[error("uploads disabled")]
+    UploadsDisabled,
+    /// Uploads: a `PATCH` whose `Upload-Offset` is not the upload's offset (`expected`).
+    #[error("upload offset mismatch")]
+    UploadOffsetMismatch {
+        /// The offset the upload is at.
+        expected: u64,
+    },
+    /// Uploads: another request writes the upload, or its packaging job runs.
+    #[error("upload busy: {0}")]
+    UploadBusy(&'static str),
+    /// Uploads: the request's `Tus-Resumable` names a version other than 1.0.0.
+    #[error("tus version unsupported")]
+    TusVersionUnsupported,
+    /// Uploads: the body's or the file's type is not one an upload takes (the detail says which).
+    #[error("unsupported upload type: {0}")]
+    UploadType(String),
     /// A bug or corrupt data; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -439,6 +470,11 @@ impl Error {
             Self::ApiKeyInUse => Code::ApiKeyInUse,
             Self::Timeout => Code::Timeout,
             Self::Internal(_) => Code::Internal,
+            Self::UploadsDisabled => Code::UploadsDisabled,
+            Self::UploadOffsetMismatch { .. } => Code::UploadOffsetMismatch,
+            Self::UploadBusy(_) => Code::UploadBusy,
+            Self::TusVersionUnsupported => Code::TusVersionUnsupported,
+            Self::UploadType(_) => Code::UnsupportedMediaType,
         }
     }
 
@@ -509,6 +545,11 @@ impl Error {
             Code::BackupUnsupported => Self::BackupUnsupported,
             Code::KeyUnknown => Self::NotFound(Record::ContentKey),
             Code::KeyConflict => Self::KeyConflict,
+            Code::UploadUnknown => Self::NotFound(Record::Upload),
+            Code::UploadsDisabled => Self::UploadsDisabled,
+            Code::UploadOffsetMismatch => Self::UploadOffsetMismatch { expected: 0 },
+            Code::UploadBusy => Self::UploadBusy(""),
+            Code::TusVersionUnsupported => Self::TusVersionUnsupported,
         }
     }
 }
