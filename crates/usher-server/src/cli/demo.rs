@@ -117,7 +117,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         login: Default::default(),
         audit: Default::default(),
         metrics: Default::default(),
-        uploads: Default::default(),
+        // with ffmpeg, the console's show pages take video uploads (packaged into <data dir>/media)
+        uploads: crate::settings::UploadSettings {
+            enabled: crate::service::admin::uploads::jobs::check_tools().is_ok(),
+            dir: Some(opts.data_dir.join("uploads")),
+            ..Default::default()
+        },
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;
