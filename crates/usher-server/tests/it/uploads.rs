@@ -5,6 +5,8 @@
 //!   job runs to `done`, the ladder (1080p/720p/480p/360p, aligned 2-second segments) is on disk as ffprobe
 //!   reads it, the show streams from it, and a ticket's session is served its master playlist and
 //!   segments. A short upload to an `aes-128` show gets an encrypted ladder whose key a live seat fetches.
+//! - A `kill -9` while a job packages: the next start requeues it and it finishes; the second upload, queued
+//!   meanwhile (one job at a time), follows.
 //! - In process (every answer checked against the API document): wrong offsets, oversize, bad types,
 //!   bad versions, bad or missing keys, a second `PATCH` while one writes, termination, expiry, uploads
 //!   switched off; and garbage, truncated and empty files ending as failed jobs with a clear message,
@@ -334,22 +336,10 @@ async fn text(client: &Client, url: &str) -> String {
     res.text().await.unwrap()
 }
 
-/// The whole path on the real binary with the issue's file: a 2-minute 1080p MP4.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_two_minute_1080p_upload_is_resumed_packaged_and_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let media = dir.path().join("media");
-    std::fs::create_dir_all(&media).unwrap();
-    let source = dir.path().join("concert.mp4");
-    let started = Instant::now();
-    generate(&source, "1920x1080", 120);
-    eprintln!(
-        "generated the 2-minute 1080p source in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let small = dir.path().join("short.mov");
-    generate(&small, "1280x720", 6);
-    let config = dir.path().join("usher.toml");
+/// `dir/usher.toml` for `usher serve` on `127.0.0.1:0` with uploads on (x264 `ultrafast`), data in
+/// `dir/data`, media in `media`.
+fn write_config(dir: &Path, media: &Path) -> std::path::PathBuf {
+    let config = dir.join("usher.toml");
     std::fs::write(
         &config,
         format!(
@@ -369,11 +359,30 @@ level = "warn,usher=info"
 enabled = true
 x264_preset = "ultrafast"
 "#,
-            data = dir.path().join("data").display(),
+            data = dir.join("data").display(),
             media = media.display(),
         ),
     )
     .unwrap();
+    config
+}
+
+/// The whole path on the real binary with the issue's file: a 2-minute 1080p MP4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_minute_1080p_upload_is_resumed_packaged_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let source = dir.path().join("concert.mp4");
+    let started = Instant::now();
+    generate(&source, "1920x1080", 120);
+    eprintln!(
+        "generated the 2-minute 1080p source in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let small = dir.path().join("short.mov");
+    generate(&small, "1280x720", 6);
+    let config = write_config(dir.path(), &media);
     let key = crate::support::process::api_key(&config, "admin");
     let log = dir.path().join("usher.log");
     let usher = serve(&config, &log).await;
@@ -519,6 +528,10 @@ x264_preset = "ultrafast"
             .join("data")
             .exists()
     );
+    assert_eq!(
+        job["offset"], length,
+        "a finished upload says every byte arrived"
+    );
 
     // a ticket plays it: the session's master playlist lists the ladder, and segments are served
     let (_, _, playlist_url) = admit(&client, &base, &key, "concert").await;
@@ -600,6 +613,115 @@ x264_preset = "ultrafast"
     let res = client.get(&key_uri).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "no key without a seat");
     drop(usher);
+}
+
+fn hidden_in(media: &Path) -> Vec<String> {
+    std::fs::read_dir(media)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+/// A crash during packaging: at the next start the job is queued again from its upload and finishes, the
+/// half-built folder is gone; meanwhile a second complete upload waits its turn (`uploads.concurrency` 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_interrupted_by_a_crash_is_requeued_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let long = dir.path().join("long.mp4");
+    generate(&long, "1920x1080", 30);
+    let short = dir.path().join("short.mkv");
+    generate(&short, "640x360", 4);
+    let config = write_config(dir.path(), &media);
+    let key = crate::support::process::api_key(&config, "admin");
+    let log = dir.path().join("usher.log");
+    let mut usher = serve(&config, &log).await;
+    let client = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut locations = Vec::new();
+    for (show, file, name) in [
+        ("first", &long, "long.mp4"),
+        ("second", &short, "short.mkv"),
+    ] {
+        let res = client
+            .put(format!("{}/api/v1/shows/{show}", usher.base))
+            .bearer_auth(&key)
+            .json(&show_spec(show, &format!("{show}-placeholder"), "none"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let length = std::fs::metadata(file).unwrap().len();
+        let location = create(&client, &usher.base, &key, length, &meta(show, name)).await;
+        let (answer, _) = raw_patch(&usher.base, &location, &key, file, 0, length, None).await;
+        assert!(answer.unwrap().starts_with("HTTP/1.1 204"));
+        locations.push(location);
+    }
+    // the first packages, the second waits
+    let base = usher.base.clone();
+    wait_until(Duration::from_secs(120), "the first job under way", || {
+        let (client, base, key, first) = (
+            client.clone(),
+            base.clone(),
+            key.clone(),
+            locations[0].clone(),
+        );
+        async move {
+            let v = upload_state(&client, &base, &first, &key).await;
+            (v["state"] == "packaging" && v["percent"].as_u64() >= Some(3)).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        upload_state(&client, &base, &locations[1], &key).await["state"],
+        "queued"
+    );
+    assert_eq!(
+        hidden_in(&media).len(),
+        1,
+        "the job builds in a hidden folder"
+    );
+
+    // kill -9, then start again
+    usher.child.kill().unwrap();
+    usher.child.wait().unwrap();
+    let log2 = dir.path().join("usher2.log");
+    let usher = serve(&config, &log2).await;
+    for location in &locations {
+        let (job, _) = job_end(
+            &client,
+            &usher.base,
+            location,
+            &key,
+            Duration::from_secs(300),
+        )
+        .await;
+        assert_eq!(job["state"], "done", "{job}");
+    }
+    assert!(
+        std::fs::read_to_string(&log2)
+            .unwrap()
+            .contains("queued again"),
+        "the restart says it requeued the job"
+    );
+    assert_eq!(
+        hidden_in(&media),
+        Vec::<String>::new(),
+        "no half-built folder is left"
+    );
+    let first: Value = upload_state(&client, &usher.base, &locations[0], &key).await;
+    let (w, h, duration, _) = probe(
+        &media
+            .join(first["stream_path"].as_str().unwrap())
+            .join("1080p/index.m3u8"),
+    );
+    assert_eq!((w, h), (1920, 1080));
+    assert!((duration - 30.0).abs() < 1.0, "{duration}");
 }
 
 /// An in-process app with uploads on, its media and uploads folders under `dir`.

@@ -194,6 +194,8 @@ impl Uploads {
             .map_err(|e| Error::Internal(format!("upload {id}'s record: {e}")))?;
         up.offset = match tokio::fs::metadata(folder.join("data")).await {
             Ok(m) => m.len(),
+            // every byte had arrived before a job ended and deleted them
+            Err(_) if up.state != JobState::Uploading => up.length,
             Err(_) => 0,
         };
         if up.state.running()
