@@ -81,12 +81,12 @@ pub async fn tus_options(State(state): State<AppState>) -> Result<Response> {
     params(
         ("Upload-Length" = u64, Header, description = "The file's length in bytes, at most `uploads.max_bytes`."),
         ("Upload-Metadata" = String, Header, description = "tus metadata, comma-separated `key base64(value)` pairs: `show_id` (required), `filename` (`.mp4`, `.m4v`, `.mov` or `.mkv`), `filetype` (`video/mp4`, `video/quicktime`, `video/x-matroska`)."),
-        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`."),
+        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0` (another version: 412; not a version: 400)."),
     ),
     responses(
         (status = 201, description = "Created: `Location` is the upload's URL (`/api/v1/uploads/{id}`), to `PATCH` bytes to; the body describes it.", body = UploadView,
             headers(("Location" = String), ("Upload-Offset" = u64), ("Upload-Expires" = String), ("Tus-Resumable" = String))),
-        (status = 400, description = "`invalid_request`: no or a bad `Upload-Length`, `Upload-Defer-Length`, metadata that is not base64, no `show_id`, or a body (send bytes with `PATCH`)."),
+        (status = 400, description = "`invalid_request`: no or a bad `Upload-Length`, a `Tus-Resumable` that is not a version, `Upload-Defer-Length`, metadata that is not base64, no `show_id`, or a body (send bytes with `PATCH`)."),
         (status = 404, description = "`show_unknown`: no such show. `uploads_disabled`: `uploads.enabled` is off on this node."),
         (status = 412, description = "`tus_version_unsupported`: `Tus-Resumable` is not `1.0.0` (`Tus-Version` says what is)."),
         (status = 413, description = "`payload_too_large`: `Upload-Length` is larger than `uploads.max_bytes`."),
@@ -190,6 +190,12 @@ pub async fn upload_offset(
     Ok(res)
 }
 
+/// Bytes of a file, as the API document describes a `PATCH` body.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "only its schema is used")]
+pub struct RawBytes(Vec<u8>);
+
 /// An HTTP body as the parts the upload service reads.
 struct BodyChunks(Body);
 
@@ -219,12 +225,12 @@ impl Chunks for BodyChunks {
     params(
         ("upload_id" = String, Path, description = "The upload's id."),
         ("Upload-Offset" = u64, Header, description = "Where this body starts: the upload's offset (`HEAD` says it)."),
-        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`."),
+        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0` (another version: 412; not a version: 400)."),
     ),
-    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "The next bytes of the file (any number, up to `Upload-Length`)."),
+    request_body(content = RawBytes, content_type = "application/offset+octet-stream", description = "The next bytes of the file (any number, up to `Upload-Length`)."),
     responses(
         (status = 204, description = "Written: `Upload-Offset` is the new offset.", headers(("Upload-Offset" = u64), ("Tus-Resumable" = String))),
-        (status = 400, description = "`invalid_request`: no or a bad `Upload-Offset`, or the body broke off (what arrived is kept: ask with `HEAD`)."),
+        (status = 400, description = "`invalid_request`: no or a bad `Upload-Offset`, a `Tus-Resumable` that is not a version, or the body broke off (what arrived is kept: ask with `HEAD`)."),
         (status = 404, description = "`upload_unknown`: no such upload on this node (or it expired). `uploads_disabled`: `uploads.enabled` is off on this node."),
         (status = 409, description = "`upload_offset_mismatch`: `Upload-Offset` is not the upload's offset (`offset` says it), or the upload is complete."),
         (status = 412, description = "`tus_version_unsupported`: `Tus-Resumable` is not `1.0.0`."),
@@ -267,7 +273,7 @@ pub async fn append_upload(
     tag = "uploads",
     params(
         ("upload_id" = String, Path, description = "The upload's id."),
-        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`."),
+        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0` (another version: 412; not a version: 400)."),
     ),
     responses(
         (status = 204, description = "Deleted.", headers(("Tus-Resumable" = String))),

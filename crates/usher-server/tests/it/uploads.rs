@@ -1263,7 +1263,7 @@ Content-Type: application/offset+octet-stream\r\nContent-Length: 70\r\n\r\n",
         .client
         .delete(app.url(&location))
         .bearer_auth(&app.admin_key)
-        .header("tus-resumable", "9")
+        .header("tus-resumable", "9.9.9")
         .send()
         .await
         .unwrap();

@@ -59,13 +59,24 @@ fn uploads(state: &AppState) -> Result<&Uploads> {
     }
 }
 
-/// Refuses a `Tus-Resumable` other than 1.0.0 (a request without one is taken: plain HTTP clients can
-/// resume too).
+/// Refuses a `Tus-Resumable` naming another version than 1.0.0 (412), and one that names no version at
+/// all (400); a request without one (or with an empty one) is taken: plain HTTP clients can resume too.
 fn check_version(tus: Option<&str>) -> Result<()> {
-    match tus {
-        None => Ok(()),
-        Some(v) if v.trim() == TUS_VERSION => Ok(()),
-        Some(_) => Err(Error::TusVersionUnsupported),
+    let v = tus.map(str::trim).unwrap_or("");
+    if v.is_empty() || v == TUS_VERSION {
+        return Ok(());
+    }
+    let parts: Vec<&str> = v.split('.').collect();
+    if parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Err(Error::TusVersionUnsupported)
+    } else {
+        Err(Error::InvalidRequest(
+            "Tus-Resumable must be a version such as 1.0.0".into(),
+        ))
     }
 }
 
@@ -114,7 +125,6 @@ pub async fn create_upload(
 ) -> Result<Upload> {
     caller.require(Permission::Manage)?;
     let ups = uploads(state)?;
-    check_version(req.tus)?;
     if req.defer_length {
         return Err(Error::InvalidRequest(
             "Upload-Defer-Length is not supported: send Upload-Length".into(),
@@ -129,15 +139,21 @@ pub async fn create_upload(
         .length
         .ok_or_else(|| Error::InvalidRequest("Upload-Length is required".into()))?
         .trim()
-        .parse()
-        .map_err(|_| Error::InvalidRequest("Upload-Length must be a whole number".into()))?;
-    if length > ups.settings().max_bytes {
-        return Err(Error::PayloadTooLarge);
-    }
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::InvalidRequest("Upload-Length must be a whole number of bytes".into())
+        })?;
     let meta = metadata(req.metadata.unwrap_or(""))?;
     let show_id = meta.get("show_id").ok_or_else(|| {
         Error::InvalidRequest("Upload-Metadata must name the show: show_id".into())
     })?;
+    // the request is well-formed: now whether this server takes it
+    check_version(req.tus)?;
+    if length > ups.settings().max_bytes {
+        return Err(Error::PayloadTooLarge);
+    }
     let show_id = ShowId::parse(show_id).map_err(|_| Error::NotFound(Record::Show))?;
     if state.store.show(&show_id).await?.is_none() {
         return Err(Error::NotFound(Record::Show));
@@ -274,7 +290,6 @@ pub async fn append_upload(
 ) -> Result<Upload> {
     caller.require(Permission::Manage)?;
     let ups = uploads(state)?;
-    check_version(req.tus)?;
     let ctype = req
         .content_type
         .and_then(|c| c.split(';').next())
@@ -288,8 +303,13 @@ pub async fn append_upload(
         .offset
         .ok_or_else(|| Error::InvalidRequest("Upload-Offset is required".into()))?
         .trim()
-        .parse()
-        .map_err(|_| Error::InvalidRequest("Upload-Offset must be a whole number".into()))?;
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::InvalidRequest("Upload-Offset must be a whole number of bytes".into())
+        })?;
+    check_version(req.tus)?;
     if !valid_id(id) {
         return Err(Error::NotFound(Record::Upload));
     }
@@ -496,10 +516,19 @@ mod tests {
     #[test]
     fn only_tus_1_0_0_is_spoken() {
         assert!(check_version(None).is_ok());
+        assert!(check_version(Some("")).is_ok());
         assert!(check_version(Some("1.0.0")).is_ok());
         assert!(matches!(
             check_version(Some("0.2.2")),
             Err(Error::TusVersionUnsupported)
+        ));
+        assert!(matches!(
+            check_version(Some("(5`QJ")),
+            Err(Error::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            check_version(Some("1..0")),
+            Err(Error::InvalidRequest(_))
         ));
     }
 }
