@@ -9,7 +9,7 @@
 //!   meanwhile (one job at a time), follows.
 //! - In process (every answer checked against the API document): wrong offsets, oversize, bad types,
 //!   bad versions, bad or missing keys, a second `PATCH` while one writes, termination, expiry, uploads
-//!   switched off; and garbage, truncated and empty files ending as failed jobs with a clear message,
+//!   switched off; and garbage, truncated, empty and too-large-picture files ending as failed jobs with a clear message,
 //!   nothing left in the media folder and the show unchanged.
 
 use std::path::Path;
@@ -846,6 +846,42 @@ async fn bad_files_fail_with_a_clear_message_and_leave_nothing() {
         "{error}"
     );
 
+    // a picture wider than 8192 (a real file: x264 makes it in a blink)
+    let huge = dir.path().join("huge.mkv");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=size=8200x64:rate=5",
+        ])
+        .args([
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&huge)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = upload_whole(&app, "gig", "huge.mkv", std::fs::read(&huge).unwrap()).await;
+    assert_eq!(job["state"], "failed");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("too large: 8200×64"), "{error}");
+
     // nothing in the media folder, the show as it was, the failed uploads' bytes gone
     assert_eq!(media_entries(dir.path()), Vec::<String>::new());
     let show: Value = app
@@ -862,7 +898,7 @@ async fn bad_files_fail_with_a_clear_message_and_leave_nothing() {
         .await
         .unwrap();
     let list = list["uploads"].as_array().unwrap();
-    assert_eq!(list.len(), 4);
+    assert_eq!(list.len(), 5);
     assert!(list.iter().all(|u| u["state"] == "failed"));
     for u in list {
         assert!(
@@ -881,7 +917,7 @@ async fn bad_files_fail_with_a_clear_message_and_leave_nothing() {
         .unwrap();
     assert_eq!(
         audit["entries"].as_array().map(Vec::len),
-        Some(4),
+        Some(5),
         "{audit}"
     );
     app.shutdown().await;
