@@ -130,22 +130,36 @@ pub async fn probe(input: &Path) -> anyhow::Result<Probe> {
         .context("running ffprobe (is it installed? apt-get install -y ffmpeg)")?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no reason given")
-            .trim();
-        // ffprobe prefixes its lines with the file name; the client knows which file it sent
-        let reason = last
-            .rsplit_once(": ")
-            .map_or(last, |(_, r)| r)
-            .chars()
-            .take(200)
-            .collect::<String>();
+        let reason = probe_reasons(&err, &input.to_string_lossy());
         bail!("not a video file ffprobe can read ({reason}); a truncated or damaged upload?");
     }
     read_probe(&out.stdout)
+}
+
+/// ffprobe's complaints in a few words: each line without its `[demuxer @ 0x…]` or `file:` prefix (the
+/// client knows which file it sent, and addresses mean nothing to it), at most three, joined.
+fn probe_reasons(stderr: &str, path: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut l = line;
+        if l.starts_with('[')
+            && let Some((_, rest)) = l.split_once("] ")
+        {
+            l = rest;
+        }
+        if let Some(rest) = l.strip_prefix(path).and_then(|r| r.strip_prefix(": ")) {
+            l = rest;
+        }
+        let l: String = l.chars().take(120).collect();
+        if !out.contains(&l) && out.len() < 3 {
+            out.push(l);
+        }
+    }
+    if out.is_empty() {
+        "no reason given".into()
+    } else {
+        out.join("; ")
+    }
 }
 
 /// The ladder for a source of `height` lines: every rung of 1080p, 720p, 480p and 360p at or below it
@@ -364,6 +378,16 @@ mod tests {
         assert_eq!(width_for(720, 1920, 1080), 1280);
         assert_eq!(width_for(360, 1920, 1080), 640);
         assert_eq!(width_for(360, 1080, 1920), 202);
+    }
+
+    #[test]
+    fn ffprobe_complaints_are_read_without_prefixes() {
+        let err = "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55f1e8601180] moov atom not found\n/up/data: Invalid data found when processing input\n";
+        assert_eq!(
+            probe_reasons(err, "/up/data"),
+            "moov atom not found; Invalid data found when processing input"
+        );
+        assert_eq!(probe_reasons("", "/up/data"), "no reason given");
     }
 
     #[test]

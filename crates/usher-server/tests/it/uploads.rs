@@ -821,7 +821,10 @@ async fn bad_files_fail_with_a_clear_message_and_leave_nothing() {
     let cut = upload_whole(&app, "gig", "cut.mp4", bytes[..bytes.len() / 2].to_vec()).await;
     assert_eq!(cut["state"], "failed");
     let error = cut["error"].as_str().unwrap();
-    assert!(error.contains("truncated"), "{error}");
+    assert!(
+        error.contains("moov atom not found") && error.contains("truncated"),
+        "{error}"
+    );
     let mkv = dir.path().join("whole.mkv");
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
