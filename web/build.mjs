@@ -40,7 +40,7 @@ for (const name of ['watch.css', 'docs.css']) {
   });
 }
 
-// The admin console's small script and styles (no dependencies).
+// The admin console's small script and styles (tus-js-client bundled for resumable video uploads, MIT).
 await esbuild.build({
   ...common,
   entryPoints: ['src/admin.js'],

@@ -1,7 +1,10 @@
 // The admin console's progressive enhancement. Every page works without it (plain forms, server-rendered);
 // this script adds: parts that refresh by themselves (data-refresh), confirmations (data-confirm), file
-// uploads to the JSON API with the session's CSRF token (data-upload), and country names and a filter
-// for the country pickers (data-country-picker).
+// uploads to the JSON API with the session's CSRF token (data-upload), resumable video uploads over tus
+// with a progress bar (data-tus, tus-js-client), and country names and a filter for the country pickers
+// (data-country-picker).
+
+import { Upload } from 'tus-js-client';
 
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || '';
 
@@ -83,6 +86,87 @@ function uploads(root) {
   }
 }
 
+// The problem document's title and detail of a refused tus request, else the error's own text.
+function tusMessage(err) {
+  const res = err && err.originalResponse;
+  if (res) {
+    try {
+      const p = JSON.parse(res.getBody());
+      return [p.title, p.detail].filter(Boolean).join(' ');
+    } catch {
+      return `HTTP ${res.getStatus()}`;
+    }
+  }
+  return String((err && err.message) || err);
+}
+
+// A video upload (tus 1.0 to /api/v1/uploads): 16 MiB PATCHes with retries, a progress bar, pause, and
+// resume of an interrupted upload of the same file (tus-js-client remembers it in localStorage).
+function videoUploads(root) {
+  for (const form of root.querySelectorAll('form[data-tus]')) {
+    if (form.dataset.enhanced) continue;
+    form.dataset.enhanced = '1';
+    const status = form.querySelector('[data-upload-status]');
+    const bar = form.querySelector('progress');
+    const pause = form.querySelector('[data-tus-pause]');
+    const say = (text, error = false) => {
+      status.textContent = text;
+      status.classList.toggle('error', error);
+    };
+    let current = null;
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const file = form.querySelector('input[type=file]')?.files?.[0];
+      if (!file || current) return;
+      const upload = new Upload(file, {
+        endpoint: form.dataset.tus,
+        chunkSize: 16 * 1024 * 1024,
+        retryDelays: [0, 1000, 3000, 5000, 10000],
+        removeFingerprintOnSuccess: true,
+        metadata: { show_id: form.dataset.show, filename: file.name, filetype: file.type || '' },
+        headers: { 'X-CSRF-Token': csrf() },
+        onProgress(sent, total) {
+          bar.hidden = false;
+          bar.max = total;
+          bar.value = sent;
+          const pct = total ? Math.floor((sent / total) * 100) : 100;
+          say(`${pct} % of ${file.name} (${(sent / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB)`);
+        },
+        onError(err) {
+          current = null;
+          pause.hidden = true;
+          say(`Upload stopped: ${tusMessage(err)} Choose Upload again to resume.`, true);
+        },
+        onSuccess() {
+          current = null;
+          pause.hidden = true;
+          bar.value = bar.max;
+          say(`${file.name} uploaded: packaging is queued (below).`);
+          form.dispatchEvent(new CustomEvent('usher:uploaded', { bubbles: true }));
+        },
+      });
+      const previous = await upload.findPreviousUploads();
+      if (previous.length) {
+        upload.resumeFromPreviousUpload(previous[0]);
+        say(`Resuming ${file.name}…`);
+      } else {
+        say(`Uploading ${file.name}…`);
+      }
+      current = upload;
+      pause.hidden = false;
+      upload.start();
+    });
+    pause.addEventListener('click', async () => {
+      if (!current) return;
+      const upload = current;
+      current = null;
+      pause.hidden = true;
+      await upload.abort();
+      say('Paused: choose Upload again (the same file) to resume.');
+    });
+  }
+}
+
 function countryPickers(root) {
   let names = null;
   try {
@@ -138,6 +222,7 @@ function localTimes(root) {
 function enhance(root) {
   confirmations(root);
   uploads(root);
+  videoUploads(root);
   countryPickers(root);
   localTimes(root);
 }

@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         login: Default::default(),
         audit: Default::default(),
         metrics: Default::default(),
+        uploads: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

@@ -26,6 +26,7 @@ pub mod playback;
 pub mod sessions;
 pub mod shows;
 pub mod tickets;
+pub mod uploads;
 pub mod views;
 pub mod watch;
 pub mod webhooks;
@@ -72,6 +73,17 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(shows::put_published))
         .routes(routes!(shows::put_poster, shows::read_poster))
         .routes(routes!(keys::register_content_key))
+        .routes(routes!(
+            uploads::tus_options,
+            uploads::create_upload,
+            uploads::list_uploads
+        ))
+        .routes(routes!(
+            uploads::read_upload,
+            uploads::upload_offset,
+            uploads::append_upload,
+            uploads::delete_upload
+        ))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::end_session))
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
@@ -163,8 +175,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Answers 503 `timeout` (a problem, like every error) when a request runs longer than `limit`.
+/// Answers 503 `timeout` (a problem, like every error) when a request runs longer than `limit` (a tus
+/// `PATCH`, whose body may take hours, has [`uploads::PATCH_TIME_LIMIT`]).
 async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
+    let limit = if uploads::is_upload_patch(req.method(), req.uri().path()) {
+        uploads::PATCH_TIME_LIMIT
+    } else {
+        limit
+    };
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => Error::Timeout.into_response(),

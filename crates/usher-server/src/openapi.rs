@@ -37,6 +37,7 @@ The ticket site and admins send `Authorization: Bearer <api key>`; keys carry th
         (name = "api-keys", description = "API keys (scope `admin`); a new key is shown once."),
         (name = "cdns", description = "The CDN pool (scope `admin`); signing keys are write-only."),
         (name = "geoip", description = "The GeoIP database (scope `admin`)."),
+        (name = "uploads", description = "Resumable uploads of on-demand video (tus 1.0: core, creation, termination) and the packaging jobs they start (scope `admin`)."),
         (name = "admin-users", description = "Console users and their roles (scope `admin`); a password Usher makes is shown once."),
         (name = "audit", description = "The audit log of every change (scope `admin`), as JSON or CSV."),
         (name = "webhooks", description = "Endpoints the ticket site receives signed events at, and their delivery log (scope `admin`); a signing secret is shown once."),
@@ -197,6 +198,7 @@ fn problem_schema() -> Value {
             "superseded_by": {"type": "string", "description": "`superseded`: the device that took the seat."},
             "superseded_at": {"type": "string", "format": "date-time", "description": "`superseded`: when."},
             "country": {"type": ["string", "null"], "description": "`geo_blocked`: the country detected, if known."},
+            "offset": {"type": "integer", "minimum": 0, "description": "`upload_offset_mismatch`: the offset the upload is at."},
         },
     })
 }

@@ -12,6 +12,8 @@
 //! clear copy lives only in a private temporary folder (mode 0700) for as long as ffmpeg needs it, never
 //! under the media folder. The output is built beside the stream folder and moved in place at the end.
 
+pub mod ladder;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 

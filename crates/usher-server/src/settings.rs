@@ -21,6 +21,7 @@ mod login;
 mod metrics;
 mod rate_limits;
 mod store;
+mod uploads;
 mod webhooks;
 
 pub use audit::AuditSettings;
@@ -34,6 +35,7 @@ pub use login::LoginSettings;
 pub use metrics::MetricsSettings;
 pub use rate_limits::{Limit, LimitSetting, RateLimitSettings, RateLimits};
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
+pub use uploads::UploadSettings;
 pub use webhooks::WebhookSettings;
 
 pub use crate::media_cache::MediaCacheSettings;
@@ -58,6 +60,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "audit",
     "metrics",
     "webhooks",
+    "uploads",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -122,6 +125,9 @@ pub struct Settings {
     /// Who may read `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Resumable uploads of on-demand video and their packaging.
+    #[serde(default)]
+    pub uploads: UploadSettings,
 }
 
 /// Secrets; the token and grant keys are required, and every secret is at least 32 bytes long.
@@ -195,6 +201,8 @@ pub struct Config {
     pub audit: AuditSettings,
     /// `/metrics` access (checked; `listen` parses as an address).
     pub metrics: MetricsSettings,
+    /// Uploads (checked; `dir` resolved against `data_dir`).
+    pub uploads: UploadSettings,
 }
 
 impl Settings {
@@ -445,6 +453,11 @@ impl Settings {
         self.login.check()?;
         self.audit.check()?;
         self.metrics.check()?;
+        self.uploads.check()?;
+        let mut uploads = self.uploads;
+        if uploads.dir.is_none() {
+            uploads.dir = Some(self.data_dir.join("uploads"));
+        }
         Ok(Config {
             listen,
             public_url,
@@ -466,11 +479,20 @@ impl Settings {
             login: self.login,
             audit: self.audit,
             metrics: self.metrics,
+            uploads,
         })
     }
 }
 
 impl Config {
+    /// The uploads folder (`uploads.dir`, else `<data_dir>/uploads`).
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.uploads
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
+    }
+
     /// The separate address of `/metrics`, when `metrics.listen` names one.
     pub fn metrics_listen(&self) -> Option<SocketAddr> {
         self.metrics.listen.as_deref().and_then(|l| l.parse().ok())

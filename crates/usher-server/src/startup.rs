@@ -104,6 +104,21 @@ impl Application {
             config.trusted_proxies.clone(),
             config.trusted_proxy_header,
         ));
+        if config.uploads.enabled {
+            crate::service::admin::uploads::jobs::check_tools()?;
+        }
+        let uploads = Arc::new(
+            crate::service::admin::uploads::Uploads::new(
+                config.uploads.clone(),
+                config.uploads_dir(),
+            )
+            .with_context(|| {
+                format!(
+                    "making the uploads folder {}",
+                    config.uploads_dir().display()
+                )
+            })?,
+        );
         let config_login = config.login.clone();
         let state = AppState::new(Shared {
             store,
@@ -144,6 +159,7 @@ impl Application {
             )),
             audit_reads: Arc::new(tokio::sync::Semaphore::new(AUDIT_READS)),
             session_gauge: Arc::default(),
+            uploads,
             config: Arc::new(config),
         });
         Ok(Self {

@@ -79,6 +79,8 @@ pub struct Shared {
     pub audit_reads: Arc<tokio::sync::Semaphore>,
     /// Sessions holding a lease per published show, as the metrics task last read them.
     pub session_gauge: Arc<crate::telemetry::SessionGauge>,
+    /// This node's uploads and their packaging jobs (`[uploads]`).
+    pub uploads: Arc<crate::service::admin::uploads::Uploads>,
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

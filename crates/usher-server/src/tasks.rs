@@ -1,7 +1,8 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
 //! dashboard's outcome counts (every second), the active-sessions gauge (every second), the store's lease
 //! sweep (every 15 s), the rate limits' pruning (every 10 s), the audit log's retention (at start and
-//! every minute), GeoIP updates, and the CDN health probes.
+//! every minute), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
+//! expiry of abandoned uploads (every minute).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -90,6 +91,24 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tick.tick() => prune_audit(&state).await,
+                }
+            }
+        });
+    }
+    if state.config.uploads.enabled {
+        tasks.spawn(crate::service::admin::uploads::jobs::run(
+            state.clone(),
+            cancel.clone(),
+        ));
+        let state = state.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => crate::service::admin::uploads::expire(&state).await,
                 }
             }
         });

@@ -122,6 +122,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             allow_private_targets: true,
             ..Default::default()
         },
+        // with ffmpeg, the console's show pages take video uploads (packaged into <data dir>/media)
+        uploads: crate::settings::UploadSettings {
+            enabled: crate::service::admin::uploads::jobs::check_tools().is_ok(),
+            dir: Some(opts.data_dir.join("uploads")),
+            ..Default::default()
+        },
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;

@@ -235,6 +235,19 @@ pub async fn show(
         v["ends_at_input"] = json!(local_input(s.ends_at));
         let viewers = state.store.sessions(Some(&s.id)).await?.len();
         v["viewers"] = json!(viewers);
+        // the show's uploads and their packaging jobs, when this node takes uploads
+        if state.uploads.settings().enabled {
+            let expiry = state.uploads.settings().expiry_s;
+            let ups: Vec<Value> = crate::service::admin::uploads::list_uploads(&state, &caller)
+                .await?
+                .iter()
+                .filter(|u| u.show_id == s.id.as_str())
+                .map(|u| json!(crate::http::views::uploads::UploadView::new(u, expiry)))
+                .collect();
+            v["uploads"] = json!(ups);
+            v["uploads_enabled"] = json!(true);
+            v["upload_max_bytes"] = json!(state.uploads.settings().max_bytes);
+        }
         show_form(&state, &caller, Some(v), false).await
     }
     .await;

@@ -330,6 +330,39 @@ impl Error {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong on our side.",
             ),
+            Self::UploadsDisabled => p(
+                StatusCode::NOT_FOUND,
+                "Uploads are not enabled on this server (uploads.enabled).",
+            ),
+            Self::UploadOffsetMismatch { expected } => {
+                let mut pr = p(
+                    StatusCode::CONFLICT,
+                    "The upload is at another offset: ask with HEAD and resume from there.",
+                );
+                pr.detail = Some(format!("the upload is at offset {expected}"));
+                pr.extra.insert("offset".into(), json!(expected));
+                pr
+            }
+            Self::UploadBusy(why) => {
+                let mut pr = p(
+                    StatusCode::LOCKED,
+                    "The upload is busy; try again when the other request or the packaging is done.",
+                );
+                pr.detail = Some((*why).to_owned());
+                pr
+            }
+            Self::TusVersionUnsupported => p(
+                StatusCode::PRECONDITION_FAILED,
+                "Only version 1.0.0 of the tus protocol is supported.",
+            ),
+            Self::UploadType(why) => {
+                let mut pr = p(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "This kind of upload is not taken.",
+                );
+                pr.detail = Some(why.clone());
+                pr
+            }
         }
     }
 
@@ -360,6 +393,10 @@ impl IntoResponse for Error {
         if let Some(s) = pr.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if matches!(self, Self::TusVersionUnsupported) {
+            res.headers_mut()
+                .insert("tus-version", HeaderValue::from_static("1.0.0"));
         }
         if matches!(self, Self::Unauthorized) {
             res.headers_mut()

@@ -20,8 +20,16 @@ use crate::state::AppState;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The header a replayed answer carries (`true`).
 pub const REPLAYED: &str = "idempotent-replayed";
-/// The answer headers a replay repeats.
-const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER];
+/// The answer headers a replay repeats (with tus's, for the upload creation).
+const KEPT_HEADERS: [&str; 7] = [
+    "content-type",
+    "location",
+    "retry-after",
+    "tus-resumable",
+    "upload-offset",
+    "upload-length",
+    "upload-expires",
+];
 
 /// Whether `method path` is a POST of the ticket or admin API (not a viewer's playback call).
 fn applies(method: &Method, path: &str) -> bool {
@@ -110,9 +118,9 @@ pub async fn remember(State(state): State<AppState>, req: Request, next: Next) -
             .filter_map(|name| {
                 parts
                     .headers
-                    .get(name)
+                    .get(*name)
                     .and_then(|v| v.to_str().ok())
-                    .map(|v| (name.as_str().to_owned(), v.to_owned()))
+                    .map(|v| ((*name).to_owned(), v.to_owned()))
             })
             .collect(),
         body: body.to_vec(),

@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod shows;
 pub mod steering;
 pub mod tickets;
+pub mod uploads;
 pub mod users;
 pub mod webhooks;
 

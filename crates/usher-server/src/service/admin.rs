@@ -24,4 +24,5 @@ pub mod geoip;
 pub mod sessions;
 pub mod shows;
 pub mod tickets;
+pub mod uploads;
 pub mod users;

@@ -143,6 +143,16 @@ codes! {
     WebhookUnknown = "webhook_unknown",
     /// No such delivery of that endpoint.
     DeliveryUnknown = "delivery_unknown",
+    /// No such upload (or it expired).
+    UploadUnknown = "upload_unknown",
+    /// Uploads are not enabled on this node (`uploads.enabled`).
+    UploadsDisabled = "uploads_disabled",
+    /// A `PATCH` did not start at the upload's offset.
+    UploadOffsetMismatch = "upload_offset_mismatch",
+    /// Another request is writing the upload, or its packaging job is running.
+    UploadBusy = "upload_busy",
+    /// The request names a tus protocol version other than 1.0.0.
+    TusVersionUnsupported = "tus_version_unsupported",
 }
 
 impl std::fmt::Display for Code {
@@ -174,6 +184,8 @@ pub enum Record {
     Webhook,
     /// A webhook delivery.
     Delivery,
+    /// An upload.
+    Upload,
 }
 
 impl Record {
@@ -190,6 +202,7 @@ impl Record {
             Self::ContentKey => Code::KeyUnknown,
             Self::Webhook => Code::WebhookUnknown,
             Self::Delivery => Code::DeliveryUnknown,
+            Self::Upload => Code::UploadUnknown,
         }
     }
 }
@@ -402,6 +415,24 @@ pub enum Error {
     /// The request took longer than `http.request_timeout_s`.
     #[error("request timed out")]
     Timeout,
+    /// Uploads: `uploads.enabled` is off on this node.
+    #[error("uploads disabled")]
+    UploadsDisabled,
+    /// Uploads: a `PATCH` whose `Upload-Offset` is not the upload's offset (`expected`).
+    #[error("upload offset mismatch")]
+    UploadOffsetMismatch {
+        /// The offset the upload is at.
+        expected: u64,
+    },
+    /// Uploads: another request writes the upload, or its packaging job runs.
+    #[error("upload busy: {0}")]
+    UploadBusy(&'static str),
+    /// Uploads: the request's `Tus-Resumable` names a version other than 1.0.0.
+    #[error("tus version unsupported")]
+    TusVersionUnsupported,
+    /// Uploads: the body's or the file's type is not one an upload takes (the detail says which).
+    #[error("unsupported upload type: {0}")]
+    UploadType(String),
     /// A bug or corrupt data; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -462,6 +493,11 @@ impl Error {
             Self::ApiKeyInUse => Code::ApiKeyInUse,
             Self::Timeout => Code::Timeout,
             Self::Internal(_) => Code::Internal,
+            Self::UploadsDisabled => Code::UploadsDisabled,
+            Self::UploadOffsetMismatch { .. } => Code::UploadOffsetMismatch,
+            Self::UploadBusy(_) => Code::UploadBusy,
+            Self::TusVersionUnsupported => Code::TusVersionUnsupported,
+            Self::UploadType(_) => Code::UnsupportedMediaType,
         }
     }
 
@@ -536,6 +572,11 @@ impl Error {
             Code::IdempotencyInProgress => Self::IdempotencyInProgress,
             Code::WebhookUnknown => Self::NotFound(Record::Webhook),
             Code::DeliveryUnknown => Self::NotFound(Record::Delivery),
+            Code::UploadUnknown => Self::NotFound(Record::Upload),
+            Code::UploadsDisabled => Self::UploadsDisabled,
+            Code::UploadOffsetMismatch => Self::UploadOffsetMismatch { expected: 0 },
+            Code::UploadBusy => Self::UploadBusy(""),
+            Code::TusVersionUnsupported => Self::TusVersionUnsupported,
         }
     }
 }

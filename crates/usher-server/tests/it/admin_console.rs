@@ -190,6 +190,28 @@ fn api_routes() -> Vec<(Method, &'static str, Permission)> {
             "/api/v1/webhooks/wh_0000000000000000/deliveries/dl_000000000000000000000000/resend",
             Manage,
         ),
+        (Method::POST, "/api/v1/uploads", Manage),
+        (Method::GET, "/api/v1/uploads", Read),
+        (
+            Method::GET,
+            "/api/v1/uploads/up_00000000000000000000000000000000",
+            Read,
+        ),
+        (
+            Method::HEAD,
+            "/api/v1/uploads/up_00000000000000000000000000000000",
+            Read,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/uploads/up_00000000000000000000000000000000",
+            Manage,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/uploads/up_00000000000000000000000000000000",
+            Manage,
+        ),
     ]
 }
 
@@ -459,6 +481,23 @@ async fn every_admin_route_refuses_missing_session_wrong_role_and_missing_csrf()
     // The admin API: the same for console sessions, and key scopes for API keys.
     for (m, path, perm) in api_routes() {
         let what = format!("{m} {path}");
+        if m == Method::HEAD {
+            // a HEAD answer has no body: its statuses only
+            let res = call(&app, m.clone(), path, None, None, None, false).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+            let res = call(
+                &app,
+                m.clone(),
+                path,
+                None,
+                None,
+                Some(&app.tickets_key),
+                false,
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}");
+            continue;
+        }
         let res = call(&app, m.clone(), path, None, None, None, false).await;
         assert_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
         if let Some(role) = role_without(perm) {

@@ -85,6 +85,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         login: Default::default(),
         audit: Default::default(),
         metrics: Default::default(),
+        uploads: Default::default(),
     }
 }
 
