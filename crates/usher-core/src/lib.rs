@@ -35,5 +35,6 @@ pub mod secret;
 pub mod session_secret;
 pub mod show;
 pub mod store;
+pub mod stream_key;
 pub mod ticket;
 pub mod validation;
