@@ -136,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         login: Default::default(),
         audit: Default::default(),
         metrics: Default::default(),
+        ingest: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

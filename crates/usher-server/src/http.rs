@@ -18,6 +18,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod geoip;
+pub mod ingest;
 pub mod keys;
 pub mod ops;
 pub mod origin;
@@ -69,6 +70,8 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         ))
         .routes(routes!(shows::put_published))
         .routes(routes!(shows::put_poster, shows::read_poster))
+        .routes(routes!(ingest::read_ingest))
+        .routes(routes!(ingest::rotate_stream_key))
         .routes(routes!(keys::register_content_key))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::end_session))

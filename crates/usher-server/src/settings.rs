@@ -16,6 +16,7 @@ mod cdn_probe;
 mod error;
 mod geoip;
 mod http;
+mod ingest;
 mod log;
 mod login;
 mod metrics;
@@ -28,6 +29,7 @@ pub use error::ConfigError;
 use error::invalid;
 pub use geoip::GeoIpSettings;
 pub use http::HttpSettings;
+pub use ingest::{IngestSettings, Rung};
 pub use log::{LogFormat, LogSettings};
 pub use login::LoginSettings;
 pub use metrics::MetricsSettings;
@@ -55,6 +57,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "login",
     "audit",
     "metrics",
+    "ingest",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -116,6 +119,9 @@ pub struct Settings {
     /// Who may read `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Live input from encoders (RTMP, SRT).
+    #[serde(default)]
+    pub ingest: IngestSettings,
 }
 
 /// Secrets; the token and grant keys are required, and every secret is at least 32 bytes long.
@@ -187,6 +193,8 @@ pub struct Config {
     pub audit: AuditSettings,
     /// `/metrics` access (checked; `listen` parses as an address).
     pub metrics: MetricsSettings,
+    /// Live ingest (checked; listen addresses parse).
+    pub ingest: IngestSettings,
 }
 
 impl Settings {
@@ -436,6 +444,7 @@ impl Settings {
         self.login.check()?;
         self.audit.check()?;
         self.metrics.check()?;
+        self.ingest.check()?;
         Ok(Config {
             listen,
             public_url,
@@ -456,6 +465,7 @@ impl Settings {
             login: self.login,
             audit: self.audit,
             metrics: self.metrics,
+            ingest: self.ingest,
         })
     }
 }

@@ -77,6 +77,10 @@ pub struct Shared {
     pub audit_reads: Arc<tokio::sync::Semaphore>,
     /// Sessions holding a lease per published show, as the metrics task last read them.
     pub session_gauge: Arc<crate::telemetry::SessionGauge>,
+    /// The live inputs of this node (`[ingest]`).
+    pub ingest: Arc<crate::ingest::hub::Hub>,
+    /// The bound ingest listeners' addresses (RTMP, SRT), for the ingest URLs.
+    pub ingest_addrs: (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>),
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

@@ -117,6 +117,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         login: Default::default(),
         audit: Default::default(),
         metrics: Default::default(),
+        ingest: Default::default(),
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;

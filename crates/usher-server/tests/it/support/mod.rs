@@ -84,6 +84,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         login: Default::default(),
         audit: Default::default(),
         metrics: Default::default(),
+        ingest: Default::default(),
     }
 }
 
