@@ -319,6 +319,27 @@ pub async fn preview_show(
     see_other(&format!("/watch/{}", token.expose()))
 }
 
+/// `POST /admin/shows/{id}/stream-key`: a new stream key, shown on the page this answer renders (never
+/// again: no redirect, so a reload cannot show it).
+pub async fn rotate_stream_key(
+    State(state): State<AppState>,
+    id: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let id = path_text(&state, id)?;
+    let (key, _) = at(
+        &state,
+        crate::service::admin::ingest::rotate_stream_key(&state, &form.caller, &id).await,
+    )?;
+    let page = pages::show_page(&state, &form.caller, &id, Some(key.expose().to_owned())).await;
+    let mut res = at(&state, page)?;
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
 /// `POST /admin/tickets/{id}/revoke`.
 pub async fn revoke_ticket(
     State(state): State<AppState>,

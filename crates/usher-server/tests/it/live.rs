@@ -747,5 +747,48 @@ async fn stream_keys_are_shown_once_rotated_and_audited() {
         .get_with("/api/v1/shows/nope/ingest", &app.admin_key)
         .await;
     crate::support::assert_problem(res, StatusCode::NOT_FOUND, "show_unknown").await;
+
+    // the console: the show page has the ingest section; its form makes a key shown on that answer only
+    use crate::admin_console::{add_user, login};
+    add_user(&app, "operator", usher_core::admin::Role::Admin).await;
+    let session = login(&app, "operator").await;
+    let page = |path: &'static str| {
+        let (app, cookie) = (&app, session.cookie.clone());
+        async move {
+            let res = app
+                .client
+                .get(app.url(path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let html = page("/admin/shows/keyed").await;
+    assert!(
+        html.contains("Live ingest") && html.contains("id=\"ingest-state\">waiting"),
+        "{html}"
+    );
+    assert!(html.contains("Ingest is off on this node"));
+    let res = app
+        .client
+        .post(app.url("/admin/shows/keyed/stream-key"))
+        .header("cookie", &session.cookie)
+        .form(&[("_csrf", session.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.unwrap();
+    let third = crate::admin_console::between(&html, "<code id=\"ingest-key\">", "</code>")
+        .expect("the new key on the page")
+        .to_owned();
+    assert!(third.starts_with("keyed.") && third != second);
+    let again = page("/admin/shows/keyed").await;
+    assert!(!again.contains(&third[6..]), "the key is shown once");
+    assert!(page("/admin").await.contains("Dashboard"));
     app.shutdown().await;
 }
