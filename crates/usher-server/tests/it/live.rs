@@ -598,6 +598,94 @@ async fn srt_publish_plays_refuses_and_survives_a_drop() {
     story(&node, "srt-show", Node::srt_url).await;
 }
 
+/// ffmpeg dying while the encoder publishes is started again: the same playlist goes on (appending after
+/// a discontinuity) without the encoder noticing, and the failure is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_transcoder_is_restarted_and_the_playlist_goes_on() {
+    let node = node().await;
+    let key = node.live_show("crash", -1).await;
+    let encoder = publish(&node.rtmp_url(&key));
+    let viewer = Viewer::admit(&node, "crash").await;
+    let before = viewer
+        .wait_for_new_segments(None, 2, Duration::from_secs(15))
+        .await;
+    // the transcoder is the usher process's ffmpeg child
+    let usher = node.child.id().to_string();
+    let out = Command::new("pgrep")
+        .args(["-P", &usher, "ffmpeg"])
+        .output()
+        .unwrap();
+    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(pids.len(), 1, "one ffmpeg for one publish: {pids:?}");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pids[0]])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let last = before.segments.last().unwrap().clone();
+    let after = viewer
+        .wait_for_new_segments(Some(&last), 2, Duration::from_secs(20))
+        .await;
+    assert!(
+        after.text.contains("#EXT-X-DISCONTINUITY"),
+        "{}",
+        after.text
+    );
+    assert!(after.sequence >= before.sequence);
+    let status = node.ingest("crash").await;
+    assert_eq!(status["state"], "live", "{status}");
+    assert_eq!(
+        status["publishes"], 1,
+        "the encoder did not have to reconnect"
+    );
+    let metrics = node
+        .client
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("usher_ingest_transcoder_failures_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        node.log_text()
+            .contains("ffmpeg stopped while the encoder published")
+    );
+    drop(encoder);
+}
+
+/// With ingest on, a node without a usable ffmpeg does not start, and says why.
+#[test]
+fn ingest_without_ffmpeg_stops_the_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = serve_config(
+        dir.path(),
+        "[ingest]\nrtmp_listen = \"127.0.0.1:0\"\nffmpeg = \"/nonexistent/ffmpeg\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ffmpeg (`/nonexistent/ffmpeg`) cannot be run")
+            && err.contains("ingest.ffmpeg"),
+        "{err}"
+    );
+}
+
 /// Hostile input on the ingest ports: garbage, a bad RTMP handshake, a client that never publishes, a
 /// huge chunk before publishing, and UDP garbage on the SRT port; the node keeps answering and still takes
 /// a real publish.
