@@ -3,6 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use usher_core::ids::ShowId;
 
 use crate::http::auth::{Authorized, Manage, Read};
@@ -49,9 +51,13 @@ pub async fn rotate_stream_key(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Manage>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<IngestView>> {
+) -> Result<Response> {
     let (key, i) = ingest::rotate_stream_key(&state, &caller, &id).await?;
     let mut view = IngestView::from(&i);
     view.stream_key = Some(key.expose().to_owned());
-    Ok(Json(view))
+    // the one answer that carries the key: no cache keeps it
+    let mut res = Json(view).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }

@@ -54,23 +54,30 @@ fn tool(name: &str) {
 /// Starts a node whose ingest listens on free ports, with a small ladder (CI time) of 2-second segments
 /// and a 12-second reconnect window.
 async fn node() -> Node {
+    node_with_margin(60).await
+}
+
+/// [`node`] with `ingest.margin_s` set.
+async fn node_with_margin(margin_s: u32) -> Node {
     tool("ffmpeg");
     let dir = tempfile::tempdir().unwrap();
     let media = dir.path().join("media");
     std::fs::create_dir_all(&media).unwrap();
     let config = serve_config(
         dir.path(),
-        r#"[ingest]
+        &format!(
+            r#"[ingest]
 rtmp_listen = "127.0.0.1:0"
 srt_listen = "127.0.0.1:0"
 lead_s = 600
-margin_s = 60
+margin_s = {margin_s}
 reconnect_window_s = 12
 segment_s = 2
 dvr_s = 60
 preset = "ultrafast"
-ladder = [{height = 360, video_kbps = 500, audio_kbps = 64}, {height = 180, video_kbps = 200, audio_kbps = 48}]
-"#,
+ladder = [{{height = 360, video_kbps = 500, audio_kbps = 64}}, {{height = 180, video_kbps = 200, audio_kbps = 48}}]
+"#
+        ),
     );
     // the shared test configuration serves the repository's media; this node writes its own
     let text = std::fs::read_to_string(&config).unwrap();
@@ -135,15 +142,25 @@ ladder = [{height = 360, video_kbps = 500, audio_kbps = 64}, {height = 180, vide
 impl Node {
     /// A live show open from a minute ago for an hour (or starting in `starts_in_min`), with a stream key.
     async fn live_show(&self, id: &str, starts_in_min: i64) -> String {
-        let now = time::OffsetDateTime::now_utc();
-        let starts = now + time::Duration::minutes(starts_in_min);
+        let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(starts_in_min);
+        self.live_show_until(id, starts, starts + time::Duration::hours(1))
+            .await
+    }
+
+    /// A live show from `starts` to `ends`, with a stream key.
+    async fn live_show_until(
+        &self,
+        id: &str,
+        starts: time::OffsetDateTime,
+        ends: time::OffsetDateTime,
+    ) -> String {
         let res = self
             .client
             .put(format!("{}/api/v1/shows/{id}", self.base))
             .bearer_auth(&self.admin)
             .json(&json!({
                 "title": format!("Live {id}"), "kind": "live", "stream_path": format!("live/{id}"),
-                "starts_at": rfc3339(starts), "ends_at": rfc3339(starts + time::Duration::hours(1)),
+                "starts_at": rfc3339(starts), "ends_at": rfc3339(ends),
             }))
             .send()
             .await
@@ -663,6 +680,46 @@ async fn a_crashed_transcoder_is_restarted_and_the_playlist_goes_on() {
     drop(encoder);
 }
 
+/// The show's publish window closing cuts the encoder and ends the stream at once (no reconnect window),
+/// and a publish after it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_end_cuts_the_publish_and_ends_the_stream() {
+    let node = node_with_margin(0).await;
+    let now = time::OffsetDateTime::now_utc();
+    let ends = now + time::Duration::seconds(12);
+    let key = node
+        .live_show_until("closing", now - time::Duration::minutes(1), ends)
+        .await;
+    let mut encoder = publish(&node.rtmp_url(&key));
+    let viewer = Viewer::admit(&node, "closing").await;
+    viewer
+        .wait_for_new_segments(None, 1, Duration::from_secs(15))
+        .await;
+    // the encoder is cut at the window's end: ffmpeg stops on its own
+    let cut = wait_until(Duration::from_secs(20), "the encoder cut", || {
+        let status = encoder.0.try_wait().unwrap();
+        async move { status }
+    })
+    .await
+    .expect("the publish was cut when the window closed");
+    assert!(
+        time::OffsetDateTime::now_utc() >= ends,
+        "not before the end"
+    );
+    assert!(!cut.success());
+    // ended at once, not after the 12-second reconnect window
+    let ended = wait_until(Duration::from_secs(6), "the stream's end", || async {
+        let live = viewer.playlist().await?;
+        live.text.contains("#EXT-X-ENDLIST").then_some(live)
+    })
+    .await
+    .expect("ENDLIST right after the window");
+    assert!(!ended.segments.is_empty());
+    assert_eq!(node.ingest("closing").await["state"], "ended");
+    assert_refused(&node.srt_url(&key), "a publish after the window");
+    assert!(node.log_text().contains("window_over"));
+}
+
 /// With ingest on, a node without a usable ffmpeg does not start, and says why.
 #[test]
 fn ingest_without_ffmpeg_stops_the_start_with_a_clear_message() {
@@ -785,6 +842,7 @@ async fn stream_keys_are_shown_once_rotated_and_audited() {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["cache-control"], "no-store");
         let v: Value = res.json().await.unwrap();
         v["stream_key"].as_str().unwrap().to_owned()
     };
