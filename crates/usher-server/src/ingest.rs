@@ -224,13 +224,15 @@ impl Publication {
                 let fresh = self.state.ingest.start_run(&self.show.id);
                 let dir =
                     transcoder::stream_dir(&self.state.config.media_dir, &self.show.stream_path);
+                // a first run still appends to the playlists of a run this node left unended (a restart)
+                let append = !fresh || transcoder::resumable(&dir).await;
                 let mut run = transcoder::start(
                     &self.state.config.ingest,
                     self.state.ingest.clone(),
                     &self.show.id,
                     self.format,
                     &dir,
-                    !fresh,
+                    append,
                 )
                 .context("starting ffmpeg")?;
                 metrics::counter!("usher_ingest_transcoder_starts_total").increment(1);

@@ -33,6 +33,14 @@ pub(crate) fn stream_dir(media_dir: &Path, stream_path: &str) -> PathBuf {
     media_dir.join(stream_path)
 }
 
+/// Whether `dir` holds live playlists of an earlier run that did not end (this node restarted while the
+/// show was on): the next run appends to them, so players see the media sequence go on, not start over.
+pub(crate) async fn resumable(dir: &Path) -> bool {
+    tokio::fs::read_to_string(dir.join("0").join("index.m3u8"))
+        .await
+        .is_ok_and(|text| text.starts_with("#EXTM3U") && !text.contains("#EXT-X-ENDLIST"))
+}
+
 /// ffmpeg's arguments for one run.
 pub(crate) fn arguments(
     cfg: &IngestSettings,
@@ -287,6 +295,18 @@ mod tests {
         assert!(args.contains("+append_list"), "{args}");
         let fresh = arguments(&cfg, InputFormat::MpegTs, Path::new("/m/live"), false).join(" ");
         assert!(!fresh.contains("append_list") && fresh.contains("-f mpegts -i pipe:0"));
+    }
+
+    #[tokio::test]
+    async fn only_unended_playlists_are_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!resumable(dir.path()).await);
+        std::fs::create_dir(dir.path().join("0")).unwrap();
+        let p = dir.path().join("0/index.m3u8");
+        std::fs::write(&p, "#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n").unwrap();
+        assert!(resumable(dir.path()).await);
+        close_playlists(dir.path(), 1).unwrap();
+        assert!(!resumable(dir.path()).await);
     }
 
     #[test]
