@@ -893,6 +893,19 @@ async fn stream_keys_are_shown_once_rotated_and_audited() {
         .get_with("/api/v1/shows/nope/ingest", &app.admin_key)
         .await;
     crate::support::assert_problem(res, StatusCode::NOT_FOUND, "show_unknown").await;
+    // a path that is not UTF-8 once decoded
+    let res = app
+        .get_with("/api/v1/shows/%FF%FE/ingest", &app.admin_key)
+        .await;
+    crate::support::assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/shows/%FF%FE/stream-key"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    crate::support::assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request").await;
 
     // the console: the show page has the ingest section; its form makes a key shown on that answer only
     use crate::admin_console::{add_user, login};
