@@ -225,7 +225,14 @@ impl Publication {
                 let dir =
                     transcoder::stream_dir(&self.state.config.media_dir, &self.show.stream_path);
                 // a first run still appends to the playlists of a run this node left unended (a restart)
-                let append = !fresh || transcoder::resumable(&dir).await;
+                let append = !fresh || transcoder::resumable(&dir, self.show.live_recording).await;
+                let playlists = transcoder::Playlists {
+                    dvr_s: self
+                        .show
+                        .live_dvr_s
+                        .unwrap_or(self.state.config.ingest.dvr_s),
+                    recording: self.show.live_recording,
+                };
                 let mut run = transcoder::start(
                     &self.state.config.ingest,
                     self.state.ingest.clone(),
@@ -233,6 +240,7 @@ impl Publication {
                     self.format,
                     &dir,
                     append,
+                    playlists,
                 )
                 .context("starting ffmpeg")?;
                 metrics::counter!("usher_ingest_transcoder_starts_total").increment(1);

@@ -125,6 +125,8 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         cdns: Vec::new(),
         published: true,
         encryption: Default::default(),
+        live_dvr_s: None,
+        live_recording: false,
         poster: None,
         created_at: now,
         updated_at: now,

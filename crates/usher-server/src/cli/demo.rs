@@ -142,6 +142,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         cdns: Vec::new(),
         published: None,
         encryption: Encryption::None,
+        live_dvr_s: None,
+        live_recording: false,
     };
     let show = spec
         .clone()

@@ -244,6 +244,7 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
         "policy": fields.get("policy").unwrap_or("newest_wins"),
         "published": fields.get("published") == Some("true"),
         "encryption": fields.get("encryption").unwrap_or("none"),
+        "live_recording": fields.get("live_recording") == Some("true"),
         "cdns": fields.all("cdns"),
         "geo": {
             "allow_countries": fields.all("allow_countries"),
@@ -258,6 +259,7 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
         "heartbeat_interval_s",
         "lease_ttl_s",
         "grant_ttl_s",
+        "live_dvr_s",
     ] {
         if let Some(x) = form_number(fields, n)? {
             v[n] = json!(x);

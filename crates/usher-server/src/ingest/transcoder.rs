@@ -33,12 +33,25 @@ pub(crate) fn stream_dir(media_dir: &Path, stream_path: &str) -> PathBuf {
     media_dir.join(stream_path)
 }
 
-/// Whether `dir` holds live playlists of an earlier run that did not end (this node restarted while the
-/// show was on): the next run appends to them, so players see the media sequence go on, not start over.
-pub(crate) async fn resumable(dir: &Path) -> bool {
+/// Whether `dir` holds live playlists the next run appends to: of an earlier run that did not end (this
+/// node restarted while the show was on), so players see the media sequence go on, not start over; or,
+/// for a show keeping its `recording`, any earlier run, so a new publish continues the recording rather
+/// than overwriting it.
+pub(crate) async fn resumable(dir: &Path, recording: bool) -> bool {
     tokio::fs::read_to_string(dir.join("0").join("index.m3u8"))
         .await
-        .is_ok_and(|text| text.starts_with("#EXTM3U") && !text.contains("#EXT-X-ENDLIST"))
+        .is_ok_and(|text| {
+            text.starts_with("#EXTM3U") && (recording || !text.contains("#EXT-X-ENDLIST"))
+        })
+}
+
+/// What one show asks of its live playlists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Playlists {
+    /// Seconds of media kept (the DVR window), unless `recording`.
+    pub(crate) dvr_s: u32,
+    /// Keep every segment: an `EVENT` playlist from the first segment on.
+    pub(crate) recording: bool,
 }
 
 /// ffmpeg's arguments for one run.
@@ -47,6 +60,7 @@ pub(crate) fn arguments(
     input: InputFormat,
     dir: &Path,
     append: bool,
+    playlists: Playlists,
 ) -> Vec<String> {
     let n = cfg.ladder.len();
     let seg = cfg.segment_s;
@@ -101,7 +115,10 @@ pub(crate) fn arguments(
             format!("{}k", rung.audio_kbps),
         ]);
     }
-    let mut flags = String::from("delete_segments+omit_endlist+independent_segments");
+    let mut flags = String::from("omit_endlist+independent_segments");
+    if !playlists.recording {
+        flags.push_str("+delete_segments");
+    }
     if append {
         flags.push_str("+append_list");
     }
@@ -131,7 +148,14 @@ pub(crate) fn arguments(
             "-hls_time",
             &seg.to_string(),
             "-hls_list_size",
-            &(cfg.dvr_s / seg).max(3).to_string(),
+            &if playlists.recording {
+                // every segment, as an EVENT playlist: players may seek back to the start
+                "0".to_owned()
+            } else {
+                (playlists.dvr_s / seg).max(3).to_string()
+            },
+            "-hls_playlist_type",
+            if playlists.recording { "event" } else { "0" },
             "-hls_delete_threshold",
             "3",
             "-hls_flags",
@@ -171,12 +195,13 @@ pub(crate) fn start(
     input: InputFormat,
     dir: &Path,
     append: bool,
+    playlists: Playlists,
 ) -> std::io::Result<Run> {
     for i in 0..cfg.ladder.len() {
         std::fs::create_dir_all(dir.join(i.to_string()))?;
     }
     let mut child: Child = Command::new(&cfg.ffmpeg)
-        .args(arguments(cfg, input, dir, append))
+        .args(arguments(cfg, input, dir, append, playlists))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -289,24 +314,57 @@ mod tests {
     #[test]
     fn the_ladder_maps_every_rendition_and_appends_after_a_drop() {
         let cfg = IngestSettings::default();
-        let args = arguments(&cfg, InputFormat::Flv, Path::new("/m/live"), true).join(" ");
+        let sliding = Playlists {
+            dvr_s: 60,
+            recording: false,
+        };
+        let args = arguments(&cfg, InputFormat::Flv, Path::new("/m/live"), true, sliding).join(" ");
         assert!(args.contains("split=3[s0][s1][s2]"), "{args}");
         assert!(args.contains("v:0,a:0 v:1,a:1 v:2,a:2"), "{args}");
         assert!(args.contains("+append_list"), "{args}");
-        let fresh = arguments(&cfg, InputFormat::MpegTs, Path::new("/m/live"), false).join(" ");
+        assert!(
+            args.contains("-hls_list_size 30") && args.contains("delete_segments"),
+            "{args}"
+        );
+        let fresh = arguments(
+            &cfg,
+            InputFormat::MpegTs,
+            Path::new("/m/live"),
+            false,
+            sliding,
+        )
+        .join(" ");
         assert!(!fresh.contains("append_list") && fresh.contains("-f mpegts -i pipe:0"));
+        let recording = Playlists {
+            dvr_s: 60,
+            recording: true,
+        };
+        let kept = arguments(
+            &cfg,
+            InputFormat::Flv,
+            Path::new("/m/live"),
+            false,
+            recording,
+        )
+        .join(" ");
+        assert!(
+            kept.contains("-hls_list_size 0 -hls_playlist_type event")
+                && !kept.contains("delete_segments"),
+            "{kept}"
+        );
     }
 
     #[tokio::test]
     async fn only_unended_playlists_are_resumed() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(!resumable(dir.path()).await);
+        assert!(!resumable(dir.path(), true).await);
         std::fs::create_dir(dir.path().join("0")).unwrap();
         let p = dir.path().join("0/index.m3u8");
         std::fs::write(&p, "#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n").unwrap();
-        assert!(resumable(dir.path()).await);
+        assert!(resumable(dir.path(), false).await);
         close_playlists(dir.path(), 1).unwrap();
-        assert!(!resumable(dir.path()).await);
+        assert!(!resumable(dir.path(), false).await);
+        assert!(resumable(dir.path(), true).await, "a recording goes on");
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Node {
     /// A live show open from a minute ago for an hour (or starting in `starts_in_min`), with a stream key.
     async fn live_show(&self, id: &str, starts_in_min: i64) -> String {
         let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(starts_in_min);
-        self.live_show_until(id, starts, starts + time::Duration::hours(1))
+        self.live_show_until(id, starts, starts + time::Duration::hours(1), json!({}))
             .await
     }
 
@@ -153,15 +153,20 @@ impl Node {
         id: &str,
         starts: time::OffsetDateTime,
         ends: time::OffsetDateTime,
+        extra: Value,
     ) -> String {
+        let mut body = json!({
+            "title": format!("Live {id}"), "kind": "live", "stream_path": format!("live/{id}"),
+            "starts_at": rfc3339(starts), "ends_at": rfc3339(ends),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
         let res = self
             .client
             .put(format!("{}/api/v1/shows/{id}", self.base))
             .bearer_auth(&self.admin)
-            .json(&json!({
-                "title": format!("Live {id}"), "kind": "live", "stream_path": format!("live/{id}"),
-                "starts_at": rfc3339(starts), "ends_at": rfc3339(ends),
-            }))
+            .json(&body)
             .send()
             .await
             .unwrap();
@@ -620,7 +625,16 @@ async fn srt_publish_plays_refuses_and_survives_a_drop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_transcoder_is_restarted_and_the_playlist_goes_on() {
     let node = node().await;
-    let key = node.live_show("crash", -1).await;
+    // a DVR window of 10 s: five segments of 2 s
+    let now = time::OffsetDateTime::now_utc();
+    let key = node
+        .live_show_until(
+            "crash",
+            now - time::Duration::minutes(1),
+            now + time::Duration::hours(1),
+            json!({"live_dvr_s": 10}),
+        )
+        .await;
     let encoder = publish(&node.rtmp_url(&key));
     let viewer = Viewer::admit(&node, "crash").await;
     let before = viewer
@@ -654,6 +668,19 @@ async fn a_crashed_transcoder_is_restarted_and_the_playlist_goes_on() {
         after.text
     );
     assert!(after.sequence >= before.sequence);
+    // the show's DVR window, not the node's 60 s: old segments leave the playlist
+    let sliding = viewer
+        .wait_for_new_segments(
+            after.segments.last().map(String::as_str),
+            4,
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        sliding.segments.len() <= 6 && sliding.sequence > 0,
+        "a sliding window of 5 segments:\n{}",
+        sliding.text
+    );
     let status = node.ingest("crash").await;
     assert_eq!(status["state"], "live", "{status}");
     assert_eq!(
@@ -687,8 +714,14 @@ async fn the_window_end_cuts_the_publish_and_ends_the_stream() {
     let node = node_with_margin(0).await;
     let now = time::OffsetDateTime::now_utc();
     let ends = now + time::Duration::seconds(12);
+    // kept whole as its recording, though its DVR window is one segment
     let key = node
-        .live_show_until("closing", now - time::Duration::minutes(1), ends)
+        .live_show_until(
+            "closing",
+            now - time::Duration::minutes(1),
+            ends,
+            json!({"live_recording": true, "live_dvr_s": 6}),
+        )
         .await;
     let mut encoder = publish(&node.rtmp_url(&key));
     let viewer = Viewer::admit(&node, "closing").await;
@@ -714,7 +747,20 @@ async fn the_window_end_cuts_the_publish_and_ends_the_stream() {
     })
     .await
     .expect("ENDLIST right after the window");
-    assert!(!ended.segments.is_empty());
+    // the recording: every segment from the first, an EVENT playlist ended, each segment served
+    assert!(
+        ended.sequence == 0 && ended.segments.len() >= 4 && ended.segments[0] == "seg_000000.ts",
+        "the whole stream is kept:\n{}",
+        ended.text
+    );
+    assert!(
+        ended.text.contains("#EXT-X-PLAYLIST-TYPE:EVENT"),
+        "{}",
+        ended.text
+    );
+    for s in &ended.segments {
+        viewer.segment(s).await;
+    }
     assert_eq!(node.ingest("closing").await["state"], "ended");
     assert_refused(&node.srt_url(&key), "a publish after the window");
     assert!(node.log_text().contains("window_over"));
