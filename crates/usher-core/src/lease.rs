@@ -1042,6 +1042,8 @@ mod tests {
             cdns: Vec::new(),
             published: true,
             encryption: Default::default(),
+            live_dvr_s: None,
+            live_recording: false,
             poster: None,
             created_at: UnixMs(0).to_datetime(),
             updated_at: UnixMs(0).to_datetime(),

@@ -36,6 +36,7 @@ pub mod secret;
 pub mod session_secret;
 pub mod show;
 pub mod store;
+pub mod stream_key;
 pub mod ticket;
 pub mod validation;
 pub mod webhook;

@@ -87,6 +87,11 @@ impl SecretHasher {
         self.hash(b"api-key\0", secret.as_bytes())
     }
 
+    /// The stored form of a show's stream key (the whole `{show}.{secret}` text of a `StreamKey`).
+    pub fn stream_key(&self, key: &str) -> SecretHash {
+        self.hash(b"stream-key\0", key.as_bytes())
+    }
+
     /// The stored form of a CDN's origin-pull secret.
     pub fn origin_pull_secret(&self, secret: &str) -> SecretHash {
         self.hash(b"origin-pull\0", secret.as_bytes())

@@ -106,6 +106,16 @@ pub struct ShowSpec {
     /// `usher package` encrypts only for them.
     #[serde(default)]
     pub encryption: Encryption,
+    /// Live ingest: seconds of media the live playlists keep, the window viewers can seek back in
+    /// (6–21600; default the node's `ingest.dvr_s`).
+    #[serde(default)]
+    #[schema(minimum = 6, maximum = 21600)]
+    pub live_dvr_s: Option<u32>,
+    /// Live ingest: keep the whole stream (default false): the live playlists grow from the first
+    /// segment (an `EVENT` playlist viewers can seek back through) and, once the stream ends, are the
+    /// show's recording, played on demand from the same stream folder.
+    #[serde(default)]
+    pub live_recording: bool,
 }
 
 /// A stored show.
@@ -149,6 +159,12 @@ pub struct Show {
     /// How its segments are encrypted (shows stored before encryption existed read as `none`).
     #[serde(default)]
     pub encryption: Encryption,
+    /// Seconds of media its live playlists keep (`None`: the node's `ingest.dvr_s`).
+    #[serde(default)]
+    pub live_dvr_s: Option<u32>,
+    /// Whether its live stream is kept whole, as its recording.
+    #[serde(default)]
+    pub live_recording: bool,
     /// A version tag of the show's poster image (`GET /api/v1/shows/{id}/poster`), `None` without one.
     #[serde(default)]
     pub poster: Option<String>,
@@ -253,6 +269,11 @@ impl ShowSpec {
                 format!("at most {MAX_SHOW_CDNS} CDNs"),
             ));
         }
+        if let Some(d) = self.live_dvr_s
+            && !(6..=21_600).contains(&d)
+        {
+            return Err(ValidationError::new("live_dvr_s", "must be 6 to 21600"));
+        }
         let now = now.to_datetime();
         Ok(Show {
             id,
@@ -271,6 +292,8 @@ impl ShowSpec {
             cdns,
             published: self.published.unwrap_or(true),
             encryption: self.encryption,
+            live_dvr_s: self.live_dvr_s,
+            live_recording: self.live_recording,
             poster: None,
             created_at: created_at.unwrap_or(now),
             updated_at: now,
@@ -311,6 +334,8 @@ mod tests {
             cdns: Vec::new(),
             published: None,
             encryption: Encryption::None,
+            live_dvr_s: None,
+            live_recording: false,
         }
     }
 

@@ -23,6 +23,7 @@ use crate::lease::{
 };
 use crate::secret::SecretHash;
 use crate::show::Show;
+use crate::stream_key::StreamKeyRecord;
 use crate::ticket::{Ticket, TicketBounds};
 use crate::webhook::{Delivery, WebhookEndpoint};
 
@@ -346,6 +347,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         show: &ShowId,
         poster: Option<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError>;
+
+    /// A show's stream key record, `None` when it has none.
+    async fn stream_key(&self, show: &ShowId) -> Result<Option<StreamKeyRecord>, StoreError>;
+    /// Stores (replacing any) or with `None` removes a show's stream key record, durably; the show need
+    /// not exist (the caller checks it).
+    async fn put_stream_key(
+        &self,
+        show: &ShowId,
+        record: Option<StreamKeyRecord>,
     ) -> Result<(), StoreError>;
 
     /// Stores a content key's record under `id` unless one exists, durably (like a show); returns whether

@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         audit: Default::default(),
         metrics: Default::default(),
         uploads: Default::default(),
+        ingest: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr());

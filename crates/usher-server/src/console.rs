@@ -154,6 +154,13 @@ fn table() -> Vec<Route> {
             post(forms::preview_show),
         ),
         r(
+            p.clone(),
+            "/admin/shows/{id}/stream-key",
+            "/admin/shows/demo/stream-key",
+            Needs(Manage),
+            post(forms::rotate_stream_key),
+        ),
+        r(
             g.clone(),
             "/admin/tickets",
             "/admin/tickets",

@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod geoip;
 pub mod idempotency;
+pub mod ingest;
 pub mod keys;
 pub mod ops;
 pub mod origin;
@@ -72,6 +73,8 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         ))
         .routes(routes!(shows::put_published))
         .routes(routes!(shows::put_poster, shows::read_poster))
+        .routes(routes!(ingest::read_ingest))
+        .routes(routes!(ingest::rotate_stream_key))
         .routes(routes!(keys::register_content_key))
         .routes(routes!(
             uploads::tus_options,

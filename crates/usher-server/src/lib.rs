@@ -11,7 +11,8 @@
 //! - the node's parts: [`state`] (what services draw from), [`settings`] (the configuration tree and its
 //!   validation), [`startup`] (build, serve, drain), [`server`] (connections: caps, deadlines, HTTP/1 and
 //!   HTTP/2 limits), [`limits`] (rate limits), [`tasks`] (background loops), [`cdn_probe`],
-//!   [`media_cache`], [`outcomes`], [`packager`] (ffmpeg, for `usher package` and upload jobs), [`pages`] (templates and embedded assets), [`telemetry`], [`backup`];
+//!   [`media_cache`], [`outcomes`], [`packager`] (ffmpeg, for `usher package` and upload jobs), [`ingest`] (live input
+//!   over RTMP and SRT, transcoded by ffmpeg), [`pages`] (templates and embedded assets), [`telemetry`], [`backup`];
 //!   below them the crates usher-core, usher-store, usher-cdn and usher-geo.
 
 pub mod backup;
@@ -19,6 +20,7 @@ pub mod cdn_probe;
 pub mod cli;
 pub mod console;
 pub mod http;
+pub mod ingest;
 pub mod limits;
 pub mod media_cache;
 pub mod openapi;

@@ -16,6 +16,7 @@ mod cdn_probe;
 mod error;
 mod geoip;
 mod http;
+mod ingest;
 mod log;
 mod login;
 mod metrics;
@@ -30,6 +31,7 @@ pub use error::ConfigError;
 use error::invalid;
 pub use geoip::GeoIpSettings;
 pub use http::HttpSettings;
+pub use ingest::{IngestSettings, Rung};
 pub use log::{LogFormat, LogSettings};
 pub use login::LoginSettings;
 pub use metrics::MetricsSettings;
@@ -61,6 +63,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "metrics",
     "webhooks",
     "uploads",
+    "ingest",
 ];
 
 /// Shortest secret accepted, in bytes.
@@ -128,6 +131,9 @@ pub struct Settings {
     /// Resumable uploads of on-demand video and their packaging.
     #[serde(default)]
     pub uploads: UploadSettings,
+    /// Live input from encoders (RTMP, SRT).
+    #[serde(default)]
+    pub ingest: IngestSettings,
 }
 
 /// Secrets; the token and grant keys are required, and every secret is at least 32 bytes long.
@@ -203,6 +209,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Uploads (checked; `dir` resolved against `data_dir`).
     pub uploads: UploadSettings,
+    /// Live ingest (checked; listen addresses parse).
+    pub ingest: IngestSettings,
 }
 
 impl Settings {
@@ -458,6 +466,7 @@ impl Settings {
         if uploads.dir.is_none() {
             uploads.dir = Some(self.data_dir.join("uploads"));
         }
+        self.ingest.check()?;
         Ok(Config {
             listen,
             public_url,
@@ -480,6 +489,7 @@ impl Settings {
             audit: self.audit,
             metrics: self.metrics,
             uploads,
+            ingest: self.ingest,
         })
     }
 }

@@ -47,6 +47,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     serving: Serving,
+    /// The RTMP and SRT listeners, when `[ingest]` sets them.
+    ingest: Option<crate::ingest::Listeners>,
 }
 
 impl Application {
@@ -87,6 +89,15 @@ impl Application {
             ),
             None => None,
         };
+        let ingest = if config.ingest.enabled() {
+            crate::ingest::check_ffmpeg(&config.ingest).await?;
+            Some(crate::ingest::bind(&config.ingest).await?)
+        } else {
+            None
+        };
+        let ingest_addrs = ingest
+            .as_ref()
+            .map_or((None, None), |l| (l.rtmp_addr(), l.srt_addr()));
         let base_url: Arc<str> = config
             .public_url
             .clone()
@@ -160,6 +171,8 @@ impl Application {
             audit_reads: Arc::new(tokio::sync::Semaphore::new(AUDIT_READS)),
             session_gauge: Arc::default(),
             uploads,
+            ingest: Arc::default(),
+            ingest_addrs,
             config: Arc::new(config),
         });
         Ok(Self {
@@ -167,6 +180,7 @@ impl Application {
             metrics_listener,
             state,
             serving,
+            ingest,
         })
     }
 
@@ -211,10 +225,20 @@ impl Application {
             metrics_listener,
             state,
             serving,
+            ingest,
         } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
         crate::tasks::spawn(&tasks, &state, &cancel);
+        if let Some(listeners) = ingest {
+            let show = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!(
+                rtmp = %show(listeners.rtmp_addr()),
+                srt = %show(listeners.srt_addr()),
+                "ingest listening"
+            );
+            crate::ingest::spawn(listeners, &state, &tasks, &cancel);
+        }
         tasks.close();
 
         let stop = CancellationToken::new();

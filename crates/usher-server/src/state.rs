@@ -81,6 +81,10 @@ pub struct Shared {
     pub session_gauge: Arc<crate::telemetry::SessionGauge>,
     /// This node's uploads and their packaging jobs (`[uploads]`).
     pub uploads: Arc<crate::service::admin::uploads::Uploads>,
+    /// The live inputs of this node (`[ingest]`).
+    pub ingest: Arc<crate::ingest::hub::Hub>,
+    /// The bound ingest listeners' addresses (RTMP, SRT), for the ingest URLs.
+    pub ingest_addrs: (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>),
 }
 
 /// Tracks a store outage so sessions already playing can ride it out for a bounded grace.

@@ -73,6 +73,7 @@ macro_rules! store_contract_tests {
             unknown_sessions_are_unknown,
             tickets_are_found_by_external_ref,
             posters_round_trip,
+            stream_keys_are_replaced_and_removed,
             content_keys_are_written_once,
             idempotency_claims_are_won_once_and_lapse,
             webhooks_round_trip_and_deliveries_are_claimed_once,
@@ -129,6 +130,8 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         cdns: Vec::new(),
         published: true,
         encryption: Default::default(),
+        live_dvr_s: None,
+        live_recording: false,
         poster: None,
         created_at: now,
         updated_at: now,
@@ -1015,6 +1018,33 @@ pub async fn posters_round_trip(h: &impl Harness) {
     assert_eq!(store.poster(&id).await.unwrap(), Some(png));
     store.put_poster(&id, None).await.unwrap();
     assert_eq!(store.poster(&id).await.unwrap(), None);
+}
+
+/// A show's stream key record is stored, replaced by a rotation, kept apart per show and removed.
+pub async fn stream_keys_are_replaced_and_removed(h: &impl Harness) {
+    use usher_core::secret::SecretHasher;
+    use usher_core::stream_key::StreamKeyRecord;
+    let store = h.store();
+    let hasher = SecretHasher::new(&[7u8; 32]);
+    let (a, b) = (ShowId::parse("s1").unwrap(), ShowId::parse("s2").unwrap());
+    assert_eq!(store.stream_key(&a).await.unwrap(), None);
+    let first = StreamKeyRecord {
+        hash: hasher.stream_key("s1.first-key-secret-0123456789"),
+        created_at: UnixMs(1_000),
+    };
+    store.put_stream_key(&a, Some(first)).await.unwrap();
+    assert_eq!(store.stream_key(&a).await.unwrap(), Some(first));
+    assert_eq!(store.stream_key(&b).await.unwrap(), None);
+    let rotated = StreamKeyRecord {
+        hash: hasher.stream_key("s1.second-key-secret-012345678"),
+        created_at: UnixMs(2_000),
+    };
+    store.put_stream_key(&a, Some(rotated)).await.unwrap();
+    let read = store.stream_key(&a).await.unwrap().unwrap();
+    assert_eq!(read, rotated);
+    assert!(!read.hash.ct_eq(&first.hash));
+    store.put_stream_key(&a, None).await.unwrap();
+    assert_eq!(store.stream_key(&a).await.unwrap(), None);
 }
 
 /// A content key's record is stored once: a second write under the same id keeps the first.

@@ -42,6 +42,7 @@ use usher_core::store::{
     IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
     Store, StoreError, TicketActivity,
 };
+use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
@@ -52,6 +53,8 @@ const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 const POSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("posters");
+/// Stream keys by show id: JSON records holding the key's keyed hash, never the key.
+const STREAM_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("stream_keys");
 /// Content keys by id: JSON records holding the key wrapped, never in clear.
 const CONTENT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("content_keys");
 const ADMIN_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("admin_users");
@@ -101,6 +104,7 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     CDNS,
     LEASES,
     POSTERS,
+    STREAM_KEYS,
     CONTENT_KEYS,
     WEBHOOKS,
     DELIVERIES,
@@ -1132,6 +1136,37 @@ impl Store for EmbeddedStore {
                     v.push(0);
                     v.extend_from_slice(&bytes);
                     t.insert(key.as_str(), v.as_slice()).map_err(unavailable)?;
+                }
+                None => {
+                    t.remove(key.as_str()).map_err(unavailable)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stream_key(&self, show: &ShowId) -> Result<Option<StreamKeyRecord>, StoreError> {
+        let read = self.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(STREAM_KEYS).map_err(unavailable)?;
+        match table.get(show.as_str()).map_err(unavailable)? {
+            Some(v) => decode("stream key", v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_stream_key(
+        &self,
+        show: &ShowId,
+        record: Option<StreamKeyRecord>,
+    ) -> Result<(), StoreError> {
+        let key = show.to_string();
+        let bytes = record.as_ref().map(encode);
+        self.write(move |txn| {
+            let mut t = txn.open_table(STREAM_KEYS).map_err(unavailable)?;
+            match bytes {
+                Some(b) => {
+                    t.insert(key.as_str(), b.as_slice()).map_err(unavailable)?;
                 }
                 None => {
                     t.remove(key.as_str()).map_err(unavailable)?;

@@ -37,6 +37,7 @@
 //! | `deliveries:due` | sorted set | pending delivery ids scored by when they are due (ms); a claim moves the score to its end |
 //! | `deliveries:of:{endpoint}` | list | an endpoint's delivery ids, newest first, the last 1,000 |
 //! | `idem:{keyed hash}` | string, TTL its lapse | a POST remembered under its `Idempotency-Key` (JSON: request fingerprint, the sealed answer) |
+//! | `stream_key:{show id}` | string | the show's stream key record (JSON: the key's keyed hash, when it was made) |
 //! | `content_key:{id}` | string | a content key's record (JSON: stream folder, the key wrapped under the key-encryption key) |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
 //! | `admin_users` | set | console user names |
@@ -79,6 +80,7 @@ use usher_core::store::{
     IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
     Store, StoreError, TicketActivity,
 };
+use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketStatus};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
@@ -1342,6 +1344,33 @@ impl Store for RedisStore {
                 v.push(0);
                 v.extend_from_slice(&bytes);
                 let _: () = con.set(key, v).await.map_err(|e| self.fail(e))?;
+            }
+            None => {
+                let _: () = con.del(key).await.map_err(|e| self.fail(e))?;
+            }
+        }
+        self.replicate().await
+    }
+
+    async fn stream_key(&self, show: &ShowId) -> Result<Option<StreamKeyRecord>, StoreError> {
+        let raw: Option<String> = self
+            .con()
+            .get(self.key(&["stream_key", show.as_str()]))
+            .await
+            .map_err(|e| self.fail(e))?;
+        raw.map(|b| decode("stream key", &b)).transpose()
+    }
+
+    async fn put_stream_key(
+        &self,
+        show: &ShowId,
+        record: Option<StreamKeyRecord>,
+    ) -> Result<(), StoreError> {
+        let key = self.key(&["stream_key", show.as_str()]);
+        let mut con = self.con();
+        match record {
+            Some(r) => {
+                let _: () = con.set(key, encode(&r)).await.map_err(|e| self.fail(e))?;
             }
             None => {
                 let _: () = con.del(key).await.map_err(|e| self.fail(e))?;

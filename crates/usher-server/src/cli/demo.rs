@@ -128,6 +128,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             dir: Some(opts.data_dir.join("uploads")),
             ..Default::default()
         },
+        ingest: Default::default(),
     };
     let app = Application::build(config).await?;
     let admin_password = app.bootstrap_admin().await?;
@@ -152,6 +153,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         cdns: Vec::new(),
         published: None,
         encryption: Encryption::None,
+        live_dvr_s: None,
+        live_recording: false,
     };
     let show = spec
         .clone()

@@ -244,6 +244,7 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
         "policy": fields.get("policy").unwrap_or("newest_wins"),
         "published": fields.get("published") == Some("true"),
         "encryption": fields.get("encryption").unwrap_or("none"),
+        "live_recording": fields.get("live_recording") == Some("true"),
         "cdns": fields.all("cdns"),
         "geo": {
             "allow_countries": fields.all("allow_countries"),
@@ -258,6 +259,7 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
         "heartbeat_interval_s",
         "lease_ttl_s",
         "grant_ttl_s",
+        "live_dvr_s",
     ] {
         if let Some(x) = form_number(fields, n)? {
             v[n] = json!(x);
@@ -317,6 +319,27 @@ pub async fn preview_show(
         tickets::register_preview(&state, &form.caller, &id).await,
     )?;
     see_other(&format!("/watch/{}", token.expose()))
+}
+
+/// `POST /admin/shows/{id}/stream-key`: a new stream key, shown on the page this answer renders (never
+/// again: no redirect, so a reload cannot show it).
+pub async fn rotate_stream_key(
+    State(state): State<AppState>,
+    id: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let id = path_text(&state, id)?;
+    let (key, _) = at(
+        &state,
+        crate::service::admin::ingest::rotate_stream_key(&state, &form.caller, &id).await,
+    )?;
+    let page = pages::show_page(&state, &form.caller, &id, Some(key.expose().to_owned())).await;
+    let mut res = at(&state, page)?;
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }
 
 /// `POST /admin/tickets/{id}/revoke`.

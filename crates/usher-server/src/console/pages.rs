@@ -127,12 +127,22 @@ pub async fn dashboard(
 ) -> PageResult {
     let r = async {
         let d = views::dashboard::Dashboard::from(&dash::dashboard(&state, &caller).await?);
+        let inputs: Vec<Value> = crate::service::admin::ingest::live_inputs(&state, &caller)?
+            .into_iter()
+            .map(|(id, snap)| {
+                json!({
+                    "show_id": id, "state": snap.state, "protocol": snap.protocol,
+                    "bitrate_kbps": snap.bitrate_kbps, "input": snap.input,
+                    "since": snap.since.to_rfc3339(),
+                })
+            })
+            .collect();
         render(
             &state,
             &caller,
             "dashboard.html",
             "dashboard",
-            context! { d => d },
+            context! { d => d, inputs => inputs },
         )
     }
     .await;
@@ -221,7 +231,8 @@ pub async fn new_show(
     page(&state, show_form(&state, &caller, Some(draft), true).await)
 }
 
-/// `GET /admin/shows/{id}`: the show's form (read-only without the manage permission).
+/// `GET /admin/shows/{id}`: the show's form (read-only without the manage permission), and for a live
+/// show its ingest: status, URLs, the stream key's age.
 pub async fn show(
     State(state): State<AppState>,
     ConsolePage(caller): ConsolePage,
@@ -229,29 +240,44 @@ pub async fn show(
 ) -> PageResult {
     let r = async {
         let ApiPath(id) = id?;
-        let s = shows::find_show(&state, &caller, &id).await?;
-        let mut v = json!(s);
-        v["starts_at_input"] = json!(local_input(s.starts_at));
-        v["ends_at_input"] = json!(local_input(s.ends_at));
-        let viewers = state.store.sessions(Some(&s.id)).await?.len();
-        v["viewers"] = json!(viewers);
-        // the show's uploads and their packaging jobs, when this node takes uploads
-        if state.uploads.settings().enabled {
-            let expiry = state.uploads.settings().expiry_s;
-            let ups: Vec<Value> = crate::service::admin::uploads::list_uploads(&state, &caller)
-                .await?
-                .iter()
-                .filter(|u| u.show_id == s.id.as_str())
-                .map(|u| json!(crate::http::views::uploads::UploadView::new(u, expiry)))
-                .collect();
-            v["uploads"] = json!(ups);
-            v["uploads_enabled"] = json!(true);
-            v["upload_max_bytes"] = json!(state.uploads.settings().max_bytes);
-        }
-        show_form(&state, &caller, Some(v), false).await
+        show_page(&state, &caller, &id, None).await
     }
     .await;
     page(&state, r)
+}
+
+/// The show page, with `new_stream_key` shown this once after a rotation.
+pub(crate) async fn show_page(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    new_stream_key: Option<String>,
+) -> Result<Response> {
+    let s = shows::find_show(state, caller, id).await?;
+    let mut v = json!(s);
+    v["starts_at_input"] = json!(local_input(s.starts_at));
+    v["ends_at_input"] = json!(local_input(s.ends_at));
+    let viewers = state.store.sessions(Some(&s.id)).await?.len();
+    v["viewers"] = json!(viewers);
+    let i = crate::service::admin::ingest::ingest_status(state, caller, id).await?;
+    v["ingest"] = json!(views::ingest::IngestView::from(&i));
+    if let Some(key) = new_stream_key {
+        v["ingest"]["stream_key"] = json!(key);
+    }
+    // the show's uploads and their packaging jobs, when this node takes uploads
+    if state.uploads.settings().enabled {
+        let expiry = state.uploads.settings().expiry_s;
+        let ups: Vec<Value> = crate::service::admin::uploads::list_uploads(state, caller)
+            .await?
+            .iter()
+            .filter(|u| u.show_id == s.id.as_str())
+            .map(|u| json!(crate::http::views::uploads::UploadView::new(u, expiry)))
+            .collect();
+        v["uploads"] = json!(ups);
+        v["uploads_enabled"] = json!(true);
+        v["upload_max_bytes"] = json!(state.uploads.settings().max_bytes);
+    }
+    show_form(state, caller, Some(v), false).await
 }
 
 /// Query of the ticket search page.

@@ -12,6 +12,7 @@ pub mod cdns;
 pub mod content_keys;
 pub mod dashboard;
 pub mod geoip;
+pub mod ingest;
 pub mod ops;
 pub mod playback;
 pub mod sessions;

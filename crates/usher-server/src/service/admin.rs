@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cdns;
 pub mod dashboard;
 pub mod geoip;
+pub mod ingest;
 pub mod sessions;
 pub mod shows;
 pub mod tickets;

@@ -127,6 +127,8 @@ fn api_routes() -> Vec<(Method, &'static str, Permission)> {
         (Method::DELETE, "/api/v1/shows/demo", Manage),
         (Method::PUT, "/api/v1/shows/demo/published", Manage),
         (Method::PUT, "/api/v1/shows/demo/poster", Manage),
+        (Method::GET, "/api/v1/shows/demo/ingest", Read),
+        (Method::POST, "/api/v1/shows/demo/stream-key", Manage),
         (
             Method::PUT,
             "/api/v1/content-keys/ck_00000000000000000000000000000000",

@@ -1,6 +1,6 @@
 //! usher-server's integration tests, one binary: each module is one area, and `support` (the in-process
 //! `spawn_app`) compiles once for all of them. Tests that start real processes (`audit_retention`,
-//! `backup`, `connections`, `encryption`, `geo`, `login_flood`, `multinode`, `process`, `search`, `uploads`) run one at a time: see
+//! `backup`, `connections`, `encryption`, `geo`, `live`, `login_flood`, `multinode`, `process`, `search`, `uploads`) run one at a time: see
 //! the `processes` test group in `.config/nextest.toml`.
 
 mod support;
@@ -17,6 +17,7 @@ mod encryption;
 mod geo;
 mod idempotency;
 mod keys;
+mod live;
 mod login;
 mod login_flood;
 mod malformed;

@@ -24,20 +24,23 @@ use crate::support::{TestApp, spawn_app_with};
 
 /// What the receiver got: the event and the secret that verified it.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     event: Value,
     headers: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Default)]
-struct Inbox {
+pub(crate) struct Inbox {
     got: Arc<Mutex<Vec<Received>>>,
     /// Answer 500 while set.
     failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A receiver on `addr` (port 0: any) until the handle is aborted.
-async fn receiver(addr: SocketAddr, inbox: Inbox) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+pub(crate) async fn receiver(
+    addr: SocketAddr,
+    inbox: Inbox,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new()
@@ -97,7 +100,7 @@ fn verified(r: &Received, secret: &str) -> bool {
     mac.verify_slice(&v1).is_ok()
 }
 
-fn event_ids(inbox: &Inbox, kind: &str) -> Vec<String> {
+pub(crate) fn event_ids(inbox: &Inbox, kind: &str) -> Vec<String> {
     inbox
         .got
         .lock()

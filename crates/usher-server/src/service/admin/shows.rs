@@ -141,6 +141,7 @@ pub async fn remove_show(state: &AppState, caller: &Caller, id: &str) -> Result<
     match state.store.delete_show(&id).await? {
         DeleteShowOutcome::Deleted => {
             state.store.put_poster(&id, None).await?;
+            state.store.put_stream_key(&id, None).await?;
             audit::record(state, caller, "show.delete", &format!("show:{id}"), "").await;
             Ok(())
         }

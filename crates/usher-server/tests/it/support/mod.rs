@@ -86,6 +86,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         audit: Default::default(),
         metrics: Default::default(),
         uploads: Default::default(),
+        ingest: Default::default(),
     }
 }
 
