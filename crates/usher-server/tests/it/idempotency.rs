@@ -241,6 +241,7 @@ async fn every_keyed_post_checks_its_idempotency_key() {
             // a path parameter gets a well-formed id of nothing
             let target = path
                 .replace("{ticket_id}", "t_000000000000000000000000")
+                .replace("{show_id}", "no-such-show")
                 .replace("{name}", "nobody")
                 .replace("{cdn_id}", "no-such-cdn")
                 .replace("{webhook_id}", "wh_0000000000000000")
