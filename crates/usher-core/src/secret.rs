@@ -107,13 +107,12 @@ impl SecretHasher {
         self.hash(b"session\0", secret.as_bytes())
     }
 
-    /// Where a POST's `Idempotency-Key` is remembered: a keyed hash of the caller's credential (its
-    /// bearer key or console cookie) and the key, so one caller's keys never meet another's and the
-    /// store holds neither.
-    pub fn idempotency_key(&self, credential: &str, key: &str) -> SecretHash {
+    /// Where a POST's `Idempotency-Key` is remembered: a keyed hash of the authenticated caller
+    /// (`key:<API key id>` or `user:<name>`) and the key, so one caller's keys never meet another's.
+    pub fn idempotency_key(&self, caller: &str, key: &str) -> SecretHash {
         let mut mac = self.mac.clone();
         mac.update(b"idempotency\0");
-        mac.update(credential.as_bytes());
+        mac.update(caller.as_bytes());
         mac.update(b"\0");
         mac.update(key.as_bytes());
         SecretHash(mac.finalize().into_bytes().into())

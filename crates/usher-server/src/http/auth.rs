@@ -123,6 +123,11 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        // a middleware that authenticated already (`http/idempotency.rs`) hands its caller on, so the
+        // key is looked up and counted against its rate limit once
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         authenticate(parts, &AppState::from_ref(state), CsrfCheck::Header).await
     }
 }

@@ -1,20 +1,20 @@
 //! `Idempotency-Key` on the POSTs of the ticket and admin API (`service::idempotency` says what it
-//! means): this middleware reads the key, the caller's credential and the whole body (within
-//! `http.max_body_bytes`), asks the service whether to run the request or replay an answer, and hands the
-//! answer it ran to the service to keep. Requests without the header, the viewers' public routes and the
-//! console's forms pass through untouched.
+//! means): this middleware authenticates the caller (a request that fails passes through to be refused
+//! by its handler, so nobody without a valid key or session writes a record), reads the whole body
+//! (within `http.max_body_bytes`), asks the service whether to run the request or replay an answer, and
+//! hands the answer it ran to the service to keep. The caller travels on in the request's extensions, so
+//! the handler neither looks the key up again nor counts it twice against its rate limit. Requests
+//! without the header, the viewers' public routes and the console's forms pass through untouched.
 
+use crate::http::auth::{CsrfCheck, authenticate};
+use crate::service::idempotency::{self, Answer, Begin};
+use crate::service::{Error, Principal};
+use crate::state::AppState;
 use axum::body::{Body, HttpBody as _, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::CookieJar;
-
-use crate::http::auth::SESSION_COOKIE;
-use crate::service::Error;
-use crate::service::idempotency::{self, Answer, Begin};
-use crate::state::AppState;
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -34,16 +34,6 @@ const KEPT_HEADERS: [&str; 7] = [
 /// Whether `method path` is a POST of the ticket or admin API (not a viewer's playback call).
 fn applies(method: &Method, path: &str) -> bool {
     method == Method::POST && path.starts_with("/api/v1/") && !path.starts_with("/api/v1/playback")
-}
-
-/// The caller's credential as sent: the bearer key, else the console session's cookie.
-fn credential(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        return v.to_str().ok().map(str::to_owned);
-    }
-    CookieJar::from_headers(headers)
-        .get(SESSION_COOKIE)
-        .map(|c| format!("console {}", c.value()))
 }
 
 /// The middleware (see the module).
@@ -66,11 +56,16 @@ pub async fn remember(State(state): State<AppState>, req: Request, next: Next) -
     if let Err(e) = idempotency::check_key(&key) {
         return e.into_response();
     }
-    // without a credential the route refuses anyway; nothing to remember
-    let Some(credential) = credential(req.headers()) else {
-        return next.run(req).await;
+    let (mut parts, body) = req.into_parts();
+    // a caller the route would refuse gets its refusal from the route, with nothing remembered
+    let Ok(caller) = authenticate(&mut parts, &state, CsrfCheck::Header).await else {
+        return next.run(Request::from_parts(parts, body)).await;
     };
-    let (parts, body) = req.into_parts();
+    let scope = match &caller.principal {
+        Principal::Key(k) => format!("key:{}", k.id),
+        Principal::User(u) => format!("user:{}", u.name),
+    };
+    parts.extensions.insert(caller);
     let bytes = match to_bytes(body, state.config.http.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => return Error::PayloadTooLarge.into_response(),
@@ -86,7 +81,7 @@ pub async fn remember(State(state): State<AppState>, req: Request, next: Next) -
         .unwrap_or("");
     let fingerprint =
         idempotency::fingerprint(parts.method.as_str(), &target, content_type, &bytes);
-    let claim = match idempotency::begin(&state, &credential, &key, fingerprint).await {
+    let claim = match idempotency::begin(&state, &scope, &key, fingerprint).await {
         Ok(Begin::Run(claim)) => claim,
         Ok(Begin::Replay(answer)) => return replay(answer),
         Err(e) => return e.into_response(),

@@ -4,7 +4,8 @@
 //! 422), and while the first request runs its twins wait for its answer (up to [`WAIT`], then
 //! `idempotency_in_progress`, 409).
 //!
-//! The record lives in the store under a keyed hash of the caller's credential and the key, on both
+//! The record lives in the store under a keyed hash of the caller (its API key id or console user) and
+//! the key, on both
 //! backends, for [`KEEP_MS`] (24 h). An answer may carry a ticket token, so it is sealed with AES-256-GCM
 //! under a key derived from `token_key` (HKDF-SHA256, a label of its own), the record's store key bound
 //! as associated data: the store never holds an answer in clear. What a retry may cure is not kept — a
@@ -80,7 +81,8 @@ pub enum Begin {
     Replay(Answer),
 }
 
-/// Claims `key` for `credential`'s request with `fingerprint`, or finds the first request's answer
+/// Claims `key` for the request of `caller` (`key:<id>` or `user:<name>`, authenticated) with
+/// `fingerprint`, or finds the first request's answer
 /// (waiting up to [`WAIT`] while it runs).
 ///
 /// # Errors
@@ -88,11 +90,11 @@ pub enum Begin {
 /// has not answered within [`WAIT`]), `store_unavailable`.
 pub async fn begin(
     state: &AppState,
-    credential: &str,
+    caller: &str,
     key: &str,
     fingerprint: String,
 ) -> Result<Begin> {
-    let store_key = state.hasher.idempotency_key(credential, key).to_hex();
+    let store_key = state.hasher.idempotency_key(caller, key).to_hex();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let until = UnixMs(state.store.now().0 + CLAIM_MS);
