@@ -124,8 +124,12 @@ allow_private_targets = true
             std::fs::read_to_string(&log).unwrap_or_default()
         )
     });
-    let rtmp = field("ingest listening", "rtmp").expect("the ingest listeners are logged");
-    let srt = field("ingest listening", "srt").expect("the ingest listeners are logged");
+    // the listeners' line may follow the serving line by a moment
+    let (rtmp, srt) = wait_until(Duration::from_secs(10), "ingest listening", || async {
+        field("ingest listening", "rtmp").zip(field("ingest listening", "srt"))
+    })
+    .await
+    .expect("the ingest listeners are logged");
     assert!(!rtmp.is_empty() && !srt.is_empty(), "{rtmp} {srt}");
     Node {
         child,

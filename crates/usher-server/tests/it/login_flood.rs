@@ -114,7 +114,9 @@ async fn flood(base: &str, n: usize, name: impl Fn(usize) -> String) -> Vec<Stat
                 // what refused it (a 429 names its cause: throttled, busy or a rate limit)
                 let retry = res.headers().get("retry-after").cloned();
                 let body = res.text().await.unwrap_or_default();
-                eprintln!("{name}: {status} (Retry-After {retry:?}): {body:.300}");
+                // the page's message, past its head
+                let message = body.find("<main").map_or(&body[..], |i| &body[i..]);
+                eprintln!("{name}: {status} (Retry-After {retry:?}): {message:.600}");
             }
             status
         });
