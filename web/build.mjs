@@ -1,4 +1,5 @@
-// Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css; docs.css for the API
+// Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css; tv.js for /tv and
+// /activate; docs.css for the API
 // reference page; admin.js and admin.css for the admin console), which the server embeds and serves at
 // /assets/<file name>. Run from anywhere: `node web/build.mjs`.
 import * as esbuild from 'esbuild';
@@ -28,6 +29,16 @@ await esbuild.build({
   format: 'iife',
   platform: 'browser',
   // es2019-ish; esbuild cannot lower hls.js's destructuring for Safari before 14.1.
+  target: ['es2019', 'chrome80', 'firefox78', 'safari14.1', 'edge88'],
+});
+
+// The TV sign-in and phone approval pages' small script.
+await esbuild.build({
+  ...common,
+  entryPoints: ['src/tv.js'],
+  outfile: join(dist, 'tv.js'),
+  format: 'iife',
+  platform: 'browser',
   target: ['es2019', 'chrome80', 'firefox78', 'safari14.1', 'edge88'],
 });
 

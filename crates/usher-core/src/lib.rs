@@ -38,5 +38,6 @@ pub mod show;
 pub mod store;
 pub mod stream_key;
 pub mod ticket;
+pub mod tv;
 pub mod validation;
 pub mod webhook;

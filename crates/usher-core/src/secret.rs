@@ -102,6 +102,17 @@ impl SecretHasher {
         self.hash(b"console-session\0", secret.as_bytes())
     }
 
+    /// The stored key of a TV sign-in code: its user code (canonical form). Keyed, so a copy of the store
+    /// cannot be searched for the few billion codes there are.
+    pub fn tv_user_code(&self, code: &crate::tv::UserCode) -> SecretHash {
+        self.hash(b"tv-user-code\0", code.as_str().as_bytes())
+    }
+
+    /// The stored form of a TV's device secret (the random part of its device code).
+    pub fn tv_device_secret(&self, code: &crate::tv::DeviceCode) -> SecretHash {
+        self.hash(b"tv-device\0", code.secret().as_bytes())
+    }
+
     /// The stored form of a session secret (`session_secret`).
     pub fn session_secret(&self, secret: &str) -> SecretHash {
         self.hash(b"session\0", secret.as_bytes())

@@ -89,6 +89,63 @@ pub enum IdempotencyClaim {
     Held(IdempotentRequest),
 }
 
+/// A TV sign-in code (RFC 8628 device authorization) as the store keeps it, under a keyed hash of its
+/// user code (the short code the TV shows and the phone types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TvCode {
+    /// Keyed hash of the device code's secret part, which only the TV holds and polls with.
+    pub device_secret: SecretHash,
+    /// When the code lapses, by the store's clock.
+    pub expires_at: UnixMs,
+    /// Seconds the TV waits between polls (RFC 8628 `interval`); each `slow_down` adds 5.
+    pub interval_s: u32,
+}
+
+/// The ticket a TV sign-in code was approved for. Single use: the poll that finds it takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TvApproval {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The ticket's token, sealed by the server (the TV gets it as its ticket cookie). Base64 in stored
+    /// JSON.
+    #[serde(with = "crate::content_key::b64")]
+    pub sealed_token: Vec<u8>,
+}
+
+/// What [`Store::approve_tv_code`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TvApproveOutcome {
+    /// The code now carries the approval.
+    Approved,
+    /// No code that has not lapsed (or one whose TV already took its approval).
+    Unknown,
+    /// The code was approved already (by this phone or another): it stays with the first approval.
+    AlreadyApproved,
+}
+
+/// What a TV's poll found ([`Store::poll_tv_code`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TvPoll {
+    /// No such code, lapsed, taken, or not this TV's secret.
+    Unknown,
+    /// Not approved yet; poll again after `interval_s`.
+    Pending {
+        /// Seconds until the next poll.
+        interval_s: u32,
+    },
+    /// Polled before `interval_s` had passed since the last poll: the interval grew by 5 s.
+    SlowDown {
+        /// The new interval.
+        interval_s: u32,
+    },
+    /// Approved: the code is gone, and this is its approval.
+    Approved(TvApproval),
+}
+
+/// How much earlier than its interval a TV's poll may arrive without a `slow_down` (timers and clocks of
+/// several nodes are not exact).
+pub const TV_POLL_SLACK_MS: i64 = 1_000;
+
 /// A registration that passed validation, ready for the store.
 #[derive(Debug, Clone)]
 pub struct NewTicket {
@@ -454,6 +511,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Forgets `key`: its request failed in a way a retry may cure, so the retry runs it anew.
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Keeps a new TV sign-in code under `user_code` (a keyed hash) until it lapses; false when a code
+    /// that has not lapsed holds that user code already (the caller draws another).
+    async fn create_tv_code(
+        &self,
+        user_code: &SecretHash,
+        code: TvCode,
+    ) -> Result<bool, StoreError>;
+    /// Approves the code under `user_code` for a ticket, once: a second approval leaves the first.
+    async fn approve_tv_code(
+        &self,
+        user_code: &SecretHash,
+        approval: TvApproval,
+    ) -> Result<TvApproveOutcome, StoreError>;
+    /// A TV's poll with its device secret: pending (or `slow_down` when too early, see
+    /// [`TV_POLL_SLACK_MS`]), or the approval, which this poll takes (the code is gone after it).
+    async fn poll_tv_code(
+        &self,
+        user_code: &SecretHash,
+        device_secret: &SecretHash,
+    ) -> Result<TvPoll, StoreError>;
 
     /// Adds or replaces a webhook endpoint.
     async fn put_webhook(&self, endpoint: WebhookEndpoint) -> Result<PutOutcome, StoreError>;

@@ -131,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             ..GeoIpSettings::default()
         },
         cdn_probe: Default::default(),
+        tv: Default::default(),
         webhooks: Default::default(),
         media_cache: Default::default(),
         rate_limits: Default::default(),

@@ -27,6 +27,7 @@ pub mod playback;
 pub mod sessions;
 pub mod shows;
 pub mod tickets;
+pub mod tv;
 pub mod uploads;
 pub mod views;
 pub mod watch;
@@ -126,6 +127,11 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(playback::leave_beacon))
         .routes(routes!(watch::open_watch_link))
         .routes(routes!(watch::watch_page))
+        .routes(routes!(tv::create_tv_code))
+        .routes(routes!(tv::poll_tv_code))
+        .routes(routes!(tv::approve_tv_code))
+        .routes(routes!(tv::tv_page))
+        .routes(routes!(tv::activate_page))
         .routes(routes!(assets::asset))
         .routes(routes!(docs::openapi_document))
         .routes(routes!(docs::reference_page))

@@ -263,6 +263,8 @@ pub struct Limits {
     pub searches: Option<Budget<String>>,
     /// Console logins per client address.
     pub logins: Option<Budget<ClientKey>>,
+    /// TV sign-in codes made per client address.
+    pub tv_codes: Option<Budget<ClientKey>>,
 }
 
 impl Limits {
@@ -275,6 +277,7 @@ impl Limits {
             api_keys: Budget::new(config.api_key_requests),
             searches: Budget::new(config.searches),
             logins: Budget::new(config.logins),
+            tv_codes: Budget::new(config.tv_codes),
         }
     }
 
@@ -339,6 +342,17 @@ impl Limits {
         }
     }
 
+    /// Counts a TV sign-in code made for `client`.
+    ///
+    /// # Errors
+    /// [`Limited`] when its bucket is empty.
+    pub fn tv_code(&self, client: IpAddr) -> Result<(), Limited> {
+        match &self.tv_codes {
+            Some(b) => b.check(&ClientKey::from(client)),
+            None => Ok(()),
+        }
+    }
+
     /// Forgets every key whose bucket is full again, so the maps hold only recent attempts.
     pub fn prune(&self) {
         for b in [&self.ticket_lookups, &self.session_checks]
@@ -353,7 +367,7 @@ impl Limits {
         {
             b.prune();
         }
-        if let Some(b) = &self.logins {
+        for b in [&self.logins, &self.tv_codes].into_iter().flatten() {
             b.prune();
         }
     }

@@ -43,6 +43,7 @@ The ticket site and admins send `Authorization: Bearer <api key>`; keys carry th
         (name = "webhooks", description = "Endpoints the ticket site receives signed events at, and their delivery log (scope `admin`); a signing secret is shown once."),
         (name = "playback", description = "The viewer's player: admit, heartbeat, leave."),
         (name = "watch", description = "The watch link and the player page."),
+        (name = "tv", description = "TV sign-in codes (RFC 8628 device authorization): the TV page's code and poll, the phone's approval."),
         (name = "media", description = "Playlists, steering manifests and media files of a session."),
         (name = "ops", description = "Operations: liveness, readiness, metrics, backups."),
         (name = "docs", description = "This document and its reference page."),
@@ -183,7 +184,7 @@ fn problem_schema() -> Value {
         "type": "object",
         "description": "An RFC 9457 problem: every error answer, as `application/problem+json`. `code` is the \
     stable reason to act on; some codes add members (`ticket_id`, `starts_at`, `ended_at`, `retry_after_s`, \
-    `superseded_by`, `superseded_at`, `country`). 5xx answers carry no internal detail.",
+    `superseded_by`, `superseded_at`, `country`, `error`, `interval`). 5xx answers carry no internal detail.",
         "required": ["type", "title", "status", "code"],
         "properties": {
             "type": {"type": "string", "description": "`urn:usher:problem:<code>`.", "pattern": "^urn:usher:problem:[a-z_]+$"},
@@ -199,6 +200,8 @@ fn problem_schema() -> Value {
             "superseded_at": {"type": "string", "format": "date-time", "description": "`superseded`: when."},
             "country": {"type": ["string", "null"], "description": "`geo_blocked`: the country detected, if known."},
             "offset": {"type": "integer", "minimum": 0, "description": "`upload_offset_mismatch`: the offset the upload is at."},
+            "error": {"type": "string", "enum": ["authorization_pending", "slow_down", "expired_token"], "description": "TV sign-in polls: the RFC 8628 error name (the same as `code`), for OAuth clients."},
+            "interval": {"type": "integer", "minimum": 1, "description": "`authorization_pending`, `slow_down`: seconds to wait before the next poll."},
         },
     })
 }

@@ -29,6 +29,8 @@ impl Pages {
     pub fn new() -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
         env.add_template("watch.html", include_str!("../templates/watch.html"))?;
+        env.add_template("tv.html", include_str!("../templates/tv.html"))?;
+        env.add_template("activate.html", include_str!("../templates/activate.html"))?;
         macro_rules! admin {
             ($($name:literal),*) => {
                 $(env.add_template(concat!("admin/", $name), include_str!(concat!("../templates/admin/", $name)))?;)*

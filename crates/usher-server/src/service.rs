@@ -9,6 +9,9 @@
 //! - [`auth`]: API keys and console users as one [`auth::Caller`]; passwords, console sessions, CSRF,
 //!   login throttling, roles.
 //! - [`idempotency`]: safe retries of POSTs sent with an `Idempotency-Key` (a claim, the sealed answer).
+//! - [`tv`]: TV sign-in codes (RFC 8628's device authorization): a TV shows a code, a phone holding the
+//!   ticket approves it, the TV's poll takes the ticket.
+//! - [`seal`]: AES-256-GCM sealing of what the store keeps for a moment and must not hold in clear.
 //! - [`passwords`]: argon2 hashing and checking, a bounded number at once.
 //! - [`audit`]: the audit log every change writes to.
 //! - [`webhooks`]: webhook endpoints, the events the services emit into the store's outbox, the
@@ -25,6 +28,8 @@ pub mod delivery;
 pub mod error;
 pub mod idempotency;
 pub mod passwords;
+pub mod seal;
+pub mod tv;
 pub mod viewer;
 pub mod webhooks;
 

@@ -22,6 +22,7 @@ mod login;
 mod metrics;
 mod rate_limits;
 mod store;
+mod tv;
 mod uploads;
 mod webhooks;
 
@@ -37,6 +38,7 @@ pub use login::LoginSettings;
 pub use metrics::MetricsSettings;
 pub use rate_limits::{Limit, LimitSetting, RateLimitSettings, RateLimits};
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
+pub use tv::TvSettings;
 pub use uploads::UploadSettings;
 pub use webhooks::WebhookSettings;
 
@@ -62,6 +64,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "audit",
     "metrics",
     "webhooks",
+    "tv",
     "uploads",
     "ingest",
 ];
@@ -113,6 +116,9 @@ pub struct Settings {
     /// Webhook deliveries.
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// TV sign-in codes.
+    #[serde(default)]
+    pub tv: TvSettings,
     /// The origin's in-memory copy of media files.
     #[serde(default)]
     pub media_cache: MediaCacheSettings,
@@ -197,6 +203,8 @@ pub struct Config {
     pub cdn_probe: CdnProbeSettings,
     /// Webhook delivery settings (checked).
     pub webhooks: WebhookSettings,
+    /// TV sign-in code settings (checked).
+    pub tv: TvSettings,
     /// Media cache settings (checked).
     pub media_cache: MediaCacheSettings,
     /// Rate limits (checked, defaults filled in).
@@ -420,6 +428,7 @@ impl Settings {
         let rate_limits = self.rate_limits.check()?;
         self.geoip.check()?;
         self.webhooks.check()?;
+        self.tv.check()?;
         let probe = &self.cdn_probe;
         if probe.interval_ms != 0 && !(200..=3_600_000).contains(&probe.interval_ms) {
             return Err(invalid(
@@ -483,6 +492,7 @@ impl Settings {
             geoip: self.geoip,
             cdn_probe: self.cdn_probe,
             webhooks: self.webhooks,
+            tv: self.tv,
             media_cache: self.media_cache,
             rate_limits,
             login: self.login,

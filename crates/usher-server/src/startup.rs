@@ -59,6 +59,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         anyhow::ensure!(
             pages::has_asset("watch.js")
+                && pages::has_asset("tv.js")
                 && pages::has_asset("watch.css")
                 && pages::has_asset("docs.css"),
             "this build has no player assets: run scripts/build-web.sh, then build again"
@@ -146,8 +147,13 @@ impl Application {
                     .map(|k| k.expose_secret().as_bytes()),
                 config.token_key.expose_secret().as_bytes(),
             )),
-            idempotency: Arc::new(crate::service::idempotency::seal::Sealer::new(
+            idempotency: Arc::new(crate::service::seal::Sealer::new(
                 config.token_key.expose_secret().as_bytes(),
+                crate::service::seal::IDEMPOTENT_ANSWERS,
+            )),
+            tv_sealer: Arc::new(crate::service::seal::Sealer::new(
+                config.token_key.expose_secret().as_bytes(),
+                crate::service::seal::TV_APPROVALS,
             )),
             base_url,
             pages: Arc::new(Pages::new().context("compiling page templates")?),

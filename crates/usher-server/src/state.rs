@@ -46,7 +46,9 @@ pub struct Shared {
     /// Wraps and unwraps content keys (the key-encryption key), with the keys this node unwrapped.
     pub content_keys: Arc<crate::service::content_keys::wrap::ContentKeys>,
     /// Seals the answers remembered under an `Idempotency-Key`.
-    pub idempotency: Arc<crate::service::idempotency::seal::Sealer>,
+    pub idempotency: Arc<crate::service::seal::Sealer>,
+    /// Seals the ticket tokens that approved TV sign-in codes hand to their TVs.
+    pub tv_sealer: Arc<crate::service::seal::Sealer>,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// The public base URL (configured, or derived from the bound address).

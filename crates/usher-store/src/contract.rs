@@ -29,7 +29,8 @@ use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
 use usher_core::store::{
     AdmitRequest, ApiKey, DeleteShowOutcome, IdempotencyClaim, IdempotentRequest, NewTicket,
-    PutOutcome, RegisterOutcome, Scope, Store, StoreError,
+    PutOutcome, RegisterOutcome, Scope, Store, StoreError, TvApproval, TvApproveOutcome, TvCode,
+    TvPoll,
 };
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
@@ -76,6 +77,7 @@ macro_rules! store_contract_tests {
             stream_keys_are_replaced_and_removed,
             content_keys_are_written_once,
             idempotency_claims_are_won_once_and_lapse,
+            tv_codes_are_approved_once_and_taken_once,
             webhooks_round_trip_and_deliveries_are_claimed_once,
             admin_users_round_trip,
             console_sessions_lapse_and_end,
@@ -1145,6 +1147,131 @@ pub async fn idempotency_claims_are_won_once_and_lapse(h: &impl Harness) {
             .unwrap(),
         IdempotencyClaim::Claimed
     );
+    store.sweep().await.unwrap();
+}
+
+/// A TV code: made once per user code, polled pending then `slow_down` when too early (the interval
+/// grows by 5 s and stays grown), approved once by one of many racing phones, taken by exactly one of
+/// many racing polls with the right device secret (never by a wrong one), and gone at its lapse.
+pub async fn tv_codes_are_approved_once_and_taken_once(h: &impl Harness) {
+    let store = h.store();
+    let hasher = SecretHasher::new(b"contract-tv-key-0123456789abcdef0123");
+    let hash = |s: &str| hasher.api_key_secret(s);
+    let (user, secret, wrong) = (hash("user"), hash("secret"), hash("wrong"));
+    let code = TvCode {
+        device_secret: secret,
+        expires_at: UnixMs(store.now().0 + 60_000),
+        interval_s: 2,
+    };
+    assert!(store.create_tv_code(&user, code.clone()).await.unwrap());
+    assert!(
+        !store.create_tv_code(&user, code.clone()).await.unwrap(),
+        "a live user code is not made twice"
+    );
+    assert_eq!(
+        store.poll_tv_code(&user, &secret).await.unwrap(),
+        TvPoll::Pending { interval_s: 2 }
+    );
+    h.advance_ms(1_100).await;
+    assert_eq!(
+        store.poll_tv_code(&user, &secret).await.unwrap(),
+        TvPoll::Pending { interval_s: 2 },
+        "a poll after the interval (less the slack) is on time"
+    );
+    assert_eq!(
+        store.poll_tv_code(&user, &secret).await.unwrap(),
+        TvPoll::SlowDown { interval_s: 7 },
+        "a poll at once is too early"
+    );
+    h.advance_ms(1_100).await;
+    assert_eq!(
+        store.poll_tv_code(&user, &secret).await.unwrap(),
+        TvPoll::SlowDown { interval_s: 12 },
+        "the grown interval stays grown"
+    );
+    assert_eq!(
+        store.poll_tv_code(&user, &wrong).await.unwrap(),
+        TvPoll::Unknown,
+        "another device secret learns nothing"
+    );
+
+    let approvals: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let approval = TvApproval {
+                    ticket_id: TicketId::generate(),
+                    sealed_token: vec![i, 1, 2, 255],
+                };
+                let outcome = store
+                    .approve_tv_code(&user, approval.clone())
+                    .await
+                    .unwrap();
+                (outcome, approval)
+            })
+        })
+        .collect();
+    let mut approved = Vec::new();
+    for task in approvals {
+        let (outcome, approval) = task.await.unwrap();
+        match outcome {
+            TvApproveOutcome::Approved => approved.push(approval),
+            other => assert_eq!(other, TvApproveOutcome::AlreadyApproved),
+        }
+    }
+    assert_eq!(approved.len(), 1, "one phone's approval wins");
+    assert_eq!(
+        store.poll_tv_code(&user, &wrong).await.unwrap(),
+        TvPoll::Unknown,
+        "a wrong secret does not take the approval"
+    );
+    let polls: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.poll_tv_code(&user, &secret).await.unwrap() })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for task in polls {
+        match task.await.unwrap() {
+            TvPoll::Approved(a) => taken.push(a),
+            other => assert_eq!(other, TvPoll::Unknown),
+        }
+    }
+    assert_eq!(taken, approved, "exactly one poll takes the approval");
+    assert_eq!(
+        store
+            .approve_tv_code(&user, approved[0].clone())
+            .await
+            .unwrap(),
+        TvApproveOutcome::Unknown,
+        "a taken code cannot be approved again"
+    );
+
+    // lapse by the store's clock; the user code is free again after it
+    let lapsing = hash("lapsing");
+    let soon = TvCode {
+        expires_at: UnixMs(store.now().0 + 1_000),
+        ..code
+    };
+    assert!(store.create_tv_code(&lapsing, soon.clone()).await.unwrap());
+    h.advance_ms(1_500).await;
+    assert_eq!(
+        store.poll_tv_code(&lapsing, &secret).await.unwrap(),
+        TvPoll::Unknown
+    );
+    assert_eq!(
+        store
+            .approve_tv_code(&lapsing, approved[0].clone())
+            .await
+            .unwrap(),
+        TvApproveOutcome::Unknown
+    );
+    let again = TvCode {
+        expires_at: UnixMs(store.now().0 + 60_000),
+        ..soon
+    };
+    assert!(store.create_tv_code(&lapsing, again).await.unwrap());
     store.sweep().await.unwrap();
 }
 

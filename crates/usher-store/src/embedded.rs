@@ -40,7 +40,8 @@ use usher_core::show::Show;
 use usher_core::store::{
     AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
     IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
-    Store, StoreError, TicketActivity,
+    Store, StoreError, TV_POLL_SLACK_MS, TicketActivity, TvApproval, TvApproveOutcome, TvCode,
+    TvPoll,
 };
 use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
@@ -71,7 +72,19 @@ const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempote
 /// Most lapsed idempotency records (and old deliveries) one sweep drops (one write transaction); the
 /// next sweep goes on.
 const IDEMPOTENCY_SWEEP_BATCH: usize = 10_000;
+
+/// A TV sign-in code as the embedded store keeps it.
+#[derive(Serialize, Deserialize)]
+struct TvRecord {
+    device_secret: SecretHash,
+    expires_at: UnixMs,
+    interval_s: u32,
+    last_poll_at: Option<UnixMs>,
+    approval: Option<TvApproval>,
+}
 /// Webhook endpoints by id (JSON).
+/// TV sign-in codes by the hex of their user code's hash (lapse in minutes: not in backups).
+const TV_CODES: TableDefinition<&str, &[u8]> = TableDefinition::new("tv_codes");
 const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
 /// Deliveries by id (JSON): the outbox.
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
@@ -1641,6 +1654,20 @@ impl Store for EmbeddedStore {
             for k in lapsed {
                 t.remove(k.as_str()).map_err(unavailable)?;
             }
+            let mut tv = txn.open_table(TV_CODES).map_err(unavailable)?;
+            let mut lapsed = Vec::new();
+            for row in tv.iter().map_err(unavailable)? {
+                let (k, v) = row.map_err(unavailable)?;
+                if decode::<TvRecord>("TV code", v.value()).map_or(true, |r| r.expires_at <= now) {
+                    lapsed.push(k.value().to_owned());
+                    if lapsed.len() >= IDEMPOTENCY_SWEEP_BATCH {
+                        break;
+                    }
+                }
+            }
+            for k in lapsed {
+                tv.remove(k.as_str()).map_err(unavailable)?;
+            }
             // finished deliveries past their week
             let mut records = txn.open_table(DELIVERIES).map_err(unavailable)?;
             let mut log = txn.open_table(DELIVERY_LOG).map_err(unavailable)?;
@@ -1890,6 +1917,106 @@ impl Store for EmbeddedStore {
             let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
             t.remove(key.as_str()).map_err(unavailable)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn create_tv_code(
+        &self,
+        user_code: &SecretHash,
+        code: TvCode,
+    ) -> Result<bool, StoreError> {
+        let (key, now) = (user_code.to_hex(), self.clock.now());
+        let record = encode(&TvRecord {
+            device_secret: code.device_secret,
+            expires_at: code.expires_at,
+            interval_s: code.interval_s,
+            last_poll_at: None,
+            approval: None,
+        });
+        self.write(move |txn| {
+            let mut t = txn.open_table(TV_CODES).map_err(unavailable)?;
+            if let Some(v) = t.get(key.as_str()).map_err(unavailable)? {
+                let held: TvRecord = decode("TV code", v.value())?;
+                if held.expires_at > now {
+                    return Ok(false);
+                }
+            }
+            t.insert(key.as_str(), record.as_slice())
+                .map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn approve_tv_code(
+        &self,
+        user_code: &SecretHash,
+        approval: TvApproval,
+    ) -> Result<TvApproveOutcome, StoreError> {
+        let (key, now) = (user_code.to_hex(), self.clock.now());
+        self.write(move |txn| {
+            let mut t = txn.open_table(TV_CODES).map_err(unavailable)?;
+            let Some(mut record) = t
+                .get(key.as_str())
+                .map_err(unavailable)?
+                .map(|v| decode::<TvRecord>("TV code", v.value()))
+                .transpose()?
+            else {
+                return Ok(TvApproveOutcome::Unknown);
+            };
+            if record.expires_at <= now {
+                return Ok(TvApproveOutcome::Unknown);
+            }
+            if record.approval.is_some() {
+                return Ok(TvApproveOutcome::AlreadyApproved);
+            }
+            record.approval = Some(approval);
+            t.insert(key.as_str(), encode(&record).as_slice())
+                .map_err(unavailable)?;
+            Ok(TvApproveOutcome::Approved)
+        })
+        .await
+    }
+
+    async fn poll_tv_code(
+        &self,
+        user_code: &SecretHash,
+        device_secret: &SecretHash,
+    ) -> Result<TvPoll, StoreError> {
+        let (key, secret, now) = (user_code.to_hex(), *device_secret, self.clock.now());
+        self.write(move |txn| {
+            let mut t = txn.open_table(TV_CODES).map_err(unavailable)?;
+            let Some(mut record) = t
+                .get(key.as_str())
+                .map_err(unavailable)?
+                .map(|v| decode::<TvRecord>("TV code", v.value()))
+                .transpose()?
+            else {
+                return Ok(TvPoll::Unknown);
+            };
+            if record.expires_at <= now || record.device_secret != secret {
+                return Ok(TvPoll::Unknown);
+            }
+            if let Some(approval) = record.approval.take() {
+                t.remove(key.as_str()).map_err(unavailable)?;
+                return Ok(TvPoll::Approved(approval));
+            }
+            let early = record.last_poll_at.is_some_and(|last| {
+                now.0 < last.0 + i64::from(record.interval_s) * 1000 - TV_POLL_SLACK_MS
+            });
+            if early {
+                record.interval_s += 5;
+            }
+            record.last_poll_at = Some(now);
+            t.insert(key.as_str(), encode(&record).as_slice())
+                .map_err(unavailable)?;
+            let interval_s = record.interval_s;
+            Ok(if early {
+                TvPoll::SlowDown { interval_s }
+            } else {
+                TvPoll::Pending { interval_s }
+            })
         })
         .await
     }

@@ -37,6 +37,7 @@
 //! | `deliveries:due` | sorted set | pending delivery ids scored by when they are due (ms); a claim moves the score to its end |
 //! | `deliveries:of:{endpoint}` | list | an endpoint's delivery ids, newest first, the last 1,000 |
 //! | `idem:{keyed hash}` | string, TTL its lapse | a POST remembered under its `Idempotency-Key` (JSON: request fingerprint, the sealed answer) |
+//! | `tv:{keyed hash}` | hash (`secret`, `expires_at`, `interval_s`, `last`, `approval`), TTL a minute past its lapse | a TV sign-in code by its user code's keyed hash: the TV's device secret hash, its poll interval and last poll, the approval (JSON: ticket id, sealed token) |
 //! | `stream_key:{show id}` | string | the show's stream key record (JSON: the key's keyed hash, when it was made) |
 //! | `content_key:{id}` | string | a content key's record (JSON: stream folder, the key wrapped under the key-encryption key) |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
@@ -78,7 +79,8 @@ use usher_core::show::Show;
 use usher_core::store::{
     AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
     IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
-    Store, StoreError, TicketActivity,
+    Store, StoreError, TV_POLL_SLACK_MS, TicketActivity, TvApproval, TvApproveOutcome, TvCode,
+    TvPoll,
 };
 use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketStatus};
@@ -1970,6 +1972,107 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
+    }
+
+    async fn create_tv_code(
+        &self,
+        user_code: &SecretHash,
+        code: TvCode,
+    ) -> Result<bool, StoreError> {
+        // the key outlives the code's lapse by a minute (the scripts compare `expires_at` with the
+        // store's clock; Redis's own clock only collects the garbage)
+        let now = self.now();
+        let created: i64 = Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 and \
+                tonumber(redis.call('HGET', KEYS[1], 'expires_at')) > tonumber(ARGV[4]) then return 0 end \
+             redis.call('DEL', KEYS[1]) \
+             redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'expires_at', ARGV[2], 'interval_s', ARGV[3]) \
+             redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 1",
+        )
+        .key(self.key(&["tv", &user_code.to_hex()]))
+        .arg(code.device_secret.to_hex())
+        .arg(code.expires_at.0)
+        .arg(code.interval_s)
+        .arg(now.0)
+        .arg((code.expires_at.0 - now.0).max(1) + 60_000)
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(created == 1)
+    }
+
+    async fn approve_tv_code(
+        &self,
+        user_code: &SecretHash,
+        approval: TvApproval,
+    ) -> Result<TvApproveOutcome, StoreError> {
+        let said: String = Script::new(
+            "local f = redis.call('HMGET', KEYS[1], 'expires_at', 'approval') \
+             if not f[1] or tonumber(f[1]) <= tonumber(ARGV[2]) then return 'unknown' end \
+             if f[2] then return 'approved_already' end \
+             redis.call('HSET', KEYS[1], 'approval', ARGV[1]) return 'approved'",
+        )
+        .key(self.key(&["tv", &user_code.to_hex()]))
+        .arg(encode(&approval))
+        .arg(self.now().0)
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok(match said.as_str() {
+            "approved" => TvApproveOutcome::Approved,
+            "approved_already" => TvApproveOutcome::AlreadyApproved,
+            _ => TvApproveOutcome::Unknown,
+        })
+    }
+
+    async fn poll_tv_code(
+        &self,
+        user_code: &SecretHash,
+        device_secret: &SecretHash,
+    ) -> Result<TvPoll, StoreError> {
+        // one script: the approval is taken by exactly one poll, and `slow_down` grows the interval
+        // for every later poll (RFC 8628 section 3.5)
+        let said: Vec<String> = Script::new(
+            "local f = redis.call('HMGET', KEYS[1], 'secret', 'expires_at', 'interval_s', 'last', 'approval') \
+             local now = tonumber(ARGV[2]) \
+             if not f[1] or f[1] ~= ARGV[1] or tonumber(f[2]) <= now then return {'unknown'} end \
+             if f[5] then redis.call('DEL', KEYS[1]) return {'approved', f[5]} end \
+             local interval = tonumber(f[3]) \
+             if f[4] and now < tonumber(f[4]) + interval * 1000 - tonumber(ARGV[3]) then \
+               interval = interval + 5 \
+               redis.call('HSET', KEYS[1], 'interval_s', interval, 'last', now) \
+               return {'slow_down', tostring(interval)} end \
+             redis.call('HSET', KEYS[1], 'last', now) \
+             return {'pending', tostring(interval)}",
+        )
+        .key(self.key(&["tv", &user_code.to_hex()]))
+        .arg(device_secret.to_hex())
+        .arg(self.now().0)
+        .arg(TV_POLL_SLACK_MS)
+        .invoke_async(&mut self.con())
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        let interval = |i: usize| -> Result<u32, StoreError> {
+            said.get(i)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("a TV poll's answer: {said:?}")))
+        };
+        Ok(match said.first().map(String::as_str) {
+            Some("approved") => TvPoll::Approved(decode(
+                "TV approval",
+                said.get(1).map_or("", String::as_str),
+            )?),
+            Some("pending") => TvPoll::Pending {
+                interval_s: interval(1)?,
+            },
+            Some("slow_down") => TvPoll::SlowDown {
+                interval_s: interval(1)?,
+            },
+            _ => TvPoll::Unknown,
+        })
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {

@@ -113,6 +113,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             ..CdnProbeSettings::default()
         },
         media_cache: Default::default(),
+        tv: Default::default(),
         rate_limits: Default::default(),
         login: Default::default(),
         audit: Default::default(),

@@ -66,6 +66,9 @@ const PUBLIC_BODY_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/playback/{session_id}/heartbeat"),
     (Method::DELETE, "/api/v1/playback/{session_id}"),
     (Method::POST, "/api/v1/playback/{session_id}/leave"),
+    (Method::POST, "/api/v1/tv/codes"),
+    (Method::POST, "/api/v1/tv/token"),
+    (Method::POST, "/api/v1/tv/activate"),
     (Method::POST, "/admin/login"),
 ];
 

@@ -298,6 +298,32 @@ impl Error {
                 pr.retry_after = Some(1);
                 pr
             }
+            // RFC 8628 section 3.5: 400 with the error's name; `error` repeats it for OAuth clients
+            Self::AuthorizationPending { interval_s } | Self::SlowDown { interval_s } => {
+                let mut pr = p(
+                    StatusCode::BAD_REQUEST,
+                    if matches!(self, Self::SlowDown { .. }) {
+                        "Polled too early: wait `interval` seconds between polls (it grew by 5)."
+                    } else {
+                        "The code is not approved yet: poll again after `interval` seconds."
+                    },
+                );
+                pr.extra.insert("error".into(), json!(code.as_str()));
+                pr.extra.insert("interval".into(), json!(interval_s));
+                pr
+            }
+            Self::ExpiredToken => {
+                let mut pr = p(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in code lapsed or was used: show a new one.",
+                );
+                pr.extra.insert("error".into(), json!(code.as_str()));
+                pr
+            }
+            Self::TvCodeUnknown => p(
+                StatusCode::NOT_FOUND,
+                "No TV is waiting with this code: check it on the TV's screen (codes lapse after a few minutes and work once).",
+            ),
             Self::BackupUnsupported => p(
                 StatusCode::CONFLICT,
                 "This server keeps its data in Redis: back it up from a replica with redis-cli --rdb (docs/redis.md).",

@@ -31,9 +31,12 @@ const KEPT_HEADERS: [&str; 7] = [
     "upload-expires",
 ];
 
-/// Whether `method path` is a POST of the ticket or admin API (not a viewer's playback call).
+/// Whether `method path` is a POST of the ticket or admin API (not a viewer's playback or TV call).
 fn applies(method: &Method, path: &str) -> bool {
-    method == Method::POST && path.starts_with("/api/v1/") && !path.starts_with("/api/v1/playback")
+    method == Method::POST
+        && path.starts_with("/api/v1/")
+        && !path.starts_with("/api/v1/playback")
+        && !path.starts_with("/api/v1/tv/")
 }
 
 /// The middleware (see the module).

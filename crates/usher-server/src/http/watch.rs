@@ -157,6 +157,18 @@ async fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &Error) -
     Ok(res)
 }
 
+/// The HttpOnly cookie that holds a ticket's token for the watch page (set by the watch link, and on a
+/// TV by its approved sign-in code).
+pub fn ticket_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    Cookie::build((TICKET_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.secure_cookies())
+        .max_age(time::Duration::days(30))
+        .build()
+}
+
 /// `GET /watch/{token}`: 303 to `/watch` with the token in an HttpOnly cookie; an unknown ticket gets the
 /// refusal page at once (and no cookie).
 #[utoipa::path(
@@ -188,13 +200,7 @@ pub async fn open_watch_link(
     };
     match viewer::find_ticket(&state, &token, client).await {
         Ok(_) => {
-            let cookie = Cookie::build((TICKET_COOKIE, token))
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.config.secure_cookies())
-                .max_age(time::Duration::days(30))
-                .build();
+            let cookie = ticket_cookie(&state, token);
             let mut res = (jar.add(cookie), Redirect::to("/watch")).into_response();
             res.headers_mut().insert(
                 header::REFERRER_POLICY,

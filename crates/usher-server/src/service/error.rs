@@ -153,6 +153,14 @@ codes! {
     UploadBusy = "upload_busy",
     /// The request names a tus protocol version other than 1.0.0.
     TusVersionUnsupported = "tus_version_unsupported",
+    /// TV sign-in: the code is not approved yet; poll again after `interval` seconds (RFC 8628).
+    AuthorizationPending = "authorization_pending",
+    /// TV sign-in: polled too early; the interval grew by 5 seconds (RFC 8628).
+    SlowDown = "slow_down",
+    /// TV sign-in: the device code lapsed, was taken, or never was; start again (RFC 8628).
+    ExpiredToken = "expired_token",
+    /// TV sign-in: no such code waiting for approval (lapsed, approved already, or mistyped).
+    TvCodeUnknown = "tv_code_unknown",
 }
 
 impl std::fmt::Display for Code {
@@ -433,6 +441,24 @@ pub enum Error {
     /// Uploads: the body's or the file's type is not one an upload takes (the detail says which).
     #[error("unsupported upload type: {0}")]
     UploadType(String),
+    /// TV sign-in: the code is not approved yet.
+    #[error("authorization pending")]
+    AuthorizationPending {
+        /// Seconds until the next poll.
+        interval_s: u32,
+    },
+    /// TV sign-in: polled before the interval passed.
+    #[error("slow down")]
+    SlowDown {
+        /// The grown interval.
+        interval_s: u32,
+    },
+    /// TV sign-in: the device code is not one waiting (lapsed, taken, or never made).
+    #[error("expired token")]
+    ExpiredToken,
+    /// TV sign-in: the user code typed on the phone is not one waiting for approval.
+    #[error("TV code unknown")]
+    TvCodeUnknown,
     /// A bug or corrupt data; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -498,6 +524,10 @@ impl Error {
             Self::UploadBusy(_) => Code::UploadBusy,
             Self::TusVersionUnsupported => Code::TusVersionUnsupported,
             Self::UploadType(_) => Code::UnsupportedMediaType,
+            Self::AuthorizationPending { .. } => Code::AuthorizationPending,
+            Self::SlowDown { .. } => Code::SlowDown,
+            Self::ExpiredToken => Code::ExpiredToken,
+            Self::TvCodeUnknown => Code::TvCodeUnknown,
         }
     }
 
@@ -577,6 +607,10 @@ impl Error {
             Code::UploadOffsetMismatch => Self::UploadOffsetMismatch { expected: 0 },
             Code::UploadBusy => Self::UploadBusy(""),
             Code::TusVersionUnsupported => Self::TusVersionUnsupported,
+            Code::AuthorizationPending => Self::AuthorizationPending { interval_s: 5 },
+            Code::SlowDown => Self::SlowDown { interval_s: 10 },
+            Code::ExpiredToken => Self::ExpiredToken,
+            Code::TvCodeUnknown => Self::TvCodeUnknown,
         }
     }
 }

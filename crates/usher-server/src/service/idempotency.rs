@@ -20,9 +20,16 @@ use usher_core::store::{IdempotencyClaim, IdempotentRequest};
 use crate::service::{Error, Result};
 use crate::state::AppState;
 
-pub mod seal;
-
-pub use seal::{Answer, Sealer};
+/// An answer as it is replayed: status, the headers that describe it, the body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Content-Type`, `Location` and the like (not cookies: a replay logs nobody in).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
 
 /// How long an answer is replayed.
 pub const KEEP_MS: i64 = 24 * 3600 * 1000;
@@ -114,10 +121,10 @@ pub async fn begin(
                     return Err(Error::IdempotencyKeyReused);
                 }
                 if let Some(sealed) = held.answer {
-                    return state
-                        .idempotency
-                        .open(&store_key, &sealed)
-                        .map(Begin::Replay);
+                    let plain = state.idempotency.open(&store_key, &sealed)?;
+                    return serde_json::from_slice(&plain)
+                        .map(Begin::Replay)
+                        .map_err(|e| Error::Internal(format!("a remembered answer: {e}")));
                 }
             }
         }
@@ -140,7 +147,10 @@ pub fn retry_may_cure(status: u16) -> bool {
 pub async fn finish(state: &AppState, claim: Claim, answer: &Answer) {
     let keep = !retry_may_cure(answer.status) && answer.body.len() <= MAX_ANSWER_BYTES;
     let outcome = if keep {
-        match state.idempotency.seal(&claim.store_key, answer) {
+        let sealed = serde_json::to_vec(answer)
+            .map_err(|e| Error::Internal(format!("an answer to remember: {e}")))
+            .and_then(|plain| state.idempotency.seal(&claim.store_key, &plain));
+        match sealed {
             Ok(sealed) => {
                 let record = IdempotentRequest {
                     fingerprint: claim.fingerprint,

@@ -64,6 +64,8 @@ pub struct RateLimitSettings {
     pub searches: LimitSetting,
     /// Console login attempts per client address.
     pub logins: LimitSetting,
+    /// TV sign-in codes made per client address (`POST /api/v1/tv/codes`).
+    pub tv_codes: LimitSetting,
 }
 
 /// Every limit, checked, with the defaults filled in.
@@ -81,6 +83,8 @@ pub struct RateLimits {
     pub searches: Limit,
     /// See [`RateLimitSettings::logins`].
     pub logins: Limit,
+    /// See [`RateLimitSettings::tv_codes`].
+    pub tv_codes: Limit,
 }
 
 impl Default for RateLimits {
@@ -89,7 +93,9 @@ impl Default for RateLimits {
     ///   the two failure budgets also bounds the lookups one address may have under way at once (a load
     ///   balancer's address is the proxy's, not its clients', when `trusted_proxies` names it);
     /// - a family reloading five devices a few times stays inside 30 admits of one ticket;
-    /// - a ticket site registering one ticket per sale, or polling, stays inside 1,000 requests a second.
+    /// - a ticket site registering one ticket per sale, or polling, stays inside 1,000 requests a second;
+    /// - a household's TVs behind one address make a few codes (one per `/tv` page load, and one more
+    ///   each time a code lapses unused).
     fn default() -> Self {
         Self {
             ticket_lookup_failures: Limit::new(100, 10),
@@ -98,6 +104,7 @@ impl Default for RateLimits {
             api_key_requests: Limit::new(2_000, 60_000),
             searches: Limit::new(30, 120),
             logins: Limit::new(20, 10),
+            tv_codes: Limit::new(20, 10),
         }
     }
 }
@@ -132,6 +139,7 @@ impl RateLimitSettings {
             )?,
             searches: resolve("rate_limits.searches", self.searches, d.searches)?,
             logins: resolve("rate_limits.logins", self.logins, d.logins)?,
+            tv_codes: resolve("rate_limits.tv_codes", self.tv_codes, d.tv_codes)?,
         })
     }
 }

@@ -31,5 +31,6 @@ mod refusals;
 mod search;
 mod session_integrity;
 mod sign_url;
+mod tv;
 mod uploads;
 mod webhooks;

@@ -379,6 +379,8 @@ struct JsonRoute {
     wrong_type: Value,
     /// The admit call: it reads any content type and an empty body means "the ticket is in the cookie".
     admit: bool,
+    /// A route anyone may call: its body limit is `http.max_public_body_bytes` (admit's too).
+    public: bool,
 }
 
 /// The `{id}` routes of console users, CDNs, posters, publication, content keys, steering, the key
@@ -613,6 +615,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"show_id": c.show, "external_ref": "via-malformed"}),
             wrong_type: json!({"show_id": 42}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "POST",
@@ -621,6 +624,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"tickets": [{"show_id": c.show}]}),
             wrong_type: json!({"tickets": "all of them"}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "PUT",
@@ -629,6 +633,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: ghost_show(),
             wrong_type: with(ghost_show(), "max_devices", json!("3")),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "POST",
@@ -637,6 +642,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"name": "intruder", "scopes": ["admin"]}),
             wrong_type: json!({"name": 7, "scopes": ["admin"]}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "PUT",
@@ -645,6 +651,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"published": false}),
             wrong_type: json!({"published": "no"}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "POST",
@@ -653,6 +660,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"name": "intruder", "role": "admin", "password": "a-long-enough-password"}),
             wrong_type: json!({"name": "intruder", "role": 1}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "PATCH",
@@ -661,6 +669,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"role": "observer"}),
             wrong_type: json!({"reset_password": "yes"}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "PUT",
@@ -673,6 +682,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             }),
             wrong_type: json!({"name": "Ghost CDN", "base_url": 7, "signing": {}}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "PATCH",
@@ -681,6 +691,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"weight": 2}),
             wrong_type: json!({"weight": "heavy"}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "POST",
@@ -689,6 +700,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"path": "demo/master.m3u8"}),
             wrong_type: json!({"path": ["demo"]}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "PUT",
@@ -697,6 +709,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"stream_path": "demo", "key": "00112233445566778899aabbccddeeff"}),
             wrong_type: json!({"stream_path": "demo", "key": 16}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "POST",
@@ -705,6 +718,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"url": "https://tickets.example/hooks", "events": ["ticket.revoked"]}),
             wrong_type: json!({"url": 7}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "PATCH",
@@ -713,6 +727,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"enabled": false}),
             wrong_type: json!({"enabled": "no"}),
             admit: false,
+            public: false,
         },
         JsonRoute {
             method: "POST",
@@ -722,6 +737,26 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             valid: json!({"token": c.token}),
             wrong_type: json!({"token": 42}),
             admit: true,
+            public: true,
+        },
+        // the TV sign-in calls: public, JSON only (a code that parsed would spend a failed lookup)
+        JsonRoute {
+            method: "POST",
+            target: "/api/v1/tv/token".into(),
+            key: None,
+            valid: json!({"device_code": format!("BCDFGHJK.{}", "A".repeat(43))}),
+            wrong_type: json!({"device_code": 42}),
+            admit: false,
+            public: true,
+        },
+        JsonRoute {
+            method: "POST",
+            target: "/api/v1/tv/activate".into(),
+            key: None,
+            valid: json!({"user_code": "BCDF-GHJK"}),
+            wrong_type: json!({"user_code": ["BCDF-GHJK"]}),
+            admit: false,
+            public: true,
         },
     ];
     for r in routes {
@@ -801,7 +836,7 @@ fn body_rows(c: &Ctx, rows: &mut Vec<Row>) {
             )
             .key(r.key.as_deref())
         };
-        let limit = if r.admit {
+        let limit = if r.public {
             PUBLIC_BODY_LIMIT
         } else {
             BODY_LIMIT

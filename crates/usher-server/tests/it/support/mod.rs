@@ -79,6 +79,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         trusted_proxy_header: Default::default(),
         geoip: Default::default(),
         cdn_probe: Default::default(),
+        tv: Default::default(),
         webhooks: Default::default(),
         media_cache: Default::default(),
         rate_limits: Default::default(),
