@@ -169,6 +169,7 @@ impl Application {
             proxies,
             outage: Arc::default(),
             outcomes: Arc::default(),
+            refusals: Arc::default(),
             limits: Arc::new(Limits::new(&config.rate_limits)),
             passwords: Arc::new(PasswordChecks::new(
                 config_login.checks(),

@@ -73,6 +73,8 @@ pub struct Shared {
     pub media: Arc<crate::media_cache::MediaCache>,
     /// Admit outcomes not yet added to the store's per-minute counts.
     pub outcomes: Arc<crate::outcomes::OutcomeTally>,
+    /// Refused admits per show and reason, for the `session.refused` webhook.
+    pub refusals: Arc<crate::outcomes::RefusalTally>,
     /// The rate limits' buckets.
     pub limits: Arc<crate::limits::Limits>,
     /// The argon2 runs that may go on at once (`[login]`).

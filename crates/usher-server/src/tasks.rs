@@ -1,6 +1,6 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
 //! dashboard's outcome counts (every second), the active-sessions gauge (every second), the store's lease
-//! sweep (every 15 s), the rate limits' pruning (every 10 s), the audit log's retention (at start and
+//! sweep (every 15 s), the `session.refused` sums (every `webhooks.refusals_every_s`), the rate limits' pruning (every 10 s), the audit log's retention (at start and
 //! every minute), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
 //! expiry of abandoned uploads (every minute).
 
@@ -116,6 +116,47 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
     tasks.spawn(state.geo_updates.clone().run(cancel.clone()));
     tasks.spawn(crate::cdn_probe::run(state.clone(), cancel.clone()));
     tasks.spawn(crate::webhook_sender::run(state.clone(), cancel.clone()));
+    {
+        // refused admits, summed per show over `webhooks.refusals_every_s` into one `session.refused`
+        // event each (a node's own refusals: with several nodes each sends its sum)
+        let state = state.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let every = Duration::from_secs(u64::from(state.config.webhooks.refusals_every_s));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut since = state.store.now();
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => {
+                        let until = state.store.now();
+                        for show in state.refusals.drain() {
+                            let total: u64 = show.counts.iter().map(|(_, n)| n).sum();
+                            let counts: serde_json::Map<String, serde_json::Value> = show
+                                .counts
+                                .iter()
+                                .map(|(code, n)| ((*code).to_owned(), serde_json::json!(n)))
+                                .collect();
+                            crate::service::webhooks::emit(
+                                &state,
+                                "session.refused",
+                                serde_json::json!({
+                                    "show_id": show.show_id,
+                                    "from": since.to_rfc3339(),
+                                    "until": until.to_rfc3339(),
+                                    "total": total,
+                                    "counts": counts,
+                                }),
+                            )
+                            .await;
+                        }
+                        since = until;
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Reads the sessions per show (counts the store keeps as leases change) into the metrics gauge, for the

@@ -165,9 +165,24 @@ pub async fn admit(
     client: IpAddr,
 ) -> Result<Admission> {
     let ts = find_ticket(state, token, client).await?;
+    let result = admit_ticket(state, &ts, device, presented, client).await;
+    if let Err(e) = &result {
+        // the ticket site hears of refusals in aggregate (`session.refused`), never one per request
+        state.refusals.note(&ts.show.id, e.code());
+    }
+    result
+}
+
+async fn admit_ticket(
+    state: &AppState,
+    ts: &TicketAndShow,
+    device: &Device,
+    presented: Option<&SessionSecret>,
+    client: IpAddr,
+) -> Result<Admission> {
     state.limits.admit(ts.ticket.id.as_str())?;
     let now = state.store.now();
-    check_admits(&ts, now)?;
+    check_admits(ts, now)?;
     let show = &ts.show;
     let country = check_geo(state, show, client)?;
     let secret = SessionSecret::generate();

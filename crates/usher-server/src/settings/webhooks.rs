@@ -22,6 +22,8 @@ pub struct WebhookSettings {
     /// Whether endpoints may be loopback, private or link-local addresses (receivers on the local
     /// network, the tests'); off, such a delivery fails without a request.
     pub allow_private_targets: bool,
+    /// Seconds over which a node sums refused admits into one `session.refused` event per show.
+    pub refusals_every_s: u32,
 }
 
 impl Default for WebhookSettings {
@@ -33,6 +35,7 @@ impl Default for WebhookSettings {
             retry_base_s: 10,
             give_up_after_h: 72,
             allow_private_targets: false,
+            refusals_every_s: 60,
         }
     }
 }
@@ -43,6 +46,9 @@ impl WebhookSettings {
     /// # Errors
     /// The first setting out of range.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=3_600).contains(&self.refusals_every_s) {
+            return Err(invalid("webhooks.refusals_every_s", "must be 1 to 3600"));
+        }
         if !(50..=60_000).contains(&self.poll_ms) {
             return Err(invalid("webhooks.poll_ms", "must be 50 to 60000"));
         }

@@ -574,3 +574,98 @@ async fn a_tickets_first_play_is_told_once() {
     server.abort();
     app.shutdown().await;
 }
+
+/// Refused admits reach the ticket site summed per show and reason, once per `webhooks.refusals_every_s`
+/// — a crowd hammering a sold-out or not-yet-open show makes one event, not one per request — and a
+/// refusal the event does not report (an unknown ticket names no show) counts nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_are_told_summed_per_show() {
+    let app = spawn_app_with(|c| {
+        c.webhooks.poll_ms = 100;
+        c.webhooks.allow_private_targets = true;
+        c.webhooks.refusals_every_s = 2;
+    })
+    .await;
+    let now = time::OffsetDateTime::now_utc();
+    let res = app
+        .put_show(
+            "later",
+            json!({
+                "title": "Later",
+                "starts_at": crate::support::rfc3339(now + time::Duration::hours(1)),
+                "ends_at": crate::support::rfc3339(now + time::Duration::hours(2)),
+                "stream_path": "demo",
+            }),
+        )
+        .await;
+    assert!(res.status().is_success());
+    app.open_show("full", 1, "oldest_wins").await;
+    let inbox = Inbox::default();
+    let (addr, server) = receiver("127.0.0.1:0".parse().unwrap(), inbox.clone()).await;
+    let (status, endpoint) = admin_json(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/webhooks",
+        Some(json!({"url": format!("http://{addr}/hooks"), "events": ["session.refused"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+
+    let (_, early) = app.ticket("later").await;
+    for i in 0..5 {
+        let res = app.admit(&early, &format!("device-early-{i}")).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    let (_, full) = app.ticket("full").await;
+    assert_eq!(
+        app.admit(&full, "device-full-a").await.status(),
+        StatusCode::CREATED
+    );
+    for i in 0..3 {
+        let res = app.admit(&full, &format!("device-full-{i}x")).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+    }
+    assert_eq!(
+        app.admit(&"Q".repeat(43), "device-nobody").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    wait_for("both shows' sums", 15, || {
+        event_ids(&inbox, "session.refused").len() >= 2
+    })
+    .await;
+    // the refusals above took well under a window, but may straddle a window's end: then a show's sum
+    // comes in two events; a window with no refusal sends nothing
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let got = inbox.got.lock().unwrap().clone();
+    let mut by_show: BTreeMap<String, (u32, BTreeMap<String, u64>, u64)> = BTreeMap::new();
+    for r in &got {
+        assert!(verified(r, &secret));
+        let data = &r.event["parsed"]["data"];
+        assert!(data["from"].as_str().unwrap() < data["until"].as_str().unwrap());
+        let entry = by_show
+            .entry(data["show_id"].as_str().unwrap().to_owned())
+            .or_default();
+        entry.0 += 1;
+        for (code, n) in data["counts"].as_object().unwrap() {
+            *entry.1.entry(code.clone()).or_default() += n.as_u64().unwrap();
+        }
+        entry.2 += data["total"].as_u64().unwrap();
+    }
+    assert_eq!(by_show.len(), 2, "{got:?}");
+    let (events, counts, total) = &by_show["later"];
+    assert!(*events <= 2, "5 refusals in at most 2 events: {got:?}");
+    assert_eq!(
+        (counts.clone(), *total),
+        (BTreeMap::from([("not_started".to_owned(), 5)]), 5)
+    );
+    let (events, counts, total) = &by_show["full"];
+    assert!(*events <= 2, "3 refusals in at most 2 events: {got:?}");
+    assert_eq!(
+        (counts.clone(), *total),
+        (BTreeMap::from([("ticket_in_use".to_owned(), 3)]), 3)
+    );
+    server.abort();
+    app.shutdown().await;
+}
