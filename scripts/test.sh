@@ -23,6 +23,7 @@ command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl ca-certificates)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   as_root apt-get update -qq

@@ -14,6 +14,7 @@ mod cdn;
 mod connections;
 mod edge;
 mod encryption;
+mod examples;
 mod geo;
 mod idempotency;
 mod keys;
