@@ -51,6 +51,8 @@ impl Pages {
             "cdn.html",
             "geoip.html",
             "api_keys.html",
+            "webhooks.html",
+            "webhook.html",
             "users.html",
             "audit.html"
         );

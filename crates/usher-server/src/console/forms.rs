@@ -20,7 +20,7 @@ use crate::http::auth::LOGIN_CSRF_COOKIE;
 use crate::http::extract::{ApiPath, ClientIp};
 use crate::service::Error;
 use crate::service::admin::{api_keys, cdns, geoip, sessions, shows, tickets, users};
-use crate::service::auth;
+use crate::service::{auth, webhooks};
 use crate::state::AppState;
 
 type FormResult = Result<Response, ConsoleError>;
@@ -553,6 +553,92 @@ pub async fn delete_api_key(
         api_keys::revoke_key(&state, &form.caller, &id).await,
     )?;
     see_other("/admin/api-keys")
+}
+
+/// `POST /admin/webhooks`: the list with the new endpoint's secret, shown this once.
+pub async fn create_webhook(State(state): State<AppState>, form: ConsoleForm) -> FormResult {
+    let body = webhooks::NewEndpoint {
+        url: form.fields.get("url").unwrap_or("").trim().to_owned(),
+        events: form
+            .fields
+            .all("events")
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        description: form.fields.get("description").unwrap_or("").to_owned(),
+    };
+    let endpoint = at(&state, webhooks::create(&state, &form.caller, body).await)?;
+    pages::webhooks_page(
+        &state,
+        &form.caller,
+        Some(crate::http::views::webhooks::WebhookView::with_secret(
+            &endpoint,
+        )),
+    )
+    .await
+    .map_err(|e| error_page(&state, e))
+}
+
+/// `POST /admin/webhooks/{id}/enabled`: pause or resume an endpoint.
+pub async fn enable_webhook(
+    State(state): State<AppState>,
+    id: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let id = path_text(&state, id)?;
+    let patch = webhooks::EndpointPatch {
+        url: None,
+        events: None,
+        enabled: Some(form.fields.get("enabled") == Some("true")),
+        description: None,
+    };
+    at(
+        &state,
+        webhooks::change(&state, &form.caller, &id, patch).await,
+    )?;
+    see_other(&format!("/admin/webhooks/{id}"))
+}
+
+/// `POST /admin/webhooks/{id}/secret`: a new signing secret, shown this once on the endpoint's page.
+pub async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    id: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let id = path_text(&state, id)?;
+    let endpoint = at(
+        &state,
+        webhooks::rotate_secret(&state, &form.caller, &id).await,
+    )?;
+    pages::webhook_page(&state, &form.caller, &id, Some(endpoint.secret))
+        .await
+        .map_err(|e| error_page(&state, e))
+}
+
+/// `POST /admin/webhooks/{id}/delete`.
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    id: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let id = path_text(&state, id)?;
+    at(&state, webhooks::remove(&state, &form.caller, &id).await)?;
+    see_other("/admin/webhooks")
+}
+
+/// `POST /admin/webhooks/{id}/resend`: send the delivery named by the `delivery` field again now.
+pub async fn resend_webhook_delivery(
+    State(state): State<AppState>,
+    id: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let id = path_text(&state, id)?;
+    let delivery = form.fields.get("delivery").unwrap_or("").to_owned();
+    at(
+        &state,
+        webhooks::resend(&state, &form.caller, &id, &delivery).await,
+    )?;
+    see_other(&format!("/admin/webhooks/{id}"))
 }
 
 fn role_field(fields: &Fields) -> Result<Role, Error> {

@@ -20,6 +20,7 @@ use crate::service::admin::{
     api_keys, cdns, dashboard as dash, geoip, sessions, shows, tickets, users,
 };
 use crate::service::auth::{self, Caller};
+use crate::service::webhooks;
 use crate::service::{Error, Result};
 use crate::state::AppState;
 
@@ -559,6 +560,80 @@ pub async fn api_keys(
     ConsolePage(caller): ConsolePage,
 ) -> PageResult {
     let r = api_keys_page(&state, &caller, None).await;
+    page(&state, r)
+}
+
+/// The webhooks page: the endpoints, and a new one's secret shown this once.
+pub async fn webhooks_page(
+    state: &AppState,
+    caller: &Caller,
+    made: Option<views::webhooks::WebhookView>,
+) -> Result<Response> {
+    let endpoints: Vec<views::webhooks::WebhookView> = webhooks::list(state, caller)
+        .await?
+        .iter()
+        .map(views::webhooks::WebhookView::from)
+        .collect();
+    render(
+        state,
+        caller,
+        "webhooks.html",
+        "webhooks",
+        context! { endpoints => endpoints, made => made, event_types => usher_core::webhook::EVENT_TYPES },
+    )
+}
+
+/// `GET /admin/webhooks`.
+pub async fn webhooks_list(
+    State(state): State<AppState>,
+    ConsolePage(caller): ConsolePage,
+) -> PageResult {
+    let r = webhooks_page(&state, &caller, None).await;
+    page(&state, r)
+}
+
+/// Deliveries one endpoint page shows.
+const DELIVERIES_SHOWN: usize = 100;
+
+/// An endpoint's page: its settings and delivery log (with re-send), and a new secret shown this once.
+pub async fn webhook_page(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    secret: Option<String>,
+) -> Result<Response> {
+    let endpoint = webhooks::find(state, caller, id).await?;
+    let deliveries: Vec<views::webhooks::DeliveryView> =
+        webhooks::deliveries(state, caller, id, DELIVERIES_SHOWN)
+            .await?
+            .iter()
+            .map(views::webhooks::DeliveryView::from)
+            .collect();
+    render(
+        state,
+        caller,
+        "webhook.html",
+        "webhooks",
+        context! {
+            w => views::webhooks::WebhookView::from(&endpoint),
+            deliveries => deliveries,
+            secret => secret,
+            shown => DELIVERIES_SHOWN,
+        },
+    )
+}
+
+/// `GET /admin/webhooks/{id}`.
+pub async fn webhook(
+    State(state): State<AppState>,
+    ConsolePage(caller): ConsolePage,
+    id: Result<ApiPath<String>, Error>,
+) -> PageResult {
+    let r = async {
+        let ApiPath(id) = id?;
+        webhook_page(&state, &caller, &id, None).await
+    }
+    .await;
     page(&state, r)
 }
 

@@ -669,3 +669,166 @@ async fn refusals_are_told_summed_per_show() {
     server.abort();
     app.shutdown().await;
 }
+
+/// The console's webhooks pages (issue 20): an admin adds an endpoint (its secret shown once), sees the
+/// deliveries of a real event with their answers, re-sends one (the receiver gets the same event id
+/// again), pauses the endpoint (no event is queued for it), makes a new secret and deletes it; an
+/// observer sees the pages without the buttons and cannot post the forms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_console_manages_endpoints_and_shows_their_deliveries() {
+    use crate::admin_console::{add_user, between, login};
+    use usher_core::admin::Role;
+
+    let app = spawn_app_with(|c| {
+        c.webhooks.poll_ms = 100;
+        c.webhooks.allow_private_targets = true;
+    })
+    .await;
+    app.open_show("demo", 1, "newest_wins").await;
+    add_user(&app, "ada", Role::Admin).await;
+    add_user(&app, "otto", Role::Observer).await;
+    let admin = login(&app, "ada").await;
+    let inbox = Inbox::default();
+    let (addr, server) = receiver("127.0.0.1:0".parse().unwrap(), inbox.clone()).await;
+    let post =
+        |path: String, fields: Vec<(&'static str, String)>, who: &crate::admin_console::Session| {
+            let mut fields = fields;
+            fields.push(("_csrf", who.csrf.clone()));
+            app.client
+                .post(app.url(&path))
+                .header("cookie", &who.cookie)
+                .form(&fields)
+                .send()
+        };
+    let get = |path: String, who: &crate::admin_console::Session| {
+        app.client
+            .get(app.url(&path))
+            .header("cookie", &who.cookie)
+            .send()
+    };
+
+    let res = post(
+        "/admin/webhooks".into(),
+        vec![
+            ("url", format!("http://{addr}/hooks")),
+            ("description", "box office".into()),
+            ("events", "ticket.revoked".into()),
+        ],
+        &admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    let secret = between(&html, "id=\"new-webhook-secret\">", "<")
+        .expect("the secret, once")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let id = between(&html, "<h2>New endpoint <a href=\"/admin/webhooks/", "\"")
+        .unwrap()
+        .to_owned();
+    let list = get("/admin/webhooks".into(), &admin)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&id) && list.contains("box office") && !list.contains(&secret));
+
+    let (ticket, _) = app.ticket("demo").await;
+    revoke(&app, &ticket).await;
+    wait_for("the revocation", 15, || {
+        event_ids(&inbox, "ticket.revoked").len() == 1
+    })
+    .await;
+    let got = inbox.got.lock().unwrap().clone();
+    assert!(verified(&got[0], &secret), "signed with the secret shown");
+    let event_id = got[0].event["parsed"]["id"].as_str().unwrap().to_owned();
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = get(format!("/admin/webhooks/{id}"), &admin)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("HTTP 204") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains(&event_id) && page.contains("HTTP 204") && page.contains("delivered"),
+        "{page}"
+    );
+    let delivery = between(&page, "data-delivery=\"", "\"").unwrap().to_owned();
+
+    let res = post(
+        format!("/admin/webhooks/{id}/resend"),
+        vec![("delivery", delivery.clone())],
+        &admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    wait_for("the re-send", 15, || {
+        event_ids(&inbox, "ticket.revoked").len() == 2
+    })
+    .await;
+    assert_eq!(
+        event_ids(&inbox, "ticket.revoked"),
+        vec![event_id.clone(), event_id.clone()]
+    );
+
+    // an observer reads but has no buttons, and its forms are refused
+    let observer = login(&app, "otto").await;
+    let seen = get(format!("/admin/webhooks/{id}"), &observer)
+        .await
+        .unwrap();
+    assert_eq!(seen.status(), StatusCode::OK);
+    let seen = seen.text().await.unwrap();
+    assert!(
+        seen.contains(&event_id)
+            && !seen.contains("Re-send")
+            && !seen.contains("New signing secret")
+    );
+    let res = post(format!("/admin/webhooks/{id}/delete"), vec![], &observer)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // paused: a revocation queues nothing for it
+    let res = post(
+        format!("/admin/webhooks/{id}/enabled"),
+        vec![("enabled", "false".into())],
+        &admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (other, _) = app.ticket("demo").await;
+    revoke(&app, &other).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        event_ids(&inbox, "ticket.revoked").len(),
+        2,
+        "nothing sent while paused"
+    );
+
+    let res = post(format!("/admin/webhooks/{id}/secret"), vec![], &admin)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    let rotated = between(&html, "id=\"new-webhook-secret\">", "<").unwrap();
+    assert!(rotated.starts_with("whsec_") && rotated != secret);
+
+    let res = post(format!("/admin/webhooks/{id}/delete"), vec![], &admin)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let gone = get(format!("/admin/webhooks/{id}"), &admin).await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    server.abort();
+    app.shutdown().await;
+}
