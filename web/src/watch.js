@@ -98,12 +98,32 @@ async function admit({ quiet = false, retried = false } = {}) {
     return;
   }
   if (gen !== generation) return;
-  if (res.ok && body && body.session_id) {
+  if (res.status === 202 && body && body.waiting) {
+    waitInLine(body);
+  } else if (res.ok && body && body.session_id) {
     countdownAdmits = 0;
     startSession(body, retried);
   } else {
     onProblem(res, body, 'admit');
   }
+}
+
+// Doors-open capacity: the show is full or letting people in at a pace; this ticket has a place in line.
+// Ask again when the server says (the place is kept while the page keeps asking).
+function waitInLine(body) {
+  stop();
+  const position = Number(body.position) || 1;
+  const eta = Number(body.estimated_wait_s);
+  let hint = 'You will be let in automatically: keep this page open.';
+  if (Number.isFinite(eta) && eta > 0) {
+    hint = eta < 90
+      ? `About ${Math.max(1, Math.round(eta / 10) * 10)} seconds to go. ${hint}`
+      : `About ${Math.round(eta / 60)} minutes to go. ${hint}`;
+  }
+  setState('waiting', position === 1 ? 'You are next in line.' : `You are number ${position} in line.`, hint);
+  document.body.dataset.position = String(position);
+  const wait = Math.max(1, Number(body.retry_after_s) || 2);
+  retryTimer = setTimeout(() => admit({ quiet: true }), wait * 1000);
 }
 
 function startSession(body, retried) {

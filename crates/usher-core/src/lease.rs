@@ -1044,6 +1044,8 @@ mod tests {
             encryption: Default::default(),
             live_dvr_s: None,
             live_recording: false,
+            capacity: None,
+            admit_rate_per_s: None,
             poster: None,
             created_at: UnixMs(0).to_datetime(),
             updated_at: UnixMs(0).to_datetime(),

@@ -116,6 +116,18 @@ pub struct ShowSpec {
     /// show's recording, played on demand from the same stream folder.
     #[serde(default)]
     pub live_recording: bool,
+    /// Doors-open capacity: the most viewers playing at once (1–10,000,000; none: no limit). Beyond it,
+    /// newcomers wait in the show's waiting room, let in first come, first served as seats free;
+    /// tickets already playing are never pushed out.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10_000_000)]
+    pub capacity: Option<u32>,
+    /// Doors-open rate: the most newcomers let in per second (1–100,000; none: no limit), so a crowd at
+    /// the doors' opening comes in at a pace the origin and CDNs take. Waiters are let in in arrival
+    /// order.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub admit_rate_per_s: Option<u32>,
 }
 
 /// A stored show.
@@ -165,6 +177,12 @@ pub struct Show {
     /// Whether its live stream is kept whole, as its recording.
     #[serde(default)]
     pub live_recording: bool,
+    /// The most viewers playing at once; newcomers beyond it wait (`None`: no limit).
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// The most newcomers let in per second (`None`: no limit).
+    #[serde(default)]
+    pub admit_rate_per_s: Option<u32>,
     /// A version tag of the show's poster image (`GET /api/v1/shows/{id}/poster`), `None` without one.
     #[serde(default)]
     pub poster: Option<String>,
@@ -274,6 +292,19 @@ impl ShowSpec {
         {
             return Err(ValidationError::new("live_dvr_s", "must be 6 to 21600"));
         }
+        if let Some(c) = self.capacity
+            && !(1..=10_000_000).contains(&c)
+        {
+            return Err(ValidationError::new("capacity", "must be 1 to 10000000"));
+        }
+        if let Some(r) = self.admit_rate_per_s
+            && !(1..=100_000).contains(&r)
+        {
+            return Err(ValidationError::new(
+                "admit_rate_per_s",
+                "must be 1 to 100000",
+            ));
+        }
         let now = now.to_datetime();
         Ok(Show {
             id,
@@ -294,6 +325,8 @@ impl ShowSpec {
             encryption: self.encryption,
             live_dvr_s: self.live_dvr_s,
             live_recording: self.live_recording,
+            capacity: self.capacity,
+            admit_rate_per_s: self.admit_rate_per_s,
             poster: None,
             created_at: created_at.unwrap_or(now),
             updated_at: now,
@@ -302,6 +335,11 @@ impl ShowSpec {
 }
 
 impl Show {
+    /// Whether newcomers pass the show's door (a capacity or an admit rate is set).
+    pub fn has_door(&self) -> bool {
+        self.capacity.is_some() || self.admit_rate_per_s.is_some()
+    }
+
     /// Start of the window in milliseconds.
     pub fn starts_ms(&self) -> UnixMs {
         UnixMs::from_datetime(self.starts_at)
@@ -336,6 +374,8 @@ mod tests {
             encryption: Encryption::None,
             live_dvr_s: None,
             live_recording: false,
+            capacity: None,
+            admit_rate_per_s: None,
         }
     }
 

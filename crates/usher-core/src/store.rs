@@ -146,6 +146,36 @@ pub enum TvPoll {
 /// several nodes are not exact).
 pub const TV_POLL_SLACK_MS: i64 = 1_000;
 
+/// What a show's door lets in (doors-open capacity), as a newcomer asks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoorRules {
+    /// The most viewers playing at once (leases held), with the passes not yet used.
+    pub capacity: Option<u32>,
+    /// The most newcomers let in per second.
+    pub rate_per_s: Option<u32>,
+    /// How long a pass to a seat holds a place in the capacity before its admit uses it.
+    pub pass_ms: i64,
+    /// A waiter not seen (polling) for this long has left the line.
+    pub abandon_ms: i64,
+}
+
+/// The door's answer to a newcomer ([`Store::door`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoorAnswer {
+    /// Come in: a pass is held for this ticket until its admit (or `pass_ms`).
+    Enter,
+    /// Wait: this ticket's place in the line (1: next).
+    Wait {
+        /// Place in line, 1-based.
+        position: u64,
+        /// Newcomers let in over the last full window of [`DOOR_WINDOW_MS`] (for an estimated wait).
+        entered_recently: u64,
+    },
+}
+
+/// The window over which the door counts the newcomers it lets in.
+pub const DOOR_WINDOW_MS: i64 = 10_000;
+
 /// A registration that passed validation, ready for the store.
 #[derive(Debug, Clone)]
 pub struct NewTicket {
@@ -511,6 +541,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Forgets `key`: its request failed in a way a retry may cure, so the retry runs it anew.
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
+
+    /// The show's door, asked for `ticket` (which holds no seat): let in (a pass, counted in the capacity
+    /// until [`Store::door_entered`] or `pass_ms`) when the line ahead is empty and a place and the rate
+    /// allow, else a place in line, first come, first served across every node. Each ask is also a
+    /// waiter's sign of life; the line forgets waiters not seen for `abandon_ms`.
+    async fn door(
+        &self,
+        show: &ShowId,
+        ticket: &TicketId,
+        rules: DoorRules,
+    ) -> Result<DoorAnswer, StoreError>;
+    /// The ticket let in has taken its seat: its pass is dropped (the lease counts now).
+    async fn door_entered(&self, show: &ShowId, ticket: &TicketId) -> Result<(), StoreError>;
 
     /// Keeps a new TV sign-in code under `user_code` (a keyed hash) until it lapses; false when a code
     /// that has not lapsed holds that user code already (the caller draws another).

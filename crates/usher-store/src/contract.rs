@@ -28,9 +28,9 @@ use usher_core::lease::{
 use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
 use usher_core::store::{
-    AdmitRequest, ApiKey, DeleteShowOutcome, IdempotencyClaim, IdempotentRequest, NewTicket,
-    PutOutcome, RegisterOutcome, Scope, Store, StoreError, TvApproval, TvApproveOutcome, TvCode,
-    TvPoll,
+    AdmitRequest, ApiKey, DeleteShowOutcome, DoorAnswer, DoorRules, IdempotencyClaim,
+    IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, Scope, Store, StoreError,
+    TvApproval, TvApproveOutcome, TvCode, TvPoll,
 };
 use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
@@ -78,6 +78,7 @@ macro_rules! store_contract_tests {
             content_keys_are_written_once,
             idempotency_claims_are_won_once_and_lapse,
             tv_codes_are_approved_once_and_taken_once,
+            the_door_lets_in_first_come_first_served,
             webhooks_round_trip_and_deliveries_are_claimed_once,
             admin_users_round_trip,
             console_sessions_lapse_and_end,
@@ -134,6 +135,8 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         encryption: Default::default(),
         live_dvr_s: None,
         live_recording: false,
+        capacity: None,
+        admit_rate_per_s: None,
         poster: None,
         created_at: now,
         updated_at: now,
@@ -954,6 +957,107 @@ pub async fn racing_admits_never_exceed_k(h: &impl Harness) {
             }
         }
     }
+}
+
+/// A show's door with room for one: the first comes in (a pass, then its seat); later arrivals — 16 of
+/// them racing — get distinct places in arrival order; when the seat frees, only the head of the line
+/// comes in (a pass holds its place until it takes its seat); waiters who stop asking leave the line.
+pub async fn the_door_lets_in_first_come_first_served(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("door", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let show_id = ShowId::parse("door").unwrap();
+    let rules = DoorRules {
+        capacity: Some(1),
+        rate_per_s: None,
+        pass_ms: 30_000,
+        abandon_ms: 3_000,
+    };
+    let first = registered(&*store, "door", "door-token-first-0001").await;
+    assert_eq!(
+        store.door(&show_id, &first.id, rules).await.unwrap(),
+        DoorAnswer::Enter
+    );
+    let seat = match store
+        .admit(admit_req(&first, 1, 1, SharingPolicy::NewestWins, 45_000))
+        .await
+        .unwrap()
+    {
+        AdmitDecision::Admitted { session_id, .. } => session_id,
+        other => panic!("{other:?}"),
+    };
+    store.door_entered(&show_id, &first.id).await.unwrap();
+
+    let mut waiters = Vec::new();
+    for i in 0..3 {
+        let t = registered(&*store, "door", &format!("door-token-wait-{i:04}")).await;
+        assert_eq!(
+            store.door(&show_id, &t.id, rules).await.unwrap(),
+            DoorAnswer::Wait {
+                position: i + 1,
+                entered_recently: 0
+            }
+        );
+        waiters.push(t);
+    }
+    let mut racers = Vec::new();
+    for i in 0..16 {
+        racers.push(registered(&*store, "door", &format!("door-token-race-{i:04}")).await);
+    }
+    let tasks: Vec<_> = racers
+        .iter()
+        .map(|t| {
+            let (store, show_id, id) = (Arc::clone(&store), show_id.clone(), t.id.clone());
+            tokio::spawn(async move { store.door(&show_id, &id, rules).await.unwrap() })
+        })
+        .collect();
+    let mut places = BTreeSet::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            DoorAnswer::Wait { position, .. } => assert!(places.insert(position)),
+            DoorAnswer::Enter => panic!("no room"),
+        }
+    }
+    assert_eq!(
+        places,
+        (4..=19).collect(),
+        "distinct places after the first three"
+    );
+
+    // the seat frees: the third asks first and still waits; the head comes in; its pass holds the place
+    store
+        .end_session(&seat, EndReason::EndedByAdmin { at: store.now() })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.door(&show_id, &waiters[2].id, rules).await.unwrap(),
+        DoorAnswer::Wait { position: 3, .. }
+    ));
+    assert_eq!(
+        store.door(&show_id, &waiters[0].id, rules).await.unwrap(),
+        DoorAnswer::Enter
+    );
+    assert!(matches!(
+        store.door(&show_id, &waiters[1].id, rules).await.unwrap(),
+        DoorAnswer::Wait { position: 1, .. }
+    ));
+
+    // everyone but the third stops asking; after the abandon time the third is next
+    h.advance_ms(2_000).await;
+    assert!(matches!(
+        store.door(&show_id, &waiters[2].id, rules).await.unwrap(),
+        DoorAnswer::Wait { position: 2, .. }
+    ));
+    h.advance_ms(2_000).await;
+    assert!(matches!(
+        store.door(&show_id, &waiters[2].id, rules).await.unwrap(),
+        DoorAnswer::Wait {
+            position: 1,
+            entered_recently: _
+        }
+    ));
 }
 
 /// A session id never admitted is unknown everywhere.

@@ -38,10 +38,10 @@ use usher_core::lease::{
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
-    IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
-    Store, StoreError, TV_POLL_SLACK_MS, TicketActivity, TvApproval, TvApproveOutcome, TvCode,
-    TvPoll,
+    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, DoorAnswer, DoorRules,
+    HeartbeatAnswer, IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome,
+    SessionInfo, Store, StoreError, TV_POLL_SLACK_MS, TicketActivity, TvApproval, TvApproveOutcome,
+    TvCode, TvPoll,
 };
 use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
@@ -287,6 +287,8 @@ pub struct EmbeddedStore {
     user_writes: tokio::sync::Mutex<()>,
     outcomes: Mutex<BTreeMap<(i64, String), u64>>,
     audit_seq: AtomicU64,
+    /// The shows' doors (doors-open capacity): in memory, as the embedded store is one node.
+    doors: Mutex<HashMap<ShowId, crate::door::Door>>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -482,6 +484,7 @@ impl EmbeddedStore {
             login_failures: Mutex::new(HashMap::new()),
             user_writes: tokio::sync::Mutex::new(()),
             outcomes: Mutex::new(BTreeMap::new()),
+            doors: Mutex::new(HashMap::new()),
             audit_seq: AtomicU64::new(0),
         })
     }
@@ -1919,6 +1922,29 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+
+    async fn door(
+        &self,
+        show: &ShowId,
+        ticket: &TicketId,
+        rules: DoorRules,
+    ) -> Result<DoorAnswer, StoreError> {
+        let now = self.clock.now();
+        // the leases the show holds (kept as leases change; a lapsed one counts until the sweep drops
+        // it, so the door may let in a little late, never too many)
+        let held = lock(&self.runtime).held.get(show).copied().unwrap_or(0);
+        Ok(lock(&self.doors)
+            .entry(show.clone())
+            .or_default()
+            .ask(ticket, rules, held, now))
+    }
+
+    async fn door_entered(&self, show: &ShowId, ticket: &TicketId) -> Result<(), StoreError> {
+        if let Some(d) = lock(&self.doors).get_mut(show) {
+            d.entered(ticket);
+        }
+        Ok(())
     }
 
     async fn create_tv_code(

@@ -11,6 +11,7 @@
 
 pub mod backup;
 pub mod contract;
+mod door;
 pub mod embedded;
 pub mod redis;
 mod snapshot;

@@ -38,6 +38,8 @@
 //! | `deliveries:of:{endpoint}` | list | an endpoint's delivery ids, newest first, the last 1,000 |
 //! | `idem:{keyed hash}` | string, TTL its lapse | a POST remembered under its `Idempotency-Key` (JSON: request fingerprint, the sealed answer) |
 //! | `tv:{keyed hash}` | hash (`secret`, `expires_at`, `interval_s`, `last`, `approval`), TTL a minute past its lapse | a TV sign-in code by its user code's keyed hash: the TV's device secret hash, its poll interval and last poll, the approval (JSON: ticket id, sealed token) |
+//! | `door:{show id}:line`, `:seen`, `:passes` | zsets, TTL a few abandon times | a show's door (doors-open capacity): waiting tickets by arrival number, when each was last seen, passes handed out by their lapse |
+//! | `door:{show id}` | hash, same TTL | the door's arrival counter, rate bucket and newcomers per window |
 //! | `stream_key:{show id}` | string | the show's stream key record (JSON: the key's keyed hash, when it was made) |
 //! | `content_key:{id}` | string | a content key's record (JSON: stream folder, the key wrapped under the key-encryption key) |
 //! | `admin_user:{name}` | string | console user JSON (password only as an argon2 PHC string) |
@@ -77,10 +79,10 @@ use usher_core::lease::{
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
-    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, HeartbeatAnswer,
-    IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome, SessionInfo,
-    Store, StoreError, TV_POLL_SLACK_MS, TicketActivity, TvApproval, TvApproveOutcome, TvCode,
-    TvPoll,
+    AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DOOR_WINDOW_MS, DeleteShowOutcome,
+    DoorAnswer, DoorRules, HeartbeatAnswer, IdempotencyClaim, IdempotentRequest, NewTicket,
+    PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TV_POLL_SLACK_MS, TicketActivity,
+    TvApproval, TvApproveOutcome, TvCode, TvPoll,
 };
 use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketStatus};
@@ -1972,6 +1974,56 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
+    }
+
+    async fn door(
+        &self,
+        show: &ShowId,
+        ticket: &TicketId,
+        rules: DoorRules,
+    ) -> Result<DoorAnswer, StoreError> {
+        // one script: the line's order is the arrival numbers one Redis hands out, so it is first come,
+        // first served across every node
+        let said: Vec<redis::Value> = Script::new(include_str!("redis/door.lua"))
+            .key(self.key(&["door", show.as_str(), "line"]))
+            .key(self.key(&["door", show.as_str(), "seen"]))
+            .key(self.key(&["door", show.as_str(), "passes"]))
+            .key(self.key(&["door", show.as_str()]))
+            .key(self.key(&["live", show.as_str()]))
+            .arg(ticket.as_str())
+            .arg(self.now().0)
+            .arg(rules.capacity.map_or(-1, i64::from))
+            .arg(rules.rate_per_s.map_or(-1, i64::from))
+            .arg(rules.pass_ms)
+            .arg(rules.abandon_ms)
+            .arg(DOOR_WINDOW_MS)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let int = |i: usize| match said.get(i) {
+            Some(redis::Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        };
+        match said.first() {
+            Some(redis::Value::BulkString(b)) if b.as_slice() == b"enter" => Ok(DoorAnswer::Enter),
+            Some(redis::Value::BulkString(b)) if b.as_slice() == b"wait" => Ok(DoorAnswer::Wait {
+                position: int(1).unwrap_or(1),
+                entered_recently: int(2).unwrap_or(0),
+            }),
+            _ => Err(StoreError::Corrupt(format!("the door's answer: {said:?}"))),
+        }
+    }
+
+    async fn door_entered(&self, show: &ShowId, ticket: &TicketId) -> Result<(), StoreError> {
+        let _: () = self
+            .con()
+            .zrem(
+                self.key(&["door", show.as_str(), "passes"]),
+                ticket.as_str(),
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
     }
 
     async fn create_tv_code(

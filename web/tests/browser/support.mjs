@@ -110,7 +110,7 @@ const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
  * `encryption: 'aes-128'`) with a short heartbeat so the tests run fast.
  * `startsInMs`/`endsInMs` place the watch window relative to now.
  */
-export async function createShow(server, { policy = 'newest_wins', startsInMs = -3600_000, endsInMs = 3 * 3600_000, title, streamPath = 'demo', encryption = 'none' } = {}) {
+export async function createShow(server, { policy = 'newest_wins', startsInMs = -3600_000, endsInMs = 3 * 3600_000, title, streamPath = 'demo', encryption = 'none', capacity } = {}) {
   const id = `browser-${randomBytes(5).toString('hex')}`;
   const now = Date.now();
   const show = {
@@ -126,6 +126,7 @@ export async function createShow(server, { policy = 'newest_wins', startsInMs = 
     heartbeat_interval_s: 2,
     lease_ttl_s: 6,
     grant_ttl_s: 60,
+    ...(capacity ? { capacity } : {}),
   };
   expectStatus(await api(server, 'PUT', `/api/v1/shows/${id}`, server.admin_key, show), [200, 201], `PUT show ${id}`);
   return { id, ...show };

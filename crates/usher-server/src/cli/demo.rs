@@ -156,6 +156,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         encryption: Encryption::None,
         live_dvr_s: None,
         live_recording: false,
+        capacity: None,
+        admit_rate_per_s: None,
     };
     let show = spec
         .clone()

@@ -260,6 +260,8 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
         "lease_ttl_s",
         "grant_ttl_s",
         "live_dvr_s",
+        "capacity",
+        "admit_rate_per_s",
     ] {
         if let Some(x) = form_number(fields, n)? {
             v[n] = json!(x);

@@ -15,9 +15,9 @@ use crate::http::extract::{
     ApiPath, ClientIp, DEVICE_COOKIE, OptionalJson, SecretVia, TICKET_COOKIE, seat_cookie,
     seat_secret, session_and_secret,
 };
-use crate::http::views::playback::{Admission, HeartbeatAnswer};
+use crate::http::views::playback::{Admission, HeartbeatAnswer, WaitingView};
 use crate::service::viewer;
-use crate::service::viewer::Device;
+use crate::service::viewer::{AdmitOutcome, Device};
 use crate::service::{Error, Result};
 use crate::state::AppState;
 
@@ -52,6 +52,9 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Cookie<'static> {
         ("X-Usher-Session-Secret" = Option<String>, Header, description = "An app's current session secret: with the same device id, the admit re-attaches to that session instead of taking a seat (the watch page's `usher_seat` cookie does the same for a reload)."),
     ),
     responses(
+        (status = 202, description = "Waiting: the show is at its capacity or admit rate (doors-open), and this ticket has a place in its waiting room, first come, first served; ask again (the same call) after `retry_after_s` (also `Retry-After`). Tickets already playing never wait.", body = WaitingView, headers(
+            ("Retry-After" = u64, description = "Seconds until the player asks again."),
+        )),
         (status = 201, description = "Admitted: the session, its secret, grants and playlist URL. The watch page (ticket from the cookie) gets the secret in the HttpOnly `usher_seat` cookie; an app (`{\"token\": …}`) in `session_secret` and inside `playlist_url` (for a native player, which then renews by its steering reloads). A new device also gets the `usher_device` cookie.", body = Admission),
         (status = 400, description = "`invalid_request`: the body is not empty nor `{\"token\": …}`, or `X-Usher-Device` is not a device id."),
         (status = 401, description = "`no_ticket`: no token and no ticket cookie."),
@@ -91,13 +94,25 @@ pub async fn admit_viewer(
     )
     .await;
     let outcome = match &result {
-        Ok(a) if a.reattached => "reattached",
-        Ok(_) => "admitted",
+        Ok(AdmitOutcome::Admitted(a)) if a.reattached => "reattached",
+        Ok(AdmitOutcome::Admitted(_)) => "admitted",
+        Ok(AdmitOutcome::Waiting(_)) => "waiting",
         Err(e) => e.code().as_str(),
     };
     metrics::counter!("usher_admits_total", "outcome" => outcome).increment(1);
+    let admission = match result? {
+        AdmitOutcome::Admitted(a) => a,
+        AdmitOutcome::Waiting(w) => {
+            // a place in the show's waiting room: not an admit nor a refusal on the dashboard
+            let mut res = (StatusCode::ACCEPTED, Json(WaitingView::from(w))).into_response();
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(w.retry_after_s),
+            );
+            return Ok(res);
+        }
+    };
     state.outcomes.note(state.store.now(), outcome);
-    let admission = result?;
     tracing::info!(session.tag = %state.hasher.session_tag(admission.session_id.as_str()), device.fresh = device.fresh, lease_expires_at = %admission.lease_expires_at.to_rfc3339(), "admitted");
     let mut jar = if device.fresh {
         jar.add(device_cookie(&state, &device))

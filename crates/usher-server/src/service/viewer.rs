@@ -16,7 +16,7 @@ use usher_core::lease::{
 };
 use usher_core::session_secret::SessionSecret;
 use usher_core::show::Show;
-use usher_core::store::{AdmitRequest, HeartbeatAnswer, StoreError};
+use usher_core::store::{AdmitRequest, DoorAnswer, DoorRules, HeartbeatAnswer, StoreError};
 use usher_core::ticket::{Ticket, TicketStatus, WindowState};
 use usher_geo::policy::{Refusal, Verdict, decide};
 
@@ -153,6 +153,53 @@ pub struct Admission {
     pub cdn_order: Vec<String>,
 }
 
+/// A newcomer told to wait at a show's door (doors-open capacity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// Place in line (1: next).
+    pub position: u64,
+    /// Seconds until this place is likely let in, from the pace newcomers came in lately (or the
+    /// show's admit rate); `None` while nobody has been let in for a while.
+    pub estimated_wait_s: Option<u64>,
+    /// Seconds until the player asks again.
+    pub retry_after_s: u32,
+}
+
+/// What an admit came to: a seat, or a place in the show's waiting room.
+#[derive(Debug)]
+pub enum AdmitOutcome {
+    /// Admitted.
+    Admitted(Admission),
+    /// Waiting at the show's door; ask again after `retry_after_s`.
+    Waiting(Waiting),
+}
+
+/// How long a pass through a show's door holds its place before its admit uses it.
+const DOOR_PASS_MS: i64 = 30_000;
+
+/// How long a waiter may go without asking before it has left the line: its polls come at most every
+/// [`MAX_WAIT_POLL_S`], so three missed polls.
+const DOOR_ABANDON_MS: i64 = 3 * MAX_WAIT_POLL_S as i64 * 1000;
+
+/// The longest wait between a waiter's asks.
+const MAX_WAIT_POLL_S: u32 = 10;
+
+/// The wait between asks for a place: 2 s near the door, longer further back (a line of thousands asks
+/// a few hundred times a second, not thousands).
+fn wait_poll_s(position: u64) -> u32 {
+    let extra = u32::try_from(position / 500).unwrap_or(u32::MAX);
+    2u32.saturating_add(extra).min(MAX_WAIT_POLL_S)
+}
+
+/// The estimated wait of `position`: at the pace of the last window, or at the show's rate.
+fn estimated_wait_s(position: u64, entered_recently: u64, rate_per_s: Option<u32>) -> Option<u64> {
+    let window_s = (usher_core::store::DOOR_WINDOW_MS / 1000) as u64;
+    if entered_recently > 0 {
+        return Some((position * window_s).div_ceil(entered_recently));
+    }
+    rate_per_s.map(|r| position.div_ceil(u64::from(r)))
+}
+
 /// DESIGN.md admit: valid ticket, in window, Geo allowed, seat claimed.
 ///
 /// # Errors
@@ -163,7 +210,7 @@ pub async fn admit(
     device: &Device,
     presented: Option<&SessionSecret>,
     client: IpAddr,
-) -> Result<Admission> {
+) -> Result<AdmitOutcome> {
     let ts = find_ticket(state, token, client).await?;
     let result = admit_ticket(state, &ts, device, presented, client).await;
     if let Err(e) = &result {
@@ -179,12 +226,48 @@ async fn admit_ticket(
     device: &Device,
     presented: Option<&SessionSecret>,
     client: IpAddr,
-) -> Result<Admission> {
+) -> Result<AdmitOutcome> {
     state.limits.admit(ts.ticket.id.as_str())?;
     let now = state.store.now();
     check_admits(ts, now)?;
     let show = &ts.show;
     let country = check_geo(state, show, client)?;
+    // doors-open capacity: a newcomer (no seat of this ticket plays, no secret of one presented) passes
+    // the show's door; a ticket already playing is never made to wait
+    let mut passed_door = false;
+    if show.has_door()
+        && presented.is_none()
+        && state
+            .store
+            .ticket_activity(&ts.ticket.id)
+            .await?
+            .live
+            .is_empty()
+    {
+        let rules = DoorRules {
+            capacity: show.capacity,
+            rate_per_s: show.admit_rate_per_s,
+            pass_ms: DOOR_PASS_MS,
+            abandon_ms: DOOR_ABANDON_MS,
+        };
+        match state.store.door(&show.id, &ts.ticket.id, rules).await? {
+            DoorAnswer::Enter => passed_door = true,
+            DoorAnswer::Wait {
+                position,
+                entered_recently,
+            } => {
+                return Ok(AdmitOutcome::Waiting(Waiting {
+                    position,
+                    estimated_wait_s: estimated_wait_s(
+                        position,
+                        entered_recently,
+                        show.admit_rate_per_s,
+                    ),
+                    retry_after_s: wait_poll_s(position),
+                }));
+            }
+        }
+    }
     let secret = SessionSecret::generate();
     let decision = state
         .store
@@ -231,8 +314,12 @@ async fn admit_ticket(
             if !superseded.is_empty() {
                 tracing::info!(ticket.id = %ts.ticket.id, session.tag = %state.hasher.session_tag(session_id.as_str()), superseded = superseded.len(), "seat taken over");
             }
+            if passed_door && let Err(e) = state.store.door_entered(&show.id, &ts.ticket.id).await {
+                // the pass lapses by itself (`DOOR_PASS_MS`), holding its place in the capacity until then
+                tracing::warn!(error = %e, show.id = %show.id, "a used door pass was not dropped");
+            }
             let delivery = delivery::delivery(state, &session_id, show, now, client).await?;
-            Ok(Admission {
+            Ok(AdmitOutcome::Admitted(Admission {
                 session_id,
                 ticket_id: ts.ticket.id.clone(),
                 show_id: show.id.clone(),
@@ -243,7 +330,7 @@ async fn admit_ticket(
                 lease_expires_at: expires_at,
                 grants: delivery.grants,
                 cdn_order: delivery.cdn_order,
-            })
+            }))
         }
     }
 }
@@ -576,5 +663,21 @@ pub fn ended_error(reason: EndReason) -> Error {
         EndReason::Left { .. } | EndReason::EndedByAdmin { .. } => Error::SessionEnded,
         EndReason::Expired { .. } => Error::SessionExpired,
         EndReason::GeoBlocked { country, .. } => Error::GeoBlocked { country },
+    }
+}
+
+#[cfg(test)]
+mod door_tests {
+    use super::*;
+
+    #[test]
+    fn waiters_far_back_ask_less_often_and_get_an_estimate_from_the_pace() {
+        assert_eq!(wait_poll_s(1), 2);
+        assert_eq!(wait_poll_s(1_500), 5);
+        assert_eq!(wait_poll_s(1_000_000), MAX_WAIT_POLL_S);
+        // 50 let in over the last 10 s: the 200th waits about 40 s
+        assert_eq!(estimated_wait_s(200, 50, None), Some(40));
+        assert_eq!(estimated_wait_s(200, 0, Some(20)), Some(10));
+        assert_eq!(estimated_wait_s(200, 0, None), None);
     }
 }

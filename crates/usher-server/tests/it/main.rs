@@ -12,6 +12,7 @@ mod backup;
 mod binding;
 mod cdn;
 mod connections;
+mod doors;
 mod edge;
 mod encryption;
 mod examples;

@@ -136,6 +136,31 @@ fn grants(g: Vec<PathwayGrant>) -> Vec<Grant> {
     g.into_iter().map(Grant::from).collect()
 }
 
+/// A place in a show's waiting room (doors-open capacity).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingView {
+    /// Always `true`: no session yet.
+    pub waiting: bool,
+    /// Place in line (1: next).
+    pub position: u64,
+    /// Seconds until this place is likely let in, from the recent pace (`null`: unknown yet).
+    #[schema(required = true)]
+    pub estimated_wait_s: Option<u64>,
+    /// Seconds until the player asks again (the same `POST /api/v1/playback`).
+    pub retry_after_s: u32,
+}
+
+impl From<crate::service::viewer::Waiting> for WaitingView {
+    fn from(w: crate::service::viewer::Waiting) -> Self {
+        Self {
+            waiting: true,
+            position: w.position,
+            estimated_wait_s: w.estimated_wait_s,
+            retry_after_s: w.retry_after_s,
+        }
+    }
+}
+
 /// An admitted viewer's session.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Admission {
