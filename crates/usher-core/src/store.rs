@@ -162,7 +162,7 @@ pub struct DoorRules {
 /// The door's answer to a newcomer ([`Store::door`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DoorAnswer {
-    /// Come in: a pass is held for this ticket until its admit (or `pass_ms`).
+    /// Come in: a pass is held for this ticket until its admit takes a seat (or `pass_ms`).
     Enter,
     /// Wait: this ticket's place in the line (1: next).
     Wait {
@@ -543,7 +543,7 @@ pub trait Store: Send + Sync + 'static {
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
 
     /// The show's door, asked for `ticket` (which holds no seat): let in (a pass, counted in the capacity
-    /// until [`Store::door_entered`] or `pass_ms`) when the line ahead is empty and a place and the rate
+    /// until the ticket's admit takes a seat — which uses the pass up in the same step — or `pass_ms`) when the line ahead is empty and a place and the rate
     /// allow, else a place in line, first come, first served across every node. Each ask is also a
     /// waiter's sign of life; the line forgets waiters not seen for `abandon_ms`.
     async fn door(
@@ -552,8 +552,6 @@ pub trait Store: Send + Sync + 'static {
         ticket: &TicketId,
         rules: DoorRules,
     ) -> Result<DoorAnswer, StoreError>;
-    /// The ticket let in has taken its seat: its pass is dropped (the lease counts now).
-    async fn door_entered(&self, show: &ShowId, ticket: &TicketId) -> Result<(), StoreError>;
 
     /// Keeps a new TV sign-in code under `user_code` (a keyed hash) until it lapses; false when a code
     /// that has not lapsed holds that user code already (the caller draws another).

@@ -53,6 +53,10 @@ pub struct ShowSetup {
     pub stream_path: String,
     /// `none` or `aes-128` (the folder must be packaged so, e.g. the demo's `demo-aes`).
     pub encryption: String,
+    /// Doors-open capacity: the most viewers at once (`None`: no limit).
+    pub capacity: Option<u32>,
+    /// Doors-open rate: newcomers let in per second (`None`: no limit).
+    pub admit_rate_per_s: Option<u32>,
 }
 
 /// Creates (or replaces) the show with `PUT /api/v1/shows/{id}`: open from an hour ago for a day.
@@ -77,6 +81,12 @@ pub async fn put_show(lanes: &Lanes, admin_key: &str, show: &ShowSetup) -> anyho
     });
     if let Some(h) = show.heartbeat_s {
         body["heartbeat_interval_s"] = json!(h);
+    }
+    if let Some(c) = show.capacity {
+        body["capacity"] = json!(c);
+    }
+    if let Some(r) = show.admit_rate_per_s {
+        body["admit_rate_per_s"] = json!(r);
     }
     let path = format!("/api/v1/shows/{}", show.id);
     let reply = lanes
@@ -283,7 +293,7 @@ fn with_secret<'a>(call: Call<'a>, secret: Option<&HeaderValue>) -> Call<'a> {
 }
 
 /// Reads an admit's answer.
-fn admission(body: &[u8]) -> Option<Session> {
+pub fn admission(body: &[u8]) -> Option<Session> {
     let v = serde_json::from_slice::<AdmitView>(body).ok()?;
     Some(Session {
         id: v.session_id,

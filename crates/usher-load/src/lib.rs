@@ -7,12 +7,14 @@
 //! - [`api`]: Usher's API as the tool uses it (show, batch registration, admit, heartbeat, leave, media).
 //! - [`setup`]: the file-descriptor budget, the run's show and tickets.
 //! - [`viewers`]: the viewer scenario (ramp or doors open, heartbeats, segments, sharing attack).
+//! - [`doors`]: the doors-open scenario (a show with a capacity, a crowd at once, its waiting room).
 //! - [`saturate`]: closed-loop throughput runs (Usher operations, or plain GETs for the ceilings).
 //! - [`stats`]: histograms, errors by kind, checks; table and JSON forms.
 //! - [`system`]: the open-files limit; a process's CPU and memory from `/proc`.
 
 pub mod api;
 pub mod client;
+pub mod doors;
 pub mod saturate;
 pub mod setup;
 pub mod stats;

@@ -1,5 +1,5 @@
-//! The `usher-load` binary: the viewer scenario (default), `saturate` (closed-loop Usher throughput) and
-//! `get` (closed-loop GETs of any URL, for the ceilings).
+//! The `usher-load` binary: the viewer scenario (default), `saturate` (closed-loop Usher throughput),
+//! `get` (closed-loop GETs of any URL, for the ceilings) and `doors` (a crowd at a show's capacity).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
+use usher_load::doors::{self, DoorsConfig, DoorsReport};
 use usher_load::saturate::{self, Load, SaturateConfig, SaturateReport};
 use usher_load::setup::Server;
 use usher_load::stats::table;
@@ -38,6 +39,35 @@ enum Command {
     Saturate(SaturateArgs),
     /// Closed loop of plain GETs (the HTTP and file ceilings: nginx `return 200`, nginx `sendfile`).
     Get(GetArgs),
+    /// Doors open: a show with a capacity, a crowd arriving at once; the waiting room lets them in, in
+    /// arrival order, as the earliest viewers leave.
+    Doors(DoorsArgs),
+}
+
+#[derive(Args)]
+struct DoorsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Viewers arriving at once.
+    #[arg(long, default_value_t = 5_000)]
+    arrivals: usize,
+    /// The show's capacity (most viewers at once).
+    #[arg(long, default_value_t = 1_000)]
+    capacity: u32,
+    /// The show's admit rate, newcomers per second (none: no limit).
+    #[arg(long)]
+    admit_rate_per_s: Option<u32>,
+    /// Viewers leaving per second once the crowd has arrived (the earliest first).
+    #[arg(long, default_value_t = 200.0)]
+    leave_per_s: f64,
+    /// Longest a viewer waits in line before giving up, seconds.
+    #[arg(long, default_value_t = 120.0)]
+    max_wait_s: f64,
+    /// Connections.
+    #[arg(long, default_value_t = 256)]
+    connections: usize,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Args, Clone)]
@@ -281,6 +311,37 @@ fn viewers_text(r: &ViewersReport) -> String {
     s
 }
 
+fn doors_text(r: &DoorsReport) -> String {
+    let mut s = format!(
+        "\nusher-load doors: {} arrivals at once, capacity {}{}, show `{}`, leaving {}/s\n\n",
+        r.config.arrivals,
+        r.config.capacity,
+        r.config
+            .admit_rate_per_s
+            .map_or(String::new(), |x| format!(", admit rate {x}/s")),
+        r.show_id,
+        r.config.leave_per_s,
+    );
+    s.push_str(&table(&r.ops));
+    s.push_str(&format!(
+        "\nlet in at once {}   waited {}   let in from the line {}   never let in {}   peak playing {}\n\
+         order let in vs place in line: rank correlation {:.4}, most overtaken by one waiter {} (bound {})\n\
+         heartbeats refused {}   line cleared after {:.1} s\n{}\n",
+        r.admitted_at_once,
+        r.waited,
+        r.admitted_from_line,
+        r.never_admitted,
+        r.peak_playing,
+        r.order_correlation,
+        r.max_overtaken,
+        r.overtake_bound,
+        r.heartbeat_refusals,
+        r.line_cleared_s,
+        if r.passed { "PASSED" } else { "FAILED" }
+    ));
+    s
+}
+
 fn saturate_text(r: &SaturateReport) -> String {
     let mut s = format!(
         "\nusher-load closed loop on {}: {} connections, {} s measured after {} s warm-up\n\n",
@@ -350,6 +411,19 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let report = saturate::run(None, cfg, a.server_pid).await?;
             emit(&report, &saturate_text(&report), &a.output)?;
             Ok(!a.output.check || report.errors == 0)
+        }
+        Some(Command::Doors(a)) => {
+            let cfg = DoorsConfig {
+                arrivals: a.arrivals,
+                capacity: a.capacity,
+                admit_rate_per_s: a.admit_rate_per_s,
+                leave_per_s: a.leave_per_s,
+                max_wait_s: a.max_wait_s,
+                connections: a.connections,
+            };
+            let report = doors::run(&a.server.server()?, cfg).await?;
+            emit(&report, &doors_text(&report), &a.output)?;
+            Ok(!a.output.check || report.passed)
         }
     }
 }

@@ -84,6 +84,8 @@ pub async fn prepare_show(
                     max_devices,
                     stream_path: server.stream_path.clone(),
                     encryption: server.encryption.clone(),
+                    capacity: None,
+                    admit_rate_per_s: None,
                 },
             )
             .await?;

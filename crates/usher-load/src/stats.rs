@@ -33,13 +33,16 @@ pub enum Op {
     Steering,
     /// `GET /keys/{id}`, a content key with the session's credentials (checked, not renewed).
     Key,
+    /// `POST /api/v1/playback` answered 202: a place in a show's waiting room (doors-open capacity).
+    Wait,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 9] = [
+    pub const ALL: [Op; 10] = [
         Op::Register,
         Op::Admit,
+        Op::Wait,
         Op::Heartbeat,
         Op::Steering,
         Op::Playlist,
@@ -61,6 +64,7 @@ impl Op {
             Op::Get => "get",
             Op::Steering => "steering",
             Op::Key => "key",
+            Op::Wait => "wait",
         }
     }
 

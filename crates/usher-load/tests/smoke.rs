@@ -187,3 +187,35 @@ async fn closed_loops_measure_heartbeats_admits_segments_and_plain_gets() {
     assert!(r.rate() > 0.0);
     usher.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_at_a_full_show_waits_in_line_and_comes_in_in_order() {
+    let usher = start_usher().await;
+    let cfg = usher_load::doors::DoorsConfig {
+        arrivals: 60,
+        capacity: 20,
+        admit_rate_per_s: None,
+        leave_per_s: 40.0,
+        max_wait_s: 30.0,
+        connections: 16,
+    };
+    let r = usher_load::doors::run(&usher.server, cfg)
+        .await
+        .expect("run");
+    assert!(r.passed, "{r:#?}");
+    assert_eq!(
+        (r.admitted_at_once, r.waited, r.admitted_from_line),
+        (20, 40, 40),
+        "{r:#?}"
+    );
+    assert!(r.peak_playing <= 20, "{r:#?}");
+    assert!(r.max_overtaken <= r.overtake_bound, "{r:#?}");
+    assert!(r.order_correlation >= 0.5, "{r:#?}");
+    let waits = r
+        .ops
+        .iter()
+        .find(|o| o.op.name() == "wait")
+        .map_or(0, |o| o.ok);
+    assert!(waits >= 40, "{r:#?}");
+    usher.shutdown().await;
+}

@@ -809,7 +809,14 @@ impl Store for EmbeddedStore {
                     rules,
                     now,
                 );
-                if let AdmitDecision::Admitted { .. } = &decision {
+                if let AdmitDecision::Admitted { reattached, .. } = &decision {
+                    if !reattached {
+                        // a pass through the show's door is used up by this seat, under the same lock
+                        // as the lease (the door reads both under it too)
+                        if let Some(d) = lock(&self.doors).get_mut(&req.show_id) {
+                            d.entered(&req.ticket_id);
+                        }
+                    }
                     if let Some(country) = req.country {
                         l.saw_country(country, now);
                     }
@@ -1932,19 +1939,16 @@ impl Store for EmbeddedStore {
     ) -> Result<DoorAnswer, StoreError> {
         let now = self.clock.now();
         // the leases the show holds (kept as leases change; a lapsed one counts until the sweep drops
-        // it, so the door may let in a little late, never too many)
-        let held = lock(&self.runtime).held.get(show).copied().unwrap_or(0);
-        Ok(lock(&self.doors)
+        // it, so the door may let in a little late, never too many), read under the lock an admit
+        // takes a seat and uses up its pass under: no seat is counted twice or not at all
+        let rt = lock(&self.runtime);
+        let held = rt.held.get(show).copied().unwrap_or(0);
+        let answer = lock(&self.doors)
             .entry(show.clone())
             .or_default()
-            .ask(ticket, rules, held, now))
-    }
-
-    async fn door_entered(&self, show: &ShowId, ticket: &TicketId) -> Result<(), StoreError> {
-        if let Some(d) = lock(&self.doors).get_mut(show) {
-            d.entered(ticket);
-        }
-        Ok(())
+            .ask(ticket, rules, held, now);
+        drop(rt);
+        Ok(answer)
     }
 
     async fn create_tv_code(

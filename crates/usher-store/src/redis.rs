@@ -2014,18 +2014,6 @@ impl Store for RedisStore {
         }
     }
 
-    async fn door_entered(&self, show: &ShowId, ticket: &TicketId) -> Result<(), StoreError> {
-        let _: () = self
-            .con()
-            .zrem(
-                self.key(&["door", show.as_str(), "passes"]),
-                ticket.as_str(),
-            )
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(())
-    }
-
     async fn create_tv_code(
         &self,
         user_code: &SecretHash,

@@ -234,7 +234,6 @@ async fn admit_ticket(
     let country = check_geo(state, show, client)?;
     // doors-open capacity: a newcomer (no seat of this ticket plays, no secret of one presented) passes
     // the show's door; a ticket already playing is never made to wait
-    let mut passed_door = false;
     if show.has_door()
         && presented.is_none()
         && state
@@ -251,7 +250,8 @@ async fn admit_ticket(
             abandon_ms: DOOR_ABANDON_MS,
         };
         match state.store.door(&show.id, &ts.ticket.id, rules).await? {
-            DoorAnswer::Enter => passed_door = true,
+            // the admit below takes the seat and uses the pass up in one store step
+            DoorAnswer::Enter => {}
             DoorAnswer::Wait {
                 position,
                 entered_recently,
@@ -313,10 +313,6 @@ async fn admit_ticket(
             }
             if !superseded.is_empty() {
                 tracing::info!(ticket.id = %ts.ticket.id, session.tag = %state.hasher.session_tag(session_id.as_str()), superseded = superseded.len(), "seat taken over");
-            }
-            if passed_door && let Err(e) = state.store.door_entered(&show.id, &ts.ticket.id).await {
-                // the pass lapses by itself (`DOOR_PASS_MS`), holding its place in the capacity until then
-                tracing::warn!(error = %e, show.id = %show.id, "a used door pass was not dropped");
             }
             let delivery = delivery::delivery(state, &session_id, show, now, client).await?;
             Ok(AdmitOutcome::Admitted(Admission {

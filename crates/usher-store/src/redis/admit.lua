@@ -68,6 +68,8 @@ saw_device(st, device, label, now)
 saw_country(st, country, now)
 saw_address(st, address, now)
 redis.call('ZADD', live_key(prefix, st), expires, new_sid)
+-- a pass through the show's door (doors-open capacity) is used up by this seat, in the same step
+redis.call('ZREM', prefix .. 'door:' .. show_id .. ':passes', ticket_id)
 index_session(prefix, st, new_sid, ticket_id, ttl)
 save_seats(KEYS[1], st)
 local out = { 'admitted', new_sid, expires, 0, gen, first_play }
