@@ -96,6 +96,24 @@ def akamai_vectors():
             "acl",
             "/demo/*",
         ),
+        (
+            "acl_escape_early_session_data",
+            {
+                "key": AKAMAI_KEY,
+                "end_time": 1700003600,
+                "session_id": "user:1;x y",
+                "payload": "a&b",
+                "escape_early": True,
+            },
+            "acl",
+            "/demo/*",
+        ),
+        (
+            "url_escape_early_ip",
+            {"key": AKAMAI_KEY, "end_time": 1700003600, "ip": "2001:db8::1", "escape_early": True},
+            "url",
+            "/demo/a%20b.m3u8?x=1",
+        ),
     ]
     out = []
     for name, kwargs, kind, target in cases:
