@@ -31,5 +31,6 @@ mod refusals;
 mod search;
 mod session_integrity;
 mod sign_url;
+mod sign_url_vendors;
 mod uploads;
 mod webhooks;
