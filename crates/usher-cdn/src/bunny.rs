@@ -414,6 +414,18 @@ impl BunnySigner {
                 reason: "1 to 10000000 kB/s (leave it out for no limit)",
             });
         }
+        if params.ignore_params
+            && (params.countries_allowed.is_some()
+                || params.countries_blocked.is_some()
+                || params.speed_limit.is_some())
+        {
+            // Bunny's reference code (go/token.go 2.1.0) signs and sends only token_ignore_params then,
+            // silently dropping the countries and the limit: refused rather than dropped
+            return Err(SignError::BadField {
+                field: "ignore_params",
+                reason: "Bunny's token carries no countries or speed limit with token_ignore_params",
+            });
+        }
         let p = &params;
         let extras = [
             ("countries_allowed", p.countries_allowed.is_some()),
@@ -441,6 +453,21 @@ impl BunnySigner {
             }
         }
         Ok(Self { params })
+    }
+
+    /// The bindings: a folder (`token_path`) except in the basic MD5 form; an IPv4 address exactly; an IPv6
+    /// address as its /64 in the HMAC form (which signs the packed /64), exactly in the SHA-256 and MD5
+    /// forms (which sign the address's text).
+    pub fn capabilities(&self) -> crate::Capabilities {
+        let form = self.params.form;
+        crate::Capabilities {
+            session: false,
+            client_v4: crate::AddressBinding::Fixed(32),
+            client_v6: crate::AddressBinding::Fixed(if form == Form::Hmac { 64 } else { 128 }),
+            client_ip_required: false,
+            starts_at: false,
+            prefix: form != Form::Md5,
+        }
     }
 
     /// Signs one request; a prefix becomes `token_path`.
@@ -922,7 +949,8 @@ mod tests {
         let new = |v: serde_json::Value| {
             BunnySigner::new(serde_json::from_value(v).unwrap()).map_err(|e| e.to_string())
         };
-        assert!(new(serde_json::json!({"key": "k", "countries_allowed": "CA,US", "countries_blocked": "RU", "speed_limit": 5000, "ignore_params": true})).is_ok());
+        assert!(new(serde_json::json!({"key": "k", "countries_allowed": "CA,US", "countries_blocked": "RU", "speed_limit": 5000})).is_ok());
+        assert!(new(serde_json::json!({"key": "k", "ignore_params": true})).is_ok());
         for bad in [
             serde_json::json!({"key": "k", "countries_allowed": "ca"}),
             serde_json::json!({"key": "k", "countries_blocked": "US,"}),
@@ -931,6 +959,7 @@ mod tests {
             serde_json::json!({"key": "k", "form": "sha256", "speed_limit": 10}),
             serde_json::json!({"key": "k", "form": "md5", "countries_allowed": "US"}),
             serde_json::json!({"key": "k", "form": "md5", "delivery": "path"}),
+            serde_json::json!({"key": "k", "ignore_params": true, "speed_limit": 10}),
         ] {
             assert!(new(bad.clone()).is_err(), "{bad}");
         }

@@ -310,9 +310,10 @@ impl CloudflareStreamSigner {
         }
         if let Some(p) = &req.prefix {
             let p = prefix_path(p)?;
-            if p != format!("/{video}/") && p != format!("/{video}") {
+            // the token covers the whole video, so any folder inside it is covered too
+            if !p.starts_with(&format!("/{video}/")) && p != format!("/{video}") {
                 return Err(SignError::BadPath(
-                    "a token covers one video: the prefix must be the video's folder /<video id>/",
+                    "a token covers one video: the prefix must be the video's folder /<video id>/ or inside it",
                 ));
             }
         }

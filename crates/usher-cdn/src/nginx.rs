@@ -21,7 +21,7 @@
 //!
 //! An expression whose result nginx can never compute the same way is refused with the string that would be
 //! hashed (the secret shown as `$secret`): `$uri` in path delivery (nginx's `$uri` then holds the link's own
-//! hash), a link outside the prefix it names, a `folder` prefix of more than one folder.
+//! hash), a link outside the prefix it names, a `folder` prefix that names no folder (`/`).
 //!
 //! Delivery: `?md5=<hash>&expires=<t>` (argument names configurable, to match `secure_link $arg_md5,$arg_expires`)
 //! or, in path form, `/<hash>,<t>/path` for a location such as
@@ -472,12 +472,9 @@ impl NginxSigner {
                     e.preview(&values)
                 )));
             }
-            if folder
-                .as_deref()
-                .is_some_and(|f| f.is_empty() || p.trim_matches('/').contains('/'))
-            {
+            if folder.as_deref().is_some_and(str::is_empty) {
                 return Err(SignError::Unmatchable(format!(
-                    "prefix_holds = folder takes a prefix of one folder (/abc123/), not {p}: nginx's capture of one folder name could never equal what would be hashed (\"{}\")",
+                    "prefix_holds = folder needs a prefix that names a folder, not {p}: nginx's capture of a folder name is never empty (\"{}\")",
                     e.preview(&values)
                 )));
             }
@@ -694,9 +691,9 @@ mod tests {
             matches!(&e, SignError::Unmatchable(m) if m.contains("\"2000000000demo $secret\"")),
             "{e}"
         );
-        // a folder name cannot span two folders
+        // the root names no folder
         let e = folder
-            .sign(&SignRequest::path("/d/abc/a.ts", 2_000_000_000).with_prefix("/d/abc/"))
+            .sign(&SignRequest::path("/a.ts", 2_000_000_000).with_prefix("/"))
             .unwrap_err();
         assert!(matches!(e, SignError::Unmatchable(_)), "{e}");
         // the secret never shows in a refusal

@@ -172,7 +172,8 @@ impl Signer {
     ///
     /// Addresses: Akamai's `ip=` is compared exactly; CloudFront's custom policy takes an IPv4 CIDR
     /// network in `AWS:SourceIp` (AWS advises against `IpAddress` on IPv6-enabled distributions, so no IPv6
-    /// binding); Bunny signs an IPv4 address exactly and an IPv6 one as its /64; nginx compares the
+    /// binding); Bunny signs an IPv4 address exactly and an IPv6 one as its /64 (HMAC form; exactly in the
+    /// SHA-256 and MD5 forms); Cloudflare Stream takes any network in `ip.src`; nginx compares the
     /// `$remote_addr` text exactly; Google signs none; Usher's grant takes any network.
     pub fn capabilities(&self) -> Capabilities {
         match self {
@@ -200,14 +201,7 @@ impl Signer {
                 starts_at: false,
                 prefix: true,
             },
-            Self::Bunny(_) => Capabilities {
-                session: false,
-                client_v4: AddressBinding::Fixed(32),
-                client_v6: AddressBinding::Fixed(64),
-                client_ip_required: false,
-                starts_at: false,
-                prefix: true,
-            },
+            Self::Bunny(s) => s.capabilities(),
             Self::Nginx(s) => s.capabilities(),
             Self::CloudflareStream(s) => s.capabilities(),
             // one URL each, bound to nothing but its expiry

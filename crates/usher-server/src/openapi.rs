@@ -183,7 +183,7 @@ fn problem_schema() -> Value {
         "type": "object",
         "description": "An RFC 9457 problem: every error answer, as `application/problem+json`. `code` is the \
     stable reason to act on; some codes add members (`ticket_id`, `starts_at`, `ended_at`, `retry_after_s`, \
-    `superseded_by`, `superseded_at`, `country`). 5xx answers carry no internal detail.",
+    `superseded_by`, `superseded_at`, `country`, `field`). 5xx answers carry no internal detail.",
         "required": ["type", "title", "status", "code"],
         "properties": {
             "type": {"type": "string", "description": "`urn:usher:problem:<code>`.", "pattern": "^urn:usher:problem:[a-z_]+$"},
@@ -199,6 +199,7 @@ fn problem_schema() -> Value {
             "superseded_at": {"type": "string", "format": "date-time", "description": "`superseded`: when."},
             "country": {"type": ["string", "null"], "description": "`geo_blocked`: the country detected, if known."},
             "offset": {"type": "integer", "minimum": 0, "description": "`upload_offset_mismatch`: the offset the upload is at."},
+            "field": {"type": "string", "description": "`signing_option_invalid`, `signing_unmatchable`: the CDN `signing` option at fault."},
         },
     })
 }

@@ -11,6 +11,7 @@ mod audit_retention;
 mod backup;
 mod binding;
 mod cdn;
+mod cdn_vendors;
 mod connections;
 mod edge;
 mod encryption;
