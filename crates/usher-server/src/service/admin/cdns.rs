@@ -14,6 +14,8 @@ use usher_core::ids::CdnId;
 use usher_core::secret::SecretHash;
 use usher_core::store::PutOutcome;
 
+pub mod signing;
+
 use crate::service::audit;
 use crate::service::delivery::{Binding, DEFAULT_PRIORITY, pool, sign_object};
 use crate::service::error::Code;
@@ -32,7 +34,7 @@ pub struct CdnSpec {
     /// `http(s)://host[:port][/path]`, no query, fragment or credentials.
     pub base_url: String,
     /// The scheme's configuration with its keys (`{"scheme": "nginx", "secret": …}`), as `usher-cdn` reads it.
-    #[schema(value_type = Object)]
+    #[schema(value_type = signing::Signing)]
     pub signing: Value,
     /// Lower comes first (default 100, at most 1,000,000).
     #[serde(default = "default_priority")]
