@@ -386,8 +386,8 @@ fn signing_from(fields: &Fields, existing: Option<&Value>) -> Result<Value, Erro
     obj.insert("scheme".into(), json!(scheme));
     if let Some(secret) = fields.get("secret") {
         let key = match scheme {
-            "nginx" => "secret",
-            "cloudfront" => "private_key_pem",
+            "nginx" | "cloudflare" => "secret",
+            "cloudfront" | "cloudflare_stream" => "private_key_pem",
             _ => "key",
         };
         obj.insert(key.into(), json!(secret));
