@@ -128,9 +128,6 @@ fn sign_target(
     if expires <= 0 {
         return Err(SignError::BadTimes("expiry must be after 1970"));
     }
-    if form == Form::Md5 {
-        return sign_md5(key, t, expires, opts);
-    }
     for (name, value) in [
         ("token_countries", opts.countries_allowed),
         ("token_countries_blocked", opts.countries_blocked),
@@ -195,7 +192,8 @@ fn sign_target(
             );
             (token, join(&params, |v| encode(v, COMPONENT)))
         }
-        Form::Md5 => unreachable!("signed by sign_md5"),
+        // one path, its expiry and an address: none of the parameters above
+        Form::Md5 => return sign_md5(key, t, expires, opts),
         Form::Sha256 => {
             if opts.ignore_params || opts.speed_limit.is_some() {
                 return Err(SignError::BadField {

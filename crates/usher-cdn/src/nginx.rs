@@ -481,20 +481,7 @@ impl NginxSigner {
         }
         let hash = e.hash(self.secret.expose_secret(), &values)?;
         let exp = req.expires_at;
-        if self.delivery == Delivery::Cookie {
-            let mut cookie =
-                crate::request::Cookie::new(&self.cookie_name, format!("{hash},{exp}"), &t.origin);
-            if let Some(p) = &req.prefix {
-                // the cookie goes only with requests under the folder it covers (as sent: encoded)
-                cookie.path = Some(prefix_path(p)?);
-            }
-            return Ok(Signed {
-                url: t.url(),
-                cookies: vec![cookie],
-                headers: Vec::new(),
-            });
-        }
-        Ok(Signed::url(match self.delivery {
+        let url = match self.delivery {
             Delivery::Query => append_query(
                 &t.url(),
                 &format!("{}={hash}&{}={exp}", self.hash_arg, self.expires_arg),
@@ -507,8 +494,24 @@ impl NginxSigner {
                 }
                 u
             }
-            Delivery::Cookie => unreachable!("returned above"),
-        }))
+            Delivery::Cookie => {
+                let mut cookie = crate::request::Cookie::new(
+                    &self.cookie_name,
+                    format!("{hash},{exp}"),
+                    &t.origin,
+                );
+                if let Some(p) = &req.prefix {
+                    // the cookie goes only with requests under the folder it covers (as sent: encoded)
+                    cookie.path = Some(prefix_path(p)?);
+                }
+                return Ok(Signed {
+                    url: t.url(),
+                    cookies: vec![cookie],
+                    headers: Vec::new(),
+                });
+            }
+        };
+        Ok(Signed::url(url))
     }
 }
 
