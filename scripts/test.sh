@@ -30,6 +30,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# PyJWT verifies Cloudflare Stream tokens in tests/it/sign_url_vendors.rs (an independent JWT library)
+python3 -c 'import jwt, cryptography' 2>/dev/null || { step "installing PyJWT"; python3 -m pip install --quiet pyjwt cryptography; }
+
 step "front-end assets (npm ci + esbuild)"
 scripts/build-web.sh
 

@@ -50,6 +50,28 @@ fn schemes() -> Vec<(&'static str, serde_json::Value, SignRequest)> {
             SignRequest::url(url, exp).for_client("192.0.2.1".parse().unwrap()),
         ),
         (
+            "bunny_md5_query",
+            serde_json::json!({"scheme": "bunny", "key": "SecurityKey", "form": "md5"}),
+            SignRequest::url(url, exp).for_client("192.0.2.1".parse().unwrap()),
+        ),
+        (
+            "cloudflare_waf_token",
+            serde_json::json!({"scheme": "cloudflare", "secret": "mysecrettoken", "lifetime_s": 10800}),
+            SignRequest::url(url, exp),
+        ),
+        (
+            "cloudflare_stream_rs256",
+            serde_json::json!({"scheme": "cloudflare_stream", "key_id": "k1", "private_key_pem": pem}),
+            SignRequest::url(url, exp)
+                .with_prefix("/demo/")
+                .for_client_network("192.0.2.1".parse().unwrap(), 24),
+        ),
+        (
+            "fastly_token",
+            serde_json::json!({"scheme": "fastly", "key": "iqFPeN2u+Z0Lm5IrsKaOFKRqEU5Gw8ePtaEkHZWuD24="}),
+            SignRequest::url(url, exp),
+        ),
+        (
             "usher_grant",
             serde_json::json!({"scheme": "usher", "key": "usher-test-grant-key-0123456789abcdef"}),
             SignRequest::url(url, exp).for_session(session),

@@ -10,9 +10,13 @@
 //! input is the same fields plus, not carried in the token, `url=<path>` for URL tokens and `salt=<salt>`
 //! when a salt is configured. Several ACLs are joined by `!`.
 //!
-//! The reference libraries' optional `escape_early` differs between languages, so this module does not
-//! offer it: field values are refused when they hold a character that would need escaping (`~`, `&`, `;`,
-//! `,`, `"`, `\`, `#`, spaces, non-ASCII), which keeps every token identical under all of them.
+//! Without `escape_early` (the default), field values are refused when they hold a character that would
+//! need escaping (`~`, `&`, `;`, `,`, `"`, `\`, `#`, spaces, non-ASCII), which keeps every token identical
+//! under all the reference libraries. With `escape_early` (for a property whose verification escapes early)
+//! this module does what the Python reference library does with `escape_early=True`: `ip`, `id`, `data` and
+//! (URL tokens) `url` are escaped as `urllib.parse.quote_plus` does — every byte but letters, digits and
+//! `_.-~` as `%xx` in *lower-case* hex, a space as `+` — before they are signed and sent; `acl` and `salt`
+//! are not. (Akamai's Java library escapes differently; the edge setting decides which one is right.)
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -82,6 +86,24 @@ pub struct Fields<'a> {
     pub data: Option<&'a str>,
     /// `salt=`: a second secret (in the HMAC input only).
     pub salt: Option<&'a str>,
+    /// Escape `ip`, `id`, `data` and `url` first, as the Python reference's `escape_early=True` does.
+    pub escape_early: bool,
+}
+
+/// `urllib.parse.quote_plus(text)` with its `%XX` escapes in lower case: the Python reference library's
+/// `_escape_early`.
+pub fn escape_early(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02x}")),
+        }
+    }
+    out
 }
 
 /// Decodes the hex key Akamai's property configuration shows.
@@ -116,6 +138,21 @@ pub fn token(key: &[u8], algorithm: Algorithm, fields: &Fields<'_>) -> Result<St
             reason: "exactly one of acl and url",
         });
     }
+    let escaped = |v: Option<&str>| {
+        v.map(|v| {
+            if fields.escape_early {
+                escape_early(v)
+            } else {
+                v.to_owned()
+            }
+        })
+    };
+    let (ip, id, data, url) = (
+        escaped(fields.ip),
+        escaped(fields.id),
+        escaped(fields.data),
+        escaped(fields.url),
+    );
     let mut token = String::with_capacity(160);
     let mut push = |name: &str, value: &str| {
         if !token.is_empty() {
@@ -125,7 +162,7 @@ pub fn token(key: &[u8], algorithm: Algorithm, fields: &Fields<'_>) -> Result<St
         token.push('=');
         token.push_str(value);
     };
-    if let Some(ip) = fields.ip {
+    if let Some(ip) = &ip {
         check("ip", ip, false)?;
         push("ip", ip);
     }
@@ -137,16 +174,16 @@ pub fn token(key: &[u8], algorithm: Algorithm, fields: &Fields<'_>) -> Result<St
         check("acl", acl, true)?;
         push("acl", acl);
     }
-    if let Some(id) = fields.id {
+    if let Some(id) = &id {
         check("id", id, false)?;
         push("id", id);
     }
-    if let Some(data) = fields.data {
+    if let Some(data) = &data {
         check("data", data, false)?;
         push("data", data);
     }
     let mut input = token.clone();
-    if let Some(url) = fields.url {
+    if let Some(url) = &url {
         check("url", url, true)?;
         input.push_str("~url=");
         input.push_str(url);
@@ -226,6 +263,10 @@ pub struct AkamaiParams {
     /// ACL patterns added (joined by `!`) after the one derived from the request.
     #[serde(default)]
     pub extra_acls: Vec<String>,
+    /// Escape `ip`, `id`, `data` and `url` as the Python reference's `escape_early=True` does (see the
+    /// module's documentation).
+    #[serde(default)]
+    pub escape_early: bool,
 }
 
 fn default_token_name() -> String {
@@ -312,6 +353,7 @@ impl AkamaiSigner {
             id: req.session_id.as_deref(),
             data: self.params.data.as_deref(),
             salt: self.params.salt.as_ref().map(|s| s.expose_secret()),
+            escape_early: self.params.escape_early,
         };
         let token = token(self.key.expose_secret(), self.params.algorithm, &fields)?;
         let name = &self.params.token_name;
@@ -383,6 +425,7 @@ mod tests {
         session_id: Option<String>,
         payload: Option<String>,
         salt: Option<String>,
+        escape_early: Option<bool>,
     }
 
     fn key() -> Vec<u8> {
@@ -409,6 +452,7 @@ mod tests {
                     id: e.session_id.as_deref(),
                     data: e.payload.as_deref(),
                     salt: e.salt.as_deref(),
+                    escape_early: e.escape_early.unwrap_or(false),
                 },
             );
             assert_eq!(got.as_deref(), Ok(v.value.as_str()), "{}", v.id);
@@ -425,6 +469,7 @@ mod tests {
             salt: Some("pepper".into()),
             data: None,
             extra_acls: Vec::new(),
+            escape_early: false,
         }
     }
 
@@ -461,6 +506,39 @@ mod tests {
             .unwrap();
         assert_eq!(h.headers[0].name, "__token__");
         assert_eq!(h.headers[0].value, want);
+    }
+
+    #[test]
+    fn escape_early_through_the_signer() {
+        // EdgeAuth(key=KEY, end_time=1700003600, session_id="user:1;x y", payload="a&b", escape_early=True)
+        //   .generate_acl_token("/demo/*"): the reference library's value, in testdata/vectors.json.
+        let v: Vector = vectors::one("akamai/acl_escape_early_session_data");
+        assert_eq!(v.inputs.edge_auth.escape_early, Some(true));
+        let s = AkamaiSigner::new(AkamaiParams {
+            salt: None,
+            data: Some("a&b".into()),
+            escape_early: true,
+            ..params(Delivery::Query, TokenKind::Acl)
+        })
+        .unwrap();
+        let req = SignRequest::path("/demo/master.m3u8", 1_700_003_600)
+            .with_prefix("/demo/")
+            .for_session("user:1;x y");
+        assert_eq!(
+            s.sign(&req).unwrap().url,
+            format!("/demo/master.m3u8?__token__={}", v.value)
+        );
+        // without it, the same session is refused rather than signed differently from the edge
+        let plain = AkamaiSigner::new(AkamaiParams {
+            data: Some("a&b".into()),
+            ..params(Delivery::Query, TokenKind::Acl)
+        })
+        .unwrap();
+        assert!(plain.sign(&req).is_err());
+        assert_eq!(escape_early("/a b~é!"), "%2fa+b~%c3%a9%21");
+        // quote_plus keeps '~', the token's field delimiter: such a value is refused, escaped or not
+        let tilde = req.clone().for_session("a~b");
+        assert!(s.sign(&tilde).is_err());
     }
 
     #[test]

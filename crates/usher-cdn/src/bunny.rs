@@ -5,7 +5,9 @@
 //! Followed: Bunny's reference implementations `BunnyWay/BunnyCDN.TokenAuthentication` (release 2.1.0:
 //! `go/token.go`, with the vectors of `e2e/vectors.json` and `go/token_test.go`) for the HMAC form, and
 //! Bunny's guide "How to sign URLs for BunnyCDN Token Authentication" (2020, with its Node.js `token.js`
-//! sample) plus the C# library's first tests for the SHA-256 form. The MD5 "basic" tokens are not offered.
+//! sample) plus the C# library's first tests for the SHA-256 form; for the MD5 "basic" form (Token
+//! Authentication V1, still checked by pull zones that use it), Bunny's guide "Token authentication
+//! (basic)" (<https://docs.bunny.net/docs/cdn-token-authentication-basic>).
 //!
 //! HMAC form: `HS256-` + (`1-` when bound to an address) + base64url-without-padding of
 //! HMAC-SHA256(key, path ‖ expires ‖ address bytes ‖ parameters), where the path is `token_path` or the URL's
@@ -16,6 +18,11 @@
 //! whose vectors it reproduces.
 //!
 //! SHA-256 form: base64url-without-padding of SHA-256(key ‖ path ‖ expires ‖ address text ‖ parameters).
+//!
+//! MD5 (basic) form: base64url-without-padding of MD5(key ‖ decoded path ‖ expires ‖ address text), as
+//! `?token=…&expires=…`. It signs one path: no `token_path`, countries, speed limit, ignored parameters, path
+//! embedding nor query parameters (the URL's own query is not signed, so it is refused rather than left
+//! open to change).
 
 use std::net::IpAddr;
 
@@ -54,6 +61,8 @@ pub enum Form {
     Hmac,
     /// The earlier SHA-256 token (key hashed with the data), still accepted by the edge.
     Sha256,
+    /// The basic MD5 token (Token Authentication V1): one path, optionally one address.
+    Md5,
 }
 
 /// Where the token goes.
@@ -183,6 +192,8 @@ fn sign_target(
             );
             (token, join(&params, |v| encode(v, COMPONENT)))
         }
+        // one path, its expiry and an address: none of the parameters above
+        Form::Md5 => return sign_md5(key, t, expires, opts),
         Form::Sha256 => {
             if opts.ignore_params || opts.speed_limit.is_some() {
                 return Err(SignError::BadField {
@@ -234,6 +245,42 @@ fn sign_target(
             t.origin, t.path
         )
     })
+}
+
+/// The basic form: `?token=<base64url(MD5(key ‖ path ‖ expires ‖ address))>&expires=<t>`.
+fn sign_md5(key: &str, t: &Target, expires: i64, opts: &Options<'_>) -> Result<String, SignError> {
+    for (given, field) in [
+        (opts.token_path.is_some(), "prefix"),
+        (opts.countries_allowed.is_some(), "countries_allowed"),
+        (opts.countries_blocked.is_some(), "countries_blocked"),
+        (opts.speed_limit.is_some(), "speed_limit"),
+        (opts.ignore_params, "ignore_params"),
+        (opts.path_embedded, "delivery"),
+    ] {
+        if given {
+            return Err(SignError::BadField {
+                field,
+                reason: "the md5 (basic) form signs one path with its expiry and address only",
+            });
+        }
+    }
+    if t.query.is_some() {
+        return Err(SignError::BadUrl(
+            "the md5 (basic) form does not sign the query: give a URL without one",
+        ));
+    }
+    let mut h = md5::Md5::new();
+    h.update(key.as_bytes());
+    h.update(decode(&t.path)?.as_bytes());
+    h.update(expires.to_string().as_bytes());
+    if let Some(ip) = opts.ip {
+        h.update(ip.to_canonical().to_string().as_bytes());
+    }
+    let token = URL_SAFE_NO_PAD.encode(h.finalize());
+    Ok(format!(
+        "{}{}?token={token}&expires={expires}",
+        t.origin, t.path
+    ))
 }
 
 fn join(params: &[(String, String)], value: impl Fn(&str) -> String) -> String {
@@ -290,6 +337,18 @@ fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     }
 }
 
+/// Largest `limit` accepted, kB/s.
+const MAX_SPEED_LIMIT: u64 = 10_000_000;
+
+/// Whether `list` is country codes as Bunny's `token_countries` takes them: `CA,US`.
+fn is_country_list(list: &str) -> bool {
+    let codes: Vec<&str> = list.split(',').collect();
+    codes.len() <= 250
+        && codes
+            .iter()
+            .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
 /// A Bunny CDN configuration: the pull zone's token key and token options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,7 +390,82 @@ impl BunnySigner {
         if params.key.expose_secret().is_empty() {
             return Err(SignError::BadKey("empty"));
         }
+        for (field, list) in [
+            ("countries_allowed", &params.countries_allowed),
+            ("countries_blocked", &params.countries_blocked),
+        ] {
+            if let Some(list) = list
+                && !is_country_list(list)
+            {
+                return Err(SignError::BadField {
+                    field,
+                    reason: "upper-case ISO 3166-1 alpha-2 codes joined by ',' (CA,US), at most 250",
+                });
+            }
+        }
+        if params
+            .speed_limit
+            .is_some_and(|l| l == 0 || l > MAX_SPEED_LIMIT)
+        {
+            return Err(SignError::BadField {
+                field: "speed_limit",
+                reason: "1 to 10000000 kB/s (leave it out for no limit)",
+            });
+        }
+        if params.ignore_params
+            && (params.countries_allowed.is_some()
+                || params.countries_blocked.is_some()
+                || params.speed_limit.is_some())
+        {
+            // Bunny's reference code (go/token.go 2.1.0) signs and sends only token_ignore_params then,
+            // silently dropping the countries and the limit: refused rather than dropped
+            return Err(SignError::BadField {
+                field: "ignore_params",
+                reason: "Bunny's token carries no countries or speed limit with token_ignore_params",
+            });
+        }
+        let p = &params;
+        let extras = [
+            ("countries_allowed", p.countries_allowed.is_some()),
+            ("countries_blocked", p.countries_blocked.is_some()),
+            ("speed_limit", p.speed_limit.is_some()),
+            ("ignore_params", p.ignore_params),
+            ("delivery", p.delivery == Delivery::Path),
+        ];
+        for (field, given) in extras {
+            let refused = match p.form {
+                Form::Hmac => false,
+                Form::Sha256 => matches!(field, "speed_limit" | "ignore_params"),
+                Form::Md5 => true,
+            };
+            if given && refused {
+                return Err(SignError::BadField {
+                    field,
+                    reason: match p.form {
+                        Form::Md5 => {
+                            "the md5 (basic) form signs a path, its expiry and an address only"
+                        }
+                        _ => "only the hmac form carries it",
+                    },
+                });
+            }
+        }
         Ok(Self { params })
+    }
+
+    /// The bindings: a folder (`token_path`) except in the basic MD5 form; an IPv4 address exactly; an IPv6
+    /// address as its /64 in the HMAC form (which signs the packed /64), exactly in the SHA-256 and MD5
+    /// forms (which sign the address's text).
+    pub fn capabilities(&self) -> crate::Capabilities {
+        let form = self.params.form;
+        crate::Capabilities {
+            session: false,
+            client_v4: crate::AddressBinding::Fixed(32),
+            client_v6: crate::AddressBinding::Fixed(if form == Form::Hmac { 64 } else { 128 }),
+            client_ip_required: false,
+            starts_at: false,
+            prefix: form != Form::Md5,
+        }
     }
 
     /// Signs one request; a prefix becomes `token_path`.
@@ -771,6 +905,62 @@ mod tests {
             ),
             "https://token-tester.b-cdn.net/bcdn_token=5ZAN5wa0XMHBCH7kB-0ChF4FjIItGhj-duwE57zgvXQ&token_path=%2Fdemo%2F&expires=1598024587/demo/360p/playlist.m3u8"
         );
+    }
+
+    // Known answers of the MD5 (basic) form: Bunny's guide "Token authentication (basic)"
+    // (https://docs.bunny.net/docs/cdn-token-authentication-basic) shows its algorithm and PHP sample
+    // (`md5($securityKey.$path.$expires[.$ip], true)`, base64 with `+/` → `-_` and no `=`) but no value for a
+    // known key, so these were computed with Python's hashlib following that sample; the tests in
+    // crates/usher-server/tests/it/sign_url.rs compute them again with an independent script.
+    #[test]
+    fn md5_basic_form() {
+        let md5 = |url: &str, ip: Option<&str>| {
+            sign_url(
+                Form::Md5,
+                KEY,
+                url,
+                EXP,
+                &Options {
+                    ip: ip.map(|i| i.parse().unwrap()),
+                    ..Options::default()
+                },
+            )
+        };
+        assert_eq!(
+            md5("https://token-tester.b-cdn.net/300kb.jpg", None).unwrap(),
+            "https://token-tester.b-cdn.net/300kb.jpg?token=Ao9wBEuhqk4V_zyPZgkzkA&expires=1598024587"
+        );
+        assert_eq!(
+            md5("https://token-tester.b-cdn.net/300kb.jpg", Some("1.2.3.4")).unwrap(),
+            "https://token-tester.b-cdn.net/300kb.jpg?token=TYsb0jmluWgQT6SWufdHnA&expires=1598024587"
+        );
+        assert!(md5("https://token-tester.b-cdn.net/300kb.jpg?v=1", None).is_err());
+        let opts = Options {
+            token_path: Some("/"),
+            ..Options::default()
+        };
+        assert!(sign_url(Form::Md5, KEY, "/a", EXP, &opts).is_err());
+    }
+
+    #[test]
+    fn options_are_checked_when_configured() {
+        let new = |v: serde_json::Value| {
+            BunnySigner::new(serde_json::from_value(v).unwrap()).map_err(|e| e.to_string())
+        };
+        assert!(new(serde_json::json!({"key": "k", "countries_allowed": "CA,US", "countries_blocked": "RU", "speed_limit": 5000})).is_ok());
+        assert!(new(serde_json::json!({"key": "k", "ignore_params": true})).is_ok());
+        for bad in [
+            serde_json::json!({"key": "k", "countries_allowed": "ca"}),
+            serde_json::json!({"key": "k", "countries_blocked": "US,"}),
+            serde_json::json!({"key": "k", "countries_allowed": "US&x=1"}),
+            serde_json::json!({"key": "k", "speed_limit": 0}),
+            serde_json::json!({"key": "k", "form": "sha256", "speed_limit": 10}),
+            serde_json::json!({"key": "k", "form": "md5", "countries_allowed": "US"}),
+            serde_json::json!({"key": "k", "form": "md5", "delivery": "path"}),
+            serde_json::json!({"key": "k", "ignore_params": true, "speed_limit": 10}),
+        ] {
+            assert!(new(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -129,25 +129,6 @@ fn cidr(ip: &str) -> Result<String, SignError> {
     Ok(format!("{addr}/{len}"))
 }
 
-/// The first address of the network of `bits` leading bits around `ip`, as CIDR names a network
-/// (`203.0.113.77`, 24 → `203.0.113.0`); an IPv4-mapped IPv6 address counts as IPv4.
-fn network_address(ip: IpAddr, bits: u8) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V4(a) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(bits.min(32)))
-                .unwrap_or(0);
-            IpAddr::V4((u32::from(a) & mask).into())
-        }
-        IpAddr::V6(a) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(bits.min(128)))
-                .unwrap_or(0);
-            IpAddr::V6((u128::from(a) & mask).into())
-        }
-    }
-}
-
 /// CloudFront's URL-safe base64: standard base64 with `+`→`-`, `=`→`_`, `/`→`~`.
 pub fn cloudfront_base64(bytes: &[u8]) -> String {
     STANDARD
@@ -312,7 +293,7 @@ impl CloudFrontSigner {
             None => url.clone(),
         };
         let ip = req.client_ip.map(|ip| match req.client_network_bits {
-            Some(bits) => format!("{}/{bits}", network_address(ip, bits)),
+            Some(bits) => format!("{}/{bits}", crate::uri::network_address(ip, bits)),
             None => ip.to_string(),
         });
         let policy = Policy {
@@ -540,11 +521,11 @@ mod tests {
             "{json}"
         );
         assert_eq!(
-            network_address("::ffff:203.0.113.77".parse().unwrap(), 16),
+            crate::uri::network_address("::ffff:203.0.113.77".parse().unwrap(), 16),
             "203.0.0.0".parse::<IpAddr>().unwrap()
         );
         assert_eq!(
-            network_address("2001:db8:85a3:1::7".parse().unwrap(), 48),
+            crate::uri::network_address("2001:db8:85a3:1::7".parse().unwrap(), 48),
             "2001:db8:85a3::".parse::<IpAddr>().unwrap()
         );
     }

@@ -45,6 +45,10 @@ pub enum SignError {
         /// The missing field.
         what: &'static str,
     },
+    /// The nginx `secure_link_md5` expression would hash a string nginx can never compute the same way
+    /// (the message shows it, with the secret as `$secret`).
+    #[error("nginx could never match this link: {0}")]
+    Unmatchable(String),
     /// The nginx `secure_link_md5` expression could not be understood.
     #[error("bad secure_link_md5 expression: {0}")]
     BadExpression(String),

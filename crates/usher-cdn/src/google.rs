@@ -14,6 +14,12 @@
 //!   `URLPrefix=…:Expires=…:KeyName=…:Signature=…`.
 //!
 //! Cloud CDN can bind neither a session nor an address, and has no start time: such requests are refused.
+//!
+//! The cookie's scope is a setting ([`CookieScope`]), because a browser keeps a cookie only when the host
+//! whose answer sets it domain-matches its `Domain`: `Domain=<CDN host>` (the default) works when the CDN's
+//! own host sets it; `host_only` leaves `Domain` out, for the same deployment without the CDN host's
+//! subdomains; a page on another host of the same site (`watch.example.com` for `cdn.example.com`) can only
+//! set a cookie for a parent domain both share (`parent_domain` with `cookie_domain = "example.com"`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
@@ -133,6 +139,19 @@ pub fn cookie_value(
     Ok(format!("{policy}:Signature={sig}"))
 }
 
+/// Which hosts the `Cloud-CDN-Cookie` is scoped to (its `Domain` attribute).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CookieScope {
+    /// `Domain=<CDN host>`: the CDN host and its subdomains; set by an answer of the CDN host itself.
+    #[default]
+    CdnHost,
+    /// No `Domain`: the host that set it only.
+    HostOnly,
+    /// `Domain=<cookie_domain>`: a parent domain of the CDN host, so a page on a sibling host can set it.
+    ParentDomain,
+}
+
 /// A Cloud CDN configuration: the key and how signatures are delivered.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +163,12 @@ pub struct GoogleParams {
     /// URL or cookie.
     #[serde(default)]
     pub delivery: Delivery,
+    /// The cookie's scope (cookie delivery).
+    #[serde(default)]
+    pub cookie_scope: CookieScope,
+    /// The parent domain for `cookie_scope = "parent_domain"` (`example.com`).
+    #[serde(default)]
+    pub cookie_domain: Option<String>,
 }
 
 /// [`GoogleParams`] with the key decoded, ready to sign many requests.
@@ -152,6 +177,23 @@ pub struct GoogleSigner {
     key_name: String,
     key: SecretSlice<u8>,
     delivery: Delivery,
+    cookie_scope: CookieScope,
+    cookie_domain: Option<String>,
+}
+
+/// Whether `domain` is a lower-case DNS name of at least two labels (`example.com`).
+fn is_domain(domain: &str) -> bool {
+    domain.len() <= 253
+        && domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 impl GoogleSigner {
@@ -162,10 +204,28 @@ impl GoogleSigner {
     pub fn new(params: GoogleParams) -> Result<Self, SignError> {
         check_key_name(&params.key_name)?;
         let key = parse_key(params.key.expose_secret())?;
+        match (params.cookie_scope, &params.cookie_domain) {
+            (CookieScope::ParentDomain, Some(d)) if is_domain(d) => {}
+            (CookieScope::ParentDomain, _) => {
+                return Err(SignError::BadField {
+                    field: "cookie_domain",
+                    reason: "parent_domain needs cookie_domain: a lower-case domain of two labels or more (example.com)",
+                });
+            }
+            (_, Some(_)) => {
+                return Err(SignError::BadField {
+                    field: "cookie_domain",
+                    reason: "only with cookie_scope = parent_domain",
+                });
+            }
+            (_, None) => {}
+        }
         Ok(Self {
             key_name: params.key_name,
             key: key.into(),
             delivery: params.delivery,
+            cookie_scope: params.cookie_scope,
+            cookie_domain: params.cookie_domain,
         })
     }
 
@@ -214,8 +274,28 @@ impl GoogleSigner {
             (Delivery::Cookie, prefix) => {
                 let prefix = prefix.unwrap_or_else(|| url.clone());
                 let value = cookie_value(&prefix, &self.key_name, key, req.expires_at)?;
+                let mut cookie = Cookie::new(COOKIE_NAME, value, &target.origin);
+                match self.cookie_scope {
+                    CookieScope::CdnHost => {}
+                    CookieScope::HostOnly => cookie.domain = None,
+                    CookieScope::ParentDomain => {
+                        let parent = self.cookie_domain.clone().unwrap_or_default();
+                        let host = cookie
+                            .domain
+                            .as_deref()
+                            .unwrap_or_default()
+                            .to_ascii_lowercase();
+                        if !host.ends_with(&format!(".{parent}")) {
+                            return Err(SignError::BadField {
+                                field: "cookie_domain",
+                                reason: "must be a parent domain of the CDN's host",
+                            });
+                        }
+                        cookie.domain = Some(parent);
+                    }
+                }
                 Signed {
-                    cookies: vec![Cookie::new(COOKIE_NAME, value, &target.origin)],
+                    cookies: vec![cookie],
                     url,
                     headers: Vec::new(),
                 }
@@ -316,8 +396,51 @@ mod tests {
             key_name: "my-key".into(),
             key: KEY.into(),
             delivery,
+            cookie_scope: CookieScope::CdnHost,
+            cookie_domain: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn the_cookies_scope_is_a_setting() {
+        let scoped = |scope: serde_json::Value| {
+            let mut v = serde_json::json!({"key_name": "my-key", "key": KEY, "delivery": "cookie"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(scope.as_object().unwrap().clone());
+            GoogleSigner::new(serde_json::from_value(v).unwrap())
+        };
+        let req =
+            SignRequest::url("http://cdn.example.com/foo/master.m3u8", EXP).with_prefix("/foo/");
+        let tail = "; Path=/; HttpOnly";
+        let host_only = scoped(serde_json::json!({"cookie_scope": "host_only"})).unwrap();
+        let cookie = host_only.sign(&req).unwrap().cookies.remove(0);
+        assert_eq!(
+            cookie.set_cookie(),
+            format!("Cloud-CDN-Cookie={}{tail}", cookie.value)
+        );
+        let parent = scoped(
+            serde_json::json!({"cookie_scope": "parent_domain", "cookie_domain": "example.com"}),
+        )
+        .unwrap();
+        let c = parent.sign(&req).unwrap().cookies[0].set_cookie();
+        assert!(c.contains("; Domain=example.com; Path=/"), "{c}");
+        // the value is the same whatever the scope
+        assert_eq!(
+            host_only.sign(&req).unwrap().cookies[0].value,
+            parent.sign(&req).unwrap().cookies[0].value
+        );
+        let elsewhere = SignRequest::url("http://cdn.other.net/foo/a.ts", EXP);
+        assert!(parent.sign(&elsewhere).is_err());
+        for bad in [
+            serde_json::json!({"cookie_scope": "parent_domain"}),
+            serde_json::json!({"cookie_scope": "parent_domain", "cookie_domain": "com"}),
+            serde_json::json!({"cookie_scope": "parent_domain", "cookie_domain": "Example.com; Secure"}),
+            serde_json::json!({"cookie_domain": "example.com"}),
+        ] {
+            assert!(scoped(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   [`scheme::Signer`] that signs many [`request::SignRequest`]s.
 //! - [`request`]: what to sign ([`request::SignRequest`]) and what a viewer gets ([`request::Signed`]: a URL,
 //!   cookies and headers).
-//! - [`akamai`], [`cloudfront`], [`google`], [`bunny`], [`nginx`], [`usher`]: the vendor schemes.
+//! - [`akamai`], [`cloudfront`], [`google`], [`bunny`], [`nginx`], [`cloudflare`] (WAF token),
+//!   [`cloudflare_stream`], [`fastly`], [`usher`]: the vendor schemes.
 //! - [`error`]: why signing was refused.
 //! - [`playlist`]: the HLS master playlist rewritten per session, every URI signed for each CDN pathway.
 //!
@@ -17,8 +18,11 @@
 
 pub mod akamai;
 pub mod bunny;
+pub mod cloudflare;
+pub mod cloudflare_stream;
 pub mod cloudfront;
 pub mod error;
+pub mod fastly;
 pub mod google;
 pub mod nginx;
 pub mod playlist;

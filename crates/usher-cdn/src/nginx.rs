@@ -14,12 +14,21 @@
 //!   *percent-decoded* path, as nginx's `$uri` is decoded;
 //! - `$remote_addr`: the client's address (the TCP peer nginx sees);
 //! - the variables named by `session_variable` (for example `$cookie_usher_session`) and `prefix_variable`
-//!   (a regex capture holding the folder a link covers).
+//!   (a regex capture holding the folder a link covers), filled as `prefix_holds` says: `path`, the whole
+//!   prefix with its slashes (`/d/abc123/`, for a capture like `(?<prefix>/[^/]+/)`), or `folder`, the last
+//!   folder's name alone (`abc123`, for a capture like `/(?<folder>[^/]+)/`). nginx gives no error for a
+//!   mismatch, only 403s, so say which one the location's regex captures.
+//!
+//! An expression whose result nginx can never compute the same way is refused with the string that would be
+//! hashed (the secret shown as `$secret`): `$uri` in path delivery (nginx's `$uri` then holds the link's own
+//! hash), a link outside the prefix it names, a `folder` prefix that names no folder (`/`).
 //!
 //! Delivery: `?md5=<hash>&expires=<t>` (argument names configurable, to match `secure_link $arg_md5,$arg_expires`)
 //! or, in path form, `/<hash>,<t>/path` for a location such as
 //! `location ~ ^/(?<secure>[\w-]+,\d+)(?<file>/.+)$ { secure_link $secure; secure_link_md5 "$secure_link_expires$file $secret"; … }`
 //! (with `path_variable = "file"`); relative playlist URIs inherit the path form.
+//! Cookie delivery: the URL stays plain and a cookie (`cookie_name`, default `usher_link`) carries
+//! `<hash>,<expires>`, scoped to the prefix's path, for `secure_link $cookie_usher_link;`.
 //! nginx answers a bad hash with 403 and an expired link with 410 (when configured as in its documentation).
 
 use base64::Engine as _;
@@ -43,6 +52,19 @@ pub enum Delivery {
     Query,
     /// A leading path segment `/<hash>,<expires>`.
     Path,
+    /// A cookie holding `<hash>,<expires>` (`secure_link $cookie_<name>;`).
+    Cookie,
+}
+
+/// What the prefix variable holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixHolds {
+    /// The whole prefix with its slashes, `/d/abc123/` (the default).
+    #[default]
+    Path,
+    /// The last folder's name alone, `abc123`.
+    Folder,
 }
 
 /// One piece of a parsed expression.
@@ -152,6 +174,41 @@ impl Expression {
         })
     }
 
+    /// The string nginx would hash for `values`, with the secret shown as `$secret` and a missing value as
+    /// `<name>`: what refusals show so an operator can compare it with the location.
+    pub fn preview(&self, values: &Values<'_>) -> String {
+        let expires = values.expires.to_string();
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(l) => out.push_str(l),
+                Part::Var(v) if v == "secret" => out.push_str("$secret"),
+                Part::Var(v) => {
+                    let value = if v == "secure_link_expires" {
+                        Some(expires.as_str())
+                    } else if v == "remote_addr" {
+                        values.remote_addr
+                    } else if *v == self.path_variable {
+                        values.path
+                    } else if Some(v) == self.session_variable.as_ref() {
+                        values.session
+                    } else {
+                        values.prefix
+                    };
+                    match value {
+                        Some(x) => out.push_str(x),
+                        None => {
+                            out.push('<');
+                            out.push_str(v);
+                            out.push('>');
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The link hash: `base64url(MD5(expression))` without padding.
     ///
     /// # Errors
@@ -220,6 +277,16 @@ pub struct NginxParams {
     /// The variable holding the covered folder (a regex capture).
     #[serde(default)]
     pub prefix_variable: Option<String>,
+    /// What `prefix_variable` holds: `path` (`/d/abc123/`) or `folder` (`abc123`).
+    #[serde(default)]
+    pub prefix_holds: PrefixHolds,
+    /// The cookie carrying `<hash>,<expires>` in cookie delivery.
+    #[serde(default = "default_cookie_name")]
+    pub cookie_name: String,
+}
+
+fn default_cookie_name() -> String {
+    "usher_link".to_owned()
 }
 
 /// The default expression: expiry, path and secret (the documentation's example adds `$remote_addr`).
@@ -247,6 +314,8 @@ pub struct NginxSigner {
     delivery: Delivery,
     hash_arg: String,
     expires_arg: String,
+    prefix_holds: PrefixHolds,
+    cookie_name: String,
 }
 
 impl NginxSigner {
@@ -269,18 +338,37 @@ impl NginxSigner {
                 });
             }
         }
+        crate::uri::check_param_name("cookie_name", &params.cookie_name)?;
         let expression = Expression::parse(
             &params.expression,
             &params.path_variable,
             params.session_variable.as_deref(),
             params.prefix_variable.as_deref(),
         )?;
+        if params.delivery == Delivery::Path
+            && params.path_variable == "uri"
+            && expression.uses(Some("uri"))
+        {
+            let example = Values {
+                expires: 2_000_000_000,
+                path: Some("/<hash>,2000000000/demo/master.m3u8"),
+                remote_addr: Some("192.0.2.7"),
+                session: None,
+                prefix: Some("/demo/"),
+            };
+            return Err(SignError::Unmatchable(format!(
+                "in path delivery nginx's $uri holds the link's own hash, so it would hash \"{}\" for /<hash>,2000000000/demo/master.m3u8, which no link can carry: capture the path after the token in the location's regex and name it with path_variable",
+                expression.preview(&example)
+            )));
+        }
         Ok(Self {
             secret: params.secret,
             expression,
             delivery: params.delivery,
             hash_arg: params.hash_arg,
             expires_arg: params.expires_arg,
+            prefix_holds: params.prefix_holds,
+            cookie_name: params.cookie_name,
         })
     }
 
@@ -354,19 +442,46 @@ impl NginxSigner {
         }
         let prefix = req.prefix.as_deref().map(prefix_path).transpose()?;
         let prefix = prefix.as_deref().map(decode).transpose()?;
+        let folder = match (&prefix, self.prefix_holds) {
+            (Some(p), PrefixHolds::Folder) => Some(
+                p.trim_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            _ => None,
+        };
         let ip = req.client_ip.map(|ip| ip.to_string());
-        let hash = e.hash(
-            self.secret.expose_secret(),
-            &Values {
-                expires: req.expires_at,
-                path: Some(&path),
-                remote_addr: ip.as_deref(),
-                session: req.session_id.as_deref(),
-                prefix: prefix.as_deref(),
-            },
-        )?;
+        let values = Values {
+            expires: req.expires_at,
+            path: Some(&path),
+            remote_addr: ip.as_deref(),
+            session: req.session_id.as_deref(),
+            prefix: folder.as_deref().or(prefix.as_deref()),
+        };
+        if let Some(p) = &prefix {
+            let dir = if p.ends_with('/') {
+                p.clone()
+            } else {
+                format!("{p}/")
+            };
+            if !path.starts_with(&dir) {
+                return Err(SignError::Unmatchable(format!(
+                    "the link {path} lies outside the prefix {p} it would be hashed for (\"{}\"): nginx captures the link's own folder",
+                    e.preview(&values)
+                )));
+            }
+            if folder.as_deref().is_some_and(str::is_empty) {
+                return Err(SignError::Unmatchable(format!(
+                    "prefix_holds = folder needs a prefix that names a folder, not {p}: nginx's capture of a folder name is never empty (\"{}\")",
+                    e.preview(&values)
+                )));
+            }
+        }
+        let hash = e.hash(self.secret.expose_secret(), &values)?;
         let exp = req.expires_at;
-        Ok(Signed::url(match self.delivery {
+        let url = match self.delivery {
             Delivery::Query => append_query(
                 &t.url(),
                 &format!("{}={hash}&{}={exp}", self.hash_arg, self.expires_arg),
@@ -379,7 +494,24 @@ impl NginxSigner {
                 }
                 u
             }
-        }))
+            Delivery::Cookie => {
+                let mut cookie = crate::request::Cookie::new(
+                    &self.cookie_name,
+                    format!("{hash},{exp}"),
+                    &t.origin,
+                );
+                if let Some(p) = &req.prefix {
+                    // the cookie goes only with requests under the folder it covers (as sent: encoded)
+                    cookie.path = Some(prefix_path(p)?);
+                }
+                return Ok(Signed {
+                    url: t.url(),
+                    cookies: vec![cookie],
+                    headers: Vec::new(),
+                });
+            }
+        };
+        Ok(Signed::url(url))
     }
 }
 
@@ -400,6 +532,8 @@ mod tests {
             path_variable: default_path_variable(),
             session_variable: None,
             prefix_variable: None,
+            prefix_holds: PrefixHolds::Path,
+            cookie_name: default_cookie_name(),
         }
     }
 
@@ -423,6 +557,7 @@ mod tests {
         path_variable: Option<String>,
         session_variable: Option<String>,
         prefix_variable: Option<String>,
+        prefix_holds: Option<PrefixHolds>,
         path: String,
         expires: i64,
         client_ip: Option<std::net::IpAddr>,
@@ -440,6 +575,7 @@ mod tests {
                 .unwrap_or_else(default_path_variable),
             session_variable: i.session_variable.clone(),
             prefix_variable: i.prefix_variable.clone(),
+            prefix_holds: i.prefix_holds.unwrap_or_default(),
             ..params(&i.expression)
         })?;
         let mut req = SignRequest::path(&i.path, i.expires);
@@ -515,6 +651,90 @@ mod tests {
             ..v.inputs
         };
         assert!(matches!(sign(&no_session), Err(SignError::Missing { .. })));
+    }
+
+    #[test]
+    fn what_the_prefix_variable_holds() {
+        // prefix_holds = folder: nginx (scripts/vendor-vectors.sh) accepted the link hashed over "demo".
+        let v: Vector = vectors::one("nginx/prefix_folder_name");
+        assert_eq!(v.inputs.prefix_holds, Some(PrefixHolds::Folder));
+        assert_eq!(sign(&v.inputs).unwrap().url, v.value);
+        // the same link with the whole prefix hashed (the default) is another link
+        let whole = Inputs {
+            prefix_holds: None,
+            ..v.inputs
+        };
+        assert_ne!(sign(&whole).unwrap().url, v.value);
+    }
+
+    #[test]
+    fn links_nginx_could_never_match_are_refused_with_what_would_be_hashed() {
+        // $uri in path delivery: nginx's $uri holds the hash itself
+        let e = NginxSigner::new(NginxParams {
+            delivery: Delivery::Path,
+            ..params("$secure_link_expires$uri $secret")
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&e, SignError::Unmatchable(m) if m.contains("\"2000000000/<hash>,2000000000/demo/master.m3u8 $secret\"")),
+            "{e}"
+        );
+        let folder = NginxSigner::new(NginxParams {
+            secret: "hunter2-nginx".into(),
+            prefix_variable: Some("folder".into()),
+            prefix_holds: PrefixHolds::Folder,
+            ..params("$secure_link_expires$folder $secret")
+        })
+        .unwrap();
+        // a link outside its prefix
+        let e = folder
+            .sign(&SignRequest::path("/other/a.ts", 2_000_000_000).with_prefix("/demo/"))
+            .unwrap_err();
+        assert!(
+            matches!(&e, SignError::Unmatchable(m) if m.contains("\"2000000000demo $secret\"")),
+            "{e}"
+        );
+        // the root names no folder
+        let e = folder
+            .sign(&SignRequest::path("/a.ts", 2_000_000_000).with_prefix("/"))
+            .unwrap_err();
+        assert!(matches!(e, SignError::Unmatchable(_)), "{e}");
+        // the secret never shows in a refusal
+        assert!(!e.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn cookie_delivery() {
+        let s = NginxSigner::new(NginxParams {
+            delivery: Delivery::Cookie,
+            prefix_variable: Some("folder".into()),
+            prefix_holds: PrefixHolds::Folder,
+            ..params("$secure_link_expires$folder $secret")
+        })
+        .unwrap();
+        let signed = s
+            .sign(
+                &SignRequest::url("https://edge.example/demo/master.m3u8", 2_000_000_000)
+                    .with_prefix("/demo/"),
+            )
+            .unwrap();
+        assert_eq!(signed.url, "https://edge.example/demo/master.m3u8");
+        // the same hash as the query form's vector (MD5 of "2000000000demo secret"), as `<hash>,<expires>`
+        let v: Vector = vectors::one("nginx/prefix_folder_name");
+        let hash = v
+            .value
+            .split("md5=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        assert_eq!(
+            signed.cookies[0].set_cookie(),
+            format!(
+                "usher_link={hash},2000000000; Domain=edge.example; Path=/demo/; Secure; HttpOnly"
+            )
+        );
     }
 
     #[test]

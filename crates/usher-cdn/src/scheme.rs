@@ -10,8 +10,11 @@ use serde::Deserialize;
 
 use crate::akamai::{AkamaiParams, AkamaiSigner, TokenKind};
 use crate::bunny::{BunnyParams, BunnySigner};
+use crate::cloudflare::{CloudflareParams, CloudflareSigner};
+use crate::cloudflare_stream::{CloudflareStreamParams, CloudflareStreamSigner};
 use crate::cloudfront::{CloudFrontParams, CloudFrontSigner};
 use crate::error::SignError;
+use crate::fastly::{FastlyParams, FastlySigner};
 use crate::google::{GoogleParams, GoogleSigner};
 use crate::nginx::{NginxParams, NginxSigner};
 pub use crate::request::{AddressBinding, Capabilities};
@@ -32,12 +35,19 @@ pub enum Scheme {
     Bunny(BunnyParams),
     /// nginx `secure_link`.
     Nginx(NginxParams),
+    /// Cloudflare token authentication checked by a WAF rule (`is_timed_hmac_valid_v0`).
+    Cloudflare(CloudflareParams),
+    /// Cloudflare Stream signed tokens (RS256 JWT).
+    CloudflareStream(CloudflareStreamParams),
+    /// Fastly URL token validation.
+    Fastly(FastlyParams),
     /// Usher's own origin grant.
     Usher(UsherParams),
 }
 
 impl Scheme {
-    /// The scheme's tag (`akamai`, `cloudfront`, `google`, `bunny`, `nginx`, `usher`).
+    /// The scheme's tag (`akamai`, `cloudfront`, `google`, `bunny`, `nginx`, `cloudflare`,
+    /// `cloudflare_stream`, `fastly`, `usher`).
     pub fn name(&self) -> &'static str {
         match self {
             Self::Akamai(_) => "akamai",
@@ -45,6 +55,9 @@ impl Scheme {
             Self::Google(_) => "google",
             Self::Bunny(_) => "bunny",
             Self::Nginx(_) => "nginx",
+            Self::Cloudflare(_) => "cloudflare",
+            Self::CloudflareStream(_) => "cloudflare_stream",
+            Self::Fastly(_) => "fastly",
             Self::Usher(_) => "usher",
         }
     }
@@ -60,6 +73,11 @@ impl Scheme {
             Self::Google(p) => Signer::Google(GoogleSigner::new(p)?),
             Self::Bunny(p) => Signer::Bunny(BunnySigner::new(p)?),
             Self::Nginx(p) => Signer::Nginx(NginxSigner::new(p)?),
+            Self::Cloudflare(p) => Signer::Cloudflare(CloudflareSigner::new(p)?),
+            Self::CloudflareStream(p) => {
+                Signer::CloudflareStream(Box::new(CloudflareStreamSigner::new(p)?))
+            }
+            Self::Fastly(p) => Signer::Fastly(FastlySigner::new(p)?),
             Self::Usher(p) => Signer::Usher(UsherSigner::new(&p)?),
         })
     }
@@ -86,6 +104,12 @@ pub enum Signer {
     Bunny(BunnySigner),
     /// nginx `secure_link`.
     Nginx(NginxSigner),
+    /// Cloudflare WAF token.
+    Cloudflare(CloudflareSigner),
+    /// Cloudflare Stream (boxed: its RSA key).
+    CloudflareStream(Box<CloudflareStreamSigner>),
+    /// Fastly URL token.
+    Fastly(FastlySigner),
     /// Usher's grant.
     Usher(UsherSigner),
 }
@@ -122,6 +146,9 @@ impl Signer {
             Self::Google(s) => s.sign(req),
             Self::Bunny(s) => s.sign(req),
             Self::Nginx(s) => s.sign(req),
+            Self::Cloudflare(s) => s.sign(req),
+            Self::CloudflareStream(s) => s.sign(req),
+            Self::Fastly(s) => s.sign(req),
             Self::Usher(s) => s.sign(req),
         }
     }
@@ -134,6 +161,9 @@ impl Signer {
             Self::Google(_) => "google",
             Self::Bunny(_) => "bunny",
             Self::Nginx(_) => "nginx",
+            Self::Cloudflare(_) => "cloudflare",
+            Self::CloudflareStream(_) => "cloudflare_stream",
+            Self::Fastly(_) => "fastly",
             Self::Usher(_) => "usher",
         }
     }
@@ -142,7 +172,8 @@ impl Signer {
     ///
     /// Addresses: Akamai's `ip=` is compared exactly; CloudFront's custom policy takes an IPv4 CIDR
     /// network in `AWS:SourceIp` (AWS advises against `IpAddress` on IPv6-enabled distributions, so no IPv6
-    /// binding); Bunny signs an IPv4 address exactly and an IPv6 one as its /64; nginx compares the
+    /// binding); Bunny signs an IPv4 address exactly and an IPv6 one as its /64 (HMAC form; exactly in the
+    /// SHA-256 and MD5 forms); Cloudflare Stream takes any network in `ip.src`; nginx compares the
     /// `$remote_addr` text exactly; Google signs none; Usher's grant takes any network.
     pub fn capabilities(&self) -> Capabilities {
         match self {
@@ -170,15 +201,18 @@ impl Signer {
                 starts_at: false,
                 prefix: true,
             },
-            Self::Bunny(_) => Capabilities {
+            Self::Bunny(s) => s.capabilities(),
+            Self::Nginx(s) => s.capabilities(),
+            Self::CloudflareStream(s) => s.capabilities(),
+            // one URL each, bound to nothing but its expiry
+            Self::Cloudflare(_) | Self::Fastly(_) => Capabilities {
                 session: false,
-                client_v4: AddressBinding::Fixed(32),
-                client_v6: AddressBinding::Fixed(64),
+                client_v4: AddressBinding::None,
+                client_v6: AddressBinding::None,
                 client_ip_required: false,
                 starts_at: false,
-                prefix: true,
+                prefix: false,
             },
-            Self::Nginx(s) => s.capabilities(),
             Self::Usher(_) => Capabilities {
                 session: true,
                 client_v4: AddressBinding::Network,
@@ -205,6 +239,9 @@ mod tests {
             serde_json::json!({"scheme": "bunny", "key": "SecurityKey", "delivery": "path"}),
             serde_json::json!({"scheme": "nginx", "secret": "secret", "expression": "$secure_link_expires$uri$remote_addr $secret"}),
             serde_json::json!({"scheme": "usher", "key": "usher-test-grant-key-0123456789abcdef"}),
+            serde_json::json!({"scheme": "cloudflare", "secret": "SecurityKey-cf", "lifetime_s": 300}),
+            serde_json::json!({"scheme": "cloudflare_stream", "key_id": "k1", "private_key_pem": pem}),
+            serde_json::json!({"scheme": "fastly", "key": "iqFPeN2u+Z0Lm5IrsKaOFKRqEU5Gw8ePtaEkHZWuD24="}),
         ];
         for config in configs {
             let scheme: Scheme = serde_json::from_value(config.clone()).unwrap();
@@ -218,6 +255,8 @@ mod tests {
                 "nZtRoh",
                 "SecurityKey",
                 "usher-test-grant",
+                "SecurityKey-cf",
+                "iqFPeN",
             ] {
                 assert!(!debug.contains(secret), "{name}: {debug}");
             }
@@ -306,8 +345,10 @@ mod tests {
     #[test]
     fn unknown_fields_and_schemes_are_refused() {
         assert!(
-            serde_json::from_value::<Scheme>(serde_json::json!({"scheme": "fastly", "key": "x"}))
-                .is_err()
+            serde_json::from_value::<Scheme>(
+                serde_json::json!({"scheme": "limelight", "key": "x"})
+            )
+            .is_err()
         );
         assert!(
             serde_json::from_value::<Scheme>(

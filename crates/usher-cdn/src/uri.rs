@@ -1,6 +1,8 @@
 //! The few URL manipulations signing needs, kept strict: a resource is printable ASCII, already
 //! percent-encoded as it goes on the wire, without a fragment. Vendors sign bytes, so nothing here normalises.
 
+use std::net::IpAddr;
+
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::error::SignError;
@@ -152,6 +154,68 @@ pub(crate) fn append_query(url: &str, params: &str) -> String {
         "?"
     };
     format!("{url}{sep}{params}")
+}
+
+/// Checks a query parameter (or cookie) name a scheme is configured with: letters, digits, `_` and `-`.
+pub(crate) fn check_param_name(field: &'static str, name: &str) -> Result<(), SignError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(SignError::BadField {
+            field,
+            reason: "1 to 64 letters, digits, '_' and '-'",
+        });
+    }
+    Ok(())
+}
+
+/// Whether `query` (without its `?`) has a parameter named `name`.
+pub(crate) fn query_has(query: Option<&str>, name: &str) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split_once('=').map_or(pair, |(k, _)| k) == name)
+    })
+}
+
+/// The first address of the network of `bits` leading bits around `ip`, as CIDR names a network
+/// (`203.0.113.77`, 24 → `203.0.113.0`); an IPv4-mapped IPv6 address counts as IPv4.
+pub(crate) fn network_address(ip: IpAddr, bits: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(bits.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(bits.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
+/// An address or CIDR network (`192.0.2.0/24`, `2001:db8::/32`, `192.0.2.7`): the address and its prefix
+/// length (the full length for a bare address), or `None`.
+pub(crate) fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        Some(l) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) && l.len() <= 3 => {
+            l.parse::<u8>().ok().filter(|l| *l <= max)?
+        }
+        Some(_) => return None,
+        None => max,
+    };
+    Some((addr, len))
 }
 
 /// Percent-decodes `s` (no `+` rule): what a server calls the decoded path.

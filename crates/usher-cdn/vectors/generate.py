@@ -96,6 +96,24 @@ def akamai_vectors():
             "acl",
             "/demo/*",
         ),
+        (
+            "acl_escape_early_session_data",
+            {
+                "key": AKAMAI_KEY,
+                "end_time": 1700003600,
+                "session_id": "user:1;x y",
+                "payload": "a&b",
+                "escape_early": True,
+            },
+            "acl",
+            "/demo/*",
+        ),
+        (
+            "url_escape_early_ip",
+            {"key": AKAMAI_KEY, "end_time": 1700003600, "ip": "2001:db8::1", "escape_early": True},
+            "url",
+            "/demo/a%20b.m3u8?x=1",
+        ),
     ]
     out = []
     for name, kwargs, kind, target in cases:
@@ -307,6 +325,20 @@ NGINX_CASES = [
             "expires": EXPIRES_2033,
         },
         "location": "location ~ ^(?<prefix>/demo/) { secure_link $arg_md5,$arg_expires; secure_link_md5 \"${secure_link_expires}${prefix}${cookie_usher_session} secret\"; CHECK }",
+    },    {
+        # a prefix variable that captures the folder's name alone (prefix_holds = folder): "demo", not "/demo/"
+        "name": "prefix_folder_name",
+        "inputs": {
+            "secret": NGINX_SECRET,
+            "expression": "$secure_link_expires$folder $secret",
+            "delivery": "query",
+            "prefix_variable": "folder",
+            "prefix_holds": "folder",
+            "path": "/demo/360p/seg_001.ts",
+            "prefix": "/demo/",
+            "expires": EXPIRES_2033,
+        },
+        "location": "location ~ ^/(?<folder>[^/]+)/ { secure_link $arg_md5,$arg_expires; secure_link_md5 \"$secure_link_expires$folder secret\"; CHECK }",
     },
 ]
 
@@ -324,6 +356,7 @@ def nginx_link(case):
         "remote_addr": i.get("client_ip", ""),
         "prefix": i.get("prefix", ""),
         "cookie_usher_session": i.get("session", ""),
+        "folder": i.get("prefix", "").strip("/").rsplit("/", 1)[-1],
     }
     text = i["expression"]
     for name in sorted(values, key=len, reverse=True):

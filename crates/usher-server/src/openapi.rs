@@ -184,7 +184,7 @@ fn problem_schema() -> Value {
         "type": "object",
         "description": "An RFC 9457 problem: every error answer, as `application/problem+json`. `code` is the \
     stable reason to act on; some codes add members (`ticket_id`, `starts_at`, `ended_at`, `retry_after_s`, \
-    `superseded_by`, `superseded_at`, `country`, `error`, `interval`). 5xx answers carry no internal detail.",
+    `superseded_by`, `superseded_at`, `country`, `error`, `interval`, `field`). 5xx answers carry no internal detail.",
         "required": ["type", "title", "status", "code"],
         "properties": {
             "type": {"type": "string", "description": "`urn:usher:problem:<code>`.", "pattern": "^urn:usher:problem:[a-z_]+$"},
@@ -202,6 +202,7 @@ fn problem_schema() -> Value {
             "offset": {"type": "integer", "minimum": 0, "description": "`upload_offset_mismatch`: the offset the upload is at."},
             "error": {"type": "string", "enum": ["authorization_pending", "slow_down", "expired_token"], "description": "TV sign-in polls: the RFC 8628 error name (the same as `code`), for OAuth clients."},
             "interval": {"type": "integer", "minimum": 1, "description": "`authorization_pending`, `slow_down`: seconds to wait before the next poll."},
+            "field": {"type": "string", "description": "`signing_option_invalid`, `signing_unmatchable`: the CDN `signing` option at fault."},
         },
     })
 }

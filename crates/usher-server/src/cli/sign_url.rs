@@ -32,6 +32,15 @@ pub enum SchemeArg {
     Bunny,
     /// nginx `secure_link` (`--key` is the secret in `secure_link_md5`).
     Nginx,
+    /// Cloudflare token authentication checked by a WAF rule with `is_timed_hmac_valid_v0` (`--key` is the
+    /// rule's secret; needs `--lifetime`).
+    Cloudflare,
+    /// Cloudflare Stream signed token, an RS256 JWT (`--key-file` is the signing key's PEM or its base64,
+    /// `--key-id` its id).
+    #[value(name = "cloudflare_stream")]
+    CloudflareStream,
+    /// Fastly URL token (`--key` is the base64 key of the VCL's `digest.base64_decode`).
+    Fastly,
     /// Usher's own origin grant (`--key` is `secrets.grant_key`; needs `--session`).
     Usher,
 }
@@ -84,14 +93,16 @@ pub struct SignUrlArgs {
     /// Start of validity: Unix seconds or RFC 3339 (Akamai, CloudFront).
     #[arg(long)]
     pub starts: Option<String>,
-    /// The viewer's IP address to bind (Akamai, CloudFront, Bunny, nginx with `$remote_addr`).
-    #[arg(long)]
-    pub ip: Option<IpAddr>,
+    /// The viewer's IP address to bind (Akamai, CloudFront, Bunny, nginx with `$remote_addr`, Cloudflare
+    /// Stream), or a network in CIDR form (`203.0.113.0/24`) for schemes that bind one (CloudFront's IPv4
+    /// `AWS:SourceIp`, Cloudflare Stream's `ip.src`).
+    #[arg(long, value_parser = parse_ip_or_network)]
+    pub ip: Option<(IpAddr, Option<u8>)>,
     /// The viewer's session to bind (Akamai `id=`, nginx session variable, Usher).
     #[arg(long)]
     pub session: Option<String>,
     /// How the viewer presents it: akamai `query|cookie|header`, cloudfront `url|cookies`, google
-    /// `url|cookie`, bunny `query|path`, nginx `query|path`.
+    /// `url|cookie`, bunny `query|path`, nginx `query|path|cookie`.
     #[arg(long)]
     pub delivery: Option<String>,
     /// Hash: akamai `sha256|sha1|md5`, cloudfront `sha1|sha256`.
@@ -112,9 +123,47 @@ pub struct SignUrlArgs {
     /// Akamai: the `data=` payload.
     #[arg(long)]
     pub data: Option<String>,
-    /// Bunny: `hmac` (current, default) or `sha256` (earlier) token form.
+    /// Bunny: `hmac` (current, default), `sha256` (earlier) or `md5` (basic, Token Authentication V1) form.
     #[arg(long)]
     pub form: Option<String>,
+    /// Bunny: `token_countries`, the countries allowed (`CA,US`).
+    #[arg(long)]
+    pub countries_allowed: Option<String>,
+    /// Bunny: `token_countries_blocked`, the countries refused (`RU,CN`).
+    #[arg(long)]
+    pub countries_blocked: Option<String>,
+    /// Bunny: `limit`, the speed limit in kB/s (hmac form).
+    #[arg(long)]
+    pub speed_limit: Option<u64>,
+    /// Bunny: `token_ignore_params=true`, the URL's own query neither signed nor kept (hmac form).
+    #[arg(long)]
+    pub ignore_params: bool,
+    /// Akamai: escape `ip`, `id`, `data` and `url` early, as Akamai's Python library's `escape_early=True`.
+    #[arg(long)]
+    pub escape_early: bool,
+    /// Cloudflare: the rule's token lifetime in seconds (`is_timed_hmac_valid_v0`'s `lengthOfTime`).
+    #[arg(long)]
+    pub lifetime: Option<u64>,
+    /// Cloudflare, Fastly: the query parameter carrying the token (default `verify`, `token`).
+    #[arg(long)]
+    pub token_param: Option<String>,
+    /// Cloudflare Stream: the signing key's id (`kid`).
+    #[arg(long)]
+    pub key_id: Option<String>,
+    /// Cloudflare Stream: the `accessRules` JSON array put first in the token
+    /// (`[{"type":"ip.geoip.country","country":["GB"],"action":"allow"}]`).
+    #[arg(long)]
+    pub access_rules: Option<String>,
+    /// Cloudflare Stream: `downloadable`, the token also allows MP4 downloads.
+    #[arg(long)]
+    pub downloadable: bool,
+    /// Google: the cookie's scope, `cdn_host` (default, `Domain=<CDN host>`), `host_only` (no `Domain`) or
+    /// `parent_domain` (with `--cookie-domain`).
+    #[arg(long)]
+    pub cookie_scope: Option<String>,
+    /// Google: the parent domain of `--cookie-scope parent_domain` (`example.com`).
+    #[arg(long)]
+    pub cookie_domain: Option<String>,
     /// nginx: the `secure_link_md5` expression with `$secret` where the secret stands.
     #[arg(long)]
     pub expression: Option<String>,
@@ -127,9 +176,22 @@ pub struct SignUrlArgs {
     /// nginx: the variable holding the covered prefix.
     #[arg(long)]
     pub prefix_variable: Option<String>,
+    /// nginx: what the prefix variable holds, `path` (`/d/abc123/`, default) or `folder` (`abc123`).
+    #[arg(long)]
+    pub prefix_holds: Option<String>,
+    /// nginx: the cookie of `--delivery cookie` (default `usher_link`).
+    #[arg(long)]
+    pub cookie_name: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Parses `--ip`: an address, or a network in CIDR form (the address and its prefix length).
+fn parse_ip_or_network(text: &str) -> Result<(IpAddr, Option<u8>), String> {
+    crate::service::admin::cdns::parse_client(text).ok_or_else(|| {
+        format!("{text:?} is neither an IP address nor a CIDR network (203.0.113.0/24)")
+    })
 }
 
 /// Parses `--expires`/`--starts`: Unix seconds or RFC 3339.
@@ -178,6 +240,9 @@ fn scheme_config(args: &SignUrlArgs, key: String) -> Value {
             set("token_name", s(&args.token_name));
             set("salt", s(&args.salt));
             set("data", s(&args.data));
+            if args.escape_early {
+                set("escape_early", Some(true.into()));
+            }
             if !args.acls.is_empty() {
                 set("extra_acls", Some(json!(args.acls)));
             }
@@ -194,12 +259,20 @@ fn scheme_config(args: &SignUrlArgs, key: String) -> Value {
             set("key", Some(key.into()));
             set("key_name", s(&args.key_name));
             set("delivery", s(&args.delivery));
+            set("cookie_scope", s(&args.cookie_scope));
+            set("cookie_domain", s(&args.cookie_domain));
             "google"
         }
         SchemeArg::Bunny => {
             set("key", Some(key.into()));
             set("form", s(&args.form));
             set("delivery", s(&args.delivery));
+            set("countries_allowed", s(&args.countries_allowed));
+            set("countries_blocked", s(&args.countries_blocked));
+            set("speed_limit", args.speed_limit.map(Value::from));
+            if args.ignore_params {
+                set("ignore_params", Some(true.into()));
+            }
             "bunny"
         }
         SchemeArg::Nginx => {
@@ -209,7 +282,35 @@ fn scheme_config(args: &SignUrlArgs, key: String) -> Value {
             set("path_variable", s(&args.path_variable));
             set("session_variable", s(&args.session_variable));
             set("prefix_variable", s(&args.prefix_variable));
+            set("prefix_holds", s(&args.prefix_holds));
+            set("cookie_name", s(&args.cookie_name));
             "nginx"
+        }
+        SchemeArg::Cloudflare => {
+            set("secret", Some(key.into()));
+            set("lifetime_s", args.lifetime.map(Value::from));
+            set("token_param", s(&args.token_param));
+            "cloudflare"
+        }
+        SchemeArg::CloudflareStream => {
+            set("private_key_pem", Some(key.into()));
+            set("key_id", s(&args.key_id));
+            if args.downloadable {
+                set("downloadable", Some(true.into()));
+            }
+            // malformed JSON is left for the scheme's parser to name
+            set(
+                "access_rules",
+                args.access_rules.as_deref().map(|r| {
+                    serde_json::from_str(r).unwrap_or_else(|_| Value::String(r.to_owned()))
+                }),
+            );
+            "cloudflare_stream"
+        }
+        SchemeArg::Fastly => {
+            set("key", Some(key.into()));
+            set("token_param", s(&args.token_param));
+            "fastly"
         }
         SchemeArg::Usher => {
             set("key", Some(key.into()));
@@ -234,7 +335,8 @@ fn request(args: &SignUrlArgs) -> anyhow::Result<SignRequest> {
         .as_deref()
         .map(|s| parse_time("--starts", s))
         .transpose()?;
-    req.client_ip = args.ip;
+    req.client_ip = args.ip.map(|(ip, _)| ip);
+    req.client_network_bits = args.ip.and_then(|(_, bits)| bits);
     req.session_id = args.session.clone();
     Ok(req)
 }
@@ -298,8 +400,12 @@ async fn sign_remote(args: &SignUrlArgs, cdn: &str) -> anyhow::Result<Signed> {
     if let Some(s) = &args.starts {
         body["starts_at"] = parse_time("--starts", s)?.into();
     }
-    if let Some(ip) = args.ip {
-        body["client_ip"] = ip.to_string().into();
+    if let Some((ip, bits)) = args.ip {
+        body["client_ip"] = match bits {
+            Some(b) => format!("{ip}/{b}"),
+            None => ip.to_string(),
+        }
+        .into();
     }
     if let Some(s) = &args.session {
         body["session_id"] = s.clone().into();

@@ -1,8 +1,6 @@
 //! The console's extractors (a page's caller, a form with its CSRF check), its error page, and the form
 //! handlers, each a thin call of the action the JSON API calls too.
 
-use std::net::IpAddr;
-
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -390,8 +388,8 @@ fn signing_from(fields: &Fields, existing: Option<&Value>) -> Result<Value, Erro
     obj.insert("scheme".into(), json!(scheme));
     if let Some(secret) = fields.get("secret") {
         let key = match scheme {
-            "nginx" => "secret",
-            "cloudfront" => "private_key_pem",
+            "nginx" | "cloudflare" => "secret",
+            "cloudfront" | "cloudflare_stream" => "private_key_pem",
             _ => "key",
         };
         obj.insert(key.into(), json!(secret));
@@ -475,14 +473,8 @@ pub async fn test_cdn(
 ) -> FormResult {
     let id = path_text(&state, id)?;
     let f = &form.fields;
-    let client_ip = match f.get("client_ip") {
-        Some(ip) => Some(at(
-            &state,
-            ip.parse::<IpAddr>()
-                .map_err(|_| Error::InvalidRequest("client_ip: not an IP address".into())),
-        )?),
-        None => None,
-    };
+    // an address or a CIDR network, checked by the service
+    let client_ip = f.get("client_ip").map(str::to_owned);
     let expires_in = at(&state, form_number(f, "expires_in_s"))?.unwrap_or(300);
     let now_s = state.store.now().0.div_euclid(1000);
     let body = cdns::SignBody {

@@ -67,8 +67,9 @@ pub async fn read_cdn(
     responses(
         (status = 201, description = "Added.", body = CdnView),
         (status = 200, description = "Replaced.", body = CdnView),
-        (status = 400, description = "`invalid_request`: the id or a field is not valid (the detail names it, never a key)."),
+        (status = 400, description = "`invalid_request`: the id or a field is not valid, or `signing` names an unknown scheme or option or gives one the wrong type (the detail names it, never a key)."),
         (status = 409, description = "`cdn_builtin`: `origin` cannot be replaced; `cdn_pool_empty`: no enabled CDN would remain."),
+        (status = 422, description = "The `signing` configuration is well-formed but its scheme cannot use it (the detail says why, `field` names the option; never a key's value): `signing_key_invalid`: the key or PEM is not of the scheme's form; `signing_option_invalid`: an option holds a value the scheme cannot carry (a country list, a speed limit, a CIDR, a cookie domain, an expression's variable…); `signing_unmatchable`: an nginx `secure_link_md5` expression nginx could never compute the same way (the detail shows the string that would be hashed, the secret as `$secret`)."),
     ),
     security(("bearer" = ["admin"])),
 )]

@@ -221,6 +221,17 @@ impl Error {
                 pr.detail = Some((*why).to_owned());
                 pr
             }
+            Self::SigningRefused { field, detail, .. } => {
+                let mut pr = p(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "The CDN's signing configuration cannot be used by its scheme.",
+                );
+                pr.detail = Some(detail.clone());
+                if let Some(f) = field {
+                    pr.extra.insert("field".into(), json!(f));
+                }
+                pr
+            }
             Self::CdnPoolEmpty => p(
                 StatusCode::CONFLICT,
                 "The change would leave no enabled CDN; enable another one first.",

@@ -51,6 +51,9 @@ pub struct Binding {
     pub starts_at: Option<i64>,
     /// The viewer's address.
     pub client_ip: Option<std::net::IpAddr>,
+    /// Bind the network of this many leading bits around `client_ip` (schemes that take a network:
+    /// CloudFront's IPv4 `AWS:SourceIp`, Cloudflare Stream's `ip.src`) rather than the address.
+    pub client_network_bits: Option<u8>,
     /// The session.
     pub session_id: Option<String>,
 }
@@ -95,7 +98,10 @@ pub async fn sign_object(
         req = req.starting_at(t);
     }
     if let (Some(ip), true) = (binding.client_ip, caps.client_ip()) {
-        req = req.for_client(ip);
+        req = match binding.client_network_bits {
+            Some(bits) => req.for_client_network(ip, bits),
+            None => req.for_client(ip),
+        };
     }
     if let (Some(s), true) = (&binding.session_id, caps.session) {
         req = req.for_session(s.clone());

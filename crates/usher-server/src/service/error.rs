@@ -83,6 +83,12 @@ codes! {
     CdnBuiltin = "cdn_builtin",
     /// No enabled CDN would remain.
     CdnPoolEmpty = "cdn_pool_empty",
+    /// A CDN's signing key cannot be used (not of its scheme's form, an unreadable PEM).
+    SigningKeyInvalid = "signing_key_invalid",
+    /// A CDN's signing option holds a value its scheme cannot carry (`field` names it).
+    SigningOptionInvalid = "signing_option_invalid",
+    /// A CDN's nginx `secure_link_md5` expression would hash what nginx can never compute.
+    SigningUnmatchable = "signing_unmatchable",
     /// The session was ended.
     SessionEnded = "session_ended",
     /// The session's lease lapsed.
@@ -357,6 +363,17 @@ pub enum Error {
     /// Admin: the change would leave no enabled CDN in the pool.
     #[error("no enabled CDN would remain")]
     CdnPoolEmpty,
+    /// Admin: a CDN's signing configuration is well-formed but its scheme cannot use it; `code` is one of
+    /// `signing_key_invalid`, `signing_option_invalid`, `signing_unmatchable`.
+    #[error("signing refused: {detail}")]
+    SigningRefused {
+        /// Why, as a code.
+        code: Code,
+        /// The option at fault, when one is.
+        field: Option<&'static str>,
+        /// What is wrong, never a key's value.
+        detail: String,
+    },
     /// Viewer: the session was ended by its player or an admin.
     #[error("session ended")]
     SessionEnded,
@@ -499,6 +516,7 @@ impl Error {
             Self::Superseded { .. } | Self::SteeringSuperseded { .. } => Code::Superseded,
             Self::CdnBuiltIn(_) => Code::CdnBuiltin,
             Self::CdnPoolEmpty => Code::CdnPoolEmpty,
+            Self::SigningRefused { code, .. } => *code,
             Self::SessionEnded => Code::SessionEnded,
             Self::SessionExpired => Code::SessionExpired,
             Self::SessionUnknown => Code::SessionUnknown,
@@ -572,6 +590,13 @@ impl Error {
             },
             Code::CdnBuiltin => Self::CdnBuiltIn(""),
             Code::CdnPoolEmpty => Self::CdnPoolEmpty,
+            code @ (Code::SigningKeyInvalid
+            | Code::SigningOptionInvalid
+            | Code::SigningUnmatchable) => Self::SigningRefused {
+                code,
+                field: None,
+                detail: String::new(),
+            },
             Code::SessionEnded => Self::SessionEnded,
             Code::SessionExpired => Self::SessionExpired,
             Code::SessionUnknown => Self::SessionUnknown,

@@ -13,11 +13,11 @@ use crate::support::{TestApp, assert_problem, media_dir, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const NGINX_SECRET: &str = "nginx-edge-secret-7f3a9c2e5b";
+pub(crate) const NGINX_SECRET: &str = "nginx-edge-secret-7f3a9c2e5b";
 
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -46,8 +46,10 @@ fn nginx_binary() -> &'static str {
 /// Starts nginx on a free loopback port with `secure_link` over the demo media: links are
 /// `/<hash>,<expires>/<folder>/<file>`, the hash covering the expiry and the folder (`secure_link_md5
 /// "$secure_link_expires$prefix <secret>"`); a bad hash answers 403, an expired link 410. Under `/ip/` the
-/// hash also covers the client's address (`$remote_addr`).
-async fn start_nginx() -> Nginx {
+/// hash also covers the client's address (`$remote_addr`). Under `/c/` the link's plain path is checked
+/// against a cookie `usher_link=<hash>,<expires>` whose hash covers the expiry and the folder's *name*
+/// (`$folder`, `demo`), as Usher's nginx cookie delivery with `prefix_holds = "folder"` signs it.
+pub(crate) async fn start_nginx() -> Nginx {
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -77,6 +79,13 @@ http {{
   types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
   server {{
     listen 127.0.0.1:{port};
+    location ~ ^/c/(?<folder>[^/]+)/(?<file>.*)$ {{
+      secure_link $cookie_usher_link;
+      secure_link_md5 "$secure_link_expires$folder {NGINX_SECRET}";
+      if ($secure_link = "") {{ return 403; }}
+      if ($secure_link = "0") {{ return 410; }}
+      alias {media}/$folder/$file;
+    }}
     location ~ ^/(?<secure>[\w-]+,\d+)(?<prefix>/ip(?<folder>/[^/]+/))(?<file>.*)$ {{
       secure_link $secure;
       secure_link_md5 "$secure_link_expires$prefix$remote_addr {NGINX_SECRET}";
@@ -139,7 +148,7 @@ fn nginx_signing() -> Value {
     })
 }
 
-async fn admin(
+pub(crate) async fn admin(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -224,7 +233,7 @@ async fn admin_api_keeps_keys_write_only_and_the_origin_built_in() {
     let bad = json!({"name": "x", "base_url": "https://x.example", "signing": {"scheme": "akamai", "key": "zz-not-hex-secret-value"}});
     let res = admin(&app, reqwest::Method::PUT, "/api/v1/cdns/x", Some(bad)).await;
     bodies.push(
-        assert_problem(res, StatusCode::BAD_REQUEST, "invalid_request")
+        assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "signing_key_invalid")
             .await
             .to_string(),
     );
@@ -685,7 +694,7 @@ async fn signing_keys_never_reach_the_logs() {
         answers[0]
     );
     assert!(
-        answers[2].starts_with("/api/v1/cdns/b 400"),
+        answers[2].starts_with("/api/v1/cdns/b 422"),
         "{}",
         answers[2]
     );

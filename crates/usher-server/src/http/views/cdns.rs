@@ -16,7 +16,8 @@ pub struct CdnView {
     pub name: String,
     /// Where viewers reach it (`/o` for the origin).
     pub base_url: String,
-    /// Its signing scheme (`akamai`, `cloudfront`, `google`, `bunny`, `nginx`; `usher` for the origin).
+    /// Its signing scheme (`akamai`, `cloudfront`, `google`, `bunny`, `nginx`, `cloudflare`,
+    /// `cloudflare_stream`, `fastly`; `usher` for the origin).
     #[schema(required = true)]
     pub scheme: Option<String>,
     /// Whether signing keys are configured (they are never shown).

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use usher_cdn::Scheme;
+use usher_cdn::{Scheme, SignError};
 use usher_core::admin::Permission;
 use usher_core::cdn::{Cdn, CdnHealth, SigningConfig};
 use usher_core::clock::UnixMs;
@@ -14,8 +14,11 @@ use usher_core::ids::CdnId;
 use usher_core::secret::SecretHash;
 use usher_core::store::PutOutcome;
 
+pub mod signing;
+
 use crate::service::audit;
 use crate::service::delivery::{Binding, DEFAULT_PRIORITY, pool, sign_object};
+use crate::service::error::Code;
 use crate::service::{Caller, Error, Record, Result};
 use crate::state::AppState;
 
@@ -31,7 +34,7 @@ pub struct CdnSpec {
     /// `http(s)://host[:port][/path]`, no query, fragment or credentials.
     pub base_url: String,
     /// The scheme's configuration with its keys (`{"scheme": "nginx", "secret": …}`), as `usher-cdn` reads it.
-    #[schema(value_type = Object)]
+    #[schema(value_type = signing::Signing)]
     pub signing: Value,
     /// Lower comes first (default 100, at most 1,000,000).
     #[serde(default = "default_priority")]
@@ -189,10 +192,32 @@ fn check_signing(signing: &Value) -> Result<()> {
             "signing: the usher scheme is Usher's own origin (`origin`), which is built in".into(),
         ));
     }
-    scheme
-        .signer()
-        .map_err(|e| Error::InvalidRequest(format!("signing: {e}")))?;
+    scheme.signer().map_err(signing_refused)?;
     Ok(())
+}
+
+/// A scheme's refusal of a configuration as the precise problem: the key, an option (named), or an
+/// expression nginx could never match. `SignError`'s messages carry no key material.
+fn signing_refused(e: SignError) -> Error {
+    let (code, field) = match &e {
+        SignError::BadKey(_) | SignError::BadPem(_) | SignError::Rsa => {
+            (Code::SigningKeyInvalid, None)
+        }
+        SignError::Unmatchable(_) => (Code::SigningUnmatchable, Some("expression")),
+        SignError::BadExpression(_) => (Code::SigningOptionInvalid, Some("expression")),
+        SignError::BadField { field, .. } => (Code::SigningOptionInvalid, Some(*field)),
+        SignError::BadPath(_)
+        | SignError::BadUrl(_)
+        | SignError::UrlRequired
+        | SignError::BadTimes(_)
+        | SignError::Unsupported { .. }
+        | SignError::Missing { .. } => (Code::SigningOptionInvalid, None),
+    };
+    Error::SigningRefused {
+        code,
+        field,
+        detail: format!("signing: {e}"),
+    }
 }
 
 /// At least one CDN must stay enabled.
@@ -243,7 +268,9 @@ pub struct SignedObject {
 /// Creates or replaces a CDN (keys as given; the origin cannot be replaced).
 ///
 /// # Errors
-/// `invalid_request`, `cdn_builtin`, `cdn_pool_empty`; `forbidden`.
+/// `invalid_request` (malformed: an unknown scheme or field, a wrong type), `signing_key_invalid`,
+/// `signing_option_invalid`, `signing_unmatchable` (a configuration its scheme cannot use), `cdn_builtin`,
+/// `cdn_pool_empty`; `forbidden`.
 pub async fn write_cdn(
     state: &AppState,
     caller: &Caller,
@@ -437,13 +464,30 @@ pub struct SignBody {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub starts_at: Option<TimeArg>,
-    /// The viewer's address to bind (schemes that take one).
+    /// The viewer's address to bind (schemes that take one), or a network in CIDR form
+    /// (`203.0.113.0/24`) for schemes that bind a network (CloudFront's IPv4 `AWS:SourceIp`, Cloudflare
+    /// Stream's `ip.src`).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub client_ip: Option<std::net::IpAddr>,
+    pub client_ip: Option<String>,
     /// The session to bind (schemes that take one; required for the origin).
     #[serde(default)]
     pub session_id: Option<String>,
+}
+
+/// An address, or a network in CIDR form (`203.0.113.0/24`): the address and the prefix length.
+pub fn parse_client(text: &str) -> Option<(std::net::IpAddr, Option<u8>)> {
+    match text.split_once('/') {
+        None => text.parse().ok().map(|ip| (ip, None)),
+        Some((addr, bits)) => {
+            let ip: std::net::IpAddr = addr.parse().ok()?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = bits
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max && bits.bytes().all(|c| c.is_ascii_digit()))?;
+            Some((ip, Some(bits)))
+        }
+    }
 }
 
 /// Signs one object as a viewer would get it from this CDN (the console's "test a signed URL"). It
@@ -493,9 +537,21 @@ pub async fn sign_test(
         .map(|t| t.seconds("starts_at"))
         .transpose()?;
     // one signer for every member of the pool, Usher's origin included (its grant scheme needs a session)
+    let (client_ip, client_network_bits) = match body.client_ip.as_deref() {
+        None => (None, None),
+        Some(text) => {
+            let (ip, bits) = parse_client(text).ok_or_else(|| {
+                Error::InvalidRequest(
+                    "client_ip: an IP address or a CIDR network (203.0.113.0/24)".into(),
+                )
+            })?;
+            (Some(ip), bits)
+        }
+    };
     let binding = Binding {
         starts_at: starts,
-        client_ip: body.client_ip,
+        client_ip,
+        client_network_bits,
         session_id: body.session_id.clone(),
     };
     let signed = sign_object(state, &cdn, &path, &folder, expires, &binding)
