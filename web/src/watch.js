@@ -122,7 +122,8 @@ function waitInLine(body) {
   }
   setState('waiting', position === 1 ? 'You are next in line.' : `You are number ${position} in line.`, hint);
   document.body.dataset.position = String(position);
-  const wait = Math.max(1, Number(body.retry_after_s) || 2);
+  // ±25 %: a crowd let into the line together would otherwise ask again all in the same instant
+  const wait = Math.max(1, Number(body.retry_after_s) || 2) * (0.75 + Math.random() / 2);
   retryTimer = setTimeout(() => admit({ quiet: true }), wait * 1000);
 }
 

@@ -7,7 +7,9 @@
 //! `capacity` play; everyone in line is let in, in arrival order as seats free (the door lets in any of
 //! the first `free` in line, in the order they ask, so a waiter may go ahead of at most the seats that
 //! free between two of its asks; reported with the rank correlation of place in line and order let in);
-//! and no viewer playing is refused a heartbeat. The waiting-room polls' latency is its own operation (`wait`).
+//! and no viewer playing is refused a heartbeat. Every arrival's first ask is an `admit` (answered with a
+//! seat or a place), as is the ask that lets a waiter in; a waiter's asks in between are the waiting
+//! room's polls (`wait`), each after `retry_after_s` with ±25 % jitter, as the watch page spreads them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -271,7 +273,14 @@ async fn viewer(shared: &Shared, i: usize, token: &str, give_up: Instant) -> Fat
                 }
             }
             Ok(r) if r.status.as_u16() == 202 => {
-                shared.rec.ok(Op::Wait, r.latency, 1);
+                // the arrival itself is an admit, answered with a place; the asks after it are the
+                // waiting room's polls
+                let op = if first_place.is_none() {
+                    Op::Admit
+                } else {
+                    Op::Wait
+                };
+                shared.rec.ok(op, r.latency, 1);
                 let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
                 first_place.get_or_insert(v["position"].as_u64().unwrap_or(u64::MAX));
                 if Instant::now() >= give_up {
@@ -279,7 +288,8 @@ async fn viewer(shared: &Shared, i: usize, token: &str, give_up: Instant) -> Fat
                 }
                 let wait = v["retry_after_s"].as_u64().unwrap_or(2).max(1);
                 shared.max_retry_s.fetch_max(wait, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.75..1.25);
+                tokio::time::sleep(Duration::from_secs_f64(wait as f64 * jitter)).await;
             }
             Ok(r) => {
                 shared.rec.error(Op::Admit, http_kind(&r));

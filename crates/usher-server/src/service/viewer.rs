@@ -232,10 +232,10 @@ async fn admit_ticket(
     check_admits(ts, now)?;
     let show = &ts.show;
     let country = check_geo(state, show, client)?;
-    // doors-open capacity: a newcomer (no seat of this ticket plays, no secret of one presented) passes
-    // the show's door; a ticket already playing is never made to wait
+    // doors-open capacity: a newcomer (no seat of this ticket plays) passes the show's door; a ticket
+    // already playing is never made to wait. Whether a secret was presented does not count: anyone can
+    // send one, and a reload's ticket holds a live seat anyway
     if show.has_door()
-        && presented.is_none()
         && state
             .store
             .ticket_activity(&ts.ticket.id)

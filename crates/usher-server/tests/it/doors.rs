@@ -158,3 +158,19 @@ async fn door_settings_out_of_range_are_refused() {
     }
     app.shutdown().await;
 }
+
+/// A made-up session secret does not jump the line: only a ticket with a seat playing skips the door.
+#[tokio::test]
+async fn a_made_up_secret_does_not_jump_the_line() {
+    let app = spawn_app_on(Backend::Embedded).await;
+    door_show(&app, "full", json!({"capacity": 1})).await;
+    let (_, inside) = app.ticket("full").await;
+    let (_, outside) = app.ticket("full").await;
+    admitted(app.admit(&inside, "device-inside-01").await).await;
+    let res = app
+        .readmit(&outside, "device-outside-01", "AAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    let v = waiting(res).await;
+    assert_eq!(v["position"], 1);
+    app.shutdown().await;
+}
