@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use crate::http::extract::{ApiJson, ClientIp, TICKET_COOKIE};
 use crate::http::watch::ticket_cookie;
 use crate::service::tv;
-use crate::service::viewer;
 use crate::service::{Error, Result};
 use crate::state::AppState;
 
@@ -327,18 +326,17 @@ pub async fn activate_page(
     let Some(token) = jar.get(TICKET_COOKIE).map(|c| c.value().to_owned()) else {
         return refused(Error::NoTicket);
     };
-    let ts = match viewer::find_ticket(&state, &token, client).await {
+    let ts = match tv::lending_ticket(&state, &token, client).await {
         Ok(ts) => ts,
-        Err(e @ (Error::TicketUnknown | Error::RateLimited { .. })) => return refused(e),
+        Err(
+            e @ (Error::TicketUnknown
+            | Error::RateLimited { .. }
+            | Error::TicketRevoked
+            | Error::ShowUnpublished
+            | Error::Ended { .. }),
+        ) => return refused(e),
         Err(e) => return Err(e),
     };
-    match viewer::check_admits(&ts, state.store.now()) {
-        Ok(_) | Err(Error::NotStarted { .. }) => {}
-        Err(e @ (Error::TicketRevoked | Error::ShowUnpublished | Error::Ended { .. })) => {
-            return refused(e);
-        }
-        Err(e) => return Err(e),
-    }
     html_page(
         &state,
         StatusCode::OK,

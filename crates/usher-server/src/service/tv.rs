@@ -63,6 +63,23 @@ pub async fn start(state: &AppState, client: IpAddr) -> Result<NewCode> {
     ))
 }
 
+/// The ticket `token` of the phone at `client`, when it may lend a TV a seat: one that can play now or
+/// later (`not_started` is fine, the TV counts down).
+///
+/// # Errors
+/// `ticket_unknown`, `ticket_revoked`, `show_unpublished`, `ended`; `rate_limited`.
+pub async fn lending_ticket(
+    state: &AppState,
+    token: &str,
+    client: IpAddr,
+) -> Result<TicketAndShow> {
+    let ts = viewer::find_ticket(state, token, client).await?;
+    match viewer::check_admits(&ts, state.store.now()) {
+        Ok(_) | Err(Error::NotStarted { .. }) => Ok(ts),
+        Err(e) => Err(e),
+    }
+}
+
 /// The phone at `client`, holding the ticket `token`, approves the code `typed`: the TV waiting with it
 /// will play under this ticket. Returns the ticket and show (the page names the show).
 ///
@@ -77,11 +94,7 @@ pub async fn approve(
     typed: &str,
     client: IpAddr,
 ) -> Result<TicketAndShow> {
-    let ts = viewer::find_ticket(state, token, client).await?;
-    match viewer::check_admits(&ts, state.store.now()) {
-        Ok(_) | Err(Error::NotStarted { .. }) => {}
-        Err(e) => return Err(e),
-    }
+    let ts = lending_ticket(state, token, client).await?;
     let held = state.limits.ticket_lookup(client)?;
     let Some(code) = UserCode::parse(typed) else {
         if let Some(h) = held {
