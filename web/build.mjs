@@ -1,9 +1,9 @@
 // Builds the viewer's assets into web/dist/ (watch.js with hls.js bundled, watch.css; tv.js for /tv and
-// /activate; docs.css for the API
+// /activate; locale-<lang>.ftl, the viewer pages' messages; docs.css for the API
 // reference page; admin.js and admin.css for the admin console), which the server embeds and serves at
 // /assets/<file name>. Run from anywhere: `node web/build.mjs`.
 import * as esbuild from 'esbuild';
-import { rm, mkdir, readdir, stat } from 'node:fs/promises';
+import { copyFile, rm, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -67,6 +67,12 @@ await esbuild.build({
   outfile: join(dist, 'admin.css'),
   target: ['chrome90', 'firefox88', 'safari14.1', 'edge90'],
 });
+
+// The viewer pages' messages (Project Fluent), for the language picker: /assets/locale-<lang>.ftl. The
+// server compiles the same files in for the pages it renders.
+for (const name of (await readdir(join(root, 'locales'))).filter((n) => n.endsWith('.ftl'))) {
+  await copyFile(join(root, 'locales', name), join(dist, `locale-${name}`));
+}
 
 for (const name of (await readdir(dist)).sort()) {
   const { size } = await stat(join(dist, name));

@@ -2,6 +2,8 @@
 // says (RFC 8628: `slow_down` grows it), make a new code when one lapses, and open the watch page once a
 // phone approved. And the phone's page (/activate): send the typed code with the ticket cookie.
 
+import { initL10n, onLanguageChange, t } from './l10n.js';
+
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
@@ -17,9 +19,18 @@ async function call(path, body) {
   return { status: res.status, retryAfter: Number(res.headers.get('retry-after')) || 0, json };
 }
 
-function say(text) {
-  $('status').textContent = text;
+let said = null; // the message shown, to show again in another language
+
+// Shows message `id` of web/locales (with `args`) as the page's status.
+function say(id, args) {
+  said = [id, args];
+  $('status').textContent = t(id, args);
 }
+
+initL10n();
+onLanguageChange(() => {
+  if (said) say(...said);
+});
 
 async function tvPage() {
   const body = document.body;
@@ -27,7 +38,7 @@ async function tvPage() {
     body.dataset.state = 'loading';
     const made = await call('/api/v1/tv/codes');
     if (made.status !== 200) {
-      say(made.status === 429 ? 'Too many codes from this network; waiting a moment…' : 'Cannot get a code now; trying again…');
+      say(made.status === 429 ? 'tv-too-many-codes' : 'tv-no-code');
       await sleep(Math.max(made.retryAfter, 5) * 1000);
       continue;
     }
@@ -37,7 +48,7 @@ async function tvPage() {
     qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(code.qr_svg)}`;
     qr.hidden = false;
     body.dataset.state = 'waiting';
-    say('Waiting for your phone…');
+    say('tv-waiting');
     const lapses = Date.now() + code.expires_in * 1000;
     let interval = code.interval;
     while (Date.now() < lapses) {
@@ -45,7 +56,7 @@ async function tvPage() {
       const polled = await call('/api/v1/tv/token', { device_code: code.device_code });
       if (polled.status === 200) {
         body.dataset.state = 'approved';
-        say('Approved. Starting…');
+        say('tv-approved');
         window.location.assign(polled.json.watch_url || '/watch');
         return;
       }
@@ -59,9 +70,20 @@ async function tvPage() {
         interval = Math.max(interval, polled.retryAfter);
       }
     }
-    say('The code lapsed; here is a new one.');
+    say('tv-code-lapsed');
   }
 }
+
+// The approval's refusals the page names (web/locales); any other is "this did not work".
+const ACTIVATE_REFUSALS = {
+  tv_code_unknown: 'activate-code-unknown',
+  no_ticket: 'activate-no-ticket',
+  ticket_unknown: 'ticket-unknown',
+  ticket_revoked: 'ticket-revoked',
+  show_unpublished: 'show-unpublished',
+  ended: 'ended',
+  rate_limited: 'rate-limited',
+};
 
 function activatePage() {
   const form = $('approve');
@@ -72,21 +94,21 @@ function activatePage() {
     const button = form.querySelector('button');
     button.disabled = true;
     document.body.dataset.state = 'sending';
-    say('Approving…');
+    say('activate-approving');
     try {
       const res = await call('/api/v1/tv/activate', { user_code: input.value });
       if (res.status === 200) {
         document.body.dataset.state = 'approved';
-        say(`Done: the TV starts ${res.json.show_title} in a few seconds.`);
+        say('activate-done', { title: res.json.show_title });
         form.hidden = true;
         return;
       }
       document.body.dataset.state = 'refused';
-      say(res.json.title || 'This did not work; try again.');
+      say(ACTIVATE_REFUSALS[res.json.code] || 'activate-failed');
       input.focus();
     } catch {
       document.body.dataset.state = 'refused';
-      say('No connection; try again.');
+      say('activate-no-connection');
     } finally {
       button.disabled = false;
     }

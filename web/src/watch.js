@@ -4,6 +4,7 @@
 // The server renders the page with a JSON config (`#usher-config`) and the state it saw; from then on this
 // script owns `<body data-state>`: ready, playing, not_started, ended, refused, superseded, in_use, revoked.
 import Hls from 'hls.js';
+import { currentLang, has, initL10n, onLanguageChange, t } from './l10n.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('player');
@@ -13,6 +14,12 @@ const countdownEl = $('countdown');
 const continueBtn = $('continue-here');
 const retryBtn = $('retry');
 const unmuteBtn = $('unmute');
+const playBtn = $('play');
+const tracksEl = $('tracks');
+const subtitlesSel = $('subtitles');
+const audioSel = $('audio');
+
+initL10n();
 
 const config = readConfig();
 // The server's clock decides when the window opens; remember how far ours is off.
@@ -33,21 +40,34 @@ let countdownAdmits = 0;
 let resumeAt = 0; // VOD position to resume from after a stop (superseded, expired lease…)
 let leftOnHide = false;
 
-// Plain words for each stable problem `code` of the viewer API: [state, message, hint].
+// The message (web/locales) for each stable problem `code` of the viewer API, with the state it puts the
+// page in; its `.hint` attribute, when it has one, is the hint.
 const REFUSALS = {
-  ticket_unknown: ['refused', 'This ticket link is not valid.', 'Check that you opened the complete link you received with your ticket.'],
-  no_ticket: ['refused', 'No ticket was found in this browser.', 'Open the watch link you received with your ticket again.'],
-  ticket_revoked: ['revoked', 'This ticket has been revoked (cancelled) and can no longer be used to watch.', 'If you think this is a mistake, contact the seller of your ticket.'],
-  ended: ['ended', 'This show has ended.', 'Thank you for watching.'],
-  geo_blocked: ['refused', 'This show is not available in your country.', ''],
-  session_ended: ['refused', 'Playback was stopped on this device.', 'You can start watching again here.'],
-  forbidden: ['refused', 'You are not allowed to watch this show.', ''],
+  ticket_unknown: ['refused', 'ticket-unknown'],
+  no_ticket: ['refused', 'no-ticket'],
+  ticket_revoked: ['revoked', 'ticket-revoked'],
+  show_unpublished: ['refused', 'show-unpublished'],
+  rate_limited: ['refused', 'rate-limited'],
+  ended: ['ended', 'ended'],
+  session_ended: ['refused', 'session-ended'],
+  forbidden: ['refused', 'forbidden'],
 };
 
-// "DE" → "Germany" in the browser's language; the code itself where the browser cannot name it.
+// A message of web/locales with its arguments (an object, or a function making them, so times and
+// country names are formatted again in a newly picked language).
+const msg = (id, args) => ({ id, args });
+const hintOf = (id) => (has(`${id}.hint`) ? `${id}.hint` : '');
+
+function text(message) {
+  if (!message) return '';
+  if (typeof message === 'string') return t(message);
+  return t(message.id, typeof message.args === 'function' ? message.args() : message.args);
+}
+
+// "DE" → "Germany" in the page's language; the code itself where the browser cannot name it.
 function countryName(code) {
   try {
-    return new Intl.DisplayNames([navigator.language || 'en'], { type: 'region' }).of(code) || code;
+    return new Intl.DisplayNames([currentLang()], { type: 'region' }).of(code) || code;
   } catch (err) {
     return code;
   }
@@ -61,13 +81,18 @@ function readConfig() {
   }
 }
 
-// Shows `message` (and an optional hint and action button) for `state`.
+let view = null; // what setState last showed, to show again in another language
+
+// Shows `message` (and an optional hint and action button) for `state`: messages are ids of
+// web/locales (or msg(id, args)).
 function setState(state, message, hint = '', action = null) {
+  view = { state, message, hint, action };
   document.body.dataset.state = state;
-  statusEl.textContent = message;
-  hintEl.textContent = hint;
+  statusEl.textContent = text(message);
+  hintEl.textContent = text(hint);
   continueBtn.hidden = action !== 'continue';
   retryBtn.hidden = action !== 'retry';
+  playBtn.hidden = action !== 'play';
   if (state !== 'not_started') countdownEl.textContent = '';
 }
 
@@ -84,7 +109,7 @@ function clearTimers() {
 async function admit({ quiet = false, retried = false } = {}) {
   clearTimers();
   const gen = ++generation;
-  if (!quiet) setState('ready', 'Starting the show…');
+  if (!quiet) setState('ready', 'starting');
   let res;
   let body;
   try {
@@ -93,7 +118,7 @@ async function admit({ quiet = false, retried = false } = {}) {
   } catch (err) {
     if (gen !== generation) return;
     stop();
-    setState('ready', 'Cannot reach the server.', 'Trying again in 5 seconds…', 'retry');
+    setState('ready', 'no-connection', msg('no-connection.hint', { seconds: 5 }), 'retry');
     retryTimer = setTimeout(() => admit({ quiet: true }), 5000);
     return;
   }
@@ -114,13 +139,13 @@ function waitInLine(body) {
   stop();
   const position = Number(body.position) || 1;
   const eta = Number(body.estimated_wait_s);
-  let hint = 'You will be let in automatically: keep this page open.';
+  let hint = 'waiting';
   if (Number.isFinite(eta) && eta > 0) {
     hint = eta < 90
-      ? `About ${Math.max(1, Math.round(eta / 10) * 10)} seconds to go. ${hint}`
-      : `About ${Math.round(eta / 60)} minutes to go. ${hint}`;
+      ? msg('waiting-seconds', { seconds: Math.max(1, Math.round(eta / 10) * 10) })
+      : msg('waiting-minutes', { minutes: Math.round(eta / 60) });
   }
-  setState('waiting', position === 1 ? 'You are next in line.' : `You are number ${position} in line.`, hint);
+  setState('waiting', position === 1 ? 'waiting-next' : msg('waiting-position', { position }), hint);
   document.body.dataset.position = String(position);
   // ±25 %: a crowd let into the line together would otherwise ask again all in the same instant
   const wait = Math.max(1, Number(body.retry_after_s) || 2) * (0.75 + Math.random() / 2);
@@ -128,7 +153,7 @@ function waitInLine(body) {
 }
 
 function startSession(body, retried) {
-  if (currentState() !== 'playing') setState('ready', 'Starting the show…');
+  if (currentState() !== 'playing') setState('ready', 'starting');
   session = {
     id: body.session_id,
     interval: intervalSeconds(body.heartbeat_interval_s),
@@ -299,23 +324,24 @@ function onProblem(res, body, phase) {
         scheduleHeartbeat(Math.min(wait, session ? session.interval : wait)); // keep playing
         return undefined;
       }
-      setState('ready', 'The service is busy right now.', `Trying again in ${wait} seconds…`, 'retry');
+      setState('ready', 'busy', msg('busy.hint', { seconds: wait }), 'retry');
       retryTimer = setTimeout(() => admit({ quiet: true }), wait * 1000);
       return undefined;
     }
     case 'superseded': {
       stop();
-      const label = body && body.superseded_by ? ` (${body.superseded_by})` : '';
-      const at = formatTime(body && body.superseded_at);
-      setState('superseded', `Playback moved to another device${label}${at ? ` at ${at}` : ''}.`,
-        'Only one device can watch with this ticket at a time.', 'continue');
+      const device = body && body.superseded_by;
+      const at = body && body.superseded_at;
+      let message = 'superseded';
+      if (device && formatTime(at)) message = msg('superseded-by-at', () => ({ device, time: formatTime(at) }));
+      else if (device) message = msg('superseded-by', { device });
+      setState('superseded', message, 'superseded-hint', 'continue');
       return undefined;
     }
     case 'session_cloned':
       // Someone copied this browser's session (its cookies) and their player renewed first.
       stop();
-      setState('superseded', 'This ticket is playing in another player that copied this one.',
-        'Only one player can watch with this ticket. Choose “Watch here” to take it back.', 'continue');
+      setState('superseded', 'cloned', 'cloned.hint', 'continue');
       return undefined;
     case 'session_secret_required':
     case 'session_secret_invalid':
@@ -327,8 +353,7 @@ function onProblem(res, body, phase) {
     case 'ticket_in_use': {
       stop();
       const wait = retryAfterSeconds(res, body, 15);
-      setState('in_use', 'This ticket is already playing on another device.',
-        `Stop it there to watch here. Trying again in ${wait} seconds…`, 'retry');
+      setState('in_use', 'in-use', msg('in-use.hint', { seconds: wait }), 'retry');
       retryTimer = setTimeout(() => admit({ quiet: true }), wait * 1000);
       return undefined;
     }
@@ -342,14 +367,15 @@ function onProblem(res, body, phase) {
   }
   stop();
   if (code === 'geo_blocked') {
-    return setState('refused', REFUSALS.geo_blocked[1], body && body.country
-      ? `Your connection appears to come from ${countryName(body.country)}, where this show is not offered.`
-      : 'The location of your connection could not be determined, and this show is only offered in some countries.');
+    const country = body && body.country;
+    return setState('refused', 'geo-blocked', country
+      ? msg('geo-blocked-country', () => ({ country: countryName(country) }))
+      : 'geo-blocked-unknown');
   }
   const known = REFUSALS[code];
-  if (known) return setState(known[0], known[1], known[2], code === 'session_ended' ? 'continue' : null);
-  return setState('refused', (body && body.title) || 'This ticket cannot be used to watch right now.',
-    (body && body.detail) || 'Please try again later.', 'retry');
+  if (known) return setState(known[0], known[1], hintOf(known[1]), code === 'session_ended' ? 'continue' : null);
+  if (code) console.warn('usher: refused with', code);
+  return setState('refused', 'refused', 'refused.hint', 'retry');
 }
 
 // ---- the player ----------------------------------------------------------------------------------------
@@ -372,7 +398,7 @@ function loadPolicy(maxTimeToFirstByteMs, maxNumRetry) {
 function startPlayer(playlistUrl) {
   teardown();
   if (!playlistUrl) {
-    setState('refused', 'The server did not send anything to play.', 'Please try again later.', 'retry');
+    setState('refused', 'nothing-to-play', 'nothing-to-play.hint', 'retry');
     return;
   }
   // hls.js first: Chromium also plays HLS natively, but that path would bypass the grant handling.
@@ -391,6 +417,8 @@ function startPlayer(playlistUrl) {
     });
     hls = instance;
     instance.on(Hls.Events.ERROR, (event, data) => onHlsError(instance, data));
+    instance.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (event, data) => showTracks(instance, data.subtitleTracks, null));
+    instance.on(Hls.Events.AUDIO_TRACKS_UPDATED, (event, data) => showTracks(instance, null, data.audioTracks));
     instance.on(Hls.Events.MANIFEST_PARSED, () => {
       if (session) applyCdnOrder(session.cdnOrder);
       startPlaying();
@@ -406,8 +434,47 @@ function startPlayer(playlistUrl) {
     }, { once: true });
     video.load();
   } else {
-    setState('refused', 'This browser cannot play the show.', 'Try a recent Chrome, Firefox, Safari or Edge.');
+    setState('refused', 'unsupported-browser', 'unsupported-browser.hint');
   }
+}
+
+// A track's name in a picker: its NAME, else its language named in the page's language.
+function trackName(track, i) {
+  if (track.name) return track.name;
+  if (track.lang) {
+    try {
+      return new Intl.DisplayNames([currentLang()], { type: 'language' }).of(track.lang) || track.lang;
+    } catch (err) {
+      return track.lang;
+    }
+  }
+  return String(i + 1);
+}
+
+function fillPicker(select, tracks, current, keepFirst) {
+  while (select.options.length > keepFirst) select.remove(keepFirst);
+  tracks.forEach((track, i) => select.add(new Option(trackName(track, i), String(i))));
+  select.value = String(current);
+}
+
+// Subtitles (any) and audio tracks (more than one) the stream carries get a picker under the player.
+function showTracks(instance, subtitles, audio) {
+  if (instance !== hls) return;
+  if (subtitles) {
+    fillPicker(subtitlesSel, subtitles, instance.subtitleTrack, 1);
+    $('subtitles-field').hidden = subtitles.length === 0;
+  }
+  if (audio) {
+    fillPicker(audioSel, audio, instance.audioTrack, 0);
+    $('audio-field').hidden = audio.length < 2;
+  }
+  tracksEl.hidden = $('subtitles-field').hidden && $('audio-field').hidden;
+}
+
+function hideTracks() {
+  tracksEl.hidden = true;
+  $('subtitles-field').hidden = true;
+  $('audio-field').hidden = true;
 }
 
 function onHlsError(instance, data) {
@@ -426,7 +493,7 @@ function onHlsError(instance, data) {
     return;
   }
   stop();
-  setState('refused', 'Playback failed.', 'Check your connection and try again.', 'retry');
+  setState('refused', 'playback-failed', 'playback-failed.hint', 'retry');
 }
 
 // The player gave up on the network: come back in (a fresh session, playlist and grant) with a growing pause.
@@ -434,7 +501,7 @@ function onHlsError(instance, data) {
 function reconnect(instance, needGrant) {
   const delay = reconnects === 0 ? 0 : Math.min(1000 * 2 ** reconnects, 15000);
   reconnects += 1;
-  if (reconnects > 1) setState('ready', 'Reconnecting…', 'The connection to the video was lost; trying again.');
+  if (reconnects > 1) setState('ready', 'reconnecting', 'reconnecting.hint');
   (needGrant ? refreshGrants() : Promise.resolve()).then(() => {
     if (instance !== hls || !session) return;
     clearTimeout(retryTimer);
@@ -451,7 +518,7 @@ function startPlaying() {
     video.muted = true;
     unmuteBtn.hidden = false;
     video.play().catch(() => {
-      if (currentState() === 'ready') setState('ready', 'Press play to start watching.');
+      if (currentState() === 'ready') setState('ready', 'press-play', '', 'play');
     });
   });
 }
@@ -464,6 +531,7 @@ function teardown() {
     hls = null;
     instance.destroy();
   }
+  hideTracks();
   if (video.getAttribute('src')) {
     video.pause();
     video.removeAttribute('src');
@@ -486,10 +554,11 @@ function stop() {
 function startCountdown(startsAtMs) {
   clearTimers();
   if (!startsAtMs) {
-    setState('not_started', 'The show has not started yet.', 'This page will start it when it begins.');
+    setState('not_started', 'not-started', 'not-started.hint');
     countdownTimer = setTimeout(() => admit({ quiet: true }), 30000);
     return;
   }
+  let shown = false; // the server rendered this state with its own words: say it in the page's once
   const tick = () => {
     const left = startsAtMs - serverNow();
     if (left <= 0) {
@@ -499,8 +568,9 @@ function startCountdown(startsAtMs) {
       countdownTimer = setTimeout(() => admit({ quiet: true }), countdownAdmits > 1 ? 1000 : 0);
       return;
     }
-    if (currentState() !== 'not_started') {
-      setState('not_started', 'The show has not started yet.', `It starts at ${formatDateTime(startsAtMs)}.`);
+    if (!shown || currentState() !== 'not_started') {
+      shown = true;
+      setState('not_started', 'not-started', msg('starts-at', () => ({ time: formatDateTime(startsAtMs) })));
     }
     countdownEl.textContent = formatDuration(left);
     countdownTimer = setTimeout(tick, (left % 1000) + 20);
@@ -516,17 +586,17 @@ function formatDuration(ms) {
   const s = total % 60;
   const two = (n) => String(n).padStart(2, '0');
   const clock = h || days ? `${two(h)}:${two(m)}:${two(s)}` : `${two(m)}:${two(s)}`;
-  return days ? `${days} d ${clock}` : clock;
+  return days ? t('countdown-days', { days, clock }) : clock;
 }
 
 function formatTime(value) {
   const date = new Date(value);
   if (!value || Number.isNaN(date.getTime())) return '';
-  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return date.toLocaleTimeString(currentLang(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 function formatDateTime(ms) {
-  return new Date(ms).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  return new Date(ms).toLocaleString(currentLang(), { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 // ---- plumbing ------------------------------------------------------------------------------------------
@@ -552,7 +622,7 @@ async function readBody(res) {
 
 video.addEventListener('playing', () => {
   reconnects = 0;
-  if (currentState() === 'ready') setState('playing', 'Playing.');
+  if (currentState() === 'ready') setState('playing', 'playing');
 });
 video.addEventListener('error', () => {
   // Native HLS cannot swap grants: when it fails, come back in for a fresh playlist.
@@ -567,6 +637,18 @@ unmuteBtn.addEventListener('click', () => {
   video.play().catch(() => {});
 });
 continueBtn.addEventListener('click', () => admit());
+subtitlesSel.addEventListener('change', () => {
+  if (!hls) return;
+  hls.subtitleDisplay = true;
+  hls.subtitleTrack = Number(subtitlesSel.value);
+});
+audioSel.addEventListener('change', () => {
+  if (hls) hls.audioTrack = Number(audioSel.value);
+});
+playBtn.addEventListener('click', () => {
+  playBtn.hidden = true;
+  video.play().catch(() => { playBtn.hidden = false; });
+});
 retryBtn.addEventListener('click', () => admit());
 
 window.addEventListener('pagehide', () => {
@@ -583,10 +665,29 @@ window.addEventListener('pageshow', (event) => {
   }
 });
 
-for (const el of document.querySelectorAll('time[datetime]')) {
-  const ms = Date.parse(el.getAttribute('datetime'));
-  if (!Number.isNaN(ms)) el.textContent = formatDateTime(ms);
+function formatTimes() {
+  for (const el of document.querySelectorAll('time[datetime]')) {
+    const ms = Date.parse(el.getAttribute('datetime'));
+    if (!Number.isNaN(ms)) el.textContent = formatDateTime(ms);
+  }
 }
+formatTimes();
+
+// Another language picked: the show's title and description in it, times, and what the page says now.
+onLanguageChange((code) => {
+  const texts = (config.show && config.show.texts && config.show.texts[code]) || null;
+  if (texts) {
+    if ($('title')) $('title').textContent = texts.title;
+    if ($('description')) $('description').textContent = texts.description;
+    video.setAttribute('aria-label', texts.title);
+    document.title = `${texts.title} · Usher`;
+  } else if (!config.show) {
+    video.setAttribute('aria-label', t('player'));
+  }
+  formatTimes();
+  if (hls) showTracks(hls, hls.subtitleTracks, hls.audioTracks);
+  if (view) setState(view.state, view.message, view.hint, view.action);
+});
 
 function boot() {
   switch (config.state) {
@@ -595,12 +696,13 @@ function boot() {
     case 'not_started':
       return startCountdown(config.starts_at_ms);
     case 'ended':
-      return setState('ended', REFUSALS.ended[1], REFUSALS.ended[2]);
+      return setState('ended', 'ended', 'ended.hint');
     default: {
       const refusal = config.refusal || {};
       const known = REFUSALS[refusal.code];
-      if (known) return setState(known[0], known[1], refusal.detail || known[2]);
-      return setState('refused', refusal.title || 'This ticket cannot be used to watch.', refusal.detail || '');
+      if (known) return setState(known[0], known[1], hintOf(known[1]));
+      const id = refusal.message && has(refusal.message) ? refusal.message : 'refused';
+      return setState('refused', id, hintOf(id));
     }
   }
 }

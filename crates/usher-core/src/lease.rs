@@ -1046,6 +1046,7 @@ mod tests {
             live_recording: false,
             capacity: None,
             admit_rate_per_s: None,
+            translations: Default::default(),
             poster: None,
             created_at: UnixMs(0).to_datetime(),
             updated_at: UnixMs(0).to_datetime(),

@@ -1,5 +1,7 @@
 //! Shows: what a ticket admits to, with its window, stream, device limit and lease settings.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -128,6 +130,40 @@ pub struct ShowSpec {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 100_000)]
     pub admit_rate_per_s: Option<u32>,
+    /// The title and description in other languages, by language code (`{"de": {"title": …}}`): the
+    /// watch page shows the viewer's language's, else `title` and `description` (at most 20
+    /// languages; codes like `de` or `pt-BR`).
+    #[serde(default)]
+    pub translations: BTreeMap<String, ShowText>,
+}
+
+/// A show's title and description in one language; an empty one falls back to the show's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShowText {
+    /// Title (at most 200 characters, no control characters).
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub title: String,
+    /// Description (at most 5000 characters; newlines and tabs allowed).
+    #[serde(default)]
+    #[schema(max_length = 5000)]
+    pub description: String,
+}
+
+/// Most languages a show's `translations` may hold.
+pub const MAX_SHOW_TRANSLATIONS: usize = 20;
+
+/// Whether `code` looks like a language code: 2–3 lowercase letters, optionally `-` and a 2-letter
+/// uppercase region (`de`, `hu`, `pt-BR`).
+fn is_language_code(code: &str) -> bool {
+    let (language, region) = match code.split_once('-') {
+        Some((l, r)) => (l, Some(r)),
+        None => (code, None),
+    };
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && region.is_none_or(|r| r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
 /// A stored show.
@@ -183,6 +219,9 @@ pub struct Show {
     /// The most newcomers let in per second (`None`: no limit).
     #[serde(default)]
     pub admit_rate_per_s: Option<u32>,
+    /// The title and description in other languages, by language code.
+    #[serde(default)]
+    pub translations: BTreeMap<String, ShowText>,
     /// A version tag of the show's poster image (`GET /api/v1/shows/{id}/poster`), `None` without one.
     #[serde(default)]
     pub poster: Option<String>,
@@ -305,6 +344,22 @@ impl ShowSpec {
                 "must be 1 to 100000",
             ));
         }
+        if self.translations.len() > MAX_SHOW_TRANSLATIONS {
+            return Err(ValidationError::new(
+                "translations",
+                format!("at most {MAX_SHOW_TRANSLATIONS} languages"),
+            ));
+        }
+        for (code, text) in &self.translations {
+            if !is_language_code(code) {
+                return Err(ValidationError::new(
+                    "translations",
+                    "keys must be language codes like \"de\" or \"pt-BR\"",
+                ));
+            }
+            check_text("translations.title", &text.title, 0, 200)?;
+            check_text("translations.description", &text.description, 0, 5000)?;
+        }
         let now = now.to_datetime();
         Ok(Show {
             id,
@@ -327,6 +382,7 @@ impl ShowSpec {
             live_recording: self.live_recording,
             capacity: self.capacity,
             admit_rate_per_s: self.admit_rate_per_s,
+            translations: self.translations,
             poster: None,
             created_at: created_at.unwrap_or(now),
             updated_at: now,
@@ -335,6 +391,18 @@ impl ShowSpec {
 }
 
 impl Show {
+    /// The title and description to show a viewer reading `lang`: its translation's where given, else
+    /// the show's own.
+    pub fn text_in(&self, lang: &str) -> (&str, &str) {
+        let t = self.translations.get(lang);
+        let title = t.map(|t| t.title.as_str()).filter(|s| !s.is_empty());
+        let description = t.map(|t| t.description.as_str()).filter(|s| !s.is_empty());
+        (
+            title.unwrap_or(&self.title),
+            description.unwrap_or(&self.description),
+        )
+    }
+
     /// Whether newcomers pass the show's door (a capacity or an admit rate is set).
     pub fn has_door(&self) -> bool {
         self.capacity.is_some() || self.admit_rate_per_s.is_some()
@@ -376,6 +444,7 @@ mod tests {
             live_recording: false,
             capacity: None,
             admit_rate_per_s: None,
+            translations: Default::default(),
         }
     }
 

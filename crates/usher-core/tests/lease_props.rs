@@ -961,6 +961,7 @@ fn show(starts: i64, ends: i64, variant: bool) -> Show {
         live_recording: variant,
         capacity: None,
         admit_rate_per_s: None,
+        translations: Default::default(),
         poster: variant.then(|| "v1".into()),
         created_at: t(START - 86_400_000),
         updated_at: t(if variant { START } else { START - 86_400_000 }),

@@ -20,6 +20,7 @@ pub mod cdn_probe;
 pub mod cli;
 pub mod console;
 pub mod http;
+pub mod i18n;
 pub mod ingest;
 pub mod limits;
 pub mod media_cache;

@@ -1,18 +1,24 @@
 //! Server-rendered pages (minijinja templates compiled into the binary) and the front-end assets built
 //! from `web/` by `scripts/build-web.sh`, embedded so the binary needs nothing at run time.
 
-use minijinja::Environment;
+use std::sync::Arc;
+
+use fluent_bundle::FluentValue;
+use minijinja::value::Kwargs;
+use minijinja::{Environment, ErrorKind};
 use rust_embed::RustEmbed;
 
+use crate::i18n::{self, Catalog};
 use crate::service::{Error, Result};
 
 #[derive(RustEmbed)]
 #[folder = "../../web/dist"]
 struct Assets;
 
-/// The page templates.
+/// The page templates and the viewer pages' messages.
 pub struct Pages {
     env: Environment<'static>,
+    catalog: Arc<Catalog>,
 }
 
 impl std::fmt::Debug for Pages {
@@ -27,8 +33,34 @@ impl Pages {
     /// # Errors
     /// A template syntax error (a build defect, caught by every test that starts the server).
     pub fn new() -> Result<Self, minijinja::Error> {
+        let catalog = Arc::new(
+            Catalog::new().map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e))?,
+        );
         let mut env = Environment::new();
+        // `{{ t("ticket-revoked.hint") }}`, `{{ t("starts-at", time=…) }}`: a message in the page's
+        // `lang` (a template variable every viewer page sets)
+        let messages = Arc::clone(&catalog);
+        env.add_function(
+            "t",
+            move |state: &minijinja::State<'_, '_>, id: &str, kwargs: Kwargs| {
+                let lang = state
+                    .lookup("lang")
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| i18n::DEFAULT_LANG.to_owned());
+                let mut args = i18n::Args::new();
+                for name in kwargs.args() {
+                    let value: minijinja::Value = kwargs.get(name)?;
+                    let value = match i64::try_from(value.clone()) {
+                        Ok(n) => FluentValue::from(n),
+                        Err(_) => FluentValue::from(value.to_string()),
+                    };
+                    args.set(name.to_owned(), value);
+                }
+                Ok::<_, minijinja::Error>(messages.text(&lang, id, Some(&args)))
+            },
+        );
         env.add_template("watch.html", include_str!("../templates/watch.html"))?;
+        env.add_template("language.html", include_str!("../templates/language.html"))?;
         env.add_template("tv.html", include_str!("../templates/tv.html"))?;
         env.add_template("activate.html", include_str!("../templates/activate.html"))?;
         macro_rules! admin {
@@ -57,7 +89,12 @@ impl Pages {
             "audit.html"
         );
         env.add_template("docs.html", include_str!("../templates/docs.html"))?;
-        Ok(Self { env })
+        Ok(Self { env, catalog })
+    }
+
+    /// The viewer pages' messages.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Renders a template with `ctx`.

@@ -137,6 +137,7 @@ pub fn show(id: &str, k: u32, policy: SharingPolicy) -> Show {
         live_recording: false,
         capacity: None,
         admit_rate_per_s: None,
+        translations: Default::default(),
         poster: None,
         created_at: now,
         updated_at: now,

@@ -62,6 +62,8 @@ export async function startServer({ deadlineMs = 30000 } = {}) {
   return {
     ...info,
     base: info.base_url.replace(/\/$/, ''),
+    // the folder the demo serves streams from (a copy of media/demo is put there at start)
+    mediaDir: join(dataDir, 'media'),
     stderr: () => stderr,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -156,13 +158,18 @@ export async function launchBrowser() {
   });
 }
 
-/** A fresh browser context (= a new device, its own cookies) with one page; page errors are collected. */
-export async function openDevice(browser) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+/**
+ * A fresh browser context (= a new device, its own cookies) with one page; page errors are collected.
+ * `options` go to Playwright's newContext (e.g. `locale: 'de-DE'`, which sets `Accept-Language`), but
+ * `initScript`, a function run in every document before the page's own scripts.
+ */
+export async function openDevice(browser, { initScript, ...options } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, ...options });
+  if (initScript) await context.addInitScript(initScript);
   if (LOCAL_ASSETS) {
     await context.route(/\/assets\/[\w.-]+$/, (route) => {
       const name = new URL(route.request().url()).pathname.split('/').pop();
-      const type = name.endsWith('.css') ? 'text/css' : 'text/javascript';
+      const type = name.endsWith('.css') ? 'text/css' : name.endsWith('.ftl') ? 'text/plain' : 'text/javascript';
       return route.fulfill({ path: join(distDir, name), contentType: type });
     });
   }
@@ -245,3 +252,32 @@ export async function frameStats(page) {
 }
 
 export const statusText = (page) => page.locator('#status').innerText();
+
+/**
+ * The viewer pages' messages (web/locales/<lang>.ftl, English under it as the pages have it): `text(id,
+ * args)` formats one as the page must show it; `pattern(id)` is a RegExp of it with every variable as
+ * `.+` (for messages holding a device name or a time).
+ */
+export async function messages(lang) {
+  const { FluentBundle, FluentResource } = await import('@fluent/bundle');
+  const { readFile } = await import('node:fs/promises');
+  const read = (code) => readFile(join(repoRoot, 'web', 'locales', `${code}.ftl`), 'utf8');
+  const bundle = new FluentBundle(lang, { useIsolating: false });
+  bundle.addResource(new FluentResource(await read('en')));
+  if (lang !== 'en') bundle.addResource(new FluentResource(await read(lang)), { allowOverrides: true });
+  const text = (id, args) => {
+    const [name, attribute] = id.split('.');
+    const message = bundle.getMessage(name);
+    if (!message) throw new Error(`no message ${id} in ${lang}`);
+    const errors = [];
+    const out = bundle.formatPattern(attribute ? message.attributes[attribute] : message.value, args, errors);
+    if (errors.length) throw new Error(`formatting ${id} in ${lang}: ${errors.join('; ')}`);
+    return out;
+  };
+  const pattern = (id, names) => {
+    const marks = Object.fromEntries(names.map((n, i) => [n, `\u0001${i}\u0002`]));
+    const escaped = text(id, marks).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    return new RegExp(`^${escaped.replace(/\u0001\d+\u0002/g, '.+')}$`);
+  };
+  return { text, pattern };
+}

@@ -158,6 +158,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         live_recording: false,
         capacity: None,
         admit_rate_per_s: None,
+        translations: demo_translations(),
     };
     let show = spec
         .clone()
@@ -344,4 +345,46 @@ async fn encrypted_variant(
     let show = spec.into_show(id.clone(), now, existing.map(|s| s.created_at))?;
     state.store.put_show(show).await?;
     Ok(id)
+}
+
+/// The demo show's title and description in the viewer pages' other languages (`translations`).
+fn demo_translations() -> std::collections::BTreeMap<String, usher_core::show::ShowText> {
+    [
+        (
+            "de",
+            "Usher-Demo: Testbild",
+            "Ein 64 Sekunden langes Testbild mit laufender Uhr, in zwei Qualitätsstufen. Nur Ihr Ticket schaltet es frei, auf einem Gerät zur selben Zeit: Öffnen Sie den Link auf einem zweiten Gerät, und das erste hält an.",
+        ),
+        (
+            "cs",
+            "Ukázka Usher: testovací obrazec",
+            "Testovací obrazec o délce 64 sekund s běžícími hodinami, ve dvou kvalitách. Odemkne ho jen vaše vstupenka, vždy na jednom zařízení: otevřete odkaz na druhém zařízení a první se zastaví.",
+        ),
+        (
+            "sk",
+            "Ukážka Usher: testovací obrazec",
+            "Testovací obrazec s dĺžkou 64 sekúnd s bežiacimi hodinami, v dvoch kvalitách. Odomkne ho iba vaša vstupenka, vždy na jednom zariadení: otvorte odkaz na druhom zariadení a prvé sa zastaví.",
+        ),
+        (
+            "pl",
+            "Demo Usher: obraz testowy",
+            "64-sekundowy obraz testowy z działającym zegarem, w dwóch jakościach. Odblokowuje go tylko Twój bilet, na jednym urządzeniu naraz: otwórz link na drugim urządzeniu, a pierwsze się zatrzyma.",
+        ),
+        (
+            "hu",
+            "Usher bemutató: tesztkép",
+            "64 másodperces tesztkép futó órával, két minőségben. Csak az Ön jegye nyitja meg, egyszerre egy eszközön: nyissa meg a linket egy második eszközön, és az első leáll.",
+        ),
+    ]
+    .into_iter()
+    .map(|(code, title, description)| {
+        (
+            code.to_owned(),
+            usher_core::show::ShowText {
+                title: title.to_owned(),
+                description: description.to_owned(),
+            },
+        )
+    })
+    .collect()
 }

@@ -252,6 +252,17 @@ fn show_spec(fields: &Fields) -> Result<ShowSpec, Error> {
             "unknown": fields.get("unknown").unwrap_or("allow"),
         },
     });
+    // `tr_title.de`, `tr_description.de`: the title and description in other languages
+    let mut translations = serde_json::Map::new();
+    for (field, prefix) in [("title", "tr_title."), ("description", "tr_description.")] {
+        for (code, text) in fields.prefixed(prefix) {
+            let entry = translations
+                .entry(code.to_owned())
+                .or_insert_with(|| json!({}));
+            entry[field] = json!(text);
+        }
+    }
+    v["translations"] = Value::Object(translations);
     for n in [
         "max_devices",
         "heartbeat_interval_s",

@@ -187,6 +187,17 @@ impl Fields {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// The fields named `{prefix}{rest}` with a non-empty value, as `(rest, value)` (trimmed).
+    pub fn prefixed<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.0.iter().filter_map(move |(k, v)| {
+            let rest = k.strip_prefix(prefix)?;
+            Some((rest, v.trim())).filter(|(_, v)| !v.is_empty())
+        })
+    }
+
     /// Every non-empty value of `name`.
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0

@@ -204,12 +204,38 @@ async fn show_form(
         .iter()
         .map(|c| json!({"id": c.id, "name": c.name, "enabled": c.enabled}))
         .collect();
+    // the viewer pages' other languages, and any other the show was given through the API (kept on save)
+    let given = show
+        .as_ref()
+        .and_then(|s| s.get("translations"))
+        .and_then(Value::as_object);
+    let mut codes: Vec<String> = crate::i18n::LANGUAGES[1..]
+        .iter()
+        .map(|l| l.code.to_owned())
+        .collect();
+    for code in given.into_iter().flat_map(|g| g.keys()) {
+        if !codes.contains(code) {
+            codes.push(code.clone());
+        }
+    }
+    let translations: Vec<Value> = codes
+        .iter()
+        .map(|code| {
+            let text = given.and_then(|g| g.get(code));
+            json!({
+                "code": code,
+                "name": crate::i18n::language(code).map_or(code.as_str(), |l| l.name),
+                "title": text.and_then(|t| t.get("title")).cloned().unwrap_or_default(),
+                "description": text.and_then(|t| t.get("description")).cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
     render(
         state,
         caller,
         "show.html",
         "shows",
-        context! { show => show, is_new => is_new, countries => countries, pool => pool },
+        context! { show => show, is_new => is_new, countries => countries, pool => pool, translations => translations },
     )
 }
 

@@ -14,11 +14,11 @@ use crate::state::AppState;
     get,
     path = "/assets/{file}",
     tag = "watch",
-    params(("file" = String, Path, description = "The asset's file name (`watch.js`, `watch.css`, `docs.css`).")),
+    params(("file" = String, Path, description = "The asset's file name (`watch.js`, `watch.css`, `docs.css`, `locale-de.ftl`).")),
     responses(
         (status = 200, description = "The asset.", content(
             (String = "text/javascript"), (String = "text/css"), (String = "application/json"),
-            (String = "image/svg+xml"), (String = "application/octet-stream"),
+            (String = "image/svg+xml"), (String = "text/plain"), (String = "application/octet-stream"),
         )),
         (status = 404, description = "`not_found`: no such asset."),
     ),
@@ -33,6 +33,8 @@ pub async fn asset(
         Some("css") => "text/css; charset=utf-8",
         Some("map") => "application/json",
         Some("svg") => "image/svg+xml",
+        // the viewer pages' messages (`locale-de.ftl`), for the language picker
+        Some("ftl") => "text/plain; charset=utf-8",
         Some("png") => "image/png",
         _ => "application/octet-stream",
     };

@@ -404,3 +404,61 @@ pub fn seat_cookie(
     .secure(state.config.secure_cookies())
     .build()
 }
+
+/// The language a viewer page is rendered in: the picker's `usher_lang` cookie, else the best match of
+/// `Accept-Language`, else English (`crate::i18n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLanguage(pub &'static str);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageLanguage
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let state = AppState::from_ref(state);
+        let cookie = parts
+            .headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == crate::i18n::LANG_COOKIE)
+            .map(|(_, value)| value.trim());
+        let accept = parts
+            .headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        Ok(PageLanguage(
+            state.pages.catalog().negotiate(cookie, accept),
+        ))
+    }
+}
+
+impl PageLanguage {
+    /// What a viewer page's template and script need to speak this language: `lang`, the picker's
+    /// `languages`, and `l10n_json` for the script (`#usher-l10n`: the language's messages, after
+    /// English's so a missing one falls back).
+    pub fn context(self) -> minijinja::Value {
+        let languages: Vec<_> = crate::i18n::LANGUAGES
+            .iter()
+            .map(|l| minijinja::context! { code => l.code, name => l.name, selected => l.code == self.0 })
+            .collect();
+        let mut sources = vec![crate::i18n::LANGUAGES[0].source];
+        if let Some(lang) = crate::i18n::language(self.0).filter(|l| l.code != "en") {
+            sources.push(lang.source);
+        }
+        let l10n = serde_json::json!({
+            "lang": self.0,
+            "languages": crate::i18n::LANGUAGES.iter().map(|l| l.code).collect::<Vec<_>>(),
+            "sources": sources,
+        });
+        // safe inside <script type="application/json">: no "<" can close the element
+        let l10n_json = serde_json::to_string(&l10n)
+            .unwrap_or_default()
+            .replace('<', "\\u003c");
+        minijinja::context! { lang => self.0, languages => languages, l10n_json => l10n_json }
+    }
+}

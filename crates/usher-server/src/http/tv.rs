@@ -15,8 +15,8 @@ use qrcode::QrCode;
 use qrcode::render::svg;
 use serde::{Deserialize, Serialize};
 
-use crate::http::extract::{ApiJson, ClientIp, TICKET_COOKIE};
-use crate::http::watch::ticket_cookie;
+use crate::http::extract::{ApiJson, ClientIp, PageLanguage, TICKET_COOKIE};
+use crate::http::watch::{self, ticket_cookie};
 use crate::service::tv;
 use crate::service::{Error, Result};
 use crate::state::AppState;
@@ -226,6 +226,10 @@ fn html_page(
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
+    h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
@@ -246,13 +250,13 @@ fn html_page(
         (status = 200, description = "The TV sign-in page (its script asks for a code).", body = String, content_type = "text/html"),
     ),
 )]
-pub async fn tv_page(State(state): State<AppState>) -> Result<Response> {
+pub async fn tv_page(State(state): State<AppState>, lang: PageLanguage) -> Result<Response> {
     let activate = format!("{}/activate", state.base_url.trim_end_matches('/'));
     html_page(
         &state,
         StatusCode::OK,
         "tv.html",
-        context! { activate_url => activate, assets => assets() },
+        context! { activate_url => activate, assets => assets(), ..lang.context() },
     )
 }
 
@@ -289,6 +293,7 @@ pub struct ActivateQuery {
 pub async fn activate_page(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    lang: PageLanguage,
     jar: CookieJar,
     query: Result<Query<ActivateQuery>, QueryRejection>,
 ) -> Result<Response> {
@@ -313,8 +318,12 @@ pub async fn activate_page(
             "activate.html",
             context! {
                 code => code,
-                refusal => context! { code => e.code().as_str(), title => problem.title },
+                refusal => context! { code => e.code().as_str(), message => match e {
+                    Error::NoTicket => "activate-no-ticket",
+                    ref e => watch::refusal_message(e),
+                } },
                 assets => assets(),
+                ..lang.context()
             },
         )?;
         if let Some(s) = problem.retry_after {
@@ -343,8 +352,9 @@ pub async fn activate_page(
         "activate.html",
         context! {
             code => code,
-            show => context! { title => ts.show.title },
+            show => context! { title => ts.show.text_in(lang.0).0 },
             assets => assets(),
+            ..lang.context()
         },
     )
 }

@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use minijinja::context;
 use serde_json::{Value, json};
 
-use crate::http::extract::{ApiPath, ClientIp, TICKET_COOKIE};
+use crate::http::extract::{ApiPath, ClientIp, PageLanguage, TICKET_COOKIE};
 use crate::service::viewer::{self, TicketAndShow};
 use crate::service::{Error, Result};
 use crate::state::AppState;
@@ -53,58 +53,76 @@ async fn cdn_origins(state: &AppState) -> Vec<String> {
     origins
 }
 
-fn show_view(ts: &TicketAndShow) -> Value {
+/// A time as the page shows it before its script formats it in the viewer's language and zone.
+fn utc_text(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+fn show_view(ts: &TicketAndShow, lang: &str) -> Value {
     let (from, until) = ts.ticket.window(&ts.show);
+    let (title, description) = ts.show.text_in(lang);
+    // every language's, for the page's language picker
+    let texts: serde_json::Map<String, Value> = crate::i18n::LANGUAGES
+        .iter()
+        .map(|l| {
+            let (title, description) = ts.show.text_in(l.code);
+            (
+                l.code.to_owned(),
+                json!({"title": title, "description": description}),
+            )
+        })
+        .collect();
     json!({
+        "texts": texts,
         "id": ts.show.id,
-        "title": ts.show.title,
-        "description": ts.show.description,
+        "title": title,
+        "description": description,
         "kind": ts.show.kind,
         "starts_at": from.to_rfc3339(),
         "ends_at": until.to_rfc3339(),
+        "starts_at_text": utc_text(from.to_datetime()),
+        "ends_at_text": utc_text(until.to_datetime()),
     })
 }
 
-fn refusal(e: &Error) -> Value {
-    let (title, detail) = match e {
-        Error::NoTicket => (
-            "No ticket here yet.",
-            "Open the watch link from your ticket to start watching.",
-        ),
-        Error::TicketUnknown => (
-            "We don't know this ticket.",
-            "Check that you opened the whole watch link from your ticket, or contact the ticket seller.",
-        ),
-        Error::TicketRevoked => (
-            "This ticket has been revoked.",
-            "It was refunded or cancelled and no longer admits. Contact the ticket seller if this is a mistake.",
-        ),
-        Error::ShowUnpublished => (
-            "This show is not available yet.",
-            "The organiser has not published it. Keep your watch link and come back later.",
-        ),
-        Error::RateLimited { .. } => (
-            "Too many attempts from your connection.",
-            "Too many unknown tickets were tried from your network. Wait a moment, then open your watch link again.",
-        ),
-        _ => (
-            "This ticket cannot be used right now.",
-            "Please try again in a moment.",
-        ),
-    };
-    json!({"code": e.code(), "title": title, "detail": detail})
+/// The message of a refusal a viewer page shows (`web/locales`): one per problem code.
+pub(crate) fn refusal_message(e: &Error) -> &'static str {
+    match e {
+        Error::NoTicket => "no-ticket",
+        Error::Ended { .. } => "ended",
+        Error::TicketUnknown => "ticket-unknown",
+        Error::TicketRevoked => "ticket-revoked",
+        Error::ShowUnpublished => "show-unpublished",
+        Error::RateLimited { .. } => "rate-limited",
+        _ => "refused",
+    }
+}
+
+fn refusal(state: &AppState, lang: &str, e: &Error) -> Value {
+    let id = refusal_message(e);
+    let catalog = state.pages.catalog();
+    json!({
+        "code": e.code(),
+        "message": id,
+        "title": catalog.text(lang, id, None),
+        "detail": catalog.text(lang, &format!("{id}.hint"), None),
+    })
 }
 
 async fn page(
     state: &AppState,
+    lang: PageLanguage,
     status: StatusCode,
     ts: Option<&TicketAndShow>,
     page_state: &str,
     refused: Option<&Error>,
 ) -> Result<Response> {
     let now = state.store.now();
-    let show = ts.map(show_view);
-    let refusal = refused.map(refusal);
+    let show = ts.map(|ts| show_view(ts, lang.0));
+    let refusal = refused.map(|e| refusal(state, lang.0, e));
     let window = ts.map(|ts| ts.ticket.window(&ts.show));
     let config = json!({
         "state": page_state,
@@ -127,6 +145,7 @@ async fn page(
             refusal => refusal,
             config_json => config_json,
             assets => context! { js => "/assets/watch.js", css => "/assets/watch.css" },
+            ..lang.context()
         },
     )?;
     let mut res = (status, axum::response::Html(html)).into_response();
@@ -145,11 +164,20 @@ async fn page(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
     Ok(res)
 }
 
-async fn refused_page(state: &AppState, ts: Option<&TicketAndShow>, e: &Error) -> Result<Response> {
-    let mut res = page(state, e.status(), ts, "refused", Some(e)).await?;
+async fn refused_page(
+    state: &AppState,
+    lang: PageLanguage,
+    ts: Option<&TicketAndShow>,
+    e: &Error,
+) -> Result<Response> {
+    let mut res = page(state, lang, e.status(), ts, "refused", Some(e)).await?;
     if let Some(s) = e.problem().retry_after {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -191,12 +219,13 @@ pub fn ticket_cookie(state: &AppState, token: String) -> Cookie<'static> {
 pub async fn open_watch_link(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    lang: PageLanguage,
     jar: CookieJar,
     token: Result<ApiPath<String>, Error>,
 ) -> Result<Response> {
     // a token that is not even UTF-8 is just an unknown ticket to the viewer
     let Ok(ApiPath(token)) = token else {
-        return refused_page(&state, None, &Error::TicketUnknown).await;
+        return refused_page(&state, lang, None, &Error::TicketUnknown).await;
     };
     match viewer::find_ticket(&state, &token, client).await {
         Ok(_) => {
@@ -211,7 +240,7 @@ pub async fn open_watch_link(
             Ok(res)
         }
         Err(e @ (Error::TicketUnknown | Error::RateLimited { .. })) => {
-            refused_page(&state, None, &e).await
+            refused_page(&state, lang, None, &e).await
         }
         Err(e) => Err(e),
     }
@@ -236,26 +265,29 @@ pub async fn open_watch_link(
 pub async fn watch_page(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    lang: PageLanguage,
     jar: CookieJar,
 ) -> Result<Response> {
     let Some(token) = jar.get(TICKET_COOKIE).map(|c| c.value().to_owned()) else {
-        return refused_page(&state, None, &Error::NoTicket).await;
+        return refused_page(&state, lang, None, &Error::NoTicket).await;
     };
     let ts = match viewer::find_ticket(&state, &token, client).await {
         Ok(ts) => ts,
         Err(e @ (Error::TicketUnknown | Error::RateLimited { .. })) => {
-            return refused_page(&state, None, &e).await;
+            return refused_page(&state, lang, None, &e).await;
         }
         Err(e) => return Err(e),
     };
     match viewer::check_admits(&ts, state.store.now()) {
-        Ok(_) => page(&state, StatusCode::OK, Some(&ts), "ready", None).await,
+        Ok(_) => page(&state, lang, StatusCode::OK, Some(&ts), "ready", None).await,
         Err(Error::NotStarted { .. }) => {
-            page(&state, StatusCode::OK, Some(&ts), "not_started", None).await
+            page(&state, lang, StatusCode::OK, Some(&ts), "not_started", None).await
         }
-        Err(Error::Ended { .. }) => page(&state, StatusCode::OK, Some(&ts), "ended", None).await,
+        Err(Error::Ended { .. }) => {
+            page(&state, lang, StatusCode::OK, Some(&ts), "ended", None).await
+        }
         Err(e @ (Error::TicketRevoked | Error::ShowUnpublished)) => {
-            refused_page(&state, Some(&ts), &e).await
+            refused_page(&state, lang, Some(&ts), &e).await
         }
         Err(e) => Err(e),
     }

@@ -20,6 +20,7 @@ mod examples;
 mod geo;
 mod idempotency;
 mod keys;
+mod languages;
 mod live;
 mod login;
 mod login_flood;
