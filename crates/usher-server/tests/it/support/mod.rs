@@ -74,6 +74,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         log: LogSettings {
             format: LogFormat::Text,
             level: "warn".into(),
+            client_addresses: false,
         },
         trusted_proxies: Vec::new(),
         trusted_proxy_header: Default::default(),
@@ -85,6 +86,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         rate_limits: Default::default(),
         login: Default::default(),
         audit: Default::default(),
+        privacy: Default::default(),
         metrics: Default::default(),
         uploads: Default::default(),
         ingest: Default::default(),
