@@ -63,6 +63,17 @@ pub fn network_of(address: IpAddr) -> (IpAddr, u8) {
     }
 }
 
+impl AddressSeen {
+    /// The address as people read it: exact, or its network in CIDR notation once the retention rules
+    /// truncated it (`198.51.100.0/24`).
+    pub fn text(&self) -> String {
+        match self.prefix {
+            Some(bits) => format!("{}/{bits}", self.address),
+            None => self.address.to_string(),
+        }
+    }
+}
+
 impl Usage {
     /// Whether [`Usage::apply_retention`] would change anything (cheap: no allocation).
     pub fn needs_retention(&self, r: &Retention) -> bool {
