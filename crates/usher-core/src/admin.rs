@@ -18,7 +18,7 @@ use crate::secret::SecretHash;
 pub enum Role {
     /// Everything.
     Admin,
-    /// Read everything, revoke tickets, end sessions.
+    /// Read everything, revoke tickets, erase a ticket's personal data, end sessions.
     Support,
     /// Read only.
     Observer,
@@ -53,6 +53,7 @@ impl Role {
                 Permission::Read
                     | Permission::ReadTickets
                     | Permission::RevokeTickets
+                    | Permission::ErasePersonalData
                     | Permission::EndSessions
             ),
             Role::Observer => matches!(perm, Permission::Read | Permission::ReadTickets),
@@ -64,9 +65,10 @@ impl Permission {
     /// The API-key scope that grants this permission (`admin` grants every one).
     pub fn scope_name(self) -> &'static str {
         match self {
-            Permission::ReadTickets | Permission::RegisterTickets | Permission::RevokeTickets => {
-                "tickets"
-            }
+            Permission::ReadTickets
+            | Permission::RegisterTickets
+            | Permission::RevokeTickets
+            | Permission::ErasePersonalData => "tickets",
             Permission::Read | Permission::EndSessions | Permission::Manage => "admin",
         }
     }
@@ -90,6 +92,9 @@ pub enum Permission {
     RegisterTickets,
     /// Revoke tickets (also an API key with the `tickets` scope).
     RevokeTickets,
+    /// Erase a ticket's personal data (also an API key with the `tickets` scope: the ticket site answers
+    /// its buyers' erasure requests, as it answers their refunds with a revoke).
+    ErasePersonalData,
     /// End playback sessions.
     EndSessions,
     /// Change anything else: shows, CDNs, GeoIP, API keys, users.

@@ -195,6 +195,11 @@ pub struct AddressSeen {
     pub first_seen: UnixMs,
     /// Last admit from it.
     pub last_seen: UnixMs,
+    /// Set once the retention rules truncated the address to its network (`crate::privacy`): the
+    /// network's prefix length (24 or 48), `address` then being the network's first address. `None`:
+    /// the exact address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<u8>,
 }
 
 /// A country an admit came from.
@@ -445,12 +450,14 @@ impl TicketLeases {
         remember(
             &mut self.usage.addresses,
             ADDRESS_MEMORY,
-            |a| a.address == address,
+            // a network the retention rules left is no exact address, even where they print alike
+            |a| a.address == address && a.prefix.is_none(),
             |a| a.last_seen = now,
             || AddressSeen {
                 address,
                 first_seen: now,
                 last_seen: now,
+                prefix: None,
             },
         );
     }

@@ -13,6 +13,8 @@
 //! - [`lease`]: the lease protocol of DESIGN.md, as pure rules over one ticket's leases, and the rule that
 //!   ends a renewed session ([`lease::after_renewal`]).
 //! - [`media_path`]: `MediaPath`, the one rule for paths under the media root (shows, origin, signers).
+//! - [`privacy`]: the retention rules of a ticket's personal data (client addresses truncated to their
+//!   network or dropped, old devices and countries dropped) and its erasure.
 //! - [`secret`]: keyed hashing of tokens and API keys, constant-time comparison.
 //! - [`session_secret`]: the rotating secret that controls a session, and the rule that tells a retry
 //!   from a clone.
@@ -20,7 +22,7 @@
 //! - [`webhook`]: webhook endpoints, event types, deliveries as the outbox keeps them, the signature.
 //! - [`validation`]: the `ValidationError` every validated value reports, and the free-text rule.
 //!
-//! Imports inside the crate run one way: `store` → `lease` → `ticket` → `show` → `geo` →
+//! Imports inside the crate run one way: `store` → `privacy` → `lease` → `ticket` → `show` → `geo` →
 //! `validation`, `media_path`, `ids`, `clock`; `store` → `content_key` → `clock`.
 
 pub mod admin;
@@ -32,6 +34,7 @@ pub mod grant;
 pub mod ids;
 pub mod lease;
 pub mod media_path;
+pub mod privacy;
 pub mod secret;
 pub mod session_secret;
 pub mod show;

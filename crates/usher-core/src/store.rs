@@ -21,6 +21,7 @@ use crate::ids::{
 use crate::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, Usage,
 };
+use crate::privacy::{Erased, Retention};
 use crate::secret::SecretHash;
 use crate::show::Show;
 use crate::stream_key::StreamKeyRecord;
@@ -274,6 +275,15 @@ pub struct TicketActivity {
     pub live: Vec<SessionInfo>,
 }
 
+/// What one call of [`Store::retain_usage`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionBatch {
+    /// Tickets whose usage changed.
+    pub tickets: u64,
+    /// The pass over every ticket is complete: the next call starts a new one.
+    pub done: bool,
+}
+
 /// What an API key may do.
 #[derive(
     Debug,
@@ -362,6 +372,17 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
     /// A ticket's usage and live sessions (empty for a ticket never played).
     async fn ticket_activity(&self, id: &TicketId) -> Result<TicketActivity, StoreError>;
+    /// Erases the personal data of ticket `id` ([`crate::lease::TicketLeases::erase_personal_data`]:
+    /// usage's devices, countries and addresses, sessions' device labels, the countries that ended
+    /// sessions) in one atomic step with its leases, durably before it returns; its live sessions keep
+    /// their seats. A ticket never played (or unknown: the caller checks that) erases nothing; a second
+    /// call erases nothing more.
+    async fn erase_personal_data(&self, id: &TicketId) -> Result<Erased, StoreError>;
+    /// Applies the retention rules `rules` ([`crate::privacy`]) to the usage of the next batch of
+    /// tickets (at most a few thousand per call, atomically per ticket: an admit or heartbeat racing the
+    /// step is never lost), continuing where the last call stopped; call again until
+    /// [`RetentionBatch::done`], which ends one pass over every ticket (the next call starts another).
+    async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError>;
 
     /// DESIGN.md admit: one atomic step over the ticket's leases and its status (a revoked ticket
     /// answers [`AdmitDecision::Revoked`]).

@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         log: LogSettings {
             format: LogFormat::Text,
             level: "error".into(),
+            client_addresses: false,
         },
         trusted_proxies: vec!["127.0.0.1/32".parse()?],
         trusted_proxy_header: Default::default(),
@@ -137,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         rate_limits: Default::default(),
         login: Default::default(),
         audit: Default::default(),
+        privacy: Default::default(),
         metrics: Default::default(),
         uploads: Default::default(),
         ingest: Default::default(),

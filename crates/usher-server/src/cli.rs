@@ -190,6 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let log = crate::settings::LogSettings {
                 format: crate::settings::LogFormat::Text,
                 level: if json { "warn".into() } else { "info".into() },
+                client_addresses: false,
             };
             telemetry::init_logging(&log);
             demo::run(DemoOptions {

@@ -58,7 +58,7 @@ fn r(
 
 fn table() -> Vec<Route> {
     use Access::{AnyUser, Needs, Public};
-    use Permission::{EndSessions, Manage, Read, ReadTickets, RevokeTickets};
+    use Permission::{EndSessions, ErasePersonalData, Manage, Read, ReadTickets, RevokeTickets};
     let g = Method::GET;
     let p = Method::POST;
     vec![
@@ -180,6 +180,13 @@ fn table() -> Vec<Route> {
             "/admin/tickets/t_000000000000000000000000/revoke",
             Needs(RevokeTickets),
             post(forms::revoke_ticket),
+        ),
+        r(
+            p.clone(),
+            "/admin/tickets/{id}/erase-personal-data",
+            "/admin/tickets/t_000000000000000000000000/erase-personal-data",
+            Needs(ErasePersonalData),
+            post(forms::erase_personal_data),
         ),
         r(
             g.clone(),

@@ -66,6 +66,7 @@ pub fn routes(http: &HttpSettings, geoip_max_bytes: u64) -> OpenApiRouter<AppSta
         .routes(routes!(tickets::register_batch))
         .routes(routes!(tickets::ticket_status))
         .routes(routes!(tickets::revoke_ticket))
+        .routes(routes!(tickets::erase_personal_data))
         .routes(routes!(shows::list_shows))
         .routes(routes!(
             shows::put_show,

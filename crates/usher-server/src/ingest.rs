@@ -183,7 +183,7 @@ pub(crate) async fn admit_publish(
                 )
                 .await;
             }
-            tracing::info!(show.id = %show.id, protocol = protocol.label(), remote = %remote, "publish accepted");
+            tracing::info!(show.id = %show.id, protocol = protocol.label(), remote = %crate::logged::client_address(remote), "publish accepted");
             Ok(Publication {
                 state: state.clone(),
                 show,
@@ -198,7 +198,7 @@ pub(crate) async fn admit_publish(
         Err(refusal) => {
             count_publish(protocol, refusal.label());
             // the presented key is never logged
-            tracing::warn!(protocol = protocol.label(), remote = %remote, reason = refusal.label(), "publish refused");
+            tracing::warn!(protocol = protocol.label(), remote = %crate::logged::client_address(remote), reason = refusal.label(), "publish refused");
             Err(refusal)
         }
     }

@@ -12,7 +12,8 @@
 //!   validation), [`startup`] (build, serve, drain), [`server`] (connections: caps, deadlines, HTTP/1 and
 //!   HTTP/2 limits), [`limits`] (rate limits), [`tasks`] (background loops), [`cdn_probe`],
 //!   [`media_cache`], [`outcomes`], [`packager`] (ffmpeg, for `usher package` and upload jobs), [`ingest`] (live input
-//!   over RTMP and SRT, transcoded by ffmpeg), [`pages`] (templates and embedded assets), [`telemetry`], [`backup`];
+//!   over RTMP and SRT, transcoded by ffmpeg), [`pages`] (templates and embedded assets), [`telemetry`], [`logged`] (what a log line may show of a
+//!   client), [`backup`];
 //!   below them the crates usher-core, usher-store, usher-cdn and usher-geo.
 
 pub mod backup;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod i18n;
 pub mod ingest;
 pub mod limits;
+pub mod logged;
 pub mod media_cache;
 pub mod openapi;
 pub mod outcomes;

@@ -31,7 +31,7 @@ The ticket site and admins send `Authorization: Bearer <api key>`; keys carry th
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
-        (name = "tickets", description = "The ticket site: register, read and revoke tickets (scope `tickets`)."),
+        (name = "tickets", description = "The ticket site: register, read and revoke tickets, erase a ticket's personal data (scope `tickets`)."),
         (name = "shows", description = "Content and schedule (scope `admin`)."),
         (name = "sessions", description = "Who is watching (scope `admin`)."),
         (name = "api-keys", description = "API keys (scope `admin`); a new key is shown once."),

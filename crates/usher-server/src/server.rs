@@ -182,7 +182,7 @@ pub async fn serve(
         let Some(slot) = addresses.take(peer.ip()) else {
             metrics::counter!("usher_connections_refused_total", "reason" => "per_address")
                 .increment(1);
-            tracing::debug!(client.address = %peer.ip(), "connection refused: too many from this address");
+            tracing::debug!(client.address = %crate::logged::client_address(peer.ip()), "connection refused: too many from this address");
             drop(tcp);
             continue;
         };

@@ -14,6 +14,7 @@
 //! - [`seal`]: AES-256-GCM sealing of what the store keeps for a moment and must not hold in clear.
 //! - [`passwords`]: argon2 hashing and checking, a bounded number at once.
 //! - [`audit`]: the audit log every change writes to.
+//! - [`privacy`]: the retention rules of tickets' personal data (`[privacy]`), applied in the background.
 //! - [`webhooks`]: webhook endpoints, the events the services emit into the store's outbox, the
 //!   delivery log and re-send.
 //! - [`admin`]: the admin actions (shows, tickets, CDNs, API keys, users, sessions, GeoIP, audit log,
@@ -28,6 +29,7 @@ pub mod delivery;
 pub mod error;
 pub mod idempotency;
 pub mod passwords;
+pub mod privacy;
 pub mod seal;
 pub mod tv;
 pub mod viewer;

@@ -20,6 +20,7 @@ mod ingest;
 mod log;
 mod login;
 mod metrics;
+mod privacy;
 mod rate_limits;
 mod store;
 mod tv;
@@ -36,6 +37,7 @@ pub use ingest::{IngestSettings, Rung};
 pub use log::{LogFormat, LogSettings};
 pub use login::LoginSettings;
 pub use metrics::MetricsSettings;
+pub use privacy::{AddressesAfter, PrivacySettings};
 pub use rate_limits::{Limit, LimitSetting, RateLimitSettings, RateLimits};
 pub use store::{RedisSettings, SentinelSettings, StoreSettings};
 pub use tv::TvSettings;
@@ -62,6 +64,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "rate_limits",
     "login",
     "audit",
+    "privacy",
     "metrics",
     "webhooks",
     "tv",
@@ -131,6 +134,9 @@ pub struct Settings {
     /// Audit log retention.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Retention of tickets' personal data.
+    #[serde(default)]
+    pub privacy: PrivacySettings,
     /// Who may read `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
@@ -213,6 +219,8 @@ pub struct Config {
     pub login: LoginSettings,
     /// Audit retention (checked).
     pub audit: AuditSettings,
+    /// Retention of tickets' personal data (checked).
+    pub privacy: PrivacySettings,
     /// `/metrics` access (checked; `listen` parses as an address).
     pub metrics: MetricsSettings,
     /// Uploads (checked; `dir` resolved against `data_dir`).
@@ -469,6 +477,7 @@ impl Settings {
         }
         self.login.check()?;
         self.audit.check()?;
+        self.privacy.check()?;
         self.metrics.check()?;
         self.uploads.check()?;
         let mut uploads = self.uploads;
@@ -497,6 +506,7 @@ impl Settings {
             rate_limits,
             login: self.login,
             audit: self.audit,
+            privacy: self.privacy,
             metrics: self.metrics,
             uploads,
             ingest: self.ingest,

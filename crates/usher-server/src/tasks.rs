@@ -1,7 +1,7 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
 //! dashboard's outcome counts (every second), the active-sessions gauge (every second), the store's lease
 //! sweep (every 15 s), the `session.refused` sums (every `webhooks.refusals_every_s`), the rate limits' pruning (every 10 s), the audit log's retention (at start and
-//! every minute), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
+//! every minute), the retention of tickets' personal data (at start and every minute), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
 //! expiry of abandoned uploads (every minute).
 
 use std::collections::HashMap;
@@ -91,6 +91,22 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tick.tick() => prune_audit(&state).await,
+                }
+            }
+        });
+    }
+    {
+        // the retention of tickets' personal data (`[privacy]`): at start, then a batch of tickets a
+        // minute (a pass over every ticket of a large Redis spans several minutes)
+        let state = state.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => crate::service::privacy::apply_retention(&state).await,
                 }
             }
         });

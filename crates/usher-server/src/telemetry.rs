@@ -1,7 +1,8 @@
 //! Logs and metrics: JSON log lines with request ids and no secrets, Prometheus metrics by route.
 //!
 //! Request lines name the *route* (`/watch/{token}`), never the raw path, so tokens and grants in URLs
-//! never reach a log.
+//! never reach a log, and no line names a client's address unless `log.client_addresses` is on
+//! ([`crate::logged::client_address`]).
 
 use std::collections::HashSet;
 use std::sync::{OnceLock, RwLock};
@@ -17,8 +18,10 @@ use tracing_subscriber::EnvFilter;
 use crate::http::error::ErrorCause;
 use crate::settings::{LogFormat, LogSettings};
 
-/// Installs the process-wide log subscriber (once; later calls are ignored).
+/// Installs the process-wide log subscriber (once; later calls are ignored, but each sets whether
+/// client addresses are logged: [`crate::logged`]).
 pub fn init_logging(log: &LogSettings) {
+    crate::logged::show_client_addresses(log.client_addresses);
     let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

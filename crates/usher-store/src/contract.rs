@@ -25,6 +25,7 @@ use usher_core::ids::{
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules,
 };
+use usher_core::privacy::{AddressAging, Erased, Retention};
 use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::{SharingPolicy, Show, ShowKind};
 use usher_core::store::{
@@ -95,7 +96,10 @@ macro_rules! store_contract_tests {
             a_revoked_ticket_neither_admits_nor_renews,
             revokes_racing_admits_leave_nothing_playing,
             the_session_secret_controls_the_session,
-            a_copied_secret_is_told_from_a_retry
+            a_copied_secret_is_told_from_a_retry,
+            usage_retention_truncates_then_drops,
+            usage_retention_never_loses_a_racing_admit,
+            erasure_clears_personal_data_and_keeps_the_seats
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -2358,4 +2362,263 @@ pub async fn a_copied_secret_is_told_from_a_retry(h: &impl Harness) {
         panic!("newest wins admits")
     };
     assert!(!reattached && session_id != a);
+}
+
+/// Runs one full pass of [`Store::retain_usage`]; returns the tickets changed.
+async fn retention_pass(store: &dyn Store, rules: &Retention) -> u64 {
+    let mut changed = 0;
+    loop {
+        let batch = store.retain_usage(rules).await.expect("retain usage");
+        changed += batch.tickets;
+        if batch.done {
+            return changed;
+        }
+    }
+}
+
+/// The usage's addresses as `address/prefix` (exact ones without a prefix), most recent last.
+async fn addresses_of(store: &dyn Store, t: &Ticket) -> Vec<String> {
+    let usage = store.ticket_activity(&t.id).await.unwrap().usage;
+    usage
+        .addresses
+        .iter()
+        .map(|a| match a.prefix {
+            Some(p) => format!("{}/{p}", a.address),
+            None => a.address.to_string(),
+        })
+        .collect()
+}
+
+/// Retention (usher-core `privacy`): addresses last seen before the address cut-off become their
+/// network (IPv4 /24, IPv6 /48; one network's entries merge) or go; devices, countries and addresses
+/// last seen before the usage cut-off go; newer entries and the counts stay; a second pass changes
+/// nothing.
+pub async fn usage_retention_truncates_then_drops(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 3, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "retention-token-0001").await;
+    let other = registered(&*store, "s1", "retention-token-0002").await;
+    let from = |t: &Ticket, dev: usize, address: &str, country: &str| {
+        let mut r = admit_req(t, dev, 3, SharingPolicy::NewestWins, 45_000);
+        r.address = Some(address.parse().unwrap());
+        r.country = Some(Country::parse(country).unwrap());
+        r
+    };
+    session_of(
+        &store
+            .admit(from(&t, 1, "198.51.100.7", "FR"))
+            .await
+            .unwrap(),
+    );
+    h.advance_ms(60).await;
+    let usage_before = store.now();
+    h.advance_ms(60).await;
+    session_of(
+        &store
+            .admit(from(&t, 2, "2001:db8:1:2::5", "DE"))
+            .await
+            .unwrap(),
+    );
+    h.advance_ms(60).await;
+    let addresses_before = store.now();
+    h.advance_ms(60).await;
+    session_of(
+        &store
+            .admit(from(&t, 3, "198.51.100.9", "DE"))
+            .await
+            .unwrap(),
+    );
+    session_of(
+        &store
+            .admit(from(&other, 1, "192.0.2.1", "FR"))
+            .await
+            .unwrap(),
+    );
+    let truncate = Retention {
+        addresses_before,
+        addresses: AddressAging::Truncate,
+        usage_before: None,
+    };
+    assert_eq!(
+        retention_pass(&*store, &truncate).await,
+        1,
+        "one ticket had old addresses"
+    );
+    assert_eq!(
+        addresses_of(&*store, &t).await,
+        ["198.51.100.0/24", "2001:db8:1::/48", "198.51.100.9"]
+    );
+    assert_eq!(addresses_of(&*store, &other).await, ["192.0.2.1"]);
+    assert_eq!(
+        retention_pass(&*store, &truncate).await,
+        0,
+        "nothing more to do"
+    );
+    // a network is no exact address: an admit from the network's own address is listed apart
+    session_of(
+        &store
+            .admit(from(&t, 3, "198.51.100.0", "DE"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        addresses_of(&*store, &t).await,
+        [
+            "198.51.100.0/24",
+            "2001:db8:1::/48",
+            "198.51.100.9",
+            "198.51.100.0"
+        ]
+    );
+    // the usage cut-off: device 1 (and FR, its country, and its network) were last seen before it
+    let a = store.ticket_activity(&t.id).await.unwrap();
+    let sessions = a.usage.sessions;
+    let dropping = Retention {
+        addresses_before,
+        addresses: AddressAging::Drop,
+        usage_before: Some(usage_before),
+    };
+    assert_eq!(retention_pass(&*store, &dropping).await, 1);
+    let u = store.ticket_activity(&t.id).await.unwrap().usage;
+    let devices: Vec<DeviceId> = u.devices.iter().map(|d| d.device_id.clone()).collect();
+    assert_eq!(devices, [device(2), device(3)], "{u:?}");
+    let countries: Vec<&str> = u.countries.iter().map(|c| c.country.as_str()).collect();
+    assert_eq!(countries, ["DE"], "{u:?}");
+    assert_eq!(
+        addresses_of(&*store, &t).await,
+        ["2001:db8:1::/48", "198.51.100.9", "198.51.100.0"]
+    );
+    assert_eq!(u.sessions, sessions, "the counts stay");
+    assert!(u.first_play_at.is_some());
+    // the ticket's seats are untouched: its sessions play on
+    assert_eq!(store.ticket_activity(&t.id).await.unwrap().live.len(), 3);
+    // drop: an old exact address goes instead of becoming a network
+    h.advance_ms(60).await;
+    let now = store.now();
+    let drop_all = Retention {
+        addresses_before: now,
+        addresses: AddressAging::Drop,
+        usage_before: None,
+    };
+    assert_eq!(retention_pass(&*store, &drop_all).await, 2);
+    assert_eq!(addresses_of(&*store, &t).await, ["2001:db8:1::/48"]);
+    assert!(addresses_of(&*store, &other).await.is_empty());
+}
+
+/// Admits racing retention steps are never lost: every address an admit recorded is still there, exact
+/// or as its network, however the steps interleaved.
+pub async fn usage_retention_never_loses_a_racing_admit(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "retention-race-00001").await;
+    let admits = {
+        let store = store.clone();
+        let t = t.clone();
+        tokio::spawn(async move {
+            for i in 0..20u8 {
+                let mut r = admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000);
+                r.presented = Some(seat_secret());
+                r.address = Some(std::net::IpAddr::from([10, 0, i, 1]));
+                session_of(&store.admit(r).await.unwrap());
+            }
+        })
+    };
+    let retention = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                // every step truncates what the admits just recorded
+                let rules = Retention {
+                    addresses_before: UnixMs(store.now().0 + 60_000),
+                    addresses: AddressAging::Truncate,
+                    usage_before: None,
+                };
+                retention_pass(&*store, &rules).await;
+            }
+        })
+    };
+    admits.await.unwrap();
+    retention.await.unwrap();
+    let listed = addresses_of(&*store, &t).await;
+    for i in 0..20 {
+        assert!(
+            listed.contains(&format!("10.0.{i}.1")) || listed.contains(&format!("10.0.{i}.0/24")),
+            "10.0.{i}.1 was lost: {listed:?}"
+        );
+    }
+}
+
+/// Erasure: a ticket's devices, countries and addresses go, its sessions' labels (live, and "superseded
+/// by …" of an ended one) are blanked, its counts stay; the live session keeps its seat and renews; a
+/// second erasure erases nothing; a ticket never played erases nothing.
+pub async fn erasure_clears_personal_data_and_keeps_the_seats(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "erasure-token-000001").await;
+    let never = registered(&*store, "s1", "erasure-token-000002").await;
+    let from = |dev: usize, address: &str, country: &str| {
+        let mut r = admit_req(&t, dev, 1, SharingPolicy::NewestWins, 45_000);
+        r.address = Some(address.parse().unwrap());
+        r.country = Some(Country::parse(country).unwrap());
+        r
+    };
+    let first = session_of(&store.admit(from(1, "192.0.2.1", "FR")).await.unwrap());
+    h.advance_ms(5).await;
+    let second = session_of(&store.admit(from(2, "2001:db8::2", "DE")).await.unwrap());
+    let before = store.ticket_activity(&t.id).await.unwrap().usage;
+    let erased = store.erase_personal_data(&t.id).await.unwrap();
+    assert_eq!(
+        erased,
+        Erased {
+            addresses: 2,
+            countries: 2,
+            devices: 2,
+            // the live session's label, and the label that superseded the first one
+            sessions: 2,
+            live_sessions: 1,
+        }
+    );
+    let a = store.ticket_activity(&t.id).await.unwrap();
+    assert!(
+        a.usage.devices.is_empty() && a.usage.countries.is_empty() && a.usage.addresses.is_empty()
+    );
+    assert_eq!(a.usage.sessions, before.sessions);
+    assert_eq!(a.usage.first_play_at, before.first_play_at);
+    assert_eq!(a.usage.last_seen_at, before.last_seen_at);
+    assert_eq!(a.live.len(), 1);
+    assert_eq!(a.live[0].session_id, second);
+    assert_eq!(a.live[0].device_label, "");
+    assert_eq!(
+        store.erase_personal_data(&t.id).await.unwrap(),
+        Erased {
+            live_sessions: 1,
+            ..Erased::default()
+        },
+        "a second erasure erases nothing"
+    );
+    assert_eq!(
+        store.erase_personal_data(&never.id).await.unwrap(),
+        Erased::default()
+    );
+    // the ended session still learns why it ended, without the label
+    match store.heartbeat(&first, renewal()).await.unwrap().decision {
+        HeartbeatDecision::Ended(EndReason::Superseded { by_device, .. }) => {
+            assert_eq!(by_device, "");
+        }
+        other => panic!("expected superseded, got {other:?}"),
+    }
+    // the live one plays on
+    assert!(matches!(
+        store.heartbeat(&second, renewal()).await.unwrap().decision,
+        HeartbeatDecision::Renewed { .. }
+    ));
 }

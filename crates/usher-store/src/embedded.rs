@@ -35,13 +35,14 @@ use usher_core::ids::{
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, SeatRules, TicketLeases,
 };
+use usher_core::privacy::{Erased, Retention};
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
     AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DeleteShowOutcome, DoorAnswer, DoorRules,
     HeartbeatAnswer, IdempotencyClaim, IdempotentRequest, NewTicket, PutOutcome, RegisterOutcome,
-    SessionInfo, Store, StoreError, TV_POLL_SLACK_MS, TicketActivity, TvApproval, TvApproveOutcome,
-    TvCode, TvPoll,
+    RetentionBatch, SessionInfo, Store, StoreError, TV_POLL_SLACK_MS, TicketActivity, TvApproval,
+    TvApproveOutcome, TvCode, TvPoll,
 };
 use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
@@ -100,6 +101,8 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// Most audit entries one [`Store::prune_audit`] drops (one write transaction); the next call goes on.
 const PRUNE_BATCH: u64 = 100_000;
+/// Most tickets one [`Store::retain_usage`] call changes (each is flushed at the next flush).
+const RETENTION_BATCH: usize = 10_000;
 
 /// Most keys the failed-login map holds: random user names or addresses cannot grow it without bound.
 /// Past it, keys whose record lapsed go first, then those with the fewest attempts (a user under attack
@@ -287,6 +290,9 @@ pub struct EmbeddedStore {
     user_writes: tokio::sync::Mutex<()>,
     outcomes: Mutex<BTreeMap<(i64, String), u64>>,
     audit_seq: AtomicU64,
+    /// Serializes flushes, so that a flush that copied a ticket before a change never commits after the
+    /// flush that copied it after (an erasure's flush must not be undone by an older copy).
+    flush_lock: tokio::sync::Mutex<()>,
     /// The shows' doors (doors-open capacity): in memory, as the embedded store is one node.
     doors: Mutex<HashMap<ShowId, crate::door::Door>>,
 }
@@ -486,6 +492,7 @@ impl EmbeddedStore {
             outcomes: Mutex::new(BTreeMap::new()),
             doors: Mutex::new(HashMap::new()),
             audit_seq: AtomicU64::new(0),
+            flush_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -790,6 +797,44 @@ impl Store for EmbeddedStore {
                 live: Vec::new(),
             },
         })
+    }
+
+    async fn erase_personal_data(&self, id: &TicketId) -> Result<Erased, StoreError> {
+        let erased = self.with_runtime(id, None, |rt, now| {
+            rt.leases.drop_expired(now);
+            rt.leases.erase_personal_data()
+        });
+        let Some((erased, ..)) = erased else {
+            return Ok(Erased::default());
+        };
+        // the ticket is dirty now: the flush writes it (and whatever else changed) durably
+        self.flush().await?;
+        Ok(erased)
+    }
+
+    async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError> {
+        // one pass over every ticket under the lock, as the lease sweep makes: not on the runtime
+        let (runtime, rules) = (Arc::clone(&self.runtime), *rules);
+        tokio::task::spawn_blocking(move || {
+            let mut rt = lock(&runtime);
+            let mut changed = Vec::new();
+            for (id, t) in &mut rt.tickets {
+                if t.leases.usage.apply_retention(&rules) {
+                    changed.push(id.clone());
+                    if changed.len() >= RETENTION_BATCH {
+                        break;
+                    }
+                }
+            }
+            let batch = RetentionBatch {
+                tickets: changed.len() as u64,
+                done: changed.len() < RETENTION_BATCH,
+            };
+            rt.dirty.extend(changed);
+            batch
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("retention task failed: {e}")))
     }
 
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
@@ -1588,6 +1633,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.flush_lock.lock().await;
         // copy the changed tickets out under the lock; encode them off the lock and off the runtime,
         // so admits and heartbeats never wait for a flush's JSON work
         let leases: Vec<(TicketId, TicketRuntime)> = {

@@ -17,7 +17,7 @@
 //! | `show_tickets:{id}` | string (int) | tickets registered for the show |
 //! | `ticket:{id}` | string | ticket JSON (token only as keyed hash) |
 //! | `token:{hash}` | string | ticket id by token hash |
-//! | `seats:{ticket id}` | string | the ticket's leases, ended sessions and usage (JSON) |
+//! | `seats:{ticket id}` | string | the ticket's leases, ended sessions and usage (JSON), with a version `v` every write moves (the retention step compares it) |
 //! | `session:{id}` | string, TTL lease + 1 h | ticket id of a session |
 //! | `live:{show id}` | sorted set | live session ids scored by lease expiry (ms) |
 //! | `ended:{session id}` | string, TTL 1 h | why a session ended (JSON), for its next heartbeat |
@@ -76,13 +76,14 @@ use usher_core::ids::{
 use usher_core::lease::{
     AdmitDecision, EndReason, HeartbeatDecision, LeaveDecision, Presented, TicketLeases,
 };
+use usher_core::privacy::{Erased, Retention};
 use usher_core::secret::SecretHash;
 use usher_core::show::Show;
 use usher_core::store::{
     AUDIT_SCAN_LIMIT, AdmitRequest, ApiKey, BackupInfo, DOOR_WINDOW_MS, DeleteShowOutcome,
     DoorAnswer, DoorRules, HeartbeatAnswer, IdempotencyClaim, IdempotentRequest, NewTicket,
-    PutOutcome, RegisterOutcome, SessionInfo, Store, StoreError, TV_POLL_SLACK_MS, TicketActivity,
-    TvApproval, TvApproveOutcome, TvCode, TvPoll,
+    PutOutcome, RegisterOutcome, RetentionBatch, SessionInfo, Store, StoreError, TV_POLL_SLACK_MS,
+    TicketActivity, TvApproval, TvApproveOutcome, TvCode, TvPoll,
 };
 use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketStatus};
@@ -200,6 +201,8 @@ struct Scripts {
     end_console_sessions: Script,
     prune_audit: Script,
     live_counts: Script,
+    erase: Script,
+    retain: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -222,6 +225,8 @@ pub struct RedisStore {
     /// The node's clock (the system's; a test's with [`RedisStore::with_test_clock`]); lease time is
     /// Redis's own.
     clock: Arc<dyn Clock>,
+    /// Where this node's pass of [`Store::retain_usage`] stands: the `SCAN` cursor (0: a new pass).
+    retention_cursor: std::sync::Mutex<u64>,
 }
 
 impl Drop for RedisStore {
@@ -244,6 +249,25 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// `SCAN` hint of one [`Store::retain_usage`] call: keys of every kind looked at (the seats among them
+/// are read and changed).
+const RETENTION_SCAN_COUNT: u64 = 2_000;
+/// Times a ticket's retention step is tried again when an admit or heartbeat changed its seats between
+/// the read and the step; past them it waits for the next pass.
+const RETENTION_TRIES: usize = 3;
+
+/// `text` with the glob characters of `SCAN MATCH` escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Deliveries kept per endpoint in its log.
 const DELIVERIES_KEPT: isize = 1_000;
 /// How long a delivered or given-up delivery is kept.
@@ -261,6 +285,9 @@ fn encode<T: Serialize>(v: &T) -> String {
 #[derive(Deserialize)]
 struct Seats {
     show_id: ShowId,
+    /// The document's version, moved by every write (`retain.lua` compares it).
+    #[serde(default)]
+    v: u64,
     #[serde(flatten)]
     leases: TicketLeases,
 }
@@ -411,11 +438,14 @@ impl RedisStore {
                 end_console_sessions: Script::new(include_str!("redis/end_console_sessions.lua")),
                 prune_audit: Script::new(include_str!("redis/prune_audit.lua")),
                 live_counts: Script::new(include_str!("redis/live_counts.lua")),
+                erase: script(include_str!("redis/erase.lua")),
+                retain: script(include_str!("redis/retain.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
             config: ConfigCache::new(cache::FRESHNESS),
             clock: Arc::new(SystemClock),
+            retention_cursor: std::sync::Mutex::new(0),
         };
         store.check_eviction_policy().await;
         Ok(store)
@@ -449,6 +479,8 @@ impl RedisStore {
         scripts.register = t(include_str!("redis/register.lua"));
         scripts.revoke = t(include_str!("redis/revoke.lua"));
         scripts.delete_show = t(include_str!("redis/delete_show.lua"));
+        scripts.erase = t(include_str!("redis/erase.lua"));
+        scripts.retain = t(include_str!("redis/retain.lua"));
         self.clock = clock;
         self
     }
@@ -872,6 +904,95 @@ impl Store for RedisStore {
                 usage: Default::default(),
                 live: Vec::new(),
             },
+        })
+    }
+
+    async fn erase_personal_data(&self, id: &TicketId) -> Result<Erased, StoreError> {
+        let answer: Vec<u64> = self
+            .scripts
+            .erase
+            .key(self.key(&["seats", id.as_str()]))
+            .arg(&self.prefix)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let [addresses, countries, devices, sessions, live_sessions] = answer[..] else {
+            return Err(StoreError::Corrupt(format!("erase answered {answer:?}")));
+        };
+        self.replicate().await?;
+        Ok(Erased {
+            addresses,
+            countries,
+            devices,
+            sessions,
+            live_sessions,
+        })
+    }
+
+    async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError> {
+        let cursor = *self
+            .retention_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut con = self.con();
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}seats:*", glob_escape(&self.prefix)))
+            .arg("COUNT")
+            .arg(RETENTION_SCAN_COUNT)
+            .query_async(&mut con)
+            .await
+            .map_err(|e| self.fail(e))?;
+        // `seats:{id}:ended` lists match too; ticket ids hold no colon
+        let keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| !k.ends_with(":ended"))
+            .collect();
+        let mut tickets = 0;
+        if !keys.is_empty() {
+            let docs: Vec<Option<String>> = con.mget(&keys).await.map_err(|e| self.fail(e))?;
+            for (key, doc) in keys.iter().zip(docs) {
+                let mut doc = doc;
+                for _ in 0..RETENTION_TRIES {
+                    let Some(raw) = doc.take() else { break };
+                    let mut seats: Seats = decode("seats", &raw)?;
+                    let usage = &mut seats.leases.usage;
+                    if !usage.apply_retention(rules) {
+                        break;
+                    }
+                    let lists = serde_json::json!({
+                        "devices": usage.devices,
+                        "countries": usage.countries,
+                        "addresses": usage.addresses,
+                    });
+                    let written: i64 = self
+                        .scripts
+                        .retain
+                        .key(key)
+                        .arg(seats.v)
+                        .arg(lists.to_string())
+                        .invoke_async(&mut con)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    if written == 1 {
+                        tickets += 1;
+                    }
+                    if written != 0 {
+                        break;
+                    }
+                    // an admit or heartbeat came between: read the seats again
+                    doc = con.get(key).await.map_err(|e| self.fail(e))?;
+                }
+            }
+        }
+        *self
+            .retention_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        Ok(RetentionBatch {
+            tickets,
+            done: next == 0,
         })
     }
 

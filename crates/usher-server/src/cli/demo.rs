@@ -99,6 +99,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         log: LogSettings {
             format: LogFormat::Text,
             level: "info".into(),
+            client_addresses: false,
         },
         trusted_proxies: Vec::new(),
         trusted_proxy_header: Default::default(),
@@ -117,6 +118,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         rate_limits: Default::default(),
         login: Default::default(),
         audit: Default::default(),
+        privacy: Default::default(),
         metrics: Default::default(),
         // a demo's receivers are on this machine too
         webhooks: crate::settings::WebhookSettings {

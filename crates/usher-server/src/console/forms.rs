@@ -364,6 +364,21 @@ pub async fn revoke_ticket(
     see_other(&format!("/admin/tickets/{}", t.id))
 }
 
+/// `POST /admin/tickets/{id}/erase-personal-data`: the ticket page's "Erase personal data" (after the
+/// page's confirmation), back to the ticket page, which then shows no devices, countries or addresses.
+pub async fn erase_personal_data(
+    State(state): State<AppState>,
+    id: Result<ApiPath<String>, Error>,
+    form: ConsoleForm,
+) -> FormResult {
+    let id = path_text(&state, id)?;
+    let e = at(
+        &state,
+        tickets::erase_personal_data(&state, &form.caller, &id).await,
+    )?;
+    see_other(&format!("/admin/tickets/{}", e.ticket.id))
+}
+
 /// `POST /admin/sessions/{id}/end`.
 pub async fn end_session(
     State(state): State<AppState>,

@@ -47,6 +47,7 @@ pub fn render(
         can => context! {
             manage => caller.allows(Permission::Manage),
             revoke => caller.allows(Permission::RevokeTickets),
+            erase => caller.allows(Permission::ErasePersonalData),
             end_sessions => caller.allows(Permission::EndSessions),
         },
     };
@@ -379,7 +380,7 @@ pub async fn ticket(
             timeline.push(json!({"at": c.first_seen.to_rfc3339(), "what": "country first seen", "who": c.country}));
         }
         for a in &activity.usage.addresses {
-            timeline.push(json!({"at": a.first_seen.to_rfc3339(), "what": "address first seen", "who": a.address}));
+            timeline.push(json!({"at": a.first_seen.to_rfc3339(), "what": "address first seen", "who": a.text()}));
         }
         for s in &activity.live {
             timeline.push(json!({"at": s.created_at.to_rfc3339(), "what": "live session started", "who": s.device_label}));

@@ -160,6 +160,8 @@ needs! {
     RegisterTickets => RegisterTickets;
     /// Revoke tickets.
     RevokeTickets => RevokeTickets;
+    /// Erase a ticket's personal data.
+    ErasePersonalData => ErasePersonalData;
     /// End sessions.
     EndSessions => EndSessions;
     /// Change anything.

@@ -1,5 +1,5 @@
-//! The ticket site's API: register (one or a batch), read status and usage, search, revoke; each handler
-//! calls one action of [`crate::service::admin::tickets`].
+//! The ticket site's API: register (one or a batch), read status and usage, search, revoke, erase
+//! personal data; each handler calls one action of [`crate::service::admin::tickets`].
 
 use axum::Json;
 use axum::extract::State;
@@ -9,9 +9,11 @@ use serde_json::Value;
 use usher_core::ids::TicketId;
 use usher_core::ticket::TicketSpec;
 
-use crate::http::auth::{Authorized, ReadTickets, RegisterTickets, RevokeTickets};
+use crate::http::auth::{
+    Authorized, ErasePersonalData, ReadTickets, RegisterTickets, RevokeTickets,
+};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::views::tickets::{BatchAnswer, TicketList, TicketView};
+use crate::http::views::tickets::{BatchAnswer, ErasureView, TicketList, TicketView};
 use crate::service::Result;
 use crate::service::admin::tickets;
 use crate::state::AppState;
@@ -117,6 +119,30 @@ pub async fn revoke_ticket(
 ) -> Result<Json<TicketView>> {
     let revoked = tickets::revoke(&state, &caller, &id).await?;
     Ok(Json(TicketView::new(&revoked)))
+}
+
+/// `DELETE /api/v1/tickets/{id}/personal-data`: erase the ticket's personal data (a buyer's erasure
+/// request): its client addresses, countries and devices, its sessions' device labels. Status, terms,
+/// times and counts stay; live sessions play on; audited as `ticket.erase_personal_data`. A second call
+/// answers 200 with nothing erased.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tickets/{ticket_id}/personal-data",
+    tag = "tickets",
+    params(("ticket_id" = TicketId, Path, description = "The ticket's id.")),
+    responses(
+        (status = 200, description = "Erased (or nothing left to erase): what was erased, and the ticket's status.", body = ErasureView),
+        (status = 404, description = "`ticket_unknown`: no such ticket."),
+    ),
+    security(("bearer" = ["tickets"])),
+)]
+pub async fn erase_personal_data(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<ErasePersonalData>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ErasureView>> {
+    let erasure = tickets::erase_personal_data(&state, &caller, &id).await?;
+    Ok(Json(ErasureView::new(&erasure)))
 }
 
 /// Query of the ticket search.

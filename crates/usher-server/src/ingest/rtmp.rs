@@ -80,11 +80,11 @@ async fn connection(
         Ok(Ok(Some(x))) => x,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
-            tracing::debug!(remote = %remote, error = %e, "rtmp connection dropped before publishing");
+            tracing::debug!(remote = %crate::logged::client_address(remote), error = %e, "rtmp connection dropped before publishing");
             return;
         }
         Err(_) => {
-            tracing::debug!(remote = %remote, "rtmp connection timed out before publishing");
+            tracing::debug!(remote = %crate::logged::client_address(remote), "rtmp connection timed out before publishing");
             return;
         }
     };
@@ -101,7 +101,7 @@ async fn connection(
         let results = match session.handle_input(&buf[..n]) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(remote = %remote, error = ?e, "rtmp session error");
+                tracing::warn!(remote = %crate::logged::client_address(remote), error = ?e, "rtmp session error");
                 break;
             }
         };

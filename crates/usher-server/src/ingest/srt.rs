@@ -100,7 +100,7 @@ async fn connection(request: ConnectionRequest, state: AppState, cancel: Cancell
     let mut socket = match request.accept(None).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(remote = %remote, error = %e, "srt accept failed");
+            tracing::warn!(remote = %crate::logged::client_address(remote), error = %e, "srt accept failed");
             publication.finish().await;
             return;
         }

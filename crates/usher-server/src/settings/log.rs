@@ -10,6 +10,10 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `usher_server=debug,info`.
     pub level: String,
+    /// Whether log lines may name a client's address (a viewer's, an encoder's): off, they say
+    /// `withheld` instead, so the logs hold no personal data unless an operator asks for it (say, to
+    /// find who floods the connections).
+    pub client_addresses: bool,
 }
 
 impl Default for LogSettings {
@@ -17,6 +21,7 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Json,
             level: "info".into(),
+            client_addresses: false,
         }
     }
 }

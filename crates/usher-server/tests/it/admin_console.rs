@@ -121,6 +121,11 @@ fn api_routes() -> Vec<(Method, &'static str, Permission)> {
             "/api/v1/tickets/t_000000000000000000000000/revoke",
             RevokeTickets,
         ),
+        (
+            Method::DELETE,
+            "/api/v1/tickets/t_000000000000000000000000/personal-data",
+            ErasePersonalData,
+        ),
         (Method::GET, "/api/v1/shows", Read),
         (Method::PUT, "/api/v1/shows/demo", Manage),
         (Method::GET, "/api/v1/shows/demo", Read),

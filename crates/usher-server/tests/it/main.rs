@@ -30,6 +30,7 @@ mod multinode;
 mod openapi;
 mod origin;
 mod outage;
+mod privacy;
 mod process;
 mod refusals;
 mod search;

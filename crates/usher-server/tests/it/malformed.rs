@@ -255,6 +255,12 @@ fn keyed_routes(c: &Ctx) -> Vec<(&'static str, String, Option<Value>, bool)> {
             None,
             false,
         ),
+        (
+            "DELETE",
+            format!("/api/v1/tickets/{}/personal-data", c.ticket),
+            None,
+            false,
+        ),
         ("GET", "/api/v1/shows".into(), None, true),
         (
             "PUT",
@@ -917,6 +923,13 @@ fn id_rows(c: &Ctx, rows: &mut Vec<Row>) {
         (
             "POST",
             "/api/v1/tickets/{}/revoke",
+            tickets,
+            unknown_ticket.clone(),
+            TICKET_UNKNOWN,
+        ),
+        (
+            "DELETE",
+            "/api/v1/tickets/{}/personal-data",
             tickets,
             unknown_ticket,
             TICKET_UNKNOWN,

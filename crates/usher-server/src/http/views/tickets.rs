@@ -9,7 +9,7 @@ use usher_core::ticket::{Ticket, TicketStatus};
 use utoipa::ToSchema;
 
 use super::rfc3339;
-use crate::service::admin::tickets::{Batch, Registered, Sharing, TicketReport};
+use crate::service::admin::tickets::{Batch, Erasure, Registered, Sharing, TicketReport};
 use crate::service::{Code, Error};
 
 /// A ticket: `token` and `watch_url` only in registration answers, `usage` and `sharing` only in
@@ -118,7 +118,8 @@ pub struct TicketUsage {
     pub device_history: Vec<DeviceUsage>,
     /// Each country seen.
     pub countries: Vec<CountryUsage>,
-    /// Each client address admits came from (most recent last, at most 32).
+    /// Each client address admits came from (most recent last, at most 32); older ones as their network
+    /// (see `[privacy]`).
     pub addresses: Vec<AddressUsage>,
     /// The sessions holding a seat now.
     pub live_sessions: Vec<LiveSession>,
@@ -158,7 +159,7 @@ impl TicketUsage {
                 .addresses
                 .iter()
                 .map(|a| AddressUsage {
-                    address: a.address.to_string(),
+                    address: a.text(),
                     first_seen_at: a.first_seen.to_rfc3339(),
                     last_seen_at: a.last_seen.to_rfc3339(),
                 })
@@ -174,6 +175,54 @@ impl TicketUsage {
                     expires_at: s.expires_at.to_rfc3339(),
                 })
                 .collect(),
+        }
+    }
+}
+
+/// The answer to an erasure of a ticket's personal data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasureView {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Its status, which an erasure does not change (`active` or `revoked`).
+    pub status: TicketStatus,
+    /// When the data was erased.
+    #[schema(format = DateTime)]
+    pub erased_at: String,
+    /// What was erased (all 0 when nothing was left: a second erasure, a ticket never played).
+    pub erased: ErasedCounts,
+    /// Sessions still holding a seat: they play on, their device labels blanked.
+    pub live_sessions: u64,
+}
+
+/// What an erasure removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasedCounts {
+    /// Client addresses (and networks) of the usage.
+    pub addresses: u64,
+    /// Countries of the usage.
+    pub countries: u64,
+    /// Devices (ids and labels) of the usage.
+    pub devices: u64,
+    /// Sessions, live or recently ended, whose device label (or the country that ended them) was
+    /// blanked.
+    pub sessions: u64,
+}
+
+impl ErasureView {
+    /// The view of an erasure.
+    pub fn new(e: &Erasure) -> Self {
+        Self {
+            ticket_id: e.ticket.id.clone(),
+            status: e.ticket.status,
+            erased_at: e.at.to_rfc3339(),
+            erased: ErasedCounts {
+                addresses: e.erased.addresses,
+                countries: e.erased.countries,
+                devices: e.erased.devices,
+                sessions: e.erased.sessions,
+            },
+            live_sessions: e.erased.live_sessions,
         }
     }
 }
@@ -207,7 +256,9 @@ pub struct CountryUsage {
 /// One client address a ticket played from.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AddressUsage {
-    /// IPv4 or IPv6 address, as the server saw the client (after trusted proxies).
+    /// IPv4 or IPv6 address, as the server saw the client (after trusted proxies); once older than
+    /// `privacy.addresses_keep_days` (with `privacy.addresses_after = "truncate"`), its network in CIDR
+    /// notation (`198.51.100.0/24`, `2001:db8:1::/48`).
     pub address: String,
     /// First seen.
     #[schema(format = DateTime)]

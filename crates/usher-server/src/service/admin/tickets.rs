@@ -1,9 +1,10 @@
 //! Tickets, as the ticket site and admins handle them: register (one or a batch), status and usage,
-//! search, revoke; and the console's preview ticket.
+//! search, revoke, erase personal data; and the console's preview ticket.
 
 use serde_json::Value;
 use usher_core::admin::Permission;
 use usher_core::ids::{TicketId, TicketToken};
+use usher_core::privacy::Erased;
 use usher_core::store::{NewTicket, RegisterOutcome, TicketActivity};
 use usher_core::ticket::{Ticket, TicketSpec, TicketStatus, TicketTerms};
 
@@ -329,6 +330,50 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<Ticke
         .await;
     }
     Ok(revoked)
+}
+
+/// What an erasure did to a ticket.
+#[derive(Debug)]
+pub struct Erasure {
+    /// The ticket, as it stays (status, terms and times are the seller's accounting).
+    pub ticket: Ticket,
+    /// What was erased.
+    pub erased: Erased,
+    /// When, by the store's clock.
+    pub at: usher_core::clock::UnixMs,
+}
+
+/// Erases the ticket's personal data (a buyer's request under the GDPR's right to erasure, which the
+/// ticket site relays): the client addresses, countries and devices (ids and labels) of its usage, its
+/// sessions' device labels and the countries that ended them. Its status, terms, times and counts stay,
+/// for the seller's accounting; so does the audit entry that records who erased it (its detail holds
+/// counts only).
+///
+/// A revoked ticket is erased like any other, and a second call succeeds and erases nothing more. Live
+/// sessions keep their seat and play on: the buyer paid for the show, and ending it would punish the
+/// request; their device labels are blanked, and what they do from now on is recorded afresh under the
+/// `[privacy]` retention rules (see `TicketLeases::erase_personal_data`).
+///
+/// # Errors
+/// `ticket_unknown`; `forbidden`.
+pub async fn erase_personal_data(state: &AppState, caller: &Caller, id: &str) -> Result<Erasure> {
+    caller.require(Permission::ErasePersonalData)?;
+    let ticket = find(state, id).await?;
+    let erased = state.store.erase_personal_data(&ticket.id).await?;
+    let at = state.store.now();
+    tracing::info!(ticket.id = %ticket.id, "ticket's personal data erased");
+    audit::record(
+        state,
+        caller,
+        "ticket.erase_personal_data",
+        &format!("ticket:{}", ticket.id),
+        &format!(
+            "addresses={} countries={} devices={} sessions={}",
+            erased.addresses, erased.countries, erased.devices, erased.sessions
+        ),
+    )
+    .await;
+    Ok(Erasure { ticket, erased, at })
 }
 
 /// Tickets matching `q`: the ticket of that id, else those with that exact external reference (at most

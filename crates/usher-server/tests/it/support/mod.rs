@@ -74,6 +74,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         log: LogSettings {
             format: LogFormat::Text,
             level: "warn".into(),
+            client_addresses: false,
         },
         trusted_proxies: Vec::new(),
         trusted_proxy_header: Default::default(),
@@ -85,6 +86,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         rate_limits: Default::default(),
         login: Default::default(),
         audit: Default::default(),
+        privacy: Default::default(),
         metrics: Default::default(),
         uploads: Default::default(),
         ingest: Default::default(),
@@ -102,11 +104,20 @@ pub(crate) enum Backend {
 
 /// An app on `backend`.
 pub(crate) async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_on_with(backend, |_| {}).await
+}
+
+/// An app on `backend` whose configuration `tweak` may change first.
+pub(crate) async fn spawn_app_on_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config) + Send + 'static,
+) -> TestApp {
     match backend {
-        Backend::Embedded => spawn_app().await,
+        Backend::Embedded => spawn_app_with(tweak).await,
         Backend::Redis => {
             let (redis, port) = usher_testkit::RedisServer::start_tcp().expect("redis-server");
             let mut app = spawn_app_with(move |c| {
+                tweak(c);
                 c.store = StoreSettings::Redis(usher_server::settings::RedisSettings {
                     url: SecretString::from(format!("redis://127.0.0.1:{port}")),
                     key_prefix: "it:".into(),
