@@ -14,6 +14,7 @@ pub mod hub;
 
 mod flv;
 mod gate;
+mod keys;
 mod rtmp;
 mod srt;
 mod transcoder;
@@ -26,7 +27,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use usher_core::clock::UnixMs;
-use usher_core::show::Show;
+use usher_core::show::{Encryption, Show};
 
 use crate::ingest::gate::Refusal;
 use crate::ingest::hub::{Claim, Protocol};
@@ -147,6 +148,8 @@ pub(crate) struct Publication {
     protocol: Protocol,
     format: InputFormat,
     run: Option<(Run, tokio::sync::OwnedMutexGuard<()>)>,
+    /// An `aes-128` show's rotating content keys, from the first ffmpeg run to the end of the publish.
+    keys: Option<keys::Rotation>,
     restarts: u32,
 }
 
@@ -192,6 +195,7 @@ pub(crate) async fn admit_publish(
                 protocol,
                 format,
                 run: None,
+                keys: None,
                 restarts: 0,
             })
         }
@@ -239,12 +243,22 @@ impl Publication {
                     transcoder::stream_dir(&self.state.config.media_dir, &self.show.stream_path);
                 // a first run still appends to the playlists of a run this node left unended (a restart)
                 let append = !fresh || transcoder::resumable(&dir, self.show.live_recording).await;
+                // an encrypted show's first key exists before ffmpeg makes a segment, for the whole publish
+                if self.show.encryption == Encryption::Aes128 && self.keys.is_none() {
+                    self.keys = Some(
+                        keys::Rotation::start(&self.state, &self.show)
+                            .await
+                            .context("starting the live key rotation")?,
+                    );
+                }
+                let key_info = self.keys.as_ref().map(keys::Rotation::key_info);
                 let playlists = transcoder::Playlists {
                     dvr_s: self
                         .show
                         .live_dvr_s
                         .unwrap_or(self.state.config.ingest.dvr_s),
                     recording: self.show.live_recording,
+                    key_info: key_info.as_deref(),
                 };
                 let mut run = transcoder::start(
                     &self.state.config.ingest,
@@ -315,6 +329,8 @@ impl Publication {
             }
             drop(guard);
         }
+        // ffmpeg is done with the keys: the rotation stops and its key files go
+        self.keys = None;
         let state = self.state.clone();
         let show = self.show.clone();
         let Some(generation) = state

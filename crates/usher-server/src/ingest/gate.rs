@@ -1,8 +1,8 @@
 //! The publish check, before any media is accepted: the show's stream key (keyed hash, compared in
-//! constant time), a live show with plain segments, inside its publish window.
+//! constant time), a live show, inside its publish window.
 
 use usher_core::clock::UnixMs;
-use usher_core::show::{Encryption, Show, ShowKind};
+use usher_core::show::{Show, ShowKind};
 use usher_core::stream_key::{PublishWindow, StreamKey, publish_window};
 
 use crate::state::AppState;
@@ -12,7 +12,7 @@ use crate::state::AppState;
 pub(crate) enum Refusal {
     /// Not a stream key, a show without one, an unknown show, or another key.
     BadKey,
-    /// The show is on demand, or encrypted (live encryption is not made by ingest).
+    /// The show is on demand.
     NotLive,
     /// Before the window opens.
     Early,
@@ -59,7 +59,7 @@ pub(crate) async fn check(state: &AppState, presented: &str) -> Result<(Show, Un
         .await
         .map_err(|_| Refusal::Unavailable)?
         .ok_or(Refusal::BadKey)?;
-    if show.kind != ShowKind::Live || show.encryption != Encryption::None {
+    if show.kind != ShowKind::Live {
         return Err(Refusal::NotLive);
     }
     match window(state, &show) {

@@ -47,11 +47,14 @@ pub(crate) async fn resumable(dir: &Path, recording: bool) -> bool {
 
 /// What one show asks of its live playlists.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Playlists {
+pub(crate) struct Playlists<'a> {
     /// Seconds of media kept (the DVR window), unless `recording`.
     pub(crate) dvr_s: u32,
     /// Keep every segment: an `EVENT` playlist from the first segment on.
     pub(crate) recording: bool,
+    /// The key-info file of an `aes-128` show (`ingest::keys`): segments are encrypted with the key it
+    /// names, read again at every segment (`periodic_rekey`).
+    pub(crate) key_info: Option<&'a Path>,
 }
 
 /// ffmpeg's arguments for one run.
@@ -60,7 +63,7 @@ pub(crate) fn arguments(
     input: InputFormat,
     dir: &Path,
     append: bool,
-    playlists: Playlists,
+    playlists: Playlists<'_>,
 ) -> Vec<String> {
     let n = cfg.ladder.len();
     let seg = cfg.segment_s;
@@ -122,6 +125,9 @@ pub(crate) fn arguments(
     if append {
         flags.push_str("+append_list");
     }
+    if playlists.key_info.is_some() {
+        flags.push_str("+periodic_rekey");
+    }
     let map: Vec<String> = (0..n).map(|i| format!("v:{i},a:{i}")).collect();
     args.extend(
         [
@@ -162,6 +168,18 @@ pub(crate) fn arguments(
             &flags,
             "-hls_segment_type",
             "mpegts",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    if let Some(info) = playlists.key_info {
+        args.extend([
+            "-hls_key_info_file".into(),
+            info.to_string_lossy().into_owned(),
+        ]);
+    }
+    args.extend(
+        [
             "-hls_segment_filename",
             &dir.join("%v/seg_%06d.ts").to_string_lossy(),
             "-master_pl_name",
@@ -195,7 +213,7 @@ pub(crate) fn start(
     input: InputFormat,
     dir: &Path,
     append: bool,
-    playlists: Playlists,
+    playlists: Playlists<'_>,
 ) -> std::io::Result<Run> {
     for i in 0..cfg.ladder.len() {
         std::fs::create_dir_all(dir.join(i.to_string()))?;
@@ -317,6 +335,7 @@ mod tests {
         let sliding = Playlists {
             dvr_s: 60,
             recording: false,
+            key_info: None,
         };
         let args = arguments(&cfg, InputFormat::Flv, Path::new("/m/live"), true, sliding).join(" ");
         assert!(args.contains("split=3[s0][s1][s2]"), "{args}");
@@ -338,6 +357,7 @@ mod tests {
         let recording = Playlists {
             dvr_s: 60,
             recording: true,
+            key_info: None,
         };
         let kept = arguments(
             &cfg,
@@ -351,6 +371,25 @@ mod tests {
             kept.contains("-hls_list_size 0 -hls_playlist_type event")
                 && !kept.contains("delete_segments"),
             "{kept}"
+        );
+        assert!(!kept.contains("rekey") && !kept.contains("key_info"));
+        let encrypted = Playlists {
+            dvr_s: 60,
+            recording: false,
+            key_info: Some(Path::new("/tmp/k/current.keyinfo")),
+        };
+        let enc = arguments(
+            &cfg,
+            InputFormat::Flv,
+            Path::new("/m/live"),
+            false,
+            encrypted,
+        )
+        .join(" ");
+        assert!(
+            enc.contains("+periodic_rekey")
+                && enc.contains("-hls_key_info_file /tmp/k/current.keyinfo"),
+            "{enc}"
         );
     }
 

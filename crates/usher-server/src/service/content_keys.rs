@@ -104,6 +104,30 @@ pub async fn register_key(
     })
 }
 
+/// Stores `key`, made by Usher itself (a packaging job, a live show's rotation), as content key `id` of
+/// the stream folder `stream_path`: wrapped under the key-encryption key, before anything is encrypted
+/// with it, so a player asking for it finds it.
+///
+/// # Errors
+/// `internal` when `id` is taken (ids are random: a defect) or the key cannot be wrapped; the store's
+/// error.
+pub async fn store_generated(
+    state: &AppState,
+    id: &ContentKeyId,
+    stream_path: &str,
+    key: &ContentKey,
+) -> Result<()> {
+    let record = ContentKeyRecord {
+        stream_path: stream_path.to_owned(),
+        wrapped: state.content_keys.wrap(id, stream_path, key)?,
+        created_at: state.store.now(),
+    };
+    if !state.store.put_content_key(id, record).await? {
+        return Err(Error::Internal(format!("content key {id} exists")));
+    }
+    Ok(())
+}
+
 /// What a key request presents.
 #[derive(Debug)]
 pub enum KeyCredential {

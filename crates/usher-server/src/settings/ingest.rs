@@ -37,6 +37,10 @@ pub struct IngestSettings {
     pub ladder: Vec<Rung>,
     /// Most encoder connections (handshaking or publishing) per protocol at once.
     pub max_connections: usize,
+    /// Seconds between content keys of an `aes-128` live show: each period's segments are encrypted
+    /// with a new key that only sessions holding their seat get, so a viewer who loses the seat stops
+    /// within about this long, whatever a CDN cached (rounded up to whole segments).
+    pub key_rotation_s: u32,
 }
 
 /// One rendition of the live ladder.
@@ -82,6 +86,7 @@ impl Default for IngestSettings {
                 },
             ],
             max_connections: 16,
+            key_rotation_s: 60,
         }
     }
 }
@@ -130,6 +135,12 @@ impl IngestSettings {
         }
         if !(1..=600).contains(&self.reconnect_window_s) {
             return Err(invalid("ingest.reconnect_window_s", "must be 1 to 600"));
+        }
+        if self.key_rotation_s < self.segment_s || self.key_rotation_s > 3600 {
+            return Err(invalid(
+                "ingest.key_rotation_s",
+                "must be at least one segment (ingest.segment_s) and at most 3600",
+            ));
         }
         if !(1..=10).contains(&self.segment_s) {
             return Err(invalid("ingest.segment_s", "must be 1 to 10"));

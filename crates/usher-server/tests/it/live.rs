@@ -74,6 +74,7 @@ margin_s = {margin_s}
 reconnect_window_s = 12
 segment_s = 2
 dvr_s = 60
+key_rotation_s = 4
 preset = "ultrafast"
 ladder = [{{height = 360, video_kbps = 500, audio_kbps = 64}}, {{height = 180, video_kbps = 200, audio_kbps = 48}}]
 
@@ -341,6 +342,12 @@ fn parse_playlist(text: &str) -> Live {
 
 impl Viewer {
     async fn admit(node: &Node, show: &str) -> Self {
+        let token = Self::ticket(node, show).await;
+        Self::admit_with(node, show, &format!("device-{show}-viewer"), &token).await
+    }
+
+    /// A new ticket's token for `show`.
+    async fn ticket(node: &Node, show: &str) -> String {
         let ticket: Value = node
             .client
             .post(format!("{}/api/v1/tickets", node.base))
@@ -352,11 +359,16 @@ impl Viewer {
             .json()
             .await
             .unwrap();
+        ticket["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The ticket `token` admitted on device `device`.
+    async fn admit_with(node: &Node, show: &str, device: &str, token: &str) -> Self {
         let res = node
             .client
             .post(format!("{}/api/v1/playback", node.base))
-            .header("x-usher-device", format!("device-{show}-viewer"))
-            .json(&json!({"token": ticket["token"]}))
+            .header("x-usher-device", device)
+            .json(&json!({"token": token}))
             .send()
             .await
             .unwrap();
@@ -467,6 +479,236 @@ impl Viewer {
         .unwrap_or_else(|_| panic!("no {n} new segments after {after:?} within {within:?}"));
         self.segment(live.segments.last().unwrap()).await;
         live
+    }
+}
+
+/// Every segment of a live media playlist with its IV (hex: the key line's, else its media sequence
+/// number) and key URI (without its query).
+fn keyed_segments(text: &str) -> Vec<(String, String, String)> {
+    let mut sequence: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut key = String::new();
+    let mut iv = None::<String>;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(attrs) = line.strip_prefix("#EXT-X-KEY:") {
+            assert!(attrs.contains("METHOD=AES-128"), "{line}");
+            iv = attrs
+                .split("IV=0x")
+                .nth(1)
+                .map(|v| v.split(',').next().unwrap().to_lowercase());
+            key = attrs
+                .split("URI=\"")
+                .nth(1)
+                .unwrap()
+                .split(['?', '"'])
+                .next()
+                .unwrap()
+                .to_owned();
+        } else if !line.is_empty() && !line.starts_with('#') {
+            assert!(!key.is_empty(), "a segment before any key:\n{text}");
+            let iv = iv.clone().unwrap_or_else(|| format!("{sequence:032x}"));
+            out.push((iv, key.clone(), line.to_owned()));
+            sequence += 1;
+        }
+    }
+    out
+}
+
+/// `segment` decrypted with `key` and `iv` (hex; AES-128-CBC) by openssl, and the H.264 packets ffprobe
+/// reads in it.
+fn decrypts(segment: &[u8], key: &[u8], iv: &str, dir: &std::path::Path) -> u64 {
+    let (input, output) = (dir.join("enc.ts"), dir.join("dec.ts"));
+    std::fs::write(&input, segment).unwrap();
+    let _ = std::fs::remove_file(&output);
+    let ok = Command::new("openssl")
+        .args(["aes-128-cbc", "-d", "-K", &hex::encode(key), "-iv", iv])
+        .arg("-in")
+        .arg(&input)
+        .arg("-out")
+        .arg(&output)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    if !ok {
+        return 0;
+    }
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    // a line per program and per stream
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// An `aes-128` live show (issue 18): every period of `ingest.key_rotation_s` (4 s here) its segments
+/// are encrypted with a new key that only a session holding its seat gets; a device that lost its seat
+/// gets no key of a later period, so it stops within one rotation whatever a CDN cached; the clear key
+/// files never reach the media folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_live_show_rotates_keys_only_the_seat_holder_gets() {
+    for t in ["ffprobe", "openssl"] {
+        tool(t);
+    }
+    let node = node().await;
+    let starts = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let key = node
+        .live_show_until(
+            "enc",
+            starts,
+            starts + time::Duration::hours(1),
+            json!({"encryption": "aes-128", "max_devices": 1}),
+        )
+        .await;
+    let _encoder = publish(&node.rtmp_url(&key));
+    let token = Viewer::ticket(&node, "enc").await;
+    let first = Viewer::admit_with(&node, "enc", "device-enc-first", &token).await;
+    // raw reads: the viewer's helpers expect plain MPEG-TS
+    let raw = |path: String| {
+        let client = node.client.clone();
+        let base = node.base.clone();
+        async move {
+            let res = client.get(format!("{base}{path}")).send().await.unwrap();
+            (res.status(), res.bytes().await.unwrap().to_vec())
+        }
+    };
+    let key_of = |uri: String, session: String, secret: String| {
+        let client = node.client.clone();
+        async move {
+            let res = client
+                .get(uri)
+                .header("x-usher-session", session)
+                .header("x-usher-session-secret", secret)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = res.bytes().await.unwrap().to_vec();
+            (status, body)
+        }
+    };
+    let playlist_of = |grant: String, rendition: String| async move {
+        let (status, body) = raw(format!("/o/{grant}/{rendition}")).await;
+        (status == StatusCode::OK).then(|| String::from_utf8(body).unwrap())
+    };
+    // within a few rotations the playlist names two keys or more
+    let text = wait_until(Duration::from_secs(30), "two keys in the playlist", || {
+        let f = playlist_of(first.grant.clone(), first.rendition.clone());
+        async move {
+            let text = f.await?;
+            let keys: std::collections::BTreeSet<String> = keyed_segments(&text)
+                .into_iter()
+                .map(|(_, k, _)| k)
+                .collect();
+            (keys.len() >= 2).then_some(text)
+        }
+    })
+    .await
+    .expect("the key rotates every 4 s");
+    let segments = keyed_segments(&text);
+    assert!(
+        segments[0]
+            .1
+            .starts_with(&format!("{}/keys/ck_", node.base)),
+        "{text}"
+    );
+    let folder = first.rendition.rsplit_once('/').unwrap().0.to_owned();
+    let (iv, key_uri, name) = segments.last().unwrap().clone();
+    // no IV twice: each segment has its own (its media sequence number)
+    let ivs: std::collections::BTreeSet<&String> = segments.iter().map(|(iv, _, _)| iv).collect();
+    assert_eq!(ivs.len(), segments.len(), "{text}");
+    let (status, segment) = raw(format!("/o/{}/{folder}/{name}", first.grant)).await;
+    assert_eq!(status, StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        decrypts(&segment, &[0; 16], &iv, dir.path()),
+        0,
+        "not readable without its key"
+    );
+    assert!(
+        !(segment.len() > 188 && segment[0] == 0x47 && segment[188] == 0x47),
+        "not plain MPEG-TS"
+    );
+    let (status, live_key) =
+        key_of(key_uri.clone(), first.session.clone(), first.secret.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        decrypts(&segment, &live_key, &iv, dir.path()) > 0,
+        "the seat's key decrypts it"
+    );
+    // an earlier period's key does not
+    let (older_iv, older_uri, older_name) = segments
+        .iter()
+        .find(|(_, k, _)| *k != key_uri)
+        .unwrap()
+        .clone();
+    let (_, older_key) = key_of(older_uri, first.session.clone(), first.secret.clone()).await;
+    assert_ne!(older_key, live_key);
+    assert_eq!(decrypts(&segment, &older_key, &iv, dir.path()), 0);
+    let (_, older_segment) = raw(format!("/o/{}/{folder}/{older_name}", first.grant)).await;
+    assert!(decrypts(&older_segment, &older_key, &older_iv, dir.path()) > 0);
+
+    // a second device takes the seat: the first gets no key of the next period, the second does
+    let second = Viewer::admit_with(&node, "enc", "device-enc-second", &token).await;
+    // the origin stops the superseded device at once; the second one reads the playlist from now on
+    let (status, _) = raw(format!("/o/{}/{}", first.grant, first.rendition)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let next = wait_until(
+        Duration::from_secs(20),
+        "a key made after the takeover",
+        || {
+            let f = playlist_of(second.grant.clone(), second.rendition.clone());
+            let seen: std::collections::BTreeSet<String> =
+                segments.iter().map(|(_, k, _)| k.clone()).collect();
+            async move {
+                let text = f.await?;
+                keyed_segments(&text)
+                    .into_iter()
+                    .map(|(_, k, _)| k)
+                    .find(|k| !seen.contains(k))
+            }
+        },
+    )
+    .await
+    .expect("a new key within a rotation");
+    let (status, _) = key_of(next.clone(), first.session.clone(), first.secret.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the superseded device gets no new key"
+    );
+    let (status, fresh) = key_of(next, second.session.clone(), second.secret.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fresh.len(), 16);
+
+    // the clear keys are nowhere under the media folder, nor in the log
+    let mut files = Vec::new();
+    let mut stack = vec![node.media.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(
+        files.iter().all(|f| !f.to_string_lossy().contains(".key")),
+        "{files:?}"
+    );
+    let log = node.log_text();
+    for k in [&live_key, &older_key, &fresh] {
+        assert!(!log.contains(&hex::encode(k)), "a content key in the log");
     }
 }
 

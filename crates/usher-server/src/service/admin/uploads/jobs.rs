@@ -15,7 +15,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use usher_core::admin::Actor;
-use usher_core::content_key::{ContentKey, ContentKeyRecord};
+use usher_core::content_key::ContentKey;
 use usher_core::ids::{ContentKeyId, ShowId};
 use usher_core::show::{Encryption, stream_folders_nest};
 
@@ -354,15 +354,9 @@ impl KeyRegistry for StoreKeys<'_> {
         stream_path: &str,
         key: &ContentKey,
     ) -> anyhow::Result<()> {
-        let record = ContentKeyRecord {
-            stream_path: stream_path.to_owned(),
-            wrapped: self.state.content_keys.wrap(id, stream_path, key)?,
-            created_at: self.state.store.now(),
-        };
-        anyhow::ensure!(
-            self.state.store.put_content_key(id, record).await?,
-            "content key {id} exists"
-        );
+        crate::service::content_keys::store_generated(self.state, id, stream_path, key)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         audit::record_system(
             self.state,
             self.actor.clone(),
