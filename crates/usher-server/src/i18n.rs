@@ -33,38 +33,25 @@ pub struct Language {
     pub source: &'static str,
 }
 
+/// A [`Language`] whose messages are `web/locales/{code}.ftl`.
+macro_rules! language {
+    ($code:literal, $name:literal) => {
+        Language {
+            code: $code,
+            name: $name,
+            source: include_str!(concat!("../../../web/locales/", $code, ".ftl")),
+        }
+    };
+}
+
 /// The viewer pages' languages, English first.
 pub const LANGUAGES: [Language; 6] = [
-    Language {
-        code: "en",
-        name: "English",
-        source: include_str!("../../../web/locales/en.ftl"),
-    },
-    Language {
-        code: "de",
-        name: "Deutsch",
-        source: include_str!("../../../web/locales/de.ftl"),
-    },
-    Language {
-        code: "cs",
-        name: "Čeština",
-        source: include_str!("../../../web/locales/cs.ftl"),
-    },
-    Language {
-        code: "sk",
-        name: "Slovenčina",
-        source: include_str!("../../../web/locales/sk.ftl"),
-    },
-    Language {
-        code: "pl",
-        name: "Polski",
-        source: include_str!("../../../web/locales/pl.ftl"),
-    },
-    Language {
-        code: "hu",
-        name: "Magyar",
-        source: include_str!("../../../web/locales/hu.ftl"),
-    },
+    language!("en", "English"),
+    language!("de", "Deutsch"),
+    language!("cs", "Čeština"),
+    language!("sk", "Slovenčina"),
+    language!("pl", "Polski"),
+    language!("hu", "Magyar"),
 ];
 
 /// Longest `Accept-Language` header looked at (a real one is a few dozen bytes; a hostile one costs

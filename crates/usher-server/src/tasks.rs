@@ -67,50 +67,35 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
             }
         });
     }
-    {
-        let state = state.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tick.tick() => read_session_gauge(&state).await,
-                }
-            }
-        });
-    }
-    {
-        let state = state.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tick.tick() => prune_audit(&state).await,
-                }
-            }
-        });
-    }
-    {
-        // the retention of tickets' personal data (`[privacy]`): at start, then a batch of tickets a
-        // minute (a pass over every ticket of a large Redis spans several minutes)
-        let state = state.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tick.tick() => crate::service::privacy::apply_retention(&state).await,
-                }
-            }
-        });
-    }
+    every(
+        tasks,
+        state,
+        cancel,
+        Duration::from_secs(1),
+        |state| async move {
+            read_session_gauge(&state).await;
+        },
+    );
+    every(
+        tasks,
+        state,
+        cancel,
+        Duration::from_secs(60),
+        |state| async move {
+            prune_audit(&state).await;
+        },
+    );
+    // the retention of tickets' personal data (`[privacy]`): at start, then batches of tickets every
+    // minute (a pass over every ticket of a large Redis spans several minutes)
+    every(
+        tasks,
+        state,
+        cancel,
+        Duration::from_secs(60),
+        |state| async move {
+            crate::service::privacy::apply_retention(&state).await;
+        },
+    );
     if state.config.uploads.enabled {
         tasks.spawn(crate::service::admin::uploads::jobs::run(
             state.clone(),
@@ -223,4 +208,28 @@ async fn prune_audit(state: &AppState) {
             }
         }
     }
+}
+
+/// Runs `work` at once and then every `period` (a late tick waits, it is not made up) until `cancel`.
+fn every<F, Fut>(
+    tasks: &TaskTracker,
+    state: &AppState,
+    cancel: &CancellationToken,
+    period: Duration,
+    work: F,
+) where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (state, cancel) = (state.clone(), cancel.clone());
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => work(state.clone()).await,
+            }
+        }
+    });
 }

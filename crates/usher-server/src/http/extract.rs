@@ -418,15 +418,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let state = AppState::from_ref(state);
-        let cookie = parts
-            .headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == crate::i18n::LANG_COOKIE)
-            .map(|(_, value)| value.trim());
+        let jar = CookieJar::from_headers(&parts.headers);
+        let cookie = jar.get(crate::i18n::LANG_COOKIE).map(|c| c.value());
         let accept = parts
             .headers
             .get(axum::http::header::ACCEPT_LANGUAGE)
