@@ -37,6 +37,11 @@ pub enum StoreError {
     /// The store holds data it cannot read; an operator must look (HTTP 500).
     #[error("store data corrupt: {0}")]
     Corrupt(String),
+    /// The store holds data of a schema this build cannot read (written by a newer release), or was
+    /// made for something else; the node must not touch it. Refused at start (`usher serve` exits with
+    /// the message).
+    #[error("store schema incompatible: {0}")]
+    Incompatible(String),
     /// This backend does not offer the operation at all (Redis has no [`Store::backup`]: Redis is
     /// backed up by its own means); retrying cannot help.
     #[error("the store cannot {operation}")]

@@ -11,7 +11,7 @@
 //! - the node's parts: [`state`] (what services draw from), [`settings`] (the configuration tree and its
 //!   validation), [`startup`] (build, serve, drain), [`server`] (connections: caps, deadlines, HTTP/1 and
 //!   HTTP/2 limits), [`limits`] (rate limits), [`tasks`] (background loops), [`cdn_probe`],
-//!   [`media_cache`], [`outcomes`], [`packager`] (ffmpeg, for `usher package` and upload jobs), [`ingest`] (live input
+//!   [`media_cache`], [`metered_store`] (times every store call), [`outcomes`], [`packager`] (ffmpeg, for `usher package` and upload jobs), [`ingest`] (live input
 //!   over RTMP and SRT, transcoded by ffmpeg), [`pages`] (templates and embedded assets), [`telemetry`], [`logged`] (what a log line may show of a
 //!   client), [`backup`];
 //!   below them the crates usher-core, usher-store, usher-cdn and usher-geo.
@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod limits;
 pub mod logged;
 pub mod media_cache;
+pub mod metered_store;
 pub mod openapi;
 pub mod outcomes;
 pub mod packager;

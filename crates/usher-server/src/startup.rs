@@ -28,6 +28,7 @@ use usher_store::redis::{RedisConfig, RedisStore, SentinelConfig};
 
 use crate::limits::Limits;
 use crate::media_cache::MediaCache;
+use crate::metered_store::MeteredStore;
 use crate::pages::{self, Pages};
 use crate::server::{self, Serving};
 use crate::service::content_keys::wrap::ContentKeys;
@@ -308,7 +309,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                     config.data_dir.display()
                 )
             })?;
-            Ok(Arc::new(s))
+            Ok(Arc::new(MeteredStore::new(Arc::new(s))))
         }
         StoreSettings::Redis(r) => {
             let s = RedisStore::connect(RedisConfig {
@@ -325,7 +326,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             })
             .await
             .context("connecting to Redis")?;
-            Ok(Arc::new(s))
+            Ok(Arc::new(MeteredStore::new(Arc::new(s))))
         }
     }
 }

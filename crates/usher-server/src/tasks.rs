@@ -1,5 +1,5 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
-//! dashboard's outcome counts (every second), the active-sessions gauge (every second), the store's lease
+//! dashboard's outcome counts (every second), the active-sessions gauge and `usher_ready` (every second), the store's lease
 //! sweep (every 15 s), the `session.refused` sums (every `webhooks.refusals_every_s`), the rate limits' pruning (every 10 s), the audit log's retention (at start and
 //! every minute), the retention of tickets' personal data (at start and every minute), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
 //! expiry of abandoned uploads (every minute).
@@ -170,9 +170,12 @@ async fn read_session_gauge(state: &AppState) {
         (Ok(c), Ok(s)) => (c, s),
         (Err(e), _) | (_, Err(e)) => {
             tracing::debug!(error = %e, "active sessions not read; will retry");
+            metrics::gauge!("usher_ready").set(0.0);
             return;
         }
     };
+    // ready as `/readyz` means it, less the GeoIP check: taking work, and the store answers
+    metrics::gauge!("usher_ready").set(if state.is_accepting() { 1.0 } else { 0.0 });
     let counts: HashMap<_, _> = counts.into_iter().collect();
     state.session_gauge.set(
         shows

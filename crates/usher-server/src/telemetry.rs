@@ -51,9 +51,23 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // another recorder may exist in tests that build several apps; ours still renders its own
             let _ = metrics::set_global_recorder(recorder);
+            metrics::gauge!("usher_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })
         .clone()
+}
+
+/// Reads the process's CPU time, memory, open files and start time into the `process_*` metrics (the names
+/// every Prometheus client library uses), once per scrape.
+pub fn collect_process_metrics() {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR
+        .get_or_init(|| {
+            let c = metrics_process::Collector::default();
+            c.describe();
+            c
+        })
+        .collect();
 }
 
 /// `usher_active_sessions{show}`: the sessions holding a lease per published show, as the background task

@@ -95,9 +95,18 @@ const DELIVERY_DUE: TableDefinition<&str, &str> = TableDefinition::new("delivery
 const DELIVERY_LOG: TableDefinition<&str, &str> = TableDefinition::new("delivery_log");
 /// How long a delivered or given-up delivery is kept (the sweep drops older ones, a batch at a time).
 const FINISHED_DELIVERY_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
-/// Facts about the database itself: `extref_index` = `1` once the index covers every ticket (a store
-/// made before the index existed gets it built at its next open).
+/// Facts about the database itself: `schema` = the layout version ([`EMBEDDED_SCHEMA`]) and
+/// `extref_index` = `1` once the index covers every ticket.
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// The layout version of the embedded store this build reads and writes (`meta.schema`).
+///
+/// - 1: tickets without the external-reference index;
+/// - 2: with the index (`extref_index`). Usher 0.1.0 wrote this layout without stamping it.
+///
+/// [`EmbeddedStore::open`] migrates older stores forward one step at a time and refuses a newer one,
+/// before it reads or changes anything else.
+pub const EMBEDDED_SCHEMA: u32 = 2;
 
 /// Most audit entries one [`Store::prune_audit`] drops (one write transaction); the next call goes on.
 const PRUNE_BATCH: u64 = 100_000;
@@ -353,12 +362,61 @@ fn extref_key(ticket: &Ticket) -> Option<String> {
     Some(format!("{r}\0{created:016x}\0{}", ticket.id))
 }
 
-/// Builds the external-reference index of a store made before it existed (once: `META` remembers).
+/// Reads the store's schema version: the stamp, or for a store stamped by no release (0.1.0 and before)
+/// the layout its facts show.
+///
+/// # Errors
+/// [`StoreError::Incompatible`] when the stamp is not a number or names a newer layout than
+/// [`EMBEDDED_SCHEMA`].
+fn schema_of(txn: &redb::WriteTransaction, file: &Path) -> Result<u32, StoreError> {
+    let meta = txn.open_table(META).map_err(unavailable)?;
+    let stamp = meta
+        .get("schema")
+        .map_err(unavailable)?
+        .map(|v| v.value().to_owned());
+    let Some(stamp) = stamp else {
+        let indexed = meta.get("extref_index").map_err(unavailable)?.is_some();
+        return Ok(if indexed { 2 } else { 1 });
+    };
+    let version: u32 = stamp.parse().map_err(|_| {
+        StoreError::Incompatible(format!(
+            "{} has schema {stamp:?}, which is not a version number; it was not written by Usher",
+            file.display()
+        ))
+    })?;
+    if version > EMBEDDED_SCHEMA {
+        return Err(StoreError::Incompatible(format!(
+            "{} has schema {version}, written by a newer Usher; this build ({}) reads schema {EMBEDDED_SCHEMA} and older. \
+             Run a release that reads it, or restore a backup taken before the upgrade",
+            file.display(),
+            env!("CARGO_PKG_VERSION"),
+        )));
+    }
+    Ok(version)
+}
+
+/// Brings the store to [`EMBEDDED_SCHEMA`] inside the opening transaction (all steps or none) and stamps
+/// it. Returns the version it found.
+fn migrate(txn: &redb::WriteTransaction, file: &Path) -> Result<u32, StoreError> {
+    let found = schema_of(txn, file)?;
+    let mut version = found;
+    while version < EMBEDDED_SCHEMA {
+        match version {
+            1 => index_external_refs(txn)?,
+            _ => unreachable!("every version below EMBEDDED_SCHEMA has a step"),
+        }
+        version += 1;
+        tracing::info!(file = %file.display(), from = version - 1, to = version, "embedded store migrated");
+    }
+    let mut meta = txn.open_table(META).map_err(unavailable)?;
+    meta.insert("schema", EMBEDDED_SCHEMA.to_string().as_str())
+        .map_err(unavailable)?;
+    Ok(found)
+}
+
+/// Builds the external-reference index (the step from schema 1 to 2).
 fn index_external_refs(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META).map_err(unavailable)?;
-    if meta.get("extref_index").map_err(unavailable)?.is_some() {
-        return Ok(());
-    }
     let tickets = txn.open_table(TICKETS).map_err(unavailable)?;
     let mut index = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
     for row in tickets.iter().map_err(unavailable)? {
@@ -384,7 +442,8 @@ impl EmbeddedStore {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the directory or database cannot be opened (for instance another
-    /// Usher process holds it), [`StoreError::Corrupt`] when a record cannot be read.
+    /// Usher process holds it), [`StoreError::Corrupt`] when a record cannot be read,
+    /// [`StoreError::Incompatible`] when a newer release wrote it (nothing is changed then).
     pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
@@ -400,7 +459,7 @@ impl EmbeddedStore {
         for t in TEXT_TABLES {
             txn.open_table(*t).map_err(unavailable)?;
         }
-        index_external_refs(&txn)?;
+        migrate(&txn, &dir.join(DB_FILE))?;
         txn.commit().map_err(unavailable)?;
 
         let read = db.begin_read().map_err(unavailable)?;

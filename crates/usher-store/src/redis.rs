@@ -146,6 +146,11 @@ async fn manager(
 /// The key of the configuration generation (`redis/cache.rs`).
 const CONFIG_GEN: &str = "config_gen";
 
+/// The layout of Redis keys this build reads and writes, stamped under `schema` (docs/redis.md, "Keys").
+/// 1: the layout of Usher 0.1.0, which stamped nothing (a database without the key is schema 1). A
+/// node refuses a newer stamp at start; a future layout change adds its forward step to `check_schema`.
+pub const REDIS_SCHEMA: u32 = 1;
+
 /// The lease rules' clock in `redis/seats.lua`: Redis's `TIME`.
 const SERVER_NOW: &str = "local function now_ms()
   local t = redis.call('TIME')
@@ -448,6 +453,7 @@ impl RedisStore {
             retention_cursor: std::sync::Mutex::new(0),
         };
         store.check_eviction_policy().await;
+        store.check_schema().await?;
         Ok(store)
     }
 
@@ -518,6 +524,42 @@ impl RedisStore {
                 tracing::warn!(error = %e, "cannot read Redis maxmemory-policy (CONFIG may be disabled); make sure it is noeviction")
             }
         }
+    }
+
+    /// Reads the layout version under `schema`, stamps [`REDIS_SCHEMA`] on a database no release
+    /// stamped (0.1.0 wrote the same layout without it), and refuses a newer layout or a value that is
+    /// not a version, before this node serves anything.
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let key = self.key(&["schema"]);
+        let mut con = self.con();
+        let found: Option<String> = con.get(&key).await.map_err(unavailable)?;
+        let Some(found) = found else {
+            // NX: a node of a newer release stamping at the same moment keeps its stamp, and the
+            // check below sees it at this node's next start
+            let _: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(REDIS_SCHEMA)
+                .arg("NX")
+                .query_async(&mut con)
+                .await
+                .map_err(unavailable)?;
+            return Ok(());
+        };
+        let version: u32 = found.parse().map_err(|_| {
+            StoreError::Incompatible(format!(
+                "Redis key {key} holds {found:?}, not a schema version: this database (or key_prefix) \
+                 is used by something else"
+            ))
+        })?;
+        if version > REDIS_SCHEMA {
+            return Err(StoreError::Incompatible(format!(
+                "Redis key {key} says schema {version}, written by a newer Usher; this build ({}) reads \
+                 schema {REDIS_SCHEMA} and older. Finish the rollout with the newer release, or roll \
+                 back its data",
+                env!("CARGO_PKG_VERSION"),
+            )));
+        }
+        Ok(())
     }
 
     fn key(&self, parts: &[&str]) -> String {

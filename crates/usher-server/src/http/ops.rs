@@ -145,6 +145,7 @@ pub async fn metrics(
             return Err(Error::Unauthorized);
         }
     }
+    crate::telemetry::collect_process_metrics();
     let mut text = state.metrics.render();
     text.push_str(&state.session_gauge.render());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

@@ -653,6 +653,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Unavailable(m) => Self::StoreUnavailable(m),
             StoreError::Corrupt(m) => Self::Internal(format!("corrupt store: {m}")),
+            StoreError::Incompatible(m) => Self::Internal(format!("incompatible store: {m}")),
             // the callers of an operation a backend may lack map this themselves (backup: 409
             // `backup_unsupported`); reaching here is a bug
             e @ StoreError::Unsupported { .. } => Self::Internal(e.to_string()),

@@ -145,6 +145,80 @@ async fn a_store_made_before_the_reference_index_gets_it_at_its_next_open() {
     let store = EmbeddedStore::open(dir.path(), clock).unwrap();
     let found = store.tickets_by_external_ref("order-1", 10).await.unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
+    drop(store);
+    assert_eq!(
+        meta(dir.path(), "schema").as_deref(),
+        Some(usher_store::embedded::EMBEDDED_SCHEMA.to_string().as_str()),
+        "migrated stores are stamped"
+    );
+}
+
+/// A value of the store's `meta` table, read with redb directly.
+fn meta(dir: &std::path::Path, key: &str) -> Option<String> {
+    let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn
+        .open_table(redb::TableDefinition::<&str, &str>::new("meta"))
+        .unwrap();
+    table.get(key).unwrap().map(|v| v.value().to_owned())
+}
+
+/// Writes `value` under `key` in the store's `meta` table, as another release would.
+fn set_meta(dir: &std::path::Path, key: &str, value: &str) {
+    let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(redb::TableDefinition::<&str, &str>::new("meta"))
+        .unwrap()
+        .insert(key, value)
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_store_of_a_newer_schema_or_of_something_else_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        store
+            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+    }
+    let newer = usher_store::embedded::EMBEDDED_SCHEMA + 1;
+    set_meta(dir.path(), "schema", &newer.to_string());
+    let err = EmbeddedStore::open(dir.path(), clock.clone())
+        .err()
+        .expect("a newer schema is refused");
+    let message = err.to_string();
+    assert!(
+        matches!(err, usher_core::store::StoreError::Incompatible(_)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("schema {newer}")) && message.contains("newer Usher"),
+        "{message}"
+    );
+    assert_eq!(
+        meta(dir.path(), "schema"),
+        Some(newer.to_string()),
+        "untouched"
+    );
+
+    set_meta(dir.path(), "schema", "two");
+    let err = EmbeddedStore::open(dir.path(), clock.clone())
+        .err()
+        .expect("a stamp that is no number is refused");
+    assert!(err.to_string().contains("not a version number"), "{err}");
+
+    // put back as this release wrote it, the store opens with its show
+    set_meta(
+        dir.path(),
+        "schema",
+        &usher_store::embedded::EMBEDDED_SCHEMA.to_string(),
+    );
+    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+    assert_eq!(store.shows().await.unwrap().len(), 1);
 }
 
 #[tokio::test]

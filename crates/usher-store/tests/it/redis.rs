@@ -47,6 +47,11 @@ impl Harness for Redis {
 
 /// A node of an Usher deployment on `server`.
 async fn node(server: &RedisServer) -> RedisStore {
+    connect(server).await.expect("connect to redis")
+}
+
+/// Connects a node to `server`, or says why not.
+async fn connect(server: &RedisServer) -> Result<RedisStore, usher_core::store::StoreError> {
     RedisStore::connect(RedisConfig {
         url: server.url(),
         key_prefix: "usher-test:".into(),
@@ -57,7 +62,6 @@ async fn node(server: &RedisServer) -> RedisStore {
         sentinel: None,
     })
     .await
-    .expect("connect to redis")
 }
 
 async fn redis() -> Redis {
@@ -70,6 +74,56 @@ async fn redis() -> Redis {
 }
 
 usher_store::store_contract_tests!(redis());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_is_stamped_with_its_schema_and_a_newer_one_is_refused() {
+    let server = RedisServer::start().expect("redis-server");
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let key = "usher-test:schema";
+    // a database of 0.1.0 (no stamp) is read as schema 1 and stamped
+    let _ = node(&server).await;
+    let stamp: Option<u32> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(stamp, Some(usher_store::redis::REDIS_SCHEMA));
+
+    let newer = usher_store::redis::REDIS_SCHEMA + 1;
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(newer)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let err = connect(&server)
+        .await
+        .err()
+        .expect("a newer schema is refused");
+    assert!(
+        matches!(err, usher_core::store::StoreError::Incompatible(_))
+            && err.to_string().contains(&format!("schema {newer}")),
+        "{err}"
+    );
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let err = connect(&server)
+        .await
+        .err()
+        .expect("a foreign value is refused");
+    assert!(err.to_string().contains("not a schema version"), "{err}");
+    let stamp: String = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(stamp, "x", "a refusing node changes nothing");
+}
 
 /// A node that trusts its copies for an hour unless a heartbeat, admit or token lookup tells it of a
 /// change: what it sees below is what those steps alone bring.
