@@ -187,9 +187,9 @@ async fn a_store_of_a_newer_schema_or_of_something_else_is_refused_and_left_as_i
     }
     let newer = usher_store::embedded::EMBEDDED_SCHEMA + 1;
     set_meta(dir.path(), "schema", &newer.to_string());
-    let err = EmbeddedStore::open(dir.path(), clock.clone())
-        .err()
-        .expect("a newer schema is refused");
+    let Err(err) = EmbeddedStore::open(dir.path(), clock.clone()) else {
+        panic!("a newer schema is refused")
+    };
     let message = err.to_string();
     assert!(
         matches!(err, usher_core::store::StoreError::Incompatible(_)),
@@ -206,9 +206,9 @@ async fn a_store_of_a_newer_schema_or_of_something_else_is_refused_and_left_as_i
     );
 
     set_meta(dir.path(), "schema", "two");
-    let err = EmbeddedStore::open(dir.path(), clock.clone())
-        .err()
-        .expect("a stamp that is no number is refused");
+    let Err(err) = EmbeddedStore::open(dir.path(), clock.clone()) else {
+        panic!("a stamp that is no number is refused")
+    };
     assert!(err.to_string().contains("not a version number"), "{err}");
 
     // put back as this release wrote it, the store opens with its show

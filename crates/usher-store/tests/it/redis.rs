@@ -97,10 +97,9 @@ async fn a_database_is_stamped_with_its_schema_and_a_newer_one_is_refused() {
         .query_async(&mut con)
         .await
         .unwrap();
-    let err = connect(&server)
-        .await
-        .err()
-        .expect("a newer schema is refused");
+    let Err(err) = connect(&server).await else {
+        panic!("a newer schema is refused")
+    };
     assert!(
         matches!(err, usher_core::store::StoreError::Incompatible(_))
             && err.to_string().contains(&format!("schema {newer}")),
@@ -112,10 +111,9 @@ async fn a_database_is_stamped_with_its_schema_and_a_newer_one_is_refused() {
         .query_async(&mut con)
         .await
         .unwrap();
-    let err = connect(&server)
-        .await
-        .err()
-        .expect("a foreign value is refused");
+    let Err(err) = connect(&server).await else {
+        panic!("a foreign value is refused")
+    };
     assert!(err.to_string().contains("not a schema version"), "{err}");
     let stamp: String = redis::cmd("GET")
         .arg(key)
