@@ -7,7 +7,8 @@
 # openssl, a real nginx) and fails if they differ from the committed ones, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
 # the browser tests against the real usher binary, and schemathesis against the served OpenAPI document
-# (installed into a venv under /var/tmp). Stops at the first failure.
+# (installed into a venv under /var/tmp); moto's S3 server for the backup tests (a venv in
+# /var/tmp/usher-moto). Stops at the first failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -28,6 +29,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# moto's S3-compatible server takes the scheduled off-site backups in tests/it/backup.rs
+moto_version=5.2.5
+if ! /var/tmp/usher-moto/bin/pip show moto 2>/dev/null | grep -qx "Version: $moto_version"; then
+  step "installing moto[server] $moto_version (S3-compatible server for the backup tests) into /var/tmp/usher-moto"
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv
+  fi
+  rm -rf /var/tmp/usher-moto
+  python3 -m venv /var/tmp/usher-moto
+  /var/tmp/usher-moto/bin/pip install --quiet --disable-pip-version-check "moto[server]==$moto_version"
 fi
 
 # PyJWT verifies Cloudflare Stream tokens in tests/it/sign_url_vendors.rs (an independent JWT library)

@@ -139,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         login: Default::default(),
         audit: Default::default(),
         privacy: Default::default(),
+        backup: Default::default(),
         metrics: Default::default(),
         uploads: Default::default(),
         ingest: Default::default(),

@@ -1,9 +1,14 @@
 //! Backups of the embedded store: `POST /api/v1/backup` streams a consistent snapshot of a running server;
 //! `usher backup` saves one (from a running server with `--server`, or from a stopped one's data
 //! directory); `usher restore` checks a backup and puts it in place while Usher is stopped.
-//! Redis deployments back up Redis itself (docs/redis.md).
+//! Scheduled off-site backups of either store (`[backup]`) are taken by [`scheduled`] and kept by
+//! [`offsite`]; `usher restore --from s3://…` or `file:///…` fetches one and checks it first.
 
-use std::path::PathBuf;
+pub mod offsite;
+pub mod rdb;
+pub mod scheduled;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use axum::body::Body;
@@ -107,10 +112,13 @@ pub struct BackupArgs {
 /// Arguments of `usher restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup file.
+    /// The backup: a local file, or a backup in a `[backup]` destination (`s3://bucket/prefix/usher-….redb`,
+    /// `file:///folder/usher-….rdb`), or a destination alone for its newest backup (`s3://bucket/prefix`).
+    /// S3 credentials, region and endpoint come from the `AWS_*` environment variables.
     #[arg(long)]
-    pub from: PathBuf,
-    /// The data directory to restore into.
+    pub from: String,
+    /// The data directory to restore into (a Redis backup is written there as `dump.rdb`, for the Redis
+    /// server's `dir`).
     #[arg(long)]
     pub data_dir: PathBuf,
     /// Replace a store already there (never one a running Usher holds).
@@ -198,9 +206,64 @@ pub async fn run_backup(
 /// Runs `usher restore`.
 ///
 /// # Errors
-/// A backup that does not read back, a store in use, or a store already there without `--force`.
-pub fn run_restore(args: &RestoreArgs) -> anyhow::Result<()> {
-    let target = usher_store::backup::restore(&args.from, &args.data_dir, args.force)?;
-    eprintln!("restored {} into {}", args.from.display(), target.display());
+/// A backup that does not match its manifest or does not read back, a store in use, or a store already
+/// there without `--force`; nothing is replaced then.
+pub async fn run_restore(args: &RestoreArgs) -> anyhow::Result<()> {
+    if !args.from.contains("://") {
+        let from = PathBuf::from(&args.from);
+        let target = if from.extension().is_some_and(|e| e == "rdb") {
+            restore_rdb(&from, &args.data_dir, args.force).await?
+        } else {
+            usher_store::backup::restore(&from, &args.data_dir, args.force)?
+        };
+        eprintln!("restored {} into {}", args.from, target.display());
+        return Ok(());
+    }
+    let (dest, file) = offsite::Destination::open_file(&args.from)?;
+    tokio::fs::create_dir_all(&args.data_dir)
+        .await
+        .with_context(|| format!("making {}", args.data_dir.display()))?;
+    // downloaded next to the target (one filesystem: the final rename cannot half-happen)
+    let download = args
+        .data_dir
+        .join(format!(".restore-download-{}", std::process::id()));
+    let manifest = dest.download(file.as_deref(), &download).await?;
+    let result = match manifest.store {
+        offsite::Kind::Embedded => {
+            usher_store::backup::restore(&download, &args.data_dir, args.force).map_err(Into::into)
+        }
+        offsite::Kind::Redis => restore_rdb(&download, &args.data_dir, args.force).await,
+    };
+    let _ = tokio::fs::remove_file(&download).await;
+    let target = result?;
+    eprintln!(
+        "restored {} (taken {}, {} bytes, SHA-256 checked) into {}",
+        manifest.file,
+        manifest.taken_at,
+        manifest.bytes,
+        target.display()
+    );
     Ok(())
+}
+
+/// Checks the RDB snapshot `from` and copies it to `data_dir/dump.rdb`.
+async fn restore_rdb(from: &Path, data_dir: &Path, force: bool) -> anyhow::Result<PathBuf> {
+    rdb::check(from).await?;
+    tokio::fs::create_dir_all(data_dir)
+        .await
+        .with_context(|| format!("making {}", data_dir.display()))?;
+    let target = data_dir.join("dump.rdb");
+    if target.exists() && !force {
+        bail!(
+            "{} exists: stop that Redis and pass --force to replace it",
+            target.display()
+        );
+    }
+    let staged = data_dir.join(format!(".dump.rdb.{}", std::process::id()));
+    tokio::fs::copy(from, &staged)
+        .await
+        .with_context(|| format!("copying into {}", data_dir.display()))?;
+    tokio::fs::File::open(&staged).await?.sync_all().await?;
+    tokio::fs::rename(&staged, &target).await?;
+    Ok(target)
 }

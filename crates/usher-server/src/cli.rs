@@ -207,7 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => {
             crate::backup::run_backup(args, |config, data_dir| load(config, None, data_dir)).await
         }
-        Command::Restore(args) => crate::backup::run_restore(&args),
+        Command::Restore(args) => crate::backup::run_restore(&args).await,
         Command::Admin {
             command:
                 AdminCommand::AddUser {

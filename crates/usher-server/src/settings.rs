@@ -12,6 +12,7 @@ use serde::Deserialize;
 use usher_geo::proxy::ForwardedHeader;
 
 mod audit;
+mod backup;
 mod cdn_probe;
 mod error;
 mod geoip;
@@ -28,6 +29,7 @@ mod uploads;
 mod webhooks;
 
 pub use audit::AuditSettings;
+pub use backup::BackupSettings;
 pub use cdn_probe::CdnProbeSettings;
 pub use error::ConfigError;
 use error::invalid;
@@ -65,6 +67,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "login",
     "audit",
     "privacy",
+    "backup",
     "metrics",
     "webhooks",
     "tv",
@@ -137,6 +140,9 @@ pub struct Settings {
     /// Retention of tickets' personal data.
     #[serde(default)]
     pub privacy: PrivacySettings,
+    /// Scheduled off-site backups.
+    #[serde(default)]
+    pub backup: BackupSettings,
     /// Who may read `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
@@ -221,6 +227,8 @@ pub struct Config {
     pub audit: AuditSettings,
     /// Retention of tickets' personal data (checked).
     pub privacy: PrivacySettings,
+    /// Scheduled off-site backups (checked).
+    pub backup: BackupSettings,
     /// `/metrics` access (checked; `listen` parses as an address).
     pub metrics: MetricsSettings,
     /// Uploads (checked; `dir` resolved against `data_dir`).
@@ -478,6 +486,7 @@ impl Settings {
         self.login.check()?;
         self.audit.check()?;
         self.privacy.check()?;
+        self.backup.check()?;
         self.metrics.check()?;
         self.uploads.check()?;
         let mut uploads = self.uploads;
@@ -507,6 +516,7 @@ impl Settings {
             login: self.login,
             audit: self.audit,
             privacy: self.privacy,
+            backup: self.backup,
             metrics: self.metrics,
             uploads,
             ingest: self.ingest,

@@ -1,7 +1,7 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
 //! dashboard's outcome counts (every second), the active-sessions gauge and `usher_ready` (every second), the store's lease
 //! sweep (every 15 s), the `session.refused` sums (every `webhooks.refusals_every_s`), the rate limits' pruning (every 10 s), the audit log's retention (at start and
-//! every minute), the retention of tickets' personal data (at start and every minute), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
+//! every minute), the retention of tickets' personal data (at start and every minute), the scheduled off-site backups (`[backup]`), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
 //! expiry of abandoned uploads (every minute).
 
 use std::collections::HashMap;
@@ -96,6 +96,17 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
             crate::service::privacy::apply_retention(&state).await;
         },
     );
+    if state.config.backup.destination.is_some() {
+        every(
+            tasks,
+            state,
+            cancel,
+            crate::backup::scheduled::check_every(state.config.backup.interval_s),
+            |state| async move {
+                crate::backup::scheduled::tick(&state).await;
+            },
+        );
+    }
     if state.config.uploads.enabled {
         tasks.spawn(crate::service::admin::uploads::jobs::run(
             state.clone(),

@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::Database;
 use usher_core::clock::SystemClock;
 use usher_core::store::StoreError;
 
@@ -18,6 +17,27 @@ use crate::snapshot::sync_file;
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("{what}: {e}"))
+}
+
+/// Refuses while a process holds `db` (a running Usher: redb holds an exclusive `flock` on its file).
+/// Only asks for the same lock, and lets go: opening the database instead would make redb repair a
+/// file a killed server left, changing the very store a refused restore must leave alone.
+fn ensure_not_in_use(db: &Path) -> Result<(), StoreError> {
+    let file = std::fs::File::open(db)
+        .map_err(|e| unavailable(&format!("opening {}", db.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "{} is in use by a running Usher: stop it first",
+            db.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(unavailable(&format!("locking {}", db.display()), e))
+        }
+    }
 }
 
 /// Replaces the database in `data_dir` by the backup `from`, after checking that the backup opens as a
@@ -36,13 +56,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<PathBuf, Sto
                 data_dir.display()
             )));
         }
-        // opening it takes redb's lock: this fails while a running Usher holds the database
-        Database::open(&target).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "{} is in use ({e}): stop Usher first",
-                target.display()
-            ))
-        })?;
+        ensure_not_in_use(&target)?;
     }
     std::fs::create_dir_all(data_dir).map_err(|e| unavailable("creating the data directory", e))?;
     let staging = data_dir.join(format!(".restore-{}", std::process::id()));
@@ -53,8 +67,20 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<PathBuf, Sto
         std::fs::copy(from, &staged)
             .map_err(|e| unavailable(&format!("reading {}", from.display()), e))?;
         {
-            // the check: every show, key, CDN and lease record decodes
-            let store = EmbeddedStore::open(&staging, Arc::new(SystemClock)).map_err(|e| {
+            // the check: every show, key, CDN and lease record decodes. redb asserts on some damaged
+            // files (a file shorter than its header says) instead of answering an error: that panic
+            // is caught here and is a refusal like any other
+            let opened =
+                std::panic::catch_unwind(|| EmbeddedStore::open(&staging, Arc::new(SystemClock)))
+                    .unwrap_or_else(|panic| {
+                        let why = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "the database engine gave up on it".into());
+                        Err(StoreError::Corrupt(format!("damaged database ({why})")))
+                    });
+            let store = opened.map_err(|e| {
                 StoreError::Corrupt(format!(
                     "{} is not a usable Usher backup: {e}",
                     from.display()
@@ -63,6 +89,10 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<PathBuf, Sto
             drop(store);
         }
         sync_file(&staged)?;
+        if target.exists() {
+            // again: a server may have started while the backup was checked
+            ensure_not_in_use(&target)?;
+        }
         std::fs::rename(&staged, &target)
             .map_err(|e| unavailable("putting the store in place", e))?;
         Ok(target.clone())

@@ -275,6 +275,22 @@ impl ServeProcess {
         Self::spawn(cmd, bin).await
     }
 
+    /// Starts `bin serve --config config` as [`ServeProcess::start`] does, with `env` added to its
+    /// environment (settings and credentials a test must not put in the process's own environment).
+    ///
+    /// # Errors
+    /// As [`ServeProcess::start`].
+    pub async fn start_with_env(
+        bin: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve").arg("--config").arg(config);
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd, bin).await
+    }
+
     /// Starts `usher serve` as [`ServeProcess::start`] does, with its open-files limit (soft and hard)
     /// lowered to `open_files` first (by `sh`'s `ulimit -n`).
     ///

@@ -119,6 +119,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         login: Default::default(),
         audit: Default::default(),
         privacy: Default::default(),
+        backup: Default::default(),
         metrics: Default::default(),
         // a demo's receivers are on this machine too
         webhooks: crate::settings::WebhookSettings {

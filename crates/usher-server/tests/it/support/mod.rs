@@ -87,6 +87,7 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         login: Default::default(),
         audit: Default::default(),
         privacy: Default::default(),
+        backup: Default::default(),
         metrics: Default::default(),
         uploads: Default::default(),
         ingest: Default::default(),
