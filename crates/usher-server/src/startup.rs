@@ -138,9 +138,13 @@ impl Application {
             hasher: Arc::new(SecretHasher::new(
                 config.token_key.expose_secret().as_bytes(),
             )),
-            grants: Arc::new(GrantSigner::new(
-                config.grant_key.expose_secret().as_bytes(),
-            )),
+            grants: Arc::new({
+                let signer = GrantSigner::new(config.grant_key.expose_secret().as_bytes());
+                match &config.previous_grant_key {
+                    Some(previous) => signer.with_previous(previous.expose_secret().as_bytes()),
+                    None => signer,
+                }
+            }),
             content_keys: Arc::new(ContentKeys::new(
                 config
                     .key_encryption_key
