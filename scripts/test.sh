@@ -80,6 +80,9 @@ step "browser tests"
 cargo build -p usher-server --bin usher --locked
 scripts/browser-test.sh
 
+step "observability (the alert rules' unit tests; every metric the rules and the dashboard use is exported by usher serve)"
+scripts/check-observability.sh
+
 step "API tests against the OpenAPI document (schemathesis)"
 scripts/schemathesis.sh
 

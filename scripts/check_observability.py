@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Checks that the Prometheus rules and the Grafana dashboard name only metrics Usher exports.
+
+Starts a real `usher serve` (embedded store in a temporary folder, the test GeoIP database, `/metrics` on
+a listener of its own behind a token, fast CDN probes, backups to a local folder), drives the traffic that
+makes the labelled series appear (a show, a ticket registered through the API, an admit, heartbeats, a
+master playlist, refused admits, a healthy and a broken CDN), scrapes `/metrics`, and fails when a metric
+named by an expression of deploy/prometheus/usher-rules.yaml or deploy/grafana/usher-dashboard.json is not
+exported, or when an expression asks for a label value (`route="/api/v1/playback"`) that no exported
+series has. Names Prometheus makes itself (`up`, the recording rules' own names) are allowed by name.
+
+Usage: check_observability.py USHER_BIN ROOT WORK_DIR MMDB
+Standard library and PyYAML only; scripts/check-observability.sh installs what is missing and runs
+promtool after this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+# Series Prometheus writes itself, never scraped from a target: allowed in expressions by name.
+SYNTHESISED = {
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+}
+
+# Label values that only a fault makes, which this check cannot cause on a healthy embedded store:
+# the series must be exported (with other values), the value itself is not looked for. Each with why.
+VALUES_ONLY_AFTER_A_FAULT = {
+    ("usher_backups_total", "outcome", "failed"): "a backup must fail first",
+}
+
+PROMQL_WORDS = {
+    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "offset",
+    "bool", "inf", "nan", "start", "end",
+}
+
+SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+# --- PromQL: the metric names and equality matchers of an expression ----------------------------------
+
+def grafana_to_promql(expr: str) -> str:
+    """Replaces Grafana's variables so the text parses as PromQL ($__rate_interval in a range, $show in
+    a matcher's string)."""
+    expr = re.sub(r"\[\s*\$__\w+\s*\]", "[5m]", expr)
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", lambda m: "$" + (m.group(1) or m.group(2)), expr)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression reads: every identifier that is not a function, aggregation,
+    keyword, label name or part of a string, number or duration."""
+    e = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`', '""', expr)
+    e = re.sub(r"\{[^}]*\}", " ", e)  # label matchers
+    e = re.sub(r"\[[^\]]*\]", " ", e)  # ranges and subqueries
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
+    names = set()
+    for m in re.finditer(r"[0-9.][0-9a-zA-Z_.+-]*|([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", e):
+        name, call = m.group(1), m.group(2)
+        if not name or call or name.lower() in PROMQL_WORDS:
+            continue
+        names.add(name)
+    return names
+
+
+def equality_matchers(expr: str) -> list[tuple[str, str, str]]:
+    """(metric, label, value) for each `label="value"` matcher on a named metric; values holding a
+    dashboard variable are skipped."""
+    out = []
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", expr):
+        for lm in re.finditer(r'([a-zA-Z_]\w*)\s*(=~|!=|!~|=)\s*"((?:\\.|[^"\\])*)"', m.group(2)):
+            if lm.group(2) == "=" and lm.group(3) and "$" not in lm.group(3):
+                out.append((m.group(1), lm.group(1), lm.group(3)))
+    return out
+
+
+@dataclass
+class Use:
+    """Where an expression came from, for the report."""
+
+    where: str
+    expr: str
+
+
+def rules_expressions(path: Path) -> tuple[list[Use], set[str]]:
+    doc = yaml.safe_load(path.read_text())
+    uses, recorded = [], set()
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            name = rule.get("record") or rule.get("alert")
+            if "record" in rule:
+                recorded.add(rule["record"])
+            uses.append(Use(f"{path.name}: {name}", rule["expr"]))
+    return uses, recorded
+
+
+def dashboard_expressions(path: Path) -> list[Use]:
+    doc = json.loads(path.read_text())
+    uses = []
+
+    def panels(items):
+        for p in items:
+            yield p
+            yield from panels(p.get("panels", []))
+
+    for p in panels(doc.get("panels", [])):
+        for t in p.get("targets", []):
+            if t.get("expr"):
+                uses.append(Use(f"{path.name}: panel '{p.get('title')}'", grafana_to_promql(t["expr"])))
+    for v in doc.get("templating", {}).get("list", []):
+        q = v.get("query")
+        q = q.get("query") if isinstance(q, dict) else q
+        if v.get("type") != "query" or not q:
+            continue
+        # label_values(metric, label) / label_values(label): the metric is an expression, the label is not
+        m = re.fullmatch(r"\s*label_values\((.*?)(?:,\s*\w+)?\)\s*", q)
+        if m and m.group(1).strip():
+            uses.append(Use(f"{path.name}: variable '{v.get('name')}'", grafana_to_promql(m.group(1))))
+        elif not m:
+            uses.append(Use(f"{path.name}: variable '{v.get('name')}'", grafana_to_promql(q)))
+    return uses
+
+
+# --- the exposition ------------------------------------------------------------------------------------
+
+@dataclass
+class Exposition:
+    text: str = ""
+    types: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> "Exposition":
+        x = cls(text=text)
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split(maxsplit=3)
+                x.types[name] = kind
+            elif line and not line.startswith("#"):
+                m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s", line)
+                if m:
+                    labels = dict(re.findall(r'([a-zA-Z_]\w*)="((?:\\.|[^"\\])*)"', m.group(3) or ""))
+                    x.samples.setdefault(m.group(1), []).append(labels)
+        return x
+
+    def exports(self, name: str) -> bool:
+        if name in self.samples:
+            return True
+        for suffix in SUFFIXES:
+            base = name.removesuffix(suffix)
+            if base != name and self.types.get(base) in ("histogram", "summary"):
+                return True
+        return False
+
+    def has_value(self, name: str, label: str, value: str) -> bool:
+        return any(s.get(label) == value for s in self.samples.get(name, []))
+
+
+# --- a real server ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(method: str, url: str, body=None, headers=None, timeout=10.0):
+    """One HTTP request; returns (status, parsed JSON or text)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as res:
+            status, raw, ctype = res.status, res.read(), res.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        status, raw, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+    text = raw.decode(errors="replace")
+    return status, (json.loads(text) if "json" in ctype and text else text)
+
+
+def expect(what: str, got: tuple, *statuses: int):
+    if got[0] not in statuses:
+        raise SystemExit(f"check-observability: {what}: expected {statuses}, got {got[0]} {got[1]}")
+    return got[1]
+
+
+def usher_knows_backups(usher: str, work: Path) -> bool:
+    """Whether this build takes a `[backup]` section (older builds refuse it as an unknown key). The
+    probe's configuration lacks secrets, so the server never starts: only the refusal's text is read."""
+    probe = work / "probe.toml"
+    probe.write_text("[backup]\ninterval_s = 3600\n")
+    out = subprocess.run([usher, "serve", "--config", str(probe)], capture_output=True, text=True, timeout=30)
+    probe.unlink()
+    return "found `backup`" not in out.stderr
+
+
+def start_server(usher: str, root: Path, work: Path, mmdb: Path) -> dict:
+    port, metrics_port = free_port(), free_port()
+    metrics_token = secrets.token_hex(16)
+    shutil.copy(mmdb, work / "country.mmdb")
+    backups = work / "backups"
+    backups.mkdir()
+    backup_section = ""
+    if usher_knows_backups(usher, work):
+        backup_section = f'[backup]\ndestination = "file://{backups}"\ninterval_s = 1\nkeep = 3\n'
+    else:
+        print("check-observability: this usher does not take [backup] yet: backup metrics will be missing",
+              file=sys.stderr)
+    config = work / "usher.toml"
+    config.write_text(f"""
+listen = "127.0.0.1:{port}"
+data_dir = "{work / 'data'}"
+media_dir = "{root / 'media'}"
+[secrets]
+token_key = "{secrets.token_hex(32)}"
+grant_key = "{secrets.token_hex(32)}"
+[geoip]
+path = "{work / 'country.mmdb'}"
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+token = "{metrics_token}"
+[cdn_probe]
+interval_ms = 200
+timeout_ms = 500
+fail_after = 1
+recover_after = 1
+allow_private_targets = true
+[log]
+format = "json"
+{backup_section}""")
+    key = subprocess.run([usher, "api-key", "create", "--config", str(config), "--name", "observability",
+                          "--scope", "admin"], capture_output=True, text=True, check=True, timeout=60)
+    admin_key = key.stdout.strip().splitlines()[-1]
+    log = open(work / "server.log", "w")
+    proc = subprocess.Popen([usher, "serve", "--config", str(config)], stdout=log, stderr=log,
+                            start_new_session=False)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit("check-observability: usher serve exited:\n" + (work / "server.log").read_text())
+        try:
+            if call("GET", f"{base}/readyz", timeout=1)[0] == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("check-observability: usher serve not ready in 30 s")
+        time.sleep(0.05)
+    return {
+        "proc": proc, "base": base, "metrics": f"http://127.0.0.1:{metrics_port}/metrics",
+        "metrics_token": metrics_token, "admin": {"Authorization": f"Bearer {admin_key}"},
+        "backups": bool(backup_section),
+    }
+
+
+def drive_traffic(s: dict) -> None:
+    """Makes the labelled series appear: every call here is one a real viewer, ticket site or admin
+    makes."""
+    base, admin = s["base"], s["admin"]
+    now = time.time()
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    show = {"title": "Observability check", "kind": "vod", "starts_at": iso(now - 3600),
+            "ends_at": iso(now + 86400), "stream_path": "demo"}
+    expect("create a show", call("PUT", f"{base}/api/v1/shows/obs", show, admin), 200, 201)
+    # a show nobody outside a known country may watch: 127.0.0.1 has none, so its admits are refused
+    expect("create a Geo show", call("PUT", f"{base}/api/v1/shows/obs-geo",
+                                     {**show, "geo": {"unknown": "deny"}}, admin), 200, 201)
+    # two CDNs with a canary: one that answers (this node's /livez), one on a closed port
+    for cdn, port in (("edge-ok", int(base.rsplit(":", 1)[1])), ("edge-down", free_port())):
+        body = {"name": cdn, "base_url": f"http://127.0.0.1:{port}", "canary": "livez",
+                "signing": {"scheme": "nginx", "secret": secrets.token_hex(16)}}
+        expect(f"add CDN {cdn}", call("PUT", f"{base}/api/v1/cdns/{cdn}", body, admin), 200, 201)
+
+    ticket = expect("register a ticket", call("POST", f"{base}/api/v1/tickets", {"show_id": "obs"}, admin), 201)
+    device = {"X-Usher-Device": "observability-check"}
+    seat = expect("admit", call("POST", f"{base}/api/v1/playback", {"token": ticket["token"]}, device), 201)
+    session, secret = seat["session_id"], seat["session_secret"]
+    for _ in range(3):
+        beat = expect("heartbeat", call("POST", f"{base}/api/v1/playback/{session}/heartbeat",
+                                        headers={"X-Usher-Session-Secret": secret}), 200)
+        secret = beat["session_secret"]
+    expect("master playlist", call("GET", f"{base}/hls/{session}/master.m3u8?secret={secret}"), 200)
+    # the same device again with its seat's secret: a reattach
+    expect("reattach", call("POST", f"{base}/api/v1/playback", {"token": ticket["token"]},
+                            {**device, "X-Usher-Session-Secret": secret}), 201)
+    expect("unknown ticket", call("POST", f"{base}/api/v1/playback", {"token": "no-such-ticket-" + "x" * 20}), 404)
+    geo = expect("register a Geo ticket", call("POST", f"{base}/api/v1/tickets", {"show_id": "obs-geo"}, admin), 201)
+    expect("Geo refusal", call("POST", f"{base}/api/v1/playback", {"token": geo["token"]}), 403)
+    expect("main address has no /metrics", call("GET", f"{base}/metrics"), 404)
+    expect("metrics without the token", call("GET", s["metrics"]), 401)
+
+
+def scrape(s: dict) -> str:
+    return expect("scrape", call("GET", s["metrics"], headers={"Authorization": f"Bearer {s['metrics_token']}"}), 200)
+
+
+def wait_for_background_series(s: dict, deadline_s: float) -> Exposition:
+    """The series background tasks fill (the sessions gauge every second, CDN probes, backups): waits
+    until they are there or the deadline passes, then returns the last scrape."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        x = Exposition.parse(scrape(s))
+        ready = (x.has_value("usher_active_sessions", "show", "obs")
+                 and x.has_value("usher_cdn_healthy", "cdn", "edge-ok")
+                 and x.has_value("usher_cdn_healthy", "cdn", "edge-down")
+                 and (not s["backups"] or x.exports("usher_backup_last_success_timestamp_seconds")))
+        if ready or time.monotonic() > deadline:
+            return x
+        time.sleep(0.2)
+
+
+def main() -> int:
+    usher, root, work, mmdb = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+    rules = root / "deploy/prometheus/usher-rules.yaml"
+    dashboard = root / "deploy/grafana/usher-dashboard.json"
+    uses, recorded = rules_expressions(rules)
+    uses += dashboard_expressions(dashboard)
+
+    started = time.monotonic()
+    s = start_server(usher, root, work, mmdb)
+    try:
+        drive_traffic(s)
+        x = wait_for_background_series(s, 20)
+    finally:
+        s["proc"].send_signal(signal.SIGTERM)
+        try:
+            s["proc"].wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            s["proc"].kill()
+    (work / "metrics.txt").write_text(x.text)
+
+    allowed = SYNTHESISED | recorded
+    missing: dict[str, list[str]] = {}
+    no_value: dict[tuple[str, str, str], list[str]] = {}
+    used = set()
+    for u in uses:
+        for name in metric_names(u.expr):
+            used.add(name)
+            if name not in allowed and not x.exports(name):
+                missing.setdefault(name, []).append(u.where)
+        for name, label, value in equality_matchers(u.expr):
+            if (name in allowed or not x.exports(name) or (name, label, value) in VALUES_ONLY_AFTER_A_FAULT
+                    or x.has_value(name, label, value)):
+                continue
+            no_value.setdefault((name, label, value), []).append(u.where)
+
+    print(f"check-observability: {len(uses)} expressions name {len(used)} metrics; "
+          f"the server exported {len(x.samples)} series names "
+          f"({time.monotonic() - started:.1f} s with start and stop)")
+    for name, where in sorted(missing.items()):
+        print(f"  NOT EXPORTED  {name}  (used by {', '.join(sorted(set(where)))})")
+    for (name, label, value), where in sorted(no_value.items()):
+        print(f"  NO SERIES     {name}{{{label}=\"{value}\"}}  (used by {', '.join(sorted(set(where)))})")
+    if missing or no_value:
+        print(f"check-observability: FAILED (the scrape is in {work}/metrics.txt, the log in {work}/server.log)")
+        return 1
+    print("check-observability: every metric and label value the rules and the dashboard use is exported")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
