@@ -83,6 +83,9 @@ scripts/browser-test.sh
 step "observability (the alert rules' unit tests; every metric the rules and the dashboard use is exported by usher serve)"
 scripts/check-observability.sh
 
+step "deployment files (kustomize overlays rendered and validated, the compose stack's configurations)"
+scripts/check-deploy.sh
+
 step "API tests against the OpenAPI document (schemathesis)"
 scripts/schemathesis.sh
 
