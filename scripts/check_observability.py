@@ -141,6 +141,32 @@ def dashboard_expressions(path: Path) -> list[Use]:
     return uses
 
 
+def dashboard_problems(path: Path) -> list[str]:
+    """What would make the dashboard fail to import or query the wrong data source: every panel and
+    query must use the `datasource` variable (type datasource, Prometheus), panel ids must be unique,
+    and every panel must have a place on the grid."""
+    doc = json.loads(path.read_text())
+    problems = []
+    variables = {v["name"]: v for v in doc.get("templating", {}).get("list", [])}
+    ds = variables.get("datasource")
+    if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+        problems.append("no `datasource` variable of type datasource (prometheus)")
+    ids = set()
+    for p in doc.get("panels", []):
+        if p["id"] in ids:
+            problems.append(f"panel id {p['id']} used twice")
+        ids.add(p["id"])
+        if not {"h", "w", "x", "y"} <= set(p.get("gridPos", {})):
+            problems.append(f"panel '{p.get('title')}' has no place on the grid")
+        if p.get("type") == "row":
+            continue
+        for owner in [p, *p.get("targets", [])]:
+            if owner.get("datasource", {}).get("uid") != "${datasource}":
+                problems.append(f"panel '{p.get('title')}' does not query the datasource variable")
+                break
+    return problems
+
+
 # --- the exposition ------------------------------------------------------------------------------------
 
 @dataclass
@@ -335,6 +361,9 @@ def main() -> int:
     usher, root, work, mmdb = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
     rules = root / "deploy/prometheus/usher-rules.yaml"
     dashboard = root / "deploy/grafana/usher-dashboard.json"
+    problems = dashboard_problems(dashboard)
+    for p in problems:
+        print(f"  DASHBOARD     {p}")
     uses, recorded = rules_expressions(rules)
     uses += dashboard_expressions(dashboard)
 
@@ -373,7 +402,7 @@ def main() -> int:
         print(f"  NOT EXPORTED  {name}  (used by {', '.join(sorted(set(where)))})")
     for (name, label, value), where in sorted(no_value.items()):
         print(f"  NO SERIES     {name}{{{label}=\"{value}\"}}  (used by {', '.join(sorted(set(where)))})")
-    if missing or no_value:
+    if missing or no_value or problems:
         print(f"check-observability: FAILED (the scrape is in {work}/metrics.txt, the log in {work}/server.log)")
         return 1
     print("check-observability: every metric and label value the rules and the dashboard use is exported")
