@@ -3,10 +3,12 @@
 #   1. promtool check rules + promtool test rules (deploy/prometheus/usher-rules.yaml and its unit tests);
 #   2. scripts/check_observability.py: starts `usher serve` (embedded store in a temporary folder, the test
 #      GeoIP database, /metrics on its own listener with a token, CDN probes, backups to a local folder),
-#      drives an admit, heartbeats, a playlist and refused admits through the API, scrapes /metrics and
+#      drives an admit, heartbeats, a playlist and refused admits through the API; then a second node on a
+#      real redis-server, which is stopped under it (store errors, not ready, 503 admits); scrapes both and
 #      fails when the rules or the dashboard (deploy/grafana/usher-dashboard.json) name a metric, or a
-#      label value, that the server does not export.
-# Installs promtool (Debian's prometheus package), PyYAML and the test GeoIP database when missing.
+#      label value, that neither exports.
+# Installs promtool (Debian's prometheus package), redis-server, PyYAML and the test GeoIP database when
+# missing.
 # Takes about ten seconds once they are there.
 #   USHER_BIN  the usher binary (default: target/debug/usher under CARGO_TARGET_DIR)
 set -euo pipefail
@@ -20,6 +22,11 @@ if ! command -v promtool >/dev/null; then
   step "installing promtool (Debian's prometheus package)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
+if ! command -v redis-server >/dev/null; then
+  step "installing redis-server (a node on Redis is stopped to show the store's failures)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
 fi
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pyyaml
 

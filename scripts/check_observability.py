@@ -2,12 +2,15 @@
 """Checks that the Prometheus rules and the Grafana dashboard name only metrics Usher exports.
 
 Starts a real `usher serve` (embedded store in a temporary folder, the test GeoIP database, `/metrics` on
-a listener of its own behind a token, fast CDN probes, backups to a local folder), drives the traffic that
-makes the labelled series appear (a show, a ticket registered through the API, an admit, heartbeats, a
-master playlist, refused admits, a healthy and a broken CDN), scrapes `/metrics`, and fails when a metric
-named by an expression of deploy/prometheus/usher-rules.yaml or deploy/grafana/usher-dashboard.json is not
-exported, or when an expression asks for a label value (`route="/api/v1/playback"`) that no exported
-series has. Names Prometheus makes itself (`up`, the recording rules' own names) are allowed by name.
+a listener of its own behind a token, fast CDN probes, backups to a local folder) and drives the traffic
+that makes the labelled series appear (a show, a ticket registered through the API, an admit, heartbeats,
+a master playlist, refused admits, a healthy and a broken CDN). Then a second node on a real
+redis-server, which is killed under it: the store's failures (`usher_store_errors_total` appears with the
+first one), `usher_ready` 0 and admits refused with `store_unavailable`. Scrapes both, and fails when a
+metric named by an expression of deploy/prometheus/usher-rules.yaml or deploy/grafana/usher-dashboard.json
+is exported by neither, or when an expression asks for a label value (`route="/api/v1/playback"`) that no
+exported series has. Names Prometheus makes itself (`up`, the recording rules' own names) are allowed by
+name.
 
 Usage: check_observability.py USHER_BIN ROOT WORK_DIR MMDB
 Standard library and PyYAML only; scripts/check-observability.sh installs what is missing and runs
@@ -183,10 +186,19 @@ class Exposition:
                 _, _, name, kind = line.split(maxsplit=3)
                 x.types[name] = kind
             elif line and not line.startswith("#"):
-                m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s", line)
+                m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)", line)
                 if m:
                     labels = dict(re.findall(r'([a-zA-Z_]\w*)="((?:\\.|[^"\\])*)"', m.group(3) or ""))
+                    labels["__value__"] = m.group(4)
                     x.samples.setdefault(m.group(1), []).append(labels)
+        return x
+
+    def merge(self, other: "Exposition") -> "Exposition":
+        """The series of two servers together (each scraped whole in `text`)."""
+        x = Exposition(text=self.text + "\n" + other.text, types={**self.types, **other.types})
+        for source in (self, other):
+            for name, samples in source.samples.items():
+                x.samples.setdefault(name, []).extend(samples)
         return x
 
     def exports(self, name: str) -> bool:
@@ -241,9 +253,89 @@ def usher_knows_backups(usher: str, work: Path) -> bool:
     return "found `backup`" not in out.stderr
 
 
-def start_server(usher: str, root: Path, work: Path, mmdb: Path) -> dict:
+@dataclass
+class Node:
+    """A running `usher serve` and what the check needs to talk to it."""
+
+    name: str
+    proc: subprocess.Popen
+    base: str
+    metrics: str
+    metrics_token: str
+    admin: dict[str, str]
+    log: Path
+    backups: bool = False
+
+    def scrape(self) -> Exposition:
+        return Exposition.parse(expect(f"{self.name}: scrape", call(
+            "GET", self.metrics, headers={"Authorization": f"Bearer {self.metrics_token}"}), 200))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def serve(usher: str, work: Path, name: str, settings: str, backups: bool = False) -> Node:
+    """Starts `usher serve` with `settings` plus its own ports, secrets and a metrics listener with a
+    token, makes an admin key first, and waits for /readyz."""
     port, metrics_port = free_port(), free_port()
     metrics_token = secrets.token_hex(16)
+    config = work / f"{name}.toml"
+    config.write_text(f"""listen = "127.0.0.1:{port}"
+{settings}
+[secrets]
+token_key = "{secrets.token_hex(32)}"
+grant_key = "{secrets.token_hex(32)}"
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+token = "{metrics_token}"
+[log]
+format = "json"
+""")
+    key = subprocess.run([usher, "api-key", "create", "--config", str(config), "--name", "observability",
+                          "--scope", "admin"], capture_output=True, text=True, timeout=60)
+    if key.returncode != 0:
+        raise SystemExit(f"check-observability: {name}: usher api-key create failed: {key.stderr}")
+    admin_key = key.stdout.strip().splitlines()[-1]
+    log = work / f"{name}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([usher, "serve", "--config", str(config)], stdout=out, stderr=out)
+    node = Node(name, proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics",
+                metrics_token, {"Authorization": f"Bearer {admin_key}"}, log, backups)
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"check-observability: {name}: usher serve exited:\n{log.read_text()}")
+        try:
+            if call("GET", f"{node.base}/readyz", timeout=1)[0] == 200:
+                return node
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            node.stop()
+            raise SystemExit(f"check-observability: {name}: usher serve not ready in 30 s")
+        time.sleep(0.05)
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def put_show(node: Node, show_id: str, **extra) -> None:
+    now = time.time()
+    show = {"title": "Observability check", "kind": "vod", "starts_at": iso(now - 3600),
+            "ends_at": iso(now + 86400), "stream_path": "demo", **extra}
+    expect(f"{node.name}: create show {show_id}",
+           call("PUT", f"{node.base}/api/v1/shows/{show_id}", show, node.admin), 200, 201)
+
+
+def embedded_node(usher: str, root: Path, work: Path, mmdb: Path) -> Exposition:
+    """One node on the embedded store with everything on: GeoIP, CDN probes, backups. Drives what a
+    viewer, a ticket site and an admin do, then waits for the background series."""
     shutil.copy(mmdb, work / "country.mmdb")
     backups = work / "backups"
     backups.mkdir()
@@ -253,66 +345,31 @@ def start_server(usher: str, root: Path, work: Path, mmdb: Path) -> dict:
     else:
         print("check-observability: this usher does not take [backup] yet: backup metrics will be missing",
               file=sys.stderr)
-    config = work / "usher.toml"
-    config.write_text(f"""
-listen = "127.0.0.1:{port}"
-data_dir = "{work / 'data'}"
+    node = serve(usher, work, "embedded", f"""data_dir = "{work / 'data'}"
 media_dir = "{root / 'media'}"
-[secrets]
-token_key = "{secrets.token_hex(32)}"
-grant_key = "{secrets.token_hex(32)}"
 [geoip]
 path = "{work / 'country.mmdb'}"
-[metrics]
-listen = "127.0.0.1:{metrics_port}"
-token = "{metrics_token}"
 [cdn_probe]
 interval_ms = 200
 timeout_ms = 500
 fail_after = 1
 recover_after = 1
 allow_private_targets = true
-[log]
-format = "json"
-{backup_section}""")
-    key = subprocess.run([usher, "api-key", "create", "--config", str(config), "--name", "observability",
-                          "--scope", "admin"], capture_output=True, text=True, check=True, timeout=60)
-    admin_key = key.stdout.strip().splitlines()[-1]
-    log = open(work / "server.log", "w")
-    proc = subprocess.Popen([usher, "serve", "--config", str(config)], stdout=log, stderr=log,
-                            start_new_session=False)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit("check-observability: usher serve exited:\n" + (work / "server.log").read_text())
-        try:
-            if call("GET", f"{base}/readyz", timeout=1)[0] == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("check-observability: usher serve not ready in 30 s")
-        time.sleep(0.05)
-    return {
-        "proc": proc, "base": base, "metrics": f"http://127.0.0.1:{metrics_port}/metrics",
-        "metrics_token": metrics_token, "admin": {"Authorization": f"Bearer {admin_key}"},
-        "backups": bool(backup_section),
-    }
+{backup_section}""", backups=bool(backup_section))
+    try:
+        drive_traffic(node)
+        return wait_for_background_series(node, 20)
+    finally:
+        node.stop()
 
 
-def drive_traffic(s: dict) -> None:
+def drive_traffic(node: Node) -> None:
     """Makes the labelled series appear: every call here is one a real viewer, ticket site or admin
     makes."""
-    base, admin = s["base"], s["admin"]
-    now = time.time()
-    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
-    show = {"title": "Observability check", "kind": "vod", "starts_at": iso(now - 3600),
-            "ends_at": iso(now + 86400), "stream_path": "demo"}
-    expect("create a show", call("PUT", f"{base}/api/v1/shows/obs", show, admin), 200, 201)
+    base, admin = node.base, node.admin
+    put_show(node, "obs")
     # a show nobody outside a known country may watch: 127.0.0.1 has none, so its admits are refused
-    expect("create a Geo show", call("PUT", f"{base}/api/v1/shows/obs-geo",
-                                     {**show, "geo": {"unknown": "deny"}}, admin), 200, 201)
+    put_show(node, "obs-geo", geo={"unknown": "deny"})
     # two CDNs with a canary: one that answers (this node's /livez), one on a closed port
     for cdn, port in (("edge-ok", int(base.rsplit(":", 1)[1])), ("edge-down", free_port())):
         body = {"name": cdn, "base_url": f"http://127.0.0.1:{port}", "canary": "livez",
@@ -335,26 +392,73 @@ def drive_traffic(s: dict) -> None:
     geo = expect("register a Geo ticket", call("POST", f"{base}/api/v1/tickets", {"show_id": "obs-geo"}, admin), 201)
     expect("Geo refusal", call("POST", f"{base}/api/v1/playback", {"token": geo["token"]}), 403)
     expect("main address has no /metrics", call("GET", f"{base}/metrics"), 404)
-    expect("metrics without the token", call("GET", s["metrics"]), 401)
+    expect("metrics without the token", call("GET", node.metrics), 401)
 
 
-def scrape(s: dict) -> str:
-    return expect("scrape", call("GET", s["metrics"], headers={"Authorization": f"Bearer {s['metrics_token']}"}), 200)
-
-
-def wait_for_background_series(s: dict, deadline_s: float) -> Exposition:
+def wait_for_background_series(node: Node, deadline_s: float) -> Exposition:
     """The series background tasks fill (the sessions gauge every second, CDN probes, backups): waits
     until they are there or the deadline passes, then returns the last scrape."""
     deadline = time.monotonic() + deadline_s
     while True:
-        x = Exposition.parse(scrape(s))
+        x = node.scrape()
         ready = (x.has_value("usher_active_sessions", "show", "obs")
                  and x.has_value("usher_cdn_healthy", "cdn", "edge-ok")
                  and x.has_value("usher_cdn_healthy", "cdn", "edge-down")
-                 and (not s["backups"] or x.exports("usher_backup_last_success_timestamp_seconds")))
+                 and (not node.backups or x.exports("usher_backup_last_success_timestamp_seconds")))
         if ready or time.monotonic() > deadline:
             return x
         time.sleep(0.2)
+
+
+def redis_node(usher: str, root: Path, work: Path) -> Exposition:
+    """One node on a real redis-server that is then stopped: the store's failures, the node not ready
+    and the admits refused with store_unavailable, as an outage shows them."""
+    sock = work / "redis.sock"
+    redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+                              "--save", "", "--appendonly", "no", "--dir", str(work)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            if redis.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("check-observability: redis-server did not start")
+            time.sleep(0.02)
+        node = serve(usher, work, "redis", f"""data_dir = "{work / 'redis-data'}"
+media_dir = "{root / 'media'}"
+[store]
+kind = "redis"
+url = "redis+unix://{sock}"
+connect_timeout_ms = 300
+response_timeout_ms = 300
+[http]
+store_outage_grace_s = 1
+""")
+    except BaseException:
+        redis.kill()
+        redis.wait()
+        raise
+    try:
+        put_show(node, "obs")
+        ticket = expect("redis: register a ticket",
+                        call("POST", f"{node.base}/api/v1/tickets", {"show_id": "obs"}, node.admin), 201)
+        expect("redis: admit", call("POST", f"{node.base}/api/v1/playback", {"token": ticket["token"]}), 201)
+        redis.kill()
+        redis.wait()
+        deadline = time.monotonic() + 15
+        while True:
+            expect("redis: admit during the outage",
+                   call("POST", f"{node.base}/api/v1/playback", {"token": ticket["token"]}), 503)
+            x = node.scrape()
+            down = x.exports("usher_store_errors_total") and any(
+                s_.get("__value__") == "0" for s_ in x.samples.get("usher_ready", []))
+            if down or time.monotonic() > deadline:
+                return x
+            time.sleep(0.2)
+    finally:
+        node.stop()
+        if redis.poll() is None:
+            redis.kill()
+            redis.wait()
 
 
 def main() -> int:
@@ -368,16 +472,7 @@ def main() -> int:
     uses += dashboard_expressions(dashboard)
 
     started = time.monotonic()
-    s = start_server(usher, root, work, mmdb)
-    try:
-        drive_traffic(s)
-        x = wait_for_background_series(s, 20)
-    finally:
-        s["proc"].send_signal(signal.SIGTERM)
-        try:
-            s["proc"].wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            s["proc"].kill()
+    x = embedded_node(usher, root, work, mmdb).merge(redis_node(usher, root, work))
     (work / "metrics.txt").write_text(x.text)
 
     allowed = SYNTHESISED | recorded
@@ -396,14 +491,14 @@ def main() -> int:
             no_value.setdefault((name, label, value), []).append(u.where)
 
     print(f"check-observability: {len(uses)} expressions name {len(used)} metrics; "
-          f"the server exported {len(x.samples)} series names "
-          f"({time.monotonic() - started:.1f} s with start and stop)")
+          f"the two servers exported {len(x.samples)} metric names "
+          f"({time.monotonic() - started:.1f} s with starts and stops)")
     for name, where in sorted(missing.items()):
         print(f"  NOT EXPORTED  {name}  (used by {', '.join(sorted(set(where)))})")
     for (name, label, value), where in sorted(no_value.items()):
         print(f"  NO SERIES     {name}{{{label}=\"{value}\"}}  (used by {', '.join(sorted(set(where)))})")
     if missing or no_value or problems:
-        print(f"check-observability: FAILED (the scrape is in {work}/metrics.txt, the log in {work}/server.log)")
+        print(f"check-observability: FAILED (the scrape is in {work}/metrics.txt, the logs in {work}/*.log)")
         return 1
     print("check-observability: every metric and label value the rules and the dashboard use is exported")
     return 0
