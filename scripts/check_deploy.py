@@ -13,10 +13,12 @@
    read present, the ServiceMonitor's port and selector matching the Service, and per overlay its store,
    replicas and rollout strategy.
 4. Every usher.toml shipped (base, overlays, compose) is taken by the real `usher` binary (a refusal names
-   the key), and the compose stack's files hang together: its services' references, haproxy.cfg
-   (`haproxy -c`) and prometheus.yml (`promtool check config`).
+   the key), and the compose stack is what Docker Compose reads (`docker compose config`, with and
+   without its .env) and its files agree: three nodes, three sentinels, haproxy's servers and trusted
+   address, Prometheus's targets, the stop grace period; haproxy.cfg passes `haproxy -c` and
+   prometheus.yml `promtool check config`.
 
-Usage: check_deploy.py [--write] USHER_BIN KUBECTL KUBERNETES_VALIDATE
+Usage: check_deploy.py [--write] USHER_BIN KUBECTL KUBERNETES_VALIDATE DOCKER_COMPOSE
 """
 
 from __future__ import annotations
@@ -316,36 +318,78 @@ def check_usher_config(usher: str, path: Path, env_extra: dict[str, str] | None 
 
 
 # files up.sh writes beside compose.yaml before the first `docker compose up` (ignored by git)
-WRITTEN_BY_UP = {"./metrics-token"}
+WRITTEN_BY_UP = {"metrics-token"}
 
 
-def check_compose() -> None:
+def check_compose(compose_bin: str) -> None:
+    """The compose stack as Docker Compose itself reads it (`config`: the compose specification, the
+    anchors, the variables), then what the stack's files promise each other."""
     compose_dir = DEPLOY / "compose"
-    compose = yaml.safe_load((compose_dir / "compose.yaml").read_text())
-    services = compose["services"]
-    for name, svc in services.items():
-        deps = svc.get("depends_on", {})
-        for dep in deps:
-            if dep not in services:
-                fail(f"compose: {name} depends on unknown service {dep}")
-        for vol in svc.get("volumes", []):
-            src = vol.split(":", 1)[0] if isinstance(vol, str) else vol.get("source", "")
-            if src.startswith("."):
-                if src in WRITTEN_BY_UP:
-                    continue
-                if not (compose_dir / src).exists():
-                    fail(f"compose: {name} mounts {src}, which does not exist")
-            elif src and src not in compose.get("volumes", {}):
-                fail(f"compose: {name} mounts the undeclared volume {src}")
-        if ":" not in svc.get("image", ":") and "build" not in svc:
-            fail(f"compose: {name} has an image without a tag")
-    ok(f"compose: {len(services)} services, their dependencies and mounts are there")
-    usher_nodes = [n for n, s in services.items() if "usher" in s.get("image", "") and "usher serve" in " ".join(s.get("command", []))]
-    if len(usher_nodes) != 3:
-        fail(f"compose: expected 3 Usher nodes, found {usher_nodes}")
-    sentinels = [n for n, s in services.items() if "redis-sentinel" in " ".join(s.get("command", []) if isinstance(s.get("command"), list) else [str(s.get("command", ""))])]
-    if len(sentinels) != 3:
-        fail(f"compose: expected 3 sentinels, found {sentinels}")
+    base_cmd = [compose_bin, "--project-directory", str(compose_dir), "-f", str(compose_dir / "compose.yaml")]
+    clean_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    with tempfile.TemporaryDirectory() as tmp:
+        env_file = Path(tmp) / "env"
+        # without .env the stack must refuse to start and say how to make one
+        env_file.write_text("")
+        bare = subprocess.run([*base_cmd, "--env-file", str(env_file), "config", "-q"],
+                              capture_output=True, text=True, env=clean_env)
+        if bare.returncode == 0 or "up.sh" not in bare.stderr:
+            fail(f"compose: without .env `config` should fail naming up.sh, got {bare.returncode}: {bare.stderr.strip()}")
+        else:
+            ok("compose: without .env it refuses to start and names up.sh")
+        env_file.write_text(f"USHER_TOKEN_KEY={secrets.token_hex(32)}\nUSHER_GRANT_KEY={secrets.token_hex(32)}\n"
+                            f"USHER_METRICS_TOKEN={secrets.token_hex(24)}\nGRAFANA_ADMIN_PASSWORD=x\n")
+        out = subprocess.run([*base_cmd, "--env-file", str(env_file), "--profile", "monitoring", "config",
+                              "--format", "json"], capture_output=True, text=True, env=clean_env)
+    if out.returncode != 0:
+        fail(f"compose: docker compose config: {out.stderr.strip()}")
+        return
+    ok("compose: docker compose config takes compose.yaml (with the monitoring profile)")
+    model = json.loads(out.stdout)
+    services = model["services"]
+
+    missing = [f"{name}: {v['source']}" for name, svc in services.items() for v in svc.get("volumes", [])
+               if v["type"] == "bind" and not Path(v["source"]).exists()
+               and Path(v["source"]).name not in WRITTEN_BY_UP]
+    if missing:
+        fail(f"compose: bind mounts of missing files: {missing}")
+    else:
+        ok("compose: every file it mounts is there (metrics-token is written by up.sh)")
+    nodes = sorted(n for n, svc in services.items() if (svc.get("command") or [])[:2] == ["usher", "serve"])
+    sentinels = sorted(n for n, svc in services.items() if "redis-sentinel" in " ".join(svc.get("command") or []))
+    if len(nodes) != 3 or len(sentinels) != 3:
+        fail(f"compose: expected 3 Usher nodes and 3 sentinels, found {nodes} and {sentinels}")
+    else:
+        ok(f"compose: Usher nodes {', '.join(nodes)}; sentinels {', '.join(sentinels)}")
+
+    config = tomllib.loads((compose_dir / "usher.toml").read_text())
+    haproxy_ip = services["haproxy"]["networks"]["usher"]["ipv4_address"]
+    if config.get("trusted_proxies") != [haproxy_ip]:
+        fail(f"compose: usher.toml trusts {config.get('trusted_proxies')}, haproxy is {haproxy_ip}")
+    else:
+        ok("compose: usher.toml trusts haproxy's address, and only it")
+    sentinel_addrs = sorted(a.split(":")[0] for a in config["store"]["sentinel"]["addresses"])
+    if sentinel_addrs != sentinels:
+        fail(f"compose: usher.toml names sentinels {sentinel_addrs}, the stack runs {sentinels}")
+    haproxy_cfg = (compose_dir / "haproxy.cfg").read_text()
+    backends = sorted(re.findall(r"^\s*server\s+(\S+)\s+\S+:(\d+)", haproxy_cfg, re.M))
+    if backends != [(n, str(port_of(config["listen"]))) for n in nodes]:
+        fail(f"compose: haproxy's servers {backends} are not the nodes {nodes} on usher.toml's port")
+    else:
+        ok("compose: haproxy balances the three nodes on usher.toml's port, checking /readyz")
+    prom = yaml.safe_load((compose_dir / "prometheus.yml").read_text())
+    targets = sorted(t for job in prom["scrape_configs"] if job["job_name"] == "usher"
+                     for sc in job["static_configs"] for t in sc["targets"])
+    if targets != [f"{n}:{port_of(config['metrics']['listen'])}" for n in nodes]:
+        fail(f"compose: Prometheus scrapes {targets}, not the nodes' metrics.listen")
+    else:
+        ok("compose: Prometheus scrapes each node's metrics.listen as job usher")
+    grace = max(int(str(services[n].get("stop_grace_period", "10s")).rstrip("s")) for n in nodes)
+    http = config.get("http", {})
+    if grace <= http.get("shutdown_delay_s", 0) + http.get("drain_timeout_s", 30):
+        fail(f"compose: stop_grace_period {grace} s is not above the shutdown delay and the drain deadline")
+    else:
+        ok(f"compose: stop_grace_period {grace} s > shutdown delay + drain deadline")
 
     haproxy = subprocess.run(["haproxy", "-c", "-f", str(compose_dir / "haproxy.cfg")], capture_output=True, text=True)
     if haproxy.returncode == 0:
@@ -357,17 +401,19 @@ def check_compose() -> None:
         shutil.copy(compose_dir / "prometheus.yml", Path(tmp) / "prometheus.yml")
         shutil.copytree(DEPLOY / "prometheus", Path(tmp) / "rules")
         (Path(tmp) / "metrics-token").write_text(secrets.token_hex(24))
-        prom = subprocess.run(["promtool", "check", "config", str(Path(tmp) / "prometheus.yml")],
-                              capture_output=True, text=True)
-    (ok if prom.returncode == 0 else fail)(
-        "compose: promtool check config prometheus.yml" + ("" if prom.returncode == 0 else f": {prom.stdout}{prom.stderr}"))
+        prom_check = subprocess.run(["promtool", "check", "config", str(Path(tmp) / "prometheus.yml")],
+                                    capture_output=True, text=True)
+    if prom_check.returncode == 0:
+        ok("compose: promtool check config prometheus.yml")
+    else:
+        fail(f"compose: promtool check config prometheus.yml: {prom_check.stdout}{prom_check.stderr}")
 
 
 def main() -> int:
     args = sys.argv[1:]
     write = "--write" in args
     args = [a for a in args if a != "--write"]
-    usher, kubectl, validator = args
+    usher, kubectl, validator, compose_bin = args
     check_generated(write)
     with tempfile.TemporaryDirectory(prefix="usher-deploy-") as tmp:
         work = Path(tmp)
@@ -383,7 +429,7 @@ def main() -> int:
     for path in sorted(DEPLOY.rglob("usher.toml")):
         check_usher_config(usher, path)
     print("compose stack")
-    check_compose()
+    check_compose(compose_bin)
     if failures:
         print(f"check-deploy: {len(failures)} FAILED")
         return 1
