@@ -20,7 +20,6 @@ promtool after this.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -405,8 +404,9 @@ def wait_for_background_series(node: Node, deadline_s: float) -> Exposition:
 
 
 def redis_node(usher: str, root: Path, work: Path) -> Exposition:
-    """One node on a real redis-server that is then stopped: the store's failures, the node not ready
-    and the admits refused with store_unavailable, as an outage shows them."""
+    """One node on a real redis-server, which is killed once the node has taken a backup from it: the
+    store's failures, the node not ready, admits refused with store_unavailable and failed backups, as
+    an outage shows them."""
     port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no", "--dir", str(work)],
@@ -447,6 +447,11 @@ store_outage_grace_s = 1
         ticket = expect("redis: register a ticket",
                         call("POST", f"{node.base}/api/v1/tickets", {"show_id": "obs"}, node.admin), 201)
         expect("redis: admit", call("POST", f"{node.base}/api/v1/playback", {"token": ticket["token"]}), 201)
+        deadline = time.monotonic() + 10
+        while node.backups and not node.scrape().has_value("usher_backups_total", "outcome", "ok"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"check-observability: redis: no backup within 10 s (see {node.log})")
+            time.sleep(0.1)
         redis.kill()
         redis.wait()
         deadline = time.monotonic() + 15
