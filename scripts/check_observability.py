@@ -5,12 +5,12 @@ Starts a real `usher serve` (embedded store in a temporary folder, the test GeoI
 a listener of its own behind a token, fast CDN probes, backups to a local folder) and drives the traffic
 that makes the labelled series appear (a show, a ticket registered through the API, an admit, heartbeats,
 a master playlist, refused admits, a healthy and a broken CDN). Then a second node on a real
-redis-server, which is killed under it: the store's failures (`usher_store_errors_total` appears with the
-first one), `usher_ready` 0, admits refused with `store_unavailable` and backups that fail. Scrapes both, and fails when a
-metric named by an expression of deploy/prometheus/usher-rules.yaml or deploy/grafana/usher-dashboard.json
-is exported by neither, or when an expression asks for a label value (`route="/api/v1/playback"`) that no
-exported series has. Names Prometheus makes itself (`up`, the recording rules' own names) are allowed by
-name.
+redis-server, which is killed under it once a backup from it has landed: the store's failures
+(`usher_store_errors_total` appears with the first one), `usher_ready` 0, admits refused with
+`store_unavailable` and backups that fail. Scrapes both, and fails when a metric named by an expression of
+deploy/prometheus/usher-rules.yaml or deploy/grafana/usher-dashboard.json is exported by neither, or when
+an expression asks for a label value (`route="/api/v1/playback"`) that no exported series has. Names
+Prometheus makes itself (`up`, the recording rules' own names) are allowed by name.
 
 Usage: check_observability.py USHER_BIN ROOT WORK_DIR MMDB
 Standard library and PyYAML only; scripts/check-observability.sh installs what is missing and runs
@@ -236,16 +236,6 @@ def expect(what: str, got: tuple, *statuses: int):
     return got[1]
 
 
-def usher_knows_backups(usher: str, work: Path) -> bool:
-    """Whether this build takes a `[backup]` section (older builds refuse it as an unknown key). The
-    probe's configuration lacks secrets, so the server never starts: only the refusal's text is read."""
-    probe = work / "probe.toml"
-    probe.write_text("[backup]\ninterval_s = 3600\n")
-    out = subprocess.run([usher, "serve", "--config", str(probe)], capture_output=True, text=True, timeout=30)
-    probe.unlink()
-    return "found `backup`" not in out.stderr
-
-
 @dataclass
 class Node:
     """A running `usher serve` and what the check needs to talk to it."""
@@ -257,7 +247,6 @@ class Node:
     metrics_token: str
     admin: dict[str, str]
     log: Path
-    backups: bool = False
 
     def scrape(self) -> Exposition:
         return Exposition.parse(expect(f"{self.name}: scrape", call(
@@ -272,7 +261,7 @@ class Node:
             self.proc.wait()
 
 
-def serve(usher: str, work: Path, name: str, settings: str, backups: bool = False) -> Node:
+def serve(usher: str, work: Path, name: str, settings: str) -> Node:
     """Starts `usher serve` with `settings` plus its own ports, secrets and a metrics listener with a
     token, makes an admin key first, and waits for /readyz."""
     port, metrics_port = free_port(), free_port()
@@ -298,7 +287,7 @@ format = "json"
     with open(log, "w") as out:
         proc = subprocess.Popen([usher, "serve", "--config", str(config)], stdout=out, stderr=out)
     node = Node(name, proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics",
-                metrics_token, {"Authorization": f"Bearer {admin_key}"}, log, backups)
+                metrics_token, {"Authorization": f"Bearer {admin_key}"}, log)
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:
@@ -332,12 +321,6 @@ def embedded_node(usher: str, root: Path, work: Path, mmdb: Path) -> Exposition:
     shutil.copy(mmdb, work / "country.mmdb")
     backups = work / "backups"
     backups.mkdir()
-    backup_section = ""
-    if usher_knows_backups(usher, work):
-        backup_section = f'[backup]\ndestination = "file://{backups}"\ninterval_s = 1\nkeep = 3\n'
-    else:
-        print("check-observability: this usher does not take [backup] yet: backup metrics will be missing",
-              file=sys.stderr)
     node = serve(usher, work, "embedded", f"""data_dir = "{work / 'data'}"
 media_dir = "{root / 'media'}"
 [geoip]
@@ -348,7 +331,11 @@ timeout_ms = 500
 fail_after = 1
 recover_after = 1
 allow_private_targets = true
-{backup_section}""", backups=bool(backup_section))
+[backup]
+destination = "file://{backups}"
+interval_s = 1
+keep = 3
+""")
     try:
         drive_traffic(node)
         return wait_for_background_series(node, 20)
@@ -397,7 +384,7 @@ def wait_for_background_series(node: Node, deadline_s: float) -> Exposition:
         ready = (x.has_value("usher_active_sessions", "show", "obs")
                  and x.has_value("usher_cdn_healthy", "cdn", "edge-ok")
                  and x.has_value("usher_cdn_healthy", "cdn", "edge-down")
-                 and (not node.backups or x.exports("usher_backup_last_success_timestamp_seconds")))
+                 and x.exports("usher_backup_last_success_timestamp_seconds"))
         if ready or time.monotonic() > deadline:
             return x
         time.sleep(0.2)
@@ -423,11 +410,7 @@ def redis_node(usher: str, root: Path, work: Path) -> Exposition:
                         break
             except OSError:
                 time.sleep(0.02)
-        # backups every second to a folder: the first from a live Redis, the next ones fail once it is gone
-        backup_section = ""
-        if usher_knows_backups(usher, work):
-            (work / "redis-backups").mkdir()
-            backup_section = f'[backup]\ndestination = "file://{work / "redis-backups"}"\ninterval_s = 1\n'
+        (work / "redis-backups").mkdir()
         node = serve(usher, work, "redis", f"""data_dir = "{work / 'redis-data'}"
 media_dir = "{root / 'media'}"
 [store]
@@ -437,7 +420,11 @@ connect_timeout_ms = 300
 response_timeout_ms = 300
 [http]
 store_outage_grace_s = 1
-{backup_section}""", backups=bool(backup_section))
+# backups every second to a folder: the first from a live Redis, the next ones fail once it is gone
+[backup]
+destination = "file://{work / 'redis-backups'}"
+interval_s = 1
+""")
     except BaseException:
         redis.kill()
         redis.wait()
@@ -448,7 +435,7 @@ store_outage_grace_s = 1
                         call("POST", f"{node.base}/api/v1/tickets", {"show_id": "obs"}, node.admin), 201)
         expect("redis: admit", call("POST", f"{node.base}/api/v1/playback", {"token": ticket["token"]}), 201)
         deadline = time.monotonic() + 10
-        while node.backups and not node.scrape().has_value("usher_backups_total", "outcome", "ok"):
+        while not node.scrape().has_value("usher_backups_total", "outcome", "ok"):
             if time.monotonic() > deadline:
                 raise SystemExit(f"check-observability: redis: no backup within 10 s (see {node.log})")
             time.sleep(0.1)
@@ -461,7 +448,7 @@ store_outage_grace_s = 1
             x = node.scrape()
             down = (x.exports("usher_store_errors_total")
                     and any(s_.get("__value__") == "0" for s_ in x.samples.get("usher_ready", []))
-                    and (not node.backups or x.has_value("usher_backups_total", "outcome", "failed")))
+                    and x.has_value("usher_backups_total", "outcome", "failed"))
             if down or time.monotonic() > deadline:
                 return x
             time.sleep(0.2)
