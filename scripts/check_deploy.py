@@ -290,21 +290,44 @@ def check_promises(overlay: str, docs: list[dict]) -> None:
         expect(mount["name"] == "data" and config["data_dir"].startswith("/var/lib/usher"),
                "data_dir is on the volume")
 
+    # a backup folder must be a volume of its own, or the backups go where the store goes
+    destination = config.get("backup", {}).get("destination", "")
+    if destination.startswith("file://"):
+        folder = destination.removeprefix("file://")
+        mounts = [m for m in usher["volumeMounts"] if folder == m["mountPath"] or folder.startswith(m["mountPath"] + "/")]
+        volume = next((v for v in pod["volumes"] if mounts and v["name"] == mounts[-1]["name"]), {})
+        claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+        expect(claim is not None and claim in {d["metadata"]["name"] for d in find(docs, "PersistentVolumeClaim")}
+               and all(m["name"] != "data" for m in mounts),
+               f"backups go to {folder}, a claimed volume apart from the store's")
+
 
 # --- 4. configurations and the compose stack -------------------------------------------------------------
 
 CONFIG_REFUSAL = re.compile(r"config key `|for key \"|--config")
 
 
-def check_usher_config(usher: str, path: Path, env_extra: dict[str, str] | None = None) -> None:
+def uncommented_sections(text: str) -> str:
+    """The file with its commented-out example sections (`# [backup]` up to a blank line) taken in, so
+    the examples are checked too."""
+    out, inside = [], False
+    for line in text.splitlines():
+        if re.fullmatch(r"# \[[a-z_.]+\]", line):
+            inside = True
+        elif not line.strip():
+            inside = False
+        out.append(line[2:] if inside and line.startswith("# ") else line)
+    return "\n".join(out) + "\n"
+
+
+def check_usher_config(usher: str, path: Path, label: str | None = None) -> None:
     """The real binary reads the file: `usher api-key create` loads and validates the configuration
     before it opens the store (an embedded store in a temporary folder; a Redis store is not there to
     reach, which is not the file's fault)."""
-    rel = path.relative_to(ROOT)
+    rel = label or path.relative_to(ROOT)
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "USHER_SECRETS__TOKEN_KEY": secrets.token_hex(32),
-               "USHER_SECRETS__GRANT_KEY": secrets.token_hex(32), "USHER_METRICS__TOKEN": secrets.token_hex(24),
-               **(env_extra or {})}
+               "USHER_SECRETS__GRANT_KEY": secrets.token_hex(32), "USHER_METRICS__TOKEN": secrets.token_hex(24)}
         out = subprocess.run([usher, "api-key", "create", "--config", str(path), "--data-dir", data,
                               "--name", "config-check", "--scope", "admin"],
                              capture_output=True, text=True, env=env, timeout=60)
@@ -384,6 +407,13 @@ def check_compose(compose_bin: str) -> None:
         fail(f"compose: Prometheus scrapes {targets}, not the nodes' metrics.listen")
     else:
         ok("compose: Prometheus scrapes each node's metrics.listen as job usher")
+    folder = config.get("backup", {}).get("destination", "").removeprefix("file://")
+    if folder:
+        if all(any(v["type"] == "volume" and v["target"] == folder for v in services[n]["volumes"])
+               for n in nodes):
+            ok(f"compose: the backup folder {folder} is a volume every node mounts")
+        else:
+            fail(f"compose: the backup folder {folder} is not a volume of every node")
     grace = max(int(str(services[n].get("stop_grace_period", "10s")).rstrip("s")) for n in nodes)
     http = config.get("http", {})
     if grace <= http.get("shutdown_delay_s", 0) + http.get("drain_timeout_s", 30):
@@ -428,6 +458,12 @@ def main() -> int:
     print("usher.toml files")
     for path in sorted(DEPLOY.rglob("usher.toml")):
         check_usher_config(usher, path)
+        example = uncommented_sections(path.read_text())
+        if example != path.read_text():
+            with tempfile.TemporaryDirectory() as tmp:
+                variant = Path(tmp) / "usher.toml"
+                variant.write_text(example)
+                check_usher_config(usher, variant, label=f"{path.relative_to(ROOT)} with its commented sections")
     print("compose stack")
     check_compose(compose_bin)
     if failures:
