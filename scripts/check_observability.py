@@ -10,7 +10,8 @@ redis-server, which is killed under it once a backup from it has landed: the sto
 `store_unavailable` and backups that fail. Scrapes both, and fails when a metric named by an expression of
 deploy/prometheus/usher-rules.yaml or deploy/grafana/usher-dashboard.json is exported by neither, or when
 an expression asks for a label value (`route="/api/v1/playback"`) that no exported series has. Names
-Prometheus makes itself (`up`, the recording rules' own names) are allowed by name.
+Prometheus makes itself (`up`, the recording rules' own names) are allowed by name. Also fails when the
+dashboard does not query through its datasource variable, or an alert has no row in docs/operations.md.
 
 Usage: check_observability.py USHER_BIN ROOT WORK_DIR MMDB
 Standard library and PyYAML only; scripts/check-observability.sh installs what is missing and runs
@@ -161,6 +162,15 @@ def dashboard_problems(path: Path) -> list[str]:
                 problems.append(f"panel '{p.get('title')}' does not query the datasource variable")
                 break
     return problems
+
+
+def undocumented_alerts(rules: Path, docs: Path) -> list[str]:
+    """Alerts without a row in docs/operations.md's table (what it means, what to do), and rows for
+    alerts that no longer exist."""
+    alerts = {r["alert"] for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"] if "alert" in r}
+    rows = set(re.findall(r"^\| `(Usher\w+)` \|", docs.read_text(), re.M))
+    return ([f"alert {a} has no row in {docs.name}" for a in sorted(alerts - rows)]
+            + [f"{docs.name} documents {a}, which is no alert" for a in sorted(rows - alerts)])
 
 
 # --- the exposition ------------------------------------------------------------------------------------
@@ -463,9 +473,9 @@ def main() -> int:
     usher, root, work, mmdb = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
     rules = root / "deploy/prometheus/usher-rules.yaml"
     dashboard = root / "deploy/grafana/usher-dashboard.json"
-    problems = dashboard_problems(dashboard)
+    problems = dashboard_problems(dashboard) + undocumented_alerts(rules, root / "docs/operations.md")
     for p in problems:
-        print(f"  DASHBOARD     {p}")
+        print(f"  DOCUMENTS     {p}")
     uses, recorded = rules_expressions(rules)
     uses += dashboard_expressions(dashboard)
 
