@@ -134,6 +134,7 @@ async fn rotating_the_token_and_grant_keys_drops_no_ticket_key_or_playing_viewer
         .iter()
         .map(|r| r["ticket"]["token"].as_str().unwrap().to_owned())
         .collect();
+    let second_id = batch["results"][1]["ticket"]["id"].clone();
     let (status, admitted) = admit(&http, &base, &tokens[0], "tv-living-room").await;
     assert_eq!(status, StatusCode::CREATED, "{admitted}");
     let session = admitted["session_id"].as_str().unwrap().to_owned();
@@ -177,6 +178,17 @@ async fn rotating_the_token_and_grant_keys_drops_no_ticket_key_or_playing_viewer
     assert_eq!(res.status(), StatusCode::OK);
     let (status, second) = admit(&http, &base, &tokens[1], "phone-0001").await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
+    // the site registering an old ticket's token again gets that ticket, not a second one
+    let res = http
+        .post(format!("{base}/api/v1/tickets"))
+        .bearer_auth(&key)
+        .json(&json!({"show_id": "gig", "token": tokens[1]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a repeat, not a new ticket");
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again["id"], second_id, "{again}");
     // a ticket registered now is stored under the new key
     let res = http
         .post(format!("{base}/api/v1/tickets/batch"))
