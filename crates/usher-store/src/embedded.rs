@@ -399,6 +399,12 @@ fn schema_of(txn: &redb::WriteTransaction, file: &Path) -> Result<u32, StoreErro
 /// it. Returns the version it found.
 fn migrate(txn: &redb::WriteTransaction, file: &Path) -> Result<u32, StoreError> {
     let found = schema_of(txn, file)?;
+    // a store made just now reads as the oldest layout with nothing in it: its steps are not news
+    let holds_tickets = !txn
+        .open_table(TICKETS)
+        .map_err(unavailable)?
+        .is_empty()
+        .map_err(unavailable)?;
     let mut version = found;
     while version < EMBEDDED_SCHEMA {
         match version {
@@ -406,7 +412,9 @@ fn migrate(txn: &redb::WriteTransaction, file: &Path) -> Result<u32, StoreError>
             _ => unreachable!("every version below EMBEDDED_SCHEMA has a step"),
         }
         version += 1;
-        tracing::info!(file = %file.display(), from = version - 1, to = version, "embedded store migrated");
+        if holds_tickets {
+            tracing::info!(file = %file.display(), from = version - 1, to = version, "embedded store migrated");
+        }
     }
     let mut meta = txn.open_table(META).map_err(unavailable)?;
     meta.insert("schema", EMBEDDED_SCHEMA.to_string().as_str())
