@@ -6,9 +6,10 @@
 # the vendors' own code (scripts/vendor-vectors.sh --check: pinned PyPI packages in a venv under /var/tmp,
 # openssl, a real nginx) and fails if they differ from the committed ones, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
-# the browser tests against the real usher binary, and schemathesis against the served OpenAPI document
-# (installed into a venv under /var/tmp); moto's S3 server for the backup tests (a venv in
-# /var/tmp/usher-moto). Stops at the first failure.
+# the browser tests against the real usher binary, the container image's start check with that binary
+# (scripts/check-image.sh: installs buildah and debootstrap, makes a Debian base image when missing), and
+# schemathesis against the served OpenAPI document (installed into a venv under /var/tmp); moto's S3 server
+# for the backup tests (a venv in /var/tmp/usher-moto). Stops at the first failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -79,6 +80,9 @@ rm -rf "$(dirname "$answers")"
 step "browser tests"
 cargo build -p usher-server --bin usher --locked
 scripts/browser-test.sh
+
+step "container image (the binary above in the image's prebuilt target: probes, uid 10001, SIGTERM)"
+scripts/check-image.sh
 
 step "API tests against the OpenAPI document (schemathesis)"
 scripts/schemathesis.sh
