@@ -88,11 +88,11 @@ if [ -z "$image" ]; then
 fi
 
 # the image's configuration, as a container runtime reads it
-bh inspect --type image --format '{{json .OCIv1.Config}}' "$image" >"$work/config.json" \
+bh inspect --type image "$image" >"$work/config.json" \
   || fail "no image $image"
 python3 - "$work/config.json" >"$work/command" <<'EOF' || fail "the image's configuration (above)"
 import json, sys
-c = json.load(open(sys.argv[1]))
+c = json.load(open(sys.argv[1]))["OCIv1"]["config"]
 want = {
     "User": "10001:10001",
     "Entrypoint": ["usher"],

@@ -104,7 +104,6 @@ bh config --os linux --arch amd64 \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 \
   --cmd /bin/bash \
   --label org.opencontainers.image.description="Debian 12 (bookworm) minbase, made by Usher's scripts/image-base.sh" \
-  --label org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   "$ctr"
 bh commit --quiet --rm "$ctr" "$USHER_BASE_IMAGE" >/dev/null
 trap - EXIT
