@@ -67,11 +67,17 @@ if [ -s "$ca" ]; then
 fi
 
 build() { # target tag
+  local old_id
+  old_id="$(bh images --quiet --no-trunc "$2" 2>/dev/null || true)"
   nice -n 19 buildah --storage-driver "$BUILDAH_STORAGE_DRIVER" build --layers --isolation chroot \
     --file Containerfile --target "$1" --tag "$2" \
     --build-arg BASE_IMAGE="$USHER_BASE_IMAGE" --build-arg BUILD_IMAGE="$USHER_BASE_IMAGE" \
     --volume "$toolchain:/opt/rust:ro" --volume "$node_dir:/opt/node:ro" "${ca_args[@]}" \
     .
+  # the image this one replaces goes (vfs keeps a full file system per layer); cached layers stay
+  local new_id
+  new_id="$(bh images --quiet --no-trunc "$2")"
+  if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then bh rmi "$old_id" >/dev/null 2>&1 || true; fi
 }
 
 step "image $USHER_IMAGE (target runtime: release build, web assets, ffmpeg)"

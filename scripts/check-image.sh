@@ -52,8 +52,12 @@ tree_pids() { # a process and its descendants
 cleanup() {
   local rc=$?
   # the `buildah run` this script started and every process under it, by id
+  # (the processes under it first, so that buildah itself lives to unmount and remove its run folder)
   if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
-    kill -KILL $(tree_pids "$run_pid") 2>/dev/null || true
+    local p
+    for p in $(ps -o pid= --ppid "$run_pid" 2>/dev/null); do kill -KILL $(tree_pids "$p") 2>/dev/null || true; done
+    for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$run_pid" 2>/dev/null || true
     wait "$run_pid" 2>/dev/null || true
   fi
   [ -n "$ctr" ] && bh rm "$ctr" >/dev/null 2>&1 || true
