@@ -5,7 +5,7 @@
 # build stage, with this machine's Rust toolchain and Node mounted read-only (the cargo registry, npm's
 # cache and cargo's target folder persist in buildah cache mounts, so a second build is incremental),
 # then the runtime image, tagged localhost/usher:latest, and the slim one (no ffmpeg), localhost/usher:slim.
-# Ends with the same start check as CI (scripts/check-image.sh --image localhost/usher:latest). Needs root.
+# Ends with the same start check as CI (scripts/check-image.sh --image …) of each image. Needs root.
 #
 #   scripts/build-image.sh            # both images, then the check
 #   scripts/build-image.sh --no-slim  # only localhost/usher:latest
@@ -97,5 +97,6 @@ bh images --filter reference='localhost/usher*'
 if $check; then
   step "start check"
   scripts/check-image.sh --image "$USHER_IMAGE"
+  if $slim; then scripts/check-image.sh --image "${USHER_IMAGE%:*}:slim"; fi
 fi
 step "done"
