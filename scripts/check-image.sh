@@ -55,12 +55,15 @@ cleanup() {
   # (the processes under it first, so that buildah itself lives to unmount and remove its run folder)
   if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
     local p
-    for p in $(ps -o pid= --ppid "$run_pid" 2>/dev/null); do kill -KILL $(tree_pids "$p") 2>/dev/null || true; done
+    for p in $(ps -o pid= --ppid "$run_pid" 2>/dev/null); do
+      # shellcheck disable=SC2046 # one pid a word
+      kill -KILL $(tree_pids "$p") 2>/dev/null || true
+    done
     for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$run_pid" 2>/dev/null || true
     wait "$run_pid" 2>/dev/null || true
   fi
-  [ -n "$ctr" ] && bh rm "$ctr" >/dev/null 2>&1 || true
+  if [ -n "$ctr" ]; then bh rm "$ctr" >/dev/null 2>&1 || true; fi
   if [ $rc -ne 0 ] && [ -s "$work/serve.log" ]; then
     echo "--- the container's output (last 40 lines) ---" >&2
     tail -40 "$work/serve.log" >&2

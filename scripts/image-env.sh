@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/image-base.sh, build-image.sh and check-image.sh: where images are kept and how
 # buildah is called. buildah keeps its images in vfs storage and runs build steps with chroot isolation,
 # which work inside a container or an unprivileged sandbox where overlay mounts and namespaces do not.
