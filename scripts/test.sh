@@ -6,10 +6,13 @@
 # the vendors' own code (scripts/vendor-vectors.sh --check: pinned PyPI packages in a venv under /var/tmp,
 # openssl, a real nginx) and fails if they differ from the committed ones, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
-# the browser tests against the real usher binary, the container image's start check with that binary
-# (scripts/check-image.sh: installs buildah and debootstrap, makes a Debian base image when missing), and
-# schemathesis against the served OpenAPI document (installed into a venv under /var/tmp); moto's S3 server
-# for the backup tests (a venv in /var/tmp/usher-moto). Stops at the first failure.
+# the browser tests against the real usher binary, the observability and deployment checks
+# (scripts/check-observability.sh: promtool and a scraped usher serve; scripts/check-deploy.sh: kustomize,
+# kubernetes-validate and Docker Compose from PyPI in a venv under /var/tmp, haproxy and promtool from
+# Debian), the container image's start check with that binary (scripts/check-image.sh: installs buildah
+# and debootstrap, makes a Debian base image when missing), and schemathesis against the served OpenAPI
+# document (installed into a venv under /var/tmp); moto's S3 server for the backup tests (a venv in
+# /var/tmp/usher-moto). Stops at the first failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -80,6 +83,12 @@ rm -rf "$(dirname "$answers")"
 step "browser tests"
 cargo build -p usher-server --bin usher --locked
 scripts/browser-test.sh
+
+step "observability (the alert rules' unit tests; every metric the rules and the dashboard use is exported by usher serve)"
+scripts/check-observability.sh
+
+step "deployment files (kustomize overlays rendered and validated, the compose stack's configurations)"
+scripts/check-deploy.sh
 
 step "container image (the binary above in the image's prebuilt target: probes, uid 10001, SIGTERM)"
 scripts/check-image.sh

@@ -103,10 +103,12 @@ pub enum GrantError {
     WrongPath,
 }
 
-/// Signs and checks grants with one key.
+/// Signs grants with one key and checks them against a key set: the current key, and while a rotation
+/// is under way the previous one, so grants signed before the rotation keep working until they lapse.
 #[derive(Clone)]
 pub struct GrantSigner {
     mac: Hmac<Sha256>,
+    previous: Option<Hmac<Sha256>>,
 }
 
 impl std::fmt::Debug for GrantSigner {
@@ -120,7 +122,16 @@ impl GrantSigner {
     pub fn new(key: &[u8]) -> Self {
         Self {
             mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
+            previous: None,
         }
+    }
+
+    /// The same signer, also accepting grants signed with `previous` (never signing with it).
+    #[must_use]
+    pub fn with_previous(mut self, previous: &[u8]) -> Self {
+        self.previous =
+            Some(Hmac::<Sha256>::new_from_slice(previous).expect("HMAC takes keys of any length"));
+        self
     }
 
     /// The grant's text form: format 2 when it is bound to a client network, else format 1.
@@ -165,10 +176,14 @@ impl GrantSigner {
         let sig = URL_SAFE_NO_PAD
             .decode(sig_b64)
             .map_err(|_| GrantError::Malformed)?;
-        let mut mac = self.mac.clone();
-        mac.update(payload_b64.as_bytes());
-        mac.verify_slice(&sig)
-            .map_err(|_| GrantError::BadSignature)?;
+        let signed_by = |key: &Hmac<Sha256>| {
+            let mut mac = key.clone();
+            mac.update(payload_b64.as_bytes());
+            mac.verify_slice(&sig).is_ok()
+        };
+        if !signed_by(&self.mac) && !self.previous.as_ref().is_some_and(signed_by) {
+            return Err(GrantError::BadSignature);
+        }
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| GrantError::Malformed)?;
@@ -305,6 +320,34 @@ mod tests {
             Err(GrantError::WrongPath)
         );
         assert_eq!(g.covers("other/x.ts"), Err(GrantError::WrongPath));
+    }
+
+    #[test]
+    fn during_a_rotation_grants_of_the_previous_key_still_verify_and_new_ones_use_the_current() {
+        let (old, new) = (
+            b"old-grant-key-0123456789abcdef0123".as_slice(),
+            b"new-grant-key-0123456789abcdef0123".as_slice(),
+        );
+        let before = GrantSigner::new(old).sign(&grant());
+        let rotating = GrantSigner::new(new).with_previous(old);
+        assert!(rotating.verify(&before, UnixMs(0)).is_ok(), "issued before");
+        let after = rotating.sign(&grant());
+        assert!(GrantSigner::new(new).verify(&after, UnixMs(0)).is_ok());
+        assert_eq!(
+            GrantSigner::new(old).verify(&after, UnixMs(0)),
+            Err(GrantError::BadSignature),
+            "signed with the current key only"
+        );
+        // once the previous key is dropped, its grants are refused
+        assert_eq!(
+            GrantSigner::new(new).verify(&before, UnixMs(0)),
+            Err(GrantError::BadSignature)
+        );
+        let third = GrantSigner::new(b"third-key-0123456789abcdef0123456").sign(&grant());
+        assert_eq!(
+            rotating.verify(&third, UnixMs(0)),
+            Err(GrantError::BadSignature)
+        );
     }
 
     #[test]

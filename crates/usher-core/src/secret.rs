@@ -50,10 +50,12 @@ impl TryFrom<String> for SecretHash {
     }
 }
 
-/// Hashes secrets under the server key.
+/// Hashes secrets under the server key, and while that key is rotated knows the key it replaces:
+/// a secret stored before the rotation is found by its [`SecretHasher::previous`] hash.
 #[derive(Clone)]
 pub struct SecretHasher {
     mac: Hmac<Sha256>,
+    previous: Option<Box<SecretHasher>>,
 }
 
 impl fmt::Debug for SecretHasher {
@@ -67,7 +69,30 @@ impl SecretHasher {
     pub fn new(key: &[u8]) -> Self {
         Self {
             mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
+            previous: None,
         }
+    }
+
+    /// The same hasher, knowing `previous` as the key being rotated out.
+    #[must_use]
+    pub fn with_previous(mut self, previous: &[u8]) -> Self {
+        self.previous = Some(Box::new(Self::new(previous)));
+        self
+    }
+
+    /// A hasher under the key being rotated out, while there is one: lookups that find nothing under
+    /// the current key try its hash (new secrets are always hashed under the current key).
+    pub fn previous(&self) -> Option<&SecretHasher> {
+        self.previous.as_deref()
+    }
+
+    /// The hashes `secret` may be stored under: the current key's, then the previous key's.
+    pub fn candidates(&self, hash: impl Fn(&SecretHasher) -> SecretHash) -> Vec<SecretHash> {
+        let mut out = vec![hash(self)];
+        if let Some(p) = self.previous() {
+            out.push(hash(p));
+        }
+        out
     }
 
     fn hash(&self, domain: &[u8], secret: &[u8]) -> SecretHash {

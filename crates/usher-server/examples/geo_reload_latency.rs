@@ -118,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
         store: StoreSettings::Embedded,
         token_key: SecretString::from("latency-token-key-0123456789abcdef0123"),
         grant_key: SecretString::from("latency-grant-key-0123456789abcdef0123"),
+        previous_token_key: None,
+        previous_grant_key: None,
         key_encryption_key: None,
         http: HttpSettings::default(),
         log: LogSettings {

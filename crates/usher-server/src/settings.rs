@@ -161,8 +161,18 @@ pub struct SecretSettings {
     /// Key of the keyed hash under which ticket tokens and API keys are stored. Changing it invalidates
     /// every stored token and key.
     pub token_key: Option<SecretString>,
+    /// During a rotation of `token_key`: the key it replaces. Secrets stored under it (ticket tokens,
+    /// API keys, stream keys, origin-pull secrets, console and player sessions, content keys wrapped
+    /// under a key derived from it) are still found; everything new is stored under `token_key`.
+    #[serde(default)]
+    pub previous_token_key: Option<SecretString>,
     /// Key that signs media grants for the built-in origin.
     pub grant_key: Option<SecretString>,
+    /// During a rotation of `grant_key`: the key it replaces. Grants signed with it are still accepted
+    /// (none are signed with it), so players keep the media URLs they hold; drop it once
+    /// `grant_ttl_s` of every show has passed.
+    #[serde(default)]
+    pub previous_grant_key: Option<SecretString>,
     /// Key under which content keys are stored wrapped (AES-256-GCM, the key derived with HKDF-SHA256).
     /// When absent, the wrapping key is derived from `token_key` (another HKDF label), so encrypted
     /// shows need no new secret; set it to keep content keys readable across a change of `token_key`.
@@ -197,8 +207,12 @@ pub struct Config {
     pub store: StoreSettings,
     /// Token/key hashing key.
     pub token_key: SecretString,
+    /// The token key being rotated out, still accepted for lookups.
+    pub previous_token_key: Option<SecretString>,
     /// Grant signing key.
     pub grant_key: SecretString,
+    /// The grant key being rotated out, still accepted.
+    pub previous_grant_key: Option<SecretString>,
     /// The key-encryption key of content keys, when set apart from `token_key`.
     pub key_encryption_key: Option<SecretString>,
     /// HTTP settings.
@@ -325,6 +339,32 @@ impl Settings {
                 "must differ from secrets.token_key",
             ));
         }
+        let previous_token_key = match self.secrets.previous_token_key {
+            Some(k) => {
+                let k = secret("secrets.previous_token_key", Some(k))?;
+                if k.expose_secret() == token_key.expose_secret() {
+                    return Err(invalid(
+                        "secrets.previous_token_key",
+                        "is the current secrets.token_key: set the new key as token_key and the old one here",
+                    ));
+                }
+                Some(k)
+            }
+            None => None,
+        };
+        let previous_grant_key = match self.secrets.previous_grant_key {
+            Some(k) => {
+                let k = secret("secrets.previous_grant_key", Some(k))?;
+                if k.expose_secret() == grant_key.expose_secret() {
+                    return Err(invalid(
+                        "secrets.previous_grant_key",
+                        "is the current secrets.grant_key: set the new key as grant_key and the old one here",
+                    ));
+                }
+                Some(k)
+            }
+            None => None,
+        };
         let key_encryption_key = match self.secrets.key_encryption_key {
             Some(k) => {
                 let k = secret("secrets.key_encryption_key", Some(k))?;
@@ -501,7 +541,9 @@ impl Settings {
             media_dir: self.media_dir,
             store: self.store,
             token_key,
+            previous_token_key,
             grant_key,
+            previous_grant_key,
             key_encryption_key,
             http: self.http,
             log: self.log,

@@ -135,19 +135,36 @@ impl Application {
         let config_login = config.login.clone();
         let state = AppState::new(Shared {
             store,
-            hasher: Arc::new(SecretHasher::new(
-                config.token_key.expose_secret().as_bytes(),
-            )),
-            grants: Arc::new(GrantSigner::new(
-                config.grant_key.expose_secret().as_bytes(),
-            )),
-            content_keys: Arc::new(ContentKeys::new(
-                config
-                    .key_encryption_key
-                    .as_ref()
-                    .map(|k| k.expose_secret().as_bytes()),
-                config.token_key.expose_secret().as_bytes(),
-            )),
+            hasher: Arc::new({
+                let hasher = SecretHasher::new(config.token_key.expose_secret().as_bytes());
+                match &config.previous_token_key {
+                    Some(previous) => hasher.with_previous(previous.expose_secret().as_bytes()),
+                    None => hasher,
+                }
+            }),
+            grants: Arc::new({
+                let signer = GrantSigner::new(config.grant_key.expose_secret().as_bytes());
+                match &config.previous_grant_key {
+                    Some(previous) => signer.with_previous(previous.expose_secret().as_bytes()),
+                    None => signer,
+                }
+            }),
+            content_keys: Arc::new({
+                let keys = ContentKeys::new(
+                    config
+                        .key_encryption_key
+                        .as_ref()
+                        .map(|k| k.expose_secret().as_bytes()),
+                    config.token_key.expose_secret().as_bytes(),
+                );
+                match &config.previous_token_key {
+                    Some(previous) => keys.with_previous_token_key(
+                        config.key_encryption_key.is_some(),
+                        previous.expose_secret().as_bytes(),
+                    ),
+                    None => keys,
+                }
+            }),
             idempotency: Arc::new(crate::service::seal::Sealer::new(
                 config.token_key.expose_secret().as_bytes(),
                 crate::service::seal::IDEMPOTENT_ANSWERS,

@@ -94,6 +94,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         store: StoreSettings::Embedded,
         token_key: SecretString::from(secrets.token_key),
         grant_key: SecretString::from(secrets.grant_key),
+        previous_token_key: None,
+        previous_grant_key: None,
         key_encryption_key: None,
         http: HttpSettings::default(),
         log: LogSettings {

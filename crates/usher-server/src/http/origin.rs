@@ -254,12 +254,17 @@ pub async fn pull(
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 512)
         .ok_or(Error::OriginPullRefused)?;
-    let hash = state.hasher.origin_pull_secret(presented);
+    // under the current token key, or (while it is rotated) the key it replaces
+    let hashes = state.hasher.candidates(|h| h.origin_pull_secret(presented));
     let pool = state.store.cdns().await?;
     // a disabled CDN is cut at the origin too, not only left out of playlists and steering
     let cdn = pool
         .iter()
-        .find(|c| c.enabled && c.origin_secret_hash.is_some_and(|h| h.ct_eq(&hash)))
+        .find(|c| {
+            c.enabled
+                && c.origin_secret_hash
+                    .is_some_and(|stored| hashes.iter().any(|h| stored.ct_eq(h)))
+        })
         .ok_or(Error::OriginPullRefused)?;
     metrics::counter!("usher_origin_pulls_total", "cdn" => cdn.id.to_string()).increment(1);
     // what a CDN caches is shared by every viewer: key URIs point at Usher with no credential in them

@@ -324,9 +324,12 @@ pub async fn api_key(state: &AppState, bearer: &str) -> Result<ApiKey> {
         .api_key(&presented.id)
         .await?
         .ok_or(Error::Unauthorized)?;
-    if !key
-        .secret_hash
-        .ct_eq(&state.hasher.api_key_secret(&presented.secret))
+    // under the current token key, or (while it is rotated) the key it replaces
+    if !state
+        .hasher
+        .candidates(|h| h.api_key_secret(&presented.secret))
+        .iter()
+        .any(|hash| key.secret_hash.ct_eq(hash))
     {
         return Err(Error::Unauthorized);
     }
@@ -339,12 +342,14 @@ pub async fn api_key(state: &AppState, bearer: &str) -> Result<ApiKey> {
 /// # Errors
 /// `unauthorized` when the session is unknown, lapsed or past its lifetime, or its user is gone.
 pub async fn console_user(state: &AppState, secret: &str) -> Result<(AdminUser, SecretHash)> {
-    let id = state.hasher.console_session(secret);
-    let session = state
-        .store
-        .console_session(&id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let mut found = None;
+    for id in state.hasher.candidates(|h| h.console_session(secret)) {
+        if let Some(session) = state.store.console_session(&id).await? {
+            found = Some((id, session));
+            break;
+        }
+    }
+    let (id, session) = found.ok_or(Error::Unauthorized)?;
     let now = state.store.now();
     if now.0 - session.created_at.0 > MAX_SESSION_MS {
         state.store.delete_console_session(&id).await?;

@@ -14,6 +14,7 @@ use usher_core::lease::{
     AdmitDecision, AfterRenewal, EndReason, GeoCheck, HeartbeatDecision, LeaveDecision, Presented,
     SeatRules, after_renewal,
 };
+use usher_core::secret::SecretHash;
 use usher_core::session_secret::SessionSecret;
 use usher_core::show::Show;
 use usher_core::store::{AdmitRequest, DoorAnswer, DoorRules, HeartbeatAnswer, StoreError};
@@ -61,11 +62,15 @@ pub async fn find_ticket(state: &AppState, token: &str, client: IpAddr) -> Resul
 
 async fn lookup_ticket(state: &AppState, token: &str) -> Result<TicketAndShow> {
     let token = TicketToken::parse(token).map_err(|_| Error::TicketUnknown)?;
-    let ticket = state
-        .store
-        .ticket_by_token(&state.hasher.ticket_token(&token))
-        .await?
-        .ok_or(Error::TicketUnknown)?;
+    // under the current token key, or (while it is rotated) the key it replaces
+    let mut found = None;
+    for hash in state.hasher.candidates(|h| h.ticket_token(&token)) {
+        found = state.store.ticket_by_token(&hash).await?;
+        if found.is_some() {
+            break;
+        }
+    }
+    let ticket = found.ok_or(Error::TicketUnknown)?;
     let show = state
         .store
         .show(&ticket.terms.show_id)
@@ -375,20 +380,38 @@ async fn step(
     client: IpAddr,
 ) -> Result<Step> {
     state.limits.session_check(client)?;
-    let held = state.hasher.session_secret(presented.expose());
     let fresh = renew.then(SessionSecret::generate);
-    let answer = state
-        .store
-        .heartbeat(
-            session,
-            Presented {
-                secret: &held,
-                fresh: fresh
-                    .as_ref()
-                    .map(|f| state.hasher.session_secret(f.expose())),
-            },
-        )
-        .await;
+    let fresh_hash = fresh
+        .as_ref()
+        .map(|f| state.hasher.session_secret(f.expose()));
+    // the secret's hash under the current token key, then (while it is rotated) under the key it
+    // replaces: a session admitted before the rotation holds its hashes under that one until this
+    // step renews it (the fresh secret is always hashed under the current key)
+    let beat = async |held: &SecretHash| {
+        state
+            .store
+            .heartbeat(
+                session,
+                Presented {
+                    secret: held,
+                    fresh: fresh_hash,
+                },
+            )
+            .await
+    };
+    let held = state
+        .hasher
+        .candidates(|h| h.session_secret(presented.expose()));
+    let mut answer = beat(&held[0]).await;
+    for earlier in &held[1..] {
+        if let Ok(HeartbeatAnswer {
+            decision: HeartbeatDecision::WrongSecret,
+            ..
+        }) = &answer
+        {
+            answer = beat(earlier).await;
+        }
+    }
     // a guess at a live session's secret; an unknown session (a player back from a long sleep) and a
     // copy of the secrets (`Cloned`) are no guess
     if let Ok(HeartbeatAnswer {
@@ -518,8 +541,16 @@ pub async fn leave(
     client: IpAddr,
 ) -> Result<()> {
     state.limits.session_check(client)?;
-    let held = state.hasher.session_secret(presented.expose());
-    let decision = state.store.leave(session, &held).await?;
+    // under the current token key, then (while it is rotated) the key it replaces
+    let held = state
+        .hasher
+        .candidates(|h| h.session_secret(presented.expose()));
+    let mut decision = state.store.leave(session, &held[0]).await?;
+    for earlier in &held[1..] {
+        if decision == LeaveDecision::WrongSecret {
+            decision = state.store.leave(session, earlier).await?;
+        }
+    }
     // a superseded or ended session's player leaving (a closed tab's beacon) is no guess
     if matches!(decision, LeaveDecision::WrongSecret) {
         state.limits.session_failed(client);

@@ -33,6 +33,7 @@ mod outage;
 mod privacy;
 mod process;
 mod refusals;
+mod rotation;
 mod search;
 mod session_integrity;
 mod sign_url;

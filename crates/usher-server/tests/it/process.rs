@@ -848,3 +848,57 @@ async fn serve_starts_from_a_valid_configuration_and_stops_on_sigterm() {
     );
     println!("usher serve: ready in {ready_time:?}, exited 0 {exit_time:?} after SIGTERM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_store_written_by_a_newer_release_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        config_text("127.0.0.1:0", Some((TOKEN_KEY, GRANT_KEY)), &data, ""),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    // a store made by this release
+    let created = run_to_exit(
+        usher_command(&[
+            "api-key", "create", "--config", config, "--name", "t", "--scope", "admin",
+        ]),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    assert!(created.status.success(), "{}", created.stderr);
+    // as a later release would stamp it
+    let newer = usher_store::embedded::EMBEDDED_SCHEMA + 1;
+    let file = data.join(usher_store::embedded::DB_FILE);
+    {
+        let db = redb::Database::open(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(redb::TableDefinition::<&str, &str>::new("meta"))
+            .unwrap()
+            .insert("schema", newer.to_string().as_str())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let before = std::fs::read(&file).unwrap();
+    let served = run_to_exit(
+        usher_command(&["serve", "--config", config]),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap_or_else(|stderr| panic!("serve kept running on a newer store: {stderr}"));
+    assert!(!served.status.success());
+    let said = &served.stderr;
+    assert!(
+        said.contains(&format!("schema {newer}"))
+            && said.contains("newer Usher")
+            && said.contains(env!("CARGO_PKG_VERSION")),
+        "{said}"
+    );
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "a refusing node changes nothing"
+    );
+}

@@ -175,6 +175,64 @@ fn set_meta(dir: &std::path::Path, key: &str, value: &str) {
 }
 
 #[tokio::test]
+async fn a_store_written_by_release_0_1_0_opens_is_stamped_and_keeps_its_tickets() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/v0.1.0/usher.redb.gz");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&fixture).unwrap()),
+        &mut bytes,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(usher_store::embedded::DB_FILE), bytes).unwrap();
+    assert_eq!(meta(dir.path(), "schema"), None, "0.1.0 stamped nothing");
+
+    let store = EmbeddedStore::open(dir.path(), Arc::new(SystemClock)).unwrap();
+    for id in [
+        "t_bc38fea57a2b85944915c3b2",
+        "t_f3e5d04acf2659ff017f2201",
+        "t_26c51107f1a3eea2f7968e92",
+        "t_6678a5711a424380c72e1f48",
+    ] {
+        let id = usher_core::ids::TicketId::parse(id).unwrap();
+        assert!(store.ticket(&id).await.unwrap().is_some(), "{id}");
+    }
+    assert_eq!(
+        store
+            .tickets_by_external_ref("order-v010-1", 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // the token hashes of 0.1.0 are found with its token key
+    let hasher =
+        usher_core::secret::SecretHasher::new(b"1V5y92YByfvZpt9JL2uYr7aNpTp40_0kE_dUWccHgYU");
+    let token =
+        usher_core::ids::TicketToken::parse("ljGR_3OEyCQB-2QUKxMnoeTQi__Mjt9erum1K2-QdCc").unwrap();
+    let found = store
+        .ticket_by_token(&hasher.ticket_token(&token))
+        .await
+        .unwrap()
+        .expect("the demo ticket by its token");
+    assert_eq!(found.id.as_str(), "t_6678a5711a424380c72e1f48");
+    assert!(
+        store
+            .shows()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.id.as_str() == "demo")
+    );
+    drop(store);
+    assert_eq!(
+        meta(dir.path(), "schema").as_deref(),
+        Some(usher_store::embedded::EMBEDDED_SCHEMA.to_string().as_str())
+    );
+}
+
+#[tokio::test]
 async fn a_store_of_a_newer_schema_or_of_something_else_is_refused_and_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let clock: Arc<SystemClock> = Arc::new(SystemClock);

@@ -45,9 +45,21 @@ async fn check(state: &AppState, spec: TicketSpec) -> Result<Checked> {
     if state.store.show(&terms.show_id).await?.is_none() {
         return Err(Error::UnknownShow(terms.show_id.to_string()));
     }
+    // while token_key is rotated, a token the site registers again may be stored under the previous
+    // key: registered under that hash, the store answers it as it would any repeat (the existing ticket,
+    // or a conflict), and no second ticket holds the same token
+    let mut token_hash = state.hasher.ticket_token(&token);
+    if spec.token.is_some()
+        && let Some(previous) = state.hasher.previous()
+    {
+        let earlier = previous.ticket_token(&token);
+        if state.store.ticket_by_token(&earlier).await?.is_some() {
+            token_hash = earlier;
+        }
+    }
     let ticket = Ticket {
         id: TicketId::generate(),
-        token_hash: state.hasher.ticket_token(&token),
+        token_hash,
         terms,
         status: TicketStatus::Active,
         created_at: state.store.now().to_datetime(),

@@ -20,6 +20,9 @@ const CACHE_MAX: usize = 16_384;
 /// The key-encryption key, and this node's memory of keys it unwrapped.
 pub struct ContentKeys {
     kek: LessSafeKey,
+    /// While `token_key` is rotated (and no `key_encryption_key` is set): the wrapping key derived from
+    /// the token key being replaced, which still opens the keys wrapped before the rotation.
+    previous: Option<LessSafeKey>,
     rng: SystemRandom,
     clear: RwLock<HashMap<ContentKeyId, (String, ContentKey)>>,
 }
@@ -39,32 +42,46 @@ impl hkdf::KeyType for AeadKeyLen {
     }
 }
 
+/// The HKDF label of the wrapping key derived from `token_key`.
+const FROM_TOKEN_KEY: &[u8] = b"usher content-key wrapping v1: derived from token_key";
+
+/// An AES-256-GCM key from `ikm` through HKDF-SHA256 with `label`.
+fn derive(ikm: &[u8], label: &[u8]) -> LessSafeKey {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"usher").extract(ikm);
+    let info = [label];
+    let okm = prk
+        .expand(&info, AeadKeyLen)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    let mut bytes = [0u8; 32];
+    okm.fill(&mut bytes)
+        .expect("the output length matches the buffer");
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte AES-256 key"))
+}
+
 impl ContentKeys {
     /// The wrapping key from `secrets.key_encryption_key` when set (`explicit`), else from
     /// `secrets.token_key`, each through HKDF-SHA256 with a label of its own.
     pub fn new(explicit: Option<&[u8]>, token_key: &[u8]) -> Self {
         let (ikm, label): (&[u8], &[u8]) = match explicit {
             Some(k) => (k, b"usher content-key wrapping v1: key_encryption_key"),
-            None => (
-                token_key,
-                b"usher content-key wrapping v1: derived from token_key",
-            ),
+            None => (token_key, FROM_TOKEN_KEY),
         };
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"usher").extract(ikm);
-        let info = [label];
-        let okm = prk
-            .expand(&info, AeadKeyLen)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let mut bytes = [0u8; 32];
-        okm.fill(&mut bytes)
-            .expect("the output length matches the buffer");
-        let kek =
-            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte AES-256 key"));
         Self {
-            kek,
+            kek: derive(ikm, label),
+            previous: None,
             rng: SystemRandom::new(),
             clear: RwLock::default(),
         }
+    }
+
+    /// The same keys, also opening keys wrapped under `previous_token_key` while `token_key` is rotated;
+    /// nothing changes when the wrapping key comes from `secrets.key_encryption_key` (`explicit`).
+    #[must_use]
+    pub fn with_previous_token_key(mut self, explicit: bool, previous_token_key: &[u8]) -> Self {
+        if !explicit {
+            self.previous = Some(derive(previous_token_key, FROM_TOKEN_KEY));
+        }
+        self
     }
 
     fn aad(id: &ContentKeyId, stream_path: &str) -> Vec<u8> {
@@ -110,17 +127,21 @@ impl ContentKeys {
         if w.len() <= 1 + NONCE_LEN || w[0] != WRAP_VERSION {
             return Err(fail());
         }
-        let nonce = Nonce::try_assume_unique_for_key(&w[1..=NONCE_LEN]).map_err(|_| fail())?;
-        let mut sealed = w[1 + NONCE_LEN..].to_vec();
-        let clear = self
-            .kek
-            .open_in_place(
-                nonce,
-                Aad::from(Self::aad(id, &record.stream_path)),
-                &mut sealed,
-            )
-            .map_err(|_| fail())?;
-        ContentKey::from_slice(clear).ok_or_else(fail)
+        let open = |kek: &LessSafeKey| {
+            let nonce = Nonce::try_assume_unique_for_key(&w[1..=NONCE_LEN]).ok()?;
+            let mut sealed = w[1 + NONCE_LEN..].to_vec();
+            let clear = kek
+                .open_in_place(
+                    nonce,
+                    Aad::from(Self::aad(id, &record.stream_path)),
+                    &mut sealed,
+                )
+                .ok()?;
+            ContentKey::from_slice(clear)
+        };
+        open(&self.kek)
+            .or_else(|| self.previous.as_ref().and_then(open))
+            .ok_or_else(fail)
     }
 
     pub(super) fn cached(&self, id: &ContentKeyId) -> Option<(String, ContentKey)> {
@@ -185,5 +206,27 @@ mod tests {
         let explicit = ContentKeys::new(Some(b"kek-0123456789abcdef0123456789abcdef"), token_key);
         assert!(explicit.unwrap(&id, &r).is_err());
         assert!(ContentKeys::new(None, token_key).unwrap(&id, &r).is_ok());
+    }
+
+    #[test]
+    fn during_a_token_key_rotation_keys_wrapped_before_still_open() {
+        let (old, new) = (
+            b"old-token-key-0123456789abcdef0123".as_slice(),
+            b"new-token-key-0123456789abcdef0123".as_slice(),
+        );
+        let id = ContentKeyId::generate();
+        let k = ContentKey::generate();
+        let before = record(&ContentKeys::new(None, old), &id, "demo-aes", &k);
+        assert!(ContentKeys::new(None, new).unwrap(&id, &before).is_err());
+        let rotating = ContentKeys::new(None, new).with_previous_token_key(false, old);
+        assert!(rotating.unwrap(&id, &before).unwrap().ct_eq(&k));
+        // new keys are wrapped under the new token key only
+        let after = record(&rotating, &id, "demo-aes", &k);
+        assert!(ContentKeys::new(None, new).unwrap(&id, &after).is_ok());
+        assert!(ContentKeys::new(None, old).unwrap(&id, &after).is_err());
+        // with an explicit key-encryption key the token key plays no part
+        let kek = b"kek-0123456789abcdef0123456789abcdef".as_slice();
+        let explicit = ContentKeys::new(Some(kek), new).with_previous_token_key(true, old);
+        assert!(explicit.unwrap(&id, &before).is_err());
     }
 }

@@ -65,6 +65,8 @@ pub(crate) fn config(dir: &std::path::Path) -> Config {
         store: StoreSettings::Embedded,
         token_key: SecretString::from("test-token-key-0123456789abcdef0123456789"),
         grant_key: SecretString::from("test-grant-key-0123456789abcdef0123456789"),
+        previous_token_key: None,
+        previous_grant_key: None,
         key_encryption_key: None,
         http: HttpSettings {
             max_body_bytes: 4 * 1024 * 1024,
