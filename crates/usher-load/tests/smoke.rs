@@ -101,6 +101,8 @@ fn config(viewers: usize, devices: usize) -> ViewersConfig {
         jitter: 0.05,
         connections: 0,
         progress_s: 0.0,
+        watch_s: 0.0,
+        expect_outage: false,
     }
 }
 
