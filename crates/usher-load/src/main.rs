@@ -182,18 +182,21 @@ struct ViewerArgs {
     /// Seconds between progress lines on stderr (0: none).
     #[arg(long, default_value_t = 5.0)]
     progress_s: f64,
-    /// Churn: each viewer watches about this many seconds (±25 %), leaves, and comes back at once with a
-    /// fresh admit of its ticket, so admits, playlists and leaves go on through the run (0: every viewer
-    /// watches to the end). Viewers with their own ticket only.
+    /// Churn: each viewer watches about this many seconds (±25 %; its first while anywhere up to 1.25×,
+    /// so leaves are spread from the start), leaves, and comes back at once with a fresh admit of its
+    /// ticket: admits, playlists and leaves go on through the run at about viewers / S a second (0: every
+    /// viewer watches to the end). Viewers with their own ticket only.
     #[arg(long, default_value_t = 0.0, conflicts_with = "share_devices")]
     watch_s: f64,
     /// The run spans a store outage (a Redis fail-over): viewers ride it as the watch page does.
     ///
-    /// An admit answered 503 or 429 asks again after its `Retry-After` (a failed admit after 2 s); a
-    /// heartbeat answered `"status": "degraded"` keeps the session and its secret and comes again after
-    /// the interval it names. Those answers are counted under `outage` in the report (and as owed
-    /// refusals in the table), not as errors; the rest is checked as always: a session the server ends
-    /// is lost, a refused admit is a false refusal, a request without an answer or a 5xx heartbeat fails.
+    /// An admit answered 503 or 429 asks again after its `Retry-After` (a failed admit after 2 s), and so
+    /// does a master playlist (a player starting); a heartbeat answered `"status": "degraded"` keeps the
+    /// session and its secret and comes again after the interval it names; a leave answered 503 is not
+    /// asked again (the lease lapses by itself). Those answers are counted under `outage` in the report
+    /// (and as owed refusals in the table), not as errors; the rest is checked as always: a session the
+    /// server ends is lost, a refused admit is a false refusal, a request without an answer or a 5xx
+    /// heartbeat fails.
     #[arg(long)]
     expect_outage: bool,
     #[command(flatten)]
@@ -309,13 +312,16 @@ fn viewers_text(r: &ViewersReport) -> String {
     let o = &r.outage;
     if r.config.expect_outage {
         s.push_str(&format!(
-            "outage: {} admits told to come back later ({} admitted after waiting, longest wait {} ms), {} heartbeats degraded, {} of {} degraded viewers played on\n",
+            "outage: {} admits told to come back later ({} admitted after waiting, longest wait {} ms), {} heartbeats degraded; of {} degraded viewers {} renewed again and {} left first; {} leaves and {} master playlists answered 503\n",
             o.admits_unavailable,
             o.admits_paused,
             o.longest_admit_pause_ms,
             o.heartbeats_degraded,
+            o.viewers_degraded,
             o.viewers_recovered,
-            o.viewers_degraded
+            o.viewers_left_degraded,
+            o.leaves_unavailable,
+            o.playlists_unavailable
         ));
     }
     if c.clones_made > 0 {
@@ -469,8 +475,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM: the viewer run then ends early and reports (a second one
-/// ends the process as usual).
+/// Resolves on the first SIGINT or SIGTERM: the viewer run then ends early (the viewers leave) and
+/// reports; a second one ends the process at once.
 async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (

@@ -168,6 +168,12 @@ pub struct Outage {
     pub viewers_degraded: u64,
     /// Of those, the viewers whose session renewed again afterwards (played through the outage).
     pub viewers_recovered: u64,
+    /// Of those, the viewers that left (their watch was over, or the run) before their next heartbeat.
+    pub viewers_left_degraded: u64,
+    /// Leaves answered 503 or 429 (the store cannot free the seat; its lease lapses by itself).
+    pub leaves_unavailable: u64,
+    /// Master playlists answered 503 or 429 (a player starting during the outage), asked again.
+    pub playlists_unavailable: u64,
 }
 
 /// Now, in Unix milliseconds.

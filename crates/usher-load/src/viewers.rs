@@ -80,12 +80,13 @@ pub struct ViewersConfig {
     /// Seconds between progress lines on stderr (0: none).
     pub progress_s: f64,
     /// Seconds each viewer with its own ticket watches before it leaves and comes back at once with a
-    /// fresh admit of its ticket (±25 %; 0: it watches to the end), so admits, playlists and leaves go
-    /// on through the whole run, not only while viewers arrive.
+    /// fresh admit of its ticket (±25 %, the first while anywhere up to 1.25×; 0: it watches to the end),
+    /// so admits, playlists and leaves go on through the whole run, not only while viewers arrive.
     pub watch_s: f64,
-    /// Viewers ride a store outage as the watch page does: an admit answered 503 or 429 asks again after
-    /// its `Retry-After` (a failed admit after 2 s), a heartbeat answered `degraded` keeps the session and
-    /// its secret and comes again after the interval it names. Those answers are counted in the report's
+    /// Viewers ride a store outage as the watch page does: an admit (or a starting player's master
+    /// playlist) answered 503 or 429 asks again after its `Retry-After` (a failed admit after 2 s), a
+    /// heartbeat answered `degraded` keeps the session and its secret and comes again after the interval
+    /// it names, a leave answered 503 is not asked again. Those answers are counted in the report's
     /// `outage`, not as errors.
     pub expect_outage: bool,
 }
@@ -128,7 +129,7 @@ pub struct ViewersReport {
     pub failed_requests: u64,
     /// How the viewers rode a store outage (`expect_outage`).
     pub outage: Outage,
-    /// The run was ended early by SIGINT or SIGTERM (the viewers left at their next beat).
+    /// The run was ended early by SIGINT or SIGTERM (the viewers left within two seconds).
     pub stopped_early: bool,
     /// Whether the run passed: no error, no failed viewer task, no false refusal, no over-admission, no
     /// copied session played by two devices past its second heartbeat.
@@ -228,7 +229,8 @@ pub async fn run(
 }
 
 /// [`run`], ended early when `stop` resolves: no viewer arrives after it, and every viewer playing
-/// leaves at its next beat (the report's `stopped_early`).
+/// with its own ticket leaves within two seconds (a shared ticket's devices at their next beat); the
+/// report's `stopped_early`.
 ///
 /// # Errors
 /// As [`run`].
@@ -315,7 +317,7 @@ pub async fn run_until(
             tokio::select! {
                 () = tokio::time::sleep_until(when) => {}
                 () = &mut stop => {
-                    eprintln!("usher-load: stopping early: the viewers leave at their next beat");
+                    eprintln!("usher-load: stopping early: the viewers leave");
                     stopped_early = true;
                     let _ = stop_tx.send(true);
                 }
@@ -430,14 +432,19 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
     }
     let device = api::make_device();
     let mut start = at;
+    // the first while is drawn from (0, 1.25] of `watch_s`, the next ones from [0.75, 1.25]: leaves and
+    // comebacks are spread evenly from the first arrivals on, not bunched one `watch_s` after them
+    let mut first = true;
     loop {
         let Some(session) = admit_own(shared, i, token, &device).await else {
             return;
         };
         let leave_at = (shared.watch_s > 0.0).then(|| {
-            let f = rand::thread_rng().gen_range(0.75..1.25);
+            let low = if first { 0.02 } else { 0.75 };
+            let f = rand::thread_rng().gen_range(low..1.25);
             Instant::now() + Duration::from_secs_f64(shared.watch_s * f)
         });
+        first = false;
         match play(shared, i, session, start, leave_at).await {
             Played::Done => return,
             Played::Again => start = Instant::now(),
@@ -528,7 +535,9 @@ async fn play(
     let mut degraded = false;
     loop {
         if let Some(when) = next_steer.filter(|w| *w < next) {
-            tokio::time::sleep_until(when).await;
+            if !shared.sleep_until(when).await {
+                return leave_on_stop(shared, i, &session, degraded).await;
+            }
             // checks the seat with the current secret; the heartbeats renew it
             let outcome = api::steering(lanes, i, &session).await;
             if false_refusal(shared, &outcome) && !lost {
@@ -539,12 +548,12 @@ async fn play(
             next_steer = steering.map(|every| when + every);
             continue;
         }
-        tokio::time::sleep_until(next).await;
+        if !shared.sleep_until(next).await {
+            return leave_on_stop(shared, i, &session, degraded).await;
+        }
         let again = leave_at.is_some_and(|t| next >= t);
         if shared.over(next) || again {
-            let out = api::leave(lanes, i, &session).await;
-            api::record(rec, Op::Leave, out, |()| 1);
-            shared.left();
+            leave(shared, i, &session, degraded).await;
             return if again && !shared.over(next) {
                 Played::Again
             } else {
@@ -585,6 +594,34 @@ async fn play(
     }
 }
 
+/// A viewer leaves (`degraded`: its last heartbeat was answered `degraded`). With `expect_outage` a
+/// leave answered 503 or 429 is owed (the store cannot free the seat; the lease lapses by itself) and is
+/// not asked again, as a closing page's beacon is not.
+async fn leave(shared: &Shared, i: usize, session: &Session, degraded: bool) {
+    let out = api::leave(&shared.lanes, i, session).await;
+    match out {
+        Outcome::Http(r) if shared.expect_outage && api::come_back_later(&r) => {
+            shared.rec.refused(Op::Leave, r.latency);
+            shared.rec.outage(|o| o.leaves_unavailable += 1);
+        }
+        other => {
+            api::record(&shared.rec, Op::Leave, other, |()| 1);
+        }
+    }
+    if degraded {
+        shared.rec.outage(|o| o.viewers_left_degraded += 1);
+    }
+    shared.left();
+}
+
+/// The run was stopped: the viewer leaves within the next two seconds (spread, not all at once).
+async fn leave_on_stop(shared: &Shared, i: usize, session: &Session, degraded: bool) -> Played {
+    let pause = rand::thread_rng().gen_range(0.0..2.0);
+    tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+    leave(shared, i, session, degraded).await;
+    Played::Done
+}
+
 /// A viewer's place in the stream: the media playlist's directory and segments.
 struct Media {
     dir: String,
@@ -596,7 +633,21 @@ impl Media {
     /// Fetches the session's master playlist and its first variant's media playlist.
     async fn open(shared: &Shared, lane: usize, session: &Session) -> Option<Self> {
         let (lanes, rec) = (&shared.lanes, &shared.rec);
-        let master = api::master(lanes, lane, session).await;
+        let master = loop {
+            let master = api::master(lanes, lane, session).await;
+            // a player starting during a store outage: hls.js asks for its manifest again
+            match master {
+                Outcome::Http(r) if shared.expect_outage && api::come_back_later(&r) => {
+                    rec.refused(Op::Playlist, r.latency);
+                    rec.outage(|o| o.playlists_unavailable += 1);
+                    let wait = Duration::from_secs(r.retry_after_s.unwrap_or(1).clamp(1, 5));
+                    if !shared.sleep_until(Instant::now() + wait).await {
+                        return None;
+                    }
+                }
+                other => break other,
+            }
+        };
         let master = api::record(rec, Op::Playlist, master, |b| b.len() as u64)?;
         let variant = api::playlist_uris(&String::from_utf8_lossy(&master))
             .into_iter()
