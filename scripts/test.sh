@@ -6,8 +6,10 @@
 # the vendors' own code (scripts/vendor-vectors.sh --check: pinned PyPI packages in a venv under /var/tmp,
 # openssl, a real nginx) and fails if they differ from the committed ones, every Rust
 # test (unit, property, store contract, HTTP integration, real-binary process tests) with cargo-nextest,
-# the browser tests against the real usher binary, and schemathesis against the served OpenAPI document
-# (installed into a venv under /var/tmp). Stops at the first failure.
+# the browser tests against the real usher binary, the short operations drill (three nodes on Redis with
+# Sentinel behind haproxy, restarted one by one and a Redis master killed under load; installs haproxy),
+# and schemathesis against the served OpenAPI document (installed into a venv under /var/tmp). Stops at
+# the first failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -65,6 +67,10 @@ rm -rf "$(dirname "$answers")"
 step "browser tests"
 cargo build -p usher-server --bin usher --locked
 scripts/browser-test.sh
+
+step "ops drill, short form (rolling restart under load, a Redis master killed; docs/operations-drill.md)"
+cargo build -p usher-server -p usher-load --bins --locked
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" scripts/ops-drill.sh --short --profile debug
 
 step "API tests against the OpenAPI document (schemathesis)"
 scripts/schemathesis.sh
