@@ -1081,6 +1081,11 @@ impl Store for RedisStore {
             .arg(session.as_str())
             .arg(presented.secret.to_hex())
             .arg(presented.fresh.map_or_else(String::new, |h| h.to_hex()))
+            .arg(
+                presented
+                    .revive_since
+                    .map_or_else(String::new, |t| t.0.to_string()),
+            )
             .invoke_async(&mut self.con())
             .await
             .map_err(|e| self.fail(e))?;

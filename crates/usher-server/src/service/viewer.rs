@@ -386,6 +386,11 @@ async fn step(
                 fresh: fresh
                     .as_ref()
                     .map(|f| state.hasher.session_secret(f.expose())),
+                // a lease that lapsed while the store was unreachable and its player rode the outage
+                revive_since: state
+                    .outage
+                    .revive_since(state.store.now().0, state.config.http.store_outage_grace_s)
+                    .map(UnixMs),
             },
         )
         .await;
@@ -457,7 +462,7 @@ pub fn ride_outage<T>(
 ) -> Result<Option<T>> {
     match answer {
         Ok(a) => {
-            state.outage.recovered();
+            state.outage.recovered(now_ms);
             Ok(Some(a))
         }
         Err(StoreError::Unavailable(cause)) => {
