@@ -50,6 +50,7 @@
 //! | `audit` | list | audit entries (JSON), newest first, trimmed to the last 1,000,000, pruned by age and count (`prune_audit.lua`) |
 //! | `outcomes:{minute ms}` | hash, TTL 2 h | admit outcomes counted in that minute, by outcome |
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -210,6 +211,11 @@ struct Link {
     con: RwLock<ConnectionManager>,
     /// Wakes the re-discovery task after a connection-level failure.
     lost: Notify,
+    /// With Sentinel: the connection failed and no master Sentinel names has been connected to since.
+    /// The old connection is not used meanwhile — it would reconnect by itself to the old master's
+    /// address, where the old master may be back as a replica with stale data (or as a master that
+    /// Sentinel is about to demote) — so every call fails fast as unavailable until discovery is done.
+    stale: AtomicBool,
 }
 
 /// The Redis backend.
@@ -380,6 +386,7 @@ impl RedisStore {
         let link = Arc::new(Link {
             con: RwLock::new(con),
             lost: Notify::new(),
+            stale: AtomicBool::new(false),
         });
         let discovery = sentinel.map(|mut sentinel| {
             let link = Arc::clone(&link);
@@ -400,6 +407,7 @@ impl RedisStore {
                                     .con
                                     .write()
                                     .unwrap_or_else(std::sync::PoisonError::into_inner) = con;
+                                link.stale.store(false, Ordering::Release);
                                 tracing::warn!("Redis connection re-established through Sentinel");
                                 break;
                             }
@@ -494,13 +502,14 @@ impl RedisStore {
             || e.is_timeout()
             || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly);
         if connection_lost && self.discovery.is_some() {
+            self.link.stale.store(true, Ordering::Release);
             self.link.lost.notify_one();
         }
         unavailable(e)
     }
 
     async fn check_eviction_policy(&self) {
-        let mut con = self.con();
+        let Ok(mut con) = self.con() else { return };
         let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
             .arg("GET")
             .arg("maxmemory-policy")
@@ -531,12 +540,22 @@ impl RedisStore {
         k
     }
 
-    fn con(&self) -> ConnectionManager {
-        self.link
+    /// The connection to use; with Sentinel, unavailable while the last one failed and discovery has
+    /// not connected to the master Sentinel names yet ([`Link::stale`]).
+    fn con(&self) -> Result<ConnectionManager, StoreError> {
+        if self.discovery.is_some() && self.link.stale.load(Ordering::Acquire) {
+            // discovery may have stopped waiting (a failure it has not seen): wake it again
+            self.link.lost.notify_one();
+            return Err(StoreError::Unavailable(
+                "following Sentinel to the master: the connection failed".into(),
+            ));
+        }
+        Ok(self
+            .link
             .con
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+            .clone())
     }
 
     /// Waits for the configured number of replicas to acknowledge the writes so far.
@@ -544,7 +563,7 @@ impl RedisStore {
         if self.wait_replicas == 0 {
             return Ok(());
         }
-        let mut con = self.con();
+        let mut con = self.con()?;
         let acked: i64 = redis::cmd("WAIT")
             .arg(self.wait_replicas)
             .arg(self.wait_timeout.as_millis() as u64)
@@ -583,7 +602,7 @@ impl RedisStore {
         }
         let asked = Instant::now();
         let answer: Vec<RedisValue> = invocation
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let (Some(replaced), Some(generation)) = (
@@ -609,7 +628,7 @@ impl RedisStore {
         kind: &str,
         set: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let mut ids: Vec<String> = con
             .smembers(self.key(&[set]))
             .await
@@ -631,7 +650,7 @@ impl RedisStore {
         what: &str,
         key: String,
     ) -> Result<Option<T>, StoreError> {
-        let raw: Option<String> = self.con().get(key).await.map_err(|e| self.fail(e))?;
+        let raw: Option<String> = self.con()?.get(key).await.map_err(|e| self.fail(e))?;
         raw.map(|s| decode(what, &s)).transpose()
     }
 
@@ -651,7 +670,7 @@ impl RedisStore {
             .key(self.key(&["cdns"]))
             .arg(&self.prefix)
             .arg(known.map_or_else(String::new, |g| g.to_string()))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("pool answered {answer:?}"));
@@ -680,7 +699,7 @@ impl RedisStore {
 
     async fn ticket_of_session(&self, session: &SessionId) -> Result<Option<TicketId>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["session", session.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -698,7 +717,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let _: String = redis::cmd("PING")
             .query_async(&mut con)
             .await
@@ -727,7 +746,7 @@ impl Store for RedisStore {
                     .as_ref()
                     .map_or_else(String::new, |c| c.generation.to_string()),
             )
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("show answered {answer:?}"));
@@ -763,7 +782,7 @@ impl Store for RedisStore {
             .key(self.key(&["show_tickets", id.as_str()]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let answer: Vec<i64> = answer.iter().filter_map(as_i64).collect();
@@ -807,7 +826,7 @@ impl Store for RedisStore {
                     });
                 pipe.invoke_script(&inv);
             }
-            let mut con = self.con();
+            let mut con = self.con()?;
             // the pipeline sends EVALSHA; loading first (idempotent) avoids a NOSCRIPT after a restart
             self.scripts
                 .register
@@ -853,7 +872,7 @@ impl Store for RedisStore {
             .key(self.key(&["token", &hash.to_hex()]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(self.key(&["ticket", ""]))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("ticket by token answered {answer:?}"));
@@ -879,7 +898,7 @@ impl Store for RedisStore {
             .key(self.key(&["seats", id.as_str()]))
             .arg(encode(&ticket))
             .arg(&self.prefix)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let Some(stored) = stored else {
@@ -913,7 +932,7 @@ impl Store for RedisStore {
             .erase
             .key(self.key(&["seats", id.as_str()]))
             .arg(&self.prefix)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let [addresses, countries, devices, sessions, live_sessions] = answer[..] else {
@@ -934,7 +953,7 @@ impl Store for RedisStore {
             .retention_cursor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut con = self.con();
+        let mut con = self.con()?;
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
@@ -1021,7 +1040,7 @@ impl Store for RedisStore {
             .arg(req.address.map_or_else(String::new, |a| a.to_string()))
             .arg(req.presented.map_or_else(String::new, |h| h.to_hex()))
             .arg(req.fresh.to_hex())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
@@ -1086,7 +1105,7 @@ impl Store for RedisStore {
                     .revive_since
                     .map_or_else(String::new, |t| t.0.to_string()),
             )
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("heartbeat answered {answer:?}"));
@@ -1160,7 +1179,7 @@ impl Store for RedisStore {
             .arg(&self.prefix)
             .arg(session.as_str())
             .arg(encode(&reason))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(n == 1)
@@ -1178,7 +1197,7 @@ impl Store for RedisStore {
             .arg(&self.prefix)
             .arg(session.as_str())
             .arg(secret.to_hex())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         match answer.as_str() {
@@ -1207,7 +1226,7 @@ impl Store for RedisStore {
             None => self.shows().await?.into_iter().map(|s| s.id).collect(),
         };
         let now = self.now();
-        let mut con = self.con();
+        let mut con = self.con()?;
         let mut out = Vec::new();
         for show in shows {
             let sids: Vec<String> = con
@@ -1247,7 +1266,7 @@ impl Store for RedisStore {
     }
 
     async fn put_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let _: () = redis::pipe()
             .atomic()
             .set(self.key(&["apikey", key.id.as_str()]), encode(&key))
@@ -1261,7 +1280,7 @@ impl Store for RedisStore {
     }
 
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let (raw, used): (Option<String>, Option<i64>) = redis::pipe()
             .get(self.key(&["apikey", id.as_str()]))
             .get(self.key(&["apikey_used", id.as_str()]))
@@ -1278,7 +1297,7 @@ impl Store for RedisStore {
 
     async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let ids: Vec<String> = self
-            .con()
+            .con()?
             .smembers(self.key(&["apikeys"]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1299,7 +1318,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let (n, _, _): (i64, i64, i64) = redis::pipe()
             .atomic()
             .del(self.key(&["apikey", id.as_str()]))
@@ -1314,7 +1333,7 @@ impl Store for RedisStore {
 
     async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
         let _: () = self
-            .con()
+            .con()?
             .set(self.key(&["apikey_used", id.as_str()]), self.now().0)
             .await
             .map_err(|e| self.fail(e))?;
@@ -1335,7 +1354,7 @@ impl Store for RedisStore {
         let (cdn, health): (Option<String>, Option<String>) = redis::pipe()
             .get(self.key(&["cdn", id.as_str()]))
             .get(self.key(&["cdn_health", id.as_str()]))
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let Some(cdn) = cdn else { return Ok(None) };
@@ -1378,7 +1397,7 @@ impl Store for RedisStore {
             .key(self.key(&["cdn_health", id.as_str()]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(encode(&health))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         if answer == RedisValue::Nil {
@@ -1400,7 +1419,7 @@ impl Store for RedisStore {
             .key(self.key(&["cdns"]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let (Some(n), Some(generation)) = (
@@ -1421,7 +1440,7 @@ impl Store for RedisStore {
         external_ref: &str,
         limit: usize,
     ) -> Result<Vec<Ticket>, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let ids: Vec<String> = con
             .smembers(self.key(&["extref", external_ref]))
             .await
@@ -1447,7 +1466,7 @@ impl Store for RedisStore {
 
     async fn poster(&self, show: &ShowId) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         let raw: Option<Vec<u8>> = self
-            .con()
+            .con()?
             .get(self.key(&["poster", show.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1467,7 +1486,7 @@ impl Store for RedisStore {
         poster: Option<(String, Vec<u8>)>,
     ) -> Result<(), StoreError> {
         let key = self.key(&["poster", show.as_str()]);
-        let mut con = self.con();
+        let mut con = self.con()?;
         match poster {
             Some((ctype, bytes)) => {
                 let mut v = ctype.into_bytes();
@@ -1484,7 +1503,7 @@ impl Store for RedisStore {
 
     async fn stream_key(&self, show: &ShowId) -> Result<Option<StreamKeyRecord>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["stream_key", show.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1497,7 +1516,7 @@ impl Store for RedisStore {
         record: Option<StreamKeyRecord>,
     ) -> Result<(), StoreError> {
         let key = self.key(&["stream_key", show.as_str()]);
-        let mut con = self.con();
+        let mut con = self.con()?;
         match record {
             Some(r) => {
                 let _: () = con.set(key, encode(&r)).await.map_err(|e| self.fail(e))?;
@@ -1518,7 +1537,7 @@ impl Store for RedisStore {
             .arg(self.key(&["content_key", id.as_str()]))
             .arg(encode(&record))
             .arg("NX")
-            .query_async::<Option<String>>(&mut self.con())
+            .query_async::<Option<String>>(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?
             .is_some();
@@ -1528,7 +1547,7 @@ impl Store for RedisStore {
 
     async fn content_key(&self, id: &ContentKeyId) -> Result<Option<ContentKeyRecord>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["content_key", id.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1543,7 +1562,7 @@ impl Store for RedisStore {
         .key(self.key(&["admin_users"]))
         .arg(encode(&user))
         .arg(user.name.as_str())
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1567,7 +1586,7 @@ impl Store for RedisStore {
             .arg(hash)
             .arg(must_change)
             .arg(change.at.0)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1594,7 +1613,7 @@ impl Store for RedisStore {
         .key(self.key(&["user_sessions", name.as_str()]))
         .arg(name.as_str())
         .arg(self.key(&["console", ""]))
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1614,7 +1633,7 @@ impl Store for RedisStore {
             .ignore()
             .sadd(self.key(&["user_sessions", session.user.as_str()]), &hash)
             .ignore()
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1645,7 +1664,7 @@ impl Store for RedisStore {
             .arg("PX")
             .arg((expires_at.0 - now.0).max(1))
             .arg("XX")
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1653,7 +1672,7 @@ impl Store for RedisStore {
 
     async fn delete_console_session(&self, id: &SecretHash) -> Result<bool, StoreError> {
         let n: i64 = self
-            .con()
+            .con()?
             .del(self.key(&["console", &id.to_hex()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1671,7 +1690,7 @@ impl Store for RedisStore {
             .key(self.key(&["user_sessions", user.as_str()]))
             .arg(self.key(&["console", ""]))
             .arg(keep.map(SecretHash::to_hex).unwrap_or_default())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(u64::try_from(ended).unwrap_or(0))
@@ -1686,7 +1705,7 @@ impl Store for RedisStore {
             .arg(rule.initial_ms)
             .arg(rule.max_ms)
             .arg(rule.window_ms)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(if allowed == 1 {
@@ -1704,7 +1723,7 @@ impl Store for RedisStore {
             .undo_login_attempt
             .key(self.key(&["login_attempts", key]))
             .arg(rule.free)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1712,7 +1731,7 @@ impl Store for RedisStore {
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         let _: () = self
-            .con()
+            .con()?
             .del(self.key(&["login_attempts", key]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1727,7 +1746,7 @@ impl Store for RedisStore {
             .ignore()
             .ltrim(&k, 0, 999_999)
             .ignore()
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -1737,7 +1756,7 @@ impl Store for RedisStore {
         const PAGE: isize = 1000;
         const MAX_SCANNED: isize = AUDIT_SCAN_LIMIT as isize;
         let k = self.key(&["audit"]);
-        let mut con = self.con();
+        let mut con = self.con()?;
         let mut out = Vec::new();
         let mut start = 0isize;
         while out.len() < filter.limit && start < MAX_SCANNED {
@@ -1773,7 +1792,7 @@ impl Store for RedisStore {
             .arg(before.0)
             .arg(max_rows)
             .arg(100_000)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(u64::try_from(dropped).unwrap_or(0))
@@ -1785,7 +1804,7 @@ impl Store for RedisStore {
             .live_counts
             .key(self.key(&["shows"]))
             .arg(&self.prefix)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         answer
@@ -1816,7 +1835,7 @@ impl Store for RedisStore {
             pipe.expire(&k, 2 * 3600 + 120).ignore();
         }
         let _: () = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1844,7 +1863,7 @@ impl Store for RedisStore {
             pipe.hgetall(self.key(&["outcomes", &m.to_string()]));
         }
         let maps: Vec<std::collections::BTreeMap<String, u64>> = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(minutes
@@ -1873,7 +1892,7 @@ impl Store for RedisStore {
             .arg(encode(&endpoint))
             .arg("GET")
             .sadd(self.key(&["webhooks"]), endpoint.id.as_str())
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1886,7 +1905,7 @@ impl Store for RedisStore {
 
     async fn webhook(&self, id: &WebhookId) -> Result<Option<WebhookEndpoint>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["webhook", id.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1895,7 +1914,7 @@ impl Store for RedisStore {
 
     async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let mut ids: Vec<String> = self
-            .con()
+            .con()?
             .smembers(self.key(&["webhooks"]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1916,7 +1935,7 @@ impl Store for RedisStore {
             .atomic()
             .del(self.key(&["webhook", id.as_str()]))
             .srem(self.key(&["webhooks"]), id.as_str())
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1945,7 +1964,7 @@ impl Store for RedisStore {
             pipe.ltrim(&log, 0, DELIVERIES_KEPT - 1).ignore();
         }
         let _: () = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -1972,7 +1991,7 @@ impl Store for RedisStore {
         .arg(until.0)
         .arg(limit)
         .arg(self.key(&["delivery", ""]))
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2000,7 +2019,7 @@ impl Store for RedisStore {
             pipe.zrem(&due, delivery.id.as_str()).ignore();
         }
         let _: () = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -2008,7 +2027,7 @@ impl Store for RedisStore {
 
     async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["delivery", id.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -2021,7 +2040,7 @@ impl Store for RedisStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let ids: Vec<String> = self
-            .con()
+            .con()?
             .lrange(
                 self.key(&["deliveries", "of", endpoint.as_str()]),
                 0,
@@ -2066,7 +2085,7 @@ impl Store for RedisStore {
         .arg(claim)
         .arg(now.0)
         .arg((until.0 - now.0).max(1))
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2087,7 +2106,7 @@ impl Store for RedisStore {
             .arg(encode(&record))
             .arg("PX")
             .arg(ttl)
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -2095,7 +2114,7 @@ impl Store for RedisStore {
 
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
         let _: () = self
-            .con()
+            .con()?
             .del(self.key(&["idem", key]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -2123,7 +2142,7 @@ impl Store for RedisStore {
             .arg(rules.pass_ms)
             .arg(rules.abandon_ms)
             .arg(DOOR_WINDOW_MS)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let int = |i: usize| match said.get(i) {
@@ -2161,7 +2180,7 @@ impl Store for RedisStore {
         .arg(code.interval_s)
         .arg(now.0)
         .arg((code.expires_at.0 - now.0).max(1) + 60_000)
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2182,7 +2201,7 @@ impl Store for RedisStore {
         .key(self.key(&["tv", &user_code.to_hex()]))
         .arg(encode(&approval))
         .arg(self.now().0)
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2217,7 +2236,7 @@ impl Store for RedisStore {
         .arg(device_secret.to_hex())
         .arg(self.now().0)
         .arg(TV_POLL_SLACK_MS)
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
