@@ -196,6 +196,7 @@ def judge(phase, load):
         fig["viewers_left_degraded"] = outage.get("viewers_left_degraded", 0)
         fig["leaves_unavailable"] = outage.get("leaves_unavailable", 0)
         fig["playlists_unavailable"] = outage.get("playlists_unavailable", 0)
+        fig["leaves_lapsed"] = outage.get("leaves_lapsed", 0)
         fig["replica_back_ms"] = fo.get("replica_back_at_ms", kill) - kill
         fig["registration_after"] = fo.get("registration_after")
         slack = fo.get("slack_ms", 1000)
@@ -264,7 +265,8 @@ def report(out_dir):
                 f"({f['admits_unavailable']} answers, longest wait of one viewer {f['longest_admit_wait_ms']} ms; allowed up to {f['pause_allowed_ms']} ms); "
                 f"{f['heartbeats_degraded']} heartbeats degraded from +{f['degraded_from_ms']} ms to +{f['degraded_until_ms']} ms, "
                 f"of {f['viewers_degraded']} degraded viewers {f['viewers_recovered']} renewed again and {f['viewers_left_degraded']} left first; "
-                f"{f['leaves_unavailable']} leaves and {f['playlists_unavailable']} starting players' master playlists answered 503 meanwhile; "
+                f"{f['leaves_unavailable']} leaves and {f['playlists_unavailable']} starting players' master playlists answered 503 meanwhile, "
+                f"{f['leaves_lapsed']} degraded viewers' leaves found their lease lapsed; "
                 f"old master back as a replica +{f['replica_back_ms']} ms; a registration after it answered {f['registration_after']}"
             )
     for f in figures:

@@ -312,7 +312,7 @@ fn viewers_text(r: &ViewersReport) -> String {
     let o = &r.outage;
     if r.config.expect_outage {
         s.push_str(&format!(
-            "outage: {} admits told to come back later ({} admitted after waiting, longest wait {} ms), {} heartbeats degraded; of {} degraded viewers {} renewed again and {} left first; {} leaves and {} master playlists answered 503\n",
+            "outage: {} admits told to come back later ({} admitted after waiting, longest wait {} ms), {} heartbeats degraded; of {} degraded viewers {} renewed again and {} left first; {} leaves and {} master playlists answered 503, {} leaves found the lease lapsed\n",
             o.admits_unavailable,
             o.admits_paused,
             o.longest_admit_pause_ms,
@@ -321,7 +321,8 @@ fn viewers_text(r: &ViewersReport) -> String {
             o.viewers_recovered,
             o.viewers_left_degraded,
             o.leaves_unavailable,
-            o.playlists_unavailable
+            o.playlists_unavailable,
+            o.leaves_lapsed
         ));
     }
     if c.clones_made > 0 {

@@ -172,6 +172,9 @@ pub struct Outage {
     pub viewers_left_degraded: u64,
     /// Leaves answered 503 or 429 (the store cannot free the seat; its lease lapses by itself).
     pub leaves_unavailable: u64,
+    /// Leaves of degraded viewers answered 404 `session_unknown` or 410 `session_expired`: the lease
+    /// lapsed during the outage and the viewer left before a heartbeat held it again.
+    pub leaves_lapsed: u64,
     /// Master playlists answered 503 or 429 (a player starting during the outage), asked again.
     pub playlists_unavailable: u64,
 }

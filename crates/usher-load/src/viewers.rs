@@ -596,13 +596,27 @@ async fn play(
 
 /// A viewer leaves (`degraded`: its last heartbeat was answered `degraded`). With `expect_outage` a
 /// leave answered 503 or 429 is owed (the store cannot free the seat; the lease lapses by itself) and is
-/// not asked again, as a closing page's beacon is not.
+/// not asked again, as a closing page's beacon is not; so is a degraded viewer's leave answered that its
+/// session is over (its lease lapsed during the outage, and no heartbeat held it again before it left).
 async fn leave(shared: &Shared, i: usize, session: &Session, degraded: bool) {
     let out = api::leave(&shared.lanes, i, session).await;
     match out {
         Outcome::Http(r) if shared.expect_outage && api::come_back_later(&r) => {
             shared.rec.refused(Op::Leave, r.latency);
             shared.rec.outage(|o| o.leaves_unavailable += 1);
+        }
+        // its lease lapsed in the store while it could not be renewed, and this viewer leaves before
+        // its next heartbeat would have held it again: the seat is free either way
+        Outcome::Http(r)
+            if shared.expect_outage
+                && degraded
+                && matches!(
+                    (r.status.as_u16(), problem_code(&r.body).as_deref()),
+                    (404, Some("session_unknown")) | (410, Some("session_expired"))
+                ) =>
+        {
+            shared.rec.refused(Op::Leave, r.latency);
+            shared.rec.outage(|o| o.leaves_lapsed += 1);
         }
         other => {
             api::record(&shared.rec, Op::Leave, other, |()| 1);
