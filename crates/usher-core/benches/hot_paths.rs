@@ -136,6 +136,7 @@ fn lease_step(c: &mut Criterion) {
             let renewal = Presented {
                 secret: &held.0,
                 fresh: Some(held.1),
+                revive_since: None,
             };
             let d = t.heartbeat(black_box(&session), renewal, now);
             held = (held.1, held.0);

@@ -278,6 +278,19 @@ pub struct Presented<'a> {
     pub secret: &'a SecretHash,
     /// The secret handed out when the step renews.
     pub fresh: Option<SecretHash>,
+    /// The store was unreachable from this instant on, and has been answering again for a short while
+    /// only (a store outage the caller rode: its players kept playing on `degraded` heartbeats, and no
+    /// lease could be renewed meanwhile). A lease past its expiry that was still running at this instant
+    /// and that no step has dropped since is held for this step as if it had not lapsed: a renewal
+    /// renews it, a check passes. `None` for every step outside such a while.
+    pub revive_since: Option<UnixMs>,
+}
+
+impl Presented<'_> {
+    /// Whether a lease that expired at `expires_at` lapsed during the outage this step rides out.
+    fn revives(&self, expires_at: UnixMs) -> bool {
+        self.revive_since.is_some_and(|since| expires_at > since)
+    }
 }
 
 /// The outcome of a player's leave.
@@ -574,6 +587,11 @@ impl TicketLeases {
     /// player presents its secret, moving the secret (see [`crate::session_secret`]). Without
     /// `presented.fresh` it only checks: the lease and the secret stay as they are, and `Renewed` names
     /// the lease's current expiry.
+    ///
+    /// A lease that lapsed during a store outage the caller rode (`presented.revive_since`) is still
+    /// held: it is still in the list, so no step has dropped it, and every admit drops expired leases
+    /// before it counts seats — so no seat was given away since it lapsed, and holding it again keeps
+    /// the ticket within its devices.
     pub fn heartbeat(
         &mut self,
         session: &SessionId,
@@ -581,7 +599,8 @@ impl TicketLeases {
         now: UnixMs,
     ) -> HeartbeatDecision {
         if let Some(idx) = self.leases.iter().position(|l| &l.session_id == session) {
-            if self.leases[idx].expires_at <= now {
+            let expires_at = self.leases[idx].expires_at;
+            if expires_at <= now && !presented.revives(expires_at) {
                 let lease = self.leases.remove(idx);
                 self.end(
                     lease.session_id,
@@ -718,6 +737,7 @@ mod tests {
         Presented {
             secret: Box::leak(Box::new(h(held))),
             fresh: Some(h(fresh)),
+            revive_since: None,
         }
     }
 
@@ -858,6 +878,73 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_that_lapsed_during_a_ridden_outage_is_held_again_and_no_other() {
+        let r = rules(1, SharingPolicy::NewestWins);
+        // admitted at 0, lease to 45 s; the store was unreachable from 30 s to 80 s
+        let riding = |held: &'static str, fresh: Option<&str>| Presented {
+            secret: Box::leak(Box::new(h(held))),
+            fresh: fresh.map(h),
+            revive_since: Some(UnixMs(30_000)),
+        };
+        let mut t = TicketLeases::default();
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
+        // a check after the outage passes and leaves the lease as it is
+        assert_eq!(
+            t.heartbeat(&a, riding("A0", None), UnixMs(81_000)),
+            HeartbeatDecision::Renewed {
+                expires_at: UnixMs(45_000)
+            }
+        );
+        // the renewal holds it again, for a full lease from now
+        assert_eq!(
+            t.heartbeat(&a, riding("A0", Some("A1")), UnixMs(82_000)),
+            HeartbeatDecision::Renewed {
+                expires_at: UnixMs(127_000)
+            }
+        );
+        assert_eq!(t.live(UnixMs(82_000)).count(), 1);
+
+        // a lease that had lapsed before the outage began stays lapsed
+        let mut t = TicketLeases::default();
+        let a = admitted(claim(
+            &mut t,
+            1,
+            "A",
+            "A0",
+            rules(1, SharingPolicy::NewestWins),
+            -20_000,
+        ));
+        assert_eq!(
+            t.heartbeat(&a, riding("A0", Some("A1")), UnixMs(81_000)),
+            HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(25_000) })
+        );
+
+        // a lapsed lease that an admit dropped since (its seat given to another device) stays lapsed:
+        // the ticket never plays on more devices than it allows
+        let mut t = TicketLeases::default();
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
+        let b = admitted(claim(&mut t, 2, "B", "B0", r, 80_500));
+        assert_eq!(
+            t.heartbeat(&a, riding("A0", Some("A1")), UnixMs(81_000)),
+            HeartbeatDecision::Ended(EndReason::Expired { at: UnixMs(45_000) })
+        );
+        assert_eq!(
+            t.live(UnixMs(81_000))
+                .map(|l| &l.session_id)
+                .collect::<Vec<_>>(),
+            [&b]
+        );
+
+        // and without the outage the lapsed lease ends as before
+        let mut t = TicketLeases::default();
+        let a = admitted(claim(&mut t, 1, "A", "A0", r, 0));
+        assert!(matches!(
+            t.heartbeat(&a, renewal("A0", "A1"), UnixMs(81_000)),
+            HeartbeatDecision::Ended(EndReason::Expired { .. })
+        ));
+    }
+
+    #[test]
     fn a_check_neither_renews_nor_moves_the_secret_and_leave_needs_the_secret() {
         let mut t = TicketLeases::default();
         let r = rules(1, SharingPolicy::NewestWins);
@@ -865,6 +952,7 @@ mod tests {
         let check = Presented {
             secret: &h("A0"),
             fresh: None,
+            revive_since: None,
         };
         assert_eq!(
             t.heartbeat(&a, check, UnixMs(10_000)),

@@ -521,6 +521,7 @@ impl Model {
                                 let check = Presented {
                                     secret: &held,
                                     fresh: None,
+                                    revive_since: None,
                                 };
                                 prop_assert_eq!(
                                     t.heartbeat(s, check, UnixMs(now)),
@@ -606,6 +607,7 @@ impl Model {
             Presented {
                 secret: &presented,
                 fresh: Some(fresh),
+                revive_since: None,
             },
             UnixMs(now),
         );
@@ -640,6 +642,7 @@ impl Model {
             Presented {
                 secret: &presented,
                 fresh: Some(hash(&next)),
+                revive_since: None,
             },
             UnixMs(now),
         );

@@ -360,6 +360,28 @@ pub async fn heartbeat(lanes: &Lanes, lane: usize, session: &Session) -> Outcome
     }
 }
 
+/// A heartbeat's answer `200 {"status": "degraded"}` (the store is unreachable and the server keeps the
+/// player going on what it holds): the seconds until the next heartbeat it asks for.
+pub fn degraded_interval(reply: &Reply) -> Option<u32> {
+    #[derive(Deserialize)]
+    struct Degraded {
+        status: String,
+        #[serde(default)]
+        heartbeat_interval_s: Option<u32>,
+    }
+    if reply.status.as_u16() != 200 {
+        return None;
+    }
+    let v = serde_json::from_slice::<Degraded>(&reply.body).ok()?;
+    (v.status == "degraded").then(|| v.heartbeat_interval_s.unwrap_or(5).max(1))
+}
+
+/// An answer that asks to come back later: 503 (`store_unavailable` while the store is unreachable) or
+/// 429 (`rate_limited`); the watch page waits its `Retry-After` and asks again.
+pub fn come_back_later(reply: &Reply) -> bool {
+    matches!(reply.status.as_u16(), 503 | 429)
+}
+
 /// `DELETE /api/v1/playback/{id}` with the session's current secret; success is 204.
 pub async fn leave(lanes: &Lanes, lane: usize, session: &Session) -> Outcome<()> {
     let path = format!("/api/v1/playback/{}", session.id);

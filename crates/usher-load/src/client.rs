@@ -55,6 +55,8 @@ pub struct Reply {
     pub body: Bytes,
     /// From sending the request (connection in hand) to the last byte of the body.
     pub latency: Duration,
+    /// Its `Retry-After` in seconds, when it carries one as a number.
+    pub retry_after_s: Option<u64>,
 }
 
 /// One request.
@@ -233,20 +235,26 @@ impl Lanes {
             sender.ready().await.map_err(Failure::Transport)?;
             let res = sender.send_request(req).await.map_err(Failure::Transport)?;
             let status = res.status();
+            let retry_after_s = res
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
             let body = res
                 .into_body()
                 .collect()
                 .await
                 .map_err(Failure::Transport)?
                 .to_bytes();
-            Ok((status, body))
+            Ok((status, body, retry_after_s))
         })
         .await;
         match attempt {
-            Ok(Ok((status, body))) => Ok(Reply {
+            Ok(Ok((status, body, retry_after_s))) => Ok(Reply {
                 status,
                 body,
                 latency: started.elapsed(),
+                retry_after_s,
             }),
             Ok(Err(e)) => {
                 *slot = None;

@@ -182,6 +182,23 @@ struct ViewerArgs {
     /// Seconds between progress lines on stderr (0: none).
     #[arg(long, default_value_t = 5.0)]
     progress_s: f64,
+    /// Churn: each viewer watches about this many seconds (±25 %; its first while anywhere up to 1.25×,
+    /// so leaves are spread from the start), leaves, and comes back at once with a fresh admit of its
+    /// ticket: admits, playlists and leaves go on through the run at about viewers / S a second (0: every
+    /// viewer watches to the end). Viewers with their own ticket only.
+    #[arg(long, default_value_t = 0.0, conflicts_with = "share_devices")]
+    watch_s: f64,
+    /// The run spans a store outage (a Redis fail-over): viewers ride it as the watch page does.
+    ///
+    /// An admit answered 503 or 429 asks again after its `Retry-After` (a failed admit after 2 s), and so
+    /// does a master playlist (a player starting); a heartbeat answered `"status": "degraded"` keeps the
+    /// session and its secret and comes again after the interval it names; a leave answered 503 is not
+    /// asked again (the lease lapses by itself). Those answers are counted under `outage` in the report
+    /// (and as owed refusals in the table), not as errors; the rest is checked as always: a session the
+    /// server ends is lost, a refused admit is a false refusal, a request without an answer or a 5xx
+    /// heartbeat fails.
+    #[arg(long)]
+    expect_outage: bool,
     #[command(flatten)]
     output: Output,
 }
@@ -281,6 +298,33 @@ fn viewers_text(r: &ViewersReport) -> String {
         c.rounds_checked,
         c.expected_refusals
     ));
+    s.push_str(&format!(
+        "failed requests {}   sessions lost {}   false admit refusals {}{}\n",
+        r.failed_requests,
+        c.sessions_lost,
+        c.false_admit_refusals,
+        if r.stopped_early {
+            "   (stopped early by a signal)"
+        } else {
+            ""
+        }
+    ));
+    let o = &r.outage;
+    if r.config.expect_outage {
+        s.push_str(&format!(
+            "outage: {} admits told to come back later ({} admitted after waiting, longest wait {} ms), {} heartbeats degraded; of {} degraded viewers {} renewed again and {} left first; {} leaves and {} master playlists answered 503, {} leaves found the lease lapsed\n",
+            o.admits_unavailable,
+            o.admits_paused,
+            o.longest_admit_pause_ms,
+            o.heartbeats_degraded,
+            o.viewers_degraded,
+            o.viewers_recovered,
+            o.viewers_left_degraded,
+            o.leaves_unavailable,
+            o.playlists_unavailable,
+            o.leaves_lapsed
+        ));
+    }
     if c.clones_made > 0 {
         s.push_str(&format!(
             "copied credentials: {} copies, {} refused as session_cloned, {} devices still playing a copied session after two heartbeats\n",
@@ -380,8 +424,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 jitter: a.jitter.clamp(0.0, 0.5),
                 connections: a.connections,
                 progress_s: a.progress_s,
+                watch_s: a.watch_s.max(0.0),
+                expect_outage: a.expect_outage,
             };
-            let report = viewers::run(&a.server.server()?, cfg, a.server.server_pid).await?;
+            let report =
+                viewers::run_until(&a.server.server()?, cfg, a.server.server_pid, stop_signal())
+                    .await?;
             emit(&report, &viewers_text(&report), &a.output)?;
             Ok(!a.output.check || report.passed)
         }
@@ -426,6 +474,30 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(!a.output.check || report.passed)
         }
     }
+}
+
+/// Resolves on the first SIGINT or SIGTERM: the viewer run then ends early (the viewers leave) and
+/// reports; a second one ends the process at once.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    // the next signal ends the process
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        std::process::exit(130);
+    });
 }
 
 #[tokio::main]

@@ -137,11 +137,78 @@ pub struct Checks {
     /// Devices beyond one still playing on one session from its second heartbeat round on: copies the
     /// server failed to tell apart within two heartbeat intervals (fails the run).
     pub clones_unstopped: u64,
+    /// Viewers with their own ticket whose playing session the server ended before they left: a heartbeat
+    /// or steering reload refused (4xx). Each is also a false refusal.
+    pub sessions_lost: u64,
+    /// Admits of a viewer's own ticket refused (4xx). Each is also a false refusal.
+    pub false_admit_refusals: u64,
+}
+
+/// How viewers rode a store outage (`--expect-outage`): admits told to come back later, heartbeats
+/// answered `degraded`. Times are Unix milliseconds of the answers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outage {
+    /// Admits answered 503 (or 429) with the viewer asking again after `Retry-After`.
+    pub admits_unavailable: u64,
+    /// The first and the last of those answers.
+    pub first_admit_unavailable_at_ms: Option<i64>,
+    /// See `first_admit_unavailable_at_ms`.
+    pub last_admit_unavailable_at_ms: Option<i64>,
+    /// Admits that succeeded after waiting.
+    pub admits_paused: u64,
+    /// Longest from an admit's first ask to its success after waiting, milliseconds.
+    pub longest_admit_pause_ms: u64,
+    /// Heartbeats answered `degraded` (the session plays on its grant and secret).
+    pub heartbeats_degraded: u64,
+    /// The first and the last of those answers.
+    pub first_degraded_at_ms: Option<i64>,
+    /// See `first_degraded_at_ms`.
+    pub last_degraded_at_ms: Option<i64>,
+    /// Viewers that got at least one `degraded` heartbeat.
+    pub viewers_degraded: u64,
+    /// Of those, the viewers whose session renewed again afterwards (played through the outage).
+    pub viewers_recovered: u64,
+    /// Of those, the viewers that left (their watch was over, or the run) before their next heartbeat.
+    pub viewers_left_degraded: u64,
+    /// Leaves answered 503 or 429 (the store cannot free the seat; its lease lapses by itself).
+    pub leaves_unavailable: u64,
+    /// Leaves of degraded viewers answered 404 `session_unknown` or 410 `session_expired`: the lease
+    /// lapsed during the outage and the viewer left before a heartbeat held it again.
+    pub leaves_lapsed: u64,
+    /// Master playlists answered 503 or 429 (a player starting during the outage), asked again.
+    pub playlists_unavailable: u64,
+}
+
+/// Now, in Unix milliseconds.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Outage {
+    /// An admit told to come back later, at `at_ms`.
+    pub fn admit_unavailable(&mut self, at_ms: i64) {
+        self.admits_unavailable += 1;
+        self.first_admit_unavailable_at_ms.get_or_insert(at_ms);
+        self.last_admit_unavailable_at_ms = Some(at_ms);
+    }
+
+    /// A heartbeat answered `degraded`, at `at_ms`; `first` when it is its viewer's first.
+    pub fn degraded(&mut self, at_ms: i64, first: bool) {
+        self.heartbeats_degraded += 1;
+        self.first_degraded_at_ms.get_or_insert(at_ms);
+        self.last_degraded_at_ms = Some(at_ms);
+        if first {
+            self.viewers_degraded += 1;
+        }
+    }
 }
 
 struct Inner {
     ops: Vec<OpStats>,
     checks: Checks,
+    outage: Outage,
 }
 
 /// Collects measurements from every simulated viewer (short critical sections, never across `.await`).
@@ -161,6 +228,11 @@ pub fn problem_code(body: &[u8]) -> Option<String> {
     v.get("code")?.as_str().map(str::to_owned)
 }
 
+/// Whether an error label names a refusal (an answer 4xx) rather than a failed request.
+pub fn is_refusal_kind(kind: &str) -> bool {
+    kind.as_bytes().first() == Some(&b'4') && kind.as_bytes().get(3).is_none_or(|b| *b == b' ')
+}
+
 /// The error label of an HTTP answer that is not the expected success: `"503 store_unavailable"`.
 pub fn http_kind(reply: &Reply) -> String {
     match problem_code(&reply.body) {
@@ -176,6 +248,7 @@ impl Recorder {
             inner: Mutex::new(Inner {
                 ops: Op::ALL.iter().map(|_| OpStats::new()).collect(),
                 checks: Checks::default(),
+                outage: Outage::default(),
             }),
         }
     }
@@ -194,6 +267,7 @@ impl Recorder {
             *i = Inner {
                 ops: Op::ALL.iter().map(|_| OpStats::new()).collect(),
                 checks: Checks::default(),
+                outage: Outage::default(),
             }
         });
     }
@@ -245,6 +319,30 @@ impl Recorder {
     /// Updates the protocol checks.
     pub fn check(&self, f: impl FnOnce(&mut Checks)) {
         self.with(|i| f(&mut i.checks));
+    }
+
+    /// Updates the outage figures.
+    pub fn outage(&self, f: impl FnOnce(&mut Outage)) {
+        self.with(|i| f(&mut i.outage));
+    }
+
+    /// The outage figures so far.
+    pub fn outage_report(&self) -> Outage {
+        self.with(|i| i.outage.clone())
+    }
+
+    /// Errors so far that are no refusal: requests without an answer (`connect`, `timeout`,
+    /// `transport`), server errors (5xx) and unexpected answers (a `degraded` heartbeat outside
+    /// `--expect-outage` is labelled `200`). Answers 4xx are refusals, counted by the checks.
+    pub fn failed_requests(&self) -> u64 {
+        self.with(|i| {
+            i.ops
+                .iter()
+                .flat_map(|s| s.errors.iter())
+                .filter(|(kind, _)| !is_refusal_kind(kind))
+                .map(|(_, n)| n)
+                .sum()
+        })
     }
 
     /// Successes and errors so far per operation, for progress lines.
@@ -434,6 +532,34 @@ mod tests {
         assert!(table(&r).contains("error 503 store_unavailable: 1"));
         rec.reset();
         assert!(rec.report(None).is_empty());
+    }
+
+    #[test]
+    fn refusals_are_told_from_failed_requests_by_their_label() {
+        for kind in [
+            "404 session_unknown",
+            "410 session_expired",
+            "403",
+            "429 rate_limited",
+        ] {
+            assert!(is_refusal_kind(kind), "{kind}");
+        }
+        for kind in [
+            "503 store_unavailable",
+            "502",
+            "200",
+            "timeout",
+            "transport",
+            "connect",
+            "4040",
+        ] {
+            assert!(!is_refusal_kind(kind), "{kind}");
+        }
+        let rec = Recorder::new();
+        rec.error(Op::Heartbeat, "410 session_expired".into());
+        rec.error(Op::Heartbeat, "503".into());
+        rec.error(Op::Admit, "transport".into());
+        assert_eq!(rec.failed_requests(), 2);
     }
 
     #[test]

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use crate::api::{self, Outcome, Registered, Session};
 use crate::client::Lanes;
 use crate::setup::{self, Server};
-use crate::stats::{Checks, Op, OpReport, Recorder, problem_code};
+use crate::stats::{Checks, Op, OpReport, Outage, Recorder, problem_code, unix_ms};
 use crate::system::{FdLimit, PhaseClock, PhaseUsage, ProcWatch};
 
 /// How viewers arrive.
@@ -79,6 +79,16 @@ pub struct ViewersConfig {
     pub connections: usize,
     /// Seconds between progress lines on stderr (0: none).
     pub progress_s: f64,
+    /// Seconds each viewer with its own ticket watches before it leaves and comes back at once with a
+    /// fresh admit of its ticket (±25 %, the first while anywhere up to 1.25×; 0: it watches to the end),
+    /// so admits, playlists and leaves go on through the whole run, not only while viewers arrive.
+    pub watch_s: f64,
+    /// Viewers ride a store outage as the watch page does: an admit (or a starting player's master
+    /// playlist) answered 503 or 429 asks again after its `Retry-After` (a failed admit after 2 s), a
+    /// heartbeat answered `degraded` keeps the session and its secret and comes again after the interval
+    /// it names, a leave answered 503 is not asked again. Those answers are counted in the report's
+    /// `outage`, not as errors.
+    pub expect_outage: bool,
 }
 
 /// What a viewer run measured.
@@ -114,6 +124,13 @@ pub struct ViewersReport {
     pub errors: u64,
     /// Viewer tasks that panicked or were cancelled: each is a viewer whose outcome nobody counted.
     pub task_failures: u64,
+    /// Errors that are no refusal: requests without an answer, answers 5xx, unexpected answers (see
+    /// [`Recorder::failed_requests`]); refusals (4xx) are in `checks`.
+    pub failed_requests: u64,
+    /// How the viewers rode a store outage (`expect_outage`).
+    pub outage: Outage,
+    /// The run was ended early by SIGINT or SIGTERM (the viewers left within two seconds).
+    pub stopped_early: bool,
     /// Whether the run passed: no error, no failed viewer task, no false refusal, no over-admission, no
     /// copied session played by two devices past its second heartbeat.
     pub passed: bool,
@@ -147,9 +164,39 @@ struct Shared {
     steering_s: f64,
     max_devices: u32,
     heartbeat_s: std::sync::atomic::AtomicU32,
+    watch_s: f64,
+    expect_outage: bool,
+    /// True once the run is told to stop early.
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How a viewer's session ended.
+enum Played {
+    /// It left at the end of the run, or lost its session: the viewer is done.
+    Done,
+    /// It left after watching its while: it comes back with a fresh admit.
+    Again,
 }
 
 impl Shared {
+    fn stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Whether a step due at `when` is past the run's end (or the run was stopped).
+    fn over(&self, when: Instant) -> bool {
+        when >= self.end || self.stopping()
+    }
+
+    /// Sleeps until `when`; false when the run was stopped meanwhile.
+    async fn sleep_until(&self, when: Instant) -> bool {
+        let mut rx = self.stopping.clone();
+        tokio::select! {
+            () = tokio::time::sleep_until(when) => !self.stopping(),
+            _ = rx.wait_for(|s| *s) => false,
+        }
+    }
+
     fn joined(&self) {
         let now = self.live.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak.fetch_max(now, Ordering::Relaxed);
@@ -177,6 +224,21 @@ pub async fn run(
     server: &Server,
     cfg: ViewersConfig,
     server_pid: Option<u32>,
+) -> anyhow::Result<ViewersReport> {
+    run_until(server, cfg, server_pid, std::future::pending()).await
+}
+
+/// [`run`], ended early when `stop` resolves: no viewer arrives after it, and every viewer playing
+/// with its own ticket leaves within two seconds (a shared ticket's devices at their next beat); the
+/// report's `stopped_early`.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_until(
+    server: &Server,
+    cfg: ViewersConfig,
+    server_pid: Option<u32>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<ViewersReport> {
     let d = cfg.devices_per_ticket.max(1);
     let want = if cfg.connections == 0 {
@@ -206,6 +268,7 @@ pub async fn run(
     let t0 = Instant::now() + Duration::from_millis(200);
     let arrival_end = t0 + Duration::from_secs_f64(cfg.arrival.seconds());
     let end = arrival_end + Duration::from_secs_f64(cfg.duration_s);
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         lanes,
         rec: rec.clone(),
@@ -217,6 +280,9 @@ pub async fn run(
         steering_s: cfg.steering_s,
         max_devices: cfg.max_devices,
         heartbeat_s: std::sync::atomic::AtomicU32::new(0),
+        watch_s: cfg.watch_s,
+        expect_outage: cfg.expect_outage,
+        stopping,
     });
     let mut tasks = tokio::task::JoinSet::new();
     let mut rng = rand::thread_rng();
@@ -243,18 +309,33 @@ pub async fn run(
         tokio::spawn(progress_lines(shared, t0, every, watch))
     });
 
-    tokio::time::sleep_until(t0).await;
+    tokio::pin!(stop);
+    let mut stopped_early = false;
+    // sleeps until `when` unless told to stop (then every later sleep returns at once)
+    let mut sleep_or_stop = async |when: Instant| {
+        if !stopped_early {
+            tokio::select! {
+                () = tokio::time::sleep_until(when) => {}
+                () = &mut stop => {
+                    eprintln!("usher-load: stopping early: the viewers leave");
+                    stopped_early = true;
+                    let _ = stop_tx.send(true);
+                }
+            }
+        }
+    };
+    sleep_or_stop(t0).await;
     if let Some(c) = server_clock.as_mut() {
         c.mark("registered");
     }
     tool_clock.mark("registered");
     let rss_before = server_clock.as_ref().map(|c| c.last().rss_kib);
-    tokio::time::sleep_until(arrival_end).await;
+    sleep_or_stop(arrival_end).await;
     if let Some(c) = server_clock.as_mut() {
         c.mark("arrival");
     }
     tool_clock.mark("arrival");
-    tokio::time::sleep_until(end).await;
+    sleep_or_stop(end).await;
     if let Some(c) = server_clock.as_mut() {
         c.mark("steady");
     }
@@ -296,6 +377,8 @@ pub async fn run(
     let ops = rec.report(None);
     let checks = rec.checks();
     let errors: u64 = ops.iter().map(|o| o.errors).sum();
+    let failed_requests = rec.failed_requests();
+    let outage = rec.outage_report();
     let hb = shared.heartbeat_s.load(Ordering::Relaxed);
     Ok(ViewersReport {
         base_url: server.base_url.clone(),
@@ -313,6 +396,9 @@ pub async fn run(
             && checks.clones_unstopped == 0,
         errors,
         task_failures,
+        failed_requests,
+        outage,
+        stopped_early,
         ops,
         checks,
         server: server_usage,
@@ -322,12 +408,14 @@ pub async fn run(
 }
 
 /// A refusal of a viewer's own, unshared ticket: the server refused someone it should have let in.
-fn false_refusal(shared: &Shared, outcome: &Outcome<impl Sized>) {
+fn false_refusal(shared: &Shared, outcome: &Outcome<impl Sized>) -> bool {
     if let Outcome::Http(r) = outcome
         && r.status.is_client_error()
     {
         shared.rec.check(|c| c.false_refusals += 1);
+        return true;
     }
+    false
 }
 
 /// A number in [0, 1) spread over viewers, so their steering reloads do not come in step.
@@ -336,17 +424,100 @@ fn fastrand_unit(i: usize) -> f64 {
     (i as f64 * 0.618_033_988_749_895).fract()
 }
 
-/// One viewer with its own ticket.
+/// One viewer with its own ticket: admits, plays, and with `watch_s` leaves and comes back until the
+/// end of the run.
 async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
-    tokio::time::sleep_until(at).await;
+    if !shared.sleep_until(at).await {
+        return;
+    }
+    let device = api::make_device();
+    let mut start = at;
+    // the first while is drawn from (0, 1.25] of `watch_s`, the next ones from [0.75, 1.25]: leaves and
+    // comebacks are spread evenly from the first arrivals on, not bunched one `watch_s` after them
+    let mut first = true;
+    loop {
+        let Some(session) = admit_own(shared, i, token, &device).await else {
+            return;
+        };
+        let leave_at = (shared.watch_s > 0.0).then(|| {
+            let low = if first { 0.02 } else { 0.75 };
+            let f = rand::thread_rng().gen_range(low..1.25);
+            Instant::now() + Duration::from_secs_f64(shared.watch_s * f)
+        });
+        first = false;
+        match play(shared, i, session, start, leave_at).await {
+            Played::Done => return,
+            Played::Again => start = Instant::now(),
+        }
+    }
+}
+
+/// The admit of a viewer with its own ticket; any refusal is a false one. With `expect_outage` an
+/// answer asking to come back later (503, 429) is waited out for its `Retry-After` (else 2 s), as the
+/// watch page does, and a failed admit is tried again after 2 s.
+async fn admit_own(shared: &Shared, i: usize, token: &str, device: &str) -> Option<Session> {
+    let rec = &shared.rec;
+    let asked = Instant::now();
+    let mut waited = false;
+    loop {
+        let outcome = api::admit(&shared.lanes, i, token, device, None).await;
+        if shared.expect_outage
+            && let Outcome::Http(r) = &outcome
+            && api::come_back_later(r)
+        {
+            rec.refused(Op::Admit, r.latency);
+            rec.outage(|o| o.admit_unavailable(unix_ms()));
+            waited = true;
+            let wait = Duration::from_secs(r.retry_after_s.unwrap_or(2).clamp(1, 30));
+            if !shared.sleep_until(Instant::now() + wait).await {
+                return None;
+            }
+            continue;
+        }
+        if false_refusal(shared, &outcome) {
+            rec.check(|c| c.false_admit_refusals += 1);
+        }
+        let failed = match &outcome {
+            Outcome::Ok(..) => false,
+            Outcome::Http(r) => !r.status.is_client_error(),
+            Outcome::Failed(_) => true,
+        };
+        match api::record(rec, Op::Admit, outcome, |_| 1) {
+            Some(session) => {
+                if waited {
+                    let ms = u64::try_from(asked.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    rec.outage(|o| {
+                        o.admits_paused += 1;
+                        o.longest_admit_pause_ms = o.longest_admit_pause_ms.max(ms);
+                    });
+                }
+                return Some(session);
+            }
+            None if failed && shared.expect_outage => {
+                waited = true;
+                if !shared
+                    .sleep_until(Instant::now() + Duration::from_secs(2))
+                    .await
+                {
+                    return None;
+                }
+            }
+            None => return None,
+        }
+    }
+}
+
+/// Plays an admitted session from `at` until the end of the run, or until `leave_at`, or until the
+/// server ends it (a session lost).
+async fn play(
+    shared: &Shared,
+    i: usize,
+    mut session: Session,
+    at: Instant,
+    leave_at: Option<Instant>,
+) -> Played {
     let lanes = &shared.lanes;
     let rec = &shared.rec;
-    let device = api::make_device();
-    let outcome = api::admit(lanes, i, token, &device, None).await;
-    false_refusal(shared, &outcome);
-    let Some(mut session) = api::record(rec, Op::Admit, outcome, |_| 1) else {
-        return;
-    };
     shared.joined();
     shared
         .heartbeat_s
@@ -359,38 +530,110 @@ async fn viewer(shared: &Shared, i: usize, token: &str, at: Instant) {
     let mut next = shared.next_beat(at, session.heartbeat_s);
     let steering = (shared.steering_s > 0.0).then(|| Duration::from_secs_f64(shared.steering_s));
     let mut next_steer = steering.map(|every| at + every.mul_f64(0.5 + fastrand_unit(i)));
+    // the session was ended by the server (counted once), and it is riding an outage
+    let mut lost = false;
+    let mut degraded = false;
     loop {
         if let Some(when) = next_steer.filter(|w| *w < next) {
-            tokio::time::sleep_until(when).await;
+            if !shared.sleep_until(when).await {
+                return leave_on_stop(shared, i, &session, degraded).await;
+            }
             // checks the seat with the current secret; the heartbeats renew it
             let outcome = api::steering(lanes, i, &session).await;
-            false_refusal(shared, &outcome);
+            if false_refusal(shared, &outcome) && !lost {
+                lost = true;
+                rec.check(|c| c.sessions_lost += 1);
+            }
             api::record(rec, Op::Steering, outcome, |_| 1);
             next_steer = steering.map(|every| when + every);
             continue;
         }
-        tokio::time::sleep_until(next).await;
-        if next >= shared.end {
-            let out = api::leave(lanes, i, &session).await;
-            api::record(rec, Op::Leave, out, |()| 1);
-            shared.left();
-            return;
+        if !shared.sleep_until(next).await {
+            return leave_on_stop(shared, i, &session, degraded).await;
+        }
+        let again = leave_at.is_some_and(|t| next >= t);
+        if shared.over(next) || again {
+            leave(shared, i, &session, degraded).await;
+            return if again && !shared.over(next) {
+                Played::Again
+            } else {
+                Played::Done
+            };
         }
         let outcome = api::heartbeat(lanes, i, &session).await;
-        let refused = matches!(&outcome, Outcome::Http(r) if r.status.is_client_error());
-        false_refusal(shared, &outcome);
+        if shared.expect_outage
+            && let Outcome::Http(r) = &outcome
+            && let Some(wait_s) = api::degraded_interval(r)
+        {
+            // the store is unreachable: play on with the grant and secret held, come again soon
+            rec.refused(Op::Heartbeat, r.latency);
+            rec.outage(|o| o.degraded(unix_ms(), !degraded));
+            degraded = true;
+            next = shared.next_beat(next, wait_s);
+            continue;
+        }
+        let refused = false_refusal(shared, &outcome);
         // a heartbeat without an answer keeps the secret: sending it again is a retry to the server
         if let Some(renewal) = api::record(rec, Op::Heartbeat, outcome, |_| 1) {
             session.adopt(renewal);
+            if degraded {
+                degraded = false;
+                rec.outage(|o| o.viewers_recovered += 1);
+            }
             if let Some(m) = media.as_mut() {
                 m.fetch(shared, i, &session, shared.segments).await;
             }
         } else if refused {
+            if !lost {
+                rec.check(|c| c.sessions_lost += 1);
+            }
             shared.left();
-            return;
+            return Played::Done;
         }
         next = shared.next_beat(next, session.heartbeat_s);
     }
+}
+
+/// A viewer leaves (`degraded`: its last heartbeat was answered `degraded`). With `expect_outage` a
+/// leave answered 503 or 429 is owed (the store cannot free the seat; the lease lapses by itself) and is
+/// not asked again, as a closing page's beacon is not; so is a degraded viewer's leave answered that its
+/// session is over (its lease lapsed during the outage, and no heartbeat held it again before it left).
+async fn leave(shared: &Shared, i: usize, session: &Session, degraded: bool) {
+    let out = api::leave(&shared.lanes, i, session).await;
+    match out {
+        Outcome::Http(r) if shared.expect_outage && api::come_back_later(&r) => {
+            shared.rec.refused(Op::Leave, r.latency);
+            shared.rec.outage(|o| o.leaves_unavailable += 1);
+        }
+        // its lease lapsed in the store while it could not be renewed, and this viewer leaves before
+        // its next heartbeat would have held it again: the seat is free either way
+        Outcome::Http(r)
+            if shared.expect_outage
+                && degraded
+                && matches!(
+                    (r.status.as_u16(), problem_code(&r.body).as_deref()),
+                    (404, Some("session_unknown")) | (410, Some("session_expired"))
+                ) =>
+        {
+            shared.rec.refused(Op::Leave, r.latency);
+            shared.rec.outage(|o| o.leaves_lapsed += 1);
+        }
+        other => {
+            api::record(&shared.rec, Op::Leave, other, |()| 1);
+        }
+    }
+    if degraded {
+        shared.rec.outage(|o| o.viewers_left_degraded += 1);
+    }
+    shared.left();
+}
+
+/// The run was stopped: the viewer leaves within the next two seconds (spread, not all at once).
+async fn leave_on_stop(shared: &Shared, i: usize, session: &Session, degraded: bool) -> Played {
+    let pause = rand::thread_rng().gen_range(0.0..2.0);
+    tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+    leave(shared, i, session, degraded).await;
+    Played::Done
 }
 
 /// A viewer's place in the stream: the media playlist's directory and segments.
@@ -404,7 +647,21 @@ impl Media {
     /// Fetches the session's master playlist and its first variant's media playlist.
     async fn open(shared: &Shared, lane: usize, session: &Session) -> Option<Self> {
         let (lanes, rec) = (&shared.lanes, &shared.rec);
-        let master = api::master(lanes, lane, session).await;
+        let master = loop {
+            let master = api::master(lanes, lane, session).await;
+            // a player starting during a store outage: hls.js asks for its manifest again
+            match master {
+                Outcome::Http(r) if shared.expect_outage && api::come_back_later(&r) => {
+                    rec.refused(Op::Playlist, r.latency);
+                    rec.outage(|o| o.playlists_unavailable += 1);
+                    let wait = Duration::from_secs(r.retry_after_s.unwrap_or(1).clamp(1, 5));
+                    if !shared.sleep_until(Instant::now() + wait).await {
+                        return None;
+                    }
+                }
+                other => break other,
+            }
+        };
         let master = api::record(rec, Op::Playlist, master, |b| b.len() as u64)?;
         let variant = api::playlist_uris(&String::from_utf8_lossy(&master))
             .into_iter()
@@ -457,7 +714,9 @@ impl Holder {
 /// One ticket shared by `devices` devices: copies of the first one's credentials, then the ticket itself,
 /// heartbeating in rounds (see the module documentation).
 async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, at: Instant) {
-    tokio::time::sleep_until(at).await;
+    if !shared.sleep_until(at).await {
+        return;
+    }
     let (lanes, rec) = (&shared.lanes, &shared.rec);
     let lane = |d: usize| t * devices + d;
     let admit_one = |d: usize, device: String, presented: Option<HeaderValue>| async move {
@@ -489,7 +748,7 @@ async fn sharing_ticket(shared: &Shared, t: usize, devices: usize, token: &str, 
     let mut round = 0usize;
     loop {
         tokio::time::sleep_until(next).await;
-        if next >= shared.end {
+        if shared.over(next) {
             let leaves = holders.iter().enumerate().filter_map(|(d, holder)| {
                 let s = holder.session.as_ref()?;
                 Some(async move {
@@ -633,9 +892,16 @@ async fn progress_lines(
         }
         let c = shared.rec.checks();
         line.push_str(&format!(
-            " | errors {errors} false-refusals {} over-admissions {}",
-            c.false_refusals, c.over_admissions
+            " | errors {errors} false-refusals {} over-admissions {} lost {}",
+            c.false_refusals, c.over_admissions, c.sessions_lost
         ));
+        if shared.expect_outage {
+            let o = shared.rec.outage_report();
+            line.push_str(&format!(
+                " | unavailable admits {} degraded heartbeats {}",
+                o.admits_unavailable, o.heartbeats_degraded
+            ));
+        }
         if let (Some(w), Some(prev)) = (&watch, last_sample)
             && let Ok(s) = w.sample()
         {

@@ -235,6 +235,8 @@ async fn viewers_send_the_newest_secret_with_heartbeats_steering_reloads_and_lea
         jitter: 0.05,
         connections: 0,
         progress_s: 0.0,
+        watch_s: 0.0,
+        expect_outage: false,
     };
     let report = viewers::run(&strict.server, cfg, None).await.expect("run");
     assert_eq!(strict.refused(), Vec::<String>::new());
@@ -266,6 +268,8 @@ async fn a_failing_leave_of_a_shared_ticket_fails_the_run() {
         jitter: 0.05,
         connections: 0,
         progress_s: 0.0,
+        watch_s: 0.0,
+        expect_outage: false,
     };
     let report = viewers::run(&strict.server, cfg, None).await.expect("run");
     assert!(!report.passed, "{report:#?}");

@@ -101,6 +101,8 @@ fn config(viewers: usize, devices: usize) -> ViewersConfig {
         jitter: 0.05,
         connections: 0,
         progress_s: 0.0,
+        watch_s: 0.0,
+        expect_outage: false,
     }
 }
 
@@ -163,7 +165,11 @@ async fn a_sharing_attack_never_plays_on_more_devices_than_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loops_measure_heartbeats_admits_segments_and_plain_gets() {
     let usher = start_usher().await;
-    for load in [Load::Heartbeat, Load::Admit { tickets: 50 }, Load::Segment] {
+    for load in [
+        Load::Heartbeat,
+        Load::Admit { tickets: 1_000 },
+        Load::Segment,
+    ] {
         let cfg = SaturateConfig {
             load: load.clone(),
             concurrency: 4,

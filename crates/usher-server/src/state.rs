@@ -91,11 +91,16 @@ pub struct Shared {
     pub ingest_addrs: (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>),
 }
 
-/// Tracks a store outage so sessions already playing can ride it out for a bounded grace.
+/// Tracks a store outage so sessions already playing can ride it out for a bounded grace, and remembers
+/// the last one so the leases that lapsed during it can be held again ([`Outage::revive_since`]).
 #[derive(Debug, Default)]
 pub struct Outage {
     /// Unix milliseconds of the first failure of the current outage; 0 while the store answers.
     since_ms: AtomicI64,
+    /// When the last outage ended (Unix ms; 0: none yet), looked at before `last` on every heartbeat.
+    ended_ms: AtomicI64,
+    /// The last outage that ended: when it began and when the store answered again (Unix ms).
+    last: std::sync::Mutex<(i64, i64)>,
 }
 
 impl Outage {
@@ -106,11 +111,42 @@ impl Outage {
                 .compare_exchange(0, now_ms.max(1), Ordering::SeqCst, Ordering::SeqCst);
     }
 
-    /// Notes that the store answered.
-    pub fn recovered(&self) {
-        if self.since_ms.swap(0, Ordering::SeqCst) != 0 {
-            tracing::warn!("store reachable again");
+    /// Notes that the store answered at `now_ms` (ending an outage under way).
+    pub fn recovered(&self, now_ms: i64) {
+        let began = self.since_ms.swap(0, Ordering::SeqCst);
+        if began != 0 {
+            let ended = now_ms.max(began);
+            *self
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (began, ended);
+            self.ended_ms.store(ended, Ordering::SeqCst);
+            tracing::warn!(outage_ms = ended - began, "store reachable again");
         }
+    }
+
+    /// The instant since which a lapsed lease may be held again (`Presented::revive_since`): the
+    /// beginning of the outage under way (this step may be the first to reach the store again), or of
+    /// the last one while it ended less than `grace_s` seconds before `now_ms` — as long as it lasted no
+    /// longer than `grace_s` (the sessions it caught were told to play on through it, and no heartbeat
+    /// could renew their leases meanwhile). `None` otherwise: a lapsed lease ends as ever.
+    pub fn revive_since(&self, now_ms: i64, grace_s: u64) -> Option<i64> {
+        let grace_ms = i64::try_from(grace_s)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        let since = self.since_ms.load(Ordering::SeqCst);
+        if since != 0 {
+            return (now_ms.saturating_sub(since) <= grace_ms).then_some(since);
+        }
+        let ended = self.ended_ms.load(Ordering::SeqCst);
+        if ended == 0 || now_ms.saturating_sub(ended) >= grace_ms {
+            return None;
+        }
+        let (began, ended) = *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (ended.saturating_sub(began) <= grace_ms).then_some(began)
     }
 
     /// Whether an outage is under way and began less than `grace_s` seconds before `now_ms`.
@@ -130,5 +166,28 @@ impl AppState {
     /// Whether the node still takes new work.
     pub fn is_accepting(&self) -> bool {
         self.accepting.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use super::Outage;
+
+    #[test]
+    fn a_lapsed_lease_may_be_held_again_during_an_outage_and_for_the_grace_after_it() {
+        let o = Outage::default();
+        assert_eq!(o.revive_since(1_000, 120), None, "no outage yet");
+        o.failed(10_000);
+        o.failed(11_000);
+        assert_eq!(o.revive_since(12_000, 120), Some(10_000), "under way");
+        o.recovered(40_000);
+        assert_eq!(o.revive_since(41_000, 120), Some(10_000), "just over");
+        assert_eq!(o.revive_since(159_999, 120), Some(10_000));
+        assert_eq!(o.revive_since(160_000, 120), None, "a grace after its end");
+        // an outage longer than the grace: its sessions were told to stop, none is held again
+        o.failed(200_000);
+        assert_eq!(o.revive_since(330_000, 120), None);
+        o.recovered(330_000);
+        assert_eq!(o.revive_since(331_000, 120), None);
     }
 }

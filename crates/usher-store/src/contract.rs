@@ -65,6 +65,7 @@ macro_rules! store_contract_tests {
             oldest_wins_refuses_until_a_lease_lapses,
             a_device_reattaches_to_its_session,
             expired_leases_free_the_seat,
+            a_lease_lapsed_during_a_ridden_outage_is_held_again,
             ended_sessions_lose_the_seat_at_once,
             sessions_are_listed_by_show,
             usage_is_recorded,
@@ -219,6 +220,7 @@ pub fn renewal() -> Presented<'static> {
     Presented {
         secret: SEAT.get_or_init(seat_secret),
         fresh: Some(hasher().session_secret(&SessionId::generate().to_string())),
+        revive_since: None,
     }
 }
 
@@ -569,6 +571,77 @@ pub async fn expired_leases_free_the_seat(h: &impl Harness) {
             .await
             .unwrap(),
     );
+}
+
+/// A lease that lapsed while the caller rode a store outage (`Presented::revive_since` before its
+/// expiry) is held again by the renewal after it, and a check passes meanwhile; one that lapsed before
+/// the outage began, or whose seat an admit gave away since, stays lapsed.
+pub async fn a_lease_lapsed_during_a_ridden_outage_is_held_again(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let admit = |t: &Ticket, dev: usize| admit_req(t, dev, 1, SharingPolicy::NewestWins, 1_000);
+    let expiry = |d: &AdmitDecision| match d {
+        AdmitDecision::Admitted { expires_at, .. } => *expires_at,
+        other => panic!("expected admitted, got {other:?}"),
+    };
+    let riding = |since: UnixMs, fresh: bool| {
+        let mut p = renewal();
+        if !fresh {
+            p.fresh = None;
+        }
+        p.revive_since = Some(since);
+        p
+    };
+    let t1 = registered(&*store, "s1", "revive-token-0000001").await;
+    let t2 = registered(&*store, "s1", "revive-token-0000002").await;
+    let t3 = registered(&*store, "s1", "revive-token-0000003").await;
+    let d1 = store.admit(admit(&t1, 1)).await.unwrap();
+    let d2 = store.admit(admit(&t2, 1)).await.unwrap();
+    let d3 = store.admit(admit(&t3, 1)).await.unwrap();
+    let (a1, a2, a3) = (session_of(&d1), session_of(&d2), session_of(&d3));
+    // every lease lapses; the outage began while they ran (t1, t3), or after (t2)
+    h.advance_ms(1_200).await;
+    assert!(store.live_session(&a1).await.unwrap().is_none());
+    let during = UnixMs(expiry(&d1).0 - 500);
+    // another device takes t3's seat: the admit drops the lapsed lease first
+    session_of(&store.admit(admit(&t3, 2)).await.unwrap());
+
+    let check = store.heartbeat(&a1, riding(during, false)).await.unwrap();
+    assert!(
+        matches!(check.decision, HeartbeatDecision::Renewed { .. }),
+        "a check of a lease lapsed during the outage passes: {check:?}"
+    );
+    let hb = store.heartbeat(&a1, riding(during, true)).await.unwrap();
+    let HeartbeatDecision::Renewed { expires_at } = hb.decision else {
+        panic!("the renewal after the outage holds the lease again: {hb:?}");
+    };
+    assert!(expires_at > expiry(&d1), "{hb:?}");
+    assert!(store.live_session(&a1).await.unwrap().is_some());
+
+    let after = UnixMs(expiry(&d2).0 + 100);
+    let hb = store.heartbeat(&a2, riding(after, true)).await.unwrap();
+    assert!(
+        matches!(
+            hb.decision,
+            HeartbeatDecision::Ended(EndReason::Expired { .. })
+        ),
+        "lapsed before the outage: {hb:?}"
+    );
+    let hb = store
+        .heartbeat(&a3, riding(UnixMs(expiry(&d3).0 - 500), true))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            hb.decision,
+            HeartbeatDecision::Ended(EndReason::Expired { .. })
+        ),
+        "its seat was given away: {hb:?}"
+    );
+    assert_eq!(store.sessions(None).await.unwrap().len(), 2);
 }
 
 /// Leaving or an admin's end frees the seat at once.
@@ -2251,6 +2324,7 @@ pub async fn the_session_secret_controls_the_session(h: &impl Harness) {
     let wrong = Presented {
         secret: &guess,
         fresh: Some(hasher().session_secret("fresh-1")),
+        revive_since: None,
     };
     assert_eq!(
         store.heartbeat(&a, wrong).await.unwrap().decision,
@@ -2265,6 +2339,7 @@ pub async fn the_session_secret_controls_the_session(h: &impl Harness) {
     let check = Presented {
         secret: &seat,
         fresh: None,
+        revive_since: None,
     };
     let HeartbeatDecision::Renewed { expires_at } =
         store.heartbeat(&a, check).await.unwrap().decision
@@ -2316,6 +2391,7 @@ pub async fn a_copied_secret_is_told_from_a_retry(h: &impl Harness) {
                     Presented {
                         secret: &held,
                         fresh: Some(fresh),
+                        revive_since: None,
                     },
                 )
                 .await

@@ -50,6 +50,7 @@
 //! | `audit` | list | audit entries (JSON), newest first, trimmed to the last 1,000,000, pruned by age and count (`prune_audit.lua`) |
 //! | `outcomes:{minute ms}` | hash, TTL 2 h | admit outcomes counted in that minute, by outcome |
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -215,6 +216,11 @@ struct Link {
     con: RwLock<ConnectionManager>,
     /// Wakes the re-discovery task after a connection-level failure.
     lost: Notify,
+    /// With Sentinel: the connection failed and no master Sentinel names has been connected to since.
+    /// The old connection is not used meanwhile — it would reconnect by itself to the old master's
+    /// address, where the old master may be back as a replica with stale data (or as a master that
+    /// Sentinel is about to demote) — so every call fails fast as unavailable until discovery is done.
+    stale: AtomicBool,
 }
 
 /// The Redis backend.
@@ -385,6 +391,7 @@ impl RedisStore {
         let link = Arc::new(Link {
             con: RwLock::new(con),
             lost: Notify::new(),
+            stale: AtomicBool::new(false),
         });
         let discovery = sentinel.map(|mut sentinel| {
             let link = Arc::clone(&link);
@@ -405,6 +412,7 @@ impl RedisStore {
                                     .con
                                     .write()
                                     .unwrap_or_else(std::sync::PoisonError::into_inner) = con;
+                                link.stale.store(false, Ordering::Release);
                                 tracing::warn!("Redis connection re-established through Sentinel");
                                 break;
                             }
@@ -500,13 +508,14 @@ impl RedisStore {
             || e.is_timeout()
             || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly);
         if connection_lost && self.discovery.is_some() {
+            self.link.stale.store(true, Ordering::Release);
             self.link.lost.notify_one();
         }
         unavailable(e)
     }
 
     async fn check_eviction_policy(&self) {
-        let mut con = self.con();
+        let Ok(mut con) = self.con() else { return };
         let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
             .arg("GET")
             .arg("maxmemory-policy")
@@ -531,7 +540,7 @@ impl RedisStore {
     /// not a version, before this node serves anything.
     async fn check_schema(&self) -> Result<(), StoreError> {
         let key = self.key(&["schema"]);
-        let mut con = self.con();
+        let mut con = self.con()?;
         let found: Option<String> = con.get(&key).await.map_err(unavailable)?;
         let Some(found) = found else {
             // NX: a node of a newer release stamping at the same moment keeps its stamp, and the
@@ -573,12 +582,22 @@ impl RedisStore {
         k
     }
 
-    fn con(&self) -> ConnectionManager {
-        self.link
+    /// The connection to use; with Sentinel, unavailable while the last one failed and discovery has
+    /// not connected to the master Sentinel names yet ([`Link::stale`]).
+    fn con(&self) -> Result<ConnectionManager, StoreError> {
+        if self.discovery.is_some() && self.link.stale.load(Ordering::Acquire) {
+            // discovery may have stopped waiting (a failure it has not seen): wake it again
+            self.link.lost.notify_one();
+            return Err(StoreError::Unavailable(
+                "following Sentinel to the master: the connection failed".into(),
+            ));
+        }
+        Ok(self
+            .link
             .con
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+            .clone())
     }
 
     /// Waits for the configured number of replicas to acknowledge the writes so far.
@@ -586,7 +605,7 @@ impl RedisStore {
         if self.wait_replicas == 0 {
             return Ok(());
         }
-        let mut con = self.con();
+        let mut con = self.con()?;
         let acked: i64 = redis::cmd("WAIT")
             .arg(self.wait_replicas)
             .arg(self.wait_timeout.as_millis() as u64)
@@ -625,7 +644,7 @@ impl RedisStore {
         }
         let asked = Instant::now();
         let answer: Vec<RedisValue> = invocation
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let (Some(replaced), Some(generation)) = (
@@ -651,7 +670,7 @@ impl RedisStore {
         kind: &str,
         set: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let mut ids: Vec<String> = con
             .smembers(self.key(&[set]))
             .await
@@ -673,7 +692,7 @@ impl RedisStore {
         what: &str,
         key: String,
     ) -> Result<Option<T>, StoreError> {
-        let raw: Option<String> = self.con().get(key).await.map_err(|e| self.fail(e))?;
+        let raw: Option<String> = self.con()?.get(key).await.map_err(|e| self.fail(e))?;
         raw.map(|s| decode(what, &s)).transpose()
     }
 
@@ -693,7 +712,7 @@ impl RedisStore {
             .key(self.key(&["cdns"]))
             .arg(&self.prefix)
             .arg(known.map_or_else(String::new, |g| g.to_string()))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("pool answered {answer:?}"));
@@ -722,7 +741,7 @@ impl RedisStore {
 
     async fn ticket_of_session(&self, session: &SessionId) -> Result<Option<TicketId>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["session", session.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -740,7 +759,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let _: String = redis::cmd("PING")
             .query_async(&mut con)
             .await
@@ -769,7 +788,7 @@ impl Store for RedisStore {
                     .as_ref()
                     .map_or_else(String::new, |c| c.generation.to_string()),
             )
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("show answered {answer:?}"));
@@ -805,7 +824,7 @@ impl Store for RedisStore {
             .key(self.key(&["show_tickets", id.as_str()]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let answer: Vec<i64> = answer.iter().filter_map(as_i64).collect();
@@ -849,7 +868,7 @@ impl Store for RedisStore {
                     });
                 pipe.invoke_script(&inv);
             }
-            let mut con = self.con();
+            let mut con = self.con()?;
             // the pipeline sends EVALSHA; loading first (idempotent) avoids a NOSCRIPT after a restart
             self.scripts
                 .register
@@ -895,7 +914,7 @@ impl Store for RedisStore {
             .key(self.key(&["token", &hash.to_hex()]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(self.key(&["ticket", ""]))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("ticket by token answered {answer:?}"));
@@ -921,7 +940,7 @@ impl Store for RedisStore {
             .key(self.key(&["seats", id.as_str()]))
             .arg(encode(&ticket))
             .arg(&self.prefix)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let Some(stored) = stored else {
@@ -955,7 +974,7 @@ impl Store for RedisStore {
             .erase
             .key(self.key(&["seats", id.as_str()]))
             .arg(&self.prefix)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let [addresses, countries, devices, sessions, live_sessions] = answer[..] else {
@@ -976,7 +995,7 @@ impl Store for RedisStore {
             .retention_cursor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut con = self.con();
+        let mut con = self.con()?;
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
@@ -1063,7 +1082,7 @@ impl Store for RedisStore {
             .arg(req.address.map_or_else(String::new, |a| a.to_string()))
             .arg(req.presented.map_or_else(String::new, |h| h.to_hex()))
             .arg(req.fresh.to_hex())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
@@ -1123,7 +1142,12 @@ impl Store for RedisStore {
             .arg(session.as_str())
             .arg(presented.secret.to_hex())
             .arg(presented.fresh.map_or_else(String::new, |h| h.to_hex()))
-            .invoke_async(&mut self.con())
+            .arg(
+                presented
+                    .revive_since
+                    .map_or_else(String::new, |t| t.0.to_string()),
+            )
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("heartbeat answered {answer:?}"));
@@ -1197,7 +1221,7 @@ impl Store for RedisStore {
             .arg(&self.prefix)
             .arg(session.as_str())
             .arg(encode(&reason))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(n == 1)
@@ -1215,7 +1239,7 @@ impl Store for RedisStore {
             .arg(&self.prefix)
             .arg(session.as_str())
             .arg(secret.to_hex())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         match answer.as_str() {
@@ -1244,7 +1268,7 @@ impl Store for RedisStore {
             None => self.shows().await?.into_iter().map(|s| s.id).collect(),
         };
         let now = self.now();
-        let mut con = self.con();
+        let mut con = self.con()?;
         let mut out = Vec::new();
         for show in shows {
             let sids: Vec<String> = con
@@ -1284,7 +1308,7 @@ impl Store for RedisStore {
     }
 
     async fn put_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let _: () = redis::pipe()
             .atomic()
             .set(self.key(&["apikey", key.id.as_str()]), encode(&key))
@@ -1298,7 +1322,7 @@ impl Store for RedisStore {
     }
 
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let (raw, used): (Option<String>, Option<i64>) = redis::pipe()
             .get(self.key(&["apikey", id.as_str()]))
             .get(self.key(&["apikey_used", id.as_str()]))
@@ -1315,7 +1339,7 @@ impl Store for RedisStore {
 
     async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let ids: Vec<String> = self
-            .con()
+            .con()?
             .smembers(self.key(&["apikeys"]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1336,7 +1360,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let (n, _, _): (i64, i64, i64) = redis::pipe()
             .atomic()
             .del(self.key(&["apikey", id.as_str()]))
@@ -1351,7 +1375,7 @@ impl Store for RedisStore {
 
     async fn touch_api_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
         let _: () = self
-            .con()
+            .con()?
             .set(self.key(&["apikey_used", id.as_str()]), self.now().0)
             .await
             .map_err(|e| self.fail(e))?;
@@ -1372,7 +1396,7 @@ impl Store for RedisStore {
         let (cdn, health): (Option<String>, Option<String>) = redis::pipe()
             .get(self.key(&["cdn", id.as_str()]))
             .get(self.key(&["cdn_health", id.as_str()]))
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let Some(cdn) = cdn else { return Ok(None) };
@@ -1415,7 +1439,7 @@ impl Store for RedisStore {
             .key(self.key(&["cdn_health", id.as_str()]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(encode(&health))
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         if answer == RedisValue::Nil {
@@ -1437,7 +1461,7 @@ impl Store for RedisStore {
             .key(self.key(&["cdns"]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let (Some(n), Some(generation)) = (
@@ -1458,7 +1482,7 @@ impl Store for RedisStore {
         external_ref: &str,
         limit: usize,
     ) -> Result<Vec<Ticket>, StoreError> {
-        let mut con = self.con();
+        let mut con = self.con()?;
         let ids: Vec<String> = con
             .smembers(self.key(&["extref", external_ref]))
             .await
@@ -1484,7 +1508,7 @@ impl Store for RedisStore {
 
     async fn poster(&self, show: &ShowId) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         let raw: Option<Vec<u8>> = self
-            .con()
+            .con()?
             .get(self.key(&["poster", show.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1504,7 +1528,7 @@ impl Store for RedisStore {
         poster: Option<(String, Vec<u8>)>,
     ) -> Result<(), StoreError> {
         let key = self.key(&["poster", show.as_str()]);
-        let mut con = self.con();
+        let mut con = self.con()?;
         match poster {
             Some((ctype, bytes)) => {
                 let mut v = ctype.into_bytes();
@@ -1521,7 +1545,7 @@ impl Store for RedisStore {
 
     async fn stream_key(&self, show: &ShowId) -> Result<Option<StreamKeyRecord>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["stream_key", show.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1534,7 +1558,7 @@ impl Store for RedisStore {
         record: Option<StreamKeyRecord>,
     ) -> Result<(), StoreError> {
         let key = self.key(&["stream_key", show.as_str()]);
-        let mut con = self.con();
+        let mut con = self.con()?;
         match record {
             Some(r) => {
                 let _: () = con.set(key, encode(&r)).await.map_err(|e| self.fail(e))?;
@@ -1555,7 +1579,7 @@ impl Store for RedisStore {
             .arg(self.key(&["content_key", id.as_str()]))
             .arg(encode(&record))
             .arg("NX")
-            .query_async::<Option<String>>(&mut self.con())
+            .query_async::<Option<String>>(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?
             .is_some();
@@ -1565,7 +1589,7 @@ impl Store for RedisStore {
 
     async fn content_key(&self, id: &ContentKeyId) -> Result<Option<ContentKeyRecord>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["content_key", id.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1580,7 +1604,7 @@ impl Store for RedisStore {
         .key(self.key(&["admin_users"]))
         .arg(encode(&user))
         .arg(user.name.as_str())
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1604,7 +1628,7 @@ impl Store for RedisStore {
             .arg(hash)
             .arg(must_change)
             .arg(change.at.0)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1631,7 +1655,7 @@ impl Store for RedisStore {
         .key(self.key(&["user_sessions", name.as_str()]))
         .arg(name.as_str())
         .arg(self.key(&["console", ""]))
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1651,7 +1675,7 @@ impl Store for RedisStore {
             .ignore()
             .sadd(self.key(&["user_sessions", session.user.as_str()]), &hash)
             .ignore()
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1682,7 +1706,7 @@ impl Store for RedisStore {
             .arg("PX")
             .arg((expires_at.0 - now.0).max(1))
             .arg("XX")
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1690,7 +1714,7 @@ impl Store for RedisStore {
 
     async fn delete_console_session(&self, id: &SecretHash) -> Result<bool, StoreError> {
         let n: i64 = self
-            .con()
+            .con()?
             .del(self.key(&["console", &id.to_hex()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1708,7 +1732,7 @@ impl Store for RedisStore {
             .key(self.key(&["user_sessions", user.as_str()]))
             .arg(self.key(&["console", ""]))
             .arg(keep.map(SecretHash::to_hex).unwrap_or_default())
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(u64::try_from(ended).unwrap_or(0))
@@ -1723,7 +1747,7 @@ impl Store for RedisStore {
             .arg(rule.initial_ms)
             .arg(rule.max_ms)
             .arg(rule.window_ms)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(if allowed == 1 {
@@ -1741,7 +1765,7 @@ impl Store for RedisStore {
             .undo_login_attempt
             .key(self.key(&["login_attempts", key]))
             .arg(rule.free)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1749,7 +1773,7 @@ impl Store for RedisStore {
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         let _: () = self
-            .con()
+            .con()?
             .del(self.key(&["login_attempts", key]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1764,7 +1788,7 @@ impl Store for RedisStore {
             .ignore()
             .ltrim(&k, 0, 999_999)
             .ignore()
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -1774,7 +1798,7 @@ impl Store for RedisStore {
         const PAGE: isize = 1000;
         const MAX_SCANNED: isize = AUDIT_SCAN_LIMIT as isize;
         let k = self.key(&["audit"]);
-        let mut con = self.con();
+        let mut con = self.con()?;
         let mut out = Vec::new();
         let mut start = 0isize;
         while out.len() < filter.limit && start < MAX_SCANNED {
@@ -1810,7 +1834,7 @@ impl Store for RedisStore {
             .arg(before.0)
             .arg(max_rows)
             .arg(100_000)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(u64::try_from(dropped).unwrap_or(0))
@@ -1822,7 +1846,7 @@ impl Store for RedisStore {
             .live_counts
             .key(self.key(&["shows"]))
             .arg(&self.prefix)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         answer
@@ -1853,7 +1877,7 @@ impl Store for RedisStore {
             pipe.expire(&k, 2 * 3600 + 120).ignore();
         }
         let _: () = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
@@ -1881,7 +1905,7 @@ impl Store for RedisStore {
             pipe.hgetall(self.key(&["outcomes", &m.to_string()]));
         }
         let maps: Vec<std::collections::BTreeMap<String, u64>> = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(minutes
@@ -1910,7 +1934,7 @@ impl Store for RedisStore {
             .arg(encode(&endpoint))
             .arg("GET")
             .sadd(self.key(&["webhooks"]), endpoint.id.as_str())
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1923,7 +1947,7 @@ impl Store for RedisStore {
 
     async fn webhook(&self, id: &WebhookId) -> Result<Option<WebhookEndpoint>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["webhook", id.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1932,7 +1956,7 @@ impl Store for RedisStore {
 
     async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let mut ids: Vec<String> = self
-            .con()
+            .con()?
             .smembers(self.key(&["webhooks"]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -1953,7 +1977,7 @@ impl Store for RedisStore {
             .atomic()
             .del(self.key(&["webhook", id.as_str()]))
             .srem(self.key(&["webhooks"]), id.as_str())
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -1982,7 +2006,7 @@ impl Store for RedisStore {
             pipe.ltrim(&log, 0, DELIVERIES_KEPT - 1).ignore();
         }
         let _: () = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -2009,7 +2033,7 @@ impl Store for RedisStore {
         .arg(until.0)
         .arg(limit)
         .arg(self.key(&["delivery", ""]))
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2037,7 +2061,7 @@ impl Store for RedisStore {
             pipe.zrem(&due, delivery.id.as_str()).ignore();
         }
         let _: () = pipe
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -2045,7 +2069,7 @@ impl Store for RedisStore {
 
     async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
         let raw: Option<String> = self
-            .con()
+            .con()?
             .get(self.key(&["delivery", id.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -2058,7 +2082,7 @@ impl Store for RedisStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let ids: Vec<String> = self
-            .con()
+            .con()?
             .lrange(
                 self.key(&["deliveries", "of", endpoint.as_str()]),
                 0,
@@ -2103,7 +2127,7 @@ impl Store for RedisStore {
         .arg(claim)
         .arg(now.0)
         .arg((until.0 - now.0).max(1))
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2124,7 +2148,7 @@ impl Store for RedisStore {
             .arg(encode(&record))
             .arg("PX")
             .arg(ttl)
-            .query_async(&mut self.con())
+            .query_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         self.replicate().await
@@ -2132,7 +2156,7 @@ impl Store for RedisStore {
 
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
         let _: () = self
-            .con()
+            .con()?
             .del(self.key(&["idem", key]))
             .await
             .map_err(|e| self.fail(e))?;
@@ -2160,7 +2184,7 @@ impl Store for RedisStore {
             .arg(rules.pass_ms)
             .arg(rules.abandon_ms)
             .arg(DOOR_WINDOW_MS)
-            .invoke_async(&mut self.con())
+            .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let int = |i: usize| match said.get(i) {
@@ -2198,7 +2222,7 @@ impl Store for RedisStore {
         .arg(code.interval_s)
         .arg(now.0)
         .arg((code.expires_at.0 - now.0).max(1) + 60_000)
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2219,7 +2243,7 @@ impl Store for RedisStore {
         .key(self.key(&["tv", &user_code.to_hex()]))
         .arg(encode(&approval))
         .arg(self.now().0)
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;
@@ -2254,7 +2278,7 @@ impl Store for RedisStore {
         .arg(device_secret.to_hex())
         .arg(self.now().0)
         .arg(TV_POLL_SLACK_MS)
-        .invoke_async(&mut self.con())
+        .invoke_async(&mut self.con()?)
         .await
         .map_err(|e| self.fail(e))?;
         self.replicate().await?;

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::http::views::ops::{Liveness, Readiness};
-use crate::service::{Error, Result};
+use crate::service::{Error, Result, viewer};
 use crate::state::AppState;
 
 /// `GET /livez`: the process answers.
@@ -25,13 +25,19 @@ pub async fn livez() -> impl IntoResponse {
 
 /// `GET /readyz`: 200 while the node accepts work and its store answers, and a GeoIP database is loaded
 /// if any show has Geo rules that need one; 503 otherwise.
+///
+/// A store that stops answering is the store outage every node rides for `http.store_outage_grace_s`
+/// (`service::viewer::ride_outage`): within it the node stays ready, as `degraded`, since its heartbeats,
+/// steering reloads and origin keep the viewers playing; every node shares the store, so a load balancer
+/// that took unready nodes out would take them all out at once (a Redis fail-over left haproxy with no
+/// server and the viewers with its 503s). Past the grace it is not ready.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "ops",
     responses(
-        (status = 200, description = "Ready: the store answers and a GeoIP database is loaded if one is needed.", body = Readiness),
-        (status = 503, description = "Not ready (`not_ready`: the store or a needed GeoIP database is missing) or draining.", body = Readiness, content_type = "application/json"),
+        (status = 200, description = "Ready (`ready`): the store answers and a GeoIP database is loaded if one is needed; or `degraded`: the store is unreachable and the node rides the outage within `http.store_outage_grace_s` (playing sessions keep playing, new admits answer 503 `store_unavailable`).", body = Readiness),
+        (status = 503, description = "Not ready (`not_ready`: the store, unreachable past the outage grace, or a needed GeoIP database is missing) or draining.", body = Readiness, content_type = "application/json"),
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -45,7 +51,23 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             }),
         );
     }
-    match state.store.ping().await {
+    let now_ms = state.store.now().0;
+    let pinged = match viewer::ride_outage(&state, now_ms, state.store.ping().await) {
+        Ok(Some(())) => Ok(()),
+        Ok(None) => {
+            tracing::warn!("store unreachable: ready as degraded within the outage grace");
+            return (
+                StatusCode::OK,
+                axum::Json(Readiness {
+                    status: "degraded",
+                    store: Some("unavailable"),
+                    geoip: None,
+                }),
+            );
+        }
+        Err(e) => Err(e),
+    };
+    match pinged {
         Ok(()) if !state.geoip.is_loaded() => match state.store.shows().await {
             Ok(shows) if shows.iter().any(|s| s.geo.needs_database()) => {
                 tracing::warn!("not ready: shows have Geo rules and no GeoIP database is loaded");

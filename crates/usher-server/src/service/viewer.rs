@@ -384,6 +384,11 @@ async fn step(
     let fresh_hash = fresh
         .as_ref()
         .map(|f| state.hasher.session_secret(f.expose()));
+    // a lease that lapsed while the store was unreachable and its player rode the outage
+    let revive_since = state
+        .outage
+        .revive_since(state.store.now().0, state.config.http.store_outage_grace_s)
+        .map(UnixMs);
     // the secret's hash under the current token key, then (while it is rotated) under the key it
     // replaces: a session admitted before the rotation holds its hashes under that one until this
     // step renews it (the fresh secret is always hashed under the current key)
@@ -395,6 +400,7 @@ async fn step(
                 Presented {
                     secret: held,
                     fresh: fresh_hash,
+                    revive_since,
                 },
             )
             .await
@@ -480,7 +486,7 @@ pub fn ride_outage<T>(
 ) -> Result<Option<T>> {
     match answer {
         Ok(a) => {
-            state.outage.recovered();
+            state.outage.recovered(now_ms);
             Ok(Some(a))
         }
         Err(StoreError::Unavailable(cause)) => {

@@ -1,5 +1,6 @@
 -- KEYS[1] session key, KEYS[2] config generation; ARGV: prefix, session id, presented secret hash, fresh
--- secret hash ('' to check without renewing)
+-- secret hash ('' to check without renewing), revive since (ms, '' for none: usher-core lease.rs
+-- `Presented::revive_since`, a lease that lapsed after it is still held by this step)
 -- -> {'renewed', expires, ticket_id, show_id, generation, ticket json or false}
 --  | {'ended', reason json, ticket_id, show_id, generation} | {'unknown', generation}
 --  | {'cloned', generation, ticket_id, show_id} | {'wrong', generation, ticket_id, show_id}
@@ -7,6 +8,7 @@
 -- cached shows and pool are known to be current (redis/cache.rs). The ticket's status is read in the
 -- same step: a revoked ticket's leases end here, so no session renews once a revoke has answered.
 local prefix, sid, presented, fresh = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local revive_since = tonumber(ARGV[5] or '')
 local gen = config_generation(KEYS[2])
 local ticket_id = redis.call('GET', KEYS[1])
 if not ticket_id then return { 'unknown', gen } end
@@ -21,7 +23,7 @@ if is_revoked(ticket) and #st.leases > 0 then
 end
 for i, l in ipairs(st.leases) do
   if l.session_id == sid then
-    if l.expires_at <= now then
+    if l.expires_at <= now and not (revive_since and l.expires_at > revive_since) then
       end_lease(prefix, st, i, { reason = 'expired', at = l.expires_at })
       break
     end

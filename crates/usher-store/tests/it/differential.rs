@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use usher_core::clock::{Clock, ManualClock, SystemClock};
+use usher_core::clock::{Clock, ManualClock, SystemClock, UnixMs};
 use usher_core::ids::{DeviceId, SessionId};
 use usher_core::lease::{
     AdmitDecision, DEVICE_MEMORY, ENDED_MEMORY, HeartbeatDecision, Presented, SeatRules,
@@ -332,18 +332,27 @@ async fn run_sequence(pair: &mut Pair, seed: u64, steps: u64) -> Reach {
             let fresh = seq.fresh();
             let held = seq.hash(secret);
             let fresh_hash = seq.hash(fresh);
+            // one in four rides out a store outage that began up to a minute ago (a lease lapsed since
+            // is held again)
+            let revive_since =
+                (rng.below(4) == 0).then(|| UnixMs(pair.clock.now().0 - rng.below(60_000) as i64));
             let presented = Presented {
                 secret: &held,
                 fresh: (!check).then_some(fresh_hash),
+                revive_since,
             };
             seq.log.push(format!(
-                "{} #{ordinal} by device {d} presenting {secret}{}",
+                "{} #{ordinal} by device {d} presenting {secret}{}{}",
                 if check { "check" } else { "heartbeat" },
                 if check {
                     String::new()
                 } else {
                     format!(", handed {fresh}")
-                }
+                },
+                revive_since.map_or(String::new(), |t| format!(
+                    ", reviving leases lapsed after {} ms ago",
+                    pair.clock.now().0 - t.0
+                ))
             ));
             let e = pair
                 .embedded
@@ -420,6 +429,7 @@ async fn run_sequence(pair: &mut Pair, seed: u64, steps: u64) -> Reach {
         let check = Presented {
             secret: &nobody,
             fresh: None,
+            revive_since: None,
         };
         let e = pair
             .embedded

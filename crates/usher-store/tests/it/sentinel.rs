@@ -1,6 +1,8 @@
 //! Fail-over under Redis Sentinel, all on loopback: one master, one replica, three sentinels. The master is
 //! killed; the store follows the new master without a restart, admits resume within a bounded time (printed),
-//! and every ticket acknowledged with `wait_replicas = 1` before the kill is still there.
+//! and every ticket acknowledged with `wait_replicas = 1` before the kill is still there. While Sentinel has
+//! no master to name, a server answering at the old master's address as a replica (the old master back
+//! with stale data) is never read from.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,6 +143,27 @@ async fn the_store_follows_a_sentinel_failover() {
 
     drop(master.take()); // SIGKILL the master
     let killed = Instant::now();
+    // the old master's address answers again at once, as a replica with none of the data (of a master
+    // that does not exist): the store must not read from it, though its connection would reconnect there
+    let mut impostor_args = base(pm);
+    impostor_args.extend(["--replicaof".into(), "127.0.0.1".into(), "1".into()]);
+    let impostor = spawn("redis-server", &impostor_args);
+    let (mut stale, mut unavailable) = (0, 0);
+    while killed.elapsed() < Duration::from_secs(2) {
+        match store.ticket(&acknowledged[0].id).await {
+            Ok(Some(_)) => panic!("read a ticket while Sentinel names no master"),
+            Ok(None) => stale += 1,
+            Err(_) => unavailable += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        stale, 0,
+        "an acknowledged ticket read as missing {stale} times from a replica at the old master's address \
+         ({unavailable} reads were refused as unavailable)"
+    );
+    // now the old master's address is dead: Sentinel fails over to the replica
+    drop(impostor);
     let req = |dev: &str| AdmitRequest {
         ticket_id: acknowledged[0].id.clone(),
         show_id: acknowledged[0].terms.show_id.clone(),

@@ -10,11 +10,13 @@ pub struct Liveness {
     pub status: &'static str,
 }
 
-/// Whether the node takes work: `ready`, `not_ready` (with what is missing) or `draining`.
+/// Whether the node takes work: `ready`, `degraded` (riding a store outage), `not_ready` (with what is missing)
+/// or `draining`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready`, `not_ready` or `draining`.
-    #[schema(pattern = "^(ready|not_ready|draining)$")]
+    /// `ready`, `degraded` (the store is unreachable within the outage grace: ready, with playing sessions
+    /// kept playing and new admits refused), `not_ready` or `draining`.
+    #[schema(pattern = "^(ready|degraded|not_ready|draining)$")]
     pub status: &'static str,
     /// `ok` or `unavailable` (absent while draining).
     #[serde(skip_serializing_if = "Option::is_none")]
