@@ -339,32 +339,34 @@ impl Settings {
                 "must differ from secrets.token_key",
             ));
         }
-        let previous_token_key = match self.secrets.previous_token_key {
-            Some(k) => {
-                let k = secret("secrets.previous_token_key", Some(k))?;
-                if k.expose_secret() == token_key.expose_secret() {
-                    return Err(invalid(
-                        "secrets.previous_token_key",
-                        "is the current secrets.token_key: set the new key as token_key and the old one here",
-                    ));
-                }
-                Some(k)
+        // the other key of a key set: accepted, never written with; never the current key itself
+        let previous = |key: &'static str,
+                        current: (&'static str, &SecretString),
+                        v: Option<SecretString>|
+         -> Result<Option<SecretString>, ConfigError> {
+            let Some(v) = v else { return Ok(None) };
+            let v = secret(key, Some(v))?;
+            if v.expose_secret() == current.1.expose_secret() {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "is the current {0}: set the new key as {0} and the old one here",
+                        current.0
+                    ),
+                ));
             }
-            None => None,
+            Ok(Some(v))
         };
-        let previous_grant_key = match self.secrets.previous_grant_key {
-            Some(k) => {
-                let k = secret("secrets.previous_grant_key", Some(k))?;
-                if k.expose_secret() == grant_key.expose_secret() {
-                    return Err(invalid(
-                        "secrets.previous_grant_key",
-                        "is the current secrets.grant_key: set the new key as grant_key and the old one here",
-                    ));
-                }
-                Some(k)
-            }
-            None => None,
-        };
+        let previous_token_key = previous(
+            "secrets.previous_token_key",
+            ("secrets.token_key", &token_key),
+            self.secrets.previous_token_key,
+        )?;
+        let previous_grant_key = previous(
+            "secrets.previous_grant_key",
+            ("secrets.grant_key", &grant_key),
+            self.secrets.previous_grant_key,
+        )?;
         let key_encryption_key = match self.secrets.key_encryption_key {
             Some(k) => {
                 let k = secret("secrets.key_encryption_key", Some(k))?;

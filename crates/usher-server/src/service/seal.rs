@@ -35,21 +35,25 @@ impl hkdf::KeyType for KeyLen {
     }
 }
 
+/// An AES-256-GCM key derived from `ikm` with HKDF-SHA256 (salt `usher`) and `label`: one key per
+/// purpose from one secret (sealed records here, wrapped content keys).
+pub fn derive_key(ikm: &[u8], label: &[u8]) -> LessSafeKey {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"usher").extract(ikm);
+    let info = [label];
+    let okm = prk
+        .expand(&info, KeyLen)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    let mut bytes = [0u8; 32];
+    okm.fill(&mut bytes)
+        .expect("the output length matches the buffer");
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte AES-256 key"))
+}
+
 impl Sealer {
     /// The sealing key of the purpose `label`, derived from `token_key`.
     pub fn new(token_key: &[u8], label: &[u8]) -> Self {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"usher").extract(token_key);
-        let info = [label];
-        let okm = prk
-            .expand(&info, KeyLen)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let mut bytes = [0u8; 32];
-        okm.fill(&mut bytes)
-            .expect("the output length matches the buffer");
         Self {
-            key: LessSafeKey::new(
-                UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte AES-256 key"),
-            ),
+            key: derive_key(token_key, label),
             rng: SystemRandom::new(),
         }
     }

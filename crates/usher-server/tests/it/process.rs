@@ -550,6 +550,44 @@ async fn serve_refuses_bad_configuration_with_a_clear_message() {
             &["secrets.token_key", "required"],
         ),
         case(
+            "a previous token key equal to the current one",
+            write(
+                "previous-token.toml",
+                format!(
+                    "{}previous_token_key = \"{TOKEN_KEY}\"\n",
+                    config_text("127.0.0.1:0", keys, &data, "")
+                ),
+            ),
+            &[
+                "secrets.previous_token_key",
+                "is the current secrets.token_key",
+            ],
+        ),
+        case(
+            "a short previous grant key",
+            write(
+                "previous-grant.toml",
+                format!(
+                    "{}previous_grant_key = \"short\"\n",
+                    config_text("127.0.0.1:0", keys, &data, "")
+                ),
+            ),
+            &["secrets.previous_grant_key", "32"],
+        ),
+        case(
+            "a backup destination that is neither a folder nor S3",
+            write(
+                "backup-dest.toml",
+                config_text(
+                    "127.0.0.1:0",
+                    keys,
+                    &data,
+                    "[backup]\ndestination = \"ftp://example.org/x\"",
+                ),
+            ),
+            &["backup.destination", "ftp"],
+        ),
+        case(
             "too-short secret",
             write(
                 "short.toml",

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::hkdf;
+use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use usher_core::content_key::{ContentKey, ContentKeyRecord};
 use usher_core::ids::ContentKeyId;
 
+use crate::service::seal::derive_key;
 use crate::service::{Error, Result};
 
 /// The first byte of a wrapped key: the wrapping's format.
@@ -33,30 +33,8 @@ impl std::fmt::Debug for ContentKeys {
     }
 }
 
-/// HKDF's output length for the AEAD key.
-struct AeadKeyLen;
-
-impl hkdf::KeyType for AeadKeyLen {
-    fn len(&self) -> usize {
-        AES_256_GCM.key_len()
-    }
-}
-
 /// The HKDF label of the wrapping key derived from `token_key`.
 const FROM_TOKEN_KEY: &[u8] = b"usher content-key wrapping v1: derived from token_key";
-
-/// An AES-256-GCM key from `ikm` through HKDF-SHA256 with `label`.
-fn derive(ikm: &[u8], label: &[u8]) -> LessSafeKey {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"usher").extract(ikm);
-    let info = [label];
-    let okm = prk
-        .expand(&info, AeadKeyLen)
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
-    let mut bytes = [0u8; 32];
-    okm.fill(&mut bytes)
-        .expect("the output length matches the buffer");
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte AES-256 key"))
-}
 
 impl ContentKeys {
     /// The wrapping key from `secrets.key_encryption_key` when set (`explicit`), else from
@@ -67,7 +45,7 @@ impl ContentKeys {
             None => (token_key, FROM_TOKEN_KEY),
         };
         Self {
-            kek: derive(ikm, label),
+            kek: derive_key(ikm, label),
             previous: None,
             rng: SystemRandom::new(),
             clear: RwLock::default(),
@@ -79,7 +57,7 @@ impl ContentKeys {
     #[must_use]
     pub fn with_previous_token_key(mut self, explicit: bool, previous_token_key: &[u8]) -> Self {
         if !explicit {
-            self.previous = Some(derive(previous_token_key, FROM_TOKEN_KEY));
+            self.previous = Some(derive_key(previous_token_key, FROM_TOKEN_KEY));
         }
         self
     }
