@@ -38,7 +38,9 @@ fi
 
 # moto's S3-compatible server takes the scheduled off-site backups in tests/it/backup.rs
 moto_version=5.2.5
-if ! /var/tmp/usher-moto/bin/pip show moto 2>/dev/null | grep -qx "Version: $moto_version"; then
+# (read whole: `grep -q` closing the pipe early fails pip under pipefail, which reinstalled every run)
+moto_installed="$(/var/tmp/usher-moto/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p' || true)"
+if [ "$moto_installed" != "$moto_version" ]; then
   step "installing moto[server] $moto_version (S3-compatible server for the backup tests) into /var/tmp/usher-moto"
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     as_root apt-get update -qq

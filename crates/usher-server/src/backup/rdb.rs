@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tokio::io::{
-    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncSeekExt as _, AsyncWrite,
+    AsyncWriteExt as _, BufReader,
 };
 use tokio::net::TcpStream;
 
@@ -149,23 +150,45 @@ fn percent_decode(s: &str) -> anyhow::Result<String> {
 /// # Errors
 /// A file that is not an RDB snapshot, is truncated, or whose checksum does not match.
 pub async fn check(path: &Path) -> anyhow::Result<()> {
-    let data = tokio::fs::read(path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
     let name = path.display();
-    if data.len() < 9 + 9 || &data[..5] != b"REDIS" || !data[5..9].iter().all(u8::is_ascii_digit) {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("reading {name}"))?;
+    let len = file.metadata().await?.len();
+    let mut head = [0u8; 9];
+    if len < 18 || file.read_exact(&mut head).await.is_err() {
+        bail!("{name} is not a Redis RDB snapshot (too short)");
+    }
+    if &head[..5] != b"REDIS" || !head[5..].iter().all(u8::is_ascii_digit) {
         bail!("{name} is not a Redis RDB snapshot (no REDIS header)");
     }
-    let end = data.len() - 9;
-    if data[end] != 0xFF {
+    // the end-of-file opcode, then the CRC-64 (little-endian) of everything up to and with it
+    let mut tail = [0u8; 9];
+    file.seek(std::io::SeekFrom::Start(len - 9)).await?;
+    file.read_exact(&mut tail).await?;
+    if tail[0] != 0xFF {
         bail!("{name} is truncated: no end-of-file marker where the snapshot should end");
     }
-    let stored = u64::from_le_bytes(data[end + 1..].try_into().expect("8 bytes"));
-    if stored != 0 {
-        let computed = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(&data[..end + 1]);
-        if computed != stored {
-            bail!("{name} is damaged: its CRC-64 is {stored:016x}, its content's {computed:016x}");
-        }
+    let stored = u64::from_le_bytes(tail[1..].try_into().expect("8 bytes"));
+    if stored == 0 {
+        // written with `rdbchecksum no`
+        return Ok(());
+    }
+    // read in pieces: a snapshot may be larger than the memory a node should spend on it
+    let crc = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+    let mut digest = crc.digest();
+    file.seek(std::io::SeekFrom::Start(0)).await?;
+    let mut left = len - 8;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).expect("at most the buffer");
+        file.read_exact(&mut buf[..want]).await?;
+        digest.update(&buf[..want]);
+        left -= want as u64;
+    }
+    let computed = digest.finalize();
+    if computed != stored {
+        bail!("{name} is damaged: its CRC-64 is {stored:016x}, its content's {computed:016x}");
     }
     Ok(())
 }
