@@ -1,6 +1,7 @@
 //! The embedded store's hot paths, one call at a time on a store holding 10,000 tickets: the token lookup
 //! every admit starts with, the admit step (newest wins, k = 1), the heartbeat step, and the ticket read
-//! every heartbeat answer makes.
+//! every heartbeat answer makes; and durable registrations of one ticket each, one at a time and 256 at
+//! once (what the ticket API does when many buyers check out together: group commit shares the fsync).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -82,6 +83,64 @@ fn fixture() -> Fixture {
     }
 }
 
+fn one_ticket(show: &ShowId, hasher: &SecretHasher, now: usher_core::clock::UnixMs) -> NewTicket {
+    NewTicket {
+        ticket: Ticket {
+            id: TicketId::generate(),
+            token_hash: hasher.ticket_token(&TicketToken::generate()),
+            terms: TicketTerms {
+                show_id: show.clone(),
+                valid_from: None,
+                valid_until: None,
+                max_devices: None,
+                external_ref: None,
+            },
+            status: TicketStatus::Active,
+            created_at: now.to_datetime(),
+            revoked_at: None,
+        },
+    }
+}
+
+fn registrations(c: &mut Criterion) {
+    let f = fixture();
+    let store = Arc::new(f.store);
+    let hasher = SecretHasher::new(&[6u8; 32]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    c.bench_function("embedded/register_one", |b| {
+        b.iter(|| {
+            let t = one_ticket(&f.show, &hasher, store.now());
+            rt.block_on(store.register_tickets(vec![t]))
+                .expect("register")
+        })
+    });
+    // per iteration: 256 registrations of one ticket each, all at once; divide by 256 for one
+    let mut g = c.benchmark_group("embedded/register_256_at_once");
+    g.sample_size(20);
+    g.bench_function("all", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for _ in 0..256 {
+                    let (store, t) = (
+                        Arc::clone(&store),
+                        one_ticket(&f.show, &hasher, store.now()),
+                    );
+                    tasks.spawn(async move { store.register_tickets(vec![t]).await });
+                }
+                while let Some(r) = tasks.join_next().await {
+                    r.expect("task").expect("register");
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
 fn admit_request(f: &Fixture, i: usize, device: DeviceId) -> AdmitRequest {
     AdmitRequest {
         ticket_id: f.tickets[i % TICKETS].0.clone(),
@@ -156,5 +215,5 @@ fn embedded(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, embedded);
+criterion_group!(benches, embedded, registrations);
 criterion_main!(benches);

@@ -5,12 +5,16 @@
 //! are written in a redb transaction committed with `Durability::Immediate` (fsync) *before* the call
 //! returns, so an acknowledged write survives `kill -9`, and a write that could not be made durable is
 //! answered with an error. A batch of tickets is one transaction: one fsync for up to 10,000 tickets.
+//! Registrations and audit entries made at the same time share a transaction too (group commit,
+//! `embedded/group.rs`): each is still answered only after the commit that holds it.
 //!
 //! Leases change on every heartbeat, so they live in memory (the lease rules of `usher_core::lease`
 //! applied under one lock, which makes each step atomic) and are written to redb by [`Store::flush`],
 //! which the server calls every second and at shutdown. The heartbeat path therefore never waits for a
 //! disk; a crash loses at most the last second of lease renewals, which only shortens leases that the
-//! next heartbeat renews again, and a restart finds every lease that was flushed.
+//! next heartbeat renews again, and a restart finds every lease that was flushed. A flush copies the
+//! changed tickets in pieces of [`FLUSH_PIECE`], one piece under the lock at a time, so a heartbeat waits
+//! for one piece's copy at most, however many sessions play.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -18,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use async_trait::async_trait;
+use indexmap::IndexMap;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -48,6 +53,8 @@ use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
+mod group;
+
 const SHOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shows");
 const TICKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("tickets");
 const TOKEN_INDEX: TableDefinition<&str, &str> = TableDefinition::new("token_index");
@@ -70,6 +77,10 @@ const EXTREF_INDEX: TableDefinition<&str, &str> = TableDefinition::new("extref_i
 /// dropped by the sweep and overwritten by the next claim. Not part of backups: a restored store would
 /// replay answers of another time.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// Most tickets one piece of a lease flush copies under the lock and writes in one transaction.
+const FLUSH_PIECE: usize = 4_096;
+/// Most tickets (or session index entries) one piece of the sweep looks at under the lock.
+const SWEEP_PIECE: usize = 16_384;
 /// Most lapsed idempotency records (and old deliveries) one sweep drops (one write transaction); the
 /// next sweep goes on.
 const IDEMPOTENCY_SWEEP_BATCH: usize = 10_000;
@@ -189,9 +200,10 @@ struct TicketRuntime {
 #[derive(Default)]
 struct Runtime {
     /// Boxed: a hash table's empty slots cost the value's full size, and at a million tickets the table
-    /// has a million empty slots (~200 bytes each unboxed).
-    tickets: HashMap<TicketId, Box<TicketRuntime>>,
-    sessions: HashMap<SessionId, TicketId>,
+    /// has a million empty slots (~200 bytes each unboxed). Index maps, so that the sweep can walk them
+    /// in pieces by position, letting go of the lock between pieces.
+    tickets: IndexMap<TicketId, Box<TicketRuntime>>,
+    sessions: IndexMap<SessionId, TicketId>,
     dirty: HashSet<TicketId>,
     /// Leases held per show, kept by every step and the sweep (`Store::live_session_counts`), so counting
     /// sessions never walks every ticket.
@@ -304,6 +316,8 @@ pub struct EmbeddedStore {
     flush_lock: tokio::sync::Mutex<()>,
     /// The shows' doors (doors-open capacity): in memory, as the embedded store is one node.
     doors: Mutex<HashMap<ShowId, crate::door::Door>>,
+    /// Registrations and audit entries: concurrent ones share a transaction and its fsync.
+    grouped: group::GroupCommit,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -328,30 +342,55 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// [`EmbeddedStore::sweep`] over `runtime` at `now`.
+/// [`EmbeddedStore::sweep`] over `runtime` at `now`, in pieces of [`SWEEP_PIECE`] entries, each under
+/// the lock on its own: however many tickets there are, an admit or a heartbeat waits for one piece.
 fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
-    let mut rt = lock(runtime);
     let mut dropped = 0;
-    let mut dirty = Vec::new();
-    for (id, t) in &mut rt.tickets {
-        let n = t.leases.drop_expired(now).len();
-        if n > 0 {
-            dropped += n;
-            dirty.push((id.clone(), t.show_id.clone(), n));
+    // tickets are only ever added (at the end), so positions below the ones looked at stay put
+    let mut at = 0;
+    loop {
+        let mut rt = lock(runtime);
+        let end = (at + SWEEP_PIECE).min(rt.tickets.len());
+        if at >= end {
+            break;
         }
+        let mut dirty = Vec::new();
+        for i in at..end {
+            if let Some((id, t)) = rt.tickets.get_index_mut(i) {
+                let n = t.leases.drop_expired(now).len();
+                if n > 0 {
+                    dropped += n;
+                    dirty.push((id.clone(), t.show_id.clone(), n));
+                }
+            }
+        }
+        for (id, show, n) in dirty {
+            rt.count_held(&show, n, 0);
+            rt.dirty.insert(id);
+        }
+        at = end;
     }
-    for (id, show, n) in dirty {
-        rt.count_held(&show, n, 0);
-        rt.dirty.insert(id);
+    // the session index, from the end: a removal moves the last entry (looked at already) into the
+    // hole, and sessions added meanwhile go to the end, past what is left to look at
+    let mut below = lock(runtime).sessions.len();
+    while below > 0 {
+        let mut rt = lock(runtime);
+        let Runtime {
+            tickets, sessions, ..
+        } = &mut *rt;
+        let from = below.saturating_sub(SWEEP_PIECE);
+        for i in (from..below.min(sessions.len())).rev() {
+            let stale = sessions.get_index(i).is_some_and(|(s, t)| {
+                !tickets
+                    .get(t)
+                    .is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s))
+            });
+            if stale {
+                sessions.swap_remove_index(i);
+            }
+        }
+        below = from;
     }
-    let Runtime {
-        tickets, sessions, ..
-    } = &mut *rt;
-    sessions.retain(|s, t| {
-        tickets
-            .get(t)
-            .is_some_and(|rt| rt.leases.known_sessions().any(|k| k == s))
-    });
     dropped
 }
 
@@ -560,6 +599,7 @@ impl EmbeddedStore {
             doors: Mutex::new(HashMap::new()),
             audit_seq: AtomicU64::new(0),
             flush_lock: tokio::sync::Mutex::new(()),
+            grouped: group::GroupCommit::default(),
         })
     }
 
@@ -598,15 +638,36 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_durable(redb::Durability::Immediate, f).await
+    }
+
+    /// [`EmbeddedStore::write`] committed with `durability` (`None`: made durable by the next commit
+    /// that syncs).
+    async fn write_durable<T: Send + 'static>(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let db = Arc::clone(&self.db);
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_write().map_err(unavailable)?;
+            let mut txn = db.begin_write().map_err(unavailable)?;
+            txn.set_durability(durability);
             let out = f(&txn)?;
             txn.commit().map_err(unavailable)?;
             Ok(out)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
+    }
+
+    /// Runs a durable write in the next group commit (`group`) and waits for its commit. `f` may run
+    /// more than once (again without a failed write of its group), so it must only write through the
+    /// transaction and return.
+    async fn write_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.grouped.write(&self.db, f).await
     }
 
     fn read_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
@@ -750,12 +811,13 @@ impl Store for EmbeddedStore {
         &self,
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
-        self.write(move |txn| {
+        let encoded: Vec<Vec<u8>> = batch.iter().map(|n| encode(&n.ticket)).collect();
+        self.write_grouped(move |txn| {
             let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
             let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
             let mut refs = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
             let mut out = Vec::with_capacity(batch.len());
-            for NewTicket { ticket } in batch {
+            for (NewTicket { ticket }, bytes) in batch.iter().zip(&encoded) {
                 let hash = ticket.token_hash.to_hex();
                 let existing_id = index
                     .get(hash.as_str())
@@ -779,16 +841,16 @@ impl Store for EmbeddedStore {
                     continue;
                 }
                 tickets
-                    .insert(ticket.id.as_str(), encode(&ticket).as_slice())
+                    .insert(ticket.id.as_str(), bytes.as_slice())
                     .map_err(unavailable)?;
                 index
                     .insert(hash.as_str(), ticket.id.as_str())
                     .map_err(unavailable)?;
-                if let Some(key) = extref_key(&ticket) {
+                if let Some(key) = extref_key(ticket) {
                     refs.insert(key.as_str(), ticket.id.as_str())
                         .map_err(unavailable)?;
                 }
-                out.push(RegisterOutcome::Created(ticket));
+                out.push(RegisterOutcome::Created(ticket.clone()));
             }
             Ok(out)
         })
@@ -1609,7 +1671,7 @@ impl Store for EmbeddedStore {
             usher_core::ids::random_hex(4)
         );
         let bytes = encode(&entry);
-        self.write(move |txn| {
+        self.write_grouped(move |txn| {
             let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
             t.insert(key.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
@@ -1701,20 +1763,6 @@ impl Store for EmbeddedStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.flush_lock.lock().await;
-        // copy the changed tickets out under the lock; encode them off the lock and off the runtime,
-        // so admits and heartbeats never wait for a flush's JSON work
-        let leases: Vec<(TicketId, TicketRuntime)> = {
-            let mut rt = lock(&self.runtime);
-            let dirty: Vec<TicketId> = rt.dirty.drain().collect();
-            dirty
-                .into_iter()
-                .filter_map(|id| {
-                    rt.tickets
-                        .get(&id)
-                        .map(|t| (id.clone(), TicketRuntime::clone(t)))
-                })
-                .collect()
-        };
         let keys: Vec<(ApiKeyId, Vec<u8>)> = {
             let dirty: Vec<ApiKeyId> = lock(&self.keys_dirty).drain().collect();
             let all = self
@@ -1726,32 +1774,69 @@ impl Store for EmbeddedStore {
                 .filter_map(|id| all.get(&id).map(|k| (id.clone(), encode(k))))
                 .collect()
         };
-        if leases.is_empty() && keys.is_empty() {
+        // the changed tickets, taken whole (the set is swapped out, not walked, under the lock); a ticket
+        // that changes from here on is marked again and goes in the next flush
+        let mut dirty: Vec<TicketId> = std::mem::take(&mut lock(&self.runtime).dirty)
+            .into_iter()
+            .collect();
+        if dirty.is_empty() && keys.is_empty() {
             return Ok(());
         }
-        let retry: Vec<TicketId> = leases.iter().map(|(id, _)| id.clone()).collect();
-        let result = self
-            .write(move |txn| {
-                let mut t = txn.open_table(LEASES).map_err(unavailable)?;
-                for (id, runtime) in &leases {
-                    t.insert(id.as_str(), encode(runtime).as_slice())
-                        .map_err(unavailable)?;
-                }
-                let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
-                for (id, bytes) in &keys {
-                    // a key deleted meanwhile stays deleted
-                    if k.get(id.as_str()).map_err(unavailable)?.is_some() {
-                        k.insert(id.as_str(), bytes.as_slice())
+        // in pieces: the lock is held to copy one piece at a time, the copies are encoded off the lock
+        // and off the runtime, and each piece is a transaction of its own, so admits and heartbeats wait
+        // for at most one piece's copy and registrations' commits go in between; only the last piece
+        // is synced to disk, which makes the pieces before it durable with it
+        let mut keys = Some(keys);
+        loop {
+            let cut = dirty.len().saturating_sub(FLUSH_PIECE);
+            let ids = dirty.split_off(cut);
+            let last = dirty.is_empty();
+            let leases: Vec<(TicketId, TicketRuntime)> = {
+                let rt = lock(&self.runtime);
+                ids.iter()
+                    .filter_map(|id| {
+                        rt.tickets
+                            .get(id)
+                            .map(|t| (id.clone(), TicketRuntime::clone(t)))
+                    })
+                    .collect()
+            };
+            let keys = if last { keys.take() } else { None };
+            let durability = if last {
+                redb::Durability::Immediate
+            } else {
+                redb::Durability::None
+            };
+            let result = self
+                .write_durable(durability, move |txn| {
+                    let mut t = txn.open_table(LEASES).map_err(unavailable)?;
+                    for (id, runtime) in &leases {
+                        t.insert(id.as_str(), encode(runtime).as_slice())
                             .map_err(unavailable)?;
                     }
-                }
-                Ok(())
-            })
-            .await;
-        if result.is_err() {
-            lock(&self.runtime).dirty.extend(retry);
+                    let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
+                    for (id, bytes) in keys.iter().flatten() {
+                        // a key deleted meanwhile stays deleted
+                        if k.get(id.as_str()).map_err(unavailable)?.is_some() {
+                            k.insert(id.as_str(), bytes.as_slice())
+                                .map_err(unavailable)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = result {
+                // this piece and the ones not yet written go in the next flush (pieces committed
+                // without a sync are written again, and synced, then)
+                let mut rt = lock(&self.runtime);
+                rt.dirty.extend(ids);
+                rt.dirty.extend(dirty);
+                return Err(e);
+            }
+            if last {
+                return Ok(());
+            }
         }
-        result
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {

@@ -1,0 +1,311 @@
+//! Group commit: durable writes that arrive while one is being committed share the next transaction and
+//! its one fsync, and each is answered only after that commit.
+//!
+//! A single registration used to wait for a commit of its own (about 1,250 per second on this kind of
+//! disk, each holding redb's one writer for the length of an fsync). Here the first writer to find the
+//! queue idle becomes its leader: on a blocking thread it takes every write queued meanwhile (up to
+//! [`MAX_GROUP`]), runs them one after the other in one write transaction, commits once, and then answers
+//! each; writes that queue while it commits go in the leader's next round. A lone write is committed as
+//! soon as it comes, so nothing waits for a timer.
+//!
+//! Isolation: a write whose closure fails is answered with its error, and the transaction, which may hold
+//! part of that write, is aborted; the others in the group are run again in a new transaction without it.
+//! That is why a grouped write is `FnMut`: its closure must do nothing but write through the transaction
+//! and return, so running it a second time is the same as running it once. A failed commit fails every
+//! write of the group (none was acknowledged, so nothing is lost; the callers may retry).
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, WriteTransaction};
+use usher_core::store::StoreError;
+
+use super::{lock, unavailable};
+
+/// Most writes one transaction takes; a bulk registration of 10,000 tickets is one write.
+pub(super) const MAX_GROUP: usize = 256;
+
+type Output = Box<dyn Any + Send>;
+type Run = Box<dyn FnMut(&WriteTransaction) -> Result<Output, StoreError> + Send>;
+type Reply = Box<dyn FnOnce(Result<Output, StoreError>) + Send>;
+
+/// One write waiting for a transaction.
+struct Queued {
+    run: Run,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Queued>,
+    /// A leader is draining the queue (set and cleared under the lock, so at most one runs).
+    leading: bool,
+}
+
+/// The queue of grouped writes of one database.
+#[derive(Default)]
+pub(super) struct GroupCommit {
+    queue: Arc<Mutex<Queue>>,
+    /// Transactions committed so far.
+    commits: Arc<AtomicU64>,
+}
+
+impl GroupCommit {
+    /// Queues `f` for the next group and waits until the transaction that ran it has committed.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        db: &Arc<Database>,
+        mut f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let queued = Queued {
+            run: Box::new(move |txn| f(txn).map(|v| Box::new(v) as Output)),
+            reply: Box::new(move |r| {
+                let r = r.and_then(|out| {
+                    out.downcast::<T>().map(|v| *v).map_err(|_| {
+                        StoreError::Unavailable("a grouped write answered another type".into())
+                    })
+                });
+                let _ = tx.send(r);
+            }),
+        };
+        let lead = {
+            let mut q = lock(&self.queue);
+            q.waiting.push(queued);
+            !std::mem::replace(&mut q.leading, true)
+        };
+        if lead {
+            let (db, queue) = (Arc::clone(db), Arc::clone(&self.queue));
+            let commits = Arc::clone(&self.commits);
+            let mut leader = Leader {
+                queue,
+                commits,
+                stepped_down: false,
+            };
+            // dropped unrun (the runtime is shutting down), the leader fails what waits and steps down
+            drop(tokio::task::spawn_blocking(move || leader.drain(&db)));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the write was dropped before its commit".into(),
+            ))
+        })
+    }
+}
+
+/// The one thread committing groups; steps down when the queue is empty, or when dropped (a panic or a
+/// shutdown), failing whatever still waits so that no caller waits forever.
+struct Leader {
+    queue: Arc<Mutex<Queue>>,
+    commits: Arc<AtomicU64>,
+    /// Left the queue to the next leader (which may already be running: its queue is not ours to fail).
+    stepped_down: bool,
+}
+
+impl Leader {
+    fn drain(&mut self, db: &Database) {
+        loop {
+            let group: Vec<Queued> = {
+                let mut q = lock(&self.queue);
+                if q.waiting.is_empty() {
+                    q.leading = false;
+                    self.stepped_down = true;
+                    return;
+                }
+                let n = q.waiting.len().min(MAX_GROUP);
+                q.waiting.drain(..n).collect()
+            };
+            if commit(db, group) {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if self.stepped_down {
+            return;
+        }
+        let orphans = {
+            let mut q = lock(&self.queue);
+            q.leading = false;
+            std::mem::take(&mut q.waiting)
+        };
+        for o in orphans {
+            (o.reply)(Err(StoreError::Unavailable(
+                "the store's writer stopped before this write".into(),
+            )));
+        }
+    }
+}
+
+/// Runs `group` in one transaction and answers each write; a write that fails is answered alone and the
+/// others run again without it. True when a transaction was committed.
+fn commit(db: &Database, mut group: Vec<Queued>) -> bool {
+    loop {
+        let txn = match db.begin_write() {
+            Ok(t) => t,
+            Err(e) => {
+                fail_all(group, &message(unavailable(e)));
+                return false;
+            }
+        };
+        let mut outputs = Vec::with_capacity(group.len());
+        let mut failed = None;
+        for (i, w) in group.iter_mut().enumerate() {
+            match (w.run)(&txn) {
+                Ok(out) => outputs.push(out),
+                Err(e) => {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+        }
+        if let Some((i, e)) = failed {
+            drop(outputs);
+            // the transaction may hold part of the failed write: nothing of it is committed
+            if let Err(abort) = txn.abort() {
+                tracing::warn!(error = %abort, "aborting a grouped write transaction failed");
+            }
+            let bad = group.remove(i);
+            (bad.reply)(Err(e));
+            if group.is_empty() {
+                return false;
+            }
+            continue;
+        }
+        return match txn.commit() {
+            Ok(()) => {
+                for (w, out) in group.into_iter().zip(outputs) {
+                    (w.reply)(Ok(out));
+                }
+                true
+            }
+            Err(e) => {
+                drop(outputs);
+                fail_all(group, &message(unavailable(e)));
+                false
+            }
+        };
+    }
+}
+
+fn message(e: StoreError) -> String {
+    match e {
+        StoreError::Unavailable(m) => m,
+        other => other.to_string(),
+    }
+}
+
+fn fail_all(group: Vec<Queued>, msg: &str) {
+    for w in group {
+        (w.reply)(Err(StoreError::Unavailable(msg.to_owned())));
+    }
+}
+
+impl GroupCommit {
+    /// Transactions committed so far.
+    #[cfg(test)]
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::TableDefinition;
+
+    use super::*;
+
+    const T: TableDefinition<&str, u64> = TableDefinition::new("t");
+
+    fn db() -> (tempfile::TempDir, Arc<Database>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Database::create(dir.path().join("g.redb")).expect("database");
+        (dir, Arc::new(db))
+    }
+
+    fn read(db: &Database, key: &str) -> Option<u64> {
+        let r = db.begin_read().expect("read");
+        let t = match r.open_table(T) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return None,
+            Err(e) => panic!("{e}"),
+        };
+        t.get(key).expect("get").map(|v| v.value())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_share_transactions_and_each_is_committed_when_answered() {
+        let (_dir, db) = db();
+        let group = Arc::new(GroupCommit::default());
+        let mut tasks = Vec::new();
+        for i in 0..400_u64 {
+            let (group, db) = (Arc::clone(&group), Arc::clone(&db));
+            tasks.push(tokio::spawn(async move {
+                let key = format!("k{i}");
+                let k = key.clone();
+                group
+                    .write(&db, move |txn| {
+                        let mut t = txn.open_table(T).map_err(unavailable)?;
+                        t.insert(k.as_str(), i).map_err(unavailable)?;
+                        Ok(i)
+                    })
+                    .await
+                    .expect("write");
+                // answered only after its commit: a read sees it at once
+                assert_eq!(read(&db, &key), Some(i));
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let commits = group.commits();
+        assert!(
+            commits < 400,
+            "400 concurrent writes took {commits} transactions: none was shared"
+        );
+        assert!(commits >= 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_write_is_answered_alone_and_leaves_nothing_while_the_others_commit() {
+        let (_dir, db) = db();
+        let group = Arc::new(GroupCommit::default());
+        let mut tasks = Vec::new();
+        for i in 0..200_u64 {
+            let (group, db) = (Arc::clone(&group), Arc::clone(&db));
+            tasks.push(tokio::spawn(async move {
+                let k = format!("k{i}");
+                let r = group
+                    .write(&db, move |txn| {
+                        let mut t = txn.open_table(T).map_err(unavailable)?;
+                        t.insert(k.as_str(), i).map_err(unavailable)?;
+                        // every tenth write fails after writing: its half must not be committed
+                        if i % 10 == 3 {
+                            return Err(StoreError::Corrupt(format!("write {i} refused")));
+                        }
+                        Ok(())
+                    })
+                    .await;
+                (i, r)
+            }));
+        }
+        for t in tasks {
+            let (i, r) = t.await.expect("task");
+            let key = format!("k{i}");
+            if i % 10 == 3 {
+                assert!(
+                    matches!(&r, Err(StoreError::Corrupt(m)) if m == &format!("write {i} refused")),
+                    "{i}: {r:?}"
+                );
+                assert_eq!(read(&db, &key), None, "{i}'s partial write was committed");
+            } else {
+                assert!(r.is_ok(), "{i}: {r:?}");
+                assert_eq!(read(&db, &key), Some(i));
+            }
+        }
+    }
+}
