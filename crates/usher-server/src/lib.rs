@@ -23,6 +23,7 @@ pub mod console;
 pub mod http;
 pub mod i18n;
 pub mod ingest;
+pub mod lease_checks;
 pub mod limits;
 pub mod logged;
 pub mod media_cache;

@@ -8,12 +8,15 @@
 //! bodies with `writev` without copying them again).
 //!
 //! - Only files up to `max_file_mb` are kept, within a total of `max_mb` (when full, entries leave in
-//!   random order, which costs no bookkeeping on hits). Playlists (`.m3u8`) are never kept: live ones change
-//!   every few seconds.
+//!   random order, which costs no bookkeeping on hits).
 //! - A kept file is re-checked at most every `revalidate_ms`: its path is resolved again (so a symlink that
 //!   now leads outside the media folder is refused) and its inode, length and modification time compared;
 //!   a changed file is read again. Between checks a replaced file may still be served from memory for up
 //!   to `revalidate_ms`.
+//! - Playlists (`.m3u8`) are kept too, re-checked every `playlist_revalidate_ms` (250 ms): a live playlist
+//!   changes with every segment, and a player sees a new segment at most that much later than on disk
+//!   (HLS lets a cache keep a live playlist for half a target duration, a second or more). Reading a
+//!   playlist from disk cost three hand-offs to the blocking pool per request.
 //! - Answers: `200`, single byte ranges (`206`, `416` with `Content-Range: bytes */len`), several ranges
 //!   answered whole (`200`, as RFC 9110 allows), `If-None-Match`/`If-Modified-Since` (`304`), `If-Range`,
 //!   `HEAD`, `ETag` and `Last-Modified`.
@@ -40,6 +43,8 @@ pub struct MediaCacheSettings {
     pub max_file_mb: u64,
     /// Milliseconds between two checks that a kept file is unchanged on disk.
     pub revalidate_ms: u64,
+    /// The same for playlists (`.m3u8`), which live streams rewrite with every segment.
+    pub playlist_revalidate_ms: u64,
 }
 
 impl Default for MediaCacheSettings {
@@ -48,6 +53,7 @@ impl Default for MediaCacheSettings {
             max_mb: 256,
             max_file_mb: 16,
             revalidate_ms: 1_000,
+            playlist_revalidate_ms: 250,
         }
     }
 }
@@ -84,10 +90,10 @@ struct Entry {
 }
 
 /// What a lookup found.
-pub enum Lookup {
+pub enum Lookup<T = Response> {
     /// The file, from memory.
-    Hit(Response),
-    /// Not kept (a playlist, too large, caching off): serve it from disk.
+    Hit(T),
+    /// Not kept (too large, caching off): serve it from disk.
     Bypass,
     /// No such file inside the media folder.
     Missing,
@@ -99,6 +105,7 @@ pub struct MediaCache {
     max_bytes: u64,
     max_file_bytes: u64,
     revalidate_ms: i64,
+    playlist_revalidate_ms: i64,
     epoch: Instant,
     entries: RwLock<HashMap<Box<str>, Arc<Entry>>>,
     used: AtomicU64,
@@ -126,6 +133,8 @@ impl MediaCache {
                 .min(settings.max_mb)
                 .saturating_mul(1 << 20),
             revalidate_ms: i64::try_from(settings.revalidate_ms).unwrap_or(i64::MAX),
+            playlist_revalidate_ms: i64::try_from(settings.playlist_revalidate_ms)
+                .unwrap_or(i64::MAX),
             epoch: Instant::now(),
             entries: RwLock::new(HashMap::new()),
             used: AtomicU64::new(0),
@@ -143,8 +152,28 @@ impl MediaCache {
 
     /// The answer to `method` with `headers` for `rel` (a path already checked segment by segment).
     pub async fn lookup(&self, rel: &str, method: &Method, headers: &HeaderMap) -> Lookup {
-        if self.max_bytes == 0 || rel.ends_with(".m3u8") {
-            return Lookup::Bypass;
+        match self.entry(rel).await {
+            Ok(Some(entry)) => Lookup::Hit(respond(&entry, method, headers)),
+            Ok(None) => Lookup::Bypass,
+            Err(()) => Lookup::Missing,
+        }
+    }
+
+    /// The bytes of `rel` (a path already checked segment by segment) from memory, for answers built
+    /// from a file (playlists with key URIs, the personalized master playlist).
+    pub async fn bytes(&self, rel: &str) -> Lookup<Bytes> {
+        match self.entry(rel).await {
+            Ok(Some(entry)) => Lookup::Hit(entry.body.clone()),
+            Ok(None) => Lookup::Bypass,
+            Err(()) => Lookup::Missing,
+        }
+    }
+
+    /// The kept entry of `rel`, checked against the disk when due. `Ok(None)`: not kept (caching off,
+    /// too large); `Err`: no such file.
+    async fn entry(&self, rel: &str) -> Result<Option<Arc<Entry>>, ()> {
+        if self.max_bytes == 0 {
+            return Ok(None);
         }
         let now = self.now_ms();
         let kept = self
@@ -153,22 +182,22 @@ impl MediaCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(rel)
             .cloned();
-        let entry = match kept {
-            Some(e) if !self.claim_check(&e, now) => e,
-            kept => match self.load(rel, kept, now).await {
-                Ok(Some(e)) => e,
-                Ok(None) => return Lookup::Bypass,
-                Err(()) => return Lookup::Missing,
-            },
-        };
-        Lookup::Hit(respond(&entry, method, headers))
+        match kept {
+            Some(e) if !self.claim_check(rel, &e, now) => Ok(Some(e)),
+            kept => self.load(rel, kept, now).await,
+        }
     }
 
     /// Whether this request re-checks `entry` against the disk: it is due, and no other request took the
     /// check (the others serve the kept copy meanwhile rather than all reading the file at once).
-    fn claim_check(&self, entry: &Entry, now: i64) -> bool {
+    fn claim_check(&self, rel: &str, entry: &Entry, now: i64) -> bool {
+        let every = if rel.ends_with(".m3u8") {
+            self.playlist_revalidate_ms
+        } else {
+            self.revalidate_ms
+        };
         let seen = entry.checked_ms.load(Ordering::Relaxed);
-        now - seen >= self.revalidate_ms
+        now - seen >= every
             && entry
                 .checked_ms
                 .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -468,6 +497,7 @@ mod tests {
                 max_mb,
                 max_file_mb: 1,
                 revalidate_ms: 0,
+                playlist_revalidate_ms: 0,
             },
         )
     }
@@ -546,6 +576,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_playlist_is_kept_and_read_again_after_its_own_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let c = MediaCache::new(
+            root.clone(),
+            &MediaCacheSettings {
+                max_mb: 1,
+                max_file_mb: 1,
+                revalidate_ms: 3_600_000,
+                playlist_revalidate_ms: 300,
+            },
+        );
+        let text = |l: Lookup<Bytes>| match l {
+            Lookup::Hit(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Lookup::Bypass => panic!("not kept"),
+            Lookup::Missing => panic!("missing"),
+        };
+        std::fs::write(root.join("live.m3u8"), "#EXTM3U\nseg1.ts\n").unwrap();
+        assert_eq!(text(c.bytes("live.m3u8").await), "#EXTM3U\nseg1.ts\n");
+        // a live playlist gains a segment: served from memory until its period is over, then read again
+        std::fs::write(root.join("live.m3u8"), "#EXTM3U\nseg1.ts\nseg2.ts\n").unwrap();
+        assert_eq!(text(c.bytes("live.m3u8").await), "#EXTM3U\nseg1.ts\n");
+        let r = get(&c, "live.m3u8", &[]).await.unwrap();
+        assert_eq!(body(r).await, b"#EXTM3U\nseg1.ts\n");
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert_eq!(
+            text(c.bytes("live.m3u8").await),
+            "#EXTM3U\nseg1.ts\nseg2.ts\n"
+        );
+        let r = get(&c, "live.m3u8", &[]).await.unwrap();
+        assert_eq!(body(r).await, b"#EXTM3U\nseg1.ts\nseg2.ts\n");
+        // segments keep their own (here, hour-long) period
+        std::fs::write(root.join("s.ts"), b"one").unwrap();
+        assert_eq!(text(c.bytes("s.ts").await), "one");
+        std::fs::write(root.join("s.ts"), b"two!").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert_eq!(text(c.bytes("s.ts").await), "one");
+        std::fs::remove_file(root.join("live.m3u8")).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert!(matches!(c.bytes("live.m3u8").await, Lookup::Missing));
+    }
+
+    #[tokio::test]
     async fn an_empty_file_answers_ranges_with_416() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("empty.ts"), b"").unwrap();
@@ -581,10 +654,9 @@ mod tests {
             get(&c, "big.ts", &[]).await.is_none(),
             "too large: from disk"
         );
-        assert!(
-            get(&c, "p.m3u8", &[]).await.is_none(),
-            "playlists: from disk"
-        );
+        // playlists are kept too (checked again every playlist_revalidate_ms)
+        let r = get(&c, "p.m3u8", &[]).await.expect("a playlist is kept");
+        assert_eq!(body(r).await, b"#EXTM3U\n");
         assert!(matches!(
             c.lookup("link.ts", &Method::GET, &HeaderMap::new()).await,
             Lookup::Missing

@@ -525,6 +525,12 @@ impl Settings {
                 "must be 100 to 3600000",
             ));
         }
+        if !(10..=60_000).contains(&cache.playlist_revalidate_ms) {
+            return Err(invalid(
+                "media_cache.playlist_revalidate_ms",
+                "must be 10 to 60000",
+            ));
+        }
         self.login.check()?;
         self.audit.check()?;
         self.privacy.check()?;

@@ -182,6 +182,9 @@ impl Application {
                 config.media_dir.clone(),
                 &config.media_cache,
             )),
+            lease_checks: Arc::new(crate::lease_checks::LeaseChecks::new(
+                config.http.media_lease_check_ms,
+            )),
             geoip,
             geo_updates,
             proxies,

@@ -71,6 +71,8 @@ pub struct Shared {
     pub pool_cache: crate::service::delivery::cdn_pool::PoolCache,
     /// The origin's media files in memory.
     pub media: Arc<crate::media_cache::MediaCache>,
+    /// The origin's lease checks, kept per session for `http.media_lease_check_ms`.
+    pub lease_checks: Arc<crate::lease_checks::LeaseChecks>,
     /// Admit outcomes not yet added to the store's per-minute counts.
     pub outcomes: Arc<crate::outcomes::OutcomeTally>,
     /// Refused admits per show and reason, for the `session.refused` webhook.

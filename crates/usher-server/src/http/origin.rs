@@ -126,12 +126,18 @@ async fn live_grant(state: &AppState, grant: &str, client: IpAddr) -> Result<Gra
     }
     // while the store is unreachable, a valid grant keeps playing for the outage grace (without the Geo
     // re-check, which needs the show from the store; the grant's network still holds)
-    let info =
-        match viewer::ride_outage(state, now.0, state.store.live_session(&grant.session).await)? {
-            Some(None) => return Err(Error::GrantRefused("the session no longer plays")),
-            Some(Some(info)) => Some(info),
-            None => None,
-        };
+    let info = match viewer::ride_outage(
+        state,
+        now.0,
+        state
+            .lease_checks
+            .live_session(&*state.store, &grant.session)
+            .await,
+    )? {
+        Some(None) => return Err(Error::GrantRefused("the session no longer plays")),
+        Some(Some(info)) => Some(info),
+        None => None,
+    };
     if let Some(info) = info.filter(|_| grant.issued_elsewhere(client)) {
         let show = state
             .store
@@ -295,16 +301,32 @@ async fn playlist_with_keys(
     if !path.ends_with(".m3u8") || method != Method::GET {
         return Ok(None);
     }
-    let file = resolve(&state.config.media_dir, path).await?;
-    let Ok(meta) = tokio::fs::metadata(&file).await else {
-        return Err(Error::NotFound(Record::Media));
+    let kept;
+    let text = match state.media.bytes(path).await {
+        Lookup::Hit(bytes) => {
+            kept = bytes;
+            // not text: served as it is
+            let Ok(text) = std::str::from_utf8(&kept) else {
+                return Ok(None);
+            };
+            std::borrow::Cow::Borrowed(text)
+        }
+        Lookup::Missing => return Err(Error::NotFound(Record::Media)),
+        Lookup::Bypass => {
+            let file = resolve(&state.config.media_dir, path).await?;
+            let Ok(meta) = tokio::fs::metadata(&file).await else {
+                return Err(Error::NotFound(Record::Media));
+            };
+            if meta.len() > MAX_PLAYLIST_BYTES {
+                return Ok(None);
+            }
+            std::borrow::Cow::Owned(
+                tokio::fs::read_to_string(&file)
+                    .await
+                    .map_err(|_| Error::NotFound(Record::Media))?,
+            )
+        }
     };
-    if meta.len() > MAX_PLAYLIST_BYTES {
-        return Ok(None);
-    }
-    let text = tokio::fs::read_to_string(&file)
-        .await
-        .map_err(|_| Error::NotFound(Record::Media))?;
     let Some(body) = usher_cdn::playlist::point_keys_at(&text, &state.base_url, query) else {
         return Ok(None);
     };
@@ -385,18 +407,27 @@ pub async fn master_playlist(
     let show = viewer::check_session(&state, &session, &presented.secret, client).await?;
     viewer::check_geo(&state, &show, client)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
-    let file = resolve(&state.config.media_dir, &rel).await?;
-    let meta = tokio::fs::metadata(&file)
-        .await
-        .map_err(|_| Error::NotFound(Record::Media))?;
-    if meta.len() > MAX_PLAYLIST_BYTES {
-        return Err(Error::Internal(format!(
-            "{rel} is larger than {MAX_PLAYLIST_BYTES} bytes"
-        )));
-    }
-    let text = tokio::fs::read_to_string(&file)
-        .await
-        .map_err(|e| Error::Internal(format!("reading {rel}: {e}")))?;
+    let text = match state.media.bytes(&rel).await {
+        Lookup::Hit(bytes) if bytes.len() as u64 <= MAX_PLAYLIST_BYTES => {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|e| Error::Internal(format!("reading {rel}: {e}")))?
+        }
+        Lookup::Missing => return Err(Error::NotFound(Record::Media)),
+        Lookup::Hit(_) | Lookup::Bypass => {
+            let file = resolve(&state.config.media_dir, &rel).await?;
+            let meta = tokio::fs::metadata(&file)
+                .await
+                .map_err(|_| Error::NotFound(Record::Media))?;
+            if meta.len() > MAX_PLAYLIST_BYTES {
+                return Err(Error::Internal(format!(
+                    "{rel} is larger than {MAX_PLAYLIST_BYTES} bytes"
+                )));
+            }
+            tokio::fs::read_to_string(&file)
+                .await
+                .map_err(|e| Error::Internal(format!("reading {rel}: {e}")))?
+        }
+    };
     if !text.starts_with("#EXTM3U") {
         return Err(Error::Internal(format!("{rel} is not an HLS playlist")));
     }

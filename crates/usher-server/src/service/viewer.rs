@@ -292,6 +292,8 @@ async fn admit_ticket(
             },
         })
         .await?;
+    // a seat taken over: the session that lost it gets no more media from this node's origin
+    state.lease_checks.changed();
     match decision {
         AdmitDecision::InUse { retry_after_s } => Err(Error::TicketInUse { retry_after_s }),
         AdmitDecision::Revoked => Err(Error::TicketRevoked),
@@ -557,6 +559,7 @@ pub async fn leave(
             decision = state.store.leave(session, earlier).await?;
         }
     }
+    state.lease_checks.changed();
     // a superseded or ended session's player leaving (a closed tab's beacon) is no guess
     if matches!(decision, LeaveDecision::WrongSecret) {
         state.limits.session_failed(client);
@@ -630,6 +633,7 @@ pub async fn renew(
             note_geo_refusal(&show, country, why);
         }
         state.store.end_session(session, reason.clone()).await?;
+        state.lease_checks.changed();
         return Err(match reason {
             // this answer names when the window closed; the stored reason, when the session ended
             EndReason::WindowEnded { .. } => Error::Ended {

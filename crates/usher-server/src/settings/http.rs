@@ -50,6 +50,10 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Most requests under way at once on one HTTP/2 connection.
     pub max_concurrent_streams: u32,
+    /// How long the origin keeps the store's answer to "does this session still hold its seat" for
+    /// the session's next media requests, in milliseconds (0: asks the store on every request); at most
+    /// 5000. Another node's change reaches this node's origin at most this much later.
+    pub media_lease_check_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -72,6 +76,7 @@ impl Default for HttpSettings {
             uncapped_peers: vec!["127.0.0.0/8".into(), "::1".into()],
             max_header_bytes: 32 * 1024,
             max_concurrent_streams: 100,
+            media_lease_check_ms: 250,
         }
     }
 }
@@ -122,6 +127,9 @@ impl HttpSettings {
         }
         if !(1..=10_000).contains(&self.max_concurrent_streams) {
             return Err(invalid("http.max_concurrent_streams", "must be 1 to 10000"));
+        }
+        if self.media_lease_check_ms > 5_000 {
+            return Err(invalid("http.media_lease_check_ms", "must be 0 to 5000"));
         }
         Ok(())
     }

@@ -30,11 +30,12 @@ pub async fn end_session(state: &AppState, caller: &Caller, id: &str) -> Result<
     caller.require(Permission::EndSessions)?;
     let id = SessionId::parse(id).map_err(|_| Error::SessionUnknown)?;
     let now = state.store.now();
-    if state
+    let ended = state
         .store
         .end_session(&id, EndReason::EndedByAdmin { at: now })
-        .await?
-    {
+        .await?;
+    state.lease_checks.changed();
+    if ended {
         tracing::info!(session.tag = %state.hasher.session_tag(id.as_str()), "session ended by admin");
         audit::record(state, caller, "session.end", &format!("session:{id}"), "").await;
         Ok(())

@@ -319,6 +319,7 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<Ticke
         .revoke_ticket(&ticket.id)
         .await?
         .ok_or(Error::NotFound(Record::Ticket))?;
+    state.lease_checks.changed();
     tracing::info!(ticket.id = %revoked.id, "ticket revoked");
     audit::record(
         state,
