@@ -49,12 +49,6 @@ while [ $# -gt 0 ]; do
 done
 case "$only" in "" | viewers | wrk) ;; *) echo "--only takes: viewers, wrk" >&2; exit 2 ;; esac
 if [ "$quick" = 1 ]; then rounds=1 duration=3 warmup=1 viewers=2000 connections=500 sessions=2000; fi
-# a heartbeat round renews each session one heartbeat at a time: each wrk thread needs more sessions than
-# connections
-if [ "$sessions" -lt $((2 * wrk_connections)) ] || [ "$wrk_connections" -lt "$wrk_threads" ]; then
-  echo "--sessions must be at least twice --wrk-connections, and --wrk-connections at least --wrk-threads" >&2
-  exit 2
-fi
 # which parts run
 run_tp=0 run_viewers=0 run_wrk=0
 case "$only" in
@@ -62,6 +56,12 @@ case "$only" in
   viewers) run_viewers=1 ;;
   wrk) run_wrk=1 ;;
 esac
+# a heartbeat round renews each session one heartbeat at a time: each wrk thread needs more sessions than
+# connections
+if [ "$run_wrk" = 1 ] && { [ "$sessions" -lt $((2 * wrk_connections)) ] || [ "$wrk_connections" -lt "$wrk_threads" ]; }; then
+  echo "--sessions must be at least twice --wrk-connections, and --wrk-connections at least --wrk-threads" >&2
+  exit 2
+fi
 out="${out:-$root/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
 work="$(mktemp -d /tmp/usher-bench.XXXXXX)"
@@ -323,6 +323,14 @@ wrk_usher() { # $1: embedded | redis → WBASE, WPID, WADMIN, WTICKETS; non-zero
   return 1
 }
 
+wrk_live() { # $1: report name: checks that --sessions sessions hold a seat (the dashboard's live viewers)
+  local live
+  live="$(curl -sf -H "Authorization: Bearer $WADMIN" "$WBASE/api/v1/dashboard" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["live_viewers"])' 2>/dev/null || echo "?")"
+  echo "$1: $live live sessions" | tee -a "$out/wrk-$store-live.txt" >&2
+  [ "$live" = "$sessions" ] || failed+=("$1")
+}
+
 wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR=value for the script
   local name="$1" script="$2" url="$3"
   shift 3
@@ -367,6 +375,7 @@ for store in embedded redis; do
       failed+=("wrk-$store-prepare-$r")
       break
     fi
+    wrk_live "wrk-$store-live-prepared-$r"
     # nginx's static copies: the playlist as Usher answered it, and the same 1 MiB file
     cp "$wdata/playlist.m3u8" "$wrk_www/playlist.m3u8"
     chmod 644 "$wrk_www/playlist.m3u8"
@@ -383,13 +392,15 @@ for store in embedded redis; do
     wrk_run "wrk-$store-livez-$r" get "$WBASE/livez"
     wrk_run "wrk-$store-register-$r" register "$WBASE/" WRK_EXPECT=201 WRK_TICKETS_KEY="$WTICKETS"
     wrk_run "wrk-$store-admit-$r" admit "$WBASE/" WRK_EXPECT=201
+    # every ticket still holds one seat (an admit took it over), none lapsed
+    wrk_live "wrk-$store-live-end-$r"
   done
   curl -s "$WBASE/metrics" >"$out/wrk-$store-metrics.txt" || true
   grep -E '^VmRSS|^VmHWM' "/proc/$WPID/status" >"$out/wrk-$store-rss.txt" 2>/dev/null || true
   stop_pid "$WPID"
 done
 fi
-[ -n "$REDIS_PID" ] && stop_pid "$REDIS_PID"
+if [ -n "$REDIS_PID" ]; then stop_pid "$REDIS_PID"; fi
 
 step "summary"
 python3 - "$out" "$run_tp" "$run_viewers" <<'PY' | tee "$out/summary.md"
@@ -564,7 +575,11 @@ if stores:
         if p:
             print(f"\nprepared: {p['sessions']:,} sessions of show `{p['show_id']}` (heartbeat {p['heartbeat_s']} s), "
                   f"registered in {p['register_s']:.1f} s, admitted in {p['admit_s']:.1f} s; "
-                  f"playlist `{p['playlist']}` ({p['playlist_bytes']} B), segment `{p['segment']}` ({p['segment_bytes']} B)")
+                  f"playlist `{p['playlist']}` ({p['playlist_bytes']} B; the session's signed master playlist is {p.get('master_bytes', '?')} B), segment `{p['segment']}` ({p['segment_bytes']} B)")
+        try:
+            print("live sessions (the dashboard's live viewers): " + "; ".join(l.strip().replace(f"wrk-{s}-live-", "") for l in open(os.path.join(out, f"wrk-{s}-live.txt"))))
+        except OSError:
+            pass
         try:
             print("server memory at the end: " + ", ".join(l.split()[0] + " " + " ".join(l.split()[1:]) for l in open(os.path.join(out, f"wrk-{s}-rss.txt"))))
         except OSError:

@@ -434,8 +434,8 @@ fn prepare_text(r: &PrepareReport) -> String {
     );
     s.push_str(&table(&r.ops));
     s.push_str(&format!(
-        "admits took {:.1} s; media playlist {} ({} bytes), segment {} ({} bytes)\n",
-        r.admit_s, r.playlist, r.playlist_bytes, r.segment, r.segment_bytes
+        "admits took {:.1} s; master playlist {} bytes, media playlist {} ({} bytes), segment {} ({} bytes)\n",
+        r.admit_s, r.master_bytes, r.playlist, r.playlist_bytes, r.segment, r.segment_bytes
     ));
     s
 }

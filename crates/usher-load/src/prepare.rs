@@ -18,7 +18,8 @@
 //! - `segments.txt`: the path of one segment under each session's grant: `segment` (relative to the
 //!   show's stream folder) when given, else the first segment of that media playlist.
 //! - `playlist.m3u8`, `segment.bin`: the media playlist and the segment as Usher answered the first
-//!   session (a ceiling server serves the same bytes as static files).
+//!   session (a ceiling server serves the same bytes as static files); `master.m3u8`, its master
+//!   playlist (`/hls/{session}/master.m3u8`, every URI signed for the session).
 //! - `prepare.json`: what the run did ([`PrepareReport`]).
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ pub struct PrepareReport {
     pub playlist: String,
     /// Its size as Usher answered it, bytes.
     pub playlist_bytes: usize,
+    /// The size of the first session's master playlist, bytes.
+    pub master_bytes: usize,
     /// The segment's path under a grant.
     pub segment: String,
     /// Its size, bytes.
@@ -155,6 +158,7 @@ pub async fn run(server: &Server, cfg: PrepareConfig) -> anyhow::Result<PrepareR
     let seg_path = format!("/o/{grant}/{segment}");
     let seg_body = body(&seg_path, api::fetch(&lanes, 0, &seg_path).await)?;
 
+    std::fs::write(cfg.out.join("master.m3u8"), &master)?;
     std::fs::write(cfg.out.join("playlist.m3u8"), &media)?;
     std::fs::write(cfg.out.join("segment.bin"), &seg_body)?;
     let mut lines = Vec::with_capacity(sessions.len());
@@ -186,6 +190,7 @@ pub async fn run(server: &Server, cfg: PrepareConfig) -> anyhow::Result<PrepareR
         admit_s,
         playlist,
         playlist_bytes: media.len(),
+        master_bytes: master.len(),
         segment,
         segment_bytes: seg_body.len(),
         ops: rec.report(None),
