@@ -9,12 +9,14 @@
 //! - [`viewers`]: the viewer scenario (ramp or doors open, heartbeats, segments, sharing attack).
 //! - [`doors`]: the doors-open scenario (a show with a capacity, a crowd at once, its waiting room).
 //! - [`saturate`]: closed-loop throughput runs (Usher operations, or plain GETs for the ceilings).
+//! - [`prepare`]: tickets and live sessions made for another load tool (wrk), written as files.
 //! - [`stats`]: histograms, errors by kind, checks; table and JSON forms.
 //! - [`system`]: the open-files limit; a process's CPU and memory from `/proc`.
 
 pub mod api;
 pub mod client;
 pub mod doors;
+pub mod prepare;
 pub mod saturate;
 pub mod setup;
 pub mod stats;

@@ -1,5 +1,6 @@
 //! The `usher-load` binary: the viewer scenario (default), `saturate` (closed-loop Usher throughput),
-//! `get` (closed-loop GETs of any URL, for the ceilings) and `doors` (a crowd at a show's capacity).
+//! `get` (closed-loop GETs of any URL, for the ceilings), `doors` (a crowd at a show's capacity) and
+//! `prepare` (tickets and live sessions written as files for wrk's scripts).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use usher_load::doors::{self, DoorsConfig, DoorsReport};
+use usher_load::prepare::{self, PrepareConfig, PrepareReport};
 use usher_load::saturate::{self, Load, SaturateConfig, SaturateReport};
 use usher_load::setup::Server;
 use usher_load::stats::table;
@@ -42,6 +44,37 @@ enum Command {
     /// Doors open: a show with a capacity, a crowd arriving at once; the waiting room lets them in, in
     /// arrival order, as the earliest viewers leave.
     Doors(DoorsArgs),
+    /// Tickets and live sessions for another load tool (wrk in `scripts/bench.sh`), written as files:
+    /// tokens, session ids with their secrets and grants, media playlist and segment paths.
+    ///
+    /// A first run creates the show (with --admin-key), registers --sessions tickets and admits each on
+    /// a fresh device; with --again it re-admits the folder's tickets on fresh devices (their sessions
+    /// before are superseded), so a round starts with fresh secrets, grants and leases.
+    Prepare(PrepareArgs),
+}
+
+#[derive(Args)]
+struct PrepareArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Tickets, and live sessions (one per ticket).
+    #[arg(long, default_value_t = 100_000)]
+    sessions: usize,
+    /// Folder of the files (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Re-admit the tickets of --out instead of creating a show and tickets.
+    #[arg(long)]
+    again: bool,
+    /// Connections to admit over.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// The segment of `segments.txt`, relative to the show's stream folder (`bench-1mib/seg_000.ts`);
+    /// default: the first segment of the first media playlist.
+    #[arg(long)]
+    segment: Option<String>,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Args)]
@@ -386,6 +419,27 @@ fn doors_text(r: &DoorsReport) -> String {
     s
 }
 
+fn prepare_text(r: &PrepareReport) -> String {
+    let mut s = format!(
+        "\nusher-load prepare: {} live sessions of show `{}` (heartbeat {} s){} in {}\n\n",
+        r.sessions,
+        r.show_id,
+        r.heartbeat_s,
+        if r.config.again {
+            ", tickets admitted again".to_owned()
+        } else {
+            format!(", {:.1} s registering", r.register_s)
+        },
+        r.config.out.display()
+    );
+    s.push_str(&table(&r.ops));
+    s.push_str(&format!(
+        "admits took {:.1} s; master playlist {} bytes, media playlist {} ({} bytes), segment {} ({} bytes)\n",
+        r.admit_s, r.master_bytes, r.playlist, r.playlist_bytes, r.segment, r.segment_bytes
+    ));
+    s
+}
+
 fn saturate_text(r: &SaturateReport) -> String {
     let mut s = format!(
         "\nusher-load closed loop on {}: {} connections, {} s measured after {} s warm-up\n\n",
@@ -472,6 +526,19 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let report = doors::run(&a.server.server()?, cfg).await?;
             emit(&report, &doors_text(&report), &a.output)?;
             Ok(!a.output.check || report.passed)
+        }
+        Some(Command::Prepare(a)) => {
+            let cfg = PrepareConfig {
+                sessions: a.sessions,
+                out: a.out,
+                again: a.again,
+                connections: a.connections,
+                segment: a.segment,
+            };
+            // every admit must succeed, or the run fails: nothing is left to check
+            let report = prepare::run(&a.server.server()?, cfg).await?;
+            emit(&report, &prepare_text(&report), &a.output)?;
+            Ok(true)
         }
     }
 }

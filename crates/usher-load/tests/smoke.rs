@@ -226,3 +226,106 @@ async fn a_crowd_at_a_full_show_waits_in_line_and_comes_in_in_order() {
     assert_eq!(admits, 100, "{r:#?}");
     usher.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_files_name_live_sessions_their_media_and_secrets_and_again_replaces_them() {
+    use usher_load::api::{self, Outcome};
+    use usher_load::client::{Call, Lanes, Target};
+    use usher_load::prepare::{self, PrepareConfig};
+
+    let usher = start_usher().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = PrepareConfig {
+        sessions: 30,
+        out: dir.path().join("files"),
+        again: false,
+        connections: 4,
+        segment: None,
+    };
+    let first = prepare::run(&usher.server, cfg.clone())
+        .await
+        .expect("prepare");
+    assert_eq!(first.sessions, 30);
+    assert_eq!(first.registered.expect("registered").created, 30);
+    assert_eq!(first.playlist, "demo/360p/index.m3u8");
+    assert_eq!(first.segment, "demo/360p/seg_000.ts");
+    let read = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(cfg.out.join(name))
+            .expect(name)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (tokens, sessions) = (read("tokens.txt"), read("sessions.txt"));
+    assert_eq!(tokens.len(), 30);
+    assert_eq!(sessions.len(), 30);
+    assert_eq!(read("show_id"), std::slice::from_ref(&first.show_id));
+
+    let target = Target::resolve(&usher.server.base_url)
+        .await
+        .expect("target");
+    let lanes = Lanes::new(target, 1, Duration::from_secs(10));
+    let get = |path: String| {
+        let lanes = &lanes;
+        async move {
+            match api::fetch(lanes, 0, &path).await {
+                Outcome::Ok(body, _) => body,
+                other => panic!("GET {path}: {other:?}"),
+            }
+        }
+    };
+    let media = std::fs::read(cfg.out.join("playlist.m3u8")).expect("playlist copy");
+    let segment = std::fs::read(cfg.out.join("segment.bin")).expect("segment copy");
+    assert_eq!(segment.len(), first.segment_bytes);
+    for (playlist, seg) in read("playlists.txt").into_iter().zip(read("segments.txt")) {
+        assert_eq!(get(playlist).await.len(), media.len());
+        assert_eq!(get(seg).await, segment);
+    }
+    // a heartbeat as heartbeat.lua sends it: the written secret renews, and the answer's grant starts
+    // with the written grant's 48 characters (what the script finds the session by)
+    let heartbeat = |line: &str| {
+        let mut parts = line.split(' ');
+        let (id, secret, grant) = (
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+        );
+        let lanes = &lanes;
+        async move {
+            let path = format!("/api/v1/playback/{id}/heartbeat");
+            let call = Call::json(hyper::Method::POST, &path, Vec::new()).header(
+                api::SECRET_HEADER,
+                hyper::header::HeaderValue::from_str(&secret).unwrap(),
+            );
+            let reply = lanes.send(0, call).await.expect("an answer");
+            (reply, grant)
+        }
+    };
+    let (reply, grant) = heartbeat(&sessions[0]).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON");
+    let fresh = body["grants"][0]["token"].as_str().expect("a grant");
+    // (the same grant again within the second it was issued in: a grant is signed, not random)
+    assert_eq!(fresh[..48], grant[..48]);
+
+    // again: the same tickets, new sessions; the sessions before are superseded
+    let again = prepare::run(
+        &usher.server,
+        PrepareConfig {
+            again: true,
+            ..cfg.clone()
+        },
+    )
+    .await
+    .expect("prepare again");
+    assert!(again.registered.is_none());
+    assert_eq!(read("tokens.txt"), tokens);
+    let renewed = read("sessions.txt");
+    assert_eq!(renewed.len(), 30);
+    assert!(renewed.iter().all(|l| !sessions.contains(l)));
+    let (reply, _) = heartbeat(&sessions[1]).await;
+    assert_ne!(reply.status, 200, "a superseded session renewed");
+    let (reply, _) = heartbeat(&renewed[1]).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    usher.shutdown().await;
+}

@@ -1,0 +1,28 @@
+-- GETs of the sessions' signed media playlists on Usher's origin (`/o/{grant}/demo/360p/index.m3u8`,
+-- playlists.txt of `usher-load prepare`), each request the next session's; every answer counted by
+-- status. WRK_PATHS names another file of paths under WRK_DATA: the ceiling runs the same script on
+-- nginx's static copy of the playlist.
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+
+setup = common.setup
+
+local requests, i
+
+function init(args)
+  requests = {}
+  for k, path in ipairs(common.share(common.env("WRK_PATHS", "playlists.txt"), id, true)) do
+    requests[k] = wrk.format("GET", path)
+  end
+  i = 0
+end
+
+function request()
+  i = i % #requests + 1
+  return requests[i]
+end
+
+function response(status)
+  common.count(status)
+end
+
+done = common.done("playlist", true)
