@@ -9,6 +9,7 @@
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
 #                    [--only viewers|wrk] [--wrk-connections C] [--wrk-threads T] [--sessions N]
 #
+# BENCH_USHER=/path/to/usher (environment): measure that server binary instead of this tree's build.
 # --quick: 1 round of 3 s, 2,000 viewers, 2,000 sessions for wrk; a check that the script works, not a
 #   measurement.
 # --only viewers: the viewer scenarios alone (40,000 viewers, doors open, memory, sharing attack), without
@@ -104,12 +105,21 @@ step "machine"
   echo "rustc: $(rustc --version)"
 } | tee "$out/machine.txt" >&2
 
-step "release build"
-# the binary embeds web/dist at compile time: a fresh checkout has none
-[ -d web/dist ] || scripts/build-web.sh >&2
-cargo build --release --locked -p usher-server -p usher-load >&2 || cargo build --release -p usher-server -p usher-load >&2
-target="${CARGO_TARGET_DIR:-$root/target}/release"
-USHER="$target/usher"
+if [ -n "${BENCH_USHER:-}" ]; then
+  # another build's server (e.g. the previous release's, for a before/after in one sitting), measured with
+  # this tree's usher-load and scripts
+  step "server: $BENCH_USHER (BENCH_USHER); building usher-load only"
+  cargo build --release --locked -p usher-load >&2
+  target="${CARGO_TARGET_DIR:-$root/target}/release"
+  USHER="$BENCH_USHER"
+else
+  step "release build"
+  # the binary embeds web/dist at compile time: a fresh checkout has none
+  [ -d web/dist ] || scripts/build-web.sh >&2
+  cargo build --release --locked -p usher-server -p usher-load >&2 || cargo build --release -p usher-server -p usher-load >&2
+  target="${CARGO_TARGET_DIR:-$root/target}/release"
+  USHER="$target/usher"
+fi
 LOAD="$target/usher-load"
 
 step "nginx: return 200 and sendfile of media/ on 127.0.0.1:18081"
