@@ -69,6 +69,25 @@ end
 
 -- thread state: answers by status (read by done() through thread:get)
 statuses = {}
+-- init() and request() of a script that GETs the paths of a prepared file (WRK_PATHS, else `file`)
+-- in turn, each request the next line's: this thread's share of the lines, or every line when there
+-- are fewer lines than threads.
+function M.cycle_gets(file)
+  local requests, i
+  local function init(args)
+    requests = {}
+    for k, path in ipairs(M.share(M.env("WRK_PATHS", file), id, true)) do
+      requests[k] = wrk.format("GET", path)
+    end
+    i = 0
+  end
+  local function request()
+    i = i % #requests + 1
+    return requests[i]
+  end
+  return init, request
+end
+
 function M.count(status)
   statuses[status] = (statuses[status] or 0) + 1
 end

@@ -6,20 +6,7 @@ local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
 
 setup = common.setup
 
-local requests, i
-
-function init(args)
-  requests = {}
-  for k, path in ipairs(common.share(common.env("WRK_PATHS", "playlists.txt"), id, true)) do
-    requests[k] = wrk.format("GET", path)
-  end
-  i = 0
-end
-
-function request()
-  i = i % #requests + 1
-  return requests[i]
-end
+init, request = common.cycle_gets("playlists.txt")
 
 function response(status)
   common.count(status)

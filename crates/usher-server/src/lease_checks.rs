@@ -209,7 +209,13 @@ mod tests {
     async fn an_answer_is_kept_for_its_time_and_dropped_at_once_by_a_change_here() {
         let (_dir, store, session) = one_session().await;
         let checks = LeaseChecks::new(300);
-        assert!(checks.live_session(&store, &session).await.unwrap().is_some());
+        assert!(
+            checks
+                .live_session(&store, &session)
+                .await
+                .unwrap()
+                .is_some()
+        );
         // another node ends the seat: this node's origin may serve it until the kept answer is 300 ms old
         let at = store.now();
         assert!(
@@ -218,30 +224,66 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(checks.live_session(&store, &session).await.unwrap().is_some());
+        assert!(
+            checks
+                .live_session(&store, &session)
+                .await
+                .unwrap()
+                .is_some()
+        );
         tokio::time::sleep(Duration::from_millis(320)).await;
-        assert!(checks.live_session(&store, &session).await.unwrap().is_none());
+        assert!(
+            checks
+                .live_session(&store, &session)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // a change made by this node drops every kept answer at once
         let (_dir2, store2, session2) = one_session().await;
-        assert!(checks.live_session(&store2, &session2).await.unwrap().is_some());
+        assert!(
+            checks
+                .live_session(&store2, &session2)
+                .await
+                .unwrap()
+                .is_some()
+        );
         let at = store2.now();
         store2
             .end_session(&session2, EndReason::EndedByAdmin { at })
             .await
             .unwrap();
         checks.changed();
-        assert!(checks.live_session(&store2, &session2).await.unwrap().is_none());
+        assert!(
+            checks
+                .live_session(&store2, &session2)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // 0: the store every time
         let (_dir3, store3, session3) = one_session().await;
         let every_time = LeaseChecks::new(0);
-        assert!(every_time.live_session(&store3, &session3).await.unwrap().is_some());
+        assert!(
+            every_time
+                .live_session(&store3, &session3)
+                .await
+                .unwrap()
+                .is_some()
+        );
         let at = store3.now();
         store3
             .end_session(&session3, EndReason::EndedByAdmin { at })
             .await
             .unwrap();
-        assert!(every_time.live_session(&store3, &session3).await.unwrap().is_none());
+        assert!(
+            every_time
+                .live_session(&store3, &session3)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

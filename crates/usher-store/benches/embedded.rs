@@ -46,25 +46,9 @@ fn fixture() -> Fixture {
     let mut tickets = Vec::with_capacity(TICKETS);
     let new: Vec<NewTicket> = (0..TICKETS)
         .map(|_| {
-            let id = TicketId::generate();
-            let hash = hasher.ticket_token(&TicketToken::generate());
-            tickets.push((id.clone(), hash));
-            NewTicket {
-                ticket: Ticket {
-                    id,
-                    token_hash: hash,
-                    terms: TicketTerms {
-                        show_id: show.clone(),
-                        valid_from: None,
-                        valid_until: None,
-                        max_devices: None,
-                        external_ref: None,
-                    },
-                    status: TicketStatus::Active,
-                    created_at: now.to_datetime(),
-                    revoked_at: None,
-                },
-            }
+            let new = one_ticket(&show, &hasher, now);
+            tickets.push((new.ticket.id.clone(), new.ticket.token_hash));
+            new
         })
         .collect();
     rt.block_on(async {
