@@ -16,7 +16,7 @@
 
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use redb::{Database, WriteTransaction};
 use usher_core::store::StoreError;
@@ -76,7 +76,7 @@ impl GroupCommit {
             !std::mem::replace(&mut q.leading, true)
         };
         if lead {
-            let (db, queue) = (Arc::clone(db), Arc::clone(&self.queue));
+            let (db, queue) = (Arc::downgrade(db), Arc::clone(&self.queue));
             let commits = Arc::clone(&self.commits);
             let mut leader = Leader {
                 queue,
@@ -104,7 +104,7 @@ struct Leader {
 }
 
 impl Leader {
-    fn drain(&mut self, db: &Database) {
+    fn drain(&mut self, db: &Weak<Database>) {
         loop {
             let group: Vec<Queued> = {
                 let mut q = lock(&self.queue);
@@ -116,8 +116,24 @@ impl Leader {
                 let n = q.waiting.len().min(MAX_GROUP);
                 q.waiting.drain(..n).collect()
             };
-            if commit(db, group) {
+            let Some(open) = db.upgrade() else {
+                // the store is gone: nothing to commit into
+                let mut answers = Vec::new();
+                fail_all(group, "the store was closed", &mut answers);
+                for (reply, result) in answers {
+                    reply(result);
+                }
+                continue;
+            };
+            let (committed, answers) = commit(&open, group);
+            // the database is let go of before anyone is answered: an answered caller may close the
+            // store and open its file again at once, which redb refuses while any handle is alive
+            drop(open);
+            if committed {
                 self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            for (reply, result) in answers {
+                reply(result);
             }
         }
     }
@@ -141,15 +157,19 @@ impl Drop for Leader {
     }
 }
 
-/// Runs `group` in one transaction and answers each write; a write that fails is answered alone and the
-/// others run again without it. True when a transaction was committed.
-fn commit(db: &Database, mut group: Vec<Queued>) -> bool {
+/// An answer owed to a write, sent once the database is let go of.
+type Answer = (Reply, Result<Output, StoreError>);
+
+/// Runs `group` in one transaction; a write that fails is answered alone and the others run again
+/// without it. Returns whether a transaction was committed, and the answers.
+fn commit(db: &Database, mut group: Vec<Queued>) -> (bool, Vec<Answer>) {
+    let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
     loop {
         let txn = match db.begin_write() {
             Ok(t) => t,
             Err(e) => {
-                fail_all(group, &message(unavailable(e)));
-                return false;
+                fail_all(group, &message(unavailable(e)), &mut answers);
+                return (false, answers);
             }
         };
         let mut outputs = Vec::with_capacity(group.len());
@@ -170,23 +190,23 @@ fn commit(db: &Database, mut group: Vec<Queued>) -> bool {
                 tracing::warn!(error = %abort, "aborting a grouped write transaction failed");
             }
             let bad = group.remove(i);
-            (bad.reply)(Err(e));
+            answers.push((bad.reply, Err(e)));
             if group.is_empty() {
-                return false;
+                return (false, answers);
             }
             continue;
         }
         return match txn.commit() {
             Ok(()) => {
                 for (w, out) in group.into_iter().zip(outputs) {
-                    (w.reply)(Ok(out));
+                    answers.push((w.reply, Ok(out)));
                 }
-                true
+                (true, answers)
             }
             Err(e) => {
                 drop(outputs);
-                fail_all(group, &message(unavailable(e)));
-                false
+                fail_all(group, &message(unavailable(e)), &mut answers);
+                (false, answers)
             }
         };
     }
@@ -199,9 +219,9 @@ fn message(e: StoreError) -> String {
     }
 }
 
-fn fail_all(group: Vec<Queued>, msg: &str) {
+fn fail_all(group: Vec<Queued>, msg: &str, answers: &mut Vec<Answer>) {
     for w in group {
-        (w.reply)(Err(StoreError::Unavailable(msg.to_owned())));
+        answers.push((w.reply, Err(StoreError::Unavailable(msg.to_owned()))));
     }
 }
 
