@@ -1617,20 +1617,22 @@ impl Store for EmbeddedStore {
     }
 
     async fn login_attempt(&self, key: &str, rule: &Backoff) -> Result<LoginGate, StoreError> {
-        let now = self.clock.now();
         let mut all = lock(&self.login_failures);
+        // the time is read under the lock: read before it, an attempt that waited for the lock would
+        // find the wait its successor set in what is, for it, the future, and be refused
+        let now = self.clock.now();
         if all.len() >= MAX_LOGIN_KEYS && !all.contains_key(key) {
             make_room(&mut all, now);
         }
         let a = all.entry(key.to_owned()).or_insert(Attempts {
             count: 0,
-            wait_until: now,
+            wait_until: UnixMs(0),
             forget_at: now,
         });
         if a.forget_at <= now {
             *a = Attempts {
                 count: 0,
-                wait_until: now,
+                wait_until: UnixMs(0),
                 forget_at: now,
             };
         }
@@ -1641,7 +1643,12 @@ impl Store for EmbeddedStore {
         }
         a.count = a.count.saturating_add(1);
         let wait = rule.wait_after(a.count);
-        a.wait_until = UnixMs(now.0 + wait);
+        // no wait is no instant to wait for (a clock that steps back must not make one)
+        a.wait_until = if wait > 0 {
+            UnixMs(now.0 + wait)
+        } else {
+            UnixMs(0)
+        };
         a.forget_at = UnixMs(now.0 + rule.keep_ms(wait));
         Ok(LoginGate::Allowed { attempts: a.count })
     }
