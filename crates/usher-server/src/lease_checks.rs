@@ -21,7 +21,6 @@ use usher_core::ids::SessionId;
 use usher_core::store::{SessionInfo, Store, StoreError};
 
 /// One kept answer.
-#[derive(Clone)]
 struct Kept {
     at_ms: u64,
     generation: u64,
@@ -205,85 +204,41 @@ mod tests {
         (dir, store, session_id)
     }
 
+    /// Whether `checks` says `session` holds its seat.
+    async fn plays(checks: &LeaseChecks, store: &EmbeddedStore, session: &SessionId) -> bool {
+        checks.live_session(store, session).await.unwrap().is_some()
+    }
+
+    /// Ends `session` in the store, as another node (or this one) does.
+    async fn end(store: &EmbeddedStore, session: &SessionId) {
+        let at = store.now();
+        let ended = store.end_session(session, EndReason::EndedByAdmin { at });
+        assert!(ended.await.unwrap(), "the session was live");
+    }
+
     #[tokio::test]
     async fn an_answer_is_kept_for_its_time_and_dropped_at_once_by_a_change_here() {
         let (_dir, store, session) = one_session().await;
         let checks = LeaseChecks::new(300);
-        assert!(
-            checks
-                .live_session(&store, &session)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(plays(&checks, &store, &session).await);
         // another node ends the seat: this node's origin may serve it until the kept answer is 300 ms old
-        let at = store.now();
-        assert!(
-            store
-                .end_session(&session, EndReason::EndedByAdmin { at })
-                .await
-                .unwrap()
-        );
-        assert!(
-            checks
-                .live_session(&store, &session)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        end(&store, &session).await;
+        assert!(plays(&checks, &store, &session).await);
         tokio::time::sleep(Duration::from_millis(320)).await;
-        assert!(
-            checks
-                .live_session(&store, &session)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!plays(&checks, &store, &session).await);
 
         // a change made by this node drops every kept answer at once
         let (_dir2, store2, session2) = one_session().await;
-        assert!(
-            checks
-                .live_session(&store2, &session2)
-                .await
-                .unwrap()
-                .is_some()
-        );
-        let at = store2.now();
-        store2
-            .end_session(&session2, EndReason::EndedByAdmin { at })
-            .await
-            .unwrap();
+        assert!(plays(&checks, &store2, &session2).await);
+        end(&store2, &session2).await;
         checks.changed();
-        assert!(
-            checks
-                .live_session(&store2, &session2)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!plays(&checks, &store2, &session2).await);
 
         // 0: the store every time
         let (_dir3, store3, session3) = one_session().await;
         let every_time = LeaseChecks::new(0);
-        assert!(
-            every_time
-                .live_session(&store3, &session3)
-                .await
-                .unwrap()
-                .is_some()
-        );
-        let at = store3.now();
-        store3
-            .end_session(&session3, EndReason::EndedByAdmin { at })
-            .await
-            .unwrap();
-        assert!(
-            every_time
-                .live_session(&store3, &session3)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(plays(&every_time, &store3, &session3).await);
+        end(&store3, &session3).await;
+        assert!(!plays(&every_time, &store3, &session3).await);
     }
 }

@@ -942,7 +942,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError> {
-        // one pass over every ticket under the lock, as the lease sweep makes: not on the runtime
+        // one pass over the tickets under the lock, up to RETENTION_BATCH changed ones (the sweep walks in
+        // pieces; this runs once a minute): not on the runtime
         let (runtime, rules) = (Arc::clone(&self.runtime), *rules);
         tokio::task::spawn_blocking(move || {
             let mut rt = lock(&runtime);
@@ -1847,7 +1848,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {
-        // one pass over every ticket under the lock (a million sessions take a while): not on the runtime
+        // a pass over every ticket, in pieces under the lock (a million sessions take a while): not on the
+        // runtime
         let (runtime, now) = (Arc::clone(&self.runtime), self.clock.now());
         let dropped = tokio::task::spawn_blocking(move || sweep(&runtime, now))
             .await

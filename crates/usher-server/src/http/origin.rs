@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
@@ -301,33 +301,14 @@ async fn playlist_with_keys(
     if !path.ends_with(".m3u8") || method != Method::GET {
         return Ok(None);
     }
-    let kept;
-    let text = match state.media.bytes(path).await {
-        Lookup::Hit(bytes) => {
-            kept = bytes;
-            // not text: served as it is
-            let Ok(text) = std::str::from_utf8(&kept) else {
-                return Ok(None);
-            };
-            std::borrow::Cow::Borrowed(text)
-        }
-        Lookup::Missing => return Err(Error::NotFound(Record::Media)),
-        Lookup::Bypass => {
-            let file = resolve(&state.config.media_dir, path).await?;
-            let Ok(meta) = tokio::fs::metadata(&file).await else {
-                return Err(Error::NotFound(Record::Media));
-            };
-            if meta.len() > MAX_PLAYLIST_BYTES {
-                return Ok(None);
-            }
-            std::borrow::Cow::Owned(
-                tokio::fs::read_to_string(&file)
-                    .await
-                    .map_err(|_| Error::NotFound(Record::Media))?,
-            )
-        }
+    // too large or not text: served as it is
+    let Some(bytes) = playlist_bytes(state, path).await? else {
+        return Ok(None);
     };
-    let Some(body) = usher_cdn::playlist::point_keys_at(&text, &state.base_url, query) else {
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(None);
+    };
+    let Some(body) = usher_cdn::playlist::point_keys_at(text, &state.base_url, query) else {
         return Ok(None);
     };
     Ok(Some(
@@ -340,6 +321,30 @@ async fn playlist_with_keys(
         )
             .into_response(),
     ))
+}
+
+/// The bytes of the playlist `rel`, from the media cache, or from the disk when the cache keeps none
+/// (caching off, a file over `max_file_mb`); `None` when it is larger than [`MAX_PLAYLIST_BYTES`].
+async fn playlist_bytes(state: &AppState, rel: &str) -> Result<Option<Bytes>> {
+    let bytes = match state.media.bytes(rel).await {
+        Lookup::Hit(bytes) => bytes,
+        Lookup::Missing => return Err(Error::NotFound(Record::Media)),
+        Lookup::Bypass => {
+            let file = resolve(&state.config.media_dir, rel).await?;
+            let meta = tokio::fs::metadata(&file)
+                .await
+                .map_err(|_| Error::NotFound(Record::Media))?;
+            if meta.len() > MAX_PLAYLIST_BYTES {
+                return Ok(None);
+            }
+            Bytes::from(
+                tokio::fs::read(&file)
+                    .await
+                    .map_err(|_| Error::NotFound(Record::Media))?,
+            )
+        }
+    };
+    Ok((bytes.len() as u64 <= MAX_PLAYLIST_BYTES).then_some(bytes))
 }
 
 /// Serves `path` (checked) from the media folder for `req`: ranges, HEAD, content type, `cache`.
@@ -407,27 +412,11 @@ pub async fn master_playlist(
     let show = viewer::check_session(&state, &session, &presented.secret, client).await?;
     viewer::check_geo(&state, &show, client)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
-    let text = match state.media.bytes(&rel).await {
-        Lookup::Hit(bytes) if bytes.len() as u64 <= MAX_PLAYLIST_BYTES => {
-            String::from_utf8(bytes.to_vec())
-                .map_err(|e| Error::Internal(format!("reading {rel}: {e}")))?
-        }
-        Lookup::Missing => return Err(Error::NotFound(Record::Media)),
-        Lookup::Hit(_) | Lookup::Bypass => {
-            let file = resolve(&state.config.media_dir, &rel).await?;
-            let meta = tokio::fs::metadata(&file)
-                .await
-                .map_err(|_| Error::NotFound(Record::Media))?;
-            if meta.len() > MAX_PLAYLIST_BYTES {
-                return Err(Error::Internal(format!(
-                    "{rel} is larger than {MAX_PLAYLIST_BYTES} bytes"
-                )));
-            }
-            tokio::fs::read_to_string(&file)
-                .await
-                .map_err(|e| Error::Internal(format!("reading {rel}: {e}")))?
-        }
-    };
+    let bytes = playlist_bytes(&state, &rel).await?.ok_or_else(|| {
+        Error::Internal(format!("{rel} is larger than {MAX_PLAYLIST_BYTES} bytes"))
+    })?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|e| Error::Internal(format!("reading {rel}: {e}")))?;
     if !text.starts_with("#EXTM3U") {
         return Err(Error::Internal(format!("{rel} is not an HLS playlist")));
     }
@@ -447,7 +436,7 @@ pub async fn master_playlist(
         SecretVia::Header | SecretVia::Cookie => format!("/hls/{session}/steering.json"),
     };
     let body = delivery::personalize_pathways(
-        &text,
+        text,
         &show.stream_path,
         &delivery.pathways,
         first,

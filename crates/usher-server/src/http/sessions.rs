@@ -51,7 +51,8 @@ pub async fn list_sessions(
     }))
 }
 
-/// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat, the origin refuses at once.
+/// `DELETE /api/v1/sessions/{id}`: the player stops at its next heartbeat; this node's origin refuses at
+/// once, other nodes' within `http.media_lease_check_ms`.
 #[utoipa::path(
     delete,
     path = "/api/v1/sessions/{session_id}",

@@ -292,8 +292,13 @@ async fn admit_ticket(
             },
         })
         .await?;
-    // a seat taken over: the session that lost it gets no more media from this node's origin
-    state.lease_checks.changed();
+    // a seat taken over: the session that lost it gets no more media from this node's origin (other
+    // admits leave every kept answer true, and the cache of a doors-open crowd in place)
+    if let AdmitDecision::Admitted { superseded, .. } = &decision
+        && !superseded.is_empty()
+    {
+        state.lease_checks.changed();
+    }
     match decision {
         AdmitDecision::InUse { retry_after_s } => Err(Error::TicketInUse { retry_after_s }),
         AdmitDecision::Revoked => Err(Error::TicketRevoked),

@@ -118,11 +118,7 @@ impl Leader {
             };
             let Some(open) = db.upgrade() else {
                 // the store is gone: nothing to commit into
-                let mut answers = Vec::new();
-                fail_all(group, "the store was closed", &mut answers);
-                for (reply, result) in answers {
-                    reply(result);
-                }
+                send(failed(group, "the store was closed"));
                 continue;
             };
             let (committed, answers) = commit(&open, group);
@@ -132,9 +128,7 @@ impl Leader {
             if committed {
                 self.commits.fetch_add(1, Ordering::Relaxed);
             }
-            for (reply, result) in answers {
-                reply(result);
-            }
+            send(answers);
         }
     }
 }
@@ -149,11 +143,10 @@ impl Drop for Leader {
             q.leading = false;
             std::mem::take(&mut q.waiting)
         };
-        for o in orphans {
-            (o.reply)(Err(StoreError::Unavailable(
-                "the store's writer stopped before this write".into(),
-            )));
-        }
+        send(failed(
+            orphans,
+            "the store's writer stopped before this write",
+        ));
     }
 }
 
@@ -168,22 +161,22 @@ fn commit(db: &Database, mut group: Vec<Queued>) -> (bool, Vec<Answer>) {
         let txn = match db.begin_write() {
             Ok(t) => t,
             Err(e) => {
-                fail_all(group, &message(unavailable(e)), &mut answers);
+                answers.extend(failed(group, &message(unavailable(e))));
                 return (false, answers);
             }
         };
         let mut outputs = Vec::with_capacity(group.len());
-        let mut failed = None;
+        let mut broke = None;
         for (i, w) in group.iter_mut().enumerate() {
             match (w.run)(&txn) {
                 Ok(out) => outputs.push(out),
                 Err(e) => {
-                    failed = Some((i, e));
+                    broke = Some((i, e));
                     break;
                 }
             }
         }
-        if let Some((i, e)) = failed {
+        if let Some((i, e)) = broke {
             drop(outputs);
             // the transaction may hold part of the failed write: nothing of it is committed
             if let Err(abort) = txn.abort() {
@@ -205,7 +198,7 @@ fn commit(db: &Database, mut group: Vec<Queued>) -> (bool, Vec<Answer>) {
             }
             Err(e) => {
                 drop(outputs);
-                fail_all(group, &message(unavailable(e)), &mut answers);
+                answers.extend(failed(group, &message(unavailable(e))));
                 (false, answers)
             }
         };
@@ -219,9 +212,17 @@ fn message(e: StoreError) -> String {
     }
 }
 
-fn fail_all(group: Vec<Queued>, msg: &str, answers: &mut Vec<Answer>) {
-    for w in group {
-        answers.push((w.reply, Err(StoreError::Unavailable(msg.to_owned()))));
+/// Every write of `group` answered `Unavailable(msg)`.
+fn failed(group: Vec<Queued>, msg: &str) -> Vec<Answer> {
+    group
+        .into_iter()
+        .map(|w| (w.reply, Err(StoreError::Unavailable(msg.to_owned()))))
+        .collect()
+}
+
+fn send(answers: Vec<Answer>) {
+    for (reply, result) in answers {
+        reply(result);
     }
 }
 

@@ -22,7 +22,8 @@ pub async fn list_sessions(
     Ok(state.store.sessions(show).await?)
 }
 
-/// Ends a live session: the player stops at its next heartbeat, the origin refuses at once.
+/// Ends a live session: the player stops at its next heartbeat; this node's origin refuses at once,
+/// other nodes' within `http.media_lease_check_ms` ([`crate::lease_checks`]).
 ///
 /// # Errors
 /// `session_unknown`; `forbidden`.

@@ -307,7 +307,8 @@ pub async fn status(state: &AppState, caller: &Caller, id: &str) -> Result<Ticke
     })
 }
 
-/// Revokes a ticket; its sessions end at their next heartbeat (and at once on the origin).
+/// Revokes a ticket; its sessions end at their next heartbeat (at once on this node's origin, within
+/// `http.media_lease_check_ms` on the others').
 ///
 /// # Errors
 /// `ticket_unknown`; `forbidden`.
