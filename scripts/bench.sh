@@ -8,12 +8,14 @@
 #
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
 #                    [--only viewers|wrk] [--wrk-connections C] [--wrk-threads T] [--sessions N]
+#                    [--stores embedded,redis]
 #
 # BENCH_USHER=/path/to/usher (environment): measure that server binary instead of this tree's build.
 # --quick: 1 round of 3 s, 2,000 viewers, 2,000 sessions for wrk; a check that the script works, not a
 #   measurement.
 # --only viewers: the viewer scenarios alone (40,000 viewers, doors open, memory, sharing attack), without
 #   the throughput rounds and the Redis rows; each scenario's summary counts its 429 answers.
+# --stores: the stores the wrk rounds measure (default both: embedded,redis).
 # --only wrk: the wrk rounds alone. With the tool the design Usher replaces (nginx + Lua + Redis) was
 #   measured with, `wrk -t T -c C -d S` (defaults 2, 256, --duration) and the Lua scripts of scripts/wrk/,
 #   on each store (embedded, then Redis) with --sessions tickets and live sessions (default 100,000)
@@ -31,7 +33,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0 only=""
-wrk_connections=256 wrk_threads=2 sessions=100000
+wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --wrk-connections) wrk_connections="$2"; shift 2 ;;
     --wrk-threads) wrk_threads="$2"; shift 2 ;;
     --sessions) sessions="$2"; shift 2 ;;
+    --stores) stores="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -344,9 +347,12 @@ wrk_live() { # $1: report name: checks that --sessions sessions hold a seat (the
 wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR=value for the script
   local name="$1" script="$2" url="$3"
   shift 3
+  # on the Redis store, Redis's own time per command (INFO commandstats, reset just before the run)
+  [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" config resetstat >/dev/null ;; esac
   env WRK_DATA="$wdata" WRK_THREADS="$wrk_threads" WRK_RUN="$(date +%s%N)" WRK_REPORT="$out/$name.json" "$@" \
     wrk -t"$wrk_threads" -c"$wrk_connections" -d"${duration}s" --timeout 10s --latency \
     -s "$root/scripts/wrk/$script.lua" "$url" >"$out/$name.txt" 2>&1 || true
+  [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt" ;; esac
   python3 - "$out/$name.json" "$name" <<'PY' >&2 || failed+=("$name")
 import json, sys
 try:
@@ -363,7 +369,8 @@ sys.exit(0 if r["ok"] else 1)
 PY
 }
 
-for store in embedded redis; do
+for store in ${stores//,/ }; do
+  case "$store" in embedded | redis) ;; *) echo "--stores takes: embedded, redis" >&2; exit 2 ;; esac
   if [ "$store" = redis ]; then
     start_redis
     redis-cli -s "$work/redis/redis.sock" flushall >/dev/null
@@ -581,6 +588,32 @@ if stores:
             print(f"| {label.split(' vs ')[0]} | {med([r['rate_per_s'] for r in rs]):,.0f} | {rates} "
                   f"| {med([r['mb_per_s'] for r in rs]):,.1f} | {r200} | {rown} "
                   f"| {lat('p50'):.2f} | {lat('p99'):.2f} | {lat('p999'):.2f} | {lat('max'):.1f} | {failed_answers} |")
+        if s == "redis":
+            # Redis's own time per request from INFO commandstats (reset before the run) over the requests
+            # wrk counted: EVALSHA's time includes the commands its script calls, which are also counted
+            # under their own names, so the scripts' figure stands alone and the commands are listed apart
+            print("\nRedis's time per request (INFO commandstats over wrk's requests, median of the rounds): the scripts "
+                  "(EVALSHA, the commands they call included), then the heaviest commands whether a script or the node sent them:\n")
+            for label, what, _ in rows:
+                per, calls, top = [], [], {}
+                for r, rep in sorted(wrk_rounds(s, what).items()):
+                    try:
+                        lines = open(os.path.join(out, f"wrk-{s}-{what}-{r}.redis-commandstats.txt")).read().splitlines()
+                    except OSError:
+                        continue
+                    scripts = ncalls = 0
+                    for l in lines:
+                        m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", l)
+                        if m and m.group(1) not in ("info", "config|resetstat"):
+                            if m.group(1) == "evalsha":
+                                scripts += int(m.group(3)); ncalls += int(m.group(2))
+                            else:
+                                top.setdefault(m.group(1), []).append(int(m.group(3)) / rep["requests"])
+                    per.append(scripts / rep["requests"]); calls.append(ncalls / rep["requests"])
+                if per:
+                    heavy = sorted(top.items(), key=lambda kv: -med(kv[1]))[:4]
+                    print(f"- {label.split(' vs ')[0]}: scripts {med(per):.1f} µs in {med(calls):.2f} EVALSHA per request; "
+                          + ", ".join(f"{k} {med(v):.1f} µs" for k, v in heavy))
         p = prep.get(s)
         if p:
             print(f"\nprepared: {p['sessions']:,} sessions of show `{p['show_id']}` (heartbeat {p['heartbeat_s']} s), "

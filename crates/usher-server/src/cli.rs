@@ -80,6 +80,16 @@ enum Command {
     Backup(crate::backup::BackupArgs),
     /// Put a backup in place as the embedded store (while Usher is stopped).
     Restore(crate::backup::RestoreArgs),
+    /// Print the key layout (schema) the configured Redis is stamped with; with --upgrade, move a
+    /// database of schema 1 (0.2 and before) to this build's, once no node of an older release runs.
+    RedisSchema {
+        /// TOML configuration file (its `[store]` names the Redis).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Move the stamp to this build's schema (running nodes of this build follow at once).
+        #[arg(long)]
+        upgrade: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +218,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::backup::run_backup(args, |config, data_dir| load(config, None, data_dir)).await
         }
         Command::Restore(args) => crate::backup::run_restore(&args).await,
+        Command::RedisSchema { config, upgrade } => {
+            let config = load(config, None, None)?;
+            let crate::settings::StoreSettings::Redis(r) = &config.store else {
+                anyhow::bail!("the configuration names the embedded store, not Redis");
+            };
+            let store = crate::startup::connect_redis(r).await?;
+            let (was, now) = store.upgrade_schema(upgrade).await?;
+            if was == now {
+                println!(
+                    "schema {now} (this build reads schemas 1 and 2 and writes the one stamped)"
+                );
+            } else {
+                println!(
+                    "schema {was} -> {now}: each ticket's seats move to the new layout at their next write"
+                );
+            }
+            Ok(())
+        }
         Command::Admin {
             command:
                 AdminCommand::AddUser {

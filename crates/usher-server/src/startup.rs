@@ -332,23 +332,28 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(MeteredStore::new(Arc::new(s))))
         }
         StoreSettings::Redis(r) => {
-            let s = RedisStore::connect(RedisConfig {
-                url: r.url.expose_secret().to_owned(),
-                key_prefix: r.key_prefix.clone(),
-                connect_timeout: Duration::from_millis(r.connect_timeout_ms),
-                response_timeout: Duration::from_millis(r.response_timeout_ms),
-                wait_replicas: r.wait_replicas,
-                wait_timeout: Duration::from_millis(r.wait_timeout_ms),
-                sentinel: r.sentinel.as_ref().map(|s| SentinelConfig {
-                    master_name: s.master_name.clone(),
-                    addresses: s.addresses.clone(),
-                }),
-            })
-            .await
-            .context("connecting to Redis")?;
+            let s = connect_redis(r).await?;
             Ok(Arc::new(MeteredStore::new(Arc::new(s))))
         }
     }
+}
+
+/// A node's connection to the Redis of `r`.
+pub async fn connect_redis(r: &crate::settings::RedisSettings) -> anyhow::Result<RedisStore> {
+    RedisStore::connect(RedisConfig {
+        url: r.url.expose_secret().to_owned(),
+        key_prefix: r.key_prefix.clone(),
+        connect_timeout: Duration::from_millis(r.connect_timeout_ms),
+        response_timeout: Duration::from_millis(r.response_timeout_ms),
+        wait_replicas: r.wait_replicas,
+        wait_timeout: Duration::from_millis(r.wait_timeout_ms),
+        sentinel: r.sentinel.as_ref().map(|s| SentinelConfig {
+            master_name: s.master_name.clone(),
+            addresses: s.addresses.clone(),
+        }),
+    })
+    .await
+    .context("connecting to Redis")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

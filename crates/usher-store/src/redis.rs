@@ -17,7 +17,7 @@
 //! | `show_tickets:{id}` | string (int) | tickets registered for the show |
 //! | `ticket:{id}` | string | ticket JSON (token only as keyed hash) |
 //! | `token:{hash}` | string | ticket id by token hash |
-//! | `seats:{ticket id}` | string | the ticket's leases, ended sessions and usage (JSON), with a version `v` every write moves (the retention step compares it) |
+//! | `seats:{ticket id}` | hash (schema 2) or string (schema 1) | the ticket's leases, ended sessions and usage, with a version `v` every write moves (the retention step compares it); schema 2: fields `show_id`, `v`, `doc` (the rest as JSON), per lease `l:{session}` (JSON) and `h:{session}` (times and secret chain as text), per renewal since the last whole write `t:{session}` (`redis/seats.lua`); schema 1: one JSON string |
 //! | `session:{id}` | string, TTL lease + 1 h | ticket id of a session |
 //! | `live:{show id}` | sorted set | live session ids scored by lease expiry (ms) |
 //! | `ended:{session id}` | string, TTL 1 h | why a session ended (JSON), for its next heartbeat |
@@ -148,9 +148,13 @@ async fn manager(
 const CONFIG_GEN: &str = "config_gen";
 
 /// The layout of Redis keys this build reads and writes, stamped under `schema` (docs/redis.md, "Keys").
-/// 1: the layout of Usher 0.1.0, which stamped nothing (a database without the key is schema 1). A
-/// node refuses a newer stamp at start; a future layout change adds its forward step to `check_schema`.
-pub const REDIS_SCHEMA: u32 = 1;
+/// 1: the layout of Usher 0.1.0 and 0.2.0 (0.1.0 stamped nothing: a database without the key is schema
+/// 1), a ticket's seats one JSON string. 2: the seats a hash whose heartbeat fields need no JSON
+/// (`redis/seats.lua`). This build reads both and writes the one stamped: a new database is stamped 2;
+/// one stamped 1 stays 1, so that nodes of an older release still read every seat during a rolling
+/// upgrade, until [`RedisStore::upgrade_schema`] (`usher redis-schema --upgrade`) moves it, and each
+/// ticket's seats move to the hash at their next write. A node refuses a newer stamp at start.
+pub const REDIS_SCHEMA: u32 = 2;
 
 /// The lease rules' clock in `redis/seats.lua`: Redis's `TIME`.
 const SERVER_NOW: &str = "local function now_ms()
@@ -161,6 +165,27 @@ end";
 /// A script that works on leases: the lease rules and the configuration generation, then `body`.
 fn script(body: &str) -> Script {
     script_timed(body, SERVER_NOW)
+}
+
+/// Where `redis/seats.lua`'s base (constants, clock) ends and its rules begin.
+const RULES_BEGIN: &str = "-- end of the lease base";
+
+/// The heartbeat: the lease base, the generation and the renewal by fields (`heartbeat_fields.lua`),
+/// and only then the lease rules and the rest, which a renewal by fields never runs.
+fn heartbeat_script(now_fn: &str) -> Script {
+    let seats = include_str!("redis/seats.lua");
+    let (base, rules) = seats
+        .split_once(RULES_BEGIN)
+        .expect("seats.lua marks where its rules begin");
+    assert!(base.contains(SERVER_NOW), "seats.lua's base defines now_ms");
+    Script::new(&format!(
+        "{}\n{}\n{}\n{RULES_BEGIN}{}\n{}",
+        base.replace(SERVER_NOW, now_fn),
+        include_str!("redis/generation.lua"),
+        include_str!("redis/heartbeat_fields.lua"),
+        rules,
+        include_str!("redis/heartbeat.lua"),
+    ))
 }
 
 /// [`script`] with the lease rules' `now_ms` replaced by `now_fn`.
@@ -209,6 +234,8 @@ struct Scripts {
     live_counts: Script,
     erase: Script,
     retain: Script,
+    seats_read: Script,
+    session_read: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
@@ -301,6 +328,15 @@ struct Seats {
     v: u64,
     #[serde(flatten)]
     leases: TicketLeases,
+}
+
+/// A lease's fixed part as layout 2 keeps it (`l:{session}`, redis/seats.lua).
+#[derive(Deserialize)]
+struct LeaseFixed {
+    session_id: SessionId,
+    device_id: usher_core::ids::DeviceId,
+    device_label: String,
+    created_at: UnixMs,
 }
 
 fn session_info(
@@ -433,7 +469,7 @@ impl RedisStore {
             prefix: cfg.key_prefix,
             scripts: Scripts {
                 admit: script(include_str!("redis/admit.lua")),
-                heartbeat: script(include_str!("redis/heartbeat.lua")),
+                heartbeat: heartbeat_script(SERVER_NOW),
                 end_session: script(include_str!("redis/end_session.lua")),
                 leave: script(include_str!("redis/leave.lua")),
                 register: script(include_str!("redis/register.lua")),
@@ -453,6 +489,8 @@ impl RedisStore {
                 live_counts: Script::new(include_str!("redis/live_counts.lua")),
                 erase: script(include_str!("redis/erase.lua")),
                 retain: script(include_str!("redis/retain.lua")),
+                seats_read: script(include_str!("redis/seats_read.lua")),
+                session_read: Script::new(include_str!("redis/session_read.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
@@ -487,7 +525,7 @@ impl RedisStore {
         let t = |body| script_timed(body, &now_fn);
         let scripts = &mut self.scripts;
         scripts.admit = t(include_str!("redis/admit.lua"));
-        scripts.heartbeat = t(include_str!("redis/heartbeat.lua"));
+        scripts.heartbeat = heartbeat_script(&now_fn);
         scripts.end_session = t(include_str!("redis/end_session.lua"));
         scripts.leave = t(include_str!("redis/leave.lua"));
         scripts.register = t(include_str!("redis/register.lua"));
@@ -535,19 +573,26 @@ impl RedisStore {
         }
     }
 
-    /// Reads the layout version under `schema`, stamps [`REDIS_SCHEMA`] on a database no release
-    /// stamped (0.1.0 wrote the same layout without it), and refuses a newer layout or a value that is
-    /// not a version, before this node serves anything.
+    /// Reads the layout version under `schema`, stamps a database no release stamped (1 when it holds
+    /// 0.1.0's records, which wrote schema 1 without a stamp; [`REDIS_SCHEMA`] when it is empty), and
+    /// refuses a newer layout or a value that is not a version, before this node serves anything.
     async fn check_schema(&self) -> Result<(), StoreError> {
         let key = self.key(&["schema"]);
         let mut con = self.con()?;
         let found: Option<String> = con.get(&key).await.map_err(unavailable)?;
         let Some(found) = found else {
+            // a database with records but no stamp is 0.1.0's (schema 1), whose nodes may still run; an
+            // empty one starts on this build's layout
+            let mut used = false;
+            for set in ["shows", "apikeys", "admin_users", "cdns"] {
+                let n: i64 = con.exists(self.key(&[set])).await.map_err(unavailable)?;
+                used |= n > 0;
+            }
             // NX: a node of a newer release stamping at the same moment keeps its stamp, and the
             // check below sees it at this node's next start
             let _: Option<String> = redis::cmd("SET")
                 .arg(&key)
-                .arg(REDIS_SCHEMA)
+                .arg(if used { 1 } else { REDIS_SCHEMA })
                 .arg("NX")
                 .query_async(&mut con)
                 .await
@@ -697,8 +742,44 @@ impl RedisStore {
     }
 
     async fn seats(&self, ticket: &TicketId) -> Result<Option<Seats>, StoreError> {
-        self.get_json("seats", self.key(&["seats", ticket.as_str()]))
+        let raw: Option<String> = self
+            .scripts
+            .seats_read
+            .key(self.key(&["seats", ticket.as_str()]))
+            .invoke_async(&mut self.con()?)
             .await
+            .map_err(|e| self.fail(e))?;
+        raw.map(|s| decode("seats", &s)).transpose()
+    }
+
+    /// The schema this database is stamped with, and after `upgrade` the one it is stamped with now:
+    /// 1 moves to [`REDIS_SCHEMA`] (the seats' hash layout). Upgrade only once no node of 0.2 or before uses this
+    /// database: those read the seats as JSON strings only.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis does not answer; [`StoreError::Incompatible`] when the stamp
+    /// is not a version this build knows.
+    pub async fn upgrade_schema(&self, upgrade: bool) -> Result<(u32, u32), StoreError> {
+        let key = self.key(&["schema"]);
+        let mut con = self.con()?;
+        let found: Option<String> = con.get(&key).await.map_err(|e| self.fail(e))?;
+        let found: u32 = found.as_deref().unwrap_or("1").parse().map_err(|_| {
+            StoreError::Incompatible(format!("Redis key {key} does not hold a schema version"))
+        })?;
+        if found > REDIS_SCHEMA {
+            return Err(StoreError::Incompatible(format!(
+                "Redis key {key} says schema {found}, newer than this build's {REDIS_SCHEMA}"
+            )));
+        }
+        if !upgrade || found == REDIS_SCHEMA {
+            return Ok((found, found));
+        }
+        let _: () = con
+            .set(&key, REDIS_SCHEMA)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.replicate().await?;
+        Ok((found, REDIS_SCHEMA))
     }
 
     /// The CDN pool (health included) as stored, and the generation it was read at; `None` when the
@@ -1012,7 +1093,18 @@ impl Store for RedisStore {
             .collect();
         let mut tickets = 0;
         if !keys.is_empty() {
-            let docs: Vec<Option<String>> = con.mget(&keys).await.map_err(|e| self.fail(e))?;
+            // either layout (`redis/seats.lua`), in one round trip
+            self.scripts
+                .seats_read
+                .load_async(&mut con)
+                .await
+                .map_err(|e| self.fail(e))?;
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.invoke_script(&self.scripts.seats_read.key(key));
+            }
+            let docs: Vec<Option<String>> =
+                pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?;
             for (key, doc) in keys.iter().zip(docs) {
                 let mut doc = doc;
                 for _ in 0..RETENTION_TRIES {
@@ -1043,7 +1135,13 @@ impl Store for RedisStore {
                         break;
                     }
                     // an admit or heartbeat came between: read the seats again
-                    doc = con.get(key).await.map_err(|e| self.fail(e))?;
+                    doc = self
+                        .scripts
+                        .seats_read
+                        .key(key)
+                        .invoke_async(&mut con)
+                        .await
+                        .map_err(|e| self.fail(e))?;
                 }
             }
         }
@@ -1252,14 +1350,62 @@ impl Store for RedisStore {
     }
 
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {
-        let Some(ticket) = self.ticket_of_session(session).await? else {
+        let answer: Option<Vec<RedisValue>> = self
+            .scripts
+            .session_read
+            .key(self.key(&["session", session.as_str()]))
+            .arg(&self.prefix)
+            .arg(session.as_str())
+            .invoke_async(&mut self.con()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(answer) = answer else {
             return Ok(None);
         };
+        let bad = || StoreError::Corrupt(format!("session read answered {answer:?}"));
+        let ticket = answer
+            .first()
+            .and_then(as_string)
+            .and_then(|s| TicketId::parse(&s).ok())
+            .ok_or_else(bad)?;
         let now = self.now();
-        Ok(self
-            .seats(&ticket)
-            .await?
-            .and_then(|s| session_info(&s, &ticket, session, now)))
+        match answer.get(1).and_then(as_string).as_deref() {
+            Some("doc") => {
+                let seats: Option<Seats> = decode_bulk("seats", answer.get(2).ok_or_else(bad)?)?;
+                Ok(seats.and_then(|s| session_info(&s, &ticket, session, now)))
+            }
+            Some("hash") => {
+                let (Some(show), Some(fixed), Some(moving)) = (
+                    answer.get(2).and_then(as_string),
+                    answer.get(3).and_then(as_string),
+                    answer.get(4).and_then(as_string),
+                ) else {
+                    return Ok(None);
+                };
+                let fixed: LeaseFixed = decode("lease", &fixed)?;
+                // renewed_at,expires_at,ttl_ms,… (redis/seats.lua, layout 2)
+                let mut times = moving.splitn(3, ',').map(str::parse::<i64>);
+                let (Some(Ok(renewed_at)), Some(Ok(expires_at))) = (times.next(), times.next())
+                else {
+                    return Err(StoreError::Corrupt(format!("lease times {moving:?}")));
+                };
+                if expires_at <= now.0 {
+                    return Ok(None);
+                }
+                Ok(Some(SessionInfo {
+                    session_id: fixed.session_id,
+                    ticket_id: ticket,
+                    show_id: ShowId::parse(&show)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    device_id: fixed.device_id,
+                    device_label: fixed.device_label,
+                    created_at: fixed.created_at,
+                    renewed_at: UnixMs(renewed_at),
+                    expires_at: UnixMs(expires_at),
+                }))
+            }
+            _ => Err(bad()),
+        }
     }
 
     async fn sessions(&self, show: Option<&ShowId>) -> Result<Vec<SessionInfo>, StoreError> {

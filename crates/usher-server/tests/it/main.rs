@@ -32,6 +32,7 @@ mod origin;
 mod outage;
 mod privacy;
 mod process;
+mod redis_schema;
 mod refusals;
 mod rotation;
 mod search;

@@ -7,16 +7,11 @@
 -- The ticket comes along so that the caller needs no second round trip, and the generation so that its
 -- cached shows and pool are known to be current (redis/cache.rs). The ticket's status is read in the
 -- same step: a revoked ticket's leases end here, so no session renews once a revoke has answered.
-local prefix, sid, presented, fresh = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local revive_since = tonumber(ARGV[5] or '')
-local gen = config_generation(KEYS[2])
-local ticket_id = redis.call('GET', KEYS[1])
-if not ticket_id then return { 'unknown', gen } end
-local key = prefix .. 'seats:' .. ticket_id
+-- Runs after heartbeat_fields.lua (which reads the arguments, the session's ticket and the ticket, and
+-- renews a lease of layout 2 by its fields) and the lease rules: every other case.
 local st = load_seats(key, nil)
 if not st then return { 'unknown', gen } end
 local now = now_ms()
-local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
 if is_revoked(ticket) and #st.leases > 0 then
   end_all_revoked(prefix, st, now)
   save_seats(key, st)

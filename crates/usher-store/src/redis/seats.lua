@@ -25,6 +25,8 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- end of the lease base: the constants and the clock above come first in every lease script; the heartbeat
+-- puts its renewal by fields (heartbeat_fields.lua) between them and the rules below, which it never needs
 
 -- cjson encodes an empty table as {}, array or not; the keys in ARRAY_KEYS always hold arrays, so their
 -- empty tables are written back as []. Only a key can end in an unescaped quote followed by a colon (in a
@@ -52,31 +54,6 @@ end
 
 -- the seats key of the ticket this script works on (each script works on one ticket's seats)
 local seats_key = nil
-
-local function load_seats(key, show_id)
-  seats_key = key
-  local raw = redis.call('GET', key)
-  if raw then
-    local st = cjson.decode(raw)
-    st.leases = st.leases or {}
-    st.ended = st.ended or {}
-    st.usage = st.usage or {}
-    st.usage.devices = st.usage.devices or {}
-    st.usage.sessions = st.usage.sessions or 0
-    return st
-  end
-  if not show_id then return nil end
-  return {
-    show_id = show_id, leases = {}, ended = {},
-    usage = { first_play_at = cjson.null, last_seen_at = cjson.null, sessions = 0, devices = {} },
-  }
-end
-
--- every write moves the document's version `v`, which the retention step (retain.lua) compares
-local function save_seats(key, st)
-  st.v = (st.v or 0) + 1
-  redis.call('SET', key, enc(st))
-end
 
 local function live_key(prefix, st) return prefix .. 'live:' .. st.show_id end
 local function session_key(prefix, sid) return prefix .. 'session:' .. sid end
@@ -142,6 +119,156 @@ local function saw_address(st, address, now)
   if not address or address == '' then return end
   st.usage.addresses = st.usage.addresses or {}
   remember(st.usage.addresses, ADDRESS_MEMORY, 'address', address, now)
+end
+
+-- Layout 2 (REDIS_SCHEMA 2): the seats are a hash, so that a heartbeat reads and writes a few short
+-- fields and decodes no JSON:
+--   show_id, v             the show and the version every write moves (a heartbeat by HINCRBY)
+--   doc                    the rest of the document (usage, ended) as JSON, without its leases
+--   l:<session id>         a lease's fixed part as JSON (session, device, label, created_at) and `n`, its
+--                          place in the document's list
+--   h:<session id>         its moving part as text: renewed_at,expires_at,ttl_ms,previous,issued,retired
+--                          (the secret chain's hashes, space-separated; no issued hash: no chain)
+--   t:<session id>         the session's last heartbeat since the last whole write: `seq,at` (seq: the `v`
+--                          it moved to), replayed in seq order on the next load as the device it saw
+--                          (saw_device), so the usage reads as if each heartbeat had written it
+-- Every write but a heartbeat's renewal writes the whole hash again (and drops the t: fields). A database
+-- stamped 1 keeps layout 1 (one JSON string) until `usher redis-layout --upgrade` moves the stamp, once
+-- no node of an older release runs; either layout is read whatever the stamp says.
+local HOT = { renewed_at = true, expires_at = true, ttl_ms = true, secret = true }
+
+-- the space-separated words of `s` (plain finds: a pattern match per word cost a heartbeat ~10 µs)
+local function words(s)
+  local out, from = {}, 1
+  while true do
+    local i = string.find(s, ' ', from, true)
+    if not i then
+      out[#out + 1] = string.sub(s, from)
+      return out
+    end
+    out[#out + 1] = string.sub(s, from, i - 1)
+    from = i + 1
+  end
+end
+
+local function hot_pack(l)
+  local c = l.secret
+  local prev, issued, retired = '', '', ''
+  if c and c.issued and #c.issued > 0 then
+    prev = c.previous or ''
+    issued = table.concat(c.issued, ' ')
+    retired = table.concat(c.retired or {}, ' ')
+  end
+  return string.format('%.0f,%.0f,%.0f,%s,%s,%s', l.renewed_at, l.expires_at, l.ttl_ms, prev, issued, retired)
+end
+
+-- fills the moving part into `l` (a lease's fixed part, or an empty table for a heartbeat)
+local function hot_unpack(l, s)
+  local r, e, t, prev, issued, retired = string.match(s, '^(%d+),(%d+),(%d+),([^,]*),([^,]*),([^,]*)$')
+  if not r then error('seats: a lease field holds ' .. s) end
+  l.renewed_at, l.expires_at, l.ttl_ms = tonumber(r), tonumber(e), tonumber(t)
+  if issued ~= '' then
+    l.secret = { issued = words(issued) }
+    if prev ~= '' then l.secret.previous = prev end
+    if retired ~= '' then l.secret.retired = words(retired) end
+  end
+  return l
+end
+
+local layout_found = nil
+-- the layout this database is stamped with (`<prefix>schema`; none: 1)
+local function layout(key)
+  if not layout_found then
+    local prefix = string.match(key, '^(.*)seats:[^:]+$') or ''
+    layout_found = tonumber(redis.call('GET', prefix .. 'schema') or '1') or 1
+  end
+  return layout_found
+end
+
+local function load_hash(key)
+  local flat = redis.call('HGETALL', key)
+  local st, v, fixed, moving, touches = nil, 0, {}, {}, {}
+  for i = 1, #flat, 2 do
+    local f, x = flat[i], flat[i + 1]
+    local tag = string.sub(f, 1, 2)
+    if tag == 'h:' then moving[string.sub(f, 3)] = x
+    elseif tag == 't:' then
+      local seq, at = string.match(x, '^(%d+),(%d+)$')
+      touches[#touches + 1] = { sid = string.sub(f, 3), seq = tonumber(seq), at = tonumber(at) }
+    elseif tag == 'l:' then fixed[#fixed + 1] = cjson.decode(x)
+    elseif f == 'doc' then st = cjson.decode(x)
+    elseif f == 'v' then v = tonumber(x)
+    end
+  end
+  if not st then error('seats: ' .. key .. ' has no doc field') end
+  st.v = v
+  table.sort(fixed, function(a, b) return a.n < b.n end)
+  st.leases = {}
+  local by_session = {}
+  for _, l in ipairs(fixed) do
+    l.n = nil
+    hot_unpack(l, moving[l.session_id] or error('seats: lease ' .. l.session_id .. ' has no h: field'))
+    st.leases[#st.leases + 1] = l
+    by_session[l.session_id] = l
+  end
+  return st, touches, by_session
+end
+
+local function load_seats(key, show_id)
+  seats_key = key
+  local kind = redis.call('TYPE', key).ok
+  local st, touches, by_session
+  if kind == 'hash' then
+    st, touches, by_session = load_hash(key)
+  elseif kind == 'string' then
+    st = cjson.decode(redis.call('GET', key))
+  elseif not show_id then
+    return nil
+  else
+    return {
+      show_id = show_id, leases = {}, ended = {},
+      usage = { first_play_at = cjson.null, last_seen_at = cjson.null, sessions = 0, devices = {} },
+    }
+  end
+  st.leases = st.leases or {}
+  st.ended = st.ended or {}
+  st.usage = st.usage or {}
+  st.usage.devices = st.usage.devices or {}
+  st.usage.sessions = st.usage.sessions or 0
+  if touches then
+    table.sort(touches, function(a, b) return a.seq < b.seq end)
+    for _, t in ipairs(touches) do
+      local l = by_session[t.sid]
+      if l then saw_device(st, l.device_id, l.device_label, t.at) end
+    end
+  end
+  return st
+end
+
+-- every write moves the document's version `v`, which the retention step (retain.lua) compares
+local function save_seats(key, st)
+  st.v = (st.v or 0) + 1
+  if layout(key) < 2 then
+    redis.call('SET', key, enc(st))
+    return
+  end
+  local leases = st.leases
+  st.leases = nil
+  local doc = enc(st)
+  st.leases = leases
+  local args = { 'doc', doc, 'v', string.format('%.0f', st.v), 'show_id', st.show_id }
+  for i, l in ipairs(leases) do
+    local fixed = { n = i }
+    for k, x in pairs(l) do
+      if not HOT[k] then fixed[k] = x end
+    end
+    args[#args + 1] = 'l:' .. l.session_id
+    args[#args + 1] = cjson.encode(fixed)
+    args[#args + 1] = 'h:' .. l.session_id
+    args[#args + 1] = hot_pack(l)
+  end
+  redis.call('DEL', key)
+  redis.call('HSET', key, unpack(args))
 end
 
 local function end_lease(prefix, st, idx, reason)

@@ -81,7 +81,7 @@ async fn a_database_is_stamped_with_its_schema_and_a_newer_one_is_refused() {
     let client = redis::Client::open(server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let key = "usher-test:schema";
-    // a database of 0.1.0 (no stamp) is read as schema 1 and stamped
+    // an empty database starts on this build's layout
     let _ = node(&server).await;
     let stamp: Option<u32> = redis::cmd("GET")
         .arg(key)
@@ -121,6 +121,136 @@ async fn a_database_is_stamped_with_its_schema_and_a_newer_one_is_refused() {
         .await
         .unwrap();
     assert_eq!(stamp, "x", "a refusing node changes nothing");
+}
+
+/// The same contract on a database stamped schema 1 (seats as JSON strings), which a database keeps
+/// through a rolling upgrade from 0.2 until `usher redis-schema --upgrade`.
+mod schema_1 {
+    use super::*;
+
+    pub(super) async fn redis_schema_1() -> Redis {
+        let server = RedisServer::start().expect("redis-server");
+        stamp(&server, "1").await;
+        let store = node(&server).await;
+        Redis {
+            _server: server,
+            store: Arc::new(store),
+        }
+    }
+
+    usher_store::store_contract_tests!(redis_schema_1());
+}
+
+async fn stamp(server: &RedisServer, value: &str) {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("usher-test:schema")
+        .arg(value)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+}
+
+async fn seats_type(server: &RedisServer, ticket: &str) -> String {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("TYPE")
+        .arg(format!("usher-test:seats:{ticket}"))
+        .query_async(&mut con)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_with_records_but_no_stamp_is_schema_1_until_upgraded() {
+    let server = RedisServer::start().expect("redis-server");
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    // 0.1.0 stamped nothing: its records alone say the database is in use
+    let _: () = redis::cmd("SADD")
+        .arg("usher-test:shows")
+        .arg("old-show")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let old = node(&server).await;
+    assert_eq!(old.upgrade_schema(false).await.unwrap(), (1, 1));
+
+    // seats written on schema 1 are JSON strings, and read back alike after the upgrade
+    let s = show("show-u", 1, SharingPolicy::NewestWins);
+    old.put_show(s.clone()).await.unwrap();
+    let mut sessions = Vec::new();
+    let mut tickets = Vec::new();
+    for i in 0..3 {
+        let t = ticket("show-u", &format!("upgrade-token-{i:05}"), None);
+        old.register_tickets(vec![t.clone()]).await.unwrap();
+        sessions.push(admitted(&old, admit_request(&t, &format!("dev-up-{i}"))).await);
+        tickets.push(t);
+    }
+    renewed(&old, &sessions[0]).await;
+    assert_eq!(
+        seats_type(&server, tickets[0].ticket.id.as_str()).await,
+        "string"
+    );
+    let before: Vec<_> = futures_activity(&old, &tickets).await;
+
+    // the upgrade moves the stamp; every seat reads the same, and moves to the hash at its next write
+    assert_eq!(old.upgrade_schema(true).await.unwrap(), (1, 2));
+    assert_eq!(old.upgrade_schema(true).await.unwrap(), (2, 2));
+    let new = node(&server).await;
+    assert_eq!(futures_activity(&new, &tickets).await, before);
+    renewed(&new, &sessions[0]).await;
+    renewed(&new, &sessions[1]).await;
+    assert_eq!(
+        seats_type(&server, tickets[0].ticket.id.as_str()).await,
+        "hash"
+    );
+    assert_eq!(
+        seats_type(&server, tickets[2].ticket.id.as_str()).await,
+        "string"
+    );
+    // renewals on the hash are kept as fields; the next whole read replays them into the usage
+    for _ in 0..3 {
+        renewed(&new, &sessions[0]).await;
+    }
+    let after = futures_activity(&new, &tickets).await;
+    assert_eq!(after[2], before[2], "an untouched ticket reads as before");
+    for (a, b) in after.iter().zip(&before).take(2) {
+        assert_eq!(a.live.len(), 1);
+        assert_eq!(a.live[0].session_id, b.live[0].session_id);
+        assert!(a.live[0].expires_at >= b.live[0].expires_at);
+        assert_eq!(a.usage.sessions, b.usage.sessions);
+        assert_eq!(a.usage.devices.len(), 1);
+        assert_eq!(a.usage.devices[0].device_id, b.usage.devices[0].device_id);
+        assert!(a.usage.devices[0].last_seen >= b.usage.devices[0].last_seen);
+        assert_eq!(a.usage.last_seen_at, Some(a.usage.devices[0].last_seen));
+    }
+    // the seat is held on either layout: another device is turned away by oldest-wins or takes it over
+    let taken = new
+        .admit(admit_request(&tickets[0], "dev-thief"))
+        .await
+        .unwrap();
+    let AdmitDecision::Admitted { superseded, .. } = taken else {
+        panic!("newest wins: {taken:?}")
+    };
+    assert_eq!(superseded, vec![sessions[0].clone()]);
+    stamp(&server, "3").await;
+    let Err(err) = connect(&server).await else {
+        panic!("a newer schema is refused")
+    };
+    assert!(err.to_string().contains("schema 3"), "{err}");
+}
+
+async fn futures_activity(
+    store: &RedisStore,
+    tickets: &[NewTicket],
+) -> Vec<usher_core::store::TicketActivity> {
+    let mut out = Vec::new();
+    for t in tickets {
+        out.push(store.ticket_activity(&t.ticket.id).await.unwrap());
+    }
+    out
 }
 
 /// A node that trusts its copies for an hour unless a heartbeat, admit or token lookup tells it of a

@@ -1,0 +1,86 @@
+-- The heartbeat's first part (heartbeat.lua has its keys and answers): run before the lease rules of
+-- seats.lua are defined, so a renewal that ends here never pays for defining them (a third of its time).
+local prefix, sid, presented, fresh = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local revive_since = tonumber(ARGV[5] or '')
+local gen = config_generation(KEYS[2])
+local ticket_id = redis.call('GET', KEYS[1])
+if not ticket_id then return { 'unknown', gen } end
+local key = prefix .. 'seats:' .. ticket_id
+local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
+
+-- Layout 2's renewal (seats.lua): a few fields of the hash, read and written as text, no JSON. Anything
+-- else (a lapsed or unknown lease, a clone, a revoked ticket, layout 1) takes the whole document below,
+-- which decides the same. The chain's hashes are 64 hex digits (keyed hashes); the text steps below
+-- are SecretChain::renew's two common cases, and any other shape of chain takes the table form.
+local HASH_LEN = 64
+-- `s`'s six comma-separated fields
+local function six(s)
+  local out, from = {}, 1
+  for n = 1, 5 do
+    local i = string.find(s, ',', from, true)
+    if not i then return nil end
+    out[n] = string.sub(s, from, i - 1)
+    from = i + 1
+  end
+  out[6] = string.sub(s, from)
+  return out
+end
+-- a list of whole hashes: empty, or hashes separated by single spaces
+local function hash_list(s) return s == '' or (#s + 1) % (HASH_LEN + 1) == 0 end
+-- the list with `h` appended, its oldest dropped beyond `memory`
+local function push(list, h, memory)
+  if h == '' then return list end
+  if list ~= '' then list = list .. ' ' .. h else list = h end
+  local keep = memory * (HASH_LEN + 1) - 1
+  if #list > keep then list = string.sub(list, -keep) end
+  return list
+end
+
+local function renew_fields()
+  -- a revoked ticket's leases end in the whole step (seats.lua is_revoked)
+  if ticket and string.find(ticket, '"status":"revoked"', 1, true) then return nil end
+  local f = redis.pcall('HMGET', key, 'show_id', 'h:' .. sid)
+  if f.err then return nil end
+  local show_id, moving = f[1], f[2]
+  if not show_id or not moving then return nil end
+  local m = six(moving)
+  if not m then return nil end
+  local renewed_at, expires_at, ttl = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+  local prev, issued, retired = m[4], m[5], m[6]
+  local now = now_ms()
+  if expires_at <= now and not (revive_since and expires_at > revive_since) then return nil end
+  if #presented ~= HASH_LEN or (prev ~= '' and #prev ~= HASH_LEN) or issued == ''
+    or not hash_list(issued) or not hash_list(retired) then
+    return nil
+  end
+  if issued == presented then
+    -- current, the only one issued: it becomes the previous, the previous retires
+    if fresh ~= '' then
+      retired = push(retired, prev, RETIRED_MEMORY)
+      prev, issued = presented, fresh
+    end
+  elseif prev == presented then
+    -- the previous: one more is issued beside the current ones
+    if fresh ~= '' then
+      if (#issued + 1) / (HASH_LEN + 1) >= ISSUED_MEMORY then return nil end
+      issued = issued .. ' ' .. fresh
+    end
+  elseif string.find(issued, presented, 1, true) or string.find(retired, presented, 1, true) then
+    -- one of several issued, or a retired one (a clone): the table form decides
+    return nil
+  else
+    return { 'wrong', gen, ticket_id, show_id }
+  end
+  if fresh ~= '' then
+    renewed_at, expires_at = now, now + ttl
+    local seq = redis.call('HINCRBY', key, 'v', 1)
+    redis.call('HSET', key,
+      'h:' .. sid, string.format('%.0f,%.0f,%.0f,', renewed_at, expires_at, ttl) .. prev .. ',' .. issued .. ',' .. retired,
+      't:' .. sid, seq .. ',' .. string.format('%.0f', now))
+    redis.call('ZADD', prefix .. 'live:' .. show_id, expires_at, sid)
+    redis.call('SET', prefix .. 'session:' .. sid, ticket_id, 'PX', ttl + ENDED_RETENTION_MS)
+  end
+  return { 'renewed', expires_at, ticket_id, show_id, gen, ticket }
+end
+local renewed = renew_fields()
+if renewed then return renewed end
