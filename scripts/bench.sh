@@ -348,11 +348,15 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
   local name="$1" script="$2" url="$3"
   shift 3
   # on the Redis store, Redis's own time per command (INFO commandstats, reset just before the run)
-  [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" config resetstat >/dev/null ;; esac
+  [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" config resetstat >/dev/null
+    awk '{print $14 + $15}' "/proc/$REDIS_PID/stat" >"$out/$name.redis-cpu-before" ;; esac
   env WRK_DATA="$wdata" WRK_THREADS="$wrk_threads" WRK_RUN="$(date +%s%N)" WRK_REPORT="$out/$name.json" "$@" \
     wrk -t"$wrk_threads" -c"$wrk_connections" -d"${duration}s" --timeout 10s --latency \
     -s "$root/scripts/wrk/$script.lua" "$url" >"$out/$name.txt" 2>&1 || true
-  [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt" ;; esac
+  [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt"
+    # redis-server's CPU time over the run (clock ticks: utime + stime), the honest cost per request:
+    # commandstats' usec are wall time, which the other processes of a saturated machine inflate
+    echo "$(cat "$out/$name.redis-cpu-before") $(awk '{print $14 + $15}' "/proc/$REDIS_PID/stat") $(getconf CLK_TCK)" >"$out/$name.redis-cpu" ;; esac
   python3 - "$out/$name.json" "$name" <<'PY' >&2 || failed+=("$name")
 import json, sys
 try:
@@ -592,10 +596,10 @@ if stores:
             # Redis's own time per request from INFO commandstats (reset before the run) over the requests
             # wrk counted: EVALSHA's time includes the commands its script calls, which are also counted
             # under their own names, so the scripts' figure stands alone and the commands are listed apart
-            print("\nRedis's time per request (INFO commandstats over wrk's requests, median of the rounds): the scripts "
-                  "(EVALSHA, the commands they call included), then the heaviest commands whether a script or the node sent them:\n")
+            print("\nRedis per request (median of the rounds): redis-server's CPU time over wrk's requests; then from INFO commandstats "
+                  "(wall time, inflated when the machine is saturated) the scripts (EVALSHA, the commands they call included) and the heaviest commands, whether a script or the node sent them:\n")
             for label, what, _ in rows:
-                per, calls, top = [], [], {}
+                per, calls, top, cpu = [], [], {}, []
                 for r, rep in sorted(wrk_rounds(s, what).items()):
                     try:
                         lines = open(os.path.join(out, f"wrk-{s}-{what}-{r}.redis-commandstats.txt")).read().splitlines()
@@ -610,9 +614,14 @@ if stores:
                             else:
                                 top.setdefault(m.group(1), []).append(int(m.group(3)) / rep["requests"])
                     per.append(scripts / rep["requests"]); calls.append(ncalls / rep["requests"])
+                    try:
+                        before, after, tck = open(os.path.join(out, f"wrk-{s}-{what}-{r}.redis-cpu")).read().split()
+                        cpu.append((int(after) - int(before)) / int(tck) * 1e6 / rep["requests"])
+                    except (OSError, ValueError):
+                        pass
                 if per:
                     heavy = sorted(top.items(), key=lambda kv: -med(kv[1]))[:4]
-                    print(f"- {label.split(' vs ')[0]}: scripts {med(per):.1f} µs in {med(calls):.2f} EVALSHA per request; "
+                    print(f"- {label.split(' vs ')[0]}: redis-server CPU {med(cpu) or 0:.1f} µs per request; scripts {med(per):.1f} µs (wall) in {med(calls):.2f} EVALSHA; "
                           + ", ".join(f"{k} {med(v):.1f} µs" for k, v in heavy))
         p = prep.get(s)
         if p:

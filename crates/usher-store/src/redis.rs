@@ -950,14 +950,20 @@ impl Store for RedisStore {
                 pipe.invoke_script(&inv);
             }
             let mut con = self.con()?;
-            // the pipeline sends EVALSHA; loading first (idempotent) avoids a NOSCRIPT after a restart
-            self.scripts
-                .register
-                .load_async(&mut con)
-                .await
-                .map_err(|e| self.fail(e))?;
-            let answers: Vec<Vec<String>> =
-                pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?;
+            // the pipeline sends EVALSHA: after a Redis restart (an empty script cache) every item answers
+            // NOSCRIPT unrun, so the script is loaded and the pipeline sent again (loading it before every
+            // registration cost Redis more than the registration itself)
+            let answers: Vec<Vec<String>> = match pipe.query_async(&mut con).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    self.scripts
+                        .register
+                        .load_async(&mut con)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?
+                }
+                answers => answers.map_err(|e| self.fail(e))?,
+            };
             for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
                 out.push(match answer.first().map(String::as_str) {
                     Some("created") => RegisterOutcome::Created(ticket.clone()),

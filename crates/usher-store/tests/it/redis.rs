@@ -557,3 +557,41 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
         "{seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_survives_an_emptied_script_cache() {
+    // a restarted Redis (or SCRIPT FLUSH) has no scripts: the pipelined registration loads its script
+    // and sends the batch again, and every ticket is registered once
+    let server = RedisServer::start().expect("redis-server");
+    let store = node(&server).await;
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let first = ticket("s1", "flushed-token-000001", None);
+    store.register_tickets(vec![first.clone()]).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let batch = vec![
+        first.clone(),
+        ticket("s1", "flushed-token-000002", None),
+        ticket("s1", "flushed-token-000003", None),
+    ];
+    let outcomes = store.register_tickets(batch).await.unwrap();
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                usher_core::store::RegisterOutcome::Existing(_),
+                usher_core::store::RegisterOutcome::Created(_),
+                usher_core::store::RegisterOutcome::Created(_)
+            ]
+        ),
+        "{outcomes:?}"
+    );
+}
