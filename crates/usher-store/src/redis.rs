@@ -498,6 +498,7 @@ impl RedisStore {
             clock: Arc::new(SystemClock),
             retention_cursor: std::sync::Mutex::new(0),
         };
+        store.check_not_cluster().await?;
         store.check_eviction_policy().await;
         store.check_schema().await?;
         Ok(store)
@@ -550,6 +551,33 @@ impl RedisStore {
             self.link.lost.notify_one();
         }
         unavailable(e)
+    }
+
+    /// Refuses a node of a Redis Cluster before anything is read or written: the lease scripts touch keys
+    /// of several hash slots in one step, which a cluster answers with CROSSSLOT or MOVED at random
+    /// (docs/redis.md, "Redis Cluster: not supported yet"). A server whose INFO has no cluster section
+    /// (a proxy, an old Redis) is taken at its word.
+    async fn check_not_cluster(&self) -> Result<(), StoreError> {
+        let mut con = self.con()?;
+        let info: Result<String, _> = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut con)
+            .await;
+        match info {
+            Ok(info) if info.lines().any(|l| l.trim() == "cluster_enabled:1") => {
+                Err(StoreError::Incompatible(
+                    "this Redis is a node of a Redis Cluster, which Usher does not support yet (its lease \
+                     steps use keys of several hash slots at once): use one master, with replicas and \
+                     Sentinel for fail-over (docs/redis.md)"
+                        .into(),
+                ))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read Redis's INFO cluster; make sure it is not a Redis Cluster node");
+                Ok(())
+            }
+        }
     }
 
     async fn check_eviction_policy(&self) {

@@ -256,6 +256,117 @@ impl Drop for RedisServer {
     }
 }
 
+/// A Redis Cluster on loopback: `masters` `redis-server`s with `cluster-enabled yes` (persistence off),
+/// joined by `redis-cli --cluster create` with the 16,384 slots spread over them; killed on drop.
+pub struct RedisCluster {
+    nodes: Vec<std::process::Child>,
+    /// The nodes' ports on 127.0.0.1.
+    pub ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, creates the cluster and waits (at most 30 s) until `CLUSTER INFO` says ok.
+    ///
+    /// # Errors
+    /// When `redis-server` or `redis-cli` is missing, a node does not come up or the cluster is not
+    /// formed in time.
+    pub fn start(masters: usize) -> anyhow::Result<Self> {
+        // the nodes are killed on drop, should a later one fail to start
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            ports: Vec::new(),
+            _dir: tempfile::tempdir()?,
+        };
+        let base = cluster._dir.path().to_path_buf();
+        for i in 0..masters {
+            // a node also listens on its port + 10,000 (the cluster bus): both must be free
+            let port = loop {
+                let p = std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port();
+                if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+                    break p;
+                }
+            };
+            let node_dir = base.join(format!("node-{i}"));
+            std::fs::create_dir_all(&node_dir)?;
+            let child = std::process::Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                .arg("--port")
+                .arg(port.to_string())
+                .arg("--dir")
+                .arg(&node_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("redis-server is required for these tests and could not be started: install it (apt-get install -y redis-server)")?;
+            cluster.nodes.push(child);
+            cluster.ports.push(port);
+        }
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        for port in &cluster.ports {
+            while !redis_cli(*port, &["PING"]).is_ok_and(|o| o.contains("PONG")) {
+                anyhow::ensure!(
+                    std::time::Instant::now() < end,
+                    "redis-server {port} did not answer"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let mut create = std::process::Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for port in &cluster.ports {
+            create.arg(format!("127.0.0.1:{port}"));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .context("redis-cli is required for these tests: install it (apt-get install -y redis-tools)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for port in &cluster.ports {
+            while !redis_cli(*port, &["CLUSTER", "INFO"])
+                .is_ok_and(|o| o.contains("cluster_state:ok"))
+            {
+                anyhow::ensure!(
+                    std::time::Instant::now() < end,
+                    "the cluster did not reach cluster_state:ok within 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// A URL of one node (`redis://127.0.0.1:<port>`).
+    pub fn url(&self, node: usize) -> String {
+        format!("redis://127.0.0.1:{}", self.ports[node])
+    }
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(args)
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+}
+
 /// A running `usher serve` process, killed on drop.
 pub struct ServeProcess {
     child: Option<Child>,
