@@ -24,6 +24,15 @@ async fn redis_schema(config: &std::path::Path, upgrade: bool) -> (bool, String)
     )
 }
 
+async fn stamp(con: &mut redis::aio::MultiplexedConnection, schema: u32) {
+    let _: () = redis::cmd("SET")
+        .arg("schema-test:schema")
+        .arg(schema)
+        .query_async(con)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schema_is_printed_and_moved_from_1_to_2_once() {
     let redis = usher_testkit::RedisServer::start().unwrap();
@@ -44,22 +53,17 @@ async fn the_schema_is_printed_and_moved_from_1_to_2_once() {
     .unwrap();
 
     // a database of 0.2 (stamped 1) stays on 1 until asked
-    let _: () = redis::cmd("SET")
-        .arg("schema-test:schema")
-        .arg(1)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    stamp(&mut con, 1).await;
     let (ok, text) = redis_schema(&config, false).await;
     assert!(ok && text.contains("schema 1 "), "{text}");
     let (ok, text) = redis_schema(&config, true).await;
     assert!(ok && text.contains("schema 1 -> 2"), "{text}");
-    let stamp: String = redis::cmd("GET")
+    let stamped: String = redis::cmd("GET")
         .arg("schema-test:schema")
         .query_async(&mut con)
         .await
         .unwrap();
-    assert_eq!(stamp, "2");
+    assert_eq!(stamped, "2");
     let (ok, text) = redis_schema(&config, true).await;
     assert!(
         ok && text.contains("schema 2 "),
@@ -67,12 +71,7 @@ async fn the_schema_is_printed_and_moved_from_1_to_2_once() {
     );
 
     // a stamp from a newer release is refused, untouched
-    let _: () = redis::cmd("SET")
-        .arg("schema-test:schema")
-        .arg(9)
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    stamp(&mut con, 9).await;
     let (ok, text) = redis_schema(&config, true).await;
     assert!(!ok && text.contains("schema 9"), "{text}");
 

@@ -52,8 +52,13 @@ async fn node(server: &RedisServer) -> RedisStore {
 
 /// Connects a node to `server`, or says why not.
 async fn connect(server: &RedisServer) -> Result<RedisStore, usher_core::store::StoreError> {
+    connect_url(server.url()).await
+}
+
+/// Connects a node to the Redis at `url`, or says why not.
+async fn connect_url(url: String) -> Result<RedisStore, usher_core::store::StoreError> {
     RedisStore::connect(RedisConfig {
-        url: server.url(),
+        url,
         key_prefix: "usher-test:".into(),
         connect_timeout: Duration::from_secs(2),
         response_timeout: Duration::from_secs(2),
@@ -601,17 +606,7 @@ async fn a_redis_cluster_is_refused_at_start_and_left_untouched() {
     // three masters on loopback, joined by redis-cli --cluster create
     let cluster = usher_testkit::RedisCluster::start(3).expect("a 3-master Redis Cluster");
     for node in 0..3 {
-        let Err(err) = RedisStore::connect(RedisConfig {
-            url: cluster.url(node),
-            key_prefix: "usher-test:".into(),
-            connect_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(2),
-            wait_replicas: 0,
-            wait_timeout: Duration::from_millis(100),
-            sentinel: None,
-        })
-        .await
-        else {
+        let Err(err) = connect_url(cluster.url(node)).await else {
             panic!("a Redis Cluster node is refused")
         };
         assert!(
