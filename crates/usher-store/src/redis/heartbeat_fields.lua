@@ -49,24 +49,29 @@ local function renew_fields()
   local prev, issued, retired = m[4], m[5], m[6]
   local now = now_ms()
   if expires_at <= now and not (revive_since and expires_at > revive_since) then return nil end
-  if #presented ~= HASH_LEN or (prev ~= '' and #prev ~= HASH_LEN) or issued == ''
+  if #presented ~= HASH_LEN or (fresh ~= '' and #fresh ~= HASH_LEN)
+    or (prev ~= '' and #prev ~= HASH_LEN) or issued == ''
     or not hash_list(issued) or not hash_list(retired) then
     return nil
   end
+  -- SecretChain::check's order: issued, previous, retired
   if issued == presented then
     -- current, the only one issued: it becomes the previous, the previous retires
     if fresh ~= '' then
       retired = push(retired, prev, RETIRED_MEMORY)
       prev, issued = presented, fresh
     end
+  elseif string.find(issued, presented, 1, true) then
+    -- one of several issued: the table form retires the others in their order
+    return nil
   elseif prev == presented then
     -- the previous: one more is issued beside the current ones
     if fresh ~= '' then
       if (#issued + 1) / (HASH_LEN + 1) >= ISSUED_MEMORY then return nil end
       issued = issued .. ' ' .. fresh
     end
-  elseif string.find(issued, presented, 1, true) or string.find(retired, presented, 1, true) then
-    -- one of several issued, or a retired one (a clone): the table form decides
+  elseif string.find(retired, presented, 1, true) then
+    -- a retired one (a clone): the table form records it
     return nil
   else
     return { 'wrong', gen, ticket_id, show_id }
