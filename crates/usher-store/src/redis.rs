@@ -625,8 +625,15 @@ impl RedisStore {
                 .query_async(&mut con)
                 .await
                 .map_err(unavailable)?;
-            return Ok(());
+            // read back: a node that stamped first decides, and its stamp is checked like any other
+            let stamped: Option<String> = con.get(&key).await.map_err(unavailable)?;
+            return self.check_stamp(&key, stamped.as_deref().unwrap_or("1"));
         };
+        self.check_stamp(&key, &found)
+    }
+
+    /// Refuses a stamp newer than this build's or one that is no version.
+    fn check_stamp(&self, key: &str, found: &str) -> Result<(), StoreError> {
         let version: u32 = found.parse().map_err(|_| {
             StoreError::Incompatible(format!(
                 "Redis key {key} holds {found:?}, not a schema version: this database (or key_prefix) \

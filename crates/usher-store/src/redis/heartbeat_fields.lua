@@ -39,13 +39,14 @@ end
 local function renew_fields()
   -- a revoked ticket's leases end in the whole step (seats.lua is_revoked)
   if ticket and string.find(ticket, '"status":"revoked"', 1, true) then return nil end
-  local f = redis.pcall('HMGET', key, 'show_id', 'h:' .. sid)
+  local f = redis.pcall('HMGET', key, 'show_id', 'h:' .. sid, 't:' .. sid)
   if f.err then return nil end
-  local show_id, moving = f[1], f[2]
+  local show_id, moving, touched = f[1], f[2], f[3]
   if not show_id or not moving then return nil end
   local m = six(moving)
   if not m then return nil end
   local renewed_at, expires_at, ttl = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+  if not (renewed_at and expires_at and ttl) then return nil end
   local prev, issued, retired = m[4], m[5], m[6]
   local now = now_ms()
   if expires_at <= now and not (revive_since and expires_at > revive_since) then return nil end
@@ -79,9 +80,12 @@ local function renew_fields()
   if fresh ~= '' then
     renewed_at, expires_at = now, now + ttl
     local seq = redis.call('HINCRBY', key, 'v', 1)
+    -- the first renewal's time since the last whole write stays: the device it saw is remembered from
+    -- then should the usage have forgotten it (seats.lua load_seats)
+    local first = touched and string.match(touched, '^%d+,%d+,(%d+)$') or string.format('%.0f', now)
     redis.call('HSET', key,
       'h:' .. sid, string.format('%.0f,%.0f,%.0f,', renewed_at, expires_at, ttl) .. prev .. ',' .. issued .. ',' .. retired,
-      't:' .. sid, seq .. ',' .. string.format('%.0f', now))
+      't:' .. sid, seq .. ',' .. string.format('%.0f', now) .. ',' .. first)
     redis.call('ZADD', prefix .. 'live:' .. show_id, expires_at, sid)
     redis.call('SET', prefix .. 'session:' .. sid, ticket_id, 'PX', ttl + ENDED_RETENTION_MS)
   end

@@ -129,11 +129,12 @@ end
 --                          place in the document's list
 --   h:<session id>         its moving part as text: renewed_at,expires_at,ttl_ms,previous,issued,retired
 --                          (the secret chain's hashes, space-separated; no issued hash: no chain)
---   t:<session id>         the session's last heartbeat since the last whole write: `seq,at` (seq: the `v`
---                          it moved to), replayed in seq order on the next load as the device it saw
---                          (saw_device), so the usage reads as if each heartbeat had written it
+--   t:<session id>         the session's last heartbeat since the last whole write: `seq,at,first` (seq:
+--                          the `v` it moved to; first: the time of the first such heartbeat), replayed in
+--                          seq order on the next load as the device it saw (saw_device), so the usage
+--                          reads as if each heartbeat had written it
 -- Every write but a heartbeat's renewal writes the whole hash again (and drops the t: fields). A database
--- stamped 1 keeps layout 1 (one JSON string) until `usher redis-layout --upgrade` moves the stamp, once
+-- stamped 1 keeps layout 1 (one JSON string) until `usher redis-schema --upgrade` moves the stamp, once
 -- no node of an older release runs; either layout is read whatever the stamp says.
 local HOT = { renewed_at = true, expires_at = true, ttl_ms = true, secret = true }
 
@@ -193,8 +194,9 @@ local function load_hash(key)
     local tag = string.sub(f, 1, 2)
     if tag == 'h:' then moving[string.sub(f, 3)] = x
     elseif tag == 't:' then
-      local seq, at = string.match(x, '^(%d+),(%d+)$')
-      touches[#touches + 1] = { sid = string.sub(f, 3), seq = tonumber(seq), at = tonumber(at) }
+      local seq, at, first = string.match(x, '^(%d+),(%d+),(%d+)$')
+      if not seq then error('seats: a renewal field holds ' .. x) end
+      touches[#touches + 1] = { sid = string.sub(f, 3), seq = tonumber(seq), at = tonumber(at), first = tonumber(first) }
     elseif tag == 'l:' then fixed[#fixed + 1] = cjson.decode(x)
     elseif f == 'doc' then st = cjson.decode(x)
     elseif f == 'v' then v = tonumber(x)
@@ -236,10 +238,24 @@ local function load_seats(key, show_id)
   st.usage.devices = st.usage.devices or {}
   st.usage.sessions = st.usage.sessions or 0
   if touches then
+    -- each session's last renewal since the last whole write, in the order they came; a device the
+    -- usage had forgotten (an erasure, or 64 newer devices) is remembered from the session's first
+    -- renewal, as writing each renewal would have done (which older device it pushes out of a full
+    -- memory is decided here, at its last renewal's place: usage only, never a seat)
     table.sort(touches, function(a, b) return a.seq < b.seq end)
+    local u = st.usage
+    local unplayed = u.first_play_at == nil or u.first_play_at == cjson.null
     for _, t in ipairs(touches) do
       local l = by_session[t.sid]
-      if l then saw_device(st, l.device_id, l.device_label, t.at) end
+      if l then
+        local known = false
+        for _, e in ipairs(u.devices) do
+          if e.device_id == l.device_id and not e.prefix then known = true end
+        end
+        saw_device(st, l.device_id, l.device_label, t.at)
+        if not known then u.devices[#u.devices].first_seen = t.first end
+        if unplayed and t.first < u.first_play_at then u.first_play_at = t.first end
+      end
     end
   end
   return st

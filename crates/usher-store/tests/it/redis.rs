@@ -621,3 +621,41 @@ async fn a_redis_cluster_is_refused_at_start_and_left_untouched() {
         assert_eq!(keys, 0, "node {node}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_device_is_remembered_from_its_first_renewal() {
+    // renewals by fields are replayed into the usage at the next whole read: a device the usage had
+    // forgotten (here by an erasure) is remembered from the first of them, as one write per renewal would
+    let server = RedisServer::start().expect("redis-server");
+    let store = node(&server).await;
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = ticket("s1", "forgotten-token-00001", None);
+    store.register_tickets(vec![t.clone()]).await.unwrap();
+    let session = admitted(&store, admit_request(&t, "dev-forgotten")).await;
+    store.erase_personal_data(&t.ticket.id).await.unwrap();
+    let mut renewals = Vec::new();
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let answer = store
+            .heartbeat(&session, usher_store::contract::renewal())
+            .await
+            .unwrap();
+        let HeartbeatDecision::Renewed { expires_at } = answer.decision else {
+            panic!("{answer:?}")
+        };
+        // admit_request's lease lasts 45 s: the renewal's time on Redis's clock
+        renewals.push(expires_at.0 - 45_000);
+    }
+    let usage = store.ticket_activity(&t.ticket.id).await.unwrap().usage;
+    let device = usage
+        .devices
+        .iter()
+        .find(|d| d.device_id.as_str() == "dev-forgotten")
+        .expect("the renewing device is remembered again");
+    assert_eq!(device.first_seen.0, renewals[0], "{usage:?}");
+    assert_eq!(device.last_seen.0, renewals[1], "{usage:?}");
+    assert_eq!(usage.last_seen_at.map(|t| t.0), Some(renewals[1]));
+}
