@@ -215,8 +215,12 @@ async fn a_crowd_at_a_full_show_waits_in_line_and_comes_in_in_order() {
         "{r:#?}"
     );
     assert!(r.peak_playing <= 20, "{r:#?}");
+    // the door's order: it lets in any waiter among the first `free` in line as they ask, so a waiter is
+    // let in ahead of those before it by at most the seats that free between two of its asks. The rank
+    // correlation of place and entry is reported, not asserted: with 40 seats freeing a second and asks
+    // up to 2 s apart, every waiter of this crowd is among the first `free` at its next ask, and the
+    // correlation measures when the asks happened to come (0.30 in one CI run, where 0.5 was asserted)
     assert!(r.max_overtaken <= r.overtake_bound, "{r:#?}");
-    assert!(r.order_correlation >= 0.5, "{r:#?}");
     // every arrival's first ask, and the ask that let each waiter in
     let admits = r
         .ops
