@@ -339,6 +339,42 @@ struct LeaseFixed {
     created_at: UnixMs,
 }
 
+/// The schema version a stamp names; refuses one newer than this build's or one that is no version.
+fn check_stamp(key: &str, found: &str) -> Result<u32, StoreError> {
+    let version: u32 = found.parse().map_err(|_| {
+        StoreError::Incompatible(format!(
+            "Redis key {key} holds {found:?}, not a schema version: this database (or key_prefix) \
+                 is used by something else"
+        ))
+    })?;
+    if version > REDIS_SCHEMA {
+        return Err(StoreError::Incompatible(format!(
+            "Redis key {key} says schema {version}, written by a newer Usher; this build ({}) reads \
+                 schema {REDIS_SCHEMA} and older. Finish the rollout with the newer release, or roll \
+                 back its data",
+            env!("CARGO_PKG_VERSION"),
+        )));
+    }
+    Ok(version)
+}
+
+/// Sends `pipe` (EVALSHA of `script`, as `pipe.invoke_script` builds it). After a Redis restart (an
+/// empty script cache) every item answers NOSCRIPT unrun, so the script is loaded and the pipeline sent
+/// again: loading it before every pipeline cost Redis more than a registration itself.
+async fn query_scripts<T: redis::FromRedisValue>(
+    con: &mut ConnectionManager,
+    script: &Script,
+    pipe: &redis::Pipeline,
+) -> Result<T, RedisError> {
+    match pipe.query_async(con).await {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            script.load_async(con).await?;
+            pipe.query_async(con).await
+        }
+        answers => answers,
+    }
+}
+
 fn session_info(
     seats: &Seats,
     ticket_id: &TicketId,
@@ -627,28 +663,9 @@ impl RedisStore {
                 .map_err(unavailable)?;
             // read back: a node that stamped first decides, and its stamp is checked like any other
             let stamped: Option<String> = con.get(&key).await.map_err(unavailable)?;
-            return self.check_stamp(&key, stamped.as_deref().unwrap_or("1"));
+            return check_stamp(&key, stamped.as_deref().unwrap_or("1")).map(drop);
         };
-        self.check_stamp(&key, &found)
-    }
-
-    /// Refuses a stamp newer than this build's or one that is no version.
-    fn check_stamp(&self, key: &str, found: &str) -> Result<(), StoreError> {
-        let version: u32 = found.parse().map_err(|_| {
-            StoreError::Incompatible(format!(
-                "Redis key {key} holds {found:?}, not a schema version: this database (or key_prefix) \
-                 is used by something else"
-            ))
-        })?;
-        if version > REDIS_SCHEMA {
-            return Err(StoreError::Incompatible(format!(
-                "Redis key {key} says schema {version}, written by a newer Usher; this build ({}) reads \
-                 schema {REDIS_SCHEMA} and older. Finish the rollout with the newer release, or roll \
-                 back its data",
-                env!("CARGO_PKG_VERSION"),
-            )));
-        }
-        Ok(())
+        check_stamp(&key, &found).map(drop)
     }
 
     fn key(&self, parts: &[&str]) -> String {
@@ -798,14 +815,7 @@ impl RedisStore {
         let key = self.key(&["schema"]);
         let mut con = self.con()?;
         let found: Option<String> = con.get(&key).await.map_err(|e| self.fail(e))?;
-        let found: u32 = found.as_deref().unwrap_or("1").parse().map_err(|_| {
-            StoreError::Incompatible(format!("Redis key {key} does not hold a schema version"))
-        })?;
-        if found > REDIS_SCHEMA {
-            return Err(StoreError::Incompatible(format!(
-                "Redis key {key} says schema {found}, newer than this build's {REDIS_SCHEMA}"
-            )));
-        }
+        let found = check_stamp(&key, found.as_deref().unwrap_or("1"))?;
         if !upgrade || found == REDIS_SCHEMA {
             return Ok((found, found));
         }
@@ -984,21 +994,10 @@ impl Store for RedisStore {
                     });
                 pipe.invoke_script(&inv);
             }
-            let mut con = self.con()?;
-            // the pipeline sends EVALSHA: after a Redis restart (an empty script cache) every item answers
-            // NOSCRIPT unrun, so the script is loaded and the pipeline sent again (loading it before every
-            // registration cost Redis more than the registration itself)
-            let answers: Vec<Vec<String>> = match pipe.query_async(&mut con).await {
-                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    self.scripts
-                        .register
-                        .load_async(&mut con)
-                        .await
-                        .map_err(|e| self.fail(e))?;
-                    pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?
-                }
-                answers => answers.map_err(|e| self.fail(e))?,
-            };
+            let answers: Vec<Vec<String>> =
+                query_scripts(&mut self.con()?, &self.scripts.register, &pipe)
+                    .await
+                    .map_err(|e| self.fail(e))?;
             for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
                 out.push(match answer.first().map(String::as_str) {
                     Some("created") => RegisterOutcome::Created(ticket.clone()),
@@ -1135,17 +1134,14 @@ impl Store for RedisStore {
         let mut tickets = 0;
         if !keys.is_empty() {
             // either layout (`redis/seats.lua`), in one round trip
-            self.scripts
-                .seats_read
-                .load_async(&mut con)
-                .await
-                .map_err(|e| self.fail(e))?;
             let mut pipe = redis::pipe();
             for key in &keys {
                 pipe.invoke_script(&self.scripts.seats_read.key(key));
             }
             let docs: Vec<Option<String>> =
-                pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?;
+                query_scripts(&mut con, &self.scripts.seats_read, &pipe)
+                    .await
+                    .map_err(|e| self.fail(e))?;
             for (key, doc) in keys.iter().zip(docs) {
                 let mut doc = doc;
                 for _ in 0..RETENTION_TRIES {

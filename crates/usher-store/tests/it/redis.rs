@@ -563,18 +563,24 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registration_survives_an_emptied_script_cache() {
-    // a restarted Redis (or SCRIPT FLUSH) has no scripts: the pipelined registration loads its script
-    // and sends the batch again, and every ticket is registered once
+/// A Redis, a node on it, show `s1` (one device, newest wins) and one ticket of it registered.
+async fn one_ticket(token: &str) -> (RedisServer, RedisStore, NewTicket) {
     let server = RedisServer::start().expect("redis-server");
     let store = node(&server).await;
     store
         .put_show(show("s1", 1, SharingPolicy::NewestWins))
         .await
         .unwrap();
-    let first = ticket("s1", "flushed-token-000001", None);
-    store.register_tickets(vec![first.clone()]).await.unwrap();
+    let t = ticket("s1", token, None);
+    store.register_tickets(vec![t.clone()]).await.unwrap();
+    (server, store, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_survives_an_emptied_script_cache() {
+    // a restarted Redis (or SCRIPT FLUSH) has no scripts: the pipelined registration loads its script
+    // and sends the batch again, and every ticket is registered once
+    let (server, store, first) = one_ticket("flushed-token-000001").await;
     let client = redis::Client::open(server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("SCRIPT")
@@ -626,14 +632,7 @@ async fn a_redis_cluster_is_refused_at_start_and_left_untouched() {
 async fn a_forgotten_device_is_remembered_from_its_first_renewal() {
     // renewals by fields are replayed into the usage at the next whole read: a device the usage had
     // forgotten (here by an erasure) is remembered from the first of them, as one write per renewal would
-    let server = RedisServer::start().expect("redis-server");
-    let store = node(&server).await;
-    store
-        .put_show(show("s1", 1, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
-    let t = ticket("s1", "forgotten-token-00001", None);
-    store.register_tickets(vec![t.clone()]).await.unwrap();
+    let (_server, store, t) = one_ticket("forgotten-token-00001").await;
     let session = admitted(&store, admit_request(&t, "dev-forgotten")).await;
     store.erase_personal_data(&t.ticket.id).await.unwrap();
     let mut renewals = Vec::new();
