@@ -72,6 +72,17 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(buf)
 }
 
+/// Refuses a shard name that is not two lower-case hex digits.
+fn assert_shard(shard: &str) {
+    assert!(
+        shard.len() == 2
+            && shard
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "a shard is two lower-case hex digits"
+    );
+}
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $pattern:literal, $what:literal) => {
         $(#[$doc])*
@@ -280,9 +291,28 @@ fn prefixed_hex(s: &str, prefix: &str, hex_len: usize, what: &'static str) -> Re
 }
 
 impl TicketId {
-    /// A fresh random ticket id.
+    /// A fresh random ticket id, for tests and tools: a registered ticket's id comes from
+    /// [`TicketId::generate_in`].
     pub fn generate() -> Self {
         Self(format!("t_{}", random_hex(12)))
+    }
+
+    /// A fresh ticket id in the shard `shard` (two lower-case hex digits: its token's keyed hash's
+    /// `SecretHash::shard`), the other 88 bits random. So a store split into shards (Redis Cluster:
+    /// docs/redis.md) finds the ticket's shard from its token as well as from its id, and keeps the token
+    /// lookup, the ticket and its seats together. The first byte of a keyed hash tells nothing about the
+    /// token without the hashing key.
+    ///
+    /// # Panics
+    /// When `shard` is not two lower-case hex digits (a caller's bug).
+    pub fn generate_in(shard: &str) -> Self {
+        assert_shard(shard);
+        Self(format!("t_{shard}{}", random_hex(11)))
+    }
+
+    /// The ticket's shard: its first two hex digits (see [`TicketId::generate_in`]).
+    pub fn shard(&self) -> &str {
+        &self.0[2..4]
     }
 
     /// Parses a ticket id.
@@ -299,6 +329,28 @@ impl SessionId {
     /// A fresh session id with 128 random bits.
     pub fn generate() -> Self {
         Self(format!("s_{}", random_hex(16)))
+    }
+
+    /// A fresh session id in the shard `shard` (two lower-case hex digits, its ticket's
+    /// [`TicketId::shard`]) with 120 random bits, so that a store split into shards finds a session's
+    /// ticket on the session's own shard.
+    ///
+    /// # Panics
+    /// When `shard` is not two lower-case hex digits (a caller's bug).
+    pub fn generate_in(shard: &str) -> Self {
+        assert!(
+            shard.len() == 2
+                && shard
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "a shard is two lower-case hex digits"
+        );
+        Self(format!("s_{shard}{}", random_hex(15)))
+    }
+
+    /// The session's shard: its first two hex digits (see [`SessionId::generate_in`]).
+    pub fn shard(&self) -> &str {
+        &self.0[2..4]
     }
 
     /// Parses a session id.
@@ -418,6 +470,31 @@ mod tests {
         let t = TicketToken::generate();
         assert_eq!(t.expose().len(), 43);
         assert!(TicketToken::parse(t.expose()).is_ok());
+    }
+
+    #[test]
+    fn a_tickets_id_and_its_sessions_carry_its_tokens_shard() {
+        let hasher = crate::secret::SecretHasher::new(b"ids-test-key-0123456789abcdef0123");
+        for token in [
+            "token-one-0000000001",
+            "token-two-0000000002",
+            "token-three-00000003",
+        ] {
+            let hash = hasher.ticket_token(&TicketToken::parse(token).unwrap());
+            let id = TicketId::generate_in(&hash.shard());
+            assert!(TicketId::parse(id.as_str()).is_ok(), "{id}");
+            assert_eq!(id.shard(), &hash.to_hex()[..2]);
+            assert_eq!(id.shard(), hash.shard());
+            let session = SessionId::generate_in(id.shard());
+            assert!(SessionId::parse(session.as_str()).is_ok(), "{session}");
+            assert_eq!(session.shard(), id.shard());
+        }
+        // two ids of one token differ in their random part
+        let hash = hasher.ticket_token(&TicketToken::parse("token-one-0000000001").unwrap());
+        assert_ne!(
+            TicketId::generate_in(&hash.shard()),
+            TicketId::generate_in(&hash.shard())
+        );
     }
 
     #[test]

@@ -27,6 +27,12 @@ impl SecretHash {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// The hash's shard: its first byte as two hex digits, one of 256 (a ticket's id begins with its
+    /// token's: [`TicketId::generate_in`](crate::ids::TicketId::generate_in)).
+    pub fn shard(&self) -> String {
+        hex::encode(&self.0[..1])
+    }
 }
 
 impl fmt::Debug for SecretHash {

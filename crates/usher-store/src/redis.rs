@@ -9,7 +9,13 @@
 //! scripts return. So the viewer's hot paths cost one round trip for a heartbeat (the script also returns
 //! the ticket) and two for an admit (token lookup, admit step); the show and the pool come from memory.
 //!
-//! # Keys (all under the configured prefix, default `usher:`)
+//! On a Redis Cluster (found from `INFO cluster` at start) the same scripts run, each on one slot: a
+//! ticket's keys carry its shard's hash tag (`usher:{3f}:…`, the shard the first two hex digits of its
+//! id and of its sessions' ids, taken from its token's keyed hash), every other key the tag `{config}`;
+//! what crosses the two (the configuration generation, the door's count of the seats, a show's ticket
+//! count) is read or written apart, each with the bound docs/redis.md ("Redis Cluster") states.
+//!
+//! # Keys (all under the configured prefix, default `usher:`; on a Redis Cluster followed by the tag)
 //! | key | type | what |
 //! | --- | --- | --- |
 //! | `show:{id}` | string | show JSON |
@@ -144,6 +150,68 @@ async fn manager(
         .map_err(unavailable)
 }
 
+/// A connection: to one Redis (directly or through Sentinel), or to a Redis Cluster, whose client sends
+/// each command to the master of its key's slot and follows MOVED, ASK and topology changes.
+#[derive(Clone)]
+enum Con {
+    One(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Con {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, RedisValue> {
+        match self {
+            Con::One(c) => c.req_packed_command(cmd),
+            Con::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<RedisValue>> {
+        match self {
+            Con::One(c) => c.req_packed_commands(pipeline, offset, count),
+            Con::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Con::One(c) => c.get_db(),
+            Con::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The shards of a Redis Cluster layout: every key of a ticket (its token, record, seats, sessions,
+/// endings and its share of a show's live set) carries the hash tag of its shard, the first two hex
+/// digits of its id (`TicketId::generate_in`), so that every lease step touches one slot.
+const SHARDS: u16 = 256;
+
+/// The most shards one node asks at once in a step over every shard.
+const SHARD_CONCURRENCY: usize = 32;
+
+/// A shard's name: two lower-case hex digits.
+fn shard_name(n: u16) -> String {
+    format!("{n:02x}")
+}
+
+/// The hash tag of every key that is not a ticket's on a Redis Cluster: shows, CDNs, keys, users,
+/// audit, webhooks, doors and the configuration generation, on one slot.
+const CONFIG_TAG: &str = "{config}:";
+
+/// On a Redis Cluster: the oldest count of a show's live sessions the door uses ([`RedisStore::live_count`]).
+const LIVE_COUNT_AGE: Duration = Duration::from_millis(250);
+/// On a Redis Cluster: how long a door pass still counts after its admit took the seat; above
+/// [`LIVE_COUNT_AGE`] with room for the count's read, so a seat is counted by one or the other.
+const PASS_AFTER_ADMIT_MS: i64 = 1_000;
+
 /// The key of the configuration generation (`redis/cache.rs`).
 const CONFIG_GEN: &str = "config_gen";
 
@@ -232,15 +300,17 @@ struct Scripts {
     end_console_sessions: Script,
     prune_audit: Script,
     live_counts: Script,
+    live_counts_shard: Script,
     erase: Script,
     retain: Script,
     seats_read: Script,
+    door: Script,
     session_read: Script,
 }
 
 /// The current connection, replaced when Sentinel names a new master.
 struct Link {
-    con: RwLock<ConnectionManager>,
+    con: RwLock<Con>,
     /// Wakes the re-discovery task after a connection-level failure.
     lost: Notify,
     /// With Sentinel: the connection failed and no master Sentinel names has been connected to since.
@@ -254,7 +324,18 @@ struct Link {
 pub struct RedisStore {
     link: Arc<Link>,
     discovery: Option<tokio::task::JoinHandle<()>>,
+    /// The prefix of every key that is not a ticket's: the configured one, on a Redis Cluster followed
+    /// by [`CONFIG_TAG`].
     prefix: String,
+    /// The configured prefix.
+    base_prefix: String,
+    /// On a Redis Cluster: every ticket's keys carry its shard's hash tag (docs/redis.md, "Redis Cluster").
+    cluster: bool,
+    /// On a Redis Cluster: each node's copy of every show's live-session count, for the door (see
+    /// [`RedisStore::live_count`]).
+    live_counts: std::sync::Mutex<std::collections::HashMap<ShowId, (Instant, u64)>>,
+    /// One read of the live counts at a time.
+    live_count_read: tokio::sync::Mutex<()>,
     scripts: Scripts,
     wait_replicas: u32,
     wait_timeout: Duration,
@@ -263,8 +344,9 @@ pub struct RedisStore {
     /// The node's clock (the system's; a test's with [`RedisStore::with_test_clock`]); lease time is
     /// Redis's own.
     clock: Arc<dyn Clock>,
-    /// Where this node's pass of [`Store::retain_usage`] stands: the `SCAN` cursor (0: a new pass).
-    retention_cursor: std::sync::Mutex<u64>,
+    /// Where this node's pass of [`Store::retain_usage`] stands: the shard (on a Redis Cluster; 0
+    /// otherwise) and the `SCAN` (`SSCAN` of the shard's ticket set) cursor; (0, 0): a new pass.
+    retention_cursor: std::sync::Mutex<(u16, u64)>,
 }
 
 impl Drop for RedisStore {
@@ -362,7 +444,7 @@ fn check_stamp(key: &str, found: &str) -> Result<u32, StoreError> {
 /// empty script cache) every item answers NOSCRIPT unrun, so the script is loaded and the pipeline sent
 /// again: loading it before every pipeline cost Redis more than a registration itself.
 async fn query_scripts<T: redis::FromRedisValue>(
-    con: &mut ConnectionManager,
+    con: &mut Con,
     script: &Script,
     pipe: &redis::Pipeline,
 ) -> Result<T, RedisError> {
@@ -373,6 +455,24 @@ async fn query_scripts<T: redis::FromRedisValue>(
         }
         answers => answers,
     }
+}
+
+/// What the registration step's answer means for `ticket`.
+fn register_outcome(ticket: &Ticket, answer: &[String]) -> Result<RegisterOutcome, StoreError> {
+    Ok(match answer.first().map(String::as_str) {
+        Some("created") => RegisterOutcome::Created(ticket.clone()),
+        Some("existing") => {
+            let existing: Ticket = decode("ticket", answer.get(1).map_or("", String::as_str))?;
+            if existing.terms == ticket.terms {
+                RegisterOutcome::Existing(existing)
+            } else {
+                RegisterOutcome::Conflict(existing.id)
+            }
+        }
+        other => {
+            return Err(StoreError::Corrupt(format!("register answered {other:?}")));
+        }
+    })
 }
 
 fn session_info(
@@ -461,7 +561,7 @@ impl RedisStore {
         .await
         .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))??;
         let link = Arc::new(Link {
-            con: RwLock::new(con),
+            con: RwLock::new(Con::One(con)),
             lost: Notify::new(),
             stale: AtomicBool::new(false),
         });
@@ -483,7 +583,8 @@ impl RedisStore {
                                 *link
                                     .con
                                     .write()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner) = con;
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                    Con::One(con);
                                 link.stale.store(false, Ordering::Release);
                                 tracing::warn!("Redis connection re-established through Sentinel");
                                 break;
@@ -499,10 +600,14 @@ impl RedisStore {
                 }
             })
         });
-        let store = Self {
+        let mut store = Self {
             link,
             discovery,
-            prefix: cfg.key_prefix,
+            prefix: cfg.key_prefix.clone(),
+            base_prefix: cfg.key_prefix.clone(),
+            cluster: false,
+            live_counts: std::sync::Mutex::default(),
+            live_count_read: tokio::sync::Mutex::new(()),
             scripts: Scripts {
                 admit: script(include_str!("redis/admit.lua")),
                 heartbeat: heartbeat_script(SERVER_NOW),
@@ -523,21 +628,91 @@ impl RedisStore {
                 end_console_sessions: Script::new(include_str!("redis/end_console_sessions.lua")),
                 prune_audit: Script::new(include_str!("redis/prune_audit.lua")),
                 live_counts: Script::new(include_str!("redis/live_counts.lua")),
+                live_counts_shard: Script::new(include_str!("redis/live_counts_shard.lua")),
                 erase: script(include_str!("redis/erase.lua")),
                 retain: script(include_str!("redis/retain.lua")),
                 seats_read: script(include_str!("redis/seats_read.lua")),
+                door: Script::new(include_str!("redis/door.lua")),
                 session_read: Script::new(include_str!("redis/session_read.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
             config: ConfigCache::new(cache::FRESHNESS),
             clock: Arc::new(SystemClock),
-            retention_cursor: std::sync::Mutex::new(0),
+            retention_cursor: std::sync::Mutex::new((0, 0)),
         };
-        store.check_not_cluster().await?;
+        if store.is_cluster_node().await {
+            store.join_cluster(&cfg).await?;
+        }
         store.check_eviction_policy().await;
         store.check_schema().await?;
         Ok(store)
+    }
+
+    /// Whether the Redis at the configured URL is a node of a Redis Cluster (`cluster_enabled:1` in
+    /// `INFO cluster`). A server whose INFO has no cluster section (a proxy, an old Redis) is taken at its
+    /// word.
+    async fn is_cluster_node(&self) -> bool {
+        let Ok(mut con) = self.con() else {
+            return false;
+        };
+        let info: Result<String, _> = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut con)
+            .await;
+        match info {
+            Ok(info) => info.lines().any(|l| l.trim() == "cluster_enabled:1"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read Redis's INFO cluster; taking this Redis for a single master");
+                false
+            }
+        }
+    }
+
+    /// Moves to the cluster layout and a cluster connection, which learns the cluster's slots from the
+    /// node at the configured URL. Refuses, before anything is read or written, what the cluster layout
+    /// does not offer: Sentinel (a cluster fails over by itself), `wait_replicas` (`WAIT` answers for
+    /// one master's replicas, and a step's keys may be on any master) and a key prefix holding braces
+    /// (its own hash tag would put every key on one slot).
+    async fn join_cluster(&mut self, cfg: &RedisConfig) -> Result<(), StoreError> {
+        let refuse = |why: &str| {
+            Err(StoreError::Incompatible(format!(
+                "this Redis is a node of a Redis Cluster, and {why} (docs/redis.md, \"Redis Cluster\")"
+            )))
+        };
+        if cfg.sentinel.is_some() {
+            return refuse(
+                "Sentinel is configured too: a cluster fails over by itself, drop `sentinel`",
+            );
+        }
+        if cfg.wait_replicas > 0 {
+            return refuse("`wait_replicas` is not supported on a cluster yet: set it to 0");
+        }
+        if cfg.key_prefix.contains(['{', '}']) {
+            return refuse(
+                "the key prefix holds a brace, which would be its own hash tag: drop it",
+            );
+        }
+        let client = redis::cluster::ClusterClientBuilder::new(vec![cfg.url.as_str()])
+            .connection_timeout(cfg.connect_timeout)
+            .response_timeout(cfg.response_timeout)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("redis cluster: {e}")))?;
+        let con = tokio::time::timeout(
+            cfg.connect_timeout + cfg.response_timeout,
+            client.get_async_connection(),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("redis cluster did not answer in time".into()))?
+        .map_err(|e| StoreError::Unavailable(format!("redis cluster: {e}")))?;
+        *self
+            .link
+            .con
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Con::Cluster(con);
+        self.cluster = true;
+        self.prefix = format!("{}{CONFIG_TAG}", cfg.key_prefix);
+        Ok(())
     }
 
     /// Sets how long this node serves the shows and CDN pool it holds without a heartbeat, admit or token
@@ -589,33 +764,6 @@ impl RedisStore {
         unavailable(e)
     }
 
-    /// Refuses a node of a Redis Cluster before anything is read or written: the lease scripts touch keys
-    /// of several hash slots in one step, which a cluster answers with CROSSSLOT or MOVED at random
-    /// (docs/redis.md, "Redis Cluster: not supported yet"). A server whose INFO has no cluster section
-    /// (a proxy, an old Redis) is taken at its word.
-    async fn check_not_cluster(&self) -> Result<(), StoreError> {
-        let mut con = self.con()?;
-        let info: Result<String, _> = redis::cmd("INFO")
-            .arg("cluster")
-            .query_async(&mut con)
-            .await;
-        match info {
-            Ok(info) if info.lines().any(|l| l.trim() == "cluster_enabled:1") => {
-                Err(StoreError::Incompatible(
-                    "this Redis is a node of a Redis Cluster, which Usher does not support yet (its lease \
-                     steps use keys of several hash slots at once): use one master, with replicas and \
-                     Sentinel for fail-over (docs/redis.md)"
-                        .into(),
-                ))
-            }
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read Redis's INFO cluster; make sure it is not a Redis Cluster node");
-                Ok(())
-            }
-        }
-    }
-
     async fn check_eviction_policy(&self) {
         let Ok(mut con) = self.con() else { return };
         let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
@@ -663,9 +811,29 @@ impl RedisStore {
                 .map_err(unavailable)?;
             // read back: a node that stamped first decides, and its stamp is checked like any other
             let stamped: Option<String> = con.get(&key).await.map_err(unavailable)?;
-            return check_stamp(&key, stamped.as_deref().unwrap_or("1")).map(drop);
+            let version = check_stamp(&key, stamped.as_deref().unwrap_or("1"))?;
+            return self.stamp_shards(version, true).await;
         };
-        check_stamp(&key, &found).map(drop)
+        let version = check_stamp(&key, &found)?;
+        self.stamp_shards(version, true).await
+    }
+
+    /// On a Redis Cluster: stamps every shard with `version` (unless stamped, with `only_new`), where the
+    /// lease scripts, which touch only their shard's slot, read the layout (`redis/seats.lua` `layout`).
+    async fn stamp_shards(&self, version: u32, only_new: bool) -> Result<(), StoreError> {
+        if !self.cluster {
+            return Ok(());
+        }
+        self.each_shard(|shard, mut con| {
+            let mut set = redis::cmd("SET");
+            set.arg(self.shard_key(&shard, &["schema"])).arg(version);
+            if only_new {
+                set.arg("NX");
+            }
+            async move { set.query_async::<Option<String>>(&mut con).await }
+        })
+        .await
+        .map(drop)
     }
 
     fn key(&self, parts: &[&str]) -> String {
@@ -679,9 +847,339 @@ impl RedisStore {
         k
     }
 
+    /// The prefix of the keys of the tickets of shard `shard` (two hex digits): the configured prefix on
+    /// one Redis, with the shard's hash tag on a Redis Cluster. The lease scripts build every key of a
+    /// ticket from it, so each touches one slot.
+    fn shard_prefix(&self, shard: &str) -> String {
+        if self.cluster {
+            format!("{}{{{shard}}}:", self.base_prefix)
+        } else {
+            self.prefix.clone()
+        }
+    }
+
+    /// A key of a ticket of shard `shard` (see [`RedisStore::shard_prefix`]).
+    fn shard_key(&self, shard: &str, parts: &[&str]) -> String {
+        let mut k = self.shard_prefix(shard);
+        k.push_str(&parts.join(":"));
+        k
+    }
+
+    /// The configuration generation as a lease step of shard `shard` reads it. On a Redis Cluster the
+    /// generation is on another slot, so the step reads a key of its own shard that is never written
+    /// (`0`), and the node's copy of the shows and pool follows the generation by its reads of them
+    /// instead ([`RedisStore::observe_step`]).
+    fn step_generation_key(&self, shard: &str) -> String {
+        if self.cluster {
+            self.shard_key(shard, &["no_config_gen"])
+        } else {
+            self.key(&[CONFIG_GEN])
+        }
+    }
+
+    /// Notes the generation a lease step returned; on a Redis Cluster the step could not read it.
+    fn observe_step(&self, generation: i64, asked: Instant) {
+        if !self.cluster {
+            self.config.observe(generation, asked);
+        }
+    }
+
+    /// Registers `batch` on a Redis Cluster: one pipeline per shard, all at once, each ticket's step on its
+    /// shard's slot. The show's ticket counter and the external reference index are on the
+    /// configuration's slot, so they are written before the steps and taken back for every ticket a step
+    /// did not create: a node lost in between leaves a counter too high (the show cannot be deleted
+    /// until it is corrected), never a ticket its show does not count.
+    async fn register_sharded(
+        &self,
+        batch: Vec<NewTicket>,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        for NewTicket { ticket } in &batch {
+            if ticket.id.shard() != ticket.token_hash.shard() {
+                return Err(StoreError::Corrupt(format!(
+                    "ticket {} is not in its token's shard: a ticket id is made by TicketId::generate_in with its token hash's shard",
+                    ticket.id
+                )));
+            }
+        }
+        let mut con = self.con()?;
+        let counts = |sign: i64, which: &dyn Fn(usize) -> bool| {
+            let mut pipe = redis::pipe();
+            for (i, NewTicket { ticket }) in batch.iter().enumerate() {
+                if !which(i) {
+                    continue;
+                }
+                pipe.incr(
+                    self.key(&["show_tickets", ticket.terms.show_id.as_str()]),
+                    sign,
+                )
+                .ignore();
+                if let Some(r) = &ticket.terms.external_ref {
+                    let key = self.key(&["extref", r]);
+                    if sign > 0 {
+                        pipe.sadd(key, ticket.id.as_str()).ignore();
+                    } else {
+                        pipe.srem(key, ticket.id.as_str()).ignore();
+                    }
+                }
+            }
+            pipe
+        };
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _: () = counts(1, &|_| true)
+            .query_async(&mut con)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let mut by_shard: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (i, NewTicket { ticket }) in batch.iter().enumerate() {
+            by_shard.entry(ticket.id.shard()).or_default().push(i);
+        }
+        let steps = by_shard.into_iter().map(|(shard, items)| {
+            let mut con = con.clone();
+            let batch = &batch;
+            async move {
+                let prefix = self.shard_prefix(shard);
+                let mut answers: Vec<(usize, Vec<String>)> = Vec::with_capacity(items.len());
+                for chunk in items.chunks(1000) {
+                    let mut pipe = redis::pipe();
+                    for &i in chunk {
+                        let ticket = &batch[i].ticket;
+                        let mut inv = self.scripts.register.prepare_invoke();
+                        inv.key(format!("{prefix}token:{}", ticket.token_hash.to_hex()))
+                            .key(format!("{prefix}ticket:{}", ticket.id))
+                            .key(format!("{prefix}tickets"))
+                            .arg(ticket.id.as_str())
+                            .arg(encode(ticket))
+                            .arg(format!("{prefix}ticket:"))
+                            .arg("0")
+                            .arg("cluster");
+                        pipe.invoke_script(&inv);
+                    }
+                    let got: Vec<Vec<String>> =
+                        query_scripts(&mut con, &self.scripts.register, &pipe).await?;
+                    answers.extend(chunk.iter().copied().zip(got));
+                }
+                Ok::<_, RedisError>(answers)
+            }
+        });
+        let answered = futures::future::join_all(steps).await;
+        let mut answers: Vec<Option<Vec<String>>> = vec![None; batch.len()];
+        let mut failed = None;
+        for shard in answered {
+            match shard {
+                Ok(items) => {
+                    for (i, answer) in items {
+                        answers[i] = Some(answer);
+                    }
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        // take back the counts of every ticket not created (an existing one, or a shard that failed)
+        let created = |i: usize| {
+            answers[i]
+                .as_ref()
+                .is_some_and(|a| a.first().map(String::as_str) == Some("created"))
+        };
+        let undo = counts(-1, &|i| !created(i));
+        if undo.cmd_iter().next().is_some() {
+            let _: () = undo.query_async(&mut con).await.map_err(|e| self.fail(e))?;
+        }
+        if let Some(e) = failed {
+            return Err(self.fail(e));
+        }
+        batch
+            .iter()
+            .zip(answers)
+            .map(|(NewTicket { ticket }, answer)| {
+                register_outcome(ticket, &answer.unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// The next seats keys of this node's retention pass, where the pass stands after them and whether
+    /// they end it. One Redis: one `SCAN` step over the keys. A Redis Cluster: the ticket sets of the
+    /// shards in turn (`SSCAN`; a cluster has no SCAN over every master), until a batch's worth or the
+    /// last shard; the keys of one batch are all of one shard, so one pipeline reads them.
+    async fn retention_batch(&self) -> Result<(Vec<String>, (u16, u64), bool), StoreError> {
+        let (mut shard, mut cursor) = *self
+            .retention_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut con = self.con()?;
+        if !self.cluster {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}seats:*", glob_escape(&self.prefix)))
+                .arg("COUNT")
+                .arg(RETENTION_SCAN_COUNT)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| self.fail(e))?;
+            // `seats:{id}:ended` lists match too; ticket ids hold no colon
+            let keys = keys
+                .into_iter()
+                .filter(|k| !k.ends_with(":ended"))
+                .collect();
+            return Ok((keys, (0, next), next == 0));
+        }
+        loop {
+            let name = shard_name(shard);
+            let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+                .arg(self.shard_key(&name, &["tickets"]))
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(RETENTION_SCAN_COUNT)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| self.fail(e))?;
+            let (after, done) = match (next, shard + 1 == SHARDS) {
+                (0, true) => ((0, 0), true),
+                (0, false) => ((shard + 1, 0), false),
+                (next, _) => ((shard, next), false),
+            };
+            if !ids.is_empty() || done {
+                let keys = ids
+                    .iter()
+                    .map(|id| self.shard_key(&name, &["seats", id]))
+                    .collect();
+                return Ok((keys, after, done));
+            }
+            (shard, cursor) = after;
+        }
+    }
+
+    /// Runs `step` on every shard at once (a Redis Cluster: every slot's master in parallel), answers in
+    /// shard order.
+    async fn each_shard<T, F, Fut>(&self, step: F) -> Result<Vec<T>, StoreError>
+    where
+        F: Fn(String, Con) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        use futures::{StreamExt as _, TryStreamExt as _};
+        let con = self.con()?;
+        futures::stream::iter((0..SHARDS).map(|n| step(shard_name(n), con.clone())))
+            .buffered(SHARD_CONCURRENCY)
+            .try_collect()
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The ids of the sessions whose lease on `show` runs at `now`: its live set, or on a Redis Cluster
+    /// the live sets of every shard.
+    async fn live_sessions_of(
+        &self,
+        show: &ShowId,
+        now: UnixMs,
+    ) -> Result<Vec<String>, StoreError> {
+        let range = |key: String, mut con: Con| async move {
+            con.zrangebyscore::<_, _, _, Vec<String>>(key, format!("({}", now.0), "+inf")
+                .await
+        };
+        if !self.cluster {
+            return range(self.key(&["live", show.as_str()]), self.con()?)
+                .await
+                .map_err(|e| self.fail(e));
+        }
+        let shards = self
+            .each_shard(|shard, con| range(self.shard_key(&shard, &["live", show.as_str()]), con))
+            .await?;
+        Ok(shards.into_iter().flatten().collect())
+    }
+
+    /// The live sessions of each of `shows` summed over the shards of a Redis Cluster, counted from
+    /// Redis's clock.
+    async fn live_counts_sharded(&self, shows: &[String]) -> Result<Vec<u64>, StoreError> {
+        if shows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let per_shard = self
+            .each_shard(|shard, mut con| {
+                let mut inv = self.scripts.live_counts_shard.prepare_invoke();
+                inv.key(self.shard_key(&shard, &["live", ""]))
+                    .arg(self.shard_prefix(&shard));
+                for show in shows {
+                    inv.arg(show);
+                }
+                async move { inv.invoke_async::<Vec<u64>>(&mut con).await }
+            })
+            .await?;
+        let mut sums = vec![0u64; shows.len()];
+        for counts in per_shard {
+            for (sum, n) in sums.iter_mut().zip(counts) {
+                *sum += n;
+            }
+        }
+        Ok(sums)
+    }
+
+    /// On a Redis Cluster: the sessions live on `show`, as the door counts them. A node reads the sum over
+    /// the shards at most every [`LIVE_COUNT_AGE`] (one read at a time; the askers meanwhile wait for it),
+    /// so the door sees a seat at most that long after its admit; until then the admit's pass still
+    /// counts ([`RedisStore::pass_used`] keeps it [`PASS_AFTER_ADMIT_MS`] longer), so the door never lets
+    /// in more than its capacity.
+    async fn live_count(&self, show: &ShowId) -> Result<u64, StoreError> {
+        let fresh = |counts: &std::collections::HashMap<ShowId, (Instant, u64)>| {
+            counts
+                .get(show)
+                .filter(|(at, _)| at.elapsed() < LIVE_COUNT_AGE)
+                .map(|(_, n)| *n)
+        };
+        if let Some(n) = fresh(
+            &self
+                .live_counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            return Ok(n);
+        }
+        let _one_read = self.live_count_read.lock().await;
+        if let Some(n) = fresh(
+            &self
+                .live_counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            return Ok(n);
+        }
+        let read_at = Instant::now();
+        let n = self
+            .live_counts_sharded(&[show.to_string()])
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0);
+        self.live_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(show.clone(), (read_at, n));
+        Ok(n)
+    }
+
+    /// On a Redis Cluster, after an admit took a seat: the ticket's pass through the show's door (if it
+    /// holds one) lapses [`PASS_AFTER_ADMIT_MS`] from now instead of at once, which one Redis does in the
+    /// admit's own step. Best effort: a pass not shortened lapses by itself.
+    async fn pass_used(&self, show: &ShowId, ticket: &TicketId) {
+        let Ok(mut con) = self.con() else { return };
+        let lapse = self.now().0 + PASS_AFTER_ADMIT_MS;
+        let shortened: Result<i64, _> = redis::cmd("ZADD")
+            .arg(self.key(&["door", show.as_str(), "passes"]))
+            .arg("XX")
+            .arg("LT")
+            .arg(lapse)
+            .arg(ticket.as_str())
+            .query_async(&mut con)
+            .await;
+        if let Err(e) = shortened {
+            tracing::warn!(error = %e, show = %show, "a used door pass was not shortened; it lapses by itself");
+        }
+    }
+
     /// The connection to use; with Sentinel, unavailable while the last one failed and discovery has
     /// not connected to the master Sentinel names yet ([`Link::stale`]).
-    fn con(&self) -> Result<ConnectionManager, StoreError> {
+    fn con(&self) -> Result<Con, StoreError> {
         if self.discovery.is_some() && self.link.stale.load(Ordering::Acquire) {
             // discovery may have stopped waiting (a failure it has not seen): wake it again
             self.link.lost.notify_one();
@@ -797,7 +1295,7 @@ impl RedisStore {
         let raw: Option<String> = self
             .scripts
             .seats_read
-            .key(self.key(&["seats", ticket.as_str()]))
+            .key(self.shard_key(ticket.shard(), &["seats", ticket.as_str()]))
             .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
@@ -823,6 +1321,7 @@ impl RedisStore {
             .set(&key, REDIS_SCHEMA)
             .await
             .map_err(|e| self.fail(e))?;
+        self.stamp_shards(REDIS_SCHEMA, false).await?;
         self.replicate().await?;
         Ok((found, REDIS_SCHEMA))
     }
@@ -868,7 +1367,7 @@ impl RedisStore {
     async fn ticket_of_session(&self, session: &SessionId) -> Result<Option<TicketId>, StoreError> {
         let raw: Option<String> = self
             .con()?
-            .get(self.key(&["session", session.as_str()]))
+            .get(self.shard_key(session.shard(), &["session", session.as_str()]))
             .await
             .map_err(|e| self.fail(e))?;
         raw.map(|s| {
@@ -974,6 +1473,9 @@ impl Store for RedisStore {
         &self,
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        if self.cluster {
+            return self.register_sharded(batch).await;
+        }
         let mut out = Vec::with_capacity(batch.len());
         let ticket_prefix = self.key(&["ticket", ""]);
         for chunk in batch.chunks(1000) {
@@ -999,21 +1501,7 @@ impl Store for RedisStore {
                     .await
                     .map_err(|e| self.fail(e))?;
             for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
-                out.push(match answer.first().map(String::as_str) {
-                    Some("created") => RegisterOutcome::Created(ticket.clone()),
-                    Some("existing") => {
-                        let existing: Ticket =
-                            decode("ticket", answer.get(1).map_or("", String::as_str))?;
-                        if existing.terms == ticket.terms {
-                            RegisterOutcome::Existing(existing)
-                        } else {
-                            RegisterOutcome::Conflict(existing.id)
-                        }
-                    }
-                    other => {
-                        return Err(StoreError::Corrupt(format!("register answered {other:?}")));
-                    }
-                });
+                out.push(register_outcome(ticket, &answer)?);
             }
         }
         self.replicate().await?;
@@ -1021,26 +1509,29 @@ impl Store for RedisStore {
     }
 
     async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
-        self.get_json("ticket", self.key(&["ticket", id.as_str()]))
-            .await
+        self.get_json(
+            "ticket",
+            self.shard_key(id.shard(), &["ticket", id.as_str()]),
+        )
+        .await
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
         // one round trip for the token index and the ticket; the generation it brings tells the admit that
         // follows whether this node's copy of the show is current
         let asked = Instant::now();
+        let shard = hash.shard();
         let answer: Vec<RedisValue> = self
             .scripts
             .ticket_by_token
-            .key(self.key(&["token", &hash.to_hex()]))
-            .key(self.key(&[CONFIG_GEN]))
-            .arg(self.key(&["ticket", ""]))
+            .key(self.shard_key(&shard, &["token", &hash.to_hex()]))
+            .key(self.step_generation_key(&shard))
+            .arg(self.shard_key(&shard, &["ticket", ""]))
             .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
         let bad = || StoreError::Corrupt(format!("ticket by token answered {answer:?}"));
-        self.config
-            .observe(answer.first().and_then(as_i64).ok_or_else(bad)?, asked);
+        self.observe_step(answer.first().and_then(as_i64).ok_or_else(bad)?, asked);
         let t: Option<Ticket> = decode_bulk("ticket", answer.get(1).ok_or_else(bad)?)?;
         Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
     }
@@ -1057,10 +1548,10 @@ impl Store for RedisStore {
         let stored: Option<String> = self
             .scripts
             .revoke
-            .key(self.key(&["ticket", id.as_str()]))
-            .key(self.key(&["seats", id.as_str()]))
+            .key(self.shard_key(id.shard(), &["ticket", id.as_str()]))
+            .key(self.shard_key(id.shard(), &["seats", id.as_str()]))
             .arg(encode(&ticket))
-            .arg(&self.prefix)
+            .arg(self.shard_prefix(id.shard()))
             .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
@@ -1093,8 +1584,8 @@ impl Store for RedisStore {
         let answer: Vec<u64> = self
             .scripts
             .erase
-            .key(self.key(&["seats", id.as_str()]))
-            .arg(&self.prefix)
+            .key(self.shard_key(id.shard(), &["seats", id.as_str()]))
+            .arg(self.shard_prefix(id.shard()))
             .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
@@ -1112,28 +1603,11 @@ impl Store for RedisStore {
     }
 
     async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError> {
-        let cursor = *self
-            .retention_cursor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut con = self.con()?;
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{}seats:*", glob_escape(&self.prefix)))
-            .arg("COUNT")
-            .arg(RETENTION_SCAN_COUNT)
-            .query_async(&mut con)
-            .await
-            .map_err(|e| self.fail(e))?;
-        // `seats:{id}:ended` lists match too; ticket ids hold no colon
-        let keys: Vec<String> = keys
-            .into_iter()
-            .filter(|k| !k.ends_with(":ended"))
-            .collect();
+        let (keys, next, done) = self.retention_batch().await?;
         let mut tickets = 0;
         if !keys.is_empty() {
             // either layout (`redis/seats.lua`), in one round trip
+            let mut con = self.con()?;
             let mut pipe = redis::pipe();
             for key in &keys {
                 pipe.invoke_script(&self.scripts.seats_read.key(key));
@@ -1186,10 +1660,7 @@ impl Store for RedisStore {
             .retention_cursor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
-        Ok(RetentionBatch {
-            tickets,
-            done: next == 0,
-        })
+        Ok(RetentionBatch { tickets, done })
     }
 
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
@@ -1198,18 +1669,19 @@ impl Store for RedisStore {
             usher_core::show::SharingPolicy::OldestWins => "oldest_wins",
         };
         let asked = Instant::now();
+        let shard = req.ticket_id.shard();
         let answer: Vec<RedisValue> = self
             .scripts
             .admit
-            .key(self.key(&["seats", req.ticket_id.as_str()]))
-            .key(self.key(&[CONFIG_GEN]))
-            .key(self.key(&["ticket", req.ticket_id.as_str()]))
-            .arg(&self.prefix)
+            .key(self.shard_key(shard, &["seats", req.ticket_id.as_str()]))
+            .key(self.step_generation_key(shard))
+            .key(self.shard_key(shard, &["ticket", req.ticket_id.as_str()]))
+            .arg(self.shard_prefix(shard))
             .arg(req.ticket_id.as_str())
             .arg(req.show_id.as_str())
             .arg(req.device_id.as_str())
             .arg(&req.device_label)
-            .arg(SessionId::generate().as_str())
+            .arg(SessionId::generate_in(shard).as_str())
             .arg(req.rules.max_devices.max(1))
             .arg(policy)
             .arg(req.rules.ttl_ms)
@@ -1217,6 +1689,13 @@ impl Store for RedisStore {
             .arg(req.address.map_or_else(String::new, |a| a.to_string()))
             .arg(req.presented.map_or_else(String::new, |h| h.to_hex()))
             .arg(req.fresh.to_hex())
+            // on a Redis Cluster the door's passes are on another slot: the node shortens this
+            // ticket's pass after the step ([`RedisStore::pass_used`])
+            .arg(if self.cluster {
+                String::new()
+            } else {
+                self.key(&["door", req.show_id.as_str(), "passes"])
+            })
             .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;
@@ -1224,12 +1703,12 @@ impl Store for RedisStore {
         match answer.first().and_then(as_string).as_deref() {
             Some("revoked") => {
                 let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
-                self.config.observe(generation, asked);
+                self.observe_step(generation, asked);
                 Ok(AdmitDecision::Revoked)
             }
             Some("in_use") => {
                 let generation = answer.get(2).and_then(as_i64).ok_or_else(bad)?;
-                self.config.observe(generation, asked);
+                self.observe_step(generation, asked);
                 Ok(AdmitDecision::InUse {
                     retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
                 })
@@ -1243,13 +1722,16 @@ impl Store for RedisStore {
                 let expires_at = UnixMs(answer.get(2).and_then(as_i64).ok_or_else(bad)?);
                 let reattached = answer.get(3).and_then(as_i64) == Some(1);
                 let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
-                self.config.observe(generation, asked);
+                self.observe_step(generation, asked);
                 let first_play = answer.get(5).and_then(as_i64).ok_or_else(bad)? == 1;
                 let superseded = answer[6..]
                     .iter()
                     .filter_map(as_string)
                     .filter_map(|s| SessionId::parse(&s).ok())
                     .collect();
+                if self.cluster && !reattached {
+                    self.pass_used(&req.show_id, &req.ticket_id).await;
+                }
                 Ok(AdmitDecision::Admitted {
                     session_id: sid,
                     expires_at,
@@ -1271,9 +1753,9 @@ impl Store for RedisStore {
         let answer: Vec<RedisValue> = self
             .scripts
             .heartbeat
-            .key(self.key(&["session", session.as_str()]))
-            .key(self.key(&[CONFIG_GEN]))
-            .arg(&self.prefix)
+            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
+            .key(self.step_generation_key(session.shard()))
+            .arg(self.shard_prefix(session.shard()))
             .arg(session.as_str())
             .arg(presented.secret.to_hex())
             .arg(presented.fresh.map_or_else(String::new, |h| h.to_hex()))
@@ -1302,7 +1784,7 @@ impl Store for RedisStore {
         match answer.first().and_then(as_string).as_deref() {
             Some(word @ ("unknown" | "cloned" | "wrong")) => {
                 let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
-                self.config.observe(generation, asked);
+                self.observe_step(generation, asked);
                 // a refused secret still names the session's owner, as the embedded store does
                 let (decision, owner) = match word {
                     "cloned" => (HeartbeatDecision::Cloned, Some(owner()?)),
@@ -1317,7 +1799,7 @@ impl Store for RedisStore {
             }
             Some("renewed") => {
                 let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
-                self.config.observe(generation, asked);
+                self.observe_step(generation, asked);
                 let ticket: Option<Ticket> = decode_bulk("ticket", answer.get(5).ok_or_else(bad)?)?;
                 Ok(HeartbeatAnswer {
                     decision: HeartbeatDecision::Renewed {
@@ -1329,7 +1811,7 @@ impl Store for RedisStore {
             }
             Some("ended") => {
                 let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
-                self.config.observe(generation, asked);
+                self.observe_step(generation, asked);
                 let reason: EndReason = decode(
                     "end reason",
                     &answer.get(1).and_then(as_string).ok_or_else(bad)?,
@@ -1352,8 +1834,8 @@ impl Store for RedisStore {
         let n: i64 = self
             .scripts
             .end_session
-            .key(self.key(&["session", session.as_str()]))
-            .arg(&self.prefix)
+            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
+            .arg(self.shard_prefix(session.shard()))
             .arg(session.as_str())
             .arg(encode(&reason))
             .invoke_async(&mut self.con()?)
@@ -1370,8 +1852,8 @@ impl Store for RedisStore {
         let answer: String = self
             .scripts
             .leave
-            .key(self.key(&["session", session.as_str()]))
-            .arg(&self.prefix)
+            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
+            .arg(self.shard_prefix(session.shard()))
             .arg(session.as_str())
             .arg(secret.to_hex())
             .invoke_async(&mut self.con()?)
@@ -1390,8 +1872,8 @@ impl Store for RedisStore {
         let answer: Option<Vec<RedisValue>> = self
             .scripts
             .session_read
-            .key(self.key(&["session", session.as_str()]))
-            .arg(&self.prefix)
+            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
+            .arg(self.shard_prefix(session.shard()))
             .arg(session.as_str())
             .invoke_async(&mut self.con()?)
             .await
@@ -1451,17 +1933,9 @@ impl Store for RedisStore {
             None => self.shows().await?.into_iter().map(|s| s.id).collect(),
         };
         let now = self.now();
-        let mut con = self.con()?;
         let mut out = Vec::new();
         for show in shows {
-            let sids: Vec<String> = con
-                .zrangebyscore(
-                    self.key(&["live", show.as_str()]),
-                    format!("({}", now.0),
-                    "+inf",
-                )
-                .await
-                .map_err(|e| self.fail(e))?;
+            let sids = self.live_sessions_of(&show, now).await?;
             let mut cache: std::collections::HashMap<TicketId, Option<Seats>> =
                 std::collections::HashMap::new();
             for sid in sids {
@@ -1673,8 +2147,26 @@ impl Store for RedisStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids.iter().map(|id| self.key(&["ticket", id])).collect();
-        let raw: Vec<Option<String>> = con.mget(keys).await.map_err(|e| self.fail(e))?;
+        let ids: Vec<TicketId> = ids
+            .iter()
+            .filter_map(|id| TicketId::parse(id).ok())
+            .collect();
+        let keys = ids
+            .iter()
+            .map(|id| self.shard_key(id.shard(), &["ticket", id.as_str()]));
+        let raw: Vec<Option<String>> = if self.cluster {
+            // the tickets are on the slots of their shards
+            futures::future::try_join_all(keys.map(|key| {
+                let mut con = con.clone();
+                async move { con.get::<_, Option<String>>(key).await }
+            }))
+            .await
+            .map_err(|e| self.fail(e))?
+        } else {
+            con.mget(keys.collect::<Vec<_>>())
+                .await
+                .map_err(|e| self.fail(e))?
+        };
         let mut out: Vec<Ticket> = raw
             .into_iter()
             .flatten()
@@ -2024,6 +2516,25 @@ impl Store for RedisStore {
     }
 
     async fn live_session_counts(&self) -> Result<Vec<(ShowId, u64)>, StoreError> {
+        if self.cluster {
+            let mut shows: Vec<String> = self
+                .con()?
+                .smembers(self.key(&["shows"]))
+                .await
+                .map_err(|e| self.fail(e))?;
+            shows.sort();
+            let counts = self.live_counts_sharded(&shows).await?;
+            return shows
+                .into_iter()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(id, n)| {
+                    ShowId::parse(&id)
+                        .map(|id| (id, n))
+                        .map_err(|e| StoreError::Corrupt(format!("live counts: {e}")))
+                })
+                .collect();
+        }
         let answer: Vec<RedisValue> = self
             .scripts
             .live_counts
@@ -2354,12 +2865,23 @@ impl Store for RedisStore {
     ) -> Result<DoorAnswer, StoreError> {
         // one script: the line's order is the arrival numbers one Redis hands out, so it is first come,
         // first served across every node
-        let said: Vec<redis::Value> = Script::new(include_str!("redis/door.lua"))
-            .key(self.key(&["door", show.as_str(), "line"]))
+        let mut ask = self.scripts.door.prepare_invoke();
+        ask.key(self.key(&["door", show.as_str(), "line"]))
             .key(self.key(&["door", show.as_str(), "seen"]))
             .key(self.key(&["door", show.as_str(), "passes"]))
-            .key(self.key(&["door", show.as_str()]))
-            .key(self.key(&["live", show.as_str()]))
+            .key(self.key(&["door", show.as_str()]));
+        // the seats taken: the show's live set on one Redis; on a Redis Cluster, whose live sets are on
+        // the slots of the tickets' shards, the node's recent count of them
+        let live = if !self.cluster {
+            ask.key(self.key(&["live", show.as_str()]));
+            String::new()
+        } else if rules.capacity.is_some() {
+            self.live_count(show).await?.to_string()
+        } else {
+            // no capacity: the seats taken do not matter
+            "0".to_owned()
+        };
+        let said: Vec<redis::Value> = ask
             .arg(ticket.as_str())
             .arg(self.now().0)
             .arg(rules.capacity.map_or(-1, i64::from))
@@ -2367,6 +2889,7 @@ impl Store for RedisStore {
             .arg(rules.pass_ms)
             .arg(rules.abandon_ms)
             .arg(DOOR_WINDOW_MS)
+            .arg(live)
             .invoke_async(&mut self.con()?)
             .await
             .map_err(|e| self.fail(e))?;

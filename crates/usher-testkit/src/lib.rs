@@ -347,6 +347,64 @@ impl RedisCluster {
     pub fn url(&self, node: usize) -> String {
         format!("redis://127.0.0.1:{}", self.ports[node])
     }
+
+    /// The keys one node holds (`DBSIZE`).
+    ///
+    /// # Errors
+    /// When the node does not answer with a number.
+    pub fn keys_on(&self, node: usize) -> anyhow::Result<u64> {
+        let out = redis_cli(self.ports[node], &["DBSIZE"])?;
+        out.trim()
+            .parse()
+            .with_context(|| format!("DBSIZE answered {out:?}"))
+    }
+
+    /// Moves `slots` hash slots, with their keys, from one master to another while the cluster serves
+    /// (`redis-cli --cluster reshard`: the slots go through MIGRATING/IMPORTING, so clients meet ASK and
+    /// then MOVED), and waits until every node agrees again.
+    ///
+    /// # Errors
+    /// When `redis-cli` fails or the cluster does not settle within 60 s.
+    pub fn move_slots(&self, from: usize, to: usize, slots: u32) -> anyhow::Result<()> {
+        let id = |node: usize| -> anyhow::Result<String> {
+            Ok(redis_cli(self.ports[node], &["CLUSTER", "MYID"])?
+                .trim()
+                .to_owned())
+        };
+        let out = std::process::Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("reshard")
+            .arg(format!("127.0.0.1:{}", self.ports[to]))
+            .args(["--cluster-from", &id(from)?, "--cluster-to", &id(to)?])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .output()
+            .context("redis-cli --cluster reshard")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "redis-cli --cluster reshard failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        let check = format!("127.0.0.1:{}", self.ports[0]);
+        loop {
+            let out = std::process::Command::new("redis-cli")
+                .args(["--cluster", "check", &check])
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if out.status.success()
+                && text.contains("All 16384 slots covered")
+                && !text.contains("[WARNING]")
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < end,
+                "the cluster did not settle after the reshard: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> anyhow::Result<String> {

@@ -53,6 +53,25 @@ pub async fn fetch(url: &str, to: &Path) -> anyhow::Result<u64> {
                 bail!("Redis refused the login: {}", line.trim());
             }
         }
+        // a cluster node's snapshot holds only its own slots: no backup of the store
+        con.get_mut()
+            .write_all(&command(&["INFO", "cluster"]))
+            .await?;
+        let mut line = String::new();
+        con.read_line(&mut line).await?;
+        if let Some(len) = line.trim().strip_prefix('$').and_then(|l| l.parse::<usize>().ok()) {
+            let mut info = vec![0u8; len + 2];
+            con.read_exact(&mut info).await?;
+            if String::from_utf8_lossy(&info)
+                .lines()
+                .any(|l| l.trim() == "cluster_enabled:1")
+            {
+                bail!(
+                    "backup.redis_source is a node of a Redis Cluster, whose snapshot holds only that \
+                     master's slots: back up every master by Redis's own means (docs/redis.md)"
+                );
+            }
+        }
         con.get_mut().write_all(&command(&["SYNC"])).await?;
         // the server sends bare newlines while its background save runs, then `$<length>`
         let mut line = Vec::new();

@@ -239,9 +239,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 async fn demo_ticket(state: &AppState, show: &ShowId) -> anyhow::Result<TicketToken> {
     let now = state.store.now();
     let token = TicketToken::generate();
+    let token_hash = state.hasher.ticket_token(&token);
     let ticket = Ticket {
-        id: TicketId::generate(),
-        token_hash: state.hasher.ticket_token(&token),
+        id: TicketId::generate_in(&token_hash.shard()),
+        token_hash,
         terms: TicketTerms {
             show_id: show.clone(),
             valid_from: None,

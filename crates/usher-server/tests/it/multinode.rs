@@ -1,6 +1,6 @@
-//! Several real `usher serve` processes sharing one real `redis-server`: a session admitted on one node
-//! heartbeats on another, and racing admits spread over the nodes never leave more than k leases nor tell a
-//! session `superseded` without a successor holding the lease.
+//! Several real `usher serve` processes sharing one real `redis-server`, or a real 3-master Redis Cluster:
+//! a session admitted on one node heartbeats on another, and racing admits spread over the nodes never
+//! leave more than k leases nor tell a session `superseded` without a successor holding the lease.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use usher_testkit::{RedisServer, ServeProcess, repo_root};
+use usher_testkit::{RedisCluster, RedisServer, ServeProcess, repo_root};
 
 use crate::support::process::{BIN, api_key};
 
@@ -52,7 +52,8 @@ ticket_lookup_failures = {{ per_minute = 0 }}
 }
 
 struct Cluster {
-    _redis: RedisServer,
+    /// The Redis the nodes share: a `RedisServer` or a `RedisCluster`, stopped on drop.
+    _redis: Box<dyn std::any::Any + Send + Sync>,
     _dir: tempfile::TempDir,
     nodes: Vec<ServeProcess>,
     admin: String,
@@ -64,8 +65,20 @@ struct Cluster {
 
 async fn cluster(n: usize) -> Cluster {
     let redis = RedisServer::start().expect("redis-server");
+    let url = redis.url();
+    nodes_on(n, Box::new(redis), &url).await
+}
+
+/// `n` nodes on a 3-master Redis Cluster, each given the URL of another master (it learns the rest).
+async fn cluster_on_redis_cluster(n: usize) -> Cluster {
+    let redis = RedisCluster::start(3).expect("a 3-master Redis Cluster");
+    let url = redis.url(0);
+    nodes_on(n, Box::new(redis), &url).await
+}
+
+async fn nodes_on(n: usize, redis: Box<dyn std::any::Any + Send + Sync>, url: &str) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &redis.url());
+    let config = write_config(dir.path(), url);
     let admin = api_key(&config, "admin");
     let tickets = api_key(&config, "tickets");
     let mut nodes = Vec::new();
@@ -172,7 +185,15 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_moves_between_nodes() {
-    let c = cluster(3).await;
+    session_moves(cluster(3).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_moves_between_nodes_on_a_redis_cluster() {
+    session_moves(cluster_on_redis_cluster(3).await).await;
+}
+
+async fn session_moves(c: Cluster) {
     c.show("gig", 1, "newest_wins").await;
     let token = c.ticket(1, "gig").await;
     let (status, admitted) = c.admit(0, &token, "device-aaaa").await;
@@ -204,13 +225,23 @@ async fn a_session_moves_between_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_admits_over_three_nodes_never_exceed_k() {
-    let c = Arc::new(cluster(3).await);
+    race(Arc::new(cluster(3).await), 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_admits_over_three_nodes_on_a_redis_cluster_never_exceed_k() {
+    // each round's ticket lands on another shard, so the rounds cross the three masters
+    race(Arc::new(cluster_on_redis_cluster(3).await), 30).await;
+}
+
+/// `rounds` (or `USHER_RACE_ROUNDS`) rounds of 500 admits of one ticket at once over the nodes.
+async fn race(c: Arc<Cluster>, rounds: usize) {
     c.show("race-new", 1, "newest_wins").await;
     c.show("race-old", 1, "oldest_wins").await;
     let rounds: usize = std::env::var("USHER_RACE_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(rounds);
     let started = Instant::now();
     for round in 0..rounds {
         let (show, policy) = if round % 2 == 0 {

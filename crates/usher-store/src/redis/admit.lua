@@ -1,13 +1,14 @@
 -- KEYS[1] seats key, KEYS[2] config generation, KEYS[3] ticket key; ARGV: prefix, ticket_id, show_id,
 -- device, label, new_session, k, policy, ttl_ms, country, address, presented secret hash ('' for none),
--- fresh secret hash
+-- fresh secret hash, the show door's passes key ('' on a Redis Cluster, where it is on another slot and
+-- the node shortens the pass after this step)
 -- -> {'admitted', session id, expires, 1 if re-attached else 0, generation, 1 if the ticket's first play
 --     else 0, superseded session ids...}
 --  | {'in_use', retry after (s), generation} | {'revoked', generation}
 -- The generation tells the caller whether its cached shows and pool are current (redis/cache.rs).
 local prefix, ticket_id, show_id, device, label, new_sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local k, policy, ttl, country = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
-local address, presented, fresh = ARGV[11], ARGV[12], ARGV[13]
+local address, presented, fresh, passes = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
 local gen = config_generation(KEYS[2])
 if is_revoked(redis.call('GET', KEYS[3])) then return { 'revoked', gen } end
 local now = now_ms()
@@ -69,7 +70,7 @@ saw_country(st, country, now)
 saw_address(st, address, now)
 redis.call('ZADD', live_key(prefix, st), expires, new_sid)
 -- a pass through the show's door (doors-open capacity) is used up by this seat, in the same step
-redis.call('ZREM', prefix .. 'door:' .. show_id .. ':passes', ticket_id)
+if passes ~= '' then redis.call('ZREM', passes, ticket_id) end
 index_session(prefix, st, new_sid, ticket_id, ttl)
 save_seats(KEYS[1], st)
 local out = { 'admitted', new_sid, expires, 0, gen, first_play }

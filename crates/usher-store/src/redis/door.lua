@@ -1,8 +1,10 @@
 -- A show's door (doors-open capacity), one ask. KEYS[1] the line (zset: ticket -> arrival number),
 -- KEYS[2] last seen (zset: ticket -> ms), KEYS[3] passes (zset: ticket -> lapse ms), KEYS[4] the door's
 -- state (hash: arrivals, tokens, refilled, window start w, in window n, last window p), KEYS[5] the
--- show's live leases (zset: session -> lease expiry ms).
--- ARGV: ticket, now ms, capacity (-1: none), rate per second (-1: none), pass ms, abandon ms, window ms.
+-- show's live leases (zset: session -> lease expiry ms; none on a Redis Cluster, where they are on the
+-- slots of the tickets' shards).
+-- ARGV: ticket, now ms, capacity (-1: none), rate per second (-1: none), pass ms, abandon ms, window ms,
+-- the seats taken as the node counted them ('' to count KEYS[5]: redis.rs `live_count`).
 -- -> {'enter'} or {'wait', position, entered in the last window}
 local ticket, now = ARGV[1], tonumber(ARGV[2])
 local cap, rate = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -53,7 +55,11 @@ if redis.call('ZSCORE', KEYS[3], ticket) then
   save()
   return {'enter'}
 end
-local occupied = redis.call('ZCOUNT', KEYS[5], '(' .. ms(now), '+inf') + redis.call('ZCARD', KEYS[3])
+local live = tonumber(ARGV[8] or '')
+if not live then
+  if KEYS[5] then live = redis.call('ZCOUNT', KEYS[5], '(' .. ms(now), '+inf') else live = 0 end
+end
+local occupied = live + redis.call('ZCARD', KEYS[3])
 local free = 1e15
 if cap >= 0 then free = cap - occupied end
 if rate > 0 then free = math.min(free, math.floor(tokens)) end

@@ -1,5 +1,8 @@
--- KEYS[1] token key, KEYS[2] ticket key, KEYS[3] show ticket counter, KEYS[4] external reference index;
--- ARGV: ticket id, ticket json, ticket key prefix, '1' when the ticket has an external reference
+-- KEYS[1] token key, KEYS[2] ticket key, KEYS[3] the show's ticket counter on one Redis, the shard's ticket
+-- set on a Redis Cluster, KEYS[4] the external reference index (one Redis only);
+-- ARGV: ticket id, ticket json, ticket key prefix, '1' when the ticket has an external reference,
+-- 'cluster' on a Redis Cluster (where the counter and the index are on another slot: the node counts the
+-- ticket before this step and takes it back should this step not create it)
 -- -> {'created'} | {'existing', existing ticket json}
 local existing = redis.call('GET', KEYS[1])
 if existing then
@@ -7,6 +10,11 @@ if existing then
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
+if ARGV[5] == 'cluster' then
+  -- the shard's tickets, which retention walks (a cluster has no SCAN over every master)
+  redis.call('SADD', KEYS[3], ARGV[1])
+  return { 'created' }
+end
 redis.call('INCR', KEYS[3])
 if ARGV[4] == '1' then
   redis.call('SADD', KEYS[4], ARGV[1])

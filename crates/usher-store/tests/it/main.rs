@@ -6,6 +6,7 @@ mod support {
     pub(crate) mod monitor;
 }
 
+mod cluster;
 mod differential;
 mod embedded;
 mod redis;

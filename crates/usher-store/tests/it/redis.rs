@@ -608,27 +608,6 @@ async fn registration_survives_an_emptied_script_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_cluster_is_refused_at_start_and_left_untouched() {
-    // three masters on loopback, joined by redis-cli --cluster create
-    let cluster = usher_testkit::RedisCluster::start(3).expect("a 3-master Redis Cluster");
-    for node in 0..3 {
-        let Err(err) = connect_url(cluster.url(node)).await else {
-            panic!("a Redis Cluster node is refused")
-        };
-        assert!(
-            matches!(err, usher_core::store::StoreError::Incompatible(_))
-                && err.to_string().contains("Redis Cluster"),
-            "{err}"
-        );
-        // nothing was stamped or written on the node
-        let client = redis::Client::open(cluster.url(node)).unwrap();
-        let mut con = client.get_multiplexed_async_connection().await.unwrap();
-        let keys: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
-        assert_eq!(keys, 0, "node {node}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgotten_device_is_remembered_from_its_first_renewal() {
     // renewals by fields are replayed into the usage at the next whole read: a device the usage had
     // forgotten (here by an erasure) is remembered from the first of them, as one write per renewal would

@@ -58,7 +58,7 @@ async fn check(state: &AppState, spec: TicketSpec) -> Result<Checked> {
         }
     }
     let ticket = Ticket {
-        id: TicketId::generate(),
+        id: TicketId::generate_in(&token_hash.shard()),
         token_hash,
         terms,
         status: TicketStatus::Active,
@@ -422,9 +422,10 @@ pub async fn register_preview(state: &AppState, caller: &Caller, id: &str) -> Re
     let show = crate::service::admin::shows::find_show(state, caller, id).await?;
     let who = caller.actor().id().to_owned();
     let token = TicketToken::generate();
+    let token_hash = state.hasher.ticket_token(&token);
     let ticket = Ticket {
-        id: TicketId::generate(),
-        token_hash: state.hasher.ticket_token(&token),
+        id: TicketId::generate_in(&token_hash.shard()),
+        token_hash,
         terms: TicketTerms {
             show_id: show.id.clone(),
             valid_from: None,

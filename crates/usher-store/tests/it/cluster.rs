@@ -1,0 +1,311 @@
+//! The store contract suite and what only a Redis Cluster has, against a real 3-master cluster on loopback
+//! (`redis-server --cluster-enabled yes`, joined by `redis-cli --cluster create`): every ticket's keys on
+//! its shard's slot, the shards spread over the masters, the slots moved between masters while players
+//! renew, and what the cluster layout refuses. A missing `redis-server` fails these tests; they never skip.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use usher_core::ids::{DeviceId, SessionId};
+use usher_core::lease::{AdmitDecision, HeartbeatDecision, SeatRules};
+use usher_core::show::SharingPolicy;
+use usher_core::store::{AdmitRequest, NewTicket, Store, StoreError};
+use usher_store::contract::{Harness, show, ticket};
+use usher_store::redis::{RedisConfig, RedisStore};
+use usher_testkit::RedisCluster;
+
+struct Cluster {
+    cluster: RedisCluster,
+    store: Arc<RedisStore>,
+}
+
+#[async_trait]
+impl Harness for Cluster {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn advance_ms(&self, ms: i64) {
+        // Redis's own clock decides lease expiry; it cannot be moved, so wait.
+        tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)).await;
+    }
+
+    fn backs_up(&self) -> bool {
+        false
+    }
+
+    fn sweeps(&self) -> bool {
+        false
+    }
+
+    fn door_lag(&self) -> Duration {
+        // the door's count of the seats is at most 0.25 s old, and a pass its admit used still counts
+        // for 1 s (redis.rs LIVE_COUNT_AGE, PASS_AFTER_ADMIT_MS)
+        Duration::from_millis(1_100)
+    }
+}
+
+fn config(url: String) -> RedisConfig {
+    RedisConfig {
+        url,
+        key_prefix: "usher-test:".into(),
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(2),
+        wait_replicas: 0,
+        wait_timeout: Duration::from_millis(100),
+        sentinel: None,
+    }
+}
+
+/// A node of an Usher deployment on the cluster, given one node's URL (it learns the others).
+async fn node(cluster: &RedisCluster, via: usize) -> RedisStore {
+    RedisStore::connect(config(cluster.url(via)))
+        .await
+        .expect("connect to the cluster")
+}
+
+async fn cluster() -> Cluster {
+    let cluster = RedisCluster::start(3).expect("a 3-master Redis Cluster");
+    let store = Arc::new(node(&cluster, 0).await);
+    Cluster { cluster, store }
+}
+
+usher_store::store_contract_tests!(cluster());
+
+fn admit_request(t: &NewTicket, device: &str) -> AdmitRequest {
+    AdmitRequest {
+        ticket_id: t.ticket.id.clone(),
+        show_id: t.ticket.terms.show_id.clone(),
+        device_id: DeviceId::parse(device).unwrap(),
+        device_label: device.into(),
+        rules: SeatRules {
+            max_devices: 1,
+            policy: SharingPolicy::NewestWins,
+            ttl_ms: 45_000,
+        },
+        country: None,
+        address: None,
+        presented: None,
+        fresh: usher_store::contract::seat_secret(),
+    }
+}
+
+/// Registers `n` tickets of show `s1` and admits one device on each: their sessions.
+async fn seated(store: &RedisStore, n: usize) -> Vec<(NewTicket, SessionId)> {
+    let batch: Vec<NewTicket> = (0..n)
+        .map(|i| ticket("s1", &format!("cluster-token-{i:08}"), None))
+        .collect();
+    store.register_tickets(batch.clone()).await.unwrap();
+    let mut out = Vec::new();
+    for t in batch {
+        let session = match store.admit(admit_request(&t, "device-0001")).await.unwrap() {
+            AdmitDecision::Admitted { session_id, .. } => session_id,
+            other => panic!("not admitted: {other:?}"),
+        };
+        assert_eq!(
+            session.shard(),
+            t.ticket.id.shard(),
+            "a session is on its ticket's shard"
+        );
+        out.push((t, session));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_spread_over_the_masters_and_every_node_sees_them() {
+    let c = cluster().await;
+    c.store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let seats = seated(&c.store, 60).await;
+    // each master holds some of the tickets' keys (60 tickets of 256 shards over 3 masters)
+    for n in 0..3 {
+        assert!(c.cluster.keys_on(n).unwrap() > 0, "master {n} holds no key");
+    }
+    // a node that came in through another master renews every session and counts them all
+    let other = node(&c.cluster, 2).await;
+    for (_, session) in &seats {
+        let answer = other
+            .heartbeat(session, usher_store::contract::renewal())
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+            "{answer:?}"
+        );
+    }
+    let counts = other.live_session_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![(usher_core::ids::ShowId::parse("s1").unwrap(), 60)]
+    );
+    assert_eq!(other.sessions(None).await.unwrap().len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn players_keep_renewing_while_slots_move_to_another_master() {
+    let c = cluster().await;
+    c.store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let seats = Arc::new(seated(&c.store, 80).await);
+    let before = c.cluster.keys_on(0).unwrap();
+    assert!(before > 0);
+
+    // players renew in a loop while a third of master 0's slots move to master 1 (ASK while a slot
+    // migrates, MOVED after)
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renewing = {
+        let (store, seats, stop) = (c.store.clone(), seats.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut renewed, mut failed) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (_, session) in seats.iter() {
+                    match store
+                        .heartbeat(session, usher_store::contract::renewal())
+                        .await
+                    {
+                        Ok(answer) => {
+                            assert!(
+                                matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+                                "a session was lost while its slot moved: {answer:?}"
+                            );
+                            renewed += 1;
+                        }
+                        // a step that met a key already moved fails whole; the player tries again
+                        Err(StoreError::Unavailable(_)) => failed += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            (renewed, failed)
+        })
+    };
+    let cluster = &c.cluster;
+    tokio::task::block_in_place(|| cluster.move_slots(0, 1, 2_000)).expect("reshard");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (renewed, failed) = renewing.await.unwrap();
+    assert!(renewed > 0);
+    eprintln!("during the reshard: {renewed} renewals, {failed} failed and retried");
+    assert!(
+        c.cluster.keys_on(0).unwrap() < before,
+        "keys moved off master 0"
+    );
+
+    // after the move every session renews, every ticket is found by id and token, and the counts hold
+    for (t, session) in seats.iter() {
+        let answer = c
+            .store
+            .heartbeat(session, usher_store::contract::renewal())
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+            "{answer:?}"
+        );
+        assert!(c.store.ticket(&t.ticket.id).await.unwrap().is_some());
+        assert!(
+            c.store
+                .ticket_by_token(&t.ticket.token_hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(c.store.sessions(None).await.unwrap().len(), 80);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_cluster_layout_does_not_offer_is_refused_at_start() {
+    let cluster = RedisCluster::start(3).expect("a 3-master Redis Cluster");
+    let refused = |cfg: RedisConfig, what: &'static str| async move {
+        let Err(err) = RedisStore::connect(cfg).await else {
+            panic!("{what} is refused on a cluster")
+        };
+        assert!(
+            matches!(err, StoreError::Incompatible(_)) && err.to_string().contains("Redis Cluster"),
+            "{err}"
+        );
+    };
+    let mut cfg = config(cluster.url(0));
+    cfg.wait_replicas = 1;
+    refused(cfg, "wait_replicas").await;
+    let mut cfg = config(cluster.url(1));
+    cfg.key_prefix = "usher{x}:".into();
+    refused(cfg, "a prefix with a hash tag").await;
+    // nothing was stamped or written
+    for n in 0..3 {
+        assert_eq!(cluster.keys_on(n).unwrap(), 0, "master {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_whose_id_is_not_in_its_tokens_shard_is_refused() {
+    let c = cluster().await;
+    let mut t = ticket("s1", "cluster-token-misplaced", None);
+    // an id of another shard than its token's
+    let other = if t.ticket.id.shard() == "00" {
+        "01"
+    } else {
+        "00"
+    };
+    t.ticket.id =
+        usher_core::ids::TicketId::parse(&format!("t_{other}{}", &t.ticket.id.as_str()[4..]))
+            .unwrap();
+    let err = c.store.register_tickets(vec![t]).await.unwrap_err();
+    assert!(err.to_string().contains("shard"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_door_never_lets_in_more_than_its_capacity_while_admits_take_seats() {
+    // the live sets are on the tickets' shards, so the door counts the seats from a copy at most 0.25 s
+    // old; a pass its admit used still counts for 1 s, so a seat is counted by one or the other. Forty
+    // viewers ask at once and each one let in takes its seat at once: exactly the capacity plays.
+    let c = cluster().await;
+    c.store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let show_id = usher_core::ids::ShowId::parse("s1").unwrap();
+    let rules = usher_core::store::DoorRules {
+        capacity: Some(7),
+        rate_per_s: None,
+        pass_ms: 30_000,
+        abandon_ms: 10_000,
+    };
+    let batch: Vec<NewTicket> = (0..40)
+        .map(|i| ticket("s1", &format!("door-token-{i:08}"), None))
+        .collect();
+    c.store.register_tickets(batch.clone()).await.unwrap();
+    let viewers: Vec<_> = batch
+        .into_iter()
+        .map(|t| {
+            let (store, show_id) = (c.store.clone(), show_id.clone());
+            tokio::spawn(async move {
+                let end = tokio::time::Instant::now() + Duration::from_secs(4);
+                while tokio::time::Instant::now() < end {
+                    if store.door(&show_id, &t.ticket.id, rules).await.unwrap()
+                        == usher_core::store::DoorAnswer::Enter
+                    {
+                        let d = store.admit(admit_request(&t, "device-0001")).await.unwrap();
+                        assert!(matches!(d, AdmitDecision::Admitted { .. }), "{d:?}");
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                false
+            })
+        })
+        .collect();
+    let mut seated = 0;
+    for v in viewers {
+        seated += usize::from(v.await.unwrap());
+    }
+    assert_eq!(seated, 7, "the door let in its capacity, no more");
+    let live = c.store.live_session_counts().await.unwrap();
+    assert_eq!(live, vec![(show_id, 7)]);
+}
