@@ -209,6 +209,11 @@ impl RedisServer {
         )
     }
 
+    /// The server's process id (to read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `redis-server` on a free loopback TCP port (persistence off) and returns it with the port.
     ///
     /// # Errors
@@ -257,7 +262,8 @@ impl Drop for RedisServer {
 }
 
 /// A Redis Cluster on loopback: `masters` `redis-server`s with `cluster-enabled yes` (persistence off),
-/// joined by `redis-cli --cluster create` with the 16,384 slots spread over them; killed on drop.
+/// joined by `redis-cli --cluster create` with the 16,384 slots spread over them (one master takes them
+/// all itself); killed on drop.
 pub struct RedisCluster {
     nodes: Vec<std::process::Child>,
     /// The nodes' ports on 127.0.0.1.
@@ -315,6 +321,16 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        if masters == 1 {
+            // `redis-cli --cluster create` wants three masters: one node takes every slot itself
+            let out = redis_cli(
+                cluster.ports[0],
+                &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"],
+            )?;
+            anyhow::ensure!(out.contains("OK"), "CLUSTER ADDSLOTSRANGE answered {out:?}");
+            cluster.wait_ok(end)?;
+            return Ok(cluster);
+        }
         let mut create = std::process::Command::new("redis-cli");
         create.arg("--cluster").arg("create");
         for port in &cluster.ports {
@@ -329,7 +345,13 @@ impl RedisCluster {
             "redis-cli --cluster create failed: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        for port in &cluster.ports {
+        cluster.wait_ok(end)?;
+        Ok(cluster)
+    }
+
+    /// Waits until every node says `cluster_state:ok`.
+    fn wait_ok(&self, end: std::time::Instant) -> anyhow::Result<()> {
+        for port in &self.ports {
             while !redis_cli(*port, &["CLUSTER", "INFO"])
                 .is_ok_and(|o| o.contains("cluster_state:ok"))
             {
@@ -340,7 +362,12 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        Ok(cluster)
+        Ok(())
+    }
+
+    /// The nodes' process ids (to read their CPU time).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(std::process::Child::id).collect()
     }
 
     /// A URL of one node (`redis://127.0.0.1:<port>`).
