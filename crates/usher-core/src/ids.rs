@@ -144,7 +144,8 @@ string_id!(
     "A ticket's non-secret id, made by Usher."
 );
 string_id!(
-    /// A playback session's id, made by Usher with 128 random bits: `s_` and 32 hex digits.
+    /// A playback session's id, made by Usher: `s_` and 32 hex digits, 128 random bits, or on Redis the
+    /// ticket's shard and 120 random bits (`SessionId::generate_in`).
     SessionId,
     "^s_[0-9a-f]{32}$",
     "A playback session's id, made by Usher."
@@ -338,13 +339,7 @@ impl SessionId {
     /// # Panics
     /// When `shard` is not two lower-case hex digits (a caller's bug).
     pub fn generate_in(shard: &str) -> Self {
-        assert!(
-            shard.len() == 2
-                && shard
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-            "a shard is two lower-case hex digits"
-        );
+        assert_shard(shard);
         Self(format!("s_{shard}{}", random_hex(15)))
     }
 

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`embedded`]: the default backend, in the process, on local disk (redb for durability, leases in
 //!   memory with periodic durable flushes).
-//! - [`redis`]: many nodes share one Redis; atomic steps are Lua scripts with Redis's clock.
+//! - [`redis`]: many nodes share one Redis or a Redis Cluster; atomic steps are Lua scripts with Redis's
+//!   clock.
 //! - [`backup`]: restoring a backup of the embedded store (`Store::backup` takes one; a private
 //!   `snapshot` module copies the database for it).
 //! - [`contract`]: the store contract suite; each backend's tests instantiate it with

@@ -1,4 +1,4 @@
-//! The Redis backend: many stateless Usher nodes share one Redis.
+//! The Redis backend: many stateless Usher nodes share one Redis (or a Redis Cluster, below).
 //!
 //! Every step that must be atomic is one Lua script (`redis/*.lua`, those that touch leases prefixed with
 //! the lease rules of `redis/seats.lua`), run with EVALSHA and reloaded on NOSCRIPT by `redis::Script`.
@@ -11,7 +11,8 @@
 //!
 //! On a Redis Cluster (found from `INFO cluster` at start) the same scripts run, each on one slot: a
 //! ticket's keys carry its shard's hash tag (`usher:{3f}:…`, the shard the first two hex digits of its
-//! id and of its sessions' ids, taken from its token's keyed hash), every other key the tag `{config}`;
+//! id and of its sessions' ids, taken from its token's keyed hash), every other key the tag `{config}`
+//! (each shard also holds `schema`, `config_gen` (always 0) and `tickets`, its ticket ids for retention);
 //! what crosses the two (the configuration generation, the door's count of the seats, a show's ticket
 //! count) is read or written apart, each with the bound docs/redis.md ("Redis Cluster") states.
 //!
@@ -206,11 +207,15 @@ fn shard_name(n: u16) -> String {
 /// audit, webhooks, doors and the configuration generation, on one slot.
 const CONFIG_TAG: &str = "{config}:";
 
-/// On a Redis Cluster: the oldest count of a show's live sessions the door uses ([`RedisStore::live_count`]).
+/// On a Redis Cluster: how often a node reads a show's live count for its door ([`RedisStore::live_count`]).
 const LIVE_COUNT_AGE: Duration = Duration::from_millis(250);
-/// On a Redis Cluster: how long a door pass still counts after its admit took the seat; above
-/// [`LIVE_COUNT_AGE`] with room for the count's read, so a seat is counted by one or the other.
-const PASS_AFTER_ADMIT_MS: i64 = 1_000;
+/// On a Redis Cluster: how long after its read began a show's live count may still be used (by the
+/// asker that read it; the others use it until [`LIVE_COUNT_AGE`]).
+const LIVE_COUNT_USABLE: Duration = Duration::from_millis(750);
+/// On a Redis Cluster: how long a door pass still counts after its admit took the seat. Above
+/// [`LIVE_COUNT_USABLE`], so a seat is counted by the pass or by the count, with 1.25 s to spare for
+/// the nodes' clocks, which time the passes.
+const PASS_AFTER_ADMIT_MS: i64 = 2_000;
 
 /// The key of the configuration generation (`redis/cache.rs`).
 const CONFIG_GEN: &str = "config_gen";
@@ -334,8 +339,9 @@ pub struct RedisStore {
     /// On a Redis Cluster: each node's copy of every show's live-session count, for the door (see
     /// [`RedisStore::live_count`]).
     live_counts: std::sync::Mutex<std::collections::HashMap<ShowId, (Instant, u64)>>,
-    /// One read of the live counts at a time.
-    live_count_read: tokio::sync::Mutex<()>,
+    /// One read of a show's live count at a time.
+    live_count_read:
+        std::sync::Mutex<std::collections::HashMap<ShowId, Arc<tokio::sync::Mutex<()>>>>,
     scripts: Scripts,
     wait_replicas: u32,
     wait_timeout: Duration,
@@ -607,7 +613,7 @@ impl RedisStore {
             base_prefix: cfg.key_prefix.clone(),
             cluster: false,
             live_counts: std::sync::Mutex::default(),
-            live_count_read: tokio::sync::Mutex::new(()),
+            live_count_read: std::sync::Mutex::default(),
             scripts: Scripts {
                 admit: script(include_str!("redis/admit.lua")),
                 heartbeat: heartbeat_script(SERVER_NOW),
@@ -830,7 +836,16 @@ impl RedisStore {
             if only_new {
                 set.arg("NX");
             }
-            async move { set.query_async::<Option<String>>(&mut con).await }
+            // the generation the shard's lease steps read ([`RedisStore::step_generation_key`])
+            let mut generation = redis::cmd("SET");
+            generation
+                .arg(self.shard_key(&shard, &[CONFIG_GEN]))
+                .arg(0)
+                .arg("NX");
+            async move {
+                set.query_async::<Option<String>>(&mut con).await?;
+                generation.query_async::<Option<String>>(&mut con).await
+            }
         })
         .await
         .map(drop)
@@ -866,12 +881,13 @@ impl RedisStore {
     }
 
     /// The configuration generation as a lease step of shard `shard` reads it. On a Redis Cluster the
-    /// generation is on another slot, so the step reads a key of its own shard that is never written
-    /// (`0`), and the node's copy of the shows and pool follows the generation by its reads of them
-    /// instead ([`RedisStore::observe_step`]).
+    /// generation is on another slot, so the step reads its shard's, stamped `0` at start and never
+    /// moved (a declared key that exists: one missing would make Redis refuse the step with TRYAGAIN
+    /// while the slot migrates), and the node's copy of the shows and pool follows the generation by
+    /// its reads of them instead ([`RedisStore::observe_step`]).
     fn step_generation_key(&self, shard: &str) -> String {
         if self.cluster {
-            self.shard_key(shard, &["no_config_gen"])
+            self.shard_key(shard, &[CONFIG_GEN])
         } else {
             self.key(&[CONFIG_GEN])
         }
@@ -887,8 +903,9 @@ impl RedisStore {
     /// Registers `batch` on a Redis Cluster: one pipeline per shard, all at once, each ticket's step on its
     /// shard's slot. The show's ticket counter and the external reference index are on the
     /// configuration's slot, so they are written before the steps and taken back for every ticket a step
-    /// did not create: a node lost in between leaves a counter too high (the show cannot be deleted
-    /// until it is corrected), never a ticket its show does not count.
+    /// answered `existing`: a node lost in between, or a step whose answer is lost, leaves a counter
+    /// too high (the show cannot be deleted until it is corrected), never a ticket its show does not
+    /// count.
     async fn register_sharded(
         &self,
         batch: Vec<NewTicket>,
@@ -940,6 +957,8 @@ impl RedisStore {
             let batch = &batch;
             async move {
                 let prefix = self.shard_prefix(shard);
+                // the answers of the chunks sent before a failure are kept: their tickets stay counted
+                // or are taken back as those answers say
                 let mut answers: Vec<(usize, Vec<String>)> = Vec::with_capacity(items.len());
                 for chunk in items.chunks(1000) {
                     let mut pipe = redis::pipe();
@@ -956,33 +975,37 @@ impl RedisStore {
                             .arg("cluster");
                         pipe.invoke_script(&inv);
                     }
-                    let got: Vec<Vec<String>> =
-                        query_scripts(&mut con, &self.scripts.register, &pipe).await?;
-                    answers.extend(chunk.iter().copied().zip(got));
+                    match query_scripts::<Vec<Vec<String>>>(&mut con, &self.scripts.register, &pipe)
+                        .await
+                    {
+                        Ok(got) => answers.extend(chunk.iter().copied().zip(got)),
+                        Err(e) => return (answers, Some(e)),
+                    }
                 }
-                Ok::<_, RedisError>(answers)
+                (answers, None)
             }
         });
         let answered = futures::future::join_all(steps).await;
         let mut answers: Vec<Option<Vec<String>>> = vec![None; batch.len()];
         let mut failed = None;
-        for shard in answered {
-            match shard {
-                Ok(items) => {
-                    for (i, answer) in items {
-                        answers[i] = Some(answer);
-                    }
-                }
-                Err(e) => failed = Some(e),
+        for (items, error) in answered {
+            for (i, answer) in items {
+                answers[i] = Some(answer);
+            }
+            if error.is_some() {
+                failed = error;
             }
         }
-        // take back the counts of every ticket not created (an existing one, or a shard that failed)
-        let created = |i: usize| {
+        // take back the counts of the tickets a step certainly did not create (their token was
+        // registered before). One without an answer (a chunk that failed, or whose answer was lost
+        // while Redis ran it) stays counted: a count too high only keeps a show from deletion, one too
+        // low would let a show with tickets go. A retry answers it `existing` and takes its own count back.
+        let existing = |i: usize| {
             answers[i]
                 .as_ref()
-                .is_some_and(|a| a.first().map(String::as_str) == Some("created"))
+                .is_some_and(|a| a.first().map(String::as_str) == Some("existing"))
         };
-        let undo = counts(-1, &|i| !created(i));
+        let undo = counts(-1, &existing);
         if undo.cmd_iter().next().is_some() {
             let _: () = undo.query_async(&mut con).await.map_err(|e| self.fail(e))?;
         }
@@ -1115,33 +1138,36 @@ impl RedisStore {
         Ok(sums)
     }
 
-    /// On a Redis Cluster: the sessions live on `show`, as the door counts them. A node reads the sum over
-    /// the shards at most every [`LIVE_COUNT_AGE`] (one read at a time; the askers meanwhile wait for it),
-    /// so the door sees a seat at most that long after its admit; until then the admit's pass still
-    /// counts ([`RedisStore::pass_used`] keeps it [`PASS_AFTER_ADMIT_MS`] longer), so the door never lets
-    /// in more than its capacity.
+    /// On a Redis Cluster: the sessions live on `show`, as the door counts them: the sum over the shards,
+    /// read at most every [`LIVE_COUNT_AGE`] by one asker of this node per show (the others wait for it).
+    /// A seat taken while the sum is read may be missing from it; its admit's pass still counts for
+    /// [`PASS_AFTER_ADMIT_MS`] ([`RedisStore::pass_used`]), so a sum is used only until
+    /// [`LIVE_COUNT_USABLE`] after its read began, and a read slower than that fails the ask (503, the
+    /// viewer asks again) rather than let the door count too few. So the door never lets in more than
+    /// its capacity while the nodes' clocks, which time the passes, differ by less than the margin
+    /// between the two (docs/redis.md).
     async fn live_count(&self, show: &ShowId) -> Result<u64, StoreError> {
-        let fresh = |counts: &std::collections::HashMap<ShowId, (Instant, u64)>| {
-            counts
+        let fresh = |store: &Self| {
+            store
+                .live_counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(show)
                 .filter(|(at, _)| at.elapsed() < LIVE_COUNT_AGE)
                 .map(|(_, n)| *n)
         };
-        if let Some(n) = fresh(
-            &self
-                .live_counts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        ) {
+        if let Some(n) = fresh(self) {
             return Ok(n);
         }
-        let _one_read = self.live_count_read.lock().await;
-        if let Some(n) = fresh(
-            &self
-                .live_counts
+        let lock = Arc::clone(
+            self.live_count_read
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        ) {
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(show.clone())
+                .or_default(),
+        );
+        let _one_read = lock.lock().await;
+        if let Some(n) = fresh(self) {
             return Ok(n);
         }
         let read_at = Instant::now();
@@ -1151,6 +1177,12 @@ impl RedisStore {
             .first()
             .copied()
             .unwrap_or(0);
+        if read_at.elapsed() >= LIVE_COUNT_USABLE {
+            return Err(StoreError::Unavailable(format!(
+                "the door's count of the seats took {:?}, too long to be trusted",
+                read_at.elapsed()
+            )));
+        }
         self.live_counts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -1158,23 +1190,32 @@ impl RedisStore {
         Ok(n)
     }
 
-    /// On a Redis Cluster, after an admit took a seat: the ticket's pass through the show's door (if it
-    /// holds one) lapses [`PASS_AFTER_ADMIT_MS`] from now instead of at once, which one Redis does in the
-    /// admit's own step. Best effort: a pass not shortened lapses by itself.
-    async fn pass_used(&self, show: &ShowId, ticket: &TicketId) {
+    /// On a Redis Cluster, after an admit took a seat on `show`: the ticket's pass through the show's
+    /// door (if it holds one) lapses [`PASS_AFTER_ADMIT_MS`] from now, which one Redis does at once in
+    /// the admit's own step. Sent apart (the admit does not wait for it), and only for a show with a
+    /// capacity as this node knows it; a pass not shortened lapses by itself, and until then counts.
+    fn pass_used(&self, show: &ShowId, ticket: &TicketId) {
+        let capacity = match self.config.show(show) {
+            Lookup::Hit(s) => s.capacity,
+            Lookup::Check(Some(c)) => c.value.capacity,
+            Lookup::Check(None) => Some(0),
+        };
+        if capacity.is_none() {
+            return;
+        }
         let Ok(mut con) = self.con() else { return };
-        let lapse = self.now().0 + PASS_AFTER_ADMIT_MS;
-        let shortened: Result<i64, _> = redis::cmd("ZADD")
+        let mut shorten = redis::cmd("ZADD");
+        shorten
             .arg(self.key(&["door", show.as_str(), "passes"]))
             .arg("XX")
-            .arg("LT")
-            .arg(lapse)
-            .arg(ticket.as_str())
-            .query_async(&mut con)
-            .await;
-        if let Err(e) = shortened {
-            tracing::warn!(error = %e, show = %show, "a used door pass was not shortened; it lapses by itself");
-        }
+            .arg(self.now().0 + PASS_AFTER_ADMIT_MS)
+            .arg(ticket.as_str());
+        let show = show.clone();
+        tokio::spawn(async move {
+            if let Err(e) = shorten.query_async::<i64>(&mut con).await {
+                tracing::warn!(error = %e, show = %show, "a used door pass was not shortened; it lapses by itself");
+            }
+        });
     }
 
     /// The connection to use; with Sentinel, unavailable while the last one failed and discovery has
@@ -1315,6 +1356,7 @@ impl RedisStore {
         let found: Option<String> = con.get(&key).await.map_err(|e| self.fail(e))?;
         let found = check_stamp(&key, found.as_deref().unwrap_or("1"))?;
         if !upgrade || found == REDIS_SCHEMA {
+            self.stamp_shards(found, true).await?;
             return Ok((found, found));
         }
         let _: () = con
@@ -1730,7 +1772,7 @@ impl Store for RedisStore {
                     .filter_map(|s| SessionId::parse(&s).ok())
                     .collect();
                 if self.cluster && !reattached {
-                    self.pass_used(&req.show_id, &req.ticket_id).await;
+                    self.pass_used(&req.show_id, &req.ticket_id);
                 }
                 Ok(AdmitDecision::Admitted {
                     session_id: sid,

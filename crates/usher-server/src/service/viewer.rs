@@ -255,7 +255,8 @@ async fn admit_ticket(
             abandon_ms: DOOR_ABANDON_MS,
         };
         match state.store.door(&show.id, &ts.ticket.id, rules).await? {
-            // the admit below takes the seat and uses the pass up in one store step
+            // the admit below takes the seat and uses the pass up (in one store step; on a Redis Cluster
+            // the pass counts 2 s more: docs/redis.md)
             DoorAnswer::Enter => {}
             DoorAnswer::Wait {
                 position,

@@ -78,6 +78,9 @@ local function renew_fields()
     return { 'wrong', gen, ticket_id, show_id }
   end
   if fresh ~= '' then
+    -- on a Redis Cluster (a prefix with a hash tag) the live set is touched before any write: while its
+    -- slot migrates, a step that meets it already moved then fails before writing anything
+    if string.find(prefix, '{', 1, true) then redis.call('EXISTS', prefix .. 'live:' .. show_id) end
     renewed_at, expires_at = now, now + ttl
     local seq = redis.call('HINCRBY', key, 'v', 1)
     -- the first renewal's time since the last whole write stays: the device it saw is remembered from

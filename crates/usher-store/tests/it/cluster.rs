@@ -40,9 +40,9 @@ impl Harness for Cluster {
     }
 
     fn door_lag(&self) -> Duration {
-        // the door's count of the seats is at most 0.25 s old, and a pass its admit used still counts
-        // for 1 s (redis.rs LIVE_COUNT_AGE, PASS_AFTER_ADMIT_MS)
-        Duration::from_millis(1_100)
+        // the door's count of the seats is at most 0.75 s old, and a pass its admit used still counts
+        // for 2 s (redis.rs LIVE_COUNT_USABLE, PASS_AFTER_ADMIT_MS)
+        Duration::from_millis(2_100)
     }
 }
 
@@ -262,8 +262,8 @@ async fn a_ticket_whose_id_is_not_in_its_tokens_shard_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_door_never_lets_in_more_than_its_capacity_while_admits_take_seats() {
-    // the live sets are on the tickets' shards, so the door counts the seats from a copy at most 0.25 s
-    // old; a pass its admit used still counts for 1 s, so a seat is counted by one or the other. Forty
+    // the live sets are on the tickets' shards, so the door counts the seats from a copy at most 0.75 s
+    // old; a pass its admit used still counts for 2 s, so a seat is counted by one or the other. Forty
     // viewers ask at once and each one let in takes its seat at once: exactly the capacity plays.
     let c = cluster().await;
     c.store
