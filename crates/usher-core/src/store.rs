@@ -630,8 +630,14 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Makes every acknowledged lease change durable (called periodically and at shutdown).
+    /// Makes every acknowledged lease change durable (called periodically).
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// The last flush, at shutdown: every lease change durable, in the layout an older release reads
+    /// too (the embedded store writes whole records then). The store stays usable.
+    async fn close(&self) -> Result<(), StoreError> {
+        self.flush().await
+    }
 
     /// Drops leases past their expiry (each remembered as `expired`, as a lease step would) and forgets
     /// what no ticket remembers any more; returns the leases dropped. The server calls it every 15

@@ -288,7 +288,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &format!("role={role}"),
             )
             .await?;
-            store.flush().await?;
+            store.close().await?;
             if let Some(password) = made {
                 eprintln!(
                     "created console user {name} ({role}); the password is shown this once and must be changed at the first login:"

@@ -186,6 +186,7 @@ metered! {
     fn delivery(id: &DeliveryId) -> Option<Delivery>;
     fn deliveries(endpoint: &WebhookId, limit: usize) -> Vec<Delivery>;
     fn flush() -> ();
+    fn close() -> ();
     fn sweep() -> u64;
     fn backup(dest: &std::path::Path) -> BackupInfo;
 }

@@ -303,7 +303,7 @@ impl Application {
         tasks.wait().await;
         state
             .store
-            .flush()
+            .close()
             .await
             .context("final flush of the store")?;
         tracing::info!("stopped");

@@ -1,6 +1,6 @@
 //! The embedded store's hot paths, one call at a time on a store holding 10,000 tickets: the token lookup
 //! every admit starts with, the admit step (newest wins, k = 1), the heartbeat step, and the ticket read
-//! every heartbeat answer makes; and durable registrations of one ticket each, one at a time and 256 at
+//! every heartbeat answer makes; the flush of 10,000 renewed tickets' leases; and durable registrations of one ticket each, one at a time and 256 at
 //! once (what the ticket API does when many buyers check out together: group commit shares the fsync).
 
 use std::hint::black_box;
@@ -190,6 +190,26 @@ fn embedded(c: &mut Criterion) {
             .expect("heartbeat")
         })
     });
+    // per iteration: every one of the 10,000 tickets renewed (not timed), then one flush writing them all
+    // (what a node at saturation writes each second); divide by 10,000 for one ticket
+    let mut g = c.benchmark_group("embedded/flush_10000_renewed_tickets");
+    g.sample_size(10);
+    g.bench_function("all", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                for s in &sessions {
+                    f.rt.block_on(f.store.heartbeat(s, usher_store::contract::renewal()))
+                        .expect("heartbeat");
+                }
+                let at = std::time::Instant::now();
+                f.rt.block_on(f.store.flush()).expect("flush");
+                spent += at.elapsed();
+            }
+            spent
+        })
+    });
+    g.finish();
     c.bench_function("embedded/live_session", |b| {
         b.iter(|| {
             i += 1;

@@ -14,7 +14,10 @@
 //! disk; a crash loses at most the last second of lease renewals, which only shortens leases that the
 //! next heartbeat renews again, and a restart finds every lease that was flushed. A flush copies the
 //! changed tickets in pieces of [`FLUSH_PIECE`], one piece under the lock at a time, so a heartbeat waits
-//! for one piece's copy at most, however many sessions play.
+//! for one piece's copy at most, however many sessions play. A ticket that only renewals changed since its
+//! whole record was written is written as its leases alone ([`Renewals`], table `lease_renewals`, read
+//! over the whole record at open), and whole again at least every [`WHOLE_EVERY_MS`] and at
+//! [`Store::close`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -61,6 +64,9 @@ const TOKEN_INDEX: TableDefinition<&str, &str> = TableDefinition::new("token_ind
 const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
+/// Tickets renewed since their record in [`LEASES`] was written: their leases and last-seen time
+/// ([`Renewals`]), which a whole write of the ticket removes.
+const RENEWALS: TableDefinition<&str, &[u8]> = TableDefinition::new("lease_renewals");
 const POSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("posters");
 /// Stream keys by show id: JSON records holding the key's keyed hash, never the key.
 const STREAM_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("stream_keys");
@@ -139,6 +145,7 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     API_KEYS,
     CDNS,
     LEASES,
+    RENEWALS,
     POSTERS,
     STREAM_KEYS,
     CONTENT_KEYS,
@@ -195,6 +202,49 @@ struct TicketRuntime {
     /// every admit and renewal under the same lock, so none succeeds once a revoke has answered.
     #[serde(default)]
     revoked: bool,
+    /// When the flush last wrote the whole record (0: not since this process opened the store).
+    #[serde(skip)]
+    whole_at: i64,
+    /// A [`RENEWALS`] record of the ticket is on disk (written whole at close, so that a release that
+    /// reads only [`LEASES`] finds every renewal after a clean stop).
+    #[serde(skip)]
+    apart: bool,
+}
+
+/// What a renewal changed in a ticket, written by the flush in place of the whole record
+/// ([`RENEWALS`]): the leases (times, secret chains) and the usage's last-seen time. The usage's
+/// devices, countries and addresses and the ended sessions, which can hold tens of kilobytes on a ticket
+/// that many devices took over, are written whole only when a step other than a renewal changed them,
+/// and at least every [`WHOLE_EVERY_MS`]: a crash loses at most that much of a device's last-seen time.
+#[derive(Debug, Serialize, Deserialize)]
+struct Renewals {
+    leases: Vec<usher_core::lease::Lease>,
+    last_seen_at: Option<UnixMs>,
+}
+
+/// The longest a renewed ticket goes without its whole record written.
+const WHOLE_EVERY_MS: i64 = 60_000;
+
+/// What the flush writes of one ticket.
+enum FlushRecord {
+    Whole(Box<TicketRuntime>),
+    Renewals(Renewals),
+}
+
+/// What a heartbeat may change without the ticket's whole record being written again: nothing of this.
+/// Lengths and counters only (no allocation on the heartbeat path): a renewal that ends or forgets a
+/// session changes the leases' or the endings' count, and one that meets a new device or a clone moves
+/// the usage's.
+fn heavy_shape(l: &TicketLeases) -> [u64; 7] {
+    [
+        l.leases.len() as u64,
+        l.ended.len() as u64,
+        l.usage.devices.len() as u64,
+        l.usage.sessions,
+        l.usage.clones,
+        l.usage.countries.len() as u64,
+        l.usage.addresses.len() as u64,
+    ]
 }
 
 #[derive(Default)]
@@ -204,13 +254,27 @@ struct Runtime {
     /// in pieces by position, letting go of the lock between pieces.
     tickets: IndexMap<TicketId, Box<TicketRuntime>>,
     sessions: IndexMap<SessionId, TicketId>,
+    /// Tickets changed since the last flush.
     dirty: HashSet<TicketId>,
+    /// Of those, the ones whose whole record must be written (any step but a plain renewal).
+    whole: HashSet<TicketId>,
     /// Leases held per show, kept by every step and the sweep (`Store::live_session_counts`), so counting
     /// sessions never walks every ticket.
     held: HashMap<ShowId, u64>,
 }
 
 impl Runtime {
+    /// Marks `id` changed, and for the flush to write whole when `whole` (any step but a renewal).
+    fn changed(&mut self, id: &TicketId, whole: bool) {
+        if whole && !self.whole.contains(id) {
+            self.whole.insert(id.clone());
+        }
+        // a heartbeat makes no new session and its ticket is usually dirty already: no clones then
+        if !self.dirty.contains(id) {
+            self.dirty.insert(id.clone());
+        }
+    }
+
     /// Moves the count of leases `show` holds by `before` → `after`.
     fn count_held(&mut self, show: &ShowId, before: usize, after: usize) {
         if before == after {
@@ -366,7 +430,7 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
         }
         for (id, show, n) in dirty {
             rt.count_held(&show, n, 0);
-            rt.dirty.insert(id);
+            rt.changed(&id, true);
         }
         at = end;
     }
@@ -566,6 +630,17 @@ impl EmbeddedStore {
             console_sessions.insert(session.id, session);
         }
         let mut runtime = Runtime::default();
+        // renewals written after a ticket's whole record replace its leases and last-seen time
+        let mut renewals: HashMap<String, Renewals> = HashMap::new();
+        for row in read
+            .open_table(RENEWALS)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
+            let (k, v) = row.map_err(unavailable)?;
+            renewals.insert(k.value().to_owned(), decode("lease renewals", v.value())?);
+        }
         for row in read
             .open_table(LEASES)
             .map_err(unavailable)?
@@ -575,7 +650,12 @@ impl EmbeddedStore {
             let (k, v) = row.map_err(unavailable)?;
             let id = TicketId::parse(k.value())
                 .map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
-            let rt: TicketRuntime = decode("leases", v.value())?;
+            let mut rt: TicketRuntime = decode("leases", v.value())?;
+            if let Some(r) = renewals.remove(k.value()) {
+                rt.leases.leases = r.leases;
+                rt.leases.usage.last_seen_at = r.last_seen_at.max(rt.leases.usage.last_seen_at);
+                rt.apart = true;
+            }
             runtime.count_held(&rt.show_id.clone(), 0, rt.leases.leases.len());
             runtime.tickets.insert(id.clone(), Box::new(rt));
             runtime.index(&id);
@@ -695,6 +775,17 @@ impl EmbeddedStore {
         show: Option<&ShowId>,
         f: impl FnOnce(&mut TicketRuntime, UnixMs) -> T,
     ) -> Option<(T, ShowId, Option<TicketBounds>)> {
+        self.with_runtime_weighed(id, show, |rt, now| (f(rt, now), true))
+    }
+
+    /// [`EmbeddedStore::with_runtime`] where `f` also says whether the flush must write the ticket's
+    /// whole record (`false`: a renewal, whose leases alone are written: [`Renewals`]).
+    fn with_runtime_weighed<T>(
+        &self,
+        id: &TicketId,
+        show: Option<&ShowId>,
+        f: impl FnOnce(&mut TicketRuntime, UnixMs) -> (T, bool),
+    ) -> Option<(T, ShowId, Option<TicketBounds>)> {
         let now = self.clock.now();
         let mut rt = lock(&self.runtime);
         let entry = match (rt.tickets.contains_key(id), show) {
@@ -705,21 +796,20 @@ impl EmbeddedStore {
                     leases: TicketLeases::default(),
                     bounds: None,
                     revoked: false,
+                    whole_at: 0,
+                    apart: false,
                 })
             }),
             (false, None) => return None,
         };
         let sessions_before = entry.leases.leases.len();
-        let out = f(entry, now);
+        let (out, whole) = f(entry, now);
         let show_id = entry.show_id.clone();
         let bounds = entry.bounds;
         let sessions_after = entry.leases.leases.len();
         let new_lease = sessions_after > sessions_before;
         rt.count_held(&show_id, sessions_before, sessions_after);
-        // a heartbeat makes no new session and its ticket is usually dirty already: no clones then
-        if !rt.dirty.contains(id) {
-            rt.dirty.insert(id.clone());
-        }
+        rt.changed(id, whole);
         if new_lease || show.is_some() {
             rt.index(id);
         }
@@ -960,7 +1050,9 @@ impl Store for EmbeddedStore {
                 tickets: changed.len() as u64,
                 done: changed.len() < RETENTION_BATCH,
             };
-            rt.dirty.extend(changed);
+            for id in &changed {
+                rt.changed(id, true);
+            }
             batch
         })
         .await
@@ -1032,11 +1124,18 @@ impl Store for EmbeddedStore {
             rt.bounds = Some(t.bounds());
             rt.revoked |= t.status == TicketStatus::Revoked;
         }
-        let step = self.with_runtime(&ticket, None, |rt, now| {
-            if rt.revoked {
+        let step = self.with_runtime_weighed(&ticket, None, |rt, now| {
+            let before = heavy_shape(&rt.leases);
+            let revoked = rt.revoked;
+            if revoked {
                 rt.leases.end_all(EndReason::Revoked { at: now });
             }
-            rt.leases.heartbeat(session, presented, now)
+            let decision = rt.leases.heartbeat(session, presented, now);
+            // a plain renewal changes the leases and last-seen times only: the flush writes those
+            let whole = revoked
+                || !matches!(decision, HeartbeatDecision::Renewed { .. })
+                || heavy_shape(&rt.leases) != before;
+            (decision, whole)
         });
         Ok(match step {
             Some((decision, show, bounds)) => HeartbeatAnswer {
@@ -1799,13 +1898,28 @@ impl Store for EmbeddedStore {
             let cut = dirty.len().saturating_sub(FLUSH_PIECE);
             let ids = dirty.split_off(cut);
             let last = dirty.is_empty();
-            let leases: Vec<(TicketId, TicketRuntime)> = {
-                let rt = lock(&self.runtime);
+            // a ticket changed only by renewals since its whole record (at most WHOLE_EVERY_MS ago) is
+            // copied and written as its leases alone: a fraction of a ticket that many devices took over
+            let leases: Vec<(TicketId, FlushRecord)> = {
+                let now = self.clock.now().0;
+                let mut guard = lock(&self.runtime);
+                let rt = &mut *guard;
                 ids.iter()
                     .filter_map(|id| {
-                        rt.tickets
-                            .get(id)
-                            .map(|t| (id.clone(), TicketRuntime::clone(t)))
+                        let whole = rt.whole.remove(id);
+                        let t = rt.tickets.get_mut(id)?;
+                        let record = if whole || now - t.whole_at >= WHOLE_EVERY_MS {
+                            t.whole_at = now;
+                            t.apart = false;
+                            FlushRecord::Whole(Box::new(TicketRuntime::clone(t)))
+                        } else {
+                            t.apart = true;
+                            FlushRecord::Renewals(Renewals {
+                                leases: t.leases.leases.clone(),
+                                last_seen_at: t.leases.usage.last_seen_at,
+                            })
+                        };
+                        Some((id.clone(), record))
                     })
                     .collect()
             };
@@ -1818,9 +1932,19 @@ impl Store for EmbeddedStore {
             let result = self
                 .write_durable(durability, move |txn| {
                     let mut t = txn.open_table(LEASES).map_err(unavailable)?;
-                    for (id, runtime) in &leases {
-                        t.insert(id.as_str(), encode(runtime).as_slice())
-                            .map_err(unavailable)?;
+                    let mut r = txn.open_table(RENEWALS).map_err(unavailable)?;
+                    for (id, record) in &leases {
+                        match record {
+                            FlushRecord::Whole(runtime) => {
+                                t.insert(id.as_str(), encode(&**runtime).as_slice())
+                                    .map_err(unavailable)?;
+                                r.remove(id.as_str()).map_err(unavailable)?;
+                            }
+                            FlushRecord::Renewals(renewals) => {
+                                r.insert(id.as_str(), encode(renewals).as_slice())
+                                    .map_err(unavailable)?;
+                            }
+                        }
                     }
                     let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
                     for (id, bytes) in keys.iter().flatten() {
@@ -1836,15 +1960,35 @@ impl Store for EmbeddedStore {
             if let Err(e) = result {
                 // this piece and the ones not yet written go in the next flush (pieces committed
                 // without a sync are written again, and synced, then)
+                // whole, as their whole records may not be on disk
                 let mut rt = lock(&self.runtime);
-                rt.dirty.extend(ids);
-                rt.dirty.extend(dirty);
+                for id in ids.iter().chain(&dirty) {
+                    rt.changed(id, true);
+                }
                 return Err(e);
             }
             if last {
                 return Ok(());
             }
         }
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        // the tickets whose last renewals are written apart are written whole: a release that reads
+        // only the whole records then finds every renewal
+        {
+            let mut rt = lock(&self.runtime);
+            let apart: Vec<TicketId> = rt
+                .tickets
+                .iter()
+                .filter(|(_, t)| t.apart)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &apart {
+                rt.changed(id, true);
+            }
+        }
+        self.flush().await
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {

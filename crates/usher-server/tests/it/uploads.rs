@@ -1211,10 +1211,7 @@ Content-Type: application/offset+octet-stream\r\nContent-Length: 70\r\n\r\n",
             // at an offset the upload is not at: until the slow PATCH holds the upload this answers
             // 409 and writes nothing (at the upload's own offset it would write, and the slow PATCH,
             // late on a loaded machine, would then meet a moved offset)
-            let res = patch(&app, &location, 99, vec![3; 1])
-                .send()
-                .await
-                .unwrap();
+            let res = patch(&app, &location, 99, vec![3; 1]).send().await.unwrap();
             (res.status() == StatusCode::LOCKED).then_some(res)
         },
     )

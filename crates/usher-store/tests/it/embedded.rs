@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use redb::ReadableTable as _;
 use usher_core::clock::{Clock, ManualClock, SystemClock};
 use usher_core::lease::SeatRules;
 use usher_core::show::SharingPolicy;
@@ -154,6 +155,128 @@ async fn a_store_made_before_the_reference_index_gets_it_at_its_next_open() {
 }
 
 /// A value of the store's `meta` table, read with redb directly.
+/// The rows of one of the store's byte tables, as another reader of the file sees them.
+fn rows(dir: &std::path::Path, table: &str) -> Vec<(String, String)> {
+    let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn
+        .open_table(redb::TableDefinition::<&str, &[u8]>::new(table))
+        .unwrap();
+    table
+        .iter()
+        .unwrap()
+        .map(|row| {
+            let (k, v) = row.unwrap();
+            (
+                k.value().to_owned(),
+                String::from_utf8_lossy(v.value()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn renewals_are_flushed_apart_survive_a_crash_and_are_written_whole_at_close() {
+    // a renewal changes the leases only: the flush writes them apart from the ticket's whole record
+    // (usage, ended sessions), a reopened store reads them over it, and a clean close writes the whole
+    // record again, which is all a release that knows only the whole records reads
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    let hasher = usher_core::secret::SecretHasher::new(b"renewals-test-key-0123456789abcdef");
+    let (first, second) = (
+        hasher.session_secret("first"),
+        hasher.session_secret("second"),
+    );
+    let session = {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        store
+            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+        let t = contract::ticket("s1", "renewals-token-00001", None).ticket;
+        store
+            .register_tickets(vec![usher_core::store::NewTicket { ticket: t.clone() }])
+            .await
+            .unwrap();
+        let decision = store
+            .admit(AdmitRequest {
+                ticket_id: t.id.clone(),
+                show_id: t.terms.show_id.clone(),
+                device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
+                device_label: "A".into(),
+                rules: SeatRules {
+                    max_devices: 1,
+                    policy: SharingPolicy::NewestWins,
+                    ttl_ms: 60_000,
+                },
+                country: None,
+                address: None,
+                presented: None,
+                fresh: usher_store::contract::seat_secret(),
+            })
+            .await
+            .unwrap();
+        let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else {
+            panic!("{decision:?}")
+        };
+        // the admit is written whole
+        store.flush().await.unwrap();
+        let renewed = store
+            .heartbeat(
+                &session_id,
+                usher_core::lease::Presented {
+                    secret: &usher_store::contract::seat_secret(),
+                    fresh: Some(first),
+                    revive_since: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            renewed.decision,
+            usher_core::lease::HeartbeatDecision::Renewed { .. }
+        ));
+        store.flush().await.unwrap();
+        // dropped without a close: a crash after the flush
+        session_id
+    };
+    let apart = rows(dir.path(), "lease_renewals");
+    assert_eq!(apart.len(), 1, "the renewal is written apart");
+    assert!(apart[0].1.contains(&first.to_hex()), "{apart:?}");
+    assert!(
+        !rows(dir.path(), "leases")[0].1.contains(&first.to_hex()),
+        "the whole record is the admit's"
+    );
+
+    let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+    // the reopened store knows the renewed secret: the player's next heartbeat renews
+    let renewed = store
+        .heartbeat(
+            &session,
+            usher_core::lease::Presented {
+                secret: &first,
+                fresh: Some(second),
+                revive_since: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            renewed.decision,
+            usher_core::lease::HeartbeatDecision::Renewed { .. }
+        ),
+        "{renewed:?}"
+    );
+    store.close().await.unwrap();
+    drop(store);
+    assert!(
+        rows(dir.path(), "lease_renewals").is_empty(),
+        "a close writes whole"
+    );
+    assert!(rows(dir.path(), "leases")[0].1.contains(&second.to_hex()));
+}
+
 fn meta(dir: &std::path::Path, key: &str) -> Option<String> {
     let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
     let txn = db.begin_read().unwrap();
