@@ -13,6 +13,8 @@ use usher_core::show::SharingPolicy;
 use usher_core::store::{AdmitRequest, NewTicket, Store, StoreError};
 use usher_store::contract::{Harness, show, ticket};
 use usher_store::redis::{RedisConfig, RedisStore};
+
+use crate::redis::config;
 use usher_testkit::RedisCluster;
 
 struct Cluster {
@@ -43,18 +45,6 @@ impl Harness for Cluster {
         // the door's count of the seats is at most 0.75 s old, and a pass its admit used still counts
         // for 2 s (redis.rs LIVE_COUNT_USABLE, PASS_AFTER_ADMIT_MS)
         Duration::from_millis(2_100)
-    }
-}
-
-fn config(url: String) -> RedisConfig {
-    RedisConfig {
-        url,
-        key_prefix: "usher-test:".into(),
-        connect_timeout: Duration::from_secs(2),
-        response_timeout: Duration::from_secs(2),
-        wait_replicas: 0,
-        wait_timeout: Duration::from_millis(100),
-        sentinel: None,
     }
 }
 
@@ -113,14 +103,32 @@ async fn seated(store: &RedisStore, n: usize) -> Vec<(NewTicket, SessionId)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tickets_spread_over_the_masters_and_every_node_sees_them() {
+/// A cluster with show `s1` and `n` tickets seated on it.
+async fn cluster_seated(n: usize) -> (Cluster, Vec<(NewTicket, SessionId)>) {
     let c = cluster().await;
     c.store
         .put_show(show("s1", 1, SharingPolicy::NewestWins))
         .await
         .unwrap();
-    let seats = seated(&c.store, 60).await;
+    let seats = seated(&c.store, n).await;
+    (c, seats)
+}
+
+/// Renews `session` through `store`, which must answer renewed.
+async fn renews(store: &RedisStore, session: &SessionId) {
+    let answer = store
+        .heartbeat(session, usher_store::contract::renewal())
+        .await
+        .unwrap();
+    assert!(
+        matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_spread_over_the_masters_and_every_node_sees_them() {
+    let (c, seats) = cluster_seated(60).await;
     // each master holds some of the tickets' keys (60 tickets of 256 shards over 3 masters)
     for n in 0..3 {
         assert!(c.cluster.keys_on(n).unwrap() > 0, "master {n} holds no key");
@@ -128,14 +136,7 @@ async fn tickets_spread_over_the_masters_and_every_node_sees_them() {
     // a node that came in through another master renews every session and counts them all
     let other = node(&c.cluster, 2).await;
     for (_, session) in &seats {
-        let answer = other
-            .heartbeat(session, usher_store::contract::renewal())
-            .await
-            .unwrap();
-        assert!(
-            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
-            "{answer:?}"
-        );
+        renews(&other, session).await;
     }
     let counts = other.live_session_counts().await.unwrap();
     assert_eq!(
@@ -147,12 +148,8 @@ async fn tickets_spread_over_the_masters_and_every_node_sees_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn players_keep_renewing_while_slots_move_to_another_master() {
-    let c = cluster().await;
-    c.store
-        .put_show(show("s1", 1, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
-    let seats = Arc::new(seated(&c.store, 80).await);
+    let (c, seats) = cluster_seated(80).await;
+    let seats = Arc::new(seats);
     let before = c.cluster.keys_on(0).unwrap();
     assert!(before > 0);
 
@@ -176,7 +173,7 @@ async fn players_keep_renewing_while_slots_move_to_another_master() {
                             );
                             renewed += 1;
                         }
-                        // a step that met a key already moved fails whole; the player tries again
+                        // a renewal that met a key already moved fails whole; the player tries again
                         Err(StoreError::Unavailable(_)) => failed += 1,
                         Err(e) => panic!("{e}"),
                     }
@@ -198,15 +195,7 @@ async fn players_keep_renewing_while_slots_move_to_another_master() {
 
     // after the move every session renews, every ticket is found by id and token, and the counts hold
     for (t, session) in seats.iter() {
-        let answer = c
-            .store
-            .heartbeat(session, usher_store::contract::renewal())
-            .await
-            .unwrap();
-        assert!(
-            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
-            "{answer:?}"
-        );
+        renews(&c.store, session).await;
         assert!(c.store.ticket(&t.ticket.id).await.unwrap().is_some());
         assert!(
             c.store

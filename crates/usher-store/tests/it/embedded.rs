@@ -51,45 +51,55 @@ async fn embedded() -> Embedded {
 
 usher_store::store_contract_tests!(embedded());
 
+/// Show `s1`, a ticket of it with `token`, and a device seated on it (a minute's lease): the ticket and
+/// the session.
+async fn seated_ticket(
+    store: &EmbeddedStore,
+    token: &str,
+) -> (usher_core::ticket::Ticket, usher_core::ids::SessionId) {
+    store
+        .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let RegisterOutcome::Created(t) = store
+        .register_tickets(vec![contract::ticket("s1", token, None)])
+        .await
+        .unwrap()
+        .remove(0)
+    else {
+        panic!("not created")
+    };
+    let decision = store
+        .admit(AdmitRequest {
+            ticket_id: t.id.clone(),
+            show_id: t.terms.show_id.clone(),
+            device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
+            device_label: "A".into(),
+            rules: SeatRules {
+                max_devices: 1,
+                policy: SharingPolicy::NewestWins,
+                ttl_ms: 60_000,
+            },
+            country: None,
+            address: None,
+            presented: None,
+            fresh: usher_store::contract::seat_secret(),
+        })
+        .await
+        .unwrap();
+    let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else {
+        panic!("{decision:?}")
+    };
+    (t, session_id)
+}
+
 #[tokio::test]
 async fn writes_and_flushed_leases_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let clock: Arc<SystemClock> = Arc::new(SystemClock);
     let (ticket, session) = {
         let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-        store
-            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
-            .await
-            .unwrap();
-        let RegisterOutcome::Created(t) = store
-            .register_tickets(vec![contract::ticket("s1", "survivor-token-00001", None)])
-            .await
-            .unwrap()
-            .remove(0)
-        else {
-            panic!("not created")
-        };
-        let decision = store
-            .admit(AdmitRequest {
-                ticket_id: t.id.clone(),
-                show_id: t.terms.show_id.clone(),
-                device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
-                device_label: "A".into(),
-                rules: SeatRules {
-                    max_devices: 1,
-                    policy: SharingPolicy::NewestWins,
-                    ttl_ms: 60_000,
-                },
-                country: None,
-                address: None,
-                presented: None,
-                fresh: usher_store::contract::seat_secret(),
-            })
-            .await
-            .unwrap();
-        let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else {
-            panic!("{decision:?}")
-        };
+        let (t, session_id) = seated_ticket(&store, "survivor-token-00001").await;
         store.put_cdn(contract::cdn("edge-a", 10)).await.unwrap();
         store.flush().await.unwrap();
         (t, session_id)
@@ -189,36 +199,7 @@ async fn renewals_are_flushed_apart_survive_a_crash_and_are_written_whole_at_clo
     );
     let session = {
         let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-        store
-            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
-            .await
-            .unwrap();
-        let t = contract::ticket("s1", "renewals-token-00001", None).ticket;
-        store
-            .register_tickets(vec![usher_core::store::NewTicket { ticket: t.clone() }])
-            .await
-            .unwrap();
-        let decision = store
-            .admit(AdmitRequest {
-                ticket_id: t.id.clone(),
-                show_id: t.terms.show_id.clone(),
-                device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
-                device_label: "A".into(),
-                rules: SeatRules {
-                    max_devices: 1,
-                    policy: SharingPolicy::NewestWins,
-                    ttl_ms: 60_000,
-                },
-                country: None,
-                address: None,
-                presented: None,
-                fresh: usher_store::contract::seat_secret(),
-            })
-            .await
-            .unwrap();
-        let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else {
-            panic!("{decision:?}")
-        };
+        let (_, session_id) = seated_ticket(&store, "renewals-token-00001").await;
         // the admit is written whole
         store.flush().await.unwrap();
         let renewed = store

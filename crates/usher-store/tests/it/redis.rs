@@ -55,9 +55,9 @@ async fn connect(server: &RedisServer) -> Result<RedisStore, usher_core::store::
     connect_url(server.url()).await
 }
 
-/// Connects a node to the Redis at `url`, or says why not.
-async fn connect_url(url: String) -> Result<RedisStore, usher_core::store::StoreError> {
-    RedisStore::connect(RedisConfig {
+/// The tests' settings for a node of the Redis at `url`.
+pub(crate) fn config(url: String) -> RedisConfig {
+    RedisConfig {
         url,
         key_prefix: "usher-test:".into(),
         connect_timeout: Duration::from_secs(2),
@@ -65,8 +65,12 @@ async fn connect_url(url: String) -> Result<RedisStore, usher_core::store::Store
         wait_replicas: 0,
         wait_timeout: Duration::from_millis(100),
         sentinel: None,
-    })
-    .await
+    }
+}
+
+/// Connects a node to the Redis at `url`, or says why not.
+async fn connect_url(url: String) -> Result<RedisStore, usher_core::store::StoreError> {
+    RedisStore::connect(config(url)).await
 }
 
 async fn redis() -> Redis {
