@@ -15,9 +15,11 @@
 //! next heartbeat renews again, and a restart finds every lease that was flushed. A flush copies the
 //! changed tickets in pieces of [`FLUSH_PIECE`], one piece under the lock at a time, so a heartbeat waits
 //! for one piece's copy at most, however many sessions play. A ticket that only renewals changed since its
-//! whole record was written is written as its leases alone ([`Renewals`], table `lease_renewals`, read
-//! over the whole record at open), and whole again at least every [`WHOLE_EVERY_MS`] and at
-//! [`Store::close`].
+//! whole record was written is written as its leases alone ([`Renewals`]), all such tickets of one piece
+//! in one value of a log (table `lease_renewal_log`, keyed by the piece's sequence number, replayed over
+//! the whole records at open), which costs one write instead of a B-tree insert per ticket; it is written
+//! whole again at least every [`WHOLE_EVERY_MS`] and at [`Store::close`], and a log value no ticket needs
+//! any more is removed by the next flush.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -64,9 +66,15 @@ const TOKEN_INDEX: TableDefinition<&str, &str> = TableDefinition::new("token_ind
 const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
-/// Tickets renewed since their record in [`LEASES`] was written: their leases and last-seen time
-/// ([`Renewals`]), which a whole write of the ticket removes.
-const RENEWALS: TableDefinition<&str, &[u8]> = TableDefinition::new("lease_renewals");
+/// The renewal log: per flushed piece (key: its sequence number, 16 hex digits), the tickets of it that
+/// only renewals changed since their record in [`LEASES`] was written, each with its leases and
+/// last-seen time ([`Renewals`]). Replayed at open over the whole records older than the entry.
+const RENEWAL_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("lease_renewal_log");
+
+/// A renewal log key.
+fn renewal_key(seq: u64) -> String {
+    format!("{seq:016x}")
+}
 const POSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("posters");
 /// Stream keys by show id: JSON records holding the key's keyed hash, never the key.
 const STREAM_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("stream_keys");
@@ -145,7 +153,7 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     API_KEYS,
     CDNS,
     LEASES,
-    RENEWALS,
+    RENEWAL_LOG,
     POSTERS,
     STREAM_KEYS,
     CONTENT_KEYS,
@@ -202,17 +210,21 @@ struct TicketRuntime {
     /// every admit and renewal under the same lock, so none succeeds once a revoke has answered.
     #[serde(default)]
     revoked: bool,
+    /// The sequence number of the flushed piece that wrote this whole record (0: before the renewal log);
+    /// log entries of higher numbers are newer.
+    #[serde(default)]
+    seq: u64,
     /// When the flush last wrote the whole record (0: not since this process opened the store).
     #[serde(skip)]
     whole_at: i64,
-    /// A [`RENEWALS`] record of the ticket is on disk (written whole at close, so that a release that
-    /// reads only [`LEASES`] finds every renewal after a clean stop).
+    /// The renewal log entry holding the ticket's newest renewals (0: none; written whole at close, so
+    /// that a release that reads only [`LEASES`] finds every renewal after a clean stop).
     #[serde(skip)]
-    apart: bool,
+    apart: u64,
 }
 
 /// What a renewal changed in a ticket, written by the flush in place of the whole record
-/// ([`RENEWALS`]): the leases (times, secret chains) and the usage's last-seen time. The usage's
+/// ([`RENEWAL_LOG`]): the leases (times, secret chains) and the usage's last-seen time. The usage's
 /// devices, countries and addresses and the ended sessions, which can hold tens of kilobytes on a ticket
 /// that many devices took over, are written whole only when a step other than a renewal changed them,
 /// and at least every [`WHOLE_EVERY_MS`]: a crash loses at most that much of a device's last-seen time.
@@ -225,10 +237,31 @@ struct Renewals {
 /// The longest a renewed ticket goes without its whole record written.
 const WHOLE_EVERY_MS: i64 = 60_000;
 
-/// What the flush writes of one ticket.
-enum FlushRecord {
-    Whole(Box<TicketRuntime>),
-    Renewals(Renewals),
+/// The renewal log's bookkeeping, under the runtime's lock.
+#[derive(Default)]
+struct RenewalLog {
+    /// The next piece's sequence number.
+    next: u64,
+    /// Per log entry, the tickets whose newest renewals it holds (an entry at zero is not needed).
+    refs: BTreeMap<u64, u32>,
+    /// Entries no ticket needs, removed by the next flush.
+    obsolete: Vec<u64>,
+}
+
+impl RenewalLog {
+    /// A ticket's newest renewals are no longer in entry `seq` (0: none).
+    fn release(&mut self, seq: u64) {
+        if seq == 0 {
+            return;
+        }
+        if let Some(n) = self.refs.get_mut(&seq) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.refs.remove(&seq);
+                self.obsolete.push(seq);
+            }
+        }
+    }
 }
 
 /// What a heartbeat may change without the ticket's whole record being written again: nothing of this.
@@ -258,6 +291,7 @@ struct Runtime {
     dirty: HashSet<TicketId>,
     /// Of those, the ones whose whole record must be written (any step but a plain renewal).
     whole: HashSet<TicketId>,
+    log: RenewalLog,
     /// Leases held per show, kept by every step and the sweep (`Store::live_session_counts`), so counting
     /// sessions never walks every ticket.
     held: HashMap<ShowId, u64>,
@@ -630,17 +664,7 @@ impl EmbeddedStore {
             console_sessions.insert(session.id, session);
         }
         let mut runtime = Runtime::default();
-        // renewals written after a ticket's whole record replace its leases and last-seen time
-        let mut renewals: HashMap<String, Renewals> = HashMap::new();
-        for row in read
-            .open_table(RENEWALS)
-            .map_err(unavailable)?
-            .iter()
-            .map_err(unavailable)?
-        {
-            let (k, v) = row.map_err(unavailable)?;
-            renewals.insert(k.value().to_owned(), decode("lease renewals", v.value())?);
-        }
+        let mut newest = 0;
         for row in read
             .open_table(LEASES)
             .map_err(unavailable)?
@@ -650,16 +674,54 @@ impl EmbeddedStore {
             let (k, v) = row.map_err(unavailable)?;
             let id = TicketId::parse(k.value())
                 .map_err(|e| StoreError::Corrupt(format!("lease key: {e}")))?;
-            let mut rt: TicketRuntime = decode("leases", v.value())?;
-            if let Some(r) = renewals.remove(k.value()) {
-                rt.leases.leases = r.leases;
-                rt.leases.usage.last_seen_at = r.last_seen_at.max(rt.leases.usage.last_seen_at);
-                rt.apart = true;
-            }
-            runtime.count_held(&rt.show_id.clone(), 0, rt.leases.leases.len());
-            runtime.tickets.insert(id.clone(), Box::new(rt));
-            runtime.index(&id);
+            let rt: TicketRuntime = decode("leases", v.value())?;
+            newest = newest.max(rt.seq);
+            runtime.tickets.insert(id, Box::new(rt));
         }
+        // the renewal log, oldest first: an entry newer than a ticket's whole record (and than the
+        // entries before it) holds the ticket's leases and last-seen time as renewals left them
+        let mut entries = Vec::new();
+        for row in read
+            .open_table(RENEWAL_LOG)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
+            let (k, v) = row.map_err(unavailable)?;
+            let seq = u64::from_str_radix(k.value(), 16)
+                .map_err(|e| StoreError::Corrupt(format!("lease renewal log key: {e}")))?;
+            newest = newest.max(seq);
+            entries.push(seq);
+            let renewed: Vec<(TicketId, Renewals)> = decode("lease renewal log", v.value())?;
+            for (id, r) in renewed {
+                if let Some(t) = runtime.tickets.get_mut(&id)
+                    && seq > t.seq
+                    && seq > t.apart
+                {
+                    t.leases.leases = r.leases;
+                    t.leases.usage.last_seen_at = r.last_seen_at.max(t.leases.usage.last_seen_at);
+                    t.apart = seq;
+                }
+            }
+        }
+        let ids: Vec<TicketId> = runtime.tickets.keys().cloned().collect();
+        for id in &ids {
+            let (show, held, apart) = {
+                let t = &runtime.tickets[id];
+                (t.show_id.clone(), t.leases.leases.len(), t.apart)
+            };
+            runtime.count_held(&show, 0, held);
+            runtime.index(id);
+            if apart != 0 {
+                *runtime.log.refs.entry(apart).or_default() += 1;
+            }
+        }
+        // entries no ticket needs any more (every ticket in them written since) go at the first flush
+        runtime.log.obsolete = entries
+            .into_iter()
+            .filter(|seq| !runtime.log.refs.contains_key(seq))
+            .collect();
+        runtime.log.next = newest + 1;
         drop(read);
         Ok(Self {
             db: Arc::new(db),
@@ -796,8 +858,9 @@ impl EmbeddedStore {
                     leases: TicketLeases::default(),
                     bounds: None,
                     revoked: false,
+                    seq: 0,
                     whole_at: 0,
-                    apart: false,
+                    apart: 0,
                 })
             }),
             (false, None) => return None,
@@ -1883,10 +1946,14 @@ impl Store for EmbeddedStore {
         };
         // the changed tickets, taken whole (the set is swapped out, not walked, under the lock); a ticket
         // that changes from here on is marked again and goes in the next flush
-        let mut dirty: Vec<TicketId> = std::mem::take(&mut lock(&self.runtime).dirty)
-            .into_iter()
-            .collect();
-        if dirty.is_empty() && keys.is_empty() {
+        let (mut dirty, obsolete): (Vec<TicketId>, bool) = {
+            let mut rt = lock(&self.runtime);
+            (
+                std::mem::take(&mut rt.dirty).into_iter().collect(),
+                !rt.log.obsolete.is_empty(),
+            )
+        };
+        if dirty.is_empty() && keys.is_empty() && !obsolete {
             return Ok(());
         }
         // in pieces: the lock is held to copy one piece at a time, the copies are encoded off the lock
@@ -1899,29 +1966,44 @@ impl Store for EmbeddedStore {
             let ids = dirty.split_off(cut);
             let last = dirty.is_empty();
             // a ticket changed only by renewals since its whole record (at most WHOLE_EVERY_MS ago) is
-            // copied and written as its leases alone: a fraction of a ticket that many devices took over
-            let leases: Vec<(TicketId, FlushRecord)> = {
+            // copied as its leases alone, and all of those of the piece are written as one entry of the
+            // renewal log: one write, where a B-tree insert per ticket copied a page per ticket
+            let (seq, whole, renewed, obsolete, released) = {
                 let now = self.clock.now().0;
                 let mut guard = lock(&self.runtime);
                 let rt = &mut *guard;
-                ids.iter()
-                    .filter_map(|id| {
-                        let whole = rt.whole.remove(id);
-                        let t = rt.tickets.get_mut(id)?;
-                        let record = if whole || now - t.whole_at >= WHOLE_EVERY_MS {
-                            t.whole_at = now;
-                            t.apart = false;
-                            FlushRecord::Whole(Box::new(TicketRuntime::clone(t)))
-                        } else {
-                            t.apart = true;
-                            FlushRecord::Renewals(Renewals {
+                let seq = rt.log.next;
+                rt.log.next += 1;
+                let obsolete = std::mem::take(&mut rt.log.obsolete);
+                let (mut whole, mut renewed, mut released) = (Vec::new(), Vec::new(), Vec::new());
+                for id in &ids {
+                    let must = rt.whole.remove(id);
+                    let Some(t) = rt.tickets.get_mut(id) else {
+                        continue;
+                    };
+                    // the entry that held the ticket's newest renewals no longer does, once this
+                    // piece is written
+                    released.push(t.apart);
+                    if must || now - t.whole_at >= WHOLE_EVERY_MS {
+                        t.whole_at = now;
+                        t.seq = seq;
+                        t.apart = 0;
+                        whole.push((id.clone(), Box::new(TicketRuntime::clone(t))));
+                    } else {
+                        t.apart = seq;
+                        renewed.push((
+                            id.clone(),
+                            Renewals {
                                 leases: t.leases.leases.clone(),
                                 last_seen_at: t.leases.usage.last_seen_at,
-                            })
-                        };
-                        Some((id.clone(), record))
-                    })
-                    .collect()
+                            },
+                        ));
+                    }
+                }
+                if !renewed.is_empty() {
+                    rt.log.refs.insert(seq, renewed.len() as u32);
+                }
+                (seq, whole, renewed, obsolete, released)
             };
             let keys = if last { keys.take() } else { None };
             let durability = if last {
@@ -1929,22 +2011,24 @@ impl Store for EmbeddedStore {
             } else {
                 redb::Durability::None
             };
+            let removed = obsolete.clone();
             let result = self
                 .write_durable(durability, move |txn| {
                     let mut t = txn.open_table(LEASES).map_err(unavailable)?;
-                    let mut r = txn.open_table(RENEWALS).map_err(unavailable)?;
-                    for (id, record) in &leases {
-                        match record {
-                            FlushRecord::Whole(runtime) => {
-                                t.insert(id.as_str(), encode(&**runtime).as_slice())
-                                    .map_err(unavailable)?;
-                                r.remove(id.as_str()).map_err(unavailable)?;
-                            }
-                            FlushRecord::Renewals(renewals) => {
-                                r.insert(id.as_str(), encode(renewals).as_slice())
-                                    .map_err(unavailable)?;
-                            }
-                        }
+                    for (id, runtime) in &whole {
+                        t.insert(id.as_str(), encode(&**runtime).as_slice())
+                            .map_err(unavailable)?;
+                    }
+                    let mut log = txn.open_table(RENEWAL_LOG).map_err(unavailable)?;
+                    if !renewed.is_empty() {
+                        log.insert(renewal_key(seq).as_str(), encode(&renewed).as_slice())
+                            .map_err(unavailable)?;
+                    }
+                    // entries every ticket of which was written again in an earlier commit (which
+                    // this one makes durable, if it was not)
+                    for old in &removed {
+                        log.remove(renewal_key(*old).as_str())
+                            .map_err(unavailable)?;
                     }
                     let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
                     for (id, bytes) in keys.iter().flatten() {
@@ -1957,16 +2041,21 @@ impl Store for EmbeddedStore {
                     Ok(())
                 })
                 .await;
+            let mut rt = lock(&self.runtime);
             if let Err(e) = result {
                 // this piece and the ones not yet written go in the next flush (pieces committed
-                // without a sync are written again, and synced, then)
-                // whole, as their whole records may not be on disk
-                let mut rt = lock(&self.runtime);
+                // without a sync are written again, and synced, then), whole, as their whole records
+                // may not be on disk; the entries to remove are removed then
+                rt.log.obsolete.extend(obsolete);
                 for id in ids.iter().chain(&dirty) {
                     rt.changed(id, true);
                 }
                 return Err(e);
             }
+            for old in released {
+                rt.log.release(old);
+            }
+            drop(rt);
             if last {
                 return Ok(());
             }
@@ -1981,13 +2070,15 @@ impl Store for EmbeddedStore {
             let apart: Vec<TicketId> = rt
                 .tickets
                 .iter()
-                .filter(|(_, t)| t.apart)
+                .filter(|(_, t)| t.apart != 0)
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in &apart {
                 rt.changed(id, true);
             }
         }
+        self.flush().await?;
+        // the log entries those whole writes made obsolete
         self.flush().await
     }
 

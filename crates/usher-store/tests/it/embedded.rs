@@ -185,58 +185,19 @@ fn rows(dir: &std::path::Path, table: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn renewals_are_flushed_apart_survive_a_crash_and_are_written_whole_at_close() {
-    // a renewal changes the leases only: the flush writes them apart from the ticket's whole record
-    // (usage, ended sessions), a reopened store reads them over it, and a clean close writes the whole
-    // record again, which is all a release that knows only the whole records reads
-    let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<SystemClock> = Arc::new(SystemClock);
-    let hasher = usher_core::secret::SecretHasher::new(b"renewals-test-key-0123456789abcdef");
-    let (first, second) = (
-        hasher.session_secret("first"),
-        hasher.session_secret("second"),
-    );
-    let session = {
-        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-        let (_, session_id) = seated_ticket(&store, "renewals-token-00001").await;
-        // the admit is written whole
-        store.flush().await.unwrap();
-        let renewed = store
-            .heartbeat(
-                &session_id,
-                usher_core::lease::Presented {
-                    secret: &usher_store::contract::seat_secret(),
-                    fresh: Some(first),
-                    revive_since: None,
-                },
-            )
-            .await
-            .unwrap();
-        assert!(matches!(
-            renewed.decision,
-            usher_core::lease::HeartbeatDecision::Renewed { .. }
-        ));
-        store.flush().await.unwrap();
-        // dropped without a close: a crash after the flush
-        session_id
-    };
-    let apart = rows(dir.path(), "lease_renewals");
-    assert_eq!(apart.len(), 1, "the renewal is written apart");
-    assert!(apart[0].1.contains(&first.to_hex()), "{apart:?}");
-    assert!(
-        !rows(dir.path(), "leases")[0].1.contains(&first.to_hex()),
-        "the whole record is the admit's"
-    );
-
-    let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-    // the reopened store knows the renewed secret: the player's next heartbeat renews
-    let renewed = store
+/// Renews `session` presenting `secret`, handing out `fresh`: it must renew.
+async fn renew(
+    store: &EmbeddedStore,
+    session: &usher_core::ids::SessionId,
+    secret: &usher_core::secret::SecretHash,
+    fresh: usher_core::secret::SecretHash,
+) {
+    let answer = store
         .heartbeat(
-            &session,
+            session,
             usher_core::lease::Presented {
-                secret: &first,
-                fresh: Some(second),
+                secret,
+                fresh: Some(fresh),
                 revive_since: None,
             },
         )
@@ -244,18 +205,75 @@ async fn renewals_are_flushed_apart_survive_a_crash_and_are_written_whole_at_clo
         .unwrap();
     assert!(
         matches!(
-            renewed.decision,
+            answer.decision,
             usher_core::lease::HeartbeatDecision::Renewed { .. }
         ),
-        "{renewed:?}"
+        "{answer:?}"
     );
+}
+
+#[tokio::test]
+async fn renewals_are_logged_apart_survive_a_crash_and_are_written_whole_at_close() {
+    // a renewal changes the leases only: the flush logs them apart from the ticket's whole record (usage,
+    // ended sessions), a reopened store replays the log over it, a whole write makes the entry
+    // obsolete and the next flush removes it, and a clean close writes everything whole, which is all a
+    // release that knows only the whole records reads
+    const LOG: &str = "lease_renewal_log";
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    let hasher = usher_core::secret::SecretHasher::new(b"renewals-test-key-0123456789abcdef");
+    let secret = |n: u32| hasher.session_secret(&n.to_string());
+    let session = {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        let (_, session_id) = seated_ticket(&store, "renewals-token-00001").await;
+        // the admit is written whole
+        store.flush().await.unwrap();
+        renew(&store, &session_id, &contract::seat_secret(), secret(1)).await;
+        store.flush().await.unwrap();
+        // dropped without a close: a crash after the flush
+        session_id
+    };
+    let logged = rows(dir.path(), LOG);
+    assert_eq!(logged.len(), 1, "the renewal is logged apart");
+    assert!(logged[0].1.contains(&secret(1).to_hex()), "{logged:?}");
+    assert!(
+        !rows(dir.path(), "leases")[0]
+            .1
+            .contains(&secret(1).to_hex()),
+        "the whole record is the admit's"
+    );
+
+    {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        // the reopened store knows the logged secret: the player's next heartbeat renews
+        renew(&store, &session, &secret(1), secret(2)).await;
+        // a reopened store writes a ticket whole first; the entry it replaces goes at the next flush
+        store.flush().await.unwrap();
+        store.flush().await.unwrap();
+    }
+    assert!(
+        rows(dir.path(), LOG).is_empty(),
+        "the obsolete entry is removed"
+    );
+    assert!(
+        rows(dir.path(), "leases")[0]
+            .1
+            .contains(&secret(2).to_hex())
+    );
+
+    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+    renew(&store, &session, &secret(2), secret(3)).await;
+    store.flush().await.unwrap();
+    renew(&store, &session, &secret(3), secret(4)).await;
+    store.flush().await.unwrap();
     store.close().await.unwrap();
     drop(store);
+    assert!(rows(dir.path(), LOG).is_empty(), "a close writes whole");
     assert!(
-        rows(dir.path(), "lease_renewals").is_empty(),
-        "a close writes whole"
+        rows(dir.path(), "leases")[0]
+            .1
+            .contains(&secret(4).to_hex())
     );
-    assert!(rows(dir.path(), "leases")[0].1.contains(&second.to_hex()));
 }
 
 fn meta(dir: &std::path::Path, key: &str) -> Option<String> {
