@@ -234,7 +234,8 @@ struct Renewals {
     last_seen_at: Option<UnixMs>,
 }
 
-/// The longest a renewed ticket goes without its whole record written.
+/// The longest a ticket flushed for its renewals goes without its whole record written (one whose
+/// lease ends is written whole then).
 const WHOLE_EVERY_MS: i64 = 60_000;
 
 /// The renewal log's bookkeeping, under the runtime's lock.
@@ -265,11 +266,16 @@ impl RenewalLog {
 }
 
 /// What a heartbeat may change without the ticket's whole record being written again: nothing of this.
-/// Lengths and counters only (no allocation on the heartbeat path): a renewal that ends or forgets a
-/// session changes the leases' or the endings' count, and one that meets a new device or a clone moves
-/// the usage's.
-fn heavy_shape(l: &TicketLeases) -> [u64; 7] {
+/// Lengths, counters and a sum (no allocation on the heartbeat path): a renewal that ends or forgets a
+/// session changes the leases' or the endings' count, one that meets a clone moves the usage's, and one
+/// that remembers a device again (a full list drops its oldest) changes the sum of the devices'
+/// first-seen times, which their order (most recent last) does not.
+fn heavy_shape(l: &TicketLeases) -> [u64; 8] {
     [
+        l.usage
+            .devices
+            .iter()
+            .fold(0i64, |sum, d| sum.wrapping_add(d.first_seen.0)) as u64,
         l.leases.len() as u64,
         l.ended.len() as u64,
         l.usage.devices.len() as u64,
@@ -694,7 +700,10 @@ impl EmbeddedStore {
             entries.push(seq);
             let renewed: Vec<(TicketId, Renewals)> = decode("lease renewal log", v.value())?;
             for (id, r) in renewed {
+                // a whole record without a sequence was written by a release without the log (after
+                // a downgrade): it is newer than any entry, which that release never wrote
                 if let Some(t) = runtime.tickets.get_mut(&id)
+                    && t.seq != 0
                     && seq > t.seq
                     && seq > t.apart
                 {
@@ -721,7 +730,9 @@ impl EmbeddedStore {
             .into_iter()
             .filter(|seq| !runtime.log.refs.contains_key(seq))
             .collect();
-        runtime.log.next = newest + 1;
+        runtime.log.next = newest.checked_add(1).ok_or_else(|| {
+            StoreError::Corrupt("lease sequence numbers are exhausted (a damaged store?)".into())
+        })?;
         drop(read);
         Ok(Self {
             db: Arc::new(db),
@@ -877,6 +888,145 @@ impl EmbeddedStore {
             rt.index(id);
         }
         Some((out, show_id, bounds))
+    }
+
+    /// [`Store::flush`]; `closing` writes every changed ticket whole (the last flush, at [`Store::close`]).
+    async fn flush_pieces(&self, closing: bool) -> Result<(), StoreError> {
+        let _one_at_a_time = self.flush_lock.lock().await;
+        let keys: Vec<(ApiKeyId, Vec<u8>)> = {
+            let dirty: Vec<ApiKeyId> = lock(&self.keys_dirty).drain().collect();
+            let all = self
+                .api_keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            dirty
+                .into_iter()
+                .filter_map(|id| all.get(&id).map(|k| (id.clone(), encode(k))))
+                .collect()
+        };
+        // the changed tickets, taken whole (the set is swapped out, not walked, under the lock); a ticket
+        // that changes from here on is marked again and goes in the next flush
+        let (mut dirty, obsolete): (Vec<TicketId>, bool) = {
+            let mut rt = lock(&self.runtime);
+            (
+                std::mem::take(&mut rt.dirty).into_iter().collect(),
+                !rt.log.obsolete.is_empty(),
+            )
+        };
+        if dirty.is_empty() && keys.is_empty() && !obsolete {
+            return Ok(());
+        }
+        // in pieces: the lock is held to copy one piece at a time, the copies are encoded off the lock
+        // and off the runtime, and each piece is a transaction of its own, so admits and heartbeats wait
+        // for at most one piece's copy and registrations' commits go in between; only the last piece
+        // is synced to disk, which makes the pieces before it durable with it
+        let mut keys = Some(keys);
+        loop {
+            let cut = dirty.len().saturating_sub(FLUSH_PIECE);
+            let ids = dirty.split_off(cut);
+            let last = dirty.is_empty();
+            // a ticket changed only by renewals since its whole record (at most WHOLE_EVERY_MS ago) is
+            // copied as its leases alone, and all of those of the piece are written as one entry of the
+            // renewal log: one write, where a B-tree insert per ticket copied a page per ticket
+            let (seq, whole, renewed, obsolete, released) = {
+                let now = self.clock.now().0;
+                let mut guard = lock(&self.runtime);
+                let rt = &mut *guard;
+                let seq = rt.log.next;
+                rt.log.next += 1;
+                let obsolete = std::mem::take(&mut rt.log.obsolete);
+                let (mut whole, mut renewed, mut released) = (Vec::new(), Vec::new(), Vec::new());
+                for id in &ids {
+                    let must = rt.whole.remove(id);
+                    let Some(t) = rt.tickets.get_mut(id) else {
+                        continue;
+                    };
+                    // the entry that held the ticket's newest renewals no longer does, once this
+                    // piece is written
+                    released.push((id.clone(), t.apart));
+                    if must || closing || now - t.whole_at >= WHOLE_EVERY_MS {
+                        t.whole_at = now;
+                        t.seq = seq;
+                        t.apart = 0;
+                        whole.push((id.clone(), Box::new(TicketRuntime::clone(t))));
+                    } else {
+                        t.apart = seq;
+                        renewed.push((
+                            id.clone(),
+                            Renewals {
+                                leases: t.leases.leases.clone(),
+                                last_seen_at: t.leases.usage.last_seen_at,
+                            },
+                        ));
+                    }
+                }
+                if !renewed.is_empty() {
+                    rt.log.refs.insert(seq, renewed.len() as u32);
+                }
+                (seq, whole, renewed, obsolete, released)
+            };
+            let keys = if last { keys.take() } else { None };
+            let durability = if last {
+                redb::Durability::Immediate
+            } else {
+                redb::Durability::None
+            };
+            let removed = obsolete.clone();
+            let result = self
+                .write_durable(durability, move |txn| {
+                    let mut t = txn.open_table(LEASES).map_err(unavailable)?;
+                    for (id, runtime) in &whole {
+                        t.insert(id.as_str(), encode(&**runtime).as_slice())
+                            .map_err(unavailable)?;
+                    }
+                    let mut log = txn.open_table(RENEWAL_LOG).map_err(unavailable)?;
+                    if !renewed.is_empty() {
+                        log.insert(renewal_key(seq).as_str(), encode(&renewed).as_slice())
+                            .map_err(unavailable)?;
+                    }
+                    // entries every ticket of which was written again in an earlier commit (which
+                    // this one makes durable, if it was not)
+                    for old in &removed {
+                        log.remove(renewal_key(*old).as_str())
+                            .map_err(unavailable)?;
+                    }
+                    let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
+                    for (id, bytes) in keys.iter().flatten() {
+                        // a key deleted meanwhile stays deleted
+                        if k.get(id.as_str()).map_err(unavailable)?.is_some() {
+                            k.insert(id.as_str(), bytes.as_slice())
+                                .map_err(unavailable)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+            let mut rt = lock(&self.runtime);
+            if let Err(e) = result {
+                // this piece and the ones not yet written go in the next flush, whole, as this piece's
+                // records are not on disk (pieces committed before without a sync are made durable by
+                // the next synced commit); its tickets' newest renewals are where they were, and the
+                // entries to remove are removed then
+                rt.log.obsolete.extend(obsolete);
+                rt.log.refs.remove(&seq);
+                for (id, old) in &released {
+                    if let Some(t) = rt.tickets.get_mut(id) {
+                        t.apart = *old;
+                    }
+                }
+                for id in ids.iter().chain(&dirty) {
+                    rt.changed(id, true);
+                }
+                return Err(e);
+            }
+            for (_, old) in released {
+                rt.log.release(old);
+            }
+            drop(rt);
+            if last {
+                return Ok(());
+            }
+        }
     }
 
     /// How many keys the failed-login map holds (at most [`MAX_LOGIN_KEYS`]; for tests and metrics).
@@ -1932,139 +2082,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        let _one_at_a_time = self.flush_lock.lock().await;
-        let keys: Vec<(ApiKeyId, Vec<u8>)> = {
-            let dirty: Vec<ApiKeyId> = lock(&self.keys_dirty).drain().collect();
-            let all = self
-                .api_keys
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            dirty
-                .into_iter()
-                .filter_map(|id| all.get(&id).map(|k| (id.clone(), encode(k))))
-                .collect()
-        };
-        // the changed tickets, taken whole (the set is swapped out, not walked, under the lock); a ticket
-        // that changes from here on is marked again and goes in the next flush
-        let (mut dirty, obsolete): (Vec<TicketId>, bool) = {
-            let mut rt = lock(&self.runtime);
-            (
-                std::mem::take(&mut rt.dirty).into_iter().collect(),
-                !rt.log.obsolete.is_empty(),
-            )
-        };
-        if dirty.is_empty() && keys.is_empty() && !obsolete {
-            return Ok(());
-        }
-        // in pieces: the lock is held to copy one piece at a time, the copies are encoded off the lock
-        // and off the runtime, and each piece is a transaction of its own, so admits and heartbeats wait
-        // for at most one piece's copy and registrations' commits go in between; only the last piece
-        // is synced to disk, which makes the pieces before it durable with it
-        let mut keys = Some(keys);
-        loop {
-            let cut = dirty.len().saturating_sub(FLUSH_PIECE);
-            let ids = dirty.split_off(cut);
-            let last = dirty.is_empty();
-            // a ticket changed only by renewals since its whole record (at most WHOLE_EVERY_MS ago) is
-            // copied as its leases alone, and all of those of the piece are written as one entry of the
-            // renewal log: one write, where a B-tree insert per ticket copied a page per ticket
-            let (seq, whole, renewed, obsolete, released) = {
-                let now = self.clock.now().0;
-                let mut guard = lock(&self.runtime);
-                let rt = &mut *guard;
-                let seq = rt.log.next;
-                rt.log.next += 1;
-                let obsolete = std::mem::take(&mut rt.log.obsolete);
-                let (mut whole, mut renewed, mut released) = (Vec::new(), Vec::new(), Vec::new());
-                for id in &ids {
-                    let must = rt.whole.remove(id);
-                    let Some(t) = rt.tickets.get_mut(id) else {
-                        continue;
-                    };
-                    // the entry that held the ticket's newest renewals no longer does, once this
-                    // piece is written
-                    released.push(t.apart);
-                    if must || now - t.whole_at >= WHOLE_EVERY_MS {
-                        t.whole_at = now;
-                        t.seq = seq;
-                        t.apart = 0;
-                        whole.push((id.clone(), Box::new(TicketRuntime::clone(t))));
-                    } else {
-                        t.apart = seq;
-                        renewed.push((
-                            id.clone(),
-                            Renewals {
-                                leases: t.leases.leases.clone(),
-                                last_seen_at: t.leases.usage.last_seen_at,
-                            },
-                        ));
-                    }
-                }
-                if !renewed.is_empty() {
-                    rt.log.refs.insert(seq, renewed.len() as u32);
-                }
-                (seq, whole, renewed, obsolete, released)
-            };
-            let keys = if last { keys.take() } else { None };
-            let durability = if last {
-                redb::Durability::Immediate
-            } else {
-                redb::Durability::None
-            };
-            let removed = obsolete.clone();
-            let result = self
-                .write_durable(durability, move |txn| {
-                    let mut t = txn.open_table(LEASES).map_err(unavailable)?;
-                    for (id, runtime) in &whole {
-                        t.insert(id.as_str(), encode(&**runtime).as_slice())
-                            .map_err(unavailable)?;
-                    }
-                    let mut log = txn.open_table(RENEWAL_LOG).map_err(unavailable)?;
-                    if !renewed.is_empty() {
-                        log.insert(renewal_key(seq).as_str(), encode(&renewed).as_slice())
-                            .map_err(unavailable)?;
-                    }
-                    // entries every ticket of which was written again in an earlier commit (which
-                    // this one makes durable, if it was not)
-                    for old in &removed {
-                        log.remove(renewal_key(*old).as_str())
-                            .map_err(unavailable)?;
-                    }
-                    let mut k = txn.open_table(API_KEYS).map_err(unavailable)?;
-                    for (id, bytes) in keys.iter().flatten() {
-                        // a key deleted meanwhile stays deleted
-                        if k.get(id.as_str()).map_err(unavailable)?.is_some() {
-                            k.insert(id.as_str(), bytes.as_slice())
-                                .map_err(unavailable)?;
-                        }
-                    }
-                    Ok(())
-                })
-                .await;
-            let mut rt = lock(&self.runtime);
-            if let Err(e) = result {
-                // this piece and the ones not yet written go in the next flush (pieces committed
-                // without a sync are written again, and synced, then), whole, as their whole records
-                // may not be on disk; the entries to remove are removed then
-                rt.log.obsolete.extend(obsolete);
-                for id in ids.iter().chain(&dirty) {
-                    rt.changed(id, true);
-                }
-                return Err(e);
-            }
-            for old in released {
-                rt.log.release(old);
-            }
-            drop(rt);
-            if last {
-                return Ok(());
-            }
-        }
+        self.flush_pieces(false).await
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        // the tickets whose last renewals are written apart are written whole: a release that reads
-        // only the whole records then finds every renewal
+        // the tickets whose newest renewals are in the log, and every ticket changed since the last
+        // flush, are written whole: a release that reads only the whole records then finds every
+        // renewal
         {
             let mut rt = lock(&self.runtime);
             let apart: Vec<TicketId> = rt
@@ -2077,9 +2101,9 @@ impl Store for EmbeddedStore {
                 rt.changed(id, true);
             }
         }
-        self.flush().await?;
-        // the log entries those whole writes made obsolete
-        self.flush().await
+        // every changed ticket whole, then the log entries those whole writes made obsolete
+        self.flush_pieces(true).await?;
+        self.flush_pieces(true).await
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {
