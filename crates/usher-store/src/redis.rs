@@ -831,21 +831,21 @@ impl RedisStore {
             return Ok(());
         }
         self.each_shard(|shard, mut con| {
-            let mut set = redis::cmd("SET");
-            set.arg(self.shard_key(&shard, &["schema"])).arg(version);
+            // one round trip per shard: both keys are on its slot
+            let mut pipe = redis::pipe();
+            let set = pipe
+                .cmd("SET")
+                .arg(self.shard_key(&shard, &["schema"]))
+                .arg(version);
             if only_new {
                 set.arg("NX");
             }
             // the generation the shard's lease steps read ([`RedisStore::step_generation_key`])
-            let mut generation = redis::cmd("SET");
-            generation
+            pipe.cmd("SET")
                 .arg(self.shard_key(&shard, &[CONFIG_GEN]))
                 .arg(0)
                 .arg("NX");
-            async move {
-                set.query_async::<Option<String>>(&mut con).await?;
-                generation.query_async::<Option<String>>(&mut con).await
-            }
+            async move { pipe.query_async::<()>(&mut con).await }
         })
         .await
         .map(drop)
@@ -956,7 +956,7 @@ impl RedisStore {
             let mut con = con.clone();
             let batch = &batch;
             async move {
-                let prefix = self.shard_prefix(shard);
+                let ticket_prefix = self.shard_key(shard, &["ticket", ""]);
                 // the answers of the chunks sent before a failure are kept: their tickets stay counted
                 // or are taken back as those answers say
                 let mut answers: Vec<(usize, Vec<String>)> = Vec::with_capacity(items.len());
@@ -965,12 +965,12 @@ impl RedisStore {
                     for &i in chunk {
                         let ticket = &batch[i].ticket;
                         let mut inv = self.scripts.register.prepare_invoke();
-                        inv.key(format!("{prefix}token:{}", ticket.token_hash.to_hex()))
-                            .key(format!("{prefix}ticket:{}", ticket.id))
-                            .key(format!("{prefix}tickets"))
+                        inv.key(self.shard_key(shard, &["token", &ticket.token_hash.to_hex()]))
+                            .key(self.shard_key(shard, &["ticket", ticket.id.as_str()]))
+                            .key(self.shard_key(shard, &["tickets"]))
                             .arg(ticket.id.as_str())
                             .arg(encode(ticket))
-                            .arg(format!("{prefix}ticket:"))
+                            .arg(&ticket_prefix)
                             .arg("0")
                             .arg("cluster");
                         pipe.invoke_script(&inv);
