@@ -166,7 +166,10 @@ impl redis::aio::ConnectionLike for Con {
     ) -> redis::RedisFuture<'a, RedisValue> {
         match self {
             Con::One(c) => c.req_packed_command(cmd),
-            Con::Cluster(c) => c.req_packed_command(cmd),
+            Con::Cluster(c) => match slot_guarded(cmd) {
+                Some(guarded) => Box::pin(async move { c.req_packed_command(&guarded).await }),
+                None => c.req_packed_command(cmd),
+            },
         }
     }
 
@@ -178,7 +181,21 @@ impl redis::aio::ConnectionLike for Con {
     ) -> redis::RedisFuture<'a, Vec<RedisValue>> {
         match self {
             Con::One(c) => c.req_packed_commands(pipeline, offset, count),
-            Con::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Con::Cluster(c) => {
+                if !pipeline.cmd_iter().any(|cmd| slot_guarded(cmd).is_some()) {
+                    return c.req_packed_commands(pipeline, offset, count);
+                }
+                // the same commands, each script guarded; the caller's pipeline still sorts the answers
+                // (ignored items, a transaction's EXEC) from what this returns
+                let mut guarded = redis::pipe();
+                if pipeline.is_transaction() {
+                    guarded.atomic();
+                }
+                for cmd in pipeline.cmd_iter() {
+                    guarded.add_command(slot_guarded(cmd).unwrap_or_else(|| cmd.clone()));
+                }
+                Box::pin(async move { c.req_packed_commands(&guarded, offset, count).await })
+            }
         }
     }
 
@@ -189,6 +206,76 @@ impl redis::aio::ConnectionLike for Con {
         }
     }
 }
+
+/// What ends the name of the key [`slot_guarded`] adds to a script's keys on a Redis Cluster: a key that
+/// never exists. A NUL byte, which no id, reference or name that reaches a key may hold
+/// (`usher_core::validation::check_text`), so the scripts' [`SLOT_GUARD_PRELUDE`] never takes it for a
+/// key of their own.
+const SLOT_GUARD: &[u8] = b"\0slot-guard";
+
+/// The first lines of every script: drop the key [`slot_guarded`] added (on a Redis Cluster) before the
+/// script reads its own keys, some of which are optional (`if KEYS[4] then`).
+const SLOT_GUARD_PRELUDE: &str =
+    "if #KEYS > 0 and string.sub(KEYS[#KEYS], -11) == '\0slot-guard' then KEYS[#KEYS] = nil end";
+
+/// Every script of this store: [`SLOT_GUARD_PRELUDE`], then `body`.
+fn lua(body: &str) -> Script {
+    Script::new(&format!("{SLOT_GUARD_PRELUDE}\n{body}"))
+}
+
+/// `cmd` with one more key when it runs a script (EVALSHA or EVAL) on a Redis Cluster: a key in the slot
+/// of its first key that never exists (`{tag}` + [`SLOT_GUARD`]).
+///
+/// A script reads keys it did not declare (a session's ticket, seats, endings), which share its slot's
+/// hash tag. While `redis-cli --cluster reshard` moves that slot key by key, the master it leaves would
+/// answer such a read "not local" mid-script, and the master it goes to (asked with ASKING) would answer
+/// nil for a key not yet moved, so a renewal could answer `unknown` for a live session. With a declared
+/// key that is never there, Redis runs no script on a slot while it moves: the leaving master answers
+/// TRYAGAIN (or ASK, and the receiving one TRYAGAIN), and the cluster client tries again
+/// ([`CLUSTER_RETRIES`]) until the slot has one master, which holds all of its keys.
+fn slot_guarded(cmd: &redis::Cmd) -> Option<redis::Cmd> {
+    let args: Vec<&[u8]> = cmd
+        .args_iter()
+        .map(|a| match a {
+            redis::Arg::Simple(a) => Some(a),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let (name, rest) = args.split_first()?;
+    if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
+        return None;
+    }
+    let (script, rest) = rest.split_first()?;
+    let (numkeys, rest) = rest.split_first()?;
+    let numkeys: usize = std::str::from_utf8(numkeys).ok()?.parse().ok()?;
+    let first = rest
+        .first()
+        .filter(|_| numkeys > 0 && rest.len() >= numkeys)?;
+    // the hash tag as Redis reads it: from the first `{` to the next `}`, not empty
+    let open = first.iter().position(|&b| b == b'{')?;
+    let close = open + 1 + first[open + 1..].iter().position(|&b| b == b'}')?;
+    if close == open + 1 {
+        return None;
+    }
+    let mut guard = first[..=close].to_vec();
+    guard.extend_from_slice(SLOT_GUARD);
+    let mut out = redis::cmd(std::str::from_utf8(name).ok()?);
+    out.arg(*script).arg(numkeys + 1);
+    for key in &rest[..numkeys] {
+        out.arg(*key);
+    }
+    out.arg(guard);
+    for arg in &rest[numkeys..] {
+        out.arg(*arg);
+    }
+    Some(out)
+}
+
+/// How often, and how soon, the cluster client sends a step again that a master answered TRYAGAIN (its
+/// slot is moving, [`slot_guarded`]) or CLUSTERDOWN: 8 times, waiting 2 ms to 200 ms (a random time below
+/// 5 ms × 2ⁿ), at most ~0.7 s in all, which covers the move of one slot's keys. The client's own default
+/// waits at least 1.28 s before the first.
+const CLUSTER_RETRIES: u32 = 8;
 
 /// The shards of a Redis Cluster layout: every key of a ticket (its token, record, seats, sessions,
 /// endings and its share of a show's live set) carries the hash tag of its shard, the first two hex
@@ -251,7 +338,7 @@ fn heartbeat_script(now_fn: &str) -> Script {
         .split_once(RULES_BEGIN)
         .expect("seats.lua marks where its rules begin");
     assert!(base.contains(SERVER_NOW), "seats.lua's base defines now_ms");
-    Script::new(&format!(
+    lua(&format!(
         "{}\n{}\n{}\n{RULES_BEGIN}{}\n{}",
         base.replace(SERVER_NOW, now_fn),
         include_str!("redis/generation.lua"),
@@ -268,7 +355,7 @@ fn script_timed(body: &str, now_fn: &str) -> Script {
         seats.contains(SERVER_NOW),
         "seats.lua defines now_ms as SERVER_NOW"
     );
-    Script::new(&format!(
+    lua(&format!(
         "{}\n{}\n{}",
         seats.replace(SERVER_NOW, now_fn),
         include_str!("redis/generation.lua"),
@@ -278,7 +365,7 @@ fn script_timed(body: &str, now_fn: &str) -> Script {
 
 /// A script that reads or writes shows or the CDN pool: the configuration generation, then `body`.
 fn config_script(body: &str) -> Script {
-    Script::new(&format!(
+    lua(&format!(
         "{}\n{}",
         include_str!("redis/generation.lua"),
         body
@@ -628,18 +715,18 @@ impl RedisStore {
                 set_cdn_health: config_script(include_str!("redis/set_cdn_health.lua")),
                 put_config: config_script(include_str!("redis/put_config.lua")),
                 delete_cdn: config_script(include_str!("redis/delete_cdn.lua")),
-                login_attempt: Script::new(include_str!("redis/login_attempt.lua")),
-                undo_login_attempt: Script::new(include_str!("redis/undo_login_attempt.lua")),
-                change_admin_user: Script::new(include_str!("redis/change_admin_user.lua")),
-                end_console_sessions: Script::new(include_str!("redis/end_console_sessions.lua")),
-                prune_audit: Script::new(include_str!("redis/prune_audit.lua")),
-                live_counts: Script::new(include_str!("redis/live_counts.lua")),
-                live_counts_shard: Script::new(include_str!("redis/live_counts_shard.lua")),
+                login_attempt: lua(include_str!("redis/login_attempt.lua")),
+                undo_login_attempt: lua(include_str!("redis/undo_login_attempt.lua")),
+                change_admin_user: lua(include_str!("redis/change_admin_user.lua")),
+                end_console_sessions: lua(include_str!("redis/end_console_sessions.lua")),
+                prune_audit: lua(include_str!("redis/prune_audit.lua")),
+                live_counts: lua(include_str!("redis/live_counts.lua")),
+                live_counts_shard: lua(include_str!("redis/live_counts_shard.lua")),
                 erase: script(include_str!("redis/erase.lua")),
                 retain: script(include_str!("redis/retain.lua")),
                 seats_read: script(include_str!("redis/seats_read.lua")),
-                door: Script::new(include_str!("redis/door.lua")),
-                session_read: Script::new(include_str!("redis/session_read.lua")),
+                door: lua(include_str!("redis/door.lua")),
+                session_read: lua(include_str!("redis/session_read.lua")),
             },
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
@@ -700,6 +787,10 @@ impl RedisStore {
             );
         }
         let client = redis::cluster::ClusterClientBuilder::new(vec![cfg.url.as_str()])
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(2)
+            .max_retry_wait(200)
+            .retry_wait_formula(5, 2)
             .connection_timeout(cfg.connect_timeout)
             .response_timeout(cfg.response_timeout)
             .build()
@@ -882,9 +973,8 @@ impl RedisStore {
 
     /// The configuration generation as a lease step of shard `shard` reads it. On a Redis Cluster the
     /// generation is on another slot, so the step reads its shard's, stamped `0` at start and never
-    /// moved (a declared key that exists: one missing would make Redis refuse the step with TRYAGAIN
-    /// while the slot migrates), and the node's copy of the shows and pool follows the generation by
-    /// its reads of them instead ([`RedisStore::observe_step`]).
+    /// changed, and the node's copy of the shows and pool follows the generation by its reads of them
+    /// instead ([`RedisStore::observe_step`]).
     fn step_generation_key(&self, shard: &str) -> String {
         if self.cluster {
             self.shard_key(shard, &[CONFIG_GEN])
@@ -2314,7 +2404,7 @@ impl Store for RedisStore {
     }
 
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
-        let created: i64 = Script::new(
+        let created: i64 = lua(
             "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SADD', KEYS[2], ARGV[2]) return 1 end return 0",
         )
         .key(self.key(&["admin_user", user.name.as_str()]))
@@ -2362,7 +2452,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_admin_user(&self, name: &UserName) -> Result<bool, StoreError> {
-        let n: i64 = Script::new(
+        let n: i64 = lua(
             "local n = redis.call('DEL', KEYS[1]) redis.call('SREM', KEYS[2], ARGV[1]) \
              for _, h in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', ARGV[2] .. h) end \
              redis.call('DEL', KEYS[3]) return n",
@@ -2754,7 +2844,7 @@ impl Store for RedisStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         // one script: the due ids move to `until` (claimed), so racing nodes never get the same one
-        let raw: Vec<String> = Script::new(
+        let raw: Vec<String> = lua(
             "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3]) \
              local out = {} \
              for _, id in ipairs(ids) do \
@@ -2854,11 +2944,9 @@ impl Store for RedisStore {
             answer: None,
             expires_at: until,
         });
-        let held: Option<String> = Script::new(
-            "local v = redis.call('GET', KEYS[1]) \
+        let held: Option<String> = lua("local v = redis.call('GET', KEYS[1]) \
              if v and tonumber(cjson.decode(v).expires_at) > tonumber(ARGV[2]) then return v end \
-             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return false",
-        )
+             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return false")
         .key(self.key(&["idem", key]))
         .arg(claim)
         .arg(now.0)
@@ -2957,7 +3045,7 @@ impl Store for RedisStore {
         // the key outlives the code's lapse by a minute (the scripts compare `expires_at` with the
         // store's clock; Redis's own clock only collects the garbage)
         let now = self.now();
-        let created: i64 = Script::new(
+        let created: i64 = lua(
             "if redis.call('EXISTS', KEYS[1]) == 1 and \
                 tonumber(redis.call('HGET', KEYS[1], 'expires_at')) > tonumber(ARGV[4]) then return 0 end \
              redis.call('DEL', KEYS[1]) \
@@ -2982,7 +3070,7 @@ impl Store for RedisStore {
         user_code: &SecretHash,
         approval: TvApproval,
     ) -> Result<TvApproveOutcome, StoreError> {
-        let said: String = Script::new(
+        let said: String = lua(
             "local f = redis.call('HMGET', KEYS[1], 'expires_at', 'approval') \
              if not f[1] or tonumber(f[1]) <= tonumber(ARGV[2]) then return 'unknown' end \
              if f[2] then return 'approved_already' end \
@@ -3009,7 +3097,7 @@ impl Store for RedisStore {
     ) -> Result<TvPoll, StoreError> {
         // one script: the approval is taken by exactly one poll, and `slow_down` grows the interval
         // for every later poll (RFC 8628 section 3.5)
-        let said: Vec<String> = Script::new(
+        let said: Vec<String> = lua(
             "local f = redis.call('HMGET', KEYS[1], 'secret', 'expires_at', 'interval_s', 'last', 'approval') \
              local now = tonumber(ARGV[2]) \
              if not f[1] or f[1] ~= ARGV[1] or tonumber(f[2]) <= now then return {'unknown'} end \

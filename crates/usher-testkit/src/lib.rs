@@ -404,6 +404,8 @@ impl RedisCluster {
             .arg(format!("127.0.0.1:{}", self.ports[to]))
             .args(["--cluster-from", &id(from)?, "--cluster-to", &id(to)?])
             .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            // one key per MIGRATE, so that a slot stays half-moved for as long as it can
+            .args(["--cluster-pipeline", "1"])
             .output()
             .context("redis-cli --cluster reshard")?;
         anyhow::ensure!(

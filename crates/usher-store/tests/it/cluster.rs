@@ -148,46 +148,75 @@ async fn tickets_spread_over_the_masters_and_every_node_sees_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn players_keep_renewing_while_slots_move_to_another_master() {
-    let (c, seats) = cluster_seated(80).await;
+    // tickets in most of the 256 shards, so that many of the moved slots hold a ticket's keys
+    let (c, seats) = cluster_seated(240).await;
     let seats = Arc::new(seats);
     let before = c.cluster.keys_on(0).unwrap();
     assert!(before > 0);
 
-    // players renew in a loop while a third of master 0's slots move to master 1 (ASK while a slot
-    // migrates, MOVED after)
+    // four players' loops renew, and a fifth looks the tickets up by token, while a third of master
+    // 0's slots move to master 1 key by key (ASK while a slot migrates, MOVED after): every answer is
+    // right or an error the player retries, never `unknown` or "no such ticket" for one that exists
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let renewing = {
+    let renewing: Vec<_> = (0..4)
+        .map(|part| {
+            let (store, seats, stop) = (c.store.clone(), seats.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut renewed, mut failed) = (0u64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for (_, session) in seats.iter().skip(part).step_by(4) {
+                        match store
+                            .heartbeat(session, usher_store::contract::renewal())
+                            .await
+                        {
+                            Ok(answer) => {
+                                assert!(
+                                    matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+                                    "a session was lost while its slot moved: {answer:?}"
+                                );
+                                renewed += 1;
+                            }
+                            // a step the cluster kept refusing while its slot moved; the player retries
+                            Err(StoreError::Unavailable(_)) => failed += 1,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                (renewed, failed)
+            })
+        })
+        .collect();
+    let looking_up = {
         let (store, seats, stop) = (c.store.clone(), seats.clone(), stop.clone());
         tokio::spawn(async move {
-            let (mut renewed, mut failed) = (0u64, 0u64);
+            let mut found = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                for (_, session) in seats.iter() {
-                    match store
-                        .heartbeat(session, usher_store::contract::renewal())
-                        .await
-                    {
-                        Ok(answer) => {
-                            assert!(
-                                matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
-                                "a session was lost while its slot moved: {answer:?}"
-                            );
-                            renewed += 1;
-                        }
-                        // a renewal that met a key already moved fails whole; the player tries again
-                        Err(StoreError::Unavailable(_)) => failed += 1,
+                for (t, _) in seats.iter() {
+                    match store.ticket_by_token(&t.ticket.token_hash).await {
+                        Ok(Some(_)) => found += 1,
+                        Ok(None) => panic!("a ticket was not found while its slot moved"),
+                        Err(StoreError::Unavailable(_)) => {}
                         Err(e) => panic!("{e}"),
                     }
                 }
             }
-            (renewed, failed)
+            found
         })
     };
     let cluster = &c.cluster;
     tokio::task::block_in_place(|| cluster.move_slots(0, 1, 2_000)).expect("reshard");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (renewed, failed) = renewing.await.unwrap();
-    assert!(renewed > 0);
-    eprintln!("during the reshard: {renewed} renewals, {failed} failed and retried");
+    let (mut renewed, mut failed) = (0, 0);
+    for task in renewing {
+        let (r, f) = task.await.unwrap();
+        renewed += r;
+        failed += f;
+    }
+    let found = looking_up.await.unwrap();
+    assert!(renewed > 0 && found > 0);
+    eprintln!(
+        "during the reshard: {renewed} renewals, {failed} failed, {found} tickets found by token"
+    );
     assert!(
         c.cluster.keys_on(0).unwrap() < before,
         "keys moved off master 0"
@@ -205,7 +234,7 @@ async fn players_keep_renewing_while_slots_move_to_another_master() {
                 .is_some()
         );
     }
-    assert_eq!(c.store.sessions(None).await.unwrap().len(), 80);
+    assert_eq!(c.store.sessions(None).await.unwrap().len(), 240);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
