@@ -8,7 +8,7 @@
 #
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
 #                    [--only viewers|wrk] [--wrk-connections C] [--wrk-threads T] [--sessions N]
-#                    [--stores embedded,redis]
+#                    [--stores embedded,redis] [--perf]
 #
 # BENCH_USHER=/path/to/usher (environment): measure that server binary instead of this tree's build.
 # --quick: 1 round of 3 s, 2,000 viewers, 2,000 sessions for wrk; a check that the script works, not a
@@ -16,6 +16,9 @@
 # --only viewers: the viewer scenarios alone (40,000 viewers, doors open, memory, sharing attack), without
 #   the throughput rounds and the Redis rows; each scenario's summary counts its 429 answers.
 # --stores: the stores the wrk rounds measure (default both: embedded,redis).
+# --perf: in each wrk round of Usher, `perf record -F 499 -p <usher>` for the round's length, then the
+#   server's flat profile (symbols of 0.5 % and more) in <round>.perf.txt: what bounds a path. Sampling
+#   costs the server a few per cent; compare ratios of runs made alike.
 # --only wrk: the wrk rounds alone. With the tool the design Usher replaces (nginx + Lua + Redis) was
 #   measured with, `wrk -t T -c C -d S` (defaults 2, 256, --duration) and the Lua scripts of scripts/wrk/,
 #   on each store (embedded, then Redis) with --sessions tickets and live sessions (default 100,000)
@@ -33,7 +36,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0 only=""
-wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis"
+wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis" perf=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -48,6 +51,7 @@ while [ $# -gt 0 ]; do
     --wrk-threads) wrk_threads="$2"; shift 2 ;;
     --sessions) sessions="$2"; shift 2 ;;
     --stores) stores="$2"; shift 2 ;;
+    --perf) perf=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -86,6 +90,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null || need+=(wrk)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
+if [ "$perf" = 1 ]; then command -v perf >/dev/null || need+=(linux-perf); fi
 if [ ${#need[@]} -gt 0 ]; then
   step "installing ${need[*]}"
   as_root apt-get update -qq
@@ -350,9 +355,20 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
   # on the Redis store, Redis's own time per command (INFO commandstats, reset just before the run)
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" config resetstat >/dev/null
     awk '{print $14 + $15}' "/proc/$REDIS_PID/stat" >"$out/$name.redis-cpu-before" ;; esac
+  local perf_pid=""
+  if [ "$perf" = 1 ]; then case "$name" in *nginx*) ;; *)
+    perf record -q -F 499 -p "$WPID" -o "$work/$name.perf.data" -- sleep "$duration" >/dev/null 2>&1 &
+    perf_pid=$! ;; esac
+  fi
   env WRK_DATA="$wdata" WRK_THREADS="$wrk_threads" WRK_RUN="$(date +%s%N)" WRK_REPORT="$out/$name.json" "$@" \
     wrk -t"$wrk_threads" -c"$wrk_connections" -d"${duration}s" --timeout 10s --latency \
     -s "$root/scripts/wrk/$script.lua" "$url" >"$out/$name.txt" 2>&1 || true
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf report -q -i "$work/$name.perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 \
+      >"$out/$name.perf.txt" 2>/dev/null || true
+    rm -f "$work/$name.perf.data"
+  fi
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt"
     # redis-server's CPU time over the run (clock ticks: utime + stime), the honest cost per request:
     # commandstats' usec are wall time, which the other processes of a saturated machine inflate
