@@ -365,8 +365,11 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
     -s "$root/scripts/wrk/$script.lua" "$url" >"$out/$name.txt" 2>&1 || true
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
-    perf report -q -i "$work/$name.perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 \
-      >"$out/$name.perf.txt" 2>/dev/null || true
+    # the share of each program and the kernel, then the symbols (perf pads its columns: trimmed)
+    { perf report -q -i "$work/$name.perf.data" --stdio --no-children --sort dso --percent-limit 0.5 2>/dev/null
+      echo
+      perf report -q -i "$work/$name.perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 2>/dev/null
+    } | sed -E 's/[[:space:]-]+$//' >"$out/$name.perf.txt" || true
     rm -f "$work/$name.perf.data"
   fi
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt"
