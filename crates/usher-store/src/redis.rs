@@ -182,7 +182,7 @@ impl redis::aio::ConnectionLike for Con {
         match self {
             Con::One(c) => c.req_packed_commands(pipeline, offset, count),
             Con::Cluster(c) => {
-                if !pipeline.cmd_iter().any(|cmd| slot_guarded(cmd).is_some()) {
+                if !pipeline.cmd_iter().any(runs_script) {
                     return c.req_packed_commands(pipeline, offset, count);
                 }
                 // the same commands, each script guarded; the caller's pipeline still sorts the answers
@@ -234,6 +234,9 @@ fn lua(body: &str) -> Script {
 /// TRYAGAIN (or ASK, and the receiving one TRYAGAIN), and the cluster client tries again
 /// ([`CLUSTER_RETRIES`]) until the slot has one master, which holds all of its keys.
 fn slot_guarded(cmd: &redis::Cmd) -> Option<redis::Cmd> {
+    if !runs_script(cmd) {
+        return None;
+    }
     let args: Vec<&[u8]> = cmd
         .args_iter()
         .map(|a| match a {
@@ -242,9 +245,6 @@ fn slot_guarded(cmd: &redis::Cmd) -> Option<redis::Cmd> {
         })
         .collect::<Option<_>>()?;
     let (name, rest) = args.split_first()?;
-    if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
-        return None;
-    }
     let (script, rest) = rest.split_first()?;
     let (numkeys, rest) = rest.split_first()?;
     let numkeys: usize = std::str::from_utf8(numkeys).ok()?.parse().ok()?;
@@ -269,6 +269,12 @@ fn slot_guarded(cmd: &redis::Cmd) -> Option<redis::Cmd> {
         out.arg(*arg);
     }
     Some(out)
+}
+
+/// Whether `cmd` runs a script (EVALSHA or EVAL), read from its name alone.
+fn runs_script(cmd: &redis::Cmd) -> bool {
+    matches!(cmd.args_iter().next(), Some(redis::Arg::Simple(name))
+        if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL"))
 }
 
 /// How often, and how soon, the cluster client sends a step again that a master answered TRYAGAIN (its
