@@ -277,10 +277,11 @@ fn runs_script(cmd: &redis::Cmd) -> bool {
         if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL"))
 }
 
-/// How often, and how soon, the cluster client sends a step again that a master answered TRYAGAIN (its
-/// slot is moving, [`slot_guarded`]) or CLUSTERDOWN: 8 times, waiting 2 ms to 200 ms (a random time below
-/// 5 ms × 2ⁿ), at most ~0.7 s in all, which covers the move of one slot's keys. The client's own default
-/// waits at least 1.28 s before the first.
+/// How often the cluster client sends a step again that a master answered TRYAGAIN (its slot is moving,
+/// [`slot_guarded`]), CLUSTERDOWN, ASK or MOVED: 8 times, the n-th (1 to 8) after a random wait from
+/// 2 ms to below min(5 ms × 2ⁿ, 200 ms), up to ~0.9 s in all (~0.5 s on average), and never past the
+/// response timeout, which bounds the whole call. The client's own default waits at least 1.28 s before
+/// each.
 const CLUSTER_RETRIES: u32 = 8;
 
 /// The shards of a Redis Cluster layout: every key of a ticket (its token, record, seats, sessions,

@@ -5,6 +5,11 @@
 -- ticket before this step and takes it back should this step not create it)
 -- -> {'created'} | {'existing', existing ticket json}
 local existing = redis.call('GET', KEYS[1])
+if existing == ARGV[1] then
+  -- this very registration run again (ids are random per registration): the cluster client sends a
+  -- whole pipeline again when a moving slot refused an item of it, after the items before it ran
+  return { 'created' }
+end
 if existing then
   return { 'existing', redis.call('GET', ARGV[3] .. existing) or '' }
 end

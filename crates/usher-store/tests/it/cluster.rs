@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use usher_core::ids::{DeviceId, SessionId};
 use usher_core::lease::{AdmitDecision, HeartbeatDecision, SeatRules};
 use usher_core::show::SharingPolicy;
-use usher_core::store::{AdmitRequest, NewTicket, Store, StoreError};
+use usher_core::store::{
+    AdmitRequest, DeleteShowOutcome, NewTicket, RegisterOutcome, Store, StoreError,
+};
 use usher_store::contract::{Harness, show, ticket};
 use usher_store::redis::{RedisConfig, RedisStore};
 
@@ -326,4 +328,35 @@ async fn the_door_never_lets_in_more_than_its_capacity_while_admits_take_seats()
     assert_eq!(seated, 7, "the door let in its capacity, no more");
     let live = c.store.live_session_counts().await.unwrap();
     assert_eq!(live, vec![(show_id, 7)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_sent_again_whole_is_the_ticket_it_created_and_stays_counted() {
+    // the cluster client sends a whole pipeline again when a moving slot refused an item of it, after
+    // the items before it ran: such an item meets its own ticket, which it created
+    let c = cluster().await;
+    c.store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = ticket("s1", "cluster-token-sent-again", None);
+    for _ in 0..2 {
+        let out = c.store.register_tickets(vec![t.clone()]).await.unwrap();
+        assert_eq!(out, vec![RegisterOutcome::Created(t.ticket.clone())]);
+    }
+    // never taken back: the show keeps its ticket (here each call counted it, as the node counts before
+    // each step; a resent pipeline runs only the step again)
+    let id = t.ticket.terms.show_id.clone();
+    let kept = c.store.delete_show(&id).await.unwrap();
+    assert!(
+        matches!(kept, DeleteShowOutcome::HasTickets(n) if n >= 1),
+        "{kept:?}"
+    );
+    // another registration of the same token is a repeat, as ever
+    let again = c
+        .store
+        .register_tickets(vec![ticket("s1", "cluster-token-sent-again", None)])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![RegisterOutcome::Existing(t.ticket.clone())]);
 }

@@ -584,7 +584,7 @@ async fn one_ticket(token: &str) -> (RedisServer, RedisStore, NewTicket) {
 async fn registration_survives_an_emptied_script_cache() {
     // a restarted Redis (or SCRIPT FLUSH) has no scripts: the pipelined registration loads its script
     // and sends the batch again, and every ticket is registered once
-    let (server, store, first) = one_ticket("flushed-token-000001").await;
+    let (server, store, _first) = one_ticket("flushed-token-000001").await;
     let client = redis::Client::open(server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("SCRIPT")
@@ -592,8 +592,9 @@ async fn registration_survives_an_emptied_script_cache() {
         .query_async(&mut con)
         .await
         .unwrap();
+    // the first token again, from another registration (another id): a repeat
     let batch = vec![
-        first.clone(),
+        ticket("s1", "flushed-token-000001", None),
         ticket("s1", "flushed-token-000002", None),
         ticket("s1", "flushed-token-000003", None),
     ];
