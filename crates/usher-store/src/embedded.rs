@@ -93,8 +93,11 @@ const EXTREF_INDEX: TableDefinition<&str, &str> = TableDefinition::new("extref_i
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 /// Most tickets one piece of a lease flush copies under the lock and writes in one transaction.
 const FLUSH_PIECE: usize = 4_096;
-/// Most tickets (or session index entries) one piece of the sweep looks at under the lock.
-const SWEEP_PIECE: usize = 16_384;
+/// Most tickets (or session index entries) one piece of the sweep looks at under the lock. Every admit,
+/// heartbeat and media lease check waits for a piece: at 100,000 sessions after takeover rounds a piece
+/// of the session index held the lock up to 36 ms at 16,384 entries, up to 20 ms at 4,096 (BENCHMARKS.md,
+/// issue 16's fourth step).
+const SWEEP_PIECE: usize = 4_096;
 /// Most lapsed idempotency records (and old deliveries) one sweep drops (one write transaction); the
 /// next sweep goes on.
 const IDEMPOTENCY_SWEEP_BATCH: usize = 10_000;
