@@ -105,7 +105,7 @@ async fn seated(store: &RedisStore, n: usize) -> Vec<(NewTicket, SessionId)> {
     out
 }
 
-/// A cluster with show `s1` and `n` tickets seated on it.
+/// A cluster with show `s1` (one device per ticket, newest wins) and `n` tickets seated on it.
 async fn cluster_seated(n: usize) -> (Cluster, Vec<(NewTicket, SessionId)>) {
     let c = cluster().await;
     c.store
@@ -285,11 +285,7 @@ async fn the_door_never_lets_in_more_than_its_capacity_while_admits_take_seats()
     // the live sets are on the tickets' shards, so the door counts the seats from a copy at most 0.75 s
     // old; a pass its admit used still counts for 2 s, so a seat is counted by one or the other. Forty
     // viewers ask at once and each one let in takes its seat at once: exactly the capacity plays.
-    let c = cluster().await;
-    c.store
-        .put_show(show("s1", 1, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
+    let (c, _) = cluster_seated(0).await;
     let show_id = usher_core::ids::ShowId::parse("s1").unwrap();
     let rules = usher_core::store::DoorRules {
         capacity: Some(7),
@@ -334,11 +330,7 @@ async fn the_door_never_lets_in_more_than_its_capacity_while_admits_take_seats()
 async fn a_registration_sent_again_whole_is_the_ticket_it_created_and_stays_counted() {
     // the cluster client sends a whole pipeline again when a moving slot refused an item of it, after
     // the items before it ran: such an item meets its own ticket, which it created
-    let c = cluster().await;
-    c.store
-        .put_show(show("s1", 1, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
+    let (c, _) = cluster_seated(0).await;
     let t = ticket("s1", "cluster-token-sent-again", None);
     for _ in 0..2 {
         let out = c.store.register_tickets(vec![t.clone()]).await.unwrap();
