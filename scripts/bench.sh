@@ -8,7 +8,7 @@
 #
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
 #                    [--only viewers|wrk] [--wrk-connections C] [--wrk-threads T] [--sessions N]
-#                    [--stores embedded,redis] [--perf]
+#                    [--stores embedded,redis] [--perf] [--redis-schema N] [--paths LIST]
 #
 # BENCH_USHER=/path/to/usher (environment): measure that server binary instead of this tree's build.
 # --quick: 1 round of 3 s, 2,000 viewers, 2,000 sessions for wrk; a check that the script works, not a
@@ -16,6 +16,11 @@
 # --only viewers: the viewer scenarios alone (40,000 viewers, doors open, memory, sharing attack), without
 #   the throughput rounds and the Redis rows; each scenario's summary counts its 429 answers.
 # --stores: the stores the wrk rounds measure (default both: embedded,redis).
+# --redis-schema N: stamp the wrk rounds' empty Redis with key layout N before Usher starts (this build
+#   writes the layout a database is stamped with: 2 measures the build before's admit, which writes the
+#   whole seats hash, against 3's admit by fields in the same build).
+# --paths LIST: the wrk rounds measure only these paths (comma-separated: register, admit, heartbeat,
+#   playlist, segment, livez), each with its ceiling; nginx `return 200` always runs.
 # --perf: in each wrk round of Usher, `perf record -F 499 -p <usher>` for the round's length, then the
 #   server's flat profile (symbols of 0.5 % and more) in <round>.perf.txt: what bounds a path. Sampling
 #   costs the server a few per cent; compare ratios of runs made alike.
@@ -36,7 +41,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0 only=""
-wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis" perf=0
+wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis" perf=0 redis_schema="" paths=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -52,6 +57,8 @@ while [ $# -gt 0 ]; do
     --sessions) sessions="$2"; shift 2 ;;
     --stores) stores="$2"; shift 2 ;;
     --perf) perf=1; shift ;;
+    --redis-schema) redis_schema="$2"; shift 2 ;;
+    --paths) paths="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -349,9 +356,20 @@ wrk_live() { # $1: report name: checks that --sessions sessions hold a seat (the
   [ "$live" = "$sessions" ] || failed+=("$1")
 }
 
+wanted() { # $1: a wrk round's report name: is its path one of --paths (all when none; nginx-200 always)
+  [ -z "$paths" ] && return 0
+  local p="${1#wrk-"$store"-}"
+  p="${p%-*}"
+  p="${p#nginx-}"
+  [ "$p" = 200 ] && return 0
+  case ",$paths," in *",$p,"*) return 0 ;; esac
+  return 1
+}
+
 wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR=value for the script
   local name="$1" script="$2" url="$3"
   shift 3
+  wanted "$name" || return 0
   # on the Redis store, Redis's own time per command (INFO commandstats, reset just before the run)
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" config resetstat >/dev/null
     awk '{print $14 + $15}' "/proc/$REDIS_PID/stat" >"$out/$name.redis-cpu-before" ;; esac
@@ -397,6 +415,9 @@ for store in ${stores//,/ }; do
   if [ "$store" = redis ]; then
     start_redis
     redis-cli -s "$work/redis/redis.sock" flushall >/dev/null
+    if [ -n "$redis_schema" ]; then
+      redis-cli -s "$work/redis/redis.sock" set usher-wrk:schema "$redis_schema" >/dev/null
+    fi
   fi
   step "wrk rounds, $store store: Usher on 127.0.0.1:18091"
   if ! wrk_usher "$store"; then

@@ -81,7 +81,7 @@ enum Command {
     /// Put a backup in place as the embedded store (while Usher is stopped).
     Restore(crate::backup::RestoreArgs),
     /// Print the key layout (schema) the configured Redis is stamped with; with --upgrade, move a
-    /// database of schema 1 (0.2 and before) to this build's, once no node of an older release runs.
+    /// database of schema 1 (0.2 and before) or 2 to this build's, once no node of an older build runs.
     RedisSchema {
         /// TOML configuration file (its `[store]` names the Redis).
         #[arg(long)]
@@ -227,7 +227,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (was, now) = store.upgrade_schema(upgrade).await?;
             if was == now {
                 println!(
-                    "schema {now} (this build reads schemas 1 and 2 and writes the one stamped)"
+                    "schema {now} (this build reads schemas 1 to {} and writes the one stamped)",
+                    usher_store::redis::REDIS_SCHEMA
                 );
             } else {
                 println!(

@@ -24,7 +24,7 @@
 //! | `show_tickets:{id}` | string (int) | tickets registered for the show |
 //! | `ticket:{id}` | string | ticket JSON (token only as keyed hash) |
 //! | `token:{hash}` | string | ticket id by token hash |
-//! | `seats:{ticket id}` | hash (schema 2) or string (schema 1) | the ticket's leases, ended sessions and usage, with a version `v` every write moves (the retention step compares it); schema 2: fields `show_id`, `v`, `doc` (the rest as JSON), per lease `l:{session}` (JSON) and `h:{session}` (times and secret chain as text), per renewal since the last whole write `t:{session}` (`redis/seats.lua`); schema 1: one JSON string |
+//! | `seats:{ticket id}` | hash (schema 2, 3) or string (schema 1) | the ticket's leases, ended sessions and usage, with a version `v` every write moves (the retention step compares it); schema 2: fields `show_id`, `v`, `doc` (the rest as JSON), per lease `l:{session}` (JSON) and `h:{session}` (times and secret chain as text), per renewal since the last whole write `t:{session}` (`redis/seats.lua`); schema 3 adds `played` and, per admit by fields since the last whole write, `j:{seq}` (what it saw for the usage, JSON); schema 1: one JSON string |
 //! | `session:{id}` | string, TTL lease + 1 h | ticket id of a session |
 //! | `live:{show id}` | sorted set | live session ids scored by lease expiry (ms) |
 //! | `ended:{session id}` | string, TTL 1 h | why a session ended (JSON), for its next heartbeat |
@@ -317,11 +317,13 @@ const CONFIG_GEN: &str = "config_gen";
 /// The layout of Redis keys this build reads and writes, stamped under `schema` (docs/redis.md, "Keys").
 /// 1: the layout of Usher 0.1.0 and 0.2.0 (0.1.0 stamped nothing: a database without the key is schema
 /// 1), a ticket's seats one JSON string. 2: the seats a hash whose heartbeat fields need no JSON
-/// (`redis/seats.lua`). This build reads both and writes the one stamped: a new database is stamped 2;
-/// one stamped 1 stays 1, so that nodes of an older release still read every seat during a rolling
-/// upgrade, until [`RedisStore::upgrade_schema`] (`usher redis-schema --upgrade`) moves it, and each
-/// ticket's seats move to the hash at their next write. A node refuses a newer stamp at start.
-pub const REDIS_SCHEMA: u32 = 2;
+/// (`redis/seats.lua`). 3: the same hash, and an admit that needs no JSON document either (it writes what
+/// it saw for the usage as a `j:` field that the next whole read replays). This build reads all three and
+/// writes the one stamped: a new database is stamped 3; one stamped 1 or 2 keeps its layout, so that
+/// nodes of an older release still read every seat during a rolling upgrade, until
+/// [`RedisStore::upgrade_schema`] (`usher redis-schema --upgrade`) moves it, and each ticket's seats move
+/// at their next write. A node refuses a newer stamp at start.
+pub const REDIS_SCHEMA: u32 = 3;
 
 /// The lease rules' clock in `redis/seats.lua`: Redis's `TIME`.
 const SERVER_NOW: &str = "local function now_ms()
@@ -1441,8 +1443,9 @@ impl RedisStore {
     }
 
     /// The schema this database is stamped with, and after `upgrade` the one it is stamped with now:
-    /// 1 moves to [`REDIS_SCHEMA`] (the seats' hash layout). Upgrade only once no node of 0.2 or before uses this
-    /// database: those read the seats as JSON strings only.
+    /// 1 or 2 moves to [`REDIS_SCHEMA`]. Upgrade only once no node of an older build uses this database:
+    /// those of 0.2 or before read the seats as JSON strings only, and those that write schema 2 would
+    /// drop the usage that schema 3's admits keep in `j:` fields.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis does not answer; [`StoreError::Incompatible`] when the stamp

@@ -1,5 +1,5 @@
 //! `usher redis-schema`: what a Redis is stamped with, and the upgrade from schema 1 (0.2's seats as JSON
-//! strings) to this build's, against a real `redis-server`.
+//! strings) or 2 to this build's, against a real `redis-server`.
 
 use std::path::PathBuf;
 
@@ -34,7 +34,7 @@ async fn stamp(con: &mut redis::aio::MultiplexedConnection, schema: u32) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_schema_is_printed_and_moved_from_1_to_2_once() {
+async fn the_schema_is_printed_and_moved_to_this_builds_once() {
     let redis = usher_testkit::RedisServer::start().unwrap();
     let client = redis::Client::open(redis.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
@@ -57,18 +57,25 @@ async fn the_schema_is_printed_and_moved_from_1_to_2_once() {
     let (ok, text) = redis_schema(&config, false).await;
     assert!(ok && text.contains("schema 1 "), "{text}");
     let (ok, text) = redis_schema(&config, true).await;
-    assert!(ok && text.contains("schema 1 -> 2"), "{text}");
+    assert!(ok && text.contains("schema 1 -> 3"), "{text}");
     let stamped: String = redis::cmd("GET")
         .arg("schema-test:schema")
         .query_async(&mut con)
         .await
         .unwrap();
-    assert_eq!(stamped, "2");
+    assert_eq!(stamped, "3");
     let (ok, text) = redis_schema(&config, true).await;
     assert!(
-        ok && text.contains("schema 2 "),
+        ok && text.contains("schema 3 "),
         "again: nothing to do: {text}"
     );
+
+    // a database of the build before (stamped 2, the seats' hash without admits by fields) moves too
+    stamp(&mut con, 2).await;
+    let (ok, text) = redis_schema(&config, false).await;
+    assert!(ok && text.contains("schema 2 "), "{text}");
+    let (ok, text) = redis_schema(&config, true).await;
+    assert!(ok && text.contains("schema 2 -> 3"), "{text}");
 
     // a stamp from a newer release is refused, untouched
     stamp(&mut con, 9).await;

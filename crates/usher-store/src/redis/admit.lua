@@ -12,6 +12,154 @@ local address, presented, fresh, passes = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
 local gen = config_generation(KEYS[2])
 if is_revoked(redis.call('GET', KEYS[3])) then return { 'revoked', gen } end
 local now = now_ms()
+
+-- Layout 3's admit (seats.lua): the leases' fields only, never the usage document. It decides as the
+-- whole step below does; what the whole step would have written to the usage goes into one j: field.
+-- It leaves to the whole step: a layout below 3, no seats yet, a ticket never played (the answer says
+-- whether this is its first play), a full journal, a clone (recorded in the usage) and anything unusual.
+local function admit_by_fields()
+  local key = KEYS[1]
+  if layout(key) < 3 then return nil end
+  local flat = redis.pcall('HGETALL', key)
+  if flat.err or #flat == 0 then return nil end
+  local leases, moving, touched, journal, played, stored_show, maxn = {}, {}, {}, 0, false, nil, 0
+  for i = 1, #flat, 2 do
+    local f, x = flat[i], flat[i + 1]
+    local tag = string.sub(f, 1, 2)
+    if tag == 'l:' then
+      local l = cjson.decode(x)
+      if type(l.n) ~= 'number' then return nil end
+      if l.n > maxn then maxn = l.n end
+      leases[#leases + 1] = l
+    elseif tag == 'h:' then moving[string.sub(f, 3)] = x
+    elseif tag == 't:' then touched[#touched + 1] = { string.sub(f, 3), x }
+    elseif tag == 'j:' then journal = journal + 1
+    elseif f == 'played' then played = true
+    elseif f == 'show_id' then stored_show = x
+    end
+  end
+  if not played or not stored_show or journal >= JOURNAL_MEMORY then return nil end
+  table.sort(leases, function(a, b) return a.n < b.n end)
+  local by_session = {}
+  for _, l in ipairs(leases) do
+    local m = moving[l.session_id]
+    if not m or not string.match(m, '^%d+,%d+,%d+,[^,]*,[^,]*,[^,]*$') then return nil end
+    hot_unpack(l, m)
+    by_session[l.session_id] = l
+  end
+  local frozen = {}
+  for _, t in ipairs(touched) do
+    local seq, at, first = string.match(t[2], '^(%d+),(%d+),(%d+)$')
+    if not seq then return nil end
+    frozen[#frozen + 1] = { t[1], seq, tonumber(at), tonumber(first) }
+  end
+  local live, lapsed = {}, {}
+  for _, l in ipairs(leases) do
+    if l.expires_at <= now then lapsed[#lapsed + 1] = l else live[#live + 1] = l end
+  end
+  -- a device re-attaches only presenting its session's secret (lease.rs `admit` step 2); a clone is
+  -- left to the whole step, before anything is written
+  local again = nil
+  for _, l in ipairs(live) do
+    if l.device_id == device and presented ~= '' then
+      local check = secret_check(l, presented)
+      if check == 'cloned' then return nil end
+      if check == 'current' or check == 'previous' then again = l end
+      break
+    end
+  end
+
+  -- decided: from here on it writes
+  seats_key = key
+  local st = { show_id = stored_show }
+  local live_at = live_key(prefix, st)
+  local gone, put = {}, {}
+  -- each session renewed since the last whole write keeps its place before this admit: its t: field
+  -- becomes a j: field (the next renewal starts a new t: field)
+  for _, t in ipairs(frozen) do
+    gone[#gone + 1] = 't:' .. t[1]
+    local l = by_session[t[1]]
+    if l then
+      put[#put + 1] = 'j:' .. t[2]
+      put[#put + 1] = cjson.encode({ d = l.device_id, l = l.device_label, at = t[3], f = t[4] })
+    end
+  end
+  local function forget(l)
+    gone[#gone + 1] = 'l:' .. l.session_id
+    gone[#gone + 1] = 'h:' .. l.session_id
+  end
+  for _, l in ipairs(lapsed) do
+    remember_end(prefix, l.session_id, { reason = 'expired', at = l.expires_at })
+    redis.call('ZREM', live_at, l.session_id)
+    forget(l)
+  end
+  local function write(out, saw_session)
+    local seq = redis.call('HINCRBY', key, 'v', 1)
+    if saw_session ~= nil then
+      put[#put + 1] = 'j:' .. seq
+      put[#put + 1] = cjson.encode({ d = device, l = label, c = country, a = address, at = now, s = saw_session })
+    end
+    if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+    if #put > 0 then redis.call('HSET', key, unpack(put)) end
+    return out
+  end
+  local expires = now + ttl
+  if again then
+    secret_renew(again, presented, fresh)
+    again.renewed_at, again.expires_at, again.ttl_ms, again.device_label = now, expires, ttl, label
+    local n = again.n
+    again.n = nil
+    put[#put + 1] = 'l:' .. again.session_id
+    put[#put + 1] = fixed_part(again, n)
+    put[#put + 1] = 'h:' .. again.session_id
+    put[#put + 1] = hot_pack(again)
+    redis.call('ZADD', live_at, expires, again.session_id)
+    index_session(prefix, st, again.session_id, ticket_id, ttl)
+    return write({ 'admitted', again.session_id, expires, 1, gen, 0 }, 0)
+  end
+  local superseded = {}
+  if #live >= k then
+    if policy == 'oldest_wins' then
+      local earliest = nil
+      for _, l in ipairs(live) do
+        if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
+      end
+      return write({ 'in_use', math.max(1, math.ceil((earliest - now) / 1000)), gen }, nil)
+    end
+    while #live >= k do
+      local idx, best = 1, nil
+      for i, l in ipairs(live) do
+        if best == nil or l.renewed_at < best.renewed_at
+          or (l.renewed_at == best.renewed_at and l.created_at < best.created_at) then
+          idx, best = i, l
+        end
+      end
+      table.remove(live, idx)
+      remember_end(prefix, best.session_id, { reason = 'superseded', by_device = label, at = now })
+      redis.call('ZREM', live_at, best.session_id)
+      forget(best)
+      superseded[#superseded + 1] = best.session_id
+    end
+  end
+  local l = {
+    session_id = new_sid, device_id = device, device_label = label,
+    created_at = now, renewed_at = now, expires_at = expires, ttl_ms = ttl,
+    secret = { issued = { fresh } },
+  }
+  put[#put + 1] = 'l:' .. new_sid
+  put[#put + 1] = fixed_part(l, maxn + 1)
+  put[#put + 1] = 'h:' .. new_sid
+  put[#put + 1] = hot_pack(l)
+  redis.call('ZADD', live_at, expires, new_sid)
+  if passes ~= '' then redis.call('ZREM', passes, ticket_id) end
+  index_session(prefix, st, new_sid, ticket_id, ttl)
+  local out = { 'admitted', new_sid, expires, 0, gen, 0 }
+  for _, s in ipairs(superseded) do out[#out + 1] = s end
+  return write(out, 1)
+end
+local by_fields = admit_by_fields()
+if by_fields then return by_fields end
+
 local st = load_seats(KEYS[1], show_id)
 drop_expired(prefix, st, now)
 local expires = now + ttl

@@ -133,10 +133,23 @@ end
 --                          the `v` it moved to; first: the time of the first such heartbeat), replayed in
 --                          seq order on the next load as the device it saw (saw_device), so the usage
 --                          reads as if each heartbeat had written it
--- Every write but a heartbeat's renewal writes the whole hash again (and drops the t: fields). A database
--- stamped 1 keeps layout 1 (one JSON string) until `usher redis-schema --upgrade` moves the stamp, once
--- no node of an older release runs; either layout is read whatever the stamp says.
+-- Layout 3 (REDIS_SCHEMA 3) is layout 2 with an admit that decodes no JSON document either (admit.lua
+-- admit_by_fields: the usage of a ticket that saw many devices is ~10 KB of JSON, and decoding and encoding
+-- it was ~90 of an admit's ~107 µs of Redis). Two more kinds of field:
+--   played                 set once the ticket has been played (usage.first_play_at), so that an admit
+--                          knows it is not the ticket's first play without reading the usage
+--   j:<seq>                what an admit by fields saw, as JSON, replayed in seq order (with the t:
+--                          fields) into the usage on the next load: {d, l, c, a, at, s} (device, label,
+--                          country, address, time; s = 1: a new session) for an admit, {d, l, at, f} for
+--                          a t: field the admit froze (a heartbeat's renewal must replay before the
+--                          admits after it; f: its first renewal's time)
+-- An admit by fields writes only the leases it adds or ends and one j: field; once JOURNAL_MEMORY j:
+-- fields are waiting, the next admit writes the whole hash (which replays and drops them).
+-- Every write but a heartbeat's renewal and an admit by fields writes the whole hash again (and drops the
+-- t: and j: fields). A database stamped 1 or 2 keeps its layout until `usher redis-schema --upgrade`
+-- moves the stamp, once no node of an older release runs; every layout is read whatever the stamp says.
 local HOT = { renewed_at = true, expires_at = true, ttl_ms = true, secret = true }
+local JOURNAL_MEMORY = 64
 
 -- the space-separated words of `s` (plain finds: a pattern match per word cost a heartbeat ~10 µs)
 local function words(s)
@@ -161,6 +174,15 @@ local function hot_pack(l)
     retired = table.concat(c.retired or {}, ' ')
   end
   return string.format('%.0f,%.0f,%.0f,%s,%s,%s', l.renewed_at, l.expires_at, l.ttl_ms, prev, issued, retired)
+end
+
+-- a lease's fixed part (l:<session id>): every field but the moving ones, and `n`, its place in the list
+local function fixed_part(l, n)
+  local fixed = { n = n }
+  for k, x in pairs(l) do
+    if not HOT[k] then fixed[k] = x end
+  end
+  return cjson.encode(fixed)
 end
 
 -- fills the moving part into `l` (a lease's fixed part, or an empty table for a heartbeat)
@@ -197,6 +219,11 @@ local function load_hash(key)
       local seq, at, first = string.match(x, '^(%d+),(%d+),(%d+)$')
       if not seq then error('seats: a renewal field holds ' .. x) end
       touches[#touches + 1] = { sid = string.sub(f, 3), seq = tonumber(seq), at = tonumber(at), first = tonumber(first) }
+    elseif tag == 'j:' then
+      local e = cjson.decode(x)
+      e.seq, e.journal = tonumber(string.sub(f, 3)), true
+      if not e.seq then error('seats: a journal field is named ' .. f) end
+      touches[#touches + 1] = e
     elseif tag == 'l:' then fixed[#fixed + 1] = cjson.decode(x)
     elseif f == 'doc' then st = cjson.decode(x)
     elseif f == 'v' then v = tonumber(x)
@@ -245,16 +272,27 @@ local function load_seats(key, show_id)
     table.sort(touches, function(a, b) return a.seq < b.seq end)
     local u = st.usage
     local unplayed = u.first_play_at == nil or u.first_play_at == cjson.null
+    local function renewal(device, label, at, first)
+      local known = false
+      for _, e in ipairs(u.devices) do
+        if e.device_id == device and not e.prefix then known = true end
+      end
+      saw_device(st, device, label, at)
+      if not known then u.devices[#u.devices].first_seen = first end
+      if unplayed and first < u.first_play_at then u.first_play_at = first end
+    end
     for _, t in ipairs(touches) do
-      local l = by_session[t.sid]
-      if l then
-        local known = false
-        for _, e in ipairs(u.devices) do
-          if e.device_id == l.device_id and not e.prefix then known = true end
-        end
-        saw_device(st, l.device_id, l.device_label, t.at)
-        if not known then u.devices[#u.devices].first_seen = t.first end
-        if unplayed and t.first < u.first_play_at then u.first_play_at = t.first end
+      if not t.journal then
+        local l = by_session[t.sid]
+        if l then renewal(l.device_id, l.device_label, t.at, t.first) end
+      elseif t.f then
+        renewal(t.d, t.l, t.at, t.f)
+      else
+        -- an admit by fields, as admit.lua's whole step records it
+        saw_device(st, t.d, t.l, t.at)
+        saw_country(st, t.c, t.at)
+        saw_address(st, t.a, t.at)
+        if t.s == 1 then u.sessions = u.sessions + 1 end
       end
     end
   end
@@ -273,13 +311,13 @@ local function save_seats(key, st)
   local doc = enc(st)
   st.leases = leases
   local args = { 'doc', doc, 'v', string.format('%.0f', st.v), 'show_id', st.show_id }
+  if layout(key) >= 3 and st.usage.first_play_at ~= nil and st.usage.first_play_at ~= cjson.null then
+    args[#args + 1] = 'played'
+    args[#args + 1] = '1'
+  end
   for i, l in ipairs(leases) do
-    local fixed = { n = i }
-    for k, x in pairs(l) do
-      if not HOT[k] then fixed[k] = x end
-    end
     args[#args + 1] = 'l:' .. l.session_id
-    args[#args + 1] = cjson.encode(fixed)
+    args[#args + 1] = fixed_part(l, i)
     args[#args + 1] = 'h:' .. l.session_id
     args[#args + 1] = hot_pack(l)
   end

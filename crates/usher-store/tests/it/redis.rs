@@ -150,6 +150,24 @@ mod schema_1 {
     usher_store::store_contract_tests!(redis_schema_1());
 }
 
+/// The same contract on a database stamped schema 2 (the seats' hash, every admit writing it whole), which
+/// a database keeps through a rolling upgrade from the build before until `usher redis-schema --upgrade`.
+mod schema_2 {
+    use super::*;
+
+    pub(super) async fn redis_schema_2() -> Redis {
+        let server = RedisServer::start().expect("redis-server");
+        stamp(&server, "2").await;
+        let store = node(&server).await;
+        Redis {
+            _server: server,
+            store: Arc::new(store),
+        }
+    }
+
+    usher_store::store_contract_tests!(redis_schema_2());
+}
+
 async fn stamp(server: &RedisServer, value: &str) {
     let client = redis::Client::open(server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
@@ -205,8 +223,17 @@ async fn a_database_with_records_but_no_stamp_is_schema_1_until_upgraded() {
     let before: Vec<_> = futures_activity(&old, &tickets).await;
 
     // the upgrade moves the stamp; every seat reads the same, and moves to the hash at its next write
-    assert_eq!(old.upgrade_schema(true).await.unwrap(), (1, 2));
-    assert_eq!(old.upgrade_schema(true).await.unwrap(), (2, 2));
+    assert_eq!(
+        old.upgrade_schema(true).await.unwrap(),
+        (1, usher_store::redis::REDIS_SCHEMA)
+    );
+    assert_eq!(
+        old.upgrade_schema(true).await.unwrap(),
+        (
+            usher_store::redis::REDIS_SCHEMA,
+            usher_store::redis::REDIS_SCHEMA
+        )
+    );
     let new = node(&server).await;
     assert_eq!(futures_activity(&new, &tickets).await, before);
     renewed(&new, &sessions[0]).await;
@@ -244,11 +271,11 @@ async fn a_database_with_records_but_no_stamp_is_schema_1_until_upgraded() {
         panic!("newest wins: {taken:?}")
     };
     assert_eq!(superseded, vec![sessions[0].clone()]);
-    stamp(&server, "3").await;
+    stamp(&server, "4").await;
     let Err(err) = connect(&server).await else {
         panic!("a newer schema is refused")
     };
-    assert!(err.to_string().contains("schema 3"), "{err}");
+    assert!(err.to_string().contains("schema 4"), "{err}");
 }
 
 async fn futures_activity(
@@ -641,4 +668,109 @@ async fn a_forgotten_device_is_remembered_from_its_first_renewal() {
     assert_eq!(device.first_seen.0, renewals[0], "{usage:?}");
     assert_eq!(device.last_seen.0, renewals[1], "{usage:?}");
     assert_eq!(usage.last_seen_at.map(|t| t.0), Some(renewals[1]));
+}
+
+/// The fields of a ticket's seats hash whose names start with `tag`.
+async fn seat_fields(server: &RedisServer, ticket: &str, tag: &str) -> Vec<String> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("usher-test:seats:{ticket}"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    keys.into_iter().filter(|k| k.starts_with(tag)).collect()
+}
+
+async fn seat_field(server: &RedisServer, ticket: &str, field: &str) -> Option<String> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("HGET")
+        .arg(format!("usher-test:seats:{ticket}"))
+        .arg(field)
+        .query_async(&mut con)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admit_writes_no_usage_document_and_the_next_read_replays_what_it_saw() {
+    // schema 3: once a ticket has been played, an admit writes only the leases it adds or ends and one
+    // j: field (what it saw for the usage), never the usage document; a renewal before it keeps its
+    // place as a j: field too; the next whole read replays them in order
+    let (server, store, t) = one_ticket("by-fields-token-00001").await;
+    let id = t.ticket.id.as_str().to_string();
+    let first = admitted(&store, admit_request(&t, "dev-first")).await;
+    assert_eq!(
+        seat_field(&server, &id, "played").await.as_deref(),
+        Some("1")
+    );
+    renewed(&store, &first).await;
+    assert_eq!(seat_fields(&server, &id, "t:").await.len(), 1);
+    let doc = seat_field(&server, &id, "doc").await;
+
+    let mut req = admit_request(&t, "dev-second");
+    req.country = Some(usher_core::geo::Country::parse("DE").unwrap());
+    req.address = Some("192.0.2.7".parse().unwrap());
+    let AdmitDecision::Admitted {
+        session_id: second,
+        superseded,
+        first_play,
+        ..
+    } = store.admit(req).await.unwrap()
+    else {
+        panic!("newest wins")
+    };
+    assert_eq!(superseded, vec![first.clone()]);
+    assert!(!first_play);
+    assert_eq!(
+        seat_field(&server, &id, "doc").await,
+        doc,
+        "the usage document is not written"
+    );
+    assert_eq!(
+        seat_fields(&server, &id, "j:").await.len(),
+        2,
+        "a renewal and an admit"
+    );
+    assert!(seat_fields(&server, &id, "t:").await.is_empty());
+    assert_eq!(
+        seat_fields(&server, &id, "l:").await,
+        vec![format!("l:{second}")]
+    );
+
+    let activity = store.ticket_activity(&t.ticket.id).await.unwrap();
+    let usage = &activity.usage;
+    assert_eq!(usage.sessions, 2);
+    let devices: Vec<_> = usage.devices.iter().map(|d| d.device_id.as_str()).collect();
+    assert_eq!(devices, ["dev-first", "dev-second"]);
+    assert_eq!(usage.countries.len(), 1);
+    assert_eq!(usage.countries[0].country.as_str(), "DE");
+    assert_eq!(usage.addresses.len(), 1);
+    assert_eq!(usage.last_seen_at, Some(usage.devices[1].last_seen));
+    assert_eq!(activity.live.len(), 1);
+    assert_eq!(activity.live[0].session_id, second);
+    // the superseded session says so, as the whole step would have recorded it
+    let gone = store
+        .heartbeat(&first, usher_store::contract::renewal())
+        .await
+        .unwrap();
+    assert!(
+        matches!(gone.decision, HeartbeatDecision::Ended(_)),
+        "{gone:?}"
+    );
+
+    // the journal is bounded: past 64 fields an admit writes the whole hash, which replays them
+    for i in 0..80 {
+        admitted(&store, admit_request(&t, &format!("dev-many-{i:02}"))).await;
+        assert!(seat_fields(&server, &id, "j:").await.len() <= 64);
+    }
+    let usage = store.ticket_activity(&t.ticket.id).await.unwrap().usage;
+    assert_eq!(usage.sessions, 82);
+    assert_eq!(usage.devices.len(), usher_core::lease::DEVICE_MEMORY);
+    assert_eq!(
+        usage.devices.last().unwrap().device_id.as_str(),
+        "dev-many-79"
+    );
+    assert_eq!(usage.devices[0].device_id.as_str(), "dev-many-16");
 }
