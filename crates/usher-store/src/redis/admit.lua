@@ -20,39 +20,37 @@ local now = now_ms()
 local function admit_by_fields()
   local key = KEYS[1]
   if layout(key) < 3 then return nil end
-  local flat = redis.pcall('HGETALL', key)
-  if flat.err or #flat == 0 then return nil end
-  local leases, moving, touched, journal, played, stored_show, maxn = {}, {}, {}, 0, false, nil, 0
-  for i = 1, #flat, 2 do
-    local f, x = flat[i], flat[i + 1]
-    local tag = string.sub(f, 1, 2)
-    if tag == 'l:' then
-      local l = cjson.decode(x)
-      if type(l.n) ~= 'number' then return nil end
+  local head = redis.pcall('HMGET', key, 'played', 'show_id', 'ls', 'jn')
+  if head.err then return nil end
+  local played, stored_show, ls, journal = head[1], head[2], head[3], tonumber(head[4] or '0')
+  if not played or not stored_show or not ls or not journal or journal >= JOURNAL_MEMORY then return nil end
+  -- the leases named by `ls`, in their order, with their renewals since the last whole write
+  local leases, by_session, frozen, maxn = {}, {}, {}, 0
+  if ls ~= '' then
+    local sids, ask = words(ls), {}
+    for _, sid in ipairs(sids) do
+      ask[#ask + 1] = 'l:' .. sid
+      ask[#ask + 1] = 'h:' .. sid
+      ask[#ask + 1] = 't:' .. sid
+    end
+    local got = redis.call('HMGET', key, unpack(ask))
+    for i, sid in ipairs(sids) do
+      local fixed, m, t = got[3 * i - 2], got[3 * i - 1], got[3 * i]
+      if not fixed or not m or not string.match(m, '^%d+,%d+,%d+,[^,]*,[^,]*,[^,]*$') then return nil end
+      local l = cjson.decode(fixed)
+      if type(l.n) ~= 'number' or l.session_id ~= sid then return nil end
       if l.n > maxn then maxn = l.n end
+      hot_unpack(l, m)
       leases[#leases + 1] = l
-    elseif tag == 'h:' then moving[string.sub(f, 3)] = x
-    elseif tag == 't:' then touched[#touched + 1] = { string.sub(f, 3), x }
-    elseif tag == 'j:' then journal = journal + 1
-    elseif f == 'played' then played = true
-    elseif f == 'show_id' then stored_show = x
+      by_session[sid] = l
+      if t then
+        local seq, at, first = string.match(t, '^(%d+),(%d+),(%d+)$')
+        if not seq then return nil end
+        frozen[#frozen + 1] = { sid, seq, tonumber(at), tonumber(first) }
+      end
     end
   end
-  if not played or not stored_show or journal >= JOURNAL_MEMORY then return nil end
   table.sort(leases, function(a, b) return a.n < b.n end)
-  local by_session = {}
-  for _, l in ipairs(leases) do
-    local m = moving[l.session_id]
-    if not m or not string.match(m, '^%d+,%d+,%d+,[^,]*,[^,]*,[^,]*$') then return nil end
-    hot_unpack(l, m)
-    by_session[l.session_id] = l
-  end
-  local frozen = {}
-  for _, t in ipairs(touched) do
-    local seq, at, first = string.match(t[2], '^(%d+),(%d+),(%d+)$')
-    if not seq then return nil end
-    frozen[#frozen + 1] = { t[1], seq, tonumber(at), tonumber(first) }
-  end
   local live, lapsed = {}, {}
   for _, l in ipairs(leases) do
     if l.expires_at <= now then lapsed[#lapsed + 1] = l else live[#live + 1] = l end
@@ -82,6 +80,7 @@ local function admit_by_fields()
     if l then
       put[#put + 1] = 'j:' .. t[2]
       put[#put + 1] = cjson.encode({ d = l.device_id, l = l.device_label, at = t[3], f = t[4] })
+      journal = journal + 1
     end
   end
   local function forget(l)
@@ -93,12 +92,20 @@ local function admit_by_fields()
     redis.call('ZREM', live_at, l.session_id)
     forget(l)
   end
-  local function write(out, saw_session)
+  -- `held`: the leases left, in their order (`ls`)
+  local function write(out, held, saw_session)
     local seq = redis.call('HINCRBY', key, 'v', 1)
     if saw_session ~= nil then
       put[#put + 1] = 'j:' .. seq
       put[#put + 1] = cjson.encode({ d = device, l = label, c = country, a = address, at = now, s = saw_session })
+      journal = journal + 1
     end
+    local names = {}
+    for i, l in ipairs(held) do names[i] = l.session_id end
+    put[#put + 1] = 'ls'
+    put[#put + 1] = table.concat(names, ' ')
+    put[#put + 1] = 'jn'
+    put[#put + 1] = tostring(journal)
     if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
     if #put > 0 then redis.call('HSET', key, unpack(put)) end
     return out
@@ -115,7 +122,7 @@ local function admit_by_fields()
     put[#put + 1] = hot_pack(again)
     redis.call('ZADD', live_at, expires, again.session_id)
     index_session(prefix, st, again.session_id, ticket_id, ttl)
-    return write({ 'admitted', again.session_id, expires, 1, gen, 0 }, 0)
+    return write({ 'admitted', again.session_id, expires, 1, gen, 0 }, live, 0)
   end
   local superseded = {}
   if #live >= k then
@@ -124,7 +131,7 @@ local function admit_by_fields()
       for _, l in ipairs(live) do
         if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
       end
-      return write({ 'in_use', math.max(1, math.ceil((earliest - now) / 1000)), gen }, nil)
+      return write({ 'in_use', math.max(1, math.ceil((earliest - now) / 1000)), gen }, live, nil)
     end
     while #live >= k do
       local idx, best = 1, nil
@@ -155,7 +162,8 @@ local function admit_by_fields()
   index_session(prefix, st, new_sid, ticket_id, ttl)
   local out = { 'admitted', new_sid, expires, 0, gen, 0 }
   for _, s in ipairs(superseded) do out[#out + 1] = s end
-  return write(out, 1)
+  live[#live + 1] = l
+  return write(out, live, 1)
 end
 local by_fields = admit_by_fields()
 if by_fields then return by_fields end

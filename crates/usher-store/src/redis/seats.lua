@@ -138,13 +138,17 @@ end
 -- it was ~90 of an admit's ~107 µs of Redis). Two more kinds of field:
 --   played                 set once the ticket has been played (usage.first_play_at), so that an admit
 --                          knows it is not the ticket's first play without reading the usage
+--   ls                     the session ids of the leases, in their order, space-separated: an admit
+--                          reads those leases' fields by name, never the whole hash
+--   jn                     how many j: fields wait (none: 0)
 --   j:<seq>                what an admit by fields saw, as JSON, replayed in seq order (with the t:
 --                          fields) into the usage on the next load: {d, l, c, a, at, s} (device, label,
 --                          country, address, time; s = 1: a new session) for an admit, {d, l, at, f} for
 --                          a t: field the admit froze (a heartbeat's renewal must replay before the
 --                          admits after it; f: its first renewal's time)
--- An admit by fields writes only the leases it adds or ends and one j: field; once JOURNAL_MEMORY j:
--- fields are waiting, the next admit writes the whole hash (which replays and drops them).
+-- An admit by fields reads `played`, `show_id`, `ls`, `jn` and its leases' fields, and writes only the
+-- leases it adds or ends, `ls`, `jn` and one j: field; once JOURNAL_MEMORY j: fields are waiting, the
+-- next admit writes the whole hash (which replays and drops them).
 -- Every write but a heartbeat's renewal and an admit by fields writes the whole hash again (and drops the
 -- t: and j: fields). A database stamped 1 or 2 keeps its layout until `usher redis-schema --upgrade`
 -- moves the stamp, once no node of an older release runs; every layout is read whatever the stamp says.
@@ -311,9 +315,15 @@ local function save_seats(key, st)
   local doc = enc(st)
   st.leases = leases
   local args = { 'doc', doc, 'v', string.format('%.0f', st.v), 'show_id', st.show_id }
-  if layout(key) >= 3 and st.usage.first_play_at ~= nil and st.usage.first_play_at ~= cjson.null then
-    args[#args + 1] = 'played'
-    args[#args + 1] = '1'
+  if layout(key) >= 3 then
+    local names = {}
+    for i, l in ipairs(leases) do names[i] = l.session_id end
+    args[#args + 1] = 'ls'
+    args[#args + 1] = table.concat(names, ' ')
+    if st.usage.first_play_at ~= nil and st.usage.first_play_at ~= cjson.null then
+      args[#args + 1] = 'played'
+      args[#args + 1] = '1'
+    end
   end
   for i, l in ipairs(leases) do
     args[#args + 1] = 'l:' .. l.session_id

@@ -733,6 +733,11 @@ async fn an_admit_writes_no_usage_document_and_the_next_read_replays_what_it_saw
         2,
         "a renewal and an admit"
     );
+    assert_eq!(seat_field(&server, &id, "jn").await.as_deref(), Some("2"));
+    assert_eq!(
+        seat_field(&server, &id, "ls").await,
+        Some(second.to_string())
+    );
     assert!(seat_fields(&server, &id, "t:").await.is_empty());
     assert_eq!(
         seat_fields(&server, &id, "l:").await,
