@@ -428,6 +428,9 @@ for store in ${stores//,/ }; do
   wdata="$work/wrk-$store/files"
   prep=(--base-url "$WBASE" --tickets-key "$WTICKETS" --admin-key "$WADMIN" --heartbeat-s 300
     --sessions "$sessions" --segment bench-1mib/seg_000.ts --out "$wdata")
+  # Redis's memory before the tickets and after the first prepare: what a ticket with a live session costs
+  redis_memory() { redis-cli -s "$work/redis/redis.sock" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
+  [ "$store" = redis ] && redis_memory >"$out/wrk-redis-memory-empty.txt"
   for r in $(seq "$rounds"); do
     step "wrk round $r/$rounds, $store: $sessions sessions $([ "$r" = 1 ] && echo made || echo admitted again)"
     again=()
@@ -436,6 +439,7 @@ for store in ${stores//,/ }; do
       failed+=("wrk-$store-prepare-$r")
       break
     fi
+    [ "$store" = redis ] && [ "$r" = 1 ] && redis_memory >"$out/wrk-redis-memory-prepared.txt"
     wrk_live "wrk-$store-live-prepared-$r"
     # nginx's static copies: the playlist as Usher answered it, and the same 1 MiB file
     cp "$wdata/playlist.m3u8" "$wrk_www/playlist.m3u8"
@@ -676,6 +680,14 @@ if stores:
             print("server memory at the end: " + ", ".join(l.split()[0] + " " + " ".join(l.split()[1:]) for l in open(os.path.join(out, f"wrk-{s}-rss.txt"))))
         except OSError:
             pass
+        if s == "redis" and p:
+            try:
+                empty = int(open(os.path.join(out, "wrk-redis-memory-empty.txt")).read().strip())
+                prepared = int(open(os.path.join(out, "wrk-redis-memory-prepared.txt")).read().strip())
+                print(f"Redis used_memory: {empty:,} B before the tickets, {prepared:,} B after the first prepare: "
+                      f"{(prepared - empty) / p['sessions']:,.0f} B per ticket with a live session (ticket, token, seats, session index, live entry)")
+            except (OSError, ValueError):
+                pass
 PY
 echo "reports in $out" >&2
 if [ ${#failed[@]} -gt 0 ]; then
