@@ -132,40 +132,28 @@ async fn a_database_is_stamped_with_its_schema_and_a_newer_one_is_refused() {
     assert_eq!(stamp, "x", "a refusing node changes nothing");
 }
 
-/// The same contract on a database stamped schema 1 (seats as JSON strings), which a database keeps
-/// through a rolling upgrade from 0.2 until `usher redis-schema --upgrade`.
-mod schema_1 {
-    use super::*;
-
-    pub(super) async fn redis_schema_1() -> Redis {
-        let server = RedisServer::start().expect("redis-server");
-        stamp(&server, "1").await;
-        let store = node(&server).await;
-        Redis {
-            _server: server,
-            store: Arc::new(store),
-        }
+/// A fresh Redis stamped with an older schema `value` before the node connects: the layout a database
+/// keeps through a rolling upgrade until `usher redis-schema --upgrade`.
+async fn redis_stamped(value: &str) -> Redis {
+    let server = RedisServer::start().expect("redis-server");
+    stamp(&server, value).await;
+    let store = node(&server).await;
+    Redis {
+        _server: server,
+        store: Arc::new(store),
     }
-
-    usher_store::store_contract_tests!(redis_schema_1());
 }
 
-/// The same contract on a database stamped schema 2 (the seats' hash, every admit writing it whole), which
-/// a database keeps through a rolling upgrade from the build before until `usher redis-schema --upgrade`.
+/// The same contract on a database stamped schema 1 (seats as JSON strings, 0.2 and before).
+mod schema_1 {
+    use super::*;
+    usher_store::store_contract_tests!(redis_stamped("1"));
+}
+
+/// The same contract on a database stamped schema 2 (the seats' hash, every admit writing it whole).
 mod schema_2 {
     use super::*;
-
-    pub(super) async fn redis_schema_2() -> Redis {
-        let server = RedisServer::start().expect("redis-server");
-        stamp(&server, "2").await;
-        let store = node(&server).await;
-        Redis {
-            _server: server,
-            store: Arc::new(store),
-        }
-    }
-
-    usher_store::store_contract_tests!(redis_schema_2());
+    usher_store::store_contract_tests!(redis_stamped("2"));
 }
 
 async fn stamp(server: &RedisServer, value: &str) {
