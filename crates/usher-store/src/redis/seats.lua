@@ -147,8 +147,10 @@ end
 --                          a t: field the admit froze (a heartbeat's renewal must replay before the
 --                          admits after it; f: its first renewal's time)
 -- An admit by fields reads `played`, `show_id`, `ls`, `jn` and its leases' fields, and writes only the
--- leases it adds or ends, `ls`, `jn` and one j: field; once JOURNAL_MEMORY j: fields are waiting, the
--- next admit writes the whole hash (which replays and drops them).
+-- leases it adds or ends, `ls`, `jn` and one j: field (and one per renewed lease it freezes); from
+-- JOURNAL_MEMORY waiting j: fields on, the next admit writes the whole hash (which replays and drops
+-- them), so at most JOURNAL_MEMORY + k + 1 wait. The admit by fields counts only the leases `ls` names:
+-- every writer of l: fields must rewrite `ls` with them (save_seats and admit_by_fields do).
 -- Every write but a heartbeat's renewal and an admit by fields writes the whole hash again (and drops the
 -- t: and j: fields). A database stamped 1 or 2 keeps its layout until `usher redis-schema --upgrade`
 -- moves the stamp, once no node of an older release runs; every layout is read whatever the stamp says.
