@@ -36,7 +36,7 @@ local function admit_by_fields()
     local got = redis.call('HMGET', key, unpack(ask))
     for i, sid in ipairs(sids) do
       local fixed, m, t = got[3 * i - 2], got[3 * i - 1], got[3 * i]
-      if not fixed or not m or not string.match(m, '^%d+,%d+,%d+,[^,]*,[^,]*,[^,]*$') then return nil end
+      if not fixed or not m or not string.match(m, HOT_FORMAT) then return nil end
       local l = cjson.decode(fixed)
       if type(l.n) ~= 'number' or l.session_id ~= sid then return nil end
       if l.n > maxn then maxn = l.n end
@@ -100,14 +100,12 @@ local function admit_by_fields()
       put[#put + 1] = cjson.encode({ d = device, l = label, c = country, a = address, at = now, s = saw_session })
       journal = journal + 1
     end
-    local names = {}
-    for i, l in ipairs(held) do names[i] = l.session_id end
     put[#put + 1] = 'ls'
-    put[#put + 1] = table.concat(names, ' ')
+    put[#put + 1] = session_names(held)
     put[#put + 1] = 'jn'
     put[#put + 1] = tostring(journal)
     if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-    if #put > 0 then redis.call('HSET', key, unpack(put)) end
+    redis.call('HSET', key, unpack(put))
     return out
   end
   local expires = now + ttl
@@ -127,20 +125,10 @@ local function admit_by_fields()
   local superseded = {}
   if #live >= k then
     if policy == 'oldest_wins' then
-      local earliest = nil
-      for _, l in ipairs(live) do
-        if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
-      end
-      return write({ 'in_use', math.max(1, math.ceil((earliest - now) / 1000)), gen }, live, nil)
+      return write({ 'in_use', math.max(1, math.ceil((earliest_expiry(live) - now) / 1000)), gen }, live, nil)
     end
     while #live >= k do
-      local idx, best = 1, nil
-      for i, l in ipairs(live) do
-        if best == nil or l.renewed_at < best.renewed_at
-          or (l.renewed_at == best.renewed_at and l.created_at < best.created_at) then
-          idx, best = i, l
-        end
-      end
+      local idx, best = stalest(live)
       table.remove(live, idx)
       remember_end(prefix, best.session_id, { reason = 'superseded', by_device = label, at = now })
       redis.call('ZREM', live_at, best.session_id)
@@ -195,21 +183,11 @@ end
 local superseded = {}
 if #st.leases >= k then
   if policy == 'oldest_wins' then
-    local earliest = nil
-    for _, l in ipairs(st.leases) do
-      if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
-    end
     save_seats(KEYS[1], st)
-    return { 'in_use', math.max(1, math.ceil((earliest - now) / 1000)), gen }
+    return { 'in_use', math.max(1, math.ceil((earliest_expiry(st.leases) - now) / 1000)), gen }
   end
   while #st.leases >= k do
-    local idx, best = 1, nil
-    for i, l in ipairs(st.leases) do
-      if best == nil or l.renewed_at < best.renewed_at
-        or (l.renewed_at == best.renewed_at and l.created_at < best.created_at) then
-        idx, best = i, l
-      end
-    end
+    local idx = stalest(st.leases)
     superseded[#superseded + 1] = end_lease(prefix, st, idx, { reason = 'superseded', by_device = label, at = now })
   end
 end

@@ -191,9 +191,19 @@ local function fixed_part(l, n)
   return cjson.encode(fixed)
 end
 
+-- the form of an h: field (hot_pack)
+local HOT_FORMAT = '^(%d+),(%d+),(%d+),([^,]*),([^,]*),([^,]*)$'
+
+-- the session ids of `leases`, in their order, as the `ls` field holds them
+local function session_names(leases)
+  local names = {}
+  for i, l in ipairs(leases) do names[i] = l.session_id end
+  return table.concat(names, ' ')
+end
+
 -- fills the moving part into `l` (a lease's fixed part, or an empty table for a heartbeat)
 local function hot_unpack(l, s)
-  local r, e, t, prev, issued, retired = string.match(s, '^(%d+),(%d+),(%d+),([^,]*),([^,]*),([^,]*)$')
+  local r, e, t, prev, issued, retired = string.match(s, HOT_FORMAT)
   if not r then error('seats: a lease field holds ' .. s) end
   l.renewed_at, l.expires_at, l.ttl_ms = tonumber(r), tonumber(e), tonumber(t)
   if issued ~= '' then
@@ -318,10 +328,8 @@ local function save_seats(key, st)
   st.leases = leases
   local args = { 'doc', doc, 'v', string.format('%.0f', st.v), 'show_id', st.show_id }
   if layout(key) >= 3 then
-    local names = {}
-    for i, l in ipairs(leases) do names[i] = l.session_id end
     args[#args + 1] = 'ls'
-    args[#args + 1] = table.concat(names, ' ')
+    args[#args + 1] = session_names(leases)
     if st.usage.first_play_at ~= nil and st.usage.first_play_at ~= cjson.null then
       args[#args + 1] = 'played'
       args[#args + 1] = '1'
@@ -392,6 +400,27 @@ local function secret_renew(l, h, fresh)
     c.issued[#c.issued + 1] = fresh
   end
   return check
+end
+
+-- lease.rs `admit`: when every seat is taken, the time the first of them frees (oldest wins) and the
+-- lease a newest-wins admit supersedes (the least recently renewed, then the oldest), with its index
+local function earliest_expiry(leases)
+  local earliest = nil
+  for _, l in ipairs(leases) do
+    if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
+  end
+  return earliest
+end
+
+local function stalest(leases)
+  local idx, best = 1, nil
+  for i, l in ipairs(leases) do
+    if best == nil or l.renewed_at < best.renewed_at
+      or (l.renewed_at == best.renewed_at and l.created_at < best.created_at) then
+      idx, best = i, l
+    end
+  end
+  return idx, best
 end
 
 local function saw_clone(st, now)
