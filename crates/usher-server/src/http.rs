@@ -39,6 +39,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
@@ -156,32 +157,38 @@ pub fn router(state: AppState) -> Router {
     let document = openapi::finish(api);
     // the console's HTML pages are not API operations: they stay out of the API document (their routes
     // are in `console::route_table`, which the authorization tests walk)
-    router
-        .merge(crate::console::router(&state))
-        .fallback(|| async { Error::RouteNotFound })
-        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-        .layer(Extension(document))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::remember,
+    // one stack, composed once and boxed once per route: `Router::layer` boxes each layer it is given
+    // around every route, and a request clones every box of its route (issue 16: a dozen allocations
+    // per request). Outermost first; the layers that read `MatchedPath` (telemetry, the guard) must
+    // stay route layers, inside the router.
+    let edge = ServiceBuilder::new()
+        .layer(edge::hsts(&state.config))
+        .layer(edge::frame_options())
+        .layer(edge::nosniff())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(telemetry::observe))
+        .layer(CatchPanicLayer::custom(|_| {
+            Error::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| time_limit(timeout, req, next),
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             edge::guard,
         ))
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| time_limit(timeout, req, next),
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::remember,
         ))
-        .layer(CatchPanicLayer::custom(|_| {
-            Error::Internal("handler panicked".into()).into_response()
-        }))
-        .layer(axum::middleware::from_fn(telemetry::observe))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(edge::nosniff())
-        .layer(edge::frame_options())
-        .layer(edge::hsts(&state.config))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(Extension(document));
+    router
+        .merge(crate::console::router(&state))
+        .fallback(|| async { Error::RouteNotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(edge)
         .with_state(state)
 }
 
