@@ -22,7 +22,8 @@
 # --paths LIST: the wrk rounds measure only these paths (comma-separated: register, admit, heartbeat,
 #   playlist, segment, livez), each with its ceiling; nginx `return 200` always runs.
 # --perf: in each wrk round of Usher, `perf record -F 499 -p <usher>` for the round's length, then the
-#   server's flat profile (symbols of 0.5 % and more) in <round>.perf.txt: what bounds a path. Sampling
+#   server's flat profile (symbols of 0.5 % and more) in <round>.perf.txt, on the Redis store also
+#   redis-server's in <round>.redis-perf.txt: what bounds a path. Sampling
 #   costs the server a few per cent; compare ratios of runs made alike.
 # --only wrk: the wrk rounds alone. With the tool the design Usher replaces (nginx + Lua + Redis) was
 #   measured with, `wrk -t T -c C -d S` (defaults 2, 256, --duration) and the Lua scripts of scripts/wrk/,
@@ -376,19 +377,29 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
   local perf_pid=""
   if [ "$perf" = 1 ]; then case "$name" in *nginx*) ;; *)
     perf record -q -F 499 -p "$WPID" -o "$work/$name.perf.data" -- sleep "$duration" >/dev/null 2>&1 &
-    perf_pid=$! ;; esac
+    perf_pid=$!
+    # on the Redis store, redis-server's own profile too: what its single thread spends a request on
+    if [ "$store" = redis ]; then
+      perf record -q -F 499 -p "$REDIS_PID" -o "$work/$name.redis-perf.data" -- sleep "$duration" >/dev/null 2>&1 &
+      perf_pid="$perf_pid $!"
+    fi ;; esac
   fi
   env WRK_DATA="$wdata" WRK_THREADS="$wrk_threads" WRK_RUN="$(date +%s%N)" WRK_REPORT="$out/$name.json" "$@" \
     wrk -t"$wrk_threads" -c"$wrk_connections" -d"${duration}s" --timeout 10s --latency \
     -s "$root/scripts/wrk/$script.lua" "$url" >"$out/$name.txt" 2>&1 || true
   if [ -n "$perf_pid" ]; then
-    wait "$perf_pid" || true
-    # the share of each program and the kernel, then the symbols (perf pads its columns: trimmed)
-    { perf report -q -i "$work/$name.perf.data" --stdio --no-children --sort dso --percent-limit 0.5 2>/dev/null
-      echo
-      perf report -q -i "$work/$name.perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 2>/dev/null
-    } | sed -E 's/[[:space:]-]+$//' >"$out/$name.perf.txt" || true
-    rm -f "$work/$name.perf.data"
+    # shellcheck disable=SC2086 # one or two pids
+    wait $perf_pid || true
+    local data
+    for data in "$work/$name.perf.data" "$work/$name.redis-perf.data"; do
+      [ -f "$data" ] || continue
+      # the share of each program and the kernel, then the symbols (perf pads its columns: trimmed)
+      { perf report -q -i "$data" --stdio --no-children --sort dso --percent-limit 0.5 2>/dev/null
+        echo
+        perf report -q -i "$data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 2>/dev/null
+      } | sed -E 's/[[:space:]-]+$//' >"$out/$(basename "${data%.data}").txt" || true
+      rm -f "$data"
+    done
   fi
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt"
     # redis-server's CPU time over the run (clock ticks: utime + stime), the honest cost per request:
