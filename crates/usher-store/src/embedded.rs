@@ -919,6 +919,10 @@ impl EmbeddedStore {
         if dirty.is_empty() && keys.is_empty() && !obsolete {
             return Ok(());
         }
+        // in key order, so that each piece is one run of the B-tree's keys: a piece of tickets taken
+        // in the set's order touched a leaf page per ticket (each page read, copied and written again
+        // at commit), a run touches a few tickets' worth of leaves together
+        dirty.sort_unstable();
         // in pieces: the lock is held to copy one piece at a time, the copies are encoded off the lock
         // and off the runtime, and each piece is a transaction of its own, so admits and heartbeats wait
         // for at most one piece's copy and registrations' commits go in between; only the last piece
