@@ -8,7 +8,7 @@
 #
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
 #                    [--only viewers|wrk] [--wrk-connections C] [--wrk-threads T] [--sessions N]
-#                    [--stores embedded,redis] [--perf] [--redis-schema N] [--paths LIST]
+#                    [--stores embedded,redis] [--perf] [--redis-schema N] [--paths LIST] [--settle S]
 #
 # BENCH_USHER=/path/to/usher (environment): measure that server binary instead of this tree's build.
 # --quick: 1 round of 3 s, 2,000 viewers, 2,000 sessions for wrk; a check that the script works, not a
@@ -21,6 +21,10 @@
 #   whole seats hash, against 3's admit by fields in the same build).
 # --paths LIST: the wrk rounds measure only these paths (comma-separated: register, admit, heartbeat,
 #   playlist, segment, livez), each with its ceiling; nginx `return 200` always runs.
+# --settle S: the wrk rounds start S seconds after each prepare (default 0). Preparing registers and
+#   admits every ticket, and the embedded store writes those tickets to disk in the seconds after: its
+#   flush then shares the two cores with wrk and the server, and the first rounds' p99 shows it. With
+#   --settle 40 the rounds measure the steady state instead (BENCHMARKS.md, issue 16's sixth step).
 # --perf: in each wrk round of Usher, `perf record -F 499 -p <usher>` for the round's length, then the
 #   server's flat profile (symbols of 0.5 % and more) in <round>.perf.txt, on the Redis store also
 #   redis-server's in <round>.redis-perf.txt: what bounds a path. Sampling
@@ -42,7 +46,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0 only=""
-wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis" perf=0 redis_schema="" paths=""
+wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis" perf=0 redis_schema="" paths="" settle=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -58,6 +62,7 @@ while [ $# -gt 0 ]; do
     --sessions) sessions="$2"; shift 2 ;;
     --stores) stores="$2"; shift 2 ;;
     --perf) perf=1; shift ;;
+    --settle) settle="$2"; shift 2 ;;
     --redis-schema) redis_schema="$2"; shift 2 ;;
     --paths) paths="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -301,7 +306,7 @@ if [ "$run_wrk" = 1 ]; then
 # (usher-load prepare, again before each round after the first: the heartbeat round moves the secrets the
 # files hold and the admit round takes seats over), then each Usher figure beside its nginx ceiling.
 step "wrk rounds: wrk -t$wrk_threads -c$wrk_connections -d${duration}s, $sessions sessions"
-echo "wrk -t$wrk_threads -c$wrk_connections -d${duration}s ($(wrk -v 2>&1 | head -1 | awk '{print $2}'))" >"$out/wrk-config.txt"
+echo "wrk -t$wrk_threads -c$wrk_connections -d${duration}s ($(wrk -v 2>&1 | head -1 | awk '{print $2}'))$([ "$settle" = 0 ] || echo ", rounds from $settle s after each prepare")" >"$out/wrk-config.txt"
 wrk_media="$work/wrk-media"
 mkdir -p "$wrk_media/demo/bench-1mib"
 cp -R "$root/media/demo/." "$wrk_media/demo/"
@@ -452,6 +457,7 @@ for store in ${stores//,/ }; do
     fi
     [ "$store" = redis ] && [ "$r" = 1 ] && redis_memory >"$out/wrk-redis-memory-prepared.txt"
     wrk_live "wrk-$store-live-prepared-$r"
+    sleep "$settle"
     # nginx's static copies: the playlist as Usher answered it, and the same 1 MiB file
     cp "$wdata/playlist.m3u8" "$wrk_www/playlist.m3u8"
     chmod 644 "$wrk_www/playlist.m3u8"
