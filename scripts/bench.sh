@@ -69,6 +69,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$only" in "" | viewers | wrk) ;; *) echo "--only takes: viewers, wrk" >&2; exit 2 ;; esac
+case "$settle" in "" | *[!0-9]*) echo "--settle takes whole seconds" >&2; exit 2 ;; esac
 if [ "$quick" = 1 ]; then rounds=1 duration=3 warmup=1 viewers=2000 connections=500 sessions=2000; fi
 # which parts run
 run_tp=0 run_viewers=0 run_wrk=0
