@@ -1,24 +1,26 @@
 //! What the viewer's two hot paths cost on Redis, driven through `RedisStore` exactly as the server
 //! drives the store (`usher-server/src/viewer.rs` and `delivery.rs`):
 //!
-//! - heartbeat: `heartbeat`, `show`, `ticket` (only when the answer carries none), `cdns`;
+//! - heartbeat: `heartbeat`, `show`, `ticket` (only when the answer carries none), `cdns`; each presents
+//!   the secret the last one handed out, as a player does, so the renewal takes the same steps as in
+//!   production (a stale secret would fill the session's issued list and take the whole-document path);
 //! - admit: `ticket_by_token`, `show`, `admit` (the device re-attaches), `cdns`.
 //!
 //! It starts a throw-away `redis-server`, counts with `MONITOR` the commands 1,000 of each send
 //! (top-level ones, one round trip each unless pipelined, and those run inside Lua scripts), then measures
 //! throughput with 16 concurrent flows for a few seconds each, next to `PING` through the same store
 //! (one round trip, nothing decoded) so that runs on a noisy machine compare as ratios, with the CPU time
-//! each flow cost Redis (`INFO cpu`) and this process.
+//! each flow cost Redis (`INFO cpu`; of that, the time running commands: `INFO commandstats`) and this process.
 //!
 //! `cargo run --release -p usher-store --example redis_round_trips [-- <seconds per throughput run>]`
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId};
-use usher_core::lease::{AdmitDecision, SeatRules};
-use usher_core::secret::SecretHash;
+use usher_core::lease::{AdmitDecision, Presented, SeatRules};
+use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::SharingPolicy;
 use usher_core::store::{AdmitRequest, Store};
 use usher_store::contract::{cdn, show, ticket};
@@ -40,6 +42,8 @@ struct Viewer {
     token: SecretHash,
     device: DeviceId,
     session: SessionId,
+    /// The session's current secret: the one its admit or its last heartbeat handed out.
+    secret: Arc<Mutex<SecretHash>>,
 }
 
 fn admit_request(show_id: &ShowId, v: &Viewer) -> AdmitRequest {
@@ -62,9 +66,20 @@ fn admit_request(show_id: &ShowId, v: &Viewer) -> AdmitRequest {
 
 /// The server's heartbeat: the step, the show, the ticket (unless the answer has it), the pool.
 async fn heartbeat_flow(store: &RedisStore, show_id: &ShowId, v: &Viewer) -> anyhow::Result<()> {
+    let current = *v.secret.lock().expect("secret lock");
+    let fresh = SecretHasher::new(b"round-trips-key-0123456789abcdef0")
+        .session_secret(&SessionId::generate().to_string());
     let answer = store
-        .heartbeat(&v.session, usher_store::contract::renewal())
+        .heartbeat(
+            &v.session,
+            Presented {
+                secret: &current,
+                fresh: Some(fresh),
+                revive_since: None,
+            },
+        )
         .await?;
+    *v.secret.lock().expect("secret lock") = fresh;
     let (ticket_id, owner_show) = answer.owner.context("renewed session has an owner")?;
     anyhow::ensure!(&owner_show == show_id, "session of another show");
     store.show(&owner_show).await?.context("show")?;
@@ -80,7 +95,10 @@ async fn admit_flow(store: &RedisStore, show_id: &ShowId, v: &Viewer) -> anyhow:
     let t = store.ticket_by_token(&v.token).await?.context("ticket")?;
     store.show(&t.terms.show_id).await?.context("show")?;
     match store.admit(admit_request(show_id, v)).await? {
-        AdmitDecision::Admitted { .. } => {}
+        // the re-attached session's chain starts again from the admit's secret
+        AdmitDecision::Admitted { .. } => {
+            *v.secret.lock().expect("secret lock") = usher_store::contract::seat_secret()
+        }
         other => bail!("not admitted: {other:?}"),
     }
     store.cdns().await?;
@@ -93,11 +111,17 @@ fn report(what: &str, seen: &Commands) {
         .iter()
         .map(|(c, n)| format!("{c} {:.2}", *n as f64 / COUNTED as f64))
         .collect();
+    let scripted: Vec<String> = seen
+        .scripted
+        .iter()
+        .map(|(c, n)| format!("{c} {:.2}", *n as f64 / COUNTED as f64))
+        .collect();
     println!(
-        "{what}: {:.2} top-level commands ({}), {:.2} more inside scripts",
+        "{what}: {:.2} top-level commands ({}), {:.2} more inside scripts ({})",
         seen.top_level() as f64 / COUNTED as f64,
         detail.join(", "),
-        seen.in_scripts as f64 / COUNTED as f64
+        seen.in_scripts as f64 / COUNTED as f64,
+        scripted.join(", ")
     );
 }
 
@@ -105,6 +129,9 @@ fn report(what: &str, seen: &Commands) {
 struct Rate {
     per_s: f64,
     redis_us: f64,
+    /// Of that, the time Redis spent running the commands (`INFO commandstats`: scripts with the
+    /// commands they call; no reading, parsing or answering).
+    commands_us: f64,
     client_us: f64,
 }
 
@@ -112,8 +139,8 @@ impl std::fmt::Display for Rate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:.0}/s, CPU per flow: Redis {:.1} µs, client {:.1} µs",
-            self.per_s, self.redis_us, self.client_us
+            "{:.0}/s, CPU per flow: Redis {:.1} µs (in commands {:.1} µs), client {:.1} µs",
+            self.per_s, self.redis_us, self.commands_us, self.client_us
         )
     }
 }
@@ -127,6 +154,30 @@ async fn redis_cpu(con: &mut redis::aio::MultiplexedConnection) -> anyhow::Resul
         .filter(|(k, _)| *k == "used_cpu_user" || *k == "used_cpu_sys")
         .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
         .sum())
+}
+
+/// The time Redis spent in commands since the last `CONFIG RESETSTAT`, in seconds: the sum of
+/// `INFO commandstats`' `usec`, without the commands of this measurement's own connection (`INFO`, `CONFIG`).
+async fn redis_command_time(con: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<f64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(con)
+        .await?;
+    let mut usec = 0u64;
+    for line in info.lines() {
+        let Some((name, stats)) = line.split_once(':') else {
+            continue;
+        };
+        if name.starts_with("cmdstat_info") || name.starts_with("cmdstat_config") {
+            continue;
+        }
+        for field in stats.split(',') {
+            if let Some(v) = field.strip_prefix("usec=") {
+                usec += v.parse::<u64>()?;
+            }
+        }
+    }
+    Ok(usec as f64 / 1e6)
 }
 
 /// This process's CPU time so far, in seconds (`/proc/self/stat`, in USER_HZ = 100 ticks a second).
@@ -148,6 +199,10 @@ where
     F: Fn(Viewer) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(con)
+        .await?;
     let (redis_before, own_before) = (redis_cpu(con).await?, own_cpu()?);
     let end = Instant::now() + Duration::from_secs(secs);
     let mut tasks = tokio::task::JoinSet::new();
@@ -167,10 +222,12 @@ where
         total += n??;
     }
     let (redis_after, own_after) = (redis_cpu(con).await?, own_cpu()?);
+    let commands = redis_command_time(con).await?;
     let n = total.max(1) as f64;
     Ok(Rate {
         per_s: total as f64 / secs as f64,
         redis_us: (redis_after - redis_before) * 1e6 / n,
+        commands_us: commands * 1e6 / n,
         client_us: (own_after - own_before) * 1e6 / n,
     })
 }
@@ -212,6 +269,7 @@ async fn main() -> anyhow::Result<()> {
             token,
             device: DeviceId::parse(&format!("device-{i:06}"))?,
             session: SessionId::generate(),
+            secret: Arc::new(Mutex::new(usher_store::contract::seat_secret())),
         };
         match store.admit(admit_request(&show_id, &v)).await? {
             AdmitDecision::Admitted { session_id, .. } => v.session = session_id,

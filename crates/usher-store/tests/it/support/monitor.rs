@@ -21,6 +21,8 @@ pub(crate) struct Commands {
     pub(crate) top: BTreeMap<String, usize>,
     /// Commands run by Lua scripts (part of the script's one round trip).
     pub(crate) in_scripts: usize,
+    /// The same, by name.
+    pub(crate) scripted: BTreeMap<String, usize>,
 }
 
 impl Commands {
@@ -141,6 +143,10 @@ impl Monitor {
             }
             if line.contains(" lua] ") {
                 commands.in_scripts += 1;
+                *commands
+                    .scripted
+                    .entry(name.to_ascii_uppercase())
+                    .or_default() += 1;
             } else {
                 *commands.top.entry(name.to_ascii_uppercase()).or_default() += 1;
             }
