@@ -25,7 +25,7 @@
 //! | `ticket:{id}` | string | ticket JSON (token only as keyed hash) |
 //! | `token:{hash}` | string | ticket id by token hash |
 //! | `seats:{ticket id}` | hash (schema 2, 3) or string (schema 1) | the ticket's leases, ended sessions and usage, with a version `v` every write moves (the retention step compares it); schema 2: fields `show_id`, `v`, `doc` (the rest as JSON), per lease `l:{session}` (JSON) and `h:{session}` (times and secret chain as text), per renewal since the last whole write `t:{session}` (`redis/seats.lua`); schema 3 adds `played`, `ls` (the leases' session ids in order), `jn` (waiting `j:` fields) and, per admit by fields since the last whole write, `j:{seq}` (what it saw for the usage, JSON); schema 1: one JSON string |
-//! | `session:{id}` | string, TTL lease + 1 h | ticket id of a session |
+//! | `session:{id}` | string, TTL lease + 1 h to lease + 1 h 5 min (rewritten only once less than lease + 1 h is left) | ticket id of a session |
 //! | `live:{show id}` | sorted set | live session ids scored by lease expiry (ms) |
 //! | `ended:{session id}` | string, TTL 1 h | why a session ended (JSON), for its next heartbeat |
 //! | `seats:{ticket id}:ended` | list, TTL 1 h | the ticket's ended session ids, oldest first: at most 256 are remembered, as in the embedded store |

@@ -20,10 +20,13 @@ local now = now_ms()
 local function admit_by_fields()
   local key = KEYS[1]
   if layout(key) < 3 then return nil end
-  local head = redis.pcall('HMGET', key, 'played', 'show_id', 'ls', 'jn')
+  local head = redis.pcall('HMGET', key, 'played', 'show_id', 'ls', 'jn', 'v')
   if head.err then return nil end
   local played, stored_show, ls, journal = head[1], head[2], head[3], tonumber(head[4] or '0')
-  if not played or not stored_show or not ls or not journal or journal >= JOURNAL_MEMORY then return nil end
+  local v = tonumber(head[5] or '0')
+  if not played or not stored_show or not ls or not journal or journal >= JOURNAL_MEMORY or not v then
+    return nil
+  end
   -- the leases named by `ls`, in their order, with their renewals since the last whole write
   local leases, by_session, frozen, maxn = {}, {}, {}, 0
   if ls ~= '' then
@@ -94,7 +97,10 @@ local function admit_by_fields()
   end
   -- `held`: the leases left, in their order (`ls`)
   local function write(out, held, saw_session)
-    local seq = redis.call('HINCRBY', key, 'v', 1)
+    -- the version moves in the HSET below (read above: one write fewer than HINCRBY)
+    local seq = string.format('%.0f', v + 1)
+    put[#put + 1] = 'v'
+    put[#put + 1] = seq
     if saw_session ~= nil then
       put[#put + 1] = 'j:' .. seq
       put[#put + 1] = cjson.encode({ d = device, l = label, c = country, a = address, at = now, s = saw_session })
@@ -119,7 +125,7 @@ local function admit_by_fields()
     put[#put + 1] = 'h:' .. again.session_id
     put[#put + 1] = hot_pack(again)
     redis.call('ZADD', live_at, expires, again.session_id)
-    index_session(prefix, st, again.session_id, ticket_id, ttl)
+    index_session(prefix, again.session_id, ticket_id, ttl)
     return write({ 'admitted', again.session_id, expires, 1, gen, 0 }, live, 0)
   end
   local superseded = {}
@@ -147,7 +153,7 @@ local function admit_by_fields()
   put[#put + 1] = hot_pack(l)
   redis.call('ZADD', live_at, expires, new_sid)
   if passes ~= '' then redis.call('ZREM', passes, ticket_id) end
-  index_session(prefix, st, new_sid, ticket_id, ttl)
+  index_session(prefix, new_sid, ticket_id, ttl)
   local out = { 'admitted', new_sid, expires, 0, gen, 0 }
   for _, s in ipairs(superseded) do out[#out + 1] = s end
   live[#live + 1] = l
@@ -173,7 +179,7 @@ for _, l in ipairs(st.leases) do
       saw_country(st, country, now)
       saw_address(st, address, now)
       redis.call('ZADD', live_key(prefix, st), expires, l.session_id)
-      index_session(prefix, st, l.session_id, ticket_id, ttl)
+      index_session(prefix, l.session_id, ticket_id, ttl)
       save_seats(KEYS[1], st)
       return { 'admitted', l.session_id, expires, 1, gen, 0 }
     end
@@ -205,7 +211,7 @@ saw_address(st, address, now)
 redis.call('ZADD', live_key(prefix, st), expires, new_sid)
 -- a pass through the show's door (doors-open capacity) is used up by this seat, in the same step
 if passes ~= '' then redis.call('ZREM', passes, ticket_id) end
-index_session(prefix, st, new_sid, ticket_id, ttl)
+index_session(prefix, new_sid, ticket_id, ttl)
 save_seats(KEYS[1], st)
 local out = { 'admitted', new_sid, expires, 0, gen, first_play }
 for _, s in ipairs(superseded) do out[#out + 1] = s end

@@ -35,7 +35,7 @@ for i, l in ipairs(st.leases) do
       l.expires_at = now + l.ttl_ms
       saw_device(st, l.device_id, l.device_label, now)
       redis.call('ZADD', live_key(prefix, st), l.expires_at, sid)
-      index_session(prefix, st, sid, ticket_id, l.ttl_ms)
+      index_session(prefix, sid, ticket_id, l.ttl_ms)
       save_seats(key, st)
     end
     return { 'renewed', l.expires_at, ticket_id, st.show_id, gen, ticket }

@@ -39,10 +39,10 @@ end
 local function renew_fields()
   -- a revoked ticket's leases end in the whole step (seats.lua is_revoked)
   if ticket and string.find(ticket, '"status":"revoked"', 1, true) then return nil end
-  local f = redis.pcall('HMGET', key, 'show_id', 'h:' .. sid, 't:' .. sid)
+  local f = redis.pcall('HMGET', key, 'show_id', 'h:' .. sid, 't:' .. sid, 'v')
   if f.err then return nil end
-  local show_id, moving, touched = f[1], f[2], f[3]
-  if not show_id or not moving then return nil end
+  local show_id, moving, touched, v = f[1], f[2], f[3], tonumber(f[4] or '0')
+  if not show_id or not moving or not v then return nil end
   local m = six(moving)
   if not m then return nil end
   local renewed_at, expires_at, ttl = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
@@ -82,15 +82,17 @@ local function renew_fields()
     -- slot migrates, a step that meets it already moved then fails before writing anything
     if string.find(prefix, '{', 1, true) then redis.call('EXISTS', prefix .. 'live:' .. show_id) end
     renewed_at, expires_at = now, now + ttl
-    local seq = redis.call('HINCRBY', key, 'v', 1)
+    -- the version moves in the same HSET as the lease (read above: one write fewer than HINCRBY)
+    local seq = string.format('%.0f', v + 1)
     -- the first renewal's time since the last whole write stays: the device it saw is remembered from
     -- then should the usage have forgotten it (seats.lua load_seats)
     local first = touched and string.match(touched, '^%d+,%d+,(%d+)$') or string.format('%.0f', now)
     redis.call('HSET', key,
       'h:' .. sid, string.format('%.0f,%.0f,%.0f,', renewed_at, expires_at, ttl) .. prev .. ',' .. issued .. ',' .. retired,
-      't:' .. sid, seq .. ',' .. string.format('%.0f', now) .. ',' .. first)
+      't:' .. sid, seq .. ',' .. string.format('%.0f', now) .. ',' .. first,
+      'v', seq)
     redis.call('ZADD', prefix .. 'live:' .. show_id, expires_at, sid)
-    redis.call('SET', prefix .. 'session:' .. sid, ticket_id, 'PX', ttl + ENDED_RETENTION_MS)
+    index_session(prefix, sid, ticket_id, ttl)
   end
   return { 'renewed', expires_at, ticket_id, show_id, gen, ticket }
 end

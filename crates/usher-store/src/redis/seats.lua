@@ -25,6 +25,18 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+
+-- A session's index (<prefix>session:<id>, its ticket's id) outlives its lease by at least
+-- ENDED_RETENTION_MS, so that a lookup finds the session's end until that is forgotten. A renewal
+-- rewrites it only once its time to live has fallen below that, and then gives it INDEX_SLACK_MS more:
+-- most renewals only read it, and a write called from a script costs Redis about four times a read.
+local INDEX_SLACK_MS = 300000
+local function index_session(prefix, sid, ticket_id, ttl_ms)
+  local key = prefix .. 'session:' .. sid
+  if redis.call('PTTL', key) < ttl_ms + ENDED_RETENTION_MS then
+    redis.call('SET', key, ticket_id, 'PX', ttl_ms + ENDED_RETENTION_MS + INDEX_SLACK_MS)
+  end
+end
 -- end of the lease base: the constants and the clock above come first in every lease script; the heartbeat
 -- puts its renewal by fields (heartbeat_fields.lua) between them and the rules below, which it never needs
 
@@ -56,7 +68,6 @@ end
 local seats_key = nil
 
 local function live_key(prefix, st) return prefix .. 'live:' .. st.show_id end
-local function session_key(prefix, sid) return prefix .. 'session:' .. sid end
 
 local function remember_end(prefix, sid, reason)
   redis.call('SET', prefix .. 'ended:' .. sid, cjson.encode(reason), 'PX', ENDED_RETENTION_MS)
@@ -350,10 +361,6 @@ local function end_lease(prefix, st, idx, reason)
   remember_end(prefix, l.session_id, reason)
   redis.call('ZREM', live_key(prefix, st), l.session_id)
   return l.session_id
-end
-
-local function index_session(prefix, st, sid, ticket_id, ttl_ms)
-  redis.call('SET', session_key(prefix, sid), ticket_id, 'PX', ttl_ms + ENDED_RETENTION_MS)
 end
 
 -- usher-core session_secret.rs `SecretChain`: a lease's `secret` is {previous, issued = [...], retired = [...]},

@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use usher_core::cdn::{CdnHealth, HealthState};
 use usher_core::ids::{DeviceId, SessionId, ShowId};
-use usher_core::lease::{AdmitDecision, HeartbeatDecision, SeatRules};
+use usher_core::lease::{AdmitDecision, HeartbeatDecision, Presented, SeatRules};
+use usher_core::secret::SecretHasher;
 use usher_core::show::SharingPolicy;
 use usher_core::store::{AdmitRequest, DeleteShowOutcome, NewTicket, Store};
 use usher_store::contract::{Harness, cdn, show, ticket};
@@ -656,6 +657,94 @@ async fn a_forgotten_device_is_remembered_from_its_first_renewal() {
     assert_eq!(device.first_seen.0, renewals[0], "{usage:?}");
     assert_eq!(device.last_seen.0, renewals[1], "{usage:?}");
     assert_eq!(usage.last_seen_at.map(|t| t.0), Some(renewals[1]));
+}
+
+/// A renewal by fields writes two commands: the lease's fields with the ticket's version in one HSET,
+/// and the live set. The session's index (which must outlive the lease by the hour its end is
+/// remembered) is only read, and rewritten once its time to live runs short of that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_writes_the_session_index_only_when_it_runs_short() {
+    const KEEP_MS: i64 = 45_000 + 3_600_000;
+    let (server, store, t) = one_ticket("renewal-writes-token-0001").await;
+    let id = t.ticket.id.as_str().to_string();
+    let session = admitted(&store, admit_request(&t, "dev-renewing")).await;
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let index = format!("usher-test:session:{session}");
+    let hasher = SecretHasher::new(b"renewal-writes-key-0123456789abcdef");
+    // as a player does: each heartbeat presents the secret the last one handed out
+    let mut current = usher_store::contract::seat_secret();
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let mut writes = Vec::new();
+    for short in [false, true, false] {
+        if short {
+            let _: i64 = redis::cmd("PEXPIRE")
+                .arg(&index)
+                .arg(KEEP_MS - 1_000)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        }
+        let v_before: i64 = seat_field(&server, &id, "v")
+            .await
+            .unwrap()
+            .parse()
+            .unwrap();
+        let fresh = hasher.session_secret(&SessionId::generate().to_string());
+        let (answer, seen) = monitor
+            .count(store.heartbeat(
+                &session,
+                Presented {
+                    secret: &current,
+                    fresh: Some(fresh),
+                    revive_since: None,
+                },
+            ))
+            .await
+            .unwrap();
+        let answer = answer.unwrap();
+        assert!(
+            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+            "{answer:?}"
+        );
+        current = fresh;
+        let v_after: i64 = seat_field(&server, &id, "v")
+            .await
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(v_after, v_before + 1, "every renewal moves the version");
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&index)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(
+            pttl > KEEP_MS - 2_000,
+            "the index outlives the lease by an hour: {pttl}"
+        );
+        let wrote: Vec<(String, usize)> = seen
+            .scripted
+            .into_iter()
+            .filter(|(c, _)| {
+                ["HSET", "HINCRBY", "ZADD", "SET", "DEL", "HDEL"].contains(&c.as_str())
+            })
+            .collect();
+        if short {
+            assert!(
+                pttl > KEEP_MS + 250_000,
+                "rewritten with room to spare: {pttl}"
+            );
+        }
+        writes.push(wrote);
+    }
+    let two = vec![("HSET".to_string(), 1), ("ZADD".to_string(), 1)];
+    let three = vec![
+        ("HSET".to_string(), 1),
+        ("SET".to_string(), 1),
+        ("ZADD".to_string(), 1),
+    ];
+    assert_eq!(writes, vec![two.clone(), three, two]);
 }
 
 /// The fields of a ticket's seats hash whose names start with `tag`.
