@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::support::{assert_problem, spawn_app, spawn_app_with};
+use crate::support::{Backend, assert_problem, spawn_app, spawn_app_on, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -391,6 +391,71 @@ async fn oldest_wins_refuses_until_the_first_device_leaves() {
     assert_problem(app.heartbeat(&a).await, StatusCode::GONE, "session_ended").await;
     session_of(app.admit(&token, "device-bbbb").await).await;
     app.shutdown().await;
+}
+
+/// The dashboard's live viewers, in all and per show, follow admits, leaves and an admin's end on both
+/// stores (the counts the store keeps as leases change, read in one step).
+async fn dashboard_counts_live_viewers(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.open_show("gig", 2, "newest_wins").await;
+    app.open_show("quiet", 1, "newest_wins").await;
+    app.open_show("solo", 1, "newest_wins").await;
+    let (_, token) = app.ticket("gig").await;
+    let (_, solo) = app.ticket("solo").await;
+    let live = async || -> (u64, Vec<(String, u64)>) {
+        let res = app.get_with("/api/v1/dashboard", &app.admin_key).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let v: Value = res.json().await.unwrap();
+        let mut shows: Vec<(String, u64)> = v["shows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["show_id"].as_str().unwrap().to_owned(),
+                    s["viewers"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        shows.sort();
+        (v["live_viewers"].as_u64().unwrap(), shows)
+    };
+    let per_show = |gig: u64, solo: u64| {
+        vec![
+            ("gig".to_owned(), gig),
+            ("quiet".to_owned(), 0),
+            ("solo".to_owned(), solo),
+        ]
+    };
+    assert_eq!(live().await, (0, per_show(0, 0)));
+    let a = session_of(app.admit(&token, "device-aaaa").await).await;
+    let b = session_of(app.admit(&token, "device-bbbb").await).await;
+    session_of(app.admit(&solo, "device-cccc").await).await;
+    assert_eq!(live().await, (3, per_show(2, 1)));
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/playback/{a}/leave")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(live().await, (2, per_show(1, 1)));
+    let res = app
+        .delete_with(&format!("/api/v1/sessions/{b}"), &app.admin_key)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(live().await, (1, per_show(0, 1)));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_counts_live_viewers_embedded() {
+    dashboard_counts_live_viewers(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_counts_live_viewers_redis() {
+    dashboard_counts_live_viewers(Backend::Redis).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
