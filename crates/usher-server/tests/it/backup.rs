@@ -513,10 +513,22 @@ async fn scheduled_backups_land_in_s3_with_retention_and_restore_every_acknowled
     );
     let last = metric(&http, &base, "usher_backup_last_success_timestamp_seconds").await;
     assert!(last >= acked_at.unix_timestamp() as f64, "{last}");
-    let listed = objects(&moto, "usher-backups", "site-a/").await;
-    let backups: Vec<&String> = listed.iter().filter(|n| n.ends_with(".redb")).collect();
-    assert_eq!(backups.len(), 2, "retention keeps 2: {listed:?}");
-    assert_eq!(listed.len(), 4, "each with its manifest: {listed:?}");
+    // retention runs after each upload (which the counter has already counted), and the next backup
+    // may land meanwhile: between two backups the folder holds the newest two, each with its manifest
+    let listed = usher_testkit::wait_until(Duration::from_secs(20), "retention", || {
+        let moto = &moto;
+        async move {
+            let listed = objects(moto, "usher-backups", "site-a/").await;
+            let backups = listed.iter().filter(|n| n.ends_with(".redb")).count();
+            (backups == 2 && listed.len() == 4).then_some(listed)
+        }
+    })
+    .await
+    .expect("retention keeps the newest 2 backups, each with its manifest");
+    assert!(
+        listed.iter().filter(|n| n.ends_with(".redb.json")).count() == 2,
+        "{listed:?}"
+    );
     drop(server);
 
     // the newest backup restores into a new data directory with every acknowledged ticket
