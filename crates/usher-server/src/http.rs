@@ -35,7 +35,7 @@ pub mod webhooks;
 
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
@@ -159,7 +159,7 @@ pub fn router(state: AppState) -> Router {
     // are in `console::route_table`, which the authorization tests walk)
     // one stack, composed once and boxed once per route: `Router::layer` boxes each layer it is given
     // around every route, and a request clones every box of its route (issue 16: a dozen allocations
-    // per request). Outermost first; the layers that read `MatchedPath` (telemetry, the guard) must
+    // per request). Outermost first; the layers that read `MatchedPath` (telemetry, `front`'s guard) must
     // stay route layers, inside the router.
     let edge = ServiceBuilder::new()
         .layer(edge::hsts(&state.config))
@@ -171,16 +171,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             Error::Internal("handler panicked".into()).into_response()
         }))
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| time_limit(timeout, req, next),
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            edge::guard,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::remember,
+            move |State(state): State<AppState>, req: Request, next: Next| {
+                front(timeout, state, req, next)
+            },
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(Extension(document));
@@ -192,15 +187,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Answers 503 `timeout` (a problem, like every error) when a request runs longer than `limit` (a tus
-/// `PATCH`, whose body may take hours, has [`uploads::PATCH_TIME_LIMIT`]).
-async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
+/// The checks in front of every route, in one middleware (each `from_fn` layer boxes its future and
+/// clones the rest of the stack on every request: three were a few per cent of `/livez`): the time
+/// limit, and inside it the guard ([`edge::screen`]: the console login's rate limit, the public routes'
+/// body limit) and then the idempotency layer ([`idempotency::remember`]).
+///
+/// The time limit answers 503 `timeout` (a problem, like every error) when a request runs longer than
+/// `limit` (a tus `PATCH`, whose body may take hours, has [`uploads::PATCH_TIME_LIMIT`]).
+async fn front(limit: Duration, state: AppState, req: Request, next: Next) -> Response {
     let limit = if uploads::is_upload_patch(req.method(), req.uri().path()) {
         uploads::PATCH_TIME_LIMIT
     } else {
         limit
     };
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let checked = async move {
+        match edge::screen(&state, req).await {
+            Ok(req) => idempotency::remember(State(state), req, next).await,
+            Err(stopped) => stopped,
+        }
+    };
+    match tokio::time::timeout(limit, checked).await {
         Ok(res) => res,
         Err(_) => Error::Timeout.into_response(),
     }

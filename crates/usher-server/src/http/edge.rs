@@ -10,9 +10,8 @@
 //! - the console login's rate limit per client address (`rate_limits.logins`), answered as a console page.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts as _, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts as _, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -81,26 +80,28 @@ fn is_public_body_route(method: &Method, route: Option<&str>) -> bool {
     })
 }
 
-/// Middleware: the console login's rate limit, then the route's body limit.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The console login's rate limit, then the route's body limit: the request to pass on, or the answer
+/// that stops it. Run by the one front middleware (`http.rs` `front`), inside its time limit.
+pub async fn screen(state: &AppState, req: Request) -> Result<Request, Response> {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let method = req.method().clone();
+        .map(MatchedPath::as_str);
+    let login = req.method() == Method::POST && route == Some("/admin/login");
+    let public_body = is_public_body_route(req.method(), route);
+    if !login && !public_body {
+        // the route checks its caller first, then its extractors apply `DefaultBodyLimit`
+        return Ok(req);
+    }
     let (mut parts, body) = req.into_parts();
-    if method == Method::POST && route.as_deref() == Some("/admin/login") {
-        let limited = match ClientIp::from_request_parts(&mut parts, &state).await {
+    if login {
+        let limited = match ClientIp::from_request_parts(&mut parts, state).await {
             Ok(ClientIp(ip)) => state.limits.login(ip).err(),
-            Err(e) => return e.into_response(),
+            Err(e) => return Err(e.into_response()),
         };
         if let Some(l) = limited {
-            return crate::console::frame::error_page(&state, l.into()).into_response();
+            return Err(crate::console::frame::error_page(state, l.into()).into_response());
         }
-    }
-    if !is_public_body_route(&method, route.as_deref()) {
-        // the route checks its caller first, then its extractors apply `DefaultBodyLimit`
-        return next.run(Request::from_parts(parts, body)).await;
     }
     let limit = state.config.http.max_public_body_bytes;
     let declared = parts
@@ -109,10 +110,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Error::PayloadTooLarge.into_response();
+        return Err(Error::PayloadTooLarge.into_response());
     }
     // a body without a length is cut at the limit as it is read (the extractors' own limit,
     // `DefaultBodyLimit`, is the larger `http.max_body_bytes`)
     let body = Body::new(http_body_util::Limited::new(body, limit));
-    next.run(Request::from_parts(parts, body)).await
+    Ok(Request::from_parts(parts, body))
 }
