@@ -19,9 +19,7 @@
 //! in one value of a log (table `lease_renewal_log`, keyed by the piece's sequence number, replayed over
 //! the whole records at open), which costs one write instead of a B-tree insert per ticket; it is written
 //! whole again at least every [`WHOLE_EVERY_MS`] and at [`Store::close`], and a log value no ticket needs
-//! any more is removed by the next flush. The flush's writes run on a thread of their own at a lower
-//! priority (`embedded/background.rs`), so that on a busy node they take the CPU the request workers
-//! leave: under full load a flush takes longer, and requests wait less behind it.
+//! any more is removed by the next flush.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -60,7 +58,6 @@ use usher_core::stream_key::StreamKeyRecord;
 use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
-mod background;
 mod group;
 
 const SHOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shows");
@@ -428,8 +425,6 @@ pub struct EmbeddedStore {
     doors: Mutex<HashMap<ShowId, crate::door::Door>>,
     /// Registrations and audit entries: concurrent ones share a transaction and its fsync.
     grouped: group::GroupCommit,
-    /// The flush's writes, on a thread of lower priority than the request workers.
-    flush_writer: background::Writer,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -761,7 +756,6 @@ impl EmbeddedStore {
             audit_seq: AtomicU64::new(0),
             flush_lock: tokio::sync::Mutex::new(()),
             grouped: group::GroupCommit::default(),
-            flush_writer: background::Writer::start()?,
         })
     }
 
@@ -820,25 +814,6 @@ impl EmbeddedStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
-    }
-
-    /// [`EmbeddedStore::write_durable`] on the flush's writer thread, which yields the CPU to the
-    /// request workers (`embedded/background.rs`).
-    async fn write_in_background<T: Send + 'static>(
-        &self,
-        durability: redb::Durability,
-        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let db = Arc::clone(&self.db);
-        self.flush_writer
-            .run(move || {
-                let mut txn = db.begin_write().map_err(unavailable)?;
-                txn.set_durability(durability);
-                let out = f(&txn)?;
-                txn.commit().map_err(unavailable)?;
-                Ok(out)
-            })
-            .await
     }
 
     /// Runs a durable write in the next group commit (`group`) and waits for its commit. `f` may run
@@ -1005,7 +980,7 @@ impl EmbeddedStore {
             };
             let removed = obsolete.clone();
             let result = self
-                .write_in_background(durability, move |txn| {
+                .write_durable(durability, move |txn| {
                     let mut t = txn.open_table(LEASES).map_err(unavailable)?;
                     for (id, runtime) in &whole {
                         t.insert(id.as_str(), encode(&**runtime).as_slice())
