@@ -104,6 +104,7 @@ const SWEEP_PIECE: usize = 1_024;
 /// The sweep's pause between pieces, with the lock let go: long enough for the request workers that
 /// waited on it to take it (a mutex let go and taken again at once by the same thread starves them).
 const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// Most lapsed idempotency records (and old deliveries) one sweep drops (one write transaction); the
 /// next sweep goes on.
 const IDEMPOTENCY_SWEEP_BATCH: usize = 10_000;

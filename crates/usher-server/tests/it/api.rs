@@ -381,12 +381,7 @@ async fn oldest_wins_refuses_until_the_first_device_leaves() {
     assert!(retry.is_some_and(|s| (1..=45).contains(&s)), "{retry:?}");
     let p = assert_problem(res, StatusCode::CONFLICT, "ticket_in_use").await;
     assert!(p["retry_after_s"].as_u64().is_some());
-    let res = app
-        .client
-        .post(app.url(&format!("/api/v1/playback/{a}/leave")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.leave(&a).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_problem(app.heartbeat(&a).await, StatusCode::GONE, "session_ended").await;
     session_of(app.admit(&token, "device-bbbb").await).await;
@@ -432,12 +427,7 @@ async fn dashboard_counts_live_viewers(backend: Backend) {
     let b = session_of(app.admit(&token, "device-bbbb").await).await;
     session_of(app.admit(&solo, "device-cccc").await).await;
     assert_eq!(live().await, (3, per_show(2, 1)));
-    let res = app
-        .client
-        .post(app.url(&format!("/api/v1/playback/{a}/leave")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.leave(&a).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(live().await, (2, per_show(1, 1)));
     let res = app

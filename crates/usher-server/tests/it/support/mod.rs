@@ -351,6 +351,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The player's goodbye (`POST /api/v1/playback/{session}/leave`).
+    pub(crate) async fn leave(&self, session: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/api/v1/playback/{session}/leave")))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn ticket_status(&self, id: &str) -> Value {
         let res = self
             .client
