@@ -98,7 +98,7 @@ local function admit_by_fields()
   -- `held`: the leases left, in their order (`ls`)
   local function write(out, held, saw_session)
     -- the version moves in the HSET below (read above: one write fewer than HINCRBY)
-    local seq = string.format('%.0f', v + 1)
+    local seq = string.format('%d', v + 1)
     put[#put + 1] = 'v'
     put[#put + 1] = seq
     if saw_session ~= nil then

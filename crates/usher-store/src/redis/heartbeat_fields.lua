@@ -13,18 +13,6 @@ local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
 -- which decides the same. The chain's hashes are 64 hex digits (keyed hashes); the text steps below
 -- are SecretChain::renew's two common cases, and any other shape of chain takes the table form.
 local HASH_LEN = 64
--- `s`'s six comma-separated fields
-local function six(s)
-  local out, from = {}, 1
-  for n = 1, 5 do
-    local i = string.find(s, ',', from, true)
-    if not i then return nil end
-    out[n] = string.sub(s, from, i - 1)
-    from = i + 1
-  end
-  out[6] = string.sub(s, from)
-  return out
-end
 -- a list of whole hashes: empty, or hashes separated by single spaces
 local function hash_list(s) return s == '' or (#s + 1) % (HASH_LEN + 1) == 0 end
 -- the list with `h` appended, its oldest dropped beyond `memory`
@@ -43,11 +31,10 @@ local function renew_fields()
   if f.err then return nil end
   local show_id, moving, touched, v = f[1], f[2], f[3], tonumber(f[4] or '0')
   if not show_id or not moving or not v then return nil end
-  local m = six(moving)
-  if not m then return nil end
-  local renewed_at, expires_at, ttl = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
-  if not (renewed_at and expires_at and ttl) then return nil end
-  local prev, issued, retired = m[4], m[5], m[6]
+  -- the six comma-separated fields of seats.lua hot_pack, the three times as whole numbers of ms
+  local expires_at, ttl_ms, prev, issued, retired = string.match(moving, '^%d+,(%d+),(%d+),([^,]*),([^,]*),([^,]*)$')
+  if not expires_at then return nil end
+  expires_at = tonumber(expires_at)
   local now = now_ms()
   if expires_at <= now and not (revive_since and expires_at > revive_since) then return nil end
   if #presented ~= HASH_LEN or (fresh ~= '' and #fresh ~= HASH_LEN)
@@ -81,18 +68,21 @@ local function renew_fields()
     -- on a Redis Cluster (a prefix with a hash tag) the live set is touched before any write: while its
     -- slot migrates, a step that meets it already moved then fails before writing anything
     if string.find(prefix, '{', 1, true) then redis.call('EXISTS', prefix .. 'live:' .. show_id) end
-    renewed_at, expires_at = now, now + ttl
+    -- times and counters are whole numbers far below 2^53, written with '%d' (an integer conversion;
+    -- '%.0f' and Lua's own number to text take libc's multi-precision float path, a visible cost here)
+    expires_at = now + tonumber(ttl_ms)
+    local now_text, expires_text = string.format('%d', now), string.format('%d', expires_at)
     -- the version moves in the same HSET as the lease (read above: one write fewer than HINCRBY)
-    local seq = string.format('%.0f', v + 1)
+    local seq = string.format('%d', v + 1)
     -- the first renewal's time since the last whole write stays: the device it saw is remembered from
     -- then should the usage have forgotten it (seats.lua load_seats)
-    local first = touched and string.match(touched, '^%d+,%d+,(%d+)$') or string.format('%.0f', now)
+    local first = touched and string.match(touched, '^%d+,%d+,(%d+)$') or now_text
     redis.call('HSET', key,
-      'h:' .. sid, string.format('%.0f,%.0f,%.0f,', renewed_at, expires_at, ttl) .. prev .. ',' .. issued .. ',' .. retired,
-      't:' .. sid, seq .. ',' .. string.format('%.0f', now) .. ',' .. first,
+      'h:' .. sid, now_text .. ',' .. expires_text .. ',' .. ttl_ms .. ',' .. prev .. ',' .. issued .. ',' .. retired,
+      't:' .. sid, seq .. ',' .. now_text .. ',' .. first,
       'v', seq)
-    redis.call('ZADD', prefix .. 'live:' .. show_id, expires_at, sid)
-    index_session(prefix, sid, ticket_id, ttl)
+    redis.call('ZADD', prefix .. 'live:' .. show_id, expires_text, sid)
+    index_session(prefix, sid, ticket_id, tonumber(ttl_ms))
   end
   return { 'renewed', expires_at, ticket_id, show_id, gen, ticket }
 end

@@ -190,7 +190,7 @@ local function hot_pack(l)
     issued = table.concat(c.issued, ' ')
     retired = table.concat(c.retired or {}, ' ')
   end
-  return string.format('%.0f,%.0f,%.0f,%s,%s,%s', l.renewed_at, l.expires_at, l.ttl_ms, prev, issued, retired)
+  return string.format('%d,%d,%d,%s,%s,%s', l.renewed_at, l.expires_at, l.ttl_ms, prev, issued, retired)
 end
 
 -- a lease's fixed part (l:<session id>): every field but the moving ones, and `n`, its place in the list
@@ -337,7 +337,7 @@ local function save_seats(key, st)
   st.leases = nil
   local doc = enc(st)
   st.leases = leases
-  local args = { 'doc', doc, 'v', string.format('%.0f', st.v), 'show_id', st.show_id }
+  local args = { 'doc', doc, 'v', string.format('%d', st.v), 'show_id', st.show_id }
   if layout(key) >= 3 then
     args[#args + 1] = 'ls'
     args[#args + 1] = session_names(leases)
