@@ -773,9 +773,9 @@ impl RedisStore {
 
     /// Moves to the cluster layout and a cluster connection, which learns the cluster's slots from the
     /// node at the configured URL. Refuses, before anything is read or written, what the cluster layout
-    /// does not offer: Sentinel (a cluster fails over by itself), `wait_replicas` (`WAIT` answers for
-    /// one master's replicas, and a step's keys may be on any master) and a key prefix holding braces
-    /// (its own hash tag would put every key on one slot).
+    /// does not offer: Sentinel (a cluster fails over by itself) and a key prefix holding braces (its own
+    /// hash tag would put every key on one slot). `wait_replicas` works as on one Redis: see
+    /// [`RedisStore::replicate`].
     async fn join_cluster(&mut self, cfg: &RedisConfig) -> Result<(), StoreError> {
         let refuse = |why: &str| {
             Err(StoreError::Incompatible(format!(
@@ -786,9 +786,6 @@ impl RedisStore {
             return refuse(
                 "Sentinel is configured too: a cluster fails over by itself, drop `sentinel`",
             );
-        }
-        if cfg.wait_replicas > 0 {
-            return refuse("`wait_replicas` is not supported on a cluster yet: set it to 0");
         }
         if cfg.key_prefix.contains(['{', '}']) {
             return refuse(
@@ -1335,7 +1332,10 @@ impl RedisStore {
             .clone())
     }
 
-    /// Waits for the configured number of replicas to acknowledge the writes so far.
+    /// Waits for the configured number of replicas to acknowledge the writes so far. `WAIT` counts the
+    /// writes its own connection made; on a Redis Cluster the client sends it to every master over the
+    /// connection that carried this node's writes there and answers with the fewest replicas any master
+    /// counted, so a step's keys, on whichever master, are covered.
     async fn replicate(&self) -> Result<(), StoreError> {
         if self.wait_replicas == 0 {
             return Ok(());
@@ -1347,6 +1347,7 @@ impl RedisStore {
             .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
+        eprintln!("DEBUG WAIT acked={acked}");
         if acked < i64::from(self.wait_replicas) {
             return Err(StoreError::Unavailable(format!(
                 "only {acked} of {} replicas acknowledged the write",
@@ -1616,7 +1617,9 @@ impl Store for RedisStore {
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         if self.cluster {
-            return self.register_sharded(batch).await;
+            let out = self.register_sharded(batch).await?;
+            self.replicate().await?;
+            return Ok(out);
         }
         let mut out = Vec::with_capacity(batch.len());
         let ticket_prefix = self.key(&["ticket", ""]);

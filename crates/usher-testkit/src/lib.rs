@@ -278,6 +278,20 @@ impl RedisCluster {
     /// When `redis-server` or `redis-cli` is missing, a node does not come up or the cluster is not
     /// formed in time.
     pub fn start(masters: usize) -> anyhow::Result<Self> {
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// [`RedisCluster::start`] with `replicas` replicas per master (`--cluster-replicas`: `masters` ×
+    /// (1 + `replicas`) nodes, at least three masters when there are replicas), and waits until every
+    /// master has its replicas online.
+    ///
+    /// # Errors
+    /// As [`RedisCluster::start`], and when the replicas are not in sync in time.
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            replicas == 0 || masters >= 3,
+            "redis-cli --cluster create wants three masters"
+        );
         // the nodes are killed on drop, should a later one fail to start
         let mut cluster = Self {
             nodes: Vec::new(),
@@ -285,7 +299,7 @@ impl RedisCluster {
             _dir: tempfile::tempdir()?,
         };
         let base = cluster._dir.path().to_path_buf();
-        for i in 0..masters {
+        for i in 0..masters * (1 + replicas) {
             // a node also listens on its port + 10,000 (the cluster bus): both must be free
             let port = loop {
                 let p = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -337,7 +351,7 @@ impl RedisCluster {
             create.arg(format!("127.0.0.1:{port}"));
         }
         let out = create
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .context("redis-cli is required for these tests: install it (apt-get install -y redis-tools)")?;
         anyhow::ensure!(
@@ -346,6 +360,19 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout)
         );
         cluster.wait_ok(end)?;
+        for port in &cluster.ports {
+            let online = format!("connected_slaves:{replicas}");
+            while !redis_cli(*port, &["INFO", "replication"]).is_ok_and(|o| {
+                o.contains("role:slave")
+                    || (o.contains(&online) && o.matches("state=online").count() == replicas)
+            }) {
+                anyhow::ensure!(
+                    std::time::Instant::now() < end,
+                    "the replicas of 127.0.0.1:{port} were not online within 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         Ok(cluster)
     }
 
@@ -362,6 +389,39 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        Ok(())
+    }
+
+    /// The nodes that are replicas now (`ROLE`), by their place in [`RedisCluster::ports`].
+    ///
+    /// # Errors
+    /// When a node does not answer.
+    pub fn replicas(&self) -> anyhow::Result<Vec<usize>> {
+        let mut out = Vec::new();
+        for (n, port) in self.ports.iter().enumerate() {
+            let role = redis_cli(*port, &["ROLE"])?;
+            anyhow::ensure!(
+                !role.trim().is_empty(),
+                "127.0.0.1:{port} did not answer ROLE"
+            );
+            if role.starts_with("slave") {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) one node's process: a stopped node keeps its
+    /// connections open and answers nothing, as a node that hangs does.
+    ///
+    /// # Errors
+    /// When `kill` fails.
+    pub fn freeze(&self, node: usize, frozen: bool) -> anyhow::Result<()> {
+        let status = std::process::Command::new("kill")
+            .arg(if frozen { "-STOP" } else { "-CONT" })
+            .arg(self.nodes[node].id().to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill failed: {status}");
         Ok(())
     }
 

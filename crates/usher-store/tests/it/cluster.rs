@@ -239,6 +239,75 @@ async fn players_keep_renewing_while_slots_move_to_another_master() {
     assert_eq!(c.store.sessions(None).await.unwrap().len(), 240);
 }
 
+/// `wait_replicas = 1` on a cluster of 3 masters with a replica each: every acknowledged write is on the
+/// replicas, a registration is refused while the replicas hang, and acknowledged again once they resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_replicas_acknowledges_a_write_only_once_a_replica_of_its_master_has_it() {
+    let cluster = RedisCluster::start_with_replicas(3, 1).expect("3 masters with a replica each");
+    let mut cfg = config(cluster.url(0));
+    cfg.wait_replicas = 1;
+    cfg.wait_timeout = Duration::from_secs(1);
+    let store = RedisStore::connect(cfg)
+        .await
+        .expect("wait_replicas is accepted on a cluster");
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let replicas = cluster.replicas().unwrap();
+    assert_eq!(replicas.len(), 3, "one replica per master");
+    let masters: Vec<usize> = (0..6).filter(|n| !replicas.contains(n)).collect();
+    let keys =
+        |nodes: &[usize]| -> u64 { nodes.iter().map(|n| cluster.keys_on(*n).unwrap()).sum() };
+    // one ticket at a time, each acknowledged only once its master's replica has it: right after each
+    // answer the replicas hold as many keys as the masters
+    for i in 0..24 {
+        let t = ticket("s1", &format!("wait-token-{i:08}"), None);
+        let outcome = store.register_tickets(vec![t]).await.expect("acknowledged");
+        assert_eq!(outcome.len(), 1);
+        assert_eq!(keys(&replicas), keys(&masters), "after ticket {i}");
+    }
+    let held = keys(&masters);
+    for n in &masters {
+        assert!(
+            cluster.keys_on(*n).unwrap() > 0,
+            "node {n} holds none of the keys"
+        );
+    }
+    // the replicas hang: the write reaches its master, but no answer says it is safe
+    for n in &replicas {
+        cluster.freeze(*n, true).unwrap();
+    }
+    let refused = store
+        .register_tickets(vec![ticket("s1", "wait-token-frozen", None)])
+        .await;
+    for n in &replicas {
+        cluster.freeze(*n, false).unwrap();
+    }
+    let Err(err) = refused else {
+        panic!("a registration was acknowledged with every replica frozen")
+    };
+    assert!(
+        matches!(err, StoreError::Unavailable(_)) && err.to_string().contains("replicas"),
+        "{err}"
+    );
+    assert!(
+        keys(&masters) > held,
+        "the refused write still reached its master"
+    );
+    // resumed, they catch up and the next registration is acknowledged again
+    let again = ticket("s1", "wait-token-resumed", None);
+    store
+        .register_tickets(vec![again.clone()])
+        .await
+        .expect("acknowledged once the replicas resumed");
+    assert_eq!(keys(&replicas), keys(&masters));
+    assert_eq!(
+        store.ticket(&again.ticket.id).await.unwrap().map(|t| t.id),
+        Some(again.ticket.id)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_cluster_layout_does_not_offer_is_refused_at_start() {
     let cluster = RedisCluster::start(3).expect("a 3-master Redis Cluster");
@@ -251,9 +320,6 @@ async fn what_the_cluster_layout_does_not_offer_is_refused_at_start() {
             "{err}"
         );
     };
-    let mut cfg = config(cluster.url(0));
-    cfg.wait_replicas = 1;
-    refused(cfg, "wait_replicas").await;
     let mut cfg = config(cluster.url(1));
     cfg.key_prefix = "usher{x}:".into();
     refused(cfg, "a prefix with a hash tag").await;
