@@ -1347,7 +1347,6 @@ impl RedisStore {
             .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        eprintln!("DEBUG WAIT acked={acked}");
         if acked < i64::from(self.wait_replicas) {
             return Err(StoreError::Unavailable(format!(
                 "only {acked} of {} replicas acknowledged the write",
