@@ -2,7 +2,8 @@
 //! killed; the store follows the new master without a restart, admits resume within a bounded time (printed),
 //! and every ticket acknowledged with `wait_replicas = 1` before the kill is still there. While Sentinel has
 //! no master to name, a server answering at the old master's address as a replica (the old master back
-//! with stale data) is never read from.
+//! with stale data) is never read from. And `wait_replicas` on one master without Sentinel: a write is
+//! acknowledged only once the replica has it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -204,4 +205,93 @@ async fn the_store_follows_a_sentinel_failover() {
         );
     }
     drop(sentinels);
+}
+
+/// `wait_replicas = 1` on one master with one replica (no Sentinel): a registration is acknowledged once
+/// the replica has it, refused (503's `Unavailable`) while the replica hangs, and acknowledged again once
+/// it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_replicas_refuses_a_write_while_the_replica_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pm, pr) = (free_port(), free_port());
+    let base = |port: u16| {
+        vec![
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.path().join(port.to_string()).display().to_string(),
+        ]
+    };
+    for port in [pm, pr] {
+        std::fs::create_dir_all(dir.path().join(port.to_string())).unwrap();
+    }
+    let _master = spawn("redis-server", &base(pm));
+    let mut replica_args = base(pr);
+    replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
+    let replica = spawn("redis-server", &replica_args);
+    wait_for("the replica to sync", Duration::from_secs(15), || {
+        cli(pm, &["INFO", "replication"]).contains("state=online")
+    });
+    let store = RedisStore::connect(RedisConfig {
+        url: format!("redis://127.0.0.1:{pm}"),
+        key_prefix: "wait:".into(),
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_secs(3),
+        wait_replicas: 1,
+        wait_timeout: Duration::from_millis(1000),
+        sentinel: None,
+    })
+    .await
+    .expect("connect");
+    store
+        .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let keys = |port: u16| -> u64 { cli(port, &["DBSIZE"]).trim().parse().unwrap() };
+    store
+        .register_tickets(vec![contract::ticket("s1", "wait-token-first-one", None)])
+        .await
+        .expect("acknowledged by the replica");
+    assert_eq!(
+        keys(pr),
+        keys(pm),
+        "the acknowledged write is on the replica"
+    );
+
+    let freeze = |signal: &str| {
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(replica.0.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    freeze("-STOP");
+    let held = keys(pm);
+    let refused = store
+        .register_tickets(vec![contract::ticket("s1", "wait-token-frozen", None)])
+        .await;
+    freeze("-CONT");
+    let err = refused.expect_err("a registration was acknowledged while the replica hung");
+    assert!(
+        matches!(err, usher_core::store::StoreError::Unavailable(_))
+            && err.to_string().contains("replicas"),
+        "{err}"
+    );
+    assert!(
+        keys(pm) > held,
+        "the refused write still reached the master"
+    );
+
+    store
+        .register_tickets(vec![contract::ticket("s1", "wait-token-resumed", None)])
+        .await
+        .expect("acknowledged once the replica resumed");
+    assert_eq!(keys(pr), keys(pm));
 }
