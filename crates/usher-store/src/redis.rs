@@ -300,6 +300,15 @@ fn shard_name(n: u16) -> String {
 /// The hash tag of every key that is not a ticket's on a Redis Cluster: shows, CDNs, keys, users,
 /// audit, webhooks, doors and the configuration generation, on one slot.
 const CONFIG_TAG: &str = "{config}:";
+/// The hash tag of [`CONFIG_TAG`].
+const CONFIG_TAG_NAME: &str = "config";
+
+/// The Redis Cluster hash slot of keys whose hash tag is `tag`: CRC16 (XMODEM) of the tag, modulo
+/// 16,384 (the cluster specification's `HASH_SLOT`).
+fn cluster_slot(tag: &str) -> u16 {
+    const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+    CRC16.checksum(tag.as_bytes()) % 16_384
+}
 
 /// On a Redis Cluster: how often a node reads a show's live count for its door ([`RedisStore::live_count`]).
 const LIVE_COUNT_AGE: Duration = Duration::from_millis(250);
@@ -775,7 +784,7 @@ impl RedisStore {
     /// node at the configured URL. Refuses, before anything is read or written, what the cluster layout
     /// does not offer: Sentinel (a cluster fails over by itself) and a key prefix holding braces (its own
     /// hash tag would put every key on one slot). `wait_replicas` works as on one Redis: see
-    /// [`RedisStore::replicate`].
+    /// [`RedisStore::replicate_shards`].
     async fn join_cluster(&mut self, cfg: &RedisConfig) -> Result<(), StoreError> {
         let refuse = |why: &str| {
             Err(StoreError::Incompatible(format!(
@@ -1332,21 +1341,59 @@ impl RedisStore {
             .clone())
     }
 
-    /// Waits for the configured number of replicas to acknowledge the writes so far. `WAIT` counts the
-    /// writes its own connection made; on a Redis Cluster the client sends it to every master over the
-    /// connection that carried this node's writes there and answers with the fewest replicas any master
-    /// counted, so a step's keys, on whichever master, are covered.
+    /// Waits for the configured number of replicas to acknowledge the writes so far of a step that
+    /// wrote only the `{config}` slot's keys (on one Redis: every key). See [`Self::replicate_shards`].
     async fn replicate(&self) -> Result<(), StoreError> {
+        self.replicate_shards(std::iter::empty()).await
+    }
+
+    /// Waits for the configured number of replicas to acknowledge the writes so far. `WAIT` counts the
+    /// writes its own connection made to the server it is sent to. On one Redis that is every write of
+    /// this node. On a Redis Cluster it is sent to the masters of the slots the step wrote, `shards`'
+    /// and the `{config}` slot, each over the connection that carried this node's writes there, and the
+    /// fewest replicas any of them counted is the answer: a master the step did not write, whose
+    /// replica may be down, is not asked.
+    async fn replicate_shards<'a>(
+        &self,
+        shards: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
         if self.wait_replicas == 0 {
             return Ok(());
         }
-        let mut con = self.con()?;
-        let acked: i64 = redis::cmd("WAIT")
+        let wait = redis::cmd("WAIT")
             .arg(self.wait_replicas)
             .arg(self.wait_timeout.as_millis() as u64)
-            .query_async(&mut con)
-            .await
-            .map_err(|e| self.fail(e))?;
+            .to_owned();
+        let acked: i64 = match self.con()? {
+            Con::Cluster(c) => {
+                let slots: std::collections::BTreeSet<u16> = shards
+                    .into_iter()
+                    .chain([CONFIG_TAG_NAME])
+                    .map(cluster_slot)
+                    .collect();
+                let answers = futures::future::try_join_all(slots.into_iter().map(|slot| {
+                    let (mut c, wait) = (c.clone(), wait.clone());
+                    let to = redis::cluster_routing::RoutingInfo::SingleNode(
+                        redis::cluster_routing::SingleNodeRoutingInfo::SpecificNode(
+                            redis::cluster_routing::Route::new(
+                                slot,
+                                redis::cluster_routing::SlotAddr::Master,
+                            ),
+                        ),
+                    );
+                    async move { c.route_command(wait, to).await }
+                }))
+                .await
+                .map_err(|e| self.fail(e))?;
+                answers
+                    .iter()
+                    .map(|v| {
+                        as_i64(v).ok_or_else(|| StoreError::Corrupt(format!("WAIT answered {v:?}")))
+                    })
+                    .try_fold(i64::MAX, |low, n| n.map(|n| low.min(n)))?
+            }
+            mut con => wait.query_async(&mut con).await.map_err(|e| self.fail(e))?,
+        };
         if acked < i64::from(self.wait_replicas) {
             return Err(StoreError::Unavailable(format!(
                 "only {acked} of {} replicas acknowledged the write",
@@ -1464,7 +1511,14 @@ impl RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         self.stamp_shards(REDIS_SCHEMA, false).await?;
-        self.replicate().await?;
+        // every shard's stamp was written (on one Redis there are none: the schema key alone)
+        let every: Vec<String> = if self.cluster {
+            (0..SHARDS).map(shard_name).collect()
+        } else {
+            Vec::new()
+        };
+        self.replicate_shards(every.iter().map(String::as_str))
+            .await?;
         Ok((found, REDIS_SCHEMA))
     }
 
@@ -1616,8 +1670,13 @@ impl Store for RedisStore {
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         if self.cluster {
+            let shards: std::collections::BTreeSet<String> = batch
+                .iter()
+                .map(|t| t.ticket.id.shard().to_owned())
+                .collect();
             let out = self.register_sharded(batch).await?;
-            self.replicate().await?;
+            self.replicate_shards(shards.iter().map(String::as_str))
+                .await?;
             return Ok(out);
         }
         let mut out = Vec::with_capacity(batch.len());
@@ -1702,7 +1761,7 @@ impl Store for RedisStore {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        self.replicate().await?;
+        self.replicate_shards([id.shard()]).await?;
         decode("ticket", &stored).map(Some)
     }
 
@@ -1736,7 +1795,7 @@ impl Store for RedisStore {
         let [addresses, countries, devices, sessions, live_sessions] = answer[..] else {
             return Err(StoreError::Corrupt(format!("erase answered {answer:?}")));
         };
-        self.replicate().await?;
+        self.replicate_shards([id.shard()]).await?;
         Ok(Erased {
             addresses,
             countries,
@@ -3161,5 +3220,18 @@ impl Store for RedisStore {
         Err(StoreError::Unsupported {
             operation: "take a backup (back Redis itself up)",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_slot;
+
+    #[test]
+    fn cluster_slots_are_the_specifications_hash_slots() {
+        // the cluster specification's CRC16 check value (0x31C3), and what `CLUSTER KEYSLOT` answers
+        assert_eq!(cluster_slot("123456789"), 12_739);
+        assert_eq!(cluster_slot("foo"), 12_182);
+        assert_eq!(cluster_slot(""), 0);
     }
 }

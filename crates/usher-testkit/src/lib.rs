@@ -425,6 +425,116 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// The node (by its place in [`RedisCluster::ports`]) that is master of `key`'s slot, and the
+    /// replicas of that master (`CLUSTER KEYSLOT`, `CLUSTER NODES`).
+    ///
+    /// # Errors
+    /// When the cluster does not answer or no node serves the slot.
+    pub fn master_of(&self, key: &str) -> anyhow::Result<(usize, Vec<usize>)> {
+        let slot: u16 = redis_cli(self.ports[0], &["CLUSTER", "KEYSLOT", key])?
+            .trim()
+            .parse()
+            .context("CLUSTER KEYSLOT")?;
+        let nodes = redis_cli(self.ports[0], &["CLUSTER", "NODES"])?;
+        let place = |addr: &str| {
+            let port: u16 = addr.split(['@', ':']).nth(1)?.parse().ok()?;
+            self.ports.iter().position(|p| *p == port)
+        };
+        let mut master = None;
+        for line in nodes.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 || !f[2].contains("master") {
+                continue;
+            }
+            let serves = f[8..].iter().any(|range| {
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+            });
+            if serves {
+                master = Some((f[0].to_owned(), place(f[1])));
+            }
+        }
+        let Some((id, Some(node))) = master else {
+            anyhow::bail!("no master serves slot {slot}: {nodes}");
+        };
+        let replicas = nodes
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 3 && f[2].contains("slave") && f[3] == id)
+            .filter_map(|f| place(f[1]))
+            .collect();
+        Ok((node, replicas))
+    }
+
+    /// The replicas of the master at `node` (by their places in [`RedisCluster::ports`]).
+    ///
+    /// # Errors
+    /// When the cluster does not answer.
+    pub fn replicas_of(&self, node: usize) -> anyhow::Result<Vec<usize>> {
+        let id = redis_cli(self.ports[node], &["CLUSTER", "MYID"])?;
+        let id = id.trim();
+        let nodes = redis_cli(self.ports[0], &["CLUSTER", "NODES"])?;
+        Ok(nodes
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 3 && f[2].contains("slave") && f[3] == id)
+            .filter_map(|f| {
+                let port: u16 = f[1].split(['@', ':']).nth(1)?.parse().ok()?;
+                self.ports.iter().position(|p| *p == port)
+            })
+            .collect())
+    }
+
+    /// The master (by its place in [`RedisCluster::ports`]) that the replica at `node` copied, asked of
+    /// the other nodes (`CLUSTER NODES`), and the replica's id. The replica may be down.
+    ///
+    /// # Errors
+    /// When the cluster does not answer or does not know the node as a replica.
+    pub fn master_of_replica(&self, node: usize) -> anyhow::Result<(usize, String)> {
+        let asked = (0..self.ports.len())
+            .find(|n| *n != node)
+            .context("a cluster of one node")?;
+        let nodes = redis_cli(self.ports[asked], &["CLUSTER", "NODES"])?;
+        let rows: Vec<Vec<&str>> = nodes
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .filter(|f: &Vec<&str>| f.len() > 3)
+            .collect();
+        let port_of = |addr: &str| addr.split(['@', ':']).nth(1)?.parse::<u16>().ok();
+        let me = rows
+            .iter()
+            .find(|f| port_of(f[1]) == Some(self.ports[node]) && f[2].contains("slave"))
+            .with_context(|| format!("127.0.0.1:{} is no replica: {nodes}", self.ports[node]))?;
+        let master = rows
+            .iter()
+            .find(|f| f[0] == me[3])
+            .and_then(|f| port_of(f[1]))
+            .and_then(|port| self.ports.iter().position(|p| *p == port))
+            .with_context(|| format!("no master {}: {nodes}", me[3]))?;
+        Ok((master, me[0].to_owned()))
+    }
+
+    /// Kills one node's process (`SIGKILL`): its connections close, as when a machine is lost.
+    ///
+    /// # Errors
+    /// When `kill` fails.
+    pub fn kill(&self, node: usize) -> anyhow::Result<()> {
+        let status = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(self.nodes[node].id().to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill failed: {status}");
+        Ok(())
+    }
+
+    /// One node's `INFO {section}`.
+    ///
+    /// # Errors
+    /// When the node does not answer.
+    pub fn info(&self, node: usize, section: &str) -> anyhow::Result<String> {
+        redis_cli(self.ports[node], &["INFO", section])
+    }
+
     /// The nodes' process ids (to read their CPU time).
     pub fn pids(&self) -> Vec<u32> {
         self.nodes.iter().map(std::process::Child::id).collect()

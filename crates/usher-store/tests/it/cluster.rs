@@ -240,9 +240,11 @@ async fn players_keep_renewing_while_slots_move_to_another_master() {
 }
 
 /// `wait_replicas = 1` on a cluster of 3 masters with a replica each: every acknowledged write is on the
-/// replicas, a registration is refused while the replicas hang, and acknowledged again once they resume.
+/// replicas; a registration waits only for the replicas of the masters it wrote (one whose replica hangs
+/// elsewhere is acknowledged, one whose own master's replica hangs is refused), and is acknowledged again
+/// once they resume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_replicas_acknowledges_a_write_only_once_a_replica_of_its_master_has_it() {
+async fn wait_replicas_waits_for_the_replicas_of_the_masters_a_write_reached() {
     let cluster = RedisCluster::start_with_replicas(3, 1).expect("3 masters with a replica each");
     let mut cfg = config(cluster.url(0));
     cfg.wait_replicas = 1;
@@ -267,25 +269,40 @@ async fn wait_replicas_acknowledges_a_write_only_once_a_replica_of_its_master_ha
         assert_eq!(outcome.len(), 1);
         assert_eq!(keys(&replicas), keys(&masters), "after ticket {i}");
     }
+    // a step waits only on the masters it wrote: the `{config}` slot's (the show's ticket count) and
+    // its tickets' shards'. A ticket whose shard is on another master than `{config}`, and the third
+    let (config_master, config_replicas) = cluster.master_of("{config}").unwrap();
+    let on = |master: usize, from: usize| {
+        (from..)
+            .map(|i| ticket("s1", &format!("wait-token-apart-{i:08}"), None))
+            .find(|t| {
+                cluster
+                    .master_of(&format!("{{{}}}", t.ticket.id.shard()))
+                    .unwrap()
+                    .0
+                    == master
+            })
+            .unwrap()
+    };
+    let first = (0..6)
+        .find(|m| masters.contains(m) && *m != config_master)
+        .unwrap();
+    let (ticket_master, ticket_replicas) = (first, cluster.replicas_of(first).unwrap());
+    let third: Vec<usize> = replicas
+        .iter()
+        .copied()
+        .filter(|r| !config_replicas.contains(r) && !ticket_replicas.contains(r))
+        .collect();
+    assert_eq!(third.len(), 1, "the third master's replica");
+    // the ticket's master's replica hangs: the write reaches its master, but no answer says it is safe
     let held = keys(&masters);
-    for n in &masters {
-        assert!(
-            cluster.keys_on(*n).unwrap() > 0,
-            "node {n} holds none of the keys"
-        );
-    }
-    // the replicas hang: the write reaches its master, but no answer says it is safe
-    for n in &replicas {
-        cluster.freeze(*n, true).unwrap();
-    }
+    cluster.freeze(ticket_replicas[0], true).unwrap();
     let refused = store
-        .register_tickets(vec![ticket("s1", "wait-token-frozen", None)])
+        .register_tickets(vec![on(ticket_master, 1_000_000)])
         .await;
-    for n in &replicas {
-        cluster.freeze(*n, false).unwrap();
-    }
+    cluster.freeze(ticket_replicas[0], false).unwrap();
     let Err(err) = refused else {
-        panic!("a registration was acknowledged with every replica frozen")
+        panic!("a registration was acknowledged while its master's replica hung")
     };
     assert!(
         matches!(err, StoreError::Unavailable(_)) && err.to_string().contains("replicas"),
@@ -306,6 +323,28 @@ async fn wait_replicas_acknowledges_a_write_only_once_a_replica_of_its_master_ha
         store.ticket(&again.ticket.id).await.unwrap().map(|t| t.id),
         Some(again.ticket.id)
     );
+    // the third master loses its replica (killed: that master then counts no replica at all, whatever
+    // the offset asked). A registration that wrote nothing there does not ask it, and is acknowledged
+    cluster.kill(third[0]).unwrap();
+    let (third_master, _) = cluster
+        .master_of_replica(third[0])
+        .expect("the killed replica's master");
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !cluster
+        .info(third_master, "replication")
+        .unwrap()
+        .contains("connected_slaves:0")
+    {
+        assert!(
+            std::time::Instant::now() < end,
+            "the master still counts its killed replica"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store
+        .register_tickets(vec![on(ticket_master, 2_000_000)])
+        .await
+        .expect("acknowledged: the master without a replica holds none of the step's keys");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
