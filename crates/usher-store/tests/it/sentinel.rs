@@ -42,6 +42,22 @@ fn spawn(program: &str, args: &[String]) -> Proc {
     )
 }
 
+/// `redis-server`'s arguments for a node on loopback at `port`, persistence off, files in `dir`.
+fn server_args(port: u16, dir: &std::path::Path) -> Vec<String> {
+    vec![
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--save".into(),
+        String::new(),
+        "--appendonly".into(),
+        "no".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ]
+}
+
 fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .arg("-p")
@@ -64,20 +80,7 @@ fn wait_for(what: &str, deadline: Duration, mut ok: impl FnMut() -> bool) {
 async fn the_store_follows_a_sentinel_failover() {
     let dir = tempfile::tempdir().unwrap();
     let (pm, pr) = (free_port(), free_port());
-    let base = |port: u16| {
-        vec![
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-            "--dir".into(),
-            dir.path().display().to_string(),
-        ]
-    };
+    let base = |port: u16| server_args(port, dir.path());
     let mut master = Some(spawn("redis-server", &base(pm)));
     let mut replica_args = base(pr);
     replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
@@ -214,23 +217,7 @@ async fn the_store_follows_a_sentinel_failover() {
 async fn wait_replicas_refuses_a_write_while_the_replica_hangs() {
     let dir = tempfile::tempdir().unwrap();
     let (pm, pr) = (free_port(), free_port());
-    let base = |port: u16| {
-        vec![
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-            "--dir".into(),
-            dir.path().join(port.to_string()).display().to_string(),
-        ]
-    };
-    for port in [pm, pr] {
-        std::fs::create_dir_all(dir.path().join(port.to_string())).unwrap();
-    }
+    let base = |port: u16| server_args(port, dir.path());
     let _master = spawn("redis-server", &base(pm));
     let mut replica_args = base(pr);
     replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
