@@ -133,13 +133,7 @@ impl UsherProcess {
     /// # Errors
     /// When `kill` fails.
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let pid = self.pid().context("process already reaped")?;
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
-        Ok(())
+        send_signal(self.pid().context("process already reaped")?, signal)
     }
 
     /// Waits (at most `deadline`) for the process to exit and returns its exit code (`None` when killed by a
@@ -417,12 +411,15 @@ impl RedisCluster {
     /// # Errors
     /// When `kill` fails.
     pub fn freeze(&self, node: usize, frozen: bool) -> anyhow::Result<()> {
-        let status = std::process::Command::new("kill")
-            .arg(if frozen { "-STOP" } else { "-CONT" })
-            .arg(self.nodes[node].id().to_string())
-            .status()?;
-        anyhow::ensure!(status.success(), "kill failed: {status}");
-        Ok(())
+        send_signal(self.nodes[node].id(), if frozen { "STOP" } else { "CONT" })
+    }
+
+    /// Kills one node's process (`SIGKILL`): its connections close, as when a machine is lost.
+    ///
+    /// # Errors
+    /// When `kill` fails.
+    pub fn kill(&self, node: usize) -> anyhow::Result<()> {
+        send_signal(self.nodes[node].id(), "KILL")
     }
 
     /// The node (by its place in [`RedisCluster::ports`]) that is master of `key`'s slot, and the
@@ -435,96 +432,81 @@ impl RedisCluster {
             .trim()
             .parse()
             .context("CLUSTER KEYSLOT")?;
-        let nodes = redis_cli(self.ports[0], &["CLUSTER", "NODES"])?;
-        let place = |addr: &str| {
-            let port: u16 = addr.split(['@', ':']).nth(1)?.parse().ok()?;
-            self.ports.iter().position(|p| *p == port)
-        };
-        let mut master = None;
-        for line in nodes.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 8 || !f[2].contains("master") {
-                continue;
-            }
-            let serves = f[8..].iter().any(|range| {
-                let (a, b) = range.split_once('-').unwrap_or((range, range));
-                matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
-            });
-            if serves {
-                master = Some((f[0].to_owned(), place(f[1])));
-            }
-        }
-        let Some((id, Some(node))) = master else {
-            anyhow::bail!("no master serves slot {slot}: {nodes}");
-        };
-        let replicas = nodes
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .filter(|f| f.len() > 3 && f[2].contains("slave") && f[3] == id)
-            .filter_map(|f| place(f[1]))
-            .collect();
-        Ok((node, replicas))
+        let rows = self.cluster_nodes(0)?;
+        let master = rows
+            .iter()
+            .find(|r| {
+                r.replica_of.is_none() && r.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+            })
+            .with_context(|| format!("no master serves slot {slot}"))?;
+        let node = master
+            .node
+            .context("the slot's master is no node of this cluster")?;
+        Ok((node, replicas_in(&rows, &master.id)))
     }
 
     /// The replicas of the master at `node` (by their places in [`RedisCluster::ports`]).
     ///
     /// # Errors
-    /// When the cluster does not answer.
+    /// When the cluster does not answer or does not know the node.
     pub fn replicas_of(&self, node: usize) -> anyhow::Result<Vec<usize>> {
-        let id = redis_cli(self.ports[node], &["CLUSTER", "MYID"])?;
-        let id = id.trim();
-        let nodes = redis_cli(self.ports[0], &["CLUSTER", "NODES"])?;
-        Ok(nodes
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .filter(|f| f.len() > 3 && f[2].contains("slave") && f[3] == id)
-            .filter_map(|f| {
-                let port: u16 = f[1].split(['@', ':']).nth(1)?.parse().ok()?;
-                self.ports.iter().position(|p| *p == port)
-            })
-            .collect())
+        let rows = self.cluster_nodes(node)?;
+        let me = rows
+            .iter()
+            .find(|r| r.node == Some(node))
+            .context("the node is missing from CLUSTER NODES")?;
+        Ok(replicas_in(&rows, &me.id))
     }
 
     /// The master (by its place in [`RedisCluster::ports`]) that the replica at `node` copied, asked of
-    /// the other nodes (`CLUSTER NODES`), and the replica's id. The replica may be down.
+    /// another node (`CLUSTER NODES`): the replica may be down.
     ///
     /// # Errors
     /// When the cluster does not answer or does not know the node as a replica.
-    pub fn master_of_replica(&self, node: usize) -> anyhow::Result<(usize, String)> {
+    pub fn master_of_replica(&self, node: usize) -> anyhow::Result<usize> {
         let asked = (0..self.ports.len())
             .find(|n| *n != node)
             .context("a cluster of one node")?;
-        let nodes = redis_cli(self.ports[asked], &["CLUSTER", "NODES"])?;
-        let rows: Vec<Vec<&str>> = nodes
-            .lines()
-            .map(|l| l.split_whitespace().collect())
-            .filter(|f: &Vec<&str>| f.len() > 3)
-            .collect();
-        let port_of = |addr: &str| addr.split(['@', ':']).nth(1)?.parse::<u16>().ok();
-        let me = rows
+        let rows = self.cluster_nodes(asked)?;
+        let master_id = rows
             .iter()
-            .find(|f| port_of(f[1]) == Some(self.ports[node]) && f[2].contains("slave"))
-            .with_context(|| format!("127.0.0.1:{} is no replica: {nodes}", self.ports[node]))?;
-        let master = rows
-            .iter()
-            .find(|f| f[0] == me[3])
-            .and_then(|f| port_of(f[1]))
-            .and_then(|port| self.ports.iter().position(|p| *p == port))
-            .with_context(|| format!("no master {}: {nodes}", me[3]))?;
-        Ok((master, me[0].to_owned()))
+            .find(|r| r.node == Some(node))
+            .and_then(|r| r.replica_of.as_deref())
+            .with_context(|| format!("127.0.0.1:{} is no replica", self.ports[node]))?;
+        rows.iter()
+            .find(|r| r.id == master_id)
+            .and_then(|r| r.node)
+            .with_context(|| format!("no master {master_id} among the nodes"))
     }
 
-    /// Kills one node's process (`SIGKILL`): its connections close, as when a machine is lost.
-    ///
-    /// # Errors
-    /// When `kill` fails.
-    pub fn kill(&self, node: usize) -> anyhow::Result<()> {
-        let status = std::process::Command::new("kill")
-            .arg("-KILL")
-            .arg(self.nodes[node].id().to_string())
-            .status()?;
-        anyhow::ensure!(status.success(), "kill failed: {status}");
-        Ok(())
+    /// `CLUSTER NODES` as node `asked` sees the cluster.
+    fn cluster_nodes(&self, asked: usize) -> anyhow::Result<Vec<ClusterNode>> {
+        let text = redis_cli(self.ports[asked], &["CLUSTER", "NODES"])?;
+        let rows: Vec<ClusterNode> = text
+            .lines()
+            .filter_map(|line| {
+                // <id> <ip:port@bus> <flags> <master id or -> <ping> <pong> <epoch> <link> <slots>...
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if f.len() < 8 {
+                    return None;
+                }
+                let port: Option<u16> = f[1].split(['@', ':']).nth(1).and_then(|p| p.parse().ok());
+                Some(ClusterNode {
+                    id: f[0].to_owned(),
+                    node: port.and_then(|port| self.ports.iter().position(|p| *p == port)),
+                    replica_of: f[2].contains("slave").then(|| f[3].to_owned()),
+                    slots: f[8..]
+                        .iter()
+                        .filter_map(|range| {
+                            let (a, b) = range.split_once('-').unwrap_or((range, range));
+                            Some((a.parse().ok()?, b.parse().ok()?))
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        anyhow::ensure!(!rows.is_empty(), "CLUSTER NODES answered {text:?}");
+        Ok(rows)
     }
 
     /// One node's `INFO {section}`.
@@ -604,6 +586,35 @@ impl RedisCluster {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Sends `signal` (`"TERM"`, `"STOP"`, …) to process `pid` with `kill(1)`.
+fn send_signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
+}
+
+/// One row of `CLUSTER NODES`.
+struct ClusterNode {
+    id: String,
+    /// Its place in [`RedisCluster::ports`] (none for a node of another cluster).
+    node: Option<usize>,
+    /// A replica's master id.
+    replica_of: Option<String>,
+    /// A master's slot ranges.
+    slots: Vec<(u16, u16)>,
+}
+
+/// The places of the replicas of master `id` among `rows`.
+fn replicas_in(rows: &[ClusterNode], id: &str) -> Vec<usize> {
+    rows.iter()
+        .filter(|r| r.replica_of.as_deref() == Some(id))
+        .filter_map(|r| r.node)
+        .collect()
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> anyhow::Result<String> {

@@ -326,7 +326,7 @@ async fn wait_replicas_waits_for_the_replicas_of_the_masters_a_write_reached() {
     // the third master loses its replica (killed: that master then counts no replica at all, whatever
     // the offset asked). A registration that wrote nothing there does not ask it, and is acknowledged
     cluster.kill(third[0]).unwrap();
-    let (third_master, _) = cluster
+    let third_master = cluster
         .master_of_replica(third[0])
         .expect("the killed replica's master");
     let end = std::time::Instant::now() + Duration::from_secs(10);
