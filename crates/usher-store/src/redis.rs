@@ -131,12 +131,16 @@ pub struct SentinelConfig {
     pub addresses: Vec<String>,
 }
 
-/// A connection manager to the configured URL, or to the master Sentinel names.
-async fn manager(
+/// Connections to the configured URL, or to the master Sentinel names: the main one and, with
+/// `separate` (`wait_replicas` set), a second for the writes that wait for replicas (see
+/// [`RedisStore::durable`]; otherwise the same one twice). Both go to the same master: Sentinel is asked
+/// once.
+async fn managers(
     url: &str,
     sentinel: Option<&mut SentinelClient>,
     cfg: ConnectionManagerConfig,
-) -> Result<ConnectionManager, StoreError> {
+    separate: bool,
+) -> Result<(Con, Con), StoreError> {
     let client = match sentinel {
         Some(s) => s
             .async_get_client()
@@ -145,10 +149,19 @@ async fn manager(
         None => redis::Client::open(url)
             .map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?,
     };
-    client
-        .get_connection_manager_with_config(cfg)
+    let main = client
+        .get_connection_manager_with_config(cfg.clone())
         .await
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+    let durable = if separate {
+        client
+            .get_connection_manager_with_config(cfg)
+            .await
+            .map_err(unavailable)?
+    } else {
+        main.clone()
+    };
+    Ok((Con::One(main), Con::One(durable)))
 }
 
 /// A connection: to one Redis (directly or through Sentinel), or to a Redis Cluster, whose client sends
@@ -418,9 +431,12 @@ struct Scripts {
     session_read: Script,
 }
 
-/// The current connection, replaced when Sentinel names a new master.
+/// The current connections, replaced when Sentinel names a new master.
 struct Link {
     con: RwLock<Con>,
+    /// With `wait_replicas`: a second connection for the writes that wait for replicas, and their
+    /// `WAIT` ([`RedisStore::durable`]); without, the same connection as `con`.
+    durable: RwLock<Con>,
     /// Wakes the re-discovery task after a connection-level failure.
     lost: Notify,
     /// With Sentinel: the connection failed and no master Sentinel names has been connected to since.
@@ -428,6 +444,18 @@ struct Link {
     /// address, where the old master may be back as a replica with stale data (or as a master that
     /// Sentinel is about to demote) — so every call fails fast as unavailable until discovery is done.
     stale: AtomicBool,
+}
+
+impl Link {
+    fn replace(&self, con: Con, durable: Con) {
+        let set = |slot: &RwLock<Con>, to: Con| {
+            *slot
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+        };
+        set(&self.con, con);
+        set(&self.durable, durable);
+    }
 }
 
 /// The Redis backend.
@@ -665,14 +693,16 @@ impl RedisStore {
             }
             None => None,
         };
-        let con = tokio::time::timeout(
+        let separate = cfg.wait_replicas > 0;
+        let (con, durable) = tokio::time::timeout(
             deadline,
-            manager(&cfg.url, sentinel.as_mut(), mgr_cfg.clone()),
+            managers(&cfg.url, sentinel.as_mut(), mgr_cfg.clone(), separate),
         )
         .await
         .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))??;
         let link = Arc::new(Link {
-            con: RwLock::new(Con::One(con)),
+            con: RwLock::new(con),
+            durable: RwLock::new(durable),
             lost: Notify::new(),
             stale: AtomicBool::new(false),
         });
@@ -686,16 +716,12 @@ impl RedisStore {
                     loop {
                         match tokio::time::timeout(
                             deadline,
-                            manager(&url, Some(&mut sentinel), mgr_cfg.clone()),
+                            managers(&url, Some(&mut sentinel), mgr_cfg.clone(), separate),
                         )
                         .await
                         {
-                            Ok(Ok(con)) => {
-                                *link
-                                    .con
-                                    .write()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                    Con::One(con);
+                            Ok(Ok((con, durable))) => {
+                                link.replace(con, durable);
                                 link.stale.store(false, Ordering::Release);
                                 tracing::warn!("Redis connection re-established through Sentinel");
                                 break;
@@ -810,18 +836,25 @@ impl RedisStore {
             .response_timeout(cfg.response_timeout)
             .build()
             .map_err(|e| StoreError::Unavailable(format!("redis cluster: {e}")))?;
-        let con = tokio::time::timeout(
-            cfg.connect_timeout + cfg.response_timeout,
-            client.get_async_connection(),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable("redis cluster did not answer in time".into()))?
-        .map_err(|e| StoreError::Unavailable(format!("redis cluster: {e}")))?;
-        *self
-            .link
-            .con
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Con::Cluster(con);
+        let connect = || async {
+            tokio::time::timeout(
+                cfg.connect_timeout + cfg.response_timeout,
+                client.get_async_connection(),
+            )
+            .await
+            .map_err(|_| StoreError::Unavailable("redis cluster did not answer in time".into()))?
+            .map(Con::Cluster)
+            .map_err(|e| StoreError::Unavailable(format!("redis cluster: {e}")))
+        };
+        let con = connect().await?;
+        // a connection of its own for the writes that wait for replicas, as on one Redis
+        // ([`RedisStore::durable`]): a cluster connection holds one connection to each master
+        let durable = if cfg.wait_replicas > 0 {
+            connect().await?
+        } else {
+            con.clone()
+        };
+        self.link.replace(con, durable);
         self.cluster = true;
         self.prefix = format!("{}{CONFIG_TAG}", cfg.key_prefix);
         Ok(())
@@ -924,19 +957,24 @@ impl RedisStore {
             // read back: a node that stamped first decides, and its stamp is checked like any other
             let stamped: Option<String> = con.get(&key).await.map_err(unavailable)?;
             let version = check_stamp(&key, stamped.as_deref().unwrap_or("1"))?;
-            return self.stamp_shards(version, true).await;
+            return self.stamp_shards(&self.con()?, version, true).await;
         };
         let version = check_stamp(&key, &found)?;
-        self.stamp_shards(version, true).await
+        self.stamp_shards(&self.con()?, version, true).await
     }
 
     /// On a Redis Cluster: stamps every shard with `version` (unless stamped, with `only_new`), where the
     /// lease scripts, which touch only their shard's slot, read the layout (`redis/seats.lua` `layout`).
-    async fn stamp_shards(&self, version: u32, only_new: bool) -> Result<(), StoreError> {
+    async fn stamp_shards(
+        &self,
+        con: &Con,
+        version: u32,
+        only_new: bool,
+    ) -> Result<(), StoreError> {
         if !self.cluster {
             return Ok(());
         }
-        self.each_shard(|shard, mut con| {
+        self.each_shard(con, |shard, mut con| {
             // one round trip per shard: both keys are on its slot
             let mut pipe = redis::pipe();
             let set = pipe
@@ -1013,6 +1051,7 @@ impl RedisStore {
     /// count.
     async fn register_sharded(
         &self,
+        con: &Con,
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         for NewTicket { ticket } in &batch {
@@ -1023,7 +1062,7 @@ impl RedisStore {
                 )));
             }
         }
-        let mut con = self.con()?;
+        let mut con = con.clone();
         let counts = |sign: i64, which: &dyn Fn(usize) -> bool| {
             let mut pipe = redis::pipe();
             for (i, NewTicket { ticket }) in batch.iter().enumerate() {
@@ -1181,13 +1220,12 @@ impl RedisStore {
 
     /// Runs `step` on every shard at once (a Redis Cluster: every slot's master in parallel), answers in
     /// shard order.
-    async fn each_shard<T, F, Fut>(&self, step: F) -> Result<Vec<T>, StoreError>
+    async fn each_shard<T, F, Fut>(&self, con: &Con, step: F) -> Result<Vec<T>, StoreError>
     where
         F: Fn(String, Con) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         use futures::{StreamExt as _, TryStreamExt as _};
-        let con = self.con()?;
         futures::stream::iter((0..SHARDS).map(|n| step(shard_name(n), con.clone())))
             .buffered(SHARD_CONCURRENCY)
             .try_collect()
@@ -1212,7 +1250,9 @@ impl RedisStore {
                 .map_err(|e| self.fail(e));
         }
         let shards = self
-            .each_shard(|shard, con| range(self.shard_key(&shard, &["live", show.as_str()]), con))
+            .each_shard(&self.con()?, |shard, con| {
+                range(self.shard_key(&shard, &["live", show.as_str()]), con)
+            })
             .await?;
         Ok(shards.into_iter().flatten().collect())
     }
@@ -1224,7 +1264,7 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         let per_shard = self
-            .each_shard(|shard, mut con| {
+            .each_shard(&self.con()?, |shard, mut con| {
                 let mut inv = self.scripts.live_counts_shard.prepare_invoke();
                 inv.key(self.shard_key(&shard, &["live", ""]))
                     .arg(self.shard_prefix(&shard));
@@ -1326,13 +1366,7 @@ impl RedisStore {
     /// The connection to use; with Sentinel, unavailable while the last one failed and discovery has
     /// not connected to the master Sentinel names yet ([`Link::stale`]).
     fn con(&self) -> Result<Con, StoreError> {
-        if self.discovery.is_some() && self.link.stale.load(Ordering::Acquire) {
-            // discovery may have stopped waiting (a failure it has not seen): wake it again
-            self.link.lost.notify_one();
-            return Err(StoreError::Unavailable(
-                "following Sentinel to the master: the connection failed".into(),
-            ));
-        }
+        self.usable()?;
         Ok(self
             .link
             .con
@@ -1341,20 +1375,50 @@ impl RedisStore {
             .clone())
     }
 
-    /// Waits for the configured number of replicas to acknowledge the writes so far of a step that
-    /// wrote only the `{config}` slot's keys (on one Redis: every key). See [`Self::replicate_shards`].
-    async fn replicate(&self) -> Result<(), StoreError> {
-        self.replicate_shards(std::iter::empty()).await
+    /// Fails fast while Sentinel discovery has not replaced a failed connection ([`Link::stale`]).
+    fn usable(&self) -> Result<(), StoreError> {
+        if self.discovery.is_some() && self.link.stale.load(Ordering::Acquire) {
+            // discovery may have stopped waiting (a failure it has not seen): wake it again
+            self.link.lost.notify_one();
+            return Err(StoreError::Unavailable(
+                "following Sentinel to the master: the connection failed".into(),
+            ));
+        }
+        Ok(())
     }
 
-    /// Waits for the configured number of replicas to acknowledge the writes so far. `WAIT` counts the
-    /// writes its own connection made to the server it is sent to. On one Redis that is every write of
-    /// this node. On a Redis Cluster it is sent to the masters of the slots the step wrote, `shards`'
+    /// The connection for a write that waits for replicas ([`Self::replicate`]): the write and its
+    /// `WAIT` must go over it, since `WAIT` counts only the writes of its own connection. With
+    /// `wait_replicas` it is not the connection of heartbeats, admits and reads: Redis serves one
+    /// connection's commands in order, and a `WAIT` blocks its connection until the replicas answer (up to
+    /// `wait_timeout` while one lags), which on a shared connection would hold up every request queued
+    /// behind it. Writes that wait share this one, and each `WAIT` covers the writes sent before it.
+    fn durable(&self) -> Result<Con, StoreError> {
+        self.usable()?;
+        Ok(self
+            .link
+            .durable
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone())
+    }
+
+    /// Waits for the configured number of replicas to acknowledge the writes so far of a step that
+    /// wrote only the `{config}` slot's keys (on one Redis: every key) over `con`, a connection from
+    /// [`Self::durable`]. See [`Self::replicate_shards`].
+    async fn replicate(&self, con: &mut Con) -> Result<(), StoreError> {
+        self.replicate_shards(con, std::iter::empty()).await
+    }
+
+    /// Waits for the configured number of replicas to acknowledge the writes so far over `con` (from
+    /// [`Self::durable`]). `WAIT` counts the writes its own connection made to the server it is sent to.
+    /// On one Redis that is every write sent over `con`. On a Redis Cluster it is sent to the masters of the slots the step wrote, `shards`'
     /// and the `{config}` slot, each over the connection that carried this node's writes there, and the
     /// fewest replicas any of them counted is the answer: a master the step did not write, whose
     /// replica may be down, is not asked.
     async fn replicate_shards<'a>(
         &self,
+        con: &mut Con,
         shards: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), StoreError> {
         if self.wait_replicas == 0 {
@@ -1364,7 +1428,7 @@ impl RedisStore {
             .arg(self.wait_replicas)
             .arg(self.wait_timeout.as_millis() as u64)
             .to_owned();
-        let acked: i64 = match self.con()? {
+        let acked: i64 = match con {
             Con::Cluster(c) => {
                 let slots: std::collections::BTreeSet<u16> = shards
                     .into_iter()
@@ -1392,7 +1456,7 @@ impl RedisStore {
                     })
                     .try_fold(i64::MAX, |low, n| n.map(|n| low.min(n)))?
             }
-            mut con => wait.query_async(&mut con).await.map_err(|e| self.fail(e))?,
+            con => wait.query_async(con).await.map_err(|e| self.fail(e))?,
         };
         if acked < i64::from(self.wait_replicas) {
             return Err(StoreError::Unavailable(format!(
@@ -1414,6 +1478,7 @@ impl RedisStore {
         value: &T,
         health: Option<(String, String)>,
     ) -> Result<PutOutcome, StoreError> {
+        let mut con = self.durable()?;
         let mut invocation = self.scripts.put_config.prepare_invoke();
         invocation
             .key(self.key(&[kind, id]))
@@ -1426,7 +1491,7 @@ impl RedisStore {
         }
         let asked = Instant::now();
         let answer: Vec<RedisValue> = invocation
-            .invoke_async(&mut self.con()?)
+            .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
         let (Some(replaced), Some(generation)) = (
@@ -1438,7 +1503,7 @@ impl RedisStore {
             )));
         };
         self.config.observe(generation, asked);
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(if replaced == 1 {
             PutOutcome::Replaced
         } else {
@@ -1499,25 +1564,25 @@ impl RedisStore {
     /// is not a version this build knows.
     pub async fn upgrade_schema(&self, upgrade: bool) -> Result<(u32, u32), StoreError> {
         let key = self.key(&["schema"]);
-        let mut con = self.con()?;
+        let mut con = self.durable()?;
         let found: Option<String> = con.get(&key).await.map_err(|e| self.fail(e))?;
         let found = check_stamp(&key, found.as_deref().unwrap_or("1"))?;
         if !upgrade || found == REDIS_SCHEMA {
-            self.stamp_shards(found, true).await?;
+            self.stamp_shards(&con, found, true).await?;
             return Ok((found, found));
         }
         let _: () = con
             .set(&key, REDIS_SCHEMA)
             .await
             .map_err(|e| self.fail(e))?;
-        self.stamp_shards(REDIS_SCHEMA, false).await?;
+        self.stamp_shards(&con, REDIS_SCHEMA, false).await?;
         // every shard's stamp was written (on one Redis there are none: the schema key alone)
         let every: Vec<String> = if self.cluster {
             (0..SHARDS).map(shard_name).collect()
         } else {
             Vec::new()
         };
-        self.replicate_shards(every.iter().map(String::as_str))
+        self.replicate_shards(&mut con, every.iter().map(String::as_str))
             .await?;
         Ok((found, REDIS_SCHEMA))
     }
@@ -1636,6 +1701,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_show(&self, id: &ShowId) -> Result<DeleteShowOutcome, StoreError> {
+        let mut con = self.durable()?;
         let asked = Instant::now();
         let answer: Vec<RedisValue> = self
             .scripts
@@ -1645,7 +1711,7 @@ impl Store for RedisStore {
             .key(self.key(&["show_tickets", id.as_str()]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
-            .invoke_async(&mut self.con()?)
+            .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
         let answer: Vec<i64> = answer.iter().filter_map(as_i64).collect();
@@ -1653,7 +1719,7 @@ impl Store for RedisStore {
             [-1] => DeleteShowOutcome::Missing,
             [0, generation] => {
                 self.config.observe(generation, asked);
-                self.replicate().await?;
+                self.replicate(&mut con).await?;
                 DeleteShowOutcome::Deleted
             }
             [n] if n > 0 => DeleteShowOutcome::HasTickets(n as u64),
@@ -1669,13 +1735,14 @@ impl Store for RedisStore {
         &self,
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        let mut con = self.durable()?;
         if self.cluster {
             let shards: std::collections::BTreeSet<String> = batch
                 .iter()
                 .map(|t| t.ticket.id.shard().to_owned())
                 .collect();
-            let out = self.register_sharded(batch).await?;
-            self.replicate_shards(shards.iter().map(String::as_str))
+            let out = self.register_sharded(&con, batch).await?;
+            self.replicate_shards(&mut con, shards.iter().map(String::as_str))
                 .await?;
             return Ok(out);
         }
@@ -1699,15 +1766,14 @@ impl Store for RedisStore {
                     });
                 pipe.invoke_script(&inv);
             }
-            let answers: Vec<Vec<String>> =
-                query_scripts(&mut self.con()?, &self.scripts.register, &pipe)
-                    .await
-                    .map_err(|e| self.fail(e))?;
+            let answers: Vec<Vec<String>> = query_scripts(&mut con, &self.scripts.register, &pipe)
+                .await
+                .map_err(|e| self.fail(e))?;
             for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
                 out.push(register_outcome(ticket, &answer)?);
             }
         }
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(out)
     }
 
@@ -1740,6 +1806,7 @@ impl Store for RedisStore {
     }
 
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
+        let mut con = self.durable()?;
         let Some(mut ticket) = self.ticket(id).await? else {
             return Ok(None);
         };
@@ -1755,13 +1822,13 @@ impl Store for RedisStore {
             .key(self.shard_key(id.shard(), &["seats", id.as_str()]))
             .arg(encode(&ticket))
             .arg(self.shard_prefix(id.shard()))
-            .invoke_async(&mut self.con()?)
+            .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
         let Some(stored) = stored else {
             return Ok(None);
         };
-        self.replicate_shards([id.shard()]).await?;
+        self.replicate_shards(&mut con, [id.shard()]).await?;
         decode("ticket", &stored).map(Some)
     }
 
@@ -1784,18 +1851,19 @@ impl Store for RedisStore {
     }
 
     async fn erase_personal_data(&self, id: &TicketId) -> Result<Erased, StoreError> {
+        let mut con = self.durable()?;
         let answer: Vec<u64> = self
             .scripts
             .erase
             .key(self.shard_key(id.shard(), &["seats", id.as_str()]))
             .arg(self.shard_prefix(id.shard()))
-            .invoke_async(&mut self.con()?)
+            .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
         let [addresses, countries, devices, sessions, live_sessions] = answer[..] else {
             return Err(StoreError::Corrupt(format!("erase answered {answer:?}")));
         };
-        self.replicate_shards([id.shard()]).await?;
+        self.replicate_shards(&mut con, [id.shard()]).await?;
         Ok(Erased {
             addresses,
             countries,
@@ -2168,7 +2236,7 @@ impl Store for RedisStore {
     }
 
     async fn put_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
-        let mut con = self.con()?;
+        let mut con = self.durable()?;
         let _: () = redis::pipe()
             .atomic()
             .set(self.key(&["apikey", key.id.as_str()]), encode(&key))
@@ -2178,7 +2246,7 @@ impl Store for RedisStore {
             .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await
+        self.replicate(&mut con).await
     }
 
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
@@ -2220,7 +2288,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
-        let mut con = self.con()?;
+        let mut con = self.durable()?;
         let (n, _, _): (i64, i64, i64) = redis::pipe()
             .atomic()
             .del(self.key(&["apikey", id.as_str()]))
@@ -2229,7 +2297,7 @@ impl Store for RedisStore {
             .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(n == 1)
     }
 
@@ -2312,6 +2380,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_cdn(&self, id: &CdnId) -> Result<bool, StoreError> {
+        let mut con = self.durable()?;
         let asked = Instant::now();
         let answer: Vec<RedisValue> = self
             .scripts
@@ -2321,7 +2390,7 @@ impl Store for RedisStore {
             .key(self.key(&["cdns"]))
             .key(self.key(&[CONFIG_GEN]))
             .arg(id.as_str())
-            .invoke_async(&mut self.con()?)
+            .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
         let (Some(n), Some(generation)) = (
@@ -2333,7 +2402,7 @@ impl Store for RedisStore {
             )));
         };
         self.config.observe(generation, asked);
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(n == 1)
     }
 
@@ -2406,7 +2475,7 @@ impl Store for RedisStore {
         poster: Option<(String, Vec<u8>)>,
     ) -> Result<(), StoreError> {
         let key = self.key(&["poster", show.as_str()]);
-        let mut con = self.con()?;
+        let mut con = self.durable()?;
         match poster {
             Some((ctype, bytes)) => {
                 let mut v = ctype.into_bytes();
@@ -2418,7 +2487,7 @@ impl Store for RedisStore {
                 let _: () = con.del(key).await.map_err(|e| self.fail(e))?;
             }
         }
-        self.replicate().await
+        self.replicate(&mut con).await
     }
 
     async fn stream_key(&self, show: &ShowId) -> Result<Option<StreamKeyRecord>, StoreError> {
@@ -2436,7 +2505,7 @@ impl Store for RedisStore {
         record: Option<StreamKeyRecord>,
     ) -> Result<(), StoreError> {
         let key = self.key(&["stream_key", show.as_str()]);
-        let mut con = self.con()?;
+        let mut con = self.durable()?;
         match record {
             Some(r) => {
                 let _: () = con.set(key, encode(&r)).await.map_err(|e| self.fail(e))?;
@@ -2445,7 +2514,7 @@ impl Store for RedisStore {
                 let _: () = con.del(key).await.map_err(|e| self.fail(e))?;
             }
         }
-        self.replicate().await
+        self.replicate(&mut con).await
     }
 
     async fn put_content_key(
@@ -2453,15 +2522,16 @@ impl Store for RedisStore {
         id: &ContentKeyId,
         record: ContentKeyRecord,
     ) -> Result<bool, StoreError> {
+        let mut con = self.durable()?;
         let stored: bool = redis::cmd("SET")
             .arg(self.key(&["content_key", id.as_str()]))
             .arg(encode(&record))
             .arg("NX")
-            .query_async::<Option<String>>(&mut self.con()?)
+            .query_async::<Option<String>>(&mut con)
             .await
             .map_err(|e| self.fail(e))?
             .is_some();
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(stored)
     }
 
@@ -2475,6 +2545,7 @@ impl Store for RedisStore {
     }
 
     async fn create_admin_user(&self, user: AdminUser) -> Result<bool, StoreError> {
+        let mut con = self.durable()?;
         let created: i64 = lua(
             "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SADD', KEYS[2], ARGV[2]) return 1 end return 0",
         )
@@ -2482,10 +2553,10 @@ impl Store for RedisStore {
         .key(self.key(&["admin_users"]))
         .arg(encode(&user))
         .arg(user.name.as_str())
-        .invoke_async(&mut self.con()?)
+        .invoke_async(&mut con)
         .await
         .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(created == 1)
     }
 
@@ -2494,6 +2565,7 @@ impl Store for RedisStore {
         name: &UserName,
         change: UserChange,
     ) -> Result<Option<AdminUser>, StoreError> {
+        let mut con = self.durable()?;
         let (hash, must_change) = change
             .password
             .as_ref()
@@ -2506,10 +2578,10 @@ impl Store for RedisStore {
             .arg(hash)
             .arg(must_change)
             .arg(change.at.0)
-            .invoke_async(&mut self.con()?)
+            .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         raw.map(|s| decode("admin user", &s)).transpose()
     }
 
@@ -2523,6 +2595,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_admin_user(&self, name: &UserName) -> Result<bool, StoreError> {
+        let mut con = self.durable()?;
         let n: i64 = lua(
             "local n = redis.call('DEL', KEYS[1]) redis.call('SREM', KEYS[2], ARGV[1]) \
              for _, h in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', ARGV[2] .. h) end \
@@ -2533,10 +2606,10 @@ impl Store for RedisStore {
         .key(self.key(&["user_sessions", name.as_str()]))
         .arg(name.as_str())
         .arg(self.key(&["console", ""]))
-        .invoke_async(&mut self.con()?)
+        .invoke_async(&mut con)
         .await
         .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(n == 1)
     }
 
@@ -2659,6 +2732,7 @@ impl Store for RedisStore {
     }
 
     async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let mut con = self.durable()?;
         let k = self.key(&["audit"]);
         let _: () = redis::pipe()
             .atomic()
@@ -2666,10 +2740,10 @@ impl Store for RedisStore {
             .ignore()
             .ltrim(&k, 0, 999_999)
             .ignore()
-            .query_async(&mut self.con()?)
+            .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await
+        self.replicate(&mut con).await
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
@@ -2824,6 +2898,7 @@ impl Store for RedisStore {
     }
 
     async fn put_webhook(&self, endpoint: WebhookEndpoint) -> Result<PutOutcome, StoreError> {
+        let mut con = self.durable()?;
         let (old, _): (Option<String>, i64) = redis::pipe()
             .atomic()
             .cmd("SET")
@@ -2831,10 +2906,10 @@ impl Store for RedisStore {
             .arg(encode(&endpoint))
             .arg("GET")
             .sadd(self.key(&["webhooks"]), endpoint.id.as_str())
-            .query_async(&mut self.con()?)
+            .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(if old.is_some() {
             PutOutcome::Replaced
         } else {
@@ -2870,18 +2945,20 @@ impl Store for RedisStore {
     }
 
     async fn delete_webhook(&self, id: &WebhookId) -> Result<bool, StoreError> {
+        let mut con = self.durable()?;
         let (n, _): (i64, i64) = redis::pipe()
             .atomic()
             .del(self.key(&["webhook", id.as_str()]))
             .srem(self.key(&["webhooks"]), id.as_str())
-            .query_async(&mut self.con()?)
+            .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(n == 1)
     }
 
     async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError> {
+        let mut con = self.durable()?;
         if deliveries.is_empty() {
             return Ok(());
         }
@@ -2902,11 +2979,8 @@ impl Store for RedisStore {
             pipe.lpush(&log, d.id.as_str()).ignore();
             pipe.ltrim(&log, 0, DELIVERIES_KEPT - 1).ignore();
         }
-        let _: () = pipe
-            .query_async(&mut self.con()?)
-            .await
-            .map_err(|e| self.fail(e))?;
-        self.replicate().await
+        let _: () = pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?;
+        self.replicate(&mut con).await
     }
 
     async fn claim_deliveries(
@@ -2914,6 +2988,7 @@ impl Store for RedisStore {
         until: UnixMs,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        let mut con = self.durable()?;
         // one script: the due ids move to `until` (claimed), so racing nodes never get the same one
         let raw: Vec<String> = lua(
             "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3]) \
@@ -2930,10 +3005,10 @@ impl Store for RedisStore {
         .arg(until.0)
         .arg(limit)
         .arg(self.key(&["delivery", ""]))
-        .invoke_async(&mut self.con()?)
+        .invoke_async(&mut con)
         .await
         .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         raw.iter()
             .map(|v| {
                 let mut d: Delivery = decode("delivery", v)?;
@@ -2944,6 +3019,7 @@ impl Store for RedisStore {
     }
 
     async fn save_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
+        let mut con = self.durable()?;
         let key = self.key(&["delivery", delivery.id.as_str()]);
         let due = self.key(&["deliveries", "due"]);
         let mut pipe = redis::pipe();
@@ -2957,11 +3033,8 @@ impl Store for RedisStore {
                 .ignore();
             pipe.zrem(&due, delivery.id.as_str()).ignore();
         }
-        let _: () = pipe
-            .query_async(&mut self.con()?)
-            .await
-            .map_err(|e| self.fail(e))?;
-        self.replicate().await
+        let _: () = pipe.query_async(&mut con).await.map_err(|e| self.fail(e))?;
+        self.replicate(&mut con).await
     }
 
     async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
@@ -3007,6 +3080,7 @@ impl Store for RedisStore {
         fingerprint: &str,
         until: UnixMs,
     ) -> Result<IdempotencyClaim, StoreError> {
+        let mut con = self.durable()?;
         // one script: a record that has not lapsed by the store's clock is answered, else the claim is
         // written; its key lives until the lapse (at least a millisecond)
         let now = self.now();
@@ -3022,10 +3096,10 @@ impl Store for RedisStore {
         .arg(claim)
         .arg(now.0)
         .arg((until.0 - now.0).max(1))
-        .invoke_async(&mut self.con()?)
+        .invoke_async(&mut con)
         .await
         .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         match held {
             Some(v) => Ok(IdempotencyClaim::Held(decode("idempotency record", &v)?)),
             None => Ok(IdempotencyClaim::Claimed),
@@ -3037,25 +3111,26 @@ impl Store for RedisStore {
         key: &str,
         record: IdempotentRequest,
     ) -> Result<(), StoreError> {
+        let mut con = self.durable()?;
         let ttl = (record.expires_at.0 - self.now().0).max(1);
         let _: () = redis::cmd("SET")
             .arg(self.key(&["idem", key]))
             .arg(encode(&record))
             .arg("PX")
             .arg(ttl)
-            .query_async(&mut self.con()?)
+            .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await
+        self.replicate(&mut con).await
     }
 
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
-        let _: () = self
-            .con()?
+        let mut con = self.durable()?;
+        let _: () = con
             .del(self.key(&["idem", key]))
             .await
             .map_err(|e| self.fail(e))?;
-        self.replicate().await
+        self.replicate(&mut con).await
     }
 
     async fn door(
@@ -3113,6 +3188,7 @@ impl Store for RedisStore {
         user_code: &SecretHash,
         code: TvCode,
     ) -> Result<bool, StoreError> {
+        let mut con = self.durable()?;
         // the key outlives the code's lapse by a minute (the scripts compare `expires_at` with the
         // store's clock; Redis's own clock only collects the garbage)
         let now = self.now();
@@ -3129,10 +3205,10 @@ impl Store for RedisStore {
         .arg(code.interval_s)
         .arg(now.0)
         .arg((code.expires_at.0 - now.0).max(1) + 60_000)
-        .invoke_async(&mut self.con()?)
+        .invoke_async(&mut con)
         .await
         .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(created == 1)
     }
 
@@ -3141,6 +3217,7 @@ impl Store for RedisStore {
         user_code: &SecretHash,
         approval: TvApproval,
     ) -> Result<TvApproveOutcome, StoreError> {
+        let mut con = self.durable()?;
         let said: String = lua(
             "local f = redis.call('HMGET', KEYS[1], 'expires_at', 'approval') \
              if not f[1] or tonumber(f[1]) <= tonumber(ARGV[2]) then return 'unknown' end \
@@ -3150,10 +3227,10 @@ impl Store for RedisStore {
         .key(self.key(&["tv", &user_code.to_hex()]))
         .arg(encode(&approval))
         .arg(self.now().0)
-        .invoke_async(&mut self.con()?)
+        .invoke_async(&mut con)
         .await
         .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         Ok(match said.as_str() {
             "approved" => TvApproveOutcome::Approved,
             "approved_already" => TvApproveOutcome::AlreadyApproved,
@@ -3166,6 +3243,7 @@ impl Store for RedisStore {
         user_code: &SecretHash,
         device_secret: &SecretHash,
     ) -> Result<TvPoll, StoreError> {
+        let mut con = self.durable()?;
         // one script: the approval is taken by exactly one poll, and `slow_down` grows the interval
         // for every later poll (RFC 8628 section 3.5)
         let said: Vec<String> = lua(
@@ -3185,10 +3263,10 @@ impl Store for RedisStore {
         .arg(device_secret.to_hex())
         .arg(self.now().0)
         .arg(TV_POLL_SLACK_MS)
-        .invoke_async(&mut self.con()?)
+        .invoke_async(&mut con)
         .await
         .map_err(|e| self.fail(e))?;
-        self.replicate().await?;
+        self.replicate(&mut con).await?;
         let interval = |i: usize| -> Result<u32, StoreError> {
             said.get(i)
                 .and_then(|v| v.parse().ok())

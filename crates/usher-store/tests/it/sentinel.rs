@@ -3,12 +3,13 @@
 //! and every ticket acknowledged with `wait_replicas = 1` before the kill is still there. While Sentinel has
 //! no master to name, a server answering at the old master's address as a replica (the old master back
 //! with stale data) is never read from. And `wait_replicas` on one master without Sentinel: a write is
-//! acknowledged only once the replica has it.
+//! acknowledged only once the replica has it, and while one waits for a hanging replica, admits and
+//! heartbeats of the same node are answered at once.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use usher_core::lease::{AdmitDecision, SeatRules};
+use usher_core::lease::{AdmitDecision, HeartbeatDecision, SeatRules};
 use usher_core::show::SharingPolicy;
 use usher_core::store::{AdmitRequest, RegisterOutcome, Store};
 use usher_store::contract;
@@ -214,7 +215,7 @@ async fn the_store_follows_a_sentinel_failover() {
 /// the replica has it, refused (503's `Unavailable`) while the replica hangs, and acknowledged again once
 /// it resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_replicas_refuses_a_write_while_the_replica_hangs() {
+async fn wait_replicas_refuses_a_write_while_the_replica_hangs_and_stalls_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let (pm, pr) = (free_port(), free_port());
     let base = |port: u16| server_args(port, dir.path());
@@ -241,10 +242,14 @@ async fn wait_replicas_refuses_a_write_while_the_replica_hangs() {
         .await
         .unwrap();
     let keys = |port: u16| -> u64 { cli(port, &["DBSIZE"]).trim().parse().unwrap() };
-    store
+    let first = match &store
         .register_tickets(vec![contract::ticket("s1", "wait-token-first-one", None)])
         .await
-        .expect("acknowledged by the replica");
+        .expect("acknowledged by the replica")[..]
+    {
+        [RegisterOutcome::Created(t)] => t.clone(),
+        other => panic!("{other:?}"),
+    };
     assert_eq!(
         keys(pr),
         keys(pm),
@@ -261,10 +266,57 @@ async fn wait_replicas_refuses_a_write_while_the_replica_hangs() {
     };
     freeze("-STOP");
     let held = keys(pm);
-    let refused = store
-        .register_tickets(vec![contract::ticket("s1", "wait-token-frozen", None)])
-        .await;
+    // while the registration's WAIT hangs, the node's lease steps go on: WAIT blocks the connection it
+    // is sent on, and the writes that wait have their own
+    let start = Instant::now();
+    let (refused, others_done) = tokio::join!(
+        async {
+            let r = store
+                .register_tickets(vec![contract::ticket("s1", "wait-token-frozen", None)])
+                .await;
+            (r, start.elapsed())
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let admitted = store
+                .admit(AdmitRequest {
+                    ticket_id: first.id.clone(),
+                    show_id: first.terms.show_id.clone(),
+                    device_id: usher_core::ids::DeviceId::parse("device-while-frozen").unwrap(),
+                    device_label: "device-while-frozen".into(),
+                    country: None,
+                    address: None,
+                    presented: None,
+                    fresh: contract::seat_secret(),
+                    rules: SeatRules {
+                        max_devices: 1,
+                        policy: SharingPolicy::NewestWins,
+                        ttl_ms: 45_000,
+                    },
+                })
+                .await
+                .expect("admit while the replica hangs");
+            let AdmitDecision::Admitted { session_id, .. } = admitted else {
+                panic!("{admitted:?}")
+            };
+            let renewed = store
+                .heartbeat(&session_id, contract::renewal())
+                .await
+                .expect("heartbeat while the replica hangs");
+            assert!(
+                matches!(renewed.decision, HeartbeatDecision::Renewed { .. }),
+                "{renewed:?}"
+            );
+            start.elapsed()
+        }
+    );
+    let (refused, waited) = refused;
     freeze("-CONT");
+    assert!(
+        others_done < Duration::from_millis(600) && waited >= Duration::from_millis(900),
+        "the admit and heartbeat sent 100 ms into a registration's WAIT were answered {others_done:?} \
+         after it began; the WAIT (timeout 1 s) took {waited:?}: they queued behind it"
+    );
     let err = refused.expect_err("a registration was acknowledged while the replica hung");
     assert!(
         matches!(err, usher_core::store::StoreError::Unavailable(_))
