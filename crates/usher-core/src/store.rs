@@ -367,6 +367,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError>;
+    /// [`Store::register_tickets`], and `audit` appended to the audit log in the same durable step when
+    /// the call creates a ticket (a repeat creates none and is not audited). A store overrides it to make
+    /// the two one write: the embedded store commits them in one transaction, so a registration waits
+    /// for one commit instead of two and no crash keeps the ticket without its entry.
+    async fn register_tickets_audited(
+        &self,
+        batch: Vec<NewTicket>,
+        audit: AuditEntry,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        let out = self.register_tickets(batch).await?;
+        if out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
+            self.append_audit(audit).await?;
+        }
+        Ok(out)
+    }
     /// A ticket by id, `None` when missing.
     async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
     /// A ticket by the keyed hash of its token, `None` when missing.

@@ -121,6 +121,7 @@ metered! {
     fn shows() -> Vec<Show>;
     fn delete_show(id: &ShowId) -> DeleteShowOutcome;
     fn register_tickets(batch: Vec<NewTicket>) -> Vec<RegisterOutcome>;
+    fn register_tickets_audited(batch: Vec<NewTicket>, audit: AuditEntry) -> Vec<RegisterOutcome>;
     fn ticket(id: &TicketId) -> Option<Ticket>;
     fn ticket_by_token(hash: &SecretHash) -> Option<Ticket>;
     fn revoke_ticket(id: &TicketId) -> Option<Ticket>;

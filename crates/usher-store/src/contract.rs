@@ -64,6 +64,7 @@ macro_rules! store_contract_tests {
             shows_round_trip,
             delete_show_with_tickets_is_refused,
             registration_is_idempotent_on_the_token,
+            an_audited_registration_writes_its_entry_only_when_it_creates,
             batch_registration_sees_its_own_items,
             token_lookup_compares_the_hash,
             revocation_ends_sessions_and_is_durable_state,
@@ -319,6 +320,61 @@ pub async fn registration_is_idempotent_on_the_token(h: &impl Harness) {
         .unwrap();
     assert_eq!(other, vec![RegisterOutcome::Conflict(first.id.clone())]);
     assert_eq!(store.ticket(&first.id).await.unwrap(), Some(first));
+}
+
+/// A registration with its audit entry: the entry is in the log once the ticket is created; a repeat
+/// and a conflict create nothing and write none.
+pub async fn an_audited_registration_writes_its_entry_only_when_it_creates(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let entry = |n: i64| AuditEntry {
+        at: UnixMs(store.now().0 + n),
+        actor: Actor::ApiKey("k_0011223344556677".into()),
+        action: "ticket.register".into(),
+        target: format!("ticket:n{n}"),
+        address: Some("192.0.2.7".into()),
+        detail: String::new(),
+    };
+    let log = || async {
+        let all = store
+            .audit(&AuditFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        all.into_iter().map(|e| e.target).collect::<Vec<_>>()
+    };
+    let created = store
+        .register_tickets_audited(vec![ticket("s1", "audited-token-0001", None)], entry(1))
+        .await
+        .unwrap();
+    let [RegisterOutcome::Created(first)] = &created[..] else {
+        panic!("{created:?}")
+    };
+    assert_eq!(log().await, vec!["ticket:n1"]);
+    let again = store
+        .register_tickets_audited(vec![ticket("s1", "audited-token-0001", None)], entry(2))
+        .await
+        .unwrap();
+    assert_eq!(again, vec![RegisterOutcome::Existing(first.clone())]);
+    let other = store
+        .register_tickets_audited(
+            vec![ticket("s1", "audited-token-0001", Some("order-9"))],
+            entry(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other, vec![RegisterOutcome::Conflict(first.id.clone())]);
+    assert_eq!(
+        log().await,
+        vec!["ticket:n1"],
+        "a repeat and a conflict wrote an entry"
+    );
+    assert_eq!(store.ticket(&first.id).await.unwrap().as_ref(), Some(first));
 }
 
 /// Within one batch, a repeated token sees the item registered before it.

@@ -513,6 +513,53 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
 }
 
 /// The key of `ticket` in [`EXTREF_INDEX`], when it has an external reference.
+/// Writes `batch` (each ticket with its `encoded` record) in `txn`: [`Store::register_tickets`]'s step.
+fn register_in(
+    txn: &redb::WriteTransaction,
+    batch: &[NewTicket],
+    encoded: &[Vec<u8>],
+) -> Result<Vec<RegisterOutcome>, StoreError> {
+    let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
+    let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
+    let mut refs = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (NewTicket { ticket }, bytes) in batch.iter().zip(encoded) {
+        let hash = ticket.token_hash.to_hex();
+        let existing_id = index
+            .get(hash.as_str())
+            .map_err(unavailable)?
+            .map(|v| v.value().to_owned());
+        if let Some(existing_id) = existing_id {
+            let existing: Ticket = match tickets.get(existing_id.as_str()).map_err(unavailable)? {
+                Some(v) => decode("ticket", v.value())?,
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "token index names missing ticket {existing_id}"
+                    )));
+                }
+            };
+            out.push(if existing.terms == ticket.terms {
+                RegisterOutcome::Existing(existing)
+            } else {
+                RegisterOutcome::Conflict(existing.id)
+            });
+            continue;
+        }
+        tickets
+            .insert(ticket.id.as_str(), bytes.as_slice())
+            .map_err(unavailable)?;
+        index
+            .insert(hash.as_str(), ticket.id.as_str())
+            .map_err(unavailable)?;
+        if let Some(key) = extref_key(ticket) {
+            refs.insert(key.as_str(), ticket.id.as_str())
+                .map_err(unavailable)?;
+        }
+        out.push(RegisterOutcome::Created(ticket.clone()));
+    }
+    Ok(out)
+}
+
 fn extref_key(ticket: &Ticket) -> Option<String> {
     let r = ticket.terms.external_ref.as_deref()?;
     let created = UnixMs::from_datetime(ticket.created_at).0.max(0);
@@ -837,6 +884,19 @@ impl EmbeddedStore {
         self.grouped.write(&self.db, f).await
     }
 
+    /// An audit entry's key in [`AUDIT`] and its record.
+    fn audit_row(&self, entry: &AuditEntry) -> (String, Vec<u8>) {
+        let seq = self.audit_seq.fetch_add(1, Ordering::Relaxed);
+        // the sequence after the time keeps entries of one millisecond apart; a restart resets it, and
+        // the random tail keeps a restart within the same millisecond from overwriting an entry
+        let key = format!(
+            "{:016x}-{seq:08x}{}",
+            entry.at.0.max(0),
+            usher_core::ids::random_hex(4)
+        );
+        (key, encode(entry))
+    }
+
     fn read_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
         let read = self.db.begin_read().map_err(unavailable)?;
         let table = read.open_table(TICKETS).map_err(unavailable)?;
@@ -1133,45 +1193,23 @@ impl Store for EmbeddedStore {
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let encoded: Vec<Vec<u8>> = batch.iter().map(|n| encode(&n.ticket)).collect();
+        self.write_grouped(move |txn| register_in(txn, &batch, &encoded))
+            .await
+    }
+
+    async fn register_tickets_audited(
+        &self,
+        batch: Vec<NewTicket>,
+        audit: AuditEntry,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        let encoded: Vec<Vec<u8>> = batch.iter().map(|n| encode(&n.ticket)).collect();
+        let (key, entry) = self.audit_row(&audit);
         self.write_grouped(move |txn| {
-            let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
-            let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
-            let mut refs = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
-            let mut out = Vec::with_capacity(batch.len());
-            for (NewTicket { ticket }, bytes) in batch.iter().zip(&encoded) {
-                let hash = ticket.token_hash.to_hex();
-                let existing_id = index
-                    .get(hash.as_str())
-                    .map_err(unavailable)?
-                    .map(|v| v.value().to_owned());
-                if let Some(existing_id) = existing_id {
-                    let existing: Ticket =
-                        match tickets.get(existing_id.as_str()).map_err(unavailable)? {
-                            Some(v) => decode("ticket", v.value())?,
-                            None => {
-                                return Err(StoreError::Corrupt(format!(
-                                    "token index names missing ticket {existing_id}"
-                                )));
-                            }
-                        };
-                    out.push(if existing.terms == ticket.terms {
-                        RegisterOutcome::Existing(existing)
-                    } else {
-                        RegisterOutcome::Conflict(existing.id)
-                    });
-                    continue;
-                }
-                tickets
-                    .insert(ticket.id.as_str(), bytes.as_slice())
+            let out = register_in(txn, &batch, &encoded)?;
+            if out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
+                let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
+                t.insert(key.as_str(), entry.as_slice())
                     .map_err(unavailable)?;
-                index
-                    .insert(hash.as_str(), ticket.id.as_str())
-                    .map_err(unavailable)?;
-                if let Some(key) = extref_key(ticket) {
-                    refs.insert(key.as_str(), ticket.id.as_str())
-                        .map_err(unavailable)?;
-                }
-                out.push(RegisterOutcome::Created(ticket.clone()));
             }
             Ok(out)
         })
@@ -2000,15 +2038,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
-        let seq = self.audit_seq.fetch_add(1, Ordering::Relaxed);
-        // the sequence after the time keeps entries of one millisecond apart; a restart resets it, and
-        // the random tail keeps a restart within the same millisecond from overwriting an entry
-        let key = format!(
-            "{:016x}-{seq:08x}{}",
-            entry.at.0.max(0),
-            usher_core::ids::random_hex(4)
-        );
-        let bytes = encode(&entry);
+        let (key, bytes) = self.audit_row(&entry);
         self.write_grouped(move |txn| {
             let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
             t.insert(key.as_str(), bytes.as_slice())

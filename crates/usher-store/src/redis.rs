@@ -1403,6 +1403,66 @@ impl RedisStore {
             .clone())
     }
 
+    /// Registers `batch` over `con` without waiting for replicas: [`Store::register_tickets`]'s writes.
+    /// Also answers the shards written (on a Redis Cluster; none on one Redis), for
+    /// [`Self::replicate_shards`].
+    async fn register_on(
+        &self,
+        con: &mut Con,
+        batch: Vec<NewTicket>,
+    ) -> Result<(Vec<RegisterOutcome>, Vec<String>), StoreError> {
+        if self.cluster {
+            let shards: std::collections::BTreeSet<String> = batch
+                .iter()
+                .map(|t| t.ticket.id.shard().to_owned())
+                .collect();
+            let out = self.register_sharded(con, batch).await?;
+            return Ok((out, shards.into_iter().collect()));
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        let ticket_prefix = self.key(&["ticket", ""]);
+        for chunk in batch.chunks(1000) {
+            let mut pipe = redis::pipe();
+            for NewTicket { ticket } in chunk {
+                let mut inv = self.scripts.register.prepare_invoke();
+                inv.key(self.key(&["token", &ticket.token_hash.to_hex()]))
+                    .key(self.key(&["ticket", ticket.id.as_str()]))
+                    .key(self.key(&["show_tickets", ticket.terms.show_id.as_str()]))
+                    .key(self.key(&["extref", ticket.terms.external_ref.as_deref().unwrap_or("")]))
+                    .arg(ticket.id.as_str())
+                    .arg(encode(ticket))
+                    .arg(&ticket_prefix)
+                    .arg(if ticket.terms.external_ref.is_some() {
+                        "1"
+                    } else {
+                        "0"
+                    });
+                pipe.invoke_script(&inv);
+            }
+            let answers: Vec<Vec<String>> = query_scripts(con, &self.scripts.register, &pipe)
+                .await
+                .map_err(|e| self.fail(e))?;
+            for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
+                out.push(register_outcome(ticket, &answer)?);
+            }
+        }
+        Ok((out, Vec::new()))
+    }
+
+    /// Appends `entry` to the audit log over `con`, without waiting for replicas.
+    async fn append_audit_on(&self, con: &mut Con, entry: &AuditEntry) -> Result<(), StoreError> {
+        let k = self.key(&["audit"]);
+        redis::pipe()
+            .atomic()
+            .lpush(&k, encode(entry))
+            .ignore()
+            .ltrim(&k, 0, 999_999)
+            .ignore()
+            .query_async(con)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
     /// Waits for the configured number of replicas to acknowledge the writes so far of a step that
     /// wrote only the `{config}` slot's keys (on one Redis: every key) over `con`, a connection from
     /// [`Self::durable`]. See [`Self::replicate_shards`].
@@ -1736,44 +1796,25 @@ impl Store for RedisStore {
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let mut con = self.durable()?;
-        if self.cluster {
-            let shards: std::collections::BTreeSet<String> = batch
-                .iter()
-                .map(|t| t.ticket.id.shard().to_owned())
-                .collect();
-            let out = self.register_sharded(&con, batch).await?;
-            self.replicate_shards(&mut con, shards.iter().map(String::as_str))
-                .await?;
-            return Ok(out);
+        let (out, shards) = self.register_on(&mut con, batch).await?;
+        self.replicate_shards(&mut con, shards.iter().map(String::as_str))
+            .await?;
+        Ok(out)
+    }
+
+    async fn register_tickets_audited(
+        &self,
+        batch: Vec<NewTicket>,
+        audit: AuditEntry,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        // the tickets, then the entry over the same connection, then one WAIT for both
+        let mut con = self.durable()?;
+        let (out, shards) = self.register_on(&mut con, batch).await?;
+        if out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
+            self.append_audit_on(&mut con, &audit).await?;
         }
-        let mut out = Vec::with_capacity(batch.len());
-        let ticket_prefix = self.key(&["ticket", ""]);
-        for chunk in batch.chunks(1000) {
-            let mut pipe = redis::pipe();
-            for NewTicket { ticket } in chunk {
-                let mut inv = self.scripts.register.prepare_invoke();
-                inv.key(self.key(&["token", &ticket.token_hash.to_hex()]))
-                    .key(self.key(&["ticket", ticket.id.as_str()]))
-                    .key(self.key(&["show_tickets", ticket.terms.show_id.as_str()]))
-                    .key(self.key(&["extref", ticket.terms.external_ref.as_deref().unwrap_or("")]))
-                    .arg(ticket.id.as_str())
-                    .arg(encode(ticket))
-                    .arg(&ticket_prefix)
-                    .arg(if ticket.terms.external_ref.is_some() {
-                        "1"
-                    } else {
-                        "0"
-                    });
-                pipe.invoke_script(&inv);
-            }
-            let answers: Vec<Vec<String>> = query_scripts(&mut con, &self.scripts.register, &pipe)
-                .await
-                .map_err(|e| self.fail(e))?;
-            for (NewTicket { ticket }, answer) in chunk.iter().zip(answers) {
-                out.push(register_outcome(ticket, &answer)?);
-            }
-        }
-        self.replicate(&mut con).await?;
+        self.replicate_shards(&mut con, shards.iter().map(String::as_str))
+            .await?;
         Ok(out)
     }
 
@@ -2733,16 +2774,7 @@ impl Store for RedisStore {
 
     async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
         let mut con = self.durable()?;
-        let k = self.key(&["audit"]);
-        let _: () = redis::pipe()
-            .atomic()
-            .lpush(&k, encode(&entry))
-            .ignore()
-            .ltrim(&k, 0, 999_999)
-            .ignore()
-            .query_async(&mut con)
-            .await
-            .map_err(|e| self.fail(e))?;
+        self.append_audit_on(&mut con, &entry).await?;
         self.replicate(&mut con).await
     }
 

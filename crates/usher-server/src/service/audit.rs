@@ -23,6 +23,43 @@ pub async fn record(state: &AppState, caller: &Caller, action: &str, target: &st
     .await;
 }
 
+/// The entry [`record`] would append, for a store step that writes it together with its change
+/// ([`Store::register_tickets_audited`]).
+pub fn entry(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> AuditEntry {
+    entry_at(
+        &*state.store,
+        caller.actor(),
+        action,
+        target,
+        Some(caller.address),
+        detail,
+    )
+}
+
+fn entry_at(
+    store: &dyn Store,
+    actor: Actor,
+    action: &str,
+    target: &str,
+    address: Option<IpAddr>,
+    detail: &str,
+) -> AuditEntry {
+    AuditEntry {
+        at: store.now(),
+        actor,
+        action: action.to_owned(),
+        target: target.to_owned(),
+        address: address.map(|a| a.to_string()),
+        detail: detail.to_owned(),
+    }
+}
+
 /// Records an entry for an actor that is not a [`Caller`] (logins, bootstrap).
 pub async fn record_system(
     state: &AppState,
@@ -51,14 +88,7 @@ pub async fn append(
     detail: &str,
 ) -> Result<(), StoreError> {
     store
-        .append_audit(AuditEntry {
-            at: store.now(),
-            actor,
-            action: action.to_owned(),
-            target: target.to_owned(),
-            address: address.map(|a| a.to_string()),
-            detail: detail.to_owned(),
-        })
+        .append_audit(entry_at(store, actor, action, target, address, detail))
         .await
 }
 

@@ -43,6 +43,26 @@ async fn registration_is_idempotent_on_the_token() {
         .unwrap();
     assert_eq!(generated["token"].as_str().unwrap().len(), 43);
     assert_ne!(generated["id"], first["id"]);
+    // each ticket created is audited once, by the key that registered it; a repeat and a conflict are not
+    let audited = app
+        .state
+        .store
+        .audit(&usher_core::admin::AuditFilter {
+            action: Some("ticket.register".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let targets: Vec<&str> = audited.iter().map(|e| e.target.as_str()).collect();
+    let target = |v: &Value| format!("ticket:{}", v["id"].as_str().unwrap());
+    assert_eq!(targets, [target(&generated), target(&first)]);
+    assert!(
+        audited
+            .iter()
+            .all(|e| matches!(e.actor, usher_core::admin::Actor::ApiKey(_))),
+        "{audited:?}"
+    );
     let unknown_show = app.register(json!({"show_id": "nope"})).await;
     assert_problem(
         unknown_show,

@@ -96,19 +96,18 @@ fn registered(outcome: RegisterOutcome, token: TicketToken) -> Result<Registered
 pub async fn register(state: &AppState, caller: &Caller, spec: TicketSpec) -> Result<Registered> {
     caller.require(Permission::RegisterTickets)?;
     let checked = check(state, spec).await?;
+    // the ticket and its audit entry are one durable write
+    let target = format!("ticket:{}", checked.new.ticket.id);
+    let entry = audit::entry(state, caller, "ticket.register", &target, "");
     let outcome = state
         .store
-        .register_tickets(vec![checked.new])
+        .register_tickets_audited(vec![checked.new], entry)
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| Error::Internal("store answered no outcome".into()))?;
     let reg = registered(outcome, checked.token)?;
     metrics::counter!("usher_tickets_registered_total", "outcome" => if reg.created { "created" } else { "existing" }).increment(1);
-    if reg.created {
-        let target = format!("ticket:{}", reg.ticket.id);
-        audit::record(state, caller, "ticket.register", &target, "").await;
-    }
     Ok(reg)
 }
 
@@ -437,18 +436,16 @@ pub async fn register_preview(state: &AppState, caller: &Caller, id: &str) -> Re
         created_at: state.store.now().to_datetime(),
         revoked_at: None,
     };
-    let id = ticket.id.clone();
-    state
-        .store
-        .register_tickets(vec![NewTicket { ticket }])
-        .await?;
-    audit::record(
+    let entry = audit::entry(
         state,
         caller,
         "ticket.register",
-        &format!("ticket:{id}"),
+        &format!("ticket:{}", ticket.id),
         "admin preview",
-    )
-    .await;
+    );
+    state
+        .store
+        .register_tickets_audited(vec![NewTicket { ticket }], entry)
+        .await?;
     Ok(token)
 }
