@@ -218,6 +218,9 @@ pub struct AdmitRequest {
     pub ticket_id: TicketId,
     /// Its show (kept with the session for listings and the origin's checks).
     pub show_id: ShowId,
+    /// The ticket's own bounds ([`Ticket::bounds`]; its terms never change). A store may keep them with
+    /// the seats for the heartbeats, which re-check the window, instead of reading the ticket again.
+    pub bounds: TicketBounds,
     /// The device asking.
     pub device_id: DeviceId,
     /// Its human label.

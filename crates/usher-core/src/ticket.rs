@@ -129,7 +129,8 @@ pub enum WindowState {
 
 /// A ticket's own bounds on its show's window: all a heartbeat needs of the ticket (16 bytes a live
 /// ticket can keep in memory, where the whole record is a few hundred).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The default is no bound of its own (the show's window alone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TicketBounds {
     /// Not before (Unix ms).
     pub valid_from: Option<UnixMs>,

@@ -184,6 +184,7 @@ mod tests {
             .admit(AdmitRequest {
                 ticket_id: ticket,
                 show_id: show,
+                bounds: usher_core::ticket::TicketBounds::default(),
                 device_id: DeviceId::generate(),
                 device_label: "test".into(),
                 rules: SeatRules {

@@ -129,6 +129,7 @@ fn admit_request(f: &Fixture, i: usize, device: DeviceId) -> AdmitRequest {
     AdmitRequest {
         ticket_id: f.tickets[i % TICKETS].0.clone(),
         show_id: f.show.clone(),
+        bounds: usher_core::ticket::TicketBounds::default(),
         device_id: device,
         device_label: "Firefox on Linux".into(),
         rules: SeatRules {

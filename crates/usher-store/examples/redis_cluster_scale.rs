@@ -78,6 +78,7 @@ async fn seat(store: &RedisStore, n: usize) -> Vec<SessionId> {
             .admit(AdmitRequest {
                 ticket_id: t.ticket.id.clone(),
                 show_id: show_id.clone(),
+                bounds: t.ticket.bounds(),
                 device_id: DeviceId::parse("device-0001").unwrap(),
                 device_label: "Firefox on Linux".into(),
                 rules: SeatRules {

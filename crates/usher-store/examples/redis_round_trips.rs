@@ -50,6 +50,7 @@ fn admit_request(show_id: &ShowId, v: &Viewer) -> AdmitRequest {
     AdmitRequest {
         ticket_id: v.ticket.clone(),
         show_id: show_id.clone(),
+        bounds: usher_core::ticket::TicketBounds::default(),
         device_id: v.device.clone(),
         device_label: "Firefox on Linux".into(),
         rules: SeatRules {

@@ -202,6 +202,7 @@ fn admit_req(t: &Ticket, dev: usize, k: u32, policy: SharingPolicy, ttl_ms: i64)
     AdmitRequest {
         ticket_id: t.id.clone(),
         show_id: t.terms.show_id.clone(),
+        bounds: t.bounds(),
         device_id: device(dev),
         device_label: format!("Device {dev}"),
         rules: SeatRules {

@@ -212,8 +212,8 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
 struct TicketRuntime {
     show_id: ShowId,
     leases: TicketLeases,
-    /// The ticket's own bounds, read once for the heartbeats that re-check its window (the terms never
-    /// change after registration).
+    /// The ticket's own bounds, for the heartbeats that re-check its window (the terms never change after
+    /// registration): from the first admit since the store opened, or read once by a heartbeat.
     #[serde(skip)]
     bounds: Option<TicketBounds>,
     /// The ticket was revoked: set under the lock by `revoke_ticket` (after the durable write), read by
@@ -1335,6 +1335,11 @@ impl Store for EmbeddedStore {
                 if rt.revoked {
                     return AdmitDecision::Revoked;
                 }
+                // the terms never change, so the caller's copy serves every later heartbeat, which
+                // would otherwise read the ticket once. `revoked` stays as it is: the caller read the
+                // ticket active after this process opened the store, and a revocation is for good, so
+                // none was missed before; one after sets the flag itself
+                rt.bounds.get_or_insert(req.bounds);
                 let l = &mut rt.leases;
                 let decision = l.admit(
                     &req.device_id,

@@ -280,6 +280,7 @@ async fn admit_ticket(
         .admit(AdmitRequest {
             ticket_id: ts.ticket.id.clone(),
             show_id: show.id.clone(),
+            bounds: ts.ticket.bounds(),
             device_id: device.id.clone(),
             device_label: device.label.clone(),
             country,

@@ -46,6 +46,7 @@ async fn admit(store: &dyn Store, t: &Ticket, device: &str, address: &str, count
         .admit(AdmitRequest {
             ticket_id: t.id.clone(),
             show_id: t.terms.show_id.clone(),
+            bounds: t.bounds(),
             device_id: DeviceId::parse(device).unwrap(),
             device_label: format!("label of {device}"),
             rules: SeatRules {

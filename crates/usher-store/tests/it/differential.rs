@@ -282,6 +282,7 @@ async fn run_sequence(pair: &mut Pair, seed: u64, steps: u64) -> Reach {
             let req = AdmitRequest {
                 ticket_id: t.id.clone(),
                 show_id: t.terms.show_id.clone(),
+                bounds: t.bounds(),
                 device_id: DeviceId::parse(&format!("diff-device-{d:03}")).unwrap(),
                 device_label: format!("Device {d}"),
                 rules,

@@ -73,6 +73,7 @@ async fn seated_ticket(
         .admit(AdmitRequest {
             ticket_id: t.id.clone(),
             show_id: t.terms.show_id.clone(),
+            bounds: t.bounds(),
             device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
             device_label: "A".into(),
             rules: SeatRules {

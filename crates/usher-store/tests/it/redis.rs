@@ -290,6 +290,7 @@ fn admit_request(t: &NewTicket, device: &str) -> AdmitRequest {
     AdmitRequest {
         ticket_id: t.ticket.id.clone(),
         show_id: t.ticket.terms.show_id.clone(),
+        bounds: t.ticket.bounds(),
         device_id: DeviceId::parse(device).unwrap(),
         device_label: device.into(),
         rules: SeatRules {

@@ -172,6 +172,7 @@ async fn the_store_follows_a_sentinel_failover() {
     let req = |dev: &str| AdmitRequest {
         ticket_id: acknowledged[0].id.clone(),
         show_id: acknowledged[0].terms.show_id.clone(),
+        bounds: acknowledged[0].bounds(),
         device_id: usher_core::ids::DeviceId::parse(dev).unwrap(),
         device_label: dev.into(),
         country: None,
@@ -282,6 +283,7 @@ async fn wait_replicas_refuses_a_write_while_the_replica_hangs_and_stalls_nothin
                 .admit(AdmitRequest {
                     ticket_id: first.id.clone(),
                     show_id: first.terms.show_id.clone(),
+                    bounds: first.bounds(),
                     device_id: usher_core::ids::DeviceId::parse("device-while-frozen").unwrap(),
                     device_label: "device-while-frozen".into(),
                     country: None,
