@@ -458,6 +458,9 @@ impl Link {
     }
 }
 
+/// How many audit entries the log keeps, newest first (older ones are trimmed as new ones come).
+const AUDIT_KEPT: isize = 1_000_000;
+
 /// The Redis backend.
 pub struct RedisStore {
     link: Arc<Link>,
@@ -1405,20 +1408,24 @@ impl RedisStore {
 
     /// Registers `batch` over `con` without waiting for replicas: [`Store::register_tickets`]'s writes.
     /// Also answers the shards written (on a Redis Cluster; none on one Redis), for
-    /// [`Self::replicate_shards`].
+    /// [`Self::replicate_shards`], and whether `audit` was appended: by the registration's own step
+    /// when it created its ticket, for a batch of one on one Redis (where the audit log shares its
+    /// server); never otherwise.
     async fn register_on(
         &self,
         con: &mut Con,
         batch: Vec<NewTicket>,
-    ) -> Result<(Vec<RegisterOutcome>, Vec<String>), StoreError> {
+        audit: Option<&AuditEntry>,
+    ) -> Result<(Vec<RegisterOutcome>, Vec<String>, bool), StoreError> {
         if self.cluster {
             let shards: std::collections::BTreeSet<String> = batch
                 .iter()
                 .map(|t| t.ticket.id.shard().to_owned())
                 .collect();
             let out = self.register_sharded(con, batch).await?;
-            return Ok((out, shards.into_iter().collect()));
+            return Ok((out, shards.into_iter().collect(), false));
         }
+        let audit = audit.filter(|_| batch.len() == 1).map(encode);
         let mut out = Vec::with_capacity(batch.len());
         let ticket_prefix = self.key(&["ticket", ""]);
         for chunk in batch.chunks(1000) {
@@ -1437,6 +1444,12 @@ impl RedisStore {
                     } else {
                         "0"
                     });
+                if let Some(entry) = &audit {
+                    inv.key(self.key(&["audit"]))
+                        .arg("")
+                        .arg(entry)
+                        .arg(AUDIT_KEPT - 1);
+                }
                 pipe.invoke_script(&inv);
             }
             let answers: Vec<Vec<String>> = query_scripts(con, &self.scripts.register, &pipe)
@@ -1446,7 +1459,8 @@ impl RedisStore {
                 out.push(register_outcome(ticket, &answer)?);
             }
         }
-        Ok((out, Vec::new()))
+        let audited = audit.is_some() && matches!(out[..], [RegisterOutcome::Created(_)]);
+        Ok((out, Vec::new(), audited))
     }
 
     /// Appends `entry` to the audit log over `con`, without waiting for replicas.
@@ -1456,7 +1470,7 @@ impl RedisStore {
             .atomic()
             .lpush(&k, encode(entry))
             .ignore()
-            .ltrim(&k, 0, 999_999)
+            .ltrim(&k, 0, AUDIT_KEPT - 1)
             .ignore()
             .query_async(con)
             .await
@@ -1796,7 +1810,7 @@ impl Store for RedisStore {
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let mut con = self.durable()?;
-        let (out, shards) = self.register_on(&mut con, batch).await?;
+        let (out, shards, _) = self.register_on(&mut con, batch, None).await?;
         self.replicate_shards(&mut con, shards.iter().map(String::as_str))
             .await?;
         Ok(out)
@@ -1807,10 +1821,11 @@ impl Store for RedisStore {
         batch: Vec<NewTicket>,
         audit: AuditEntry,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
-        // the tickets, then the entry over the same connection, then one WAIT for both
+        // one ticket on one Redis: its step appends the entry too; otherwise the entry follows over the
+        // same connection. Then one WAIT for both
         let mut con = self.durable()?;
-        let (out, shards) = self.register_on(&mut con, batch).await?;
-        if out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
+        let (out, shards, audited) = self.register_on(&mut con, batch, Some(&audit)).await?;
+        if !audited && out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
             self.append_audit_on(&mut con, &audit).await?;
         }
         self.replicate_shards(&mut con, shards.iter().map(String::as_str))
