@@ -200,6 +200,14 @@ pub enum RegisterOutcome {
     Conflict(TicketId),
 }
 
+impl RegisterOutcome {
+    /// Whether a registration that answered `outcomes` created a ticket: then, and only then, its audit
+    /// entry is written ([`Store::register_tickets_audited`]).
+    pub fn any_created(outcomes: &[Self]) -> bool {
+        outcomes.iter().any(|o| matches!(o, Self::Created(_)))
+    }
+}
+
 /// Why deleting a show was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteShowOutcome {
@@ -380,7 +388,7 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEntry,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let out = self.register_tickets(batch).await?;
-        if out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
+        if RegisterOutcome::any_created(&out) {
             self.append_audit(audit).await?;
         }
         Ok(out)

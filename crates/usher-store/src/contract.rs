@@ -339,16 +339,6 @@ pub async fn an_audited_registration_writes_its_entry_only_when_it_creates(h: &i
         address: Some("192.0.2.7".into()),
         detail: String::new(),
     };
-    let log = || async {
-        let all = store
-            .audit(&AuditFilter {
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        all.into_iter().map(|e| e.target).collect::<Vec<_>>()
-    };
     let created = store
         .register_tickets_audited(vec![ticket("s1", "audited-token-0001", None)], entry(1))
         .await
@@ -356,7 +346,7 @@ pub async fn an_audited_registration_writes_its_entry_only_when_it_creates(h: &i
     let [RegisterOutcome::Created(first)] = &created[..] else {
         panic!("{created:?}")
     };
-    assert_eq!(log().await, vec!["ticket:n1"]);
+    assert_eq!(audit_targets(&*store).await, ["ticket:n1"]);
     let again = store
         .register_tickets_audited(vec![ticket("s1", "audited-token-0001", None)], entry(2))
         .await
@@ -371,11 +361,21 @@ pub async fn an_audited_registration_writes_its_entry_only_when_it_creates(h: &i
         .unwrap();
     assert_eq!(other, vec![RegisterOutcome::Conflict(first.id.clone())]);
     assert_eq!(
-        log().await,
-        vec!["ticket:n1"],
+        audit_targets(&*store).await,
+        ["ticket:n1"],
         "a repeat and a conflict wrote an entry"
     );
     assert_eq!(store.ticket(&first.id).await.unwrap().as_ref(), Some(first));
+}
+
+/// The targets of the newest 100 audit entries, newest first.
+async fn audit_targets(store: &dyn Store) -> Vec<String> {
+    let all = AuditFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    let entries = store.audit(&all).await.unwrap();
+    entries.into_iter().map(|e| e.target).collect()
 }
 
 /// Within one batch, a repeated token sees the item registered before it.
@@ -2079,7 +2079,6 @@ pub async fn audit_is_pruned_by_age_and_count(h: &impl Harness) {
     for i in 0..10 {
         store.append_audit(entry(i)).await.unwrap();
     }
-    let targets = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.target).collect::<Vec<_>>();
     let all = AuditFilter {
         limit: 100,
         ..Default::default()
@@ -2092,10 +2091,7 @@ pub async fn audit_is_pruned_by_age_and_count(h: &impl Harness) {
     assert_eq!(store.audit(&all).await.unwrap().len(), 7);
     // then the cap keeps the newest 4
     assert_eq!(store.prune_audit(UnixMs(base - 7_000), 4).await.unwrap(), 3);
-    assert_eq!(
-        targets(store.audit(&all).await.unwrap()),
-        ["n:9", "n:8", "n:7", "n:6"]
-    );
+    assert_eq!(audit_targets(&*store).await, ["n:9", "n:8", "n:7", "n:6"]);
     assert_eq!(store.prune_audit(UnixMs(base - 7_000), 4).await.unwrap(), 0);
     store.append_audit(entry(10)).await.unwrap();
     assert_eq!(store.audit(&all).await.unwrap()[0].target, "n:10");

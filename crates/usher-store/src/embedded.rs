@@ -512,7 +512,6 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
     dropped
 }
 
-/// The key of `ticket` in [`EXTREF_INDEX`], when it has an external reference.
 /// Writes `batch` (each ticket with its `encoded` record) in `txn`: [`Store::register_tickets`]'s step.
 fn register_in(
     txn: &redb::WriteTransaction,
@@ -560,6 +559,7 @@ fn register_in(
     Ok(out)
 }
 
+/// The key of `ticket` in [`EXTREF_INDEX`], when it has an external reference.
 fn extref_key(ticket: &Ticket) -> Option<String> {
     let r = ticket.terms.external_ref.as_deref()?;
     let created = UnixMs::from_datetime(ticket.created_at).0.max(0);
@@ -1206,7 +1206,7 @@ impl Store for EmbeddedStore {
         let (key, entry) = self.audit_row(&audit);
         self.write_grouped(move |txn| {
             let out = register_in(txn, &batch, &encoded)?;
-            if out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
+            if RegisterOutcome::any_created(&out) {
                 let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
                 t.insert(key.as_str(), entry.as_slice())
                     .map_err(unavailable)?;

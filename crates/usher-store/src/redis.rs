@@ -1459,7 +1459,7 @@ impl RedisStore {
                 out.push(register_outcome(ticket, &answer)?);
             }
         }
-        let audited = audit.is_some() && matches!(out[..], [RegisterOutcome::Created(_)]);
+        let audited = audit.is_some() && RegisterOutcome::any_created(&out);
         Ok((out, Vec::new(), audited))
     }
 
@@ -1486,10 +1486,10 @@ impl RedisStore {
 
     /// Waits for the configured number of replicas to acknowledge the writes so far over `con` (from
     /// [`Self::durable`]). `WAIT` counts the writes its own connection made to the server it is sent to.
-    /// On one Redis that is every write sent over `con`. On a Redis Cluster it is sent to the masters of the slots the step wrote, `shards`'
-    /// and the `{config}` slot, each over the connection that carried this node's writes there, and the
-    /// fewest replicas any of them counted is the answer: a master the step did not write, whose
-    /// replica may be down, is not asked.
+    /// On one Redis that is every write sent over `con`. On a Redis Cluster it is sent to the masters of
+    /// the slots the step wrote, `shards`' and the `{config}` slot, each over `con`'s connection to it
+    /// (which carried this node's waiting writes there), and the fewest replicas any of them counted is
+    /// the answer: a master the step did not write, whose replica may be down, is not asked.
     async fn replicate_shards<'a>(
         &self,
         con: &mut Con,
@@ -1825,7 +1825,7 @@ impl Store for RedisStore {
         // same connection. Then one WAIT for both
         let mut con = self.durable()?;
         let (out, shards, audited) = self.register_on(&mut con, batch, Some(&audit)).await?;
-        if !audited && out.iter().any(|o| matches!(o, RegisterOutcome::Created(_))) {
+        if !audited && RegisterOutcome::any_created(&out) {
             self.append_audit_on(&mut con, &audit).await?;
         }
         self.replicate_shards(&mut con, shards.iter().map(String::as_str))
