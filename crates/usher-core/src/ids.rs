@@ -72,6 +72,10 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(buf)
 }
 
+/// Where the time in a ticket id ([`TicketId::generate_in`]) counts from: 2024-01-01 00:00 UTC, in
+/// milliseconds since the Unix epoch.
+pub const TICKET_ID_EPOCH_MS: u64 = 1_704_067_200_000;
+
 /// Refuses a shard name that is not two lower-case hex digits.
 fn assert_shard(shard: &str) {
     assert!(
@@ -299,16 +303,25 @@ impl TicketId {
     }
 
     /// A fresh ticket id in the shard `shard` (two lower-case hex digits: its token's keyed hash's
-    /// `SecretHash::shard`), the other 88 bits random. So a store split into shards (Redis Cluster:
-    /// docs/redis.md) finds the ticket's shard from its token as well as from its id, and keeps the token
-    /// lookup, the ticket and its seats together. The first byte of a keyed hash tells nothing about the
-    /// token without the hashing key.
+    /// `SecretHash::shard`), then the time it was made and 48 random bits. The shard lets a store split
+    /// into shards (Redis Cluster: docs/redis.md) find the ticket's shard from its token as well as from
+    /// its id, and keep the token lookup, the ticket and its seats together; the first byte of a keyed
+    /// hash tells nothing about the token without the hashing key. The time (milliseconds since
+    /// [`TICKET_ID_EPOCH_MS`], 40 bits: it wraps in 2054, which only costs order) lets a store key tickets
+    /// in the order they were made (the embedded store does): one registration after another then
+    /// writes to the same few pages of a B-tree, not to a random page each. A ticket id is not a secret
+    /// (the ticket's `created_at` says the same); the token is.
     ///
     /// # Panics
     /// When `shard` is not two lower-case hex digits (a caller's bug).
     pub fn generate_in(shard: &str) -> Self {
         assert_shard(shard);
-        Self(format!("t_{shard}{}", random_hex(11)))
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let ms = u64::try_from(now).unwrap_or(u64::MAX);
+        let at = ms.saturating_sub(TICKET_ID_EPOCH_MS) & ((1 << 40) - 1);
+        Self(format!("t_{shard}{at:010x}{}", random_hex(6)))
     }
 
     /// The ticket's shard: its first two hex digits (see [`TicketId::generate_in`]).
@@ -490,6 +503,26 @@ mod tests {
             TicketId::generate_in(&hash.shard()),
             TicketId::generate_in(&hash.shard())
         );
+    }
+
+    #[test]
+    fn a_tickets_id_after_its_shard_counts_milliseconds_from_the_epoch() {
+        let ms = |id: &TicketId| u64::from_str_radix(&id.as_str()[4..14], 16).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let first = TicketId::generate_in("7f");
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let second = TicketId::generate_in("00");
+        let at = ms(&first) + TICKET_ID_EPOCH_MS;
+        assert!(
+            at.abs_diff(now) < 60_000,
+            "{first}: {at} is not about {now}"
+        );
+        assert!(ms(&second) > ms(&first), "{first} then {second}");
+        // after the shard, a later id sorts later, whatever the shards
+        assert!(second.as_str()[4..] > first.as_str()[4..]);
     }
 
     #[test]

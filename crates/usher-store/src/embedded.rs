@@ -137,11 +137,12 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// The layout version of the embedded store this build reads and writes (`meta.schema`).
 ///
 /// - 1: tickets without the external-reference index;
-/// - 2: with the index (`extref_index`). Usher 0.1.0 wrote this layout without stamping it.
+/// - 2: with the index (`extref_index`). Usher 0.1.0 wrote this layout without stamping it;
+/// - 3: tickets keyed by [`ticket_key`] (ids made since sort by time), where 2 keyed them by their id.
 ///
 /// [`EmbeddedStore::open`] migrates older stores forward one step at a time and refuses a newer one,
 /// before it reads or changes anything else.
-pub const EMBEDDED_SCHEMA: u32 = 2;
+pub const EMBEDDED_SCHEMA: u32 = 3;
 
 /// Most audit entries one [`Store::prune_audit`] drops (one write transaction); the next call goes on.
 const PRUNE_BATCH: u64 = 100_000;
@@ -529,7 +530,10 @@ fn register_in(
             .map_err(unavailable)?
             .map(|v| v.value().to_owned());
         if let Some(existing_id) = existing_id {
-            let existing: Ticket = match tickets.get(existing_id.as_str()).map_err(unavailable)? {
+            let existing: Ticket = match tickets
+                .get(ticket_key(&existing_id).as_str())
+                .map_err(unavailable)?
+            {
                 Some(v) => decode("ticket", v.value())?,
                 None => {
                     return Err(StoreError::Corrupt(format!(
@@ -544,9 +548,18 @@ fn register_in(
             });
             continue;
         }
-        tickets
-            .insert(ticket.id.as_str(), bytes.as_slice())
-            .map_err(unavailable)?;
+        let taken = tickets
+            .insert(ticket_key(ticket.id.as_str()).as_str(), bytes.as_slice())
+            .map_err(unavailable)?
+            .is_some();
+        if taken {
+            // two ids alike in their shard, millisecond and 48 random bits: the error aborts the
+            // transaction, so the record it replaced stays, and the caller's retry makes a new id
+            return Err(StoreError::Unavailable(format!(
+                "ticket id {} was made twice; retry",
+                ticket.id
+            )));
+        }
         index
             .insert(hash.as_str(), ticket.id.as_str())
             .map_err(unavailable)?;
@@ -557,6 +570,19 @@ fn register_in(
         out.push(RegisterOutcome::Created(ticket.clone()));
     }
     Ok(out)
+}
+
+/// The key of the ticket `id` in [`TICKETS`]: the id without its `t_`, its shard (two hex digits) moved
+/// to the end. An id made by `TicketId::generate_in` then sorts by the time it was made, so tickets
+/// registered one after the other go to the same leaf pages of the tree, where random keys made each
+/// registration read, copy and write a page of its own (issue 16). Anything that is no ticket id is its
+/// own key, and is found by no ticket.
+fn ticket_key(id: &str) -> String {
+    if id.len() == 26 && id.starts_with("t_") && id.is_ascii() {
+        format!("{}{}", &id[4..], &id[2..4])
+    } else {
+        id.to_owned()
+    }
 }
 
 /// The key of `ticket` in [`EXTREF_INDEX`], when it has an external reference.
@@ -613,6 +639,7 @@ fn migrate(txn: &redb::WriteTransaction, file: &Path) -> Result<u32, StoreError>
     while version < EMBEDDED_SCHEMA {
         match version {
             1 => index_external_refs(txn)?,
+            2 => key_tickets_by_time(txn)?,
             _ => unreachable!("every version below EMBEDDED_SCHEMA has a step"),
         }
         version += 1;
@@ -642,6 +669,42 @@ fn index_external_refs(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     }
     meta.insert("extref_index", "1").map_err(unavailable)?;
     Ok(())
+}
+
+/// Tickets one piece of [`key_tickets_by_time`] moves: what it holds in memory at once.
+const REKEY_PIECE: usize = 10_000;
+
+/// Keys every ticket by [`ticket_key`] (the step from schema 2 to 3). Schema 2 keyed a ticket by its id,
+/// which starts with `t_`; every key of schema 3 is hex digits only, so the keys from `t_` on are
+/// exactly those left to move, a piece at a time.
+fn key_tickets_by_time(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
+    loop {
+        let piece = tickets
+            .range("t_"..)
+            .map_err(unavailable)?
+            .take(REKEY_PIECE)
+            .map(|row| {
+                let (k, v) = row.map_err(unavailable)?;
+                Ok((k.value().to_owned(), v.value().to_vec()))
+            })
+            .collect::<Result<Vec<(String, Vec<u8>)>, StoreError>>()?;
+        if piece.is_empty() {
+            return Ok(());
+        }
+        for (id, bytes) in piece {
+            let key = ticket_key(&id);
+            if key == id {
+                return Err(StoreError::Corrupt(format!(
+                    "the tickets table holds {id:?}, which is no ticket id"
+                )));
+            }
+            tickets.remove(id.as_str()).map_err(unavailable)?;
+            tickets
+                .insert(key.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
+        }
+    }
 }
 
 impl EmbeddedStore {
@@ -900,7 +963,7 @@ impl EmbeddedStore {
     fn read_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
         let read = self.db.begin_read().map_err(unavailable)?;
         let table = read.open_table(TICKETS).map_err(unavailable)?;
-        match table.get(id).map_err(unavailable)? {
+        match table.get(ticket_key(id).as_str()).map_err(unavailable)? {
             Some(v) => decode("ticket", v.value()).map(Some),
             None => Ok(None),
         }
@@ -1228,7 +1291,8 @@ impl Store for EmbeddedStore {
             return Ok(None);
         };
         let tickets = read.open_table(TICKETS).map_err(unavailable)?;
-        let ticket: Option<Ticket> = match tickets.get(id.value()).map_err(unavailable)? {
+        let key = ticket_key(id.value());
+        let ticket: Option<Ticket> = match tickets.get(key.as_str()).map_err(unavailable)? {
             Some(v) => Some(decode("ticket", v.value())?),
             None => None,
         };
@@ -1237,7 +1301,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
-        let key = id.to_string();
+        let key = ticket_key(id.as_str());
         let now = self.clock.now();
         let ticket = self
             .write(move |txn| {
@@ -1664,7 +1728,10 @@ impl Store for EmbeddedStore {
             if !k.value().starts_with(&prefix) {
                 break;
             }
-            match tickets.get(id.value()).map_err(unavailable)? {
+            match tickets
+                .get(ticket_key(id.value()).as_str())
+                .map_err(unavailable)?
+            {
                 Some(v) => out.push(decode::<Ticket>("ticket", v.value())?),
                 None => {
                     return Err(StoreError::Corrupt(format!(

@@ -8,7 +8,7 @@
 -- -> {'created'} | {'existing', existing ticket json}
 local existing = redis.call('GET', KEYS[1])
 if existing == ARGV[1] then
-  -- this very registration run again (ids are random per registration): the cluster client sends a
+  -- this very registration run again (ids are unique per registration): the cluster client sends a
   -- whole pipeline again when a moving slot refused an item of it, after the items before it ran
   return { 'created' }
 end

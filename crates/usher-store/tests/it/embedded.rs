@@ -165,7 +165,81 @@ async fn a_store_made_before_the_reference_index_gets_it_at_its_next_open() {
     );
 }
 
-/// A value of the store's `meta` table, read with redb directly.
+#[tokio::test]
+async fn a_store_of_schema_2_gets_its_tickets_keyed_by_time_at_its_next_open() {
+    use usher_core::ticket::Ticket;
+    // schema 2 keyed each ticket by its id; schema 3 by the id with its shard moved to the end, so
+    // that tickets made one after the other sort together: a ticket not moved is found by no read
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    let tokens = ["schema2-token-000001", "schema2-token-000002"];
+    let made: Vec<Ticket> = {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        store
+            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+        let out = store
+            .register_tickets(
+                tokens
+                    .iter()
+                    .map(|t| contract::ticket("s1", t, None))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        out.into_iter()
+            .map(|o| match o {
+                RegisterOutcome::Created(t) => t,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    // make the file look like one of schema 2: every ticket under its id, the stamp 2
+    {
+        let db = redb::Database::open(dir.path().join(usher_store::embedded::DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def = redb::TableDefinition::<&str, &[u8]>::new("tickets");
+            let mut table = txn.open_table(def).unwrap();
+            let rows: Vec<(String, Vec<u8>)> = table
+                .iter()
+                .unwrap()
+                .map(|r| {
+                    let (k, v) = r.unwrap();
+                    (k.value().to_owned(), v.value().to_vec())
+                })
+                .collect();
+            assert_eq!(rows.len(), 2);
+            for (key, bytes) in rows {
+                let t: Ticket = serde_json::from_slice(&bytes).unwrap();
+                assert_ne!(
+                    key,
+                    t.id.as_str(),
+                    "schema 3 keys a ticket by more than its id"
+                );
+                table.remove(key.as_str()).unwrap();
+                table.insert(t.id.as_str(), bytes.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    set_meta(dir.path(), "schema", "2");
+    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+    for t in &made {
+        assert_eq!(store.ticket(&t.id).await.unwrap().as_ref(), Some(t));
+        let by_token = store.ticket_by_token(&t.token_hash).await.unwrap();
+        assert_eq!(by_token.as_ref(), Some(t), "found by its token");
+    }
+    drop(store);
+    assert_eq!(meta(dir.path(), "schema").as_deref(), Some("3"));
+    let keys: Vec<String> = rows(dir.path(), "tickets")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(keys.iter().all(|k| !k.starts_with("t_")), "{keys:?}");
+}
+
 /// The rows of one of the store's byte tables, as another reader of the file sees them.
 fn rows(dir: &std::path::Path, table: &str) -> Vec<(String, String)> {
     let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
@@ -278,6 +352,7 @@ async fn renewals_are_logged_apart_survive_a_crash_and_are_written_whole_at_clos
     );
 }
 
+/// A value of the store's `meta` table, read with redb directly.
 fn meta(dir: &std::path::Path, key: &str) -> Option<String> {
     let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
     let txn = db.begin_read().unwrap();
