@@ -86,6 +86,11 @@ macro_rules! metered {
             fn now(&self) -> UnixMs {
                 self.inner.now()
             }
+            // not timed (a read of memory), but forwarded: the trait's default (`None`) made the CDN
+            // pool's cache prepare the pool again on every admit, heartbeat and playlist
+            fn cdns_generation(&self) -> Option<u64> {
+                self.inner.cdns_generation()
+            }
             $(
                 async fn $name(&self, $($arg: $ty),*) -> Result<$ret, StoreError> {
                     let started = Instant::now();
@@ -190,4 +195,35 @@ metered! {
     fn close() -> ();
     fn sweep() -> u64;
     fn backup(dest: &std::path::Path) -> BackupInfo;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::delivery::cdn_pool::PoolCache;
+
+    #[tokio::test]
+    async fn the_wrapper_keeps_the_pools_generation_so_the_pool_is_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(usher_core::clock::SystemClock);
+        let inner: Arc<dyn Store> =
+            Arc::new(usher_store::EmbeddedStore::open(dir.path(), clock).unwrap());
+        let store = MeteredStore::new(Arc::clone(&inner));
+        assert!(inner.cdns_generation().is_some());
+        assert_eq!(store.cdns_generation(), inner.cdns_generation());
+        let cache = PoolCache::new("metered-store-test-grant-key".to_owned().into()).unwrap();
+        let first = cache.prepared(&store).await.unwrap();
+        let again = cache.prepared(&store).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the pool was prepared again while nothing changed"
+        );
+        store
+            .put_cdn(usher_store::contract::cdn("edge-a", 10))
+            .await
+            .unwrap();
+        let changed = cache.prepared(&store).await.unwrap();
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert!(changed.cdns.iter().any(|c| c.id.as_str() == "edge-a"));
+    }
 }
