@@ -461,7 +461,9 @@ pub trait Store: Send + Sync + 'static {
     async fn cdns(&self) -> Result<Vec<Cdn>, StoreError>;
     /// A number that changes whenever a CDN record or its health changes, when the backend knows it
     /// without a round trip (the embedded store; Redis while its last `config_gen` is under a second old); callers may keep what they derived from [`Store::cdns`]
-    /// while it holds. Read it *before* `cdns`. `None`: no such number, read `cdns` each time.
+    /// while it holds. Read it *before* `cdns`. `None`: no such number, read `cdns` each time. A store
+    /// that wraps another must forward it: left to this default, every caller reads and prepares the
+    /// pool again on every request (as `MeteredStore` did until issue 16's tenth step).
     fn cdns_generation(&self) -> Option<u64> {
         None
     }
