@@ -320,6 +320,11 @@ pub async fn registration_is_idempotent_on_the_token(h: &impl Harness) {
         .await
         .unwrap();
     assert_eq!(other, vec![RegisterOutcome::Conflict(first.id.clone())]);
+    // the token still leads to the first ticket: neither the repeat nor the conflict took it over
+    assert_eq!(
+        store.ticket_by_token(&first.token_hash).await.unwrap(),
+        Some(first.clone())
+    );
     assert_eq!(store.ticket(&first.id).await.unwrap(), Some(first));
 }
 

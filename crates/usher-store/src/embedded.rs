@@ -525,11 +525,17 @@ fn register_in(
     let mut out = Vec::with_capacity(batch.len());
     for (NewTicket { ticket }, bytes) in batch.iter().zip(encoded) {
         let hash = ticket.token_hash.to_hex();
+        // one descent of the token index, the registration's only random one: insert, and when the
+        // token was there, put its ticket back (a repeat or a conflict is the rare case; a lookup
+        // before every insert was 13 % of the group-commit leader)
         let existing_id = index
-            .get(hash.as_str())
+            .insert(hash.as_str(), ticket.id.as_str())
             .map_err(unavailable)?
             .map(|v| v.value().to_owned());
         if let Some(existing_id) = existing_id {
+            index
+                .insert(hash.as_str(), existing_id.as_str())
+                .map_err(unavailable)?;
             let existing: Ticket = match tickets
                 .get(ticket_key(&existing_id).as_str())
                 .map_err(unavailable)?
@@ -560,9 +566,6 @@ fn register_in(
                 ticket.id
             )));
         }
-        index
-            .insert(hash.as_str(), ticket.id.as_str())
-            .map_err(unavailable)?;
         if let Some(key) = extref_key(ticket) {
             refs.insert(key.as_str(), ticket.id.as_str())
                 .map_err(unavailable)?;
