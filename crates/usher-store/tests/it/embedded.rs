@@ -240,6 +240,45 @@ async fn a_store_of_schema_2_gets_its_tickets_keyed_by_time_at_its_next_open() {
     assert!(keys.iter().all(|k| !k.starts_with("t_")), "{keys:?}");
 }
 
+#[tokio::test]
+async fn a_ticket_id_made_twice_is_refused_and_leaves_the_first_ticket_as_it_was() {
+    // ids carry 48 random bits per shard and millisecond: a second ticket under an id already taken
+    // must fail its step (the caller retries with a new id), not replace the first ticket
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), Arc::new(SystemClock)).unwrap();
+    store
+        .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let RegisterOutcome::Created(first) = store
+        .register_tickets(vec![contract::ticket("s1", "twice-token-00000001", None)])
+        .await
+        .unwrap()
+        .remove(0)
+    else {
+        panic!("not created")
+    };
+    let mut twin = contract::ticket("s1", "twice-token-00000002", None);
+    twin.ticket.id = first.id.clone();
+    let refused = store.register_tickets(vec![twin.clone()]).await;
+    assert!(
+        matches!(refused, Err(usher_core::store::StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.ticket(&first.id).await.unwrap().as_ref(),
+        Some(&first)
+    );
+    assert_eq!(
+        store
+            .ticket_by_token(&twin.ticket.token_hash)
+            .await
+            .unwrap(),
+        None,
+        "the refused step left its token in the index"
+    );
+}
+
 /// The rows of one of the store's byte tables, as another reader of the file sees them.
 fn rows(dir: &std::path::Path, table: &str) -> Vec<(String, String)> {
     let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
