@@ -1196,27 +1196,42 @@ async fn hostile_requests_are_refused() {
     assert_eq!(res.headers()["cache-control"], "no-store");
 
     // a second PATCH while one is writing is refused, not interleaved (the slow one goes straight to the
-    // app: the checking proxy reads whole bodies before it forwards them)
-    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    slow.write_all(format!(
-        "PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nUpload-Offset: 30\r\n\
+    // app: the checking proxy reads whole bodies before it forwards them). The probe asks at an offset
+    // the upload is not at, so it writes nothing: until the slow PATCH holds the upload it answers 409.
+    // A probe holds the upload too while it checks, so on a loaded machine the slow PATCH can arrive in
+    // that instant and be the one refused (423 at once): then a new slow PATCH is sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut slow, busy) = 'race: loop {
+        assert!(
+            Instant::now() < deadline,
+            "the slow PATCH never held the upload"
+        );
+        let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        slow.write_all(format!(
+            "PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nUpload-Offset: 30\r\n\
 Content-Type: application/offset+octet-stream\r\nContent-Length: 70\r\n\r\n",
-        app.admin_key
-    ).as_bytes()).await.unwrap();
-    slow.write_all(&[2; 20]).await.unwrap();
-    let busy = wait_until(
-        Duration::from_secs(10),
-        "the second PATCH refused",
-        || async {
-            // at an offset the upload is not at: until the slow PATCH holds the upload this answers
-            // 409 and writes nothing (at the upload's own offset it would write, and the slow PATCH,
-            // late on a loaded machine, would then meet a moved offset)
+            app.admin_key
+        ).as_bytes()).await.unwrap();
+        slow.write_all(&[2; 20]).await.unwrap();
+        while Instant::now() < deadline {
             let res = patch(&app, &location, 99, vec![3; 1]).send().await.unwrap();
-            (res.status() == StatusCode::LOCKED).then_some(res)
-        },
-    )
-    .await
-    .unwrap();
+            if res.status() == StatusCode::LOCKED {
+                break 'race (slow, res);
+            }
+            assert_problem(res, StatusCode::CONFLICT, "upload_offset_mismatch").await;
+            let mut first = [0u8; 1];
+            if let Ok(read) =
+                tokio::time::timeout(Duration::from_millis(20), slow.read(&mut first)).await
+            {
+                // answered already: it met a probe holding the upload
+                let mut rest = [0u8; 11];
+                slow.read_exact(&mut rest).await.unwrap();
+                assert_eq!(read.unwrap(), 1);
+                assert_eq!([&first[..], &rest[..]].concat(), b"HTTP/1.1 423");
+                continue 'race;
+            }
+        }
+    };
     assert_problem(busy, StatusCode::LOCKED, "upload_busy").await;
     assert_problem(
         app.delete_with(&location, &app.admin_key).await,
