@@ -28,6 +28,14 @@ impl SecretHash {
         hex::encode(self.0)
     }
 
+    /// The hash's first eight bytes as a number: a key for an index in memory, where eight bytes of a
+    /// keyed hash tell tokens apart all but always (the full hash is compared after the lookup).
+    pub fn prefix(&self) -> u64 {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(first)
+    }
+
     /// The hash's shard: its first byte as two hex digits, one of 256 (a ticket's id begins with its
     /// token's: [`TicketId::generate_in`](crate::ids::TicketId::generate_in)).
     pub fn shard(&self) -> String {

@@ -1,7 +1,9 @@
 //! The embedded store's hot paths, one call at a time on a store holding 10,000 tickets: the token lookup
 //! every admit starts with, the admit step (newest wins, k = 1), the heartbeat step, and the ticket read
-//! every heartbeat answer makes; the flush of 10,000 renewed tickets' leases; and durable registrations of one ticket each, one at a time and 256 at
-//! once (what the ticket API does when many buyers check out together: group commit shares the fsync).
+//! every heartbeat answer makes; the flush of 10,000 renewed tickets' leases; durable registrations of
+//! one ticket each, one at a time and 256 at once (what the ticket API does when many buyers check out
+//! together: group commit shares the fsync); and opening a store of 100,000 tickets (the token index is
+//! built from them).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -68,10 +70,12 @@ fn fixture() -> Fixture {
 }
 
 fn one_ticket(show: &ShowId, hasher: &SecretHasher, now: usher_core::clock::UnixMs) -> NewTicket {
+    let token_hash = hasher.ticket_token(&TicketToken::generate());
     NewTicket {
         ticket: Ticket {
-            id: TicketId::generate(),
-            token_hash: hasher.ticket_token(&TicketToken::generate()),
+            // as the ticket API makes them: the shard, then the time (tickets sort by it)
+            id: TicketId::generate_in(&token_hash.shard()),
+            token_hash,
             terms: TicketTerms {
                 show_id: show.clone(),
                 valid_from: None,
@@ -220,5 +224,36 @@ fn embedded(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, embedded, registrations);
+/// Opening a store that holds 100,000 tickets: the token index is built from every ticket record.
+fn opening(c: &mut Criterion) {
+    const HELD: usize = 100_000;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(SystemClock);
+    {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).expect("store opens");
+        let now = store.now();
+        let show = ShowId::parse("bench").expect("valid id");
+        let hasher = SecretHasher::new(&[7u8; 32]);
+        rt.block_on(async {
+            for _ in 0..HELD / 10_000 {
+                let batch = (0..10_000)
+                    .map(|_| one_ticket(&show, &hasher, now))
+                    .collect();
+                store.register_tickets(batch).await.expect("register");
+            }
+        });
+    }
+    let mut g = c.benchmark_group("embedded/open_100000_tickets");
+    g.sample_size(10);
+    g.bench_function("all", |b| {
+        b.iter(|| EmbeddedStore::open(dir.path(), clock.clone()).expect("store opens"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, embedded, registrations, opening);
 criterion_main!(benches);

@@ -66,7 +66,9 @@ macro_rules! store_contract_tests {
             registration_is_idempotent_on_the_token,
             an_audited_registration_writes_its_entry_only_when_it_creates,
             batch_registration_sees_its_own_items,
+            racing_registrations_of_one_token_make_one_ticket,
             token_lookup_compares_the_hash,
+            tokens_alike_in_their_first_bytes_are_told_apart,
             revocation_ends_sessions_and_is_durable_state,
             newest_wins_supersedes_and_tells_by_whom,
             oldest_wins_refuses_until_a_lease_lapses,
@@ -412,6 +414,114 @@ pub async fn batch_registration_sees_its_own_items(h: &impl Harness) {
             .unwrap();
         assert_eq!(found.map(|t| t.id), Some(batch[i].ticket.id.clone()));
     }
+}
+
+/// Registrations of one token racing from many tasks (some with other terms) make one ticket: every
+/// other answer names it, as a repeat or a conflict, and the token leads to it.
+pub async fn racing_registrations_of_one_token_make_one_ticket(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let reference = (i % 4 == 3).then_some("order-other");
+            tokio::spawn(async move {
+                let out = store
+                    .register_tickets(vec![ticket("s1", "racing-token-000001", reference)])
+                    .await
+                    .unwrap();
+                (reference.is_some(), out.into_iter().next().unwrap())
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut others = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (_, RegisterOutcome::Created(t)) => created.push(t),
+            other => others.push(other),
+        }
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    let first = &created[0];
+    for (other_terms, outcome) in others {
+        match &outcome {
+            RegisterOutcome::Existing(t) => assert_eq!(t, first),
+            RegisterOutcome::Conflict(id) => assert_eq!(id, &first.id),
+            RegisterOutcome::Created(_) => unreachable!(),
+        }
+        // a conflict is a repeat with other terms than the first's, and only that
+        let same_terms = other_terms == first.terms.external_ref.is_some();
+        assert_eq!(
+            matches!(outcome, RegisterOutcome::Existing(_)),
+            same_terms,
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .ticket_by_token(&first.token_hash)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(first)
+    );
+}
+
+/// A token hash of 64 hex digits (`digits` padded with zeros).
+fn raw_hash(digits: &str) -> SecretHash {
+    SecretHash::try_from(format!("{digits:0<64}")).expect("64 hex digits")
+}
+
+/// Tokens whose hashes share their first eight bytes are still two tickets, each found by its own
+/// hash, and a third hash with the same beginning finds neither (a store may index a prefix of the
+/// hash, as long as it compares the whole).
+pub async fn tokens_alike_in_their_first_bytes_are_told_apart(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let with_hash = |hash: SecretHash| {
+        let mut t = ticket("s1", "alike-token-0000001", None);
+        t.ticket.id = TicketId::generate_in(&hash.shard());
+        t.ticket.token_hash = hash;
+        t
+    };
+    let (a, b) = (
+        with_hash(raw_hash("5a5a5a5a5a5a5a5a01")),
+        with_hash(raw_hash("5a5a5a5a5a5a5a5a02")),
+    );
+    let out = store.register_tickets(vec![a.clone()]).await.unwrap();
+    assert_eq!(out, vec![RegisterOutcome::Created(a.ticket.clone())]);
+    let out = store.register_tickets(vec![b.clone()]).await.unwrap();
+    assert_eq!(out, vec![RegisterOutcome::Created(b.ticket.clone())]);
+    for t in [&a, &b] {
+        assert_eq!(
+            store
+                .ticket_by_token(&t.ticket.token_hash)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(&t.ticket)
+        );
+        // the same token again, under a new id as the ticket API makes one
+        let again = store
+            .register_tickets(vec![with_hash(t.ticket.token_hash)])
+            .await
+            .unwrap();
+        assert_eq!(again, vec![RegisterOutcome::Existing(t.ticket.clone())]);
+    }
+    assert_eq!(
+        store
+            .ticket_by_token(&raw_hash("5a5a5a5a5a5a5a5a03"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Lookup by token hash finds only the exact hash.

@@ -59,9 +59,14 @@ use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
 mod group;
+mod tokens;
+
+use tokens::TokenIndex;
 
 const SHOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shows");
 const TICKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("tickets");
+/// The token index of schemas 1 to 3 (token hash hex → ticket id); schema 4 keeps it in memory
+/// ([`tokens`]), and its migration step drops this table.
 const TOKEN_INDEX: TableDefinition<&str, &str> = TableDefinition::new("token_index");
 const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
@@ -138,11 +143,12 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 ///
 /// - 1: tickets without the external-reference index;
 /// - 2: with the index (`extref_index`). Usher 0.1.0 wrote this layout without stamping it;
-/// - 3: tickets keyed by [`ticket_key`] (ids made since sort by time), where 2 keyed them by their id.
+/// - 3: tickets keyed by [`ticket_key`] (ids made since sort by time), where 2 keyed them by their id;
+/// - 4: no token index table: the index is built in memory at open from the tickets ([`tokens`]).
 ///
 /// [`EmbeddedStore::open`] migrates older stores forward one step at a time and refuses a newer one,
 /// before it reads or changes anything else.
-pub const EMBEDDED_SCHEMA: u32 = 3;
+pub const EMBEDDED_SCHEMA: u32 = 4;
 
 /// Most audit entries one [`Store::prune_audit`] drops (one write transaction); the next call goes on.
 const PRUNE_BATCH: u64 = 100_000;
@@ -174,9 +180,10 @@ const BYTE_TABLES: &[TableDefinition<'static, &'static str, &'static [u8]>] = &[
     CONSOLE_SESSIONS,
     AUDIT,
 ];
-/// The tables with text values: the token and external-reference indexes, and the database's facts.
+/// The tables with text values: the external-reference index, the deliveries' indexes and the
+/// database's facts.
 const TEXT_TABLES: &[TableDefinition<'static, &'static str, &'static str>] =
-    &[TOKEN_INDEX, EXTREF_INDEX, DELIVERY_DUE, DELIVERY_LOG, META];
+    &[EXTREF_INDEX, DELIVERY_DUE, DELIVERY_LOG, META];
 
 /// Memory redb may use for its page cache. redb's default (1 GiB) let the cache grow with every ticket
 /// registered and every lease flushed (2.2 KB of RSS per registered ticket in BENCHMARKS.md's memory run):
@@ -431,8 +438,12 @@ pub struct EmbeddedStore {
     flush_lock: tokio::sync::Mutex<()>,
     /// The shows' doors (doors-open capacity): in memory, as the embedded store is one node.
     doors: Mutex<HashMap<ShowId, crate::door::Door>>,
-    /// Registrations and audit entries: concurrent ones share a transaction and its fsync.
-    grouped: group::GroupCommit,
+    /// Registrations and audit entries: concurrent ones share a transaction and its fsync. Their
+    /// transactions stage the tokens they register, published to `tokens` after each commit.
+    grouped: group::GroupCommit<TokenIndex>,
+    /// Token hash → ticket, for every ticket committed: built at open, added to by registrations'
+    /// commits (tickets are never deleted, and a ticket's token never changes).
+    tokens: Arc<RwLock<TokenIndex>>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -514,39 +525,30 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
 }
 
 /// Writes `batch` (each ticket with its `encoded` record) in `txn`: [`Store::register_tickets`]'s step.
+/// A token is looked for in `committed` and in what this transaction staged before (`staged`); a new
+/// one is staged.
 fn register_in(
     txn: &redb::WriteTransaction,
+    committed: &RwLock<TokenIndex>,
+    staged: &mut TokenIndex,
     batch: &[NewTicket],
     encoded: &[Vec<u8>],
 ) -> Result<Vec<RegisterOutcome>, StoreError> {
     let mut tickets = txn.open_table(TICKETS).map_err(unavailable)?;
-    let mut index = txn.open_table(TOKEN_INDEX).map_err(unavailable)?;
     let mut refs = txn.open_table(EXTREF_INDEX).map_err(unavailable)?;
+    let committed = committed
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut out = Vec::with_capacity(batch.len());
     for (NewTicket { ticket }, bytes) in batch.iter().zip(encoded) {
-        let hash = ticket.token_hash.to_hex();
-        // one descent of the token index, the registration's only random one: insert, and when the
-        // token was there, put its ticket back (a repeat or a conflict is the rare case; a lookup
-        // before every insert was 13 % of the group-commit leader)
-        let existing_id = index
-            .insert(hash.as_str(), ticket.id.as_str())
-            .map_err(unavailable)?
-            .map(|v| v.value().to_owned());
-        if let Some(existing_id) = existing_id {
-            index
-                .insert(hash.as_str(), existing_id.as_str())
-                .map_err(unavailable)?;
-            let existing: Ticket = match tickets
-                .get(ticket_key(&existing_id).as_str())
-                .map_err(unavailable)?
-            {
-                Some(v) => decode("ticket", v.value())?,
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "token index names missing ticket {existing_id}"
-                    )));
-                }
-            };
+        let hash = &ticket.token_hash;
+        // the index lives in memory, so the only B-tree a registration writes at random is gone: its
+        // ticket goes next to the ones registered just before it (`ticket_key`)
+        let earlier = committed
+            .candidates(hash)
+            .iter()
+            .chain(staged.candidates(hash));
+        if let Some(existing) = holder_of(&tickets, earlier, hash)? {
             out.push(if existing.terms == ticket.terms {
                 RegisterOutcome::Existing(existing)
             } else {
@@ -554,8 +556,9 @@ fn register_in(
             });
             continue;
         }
+        let key = ticket_key(ticket.id.as_str());
         let taken = tickets
-            .insert(ticket_key(ticket.id.as_str()).as_str(), bytes.as_slice())
+            .insert(key.as_str(), bytes.as_slice())
             .map_err(unavailable)?
             .is_some();
         if taken {
@@ -570,9 +573,32 @@ fn register_in(
             refs.insert(key.as_str(), ticket.id.as_str())
                 .map_err(unavailable)?;
         }
+        staged.insert(hash, tokens::key_bytes(&key)?);
         out.push(RegisterOutcome::Created(ticket.clone()));
     }
     Ok(out)
+}
+
+/// The ticket among `candidates` (keys from the token index) whose token is hashed to `hash`, read from
+/// `tickets`. The whole hash is compared in constant time: the index only knows its first eight bytes.
+fn holder_of<'k>(
+    tickets: &impl ReadableTable<&'static str, &'static [u8]>,
+    candidates: impl IntoIterator<Item = &'k tokens::TicketKey>,
+    hash: &SecretHash,
+) -> Result<Option<Ticket>, StoreError> {
+    for key in candidates {
+        let key = tokens::key_text(key);
+        let Some(v) = tickets.get(key.as_str()).map_err(unavailable)? else {
+            return Err(StoreError::Corrupt(format!(
+                "the token index names ticket key {key}, which is not in the tickets table"
+            )));
+        };
+        let ticket: Ticket = decode("ticket", v.value())?;
+        if ticket.token_hash.ct_eq(hash) {
+            return Ok(Some(ticket));
+        }
+    }
+    Ok(None)
 }
 
 /// The key of the ticket `id` in [`TICKETS`]: the id without its `t_`, its shard (two hex digits) moved
@@ -643,6 +669,7 @@ fn migrate(txn: &redb::WriteTransaction, file: &Path) -> Result<u32, StoreError>
         match version {
             1 => index_external_refs(txn)?,
             2 => key_tickets_by_time(txn)?,
+            3 => drop_token_index_table(txn)?,
             _ => unreachable!("every version below EMBEDDED_SCHEMA has a step"),
         }
         version += 1;
@@ -710,6 +737,32 @@ fn key_tickets_by_time(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     }
 }
 
+/// Drops the token index table (the step from schema 3 to 4): the index is built in memory at open.
+fn drop_token_index_table(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    txn.delete_table(TOKEN_INDEX).map_err(unavailable)?;
+    Ok(())
+}
+
+/// The part of a ticket record the token index is built from.
+#[derive(Deserialize)]
+struct TokenOf {
+    token_hash: SecretHash,
+}
+
+/// The token index of every ticket in `read`'s tickets table.
+fn index_tokens(read: &redb::ReadTransaction) -> Result<TokenIndex, StoreError> {
+    let tickets = read.open_table(TICKETS).map_err(unavailable)?;
+    let mut index = TokenIndex::with_capacity(
+        usize::try_from(tickets.len().map_err(unavailable)?).unwrap_or(0),
+    );
+    for row in tickets.iter().map_err(unavailable)? {
+        let (k, v) = row.map_err(unavailable)?;
+        let TokenOf { token_hash } = decode("ticket", v.value())?;
+        index.insert(&token_hash, tokens::key_bytes(k.value())?);
+    }
+    Ok(index)
+}
+
 impl EmbeddedStore {
     /// The database (for backups).
     fn database(&self) -> Arc<Database> {
@@ -741,6 +794,13 @@ impl EmbeddedStore {
         txn.commit().map_err(unavailable)?;
 
         let read = db.begin_read().map_err(unavailable)?;
+        let started = std::time::Instant::now();
+        let tokens = index_tokens(&read)?;
+        tracing::info!(
+            tickets = tokens.len(),
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "token index built"
+        );
         let mut shows = HashMap::new();
         for row in read
             .open_table(SHOWS)
@@ -861,6 +921,8 @@ impl EmbeddedStore {
             StoreError::Corrupt("lease sequence numbers are exhausted (a damaged store?)".into())
         })?;
         drop(read);
+        let tokens = Arc::new(RwLock::new(tokens));
+        let published = Arc::clone(&tokens);
         Ok(Self {
             db: Arc::new(db),
             clock,
@@ -879,7 +941,15 @@ impl EmbeddedStore {
             doors: Mutex::new(HashMap::new()),
             audit_seq: AtomicU64::new(0),
             flush_lock: tokio::sync::Mutex::new(()),
-            grouped: group::GroupCommit::default(),
+            grouped: group::GroupCommit::new(move |staged: TokenIndex| {
+                if !staged.is_empty() {
+                    published
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .absorb(staged);
+                }
+            }),
+            tokens,
         })
     }
 
@@ -945,7 +1015,9 @@ impl EmbeddedStore {
     /// transaction and return.
     async fn write_grouped<T: Send + 'static>(
         &self,
-        f: impl FnMut(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnMut(&redb::WriteTransaction, &mut TokenIndex) -> Result<T, StoreError>
+        + Send
+        + 'static,
     ) -> Result<T, StoreError> {
         self.grouped.write(&self.db, f).await
     }
@@ -1259,7 +1331,8 @@ impl Store for EmbeddedStore {
         batch: Vec<NewTicket>,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let encoded: Vec<Vec<u8>> = batch.iter().map(|n| encode(&n.ticket)).collect();
-        self.write_grouped(move |txn| register_in(txn, &batch, &encoded))
+        let tokens = Arc::clone(&self.tokens);
+        self.write_grouped(move |txn, staged| register_in(txn, &tokens, staged, &batch, &encoded))
             .await
     }
 
@@ -1270,8 +1343,9 @@ impl Store for EmbeddedStore {
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let encoded: Vec<Vec<u8>> = batch.iter().map(|n| encode(&n.ticket)).collect();
         let (key, entry) = self.audit_row(&audit);
-        self.write_grouped(move |txn| {
-            let out = register_in(txn, &batch, &encoded)?;
+        let tokens = Arc::clone(&self.tokens);
+        self.write_grouped(move |txn, staged| {
+            let out = register_in(txn, &tokens, staged, &batch, &encoded)?;
             if RegisterOutcome::any_created(&out) {
                 let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
                 t.insert(key.as_str(), entry.as_slice())
@@ -1287,20 +1361,21 @@ impl Store for EmbeddedStore {
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
-        // one read transaction for the index and the record (each costs a snapshot of the tree roots)
-        let read = self.db.begin_read().map_err(unavailable)?;
-        let index = read.open_table(TOKEN_INDEX).map_err(unavailable)?;
-        let Some(id) = index.get(hash.to_hex().as_str()).map_err(unavailable)? else {
+        // copied out (nearly always one key), so that no read of the disk holds up a publish
+        let candidates = self
+            .tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .candidates(hash)
+            .to_vec();
+        if candidates.is_empty() {
+            // an unknown token (a guess) costs a lookup in memory, not a read of the database
             return Ok(None);
-        };
+        }
+        // a key in the index was published after its commit, so this snapshot holds its ticket
+        let read = self.db.begin_read().map_err(unavailable)?;
         let tickets = read.open_table(TICKETS).map_err(unavailable)?;
-        let key = ticket_key(id.value());
-        let ticket: Option<Ticket> = match tickets.get(key.as_str()).map_err(unavailable)? {
-            Some(v) => Some(decode("ticket", v.value())?),
-            None => None,
-        };
-        // the index is looked up by hash; compare the full hash again in constant time
-        Ok(ticket.filter(|t| t.token_hash.ct_eq(hash)))
+        holder_of(&tickets, &candidates, hash)
     }
 
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
@@ -2114,7 +2189,7 @@ impl Store for EmbeddedStore {
 
     async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
         let (key, bytes) = self.audit_row(&entry);
-        self.write_grouped(move |txn| {
+        self.write_grouped(move |txn, _| {
             let mut t = txn.open_table(AUDIT).map_err(unavailable)?;
             t.insert(key.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;

@@ -13,6 +13,12 @@
 //! That is why a grouped write is `FnMut`: its closure must do nothing but write through the transaction
 //! and return, so running it a second time is the same as running it once. A failed commit fails every
 //! write of the group (none was acknowledged, so nothing is lost; the callers may retry).
+//!
+//! What a transaction's writes change in memory besides the database (the token index,
+//! `embedded/tokens.rs`) they stage in a value of type `S` that the transaction's writes share, so a
+//! later write sees an earlier one's. Each attempt at a transaction starts from an empty one, and it is
+//! handed to the store's `publish` after the commit and before anyone is answered or the next group
+//! begins: an aborted attempt leaves nothing in memory, and an answered write is found at once.
 
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,40 +33,54 @@ use super::{lock, unavailable};
 pub(super) const MAX_GROUP: usize = 256;
 
 type Output = Box<dyn Any + Send>;
-type Run = Box<dyn FnMut(&WriteTransaction) -> Result<Output, StoreError> + Send>;
+type Run<S> = Box<dyn FnMut(&WriteTransaction, &mut S) -> Result<Output, StoreError> + Send>;
 type Reply = Box<dyn FnOnce(Result<Output, StoreError>) + Send>;
 
 /// One write waiting for a transaction.
-struct Queued {
-    run: Run,
+struct Queued<S> {
+    run: Run<S>,
     reply: Reply,
 }
 
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<Queued>,
+struct Queue<S> {
+    waiting: Vec<Queued<S>>,
     /// A leader is draining the queue (set and cleared under the lock, so at most one runs).
     leading: bool,
 }
 
-/// The queue of grouped writes of one database.
-#[derive(Default)]
-pub(super) struct GroupCommit {
-    queue: Arc<Mutex<Queue>>,
+/// What a committed transaction's staged changes are handed to.
+type Publish<S> = Arc<dyn Fn(S) + Send + Sync>;
+
+/// The queue of grouped writes of one database, whose writes stage changes in an `S`.
+pub(super) struct GroupCommit<S> {
+    queue: Arc<Mutex<Queue<S>>>,
     /// Transactions committed so far.
     commits: Arc<AtomicU64>,
+    publish: Publish<S>,
 }
 
-impl GroupCommit {
+impl<S: Default + Send + 'static> GroupCommit<S> {
+    /// A queue whose committed transactions hand what their writes staged to `publish`.
+    pub(super) fn new(publish: impl Fn(S) + Send + Sync + 'static) -> Self {
+        Self {
+            queue: Arc::new(Mutex::new(Queue {
+                waiting: Vec::new(),
+                leading: false,
+            })),
+            commits: Arc::default(),
+            publish: Arc::new(publish),
+        }
+    }
+
     /// Queues `f` for the next group and waits until the transaction that ran it has committed.
     pub(super) async fn write<T: Send + 'static>(
         &self,
         db: &Arc<Database>,
-        mut f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        mut f: impl FnMut(&WriteTransaction, &mut S) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
         let queued = Queued {
-            run: Box::new(move |txn| f(txn).map(|v| Box::new(v) as Output)),
+            run: Box::new(move |txn, staged| f(txn, staged).map(|v| Box::new(v) as Output)),
             reply: Box::new(move |r| {
                 let r = r.and_then(|out| {
                     out.downcast::<T>().map(|v| *v).map_err(|_| {
@@ -81,6 +101,7 @@ impl GroupCommit {
             let mut leader = Leader {
                 queue,
                 commits,
+                publish: Arc::clone(&self.publish),
                 stepped_down: false,
             };
             // dropped unrun (the runtime is shutting down), the leader fails what waits and steps down
@@ -96,17 +117,18 @@ impl GroupCommit {
 
 /// The one thread committing groups; steps down when the queue is empty, or when dropped (a panic or a
 /// shutdown), failing whatever still waits so that no caller waits forever.
-struct Leader {
-    queue: Arc<Mutex<Queue>>,
+struct Leader<S> {
+    queue: Arc<Mutex<Queue<S>>>,
     commits: Arc<AtomicU64>,
+    publish: Publish<S>,
     /// Left the queue to the next leader (which may already be running: its queue is not ours to fail).
     stepped_down: bool,
 }
 
-impl Leader {
+impl<S: Default> Leader<S> {
     fn drain(&mut self, db: &Weak<Database>) {
         loop {
-            let group: Vec<Queued> = {
+            let group: Vec<Queued<S>> = {
                 let mut q = lock(&self.queue);
                 if q.waiting.is_empty() {
                     q.leading = false;
@@ -121,7 +143,7 @@ impl Leader {
                 send(failed(group, "the store was closed"));
                 continue;
             };
-            let (committed, answers) = commit(&open, group);
+            let (committed, answers) = commit(&open, group, &*self.publish);
             // the database is let go of before anyone is answered: an answered caller may close the
             // store and open its file again at once, which redb refuses while any handle is alive
             drop(open);
@@ -133,7 +155,7 @@ impl Leader {
     }
 }
 
-impl Drop for Leader {
+impl<S> Drop for Leader<S> {
     fn drop(&mut self) {
         if self.stepped_down {
             return;
@@ -154,8 +176,13 @@ impl Drop for Leader {
 type Answer = (Reply, Result<Output, StoreError>);
 
 /// Runs `group` in one transaction; a write that fails is answered alone and the others run again
-/// without it. Returns whether a transaction was committed, and the answers.
-fn commit(db: &Database, mut group: Vec<Queued>) -> (bool, Vec<Answer>) {
+/// without it. What the committed writes staged goes to `publish`. Returns whether a transaction was
+/// committed, and the answers.
+fn commit<S: Default>(
+    db: &Database,
+    mut group: Vec<Queued<S>>,
+    publish: &dyn Fn(S),
+) -> (bool, Vec<Answer>) {
     let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
     loop {
         let txn = match db.begin_write() {
@@ -166,9 +193,10 @@ fn commit(db: &Database, mut group: Vec<Queued>) -> (bool, Vec<Answer>) {
             }
         };
         let mut outputs = Vec::with_capacity(group.len());
+        let mut staged = S::default();
         let mut broke = None;
         for (i, w) in group.iter_mut().enumerate() {
-            match (w.run)(&txn) {
+            match (w.run)(&txn, &mut staged) {
                 Ok(out) => outputs.push(out),
                 Err(e) => {
                     broke = Some((i, e));
@@ -191,6 +219,7 @@ fn commit(db: &Database, mut group: Vec<Queued>) -> (bool, Vec<Answer>) {
         }
         return match txn.commit() {
             Ok(()) => {
+                publish(staged);
                 for (w, out) in group.into_iter().zip(outputs) {
                     answers.push((w.reply, Ok(out)));
                 }
@@ -213,7 +242,7 @@ fn message(e: StoreError) -> String {
 }
 
 /// Every write of `group` answered `Unavailable(msg)`.
-fn failed(group: Vec<Queued>, msg: &str) -> Vec<Answer> {
+fn failed<S>(group: Vec<Queued<S>>, msg: &str) -> Vec<Answer> {
     group
         .into_iter()
         .map(|w| (w.reply, Err(StoreError::Unavailable(msg.to_owned()))))
@@ -226,7 +255,7 @@ fn send(answers: Vec<Answer>) {
     }
 }
 
-impl GroupCommit {
+impl<S> GroupCommit<S> {
     /// Transactions committed so far.
     #[cfg(test)]
     pub(super) fn commits(&self) -> u64 {
@@ -261,7 +290,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writes_share_transactions_and_each_is_committed_when_answered() {
         let (_dir, db) = db();
-        let group = Arc::new(GroupCommit::default());
+        let group = Arc::new(GroupCommit::<()>::new(|()| {}));
         let mut tasks = Vec::new();
         for i in 0..400_u64 {
             let (group, db) = (Arc::clone(&group), Arc::clone(&db));
@@ -269,7 +298,7 @@ mod tests {
                 let key = format!("k{i}");
                 let k = key.clone();
                 group
-                    .write(&db, move |txn| {
+                    .write(&db, move |txn, _| {
                         let mut t = txn.open_table(T).map_err(unavailable)?;
                         t.insert(k.as_str(), i).map_err(unavailable)?;
                         Ok(i)
@@ -294,14 +323,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_failing_write_is_answered_alone_and_leaves_nothing_while_the_others_commit() {
         let (_dir, db) = db();
-        let group = Arc::new(GroupCommit::default());
+        let group = Arc::new(GroupCommit::<()>::new(|()| {}));
         let mut tasks = Vec::new();
         for i in 0..200_u64 {
             let (group, db) = (Arc::clone(&group), Arc::clone(&db));
             tasks.push(tokio::spawn(async move {
                 let k = format!("k{i}");
                 let r = group
-                    .write(&db, move |txn| {
+                    .write(&db, move |txn, _| {
                         let mut t = txn.open_table(T).map_err(unavailable)?;
                         t.insert(k.as_str(), i).map_err(unavailable)?;
                         // every tenth write fails after writing: its half must not be committed
@@ -328,5 +357,45 @@ mod tests {
                 assert_eq!(read(&db, &key), Some(i));
             }
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn what_writes_stage_is_published_after_their_commit_and_never_for_a_failed_write() {
+        let (_dir, db) = db();
+        let published = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let sink = Arc::clone(&published);
+        let group = Arc::new(GroupCommit::<Vec<u64>>::new(move |staged| {
+            lock(&sink).extend(staged);
+        }));
+        let mut tasks = Vec::new();
+        for i in 0..200_u64 {
+            let (group, db, published) =
+                (Arc::clone(&group), Arc::clone(&db), Arc::clone(&published));
+            tasks.push(tokio::spawn(async move {
+                let r = group
+                    .write(&db, move |txn, staged: &mut Vec<u64>| {
+                        let mut t = txn.open_table(T).map_err(unavailable)?;
+                        t.insert(format!("k{i}").as_str(), i).map_err(unavailable)?;
+                        staged.push(i);
+                        if i % 10 == 3 {
+                            return Err(StoreError::Corrupt(format!("write {i} refused")));
+                        }
+                        Ok(())
+                    })
+                    .await;
+                // an answered write is published already
+                assert_eq!(r.is_ok(), lock(&published).contains(&i), "{i}: {r:?}");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let mut all = lock(&published).clone();
+        all.sort_unstable();
+        let expected: Vec<u64> = (0..200).filter(|i| i % 10 != 3).collect();
+        assert_eq!(
+            all, expected,
+            "published once each, and only the committed ones"
+        );
     }
 }

@@ -165,6 +165,31 @@ async fn a_store_made_before_the_reference_index_gets_it_at_its_next_open() {
     );
 }
 
+/// Opens a store in `dir`, registers a ticket of show `s1` for each of `tokens` and closes it: the
+/// tickets, each created.
+async fn registered(dir: &std::path::Path, tokens: &[&str]) -> Vec<usher_core::ticket::Ticket> {
+    let store = EmbeddedStore::open(dir, Arc::new(SystemClock)).unwrap();
+    store
+        .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let out = store
+        .register_tickets(
+            tokens
+                .iter()
+                .map(|t| contract::ticket("s1", t, None))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    out.into_iter()
+        .map(|o| match o {
+            RegisterOutcome::Created(t) => t,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_store_of_schema_2_gets_its_tickets_keyed_by_time_at_its_next_open() {
     use usher_core::ticket::Ticket;
@@ -172,29 +197,11 @@ async fn a_store_of_schema_2_gets_its_tickets_keyed_by_time_at_its_next_open() {
     // that tickets made one after the other sort together: a ticket not moved is found by no read
     let dir = tempfile::tempdir().unwrap();
     let clock: Arc<SystemClock> = Arc::new(SystemClock);
-    let tokens = ["schema2-token-000001", "schema2-token-000002"];
-    let made: Vec<Ticket> = {
-        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-        store
-            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
-            .await
-            .unwrap();
-        let out = store
-            .register_tickets(
-                tokens
-                    .iter()
-                    .map(|t| contract::ticket("s1", t, None))
-                    .collect(),
-            )
-            .await
-            .unwrap();
-        out.into_iter()
-            .map(|o| match o {
-                RegisterOutcome::Created(t) => t,
-                other => panic!("{other:?}"),
-            })
-            .collect()
-    };
+    let made = registered(
+        dir.path(),
+        &["schema2-token-000001", "schema2-token-000002"],
+    )
+    .await;
     // make the file look like one of schema 2: every ticket under its id, the stamp 2
     {
         let db = redb::Database::open(dir.path().join(usher_store::embedded::DB_FILE)).unwrap();
@@ -232,12 +239,113 @@ async fn a_store_of_schema_2_gets_its_tickets_keyed_by_time_at_its_next_open() {
         assert_eq!(by_token.as_ref(), Some(t), "found by its token");
     }
     drop(store);
-    assert_eq!(meta(dir.path(), "schema").as_deref(), Some("3"));
+    assert_eq!(
+        meta(dir.path(), "schema").as_deref(),
+        Some(usher_store::embedded::EMBEDDED_SCHEMA.to_string().as_str())
+    );
     let keys: Vec<String> = rows(dir.path(), "tickets")
         .into_iter()
         .map(|(k, _)| k)
         .collect();
     assert!(keys.iter().all(|k| !k.starts_with("t_")), "{keys:?}");
+}
+
+/// Whether the store's file still has the token index table of schemas 1 to 3.
+fn has_token_table(dir: &std::path::Path) -> bool {
+    let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    match txn.open_table(redb::TableDefinition::<&str, &str>::new("token_index")) {
+        Ok(_) => true,
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_store_of_schema_3_drops_its_token_table_and_finds_tickets_by_token_from_memory() {
+    // schema 3 kept the token index as a table (token hash hex → ticket id); schema 4 builds it in
+    // memory from the tickets at open, so the table goes and every ticket is still found by token
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    let made = registered(
+        dir.path(),
+        &[
+            "schema3-token-000000",
+            "schema3-token-000001",
+            "schema3-token-000002",
+        ],
+    )
+    .await;
+    assert!(
+        !has_token_table(dir.path()),
+        "schema 4 writes no token table"
+    );
+    {
+        let db = redb::Database::open(dir.path().join(usher_store::embedded::DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut index = txn
+                .open_table(redb::TableDefinition::<&str, &str>::new("token_index"))
+                .unwrap();
+            for t in &made {
+                index
+                    .insert(t.token_hash.to_hex().as_str(), t.id.as_str())
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    set_meta(dir.path(), "schema", "3");
+    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+    for t in &made {
+        let by_token = store.ticket_by_token(&t.token_hash).await.unwrap();
+        assert_eq!(by_token.as_ref(), Some(t), "found by its token");
+    }
+    drop(store);
+    assert_eq!(meta(dir.path(), "schema").as_deref(), Some("4"));
+    assert!(!has_token_table(dir.path()), "the migration dropped it");
+}
+
+#[tokio::test]
+async fn the_token_index_is_built_again_at_open_and_stops_a_second_ticket_for_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    let batch: Vec<_> = (0..1_000)
+        .map(|i| contract::ticket("s1", &format!("reopen-token-{i:08}"), None))
+        .collect();
+    {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        store
+            .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+            .await
+            .unwrap();
+        store.register_tickets(batch.clone()).await.unwrap();
+        store
+            .register_tickets(vec![contract::ticket("s1", "reopen-token-single", None)])
+            .await
+            .unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+    for i in [0, 499, 999] {
+        let t = &batch[i].ticket;
+        assert_eq!(
+            store.ticket_by_token(&t.token_hash).await.unwrap().as_ref(),
+            Some(t)
+        );
+    }
+    // the same token again is the ticket registered before the restart, not a second one
+    let again = store
+        .register_tickets(vec![
+            contract::ticket("s1", "reopen-token-00000007", None),
+            contract::ticket("s1", "reopen-token-single", Some("other-terms")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again[0], RegisterOutcome::Existing(batch[7].ticket.clone()));
+    assert!(
+        matches!(&again[1], RegisterOutcome::Conflict(_)),
+        "{again:?}"
+    );
 }
 
 #[tokio::test]
@@ -467,6 +575,10 @@ async fn a_store_written_by_release_0_1_0_opens_is_stamped_and_keeps_its_tickets
     assert_eq!(
         meta(dir.path(), "schema").as_deref(),
         Some(usher_store::embedded::EMBEDDED_SCHEMA.to_string().as_str())
+    );
+    assert!(
+        !has_token_table(dir.path()),
+        "0.1.0's token table was dropped"
     );
 }
 
