@@ -1,12 +1,13 @@
 //! The embedded store: one Usher process, state on local disk, nothing else to install.
 //!
 //! Engine: [redb](https://docs.rs/redb), a pure-Rust, crash-safe (copy-on-write B-tree, checksummed
-//! commit slots) embedded key-value store. Durable records (shows, tickets, the token index, API keys)
-//! are written in a redb transaction committed with `Durability::Immediate` (fsync) *before* the call
-//! returns, so an acknowledged write survives `kill -9`, and a write that could not be made durable is
-//! answered with an error. A batch of tickets is one transaction: one fsync for up to 10,000 tickets.
-//! Registrations and audit entries made at the same time share a transaction too (group commit,
-//! `embedded/group.rs`): each is still answered only after the commit that holds it.
+//! commit slots) embedded key-value store. Durable records (shows, tickets, API keys) are written in a
+//! redb transaction committed with `Durability::Immediate` (fsync) *before* the call returns, so an
+//! acknowledged write survives `kill -9`, and a write that could not be made durable is answered with an
+//! error. A batch of tickets is one transaction: one fsync for up to 10,000 tickets. Registrations and
+//! audit entries made at the same time share a transaction too (group commit, `embedded/group.rs`): each
+//! is still answered only after the commit that holds it. The token index is derived from the tickets
+//! and kept in memory (`embedded/tokens.rs`), rebuilt at open.
 //!
 //! Leases change on every heartbeat, so they live in memory (the lease rules of `usher_core::lease`
 //! applied under one lock, which makes each step atomic) and are written to redb by [`Store::flush`],
