@@ -1224,9 +1224,13 @@ Content-Type: application/offset+octet-stream\r\nContent-Length: 70\r\n\r\n",
                 tokio::time::timeout(Duration::from_millis(20), slow.read(&mut first)).await
             {
                 // answered already: it met a probe holding the upload
+                assert_eq!(
+                    read.unwrap(),
+                    1,
+                    "the slow PATCH's connection closed unanswered"
+                );
                 let mut rest = [0u8; 11];
                 slow.read_exact(&mut rest).await.unwrap();
-                assert_eq!(read.unwrap(), 1);
                 assert_eq!([&first[..], &rest[..]].concat(), b"HTTP/1.1 423");
                 continue 'race;
             }

@@ -42,6 +42,7 @@ struct Queued<S> {
     reply: Reply,
 }
 
+#[derive(Default)]
 struct Queue<S> {
     waiting: Vec<Queued<S>>,
     /// A leader is draining the queue (set and cleared under the lock, so at most one runs).
@@ -63,10 +64,7 @@ impl<S: Default + Send + 'static> GroupCommit<S> {
     /// A queue whose committed transactions hand what their writes staged to `publish`.
     pub(super) fn new(publish: impl Fn(S) + Send + Sync + 'static) -> Self {
         Self {
-            queue: Arc::new(Mutex::new(Queue {
-                waiting: Vec::new(),
-                leading: false,
-            })),
+            queue: Arc::default(),
             commits: Arc::default(),
             publish: Arc::new(publish),
         }
