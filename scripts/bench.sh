@@ -8,9 +8,10 @@
 #
 #   scripts/bench.sh [--rounds N] [--duration S] [--concurrency C] [--viewers N] [--out DIR] [--quick]
 #                    [--only viewers|wrk] [--wrk-connections C] [--wrk-threads T] [--sessions N]
-#                    [--stores embedded,redis] [--perf] [--redis-schema N] [--paths LIST] [--settle S]
+#                    [--stores embedded,redis] [--perf] [--perf-graph] [--redis-schema N] [--paths LIST] [--settle S]
 #
 # BENCH_USHER=/path/to/usher (environment): measure that server binary instead of this tree's build.
+# BENCH_PERF_KEEP=1 (environment): with --perf, keep each round's perf.data in the output folder.
 # --quick: 1 round of 3 s, 2,000 viewers, 2,000 sessions for wrk; a check that the script works, not a
 #   measurement.
 # --only viewers: the viewer scenarios alone (40,000 viewers, doors open, memory, sharing attack), without
@@ -29,6 +30,10 @@
 #   server's flat profile (symbols of 0.5 % and more) in <round>.perf.txt, on the Redis store also
 #   redis-server's in <round>.redis-perf.txt: what bounds a path. Sampling
 #   costs the server a few per cent; compare ratios of runs made alike.
+# --perf-graph: as --perf, with call graphs (`--call-graph dwarf`, 199 Hz): <round>.perf.txt then lists
+#   each function with the share of samples under it (children included), which tells what one layer of
+#   the stack costs with everything it calls. Unwinding costs the server more than --perf: ratios of such
+#   rounds are not the table's.
 # --only wrk: the wrk rounds alone. With the tool the design Usher replaces (nginx + Lua + Redis) was
 #   measured with, `wrk -t T -c C -d S` (defaults 2, 256, --duration) and the Lua scripts of scripts/wrk/,
 #   on each store (embedded, then Redis) with --sessions tickets and live sessions (default 100,000)
@@ -46,7 +51,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 rounds=3 duration=10 warmup=2 concurrency=32 viewers=40000 connections=4000 out="" quick=0 only=""
-wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis" perf=0 redis_schema="" paths="" settle=0
+wrk_connections=256 wrk_threads=2 sessions=100000 stores="embedded,redis" perf=0 perf_graph=0 redis_schema="" paths="" settle=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -62,6 +67,7 @@ while [ $# -gt 0 ]; do
     --sessions) sessions="$2"; shift 2 ;;
     --stores) stores="$2"; shift 2 ;;
     --perf) perf=1; shift ;;
+    --perf-graph) perf=1 perf_graph=1; shift ;;
     --settle) settle="$2"; shift 2 ;;
     --redis-schema) redis_schema="$2"; shift 2 ;;
     --paths) paths="$2"; shift 2 ;;
@@ -382,11 +388,13 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
     awk '{print $14 + $15}' "/proc/$REDIS_PID/stat" >"$out/$name.redis-cpu-before" ;; esac
   local perf_pid=""
   if [ "$perf" = 1 ]; then case "$name" in *nginx*) ;; *)
-    perf record -q -F 499 -p "$WPID" -o "$work/$name.perf.data" -- sleep "$duration" >/dev/null 2>&1 &
+    local how=(-F 499)
+    [ "$perf_graph" = 1 ] && how=(-F 199 --call-graph dwarf,16384)
+    perf record -q "${how[@]}" -p "$WPID" -o "$work/$name.perf.data" -- sleep "$duration" >/dev/null 2>&1 &
     perf_pid=$!
     # on the Redis store, redis-server's own profile too: what its single thread spends a request on
     if [ "$store" = redis ]; then
-      perf record -q -F 499 -p "$REDIS_PID" -o "$work/$name.redis-perf.data" -- sleep "$duration" >/dev/null 2>&1 &
+      perf record -q "${how[@]}" -p "$REDIS_PID" -o "$work/$name.redis-perf.data" -- sleep "$duration" >/dev/null 2>&1 &
       perf_pid="$perf_pid $!"
     fi ;; esac
   fi
@@ -400,11 +408,19 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
     for data in "$work/$name.perf.data" "$work/$name.redis-perf.data"; do
       [ -f "$data" ] || continue
       # the share of each program and the kernel, then the symbols (perf pads its columns: trimmed)
-      { perf report -q -i "$data" --stdio --no-children --sort dso --percent-limit 0.5 2>/dev/null
+      { perf report -q -i "$data" --stdio --no-children --sort dso --percent-limit 0.5 -g none 2>/dev/null
         echo
-        perf report -q -i "$data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 2>/dev/null
+        if [ "$perf_graph" = 1 ]; then
+          # with what each calls; the runtime's and hyper's frames that wrap every request are kept, so the
+          # top lines are the whole of it and the layers follow
+          perf report -q -i "$data" --stdio --children --sort symbol --percent-limit 0.5 -g none 2>/dev/null |
+            grep -Ev '\(inlined\)[[:space:]-]*$' | cut -c1-240
+        else
+          perf report -q -i "$data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 2>/dev/null
+        fi
       } | sed -E 's/[[:space:]-]+$//' >"$out/$(basename "${data%.data}").txt" || true
-      rm -f "$data"
+      # BENCH_PERF_KEEP=1 (environment): the recording stays beside the reports, for `perf report -i`
+      if [ "${BENCH_PERF_KEEP:-}" = 1 ]; then mv "$data" "$out/"; else rm -f "$data"; fi
     done
   fi
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt"
