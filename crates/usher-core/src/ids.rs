@@ -58,18 +58,33 @@ fn url_safe_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
 }
 
-/// `n` random bytes from the operating system's generator, base64url without padding.
+/// `n` random bytes, base64url without padding.
 pub fn random_b64(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
+    with_random_bytes(n, |b| URL_SAFE_NO_PAD.encode(b))
 }
 
-/// `n` random bytes from the operating system's generator, lower-case hex.
+/// `n` random bytes, lower-case hex.
 pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    hex::encode(buf)
+    with_random_bytes(n, |b| hex::encode(b))
+}
+
+/// Hands `n` random bytes to `f`: from the thread's cryptographically secure generator (rand's
+/// `ThreadRng`: ChaCha12, seeded from the operating system and reseeded every 64 KiB and after a fork),
+/// not from the operating system on each call, which cost a `getrandom` system call per secret (1.3 % of
+/// a saturated heartbeat, BENCHMARKS.md issue 16's twelfth step). Secrets of up to 64 bytes stay on the
+/// stack.
+fn with_random_bytes<T>(n: usize, f: impl FnOnce(&[u8]) -> T) -> T {
+    let mut rng = rand::thread_rng();
+    let mut small = [0u8; 64];
+    if n <= small.len() {
+        let buf = &mut small[..n];
+        rng.fill_bytes(buf);
+        f(buf)
+    } else {
+        let mut buf = vec![0u8; n];
+        rng.fill_bytes(&mut buf);
+        f(&buf)
+    }
 }
 
 /// Where the time in a ticket id ([`TicketId::generate_in`]) counts from: 2024-01-01 00:00 UTC, in
@@ -453,6 +468,25 @@ impl fmt::Debug for TicketToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_text_has_its_length_on_the_stack_and_off_it_and_never_repeats() {
+        for n in [1, 6, 16, 32, 64, 65, 200] {
+            let (a, b) = (random_hex(n), random_hex(n));
+            assert_eq!((a.len(), b.len()), (2 * n, 2 * n));
+            assert_ne!(a, b, "{n} random bytes twice alike");
+            let decoded = URL_SAFE_NO_PAD.decode(random_b64(n)).unwrap();
+            assert_eq!(decoded.len(), n);
+        }
+        // all 256 byte values turn up: the bytes are not left zero past some length
+        let mut seen = [false; 256];
+        for _ in 0..64 {
+            for b in hex::decode(random_hex(200)).unwrap() {
+                seen[usize::from(b)] = true;
+            }
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
 
     #[test]
     fn hostile_text_is_refused() {

@@ -10,7 +10,6 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use tokio::sync::Semaphore;
-use usher_core::ids::random_b64;
 
 use crate::service::{Error, Result};
 
@@ -106,11 +105,6 @@ pub async fn hash_password(password: String) -> Result<String> {
 }
 
 fn rand_bytes(buf: &mut [u8]) {
-    use base64::Engine as _;
-    // random_b64 draws from the OS generator; decode it back into bytes
-    let text = random_b64(buf.len());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .unwrap_or_default();
-    buf.copy_from_slice(&bytes[..buf.len()]);
+    // the thread's cryptographically secure generator, as usher_core::ids::random_b64 uses
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), buf);
 }
