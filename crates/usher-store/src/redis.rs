@@ -483,6 +483,8 @@ pub struct RedisStore {
     wait_timeout: Duration,
     /// Shows and the CDN pool as last read, kept current by the generation counter (`redis/cache.rs`).
     config: ConfigCache,
+    /// The bounds of the tickets this node has read, for the heartbeat (`redis/cache.rs`).
+    bounds: cache::BoundsCache,
     /// The node's clock (the system's; a test's with [`RedisStore::with_test_clock`]); lease time is
     /// Redis's own.
     clock: Arc<dyn Clock>,
@@ -778,6 +780,7 @@ impl RedisStore {
             wait_replicas: cfg.wait_replicas,
             wait_timeout: cfg.wait_timeout,
             config: ConfigCache::new(cache::FRESHNESS),
+            bounds: cache::BoundsCache::default(),
             clock: Arc::new(SystemClock),
             retention_cursor: std::sync::Mutex::new((0, 0)),
         };
@@ -1834,11 +1837,16 @@ impl Store for RedisStore {
     }
 
     async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
-        self.get_json(
-            "ticket",
-            self.shard_key(id.shard(), &["ticket", id.as_str()]),
-        )
-        .await
+        let t: Option<Ticket> = self
+            .get_json(
+                "ticket",
+                self.shard_key(id.shard(), &["ticket", id.as_str()]),
+            )
+            .await?;
+        if let Some(t) = &t {
+            self.bounds.keep(&t.id, t.bounds());
+        }
+        Ok(t)
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
@@ -1858,7 +1866,11 @@ impl Store for RedisStore {
         let bad = || StoreError::Corrupt(format!("ticket by token answered {answer:?}"));
         self.observe_step(answer.first().and_then(as_i64).ok_or_else(bad)?, asked);
         let t: Option<Ticket> = decode_bulk("ticket", answer.get(1).ok_or_else(bad)?)?;
-        Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
+        let t = t.filter(|t| t.token_hash.ct_eq(hash));
+        if let Some(t) = &t {
+            self.bounds.keep(&t.id, t.bounds());
+        }
+        Ok(t)
     }
 
     async fn revoke_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
@@ -2127,13 +2139,25 @@ impl Store for RedisStore {
             Some("renewed") => {
                 let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
                 self.observe_step(generation, asked);
-                let ticket: Option<Ticket> = decode_bulk("ticket", answer.get(5).ok_or_else(bad)?)?;
-                Ok(HeartbeatAnswer {
-                    decision: HeartbeatDecision::Renewed {
-                        expires_at: UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?),
+                let expires_at = UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?);
+                let (ticket_id, show_id) = owner()?;
+                // the renewal by fields reads no ticket (redis/cache.rs BoundsCache): its bounds come from
+                // this node's copy, or the whole step's answer, or one more read
+                let ticket = match decode_bulk::<Ticket>("ticket", answer.get(5).ok_or_else(bad)?)?
+                {
+                    Some(t) => {
+                        self.bounds.keep(&t.id, t.bounds());
+                        Some(t.bounds())
+                    }
+                    None => match self.bounds.get(&ticket_id) {
+                        Some(b) => Some(b),
+                        None => self.ticket(&ticket_id).await?.map(|t| t.bounds()),
                     },
-                    owner: Some(owner()?),
-                    ticket: ticket.map(|t| t.bounds()),
+                };
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Renewed { expires_at },
+                    owner: Some((ticket_id, show_id)),
+                    ticket,
                 })
             }
             Some("ended") => {

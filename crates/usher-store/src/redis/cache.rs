@@ -21,8 +21,9 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use usher_core::cdn::Cdn;
-use usher_core::ids::ShowId;
+use usher_core::ids::{ShowId, TicketId};
 use usher_core::show::Show;
+use usher_core::ticket::TicketBounds;
 
 /// How long a generation seen stays trusted without a heartbeat or admit confirming it.
 pub(super) const FRESHNESS: Duration = Duration::from_secs(1);
@@ -147,6 +148,45 @@ impl ConfigCache {
     }
 }
 
+/// How many tickets' bounds a node keeps ([`BoundsCache`]): ~100 bytes each, so at most ~26 MB; a node
+/// plays far fewer tickets at once.
+pub(super) const BOUNDS_KEPT: usize = 1 << 18;
+
+/// The bounds (`valid_from`, `valid_until`) of the tickets this node has read, so that a heartbeat needs
+/// neither to read the ticket in Redis nor to decode it on the node.
+///
+/// No generation guards them, because they never change: a ticket's terms are fixed at its registration
+/// (registering its token again with other terms is a conflict, not an update) and no step deletes a
+/// ticket. Its status does change, but a heartbeat needs no copy of that: the revoke ends every lease of
+/// the ticket in its own step (`redis/revoke.lua`), and an admit reads the status in its step, so a lease
+/// that a heartbeat renews belongs to a ticket that was not revoked when the step ran. When full, the
+/// cache starts again empty (a miss costs one `GET`).
+#[derive(Debug, Default)]
+pub(super) struct BoundsCache {
+    kept: RwLock<HashMap<TicketId, TicketBounds>>,
+}
+
+impl BoundsCache {
+    pub(super) fn get(&self, id: &TicketId) -> Option<TicketBounds> {
+        self.kept
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .copied()
+    }
+
+    pub(super) fn keep(&self, id: &TicketId, bounds: TicketBounds) {
+        if self.get(id).is_some() {
+            return;
+        }
+        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= BOUNDS_KEPT {
+            kept.clear();
+        }
+        kept.insert(id.clone(), bounds);
+    }
+}
+
 fn lookup<T: Clone>(cached: Option<&Cached<T>>, trusted: Option<i64>) -> Lookup<T> {
     match (cached, trusted) {
         (Some(c), Some(g)) if c.generation == g => Lookup::Hit(c.value.clone()),
@@ -226,5 +266,24 @@ mod tests {
         assert!(matches!(cache.pool(), Lookup::Hit(p) if p.len() == 1));
         cache.observe(4, Instant::now());
         assert!(matches!(cache.pool(), Lookup::Check(Some(c)) if c.generation == 3));
+    }
+
+    #[test]
+    fn bounds_are_kept_up_to_their_limit_and_then_begun_again() {
+        let cache = BoundsCache::default();
+        let b = TicketBounds {
+            valid_from: None,
+            valid_until: Some(usher_core::clock::UnixMs(9)),
+        };
+        let id = |n: usize| TicketId::parse(&format!("t_{n:024x}")).unwrap();
+        assert_eq!(cache.get(&id(0)), None);
+        for n in 0..BOUNDS_KEPT {
+            cache.keep(&id(n), b);
+        }
+        assert_eq!(cache.get(&id(0)), Some(b));
+        assert_eq!(cache.get(&id(BOUNDS_KEPT - 1)), Some(b));
+        cache.keep(&id(BOUNDS_KEPT), b);
+        assert_eq!(cache.get(&id(0)), None, "a full cache begins again");
+        assert_eq!(cache.get(&id(BOUNDS_KEPT)), Some(b));
     }
 }

@@ -1,14 +1,16 @@
 -- KEYS[1] session key, KEYS[2] config generation; ARGV: prefix, session id, presented secret hash, fresh
 -- secret hash ('' to check without renewing), revive since (ms, '' for none: usher-core lease.rs
 -- `Presented::revive_since`, a lease that lapsed after it is still held by this step)
--- -> {'renewed', expires, ticket_id, show_id, generation, ticket json or false}
+-- -> {'renewed', expires, ticket_id, show_id, generation, ticket json, or false from the renewal by fields}
 --  | {'ended', reason json, ticket_id, show_id, generation} | {'unknown', generation}
 --  | {'cloned', generation, ticket_id, show_id} | {'wrong', generation, ticket_id, show_id}
--- The ticket comes along so that the caller needs no second round trip, and the generation so that its
--- cached shows and pool are known to be current (redis/cache.rs). The ticket's status is read in the
--- same step: a revoked ticket's leases end here, so no session renews once a revoke has answered.
--- Runs after heartbeat_fields.lua (which reads the arguments, the session's ticket and the ticket, and
--- renews a lease of layout 2 by its fields) and the lease rules: every other case.
+-- The ticket comes along (when this step renews) so that the caller needs no second round trip, and the
+-- generation so that its cached shows and pool are known to be current (redis/cache.rs). The ticket's
+-- status is read in the same step: a revoked ticket's leases end here, so no session renews once a
+-- revoke has answered.
+-- Runs after heartbeat_fields.lua (which reads the arguments and the session's ticket id, and renews a
+-- lease of layout 2 by its fields) and the lease rules: every other case.
+local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
 local st = load_seats(key, nil)
 if not st then return { 'unknown', gen } end
 local now = now_ms()

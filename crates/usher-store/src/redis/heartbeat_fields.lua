@@ -6,11 +6,12 @@ local gen = config_generation(KEYS[2])
 local ticket_id = redis.call('GET', KEYS[1])
 if not ticket_id then return { 'unknown', gen } end
 local key = prefix .. 'seats:' .. ticket_id
-local ticket = redis.call('GET', prefix .. 'ticket:' .. ticket_id) or false
 
 -- Layout 2's renewal (seats.lua): a few fields of the hash, read and written as text, no JSON. Anything
--- else (a lapsed or unknown lease, a clone, a revoked ticket, layout 1) takes the whole document below,
--- which decides the same. The chain's hashes are 64 hex digits (keyed hashes); the text steps below
+-- else (a lapsed or unknown lease, a clone, layout 1) takes the whole document below, which decides the
+-- same. It reads no ticket: a lease it finds belongs to a ticket that was not revoked, since a revoke ends
+-- the ticket's leases in its own step (revoke.lua) and an admit reads the status in its step; the node
+-- keeps the ticket's bounds (redis/cache.rs BoundsCache), which never change. The chain's hashes are 64 hex digits (keyed hashes); the text steps below
 -- are SecretChain::renew's two common cases, and any other shape of chain takes the table form.
 local HASH_LEN = 64
 -- a list of whole hashes: empty, or hashes separated by single spaces
@@ -25,8 +26,6 @@ local function push(list, h, memory)
 end
 
 local function renew_fields()
-  -- a revoked ticket's leases end in the whole step (seats.lua is_revoked)
-  if ticket and string.find(ticket, '"status":"revoked"', 1, true) then return nil end
   local f = redis.pcall('HMGET', key, 'show_id', 'h:' .. sid, 't:' .. sid, 'v')
   if f.err then return nil end
   local show_id, moving, touched, v = f[1], f[2], f[3], tonumber(f[4] or '0')
@@ -84,7 +83,7 @@ local function renew_fields()
     redis.call('ZADD', prefix .. 'live:' .. show_id, expires_text, sid)
     index_session(prefix, sid, ticket_id, tonumber(ttl_ms))
   end
-  return { 'renewed', expires_at, ticket_id, show_id, gen, ticket }
+  return { 'renewed', expires_at, ticket_id, show_id, gen, false }
 end
 local renewed = renew_fields()
 if renewed then return renewed end

@@ -514,8 +514,8 @@ async fn an_unconfirmed_copy_is_checked_with_redis() {
 }
 
 /// The viewer's hot paths as the server drives the store (`usher-server/src/viewer.rs`): a heartbeat is
-/// one round trip (the step, which brings the ticket; show and pool from this node's copies) and an admit
-/// two (token lookup, admit step).
+/// one round trip (the step; the ticket's bounds, the show and the pool from this node's copies) and an
+/// admit two (token lookup, admit step).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
     const FLOWS: usize = 50;
@@ -581,6 +581,69 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
         (seen.top_level(), seen.top.get("EVALSHA").copied()),
         (2 * FLOWS, Some(2 * FLOWS)),
         "{seen:?}"
+    );
+}
+
+/// A renewal by fields, as a player makes it (each presenting the secret the one before handed out), reads
+/// the generation and the session's ticket id and no ticket: the ticket's bounds come from the node's copy
+/// (`redis/cache.rs` `BoundsCache`). A node that never read the ticket reads it once, then keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_by_fields_reads_no_ticket_and_a_node_reads_it_once() {
+    const RENEWALS: usize = 20;
+    let (server, admin, t) = one_ticket("bounds-token-0001").await;
+    let session = admitted(&admin, admit_request(&t, "device-1")).await;
+    let hasher = SecretHasher::new(b"bounds-test-key-0123456789abcdef");
+    let mut current = usher_store::contract::seat_secret();
+    let mut renew = async |store: &RedisStore| {
+        let fresh = hasher.session_secret(&SessionId::generate().to_string());
+        let answer = store
+            .heartbeat(
+                &session,
+                Presented {
+                    secret: &current,
+                    fresh: Some(fresh),
+                    revive_since: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+            "{answer:?}"
+        );
+        current = fresh;
+        answer.ticket
+    };
+    // a node that has not read the ticket: its first renewal brings the bounds with one more read
+    let viewer = node(&server).await;
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let (bounds, seen) = monitor.count(renew(&viewer)).await.unwrap();
+    assert_eq!(bounds, Some(t.ticket.bounds()));
+    assert_eq!(
+        (seen.top.get("GET").copied(), seen.scripted.get("HGETALL")),
+        (Some(1), None),
+        "the step by fields (its script loaded first), then the ticket: {seen:?}"
+    );
+    let (all, seen) = monitor
+        .count(async {
+            let mut all = Vec::new();
+            for _ in 0..RENEWALS {
+                all.push(renew(&viewer).await);
+            }
+            all
+        })
+        .await
+        .unwrap();
+    assert!(all.iter().all(|b| *b == Some(t.ticket.bounds())), "{all:?}");
+    assert_eq!(
+        (
+            seen.top_level(),
+            seen.scripted.get("GET").copied(),
+            seen.scripted.get("HGETALL").copied(),
+            seen.scripted.get("HSET").copied(),
+        ),
+        (RENEWALS, Some(2 * RENEWALS), None, Some(RENEWALS)),
+        "one step each, reading the generation and the session's ticket id, writing by fields: {seen:?}"
     );
 }
 
