@@ -4,7 +4,8 @@
 //! never reach a log, and no line names a client's address unless `log.client_addresses` is on
 //! ([`crate::logged::client_address`]).
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
@@ -36,10 +37,12 @@ pub fn init_logging(log: &LogSettings) {
     };
 }
 
+/// The handle of the process-wide Prometheus recorder, once [`metrics_handle`] has installed it.
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
+    RECORDER
         .get_or_init(|| {
             let buckets = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -117,8 +120,33 @@ fn is_periodic(route: &str) -> bool {
 
 /// The label of a route, method or status: the same `&'static str` for the same text, so the metrics on
 /// every request allocate nothing. The texts come from finite sets (the router's routes, the standard
-/// methods, three-digit statuses), so the table stays small.
+/// methods, three-digit statuses), so the table stays small. Each thread remembers the labels of the
+/// texts it saw by their address (a route's `MatchedPath` is the same allocation on every request), so
+/// a request takes no lock and hashes no text; the text is still compared, so an address reused for
+/// another text (a test's router dropped and another built) finds its own label.
 fn interned(text: &str) -> &'static str {
+    thread_local! {
+        static SEEN: RefCell<HashMap<(usize, usize), &'static str>> = RefCell::default();
+    }
+    let at = (text.as_ptr() as usize, text.len());
+    if let Some(label) = SEEN.with(|m| m.borrow().get(&at).copied())
+        && label == text
+    {
+        return label;
+    }
+    let label = interned_in_table(text);
+    SEEN.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(at, label);
+    });
+    label
+}
+
+/// [`interned`]'s process-wide table.
+fn interned_in_table(text: &str) -> &'static str {
     static TABLE: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
     let table = TABLE.get_or_init(Default::default);
     if let Some(s) = table
@@ -156,6 +184,45 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// The handles of `usher_http_requests_total{route, method, status}` and
+/// `usher_http_request_duration_seconds{route, method}`, each looked up in the recorder once per thread:
+/// a lookup builds the metric's key, allocates its labels and hashes them under the registry's lock,
+/// twice per request (BENCHMARKS.md, issue 16's twelfth step). The labels are [`interned`], so their
+/// addresses name them. Until the recorder is installed ([`metrics_handle`]) nothing is kept, so a handle
+/// that records nowhere is never reused.
+fn request_metrics(
+    route: &'static str,
+    method: &'static str,
+    status: &'static str,
+) -> (metrics::Counter, metrics::Histogram) {
+    type Handles = (metrics::Counter, metrics::Histogram);
+    thread_local! {
+        static KEPT: RefCell<HashMap<(usize, usize, usize), Handles>> = RefCell::default();
+    }
+    let key = (
+        route.as_ptr() as usize,
+        method.as_ptr() as usize,
+        status.as_ptr() as usize,
+    );
+    if let Some(h) = KEPT.with(|k| k.borrow().get(&key).cloned()) {
+        return h;
+    }
+    let h = (
+        metrics::counter!("usher_http_requests_total", "route" => route, "method" => method, "status" => status),
+        metrics::histogram!("usher_http_request_duration_seconds", "route" => route, "method" => method),
+    );
+    if RECORDER.get().is_some() {
+        KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() >= 4096 {
+                k.clear();
+            }
+            k.insert(key, h.clone());
+        });
+    }
+    h
+}
+
 /// Middleware: one log line and the request metrics per request.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -169,10 +236,9 @@ pub async fn observe(req: Request, next: Next) -> Response {
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
     let status_label = interned(res.status().as_str());
-    metrics::counter!("usher_http_requests_total", "route" => route, "method" => method, "status" => status_label)
-        .increment(1);
-    metrics::histogram!("usher_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(elapsed.as_secs_f64());
+    let (requests, duration) = request_metrics(route, method, status_label);
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
     if status == 429 {
         // every 429 is a rate limit (`rate_limited`): which route's callers run into them
         metrics::counter!("usher_rate_limited_total", "route" => route).increment(1);
@@ -207,6 +273,32 @@ mod tests {
         assert!(is_periodic("/hls/{session}/steering.json"));
         assert!(!is_periodic("/api/v1/playback"));
         assert!(!is_periodic("/api/v1/tickets"));
+    }
+
+    #[test]
+    fn kept_request_metrics_record_into_the_series_of_their_labels() {
+        let handle = metrics_handle();
+        let route = interned(&String::from("/test/kept-metrics"));
+        let (ok, teapot) = (interned("200"), interned("418"));
+        for _ in 0..3 {
+            request_metrics(route, "GET", ok).0.increment(1);
+        }
+        request_metrics(route, "GET", teapot).0.increment(1);
+        request_metrics(route, "POST", ok).1.record(0.5);
+        let text = handle.render();
+        let line = |series: &str| {
+            text.lines()
+                .find(|l| l.starts_with(series))
+                .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+                .to_owned()
+        };
+        let base = "usher_http_requests_total{route=\"/test/kept-metrics\",method=\"GET\"";
+        assert!(line(&format!("{base},status=\"200\"}}")).ends_with(" 3"));
+        assert!(line(&format!("{base},status=\"418\"}}")).ends_with(" 1"));
+        assert!(
+            line("usher_http_request_duration_seconds_count{route=\"/test/kept-metrics\",method=\"POST\"}")
+                .ends_with(" 1")
+        );
     }
 
     #[test]
