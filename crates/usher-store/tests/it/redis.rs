@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use usher_core::cdn::{CdnHealth, HealthState};
 use usher_core::ids::{DeviceId, SessionId, ShowId};
 use usher_core::lease::{AdmitDecision, HeartbeatDecision, Presented, SeatRules};
-use usher_core::secret::SecretHasher;
+use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::SharingPolicy;
 use usher_core::store::{AdmitRequest, DeleteShowOutcome, NewTicket, Store};
 use usher_store::contract::{Harness, cdn, show, ticket};
@@ -597,14 +597,7 @@ async fn a_renewal_by_fields_reads_no_ticket_and_a_node_reads_it_once() {
     let mut renew = async |store: &RedisStore| {
         let fresh = hasher.session_secret(&SessionId::generate().to_string());
         let answer = store
-            .heartbeat(
-                &session,
-                Presented {
-                    secret: &current,
-                    fresh: Some(fresh),
-                    revive_since: None,
-                },
-            )
+            .heartbeat(&session, presenting(&current, fresh))
             .await
             .unwrap();
         assert!(
@@ -645,6 +638,15 @@ async fn a_renewal_by_fields_reads_no_ticket_and_a_node_reads_it_once() {
         (RENEWALS, Some(2 * RENEWALS), None, Some(RENEWALS)),
         "one step each, reading the generation and the session's ticket id, writing by fields: {seen:?}"
     );
+}
+
+/// A renewal as a player makes it: the secret the last answer handed out, and a fresh one.
+fn presenting(current: &SecretHash, fresh: SecretHash) -> Presented<'_> {
+    Presented {
+        secret: current,
+        fresh: Some(fresh),
+        revive_since: None,
+    }
 }
 
 /// A Redis, a node on it, show `s1` (one device, newest wins) and one ticket of it registered.
@@ -756,14 +758,7 @@ async fn a_renewal_writes_the_session_index_only_when_it_runs_short() {
             .unwrap();
         let fresh = hasher.session_secret(&SessionId::generate().to_string());
         let (answer, seen) = monitor
-            .count(store.heartbeat(
-                &session,
-                Presented {
-                    secret: &current,
-                    fresh: Some(fresh),
-                    revive_since: None,
-                },
-            ))
+            .count(store.heartbeat(&session, presenting(&current, fresh)))
             .await
             .unwrap();
         let answer = answer.unwrap();
