@@ -135,14 +135,32 @@ fn interned(text: &str) -> &'static str {
         return label;
     }
     let label = interned_in_table(text);
-    SEEN.with(|m| {
+    keep_in(&SEEN, at, label);
+    label
+}
+
+/// How many entries each thread's caches of [`interned`] and [`request_metrics`] hold before they start
+/// again empty: their keys come from finite sets, so this only bounds what tests' short-lived texts leave.
+const KEPT_PER_THREAD: usize = 4096;
+
+/// Puts `key` → `value` in a thread's cache, emptied first when it holds [`KEPT_PER_THREAD`].
+fn keep_in<K: std::hash::Hash + Eq + 'static, V: 'static>(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<K, V>>>,
+    key: K,
+    value: V,
+) {
+    cache.with(|m| {
         let mut m = m.borrow_mut();
-        if m.len() >= 4096 {
+        if m.len() >= KEPT_PER_THREAD {
             m.clear();
         }
-        m.insert(at, label);
+        m.insert(key, value);
     });
-    label
+}
+
+/// Where a `&'static str` is: its address and length, which name an interned label (and a method's).
+fn place(s: &'static str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
 }
 
 /// [`interned`]'s process-wide table.
@@ -187,23 +205,20 @@ fn method_label(method: &Method) -> &'static str {
 /// The handles of `usher_http_requests_total{route, method, status}` and
 /// `usher_http_request_duration_seconds{route, method}`, each looked up in the recorder once per thread:
 /// a lookup builds the metric's key, allocates its labels and hashes them under the registry's lock,
-/// twice per request (BENCHMARKS.md, issue 16's twelfth step). The labels are [`interned`], so their
-/// addresses name them. Until the recorder is installed ([`metrics_handle`]) nothing is kept, so a handle
+/// twice per request (BENCHMARKS.md, issue 16's twelfth step). The labels are [`interned`] (the method's
+/// are [`method_label`]'s constants), so their places name them. Until the recorder is installed ([`metrics_handle`]) nothing is kept, so a handle
 /// that records nowhere is never reused.
 fn request_metrics(
     route: &'static str,
     method: &'static str,
     status: &'static str,
 ) -> (metrics::Counter, metrics::Histogram) {
+    type Place = (usize, usize);
     type Handles = (metrics::Counter, metrics::Histogram);
     thread_local! {
-        static KEPT: RefCell<HashMap<(usize, usize, usize), Handles>> = RefCell::default();
+        static KEPT: RefCell<HashMap<(Place, Place, Place), Handles>> = RefCell::default();
     }
-    let key = (
-        route.as_ptr() as usize,
-        method.as_ptr() as usize,
-        status.as_ptr() as usize,
-    );
+    let key = (place(route), place(method), place(status));
     if let Some(h) = KEPT.with(|k| k.borrow().get(&key).cloned()) {
         return h;
     }
@@ -212,13 +227,7 @@ fn request_metrics(
         metrics::histogram!("usher_http_request_duration_seconds", "route" => route, "method" => method),
     );
     if RECORDER.get().is_some() {
-        KEPT.with(|k| {
-            let mut k = k.borrow_mut();
-            if k.len() >= 4096 {
-                k.clear();
-            }
-            k.insert(key, h.clone());
-        });
+        keep_in(&KEPT, key, h.clone());
     }
     h
 }

@@ -2146,8 +2146,9 @@ impl Store for RedisStore {
                 let ticket = match decode_bulk::<Ticket>("ticket", answer.get(5).ok_or_else(bad)?)?
                 {
                     Some(t) => {
-                        self.bounds.keep(&t.id, t.bounds());
-                        Some(t.bounds())
+                        let b = t.bounds();
+                        self.bounds.keep(&t.id, b);
+                        Some(b)
                     }
                     None => match self.bounds.get(&ticket_id) {
                         Some(b) => Some(b),

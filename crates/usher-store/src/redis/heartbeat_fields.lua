@@ -11,8 +11,9 @@ local key = prefix .. 'seats:' .. ticket_id
 -- else (a lapsed or unknown lease, a clone, layout 1) takes the whole document below, which decides the
 -- same. It reads no ticket: a lease it finds belongs to a ticket that was not revoked, since a revoke ends
 -- the ticket's leases in its own step (revoke.lua) and an admit reads the status in its step; the node
--- keeps the ticket's bounds (redis/cache.rs BoundsCache), which never change. The chain's hashes are 64 hex digits (keyed hashes); the text steps below
--- are SecretChain::renew's two common cases, and any other shape of chain takes the table form.
+-- keeps the ticket's bounds (redis/cache.rs BoundsCache), which never change. The chain's hashes are 64
+-- hex digits (keyed hashes); the text steps below are SecretChain::renew's two common cases, and any
+-- other shape of chain takes the table form.
 local HASH_LEN = 64
 -- a list of whole hashes: empty, or hashes separated by single spaces
 local function hash_list(s) return s == '' or (#s + 1) % (HASH_LEN + 1) == 0 end
