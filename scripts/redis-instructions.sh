@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# What one request of each hot path costs redis-server, in instructions (valgrind's callgrind): a count
+# that is the same from run to run, whatever else the machine is doing, where redis-server's CPU time in
+# the wrk rounds of scripts/bench.sh moves by ±15 % with the machine's load (BENCHMARKS.md, issue 16).
+# For comparing two builds' Lua scripts and key layouts; the µs figures stay bench.sh's.
+#
+#   scripts/redis-instructions.sh [--sessions N] [--seconds S] [--paths LIST] [--out DIR]
+#
+# USHER=/path/to/usher (environment): measure that server binary (default: this tree's release build,
+#   built first). USHER_LOAD likewise for usher-load.
+# REDIS_SERVER=/path/to/redis-server (environment): the redis-server to run under callgrind (default:
+#   Debian's). A build with symbols (`make` in a Redis source tree) makes the profiles readable with
+#   `callgrind_annotate --inclusive=yes <out>/<path>.callgrind`; the counts need none.
+#
+# It starts redis-server under `valgrind --tool=callgrind` on a unix socket, Usher on it with the
+# configuration of bench.sh's wrk rounds, prepares --sessions tickets with live sessions (`usher-load
+# prepare`), then for each path (heartbeat, admit, register; default all) zeroes the counters, runs the
+# path's wrk script of scripts/wrk for --seconds at 4 connections (redis-server runs ~50× slower under
+# valgrind, so this is a few hundred requests), dumps the counters and divides them by wrk's requests:
+# less what redis-server does in as much time without requests (measured first, idle: the node's
+# background work). Redis's INFO commandstats gives the commands
+# per request beside it. Prints a table and writes summary.md to --out.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+sessions=300 seconds=6 paths="heartbeat,admit,register" out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sessions) sessions="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
+    --paths) paths="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+for p in ${paths//,/ }; do
+  case "$p" in heartbeat | admit | register) ;; *) echo "--paths takes: heartbeat, admit, register" >&2; exit 2 ;; esac
+done
+for tool in valgrind callgrind_control wrk redis-cli openssl curl; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y valgrind wrk redis-server openssl curl)" >&2; exit 2; }
+done
+REDIS_SERVER="${REDIS_SERVER:-redis-server}"
+if [ -z "${USHER:-}" ] || [ -z "${USHER_LOAD:-}" ]; then
+  [ -d web/dist ] || scripts/build-web.sh >&2
+  cargo build --release --locked -p usher-server -p usher-load >&2
+  target="${CARGO_TARGET_DIR:-$root/target}"
+  USHER="${USHER:-$target/release/usher}"
+  USHER_LOAD="${USHER_LOAD:-$target/release/usher-load}"
+fi
+work="$(mktemp -d /tmp/usher-redis-instr.XXXXXX)"
+out="${out:-$work/report}"
+mkdir -p "$out"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+sock="$work/redis.sock"
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$REDIS_SERVER" --port 0 --unixsocket "$sock" \
+  --unixsocketperm 700 --save "" --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
+redis_pid=$!
+pids+=("$redis_pid")
+for _ in $(seq 300); do redis-cli -s "$sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -s "$sock" ping >/dev/null
+
+cat >"$work/usher.toml" <<EOF
+listen = "127.0.0.1:18097"
+data_dir = "$work/data"
+media_dir = "$root/media"
+[store]
+kind = "redis"
+url = "redis+unix://$sock"
+key_prefix = "usher-wrk:"
+[secrets]
+token_key = "$(openssl rand -hex 32)"
+grant_key = "$(openssl rand -hex 32)"
+[log]
+level = "warn"
+[rate_limits.api_key_requests]
+burst = 1000000
+per_minute = 1000000
+[rate_limits.admits_per_ticket]
+burst = 1000000
+per_minute = 1000000
+[rate_limits.ticket_lookup_failures]
+burst = 1000000
+EOF
+admin="$("$USHER" api-key create --config "$work/usher.toml" --name instr --scope admin 2>>"$work/usher.err")"
+tickets="$("$USHER" api-key create --config "$work/usher.toml" --name instr --scope tickets 2>>"$work/usher.err")"
+"$USHER" serve --config "$work/usher.toml" 2>>"$work/usher.err" &
+pids+=("$!")
+base=http://127.0.0.1:18097
+for _ in $(seq 300); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "$base/readyz" >/dev/null || { echo "Usher did not start: $work/usher.err" >&2; exit 1; }
+echo "preparing $sessions tickets with live sessions (redis-server under callgrind: slow)" >&2
+"$USHER_LOAD" prepare --base-url "$base" --tickets-key "$tickets" --admin-key "$admin" --heartbeat-s 300 \
+  --sessions "$sessions" --out "$work/files" >"$work/prepare.log" 2>&1
+
+# the dump callgrind_control -d writes last (cg.<pid>.<n>), and its instruction total
+latest_dump() { ls -t "$work"/cg."$redis_pid".* 2>/dev/null | head -1; }
+dump_total() { sed -n 's/^summary: //p;s/^totals: //p' "$1" | head -1 | awk '{print $1}'; }
+commands_total() { redis-cli -s "$sock" info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\),.*/\1 \2/p'; }
+
+# what redis-server does with no request at all (the node's background work: the lease sweep, the config
+# cache's checks, the live counts), per second, to take out of each path's total
+callgrind_control -z "$redis_pid" >/dev/null 2>&1
+idle_started=$(date +%s.%N)
+sleep "$seconds"
+callgrind_control -d "$redis_pid" >/dev/null 2>&1
+idle_per_s=$(python3 -c "import sys; print(int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])))" \
+  "$(dump_total "$(latest_dump)")" "$idle_started" "$(date +%s.%N)")
+echo "idle: $(printf '%.0f' "$idle_per_s") instructions a second" | tee "$out/idle.txt" >&2
+
+printf '| path | requests | redis-server instructions per request | commands per request (scripts; all, those in scripts included) |\n| --- | --- | --- | --- |\n' >"$out/summary.md"
+for p in ${paths//,/ }; do
+  expect=200
+  [ "$p" = heartbeat ] || expect=201
+  redis-cli -s "$sock" config resetstat >/dev/null
+  callgrind_control -z "$redis_pid" >/dev/null 2>&1
+  (cd scripts/wrk && WRK_THREADS=1 WRK_DATA="$work/files" WRK_RUN="instr$RANDOM" WRK_EXPECT="$expect" \
+    WRK_TICKETS_KEY="$tickets" WRK_REPORT="$out/$p.json" \
+    wrk -t1 -c4 -d"${seconds}s" -s "$p.lua" "$base/" >"$out/$p.wrk.txt" 2>&1)
+  callgrind_control -d "$redis_pid" >/dev/null 2>&1
+  dump="$(latest_dump)"
+  cp "$dump" "$out/$p.callgrind"
+  commands_total >"$out/$p.commands.txt"
+  python3 - "$p" "$out/$p.json" "$(dump_total "$dump")" "$out/$p.commands.txt" "$idle_per_s" >>"$out/summary.md" <<'PY'
+import json, sys
+path, report, total, commands = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3]), sys.argv[4]
+# the background's share of the run's instructions, as measured idle
+total -= float(sys.argv[5]) * report["duration_s"]
+n = report["requests"]
+if not report["ok"] or n == 0:
+    sys.exit(f"{path}: the wrk run failed: {report}")
+calls = {}
+for line in open(commands):
+    name, c = line.split()
+    calls[name] = int(c)
+scripts = calls.get("evalsha", 0) + calls.get("eval", 0)
+every = sum(calls.values())
+print(f"| {path} | {n:,} | {total / n:,.0f} | {scripts / n:.2f}; {every / n:.1f} |")
+PY
+done
+cat "$out/summary.md"
+echo "reports in $out" >&2
