@@ -107,6 +107,7 @@ macro_rules! store_contract_tests {
             revokes_racing_admits_leave_nothing_playing,
             the_session_secret_controls_the_session,
             a_copied_secret_is_told_from_a_retry,
+            a_lease_knows_its_newest_retired_secrets_only,
             usage_retention_truncates_then_drops,
             usage_retention_never_loses_a_racing_admit,
             erasure_clears_personal_data_and_keeps_the_seats
@@ -2614,6 +2615,81 @@ pub async fn a_copied_secret_is_told_from_a_retry(h: &impl Harness) {
         panic!("newest wins admits")
     };
     assert!(!reattached && session_id != a);
+}
+
+/// A lease knows its newest [`RETIRED_MEMORY`] retired secrets as copies, and older ones as no secret of
+/// the session (usher-core `SecretChain`): the Redis renewal by fields keeps the retired list as text and
+/// trims it by its length, so each renewal past the limit must drop exactly the oldest.
+///
+/// [`RETIRED_MEMORY`]: usher_core::session_secret::RETIRED_MEMORY
+pub async fn a_lease_knows_its_newest_retired_secrets_only(h: &impl Harness) {
+    use usher_core::session_secret::RETIRED_MEMORY;
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "retired-secrets-00001").await;
+    let a = session_of(
+        &store
+            .admit(admit_req(&t, 1, 1, SharingPolicy::NewestWins, 45_000))
+            .await
+            .unwrap(),
+    );
+    let renew = |held: SecretHash, fresh: SecretHash| {
+        let store = Arc::clone(&store);
+        let a = a.clone();
+        async move {
+            store
+                .heartbeat(
+                    &a,
+                    Presented {
+                        secret: &held,
+                        fresh: Some(fresh),
+                        revive_since: None,
+                    },
+                )
+                .await
+                .unwrap()
+                .decision
+        }
+    };
+    // the admit's secret, then one per renewal, each renewal presenting the one before
+    let renewals = RETIRED_MEMORY + 4;
+    let chain: Vec<SecretHash> = std::iter::once(seat_secret())
+        .chain((1..=renewals).map(|i| hasher().session_secret(&format!("chain-{i}"))))
+        .collect();
+    for i in 0..renewals {
+        assert!(
+            matches!(
+                renew(chain[i], chain[i + 1]).await,
+                HeartbeatDecision::Renewed { .. }
+            ),
+            "renewal {i} presents the current secret"
+        );
+    }
+    // issued: the last; previous: the one before; retired: the RETIRED_MEMORY before that
+    let previous = renewals - 1;
+    for (i, secret) in chain.iter().enumerate().take(previous) {
+        let expected = if i + RETIRED_MEMORY >= previous {
+            HeartbeatDecision::Cloned
+        } else {
+            HeartbeatDecision::WrongSecret
+        };
+        let fresh = hasher().session_secret(&format!("never-{i}"));
+        assert_eq!(
+            renew(*secret, fresh).await,
+            expected,
+            "secret {i} of {renewals}"
+        );
+    }
+    assert!(
+        matches!(
+            renew(chain[renewals], hasher().session_secret("last")).await,
+            HeartbeatDecision::Renewed { .. }
+        ),
+        "the current secret still renews"
+    );
 }
 
 /// Runs one full pass of [`Store::retain_usage`]; returns the tickets changed.

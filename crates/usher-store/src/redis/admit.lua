@@ -39,17 +39,17 @@ local function admit_by_fields()
     local got = redis.call('HMGET', key, unpack(ask))
     for i, sid in ipairs(sids) do
       local fixed, m, t = got[3 * i - 2], got[3 * i - 1], got[3 * i]
-      if not fixed or not m or not string.match(m, HOT_FORMAT) then return nil end
+      if not fixed or not m then return nil end
       local l = cjson.decode(fixed)
-      if type(l.n) ~= 'number' or l.session_id ~= sid then return nil end
+      if type(l.n) ~= 'number' or l.session_id ~= sid or not hot_parse(l, m) then return nil end
       if l.n > maxn then maxn = l.n end
-      hot_unpack(l, m)
       leases[#leases + 1] = l
       by_session[sid] = l
       if t then
-        local seq, at, first = string.match(t, '^(%d+),(%d+),(%d+)$')
-        if not seq then return nil end
-        frozen[#frozen + 1] = { sid, seq, tonumber(at), tonumber(first) }
+        local seq, at, first = touch_parts(t)
+        at, first = tonumber(at or ''), tonumber(first or '')
+        if not (seq and at and first) then return nil end
+        frozen[#frozen + 1] = { sid, seq, at, first }
       end
     end
   end
@@ -109,7 +109,7 @@ local function admit_by_fields()
     put[#put + 1] = 'ls'
     put[#put + 1] = session_names(held)
     put[#put + 1] = 'jn'
-    put[#put + 1] = tostring(journal)
+    put[#put + 1] = int_text(journal)
     if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
     redis.call('HSET', key, unpack(put))
     return out
@@ -124,7 +124,7 @@ local function admit_by_fields()
     put[#put + 1] = fixed_part(again, n)
     put[#put + 1] = 'h:' .. again.session_id
     put[#put + 1] = hot_pack(again)
-    redis.call('ZADD', live_at, expires, again.session_id)
+    redis.call('ZADD', live_at, int_text(expires), again.session_id)
     index_session(prefix, again.session_id, ticket_id, ttl)
     return write({ 'admitted', again.session_id, expires, 1, gen, 0 }, live, 0)
   end
@@ -151,7 +151,7 @@ local function admit_by_fields()
   put[#put + 1] = fixed_part(l, maxn + 1)
   put[#put + 1] = 'h:' .. new_sid
   put[#put + 1] = hot_pack(l)
-  redis.call('ZADD', live_at, expires, new_sid)
+  redis.call('ZADD', live_at, int_text(expires), new_sid)
   if passes ~= '' then redis.call('ZREM', passes, ticket_id) end
   index_session(prefix, new_sid, ticket_id, ttl)
   local out = { 'admitted', new_sid, expires, 0, gen, 0 }

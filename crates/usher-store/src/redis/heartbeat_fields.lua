@@ -15,38 +15,43 @@ local key = prefix .. 'seats:' .. ticket_id
 -- hex digits (keyed hashes); the text steps below are SecretChain::renew's two common cases, and any
 -- other shape of chain takes the table form.
 local HASH_LEN = 64
--- a list of whole hashes: empty, or hashes separated by single spaces
-local function hash_list(s) return s == '' or (#s + 1) % (HASH_LEN + 1) == 0 end
--- the list with `h` appended, its oldest dropped beyond `memory`
-local function push(list, h, memory)
-  if h == '' then return list end
-  if list ~= '' then list = list .. ' ' .. h else list = h end
-  local keep = memory * (HASH_LEN + 1) - 1
-  if #list > keep then list = string.sub(list, -keep) end
-  return list
-end
+-- a list of whole hashes, `len` bytes long: empty, or hashes separated by single spaces
+local function hash_list(len) return len == 0 or (len + 1) % (HASH_LEN + 1) == 0 end
 
 local function renew_fields()
   local f = redis.pcall('HMGET', key, 'show_id', 'h:' .. sid, 't:' .. sid, 'v')
   if f.err then return nil end
   local show_id, moving, touched, v = f[1], f[2], f[3], tonumber(f[4] or '0')
   if not show_id or not moving or not v then return nil end
-  -- the six comma-separated fields of seats.lua hot_pack, the three times as whole numbers of ms
-  local expires_at, ttl_ms, prev, issued, retired = string.match(moving, '^%d+,(%d+),(%d+),([^,]*),([^,]*),([^,]*)$')
+  -- seats.lua hot_pack's six comma-separated fields (hot_fields: the retired hashes are left in place, at
+  -- `r_at` to the end, and go into the new field as one piece)
+  local _, expires_at, ttl_ms, prev, issued, r_at = hot_fields(moving)
   if not expires_at then return nil end
-  expires_at = tonumber(expires_at)
   local now = now_ms()
   if expires_at <= now and not (revive_since and expires_at > revive_since) then return nil end
+  local r_len = #moving - r_at + 1
   if #presented ~= HASH_LEN or (fresh ~= '' and #fresh ~= HASH_LEN)
     or (prev ~= '' and #prev ~= HASH_LEN) or issued == ''
-    or not hash_list(issued) or not hash_list(retired) then
+    or not hash_list(#issued) or not hash_list(r_len) then
     return nil
   end
+  -- the retired hashes the new field keeps: all of them, or (when the previous secret retires) the newest
+  -- RETIRED_MEMORY - 1, with the previous after them
+  local retired
   -- SecretChain::check's order: issued, previous, retired
   if issued == presented then
     -- current, the only one issued: it becomes the previous, the previous retires
     if fresh ~= '' then
-      retired = push(retired, prev, RETIRED_MEMORY)
+      if prev == '' then
+        retired = string.sub(moving, r_at)
+      else
+        local keep = math.min(r_len, (RETIRED_MEMORY - 1) * (HASH_LEN + 1) - 1)
+        if keep > 0 then
+          retired = string.sub(moving, -keep) .. ' ' .. prev
+        else
+          retired = prev
+        end
+      end
       prev, issued = presented, fresh
     end
   elseif string.find(issued, presented, 1, true) then
@@ -57,8 +62,9 @@ local function renew_fields()
     if fresh ~= '' then
       if (#issued + 1) / (HASH_LEN + 1) >= ISSUED_MEMORY then return nil end
       issued = issued .. ' ' .. fresh
+      retired = string.sub(moving, r_at)
     end
-  elseif string.find(retired, presented, 1, true) then
+  elseif r_len > 0 and string.find(moving, presented, r_at, true) then
     -- a retired one (a clone): the table form records it
     return nil
   else
@@ -70,19 +76,19 @@ local function renew_fields()
     if string.find(prefix, '{', 1, true) then redis.call('EXISTS', prefix .. 'live:' .. show_id) end
     -- times and counters are whole numbers far below 2^53, written with '%d' (an integer conversion;
     -- '%.0f' and Lua's own number to text take libc's multi-precision float path, a visible cost here)
-    expires_at = now + tonumber(ttl_ms)
+    expires_at = now + ttl_ms
     local now_text, expires_text = string.format('%d', now), string.format('%d', expires_at)
     -- the version moves in the same HSET as the lease (read above: one write fewer than HINCRBY)
     local seq = string.format('%d', v + 1)
     -- the first renewal's time since the last whole write stays: the device it saw is remembered from
     -- then should the usage have forgotten it (seats.lua load_seats)
-    local first = touched and string.match(touched, '^%d+,%d+,(%d+)$') or now_text
+    local first = touched and select(3, touch_parts(touched)) or now_text
     redis.call('HSET', key,
-      'h:' .. sid, now_text .. ',' .. expires_text .. ',' .. ttl_ms .. ',' .. prev .. ',' .. issued .. ',' .. retired,
+      'h:' .. sid, now_text .. ',' .. expires_text .. ',' .. string.format('%d', ttl_ms) .. ',' .. prev .. ',' .. issued .. ',' .. retired,
       't:' .. sid, seq .. ',' .. now_text .. ',' .. first,
       'v', seq)
     redis.call('ZADD', prefix .. 'live:' .. show_id, expires_text, sid)
-    index_session(prefix, sid, ticket_id, tonumber(ttl_ms))
+    index_session(prefix, sid, ticket_id, ttl_ms)
   end
   return { 'renewed', expires_at, ticket_id, show_id, gen, false }
 end

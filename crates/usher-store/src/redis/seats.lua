@@ -12,6 +12,10 @@
 -- Time comes from Redis's TIME, so node clock skew cannot break the at-most-k invariant.
 
 local ENDED_RETENTION_MS = 3600000
+-- Whole numbers go to redis.call as text written with '%d' (int_text): Lua would turn a number into
+-- text with '%.14g', libc's multi-precision float path, a visible cost in a script that passes several.
+local function int_text(n) return string.format('%d', n) end
+local ENDED_RETENTION_TEXT = '3600000' -- ENDED_RETENTION_MS, as text once (a call here runs in every step)
 local ENDED_MEMORY = 256
 local DEVICE_MEMORY = 64
 local COUNTRY_MEMORY = 32
@@ -34,8 +38,34 @@ local INDEX_SLACK_MS = 300000
 local function index_session(prefix, sid, ticket_id, ttl_ms)
   local key = prefix .. 'session:' .. sid
   if redis.call('PTTL', key) < ttl_ms + ENDED_RETENTION_MS then
-    redis.call('SET', key, ticket_id, 'PX', ttl_ms + ENDED_RETENTION_MS + INDEX_SLACK_MS)
+    redis.call('SET', key, ticket_id, 'PX', int_text(ttl_ms + ENDED_RETENTION_MS + INDEX_SLACK_MS))
   end
+end
+-- An h: field's parts (hot_pack): renewed_at, expires_at and ttl_ms as numbers, the previous and the
+-- issued secrets as text, and where the retired ones begin (they run to the field's end); nil for any other
+-- form. Plain finds, no pattern: Redis's Lua hashes every byte of every string a script makes, and a
+-- pattern over the whole field matched its ~500 bytes of hashes one by one against a class, which was a
+-- tenth of a renewal's instructions in Redis (scripts/redis-instructions.sh; BENCHMARKS.md, issue 16).
+local function hot_fields(s)
+  local c1 = string.find(s, ',', 1, true)
+  local c2 = c1 and string.find(s, ',', c1 + 1, true)
+  local c3 = c2 and string.find(s, ',', c2 + 1, true)
+  local c4 = c3 and string.find(s, ',', c3 + 1, true)
+  local c5 = c4 and string.find(s, ',', c4 + 1, true)
+  if not c5 or string.find(s, ',', c5 + 1, true) then return nil end
+  local r = tonumber(string.sub(s, 1, c1 - 1))
+  local e = tonumber(string.sub(s, c1 + 1, c2 - 1))
+  local t = tonumber(string.sub(s, c2 + 1, c3 - 1))
+  if not (r and e and t) then return nil end
+  return r, e, t, string.sub(s, c3 + 1, c4 - 1), string.sub(s, c4 + 1, c5 - 1), c5 + 1
+end
+-- A t: field's three parts (`seq,at,first`: layout 2 below) as text; nil for any other form (plain finds,
+-- as hot_fields)
+local function touch_parts(t)
+  local a = string.find(t, ',', 1, true)
+  local b = a and string.find(t, ',', a + 1, true)
+  if not b or string.find(t, ',', b + 1, true) then return nil end
+  return string.sub(t, 1, a - 1), string.sub(t, a + 1, b - 1), string.sub(t, b + 1)
 end
 -- end of the lease base: the constants and the clock above come first in every lease script; the heartbeat
 -- puts its renewal by fields (heartbeat_fields.lua) between them and the rules below, which it never needs
@@ -70,12 +100,12 @@ local seats_key = nil
 local function live_key(prefix, st) return prefix .. 'live:' .. st.show_id end
 
 local function remember_end(prefix, sid, reason)
-  redis.call('SET', prefix .. 'ended:' .. sid, cjson.encode(reason), 'PX', ENDED_RETENTION_MS)
+  redis.call('SET', prefix .. 'ended:' .. sid, cjson.encode(reason), 'PX', ENDED_RETENTION_TEXT)
   local list = seats_key .. ':ended'
   if redis.call('RPUSH', list, sid) > ENDED_MEMORY then
     redis.call('DEL', prefix .. 'ended:' .. redis.call('LPOP', list))
   end
-  redis.call('PEXPIRE', list, ENDED_RETENTION_MS)
+  redis.call('PEXPIRE', list, ENDED_RETENTION_TEXT)
 end
 
 local function drop_expired(prefix, st, now)
@@ -202,8 +232,6 @@ local function fixed_part(l, n)
   return cjson.encode(fixed)
 end
 
--- the form of an h: field (hot_pack)
-local HOT_FORMAT = '^(%d+),(%d+),(%d+),([^,]*),([^,]*),([^,]*)$'
 
 -- the session ids of `leases`, in their order, as the `ls` field holds them
 local function session_names(leases)
@@ -212,17 +240,23 @@ local function session_names(leases)
   return table.concat(names, ' ')
 end
 
--- fills the moving part into `l` (a lease's fixed part, or an empty table for a heartbeat)
-local function hot_unpack(l, s)
-  local r, e, t, prev, issued, retired = string.match(s, HOT_FORMAT)
-  if not r then error('seats: a lease field holds ' .. s) end
-  l.renewed_at, l.expires_at, l.ttl_ms = tonumber(r), tonumber(e), tonumber(t)
+-- fills the moving part into `l` (a lease's fixed part, or an empty table for a heartbeat); nil when `s`
+-- is not an h: field (hot_fields)
+local function hot_parse(l, s)
+  local r, e, t, prev, issued, retired_at = hot_fields(s)
+  if not r then return nil end
+  l.renewed_at, l.expires_at, l.ttl_ms = r, e, t
   if issued ~= '' then
     l.secret = { issued = words(issued) }
     if prev ~= '' then l.secret.previous = prev end
-    if retired ~= '' then l.secret.retired = words(retired) end
+    if retired_at <= #s then l.secret.retired = words(string.sub(s, retired_at)) end
   end
   return l
+end
+
+-- hot_parse, for a field that must be an h: field
+local function hot_unpack(l, s)
+  return hot_parse(l, s) or error('seats: a lease field holds ' .. s)
 end
 
 local layout_found = nil
