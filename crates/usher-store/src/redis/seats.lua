@@ -23,7 +23,6 @@ local ADDRESS_MEMORY = 32
 -- usher-core session_secret.rs: ISSUED_MEMORY and RETIRED_MEMORY
 local ISSUED_MEMORY = 8
 local RETIRED_MEMORY = 6
-local ARRAY_KEYS = { leases = true, ended = true, devices = true, countries = true, addresses = true }
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -33,14 +32,16 @@ end
 -- A session's index (<prefix>session:<id>, its ticket's id) outlives its lease by at least
 -- ENDED_RETENTION_MS, so that a lookup finds the session's end until that is forgotten. A renewal
 -- rewrites it only once its time to live has fallen below that, and then gives it INDEX_SLACK_MS more:
--- most renewals only read it, and a write called from a script costs Redis about four times a read.
+-- most renewals only read it, and a write called from a script costs Redis about four times a read. A new
+-- session's (`new`) is written without the read: its id was never used.
 local INDEX_SLACK_MS = 300000
-local function index_session(prefix, sid, ticket_id, ttl_ms)
+local function index_session(prefix, sid, ticket_id, ttl_ms, new)
   local key = prefix .. 'session:' .. sid
-  if redis.call('PTTL', key) < ttl_ms + ENDED_RETENTION_MS then
+  if new or redis.call('PTTL', key) < ttl_ms + ENDED_RETENTION_MS then
     redis.call('SET', key, ticket_id, 'PX', int_text(ttl_ms + ENDED_RETENTION_MS + INDEX_SLACK_MS))
   end
 end
+
 -- An h: field's parts (hot_pack): renewed_at, expires_at and ttl_ms as numbers, the previous and the
 -- issued secrets as text, and where the retired ones begin (they run to the field's end); nil for any other
 -- form. Plain finds, no pattern: Redis's Lua hashes every byte of every string a script makes, and a
@@ -70,30 +71,6 @@ end
 -- end of the lease base: the constants and the clock above come first in every lease script; the heartbeat
 -- puts its renewal by fields (heartbeat_fields.lua) between them and the rules below, which it never needs
 
--- cjson encodes an empty table as {}, array or not; the keys in ARRAY_KEYS always hold arrays, so their
--- empty tables are written back as []. Only a key can end in an unescaped quote followed by a colon (in a
--- viewer's text every quote is escaped: `\"`), so no label is ever changed. cjson does the encoding in C:
--- the encoder in Lua this replaces took most of a heartbeat's time in Redis; plain finds keep the fix cheap.
-local function enc(v)
-  local s = cjson.encode(v)
-  local parts, from, at = nil, 1, 1
-  while true do
-    local i = string.find(s, ':{}', at, true)
-    if not i then break end
-    local key = string.match(string.sub(s, math.max(1, i - 16), i - 1), '"(%a+)"$')
-    if key and ARRAY_KEYS[key] then
-      parts = parts or {}
-      parts[#parts + 1] = string.sub(s, from, i)
-      parts[#parts + 1] = '[]'
-      from = i + 3
-    end
-    at = i + 3
-  end
-  if not parts then return s end
-  parts[#parts + 1] = string.sub(s, from)
-  return table.concat(parts)
-end
-
 -- the seats key of the ticket this script works on (each script works on one ticket's seats)
 local seats_key = nil
 
@@ -108,60 +85,6 @@ local function remember_end(prefix, sid, reason)
   redis.call('PEXPIRE', list, ENDED_RETENTION_TEXT)
 end
 
-local function drop_expired(prefix, st, now)
-  local live = {}
-  for _, l in ipairs(st.leases) do
-    if l.expires_at <= now then
-      remember_end(prefix, l.session_id, { reason = 'expired', at = l.expires_at })
-      redis.call('ZREM', live_key(prefix, st), l.session_id)
-    else
-      live[#live + 1] = l
-    end
-  end
-  st.leases = live
-end
-
--- usher-core lease.rs `remember`: distinct entries (by `field` = `value`), most recent last, at most
--- `memory`; a known entry gets last_seen (and `extra`) and moves to the end
-local function remember(list, memory, field, value, now, extra)
-  local found = nil
-  for i, e in ipairs(list) do
-    -- a network the retention step left (`prefix`) is no exact address, even where it prints alike
-    if e[field] == value and not e.prefix then found = i end
-  end
-  local e
-  if found then
-    e = table.remove(list, found)
-    e.last_seen = now
-  else
-    if #list >= memory then table.remove(list, 1) end
-    e = { first_seen = now, last_seen = now }
-    e[field] = value
-  end
-  for k, v in pairs(extra or {}) do e[k] = v end
-  list[#list + 1] = e
-end
-
-local function saw_device(st, device, label, now)
-  local u = st.usage
-  if u.first_play_at == nil or u.first_play_at == cjson.null then u.first_play_at = now end
-  u.last_seen_at = now
-  remember(u.devices, DEVICE_MEMORY, 'device_id', device, now, { label = label })
-end
-
--- usher-core TicketLeases::saw_country and saw_address
-local function saw_country(st, country, now)
-  if not country or country == '' then return end
-  st.usage.countries = st.usage.countries or {}
-  remember(st.usage.countries, COUNTRY_MEMORY, 'country', country, now)
-end
-
-local function saw_address(st, address, now)
-  if not address or address == '' then return end
-  st.usage.addresses = st.usage.addresses or {}
-  remember(st.usage.addresses, ADDRESS_MEMORY, 'address', address, now)
-end
-
 -- Layout 2 (REDIS_SCHEMA 2): the seats are a hash, so that a heartbeat reads and writes a few short
 -- fields and decodes no JSON:
 --   show_id, v             the show and the version every write moves (a heartbeat by HINCRBY)
@@ -174,9 +97,9 @@ end
 --                          the `v` it moved to; first: the time of the first such heartbeat), replayed in
 --                          seq order on the next load as the device it saw (saw_device), so the usage
 --                          reads as if each heartbeat had written it
--- Layout 3 (REDIS_SCHEMA 3) is layout 2 with an admit that decodes no JSON document either (admit.lua
--- admit_by_fields: the usage of a ticket that saw many devices is ~10 KB of JSON, and decoding and encoding
--- it was ~90 of an admit's ~107 µs of Redis). Two more kinds of field:
+-- Layout 3 (REDIS_SCHEMA 3) is layout 2 with an admit that decodes no JSON document either
+-- (admit_fields.lua: the usage of a ticket that saw many devices is ~10 KB of JSON, and decoding and
+-- encoding it was ~90 of an admit's ~107 µs of Redis). Two more kinds of field:
 --   played                 set once the ticket has been played (usage.first_play_at), so that an admit
 --                          knows it is not the ticket's first play without reading the usage
 --   ls                     the session ids of the leases, in their order, space-separated: an admit
@@ -254,11 +177,6 @@ local function hot_parse(l, s)
   return l
 end
 
--- hot_parse, for a field that must be an h: field
-local function hot_unpack(l, s)
-  return hot_parse(l, s) or error('seats: a lease field holds ' .. s)
-end
-
 local layout_found = nil
 -- the layout this database is stamped with (`<prefix>schema`; none: 1)
 local function layout(key)
@@ -267,6 +185,167 @@ local function layout(key)
     layout_found = tonumber(redis.call('GET', prefix .. 'schema') or '1') or 1
   end
   return layout_found
+end
+
+-- usher-core session_secret.rs `SecretChain`: a lease's `secret` is {previous, issued = [...], retired = [...]},
+-- keyed hashes as hex. `issued` is never empty and `retired` exists only once something retired, so no
+-- empty table is ever encoded. A lease from before session secrets has none: nothing matches it.
+-- (Plain comparison: the hashes are keyed, so timing tells a guesser nothing about the secret.)
+local function has(list, h)
+  if not list then return false end
+  for _, e in ipairs(list) do
+    if e == h then return true end
+  end
+  return false
+end
+
+local function secret_check(l, h)
+  local c = l.secret
+  if not c or h == '' then return 'wrong' end
+  if has(c.issued, h) then return 'current' end
+  if c.previous == h then return 'previous' end
+  if has(c.retired, h) then return 'cloned' end
+  return 'wrong'
+end
+
+local function retire(c, h)
+  c.retired = c.retired or {}
+  if #c.retired >= RETIRED_MEMORY then table.remove(c.retired, 1) end
+  c.retired[#c.retired + 1] = h
+end
+
+-- SecretChain::renew: a current secret moves the chain, the previous one issues one more beside the
+-- current ones, anything else changes nothing
+local function secret_renew(l, h, fresh)
+  local check = secret_check(l, h)
+  local c = l.secret
+  if check == 'current' then
+    if c.previous then retire(c, c.previous) end
+    for _, e in ipairs(c.issued) do
+      if e ~= h then retire(c, e) end
+    end
+    c.previous = h
+    c.issued = { fresh }
+  elseif check == 'previous' then
+    if #c.issued >= ISSUED_MEMORY then retire(c, table.remove(c.issued, 1)) end
+    c.issued[#c.issued + 1] = fresh
+  end
+  return check
+end
+
+-- lease.rs `admit`: when every seat is taken, the time the first of them frees (oldest wins) and the
+-- lease a newest-wins admit supersedes (the least recently renewed, then the oldest), with its index
+local function earliest_expiry(leases)
+  local earliest = nil
+  for _, l in ipairs(leases) do
+    if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
+  end
+  return earliest
+end
+
+local function stalest(leases)
+  local idx, best = 1, nil
+  for i, l in ipairs(leases) do
+    if best == nil or l.renewed_at < best.renewed_at
+      or (l.renewed_at == best.renewed_at and l.created_at < best.created_at) then
+      idx, best = i, l
+    end
+  end
+  return idx, best
+end
+
+-- the ticket's status, read inside the lease step (a revoke that answered is seen by every later step)
+local function is_revoked(ticket_json)
+  return ticket_json and string.find(ticket_json, '"status":"revoked"', 1, true) ~= nil
+end
+
+-- end of the admit's part: the rules above are what an admit by fields needs; the admit puts it
+-- (admit_fields.lua) between them and the rules below (the whole document's), so that an admit by fields
+-- never pays for defining these, as the heartbeat's renewal by fields never pays for any
+
+local ARRAY_KEYS = { leases = true, ended = true, devices = true, countries = true, addresses = true }
+
+-- cjson encodes an empty table as {}, array or not; the keys in ARRAY_KEYS always hold arrays, so their
+-- empty tables are written back as []. Only a key can end in an unescaped quote followed by a colon (in a
+-- viewer's text every quote is escaped: `\"`), so no label is ever changed. cjson does the encoding in C:
+-- the encoder in Lua this replaces took most of a heartbeat's time in Redis; plain finds keep the fix cheap.
+local function enc(v)
+  local s = cjson.encode(v)
+  local parts, from, at = nil, 1, 1
+  while true do
+    local i = string.find(s, ':{}', at, true)
+    if not i then break end
+    local key = string.match(string.sub(s, math.max(1, i - 16), i - 1), '"(%a+)"$')
+    if key and ARRAY_KEYS[key] then
+      parts = parts or {}
+      parts[#parts + 1] = string.sub(s, from, i)
+      parts[#parts + 1] = '[]'
+      from = i + 3
+    end
+    at = i + 3
+  end
+  if not parts then return s end
+  parts[#parts + 1] = string.sub(s, from)
+  return table.concat(parts)
+end
+
+local function drop_expired(prefix, st, now)
+  local live = {}
+  for _, l in ipairs(st.leases) do
+    if l.expires_at <= now then
+      remember_end(prefix, l.session_id, { reason = 'expired', at = l.expires_at })
+      redis.call('ZREM', live_key(prefix, st), l.session_id)
+    else
+      live[#live + 1] = l
+    end
+  end
+  st.leases = live
+end
+
+-- usher-core lease.rs `remember`: distinct entries (by `field` = `value`), most recent last, at most
+-- `memory`; a known entry gets last_seen (and `extra`) and moves to the end
+local function remember(list, memory, field, value, now, extra)
+  local found = nil
+  for i, e in ipairs(list) do
+    -- a network the retention step left (`prefix`) is no exact address, even where it prints alike
+    if e[field] == value and not e.prefix then found = i end
+  end
+  local e
+  if found then
+    e = table.remove(list, found)
+    e.last_seen = now
+  else
+    if #list >= memory then table.remove(list, 1) end
+    e = { first_seen = now, last_seen = now }
+    e[field] = value
+  end
+  for k, v in pairs(extra or {}) do e[k] = v end
+  list[#list + 1] = e
+end
+
+local function saw_device(st, device, label, now)
+  local u = st.usage
+  if u.first_play_at == nil or u.first_play_at == cjson.null then u.first_play_at = now end
+  u.last_seen_at = now
+  remember(u.devices, DEVICE_MEMORY, 'device_id', device, now, { label = label })
+end
+
+-- usher-core TicketLeases::saw_country and saw_address
+local function saw_country(st, country, now)
+  if not country or country == '' then return end
+  st.usage.countries = st.usage.countries or {}
+  remember(st.usage.countries, COUNTRY_MEMORY, 'country', country, now)
+end
+
+local function saw_address(st, address, now)
+  if not address or address == '' then return end
+  st.usage.addresses = st.usage.addresses or {}
+  remember(st.usage.addresses, ADDRESS_MEMORY, 'address', address, now)
+end
+
+-- hot_parse, for a field that must be an h: field
+local function hot_unpack(l, s)
+  return hot_parse(l, s) or error('seats: a lease field holds ' .. s)
 end
 
 local function load_hash(key)
@@ -397,81 +476,9 @@ local function end_lease(prefix, st, idx, reason)
   return l.session_id
 end
 
--- usher-core session_secret.rs `SecretChain`: a lease's `secret` is {previous, issued = [...], retired = [...]},
--- keyed hashes as hex. `issued` is never empty and `retired` exists only once something retired, so no
--- empty table is ever encoded. A lease from before session secrets has none: nothing matches it.
--- (Plain comparison: the hashes are keyed, so timing tells a guesser nothing about the secret.)
-local function has(list, h)
-  if not list then return false end
-  for _, e in ipairs(list) do
-    if e == h then return true end
-  end
-  return false
-end
-
-local function secret_check(l, h)
-  local c = l.secret
-  if not c or h == '' then return 'wrong' end
-  if has(c.issued, h) then return 'current' end
-  if c.previous == h then return 'previous' end
-  if has(c.retired, h) then return 'cloned' end
-  return 'wrong'
-end
-
-local function retire(c, h)
-  c.retired = c.retired or {}
-  if #c.retired >= RETIRED_MEMORY then table.remove(c.retired, 1) end
-  c.retired[#c.retired + 1] = h
-end
-
--- SecretChain::renew: a current secret moves the chain, the previous one issues one more beside the
--- current ones, anything else changes nothing
-local function secret_renew(l, h, fresh)
-  local check = secret_check(l, h)
-  local c = l.secret
-  if check == 'current' then
-    if c.previous then retire(c, c.previous) end
-    for _, e in ipairs(c.issued) do
-      if e ~= h then retire(c, e) end
-    end
-    c.previous = h
-    c.issued = { fresh }
-  elseif check == 'previous' then
-    if #c.issued >= ISSUED_MEMORY then retire(c, table.remove(c.issued, 1)) end
-    c.issued[#c.issued + 1] = fresh
-  end
-  return check
-end
-
--- lease.rs `admit`: when every seat is taken, the time the first of them frees (oldest wins) and the
--- lease a newest-wins admit supersedes (the least recently renewed, then the oldest), with its index
-local function earliest_expiry(leases)
-  local earliest = nil
-  for _, l in ipairs(leases) do
-    if earliest == nil or l.expires_at < earliest then earliest = l.expires_at end
-  end
-  return earliest
-end
-
-local function stalest(leases)
-  local idx, best = 1, nil
-  for i, l in ipairs(leases) do
-    if best == nil or l.renewed_at < best.renewed_at
-      or (l.renewed_at == best.renewed_at and l.created_at < best.created_at) then
-      idx, best = i, l
-    end
-  end
-  return idx, best
-end
-
 local function saw_clone(st, now)
   st.usage.clones = (st.usage.clones or 0) + 1
   st.usage.last_clone_at = now
-end
-
--- the ticket's status, read inside the lease step (a revoke that answered is seen by every later step)
-local function is_revoked(ticket_json)
-  return ticket_json and string.find(ticket_json, '"status":"revoked"', 1, true) ~= nil
 end
 
 -- ends every lease of the ticket as revoked (the revoke script, and any step that finds the ticket revoked)
