@@ -2541,6 +2541,27 @@ pub async fn the_session_secret_controls_the_session(h: &impl Harness) {
     ));
 }
 
+/// What the store decides when session `session`'s player presents `held` and is to get `fresh`.
+async fn presenting(
+    store: &Arc<dyn Store>,
+    session: &SessionId,
+    held: SecretHash,
+    fresh: SecretHash,
+) -> HeartbeatDecision {
+    store
+        .heartbeat(
+            session,
+            Presented {
+                secret: &held,
+                fresh: Some(fresh),
+                revive_since: None,
+            },
+        )
+        .await
+        .unwrap()
+        .decision
+}
+
 /// Two players renewing with one copied secret fall out of step: the second renewal of the first
 /// retires the second's secret, which is then refused as cloned (and counted in the usage), while the
 /// first plays on. A retry of the previous secret is not a clone.
@@ -2558,24 +2579,7 @@ pub async fn a_copied_secret_is_told_from_a_retry(h: &impl Harness) {
             .unwrap(),
     );
     let s = |n: &str| hasher().session_secret(n);
-    let renew = |held: SecretHash, fresh: SecretHash| {
-        let store = Arc::clone(&store);
-        let a = a.clone();
-        async move {
-            store
-                .heartbeat(
-                    &a,
-                    Presented {
-                        secret: &held,
-                        fresh: Some(fresh),
-                        revive_since: None,
-                    },
-                )
-                .await
-                .unwrap()
-                .decision
-        }
-    };
+    let renew = |held: SecretHash, fresh: SecretHash| presenting(&store, &a, held, fresh);
     let renewed = |d: &HeartbeatDecision| matches!(d, HeartbeatDecision::Renewed { .. });
     // player 1 renews: the seat secret moves to p1
     assert!(renewed(&renew(seat_secret(), s("p1")).await));
@@ -2636,24 +2640,7 @@ pub async fn a_lease_knows_its_newest_retired_secrets_only(h: &impl Harness) {
             .await
             .unwrap(),
     );
-    let renew = |held: SecretHash, fresh: SecretHash| {
-        let store = Arc::clone(&store);
-        let a = a.clone();
-        async move {
-            store
-                .heartbeat(
-                    &a,
-                    Presented {
-                        secret: &held,
-                        fresh: Some(fresh),
-                        revive_since: None,
-                    },
-                )
-                .await
-                .unwrap()
-                .decision
-        }
-    };
+    let renew = |held: SecretHash, fresh: SecretHash| presenting(&store, &a, held, fresh);
     // the admit's secret, then one per renewal, each renewal presenting the one before
     let renewals = RETIRED_MEMORY + 4;
     let chain: Vec<SecretHash> = std::iter::once(seat_secret())

@@ -361,20 +361,24 @@ fn script(body: &str) -> Script {
 /// Where `redis/seats.lua`'s base (constants, clock) ends and its rules begin.
 const RULES_BEGIN: &str = "-- end of the lease base";
 
-/// The heartbeat: the lease base, the generation and the renewal by fields (`heartbeat_fields.lua`),
-/// and only then the lease rules and the rest, which a renewal by fields never runs.
-fn heartbeat_script(now_fn: &str) -> Script {
-    let seats = include_str!("redis/seats.lua");
-    let (base, rules) = seats
+/// `redis/seats.lua` cut where its rules begin: its base (constants, clock), with `now_ms` as `now_fn`,
+/// and its rules.
+fn seats_base_and_rules(now_fn: &str) -> (String, &'static str) {
+    let (base, rules) = include_str!("redis/seats.lua")
         .split_once(RULES_BEGIN)
         .expect("seats.lua marks where its rules begin");
     assert!(base.contains(SERVER_NOW), "seats.lua's base defines now_ms");
+    (base.replace(SERVER_NOW, now_fn), rules)
+}
+
+/// The heartbeat: the lease base, the generation and the renewal by fields (`heartbeat_fields.lua`),
+/// and only then the lease rules and the rest, which a renewal by fields never runs.
+fn heartbeat_script(now_fn: &str) -> Script {
+    let (base, rules) = seats_base_and_rules(now_fn);
     lua(&format!(
-        "{}\n{}\n{}\n{RULES_BEGIN}{}\n{}",
-        base.replace(SERVER_NOW, now_fn),
+        "{base}\n{}\n{}\n{RULES_BEGIN}{rules}\n{}",
         include_str!("redis/generation.lua"),
         include_str!("redis/heartbeat_fields.lua"),
-        rules,
         include_str!("redis/heartbeat.lua"),
     ))
 }
@@ -387,21 +391,14 @@ const ADMIT_PART_END: &str = "-- end of the admit's part";
 /// (`admit_fields.lua`), and only then the rest of the rules and the whole step (`admit.lua`): defining
 /// the rules an admit by fields never runs was ~5 % of its instructions in Redis.
 fn admit_script(now_fn: &str) -> Script {
-    let seats = include_str!("redis/seats.lua");
-    let (base, rules) = seats
-        .split_once(RULES_BEGIN)
-        .expect("seats.lua marks where its rules begin");
+    let (base, rules) = seats_base_and_rules(now_fn);
     let (fields, whole) = rules
         .split_once(ADMIT_PART_END)
         .expect("seats.lua marks where the admit's part ends");
-    assert!(base.contains(SERVER_NOW), "seats.lua's base defines now_ms");
     lua(&format!(
-        "{}\n{}\n{RULES_BEGIN}{}\n{}\n{ADMIT_PART_END}{}\n{}",
-        base.replace(SERVER_NOW, now_fn),
+        "{base}\n{}\n{RULES_BEGIN}{fields}\n{}\n{ADMIT_PART_END}{whole}\n{}",
         include_str!("redis/generation.lua"),
-        fields,
         include_str!("redis/admit_fields.lua"),
-        whole,
         include_str!("redis/admit.lua"),
     ))
 }

@@ -15,7 +15,7 @@ local ENDED_RETENTION_MS = 3600000
 -- Whole numbers go to redis.call as text written with '%d' (int_text): Lua would turn a number into
 -- text with '%.14g', libc's multi-precision float path, a visible cost in a script that passes several.
 local function int_text(n) return string.format('%d', n) end
-local ENDED_RETENTION_TEXT = '3600000' -- ENDED_RETENTION_MS, as text once (a call here runs in every step)
+local ENDED_RETENTION_TEXT = int_text(ENDED_RETENTION_MS)
 local ENDED_MEMORY = 256
 local DEVICE_MEMORY = 64
 local COUNTRY_MEMORY = 32
