@@ -206,8 +206,8 @@ fn method_label(method: &Method) -> &'static str {
 /// `usher_http_request_duration_seconds{route, method}`, each looked up in the recorder once per thread:
 /// a lookup builds the metric's key, allocates its labels and hashes them under the registry's lock,
 /// twice per request (BENCHMARKS.md, issue 16's twelfth step). The labels are [`interned`] (the method's
-/// are [`method_label`]'s constants), so their places name them. Until the recorder is installed ([`metrics_handle`]) nothing is kept, so a handle
-/// that records nowhere is never reused.
+/// are [`method_label`]'s constants), so their places name them. Until the recorder is installed
+/// ([`metrics_handle`]) nothing is kept, so a handle that records nowhere is never reused.
 fn request_metrics(
     route: &'static str,
     method: &'static str,

@@ -2541,22 +2541,24 @@ pub async fn the_session_secret_controls_the_session(h: &impl Harness) {
     ));
 }
 
+/// A renewal as a player makes it: the secret the last answer handed out, and a fresh one.
+pub fn presenting(current: &SecretHash, fresh: SecretHash) -> Presented<'_> {
+    Presented {
+        secret: current,
+        fresh: Some(fresh),
+        revive_since: None,
+    }
+}
+
 /// What the store decides when session `session`'s player presents `held` and is to get `fresh`.
-async fn presenting(
+async fn decided(
     store: &Arc<dyn Store>,
     session: &SessionId,
     held: SecretHash,
     fresh: SecretHash,
 ) -> HeartbeatDecision {
     store
-        .heartbeat(
-            session,
-            Presented {
-                secret: &held,
-                fresh: Some(fresh),
-                revive_since: None,
-            },
-        )
+        .heartbeat(session, presenting(&held, fresh))
         .await
         .unwrap()
         .decision
@@ -2579,7 +2581,7 @@ pub async fn a_copied_secret_is_told_from_a_retry(h: &impl Harness) {
             .unwrap(),
     );
     let s = |n: &str| hasher().session_secret(n);
-    let renew = |held: SecretHash, fresh: SecretHash| presenting(&store, &a, held, fresh);
+    let renew = |held: SecretHash, fresh: SecretHash| decided(&store, &a, held, fresh);
     let renewed = |d: &HeartbeatDecision| matches!(d, HeartbeatDecision::Renewed { .. });
     // player 1 renews: the seat secret moves to p1
     assert!(renewed(&renew(seat_secret(), s("p1")).await));
@@ -2640,7 +2642,7 @@ pub async fn a_lease_knows_its_newest_retired_secrets_only(h: &impl Harness) {
             .await
             .unwrap(),
     );
-    let renew = |held: SecretHash, fresh: SecretHash| presenting(&store, &a, held, fresh);
+    let renew = |held: SecretHash, fresh: SecretHash| decided(&store, &a, held, fresh);
     // the admit's secret, then one per renewal, each renewal presenting the one before
     let renewals = RETIRED_MEMORY + 4;
     let chain: Vec<SecretHash> = std::iter::once(seat_secret())

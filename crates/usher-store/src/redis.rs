@@ -405,16 +405,10 @@ fn admit_script(now_fn: &str) -> Script {
 
 /// [`script`] with the lease rules' `now_ms` replaced by `now_fn`.
 fn script_timed(body: &str, now_fn: &str) -> Script {
-    let seats = include_str!("redis/seats.lua");
-    assert!(
-        seats.contains(SERVER_NOW),
-        "seats.lua defines now_ms as SERVER_NOW"
-    );
+    let (base, rules) = seats_base_and_rules(now_fn);
     lua(&format!(
-        "{}\n{}\n{}",
-        seats.replace(SERVER_NOW, now_fn),
+        "{base}{RULES_BEGIN}{rules}\n{}\n{body}",
         include_str!("redis/generation.lua"),
-        body
     ))
 }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use usher_core::cdn::{CdnHealth, HealthState};
 use usher_core::ids::{DeviceId, SessionId, ShowId};
-use usher_core::lease::{AdmitDecision, HeartbeatDecision, Presented, SeatRules};
-use usher_core::secret::{SecretHash, SecretHasher};
+use usher_core::lease::{AdmitDecision, HeartbeatDecision, SeatRules};
+use usher_core::secret::SecretHasher;
 use usher_core::show::SharingPolicy;
 use usher_core::store::{AdmitRequest, DeleteShowOutcome, NewTicket, Store};
-use usher_store::contract::{Harness, cdn, show, ticket};
+use usher_store::contract::{Harness, cdn, presenting, show, ticket};
 use usher_store::redis::{RedisConfig, RedisStore};
 use usher_testkit::RedisServer;
 
@@ -638,15 +638,6 @@ async fn a_renewal_by_fields_reads_no_ticket_and_a_node_reads_it_once() {
         (RENEWALS, Some(2 * RENEWALS), None, Some(RENEWALS)),
         "one step each, reading the generation and the session's ticket id, writing by fields: {seen:?}"
     );
-}
-
-/// A renewal as a player makes it: the secret the last answer handed out, and a fresh one.
-fn presenting(current: &SecretHash, fresh: SecretHash) -> Presented<'_> {
-    Presented {
-        secret: current,
-        fresh: Some(fresh),
-        revive_since: None,
-    }
 }
 
 /// A Redis, a node on it, show `s1` (one device, newest wins) and one ticket of it registered.
