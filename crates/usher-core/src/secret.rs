@@ -12,10 +12,53 @@ use subtle::ConstantTimeEq;
 
 use crate::ids::{ApiKeyId, TicketToken, random_b64};
 
-/// HMAC-SHA256 of a secret under the server's hashing key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
+/// HMAC-SHA256 of a secret under the server's hashing key. Serialized as 64 lower-case hex digits in
+/// text formats (JSON), written from and read into a buffer on the stack (a lease holds up to fifteen of
+/// them, and the embedded store's flush writes every renewed lease each second: a `String` per hash each
+/// way was most of that flush's allocations), and as its 32 bytes in binary ones (the embedded store's
+/// renewal log).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SecretHash([u8; 32]);
+
+impl Serialize for SecretHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            return s.serialize_bytes(&self.0);
+        }
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut text).expect("64 digits for 32 bytes");
+        s.serialize_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct HashForm;
+        impl serde::de::Visitor<'_> for HashForm {
+            type Value = SecretHash;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret hash: 64 hex digits, or 32 bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<SecretHash, E> {
+                let bytes: [u8; 32] = b.try_into().map_err(|_| {
+                    E::custom(format!("bad secret hash: {} bytes, not 32", b.len()))
+                })?;
+                Ok(SecretHash(bytes))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SecretHash, E> {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(s, &mut out)
+                    .map_err(|e| E::custom(format!("bad secret hash: {e}")))?;
+                Ok(SecretHash(out))
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_str(HashForm)
+        } else {
+            d.deserialize_bytes(HashForm)
+        }
+    }
+}
 
 impl SecretHash {
     /// Compares two hashes in constant time.
@@ -256,6 +299,36 @@ mod tests {
         assert!(ApiKeySecret::parse("usher_k_00").is_none());
         assert!(ApiKeySecret::parse("").is_none());
         assert!(ApiKeySecret::parse(&format!("usher_{}_{}", k.id, "é".repeat(30))).is_none());
+    }
+
+    #[test]
+    fn a_hash_is_64_hex_digits_in_json_and_junk_is_refused() {
+        let h = SecretHasher::new(&[3u8; 32]).api_key_secret("a key");
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(json, format!("\"{}\"", h.to_hex()));
+        assert!(serde_json::from_str::<SecretHash>(&json).unwrap().ct_eq(&h));
+        // an escaped form of the same digits is the same hash
+        let escaped = format!(
+            "\"\\u00{:x}{}\"",
+            json.as_bytes()[1],
+            &json[2..json.len() - 1]
+        );
+        assert!(
+            serde_json::from_str::<SecretHash>(&escaped)
+                .unwrap()
+                .ct_eq(&h)
+        );
+        for junk in [
+            "\"\"".to_owned(),
+            format!("\"{}\"", &h.to_hex()[..62]),
+            format!("\"{}00\"", h.to_hex()),
+            format!("\"{}zz\"", &h.to_hex()[..62]),
+            "42".to_owned(),
+            "null".to_owned(),
+        ] {
+            let e = serde_json::from_str::<SecretHash>(&junk).unwrap_err();
+            assert!(e.to_string().contains("secret hash"), "{junk}: {e}");
+        }
     }
 
     #[test]

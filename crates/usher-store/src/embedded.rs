@@ -20,7 +20,8 @@
 //! in one value of a log (table `lease_renewal_log`, keyed by the piece's sequence number, replayed over
 //! the whole records at open), which costs one write instead of a B-tree insert per ticket; it is written
 //! whole again at least every [`WHOLE_EVERY_MS`] and at [`Store::close`], and a log value no ticket needs
-//! any more is removed by the next flush.
+//! any more is removed by the next flush. The log is binary ([`PackedLease`], postcard): a lease's
+//! secret hashes as bytes, where JSON spelled each in hex and the flush spent most of its time on that.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -74,7 +75,11 @@ const CDNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cdns");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 /// The renewal log: per flushed piece (key: its sequence number, 16 hex digits), the tickets of it that
 /// only renewals changed since their record in [`LEASES`] was written, each with its leases and
-/// last-seen time ([`Renewals`]). Replayed at open over the whole records older than the entry.
+/// last-seen time ([`Renewals`], packed: [`pack_renewals`]). Replayed at open over the whole records
+/// older than the entry. The releases before the binary form wrote entries as JSON (a JSON array: its
+/// first byte is `[`, never [`PACKED_FORM`]); this one still reads those. Such a release refuses an
+/// entry in binary (the log is empty after a clean stop): it never runs on a log it cannot read, whose
+/// entries it would not know to be older than the records it wrote.
 const RENEWAL_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("lease_renewal_log");
 
 /// A renewal log key.
@@ -251,6 +256,124 @@ struct TicketRuntime {
 struct Renewals {
     leases: Vec<usher_core::lease::Lease>,
     last_seen_at: Option<UnixMs>,
+}
+
+/// The first byte of a binary renewal log entry: the version of its form ([`PackedLease`]).
+const PACKED_FORM: u8 = 1;
+
+/// A lease as the binary renewal log holds it: its fields in order, no names (postcard is not
+/// self-describing, so `Lease`'s optional fields are spelled out here), the secret hashes as bytes.
+#[derive(Serialize, Deserialize)]
+struct PackedLease {
+    session_id: SessionId,
+    device_id: usher_core::ids::DeviceId,
+    device_label: String,
+    created_at: UnixMs,
+    renewed_at: UnixMs,
+    expires_at: UnixMs,
+    ttl_ms: i64,
+    previous: Option<SecretHash>,
+    issued: Vec<SecretHash>,
+    retired: Vec<SecretHash>,
+}
+
+impl From<usher_core::lease::Lease> for PackedLease {
+    fn from(l: usher_core::lease::Lease) -> Self {
+        // every field named: a field added to `Lease` does not compile here until the log holds it
+        let usher_core::lease::Lease {
+            session_id,
+            device_id,
+            device_label,
+            created_at,
+            renewed_at,
+            expires_at,
+            ttl_ms,
+            secret:
+                usher_core::session_secret::SecretChain {
+                    previous,
+                    issued,
+                    retired,
+                },
+        } = l;
+        Self {
+            session_id,
+            device_id,
+            device_label,
+            created_at,
+            renewed_at,
+            expires_at,
+            ttl_ms,
+            previous,
+            issued,
+            retired,
+        }
+    }
+}
+
+impl From<PackedLease> for usher_core::lease::Lease {
+    fn from(p: PackedLease) -> Self {
+        Self {
+            session_id: p.session_id,
+            device_id: p.device_id,
+            device_label: p.device_label,
+            created_at: p.created_at,
+            renewed_at: p.renewed_at,
+            expires_at: p.expires_at,
+            ttl_ms: p.ttl_ms,
+            secret: usher_core::session_secret::SecretChain {
+                previous: p.previous,
+                issued: p.issued,
+                retired: p.retired,
+            },
+        }
+    }
+}
+
+/// A binary log entry after its form byte: per ticket, its leases and last-seen time.
+type PackedEntry = Vec<(TicketId, Vec<PackedLease>, Option<UnixMs>)>;
+
+/// One piece's renewals as a binary log entry: [`PACKED_FORM`], then postcard.
+fn pack_renewals(renewed: Vec<(TicketId, Renewals)>) -> Vec<u8> {
+    let packed: PackedEntry = renewed
+        .into_iter()
+        .map(|(id, r)| {
+            let leases = r.leases.into_iter().map(PackedLease::from).collect();
+            (id, leases, r.last_seen_at)
+        })
+        .collect();
+    postcard::to_extend(&packed, vec![PACKED_FORM]).expect("domain records serialize")
+}
+
+/// A binary log entry's renewals ([`pack_renewals`]).
+fn unpack_renewals(bytes: &[u8]) -> Result<Vec<(TicketId, Renewals)>, StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt(format!("lease renewals: {why}"));
+    let body = match bytes.split_first() {
+        Some((&PACKED_FORM, body)) => body,
+        Some((form, _)) => {
+            return Err(corrupt(format!(
+                "form {form}, which this build does not read (a newer Usher wrote it?)"
+            )));
+        }
+        None => return Err(corrupt("an empty entry".into())),
+    };
+    let (packed, rest): (PackedEntry, &[u8]) =
+        postcard::take_from_bytes(body).map_err(|e| corrupt(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} bytes after the entry", rest.len())));
+    }
+    Ok(packed
+        .into_iter()
+        .map(|(id, leases, last_seen_at)| {
+            let leases = leases.into_iter().map(Into::into).collect();
+            (
+                id,
+                Renewals {
+                    leases,
+                    last_seen_at,
+                },
+            )
+        })
+        .collect())
 }
 
 /// The longest a ticket flushed for its renewals goes without its whole record written (one whose
@@ -886,7 +1009,12 @@ impl EmbeddedStore {
                 .map_err(|e| StoreError::Corrupt(format!("lease renewal log key: {e}")))?;
             newest = newest.max(seq);
             entries.push(seq);
-            let renewed: Vec<(TicketId, Renewals)> = decode("lease renewal log", v.value())?;
+            // an entry of the releases before the binary form is JSON
+            let renewed: Vec<(TicketId, Renewals)> = if v.value().first() == Some(&b'[') {
+                decode("lease renewal log", v.value())?
+            } else {
+                unpack_renewals(v.value())?
+            };
             for (id, r) in renewed {
                 // a whole record without a sequence was written by a release without the log (after
                 // a downgrade): it is newer than any entry, which that release never wrote
@@ -1198,7 +1326,7 @@ impl EmbeddedStore {
                     }
                     let mut log = txn.open_table(RENEWAL_LOG).map_err(unavailable)?;
                     if !renewed.is_empty() {
-                        log.insert(renewal_key(seq).as_str(), encode(&renewed).as_slice())
+                        log.insert(renewal_key(seq).as_str(), pack_renewals(renewed).as_slice())
                             .map_err(unavailable)?;
                     }
                     // entries every ticket of which was written again in an earlier commit (which
@@ -2720,5 +2848,91 @@ impl Store for EmbeddedStore {
         // the leases live in memory and are flushed every second: make the latest ones part of the copy
         self.flush().await?;
         crate::snapshot::write(self.database(), BYTE_TABLES, TEXT_TABLES, dest).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use usher_core::ids::DeviceId;
+    use usher_core::lease::Lease;
+    use usher_core::secret::SecretHasher;
+    use usher_core::session_secret::SecretChain;
+
+    fn entry() -> Vec<(TicketId, Renewals)> {
+        let h = SecretHasher::new(&[5u8; 32]);
+        let lease = Lease {
+            session_id: SessionId::generate(),
+            device_id: DeviceId::parse("device-000001").unwrap(),
+            device_label: "Firefox on Linux".into(),
+            created_at: UnixMs(1_000),
+            renewed_at: UnixMs(2_000),
+            expires_at: UnixMs(62_000),
+            ttl_ms: 60_000,
+            secret: SecretChain {
+                previous: Some(h.session_secret("p")),
+                issued: vec![h.session_secret("i1"), h.session_secret("i2")],
+                retired: vec![h.session_secret("r")],
+            },
+        };
+        vec![(
+            TicketId::generate(),
+            Renewals {
+                leases: vec![lease],
+                last_seen_at: Some(UnixMs(2_000)),
+            },
+        )]
+    }
+
+    #[test]
+    fn a_packed_entry_reads_back_as_written_and_is_smaller_than_json() {
+        let written = entry();
+        let json = encode(&written);
+        let packed = pack_renewals(entry_clone(&written));
+        assert!(
+            packed.len() * 2 < json.len(),
+            "{} vs {}",
+            packed.len(),
+            json.len()
+        );
+        let read = unpack_renewals(&packed).unwrap();
+        assert_eq!(encode(&read), json);
+    }
+
+    #[test]
+    fn a_damaged_entry_is_refused_as_corrupt() {
+        let packed = pack_renewals(entry());
+        let mut newer = packed.clone();
+        newer[0] = PACKED_FORM + 1;
+        let mut trailing = packed.clone();
+        trailing.push(0);
+        for (what, bytes) in [
+            ("empty", Vec::new()),
+            ("a newer form", newer),
+            ("cut short", packed[..packed.len() - 3].to_vec()),
+            ("bytes after it", trailing),
+            ("JSON", encode(&entry())),
+        ] {
+            match unpack_renewals(&bytes) {
+                Err(StoreError::Corrupt(why)) => {
+                    assert!(why.starts_with("lease renewals"), "{why}")
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    fn entry_clone(e: &[(TicketId, Renewals)]) -> Vec<(TicketId, Renewals)> {
+        e.iter()
+            .map(|(id, r)| {
+                (
+                    id.clone(),
+                    Renewals {
+                        leases: r.leases.clone(),
+                        last_seen_at: r.last_seen_at,
+                    },
+                )
+            })
+            .collect()
     }
 }

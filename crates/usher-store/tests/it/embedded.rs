@@ -410,6 +410,29 @@ fn rows(dir: &std::path::Path, table: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The rows of one of the store's byte tables as bytes (the binary renewal log).
+fn raw_rows(dir: &std::path::Path, table: &str) -> Vec<(String, Vec<u8>)> {
+    let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn
+        .open_table(redb::TableDefinition::<&str, &[u8]>::new(table))
+        .unwrap();
+    table
+        .iter()
+        .unwrap()
+        .map(|row| {
+            let (k, v) = row.unwrap();
+            (k.value().to_owned(), v.value().to_vec())
+        })
+        .collect()
+}
+
+/// Whether `bytes` hold the 32 bytes of `hash`.
+fn holds(bytes: &[u8], hash: &usher_core::secret::SecretHash) -> bool {
+    let raw = hex::decode(hash.to_hex()).unwrap();
+    bytes.windows(raw.len()).any(|w| w == raw.as_slice())
+}
+
 /// Renews `session` presenting `secret`, handing out `fresh`: it must renew.
 async fn renew(
     store: &EmbeddedStore,
@@ -458,9 +481,16 @@ async fn renewals_are_logged_apart_survive_a_crash_and_are_written_whole_at_clos
         // dropped without a close: a crash after the flush
         session_id
     };
-    let logged = rows(dir.path(), LOG);
+    let logged = raw_rows(dir.path(), LOG);
     assert_eq!(logged.len(), 1, "the renewal is logged apart");
-    assert!(logged[0].1.contains(&secret(1).to_hex()), "{logged:?}");
+    assert!(holds(&logged[0].1, &secret(1)), "{logged:?}");
+    assert!(
+        !logged[0]
+            .1
+            .windows(8)
+            .any(|w| w == &secret(1).to_hex().as_bytes()[..8]),
+        "the log holds hashes as bytes, not hex"
+    );
     assert!(
         !rows(dir.path(), "leases")[0]
             .1
@@ -477,7 +507,7 @@ async fn renewals_are_logged_apart_survive_a_crash_and_are_written_whole_at_clos
         store.flush().await.unwrap();
     }
     assert!(
-        rows(dir.path(), LOG).is_empty(),
+        raw_rows(dir.path(), LOG).is_empty(),
         "the obsolete entry is removed"
     );
     assert!(
@@ -494,11 +524,68 @@ async fn renewals_are_logged_apart_survive_a_crash_and_are_written_whole_at_clos
     renew(&store, &session, &secret(3), secret(4)).await;
     store.close().await.unwrap();
     drop(store);
-    assert!(rows(dir.path(), LOG).is_empty(), "a close writes whole");
+    assert!(raw_rows(dir.path(), LOG).is_empty(), "a close writes whole");
     assert!(
         rows(dir.path(), "leases")[0]
             .1
             .contains(&secret(4).to_hex())
+    );
+}
+
+#[tokio::test]
+async fn a_json_renewal_log_entry_of_the_release_before_is_replayed_and_removed_once_obsolete() {
+    // the releases before the binary log wrote its entries as JSON: a store that crashed under one of
+    // them and is opened by this one replays them
+    const JSON_LOG: &str = "lease_renewal_log";
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
+    let hasher = usher_core::secret::SecretHasher::new(b"renewals-test-key-0123456789abcdef");
+    let secret = |n: u32| hasher.session_secret(&n.to_string());
+    let (ticket_id, session) = {
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        let (ticket, session_id) = seated_ticket(&store, "renewals-token-00002").await;
+        store.close().await.unwrap();
+        (ticket.id, session_id)
+    };
+    // the entry the release before would have written for a renewal from the seat's secret to
+    // secret(1): the whole record's leases with the moved chain, under a newer sequence number
+    let (_, whole) = rows(dir.path(), "leases").remove(0);
+    let whole: serde_json::Value = serde_json::from_str(&whole).unwrap();
+    let mut leases = whole["leases"]["leases"].clone();
+    leases[0]["secret"] = serde_json::json!({
+        "previous": contract::seat_secret(),
+        "issued": [secret(1)],
+    });
+    let seq = whole["seq"].as_u64().unwrap() + 1;
+    let entry = serde_json::json!([[ticket_id, {"leases": leases, "last_seen_at": null}]]);
+    {
+        let db = redb::Database::open(dir.path().join(usher_store::embedded::DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(redb::TableDefinition::<&str, &[u8]>::new(JSON_LOG))
+            .unwrap()
+            .insert(
+                format!("{seq:016x}").as_str(),
+                serde_json::to_vec(&entry).unwrap().as_slice(),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+    // the replayed entry moved the chain: secret(1) renews, the seat's secret is the previous one
+    renew(&store, &session, &secret(1), secret(2)).await;
+    // the first flush writes the ticket whole, the next removes the entry it made obsolete
+    store.flush().await.unwrap();
+    store.flush().await.unwrap();
+    drop(store);
+    assert!(
+        rows(dir.path(), JSON_LOG).is_empty(),
+        "the JSON entry is gone"
+    );
+    assert!(
+        rows(dir.path(), "leases")[0]
+            .1
+            .contains(&secret(2).to_hex())
     );
 }
 
