@@ -342,9 +342,17 @@ async fn connection(c: Connection) {
     metrics::gauge!("usher_connections_open").increment(1.0);
     let conn = c.builder.serve_connection(io, service);
     tokio::pin!(conn);
+    // made once, not on every turn of the loop (a head beginning wakes it: a turn per request): the two
+    // tokens are every connection's, and a fresh waiter on each turn took their shared locks twice per
+    // request on every connection at once (issue 16). The timer is set for the connection's deadline or
+    // earlier: moved earlier when a head begins, and set again when it fires before the deadline.
+    let stop = c.stop.cancelled();
+    let cut = c.cut.cancelled();
+    let woken = watch.woken.notified();
+    let timer = tokio::time::sleep_until(watch.deadline(&c.serving));
+    tokio::pin!(stop, cut, woken, timer);
     let mut closing = false;
     loop {
-        let deadline = watch.deadline(&c.serving);
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -352,13 +360,19 @@ async fn connection(c: Connection) {
                 }
                 break;
             }
-            () = c.stop.cancelled(), if !closing => {
+            () = stop.as_mut(), if !closing => {
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = c.cut.cancelled() => break,
-            () = watch.woken.notified() => {}
-            () = tokio::time::sleep_until(deadline) => {
+            () = cut.as_mut() => break,
+            () = woken.as_mut() => {
+                woken.set(watch.woken.notified());
+                let deadline = watch.deadline(&c.serving);
+                if deadline < timer.deadline() {
+                    timer.as_mut().reset(deadline);
+                }
+            }
+            () = timer.as_mut() => {
                 match watch.expired(&c.serving, Instant::now()) {
                     None => {}
                     Some(expiry) => {
@@ -373,6 +387,7 @@ async fn connection(c: Connection) {
                         closing = true;
                     }
                 }
+                timer.as_mut().reset(watch.deadline(&c.serving));
             }
         }
     }
