@@ -33,8 +33,13 @@ pub struct LeaseChecks {
     epoch: Instant,
     /// Bumped by every change this node makes to leases: answers kept before it are not used.
     generation: AtomicU64,
-    kept: RwLock<Answers>,
+    /// The answers in [`SHARDS`] maps by session: every media request takes one of their locks (a miss
+    /// for writing), and one lock for all of them made the workers take turns on each request.
+    kept: Box<[RwLock<Answers>]>,
 }
+
+/// How many maps the kept answers are spread over (a power of two).
+const SHARDS: usize = 64;
 
 struct Answers {
     map: HashMap<SessionId, Kept>,
@@ -43,7 +48,8 @@ struct Answers {
 }
 
 /// Fewest entries before the map is pruned.
-const PRUNE_FLOOR: usize = 4_096;
+/// The size past which a shard drops its lapsed answers at the next insert, at the least.
+const PRUNE_FLOOR: usize = 4_096 / SHARDS;
 
 impl std::fmt::Debug for LeaseChecks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,11 +66,25 @@ impl LeaseChecks {
             keep_ms,
             epoch: Instant::now(),
             generation: AtomicU64::new(0),
-            kept: RwLock::new(Answers {
-                map: HashMap::new(),
-                prune_at: PRUNE_FLOOR,
-            }),
+            kept: (0..SHARDS)
+                .map(|_| {
+                    RwLock::new(Answers {
+                        map: HashMap::new(),
+                        prune_at: PRUNE_FLOOR,
+                    })
+                })
+                .collect(),
         }
+    }
+
+    /// The map that keeps `session`'s answers: by the last bytes of its id (random hex digits; any
+    /// text spreads well enough, and a chosen one only crowds one shard).
+    fn shard(&self, session: &SessionId) -> &RwLock<Answers> {
+        let tail = session.as_str().bytes().rev().take(4);
+        let n = tail.fold(0usize, |n, b| {
+            n.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        &self.kept[n % SHARDS]
     }
 
     fn now_ms(&self) -> u64 {
@@ -91,8 +111,8 @@ impl LeaseChecks {
         }
         let now = self.now_ms();
         let generation = self.generation.load(Ordering::SeqCst);
-        let hit = self
-            .kept
+        let shard = self.shard(session);
+        let hit = shard
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .map
@@ -105,8 +125,7 @@ impl LeaseChecks {
         let info = store.live_session(session).await?;
         // a change made while the store was asked may not be in this answer: keep it under the
         // generation read before asking, so the change's bump makes it unused
-        let mut kept = self
-            .kept
+        let mut kept = shard
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.map.len() >= kept.prune_at {

@@ -115,6 +115,11 @@ impl Outage {
 
     /// Notes that the store answered at `now_ms` (ending an outage under way).
     pub fn recovered(&self, now_ms: i64) {
+        // read first: every store answer comes here, and a swap on each would take the line for
+        // writing from the other workers' caches on every heartbeat (an outage is rare)
+        if self.since_ms.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         let began = self.since_ms.swap(0, Ordering::SeqCst);
         if began != 0 {
             let ended = now_ms.max(began);
