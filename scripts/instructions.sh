@@ -11,7 +11,10 @@
 #   and Usher on it, so the count is Redis's work per request (the Lua scripts, the commands).
 # --process usher: Usher runs under callgrind, on --store (default embedded; redis: a redis-server of its
 #   own beside it), so the count is the node's user-space work per request (its HTTP stack, handlers,
-#   store; the kernel's socket work is not counted).
+#   store; the kernel's socket work is not counted, nor what contention on shared locks and cache lines
+#   costs: wrk rounds measure that). Valgrind hides the CPU's SHA extensions, so SHA-256 (the keyed
+#   hashes of secrets and grants) runs sha2's portable code here and weighs ~8x what it does on the CPU:
+#   about a quarter of a heartbeat's count, a few per cent of its time.
 # USHER=/path/to/usher (environment): measure that server binary (default: this tree's release build,
 #   built first). USHER_LOAD likewise for usher-load.
 # REDIS_SERVER=/path/to/redis-server (environment): the redis-server to run (default: Debian's). Under
