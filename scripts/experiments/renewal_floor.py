@@ -4,7 +4,9 @@ the renewal by fields (crates/usher-store/src/redis/heartbeat_fields.lua), built
 at run time: as it is (the secret chain), with counted session secrets (docs/counted-session-secrets.md),
 each as a script (EVALSHA) and as a Redis 7 function (FCALL, its definitions made once at load), and a
 counted function without the three reads a node could spare it (the configuration generation, the
-session's ticket id, the index's time to live). An experiment for the proposal, not a test: it patches the
+session's ticket id, the index's time to live), and the three plain commands a renewal by compare-and-set
+would send (GET of the lease's key, SET of it, ZADD; a plain SET stands for Redis 8.4's SET IFEQ, which
+this Redis lacks: the same write after comparing the value). An experiment for the proposal, not a test: it patches the
 scripts' text and stops with an error when they changed.
 
   python3 scripts/experiments/renewal_floor.py [--sessions N] [--renewals-each K]
@@ -211,6 +213,30 @@ def main():
             field = r("HGET", p + "seats:t_" + "0" * 24, "h:s_" + "0" * 32)
             label = {"chain": "the secret chain", "counted": "counted secrets", "lean": "counted, 3 reads fewer"}[form]
             print(f"| {label}, {verb} | {total / done:,.0f} | {len(field)} bytes |", flush=True)
+        # the compare-and-set renewal's commands, each sent as its own request as a node would (the node
+        # decides between the read and the write)
+        for n in range(a.sessions):
+            r("SET", f"cas:lease:s_{n:032x}", f"t_{n:024x},demo,{now},{far},300000,2,1,0", "PX", 10**10)
+        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+        done = 0
+        for k in range(a.renewals_each):
+            for n in range(a.sessions):
+                sid = f"s_{n:032x}"
+                old = r("GET", "cas:lease:" + sid)
+                new = old.rsplit(b",", 3)[0] + b",%d,%d,%d" % (k + 3, k + 2, k + 1)
+                r("SET", "cas:lease:" + sid, new, "PX", 10**10)
+                r("ZADD", "cas:live:demo", now + k, sid)
+                done += 1
+        before = set(os.listdir(work))
+        subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=False)
+        for _ in range(100):
+            fresh_dumps = [f for f in set(os.listdir(work)) - before if f.startswith(f"cg.{pid}.")]
+            if fresh_dumps:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        total = next(int(l.split()[1]) for l in open(os.path.join(work, fresh_dumps[0])) if l.startswith(("summary:", "totals:")))
+        print(f"| counted, no script: GET, SET (for SET IFEQ), ZADD, three requests | {total / done:,.0f} | {len(new)} bytes |", flush=True)
         print(f"(callgrind dumps in {work})", file=sys.stderr)
     finally:
         server.terminate()
