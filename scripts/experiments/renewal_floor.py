@@ -146,6 +146,22 @@ class Conn:
         return self._reply()
 
 
+def dumped(work, pid):
+    """Has callgrind dump its counters (zeroed before the run) and returns their instruction total."""
+    before = set(os.listdir(work))
+    subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=False)
+    for _ in range(100):
+        dumps = [f for f in set(os.listdir(work)) - before if f.startswith(f"cg.{pid}.")]
+        if dumps:
+            break
+        time.sleep(0.1)
+    else:
+        sys.exit("callgrind wrote no dump")
+    time.sleep(0.3)  # the file appears before callgrind has finished writing it
+    with open(os.path.join(work, dumps[0])) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(("summary:", "totals:")))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=400)
@@ -200,16 +216,7 @@ def main():
                     if not reply or reply[0] != b"renewed":
                         sys.exit(f"{form} {how}: not renewed: {reply}")
                     done += 1
-            before = set(os.listdir(work))
-            subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=False)
-            for _ in range(100):
-                fresh_dumps = [f for f in set(os.listdir(work)) - before if f.startswith(f"cg.{pid}.")]
-                if fresh_dumps:
-                    break
-                time.sleep(0.1)
-            time.sleep(0.3)
-            dump = os.path.join(work, fresh_dumps[0])
-            total = next(int(l.split()[1]) for l in open(dump) if l.startswith(("summary:", "totals:")))
+            total = dumped(work, pid)
             field = r("HGET", p + "seats:t_" + "0" * 24, "h:s_" + "0" * 32)
             label = {"chain": "the secret chain", "counted": "counted secrets", "lean": "counted, 3 reads fewer"}[form]
             print(f"| {label}, {verb} | {total / done:,.0f} | {len(field)} bytes |", flush=True)
@@ -227,15 +234,7 @@ def main():
                 r("SET", "cas:lease:" + sid, new, "PX", 10**10)
                 r("ZADD", "cas:live:demo", now + k, sid)
                 done += 1
-        before = set(os.listdir(work))
-        subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=False)
-        for _ in range(100):
-            fresh_dumps = [f for f in set(os.listdir(work)) - before if f.startswith(f"cg.{pid}.")]
-            if fresh_dumps:
-                break
-            time.sleep(0.1)
-        time.sleep(0.3)
-        total = next(int(l.split()[1]) for l in open(os.path.join(work, fresh_dumps[0])) if l.startswith(("summary:", "totals:")))
+        total = dumped(work, pid)
         print(f"| counted, no script: GET, SET (for SET IFEQ), ZADD, three requests | {total / done:,.0f} | {len(new)} bytes |", flush=True)
         print(f"(callgrind dumps in {work})", file=sys.stderr)
     finally:

@@ -47,8 +47,7 @@ struct Answers {
     prune_at: usize,
 }
 
-/// Fewest entries before the map is pruned.
-/// The size past which a shard drops its lapsed answers at the next insert, at the least.
+/// The fewest entries a shard holds before an insert drops its lapsed answers.
 const PRUNE_FLOOR: usize = 4_096 / SHARDS;
 
 impl std::fmt::Debug for LeaseChecks {

@@ -392,21 +392,9 @@ async fn a_ticket_id_made_twice_is_refused_and_leaves_the_first_ticket_as_it_was
 
 /// The rows of one of the store's byte tables, as another reader of the file sees them.
 fn rows(dir: &std::path::Path, table: &str) -> Vec<(String, String)> {
-    let db = redb::Database::open(dir.join(usher_store::embedded::DB_FILE)).unwrap();
-    let txn = db.begin_read().unwrap();
-    let table = txn
-        .open_table(redb::TableDefinition::<&str, &[u8]>::new(table))
-        .unwrap();
-    table
-        .iter()
-        .unwrap()
-        .map(|row| {
-            let (k, v) = row.unwrap();
-            (
-                k.value().to_owned(),
-                String::from_utf8_lossy(v.value()).into_owned(),
-            )
-        })
+    raw_rows(dir, table)
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
         .collect()
 }
 
