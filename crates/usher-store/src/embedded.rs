@@ -252,7 +252,7 @@ struct TicketRuntime {
 /// devices, countries and addresses and the ended sessions, which can hold tens of kilobytes on a ticket
 /// that many devices took over, are written whole only when a step other than a renewal changed them,
 /// and at least every [`WHOLE_EVERY_MS`]: a crash loses at most that much of a device's last-seen time.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Renewals {
     leases: Vec<usher_core::lease::Lease>,
     last_seen_at: Option<UnixMs>,
@@ -2888,7 +2888,7 @@ mod tests {
     fn a_packed_entry_reads_back_as_written_and_is_smaller_than_json() {
         let written = entry();
         let json = encode(&written);
-        let packed = pack_renewals(entry_clone(&written));
+        let packed = pack_renewals(written.clone());
         assert!(
             packed.len() * 2 < json.len(),
             "{} vs {}",
@@ -2920,19 +2920,5 @@ mod tests {
                 other => panic!("{what}: {other:?}"),
             }
         }
-    }
-
-    fn entry_clone(e: &[(TicketId, Renewals)]) -> Vec<(TicketId, Renewals)> {
-        e.iter()
-            .map(|(id, r)| {
-                (
-                    id.clone(),
-                    Renewals {
-                        leases: r.leases.clone(),
-                        last_seen_at: r.last_seen_at,
-                    },
-                )
-            })
-            .collect()
     }
 }
