@@ -6,8 +6,13 @@ each as a script (EVALSHA) and as a Redis 7 function (FCALL, its definitions mad
 counted function without the three reads a node could spare it (the configuration generation, the
 session's ticket id, the index's time to live), and the three plain commands a renewal by compare-and-set
 would send (GET of the lease's key, SET of it, ZADD; a plain SET stands for Redis 8.4's SET IFEQ, which
-this Redis lacks: the same write after comparing the value). An experiment for the proposal, not a test: it patches the
-scripts' text and stops with an error when they changed.
+this Redis lacks: the same write after comparing the value). Then the secret chain with no script on the
+hash as it is, an optimistic transaction (WATCH, HMGET, TIME, MULTI, HSET, ZADD, EXEC: what
+crates/usher-store/src/redis/renewal.rs sends, one renewal per transaction here), and, on a server that
+has SET IFEQ (Valkey >= 8.1, Redis >= 8.4), GET, SET IFEQ, ZADD for both secret forms. Callgrind counts
+instructions, not the system calls of each round trip, which is why the shipped renewal batches many
+renewals per transaction (BENCHMARKS.md, issue 16's fifteenth step). An experiment for the proposal, not a
+test: it patches the scripts' text and stops with an error when they changed.
 
   python3 scripts/experiments/renewal_floor.py [--sessions N] [--renewals-each K]
 
@@ -236,6 +241,63 @@ def main():
                 done += 1
         total = dumped(work, pid)
         print(f"| counted, no script: GET, SET (for SET IFEQ), ZADD, three requests | {total / done:,.0f} | {len(new)} bytes |", flush=True)
+        # the secret chain with no script, on the hash as it is: an optimistic transaction. The node
+        # watches the ticket's seats, reads the lease's fields and the time, decides, and writes them in
+        # MULTI/EXEC, which fails if anything wrote the seats in between (two round trips, a connection
+        # of its own).
+        for n in range(a.sessions):
+            sid, tid = f"s_{n:032x}", f"t_{n:024x}"
+            field = f"{now},{far},300000,{H(n, 'p')},{H(n, 0)}," + " ".join(H(n, 'r', i) for i in range(6))
+            r("HSET", "watch:seats:" + tid, "show_id", "demo", "h:" + sid, field, "t:" + sid, f"1,{now},{now}", "v", 1)
+        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+        done = 0
+        for k in range(a.renewals_each):
+            for n in range(a.sessions):
+                sid, tid = f"s_{n:032x}", f"t_{n:024x}"
+                key = "watch:seats:" + tid
+                r("WATCH", key)
+                show_id, moving, touched, v = r("HMGET", key, "show_id", "h:" + sid, "t:" + sid, "v")
+                t = r("TIME")
+                parts = moving.split(b",", 5)
+                retired = parts[5].split(b" ")[-5:] + [parts[3]]
+                field = b",".join([parts[0], parts[1], parts[2], parts[4], H(n, k + 1).encode(), b" ".join(retired)])
+                r("MULTI")
+                r("HSET", key, "h:" + sid, field, "t:" + sid, b"%d,%s,%s" % (int(v) + 1, t[0], t[0]), "v", int(v) + 1)
+                r("ZADD", "watch:live:demo", now + k, sid)
+                if r("EXEC") is None:
+                    sys.exit("the optimistic renewal's EXEC failed with nothing else writing")
+                done += 1
+        total = dumped(work, pid)
+        print(f"| chain, no script: WATCH, HMGET, TIME, MULTI, HSET, ZADD, EXEC | {total / done:,.0f} | {len(field)} bytes |", flush=True)
+        try:
+            r("SET", "ifeq:probe", "a")
+            r("SET", "ifeq:probe", "b", "IFEQ", "a")
+            ifeq = True
+        except RuntimeError:
+            ifeq = False
+        if ifeq:
+            for form in ("counted", "chain"):
+                for n in range(a.sessions):
+                    sid = f"s_{n:032x}"
+                    value = (f"t_{n:024x},demo,{now},{far},300000,2,1,0" if form == "counted" else
+                             f"t_{n:024x},demo,{now},{far},300000,{H(n, 'p')},{H(n, 0)}," + " ".join(H(n, 'r', i) for i in range(6)))
+                    r("SET", f"ifeq:{form}:lease:" + sid, value, "PX", 10**10)
+                subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+                done = 0
+                for k in range(a.renewals_each):
+                    for n in range(a.sessions):
+                        sid = f"s_{n:032x}"
+                        key = f"ifeq:{form}:lease:" + sid
+                        old = r("GET", key)
+                        head = old.rsplit(b",", 3)[0]
+                        new = head + (b",%d,%d,%d" % (k + 3, k + 2, k + 1) if form == "counted" else
+                                      b"," + H(n, k + 1).encode() + b"," + H(n, k + 2).encode() + b"," + old.rsplit(b",", 1)[1])
+                        if r("SET", key, new, "IFEQ", old, "PX", 10**10) != b"OK":
+                            sys.exit("SET IFEQ failed with nothing else writing")
+                        r("ZADD", f"ifeq:{form}:live:demo", now + k, sid)
+                        done += 1
+                total = dumped(work, pid)
+                print(f"| {form}, no script: GET, SET IFEQ, ZADD | {total / done:,.0f} | {len(new)} bytes |", flush=True)
         print(f"(callgrind dumps in {work})", file=sys.stderr)
     finally:
         server.terminate()

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId};
-use usher_core::lease::{AdmitDecision, Presented, SeatRules};
+use usher_core::lease::{AdmitDecision, HeartbeatDecision, Presented, SeatRules};
 use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::SharingPolicy;
 use usher_core::store::{AdmitRequest, Store};
@@ -41,7 +41,8 @@ struct Viewer {
     ticket: TicketId,
     token: SecretHash,
     device: DeviceId,
-    session: SessionId,
+    /// The current session: an admit ends the one before and begins another.
+    session: Arc<Mutex<SessionId>>,
     /// The session's current secret: the one its admit or its last heartbeat handed out.
     secret: Arc<Mutex<SecretHash>>,
 }
@@ -68,11 +69,12 @@ fn admit_request(show_id: &ShowId, v: &Viewer) -> AdmitRequest {
 /// The server's heartbeat: the step, the show, the ticket (unless the answer has it), the pool.
 async fn heartbeat_flow(store: &RedisStore, show_id: &ShowId, v: &Viewer) -> anyhow::Result<()> {
     let current = *v.secret.lock().expect("secret lock");
+    let session = v.session.lock().expect("session lock").clone();
     let fresh = SecretHasher::new(b"round-trips-key-0123456789abcdef0")
         .session_secret(&SessionId::generate().to_string());
     let answer = store
         .heartbeat(
-            &v.session,
+            &session,
             Presented {
                 secret: &current,
                 fresh: Some(fresh),
@@ -80,6 +82,10 @@ async fn heartbeat_flow(store: &RedisStore, show_id: &ShowId, v: &Viewer) -> any
             },
         )
         .await?;
+    anyhow::ensure!(
+        matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+        "not renewed: {answer:?}"
+    );
     *v.secret.lock().expect("secret lock") = fresh;
     let (ticket_id, owner_show) = answer.owner.context("renewed session has an owner")?;
     anyhow::ensure!(&owner_show == show_id, "session of another show");
@@ -96,9 +102,10 @@ async fn admit_flow(store: &RedisStore, show_id: &ShowId, v: &Viewer) -> anyhow:
     let t = store.ticket_by_token(&v.token).await?.context("ticket")?;
     store.show(&t.terms.show_id).await?.context("show")?;
     match store.admit(admit_request(show_id, v)).await? {
-        // the re-attached session's chain starts again from the admit's secret
-        AdmitDecision::Admitted { .. } => {
-            *v.secret.lock().expect("secret lock") = usher_store::contract::seat_secret()
+        // a session of its own, whose chain starts from the admit's secret
+        AdmitDecision::Admitted { session_id, .. } => {
+            *v.session.lock().expect("session lock") = session_id;
+            *v.secret.lock().expect("secret lock") = usher_store::contract::seat_secret();
         }
         other => bail!("not admitted: {other:?}"),
     }
@@ -269,11 +276,13 @@ async fn main() -> anyhow::Result<()> {
             ticket: id,
             token,
             device: DeviceId::parse(&format!("device-{i:06}"))?,
-            session: SessionId::generate(),
+            session: Arc::new(Mutex::new(SessionId::generate())),
             secret: Arc::new(Mutex::new(usher_store::contract::seat_secret())),
         };
         match store.admit(admit_request(&show_id, &v)).await? {
-            AdmitDecision::Admitted { session_id, .. } => v.session = session_id,
+            AdmitDecision::Admitted { session_id, .. } => {
+                v.session = Arc::new(Mutex::new(session_id));
+            }
             other => bail!("not admitted: {other:?}"),
         }
         viewers.push(v);

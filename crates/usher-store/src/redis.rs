@@ -94,12 +94,13 @@ use usher_core::store::{
     TicketActivity, TvApproval, TvApproveOutcome, TvCode, TvPoll,
 };
 use usher_core::stream_key::StreamKeyRecord;
-use usher_core::ticket::{Ticket, TicketStatus};
+use usher_core::ticket::{Ticket, TicketBounds, TicketStatus};
 use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
 use cache::{ConfigCache, Lookup};
 
 mod cache;
+mod renewal;
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -133,14 +134,15 @@ pub struct SentinelConfig {
 
 /// Connections to the configured URL, or to the master Sentinel names: the main one and, with
 /// `separate` (`wait_replicas` set), a second for the writes that wait for replicas (see
-/// [`RedisStore::durable`]; otherwise the same one twice). Both go to the same master: Sentinel is asked
-/// once.
+/// [`RedisStore::durable`]; otherwise the same one twice), and the renewals' own connections
+/// (`redis/renewal.rs`, opened as needed). All go to the same master: Sentinel is asked once.
 async fn managers(
     url: &str,
     sentinel: Option<&mut SentinelClient>,
     cfg: ConnectionManagerConfig,
+    renewer: redis::AsyncConnectionConfig,
     separate: bool,
-) -> Result<(Con, Con), StoreError> {
+) -> Result<(Con, Con, Arc<renewal::Renewers>), StoreError> {
     let client = match sentinel {
         Some(s) => s
             .async_get_client()
@@ -149,6 +151,7 @@ async fn managers(
         None => redis::Client::open(url)
             .map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?,
     };
+    let renewers = renewal::Renewers::new(client.clone(), renewer);
     let main = client
         .get_connection_manager_with_config(cfg.clone())
         .await
@@ -161,7 +164,7 @@ async fn managers(
     } else {
         main.clone()
     };
-    Ok((Con::One(main), Con::One(durable)))
+    Ok((Con::One(main), Con::One(durable), renewers))
 }
 
 /// A connection: to one Redis (directly or through Sentinel), or to a Redis Cluster, whose client sends
@@ -455,6 +458,8 @@ struct Link {
     /// With `wait_replicas`: a second connection for the writes that wait for replicas, and their
     /// `WAIT` ([`RedisStore::durable`]); without, the same connection as `con`.
     durable: RwLock<Con>,
+    /// The renewals' own connections (`redis/renewal.rs`), to the same master; none on a Redis Cluster.
+    renewers: RwLock<Option<Arc<renewal::Renewers>>>,
     /// Wakes the re-discovery task after a connection-level failure.
     lost: Notify,
     /// With Sentinel: the connection failed and no master Sentinel names has been connected to since.
@@ -465,14 +470,15 @@ struct Link {
 }
 
 impl Link {
-    fn replace(&self, con: Con, durable: Con) {
-        let set = |slot: &RwLock<Con>, to: Con| {
+    fn replace(&self, con: Con, durable: Con, renewers: Option<Arc<renewal::Renewers>>) {
+        fn set<T>(slot: &RwLock<T>, to: T) {
             *slot
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
-        };
+        }
         set(&self.con, con);
         set(&self.durable, durable);
+        set(&self.renewers, renewers);
     }
 }
 
@@ -503,6 +509,12 @@ pub struct RedisStore {
     config: ConfigCache,
     /// The bounds of the tickets this node has read, for the heartbeat (`redis/cache.rs`).
     bounds: cache::BoundsCache,
+    /// The ticket of each session this node renewed, for the renewal without a script
+    /// (`redis/renewal.rs`).
+    owners: cache::Owners,
+    /// For tests: the key the lease steps read their time from instead of Redis's `TIME`
+    /// ([`RedisStore::with_test_clock`]).
+    clock_key: Option<String>,
     /// The node's clock (the system's; a test's with [`RedisStore::with_test_clock`]); lease time is
     /// Redis's own.
     clock: Arc<dyn Clock>,
@@ -717,15 +729,25 @@ impl RedisStore {
             None => None,
         };
         let separate = cfg.wait_replicas > 0;
-        let (con, durable) = tokio::time::timeout(
+        let renewer = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(cfg.connect_timeout))
+            .set_response_timeout(Some(cfg.response_timeout));
+        let (con, durable, renewers) = tokio::time::timeout(
             deadline,
-            managers(&cfg.url, sentinel.as_mut(), mgr_cfg.clone(), separate),
+            managers(
+                &cfg.url,
+                sentinel.as_mut(),
+                mgr_cfg.clone(),
+                renewer.clone(),
+                separate,
+            ),
         )
         .await
         .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))??;
         let link = Arc::new(Link {
             con: RwLock::new(con),
             durable: RwLock::new(durable),
+            renewers: RwLock::new(Some(renewers)),
             lost: Notify::new(),
             stale: AtomicBool::new(false),
         });
@@ -739,12 +761,18 @@ impl RedisStore {
                     loop {
                         match tokio::time::timeout(
                             deadline,
-                            managers(&url, Some(&mut sentinel), mgr_cfg.clone(), separate),
+                            managers(
+                                &url,
+                                Some(&mut sentinel),
+                                mgr_cfg.clone(),
+                                renewer.clone(),
+                                separate,
+                            ),
                         )
                         .await
                         {
-                            Ok(Ok((con, durable))) => {
-                                link.replace(con, durable);
+                            Ok(Ok((con, durable, renewers))) => {
+                                link.replace(con, durable, Some(renewers));
                                 link.stale.store(false, Ordering::Release);
                                 tracing::warn!("Redis connection re-established through Sentinel");
                                 break;
@@ -800,6 +828,8 @@ impl RedisStore {
             wait_timeout: cfg.wait_timeout,
             config: ConfigCache::new(cache::FRESHNESS),
             bounds: cache::BoundsCache::default(),
+            owners: cache::Owners::default(),
+            clock_key: None,
             clock: Arc::new(SystemClock),
             retention_cursor: std::sync::Mutex::new((0, 0)),
         };
@@ -879,7 +909,7 @@ impl RedisStore {
         } else {
             con.clone()
         };
-        self.link.replace(con, durable);
+        self.link.replace(con, durable, None);
         self.cluster = true;
         self.prefix = format!("{}{CONFIG_TAG}", cfg.key_prefix);
         Ok(())
@@ -916,6 +946,7 @@ impl RedisStore {
         scripts.erase = t(include_str!("redis/erase.lua"));
         scripts.retain = t(include_str!("redis/retain.lua"));
         self.clock = clock;
+        self.clock_key = Some(clock_key.to_owned());
         self
     }
 
@@ -1066,6 +1097,89 @@ impl RedisStore {
         if !self.cluster {
             self.config.observe(generation, asked);
         }
+    }
+
+    /// A ticket's bounds for a heartbeat: this node's copy, or one read, then kept.
+    async fn bounds_of(&self, ticket_id: &TicketId) -> Result<Option<TicketBounds>, StoreError> {
+        match self.bounds.get(ticket_id) {
+            Some(b) => Ok(Some(b)),
+            None => Ok(self.ticket(ticket_id).await?.map(|t| t.bounds())),
+        }
+    }
+
+    /// The heartbeat's renewal without a script (`redis/renewal.rs`): `None` when the script is to
+    /// decide (a cluster, a session this node has not renewed yet, a case other than the two common
+    /// ones, a conflicting write, a connection that failed before anything was written).
+    async fn renew_without_script(
+        &self,
+        session: &SessionId,
+        presented: &Presented<'_>,
+        asked: Instant,
+    ) -> Result<Option<HeartbeatAnswer>, StoreError> {
+        let Some(fresh) = presented.fresh else {
+            return Ok(None);
+        };
+        if self.cluster || self.usable().is_err() {
+            return Ok(None);
+        }
+        let Some(ticket_id) = self.owners.get(session) else {
+            return Ok(None);
+        };
+        let renewers = self
+            .link
+            .renewers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(renewers) = renewers else {
+            return Ok(None);
+        };
+        let shard = session.shard();
+        let job = renewal::Job {
+            seats: self.shard_key(shard, &["seats", ticket_id.as_str()]),
+            index: self.shard_key(shard, &["session", session.as_str()]),
+            live: self.shard_key(shard, &["live", ""]),
+            session: session.as_str().to_owned(),
+            ticket: ticket_id.as_str().to_owned(),
+            generation: self.step_generation_key(shard),
+            clock: self.clock_key.clone(),
+            presented: presented.secret.to_hex(),
+            fresh: fresh.to_hex(),
+            revive_since: presented.revive_since.map(|t| t.0),
+        };
+        let (expires_at, show_id, generation) = match renewers.renew(job).await {
+            renewal::Outcome::Script => return Ok(None),
+            renewal::Outcome::Failed(e) => return Err(self.fail(e)),
+            renewal::Outcome::Wrong {
+                show_id,
+                generation,
+            } => {
+                let show_id = ShowId::parse(&show_id)
+                    .map_err(|_| StoreError::Corrupt(format!("a lease's show id {show_id:?}")))?;
+                self.observe_step(generation, asked);
+                return Ok(Some(HeartbeatAnswer {
+                    decision: HeartbeatDecision::WrongSecret,
+                    owner: Some((ticket_id, show_id)),
+                    ticket: None,
+                }));
+            }
+            renewal::Outcome::Renewed {
+                expires_at,
+                show_id,
+                generation,
+            } => (expires_at, show_id, generation),
+        };
+        let show_id = ShowId::parse(&show_id)
+            .map_err(|_| StoreError::Corrupt(format!("a lease's show id {show_id:?}")))?;
+        self.observe_step(generation, asked);
+        let ticket = self.bounds_of(&ticket_id).await?;
+        Ok(Some(HeartbeatAnswer {
+            decision: HeartbeatDecision::Renewed {
+                expires_at: UnixMs(expires_at),
+            },
+            owner: Some((ticket_id, show_id)),
+            ticket,
+        }))
     }
 
     /// Registers `batch` on a Redis Cluster: one pipeline per shard, all at once, each ticket's step on its
@@ -2090,6 +2204,8 @@ impl Store for RedisStore {
                 if self.cluster && !reattached {
                     self.pass_used(&req.show_id, &req.ticket_id);
                 }
+                // the session's ticket, for its renewals without a script (redis/renewal.rs)
+                self.owners.keep(&sid, req.ticket_id.clone());
                 Ok(AdmitDecision::Admitted {
                     session_id: sid,
                     expires_at,
@@ -2108,6 +2224,12 @@ impl Store for RedisStore {
         presented: Presented<'_>,
     ) -> Result<HeartbeatAnswer, StoreError> {
         let asked = Instant::now();
+        if let Some(answer) = self
+            .renew_without_script(session, &presented, asked)
+            .await?
+        {
+            return Ok(answer);
+        }
         let answer: Vec<RedisValue> = self
             .scripts
             .heartbeat
@@ -2137,6 +2259,8 @@ impl Store for RedisStore {
                 .and_then(as_string)
                 .and_then(|s| ShowId::parse(&s).ok())
                 .ok_or_else(bad)?;
+            // the session's ticket, for its next renewal without a script (redis/renewal.rs)
+            self.owners.keep(session, t.clone());
             Ok((t, s))
         };
         match answer.first().and_then(as_string).as_deref() {
@@ -2169,10 +2293,7 @@ impl Store for RedisStore {
                         self.bounds.keep(&t.id, b);
                         Some(b)
                     }
-                    None => match self.bounds.get(&ticket_id) {
-                        Some(b) => Some(b),
-                        None => self.ticket(&ticket_id).await?.map(|t| t.bounds()),
-                    },
+                    None => self.bounds_of(&ticket_id).await?,
                 };
                 Ok(HeartbeatAnswer {
                     decision: HeartbeatDecision::Renewed { expires_at },

@@ -21,7 +21,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use usher_core::cdn::Cdn;
-use usher_core::ids::{ShowId, TicketId};
+use usher_core::ids::{SessionId, ShowId, TicketId};
 use usher_core::show::Show;
 use usher_core::ticket::TicketBounds;
 
@@ -148,9 +148,54 @@ impl ConfigCache {
     }
 }
 
-/// How many tickets' bounds a node keeps ([`BoundsCache`]): ~100 bytes each, so at most ~26 MB; a node
-/// plays far fewer tickets at once.
-pub(super) const BOUNDS_KEPT: usize = 1 << 18;
+/// How many entries a [`Kept`] holds before it begins again: tickets' bounds are ~100 bytes each, the
+/// sessions' ticket ids ~120, so at most ~30 MB each; a node plays far fewer at once.
+pub(super) const KEPT: usize = 1 << 18;
+
+/// Facts that never change, as this node read them, up to [`KEPT`] of them: when full, it starts again
+/// empty (a miss costs the node one read, or the script's way).
+#[derive(Debug)]
+pub(super) struct Kept<K, V> {
+    kept: RwLock<HashMap<K, V>>,
+}
+
+impl<K, V> Default for Kept<K, V> {
+    fn default() -> Self {
+        Self {
+            kept: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + std::hash::Hash + Clone, V: Clone> Kept<K, V> {
+    pub(super) fn get<Q>(&self, id: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
+        self.kept
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    pub(super) fn keep(&self, id: &K, value: V) {
+        if self
+            .kept
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(id)
+        {
+            return;
+        }
+        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= KEPT {
+            kept.clear();
+        }
+        kept.insert(id.clone(), value);
+    }
+}
 
 /// The bounds (`valid_from`, `valid_until`) of the tickets this node has read, so that a heartbeat needs
 /// neither to read the ticket in Redis nor to decode it on the node.
@@ -159,33 +204,12 @@ pub(super) const BOUNDS_KEPT: usize = 1 << 18;
 /// (registering its token again with other terms is a conflict, not an update) and no step deletes a
 /// ticket. Its status does change, but a heartbeat needs no copy of that: the revoke ends every lease of
 /// the ticket in its own step (`redis/revoke.lua`), and an admit reads the status in its step, so a lease
-/// that a heartbeat renews belongs to a ticket that was not revoked when the step ran. When full, the
-/// cache starts again empty (a miss costs one `GET`).
-#[derive(Debug, Default)]
-pub(super) struct BoundsCache {
-    kept: RwLock<HashMap<TicketId, TicketBounds>>,
-}
+/// that a heartbeat renews belongs to a ticket that was not revoked when the step ran.
+pub(super) type BoundsCache = Kept<TicketId, TicketBounds>;
 
-impl BoundsCache {
-    pub(super) fn get(&self, id: &TicketId) -> Option<TicketBounds> {
-        self.kept
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .copied()
-    }
-
-    pub(super) fn keep(&self, id: &TicketId, bounds: TicketBounds) {
-        if self.get(id).is_some() {
-            return;
-        }
-        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
-        if kept.len() >= BOUNDS_KEPT {
-            kept.clear();
-        }
-        kept.insert(id.clone(), bounds);
-    }
-}
+/// The ticket of each session this node has renewed (a session never changes ticket), which names the
+/// seats a renewal without a script watches (`redis/renewal.rs`).
+pub(super) type Owners = Kept<SessionId, TicketId>;
 
 fn lookup<T: Clone>(cached: Option<&Cached<T>>, trusted: Option<i64>) -> Lookup<T> {
     match (cached, trusted) {
@@ -277,13 +301,13 @@ mod tests {
         };
         let id = |n: usize| TicketId::parse(&format!("t_{n:024x}")).unwrap();
         assert_eq!(cache.get(&id(0)), None);
-        for n in 0..BOUNDS_KEPT {
+        for n in 0..KEPT {
             cache.keep(&id(n), b);
         }
         assert_eq!(cache.get(&id(0)), Some(b));
-        assert_eq!(cache.get(&id(BOUNDS_KEPT - 1)), Some(b));
-        cache.keep(&id(BOUNDS_KEPT), b);
+        assert_eq!(cache.get(&id(KEPT - 1)), Some(b));
+        cache.keep(&id(KEPT), b);
         assert_eq!(cache.get(&id(0)), None, "a full cache begins again");
-        assert_eq!(cache.get(&id(BOUNDS_KEPT)), Some(b));
+        assert_eq!(cache.get(&id(KEPT)), Some(b));
     }
 }

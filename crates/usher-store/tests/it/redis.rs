@@ -513,11 +513,13 @@ async fn an_unconfirmed_copy_is_checked_with_redis() {
     );
 }
 
-/// The viewer's hot paths as the server drives the store (`usher-server/src/viewer.rs`): a heartbeat is
-/// one round trip (the step; the ticket's bounds, the show and the pool from this node's copies) and an
-/// admit two (token lookup, admit step).
+/// The viewer's hot paths as the server drives the store (`usher-server/src/viewer.rs`): a heartbeat, as
+/// a player makes them (each presenting the secret the one before handed out), is a renewal without a
+/// script (`redis/renewal.rs`: two round trips, WATCH and the reads, then MULTI, the writes, EXEC; the
+/// ticket's bounds, the show and the pool from this node's copies) and an admit two scripts (token
+/// lookup, admit step).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
+async fn a_heartbeat_is_a_transaction_without_a_script_and_an_admit_two_scripts() {
     const FLOWS: usize = 50;
     let server = RedisServer::start().expect("redis-server");
     let store = node(&server).await;
@@ -530,11 +532,20 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
     let t = ticket("s1", "round-trip-token-0001", None);
     store.register_tickets(vec![t.clone()]).await.unwrap();
     let session = admitted(&store, admit_request(&t, "device-1")).await;
+    let hasher = SecretHasher::new(b"round-trip-key-0123456789abcdef!");
+    let current = std::sync::Mutex::new(usher_store::contract::seat_secret());
     let heartbeat = async || {
+        let fresh = hasher.session_secret(&SessionId::generate().to_string());
+        let presented = *current.lock().unwrap();
         let answer = store
-            .heartbeat(&session, usher_store::contract::renewal())
+            .heartbeat(&session, presenting(&presented, fresh))
             .await
             .unwrap();
+        assert!(
+            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+            "{answer:?}"
+        );
+        *current.lock().unwrap() = fresh;
         let (ticket_id, show_id) = answer.owner.unwrap();
         store.show(&show_id).await.unwrap().unwrap();
         if answer.ticket.is_none() {
@@ -552,9 +563,10 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
         admitted(&store, admit_request(&t, "device-1")).await;
         store.cdns().await.unwrap();
     };
-    // scripts loaded, copies read
-    heartbeat().await;
+    // scripts loaded, copies read (the admit first: its reattachment issues the contract's secret beside
+    // the current one, a case the script decides)
     admit().await;
+    heartbeat().await;
     let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
     let ((), seen) = monitor
         .count(async {
@@ -564,10 +576,18 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
         })
         .await
         .unwrap();
+    let each = |c: &str| seen.top.get(c).copied();
     assert_eq!(
-        (seen.top_level(), seen.top.get("EVALSHA").copied()),
-        (FLOWS, Some(FLOWS)),
-        "{seen:?}"
+        (
+            seen.in_scripts,
+            [
+                "WATCH", "HMGET", "TIME", "GET", "PTTL", "MULTI", "HSET", "ZADD", "EXEC"
+            ]
+            .map(each),
+            seen.top_level(),
+        ),
+        (0, [Some(FLOWS); 9], 9 * FLOWS),
+        "no script, no UNWATCH (no fall back to the script): {seen:?}"
     );
     let ((), seen) = monitor
         .count(async {
@@ -585,8 +605,10 @@ async fn a_heartbeat_is_one_round_trip_and_an_admit_two() {
 }
 
 /// A renewal by fields, as a player makes it (each presenting the secret the one before handed out), reads
-/// the generation and the session's ticket id and no ticket: the ticket's bounds come from the node's copy
-/// (`redis/cache.rs` `BoundsCache`). A node that never read the ticket reads it once, then keeps it.
+/// the generation and no ticket: the ticket's bounds come from the node's copy (`redis/cache.rs`
+/// `BoundsCache`). A node that never read the ticket reads it once, then keeps it; its first renewal of
+/// the session is the script's, which tells it the session's ticket, and the others are transactions
+/// without a script (`redis/renewal.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewal_by_fields_reads_no_ticket_and_a_node_reads_it_once() {
     const RENEWALS: usize = 20;
@@ -630,13 +652,15 @@ async fn a_renewal_by_fields_reads_no_ticket_and_a_node_reads_it_once() {
     assert!(all.iter().all(|b| *b == Some(t.ticket.bounds())), "{all:?}");
     assert_eq!(
         (
-            seen.top_level(),
-            seen.scripted.get("GET").copied(),
-            seen.scripted.get("HGETALL").copied(),
-            seen.scripted.get("HSET").copied(),
+            seen.in_scripts,
+            seen.top.get("GET").copied(),
+            seen.top.get("HGETALL").copied(),
+            seen.top.get("HSET").copied(),
+            seen.top.get("EXEC").copied(),
         ),
-        (RENEWALS, Some(2 * RENEWALS), None, Some(RENEWALS)),
-        "one step each, reading the generation and the session's ticket id, writing by fields: {seen:?}"
+        (0, Some(RENEWALS), None, Some(RENEWALS), Some(RENEWALS)),
+        "each a transaction without a script (the node knows the session's ticket now), reading the \
+         generation, writing by fields: {seen:?}"
     );
 }
 
@@ -716,8 +740,158 @@ async fn a_forgotten_device_is_remembered_from_its_first_renewal() {
     assert_eq!(usage.last_seen_at.map(|t| t.0), Some(renewals[1]));
 }
 
-/// A renewal by fields writes two commands: the lease's fields with the ticket's version in one HSET,
-/// and the live set. The session's index (which must outlive the lease by the hour its end is
+/// Two players of one ticket (two seats) renew at once through two nodes: every renewal without a script
+/// watches the same seats, so one node's write makes the other's `EXEC` fail, and that renewal is tried
+/// once more, then goes to the script (`redis/renewal.rs`). Every renewal is answered as the player
+/// expects, and each lease ends with the secret its player was last handed, the one before it as the
+/// previous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn renewals_racing_on_one_tickets_seats_each_renew_once() {
+    const RENEWALS: usize = 300;
+    let server = RedisServer::start().expect("redis-server");
+    let admin = node(&server).await;
+    admin
+        .put_show(show("s1", 2, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = ticket("s1", "racing-renewals-token-01", None);
+    admin.register_tickets(vec![t.clone()]).await.unwrap();
+    let seat = |device: &str| {
+        let mut req = admit_request(&t, device);
+        req.rules.max_devices = 2;
+        req
+    };
+    let nodes = [Arc::new(node(&server).await), Arc::new(node(&server).await)];
+    let sessions = [
+        admitted(&nodes[0], seat("device-1")).await,
+        admitted(&nodes[1], seat("device-2")).await,
+    ];
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let (lasts, seen) = monitor
+        .count(futures::future::join_all(
+            nodes
+                .iter()
+                .zip(&sessions)
+                .enumerate()
+                .map(|(n, (store, session))| async move {
+                    let hasher = SecretHasher::new(
+                        format!("racing-renewals-key-{n}-0123456789abcdef").as_bytes(),
+                    );
+                    let (mut previous, mut current) = (None, usher_store::contract::seat_secret());
+                    for _ in 0..RENEWALS {
+                        let fresh = hasher.session_secret(&SessionId::generate().to_string());
+                        let answer = store
+                            .heartbeat(session, presenting(&current, fresh))
+                            .await
+                            .unwrap();
+                        assert!(
+                            matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+                            "{answer:?}"
+                        );
+                        (previous, current) = (Some(current), fresh);
+                    }
+                    (previous.unwrap(), current)
+                }),
+        ))
+        .await
+        .unwrap();
+    for (session, (previous, last)) in sessions.iter().zip(lasts) {
+        let hot = seat_field(&server, t.ticket.id.as_str(), &format!("h:{session}"))
+            .await
+            .unwrap();
+        let parts: Vec<&str> = hot.split(',').collect();
+        assert_eq!(
+            (parts[3], parts[4]),
+            (previous.to_hex().as_str(), last.to_hex().as_str()),
+            "{hot}"
+        );
+    }
+    let count = |c: &str| seen.top.get(c).copied().unwrap_or(0);
+    let (exec, scripts) = (count("EXEC"), count("EVALSHA"));
+    assert!(
+        exec >= 2 * RENEWALS,
+        "every renewal tried its transaction: {seen:?}"
+    );
+    // a transaction that met the other node's write is tried once more, then the script decides (how
+    // often is up to the race)
+    eprintln!(
+        "{} transactions tried again, {scripts} renewals decided by the script",
+        exec - 2 * RENEWALS
+    );
+}
+
+/// Many players renewing through one node at once share transactions (`redis/renewal.rs`: a worker takes
+/// every renewal waiting, one per ticket): fewer `EXEC`s than renewals, and no script while nobody else
+/// writes those tickets. Two seats of one ticket renewed at once both renew: the second waits for the
+/// worker's next transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn renewals_waiting_together_share_a_transaction() {
+    const ROUNDS: usize = 10;
+    let server = RedisServer::start().expect("redis-server");
+    let store = node(&server).await;
+    store
+        .put_show(show("s1", 2, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let mut sessions = Vec::new();
+    // 40 tickets played on one seat each, 4 on both their seats
+    for (n, seats) in std::iter::repeat_n(1, 40)
+        .chain(std::iter::repeat_n(2, 4))
+        .enumerate()
+    {
+        let t = ticket("s1", &format!("batched-renewals-token-{n:04}"), None);
+        store.register_tickets(vec![t.clone()]).await.unwrap();
+        for device in ["device-1", "device-2"].into_iter().take(seats) {
+            let mut req = admit_request(&t, device);
+            req.rules.max_devices = 2;
+            sessions.push(admitted(&store, req).await);
+        }
+    }
+    let players = sessions.len();
+    let hasher = SecretHasher::new(b"batched-renewals-key-0123456789ab");
+    let mut current = vec![usher_store::contract::seat_secret(); players];
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let ((), seen) = monitor
+        .count(async {
+            for _ in 0..ROUNDS {
+                let fresh: Vec<_> = (0..players)
+                    .map(|_| hasher.session_secret(&SessionId::generate().to_string()))
+                    .collect();
+                let answers = futures::future::join_all(
+                    sessions
+                        .iter()
+                        .zip(current.iter().zip(&fresh))
+                        .map(|(session, (c, f))| store.heartbeat(session, presenting(c, *f))),
+                )
+                .await;
+                for answer in answers {
+                    let answer = answer.unwrap();
+                    assert!(
+                        matches!(answer.decision, HeartbeatDecision::Renewed { .. }),
+                        "{answer:?}"
+                    );
+                }
+                current = fresh;
+            }
+        })
+        .await
+        .unwrap();
+    let count = |c: &str| seen.top.get(c).copied().unwrap_or(0);
+    let renewals = players * ROUNDS;
+    assert_eq!(
+        (count("EVALSHA"), seen.in_scripts),
+        (0, 0),
+        "nobody else wrote: no script: {seen:?}"
+    );
+    assert!(
+        count("EXEC") < renewals / 2,
+        "renewals waiting together share a transaction: {seen:?}"
+    );
+    eprintln!("{renewals} renewals in {} transactions", count("EXEC"));
+}
+
+/// A renewal by fields writes two commands (in its transaction, `redis/renewal.rs`): the lease's fields
+/// with the ticket's version in one HSET, and the live set. The session's index (which must outlive the lease by the hour its end is
 /// remembered) is only read, and rewritten once its time to live runs short of that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewal_writes_the_session_index_only_when_it_runs_short() {
@@ -774,7 +948,7 @@ async fn a_renewal_writes_the_session_index_only_when_it_runs_short() {
             "the index outlives the lease by an hour: {pttl}"
         );
         let wrote: Vec<(String, usize)> = seen
-            .scripted
+            .top
             .into_iter()
             .filter(|(c, _)| {
                 ["HSET", "HINCRBY", "ZADD", "SET", "DEL", "HDEL"].contains(&c.as_str())
