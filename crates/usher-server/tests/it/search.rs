@@ -206,15 +206,16 @@ async fn searches_over_100000_tickets_do_not_stall_heartbeats() {
         ms(&busy),
         searches.load(Ordering::Relaxed)
     );
-    // the median round of each kind; the bound of 2×, against a floor of 5 ms for a quiet p99: on a
-    // 2-core machine running other tests a quiet round's p99 alone ranges 4–13 ms, while searches that
-    // stall the node (a full scan per search, as before the index) put it near a second
+    // the median round of each kind; the bound of 2×, against a floor of 10 ms for a quiet p99: on
+    // a 2-core machine running other tests a quiet round's p99 alone ranges 4–13 ms (a CI run at 65d8409
+    // failed a 5 ms floor with a median of 4.9 ms quiet, 11.4 ms busy), while searches that stall the
+    // node (a full scan per search, as before the index) put it near a second
     let median = |mut v: Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
     };
     let (quiet, busy) = (median(quiet), median(busy));
-    let bound = quiet.max(Duration::from_millis(5)) * 2;
+    let bound = quiet.max(Duration::from_millis(10)) * 2;
     assert!(
         busy <= bound,
         "heartbeat p99 {busy:?} with searches, {quiet:?} without (bound {bound:?})"
