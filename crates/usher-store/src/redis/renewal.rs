@@ -221,6 +221,10 @@ pub(super) struct Renewers {
 /// A renewal waiting for a worker, and where its outcome goes.
 type Queued = (Job, tokio::sync::oneshot::Sender<Outcome>);
 
+/// How long a worker whose connection could not be opened leaves its renewals to the script before it
+/// tries again.
+const RECONNECT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How many renewals may wait for a worker; more wait to be queued.
 const QUEUED: usize = 4_096;
 
@@ -233,6 +237,7 @@ impl Renewers {
             let (client, config, waiting) = (client.clone(), config.clone(), Arc::clone(&waiting));
             tokio::spawn(async move {
                 let mut con: Option<MultiplexedConnection> = None;
+                let mut failed: Option<std::time::Instant> = None;
                 // renewals of seats that another renewal of the last batch held
                 let mut carried: Vec<Queued> = Vec::new();
                 loop {
@@ -256,11 +261,15 @@ impl Renewers {
                         .into_iter()
                         .partition(|(job, _)| seats.insert(job.seats.clone()));
                     carried = later;
-                    if con.is_none() {
+                    // a connection, unless the last try failed less than RECONNECT ago: while Redis
+                    // is unreachable the script answers at once, and only one batch a second waits for
+                    // a connection to time out
+                    if con.is_none() && failed.is_none_or(|at| at.elapsed() >= RECONNECT) {
                         con = client
                             .get_multiplexed_async_connection_with_config(&config)
                             .await
                             .ok();
+                        failed = con.is_none().then(std::time::Instant::now);
                     }
                     let Some(c) = con.as_mut() else {
                         // no connection: the script decides (and reports Redis unreachable)
