@@ -221,6 +221,10 @@ pub(super) struct Renewers {
 /// A renewal waiting for a worker, and where its outcome goes.
 type Queued = (Job, tokio::sync::oneshot::Sender<Outcome>);
 
+/// The most renewals a worker carries to its next transaction because another renewal of the same seats
+/// was in this one.
+const CARRIED: usize = BATCH / 4;
+
 /// How long a worker whose connection could not be opened leaves its renewals to the script before it
 /// tries again.
 const RECONNECT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -255,11 +259,15 @@ impl Renewers {
                         take_waiting(&mut waiting, &mut taken);
                     }
                     // one renewal per seats: two in one transaction would move the seats' version once;
-                    // the others wait for this worker's next transaction
+                    // up to CARRIED others wait for this worker's next transaction, and past them the
+                    // script decides (a crowd of one session's copies must not hold up the others')
                     let mut seats = std::collections::HashSet::with_capacity(taken.len());
-                    let (batch, later): (Vec<Queued>, Vec<Queued>) = taken
+                    let (batch, mut later): (Vec<Queued>, Vec<Queued>) = taken
                         .into_iter()
                         .partition(|(job, _)| seats.insert(job.seats.clone()));
+                    for (_, reply) in later.split_off(later.len().min(CARRIED)) {
+                        let _ = reply.send(Outcome::Script);
+                    }
                     carried = later;
                     // a connection, unless the last try failed less than RECONNECT ago: while Redis
                     // is unreachable the script answers at once, and only one batch a second waits for

@@ -890,6 +890,83 @@ async fn renewals_waiting_together_share_a_transaction() {
     eprintln!("{renewals} renewals in {} transactions", count("EXEC"));
 }
 
+/// A crowd presenting one session's id with guessed secrets, all at once through one node, does not hold up
+/// the other sessions' renewals: one guess per transaction, a few carried to the next, the rest left to
+/// the script (`redis/renewal.rs`). Every guess is refused, and every other session renews.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crowd_guessing_one_sessions_secret_holds_up_no_other_renewal() {
+    const COPIES: usize = 300;
+    const OTHERS: usize = 24;
+    let server = RedisServer::start().expect("redis-server");
+    let store = node(&server).await;
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let mut sessions = Vec::new();
+    for n in 0..=OTHERS {
+        let t = ticket("s1", &format!("crowded-renewals-token-{n:04}"), None);
+        store.register_tickets(vec![t.clone()]).await.unwrap();
+        sessions.push(admitted(&store, admit_request(&t, "device-1")).await);
+    }
+    let shared = sessions.pop().unwrap();
+    let hasher = SecretHasher::new(b"crowded-renewals-key-0123456789ab");
+    let seat = usher_store::contract::seat_secret();
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let ((copies, others), seen) = monitor
+        .count(async {
+            let copies = futures::future::join_all((0..COPIES).map(|_| {
+                let guess = hasher.session_secret(&SessionId::generate().to_string());
+                let fresh = hasher.session_secret(&SessionId::generate().to_string());
+                let store = &store;
+                let shared = &shared;
+                async move {
+                    store
+                        .heartbeat(shared, presenting(&guess, fresh))
+                        .await
+                        .unwrap()
+                        .decision
+                }
+            }));
+            let others = futures::future::join_all(sessions.iter().map(|session| {
+                let fresh = hasher.session_secret(&SessionId::generate().to_string());
+                let store = &store;
+                async move {
+                    store
+                        .heartbeat(session, presenting(&seat, fresh))
+                        .await
+                        .unwrap()
+                        .decision
+                }
+            }));
+            futures::future::join(copies, others).await
+        })
+        .await
+        .unwrap();
+    assert!(
+        others
+            .iter()
+            .all(|d| matches!(d, HeartbeatDecision::Renewed { .. })),
+        "{others:?}"
+    );
+    assert!(
+        copies
+            .iter()
+            .all(|d| matches!(d, HeartbeatDecision::WrongSecret)),
+        "{copies:?}"
+    );
+    // carried without a bound, each guess would wait for a transaction of its own, one after another
+    let (watched, scripts) = (
+        seen.top.get("WATCH").copied().unwrap_or(0),
+        seen.top.get("EVALSHA").copied().unwrap_or(0),
+    );
+    assert!(
+        watched < COPIES / 2 && scripts > COPIES / 2,
+        "guesses past the carried ones went to the script: {seen:?}"
+    );
+    eprintln!("{watched} transactions, {scripts} scripts");
+}
+
 /// A renewal by fields writes two commands (in its transaction, `redis/renewal.rs`): the lease's fields
 /// with the ticket's version in one HSET, and the live set. The session's index (which must outlive the lease by the hour its end is
 /// remembered) is only read, and rewritten once its time to live runs short of that.
