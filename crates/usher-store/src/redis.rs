@@ -1171,6 +1171,8 @@ impl RedisStore {
         };
         let show_id = ShowId::parse(&show_id)
             .map_err(|_| StoreError::Corrupt(format!("a lease's show id {show_id:?}")))?;
+        // a session still renewing stays known through the node's generations of sessions
+        self.owners.refresh(session);
         self.observe_step(generation, asked);
         let ticket = self.bounds_of(&ticket_id).await?;
         Ok(Some(HeartbeatAnswer {

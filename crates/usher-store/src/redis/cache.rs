@@ -148,21 +148,32 @@ impl ConfigCache {
     }
 }
 
-/// How many entries a [`Kept`] holds before it begins again: tickets' bounds are ~100 bytes each, the
-/// sessions' ticket ids ~120, so at most ~30 MB each; a node plays far fewer at once.
+/// How many entries a [`Kept`] holds at most: tickets' bounds are ~100 bytes each, the sessions' ticket
+/// ids ~120, so at most ~30 MB each; a node plays far fewer at once.
 pub(super) const KEPT: usize = 1 << 18;
 
-/// Facts that never change, as this node read them, up to [`KEPT`] of them: when full, it starts again
-/// empty (a miss costs the node one read, or the script's way).
+/// Facts that never change, as this node read them, up to [`KEPT`] of them in two generations: new
+/// entries go into the newer, and when it holds half of [`KEPT`] it becomes the older and the older is
+/// dropped. So filling up forgets only what was kept two generations ago, never everything at once (a
+/// miss costs the node one read, or the script's way, and then the entry is kept again).
 #[derive(Debug)]
 pub(super) struct Kept<K, V> {
-    kept: RwLock<HashMap<K, V>>,
+    kept: RwLock<Generations<K, V>>,
+}
+
+#[derive(Debug)]
+struct Generations<K, V> {
+    newer: HashMap<K, V>,
+    older: HashMap<K, V>,
 }
 
 impl<K, V> Default for Kept<K, V> {
     fn default() -> Self {
         Self {
-            kept: RwLock::new(HashMap::new()),
+            kept: RwLock::new(Generations {
+                newer: HashMap::new(),
+                older: HashMap::new(),
+            }),
         }
     }
 }
@@ -173,27 +184,51 @@ impl<K: Eq + std::hash::Hash + Clone, V: Clone> Kept<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Eq + std::hash::Hash + ?Sized,
     {
-        self.kept
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned()
+        let kept = self.kept.read().unwrap_or_else(PoisonError::into_inner);
+        kept.newer.get(id).or_else(|| kept.older.get(id)).cloned()
     }
 
-    pub(super) fn keep(&self, id: &K, value: V) {
+    /// Moves `id`'s entry from the older generation into the newer one, if it is only there: what is
+    /// still used is not forgotten.
+    pub(super) fn refresh<Q>(&self, id: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
         if self
             .kept
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .newer
             .contains_key(id)
         {
             return;
         }
         let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
-        if kept.len() >= KEPT {
-            kept.clear();
+        if let Some((k, v)) = kept.older.remove_entry(id) {
+            if kept.newer.len() >= KEPT / 2 {
+                kept.older = std::mem::take(&mut kept.newer);
+            }
+            kept.newer.insert(k, v);
         }
-        kept.insert(id.clone(), value);
+    }
+
+    /// Keeps `value` for `id` in the newer generation, unless it is there already.
+    pub(super) fn keep(&self, id: &K, value: V) {
+        if self
+            .kept
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .newer
+            .contains_key(id)
+        {
+            return;
+        }
+        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        if kept.newer.len() >= KEPT / 2 {
+            kept.older = std::mem::take(&mut kept.newer);
+        }
+        kept.newer.insert(id.clone(), value);
     }
 }
 
@@ -293,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn bounds_are_kept_up_to_their_limit_and_then_begun_again() {
+    fn bounds_are_kept_in_two_generations_and_only_the_older_is_forgotten() {
         let cache = BoundsCache::default();
         let b = TicketBounds {
             valid_from: None,
@@ -301,13 +336,34 @@ mod tests {
         };
         let id = |n: usize| TicketId::parse(&format!("t_{n:024x}")).unwrap();
         assert_eq!(cache.get(&id(0)), None);
-        for n in 0..KEPT {
+        let half = KEPT / 2;
+        for n in 0..half {
             cache.keep(&id(n), b);
         }
-        assert_eq!(cache.get(&id(0)), Some(b));
-        assert_eq!(cache.get(&id(KEPT - 1)), Some(b));
-        cache.keep(&id(KEPT), b);
-        assert_eq!(cache.get(&id(0)), None, "a full cache begins again");
-        assert_eq!(cache.get(&id(KEPT)), Some(b));
+        // the newer generation is full: the next entry starts another, and the first stay as the older
+        cache.keep(&id(half), b);
+        assert_eq!(
+            cache.get(&id(0)),
+            Some(b),
+            "the older generation is still read"
+        );
+        assert_eq!(cache.get(&id(half)), Some(b));
+        // kept again while it is in the older generation: it moves to the newer one
+        cache.keep(&id(0), b);
+        for n in half + 1..2 * half {
+            cache.keep(&id(n), b);
+        }
+        cache.keep(&id(2 * half), b);
+        assert_eq!(cache.get(&id(1)), None, "two generations ago: forgotten");
+        assert_eq!(cache.get(&id(0)), Some(b), "kept again: still there");
+        assert_eq!(cache.get(&id(half)), Some(b), "the older generation");
+        assert_eq!(cache.get(&id(2 * half)), Some(b));
+        // one in use (refreshed) outlives the next generation; one not used is forgotten with it
+        cache.refresh(&id(half + 1));
+        for n in 2 * half + 1..3 * half + 1 {
+            cache.keep(&id(n), b);
+        }
+        assert_eq!(cache.get(&id(half + 1)), Some(b), "refreshed: still there");
+        assert_eq!(cache.get(&id(half + 2)), None, "not used: forgotten");
     }
 }
