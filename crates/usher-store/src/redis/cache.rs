@@ -167,6 +167,16 @@ struct Generations<K, V> {
     older: HashMap<K, V>,
 }
 
+impl<K: Eq + std::hash::Hash, V> Generations<K, V> {
+    /// Inserts into the newer generation, which first becomes the older one when it is full.
+    fn insert(&mut self, id: K, value: V) {
+        if self.newer.len() >= KEPT / 2 {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(id, value);
+    }
+}
+
 impl<K, V> Default for Kept<K, V> {
     fn default() -> Self {
         Self {
@@ -195,40 +205,35 @@ impl<K: Eq + std::hash::Hash + Clone, V: Clone> Kept<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Eq + std::hash::Hash + ?Sized,
     {
-        if self
-            .kept
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .newer
-            .contains_key(id)
-        {
+        if self.in_newer(id) {
             return;
         }
         let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
         if let Some((k, v)) = kept.older.remove_entry(id) {
-            if kept.newer.len() >= KEPT / 2 {
-                kept.older = std::mem::take(&mut kept.newer);
-            }
-            kept.newer.insert(k, v);
+            kept.insert(k, v);
         }
     }
 
     /// Keeps `value` for `id` in the newer generation, unless it is there already.
     pub(super) fn keep(&self, id: &K, value: V) {
-        if self
-            .kept
+        if !self.in_newer(id) {
+            self.kept
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.clone(), value);
+        }
+    }
+
+    fn in_newer<Q>(&self, id: &Q) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
+        self.kept
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .newer
             .contains_key(id)
-        {
-            return;
-        }
-        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
-        if kept.newer.len() >= KEPT / 2 {
-            kept.older = std::mem::take(&mut kept.newer);
-        }
-        kept.newer.insert(id.clone(), value);
     }
 }
 

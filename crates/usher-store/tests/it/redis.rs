@@ -666,10 +666,15 @@ async fn a_renewal_by_fields_reads_no_ticket_and_a_node_reads_it_once() {
 
 /// A Redis, a node on it, show `s1` (one device, newest wins) and one ticket of it registered.
 async fn one_ticket(token: &str) -> (RedisServer, RedisStore, NewTicket) {
+    one_ticket_of(token, 1).await
+}
+
+/// A Redis, a node, and one ticket of a show of `seats` seats.
+async fn one_ticket_of(token: &str, seats: u32) -> (RedisServer, RedisStore, NewTicket) {
     let server = RedisServer::start().expect("redis-server");
     let store = node(&server).await;
     store
-        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .put_show(show("s1", seats, SharingPolicy::NewestWins))
         .await
         .unwrap();
     let t = ticket("s1", token, None);
@@ -748,14 +753,7 @@ async fn a_forgotten_device_is_remembered_from_its_first_renewal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn renewals_racing_on_one_tickets_seats_each_renew_once() {
     const RENEWALS: usize = 300;
-    let server = RedisServer::start().expect("redis-server");
-    let admin = node(&server).await;
-    admin
-        .put_show(show("s1", 2, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
-    let t = ticket("s1", "racing-renewals-token-01", None);
-    admin.register_tickets(vec![t.clone()]).await.unwrap();
+    let (server, _admin, t) = one_ticket_of("racing-renewals-token-01", 2).await;
     let seat = |device: &str| {
         let mut req = admit_request(&t, device);
         req.rules.max_devices = 2;
