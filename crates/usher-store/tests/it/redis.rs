@@ -521,12 +521,7 @@ async fn an_unconfirmed_copy_is_checked_with_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_heartbeat_is_a_transaction_without_a_script_and_an_admit_two_scripts() {
     const FLOWS: usize = 50;
-    let server = RedisServer::start().expect("redis-server");
-    let store = node(&server).await;
-    store
-        .put_show(show("s1", 1, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
+    let (server, store) = node_with_show(1).await;
     store.put_cdn(cdn("cdn-a", 10)).await.unwrap();
     store.put_cdn(cdn("cdn-b", 20)).await.unwrap();
     let t = ticket("s1", "round-trip-token-0001", None);
@@ -669,14 +664,20 @@ async fn one_ticket(token: &str) -> (RedisServer, RedisStore, NewTicket) {
     one_ticket_of(token, 1).await
 }
 
-/// A Redis, a node, and one ticket of a show of `seats` seats.
-async fn one_ticket_of(token: &str, seats: u32) -> (RedisServer, RedisStore, NewTicket) {
+/// A Redis and a node, with show `s1` of `seats` seats.
+async fn node_with_show(seats: u32) -> (RedisServer, RedisStore) {
     let server = RedisServer::start().expect("redis-server");
     let store = node(&server).await;
     store
         .put_show(show("s1", seats, SharingPolicy::NewestWins))
         .await
         .unwrap();
+    (server, store)
+}
+
+/// A Redis, a node, and one ticket of a show of `seats` seats.
+async fn one_ticket_of(token: &str, seats: u32) -> (RedisServer, RedisStore, NewTicket) {
+    let (server, store) = node_with_show(seats).await;
     let t = ticket("s1", token, None);
     store.register_tickets(vec![t.clone()]).await.unwrap();
     (server, store, t)
@@ -825,12 +826,7 @@ async fn renewals_racing_on_one_tickets_seats_each_renew_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn renewals_waiting_together_share_a_transaction() {
     const ROUNDS: usize = 10;
-    let server = RedisServer::start().expect("redis-server");
-    let store = node(&server).await;
-    store
-        .put_show(show("s1", 2, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
+    let (server, store) = node_with_show(2).await;
     let mut sessions = Vec::new();
     // 40 tickets played on one seat each, 4 on both their seats
     for (n, seats) in std::iter::repeat_n(1, 40)
@@ -895,12 +891,7 @@ async fn renewals_waiting_together_share_a_transaction() {
 async fn a_crowd_guessing_one_sessions_secret_holds_up_no_other_renewal() {
     const COPIES: usize = 300;
     const OTHERS: usize = 24;
-    let server = RedisServer::start().expect("redis-server");
-    let store = node(&server).await;
-    store
-        .put_show(show("s1", 1, SharingPolicy::NewestWins))
-        .await
-        .unwrap();
+    let (server, store) = node_with_show(1).await;
     let mut sessions = Vec::new();
     for n in 0..=OTHERS {
         let t = ticket("s1", &format!("crowded-renewals-token-{n:04}"), None);
