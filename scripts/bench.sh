@@ -385,7 +385,9 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
   wanted "$name" || return 0
   # on the Redis store, Redis's own time per command (INFO commandstats, reset just before the run)
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" config resetstat >/dev/null
-    awk '{print $14 + $15}' "/proc/$REDIS_PID/stat" >"$out/$name.redis-cpu-before" ;; esac
+    awk '{print $14 + $15}' "/proc/$REDIS_PID/stat" >"$out/$name.redis-cpu-before"
+    # how the node renewed: in transactions, or by the script and why (usher_redis_renewals_total)
+    curl -s "$WBASE/metrics" | grep '^usher_redis_renewals_total' >"$out/$name.renewals-before" || true ;; esac
   local perf_pid=""
   if [ "$perf" = 1 ]; then case "$name" in *nginx*) ;; *)
     local how=(-F 499)
@@ -426,7 +428,8 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" info commandstats >"$out/$name.redis-commandstats.txt"
     # redis-server's CPU time over the run (clock ticks: utime + stime), the honest cost per request:
     # commandstats' usec are wall time, which the other processes of a saturated machine inflate
-    echo "$(cat "$out/$name.redis-cpu-before") $(awk '{print $14 + $15}' "/proc/$REDIS_PID/stat") $(getconf CLK_TCK)" >"$out/$name.redis-cpu" ;; esac
+    echo "$(cat "$out/$name.redis-cpu-before") $(awk '{print $14 + $15}' "/proc/$REDIS_PID/stat") $(getconf CLK_TCK)" >"$out/$name.redis-cpu"
+    curl -s "$WBASE/metrics" | grep '^usher_redis_renewals_total' >"$out/$name.renewals-after" || true ;; esac
   python3 - "$out/$name.json" "$name" <<'PY' >&2 || failed+=("$name")
 import json, sys
 try:
@@ -701,6 +704,27 @@ if stores:
                     heavy = sorted(top.items(), key=lambda kv: -med(kv[1]))[:4]
                     print(f"- {label.split(' vs ')[0]}: redis-server CPU {med(cpu) or 0:.1f} µs per request; scripts {med(per):.1f} µs (wall) in {med(calls):.2f} EVALSHA; "
                           + ", ".join(f"{k} {med(v):.1f} µs" for k, v in heavy))
+                # the node's renewals in each round: in transactions, or by the script and why
+                ways = []
+                for r in sorted(wrk_rounds(s, what)):
+                    def counts(when):
+                        c = {}
+                        try:
+                            for l in open(os.path.join(out, f"wrk-{s}-{what}-{r}.renewals-{when}")):
+                                m = re.match(r'usher_redis_renewals_total\{(.*)\} (\d+)', l)
+                                if m:
+                                    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+                                    key = "transaction" if labels.get("way") == "transaction" else "script " + labels.get("reason", "?")
+                                    c[key] = c.get(key, 0) + int(m.group(2))
+                        except OSError:
+                            pass
+                        return c
+                    before, after = counts("before"), counts("after")
+                    delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+                    if delta:
+                        ways.append(f"round {r}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(delta.items(), key=lambda kv: -kv[1])))
+                if ways:
+                    print(f"  - renewals (usher_redis_renewals_total): " + "; ".join(ways))
         p = prep.get(s)
         if p:
             print(f"\nprepared: {p['sessions']:,} sessions of show `{p['show_id']}` (heartbeat {p['heartbeat_s']} s), "

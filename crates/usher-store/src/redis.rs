@@ -1116,13 +1116,22 @@ impl RedisStore {
         presented: &Presented<'_>,
         asked: Instant,
     ) -> Result<Option<HeartbeatAnswer>, StoreError> {
-        let Some(fresh) = presented.fresh else {
+        use renewal::{Why, count};
+        let why = if presented.fresh.is_none() {
+            Some(Why::NoFreshSecret)
+        } else if self.cluster {
+            Some(Why::Cluster)
+        } else if self.usable().is_err() {
+            Some(Why::Unreachable)
+        } else {
+            None
+        };
+        let (Some(fresh), None) = (presented.fresh, why) else {
+            count(why);
             return Ok(None);
         };
-        if self.cluster || self.usable().is_err() {
-            return Ok(None);
-        }
         let Some(ticket_id) = self.owners.get(session) else {
+            count(Some(Why::UnknownSession));
             return Ok(None);
         };
         let renewers = self
@@ -1132,6 +1141,7 @@ impl RedisStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let Some(renewers) = renewers else {
+            count(Some(Why::Unreachable));
             return Ok(None);
         };
         let shard = session.shard();
@@ -1147,8 +1157,13 @@ impl RedisStore {
             fresh: fresh.to_hex(),
             revive_since: presented.revive_since.map(|t| t.0),
         };
-        let (expires_at, show_id, generation) = match renewers.renew(job).await {
-            renewal::Outcome::Script => return Ok(None),
+        let outcome = renewers.renew(job).await;
+        count(match outcome {
+            renewal::Outcome::Script(why) => Some(why),
+            _ => None,
+        });
+        let (expires_at, show_id, generation) = match outcome {
+            renewal::Outcome::Script(_) => return Ok(None),
             renewal::Outcome::Failed(e) => return Err(self.fail(e)),
             renewal::Outcome::Wrong {
                 show_id,

@@ -365,6 +365,22 @@ async fn a_copied_cookie_jar_is_stopped_and_a_reload_keeps_playing(backend: Back
         metrics.contains("usher_sessions_cloned_total"),
         "the clones are counted"
     );
+    if matches!(backend, Backend::Redis) {
+        // the renewals the node decided went in transactions; the clone's went to the script, which
+        // records it (redis/renewal.rs)
+        let renewals = |labels: &[&str]| {
+            metrics.lines().any(|l| {
+                l.starts_with("usher_redis_renewals_total{")
+                    && labels.iter().all(|x| l.contains(x))
+                    && !l.ends_with(" 0")
+            })
+        };
+        assert!(renewals(&["way=\"transaction\""]), "{metrics}");
+        assert!(
+            renewals(&["way=\"script\"", "reason=\"clone\""]),
+            "{metrics}"
+        );
+    }
     app.shutdown().await;
 }
 

@@ -57,7 +57,89 @@ pub(super) enum Decision {
     Wrong,
     /// Any other case (a lapsed lease, a clone, a retry past the issued memory, a lease of another form):
     /// the script decides.
-    Script,
+    Script(Why),
+}
+
+/// Why a renewal went to the script rather than a transaction: the `reason` of
+/// `usher_redis_renewals_total{way="script"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Why {
+    /// A Redis Cluster: no connection of the node's own to `WATCH` on.
+    Cluster,
+    /// The player presented no fresh secret to issue.
+    NoFreshSecret,
+    /// The node has not seen the session (no admit of its own, no script's answer yet).
+    UnknownSession,
+    /// No connection, a read that failed, a store the node holds unusable.
+    Unreachable,
+    /// The session's index is gone: the script answers `unknown`.
+    NoIndex,
+    /// The lease lapsed and may not be revived.
+    Lapsed,
+    /// The presented secret is a retired one: the script records the clone.
+    Clone,
+    /// The presented secret is one of several issued, or a retry past the issued memory.
+    Issued,
+    /// A field of another shape than the renewal by fields writes.
+    Shape,
+    /// More renewals of one ticket waiting than a worker carries to its next transaction.
+    Crowd,
+    /// The transaction met another write twice.
+    Conflict,
+    /// A command was refused as it was queued (`EXECABORT`: a demoted master's `READONLY`, OOM).
+    Refused,
+}
+
+impl Why {
+    const ALL: [Why; 12] = [
+        Why::Cluster,
+        Why::NoFreshSecret,
+        Why::UnknownSession,
+        Why::Unreachable,
+        Why::NoIndex,
+        Why::Lapsed,
+        Why::Clone,
+        Why::Issued,
+        Why::Shape,
+        Why::Crowd,
+        Why::Conflict,
+        Why::Refused,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Why::Cluster => "cluster",
+            Why::NoFreshSecret => "no_fresh_secret",
+            Why::UnknownSession => "unknown_session",
+            Why::Unreachable => "unreachable",
+            Why::NoIndex => "no_index",
+            Why::Lapsed => "lapsed",
+            Why::Clone => "clone",
+            Why::Issued => "issued",
+            Why::Shape => "shape",
+            Why::Crowd => "crowd",
+            Why::Conflict => "conflict",
+            Why::Refused => "refused",
+        }
+    }
+}
+
+/// `usher_redis_renewals_total`: one counter per way a heartbeat's renewal went, each registered the first
+/// time it is counted (so `/metrics` lists the ways this node has seen).
+pub(super) fn count(way: Option<Why>) {
+    use std::sync::OnceLock;
+    static TRANSACTION: OnceLock<metrics::Counter> = OnceLock::new();
+    static SCRIPT: [OnceLock<metrics::Counter>; Why::ALL.len()] =
+        [const { OnceLock::new() }; Why::ALL.len()];
+    match way {
+        None => TRANSACTION.get_or_init(|| {
+            metrics::counter!("usher_redis_renewals_total", "way" => "transaction")
+        }),
+        Some(why) => SCRIPT[why as usize].get_or_init(|| {
+            metrics::counter!("usher_redis_renewals_total", "way" => "script", "reason" => why.label())
+        }),
+    }
+    .increment(1);
 }
 
 /// The lease's fields as read: the `h:` field (`renewed_at,expires_at,ttl_ms,prev,issued,retired`), the
@@ -93,21 +175,21 @@ pub(super) fn decide(fields: &Fields<'_>, renewal: &Renewal<'_>, now: i64) -> De
         parts.next(),
         parts.next(),
     ) else {
-        return Decision::Script;
+        return Decision::Script(Why::Shape);
     };
     let (Ok(_), Ok(expires_at), Ok(ttl_ms)) = (
         renewed.parse::<i64>(),
         expires.parse::<i64>(),
         ttl.parse::<i64>(),
     ) else {
-        return Decision::Script;
+        return Decision::Script(Why::Shape);
     };
     if retired.contains(',') {
-        return Decision::Script;
+        return Decision::Script(Why::Shape);
     }
     // lapsed, and not revivable (lapsed before the time the player may still revive it from)
     if expires_at <= now && renewal.revive_since.is_none_or(|s| expires_at <= s) {
-        return Decision::Script;
+        return Decision::Script(Why::Lapsed);
     }
     let (presented, fresh) = (renewal.presented, renewal.fresh);
     if presented.len() != HASH_LEN
@@ -117,7 +199,7 @@ pub(super) fn decide(fields: &Fields<'_>, renewal: &Renewal<'_>, now: i64) -> De
         || !hash_list(issued.len())
         || !hash_list(retired.len())
     {
-        return Decision::Script;
+        return Decision::Script(Why::Shape);
     }
     // SecretChain::check's order: issued, previous, retired
     let (prev, issued, retired) = if issued == presented {
@@ -136,28 +218,28 @@ pub(super) fn decide(fields: &Fields<'_>, renewal: &Renewal<'_>, now: i64) -> De
         (presented, fresh.to_owned(), retired)
     } else if issued.contains(presented) {
         // one of several issued: the script retires the others in their order
-        return Decision::Script;
+        return Decision::Script(Why::Issued);
     } else if prev == presented {
         // the previous (a retry of a lost answer): one more is issued beside the current ones
         if (issued.len() + 1) / (HASH_LEN + 1) >= ISSUED_MEMORY {
-            return Decision::Script;
+            return Decision::Script(Why::Issued);
         }
         (prev, format!("{issued} {fresh}"), retired.to_owned())
     } else if retired.contains(presented) {
         // a retired one (a clone): the script records it
-        return Decision::Script;
+        return Decision::Script(Why::Clone);
     } else {
         return Decision::Wrong;
     };
     let Some(version) = fields.version.checked_add(1) else {
-        return Decision::Script;
+        return Decision::Script(Why::Shape);
     };
     // the first renewal's time since the last whole write stays (seats.lua load_seats)
     let first = match fields.touch {
         None => now.to_string(),
         Some(t) => match t.split(',').collect::<Vec<_>>()[..] {
             [_, _, first] => first.to_owned(),
-            _ => return Decision::Script,
+            _ => return Decision::Script(Why::Shape),
         },
     };
     let expires_at = now + ttl_ms;
@@ -202,7 +284,7 @@ pub(super) enum Outcome {
         generation: i64,
     },
     /// Nothing was written: the script decides.
-    Script,
+    Script(Why),
     /// The transaction was sent and its answer lost: the renewal may have been written.
     Failed(redis::RedisError),
 }
@@ -266,7 +348,7 @@ impl Renewers {
                         .into_iter()
                         .partition(|(job, _)| seats.insert(job.seats.clone()));
                     for (_, reply) in later.split_off(later.len().min(CARRIED)) {
-                        let _ = reply.send(Outcome::Script);
+                        let _ = reply.send(Outcome::Script(Why::Crowd));
                     }
                     carried = later;
                     // a connection, unless the last try failed less than RECONNECT ago: while Redis
@@ -282,7 +364,7 @@ impl Renewers {
                     let Some(c) = con.as_mut() else {
                         // no connection: the script decides (and reports Redis unreachable)
                         for (_, reply) in batch {
-                            let _ = reply.send(Outcome::Script);
+                            let _ = reply.send(Outcome::Script(Why::Unreachable));
                         }
                         continue;
                     };
@@ -300,9 +382,9 @@ impl Renewers {
     pub(super) async fn renew(&self, job: Job) -> Outcome {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         if self.queue.send((job, reply)).await.is_err() {
-            return Outcome::Script;
+            return Outcome::Script(Why::Unreachable);
         }
-        outcome.await.unwrap_or(Outcome::Script)
+        outcome.await.unwrap_or(Outcome::Script(Why::Unreachable))
     }
 }
 
@@ -365,7 +447,7 @@ async fn attempt(con: &mut MultiplexedConnection, jobs: Vec<Queued>, last: bool)
         Ok(replies) => replies,
         Err(_) => {
             for (_, reply) in jobs {
-                let _ = reply.send(Outcome::Script);
+                let _ = reply.send(Outcome::Script(Why::Unreachable));
             }
             return Attempt::Done(false);
         }
@@ -378,18 +460,23 @@ async fn attempt(con: &mut MultiplexedConnection, jobs: Vec<Queued>, last: bool)
         let Some(((fields, index_ttl), now, generation)) =
             parsed.as_ref().map(|(f, now, g)| (&f[n], *now, *g))
         else {
-            let _ = reply.send(Outcome::Script);
+            let _ = reply.send(Outcome::Script(Why::Shape));
             continue;
         };
         // a session whose index is gone is unknown to the script
         let ([Some(show_id), Some(hot), touch, Some(version)], false) =
             (&fields[..], *index_ttl == -2)
         else {
-            let _ = reply.send(Outcome::Script);
+            let why = if *index_ttl == -2 {
+                Why::NoIndex
+            } else {
+                Why::Shape
+            };
+            let _ = reply.send(Outcome::Script(why));
             continue;
         };
         let Ok(version) = version.parse::<i64>() else {
-            let _ = reply.send(Outcome::Script);
+            let _ = reply.send(Outcome::Script(Why::Shape));
             continue;
         };
         let fields = Fields {
@@ -403,8 +490,8 @@ async fn attempt(con: &mut MultiplexedConnection, jobs: Vec<Queued>, last: bool)
             revive_since: job.revive_since,
         };
         match decide(&fields, &renewal, now) {
-            Decision::Script => {
-                let _ = reply.send(Outcome::Script);
+            Decision::Script(why) => {
+                let _ = reply.send(Outcome::Script(why));
             }
             Decision::Wrong => {
                 let _ = reply.send(Outcome::Wrong {
@@ -475,9 +562,9 @@ async fn attempt(con: &mut MultiplexedConnection, jobs: Vec<Queued>, last: bool)
         ),
         // the same again, or a command refused as it was queued (a demoted master's READONLY, OOM:
         // EXECABORT): nothing was written, the script decides
-        Ok(redis::Value::Nil) => answer_all(writing, || Outcome::Script, true),
+        Ok(redis::Value::Nil) => answer_all(writing, || Outcome::Script(Why::Conflict), true),
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) => {
-            answer_all(writing, || Outcome::Script, true)
+            answer_all(writing, || Outcome::Script(Why::Refused), true)
         }
         // any other failure may follow writes that happened: reported, as a script's would be, and the
         // player's retry presents the same secret (SecretChain's retry of a lost answer)
@@ -638,27 +725,27 @@ mod tests {
         let hot = format!("1,9000,5000,{p},{},", full.join(" "));
         assert_eq!(
             decide_on(&hot, None, &renewal(&p, &fresh), 10),
-            Decision::Script
+            Decision::Script(Why::Issued)
         );
     }
 
     #[test]
     fn clones_lapsed_leases_and_odd_shapes_go_to_the_script_and_strangers_are_wrong() {
         let (p, a, b, r, x, f) = (h('p'), h('a'), h('b'), h('r'), h('x'), h('f'));
-        let script = |hot: &str, presented: &str| {
+        let script = |hot: &str, presented: &str, why: Why| {
             assert_eq!(
                 decide_on(hot, None, &renewal(presented, &f), 10),
-                Decision::Script,
+                Decision::Script(why),
                 "{hot}"
             );
         };
-        script(&format!("1,9000,5000,{p},{a} {b},{r}"), &b); // one of several issued
-        script(&format!("1,9000,5000,{p},{a},{r}"), &r); // a clone
-        script(&format!("1,10,5000,{p},{a},{r}"), &a); // lapsed
-        script(&format!("1,9000,5000,{p},{a},{r},"), &a); // a seventh part
-        script(&format!("1,9000,x,{p},{a},{r}"), &a); // not a number
-        script(&format!("1,9000,5000,{p},,{r}"), &p); // nothing issued
-        script(&format!("1,9000,5000,{p},{a},{r}"), "short");
+        script(&format!("1,9000,5000,{p},{a} {b},{r}"), &b, Why::Issued); // one of several issued
+        script(&format!("1,9000,5000,{p},{a},{r}"), &r, Why::Clone);
+        script(&format!("1,10,5000,{p},{a},{r}"), &a, Why::Lapsed);
+        script(&format!("1,9000,5000,{p},{a},{r},"), &a, Why::Shape); // a seventh part
+        script(&format!("1,9000,x,{p},{a},{r}"), &a, Why::Shape); // not a number
+        script(&format!("1,9000,5000,{p},,{r}"), &p, Why::Shape); // nothing issued
+        script(&format!("1,9000,5000,{p},{a},{r}"), "short", Why::Shape);
         assert_eq!(
             decide_on(
                 &format!("1,9000,5000,{p},{a},{r}"),
@@ -675,7 +762,7 @@ mod tests {
                 &renewal(&a, &f),
                 10
             ),
-            Decision::Script
+            Decision::Script(Why::Shape)
         );
         let revived = Renewal {
             presented: &a,
