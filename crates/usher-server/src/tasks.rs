@@ -1,10 +1,11 @@
 //! The node's background tasks, each stopping when `cancel` fires: the store's flush of leases and the
 //! dashboard's outcome counts (every second), the active-sessions gauge and `usher_ready` (every second), the store's lease
 //! sweep (every 15 s), the `session.refused` sums (every `webhooks.refusals_every_s`), the rate limits' pruning (every 10 s), the audit log's retention (at start and
-//! every minute), the retention of tickets' personal data (at start and every minute), the scheduled off-site backups (`[backup]`), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
+//! every minute), the retention of tickets' personal data (at start and every minute until a pass over every ticket ends, then an hour later), the scheduled off-site backups (`[backup]`), GeoIP updates, the CDN health probes, and (with `uploads.enabled`) the packaging jobs and the
 //! expiry of abandoned uploads (every minute).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -86,14 +87,19 @@ pub fn spawn(tasks: &TaskTracker, state: &AppState, cancel: &CancellationToken) 
         },
     );
     // the retention of tickets' personal data (`[privacy]`): at start, then batches of tickets every
-    // minute (a pass over every ticket of a large Redis spans several minutes)
+    // minute until a pass over every ticket ends (a pass over a large Redis spans several minutes), and
+    // the next pass an hour after
+    let pace = Arc::new(crate::service::privacy::RetentionPace::default());
     every(
         tasks,
         state,
         cancel,
         Duration::from_secs(60),
-        |state| async move {
-            crate::service::privacy::apply_retention(&state).await;
+        move |state| {
+            let pace = Arc::clone(&pace);
+            async move {
+                crate::service::privacy::apply_retention(&state, &pace).await;
+            }
         },
     );
     if state.config.backup.destination.is_some() {

@@ -158,7 +158,8 @@ pub const EMBEDDED_SCHEMA: u32 = 4;
 
 /// Most audit entries one [`Store::prune_audit`] drops (one write transaction); the next call goes on.
 const PRUNE_BATCH: u64 = 100_000;
-/// Most tickets one [`Store::retain_usage`] call changes (each is flushed at the next flush).
+/// How many changed tickets end one [`Store::retain_usage`] call (at the end of the piece that reaches
+/// it; each is flushed at the next flush).
 const RETENTION_BATCH: usize = 10_000;
 
 /// Most keys the failed-login map holds: random user names or addresses cannot grow it without bound.
@@ -568,6 +569,8 @@ pub struct EmbeddedStore {
     /// Token hash → ticket, for every ticket committed: built at open, added to by registrations'
     /// commits (tickets are never deleted, and a ticket's token never changes).
     tokens: Arc<RwLock<TokenIndex>>,
+    /// Where the retention pass stands: the position of the next ticket it looks at.
+    retention_at: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -646,6 +649,52 @@ fn sweep(runtime: &Mutex<Runtime>, now: UnixMs) -> usize {
         std::thread::sleep(SWEEP_PAUSE);
     }
     dropped
+}
+
+/// [`Store::retain_usage`] over `runtime`: from position `at` on, in pieces of [`SWEEP_PIECE`] tickets,
+/// each under the lock on its own (so an admit or a heartbeat waits for one piece, however many tickets
+/// there are), until [`RETENTION_BATCH`] tickets changed or the last one; `at` keeps where it stopped.
+/// Tickets are only ever added, at the end, so the positions looked at stay put.
+fn retain(
+    runtime: &Mutex<Runtime>,
+    rules: &Retention,
+    at: &std::sync::atomic::AtomicUsize,
+) -> RetentionBatch {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (mut from, mut tickets) = (at.load(Relaxed), 0);
+    loop {
+        let mut rt = lock(runtime);
+        let end = (from + SWEEP_PIECE).min(rt.tickets.len());
+        if from >= end {
+            at.store(0, Relaxed);
+            return RetentionBatch {
+                tickets,
+                done: true,
+            };
+        }
+        let mut changed = Vec::new();
+        for i in from..end {
+            if let Some((id, t)) = rt.tickets.get_index_mut(i)
+                && t.leases.usage.apply_retention(rules)
+            {
+                changed.push(id.clone());
+            }
+        }
+        for id in &changed {
+            rt.changed(id, true);
+        }
+        drop(rt);
+        tickets += changed.len() as u64;
+        from = end;
+        if tickets >= RETENTION_BATCH as u64 {
+            at.store(from, Relaxed);
+            return RetentionBatch {
+                tickets,
+                done: false,
+            };
+        }
+        std::thread::sleep(SWEEP_PAUSE);
+    }
 }
 
 /// Writes `batch` (each ticket with its `encoded` record) in `txn`: [`Store::register_tickets`]'s step.
@@ -1079,6 +1128,7 @@ impl EmbeddedStore {
                 }
             }),
             tokens,
+            retention_at: Arc::default(),
         })
     }
 
@@ -1572,31 +1622,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError> {
-        // one pass over the tickets under the lock, up to RETENTION_BATCH changed ones (the sweep walks in
-        // pieces; this runs once a minute): not on the runtime
-        let (runtime, rules) = (Arc::clone(&self.runtime), *rules);
-        tokio::task::spawn_blocking(move || {
-            let mut rt = lock(&runtime);
-            let mut changed = Vec::new();
-            for (id, t) in &mut rt.tickets {
-                if t.leases.usage.apply_retention(&rules) {
-                    changed.push(id.clone());
-                    if changed.len() >= RETENTION_BATCH {
-                        break;
-                    }
-                }
-            }
-            let batch = RetentionBatch {
-                tickets: changed.len() as u64,
-                done: changed.len() < RETENTION_BATCH,
-            };
-            for id in &changed {
-                rt.changed(id, true);
-            }
-            batch
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("retention task failed: {e}")))
+        // in pieces with the lock let go between them, as the sweep: not on the runtime
+        let (runtime, rules, at) = (
+            Arc::clone(&self.runtime),
+            *rules,
+            Arc::clone(&self.retention_at),
+        );
+        tokio::task::spawn_blocking(move || retain(&runtime, &rules, &at))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("retention task failed: {e}")))
     }
 
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {

@@ -2,6 +2,9 @@
 //! clock, applied to every ticket's usage by a node's background task (`tasks.rs`). Erasing one ticket's
 //! data on request is a ticket action: [`crate::service::admin::tickets::erase_personal_data`].
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use usher_core::clock::UnixMs;
 use usher_core::privacy::{AddressAging, Retention};
 
@@ -27,9 +30,44 @@ pub fn retention(settings: &PrivacySettings, now: UnixMs) -> Retention {
     }
 }
 
+/// How long a node waits after a pass over every ticket before it starts the next. The rules count in
+/// days, so an hour's rest applies each within an hour of when it falls due. Every pass reads every
+/// ticket: on Redis each read is a script of ~60 µs of redis-server's time, and a pass a minute over
+/// 100,000 tickets took ~5 s of it a minute, beside the hot paths (BENCHMARKS.md, issue 16's sixteenth
+/// step).
+pub const PASS_REST: Duration = Duration::from_secs(3_600);
+
+/// When a node's next retention pass may start: at once, then [`PASS_REST`] after each pass ended.
+#[derive(Debug, Default)]
+pub struct RetentionPace {
+    rest_until: Mutex<Option<Instant>>,
+}
+
+impl RetentionPace {
+    /// Whether a run at `now` goes on with the pass (or starts one).
+    fn due(&self, now: Instant) -> bool {
+        self.rest_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|until| now >= until)
+    }
+
+    /// A pass ended at `now`.
+    fn pass_ended(&self, now: Instant) {
+        *self
+            .rest_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now + PASS_REST);
+    }
+}
+
 /// Applies the retention rules to the next batches of tickets, until a pass over every ticket ends or
-/// [`BATCHES_PER_RUN`] batches are done. A store that fails is logged and tried again at the next run.
-pub async fn apply_retention(state: &AppState) {
+/// [`BATCHES_PER_RUN`] batches are done; after a pass, nothing until `pace` says the next is due. A store
+/// that fails is logged and tried again at the next run.
+pub async fn apply_retention(state: &AppState, pace: &RetentionPace) {
+    if !pace.due(Instant::now()) {
+        return;
+    }
     let rules = retention(&state.config.privacy, state.store.now());
     let mut changed = 0;
     for _ in 0..BATCHES_PER_RUN {
@@ -37,6 +75,7 @@ pub async fn apply_retention(state: &AppState) {
             Ok(batch) => {
                 changed += batch.tickets;
                 if batch.done {
+                    pace.pass_ended(Instant::now());
                     break;
                 }
             }
@@ -57,6 +96,21 @@ pub async fn apply_retention(state: &AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pass_is_due_at_once_and_then_an_hour_after_the_last_ended() {
+        let pace = RetentionPace::default();
+        let t0 = Instant::now();
+        assert!(pace.due(t0));
+        assert!(
+            pace.due(t0 + Duration::from_secs(60)),
+            "a pass under way goes on"
+        );
+        pace.pass_ended(t0);
+        assert!(!pace.due(t0 + Duration::from_secs(60)));
+        assert!(!pace.due(t0 + PASS_REST - Duration::from_secs(1)));
+        assert!(pace.due(t0 + PASS_REST));
+    }
 
     #[test]
     fn days_become_cut_offs_and_zero_keeps_usage() {

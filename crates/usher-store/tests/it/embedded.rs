@@ -740,3 +740,81 @@ async fn a_flood_of_fresh_login_keys_neither_grows_the_map_nor_lifts_a_wait() {
         "the user under attack still waits"
     );
 }
+
+/// The retention pass walks the tickets in pieces with the lock let go between them (so an admit or a
+/// heartbeat waits for one piece): every ticket of several pieces is reached once, and a second pass
+/// finds nothing left to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_pass_in_pieces_reaches_every_ticket_once() {
+    use usher_core::privacy::{AddressAging, Retention};
+    let h = embedded().await;
+    let store = &h.store;
+    store
+        .put_show(contract::show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    // more than two pieces of the walk (1,024 tickets each)
+    let tickets: Vec<_> = store
+        .register_tickets(
+            (0..2_500)
+                .map(|i| contract::ticket("s1", &format!("pieces-token-{i:08}"), None))
+                .collect(),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| match o {
+            RegisterOutcome::Created(t) => t,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    for t in &tickets {
+        let decision = store
+            .admit(AdmitRequest {
+                ticket_id: t.id.clone(),
+                show_id: t.terms.show_id.clone(),
+                bounds: t.bounds(),
+                device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
+                device_label: "A".into(),
+                rules: SeatRules {
+                    max_devices: 1,
+                    policy: SharingPolicy::NewestWins,
+                    ttl_ms: 60_000,
+                },
+                country: None,
+                address: Some("198.51.100.7".parse().unwrap()),
+                presented: None,
+                fresh: contract::seat_secret(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            decision,
+            usher_core::lease::AdmitDecision::Admitted { .. }
+        ));
+    }
+    h.clock.advance_ms(10);
+    let truncate = Retention {
+        addresses_before: store.now(),
+        addresses: AddressAging::Truncate,
+        usage_before: None,
+    };
+    let pass = || async {
+        let mut changed = 0;
+        loop {
+            let batch = store.retain_usage(&truncate).await.unwrap();
+            changed += batch.tickets;
+            if batch.done {
+                return changed;
+            }
+        }
+    };
+    assert_eq!(pass().await, 2_500, "every ticket's address truncated");
+    assert_eq!(pass().await, 0, "nothing left");
+    let usage = store
+        .ticket_activity(&tickets[2_499].id)
+        .await
+        .unwrap()
+        .usage;
+    assert_eq!(usage.addresses[0].prefix, Some(24));
+}
