@@ -414,6 +414,11 @@ pub trait Store: Send + Sync + 'static {
     /// step is never lost), continuing where the last call stopped; call again until
     /// [`RetentionBatch::done`], which ends one pass over every ticket (the next call starts another).
     async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError>;
+    /// Claims the next pass of [`Store::retain_usage`] for the calling node: `true` when no node claimed
+    /// one within the last `rest`, `false` when one did. The claim lapses after `rest`, so a pass that a
+    /// lost node left unfinished is taken up by another then. The embedded store is one node: always
+    /// `true` (its caller paces its passes).
+    async fn claim_retention_pass(&self, rest: std::time::Duration) -> Result<bool, StoreError>;
 
     /// DESIGN.md admit: one atomic step over the ticket's leases and its status (a revoked ticket
     /// answers [`AdmitDecision::Revoked`]).

@@ -133,6 +133,7 @@ metered! {
     fn ticket_activity(id: &TicketId) -> TicketActivity;
     fn erase_personal_data(id: &TicketId) -> Erased;
     fn retain_usage(rules: &Retention) -> RetentionBatch;
+    fn claim_retention_pass(rest: std::time::Duration) -> bool;
     fn admit(req: AdmitRequest) -> AdmitDecision;
     fn heartbeat(session: &SessionId, presented: Presented<'_>) -> HeartbeatAnswer;
     fn leave(session: &SessionId, secret: &SecretHash) -> LeaveDecision;

@@ -1633,6 +1633,10 @@ impl Store for EmbeddedStore {
             .map_err(|e| StoreError::Unavailable(format!("retention task failed: {e}")))
     }
 
+    async fn claim_retention_pass(&self, _rest: std::time::Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
         let rules: SeatRules = req.rules;
         let (decision, ..) = self

@@ -2091,6 +2091,20 @@ impl Store for RedisStore {
         })
     }
 
+    async fn claim_retention_pass(&self, rest: std::time::Duration) -> Result<bool, StoreError> {
+        // one pass for every node: the first to ask within `rest` makes it
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(self.key(&["retention", "pass"]))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(rest.as_millis()).unwrap_or(u64::MAX).max(1))
+            .query_async(&mut self.con()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(claimed.is_some())
+    }
+
     async fn retain_usage(&self, rules: &Retention) -> Result<RetentionBatch, StoreError> {
         let (keys, next, done) = self.retention_batch().await?;
         let mut tickets = 0;

@@ -37,27 +37,58 @@ pub fn retention(settings: &PrivacySettings, now: UnixMs) -> Retention {
 /// step).
 pub const PASS_REST: Duration = Duration::from_secs(3_600);
 
-/// When a node's next retention pass may start: at once, then [`PASS_REST`] after each pass ended.
+/// Where a node's retention passes stand: its next may start at once, then [`PASS_REST`] after each
+/// ended (or after another node claimed one: [`usher_core::store::Store::claim_retention_pass`]).
 #[derive(Debug, Default)]
 pub struct RetentionPace {
-    rest_until: Mutex<Option<Instant>>,
+    state: Mutex<Pace>,
+}
+
+#[derive(Debug, Default)]
+struct Pace {
+    rest_until: Option<Instant>,
+    under_way: bool,
+}
+
+/// What a run does next.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Rest,
+    /// A new pass, to be claimed first.
+    Start,
+    GoOn,
 }
 
 impl RetentionPace {
-    /// Whether a run at `now` goes on with the pass (or starts one).
-    fn due(&self, now: Instant) -> bool {
-        self.rest_until
+    fn pace(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_none_or(|until| now >= until)
     }
 
-    /// A pass ended at `now`.
+    /// What a run at `now` does.
+    fn next(&self, now: Instant) -> Next {
+        let pace = self.pace();
+        if pace.under_way {
+            Next::GoOn
+        } else if pace.rest_until.is_none_or(|until| now >= until) {
+            Next::Start
+        } else {
+            Next::Rest
+        }
+    }
+
+    /// This node's pass began (it claimed it).
+    fn started(&self) {
+        self.pace().under_way = true;
+    }
+
+    /// This node's pass ended at `now`, or another node's claim of the pass left none to this one.
     fn pass_ended(&self, now: Instant) {
-        *self
-            .rest_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now + PASS_REST);
+        *self.pace() = Pace {
+            rest_until: Some(now + PASS_REST),
+            under_way: false,
+        };
     }
 }
 
@@ -65,8 +96,18 @@ impl RetentionPace {
 /// [`BATCHES_PER_RUN`] batches are done; after a pass, nothing until `pace` says the next is due. A store
 /// that fails is logged and tried again at the next run.
 pub async fn apply_retention(state: &AppState, pace: &RetentionPace) {
-    if !pace.due(Instant::now()) {
-        return;
+    match pace.next(Instant::now()) {
+        Next::Rest => return,
+        Next::GoOn => {}
+        // on Redis one pass for every node: the node that claims it makes it
+        Next::Start => match state.store.claim_retention_pass(PASS_REST).await {
+            Ok(true) => pace.started(),
+            Ok(false) => return pace.pass_ended(Instant::now()),
+            Err(e) => {
+                tracing::warn!(error = %e, "privacy retention not applied; will retry");
+                return;
+            }
+        },
     }
     let rules = retention(&state.config.privacy, state.store.now());
     let mut changed = 0;
@@ -98,18 +139,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pass_is_due_at_once_and_then_an_hour_after_the_last_ended() {
+    fn a_pass_starts_at_once_goes_on_and_the_next_starts_an_hour_after_the_last_ended() {
         let pace = RetentionPace::default();
         let t0 = Instant::now();
-        assert!(pace.due(t0));
-        assert!(
-            pace.due(t0 + Duration::from_secs(60)),
-            "a pass under way goes on"
-        );
+        assert_eq!(pace.next(t0), Next::Start);
+        pace.started();
+        assert_eq!(pace.next(t0 + Duration::from_secs(60)), Next::GoOn);
+        assert_eq!(pace.next(t0 + 2 * PASS_REST), Next::GoOn, "until it ends");
         pace.pass_ended(t0);
-        assert!(!pace.due(t0 + Duration::from_secs(60)));
-        assert!(!pace.due(t0 + PASS_REST - Duration::from_secs(1)));
-        assert!(pace.due(t0 + PASS_REST));
+        assert_eq!(pace.next(t0 + Duration::from_secs(60)), Next::Rest);
+        assert_eq!(
+            pace.next(t0 + PASS_REST - Duration::from_secs(1)),
+            Next::Rest
+        );
+        assert_eq!(pace.next(t0 + PASS_REST), Next::Start);
     }
 
     #[test]

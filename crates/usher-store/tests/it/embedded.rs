@@ -818,3 +818,12 @@ async fn a_retention_pass_in_pieces_reaches_every_ticket_once() {
         .usage;
     assert_eq!(usage.addresses[0].prefix, Some(24));
 }
+
+/// The embedded store is one node: every retention pass is its own to make (its caller paces them).
+#[tokio::test]
+async fn the_one_embedded_node_claims_every_retention_pass() {
+    let h = embedded().await;
+    let rest = std::time::Duration::from_secs(3_600);
+    assert!(h.store.claim_retention_pass(rest).await.unwrap());
+    assert!(h.store.claim_retention_pass(rest).await.unwrap());
+}

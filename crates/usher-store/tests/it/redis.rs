@@ -1146,3 +1146,23 @@ async fn an_admit_writes_no_usage_document_and_the_next_read_replays_what_it_saw
     );
     assert_eq!(usage.devices[0].device_id.as_str(), "dev-many-16");
 }
+
+/// A retention pass is one for every node: of two nodes asking within the rest, one gets it; once the
+/// rest lapses (or its node was lost mid-pass), the next node to ask does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_of_many_claims_each_retention_pass() {
+    let server = RedisServer::start().expect("redis-server");
+    let (a, b) = (node(&server).await, node(&server).await);
+    let rest = Duration::from_millis(300);
+    let (x, y) = tokio::join!(a.claim_retention_pass(rest), b.claim_retention_pass(rest));
+    let mut claims = [x.unwrap(), y.unwrap()];
+    claims.sort();
+    assert_eq!(claims, [false, true], "one of the two nodes");
+    assert!(!a.claim_retention_pass(rest).await.unwrap());
+    tokio::time::sleep(rest + Duration::from_millis(100)).await;
+    assert!(
+        b.claim_retention_pass(rest).await.unwrap(),
+        "the rest lapsed"
+    );
+    assert!(!a.claim_retention_pass(rest).await.unwrap());
+}
