@@ -432,7 +432,6 @@ struct Scripts {
     register: Script,
     revoke: Script,
     delete_show: Script,
-    ticket_by_token: Script,
     show: Script,
     pool: Script,
     set_cdn_health: Script,
@@ -512,6 +511,8 @@ pub struct RedisStore {
     /// The ticket of each session this node renewed, for the renewal without a script
     /// (`redis/renewal.rs`).
     owners: cache::Owners,
+    /// The ticket of each token this node looked up, for the next lookup (`redis/cache.rs`).
+    token_owners: cache::TokenOwners,
     /// For tests: the key the lease steps read their time from instead of Redis's `TIME`
     /// ([`RedisStore::with_test_clock`]).
     clock_key: Option<String>,
@@ -805,7 +806,6 @@ impl RedisStore {
                 register: lua(include_str!("redis/register.lua")),
                 revoke: script(include_str!("redis/revoke.lua")),
                 delete_show: script(include_str!("redis/delete_show.lua")),
-                ticket_by_token: config_script(include_str!("redis/ticket_by_token.lua")),
                 show: config_script(include_str!("redis/show.lua")),
                 pool: config_script(include_str!("redis/pool.lua")),
                 set_cdn_health: config_script(include_str!("redis/set_cdn_health.lua")),
@@ -829,6 +829,7 @@ impl RedisStore {
             config: ConfigCache::new(cache::FRESHNESS),
             bounds: cache::BoundsCache::default(),
             owners: cache::Owners::default(),
+            token_owners: cache::TokenOwners::default(),
             clock_key: None,
             clock: Arc::new(SystemClock),
             retention_cursor: std::sync::Mutex::new((0, 0)),
@@ -2000,25 +2001,54 @@ impl Store for RedisStore {
     }
 
     async fn ticket_by_token(&self, hash: &SecretHash) -> Result<Option<Ticket>, StoreError> {
-        // one round trip for the token index and the ticket; the generation it brings tells the admit that
-        // follows whether this node's copy of the show is current
+        // plain reads, no script (a script's own cost is most of a lookup's in redis-server): the
+        // generation read with them tells the admit that follows whether this node's copy of the show is
+        // current. A token this node looked up before: one round trip, by the ticket it led to (checked
+        // below: the ticket holds its token's hash). Else two: the token's ticket id, then the ticket.
         let asked = Instant::now();
         let shard = hash.shard();
-        let answer: Vec<RedisValue> = self
-            .scripts
-            .ticket_by_token
-            .key(self.shard_key(&shard, &["token", &hash.to_hex()]))
-            .key(self.step_generation_key(&shard))
-            .arg(self.shard_key(&shard, &["ticket", ""]))
-            .invoke_async(&mut self.con()?)
+        let generation_key = self.step_generation_key(&shard);
+        let ticket_key = |id: &str| self.shard_key(&shard, &["ticket", id]);
+        let mut con = self.con()?;
+        let generation = |g: Option<String>| match g {
+            None => Ok(0),
+            Some(g) => g
+                .parse::<i64>()
+                .map_err(|_| StoreError::Corrupt(format!("a configuration generation {g:?}"))),
+        };
+        let found = |raw: Option<String>| -> Result<Option<Ticket>, StoreError> {
+            let t: Option<Ticket> = raw.map(|s| decode("ticket", &s)).transpose()?;
+            Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
+        };
+        if let Some(id) = self.token_owners.get(hash) {
+            let (g, raw): (Option<String>, Option<String>) = redis::pipe()
+                .get(&generation_key)
+                .get(ticket_key(id.as_str()))
+                .query_async(&mut con)
+                .await
+                .map_err(|e| self.fail(e))?;
+            self.observe_step(generation(g)?, asked);
+            if let Some(t) = found(raw)? {
+                self.bounds.keep(&t.id, t.bounds());
+                return Ok(Some(t));
+            }
+            // not that ticket's token (a database restored from another): looked up afresh
+        }
+        let (g, id): (Option<String>, Option<String>) = redis::pipe()
+            .get(&generation_key)
+            .get(self.shard_key(&shard, &["token", &hash.to_hex()]))
+            .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
-        let bad = || StoreError::Corrupt(format!("ticket by token answered {answer:?}"));
-        self.observe_step(answer.first().and_then(as_i64).ok_or_else(bad)?, asked);
-        let t: Option<Ticket> = decode_bulk("ticket", answer.get(1).ok_or_else(bad)?)?;
-        let t = t.filter(|t| t.token_hash.ct_eq(hash));
+        self.observe_step(generation(g)?, asked);
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let raw: Option<String> = con.get(ticket_key(&id)).await.map_err(|e| self.fail(e))?;
+        let t = found(raw)?;
         if let Some(t) = &t {
             self.bounds.keep(&t.id, t.bounds());
+            self.token_owners.keep(hash, t.id.clone());
         }
         Ok(t)
     }

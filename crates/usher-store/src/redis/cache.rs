@@ -251,6 +251,10 @@ pub(super) type BoundsCache = Kept<TicketId, TicketBounds>;
 /// seats a renewal without a script watches (`redis/renewal.rs`).
 pub(super) type Owners = Kept<SessionId, TicketId>;
 
+/// The ticket of each token this node has looked up (a token never changes ticket): a hint, which the
+/// lookup checks against the ticket's own token hash before it answers.
+pub(super) type TokenOwners = Kept<usher_core::secret::SecretHash, TicketId>;
+
 fn lookup<T: Clone>(cached: Option<&Cached<T>>, trusted: Option<i64>) -> Lookup<T> {
     match (cached, trusted) {
         (Some(c), Some(g)) if c.generation == g => Lookup::Hit(c.value.clone()),
