@@ -201,7 +201,15 @@ async fn registered(store: &dyn Store, show_id: &str, token: &str) -> Ticket {
     }
 }
 
-fn admit_req(t: &Ticket, dev: usize, k: u32, policy: SharingPolicy, ttl_ms: i64) -> AdmitRequest {
+/// A first admit of `t` by device `dev` (`device-{dev:06}`, labelled `Device {dev}`), `k` seats under
+/// `policy`, a lease of `ttl_ms`, presenting no secret and handed [`seat_secret`].
+pub fn admit_req(
+    t: &Ticket,
+    dev: usize,
+    k: u32,
+    policy: SharingPolicy,
+    ttl_ms: i64,
+) -> AdmitRequest {
     AdmitRequest {
         ticket_id: t.id.clone(),
         show_id: t.terms.show_id.clone(),

@@ -132,14 +132,20 @@ pub(super) fn count(way: Option<Why>) {
     static SCRIPT: [OnceLock<metrics::Counter>; Why::ALL.len()] =
         [const { OnceLock::new() }; Why::ALL.len()];
     match way {
-        None => TRANSACTION.get_or_init(|| {
-            metrics::counter!("usher_redis_renewals_total", "way" => "transaction")
-        }),
-        Some(why) => SCRIPT[why as usize].get_or_init(|| {
-            metrics::counter!("usher_redis_renewals_total", "way" => "script", "reason" => why.label())
-        }),
+        None => TRANSACTION.get_or_init(
+            || metrics::counter!("usher_redis_renewals_total", "way" => "transaction"),
+        ),
+        // a reason missing from `Why::ALL` (the test below fails then) is still counted, uncached
+        Some(why) => match SCRIPT.get(why as usize) {
+            Some(counter) => counter.get_or_init(|| script_counter(why)),
+            None => return script_counter(why).increment(1),
+        },
     }
     .increment(1);
+}
+
+fn script_counter(why: Why) -> metrics::Counter {
+    metrics::counter!("usher_redis_renewals_total", "way" => "script", "reason" => why.label())
 }
 
 /// The lease's fields as read: the `h:` field (`renewed_at,expires_at,ttl_ms,prev,issued,retired`), the
@@ -653,6 +659,15 @@ mod tests {
             r,
             now,
         )
+    }
+
+    #[test]
+    fn every_reason_has_its_counter_and_its_own_label() {
+        let mut labels = std::collections::HashSet::new();
+        for (i, why) in Why::ALL.into_iter().enumerate() {
+            assert_eq!(why as usize, i, "{why:?} out of its place in Why::ALL");
+            assert!(labels.insert(why.label()), "{why:?}'s label is another's");
+        }
     }
 
     #[test]

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::ReadableTable as _;
 use usher_core::clock::{Clock, ManualClock, SystemClock};
-use usher_core::lease::SeatRules;
 use usher_core::show::SharingPolicy;
-use usher_core::store::{AdmitRequest, RegisterOutcome, Store};
+use usher_core::store::{RegisterOutcome, Store};
 use usher_store::EmbeddedStore;
 use usher_store::contract::{self, Harness};
 
@@ -70,22 +69,13 @@ async fn seated_ticket(
         panic!("not created")
     };
     let decision = store
-        .admit(AdmitRequest {
-            ticket_id: t.id.clone(),
-            show_id: t.terms.show_id.clone(),
-            bounds: t.bounds(),
-            device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
-            device_label: "A".into(),
-            rules: SeatRules {
-                max_devices: 1,
-                policy: SharingPolicy::NewestWins,
-                ttl_ms: 60_000,
-            },
-            country: None,
-            address: None,
-            presented: None,
-            fresh: usher_store::contract::seat_secret(),
-        })
+        .admit(contract::admit_req(
+            &t,
+            1,
+            1,
+            SharingPolicy::NewestWins,
+            60_000,
+        ))
         .await
         .unwrap();
     let usher_core::lease::AdmitDecision::Admitted { session_id, .. } = decision else {
@@ -769,25 +759,9 @@ async fn a_retention_pass_in_pieces_reaches_every_ticket_once() {
         })
         .collect();
     for t in &tickets {
-        let decision = store
-            .admit(AdmitRequest {
-                ticket_id: t.id.clone(),
-                show_id: t.terms.show_id.clone(),
-                bounds: t.bounds(),
-                device_id: usher_core::ids::DeviceId::parse("device-000001").unwrap(),
-                device_label: "A".into(),
-                rules: SeatRules {
-                    max_devices: 1,
-                    policy: SharingPolicy::NewestWins,
-                    ttl_ms: 60_000,
-                },
-                country: None,
-                address: Some("198.51.100.7".parse().unwrap()),
-                presented: None,
-                fresh: contract::seat_secret(),
-            })
-            .await
-            .unwrap();
+        let mut first = contract::admit_req(t, 1, 1, SharingPolicy::NewestWins, 60_000);
+        first.address = Some("198.51.100.7".parse().unwrap());
+        let decision = store.admit(first).await.unwrap();
         assert!(matches!(
             decision,
             usher_core::lease::AdmitDecision::Admitted { .. }
