@@ -23,6 +23,7 @@ redis-server >= 7.
 """
 import argparse, hashlib, json, os, subprocess, sys, tempfile, time
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the tree by the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from renewal_floor import Conn, dumped  # noqa: E402  (the same RESP client and callgrind dump)
 
