@@ -516,8 +516,9 @@ async fn an_unconfirmed_copy_is_checked_with_redis() {
 /// The viewer's hot paths as the server drives the store (`usher-server/src/viewer.rs`): a heartbeat, as
 /// a player makes them (each presenting the secret the one before handed out), is a renewal without a
 /// script (`redis/renewal.rs`: two round trips, WATCH and the reads, then MULTI, the writes, EXEC; the
-/// ticket's bounds, the show and the pool from this node's copies) and an admit two scripts (token
-/// lookup, admit step).
+/// ticket's bounds, the show and the pool from this node's copies) and an admit one script (the token
+/// lookup is plain `GET`s: one round trip for a token this node looked up before, two otherwise; then
+/// the admit step).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_heartbeat_is_a_transaction_without_a_script_and_an_admit_one_script() {
     const FLOWS: usize = 50;
