@@ -21,11 +21,11 @@ error when the script's answers are not what it expects.
 REDIS_SERVER=<binary> (environment): the redis-server to run (default: Debian's). Needs valgrind and
 redis-server >= 7.
 """
-import argparse, hashlib, json, os, subprocess, sys, tempfile, time
+import argparse, hashlib, json, os, sys, tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the tree by the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from renewal_floor import Conn, dumped  # noqa: E402  (the same RESP client and callgrind dump)
+from renewal_floor import dumped, redis_under_callgrind, zeroed  # noqa: E402  (the same server and counts)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LUA = os.path.join(ROOT, "crates/usher-store/src/redis")
@@ -54,23 +54,8 @@ def main():
     ap.add_argument("--admits-each", type=int, default=4)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="usher-admit-floor.")
-    sock = os.path.join(work, "redis.sock")
-    server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.%p",
-                               os.environ.get("REDIS_SERVER", "redis-server"), "--port", "0", "--unixsocket",
-                               sock, "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, r = redis_under_callgrind(work)
     try:
-        for _ in range(300):
-            if os.path.exists(sock):
-                try:
-                    r = Conn(sock)
-                    if r("PING") == b"PONG":
-                        break
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        else:
-            sys.exit("redis-server did not start")
         pid = str(server.pid)
         H = lambda *parts: hashlib.sha256(repr(parts).encode()).hexdigest()
         sha = r("SCRIPT", "LOAD", admit_script()).decode()
@@ -95,75 +80,73 @@ def main():
                 if not reply or reply[0] != b"admitted":
                     sys.exit(f"first admit: {reply}")
 
-        p = "script:"
-        first_admits(p)
-        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
-        done = 0
-        for k in range(1, a.admits_each + 1):
-            for n in range(a.tickets):
-                tid = f"t_{n:024x}"
-                reply = admit(p, tid, f"device-{k:06}", f"s_{n:028x}{k:04x}")
-                if not reply or reply[0] != b"admitted" or len(reply) < 7:
-                    sys.exit(f"takeover: not admitted with a superseded session: {reply}")
-                done += 1
-        total = dumped(work, pid)
-        # each admit by fields left its journal entry (the whole step would have folded them in)
-        if r("HGET", p + "seats:t_" + "0" * 24, "jn") != str(a.admits_each).encode():
-            sys.exit("the takeovers did not all go by fields")
-        print(f"| the admit script (EVALSHA), by fields | {total / done:,.0f} |", flush=True)
+        def per_takeover(p, takeover):
+            """Instructions per takeover: first admits (not counted), then every ticket taken over by a
+            fresh device `--admits-each` times, `takeover(p, k, n, tid)` each."""
+            first_admits(p)
+            zeroed(pid)
+            for k in range(1, a.admits_each + 1):
+                for n in range(a.tickets):
+                    takeover(p, k, n, f"t_{n:024x}")
+            return dumped(work, pid) / (a.admits_each * a.tickets)
 
-        # 2. no script: the node reads, decides and writes in MULTI/EXEC; the seats as the script left
-        # them (a first admit by the script)
-        p = "node:"
-        first_admits(p)
-        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
-        done = 0
-        for k in range(1, a.admits_each + 1):
-            for n in range(a.tickets):
-                tid = f"t_{n:024x}"
-                seats, ticket = p + "seats:" + tid, p + "ticket:" + tid
-                sid = f"s_{n:028x}{k:04x}"
-                device = f"device-{k:06}"
-                r("WATCH", seats, ticket)
-                played, show, ls, jn, v = r("HMGET", seats, "played", "show_id", "ls", "jn", "v")
-                jn = jn or b"0"
-                if not (played and show and ls is not None and v):
-                    sys.exit(f"the seats are not of layout 3: {played, show, ls, jn, v}")
-                olds = ls.decode().split()
-                asked = [f for o in olds for f in ("l:" + o, "h:" + o, "t:" + o)]
-                got = r("HMGET", seats, *asked)
-                status = r("GET", ticket)
-                r("GET", p + "config-gen")
-                t = r("TIME")
-                now = int(t[0]) * 1000 + int(t[1]) // 1000
-                # decided on the node: every lease is live (k = 1), the stalest is superseded
-                fixed = json.loads(got[0])
-                if b'"status":"revoked"' in status or fixed.get("device_id") == device:
-                    sys.exit("unexpected seats")
-                old = olds[0]
-                seq = int(v) + 1
-                ended = json.dumps({"reason": "superseded", "by_device": "Device " + device, "at": now},
-                                   separators=(",", ":"))
-                lease = json.dumps({"session_id": sid, "device_id": device, "device_label": "Device " + device,
-                                    "created_at": now, "n": fixed["n"] + 1}, separators=(",", ":"))
-                hot = f"{now},{now + TTL_MS},{TTL_MS},,{H(tid, sid)},"
-                journal = json.dumps({"d": device, "l": "Device " + device, "c": "", "a": "", "at": now, "s": 1},
-                                     separators=(",", ":"))
-                r("MULTI")
-                r("SET", p + "ended:" + old, ended, "PX", ENDED_RETENTION_MS)
-                r("RPUSH", seats + ":ended", old)
-                r("PEXPIRE", seats + ":ended", ENDED_RETENTION_MS)
-                r("ZREM", p + "live:demo", old)
-                r("ZADD", p + "live:demo", now + TTL_MS, sid)
-                r("SET", p + "session:" + sid, tid, "PX", TTL_MS + ENDED_RETENTION_MS + INDEX_SLACK_MS)
-                r("HDEL", seats, "l:" + old, "h:" + old, "t:" + old)
-                r("HSET", seats, "l:" + sid, lease, "h:" + sid, hot, "v", seq, f"j:{seq}", journal,
-                  "ls", sid, "jn", int(jn) + 1)
-                if r("EXEC") is None:
-                    sys.exit("the admit's EXEC failed with nothing else writing")
-                done += 1
-        total = dumped(work, pid)
-        print(f"| no script: WATCH, 2 HMGET, 2 GET, TIME; MULTI, 2 SET, RPUSH, PEXPIRE, ZREM, ZADD, HDEL, HSET, EXEC | {total / done:,.0f} |", flush=True)
+        def by_script(p, k, n, tid):
+            reply = admit(p, tid, f"device-{k:06}", f"s_{n:028x}{k:04x}")
+            if not reply or reply[0] != b"admitted" or len(reply) < 7:
+                sys.exit(f"takeover: not admitted with a superseded session: {reply}")
+
+        per = per_takeover("script:", by_script)
+        # each admit by fields left its journal entry (the whole step would have folded them in)
+        if r("HGET", "script:seats:t_" + "0" * 24, "jn") != str(a.admits_each).encode():
+            sys.exit("the takeovers did not all go by fields")
+        print(f"| the admit script (EVALSHA), by fields | {per:,.0f} |", flush=True)
+
+        # 2. no script
+        def by_node(p, k, n, tid):
+            # the node reads, decides and writes in MULTI/EXEC, on the seats as the script left them
+            seats, ticket = p + "seats:" + tid, p + "ticket:" + tid
+            sid = f"s_{n:028x}{k:04x}"
+            device = f"device-{k:06}"
+            r("WATCH", seats, ticket)
+            played, show, ls, jn, v = r("HMGET", seats, "played", "show_id", "ls", "jn", "v")
+            jn = jn or b"0"
+            if not (played and show and ls is not None and v):
+                sys.exit(f"the seats are not of layout 3: {played, show, ls, jn, v}")
+            olds = ls.decode().split()
+            asked = [f for o in olds for f in ("l:" + o, "h:" + o, "t:" + o)]
+            got = r("HMGET", seats, *asked)
+            status = r("GET", ticket)
+            r("GET", p + "config-gen")
+            t = r("TIME")
+            now = int(t[0]) * 1000 + int(t[1]) // 1000
+            # decided on the node: every lease is live (k = 1), the stalest is superseded
+            fixed = json.loads(got[0])
+            if b'"status":"revoked"' in status or fixed.get("device_id") == device:
+                sys.exit("unexpected seats")
+            old = olds[0]
+            seq = int(v) + 1
+            ended = json.dumps({"reason": "superseded", "by_device": "Device " + device, "at": now},
+                               separators=(",", ":"))
+            lease = json.dumps({"session_id": sid, "device_id": device, "device_label": "Device " + device,
+                                "created_at": now, "n": fixed["n"] + 1}, separators=(",", ":"))
+            hot = f"{now},{now + TTL_MS},{TTL_MS},,{H(tid, sid)},"
+            journal = json.dumps({"d": device, "l": "Device " + device, "c": "", "a": "", "at": now, "s": 1},
+                                 separators=(",", ":"))
+            r("MULTI")
+            r("SET", p + "ended:" + old, ended, "PX", ENDED_RETENTION_MS)
+            r("RPUSH", seats + ":ended", old)
+            r("PEXPIRE", seats + ":ended", ENDED_RETENTION_MS)
+            r("ZREM", p + "live:demo", old)
+            r("ZADD", p + "live:demo", now + TTL_MS, sid)
+            r("SET", p + "session:" + sid, tid, "PX", TTL_MS + ENDED_RETENTION_MS + INDEX_SLACK_MS)
+            r("HDEL", seats, "l:" + old, "h:" + old, "t:" + old)
+            r("HSET", seats, "l:" + sid, lease, "h:" + sid, hot, "v", seq, f"j:{seq}", journal,
+              "ls", sid, "jn", int(jn) + 1)
+            if r("EXEC") is None:
+                sys.exit("the admit's EXEC failed with nothing else writing")
+
+        per = per_takeover("node:", by_node)
+        print(f"| no script: WATCH, 2 HMGET, 2 GET, TIME; MULTI, 2 SET, RPUSH, PEXPIRE, ZREM, ZADD, HDEL, HSET, EXEC | {per:,.0f} |", flush=True)
         print(f"(callgrind dumps in {work})", file=sys.stderr)
     finally:
         server.terminate()

@@ -167,6 +167,32 @@ def dumped(work, pid):
         return next(int(l.split()[1]) for l in f if l.startswith(("summary:", "totals:")))
 
 
+def redis_under_callgrind(work):
+    """Starts REDIS_SERVER (default: Debian's redis-server) under callgrind, its dumps and socket in
+    `work`, and returns the process and a connection once it answers PING."""
+    sock = os.path.join(work, "redis.sock")
+    server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.%p",
+                               os.environ.get("REDIS_SERVER", "redis-server"), "--port", "0", "--unixsocket",
+                               sock, "--save", "", "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if os.path.exists(sock):
+            try:
+                r = Conn(sock)
+                if r("PING") == b"PONG":
+                    return server, r
+            except OSError:
+                pass
+        time.sleep(0.1)
+    server.terminate()
+    sys.exit("redis-server did not start under callgrind")
+
+
+def zeroed(pid):
+    """Zeroes callgrind's counters of `pid` (what `dumped` counts starts here)."""
+    subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=400)
@@ -174,21 +200,8 @@ def main():
     a = ap.parse_args()
     variants = build_variants()
     work = tempfile.mkdtemp(prefix="usher-renewal-floor.")
-    sock = os.path.join(work, "redis.sock")
-    server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.%p",
-                               os.environ.get("REDIS_SERVER", "redis-server"), "--port", "0", "--unixsocket",
-                               sock, "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, r = redis_under_callgrind(work)
     try:
-        for _ in range(300):
-            if os.path.exists(sock):
-                try:
-                    r = Conn(sock)
-                    if r("PING") == b"PONG":
-                        break
-                except OSError:
-                    pass
-            time.sleep(0.1)
         pid = str(server.pid)
         H = lambda *parts: hashlib.sha256(repr(parts).encode()).hexdigest()
         now = int(time.time() * 1000)
@@ -210,7 +223,7 @@ def main():
                 field = (f"{now},{far},300000,{H(n, 'p')},{H(n, 0)}," + " ".join(H(n, 'r', i) for i in range(6))
                          if form == "chain" else f"{now},{far},300000,2,1,0")
                 r("HSET", p + "seats:" + tid, "show_id", "demo", "h:" + sid, field, "t:" + sid, f"1,{now},{now}", "v", 1)
-            subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+            zeroed(pid)
             done = 0
             for k in range(a.renewals_each):
                 for n in range(a.sessions):
@@ -229,7 +242,7 @@ def main():
         # decides between the read and the write)
         for n in range(a.sessions):
             r("SET", f"cas:lease:s_{n:032x}", f"t_{n:024x},demo,{now},{far},300000,2,1,0", "PX", 10**10)
-        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+        zeroed(pid)
         done = 0
         for k in range(a.renewals_each):
             for n in range(a.sessions):
@@ -249,7 +262,7 @@ def main():
             sid, tid = f"s_{n:032x}", f"t_{n:024x}"
             field = f"{now},{far},300000,{H(n, 'p')},{H(n, 0)}," + " ".join(H(n, 'r', i) for i in range(6))
             r("HSET", "watch:seats:" + tid, "show_id", "demo", "h:" + sid, field, "t:" + sid, f"1,{now},{now}", "v", 1)
-        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+        zeroed(pid)
         done = 0
         for k in range(a.renewals_each):
             for n in range(a.sessions):
@@ -282,7 +295,7 @@ def main():
                     value = (f"t_{n:024x},demo,{now},{far},300000,2,1,0" if form == "counted" else
                              f"t_{n:024x},demo,{now},{far},300000,{H(n, 'p')},{H(n, 0)}," + " ".join(H(n, 'r', i) for i in range(6)))
                     r("SET", f"ifeq:{form}:lease:" + sid, value, "PX", 10**10)
-                subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=False)
+                zeroed(pid)
                 done = 0
                 for k in range(a.renewals_each):
                     for n in range(a.sessions):
