@@ -386,8 +386,9 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
   # on the Redis store, Redis's own time per command (INFO commandstats, reset just before the run)
   [ "$store" = redis ] && case "$name" in *nginx*) ;; *) redis-cli -s "$work/redis/redis.sock" config resetstat >/dev/null
     awk '{print $14 + $15}' "/proc/$REDIS_PID/stat" >"$out/$name.redis-cpu-before"
-    # how the node renewed: in transactions, or by the script and why (usher_redis_renewals_total)
-    curl -s "$WBASE/metrics" | grep '^usher_redis_renewals_total' >"$out/$name.renewals-before" || true ;; esac
+    # how the node renewed and admitted: in transactions, or by the script and why
+    # (usher_redis_renewals_total, usher_redis_admits_total)
+    curl -s "$WBASE/metrics" | grep -E '^usher_redis_(renewals|admits)_total' >"$out/$name.renewals-before" || true ;; esac
   local perf_pid=""
   if [ "$perf" = 1 ]; then case "$name" in *nginx*) ;; *)
     local how=(-F 499)
@@ -429,7 +430,7 @@ wrk_run() { # $1: report name, $2: script of scripts/wrk, $3: URL, the rest: VAR
     # redis-server's CPU time over the run (clock ticks: utime + stime), the honest cost per request:
     # commandstats' usec are wall time, which the other processes of a saturated machine inflate
     echo "$(cat "$out/$name.redis-cpu-before") $(awk '{print $14 + $15}' "/proc/$REDIS_PID/stat") $(getconf CLK_TCK)" >"$out/$name.redis-cpu"
-    curl -s "$WBASE/metrics" | grep '^usher_redis_renewals_total' >"$out/$name.renewals-after" || true ;; esac
+    curl -s "$WBASE/metrics" | grep -E '^usher_redis_(renewals|admits)_total' >"$out/$name.renewals-after" || true ;; esac
   python3 - "$out/$name.json" "$name" <<'PY' >&2 || failed+=("$name")
 import json, sys
 try:
@@ -704,18 +705,19 @@ if stores:
                     heavy = sorted(top.items(), key=lambda kv: -med(kv[1]))[:4]
                     print(f"- {label.split(' vs ')[0]}: redis-server CPU {med(cpu) or 0:.1f} µs per request; scripts {med(per):.1f} µs (wall) in {med(calls):.2f} EVALSHA; "
                           + ", ".join(f"{k} {med(v):.1f} µs" for k, v in heavy))
-                # the node's renewals in each round: in transactions, or by the script and why
+                # the node's renewals and admits in each round: in transactions, or by the script and why
                 ways = []
                 for r in sorted(wrk_rounds(s, what)):
                     def counts(when):
                         c = {}
                         try:
                             for l in open(os.path.join(out, f"wrk-{s}-{what}-{r}.renewals-{when}")):
-                                m = re.match(r'usher_redis_renewals_total\{(.*)\} (\d+)', l)
+                                m = re.match(r'usher_redis_(renewals|admits)_total\{(.*)\} (\d+)', l)
                                 if m:
-                                    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-                                    key = "transaction" if labels.get("way") == "transaction" else "script " + labels.get("reason", "?")
-                                    c[key] = c.get(key, 0) + int(m.group(2))
+                                    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+                                    way = "transaction" if labels.get("way") == "transaction" else "script " + labels.get("reason", "?")
+                                    key = f"{m.group(1)[:-1]} {way}"
+                                    c[key] = c.get(key, 0) + int(m.group(3))
                         except OSError:
                             pass
                         return c
@@ -724,7 +726,7 @@ if stores:
                     if delta:
                         ways.append(f"round {r}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(delta.items(), key=lambda kv: -kv[1])))
                 if ways:
-                    print(f"  - renewals (usher_redis_renewals_total): " + "; ".join(ways))
+                    print(f"  - steps (usher_redis_renewals_total, usher_redis_admits_total): " + "; ".join(ways))
         p = prep.get(s)
         if p:
             print(f"\nprepared: {p['sessions']:,} sessions of show `{p['show_id']}` (heartbeat {p['heartbeat_s']} s), "

@@ -99,6 +99,7 @@ use usher_core::webhook::{Delivery, DeliveryState, WebhookEndpoint};
 
 use cache::{ConfigCache, Lookup};
 
+mod admission;
 mod cache;
 mod renewal;
 
@@ -142,7 +143,7 @@ async fn managers(
     cfg: ConnectionManagerConfig,
     renewer: redis::AsyncConnectionConfig,
     separate: bool,
-) -> Result<(Con, Con, Arc<renewal::Renewers>), StoreError> {
+) -> Result<(Con, Con, Arc<Workers>), StoreError> {
     let client = match sentinel {
         Some(s) => s
             .async_get_client()
@@ -151,7 +152,7 @@ async fn managers(
         None => redis::Client::open(url)
             .map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?,
     };
-    let renewers = renewal::Renewers::new(client.clone(), renewer);
+    let workers = Workers::new(client.clone(), renewer);
     let main = client
         .get_connection_manager_with_config(cfg.clone())
         .await
@@ -164,7 +165,35 @@ async fn managers(
     } else {
         main.clone()
     };
-    Ok((Con::One(main), Con::One(durable), renewers))
+    Ok((Con::One(main), Con::One(durable), workers))
+}
+
+/// The node's lease steps without a script, on connections to the master the node's main connection goes
+/// to (replaced with it when Sentinel names a new master): renewals and admits, each kind with its own
+/// [`renewal::WORKERS`].
+struct Workers {
+    renewals: renewal::Pool<renewal::Job>,
+    admits: renewal::Pool<admission::Job>,
+}
+
+impl Workers {
+    /// Starts the workers (they stop once the `Workers` and every step they hold are gone).
+    fn new(client: redis::Client, config: redis::AsyncConnectionConfig) -> Arc<Self> {
+        Arc::new(Self {
+            renewals: renewal::Pool::new(client.clone(), config.clone()),
+            admits: renewal::Pool::new(client, config),
+        })
+    }
+
+    /// Renews through a batch; [`renewal::Outcome::Script`] when the workers are gone.
+    async fn renew(&self, job: renewal::Job) -> renewal::Outcome {
+        self.renewals.run(job).await
+    }
+
+    /// Admits through a batch (`redis/admission.rs`); a script outcome when the workers are gone.
+    async fn admit(&self, job: admission::Job) -> admission::Outcome {
+        self.admits.run(job).await
+    }
 }
 
 /// A connection: to one Redis (directly or through Sentinel), or to a Redis Cluster, whose client sends
@@ -458,7 +487,7 @@ struct Link {
     /// `WAIT` ([`RedisStore::durable`]); without, the same connection as `con`.
     durable: RwLock<Con>,
     /// The renewals' own connections (`redis/renewal.rs`), to the same master; none on a Redis Cluster.
-    renewers: RwLock<Option<Arc<renewal::Renewers>>>,
+    workers: RwLock<Option<Arc<Workers>>>,
     /// Wakes the re-discovery task after a connection-level failure.
     lost: Notify,
     /// With Sentinel: the connection failed and no master Sentinel names has been connected to since.
@@ -469,7 +498,7 @@ struct Link {
 }
 
 impl Link {
-    fn replace(&self, con: Con, durable: Con, renewers: Option<Arc<renewal::Renewers>>) {
+    fn replace(&self, con: Con, durable: Con, workers: Option<Arc<Workers>>) {
         fn set<T>(slot: &RwLock<T>, to: T) {
             *slot
                 .write()
@@ -477,7 +506,7 @@ impl Link {
         }
         set(&self.con, con);
         set(&self.durable, durable);
-        set(&self.renewers, renewers);
+        set(&self.workers, workers);
     }
 }
 
@@ -733,7 +762,7 @@ impl RedisStore {
         let renewer = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(cfg.connect_timeout))
             .set_response_timeout(Some(cfg.response_timeout));
-        let (con, durable, renewers) = tokio::time::timeout(
+        let (con, durable, workers) = tokio::time::timeout(
             deadline,
             managers(
                 &cfg.url,
@@ -748,7 +777,7 @@ impl RedisStore {
         let link = Arc::new(Link {
             con: RwLock::new(con),
             durable: RwLock::new(durable),
-            renewers: RwLock::new(Some(renewers)),
+            workers: RwLock::new(Some(workers)),
             lost: Notify::new(),
             stale: AtomicBool::new(false),
         });
@@ -772,8 +801,8 @@ impl RedisStore {
                         )
                         .await
                         {
-                            Ok(Ok((con, durable, renewers))) => {
-                                link.replace(con, durable, Some(renewers));
+                            Ok(Ok((con, durable, workers))) => {
+                                link.replace(con, durable, Some(workers));
                                 link.stale.store(false, Ordering::Release);
                                 tracing::warn!("Redis connection re-established through Sentinel");
                                 break;
@@ -1117,7 +1146,8 @@ impl RedisStore {
         presented: &Presented<'_>,
         asked: Instant,
     ) -> Result<Option<HeartbeatAnswer>, StoreError> {
-        use renewal::{Why, count};
+        use renewal::{Kind, Why};
+        let count = |way| renewal::count(Kind::Renewal, way);
         let why = if presented.fresh.is_none() {
             Some(Why::NoFreshSecret)
         } else if self.cluster {
@@ -1135,13 +1165,13 @@ impl RedisStore {
             count(Some(Why::UnknownSession));
             return Ok(None);
         };
-        let renewers = self
+        let workers = self
             .link
-            .renewers
+            .workers
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        let Some(renewers) = renewers else {
+        let Some(workers) = workers else {
             count(Some(Why::Unreachable));
             return Ok(None);
         };
@@ -1158,7 +1188,7 @@ impl RedisStore {
             fresh: fresh.to_hex(),
             revive_since: presented.revive_since.map(|t| t.0),
         };
-        let outcome = renewers.renew(job).await;
+        let outcome = workers.renew(job).await;
         count(match outcome {
             renewal::Outcome::Script(why) => Some(why),
             _ => None,
@@ -1198,6 +1228,105 @@ impl RedisStore {
             owner: Some((ticket_id, show_id)),
             ticket,
         }))
+    }
+
+    /// The admit without a script (`redis/admission.rs`): `None` when the script is to decide (a
+    /// cluster, a first play, a re-attachment, a case of another shape, a conflicting write, a connection
+    /// that failed before anything was written).
+    async fn admit_without_script(
+        &self,
+        req: &AdmitRequest,
+        new_session: &SessionId,
+        asked: Instant,
+    ) -> Result<Option<AdmitDecision>, StoreError> {
+        use renewal::{Kind, Why};
+        let count = |way| renewal::count(Kind::Admit, way);
+        let why = if self.cluster {
+            Some(Why::Cluster)
+        } else if self.usable().is_err() {
+            Some(Why::Unreachable)
+        } else {
+            None
+        };
+        let workers = self
+            .link
+            .workers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let (Some(workers), None) = (workers, why) else {
+            count(why.or(Some(Why::Unreachable)));
+            return Ok(None);
+        };
+        let shard = req.ticket_id.shard();
+        let prefix = self.shard_prefix(shard);
+        let job = admission::Job {
+            seats: self.shard_key(shard, &["seats", req.ticket_id.as_str()]),
+            ticket_key: self.shard_key(shard, &["ticket", req.ticket_id.as_str()]),
+            schema: format!("{prefix}schema"),
+            prefix,
+            generation: self.step_generation_key(shard),
+            clock: self.clock_key.clone(),
+            passes: self.key(&["door", req.show_id.as_str(), "passes"]),
+            ticket: req.ticket_id.as_str().to_owned(),
+            device: req.device_id.as_str().to_owned(),
+            label: req.device_label.clone(),
+            session: new_session.as_str().to_owned(),
+            seats_allowed: req.rules.max_devices.max(1) as usize,
+            oldest_wins: req.rules.policy == usher_core::show::SharingPolicy::OldestWins,
+            ttl_ms: req.rules.ttl_ms,
+            country: req.country.as_ref().map_or("", |c| c.as_str()).to_owned(),
+            address: req.address.map_or_else(String::new, |a| a.to_string()),
+            presented: req.presented.map_or_else(String::new, |h| h.to_hex()),
+            fresh: req.fresh.to_hex(),
+        };
+        let outcome = workers.admit(job).await;
+        count(match outcome {
+            admission::Outcome::Script(why) => Some(why),
+            _ => None,
+        });
+        let (decision, generation) = match outcome {
+            admission::Outcome::Script(_) => return Ok(None),
+            admission::Outcome::Failed(e) => return Err(self.fail(e)),
+            admission::Outcome::Revoked { generation } => (AdmitDecision::Revoked, generation),
+            admission::Outcome::InUse {
+                retry_after_s,
+                generation,
+            } => (
+                AdmitDecision::InUse {
+                    retry_after_s: retry_after_s.max(1) as u64,
+                },
+                generation,
+            ),
+            admission::Outcome::Admitted {
+                session,
+                expires_at,
+                superseded,
+                reattached,
+                generation,
+            } => {
+                let bad = |s: &str| StoreError::Corrupt(format!("an admit's session id {s:?}"));
+                let session_id = SessionId::parse(&session).map_err(|_| bad(&session))?;
+                let superseded = superseded
+                    .iter()
+                    .map(|s| SessionId::parse(s).map_err(|_| bad(s)))
+                    .collect::<Result<_, _>>()?;
+                // the session's ticket, for its renewals without a script (redis/renewal.rs)
+                self.owners.keep(&session_id, req.ticket_id.clone());
+                (
+                    AdmitDecision::Admitted {
+                        session_id,
+                        expires_at: UnixMs(expires_at),
+                        reattached,
+                        first_play: false,
+                        superseded,
+                    },
+                    generation,
+                )
+            }
+        };
+        self.observe_step(generation, asked);
+        Ok(Some(decision))
     }
 
     /// Registers `batch` on a Redis Cluster: one pipeline per shard, all at once, each ticket's step on its
@@ -2203,6 +2332,10 @@ impl Store for RedisStore {
         };
         let asked = Instant::now();
         let shard = req.ticket_id.shard();
+        let new_session = SessionId::generate_in(shard);
+        if let Some(decision) = self.admit_without_script(&req, &new_session, asked).await? {
+            return Ok(decision);
+        }
         let answer: Vec<RedisValue> = self
             .scripts
             .admit
@@ -2214,7 +2347,7 @@ impl Store for RedisStore {
             .arg(req.show_id.as_str())
             .arg(req.device_id.as_str())
             .arg(&req.device_label)
-            .arg(SessionId::generate_in(shard).as_str())
+            .arg(new_session.as_str())
             .arg(req.rules.max_devices.max(1))
             .arg(policy)
             .arg(req.rules.ttl_ms)

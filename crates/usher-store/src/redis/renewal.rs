@@ -60,8 +60,8 @@ pub(super) enum Decision {
     Script(Why),
 }
 
-/// Why a renewal went to the script rather than a transaction: the `reason` of
-/// `usher_redis_renewals_total{way="script"}`.
+/// Why a renewal or an admit went to the script rather than a transaction: the `reason` of
+/// `usher_redis_renewals_total{way="script"}` and `usher_redis_admits_total{way="script"}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Why {
     /// A Redis Cluster: no connection of the node's own to `WATCH` on.
@@ -88,10 +88,21 @@ pub(super) enum Why {
     Conflict,
     /// A command was refused as it was queued (`EXECABORT`: a demoted master's `READONLY`, OOM).
     Refused,
+    /// An admit of a ticket never played, or without seats yet: the script records the first play.
+    FirstPlay,
+    /// An admit on a database stamped below layout 3 (`seats.lua`).
+    Layout,
+    /// An admit with the seats' journal full: the script writes the whole hash.
+    Journal,
+    /// An admit of a device presenting its session's secret: the script re-attaches it.
+    Reattach,
+    /// An admit that would push the ticket's list of ended sessions past its memory: the script drops
+    /// the oldest.
+    EndedMemory,
 }
 
 impl Why {
-    const ALL: [Why; 12] = [
+    const ALL: [Why; 17] = [
         Why::Cluster,
         Why::NoFreshSecret,
         Why::UnknownSession,
@@ -104,6 +115,11 @@ impl Why {
         Why::Crowd,
         Why::Conflict,
         Why::Refused,
+        Why::FirstPlay,
+        Why::Layout,
+        Why::Journal,
+        Why::Reattach,
+        Why::EndedMemory,
     ];
 
     fn label(self) -> &'static str {
@@ -120,32 +136,54 @@ impl Why {
             Why::Crowd => "crowd",
             Why::Conflict => "conflict",
             Why::Refused => "refused",
+            Why::FirstPlay => "first_play",
+            Why::Layout => "layout",
+            Why::Journal => "journal",
+            Why::Reattach => "reattach",
+            Why::EndedMemory => "ended_memory",
         }
     }
 }
 
-/// `usher_redis_renewals_total`: one counter per way a heartbeat's renewal went, each registered the first
-/// time it is counted (so `/metrics` lists the ways this node has seen).
-pub(super) fn count(way: Option<Why>) {
+/// The lease steps the node decides in transactions, counted each by the way it went.
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    /// `usher_redis_renewals_total`
+    Renewal,
+    /// `usher_redis_admits_total`
+    Admit,
+}
+
+impl Kind {
+    fn metric(self) -> &'static str {
+        match self {
+            Kind::Renewal => "usher_redis_renewals_total",
+            Kind::Admit => "usher_redis_admits_total",
+        }
+    }
+}
+
+/// `usher_redis_renewals_total` and `usher_redis_admits_total`: one counter per way a step went, each
+/// registered the first time it is counted (so `/metrics` lists the ways this node has seen).
+pub(super) fn count(kind: Kind, way: Option<Why>) {
     use std::sync::OnceLock;
-    static TRANSACTION: OnceLock<metrics::Counter> = OnceLock::new();
-    static SCRIPT: [OnceLock<metrics::Counter>; Why::ALL.len()] =
-        [const { OnceLock::new() }; Why::ALL.len()];
+    static TRANSACTION: [OnceLock<metrics::Counter>; 2] = [const { OnceLock::new() }; 2];
+    static SCRIPT: [[OnceLock<metrics::Counter>; Why::ALL.len()]; 2] =
+        [const { [const { OnceLock::new() }; Why::ALL.len()] }; 2];
     match way {
-        None => TRANSACTION.get_or_init(
-            || metrics::counter!("usher_redis_renewals_total", "way" => "transaction"),
-        ),
+        None => TRANSACTION[kind as usize]
+            .get_or_init(|| metrics::counter!(kind.metric(), "way" => "transaction")),
         // a reason missing from `Why::ALL` (the test below fails then) is still counted, uncached
-        Some(why) => match SCRIPT.get(why as usize) {
-            Some(counter) => counter.get_or_init(|| script_counter(why)),
-            None => return script_counter(why).increment(1),
+        Some(why) => match SCRIPT[kind as usize].get(why as usize) {
+            Some(counter) => counter.get_or_init(|| script_counter(kind, why)),
+            None => return script_counter(kind, why).increment(1),
         },
     }
     .increment(1);
 }
 
-fn script_counter(why: Why) -> metrics::Counter {
-    metrics::counter!("usher_redis_renewals_total", "way" => "script", "reason" => why.label())
+fn script_counter(kind: Kind, why: Why) -> metrics::Counter {
+    metrics::counter!(kind.metric(), "way" => "script", "reason" => why.label())
 }
 
 /// The lease's fields as read: the `h:` field (`renewed_at,expires_at,ttl_ms,prev,issued,retired`), the
@@ -295,43 +333,59 @@ pub(super) enum Outcome {
     Failed(redis::RedisError),
 }
 
-/// How many connections of its own a node renews on, each running one batch at a time.
+/// How many connections of its own a node runs transactions on per kind of step (renewals, admits),
+/// each running one batch at a time.
 pub(super) const WORKERS: usize = 4;
-/// The most renewals one transaction carries.
+/// The most steps one transaction carries.
 pub(super) const BATCH: usize = 32;
 
-/// The node's renewals without a script (see the module's text), on connections to the master the node's
-/// main connection goes to (replaced with it when Sentinel names a new master).
-pub(super) struct Renewers {
-    queue: tokio::sync::mpsc::Sender<Queued>,
+/// A lease step a [`Pool`] decides on the node in a transaction of a batch: a renewal ([`Job`]) or an
+/// admit (`redis/admission.rs`); [`super::Workers`] has a pool of each.
+pub(super) trait Step: Sized + Send + 'static {
+    type Outcome: Send + 'static;
+    /// The ticket's seats the step writes (one step per seats in a transaction).
+    fn seats(&self) -> &str;
+    /// The outcome that leaves the step to the script, nothing written.
+    fn script(why: Why) -> Self::Outcome;
+    /// Runs one transaction of `jobs` (one per seats), answering each, or gives back the ones to try
+    /// again (`last`: there is no again).
+    fn attempt(
+        con: &mut MultiplexedConnection,
+        jobs: Vec<Queued<Self>>,
+        last: bool,
+    ) -> impl std::future::Future<Output = Attempt<Self>> + Send;
 }
 
-/// A renewal waiting for a worker, and where its outcome goes.
-type Queued = (Job, tokio::sync::oneshot::Sender<Outcome>);
+/// A step waiting for a worker, and where its outcome goes.
+pub(super) type Queued<S> = (S, tokio::sync::oneshot::Sender<<S as Step>::Outcome>);
 
-/// The most renewals a worker carries to its next transaction because another renewal of the same seats
-/// was in this one.
+/// One kind of step's queue and [`WORKERS`] workers.
+pub(super) struct Pool<S: Step> {
+    queue: tokio::sync::mpsc::Sender<Queued<S>>,
+}
+
+/// The most steps a worker carries to its next transaction because another step of the same seats was
+/// in this one.
 const CARRIED: usize = BATCH / 4;
 
-/// How long a worker whose connection could not be opened leaves its renewals to the script before it
+/// How long a worker whose connection could not be opened leaves its steps to the script before it
 /// tries again.
 const RECONNECT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How many renewals may wait for a worker; more wait to be queued.
+/// How many steps may wait for a worker; more wait to be queued.
 const QUEUED: usize = 4_096;
 
-impl Renewers {
-    /// Starts the workers (they stop once the `Renewers` and every renewal it holds are gone).
-    pub(super) fn new(client: redis::Client, config: AsyncConnectionConfig) -> Arc<Self> {
-        let (queue, waiting) = tokio::sync::mpsc::channel::<Queued>(QUEUED);
+impl<S: Step> Pool<S> {
+    pub(super) fn new(client: redis::Client, config: AsyncConnectionConfig) -> Self {
+        let (queue, waiting) = tokio::sync::mpsc::channel::<Queued<S>>(QUEUED);
         let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
         for _ in 0..WORKERS {
             let (client, config, waiting) = (client.clone(), config.clone(), Arc::clone(&waiting));
             tokio::spawn(async move {
                 let mut con: Option<MultiplexedConnection> = None;
                 let mut failed: Option<std::time::Instant> = None;
-                // renewals of seats that another renewal of the last batch held
-                let mut carried: Vec<Queued> = Vec::new();
+                // steps of seats that another step of the last batch held
+                let mut carried: Vec<Queued<S>> = Vec::new();
                 loop {
                     let mut taken = std::mem::take(&mut carried);
                     if taken.is_empty() {
@@ -342,19 +396,20 @@ impl Renewers {
                         taken.push(first);
                         take_waiting(&mut waiting, &mut taken);
                     } else if let Ok(mut waiting) = waiting.try_lock() {
-                        // never wait for the queue with renewals in hand: the worker holding it waits
-                        // for new renewals, which may be waiting on these
+                        // never wait for the queue with steps in hand: the worker holding it waits
+                        // for new steps, which may be waiting on these
                         take_waiting(&mut waiting, &mut taken);
                     }
-                    // one renewal per seats: two in one transaction would move the seats' version once;
-                    // up to CARRIED others wait for this worker's next transaction, and past them the
-                    // script decides (a crowd of one session's copies must not hold up the others')
+                    // one step per seats: two in one transaction would both act on what was read before
+                    // either; up to CARRIED others wait for this worker's next transaction, and past
+                    // them the script decides (a crowd of one session's copies must not hold up the
+                    // others')
                     let mut seats = std::collections::HashSet::with_capacity(taken.len());
-                    let (batch, mut later): (Vec<Queued>, Vec<Queued>) = taken
+                    let (batch, mut later): (Vec<Queued<S>>, Vec<Queued<S>>) = taken
                         .into_iter()
-                        .partition(|(job, _)| seats.insert(job.seats.clone()));
+                        .partition(|(job, _)| seats.insert(job.seats().to_owned()));
                     for (_, reply) in later.split_off(later.len().min(CARRIED)) {
-                        let _ = reply.send(Outcome::Script(Why::Crowd));
+                        let _ = reply.send(S::script(Why::Crowd));
                     }
                     carried = later;
                     // a connection, unless the last try failed less than RECONNECT ago: while Redis
@@ -370,7 +425,7 @@ impl Renewers {
                     let Some(c) = con.as_mut() else {
                         // no connection: the script decides (and reports Redis unreachable)
                         for (_, reply) in batch {
-                            let _ = reply.send(Outcome::Script(Why::Unreachable));
+                            let _ = reply.send(S::script(Why::Unreachable));
                         }
                         continue;
                     };
@@ -381,21 +436,26 @@ impl Renewers {
                 }
             });
         }
-        Arc::new(Self { queue })
+        Self { queue }
     }
 
-    /// Renews through a batch; [`Outcome::Script`] when the workers are gone.
-    pub(super) async fn renew(&self, job: Job) -> Outcome {
+    /// Runs `job` through a batch; the script's outcome when the workers are gone.
+    pub(super) async fn run(&self, job: S) -> S::Outcome {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         if self.queue.send((job, reply)).await.is_err() {
-            return Outcome::Script(Why::Unreachable);
+            return S::script(Why::Unreachable);
         }
-        outcome.await.unwrap_or(Outcome::Script(Why::Unreachable))
+        outcome
+            .await
+            .unwrap_or_else(|_| S::script(Why::Unreachable))
     }
 }
 
 /// Adds what is waiting to `taken`, up to [`BATCH`].
-fn take_waiting(waiting: &mut tokio::sync::mpsc::Receiver<Queued>, taken: &mut Vec<Queued>) {
+fn take_waiting<S: Step>(
+    waiting: &mut tokio::sync::mpsc::Receiver<Queued<S>>,
+    taken: &mut Vec<Queued<S>>,
+) {
     while taken.len() < BATCH {
         match waiting.try_recv() {
             Ok(job) => taken.push(job),
@@ -404,13 +464,13 @@ fn take_waiting(waiting: &mut tokio::sync::mpsc::Receiver<Queued>, taken: &mut V
     }
 }
 
-/// Runs one batch on `con` (one renewal per seats), answering every job; false when the connection is to
-/// be dropped. A transaction that met another write is tried once more with the renewals it carried
-/// (their seats read again): the write that met it was most likely one ticket's, and the others' would
-/// otherwise all go to the script.
-async fn run(con: &mut MultiplexedConnection, mut batch: Vec<Queued>) -> bool {
+/// Runs one batch on `con` (one step per seats), answering every job; false when the connection is to be
+/// dropped. A transaction that met another write is tried once more with the steps it carried (their
+/// seats read again): the write that met it was most likely one ticket's, and the others' would otherwise
+/// all go to the script.
+async fn run<S: Step>(con: &mut MultiplexedConnection, mut batch: Vec<Queued<S>>) -> bool {
     for last in [false, true] {
-        match attempt(con, batch, last).await {
+        match S::attempt(con, batch, last).await {
             Attempt::Done(keep) => return keep,
             Attempt::Again(retry) => batch = retry,
         }
@@ -419,14 +479,38 @@ async fn run(con: &mut MultiplexedConnection, mut batch: Vec<Queued>) -> bool {
 }
 
 /// How one transaction of a batch ended.
-enum Attempt {
+pub(super) enum Attempt<S: Step> {
     /// Every job answered; whether the connection can serve again.
     Done(bool),
-    /// It met another write: these renewals are to be tried again.
-    Again(Vec<Queued>),
+    /// It met another write: these steps are to be tried again.
+    Again(Vec<Queued<S>>),
 }
 
-async fn attempt(con: &mut MultiplexedConnection, jobs: Vec<Queued>, last: bool) -> Attempt {
+impl Step for Job {
+    type Outcome = Outcome;
+
+    fn seats(&self) -> &str {
+        &self.seats
+    }
+
+    fn script(why: Why) -> Outcome {
+        Outcome::Script(why)
+    }
+
+    fn attempt(
+        con: &mut MultiplexedConnection,
+        jobs: Vec<Queued<Self>>,
+        last: bool,
+    ) -> impl std::future::Future<Output = Attempt<Self>> + Send {
+        attempt(con, jobs, last)
+    }
+}
+
+async fn attempt(
+    con: &mut MultiplexedConnection,
+    jobs: Vec<Queued<Job>>,
+    last: bool,
+) -> Attempt<Job> {
     let first = &jobs[0].0;
     let mut read = redis::pipe();
     let watch = read.cmd("WATCH");
@@ -544,18 +628,39 @@ async fn attempt(con: &mut MultiplexedConnection, jobs: Vec<Queued>, last: bool)
             }
         }
     }
+    exec(con, write, writing, last, Outcome::Failed).await
+}
+
+/// Sends a batch's transaction `write` (its `MULTI`, its writes and `EXEC`) for the steps `writing`, each
+/// with the outcome it has once written, and answers them: written; nothing written (a watched seats
+/// written meanwhile: once more, then the script; a command refused as it was queued: the script); or
+/// `failed` (the answer lost after `EXEC` was sent: the writes may have happened). Nothing to write ends
+/// the watch instead.
+pub(super) async fn exec<S: Step>(
+    con: &mut MultiplexedConnection,
+    write: redis::Pipeline,
+    writing: Vec<(S, tokio::sync::oneshot::Sender<S::Outcome>, S::Outcome)>,
+    last: bool,
+    failed: fn(redis::RedisError) -> S::Outcome,
+) -> Attempt<S> {
     if writing.is_empty() {
         // nothing to write: the watch ends here, so the connection can serve again
         return Attempt::Done(redis::cmd("UNWATCH").query_async::<()>(con).await.is_ok());
     }
+    let answer_all = |writing: Vec<(S, _, _)>, outcome: &dyn Fn() -> S::Outcome, keep| {
+        for (_, reply, _) in writing {
+            let _ = tokio::sync::oneshot::Sender::send(reply, outcome());
+        }
+        Attempt::Done(keep)
+    };
     match write.query_async::<redis::Value>(con).await {
         Ok(redis::Value::Array(replies))
             if !replies
                 .iter()
                 .any(|r| matches!(r, redis::Value::ServerError(_))) =>
         {
-            for (_, reply, renewed) in writing {
-                let _ = reply.send(renewed);
+            for (_, reply, done) in writing {
+                let _ = reply.send(done);
             }
             Attempt::Done(true)
         }
@@ -568,34 +673,22 @@ async fn attempt(con: &mut MultiplexedConnection, jobs: Vec<Queued>, last: bool)
         ),
         // the same again, or a command refused as it was queued (a demoted master's READONLY, OOM:
         // EXECABORT): nothing was written, the script decides
-        Ok(redis::Value::Nil) => answer_all(writing, || Outcome::Script(Why::Conflict), true),
+        Ok(redis::Value::Nil) => answer_all(writing, &|| S::script(Why::Conflict), true),
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) => {
-            answer_all(writing, || Outcome::Script(Why::Refused), true)
+            answer_all(writing, &|| S::script(Why::Refused), true)
         }
-        // any other failure may follow writes that happened: reported, as a script's would be, and the
-        // player's retry presents the same secret (SecretChain's retry of a lost answer)
-        Err(e) => answer_all(writing, || Outcome::Failed(e.clone()), false),
+        // any other failure may follow writes that happened: reported, as a script's would be (a
+        // renewal's retry presents the same secret: SecretChain's retry of a lost answer)
+        Err(e) => answer_all(writing, &|| failed(e.clone()), false),
         Ok(other) => {
             let e = redis::RedisError::from((
                 redis::ErrorKind::Parse,
-                "a renewal's transaction answered",
+                "a lease step's transaction answered",
                 format!("{other:?}"),
             ));
-            answer_all(writing, || Outcome::Failed(e.clone()), false)
+            answer_all(writing, &|| failed(e.clone()), false)
         }
     }
-}
-
-/// Answers every renewal of a transaction with `outcome`.
-fn answer_all(
-    writing: Vec<(Job, tokio::sync::oneshot::Sender<Outcome>, Outcome)>,
-    outcome: impl Fn() -> Outcome,
-    keep: bool,
-) -> Attempt {
-    for (_, reply, _) in writing {
-        let _ = reply.send(outcome());
-    }
-    Attempt::Done(keep)
 }
 
 /// The first round trip's replies by job (the lease's four fields, the index's time to live), the clock
@@ -618,19 +711,25 @@ fn parse_reads(
         }
         per_job.push((fields, ttl));
     }
-    let now = match &replies[2 * jobs] {
-        redis::Value::Array(t) if t.len() == 2 => {
-            let s = i64::from_redis_value_ref(&t[0]).ok()?;
-            let us = i64::from_redis_value_ref(&t[1]).ok()?;
-            s.checked_mul(1000)?.checked_add(us / 1000)?
-        }
-        other => i64::from_redis_value_ref(other).ok()?,
-    };
+    let now = clock(&replies[2 * jobs])?;
     let generation = match &replies[2 * jobs + 1] {
         redis::Value::Nil => 0,
         other => i64::from_redis_value_ref(other).ok()?,
     };
     Some((per_job, now, generation))
+}
+
+/// The clock in milliseconds from `TIME`'s answer (seconds, microseconds), or from the test clock's key.
+pub(super) fn clock(reply: &redis::Value) -> Option<i64> {
+    use redis::FromRedisValue;
+    match reply {
+        redis::Value::Array(t) if t.len() == 2 => {
+            let s = i64::from_redis_value_ref(&t[0]).ok()?;
+            let us = i64::from_redis_value_ref(&t[1]).ok()?;
+            s.checked_mul(1000)?.checked_add(us / 1000)
+        }
+        other => i64::from_redis_value_ref(other).ok(),
+    }
 }
 
 #[cfg(test)]

@@ -506,6 +506,28 @@ async fn the_lua_lease_rules_answer_as_the_rust_ones() {
          sessions superseded and {most_devices} devices remembered in one sequence",
         started.elapsed()
     );
+    // both ways a Redis node takes a lease step were compared: the node's transactions (a renewal, an
+    // admit: the admit's read alone asks `LLEN`) and the scripts for the cases the node leaves to them
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut pair.con)
+        .await
+        .unwrap();
+    let calls = |command: &str| {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (exec, llen, evalsha) = (calls("exec"), calls("llen"), calls("evalsha"));
+    eprintln!("{exec} transactions ({llen} admits read), {evalsha} scripts");
+    if sequences >= 20 && steps >= 300 {
+        assert!(
+            llen > 1_000 && exec > 1_000 && evalsha > 1_000,
+            "{exec} EXEC, {llen} LLEN, {evalsha} EVALSHA"
+        );
+    }
     // the sequences went past the caps, so the eviction code ran on both sides
     if sequences >= 20 && steps >= 300 {
         assert!(

@@ -516,11 +516,12 @@ async fn an_unconfirmed_copy_is_checked_with_redis() {
 /// The viewer's hot paths as the server drives the store (`usher-server/src/viewer.rs`): a heartbeat, as
 /// a player makes them (each presenting the secret the one before handed out), is a renewal without a
 /// script (`redis/renewal.rs`: two round trips, WATCH and the reads, then MULTI, the writes, EXEC; the
-/// ticket's bounds, the show and the pool from this node's copies) and an admit one script (the token
-/// lookup is plain `GET`s: one round trip for a token this node looked up before, two otherwise; then
-/// the admit step).
+/// ticket's bounds, the show and the pool from this node's copies), and so is an admit, re-attaching or
+/// taking the seat over (`redis/admission.rs`: WATCH and the seats' head, the leases' fields, then MULTI,
+/// the writes, EXEC; the token lookup before it is plain `GET`s: one round trip for a token this node
+/// looked up before, two otherwise).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_heartbeat_is_a_transaction_without_a_script_and_an_admit_one_script() {
+async fn a_heartbeat_and_an_admit_are_transactions_without_a_script() {
     const FLOWS: usize = 50;
     let (server, store) = node_with_show(1).await;
     store.put_cdn(cdn("cdn-a", 10)).await.unwrap();
@@ -549,19 +550,20 @@ async fn a_heartbeat_is_a_transaction_without_a_script_and_an_admit_one_script()
         }
         store.cdns().await.unwrap();
     };
-    let admit = async || {
+    let admit = async |device: &str| {
         let found = store
             .ticket_by_token(&t.ticket.token_hash)
             .await
             .unwrap()
             .unwrap();
         store.show(&found.terms.show_id).await.unwrap().unwrap();
-        admitted(&store, admit_request(&t, "device-1")).await;
+        let decision = store.admit(admit_request(&t, device)).await.unwrap();
         store.cdns().await.unwrap();
+        decision
     };
-    // scripts loaded, copies read (the admit first: its reattachment issues the contract's secret beside
-    // the current one, a case the script decides)
-    admit().await;
+    // scripts loaded, copies read (the admit first: it re-attaches with the contract's secret, which the
+    // heartbeats below then retire)
+    admit("device-1").await;
     heartbeat().await;
     let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
     let ((), seen) = monitor
@@ -585,24 +587,51 @@ async fn a_heartbeat_is_a_transaction_without_a_script_and_an_admit_one_script()
         (0, [Some(FLOWS); 9], 9 * FLOWS),
         "no script, no UNWATCH (no fall back to the script): {seen:?}"
     );
+    // each admit of another device takes the one seat over; each of the same device, presenting the
+    // secret its admit was handed, re-attaches
     let ((), seen) = monitor
         .count(async {
-            for _ in 0..FLOWS {
-                admit().await;
+            for i in 0..FLOWS {
+                let device = format!("device-{}", 2 + i / 2);
+                let AdmitDecision::Admitted {
+                    reattached,
+                    superseded,
+                    ..
+                } = admit(&device).await
+                else {
+                    panic!("admitted")
+                };
+                assert_eq!((reattached, superseded.len()), (i % 2 == 1, 1 - i % 2));
             }
         })
         .await
         .unwrap();
     // the token lookup without a script: the generation and the ticket this node found for the token
-    // before, in one round trip; then the admit's one script
+    // before, in one round trip; then the admit: the seats' head, the ticket, the list of ended sessions'
+    // length, the layout, clock and generation; the lease's fields; the transaction
+    let each = |c: &str| seen.top.get(c).copied();
+    let takeovers = FLOWS / 2;
     assert_eq!(
         (
+            seen.in_scripts,
+            ["WATCH", "LLEN", "TIME", "MULTI", "ZADD", "HSET", "EXEC"].map(each),
+            [each("GET"), each("HMGET"), each("RPUSH"), each("HDEL")],
             seen.top_level(),
-            seen.top.get("EVALSHA").copied(),
-            seen.top.get("GET").copied()
         ),
-        (3 * FLOWS, Some(FLOWS), Some(2 * FLOWS)),
-        "{seen:?}"
+        (
+            0,
+            [Some(FLOWS); 7],
+            [
+                Some(5 * FLOWS),
+                Some(2 * FLOWS),
+                Some(takeovers),
+                Some(takeovers)
+            ],
+            // per admit 15 commands; per takeover the seat's end (SET, RPUSH, PEXPIRE, ZREM), the door's
+            // pass (ZREM) and the superseded lease's fields (HDEL)
+            15 * FLOWS + 6 * takeovers,
+        ),
+        "no script, no UNWATCH (no fall back to the script): {seen:?}"
     );
     // a node that never looked the token up reads the token's index first
     let other = node(&server).await;
