@@ -1685,8 +1685,15 @@ impl Store for EmbeddedStore {
         session: &SessionId,
         presented: Presented<'_>,
     ) -> Result<HeartbeatAnswer, StoreError> {
-        let ticket = lock(&self.runtime).sessions.get(session).cloned();
-        let Some(ticket) = ticket else {
+        // the session's ticket and whether its bounds are known, under one acquisition of the lock
+        let found = {
+            let rt = lock(&self.runtime);
+            rt.sessions.get(session).map(|ticket| {
+                let known = rt.tickets.get(ticket).and_then(|t| t.bounds);
+                (ticket.clone(), known)
+            })
+        };
+        let Some((ticket, known)) = found else {
             return Ok(HeartbeatAnswer {
                 decision: HeartbeatDecision::Unknown,
                 owner: None,
@@ -1696,10 +1703,6 @@ impl Store for EmbeddedStore {
         // the ticket's bounds and status are read once per process (the terms never change; a revoke
         // sets the flag itself): before the step, so a lease restored from a flush older than the
         // ticket's revocation never renews
-        let known = lock(&self.runtime)
-            .tickets
-            .get(&ticket)
-            .and_then(|rt| rt.bounds);
         if known.is_none()
             && let Some(t) = self.read_ticket(ticket.as_str())?
             && let Some(rt) = lock(&self.runtime).tickets.get_mut(&ticket)

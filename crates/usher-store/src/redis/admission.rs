@@ -7,9 +7,9 @@
 //! BENCHMARKS.md, issue 16's sixteenth step). Redis's CPU is what every node shares.
 //!
 //! How: three round trips for a batch of admits, one per ticket:
-//! 1. `WATCH` of every ticket's seats, its record and its list of ended sessions; then the seats' head
-//!    (`played`, `show_id`, `ls`, `jn`, `v`), the ticket's record, the list's length, the layout stamp,
-//!    the clock and the configuration generation;
+//! 1. `WATCH` of every ticket's seats and its record; then the seats' head (`played`, `show_id`, `ls`,
+//!    `jn`, `v`), the ticket's record, the length of its list of ended sessions, the layout stamp, the
+//!    clock and the configuration generation;
 //! 2. the fields (`l:`, `h:`, `t:`) of the leases each head's `ls` names;
 //! 3. on the node, each admit decided ([`decide`]: `admit_by_fields`'s rules, written once more here),
 //!    then `MULTI`, the writes the script makes, `EXEC`.
@@ -531,10 +531,9 @@ async fn attempt(
     let mut read = redis::pipe();
     let watch = read.cmd("WATCH");
     for (job, _) in &jobs {
-        watch
-            .arg(&job.seats)
-            .arg(&job.ticket_key)
-            .arg(job.ended_list());
+        // the list of ended sessions is not watched: only the lease scripts write it, each in the step
+        // that writes the seats; its expiry only shortens it
+        watch.arg(&job.seats).arg(&job.ticket_key);
     }
     read.ignore();
     for (job, _) in &jobs {

@@ -20,6 +20,9 @@
 //! decides them all: nothing was written. A failure after `EXEC` was sent is reported, as a script's
 //! would be. A Redis Cluster keeps the script: its client has no connection of its own to `WATCH` on.
 //!
+//! The queue, the workers and the handling of `EXEC`'s answer ([`Pool`], [`Step`], [`exec`]) serve the
+//! admit without a script as well (`redis/admission.rs`), each kind of step with its own workers.
+//!
 //! One transaction per renewal would cost redis-server as much as the script: two round trips of its own
 //! take more in system calls than Lua saves. Batched, a renewal costs it half the script's CPU
 //! (BENCHMARKS.md, issue 16's fifteenth step).
