@@ -542,6 +542,8 @@ pub struct RedisStore {
     owners: cache::Owners,
     /// The ticket of each token this node looked up, for the next lookup (`redis/cache.rs`).
     token_owners: cache::TokenOwners,
+    /// The tickets whose admits met others lately: their admits go straight to the script.
+    contended: admission::Contended,
     /// For tests: the key the lease steps read their time from instead of Redis's `TIME`
     /// ([`RedisStore::with_test_clock`]).
     clock_key: Option<String>,
@@ -859,6 +861,7 @@ impl RedisStore {
             bounds: cache::BoundsCache::default(),
             owners: cache::Owners::default(),
             token_owners: cache::TokenOwners::default(),
+            contended: admission::Contended::default(),
             clock_key: None,
             clock: Arc::new(SystemClock),
             retention_cursor: std::sync::Mutex::new((0, 0)),
@@ -1245,6 +1248,8 @@ impl RedisStore {
             Some(Why::Cluster)
         } else if self.usable().is_err() {
             Some(Why::Unreachable)
+        } else if self.contended.holds(req.ticket_id.as_str()) {
+            Some(Why::Crowd)
         } else {
             None
         };
@@ -1285,6 +1290,9 @@ impl RedisStore {
             admission::Outcome::Script(why) => Some(why),
             _ => None,
         });
+        if let admission::Outcome::Script(Why::Crowd | Why::Conflict) = outcome {
+            self.contended.mark(req.ticket_id.as_str());
+        }
         let (decision, generation) = match outcome {
             admission::Outcome::Script(_) => return Ok(None),
             admission::Outcome::Failed(e) => return Err(self.fail(e)),

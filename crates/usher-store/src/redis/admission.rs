@@ -480,6 +480,9 @@ fn names(leases: &[Lease<'_>]) -> String {
 
 impl Step for Job {
     type Outcome = Outcome;
+    /// Two admits of one ticket in one batch are a race (devices sharing it, a crowd): the script
+    /// decides the second at once, where a later transaction would most likely meet another's write.
+    const CARRIED: usize = 0;
 
     fn seats(&self) -> &str {
         &self.seats
@@ -495,6 +498,46 @@ impl Step for Job {
         last: bool,
     ) -> impl std::future::Future<Output = Attempt<Self>> + Send {
         attempt(con, jobs, last)
+    }
+}
+
+/// How long a node sends the admits of a ticket straight to the script once one of them met another
+/// admit of it (in its batch or at `EXEC`): a crowd on one ticket (devices sharing it, a guesser) would
+/// otherwise make every transaction of its seats read, meet another's write and read again before the
+/// script decides.
+pub(super) const CONTENDED: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The tickets whose admits met others lately ([`CONTENDED`]); at most [`Contended::MOST`] remembered.
+#[derive(Default)]
+pub(super) struct Contended(
+    std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+);
+
+impl Contended {
+    const MOST: usize = 4_096;
+
+    /// Whether `ticket`'s admits met others less than [`CONTENDED`] ago.
+    pub(super) fn holds(&self, ticket: &str) -> bool {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(ticket).is_some_and(|at| at.elapsed() < CONTENDED)
+    }
+
+    /// Remembers that `ticket`'s admits met others now.
+    pub(super) fn mark(&self, ticket: &str) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::MOST {
+            map.retain(|_, at| at.elapsed() < CONTENDED);
+            if map.len() >= Self::MOST {
+                map.clear();
+            }
+        }
+        map.insert(ticket.to_owned(), std::time::Instant::now());
     }
 }
 
@@ -802,6 +845,19 @@ mod tests {
             .iter()
             .find(|(f, _)| f == field)
             .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_contended_ticket_is_remembered_for_a_while_and_the_memory_is_bounded() {
+        let c = Contended::default();
+        assert!(!c.holds("t1"));
+        c.mark("t1");
+        assert!(c.holds("t1") && !c.holds("t2"));
+        for i in 0..Contended::MOST + 10 {
+            c.mark(&format!("x{i}"));
+        }
+        let held = c.0.lock().unwrap().len();
+        assert!(held <= Contended::MOST, "{held}");
     }
 
     #[test]

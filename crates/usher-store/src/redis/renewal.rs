@@ -85,7 +85,8 @@ pub(super) enum Why {
     Issued,
     /// A field of another shape than the renewal by fields writes.
     Shape,
-    /// More renewals of one ticket waiting than a worker carries to its next transaction.
+    /// More steps of one ticket waiting than a worker carries to its next transaction; for an admit,
+    /// also a ticket whose admits met others lately (`admission::CONTENDED`).
     Crowd,
     /// The transaction met another write twice.
     Conflict,
@@ -346,6 +347,9 @@ pub(super) const BATCH: usize = 32;
 /// admit (`redis/admission.rs`); [`super::Workers`] has a pool of each.
 pub(super) trait Step: Sized + Send + 'static {
     type Outcome: Send + 'static;
+    /// The most steps a worker carries to its next transaction because another step of the same seats
+    /// was in this one (the others go to the script).
+    const CARRIED: usize;
     /// The ticket's seats the step writes (one step per seats in a transaction).
     fn seats(&self) -> &str;
     /// The outcome that leaves the step to the script, nothing written.
@@ -366,10 +370,6 @@ pub(super) type Queued<S> = (S, tokio::sync::oneshot::Sender<<S as Step>::Outcom
 pub(super) struct Pool<S: Step> {
     queue: tokio::sync::mpsc::Sender<Queued<S>>,
 }
-
-/// The most steps a worker carries to its next transaction because another step of the same seats was
-/// in this one.
-const CARRIED: usize = BATCH / 4;
 
 /// How long a worker whose connection could not be opened leaves its steps to the script before it
 /// tries again.
@@ -404,14 +404,14 @@ impl<S: Step> Pool<S> {
                         take_waiting(&mut waiting, &mut taken);
                     }
                     // one step per seats: two in one transaction would both act on what was read before
-                    // either; up to CARRIED others wait for this worker's next transaction, and past
+                    // either; up to S::CARRIED others wait for this worker's next transaction, and past
                     // them the script decides (a crowd of one session's copies must not hold up the
                     // others')
                     let mut seats = std::collections::HashSet::with_capacity(taken.len());
                     let (batch, mut later): (Vec<Queued<S>>, Vec<Queued<S>>) = taken
                         .into_iter()
                         .partition(|(job, _)| seats.insert(job.seats().to_owned()));
-                    for (_, reply) in later.split_off(later.len().min(CARRIED)) {
+                    for (_, reply) in later.split_off(later.len().min(S::CARRIED)) {
                         let _ = reply.send(S::script(Why::Crowd));
                     }
                     carried = later;
@@ -491,6 +491,8 @@ pub(super) enum Attempt<S: Step> {
 
 impl Step for Job {
     type Outcome = Outcome;
+    /// A player's retry may meet its own renewal in a batch: it waits for the next.
+    const CARRIED: usize = BATCH / 4;
 
     fn seats(&self) -> &str {
         &self.seats
