@@ -1313,12 +1313,14 @@ impl RedisStore {
                 reattached,
                 generation,
             } => {
-                let bad = |s: &str| StoreError::Corrupt(format!("an admit's session id {s:?}"));
-                let session_id = SessionId::parse(&session).map_err(|_| bad(&session))?;
+                let session_id = SessionId::parse(&session).map_err(|_| {
+                    StoreError::Corrupt(format!("an admit's session id {session:?}"))
+                })?;
+                // as from the script: a stored id of another form is no session to tell of
                 let superseded = superseded
                     .iter()
-                    .map(|s| SessionId::parse(s).map_err(|_| bad(s)))
-                    .collect::<Result<_, _>>()?;
+                    .filter_map(|s| SessionId::parse(s).ok())
+                    .collect();
                 // the session's ticket, for its renewals without a script (redis/renewal.rs)
                 self.owners.keep(&session_id, req.ticket_id.clone());
                 (

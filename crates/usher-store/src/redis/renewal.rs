@@ -98,15 +98,13 @@ pub(super) enum Why {
     Layout,
     /// An admit with the seats' journal full: the script writes the whole hash.
     Journal,
-    /// An admit of a device presenting its session's secret: the script re-attaches it.
-    Reattach,
     /// An admit that would push the ticket's list of ended sessions past its memory: the script drops
     /// the oldest.
     EndedMemory,
 }
 
 impl Why {
-    const ALL: [Why; 17] = [
+    const ALL: [Why; 16] = [
         Why::Cluster,
         Why::NoFreshSecret,
         Why::UnknownSession,
@@ -122,7 +120,6 @@ impl Why {
         Why::FirstPlay,
         Why::Layout,
         Why::Journal,
-        Why::Reattach,
         Why::EndedMemory,
     ];
 
@@ -143,7 +140,6 @@ impl Why {
             Why::FirstPlay => "first_play",
             Why::Layout => "layout",
             Why::Journal => "journal",
-            Why::Reattach => "reattach",
             Why::EndedMemory => "ended_memory",
         }
     }
