@@ -498,6 +498,14 @@ struct Link {
 }
 
 impl Link {
+    /// The lease transactions' workers, on the master the node now uses (none on a Redis Cluster).
+    fn workers(&self) -> Option<Arc<Workers>> {
+        self.workers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn replace(&self, con: Con, durable: Con, workers: Option<Arc<Workers>>) {
         fn set<T>(slot: &RwLock<T>, to: T) {
             *slot
@@ -1168,12 +1176,7 @@ impl RedisStore {
             count(Some(Why::UnknownSession));
             return Ok(None);
         };
-        let workers = self
-            .link
-            .workers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let workers = self.link.workers();
         let Some(workers) = workers else {
             count(Some(Why::Unreachable));
             return Ok(None);
@@ -1253,12 +1256,7 @@ impl RedisStore {
         } else {
             None
         };
-        let workers = self
-            .link
-            .workers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let workers = self.link.workers();
         let (Some(workers), None) = (workers, why) else {
             count(why.or(Some(Why::Unreachable)));
             return Ok(None);
@@ -2160,9 +2158,10 @@ impl Store for RedisStore {
             Ok(t.filter(|t| t.token_hash.ct_eq(hash)))
         };
         if let Some(id) = self.token_owners.get(hash) {
-            let (g, raw): (Option<String>, Option<String>) = redis::pipe()
-                .get(&generation_key)
-                .get(ticket_key(id.as_str()))
+            // one MGET (the generation is the shard's on a Redis Cluster: the same slot)
+            let (g, raw): (Option<String>, Option<String>) = redis::cmd("MGET")
+                .arg(&generation_key)
+                .arg(ticket_key(id.as_str()))
                 .query_async(&mut con)
                 .await
                 .map_err(|e| self.fail(e))?;
@@ -2173,9 +2172,9 @@ impl Store for RedisStore {
             }
             // not that ticket's token (a database restored from another): looked up afresh
         }
-        let (g, id): (Option<String>, Option<String>) = redis::pipe()
-            .get(&generation_key)
-            .get(self.shard_key(&shard, &["token", &hash.to_hex()]))
+        let (g, id): (Option<String>, Option<String>) = redis::cmd("MGET")
+            .arg(&generation_key)
+            .arg(self.shard_key(&shard, &["token", &hash.to_hex()]))
             .query_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;

@@ -694,12 +694,16 @@ async fn attempt(
         let leases: Vec<[Option<String>; 3]> = if seats.sessions.is_empty() {
             Vec::new()
         } else {
-            let Some(got) = lease_fields.next() else {
+            // three fields per lease, as asked
+            let Some(got) = lease_fields
+                .next()
+                .filter(|got| got.len() == 3 * seats.sessions.len())
+            else {
                 let _ = reply.send(Outcome::Script(Why::Shape));
                 continue;
             };
-            got.chunks(3)
-                .map(|c| [c[0].clone(), c[1].clone(), c.get(2).cloned().flatten()])
+            got.chunks_exact(3)
+                .map(|c| [c[0].clone(), c[1].clone(), c[2].clone()])
                 .collect()
         };
         let plan = match decide(&job, &seats, &leases, ended, now) {

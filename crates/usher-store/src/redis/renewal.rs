@@ -296,7 +296,7 @@ pub(super) fn decide(fields: &Fields<'_>, renewal: &Renewal<'_>, now: i64) -> De
     }
 }
 
-/// One renewal for a [`Renewers`] batch: the keys the store names, what the player presented.
+/// One renewal for a [`Pool`]'s batch: the keys the store names, what the player presented.
 pub(super) struct Job {
     /// The ticket's seats (`seats:{ticket id}`), watched.
     pub(super) seats: String,
