@@ -367,17 +367,25 @@ async fn a_copied_cookie_jar_is_stopped_and_a_reload_keeps_playing(backend: Back
     );
     if matches!(backend, Backend::Redis) {
         // the renewals the node decided went in transactions; the clone's went to the script, which
-        // records it (redis/renewal.rs)
-        let renewals = |labels: &[&str]| {
+        // records it (redis/renewal.rs); the ticket's first play went to the admit script, the reload's
+        // re-attachment was a transaction (redis/admission.rs)
+        let counted = |metric: &str, labels: &[&str]| {
             metrics.lines().any(|l| {
-                l.starts_with("usher_redis_renewals_total{")
+                l.starts_with(&format!("{metric}{{"))
                     && labels.iter().all(|x| l.contains(x))
                     && !l.ends_with(" 0")
             })
         };
-        assert!(renewals(&["way=\"transaction\""]), "{metrics}");
+        let renewals = "usher_redis_renewals_total";
+        let admits = "usher_redis_admits_total";
+        assert!(counted(renewals, &["way=\"transaction\""]), "{metrics}");
         assert!(
-            renewals(&["way=\"script\"", "reason=\"clone\""]),
+            counted(renewals, &["way=\"script\"", "reason=\"clone\""]),
+            "{metrics}"
+        );
+        assert!(counted(admits, &["way=\"transaction\""]), "{metrics}");
+        assert!(
+            counted(admits, &["way=\"script\"", "reason=\"first_play\""]),
             "{metrics}"
         );
     }
