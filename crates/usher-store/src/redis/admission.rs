@@ -301,7 +301,10 @@ pub(super) fn decide(
     }
     let version = seats.version.checked_add(1).ok_or(Why::Shape)?.to_string();
     let expires_at = now + job.ttl_ms;
-    if let Some(i) = again {
+    let k = job.seats_allowed.max(1);
+    // each case: its answer, the sessions the seats hold after it (`ls`) and what it saw for the usage
+    // (a `j:` field: `s` 1 for a new session, 0 for a re-attached one; none for a refusal)
+    let (answer, held, seen) = if let Some(i) = again {
         let l = &live[i];
         let hot = format!(
             "{now},{expires_at},{},{}",
@@ -312,46 +315,21 @@ pub(super) fn decide(
         fixed["device_label"] = Value::from(job.label.as_str());
         put.push((format!("l:{}", l.session), fixed.to_string()));
         put.push((format!("h:{}", l.session), hot));
-        put.push(("v".to_owned(), version.clone()));
-        put.push((format!("j:{version}"), journal_entry(job, now, 0)));
-        put.push(("ls".to_owned(), names(&live)));
-        put.push(("jn".to_owned(), (journal + 1).to_string()));
         let answer = Answer::Admitted {
             session: l.session.to_owned(),
             expires_at,
             superseded: Vec::new(),
             reattached: true,
         };
-        return within_memory(
-            Plan {
-                answer,
-                ends,
-                drop,
-                put,
-            },
-            ended,
-        );
-    }
-    let k = job.seats_allowed.max(1);
-    let mut superseded = Vec::new();
-    if live.len() >= k {
-        if job.oldest_wins {
-            let earliest = live.iter().map(|l| l.expires_at).min().unwrap_or(now);
-            put.push(("v".to_owned(), version));
-            put.push(("ls".to_owned(), names(&live)));
-            put.push(("jn".to_owned(), journal.to_string()));
-            return within_memory(
-                Plan {
-                    answer: Answer::InUse {
-                        retry_after_s: ((earliest - now) as f64 / 1000.0).ceil().max(1.0) as i64,
-                    },
-                    ends,
-                    drop,
-                    put,
-                },
-                ended,
-            );
-        }
+        (answer, names(&live), Some(0))
+    } else if live.len() >= k && job.oldest_wins {
+        let earliest = live.iter().map(|l| l.expires_at).min().unwrap_or(now);
+        let answer = Answer::InUse {
+            retry_after_s: ((earliest - now) as f64 / 1000.0).ceil().max(1.0) as i64,
+        };
+        (answer, names(&live), None)
+    } else {
+        let mut superseded = Vec::new();
         while live.len() >= k {
             // the least recently renewed, then the oldest, then the first in order
             let (i, _) = live
@@ -368,46 +346,52 @@ pub(super) fn decide(
             drop.push(format!("h:{}", l.session));
             superseded.push(l.session.to_owned());
         }
+        put.push((
+            format!("l:{}", job.session),
+            json!({
+                "n": maxn + 1,
+                "session_id": job.session,
+                "device_id": job.device,
+                "device_label": job.label,
+                "created_at": now,
+            })
+            .to_string(),
+        ));
+        put.push((
+            format!("h:{}", job.session),
+            format!("{now},{expires_at},{},,{},", job.ttl_ms, job.fresh),
+        ));
+        let mut held = names(&live);
+        if !held.is_empty() {
+            held.push(' ');
+        }
+        held.push_str(&job.session);
+        let answer = Answer::Admitted {
+            session: job.session.clone(),
+            expires_at,
+            superseded,
+            reattached: false,
+        };
+        (answer, held, Some(1))
+    };
+    if let Some(new) = seen {
+        put.push((format!("j:{version}"), journal_entry(job, now, new)));
+        journal += 1;
     }
-    put.push((
-        format!("l:{}", job.session),
-        json!({
-            "n": maxn + 1,
-            "session_id": job.session,
-            "device_id": job.device,
-            "device_label": job.label,
-            "created_at": now,
-        })
-        .to_string(),
-    ));
-    put.push((
-        format!("h:{}", job.session),
-        format!("{now},{expires_at},{},,{},", job.ttl_ms, job.fresh),
-    ));
-    put.push(("v".to_owned(), version.clone()));
-    put.push((format!("j:{version}"), journal_entry(job, now, 1)));
-    journal += 1;
-    let mut held = names(&live);
-    if !held.is_empty() {
-        held.push(' ');
-    }
-    held.push_str(&job.session);
+    put.push(("v".to_owned(), version));
     put.push(("ls".to_owned(), held));
     put.push(("jn".to_owned(), journal.to_string()));
-    within_memory(
-        Plan {
-            answer: Answer::Admitted {
-                session: job.session.clone(),
-                expires_at,
-                superseded,
-                reattached: false,
-            },
-            ends,
-            drop,
-            put,
-        },
-        ended,
-    )
+    // past the memory of ended sessions the script drops the oldest, whose ids a transaction cannot
+    // know before it runs
+    if ended + ends.len() as i64 > ENDED_MEMORY {
+        return Err(Why::EndedMemory);
+    }
+    Ok(Plan {
+        answer,
+        ends,
+        drop,
+        put,
+    })
 }
 
 /// What an admit saw, as its `j:` field holds it for the usage (`s`: 1 for a new session, 0 for a
@@ -458,15 +442,6 @@ fn renewed_chain(l: &Lease<'_>, presented: &str, fresh: &str) -> String {
         l.previous.to_owned()
     };
     format!("{previous},{},{}", issued.join(" "), retired.join(" "))
-}
-
-/// `plan`, unless its ends push the list of ended sessions past its memory (the script drops the oldest,
-/// whose ids a transaction cannot know before it runs).
-fn within_memory(plan: Plan, ended: i64) -> Result<Plan, Why> {
-    if ended + plan.ends.len() as i64 > ENDED_MEMORY {
-        return Err(Why::EndedMemory);
-    }
-    Ok(plan)
 }
 
 /// The session ids of `leases`, in their order, as the `ls` field holds them.
