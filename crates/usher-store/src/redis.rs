@@ -1270,7 +1270,7 @@ impl RedisStore {
             prefix,
             generation: self.step_generation_key(shard),
             clock: self.clock_key.clone(),
-            passes: self.key(&["door", req.show_id.as_str(), "passes"]),
+            passes: self.passes_key(&req.show_id),
             ticket: req.ticket_id.as_str().to_owned(),
             device: req.device_id.as_str().to_owned(),
             label: req.device_label.clone(),
@@ -1629,17 +1629,23 @@ impl RedisStore {
         Ok(n)
     }
 
+    /// The key of `show`'s door passes for an admit's step to use a pass of (one Redis), or `""` for a
+    /// show whose door holds none as this node knows it (no capacity: one command fewer per admit). A
+    /// pass left by a capacity taken away just before lapses by itself.
+    fn passes_key(&self, show: &ShowId) -> String {
+        if self.config.door_holds_passes(show) {
+            self.key(&["door", show.as_str(), "passes"])
+        } else {
+            String::new()
+        }
+    }
+
     /// On a Redis Cluster, after an admit took a seat on `show`: the ticket's pass through the show's
     /// door (if it holds one) lapses [`PASS_AFTER_ADMIT_MS`] from now, which one Redis does at once in
     /// the admit's own step. Sent apart (the admit does not wait for it), and only for a show with a
     /// capacity as this node knows it; a pass not shortened lapses by itself, and until then counts.
     fn pass_used(&self, show: &ShowId, ticket: &TicketId) {
-        let capacity = match self.config.show(show) {
-            Lookup::Hit(s) => s.capacity,
-            Lookup::Check(Some(c)) => c.value.capacity,
-            Lookup::Check(None) => Some(0),
-        };
-        if capacity.is_none() {
+        if !self.config.door_holds_passes(show) {
             return;
         }
         let Ok(mut con) = self.con() else { return };
@@ -2369,7 +2375,7 @@ impl Store for RedisStore {
             .arg(if self.cluster {
                 String::new()
             } else {
-                self.key(&["door", req.show_id.as_str(), "passes"])
+                self.passes_key(&req.show_id)
             })
             .invoke_async(&mut self.con()?)
             .await

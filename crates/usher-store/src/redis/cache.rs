@@ -105,6 +105,13 @@ impl ConfigCache {
         lookup(shows.get(id), trusted)
     }
 
+    /// Whether `id`'s door may hold passes, as this node knows the show: it has a capacity in the copy
+    /// kept (current or not), or no copy is kept. Read without cloning the show: every Redis admit asks.
+    pub(super) fn door_holds_passes(&self, id: &ShowId) -> bool {
+        let shows = self.shows.read().unwrap_or_else(PoisonError::into_inner);
+        shows.get(id).is_none_or(|c| c.value.capacity.is_some())
+    }
+
     pub(super) fn pool(&self) -> Lookup<Vec<Cdn>> {
         let trusted = self.trusted(Instant::now());
         let pool = self.pool.read().unwrap_or_else(PoisonError::into_inner);

@@ -618,7 +618,13 @@ async fn a_heartbeat_and_an_admit_are_transactions_without_a_script() {
                 "MGET", "WATCH", "LLEN", "TIME", "MULTI", "ZADD", "HSET", "EXEC"
             ]
             .map(each),
-            [each("GET"), each("HMGET"), each("RPUSH"), each("HDEL")],
+            [
+                each("GET"),
+                each("HMGET"),
+                each("RPUSH"),
+                each("HDEL"),
+                each("ZREM"),
+            ],
             seen.top_level(),
         ),
         (
@@ -628,11 +634,12 @@ async fn a_heartbeat_and_an_admit_are_transactions_without_a_script() {
                 Some(3 * FLOWS),
                 Some(2 * FLOWS),
                 Some(takeovers),
-                Some(takeovers)
+                Some(takeovers),
+                Some(takeovers),
             ],
-            // per admit 14 commands; per takeover the seat's end (SET, RPUSH, PEXPIRE, ZREM), the door's
-            // pass (ZREM) and the superseded lease's fields (HDEL)
-            14 * FLOWS + 6 * takeovers,
+            // per admit 14 commands; per takeover the seat's end (SET, RPUSH, PEXPIRE, ZREM) and the
+            // superseded lease's fields (HDEL); no door pass to use up (the show has no capacity)
+            14 * FLOWS + 5 * takeovers,
         ),
         "no script, no UNWATCH (no fall back to the script): {seen:?}"
     );
@@ -658,6 +665,61 @@ async fn a_heartbeat_and_an_admit_are_transactions_without_a_script() {
         (3, Some(2), Some(1), 0),
         "{seen:?}"
     );
+}
+
+/// A takeover without a script uses up the ticket's pass through the show's door (`ZREM` in its
+/// transaction) while the show has a capacity, as the admit script does; for a show without one, as this
+/// node knows the show, it sends no `ZREM` for the door, and a pass left from a capacity taken away lapses
+/// by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_uses_up_the_doors_pass_while_the_show_has_a_capacity() {
+    let (server, store, t) = one_ticket("door-pass-token-0001").await;
+    let s1 = t.ticket.terms.show_id.clone();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let passes = "usher-test:door:s1:passes";
+    let ticket_id = t.ticket.id.as_str().to_owned();
+    // the first play is the script's; the takeovers below are transactions
+    admitted(&store, admit_request(&t, "device-1")).await;
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    for (device, capacity, pass_left) in [("device-2", Some(10), false), ("device-3", None, true)] {
+        let mut s = show("s1", 1, SharingPolicy::NewestWins);
+        s.capacity = capacity;
+        store.put_show(s).await.unwrap();
+        assert_eq!(store.show(&s1).await.unwrap().unwrap().capacity, capacity);
+        let _: i64 = redis::cmd("ZADD")
+            .arg(passes)
+            .arg(i64::MAX / 2)
+            .arg(&ticket_id)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let (decision, seen) = monitor
+            .count(store.admit(admit_request(&t, device)))
+            .await
+            .unwrap();
+        let AdmitDecision::Admitted { superseded, .. } = decision.unwrap() else {
+            panic!("admitted")
+        };
+        assert_eq!(superseded.len(), 1);
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(passes)
+            .arg(&ticket_id)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        // the live set's ZREM of the superseded session, and the door's while it counts passes
+        assert_eq!(
+            (
+                seen.in_scripts,
+                seen.top.get("EXEC").copied(),
+                seen.top.get("ZREM").copied(),
+                score.is_some()
+            ),
+            (0, Some(1), Some(if pass_left { 1 } else { 2 }), pass_left),
+            "capacity {capacity:?}: {seen:?}"
+        );
+    }
 }
 
 /// A renewal by fields, as a player makes it (each presenting the secret the one before handed out), reads
