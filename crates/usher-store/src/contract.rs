@@ -68,6 +68,7 @@ macro_rules! store_contract_tests {
             batch_registration_sees_its_own_items,
             racing_registrations_of_one_token_make_one_ticket,
             token_lookup_compares_the_hash,
+            a_token_lookup_sees_the_revoke_before_it,
             tokens_alike_in_their_first_bytes_are_told_apart,
             revocation_ends_sessions_and_is_durable_state,
             newest_wins_supersedes_and_tells_by_whom,
@@ -556,6 +557,43 @@ pub async fn token_lookup_compares_the_hash(h: &impl Harness) {
         None
     );
     assert_eq!(store.ticket(&TicketId::generate()).await.unwrap(), None);
+}
+
+/// A token looked up (as every admit does) and then revoked is found revoked by the next lookup, and so
+/// is every lookup racing the revoke once the revoke has answered: a store that keeps what it looked up
+/// must not serve or keep a copy from before the revoke.
+pub async fn a_token_lookup_sees_the_revoke_before_it(h: &impl Harness) {
+    let store = h.store();
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = registered(&*store, "s1", "revoked-lookup-token-01").await;
+    for _ in 0..2 {
+        let found = store.ticket_by_token(&t.token_hash).await.unwrap().unwrap();
+        assert_eq!(found.status, TicketStatus::Active);
+    }
+    let lookups: Vec<_> = (0..8)
+        .map(|_| {
+            let store = h.store();
+            let hash = t.token_hash.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    store.ticket_by_token(&hash).await.unwrap().unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    store.revoke_ticket(&t.id).await.unwrap().unwrap();
+    let after = store.ticket_by_token(&t.token_hash).await.unwrap().unwrap();
+    assert_eq!(after.status, TicketStatus::Revoked);
+    for l in lookups {
+        l.await.unwrap();
+    }
+    // the racing lookups kept nothing from before the revoke
+    let after = store.ticket_by_token(&t.token_hash).await.unwrap().unwrap();
+    assert_eq!(after.status, TicketStatus::Revoked);
 }
 
 /// Revoking marks the ticket, keeps the first revocation time, and ends its sessions with reason revoked.
