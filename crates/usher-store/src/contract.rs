@@ -576,7 +576,7 @@ pub async fn a_token_lookup_sees_the_revoke_before_it(h: &impl Harness) {
     let lookups: Vec<_> = (0..8)
         .map(|_| {
             let store = h.store();
-            let hash = t.token_hash.clone();
+            let hash = t.token_hash;
             tokio::spawn(async move {
                 for _ in 0..50 {
                     store.ticket_by_token(&hash).await.unwrap().unwrap();
