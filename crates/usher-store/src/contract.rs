@@ -559,9 +559,9 @@ pub async fn token_lookup_compares_the_hash(h: &impl Harness) {
     assert_eq!(store.ticket(&TicketId::generate()).await.unwrap(), None);
 }
 
-/// A token looked up (as every admit does) and then revoked is found revoked by the next lookup, and so
-/// is every lookup racing the revoke once the revoke has answered: a store that keeps what it looked up
-/// must not serve or keep a copy from before the revoke.
+/// A token looked up (as every admit does) and then revoked is found revoked by the next lookup, and
+/// still after lookups that raced the revoke have ended: a store that keeps what it looked up must not
+/// serve, or keep, a copy from before the revoke.
 pub async fn a_token_lookup_sees_the_revoke_before_it(h: &impl Harness) {
     let store = h.store();
     store

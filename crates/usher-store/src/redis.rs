@@ -1630,10 +1630,11 @@ impl RedisStore {
     }
 
     /// The key of `show`'s door passes for an admit's step to use a pass of (one Redis), or `""` for a
-    /// show whose door holds none as this node knows it (no capacity: one command fewer per admit). A
-    /// pass left by a capacity taken away just before lapses by itself.
+    /// show whose door counts none as this node knows it (no capacity: one command fewer per admit). A
+    /// pass not used up (a rate-only door's, or one left by a capacity taken away just before) lapses by
+    /// itself.
     fn passes_key(&self, show: &ShowId) -> String {
-        if self.config.door_holds_passes(show) {
+        if self.config.door_counts_passes(show) {
             self.key(&["door", show.as_str(), "passes"])
         } else {
             String::new()
@@ -1645,7 +1646,7 @@ impl RedisStore {
     /// the admit's own step. Sent apart (the admit does not wait for it), and only for a show with a
     /// capacity as this node knows it; a pass not shortened lapses by itself, and until then counts.
     fn pass_used(&self, show: &ShowId, ticket: &TicketId) {
-        if !self.config.door_holds_passes(show) {
+        if !self.config.door_counts_passes(show) {
             return;
         }
         let Ok(mut con) = self.con() else { return };

@@ -105,9 +105,11 @@ impl ConfigCache {
         lookup(shows.get(id), trusted)
     }
 
-    /// Whether `id`'s door may hold passes, as this node knows the show: it has a capacity in the copy
-    /// kept (current or not), or no copy is kept. Read without cloning the show: every Redis admit asks.
-    pub(super) fn door_holds_passes(&self, id: &ShowId) -> bool {
+    /// Whether `id`'s door counts its passes against a capacity, as this node knows the show: it has a
+    /// capacity in the copy kept (current or not), or no copy is kept. (A door with only an admit rate
+    /// hands out passes too, but counts none: such a pass only lets its ticket back in until it lapses.)
+    /// Read without cloning the show: every Redis admit asks.
+    pub(super) fn door_counts_passes(&self, id: &ShowId) -> bool {
         let shows = self.shows.read().unwrap_or_else(PoisonError::into_inner);
         shows.get(id).is_none_or(|c| c.value.capacity.is_some())
     }
