@@ -148,7 +148,7 @@ pub async fn serve(
     let builder = Arc::new(builder(&serving));
     let open = Arc::new(Semaphore::new(serving.max_connections));
     let addresses = Arc::new(Addresses::new(&serving));
-    let cut = CancellationToken::new();
+    let signals = Arc::new(Signals::default());
     let connections = TaskTracker::new();
     let mut backoff = Duration::ZERO;
     metrics::gauge!("usher_connections_max").set(serving.max_connections as f64);
@@ -194,14 +194,14 @@ pub async fn serve(
             router: router.clone(),
             builder: builder.clone(),
             serving: serving.clone(),
-            stop: stop.clone(),
-            cut: cut.clone(),
+            signals: signals.clone(),
             _permit: permit,
             _slot: slot,
         }));
     }
     // stop accepting: new connections are refused from here on
     drop(listener);
+    signals.raise(Signals::STOP);
     connections.close();
     if tokio::time::timeout(serving.drain, connections.wait())
         .await
@@ -209,7 +209,7 @@ pub async fn serve(
     {
         return true;
     }
-    cut.cancel();
+    signals.raise(Signals::CUT);
     connections.wait().await;
     false
 }
@@ -303,8 +303,7 @@ struct Connection {
     router: Router,
     builder: Arc<auto::Builder<TokioExecutor>>,
     serving: Arc<Serving>,
-    stop: CancellationToken,
-    cut: CancellationToken,
+    signals: Arc<Signals>,
     _permit: OwnedSemaphorePermit,
     _slot: Slot,
 }
@@ -342,56 +341,99 @@ async fn connection(c: Connection) {
     metrics::gauge!("usher_connections_open").increment(1.0);
     let conn = c.builder.serve_connection(io, service);
     tokio::pin!(conn);
-    // made once, not on every turn of the loop (a head beginning wakes it: a turn per request): the two
-    // tokens are every connection's, and a fresh waiter on each turn took their shared locks twice per
-    // request on every connection at once (issue 16). The timer is set for the connection's deadline or
-    // earlier: moved earlier when a head begins, and set again when it fires before the deadline.
-    let stop = c.stop.cancelled();
-    let cut = c.cut.cancelled();
-    let woken = watch.woken.notified();
+    // The connection's turns, written out rather than as a `select!` (issue 16), so that a turn costs
+    // no shared lock and a request no extra turn:
+    // - a request's head beginning is seen right after the turn in which hyper read it (the socket is
+    //   read only inside `conn`'s poll), not through a wake-up of this task: a wake-up was a second turn
+    //   per request;
+    // - the listener's signals are one atomic load per turn ([`Signals`]): polling two cancellation
+    //   futures took four locks every connection shares (each token's and its notifier's) per turn.
+    // The timer is set for the connection's deadline or earlier: moved earlier when a head begins, and
+    // set again when it fires before the deadline.
     let timer = tokio::time::sleep_until(watch.deadline(&c.serving));
-    tokio::pin!(stop, cut, woken, timer);
+    tokio::pin!(timer);
+    let signal = c.signals.wake.notified();
+    tokio::pin!(signal);
+    let mut listening = false;
     let mut closing = false;
-    loop {
-        tokio::select! {
-            r = conn.as_mut() => {
+    std::future::poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(r) = conn.as_mut().poll(cx) {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
-                break;
+                return Poll::Ready(());
             }
-            () = stop.as_mut(), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            () = cut.as_mut() => break,
-            () = woken.as_mut() => {
-                woken.set(watch.woken.notified());
+            if watch.head_began.swap(false, Ordering::Relaxed) {
                 let deadline = watch.deadline(&c.serving);
                 if deadline < timer.deadline() {
                     timer.as_mut().reset(deadline);
                 }
             }
-            () = timer.as_mut() => {
-                match watch.expired(&c.serving, Instant::now()) {
-                    None => {}
-                    Some(expiry) => {
-                        metrics::counter!("usher_connections_closed_total", "reason" => expiry.label())
-                            .increment(1);
-                        // a late header gets no answer (hyper's own timeout sends none either); an
-                        // idle connection is closed the polite way first (HTTP/2: GOAWAY)
-                        if expiry == Expiry::HeaderRead || closing {
-                            break;
-                        }
-                        conn.as_mut().graceful_shutdown();
-                        closing = true;
+            // read after `signal` was made, so a signal raised in between is either seen here or
+            // makes `signal` ready
+            match c.signals.level.load(Ordering::Acquire) {
+                Signals::RUNNING => {}
+                Signals::STOP if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    // listen again, for the cut
+                    signal.set(c.signals.wake.notified());
+                    listening = false;
+                    continue;
+                }
+                Signals::STOP => {}
+                _ => return Poll::Ready(()),
+            }
+            if !listening {
+                // polled once, it holds this task's waker until a signal (the task's waker stays the
+                // same, so it need not be polled on every turn)
+                if signal.as_mut().poll(cx).is_ready() {
+                    signal.set(c.signals.wake.notified());
+                    continue;
+                }
+                listening = true;
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                if let Some(expiry) = watch.expired(&c.serving, Instant::now()) {
+                    metrics::counter!("usher_connections_closed_total", "reason" => expiry.label())
+                        .increment(1);
+                    // a late header gets no answer (hyper's own timeout sends none either); an idle
+                    // connection is closed the polite way first (HTTP/2: GOAWAY)
+                    if expiry == Expiry::HeaderRead || closing {
+                        return Poll::Ready(());
                     }
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
                 }
                 timer.as_mut().reset(watch.deadline(&c.serving));
+                continue;
             }
+            return Poll::Pending;
         }
-    }
+    })
+    .await;
     metrics::gauge!("usher_connections_open").decrement(1.0);
+}
+
+/// What the listener tells its connections: to finish their requests and close ([`Signals::STOP`]),
+/// then to close at once ([`Signals::CUT`]). A connection reads `level` on every turn; `wake` only
+/// wakes it when the level rises.
+#[derive(Default)]
+struct Signals {
+    level: std::sync::atomic::AtomicU8,
+    wake: Notify,
+}
+
+impl Signals {
+    const RUNNING: u8 = 0;
+    const STOP: u8 = 1;
+    const CUT: u8 = 2;
+
+    fn raise(&self, to: u8) {
+        self.level.fetch_max(to, Ordering::AcqRel);
+        self.wake.notify_waiters();
+    }
 }
 
 /// What a connection's deadlines watch: requests under way, since when it is idle, and since when the
@@ -404,8 +446,8 @@ struct Watch {
     head_ms: AtomicU64,
     /// HTTP/2: its frames between requests (pings, window updates) are no request head.
     http2: AtomicBool,
-    /// Wakes the connection's task when a head begins, so its deadline is the header deadline.
-    woken: Notify,
+    /// A head began since the connection's task last looked (its deadline is then the header deadline).
+    head_began: AtomicBool,
 }
 
 impl Watch {
@@ -416,7 +458,7 @@ impl Watch {
             idle_ms: AtomicU64::new(0),
             head_ms: AtomicU64::new(0),
             http2: AtomicBool::new(false),
-            woken: Notify::new(),
+            head_began: AtomicBool::new(false),
         }
     }
 
@@ -437,7 +479,7 @@ impl Watch {
                 .compare_exchange(0, self.now_ms().max(1), Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            self.woken.notify_one();
+            self.head_began.store(true, Ordering::Relaxed);
         }
     }
 
