@@ -711,6 +711,39 @@ fn session_info(
         })
 }
 
+/// A session's lease as its ticket's seats keep it (layout 2): the seats' `show_id` and the session's `l:`
+/// (fixed, JSON) and `h:` (`renewed_at,expires_at,…`: `redis/seats.lua`) fields; `None` when any is
+/// missing (no such lease, or no such seats) or the lease has expired by `now`.
+fn lease_fields(
+    ticket_id: TicketId,
+    show: Option<String>,
+    fixed: Option<String>,
+    moving: Option<String>,
+    now: UnixMs,
+) -> Result<Option<SessionInfo>, StoreError> {
+    let (Some(show), Some(fixed), Some(moving)) = (show, fixed, moving) else {
+        return Ok(None);
+    };
+    let fixed: LeaseFixed = decode("lease", &fixed)?;
+    let mut times = moving.splitn(3, ',').map(str::parse::<i64>);
+    let (Some(Ok(renewed_at)), Some(Ok(expires_at))) = (times.next(), times.next()) else {
+        return Err(StoreError::Corrupt(format!("lease times {moving:?}")));
+    };
+    if expires_at <= now.0 {
+        return Ok(None);
+    }
+    Ok(Some(SessionInfo {
+        session_id: fixed.session_id,
+        ticket_id,
+        show_id: ShowId::parse(&show).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        device_id: fixed.device_id,
+        device_label: fixed.device_label,
+        created_at: fixed.created_at,
+        renewed_at: UnixMs(renewed_at),
+        expires_at: UnixMs(expires_at),
+    }))
+}
+
 fn as_string(v: &RedisValue) -> Option<String> {
     match v {
         RedisValue::BulkString(b) => String::from_utf8(b.clone()).ok(),
@@ -2571,6 +2604,35 @@ impl Store for RedisStore {
     }
 
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {
+        // a session never changes ticket: where this node knows it, one HMGET of the seats' three fields
+        // answers, where the script first reads the session's index (an EVALSHA costs Redis several
+        // times an HMGET, and the origin asks on every media request that misses its kept answers)
+        if let Some(ticket) = self.owners.get(session) {
+            let sid = session.as_str();
+            let mut fixed_field = String::with_capacity(2 + sid.len());
+            fixed_field.push_str("l:");
+            fixed_field.push_str(sid);
+            let mut moving_field = String::with_capacity(2 + sid.len());
+            moving_field.push_str("h:");
+            moving_field.push_str(sid);
+            let fields: Result<(Option<String>, Option<String>, Option<String>), RedisError> =
+                redis::cmd("HMGET")
+                    .arg(self.shard_key(session.shard(), &["seats", ticket.as_str()]))
+                    .arg("show_id")
+                    .arg(fixed_field)
+                    .arg(moving_field)
+                    .query_async(&mut self.con()?)
+                    .await;
+            match fields {
+                Ok((show, fixed, moving)) => {
+                    self.owners.refresh(session);
+                    return lease_fields(ticket, show, fixed, moving, self.now());
+                }
+                // the seats are still one JSON document (layout 1): the script reads those
+                Err(e) if e.code() == Some("WRONGTYPE") => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
         let answer: Option<Vec<RedisValue>> = self
             .scripts
             .session_read
@@ -2589,42 +2651,20 @@ impl Store for RedisStore {
             .and_then(as_string)
             .and_then(|s| TicketId::parse(&s).ok())
             .ok_or_else(bad)?;
+        self.owners.keep(session, ticket.clone());
         let now = self.now();
         match answer.get(1).and_then(as_string).as_deref() {
             Some("doc") => {
                 let seats: Option<Seats> = decode_bulk("seats", answer.get(2).ok_or_else(bad)?)?;
                 Ok(seats.and_then(|s| session_info(&s, &ticket, session, now)))
             }
-            Some("hash") => {
-                let (Some(show), Some(fixed), Some(moving)) = (
-                    answer.get(2).and_then(as_string),
-                    answer.get(3).and_then(as_string),
-                    answer.get(4).and_then(as_string),
-                ) else {
-                    return Ok(None);
-                };
-                let fixed: LeaseFixed = decode("lease", &fixed)?;
-                // renewed_at,expires_at,ttl_ms,… (redis/seats.lua, layout 2)
-                let mut times = moving.splitn(3, ',').map(str::parse::<i64>);
-                let (Some(Ok(renewed_at)), Some(Ok(expires_at))) = (times.next(), times.next())
-                else {
-                    return Err(StoreError::Corrupt(format!("lease times {moving:?}")));
-                };
-                if expires_at <= now.0 {
-                    return Ok(None);
-                }
-                Ok(Some(SessionInfo {
-                    session_id: fixed.session_id,
-                    ticket_id: ticket,
-                    show_id: ShowId::parse(&show)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    device_id: fixed.device_id,
-                    device_label: fixed.device_label,
-                    created_at: fixed.created_at,
-                    renewed_at: UnixMs(renewed_at),
-                    expires_at: UnixMs(expires_at),
-                }))
-            }
+            Some("hash") => lease_fields(
+                ticket,
+                answer.get(2).and_then(as_string),
+                answer.get(3).and_then(as_string),
+                answer.get(4).and_then(as_string),
+                now,
+            ),
             _ => Err(bad()),
         }
     }

@@ -1289,3 +1289,74 @@ async fn one_node_of_many_claims_each_retention_pass() {
     );
     assert!(!a.claim_retention_pass(rest).await.unwrap());
 }
+
+/// The origin's lease check (`live_session`) on a session whose ticket the node knows (it admitted,
+/// renewed or already checked it) is one `HMGET` of the seats' fields, no script; a node that does not
+/// know it runs the script once. Both answer as the lease stands, and both see its end at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_sessions_lease_check_is_one_hmget_and_sees_the_end_at_once() {
+    let (server, a, t) = one_ticket("lease-check-token-00001").await;
+    let b = node(&server).await;
+    let session = admitted(&a, admit_request(&t, "dev-checked")).await;
+    // a session no node has seen: the script (loaded into Redis here, so that the count below is of
+    // the checks alone), and no answer
+    assert!(
+        b.live_session(&SessionId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let ((on_a, first_on_b, then_on_b), seen) = monitor
+        .count(async {
+            (
+                a.live_session(&session).await.unwrap(),
+                b.live_session(&session).await.unwrap(),
+                b.live_session(&session).await.unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    let live = on_a.expect("the admitting node sees the lease");
+    assert_eq!(
+        (live.session_id.as_str(), live.ticket_id.as_str()),
+        (session.as_str(), t.ticket.id.as_str())
+    );
+    assert_eq!(live.show_id.as_str(), "s1");
+    assert_eq!(live.device_id.as_str(), "dev-checked");
+    for other in [first_on_b, then_on_b] {
+        let other = other.expect("the other node sees the lease");
+        assert_eq!(
+            (other.ticket_id, other.expires_at, other.created_at),
+            (live.ticket_id.clone(), live.expires_at, live.created_at)
+        );
+    }
+    let count = |c: &str| seen.top.get(c).copied().unwrap_or(0);
+    assert_eq!(
+        (count("HMGET"), count("EVALSHA"), seen.top_level()),
+        (2, 1, 3),
+        "the admitting node and the other's second check read fields; the other's first ran the \
+         script: {seen:?}"
+    );
+
+    // ended on the admitting node: both refuse at their next check, each by its HMGET
+    assert!(
+        a.end_session(
+            &session,
+            usher_core::lease::EndReason::EndedByAdmin { at: a.now() }
+        )
+        .await
+        .unwrap()
+    );
+    let ((on_a, on_b), seen) = monitor
+        .count(async {
+            (
+                a.live_session(&session).await.unwrap(),
+                b.live_session(&session).await.unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    assert!(on_a.is_none() && on_b.is_none(), "{on_a:?} {on_b:?}");
+    assert_eq!(seen.top.get("EVALSHA"), None, "{seen:?}");
+}
