@@ -293,6 +293,50 @@ mod tests {
         assert_eq!(device_label(iphone), "Safari on iPhone");
         assert_eq!(device_label(""), "another device");
     }
+
+    /// The seat cookie as read in place is the one a `CookieJar` of the same head holds: across
+    /// several `Cookie` headers, the last of several `usher_seat`s, percent-decoded, other cookies
+    /// and malformed pairs passed over; the header is taken as sent.
+    #[test]
+    fn the_seat_head_reads_the_cookie_a_jar_would() {
+        use axum::http::{HeaderMap, HeaderValue, header};
+        use axum_extra::extract::CookieJar;
+
+        let heads: &[&[&str]] = &[
+            &[],
+            &["usher_lang=fr"],
+            &["usher_seat=s_1.aaaa"],
+            &["a=1; usher_seat=s_1.aaaa; b=2", "usher_seat=s_2.bbbb"],
+            &["usher_seat=s_1.aaaa; ; =x; junk; usher_seat=s_3.%63cc"],
+            &["usher_seat = s_4.dddd ", "usher_seatx=s_5.eeee"],
+        ];
+        for cookies in heads {
+            let mut headers = HeaderMap::new();
+            for c in *cookies {
+                headers.append(header::COOKIE, HeaderValue::from_str(c).unwrap());
+            }
+            let jar = CookieJar::from_headers(&headers);
+            let head = super::SeatHead::of(&headers);
+            assert_eq!(
+                head.cookie.as_deref(),
+                jar.get(super::SEAT_COOKIE).map(|c| c.value()),
+                "{cookies:?}"
+            );
+            assert!(head.header.is_none());
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            super::SESSION_SECRET_HEADER,
+            HeaderValue::from_static("ffff"),
+        );
+        assert_eq!(
+            super::SeatHead::of(&headers)
+                .header
+                .as_ref()
+                .map(HeaderValue::as_bytes),
+            Some(&b"ffff"[..])
+        );
+    }
 }
 
 /// The watch page's session cookie: `{session id}.{secret}`, HttpOnly, rewritten by every renewal.
@@ -333,6 +377,43 @@ pub struct SeatSecret {
     pub via: SecretVia,
 }
 
+/// What a request's head presents towards a seat: the `X-Usher-Session-Secret` header and the value of
+/// the `usher_seat` cookie, read in place. A `HeaderMap` extractor would copy every header and a
+/// `CookieJar` every cookie into a set of its own, on every heartbeat and media playlist.
+#[derive(Debug, Clone, Default)]
+pub struct SeatHead {
+    header: Option<axum::http::HeaderValue>,
+    cookie: Option<String>,
+}
+
+impl SeatHead {
+    /// The seat's header and cookie among `headers`. Of several `usher_seat` cookies the last counts,
+    /// as in a `CookieJar`; cookies are split and percent-decoded as it does.
+    pub fn of(headers: &axum::http::HeaderMap) -> Self {
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| axum_extra::extract::cookie::Cookie::parse_encoded(c).ok())
+            .rev()
+            .find(|c| c.name() == SEAT_COOKIE)
+            .map(|c| c.value().to_owned());
+        Self {
+            header: headers.get(SESSION_SECRET_HEADER).cloned(),
+            cookie,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SeatHead {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.headers))
+    }
+}
+
 /// The secret a request presents for `session` (the path's session, or at admit the cookie's,
 /// `None`), looked for in the header, then the URL's query, then the seat cookie (whose session must be
 /// `session`). `Ok(None)`: none presented.
@@ -340,9 +421,8 @@ pub struct SeatSecret {
 /// # Errors
 /// `session_secret_invalid` for a header or URL secret that cannot be a secret.
 pub fn seat_secret(
-    headers: &axum::http::HeaderMap,
+    head: &SeatHead,
     query: Option<&str>,
-    jar: &CookieJar,
     session: Option<&SessionId>,
 ) -> Result<Option<SeatSecret>, Error> {
     let parse = |text: &str, via| {
@@ -350,7 +430,7 @@ pub fn seat_secret(
             .map(|secret| SeatSecret { secret, via })
             .ok_or(Error::SessionSecretInvalid)
     };
-    if let Some(v) = headers.get(SESSION_SECRET_HEADER) {
+    if let Some(v) = &head.header {
         let text = v.to_str().map_err(|_| Error::SessionSecretInvalid)?;
         return parse(text, SecretVia::Header).map(Some);
     }
@@ -358,9 +438,10 @@ pub fn seat_secret(
         return parse(text, SecretVia::Url).map(Some);
     }
     // a cookie of another session (an older one of this browser) is no credential for this one
-    Ok(jar
-        .get(SEAT_COOKIE)
-        .and_then(|c| c.value().split_once('.'))
+    Ok(head
+        .cookie
+        .as_deref()
+        .and_then(|c| c.split_once('.'))
         .filter(|(sid, _)| session.is_none_or(|s| s.as_str() == *sid))
         .and_then(|(_, text)| SessionSecret::parse(text))
         .map(|secret| SeatSecret {
@@ -378,13 +459,12 @@ pub fn seat_secret(
 /// a session's.
 pub fn session_and_secret(
     id: &str,
-    headers: &axum::http::HeaderMap,
+    head: &SeatHead,
     query: Option<&str>,
-    jar: &CookieJar,
 ) -> Result<(SessionId, SeatSecret), Error> {
     let session = SessionId::parse(id).ok();
     let presented =
-        seat_secret(headers, query, jar, session.as_ref())?.ok_or(Error::SessionSecretRequired)?;
+        seat_secret(head, query, session.as_ref())?.ok_or(Error::SessionSecretRequired)?;
     Ok((session.ok_or(Error::SessionUnknown)?, presented))
 }
 

@@ -20,12 +20,9 @@ use usher_core::grant::{Grant, GrantError};
 use usher_core::ids::SessionId;
 use usher_core::media_path::MediaPath;
 
-use axum::http::HeaderMap;
-use axum_extra::extract::CookieJar;
-
 use crate::http::extract::{
-    ApiPath, ClientIp, SESSION_SECRET_HEADER, SESSION_SECRET_PARAM, SecretVia, query_param,
-    session_and_secret,
+    ApiPath, ClientIp, SESSION_SECRET_HEADER, SESSION_SECRET_PARAM, SeatHead, SecretVia,
+    query_param, session_and_secret,
 };
 use crate::http::views::steering::{PathwayClone, SteeringManifest, UriReplacement};
 use crate::media_cache::{self, Lookup};
@@ -405,10 +402,9 @@ pub async fn master_playlist(
     ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    jar: CookieJar,
+    head: SeatHead,
 ) -> Result<Response> {
-    let (session, presented) = session_and_secret(&session, &headers, query.as_deref(), &jar)?;
+    let (session, presented) = session_and_secret(&session, &head, query.as_deref())?;
     let show = viewer::check_session(&state, &session, &presented.secret, client).await?;
     viewer::check_geo(&state, &show, client)?;
     let rel = format!("{}/master.m3u8", show.stream_path);
@@ -482,10 +478,9 @@ pub async fn steering_manifest(
     ClientIp(client): ClientIp,
     ApiPath(session): ApiPath<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    jar: CookieJar,
+    head: SeatHead,
 ) -> Result<Response> {
-    let (session, presented) = session_and_secret(&session, &headers, query.as_deref(), &jar)?;
+    let (session, presented) = session_and_secret(&session, &head, query.as_deref())?;
     let by_url = presented.via == SecretVia::Url;
     let reload_with = |secret: &usher_core::session_secret::SessionSecret| {
         if by_url {

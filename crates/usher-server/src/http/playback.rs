@@ -12,8 +12,8 @@ use usher_core::ids::{DeviceId, SessionId};
 use axum::http::HeaderMap;
 
 use crate::http::extract::{
-    ApiPath, ClientIp, DEVICE_COOKIE, OptionalJson, SecretVia, TICKET_COOKIE, seat_cookie,
-    seat_secret, session_and_secret,
+    ApiPath, ClientIp, DEVICE_COOKIE, OptionalJson, SeatHead, SecretVia, TICKET_COOKIE,
+    seat_cookie, seat_secret, session_and_secret,
 };
 use crate::http::views::playback::{Admission, HeartbeatAnswer, WaitingView};
 use crate::service::viewer;
@@ -84,7 +84,7 @@ pub async fn admit_viewer(
             .map(|c| c.value().to_owned())
             .ok_or(Error::NoTicket)?,
     };
-    let presented = seat_secret(&headers, None, &jar, None)?;
+    let presented = seat_secret(&SeatHead::of(&headers), None, None)?;
     let result = viewer::admit(
         &state,
         &token,
@@ -156,10 +156,9 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-    jar: CookieJar,
+    head: SeatHead,
 ) -> Result<Response> {
-    let (id, result) = match session_and_secret(&id, &headers, None, &jar) {
+    let (id, result) = match session_and_secret(&id, &head, None) {
         Ok((id, presented)) => {
             let result = viewer::heartbeat(&state, &id, &presented.secret, client)
                 .await
@@ -181,8 +180,10 @@ pub async fn heartbeat(
     {
         let next = usher_core::session_secret::SessionSecret::parse(&next)
             .ok_or_else(|| Error::Internal("a fresh secret that is no secret".into()))?;
-        let jar = jar.add(seat_cookie(&state, &id, &next));
-        return Ok((jar, Json(answer)).into_response());
+        let cookie = seat_cookie(&state, &id, &next).encoded().to_string();
+        let cookie = axum::http::HeaderValue::try_from(cookie)
+            .map_err(|e| Error::Internal(format!("a seat cookie that is no header: {e}")))?;
+        return Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(answer)).into_response());
     }
     Ok(Json(answer).into_response())
 }
@@ -211,10 +212,9 @@ pub async fn leave(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-    jar: CookieJar,
+    head: SeatHead,
 ) -> Result<StatusCode> {
-    let (id, presented) = session_and_secret(&id, &headers, None, &jar)?;
+    let (id, presented) = session_and_secret(&id, &head, None)?;
     viewer::leave(&state, &id, &presented.secret, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -240,8 +240,7 @@ pub async fn leave_beacon(
     state: State<AppState>,
     client: ClientIp,
     id: ApiPath<String>,
-    headers: HeaderMap,
-    jar: CookieJar,
+    head: SeatHead,
 ) -> Result<StatusCode> {
-    leave(state, client, id, headers, jar).await
+    leave(state, client, id, head).await
 }
