@@ -7,10 +7,11 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use usher_core::clock::UnixMs;
 use usher_core::grant::{ClientNetwork, Grant, GrantSigner};
-use usher_core::ids::{DeviceId, SessionId, TicketToken};
+use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId, TicketToken};
 use usher_core::lease::{Presented, SeatRules, TicketLeases};
 use usher_core::secret::{SecretHash, SecretHasher};
 use usher_core::show::SharingPolicy;
+use usher_core::ticket::{Ticket, TicketStatus, TicketTerms};
 
 const NOW: UnixMs = UnixMs(1_800_000_000_000);
 
@@ -182,5 +183,31 @@ fn grants(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, token_hashing, lease_step, grants);
+/// A ticket's record, read on every admit (both stores keep it as JSON) and written by every registration.
+fn ticket_record(c: &mut Criterion) {
+    let hasher = SecretHasher::new(&[7u8; 32]);
+    let ticket = Ticket {
+        id: TicketId::generate(),
+        token_hash: hasher.ticket_token(&TicketToken::generate()),
+        terms: TicketTerms {
+            show_id: ShowId::parse("show-1").expect("valid id"),
+            valid_from: None,
+            valid_until: None,
+            max_devices: None,
+            external_ref: Some("order-2026-000123".into()),
+        },
+        status: TicketStatus::Active,
+        created_at: time::OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a time"),
+        revoked_at: None,
+    };
+    c.bench_function("ticket/record_encode", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&ticket)).expect("serializes"))
+    });
+    let bytes = serde_json::to_vec(&ticket).expect("serializes");
+    c.bench_function("ticket/record_decode", |b| {
+        b.iter(|| serde_json::from_slice::<Ticket>(black_box(&bytes)).expect("parses"))
+    });
+}
+
+criterion_group!(benches, token_hashing, lease_step, grants, ticket_record);
 criterion_main!(benches);

@@ -65,23 +65,85 @@ pub struct TicketTerms {
 }
 
 /// A stored ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its serde form is flat: the terms' fields beside the others (`id`, `token_hash`, `show_id`, …). It
+/// is written through [`TicketRecord`] rather than with `#[serde(flatten)]`, which buffers every field
+/// of a record into a map of its own before it decodes one (a tenth of decoding a ticket, read on
+/// every admit) and writes a map field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "OwnedRecord")]
 pub struct Ticket {
     /// Non-secret id.
     pub id: TicketId,
     /// Keyed hash of the token.
     pub token_hash: SecretHash,
     /// Its terms.
-    #[serde(flatten)]
     pub terms: TicketTerms,
     /// Active or revoked.
     pub status: TicketStatus,
     /// When it was registered.
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was revoked.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A [`Ticket`]'s serde form, flat; its parts are owned to read one and borrowed to write one.
+#[derive(Serialize, Deserialize)]
+struct TicketRecord<I, H, S, R> {
+    id: I,
+    token_hash: H,
+    show_id: S,
+    #[serde(with = "time::serde::rfc3339::option")]
+    valid_from: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    valid_until: Option<OffsetDateTime>,
+    max_devices: Option<u32>,
+    external_ref: R,
+    status: TicketStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    revoked_at: Option<OffsetDateTime>,
+}
+
+/// The form a ticket is read from.
+type OwnedRecord = TicketRecord<TicketId, SecretHash, ShowId, Option<String>>;
+
+impl From<OwnedRecord> for Ticket {
+    fn from(r: OwnedRecord) -> Self {
+        Self {
+            id: r.id,
+            token_hash: r.token_hash,
+            terms: TicketTerms {
+                show_id: r.show_id,
+                valid_from: r.valid_from,
+                valid_until: r.valid_until,
+                max_devices: r.max_devices,
+                external_ref: r.external_ref,
+            },
+            status: r.status,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+impl Serialize for Ticket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        TicketRecord {
+            id: &self.id,
+            token_hash: &self.token_hash,
+            show_id: &self.terms.show_id,
+            valid_from: self.terms.valid_from,
+            valid_until: self.terms.valid_until,
+            max_devices: self.terms.max_devices,
+            external_ref: self.terms.external_ref.as_deref(),
+            status: self.status,
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl TicketSpec {
@@ -192,5 +254,53 @@ impl Ticket {
     /// Devices the ticket may play on at once.
     pub fn max_devices(&self, show: &Show) -> u32 {
         self.terms.max_devices.unwrap_or(show.max_devices)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::secret::SecretHasher;
+
+    /// The record's JSON is flat, its fields in the order `#[serde(flatten)]` wrote them (so records
+    /// written before read the same), and it reads back whole; a field it does not know is passed over.
+    #[test]
+    fn a_ticket_record_is_flat_and_reads_back_whole() {
+        let hash = SecretHasher::new(b"ticket-record-key-0123456789abcdef").api_key_secret("x");
+        let ticket = Ticket {
+            id: TicketId::parse("t_00000000000000000000002a").unwrap(),
+            token_hash: hash,
+            terms: TicketTerms {
+                show_id: ShowId::parse("show-1").unwrap(),
+                valid_from: Some(datetime!(2026-12-01 20:00 UTC)),
+                valid_until: None,
+                max_devices: Some(2),
+                external_ref: Some("order \"7\"".into()),
+            },
+            status: TicketStatus::Revoked,
+            created_at: datetime!(2026-11-30 08:15:00.5 UTC),
+            revoked_at: Some(datetime!(2026-12-02 00:00 UTC)),
+        };
+        let json = serde_json::to_string(&ticket).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"id":"t_00000000000000000000002a","token_hash":"{}","show_id":"show-1","valid_from":"2026-12-01T20:00:00Z","valid_until":null,"max_devices":2,"external_ref":"order \"7\"","status":"revoked","created_at":"2026-11-30T08:15:00.5Z","revoked_at":"2026-12-02T00:00:00Z"}}"#,
+                hash.to_hex()
+            )
+        );
+        assert_eq!(serde_json::from_str::<Ticket>(&json).unwrap(), ticket);
+        let later = json.replacen('{', r#"{"future":[1,{"a":2}],"#, 1);
+        assert_eq!(serde_json::from_str::<Ticket>(&later).unwrap(), ticket);
+        let no_ref = json.replace(r#""external_ref":"order \"7\"""#, r#""external_ref":null"#);
+        assert_eq!(
+            serde_json::from_str::<Ticket>(&no_ref)
+                .unwrap()
+                .terms
+                .external_ref,
+            None
+        );
     }
 }
