@@ -68,7 +68,7 @@ impl SecretHash {
 
     /// The hash as lower-case hex (a store key).
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        crate::ids::lower_hex(&self.0)
     }
 
     /// The hash's first eight bytes as a number: a key for an index in memory, where eight bytes of a
@@ -82,7 +82,7 @@ impl SecretHash {
     /// The hash's shard: its first byte as two hex digits, one of 256 (a ticket's id begins with its
     /// token's: [`TicketId::generate_in`](crate::ids::TicketId::generate_in)).
     pub fn shard(&self) -> String {
-        hex::encode(&self.0[..1])
+        crate::ids::lower_hex(&self.0[..1])
     }
 }
 
