@@ -545,9 +545,11 @@ pub struct RedisStore {
     config: ConfigCache,
     /// The bounds of the tickets this node has read, for the heartbeat (`redis/cache.rs`).
     bounds: cache::BoundsCache,
-    /// The ticket of each session this node renewed, for the renewal without a script
-    /// (`redis/renewal.rs`).
+    /// The ticket of each session this node admitted, renewed or checked, for the renewal without a
+    /// script (`redis/renewal.rs`) and the origin's lease check by `HMGET` ([`Store::live_session`]).
     owners: cache::Owners,
+    /// Whether the origin's lease check met seats kept as one JSON document lately (schema 1).
+    document_seats: cache::DocumentSeats,
     /// The ticket of each token this node looked up, for the next lookup (`redis/cache.rs`).
     token_owners: cache::TokenOwners,
     /// The tickets whose admits met others lately: their admits go straight to the script.
@@ -901,6 +903,7 @@ impl RedisStore {
             config: ConfigCache::new(cache::FRESHNESS),
             bounds: cache::BoundsCache::default(),
             owners: cache::Owners::default(),
+            document_seats: cache::DocumentSeats::default(),
             token_owners: cache::TokenOwners::default(),
             contended: admission::Contended::default(),
             clock_key: None,
@@ -2607,7 +2610,9 @@ impl Store for RedisStore {
         // a session never changes ticket: where this node knows it, one HMGET of the seats' three fields
         // answers, where the script first reads the session's index (an EVALSHA costs Redis several
         // times an HMGET, and the origin asks on every media request that misses its kept answers)
-        if let Some(ticket) = self.owners.get(session) {
+        if let Some(ticket) = self.owners.get(session)
+            && !self.document_seats.lately()
+        {
             let sid = session.as_str();
             let mut fixed_field = String::with_capacity(2 + sid.len());
             fixed_field.push_str("l:");
@@ -2615,21 +2620,23 @@ impl Store for RedisStore {
             let mut moving_field = String::with_capacity(2 + sid.len());
             moving_field.push_str("h:");
             moving_field.push_str(sid);
-            let fields: Result<(Option<String>, Option<String>, Option<String>), RedisError> =
-                redis::cmd("HMGET")
-                    .arg(self.shard_key(session.shard(), &["seats", ticket.as_str()]))
-                    .arg("show_id")
-                    .arg(fixed_field)
-                    .arg(moving_field)
-                    .query_async(&mut self.con()?)
-                    .await;
+            type Fields = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+            let fields: Result<Fields, RedisError> = redis::cmd("HMGET")
+                .arg(self.shard_key(session.shard(), &["seats", ticket.as_str()]))
+                .arg("show_id")
+                .arg(fixed_field)
+                .arg(moving_field)
+                .query_async(&mut self.con()?)
+                .await;
             match fields {
                 Ok((show, fixed, moving)) => {
                     self.owners.refresh(session);
-                    return lease_fields(ticket, show, fixed, moving, self.now());
+                    // a field that is no text is none, as the script's answer reads it
+                    let text = |f: Option<Vec<u8>>| f.and_then(|b| String::from_utf8(b).ok());
+                    return lease_fields(ticket, text(show), text(fixed), text(moving), self.now());
                 }
-                // the seats are still one JSON document (layout 1): the script reads those
-                Err(e) if e.code() == Some("WRONGTYPE") => {}
+                // the seats are still one JSON document (schema 1): the script reads those
+                Err(e) if e.code() == Some("WRONGTYPE") => self.document_seats.met(),
                 Err(e) => return Err(self.fail(e)),
             }
         }

@@ -380,10 +380,23 @@ pub struct SeatSecret {
 /// What a request's head presents towards a seat: the `X-Usher-Session-Secret` header and the value of
 /// the `usher_seat` cookie, read in place. A `HeaderMap` extractor would copy every header and a
 /// `CookieJar` every cookie into a set of its own, on every heartbeat and media playlist.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SeatHead {
     header: Option<axum::http::HeaderValue>,
     cookie: Option<String>,
+}
+
+impl std::fmt::Debug for SeatHead {
+    /// Says which credentials are present, never their values (secrets stay out of logs).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeatHead")
+            .field("header", &self.header.as_ref().map(|_| "<secret>"))
+            .field(
+                "cookie",
+                &self.cookie.as_ref().map(|_| "<session>.<secret>"),
+            )
+            .finish()
+    }
 }
 
 impl SeatHead {

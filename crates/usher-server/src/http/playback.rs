@@ -180,6 +180,8 @@ pub async fn heartbeat(
     {
         let next = usher_core::session_secret::SessionSecret::parse(&next)
             .ok_or_else(|| Error::Internal("a fresh secret that is no secret".into()))?;
+        // a session id and a secret are URL-safe text: the header never fails (the jar this replaced
+        // dropped such a cookie silently, which would have left the page with a spent secret)
         let cookie = seat_cookie(&state, &id, &next).encoded().to_string();
         let cookie = axum::http::HeaderValue::try_from(cookie)
             .map_err(|e| Error::Internal(format!("a seat cookie that is no header: {e}")))?;

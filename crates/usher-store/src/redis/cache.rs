@@ -250,6 +250,50 @@ impl<K: Eq + std::hash::Hash + Clone, V: Clone> Kept<K, V> {
     }
 }
 
+/// How long after the origin's lease check met seats kept as one JSON document (schema 1) it goes
+/// straight to the script.
+const DOCUMENT_SEATS_MS: u64 = 5_000;
+
+/// Whether the origin's lease check met seats kept as one JSON document lately. On a database stamped
+/// schema 1 every seats is one (and its `HMGET` fails with `WRONGTYPE`); after an upgrade, those not
+/// written since. So after such a meeting the check takes the script at once, for
+/// [`DOCUMENT_SEATS_MS`]: a node wastes at most one round trip in that time, and takes up the `HMGET`
+/// again once the upgrade has moved the seats.
+#[derive(Debug)]
+pub(super) struct DocumentSeats {
+    epoch: Instant,
+    /// Until when (ms since `epoch`) the check takes the script.
+    until_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for DocumentSeats {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            until_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl DocumentSeats {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Seats kept as one document were met less than [`DOCUMENT_SEATS_MS`] ago.
+    pub(super) fn lately(&self) -> bool {
+        self.now_ms() < self.until_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Seats kept as one document were met now.
+    pub(super) fn met(&self) {
+        self.until_ms.store(
+            self.now_ms().saturating_add(DOCUMENT_SEATS_MS),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
 /// The bounds (`valid_from`, `valid_until`) of the tickets this node has read, so that a heartbeat needs
 /// neither to read the ticket in Redis nor to decode it on the node.
 ///
@@ -260,8 +304,9 @@ impl<K: Eq + std::hash::Hash + Clone, V: Clone> Kept<K, V> {
 /// that a heartbeat renews belongs to a ticket that was not revoked when the step ran.
 pub(super) type BoundsCache = Kept<TicketId, TicketBounds>;
 
-/// The ticket of each session this node has renewed (a session never changes ticket), which names the
-/// seats a renewal without a script watches (`redis/renewal.rs`).
+/// The ticket of each session this node has admitted, renewed or checked for the origin (a session never
+/// changes ticket), which names the seats a renewal without a script watches (`redis/renewal.rs`) and
+/// the origin's lease check reads with one `HMGET` (`RedisStore::live_session`).
 pub(super) type Owners = Kept<SessionId, TicketId>;
 
 /// The ticket of each token this node has looked up (a token never changes ticket): a hint, which the

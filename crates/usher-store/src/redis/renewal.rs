@@ -28,8 +28,8 @@
 //! (BENCHMARKS.md, issue 16's fifteenth step).
 //!
 //! The node needs the session's ticket id to name the seats: a session never changes ticket, so the node
-//! keeps the ids its admits and the script returned ([`super::cache::Owners`]); a session it has not seen
-//! takes the script.
+//! keeps the ids its admits, the scripts and the origin's lease checks returned
+//! ([`super::cache::Owners`]); a session it has not seen takes the script.
 
 use std::sync::Arc;
 

@@ -1,7 +1,9 @@
 -- KEYS[1] session key; ARGV: prefix, session id -> false (no such session)
 --  | {ticket id, 'hash', show_id or false, the lease's l: field or false, its h: field or false} (layout 2)
 --  | {ticket id, 'doc', the seats JSON or false} (layout 1)
--- One round trip and no JSON in Redis for the origin's lease check: the fields are read by the node.
+-- The origin's lease check for a session the node does not know yet (it keeps the ticket this answers)
+-- and for seats kept as one JSON document; a known session's is one HMGET (redis.rs `live_session`).
+-- One round trip and no JSON in Redis: the fields are read by the node.
 local ticket_id = redis.call('GET', KEYS[1])
 if not ticket_id then return false end
 local key = ARGV[1] .. 'seats:' .. ticket_id

@@ -1359,4 +1359,62 @@ async fn a_known_sessions_lease_check_is_one_hmget_and_sees_the_end_at_once() {
         .unwrap();
     assert!(on_a.is_none() && on_b.is_none(), "{on_a:?} {on_b:?}");
     assert_eq!(seen.top.get("EVALSHA"), None, "{seen:?}");
+
+    // a revoked ticket's session: refused by both at their next check
+    let t2 = ticket("s1", "lease-check-token-00002", None);
+    a.register_tickets(vec![t2.clone()]).await.unwrap();
+    let s2 = admitted(&a, admit_request(&t2, "dev-revoked")).await;
+    assert!(b.live_session(&s2).await.unwrap().is_some());
+    assert!(a.revoke_ticket(&t2.ticket.id).await.unwrap().is_some());
+    assert!(a.live_session(&s2).await.unwrap().is_none());
+    assert!(b.live_session(&s2).await.unwrap().is_none());
+}
+
+/// On a database stamped schema 1 (every seats one JSON string), a known session's lease check meets
+/// `WRONGTYPE` once and takes the script; the node's next checks go to the script at once. Both answer
+/// the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_check_on_seats_kept_as_one_document_takes_the_script() {
+    let server = RedisServer::start().expect("redis-server");
+    stamp(&server, "1").await;
+    let store = node(&server).await;
+    store
+        .put_show(show("s1", 1, SharingPolicy::NewestWins))
+        .await
+        .unwrap();
+    let t = ticket("s1", "document-seats-token-0001", None);
+    store.register_tickets(vec![t.clone()]).await.unwrap();
+    let session = admitted(&store, admit_request(&t, "dev-document")).await;
+    assert_eq!(seats_type(&server, t.ticket.id.as_str()).await, "string");
+    // the script loaded into Redis, so that the count below is of the checks alone
+    assert!(
+        store
+            .live_session(&SessionId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut monitor = monitor::Monitor::attach(&server.url()).await.unwrap();
+    let (answers, seen) = monitor
+        .count(async {
+            [
+                store.live_session(&session).await.unwrap(),
+                store.live_session(&session).await.unwrap(),
+            ]
+        })
+        .await
+        .unwrap();
+    for answer in answers {
+        let live = answer.expect("the lease is live");
+        assert_eq!(
+            (live.session_id.as_str(), live.ticket_id.as_str()),
+            (session.as_str(), t.ticket.id.as_str())
+        );
+    }
+    let count = |c: &str| seen.top.get(c).copied().unwrap_or(0);
+    assert_eq!(
+        (count("HMGET"), count("EVALSHA")),
+        (1, 2),
+        "one HMGET met the document, then the script: {seen:?}"
+    );
 }
