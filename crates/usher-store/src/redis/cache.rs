@@ -280,9 +280,11 @@ impl DocumentSeats {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Seats kept as one document were met less than [`DOCUMENT_SEATS_MS`] ago.
+    /// Seats kept as one document were met less than [`DOCUMENT_SEATS_MS`] ago. A node that never met
+    /// one reads no clock.
     pub(super) fn lately(&self) -> bool {
-        self.now_ms() < self.until_ms.load(std::sync::atomic::Ordering::Relaxed)
+        let until = self.until_ms.load(std::sync::atomic::Ordering::Relaxed);
+        until != 0 && self.now_ms() < until
     }
 
     /// Seats kept as one document were met now.
