@@ -294,38 +294,26 @@ impl RedisCluster {
         };
         let base = cluster._dir.path().to_path_buf();
         for i in 0..masters * (1 + replicas) {
-            // a node also listens on its port + 10,000 (the cluster bus): both must be free
-            let port = loop {
-                let p = std::net::TcpListener::bind("127.0.0.1:0")?
-                    .local_addr()?
-                    .port();
-                if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
-                    break p;
-                }
-            };
-            let node_dir = base.join(format!("node-{i}"));
-            std::fs::create_dir_all(&node_dir)?;
-            let child = std::process::Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--dir")
-                .arg(&node_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("redis-server is required for these tests and could not be started: install it (apt-get install -y redis-server)")?;
+            let (child, port) = cluster_node(&base, i)?;
             cluster.nodes.push(child);
             cluster.ports.push(port);
         }
         let end = std::time::Instant::now() + Duration::from_secs(30);
-        for port in &cluster.ports {
-            while !redis_cli(*port, &["PING"]).is_ok_and(|o| o.contains("PONG")) {
+        for i in 0..cluster.ports.len() {
+            while !redis_cli(cluster.ports[i], &["PING"]).is_ok_and(|o| o.contains("PONG")) {
                 anyhow::ensure!(
                     std::time::Instant::now() < end,
-                    "redis-server {port} did not answer"
+                    "redis-server {} did not answer",
+                    cluster.ports[i]
                 );
+                // the port was free when picked, but another test may have bound it since: the node
+                // exits at once; start it again on another port (the cluster is not formed yet)
+                if cluster.nodes[i].try_wait()?.is_some() {
+                    let (child, port) = cluster_node(&base, i)?;
+                    cluster.nodes[i] = child;
+                    cluster.ports[i] = port;
+                    continue;
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -615,6 +603,35 @@ fn replicas_in(rows: &[ClusterNode], id: &str) -> Vec<usize> {
         .filter(|r| r.replica_of.as_deref() == Some(id))
         .filter_map(|r| r.node)
         .collect()
+}
+
+/// Starts node `i` of a cluster in a directory of its own under `base`, on a port picked free with its
+/// cluster bus port (the port + 10,000) free too.
+fn cluster_node(base: &std::path::Path, i: usize) -> anyhow::Result<(std::process::Child, u16)> {
+    let port = loop {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+            break p;
+        }
+    };
+    let node_dir = base.join(format!("node-{i}"));
+    std::fs::create_dir_all(&node_dir)?;
+    // a node started again after losing its port starts afresh, not from the first one's config
+    let _ = std::fs::remove_file(node_dir.join("nodes.conf"));
+    let child = std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--dir")
+        .arg(&node_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("redis-server is required for these tests and could not be started: install it (apt-get install -y redis-server)")?;
+    Ok((child, port))
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> anyhow::Result<String> {
