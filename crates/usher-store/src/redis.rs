@@ -2614,18 +2614,12 @@ impl Store for RedisStore {
             && !self.document_seats.lately()
         {
             let sid = session.as_str();
-            let mut fixed_field = String::with_capacity(2 + sid.len());
-            fixed_field.push_str("l:");
-            fixed_field.push_str(sid);
-            let mut moving_field = String::with_capacity(2 + sid.len());
-            moving_field.push_str("h:");
-            moving_field.push_str(sid);
             type Fields = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
             let fields: Result<Fields, RedisError> = redis::cmd("HMGET")
                 .arg(self.shard_key(session.shard(), &["seats", ticket.as_str()]))
                 .arg("show_id")
-                .arg(fixed_field)
-                .arg(moving_field)
+                .arg(renewal::Joined("l:", sid))
+                .arg(renewal::Joined("h:", sid))
                 .query_async(&mut self.con()?)
                 .await;
             match fields {

@@ -329,12 +329,20 @@ mod tests {
             super::SESSION_SECRET_HEADER,
             HeaderValue::from_static("ffff"),
         );
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("usher_seat=s_1.eeee"),
+        );
+        let head = super::SeatHead::of(&headers);
         assert_eq!(
-            super::SeatHead::of(&headers)
-                .header
-                .as_ref()
-                .map(HeaderValue::as_bytes),
+            head.header.as_ref().map(HeaderValue::as_bytes),
             Some(&b"ffff"[..])
+        );
+        // its debug form names no credential
+        let shown = format!("{head:?}");
+        assert!(
+            !shown.contains("ffff") && !shown.contains("eeee"),
+            "{shown}"
         );
     }
 }

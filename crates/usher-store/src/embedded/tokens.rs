@@ -34,7 +34,7 @@ pub(super) fn key_bytes(key: &str) -> Result<TicketKey, StoreError> {
 
 /// `key` as the text the tickets table is keyed by.
 pub(super) fn key_text(key: &TicketKey) -> String {
-    hex::encode(key)
+    usher_core::ids::lower_hex(key)
 }
 
 /// The tickets of one prefix: nearly always one.

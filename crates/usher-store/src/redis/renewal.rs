@@ -657,7 +657,7 @@ fn sized(name: &str, args: usize, bytes: usize) -> redis::Cmd {
 }
 
 /// `prefix` and `id` as one argument, written straight into the command (no `format!`).
-struct Joined<'a>(&'a str, &'a str);
+pub(super) struct Joined<'a>(pub(super) &'a str, pub(super) &'a str);
 
 impl redis::ToRedisArgs for Joined<'_> {
     fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
