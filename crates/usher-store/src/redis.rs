@@ -102,6 +102,7 @@ use cache::{ConfigCache, Lookup};
 mod admission;
 mod cache;
 mod renewal;
+mod tracked;
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -174,12 +175,15 @@ async fn managers(
 struct Workers {
     renewals: renewal::Pool<renewal::Job>,
     admits: renewal::Pool<admission::Job>,
+    /// The origin's lease checks, on a tracked connection (`redis/tracked.rs`).
+    checks: tracked::Tracked,
 }
 
 impl Workers {
     /// Starts the workers (they stop once the `Workers` and every step they hold are gone).
     fn new(client: redis::Client, config: redis::AsyncConnectionConfig) -> Arc<Self> {
         Arc::new(Self {
+            checks: tracked::Tracked::new(&client, config.clone()),
             renewals: renewal::Pool::new(client.clone(), config.clone()),
             admits: renewal::Pool::new(client, config),
         })
@@ -715,13 +719,12 @@ fn session_info(
 
 /// A session's lease as its ticket's seats keep it (layout 2): the seats' `show_id` and the session's `l:`
 /// (fixed, JSON) and `h:` (`renewed_at,expires_at,…`: `redis/seats.lua`) fields; `None` when any is
-/// missing (no such lease, or no such seats) or the lease has expired by `now`.
-fn lease_fields(
+/// missing (no such lease, or no such seats). Whether it has expired is the caller's to tell.
+fn lease_record(
     ticket_id: TicketId,
     show: Option<String>,
     fixed: Option<String>,
     moving: Option<String>,
-    now: UnixMs,
 ) -> Result<Option<SessionInfo>, StoreError> {
     let (Some(show), Some(fixed), Some(moving)) = (show, fixed, moving) else {
         return Ok(None);
@@ -731,9 +734,6 @@ fn lease_fields(
     let (Some(Ok(renewed_at)), Some(Ok(expires_at))) = (times.next(), times.next()) else {
         return Err(StoreError::Corrupt(format!("lease times {moving:?}")));
     };
-    if expires_at <= now.0 {
-        return Ok(None);
-    }
     Ok(Some(SessionInfo {
         session_id: fixed.session_id,
         ticket_id,
@@ -744,6 +744,45 @@ fn lease_fields(
         renewed_at: UnixMs(renewed_at),
         expires_at: UnixMs(expires_at),
     }))
+}
+
+/// The fields [`lease_record`] reads, of the seats `key` for session `sid`, read as bytes.
+async fn lease_hmget(
+    con: &mut impl redis::aio::ConnectionLike,
+    key: &str,
+    sid: &str,
+) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>), RedisError> {
+    redis::cmd("HMGET")
+        .arg(key)
+        .arg("show_id")
+        .arg(renewal::Joined("l:", sid))
+        .arg(renewal::Joined("h:", sid))
+        .query_async(con)
+        .await
+}
+
+/// How the origin's lease check was answered: `usher_redis_lease_checks_total{way}`.
+#[derive(Clone, Copy)]
+enum LeaseCheck {
+    /// From what the tracked connection read and Redis has not invalidated (`redis/tracked.rs`).
+    Kept,
+    /// By an `HMGET` of the seats' fields.
+    Read,
+    /// By `redis/session_read.lua` (a session the node has not seen, seats kept as one document).
+    Script,
+}
+
+fn count_lease_check(way: LeaseCheck) {
+    use std::sync::OnceLock;
+    static COUNTERS: [OnceLock<metrics::Counter>; 3] = [const { OnceLock::new() }; 3];
+    let label = match way {
+        LeaseCheck::Kept => "kept",
+        LeaseCheck::Read => "read",
+        LeaseCheck::Script => "script",
+    };
+    COUNTERS[way as usize]
+        .get_or_init(|| metrics::counter!("usher_redis_lease_checks_total", "way" => label))
+        .increment(1);
 }
 
 fn as_string(v: &RedisValue) -> Option<String> {
@@ -1379,6 +1418,254 @@ impl RedisStore {
     /// answered `existing`: a node lost in between, or a step whose answer is lost, leaves a counter
     /// too high (the show cannot be deleted until it is corrected), never a ticket its show does not
     /// count.
+    /// [`Store::admit`]'s step.
+    async fn admit_step(&self, req: &AdmitRequest) -> Result<AdmitDecision, StoreError> {
+        let policy = match req.rules.policy {
+            usher_core::show::SharingPolicy::NewestWins => "newest_wins",
+            usher_core::show::SharingPolicy::OldestWins => "oldest_wins",
+        };
+        let asked = Instant::now();
+        let shard = req.ticket_id.shard();
+        let new_session = SessionId::generate_in(shard);
+        if let Some(decision) = self.admit_without_script(req, &new_session, asked).await? {
+            return Ok(decision);
+        }
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .admit
+            .key(self.shard_key(shard, &["seats", req.ticket_id.as_str()]))
+            .key(self.step_generation_key(shard))
+            .key(self.shard_key(shard, &["ticket", req.ticket_id.as_str()]))
+            .arg(self.shard_prefix(shard))
+            .arg(req.ticket_id.as_str())
+            .arg(req.show_id.as_str())
+            .arg(req.device_id.as_str())
+            .arg(&req.device_label)
+            .arg(new_session.as_str())
+            .arg(req.rules.max_devices.max(1))
+            .arg(policy)
+            .arg(req.rules.ttl_ms)
+            .arg(req.country.as_ref().map_or("", |c| c.as_str()))
+            .arg(req.address.map_or_else(String::new, |a| a.to_string()))
+            .arg(req.presented.map_or_else(String::new, |h| h.to_hex()))
+            .arg(req.fresh.to_hex())
+            // on a Redis Cluster the door's passes are on another slot: the node shortens this
+            // ticket's pass after the step ([`RedisStore::pass_used`])
+            .arg(if self.cluster {
+                String::new()
+            } else {
+                self.passes_key(&req.show_id)
+            })
+            .invoke_async(&mut self.con()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
+        match answer.first().and_then(as_string).as_deref() {
+            Some("revoked") => {
+                let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
+                self.observe_step(generation, asked);
+                Ok(AdmitDecision::Revoked)
+            }
+            Some("in_use") => {
+                let generation = answer.get(2).and_then(as_i64).ok_or_else(bad)?;
+                self.observe_step(generation, asked);
+                Ok(AdmitDecision::InUse {
+                    retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
+                })
+            }
+            Some("admitted") => {
+                let sid = answer
+                    .get(1)
+                    .and_then(as_string)
+                    .and_then(|s| SessionId::parse(&s).ok())
+                    .ok_or_else(bad)?;
+                let expires_at = UnixMs(answer.get(2).and_then(as_i64).ok_or_else(bad)?);
+                let reattached = answer.get(3).and_then(as_i64) == Some(1);
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.observe_step(generation, asked);
+                let first_play = answer.get(5).and_then(as_i64).ok_or_else(bad)? == 1;
+                let superseded = answer[6..]
+                    .iter()
+                    .filter_map(as_string)
+                    .filter_map(|s| SessionId::parse(&s).ok())
+                    .collect();
+                if self.cluster && !reattached {
+                    self.pass_used(&req.show_id, &req.ticket_id);
+                }
+                // the session's ticket, for its renewals without a script (redis/renewal.rs)
+                self.owners.keep(&sid, req.ticket_id.clone());
+                Ok(AdmitDecision::Admitted {
+                    session_id: sid,
+                    expires_at,
+                    reattached,
+                    first_play,
+                    superseded,
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// This node wrote `ticket`'s seats (`None`: seats it cannot name): the origin's lease checks it
+    /// kept of them go now, so that this node sees its own change at its next check; other nodes drop
+    /// theirs as Redis's invalidation reaches them (`redis/tracked.rs`).
+    fn wrote_seats(&self, ticket: Option<&TicketId>) {
+        let Some(workers) = self.link.workers() else {
+            return;
+        };
+        match ticket {
+            Some(t) => workers
+                .checks
+                .forget(&self.shard_key(t.shard(), &["seats", t.as_str()])),
+            None => workers.checks.forget_all(),
+        }
+    }
+
+    /// [`Store::heartbeat`]'s step.
+    async fn heartbeat_step(
+        &self,
+        session: &SessionId,
+        presented: Presented<'_>,
+    ) -> Result<HeartbeatAnswer, StoreError> {
+        let asked = Instant::now();
+        if let Some(answer) = self
+            .renew_without_script(session, &presented, asked)
+            .await?
+        {
+            return Ok(answer);
+        }
+        let answer: Vec<RedisValue> = self
+            .scripts
+            .heartbeat
+            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
+            .key(self.step_generation_key(session.shard()))
+            .arg(self.shard_prefix(session.shard()))
+            .arg(session.as_str())
+            .arg(presented.secret.to_hex())
+            .arg(presented.fresh.map_or_else(String::new, |h| h.to_hex()))
+            .arg(
+                presented
+                    .revive_since
+                    .map_or_else(String::new, |t| t.0.to_string()),
+            )
+            .invoke_async(&mut self.con()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let bad = || StoreError::Corrupt(format!("heartbeat answered {answer:?}"));
+        let owner = || -> Result<(TicketId, ShowId), StoreError> {
+            let t = answer
+                .get(2)
+                .and_then(as_string)
+                .and_then(|s| TicketId::parse(&s).ok())
+                .ok_or_else(bad)?;
+            let s = answer
+                .get(3)
+                .and_then(as_string)
+                .and_then(|s| ShowId::parse(&s).ok())
+                .ok_or_else(bad)?;
+            // the session's ticket, for its next renewal without a script (redis/renewal.rs)
+            self.owners.keep(session, t.clone());
+            Ok((t, s))
+        };
+        match answer.first().and_then(as_string).as_deref() {
+            Some(word @ ("unknown" | "cloned" | "wrong")) => {
+                let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
+                self.observe_step(generation, asked);
+                // a refused secret still names the session's owner, as the embedded store does
+                let (decision, owner) = match word {
+                    "cloned" => (HeartbeatDecision::Cloned, Some(owner()?)),
+                    "wrong" => (HeartbeatDecision::WrongSecret, Some(owner()?)),
+                    _ => (HeartbeatDecision::Unknown, None),
+                };
+                Ok(HeartbeatAnswer {
+                    decision,
+                    owner,
+                    ticket: None,
+                })
+            }
+            Some("renewed") => {
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.observe_step(generation, asked);
+                let expires_at = UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?);
+                let (ticket_id, show_id) = owner()?;
+                // the renewal by fields reads no ticket (redis/cache.rs BoundsCache): its bounds come from
+                // this node's copy, or the whole step's answer, or one more read
+                let ticket = match decode_bulk::<Ticket>("ticket", answer.get(5).ok_or_else(bad)?)?
+                {
+                    Some(t) => {
+                        let b = t.bounds();
+                        self.bounds.keep(&t.id, b);
+                        Some(b)
+                    }
+                    None => self.bounds_of(&ticket_id).await?,
+                };
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Renewed { expires_at },
+                    owner: Some((ticket_id, show_id)),
+                    ticket,
+                })
+            }
+            Some("ended") => {
+                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
+                self.observe_step(generation, asked);
+                let reason: EndReason = decode(
+                    "end reason",
+                    &answer.get(1).and_then(as_string).ok_or_else(bad)?,
+                )?;
+                Ok(HeartbeatAnswer {
+                    decision: HeartbeatDecision::Ended(reason),
+                    owner: Some(owner()?),
+                    ticket: None,
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// [`Store::end_session`]'s step.
+    async fn end_session_step(
+        &self,
+        session: &SessionId,
+        reason: EndReason,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .scripts
+            .end_session
+            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
+            .arg(self.shard_prefix(session.shard()))
+            .arg(session.as_str())
+            .arg(encode(&reason))
+            .invoke_async(&mut self.con()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(n == 1)
+    }
+
+    /// [`Store::leave`]'s step.
+    async fn leave_step(
+        &self,
+        session: &SessionId,
+        secret: &SecretHash,
+    ) -> Result<LeaveDecision, StoreError> {
+        let answer: String = self
+            .scripts
+            .leave
+            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
+            .arg(self.shard_prefix(session.shard()))
+            .arg(session.as_str())
+            .arg(secret.to_hex())
+            .invoke_async(&mut self.con()?)
+            .await
+            .map_err(|e| self.fail(e))?;
+        match answer.as_str() {
+            "left" => Ok(LeaveDecision::Left),
+            "not_live" => Ok(LeaveDecision::NotLive),
+            "cloned" => Ok(LeaveDecision::Cloned),
+            "wrong" => Ok(LeaveDecision::WrongSecret),
+            other => Err(StoreError::Corrupt(format!("leave answered {other:?}"))),
+        }
+    }
+
     async fn register_sharded(
         &self,
         con: &Con,
@@ -2254,6 +2541,7 @@ impl Store for RedisStore {
             .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
+        self.wrote_seats(Some(id));
         let Some(stored) = stored else {
             return Ok(None);
         };
@@ -2289,6 +2577,7 @@ impl Store for RedisStore {
             .invoke_async(&mut con)
             .await
             .map_err(|e| self.fail(e))?;
+        self.wrote_seats(Some(id));
         let [addresses, countries, devices, sessions, live_sessions] = answer[..] else {
             return Err(StoreError::Corrupt(format!("erase answered {answer:?}")));
         };
@@ -2378,90 +2667,10 @@ impl Store for RedisStore {
     }
 
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
-        let policy = match req.rules.policy {
-            usher_core::show::SharingPolicy::NewestWins => "newest_wins",
-            usher_core::show::SharingPolicy::OldestWins => "oldest_wins",
-        };
-        let asked = Instant::now();
-        let shard = req.ticket_id.shard();
-        let new_session = SessionId::generate_in(shard);
-        if let Some(decision) = self.admit_without_script(&req, &new_session, asked).await? {
-            return Ok(decision);
-        }
-        let answer: Vec<RedisValue> = self
-            .scripts
-            .admit
-            .key(self.shard_key(shard, &["seats", req.ticket_id.as_str()]))
-            .key(self.step_generation_key(shard))
-            .key(self.shard_key(shard, &["ticket", req.ticket_id.as_str()]))
-            .arg(self.shard_prefix(shard))
-            .arg(req.ticket_id.as_str())
-            .arg(req.show_id.as_str())
-            .arg(req.device_id.as_str())
-            .arg(&req.device_label)
-            .arg(new_session.as_str())
-            .arg(req.rules.max_devices.max(1))
-            .arg(policy)
-            .arg(req.rules.ttl_ms)
-            .arg(req.country.as_ref().map_or("", |c| c.as_str()))
-            .arg(req.address.map_or_else(String::new, |a| a.to_string()))
-            .arg(req.presented.map_or_else(String::new, |h| h.to_hex()))
-            .arg(req.fresh.to_hex())
-            // on a Redis Cluster the door's passes are on another slot: the node shortens this
-            // ticket's pass after the step ([`RedisStore::pass_used`])
-            .arg(if self.cluster {
-                String::new()
-            } else {
-                self.passes_key(&req.show_id)
-            })
-            .invoke_async(&mut self.con()?)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let bad = || StoreError::Corrupt(format!("admit answered {answer:?}"));
-        match answer.first().and_then(as_string).as_deref() {
-            Some("revoked") => {
-                let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
-                self.observe_step(generation, asked);
-                Ok(AdmitDecision::Revoked)
-            }
-            Some("in_use") => {
-                let generation = answer.get(2).and_then(as_i64).ok_or_else(bad)?;
-                self.observe_step(generation, asked);
-                Ok(AdmitDecision::InUse {
-                    retry_after_s: answer.get(1).and_then(as_i64).ok_or_else(bad)?.max(1) as u64,
-                })
-            }
-            Some("admitted") => {
-                let sid = answer
-                    .get(1)
-                    .and_then(as_string)
-                    .and_then(|s| SessionId::parse(&s).ok())
-                    .ok_or_else(bad)?;
-                let expires_at = UnixMs(answer.get(2).and_then(as_i64).ok_or_else(bad)?);
-                let reattached = answer.get(3).and_then(as_i64) == Some(1);
-                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
-                self.observe_step(generation, asked);
-                let first_play = answer.get(5).and_then(as_i64).ok_or_else(bad)? == 1;
-                let superseded = answer[6..]
-                    .iter()
-                    .filter_map(as_string)
-                    .filter_map(|s| SessionId::parse(&s).ok())
-                    .collect();
-                if self.cluster && !reattached {
-                    self.pass_used(&req.show_id, &req.ticket_id);
-                }
-                // the session's ticket, for its renewals without a script (redis/renewal.rs)
-                self.owners.keep(&sid, req.ticket_id.clone());
-                Ok(AdmitDecision::Admitted {
-                    session_id: sid,
-                    expires_at,
-                    reattached,
-                    first_play,
-                    superseded,
-                })
-            }
-            _ => Err(bad()),
-        }
+        // (the step itself is `admit_step`: every way out of it wrote, or may have written, the seats)
+        let decision = self.admit_step(&req).await;
+        self.wrote_seats(Some(&req.ticket_id));
+        decision
     }
 
     async fn heartbeat(
@@ -2469,99 +2678,18 @@ impl Store for RedisStore {
         session: &SessionId,
         presented: Presented<'_>,
     ) -> Result<HeartbeatAnswer, StoreError> {
-        let asked = Instant::now();
-        if let Some(answer) = self
-            .renew_without_script(session, &presented, asked)
-            .await?
+        let answer = self.heartbeat_step(session, presented).await;
+        // a renewal (a lapsed lease revived) or an end wrote the seats; a refusal wrote nothing that a
+        // lease check reads
+        if let Ok(HeartbeatAnswer {
+            decision: HeartbeatDecision::Renewed { .. } | HeartbeatDecision::Ended(_),
+            ..
+        }) = &answer
+            && let Some(ticket) = self.owners.get(session)
         {
-            return Ok(answer);
+            self.wrote_seats(Some(&ticket));
         }
-        let answer: Vec<RedisValue> = self
-            .scripts
-            .heartbeat
-            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
-            .key(self.step_generation_key(session.shard()))
-            .arg(self.shard_prefix(session.shard()))
-            .arg(session.as_str())
-            .arg(presented.secret.to_hex())
-            .arg(presented.fresh.map_or_else(String::new, |h| h.to_hex()))
-            .arg(
-                presented
-                    .revive_since
-                    .map_or_else(String::new, |t| t.0.to_string()),
-            )
-            .invoke_async(&mut self.con()?)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let bad = || StoreError::Corrupt(format!("heartbeat answered {answer:?}"));
-        let owner = || -> Result<(TicketId, ShowId), StoreError> {
-            let t = answer
-                .get(2)
-                .and_then(as_string)
-                .and_then(|s| TicketId::parse(&s).ok())
-                .ok_or_else(bad)?;
-            let s = answer
-                .get(3)
-                .and_then(as_string)
-                .and_then(|s| ShowId::parse(&s).ok())
-                .ok_or_else(bad)?;
-            // the session's ticket, for its next renewal without a script (redis/renewal.rs)
-            self.owners.keep(session, t.clone());
-            Ok((t, s))
-        };
-        match answer.first().and_then(as_string).as_deref() {
-            Some(word @ ("unknown" | "cloned" | "wrong")) => {
-                let generation = answer.get(1).and_then(as_i64).ok_or_else(bad)?;
-                self.observe_step(generation, asked);
-                // a refused secret still names the session's owner, as the embedded store does
-                let (decision, owner) = match word {
-                    "cloned" => (HeartbeatDecision::Cloned, Some(owner()?)),
-                    "wrong" => (HeartbeatDecision::WrongSecret, Some(owner()?)),
-                    _ => (HeartbeatDecision::Unknown, None),
-                };
-                Ok(HeartbeatAnswer {
-                    decision,
-                    owner,
-                    ticket: None,
-                })
-            }
-            Some("renewed") => {
-                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
-                self.observe_step(generation, asked);
-                let expires_at = UnixMs(answer.get(1).and_then(as_i64).ok_or_else(bad)?);
-                let (ticket_id, show_id) = owner()?;
-                // the renewal by fields reads no ticket (redis/cache.rs BoundsCache): its bounds come from
-                // this node's copy, or the whole step's answer, or one more read
-                let ticket = match decode_bulk::<Ticket>("ticket", answer.get(5).ok_or_else(bad)?)?
-                {
-                    Some(t) => {
-                        let b = t.bounds();
-                        self.bounds.keep(&t.id, b);
-                        Some(b)
-                    }
-                    None => self.bounds_of(&ticket_id).await?,
-                };
-                Ok(HeartbeatAnswer {
-                    decision: HeartbeatDecision::Renewed { expires_at },
-                    owner: Some((ticket_id, show_id)),
-                    ticket,
-                })
-            }
-            Some("ended") => {
-                let generation = answer.get(4).and_then(as_i64).ok_or_else(bad)?;
-                self.observe_step(generation, asked);
-                let reason: EndReason = decode(
-                    "end reason",
-                    &answer.get(1).and_then(as_string).ok_or_else(bad)?,
-                )?;
-                Ok(HeartbeatAnswer {
-                    decision: HeartbeatDecision::Ended(reason),
-                    owner: Some(owner()?),
-                    ticket: None,
-                })
-            }
-            _ => Err(bad()),
-        }
+        answer
     }
 
     async fn end_session(
@@ -2569,17 +2697,9 @@ impl Store for RedisStore {
         session: &SessionId,
         reason: EndReason,
     ) -> Result<bool, StoreError> {
-        let n: i64 = self
-            .scripts
-            .end_session
-            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
-            .arg(self.shard_prefix(session.shard()))
-            .arg(session.as_str())
-            .arg(encode(&reason))
-            .invoke_async(&mut self.con()?)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(n == 1)
+        let ended = self.end_session_step(session, reason).await;
+        self.wrote_seats(self.owners.get(session).as_ref());
+        ended
     }
 
     async fn leave(
@@ -2587,53 +2707,66 @@ impl Store for RedisStore {
         session: &SessionId,
         secret: &SecretHash,
     ) -> Result<LeaveDecision, StoreError> {
-        let answer: String = self
-            .scripts
-            .leave
-            .key(self.shard_key(session.shard(), &["session", session.as_str()]))
-            .arg(self.shard_prefix(session.shard()))
-            .arg(session.as_str())
-            .arg(secret.to_hex())
-            .invoke_async(&mut self.con()?)
-            .await
-            .map_err(|e| self.fail(e))?;
-        match answer.as_str() {
-            "left" => Ok(LeaveDecision::Left),
-            "not_live" => Ok(LeaveDecision::NotLive),
-            "cloned" => Ok(LeaveDecision::Cloned),
-            "wrong" => Ok(LeaveDecision::WrongSecret),
-            other => Err(StoreError::Corrupt(format!("leave answered {other:?}"))),
+        let left = self.leave_step(session, secret).await;
+        // only a leave that ended a lease (or recorded a clone) wrote; a wrong secret wrote nothing
+        if matches!(left, Ok(LeaveDecision::Left | LeaveDecision::Cloned)) {
+            self.wrote_seats(self.owners.get(session).as_ref());
         }
+        left
     }
 
     async fn live_session(&self, session: &SessionId) -> Result<Option<SessionInfo>, StoreError> {
         // a session never changes ticket: where this node knows it, one HMGET of the seats' three fields
         // answers, where the script first reads the session's index (an EVALSHA costs Redis several
-        // times an HMGET, and the origin asks on every media request that misses its kept answers)
+        // times an HMGET, and the origin asks on every media request that misses its kept answers); on
+        // one Redis, through the tracked connection, whose answers the node keeps until Redis says the
+        // seats changed (`redis/tracked.rs`)
         if let Some(ticket) = self.owners.get(session)
             && !self.document_seats.lately()
         {
             let sid = session.as_str();
-            type Fields = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
-            let fields: Result<Fields, RedisError> = redis::cmd("HMGET")
-                .arg(self.shard_key(session.shard(), &["seats", ticket.as_str()]))
-                .arg("show_id")
-                .arg(renewal::Joined("l:", sid))
-                .arg(renewal::Joined("h:", sid))
-                .query_async(&mut self.con()?)
-                .await;
+            let key = self.shard_key(session.shard(), &["seats", ticket.as_str()]);
+            let workers = self.link.workers();
+            let checks = workers.as_ref().map(|w| &w.checks);
+            let live = |record: Option<SessionInfo>, now: UnixMs| {
+                record.filter(|info| info.expires_at > now)
+            };
+            if let Some(kept) = checks.and_then(|c| c.kept(&key, sid)) {
+                self.owners.refresh(session);
+                count_lease_check(LeaseCheck::Kept);
+                return Ok(live(kept, self.now()));
+            }
+            let mut tracked = checks.and_then(|c| Some((c, c.read(&key)?)));
+            let mut fields = match &mut tracked {
+                Some((_, read)) => lease_hmget(&mut read.con, &key, sid).await,
+                None => lease_hmget(&mut self.con()?, &key, sid).await,
+            };
+            if let (Err(e), Some((checks, read))) = (&fields, &tracked)
+                && e.code().is_none()
+            {
+                // the tracked connection failed: forget what it kept, ask on the shared one
+                checks.failed(read);
+                tracked = None;
+                fields = lease_hmget(&mut self.con()?, &key, sid).await;
+            }
             match fields {
                 Ok((show, fixed, moving)) => {
                     self.owners.refresh(session);
                     // a field that is no text is none, as the script's answer reads it
                     let text = |f: Option<Vec<u8>>| f.and_then(|b| String::from_utf8(b).ok());
-                    return lease_fields(ticket, text(show), text(fixed), text(moving), self.now());
+                    let record = lease_record(ticket, text(show), text(fixed), text(moving))?;
+                    count_lease_check(LeaseCheck::Read);
+                    if let Some((checks, read)) = &tracked {
+                        checks.keep(&key, read, sid, record.clone());
+                    }
+                    return Ok(live(record, self.now()));
                 }
                 // the seats are still one JSON document (schema 1): the script reads those
                 Err(e) if e.code() == Some("WRONGTYPE") => self.document_seats.met(),
                 Err(e) => return Err(self.fail(e)),
             }
         }
+        count_lease_check(LeaseCheck::Script);
         let answer: Option<Vec<RedisValue>> = self
             .scripts
             .session_read
@@ -2659,13 +2792,13 @@ impl Store for RedisStore {
                 let seats: Option<Seats> = decode_bulk("seats", answer.get(2).ok_or_else(bad)?)?;
                 Ok(seats.and_then(|s| session_info(&s, &ticket, session, now)))
             }
-            Some("hash") => lease_fields(
+            Some("hash") => Ok(lease_record(
                 ticket,
                 answer.get(2).and_then(as_string),
                 answer.get(3).and_then(as_string),
                 answer.get(4).and_then(as_string),
-                now,
-            ),
+            )?
+            .filter(|info| info.expires_at > now)),
             _ => Err(bad()),
         }
     }

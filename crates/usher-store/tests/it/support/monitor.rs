@@ -3,6 +3,7 @@
 //!
 //! Work is framed by `ECHO` markers sent on a connection of its own, so the count is exact whatever else
 //! the monitor has seen before, and a count ends only once its closing marker has come through.
+//! Connections' upkeep (`PING`, `HELLO`, `CLIENT`), which comes at any time, is not counted.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -138,7 +139,14 @@ impl Monitor {
             let Some(name) = line.split('"').nth(1) else {
                 continue;
             };
-            if !inside {
+            // a connection's own upkeep, at any time: the tracked connection's liveness `PING`s
+            // (`redis/tracked.rs`), a connection's `HELLO` and `CLIENT SETINFO`/`TRACKING`
+            if !inside
+                || matches!(
+                    name.to_ascii_uppercase().as_str(),
+                    "PING" | "HELLO" | "CLIENT"
+                )
+            {
                 continue;
             }
             if line.contains(" lua] ") {
