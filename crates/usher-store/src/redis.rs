@@ -145,6 +145,7 @@ async fn managers(
     renewer: redis::AsyncConnectionConfig,
     separate: bool,
 ) -> Result<(Con, Con, Arc<Workers>), StoreError> {
+    let sentinel_used = sentinel.is_some();
     let client = match sentinel {
         Some(s) => s
             .async_get_client()
@@ -153,7 +154,7 @@ async fn managers(
         None => redis::Client::open(url)
             .map_err(|e| StoreError::Unavailable(format!("redis url: {e}")))?,
     };
-    let workers = Workers::new(client.clone(), renewer);
+    let workers = Workers::new(client.clone(), renewer, sentinel_used);
     let main = client
         .get_connection_manager_with_config(cfg.clone())
         .await
@@ -171,7 +172,7 @@ async fn managers(
 
 /// The node's lease steps without a script, on connections to the master the node's main connection goes
 /// to (replaced with it when Sentinel names a new master): renewals and admits, each kind with its own
-/// [`renewal::WORKERS`].
+/// [`renewal::WORKERS`], and the origin's lease checks on a tracked connection (`redis/tracked.rs`).
 struct Workers {
     renewals: renewal::Pool<renewal::Job>,
     admits: renewal::Pool<admission::Job>,
@@ -180,10 +181,15 @@ struct Workers {
 }
 
 impl Workers {
-    /// Starts the workers (they stop once the `Workers` and every step they hold are gone).
-    fn new(client: redis::Client, config: redis::AsyncConnectionConfig) -> Arc<Self> {
+    /// Starts the workers (they stop once the `Workers` and every step they hold are gone). Under
+    /// `sentinel`, a lost tracked connection is not opened again: discovery replaces the workers.
+    fn new(
+        client: redis::Client,
+        config: redis::AsyncConnectionConfig,
+        sentinel: bool,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            checks: tracked::Tracked::new(&client, config.clone()),
+            checks: tracked::Tracked::new(&client, config.clone(), !sentinel),
             renewals: renewal::Pool::new(client.clone(), config.clone()),
             admits: renewal::Pool::new(client, config),
         })
@@ -490,7 +496,8 @@ struct Link {
     /// With `wait_replicas`: a second connection for the writes that wait for replicas, and their
     /// `WAIT` ([`RedisStore::durable`]); without, the same connection as `con`.
     durable: RwLock<Con>,
-    /// The renewals' own connections (`redis/renewal.rs`), to the same master; none on a Redis Cluster.
+    /// The renewals' and admits' own connections (`redis/renewal.rs`) and the lease checks' tracked one
+    /// (`redis/tracked.rs`), to the same master; none on a Redis Cluster.
     workers: RwLock<Option<Arc<Workers>>>,
     /// Wakes the re-discovery task after a connection-level failure.
     lost: Notify,
@@ -1412,12 +1419,6 @@ impl RedisStore {
         Ok(Some(decision))
     }
 
-    /// Registers `batch` on a Redis Cluster: one pipeline per shard, all at once, each ticket's step on its
-    /// shard's slot. The show's ticket counter and the external reference index are on the
-    /// configuration's slot, so they are written before the steps and taken back for every ticket a step
-    /// answered `existing`: a node lost in between, or a step whose answer is lost, leaves a counter
-    /// too high (the show cannot be deleted until it is corrected), never a ticket its show does not
-    /// count.
     /// [`Store::admit`]'s step.
     async fn admit_step(&self, req: &AdmitRequest) -> Result<AdmitDecision, StoreError> {
         let policy = match req.rules.policy {
@@ -1506,18 +1507,29 @@ impl RedisStore {
         }
     }
 
-    /// This node wrote `ticket`'s seats (`None`: seats it cannot name): the origin's lease checks it
-    /// kept of them go now, so that this node sees its own change at its next check; other nodes drop
-    /// theirs as Redis's invalidation reaches them (`redis/tracked.rs`).
-    fn wrote_seats(&self, ticket: Option<&TicketId>) {
-        let Some(workers) = self.link.workers() else {
-            return;
-        };
-        match ticket {
-            Some(t) => workers
+    /// This node wrote (or may have written) `ticket`'s seats: the origin's lease checks it kept of them
+    /// go now, so that this node sees its own change at its next check; other nodes drop theirs as
+    /// Redis's invalidation reaches them (`redis/tracked.rs`).
+    fn wrote_seats(&self, ticket: &TicketId) {
+        if let Some(workers) = self.link.workers() {
+            workers
                 .checks
-                .forget(&self.shard_key(t.shard(), &["seats", t.as_str()])),
-            None => workers.checks.forget_all(),
+                .forget(&self.shard_key(ticket.shard(), &["seats", ticket.as_str()]));
+        }
+    }
+
+    /// [`Self::wrote_seats`] for `session`'s ticket: the one this node knows, else the session's index
+    /// names (one `GET`, on one Redis only: a Redis Cluster keeps no answers). No index, no answer kept.
+    async fn wrote_session_seats(&self, session: &SessionId) {
+        if self.link.workers().is_none() {
+            return;
+        }
+        let ticket = match self.owners.get(session) {
+            Some(t) => Some(t),
+            None => self.ticket_of_session(session).await.ok().flatten(),
+        };
+        if let Some(ticket) = ticket {
+            self.wrote_seats(&ticket);
         }
     }
 
@@ -1666,6 +1678,12 @@ impl RedisStore {
         }
     }
 
+    /// Registers `batch` on a Redis Cluster: one pipeline per shard, all at once, each ticket's step on its
+    /// shard's slot. The show's ticket counter and the external reference index are on the
+    /// configuration's slot, so they are written before the steps and taken back for every ticket a step
+    /// answered `existing`: a node lost in between, or a step whose answer is lost, leaves a counter
+    /// too high (the show cannot be deleted until it is corrected), never a ticket its show does not
+    /// count.
     async fn register_sharded(
         &self,
         con: &Con,
@@ -2531,7 +2549,7 @@ impl Store for RedisStore {
             ticket.status = TicketStatus::Revoked;
             ticket.revoked_at = Some(now.to_datetime());
         }
-        let stored: Option<String> = self
+        let stored: Result<Option<String>, RedisError> = self
             .scripts
             .revoke
             .key(self.shard_key(id.shard(), &["ticket", id.as_str()]))
@@ -2539,9 +2557,10 @@ impl Store for RedisStore {
             .arg(encode(&ticket))
             .arg(self.shard_prefix(id.shard()))
             .invoke_async(&mut con)
-            .await
-            .map_err(|e| self.fail(e))?;
-        self.wrote_seats(Some(id));
+            .await;
+        // written, or perhaps written with its answer lost
+        self.wrote_seats(id);
+        let stored = stored.map_err(|e| self.fail(e))?;
         let Some(stored) = stored else {
             return Ok(None);
         };
@@ -2569,15 +2588,17 @@ impl Store for RedisStore {
 
     async fn erase_personal_data(&self, id: &TicketId) -> Result<Erased, StoreError> {
         let mut con = self.durable()?;
-        let answer: Vec<u64> = self
+        let answer: Result<Vec<u64>, StoreError> = self
             .scripts
             .erase
             .key(self.shard_key(id.shard(), &["seats", id.as_str()]))
             .arg(self.shard_prefix(id.shard()))
             .invoke_async(&mut con)
             .await
-            .map_err(|e| self.fail(e))?;
-        self.wrote_seats(Some(id));
+            .map_err(|e| self.fail(e));
+        // written, or perhaps written with its answer lost
+        self.wrote_seats(id);
+        let answer = answer?;
         let [addresses, countries, devices, sessions, live_sessions] = answer[..] else {
             return Err(StoreError::Corrupt(format!("erase answered {answer:?}")));
         };
@@ -2669,7 +2690,7 @@ impl Store for RedisStore {
     async fn admit(&self, req: AdmitRequest) -> Result<AdmitDecision, StoreError> {
         // (the step itself is `admit_step`: every way out of it wrote, or may have written, the seats)
         let decision = self.admit_step(&req).await;
-        self.wrote_seats(Some(&req.ticket_id));
+        self.wrote_seats(&req.ticket_id);
         decision
     }
 
@@ -2679,15 +2700,11 @@ impl Store for RedisStore {
         presented: Presented<'_>,
     ) -> Result<HeartbeatAnswer, StoreError> {
         let answer = self.heartbeat_step(session, presented).await;
-        // a renewal (a lapsed lease revived) or an end wrote the seats; a refusal wrote nothing that a
-        // lease check reads
-        if let Ok(HeartbeatAnswer {
-            decision: HeartbeatDecision::Renewed { .. } | HeartbeatDecision::Ended(_),
-            ..
-        }) = &answer
-            && let Some(ticket) = self.owners.get(session)
-        {
-            self.wrote_seats(Some(&ticket));
+        // whatever it answered, the step may have written (a lapsed lease revived, an end, the leases of
+        // a revoked ticket ended, a renewal whose answer was lost); a session this node does not know is
+        // left to Redis's invalidation (a heartbeat costs no extra round trip)
+        if let Some(ticket) = self.owners.get(session) {
+            self.wrote_seats(&ticket);
         }
         answer
     }
@@ -2698,7 +2715,7 @@ impl Store for RedisStore {
         reason: EndReason,
     ) -> Result<bool, StoreError> {
         let ended = self.end_session_step(session, reason).await;
-        self.wrote_seats(self.owners.get(session).as_ref());
+        self.wrote_session_seats(session).await;
         ended
     }
 
@@ -2708,9 +2725,12 @@ impl Store for RedisStore {
         secret: &SecretHash,
     ) -> Result<LeaveDecision, StoreError> {
         let left = self.leave_step(session, secret).await;
-        // only a leave that ended a lease (or recorded a clone) wrote; a wrong secret wrote nothing
-        if matches!(left, Ok(LeaveDecision::Left | LeaveDecision::Cloned)) {
-            self.wrote_seats(self.owners.get(session).as_ref());
+        // a wrong secret or a lease already gone wrote nothing (and a guess costs no extra round trip)
+        if !matches!(
+            left,
+            Ok(LeaveDecision::WrongSecret | LeaveDecision::NotLive)
+        ) {
+            self.wrote_session_seats(session).await;
         }
         left
     }
@@ -2721,6 +2741,9 @@ impl Store for RedisStore {
         // times an HMGET, and the origin asks on every media request that misses its kept answers); on
         // one Redis, through the tracked connection, whose answers the node keeps until Redis says the
         // seats changed (`redis/tracked.rs`)
+        // under Sentinel, nothing while the connection is stale (kept answers included: they may be an
+        // old master's)
+        self.usable()?;
         if let Some(ticket) = self.owners.get(session)
             && !self.document_seats.lately()
         {

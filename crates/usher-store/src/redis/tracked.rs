@@ -37,18 +37,18 @@ use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, PushKind, Value};
 use usher_core::store::SessionInfo;
 
 /// How long after a `PING` was sent that it answered keeps the connection trusted.
-pub(super) const ALIVE: Duration = Duration::from_millis(1_500);
+const ALIVE: Duration = Duration::from_millis(1_500);
 /// How often the connection is asked whether it is alive.
 const PING_EVERY: Duration = Duration::from_millis(500);
 /// How long a node that could not open the connection (or turn tracking on) waits before it tries again.
 const RECONNECT: Duration = Duration::from_secs(1);
 /// Shards of the kept answers, each behind its own lock.
 const SHARDS: usize = 16;
-/// The most seats kept per shard: past it, the shard is emptied (Redis still tracks the keys, and
-/// pushes their next invalidation for nothing).
-const KEYS_PER_SHARD: usize = 16_384;
+/// The most seats kept per shard (131,072 in all, ~33 MB with one session each): past it, the shard is
+/// emptied (Redis still tracks the keys, and pushes their next invalidation for nothing).
+const KEYS_PER_SHARD: usize = 8_192;
 /// The most sessions' answers kept per seats (a ticket with more seats reads the others every time).
-const ANSWERS_PER_KEY: usize = 8;
+const ANSWERS_PER_KEY: usize = 4;
 
 /// What the node keeps of one seats key: the token taken before its first read, and the answers read
 /// since (a session and its lease, or `None`: no such lease).
@@ -68,6 +68,12 @@ struct State {
     epoch: Instant,
     /// Until when (ms since `epoch`) the connection is trusted; 0: not.
     alive_until_ms: AtomicU64,
+    /// Whether the task opens another connection when one is lost: not under Sentinel, where a lost
+    /// connection's address may now be an old master's (a replica with stale leases, or a master
+    /// about to be demoted); discovery replaces the whole [`Tracked`] with the master it finds.
+    reconnect: bool,
+    /// A connection was opened once.
+    opened: std::sync::atomic::AtomicBool,
 }
 
 /// A read to make through the tracked connection, then to keep with [`Tracked::keep`].
@@ -84,8 +90,13 @@ pub(super) struct Tracked {
 }
 
 impl Tracked {
-    /// Starts the task that opens the tracked connection to `client`'s Redis and keeps it alive.
-    pub(super) fn new(client: &redis::Client, config: AsyncConnectionConfig) -> Self {
+    /// Starts the task that opens the tracked connection to `client`'s Redis and keeps it alive; with
+    /// `reconnect`, opens another whenever one is lost (see [`State::reconnect`]).
+    pub(super) fn new(
+        client: &redis::Client,
+        config: AsyncConnectionConfig,
+        reconnect: bool,
+    ) -> Self {
         let state = Arc::new(State {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             tokens: AtomicU64::new(1),
@@ -93,6 +104,8 @@ impl Tracked {
             connections: AtomicU64::new(0),
             epoch: Instant::now(),
             alive_until_ms: AtomicU64::new(0),
+            reconnect,
+            opened: std::sync::atomic::AtomicBool::new(false),
         });
         let info = client.get_connection_info().clone();
         let resp3 = info
@@ -126,12 +139,14 @@ impl Tracked {
         if !self.state.alive() {
             return None;
         }
-        let (connection, con) = self
+        // the entry is made under the connection's lock: a loss of the connection, which empties
+        // every shard under the same lock, comes wholly before or after it
+        let current = self
             .state
             .con
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()?;
+            .unwrap_or_else(PoisonError::into_inner);
+        let (connection, con) = current.clone()?;
         let mut shard = self.state.shard(key);
         let token = match shard.get(key) {
             Some(entry) => entry.token,
@@ -157,8 +172,17 @@ impl Tracked {
         })
     }
 
-    /// Keeps what `read` answered for `session`, unless the seats were invalidated since it was sent.
+    /// Keeps what `read` answered for `session`, unless the seats were invalidated since it was sent
+    /// or its connection is no longer the one in use (its tracking went with it).
     pub(super) fn keep(&self, key: &str, read: &Read, session: &str, answer: Option<SessionInfo>) {
+        let current = self
+            .state
+            .con
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if current.as_ref().is_none_or(|(n, _)| *n != read.connection) {
+            return;
+        }
         let mut shard = self.state.shard(key);
         let Some(entry) = shard.get_mut(key) else {
             return;
@@ -177,11 +201,6 @@ impl Tracked {
         self.state.shard(key).remove(key);
     }
 
-    /// This node wrote seats it cannot name: everything kept goes.
-    pub(super) fn forget_all(&self) {
-        self.state.forget_all();
-    }
-
     /// `read`'s connection failed: nothing kept is trusted, and the task opens another.
     pub(super) fn failed(&self, read: &Read) {
         self.state.lost(read.connection);
@@ -193,7 +212,6 @@ impl State {
         use std::hash::BuildHasher;
         // the same seed in every process: only the spread over the shards matters
         let hash = foldhash::fast::FixedState::with_seed(0).hash_one(key);
-        #[allow(clippy::cast_possible_truncation)] // the remainder is below SHARDS
         self.shards[(hash % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -207,9 +225,11 @@ impl State {
         self.now_ms() < self.alive_until_ms.load(Ordering::Acquire)
     }
 
+    /// Empties every shard; the maps are freed after their locks are let go.
     fn forget_all(&self) {
         for shard in &*self.shards {
-            shard.lock().unwrap_or_else(PoisonError::into_inner).clear();
+            let gone = std::mem::take(&mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
+            drop(gone);
         }
     }
 
@@ -220,7 +240,7 @@ impl State {
         if con.as_ref().is_some_and(|(n, _)| *n == connection) {
             *con = None;
             self.alive_until_ms.store(0, Ordering::Release);
-            drop(con);
+            // under the lock: no entry is made for the lost connection after this
             self.forget_all();
         }
     }
@@ -248,8 +268,10 @@ impl State {
                             Value::SimpleString(s) => Some(s.as_str()),
                             _ => None,
                         };
-                        if let Some(key) = key {
-                            self.shard(key).remove(key);
+                        match key {
+                            Some(key) => drop(self.shard(key).remove(key)),
+                            // no key of ours is such, but a key not understood is not ignored
+                            None => self.forget_all(),
                         }
                     }
                 }
@@ -269,13 +291,17 @@ async fn keep_alive(state: Weak<State>, client: redis::Client, config: AsyncConn
         let Some(s) = state.upgrade() else { return };
         let current = s.con.read().unwrap_or_else(PoisonError::into_inner).clone();
         let wait = match current {
-            None => match open(&s, &state, &client, &config).await {
-                Ok(()) => PING_EVERY,
-                Err(e) => {
-                    tracing::debug!(error = %e, "redis: no tracked connection for the lease checks");
-                    RECONNECT
+            // under Sentinel, a lost connection stays lost (see `State::reconnect`)
+            None if s.reconnect || !s.opened.load(Ordering::Relaxed) => {
+                match open(&s, &state, &client, &config).await {
+                    Ok(()) => PING_EVERY,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "redis: no tracked connection for the lease checks");
+                        RECONNECT
+                    }
                 }
-            },
+            }
+            None => return,
             Some((n, mut con)) => {
                 let sent = s.now_ms();
                 let pong: redis::RedisResult<String> =
@@ -312,6 +338,20 @@ async fn open(
     let mut con = client
         .get_multiplexed_async_connection_with_config(&config)
         .await?;
+    // a replica (an old master back from a fail-over) would answer reads of leases it may never see
+    // written
+    let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut con).await?;
+    let master = match role.first() {
+        Some(Value::BulkString(r)) => r.as_slice() == b"master",
+        Some(Value::SimpleString(r)) => r == "master",
+        _ => false,
+    };
+    if !master {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "not a master",
+        )));
+    }
     let sent = s.now_ms();
     let () = redis::cmd("CLIENT")
         .arg("TRACKING")
@@ -319,6 +359,118 @@ async fn open(
         .query_async(&mut con)
         .await?;
     *s.con.write().unwrap_or_else(PoisonError::into_inner) = Some((n, con));
+    s.opened.store(true, Ordering::Relaxed);
     s.answered(n, sent);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use usher_core::clock::UnixMs;
+    use usher_core::ids::{DeviceId, SessionId, ShowId, TicketId};
+    use usher_testkit::RedisServer;
+
+    const KEY: &str = "usher-test:seats:t1";
+
+    fn info() -> SessionInfo {
+        SessionInfo {
+            session_id: SessionId::generate(),
+            ticket_id: TicketId::generate(),
+            show_id: ShowId::parse("s1").unwrap(),
+            device_id: DeviceId::parse("device-1").unwrap(),
+            device_label: "dev".into(),
+            created_at: UnixMs(1),
+            renewed_at: UnixMs(2),
+            expires_at: UnixMs(3),
+        }
+    }
+
+    /// A tracked connection to `server`, once it is trusted.
+    async fn tracked(server: &RedisServer) -> Tracked {
+        let client = redis::Client::open(server.url()).unwrap();
+        let tracked = Tracked::new(&client, AsyncConnectionConfig::new(), true);
+        for _ in 0..500 {
+            if tracked.read(KEY).is_some() {
+                return tracked;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the tracked connection never came");
+    }
+
+    fn invalidate(tracked: &Tracked, read: &Read, keys: Value) {
+        tracked.state.pushed(
+            read.connection,
+            &PushInfo {
+                kind: PushKind::Invalidate,
+                data: vec![keys],
+            },
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_is_kept_until_its_seats_are_invalidated() {
+        let server = RedisServer::start().unwrap();
+        let t = tracked(&server).await;
+        let read = t.read(KEY).unwrap();
+        t.keep(KEY, &read, "s1", Some(info()));
+        t.keep(KEY, &read, "s2", None);
+        assert!(t.kept(KEY, "s1").unwrap().is_some());
+        assert_eq!(t.kept(KEY, "s2"), Some(None));
+        assert_eq!(t.kept(KEY, "s3"), None);
+        invalidate(&t, &read, Value::Array(vec![Value::BulkString(KEY.into())]));
+        assert_eq!(t.kept(KEY, "s1"), None);
+        // a flush names no keys: everything goes
+        let read = t.read(KEY).unwrap();
+        t.keep(KEY, &read, "s1", None);
+        invalidate(&t, &read, Value::Nil);
+        assert_eq!(t.kept(KEY, "s1"), None);
+    }
+
+    /// The answer of a read that crossed a write: its invalidation came before the answer was kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_read_before_an_invalidation_handled_is_not_kept() {
+        let server = RedisServer::start().unwrap();
+        let t = tracked(&server).await;
+        let read = t.read(KEY).unwrap();
+        invalidate(&t, &read, Value::Array(vec![Value::BulkString(KEY.into())]));
+        // another check reads anew meanwhile: a new entry, with a new token
+        let again = t.read(KEY).unwrap();
+        t.keep(KEY, &read, "s1", Some(info()));
+        assert_eq!(t.kept(KEY, "s1"), None, "the older read is not kept");
+        t.keep(KEY, &again, "s1", None);
+        assert_eq!(t.kept(KEY, "s1"), Some(None), "the newer read is");
+    }
+
+    /// A read on a connection lost before its answer came: that connection's tracking is gone with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_read_on_a_lost_connection_is_not_kept() {
+        let server = RedisServer::start().unwrap();
+        let t = tracked(&server).await;
+        let kept = t.read(KEY).unwrap();
+        t.keep(KEY, &kept, "s0", None);
+        let read = t.read(KEY).unwrap();
+        t.state.lost(read.connection);
+        assert_eq!(t.kept(KEY, "s0"), None, "a lost connection's answers go");
+        assert!(
+            t.read(KEY).is_none(),
+            "no read while no connection is trusted"
+        );
+        t.keep(KEY, &read, "s1", None);
+        let next = loop {
+            if let Some(next) = t.read(KEY) {
+                break next;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_ne!(next.connection, read.connection);
+        assert_eq!(t.kept(KEY, "s1"), None);
+        t.keep(KEY, &read, "s1", None);
+        assert_eq!(
+            t.kept(KEY, "s1"),
+            None,
+            "not kept on the next connection either"
+        );
+    }
 }

@@ -146,6 +146,33 @@ async fn the_store_follows_a_sentinel_failover() {
         })
         .collect();
 
+    let req_of = |t: usize, dev: &str| AdmitRequest {
+        ticket_id: acknowledged[t].id.clone(),
+        show_id: acknowledged[t].terms.show_id.clone(),
+        bounds: acknowledged[t].bounds(),
+        device_id: usher_core::ids::DeviceId::parse(dev).unwrap(),
+        device_label: dev.into(),
+        country: None,
+        address: None,
+        presented: None,
+        fresh: usher_store::contract::seat_secret(),
+        rules: SeatRules {
+            max_devices: 1,
+            policy: SharingPolicy::NewestWins,
+            ttl_ms: 45_000,
+        },
+    };
+    let req = |dev: &str| req_of(0, dev);
+    // a session whose lease checks the node keeps (`redis/tracked.rs`): none may be answered from the
+    // impostor below
+    let watched = match store.admit(req_of(1, "device-watched")).await.unwrap() {
+        AdmitDecision::Admitted { session_id, .. } => session_id,
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..3 {
+        assert!(store.live_session(&watched).await.unwrap().is_some());
+    }
+
     drop(master.take()); // SIGKILL the master
     let killed = Instant::now();
     // the old master's address answers again at once, as a replica with none of the data (of a master
@@ -160,6 +187,10 @@ async fn the_store_follows_a_sentinel_failover() {
             Ok(None) => stale += 1,
             Err(_) => unavailable += 1,
         }
+        // the impostor has no lease: a check that reads it says "none"
+        if let Ok(None) = store.live_session(&watched).await {
+            stale += 1;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
@@ -169,22 +200,6 @@ async fn the_store_follows_a_sentinel_failover() {
     );
     // now the old master's address is dead: Sentinel fails over to the replica
     drop(impostor);
-    let req = |dev: &str| AdmitRequest {
-        ticket_id: acknowledged[0].id.clone(),
-        show_id: acknowledged[0].terms.show_id.clone(),
-        bounds: acknowledged[0].bounds(),
-        device_id: usher_core::ids::DeviceId::parse(dev).unwrap(),
-        device_label: dev.into(),
-        country: None,
-        address: None,
-        presented: None,
-        fresh: usher_store::contract::seat_secret(),
-        rules: SeatRules {
-            max_devices: 1,
-            policy: SharingPolicy::NewestWins,
-            ttl_ms: 45_000,
-        },
-    };
     let mut failures = 0;
     loop {
         match store.admit(req("device-after-failover")).await {
