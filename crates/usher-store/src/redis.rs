@@ -753,6 +753,11 @@ fn lease_record(
     }))
 }
 
+/// `record` if its lease has not expired by `now`.
+fn live_at(record: Option<SessionInfo>, now: UnixMs) -> Option<SessionInfo> {
+    record.filter(|info| info.expires_at > now)
+}
+
 /// The fields [`lease_record`] reads, of the seats `key` for session `sid`, read as bytes.
 async fn lease_hmget(
     con: &mut impl redis::aio::ConnectionLike,
@@ -2740,9 +2745,8 @@ impl Store for RedisStore {
         // answers, where the script first reads the session's index (an EVALSHA costs Redis several
         // times an HMGET, and the origin asks on every media request that misses its kept answers); on
         // one Redis, through the tracked connection, whose answers the node keeps until Redis says the
-        // seats changed (`redis/tracked.rs`)
-        // under Sentinel, nothing while the connection is stale (kept answers included: they may be an
-        // old master's)
+        // seats changed (`redis/tracked.rs`). Under Sentinel, nothing while the connection is stale
+        // (kept answers included: they may be an old master's)
         self.usable()?;
         if let Some(ticket) = self.owners.get(session)
             && !self.document_seats.lately()
@@ -2751,13 +2755,10 @@ impl Store for RedisStore {
             let key = self.shard_key(session.shard(), &["seats", ticket.as_str()]);
             let workers = self.link.workers();
             let checks = workers.as_ref().map(|w| &w.checks);
-            let live = |record: Option<SessionInfo>, now: UnixMs| {
-                record.filter(|info| info.expires_at > now)
-            };
             if let Some(kept) = checks.and_then(|c| c.kept(&key, sid)) {
                 self.owners.refresh(session);
                 count_lease_check(LeaseCheck::Kept);
-                return Ok(live(kept, self.now()));
+                return Ok(live_at(kept, self.now()));
             }
             let mut tracked = checks.and_then(|c| Some((c, c.read(&key)?)));
             let mut fields = match &mut tracked {
@@ -2782,7 +2783,7 @@ impl Store for RedisStore {
                     if let Some((checks, read)) = &tracked {
                         checks.keep(&key, read, sid, record.clone());
                     }
-                    return Ok(live(record, self.now()));
+                    return Ok(live_at(record, self.now()));
                 }
                 // the seats are still one JSON document (schema 1): the script reads those
                 Err(e) if e.code() == Some("WRONGTYPE") => self.document_seats.met(),
@@ -2815,13 +2816,15 @@ impl Store for RedisStore {
                 let seats: Option<Seats> = decode_bulk("seats", answer.get(2).ok_or_else(bad)?)?;
                 Ok(seats.and_then(|s| session_info(&s, &ticket, session, now)))
             }
-            Some("hash") => Ok(lease_record(
-                ticket,
-                answer.get(2).and_then(as_string),
-                answer.get(3).and_then(as_string),
-                answer.get(4).and_then(as_string),
-            )?
-            .filter(|info| info.expires_at > now)),
+            Some("hash") => Ok(live_at(
+                lease_record(
+                    ticket,
+                    answer.get(2).and_then(as_string),
+                    answer.get(3).and_then(as_string),
+                    answer.get(4).and_then(as_string),
+                )?,
+                now,
+            )),
             _ => Err(bad()),
         }
     }

@@ -1345,14 +1345,7 @@ async fn a_known_sessions_lease_check_is_one_hmget_and_sees_the_end_at_once() {
     tracking(&server, 2).await;
     assert!(kept_check(&mut monitor, &b, &session).await.is_some());
     assert!(kept_check(&mut monitor, &a, &session).await.is_some());
-    assert!(
-        a.end_session(
-            &session,
-            usher_core::lease::EndReason::EndedByAdmin { at: a.now() }
-        )
-        .await
-        .unwrap()
-    );
+    ended_by_admin(&a, &session).await;
     let ((on_a, on_b), seen) = monitor
         .count(async {
             (
@@ -1375,6 +1368,17 @@ async fn a_known_sessions_lease_check_is_one_hmget_and_sees_the_end_at_once() {
     assert!(a.revoke_ticket(&t2.ticket.id).await.unwrap().is_some());
     assert!(a.live_session(&s2).await.unwrap().is_none());
     assert!(checked_until(&b, &s2, false).await < Duration::from_secs(1));
+}
+
+/// Ends `session` as an admin does, through `store`.
+async fn ended_by_admin(store: &RedisStore, session: &SessionId) {
+    let at = store.now();
+    assert!(
+        store
+            .end_session(session, usher_core::lease::EndReason::EndedByAdmin { at })
+            .await
+            .unwrap()
+    );
 }
 
 /// Asks `store`'s lease check of `session` until it answers `live` (a lease or none), for up to 2 s:
@@ -1473,7 +1477,7 @@ async fn a_lease_check_is_kept_until_redis_says_the_seats_changed() {
         .unwrap();
     assert_eq!(seen.top_level(), 0, "every check kept: {seen:?}");
 
-    // a renewal on a: both see the later expiry, b by Redis's invalidation
+    // a renewal on a: both see the later expiry, a (which wrote) at once, b by Redis's invalidation
     tokio::time::sleep(Duration::from_millis(5)).await;
     renewed(&a, &session).await;
     let renewed_until = async {
@@ -1492,6 +1496,7 @@ async fn a_lease_check_is_kept_until_redis_says_the_seats_changed() {
         "{later:?} after {took:?}"
     );
     assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(a.live_session(&session).await.unwrap(), Some(later));
 
     // a takeover by an admit on b: b (which wrote) refuses the old session at once, a as Redis says so
     let taker = admitted(&b, admit_request(&t, "dev-taker")).await;
@@ -1514,14 +1519,7 @@ async fn a_lease_check_is_kept_until_redis_says_the_seats_changed() {
             .await
             .unwrap();
     }
-    assert!(
-        a.end_session(
-            &taker,
-            usher_core::lease::EndReason::EndedByAdmin { at: a.now() }
-        )
-        .await
-        .unwrap()
-    );
+    ended_by_admin(&a, &taker).await;
     assert!(checked_until(&b, &taker, false).await < Duration::from_secs(1));
     let after = tracking(&server, 2).await;
     assert!(
